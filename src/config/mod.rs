@@ -1,1 +1,412 @@
-//! TODO
+//! Broker configuration with Kafka's key names.
+//!
+//! `millrace serve [CONFIG_FILE] [--override key=value]...`: the file (Java
+//! properties) is read first, then the overrides in order; for each key the
+//! last value wins. Keys are then applied in [`keys::BROKER_KEYS`] order, so a
+//! more specific key beats its alias regardless of where it was written
+//! (`log.retention.ms` over `log.retention.hours`, `node.id` over `broker.id`).
+
+pub mod keys;
+pub mod listener;
+pub mod properties;
+pub mod topic;
+
+pub use keys::{BrokerKey, BROKER_KEYS, IGNORED_KAFKA_KEYS};
+pub use listener::ListenerAddr;
+pub use topic::{
+    topic_config_defaults, topic_config_key, validate_topic_config, TopicConfigKey,
+    TOPIC_CONFIG_KEYS,
+};
+
+use properties::{parse_properties, split_entry, Property, CONFIG_FILE_BYTES_MAX};
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The broker configuration. Field meanings and defaults: [`Config::help_text`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `listeners`: the one plaintext listener.
+    pub listeners: ListenerAddr,
+    /// `advertised.listeners`; `None` = derived from `listeners`
+    /// (see [`Config::advertised_listener`]).
+    pub advertised_listeners: Option<ListenerAddr>,
+    /// `log.dirs` (first entry) / `log.dir`.
+    pub log_dirs: PathBuf,
+    /// `node.id` / `broker.id`.
+    pub node_id: i32,
+    /// `cluster.id`; `None` = generate once and persist.
+    pub cluster_id: Option<String>,
+    /// `num.partitions`.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics_enable: bool,
+    /// `log.segment.bytes`.
+    pub log_segment_bytes: u64,
+    /// `log.roll.ms` / `log.roll.hours`.
+    pub log_roll_ms: u64,
+    /// `log.retention.ms` / `.minutes` / `.hours`; -1 = unlimited.
+    pub log_retention_ms: i64,
+    /// `log.retention.bytes`; -1 = unlimited.
+    pub log_retention_bytes: i64,
+    /// `log.flush.interval.messages`; `u64::MAX` = never.
+    pub log_flush_interval_messages: u64,
+    /// `log.flush.interval.ms`; `u64::MAX` = never.
+    pub log_flush_interval_ms: u64,
+    /// `log.index.interval.bytes`.
+    pub log_index_interval_bytes: u32,
+    /// `log.retention.check.interval.ms`.
+    pub log_retention_check_interval_ms: u64,
+    /// `message.max.bytes`.
+    pub message_max_bytes: u32,
+    /// `socket.request.max.bytes`.
+    pub socket_request_max_bytes: u32,
+    /// `fetch.max.bytes`.
+    pub fetch_max_bytes: u32,
+    /// `connections.max.idle.ms`.
+    pub connections_max_idle_ms: u64,
+    /// `group.initial.rebalance.delay.ms`.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms`.
+    pub group_min_session_timeout_ms: u64,
+    /// `group.max.session.timeout.ms`.
+    pub group_max_session_timeout_ms: u64,
+    /// `producer.id.expiration.ms`.
+    pub producer_id_expiration_ms: u64,
+    /// `num.shards`; 0 = all online cores.
+    pub num_shards: usize,
+    /// `shard.channel.capacity`.
+    pub shard_channel_capacity: usize,
+    /// `connection.max.inflight.requests`.
+    pub max_inflight_requests_per_connection: usize,
+    /// `io.memory.bytes`; 0 = sized to the memlock limit.
+    pub io_memory_bytes: usize,
+    /// `log.level`, lower case.
+    pub log_level: String,
+    /// Kafka keys that were set but mean nothing here
+    /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them once logging is up.
+    pub ignored_keys: Vec<String>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error text.
+        reason: String,
+    },
+    /// The file is larger than [`CONFIG_FILE_BYTES_MAX`].
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A line or override without `=`.
+    Syntax {
+        /// `file:line` or `--override`.
+        origin: String,
+        /// The offending text (for overrides) or an empty string.
+        text: String,
+    },
+    /// A key millrace does not know.
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// `file:line` or `--override`.
+        origin: String,
+        /// The closest known key, when one is close.
+        suggestion: Option<&'static str>,
+    },
+    /// A value of the wrong form.
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// `file:line` or `--override`.
+        origin: String,
+        /// The expected form.
+        expected: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Io { path, reason } => {
+                write!(f, "cannot read config file {}: {reason}", path.display())
+            }
+            ConfigError::FileTooLarge { path } => write!(
+                f,
+                "config file {} is larger than {CONFIG_FILE_BYTES_MAX} bytes",
+                path.display()
+            ),
+            ConfigError::Syntax { origin, text } => {
+                write!(f, "{origin}: expected key=value, got {text:?}")
+            }
+            ConfigError::UnknownKey {
+                key,
+                origin,
+                suggestion,
+            } => {
+                write!(f, "{origin}: unknown config key {key:?}")?;
+                match suggestion {
+                    Some(known) => write!(f, " (did you mean {known}?)"),
+                    None => Ok(()),
+                }
+            }
+            ConfigError::BadValue {
+                key,
+                value,
+                origin,
+                expected,
+            } => write!(
+                f,
+                "{origin}: invalid value {value:?} for {key}: expected {expected}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for Config {
+    /// Every key at its table default.
+    fn default() -> Self {
+        let mut config = Config::unset();
+        for key in BROKER_KEYS {
+            if let Some(default) = key.default {
+                let applied = (key.apply)(&mut config, default);
+                debug_assert!(applied.is_ok(), "bad default for {}", key.name);
+            }
+        }
+        config
+    }
+}
+
+/// One key=value with where it came from.
+struct Entry {
+    key: String,
+    value: String,
+    origin: String,
+}
+
+impl Config {
+    /// Placeholder values, all overwritten by the table defaults.
+    fn unset() -> Config {
+        Config {
+            listeners: ListenerAddr {
+                host: String::new(),
+                port: 0,
+            },
+            advertised_listeners: None,
+            log_dirs: PathBuf::new(),
+            node_id: 0,
+            cluster_id: None,
+            num_partitions: 0,
+            default_replication_factor: 0,
+            auto_create_topics_enable: false,
+            log_segment_bytes: 0,
+            log_roll_ms: 0,
+            log_retention_ms: 0,
+            log_retention_bytes: 0,
+            log_flush_interval_messages: 0,
+            log_flush_interval_ms: 0,
+            log_index_interval_bytes: 0,
+            log_retention_check_interval_ms: 0,
+            message_max_bytes: 0,
+            socket_request_max_bytes: 0,
+            fetch_max_bytes: 0,
+            connections_max_idle_ms: 0,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 0,
+            group_max_session_timeout_ms: 0,
+            producer_id_expiration_ms: 0,
+            num_shards: 0,
+            shard_channel_capacity: 0,
+            max_inflight_requests_per_connection: 0,
+            io_memory_bytes: 0,
+            log_level: String::new(),
+            ignored_keys: Vec::new(),
+        }
+    }
+
+    /// Loads the optional properties file, then applies `overrides`
+    /// (`key=value` each) in order.
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
+        let mut entries = match file {
+            Some(path) => read_file_entries(path)?,
+            None => Vec::new(),
+        };
+        for text in overrides {
+            entries.push(override_entry(text)?);
+        }
+        Config::from_entries(entries)
+    }
+
+    fn from_entries(entries: Vec<Entry>) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let mut latest: Vec<Entry> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if IGNORED_KAFKA_KEYS.contains(&entry.key.as_str()) {
+                if !config.ignored_keys.contains(&entry.key) {
+                    config.ignored_keys.push(entry.key);
+                }
+                continue;
+            }
+            if keys::broker_key(&entry.key).is_none() {
+                return Err(ConfigError::UnknownKey {
+                    suggestion: closest_key(&entry.key),
+                    key: entry.key,
+                    origin: entry.origin,
+                });
+            }
+            latest.retain(|seen| seen.key != entry.key);
+            latest.push(entry);
+        }
+        for key in BROKER_KEYS {
+            if let Some(entry) = latest.iter().find(|entry| entry.key == key.name) {
+                (key.apply)(&mut config, &entry.value).map_err(|expected| {
+                    ConfigError::BadValue {
+                        key: entry.key.clone(),
+                        value: entry.value.clone(),
+                        origin: entry.origin.clone(),
+                        expected,
+                    }
+                })?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The listener to advertise in Metadata: `advertised.listeners`, else
+    /// `listeners` with an all-interfaces host replaced by `localhost`.
+    pub fn advertised_listener(&self) -> ListenerAddr {
+        match &self.advertised_listeners {
+            Some(advertised) => advertised.clone(),
+            None => self.listeners.advertisable(),
+        }
+    }
+
+    /// A table of every key: name, default and meaning.
+    pub fn help_text() -> String {
+        let name_width = BROKER_KEYS.iter().map(|k| k.name.len()).max().unwrap_or(0);
+        let default_width = BROKER_KEYS
+            .iter()
+            .map(|k| default_label(k).len())
+            .max()
+            .unwrap_or(0);
+        let mut text = format!(
+            "{:name_width$}  {:default_width$}  MEANING\n",
+            "KEY", "DEFAULT"
+        );
+        for key in BROKER_KEYS {
+            text.push_str(&format!(
+                "{:name_width$}  {:default_width$}  {}\n",
+                key.name,
+                default_label(key),
+                key.doc
+            ));
+        }
+        text.push_str("\nAccepted for Kafka compatibility and ignored: ");
+        text.push_str(&IGNORED_KAFKA_KEYS.join(", "));
+        text.push_str("\n\nPer-topic keys (CreateTopics, DescribeConfigs):\n");
+        let synonym_width = TOPIC_CONFIG_KEYS.iter().map(|k| k.broker_key.len()).max();
+        let synonym_width = synonym_width.unwrap_or(0);
+        for key in TOPIC_CONFIG_KEYS {
+            text.push_str(&format!(
+                "{:name_width$}  from {:synonym_width$}  {}\n",
+                key.name, key.broker_key, key.doc
+            ));
+        }
+        text
+    }
+}
+
+fn default_label(key: &BrokerKey) -> &'static str {
+    match key.default {
+        Some("") => "(none)",
+        Some(default) => default,
+        None => "(alias)",
+    }
+}
+
+fn read_file_entries(path: &Path) -> Result<Vec<Entry>, ConfigError> {
+    let io_error = |error: std::io::Error| ConfigError::Io {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let mut text = String::new();
+    // Read one byte past the limit to tell "exactly at" from "over".
+    file.take(CONFIG_FILE_BYTES_MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(io_error)?;
+    if text.len() as u64 > CONFIG_FILE_BYTES_MAX {
+        return Err(ConfigError::FileTooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let properties = parse_properties(&text).map_err(|line| ConfigError::Syntax {
+        origin: format!("{}:{line}", path.display()),
+        text: text.lines().nth(line - 1).unwrap_or_default().to_string(),
+    })?;
+    let origin = |property: &Property| format!("{}:{}", path.display(), property.line);
+    Ok(properties
+        .into_iter()
+        .map(|property| Entry {
+            origin: origin(&property),
+            key: property.key,
+            value: property.value,
+        })
+        .collect())
+}
+
+fn override_entry(text: &str) -> Result<Entry, ConfigError> {
+    const OVERRIDE_ORIGIN: &str = "--override";
+    match split_entry(text, 0) {
+        Ok(property) if text.contains('=') => Ok(Entry {
+            key: property.key,
+            value: property.value,
+            origin: OVERRIDE_ORIGIN.to_string(),
+        }),
+        _ => Err(ConfigError::Syntax {
+            origin: OVERRIDE_ORIGIN.to_string(),
+            text: text.to_string(),
+        }),
+    }
+}
+
+/// The known key nearest to `key` by edit distance, if near enough to be a typo.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let candidates = BROKER_KEYS.iter().map(|k| k.name);
+    let candidates = candidates.chain(IGNORED_KAFKA_KEYS.iter().copied());
+    let (distance, best) = candidates
+        .map(|name| (edit_distance(key, name), name))
+        .min_by_key(|(distance, _)| *distance)?;
+    let distance_max = (key.len() / 4).max(2);
+    (distance <= distance_max).then_some(best)
+}
+
+/// Levenshtein distance (config keys are short: the quadratic cost is nothing).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, b_char) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,7 @@
-//! TODO
+//! The Kafka-facing side of a shard: the listener, one task pair per
+//! connection, the response writer, and one handler file per Kafka API.
+
+pub mod connection;
+pub mod handlers;
+pub mod listener;
+pub mod send;

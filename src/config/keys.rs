@@ -1,0 +1,392 @@
+//! The one table of broker keys: name, default, meaning and setter.
+//!
+//! Help text, defaults and parsing all read this table so they cannot drift.
+//! Keys are applied in table order, so an alias listed before its main key
+//! (`log.retention.hours` before `log.retention.ms`) loses to it, as in Kafka.
+
+use super::listener::ListenerAddr;
+use super::Config;
+use std::path::PathBuf;
+
+/// Smallest `log.segment.bytes`: one storage block, so tests can roll small
+/// segments while every segment still holds at least one aligned write.
+pub const LOG_SEGMENT_BYTES_MIN: i64 = 4096;
+/// Most requests one connection may have in flight.
+pub const INFLIGHT_REQUESTS_MAX: i64 = 4096;
+/// Largest cross-shard channel capacity.
+pub const SHARD_CHANNEL_CAPACITY_MAX: i64 = 1 << 20;
+/// Kafka writes "never" as Long.MAX_VALUE for flush settings.
+const KAFKA_NEVER: i64 = i64::MAX;
+const MS_PER_MINUTE: i64 = 60_000;
+const MS_PER_HOUR: i64 = 60 * MS_PER_MINUTE;
+const INT_MAX: i64 = i32::MAX as i64;
+
+/// Sets one field from its text form; `Err` describes the expected form.
+pub type Setter = fn(&mut Config, &str) -> Result<(), String>;
+
+/// One broker configuration key.
+pub struct BrokerKey {
+    /// Kafka key name.
+    pub name: &'static str,
+    /// Default in text form, `None` for aliases (they only set another key).
+    pub default: Option<&'static str>,
+    /// What the key means.
+    pub doc: &'static str,
+    /// Parses and stores a value.
+    pub apply: Setter,
+}
+
+/// Kafka keys from a stock `server.properties` that mean nothing to a single
+/// node broker; accepted (so such a file loads) and reported as ignored.
+pub const IGNORED_KAFKA_KEYS: &[&str] = &[
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "num.network.threads",
+    "num.io.threads",
+    "num.recovery.threads.per.data.dir",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+];
+
+/// Every broker key, in application order.
+pub static BROKER_KEYS: &[BrokerKey] = &[
+    BrokerKey {
+        name: "listeners",
+        default: Some("PLAINTEXT://127.0.0.1:9092"),
+        doc: "Address to listen on (one PLAINTEXT listener; PLAINTEXT://:9092 = all interfaces).",
+        apply: |c, v| store(&mut c.listeners, ListenerAddr::parse(v)?),
+    },
+    BrokerKey {
+        name: "advertised.listeners",
+        default: Some(""),
+        doc:
+            "Address given to clients in Metadata; empty = listeners (all interfaces -> localhost).",
+        apply: |c, v| {
+            c.advertised_listeners = non_empty(v).map(ListenerAddr::parse).transpose()?;
+            Ok(())
+        },
+    },
+    BrokerKey {
+        name: "log.dir",
+        default: None,
+        doc: "Alias of log.dirs (log.dirs wins when both are set).",
+        apply: set_log_dirs,
+    },
+    BrokerKey {
+        name: "log.dirs",
+        default: Some("/tmp/millrace-logs"),
+        doc: "Data directory; of a comma-separated list only the first is used.",
+        apply: set_log_dirs,
+    },
+    BrokerKey {
+        name: "broker.id",
+        default: None,
+        doc: "Alias of node.id (node.id wins when both are set).",
+        apply: |c, v| store(&mut c.node_id, int(v, 0, INT_MAX)? as i32),
+    },
+    BrokerKey {
+        name: "node.id",
+        default: Some("0"),
+        doc: "This broker's id, reported in Metadata.",
+        apply: |c, v| store(&mut c.node_id, int(v, 0, INT_MAX)? as i32),
+    },
+    BrokerKey {
+        name: "cluster.id",
+        default: Some(""),
+        doc: "Cluster id reported to clients; empty = generated once and kept in log.dirs.",
+        apply: |c, v| store(&mut c.cluster_id, non_empty(v).map(str::to_string)),
+    },
+    BrokerKey {
+        name: "num.partitions",
+        default: Some("1"),
+        doc: "Partitions of an auto-created topic or of CreateTopics with -1 partitions.",
+        apply: |c, v| store(&mut c.num_partitions, int(v, 1, INT_MAX)? as i32),
+    },
+    BrokerKey {
+        name: "default.replication.factor",
+        default: Some("1"),
+        doc: "Replication factor of auto-created topics (a single node serves only 1).",
+        apply: |c, v| {
+            store(
+                &mut c.default_replication_factor,
+                int(v, 1, i16::MAX.into())? as i16,
+            )
+        },
+    },
+    BrokerKey {
+        name: "auto.create.topics.enable",
+        default: Some("true"),
+        doc: "Create a topic when a client asks Metadata or produces to an unknown one.",
+        apply: |c, v| store(&mut c.auto_create_topics_enable, boolean(v)?),
+    },
+    BrokerKey {
+        name: "log.segment.bytes",
+        default: Some("1073741824"),
+        doc: "Segment size at which a new segment is rolled (topic key segment.bytes).",
+        apply: |c, v| {
+            store(
+                &mut c.log_segment_bytes,
+                int(v, LOG_SEGMENT_BYTES_MIN, INT_MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "log.roll.hours",
+        default: None,
+        doc: "Roll a segment after this many hours (log.roll.ms wins when both are set).",
+        apply: |c, v| {
+            store(
+                &mut c.log_roll_ms,
+                (int(v, 1, INT_MAX)? * MS_PER_HOUR) as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "log.roll.ms",
+        default: Some("604800000"),
+        doc: "Roll a segment after this age in ms even if not full (topic key segment.ms).",
+        apply: |c, v| store(&mut c.log_roll_ms, int(v, 1, i64::MAX)? as u64),
+    },
+    BrokerKey {
+        name: "log.retention.hours",
+        default: None,
+        doc: "Retention in hours (log.retention.minutes and log.retention.ms win).",
+        apply: |c, v| {
+            store(
+                &mut c.log_retention_ms,
+                duration_or_unlimited(v, MS_PER_HOUR)?,
+            )
+        },
+    },
+    BrokerKey {
+        name: "log.retention.minutes",
+        default: None,
+        doc: "Retention in minutes (log.retention.ms wins).",
+        apply: |c, v| {
+            store(
+                &mut c.log_retention_ms,
+                duration_or_unlimited(v, MS_PER_MINUTE)?,
+            )
+        },
+    },
+    BrokerKey {
+        name: "log.retention.ms",
+        default: Some("604800000"),
+        doc: "Delete segments older than this; -1 = keep forever (topic key retention.ms).",
+        apply: |c, v| store(&mut c.log_retention_ms, duration_or_unlimited(v, 1)?),
+    },
+    BrokerKey {
+        name: "log.retention.bytes",
+        default: Some("-1"),
+        doc: "Delete old segments past this partition size; -1 = no limit (retention.bytes).",
+        apply: |c, v| store(&mut c.log_retention_bytes, int(v, -1, i64::MAX)?),
+    },
+    BrokerKey {
+        name: "log.flush.interval.messages",
+        default: Some("9223372036854775807"),
+        doc: "fsync after this many messages; 9223372036854775807 = never, acks=all still syncs.",
+        apply: |c, v| store(&mut c.log_flush_interval_messages, count_or_never(v, 1)?),
+    },
+    BrokerKey {
+        name: "log.flush.interval.ms",
+        default: Some("9223372036854775807"),
+        doc: "fsync data older than this many ms; 9223372036854775807 = never (flush.ms).",
+        apply: |c, v| store(&mut c.log_flush_interval_ms, count_or_never(v, 0)?),
+    },
+    BrokerKey {
+        name: "log.index.interval.bytes",
+        default: Some("4096"),
+        doc: "Bytes of log between two offset index entries (index.interval.bytes).",
+        apply: |c, v| store(&mut c.log_index_interval_bytes, int(v, 0, INT_MAX)? as u32),
+    },
+    BrokerKey {
+        name: "log.retention.check.interval.ms",
+        default: Some("300000"),
+        doc: "How often retention looks for segments to delete.",
+        apply: |c, v| {
+            store(
+                &mut c.log_retention_check_interval_ms,
+                int(v, 1, i64::MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "message.max.bytes",
+        default: Some("1048588"),
+        doc: "Largest record batch accepted (topic key max.message.bytes).",
+        apply: |c, v| store(&mut c.message_max_bytes, int(v, 0, INT_MAX)? as u32),
+    },
+    BrokerKey {
+        name: "socket.request.max.bytes",
+        default: Some("104857600"),
+        doc: "Largest request frame; a bigger size prefix closes the connection.",
+        apply: |c, v| store(&mut c.socket_request_max_bytes, int(v, 1, INT_MAX)? as u32),
+    },
+    BrokerKey {
+        name: "fetch.max.bytes",
+        default: Some("57671680"),
+        doc: "Most record bytes one Fetch response carries (caps the client's own limit).",
+        apply: |c, v| store(&mut c.fetch_max_bytes, int(v, 1024, INT_MAX)? as u32),
+    },
+    BrokerKey {
+        name: "connections.max.idle.ms",
+        default: Some("600000"),
+        doc: "Close a connection idle for this long.",
+        apply: |c, v| store(&mut c.connections_max_idle_ms, int(v, 1, i64::MAX)? as u64),
+    },
+    BrokerKey {
+        name: "group.initial.rebalance.delay.ms",
+        default: Some("3000"),
+        doc: "Wait this long for more members before the first rebalance of an empty group.",
+        apply: |c, v| {
+            store(
+                &mut c.group_initial_rebalance_delay_ms,
+                int(v, 0, INT_MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "group.min.session.timeout.ms",
+        default: Some("6000"),
+        doc: "Smallest session timeout a group member may ask for.",
+        apply: |c, v| {
+            store(
+                &mut c.group_min_session_timeout_ms,
+                int(v, 1, INT_MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "group.max.session.timeout.ms",
+        default: Some("1800000"),
+        doc: "Largest session timeout a group member may ask for.",
+        apply: |c, v| {
+            store(
+                &mut c.group_max_session_timeout_ms,
+                int(v, 1, INT_MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "producer.id.expiration.ms",
+        default: Some("86400000"),
+        doc: "Forget an idempotent producer's state after this long without writes.",
+        apply: |c, v| store(&mut c.producer_id_expiration_ms, int(v, 1, INT_MAX)? as u64),
+    },
+    BrokerKey {
+        name: "num.shards",
+        default: Some("0"),
+        doc: "Shards (pinned threads, one per core); 0 = every online core.",
+        apply: |c, v| store(&mut c.num_shards, int(v, 0, 4096)? as usize),
+    },
+    BrokerKey {
+        name: "shard.channel.capacity",
+        default: Some("1024"),
+        doc: "Capacity of each cross-shard message channel.",
+        apply: |c, v| {
+            store(
+                &mut c.shard_channel_capacity,
+                int(v, 1, SHARD_CHANNEL_CAPACITY_MAX)? as usize,
+            )
+        },
+    },
+    BrokerKey {
+        name: "connection.max.inflight.requests",
+        default: Some("64"),
+        doc: "Requests one connection may have in flight before reading pauses.",
+        apply: |c, v| {
+            let limit = int(v, 1, INFLIGHT_REQUESTS_MAX)?;
+            store(&mut c.max_inflight_requests_per_connection, limit as usize)
+        },
+    },
+    BrokerKey {
+        name: "io.memory.bytes",
+        default: Some("0"),
+        doc: "glommio registered I/O buffer pool per shard; 0 = sized to the memlock limit.",
+        apply: |c, v| store(&mut c.io_memory_bytes, int(v, 0, i64::MAX)? as usize),
+    },
+    BrokerKey {
+        name: "log.level",
+        default: Some("info"),
+        doc: "error|warn|info|debug|trace|off; the MILLRACE_LOG variable overrides it.",
+        apply: |c, v| {
+            crate::logging::parse_level(v)?;
+            store(&mut c.log_level, v.trim().to_ascii_lowercase())
+        },
+    },
+];
+
+/// The table entry of a key, if known.
+pub fn broker_key(name: &str) -> Option<&'static BrokerKey> {
+    BROKER_KEYS.iter().find(|key| key.name == name)
+}
+
+/// Stores a parsed value (keeps each table setter a single expression).
+fn store<T>(slot: &mut T, value: T) -> Result<(), String> {
+    *slot = value;
+    Ok(())
+}
+
+fn non_empty(value: &str) -> Option<&str> {
+    let value = value.trim();
+    (!value.is_empty()).then_some(value)
+}
+
+fn set_log_dirs(config: &mut Config, value: &str) -> Result<(), String> {
+    let first = value.split(',').map(str::trim).next().unwrap_or_default();
+    if first.is_empty() {
+        return Err("a directory path (comma-separated list: first is used)".to_string());
+    }
+    config.log_dirs = PathBuf::from(first);
+    Ok(())
+}
+
+/// An integer in `min..=max`.
+pub(super) fn int(value: &str, min: i64, max: i64) -> Result<i64, String> {
+    let expected = || format!("an integer in {min}..={max}");
+    let parsed = value.trim().parse::<i64>().map_err(|_| expected())?;
+    if (min..=max).contains(&parsed) {
+        Ok(parsed)
+    } else {
+        Err(expected())
+    }
+}
+
+/// `true` or `false`, case-insensitive as in Java.
+pub(super) fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("true or false".to_string()),
+    }
+}
+
+/// A count at least `min` where Kafka's Long.MAX_VALUE means "never",
+/// returned as `u64::MAX` (as `flush.messages` / `flush.ms` are stored).
+pub fn count_or_never(value: &str, min: i64) -> Result<u64, String> {
+    let parsed = int(value, min, KAFKA_NEVER)?;
+    Ok(if parsed == KAFKA_NEVER {
+        u64::MAX
+    } else {
+        parsed as u64
+    })
+}
+
+/// A duration in `unit_ms` units converted to ms; -1 (or any negative, as
+/// Kafka reads it) means unlimited.
+fn duration_or_unlimited(value: &str, unit_ms: i64) -> Result<i64, String> {
+    let parsed = int(value, i64::MIN, i64::MAX / unit_ms)?;
+    Ok(if parsed < 0 { -1 } else { parsed * unit_ms })
+}

@@ -1,0 +1,96 @@
+//! Java properties text: `key=value` (or `key: value`) lines, `#` and `!`
+//! comments, blank lines, a trailing `\` continuing a line. Keys and values
+//! are trimmed; escapes other than the continuation are not interpreted
+//! (Kafka broker values never need them).
+
+/// Largest config file read, so a wrong path (a log file, a device) fails fast.
+pub const CONFIG_FILE_BYTES_MAX: u64 = 1 << 20;
+
+/// One `key=value` entry with the line it started on (1-based).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Property {
+    /// Trimmed key.
+    pub key: String,
+    /// Trimmed value (may be empty).
+    pub value: String,
+    /// Line number where the entry starts.
+    pub line: usize,
+}
+
+/// Parses properties text; `Err` carries the line number of a line with a
+/// key but no separator.
+pub fn parse_properties(text: &str) -> Result<Vec<Property>, usize> {
+    let mut properties = Vec::new();
+    let mut pending: Option<(String, usize)> = None;
+    for (index, raw_line) in text.lines().enumerate() {
+        let line = raw_line.trim_start();
+        let (logical, start_line) = match pending.take() {
+            Some((mut joined, start)) => {
+                joined.push_str(line);
+                (joined, start)
+            }
+            None if line.is_empty() || line.starts_with('#') || line.starts_with('!') => continue,
+            None => (line.to_string(), index + 1),
+        };
+        if let Some(continued) = logical.strip_suffix('\\') {
+            pending = Some((continued.to_string(), start_line));
+            continue;
+        }
+        properties.push(split_entry(&logical, start_line)?);
+    }
+    if let Some((logical, start_line)) = pending {
+        properties.push(split_entry(&logical, start_line)?);
+    }
+    Ok(properties)
+}
+
+/// Splits `key=value` or `key: value` at the first separator.
+pub fn split_entry(logical: &str, line: usize) -> Result<Property, usize> {
+    let Some(separator) = logical.find(['=', ':']) else {
+        return Err(line);
+    };
+    let key = logical[..separator].trim();
+    if key.is_empty() {
+        return Err(line);
+    }
+    Ok(Property {
+        key: key.to_string(),
+        value: logical[separator + 1..].trim().to_string(),
+        line,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(text: &str) -> Vec<(String, String, usize)> {
+        let parsed = parse_properties(text).unwrap();
+        parsed
+            .into_iter()
+            .map(|p| (p.key, p.value, p.line))
+            .collect()
+    }
+
+    #[test]
+    fn parses_entries_comments_and_continuations() {
+        let text = "# broker\n\n! also a comment\n  node.id = 3 \nlisteners=PLAINTEXT://:9092\n\
+                    log.dirs=/a,\\\n    /b\nempty=\ncolon: value\n";
+        assert_eq!(
+            pairs(text),
+            vec![
+                ("node.id".into(), "3".into(), 4),
+                ("listeners".into(), "PLAINTEXT://:9092".into(), 5),
+                ("log.dirs".into(), "/a,/b".into(), 6),
+                ("empty".into(), "".into(), 8),
+                ("colon".into(), "value".into(), 9),
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_the_line_of_a_bad_entry() {
+        assert_eq!(parse_properties("a=1\njust-a-key\n"), Err(2));
+        assert_eq!(parse_properties("=value\n"), Err(1));
+    }
+}

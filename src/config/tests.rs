@@ -1,0 +1,234 @@
+//! Tests of loading, overrides, errors and the help table.
+
+use super::*;
+use std::io::Write;
+
+fn overrides(items: &[&str]) -> Vec<String> {
+    items.iter().map(|item| item.to_string()).collect()
+}
+
+fn load_text(text: &str, extra: &[&str]) -> Result<Config, ConfigError> {
+    let dir = std::env::temp_dir().join(format!(
+        "millrace-config-test-{}-{}",
+        std::process::id(),
+        text.len() + extra.len() * 7919
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("server.properties");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let result = Config::load(Some(&path), &overrides(extra));
+    std::fs::remove_dir_all(&dir).unwrap();
+    result
+}
+
+#[test]
+fn defaults_match_kafka() {
+    let config = Config::default();
+    assert_eq!(config.listeners.socket_address(), "127.0.0.1:9092");
+    assert_eq!(config.advertised_listeners, None);
+    assert_eq!(config.log_dirs, PathBuf::from("/tmp/millrace-logs"));
+    assert_eq!(config.node_id, 0);
+    assert_eq!(config.cluster_id, None);
+    assert_eq!(config.num_partitions, 1);
+    assert_eq!(config.default_replication_factor, 1);
+    assert!(config.auto_create_topics_enable);
+    assert_eq!(config.log_segment_bytes, 1 << 30);
+    assert_eq!(config.log_roll_ms, 7 * 24 * 3_600_000);
+    assert_eq!(config.log_retention_ms, 7 * 24 * 3_600_000);
+    assert_eq!(config.log_retention_bytes, -1);
+    assert_eq!(config.log_flush_interval_messages, u64::MAX);
+    assert_eq!(config.log_flush_interval_ms, u64::MAX);
+    assert_eq!(config.log_index_interval_bytes, 4096);
+    assert_eq!(config.log_retention_check_interval_ms, 300_000);
+    assert_eq!(config.message_max_bytes, 1_048_588);
+    assert_eq!(config.socket_request_max_bytes, 104_857_600);
+    assert_eq!(config.num_shards, 0);
+    assert_eq!(config.shard_channel_capacity, 1024);
+    assert_eq!(config.max_inflight_requests_per_connection, 64);
+    assert_eq!(config.io_memory_bytes, 0);
+    assert_eq!(config.log_level, "info");
+    assert_eq!(Config::load(None, &[]).unwrap(), config);
+}
+
+#[test]
+fn every_default_parses() {
+    let mut config = Config::default();
+    for key in BROKER_KEYS {
+        if let Some(default) = key.default {
+            assert_eq!((key.apply)(&mut config, default), Ok(()), "{}", key.name);
+        }
+    }
+}
+
+#[test]
+fn loads_a_file_then_overrides_in_order() {
+    let text = "# millrace\nnode.id=4\nlisteners = PLAINTEXT://:19092\n\
+                log.dirs=/data/a,/data/b\nauto.create.topics.enable=FALSE\n\
+                num.network.threads=3\nlog.retention.hours=1\n";
+    let config = load_text(
+        text,
+        &[
+            "num.shards=2",
+            "node.id=5",
+            "num.shards=1",
+            "cluster.id=abc",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.node_id, 5);
+    assert_eq!(config.num_shards, 1);
+    assert_eq!(config.listeners.port, 19092);
+    assert_eq!(
+        config.advertised_listener().socket_address(),
+        "localhost:19092"
+    );
+    assert_eq!(config.log_dirs, PathBuf::from("/data/a"));
+    assert!(!config.auto_create_topics_enable);
+    assert_eq!(config.log_retention_ms, 3_600_000);
+    assert_eq!(config.cluster_id.as_deref(), Some("abc"));
+    assert_eq!(config.ignored_keys, vec!["num.network.threads".to_string()]);
+}
+
+#[test]
+fn specific_keys_beat_aliases_wherever_written() {
+    let config = Config::load(
+        None,
+        &overrides(&[
+            "log.retention.ms=1000",
+            "log.retention.hours=5",
+            "node.id=2",
+            "broker.id=9",
+            "log.roll.hours=2",
+            "log.dirs=/x",
+            "log.dir=/y",
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.log_retention_ms, 1000);
+    assert_eq!(config.node_id, 2);
+    assert_eq!(config.log_roll_ms, 2 * 3_600_000);
+    assert_eq!(config.log_dirs, PathBuf::from("/x"));
+    let minutes = Config::load(None, &overrides(&["log.retention.minutes=-1"])).unwrap();
+    assert_eq!(minutes.log_retention_ms, -1);
+    let broker = Config::load(None, &overrides(&["broker.id=9"])).unwrap();
+    assert_eq!(broker.node_id, 9);
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_a_suggestion() {
+    let error = Config::load(None, &overrides(&["log.retention.hour=1"])).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("log.retention.hour\""), "{text}");
+    assert!(text.contains("did you mean log.retention.hours"), "{text}");
+    let error = load_text("node.id=1\nbogus.thing=1\n", &[]).unwrap_err();
+    match &error {
+        ConfigError::UnknownKey {
+            key,
+            origin,
+            suggestion,
+        } => {
+            assert_eq!(key, "bogus.thing");
+            assert!(origin.ends_with("server.properties:2"), "{origin}");
+            assert_eq!(*suggestion, None);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn bad_values_name_the_key_and_the_expected_form() {
+    let cases = [
+        (
+            "num.partitions=0",
+            "num.partitions",
+            "an integer in 1..=2147483647",
+        ),
+        (
+            "auto.create.topics.enable=yes",
+            "auto.create.topics.enable",
+            "true or false",
+        ),
+        (
+            "listeners=SSL://:9093",
+            "listeners",
+            "PLAINTEXT://host:port",
+        ),
+        ("log.level=loud", "log.level", "error, warn, info"),
+        ("log.segment.bytes=100", "log.segment.bytes", "4096..="),
+        (
+            "connection.max.inflight.requests=0",
+            "connection.max.inflight",
+            "1..=4096",
+        ),
+        ("log.dirs=", "log.dirs", "a directory path"),
+    ];
+    for (item, key, expected) in cases {
+        let error = Config::load(None, &overrides(&[item])).unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, ConfigError::BadValue { .. }), "{text}");
+        assert!(text.contains(key) && text.contains(expected), "{text}");
+    }
+}
+
+#[test]
+fn syntax_errors_and_missing_files() {
+    let error = Config::load(None, &overrides(&["num.shards"])).unwrap_err();
+    assert!(matches!(error, ConfigError::Syntax { .. }), "{error}");
+    let error = load_text("node.id=1\nnot a property\n", &[]).unwrap_err();
+    assert!(error.to_string().contains(":2"), "{error}");
+    let missing = Config::load(Some(Path::new("/nonexistent/millrace.properties")), &[]);
+    assert!(matches!(missing, Err(ConfigError::Io { .. })));
+}
+
+#[test]
+fn flush_never_and_level_case() {
+    let config = Config::load(
+        None,
+        &overrides(&[
+            "log.flush.interval.messages=1",
+            "log.flush.interval.ms=9223372036854775807",
+            "log.level=DEBUG",
+            "advertised.listeners=PLAINTEXT://broker.example:9092",
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.log_flush_interval_messages, 1);
+    assert_eq!(config.log_flush_interval_ms, u64::MAX);
+    assert_eq!(config.log_level, "debug");
+    assert_eq!(
+        config.advertised_listener().socket_address(),
+        "broker.example:9092"
+    );
+}
+
+#[test]
+fn help_lists_every_key() {
+    let help = Config::help_text();
+    for key in BROKER_KEYS {
+        assert!(help.contains(key.name), "{}", key.name);
+        assert!(help.contains(key.doc), "{}", key.name);
+    }
+    for key in TOPIC_CONFIG_KEYS {
+        assert!(help.contains(key.name), "{}", key.name);
+    }
+    for key in IGNORED_KAFKA_KEYS {
+        assert!(help.contains(key), "{key}");
+    }
+    assert!(help.contains("1073741824"));
+}
+
+#[test]
+fn table_names_are_unique() {
+    for (index, key) in BROKER_KEYS.iter().enumerate() {
+        let later = &BROKER_KEYS[index + 1..];
+        assert!(
+            later.iter().all(|other| other.name != key.name),
+            "{}",
+            key.name
+        );
+        assert!(!IGNORED_KAFKA_KEYS.contains(&key.name), "{}", key.name);
+    }
+}

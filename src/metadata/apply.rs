@@ -1,0 +1,72 @@
+//! Adopting a new topic table on one shard: open the partitions it now owns,
+//! update configs, delete the partitions of removed topics.
+
+use super::log_config_for;
+use super::topic_table::TopicTable;
+use crate::shard::ShardContext;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Makes `table` this shard's topic table, opening and deleting owned
+/// partitions to match. New partitions are opened before the table is
+/// published, deleted ones removed after, so a request never finds a
+/// partition in the table whose log is missing.
+pub async fn apply_topics(ctx: &Rc<ShardContext>, table: Arc<TopicTable>) -> Result<(), String> {
+    let old = ctx.topic_table();
+    if table.version <= old.version {
+        return Ok(());
+    }
+    open_new_partitions(ctx, &old, &table).await?;
+    *ctx.topics.borrow_mut() = table.clone();
+    delete_removed_partitions(ctx, &old, &table).await
+}
+
+async fn open_new_partitions(
+    ctx: &Rc<ShardContext>,
+    old: &TopicTable,
+    new: &TopicTable,
+) -> Result<(), String> {
+    for topic in new.iter() {
+        let log_config = log_config_for(&ctx.config, topic);
+        let same_topic = old.get(&topic.name).filter(|o| o.id == topic.id);
+        for partition in 0..topic.partitions {
+            if ctx.owner_of(&topic.name, partition) != ctx.shard_id {
+                continue;
+            }
+            if let Some(log) = ctx.storage.partition(&topic.name, partition) {
+                if same_topic.is_some_and(|o| o.configs != topic.configs) {
+                    log.set_config(log_config.clone());
+                }
+                continue;
+            }
+            ctx.storage
+                .open_partition(&topic.name, partition, log_config.clone(), true)
+                .await
+                .map_err(|e| format!("cannot create {}-{partition}: {e}", topic.name))?;
+        }
+    }
+    Ok(())
+}
+
+async fn delete_removed_partitions(
+    ctx: &Rc<ShardContext>,
+    old: &TopicTable,
+    new: &TopicTable,
+) -> Result<(), String> {
+    for topic in old.iter() {
+        if new.get(&topic.name).is_some_and(|n| n.id == topic.id) {
+            continue;
+        }
+        for partition in 0..topic.partitions {
+            if ctx.owner_of(&topic.name, partition) != ctx.shard_id {
+                continue;
+            }
+            ctx.storage
+                .delete_partition(&topic.name, partition)
+                .await
+                .map_err(|e| format!("cannot delete {}-{partition}: {e}", topic.name))?;
+        }
+        log::info!("shard {}: deleted topic {}", ctx.shard_id, topic.name);
+    }
+    Ok(())
+}

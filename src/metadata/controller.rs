@@ -1,0 +1,319 @@
+//! Topic changes, serialised on shard 0: validate, build the next table,
+//! persist it (fsync + rename), then have every shard adopt it before
+//! answering. A client that got a CreateTopics answer finds the topic on
+//! every shard.
+
+use super::store;
+use super::topic_table::{validate_topic_name, TopicMeta, TopicTable, TOPIC_PARTITIONS_MAX};
+use crate::config::validate_topic_config;
+use crate::shard::messages::{ShardRequest, ShardResponse};
+use crate::shard::runtime::join_all;
+use crate::shard::ShardContext;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Kafka error codes the controller answers with.
+mod error_code {
+    pub const NONE: i16 = 0;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub const INVALID_PARTITIONS: i16 = 37;
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    pub const INVALID_CONFIG: i16 = 40;
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+}
+
+/// A topic to create.
+#[derive(Clone, Debug)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partition count; -1 means `num.partitions`.
+    pub partitions: i32,
+    /// Replication factor; -1 means the default (1 on a single node).
+    pub replication_factor: i16,
+    /// Topic config overrides.
+    pub configs: Vec<(String, String)>,
+}
+
+/// A topic change, sent to the controller shard.
+#[derive(Clone, Debug)]
+pub enum ControllerRequest {
+    /// CreateTopics, or auto-creation (`if_missing`: an existing topic is not an error).
+    CreateTopics {
+        /// Topics to create.
+        topics: Vec<NewTopic>,
+        /// Check only; change nothing.
+        validate_only: bool,
+        /// Auto-creation: existing topics are fine.
+        if_missing: bool,
+    },
+    /// DeleteTopics by name.
+    DeleteTopics {
+        /// Topic names.
+        names: Vec<String>,
+    },
+    /// CreatePartitions: raise partition counts.
+    CreatePartitions {
+        /// (topic, new total count).
+        topics: Vec<(String, i32)>,
+        /// Check only; change nothing.
+        validate_only: bool,
+    },
+}
+
+/// What happened to one topic of a request.
+#[derive(Clone, Debug)]
+pub struct TopicOutcome {
+    /// Topic name.
+    pub name: String,
+    /// Kafka error code.
+    pub error_code: i16,
+    /// Human-readable detail when there is an error.
+    pub message: Option<String>,
+}
+
+/// The controller's answer: one outcome per topic, in request order, and the
+/// table after the change.
+#[derive(Clone, Debug)]
+pub struct ControllerResponse {
+    /// Outcomes in request order.
+    pub outcomes: Vec<TopicOutcome>,
+    /// The table after the change.
+    pub table: Arc<TopicTable>,
+}
+
+fn outcome(name: &str, error_code: i16, message: Option<String>) -> TopicOutcome {
+    TopicOutcome {
+        name: name.to_string(),
+        error_code,
+        message,
+    }
+}
+
+/// Runs one topic change on the controller shard.
+pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> ControllerResponse {
+    let _serialised = ctx.controller_lock.acquire(1).await;
+    let current = ctx.topic_table();
+    let (next, mut outcomes, validate_only) = match request {
+        ControllerRequest::CreateTopics {
+            topics,
+            validate_only,
+            if_missing,
+        } => {
+            let (next, outcomes) = plan_create(ctx, &current, &topics, if_missing);
+            (next, outcomes, validate_only)
+        }
+        ControllerRequest::DeleteTopics { names } => {
+            let (next, outcomes) = plan_delete(&current, &names);
+            (next, outcomes, false)
+        }
+        ControllerRequest::CreatePartitions {
+            topics,
+            validate_only,
+        } => {
+            let (next, outcomes) = plan_partitions(&current, &topics);
+            (next, outcomes, validate_only)
+        }
+    };
+    if validate_only || next.version == current.version {
+        return ControllerResponse {
+            outcomes,
+            table: current,
+        };
+    }
+    let next = Arc::new(next);
+    if let Err(message) = commit(ctx, next.clone()).await {
+        log::error!("topic change failed: {message}");
+        for o in outcomes.iter_mut().filter(|o| o.error_code == error_code::NONE) {
+            o.error_code = error_code::KAFKA_STORAGE_ERROR;
+            o.message = Some(message.clone());
+        }
+        return ControllerResponse {
+            outcomes,
+            table: ctx.topic_table(),
+        };
+    }
+    ControllerResponse {
+        outcomes,
+        table: next,
+    }
+}
+
+fn plan_create(
+    ctx: &ShardContext,
+    current: &TopicTable,
+    topics: &[NewTopic],
+    if_missing: bool,
+) -> (TopicTable, Vec<TopicOutcome>) {
+    let mut next = current.clone();
+    let mut outcomes = Vec::with_capacity(topics.len());
+    for topic in topics {
+        if next.get(&topic.name).is_some() {
+            let code = if if_missing {
+                error_code::NONE
+            } else {
+                error_code::TOPIC_ALREADY_EXISTS
+            };
+            let message = (!if_missing).then(|| format!("Topic '{}' already exists.", topic.name));
+            outcomes.push(outcome(&topic.name, code, message));
+            continue;
+        }
+        match validate_new_topic(ctx, topic) {
+            Ok(meta) => {
+                next = next.with_topic(meta);
+                outcomes.push(outcome(&topic.name, error_code::NONE, None));
+            }
+            Err((code, message)) => outcomes.push(outcome(&topic.name, code, Some(message))),
+        }
+    }
+    (next, outcomes)
+}
+
+fn validate_new_topic(ctx: &ShardContext, topic: &NewTopic) -> Result<TopicMeta, (i16, String)> {
+    validate_topic_name(&topic.name)
+        .map_err(|e| (error_code::INVALID_TOPIC_EXCEPTION, e.to_string()))?;
+    let partitions = if topic.partitions == -1 {
+        ctx.config.num_partitions
+    } else {
+        topic.partitions
+    };
+    if partitions < 1 || partitions > TOPIC_PARTITIONS_MAX {
+        return Err((
+            error_code::INVALID_PARTITIONS,
+            format!("Number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}, got {partitions}."),
+        ));
+    }
+    if topic.replication_factor != -1 && topic.replication_factor != 1 {
+        return Err((
+            error_code::INVALID_REPLICATION_FACTOR,
+            format!(
+                "Replication factor {} is larger than the 1 available broker.",
+                topic.replication_factor
+            ),
+        ));
+    }
+    let mut configs = BTreeMap::new();
+    for (key, value) in &topic.configs {
+        validate_topic_config(key, value)
+            .map_err(|e| (error_code::INVALID_CONFIG, format!("{key}: {e}")))?;
+        configs.insert(key.clone(), value.clone());
+    }
+    Ok(TopicMeta {
+        name: topic.name.clone(),
+        id: Uuid::new_v4(),
+        partitions,
+        configs,
+    })
+}
+
+fn plan_delete(current: &TopicTable, names: &[String]) -> (TopicTable, Vec<TopicOutcome>) {
+    let mut next = current.clone();
+    let outcomes = names
+        .iter()
+        .map(|name| {
+            if next.get(name).is_none() {
+                return outcome(
+                    name,
+                    error_code::UNKNOWN_TOPIC_OR_PARTITION,
+                    Some("This server does not host this topic-partition.".into()),
+                );
+            }
+            next = next.without_topic(name);
+            outcome(name, error_code::NONE, None)
+        })
+        .collect();
+    (next, outcomes)
+}
+
+fn plan_partitions(current: &TopicTable, topics: &[(String, i32)]) -> (TopicTable, Vec<TopicOutcome>) {
+    let mut next = current.clone();
+    let outcomes = topics
+        .iter()
+        .map(|(name, count)| {
+            let Some(meta) = next.get(name).cloned() else {
+                return outcome(
+                    name,
+                    error_code::UNKNOWN_TOPIC_OR_PARTITION,
+                    Some(format!("Topic '{name}' does not exist.")),
+                );
+            };
+            if *count <= meta.partitions || *count > TOPIC_PARTITIONS_MAX {
+                return outcome(
+                    name,
+                    error_code::INVALID_PARTITIONS,
+                    Some(format!(
+                        "Topic currently has {} partitions, {count} would not be an increase.",
+                        meta.partitions
+                    )),
+                );
+            }
+            let mut grown = (*meta).clone();
+            grown.partitions = *count;
+            next = next.with_topic(grown);
+            outcome(name, error_code::NONE, None)
+        })
+        .collect();
+    (next, outcomes)
+}
+
+/// Persists `next`, then makes every shard adopt it.
+async fn commit(ctx: &Rc<ShardContext>, next: Arc<TopicTable>) -> Result<(), String> {
+    let data_dir = ctx.config.log_dirs.clone();
+    let to_save = next.clone();
+    glommio::executor()
+        .spawn_blocking(move || store::save_topics(&data_dir, &to_save))
+        .await
+        .map_err(|e| format!("cannot persist the topic registry: {e}"))?;
+    let applies = (0..ctx.nr_shards).map(|shard| {
+        let next = next.clone();
+        async move {
+            ctx.router
+                .call(ctx, shard, ShardRequest::ApplyTopics(next))
+                .await
+        }
+    });
+    for (shard, answer) in join_all(applies).await.into_iter().enumerate() {
+        match answer {
+            Ok(ShardResponse::Applied(Ok(()))) => {}
+            Ok(ShardResponse::Applied(Err(e))) => return Err(format!("shard {shard}: {e}")),
+            Ok(_) => return Err(format!("shard {shard}: unexpected answer")),
+            Err(e) => return Err(format!("shard {shard}: {e:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// Asks the controller for a change from any shard.
+pub async fn request(ctx: &Rc<ShardContext>, request: ControllerRequest) -> ControllerResponse {
+    let answer = ctx
+        .router
+        .call(ctx, super::CONTROLLER_SHARD, ShardRequest::Controller(request.clone()))
+        .await;
+    match answer {
+        Ok(ShardResponse::Controller(response)) => response,
+        _ => failed_response(ctx, &request),
+    }
+}
+
+fn failed_response(ctx: &ShardContext, request: &ControllerRequest) -> ControllerResponse {
+    let names: Vec<String> = match request {
+        ControllerRequest::CreateTopics { topics, .. } => {
+            topics.iter().map(|t| t.name.clone()).collect()
+        }
+        ControllerRequest::DeleteTopics { names } => names.clone(),
+        ControllerRequest::CreatePartitions { topics, .. } => {
+            topics.iter().map(|(n, _)| n.clone()).collect()
+        }
+    };
+    ControllerResponse {
+        outcomes: names
+            .iter()
+            .map(|n| outcome(n, error_code::KAFKA_STORAGE_ERROR, Some("controller unavailable".into())))
+            .collect(),
+        table: ctx.topic_table(),
+    }
+}

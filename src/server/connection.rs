@@ -1,0 +1,189 @@
+//! One client connection: a reader task that decodes requests and puts each
+//! in line in arrival order, and a writer task that sends the answers in the
+//! same order. Clients pipeline; up to `connection.max.inflight.requests`
+//! answers may be pending at once, which bounds the memory a connection holds.
+
+use super::handlers::{self, Pending};
+use super::send::send_pieces;
+use crate::protocol::frame::{self, FrameError, FRAME_SIZE_PREFIX_BYTES};
+use crate::shard::ShardContext;
+use bytes::{Bytes, BytesMut};
+use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::TcpStream;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+
+/// Bytes read from the socket at a time when no larger frame is pending.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Why a connection is closed by the broker.
+#[derive(Debug)]
+enum CloseReason {
+    Frame(FrameError),
+    Io(std::io::Error),
+    TruncatedFrame { expected: usize, got: usize },
+    Dispatch(handlers::DispatchError),
+}
+
+/// Counts the connection for shutdown draining while it lives.
+struct ConnectionGuard(Rc<ShardContext>);
+
+impl ConnectionGuard {
+    fn new(ctx: &Rc<ShardContext>) -> Self {
+        ctx.connections.set(ctx.connections.get() + 1);
+        ConnectionGuard(ctx.clone())
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+    }
+}
+
+/// Serves one accepted connection until the client leaves, sends something
+/// the broker cannot answer, or shutdown begins.
+pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream) {
+    let _guard = ConnectionGuard::new(&ctx);
+    let peer = stream.peer_addr().ok();
+    if let Err(e) = stream.set_nodelay(true) {
+        log::debug!("set_nodelay failed: {e}");
+    }
+    let socket_fd = stream.as_raw_fd();
+    let (reader, writer) = futures_lite::io::split(stream);
+    let (queue_tx, queue_rx) =
+        local_channel::new_bounded(ctx.config.max_inflight_requests_per_connection.max(1));
+    let read_side = read_requests(&ctx, reader, queue_tx, peer);
+    let write_side = write_responses(writer, socket_fd, queue_rx, peer);
+    future::zip(read_side, write_side).await;
+}
+
+async fn read_requests<R: AsyncRead + Unpin>(
+    ctx: &Rc<ShardContext>,
+    mut reader: R,
+    queue: LocalSender<Pending>,
+    peer: Option<SocketAddr>,
+) {
+    let mut buffer = BytesMut::new();
+    let max_bytes = ctx.config.socket_request_max_bytes;
+    loop {
+        let next = future::or(
+            async { Some(read_frame(&mut reader, &mut buffer, max_bytes).await) },
+            async {
+                ctx.shutting_down.wait().await;
+                None
+            },
+        )
+        .await;
+        let frame = match next {
+            None | Some(Ok(None)) => break,
+            Some(Ok(Some(frame))) => frame,
+            Some(Err(reason)) => {
+                log_close(peer, &reason);
+                break;
+            }
+        };
+        let pending = match frame::decode_request_header(frame) {
+            Ok(request) => handlers::dispatch(ctx, request).await,
+            Err(e) => Err(handlers::DispatchError::Frame(e)),
+        };
+        let pending = match pending {
+            Ok(pending) => pending,
+            Err(e) => {
+                log_close(peer, &CloseReason::Dispatch(e));
+                break;
+            }
+        };
+        if queue.send(pending).await.is_err() {
+            break;
+        }
+    }
+}
+
+fn log_close(peer: Option<SocketAddr>, reason: &CloseReason) {
+    let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+    match reason {
+        CloseReason::Io(e) => log::debug!("connection {peer}: closed: {e}"),
+        other => log::warn!("connection {peer}: closing: {other:?}"),
+    }
+}
+
+/// Reads one frame (without its size prefix). `Ok(None)` is a clean end of
+/// stream between frames. The size is checked against `max_bytes` before any
+/// buffer is sized from it.
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buffer: &mut BytesMut,
+    max_bytes: u32,
+) -> Result<Option<Bytes>, CloseReason> {
+    if !fill_to(reader, buffer, FRAME_SIZE_PREFIX_BYTES, READ_CHUNK_BYTES).await? {
+        return if buffer.is_empty() {
+            Ok(None)
+        } else {
+            Err(CloseReason::TruncatedFrame {
+                expected: FRAME_SIZE_PREFIX_BYTES,
+                got: buffer.len(),
+            })
+        };
+    }
+    let prefix = [buffer[0], buffer[1], buffer[2], buffer[3]];
+    let body_len = frame::frame_body_len(prefix, max_bytes).map_err(CloseReason::Frame)?;
+    let frame_len = FRAME_SIZE_PREFIX_BYTES + body_len;
+    if !fill_to(reader, buffer, frame_len, READ_CHUNK_BYTES.max(frame_len)).await? {
+        return Err(CloseReason::TruncatedFrame {
+            expected: frame_len,
+            got: buffer.len(),
+        });
+    }
+    let mut frame = buffer.split_to(frame_len);
+    let _prefix = frame.split_to(FRAME_SIZE_PREFIX_BYTES);
+    Ok(Some(frame.freeze()))
+}
+
+/// Reads until `buffer` holds at least `wanted` bytes; false on end of stream.
+async fn fill_to<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buffer: &mut BytesMut,
+    wanted: usize,
+    read_size: usize,
+) -> Result<bool, CloseReason> {
+    while buffer.len() < wanted {
+        let filled = buffer.len();
+        let chunk = read_size.max(wanted - filled);
+        buffer.resize(filled + chunk, 0);
+        let read = reader.read(&mut buffer[filled..]).await;
+        match read {
+            Ok(0) => {
+                buffer.truncate(filled);
+                return Ok(false);
+            }
+            Ok(n) => buffer.truncate(filled + n),
+            Err(e) => {
+                buffer.truncate(filled);
+                return Err(CloseReason::Io(e));
+            }
+        }
+    }
+    Ok(true)
+}
+
+async fn write_responses<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    socket_fd: RawFd,
+    queue: LocalReceiver<Pending>,
+    peer: Option<SocketAddr>,
+) {
+    while let Some(pending) = queue.recv().await {
+        let Some(pieces) = pending.await else {
+            continue;
+        };
+        if let Err(e) = send_pieces(&mut writer, socket_fd, pieces).await {
+            log_close(peer, &CloseReason::Io(e));
+            break;
+        }
+    }
+    // Dropping the queue receiver makes the reader stop at its next request.
+    drop(queue);
+}

@@ -1,0 +1,107 @@
+//! CreateTopics (key 19): forwarded to the controller shard, which persists
+//! the new table and has every shard open its partitions before answering.
+
+use super::{respond, RequestMeta, VersionRange};
+use crate::config::topic_config_defaults;
+use crate::metadata::controller::{self, ControllerRequest, NewTopic};
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+use std::rc::Rc;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
+/// DescribeConfigs/CreateTopics config source: a topic override.
+pub const CONFIG_SOURCE_TOPIC: i8 = 1;
+/// Config source: broker default from the configuration file.
+pub const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
+/// Config source: built-in default.
+pub const CONFIG_SOURCE_DEFAULT: i8 = 5;
+
+/// Answers a CreateTopics request.
+pub async fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: CreateTopicsRequest,
+) -> Option<Vec<Piece>> {
+    let topics: Vec<NewTopic> = request
+        .topics
+        .iter()
+        .map(|t| NewTopic {
+            name: t.name.0.as_str().to_string(),
+            partitions: if t.assignments.is_empty() {
+                t.num_partitions
+            } else {
+                t.assignments.len() as i32
+            },
+            replication_factor: if t.assignments.is_empty() {
+                t.replication_factor
+            } else {
+                t.assignments
+                    .first()
+                    .map_or(-1, |a| a.broker_ids.len() as i16)
+            },
+            configs: t
+                .configs
+                .iter()
+                .filter_map(|c| {
+                    c.value
+                        .as_ref()
+                        .map(|v| (c.name.as_str().to_string(), v.as_str().to_string()))
+                })
+                .collect(),
+        })
+        .collect();
+    let answer = controller::request(
+        ctx,
+        ControllerRequest::CreateTopics {
+            topics,
+            validate_only: request.validate_only,
+            if_missing: false,
+        },
+    )
+    .await;
+    let results = request
+        .topics
+        .iter()
+        .zip(answer.outcomes)
+        .map(|(asked, outcome)| {
+            let mut result = CreatableTopicResult::default()
+                .with_name(asked.name.clone())
+                .with_error_code(outcome.error_code)
+                .with_error_message(outcome.message.map(StrBytes::from_string));
+            if meta.version >= 5 {
+                if let Some(topic) = answer.table.get(&outcome.name).filter(|_| outcome.error_code == 0) {
+                    result = result
+                        .with_topic_id(if meta.version >= 7 { topic.id } else { uuid::Uuid::nil() })
+                        .with_num_partitions(topic.partitions)
+                        .with_replication_factor(1)
+                        .with_configs(Some(effective_configs(ctx, &topic.configs)));
+                }
+            }
+            result
+        })
+        .collect();
+    respond(meta, &CreateTopicsResponse::default().with_topics(results))
+}
+
+fn effective_configs(
+    ctx: &ShardContext,
+    overrides: &std::collections::BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
+    topic_config_defaults(&ctx.config)
+        .into_iter()
+        .map(|(key, default, _broker_key)| {
+            let (value, source) = match overrides.get(key) {
+                Some(v) => (v.clone(), CONFIG_SOURCE_TOPIC),
+                None => (default, CONFIG_SOURCE_DEFAULT),
+            };
+            CreatableTopicConfigs::default()
+                .with_name(StrBytes::from_static_str(key))
+                .with_value(Some(StrBytes::from_string(value)))
+                .with_config_source(source)
+        })
+        .collect()
+}

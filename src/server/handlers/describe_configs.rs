@@ -1,0 +1,87 @@
+//! DescribeConfigs (key 32): a topic's effective configuration (overrides
+//! and the broker defaults they replace), and the broker's log defaults.
+
+use super::create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC};
+use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::config::topic_config_defaults;
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use std::rc::Rc;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// Answers a DescribeConfigs request.
+pub fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: DescribeConfigsRequest,
+) -> Option<Vec<Piece>> {
+    let table = ctx.topic_table();
+    let results = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let name = resource.resource_name.as_str();
+            let wanted = |key: &str| {
+                resource
+                    .configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == key))
+            };
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries: Vec<(String, String, i8)> = match resource.resource_type {
+                RESOURCE_TOPIC => match table.get(name) {
+                    None => {
+                        return result
+                            .with_error_code(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_error_message(Some(StrBytes::from_string(format!(
+                                "Topic {name} does not exist"
+                            ))))
+                    }
+                    Some(topic) => topic_config_defaults(&ctx.config)
+                        .into_iter()
+                        .map(|(key, default, _)| match topic.configs.get(key) {
+                            Some(v) => (key.to_string(), v.clone(), CONFIG_SOURCE_TOPIC),
+                            None => (key.to_string(), default, CONFIG_SOURCE_DEFAULT),
+                        })
+                        .collect(),
+                },
+                RESOURCE_BROKER => topic_config_defaults(&ctx.config)
+                    .into_iter()
+                    .map(|(_, value, broker_key)| {
+                        (broker_key.to_string(), value, CONFIG_SOURCE_STATIC_BROKER)
+                    })
+                    .collect(),
+                other => {
+                    return result
+                        .with_error_code(error_code::INVALID_REQUEST)
+                        .with_error_message(Some(StrBytes::from_string(format!(
+                            "resource type {other} is not supported"
+                        ))))
+                }
+            };
+            let configs = entries
+                .into_iter()
+                .filter(|(key, _, _)| wanted(key))
+                .map(|(key, value, source)| {
+                    DescribeConfigsResourceResult::default()
+                        .with_name(StrBytes::from_string(key))
+                        .with_value(Some(StrBytes::from_string(value)))
+                        .with_config_source(source)
+                })
+                .collect();
+            result.with_configs(configs)
+        })
+        .collect();
+    respond(meta, &DescribeConfigsResponse::default().with_results(results))
+}

@@ -1,0 +1,340 @@
+//! Fetch (key 1). On the connection's shard: resolve topics (by name, or by
+//! id from v13), send each owning shard one read, gather, and encode the
+//! answer around the record pieces without copying them. On the owning shard
+//! ([`start_owned`]): read, and if fewer than min_bytes are there, wait for
+//! an append, the deadline, or a cancel from the connection's shard (sent
+//! once another shard of the same fetch found data).
+
+use super::{error_code, Pending, RequestMeta, VersionRange};
+use crate::protocol::fetch_response::{
+    encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
+};
+use crate::shard::messages::{
+    FetchPart, FetchWait, FetchedPartition, PartitionRead, ShardRequest, ShardResponse,
+};
+use crate::shard::notify::{first_of, LocalEvent};
+use crate::shard::router::{Completion, RouteError};
+use crate::shard::service::Answer;
+use crate::shard::ShardContext;
+use crate::storage::piece::{pieces_len, Piece};
+use crate::storage::ReadError;
+use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 16 };
+/// Longest long poll honoured, whatever the client asks.
+pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
+
+enum Slot {
+    Done(i16),
+    Routed { shard: usize, index: usize },
+}
+
+struct TopicSkeleton {
+    name: StrBytes,
+    id: uuid::Uuid,
+    partitions: Vec<(i32, Slot)>,
+}
+
+/// Answers a Fetch request.
+pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: FetchRequest) -> Option<Vec<Piece>> {
+    let (skeleton, parts) = plan(ctx, meta.version, &request);
+    let wait = (request.max_wait_ms > 0 && request.min_bytes > 0).then(|| FetchWait {
+        min_bytes: request.min_bytes as usize,
+        deadline: Instant::now()
+            + Duration::from_millis((request.max_wait_ms as u64).min(FETCH_WAIT_MS_MAX)),
+        fetch_id: ctx.fetch_waits.next_fetch_id(ctx.shard_id),
+        origin_shard: ctx.shard_id,
+    });
+    let max_bytes = (request.max_bytes.max(0) as usize).min(ctx.config.fetch_max_bytes as usize);
+    let mut completions = Vec::new();
+    for (shard, partitions) in parts.into_iter().enumerate() {
+        if let Some(partitions) = partitions {
+            let part = FetchPart {
+                partitions,
+                max_bytes,
+                min_one_batch: true,
+                wait,
+            };
+            completions.push((shard, ctx.router.start(ctx, shard, ShardRequest::Fetch(part)).await));
+        }
+    }
+    let answers = gather(ctx, completions, wait.map(|w| w.fetch_id)).await;
+    let response = assemble(skeleton, answers);
+    Some(encode_fetch_response(meta.correlation_id, meta.version, response))
+}
+
+fn plan(
+    ctx: &ShardContext,
+    version: i16,
+    request: &FetchRequest,
+) -> (Vec<TopicSkeleton>, Vec<Option<Vec<PartitionRead>>>) {
+    let table = ctx.topic_table();
+    let mut parts: Vec<Option<Vec<PartitionRead>>> = (0..ctx.nr_shards).map(|_| None).collect();
+    let mut skeleton = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let found = if version >= 13 {
+            table.get_by_id(&topic.topic_id)
+        } else {
+            table.get(topic.topic.0.as_str())
+        };
+        let missing_code = if version >= 13 {
+            error_code::UNKNOWN_TOPIC_ID
+        } else {
+            error_code::UNKNOWN_TOPIC_OR_PARTITION
+        };
+        let topic_name: Option<Arc<str>> = found.map(|t| Arc::from(t.name.as_str()));
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let index = partition.partition;
+            let slot = match (found, &topic_name) {
+                (None, _) | (_, None) => Slot::Done(missing_code),
+                (Some(t), Some(name)) if index >= 0 && index < t.partitions => {
+                    let shard = ctx.owner_of(name, index);
+                    let reads = parts[shard].get_or_insert_with(Vec::new);
+                    reads.push(PartitionRead {
+                        topic: name.clone(),
+                        partition: index,
+                        fetch_offset: partition.fetch_offset,
+                        partition_max_bytes: partition.partition_max_bytes.max(0) as usize,
+                    });
+                    Slot::Routed {
+                        shard,
+                        index: reads.len() - 1,
+                    }
+                }
+                _ => Slot::Done(error_code::UNKNOWN_TOPIC_OR_PARTITION),
+            };
+            partitions.push((index, slot));
+        }
+        skeleton.push(TopicSkeleton {
+            name: found.map_or_else(|| topic.topic.0.clone(), |t| StrBytes::from_string(t.name.clone())),
+            id: found.map_or(topic.topic_id, |t| t.id),
+            partitions,
+        });
+    }
+    (skeleton, parts)
+}
+
+/// Awaits every shard's part. Once one part comes back with data while
+/// others still wait, those are cancelled so the answer goes out now.
+async fn gather(
+    ctx: &Rc<ShardContext>,
+    completions: Vec<(usize, Completion)>,
+    fetch_id: Option<u64>,
+) -> Vec<Option<Vec<FetchedPartition>>> {
+    let mut answers: Vec<Option<Vec<FetchedPartition>>> = (0..ctx.nr_shards).map(|_| None).collect();
+    let mut pending: Vec<(usize, Option<Completion>)> =
+        completions.into_iter().map(|(s, c)| (s, Some(c))).collect();
+    let mut cancelled = false;
+    let mut remaining = pending.len();
+    while remaining > 0 {
+        let (shard, answer) = next_ready(&mut pending).await;
+        remaining -= 1;
+        let fetched = match answer {
+            Ok(ShardResponse::Fetch(fetched)) => fetched,
+            Ok(_) | Err(RouteError::ShardUnavailable(_)) => Vec::new(),
+        };
+        let has_data = fetched
+            .iter()
+            .any(|p| !p.records.is_empty() || p.error_code != 0);
+        answers[shard] = Some(fetched);
+        if let (Some(fetch_id), true, false, true) = (fetch_id, has_data, cancelled, remaining > 0) {
+            cancelled = true;
+            for (other, completion) in &pending {
+                if completion.is_some() {
+                    cancel_wait(ctx, *other, fetch_id).await;
+                }
+            }
+        }
+    }
+    answers
+}
+
+async fn cancel_wait(ctx: &Rc<ShardContext>, shard: usize, fetch_id: u64) {
+    if shard == ctx.shard_id {
+        ctx.fetch_waits.cancel(fetch_id);
+    } else {
+        ctx.router
+            .notify(shard, ShardRequest::CancelFetchWait { fetch_id })
+            .await;
+    }
+}
+
+/// The first completion to resolve, with its shard; it is removed from `pending`.
+async fn next_ready(
+    pending: &mut [(usize, Option<Completion>)],
+) -> (usize, Result<ShardResponse, RouteError>) {
+    futures_lite::future::poll_fn(|cx| {
+        for (shard, slot) in pending.iter_mut() {
+            if let Some(completion) = slot {
+                if let Poll::Ready(answer) = completion.as_mut().poll(cx) {
+                    *slot = None;
+                    return Poll::Ready((*shard, answer));
+                }
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn assemble(skeleton: Vec<TopicSkeleton>, mut answers: Vec<Option<Vec<FetchedPartition>>>) -> FetchResponseOut {
+    let topics = skeleton
+        .into_iter()
+        .map(|topic| FetchTopicOut {
+            name: TopicName(topic.name),
+            topic_id: topic.id,
+            partitions: topic
+                .partitions
+                .into_iter()
+                .map(|(index, slot)| {
+                    let fetched = match slot {
+                        Slot::Done(code) => FetchedPartition {
+                            error_code: code,
+                            high_watermark: -1,
+                            last_stable_offset: -1,
+                            log_start_offset: -1,
+                            records: Vec::new(),
+                        },
+                        Slot::Routed { shard, index } => answers
+                            .get_mut(shard)
+                            .and_then(|a| a.as_mut())
+                            .and_then(|a| a.get_mut(index))
+                            .map(std::mem::take)
+                            .unwrap_or(FetchedPartition {
+                                error_code: error_code::NOT_LEADER_OR_FOLLOWER,
+                                high_watermark: -1,
+                                last_stable_offset: -1,
+                                log_start_offset: -1,
+                                records: Vec::new(),
+                            }),
+                    };
+                    FetchPartitionOut {
+                        partition_index: index,
+                        error_code: fetched.error_code,
+                        high_watermark: fetched.high_watermark,
+                        last_stable_offset: fetched.last_stable_offset,
+                        log_start_offset: fetched.log_start_offset,
+                        records: fetched.records,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    FetchResponseOut {
+        throttle_time_ms: 0,
+        error_code: 0,
+        session_id: 0,
+        topics,
+    }
+}
+
+/// The owning shard's half. The wait is registered now, in the ordered
+/// phase, so a cancel that follows on the same channel always finds it.
+pub fn start_owned(ctx: &Rc<ShardContext>, part: FetchPart) -> Answer {
+    let cancel = part.wait.map(|w| ctx.fetch_waits.register(w.fetch_id));
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        let fetched = read_owned(&ctx, &part, cancel).await;
+        if let Some(wait) = part.wait {
+            ctx.fetch_waits.finish(wait.fetch_id);
+        }
+        ShardResponse::Fetch(fetched)
+    })
+}
+
+async fn read_owned(
+    ctx: &Rc<ShardContext>,
+    part: &FetchPart,
+    cancel: Option<LocalEvent>,
+) -> Vec<FetchedPartition> {
+    loop {
+        // Listeners first, then the read: an append in between still wakes us.
+        let listeners: Vec<Pin<Box<dyn Future<Output = ()>>>> = match part.wait {
+            Some(_) => part
+                .partitions
+                .iter()
+                .filter_map(|p| ctx.storage.partition(&p.topic, p.partition))
+                .map(|log| Box::pin(log.append_listener()) as Pin<Box<dyn Future<Output = ()>>>)
+                .collect(),
+            None => Vec::new(),
+        };
+        let (fetched, bytes, any_error) = read_once(ctx, part).await;
+        let Some(wait) = part.wait else {
+            return fetched;
+        };
+        let cancelled = cancel.as_ref().is_some_and(LocalEvent::is_fired);
+        let now = Instant::now();
+        if bytes >= wait.min_bytes || any_error || cancelled || now >= wait.deadline {
+            return fetched;
+        }
+        let mut wakers = listeners;
+        wakers.push(Box::pin(glommio::timer::sleep(wait.deadline - now)) as Pin<Box<dyn Future<Output = ()>>>);
+        if let Some(cancel) = &cancel {
+            wakers.push(Box::pin(cancel.wait()));
+        }
+        first_of(wakers).await;
+    }
+}
+
+/// One pass over the partitions: (results, record bytes, whether any errored).
+async fn read_once(ctx: &Rc<ShardContext>, part: &FetchPart) -> (Vec<FetchedPartition>, usize, bool) {
+    let mut budget = part.max_bytes;
+    let mut total = 0;
+    let mut any_error = false;
+    let mut results = Vec::with_capacity(part.partitions.len());
+    for read in &part.partitions {
+        let Some(log) = ctx.storage.partition(&read.topic, read.partition) else {
+            any_error = true;
+            results.push(FetchedPartition {
+                error_code: error_code::NOT_LEADER_OR_FOLLOWER,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                records: Vec::new(),
+            });
+            continue;
+        };
+        let max_bytes = read.partition_max_bytes.min(budget);
+        let min_one_batch = part.min_one_batch && total == 0;
+        let mut fetched = FetchedPartition {
+            error_code: 0,
+            high_watermark: log.high_watermark(),
+            last_stable_offset: log.high_watermark(),
+            log_start_offset: log.log_start_offset(),
+            records: Vec::new(),
+        };
+        if max_bytes > 0 || min_one_batch {
+            match log.read(read.fetch_offset, max_bytes, min_one_batch).await {
+                Ok(result) => {
+                    let bytes = pieces_len(&result.pieces);
+                    budget = budget.saturating_sub(bytes);
+                    total += bytes;
+                    fetched.high_watermark = result.high_watermark;
+                    fetched.last_stable_offset = result.last_stable_offset;
+                    fetched.log_start_offset = result.log_start_offset;
+                    fetched.records = result.pieces;
+                }
+                Err(ReadError::OffsetOutOfRange) => {
+                    any_error = true;
+                    fetched.error_code = error_code::OFFSET_OUT_OF_RANGE;
+                }
+                Err(ReadError::Storage(e)) => {
+                    any_error = true;
+                    log::error!("read of {}-{} failed: {e}", read.topic, read.partition);
+                    fetched.error_code = error_code::KAFKA_STORAGE_ERROR;
+                }
+            }
+        }
+        results.push(fetched);
+    }
+    (results, total, any_error)
+}

@@ -1,0 +1,128 @@
+//! Metadata (key 3): this broker, and the topics asked for (all when the list
+//! is null). Unknown topics are created when auto-creation is on and the
+//! request allows it. One broker leads every partition.
+
+use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::metadata::controller::{self, ControllerRequest, NewTopic};
+use crate::metadata::topic_table::{validate_topic_name, TopicMeta, TopicTable};
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 13 };
+
+/// Answers a Metadata request.
+pub async fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: MetadataRequest,
+) -> Option<Vec<Piece>> {
+    let mut table = ctx.topic_table();
+    let wanted: Option<Vec<String>> = request.topics.as_ref().map(|topics| {
+        topics
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str().to_string()))
+            .collect()
+    });
+    // v0-3 have no flag: they always asked for auto-creation.
+    let allow_auto_create = meta.version < 4 || request.allow_auto_topic_creation;
+    if let Some(names) = &wanted {
+        if allow_auto_create && ctx.config.auto_create_topics_enable {
+            table = auto_create(ctx, &table, names).await;
+        }
+    }
+    let topics = match &wanted {
+        None => table.iter().map(|t| describe_topic(ctx, t)).collect(),
+        Some(names) => names
+            .iter()
+            .map(|name| match table.get(name) {
+                Some(topic) => describe_topic(ctx, topic),
+                None => missing_topic(name),
+            })
+            .collect(),
+    };
+    let advertised = ctx.config.advertised_listener();
+    let response = MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(ctx.identity.node_id))
+            .with_host(StrBytes::from_string(advertised.host.clone()))
+            .with_port(advertised.port as i32)])
+        .with_cluster_id(Some(StrBytes::from_string(ctx.identity.cluster_id.clone())))
+        .with_controller_id(BrokerId(ctx.identity.node_id))
+        .with_topics(topics);
+    respond(meta, &response)
+}
+
+/// Creates the valid, missing topics among `names`; returns the newest table.
+pub async fn auto_create(
+    ctx: &Rc<ShardContext>,
+    table: &Arc<TopicTable>,
+    names: &[String],
+) -> Arc<TopicTable> {
+    let missing: Vec<NewTopic> = names
+        .iter()
+        .filter(|name| table.get(name).is_none() && validate_topic_name(name).is_ok())
+        .map(|name| NewTopic {
+            name: name.clone(),
+            partitions: -1,
+            replication_factor: -1,
+            configs: Vec::new(),
+        })
+        .collect();
+    if missing.is_empty() {
+        return table.clone();
+    }
+    let answer = controller::request(
+        ctx,
+        ControllerRequest::CreateTopics {
+            topics: missing,
+            validate_only: false,
+            if_missing: true,
+        },
+    )
+    .await;
+    for failed in answer.outcomes.iter().filter(|o| o.error_code != 0) {
+        log::warn!(
+            "auto-creation of topic {} failed: {:?}",
+            failed.name,
+            failed.message
+        );
+    }
+    ctx.topic_table()
+}
+
+fn describe_topic(ctx: &ShardContext, topic: &TopicMeta) -> MetadataResponseTopic {
+    let node = BrokerId(ctx.identity.node_id);
+    let partitions = (0..topic.partitions)
+        .map(|index| {
+            MetadataResponsePartition::default()
+                .with_partition_index(index)
+                .with_leader_id(node)
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_partitions(partitions)
+}
+
+fn missing_topic(name: &str) -> MetadataResponseTopic {
+    let code = if validate_topic_name(name).is_ok() {
+        error_code::UNKNOWN_TOPIC_OR_PARTITION
+    } else {
+        error_code::INVALID_TOPIC_EXCEPTION
+    };
+    MetadataResponseTopic::default()
+        .with_error_code(code)
+        .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+}

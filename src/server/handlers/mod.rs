@@ -1,0 +1,223 @@
+//! One file per Kafka API. Each declares the versions it serves
+//! (`VERSIONS`); ApiVersions is built from those declarations, and
+//! [`dispatch`] refuses anything outside them.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_configs;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use crate::protocol::frame::{self, FrameError, RequestFrame};
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use kafka_protocol::messages::{ApiKey, RequestKind};
+use kafka_protocol::protocol::Encodable;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+/// The answer to one request, in wire form, once ready; `None` sends nothing
+/// (Produce with acks=0).
+pub type Pending = Pin<Box<dyn Future<Output = Option<Vec<Piece>>>>>;
+
+/// Inclusive range of versions an API is served at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VersionRange {
+    /// Lowest version.
+    pub min: i16,
+    /// Highest version.
+    pub max: i16,
+}
+
+/// Every API served, with its versions (the source of ApiVersions).
+pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::Produce, produce::VERSIONS),
+    (ApiKey::Fetch, fetch::VERSIONS),
+    (ApiKey::ListOffsets, list_offsets::VERSIONS),
+    (ApiKey::Metadata, metadata::VERSIONS),
+    (ApiKey::ApiVersions, api_versions::VERSIONS),
+    (ApiKey::CreateTopics, create_topics::VERSIONS),
+    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
+    (ApiKey::InitProducerId, init_producer_id::VERSIONS),
+    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
+    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+];
+
+/// Why a request cannot be answered; the connection is closed.
+#[derive(Debug)]
+pub enum DispatchError {
+    /// The frame itself is malformed or names an unknown API.
+    Frame(FrameError),
+    /// A known API this broker does not serve.
+    UnsupportedApi {
+        /// The api key.
+        api_key: i16,
+    },
+    /// A served API at a version outside its range.
+    UnsupportedVersion {
+        /// The api key.
+        api_key: i16,
+        /// The version asked for.
+        version: i16,
+    },
+    /// The body does not decode at the stated version.
+    Malformed {
+        /// The api key.
+        api_key: i16,
+        /// The version.
+        version: i16,
+        /// The decoder's complaint.
+        reason: String,
+    },
+}
+
+/// The versions of `api_key` this broker serves.
+pub fn served_versions(api_key: ApiKey) -> Option<VersionRange> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(key, _)| *key == api_key)
+        .map(|(_, range)| *range)
+}
+
+/// Starts answering `request`: its ordered part (e.g. the append of a
+/// Produce) is done when this returns; the returned future yields the answer.
+pub async fn dispatch(
+    ctx: &Rc<ShardContext>,
+    request: RequestFrame,
+) -> Result<Pending, DispatchError> {
+    let api_key = request.api_key().ok_or(DispatchError::Frame(
+        FrameError::UnknownApiKey {
+            api_key: request.api_key,
+            correlation_id: request.correlation_id,
+        },
+    ))?;
+    if api_key == ApiKey::ApiVersions {
+        // KIP-511: any version gets an answer.
+        return Ok(api_versions::handle(&request));
+    }
+    let range = served_versions(api_key).ok_or(DispatchError::UnsupportedApi {
+        api_key: request.api_key,
+    })?;
+    let version = request.api_version;
+    if version < range.min || version > range.max {
+        return Err(DispatchError::UnsupportedVersion {
+            api_key: request.api_key,
+            version,
+        });
+    }
+    if api_key == ApiKey::Produce && version < produce::CRATE_VERSION_MIN {
+        return produce::handle_legacy(ctx, request).await;
+    }
+    let mut body = request.body.clone();
+    let decoded = RequestKind::decode(api_key, &mut body, version).map_err(|e| {
+        DispatchError::Malformed {
+            api_key: request.api_key,
+            version,
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(route(ctx, &request, decoded).await)
+}
+
+async fn route(ctx: &Rc<ShardContext>, request: &RequestFrame, decoded: RequestKind) -> Pending {
+    let ctx = ctx.clone();
+    let header = RequestMeta::of(request);
+    match decoded {
+        RequestKind::Produce(body) => produce::handle(&ctx, header, body).await,
+        RequestKind::Fetch(body) => Box::pin(async move { fetch::handle(&ctx, header, body).await }),
+        RequestKind::ListOffsets(body) => {
+            Box::pin(async move { list_offsets::handle(&ctx, header, body).await })
+        }
+        RequestKind::Metadata(body) => {
+            Box::pin(async move { metadata::handle(&ctx, header, body).await })
+        }
+        RequestKind::CreateTopics(body) => {
+            Box::pin(async move { create_topics::handle(&ctx, header, body).await })
+        }
+        RequestKind::DeleteTopics(body) => {
+            Box::pin(async move { delete_topics::handle(&ctx, header, body).await })
+        }
+        RequestKind::CreatePartitions(body) => {
+            Box::pin(async move { create_partitions::handle(&ctx, header, body).await })
+        }
+        RequestKind::InitProducerId(body) => {
+            Box::pin(async move { init_producer_id::handle(&ctx, header, body) })
+        }
+        RequestKind::DescribeConfigs(body) => {
+            Box::pin(async move { describe_configs::handle(&ctx, header, body) })
+        }
+        _ => Box::pin(async { None }),
+    }
+}
+
+/// The header fields a handler needs to answer.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestMeta {
+    /// The API.
+    pub api_key: ApiKey,
+    /// Its version.
+    pub version: i16,
+    /// Echoed in the response header.
+    pub correlation_id: i32,
+}
+
+impl RequestMeta {
+    fn of(request: &RequestFrame) -> Self {
+        RequestMeta {
+            api_key: request.api_key().unwrap_or(ApiKey::ApiVersions),
+            version: request.api_version,
+            correlation_id: request.correlation_id,
+        }
+    }
+}
+
+/// Encodes a crate response as one memory piece. An encoding failure is a bug
+/// (a field set that this version lacks): it is logged and the connection
+/// gets no answer for this request rather than a corrupt one.
+pub fn respond<R: Encodable>(meta: RequestMeta, body: &R) -> Option<Vec<Piece>> {
+    match frame::encode_response(meta.correlation_id, meta.api_key, meta.version, body) {
+        Ok(bytes) => Some(vec![Piece::Mem(bytes)]),
+        Err(e) => {
+            log::error!("{e}");
+            None
+        }
+    }
+}
+
+/// Kafka error codes used by more than one handler.
+pub mod error_code {
+    /// No error.
+    pub const NONE: i16 = 0;
+    /// Offset outside the log.
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    /// A record batch failed validation.
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    /// Unknown topic or partition.
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// The partition is not on the shard asked (moved or gone).
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    /// The request took longer than its timeout.
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    /// Illegal topic name.
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    /// acks other than -1, 0, 1.
+    pub const INVALID_REQUIRED_ACKS: i16 = 21;
+    /// Version not supported.
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    /// Invalid request.
+    pub const INVALID_REQUEST: i16 = 42;
+    /// Record format older than v2.
+    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
+    /// The log cannot be written.
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    /// Transactions are not supported yet.
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    /// Unknown topic id (Fetch v13+).
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+}

@@ -1,0 +1,322 @@
+//! Produce (key 0). On the connection's shard: validate every record batch
+//! (magic 2, lengths, CRC32C) without decompressing, copy only its 61-byte
+//! header, and send each owning shard one message with its partitions'
+//! batches. On the owning shard ([`append_owned`]): append in arrival order,
+//! then wait for the durability the acks ask for (acks=all: fdatasync,
+//! group-committed across the shard).
+
+use super::{error_code, respond, DispatchError, Pending, RequestMeta, VersionRange};
+use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
+use crate::protocol::record_batch::{validate_batches, BatchInfo, RECORD_BATCH_HEADER_BYTES};
+use crate::server::handlers::metadata::auto_create;
+use crate::shard::messages::{Acks, PartitionAppend, ProducePart, ShardRequest, ShardResponse};
+use crate::shard::router::Completion;
+use crate::shard::service::Answer;
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use crate::storage::{AppendBatch, AppendResult, Durability};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Versions served. v0-2 are decoded as v3 (same body without a
+/// transactional id) and answered in their own layout.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 11 };
+/// Lowest version the kafka-protocol crate decodes.
+pub const CRATE_VERSION_MIN: i16 = 3;
+/// Leader epoch stamped into every batch (single node: never changes).
+pub const LEADER_EPOCH: i32 = 0;
+/// Error for transactional batches until transactions exist.
+const INVALID_TXN_STATE: i16 = 48;
+/// Error for control batches sent by a client.
+const INVALID_RECORD: i16 = 87;
+
+/// Where the answer for one partition of the request comes from.
+enum Slot {
+    /// Decided on this shard (validation failed, unknown partition...).
+    Done(i16, Option<String>),
+    /// Index into the answer of the part sent to `shard`.
+    Routed { shard: usize, index: usize },
+}
+
+/// Answers a Produce request (v3+).
+pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceRequest) -> Pending {
+    let acks = match request.acks {
+        0 => Some(Acks::None),
+        1 => Some(Acks::Leader),
+        -1 => Some(Acks::All),
+        _ => None,
+    };
+    let mut table = ctx.topic_table();
+    if ctx.config.auto_create_topics_enable {
+        let missing: Vec<String> = request
+            .topic_data
+            .iter()
+            .map(|t| t.name.0.as_str().to_string())
+            .filter(|name| table.get(name).is_none())
+            .collect();
+        if !missing.is_empty() {
+            table = auto_create(ctx, &table, &missing).await;
+        }
+    }
+    let mut parts: Vec<Option<ProducePart>> = (0..ctx.nr_shards).map(|_| None).collect();
+    let mut slots: Vec<Vec<Slot>> = Vec::with_capacity(request.topic_data.len());
+    for topic in &request.topic_data {
+        let name = topic.name.0.as_str();
+        let topic_meta = table.get(name);
+        let max_batch_bytes = topic_meta
+            .and_then(|t| t.configs.get("max.message.bytes"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(ctx.config.message_max_bytes) as usize;
+        let topic_name: Arc<str> = Arc::from(name);
+        let mut topic_slots = Vec::with_capacity(topic.partition_data.len());
+        for partition in &topic.partition_data {
+            let index = partition.index;
+            let slot = match (acks, topic_meta) {
+                (None, _) => Slot::Done(error_code::INVALID_REQUIRED_ACKS, None),
+                (_, Some(t)) if index >= 0 && index < t.partitions => {
+                    match prepare_batches(partition.records.as_ref(), max_batch_bytes) {
+                        Err((code, message)) => Slot::Done(code, Some(message)),
+                        Ok(batches) => {
+                            let shard = ctx.owner_of(name, index);
+                            let part = parts[shard].get_or_insert_with(|| ProducePart {
+                                acks: acks.unwrap_or(Acks::All),
+                                partitions: Vec::new(),
+                            });
+                            part.partitions.push(PartitionAppend {
+                                topic: topic_name.clone(),
+                                partition: index,
+                                batches,
+                            });
+                            Slot::Routed {
+                                shard,
+                                index: part.partitions.len() - 1,
+                            }
+                        }
+                    }
+                }
+                _ => Slot::Done(error_code::UNKNOWN_TOPIC_OR_PARTITION, None),
+            };
+            topic_slots.push(slot);
+        }
+        slots.push(topic_slots);
+    }
+    // The ordered phase: each owning shard has the batches in line when this loop ends.
+    let mut completions: Vec<(usize, Completion)> = Vec::new();
+    for (shard, part) in parts.into_iter().enumerate() {
+        if let Some(part) = part {
+            let completion = ctx.router.start(ctx, shard, ShardRequest::Produce(part)).await;
+            completions.push((shard, completion));
+        }
+    }
+    let topics: Vec<StrBytes> = request.topic_data.iter().map(|t| t.name.0.clone()).collect();
+    let partitions: Vec<Vec<i32>> = request
+        .topic_data
+        .iter()
+        .map(|t| t.partition_data.iter().map(|p| p.index).collect())
+        .collect();
+    let nr_shards = ctx.nr_shards;
+    Box::pin(async move {
+        let mut answers: Vec<Option<Vec<Result<AppendResult, i16>>>> =
+            (0..nr_shards).map(|_| None).collect();
+        for (shard, completion) in completions {
+            answers[shard] = Some(match completion.await {
+                Ok(ShardResponse::Produce(results)) => results,
+                Ok(_) => Vec::new(),
+                Err(e) => {
+                    log::warn!("produce to shard {shard} failed: {e:?}");
+                    Vec::new()
+                }
+            });
+        }
+        if acks == Some(Acks::None) {
+            return None;
+        }
+        let response = build_response(meta.version, &topics, &partitions, &slots, &answers);
+        if meta.version < CRATE_VERSION_MIN {
+            return Some(vec![Piece::Mem(encode_legacy(meta, &response))]);
+        }
+        respond(meta, &response)
+    })
+}
+
+/// Validates a partition's records and splits them into batches whose body
+/// stays a slice of the request frame.
+fn prepare_batches(
+    records: Option<&Bytes>,
+    max_batch_bytes: usize,
+) -> Result<Vec<AppendBatch>, (i16, String)> {
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Err((error_code::CORRUPT_MESSAGE, "no record batch".into()));
+    };
+    let mut infos: Vec<BatchInfo> = Vec::new();
+    validate_batches(records, max_batch_bytes, &mut infos)
+        .map_err(|e| (e.wire_error_code(), e.to_string()))?;
+    let mut batches = Vec::with_capacity(infos.len());
+    for info in infos {
+        if info.is_transactional() {
+            return Err((INVALID_TXN_STATE, "transactions are not supported yet".into()));
+        }
+        if info.is_control() {
+            return Err((INVALID_RECORD, "clients may not send control batches".into()));
+        }
+        let header_end = info.position + RECORD_BATCH_HEADER_BYTES;
+        let mut header = [0u8; RECORD_BATCH_HEADER_BYTES];
+        header.copy_from_slice(&records[info.position..header_end]);
+        batches.push(AppendBatch {
+            header,
+            body: records.slice(header_end..info.position + info.len),
+            info,
+        });
+    }
+    Ok(batches)
+}
+
+fn build_response(
+    version: i16,
+    topics: &[StrBytes],
+    partitions: &[Vec<i32>],
+    slots: &[Vec<Slot>],
+    answers: &[Option<Vec<Result<AppendResult, i16>>>],
+) -> ProduceResponse {
+    let responses = topics
+        .iter()
+        .zip(partitions.iter().zip(slots))
+        .map(|(name, (indexes, topic_slots))| {
+            let partition_responses = indexes
+                .iter()
+                .zip(topic_slots)
+                .map(|(&index, slot)| partition_response(version, index, slot, answers))
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(kafka_protocol::messages::TopicName(name.clone()))
+                .with_partition_responses(partition_responses)
+        })
+        .collect();
+    ProduceResponse::default().with_responses(responses)
+}
+
+fn partition_response(
+    version: i16,
+    index: i32,
+    slot: &Slot,
+    answers: &[Option<Vec<Result<AppendResult, i16>>>],
+) -> PartitionProduceResponse {
+    let (outcome, message) = match slot {
+        Slot::Done(code, message) => (Err(*code), message.clone()),
+        Slot::Routed { shard, index } => (
+            answers
+                .get(*shard)
+                .and_then(|a| a.as_ref())
+                .and_then(|a| a.get(*index).cloned())
+                .unwrap_or(Err(error_code::NOT_LEADER_OR_FOLLOWER)),
+            None,
+        ),
+    };
+    let response = PartitionProduceResponse::default().with_index(index);
+    match outcome {
+        Ok(result) => response
+            .with_base_offset(result.base_offset)
+            .with_log_append_time_ms(result.log_append_time_ms)
+            .with_log_start_offset(result.log_start_offset),
+        Err(code) => {
+            let response = response.with_error_code(code).with_base_offset(-1);
+            if version >= 8 {
+                response.with_error_message(message.map(StrBytes::from_string))
+            } else {
+                response
+            }
+        }
+    }
+}
+
+/// The owning shard's half: appends each partition's batches in arrival
+/// order (the ordered phase), then waits for the durability `acks` asks for.
+pub async fn append_owned(ctx: &Rc<ShardContext>, part: ProducePart) -> Answer {
+    let durability = match part.acks {
+        Acks::None => Durability::Appended,
+        Acks::Leader => Durability::Written,
+        Acks::All => Durability::Synced,
+    };
+    let mut appended = Vec::with_capacity(part.partitions.len());
+    for partition in part.partitions {
+        let Some(log) = ctx.storage.partition(&partition.topic, partition.partition) else {
+            appended.push(Err(error_code::NOT_LEADER_OR_FOLLOWER));
+            continue;
+        };
+        match log.append(partition.batches, LEADER_EPOCH).await {
+            Ok(result) => appended.push(Ok((log, result))),
+            Err(e) => appended.push(Err(e.wire_error_code())),
+        }
+    }
+    Box::pin(async move {
+        let mut results = Vec::with_capacity(appended.len());
+        for entry in appended {
+            results.push(match entry {
+                Err(code) => Err(code),
+                Ok((_, result)) if durability == Durability::Appended => Ok(result),
+                Ok((log, result)) => match log.wait_durable(result.last_offset, durability).await {
+                    Ok(()) => Ok(result),
+                    Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
+                },
+            });
+        }
+        ShardResponse::Produce(results)
+    })
+}
+
+/// Produce v0-2: the body is v3's without the leading transactional id, so it
+/// is decoded as v3 behind a null one; the answer uses the old layout.
+pub async fn handle_legacy(
+    ctx: &Rc<ShardContext>,
+    request: RequestFrame,
+) -> Result<Pending, DispatchError> {
+    let mut body = BytesMut::with_capacity(request.body.len() + 2);
+    body.put_i16(-1);
+    body.put_slice(&request.body);
+    let mut body = body.freeze();
+    let decoded = ProduceRequest::decode(&mut body, CRATE_VERSION_MIN).map_err(|e| {
+        DispatchError::Malformed {
+            api_key: ApiKey::Produce as i16,
+            version: request.api_version,
+            reason: e.to_string(),
+        }
+    })?;
+    let meta = RequestMeta {
+        api_key: ApiKey::Produce,
+        version: request.api_version,
+        correlation_id: request.correlation_id,
+    };
+    Ok(handle(ctx, meta, decoded).await)
+}
+
+/// Encodes a Produce response in the v0-2 layout.
+fn encode_legacy(meta: RequestMeta, response: &ProduceResponse) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_i32(0); // size, patched below
+    out.put_i32(meta.correlation_id);
+    out.put_i32(response.responses.len() as i32);
+    for topic in &response.responses {
+        let name = topic.name.0.as_bytes();
+        out.put_i16(name.len() as i16);
+        out.put_slice(name);
+        out.put_i32(topic.partition_responses.len() as i32);
+        for partition in &topic.partition_responses {
+            out.put_i32(partition.index);
+            out.put_i16(partition.error_code);
+            out.put_i64(partition.base_offset);
+            if meta.version >= 2 {
+                out.put_i64(partition.log_append_time_ms);
+            }
+        }
+    }
+    if meta.version >= 1 {
+        out.put_i32(response.throttle_time_ms);
+    }
+    let size = (out.len() - FRAME_SIZE_PREFIX_BYTES) as i32;
+    out[..FRAME_SIZE_PREFIX_BYTES].copy_from_slice(&size.to_be_bytes());
+    out.freeze()
+}

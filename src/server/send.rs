@@ -1,0 +1,167 @@
+//! Writing a response made of [`Piece`]s to a client socket.
+//!
+//! Memory pieces go out with one non-blocking `sendmsg` over all of them
+//! (a vectored write, no coalescing copy), the remainder through glommio.
+//! A response that holds file regions is handed whole to a blocking thread
+//! that `sendfile`s the regions (no user-space copy) and sends the memory
+//! pieces around them, so a cold read never blocks the shard's core.
+
+use crate::storage::piece::Piece;
+use bytes::Bytes;
+use futures_lite::{AsyncWrite, AsyncWriteExt};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Longest a blocking send waits for the client to make room.
+pub const SEND_STALL_MS_MAX: i32 = 30_000;
+/// iovecs per sendmsg call (Linux IOV_MAX is 1024).
+const IOVECS_PER_SEND_MAX: usize = 1024;
+
+/// Sends `pieces` in order on the socket behind `writer` / `socket_fd`.
+pub async fn send_pieces<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    socket_fd: RawFd,
+    pieces: Vec<Piece>,
+) -> io::Result<()> {
+    if pieces.iter().any(|p| matches!(p, Piece::File(_))) {
+        return send_with_files(socket_fd, pieces).await;
+    }
+    let sent = send_now(socket_fd, &pieces)?;
+    let mut skip = sent;
+    for piece in &pieces {
+        let Piece::Mem(bytes) = piece else { continue };
+        if skip >= bytes.len() {
+            skip -= bytes.len();
+            continue;
+        }
+        writer.write_all(&bytes[skip..]).await?;
+        skip = 0;
+    }
+    writer.flush().await
+}
+
+/// One non-blocking vectored send of as much as the socket takes now.
+fn send_now(socket_fd: RawFd, pieces: &[Piece]) -> io::Result<usize> {
+    let iovecs: Vec<libc::iovec> = pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Mem(bytes) if !bytes.is_empty() => Some(libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            }),
+            _ => None,
+        })
+        .take(IOVECS_PER_SEND_MAX)
+        .collect();
+    if iovecs.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: the iovecs point into `pieces`, alive for the call.
+    let sent = unsafe {
+        let mut message: libc::msghdr = std::mem::zeroed();
+        message.msg_iov = iovecs.as_ptr() as *mut libc::iovec;
+        message.msg_iovlen = iovecs.len();
+        libc::sendmsg(socket_fd, &message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+    };
+    if sent >= 0 {
+        return Ok(sent as usize);
+    }
+    let error = io::Error::last_os_error();
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+        _ => Err(error),
+    }
+}
+
+async fn send_with_files(socket_fd: RawFd, pieces: Vec<Piece>) -> io::Result<()> {
+    // The blocking thread gets its own descriptor: if this connection is torn
+    // down meanwhile, the number cannot be reused under it.
+    // SAFETY: dup of a live descriptor; the result is owned below.
+    let duplicate = unsafe { libc::dup(socket_fd) };
+    if duplicate < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `duplicate` is a fresh descriptor nobody else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(duplicate) };
+    glommio::executor()
+        .spawn_blocking(move || blocking_send(&socket, &pieces))
+        .await
+}
+
+fn blocking_send(socket: &OwnedFd, pieces: &[Piece]) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    for piece in pieces {
+        match piece {
+            Piece::Mem(bytes) => send_all_blocking(fd, bytes)?,
+            Piece::File(region) => {
+                let mut offset = region.position as libc::off_t;
+                let mut remaining = region.len as usize;
+                while remaining > 0 {
+                    // SAFETY: both descriptors are open for the call.
+                    let sent = unsafe {
+                        libc::sendfile(fd, region.file.as_raw_fd(), &mut offset, remaining)
+                    };
+                    if sent > 0 {
+                        remaining -= sent as usize;
+                    } else if sent == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "segment file shorter than the region being sent",
+                        ));
+                    } else {
+                        wait_or_fail(fd)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn send_all_blocking(fd: RawFd, bytes: &Bytes) -> io::Result<()> {
+    let mut sent_total = 0;
+    while sent_total < bytes.len() {
+        let rest = &bytes[sent_total..];
+        // SAFETY: `rest` is a live slice for the call.
+        let sent = unsafe {
+            libc::send(
+                fd,
+                rest.as_ptr() as *const libc::c_void,
+                rest.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if sent >= 0 {
+            sent_total += sent as usize;
+        } else {
+            wait_or_fail(fd)?;
+        }
+    }
+    Ok(())
+}
+
+/// After a failed send: waits for room on EAGAIN, retries on EINTR, fails otherwise.
+fn wait_or_fail(fd: RawFd) -> io::Result<()> {
+    let error = io::Error::last_os_error();
+    match error.kind() {
+        io::ErrorKind::Interrupted => Ok(()),
+        io::ErrorKind::WouldBlock => {
+            let mut poll_fd = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one pollfd, alive for the call.
+            let ready = unsafe { libc::poll(&mut poll_fd, 1, SEND_STALL_MS_MAX) };
+            match ready {
+                0 => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("client did not read for {SEND_STALL_MS_MAX} ms"),
+                )),
+                n if n < 0 => Err(io::Error::last_os_error()),
+                _ => Ok(()),
+            }
+        }
+        _ => Err(error),
+    }
+}

@@ -1,0 +1,416 @@
+//! Starting and stopping the broker: checks of the platform, one pinned
+//! glommio executor per shard, the shard mesh, and the clean-shutdown marker.
+
+use super::messages::ShardMessage;
+use super::notify::LocalEvent;
+use super::producer_ids::ProducerIdAllocator;
+use super::router::{spawn_receive_loops, Router};
+use super::{FetchWaits, ShardContext};
+use crate::config::Config;
+use crate::metadata::store::{self, BrokerIdentity};
+use crate::metadata::topic_table::TopicTable;
+use crate::metadata::log_config_for;
+use crate::server::listener;
+use crate::storage::{ShardStorage, StorageLimits};
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Marker file written after every shard flushed and synced; its presence at
+/// start-up means the previous run stopped cleanly and recovery can be skipped.
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".millrace_clean_shutdown";
+/// glommio refuses to start with less locked memory than this.
+pub const MEMLOCK_BYTES_MIN: u64 = 512 * 1024;
+/// Registered I/O buffer pool per shard when the memlock limit allows it.
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 10 << 20;
+/// How often shards look at the process-wide shutdown flag.
+const SHUTDOWN_POLL_INTERVAL_MS: u64 = 50;
+/// How long a shard waits for its connections to finish in-flight requests.
+const SHUTDOWN_DRAIN_MS_MAX: u64 = 10_000;
+/// Concurrent partition opens per shard at start-up.
+const PARTITION_OPEN_CONCURRENCY_MAX: usize = 16;
+/// Threads per shard for blocking work (sendfile of cold data, registry writes).
+const BLOCKING_THREADS_PER_SHARD: usize = 2;
+
+/// Why the broker could not start or stopped uncleanly.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Set by the signal thread; shards poll it.
+static SHUTDOWN_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// What every shard needs at start-up.
+struct Startup {
+    config: Arc<Config>,
+    identity: BrokerIdentity,
+    topics: Arc<TopicTable>,
+    clean_start: bool,
+    nr_shards: usize,
+    drained_shards: AtomicUsize,
+    ready_shards: AtomicUsize,
+}
+
+/// Runs the broker until SIGTERM/SIGINT; returns after a clean shutdown.
+pub fn run(config: Config) -> Result<(), StartError> {
+    let data_dir = config.log_dirs.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| StartError(format!("log.dirs {}: {e}", data_dir.display())))?;
+    let identity =
+        store::load_or_create_identity(&data_dir, config.node_id, config.cluster_id.as_deref())
+            .map_err(|e| StartError(format!("broker identity: {e}")))?;
+    let topics = store::load_topics(&data_dir)
+        .map_err(|e| StartError(format!("topic registry: {e}")))?;
+    let clean_start = take_clean_marker(&data_dir)?;
+    check_io_uring()?;
+    let nr_shards = shard_count(&config);
+    let io_memory = io_memory_per_shard(&config, nr_shards)?;
+    install_signal_thread()?;
+    log::info!(
+        "millrace {} starting: node.id {} cluster.id {} | {} shard(s) | listener {} | log.dirs {} | {} topic(s) | previous shutdown {} | io_memory {} KiB per shard",
+        env!("CARGO_PKG_VERSION"),
+        identity.node_id,
+        identity.cluster_id,
+        nr_shards,
+        config.listeners,
+        data_dir.display(),
+        topics.len(),
+        if clean_start { "clean" } else { "unclean (recovery runs)" },
+        io_memory / 1024
+    );
+    let mesh = MeshBuilder::full(nr_shards, config.shard_channel_capacity);
+    let startup = Arc::new(Startup {
+        config: Arc::new(config),
+        identity,
+        topics: Arc::new(topics),
+        clean_start,
+        nr_shards,
+        drained_shards: AtomicUsize::new(0),
+        ready_shards: AtomicUsize::new(0),
+    });
+    let results = start_pool(&startup, mesh, io_memory)?;
+    let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    if !failures.is_empty() {
+        return Err(StartError(failures.join("; ")));
+    }
+    write_clean_marker(&data_dir)?;
+    log::info!("millrace stopped cleanly");
+    Ok(())
+}
+
+fn start_pool(
+    startup: &Arc<Startup>,
+    mesh: MeshBuilder<ShardMessage, Full>,
+    io_memory: usize,
+) -> Result<Vec<Result<(), String>>, StartError> {
+    let nr_shards = startup.nr_shards;
+    let online = CpuSet::online().ok().filter(|cpus| cpus.len() >= nr_shards);
+    let placement = match online {
+        Some(cpus) => PoolPlacement::MaxSpread(nr_shards, Some(cpus)),
+        None => {
+            log::warn!("num.shards {nr_shards} exceeds online cores: shards are not pinned");
+            PoolPlacement::Unbound(nr_shards)
+        }
+    };
+    let shard_startup = startup.clone();
+    let handles = LocalExecutorPoolBuilder::new(placement)
+        .name("millrace-shard")
+        .io_memory(io_memory)
+        .blocking_thread_pool_placement(PoolPlacement::Unbound(BLOCKING_THREADS_PER_SHARD))
+        .on_all_shards(move || {
+            let startup = shard_startup.clone();
+            let mesh = mesh.clone();
+            async move { shard_main(startup, mesh).await }
+        })
+        .map_err(|e| StartError(format!("cannot start shard executors: {e}")))?;
+    Ok(handles
+        .join_all()
+        .into_iter()
+        .map(|joined| joined.map_err(|e| format!("shard thread failed: {e}")).and_then(|r| r))
+        .collect())
+}
+
+async fn shard_main(
+    startup: Arc<Startup>,
+    mesh: MeshBuilder<ShardMessage, Full>,
+) -> Result<(), String> {
+    let (senders, receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| "cannot join the shard mesh".to_string())?;
+    let shard_id = senders.peer_id();
+    let config = startup.config.clone();
+    let storage = ShardStorage::new(shard_id, config.log_dirs.clone(), StorageLimits::default());
+    let ctx = Rc::new(ShardContext {
+        shard_id,
+        nr_shards: startup.nr_shards,
+        config: config.clone(),
+        identity: startup.identity.clone(),
+        storage,
+        topics: RefCell::new(startup.topics.clone()),
+        router: Router::new(shard_id, Some(senders)),
+        fetch_waits: FetchWaits::default(),
+        producer_ids: ProducerIdAllocator::new(shard_id),
+        clean_start: startup.clean_start,
+        shutting_down: LocalEvent::default(),
+        connections: Cell::new(0),
+        controller_lock: glommio::sync::Semaphore::new(1),
+    });
+    open_owned_partitions(&ctx).await?;
+    ctx.storage
+        .start_background(config.log_retention_check_interval_ms);
+    spawn_receive_loops(&ctx, receivers);
+    spawn_shutdown_watch(&ctx);
+    let listener = listener::bind(&ctx)?;
+    if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
+        log::info!("millrace ready: listening on {}", config.listeners);
+    }
+    listener::accept_until_shutdown(&ctx, listener).await;
+    drain_connections(&ctx).await;
+    wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
+    ctx.storage
+        .shutdown()
+        .await
+        .map_err(|e| format!("shard {shard_id}: storage shutdown failed: {e}"))?;
+    log::info!("shard {shard_id}: stopped");
+    Ok(())
+}
+
+async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
+    let table = ctx.topic_table();
+    let mut owned = Vec::new();
+    for topic in table.iter() {
+        for partition in 0..topic.partitions {
+            if ctx.owner_of(&topic.name, partition) == ctx.shard_id {
+                owned.push((topic.clone(), partition));
+            }
+        }
+    }
+    for chunk in owned.chunks(PARTITION_OPEN_CONCURRENCY_MAX) {
+        let opens = chunk.iter().map(|(topic, partition)| {
+            let log_config = log_config_for(&ctx.config, topic);
+            let storage = ctx.storage.clone();
+            let name = topic.name.clone();
+            let partition = *partition;
+            let clean = ctx.clean_start;
+            async move {
+                storage
+                    .open_partition(&name, partition, log_config, clean)
+                    .await
+                    .map_err(|e| format!("cannot open {name}-{partition}: {e}"))
+            }
+        });
+        for result in join_all(opens).await {
+            result?;
+        }
+    }
+    log::info!("shard {}: {} partition(s) open", ctx.shard_id, owned.len());
+    Ok(())
+}
+
+/// Awaits all futures concurrently on the current task; outputs in input order.
+pub async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    futures_lite::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (slot, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *output = Some(value);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+fn spawn_shutdown_watch(ctx: &Rc<ShardContext>) {
+    let ctx = ctx.clone();
+    glommio::spawn_local(async move {
+        while !SHUTDOWN_REQUESTED.load(Ordering::Acquire) {
+            glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS)).await;
+        }
+        log::info!("shard {}: shutting down", ctx.shard_id);
+        ctx.shutting_down.fire();
+    })
+    .detach();
+}
+
+async fn drain_connections(ctx: &Rc<ShardContext>) {
+    let deadline = Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_MS_MAX);
+    while ctx.connections.get() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS)).await;
+    }
+    if ctx.connections.get() > 0 {
+        log::warn!(
+            "shard {}: {} connection(s) still open after {SHUTDOWN_DRAIN_MS_MAX} ms; closing",
+            ctx.shard_id,
+            ctx.connections.get()
+        );
+    }
+}
+
+/// Storage stops only after every shard stopped taking requests, so no shard
+/// appends to a log that was already flushed for the marker.
+async fn wait_for_all_shards(drained: &AtomicUsize, nr_shards: usize) {
+    drained.fetch_add(1, Ordering::AcqRel);
+    let deadline = Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_MS_MAX);
+    while drained.load(Ordering::Acquire) < nr_shards && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS)).await;
+    }
+}
+
+fn shard_count(config: &Config) -> usize {
+    if config.num_shards > 0 {
+        return config.num_shards;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn take_clean_marker(data_dir: &Path) -> Result<bool, StartError> {
+    let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
+    if !marker.exists() {
+        return Ok(false);
+    }
+    // Removed before serving: a crash from here on must look unclean.
+    std::fs::remove_file(&marker)
+        .and_then(|_| std::fs::File::open(data_dir)?.sync_all())
+        .map_err(|e| StartError(format!("cannot remove {}: {e}", marker.display())))?;
+    Ok(true)
+}
+
+fn write_clean_marker(data_dir: &Path) -> Result<(), StartError> {
+    store::write_atomically(data_dir, CLEAN_SHUTDOWN_MARKER, b"clean\n")
+        .map_err(|e| StartError(format!("cannot write the clean-shutdown marker: {e}")))
+}
+
+fn check_io_uring() -> Result<(), StartError> {
+    if let Err(err) = io_uring::IoUring::new(4) {
+        let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        return Err(StartError(format!(
+            "io_uring is not available ({err}); kernel.io_uring_disabled = {disabled}. \
+             millrace needs io_uring: set kernel.io_uring_disabled=0, and in containers allow \
+             io_uring_setup/io_uring_enter/io_uring_register in the seccomp profile (see tuning.md)"
+        )));
+    }
+    Ok(())
+}
+
+/// Sizes glommio's registered buffer pool to what the memlock limit allows,
+/// after raising the soft limit to the hard one.
+fn io_memory_per_shard(config: &Config, nr_shards: usize) -> Result<usize, StartError> {
+    if config.io_memory_bytes > 0 {
+        return Ok(config.io_memory_bytes);
+    }
+    let limit = raise_memlock_soft_limit();
+    if has_cap_ipc_lock() || limit == u64::MAX {
+        return Ok(IO_MEMORY_BYTES_DEFAULT);
+    }
+    if limit < MEMLOCK_BYTES_MIN {
+        return Err(StartError(format!(
+            "locked-memory limit is {} KiB; glommio needs at least {} KiB. Raise it (ulimit -l, \
+             LimitMEMLOCK= in the systemd unit, or --ulimit memlock in Docker; see tuning.md)",
+            limit / 1024,
+            MEMLOCK_BYTES_MIN / 1024
+        )));
+    }
+    let per_shard = (limit - MEMLOCK_BYTES_MIN) / nr_shards as u64;
+    Ok((per_shard as usize).min(IO_MEMORY_BYTES_DEFAULT))
+}
+
+fn raise_memlock_soft_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) != 0 {
+            return 0;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        limit.rlim_cur
+    }
+}
+
+fn has_cap_ipc_lock() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+}
+
+/// Blocks SIGTERM/SIGINT in every thread and handles them on one thread:
+/// the first asks for a clean shutdown, the second exits at once.
+fn install_signal_thread() -> Result<(), StartError> {
+    // SAFETY: plain libc signal-mask calls on a zeroed sigset_t.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(StartError("cannot block SIGTERM/SIGINT".into()));
+        }
+        set
+    };
+    std::thread::Builder::new()
+        .name("millrace-signals".into())
+        .spawn(move || loop {
+            let mut signal: libc::c_int = 0;
+            // SAFETY: sigwait on the set blocked above.
+            if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                continue;
+            }
+            if SHUTDOWN_REQUESTED.swap(true, Ordering::AcqRel) {
+                log::warn!("second signal {signal}: exiting without a clean shutdown");
+                std::process::exit(130);
+            }
+            log::info!("signal {signal}: shutting down cleanly (send it again to force exit)");
+        })
+        .map(|_| ())
+        .map_err(|e| StartError(format!("cannot start the signal thread: {e}")))
+}

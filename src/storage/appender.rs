@@ -1,0 +1,401 @@
+//! The in-memory side of appends and the O_DIRECT writes that follow.
+//!
+//! When data is where:
+//! - *appended*: the batch is in [`RecentBatches`] (stamped header from the
+//!   [`HeaderArena`] + the request's body `Bytes`, never copied) and readable.
+//! - *written*: a flush round copied it into 4 KiB-aligned DMA buffers and the
+//!   `write_at`s completed ([`ActiveWrite::written`]). The partial last block
+//!   is kept in [`ActiveWrite::tail_block`] and rewritten by the next round.
+//! - *synced*: an fdatasync of the segment completed after it was written.
+//!
+//! Recent batches are evicted only once written and beyond the per-partition
+//! recent budget.
+
+use super::error::StorageError;
+use super::segment::{align_down, align_up, short_write, WRITE_ALIGNMENT_BYTES};
+use bytes::{Bytes, BytesMut};
+use glommio::io::{DmaBuffer, DmaFile};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Stamped batch headers are cut from shared blocks instead of one
+/// allocation per batch.
+#[derive(Debug)]
+pub struct HeaderArena {
+    block: BytesMut,
+    block_bytes: usize,
+}
+
+impl HeaderArena {
+    /// An arena allocating blocks of `block_bytes`.
+    pub fn new(block_bytes: usize) -> Self {
+        HeaderArena {
+            block: BytesMut::new(),
+            block_bytes,
+        }
+    }
+
+    /// A frozen copy of `header`.
+    pub fn copy(&mut self, header: &[u8]) -> Bytes {
+        if self.block.capacity() - self.block.len() < header.len() {
+            self.block = BytesMut::with_capacity(self.block_bytes.max(header.len()));
+        }
+        self.block.extend_from_slice(header);
+        self.block.split().freeze()
+    }
+}
+
+/// One appended batch kept in memory.
+#[derive(Clone, Debug)]
+pub struct RecentBatch {
+    /// First offset.
+    pub base_offset: i64,
+    /// Last offset.
+    pub last_offset: i64,
+    /// `maxTimestamp`.
+    pub max_timestamp: i64,
+    /// Base offset of the segment holding it.
+    pub segment_base: i64,
+    /// Position in that segment.
+    pub position: u64,
+    /// Stamped 61-byte header.
+    pub header: Bytes,
+    /// The rest of the batch.
+    pub body: Bytes,
+}
+
+impl RecentBatch {
+    /// Whole batch length.
+    pub fn len(&self) -> usize {
+        self.header.len() + self.body.len()
+    }
+
+    /// Never true: a batch has at least a header.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Position after the batch.
+    pub fn end_position(&self) -> u64 {
+        self.position + self.len() as u64
+    }
+}
+
+/// Batches in offset order, oldest first.
+#[derive(Debug, Default)]
+pub struct RecentBatches {
+    batches: VecDeque<RecentBatch>,
+    bytes: usize,
+}
+
+impl RecentBatches {
+    /// Appends a batch (offsets must follow the previous one).
+    pub fn push(&mut self, batch: RecentBatch) {
+        self.bytes += batch.len();
+        self.batches.push_back(batch);
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// First offset held, if any.
+    pub fn first_offset(&self) -> Option<i64> {
+        self.batches.front().map(|batch| batch.base_offset)
+    }
+
+    /// Index of the batch holding `offset`, if held.
+    pub fn find(&self, offset: i64) -> Option<usize> {
+        let first = self.batches.front()?;
+        if offset < first.base_offset {
+            return None;
+        }
+        let index = self
+            .batches
+            .partition_point(|batch| batch.last_offset < offset);
+        (index < self.batches.len()).then_some(index)
+    }
+
+    /// Batches from `index` on.
+    pub fn iter_from(&self, index: usize) -> impl Iterator<Item = &RecentBatch> {
+        self.batches.range(index..)
+    }
+
+    /// Drops written batches from the front while more than `budget_bytes`
+    /// are held. Unwritten batches (`base_offset >= written_end_offset`) stay.
+    pub fn evict_written(&mut self, written_end_offset: i64, budget_bytes: usize) {
+        while self.bytes > budget_bytes {
+            match self.batches.front() {
+                Some(batch) if batch.last_offset < written_end_offset => {
+                    self.bytes -= batch.len();
+                    self.batches.pop_front();
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Drops batches below `offset` (retention moved the log start).
+    pub fn evict_below(&mut self, offset: i64) {
+        while let Some(batch) = self.batches.front() {
+            if batch.last_offset >= offset {
+                break;
+            }
+            self.bytes -= batch.len();
+            self.batches.pop_front();
+        }
+    }
+
+    /// Drops everything.
+    pub fn clear(&mut self) {
+        self.batches.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Write progress of the active segment.
+#[derive(Debug, Default)]
+pub struct ActiveWrite {
+    /// File bytes whose writes completed (a batch boundary).
+    pub written: u64,
+    /// File bytes covered by a completed fdatasync.
+    pub synced: u64,
+    /// Bytes `[align_down(written), written)`: the start of the next round.
+    pub tail_block: Vec<u8>,
+}
+
+/// The O_DIRECT writes of one flush round of one segment.
+pub struct WritePlan {
+    file: Rc<DmaFile>,
+    path: PathBuf,
+    chunks: Vec<(u64, DmaBuffer)>,
+    /// Segment the plan writes.
+    pub segment_base: i64,
+    /// File position after the last batch written.
+    pub end_position: u64,
+    /// Offset after the last batch written.
+    pub end_offset: i64,
+    /// Bytes `[align_down(end_position), end_position)` for the next round.
+    pub tail_block: Vec<u8>,
+}
+
+/// What [`plan_write`] needs to know about the active segment.
+pub struct PlanInput<'a> {
+    /// The active segment's O_DIRECT handle.
+    pub file: &'a Rc<DmaFile>,
+    /// Its path (for errors).
+    pub path: &'a std::path::Path,
+    /// Its base offset.
+    pub segment_base: i64,
+    /// Its write progress.
+    pub write: &'a ActiveWrite,
+    /// Offset after the last written batch.
+    pub written_end_offset: i64,
+    /// At most this many batch bytes this round (at least one batch).
+    pub round_bytes_max: usize,
+    /// Size of each DMA write.
+    pub chunk_bytes: usize,
+}
+
+/// Copies the unwritten batches of the active segment (at most
+/// `round_bytes_max`, whole batches) into aligned DMA buffers.
+/// `None` when nothing is unwritten.
+pub fn plan_write(input: PlanInput<'_>, recent: &RecentBatches) -> Option<WritePlan> {
+    let first = recent.find(input.written_end_offset)?;
+    let batches: Vec<&RecentBatch> = take_round(recent.iter_from(first), &input);
+    let last = batches.last()?;
+    let block_start = align_down(input.write.written);
+    let end_position = last.end_position();
+    let end_offset = last.last_offset + 1;
+    let mut chunks = allocate_chunks(
+        input.file,
+        block_start,
+        align_up(end_position),
+        input.chunk_bytes,
+    );
+    let mut filler = ChunkFiller::new(&mut chunks);
+    filler.put(&input.write.tail_block);
+    for batch in &batches {
+        filler.put(&batch.header);
+        filler.put(&batch.body);
+    }
+    filler.zero_rest();
+    let tail_block = copy_tail_block(&chunks, end_position);
+    Some(WritePlan {
+        file: input.file.clone(),
+        path: input.path.to_path_buf(),
+        chunks,
+        segment_base: input.segment_base,
+        end_position,
+        end_offset,
+        tail_block,
+    })
+}
+
+fn take_round<'a>(
+    batches: impl Iterator<Item = &'a RecentBatch>,
+    input: &PlanInput<'_>,
+) -> Vec<&'a RecentBatch> {
+    let mut taken = Vec::new();
+    let mut bytes = 0;
+    let mut expected_position = input.write.written;
+    for batch in batches {
+        // Only batches of the active segment, contiguous from `written`.
+        if batch.segment_base != input.segment_base || batch.position != expected_position {
+            break;
+        }
+        if !taken.is_empty() && bytes + batch.len() > input.round_bytes_max {
+            break;
+        }
+        bytes += batch.len();
+        expected_position = batch.end_position();
+        taken.push(batch);
+    }
+    taken
+}
+
+fn allocate_chunks(
+    file: &DmaFile,
+    start: u64,
+    end: u64,
+    chunk_bytes: usize,
+) -> Vec<(u64, DmaBuffer)> {
+    let chunk_bytes = align_down(chunk_bytes as u64).max(WRITE_ALIGNMENT_BYTES);
+    let mut chunks = Vec::new();
+    let mut position = start;
+    while position < end {
+        let len = chunk_bytes.min(end - position);
+        chunks.push((position, file.alloc_dma_buffer(len as usize)));
+        position += len;
+    }
+    chunks
+}
+
+/// Sequential copy across a list of buffers.
+struct ChunkFiller<'a> {
+    chunks: &'a mut [(u64, DmaBuffer)],
+    chunk: usize,
+    filled: usize,
+}
+
+impl<'a> ChunkFiller<'a> {
+    fn new(chunks: &'a mut [(u64, DmaBuffer)]) -> Self {
+        ChunkFiller {
+            chunks,
+            chunk: 0,
+            filled: 0,
+        }
+    }
+
+    fn put(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && self.chunk < self.chunks.len() {
+            let out = self.chunks[self.chunk].1.as_bytes_mut();
+            let n = bytes.len().min(out.len() - self.filled);
+            out[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            self.filled += n;
+            if self.filled == out.len() {
+                self.chunk += 1;
+                self.filled = 0;
+            }
+        }
+    }
+
+    fn zero_rest(&mut self) {
+        if let Some((_, buffer)) = self.chunks.get_mut(self.chunk) {
+            buffer.as_bytes_mut()[self.filled..].fill(0);
+        }
+    }
+}
+
+fn copy_tail_block(chunks: &[(u64, DmaBuffer)], end_position: u64) -> Vec<u8> {
+    let block_start = align_down(end_position);
+    if block_start == end_position {
+        return Vec::new();
+    }
+    let Some((chunk_start, buffer)) = chunks.iter().rev().find(|(start, _)| *start <= block_start)
+    else {
+        return Vec::new();
+    };
+    let from = (block_start - chunk_start) as usize;
+    let to = (end_position - chunk_start) as usize;
+    buffer.as_bytes()[from..to].to_vec()
+}
+
+impl WritePlan {
+    /// Issues all writes concurrently and waits for every one of them.
+    pub async fn execute(self) -> Result<(), StorageError> {
+        let tasks: Vec<_> = self
+            .chunks
+            .into_iter()
+            .map(|(position, buffer)| {
+                let file = self.file.clone();
+                let len = buffer.len();
+                glommio::spawn_local(async move {
+                    file.write_at(buffer, position)
+                        .await
+                        .map(|written| written >= len)
+                })
+            })
+            .collect();
+        let mut outcome = Ok(());
+        for task in tasks {
+            let result = match task.await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(short_write(&self.path)),
+                Err(error) => Err(StorageError::io("write", &self.path, error)),
+            };
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recent_batch(base_offset: i64, position: u64, len: usize) -> RecentBatch {
+        RecentBatch {
+            base_offset,
+            last_offset: base_offset,
+            max_timestamp: 0,
+            segment_base: 0,
+            position,
+            header: Bytes::from(vec![1u8; 61]),
+            body: Bytes::from(vec![2u8; len - 61]),
+        }
+    }
+
+    #[test]
+    fn find_and_evict() {
+        let mut recent = RecentBatches::default();
+        for i in 0..10 {
+            recent.push(recent_batch(i, i as u64 * 100, 100));
+        }
+        assert_eq!(recent.find(3), Some(3));
+        assert_eq!(recent.find(10), None);
+        recent.evict_written(5, 300);
+        // Batches 0..=4 are written; 5.. are not and must stay.
+        assert_eq!(recent.first_offset(), Some(5));
+        assert_eq!(recent.find(2), None);
+        recent.evict_below(7);
+        assert_eq!(recent.first_offset(), Some(7));
+        assert_eq!(recent.bytes(), 300);
+    }
+
+    #[test]
+    fn arena_shares_blocks() {
+        let mut arena = HeaderArena::new(128);
+        let a = arena.copy(&[1u8; 61]);
+        let b = arena.copy(&[2u8; 61]);
+        let c = arena.copy(&[3u8; 61]);
+        assert_eq!(&a[..], &[1u8; 61][..]);
+        assert_eq!(&b[..], &[2u8; 61][..]);
+        assert_eq!(&c[..], &[3u8; 61][..]);
+    }
+}

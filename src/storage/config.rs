@@ -1,0 +1,110 @@
+//! Per-topic log settings (Kafka's names and defaults) and per-shard memory
+//! and I/O limits of the storage engine.
+
+/// Kafka `segment.bytes` default: 1 GiB.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
+/// Kafka `segment.ms` default: 7 days.
+pub const SEGMENT_MS_DEFAULT: u64 = 7 * 24 * 60 * 60 * 1000;
+/// Kafka `retention.ms` default: 7 days.
+pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Kafka `index.interval.bytes` default.
+pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
+/// Kafka `max.message.bytes` default (1 MiB + record batch overhead).
+pub const MAX_MESSAGE_BYTES_DEFAULT: u32 = 1_048_588;
+/// Segments never grow past what a u32 index position can address.
+pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+/// Smallest segment we accept; smaller values are raised to it.
+pub const SEGMENT_BYTES_MIN: u64 = 16 * 1024;
+
+/// Settings of one partition's log, named after Kafka's topic configs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the next batch would pass this size.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll a non-empty segment older than this.
+    pub segment_ms: u64,
+    /// `retention.ms`, -1 infinite: delete segments whose newest record is older.
+    pub retention_ms: i64,
+    /// `retention.bytes`, -1 infinite: delete oldest segments beyond this size.
+    pub retention_bytes: i64,
+    /// `flush.messages`: fdatasync after this many records (`u64::MAX` never).
+    pub flush_messages: u64,
+    /// `flush.ms`: fdatasync data older than this (`u64::MAX` never).
+    pub flush_ms: u64,
+    /// `index.interval.bytes`: bytes between offset/time index entries.
+    pub index_interval_bytes: u32,
+    /// `max.message.bytes`: largest batch accepted.
+    pub max_message_bytes: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            segment_ms: SEGMENT_MS_DEFAULT,
+            retention_ms: RETENTION_MS_DEFAULT,
+            retention_bytes: -1,
+            flush_messages: u64::MAX,
+            flush_ms: u64::MAX,
+            index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
+            max_message_bytes: MAX_MESSAGE_BYTES_DEFAULT,
+        }
+    }
+}
+
+impl LogConfig {
+    /// `segment_bytes` clamped to what the engine supports.
+    pub(crate) fn effective_segment_bytes(&self) -> u64 {
+        self.segment_bytes.clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX)
+    }
+}
+
+/// How far an append must have gone before the producer is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// acks=0: in the log's memory.
+    Appended,
+    /// acks=1: the O_DIRECT write completed.
+    Written,
+    /// acks=all: fdatasync completed.
+    Synced,
+}
+
+/// Memory and I/O bounds of a shard's storage engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageLimits {
+    /// Written batches kept in memory per partition to serve tail reads.
+    pub recent_bytes_per_partition: usize,
+    /// Appended but unwritten bytes per partition before appends wait.
+    pub unwritten_bytes_per_partition_max: usize,
+    /// Bytes one flush round writes for one partition.
+    pub write_round_bytes_per_partition: usize,
+    /// Size of one O_DIRECT write (several are in flight per round).
+    pub write_chunk_bytes: usize,
+    /// Partitions one flush round handles; the rest wait for the next round.
+    pub flush_logs_per_round_max: usize,
+    /// Size of each arena block that stamped batch headers are cut from.
+    pub header_arena_bytes: usize,
+    /// Producer ids remembered per partition; the least recent are forgotten.
+    pub producers_per_partition_max: usize,
+    /// Size of one read while scanning batch headers for a fetch.
+    pub scan_read_bytes: usize,
+    /// Size of one read while recovering or rebuilding an index.
+    pub recovery_read_bytes: usize,
+}
+
+impl Default for StorageLimits {
+    fn default() -> Self {
+        StorageLimits {
+            recent_bytes_per_partition: 8 << 20,
+            unwritten_bytes_per_partition_max: 64 << 20,
+            write_round_bytes_per_partition: 4 << 20,
+            write_chunk_bytes: 1 << 20,
+            flush_logs_per_round_max: 32,
+            header_arena_bytes: 64 << 10,
+            producers_per_partition_max: 4096,
+            scan_read_bytes: 16 << 10,
+            recovery_read_bytes: 1 << 20,
+        }
+    }
+}

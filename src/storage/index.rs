@@ -1,0 +1,357 @@
+//! The offset and time indexes of a segment, held in memory (lookups never
+//! touch a file or an mmap) and persisted in Kafka's file formats:
+//! `.index` entries are 8 bytes (u32 offset relative to the segment base, u32
+//! file position of a batch start); `.timeindex` entries are 12 bytes (i64
+//! timestamp, u32 relative offset). Both big-endian, like Kafka.
+//!
+//! As in Kafka, an offset entry names the *last* offset of the batch that
+//! starts at the position, and a time entry names the largest timestamp seen
+//! so far in the segment and the last offset of the first batch that reached
+//! it. An entry is added when more than `index.interval.bytes` were appended
+//! since the previous one.
+
+use std::fmt;
+
+/// Bytes of one `.index` entry.
+pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
+/// Bytes of one `.timeindex` entry.
+pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
+/// Kafka's "no timestamp".
+pub const NO_TIMESTAMP: i64 = -1;
+
+/// Why an index file was rejected (it is then rebuilt by scanning the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexDamage {
+    /// The file size is not a multiple of the entry size.
+    PartialEntry,
+    /// Offsets, positions or timestamps go backwards.
+    NotMonotonic,
+    /// A position lies past the end of the segment.
+    PositionPastEnd,
+}
+
+impl fmt::Display for IndexDamage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexDamage::PartialEntry => write!(f, "size is not a multiple of the entry size"),
+            IndexDamage::NotMonotonic => write!(f, "entries are not monotonic"),
+            IndexDamage::PositionPastEnd => write!(f, "a position lies past the segment end"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OffsetEntry {
+    relative_offset: u32,
+    position: u32,
+}
+
+/// Sparse map from offsets to file positions of batch starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OffsetIndex {
+    entries: Vec<OffsetEntry>,
+}
+
+impl OffsetIndex {
+    /// Adds an entry; ignored unless both offset and position grow.
+    pub fn push(&mut self, relative_offset: u32, position: u32) {
+        if let Some(last) = self.entries.last() {
+            if relative_offset <= last.relative_offset || position <= last.position {
+                return;
+            }
+        }
+        self.entries.push(OffsetEntry {
+            relative_offset,
+            position,
+        });
+    }
+
+    /// Position of a batch start at or before the batch holding
+    /// `relative_offset`: scanning forward from there finds it.
+    pub fn lookup(&self, relative_offset: u32) -> u32 {
+        let after = self
+            .entries
+            .partition_point(|entry| entry.relative_offset <= relative_offset);
+        match after {
+            0 => 0,
+            n => self.entries[n - 1].position,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True without entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `.index` file contents.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.entries.len() * OFFSET_INDEX_ENTRY_BYTES);
+        for entry in &self.entries {
+            out.extend_from_slice(&entry.relative_offset.to_be_bytes());
+            out.extend_from_slice(&entry.position.to_be_bytes());
+        }
+        out
+    }
+
+    /// Parses and checks a `.index` file of a segment of `segment_bytes`.
+    pub fn decode(bytes: &[u8], segment_bytes: u64) -> Result<Self, IndexDamage> {
+        if bytes.len() % OFFSET_INDEX_ENTRY_BYTES != 0 {
+            return Err(IndexDamage::PartialEntry);
+        }
+        let mut index = OffsetIndex::default();
+        for chunk in bytes.chunks_exact(OFFSET_INDEX_ENTRY_BYTES) {
+            let relative_offset = be_u32(&chunk[0..4]);
+            let position = be_u32(&chunk[4..8]);
+            if u64::from(position) >= segment_bytes {
+                return Err(IndexDamage::PositionPastEnd);
+            }
+            let before = index.entries.len();
+            index.push(relative_offset, position);
+            if index.entries.len() == before {
+                return Err(IndexDamage::NotMonotonic);
+            }
+        }
+        Ok(index)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TimeEntry {
+    timestamp: i64,
+    relative_offset: u32,
+}
+
+/// Sparse map from timestamps to offsets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimeIndex {
+    entries: Vec<TimeEntry>,
+}
+
+impl TimeIndex {
+    /// Adds an entry when the timestamp grows (Kafka `maybeAppend`).
+    pub fn maybe_push(&mut self, timestamp: i64, relative_offset: u32) {
+        if timestamp == NO_TIMESTAMP {
+            return;
+        }
+        if let Some(last) = self.entries.last() {
+            if timestamp <= last.timestamp || relative_offset < last.relative_offset {
+                return;
+            }
+        }
+        self.entries.push(TimeEntry {
+            timestamp,
+            relative_offset,
+        });
+    }
+
+    /// Relative offset from which to scan for the first batch whose largest
+    /// timestamp is at least `timestamp`; `None`: from the segment start.
+    pub fn lookup(&self, timestamp: i64) -> Option<u32> {
+        let after = self
+            .entries
+            .partition_point(|entry| entry.timestamp <= timestamp);
+        after
+            .checked_sub(1)
+            .map(|index| self.entries[index].relative_offset)
+    }
+
+    /// Largest timestamp recorded.
+    pub fn last_timestamp(&self) -> Option<i64> {
+        self.entries.last().map(|entry| entry.timestamp)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True without entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `.timeindex` file contents.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.entries.len() * TIME_INDEX_ENTRY_BYTES);
+        for entry in &self.entries {
+            out.extend_from_slice(&entry.timestamp.to_be_bytes());
+            out.extend_from_slice(&entry.relative_offset.to_be_bytes());
+        }
+        out
+    }
+
+    /// Parses and checks a `.timeindex` file.
+    pub fn decode(bytes: &[u8]) -> Result<Self, IndexDamage> {
+        if bytes.len() % TIME_INDEX_ENTRY_BYTES != 0 {
+            return Err(IndexDamage::PartialEntry);
+        }
+        let mut index = TimeIndex::default();
+        for chunk in bytes.chunks_exact(TIME_INDEX_ENTRY_BYTES) {
+            let mut timestamp = [0u8; 8];
+            timestamp.copy_from_slice(&chunk[0..8]);
+            let timestamp = i64::from_be_bytes(timestamp);
+            let before = index.entries.len();
+            index.maybe_push(timestamp, be_u32(&chunk[8..12]));
+            if index.entries.len() == before {
+                return Err(IndexDamage::NotMonotonic);
+            }
+        }
+        Ok(index)
+    }
+}
+
+fn be_u32(bytes: &[u8]) -> u32 {
+    let mut buf = [0u8; 4];
+    buf.copy_from_slice(bytes);
+    u32::from_be_bytes(buf)
+}
+
+/// Where a batch lies in its segment, as the indexes need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexedBatch {
+    /// Last offset of the batch relative to the segment base.
+    pub relative_last_offset: u32,
+    /// File position of the batch start.
+    pub position: u32,
+    /// Whole batch length.
+    pub len: u32,
+    /// The batch's `maxTimestamp`.
+    pub max_timestamp: i64,
+}
+
+/// Both indexes of a segment plus the state that decides the next entry.
+#[derive(Clone, Debug, Default)]
+pub struct SegmentIndexes {
+    /// Offset index.
+    pub offsets: OffsetIndex,
+    /// Time index.
+    pub times: TimeIndex,
+    bytes_since_entry: u64,
+    max_timestamp: Option<i64>,
+    relative_offset_of_max_timestamp: u32,
+}
+
+impl SegmentIndexes {
+    /// Indexes loaded from files; `max_timestamp` comes from the time index.
+    pub fn from_loaded(offsets: OffsetIndex, times: TimeIndex) -> Self {
+        let max_timestamp = times.last_timestamp();
+        SegmentIndexes {
+            offsets,
+            times,
+            bytes_since_entry: 0,
+            max_timestamp,
+            relative_offset_of_max_timestamp: 0,
+        }
+    }
+
+    /// Accounts for an appended (or scanned) batch; adds index entries every
+    /// `interval_bytes`.
+    pub fn on_batch(&mut self, batch: IndexedBatch, interval_bytes: u32) {
+        if self.max_timestamp.is_none_or(|max| batch.max_timestamp > max) {
+            self.max_timestamp = Some(batch.max_timestamp);
+            self.relative_offset_of_max_timestamp = batch.relative_last_offset;
+        }
+        if self.bytes_since_entry > u64::from(interval_bytes) {
+            self.offsets
+                .push(batch.relative_last_offset, batch.position);
+            if let Some(max) = self.max_timestamp {
+                self.times
+                    .maybe_push(max, self.relative_offset_of_max_timestamp);
+            }
+            self.bytes_since_entry = 0;
+        }
+        self.bytes_since_entry += u64::from(batch.len);
+    }
+
+    /// Adds the final time index entry when the segment becomes inactive, so
+    /// the file records the segment's largest timestamp (as Kafka does).
+    pub fn seal(&mut self) {
+        if let Some(max) = self.max_timestamp {
+            self.times
+                .maybe_push(max, self.relative_offset_of_max_timestamp);
+        }
+    }
+
+    /// Largest batch timestamp in the segment, if any batch had one.
+    pub fn max_timestamp(&self) -> Option<i64> {
+        self.max_timestamp.filter(|&max| max != NO_TIMESTAMP)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(relative_last_offset: u32, position: u32, max_timestamp: i64) -> IndexedBatch {
+        IndexedBatch {
+            relative_last_offset,
+            position,
+            len: 100,
+            max_timestamp,
+        }
+    }
+
+    #[test]
+    fn entries_follow_the_interval() {
+        let mut indexes = SegmentIndexes::default();
+        for i in 0..10u32 {
+            indexes.on_batch(batch(i * 2 + 1, i * 100, 1000 + i64::from(i)), 250);
+        }
+        // An entry whenever more than 250 bytes passed: batches 3, 6, 9.
+        assert_eq!(indexes.offsets.len(), 3);
+        assert_eq!(indexes.offsets.lookup(0), 0);
+        assert_eq!(indexes.offsets.lookup(7), 300);
+        assert_eq!(indexes.offsets.lookup(8), 300);
+        assert_eq!(indexes.offsets.lookup(13), 600);
+        assert_eq!(indexes.offsets.lookup(1000), 900);
+        assert_eq!(indexes.times.lookup(999), None);
+        assert_eq!(indexes.times.lookup(1003), Some(7));
+        indexes.seal();
+        assert_eq!(indexes.times.last_timestamp(), Some(1009));
+        assert_eq!(indexes.max_timestamp(), Some(1009));
+    }
+
+    #[test]
+    fn files_round_trip() {
+        let mut indexes = SegmentIndexes::default();
+        for i in 0..50u32 {
+            indexes.on_batch(batch(i, i * 100, i64::from(i)), 0);
+        }
+        let offsets = OffsetIndex::decode(&indexes.offsets.encode(), 5000).unwrap();
+        assert_eq!(offsets, indexes.offsets);
+        let times = TimeIndex::decode(&indexes.times.encode()).unwrap();
+        assert_eq!(times, indexes.times);
+    }
+
+    #[test]
+    fn damaged_files_are_rejected() {
+        let mut offsets = OffsetIndex::default();
+        offsets.push(1, 100);
+        offsets.push(5, 300);
+        let bytes = offsets.encode();
+        assert_eq!(
+            OffsetIndex::decode(&bytes[..12], 1000),
+            Err(IndexDamage::PartialEntry)
+        );
+        assert_eq!(
+            OffsetIndex::decode(&bytes, 200),
+            Err(IndexDamage::PositionPastEnd)
+        );
+        let mut swapped = bytes[8..].to_vec();
+        swapped.extend_from_slice(&bytes[..8]);
+        assert_eq!(
+            OffsetIndex::decode(&swapped, 1000),
+            Err(IndexDamage::NotMonotonic)
+        );
+        let zeros = vec![0u8; 24];
+        assert_eq!(
+            TimeIndex::decode(&zeros),
+            Err(IndexDamage::NotMonotonic)
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! One segment: a `.log` data file (O_DIRECT handle for the engine's own
+//! reads and writes, plus a buffered handle for zero-copy sends) and its
+//! in-memory indexes, persisted as `.index` / `.timeindex` when it is sealed
+//! or at shutdown.
+
+use super::error::StorageError;
+use super::index::{OffsetIndex, SegmentIndexes, TimeIndex};
+use glommio::io::{DmaFile, OpenOptions};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Alignment of every O_DIRECT write position and length.
+pub const WRITE_ALIGNMENT_BYTES: u64 = 4096;
+/// Digits of the zero-padded base offset in segment file names.
+const FILE_NAME_DIGITS: usize = 20;
+
+/// Extension of a segment's data file.
+pub const LOG_EXTENSION: &str = "log";
+/// Extension of a segment's offset index.
+pub const OFFSET_INDEX_EXTENSION: &str = "index";
+/// Extension of a segment's time index.
+pub const TIME_INDEX_EXTENSION: &str = "timeindex";
+
+/// `<20-digit base offset>.<extension>`.
+pub fn segment_file_name(base_offset: i64, extension: &str) -> String {
+    format!("{base_offset:0width$}.{extension}", width = FILE_NAME_DIGITS)
+}
+
+/// The base offset named by a `.log` file name, if it is one.
+pub fn parse_log_file_name(name: &str) -> Option<i64> {
+    let digits = name.strip_suffix(".log")?;
+    if digits.len() != FILE_NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// `value` rounded down to the write alignment.
+pub fn align_down(value: u64) -> u64 {
+    value & !(WRITE_ALIGNMENT_BYTES - 1)
+}
+
+/// `value` rounded up to the write alignment.
+pub fn align_up(value: u64) -> u64 {
+    align_down(value + WRITE_ALIGNMENT_BYTES - 1)
+}
+
+/// A segment of a partition log.
+#[derive(Debug)]
+pub struct Segment {
+    /// Offset of the first batch (the file name).
+    pub base_offset: i64,
+    /// Path of the `.log` file.
+    pub log_path: Rc<Path>,
+    /// O_DIRECT handle: the engine's writes (active segment) and scans.
+    pub dma: Rc<DmaFile>,
+    /// Buffered read handle given out in `Piece::File` regions.
+    pub read_file: Arc<File>,
+    /// Logical size: bytes of batches appended. Past it the file is zeros.
+    pub size: u64,
+    /// Offset after the last batch (the base offset while empty).
+    pub next_offset: i64,
+    /// Offset and time indexes.
+    pub indexes: SegmentIndexes,
+    /// Wall-clock ms when the first batch went in (for `segment.ms`), or
+    /// when the segment was loaded.
+    pub first_append_ms: Option<i64>,
+}
+
+impl Segment {
+    /// Path of a sibling file of this segment.
+    pub fn sibling_path(&self, extension: &str) -> PathBuf {
+        self.log_path
+            .with_file_name(segment_file_name(self.base_offset, extension))
+    }
+
+    /// Creates a new, empty segment file preallocated (size set) to
+    /// `preallocate_bytes`, so O_DIRECT writes land below `i_size`.
+    pub async fn create(
+        dir: &Path,
+        base_offset: i64,
+        preallocate_bytes: u64,
+    ) -> Result<Segment, StorageError> {
+        let log_path = dir.join(segment_file_name(base_offset, LOG_EXTENSION));
+        let dma = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .dma_open(&log_path)
+            .await
+            .map_err(|e| StorageError::io("create", &log_path, e))?;
+        dma.pre_allocate(preallocate_bytes, false)
+            .await
+            .map_err(|e| StorageError::io("preallocate", &log_path, e))?;
+        let read_file = open_read_handle(&log_path)?;
+        Ok(Segment {
+            base_offset,
+            log_path: Rc::from(log_path.as_path()),
+            dma: Rc::new(dma),
+            read_file,
+            size: 0,
+            next_offset: base_offset,
+            indexes: SegmentIndexes::default(),
+            first_append_ms: None,
+        })
+    }
+
+    /// Opens an existing segment file; `writable` for the active segment.
+    /// Size, next offset and indexes are filled in by the loader.
+    pub async fn open(
+        log_path: PathBuf,
+        base_offset: i64,
+        writable: bool,
+    ) -> Result<Segment, StorageError> {
+        let dma = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .dma_open(&log_path)
+            .await
+            .map_err(|e| StorageError::io("open", &log_path, e))?;
+        let read_file = open_read_handle(&log_path)?;
+        Ok(Segment {
+            base_offset,
+            log_path: Rc::from(log_path.as_path()),
+            dma: Rc::new(dma),
+            read_file,
+            size: 0,
+            next_offset: base_offset,
+            indexes: SegmentIndexes::default(),
+            first_append_ms: None,
+        })
+    }
+
+    /// Size of the file on disk (including preallocated space).
+    pub async fn file_size(&self) -> Result<u64, StorageError> {
+        self.dma
+            .file_size()
+            .await
+            .map_err(|e| StorageError::io("stat", &self.log_path, e))
+    }
+
+    /// fdatasync of the `.log` file.
+    pub async fn sync(&self) -> Result<(), StorageError> {
+        self.dma
+            .fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync", &self.log_path, e))
+    }
+
+    /// Truncates the file to `size` (zeroing the rest of the last block).
+    pub async fn truncate_file(&self, size: u64) -> Result<(), StorageError> {
+        self.dma
+            .truncate(size)
+            .await
+            .map_err(|e| StorageError::io("truncate", &self.log_path, e))
+    }
+
+    /// Extends the file with zeros (size set) up to `size`.
+    pub async fn preallocate(&self, size: u64) -> Result<(), StorageError> {
+        self.dma
+            .pre_allocate(size, false)
+            .await
+            .map_err(|e| StorageError::io("preallocate", &self.log_path, e))
+    }
+
+    /// A cheap handle for reads that outlive a borrow of the segment.
+    pub fn reader(&self) -> SegmentReader {
+        SegmentReader {
+            dma: self.dma.clone(),
+            log_path: self.log_path.clone(),
+        }
+    }
+
+    /// Writes `.index` and `.timeindex` from memory and syncs them.
+    pub async fn write_index_files(&self) -> Result<(), StorageError> {
+        let offsets = self.indexes.offsets.encode();
+        write_whole_file(&self.sibling_path(OFFSET_INDEX_EXTENSION), &offsets).await?;
+        let times = self.indexes.times.encode();
+        write_whole_file(&self.sibling_path(TIME_INDEX_EXTENSION), &times).await
+    }
+
+    /// Loads both index files; `None` when either is missing or damaged
+    /// (the reason is logged).
+    pub async fn load_index_files(&self) -> Result<Option<SegmentIndexes>, StorageError> {
+        let offset_path = self.sibling_path(OFFSET_INDEX_EXTENSION);
+        let time_path = self.sibling_path(TIME_INDEX_EXTENSION);
+        let (Some(offset_bytes), Some(time_bytes)) = (
+            read_whole_file(&offset_path).await?,
+            read_whole_file(&time_path).await?,
+        ) else {
+            log::warn!("{}: index file missing, rebuilding", self.log_path.display());
+            return Ok(None);
+        };
+        let offsets = match OffsetIndex::decode(&offset_bytes, self.size) {
+            Ok(offsets) => offsets,
+            Err(damage) => {
+                log::warn!("{}: {damage}, rebuilding", offset_path.display());
+                return Ok(None);
+            }
+        };
+        let times = match TimeIndex::decode(&time_bytes) {
+            Ok(times) => times,
+            Err(damage) => {
+                log::warn!("{}: {damage}, rebuilding", time_path.display());
+                return Ok(None);
+            }
+        };
+        Ok(Some(SegmentIndexes::from_loaded(offsets, times)))
+    }
+
+    /// Removes the segment's files; open handles keep the data readable.
+    pub async fn remove_files(&self) -> Result<(), StorageError> {
+        for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+            let path = self.sibling_path(extension);
+            if let Err(error) = glommio::io::remove(&path).await {
+                let error: std::io::Error = error.into();
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    return Err(StorageError::io("remove", &path, error));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The O_DIRECT handle and path of a segment, for scans done without holding
+/// a borrow of the log (the file stays readable if retention unlinks it).
+#[derive(Clone, Debug)]
+pub struct SegmentReader {
+    /// O_DIRECT handle.
+    pub dma: Rc<DmaFile>,
+    /// Path of the `.log` file (for errors).
+    pub log_path: Rc<Path>,
+}
+
+impl SegmentReader {
+    /// Reads up to `len` bytes at `position` (any alignment) through
+    /// O_DIRECT. Callers keep `position + len` within the file.
+    pub async fn read_at(
+        &self,
+        position: u64,
+        len: usize,
+    ) -> Result<glommio::io::ReadResult, StorageError> {
+        self.dma
+            .read_at(position, len)
+            .await
+            .map_err(|e| StorageError::io("read", &self.log_path, e))
+    }
+}
+
+fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {
+    // open(2) of an existing file does no data I/O; acceptable on the reactor.
+    File::open(path)
+        .map(Arc::new)
+        .map_err(|e| StorageError::io("open", path, e))
+}
+
+/// Writes `bytes` as the whole content of `path` (created or replaced)
+/// with O_DIRECT and fdatasync.
+pub async fn write_whole_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .dma_open(path)
+        .await
+        .map_err(|e| StorageError::io("create", path, e))?;
+    let result = write_padded(&file, path, bytes).await;
+    let closed = file
+        .close()
+        .await
+        .map_err(|e| StorageError::io("close", path, e));
+    result.and(closed)
+}
+
+async fn write_padded(file: &DmaFile, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    if !bytes.is_empty() {
+        let padded_len = align_up(bytes.len() as u64) as usize;
+        let mut buffer = file.alloc_dma_buffer(padded_len);
+        let out = buffer.as_bytes_mut();
+        out[..bytes.len()].copy_from_slice(bytes);
+        out[bytes.len()..].fill(0);
+        let written = file
+            .write_at(buffer, 0)
+            .await
+            .map_err(|e| StorageError::io("write", path, e))?;
+        if written < bytes.len() {
+            return Err(short_write(path));
+        }
+    }
+    file.truncate(bytes.len() as u64)
+        .await
+        .map_err(|e| StorageError::io("truncate", path, e))?;
+    file.fdatasync()
+        .await
+        .map_err(|e| StorageError::io("fdatasync", path, e))
+}
+
+/// The error for a write that stored fewer bytes than asked (disk full).
+pub fn short_write(path: &Path) -> StorageError {
+    StorageError::io(
+        "write",
+        path,
+        std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"),
+    )
+}
+
+/// The whole content of `path`, or `None` if it does not exist.
+pub async fn read_whole_file(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+    let file = match DmaFile::open(path).await {
+        Ok(file) => file,
+        Err(error) => {
+            let error: std::io::Error = error.into();
+            if error.kind() == std::io::ErrorKind::NotFound {
+                return Ok(None);
+            }
+            return Err(StorageError::io("open", path, error));
+        }
+    };
+    let result = read_all(&file, path).await;
+    let _ = file.close().await; // read-only: nothing to lose on a failed close
+    result.map(Some)
+}
+
+async fn read_all(file: &DmaFile, path: &Path) -> Result<Vec<u8>, StorageError> {
+    let size = file
+        .file_size()
+        .await
+        .map_err(|e| StorageError::io("stat", path, e))? as usize;
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    let read = file
+        .read_at(0, size)
+        .await
+        .map_err(|e| StorageError::io("read", path, e))?;
+    Ok(read.to_vec())
+}
+
+/// fsync of a directory, so created or removed entries survive a crash.
+pub async fn sync_directory(dir: &Path) -> Result<(), StorageError> {
+    let directory = glommio::io::Directory::open(dir)
+        .await
+        .map_err(|e| StorageError::io("open directory", dir, e))?;
+    let result = directory
+        .sync()
+        .await
+        .map_err(|e| StorageError::io("fsync directory", dir, e));
+    let _ = directory.close().await; // a directory fd holds no data
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(segment_file_name(0, "log"), "00000000000000000000.log");
+        assert_eq!(segment_file_name(1234, "index"), "00000000000000001234.index");
+        assert_eq!(parse_log_file_name("00000000000000001234.log"), Some(1234));
+        assert_eq!(parse_log_file_name("00000000000000001234.index"), None);
+        assert_eq!(parse_log_file_name("1234.log"), None);
+        assert_eq!(parse_log_file_name("0000000000000000123x.log"), None);
+    }
+
+    #[test]
+    fn alignment() {
+        assert_eq!(align_down(4097), 4096);
+        assert_eq!(align_up(4097), 8192);
+        assert_eq!(align_up(4096), 4096);
+        assert_eq!(align_up(0), 0);
+    }
+}
