@@ -70,13 +70,13 @@ fn parse_serve_args(args: &[String]) -> Result<ServeArgs, String> {
         match arg.as_str() {
             "--help" | "-h" => parsed.help = true,
             "--override" => {
-                let value = rest
-                    .next()
-                    .ok_or("--override needs key=value after it")?;
+                let value = rest.next().ok_or("--override needs key=value after it")?;
                 parsed.overrides.push(value.clone());
             }
             other if other.starts_with("--override=") => {
-                parsed.overrides.push(other["--override=".len()..].to_string());
+                parsed
+                    .overrides
+                    .push(other["--override=".len()..].to_string());
             }
             other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
             file if parsed.config_file.is_none() => parsed.config_file = Some(PathBuf::from(file)),
@@ -110,7 +110,9 @@ fn serve(args: &[String]) -> i32 {
         return EXIT_USAGE;
     }
     for key in &config.ignored_keys {
-        log::warn!("configuration key {key} has no effect in millrace (accepted for compatibility)");
+        log::warn!(
+            "configuration key {key} has no effect in millrace (accepted for compatibility)"
+        );
     }
     match runtime::run(config) {
         Ok(()) => EXIT_OK,
@@ -140,7 +142,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(parsed.config_file, Some(PathBuf::from("server.properties")));
-        assert_eq!(parsed.overrides, vec!["log.dirs=/tmp/x", "num.partitions=6"]);
+        assert_eq!(
+            parsed.overrides,
+            vec!["log.dirs=/tmp/x", "num.partitions=6"]
+        );
     }
 
     #[test]

@@ -128,7 +128,10 @@ pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> Contr
     let next = Arc::new(next);
     if let Err(message) = commit(ctx, next.clone()).await {
         log::error!("topic change failed: {message}");
-        for o in outcomes.iter_mut().filter(|o| o.error_code == error_code::NONE) {
+        for o in outcomes
+            .iter_mut()
+            .filter(|o| o.error_code == error_code::NONE)
+        {
             o.error_code = error_code::KAFKA_STORAGE_ERROR;
             o.message = Some(message.clone());
         }
@@ -181,7 +184,7 @@ fn validate_new_topic(ctx: &ShardContext, topic: &NewTopic) -> Result<TopicMeta,
     } else {
         topic.partitions
     };
-    if partitions < 1 || partitions > TOPIC_PARTITIONS_MAX {
+    if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
         return Err((
             error_code::INVALID_PARTITIONS,
             format!("Number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}, got {partitions}."),
@@ -229,7 +232,10 @@ fn plan_delete(current: &TopicTable, names: &[String]) -> (TopicTable, Vec<Topic
     (next, outcomes)
 }
 
-fn plan_partitions(current: &TopicTable, topics: &[(String, i32)]) -> (TopicTable, Vec<TopicOutcome>) {
+fn plan_partitions(
+    current: &TopicTable,
+    topics: &[(String, i32)],
+) -> (TopicTable, Vec<TopicOutcome>) {
     let mut next = current.clone();
     let outcomes = topics
         .iter()
@@ -291,7 +297,11 @@ async fn commit(ctx: &Rc<ShardContext>, next: Arc<TopicTable>) -> Result<(), Str
 pub async fn request(ctx: &Rc<ShardContext>, request: ControllerRequest) -> ControllerResponse {
     let answer = ctx
         .router
-        .call(ctx, super::CONTROLLER_SHARD, ShardRequest::Controller(request.clone()))
+        .call(
+            ctx,
+            super::CONTROLLER_SHARD,
+            ShardRequest::Controller(request.clone()),
+        )
         .await;
     match answer {
         Ok(ShardResponse::Controller(response)) => response,
@@ -312,7 +322,13 @@ fn failed_response(ctx: &ShardContext, request: &ControllerRequest) -> Controlle
     ControllerResponse {
         outcomes: names
             .iter()
-            .map(|n| outcome(n, error_code::KAFKA_STORAGE_ERROR, Some("controller unavailable".into())))
+            .map(|n| {
+                outcome(
+                    n,
+                    error_code::KAFKA_STORAGE_ERROR,
+                    Some("controller unavailable".into()),
+                )
+            })
             .collect(),
         table: ctx.topic_table(),
     }

@@ -230,7 +230,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("millrace-store-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("millrace-store-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -259,7 +260,10 @@ mod tests {
         let dir = temp_dir("corrupt");
         assert!(load_topics(&dir).unwrap().is_empty());
         fs::write(dir.join(TOPICS_FILE_NAME), "topic\tx\tnot-a-uuid\t1\n").unwrap();
-        assert!(matches!(load_topics(&dir), Err(StoreError::Corrupt { line: 1, .. })));
+        assert!(matches!(
+            load_topics(&dir),
+            Err(StoreError::Corrupt { line: 1, .. })
+        ));
     }
 
     #[test]

@@ -57,7 +57,9 @@ impl TopicTable {
 
     /// The topic whose id is `id`.
     pub fn get_by_id(&self, id: &Uuid) -> Option<&Arc<TopicMeta>> {
-        self.name_by_id.get(id).and_then(|name| self.by_name.get(name))
+        self.name_by_id
+            .get(id)
+            .and_then(|name| self.by_name.get(name))
     }
 
     /// All topics in name order.

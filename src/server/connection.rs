@@ -52,12 +52,30 @@ pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream) {
         log::debug!("set_nodelay failed: {e}");
     }
     let socket_fd = stream.as_raw_fd();
+    if let Err(e) = set_nonblocking(socket_fd) {
+        log::warn!("connection {peer:?}: cannot set O_NONBLOCK: {e}");
+        return;
+    }
     let (reader, writer) = futures_lite::io::split(stream);
     let (queue_tx, queue_rx) =
         local_channel::new_bounded(ctx.config.max_inflight_requests_per_connection.max(1));
     let read_side = read_requests(&ctx, reader, queue_tx, peer);
     let write_side = write_responses(writer, socket_fd, queue_rx, peer);
     future::zip(read_side, write_side).await;
+}
+
+/// The direct `sendmsg` and off-reactor `sendfile` paths must never block on
+/// a full socket (they poll with a bound instead); io_uring, which glommio
+/// uses for everything else, handles a non-blocking socket the same way.
+fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor this connection owns.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 async fn read_requests<R: AsyncRead + Unpin>(
@@ -102,11 +120,24 @@ async fn read_requests<R: AsyncRead + Unpin>(
     }
 }
 
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseReason::Frame(e) => write!(f, "bad frame: {e}"),
+            CloseReason::Io(e) => write!(f, "{e}"),
+            CloseReason::TruncatedFrame { expected, got } => {
+                write!(f, "stream ended inside a frame ({got} of {expected} bytes)")
+            }
+            CloseReason::Dispatch(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 fn log_close(peer: Option<SocketAddr>, reason: &CloseReason) {
     let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
     match reason {
         CloseReason::Io(e) => log::debug!("connection {peer}: closed: {e}"),
-        other => log::warn!("connection {peer}: closing: {other:?}"),
+        other => log::warn!("connection {peer}: closing: {other}"),
     }
 }
 

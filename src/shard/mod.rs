@@ -78,7 +78,8 @@ impl FetchWaits {
     /// A fetch id unique across shards.
     pub fn next_fetch_id(&self, shard_id: usize) -> u64 {
         let local = self.next_local_id.get();
-        self.next_local_id.set((local + 1) & ((1 << FETCH_ID_SHARD_SHIFT) - 1));
+        self.next_local_id
+            .set((local + 1) & ((1 << FETCH_ID_SHARD_SHIFT) - 1));
         ((shard_id as u64) << FETCH_ID_SHARD_SHIFT) | local
     }
 

@@ -81,11 +81,7 @@ impl Router {
             self.pending.borrow_mut().remove(&id);
             return Box::pin(async move { Err(RouteError::ShardUnavailable(target)) });
         }
-        Box::pin(async move {
-            answer_rx
-                .await
-                .ok_or(RouteError::ShardUnavailable(target))
-        })
+        Box::pin(async move { answer_rx.await.ok_or(RouteError::ShardUnavailable(target)) })
     }
 
     /// Starts `request` on `target` and waits for the answer.
@@ -163,7 +159,10 @@ pub fn spawn_receive_loops(ctx: &Rc<ShardContext>, mut receivers: Receivers<Shar
                     }
                 }
             }
-            log::debug!("shard {}: receive loop from shard {peer} ended", ctx.shard_id);
+            log::debug!(
+                "shard {}: receive loop from shard {peer} ended",
+                ctx.shard_id
+            );
         })
         .detach();
     }

@@ -7,9 +7,9 @@ use super::producer_ids::ProducerIdAllocator;
 use super::router::{spawn_receive_loops, Router};
 use super::{FetchWaits, ShardContext};
 use crate::config::Config;
+use crate::metadata::log_config_for;
 use crate::metadata::store::{self, BrokerIdentity};
 use crate::metadata::topic_table::TopicTable;
-use crate::metadata::log_config_for;
 use crate::server::listener;
 use crate::storage::{ShardStorage, StorageLimits};
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
@@ -69,8 +69,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let identity =
         store::load_or_create_identity(&data_dir, config.node_id, config.cluster_id.as_deref())
             .map_err(|e| StartError(format!("broker identity: {e}")))?;
-    let topics = store::load_topics(&data_dir)
-        .map_err(|e| StartError(format!("topic registry: {e}")))?;
+    let topics =
+        store::load_topics(&data_dir).map_err(|e| StartError(format!("topic registry: {e}")))?;
     let clean_start = take_clean_marker(&data_dir)?;
     check_io_uring()?;
     let nr_shards = shard_count(&config);
@@ -136,7 +136,11 @@ fn start_pool(
     Ok(handles
         .join_all()
         .into_iter()
-        .map(|joined| joined.map_err(|e| format!("shard thread failed: {e}")).and_then(|r| r))
+        .map(|joined| {
+            joined
+                .map_err(|e| format!("shard thread failed: {e}"))
+                .and_then(|r| r)
+        })
         .collect())
 }
 
@@ -219,7 +223,9 @@ async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
 }
 
 /// Awaits all futures concurrently on the current task; outputs in input order.
-pub async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
     let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
     futures_lite::future::poll_fn(|cx| {

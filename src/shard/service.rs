@@ -35,9 +35,9 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
         }
         ShardRequest::Controller(request) => {
             let ctx = ctx.clone();
-            Box::pin(async move {
-                ShardResponse::Controller(controller::handle(&ctx, request).await)
-            })
+            Box::pin(
+                async move { ShardResponse::Controller(controller::handle(&ctx, request).await) },
+            )
         }
     }
 }

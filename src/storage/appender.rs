@@ -15,6 +15,7 @@ use super::error::StorageError;
 use super::segment::{align_down, align_up, short_write, WRITE_ALIGNMENT_BYTES};
 use bytes::{Bytes, BytesMut};
 use glommio::io::{DmaBuffer, DmaFile};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -82,18 +83,38 @@ impl RecentBatch {
     }
 }
 
-/// Batches in offset order, oldest first.
+/// Batches in offset order, oldest first. Their bytes are also counted in a
+/// counter shared by the shard's logs (the shard-wide memory bound).
 #[derive(Debug, Default)]
 pub struct RecentBatches {
     batches: VecDeque<RecentBatch>,
     bytes: usize,
+    shard_bytes: Rc<Cell<usize>>,
 }
 
 impl RecentBatches {
+    /// An empty list counting its bytes into `shard_bytes` too.
+    pub fn new(shard_bytes: Rc<Cell<usize>>) -> Self {
+        RecentBatches {
+            batches: VecDeque::new(),
+            bytes: 0,
+            shard_bytes,
+        }
+    }
+
     /// Appends a batch (offsets must follow the previous one).
     pub fn push(&mut self, batch: RecentBatch) {
         self.bytes += batch.len();
+        self.shard_bytes.set(self.shard_bytes.get() + batch.len());
         self.batches.push_back(batch);
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(batch) = self.batches.pop_front() {
+            self.bytes -= batch.len();
+            self.shard_bytes
+                .set(self.shard_bytes.get().saturating_sub(batch.len()));
+        }
     }
 
     /// Bytes held.
@@ -123,14 +144,25 @@ impl RecentBatches {
         self.batches.range(index..)
     }
 
-    /// Drops written batches from the front while more than `budget_bytes`
-    /// are held. Unwritten batches (`base_offset >= written_end_offset`) stay.
-    pub fn evict_written(&mut self, written_end_offset: i64, budget_bytes: usize) {
+    /// Drops batches from the front while more than `budget_bytes` are held,
+    /// but only batches whose bytes are final on disk: in a sealed segment,
+    /// or ending at or before `final_position` (the written size rounded
+    /// down to a block) of the active segment. The partial last block is
+    /// rewritten by the next flush round, so it is never served from the
+    /// page cache; batches overlapping it stay here to serve reads.
+    pub fn evict_final(
+        &mut self,
+        active_segment_base: i64,
+        final_position: u64,
+        budget_bytes: usize,
+    ) {
         while self.bytes > budget_bytes {
             match self.batches.front() {
-                Some(batch) if batch.last_offset < written_end_offset => {
-                    self.bytes -= batch.len();
-                    self.batches.pop_front();
+                Some(batch)
+                    if batch.segment_base < active_segment_base
+                        || batch.end_position() <= final_position =>
+                {
+                    self.pop_front();
                 }
                 _ => break,
             }
@@ -143,15 +175,21 @@ impl RecentBatches {
             if batch.last_offset >= offset {
                 break;
             }
-            self.bytes -= batch.len();
-            self.batches.pop_front();
+            self.pop_front();
         }
     }
 
     /// Drops everything.
     pub fn clear(&mut self) {
-        self.batches.clear();
-        self.bytes = 0;
+        while !self.batches.is_empty() {
+            self.pop_front();
+        }
+    }
+}
+
+impl Drop for RecentBatches {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -325,6 +363,14 @@ fn copy_tail_block(chunks: &[(u64, DmaBuffer)], end_position: u64) -> Vec<u8> {
 }
 
 impl WritePlan {
+    /// Bytes the plan writes (whole aligned blocks).
+    pub fn bytes(&self) -> u64 {
+        self.chunks
+            .iter()
+            .map(|(_, buffer)| buffer.len() as u64)
+            .sum()
+    }
+
     /// Issues all writes concurrently and waits for every one of them.
     pub async fn execute(self) -> Result<(), StorageError> {
         let tasks: Vec<_> = self
@@ -379,13 +425,15 @@ mod tests {
         }
         assert_eq!(recent.find(3), Some(3));
         assert_eq!(recent.find(10), None);
-        recent.evict_written(5, 300);
-        // Batches 0..=4 are written; 5.. are not and must stay.
+        recent.evict_final(0, 500, 300);
+        // Batches 0..=4 end by position 500; 5.. do not and must stay.
         assert_eq!(recent.first_offset(), Some(5));
         assert_eq!(recent.find(2), None);
         recent.evict_below(7);
         assert_eq!(recent.first_offset(), Some(7));
         assert_eq!(recent.bytes(), 300);
+        assert_eq!(recent.shard_bytes.get(), 300);
+        drop(recent);
     }
 
     #[test]

@@ -55,7 +55,8 @@ impl Default for LogConfig {
 impl LogConfig {
     /// `segment_bytes` clamped to what the engine supports.
     pub(crate) fn effective_segment_bytes(&self) -> u64 {
-        self.segment_bytes.clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX)
+        self.segment_bytes
+            .clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX)
     }
 }
 
@@ -75,6 +76,11 @@ pub enum Durability {
 pub struct StorageLimits {
     /// Written batches kept in memory per partition to serve tail reads.
     pub recent_bytes_per_partition: usize,
+    /// What a partition keeps when the shard is over `recent_bytes_per_shard_max`.
+    pub recent_bytes_per_partition_min: usize,
+    /// Bound on recent batches of all partitions of a shard (unwritten ones
+    /// and the partial last block's are never evicted, so it is soft).
+    pub recent_bytes_per_shard_max: usize,
     /// Appended but unwritten bytes per partition before appends wait.
     pub unwritten_bytes_per_partition_max: usize,
     /// Bytes one flush round writes for one partition.
@@ -97,6 +103,8 @@ impl Default for StorageLimits {
     fn default() -> Self {
         StorageLimits {
             recent_bytes_per_partition: 8 << 20,
+            recent_bytes_per_partition_min: 256 << 10,
+            recent_bytes_per_shard_max: 512 << 20,
             unwritten_bytes_per_partition_max: 64 << 20,
             write_round_bytes_per_partition: 4 << 20,
             write_chunk_bytes: 1 << 20,

@@ -100,7 +100,7 @@ impl OffsetIndex {
 
     /// Parses and checks a `.index` file of a segment of `segment_bytes`.
     pub fn decode(bytes: &[u8], segment_bytes: u64) -> Result<Self, IndexDamage> {
-        if bytes.len() % OFFSET_INDEX_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(OFFSET_INDEX_ENTRY_BYTES) {
             return Err(IndexDamage::PartialEntry);
         }
         let mut index = OffsetIndex::default();
@@ -187,7 +187,7 @@ impl TimeIndex {
 
     /// Parses and checks a `.timeindex` file.
     pub fn decode(bytes: &[u8]) -> Result<Self, IndexDamage> {
-        if bytes.len() % TIME_INDEX_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(TIME_INDEX_ENTRY_BYTES) {
             return Err(IndexDamage::PartialEntry);
         }
         let mut index = TimeIndex::default();
@@ -252,7 +252,10 @@ impl SegmentIndexes {
     /// Accounts for an appended (or scanned) batch; adds index entries every
     /// `interval_bytes`.
     pub fn on_batch(&mut self, batch: IndexedBatch, interval_bytes: u32) {
-        if self.max_timestamp.is_none_or(|max| batch.max_timestamp > max) {
+        if self
+            .max_timestamp
+            .is_none_or(|max| batch.max_timestamp > max)
+        {
             self.max_timestamp = Some(batch.max_timestamp);
             self.relative_offset_of_max_timestamp = batch.relative_last_offset;
         }
@@ -349,9 +352,6 @@ mod tests {
             Err(IndexDamage::NotMonotonic)
         );
         let zeros = vec![0u8; 24];
-        assert_eq!(
-            TimeIndex::decode(&zeros),
-            Err(IndexDamage::NotMonotonic)
-        );
+        assert_eq!(TimeIndex::decode(&zeros), Err(IndexDamage::NotMonotonic));
     }
 }

@@ -17,8 +17,8 @@ use super::notify::{AppendListener, AppendListeners, Completion, CompletionFutur
 use super::producer_state::{ProducerStateTable, SequenceCheck};
 use super::recovery::{preallocate_bytes, LoadedLog};
 use super::segment::{
-    segment_file_name, sync_directory, write_whole_file, Segment, OFFSET_INDEX_EXTENSION,
-    TIME_INDEX_EXTENSION,
+    align_down, segment_file_name, sync_directory, write_whole_file, Segment,
+    OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION,
 };
 use crate::protocol::record_batch::{
     increment_sequence, stamp_header, BatchInfo, RECORD_BATCH_HEADER_BYTES,
@@ -79,6 +79,14 @@ pub struct AppendResult {
     pub duplicate: bool,
 }
 
+fn recent_from(batches: Vec<RecentBatch>, shard_bytes: Rc<Cell<usize>>) -> RecentBatches {
+    let mut recent = RecentBatches::new(shard_bytes);
+    for batch in batches {
+        recent.push(batch);
+    }
+    recent
+}
+
 /// Mutable state of a log.
 pub(super) struct LogState {
     pub(super) sealed: BTreeMap<i64, Segment>,
@@ -123,6 +131,23 @@ pub struct PartitionLog {
     pub(super) flush_queued: Cell<bool>,
     pub(super) sync_scheduled: Cell<bool>,
     pub(super) self_ref: Weak<PartitionLog>,
+    pub(super) stats: Cell<LogStats>,
+    /// Recent batch bytes of all logs of the shard.
+    pub(super) shard_recent_bytes: Rc<Cell<usize>>,
+    /// Test hook: the next write round fails as if the disk did.
+    #[cfg(test)]
+    pub(super) inject_write_failure: Cell<bool>,
+}
+
+/// Counters of a log's disk activity since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Flush rounds that wrote something.
+    pub write_rounds: u64,
+    /// Bytes handed to O_DIRECT writes (aligned blocks, rewrites included).
+    pub bytes_written: u64,
+    /// fdatasyncs of segment files by the flusher.
+    pub fdatasyncs: u64,
 }
 
 impl PartitionLog {
@@ -133,6 +158,7 @@ impl PartitionLog {
         limits: StorageLimits,
         loaded: LoadedLog,
         flush_queue: Rc<FlushQueue>,
+        shard_recent_bytes: Rc<Cell<usize>>,
     ) -> Rc<Self> {
         let log_start_offset = loaded
             .sealed
@@ -149,7 +175,7 @@ impl PartitionLog {
             sealed_bytes,
             active: loaded.active,
             write: loaded.active_write,
-            recent: RecentBatches::default(),
+            recent: recent_from(loaded.tail_batches, shard_recent_bytes.clone()),
             arena: HeaderArena::new(limits.header_arena_bytes),
             producers: loaded.producers,
             log_start_offset,
@@ -176,6 +202,10 @@ impl PartitionLog {
             flush_queued: Cell::new(false),
             sync_scheduled: Cell::new(false),
             self_ref: self_ref.clone(),
+            stats: Cell::new(LogStats::default()),
+            shard_recent_bytes,
+            #[cfg(test)]
+            inject_write_failure: Cell::new(false),
         })
     }
 
@@ -263,7 +293,10 @@ impl PartitionLog {
         let mut duplicates = Vec::new();
         for (i, batch) in batches.iter().enumerate() {
             let verdict = match i.checked_sub(1).map(|prev| &batches[prev].info) {
-                Some(prev) if batch.info.has_producer_id() && prev.producer_id == batch.info.producer_id => {
+                Some(prev)
+                    if batch.info.has_producer_id()
+                        && prev.producer_id == batch.info.producer_id =>
+                {
                     follows_in_request(prev, &batch.info)
                 }
                 _ => state.producers.check(&batch.info),
@@ -401,7 +434,9 @@ impl PartitionLog {
             .fdatasync()
             .await
             .map_err(|e| StorageError::io("fdatasync", &segment.log_path, e))?;
-        let index_path = self.dir.join(segment_file_name(base, OFFSET_INDEX_EXTENSION));
+        let index_path = self
+            .dir
+            .join(segment_file_name(base, OFFSET_INDEX_EXTENSION));
         write_whole_file(&index_path, &offsets).await?;
         let time_path = self.dir.join(segment_file_name(base, TIME_INDEX_EXTENSION));
         write_whole_file(&time_path, &times).await
@@ -487,6 +522,28 @@ impl PartitionLog {
     /// True after a failed write or fdatasync: the log refuses appends and reads.
     pub fn is_failed(&self) -> bool {
         self.failure.borrow().is_some()
+    }
+
+    /// Evicts recent batches down to this partition's budget, or to its
+    /// minimum while the shard is over its bound.
+    pub(super) fn evict_recent(&self) {
+        let over_shard_bound =
+            self.shard_recent_bytes.get() > self.limits.recent_bytes_per_shard_max;
+        let budget = match over_shard_bound {
+            true => self.limits.recent_bytes_per_partition_min,
+            false => self.limits.recent_bytes_per_partition,
+        };
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let final_position = align_down(state.write.written);
+        state
+            .recent
+            .evict_final(state.active.base_offset, final_position, budget);
+    }
+
+    /// Disk activity counters.
+    pub fn stats(&self) -> LogStats {
+        self.stats.get()
     }
 
     /// Replaces the topic settings (they apply from the next append/roll).

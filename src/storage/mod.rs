@@ -1,2 +1,42 @@
 //! Per-partition logs in Kafka's on-disk layout, and the per-shard flusher.
+//!
+//! # Layout
+//! - [`piece`]: what a read returns (memory or a file region).
+//! - [`config`]: topic log settings, durability levels, shard limits.
+//! - [`error`]: one error type per operation family, with wire codes.
+//! - [`segment`], [`index`]: a `.log` file and its in-memory offset/time
+//!   indexes (`.index` / `.timeindex` in Kafka's formats).
+//! - [`appender`]: recent batches in memory and the O_DIRECT write plan.
+//! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
+//!   segment per round, waiter completion).
+//! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
+//!   `log_read`, retention in `retention`.
+//! - [`producer_state`]: idempotent producer de-duplication.
+//! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
+//!   tail, rebuilding indexes.
+//! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
+pub mod appender;
+pub mod config;
+pub mod error;
+pub mod flusher;
+pub mod index;
+pub mod log;
+mod log_read;
+pub mod notify;
 pub mod piece;
+pub mod producer_state;
+pub mod recovery;
+mod retention;
+pub mod scan;
+pub mod segment;
+pub mod shard_storage;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Durability, LogConfig, StorageLimits};
+pub use error::{AppendError, ReadError, StorageError};
+pub use log::{AppendBatch, AppendResult, LogStats, PartitionLog};
+pub use log_read::ReadResult;
+pub use notify::AppendListener;
+pub use shard_storage::ShardStorage;

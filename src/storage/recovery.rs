@@ -9,7 +9,7 @@
 //! invalid, torn or zero batch, and the file is truncated there and
 //! preallocated again so no stale bytes survive past the new end.
 
-use super::appender::ActiveWrite;
+use super::appender::{ActiveWrite, RecentBatch};
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::index::{IndexedBatch, SegmentIndexes};
@@ -21,6 +21,8 @@ use super::segment::{
 use crate::protocol::record_batch::{
     peek_batch, peek_batch_header, BatchInfo, LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES,
 };
+use bytes::Bytes;
+use std::collections::VecDeque;
 use std::path::Path;
 
 /// A batch header claiming more than this is treated as corruption.
@@ -186,6 +188,9 @@ pub struct LoadedLog {
     pub active_write: ActiveWrite,
     /// Producer state rebuilt from the active segment.
     pub producers: ProducerStateTable,
+    /// Batches overlapping the active segment's partial last block, to be
+    /// served from memory.
+    pub tail_batches: Vec<RecentBatch>,
 }
 
 /// Bytes a new or reopened active segment file is preallocated to.
@@ -211,6 +216,7 @@ pub async fn load_log(
             active,
             active_write: ActiveWrite::default(),
             producers: ProducerStateTable::new(limits.producers_per_partition_max),
+            tail_batches: Vec::new(),
         });
     };
     let mut sealed = Vec::with_capacity(older.len());
@@ -218,18 +224,18 @@ pub async fn load_log(
         let next_base = bases[i + 1];
         sealed.push(load_sealed(dir, name, base, next_base, config, limits).await?);
     }
-    let (active, active_write, producers) =
-        load_active(dir, name, last_base, config, limits, clean_shutdown).await?;
+    let active = load_active(dir, name, last_base, config, limits, clean_shutdown).await?;
     log::info!(
         "{name}: loaded {} segment(s), log end offset {}",
         sealed.len() + 1,
-        active.next_offset
+        active.segment.next_offset
     );
     Ok(LoadedLog {
         sealed,
-        active,
-        active_write,
-        producers,
+        active: active.segment,
+        active_write: active.write,
+        producers: active.producers,
+        tail_batches: active.tail_batches,
     })
 }
 
@@ -285,12 +291,23 @@ async fn load_sealed(
     Ok(segment)
 }
 
-async fn reopen_writable_and_truncate(segment: &mut Segment, size: u64) -> Result<(), StorageError> {
+async fn reopen_writable_and_truncate(
+    segment: &mut Segment,
+    size: u64,
+) -> Result<(), StorageError> {
     let writable = Segment::open(segment.log_path.to_path_buf(), segment.base_offset, true).await?;
     writable.truncate_file(size).await?;
     writable.sync().await?;
     segment.size = size;
     Ok(())
+}
+
+/// The active segment as loaded.
+struct ActiveLoad {
+    segment: Segment,
+    write: ActiveWrite,
+    producers: ProducerStateTable,
+    tail_batches: Vec<RecentBatch>,
 }
 
 async fn load_active(
@@ -300,7 +317,7 @@ async fn load_active(
     config: &LogConfig,
     limits: &StorageLimits,
     clean_shutdown: bool,
-) -> Result<(Segment, ActiveWrite, ProducerStateTable), StorageError> {
+) -> Result<ActiveLoad, StorageError> {
     let path = dir.join(segment_file_name(base, "log"));
     let mut segment = Segment::open(path, base, true).await?;
     let file_size = segment.file_size().await?;
@@ -310,8 +327,18 @@ async fn load_active(
         index_interval_bytes: config.index_interval_bytes,
         read_bytes: limits.recovery_read_bytes,
     };
-    let outcome = scan_segment(&segment, file_size, options, |info, _| {
-        producers.record(info, info.base_offset)
+    // Batches overlapping the partial last block (see `load_tail`).
+    let mut tail: VecDeque<(u64, BatchInfo)> = VecDeque::new();
+    let outcome = scan_segment(&segment, file_size, options, |info, position| {
+        producers.record(info, info.base_offset);
+        let final_end = align_down(position + info.len as u64);
+        while tail
+            .front()
+            .is_some_and(|(p, b)| p + b.len as u64 <= final_end)
+        {
+            tail.pop_front();
+        }
+        tail.push_back((position, *info));
     })
     .await?;
     report_active_scan(name, base, clean_shutdown, file_size, &outcome);
@@ -329,13 +356,60 @@ async fn load_active(
         .preallocate(preallocate_bytes(config, limits).max(segment.size))
         .await?;
     segment.sync().await?;
-    let tail_block = read_tail_block(&segment).await?;
-    let active_write = ActiveWrite {
+    let (tail_batches, tail_block) = load_tail(&segment, tail).await?;
+    let write = ActiveWrite {
         written: segment.size,
         synced: segment.size,
         tail_block,
     };
-    Ok((segment, active_write, producers))
+    Ok(ActiveLoad {
+        segment,
+        write,
+        producers,
+        tail_batches,
+    })
+}
+
+/// Reads the batches that overlap the segment's partial last block into
+/// memory, and that block's bytes. The block is rewritten by the next flush
+/// round, so reads never serve it from the page cache: these batches are
+/// served from memory until later writes make their blocks final.
+async fn load_tail(
+    segment: &Segment,
+    tail: VecDeque<(u64, BatchInfo)>,
+) -> Result<(Vec<RecentBatch>, Vec<u8>), StorageError> {
+    let final_end = align_down(segment.size);
+    let Some(&(start, _)) = tail.iter().find(|(p, b)| p + b.len as u64 > final_end) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let len = (segment.size - start) as usize;
+    let read = segment.reader().read_at(start, len).await?;
+    if read.len() < len {
+        return Err(StorageError::Corrupt {
+            path: segment.log_path.to_path_buf(),
+            reason: format!("cannot reread the tail at position {start}"),
+        });
+    }
+    let bytes = Bytes::copy_from_slice(&read[..len]);
+    let tail_block = bytes[(final_end - start) as usize..].to_vec();
+    let batches = tail
+        .iter()
+        .filter(|(p, _)| *p >= start)
+        .map(|&(position, info)| {
+            let from = (position - start) as usize;
+            let header_end = from + RECORD_BATCH_HEADER_BYTES;
+            RecentBatch {
+                base_offset: info.base_offset,
+                last_offset: info.last_offset(),
+                max_timestamp: info.max_timestamp,
+                segment_base: segment.base_offset,
+                position,
+                header: bytes.slice(from..header_end),
+                body: bytes.slice(header_end..from + info.len),
+            }
+        })
+        .collect();
+    Ok((batches, tail_block))
 }
 
 fn report_active_scan(
@@ -362,20 +436,4 @@ fn report_active_scan(
             end
         ),
     }
-}
-
-async fn read_tail_block(segment: &Segment) -> Result<Vec<u8>, StorageError> {
-    let block_start = align_down(segment.size);
-    let len = (segment.size - block_start) as usize;
-    if len == 0 {
-        return Ok(Vec::new());
-    }
-    let read = segment.reader().read_at(block_start, len).await?;
-    if read.len() < len {
-        return Err(StorageError::Corrupt {
-            path: segment.log_path.to_path_buf(),
-            reason: format!("cannot reread the last block at {block_start}"),
-        });
-    }
-    Ok(read[..len].to_vec())
 }

@@ -25,7 +25,10 @@ pub const TIME_INDEX_EXTENSION: &str = "timeindex";
 
 /// `<20-digit base offset>.<extension>`.
 pub fn segment_file_name(base_offset: i64, extension: &str) -> String {
-    format!("{base_offset:0width$}.{extension}", width = FILE_NAME_DIGITS)
+    format!(
+        "{base_offset:0width$}.{extension}",
+        width = FILE_NAME_DIGITS
+    )
 }
 
 /// The base offset named by a `.log` file name, if it is one.
@@ -191,7 +194,10 @@ impl Segment {
             read_whole_file(&offset_path).await?,
             read_whole_file(&time_path).await?,
         ) else {
-            log::warn!("{}: index file missing, rebuilding", self.log_path.display());
+            log::warn!(
+                "{}: index file missing, rebuilding",
+                self.log_path.display()
+            );
             return Ok(None);
         };
         let offsets = match OffsetIndex::decode(&offset_bytes, self.size) {
@@ -340,6 +346,29 @@ async fn read_all(file: &DmaFile, path: &Path) -> Result<Vec<u8>, StorageError> 
     Ok(read.to_vec())
 }
 
+/// Name of the scratch file of [`prime_iopoll_probe`].
+const IOPOLL_PROBE_FILE_NAME: &str = ".millrace-iopoll-probe";
+
+/// Makes glommio's per-thread, per-device iopoll probe come out right.
+///
+/// glommio probes iopoll support with a read on the first O_DIRECT file a
+/// thread opens on a device. If that file is empty the read succeeds without
+/// reaching the device, glommio enables its poll ring, and every later
+/// O_DIRECT read on the device fails with EOPNOTSUPP (virtio has no poll
+/// queues). Opening a write-only file first makes the probe fail (EBADF,
+/// logged once by glommio as a harmless error) and keeps I/O on the main
+/// ring. Call before any other O_DIRECT open on the thread and device.
+pub async fn prime_iopoll_probe(dir: &Path, shard_id: usize) -> Result<(), StorageError> {
+    let path = dir.join(format!("{IOPOLL_PROBE_FILE_NAME}-{shard_id}"));
+    let file = DmaFile::create(&path)
+        .await
+        .map_err(|e| StorageError::io("create", &path, e))?;
+    let _ = file.close().await; // empty scratch file
+    glommio::io::remove(&path)
+        .await
+        .map_err(|e| StorageError::io("remove", &path, e))
+}
+
 /// fsync of a directory, so created or removed entries survive a crash.
 pub async fn sync_directory(dir: &Path) -> Result<(), StorageError> {
     let directory = glommio::io::Directory::open(dir)
@@ -360,7 +389,10 @@ mod tests {
     #[test]
     fn file_names() {
         assert_eq!(segment_file_name(0, "log"), "00000000000000000000.log");
-        assert_eq!(segment_file_name(1234, "index"), "00000000000000001234.index");
+        assert_eq!(
+            segment_file_name(1234, "index"),
+            "00000000000000001234.index"
+        );
         assert_eq!(parse_log_file_name("00000000000000001234.log"), Some(1234));
         assert_eq!(parse_log_file_name("00000000000000001234.index"), None);
         assert_eq!(parse_log_file_name("1234.log"), None);

@@ -43,5 +43,8 @@ pub async fn handle(
                 .with_error_message(outcome.message.map(StrBytes::from_string))
         })
         .collect();
-    respond(meta, &CreatePartitionsResponse::default().with_results(results))
+    respond(
+        meta,
+        &CreatePartitionsResponse::default().with_results(results),
+    )
 }

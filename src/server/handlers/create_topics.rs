@@ -6,7 +6,9 @@ use crate::config::topic_config_defaults;
 use crate::metadata::controller::{self, ControllerRequest, NewTopic};
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use std::rc::Rc;
@@ -73,9 +75,17 @@ pub async fn handle(
                 .with_error_code(outcome.error_code)
                 .with_error_message(outcome.message.map(StrBytes::from_string));
             if meta.version >= 5 {
-                if let Some(topic) = answer.table.get(&outcome.name).filter(|_| outcome.error_code == 0) {
+                if let Some(topic) = answer
+                    .table
+                    .get(&outcome.name)
+                    .filter(|_| outcome.error_code == 0)
+                {
                     result = result
-                        .with_topic_id(if meta.version >= 7 { topic.id } else { uuid::Uuid::nil() })
+                        .with_topic_id(if meta.version >= 7 {
+                            topic.id
+                        } else {
+                            uuid::Uuid::nil()
+                        })
                         .with_num_partitions(topic.partitions)
                         .with_replication_factor(1)
                         .with_configs(Some(effective_configs(ctx, &topic.configs)));

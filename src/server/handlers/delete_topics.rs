@@ -27,7 +27,10 @@ pub async fn handle(
             .iter()
             .map(|t| match &t.name {
                 Some(name) => (Some(name.0.as_str().to_string()), t.topic_id),
-                None => (table.get_by_id(&t.topic_id).map(|m| m.name.clone()), t.topic_id),
+                None => (
+                    table.get_by_id(&t.topic_id).map(|m| m.name.clone()),
+                    t.topic_id,
+                ),
             })
             .collect()
     } else {
@@ -52,7 +55,9 @@ pub async fn handle(
                 None => result.with_error_code(error_code::UNKNOWN_TOPIC_ID),
                 Some(name) => {
                     let outcome = outcomes.next();
-                    let code = outcome.as_ref().map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
+                    let code = outcome
+                        .as_ref()
+                        .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
                     let result = result
                         .with_name(Some(TopicName(StrBytes::from_string(name))))
                         .with_error_code(code);
@@ -67,5 +72,8 @@ pub async fn handle(
             }
         })
         .collect();
-    respond(meta, &DeleteTopicsResponse::default().with_responses(results))
+    respond(
+        meta,
+        &DeleteTopicsResponse::default().with_responses(results),
+    )
 }

@@ -1,7 +1,9 @@
 //! DescribeConfigs (key 32): a topic's effective configuration (overrides
 //! and the broker defaults they replace), and the broker's log defaults.
 
-use super::create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC};
+use super::create_topics::{
+    CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC,
+};
 use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::config::topic_config_defaults;
 use crate::shard::ShardContext;
@@ -83,5 +85,8 @@ pub fn handle(
             result.with_configs(configs)
         })
         .collect();
-    respond(meta, &DescribeConfigsResponse::default().with_results(results))
+    respond(
+        meta,
+        &DescribeConfigsResponse::default().with_results(results),
+    )
 }

@@ -5,7 +5,7 @@
 //! an append, the deadline, or a cancel from the connection's shard (sent
 //! once another shard of the same fetch found data).
 
-use super::{error_code, Pending, RequestMeta, VersionRange};
+use super::{error_code, RequestMeta, VersionRange};
 use crate::protocol::fetch_response::{
     encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
 };
@@ -44,7 +44,11 @@ struct TopicSkeleton {
 }
 
 /// Answers a Fetch request.
-pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: FetchRequest) -> Option<Vec<Piece>> {
+pub async fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: FetchRequest,
+) -> Option<Vec<Piece>> {
     let (skeleton, parts) = plan(ctx, meta.version, &request);
     let wait = (request.max_wait_ms > 0 && request.min_bytes > 0).then(|| FetchWait {
         min_bytes: request.min_bytes as usize,
@@ -63,12 +67,21 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: FetchReq
                 min_one_batch: true,
                 wait,
             };
-            completions.push((shard, ctx.router.start(ctx, shard, ShardRequest::Fetch(part)).await));
+            completions.push((
+                shard,
+                ctx.router
+                    .start(ctx, shard, ShardRequest::Fetch(part))
+                    .await,
+            ));
         }
     }
     let answers = gather(ctx, completions, wait.map(|w| w.fetch_id)).await;
     let response = assemble(skeleton, answers);
-    Some(encode_fetch_response(meta.correlation_id, meta.version, response))
+    Some(encode_fetch_response(
+        meta.correlation_id,
+        meta.version,
+        response,
+    ))
 }
 
 fn plan(
@@ -115,7 +128,10 @@ fn plan(
             partitions.push((index, slot));
         }
         skeleton.push(TopicSkeleton {
-            name: found.map_or_else(|| topic.topic.0.clone(), |t| StrBytes::from_string(t.name.clone())),
+            name: found.map_or_else(
+                || topic.topic.0.clone(),
+                |t| StrBytes::from_string(t.name.clone()),
+            ),
             id: found.map_or(topic.topic_id, |t| t.id),
             partitions,
         });
@@ -130,7 +146,8 @@ async fn gather(
     completions: Vec<(usize, Completion)>,
     fetch_id: Option<u64>,
 ) -> Vec<Option<Vec<FetchedPartition>>> {
-    let mut answers: Vec<Option<Vec<FetchedPartition>>> = (0..ctx.nr_shards).map(|_| None).collect();
+    let mut answers: Vec<Option<Vec<FetchedPartition>>> =
+        (0..ctx.nr_shards).map(|_| None).collect();
     let mut pending: Vec<(usize, Option<Completion>)> =
         completions.into_iter().map(|(s, c)| (s, Some(c))).collect();
     let mut cancelled = false;
@@ -146,7 +163,8 @@ async fn gather(
             .iter()
             .any(|p| !p.records.is_empty() || p.error_code != 0);
         answers[shard] = Some(fetched);
-        if let (Some(fetch_id), true, false, true) = (fetch_id, has_data, cancelled, remaining > 0) {
+        if let (Some(fetch_id), true, false, true) = (fetch_id, has_data, cancelled, remaining > 0)
+        {
             cancelled = true;
             for (other, completion) in &pending {
                 if completion.is_some() {
@@ -186,7 +204,10 @@ async fn next_ready(
     .await
 }
 
-fn assemble(skeleton: Vec<TopicSkeleton>, mut answers: Vec<Option<Vec<FetchedPartition>>>) -> FetchResponseOut {
+fn assemble(
+    skeleton: Vec<TopicSkeleton>,
+    mut answers: Vec<Option<Vec<FetchedPartition>>>,
+) -> FetchResponseOut {
     let topics = skeleton
         .into_iter()
         .map(|topic| FetchTopicOut {
@@ -277,7 +298,8 @@ async fn read_owned(
             return fetched;
         }
         let mut wakers = listeners;
-        wakers.push(Box::pin(glommio::timer::sleep(wait.deadline - now)) as Pin<Box<dyn Future<Output = ()>>>);
+        wakers.push(Box::pin(glommio::timer::sleep(wait.deadline - now))
+            as Pin<Box<dyn Future<Output = ()>>>);
         if let Some(cancel) = &cancel {
             wakers.push(Box::pin(cancel.wait()));
         }
@@ -286,7 +308,10 @@ async fn read_owned(
 }
 
 /// One pass over the partitions: (results, record bytes, whether any errored).
-async fn read_once(ctx: &Rc<ShardContext>, part: &FetchPart) -> (Vec<FetchedPartition>, usize, bool) {
+async fn read_once(
+    ctx: &Rc<ShardContext>,
+    part: &FetchPart,
+) -> (Vec<FetchedPartition>, usize, bool) {
     let mut budget = part.max_bytes;
     let mut total = 0;
     let mut any_error = false;

@@ -20,14 +20,20 @@ pub fn handle(
 ) -> Option<Vec<Piece>> {
     let response = InitProducerIdResponse::default();
     let response = if request.transactional_id.is_some() {
-        log::warn!("InitProducerId with a transactional id refused: transactions are not supported yet");
+        log::warn!(
+            "InitProducerId with a transactional id refused: transactions are not supported yet"
+        );
         response
             .with_error_code(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     } else if request.producer_id.0 >= 0 && request.producer_epoch >= 0 {
         // Epoch bump after a sequence problem; an exhausted epoch gets a new id.
-        match request.producer_epoch.checked_add(1).filter(|e| *e < i16::MAX) {
+        match request
+            .producer_epoch
+            .checked_add(1)
+            .filter(|e| *e < i16::MAX)
+        {
             Some(epoch) => response
                 .with_producer_id(request.producer_id)
                 .with_producer_epoch(epoch),

@@ -50,7 +50,8 @@ pub async fn handle(
             slots.push(Some((shard, part.partitions.len() - 1)));
         }
     }
-    let mut answers: Vec<Vec<Result<(i64, i64), i16>>> = (0..ctx.nr_shards).map(|_| Vec::new()).collect();
+    let mut answers: Vec<Vec<Result<(i64, i64), i16>>> =
+        (0..ctx.nr_shards).map(|_| Vec::new()).collect();
     for (shard, part) in parts.into_iter().enumerate() {
         if let Some(part) = part {
             if let Ok(ShardResponse::ListOffsets(found)) = ctx
@@ -81,10 +82,14 @@ pub async fn handle(
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(partition.partition_index);
                     match found {
-                        Ok((offset, timestamp)) => response
+                        // leader_epoch exists from v4; the crate refuses it before.
+                        Ok((offset, timestamp)) if meta.version >= 4 => response
                             .with_offset(offset)
                             .with_timestamp(timestamp)
                             .with_leader_epoch(0),
+                        Ok((offset, timestamp)) => {
+                            response.with_offset(offset).with_timestamp(timestamp)
+                        }
                         Err(code) => response.with_error_code(code),
                     }
                 })

@@ -77,6 +77,25 @@ pub enum DispatchError {
     },
 }
 
+impl std::fmt::Display for DispatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DispatchError::Frame(e) => write!(f, "{e}"),
+            DispatchError::UnsupportedApi { api_key } => {
+                write!(f, "api key {api_key} is not served by this broker")
+            }
+            DispatchError::UnsupportedVersion { api_key, version } => {
+                write!(f, "api key {api_key} version {version} is not served")
+            }
+            DispatchError::Malformed {
+                api_key,
+                version,
+                reason,
+            } => write!(f, "api key {api_key} v{version} does not decode: {reason}"),
+        }
+    }
+}
+
 /// The versions of `api_key` this broker serves.
 pub fn served_versions(api_key: ApiKey) -> Option<VersionRange> {
     SUPPORTED_APIS
@@ -91,12 +110,12 @@ pub async fn dispatch(
     ctx: &Rc<ShardContext>,
     request: RequestFrame,
 ) -> Result<Pending, DispatchError> {
-    let api_key = request.api_key().ok_or(DispatchError::Frame(
-        FrameError::UnknownApiKey {
+    let api_key = request
+        .api_key()
+        .ok_or(DispatchError::Frame(FrameError::UnknownApiKey {
             api_key: request.api_key,
             correlation_id: request.correlation_id,
-        },
-    ))?;
+        }))?;
     if api_key == ApiKey::ApiVersions {
         // KIP-511: any version gets an answer.
         return Ok(api_versions::handle(&request));
@@ -115,13 +134,12 @@ pub async fn dispatch(
         return produce::handle_legacy(ctx, request).await;
     }
     let mut body = request.body.clone();
-    let decoded = RequestKind::decode(api_key, &mut body, version).map_err(|e| {
-        DispatchError::Malformed {
+    let decoded =
+        RequestKind::decode(api_key, &mut body, version).map_err(|e| DispatchError::Malformed {
             api_key: request.api_key,
             version,
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(route(ctx, &request, decoded).await)
 }
 
@@ -130,7 +148,9 @@ async fn route(ctx: &Rc<ShardContext>, request: &RequestFrame, decoded: RequestK
     let header = RequestMeta::of(request);
     match decoded {
         RequestKind::Produce(body) => produce::handle(&ctx, header, body).await,
-        RequestKind::Fetch(body) => Box::pin(async move { fetch::handle(&ctx, header, body).await }),
+        RequestKind::Fetch(body) => {
+            Box::pin(async move { fetch::handle(&ctx, header, body).await })
+        }
         RequestKind::ListOffsets(body) => {
             Box::pin(async move { list_offsets::handle(&ctx, header, body).await })
         }

@@ -108,11 +108,18 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
     let mut completions: Vec<(usize, Completion)> = Vec::new();
     for (shard, part) in parts.into_iter().enumerate() {
         if let Some(part) = part {
-            let completion = ctx.router.start(ctx, shard, ShardRequest::Produce(part)).await;
+            let completion = ctx
+                .router
+                .start(ctx, shard, ShardRequest::Produce(part))
+                .await;
             completions.push((shard, completion));
         }
     }
-    let topics: Vec<StrBytes> = request.topic_data.iter().map(|t| t.name.0.clone()).collect();
+    let topics: Vec<StrBytes> = request
+        .topic_data
+        .iter()
+        .map(|t| t.name.0.clone())
+        .collect();
     let partitions: Vec<Vec<i32>> = request
         .topic_data
         .iter()
@@ -158,10 +165,16 @@ fn prepare_batches(
     let mut batches = Vec::with_capacity(infos.len());
     for info in infos {
         if info.is_transactional() {
-            return Err((INVALID_TXN_STATE, "transactions are not supported yet".into()));
+            return Err((
+                INVALID_TXN_STATE,
+                "transactions are not supported yet".into(),
+            ));
         }
         if info.is_control() {
-            return Err((INVALID_RECORD, "clients may not send control batches".into()));
+            return Err((
+                INVALID_RECORD,
+                "clients may not send control batches".into(),
+            ));
         }
         let header_end = info.position + RECORD_BATCH_HEADER_BYTES;
         let mut header = [0u8; RECORD_BATCH_HEADER_BYTES];

@@ -1,0 +1,152 @@
+//! Writes the seed corpus: valid frames for every API and version the broker
+//! serves (default and populated bodies) and a few valid record batches.
+//! Run from `fuzz/`: `cargo run --example make_seeds` (no sanitizer needed).
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
+use millrace::protocol::record_batch::{build_test_batch, TestBatch};
+use millrace::server::handlers::{produce, SUPPORTED_APIS};
+use std::fs;
+use std::path::Path;
+
+/// Topic name used in populated requests.
+const TOPIC: &str = "seed-topic";
+
+fn main() -> std::io::Result<()> {
+    write_request_seeds(Path::new("corpus/request_frame"))?;
+    write_batch_seeds(Path::new("corpus/record_batches"))
+}
+
+fn write_request_seeds(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let mut written = 0;
+    for &(api_key, range) in SUPPORTED_APIS {
+        for version in range.min..=range.max {
+            for (kind, request) in sample_requests(api_key, version) {
+                if let Some(frame) = encode_frame(api_key, version, &request) {
+                    let name = format!("{api_key:?}-v{version}-{kind}");
+                    fs::write(dir.join(name), frame)?;
+                    written += 1;
+                }
+            }
+        }
+    }
+    println!("{written} request frames in {}", dir.display());
+    Ok(())
+}
+
+/// Size prefix, header (client id "seed"), body; Produce v0-2 as the broker
+/// reads it: the v3 body without its null transactional id.
+fn encode_frame(api_key: ApiKey, version: i16, request: &RequestKind) -> Option<Vec<u8>> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("seed")));
+    let mut frame = BytesMut::new();
+    encode_request_header_into_buffer(&mut frame, &header).ok()?;
+    let mut body = BytesMut::new();
+    if api_key == ApiKey::Produce && version < produce::CRATE_VERSION_MIN {
+        request.encode(&mut body, produce::CRATE_VERSION_MIN).ok()?;
+        let _ = body.split_to(2);
+    } else {
+        request.encode(&mut body, version).ok()?;
+    }
+    frame.extend_from_slice(&body);
+    let mut out = (frame.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&frame);
+    Some(out)
+}
+
+fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestKind)> {
+    let topic = || TopicName(StrBytes::from_static_str(TOPIC));
+    let mut out: Vec<(&'static str, RequestKind)> = Vec::new();
+    match api_key {
+        ApiKey::Produce => {
+            out.push(("default", ProduceRequest::default().into()));
+            let records = Bytes::from(build_test_batch(&TestBatch {
+                record_count: 2,
+                value_bytes: 8,
+                ..TestBatch::default()
+            }));
+            let partition = PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records));
+            let request = ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(30_000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(topic())
+                    .with_partition_data(vec![partition])]);
+            out.push(("one-batch", request.into()));
+        }
+        ApiKey::Fetch => {
+            out.push(("default", FetchRequest::default().into()));
+            let mut fetch_topic = FetchTopic::default().with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)]);
+            if version >= 13 {
+                fetch_topic.topic_id = uuid::Uuid::from_u128(1);
+            } else {
+                fetch_topic.topic = topic();
+            }
+            let request = FetchRequest::default()
+                .with_replica_id((-1).into())
+                .with_max_wait_ms(500)
+                .with_max_bytes(1 << 20)
+                .with_topics(vec![fetch_topic]);
+            out.push(("one-partition", request.into()));
+        }
+        ApiKey::ListOffsets => out.push(("default", ListOffsetsRequest::default().into())),
+        ApiKey::Metadata => {
+            out.push(("default", MetadataRequest::default().into()));
+            let request = MetadataRequest::default().with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic())),
+            ]));
+            out.push(("one-topic", request.into()));
+        }
+        ApiKey::CreateTopics => out.push(("default", CreateTopicsRequest::default().into())),
+        ApiKey::DeleteTopics => out.push(("default", DeleteTopicsRequest::default().into())),
+        ApiKey::InitProducerId => out.push(("default", InitProducerIdRequest::default().into())),
+        ApiKey::DescribeConfigs => {
+            out.push(("default", DescribeConfigsRequest::default().into()))
+        }
+        ApiKey::CreatePartitions => {
+            out.push(("default", CreatePartitionsRequest::default().into()))
+        }
+        ApiKey::ApiVersions => out.push(("default", ApiVersionsRequest::default().into())),
+        _ => {}
+    }
+    out
+}
+
+fn write_batch_seeds(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let single = build_test_batch(&TestBatch::default());
+    let idempotent = build_test_batch(&TestBatch {
+        record_count: 3,
+        producer_id: 1000,
+        producer_epoch: 0,
+        base_sequence: 5,
+        ..TestBatch::default()
+    });
+    let mut two = build_test_batch(&TestBatch {
+        record_count: 2,
+        value_bytes: 4,
+        ..TestBatch::default()
+    });
+    two.extend(build_test_batch(&TestBatch {
+        base_offset: 2,
+        value_bytes: 0,
+        ..TestBatch::default()
+    }));
+    for (name, bytes) in [("single", single), ("idempotent", idempotent), ("two", two)] {
+        fs::write(dir.join(name), bytes)?;
+    }
+    println!("3 record batch seeds in {}", dir.display());
+    Ok(())
+}

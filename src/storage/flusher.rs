@@ -1,0 +1,352 @@
+//! Group commit: one flusher task per shard.
+//!
+//! Appends mark their log dirty and wake the flusher. A round takes up to
+//! `flush_logs_per_round_max` dirty logs and, for each concurrently: writes
+//! its unwritten batches (O_DIRECT, several writes in flight), then issues one
+//! fdatasync if a producer waits for `Synced` or the `flush.messages` /
+//! `flush.ms` policy is due, then completes the waiters up to what was
+//! reached. Appends arriving during a round mark the log dirty again and go in
+//! the next round. A failed write or fdatasync fails the log (see
+//! `PartitionLog::fail`); nothing not written/synced is acknowledged.
+
+use super::appender::{plan_write, PlanInput};
+use super::error::StorageError;
+use super::log::{now_ms, PartitionLog};
+use super::notify::{Completion, WakeSignal};
+use super::segment::{
+    segment_file_name, write_whole_file, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION,
+};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+/// Longest the flusher sleeps when no timed sync is pending (it is woken by
+/// appends; this only bounds a lost wake-up).
+const FLUSHER_IDLE_WAIT_MS: u64 = 1000;
+
+/// The shard's dirty logs and timed-sync deadlines.
+#[derive(Default)]
+pub(crate) struct FlushQueue {
+    dirty: RefCell<VecDeque<Weak<PartitionLog>>>,
+    /// Logs with written but unsynced data and a finite `flush.ms`.
+    timed: RefCell<Vec<(i64, Weak<PartitionLog>)>>,
+    signal: WakeSignal,
+    stopped: Cell<bool>,
+}
+
+impl FlushQueue {
+    /// Queues a log (callers keep at most one entry per log).
+    pub(crate) fn enqueue(&self, log: Weak<PartitionLog>) {
+        self.dirty.borrow_mut().push_back(log);
+        self.signal.notify();
+    }
+
+    /// Asks for a check of `log` at `deadline_ms` (`flush.ms`).
+    fn schedule(&self, deadline_ms: i64, log: Weak<PartitionLog>) {
+        self.timed.borrow_mut().push((deadline_ms, log));
+        self.signal.notify();
+    }
+
+    /// Stops the flusher task after its current round.
+    pub(crate) fn stop(&self) {
+        self.stopped.set(true);
+        self.signal.notify();
+    }
+
+    fn take_round(&self, max_logs: usize) -> Vec<Rc<PartitionLog>> {
+        let now = now_ms();
+        let due: Vec<Weak<PartitionLog>> = {
+            let mut timed = self.timed.borrow_mut();
+            let (due, later) = timed.drain(..).partition(|(deadline, _)| *deadline <= now);
+            *timed = later;
+            due.into_iter().map(|(_, log)| log).collect()
+        };
+        for log in due.iter().filter_map(Weak::upgrade) {
+            log.sync_scheduled.set(false);
+            log.mark_dirty();
+        }
+        let mut dirty = self.dirty.borrow_mut();
+        let take = dirty.len().min(max_logs.max(1));
+        dirty
+            .drain(..take)
+            .filter_map(|log| log.upgrade())
+            .collect()
+    }
+
+    fn next_deadline_wait(&self) -> Duration {
+        let now = now_ms();
+        let wait_ms = self
+            .timed
+            .borrow()
+            .iter()
+            .map(|(deadline, _)| deadline.saturating_sub(now).max(0) as u64)
+            .min()
+            .unwrap_or(FLUSHER_IDLE_WAIT_MS)
+            .min(FLUSHER_IDLE_WAIT_MS);
+        Duration::from_millis(wait_ms)
+    }
+}
+
+/// The shard's flusher task: runs rounds until [`FlushQueue::stop`].
+pub(crate) async fn run_flusher(queue: Rc<FlushQueue>, max_logs_per_round: usize) {
+    while !queue.stopped.get() {
+        let logs = queue.take_round(max_logs_per_round);
+        if logs.is_empty() {
+            let wait = queue.next_deadline_wait();
+            futures_lite::future::or(queue.signal.wait(), glommio::timer::sleep(wait)).await;
+            continue;
+        }
+        let rounds: Vec<_> = logs
+            .into_iter()
+            .map(|log| glommio::spawn_local(async move { log.flush_round().await }))
+            .collect();
+        for round in rounds {
+            round.await;
+        }
+    }
+}
+
+impl PartitionLog {
+    /// One flusher round for this log. Errors already failed the log.
+    async fn flush_round(&self) {
+        self.flush_queued.set(false);
+        let Ok(_flush) = self.flush_lock.acquire_permit(1).await else {
+            return;
+        };
+        if self.failure.borrow().is_some() {
+            return;
+        }
+        let _ = self.flush_once(false).await;
+    }
+
+    /// Writes everything appended and fdatasyncs it. Caller holds
+    /// `flush_lock` and `append_lock` (no append can come in between).
+    pub(super) async fn flush_everything(&self) -> Result<(), StorageError> {
+        loop {
+            let synced_before = self.state.borrow().synced_end_offset;
+            self.flush_once(true).await?;
+            let state = self.state.borrow();
+            if state.synced_end_offset >= state.log_end_offset() {
+                return Ok(());
+            }
+            if state.synced_end_offset == synced_before {
+                // Unreachable unless the in-memory state is inconsistent;
+                // refuse rather than loop forever.
+                let error = StorageError::Corrupt {
+                    path: state.active.log_path.to_path_buf(),
+                    reason: "unwritten batches missing from memory".into(),
+                };
+                drop(state);
+                return Err(self.fail(error));
+            }
+        }
+    }
+
+    /// Writes one bounded round of unwritten batches, then fdatasyncs when
+    /// `force_sync`, a `Synced` waiter, or the flush policy asks for it.
+    /// Caller holds `flush_lock`.
+    pub(super) async fn flush_once(&self, force_sync: bool) -> Result<(), StorageError> {
+        self.write_round().await?;
+        if force_sync || self.sync_due() {
+            self.sync_written().await?;
+        }
+        self.after_round();
+        Ok(())
+    }
+
+    async fn write_round(&self) -> Result<(), StorageError> {
+        let plan = {
+            let state = self.state.borrow();
+            plan_write(
+                PlanInput {
+                    file: &state.active.dma,
+                    path: &state.active.log_path,
+                    segment_base: state.active.base_offset,
+                    write: &state.write,
+                    written_end_offset: state.written_end_offset,
+                    round_bytes_max: self.limits.write_round_bytes_per_partition,
+                    chunk_bytes: self.limits.write_chunk_bytes,
+                },
+                &state.recent,
+            )
+        };
+        let Some(plan) = plan else {
+            return Ok(());
+        };
+        let (segment_base, end_position, end_offset) =
+            (plan.segment_base, plan.end_position, plan.end_offset);
+        let tail_block = plan.tail_block.clone();
+        let bytes = plan.bytes();
+        #[cfg(test)]
+        if self.inject_write_failure.replace(false) {
+            let error = std::io::Error::other("injected write failure");
+            return Err(self.fail(StorageError::io("write", &self.dir, error)));
+        }
+        plan.execute().await.map_err(|error| self.fail(error))?;
+        self.update_stats(|stats| {
+            stats.write_rounds += 1;
+            stats.bytes_written += bytes;
+        });
+        let completed = {
+            let mut state = self.state.borrow_mut();
+            if state.active.base_offset == segment_base {
+                state.write.written = end_position;
+                state.write.tail_block = tail_block;
+            }
+            state.written_end_offset = end_offset;
+            take_reached(&mut state.written_waiters, end_offset)
+        };
+        self.evict_recent();
+        complete_all(completed);
+        Ok(())
+    }
+
+    fn update_stats(&self, update: impl FnOnce(&mut super::log::LogStats)) {
+        let mut stats = self.stats.get();
+        update(&mut stats);
+        self.stats.set(stats);
+    }
+
+    fn sync_due(&self) -> bool {
+        let config = self.config.borrow();
+        let state = self.state.borrow();
+        if state.synced_end_offset >= state.written_end_offset {
+            return false;
+        }
+        let waiter_covered = state
+            .synced_waiters
+            .keys()
+            .next()
+            .is_some_and(|(offset, _)| *offset < state.written_end_offset);
+        let by_messages = state.unsynced_records >= config.flush_messages;
+        let by_time = config.flush_ms != u64::MAX
+            && now_ms().saturating_sub(state.last_sync_ms) >= config.flush_ms as i64;
+        waiter_covered || by_messages || by_time
+    }
+
+    async fn sync_written(&self) -> Result<(), StorageError> {
+        let (reader, target_offset, target_position, records) = {
+            let state = self.state.borrow();
+            if state.synced_end_offset >= state.written_end_offset {
+                return Ok(());
+            }
+            (
+                state.active.reader(),
+                state.written_end_offset,
+                state.write.written,
+                state.unsynced_records,
+            )
+        };
+        reader
+            .dma
+            .fdatasync()
+            .await
+            .map_err(|e| self.fail(StorageError::io("fdatasync", &reader.log_path, e)))?;
+        self.update_stats(|stats| stats.fdatasyncs += 1);
+        let completed = {
+            let mut state = self.state.borrow_mut();
+            state.synced_end_offset = target_offset;
+            if Rc::ptr_eq(&state.active.dma, &reader.dma) {
+                state.write.synced = target_position;
+            }
+            state.unsynced_records = state.unsynced_records.saturating_sub(records);
+            state.last_sync_ms = now_ms();
+            take_reached(&mut state.synced_waiters, target_offset)
+        };
+        complete_all(completed);
+        Ok(())
+    }
+
+    /// Re-queues the log if unwritten data or waiters remain, and schedules
+    /// a timed sync for `flush.ms`.
+    fn after_round(&self) {
+        let (more_to_write, unsynced_waiters, unsynced) = {
+            let state = self.state.borrow();
+            (
+                state.written_end_offset < state.log_end_offset(),
+                !state.synced_waiters.is_empty() || !state.written_waiters.is_empty(),
+                state.synced_end_offset < state.written_end_offset,
+            )
+        };
+        if more_to_write || (unsynced_waiters && unsynced) {
+            self.mark_dirty();
+        }
+        let flush_ms = self.config.borrow().flush_ms;
+        if unsynced && flush_ms != u64::MAX && !self.sync_scheduled.replace(true) {
+            let deadline = self
+                .state
+                .borrow()
+                .last_sync_ms
+                .saturating_add(flush_ms as i64);
+            self.flush_queue.schedule(deadline, self.self_ref.clone());
+        }
+    }
+
+    /// Shutdown of this log: waits for in-flight appends and rounds, writes
+    /// and fdatasyncs everything, writes the active segment's index files and
+    /// truncates it to its logical size. Afterwards appends fail with
+    /// `Closed`.
+    pub(super) async fn close(&self) -> Result<(), StorageError> {
+        let append = self.append_lock.acquire_permit(1).await;
+        let flush = self.flush_lock.acquire_permit(1).await;
+        let result = match (append.is_ok() && flush.is_ok(), self.is_failed()) {
+            (_, true) => Err(StorageError::LogFailed {
+                partition: self.name.clone(),
+            }),
+            (false, _) => Err(self.closed_error()),
+            (true, false) => self.flush_and_trim().await,
+        };
+        self.closed.set(true);
+        self.fail_waiters(&self.closed_error());
+        self.listeners.fire_all();
+        // Closed logs serve no reads: give the memory back.
+        self.state.borrow_mut().recent.clear();
+        result
+    }
+
+    async fn flush_and_trim(&self) -> Result<(), StorageError> {
+        self.flush_everything().await?;
+        let (reader, size, offsets, times, base) = {
+            let state = self.state.borrow();
+            (
+                state.active.reader(),
+                state.active.size,
+                state.active.indexes.offsets.encode(),
+                state.active.indexes.times.encode(),
+                state.active.base_offset,
+            )
+        };
+        let index_path = self
+            .dir
+            .join(segment_file_name(base, OFFSET_INDEX_EXTENSION));
+        write_whole_file(&index_path, &offsets).await?;
+        let time_path = self.dir.join(segment_file_name(base, TIME_INDEX_EXTENSION));
+        write_whole_file(&time_path, &times).await?;
+        reader
+            .dma
+            .truncate(size)
+            .await
+            .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
+        reader
+            .dma
+            .fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync", &reader.log_path, e))
+    }
+}
+
+/// Removes and returns the waiters whose offset is below `end_offset`.
+fn take_reached(
+    waiters: &mut BTreeMap<(i64, u64), Rc<Completion>>,
+    end_offset: i64,
+) -> Vec<Rc<Completion>> {
+    let pending = waiters.split_off(&(end_offset, 0));
+    std::mem::replace(waiters, pending).into_values().collect()
+}
+
+fn complete_all(completions: Vec<Rc<Completion>>) {
+    for completion in completions {
+        completion.complete(Ok(()));
+    }
+}

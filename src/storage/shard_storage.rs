@@ -1,0 +1,296 @@
+//! [`ShardStorage`]: the partitions one shard owns, its flusher and its
+//! retention loop.
+
+use super::config::{LogConfig, StorageLimits};
+use super::error::StorageError;
+use super::flusher::{run_flusher, FlushQueue};
+use super::log::{now_ms, PartitionLog};
+use super::recovery::load_log;
+use super::segment::prime_iopoll_probe;
+use glommio::sync::Semaphore;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Kafka's longest topic name.
+const TOPIC_NAME_BYTES_MAX: usize = 249;
+/// Shortest retention check interval accepted (a busy loop otherwise).
+const RETENTION_CHECK_INTERVAL_MS_MIN: u64 = 100;
+
+type PartitionKey = (String, i32);
+
+/// The storage of one shard. `!Send`; shared as `Rc<ShardStorage>` on it.
+pub struct ShardStorage {
+    shard_id: usize,
+    data_dir: PathBuf,
+    limits: StorageLimits,
+    /// Topic -> partition -> log (nested so lookups by `&str` allocate nothing).
+    logs: RefCell<HashMap<String, HashMap<i32, Rc<PartitionLog>>>>,
+    /// Partitions being opened or deleted: later callers wait their turn.
+    busy: RefCell<HashMap<PartitionKey, Rc<Semaphore>>>,
+    flush_queue: Rc<FlushQueue>,
+    /// Recent batch bytes of all logs of the shard.
+    recent_bytes: Rc<Cell<usize>>,
+    stopping: Cell<bool>,
+    iopoll_probe_primed: Cell<bool>,
+}
+
+impl ShardStorage {
+    /// Storage of shard `shard_id` under `data_dir` (partitions are
+    /// `<data_dir>/<topic>-<partition>/`).
+    pub fn new(shard_id: usize, data_dir: PathBuf, limits: StorageLimits) -> Rc<Self> {
+        Rc::new(ShardStorage {
+            shard_id,
+            data_dir,
+            limits,
+            logs: RefCell::new(HashMap::new()),
+            busy: RefCell::new(HashMap::new()),
+            flush_queue: Rc::new(FlushQueue::default()),
+            recent_bytes: Rc::new(Cell::new(0)),
+            stopping: Cell::new(false),
+            iopoll_probe_primed: Cell::new(false),
+        })
+    }
+
+    /// Opens (loading or creating) `<data_dir>/<topic>-<partition>/`. When
+    /// `clean_shutdown` is false the active segment is recovered: every CRC
+    /// checked, a torn or corrupt tail truncated, indexes rebuilt. Missing
+    /// or damaged index files of older segments are rebuilt either way.
+    /// Opening an open partition returns it (with `config` applied).
+    pub async fn open_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        clean_shutdown: bool,
+    ) -> Result<Rc<PartitionLog>, StorageError> {
+        check_topic_name(topic)?;
+        let key = (topic.to_string(), partition);
+        let _turn = self.take_turn(&key).await;
+        if let Some(log) = self.partition(topic, partition) {
+            log.set_config(config);
+            return Ok(log);
+        }
+        let name = format!("{topic}-{partition}");
+        let dir = self.data_dir.join(&name);
+        create_dir(&dir).await?;
+        if !self.iopoll_probe_primed.replace(true) {
+            prime_iopoll_probe(&self.data_dir, self.shard_id).await?;
+        }
+        let loaded = load_log(&dir, &name, &config, &self.limits, clean_shutdown).await?;
+        let log = PartitionLog::from_loaded(
+            name,
+            dir,
+            config,
+            self.limits.clone(),
+            loaded,
+            self.flush_queue.clone(),
+            self.recent_bytes.clone(),
+        );
+        self.logs
+            .borrow_mut()
+            .entry(key.0)
+            .or_default()
+            .insert(partition, log.clone());
+        Ok(log)
+    }
+
+    /// The open partition, if any.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
+        self.logs.borrow().get(topic)?.get(&partition).cloned()
+    }
+
+    /// Closes the partition (pending appends and waiters get `Closed`) and
+    /// removes its directory. Deleting an unknown partition removes its
+    /// directory if one exists.
+    pub async fn delete_partition(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
+        check_topic_name(topic)?;
+        let key = (topic.to_string(), partition);
+        let _turn = self.take_turn(&key).await;
+        let removed = self.remove_log(topic, partition);
+        if let Some(log) = removed {
+            log.close_for_delete().await;
+        }
+        let dir = self.data_dir.join(format!("{topic}-{partition}"));
+        remove_dir(dir).await
+    }
+
+    /// Spawns the shard's group-commit flusher and retention loop.
+    pub fn start_background(self: &Rc<Self>, retention_check_interval_ms: u64) {
+        let queue = self.flush_queue.clone();
+        let logs_per_round = self.limits.flush_logs_per_round_max;
+        glommio::spawn_local(run_flusher(queue, logs_per_round)).detach();
+        let storage = Rc::downgrade(self);
+        let interval = retention_check_interval_ms.max(RETENTION_CHECK_INTERVAL_MS_MIN);
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(Duration::from_millis(interval)).await;
+                let Some(storage) = storage.upgrade() else {
+                    return;
+                };
+                if storage.stopping.get() {
+                    return;
+                }
+                storage.run_retention().await;
+            }
+        })
+        .detach();
+    }
+
+    fn remove_log(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
+        let mut logs = self.logs.borrow_mut();
+        let partitions = logs.get_mut(topic)?;
+        let removed = partitions.remove(&partition);
+        if partitions.is_empty() {
+            logs.remove(topic);
+        }
+        removed
+    }
+
+    fn all_logs(&self) -> Vec<Rc<PartitionLog>> {
+        let logs = self.logs.borrow();
+        logs.values()
+            .flat_map(|partitions| partitions.values().cloned())
+            .collect()
+    }
+
+    /// Bytes of recent batches held in memory by all partitions of the shard.
+    pub fn recent_bytes(&self) -> usize {
+        self.recent_bytes.get()
+    }
+
+    /// One retention pass over every partition of the shard.
+    pub async fn run_retention(&self) {
+        let logs = self.all_logs();
+        let now = now_ms();
+        for log in logs {
+            // Also trims idle logs' memory when the shard is over its bound.
+            log.evict_recent();
+            if let Err(error) = log.apply_retention(now).await {
+                log::warn!("{}: retention failed: {error}", log.name());
+            }
+        }
+    }
+
+    /// Writes and fdatasyncs everything, writes the index files of active
+    /// segments and truncates them to their logical size, then stops the
+    /// background tasks. Returns the first error (every log is still tried).
+    pub async fn shutdown(&self) -> Result<(), StorageError> {
+        self.stopping.set(true);
+        let logs = self.all_logs();
+        let mut first_error = None;
+        // Several logs at a time: each close ends with an fdatasync.
+        for chunk in logs.chunks(self.limits.flush_logs_per_round_max.max(1)) {
+            let closes: Vec<_> = chunk
+                .iter()
+                .map(|log| {
+                    let log = log.clone();
+                    glommio::spawn_local(async move { (log.close().await, log) })
+                })
+                .collect();
+            for close in closes {
+                if let (Err(error), log) = close.await {
+                    log::error!(
+                        "shard {}: closing {} failed: {error}",
+                        self.shard_id,
+                        log.name()
+                    );
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        self.flush_queue.stop();
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Waits until no other open/delete of `key` runs; the returned guard
+    /// lets the next one in when dropped.
+    async fn take_turn(&self, key: &PartitionKey) -> TurnGuard<'_> {
+        loop {
+            let existing = self.busy.borrow().get(key).cloned();
+            match existing {
+                // Closed when the holder finishes; then look again.
+                Some(semaphore) => {
+                    let _ = semaphore.acquire(1).await;
+                }
+                None => {
+                    let semaphore = Rc::new(Semaphore::new(0));
+                    self.busy.borrow_mut().insert(key.clone(), semaphore);
+                    return TurnGuard {
+                        storage: self,
+                        key: key.clone(),
+                    };
+                }
+            }
+        }
+    }
+}
+
+struct TurnGuard<'a> {
+    storage: &'a ShardStorage,
+    key: PartitionKey,
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(semaphore) = self.storage.busy.borrow_mut().remove(&self.key) {
+            semaphore.close();
+        }
+    }
+}
+
+fn check_topic_name(topic: &str) -> Result<(), StorageError> {
+    let legal = !topic.is_empty()
+        && topic.len() <= TOPIC_NAME_BYTES_MAX
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if legal {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidTopicName(topic.to_string()))
+    }
+}
+
+async fn create_dir(dir: &Path) -> Result<(), StorageError> {
+    if let Some(parent) = dir.parent() {
+        // Usually exists already; a blocking mkdir -p is rare and cheap.
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StorageError::io("create directory", parent, e))?;
+    }
+    let directory = glommio::io::Directory::create(dir)
+        .await
+        .map_err(|e| StorageError::io("create directory", dir, e))?;
+    let _ = directory.close().await; // only created, never written
+    Ok(())
+}
+
+async fn remove_dir(dir: PathBuf) -> Result<(), StorageError> {
+    let path = dir.clone();
+    // A recursive delete can take long: keep it off the reactor.
+    let result = glommio::executor()
+        .spawn_blocking(move || std::fs::remove_dir_all(&path))
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(StorageError::io("remove directory", &dir, error)),
+    }
+}
+
+impl PartitionLog {
+    /// Closes the log for deletion: waits for in-flight appends and flush
+    /// rounds, then fails everything pending with `Closed`.
+    async fn close_for_delete(&self) {
+        self.closed.set(true);
+        let _append = self.append_lock.acquire_permit(1).await;
+        let _flush = self.flush_lock.acquire_permit(1).await;
+        self.fail_waiters(&self.closed_error());
+        self.listeners.fire_all();
+        self.state.borrow_mut().recent.clear();
+    }
+}

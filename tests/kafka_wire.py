@@ -1,0 +1,430 @@
+"""Just enough of the Kafka wire protocol to talk to a broker over a raw socket.
+
+The client libraries hide what goes on the wire; these helpers let tests send exact bytes
+(bad frames, unsupported versions, one Produce or Fetch request that touches chosen
+partitions) and decode exact answers. Only what the tests use is here: request headers v1/v2,
+ApiVersions v0/v3, Produce v3, Fetch v4 and record batch v2 without compression.
+"""
+
+import socket
+import struct
+import time
+
+API_PRODUCE = 0
+API_FETCH = 1
+API_LIST_OFFSETS = 2
+API_METADATA = 3
+API_API_VERSIONS = 18
+API_CREATE_TOPICS = 19
+API_DELETE_TOPICS = 20
+API_INIT_PRODUCER_ID = 22
+API_DESCRIBE_CONFIGS = 32
+API_CREATE_PARTITIONS = 37
+
+ERROR_NONE = 0
+ERROR_UNSUPPORTED_VERSION = 35
+
+RECORD_BATCH_HEADER_BYTES = 61
+LOG_OVERHEAD_BYTES = 12  # base offset (8) + batch length (4) precede every batch
+MAGIC_V2 = 2
+SOCKET_TIMEOUT_S = 10.0
+
+
+# ---------------------------------------------------------------- primitives
+
+
+def int16(value):
+    return struct.pack(">h", value)
+
+
+def int32(value):
+    return struct.pack(">i", value)
+
+
+def int64(value):
+    return struct.pack(">q", value)
+
+
+def kafka_string(text):
+    if text is None:
+        return int16(-1)
+    raw = text.encode()
+    return int16(len(raw)) + raw
+
+
+def kafka_bytes(raw):
+    if raw is None:
+        return int32(-1)
+    return int32(len(raw)) + raw
+
+
+def uvarint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def varint(value):
+    """Zigzag varint, as used inside records."""
+    return uvarint((value << 1) ^ (value >> 63))
+
+
+def compact_string(text):
+    raw = text.encode()
+    return uvarint(len(raw) + 1) + raw
+
+
+class Reader:
+    """Sequential big-endian reader over one response body."""
+
+    def __init__(self, data, pos=0):
+        self.data = data
+        self.pos = pos
+
+    def take(self, n):
+        if self.pos + n > len(self.data):
+            raise ValueError(f"short read: need {n} bytes at {self.pos} of {len(self.data)}")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def int8(self):
+        return struct.unpack(">b", self.take(1))[0]
+
+    def int16(self):
+        return struct.unpack(">h", self.take(2))[0]
+
+    def int32(self):
+        return struct.unpack(">i", self.take(4))[0]
+
+    def uint32(self):
+        return struct.unpack(">I", self.take(4))[0]
+
+    def int64(self):
+        return struct.unpack(">q", self.take(8))[0]
+
+    def string(self):
+        n = self.int16()
+        return None if n < 0 else self.take(n).decode()
+
+    def nullable_bytes(self):
+        n = self.int32()
+        return None if n < 0 else self.take(n)
+
+    def uvarint(self):
+        shift = 0
+        value = 0
+        for _ in range(10):
+            byte = self.take(1)[0]
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+            shift += 7
+        raise ValueError("varint longer than 10 bytes")
+
+    def varint(self):
+        raw = self.uvarint()
+        return (raw >> 1) ^ -(raw & 1)
+
+    def skip_tagged_fields(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.take(self.uvarint())
+
+    def remaining(self):
+        return len(self.data) - self.pos
+
+
+# ---------------------------------------------------------------- crc32c
+
+_CRC32C_TABLE = []
+for _n in range(256):
+    _c = _n
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC32C_TABLE.append(_c)
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    table = _CRC32C_TABLE
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------- framing
+
+
+def request_header(api_key, api_version, correlation_id, client_id="millrace-tests", flexible=False):
+    header = int16(api_key) + int16(api_version) + int32(correlation_id) + kafka_string(client_id)
+    if flexible:
+        header += uvarint(0)  # no tagged fields
+    return header
+
+
+def frame(payload):
+    return int32(len(payload)) + payload
+
+
+def connect(bootstrap, timeout_s=SOCKET_TIMEOUT_S):
+    host, port = bootstrap.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=timeout_s)
+    sock.settimeout(timeout_s)
+    return sock
+
+
+def recv_exact(sock, n):
+    """Exactly n bytes, or None if the peer closed first."""
+    chunks = []
+    remaining = n
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(sock):
+    """One size-prefixed response frame, or None if the peer closed the connection."""
+    prefix = recv_exact(sock, 4)
+    if prefix is None:
+        return None
+    (size,) = struct.unpack(">i", prefix)
+    if size < 0:
+        raise ValueError(f"negative response size {size}")
+    return recv_exact(sock, size)
+
+
+def call(sock, api_key, api_version, correlation_id, body, flexible=False):
+    """Send one request and return the response after its correlation id (header v0)."""
+    sock.sendall(frame(request_header(api_key, api_version, correlation_id, flexible=flexible) + body))
+    response = read_frame(sock)
+    if response is None:
+        raise ConnectionError(f"broker closed the connection on api {api_key} v{api_version}")
+    reader = Reader(response)
+    got = reader.int32()
+    if got != correlation_id:
+        raise ValueError(f"correlation id {got}, expected {correlation_id}")
+    return reader
+
+
+def wait_closed(sock, timeout_s):
+    """True if the peer closes (EOF or reset) within timeout_s; any data read is discarded."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        if not chunk:
+            return True
+
+
+# ---------------------------------------------------------------- ApiVersions
+
+
+def api_versions_v0(sock, correlation_id=1):
+    """Returns (error_code, {api_key: (min, max)}) from ApiVersions v0."""
+    reader = call(sock, API_API_VERSIONS, 0, correlation_id, b"")
+    return parse_api_versions_v0(reader)
+
+
+def parse_api_versions_v0(reader):
+    error_code = reader.int16()
+    count = reader.int32()
+    versions = {}
+    for _ in range(max(count, 0)):
+        key, lo, hi = reader.int16(), reader.int16(), reader.int16()
+        versions[key] = (lo, hi)
+    return error_code, versions
+
+
+def api_versions_v3(sock, correlation_id=1):
+    """Returns (error_code, {api_key: (min, max)}) from ApiVersions v3 (flexible)."""
+    body = compact_string("millrace-tests") + compact_string("1.0") + uvarint(0)
+    # ApiVersions responses always use response header v0 (no tagged fields), KIP-511.
+    reader = call(sock, API_API_VERSIONS, 3, correlation_id, body, flexible=True)
+    error_code = reader.int16()
+    count = reader.uvarint() - 1
+    versions = {}
+    for _ in range(max(count, 0)):
+        key, lo, hi = reader.int16(), reader.int16(), reader.int16()
+        reader.skip_tagged_fields()
+        versions[key] = (lo, hi)
+    reader.int32()  # throttle_time_ms
+    return error_code, versions
+
+
+# ---------------------------------------------------------------- record batches
+
+
+def encode_record(offset_delta, timestamp_delta, key, value):
+    body = (
+        b"\x00"  # attributes
+        + varint(timestamp_delta)
+        + varint(offset_delta)
+        + (varint(-1) if key is None else varint(len(key)) + key)
+        + (varint(-1) if value is None else varint(len(value)) + value)
+        + varint(0)  # headers
+    )
+    return varint(len(body)) + body
+
+
+def encode_record_batch(records, base_timestamp_ms):
+    """An uncompressed v2 batch of (key, value) pairs, base offset 0, no producer id."""
+    encoded = b"".join(
+        encode_record(i, 0, key, value) for i, (key, value) in enumerate(records)
+    )
+    after_crc = (
+        int16(0)  # attributes: no compression, create time
+        + int32(len(records) - 1)  # last offset delta
+        + int64(base_timestamp_ms)
+        + int64(base_timestamp_ms)  # max timestamp
+        + int64(-1)  # producer id
+        + int16(-1)  # producer epoch
+        + int32(-1)  # base sequence
+        + int32(len(records))
+        + encoded
+    )
+    after_length = int32(0) + struct.pack(">b", MAGIC_V2) + struct.pack(">I", crc32c(after_crc)) + after_crc
+    return int64(0) + int32(len(after_length)) + after_length
+
+
+def decode_record_batches(data):
+    """[(offset, key, value)] from a run of uncompressed v2 batches; a partial last batch is ignored."""
+    out = []
+    pos = 0
+    while pos + LOG_OVERHEAD_BYTES <= len(data):
+        base_offset, batch_length = struct.unpack_from(">qi", data, pos)
+        end = pos + LOG_OVERHEAD_BYTES + batch_length
+        if batch_length <= 0 or end > len(data):
+            break
+        reader = Reader(data[:end], pos + LOG_OVERHEAD_BYTES)
+        reader.int32()  # partition leader epoch
+        magic = reader.int8()
+        if magic != MAGIC_V2:
+            raise ValueError(f"batch at {pos} has magic {magic}")
+        crc = reader.uint32()
+        if crc32c(data[pos + 21 : end]) != crc:
+            raise ValueError(f"batch at {pos} fails its CRC32C")
+        attributes = reader.int16()
+        if attributes & 0x07:
+            raise ValueError("compressed batches are not decoded here")
+        reader.take(4 + 8 + 8 + 8 + 2 + 4)  # lastOffsetDelta .. baseSequence
+        for _ in range(reader.int32()):
+            reader.varint()  # length
+            reader.int8()  # attributes
+            reader.varint()  # timestamp delta
+            offset_delta = reader.varint()
+            key_len = reader.varint()
+            key = None if key_len < 0 else reader.take(key_len)
+            value_len = reader.varint()
+            value = None if value_len < 0 else reader.take(value_len)
+            for _ in range(reader.varint()):
+                reader.take(reader.varint())
+                header_value_len = reader.varint()
+                if header_value_len > 0:
+                    reader.take(header_value_len)
+            out.append((base_offset + offset_delta, key, value))
+        pos = end
+    return out
+
+
+# ---------------------------------------------------------------- Produce v3 / Fetch v4
+
+
+def produce_v3(sock, correlation_id, topic, batches_by_partition, acks=-1, timeout_ms=10000):
+    """One Produce v3 request for many partitions; returns {partition: (error_code, base_offset)}."""
+    partitions = b"".join(
+        int32(partition) + kafka_bytes(batch) for partition, batch in batches_by_partition.items()
+    )
+    body = (
+        kafka_string(None)  # transactional id
+        + int16(acks)
+        + int32(timeout_ms)
+        + int32(1)
+        + kafka_string(topic)
+        + int32(len(batches_by_partition))
+        + partitions
+    )
+    reader = call(sock, API_PRODUCE, 3, correlation_id, body)
+    results = {}
+    for _ in range(reader.int32()):
+        reader.string()
+        for _ in range(reader.int32()):
+            partition = reader.int32()
+            error_code = reader.int16()
+            base_offset = reader.int64()
+            reader.int64()  # log append time
+            results[partition] = (error_code, base_offset)
+    return results
+
+
+def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 20, partition_max_bytes=8 << 20):
+    """One Fetch v4 request; returns {partition: (error_code, high_watermark, records_bytes)}."""
+    partitions = b"".join(
+        int32(partition) + int64(offset) + int32(partition_max_bytes)
+        for partition, offset in offsets_by_partition.items()
+    )
+    body = (
+        int32(-1)  # replica id: a consumer
+        + int32(500)  # max wait ms
+        + int32(1)  # min bytes
+        + int32(max_bytes)
+        + struct.pack(">b", 0)  # read_uncommitted
+        + int32(1)
+        + kafka_string(topic)
+        + int32(len(offsets_by_partition))
+        + partitions
+    )
+    reader = call(sock, API_FETCH, 4, correlation_id, body)
+    reader.int32()  # throttle
+    results = {}
+    for _ in range(reader.int32()):
+        reader.string()
+        for _ in range(reader.int32()):
+            partition = reader.int32()
+            error_code = reader.int16()
+            high_watermark = reader.int64()
+            reader.int64()  # last stable offset
+            aborted = reader.int32()
+            for _ in range(max(aborted, 0)):
+                reader.take(16)
+            records = reader.nullable_bytes() or b""
+            results[partition] = (error_code, high_watermark, records)
+    return results
+
+
+# ---------------------------------------------------------------- segment files
+
+
+def walk_log_segment(data):
+    """[(position, base_offset, last_offset, total_bytes)] of the well-formed batches at the
+    start of a segment file, stopping at the first zero length (preallocated space), a batch
+    running past the end, or a bad magic. CRCs are not checked here."""
+    batches = []
+    pos = 0
+    while pos + RECORD_BATCH_HEADER_BYTES <= len(data):
+        base_offset, batch_length = struct.unpack_from(">qi", data, pos)
+        total = LOG_OVERHEAD_BYTES + batch_length
+        if batch_length <= 0 or pos + total > len(data) or data[pos + 16] != MAGIC_V2:
+            break
+        (last_offset_delta,) = struct.unpack_from(">i", data, pos + 23)
+        batches.append((pos, base_offset, base_offset + last_offset_delta, total))
+        pos += total
+    return batches

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (idempotent, quiet), builds the release
+# broker, runs the Rust unit tests, then the black-box suite against target/release/millrace.
+# Extra arguments go to pytest, e.g. `bash tests/run.sh -k kcat -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${MILLRACE_TEST_VENV:-target/test-venv}"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_system_packages() {
+    local missing=()
+    command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        missing+=(python3-venv)
+    fi
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "tests/run.sh: installing ${missing[*]} with apt-get" >&2
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+install_python_packages() {
+    # A venv of our own: Debian's system Python refuses pip installs (PEP 668).
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    if ! cmp -s tests/requirements.txt "$VENV/requirements.installed"; then
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+        cp tests/requirements.txt "$VENV/requirements.installed"
+    fi
+}
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "tests/run.sh: cargo not found; install Rust first: https://rustup.rs" >&2
+    exit 1
+fi
+install_system_packages
+install_python_packages
+
+cargo build --release
+cargo test --release
+"$VENV/bin/python" -m pytest -q tests/ "$@"
