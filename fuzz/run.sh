@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target for N seconds each (default 60): the extended
 # mode of the test suite. Exits non-zero if any target finds a crash, a panic,
-# a leak or an out-of-memory; the input is left in fuzz/artifacts/<target>/.
+# a leak or an out-of-memory; the input is left in fuzz/target/artifacts/<target>/.
 #
 #   bash fuzz/run.sh [seconds]
 #
@@ -17,8 +17,10 @@
 #   FUZZ_TARGETS="a b"            only these targets.
 #
 # Only the stable toolchain is needed: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass
-# its -Z flags. New inputs go to fuzz/target/run-corpus/ (ignored by git),
-# never into the committed seed corpus fuzz/corpus/.
+# its -Z flags. Builds go to fuzz/target/<sanitizer>/ (switching sanitizer in
+# one target dir rebuilds everything). New inputs go to
+# fuzz/target/run-corpus/, crash inputs to fuzz/target/artifacts/<target>/
+# (both ignored by git), never into the committed seed corpus fuzz/corpus/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -43,17 +45,19 @@ summary=()
 for target in $targets; do
     scratch="target/run-corpus/$target"
     log="target/run-logs/$target.log"
-    mkdir -p "$scratch" "corpus/$target" "$(dirname "$log")"
+    artifacts="$PWD/target/artifacts/$target/"
+    mkdir -p "$scratch" "corpus/$target" "$(dirname "$log")" "$artifacts"
     echo "== fuzz/run.sh: $target for ${seconds}s (sanitizer $sanitizer)" >&2
     status=0
-    cargo fuzz run --sanitizer "$sanitizer" "$target" "$scratch" "corpus/$target" -- \
-        "${libfuzzer_args[@]}" >"$log" 2>&1 || status=$?
-    # Normal mode ends with "Done N runs"; fork mode prints "execs: N" stats.
-    runs="$(grep -oE 'Done [0-9]+ runs|execs: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || true)"
+    cargo fuzz run --sanitizer "$sanitizer" --target-dir "target/$sanitizer" \
+        "$target" "$scratch" "corpus/$target" -- \
+        "${libfuzzer_args[@]}" -artifact_prefix="$artifacts" >"$log" 2>&1 || status=$?
+    # libFuzzer status lines start "#<executions>"; fork mode reports "execs: N".
+    runs="$(grep -oE '^#[0-9]+|execs: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || true)"
     findings="$(grep -cE '^(==[0-9]+== ?ERROR|SUMMARY: libFuzzer)|panicked at' "$log" || true)"
     if [ "$status" -ne 0 ] || [ "${findings:-0}" -gt 0 ]; then
         failed+=("$target")
-        summary+=("$target: FAILED (exit $status, ${runs:-?} executions) - see fuzz/$log and fuzz/artifacts/$target/")
+        summary+=("$target: FAILED (exit $status, ${runs:-?} executions) - see fuzz/$log and fuzz/target/artifacts/$target/")
         grep -E 'panicked at|ERROR: |SUMMARY: ' "$log" | head -5 >&2 || true
     else
         summary+=("$target: ok, ${runs:-?} executions")

@@ -1,5 +1,6 @@
-"""kafka-python 3.x (pure Python, idempotent by default): admin create/list/delete of a topic,
-produce with per-message offsets, consume with assign() from the beginning."""
+"""kafka-python 3.x (pure Python, idempotent by default): admin create/list/delete of a topic
+(its directories appear and go), produce with per-message offsets, consume with assign()
+from the beginning."""
 
 import time
 
@@ -23,22 +24,17 @@ def wait_until(condition, what, timeout_s=TIMEOUT_S):
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def test_kafka_python_admin_produce_consume_delete(broker):
+def test_kafka_python_admin_creates_lists_and_deletes_a_topic(broker):
     b = broker()
-    topic = unique_topic("kp")
+    topic = unique_topic("kp-admin")
     admin = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=TIMEOUT_MS)
     try:
         admin.create_topics([NewTopic(topic, PARTITIONS, 1)], timeout_ms=TIMEOUT_MS)
         wait_until(lambda: topic in admin.list_topics(), f"{topic} in list_topics")
-
-        sent = produce(b.bootstrap, topic)
-        received = consume(b.bootstrap, topic)
-
-        assert len(received) == MESSAGE_COUNT, f"consumed {len(received)} of {MESSAGE_COUNT}"
-        assert received == sent, "consumed (partition, offset, key, value) differ from the produce results"
-        for partition in range(PARTITIONS):
-            offsets = sorted(o for (p, o) in received if p == partition)
-            assert offsets == list(range(len(offsets))), f"partition {partition}: offsets not contiguous"
+        wait_until(
+            lambda: {f"{topic}-{p}" for p in range(PARTITIONS)} <= {path.name for path in b.data_dir.iterdir()},
+            f"{topic} partition directories in {b.data_dir}",
+        )
 
         admin.delete_topics([topic], timeout_ms=TIMEOUT_MS)
         wait_until(lambda: topic not in admin.list_topics(), f"{topic} gone from list_topics")
@@ -48,6 +44,25 @@ def test_kafka_python_admin_produce_consume_delete(broker):
         )
     finally:
         admin.close()
+
+
+def test_kafka_python_produces_and_consumes(broker):
+    b = broker()
+    topic = unique_topic("kp")
+    admin = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=TIMEOUT_MS)
+    try:
+        admin.create_topics([NewTopic(topic, PARTITIONS, 1)], timeout_ms=TIMEOUT_MS)
+    finally:
+        admin.close()
+
+    sent = produce(b.bootstrap, topic)
+    received = consume(b.bootstrap, topic)
+
+    assert len(received) == MESSAGE_COUNT, f"consumed {len(received)} of {MESSAGE_COUNT}"
+    assert received == sent, "consumed (partition, offset, key, value) differ from the produce results"
+    for partition in range(PARTITIONS):
+        offsets = sorted(o for (p, o) in received if p == partition)
+        assert offsets == list(range(len(offsets))), f"partition {partition}: offsets not contiguous"
 
 
 def produce(bootstrap, topic):

@@ -61,6 +61,11 @@ async fn delete_removed_partitions(
             if ctx.owner_of(&topic.name, partition) != ctx.shard_id {
                 continue;
             }
+            log::debug!(
+                "shard {}: deleting {}-{partition}",
+                ctx.shard_id,
+                topic.name
+            );
             ctx.storage
                 .delete_partition(&topic.name, partition)
                 .await

@@ -96,7 +96,8 @@ fn outcome(name: &str, error_code: i16, message: Option<String>) -> TopicOutcome
 
 /// Runs one topic change on the controller shard.
 pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> ControllerResponse {
-    let _serialised = ctx.controller_lock.acquire(1).await;
+    // A permit guard: released when this change is done (acquire() would keep it).
+    let _serialised = ctx.controller_lock.acquire_permit(1).await;
     let current = ctx.topic_table();
     let (next, mut outcomes, validate_only) = match request {
         ControllerRequest::CreateTopics {
@@ -274,6 +275,7 @@ async fn commit(ctx: &Rc<ShardContext>, next: Arc<TopicTable>) -> Result<(), Str
         .spawn_blocking(move || store::save_topics(&data_dir, &to_save))
         .await
         .map_err(|e| format!("cannot persist the topic registry: {e}"))?;
+    log::debug!("topic registry version {} persisted", next.version);
     let applies = (0..ctx.nr_shards).map(|shard| {
         let next = next.clone();
         async move {

@@ -5,10 +5,13 @@ use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::shard::messages::{ListOffsetsPart, ShardRequest, ShardResponse};
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
+use crate::storage::PartitionLog;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::records::RecordBatchDecoder;
+use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -102,6 +105,44 @@ pub async fn handle(
     respond(meta, &ListOffsetsResponse::default().with_topics(topics))
 }
 
+/// The first record of the batch at `batch_offset` whose timestamp matches,
+/// as (offset, timestamp). Storage finds the batch; Kafka answers with the
+/// record, so the batch is decoded here (decompressed if need be). Admin
+/// path only: this copies the batch, which the produce/fetch paths never do.
+async fn refine_in_batch(
+    log: &PartitionLog,
+    batch_offset: i64,
+    matches: impl Fn(i64) -> bool,
+) -> Option<(i64, i64)> {
+    let read = log.read(batch_offset, 1, true).await.ok()?;
+    let mut bytes = bytes::BytesMut::new();
+    for piece in read.pieces {
+        match piece {
+            Piece::Mem(chunk) => bytes.extend_from_slice(&chunk),
+            Piece::File(region) => {
+                let chunk = glommio::executor()
+                    .spawn_blocking(move || {
+                        let mut buf = vec![0u8; region.len as usize];
+                        region
+                            .file
+                            .read_exact_at(&mut buf, region.position)
+                            .map(|_| buf)
+                    })
+                    .await
+                    .ok()?;
+                bytes.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let mut bytes = bytes.freeze();
+    let batch = RecordBatchDecoder::decode(&mut bytes).ok()?;
+    batch
+        .records
+        .iter()
+        .find(|record| matches(record.timestamp))
+        .map(|record| (record.offset, record.timestamp))
+}
+
 /// The owning shard's half: (offset, timestamp) per partition, or an error code.
 pub async fn resolve_owned(
     ctx: &Rc<ShardContext>,
@@ -118,12 +159,20 @@ pub async fn resolve_owned(
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => Ok((log.log_start_offset(), -1)),
             LATEST_TIERED_TIMESTAMP => Ok((-1, -1)),
             MAX_TIMESTAMP => match log.max_timestamp_offset().await {
-                Ok(Some((offset, ts))) => Ok((offset, ts)),
+                Ok(Some((batch_offset, max_ts))) => {
+                    Ok(refine_in_batch(&log, batch_offset, |ts| ts == max_ts)
+                        .await
+                        .unwrap_or((batch_offset, max_ts)))
+                }
                 Ok(None) => Ok((-1, -1)),
                 Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
             },
-            ts if ts >= 0 => match log.offset_for_timestamp(ts).await {
-                Ok(Some((offset, found_ts))) => Ok((offset, found_ts)),
+            target if target >= 0 => match log.offset_for_timestamp(target).await {
+                Ok(Some((batch_offset, batch_ts))) => {
+                    Ok(refine_in_batch(&log, batch_offset, |ts| ts >= target)
+                        .await
+                        .unwrap_or((batch_offset, batch_ts)))
+                }
                 // No record at or after the time: Kafka answers offset -1.
                 Ok(None) => Ok((-1, -1)),
                 Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),

@@ -116,6 +116,12 @@ pub async fn dispatch(
             api_key: request.api_key,
             correlation_id: request.correlation_id,
         }))?;
+    log::trace!(
+        "request {:?} v{} correlation id {}",
+        api_key,
+        request.api_version,
+        request.correlation_id
+    );
     if api_key == ApiKey::ApiVersions {
         // KIP-511: any version gets an answer.
         return Ok(api_versions::handle(&request));
