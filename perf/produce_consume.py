@@ -102,19 +102,21 @@ def main():
     parser.add_argument("--linger-ms", type=int, default=5)
     parser.add_argument("--batch-bytes", type=int, default=1_000_000)
     parser.add_argument("--compression", default="none")
+    parser.add_argument("--skip-consume", action="store_true", help="produce only")
     args = parser.parse_args()
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     create_topic(args.bootstrap, topic, 1)
     produce_s = produce(args.bootstrap, topic, args.records, args.size, args.acks,
                         args.linger_ms, args.batch_bytes, args.compression)
-    consume_s = consume(args.bootstrap, topic, args.records, args.size)
+    consume_s = None if args.skip_consume else consume(args.bootstrap, topic, args.records, args.size)
     megabytes = args.records * args.size / 1e6
     print(json.dumps({
         "records": args.records, "size": args.size, "acks": args.acks,
         "linger_ms": args.linger_ms, "batch_bytes": args.batch_bytes,
         "produce_s": round(produce_s, 3), "produce_mb_s": round(megabytes / produce_s, 1),
         "produce_records_s": round(args.records / produce_s),
-        "consume_s": round(consume_s, 3), "consume_mb_s": round(megabytes / consume_s, 1),
+        "consume_s": consume_s and round(consume_s, 3),
+        "consume_mb_s": consume_s and round(megabytes / consume_s, 1),
     }))
 
 

@@ -48,7 +48,7 @@ sys.stdout.buffer.write(line * int(sys.argv[2]))
 PYEOF
     start=$(date +%s.%N)
     kcat -P -b "127.0.0.1:$PORT" -t "$topic" -p 0 -X acks=all -X linger.ms=5 -X batch.size=1000000 \
-        -X queue.buffering.max.kbytes=1048576 -X topic.metadata.refresh.interval.ms=-1 "$DATA.input"
+        -X queue.buffering.max.kbytes=1048576 < "$DATA.input"
     mid=$(date +%s.%N)
     count=$(kcat -C -b "127.0.0.1:$PORT" -t "$topic" -p 0 -o beginning -e -q -f '\n' \
         -X fetch.max.bytes=52428800 -X max.partition.fetch.bytes=10485760 | wc -l)

@@ -19,6 +19,7 @@
 //! (append to the partition) -> `storage::flusher` (O_DIRECT write, group fsync)
 //! -> back through the router to the connection, answered in request order.
 
+pub mod alloc_stats;
 pub mod cli;
 pub mod config;
 pub mod logging;

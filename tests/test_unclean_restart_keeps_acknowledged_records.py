@@ -67,12 +67,13 @@ def test_kill_9_under_acks_all_load_keeps_every_acknowledged_record(broker):
         assert load.is_alive(), "producer thread died"
         time.sleep(0.01)
     assert load.failed == 0, f"{load.failed} deliveries failed before the kill"
-    b.kill()
+    b.kill()  # the producer is still producing: it is stopped only after the kill
     load.stopping.set()
     load.join(THREAD_JOIN_TIMEOUT_S)
     assert not load.is_alive(), "producer thread did not stop"
     acked = list(load.acked)
-    assert load.sent > len(acked), "the kill should land while records are still in flight"
+    # Whether any record was unacknowledged at the kill depends on timing (the broker may keep
+    # up with one Python producer), so it is not asserted; what must hold is below.
 
     b.start()
     received = consume_all(b.bootstrap, topic, PARTITIONS)

@@ -104,6 +104,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
         return Err(StartError(failures.join("; ")));
     }
     write_clean_marker(&data_dir)?;
+    let (allocations, allocated_bytes) = crate::alloc_stats::totals();
+    if allocations > 0 {
+        let (requests, batches) = crate::alloc_stats::work_totals();
+        log::info!(
+            "allocations during the run: {allocations} ({allocated_bytes} bytes); requests {requests}; produced batches {batches}"
+        );
+    }
     log::info!("millrace stopped cleanly");
     Ok(())
 }

@@ -116,6 +116,7 @@ pub async fn dispatch(
             api_key: request.api_key,
             correlation_id: request.correlation_id,
         }))?;
+    crate::alloc_stats::count_request();
     log::trace!(
         "request {:?} v{} correlation id {}",
         api_key,

@@ -162,6 +162,7 @@ fn prepare_batches(
     let mut infos: Vec<BatchInfo> = Vec::new();
     validate_batches(records, max_batch_bytes, &mut infos)
         .map_err(|e| (e.wire_error_code(), e.to_string()))?;
+    crate::alloc_stats::count_produced_batches(infos.len());
     let mut batches = Vec::with_capacity(infos.len());
     for info in infos {
         if info.is_transactional() {
