@@ -84,7 +84,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
     queue: LocalSender<Pending>,
     peer: Option<SocketAddr>,
 ) {
-    let mut buffer = BytesMut::new();
+    let mut buffer = ReadBuffer::default();
     let max_bytes = ctx.config.socket_request_max_bytes;
     loop {
         let next = future::or(
@@ -141,60 +141,80 @@ fn log_close(peer: Option<SocketAddr>, reason: &CloseReason) {
     }
 }
 
+/// The connection's read buffer: `bytes[..filled]` holds received data, the
+/// rest is initialised spare room (zeroed once, then reused) so that a read
+/// does not zero memory it may not fill.
+#[derive(Default)]
+struct ReadBuffer {
+    bytes: BytesMut,
+    filled: usize,
+}
+
+impl ReadBuffer {
+    /// Makes room for at least `wanted` bytes in total.
+    fn reserve_to(&mut self, wanted: usize) {
+        if self.bytes.len() < wanted {
+            // Drop stale spare bytes first so a reallocation copies only data.
+            self.bytes.truncate(self.filled);
+            self.bytes.resize(wanted, 0);
+        }
+    }
+
+    /// Splits off the first `len` filled bytes.
+    fn take(&mut self, len: usize) -> BytesMut {
+        self.filled -= len;
+        self.bytes.split_to(len)
+    }
+}
+
 /// Reads one frame (without its size prefix). `Ok(None)` is a clean end of
 /// stream between frames. The size is checked against `max_bytes` before any
 /// buffer is sized from it.
 async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
-    buffer: &mut BytesMut,
+    buffer: &mut ReadBuffer,
     max_bytes: u32,
 ) -> Result<Option<Bytes>, CloseReason> {
-    if !fill_to(reader, buffer, FRAME_SIZE_PREFIX_BYTES, READ_CHUNK_BYTES).await? {
-        return if buffer.is_empty() {
+    if !fill_to(reader, buffer, FRAME_SIZE_PREFIX_BYTES).await? {
+        return if buffer.filled == 0 {
             Ok(None)
         } else {
             Err(CloseReason::TruncatedFrame {
                 expected: FRAME_SIZE_PREFIX_BYTES,
-                got: buffer.len(),
+                got: buffer.filled,
             })
         };
     }
-    let prefix = [buffer[0], buffer[1], buffer[2], buffer[3]];
+    let head = &buffer.bytes[..FRAME_SIZE_PREFIX_BYTES];
+    let prefix = [head[0], head[1], head[2], head[3]];
     let body_len = frame::frame_body_len(prefix, max_bytes).map_err(CloseReason::Frame)?;
     let frame_len = FRAME_SIZE_PREFIX_BYTES + body_len;
-    if !fill_to(reader, buffer, frame_len, READ_CHUNK_BYTES.max(frame_len)).await? {
+    if !fill_to(reader, buffer, frame_len).await? {
         return Err(CloseReason::TruncatedFrame {
             expected: frame_len,
-            got: buffer.len(),
+            got: buffer.filled,
         });
     }
-    let mut frame = buffer.split_to(frame_len);
+    let mut frame = buffer.take(frame_len);
     let _prefix = frame.split_to(FRAME_SIZE_PREFIX_BYTES);
     Ok(Some(frame.freeze()))
 }
 
 /// Reads until `buffer` holds at least `wanted` bytes; false on end of stream.
+/// Reads up to [`READ_CHUNK_BYTES`] beyond what is wanted, so small pipelined
+/// requests arrive in one read.
 async fn fill_to<R: AsyncRead + Unpin>(
     reader: &mut R,
-    buffer: &mut BytesMut,
+    buffer: &mut ReadBuffer,
     wanted: usize,
-    read_size: usize,
 ) -> Result<bool, CloseReason> {
-    while buffer.len() < wanted {
-        let filled = buffer.len();
-        let chunk = read_size.max(wanted - filled);
-        buffer.resize(filled + chunk, 0);
-        let read = reader.read(&mut buffer[filled..]).await;
-        match read {
-            Ok(0) => {
-                buffer.truncate(filled);
-                return Ok(false);
-            }
-            Ok(n) => buffer.truncate(filled + n),
-            Err(e) => {
-                buffer.truncate(filled);
-                return Err(CloseReason::Io(e));
-            }
+    while buffer.filled < wanted {
+        buffer.reserve_to(wanted.max(buffer.filled + READ_CHUNK_BYTES));
+        let filled = buffer.filled;
+        match reader.read(&mut buffer.bytes[filled..]).await {
+            Ok(0) => return Ok(false),
+            Ok(n) => buffer.filled += n,
+            Err(e) => return Err(CloseReason::Io(e)),
         }
     }
     Ok(true)
