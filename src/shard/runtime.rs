@@ -66,6 +66,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let data_dir = config.log_dirs.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| StartError(format!("log.dirs {}: {e}", data_dir.display())))?;
+    let fresh = !data_dir.join(store::META_PROPERTIES_FILE_NAME).exists();
     let identity =
         store::load_or_create_identity(&data_dir, config.node_id, config.cluster_id.as_deref())
             .map_err(|e| StartError(format!("broker identity: {e}")))?;
@@ -85,7 +86,11 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.listeners,
         data_dir.display(),
         topics.len(),
-        if clean_start { "clean" } else { "unclean (recovery runs)" },
+        match (fresh, clean_start) {
+            (true, _) => "none (new data directory)",
+            (false, true) => "clean",
+            (false, false) => "unclean (recovery runs)",
+        },
         io_memory / 1024
     );
     let mesh = MeshBuilder::full(nr_shards, config.shard_channel_capacity);
