@@ -229,14 +229,14 @@ impl PartitionLog {
         batches: Vec<AppendBatch>,
         leader_epoch: i32,
     ) -> Result<AppendResult, AppendError> {
-        self.check_writable()?;
+        self.check_open()?;
         let (total_bytes, total_offsets) = self.check_batches(&batches)?;
         let _append = self
             .append_lock
             .acquire_permit(1)
             .await
             .map_err(|_| self.closed_error())?;
-        self.check_writable()?;
+        self.check_open()?;
         self.wait_for_write_room().await?;
         if let Some(duplicate) = self.check_producers(&batches)? {
             return Ok(duplicate);
@@ -244,7 +244,7 @@ impl PartitionLog {
         if self.needs_roll(total_bytes, total_offsets) {
             self.roll().await?;
         }
-        self.check_writable()?;
+        self.check_open()?;
         let result = self.append_in_memory(batches, leader_epoch);
         self.mark_dirty();
         self.listeners.fire_all();
@@ -556,7 +556,9 @@ impl PartitionLog {
         self.config.borrow().clone()
     }
 
-    pub(super) fn check_writable(&self) -> Result<(), StorageError> {
+    /// Refuses appends and reads once the log failed (a write or fdatasync
+    /// error) or was closed.
+    pub(super) fn check_open(&self) -> Result<(), StorageError> {
         if self.failure.borrow().is_some() {
             return Err(StorageError::LogFailed {
                 partition: self.name.clone(),

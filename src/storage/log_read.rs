@@ -67,7 +67,7 @@ impl PartitionLog {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<ReadResult, ReadError> {
-        self.check_readable()?;
+        self.check_open()?;
         let mut result = self.empty_result();
         if offset < result.log_start_offset || offset > result.high_watermark {
             return Err(ReadError::OffsetOutOfRange);
@@ -111,18 +111,6 @@ impl PartitionLog {
             }
         }
         Ok(result)
-    }
-
-    fn check_readable(&self) -> Result<(), StorageError> {
-        if self.failure.borrow().is_some() {
-            return Err(StorageError::LogFailed {
-                partition: self.name.clone(),
-            });
-        }
-        if self.closed.get() {
-            return Err(self.closed_error());
-        }
-        Ok(())
     }
 
     fn empty_result(&self) -> ReadResult {
@@ -207,7 +195,7 @@ impl PartitionLog {
         &self,
         timestamp_ms: i64,
     ) -> Result<Option<(i64, i64)>, StorageError> {
-        self.check_readable()?;
+        self.check_open()?;
         for view in self.segments_reaching(timestamp_ms) {
             let found = find_batch(
                 &view.reader,

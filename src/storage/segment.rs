@@ -98,17 +98,7 @@ impl Segment {
         dma.pre_allocate(preallocate_bytes, false)
             .await
             .map_err(|e| StorageError::io("preallocate", &log_path, e))?;
-        let read_file = open_read_handle(&log_path)?;
-        Ok(Segment {
-            base_offset,
-            log_path: Rc::from(log_path.as_path()),
-            dma: Rc::new(dma),
-            read_file,
-            size: 0,
-            next_offset: base_offset,
-            indexes: SegmentIndexes::default(),
-            first_append_ms: None,
-        })
+        Segment::empty(log_path, base_offset, dma)
     }
 
     /// Opens an existing segment file; `writable` for the active segment.
@@ -124,6 +114,12 @@ impl Segment {
             .dma_open(&log_path)
             .await
             .map_err(|e| StorageError::io("open", &log_path, e))?;
+        Segment::empty(log_path, base_offset, dma)
+    }
+
+    /// A segment over freshly opened files, before the loader or the
+    /// appender fills in size, next offset and indexes.
+    fn empty(log_path: PathBuf, base_offset: i64, dma: DmaFile) -> Result<Segment, StorageError> {
         let read_file = open_read_handle(&log_path)?;
         Ok(Segment {
             base_offset,
