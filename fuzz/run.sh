@@ -49,8 +49,12 @@ for target in $targets; do
     mkdir -p "$scratch" "corpus/$target" "$(dirname "$log")" "$artifacts"
     echo "== fuzz/run.sh: $target for ${seconds}s (sanitizer $sanitizer)" >&2
     status=0
+    # Corpus dirs: new inputs go to the first; the kept crash inputs run
+    # first thing as regression tests.
+    corpora=("$scratch" "corpus/$target")
+    [ -d "artifacts-kept/$target" ] && corpora+=("artifacts-kept/$target")
     cargo fuzz run --sanitizer "$sanitizer" --target-dir "target/$sanitizer" \
-        "$target" "$scratch" "corpus/$target" -- \
+        "$target" "${corpora[@]}" -- \
         "${libfuzzer_args[@]}" -artifact_prefix="$artifacts" >"$log" 2>&1 || status=$?
     # libFuzzer status lines start "#<executions>"; fork mode reports "execs: N".
     runs="$(grep -oE '^#[0-9]+|execs: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || true)"
@@ -63,6 +67,10 @@ for target in $targets; do
         summary+=("$target: ok, ${runs:-?} executions")
     fi
 done
+
+# cargo-fuzz creates fuzz/artifacts/<target>/ even though -artifact_prefix
+# points elsewhere; drop them when empty so git status stays clean.
+rmdir artifacts/* artifacts 2>/dev/null || true
 
 printf '%s\n' "${summary[@]}"
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -22,6 +22,7 @@
 pub mod alloc_stats;
 pub mod cli;
 pub mod config;
+pub mod coordinator;
 pub mod logging;
 pub mod metadata;
 pub mod protocol;

@@ -86,9 +86,10 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
         }
         ApiKey::Fetch => {
             out.push(("default", FetchRequest::default().into()));
-            let mut fetch_topic = FetchTopic::default().with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_partition_max_bytes(1 << 20)]);
+            let mut fetch_topic =
+                FetchTopic::default().with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_partition_max_bytes(1 << 20)]);
             if version >= 13 {
                 fetch_topic.topic_id = uuid::Uuid::from_u128(1);
             } else {
@@ -112,9 +113,7 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
         ApiKey::CreateTopics => out.push(("default", CreateTopicsRequest::default().into())),
         ApiKey::DeleteTopics => out.push(("default", DeleteTopicsRequest::default().into())),
         ApiKey::InitProducerId => out.push(("default", InitProducerIdRequest::default().into())),
-        ApiKey::DescribeConfigs => {
-            out.push(("default", DescribeConfigsRequest::default().into()))
-        }
+        ApiKey::DescribeConfigs => out.push(("default", DescribeConfigsRequest::default().into())),
         ApiKey::CreatePartitions => {
             out.push(("default", CreatePartitionsRequest::default().into()))
         }

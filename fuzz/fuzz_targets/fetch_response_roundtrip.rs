@@ -90,7 +90,9 @@ fn partition_from(input: &mut Unstructured) -> Result<FetchPartitionOut> {
     for _ in 0..piece_count {
         let len = input.int_in_range(0..=PIECE_BYTES_MAX)?;
         let bytes = input.bytes(len)?;
-        partition.records.push(Piece::Mem(Bytes::copy_from_slice(bytes)));
+        partition
+            .records
+            .push(Piece::Mem(Bytes::copy_from_slice(bytes)));
     }
     Ok(partition)
 }
@@ -119,7 +121,11 @@ fn check_version(response: &FetchResponseOut, version: i16) {
     assert_eq!(header.correlation_id, correlation_id);
     let decoded = FetchResponse::decode(&mut frame, version)
         .unwrap_or_else(|e| panic!("v{version}: body does not decode: {e}"));
-    assert!(frame.is_empty(), "v{version}: {} bytes left over", frame.len());
+    assert!(
+        frame.is_empty(),
+        "v{version}: {} bytes left over",
+        frame.len()
+    );
     compare(response, &decoded, version);
 }
 
@@ -129,14 +135,22 @@ fn compare(expected: &FetchResponseOut, decoded: &FetchResponse, version: i16) {
         assert_eq!(decoded.error_code, expected.error_code);
         assert_eq!(decoded.session_id, expected.session_id);
     }
-    assert_eq!(decoded.responses.len(), expected.topics.len(), "v{version}: topics");
+    assert_eq!(
+        decoded.responses.len(),
+        expected.topics.len(),
+        "v{version}: topics"
+    );
     for (topic, out) in decoded.responses.iter().zip(&expected.topics) {
         if version >= FIRST_TOPIC_ID_VERSION {
             assert_eq!(topic.topic_id, out.topic_id, "v{version}: topic id");
         } else {
             assert_eq!(topic.topic, out.name, "v{version}: topic name");
         }
-        assert_eq!(topic.partitions.len(), out.partitions.len(), "v{version}: partitions");
+        assert_eq!(
+            topic.partitions.len(),
+            out.partitions.len(),
+            "v{version}: partitions"
+        );
         for (partition, out) in topic.partitions.iter().zip(&out.partitions) {
             assert_eq!(partition.partition_index, out.partition_index);
             assert_eq!(partition.error_code, out.error_code);
@@ -150,7 +164,11 @@ fn compare(expected: &FetchResponseOut, decoded: &FetchResponse, version: i16) {
                 assert_eq!(i32::from(partition.preferred_read_replica), -1);
             }
             let records = partition.records.as_deref().unwrap_or_default();
-            assert_eq!(records, &concat(&out.records)[..], "v{version}: record bytes");
+            assert_eq!(
+                records,
+                &concat(&out.records)[..],
+                "v{version}: record bytes"
+            );
         }
     }
 }

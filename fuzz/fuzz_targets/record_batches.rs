@@ -29,17 +29,34 @@ fn check_validate_batches(data: &[u8]) {
     let mut expected_position = 0;
     for batch in &batches {
         assert_eq!(batch.position, expected_position, "gap or overlap");
-        assert!(batch.len >= RECORD_BATCH_HEADER_BYTES, "batch shorter than its header");
+        assert!(
+            batch.len >= RECORD_BATCH_HEADER_BYTES,
+            "batch shorter than its header"
+        );
         assert!(batch.len <= MAX_BATCH_BYTES, "batch over the limit");
         assert!(batch.record_count >= 0 && batch.last_offset_delta >= 0);
         let rest = &data[batch.position..];
         let peeked = peek_batch(&rest[..batch.len], true);
-        assert_eq!(peeked, Ok(Some(BatchInfo { position: 0, ..*batch })));
+        assert_eq!(
+            peeked,
+            Ok(Some(BatchInfo {
+                position: 0,
+                ..*batch
+            }))
+        );
         // The accessors the produce path uses on client batches.
-        let _ = (batch.last_sequence(), batch.offset_count(), batch.compression_codec());
+        let _ = (
+            batch.last_sequence(),
+            batch.offset_count(),
+            batch.compression_codec(),
+        );
         expected_position += batch.len;
     }
-    assert_eq!(expected_position, data.len(), "batches do not reach the end");
+    assert_eq!(
+        expected_position,
+        data.len(),
+        "batches do not reach the end"
+    );
 }
 
 /// `peek_batch` with and without CRC and `peek_batch_header` agree, and a
@@ -54,13 +71,21 @@ fn check_peeks(data: &[u8]) {
     if let Ok(Some(info)) = unverified {
         assert_eq!(info.position, 0);
         assert!(info.len >= RECORD_BATCH_HEADER_BYTES && info.len <= data.len());
-        assert_eq!(header, Ok(Some(info)), "header peek disagrees with batch peek");
+        assert_eq!(
+            header,
+            Ok(Some(info)),
+            "header peek disagrees with batch peek"
+        );
     }
     if let Ok(Some(info)) = header {
         assert!(data.len() >= RECORD_BATCH_HEADER_BYTES);
         assert!(info.len >= RECORD_BATCH_HEADER_BYTES);
         if info.len <= data.len() {
-            assert_eq!(unverified, Ok(Some(info)), "whole batch present but not peeked");
+            assert_eq!(
+                unverified,
+                Ok(Some(info)),
+                "whole batch present but not peeked"
+            );
         } else {
             assert_eq!(unverified, Ok(None), "batch past the buffer reported");
         }

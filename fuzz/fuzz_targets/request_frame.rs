@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let Some(api_key) = request.api_key() else {
-        panic!("decode_request_header accepted unknown api key {}", request.api_key);
+        panic!(
+            "decode_request_header accepted unknown api key {}",
+            request.api_key
+        );
     };
     // dispatch answers ApiVersions without decoding its body (KIP-511).
     if api_key == ApiKey::ApiVersions {
@@ -100,4 +103,3 @@ fn validate_produce_records(request: &ProduceRequest, max_batch_bytes: usize) {
         }
     }
 }
-

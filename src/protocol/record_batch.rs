@@ -104,8 +104,12 @@ pub struct BatchInfo {
 
 impl BatchInfo {
     /// Offset of the last record: `base_offset + last_offset_delta`.
+    ///
+    /// Saturates: a corrupt on-disk baseOffset (not covered by the CRC) must
+    /// not overflow; recovery rejects such a batch by its offsets.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Number of offsets the batch occupies in the log.

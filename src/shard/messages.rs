@@ -2,6 +2,7 @@
 //! `Arc` snapshots, plain data): no shard ever holds a reference into another
 //! shard's memory.
 
+use crate::coordinator::{GroupRequest, GroupResponse};
 use crate::metadata::controller::{ControllerRequest, ControllerResponse};
 use crate::metadata::topic_table::TopicTable;
 use crate::storage::piece::Piece;
@@ -46,6 +47,8 @@ pub enum ShardRequest {
     ApplyTopics(Arc<TopicTable>),
     /// Topic changes, for shard 0 only.
     Controller(ControllerRequest),
+    /// A consumer group request, for the shard that owns the group.
+    Group(GroupRequest),
 }
 
 /// The answer to a [`ShardRequest`].
@@ -60,6 +63,8 @@ pub enum ShardResponse {
     Applied(Result<(), String>),
     /// The controller's answer.
     Controller(ControllerResponse),
+    /// The group coordinator's answer.
+    Group(GroupResponse),
 }
 
 /// How long the producer wants to wait, as acks.

@@ -50,6 +50,8 @@ pub struct ShardContext {
     pub connections: Cell<usize>,
     /// Serialises topic changes (used on the controller shard).
     pub controller_lock: glommio::sync::Semaphore,
+    /// The consumer groups this shard coordinates and their offsets.
+    pub coordinator: crate::coordinator::Coordinator,
 }
 
 impl ShardContext {

@@ -18,6 +18,15 @@ pub fn shard_for(topic: &str, partition: i32, nr_shards: usize) -> ShardId {
     ((topic_hash + partition.max(0) as u64) % nr_shards as u64) as ShardId
 }
 
+/// The shard that coordinates consumer group `group_id`: every group API for
+/// the group is routed there, and only that shard holds the group's state.
+pub fn shard_for_group(group_id: &str, nr_shards: usize) -> ShardId {
+    if nr_shards <= 1 {
+        return 0;
+    }
+    (crc32c::crc32c(group_id.as_bytes()) as u64 % nr_shards as u64) as ShardId
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +48,12 @@ mod tests {
     #[test]
     fn placement_is_stable() {
         assert_eq!(shard_for("a", 3, 4), shard_for("a", 3, 4));
+    }
+
+    #[test]
+    fn group_placement_is_stable_and_in_range() {
+        assert_eq!(shard_for_group("g", 1), 0);
+        assert_eq!(shard_for_group("g", 4), shard_for_group("g", 4));
+        assert!(shard_for_group("orders", 3) < 3);
     }
 }

@@ -7,6 +7,7 @@ use super::producer_ids::ProducerIdAllocator;
 use super::router::{spawn_receive_loops, Router};
 use super::{FetchWaits, ShardContext};
 use crate::config::Config;
+use crate::coordinator::Coordinator;
 use crate::metadata::log_config_for;
 use crate::metadata::store::{self, BrokerIdentity};
 use crate::metadata::topic_table::TopicTable;
@@ -181,8 +182,10 @@ async fn shard_main(
         shutting_down: LocalEvent::default(),
         connections: Cell::new(0),
         controller_lock: glommio::sync::Semaphore::new(1),
+        coordinator: Coordinator::new(&config, shard_id),
     });
     open_owned_partitions(&ctx).await?;
+    Coordinator::start(&ctx).await?;
     ctx.storage
         .start_background(config.log_retention_check_interval_ms);
     spawn_receive_loops(&ctx, receivers);

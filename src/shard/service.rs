@@ -4,6 +4,7 @@
 
 use super::messages::{ShardRequest, ShardResponse};
 use super::ShardContext;
+use crate::coordinator;
 use crate::metadata::{apply, controller};
 use crate::server::handlers::{fetch, list_offsets, produce};
 use std::future::Future;
@@ -33,6 +34,7 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
             let result = apply::apply_topics(ctx, table).await;
             Box::pin(async move { ShardResponse::Applied(result) })
         }
+        ShardRequest::Group(request) => coordinator::ops::serve(ctx, request),
         ShardRequest::Controller(request) => {
             let ctx = ctx.clone();
             Box::pin(

@@ -168,7 +168,12 @@ fn check_offsets(base_offset: i64, next_offset: i64, info: &BatchInfo) -> Result
             info.base_offset
         ));
     }
-    if info.last_offset() - base_offset > i64::from(i32::MAX) {
+    // baseOffset is outside the CRC: a corrupt one can be anything.
+    let distance = info
+        .base_offset
+        .checked_add(i64::from(info.last_offset_delta))
+        .and_then(|last| last.checked_sub(base_offset));
+    if distance.is_none_or(|d| d > i64::from(i32::MAX)) {
         return Err(format!(
             "batch offset {} too far from segment base {base_offset}",
             info.base_offset

@@ -5,13 +5,23 @@
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use crate::protocol::frame::{self, FrameError, RequestFrame};
 use crate::shard::ShardContext;
@@ -47,6 +57,16 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
     (ApiKey::InitProducerId, init_producer_id::VERSIONS),
     (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
     (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+    (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
+    (ApiKey::JoinGroup, join_group::VERSIONS),
+    (ApiKey::SyncGroup, sync_group::VERSIONS),
+    (ApiKey::Heartbeat, heartbeat::VERSIONS),
+    (ApiKey::LeaveGroup, leave_group::VERSIONS),
+    (ApiKey::OffsetCommit, offset_commit::VERSIONS),
+    (ApiKey::OffsetFetch, offset_fetch::VERSIONS),
+    (ApiKey::ListGroups, list_groups::VERSIONS),
+    (ApiKey::DescribeGroups, describe_groups::VERSIONS),
+    (ApiKey::DeleteGroups, delete_groups::VERSIONS),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -178,6 +198,41 @@ async fn route(ctx: &Rc<ShardContext>, request: &RequestFrame, decoded: RequestK
         }
         RequestKind::DescribeConfigs(body) => {
             Box::pin(async move { describe_configs::handle(&ctx, header, body) })
+        }
+        RequestKind::FindCoordinator(body) => {
+            Box::pin(async move { find_coordinator::handle(&ctx, header, body) })
+        }
+        RequestKind::JoinGroup(body) => {
+            let client_id = request
+                .client_id
+                .as_ref()
+                .map(|id| id.to_string())
+                .unwrap_or_default();
+            Box::pin(async move { join_group::handle(&ctx, header, client_id, body).await })
+        }
+        RequestKind::SyncGroup(body) => {
+            Box::pin(async move { sync_group::handle(&ctx, header, body).await })
+        }
+        RequestKind::Heartbeat(body) => {
+            Box::pin(async move { heartbeat::handle(&ctx, header, body).await })
+        }
+        RequestKind::LeaveGroup(body) => {
+            Box::pin(async move { leave_group::handle(&ctx, header, body).await })
+        }
+        RequestKind::OffsetCommit(body) => {
+            Box::pin(async move { offset_commit::handle(&ctx, header, body).await })
+        }
+        RequestKind::OffsetFetch(body) => {
+            Box::pin(async move { offset_fetch::handle(&ctx, header, body).await })
+        }
+        RequestKind::ListGroups(body) => {
+            Box::pin(async move { list_groups::handle(&ctx, header, body).await })
+        }
+        RequestKind::DescribeGroups(body) => {
+            Box::pin(async move { describe_groups::handle(&ctx, header, body).await })
+        }
+        RequestKind::DeleteGroups(body) => {
+            Box::pin(async move { delete_groups::handle(&ctx, header, body).await })
         }
         _ => Box::pin(async { None }),
     }

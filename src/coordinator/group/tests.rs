@@ -1,0 +1,168 @@
+use super::*;
+use futures_lite::future::block_on;
+
+fn limits() -> GroupLimits {
+    GroupLimits {
+        initial_rebalance_delay: Duration::ZERO,
+        min_session_timeout_ms: 0,
+        max_session_timeout_ms: 0,
+        max_members: 10,
+    }
+}
+
+fn params(member_id: &str) -> JoinParams {
+    JoinParams {
+        member_id: member_id.to_string(),
+        instance_id: None,
+        client_id: "c".into(),
+        session_timeout_ms: 1000,
+        rebalance_timeout_ms: 5000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Bytes::from_static(b"m"))],
+        require_known_member_id: true,
+    }
+}
+
+fn resolve<T>(reply: Reply<T>) -> T {
+    match reply {
+        Reply::Now(value) => value,
+        Reply::Later(rx) => block_on(rx).expect("answered"),
+    }
+}
+
+/// MEMBER_ID_REQUIRED handshake, then a join that completes at once.
+fn join_member(group: &mut Group, now: Instant) -> (String, Reply<JoinGroupResponse>) {
+    let first = resolve(group.join(params(""), now, &limits()));
+    assert_eq!(first.error_code, error_code::MEMBER_ID_REQUIRED);
+    let id = first.member_id.to_string();
+    let reply = group.join(params(&id), now, &limits());
+    (id, reply)
+}
+
+#[test]
+fn single_member_joins_syncs_and_heartbeats() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (id, reply) = join_member(&mut group, now);
+    let joined = resolve(reply);
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.generation_id, 1);
+    assert_eq!(joined.leader.to_string(), id);
+    assert_eq!(joined.members.len(), 1);
+    let synced = resolve(group.sync(&id, 1, vec![(id.clone(), Bytes::from_static(b"a"))], now));
+    assert_eq!(synced.assignment, Bytes::from_static(b"a"));
+    assert_eq!(group.state(), GroupState::Stable);
+    assert_eq!(group.heartbeat(&id, 1, now), 0);
+    assert_eq!(group.heartbeat(&id, 0, now), error_code::ILLEGAL_GENERATION);
+    assert_eq!(group.heartbeat("x", 1, now), error_code::UNKNOWN_MEMBER_ID);
+}
+
+#[test]
+fn second_member_triggers_rebalance_and_both_get_the_new_generation() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    resolve(group.sync(&a, 1, vec![], now));
+    let (b, b_reply) = join_member(&mut group, now);
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    assert_eq!(
+        group.heartbeat(&a, 1, now),
+        error_code::REBALANCE_IN_PROGRESS
+    );
+    let a_joined = resolve(group.join(params(&a), now, &limits()));
+    let b_joined = resolve(b_reply);
+    assert_eq!(a_joined.generation_id, 2);
+    assert_eq!(b_joined.generation_id, 2);
+    assert_eq!(a_joined.members.len(), 2, "the leader sees every member");
+    assert!(b_joined.members.is_empty());
+    let b_sync = group.sync(&b, 2, vec![], now);
+    resolve(group.sync(&a, 2, vec![(b.clone(), Bytes::from_static(b"p"))], now));
+    assert_eq!(resolve(b_sync).assignment, Bytes::from_static(b"p"));
+}
+
+#[test]
+fn expired_member_is_removed_and_the_rest_rebalance() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    let (b, b_reply) = join_member(&mut group, now);
+    let a_reply = group.join(params(&a), now, &limits());
+    resolve(a_reply);
+    resolve(b_reply);
+    let b_sync = group.sync(&b, 2, vec![], now);
+    resolve(group.sync(&a, 2, vec![], now));
+    resolve(b_sync);
+    let later = now + Duration::from_millis(1500);
+    assert_eq!(group.heartbeat(&a, 2, later), 0);
+    group.tick(later);
+    assert!(!group.has_member(&b));
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    let rejoined = resolve(group.join(params(&a), later, &limits()));
+    assert_eq!(rejoined.generation_id, 3);
+    assert_eq!(rejoined.members.len(), 1);
+}
+
+#[test]
+fn leave_of_last_member_empties_the_group() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    assert_eq!(group.leave(&a, None, now), 0);
+    assert_eq!(group.state(), GroupState::Empty);
+    assert_eq!(group.leave(&a, None, now), error_code::UNKNOWN_MEMBER_ID);
+}
+
+#[test]
+fn incompatible_protocols_are_refused() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (_a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    let mut other = params("");
+    other.protocols = vec![("roundrobin".into(), Bytes::new())];
+    let refused = resolve(group.join(other, now, &limits()));
+    assert_eq!(refused.error_code, error_code::INCONSISTENT_GROUP_PROTOCOL);
+}
+
+#[test]
+fn initial_delay_holds_the_first_join_until_tick() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let mut delayed = limits();
+    delayed.initial_rebalance_delay = Duration::from_millis(100);
+    let first = resolve(group.join(params(""), now, &delayed));
+    let id = first.member_id.to_string();
+    let reply = group.join(params(&id), now, &delayed);
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    group.tick(now + Duration::from_millis(150));
+    assert_eq!(resolve(reply).generation_id, 1);
+}
+
+#[test]
+fn static_member_rejoining_with_a_new_id_fences_the_old_one() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let mut first = params("");
+    first.instance_id = Some("instance-1".into());
+    let joined = resolve(group.join(first.clone(), now, &limits()));
+    assert_eq!(
+        joined.error_code, 0,
+        "static members skip MEMBER_ID_REQUIRED"
+    );
+    let old_id = joined.member_id.to_string();
+    resolve(group.sync(&old_id, 1, vec![], now));
+    let rejoined = resolve(group.join(first, now, &limits()));
+    assert_eq!(rejoined.error_code, 0);
+    assert_ne!(rejoined.member_id.to_string(), old_id);
+    assert!(!group.has_member(&old_id));
+    assert_eq!(
+        group.heartbeat(&old_id, 1, now),
+        error_code::UNKNOWN_MEMBER_ID
+    );
+    let new_id = rejoined.member_id.to_string();
+    assert_eq!(group.leave("", Some("instance-1"), now), 0);
+    assert!(!group.has_member(&new_id));
+}

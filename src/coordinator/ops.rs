@@ -1,0 +1,422 @@
+//! The owning shard's half of each group API: runs the request against the
+//! group state or the offsets store and builds the kafka-protocol answer.
+
+use super::group::{error_code, Group, JoinParams, Reply};
+use super::offsets::{CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
+use super::{GroupRequest, GroupResponse, GROUPS_PER_SHARD_MAX};
+use crate::shard::messages::ShardResponse;
+use crate::shard::service::Answer;
+use crate::shard::ShardContext;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartitions, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
+    SyncGroupRequest, SyncGroupResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// OffsetCommit: the metadata string is too large.
+const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+/// OffsetCommit: unknown topic or partition.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+
+/// Serves a group request on the owning shard.
+pub fn serve(ctx: &Rc<ShardContext>, request: GroupRequest) -> Answer {
+    let ctx = ctx.clone();
+    Box::pin(async move { ShardResponse::Group(handle(&ctx, request).await) })
+}
+
+async fn handle(ctx: &Rc<ShardContext>, request: GroupRequest) -> GroupResponse {
+    match request {
+        GroupRequest::Join {
+            request,
+            version,
+            client_id,
+        } => GroupResponse::Join(join(ctx, request, version, client_id).await),
+        GroupRequest::Sync(request) => GroupResponse::Sync(sync(ctx, request).await),
+        GroupRequest::Heartbeat(request) => GroupResponse::Heartbeat(heartbeat(ctx, request)),
+        GroupRequest::Leave { request, version } => {
+            GroupResponse::Leave(leave(ctx, request, version))
+        }
+        GroupRequest::Commit(request) => GroupResponse::Commit(commit(ctx, request).await),
+        GroupRequest::FetchOffsets { group_id, topics } => {
+            GroupResponse::FetchOffsets(fetch_offsets(ctx, group_id, topics))
+        }
+        GroupRequest::List => GroupResponse::List(list(ctx)),
+        GroupRequest::Describe(ids) => GroupResponse::Describe(describe(ctx, ids)),
+        GroupRequest::Delete(ids) => GroupResponse::Delete(delete(ctx, ids).await),
+    }
+}
+
+async fn join(
+    ctx: &Rc<ShardContext>,
+    request: JoinGroupRequest,
+    version: i16,
+    client_id: String,
+) -> JoinGroupResponse {
+    let group_id = request.group_id.0.to_string();
+    let params = JoinParams {
+        member_id: request.member_id.to_string(),
+        instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        client_id,
+        session_timeout_ms: request.session_timeout_ms.max(0) as u64,
+        // v0 has no rebalance timeout: it equals the session timeout.
+        rebalance_timeout_ms: if version >= 1 {
+            request.rebalance_timeout_ms.max(0) as u64
+        } else {
+            request.session_timeout_ms.max(0) as u64
+        },
+        protocol_type: request.protocol_type.to_string(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        require_known_member_id: version >= 4,
+    };
+    let failed = |code| {
+        JoinGroupResponse::default()
+            .with_error_code(code)
+            .with_generation_id(-1)
+            .with_member_id(request.member_id.clone())
+    };
+    if group_id.is_empty() {
+        return failed(error_code::INVALID_GROUP_ID);
+    }
+    let reply = {
+        let coordinator = &ctx.coordinator;
+        let mut groups = coordinator.groups.borrow_mut();
+        if !groups.contains_key(&group_id) && groups.len() >= GROUPS_PER_SHARD_MAX {
+            return failed(error_code::COORDINATOR_NOT_AVAILABLE);
+        }
+        let group = groups
+            .entry(group_id.clone())
+            .or_insert_with(|| Group::new(&group_id));
+        group.join(params, Instant::now(), &coordinator.limits)
+    };
+    match reply {
+        Reply::Now(answer) => answer,
+        Reply::Later(rx) => rx
+            .await
+            .unwrap_or_else(|| failed(error_code::COORDINATOR_NOT_AVAILABLE)),
+    }
+}
+
+async fn sync(ctx: &Rc<ShardContext>, request: SyncGroupRequest) -> SyncGroupResponse {
+    let failed = |code| SyncGroupResponse::default().with_error_code(code);
+    let reply = {
+        let mut groups = ctx.coordinator.groups.borrow_mut();
+        let Some(group) = groups.get_mut(request.group_id.0.as_str()) else {
+            return failed(error_code::UNKNOWN_MEMBER_ID);
+        };
+        let assignments = request
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect();
+        group.sync(
+            request.member_id.as_str(),
+            request.generation_id,
+            assignments,
+            Instant::now(),
+        )
+    };
+    match reply {
+        Reply::Now(answer) => answer,
+        Reply::Later(rx) => rx
+            .await
+            .unwrap_or_else(|| failed(error_code::COORDINATOR_NOT_AVAILABLE)),
+    }
+}
+
+fn heartbeat(ctx: &Rc<ShardContext>, request: HeartbeatRequest) -> HeartbeatResponse {
+    let mut groups = ctx.coordinator.groups.borrow_mut();
+    let code = match groups.get_mut(request.group_id.0.as_str()) {
+        None => error_code::UNKNOWN_MEMBER_ID,
+        Some(group) => group.heartbeat(
+            request.member_id.as_str(),
+            request.generation_id,
+            Instant::now(),
+        ),
+    };
+    HeartbeatResponse::default().with_error_code(code)
+}
+
+fn leave(ctx: &Rc<ShardContext>, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+    let leaving: Vec<(StrBytes, Option<StrBytes>)> = if version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+            .collect()
+    } else {
+        vec![(request.member_id.clone(), None)]
+    };
+    let mut groups = ctx.coordinator.groups.borrow_mut();
+    let Some(group) = groups.get_mut(request.group_id.0.as_str()) else {
+        return LeaveGroupResponse::default().with_error_code(error_code::UNKNOWN_MEMBER_ID);
+    };
+    let now = Instant::now();
+    let members: Vec<MemberResponse> = leaving
+        .into_iter()
+        .map(|(member_id, instance_id)| {
+            let code = group.leave(member_id.as_str(), instance_id.as_deref(), now);
+            MemberResponse::default()
+                .with_member_id(member_id)
+                .with_group_instance_id(instance_id)
+                .with_error_code(code)
+        })
+        .collect();
+    if version >= 3 {
+        LeaveGroupResponse::default().with_members(members)
+    } else {
+        let code = members.first().map(|m| m.error_code).unwrap_or(0);
+        LeaveGroupResponse::default().with_error_code(code)
+    }
+}
+
+/// Kafka's rule: a commit without a generation is allowed for an empty
+/// group (e.g. assign() consumers); otherwise the member and generation must
+/// be current, and commits wait out the sync phase.
+fn commit_error(ctx: &Rc<ShardContext>, request: &OffsetCommitRequest) -> i16 {
+    let groups = ctx.coordinator.groups.borrow();
+    let group = groups.get(request.group_id.0.as_str());
+    let generation = request.generation_id_or_member_epoch;
+    match group {
+        None if generation < 0 => error_code::NONE,
+        None => error_code::UNKNOWN_MEMBER_ID,
+        Some(group) if generation < 0 && group.state() == super::group::GroupState::Empty => {
+            error_code::NONE
+        }
+        Some(group) if !group.has_member(request.member_id.as_str()) => {
+            error_code::UNKNOWN_MEMBER_ID
+        }
+        Some(group) if group.generation() != generation => error_code::ILLEGAL_GENERATION,
+        Some(group) if group.state() == super::group::GroupState::CompletingRebalance => {
+            error_code::REBALANCE_IN_PROGRESS
+        }
+        Some(_) => error_code::NONE,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    let group_error = commit_error(ctx, &request);
+    let table = ctx.topic_table();
+    let group = request.group_id.0.to_string();
+    let commit_time_ms = now_ms();
+    let mut changes = Vec::new();
+    let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = topic.name.0.as_str();
+        let mut topic_codes = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let metadata = partition
+                .committed_metadata
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            let code = if group_error != error_code::NONE {
+                group_error
+            } else if !table.has_partition(name, partition.partition_index) {
+                UNKNOWN_TOPIC_OR_PARTITION
+            } else if metadata.len() > METADATA_BYTES_MAX {
+                OFFSET_METADATA_TOO_LARGE
+            } else {
+                changes.push(OffsetChange {
+                    group: group.clone(),
+                    topic: name.to_string(),
+                    partition: partition.partition_index,
+                    committed: Some(CommittedOffset {
+                        offset: partition.committed_offset,
+                        leader_epoch: partition.committed_leader_epoch,
+                        metadata,
+                        commit_time_ms,
+                    }),
+                });
+                error_code::NONE
+            };
+            topic_codes.push(code);
+        }
+        codes.push(topic_codes);
+    }
+    let write_error = match ctx.coordinator.offsets.write(changes).await {
+        Ok(()) => error_code::NONE,
+        Err(e) => {
+            log::error!("group {group}: commit failed: {e}");
+            error_code::COORDINATOR_NOT_AVAILABLE
+        }
+    };
+    let topics = request
+        .topics
+        .iter()
+        .zip(codes)
+        .map(|(topic, topic_codes)| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(topic_codes)
+                .map(|(partition, code)| {
+                    let code = if code == error_code::NONE {
+                        write_error
+                    } else {
+                        code
+                    };
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(partition.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+fn fetched(partition: i32, committed: Option<CommittedOffset>) -> OffsetFetchResponsePartitions {
+    let answer = OffsetFetchResponsePartitions::default().with_partition_index(partition);
+    match committed {
+        Some(c) => answer
+            .with_committed_offset(c.offset)
+            .with_committed_leader_epoch(c.leader_epoch)
+            .with_metadata(Some(StrBytes::from_string(c.metadata))),
+        None => answer
+            .with_committed_offset(-1)
+            .with_committed_leader_epoch(-1)
+            .with_metadata(Some(StrBytes::default())),
+    }
+}
+
+fn fetch_offsets(
+    ctx: &Rc<ShardContext>,
+    group_id: GroupId,
+    topics: Option<Vec<(TopicName, Vec<i32>)>>,
+) -> OffsetFetchResponseGroup {
+    let store = &ctx.coordinator.offsets;
+    let group = group_id.0.as_str();
+    let topics = match topics {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .map(|p| fetched(p, store.get(group, name.0.as_str(), p)))
+                    .collect();
+                OffsetFetchResponseTopics::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            })
+            .collect(),
+        None => {
+            let mut by_topic: Vec<OffsetFetchResponseTopics> = Vec::new();
+            for (topic, partition, committed) in store.group_offsets(group) {
+                let entry = fetched(partition, Some(committed));
+                match by_topic.last_mut() {
+                    Some(last) if last.name.0.as_str() == topic => last.partitions.push(entry),
+                    _ => by_topic.push(
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(StrBytes::from_string(topic)))
+                            .with_partitions(vec![entry]),
+                    ),
+                }
+            }
+            by_topic
+        }
+    };
+    OffsetFetchResponseGroup::default()
+        .with_group_id(group_id)
+        .with_topics(topics)
+}
+
+fn list(ctx: &Rc<ShardContext>) -> Vec<ListedGroup> {
+    let groups = ctx.coordinator.groups.borrow();
+    let mut listed: Vec<ListedGroup> = groups
+        .iter()
+        .map(|(id, group)| {
+            ListedGroup::default()
+                .with_group_id(GroupId(StrBytes::from_string(id.clone())))
+                .with_protocol_type(StrBytes::from_string(group.protocol_type().to_string()))
+                .with_group_state(StrBytes::from_static_str(group.state().name()))
+                .with_group_type(StrBytes::from_static_str("classic"))
+        })
+        .collect();
+    // Groups known only by their committed offsets are Empty groups.
+    for id in ctx.coordinator.offsets.groups() {
+        if !groups.contains_key(&id) {
+            listed.push(
+                ListedGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_string(id)))
+                    .with_protocol_type(StrBytes::from_static_str("consumer"))
+                    .with_group_state(StrBytes::from_static_str("Empty"))
+                    .with_group_type(StrBytes::from_static_str("classic")),
+            );
+        }
+    }
+    listed
+}
+
+fn describe(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DescribedGroup> {
+    let groups = ctx.coordinator.groups.borrow();
+    ids.into_iter()
+        .map(|id| match groups.get(id.0.as_str()) {
+            Some(group) => group.describe(),
+            // Kafka describes an unknown group as Dead with no members.
+            None => DescribedGroup::default()
+                .with_group_id(id)
+                .with_group_state(StrBytes::from_static_str("Dead")),
+        })
+        .collect()
+}
+
+async fn delete(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DeletableGroupResult> {
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        let name = id.0.to_string();
+        let live = ctx
+            .coordinator
+            .groups
+            .borrow()
+            .get(&name)
+            .map(|group| group.is_empty());
+        let known_offsets = ctx.coordinator.offsets.deletions_for_group(&name);
+        let code = match live {
+            Some(false) => error_code::NON_EMPTY_GROUP,
+            None if known_offsets.is_empty() => error_code::GROUP_ID_NOT_FOUND,
+            _ => match ctx.coordinator.offsets.write(known_offsets).await {
+                Ok(()) => {
+                    ctx.coordinator.groups.borrow_mut().remove(&name);
+                    error_code::NONE
+                }
+                Err(e) => {
+                    log::error!("group {name}: delete failed: {e}");
+                    error_code::COORDINATOR_NOT_AVAILABLE
+                }
+            },
+        };
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code),
+        );
+    }
+    results
+}

@@ -1,0 +1,42 @@
+//! DescribeGroups (key 15): each group is described by its owning shard.
+
+use super::{respond, RequestMeta, VersionRange};
+use crate::coordinator::group::error_code;
+use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use std::rc::Rc;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
+/// authorized_operations when the client did not ask for them.
+const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+/// Answers a DescribeGroups request.
+pub async fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: DescribeGroupsRequest,
+) -> Option<Vec<Piece>> {
+    let mut described = Vec::with_capacity(request.groups.len());
+    for group_id in request.groups {
+        let name = group_id.0.to_string();
+        let routed = GroupRequest::Describe(vec![group_id.clone()]);
+        let group = match call_owner(ctx, &name, routed).await {
+            Ok(GroupResponse::Describe(mut groups)) if !groups.is_empty() => groups.remove(0),
+            Ok(_) => DescribedGroup::default()
+                .with_group_id(group_id)
+                .with_error_code(error_code::COORDINATOR_NOT_AVAILABLE),
+            Err(code) => DescribedGroup::default()
+                .with_group_id(group_id)
+                .with_error_code(code),
+        };
+        described.push(group.with_authorized_operations(OPERATIONS_NOT_REQUESTED));
+    }
+    respond(
+        meta,
+        &DescribeGroupsResponse::default().with_groups(described),
+    )
+}

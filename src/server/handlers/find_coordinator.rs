@@ -1,0 +1,63 @@
+//! FindCoordinator (key 10): every group is coordinated by this broker (a
+//! shard of it owns the group; the connection's shard routes there), so the
+//! answer is always this broker's advertised address. v4+ batches keys.
+
+use super::{respond, RequestMeta, VersionRange};
+use crate::coordinator::group::error_code;
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use std::rc::Rc;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
+/// Key type of a consumer group.
+const KEY_TYPE_GROUP: i8 = 0;
+
+/// Answers a FindCoordinator request.
+pub fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: FindCoordinatorRequest,
+) -> Option<Vec<Piece>> {
+    let advertised = ctx.config.advertised_listener();
+    let node = BrokerId(ctx.identity.node_id);
+    let host = StrBytes::from_string(advertised.host.clone());
+    let port = advertised.port as i32;
+    // Transactions and share groups have no coordinator here yet.
+    let code = if request.key_type == KEY_TYPE_GROUP {
+        error_code::NONE
+    } else {
+        error_code::COORDINATOR_NOT_AVAILABLE
+    };
+    let found = |key: StrBytes| {
+        let coordinator = Coordinator::default().with_key(key).with_error_code(code);
+        if code == error_code::NONE {
+            coordinator
+                .with_node_id(node)
+                .with_host(host.clone())
+                .with_port(port)
+        } else {
+            coordinator.with_node_id(BrokerId(-1)).with_port(-1)
+        }
+    };
+    let response = if meta.version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .iter()
+            .cloned()
+            .map(found)
+            .collect();
+        FindCoordinatorResponse::default().with_coordinators(coordinators)
+    } else {
+        let one = found(request.key.clone());
+        FindCoordinatorResponse::default()
+            .with_error_code(one.error_code)
+            .with_node_id(one.node_id)
+            .with_host(one.host)
+            .with_port(one.port)
+    };
+    respond(meta, &response)
+}

@@ -1,0 +1,43 @@
+//! JoinGroup (key 11): routed to the shard owning the group, which answers
+//! once the rebalance completes (every known member rejoined, or the
+//! rebalance timeout passed).
+
+use super::{respond, RequestMeta, VersionRange};
+use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+use std::rc::Rc;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 9 };
+
+/// Answers a JoinGroup request.
+pub async fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    client_id: String,
+    request: JoinGroupRequest,
+) -> Option<Vec<Piece>> {
+    let group_id = request.group_id.0.to_string();
+    let member_id = request.member_id.clone();
+    let routed = GroupRequest::Join {
+        request,
+        version: meta.version,
+        client_id,
+    };
+    let response = match call_owner(ctx, &group_id, routed).await {
+        Ok(GroupResponse::Join(response)) => response,
+        Ok(_) | Err(_) => JoinGroupResponse::default()
+            .with_error_code(crate::coordinator::group::error_code::COORDINATOR_NOT_AVAILABLE)
+            .with_generation_id(-1)
+            .with_member_id(member_id),
+    };
+    // protocol_name is nullable only from v7.
+    let response = if meta.version < 7 && response.protocol_name.is_none() {
+        response.with_protocol_name(Some(Default::default()))
+    } else {
+        response
+    };
+    respond(meta, &response)
+}

@@ -1,0 +1,59 @@
+//! OffsetCommit (key 8): routed to the group's shard, acknowledged once the
+//! offsets are durable in that shard's offsets log.
+
+use super::{respond, RequestMeta, VersionRange};
+use crate::coordinator::group::error_code;
+use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
+use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use std::rc::Rc;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
+
+/// Every partition of the request with `code`.
+fn all_failed(request: &OffsetCommitRequest, code: i16) -> OffsetCommitResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Answers an OffsetCommit request.
+pub async fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: OffsetCommitRequest,
+) -> Option<Vec<Piece>> {
+    let group_id = request.group_id.0.to_string();
+    if group_id.is_empty() {
+        return respond(meta, &all_failed(&request, error_code::INVALID_GROUP_ID));
+    }
+    // Kept for an error answer: the request itself travels to the owner.
+    let skeleton = OffsetCommitRequest::default().with_topics(request.topics.clone());
+    let response = match call_owner(ctx, &group_id, GroupRequest::Commit(request)).await {
+        Ok(GroupResponse::Commit(response)) => response,
+        Ok(_) => all_failed(&skeleton, error_code::COORDINATOR_NOT_AVAILABLE),
+        Err(code) => all_failed(&skeleton, code),
+    };
+    respond(meta, &response)
+}
