@@ -14,9 +14,14 @@ use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::time::Duration;
 
 /// Bytes read from the socket at a time when no larger frame is pending.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Longest idle limit honoured (a larger configured value would overflow
+/// the timer's deadline).
+const CONNECTION_IDLE_MS_MAX: u64 = 30 * 24 * 3600 * 1000;
 
 /// Why a connection is closed by the broker.
 #[derive(Debug)]
@@ -86,11 +91,26 @@ async fn read_requests<R: AsyncRead + Unpin>(
 ) {
     let mut buffer = ReadBuffer::default();
     let max_bytes = ctx.config.socket_request_max_bytes;
+    let idle = Duration::from_millis(
+        ctx.config
+            .connections_max_idle_ms
+            .min(CONNECTION_IDLE_MS_MAX),
+    );
     loop {
         let next = future::or(
             async { Some(read_frame(&mut reader, &mut buffer, max_bytes).await) },
             async {
-                ctx.shutting_down.wait().await;
+                // Whichever comes first: shutdown, or no whole request for
+                // `connections.max.idle.ms` (idle clients and slowloris alike).
+                future::or(ctx.shutting_down.wait(), async {
+                    glommio::timer::sleep(idle).await;
+                    log::info!(
+                        "connection {}: closed after {} ms without a request (connections.max.idle.ms)",
+                        peer.map_or_else(|| "?".to_string(), |p| p.to_string()),
+                        idle.as_millis()
+                    );
+                })
+                .await;
                 None
             },
         )
