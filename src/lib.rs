@@ -12,6 +12,7 @@
 //! - [`metadata`]: the topic registry, persisted by shard 0 and copied to all.
 //! - [`config`]: broker configuration with Kafka's key names.
 //! - [`cli`]: the `millrace` command line.
+//! - [`client`]: a small blocking Kafka client used by the admin commands.
 //!
 //! A Produce request travels: `server::connection` (frame, decode) ->
 //! `server::handlers::produce` (validate batches, split by owning shard) ->
@@ -21,6 +22,7 @@
 
 pub mod alloc_stats;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod coordinator;
 pub mod logging;

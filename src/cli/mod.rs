@@ -4,8 +4,11 @@
 //! millrace serve [CONFIG_FILE] [--override key=value]...
 //! millrace serve --help        # every configuration key, its default and meaning
 //! millrace --version
+//! millrace group list|describe|delete|reset-offsets ...   # see [`group`]
 //! ```
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
+
+pub mod group;
 
 use crate::config::Config;
 use crate::logging;
@@ -31,17 +34,23 @@ Usage:
   millrace --version        Print the version.
 ";
 
+/// USAGE followed by the `group` subcommands.
+fn usage() -> String {
+    format!("{USAGE}{}", group::GROUP_USAGE)
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
+        Some("group") => group::run(&args[1..]),
         Some("--version") | Some("-V") => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
         }
         Some("--help") | Some("-h") | Some("help") | None => {
-            print!("{USAGE}");
+            print!("{}", usage());
             if args.is_empty() {
                 EXIT_USAGE
             } else {
@@ -49,7 +58,7 @@ pub fn main() -> i32 {
             }
         }
         Some(other) => {
-            eprintln!("millrace: unknown command {other:?}\n\n{USAGE}");
+            eprintln!("millrace: unknown command {other:?}\n\n{}", usage());
             EXIT_USAGE
         }
     }

@@ -280,6 +280,28 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         },
     },
     BrokerKey {
+        name: "offsets.retention.minutes",
+        default: Some("10080"),
+        doc: "Delete the committed offsets of a group empty this long since its last commit.",
+        apply: |c, v| {
+            store(
+                &mut c.offsets_retention_ms,
+                (int(v, 1, INT_MAX)? * MS_PER_MINUTE) as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "offsets.retention.check.interval.ms",
+        default: Some("600000"),
+        doc: "How often each shard looks for expired committed offsets.",
+        apply: |c, v| {
+            store(
+                &mut c.offsets_retention_check_interval_ms,
+                int(v, 1, i64::MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
         name: "producer.id.expiration.ms",
         default: Some("86400000"),
         doc: "Forget an idempotent producer's state after this long without writes.",

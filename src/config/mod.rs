@@ -75,6 +75,11 @@ pub struct Config {
     pub group_max_session_timeout_ms: u64,
     /// `producer.id.expiration.ms`.
     pub producer_id_expiration_ms: u64,
+    /// `offsets.retention.minutes`, in ms: committed offsets of a group empty
+    /// this long since its last commit are deleted.
+    pub offsets_retention_ms: u64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: u64,
     /// `num.shards`; 0 = all online cores.
     pub num_shards: usize,
     /// `shard.channel.capacity`.
@@ -227,6 +232,8 @@ impl Config {
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,
             producer_id_expiration_ms: 0,
+            offsets_retention_ms: 0,
+            offsets_retention_check_interval_ms: 0,
             num_shards: 0,
             shard_channel_capacity: 0,
             max_inflight_requests_per_connection: 0,

@@ -49,6 +49,8 @@ pub mod error_code {
     pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
     /// Another member took this static instance id.
     pub const FENCED_INSTANCE_ID: i16 = 82;
+    /// OffsetDelete: the active group still consumes the topic.
+    pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 }
 
 /// Where a group is in its rebalance cycle.
@@ -209,6 +211,18 @@ impl Group {
     /// Whether the group has no members (joined or pending).
     pub fn is_empty(&self) -> bool {
         self.members.is_empty() && self.pending.is_empty()
+    }
+
+    /// Whether a member of this consumer group subscribes to `topic` (any of
+    /// its protocols' metadata names it: the assignor may not be chosen yet).
+    pub fn is_subscribed_to(&self, topic: &str) -> bool {
+        self.protocol_type() == super::subscription::CONSUMER_PROTOCOL_TYPE
+            && self.members.values().any(|member| {
+                member
+                    .protocols
+                    .iter()
+                    .any(|(_, metadata)| super::subscription::names_topic(metadata, topic))
+            })
     }
 
     /// The protocol type ("consumer"), once a member joined.

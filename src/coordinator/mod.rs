@@ -11,6 +11,7 @@
 pub mod group;
 pub mod offsets;
 pub mod ops;
+pub mod subscription;
 
 use crate::config::Config;
 use crate::shard::messages::{ShardRequest, ShardResponse};
@@ -24,9 +25,9 @@ use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
 use kafka_protocol::messages::{
     GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
-    SyncGroupRequest, SyncGroupResponse, TopicName,
+    OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
-use offsets::OffsetStore;
+use offsets::{OffsetStore, OffsetStoreError};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -76,6 +77,8 @@ pub enum GroupRequest {
     Describe(Vec<GroupId>),
     /// DeleteGroups of groups this shard owns.
     Delete(Vec<GroupId>),
+    /// OffsetDelete of one group.
+    DeleteOffsets(OffsetDeleteRequest),
 }
 
 /// The owner's answer to a [`GroupRequest`].
@@ -98,6 +101,8 @@ pub enum GroupResponse {
     Describe(Vec<DescribedGroup>),
     /// DeleteGroups entries.
     Delete(Vec<DeletableGroupResult>),
+    /// OffsetDelete.
+    DeleteOffsets(OffsetDeleteResponse),
 }
 
 /// One shard's groups and offsets.
@@ -106,6 +111,10 @@ pub struct Coordinator {
     /// Committed offsets of the groups this shard owns.
     pub offsets: Rc<OffsetStore>,
     limits: GroupLimits,
+    /// `offsets.retention.minutes`, in ms.
+    offsets_retention_ms: u64,
+    /// `offsets.retention.check.interval.ms`.
+    offsets_retention_check_interval_ms: u64,
 }
 
 impl Coordinator {
@@ -122,40 +131,82 @@ impl Coordinator {
                 max_session_timeout_ms: config.group_max_session_timeout_ms,
                 max_members: GROUP_MEMBERS_MAX,
             },
+            offsets_retention_ms: config.offsets_retention_ms,
+            offsets_retention_check_interval_ms: config.offsets_retention_check_interval_ms,
         }
     }
 
-    /// Replays the offsets log and starts the session timer.
+    /// Replays the offsets log, drops offsets of topics deleted while the
+    /// broker was down (or before their deletion records were written), and
+    /// starts the session timer and the offsets retention task.
     pub async fn start(ctx: &Rc<ShardContext>) -> Result<(), String> {
-        ctx.coordinator
+        let coordinator = &ctx.coordinator;
+        coordinator
             .offsets
             .load()
             .await
             .map_err(|e| format!("shard {}: offsets log: {e}", ctx.shard_id))?;
-        let ctx = ctx.clone();
+        let table = ctx.topic_table();
+        let orphans = coordinator
+            .offsets
+            .deletions_for_topics(|topic| table.get(topic).is_none());
+        coordinator
+            .offsets
+            .write(orphans)
+            .await
+            .map_err(|e| format!("shard {}: offsets of deleted topics: {e}", ctx.shard_id))?;
+        let tick_ctx = ctx.clone();
         glommio::spawn_local(async move {
             let interval = Duration::from_millis(GROUP_TICK_INTERVAL_MS);
-            loop {
-                let stop = futures_lite::future::or(
-                    async {
-                        glommio::timer::sleep(interval).await;
-                        false
-                    },
-                    async {
-                        ctx.shutting_down.wait().await;
-                        true
-                    },
-                )
-                .await;
-                if stop {
-                    break;
-                }
-                ctx.coordinator.tick(Instant::now());
+            while !shutdown_within(&tick_ctx, interval).await {
+                tick_ctx.coordinator.tick(Instant::now());
             }
-            ctx.coordinator.shut_down();
+            tick_ctx.coordinator.shut_down();
+        })
+        .detach();
+        let retention_ctx = ctx.clone();
+        glommio::spawn_local(async move {
+            let coordinator = &retention_ctx.coordinator;
+            let interval = Duration::from_millis(coordinator.offsets_retention_check_interval_ms);
+            while !shutdown_within(&retention_ctx, interval).await {
+                if let Err(e) = coordinator.expire_offsets(offsets::now_ms()).await {
+                    log::warn!("shard {}: offsets retention: {e}", retention_ctx.shard_id);
+                }
+            }
         })
         .detach();
         Ok(())
+    }
+
+    /// Durably deletes every committed offset of `topics` (deleted topics).
+    pub async fn forget_topics(&self, topics: &[String]) -> Result<(), OffsetStoreError> {
+        let deletions = self
+            .offsets
+            .deletions_for_topics(|topic| topics.iter().any(|t| t == topic));
+        if !deletions.is_empty() {
+            log::info!(
+                "{} committed offset(s) of deleted topic(s) {topics:?} removed",
+                deletions.len()
+            );
+        }
+        self.offsets.write(deletions).await
+    }
+
+    /// Durably deletes the offsets of groups without members whose last
+    /// commit is older than `offsets.retention.minutes`; returns how many.
+    pub async fn expire_offsets(&self, now_ms: i64) -> Result<usize, OffsetStoreError> {
+        let retention_ms = i64::try_from(self.offsets_retention_ms).unwrap_or(i64::MAX);
+        let deletions = {
+            let groups = self.groups.borrow();
+            self.offsets.expired_deletions(now_ms, retention_ms, |id| {
+                groups.get(id).is_some_and(is_active)
+            })
+        };
+        let count = deletions.len();
+        if count > 0 {
+            log::info!("{count} committed offset(s) of empty groups expired");
+        }
+        self.offsets.write(deletions).await.map(|()| count)
     }
 
     fn tick(&self, now: Instant) {
@@ -164,7 +215,7 @@ impl Coordinator {
             group.tick(now);
         }
         // Empty groups are forgotten; their offsets stay in the store.
-        groups.retain(|_, group| !group.is_empty() || group.state() != group::GroupState::Empty);
+        groups.retain(|_, group| is_active(group));
     }
 
     fn shut_down(&self) {
@@ -172,6 +223,26 @@ impl Coordinator {
             group.shut_down(group::error_code::COORDINATOR_NOT_AVAILABLE);
         }
     }
+}
+
+/// Whether `group` has members or is mid-rebalance (not Empty).
+pub(crate) fn is_active(group: &Group) -> bool {
+    !group.is_empty() || group.state() != group::GroupState::Empty
+}
+
+/// Sleeps `interval`; `true` if the shard started shutting down instead.
+async fn shutdown_within(ctx: &ShardContext, interval: Duration) -> bool {
+    futures_lite::future::or(
+        async {
+            glommio::timer::sleep(interval).await;
+            false
+        },
+        async {
+            ctx.shutting_down.wait().await;
+            true
+        },
+    )
+    .await
 }
 
 /// Sends `request` to the shard owning `group_id` and waits for the answer;
@@ -198,5 +269,117 @@ pub async fn call_shard(
     {
         Ok(ShardResponse::Group(response)) => Ok(response),
         _ => Err(group::error_code::COORDINATOR_NOT_AVAILABLE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offsets::{CommittedOffset, OffsetChange};
+    use super::*;
+
+    const RETENTION_MS: u64 = 60_000;
+    const NOW_MS: i64 = 10_000_000;
+
+    fn commit(group: &str, topic: &str, commit_time_ms: i64) -> OffsetChange {
+        OffsetChange {
+            group: group.into(),
+            topic: topic.into(),
+            partition: 0,
+            committed: Some(CommittedOffset {
+                offset: 7,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_time_ms,
+            }),
+        }
+    }
+
+    fn coordinator(log_dir: &std::path::Path) -> Coordinator {
+        let config = Config {
+            log_dirs: log_dir.to_path_buf(),
+            offsets_retention_ms: RETENTION_MS,
+            ..Config::default()
+        };
+        Coordinator::new(&config, 0)
+    }
+
+    fn run(future: impl std::future::Future<Output = ()> + 'static) {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .make()
+            .unwrap()
+            .run(future);
+    }
+
+    fn join(coordinator: &Coordinator, group_id: &str) {
+        let mut group = Group::new(group_id);
+        let params = group::JoinParams {
+            member_id: String::new(),
+            instance_id: None,
+            client_id: "c".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), bytes::Bytes::new())],
+            require_known_member_id: false,
+        };
+        let limits = GroupLimits {
+            initial_rebalance_delay: Duration::ZERO,
+            ..coordinator.limits
+        };
+        let _ = group.join(params, Instant::now(), &limits);
+        assert!(is_active(&group));
+        coordinator
+            .groups
+            .borrow_mut()
+            .insert(group_id.to_string(), group);
+    }
+
+    #[test]
+    fn empty_groups_past_retention_lose_their_offsets_durably() {
+        let dir = std::env::temp_dir().join(format!("millrace-coord-{}", uuid::Uuid::new_v4()));
+        let log_dir = dir.clone();
+        run(async move {
+            let coordinator = coordinator(&log_dir);
+            coordinator.offsets.load().await.unwrap();
+            let stale = NOW_MS - RETENTION_MS as i64;
+            let changes = vec![
+                commit("idle", "t", stale),
+                commit("busy", "t", stale),
+                commit("fresh", "t", NOW_MS - 1),
+            ];
+            coordinator.offsets.write(changes).await.unwrap();
+            join(&coordinator, "busy");
+            assert_eq!(coordinator.expire_offsets(NOW_MS).await.unwrap(), 1);
+            let reloaded = OffsetStore::new(&log_dir, 0);
+            reloaded.load().await.unwrap();
+            let mut groups = reloaded.groups();
+            groups.sort();
+            assert_eq!(groups, vec!["busy".to_string(), "fresh".to_string()]);
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn offsets_of_deleted_topics_are_removed_durably() {
+        let dir = std::env::temp_dir().join(format!("millrace-coord-{}", uuid::Uuid::new_v4()));
+        let log_dir = dir.clone();
+        run(async move {
+            let coordinator = coordinator(&log_dir);
+            coordinator.offsets.load().await.unwrap();
+            let changes = vec![
+                commit("g1", "gone", NOW_MS),
+                commit("g2", "gone", NOW_MS),
+                commit("g2", "kept", NOW_MS),
+            ];
+            coordinator.offsets.write(changes).await.unwrap();
+            coordinator.forget_topics(&["gone".into()]).await.unwrap();
+            let reloaded = OffsetStore::new(&log_dir, 0);
+            reloaded.load().await.unwrap();
+            assert_eq!(reloaded.groups(), vec!["g2".to_string()]);
+            assert!(reloaded.get("g2", "kept", 0).is_some());
+            assert!(reloaded.get("g2", "gone", 0).is_none());
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

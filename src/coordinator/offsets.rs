@@ -95,6 +95,15 @@ impl std::fmt::Display for OffsetStoreError {
 
 type PartitionOffsets = HashMap<(String, i32), CommittedOffset>;
 
+/// Wall-clock time in ms since the epoch (commit times are kept in it, as
+/// Kafka does, so they survive restarts).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Encodes one change as a log record.
 pub fn encode_record(change: &OffsetChange, out: &mut Vec<u8>) {
     let mut body = Vec::with_capacity(64 + change.group.len() + change.topic.len());
@@ -320,6 +329,11 @@ impl OffsetStore {
         all
     }
 
+    /// Whether `group` has committed offsets.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.live.borrow().contains_key(group)
+    }
+
     /// Groups that have committed offsets.
     pub fn groups(&self) -> Vec<String> {
         self.live.borrow().keys().cloned().collect()
@@ -335,6 +349,52 @@ impl OffsetStore {
                 partition,
                 committed: None,
             })
+            .collect()
+    }
+
+    /// Deletion records for every offset, of any group, whose topic is `gone`.
+    pub fn deletions_for_topics(&self, gone: impl Fn(&str) -> bool) -> Vec<OffsetChange> {
+        let live = self.live.borrow();
+        let mut deletions = Vec::new();
+        for (group, offsets) in live.iter() {
+            for (topic, partition) in offsets.keys() {
+                if gone(topic) {
+                    deletions.push(OffsetChange {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                        committed: None,
+                    });
+                }
+            }
+        }
+        deletions
+    }
+
+    /// Deletion records for every offset of the groups that are not
+    /// `active` and whose last commit is at least `retention_ms` before
+    /// `now_ms` (Kafka's `offsets.retention.minutes` for empty groups).
+    pub fn expired_deletions(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        active: impl Fn(&str) -> bool,
+    ) -> Vec<OffsetChange> {
+        let expired: Vec<String> = self
+            .live
+            .borrow()
+            .iter()
+            .filter(|(group, offsets)| {
+                let last_commit_ms = offsets.values().map(|c| c.commit_time_ms).max();
+                !active(group)
+                    && last_commit_ms
+                        .is_some_and(|last| now_ms.saturating_sub(last) >= retention_ms)
+            })
+            .map(|(group, _)| group.clone())
+            .collect();
+        expired
+            .iter()
+            .flat_map(|group| self.deletions_for_group(group))
             .collect()
     }
 
@@ -547,6 +607,55 @@ mod tests {
         store.apply(change(0, None));
         assert_eq!(store.get("g", "t", 0), None);
         assert!(store.groups().is_empty());
+    }
+
+    fn committed_at(group: &str, topic: &str, commit_time_ms: i64) -> OffsetChange {
+        OffsetChange {
+            group: group.into(),
+            topic: topic.into(),
+            partition: 0,
+            committed: Some(CommittedOffset {
+                offset: 1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_time_ms,
+            }),
+        }
+    }
+
+    #[test]
+    fn deletions_for_topics_cover_every_group() {
+        let store = OffsetStore::new(Path::new("/nonexistent"), 0);
+        store.apply(committed_at("g1", "gone", 1));
+        store.apply(committed_at("g1", "kept", 1));
+        store.apply(committed_at("g2", "gone", 1));
+        let mut deletions = store.deletions_for_topics(|topic| topic == "gone");
+        deletions.sort_by(|a, b| a.group.cmp(&b.group));
+        assert_eq!(deletions.len(), 2);
+        assert!(deletions
+            .iter()
+            .all(|d| d.topic == "gone" && d.committed.is_none()));
+        for deletion in deletions {
+            store.apply(deletion);
+        }
+        assert_eq!(store.groups(), vec!["g1".to_string()]);
+        assert!(store.get("g1", "kept", 0).is_some());
+    }
+
+    #[test]
+    fn only_inactive_groups_past_retention_since_last_commit_expire() {
+        let store = OffsetStore::new(Path::new("/nonexistent"), 0);
+        // Old partition commit, recent one: the group's last commit counts.
+        store.apply(committed_at("recent", "a", 100));
+        store.apply(committed_at("recent", "b", 950));
+        store.apply(committed_at("old", "a", 100));
+        store.apply(committed_at("old", "b", 200));
+        store.apply(committed_at("active", "a", 0));
+        let deletions = store.expired_deletions(1000, 500, |group| group == "active");
+        assert_eq!(deletions.len(), 2);
+        assert!(deletions.iter().all(|d| d.group == "old"));
+        // Exactly at the retention boundary it expires, as in Kafka.
+        assert_eq!(store.expired_deletions(700, 500, |_| false).len(), 3);
     }
 
     #[test]

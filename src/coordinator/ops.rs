@@ -2,7 +2,7 @@
 //! group state or the offsets store and builds the kafka-protocol answer.
 
 use super::group::{error_code, Group, JoinParams, Reply};
-use super::offsets::{CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
+use super::offsets::{now_ms, CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
 use super::{GroupRequest, GroupResponse, GROUPS_PER_SHARD_MAX};
 use crate::shard::messages::ShardResponse;
 use crate::shard::service::Answer;
@@ -14,17 +14,20 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartitions, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
     GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
-    SyncGroupRequest, SyncGroupResponse, TopicName,
+    OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::rc::Rc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// OffsetCommit: the metadata string is too large.
 const OFFSET_METADATA_TOO_LARGE: i16 = 12;
@@ -56,6 +59,9 @@ async fn handle(ctx: &Rc<ShardContext>, request: GroupRequest) -> GroupResponse 
         GroupRequest::List => GroupResponse::List(list(ctx)),
         GroupRequest::Describe(ids) => GroupResponse::Describe(describe(ctx, ids)),
         GroupRequest::Delete(ids) => GroupResponse::Delete(delete(ctx, ids).await),
+        GroupRequest::DeleteOffsets(request) => {
+            GroupResponse::DeleteOffsets(delete_offsets(ctx, request).await)
+        }
     }
 }
 
@@ -208,13 +214,6 @@ fn commit_error(ctx: &Rc<ShardContext>, request: &OffsetCommitRequest) -> i16 {
         }
         Some(_) => error_code::NONE,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetCommitResponse {
@@ -419,4 +418,100 @@ async fn delete(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DeletableGroup
         );
     }
     results
+}
+
+/// Kafka's OffsetDelete rule: an Empty group loses any offsets asked for; an
+/// active consumer group keeps those of topics it subscribes to
+/// (GROUP_SUBSCRIBED_TO_TOPIC); an active group of another protocol type is
+/// refused whole (NON_EMPTY_GROUP).
+fn offset_delete_checks(
+    ctx: &Rc<ShardContext>,
+    group_id: &str,
+    request: &OffsetDeleteRequest,
+) -> Result<Vec<String>, i16> {
+    let groups = ctx.coordinator.groups.borrow();
+    match groups.get(group_id) {
+        Some(group) if super::is_active(group) => {
+            if group.protocol_type() != super::subscription::CONSUMER_PROTOCOL_TYPE {
+                return Err(error_code::NON_EMPTY_GROUP);
+            }
+            let names = request.topics.iter().map(|t| t.name.0.to_string());
+            Ok(names.filter(|t| group.is_subscribed_to(t)).collect())
+        }
+        Some(_) => Ok(Vec::new()),
+        None if ctx.coordinator.offsets.has_group(group_id) => Ok(Vec::new()),
+        None => Err(error_code::GROUP_ID_NOT_FOUND),
+    }
+}
+
+async fn delete_offsets(
+    ctx: &Rc<ShardContext>,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    let group = request.group_id.0.to_string();
+    let subscribed = match offset_delete_checks(ctx, &group, &request) {
+        Ok(subscribed) => subscribed,
+        Err(code) => return OffsetDeleteResponse::default().with_error_code(code),
+    };
+    let table = ctx.topic_table();
+    let mut changes = Vec::new();
+    let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = topic.name.0.as_str();
+        let topic_codes = topic
+            .partitions
+            .iter()
+            .map(|partition| {
+                let index = partition.partition_index;
+                if subscribed.iter().any(|t| t == name) {
+                    error_code::GROUP_SUBSCRIBED_TO_TOPIC
+                } else if !table.has_partition(name, index) {
+                    UNKNOWN_TOPIC_OR_PARTITION
+                } else {
+                    if ctx.coordinator.offsets.get(&group, name, index).is_some() {
+                        changes.push(OffsetChange {
+                            group: group.clone(),
+                            topic: name.to_string(),
+                            partition: index,
+                            committed: None,
+                        });
+                    }
+                    error_code::NONE
+                }
+            })
+            .collect();
+        codes.push(topic_codes);
+    }
+    let write_error = match ctx.coordinator.offsets.write(changes).await {
+        Ok(()) => error_code::NONE,
+        Err(e) => {
+            log::error!("group {group}: offset delete failed: {e}");
+            error_code::COORDINATOR_NOT_AVAILABLE
+        }
+    };
+    let topics = request
+        .topics
+        .iter()
+        .zip(codes)
+        .map(|(topic, topic_codes)| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(topic_codes)
+                .map(|(partition, code)| {
+                    OffsetDeleteResponsePartition::default()
+                        .with_partition_index(partition.partition_index)
+                        .with_error_code(if code == error_code::NONE {
+                            write_error
+                        } else {
+                            code
+                        })
+                })
+                .collect();
+            OffsetDeleteResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetDeleteResponse::default().with_topics(topics)
 }

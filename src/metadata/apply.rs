@@ -73,5 +73,26 @@ async fn delete_removed_partitions(
         }
         log::info!("shard {}: deleted topic {}", ctx.shard_id, topic.name);
     }
-    Ok(())
+    forget_removed_topic_offsets(ctx, old, new).await
+}
+
+/// Every shard's coordinator deletes, durably, the committed offsets its
+/// groups hold for topics no longer in the table (or recreated with a new id).
+async fn forget_removed_topic_offsets(
+    ctx: &Rc<ShardContext>,
+    old: &TopicTable,
+    new: &TopicTable,
+) -> Result<(), String> {
+    let removed: Vec<String> = old
+        .iter()
+        .filter(|topic| new.get(&topic.name).is_none_or(|n| n.id != topic.id))
+        .map(|topic| topic.name.clone())
+        .collect();
+    if removed.is_empty() {
+        return Ok(());
+    }
+    ctx.coordinator
+        .forget_topics(&removed)
+        .await
+        .map_err(|e| format!("cannot delete committed offsets of {removed:?}: {e}"))
 }

@@ -166,3 +166,32 @@ fn static_member_rejoining_with_a_new_id_fences_the_old_one() {
     assert_eq!(group.leave("", Some("instance-1"), now), 0);
     assert!(!group.has_member(&new_id));
 }
+
+fn subscription(topics: &[&str]) -> Bytes {
+    use bytes::BufMut;
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Encodable;
+    let topics = topics.iter().map(|t| text(t)).collect();
+    let mut out = bytes::BytesMut::new();
+    out.put_i16(1);
+    ConsumerProtocolSubscription::default()
+        .with_topics(topics)
+        .encode(&mut out, 1)
+        .unwrap();
+    out.freeze()
+}
+
+#[test]
+fn subscription_is_read_from_member_metadata() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    assert!(!group.is_subscribed_to("t"));
+    let mut join = params("");
+    join.require_known_member_id = false;
+    join.protocols = vec![("range".into(), subscription(&["t", "u"]))];
+    let joined = resolve(group.join(join, now, &limits()));
+    assert_eq!(joined.error_code, 0);
+    assert!(group.is_subscribed_to("t"));
+    assert!(group.is_subscribed_to("u"));
+    assert!(!group.is_subscribed_to("v"));
+}

@@ -19,6 +19,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
@@ -67,6 +68,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ListGroups, list_groups::VERSIONS),
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
+    (ApiKey::OffsetDelete, offset_delete::VERSIONS),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -233,6 +235,9 @@ async fn route(ctx: &Rc<ShardContext>, request: &RequestFrame, decoded: RequestK
         }
         RequestKind::DeleteGroups(body) => {
             Box::pin(async move { delete_groups::handle(&ctx, header, body).await })
+        }
+        RequestKind::OffsetDelete(body) => {
+            Box::pin(async move { offset_delete::handle(&ctx, header, body).await })
         }
         _ => Box::pin(async { None }),
     }
