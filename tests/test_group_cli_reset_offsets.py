@@ -91,9 +91,8 @@ def test_committed_group_resumes_after_restart_and_reset_to_earliest_rereads(bro
     assert sorted(rows) == list(range(PARTITIONS)), described.stdout
     assert all(lag == "0" for _, _, lag in rows.values()), described.stdout
     assert sum(int(current) for current, _, _ in rows.values()) == MESSAGES, described.stdout
-    # Kafka says Empty for a member-less group with offsets; millrace (for now) drops the in-memory
-    # group once it is inactive and describes it as Dead, so either inactive state passes.
-    assert re.search(r"is (Empty|Dead) with 0 member", described.stdout), described.stdout
+    # A member-less group with committed offsets is Empty, as Kafka says (not Dead).
+    assert re.search(r"is Empty with 0 member", described.stdout), described.stdout
 
     listed = group_cli(b.bootstrap, "list")
     assert listed.returncode == 0, listed.stderr

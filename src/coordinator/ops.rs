@@ -378,10 +378,18 @@ fn describe(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DescribedGroup> {
     ids.into_iter()
         .map(|id| match groups.get(id.0.as_str()) {
             Some(group) => group.describe(),
-            // Kafka describes an unknown group as Dead with no members.
-            None => DescribedGroup::default()
-                .with_group_id(id)
-                .with_group_state(StrBytes::from_static_str("Dead")),
+            // A group without members but with committed offsets is Empty
+            // (as ListGroups says); Kafka describes an unknown group as Dead.
+            None => {
+                let state = if ctx.coordinator.offsets.has_group(id.0.as_str()) {
+                    "Empty"
+                } else {
+                    "Dead"
+                };
+                DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_group_state(StrBytes::from_static_str(state))
+            }
         })
         .collect()
 }

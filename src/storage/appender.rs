@@ -363,6 +363,15 @@ fn copy_tail_block(chunks: &[(u64, DmaBuffer)], end_position: u64) -> Vec<u8> {
 }
 
 impl WritePlan {
+    /// File position just past the last block the plan writes.
+    pub fn write_end(&self) -> u64 {
+        self.chunks
+            .iter()
+            .map(|(position, buffer)| position + buffer.len() as u64)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Bytes the plan writes (whole aligned blocks).
     pub fn bytes(&self) -> u64 {
         self.chunks

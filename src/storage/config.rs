@@ -87,6 +87,10 @@ pub struct StorageLimits {
     pub write_round_bytes_per_partition: usize,
     /// Size of one O_DIRECT write (several are in flight per round).
     pub write_chunk_bytes: usize,
+    /// Active segments are preallocated in steps of this many bytes ahead of
+    /// the write position, not whole: a broker with many partitions must not
+    /// reserve `segment.bytes` of disk for each.
+    pub preallocate_step_bytes: u64,
     /// Partitions one flush round handles; the rest wait for the next round.
     pub flush_logs_per_round_max: usize,
     /// Size of each arena block that stamped batch headers are cut from.
@@ -108,6 +112,7 @@ impl Default for StorageLimits {
             unwritten_bytes_per_partition_max: 64 << 20,
             write_round_bytes_per_partition: 4 << 20,
             write_chunk_bytes: 1 << 20,
+            preallocate_step_bytes: 64 << 20,
             flush_logs_per_round_max: 32,
             header_arena_bytes: 64 << 10,
             producers_per_partition_max: 4096,

@@ -13,6 +13,7 @@ use super::appender::{plan_write, PlanInput};
 use super::error::StorageError;
 use super::log::{now_ms, PartitionLog};
 use super::notify::{Completion, WakeSignal};
+use super::recovery::allocation_for;
 use super::segment::{
     segment_file_name, write_whole_file, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION,
 };
@@ -155,6 +156,32 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Extends the active segment's preallocation by whole steps so the
+    /// round's O_DIRECT writes land below i_size (PLATFORM.md: 3-7x faster
+    /// than size-extending writes). Caller holds `flush_lock`, so no roll
+    /// replaces the segment meanwhile.
+    async fn allocate_for(&self, write_end: u64) -> Result<(), StorageError> {
+        let (allocated, dma, path) = {
+            let state = self.state.borrow();
+            let active = &state.active;
+            (
+                active.allocated,
+                active.dma.clone(),
+                active.log_path.clone(),
+            )
+        };
+        if write_end <= allocated {
+            return Ok(());
+        }
+        let target = allocation_for(write_end, &self.limits);
+        dma.pre_allocate(target, false)
+            .await
+            .map_err(|e| StorageError::io("preallocate", &path, e))?;
+        let mut state = self.state.borrow_mut();
+        state.active.allocated = state.active.allocated.max(target);
+        Ok(())
+    }
+
     async fn write_round(&self) -> Result<(), StorageError> {
         let plan = {
             let state = self.state.borrow();
@@ -183,6 +210,9 @@ impl PartitionLog {
             let error = std::io::Error::other("injected write failure");
             return Err(self.fail(StorageError::io("write", &self.dir, error)));
         }
+        self.allocate_for(plan.write_end())
+            .await
+            .map_err(|error| self.fail(error))?;
         plan.execute().await.map_err(|error| self.fail(error))?;
         self.update_stats(|stats| {
             stats.write_rounds += 1;

@@ -200,7 +200,20 @@ pub struct LoadedLog {
 
 /// Bytes a new or reopened active segment file is preallocated to.
 pub fn preallocate_bytes(config: &LogConfig, limits: &StorageLimits) -> u64 {
-    config.effective_segment_bytes() + limits.write_chunk_bytes as u64
+    (config.effective_segment_bytes() + limits.write_chunk_bytes as u64).min(
+        limits
+            .preallocate_step_bytes
+            .max(limits.write_chunk_bytes as u64),
+    )
+}
+
+/// The allocation a segment needs before writes reaching `write_end`: the
+/// next whole step past it.
+pub fn allocation_for(write_end: u64, limits: &StorageLimits) -> u64 {
+    let step = limits
+        .preallocate_step_bytes
+        .max(limits.write_chunk_bytes as u64);
+    write_end.div_ceil(step) * step
 }
 
 /// Loads (or creates) the log in `dir`.

@@ -70,6 +70,8 @@ pub struct Segment {
     /// Wall-clock ms when the first batch went in (for `segment.ms`), or
     /// when the segment was loaded.
     pub first_append_ms: Option<i64>,
+    /// Bytes preallocated (size set): writes must stay below this.
+    pub allocated: u64,
 }
 
 impl Segment {
@@ -98,7 +100,9 @@ impl Segment {
         dma.pre_allocate(preallocate_bytes, false)
             .await
             .map_err(|e| StorageError::io("preallocate", &log_path, e))?;
-        Segment::empty(log_path, base_offset, dma)
+        let mut segment = Segment::empty(log_path, base_offset, dma)?;
+        segment.allocated = preallocate_bytes;
+        Ok(segment)
     }
 
     /// Opens an existing segment file; `writable` for the active segment.
@@ -130,6 +134,7 @@ impl Segment {
             next_offset: base_offset,
             indexes: SegmentIndexes::default(),
             first_append_ms: None,
+            allocated: 0,
         })
     }
 
@@ -158,11 +163,13 @@ impl Segment {
     }
 
     /// Extends the file with zeros (size set) up to `size`.
-    pub async fn preallocate(&self, size: u64) -> Result<(), StorageError> {
+    pub async fn preallocate(&mut self, size: u64) -> Result<(), StorageError> {
         self.dma
             .pre_allocate(size, false)
             .await
-            .map_err(|e| StorageError::io("preallocate", &self.log_path, e))
+            .map_err(|e| StorageError::io("preallocate", &self.log_path, e))?;
+        self.allocated = self.allocated.max(size);
+        Ok(())
     }
 
     /// A cheap handle for reads that outlive a borrow of the segment.
