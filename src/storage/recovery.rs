@@ -458,3 +458,31 @@ fn report_active_scan(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_preallocated_by_steps_not_whole() {
+        let limits = StorageLimits::default();
+        let step = limits.preallocate_step_bytes;
+        let big = LogConfig {
+            segment_bytes: 1 << 30,
+            ..LogConfig::default()
+        };
+        assert_eq!(preallocate_bytes(&big, &limits), step);
+        let small = LogConfig {
+            segment_bytes: 1 << 20,
+            ..LogConfig::default()
+        };
+        // A segment smaller than a step is preallocated whole (plus one write chunk).
+        assert_eq!(
+            preallocate_bytes(&small, &limits),
+            (1 << 20) + limits.write_chunk_bytes as u64
+        );
+        assert_eq!(allocation_for(1, &limits), step);
+        assert_eq!(allocation_for(step, &limits), step);
+        assert_eq!(allocation_for(step + 1, &limits), 2 * step);
+    }
+}
