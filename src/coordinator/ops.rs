@@ -256,13 +256,7 @@ async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetC
         }
         codes.push(topic_codes);
     }
-    let write_error = match ctx.coordinator.offsets.write(changes).await {
-        Ok(()) => error_code::NONE,
-        Err(e) => {
-            log::error!("group {group}: commit failed: {e}");
-            error_code::COORDINATOR_NOT_AVAILABLE
-        }
-    };
+    let write_error = write_offsets(ctx, &group, changes, "commit").await;
     let topics = request
         .topics
         .iter()
@@ -289,6 +283,24 @@ async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetC
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Writes offset changes durably; the wire code every partition without an
+/// error of its own gets (COORDINATOR_NOT_AVAILABLE when the write failed,
+/// so clients retry rather than believe the change happened).
+async fn write_offsets(
+    ctx: &Rc<ShardContext>,
+    group: &str,
+    changes: Vec<OffsetChange>,
+    what: &str,
+) -> i16 {
+    match ctx.coordinator.offsets.write(changes).await {
+        Ok(()) => error_code::NONE,
+        Err(e) => {
+            log::error!("group {group}: {what} failed: {e}");
+            error_code::COORDINATOR_NOT_AVAILABLE
+        }
+    }
 }
 
 fn fetched(partition: i32, committed: Option<CommittedOffset>) -> OffsetFetchResponsePartitions {
@@ -490,13 +502,7 @@ async fn delete_offsets(
             .collect();
         codes.push(topic_codes);
     }
-    let write_error = match ctx.coordinator.offsets.write(changes).await {
-        Ok(()) => error_code::NONE,
-        Err(e) => {
-            log::error!("group {group}: offset delete failed: {e}");
-            error_code::COORDINATOR_NOT_AVAILABLE
-        }
-    };
+    let write_error = write_offsets(ctx, &group, changes, "offset delete").await;
     let topics = request
         .topics
         .iter()
