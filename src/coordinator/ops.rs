@@ -257,24 +257,31 @@ async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetC
         codes.push(topic_codes);
     }
     let write_error = write_offsets(ctx, &group, changes, "commit").await;
+    commit_response(&request, |topic, partition| match codes[topic][partition] {
+        error_code::NONE => write_error,
+        own => own,
+    })
+}
+
+/// An OffsetCommit answer for every partition of `request`, each with the
+/// code `code_of(topic index, partition index)` gives.
+pub fn commit_response(
+    request: &OffsetCommitRequest,
+    code_of: impl Fn(usize, usize) -> i16,
+) -> OffsetCommitResponse {
     let topics = request
         .topics
         .iter()
-        .zip(codes)
-        .map(|(topic, topic_codes)| {
+        .enumerate()
+        .map(|(t, topic)| {
             let partitions = topic
                 .partitions
                 .iter()
-                .zip(topic_codes)
-                .map(|(partition, code)| {
-                    let code = if code == error_code::NONE {
-                        write_error
-                    } else {
-                        code
-                    };
+                .enumerate()
+                .map(|(p, partition)| {
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(partition.partition_index)
-                        .with_error_code(code)
+                        .with_error_code(code_of(t, p))
                 })
                 .collect();
             OffsetCommitResponseTopic::default()

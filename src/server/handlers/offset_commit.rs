@@ -3,12 +3,10 @@
 
 use super::{respond, RequestMeta, VersionRange};
 use crate::coordinator::group::error_code;
+use crate::coordinator::ops::commit_response;
 use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
-use kafka_protocol::messages::offset_commit_response::{
-    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use std::rc::Rc;
 
@@ -17,25 +15,7 @@ pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
 
 /// Every partition of the request with `code`.
 fn all_failed(request: &OffsetCommitRequest, code: i16) -> OffsetCommitResponse {
-    let topics = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    OffsetCommitResponsePartition::default()
-                        .with_partition_index(p.partition_index)
-                        .with_error_code(code)
-                })
-                .collect();
-            OffsetCommitResponseTopic::default()
-                .with_name(topic.name.clone())
-                .with_partitions(partitions)
-        })
-        .collect();
-    OffsetCommitResponse::default().with_topics(topics)
+    commit_response(request, |_, _| code)
 }
 
 /// Answers an OffsetCommit request.
