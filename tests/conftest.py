@@ -24,7 +24,6 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 READY_POLL_INTERVAL_S = 0.05
 STDERR_TAIL_BYTES = 8000
-TEST_SEGMENT_BYTES = 64 << 20
 
 
 def free_port():
@@ -62,9 +61,6 @@ class Broker:
             "listeners": f"PLAINTEXT://{self.bootstrap}",
             "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
             "log.dirs": str(self.data_dir),
-            # Each active segment is preallocated whole; at the 1 GiB default a suite of
-            # multi-partition topics reserves tens of GB of a shared disk.
-            "log.segment.bytes": TEST_SEGMENT_BYTES,
         }
         settings.update(self.overrides)
         cmd = [str(BROKER_BINARY), "serve"]
