@@ -16,6 +16,13 @@ MESSAGES = 3000
 KCAT_TIMEOUT_S = 60
 
 
+def group_log(stderr):
+    """kcat's group-protocol debug lines (joins, syncs, commits), for a failure message."""
+    wanted = ("JOIN", "SYNC", "COMMIT", "REBALANCE", "ASSIGN", "HEARTBEAT", "LEAVE", "FAIL", "ERR")
+    lines = [line for line in stderr.decode(errors="replace").splitlines() if any(w in line for w in wanted)]
+    return "\n".join(lines[-80:])
+
+
 def test_kcat_group_consumer_reads_all_and_commits(broker):
     bootstrap, _, _ = broker(**{"group.initial.rebalance.delay.ms": 0})
     topic = unique_topic("kcat-group")
@@ -26,7 +33,7 @@ def test_kcat_group_consumer_reads_all_and_commits(broker):
 
     result = subprocess.run(
         ["kcat", "-b", bootstrap, "-X", "auto.offset.reset=earliest", "-X", "enable.auto.commit=true",
-         "-X", "auto.commit.interval.ms=100", "-c", str(MESSAGES), "-G", group, topic],
+         "-X", "auto.commit.interval.ms=100", "-X", "debug=cgrp", "-c", str(MESSAGES), "-G", group, topic],
         capture_output=True, timeout=KCAT_TIMEOUT_S, check=False,
     )
     assert result.returncode == 0, result.stderr.decode()[-3000:]
@@ -39,7 +46,7 @@ def test_kcat_group_consumer_reads_all_and_commits(broker):
     checker = Consumer(config)
     try:
         committed = checker.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
-        assert all(tp.offset >= 0 for tp in committed), committed
+        assert all(tp.offset >= 0 for tp in committed), (committed, group_log(result.stderr))
         assert sum(tp.offset for tp in committed) <= MESSAGES
     finally:
         checker.close()
