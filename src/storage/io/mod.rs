@@ -33,6 +33,19 @@ pub fn install_fault_plan(plan: Option<Rc<FaultPlan>>) {
     FAULT_PLAN.with(|current| *current.borrow_mut() = plan);
 }
 
+/// Installs the plan of the test-only `storage.fault.plan` key (already
+/// validated, and allowed by [`FAULT_INJECTION_ENV`], when the config
+/// loaded) on this shard's thread. Empty: nothing.
+pub fn install_configured_plan(text: &str, shard_id: usize) -> Result<(), String> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    let plan = parse_fault_plan(text)?;
+    log::warn!("shard {shard_id}: TEST ONLY: injecting storage faults: {text}");
+    install_fault_plan(Some(Rc::new(plan)));
+    Ok(())
+}
+
 fn installed_plan() -> Option<Rc<FaultPlan>> {
     FAULT_PLAN.with(|current| current.borrow().clone())
 }
