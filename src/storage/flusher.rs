@@ -205,11 +205,6 @@ impl PartitionLog {
             (plan.segment_base, plan.end_position, plan.end_offset);
         let tail_block = plan.tail_block.clone();
         let bytes = plan.bytes();
-        #[cfg(test)]
-        if self.inject_write_failure.replace(false) {
-            let error = std::io::Error::other("injected write failure");
-            return Err(self.fail(StorageError::io("write", &self.dir, error)));
-        }
         self.allocate_for(plan.write_end())
             .await
             .map_err(|error| self.on_write_error(error))?;

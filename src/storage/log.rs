@@ -137,9 +137,6 @@ pub struct PartitionLog {
     pub(super) stats: Cell<LogStats>,
     /// Recent batch bytes of all logs of the shard.
     pub(super) shard_recent_bytes: Rc<Cell<usize>>,
-    /// Test hook: the next write round fails as if the disk did.
-    #[cfg(test)]
-    pub(super) inject_write_failure: Cell<bool>,
 }
 
 /// Counters of a log's disk activity since it was opened.
@@ -214,8 +211,6 @@ impl PartitionLog {
             self_ref: self_ref.clone(),
             stats: Cell::new(LogStats::default()),
             shard_recent_bytes,
-            #[cfg(test)]
-            inject_write_failure: Cell::new(false),
         })
     }
 

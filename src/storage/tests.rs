@@ -517,13 +517,18 @@ fn listeners_durability_and_timestamps() {
 fn write_failure_takes_the_partition_offline() {
     let dir = TempDir::new("write-failure");
     run(async move {
+        // Segment data writes: the first succeeds, the second fails.
+        let plan = io::FaultPlan::new(vec![io::FaultRule {
+            file_contains: ".log".to_string(),
+            fault: io::Fault::FailWrite { nth: 2 },
+        }]);
+        io::install_fault_plan(Some(Rc::new(plan)));
         let storage = new_storage(&dir, StorageLimits::default());
         let log = open(&storage, LogConfig::default(), true).await;
         let first = log.append(vec![plain_batch(1, 10, 1)], 0).await.unwrap();
         log.wait_durable(first.last_offset, Durability::Synced)
             .await
             .unwrap();
-        log.inject_write_failure.set(true);
         let listener = log.append_listener();
         let second = log.append(vec![plain_batch(1, 10, 1)], 0).await.unwrap();
         let waited = log
@@ -547,6 +552,7 @@ fn write_failure_takes_the_partition_offline() {
             .await
             .is_err());
         assert!(storage.shutdown().await.is_err());
+        io::install_fault_plan(None);
     });
 }
 
