@@ -348,7 +348,27 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
             store(&mut c.log_level, v.trim().to_ascii_lowercase())
         },
     },
+    BrokerKey {
+        name: "storage.fault.plan",
+        default: Some(""),
+        doc: "TEST ONLY: disk faults to inject (see storage::io::plan_text); refused unless \
+              MILLRACE_ALLOW_FAULT_INJECTION=1.",
+        apply: set_storage_fault_plan,
+    },
 ];
+
+/// Accepts a fault plan only when the environment explicitly allows it.
+fn set_storage_fault_plan(config: &mut Config, value: &str) -> Result<(), String> {
+    let plan = value.trim();
+    if !plan.is_empty() {
+        let env = crate::storage::io::FAULT_INJECTION_ENV;
+        if std::env::var(env).as_deref() != Ok("1") {
+            return Err(format!("a test-only setting: refused unless {env}=1"));
+        }
+        crate::storage::io::parse_fault_plan(plan)?;
+    }
+    store(&mut config.storage_fault_plan, plan.to_string())
+}
 
 /// The table entry of a key, if known.
 pub fn broker_key(name: &str) -> Option<&'static BrokerKey> {

@@ -90,6 +90,8 @@ pub struct Config {
     pub io_memory_bytes: usize,
     /// `log.level`, lower case.
     pub log_level: String,
+    /// `storage.fault.plan`: test-only disk fault injection; empty = none.
+    pub storage_fault_plan: String,
     /// Kafka keys that were set but mean nothing here
     /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them once logging is up.
     pub ignored_keys: Vec<String>,
@@ -239,6 +241,7 @@ impl Config {
             max_inflight_requests_per_connection: 0,
             io_memory_bytes: 0,
             log_level: String::new(),
+            storage_fault_plan: String::new(),
             ignored_keys: Vec::new(),
         }
     }

@@ -167,6 +167,7 @@ async fn shard_main(
         .map_err(|_| "cannot join the shard mesh".to_string())?;
     let shard_id = senders.peer_id();
     let config = startup.config.clone();
+    crate::storage::io::install_configured_plan(&config.storage_fault_plan, shard_id)?;
     let storage = ShardStorage::new(shard_id, config.log_dirs.clone(), StorageLimits::default());
     let ctx = Rc::new(ShardContext {
         shard_id,

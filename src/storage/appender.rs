@@ -12,9 +12,10 @@
 //! recent budget.
 
 use super::error::StorageError;
+use super::io::SegmentFile;
 use super::segment::{align_down, align_up, short_write, WRITE_ALIGNMENT_BYTES};
 use bytes::{Bytes, BytesMut};
-use glommio::io::{DmaBuffer, DmaFile};
+use glommio::io::DmaBuffer;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -206,7 +207,7 @@ pub struct ActiveWrite {
 
 /// The O_DIRECT writes of one flush round of one segment.
 pub struct WritePlan {
-    file: Rc<DmaFile>,
+    file: Rc<SegmentFile>,
     path: PathBuf,
     chunks: Vec<(u64, DmaBuffer)>,
     /// Segment the plan writes.
@@ -222,7 +223,7 @@ pub struct WritePlan {
 /// What [`plan_write`] needs to know about the active segment.
 pub struct PlanInput<'a> {
     /// The active segment's O_DIRECT handle.
-    pub file: &'a Rc<DmaFile>,
+    pub file: &'a Rc<SegmentFile>,
     /// Its path (for errors).
     pub path: &'a std::path::Path,
     /// Its base offset.
@@ -295,7 +296,7 @@ fn take_round<'a>(
 }
 
 fn allocate_chunks(
-    file: &DmaFile,
+    file: &SegmentFile,
     start: u64,
     end: u64,
     chunk_bytes: usize,

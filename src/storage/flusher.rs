@@ -44,7 +44,7 @@ impl FlushQueue {
     }
 
     /// Asks for a check of `log` at `deadline_ms` (`flush.ms`).
-    fn schedule(&self, deadline_ms: i64, log: Weak<PartitionLog>) {
+    pub(super) fn schedule(&self, deadline_ms: i64, log: Weak<PartitionLog>) {
         self.timed.borrow_mut().push((deadline_ms, log));
         self.signal.notify();
     }
@@ -174,7 +174,7 @@ impl PartitionLog {
             return Ok(());
         }
         let target = allocation_for(write_end, &self.limits);
-        dma.pre_allocate(target, false)
+        dma.pre_allocate(target)
             .await
             .map_err(|e| StorageError::io("preallocate", &path, e))?;
         let mut state = self.state.borrow_mut();
@@ -205,15 +205,13 @@ impl PartitionLog {
             (plan.segment_base, plan.end_position, plan.end_offset);
         let tail_block = plan.tail_block.clone();
         let bytes = plan.bytes();
-        #[cfg(test)]
-        if self.inject_write_failure.replace(false) {
-            let error = std::io::Error::other("injected write failure");
-            return Err(self.fail(StorageError::io("write", &self.dir, error)));
-        }
         self.allocate_for(plan.write_end())
             .await
-            .map_err(|error| self.fail(error))?;
-        plan.execute().await.map_err(|error| self.fail(error))?;
+            .map_err(|error| self.on_write_error(error))?;
+        plan.execute()
+            .await
+            .map_err(|error| self.on_write_error(error))?;
+        self.leave_disk_full();
         self.update_stats(|stats| {
             stats.write_rounds += 1;
             stats.bytes_written += bytes;
@@ -272,7 +270,7 @@ impl PartitionLog {
             .dma
             .fdatasync()
             .await
-            .map_err(|e| self.fail(StorageError::io("fdatasync", &reader.log_path, e)))?;
+            .map_err(|e| self.on_sync_error(StorageError::io("fdatasync", &reader.log_path, e)))?;
         self.update_stats(|stats| stats.fdatasyncs += 1);
         let completed = {
             let mut state = self.state.borrow_mut();

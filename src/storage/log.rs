@@ -123,6 +123,9 @@ pub struct PartitionLog {
     pub(super) limits: StorageLimits,
     pub(super) state: RefCell<LogState>,
     pub(super) failure: RefCell<Option<StorageError>>,
+    /// The ENOSPC that keeps appended batches from being written, if any
+    /// (`disk_faults.rs`).
+    pub(super) disk_full: RefCell<Option<StorageError>>,
     pub(super) closed: Cell<bool>,
     pub(super) append_lock: Semaphore,
     pub(super) flush_lock: Semaphore,
@@ -134,9 +137,6 @@ pub struct PartitionLog {
     pub(super) stats: Cell<LogStats>,
     /// Recent batch bytes of all logs of the shard.
     pub(super) shard_recent_bytes: Rc<Cell<usize>>,
-    /// Test hook: the next write round fails as if the disk did.
-    #[cfg(test)]
-    pub(super) inject_write_failure: Cell<bool>,
 }
 
 /// Counters of a log's disk activity since it was opened.
@@ -148,6 +148,12 @@ pub struct LogStats {
     pub bytes_written: u64,
     /// fdatasyncs of segment files by the flusher.
     pub fdatasyncs: u64,
+    /// Failed writes and preallocations (ENOSPC excluded).
+    pub write_errors: u64,
+    /// Failed fdatasyncs.
+    pub sync_errors: u64,
+    /// ENOSPC answers to writes, preallocations and rolls.
+    pub no_space_errors: u64,
 }
 
 impl PartitionLog {
@@ -194,6 +200,7 @@ impl PartitionLog {
             limits,
             state: RefCell::new(state),
             failure: RefCell::new(None),
+            disk_full: RefCell::new(None),
             closed: Cell::new(false),
             append_lock: Semaphore::new(1),
             flush_lock: Semaphore::new(1),
@@ -204,8 +211,6 @@ impl PartitionLog {
             self_ref: self_ref.clone(),
             stats: Cell::new(LogStats::default()),
             shard_recent_bytes,
-            #[cfg(test)]
-            inject_write_failure: Cell::new(false),
         })
     }
 
@@ -237,6 +242,7 @@ impl PartitionLog {
             .await
             .map_err(|_| self.closed_error())?;
         self.check_open()?;
+        self.check_disk_space()?;
         self.wait_for_write_room().await?;
         if let Some(duplicate) = self.check_producers(&batches)? {
             return Ok(duplicate);
@@ -399,7 +405,7 @@ impl PartitionLog {
             Ok(()) => self.create_next_segment().await,
             Err(error) => Err(error),
         };
-        let next = created.map_err(|error| self.fail(error))?;
+        let next = created.map_err(|error| self.on_roll_error(error))?;
         let mut state = self.state.borrow_mut();
         let base = next.base_offset;
         let mut old = std::mem::replace(&mut state.active, next);

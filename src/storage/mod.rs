@@ -15,11 +15,15 @@
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
 //!   tail, rebuilding indexes.
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
+//! - [`io`]: the narrow file interface (real O_DIRECT files, or a
+//!   fault-injecting layer for tests).
 pub mod appender;
 pub mod config;
+mod disk_faults;
 pub mod error;
 pub mod flusher;
 pub mod index;
+pub mod io;
 pub mod log;
 mod log_read;
 pub mod notify;
@@ -32,9 +36,12 @@ pub mod segment;
 pub mod shard_storage;
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{Durability, LogConfig, StorageLimits};
+pub use disk_faults::{DiskFaultSummary, DISK_FULL_RETRY_MS};
 pub use error::{AppendError, ReadError, StorageError};
 pub use log::{AppendBatch, AppendResult, LogStats, PartitionLog};
 pub use log_read::ReadResult;

@@ -5,7 +5,8 @@
 
 use super::error::StorageError;
 use super::index::{OffsetIndex, SegmentIndexes, TimeIndex};
-use glommio::io::{DmaFile, OpenOptions};
+use super::io::{remove_file, OpenMode, SegmentFile};
+use glommio::io::DmaFile;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -58,7 +59,7 @@ pub struct Segment {
     /// Path of the `.log` file.
     pub log_path: Rc<Path>,
     /// O_DIRECT handle: the engine's writes (active segment) and scans.
-    pub dma: Rc<DmaFile>,
+    pub dma: Rc<SegmentFile>,
     /// Buffered read handle given out in `Piece::File` regions.
     pub read_file: Arc<File>,
     /// Logical size: bytes of batches appended. Past it the file is zeros.
@@ -89,15 +90,10 @@ impl Segment {
         preallocate_bytes: u64,
     ) -> Result<Segment, StorageError> {
         let log_path = dir.join(segment_file_name(base_offset, LOG_EXTENSION));
-        let dma = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .dma_open(&log_path)
+        let dma = SegmentFile::open(&log_path, OpenMode::Create)
             .await
             .map_err(|e| StorageError::io("create", &log_path, e))?;
-        dma.pre_allocate(preallocate_bytes, false)
+        dma.pre_allocate(preallocate_bytes)
             .await
             .map_err(|e| StorageError::io("preallocate", &log_path, e))?;
         let mut segment = Segment::empty(log_path, base_offset, dma)?;
@@ -112,10 +108,11 @@ impl Segment {
         base_offset: i64,
         writable: bool,
     ) -> Result<Segment, StorageError> {
-        let dma = OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .dma_open(&log_path)
+        let mode = match writable {
+            true => OpenMode::ReadWrite,
+            false => OpenMode::Read,
+        };
+        let dma = SegmentFile::open(&log_path, mode)
             .await
             .map_err(|e| StorageError::io("open", &log_path, e))?;
         Segment::empty(log_path, base_offset, dma)
@@ -123,7 +120,11 @@ impl Segment {
 
     /// A segment over freshly opened files, before the loader or the
     /// appender fills in size, next offset and indexes.
-    fn empty(log_path: PathBuf, base_offset: i64, dma: DmaFile) -> Result<Segment, StorageError> {
+    fn empty(
+        log_path: PathBuf,
+        base_offset: i64,
+        dma: SegmentFile,
+    ) -> Result<Segment, StorageError> {
         let read_file = open_read_handle(&log_path)?;
         Ok(Segment {
             base_offset,
@@ -165,7 +166,7 @@ impl Segment {
     /// Extends the file with zeros (size set) up to `size`.
     pub async fn preallocate(&mut self, size: u64) -> Result<(), StorageError> {
         self.dma
-            .pre_allocate(size, false)
+            .pre_allocate(size)
             .await
             .map_err(|e| StorageError::io("preallocate", &self.log_path, e))?;
         self.allocated = self.allocated.max(size);
@@ -224,8 +225,7 @@ impl Segment {
     pub async fn remove_files(&self) -> Result<(), StorageError> {
         for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
             let path = self.sibling_path(extension);
-            if let Err(error) = glommio::io::remove(&path).await {
-                let error: std::io::Error = error.into();
+            if let Err(error) = remove_file(&path).await {
                 if error.kind() != std::io::ErrorKind::NotFound {
                     return Err(StorageError::io("remove", &path, error));
                 }
@@ -240,7 +240,7 @@ impl Segment {
 #[derive(Clone, Debug)]
 pub struct SegmentReader {
     /// O_DIRECT handle.
-    pub dma: Rc<DmaFile>,
+    pub dma: Rc<SegmentFile>,
     /// Path of the `.log` file (for errors).
     pub log_path: Rc<Path>,
 }
@@ -270,11 +270,7 @@ fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {
 /// Writes `bytes` as the whole content of `path` (created or replaced)
 /// with O_DIRECT and fdatasync.
 pub async fn write_whole_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .dma_open(path)
+    let file = SegmentFile::open(path, OpenMode::Create)
         .await
         .map_err(|e| StorageError::io("create", path, e))?;
     let result = write_padded(&file, path, bytes).await;
@@ -285,7 +281,7 @@ pub async fn write_whole_file(path: &Path, bytes: &[u8]) -> Result<(), StorageEr
     result.and(closed)
 }
 
-async fn write_padded(file: &DmaFile, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+async fn write_padded(file: &SegmentFile, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     if !bytes.is_empty() {
         let padded_len = align_up(bytes.len() as u64) as usize;
         let mut buffer = file.alloc_dma_buffer(padded_len);
@@ -319,10 +315,9 @@ pub fn short_write(path: &Path) -> StorageError {
 
 /// The whole content of `path`, or `None` if it does not exist.
 pub async fn read_whole_file(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
-    let file = match DmaFile::open(path).await {
+    let file = match SegmentFile::open(path, OpenMode::Read).await {
         Ok(file) => file,
         Err(error) => {
-            let error: std::io::Error = error.into();
             if error.kind() == std::io::ErrorKind::NotFound {
                 return Ok(None);
             }
@@ -334,7 +329,7 @@ pub async fn read_whole_file(path: &Path) -> Result<Option<Vec<u8>>, StorageErro
     result.map(Some)
 }
 
-async fn read_all(file: &DmaFile, path: &Path) -> Result<Vec<u8>, StorageError> {
+async fn read_all(file: &SegmentFile, path: &Path) -> Result<Vec<u8>, StorageError> {
     let size = file
         .file_size()
         .await

@@ -149,7 +149,7 @@ impl ShardStorage {
         removed
     }
 
-    fn all_logs(&self) -> Vec<Rc<PartitionLog>> {
+    pub(super) fn all_logs(&self) -> Vec<Rc<PartitionLog>> {
         let logs = self.logs.borrow();
         logs.values()
             .flat_map(|partitions| partitions.values().cloned())

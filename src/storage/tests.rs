@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Registered I/O memory per test executor (the memlock limit is 8 MiB and
 /// tests run in parallel).
 const TEST_IO_MEMORY_BYTES: usize = 1 << 20;
-const TOPIC: &str = "events";
+pub(super) const TOPIC: &str = "events";
 
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
         // Not /tmp (possibly tmpfs, no O_DIRECT): the target dir's filesystem.
@@ -41,7 +41,7 @@ impl Drop for TempDir {
     }
 }
 
-fn run<F: Future<Output = ()> + 'static>(future: F) {
+pub(super) fn run<F: Future<Output = ()> + 'static>(future: F) {
     LocalExecutorBuilder::default()
         .io_memory(TEST_IO_MEMORY_BYTES)
         .make()
@@ -49,7 +49,7 @@ fn run<F: Future<Output = ()> + 'static>(future: F) {
         .run(future);
 }
 
-fn small_config() -> LogConfig {
+pub(super) fn small_config() -> LogConfig {
     LogConfig {
         segment_bytes: 16 * 1024,
         index_interval_bytes: 1024,
@@ -57,7 +57,7 @@ fn small_config() -> LogConfig {
     }
 }
 
-fn test_batch(spec: TestBatch) -> AppendBatch {
+pub(super) fn test_batch(spec: TestBatch) -> AppendBatch {
     let bytes = build_test_batch(&spec);
     let info = peek_batch(&bytes, true).unwrap().unwrap();
     let mut header = [0u8; RECORD_BATCH_HEADER_BYTES];
@@ -69,7 +69,7 @@ fn test_batch(spec: TestBatch) -> AppendBatch {
     }
 }
 
-fn plain_batch(records: i32, value_bytes: usize, timestamp: i64) -> AppendBatch {
+pub(super) fn plain_batch(records: i32, value_bytes: usize, timestamp: i64) -> AppendBatch {
     test_batch(TestBatch {
         record_count: records,
         value_bytes,
@@ -78,7 +78,12 @@ fn plain_batch(records: i32, value_bytes: usize, timestamp: i64) -> AppendBatch 
     })
 }
 
-fn producer_batch(producer_id: i64, epoch: i16, sequence: i32, records: i32) -> AppendBatch {
+pub(super) fn producer_batch(
+    producer_id: i64,
+    epoch: i16,
+    sequence: i32,
+    records: i32,
+) -> AppendBatch {
     test_batch(TestBatch {
         record_count: records,
         producer_id,
@@ -89,7 +94,7 @@ fn producer_batch(producer_id: i64, epoch: i16, sequence: i32, records: i32) -> 
 }
 
 /// The bytes of a read, pieces concatenated (file regions read with pread).
-fn piece_bytes(pieces: &[Piece]) -> Vec<u8> {
+pub(super) fn piece_bytes(pieces: &[Piece]) -> Vec<u8> {
     let mut out = Vec::new();
     for piece in pieces {
         match piece {
@@ -108,7 +113,7 @@ fn piece_bytes(pieces: &[Piece]) -> Vec<u8> {
 }
 
 /// Whole batches in `bytes` (a trailing partial batch is dropped, as clients do).
-fn batches_in(bytes: &[u8]) -> Vec<BatchInfo> {
+pub(super) fn batches_in(bytes: &[u8]) -> Vec<BatchInfo> {
     let mut out = Vec::new();
     let mut position = 0;
     while let Ok(Some(mut info)) = peek_batch(&bytes[position..], true) {
@@ -120,7 +125,7 @@ fn batches_in(bytes: &[u8]) -> Vec<BatchInfo> {
 }
 
 /// Reads the whole log from `from`, fetch by fetch, checking offsets follow.
-async fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchInfo> {
+pub(super) async fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchInfo> {
     let mut offset = from;
     let mut batches = Vec::new();
     while offset < log.log_end_offset() {
@@ -139,24 +144,28 @@ async fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchInfo> {
     batches
 }
 
-async fn open(storage: &ShardStorage, config: LogConfig, clean: bool) -> Rc<PartitionLog> {
+pub(super) async fn open(
+    storage: &ShardStorage,
+    config: LogConfig,
+    clean: bool,
+) -> Rc<PartitionLog> {
     storage
         .open_partition(TOPIC, 0, config, clean)
         .await
         .unwrap()
 }
 
-fn new_storage(dir: &TempDir, limits: StorageLimits) -> Rc<ShardStorage> {
+pub(super) fn new_storage(dir: &TempDir, limits: StorageLimits) -> Rc<ShardStorage> {
     let storage = ShardStorage::new(0, dir.0.clone(), limits);
     storage.start_background(60_000);
     storage
 }
 
-fn partition_dir(dir: &TempDir) -> PathBuf {
+pub(super) fn partition_dir(dir: &TempDir) -> PathBuf {
     dir.0.join(format!("{TOPIC}-0"))
 }
 
-fn segment_files(dir: &TempDir) -> Vec<PathBuf> {
+pub(super) fn segment_files(dir: &TempDir) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(partition_dir(dir))
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -508,13 +517,18 @@ fn listeners_durability_and_timestamps() {
 fn write_failure_takes_the_partition_offline() {
     let dir = TempDir::new("write-failure");
     run(async move {
+        // Segment data writes: the first succeeds, the second fails.
+        let plan = io::FaultPlan::new(vec![io::FaultRule {
+            file_contains: ".log".to_string(),
+            fault: io::Fault::FailWrite { nth: 2 },
+        }]);
+        io::install_fault_plan(Some(Rc::new(plan)));
         let storage = new_storage(&dir, StorageLimits::default());
         let log = open(&storage, LogConfig::default(), true).await;
         let first = log.append(vec![plain_batch(1, 10, 1)], 0).await.unwrap();
         log.wait_durable(first.last_offset, Durability::Synced)
             .await
             .unwrap();
-        log.inject_write_failure.set(true);
         let listener = log.append_listener();
         let second = log.append(vec![plain_batch(1, 10, 1)], 0).await.unwrap();
         let waited = log
@@ -538,6 +552,7 @@ fn write_failure_takes_the_partition_offline() {
             .await
             .is_err());
         assert!(storage.shutdown().await.is_err());
+        io::install_fault_plan(None);
     });
 }
 

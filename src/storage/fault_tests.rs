@@ -1,0 +1,362 @@
+//! Storage behaviour under injected disk faults (`io::FaultPlan`): one test
+//! per fault, each asserting what the producer is told, what the log's state
+//! and counters show, and what survives a restart.
+
+use super::error::KAFKA_STORAGE_ERROR;
+use super::io::{install_fault_plan, Fault, FaultPlan, FaultRule};
+use super::tests::{new_storage, open, plain_batch, read_all, run, small_config, TempDir};
+use super::*;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Longest the disk-full test waits for the flusher's retry (a loaded CI
+/// machine can delay the 500 ms timer).
+const DISK_FULL_RECOVERY_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Only segment data files: index files and other files are left alone.
+const SEGMENT_FILES: &str = ".log";
+
+fn rule(fault: Fault) -> FaultRule {
+    FaultRule {
+        file_contains: SEGMENT_FILES.to_string(),
+        fault,
+    }
+}
+
+/// Installs `plan` for the files this test thread opens from now on.
+fn with_plan(plan: FaultPlan) -> Rc<FaultPlan> {
+    let plan = Rc::new(plan);
+    install_fault_plan(Some(plan.clone()));
+    plan
+}
+
+/// Appends one batch and waits for `durability`; the offsets or the wire
+/// error code.
+async fn produce(
+    log: &PartitionLog,
+    value_bytes: usize,
+    durability: Durability,
+) -> Result<AppendResult, i16> {
+    let result = log
+        .append(vec![plain_batch(1, value_bytes, 1)], 0)
+        .await
+        .map_err(|e| e.wire_error_code())?;
+    log.wait_durable(result.last_offset, durability)
+        .await
+        .map_err(|e| e.wire_error_code())?;
+    Ok(result)
+}
+
+/// Reopens the partition on real files after a (simulated) crash and
+/// returns its log.
+async fn reopen_after_crash(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
+    install_fault_plan(None);
+    let storage = new_storage(dir, StorageLimits::default());
+    let log = open(&storage, LogConfig::default(), false).await;
+    (storage, log)
+}
+
+#[test]
+fn failed_fsync_fails_the_log_and_acknowledges_nothing() {
+    let dir = TempDir::new("fault-fsync");
+    run(async move {
+        let plan = with_plan(FaultPlan::new(vec![rule(Fault::FailSync { nth: 2 })]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let log = open(&storage, LogConfig::default(), true).await;
+        let first = produce(&log, 100, Durability::Synced).await.unwrap();
+        // acks=all waiting on the failing fdatasync gets the error.
+        assert_eq!(
+            produce(&log, 100, Durability::Synced).await,
+            Err(KAFKA_STORAGE_ERROR)
+        );
+        assert!(log.is_failed());
+        assert_eq!(log.stats().sync_errors, 1);
+        assert_eq!(plan.injected_count(), 1);
+        assert_eq!(storage.disk_fault_summary().failed_partitions, 1);
+        // The failed state refuses appends and every durability wait.
+        assert_eq!(
+            produce(&log, 100, Durability::Appended).await,
+            Err(KAFKA_STORAGE_ERROR)
+        );
+        assert!(log
+            .wait_durable(first.last_offset, Durability::Synced)
+            .await
+            .is_err());
+        assert!(storage.shutdown().await.is_err());
+        drop((log, storage));
+        // What was acknowledged is there after a restart.
+        let (storage, log) = reopen_after_crash(&dir).await;
+        assert!(log.log_end_offset() > first.last_offset);
+        assert_eq!(read_all(&log, 0).await[0].base_offset, 0);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn failed_write_fails_the_log() {
+    let dir = TempDir::new("fault-write");
+    run(async move {
+        with_plan(FaultPlan::new(vec![rule(Fault::FailWrite { nth: 2 })]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let log = open(&storage, LogConfig::default(), true).await;
+        produce(&log, 100, Durability::Written).await.unwrap();
+        assert_eq!(
+            produce(&log, 100, Durability::Written).await,
+            Err(KAFKA_STORAGE_ERROR)
+        );
+        assert!(log.is_failed());
+        assert!(!log.is_disk_full());
+        assert_eq!(log.stats().write_errors, 1);
+        assert_eq!(storage.disk_fault_summary().write_errors, 1);
+        assert_eq!(
+            produce(&log, 100, Durability::Appended).await,
+            Err(KAFKA_STORAGE_ERROR)
+        );
+        install_fault_plan(None);
+    });
+}
+
+#[test]
+fn short_write_fails_the_log() {
+    let dir = TempDir::new("fault-short");
+    run(async move {
+        with_plan(FaultPlan::new(vec![rule(Fault::ShortWrite {
+            nth: 2,
+            bytes: 512,
+        })]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let log = open(&storage, LogConfig::default(), true).await;
+        produce(&log, 100, Durability::Synced).await.unwrap();
+        assert_eq!(
+            produce(&log, 3000, Durability::Synced).await,
+            Err(KAFKA_STORAGE_ERROR)
+        );
+        assert!(log.is_failed());
+        assert_eq!(log.stats().write_errors, 1);
+        assert_eq!(log.stats().fdatasyncs, 1, "no sync after a short write");
+        install_fault_plan(None);
+    });
+}
+
+/// Small preallocation steps so a test reaches them with little data.
+fn small_step_limits() -> StorageLimits {
+    StorageLimits {
+        write_chunk_bytes: 4096,
+        preallocate_step_bytes: 16 << 10,
+        ..StorageLimits::default()
+    }
+}
+
+#[test]
+fn no_space_refuses_appends_keeps_reads_and_recovers() {
+    let dir = TempDir::new("fault-enospc");
+    run(async move {
+        let plan = with_plan(FaultPlan::new(Vec::new()));
+        let storage = new_storage(&dir, small_step_limits());
+        let log = open(&storage, LogConfig::default(), true).await;
+        plan.set_space_left(Some(0));
+        // The first 16 KiB step is allocated; the next one is refused.
+        let mut acknowledged = Vec::new();
+        let refused = loop {
+            match produce(&log, 1000, Durability::Synced).await {
+                Ok(result) => acknowledged.push(result.base_offset),
+                Err(code) => break code,
+            }
+            assert!(acknowledged.len() < 100, "ENOSPC never came");
+        };
+        assert_eq!(refused, KAFKA_STORAGE_ERROR);
+        assert!(acknowledged.len() >= 10, "{}", acknowledged.len());
+        assert!(log.is_disk_full());
+        assert!(!log.is_failed());
+        assert!(log.stats().no_space_errors >= 1);
+        assert_eq!(storage.disk_fault_summary().disk_full_partitions, 1);
+        // New appends are refused while the unwritten batch waits for space.
+        assert_eq!(
+            produce(&log, 1000, Durability::Appended).await,
+            Err(KAFKA_STORAGE_ERROR)
+        );
+        // Reads keep working.
+        let read: Vec<i64> = read_all(&log, 0)
+            .await
+            .iter()
+            .map(|batch| batch.base_offset)
+            .take(acknowledged.len())
+            .collect();
+        assert_eq!(read, acknowledged);
+        // Space is freed: the flusher's retry writes the pending batch and
+        // appends are accepted again.
+        plan.set_space_left(None);
+        let deadline = std::time::Instant::now() + DISK_FULL_RECOVERY_WAIT_MAX;
+        while log.is_disk_full() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no retry after space was freed"
+            );
+            glommio::timer::sleep(Duration::from_millis(DISK_FULL_RETRY_MS / 10)).await;
+        }
+        let after = produce(&log, 1000, Durability::Synced).await.unwrap();
+        assert_eq!(after.base_offset, acknowledged.len() as i64 + 1);
+        let offsets: Vec<i64> = read_all(&log, 0)
+            .await
+            .iter()
+            .map(|b| b.base_offset)
+            .collect();
+        assert_eq!(offsets, (0..=after.base_offset).collect::<Vec<_>>());
+        storage.shutdown().await.unwrap();
+        install_fault_plan(None);
+    });
+}
+
+#[test]
+fn no_space_during_a_roll_recovers() {
+    let dir = TempDir::new("fault-enospc-roll");
+    run(async move {
+        let plan = with_plan(FaultPlan::new(Vec::new()));
+        let storage = new_storage(&dir, small_step_limits());
+        let log = open(&storage, small_config(), true).await;
+        let mut next = 0;
+        // Fill the first 16 KiB segment with room to spare, then starve.
+        while log.size_bytes() < 12 << 10 {
+            next = produce(&log, 1000, Durability::Synced)
+                .await
+                .unwrap()
+                .last_offset
+                + 1;
+        }
+        plan.set_space_left(Some(0));
+        let mut attempts = 0;
+        let refused = loop {
+            match produce(&log, 1000, Durability::Synced).await {
+                Ok(result) => next = result.last_offset + 1,
+                Err(code) => break code,
+            }
+            attempts += 1;
+            assert!(attempts < 100, "ENOSPC never came");
+        };
+        assert_eq!(refused, KAFKA_STORAGE_ERROR);
+        assert!(!log.is_failed());
+        assert!(log.stats().no_space_errors >= 1);
+        plan.set_space_left(None);
+        let after = produce(&log, 1000, Durability::Synced).await.unwrap();
+        assert!(after.base_offset >= next);
+        let batches = read_all(&log, 0).await;
+        assert_eq!(
+            batches.last().map(|b| b.base_offset),
+            Some(after.base_offset)
+        );
+        storage.shutdown().await.unwrap();
+        install_fault_plan(None);
+    });
+}
+
+#[test]
+fn lying_fsync_then_crash_loses_only_what_the_lie_covered() {
+    let dir = TempDir::new("fault-lying");
+    run(async move {
+        let plan = with_plan(FaultPlan::new(vec![rule(Fault::LyingSync { from_nth: 3 })]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let log = open(&storage, LogConfig::default(), true).await;
+        let mut synced_end = 0;
+        for _ in 0..2 {
+            synced_end = produce(&log, 700, Durability::Synced)
+                .await
+                .unwrap()
+                .last_offset
+                + 1;
+        }
+        // These "succeed": the device lies.
+        for _ in 0..3 {
+            produce(&log, 700, Durability::Synced).await.unwrap();
+        }
+        assert_eq!(plan.injected_count(), 3);
+        plan.crash().unwrap();
+        assert!(
+            storage.shutdown().await.is_err(),
+            "the crashed disk refuses"
+        );
+        drop((log, storage));
+        let (storage, log) = reopen_after_crash(&dir).await;
+        // Honestly synced batches survive; the lie's are gone, cleanly.
+        assert_eq!(log.log_end_offset(), synced_end);
+        let offsets: Vec<i64> = read_all(&log, 0)
+            .await
+            .iter()
+            .map(|b| b.base_offset)
+            .collect();
+        assert_eq!(offsets, (0..synced_end).collect::<Vec<_>>());
+        let next = produce(&log, 700, Durability::Synced).await.unwrap();
+        assert_eq!(next.base_offset, synced_end);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+/// Appends three batches (two acknowledged with acks=all), tears the third
+/// round's write after `tear_at` bytes of its buffer and crashes; returns
+/// the log end offset after recovery and the acknowledged end.
+fn torn_write_case(name: &str, tear_at: impl Fn(&[usize]) -> usize + 'static) -> (i64, i64) {
+    let dir = TempDir::new(name);
+    let outcome = Rc::new(std::cell::Cell::new((0, 0)));
+    let seen = outcome.clone();
+    run(async move {
+        let sizes: Vec<usize> = [300, 900, 1500]
+            .iter()
+            .map(|value| plain_batch(1, *value, 1).len())
+            .collect();
+        let plan = with_plan(FaultPlan::new(vec![rule(Fault::TornWriteThenCrash {
+            nth: 3,
+            bytes: tear_at(&sizes),
+        })]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let log = open(&storage, LogConfig::default(), true).await;
+        let acknowledged_end = produce(&log, 300, Durability::Synced)
+            .await
+            .unwrap()
+            .last_offset;
+        let acknowledged_end = produce(&log, 900, Durability::Synced)
+            .await
+            .map_or(acknowledged_end, |r| r.last_offset)
+            + 1;
+        // The torn write is not acknowledged.
+        assert_eq!(
+            produce(&log, 1500, Durability::Synced).await,
+            Err(KAFKA_STORAGE_ERROR)
+        );
+        assert!(plan.is_crashed());
+        drop((log, storage));
+        let (storage, log) = reopen_after_crash(&dir).await;
+        let offsets: Vec<i64> = read_all(&log, 0)
+            .await
+            .iter()
+            .map(|b| b.base_offset)
+            .collect();
+        assert_eq!(offsets, (0..log.log_end_offset()).collect::<Vec<_>>());
+        seen.set((log.log_end_offset(), acknowledged_end));
+        let next = produce(&log, 10, Durability::Synced).await.unwrap();
+        assert_eq!(next.base_offset, log.log_end_offset() - 1);
+        storage.shutdown().await.unwrap();
+    });
+    outcome.get()
+}
+
+/// Where to tear, given the three batches' sizes.
+type TearAt = fn(&[usize]) -> usize;
+
+#[test]
+fn torn_write_then_crash_is_cut_by_recovery_at_any_byte() {
+    // The third round rewrites the block holding batches 0 and 1 and adds
+    // batch 2: tears inside old bytes, at batch boundaries and inside the
+    // new batch all recover to exactly the acknowledged batches.
+    let cases: [(&str, TearAt); 5] = [
+        ("torn-1", |_| 1),
+        ("torn-old", |s| s[0] + 17),
+        ("torn-boundary", |s| s[0] + s[1]),
+        ("torn-new", |s| s[0] + s[1] + s[2] / 2),
+        // Not `- 1`: a batch's last byte is its record's zero header count,
+        // which the zeroed file already holds, so that tear changes nothing.
+        ("torn-last-value-byte", |s| s[0] + s[1] + s[2] - 2),
+    ];
+    for (name, tear_at) in cases {
+        let (end, acknowledged_end) = torn_write_case(name, tear_at);
+        assert_eq!(end, acknowledged_end, "{name}");
+    }
+}

@@ -1,0 +1,175 @@
+//! The narrow file interface through which the storage engine reaches the
+//! disk: aligned writes, reads, fdatasync, preallocation, truncation, size,
+//! open/create and remove. [`SegmentFile`] is an enum (static dispatch, no
+//! boxed futures): `Direct` is the real O_DIRECT file; `Faulty` wraps it and
+//! injects the faults of a [`FaultPlan`] (failed or lying fdatasync, failed,
+//! short or torn writes, ENOSPC, simulated crash) for tests.
+//!
+//! The plan is per thread (one shard = one thread): [`install_fault_plan`]
+//! makes every file the storage opens on this thread afterwards a faulty
+//! one. Without a plan nothing changes on the data path but one `match`.
+
+mod fault;
+mod plan_text;
+
+pub use fault::{Fault, FaultPlan, FaultRule, FaultyFile};
+pub use plan_text::{parse_fault_plan, FAULT_INJECTION_ENV};
+
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions, ReadResult};
+use std::cell::RefCell;
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+
+thread_local! {
+    static FAULT_PLAN: RefCell<Option<Rc<FaultPlan>>> = const { RefCell::new(None) };
+}
+
+/// Makes files opened on this thread from now on inject `plan`'s faults
+/// (`None`: real files again). Test-only in spirit: the broker installs a
+/// plan only when `storage.fault.plan` is set and fault injection is
+/// explicitly allowed (see [`FAULT_INJECTION_ENV`]).
+pub fn install_fault_plan(plan: Option<Rc<FaultPlan>>) {
+    FAULT_PLAN.with(|current| *current.borrow_mut() = plan);
+}
+
+/// Installs the plan of the test-only `storage.fault.plan` key (already
+/// validated, and allowed by [`FAULT_INJECTION_ENV`], when the config
+/// loaded) on this shard's thread. Empty: nothing.
+pub fn install_configured_plan(text: &str, shard_id: usize) -> Result<(), String> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    let plan = parse_fault_plan(text)?;
+    log::warn!("shard {shard_id}: TEST ONLY: injecting storage faults: {text}");
+    install_fault_plan(Some(Rc::new(plan)));
+    Ok(())
+}
+
+fn installed_plan() -> Option<Rc<FaultPlan>> {
+    FAULT_PLAN.with(|current| current.borrow().clone())
+}
+
+/// How a file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// An existing file, read-only.
+    Read,
+    /// An existing file, read and write.
+    ReadWrite,
+    /// Created, or emptied if it exists; read and write.
+    Create,
+}
+
+/// Converts glommio's error type into the OS error it carries.
+fn os_error<T>(result: glommio::Result<T, ()>) -> io::Result<T> {
+    result.map_err(io::Error::from)
+}
+
+/// A file of the storage engine (segment data, index files).
+#[derive(Debug)]
+pub enum SegmentFile {
+    /// The real O_DIRECT file.
+    Direct(DmaFile),
+    /// The real file behind a fault-injecting layer (tests).
+    Faulty(FaultyFile),
+}
+
+impl SegmentFile {
+    /// Opens `path` with O_DIRECT; faulty when a plan is installed.
+    pub async fn open(path: &Path, mode: OpenMode) -> io::Result<SegmentFile> {
+        let mut options = OpenOptions::new();
+        match mode {
+            OpenMode::Read => options.read(true),
+            OpenMode::ReadWrite => options.read(true).write(true),
+            OpenMode::Create => options.read(true).write(true).create(true).truncate(true),
+        };
+        match installed_plan() {
+            None => Ok(SegmentFile::Direct(os_error(options.dma_open(path).await)?)),
+            Some(plan) => {
+                plan.check_alive()?;
+                let file = os_error(options.dma_open(path).await)?;
+                Ok(SegmentFile::Faulty(
+                    FaultyFile::new(file, path, mode, plan).await?,
+                ))
+            }
+        }
+    }
+
+    fn dma(&self) -> &DmaFile {
+        match self {
+            SegmentFile::Direct(file) => file,
+            SegmentFile::Faulty(file) => file.inner(),
+        }
+    }
+
+    /// An aligned buffer for [`SegmentFile::write_at`].
+    pub fn alloc_dma_buffer(&self, len: usize) -> DmaBuffer {
+        self.dma().alloc_dma_buffer(len)
+    }
+
+    /// Writes `buffer` at `position` (both aligned); returns bytes written.
+    pub async fn write_at(&self, buffer: DmaBuffer, position: u64) -> io::Result<usize> {
+        match self {
+            SegmentFile::Direct(file) => os_error(file.write_at(buffer, position).await),
+            SegmentFile::Faulty(file) => file.write_at(buffer, position).await,
+        }
+    }
+
+    /// Reads up to `len` bytes at `position` (any alignment).
+    pub async fn read_at(&self, position: u64, len: usize) -> io::Result<ReadResult> {
+        if let SegmentFile::Faulty(file) = self {
+            file.check_alive()?;
+        }
+        os_error(self.dma().read_at(position, len).await)
+    }
+
+    /// fdatasync.
+    pub async fn fdatasync(&self) -> io::Result<()> {
+        match self {
+            SegmentFile::Direct(file) => os_error(file.fdatasync().await),
+            SegmentFile::Faulty(file) => file.fdatasync().await,
+        }
+    }
+
+    /// Extends the file with zeros (size set) up to `size` bytes.
+    pub async fn pre_allocate(&self, size: u64) -> io::Result<()> {
+        match self {
+            SegmentFile::Direct(file) => os_error(file.pre_allocate(size, false).await),
+            SegmentFile::Faulty(file) => file.pre_allocate(size).await,
+        }
+    }
+
+    /// Sets the file size to `size`.
+    pub async fn truncate(&self, size: u64) -> io::Result<()> {
+        match self {
+            SegmentFile::Direct(file) => os_error(file.truncate(size).await),
+            SegmentFile::Faulty(file) => file.truncate(size).await,
+        }
+    }
+
+    /// Size of the file.
+    pub async fn file_size(&self) -> io::Result<u64> {
+        if let SegmentFile::Faulty(file) = self {
+            file.check_alive()?;
+        }
+        os_error(self.dma().file_size().await)
+    }
+
+    /// Closes the file.
+    pub async fn close(self) -> io::Result<()> {
+        match self {
+            SegmentFile::Direct(file) => os_error(file.close().await),
+            SegmentFile::Faulty(file) => file.close().await,
+        }
+    }
+}
+
+/// Removes the file at `path` (through the plan when one is installed).
+pub async fn remove_file(path: &Path) -> io::Result<()> {
+    if let Some(plan) = installed_plan() {
+        plan.check_alive()?;
+        plan.forget(path);
+    }
+    os_error(glommio::io::remove(path).await)
+}
