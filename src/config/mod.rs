@@ -90,6 +90,8 @@ pub struct Config {
     pub io_memory_bytes: usize,
     /// `log.level`, lower case.
     pub log_level: String,
+    /// `shutdown.timeout.ms`.
+    pub shutdown_timeout_ms: u64,
     /// Kafka keys that were set but mean nothing here
     /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them once logging is up.
     pub ignored_keys: Vec<String>,
@@ -239,6 +241,7 @@ impl Config {
             max_inflight_requests_per_connection: 0,
             io_memory_bytes: 0,
             log_level: String::new(),
+            shutdown_timeout_ms: 0,
             ignored_keys: Vec::new(),
         }
     }
