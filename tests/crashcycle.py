@@ -552,7 +552,8 @@ def kill_and_restart(broker, rng, settings):
 def run(settings, log=print):
     """Runs the crash cycles and the verifier; returns a CrashRunReport."""
     started = time.monotonic()
-    work_dir = Path(settings.work_dir or tempfile.mkdtemp(prefix="millrace-crashcycle-"))
+    # Absolute: with a relative log.dirs the broker failed to create partition directories (EBADF).
+    work_dir = Path(settings.work_dir or tempfile.mkdtemp(prefix="millrace-crashcycle-")).resolve()
     data_dir = work_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     broker = BrokerProcess(settings.binary, data_dir, settings.shards, work_dir / "broker.log")
