@@ -87,15 +87,22 @@ def create_topic(bootstrap, partitions, retention_bytes, segment_bytes):
     futures[TOPIC].result(timeout=30)
 
 
-def rss_bytes(pid):
+def memory_status(pid):
+    """{"VmRSS": bytes, "RssAnon": ..., "RssFile": ...} of a process; empty once it is gone."""
+    wanted = ("VmRSS:", "RssAnon:", "RssFile:")
+    found = {}
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(wanted):
+                    found[line.split(":")[0]] = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return found
+
+
+def rss_bytes(pid):
+    return memory_status(pid).get("VmRSS", 0)
 
 
 def producer_main(bootstrap, index, rate_per_s, record_bytes, duration_s, reports):
@@ -237,6 +244,8 @@ def run_load(args, bootstrap, rate_total, duration_s, broker_pid, csv_path=None)
 ROW_FIELDS = [
     "elapsed_s",
     "rss_bytes",
+    "rss_anon_bytes",
+    "rss_file_bytes",
     "produced",
     "produce_errors",
     "produce_p50_ms",
@@ -266,9 +275,12 @@ def collect_second(reports, second_end, broker_pid, elapsed_s):
             e2e_latencies += latencies
         if left <= 0:
             break
+    memory = memory_status(broker_pid) if broker_pid else {}
     return {
         "elapsed_s": round(elapsed_s, 1),
-        "rss_bytes": rss_bytes(broker_pid) if broker_pid else 0,
+        "rss_bytes": memory.get("VmRSS", 0),
+        "rss_anon_bytes": memory.get("RssAnon", 0),
+        "rss_file_bytes": memory.get("RssFile", 0),
         "produced": produced,
         "produce_errors": produce_errors,
         "produce_p50_ms": round(percentile(produce_latencies, 0.50), 2),

@@ -170,7 +170,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def producer_config(bootstrap, index):
+def producer_config(bootstrap, index, message_timeout_ms):
     return {
         "bootstrap.servers": bootstrap,
         "broker.address.family": "v4",
@@ -179,7 +179,7 @@ def producer_config(bootstrap, index):
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "none",
-        "message.timeout.ms": MESSAGE_TIMEOUT_MS,
+        "message.timeout.ms": message_timeout_ms,
         "queue.buffering.max.messages": QUEUE_MESSAGES_MAX,
         "reconnect.backoff.ms": 20,
         "reconnect.backoff.max.ms": 200,
@@ -195,12 +195,13 @@ class CrashProducer(threading.Thread):
     on it); the main thread reads the results after join().
     """
 
-    def __init__(self, bootstrap, index, partitions, rate_per_s):
+    def __init__(self, bootstrap, index, partitions, rate_per_s, message_timeout_ms=MESSAGE_TIMEOUT_MS):
         super().__init__(name=f"crashcycle-p{index}", daemon=True)
         self.bootstrap = bootstrap
         self.index = index
         self.partitions = partitions
         self.rate_per_s = rate_per_s
+        self.message_timeout_ms = message_timeout_ms
         self.next_seq = 0
         # Per sequence: the acknowledged offset, or -1. The partition is always seq % partitions
         # (records are sent there explicitly), so arrays keep millions of records cheap.
@@ -231,7 +232,7 @@ class CrashProducer(threading.Thread):
         if self.producer is not None:
             self.producer.purge(in_queue=True, in_flight=False, blocking=False)
             self.producer.flush(0)
-        self.producer = Producer(producer_config(self.bootstrap, self.index))
+        self.producer = Producer(producer_config(self.bootstrap, self.index, self.message_timeout_ms))
         self.sessions += 1
         self.fatal = None
 
@@ -511,6 +512,7 @@ class CrashRunSettings:
     uptime_max_s: float = 2.5
     downtime_max_s: float = 0.3
     rate_per_producer: int = 0
+    message_timeout_ms: int = MESSAGE_TIMEOUT_MS
     seed: int = 0
     binary: str = str(DEFAULT_BINARY)
     work_dir: str = ""
@@ -563,7 +565,9 @@ def run(settings, log=print):
         broker.start()
         create_topic(broker.bootstrap, settings.partitions)
         producers = [
-            CrashProducer(broker.bootstrap, i, settings.partitions, settings.rate_per_producer)
+            CrashProducer(
+                broker.bootstrap, i, settings.partitions, settings.rate_per_producer, settings.message_timeout_ms
+            )
             for i in range(settings.producers)
         ]
         for producer in producers:
@@ -610,6 +614,12 @@ def parse_args(argv):
     parser.add_argument("--uptime-max-s", type=float, default=defaults.uptime_max_s)
     parser.add_argument("--downtime-max-s", type=float, default=defaults.downtime_max_s)
     parser.add_argument("--rate-per-producer", type=int, default=0, help="records/s per producer; 0 = as fast as it goes")
+    parser.add_argument(
+        "--message-timeout-ms",
+        type=int,
+        default=MESSAGE_TIMEOUT_MS,
+        help="librdkafka message.timeout.ms; below a restart's length, records in flight at a kill fail",
+    )
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--binary", default=os.environ.get("MILLRACE_BINARY", str(DEFAULT_BINARY)))
     parser.add_argument("--work-dir", default="", help="keep data dir and broker log here (default: a temp dir)")
@@ -628,6 +638,7 @@ def main(argv):
         uptime_max_s=args.uptime_max_s,
         downtime_max_s=args.downtime_max_s,
         rate_per_producer=args.rate_per_producer,
+        message_timeout_ms=args.message_timeout_ms,
         seed=args.seed,
         binary=args.binary,
         work_dir=args.work_dir,
