@@ -15,6 +15,10 @@ pub const LOG_SEGMENT_BYTES_MIN: i64 = 4096;
 pub const INFLIGHT_REQUESTS_MAX: i64 = 4096;
 /// Largest cross-shard channel capacity.
 pub const SHARD_CHANNEL_CAPACITY_MAX: i64 = 1 << 20;
+/// Shortest `shutdown.timeout.ms`: room for the connection drain and final fsyncs.
+pub const SHUTDOWN_TIMEOUT_MS_MIN: i64 = 1_000;
+/// Longest `shutdown.timeout.ms` (one hour).
+pub const SHUTDOWN_TIMEOUT_MS_MAX: i64 = 3_600_000;
 /// Kafka writes "never" as Long.MAX_VALUE for flush settings.
 const KAFKA_NEVER: i64 = i64::MAX;
 const MS_PER_MINUTE: i64 = 60_000;
@@ -354,6 +358,15 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         doc: "TEST ONLY: disk faults to inject (see storage::io::plan_text); refused unless \
               MILLRACE_ALLOW_FAULT_INJECTION=1.",
         apply: set_storage_fault_plan,
+    },
+    BrokerKey {
+        name: "shutdown.timeout.ms",
+        default: Some("30000"),
+        doc: "Bound on a clean shutdown after SIGTERM/SIGINT; past it the broker exits 1 without the clean marker.",
+        apply: |c, v| {
+            let bound = int(v, SHUTDOWN_TIMEOUT_MS_MIN, SHUTDOWN_TIMEOUT_MS_MAX)?;
+            store(&mut c.shutdown_timeout_ms, bound as u64)
+        },
     },
 ];
 

@@ -92,6 +92,8 @@ pub struct Config {
     pub log_level: String,
     /// `storage.fault.plan`: test-only disk fault injection; empty = none.
     pub storage_fault_plan: String,
+    /// `shutdown.timeout.ms`.
+    pub shutdown_timeout_ms: u64,
     /// Kafka keys that were set but mean nothing here
     /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them once logging is up.
     pub ignored_keys: Vec<String>,
@@ -242,6 +244,7 @@ impl Config {
             io_memory_bytes: 0,
             log_level: String::new(),
             storage_fault_plan: String::new(),
+            shutdown_timeout_ms: 0,
             ignored_keys: Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ pub mod producer_ids;
 pub mod router;
 pub mod runtime;
 pub mod service;
+pub mod startup_summary;
 
 use crate::config::Config;
 use crate::metadata::store::BrokerIdentity;

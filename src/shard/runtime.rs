@@ -5,6 +5,7 @@ use super::messages::ShardMessage;
 use super::notify::LocalEvent;
 use super::producer_ids::ProducerIdAllocator;
 use super::router::{spawn_receive_loops, Router};
+use super::startup_summary::{StartupFacts, StartupSummary};
 use super::{FetchWaits, ShardContext};
 use crate::config::Config;
 use crate::coordinator::Coordinator;
@@ -33,6 +34,8 @@ pub const IO_MEMORY_BYTES_DEFAULT: usize = 10 << 20;
 const SHUTDOWN_POLL_INTERVAL_MS: u64 = 50;
 /// How long a shard waits for its connections to finish in-flight requests.
 const SHUTDOWN_DRAIN_MS_MAX: u64 = 10_000;
+/// Exit code of a forced exit (second signal or shutdown past its bound): 128 + SIGINT, as shells report it.
+const EXIT_FORCED: i32 = 130;
 /// Concurrent partition opens per shard at start-up.
 const PARTITION_OPEN_CONCURRENCY_MAX: usize = 16;
 /// Threads per shard for blocking work (sendfile of cold data, registry writes).
@@ -60,6 +63,7 @@ struct Startup {
     nr_shards: usize,
     drained_shards: AtomicUsize,
     ready_shards: AtomicUsize,
+    summary: StartupSummary,
 }
 
 /// Runs the broker until SIGTERM/SIGINT; returns after a clean shutdown.
@@ -77,7 +81,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
     check_io_uring()?;
     let nr_shards = shard_count(&config);
     let io_memory = io_memory_per_shard(&config, nr_shards)?;
-    install_signal_thread()?;
+    install_signal_thread(config.shutdown_timeout_ms)?;
+    let previous_shutdown = match (fresh, clean_start) {
+        (true, _) => "none (new data directory)",
+        (false, true) => "clean",
+        (false, false) => "unclean (recovery runs)",
+    };
     log::info!(
         "millrace {} starting: node.id {} cluster.id {} | {} shard(s) | listener {} | log.dirs {} | {} topic(s) | previous shutdown {} | io_memory {} KiB per shard",
         env!("CARGO_PKG_VERSION"),
@@ -87,13 +96,19 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.listeners,
         data_dir.display(),
         topics.len(),
-        match (fresh, clean_start) {
-            (true, _) => "none (new data directory)",
-            (false, true) => "clean",
-            (false, false) => "unclean (recovery runs)",
-        },
+        previous_shutdown,
         io_memory / 1024
     );
+    let summary = StartupSummary::new(&StartupFacts {
+        config: &config,
+        node_id: identity.node_id,
+        cluster_id: &identity.cluster_id,
+        nr_shards,
+        topics: topics.len(),
+        previous_shutdown,
+        io_memory_bytes: io_memory,
+        shutdown_timeout_ms: config.shutdown_timeout_ms,
+    });
     let mesh = MeshBuilder::full(nr_shards, config.shard_channel_capacity);
     let startup = Arc::new(Startup {
         config: Arc::new(config),
@@ -103,6 +118,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         nr_shards,
         drained_shards: AtomicUsize::new(0),
         ready_shards: AtomicUsize::new(0),
+        summary,
     });
     let results = start_pool(&startup, mesh, io_memory)?;
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -166,6 +182,7 @@ async fn shard_main(
         .await
         .map_err(|_| "cannot join the shard mesh".to_string())?;
     let shard_id = senders.peer_id();
+    startup.summary.record_shard_cpu(shard_id);
     let config = startup.config.clone();
     crate::storage::io::install_configured_plan(&config.storage_fault_plan, shard_id)?;
     let storage = ShardStorage::new(shard_id, config.log_dirs.clone(), StorageLimits::default());
@@ -193,6 +210,7 @@ async fn shard_main(
     spawn_shutdown_watch(&ctx);
     let listener = listener::bind(&ctx)?;
     if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
+        log::info!("{}", startup.summary.render());
         log::info!("millrace ready: listening on {}", config.listeners);
     }
     listener::accept_until_shutdown(&ctx, listener).await;
@@ -406,8 +424,10 @@ fn has_cap_ipc_lock() -> bool {
 }
 
 /// Blocks SIGTERM/SIGINT in every thread and handles them on one thread:
-/// the first asks for a clean shutdown, the second exits at once.
-fn install_signal_thread() -> Result<(), StartError> {
+/// the first asks for a clean shutdown, the second exits at once, and so does
+/// a shutdown still running after `shutdown_timeout_ms` (without the clean
+/// marker, so the next start recovers).
+fn install_signal_thread(shutdown_timeout_ms: u64) -> Result<(), StartError> {
     // SAFETY: plain libc signal-mask calls on a zeroed sigset_t.
     let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -421,18 +441,50 @@ fn install_signal_thread() -> Result<(), StartError> {
     };
     std::thread::Builder::new()
         .name("millrace-signals".into())
-        .spawn(move || loop {
-            let mut signal: libc::c_int = 0;
-            // SAFETY: sigwait on the set blocked above.
-            if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
-                continue;
+        .spawn(move || {
+            let first = wait_for_signal(&set, None);
+            SHUTDOWN_REQUESTED.store(true, Ordering::Release);
+            log::info!(
+                "signal {first}: shutting down cleanly within shutdown.timeout.ms {shutdown_timeout_ms} (send it again to force exit)"
+            );
+            let deadline = Instant::now() + Duration::from_millis(shutdown_timeout_ms);
+            match wait_for_signal(&set, Some(deadline)) {
+                0 => log::error!(
+                    "shutdown still running after shutdown.timeout.ms {shutdown_timeout_ms}: exiting without a clean shutdown"
+                ),
+                second => log::warn!("second signal {second}: exiting without a clean shutdown"),
             }
-            if SHUTDOWN_REQUESTED.swap(true, Ordering::AcqRel) {
-                log::warn!("second signal {signal}: exiting without a clean shutdown");
-                std::process::exit(130);
-            }
-            log::info!("signal {signal}: shutting down cleanly (send it again to force exit)");
+            std::process::exit(EXIT_FORCED);
         })
         .map(|_| ())
         .map_err(|e| StartError(format!("cannot start the signal thread: {e}")))
+}
+
+/// Waits for a signal of `set` (blocked in every thread); returns its number,
+/// or 0 once `deadline` passed.
+fn wait_for_signal(set: &libc::sigset_t, deadline: Option<Instant>) -> libc::c_int {
+    loop {
+        let Some(deadline) = deadline else {
+            let mut signal: libc::c_int = 0;
+            // SAFETY: sigwait on a set blocked in every thread.
+            if unsafe { libc::sigwait(set, &mut signal) } == 0 {
+                return signal;
+            }
+            continue;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return 0;
+        }
+        let timeout = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: sigtimedwait on a set blocked in every thread; no siginfo wanted.
+        let signal = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &timeout) };
+        if signal > 0 {
+            return signal;
+        }
+        // EAGAIN (timed out) or EINTR: the loop re-checks the deadline.
+    }
 }

@@ -292,7 +292,9 @@ async fn read_owned(
         let Some(wait) = part.wait else {
             return fetched;
         };
-        let cancelled = cancel.as_ref().is_some_and(LocalEvent::is_fired);
+        // Shutdown answers parked long polls at once instead of holding the drain.
+        let cancelled =
+            cancel.as_ref().is_some_and(LocalEvent::is_fired) || ctx.shutting_down.is_fired();
         let now = Instant::now();
         if bytes >= wait.min_bytes || any_error || cancelled || now >= wait.deadline {
             return fetched;
@@ -303,6 +305,7 @@ async fn read_owned(
         if let Some(cancel) = &cancel {
             wakers.push(Box::pin(cancel.wait()));
         }
+        wakers.push(Box::pin(ctx.shutting_down.wait()));
         first_of(wakers).await;
     }
 }
