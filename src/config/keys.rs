@@ -404,7 +404,10 @@ fn set_log_dirs(config: &mut Config, value: &str) -> Result<(), String> {
     if first.is_empty() {
         return Err("a directory path (comma-separated list: first is used)".to_string());
     }
-    config.log_dirs = PathBuf::from(first);
+    // Absolute from the start: glommio's directory calls fail on a relative
+    // path with EBADF (no base fd), so `log.dirs=data` would break creation.
+    config.log_dirs = std::path::absolute(PathBuf::from(first))
+        .map_err(|e| format!("a directory path usable from here ({e})"))?;
     Ok(())
 }
 

@@ -232,3 +232,11 @@ fn table_names_are_unique() {
         assert!(!IGNORED_KAFKA_KEYS.contains(&key.name), "{}", key.name);
     }
 }
+
+#[test]
+fn relative_log_dirs_become_absolute() {
+    let config = Config::load(None, &overrides(&["log.dirs=data/logs"]))
+        .expect("a relative path is accepted");
+    assert!(config.log_dirs.is_absolute(), "{:?}", config.log_dirs);
+    assert!(config.log_dirs.ends_with("data/logs"));
+}
