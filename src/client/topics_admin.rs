@@ -139,14 +139,16 @@ fn api_name<Req: Request>() -> String {
 impl KafkaClient {
     /// The version for `Req`, or an error that names the API the broker lacks.
     pub fn required_version<Req: Request>(&self) -> Result<i16, ClientError> {
-        self.version_for::<Req>().map_err(|e| {
-            ClientError::Protocol(format!(
-                "broker {} does not serve {} (api key {}): {e}",
-                self.address(),
-                api_name::<Req>(),
-                Req::KEY
-            ))
-        })
+        self.versions()
+            .negotiate(Req::KEY, Req::VERSIONS)
+            .map_err(|e| {
+                ClientError::Protocol(format!(
+                    "{} (api key {}) is not served by broker {} (UNSUPPORTED_VERSION): {e}",
+                    api_name::<Req>(),
+                    Req::KEY,
+                    self.address()
+                ))
+            })
     }
 
     /// Metadata with replicas and ISR for `topics`, or every topic when `None`.
