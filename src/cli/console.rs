@@ -191,9 +191,9 @@ pub fn existing_topic(
             let found = found.clone();
             Ok((metadata, found))
         }
-        Some(found) if found.error_code != UNKNOWN_TOPIC_OR_PARTITION => Err(
-            CommandError::Client(ClientError::broker(found.error_code, Some(topic))),
-        ),
+        Some(found) if found.error_code != UNKNOWN_TOPIC_OR_PARTITION => Err(CommandError::Client(
+            ClientError::broker(found.error_code, Some(topic)),
+        )),
         _ => Err(CommandError::Failed(format!(
             "topic {topic:?} does not exist (UNKNOWN_TOPIC_OR_PARTITION)"
         ))),
@@ -264,7 +264,15 @@ mod tests {
     #[test]
     fn parses_both_option_forms_flags_and_positionals() {
         let parsed = parse_args(
-            &args(&["t", "--config", "a=1", "--config=b=2", "--x", "--bootstrap-server", "h:1"]),
+            &args(&[
+                "t",
+                "--config",
+                "a=1",
+                "--config=b=2",
+                "--x",
+                "--bootstrap-server",
+                "h:1",
+            ]),
             &["--config"],
             &["--x"],
         )
@@ -287,7 +295,10 @@ mod tests {
         let parsed = parse_args(&args(&["--n", "x"]), &["--n"], &[]).unwrap();
         assert!(parsed.number::<i32>("--n").is_err());
         assert_eq!(parsed.number::<i32>("--m"), Ok(None));
-        assert_eq!(key_value("a=b=c", "--config"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(
+            key_value("a=b=c", "--config"),
+            Ok(("a".into(), "b=c".into()))
+        );
         assert!(key_value("=x", "--config").is_err());
         assert_eq!(parse_partition_list("2,0,2"), Ok(vec![0, 2]));
         assert!(parse_partition_list("1,-1").is_err());

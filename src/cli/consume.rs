@@ -148,7 +148,9 @@ fn parse_consume_args(args: &[String]) -> Result<ConsumeArgs, String> {
         group: parsed.value("--group").map(str::to_string),
         start: parse_start(&parsed)?,
         count,
-        timeout: parsed.number::<u64>("--timeout")?.map(Duration::from_millis),
+        timeout: parsed
+            .number::<u64>("--timeout")?
+            .map(Duration::from_millis),
         format,
     })
 }
@@ -176,9 +178,7 @@ fn parse_start(parsed: &ParsedArgs) -> Result<StartAt, String> {
     match starts.as_slice() {
         [] => Ok(StartAt::End),
         [one] => Ok(*one),
-        _ => Err(
-            "give only one of --from-beginning, --from-end, --offset, --from-time".into(),
-        ),
+        _ => Err("give only one of --from-beginning, --from-end, --offset, --from-time".into()),
     }
 }
 
@@ -286,7 +286,8 @@ impl Session<'_> {
             StartAt::Beginning => client.list_offsets(topic, partitions, OffsetSpec::Earliest),
             StartAt::End => client.list_offsets(topic, partitions, OffsetSpec::Latest),
             StartAt::Time(ms) => {
-                let mut found = client.list_offsets(topic, partitions, OffsetSpec::Timestamp(ms))?;
+                let mut found =
+                    client.list_offsets(topic, partitions, OffsetSpec::Timestamp(ms))?;
                 let ends = client.list_offsets(topic, partitions, OffsetSpec::Latest)?;
                 for (partition, offset) in found.iter_mut() {
                     if *offset == NO_OFFSET {
@@ -360,10 +361,16 @@ impl Session<'_> {
         };
         for (leader, positions) in by_leader {
             let topic = self.args.topic.clone();
-            let answers = self.pool.client(leader)?.fetch(&topic, &positions, limits)?;
+            let answers = self
+                .pool
+                .client(leader)?
+                .fetch(&topic, &positions, limits)?;
             for answer in answers {
                 if answer.error_code != 0 {
-                    let at = self.positions.get(&answer.partition).map_or(-1, |p| p.next_offset);
+                    let at = self
+                        .positions
+                        .get(&answer.partition)
+                        .map_or(-1, |p| p.next_offset);
                     return Err(CommandError::Failed(format!(
                         "{topic}[{}] at offset {at}: {}",
                         answer.partition,
@@ -394,7 +401,9 @@ impl Session<'_> {
         let offsets = self
             .positions
             .iter()
-            .map(|(partition, position)| ((self.args.topic.clone(), *partition), position.next_offset))
+            .map(|(partition, position)| {
+                ((self.args.topic.clone(), *partition), position.next_offset)
+            })
             .collect();
         coordinator.offset_commit(group, &offsets)?;
         Ok(())
@@ -543,7 +552,10 @@ mod tests {
             timestamp_ms: 1000,
             key: None,
             value: Some(Bytes::from_static(b"a\"b\n\x01")),
-            headers: vec![("h".into(), Some(Bytes::from_static(b"x"))), ("n".into(), None)],
+            headers: vec![
+                ("h".into(), Some(Bytes::from_static(b"x"))),
+                ("n".into(), None),
+            ],
         };
         assert_eq!(
             json_line("t", 2, &record),

@@ -22,8 +22,7 @@
 //! named) — records before the failing batch may have been written; 2 bad usage.
 
 use super::console::{
-    connect, existing_topic, finish, key_value, parse_args, BrokerPool, CommandError,
-    ParsedArgs,
+    connect, existing_topic, finish, key_value, parse_args, BrokerPool, CommandError, ParsedArgs,
 };
 use super::EXIT_USAGE;
 use crate::client::producer::{
@@ -173,7 +172,11 @@ impl Batcher<'_> {
         let partition = self.partition_for(&record);
         let size = record.key.as_ref().map_or(0, Bytes::len)
             + record.value.as_ref().map_or(0, Bytes::len)
-            + record.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            + record
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
         let (records, bytes) = self.pending.entry(partition).or_default();
         records.push(record);
         *bytes += size;
@@ -197,15 +200,22 @@ impl Batcher<'_> {
             .find(|p| p.partition == partition)
             .map(|p| p.leader)
             .ok_or_else(|| {
-                CommandError::Failed(format!("topic {:?} has no partition {partition}", self.args.topic))
+                CommandError::Failed(format!(
+                    "topic {:?} has no partition {partition}",
+                    self.args.topic
+                ))
             })?;
         let batch = encode_batch(&records, self.args.compression, now_ms())?;
         let client = self.pool.client(leader)?;
         client
-            .produce_batch(&self.args.topic, partition, batch, self.args.acks, PRODUCE_TIMEOUT_MS)
-            .map_err(|e| {
-                CommandError::Failed(format!("{}[{partition}]: {e}", self.args.topic))
-            })?;
+            .produce_batch(
+                &self.args.topic,
+                partition,
+                batch,
+                self.args.acks,
+                PRODUCE_TIMEOUT_MS,
+            )
+            .map_err(|e| CommandError::Failed(format!("{}[{partition}]: {e}", self.args.topic)))?;
         self.produced += records.len() as u64;
         if self.args.partition.is_none() && records.iter().any(|r| r.key.is_none()) {
             self.next_unkeyed_partition = self.next_unkeyed_partition.wrapping_add(1);
@@ -241,12 +251,16 @@ fn produce(args: &ProduceArgs) -> Result<(), CommandError> {
         }
     }
     if topic.partitions.is_empty() {
-        return Err(CommandError::Failed(format!("topic {:?} has no partitions", args.topic)));
+        return Err(CommandError::Failed(format!(
+            "topic {:?} has no partitions",
+            args.topic
+        )));
     }
     let input: Box<dyn Read> = match &args.file {
-        Some(path) => Box::new(std::fs::File::open(path).map_err(|e| {
-            CommandError::Failed(format!("cannot open {path}: {e}"))
-        })?),
+        Some(path) => Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| CommandError::Failed(format!("cannot open {path}: {e}")))?,
+        ),
         None => Box::new(std::io::stdin()),
     };
     let mut batcher = Batcher {
@@ -291,7 +305,11 @@ fn read_line(reader: &mut impl BufRead, line_number: u64) -> Result<Option<Vec<u
     Ok(Some(line))
 }
 
-fn to_record(line: Vec<u8>, args: &ProduceArgs, line_number: u64) -> Result<ProducerRecord, CommandError> {
+fn to_record(
+    line: Vec<u8>,
+    args: &ProduceArgs,
+    line_number: u64,
+) -> Result<ProducerRecord, CommandError> {
     let (key, value) = match &args.key_separator {
         None => (None, Bytes::from(line)),
         Some(separator) => {
@@ -376,7 +394,10 @@ mod tests {
         while let Some(line) = read_line(&mut input, 1).unwrap() {
             lines.push(line);
         }
-        assert_eq!(lines, vec![b"a".to_vec(), b"b".to_vec(), b"".to_vec(), b"last".to_vec()]);
+        assert_eq!(
+            lines,
+            vec![b"a".to_vec(), b"b".to_vec(), b"".to_vec(), b"last".to_vec()]
+        );
         let mut long = std::io::Cursor::new(vec![b'x'; MAX_LINE_BYTES + 10]);
         assert!(read_line(&mut long, 1).is_err());
     }

@@ -25,8 +25,8 @@
 //! Kafka error code, named); 2 bad usage.
 
 use super::console::{
-    connect, existing_topic, finish, key_value, parse_args, BrokerPool, CommandError,
-    ParsedArgs, ADMIN_OPERATION_TIMEOUT_MS,
+    connect, existing_topic, finish, key_value, parse_args, BrokerPool, CommandError, ParsedArgs,
+    ADMIN_OPERATION_TIMEOUT_MS,
 };
 use super::EXIT_USAGE;
 use crate::client::admin::OffsetSpec;
@@ -218,7 +218,11 @@ fn execute(command: &TopicCommand, bootstrap: &str) -> Result<(), CommandError> 
     }
 }
 
-fn create(client: &mut KafkaClient, topic: &NewTopic, if_not_exists: bool) -> Result<(), CommandError> {
+fn create(
+    client: &mut KafkaClient,
+    topic: &NewTopic,
+    if_not_exists: bool,
+) -> Result<(), CommandError> {
     match client.create_topic(topic, ADMIN_OPERATION_TIMEOUT_MS) {
         Ok(()) => {
             println!("Created topic {}", topic.name);
@@ -424,7 +428,10 @@ mod tests {
             command,
             TopicCommand::AlterConfig {
                 topic: "t".into(),
-                changes: vec![ConfigChange::Set("b".into(), "2".into()), ConfigChange::Delete("a".into())],
+                changes: vec![
+                    ConfigChange::Set("b".into(), "2".into()),
+                    ConfigChange::Delete("a".into())
+                ],
             }
         );
     }
@@ -462,9 +469,16 @@ mod tests {
                 isr: vec![1],
             }],
         };
-        let stats = [(0, PartitionStats { log_start: Some(0), log_end: Some(5), size_bytes: None })]
-            .into_iter()
-            .collect();
+        let stats = [(
+            0,
+            PartitionStats {
+                log_start: Some(0),
+                log_end: Some(5),
+                size_bytes: None,
+            },
+        )]
+        .into_iter()
+        .collect();
         let text = describe_text(&topic, "a=1", &stats);
         assert_eq!(
             text,

@@ -103,7 +103,11 @@ impl KafkaClient {
         let response = self.send_at(version, &request)?;
         ClientError::check(response.error_code, None)?;
         let mut answers = Vec::new();
-        for t in response.responses.iter().filter(|t| t.topic.0.as_str() == topic) {
+        for t in response
+            .responses
+            .iter()
+            .filter(|t| t.topic.0.as_str() == topic)
+        {
             for p in &t.partitions {
                 let from = positions
                     .iter()
@@ -127,7 +131,10 @@ impl KafkaClient {
 
 /// The records at or after `from_offset` in a fetched `records` field,
 /// without control records and without an incomplete last batch.
-pub fn decode_records(mut bytes: Bytes, from_offset: i64) -> Result<Vec<FetchedRecord>, ClientError> {
+pub fn decode_records(
+    mut bytes: Bytes,
+    from_offset: i64,
+) -> Result<Vec<FetchedRecord>, ClientError> {
     let mut records = Vec::new();
     while bytes.len() >= BATCH_LENGTH_END {
         let length_field = &bytes[BATCH_LENGTH_OFFSET..BATCH_LENGTH_END];
@@ -197,10 +204,16 @@ mod tests {
         joined.extend_from_slice(&second[..second.len() - 3]);
         let records = decode_records(Bytes::from(joined), 1).unwrap();
         let values: Vec<_> = records.iter().map(|r| r.value.clone().unwrap()).collect();
-        assert_eq!(values, vec![Bytes::from_static(b"b"), Bytes::from_static(b"c")]);
+        assert_eq!(
+            values,
+            vec![Bytes::from_static(b"b"), Bytes::from_static(b"c")]
+        );
         assert_eq!(records[0].offset, 1);
         assert_eq!(records[0].timestamp_ms, 77);
-        assert_eq!(records[0].headers, vec![("h".to_string(), Some(Bytes::from_static(b"1")))]);
+        assert_eq!(
+            records[0].headers,
+            vec![("h".to_string(), Some(Bytes::from_static(b"1")))]
+        );
     }
 
     #[test]

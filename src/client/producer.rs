@@ -191,7 +191,9 @@ impl KafkaClient {
             .flat_map(|t| t.partition_responses.iter())
             .find(|p| p.index == partition)
             .ok_or_else(|| {
-                ClientError::Protocol(format!("Produce answer has no entry for {topic}[{partition}]"))
+                ClientError::Protocol(format!(
+                    "Produce answer has no entry for {topic}[{partition}]"
+                ))
             })?;
         ClientError::check(answer.error_code, answer.error_message.as_ref())?;
         Ok(Some(answer.base_offset))

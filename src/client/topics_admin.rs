@@ -231,7 +231,10 @@ impl KafkaClient {
             .iter()
             .find(|t| t.name.0.as_str() == topic.name)
             .ok_or_else(|| {
-                ClientError::Protocol(format!("CreateTopics answer has no entry for {:?}", topic.name))
+                ClientError::Protocol(format!(
+                    "CreateTopics answer has no entry for {:?}",
+                    topic.name
+                ))
             })?;
         ClientError::check(result.error_code, result.error_message.as_ref())
     }
@@ -360,7 +363,10 @@ mod tests {
 
     #[test]
     fn api_names_come_from_the_key_table() {
-        assert_eq!(api_name::<IncrementalAlterConfigsRequest>(), "IncrementalAlterConfigs");
+        assert_eq!(
+            api_name::<IncrementalAlterConfigsRequest>(),
+            "IncrementalAlterConfigs"
+        );
         assert_eq!(api_name::<DescribeLogDirsRequest>(), "DescribeLogDirs");
     }
 }
