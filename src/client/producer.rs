@@ -95,7 +95,10 @@ pub fn encode_batch(
             producer_epoch: NO_PRODUCER_EPOCH,
             timestamp_type: TimestampType::Creation,
             offset,
-            sequence: NO_SEQUENCE,
+            // The encoder starts a new batch when offset - sequence changes;
+            // this keeps one batch (Kafka wants one per partition) whose base
+            // sequence is NO_SEQUENCE, as a non-idempotent producer sends.
+            sequence: i32::try_from(offset).unwrap_or(i32::MAX).wrapping_add(NO_SEQUENCE),
             timestamp: timestamp_ms,
             key: record.key.clone(),
             value: record.value.clone(),
@@ -235,8 +238,12 @@ mod tests {
         ];
         for name in ["none", "gzip", "snappy", "lz4", "zstd"] {
             let compression = parse_compression(name).unwrap();
-            let mut batch = encode_batch(&records, compression, 1234).unwrap();
-            let decoded = RecordBatchDecoder::decode(&mut batch).unwrap();
+            let batch = encode_batch(&records, compression, 1234).unwrap();
+            let infos = RecordBatchDecoder::decode_batch_info(&mut batch.clone()).unwrap();
+            assert_eq!(infos.len(), 1, "one batch per partition");
+            assert_eq!(infos[0].base_sequence, NO_SEQUENCE);
+            assert_eq!(infos[0].producer_id, NO_PRODUCER_ID);
+            let decoded = RecordBatchDecoder::decode(&mut batch.clone()).unwrap();
             assert_eq!(decoded.compression, compression);
             assert_eq!(decoded.records.len(), 2);
             assert_eq!(decoded.records[0].key.as_deref(), Some(&b"k"[..]));
