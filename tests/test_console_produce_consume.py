@@ -211,3 +211,21 @@ def test_console_errors_have_documented_exit_codes(broker):
         result = cli(b.bootstrap, *args, stdin="")
         assert result.returncode == 2, (args, result.stderr)
         assert expected in result.stderr, (args, result.stderr)
+
+
+def test_consume_exits_0_when_its_reader_goes_away(broker):
+    b = broker()
+    topic = unique_topic("console-pipe")
+    create_topic(b.bootstrap, topic, 1)
+    produced = cli(b.bootstrap, "produce", topic, stdin="".join(f"{i}\n" for i in range(50000)))
+    assert produced.returncode == 0, produced.stderr
+    command = [str(BROKER_BINARY), "consume", topic, "--from-beginning", "--bootstrap", b.bootstrap]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"0\n"
+        process.stdout.close()
+        assert process.wait(timeout=CLI_TIMEOUT_S) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -98,7 +98,9 @@ pub fn encode_batch(
             // The encoder starts a new batch when offset - sequence changes;
             // this keeps one batch (Kafka wants one per partition) whose base
             // sequence is NO_SEQUENCE, as a non-idempotent producer sends.
-            sequence: i32::try_from(offset).unwrap_or(i32::MAX).wrapping_add(NO_SEQUENCE),
+            sequence: i32::try_from(offset)
+                .unwrap_or(i32::MAX)
+                .wrapping_add(NO_SEQUENCE),
             timestamp: timestamp_ms,
             key: record.key.clone(),
             value: record.value.clone(),
