@@ -53,8 +53,7 @@ const FETCH_MAX_BYTES: i32 = 16 * 1024 * 1024;
 const NO_OFFSET: i64 = -1;
 
 /// Usage text of `millrace consume`.
-pub const CONSUME_USAGE: &str = "\
-  millrace consume TOPIC [--partitions 0,1] [--group GROUP]
+pub const CONSUME_USAGE: &str = "  millrace consume TOPIC [--partitions 0,1] [--group GROUP]
       [--from-beginning | --from-end | --offset N | --from-time MS]
       [--count N] [--timeout MS] [--format value|json] [--bootstrap HOST:PORT]
       Print records, one per line. Stops after --count records or when

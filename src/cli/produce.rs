@@ -48,8 +48,8 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 const PRODUCE_TIMEOUT_MS: i32 = 30_000;
 
 /// Usage text of `millrace produce`.
-pub const PRODUCE_USAGE: &str = "\
-  millrace produce TOPIC [--file PATH] [--key-separator SEP] [--header KEY=VALUE]...
+pub const PRODUCE_USAGE: &str =
+    "  millrace produce TOPIC [--file PATH] [--key-separator SEP] [--header KEY=VALUE]...
       [--partition N] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd]
       [--batch-size N] [--bootstrap HOST:PORT]
       One record per line of stdin (or PATH). Exit 0 when every record is

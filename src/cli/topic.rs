@@ -43,8 +43,8 @@ const BROKER_DEFAULT: i32 = -1;
 const UNKNOWN_CELL: &str = "unknown";
 
 /// Usage text of `millrace topic`.
-pub const TOPIC_USAGE: &str = "\
-  millrace topic create TOPIC [--partitions N] [--replication-factor N]
+pub const TOPIC_USAGE: &str =
+    "  millrace topic create TOPIC [--partitions N] [--replication-factor N]
       [--config KEY=VALUE]... [--if-not-exists]
   millrace topic list [--include-internal]
   millrace topic describe [TOPIC]...
