@@ -5,10 +5,17 @@
 //! millrace serve --help        # every configuration key, its default and meaning
 //! millrace --version
 //! millrace group list|describe|delete|reset-offsets ...   # see [`group`]
+//! millrace topic create|list|describe|alter-config|delete ...  # see [`topic`]
+//! millrace produce TOPIC ...   # see [`produce`]
+//! millrace consume TOPIC ...   # see [`consume`]
 //! ```
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 
+pub mod console;
+pub mod consume;
 pub mod group;
+pub mod produce;
+pub mod topic;
 
 use crate::config::Config;
 use crate::logging;
@@ -34,9 +41,15 @@ Usage:
   millrace --version        Print the version.
 ";
 
-/// USAGE followed by the `group` subcommands.
+/// USAGE followed by the admin and console subcommands.
 fn usage() -> String {
-    format!("{USAGE}{}", group::GROUP_USAGE)
+    format!(
+        "{USAGE}{}{}{}{}",
+        group::GROUP_USAGE,
+        topic::TOPIC_USAGE,
+        produce::PRODUCE_USAGE,
+        consume::CONSUME_USAGE
+    )
 }
 
 /// Runs the command line; returns the process exit code.
@@ -45,6 +58,9 @@ pub fn main() -> i32 {
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("group") => group::run(&args[1..]),
+        Some("topic") => topic::run(&args[1..]),
+        Some("produce") => produce::run(&args[1..]),
+        Some("consume") => consume::run(&args[1..]),
         Some("--version") | Some("-V") => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK

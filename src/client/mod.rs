@@ -11,7 +11,10 @@
 //! [`admin`].
 
 pub mod admin;
+pub mod fetch;
 mod frame;
+pub mod producer;
+pub mod topics_admin;
 mod versions;
 
 pub use versions::{ApiVersionTable, VersionError};

@@ -1,0 +1,489 @@
+//! `millrace topic`: topic administration over the Kafka protocol, against
+//! any Kafka broker.
+//!
+//! ```text
+//! millrace topic create TOPIC [--partitions N] [--replication-factor N]
+//!     [--config KEY=VALUE]... [--if-not-exists]
+//! millrace topic list [--include-internal]
+//! millrace topic describe [TOPIC]...
+//! millrace topic alter-config TOPIC (--set KEY=VALUE | --delete KEY)...
+//! millrace topic delete TOPIC [--if-exists]
+//! ```
+//! Every command takes `--bootstrap HOST:PORT` (default 127.0.0.1:9092).
+//!
+//! `list` prints one topic name per line, sorted, internal topics only with
+//! `--include-internal`. `describe` prints, as `kafka-topics --describe`,
+//! one tab-separated `Key: value` line per topic (with its non-default
+//! configs from DescribeConfigs) and one per partition with leader,
+//! replicas, ISR, log start and end offsets (ListOffsets) and size
+//! (DescribeLogDirs; `unknown` when the broker does not serve it).
+//! `alter-config` uses IncrementalAlterConfigs; a broker that does not serve
+//! it yields exit 1 and a message naming the API.
+//!
+//! Exit codes: 0 success; 1 runtime or broker failure, message on stderr
+//! (unreachable broker, missing topic, existing topic, unsupported API, any
+//! Kafka error code, named); 2 bad usage.
+
+use super::console::{
+    connect, existing_topic, finish, key_value, parse_args, BrokerPool, CommandError, ParsedArgs,
+    ADMIN_OPERATION_TIMEOUT_MS,
+};
+use super::EXIT_USAGE;
+use crate::client::admin::OffsetSpec;
+use crate::client::topics_admin::{
+    ConfigChange, NewTopic, TopicDescription, TopicsMetadata, TOPIC_ALREADY_EXISTS,
+    UNKNOWN_TOPIC_OR_PARTITION,
+};
+use crate::client::{ClientError, KafkaClient};
+use std::collections::BTreeMap;
+
+/// Partitions or replication factor left to the broker's default.
+const BROKER_DEFAULT: i32 = -1;
+/// Shown when a value is not known (e.g. size without DescribeLogDirs).
+const UNKNOWN_CELL: &str = "unknown";
+
+/// Usage text of `millrace topic`.
+pub const TOPIC_USAGE: &str =
+    "  millrace topic create TOPIC [--partitions N] [--replication-factor N]
+      [--config KEY=VALUE]... [--if-not-exists]
+  millrace topic list [--include-internal]
+  millrace topic describe [TOPIC]...
+  millrace topic alter-config TOPIC (--set KEY=VALUE | --delete KEY)...
+  millrace topic delete TOPIC [--if-exists]
+      Topic administration over the Kafka protocol (any Kafka broker); each
+      takes --bootstrap HOST:PORT (default 127.0.0.1:9092). describe shows
+      partitions, leader, replicas, ISR, log start/end offsets, size and
+      non-default configs.
+";
+
+/// A parsed `millrace topic` command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TopicCommand {
+    Create {
+        topic: NewTopic,
+        if_not_exists: bool,
+    },
+    List {
+        include_internal: bool,
+    },
+    Describe {
+        topics: Vec<String>,
+    },
+    AlterConfig {
+        topic: String,
+        changes: Vec<ConfigChange>,
+    },
+    Delete {
+        topic: String,
+        if_exists: bool,
+    },
+}
+
+/// Runs `millrace topic ARGS...`; returns the exit code.
+pub fn run(args: &[String]) -> i32 {
+    let (command, bootstrap) = match parse_topic_args(args) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("millrace topic: {e}\n\nUsage:\n{TOPIC_USAGE}");
+            return EXIT_USAGE;
+        }
+    };
+    finish("topic", execute(&command, &bootstrap))
+}
+
+fn parse_topic_args(args: &[String]) -> Result<(TopicCommand, String), String> {
+    let (subcommand, rest) = args.split_first().ok_or("missing subcommand")?;
+    let (values, flags): (&[&str], &[&str]) = match subcommand.as_str() {
+        "create" => (
+            &["--partitions", "--replication-factor", "--config"],
+            &["--if-not-exists"],
+        ),
+        "list" => (&[], &["--include-internal"]),
+        "describe" => (&[], &[]),
+        "alter-config" => (&["--set", "--delete"], &[]),
+        "delete" => (&[], &["--if-exists"]),
+        other => return Err(format!("unknown subcommand {other:?}")),
+    };
+    let parsed = parse_args(rest, values, flags)?;
+    let command = match subcommand.as_str() {
+        "create" => build_create(&parsed)?,
+        "list" => {
+            expect_positional("list", &parsed, 0)?;
+            TopicCommand::List {
+                include_internal: parsed.flag("--include-internal"),
+            }
+        }
+        "describe" => TopicCommand::Describe {
+            topics: parsed.positional.clone(),
+        },
+        "alter-config" => build_alter(&parsed)?,
+        _ => TopicCommand::Delete {
+            topic: one_topic("delete", &parsed)?,
+            if_exists: parsed.flag("--if-exists"),
+        },
+    };
+    Ok((command, parsed.bootstrap()))
+}
+
+fn build_create(parsed: &ParsedArgs) -> Result<TopicCommand, String> {
+    let name = one_topic("create", parsed)?;
+    let partitions = parsed
+        .number::<i32>("--partitions")?
+        .unwrap_or(BROKER_DEFAULT);
+    if partitions == 0 || partitions < BROKER_DEFAULT {
+        return Err(format!("--partitions must be at least 1, got {partitions}"));
+    }
+    let replication_factor = parsed
+        .number::<i16>("--replication-factor")?
+        .unwrap_or(BROKER_DEFAULT as i16);
+    if replication_factor == 0 || i32::from(replication_factor) < BROKER_DEFAULT {
+        return Err(format!(
+            "--replication-factor must be at least 1, got {replication_factor}"
+        ));
+    }
+    let configs = parsed
+        .values("--config")
+        .iter()
+        .map(|c| key_value(c, "--config"))
+        .collect::<Result<_, _>>()?;
+    Ok(TopicCommand::Create {
+        topic: NewTopic {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        },
+        if_not_exists: parsed.flag("--if-not-exists"),
+    })
+}
+
+fn build_alter(parsed: &ParsedArgs) -> Result<TopicCommand, String> {
+    let topic = one_topic("alter-config", parsed)?;
+    let mut changes: Vec<ConfigChange> = parsed
+        .values("--set")
+        .iter()
+        .map(|c| key_value(c, "--set").map(|(k, v)| ConfigChange::Set(k, v)))
+        .collect::<Result<_, _>>()?;
+    changes.extend(
+        parsed
+            .values("--delete")
+            .iter()
+            .map(|k| ConfigChange::Delete(k.clone())),
+    );
+    if changes.is_empty() {
+        return Err("alter-config needs at least one --set KEY=VALUE or --delete KEY".into());
+    }
+    Ok(TopicCommand::AlterConfig { topic, changes })
+}
+
+fn one_topic(subcommand: &str, parsed: &ParsedArgs) -> Result<String, String> {
+    expect_positional(subcommand, parsed, 1)?;
+    let topic = parsed.positional[0].clone();
+    if topic.is_empty() {
+        return Err(format!("{subcommand}: the topic name is empty"));
+    }
+    Ok(topic)
+}
+
+fn expect_positional(subcommand: &str, parsed: &ParsedArgs, expected: usize) -> Result<(), String> {
+    match (parsed.positional.len() == expected, expected) {
+        (true, _) => Ok(()),
+        (false, 0) => Err(format!(
+            "{subcommand} takes no arguments, got {:?}",
+            parsed.positional
+        )),
+        (false, _) => Err(format!(
+            "{subcommand} needs exactly one TOPIC, got {:?}",
+            parsed.positional
+        )),
+    }
+}
+
+fn execute(command: &TopicCommand, bootstrap: &str) -> Result<(), CommandError> {
+    let mut client = connect(bootstrap)?;
+    match command {
+        TopicCommand::Create {
+            topic,
+            if_not_exists,
+        } => create(&mut client, topic, *if_not_exists),
+        TopicCommand::List { include_internal } => list(&mut client, *include_internal),
+        TopicCommand::Describe { topics } => describe(&mut client, topics),
+        TopicCommand::AlterConfig { topic, changes } => {
+            existing_topic(&mut client, topic)?;
+            client.alter_topic_configs(topic, changes)?;
+            println!("Altered {} config(s) of topic {topic}", changes.len());
+            Ok(())
+        }
+        TopicCommand::Delete { topic, if_exists } => delete(&mut client, topic, *if_exists),
+    }
+}
+
+fn create(
+    client: &mut KafkaClient,
+    topic: &NewTopic,
+    if_not_exists: bool,
+) -> Result<(), CommandError> {
+    match client.create_topic(topic, ADMIN_OPERATION_TIMEOUT_MS) {
+        Ok(()) => {
+            println!("Created topic {}", topic.name);
+            Ok(())
+        }
+        Err(ClientError::Broker { code, .. }) if code == TOPIC_ALREADY_EXISTS && if_not_exists => {
+            println!("Topic {} already exists", topic.name);
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn delete(client: &mut KafkaClient, topic: &str, if_exists: bool) -> Result<(), CommandError> {
+    match client.delete_topic(topic, ADMIN_OPERATION_TIMEOUT_MS) {
+        Ok(()) => {
+            println!("Deleted topic {topic}");
+            Ok(())
+        }
+        Err(ClientError::Broker { code, .. }) if code == UNKNOWN_TOPIC_OR_PARTITION => {
+            if if_exists {
+                println!("Topic {topic} does not exist");
+                Ok(())
+            } else {
+                Err(CommandError::Failed(format!(
+                    "topic {topic:?} does not exist (UNKNOWN_TOPIC_OR_PARTITION)"
+                )))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn list(client: &mut KafkaClient, include_internal: bool) -> Result<(), CommandError> {
+    let metadata = client.describe_topics(None)?;
+    for topic in metadata.topics.values() {
+        if topic.error_code == 0 && (include_internal || !topic.is_internal) {
+            println!("{}", topic.name);
+        }
+    }
+    Ok(())
+}
+
+fn describe(client: &mut KafkaClient, names: &[String]) -> Result<(), CommandError> {
+    let metadata = if names.is_empty() {
+        client.describe_topics(None)?
+    } else {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        client.describe_topics(Some(&refs))?
+    };
+    for name in names {
+        if metadata.topics.get(name).is_none_or(|t| t.error_code != 0) {
+            existing_topic(client, name)?;
+        }
+    }
+    let mut pool = BrokerPool::new(metadata.brokers.clone());
+    for topic in metadata.topics.values() {
+        if topic.error_code != 0 || (names.is_empty() && topic.is_internal) {
+            continue;
+        }
+        let configs = client.describe_topic_configs(&topic.name)?;
+        let overrides: Vec<String> = configs
+            .iter()
+            .filter(|c| !c.is_default)
+            .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("")))
+            .collect();
+        let stats = partition_stats(&mut pool, &metadata, topic)?;
+        print!("{}", describe_text(topic, &overrides.join(","), &stats));
+    }
+    Ok(())
+}
+
+/// Log start offset, log end offset and size of one partition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct PartitionStats {
+    log_start: Option<i64>,
+    log_end: Option<i64>,
+    size_bytes: Option<i64>,
+}
+
+/// Each partition's offsets and size, asked of its leader.
+fn partition_stats(
+    pool: &mut BrokerPool,
+    metadata: &TopicsMetadata,
+    topic: &TopicDescription,
+) -> Result<BTreeMap<i32, PartitionStats>, CommandError> {
+    let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for p in topic.partitions.iter().filter(|p| p.leader >= 0) {
+        by_leader.entry(p.leader).or_default().push(p.partition);
+    }
+    let mut stats: BTreeMap<i32, PartitionStats> = BTreeMap::new();
+    for (leader, partitions) in by_leader {
+        if !metadata.brokers.contains_key(&leader) {
+            continue;
+        }
+        let client = pool.client(leader)?;
+        let starts = client.list_offsets(&topic.name, &partitions, OffsetSpec::Earliest)?;
+        let ends = client.list_offsets(&topic.name, &partitions, OffsetSpec::Latest)?;
+        let sizes = client.partition_sizes(&topic.name, &partitions)?;
+        for partition in partitions {
+            stats.insert(
+                partition,
+                PartitionStats {
+                    log_start: starts.get(&partition).copied(),
+                    log_end: ends.get(&partition).copied(),
+                    size_bytes: sizes.as_ref().and_then(|s| s.get(&partition).copied()),
+                },
+            );
+        }
+    }
+    Ok(stats)
+}
+
+fn node_list(nodes: &[i32]) -> String {
+    let text: Vec<String> = nodes.iter().map(i32::to_string).collect();
+    text.join(",")
+}
+
+fn known(value: Option<i64>) -> String {
+    value.map_or_else(|| UNKNOWN_CELL.to_string(), |v| v.to_string())
+}
+
+/// The `kafka-topics --describe` style text of one topic.
+fn describe_text(
+    topic: &TopicDescription,
+    configs: &str,
+    stats: &BTreeMap<i32, PartitionStats>,
+) -> String {
+    let replication = topic.partitions.first().map_or(0, |p| p.replicas.len());
+    let mut out = format!(
+        "Topic: {}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {configs}\n",
+        topic.name,
+        topic.partitions.len()
+    );
+    for p in &topic.partitions {
+        let s = stats.get(&p.partition).copied().unwrap_or_default();
+        out.push_str(&format!(
+            "\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tLogEndOffset: {}\tSize: {}\n",
+            topic.name,
+            p.partition,
+            p.leader,
+            node_list(&p.replicas),
+            node_list(&p.isr),
+            known(s.log_start),
+            known(s.log_end),
+            known(s.size_bytes),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::topics_admin::PartitionDescription;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_create_with_every_option() {
+        let (command, bootstrap) = parse_topic_args(&args(&[
+            "create",
+            "t",
+            "--partitions",
+            "3",
+            "--replication-factor=1",
+            "--config",
+            "retention.ms=1000",
+            "--if-not-exists",
+            "--bootstrap",
+            "h:1",
+        ]))
+        .unwrap();
+        assert_eq!(bootstrap, "h:1");
+        assert_eq!(
+            command,
+            TopicCommand::Create {
+                topic: NewTopic {
+                    name: "t".into(),
+                    partitions: 3,
+                    replication_factor: 1,
+                    configs: vec![("retention.ms".into(), "1000".into())],
+                },
+                if_not_exists: true,
+            }
+        );
+    }
+
+    #[test]
+    fn parses_alter_config_sets_then_deletes() {
+        let (command, _) = parse_topic_args(&args(&[
+            "alter-config",
+            "t",
+            "--delete",
+            "a",
+            "--set",
+            "b=2",
+        ]))
+        .unwrap();
+        assert_eq!(
+            command,
+            TopicCommand::AlterConfig {
+                topic: "t".into(),
+                changes: vec![
+                    ConfigChange::Set("b".into(), "2".into()),
+                    ConfigChange::Delete("a".into())
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_usage() {
+        for bad in [
+            &[][..],
+            &["frobnicate"],
+            &["create"],
+            &["create", "a", "b"],
+            &["create", "t", "--partitions", "0"],
+            &["create", "t", "--partitions", "x"],
+            &["create", "t", "--config", "novalue"],
+            &["list", "t"],
+            &["alter-config", "t"],
+            &["delete"],
+            &["delete", "t", "--partitions", "2"],
+        ] {
+            assert!(parse_topic_args(&args(bad)).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn describe_text_has_kafka_topics_fields() {
+        let topic = TopicDescription {
+            name: "t".into(),
+            error_code: 0,
+            is_internal: false,
+            partitions: vec![PartitionDescription {
+                partition: 0,
+                error_code: 0,
+                leader: 1,
+                replicas: vec![1, 2],
+                isr: vec![1],
+            }],
+        };
+        let stats = [(
+            0,
+            PartitionStats {
+                log_start: Some(0),
+                log_end: Some(5),
+                size_bytes: None,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let text = describe_text(&topic, "a=1", &stats);
+        assert_eq!(
+            text,
+            "Topic: t\tPartitionCount: 1\tReplicationFactor: 2\tConfigs: a=1\n\
+             \tTopic: t\tPartition: 0\tLeader: 1\tReplicas: 1,2\tIsr: 1\tLogStartOffset: 0\tLogEndOffset: 5\tSize: unknown\n"
+        );
+    }
+}
