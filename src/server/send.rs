@@ -8,9 +8,10 @@
 
 use crate::storage::piece::Piece;
 use bytes::Bytes;
-use futures_lite::{AsyncWrite, AsyncWriteExt};
+use futures_lite::{future, AsyncWrite, AsyncWriteExt};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 /// Longest a blocking send waits for the client to make room.
 pub const SEND_STALL_MS_MAX: i32 = 30_000;
@@ -27,8 +28,27 @@ pub async fn send_pieces<W: AsyncWrite + Unpin>(
         return send_with_files(socket_fd, pieces).await;
     }
     let sent = send_now(socket_fd, &pieces)?;
+    // A client that stops reading must not hold the answer (and the
+    // connection's queue behind it) forever: the same bound as the blocking path.
+    let rest = send_rest(writer, &pieces, sent);
+    let stalled = async {
+        glommio::timer::sleep(Duration::from_millis(SEND_STALL_MS_MAX as u64)).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("client did not read for {SEND_STALL_MS_MAX} ms"),
+        ))
+    };
+    future::or(rest, stalled).await
+}
+
+/// Writes what the first non-blocking send left over, through glommio.
+async fn send_rest<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    pieces: &[Piece],
+    sent: usize,
+) -> io::Result<()> {
     let mut skip = sent;
-    for piece in &pieces {
+    for piece in pieces {
         let Piece::Mem(bytes) = piece else { continue };
         if skip >= bytes.len() {
             skip -= bytes.len();

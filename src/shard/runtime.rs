@@ -60,6 +60,7 @@ struct Startup {
     nr_shards: usize,
     drained_shards: AtomicUsize,
     ready_shards: AtomicUsize,
+    admission: Arc<crate::server::admission::Admission>,
 }
 
 /// Runs the broker until SIGTERM/SIGINT; returns after a clean shutdown.
@@ -95,6 +96,10 @@ pub fn run(config: Config) -> Result<(), StartError> {
         io_memory / 1024
     );
     let mesh = MeshBuilder::full(nr_shards, config.shard_channel_capacity);
+    let admission = crate::server::admission::Admission::new(
+        config.max_connections,
+        config.max_connections_per_ip,
+    );
     let startup = Arc::new(Startup {
         config: Arc::new(config),
         identity,
@@ -103,6 +108,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         nr_shards,
         drained_shards: AtomicUsize::new(0),
         ready_shards: AtomicUsize::new(0),
+        admission,
     });
     let results = start_pool(&startup, mesh, io_memory)?;
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -194,7 +200,7 @@ async fn shard_main(
     if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
         log::info!("millrace ready: listening on {}", config.listeners);
     }
-    listener::accept_until_shutdown(&ctx, listener).await;
+    listener::accept_until_shutdown(&ctx, listener, startup.admission.clone()).await;
     drain_connections(&ctx).await;
     wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
     ctx.storage
