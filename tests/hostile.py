@@ -104,18 +104,23 @@ def is_served(sock, correlation_id=1):
         return False
 
 
-def unread_bytes_at_broker(broker_port, client_port):
-    """Bytes the client sent that the broker has not read yet: the receive queue of the broker's
-    end of the connection, from /proc/net/tcp (rx_queue of local :broker_port, remote :client_port)."""
+def socket_queues(local_port, remote_port):
+    """(tx_queue, rx_queue) bytes of the loopback TCP socket local_port -> remote_port, from
+    /proc/net/tcp: tx = written by its owner and not yet acknowledged by the peer, rx = received
+    and not yet read by its owner."""
     with open("/proc/net/tcp") as table:
         next(table)
         for line in table:
             fields = line.split()
-            local_port = int(fields[1].split(":")[1], 16)
-            remote_port = int(fields[2].split(":")[1], 16)
-            if local_port == broker_port and remote_port == client_port:
-                return int(fields[4].split(":")[1], 16)
-    raise AssertionError(f"no broker-side socket for client port {client_port}")
+            if int(fields[1].split(":")[1], 16) == local_port and int(fields[2].split(":")[1], 16) == remote_port:
+                tx_queue, rx_queue = fields[4].split(":")
+                return int(tx_queue, 16), int(rx_queue, 16)
+    raise AssertionError(f"no socket {local_port} -> {remote_port} in /proc/net/tcp")
+
+
+def unread_bytes_at_broker(broker_port, client_port):
+    """Bytes the client sent that the broker has not read yet (rx_queue of the broker's end)."""
+    return socket_queues(broker_port, client_port)[1]
 
 
 def wait_until(predicate, timeout_s, interval_s=0.1):
