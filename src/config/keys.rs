@@ -337,7 +337,12 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         name: "connection.max.queued.bytes",
         default: Some("33554432"),
         doc: "Request and answer bytes one connection may queue before reading pauses.",
-        apply: |c, v| store(&mut c.connection_max_queued_bytes, int(v, 1, INT_MAX)? as usize),
+        apply: |c, v| {
+            store(
+                &mut c.connection_max_queued_bytes,
+                int(v, 1, INT_MAX)? as usize,
+            )
+        },
     },
     BrokerKey {
         name: "connection.request.read.timeout.ms",

@@ -187,12 +187,17 @@ mod tests {
     #[test]
     fn per_address_limit_counts_each_address_apart() {
         let admission = Admission::new(100, 2);
-        let held: Vec<_> = (0..2).map(|_| admission.admit(ip(1)).expect("ok")).collect();
+        let held: Vec<_> = (0..2)
+            .map(|_| admission.admit(ip(1)).expect("ok"))
+            .collect();
         assert_eq!(
             admission.admit(ip(1)).err(),
             Some(Refusal::AddressFull { limit: 2 })
         );
-        assert!(admission.admit(ip(2)).is_ok(), "another address is not affected");
+        assert!(
+            admission.admit(ip(2)).is_ok(),
+            "another address is not affected"
+        );
         drop(held);
         assert!(admission.admit(ip(1)).is_ok());
     }
@@ -202,7 +207,10 @@ mod tests {
         let admission = Admission::new(100, 0);
         assert!(admission.admit(ip(1)).is_err());
         assert!(admission.lock_counts().per_address.is_empty());
-        assert!(admission.admit(None).is_ok(), "unknown peer: broker limit only");
+        assert!(
+            admission.admit(None).is_ok(),
+            "unknown peer: broker limit only"
+        );
     }
 
     #[test]

@@ -125,7 +125,9 @@ impl ReadLimits {
         let config = &ctx.config;
         ReadLimits {
             max_frame_bytes: config.socket_request_max_bytes,
-            idle: Duration::from_millis(config.connections_max_idle_ms.min(CONNECTION_TIMER_MS_MAX)),
+            idle: Duration::from_millis(
+                config.connections_max_idle_ms.min(CONNECTION_TIMER_MS_MAX),
+            ),
             request_read: Duration::from_millis(
                 config
                     .connection_request_read_timeout_ms
@@ -212,9 +214,8 @@ async fn next_frame<R: AsyncRead + Unpin>(
         if !fill_to(reader, buffer, 1).await? {
             return Ok(None);
         }
-        let started_frame = async {
-            Some(read_frame(reader, buffer, limits.max_frame_bytes).await)
-        };
+        let started_frame =
+            async { Some(read_frame(reader, buffer, limits.max_frame_bytes).await) };
         let too_slow = async {
             glommio::timer::sleep(limits.request_read).await;
             None

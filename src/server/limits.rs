@@ -148,7 +148,10 @@ mod tests {
     fn one_request_over_the_limit_is_admitted_when_nothing_is_queued() {
         let budget = Rc::new(QueuedBytes::new(10));
         let big = QueuedCharge::new(&budget, 1000);
-        assert!(budget.is_full(), "nothing more until the big one is answered");
+        assert!(
+            budget.is_full(),
+            "nothing more until the big one is answered"
+        );
         drop(big);
         assert!(!budget.is_full());
     }
