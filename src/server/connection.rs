@@ -23,6 +23,11 @@ use std::time::Duration;
 /// Bytes read from the socket at a time when no larger frame is pending.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// Largest buffer set aside for a frame before its bytes arrive. A larger
+/// size prefix gets room as its bytes come in (doubling), so a prefix that
+/// claims `socket.request.max.bytes` and sends nothing costs no more than this.
+const FRAME_PREALLOC_BYTES_MAX: usize = 1 << 20;
+
 /// Longest idle or request-read limit honoured (a larger configured value
 /// would overflow the timer's deadline).
 const CONNECTION_TIMER_MS_MAX: u64 = 30 * 24 * 3600 * 1000;
@@ -335,7 +340,7 @@ async fn fill_to<R: AsyncRead + Unpin>(
     wanted: usize,
 ) -> Result<bool, CloseReason> {
     while buffer.filled < wanted {
-        buffer.reserve_to(wanted.max(buffer.filled + READ_CHUNK_BYTES));
+        buffer.reserve_to(read_room_bytes(buffer.filled, wanted));
         let filled = buffer.filled;
         match reader.read(&mut buffer.bytes[filled..]).await {
             Ok(0) => return Ok(false),
@@ -344,6 +349,16 @@ async fn fill_to<R: AsyncRead + Unpin>(
         }
     }
     Ok(true)
+}
+
+/// How large the read buffer should be to read towards `wanted` bytes when
+/// `filled` are in: all of `wanted` (plus read-ahead) up to
+/// [`FRAME_PREALLOC_BYTES_MAX`], beyond that twice what arrived, so memory
+/// follows the bytes received rather than the size the client claimed.
+fn read_room_bytes(filled: usize, wanted: usize) -> usize {
+    let read_ahead = filled + READ_CHUNK_BYTES;
+    let grown = filled.saturating_mul(2).max(FRAME_PREALLOC_BYTES_MAX);
+    wanted.min(grown).max(read_ahead)
 }
 
 async fn write_responses<W: AsyncWrite + Unpin>(
@@ -375,4 +390,24 @@ fn memory_bytes(pieces: &[Piece]) -> usize {
         .filter(|piece| matches!(piece, Piece::Mem(_)))
         .map(Piece::len)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_frames_get_their_whole_size_plus_read_ahead() {
+        assert_eq!(read_room_bytes(0, 4), READ_CHUNK_BYTES);
+        assert_eq!(read_room_bytes(4, 1000), 4 + READ_CHUNK_BYTES);
+        assert_eq!(read_room_bytes(4, FRAME_PREALLOC_BYTES_MAX), FRAME_PREALLOC_BYTES_MAX);
+    }
+
+    #[test]
+    fn a_claimed_size_beyond_the_preallocation_grows_with_the_bytes_received() {
+        let claimed = 100 << 20;
+        assert_eq!(read_room_bytes(4, claimed), FRAME_PREALLOC_BYTES_MAX);
+        assert_eq!(read_room_bytes(3 << 20, claimed), 6 << 20);
+        assert_eq!(read_room_bytes(90 << 20, claimed), claimed);
+    }
 }
