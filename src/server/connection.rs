@@ -400,7 +400,10 @@ mod tests {
     fn small_frames_get_their_whole_size_plus_read_ahead() {
         assert_eq!(read_room_bytes(0, 4), READ_CHUNK_BYTES);
         assert_eq!(read_room_bytes(4, 1000), 4 + READ_CHUNK_BYTES);
-        assert_eq!(read_room_bytes(4, FRAME_PREALLOC_BYTES_MAX), FRAME_PREALLOC_BYTES_MAX);
+        assert_eq!(
+            read_room_bytes(4, FRAME_PREALLOC_BYTES_MAX),
+            FRAME_PREALLOC_BYTES_MAX
+        );
     }
 
     #[test]

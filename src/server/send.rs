@@ -9,9 +9,9 @@
 use crate::storage::piece::Piece;
 use bytes::Bytes;
 use futures_lite::{future, AsyncWrite, AsyncWriteExt};
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::future::Future;
 use std::time::Duration;
 
 /// Longest a blocking send waits for the client to make room.
