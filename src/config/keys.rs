@@ -335,7 +335,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "connection.max.queued.bytes",
-        default: Some("33554432"),
+        default: Some("67108864"),
         doc: "Request and answer bytes one connection may queue before reading pauses.",
         apply: |c, v| {
             store(
