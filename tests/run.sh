@@ -2,6 +2,8 @@
 # The test command: installs what the tests need (idempotent, quiet), builds the release
 # broker, runs the Rust unit tests, then the black-box suite against target/release/millrace.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k kcat -x`.
+# Extended mode: MILLRACE_TEST_FUZZ_SECONDS=60 bash tests/run.sh also runs every cargo-fuzz
+# target for that many seconds (fuzz/run.sh; off by default: the first fuzz build takes minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,3 +46,6 @@ install_python_packages
 cargo build --release
 cargo test --release
 "$VENV/bin/python" -m pytest -q tests/ "$@"
+if [ "${MILLRACE_TEST_FUZZ_SECONDS:-0}" -gt 0 ]; then
+    bash fuzz/run.sh "$MILLRACE_TEST_FUZZ_SECONDS"
+fi

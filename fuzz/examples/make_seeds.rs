@@ -4,7 +4,11 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
@@ -118,9 +122,57 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
             out.push(("default", CreatePartitionsRequest::default().into()))
         }
         ApiKey::ApiVersions => out.push(("default", ApiVersionsRequest::default().into())),
-        _ => {}
+        _ => group_requests(api_key, version, &mut out),
     }
     out
+}
+
+/// The consumer-group APIs: a default body each, a populated one where the
+/// body has nested collections worth reaching.
+fn group_requests(api_key: ApiKey, version: i16, out: &mut Vec<(&'static str, RequestKind)>) {
+    let group = || GroupId(StrBytes::from_static_str("seed-group"));
+    match api_key {
+        ApiKey::FindCoordinator => out.push(("default", FindCoordinatorRequest::default().into())),
+        ApiKey::JoinGroup => {
+            out.push(("default", JoinGroupRequest::default().into()));
+            let protocol = JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(Bytes::from_static(b"\x00\x01\x00\x00\x00\x01\x00\x01t"));
+            let request = JoinGroupRequest::default()
+                .with_group_id(group())
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![protocol]);
+            out.push(("one-protocol", request.into()));
+        }
+        ApiKey::SyncGroup => out.push(("default", SyncGroupRequest::default().into())),
+        ApiKey::Heartbeat => out.push(("default", HeartbeatRequest::default().into())),
+        ApiKey::LeaveGroup => out.push(("default", LeaveGroupRequest::default().into())),
+        ApiKey::OffsetCommit => {
+            out.push(("default", OffsetCommitRequest::default().into()));
+            let partition = OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(42);
+            let mut topic = OffsetCommitRequestTopic::default().with_partitions(vec![partition]);
+            if version >= 10 {
+                topic.topic_id = uuid::Uuid::from_u128(1);
+            } else {
+                topic.name = TopicName(StrBytes::from_static_str(TOPIC));
+            }
+            let request = OffsetCommitRequest::default()
+                .with_group_id(group())
+                .with_topics(vec![topic]);
+            out.push(("one-partition", request.into()));
+        }
+        ApiKey::OffsetFetch => out.push(("default", OffsetFetchRequest::default().into())),
+        ApiKey::ListGroups => out.push(("default", ListGroupsRequest::default().into())),
+        ApiKey::DescribeGroups => out.push(("default", DescribeGroupsRequest::default().into())),
+        ApiKey::DeleteGroups => out.push(("default", DeleteGroupsRequest::default().into())),
+        ApiKey::OffsetDelete => out.push(("default", OffsetDeleteRequest::default().into())),
+        // A served API without a seed would go unfuzzed: refuse to write a partial corpus.
+        other => panic!("make_seeds: no seed request for {other:?}; add one"),
+    }
 }
 
 fn write_batch_seeds(dir: &Path) -> std::io::Result<()> {

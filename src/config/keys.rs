@@ -338,6 +338,40 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         },
     },
     BrokerKey {
+        name: "connection.max.queued.bytes",
+        default: Some("67108864"),
+        doc: "Request and answer bytes one connection may queue before reading pauses.",
+        apply: |c, v| {
+            store(
+                &mut c.connection_max_queued_bytes,
+                int(v, 1, INT_MAX)? as usize,
+            )
+        },
+    },
+    BrokerKey {
+        name: "connection.request.read.timeout.ms",
+        default: Some("30000"),
+        doc: "Close a connection that takes longer than this to send one whole request.",
+        apply: |c, v| {
+            store(
+                &mut c.connection_request_read_timeout_ms,
+                int(v, 1, INT_MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "max.connections",
+        default: Some("2147483647"),
+        doc: "Most client connections the broker holds; more are closed at accept.",
+        apply: |c, v| store(&mut c.max_connections, int(v, 0, INT_MAX)? as usize),
+    },
+    BrokerKey {
+        name: "max.connections.per.ip",
+        default: Some("2147483647"),
+        doc: "Most client connections from one IP address; more are closed at accept.",
+        apply: |c, v| store(&mut c.max_connections_per_ip, int(v, 0, INT_MAX)? as usize),
+    },
+    BrokerKey {
         name: "io.memory.bytes",
         default: Some("0"),
         doc: "glommio registered I/O buffer pool per shard; 0 = sized to the memlock limit.",

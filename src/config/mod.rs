@@ -86,6 +86,14 @@ pub struct Config {
     pub shard_channel_capacity: usize,
     /// `connection.max.inflight.requests`.
     pub max_inflight_requests_per_connection: usize,
+    /// `connection.max.queued.bytes`.
+    pub connection_max_queued_bytes: usize,
+    /// `connection.request.read.timeout.ms`.
+    pub connection_request_read_timeout_ms: u64,
+    /// `max.connections`.
+    pub max_connections: usize,
+    /// `max.connections.per.ip`.
+    pub max_connections_per_ip: usize,
     /// `io.memory.bytes`; 0 = sized to the memlock limit.
     pub io_memory_bytes: usize,
     /// `log.level`, lower case.
@@ -241,6 +249,10 @@ impl Config {
             num_shards: 0,
             shard_channel_capacity: 0,
             max_inflight_requests_per_connection: 0,
+            connection_max_queued_bytes: 0,
+            connection_request_read_timeout_ms: 0,
+            max_connections: 0,
+            max_connections_per_ip: 0,
             io_memory_bytes: 0,
             log_level: String::new(),
             storage_fault_plan: String::new(),

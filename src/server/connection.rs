@@ -1,12 +1,16 @@
 //! One client connection: a reader task that decodes requests and puts each
 //! in line in arrival order, and a writer task that sends the answers in the
 //! same order. Clients pipeline; up to `connection.max.inflight.requests`
-//! answers may be pending at once, which bounds the memory a connection holds.
+//! answers and `connection.max.queued.bytes` of requests and answers may be
+//! pending at once, which bounds the memory a connection holds.
 
 use super::handlers::{self, Pending};
+use super::limits::{QueuedBytes, QueuedCharge};
 use super::send::send_pieces;
 use crate::protocol::frame::{self, FrameError, FRAME_SIZE_PREFIX_BYTES};
+use crate::shard::notify::LocalEvent;
 use crate::shard::ShardContext;
+use crate::storage::piece::Piece;
 use bytes::{Bytes, BytesMut};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -19,9 +23,30 @@ use std::time::Duration;
 /// Bytes read from the socket at a time when no larger frame is pending.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
-/// Longest idle limit honoured (a larger configured value would overflow
-/// the timer's deadline).
-const CONNECTION_IDLE_MS_MAX: u64 = 30 * 24 * 3600 * 1000;
+/// Largest buffer set aside for a frame before its bytes arrive. A larger
+/// size prefix gets room as its bytes come in (doubling), so a prefix that
+/// claims `socket.request.max.bytes` and sends nothing costs no more than this.
+const FRAME_PREALLOC_BYTES_MAX: usize = 1 << 20;
+
+/// Longest idle or request-read limit honoured (a larger configured value
+/// would overflow the timer's deadline).
+const CONNECTION_TIMER_MS_MAX: u64 = 30 * 24 * 3600 * 1000;
+
+/// One request in line for the writer, with the bytes it holds counted
+/// against `connection.max.queued.bytes` until its answer is sent.
+struct Queued {
+    answer: Pending,
+    charge: QueuedCharge,
+}
+
+/// What a connection's two tasks share.
+struct ConnectionState {
+    peer: Option<SocketAddr>,
+    queued: Rc<QueuedBytes>,
+    /// Fired when the writer stops (send failure or stall): the reader then
+    /// stops too instead of waiting for the client's next request.
+    writer_done: LocalEvent,
+}
 
 /// Why a connection is closed by the broker.
 #[derive(Debug)]
@@ -30,6 +55,8 @@ enum CloseReason {
     Io(std::io::Error),
     TruncatedFrame { expected: usize, got: usize },
     Dispatch(handlers::DispatchError),
+    Idle { idle_ms: u64 },
+    SlowRequest { timeout_ms: u64, got: usize },
 }
 
 /// Counts the connection for shutdown draining while it lives.
@@ -64,8 +91,13 @@ pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream) {
     let (reader, writer) = futures_lite::io::split(stream);
     let (queue_tx, queue_rx) =
         local_channel::new_bounded(ctx.config.max_inflight_requests_per_connection.max(1));
-    let read_side = read_requests(&ctx, reader, queue_tx, peer);
-    let write_side = write_responses(writer, socket_fd, queue_rx, peer);
+    let state = ConnectionState {
+        peer,
+        queued: Rc::new(QueuedBytes::new(ctx.config.connection_max_queued_bytes)),
+        writer_done: LocalEvent::default(),
+    };
+    let read_side = read_requests(&ctx, &state, reader, queue_tx);
+    let write_side = write_responses(&state, writer, socket_fd, queue_rx);
     future::zip(read_side, write_side).await;
 }
 
@@ -83,34 +115,67 @@ fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The read-side time limits of a connection.
+#[derive(Clone, Copy)]
+struct ReadLimits {
+    max_frame_bytes: u32,
+    /// `connections.max.idle.ms`: no whole request for this long.
+    idle: Duration,
+    /// `connection.request.read.timeout.ms`: one request, first byte to last.
+    request_read: Duration,
+}
+
+impl ReadLimits {
+    fn of(ctx: &ShardContext) -> ReadLimits {
+        let config = &ctx.config;
+        ReadLimits {
+            max_frame_bytes: config.socket_request_max_bytes,
+            idle: Duration::from_millis(
+                config.connections_max_idle_ms.min(CONNECTION_TIMER_MS_MAX),
+            ),
+            request_read: Duration::from_millis(
+                config
+                    .connection_request_read_timeout_ms
+                    .min(CONNECTION_TIMER_MS_MAX),
+            ),
+        }
+    }
+}
+
 async fn read_requests<R: AsyncRead + Unpin>(
     ctx: &Rc<ShardContext>,
+    state: &ConnectionState,
     mut reader: R,
-    queue: LocalSender<Pending>,
-    peer: Option<SocketAddr>,
+    queue: LocalSender<Queued>,
 ) {
     let mut buffer = ReadBuffer::default();
-    let max_bytes = ctx.config.socket_request_max_bytes;
-    let idle = Duration::from_millis(
-        ctx.config
-            .connections_max_idle_ms
-            .min(CONNECTION_IDLE_MS_MAX),
-    );
+    let limits = ReadLimits::of(ctx);
+    // Shutdown, or the writer gone: nothing read from here on would be answered.
+    let stopped = || {
+        let shutdown = ctx.shutting_down.wait();
+        let writer_done = state.writer_done.wait();
+        future::or(shutdown, writer_done)
+    };
     loop {
-        let next = future::or(
-            async { Some(read_frame(&mut reader, &mut buffer, max_bytes).await) },
+        // A client that does not read its answers stops being read here.
+        let has_room = future::or(
             async {
-                // Whichever comes first: shutdown, or no whole request for
-                // `connections.max.idle.ms` (idle clients and slowloris alike).
-                future::or(ctx.shutting_down.wait(), async {
-                    glommio::timer::sleep(idle).await;
-                    log::info!(
-                        "connection {}: closed after {} ms without a request (connections.max.idle.ms)",
-                        peer.map_or_else(|| "?".to_string(), |p| p.to_string()),
-                        idle.as_millis()
-                    );
-                })
-                .await;
+                state.queued.below_limit().await;
+                true
+            },
+            async {
+                stopped().await;
+                false
+            },
+        )
+        .await;
+        if !has_room {
+            break;
+        }
+        let next = future::or(
+            async { Some(next_frame(&mut reader, &mut buffer, limits).await) },
+            async {
+                stopped().await;
                 None
             },
         )
@@ -119,25 +184,62 @@ async fn read_requests<R: AsyncRead + Unpin>(
             None | Some(Ok(None)) => break,
             Some(Ok(Some(frame))) => frame,
             Some(Err(reason)) => {
-                log_close(peer, &reason);
+                log_close(state.peer, &reason);
                 break;
             }
         };
-        let pending = match frame::decode_request_header(frame) {
+        let charge = QueuedCharge::new(&state.queued, FRAME_SIZE_PREFIX_BYTES + frame.len());
+        let answer = match frame::decode_request_header(frame) {
             Ok(request) => handlers::dispatch(ctx, request).await,
             Err(e) => Err(handlers::DispatchError::Frame(e)),
         };
-        let pending = match pending {
-            Ok(pending) => pending,
+        let answer = match answer {
+            Ok(answer) => answer,
             Err(e) => {
-                log_close(peer, &CloseReason::Dispatch(e));
+                log_close(state.peer, &CloseReason::Dispatch(e));
                 break;
             }
         };
-        if queue.send(pending).await.is_err() {
+        if queue.send(Queued { answer, charge }).await.is_err() {
             break;
         }
     }
+}
+
+/// The next whole frame, within the connection's time limits: the idle limit
+/// runs from the start, the request-read limit from the frame's first byte
+/// (so a client trickling bytes, slowloris, is closed well before it would
+/// count as idle).
+async fn next_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buffer: &mut ReadBuffer,
+    limits: ReadLimits,
+) -> Result<Option<Bytes>, CloseReason> {
+    let read = async {
+        if !fill_to(reader, buffer, 1).await? {
+            return Ok(None);
+        }
+        let started_frame =
+            async { Some(read_frame(reader, buffer, limits.max_frame_bytes).await) };
+        let too_slow = async {
+            glommio::timer::sleep(limits.request_read).await;
+            None
+        };
+        match future::or(started_frame, too_slow).await {
+            Some(result) => result,
+            None => Err(CloseReason::SlowRequest {
+                timeout_ms: limits.request_read.as_millis() as u64,
+                got: buffer.filled,
+            }),
+        }
+    };
+    let idle = async {
+        glommio::timer::sleep(limits.idle).await;
+        Err(CloseReason::Idle {
+            idle_ms: limits.idle.as_millis() as u64,
+        })
+    };
+    future::or(read, idle).await
 }
 
 impl std::fmt::Display for CloseReason {
@@ -149,6 +251,14 @@ impl std::fmt::Display for CloseReason {
                 write!(f, "stream ended inside a frame ({got} of {expected} bytes)")
             }
             CloseReason::Dispatch(e) => write!(f, "{e}"),
+            CloseReason::Idle { idle_ms } => {
+                write!(f, "no request for {idle_ms} ms (connections.max.idle.ms)")
+            }
+            CloseReason::SlowRequest { timeout_ms, got } => write!(
+                f,
+                "request not complete after {timeout_ms} ms, {got} bytes in \
+                 (connection.request.read.timeout.ms)"
+            ),
         }
     }
 }
@@ -157,6 +267,7 @@ fn log_close(peer: Option<SocketAddr>, reason: &CloseReason) {
     let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
     match reason {
         CloseReason::Io(e) => log::debug!("connection {peer}: closed: {e}"),
+        CloseReason::Idle { .. } => log::info!("connection {peer}: closed: {reason}"),
         other => log::warn!("connection {peer}: closing: {other}"),
     }
 }
@@ -229,7 +340,7 @@ async fn fill_to<R: AsyncRead + Unpin>(
     wanted: usize,
 ) -> Result<bool, CloseReason> {
     while buffer.filled < wanted {
-        buffer.reserve_to(wanted.max(buffer.filled + READ_CHUNK_BYTES));
+        buffer.reserve_to(read_room_bytes(buffer.filled, wanted));
         let filled = buffer.filled;
         match reader.read(&mut buffer.bytes[filled..]).await {
             Ok(0) => return Ok(false),
@@ -240,21 +351,66 @@ async fn fill_to<R: AsyncRead + Unpin>(
     Ok(true)
 }
 
+/// How large the read buffer should be to read towards `wanted` bytes when
+/// `filled` are in: all of `wanted` (plus read-ahead) up to
+/// [`FRAME_PREALLOC_BYTES_MAX`], beyond that twice what arrived, so memory
+/// follows the bytes received rather than the size the client claimed.
+fn read_room_bytes(filled: usize, wanted: usize) -> usize {
+    let read_ahead = filled + READ_CHUNK_BYTES;
+    let grown = filled.saturating_mul(2).max(FRAME_PREALLOC_BYTES_MAX);
+    wanted.min(grown).max(read_ahead)
+}
+
 async fn write_responses<W: AsyncWrite + Unpin>(
+    state: &ConnectionState,
     mut writer: W,
     socket_fd: RawFd,
-    queue: LocalReceiver<Pending>,
-    peer: Option<SocketAddr>,
+    queue: LocalReceiver<Queued>,
 ) {
-    while let Some(pending) = queue.recv().await {
-        let Some(pieces) = pending.await else {
+    while let Some(Queued { answer, mut charge }) = queue.recv().await {
+        let Some(pieces) = answer.await else {
             continue;
         };
+        charge.grow(memory_bytes(&pieces));
         if let Err(e) = send_pieces(&mut writer, socket_fd, pieces).await {
-            log_close(peer, &CloseReason::Io(e));
+            log_close(state.peer, &CloseReason::Io(e));
             break;
         }
     }
-    // Dropping the queue receiver makes the reader stop at its next request.
+    state.writer_done.fire();
+    // Dropping the queue drops what is still in line, releasing its bytes.
     drop(queue);
+}
+
+/// Bytes of an answer held in memory (file regions are sent from the page
+/// cache and cost the connection nothing).
+fn memory_bytes(pieces: &[Piece]) -> usize {
+    pieces
+        .iter()
+        .filter(|piece| matches!(piece, Piece::Mem(_)))
+        .map(Piece::len)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_frames_get_their_whole_size_plus_read_ahead() {
+        assert_eq!(read_room_bytes(0, 4), READ_CHUNK_BYTES);
+        assert_eq!(read_room_bytes(4, 1000), 4 + READ_CHUNK_BYTES);
+        assert_eq!(
+            read_room_bytes(4, FRAME_PREALLOC_BYTES_MAX),
+            FRAME_PREALLOC_BYTES_MAX
+        );
+    }
+
+    #[test]
+    fn a_claimed_size_beyond_the_preallocation_grows_with_the_bytes_received() {
+        let claimed = 100 << 20;
+        assert_eq!(read_room_bytes(4, claimed), FRAME_PREALLOC_BYTES_MAX);
+        assert_eq!(read_room_bytes(3 << 20, claimed), 6 << 20);
+        assert_eq!(read_room_bytes(90 << 20, claimed), claimed);
+    }
 }

@@ -8,9 +8,11 @@
 
 use crate::storage::piece::Piece;
 use bytes::Bytes;
-use futures_lite::{AsyncWrite, AsyncWriteExt};
+use futures_lite::{future, AsyncWrite, AsyncWriteExt};
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 /// Longest a blocking send waits for the client to make room.
 pub const SEND_STALL_MS_MAX: i32 = 30_000;
@@ -27,17 +29,44 @@ pub async fn send_pieces<W: AsyncWrite + Unpin>(
         return send_with_files(socket_fd, pieces).await;
     }
     let sent = send_now(socket_fd, &pieces)?;
+    send_rest(writer, &pieces, sent).await
+}
+
+/// Writes what the first non-blocking send left over, through glommio. A
+/// client that makes no room for [`SEND_STALL_MS_MAX`] fails the send (the
+/// same bound as the blocking path), so it cannot hold the answer, and the
+/// connection's queue behind it, forever.
+async fn send_rest<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    pieces: &[Piece],
+    sent: usize,
+) -> io::Result<()> {
     let mut skip = sent;
-    for piece in &pieces {
+    for piece in pieces {
         let Piece::Mem(bytes) = piece else { continue };
-        if skip >= bytes.len() {
-            skip -= bytes.len();
-            continue;
+        let mut written = skip.min(bytes.len());
+        skip -= written;
+        while written < bytes.len() {
+            let n = within_stall_limit(writer.write(&bytes[written..])).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += n;
         }
-        writer.write_all(&bytes[skip..]).await?;
-        skip = 0;
     }
-    writer.flush().await
+    within_stall_limit(writer.flush()).await
+}
+
+/// `operation`, failed with `TimedOut` if it makes no progress for [`SEND_STALL_MS_MAX`].
+async fn within_stall_limit<T>(operation: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    let stalled = async {
+        glommio::timer::sleep(Duration::from_millis(SEND_STALL_MS_MAX as u64)).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("client did not read for {SEND_STALL_MS_MAX} ms"),
+        ))
+    };
+    future::or(operation, stalled).await
 }
 
 /// One non-blocking vectored send of as much as the socket takes now.

@@ -64,6 +64,7 @@ struct Startup {
     drained_shards: AtomicUsize,
     ready_shards: AtomicUsize,
     summary: StartupSummary,
+    admission: Arc<crate::server::admission::Admission>,
 }
 
 /// Runs the broker until SIGTERM/SIGINT; returns after a clean shutdown.
@@ -110,6 +111,10 @@ pub fn run(config: Config) -> Result<(), StartError> {
         shutdown_timeout_ms: config.shutdown_timeout_ms,
     });
     let mesh = MeshBuilder::full(nr_shards, config.shard_channel_capacity);
+    let admission = crate::server::admission::Admission::new(
+        config.max_connections,
+        config.max_connections_per_ip,
+    );
     let startup = Arc::new(Startup {
         config: Arc::new(config),
         identity,
@@ -119,6 +124,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         drained_shards: AtomicUsize::new(0),
         ready_shards: AtomicUsize::new(0),
         summary,
+        admission,
     });
     let results = start_pool(&startup, mesh, io_memory)?;
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -213,7 +219,7 @@ async fn shard_main(
         log::info!("{}", startup.summary.render());
         log::info!("millrace ready: listening on {}", config.listeners);
     }
-    listener::accept_until_shutdown(&ctx, listener).await;
+    listener::accept_until_shutdown(&ctx, listener, startup.admission.clone()).await;
     drain_connections(&ctx).await;
     wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
     ctx.storage
