@@ -5,9 +5,11 @@
 //! millrace serve --help        # every configuration key, its default and meaning
 //! millrace --version
 //! millrace group list|describe|delete|reset-offsets ...   # see [`group`]
+//! millrace bench [--workload FILE] [--KEY VALUE]... | bench compare ...   # see [`bench`]
 //! ```
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 
+pub mod bench;
 pub mod group;
 
 use crate::config::Config;
@@ -36,7 +38,7 @@ Usage:
 
 /// USAGE followed by the `group` subcommands.
 fn usage() -> String {
-    format!("{USAGE}{}", group::GROUP_USAGE)
+    format!("{USAGE}{}{}", group::GROUP_USAGE, bench::BENCH_USAGE)
 }
 
 /// Runs the command line; returns the process exit code.
@@ -45,6 +47,7 @@ pub fn main() -> i32 {
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("group") => group::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("--version") | Some("-V") => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
