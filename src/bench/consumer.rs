@@ -22,6 +22,10 @@ const FETCH_MAX_BYTES: i32 = 64 * 1024 * 1024;
 const PARTITION_MAX_BYTES: i32 = 8 * 1024 * 1024;
 /// How long consumers keep reading after producers stop, at most.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// The same for a backlog run, where draining is the point.
+pub const BACKLOG_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+/// Poll interval of a backlog consumer waiting for producing to end.
+const BACKLOG_POLL: Duration = Duration::from_millis(10);
 /// Pause after a Fetch that returned an error, so errors do not spin.
 const ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -34,11 +38,19 @@ pub struct ConsumerSpec {
     pub topic: Arc<TopicPlan>,
     /// Indexes into `topic.partitions` assigned to it.
     pub partitions: Vec<usize>,
+    /// Start only when producing ends (drain a backlog).
+    pub backlog: bool,
 }
 
 /// Runs one consumer until every produced message is consumed or the drain
 /// timeout passes; failures are counted in the stats.
 pub async fn run_consumer(control: Arc<RunControl>, spec: ConsumerSpec) {
+    while spec.backlog
+        && control.producers_running.load(Ordering::Acquire) > 0
+        && !control.aborted()
+    {
+        glommio::timer::sleep(BACKLOG_POLL).await;
+    }
     let mut leaders: Vec<(String, Vec<(i32, i64)>)> = Vec::new();
     for &index in &spec.partitions {
         let target = &spec.topic.partitions[index];
@@ -59,8 +71,15 @@ pub async fn run_consumer(control: Arc<RunControl>, spec: ConsumerSpec) {
         };
         let control = control.clone();
         let executor = spec.executor;
+        let drain_timeout = if spec.backlog {
+            BACKLOG_DRAIN_TIMEOUT
+        } else {
+            DRAIN_TIMEOUT
+        };
         loops.push(glommio::spawn_local(async move {
-            if let Err(message) = fetch_loop(&control, executor, &leader, topic).await {
+            if let Err(message) =
+                fetch_loop(&control, executor, &leader, topic, drain_timeout).await
+            {
                 control.stats(executor).record_error(0, message, true);
             }
         }));
@@ -71,7 +90,7 @@ pub async fn run_consumer(control: Arc<RunControl>, spec: ConsumerSpec) {
     control.consumers_running.fetch_sub(1, Ordering::AcqRel);
 }
 
-fn finished(control: &RunControl) -> bool {
+fn finished(control: &RunControl, drain_timeout: Duration) -> bool {
     if control.aborted() {
         return true;
     }
@@ -79,7 +98,7 @@ fn finished(control: &RunControl) -> bool {
     let now = control.clock.now_ns();
     let caught_up = control.consumed_total.load(Ordering::Relaxed)
         >= control.produced_total.load(Ordering::Relaxed);
-    let drain_over = now >= control.end_ns + DRAIN_TIMEOUT.as_nanos() as u64;
+    let drain_over = now >= control.end_ns + drain_timeout.as_nanos() as u64;
     producers_done && (caught_up || drain_over)
 }
 
@@ -88,12 +107,13 @@ async fn fetch_loop(
     executor: usize,
     leader: &str,
     mut topic: FetchTopic,
+    drain_timeout: Duration,
 ) -> Result<(), String> {
     let (mut writer, mut reader) = net::connect(leader).await?;
     let mut request = Vec::new();
     let mut body = Vec::new();
     let mut correlation_id: i32 = 0;
-    while !finished(control) {
+    while !finished(control, drain_timeout) {
         correlation_id = correlation_id.wrapping_add(1);
         let topics = std::slice::from_ref(&topic);
         wire::write_fetch_request(
@@ -178,5 +198,8 @@ fn account_fetch(
     control
         .consumed_total
         .fetch_add(consumed, Ordering::Relaxed);
+    if consumed > 0 {
+        control.last_consume_ns.fetch_max(now_ns, Ordering::Relaxed);
+    }
     Ok(first_error)
 }

@@ -89,6 +89,9 @@ async fn produce(
     spec: &ProducerSpec,
 ) -> Result<(), String> {
     let mut connections = connect_all(workload, control, spec).await?;
+    // Nothing is sent before the run's start: consumers ignore older records.
+    let until_start_ns = control.start_ns.saturating_sub(control.clock.now_ns());
+    glommio::timer::sleep(Duration::from_nanos(until_start_ns)).await;
     let partitions = &spec.topic.partitions;
     let connection_of: Vec<usize> = partitions
         .iter()

@@ -35,6 +35,8 @@ pub struct BenchResult {
     pub timeline: Vec<TimelinePoint>,
     /// The first error seen.
     pub first_error: Option<String>,
+    /// Seconds from the end of producing to the last record consumed.
+    pub drain_s: f64,
 }
 
 impl BenchResult {
@@ -57,7 +59,11 @@ impl BenchResult {
                 first_error = stats.first_error.clone();
             }
         }
+        let last_consume_ns = control
+            .last_consume_ns
+            .load(std::sync::atomic::Ordering::Relaxed);
         BenchResult {
+            drain_s: last_consume_ns.saturating_sub(control.end_ns) as f64 / 1e9,
             name: workload.name.clone(),
             workload: workload.clone(),
             counters,
@@ -110,6 +116,15 @@ impl BenchResult {
             }
             out.push_str(&format!("{:>9.3}{:>11}\n", ms(h.max()), h.len()));
         }
+        if self.workload.backlog {
+            let drain_s = self.drain_s.max(1e-3);
+            out.push_str(&format!(
+                "backlog drain after producing: {:.1}s, {:.0} msg/s, {:.2} MB/s\n",
+                drain_s,
+                c.consumed_msgs as f64 / drain_s,
+                c.consumed_bytes as f64 / BYTES_PER_MB / drain_s
+            ));
+        }
         if let Some(error) = &self.first_error {
             out.push_str(&format!("first error: {error}\n"));
         }
@@ -129,6 +144,7 @@ impl BenchResult {
             ("measured_duration_s", Json::from(d)),
             ("produce", rates_json(c.produced_msgs, c.produced_bytes, d)),
             ("consume", rates_json(c.consumed_msgs, c.consumed_bytes, d)),
+            ("drain_s", Json::from(self.drain_s)),
             ("errors", Json::from(c.errors)),
             ("failed_msgs", Json::from(c.failed_msgs)),
             ("retries", Json::from(c.retries)),
@@ -266,6 +282,7 @@ fn workload_json(w: &Workload) -> Json {
         ("duration_s", Json::from(w.duration.as_secs_f64())),
         ("warmup_s", Json::from(w.warmup.as_secs_f64())),
         ("threads", Json::from(u64::from(w.threads))),
+        ("backlog", Json::Bool(w.backlog)),
     ])
 }
 

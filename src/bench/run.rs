@@ -60,6 +60,7 @@ fn assign(workload: &Workload, topics: &[Arc<TopicPlan>], executors: usize) -> A
                 executor: slot % executors,
                 topic: topic.clone(),
                 partitions,
+                backlog: workload.backlog,
             });
             slot += 1;
         }

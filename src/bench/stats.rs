@@ -153,6 +153,8 @@ pub struct RunControl {
     pub produced_total: AtomicU64,
     /// Messages consumed in the whole run.
     pub consumed_total: AtomicU64,
+    /// Wall ns of the last fetch that returned records (drain time in backlog mode).
+    pub last_consume_ns: AtomicU64,
     /// Set when the run must end at once (a fatal error).
     pub abort: AtomicBool,
     /// One stats block per executor.
@@ -177,6 +179,7 @@ impl RunControl {
             consumers_running: AtomicUsize::new(0),
             produced_total: AtomicU64::new(0),
             consumed_total: AtomicU64::new(0),
+            last_consume_ns: AtomicU64::new(0),
             abort: AtomicBool::new(false),
             stats: (0..executors).map(|_| Mutex::default()).collect(),
         })

@@ -85,6 +85,8 @@ pub struct Workload {
     pub output: Option<PathBuf>,
     /// A name for the run, shown in charts and comparisons.
     pub name: String,
+    /// Consumers start only when producing ends: they drain a backlog.
+    pub backlog: bool,
 }
 
 impl Default for Workload {
@@ -114,6 +116,7 @@ impl Default for Workload {
             threads: 0,
             output: None,
             name: String::new(),
+            backlog: false,
         }
     }
 }
@@ -162,6 +165,10 @@ pub const WORKLOAD_KEYS: &[(&str, &str)] = &[
     ("delete_topics", "delete the topics afterwards (false)"),
     ("threads", "pinned executor threads, 0 = one per core (0)"),
     ("output", "folder for result.json and chart.svg"),
+    (
+        "backlog",
+        "consumers start when producing ends: drain a backlog (false)",
+    ),
 ];
 
 impl Workload {
@@ -215,6 +222,7 @@ impl Workload {
             }
             "threads" => self.threads = parse_bounded(value, 0, 1024).map_err(|e| bad(&e))? as u32,
             "output" => self.output = Some(PathBuf::from(value)),
+            "backlog" => self.backlog = parse_bool(value).ok_or_else(|| bad("a bool"))?,
             _ => return Err(format!("unknown workload key {key:?}")),
         }
         Ok(())
