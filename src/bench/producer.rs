@@ -10,7 +10,7 @@
 
 use super::admin::TopicPlan;
 use super::net::{self, read_frame, BenchReader, BenchWriter, FRAME_MAX_BYTES};
-use super::stats::RunControl;
+use super::stats::{RunControl, LATENCY_MAX_US};
 use super::wire::{self, ProduceWriter, PAYLOAD_TIMESTAMP_BYTES};
 use super::workload::{KeyMode, Workload, RECORD_OVERHEAD_MAX_BYTES};
 use futures_lite::io::AsyncWriteExt;
@@ -286,18 +286,30 @@ fn account_ack(control: &RunControl, executor: usize, entry: &InFlight, now_ns: 
     stats.tick.produced_msgs += u64::from(entry.count);
     stats.tick.produced_bytes += entry.bytes;
     let average_bytes = entry.bytes / u64::from(entry.count.max(1));
-    for i in 0..u64::from(entry.count) {
-        let send_ns = entry.first_send_ns + i * entry.interval_ns;
-        let latency_us = now_ns.saturating_sub(send_ns) / 1_000;
-        stats.tick_publish.saturating_record(latency_us);
-        if control.measured(send_ns) {
-            stats.publish.saturating_record(latency_us);
-            stats.measured.produced_msgs += 1;
-            stats.measured.produced_bytes += average_bytes;
+    if entry.interval_ns == 0 {
+        // Max mode: every record of the batch shares one send time.
+        let latency_us = now_ns.saturating_sub(entry.first_send_ns) / 1_000;
+        let count = u64::from(entry.count);
+        let _ = stats
+            .tick_publish
+            .record_n(latency_us.min(LATENCY_MAX_US), count);
+        if control.measured(entry.first_send_ns) {
+            let _ = stats
+                .publish
+                .record_n(latency_us.min(LATENCY_MAX_US), count);
+            stats.measured.produced_msgs += count;
+            stats.measured.produced_bytes += entry.bytes;
         }
-        if entry.interval_ns == 0 && !control.measured(send_ns) {
-            // All records share one send time: the rest fall outside too.
-            break;
+    } else {
+        for i in 0..u64::from(entry.count) {
+            let send_ns = entry.first_send_ns + i * entry.interval_ns;
+            let latency_us = now_ns.saturating_sub(send_ns) / 1_000;
+            stats.tick_publish.saturating_record(latency_us);
+            if control.measured(send_ns) {
+                stats.publish.saturating_record(latency_us);
+                stats.measured.produced_msgs += 1;
+                stats.measured.produced_bytes += average_bytes;
+            }
         }
     }
     control
