@@ -118,9 +118,13 @@ async fn produce(
     let mut partition_cursor = spec.global_index as usize % partitions.len().max(1);
     while !control.aborted() {
         let now = control.clock.now_ns();
-        // Past the end, records intended before it still go out (the last linger).
+        // Past the end, records intended before it still go out (the last linger), but a
+        // producer that fell behind does not keep sending its backlog.
+        let tail_over = now >= control.end_ns + batcher.linger_ns;
         if now >= control.end_ns
-            && (interval_ns == 0 || batcher.intended_ns(batcher.next) >= control.end_ns)
+            && (interval_ns == 0
+                || tail_over
+                || batcher.intended_ns(batcher.next) >= control.end_ns)
         {
             break;
         }
