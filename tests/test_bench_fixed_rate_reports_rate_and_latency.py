@@ -22,6 +22,7 @@ def check_run(bootstrap, out, prefix, rate, partitions):
     produced = result["produce"]["msgs"]
     assert abs(result["produce"]["msgs_per_s"] - rate) <= RATE_TOLERANCE * rate, result["produce"]
     assert result["errors"] == 0 and result["first_error"] is None
+    assert result["target_rate_reached"] is True
     # The broker holds exactly what the harness counts as acknowledged (no warm-up here).
     assert sum(log_end_offsets(bootstrap, f"{prefix}-0", partitions)) == produced
     # Every acknowledged message was consumed, and each has one end-to-end sample.
