@@ -13,6 +13,7 @@
 //! - [`config`]: broker configuration with Kafka's key names.
 //! - [`cli`]: the `millrace` command line.
 //! - [`client`]: a small blocking Kafka client used by the admin commands.
+//! - [`bench`]: `millrace bench`, a benchmark harness for any Kafka broker.
 //!
 //! A Produce request travels: `server::connection` (frame, decode) ->
 //! `server::handlers::produce` (validate batches, split by owning shard) ->
@@ -21,6 +22,7 @@
 //! -> back through the router to the connection, answered in request order.
 
 pub mod alloc_stats;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

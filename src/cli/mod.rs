@@ -8,9 +8,11 @@
 //! millrace topic create|list|describe|alter-config|delete ...  # see [`topic`]
 //! millrace produce TOPIC ...   # see [`produce`]
 //! millrace consume TOPIC ...   # see [`consume`]
+//! millrace bench [--workload FILE] [--KEY VALUE]... | bench compare ...   # see [`bench`]
 //! ```
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 
+pub mod bench;
 pub mod console;
 pub mod consume;
 pub mod group;
@@ -44,11 +46,12 @@ Usage:
 /// USAGE followed by the admin and console subcommands.
 fn usage() -> String {
     format!(
-        "{USAGE}{}{}{}{}",
+        "{USAGE}{}{}{}{}{}",
         group::GROUP_USAGE,
         topic::TOPIC_USAGE,
         produce::PRODUCE_USAGE,
-        consume::CONSUME_USAGE
+        consume::CONSUME_USAGE,
+        bench::BENCH_USAGE
     )
 }
 
@@ -61,6 +64,7 @@ pub fn main() -> i32 {
         Some("topic") => topic::run(&args[1..]),
         Some("produce") => produce::run(&args[1..]),
         Some("consume") => consume::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("--version") | Some("-V") => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
