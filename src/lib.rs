@@ -13,6 +13,7 @@
 //! - [`config`]: broker configuration with Kafka's key names.
 //! - [`cli`]: the `millrace` command line.
 //! - [`client`]: a small blocking Kafka client used by the admin commands.
+//! - [`metrics`]: per-shard Prometheus metrics served on `http.listener`.
 //!
 //! A Produce request travels: `server::connection` (frame, decode) ->
 //! `server::handlers::produce` (validate batches, split by owning shard) ->
@@ -27,6 +28,7 @@ pub mod config;
 pub mod coordinator;
 pub mod logging;
 pub mod metadata;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod shard;

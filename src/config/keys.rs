@@ -348,6 +348,12 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
             store(&mut c.log_level, v.trim().to_ascii_lowercase())
         },
     },
+    BrokerKey {
+        name: "http.listener",
+        default: Some("127.0.0.1:9644"),
+        doc: "host:port of the HTTP endpoint (/metrics, /health, /ready); empty = off.",
+        apply: |c, v| store(&mut c.http_listener, non_empty(v).map(str::to_string)),
+    },
 ];
 
 /// The table entry of a key, if known.

@@ -90,6 +90,8 @@ pub struct Config {
     pub io_memory_bytes: usize,
     /// `log.level`, lower case.
     pub log_level: String,
+    /// `http.listener`: address of the metrics endpoint; `None` = off.
+    pub http_listener: Option<String>,
     /// Kafka keys that were set but mean nothing here
     /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them once logging is up.
     pub ignored_keys: Vec<String>,
@@ -239,6 +241,7 @@ impl Config {
             max_inflight_requests_per_connection: 0,
             io_memory_bytes: 0,
             log_level: String::new(),
+            http_listener: None,
             ignored_keys: Vec::new(),
         }
     }

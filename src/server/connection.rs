@@ -14,7 +14,7 @@ use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes read from the socket at a time when no larger frame is pending.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -32,12 +32,20 @@ enum CloseReason {
     Dispatch(handlers::DispatchError),
 }
 
+/// A request in line for the writer, with what its metrics need.
+struct Queued {
+    pending: Pending,
+    api_key: i16,
+    started: Instant,
+}
+
 /// Counts the connection for shutdown draining while it lives.
 struct ConnectionGuard(Rc<ShardContext>);
 
 impl ConnectionGuard {
     fn new(ctx: &Rc<ShardContext>) -> Self {
         ctx.connections.set(ctx.connections.get() + 1);
+        crate::metrics::with_local(|m| m.connections_accepted.inc());
         ConnectionGuard(ctx.clone())
     }
 }
@@ -86,7 +94,7 @@ fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
 async fn read_requests<R: AsyncRead + Unpin>(
     ctx: &Rc<ShardContext>,
     mut reader: R,
-    queue: LocalSender<Pending>,
+    queue: LocalSender<Queued>,
     peer: Option<SocketAddr>,
 ) {
     let mut buffer = ReadBuffer::default();
@@ -123,18 +131,29 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 break;
             }
         };
-        let pending = match frame::decode_request_header(frame) {
-            Ok(request) => handlers::dispatch(ctx, request).await,
-            Err(e) => Err(handlers::DispatchError::Frame(e)),
+        let started = Instant::now();
+        let frame_bytes = FRAME_SIZE_PREFIX_BYTES + frame.len();
+        let (api_key, pending) = match frame::decode_request_header(frame) {
+            Ok(request) => {
+                crate::metrics::count_request(request.api_key, frame_bytes);
+                (request.api_key, handlers::dispatch(ctx, request).await)
+            }
+            Err(e) => (-1, Err(handlers::DispatchError::Frame(e))),
         };
         let pending = match pending {
             Ok(pending) => pending,
             Err(e) => {
+                crate::metrics::count_request_error(api_key);
                 log_close(peer, &CloseReason::Dispatch(e));
                 break;
             }
         };
-        if queue.send(pending).await.is_err() {
+        let queued = Queued {
+            pending,
+            api_key,
+            started,
+        };
+        if queue.send(queued).await.is_err() {
             break;
         }
     }
@@ -243,14 +262,18 @@ async fn fill_to<R: AsyncRead + Unpin>(
 async fn write_responses<W: AsyncWrite + Unpin>(
     mut writer: W,
     socket_fd: RawFd,
-    queue: LocalReceiver<Pending>,
+    queue: LocalReceiver<Queued>,
     peer: Option<SocketAddr>,
 ) {
-    while let Some(pending) = queue.recv().await {
-        let Some(pieces) = pending.await else {
+    while let Some(queued) = queue.recv().await {
+        let Some(pieces) = queued.pending.await else {
+            crate::metrics::count_response(queued.api_key, queued.started, 0);
             continue;
         };
-        if let Err(e) = send_pieces(&mut writer, socket_fd, pieces).await {
+        let response_bytes = crate::storage::piece::pieces_len(&pieces);
+        let sent = send_pieces(&mut writer, socket_fd, pieces).await;
+        crate::metrics::count_response(queued.api_key, queued.started, response_bytes);
+        if let Err(e) = sent {
             log_close(peer, &CloseReason::Io(e));
             break;
         }

@@ -81,6 +81,7 @@ impl Router {
             self.pending.borrow_mut().remove(&id);
             return Box::pin(async move { Err(RouteError::ShardUnavailable(target)) });
         }
+        crate::metrics::with_local(|m| m.cross_shard_sent.inc());
         Box::pin(async move { answer_rx.await.ok_or(RouteError::ShardUnavailable(target)) })
     }
 
@@ -102,8 +103,9 @@ impl Router {
                 from: self.shard_id,
                 body: request,
             };
-            if senders.send_to(target, message).await.is_err() {
-                log::debug!("shard {target} gone; notification dropped");
+            match senders.send_to(target, message).await {
+                Ok(()) => crate::metrics::with_local(|m| m.cross_shard_sent.inc()),
+                Err(_) => log::debug!("shard {target} gone; notification dropped"),
             }
         }
     }
@@ -113,12 +115,12 @@ impl Router {
             return;
         }
         if let Some(senders) = &self.senders {
-            if senders
+            match senders
                 .send_to(to, ShardMessage::Response { id, body })
                 .await
-                .is_err()
             {
-                log::warn!("shard {to} gone; response {id} dropped");
+                Ok(()) => crate::metrics::with_local(|m| m.cross_shard_sent.inc()),
+                Err(_) => log::warn!("shard {to} gone; response {id} dropped"),
             }
         }
     }
@@ -128,6 +130,11 @@ impl Router {
             Some(answer_tx) => answer_tx.send(body),
             None => log::warn!("response for unknown request {id}"),
         }
+    }
+
+    /// Calls to other shards still waiting for their answer.
+    pub fn pending_calls(&self) -> usize {
+        self.pending.borrow().len()
     }
 
     /// Closes the sending side so peers' receive loops end.

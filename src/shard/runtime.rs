@@ -60,6 +60,7 @@ struct Startup {
     nr_shards: usize,
     drained_shards: AtomicUsize,
     ready_shards: AtomicUsize,
+    metrics: Arc<crate::metrics::Registry>,
 }
 
 /// Runs the broker until SIGTERM/SIGINT; returns after a clean shutdown.
@@ -95,6 +96,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         io_memory / 1024
     );
     let mesh = MeshBuilder::full(nr_shards, config.shard_channel_capacity);
+    let metrics = crate::metrics::start_endpoint(&config, nr_shards);
     let startup = Arc::new(Startup {
         config: Arc::new(config),
         identity,
@@ -103,6 +105,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         nr_shards,
         drained_shards: AtomicUsize::new(0),
         ready_shards: AtomicUsize::new(0),
+        metrics,
     });
     let results = start_pool(&startup, mesh, io_memory)?;
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -186,6 +189,7 @@ async fn shard_main(
     });
     open_owned_partitions(&ctx).await?;
     Coordinator::start(&ctx).await?;
+    crate::metrics::attach_shard(&ctx, &startup.metrics);
     ctx.storage
         .start_background(config.log_retention_check_interval_ms);
     spawn_receive_loops(&ctx, receivers);
@@ -193,8 +197,10 @@ async fn shard_main(
     let listener = listener::bind(&ctx)?;
     if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
         log::info!("millrace ready: listening on {}", config.listeners);
+        startup.metrics.set_ready();
     }
     listener::accept_until_shutdown(&ctx, listener).await;
+    startup.metrics.set_stopping();
     drain_connections(&ctx).await;
     wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
     ctx.storage
