@@ -243,6 +243,8 @@ def test_metrics_count_a_produce_consume_workload_and_group_lag(broker):
             total(families, "millrace_partitions") == PARTITIONS
             and lag_by_partition(families, group, topic) == expected_lag
             and all(every_request_answered(families, api) for api in ("Produce", "Fetch", "CreateTopics"))
+            and total(families, "millrace_cross_shard_messages_received_total")
+            == total(families, "millrace_cross_shard_messages_sent_total")
         )
 
     after = scrape_until(http_port, settled, "gauges, lag and latency counts")
@@ -279,8 +281,11 @@ def test_metrics_count_a_produce_consume_workload_and_group_lag(broker):
         labels["shard"] for _, labels, value in after["millrace_partitions"]["samples"] if value > 0
     }
     assert shards_with_partitions == {"0", "1"}
-    # Partitions live on both shards, so some requests crossed shards.
+    # Partitions live on both shards, so some requests crossed shards; once every message
+    # sent was received, no shard has anything queued.
     assert total(after, "millrace_cross_shard_messages_sent_total") > 0
+    assert total(after, "millrace_cross_shard_queue_depth") == 0
+    assert total(after, "millrace_cross_shard_pending_requests") == 0
     assert total(after, "millrace_connections_accepted_total") >= 3
 
     # Every per-shard family reports both shards.

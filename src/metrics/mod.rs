@@ -105,8 +105,11 @@ pub struct ShardMetrics {
     pub fsync_latency: LatencyHistogram,
     /// Connections accepted.
     pub connections_accepted: Counter,
-    /// Messages sent to other shards (requests, notifications, answers).
-    pub cross_shard_sent: Counter,
+    /// Messages sent to other shards (requests, notifications, answers),
+    /// indexed by destination shard.
+    pub cross_shard_sent_to: Box<[Counter]>,
+    /// Messages received from other shards.
+    pub cross_shard_received: Counter,
     /// Reactor stalls (probe wake-ups later than the stall threshold).
     pub reactor_stalls: Counter,
     /// Lateness of the reactor probe's timer wake-ups.
@@ -120,8 +123,8 @@ pub struct ShardMetrics {
 }
 
 impl ShardMetrics {
-    /// An empty block for `shard_id`.
-    pub fn new(shard_id: usize) -> Self {
+    /// An empty block for `shard_id` of `nr_shards`.
+    pub fn new(shard_id: usize, nr_shards: usize) -> Self {
         let counters = |n: usize| (0..n).map(|_| Counter::default()).collect::<Box<[_]>>();
         ShardMetrics {
             shard_id,
@@ -134,7 +137,8 @@ impl ShardMetrics {
             partition_errors: [counters(ERROR_CODE_SLOTS), counters(ERROR_CODE_SLOTS)],
             fsync_latency: LatencyHistogram::default(),
             connections_accepted: Counter::default(),
-            cross_shard_sent: Counter::default(),
+            cross_shard_sent_to: counters(nr_shards),
+            cross_shard_received: Counter::default(),
             reactor_stalls: Counter::default(),
             reactor_delay: LatencyHistogram::default(),
             executor: ExecutorCounters::default(),
@@ -175,7 +179,7 @@ impl Registry {
     pub fn new(nr_shards: usize) -> Arc<Self> {
         Arc::new(Registry {
             shards: (0..nr_shards)
-                .map(|id| Arc::new(ShardMetrics::new(id)))
+                .map(|id| Arc::new(ShardMetrics::new(id, nr_shards)))
                 .collect(),
             ready: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
@@ -240,6 +244,41 @@ pub fn count_request(api_key: i16, frame_bytes: usize) {
         m.api(api_key).requests.inc();
         m.request_bytes.add(frame_bytes as u64);
     });
+}
+
+/// Counts a message sent from this shard to shard `target`.
+#[inline]
+pub fn count_cross_shard_sent(target: usize) {
+    with_local(|m| {
+        if let Some(counter) = m.cross_shard_sent_to.get(target) {
+            counter.inc();
+        }
+    });
+}
+
+/// Counts a message received from another shard.
+#[inline]
+pub fn count_cross_shard_received() {
+    with_local(|m| m.cross_shard_received.inc());
+}
+
+/// Messages sent to each shard and not yet received by it. The counters of
+/// different shards are read at slightly different moments, so this is an
+/// estimate (never below zero).
+pub fn cross_shard_queue_depths(registry: &Registry) -> Vec<u64> {
+    registry
+        .shards()
+        .iter()
+        .map(|receiver| {
+            let sent: u64 = registry
+                .shards()
+                .iter()
+                .filter_map(|sender| sender.cross_shard_sent_to.get(receiver.shard_id))
+                .map(Counter::get)
+                .sum();
+            sent.saturating_sub(receiver.cross_shard_received.get())
+        })
+        .collect()
 }
 
 /// Counts a request the broker could not answer (the connection closes).
@@ -314,7 +353,7 @@ mod tests {
 
     #[test]
     fn api_keys_out_of_range_share_the_last_slot() {
-        let metrics = ShardMetrics::new(0);
+        let metrics = ShardMetrics::new(0, 1);
         metrics.api(-1).requests.inc();
         metrics.api(500).requests.inc();
         metrics.api(0).requests.inc();
@@ -324,7 +363,7 @@ mod tests {
 
     #[test]
     fn partition_errors_ignore_success_and_bucket_odd_codes() {
-        let metrics = ShardMetrics::new(0);
+        let metrics = ShardMetrics::new(0, 1);
         metrics.partition_error(PartitionApi::Fetch, 0);
         metrics.partition_error(PartitionApi::Fetch, 1);
         metrics.partition_error(PartitionApi::Produce, -1);
@@ -335,6 +374,16 @@ mod tests {
     }
 
     #[test]
+    fn queue_depth_is_sent_to_a_shard_minus_received_by_it() {
+        let registry = Registry::new(2);
+        registry.shards()[0].cross_shard_sent_to[1].add(5);
+        registry.shards()[1].cross_shard_received.add(3);
+        registry.shards()[1].cross_shard_sent_to[0].add(2);
+        registry.shards()[0].cross_shard_received.add(2);
+        assert_eq!(cross_shard_queue_depths(&registry), vec![0, 2]);
+    }
+
+    #[test]
     fn ready_until_stopping() {
         let registry = Registry::new(2);
         assert!(!registry.is_ready());
@@ -342,6 +391,17 @@ mod tests {
         assert!(registry.is_ready());
         registry.set_stopping();
         assert!(!registry.is_ready());
+    }
+
+    #[test]
+    fn http_listener_defaults_on_and_an_empty_value_turns_it_off() {
+        use crate::config::Config;
+        let default = Config::load(None, &[]).unwrap();
+        assert_eq!(default.http_listener.as_deref(), Some("127.0.0.1:9644"));
+        let off = Config::load(None, &["http.listener=".to_string()]).unwrap();
+        assert_eq!(off.http_listener, None);
+        let other = Config::load(None, &["http.listener=0.0.0.0:9100".to_string()]).unwrap();
+        assert_eq!(other.http_listener.as_deref(), Some("0.0.0.0:9100"));
     }
 
     #[test]

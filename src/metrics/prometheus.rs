@@ -193,7 +193,7 @@ fn render_partition_errors(w: &mut TextWriter, registry: &Registry) {
 
 fn render_traffic(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let counters: [(&str, &str, Read); 6] = [
+    let counters: [(&str, &str, Read); 7] = [
         (
             "millrace_request_bytes_total",
             "Request bytes received (frames with their size prefix).",
@@ -222,7 +222,12 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
         (
             "millrace_cross_shard_messages_sent_total",
             "Messages sent to other shards (requests, notifications, answers).",
-            |m| m.cross_shard_sent.get(),
+            |m| m.cross_shard_sent_to.iter().map(Counter::get).sum(),
+        ),
+        (
+            "millrace_cross_shard_messages_received_total",
+            "Messages received from other shards.",
+            |m| m.cross_shard_received.get(),
         ),
     ];
     for (name, help, read) in counters {
@@ -237,6 +242,16 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
     w.per_shard(registry, "millrace_cross_shard_pending_requests", |m| {
         m.gauges.cross_shard_pending.get()
     });
+    let name = "millrace_cross_shard_queue_depth";
+    w.family(
+        name,
+        "gauge",
+        "Messages sent to the shard and not yet taken from its channels (estimate).",
+    );
+    let depths = super::cross_shard_queue_depths(registry);
+    for (shard, depth) in registry.shards().iter().zip(depths) {
+        w.sample(name, &[("shard", &shard.shard_id.to_string())], depth);
+    }
     w.family("millrace_connections", "gauge", "Open client connections.");
     w.per_shard(registry, "millrace_connections", |m| {
         m.gauges.connections.get()

@@ -61,7 +61,7 @@ mod tests {
 
     #[test]
     fn only_late_wake_ups_count_as_stalls() {
-        let metrics = ShardMetrics::new(0);
+        let metrics = ShardMetrics::new(0, 1);
         record_wake_up(&metrics, Duration::from_micros(300));
         record_wake_up(&metrics, Duration::from_millis(REACTOR_STALL_THRESHOLD_MS));
         record_wake_up(&metrics, Duration::from_millis(400));

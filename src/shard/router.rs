@@ -81,7 +81,7 @@ impl Router {
             self.pending.borrow_mut().remove(&id);
             return Box::pin(async move { Err(RouteError::ShardUnavailable(target)) });
         }
-        crate::metrics::with_local(|m| m.cross_shard_sent.inc());
+        crate::metrics::count_cross_shard_sent(target);
         Box::pin(async move { answer_rx.await.ok_or(RouteError::ShardUnavailable(target)) })
     }
 
@@ -104,7 +104,7 @@ impl Router {
                 body: request,
             };
             match senders.send_to(target, message).await {
-                Ok(()) => crate::metrics::with_local(|m| m.cross_shard_sent.inc()),
+                Ok(()) => crate::metrics::count_cross_shard_sent(target),
                 Err(_) => log::debug!("shard {target} gone; notification dropped"),
             }
         }
@@ -119,7 +119,7 @@ impl Router {
                 .send_to(to, ShardMessage::Response { id, body })
                 .await
             {
-                Ok(()) => crate::metrics::with_local(|m| m.cross_shard_sent.inc()),
+                Ok(()) => crate::metrics::count_cross_shard_sent(to),
                 Err(_) => log::warn!("shard {to} gone; response {id} dropped"),
             }
         }
@@ -153,6 +153,7 @@ pub fn spawn_receive_loops(ctx: &Rc<ShardContext>, mut receivers: Receivers<Shar
         let ctx = ctx.clone();
         glommio::spawn_local(async move {
             while let Some(message) = stream.recv().await {
+                crate::metrics::count_cross_shard_received();
                 match message {
                     ShardMessage::Response { id, body } => ctx.router.complete(id, body),
                     ShardMessage::Request { id, from, body } => {
