@@ -1,6 +1,7 @@
 """The HTTP endpoint itself: /health and /ready answer 200 on a serving broker, unknown
 paths 404 and other methods 405; `http.listener=` (empty) opens no HTTP socket at all; an
-address already in use is logged and the broker still serves Kafka.
+address already in use is logged and the broker still serves Kafka. A process held by
+SIGSTOP shows up as reactor stalls on every shard.
 
 Which sockets the broker listens on is read from /proc: the socket inodes among the
 process's file descriptors, matched against LISTEN entries of /proc/net/tcp.
@@ -8,6 +9,7 @@ process's file descriptors, matched against LISTEN entries of /proc/net/tcp.
 
 import http.client
 import os
+import signal
 import socket
 import time
 
@@ -16,6 +18,8 @@ from conftest import HOST, free_port
 HTTP_TIMEOUT_S = 5.0
 READY_DEADLINE_S = 10.0
 READY_POLL_INTERVAL_S = 0.05
+# Far beyond the 25 ms stall threshold (REACTOR_STALL_THRESHOLD_MS).
+STOPPED_FOR_S = 0.3
 TCP_LISTEN_STATE = "0A"
 
 
@@ -89,3 +93,34 @@ def test_http_address_in_use_is_logged_and_kafka_still_serves(broker):
         handle = broker(**{"http.listener": f"{HOST}:{port}"})
         assert "config key http.listener" in handle.stderr_tail()
         assert listening_ports(handle.process.pid) == {handle.port}
+
+
+def stall_counts(port):
+    status, body = request(port, "/metrics")
+    assert status == 200
+    counts = {}
+    for line in body.splitlines():
+        if line.startswith("millrace_reactor_stalls_total{"):
+            shard = line.split('shard="')[1].split('"')[0]
+            counts[shard] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def test_a_stopped_process_shows_up_as_reactor_stalls_on_every_shard(broker):
+    http_port = free_port()
+    handle = broker(**{"num.shards": 2, "http.listener": f"{HOST}:{http_port}"})
+    wait_ready(http_port)
+    before = stall_counts(http_port)
+    assert set(before) == {"0", "1"}
+    # SIGSTOP holds every thread, so each shard's probe timer fires far too late.
+    os.kill(handle.process.pid, signal.SIGSTOP)
+    try:
+        time.sleep(STOPPED_FOR_S)
+    finally:
+        os.kill(handle.process.pid, signal.SIGCONT)
+    deadline = time.monotonic() + READY_DEADLINE_S
+    after = stall_counts(http_port)
+    while not all(after[shard] > before[shard] for shard in before):
+        assert time.monotonic() < deadline, f"stalls before {before}, after {after}"
+        time.sleep(READY_POLL_INTERVAL_S)
+        after = stall_counts(http_port)
