@@ -16,6 +16,7 @@ import time
 
 from confluent_kafka import TopicPartition
 
+import kafka_wire
 from clients import consume_all, create_topic, new_consumer, new_producer, produce_all, unique_topic
 from conftest import HOST, free_port
 
@@ -313,3 +314,26 @@ def test_lag_follows_new_records_and_later_commits(broker):
         scrape_until(http_port, lambda f: lag_by_partition(f, group, topic) == {0: 0}, "lag 0")
     finally:
         committer.close()
+
+
+def test_requests_the_broker_refuses_are_counted_as_errors_by_api(broker):
+    http_port = free_port()
+    bootstrap, _, _ = broker(**{"http.listener": f"{HOST}:{http_port}"})
+    refused = [
+        (kafka_wire.API_METADATA, 99),  # a served API at a version outside its range
+        (999, 0),  # an API key no Kafka version has
+    ]
+    for api_key, version in refused:
+        with kafka_wire.connect(bootstrap) as sock:
+            # Flexible header (tagged fields) so that the header itself decodes.
+            header = kafka_wire.request_header(api_key, version, 7, flexible=True)
+            sock.sendall(kafka_wire.frame(header))
+            assert kafka_wire.wait_closed(sock, HTTP_TIMEOUT_S)
+    families = scrape_until(
+        http_port,
+        lambda f: total(f, "millrace_request_errors_total") == len(refused),
+        "two refused requests",
+    )
+    assert total(families, "millrace_request_errors_total", api="Metadata") == 1
+    assert total(families, "millrace_request_errors_total", api="unknown") == 1
+    assert total(families, "millrace_request_errors_total", api="ApiVersions") == 0

@@ -83,14 +83,19 @@ pub fn escape_label_value(value: &str) -> String {
     escaped
 }
 
-/// The `api` label of an API key slot.
+/// The `api` label of an API key slot: the Kafka name, `key<n>` for a key
+/// this crate does not know, `unknown` for the shared last slot (keys out of
+/// range, and frames whose header did not decode).
 fn api_name(slot: usize) -> String {
+    if slot >= API_KEY_SLOTS - 1 {
+        return "unknown".to_string();
+    }
     match i16::try_from(slot)
         .ok()
         .and_then(|k| ApiKey::try_from(k).ok())
     {
-        Some(key) if slot < API_KEY_SLOTS - 1 => format!("{key:?}"),
-        _ => format!("key{slot}"),
+        Some(key) => format!("{key:?}"),
+        None => format!("key{slot}"),
     }
 }
 
@@ -116,10 +121,14 @@ pub fn render(registry: &Registry) -> String {
 }
 
 fn render_requests(w: &mut TextWriter, registry: &Registry) {
-    // Only APIs that were called: a zero series for every key is noise.
+    // Only APIs that were called (or failed to decode): a zero series for
+    // every key is noise.
     let called = |shard: &ShardMetrics| -> Vec<usize> {
         (0..API_KEY_SLOTS)
-            .filter(|&slot| shard.apis[slot].requests.get() > 0)
+            .filter(|&slot| {
+                let api = &shard.apis[slot];
+                api.requests.get() > 0 || api.errors.get() > 0
+            })
             .collect()
     };
     type Read = fn(&super::ApiMetrics) -> u64;
@@ -390,10 +399,7 @@ mod tests {
     fn api_slots_are_named_by_their_kafka_api() {
         assert_eq!(api_name(0), "Produce");
         assert_eq!(api_name(1), "Fetch");
-        assert_eq!(
-            api_name(API_KEY_SLOTS - 1),
-            format!("key{}", API_KEY_SLOTS - 1)
-        );
+        assert_eq!(api_name(API_KEY_SLOTS - 1), "unknown");
     }
 
     #[test]
