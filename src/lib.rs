@@ -14,6 +14,7 @@
 //! - [`cli`]: the `millrace` command line.
 //! - [`client`]: a small blocking Kafka client used by the admin commands.
 //! - [`bench`]: `millrace bench`, a benchmark harness for any Kafka broker.
+//! - [`metrics`]: per-shard Prometheus metrics served on `http.listener`.
 //!
 //! A Produce request travels: `server::connection` (frame, decode) ->
 //! `server::handlers::produce` (validate batches, split by owning shard) ->
@@ -29,6 +30,7 @@ pub mod config;
 pub mod coordinator;
 pub mod logging;
 pub mod metadata;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod shard;

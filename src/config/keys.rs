@@ -402,6 +402,12 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
             store(&mut c.shutdown_timeout_ms, bound as u64)
         },
     },
+    BrokerKey {
+        name: "http.listener",
+        default: Some("127.0.0.1:9644"),
+        doc: "host:port of the HTTP endpoint (/metrics, /health, /ready); empty = off.",
+        apply: |c, v| store(&mut c.http_listener, non_empty(v).map(str::to_string)),
+    },
 ];
 
 /// Accepts a fault plan only when the environment explicitly allows it.

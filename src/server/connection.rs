@@ -18,7 +18,7 @@ use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes read from the socket at a time when no larger frame is pending.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -37,6 +37,9 @@ const CONNECTION_TIMER_MS_MAX: u64 = 30 * 24 * 3600 * 1000;
 struct Queued {
     answer: Pending,
     charge: QueuedCharge,
+    /// For the request metrics: which API, and when its frame was read.
+    api_key: i16,
+    started: Instant,
 }
 
 /// What a connection's two tasks share.
@@ -65,6 +68,7 @@ struct ConnectionGuard(Rc<ShardContext>);
 impl ConnectionGuard {
     fn new(ctx: &Rc<ShardContext>) -> Self {
         ctx.connections.set(ctx.connections.get() + 1);
+        crate::metrics::with_local(|m| m.connections_accepted.inc());
         ConnectionGuard(ctx.clone())
     }
 }
@@ -188,19 +192,31 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 break;
             }
         };
-        let charge = QueuedCharge::new(&state.queued, FRAME_SIZE_PREFIX_BYTES + frame.len());
-        let answer = match frame::decode_request_header(frame) {
-            Ok(request) => handlers::dispatch(ctx, request).await,
-            Err(e) => Err(handlers::DispatchError::Frame(e)),
+        let frame_bytes = FRAME_SIZE_PREFIX_BYTES + frame.len();
+        let charge = QueuedCharge::new(&state.queued, frame_bytes);
+        let started = Instant::now();
+        let (api_key, answer) = match frame::decode_request_header(frame) {
+            Ok(request) => {
+                crate::metrics::count_request(request.api_key, frame_bytes);
+                (request.api_key, handlers::dispatch(ctx, request).await)
+            }
+            Err(e) => (-1, Err(handlers::DispatchError::Frame(e))),
         };
         let answer = match answer {
             Ok(answer) => answer,
             Err(e) => {
+                crate::metrics::count_request_error(api_key);
                 log_close(state.peer, &CloseReason::Dispatch(e));
                 break;
             }
         };
-        if queue.send(Queued { answer, charge }).await.is_err() {
+        let queued = Queued {
+            answer,
+            charge,
+            api_key,
+            started,
+        };
+        if queue.send(queued).await.is_err() {
             break;
         }
     }
@@ -367,12 +383,22 @@ async fn write_responses<W: AsyncWrite + Unpin>(
     socket_fd: RawFd,
     queue: LocalReceiver<Queued>,
 ) {
-    while let Some(Queued { answer, mut charge }) = queue.recv().await {
+    while let Some(queued) = queue.recv().await {
+        let Queued {
+            answer,
+            mut charge,
+            api_key,
+            started,
+        } = queued;
         let Some(pieces) = answer.await else {
+            crate::metrics::count_response(api_key, started, 0);
             continue;
         };
+        let response_bytes = crate::storage::piece::pieces_len(&pieces);
         charge.grow(memory_bytes(&pieces));
-        if let Err(e) = send_pieces(&mut writer, socket_fd, pieces).await {
+        let sent = send_pieces(&mut writer, socket_fd, pieces).await;
+        crate::metrics::count_response(api_key, started, response_bytes);
+        if let Err(e) = sent {
             log_close(state.peer, &CloseReason::Io(e));
             break;
         }

@@ -81,6 +81,7 @@ impl Router {
             self.pending.borrow_mut().remove(&id);
             return Box::pin(async move { Err(RouteError::ShardUnavailable(target)) });
         }
+        crate::metrics::count_cross_shard_sent(target);
         Box::pin(async move { answer_rx.await.ok_or(RouteError::ShardUnavailable(target)) })
     }
 
@@ -102,8 +103,9 @@ impl Router {
                 from: self.shard_id,
                 body: request,
             };
-            if senders.send_to(target, message).await.is_err() {
-                log::debug!("shard {target} gone; notification dropped");
+            match senders.send_to(target, message).await {
+                Ok(()) => crate::metrics::count_cross_shard_sent(target),
+                Err(_) => log::debug!("shard {target} gone; notification dropped"),
             }
         }
     }
@@ -113,12 +115,12 @@ impl Router {
             return;
         }
         if let Some(senders) = &self.senders {
-            if senders
+            match senders
                 .send_to(to, ShardMessage::Response { id, body })
                 .await
-                .is_err()
             {
-                log::warn!("shard {to} gone; response {id} dropped");
+                Ok(()) => crate::metrics::count_cross_shard_sent(to),
+                Err(_) => log::warn!("shard {to} gone; response {id} dropped"),
             }
         }
     }
@@ -128,6 +130,11 @@ impl Router {
             Some(answer_tx) => answer_tx.send(body),
             None => log::warn!("response for unknown request {id}"),
         }
+    }
+
+    /// Calls to other shards still waiting for their answer.
+    pub fn pending_calls(&self) -> usize {
+        self.pending.borrow().len()
     }
 
     /// Closes the sending side so peers' receive loops end.
@@ -146,6 +153,7 @@ pub fn spawn_receive_loops(ctx: &Rc<ShardContext>, mut receivers: Receivers<Shar
         let ctx = ctx.clone();
         glommio::spawn_local(async move {
             while let Some(message) = stream.recv().await {
+                crate::metrics::count_cross_shard_received();
                 match message {
                     ShardMessage::Response { id, body } => ctx.router.complete(id, body),
                     ShardMessage::Request { id, from, body } => {

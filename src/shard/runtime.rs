@@ -65,6 +65,7 @@ struct Startup {
     ready_shards: AtomicUsize,
     summary: StartupSummary,
     admission: Arc<crate::server::admission::Admission>,
+    metrics: Arc<crate::metrics::Registry>,
 }
 
 /// Runs the broker until SIGTERM/SIGINT; returns after a clean shutdown.
@@ -115,6 +116,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.max_connections,
         config.max_connections_per_ip,
     );
+    let metrics = crate::metrics::start_endpoint(&config, nr_shards);
     let startup = Arc::new(Startup {
         config: Arc::new(config),
         identity,
@@ -125,6 +127,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         ready_shards: AtomicUsize::new(0),
         summary,
         admission,
+        metrics,
     });
     let results = start_pool(&startup, mesh, io_memory)?;
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -210,6 +213,7 @@ async fn shard_main(
     });
     open_owned_partitions(&ctx).await?;
     Coordinator::start(&ctx).await?;
+    crate::metrics::attach_shard(&ctx, &startup.metrics);
     ctx.storage
         .start_background(config.log_retention_check_interval_ms);
     spawn_receive_loops(&ctx, receivers);
@@ -218,8 +222,10 @@ async fn shard_main(
     if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
         log::info!("{}", startup.summary.render());
         log::info!("millrace ready: listening on {}", config.listeners);
+        startup.metrics.set_ready();
     }
     listener::accept_until_shutdown(&ctx, listener, startup.admission.clone()).await;
+    startup.metrics.set_stopping();
     drain_connections(&ctx).await;
     wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
     ctx.storage

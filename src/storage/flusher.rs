@@ -266,10 +266,10 @@ impl PartitionLog {
                 state.unsynced_records,
             )
         };
-        reader
-            .dma
-            .fdatasync()
-            .await
+        let sync_started = std::time::Instant::now();
+        let synced = reader.dma.fdatasync().await;
+        crate::metrics::with_local(|m| m.fsync_latency.observe(sync_started.elapsed()));
+        synced
             .map_err(|e| self.on_sync_error(StorageError::io("fdatasync", &reader.log_path, e)))?;
         self.update_stats(|stats| stats.fdatasyncs += 1);
         let completed = {

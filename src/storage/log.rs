@@ -525,6 +525,11 @@ impl PartitionLog {
         state.sealed_bytes + state.active.size
     }
 
+    /// Segments of the log, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.state.borrow().sealed.len() + 1
+    }
+
     /// True after a failed write or fdatasync: the log refuses appends and reads.
     pub fn is_failed(&self) -> bool {
         self.failure.borrow().is_some()

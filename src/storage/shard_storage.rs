@@ -149,6 +149,11 @@ impl ShardStorage {
         removed
     }
 
+    /// Every open partition of the shard.
+    pub fn logs(&self) -> Vec<Rc<PartitionLog>> {
+        self.all_logs()
+    }
+
     pub(super) fn all_logs(&self) -> Vec<Rc<PartitionLog>> {
         let logs = self.logs.borrow();
         logs.values()

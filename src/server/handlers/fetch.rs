@@ -238,6 +238,7 @@ fn assemble(
                                 records: Vec::new(),
                             }),
                     };
+                    crate::metrics::count_fetched(fetched.error_code, &fetched.records);
                     FetchPartitionOut {
                         partition_index: index,
                         error_code: fetched.error_code,

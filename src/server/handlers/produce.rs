@@ -6,6 +6,7 @@
 //! group-committed across the shard).
 
 use super::{error_code, respond, DispatchError, Pending, RequestMeta, VersionRange};
+use crate::metrics::PartitionApi;
 use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
 use crate::protocol::record_batch::{validate_batches, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use crate::server::handlers::metadata::auto_create;
@@ -237,6 +238,7 @@ fn partition_response(
             .with_log_append_time_ms(result.log_append_time_ms)
             .with_log_start_offset(result.log_start_offset),
         Err(code) => {
+            crate::metrics::with_local(|m| m.partition_error(PartitionApi::Produce, code));
             let response = response.with_error_code(code).with_base_offset(-1);
             if version >= 8 {
                 response.with_error_message(message.map(StrBytes::from_string))
@@ -261,8 +263,12 @@ pub async fn append_owned(ctx: &Rc<ShardContext>, part: ProducePart) -> Answer {
             appended.push(Err(error_code::NOT_LEADER_OR_FOLLOWER));
             continue;
         };
+        let batch_bytes: usize = partition.batches.iter().map(|batch| batch.len()).sum();
         match log.append(partition.batches, LEADER_EPOCH).await {
-            Ok(result) => appended.push(Ok((log, result))),
+            Ok(result) => {
+                crate::metrics::count_appended(&result, batch_bytes);
+                appended.push(Ok((log, result)))
+            }
             Err(e) => appended.push(Err(e.wire_error_code())),
         }
     }

@@ -1,0 +1,413 @@
+//! Prometheus metrics: per-shard blocks written only by their shard, read
+//! and rendered by a small HTTP thread on scrape (`http.listener`).
+//!
+//! - [`histogram`]: single-writer counters, gauges and latency histograms.
+//! - [`refresh`]: the per-shard task that copies gauges (partitions, disk,
+//!   connections, executor stats, offsets for lag) into the shard's block.
+//! - [`lag`]: consumer group lag, joined at scrape from those copies.
+//! - [`prometheus`]: the text exposition format writer.
+//! - [`http`]: `/metrics`, `/health` and `/ready` over HTTP/1.1.
+//! - [`stall`]: reactor stalls, measured as timer lateness.
+//!
+//! The hot path only touches its own shard's block through [`with_local`]:
+//! a thread-local lookup and a few relaxed atomic increments, no allocation
+//! and no lock.
+
+pub mod histogram;
+pub mod http;
+pub mod lag;
+pub mod prometheus;
+pub mod refresh;
+pub mod stall;
+
+use histogram::{Counter, Gauge, LatencyHistogram};
+use std::cell::OnceCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Kafka API keys tracked per API (keys at or above go to the last slot).
+pub const API_KEY_SLOTS: usize = 80;
+/// Kafka error codes tracked per code (codes outside go to the last slot).
+pub const ERROR_CODE_SLOTS: usize = 128;
+
+/// Request metrics of one API on one shard.
+#[derive(Debug, Default)]
+pub struct ApiMetrics {
+    /// Requests received.
+    pub requests: Counter,
+    /// Requests the broker could not answer (malformed, unsupported version).
+    pub errors: Counter,
+    /// From the request's arrival to its answer being written.
+    pub latency: LatencyHistogram,
+}
+
+/// The APIs whose per-partition error codes are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionApi {
+    /// Produce partition responses.
+    Produce = 0,
+    /// Fetch partition responses.
+    Fetch = 1,
+}
+
+/// Gauges copied by the shard's refresh task.
+#[derive(Debug, Default)]
+pub struct ShardGauges {
+    /// Partitions open on the shard.
+    pub partitions: Gauge,
+    /// Segments of those partitions.
+    pub segments: Gauge,
+    /// Logical bytes of those segments.
+    pub log_bytes: Gauge,
+    /// Logs offline after a failed write or fdatasync.
+    pub failed_logs: Gauge,
+    /// Open client connections.
+    pub connections: Gauge,
+    /// Cross-shard calls waiting for an answer from another shard.
+    pub cross_shard_pending: Gauge,
+    /// Recent record batches held in memory for fetches.
+    pub recent_bytes: Gauge,
+}
+
+/// Executor time and work, accumulated from glommio's resetting stats.
+#[derive(Debug, Default)]
+pub struct ExecutorCounters {
+    /// Microseconds spent running tasks.
+    pub task_runtime_us: Counter,
+    /// Microseconds running tasks or polling I/O.
+    pub total_runtime_us: Counter,
+    /// Tasks run.
+    pub tasks: Counter,
+    /// Times the scheduler picked a task queue.
+    pub scheduler_runs: Counter,
+}
+
+/// Everything one shard reports. Written only by that shard's thread.
+#[derive(Debug)]
+pub struct ShardMetrics {
+    /// The shard.
+    pub shard_id: usize,
+    /// Indexed by API key.
+    pub apis: Box<[ApiMetrics]>,
+    /// Request frame bytes received.
+    pub request_bytes: Counter,
+    /// Response bytes written.
+    pub response_bytes: Counter,
+    /// Records appended to partitions of this shard.
+    pub records_in: Counter,
+    /// Record batch bytes appended to partitions of this shard.
+    pub record_bytes_in: Counter,
+    /// Record batch bytes sent in Fetch answers by this shard's connections.
+    pub record_bytes_out: Counter,
+    /// Partition error codes, indexed by [`PartitionApi`] then code.
+    pub partition_errors: [Box<[Counter]>; 2],
+    /// fdatasync latency of segment files.
+    pub fsync_latency: LatencyHistogram,
+    /// Connections accepted.
+    pub connections_accepted: Counter,
+    /// Messages sent to other shards (requests, notifications, answers),
+    /// indexed by destination shard.
+    pub cross_shard_sent_to: Box<[Counter]>,
+    /// Messages received from other shards.
+    pub cross_shard_received: Counter,
+    /// Reactor stalls (probe wake-ups later than the stall threshold).
+    pub reactor_stalls: Counter,
+    /// Lateness of the reactor probe's timer wake-ups.
+    pub reactor_delay: LatencyHistogram,
+    /// Executor stats.
+    pub executor: ExecutorCounters,
+    /// Refreshed gauges.
+    pub gauges: ShardGauges,
+    /// Offsets the lag computation needs, replaced by each refresh.
+    pub lag_inputs: Mutex<lag::LagInputs>,
+}
+
+impl ShardMetrics {
+    /// An empty block for `shard_id` of `nr_shards`.
+    pub fn new(shard_id: usize, nr_shards: usize) -> Self {
+        let counters = |n: usize| (0..n).map(|_| Counter::default()).collect::<Box<[_]>>();
+        ShardMetrics {
+            shard_id,
+            apis: (0..API_KEY_SLOTS).map(|_| ApiMetrics::default()).collect(),
+            request_bytes: Counter::default(),
+            response_bytes: Counter::default(),
+            records_in: Counter::default(),
+            record_bytes_in: Counter::default(),
+            record_bytes_out: Counter::default(),
+            partition_errors: [counters(ERROR_CODE_SLOTS), counters(ERROR_CODE_SLOTS)],
+            fsync_latency: LatencyHistogram::default(),
+            connections_accepted: Counter::default(),
+            cross_shard_sent_to: counters(nr_shards),
+            cross_shard_received: Counter::default(),
+            reactor_stalls: Counter::default(),
+            reactor_delay: LatencyHistogram::default(),
+            executor: ExecutorCounters::default(),
+            gauges: ShardGauges::default(),
+            lag_inputs: Mutex::new(lag::LagInputs::default()),
+        }
+    }
+
+    /// The metrics of API `api_key` (unknown keys share the last slot).
+    #[inline]
+    pub fn api(&self, api_key: i16) -> &ApiMetrics {
+        let slot = usize::try_from(api_key).map_or(API_KEY_SLOTS - 1, |k| k.min(API_KEY_SLOTS - 1));
+        &self.apis[slot]
+    }
+
+    /// Counts a partition answered with `code` (0 is not an error; ignored).
+    #[inline]
+    pub fn partition_error(&self, api: PartitionApi, code: i16) {
+        if code == 0 {
+            return;
+        }
+        let slot =
+            usize::try_from(code).map_or(ERROR_CODE_SLOTS - 1, |c| c.min(ERROR_CODE_SLOTS - 1));
+        self.partition_errors[api as usize][slot].inc();
+    }
+}
+
+/// All shards' blocks and the broker-wide state `/ready` reports.
+#[derive(Debug)]
+pub struct Registry {
+    shards: Vec<Arc<ShardMetrics>>,
+    ready: AtomicBool,
+    stopping: AtomicBool,
+}
+
+impl Registry {
+    /// A registry with one block per shard.
+    pub fn new(nr_shards: usize) -> Arc<Self> {
+        Arc::new(Registry {
+            shards: (0..nr_shards)
+                .map(|id| Arc::new(ShardMetrics::new(id, nr_shards)))
+                .collect(),
+            ready: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// Every shard's block, by shard id.
+    pub fn shards(&self) -> &[Arc<ShardMetrics>] {
+        &self.shards
+    }
+
+    /// The block of `shard_id`, if it exists.
+    pub fn shard(&self, shard_id: usize) -> Option<&Arc<ShardMetrics>> {
+        self.shards.get(shard_id)
+    }
+
+    /// Marks the broker ready (every shard serves) for `/ready`.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Marks the broker as shutting down: `/ready` answers 503 from now on.
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Whether the broker serves and is not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.stopping.load(Ordering::Acquire)
+    }
+}
+
+thread_local! {
+    /// The block of the shard running on this thread, if any.
+    static LOCAL: OnceCell<Arc<ShardMetrics>> = const { OnceCell::new() };
+}
+
+/// Makes `metrics` this thread's block (a shard thread, once at start).
+pub fn install_local(metrics: Arc<ShardMetrics>) {
+    LOCAL.with(|local| {
+        if local.set(metrics).is_err() {
+            log::warn!("metrics block already installed on this thread");
+        }
+    });
+}
+
+/// Runs `update` on this thread's shard block; nothing off shard threads
+/// (unit tests, command-line tools).
+#[inline]
+pub fn with_local(update: impl FnOnce(&ShardMetrics)) {
+    LOCAL.with(|local| {
+        if let Some(metrics) = local.get() {
+            update(metrics);
+        }
+    });
+}
+
+/// Counts a request of `api_key` that arrived in a `frame_bytes` frame.
+#[inline]
+pub fn count_request(api_key: i16, frame_bytes: usize) {
+    with_local(|m| {
+        m.api(api_key).requests.inc();
+        m.request_bytes.add(frame_bytes as u64);
+    });
+}
+
+/// Counts a message sent from this shard to shard `target`.
+#[inline]
+pub fn count_cross_shard_sent(target: usize) {
+    with_local(|m| {
+        if let Some(counter) = m.cross_shard_sent_to.get(target) {
+            counter.inc();
+        }
+    });
+}
+
+/// Counts a message received from another shard.
+#[inline]
+pub fn count_cross_shard_received() {
+    with_local(|m| m.cross_shard_received.inc());
+}
+
+/// Messages sent to each shard and not yet received by it. The counters of
+/// different shards are read at slightly different moments, so this is an
+/// estimate (never below zero).
+pub fn cross_shard_queue_depths(registry: &Registry) -> Vec<u64> {
+    registry
+        .shards()
+        .iter()
+        .map(|receiver| {
+            let sent: u64 = registry
+                .shards()
+                .iter()
+                .filter_map(|sender| sender.cross_shard_sent_to.get(receiver.shard_id))
+                .map(Counter::get)
+                .sum();
+            sent.saturating_sub(receiver.cross_shard_received.get())
+        })
+        .collect()
+}
+
+/// Counts a request the broker could not answer (the connection closes).
+#[inline]
+pub fn count_request_error(api_key: i16) {
+    with_local(|m| m.api(api_key).errors.inc());
+}
+
+/// Counts an answer of `response_bytes` (0: none sent, e.g. acks=0) to a
+/// request that arrived at `started`.
+#[inline]
+pub fn count_response(api_key: i16, started: std::time::Instant, response_bytes: usize) {
+    with_local(|m| {
+        m.api(api_key).latency.observe(started.elapsed());
+        m.response_bytes.add(response_bytes as u64);
+    });
+}
+
+/// Counts an append to a partition of this shard (retried duplicates are
+/// not appended again and not counted).
+#[inline]
+pub fn count_appended(result: &crate::storage::AppendResult, batch_bytes: usize) {
+    if result.duplicate {
+        return;
+    }
+    let records = u64::try_from(result.last_offset - result.base_offset + 1).unwrap_or(0);
+    with_local(|m| {
+        m.records_in.add(records);
+        m.record_bytes_in.add(batch_bytes as u64);
+    });
+}
+
+/// Counts one partition of a Fetch answer: its error code and record bytes.
+#[inline]
+pub fn count_fetched(error_code: i16, records: &[crate::storage::piece::Piece]) {
+    with_local(|m| {
+        m.partition_error(PartitionApi::Fetch, error_code);
+        m.record_bytes_out
+            .add(crate::storage::piece::pieces_len(records) as u64);
+    });
+}
+
+/// The registry for `nr_shards` shards, served on `http.listener` unless it
+/// is empty. A failed bind is logged, not fatal: the broker serves Kafka
+/// without metrics rather than not at all.
+pub fn start_endpoint(config: &crate::config::Config, nr_shards: usize) -> Arc<Registry> {
+    let registry = Registry::new(nr_shards);
+    if let Some(address) = &config.http_listener {
+        match http::start(address, registry.clone()) {
+            Ok(()) => log::info!("metrics on http://{address}/metrics"),
+            Err(e) => log::error!("{e}: /metrics, /health and /ready are not served"),
+        }
+    }
+    registry
+}
+
+/// Makes the shard's block local to its thread and starts its refresh and
+/// stall-probe tasks.
+pub fn attach_shard(ctx: &std::rc::Rc<crate::shard::ShardContext>, registry: &Registry) {
+    let Some(metrics) = registry.shard(ctx.shard_id) else {
+        log::error!("shard {}: no metrics block", ctx.shard_id);
+        return;
+    };
+    install_local(metrics.clone());
+    refresh::spawn(ctx, metrics.clone());
+    stall::spawn_probe(ctx, metrics.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_out_of_range_share_the_last_slot() {
+        let metrics = ShardMetrics::new(0, 1);
+        metrics.api(-1).requests.inc();
+        metrics.api(500).requests.inc();
+        metrics.api(0).requests.inc();
+        assert_eq!(metrics.apis[API_KEY_SLOTS - 1].requests.get(), 2);
+        assert_eq!(metrics.apis[0].requests.get(), 1);
+    }
+
+    #[test]
+    fn partition_errors_ignore_success_and_bucket_odd_codes() {
+        let metrics = ShardMetrics::new(0, 1);
+        metrics.partition_error(PartitionApi::Fetch, 0);
+        metrics.partition_error(PartitionApi::Fetch, 1);
+        metrics.partition_error(PartitionApi::Produce, -1);
+        assert_eq!(metrics.partition_errors[1][1].get(), 1);
+        assert_eq!(metrics.partition_errors[0][ERROR_CODE_SLOTS - 1].get(), 1);
+        let total: u64 = metrics.partition_errors[1].iter().map(Counter::get).sum();
+        assert_eq!(total, 1);
+    }
+
+    #[test]
+    fn queue_depth_is_sent_to_a_shard_minus_received_by_it() {
+        let registry = Registry::new(2);
+        registry.shards()[0].cross_shard_sent_to[1].add(5);
+        registry.shards()[1].cross_shard_received.add(3);
+        registry.shards()[1].cross_shard_sent_to[0].add(2);
+        registry.shards()[0].cross_shard_received.add(2);
+        assert_eq!(cross_shard_queue_depths(&registry), vec![0, 2]);
+    }
+
+    #[test]
+    fn ready_until_stopping() {
+        let registry = Registry::new(2);
+        assert!(!registry.is_ready());
+        registry.set_ready();
+        assert!(registry.is_ready());
+        registry.set_stopping();
+        assert!(!registry.is_ready());
+    }
+
+    #[test]
+    fn http_listener_defaults_on_and_an_empty_value_turns_it_off() {
+        use crate::config::Config;
+        let default = Config::load(None, &[]).unwrap();
+        assert_eq!(default.http_listener.as_deref(), Some("127.0.0.1:9644"));
+        let off = Config::load(None, &["http.listener=".to_string()]).unwrap();
+        assert_eq!(off.http_listener, None);
+        let other = Config::load(None, &["http.listener=0.0.0.0:9100".to_string()]).unwrap();
+        assert_eq!(other.http_listener.as_deref(), Some("0.0.0.0:9100"));
+    }
+
+    #[test]
+    fn with_local_is_a_no_op_off_shard_threads() {
+        let mut called = false;
+        with_local(|_| called = true);
+        assert!(!called);
+    }
+}
