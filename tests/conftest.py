@@ -61,6 +61,9 @@ class Broker:
             "listeners": f"PLAINTEXT://{self.bootstrap}",
             "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
             "log.dirs": str(self.data_dir),
+            # Off unless a test asks: test brokers run side by side and would
+            # all try the default 127.0.0.1:9644.
+            "http.listener": "",
         }
         settings.update(self.overrides)
         cmd = [str(BROKER_BINARY), "serve"]
