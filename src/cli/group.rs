@@ -23,7 +23,8 @@
 //! Exit codes: 0 success, 1 broker or runtime error (message on stderr),
 //! 2 usage error.
 
-use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use super::console::{finish, CommandError};
+use super::EXIT_USAGE;
 use crate::client::admin::{OffsetSpec, TopicPartition, NO_COMMITTED_OFFSET};
 use crate::client::{ClientError, KafkaClient};
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,30 +96,6 @@ struct Options {
     positional: Vec<String>,
 }
 
-/// Why a group command failed at run time (exit code 1).
-#[derive(Debug)]
-enum CommandError {
-    /// Talking to a broker failed or the broker answered with an error.
-    Client(ClientError),
-    /// The request cannot be carried out as asked (e.g. the group is active).
-    Refused(String),
-}
-
-impl std::fmt::Display for CommandError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CommandError::Client(e) => write!(f, "{e}"),
-            CommandError::Refused(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<ClientError> for CommandError {
-    fn from(e: ClientError) -> Self {
-        CommandError::Client(e)
-    }
-}
-
 /// Runs `millrace group ARGS...`; returns the exit code.
 pub fn run(args: &[String]) -> i32 {
     let parsed = match parse_group_args(args) {
@@ -128,13 +105,7 @@ pub fn run(args: &[String]) -> i32 {
             return EXIT_USAGE;
         }
     };
-    match execute(&parsed) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("millrace group: {e}");
-            EXIT_FAILURE
-        }
-    }
+    finish("group", execute(&parsed))
 }
 
 fn parse_group_args(args: &[String]) -> Result<GroupArgs, String> {
@@ -465,7 +436,7 @@ fn reset_offsets(
     let mut coordinator = coordinator_client(bootstrap, group)?;
     let description = coordinator.describe_group(group)?;
     if !INACTIVE_STATES.contains(&description.state.as_str()) {
-        return Err(CommandError::Refused(format!(
+        return Err(CommandError::Failed(format!(
             "offsets of group {group} can only be reset while it is inactive, but it is {} with {} member(s); stop its consumers first",
             description.state,
             description.members.len()
@@ -513,7 +484,7 @@ fn reset_plan(
         .ok_or_else(unknown_topic)?;
     if let Some(wanted) = request.partitions {
         if let Some(missing) = wanted.iter().find(|p| !latest.contains_key(p)) {
-            return Err(CommandError::Refused(format!(
+            return Err(CommandError::Failed(format!(
                 "{topic} has no partition {missing}"
             )));
         }
