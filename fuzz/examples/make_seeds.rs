@@ -3,7 +3,11 @@
 //! Run from `fuzz/`: `cargo run --example make_seeds` (no sanitizer needed).
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
@@ -122,6 +126,28 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
             out.push(("default", CreatePartitionsRequest::default().into()))
         }
         ApiKey::ApiVersions => out.push(("default", ApiVersionsRequest::default().into())),
+        ApiKey::DescribeLogDirs => {
+            out.push(("default", DescribeLogDirsRequest::default().into()));
+            let request = DescribeLogDirsRequest::default().with_topics(Some(vec![
+                DescribableLogDirTopic::default()
+                    .with_topic(topic())
+                    .with_partitions(vec![0, 1]),
+            ]));
+            out.push(("one-topic", request.into()));
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            out.push(("default", IncrementalAlterConfigsRequest::default().into()));
+            let config = AlterableConfig::default()
+                .with_name(StrBytes::from_static_str("retention.ms"))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_static_str("60000")));
+            let resource = AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str(TOPIC))
+                .with_configs(vec![config]);
+            let request = IncrementalAlterConfigsRequest::default().with_resources(vec![resource]);
+            out.push(("one-config", request.into()));
+        }
         _ => group_requests(api_key, version, &mut out),
     }
     out

@@ -4,6 +4,7 @@
 use super::log_config_for;
 use super::topic_table::TopicTable;
 use crate::shard::ShardContext;
+use crate::storage::PartitionLog;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ async fn open_new_partitions(
             if let Some(log) = ctx.storage.partition(&topic.name, partition) {
                 if same_topic.is_some_and(|o| o.configs != topic.configs) {
                     log.set_config(log_config.clone());
+                    enforce_retention_soon(log);
                 }
                 continue;
             }
@@ -46,6 +48,21 @@ async fn open_new_partitions(
         }
     }
     Ok(())
+}
+
+/// A topic's configs changed (IncrementalAlterConfigs): a lowered
+/// retention deletes segments now, not at the next periodic pass. Spawned so
+/// that the table change is not held up by file deletions.
+fn enforce_retention_soon(log: Rc<PartitionLog>) {
+    glommio::spawn_local(async move {
+        if let Err(error) = log.apply_retention_now().await {
+            log::warn!(
+                "{}: retention after a config change failed: {error}",
+                log.name()
+            );
+        }
+    })
+    .detach();
 }
 
 async fn delete_removed_partitions(

@@ -3,6 +3,7 @@
 //! answering. A client that got a CreateTopics answer finds the topic on
 //! every shard.
 
+use super::alter_configs::{plan_alter, TopicConfigChange, NO_ERROR};
 use super::store;
 use super::topic_table::{validate_topic_name, TopicMeta, TopicTable, TOPIC_PARTITIONS_MAX};
 use crate::config::validate_topic_config;
@@ -63,6 +64,13 @@ pub enum ControllerRequest {
         /// Check only; change nothing.
         validate_only: bool,
     },
+    /// IncrementalAlterConfigs on topics.
+    AlterTopicConfigs {
+        /// Operations per topic, in request order.
+        changes: Vec<TopicConfigChange>,
+        /// Check only; change nothing.
+        validate_only: bool,
+    },
 }
 
 /// What happened to one topic of a request.
@@ -117,6 +125,13 @@ pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> Contr
             validate_only,
         } => {
             let (next, outcomes) = plan_partitions(&current, &topics);
+            (next, outcomes, validate_only)
+        }
+        ControllerRequest::AlterTopicConfigs {
+            changes,
+            validate_only,
+        } => {
+            let (next, outcomes) = plan_config_changes(&current, &changes);
             (next, outcomes, validate_only)
         }
     };
@@ -267,6 +282,22 @@ fn plan_partitions(
     (next, outcomes)
 }
 
+fn plan_config_changes(
+    current: &TopicTable,
+    changes: &[TopicConfigChange],
+) -> (TopicTable, Vec<TopicOutcome>) {
+    let (next, results) = plan_alter(current, changes);
+    let outcomes = changes
+        .iter()
+        .zip(results)
+        .map(|(change, result)| match result {
+            Ok(()) => outcome(&change.topic, NO_ERROR, None),
+            Err((code, message)) => outcome(&change.topic, code, Some(message)),
+        })
+        .collect();
+    (next, outcomes)
+}
+
 /// Persists `next`, then makes every shard adopt it.
 async fn commit(ctx: &Rc<ShardContext>, next: Arc<TopicTable>) -> Result<(), String> {
     let data_dir = ctx.config.log_dirs.clone();
@@ -319,6 +350,9 @@ fn failed_response(ctx: &ShardContext, request: &ControllerRequest) -> Controlle
         ControllerRequest::DeleteTopics { names } => names.clone(),
         ControllerRequest::CreatePartitions { topics, .. } => {
             topics.iter().map(|(n, _)| n.clone()).collect()
+        }
+        ControllerRequest::AlterTopicConfigs { changes, .. } => {
+            changes.iter().map(|c| c.topic.clone()).collect()
         }
     };
     ControllerResponse {

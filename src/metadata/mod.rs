@@ -2,6 +2,7 @@
 //! shard, changed only by the controller on shard 0 ([`controller`]), persisted
 //! by [`store`], and adopted by each shard in [`apply`].
 
+pub mod alter_configs;
 pub mod apply;
 pub mod controller;
 pub mod store;

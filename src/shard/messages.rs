@@ -49,6 +49,8 @@ pub enum ShardRequest {
     Controller(ControllerRequest),
     /// A consumer group request, for the shard that owns the group.
     Group(GroupRequest),
+    /// Sizes of partitions the receiver owns (DescribeLogDirs).
+    LogDirSizes(Vec<(Arc<str>, i32)>),
 }
 
 /// The answer to a [`ShardRequest`].
@@ -65,6 +67,9 @@ pub enum ShardResponse {
     Controller(ControllerResponse),
     /// The group coordinator's answer.
     Group(GroupResponse),
+    /// One entry per `LogDirSizes` partition, same order: its bytes on
+    /// disk, or `None` when the receiver does not hold it.
+    LogDirSizes(Vec<Option<u64>>),
 }
 
 /// How long the producer wants to wait, as acks.

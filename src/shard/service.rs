@@ -6,7 +6,7 @@ use super::messages::{ShardRequest, ShardResponse};
 use super::ShardContext;
 use crate::coordinator;
 use crate::metadata::{apply, controller};
-use crate::server::handlers::{fetch, list_offsets, produce};
+use crate::server::handlers::{describe_log_dirs, fetch, list_offsets, produce};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -35,6 +35,10 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
             Box::pin(async move { ShardResponse::Applied(result) })
         }
         ShardRequest::Group(request) => coordinator::ops::serve(ctx, request),
+        ShardRequest::LogDirSizes(partitions) => {
+            let sizes = describe_log_dirs::sizes_owned(ctx, &partitions);
+            Box::pin(async move { ShardResponse::LogDirSizes(sizes) })
+        }
         ShardRequest::Controller(request) => {
             let ctx = ctx.clone();
             Box::pin(

@@ -8,6 +8,13 @@ use super::log::PartitionLog;
 use super::segment::Segment;
 
 impl PartitionLog {
+    /// Applies retention now rather than at the next periodic pass: used
+    /// when a topic's retention settings change, so a lowered limit takes
+    /// effect as soon as the change is acknowledged. Returns segments deleted.
+    pub async fn apply_retention_now(&self) -> Result<usize, StorageError> {
+        self.apply_retention(super::log::now_ms()).await
+    }
+
     /// Applies retention at wall-clock `now_ms`; returns segments deleted.
     pub(super) async fn apply_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
         if self.is_failed() || self.closed.get() {

@@ -9,9 +9,11 @@ pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -69,6 +71,11 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
+    (
+        ApiKey::IncrementalAlterConfigs,
+        incremental_alter_configs::VERSIONS,
+    ),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -200,6 +207,12 @@ async fn route(ctx: &Rc<ShardContext>, request: &RequestFrame, decoded: RequestK
         }
         RequestKind::DescribeConfigs(body) => {
             Box::pin(async move { describe_configs::handle(&ctx, header, body) })
+        }
+        RequestKind::IncrementalAlterConfigs(body) => {
+            Box::pin(async move { incremental_alter_configs::handle(&ctx, header, body).await })
+        }
+        RequestKind::DescribeLogDirs(body) => {
+            Box::pin(async move { describe_log_dirs::handle(&ctx, header, body).await })
         }
         RequestKind::FindCoordinator(body) => {
             Box::pin(async move { find_coordinator::handle(&ctx, header, body) })
