@@ -7,6 +7,9 @@ import subprocess
 import xml.etree.ElementTree as ElementTree
 import zlib
 
+from confluent_kafka import Consumer, TopicPartition
+
+from clients import quiet_config, unique_topic
 from conftest import BROKER_BINARY
 
 BENCH_TIMEOUT_S = 120
@@ -63,3 +66,12 @@ def assert_valid_svg(path, min_paths):
     assert root.tag == f"{SVG_NAMESPACE}svg"
     paths = [p for p in root.iter(f"{SVG_NAMESPACE}path") if len(p.get("d", "")) > 10]
     assert len(paths) >= min_paths, f"{len(paths)} drawn lines in {path}"
+
+
+def log_end_offsets(bootstrap, topic, partitions):
+    """The broker's log end offset of each partition, as confluent-kafka reads it."""
+    consumer = Consumer({**quiet_config(bootstrap), "group.id": unique_topic("bench-check")})
+    try:
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)]
+    finally:
+        consumer.close()

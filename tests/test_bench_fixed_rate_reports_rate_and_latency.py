@@ -1,20 +1,10 @@
 """`millrace bench` against a real millrace: a short fixed-rate run hits its rate, every
 acknowledged message is in the broker's log and consumed, and the outputs hold the histograms."""
 
-from confluent_kafka import Consumer, TopicPartition
-
-from bench_helpers import assert_valid_svg, histogram_total_count, load_result, run_bench
-from clients import quiet_config, unique_topic
+from bench_helpers import assert_valid_svg, histogram_total_count, load_result, log_end_offsets, run_bench
+from clients import unique_topic
 
 RATE_TOLERANCE = 0.05
-
-
-def log_end_offsets(bootstrap, topic, partitions):
-    consumer = Consumer({**quiet_config(bootstrap), "group.id": unique_topic("bench-check")})
-    try:
-        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)]
-    finally:
-        consumer.close()
 
 
 def check_run(bootstrap, out, prefix, rate, partitions):

@@ -6,7 +6,9 @@ use crate::client::admin::OffsetSpec;
 use crate::client::{ClientError, KafkaClient};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, DeleteTopicsRequest, InitProducerIdRequest, ProducerId, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -196,6 +198,30 @@ fn plans_with_offsets(names: &[String], leaders: &Leaders) -> Result<Vec<TopicPl
         });
     }
     Ok(plans)
+}
+
+/// One producer id and epoch per idempotent bench producer, from
+/// InitProducerId without a transactional id (any broker may answer it).
+pub fn init_producer_ids(bootstrap: &str, count: usize) -> Result<Vec<(i64, i16)>, String> {
+    let mut client = KafkaClient::connect(bootstrap, ADMIN_TIMEOUT)
+        .map_err(|e| format!("cannot reach {bootstrap}: {e}"))?;
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        // The default request names an empty transactional id: null asks for
+        // a plain idempotent producer.
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(-1)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let response = client
+            .send(&request)
+            .map_err(|e| format!("InitProducerId: {e}"))?;
+        ClientError::check(response.error_code, None)
+            .map_err(|e| format!("InitProducerId: {e}"))?;
+        ids.push((response.producer_id.0, response.producer_epoch));
+    }
+    Ok(ids)
 }
 
 /// Deletes the run's topics; errors are returned, not hidden.

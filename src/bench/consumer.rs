@@ -6,6 +6,7 @@
 //! partitions `p` with `p % n == c`), not through a consumer group.
 
 use super::admin::TopicPlan;
+use super::codec::Decompressor;
 use super::net::{self, read_frame, FRAME_MAX_BYTES};
 use super::stats::RunControl;
 use super::wire::{self, FetchTopic};
@@ -112,6 +113,8 @@ async fn fetch_loop(
     let (mut writer, mut reader) = net::connect(leader).await?;
     let mut request = Vec::new();
     let mut body = Vec::new();
+    // Compressed batches are inflated here to read their payload timestamps.
+    let mut decompressor = Decompressor::new()?;
     let mut correlation_id: i32 = 0;
     while !finished(control, drain_timeout) {
         correlation_id = correlation_id.wrapping_add(1);
@@ -137,7 +140,8 @@ async fn fetch_loop(
                 "fetch from {leader}: correlation id {id}, expected {correlation_id}"
             ));
         }
-        let first_error = account_fetch(control, executor, &body, &mut topic)?;
+        let first_error = account_fetch(control, executor, &body, &mut decompressor, &mut topic)
+            .map_err(|e| format!("fetch from {leader}: {e}"))?;
         if let Some(code) = first_error {
             let error = crate::client::ClientError::broker(code, None);
             control
@@ -155,6 +159,7 @@ fn account_fetch(
     control: &RunControl,
     executor: usize,
     body: &[u8],
+    decompressor: &mut Decompressor,
     topic: &mut FetchTopic,
 ) -> Result<Option<i16>, String> {
     let now_ns = control.clock.now_ns();
@@ -164,6 +169,7 @@ fn account_fetch(
     let stats = &mut *stats;
     wire::parse_fetch_response(
         body,
+        decompressor,
         |send_ns, value_len| {
             if send_ns < control.start_ns {
                 return; // a record from before this run

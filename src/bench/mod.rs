@@ -11,10 +11,11 @@
 //!
 //! Layout: [`workload`] (options and workload files), [`admin`] (topic setup
 //! over the blocking client), [`wire`] (request encoding, answer parsing),
-//! [`net`] (async connections), [`producer`], [`consumer`], [`stats`]
+//! [`codec`] (batch compression), [`net`] (async connections), [`producer`], [`consumer`], [`stats`]
 //! (clock, shared counters), [`json`] (a small JSON reader/writer).
 
 pub mod admin;
+pub mod codec;
 pub mod compare;
 pub mod consumer;
 pub mod json;

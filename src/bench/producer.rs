@@ -9,9 +9,10 @@
 //! in-flight window allows and latency is measured from the batch's creation.
 
 use super::admin::TopicPlan;
+use super::codec::Codec;
 use super::net::{self, read_frame, BenchReader, BenchWriter, FRAME_MAX_BYTES};
 use super::stats::{RunControl, LATENCY_MAX_US};
-use super::wire::{self, ProduceWriter, PAYLOAD_TIMESTAMP_BYTES};
+use super::wire::{self, BatchProducer, ProduceWriter, PAYLOAD_TIMESTAMP_BYTES};
 use super::workload::{KeyMode, Workload, RECORD_OVERHEAD_MAX_BYTES};
 use futures_lite::io::AsyncWriteExt;
 use glommio::channels::local_channel::{self, LocalReceiver};
@@ -33,6 +34,8 @@ struct InFlight {
     interval_ns: u64,
     count: u32,
     bytes: u64,
+    /// Bytes of the record batch as sent (after compression).
+    wire_bytes: u64,
 }
 
 /// A small xorshift generator: sizes and keys without a dependency.
@@ -64,6 +67,8 @@ pub struct ProducerSpec {
     pub total_producers: u64,
     /// The topic it writes to.
     pub topic: Arc<TopicPlan>,
+    /// Producer id and epoch from InitProducerId when idempotent.
+    pub producer_id: Option<(i64, i16)>,
 }
 
 struct Connection {
@@ -107,7 +112,11 @@ async fn produce(
     filler
         .iter_mut()
         .for_each(|b| *b = b'a' + (rng.next_u64() % 26) as u8);
-    let mut writer = ProduceWriter::with_capacity(workload.batch_size);
+    let codec = Codec::parse(&workload.compression)
+        .ok_or_else(|| format!("unknown compression {:?}", workload.compression))?;
+    let mut writer = ProduceWriter::with_codec(workload.batch_size, codec)?;
+    // Next sequence number per partition index, for idempotent batches.
+    let mut sequences = vec![0i32; partitions.len()];
     let interval_ns = if workload.rate == 0 {
         0
     } else {
@@ -164,7 +173,21 @@ async fn produce(
             now,
         );
         let record_count = writer.record_count() as u32;
-        let frame = writer.finish(timestamp_ms);
+        let producer = match spec.producer_id {
+            Some((id, epoch)) => {
+                let base_sequence = sequences[index];
+                sequences[index] = next_sequence(base_sequence, writer.record_count());
+                BatchProducer {
+                    id,
+                    epoch,
+                    base_sequence,
+                }
+            }
+            None => BatchProducer::NONE,
+        };
+        writer.finish(timestamp_ms, producer)?;
+        let wire_bytes = writer.batch_bytes() as u64;
+        let frame = writer.frame();
         let connection = &mut connections[connection_of[index]];
         let entry = InFlight {
             correlation_id,
@@ -172,6 +195,7 @@ async fn produce(
             interval_ns,
             count: record_count,
             bytes,
+            wire_bytes,
         };
         if workload.acks == 0 {
             account_unacknowledged(control, spec.executor, &entry);
@@ -194,6 +218,12 @@ async fn produce(
         reader.await;
     }
     Ok(())
+}
+
+/// The sequence after `count` records from `base`: Kafka wraps sequences
+/// from `i32::MAX` to 0.
+fn next_sequence(base: i32, count: i32) -> i32 {
+    ((i64::from(base) + i64::from(count)) % (i64::from(i32::MAX) + 1)) as i32
 }
 
 async fn connect_all(
@@ -234,6 +264,7 @@ fn account_unacknowledged(control: &RunControl, executor: usize, entry: &InFligh
     if control.measured(entry.first_send_ns) {
         stats.measured.produced_msgs += u64::from(entry.count);
         stats.measured.produced_bytes += entry.bytes;
+        stats.measured.produced_wire_bytes += entry.wire_bytes;
     }
     control
         .produced_total
@@ -290,6 +321,7 @@ fn account_ack(control: &RunControl, executor: usize, entry: &InFlight, now_ns: 
     stats.tick.produced_msgs += u64::from(entry.count);
     stats.tick.produced_bytes += entry.bytes;
     let average_bytes = entry.bytes / u64::from(entry.count.max(1));
+    let average_wire_bytes = entry.wire_bytes / u64::from(entry.count.max(1));
     if entry.interval_ns == 0 {
         // Max mode: every record of the batch shares one send time.
         let latency_us = now_ns.saturating_sub(entry.first_send_ns) / 1_000;
@@ -303,6 +335,7 @@ fn account_ack(control: &RunControl, executor: usize, entry: &InFlight, now_ns: 
                 .record_n(latency_us.min(LATENCY_MAX_US), count);
             stats.measured.produced_msgs += count;
             stats.measured.produced_bytes += entry.bytes;
+            stats.measured.produced_wire_bytes += entry.wire_bytes;
         }
     } else {
         for i in 0..u64::from(entry.count) {
@@ -313,6 +346,7 @@ fn account_ack(control: &RunControl, executor: usize, entry: &InFlight, now_ns: 
                 stats.publish.saturating_record(latency_us);
                 stats.measured.produced_msgs += 1;
                 stats.measured.produced_bytes += average_bytes;
+                stats.measured.produced_wire_bytes += average_wire_bytes;
             }
         }
     }
@@ -472,7 +506,15 @@ mod tests {
                     start_offset: 0,
                 }],
             }),
+            producer_id: None,
         }
+    }
+
+    #[test]
+    fn sequences_advance_by_record_count_and_wrap_to_zero() {
+        assert_eq!(next_sequence(0, 5), 5);
+        assert_eq!(next_sequence(i32::MAX - 1, 1), i32::MAX);
+        assert_eq!(next_sequence(i32::MAX - 1, 3), 1);
     }
 
     #[test]

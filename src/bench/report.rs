@@ -156,7 +156,7 @@ impl BenchResult {
             ("unix_time_s", Json::from(unix_time_s())),
             ("workload", workload_json(&self.workload)),
             ("measured_duration_s", Json::from(d)),
-            ("produce", rates_json(c.produced_msgs, c.produced_bytes, d)),
+            ("produce", produce_json(c, d)),
             ("consume", rates_json(c.consumed_msgs, c.consumed_bytes, d)),
             (
                 "target_rate_reached",
@@ -194,6 +194,19 @@ fn unix_time_s() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Produce rates plus the batch bytes sent, which differ from payload bytes
+/// by batch overhead and compression.
+fn produce_json(c: &Counters, duration_s: f64) -> Json {
+    let mut produce = rates_json(c.produced_msgs, c.produced_bytes, duration_s);
+    if let Json::Object(fields) = &mut produce {
+        fields.push((
+            "bytes_on_wire".to_string(),
+            Json::from(c.produced_wire_bytes),
+        ));
+    }
+    produce
 }
 
 fn rates_json(msgs: u64, bytes: u64, duration_s: f64) -> Json {

@@ -43,6 +43,7 @@ fn assign(workload: &Workload, topics: &[Arc<TopicPlan>], executors: usize) -> A
                 global_index: producers.len() as u64,
                 total_producers,
                 topic: topic.clone(),
+                producer_id: None,
             });
             slot += 1;
         }
@@ -91,7 +92,14 @@ pub fn run(workload: Workload) -> Result<BenchResult, String> {
     let tasks =
         (workload.producers_per_topic + workload.consumers_per_topic) as usize * topics.len();
     let executors = executor_count(&workload, tasks);
-    let assignment = Arc::new(assign(&workload, &topics, executors));
+    let mut assignment = assign(&workload, &topics, executors);
+    if workload.idempotence {
+        let ids = admin::init_producer_ids(&workload.bootstrap, assignment.producers.len())?;
+        for (spec, id) in assignment.producers.iter_mut().zip(ids) {
+            spec.producer_id = Some(id);
+        }
+    }
+    let assignment = Arc::new(assignment);
     let clock = Clock::new();
     let control = RunControl::new(
         clock,

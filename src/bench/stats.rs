@@ -61,6 +61,9 @@ pub struct Counters {
     pub produced_msgs: u64,
     /// Payload bytes of those.
     pub produced_bytes: u64,
+    /// Record batch bytes of those as sent (after compression, with batch
+    /// and record headers); only the measured window keeps it.
+    pub produced_wire_bytes: u64,
     /// Messages consumed.
     pub consumed_msgs: u64,
     /// Payload bytes of those.
@@ -78,6 +81,7 @@ impl Counters {
     pub fn add(&mut self, other: &Counters) {
         self.produced_msgs += other.produced_msgs;
         self.produced_bytes += other.produced_bytes;
+        self.produced_wire_bytes += other.produced_wire_bytes;
         self.consumed_msgs += other.consumed_msgs;
         self.consumed_bytes += other.consumed_bytes;
         self.errors += other.errors;

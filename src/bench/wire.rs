@@ -4,7 +4,10 @@
 //!
 //! Produce v3 and Fetch v4 are the oldest versions Kafka 4 still accepts and
 //! are non-flexible, so the encoding stays short and works against any
-//! current broker. Nothing here allocates per record.
+//! current broker. Nothing here allocates per record; compressed batches go
+//! through per-writer buffers ([`super::codec`]) that are reused.
+
+use super::codec::{Codec, Compressor, Decompressor};
 
 /// Produce API key.
 const API_PRODUCE: i16 = 0;
@@ -71,6 +74,27 @@ fn put_header(buf: &mut Vec<u8>, api_key: i16, version: i16, correlation_id: i32
     put_str(buf, CLIENT_ID);
 }
 
+/// The idempotence fields of a batch header: Kafka's producer id, its epoch
+/// and the sequence number of the batch's first record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchProducer {
+    /// Producer id from InitProducerId, or -1.
+    pub id: i64,
+    /// Producer epoch, or -1.
+    pub epoch: i16,
+    /// Sequence of the first record in this partition, or -1.
+    pub base_sequence: i32,
+}
+
+impl BatchProducer {
+    /// A producer without idempotence: every field is Kafka's "none" (-1).
+    pub const NONE: BatchProducer = BatchProducer {
+        id: -1,
+        epoch: -1,
+        base_sequence: -1,
+    };
+}
+
 /// Builds one Produce request with one record batch for one partition, in a
 /// buffer that is cleared and reused for every request.
 #[derive(Debug, Default)]
@@ -80,6 +104,9 @@ pub struct ProduceWriter {
     batch_start: usize,
     record_count: i32,
     base_timestamp_ms: i64,
+    /// Set for a compressing writer, with its reused output buffer.
+    compressor: Option<Compressor>,
+    compressed: Vec<u8>,
 }
 
 impl ProduceWriter {
@@ -89,6 +116,16 @@ impl ProduceWriter {
             buf: Vec::with_capacity(batch_size + 256),
             ..Default::default()
         }
+    }
+
+    /// A writer that compresses each batch's records with `codec`.
+    pub fn with_codec(batch_size: usize, codec: Codec) -> Result<Self, String> {
+        let mut writer = Self::with_capacity(batch_size);
+        if codec != Codec::None {
+            writer.compressor = Some(Compressor::new(codec)?);
+            writer.compressed = Vec::with_capacity(batch_size + 256);
+        }
+        Ok(writer)
     }
 
     /// Starts a request; records follow with [`Self::push_record`].
@@ -119,7 +156,8 @@ impl ProduceWriter {
         self.base_timestamp_ms = base_timestamp_ms;
     }
 
-    /// Bytes of records written so far (the batch grows by about this much).
+    /// Bytes of the batch so far: uncompressed records while filling, the
+    /// whole batch as sent after [`Self::finish`].
     pub fn batch_bytes(&self) -> usize {
         self.buf.len() - self.batch_start
     }
@@ -167,9 +205,28 @@ impl ProduceWriter {
         self.record_count
     }
 
-    /// Completes the batch (lengths, CRC) and returns the whole request frame.
-    pub fn finish(&mut self, max_timestamp_ms: i64) -> &[u8] {
+    /// The request frame as [`Self::finish`] left it.
+    pub fn frame(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Completes the batch (compression, idempotence fields, lengths, CRC)
+    /// and returns the whole request frame.
+    pub fn finish(
+        &mut self,
+        max_timestamp_ms: i64,
+        producer: BatchProducer,
+    ) -> Result<&[u8], String> {
         let start = self.batch_start;
+        let mut attributes = 0i16;
+        if let Some(compressor) = self.compressor.as_mut() {
+            // Only the records section is compressed; the header stays readable.
+            let records_at = start + BATCH_HEADER_BYTES;
+            compressor.compress(&self.buf[records_at..], &mut self.compressed)?;
+            self.buf.truncate(records_at);
+            self.buf.extend_from_slice(&self.compressed);
+            attributes = compressor.codec().attribute();
+        }
         let batch_len = self.buf.len() - start;
         let buf = &mut self.buf;
         let size = buf.len() as i32 - 4;
@@ -180,17 +237,17 @@ impl ProduceWriter {
         patch_i32(batch, 8, (batch_len - 12) as i32);
         patch_i32(batch, 12, -1);
         batch[16] = MAGIC_V2 as u8;
-        batch[21..23].copy_from_slice(&0i16.to_be_bytes());
+        batch[21..23].copy_from_slice(&attributes.to_be_bytes());
         patch_i32(batch, 23, self.record_count - 1);
         patch_i64(batch, 27, self.base_timestamp_ms);
         patch_i64(batch, 35, max_timestamp_ms);
-        patch_i64(batch, 43, -1);
-        batch[51..53].copy_from_slice(&(-1i16).to_be_bytes());
-        patch_i32(batch, 53, -1);
+        patch_i64(batch, 43, producer.id);
+        batch[51..53].copy_from_slice(&producer.epoch.to_be_bytes());
+        patch_i32(batch, 53, producer.base_sequence);
         patch_i32(batch, 57, self.record_count);
         let crc = crc32c::crc32c(&batch[BATCH_ATTRIBUTES_OFFSET..]);
         batch[BATCH_CRC_OFFSET..BATCH_CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        &self.buf
+        Ok(&self.buf)
     }
 }
 
@@ -340,10 +397,12 @@ pub struct FetchedPartition {
 }
 
 /// Walks a Fetch v4 answer: calls `on_record(send_time_ns, value_len)` for
-/// each record of each complete uncompressed batch and `on_partition` once
-/// per partition afterwards.
+/// each record of each complete data batch (decompressed with
+/// `decompressor` when compressed) and `on_partition` once per partition
+/// afterwards.
 pub fn parse_fetch_response(
     body: &[u8],
+    decompressor: &mut Decompressor,
     mut on_record: impl FnMut(u64, usize),
     mut on_partition: impl FnMut(FetchedPartition),
 ) -> Result<(), WireError> {
@@ -366,7 +425,7 @@ pub fn parse_fetch_response(
             } else {
                 &[][..]
             };
-            let next_offset = walk_batches(records, &mut on_record)?;
+            let next_offset = walk_batches(records, decompressor, &mut on_record)?;
             on_partition(FetchedPartition {
                 topic_index,
                 partition,
@@ -381,6 +440,7 @@ pub fn parse_fetch_response(
 /// Walks complete batches; a partial batch at the end is normal and ignored.
 fn walk_batches(
     records: &[u8],
+    decompressor: &mut Decompressor,
     on_record: &mut impl FnMut(u64, usize),
 ) -> Result<Option<i64>, WireError> {
     let mut r = Reader {
@@ -409,8 +469,17 @@ fn walk_batches(
         let last_offset_delta = h.i32()?;
         h.pos = 57;
         let count = h.count()?;
-        if attributes & (COMPRESSION_MASK | CONTROL_BIT) == 0 {
-            walk_records(&batch[BATCH_HEADER_BYTES..], count, on_record)?;
+        let codec = Codec::from_attribute(attributes & COMPRESSION_MASK)
+            .ok_or_else(|| WireError(format!("batch attributes {attributes:#x}")))?;
+        if attributes & CONTROL_BIT == 0 {
+            let records = &batch[BATCH_HEADER_BYTES..];
+            let records = match codec {
+                Codec::None => records,
+                _ => decompressor
+                    .decompress(codec, records)
+                    .map_err(|e| WireError(format!("batch at offset {base_offset}: {e}")))?,
+            };
+            walk_records(records, count, on_record)?;
         }
         next_offset = Some(base_offset + i64::from(last_offset_delta) + 1);
         r.pos = end;
@@ -477,7 +546,7 @@ mod tests {
         w.begin(7, -1, 30_000, "t", 2, 1_000);
         w.push_record(1_000, None, 11, 20, &filler);
         w.push_record(1_001, Some(b"key"), 22, 50, &filler);
-        let frame = w.finish(1_001).to_vec();
+        let frame = w.finish(1_001, BatchProducer::NONE).unwrap().to_vec();
         assert_eq!(
             i32::from_be_bytes(frame[0..4].try_into().unwrap()) as usize,
             frame.len() - 4
@@ -488,14 +557,66 @@ mod tests {
         let crc = u32::from_be_bytes(batch[17..21].try_into().unwrap());
         assert_eq!(crc, crc32c::crc32c(&batch[21..]));
         let mut seen = Vec::new();
-        let next = walk_batches(batch, &mut |ts, len| seen.push((ts, len))).unwrap();
+        let mut d = Decompressor::new().unwrap();
+        let next = walk_batches(batch, &mut d, &mut |ts, len| seen.push((ts, len))).unwrap();
         assert_eq!(seen, vec![(11, 20), (22, 50)]);
         assert_eq!(next, Some(2));
         // A truncated batch is left for the next fetch, not an error.
         assert_eq!(
-            walk_batches(&batch[..batch.len() - 1], &mut |_, _| {}).unwrap(),
+            walk_batches(&batch[..batch.len() - 1], &mut d, &mut |_, _| {}).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn compressed_idempotent_batches_decode_with_kafka_protocol_and_here() {
+        use kafka_protocol::records::{Compression, RecordBatchDecoder};
+        let filler: Vec<u8> = (0..300u32).map(|i| b'a' + (i % 7) as u8).collect();
+        let codecs = [
+            (Codec::Gzip, Compression::Gzip),
+            (Codec::Snappy, Compression::Snappy),
+            (Codec::Lz4, Compression::Lz4),
+            (Codec::Zstd, Compression::Zstd),
+        ];
+        let producer = BatchProducer {
+            id: 42,
+            epoch: 3,
+            base_sequence: 100,
+        };
+        let mut d = Decompressor::new().unwrap();
+        for (codec, expected) in codecs {
+            let mut w = ProduceWriter::with_codec(64 * 1024, codec).unwrap();
+            // Twice: the second batch reuses the writer's buffers.
+            for _ in 0..2 {
+                w.begin(1, -1, 30_000, "t", 0, 5_000);
+                for i in 0..50u64 {
+                    w.push_record(5_000 + i as i64, None, 1_000 + i, 300, &filler);
+                }
+                let uncompressed = w.batch_bytes();
+                let frame = w.finish(5_049, producer).unwrap().to_vec();
+                let batch = &frame[frame.len() - w.batch_bytes()..];
+                assert!(
+                    w.batch_bytes() < uncompressed / 2,
+                    "{codec:?} did not compress"
+                );
+                let mut bytes = bytes::Bytes::copy_from_slice(batch);
+                let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+                assert_eq!(set.compression, expected);
+                assert_eq!(set.records.len(), 50);
+                for (i, record) in set.records.iter().enumerate() {
+                    assert_eq!(record.producer_id, 42);
+                    assert_eq!(record.producer_epoch, 3);
+                    assert_eq!(record.sequence, 100 + i as i32);
+                    assert_eq!(record.offset, i as i64);
+                    let value = record.value.as_ref().unwrap();
+                    assert_eq!(value[..8], (1_000 + i as u64).to_be_bytes());
+                }
+                let mut seen = Vec::new();
+                walk_batches(batch, &mut d, &mut |ts, len| seen.push((ts, len))).unwrap();
+                assert_eq!(seen.len(), 50);
+                assert_eq!(seen[49], (1_049, 300));
+            }
+        }
     }
 
     #[test]

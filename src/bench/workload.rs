@@ -6,6 +6,7 @@
 //! topic, producers and consumers per topic, message size, key distribution,
 //! producer rate.
 
+use super::codec::Codec;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ pub const MESSAGE_SIZE_MIN_BYTES: usize = 8;
 pub const COUNT_MAX: u32 = 100_000;
 /// Upper bound on pipelined requests per connection.
 pub const IN_FLIGHT_MAX: u32 = 1024;
+/// Requests in flight per connection with idempotence: a broker keeps the
+/// last five batches per producer to check sequences (Kafka's limit).
+pub const IDEMPOTENT_IN_FLIGHT_MAX: u32 = 5;
 /// Largest record batch the harness builds.
 pub const BATCH_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
@@ -67,9 +71,10 @@ pub struct Workload {
     pub linger: Duration,
     /// Produce requests in flight per connection.
     pub max_in_flight: u32,
-    /// Compression codec name; only `none` is implemented.
+    /// Compression codec name: none, gzip, snappy, lz4 or zstd.
     pub compression: String,
-    /// Idempotent producer; not implemented (refused).
+    /// Idempotent producers: producer id, epoch and sequences in every batch
+    /// (requires acks=all, as in Kafka).
     pub idempotence: bool,
     /// Measured run time after warm-up.
     pub duration: Duration,
@@ -158,8 +163,11 @@ pub const WORKLOAD_KEYS: &[(&str, &str)] = &[
         "max_in_flight",
         "pipelined produce requests per connection (5)",
     ),
-    ("compression", "none (other codecs not implemented yet)"),
-    ("idempotence", "true | false (true is not implemented yet)"),
+    ("compression", "none | gzip | snappy | lz4 | zstd (none)"),
+    (
+        "idempotence",
+        "idempotent producers, needs acks=all and max_in_flight <= 5 (false)",
+    ),
     ("duration", "measured time, e.g. 30s, 2m (30s)"),
     ("warmup", "unmeasured time before it (0s)"),
     ("create_topics", "create missing topics (true)"),
@@ -248,14 +256,24 @@ impl Workload {
 
     /// Rejects combinations the harness cannot run.
     pub fn validate(&self) -> Result<(), String> {
-        if self.compression != "none" {
+        if Codec::parse(&self.compression).is_none() {
             return Err(format!(
-                "compression {:?} is not implemented in millrace bench yet (use none)",
+                "compression {:?} is not one of none, gzip, snappy, lz4, zstd",
                 self.compression
             ));
         }
-        if self.idempotence {
-            return Err("idempotence=true is not implemented in millrace bench yet".to_string());
+        if self.idempotence && self.acks != -1 {
+            return Err(format!(
+                "idempotence=true requires acks=all (got acks={}), as in Kafka",
+                self.acks
+            ));
+        }
+        if self.idempotence && self.max_in_flight > IDEMPOTENT_IN_FLIGHT_MAX {
+            return Err(format!(
+                "idempotence=true allows at most {IDEMPOTENT_IN_FLIGHT_MAX} requests in flight \
+                 (got max_in_flight={}), as in Kafka",
+                self.max_in_flight
+            ));
         }
         if self.message_size_max > 0 && self.message_size_max < self.message_size {
             return Err("message_size_max is below message_size".to_string());
@@ -417,8 +435,24 @@ mod tests {
         assert!(w.set("acks", "2").is_err());
         assert!(w.set("bogus", "1").is_err());
         assert!(w.apply_file_text("just words").is_err());
-        w.set("compression", "lz4").unwrap();
+        w.set("compression", "lz5").unwrap();
         assert!(w.validate().is_err());
+    }
+
+    #[test]
+    fn codecs_are_accepted_and_idempotence_needs_acks_all() {
+        let mut w = Workload::default();
+        for codec in ["none", "gzip", "snappy", "LZ4", "zstd"] {
+            w.set("compression", codec).unwrap();
+            assert_eq!(w.validate(), Ok(()));
+        }
+        w.set("idempotence", "true").unwrap();
+        assert_eq!(w.validate(), Ok(()));
+        w.set("acks", "1").unwrap();
+        assert!(w.validate().unwrap_err().contains("acks=all"));
+        w.set("acks", "all").unwrap();
+        w.set("max_in_flight", "6").unwrap();
+        assert!(w.validate().unwrap_err().contains("max_in_flight"));
     }
 
     #[test]
