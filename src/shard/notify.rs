@@ -2,6 +2,7 @@
 //! future that resolves when the first of several futures does.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -10,7 +11,12 @@ use std::task::{Context, Poll, Waker};
 #[derive(Default)]
 struct EventState {
     fired: bool,
-    wakers: Vec<Waker>,
+    /// Waker of each pending [`EventWait`], by its key. A waker keeps its
+    /// task's allocation alive, so a wait removes its entry when dropped:
+    /// a long-lived event (the shard's shutdown) must not accumulate the
+    /// wakers of every finished fetch.
+    wakers: HashMap<u64, Waker>,
+    next_key: u64,
 }
 
 /// A one-shot event on one shard: once fired, every waiter (past and future) wakes.
@@ -27,7 +33,7 @@ impl LocalEvent {
             state.fired = true;
             std::mem::take(&mut state.wakers)
         };
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.into_values().for_each(Waker::wake);
     }
 
     /// True once fired.
@@ -39,28 +45,53 @@ impl LocalEvent {
     pub fn wait(&self) -> EventWait {
         EventWait {
             state: self.state.clone(),
+            key: None,
         }
+    }
+
+    /// Wakers registered by pending waits.
+    #[cfg(test)]
+    fn registered_wakers(&self) -> usize {
+        self.state.borrow().wakers.len()
     }
 }
 
 /// Future returned by [`LocalEvent::wait`].
 pub struct EventWait {
     state: Rc<RefCell<EventState>>,
+    /// Key of this wait's waker in the event, once registered.
+    key: Option<u64>,
 }
 
 impl Future for EventWait {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.state.borrow_mut();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut state = this.state.borrow_mut();
         if state.fired {
             return Poll::Ready(());
         }
-        // Bounded: one waker per waiting task; replace ours if already present.
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
+        let key = *this.key.get_or_insert_with(|| {
+            state.next_key += 1;
+            state.next_key
+        });
+        match state.wakers.get_mut(&key) {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => {
+                state.wakers.insert(key, cx.waker().clone());
+            }
         }
         Poll::Pending
+    }
+}
+
+impl Drop for EventWait {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.state.borrow_mut().wakers.remove(&key);
+        }
     }
 }
 
@@ -102,5 +133,54 @@ mod tests {
         ]));
         assert!(event.is_fired());
         assert!(!never.is_fired());
+    }
+
+    struct NoopWake;
+
+    impl std::task::Wake for NoopWake {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+
+    /// Polls `wait` once with a waker of its own and drops it, as a fetch
+    /// task does when its long poll ends by data or timeout.
+    fn poll_once_and_drop(wait: EventWait) -> std::sync::Arc<NoopWake> {
+        let wake = std::sync::Arc::new(NoopWake);
+        let waker = Waker::from(wake.clone());
+        let mut wait = Box::pin(wait);
+        let pending = wait.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(pending.is_pending());
+        wake
+    }
+
+    #[test]
+    fn dropped_waits_release_their_wakers() {
+        // The shard's shutdown event lives as long as the shard while every
+        // parked fetch waits on it: a finished wait must not keep its waker
+        // (in glommio, the whole task allocation) alive.
+        let event = LocalEvent::default();
+        let wakes: Vec<_> = (0..1000)
+            .map(|_| poll_once_and_drop(event.wait()))
+            .collect();
+        assert_eq!(event.registered_wakers(), 0);
+        assert!(wakes
+            .iter()
+            .all(|wake| std::sync::Arc::strong_count(wake) == 1));
+    }
+
+    #[test]
+    fn pending_wait_keeps_one_waker_and_is_woken() {
+        let event = LocalEvent::default();
+        let mut wait = Box::pin(event.wait());
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            Poll::Ready(cx.waker().clone())
+        }));
+        let mut cx = Context::from_waker(&waker);
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(event.registered_wakers(), 1);
+        event.fire();
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
+        drop(wait);
+        assert_eq!(event.registered_wakers(), 0);
     }
 }
