@@ -48,6 +48,24 @@ impl From<std::io::Error> for CommandError {
     }
 }
 
+/// Runs one console command: bad arguments print the usage and exit 2; a
+/// failure while executing prints `millrace COMMAND: message` and exits 1.
+pub fn run_command<A>(
+    command: &str,
+    usage: &str,
+    args: &[String],
+    parse: impl FnOnce(&[String]) -> Result<A, String>,
+    execute: impl FnOnce(&A) -> Result<(), CommandError>,
+) -> i32 {
+    match parse(args) {
+        Ok(parsed) => finish(command, execute(&parsed)),
+        Err(e) => {
+            eprintln!("millrace {command}: {e}\n\nUsage:\n{usage}");
+            super::EXIT_USAGE
+        }
+    }
+}
+
 /// Prints a failure as `millrace COMMAND: message` and maps it to an exit code.
 pub fn finish(command: &str, result: Result<(), CommandError>) -> i32 {
     match result {

@@ -32,10 +32,9 @@
 //! (named), or `--timeout` expiring before `--count` records; 2 bad usage.
 
 use super::console::{
-    connect, existing_topic, finish, parse_args, parse_partition_list, BrokerPool, CommandError,
-    ParsedArgs,
+    connect, existing_topic, parse_args, parse_partition_list, run_command, BrokerPool,
+    CommandError, ParsedArgs,
 };
-use super::EXIT_USAGE;
 use crate::client::admin::{OffsetSpec, NO_COMMITTED_OFFSET};
 use crate::client::fetch::{FetchLimits, FetchedRecord};
 use crate::client::{ClientError, KafkaClient};
@@ -92,14 +91,7 @@ struct ConsumeArgs {
 
 /// Runs `millrace consume ARGS...`; returns the exit code.
 pub fn run(args: &[String]) -> i32 {
-    let parsed = match parse_consume_args(args) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("millrace consume: {e}\n\nUsage:\n{CONSUME_USAGE}");
-            return EXIT_USAGE;
-        }
-    };
-    finish("consume", consume(&parsed))
+    run_command("consume", CONSUME_USAGE, args, parse_consume_args, consume)
 }
 
 fn parse_consume_args(args: &[String]) -> Result<ConsumeArgs, String> {

@@ -23,8 +23,7 @@
 //! Exit codes: 0 success, 1 broker or runtime error (message on stderr),
 //! 2 usage error.
 
-use super::console::{finish, CommandError};
-use super::EXIT_USAGE;
+use super::console::{format_table, run_command, CommandError};
 use crate::client::admin::{OffsetSpec, TopicPartition, NO_COMMITTED_OFFSET};
 use crate::client::{ClientError, KafkaClient};
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,14 +97,7 @@ struct Options {
 
 /// Runs `millrace group ARGS...`; returns the exit code.
 pub fn run(args: &[String]) -> i32 {
-    let parsed = match parse_group_args(args) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("millrace group: {e}\n\nUsage:\n{GROUP_USAGE}");
-            return EXIT_USAGE;
-        }
-    };
-    finish("group", execute(&parsed))
+    run_command("group", GROUP_USAGE, args, parse_group_args, execute)
 }
 
 fn parse_group_args(args: &[String]) -> Result<GroupArgs, String> {
@@ -521,34 +513,14 @@ fn or_none(text: &str) -> String {
     }
 }
 
-fn format_table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in &rows {
-        for (width, value) in widths.iter_mut().zip(row) {
-            *width = (*width).max(value.len());
-        }
-    }
-    let header_row: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    let mut out = String::new();
-    for row in std::iter::once(&header_row).chain(rows.iter()) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(value, width)| format!("{value:<width$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
-    print!("{}", format_table(headers, rows));
+    print!("{}", format_table(headers, &rows));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::EXIT_USAGE;
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -630,17 +602,5 @@ mod tests {
     #[test]
     fn unknown_subcommand_exits_with_usage_code() {
         assert_eq!(run(&args(&["frobnicate"])), EXIT_USAGE);
-    }
-
-    #[test]
-    fn tables_align_columns() {
-        let table = format_table(
-            &["A", "LONGER"],
-            vec![
-                vec!["xyz".into(), "1".into()],
-                vec!["q".into(), "22".into()],
-            ],
-        );
-        assert_eq!(table, "A    LONGER\nxyz  1\nq    22\n");
     }
 }

@@ -22,9 +22,9 @@
 //! named) — records before the failing batch may have been written; 2 bad usage.
 
 use super::console::{
-    connect, existing_topic, finish, key_value, parse_args, BrokerPool, CommandError, ParsedArgs,
+    connect, existing_topic, key_value, parse_args, run_command, BrokerPool, CommandError,
+    ParsedArgs,
 };
-use super::EXIT_USAGE;
 use crate::client::producer::{
     encode_batch, parse_compression, partition_for_key, Acks, ProducerRecord,
 };
@@ -72,14 +72,7 @@ struct ProduceArgs {
 
 /// Runs `millrace produce ARGS...`; returns the exit code.
 pub fn run(args: &[String]) -> i32 {
-    let parsed = match parse_produce_args(args) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("millrace produce: {e}\n\nUsage:\n{PRODUCE_USAGE}");
-            return EXIT_USAGE;
-        }
-    };
-    finish("produce", produce(&parsed))
+    run_command("produce", PRODUCE_USAGE, args, parse_produce_args, produce)
 }
 
 fn parse_produce_args(args: &[String]) -> Result<ProduceArgs, String> {

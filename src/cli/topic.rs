@@ -25,10 +25,9 @@
 //! Kafka error code, named); 2 bad usage.
 
 use super::console::{
-    connect, existing_topic, finish, key_value, parse_args, BrokerPool, CommandError, ParsedArgs,
-    ADMIN_OPERATION_TIMEOUT_MS,
+    connect, existing_topic, key_value, parse_args, run_command, BrokerPool, CommandError,
+    ParsedArgs, ADMIN_OPERATION_TIMEOUT_MS,
 };
-use super::EXIT_USAGE;
 use crate::client::admin::OffsetSpec;
 use crate::client::topics_admin::{
     ConfigChange, NewTopic, TopicDescription, TopicsMetadata, TOPIC_ALREADY_EXISTS,
@@ -81,14 +80,13 @@ enum TopicCommand {
 
 /// Runs `millrace topic ARGS...`; returns the exit code.
 pub fn run(args: &[String]) -> i32 {
-    let (command, bootstrap) = match parse_topic_args(args) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("millrace topic: {e}\n\nUsage:\n{TOPIC_USAGE}");
-            return EXIT_USAGE;
-        }
-    };
-    finish("topic", execute(&command, &bootstrap))
+    run_command(
+        "topic",
+        TOPIC_USAGE,
+        args,
+        parse_topic_args,
+        |(command, bootstrap)| execute(command, bootstrap),
+    )
 }
 
 fn parse_topic_args(args: &[String]) -> Result<(TopicCommand, String), String> {
