@@ -19,6 +19,7 @@ pub mod lag;
 pub mod prometheus;
 pub mod refresh;
 pub mod stall;
+pub mod ticker;
 
 use histogram::{Counter, Gauge, LatencyHistogram};
 use std::cell::OnceCell;

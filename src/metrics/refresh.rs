@@ -7,9 +7,9 @@
 //! [`GAUGE_REFRESH_INTERVAL_MS`] old.
 
 use super::lag::{CommittedEntry, LagInputs, LAG_SERIES_MAX};
+use super::ticker::every_interval_until_shutdown;
 use super::ShardMetrics;
 use crate::shard::ShardContext;
-use futures_lite::future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,23 +21,9 @@ pub const GAUGE_REFRESH_INTERVAL_MS: u64 = 500;
 pub fn spawn(ctx: &Rc<ShardContext>, metrics: Arc<ShardMetrics>) {
     let ctx = ctx.clone();
     glommio::spawn_local(async move {
-        loop {
-            refresh_once(&ctx, &metrics);
-            let stopping = future::or(
-                async {
-                    glommio::timer::sleep(Duration::from_millis(GAUGE_REFRESH_INTERVAL_MS)).await;
-                    false
-                },
-                async {
-                    ctx.shutting_down.wait().await;
-                    true
-                },
-            )
-            .await;
-            if stopping {
-                return;
-            }
-        }
+        refresh_once(&ctx, &metrics);
+        let interval = Duration::from_millis(GAUGE_REFRESH_INTERVAL_MS);
+        every_interval_until_shutdown(&ctx, interval, |_| refresh_once(&ctx, &metrics)).await;
     })
     .detach();
 }

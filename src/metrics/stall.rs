@@ -8,12 +8,12 @@
 //! it would also arm a timerfd twice and clone a `String` on every
 //! scheduler run. The probe costs one timer wake-up per interval.
 
+use super::ticker::every_interval_until_shutdown;
 use super::ShardMetrics;
 use crate::shard::ShardContext;
-use futures_lite::future;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often each shard's probe wakes up.
 pub const REACTOR_PROBE_INTERVAL_MS: u64 = 20;
@@ -25,24 +25,10 @@ pub fn spawn_probe(ctx: &Rc<ShardContext>, metrics: Arc<ShardMetrics>) {
     let ctx = ctx.clone();
     glommio::spawn_local(async move {
         let interval = Duration::from_millis(REACTOR_PROBE_INTERVAL_MS);
-        loop {
-            let asleep_at = Instant::now();
-            let stopping = future::or(
-                async {
-                    glommio::timer::sleep(interval).await;
-                    false
-                },
-                async {
-                    ctx.shutting_down.wait().await;
-                    true
-                },
-            )
-            .await;
-            if stopping {
-                return;
-            }
-            record_wake_up(&metrics, asleep_at.elapsed().saturating_sub(interval));
-        }
+        every_interval_until_shutdown(&ctx, interval, |lateness| {
+            record_wake_up(&metrics, lateness)
+        })
+        .await;
     })
     .detach();
 }
