@@ -3,6 +3,7 @@
 Every wait has a deadline; nothing here sleeps to synchronise.
 """
 
+import threading
 import time
 import uuid
 
@@ -151,3 +152,39 @@ def new_producer(bootstrap, **extra):
     config = quiet_config(bootstrap)
     config.update(extra)
     return Producer(config)
+
+
+class AcksAllLoad(threading.Thread):
+    """Produces acks=all records as fast as the queue allows, recording every acknowledgement
+    as (partition, offset, value) and counting failed deliveries. `stop()` by setting
+    `stopping`; after the broker is gone the thread purges what is queued or in flight."""
+
+    def __init__(self, bootstrap, topic, **config):
+        super().__init__(daemon=True)
+        self.topic = topic
+        settings = {"linger.ms": 2, "message.timeout.ms": 20000, "queue.buffering.max.messages": 20000}
+        settings.update(config)
+        self.producer = new_producer(bootstrap, acks="all", **settings)
+        self.acked = []  # appended only by this thread
+        self.failed = 0
+        self.stopping = threading.Event()
+        self.sent = 0
+
+    def on_delivery(self, err, msg):
+        if err is None:
+            self.acked.append((msg.partition(), msg.offset(), msg.value()))
+        else:
+            self.failed += 1
+
+    def run(self):
+        while not self.stopping.is_set():
+            value = f"load-{self.sent}".encode()
+            try:
+                self.producer.produce(self.topic, key=value, value=value, on_delivery=self.on_delivery)
+                self.sent += 1
+                self.producer.poll(0)
+            except BufferError:  # queue full: wait for acks instead of spinning
+                self.producer.poll(0.01)
+        # The broker may be gone: drop what is queued or in flight (their reports say so) and drain.
+        self.producer.purge(in_queue=True, in_flight=True, blocking=False)
+        self.producer.flush(10)

@@ -5,11 +5,10 @@ does not hold the shutdown for its max wait."""
 
 import signal
 import struct
-import threading
 import time
 
 import kafka_wire
-from clients import assert_contiguous_from_zero, consume_all, create_topic, new_producer, unique_topic
+from clients import AcksAllLoad, assert_contiguous_from_zero, consume_all, create_topic, unique_topic
 
 PARTITIONS = 3
 ACKED_BEFORE_SIGTERM = 20_000
@@ -21,44 +20,6 @@ THREAD_JOIN_TIMEOUT_S = 30.0
 LONG_POLL_WAIT_MS = 30_000
 # A long poll must not delay a shutdown by more than this.
 LONG_POLL_SHUTDOWN_S_MAX = 3.0
-
-
-class AcksAllLoad(threading.Thread):
-    """Idempotent acks=all produce load recording every acknowledgement."""
-
-    def __init__(self, bootstrap, topic):
-        super().__init__(daemon=True)
-        self.topic = topic
-        self.producer = new_producer(
-            bootstrap,
-            acks="all",
-            **{
-                "enable.idempotence": True,
-                "linger.ms": 2,
-                "message.timeout.ms": 20000,
-                "queue.buffering.max.messages": 20000,
-                "log_level": 2,
-            },
-        )
-        self.acked = []  # (partition, offset, value); appended only by this thread
-        self.stopping = threading.Event()
-        self.sent = 0
-
-    def on_delivery(self, err, msg):
-        if err is None:
-            self.acked.append((msg.partition(), msg.offset(), msg.value()))
-
-    def run(self):
-        while not self.stopping.is_set():
-            value = f"load-{self.sent}".encode()
-            try:
-                self.producer.produce(self.topic, value=value, on_delivery=self.on_delivery)
-                self.sent += 1
-                self.producer.poll(0)
-            except BufferError:
-                self.producer.poll(0.01)
-        self.producer.purge(in_queue=True, in_flight=True, blocking=False)
-        self.producer.flush(10)
 
 
 def this_start_log(b):
@@ -88,7 +49,7 @@ def test_sigterm_under_acks_all_load_exits_0_and_next_start_skips_recovery(broke
     b = broker(**{"num.shards": 2, "shutdown.timeout.ms": SHUTDOWN_TIMEOUT_MS})
     topic = unique_topic("sigterm")
     create_topic(b.bootstrap, topic, PARTITIONS)
-    load = AcksAllLoad(b.bootstrap, topic)
+    load = AcksAllLoad(b.bootstrap, topic, **{"enable.idempotence": True, "log_level": 2})
     load.start()
     deadline = time.monotonic() + LOAD_TIMEOUT_S
     while len(load.acked) < ACKED_BEFORE_SIGTERM:

@@ -1,10 +1,10 @@
 """kill -9 under acks=all load: every record the broker acknowledged before dying is present,
 at its acknowledged offset, after an unclean restart on the same data dir."""
 
-import threading
 import time
 
 from clients import (
+    AcksAllLoad,
     assert_contiguous_from_zero,
     consume_all,
     create_topic,
@@ -18,47 +18,11 @@ LOAD_TIMEOUT_S = 60.0
 THREAD_JOIN_TIMEOUT_S = 30.0
 
 
-class LoadProducer(threading.Thread):
-    """Produces acks=all messages as fast as the queue allows, recording every ack."""
-
-    def __init__(self, bootstrap, topic):
-        super().__init__(daemon=True)
-        self.topic = topic
-        self.producer = new_producer(
-            bootstrap,
-            acks="all",
-            **{"linger.ms": 2, "message.timeout.ms": 20000, "retries": 0, "queue.buffering.max.messages": 20000},
-        )
-        self.acked = []  # (partition, offset, value); appended only by this thread
-        self.failed = 0
-        self.stopping = threading.Event()
-        self.sent = 0
-
-    def on_delivery(self, err, msg):
-        if err is None:
-            self.acked.append((msg.partition(), msg.offset(), msg.value()))
-        else:
-            self.failed += 1
-
-    def run(self):
-        while not self.stopping.is_set():
-            value = f"load-{self.sent}".encode()
-            try:
-                self.producer.produce(self.topic, key=value, value=value, on_delivery=self.on_delivery)
-                self.sent += 1
-                self.producer.poll(0)
-            except BufferError:  # queue full: wait for acks instead of spinning
-                self.producer.poll(0.01)
-        # Broker is gone: drop what is queued or in flight (their reports say so) and drain.
-        self.producer.purge(in_queue=True, in_flight=True, blocking=False)
-        self.producer.flush(10)
-
-
 def test_kill_9_under_acks_all_load_keeps_every_acknowledged_record(broker):
     b = broker()
     topic = unique_topic("unclean")
     create_topic(b.bootstrap, topic, PARTITIONS)
-    load = LoadProducer(b.bootstrap, topic)
+    load = AcksAllLoad(b.bootstrap, topic, retries=0)
     load.start()
 
     deadline = time.monotonic() + LOAD_TIMEOUT_S
