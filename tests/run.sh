@@ -16,6 +16,9 @@ as_root() {
 install_system_packages() {
     local missing=()
     command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+    # The systemd-unit test traces a broker; the full-disk test formats a small ext4 image.
+    command -v strace >/dev/null 2>&1 || missing+=(strace)
+    command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
         missing+=(python3-venv)
