@@ -100,6 +100,8 @@ pub struct JoinParams {
     pub instance_id: Option<String>,
     /// Client id of the connection.
     pub client_id: String,
+    /// Client address of the connection ("/127.0.0.1").
+    pub client_host: String,
     /// Session timeout asked for.
     pub session_timeout_ms: u64,
     /// How long a rebalance may wait for this member.
@@ -123,6 +125,7 @@ pub enum Reply<T> {
 struct Member {
     instance_id: Option<String>,
     client_id: String,
+    client_host: String,
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocols: Vec<(String, Bytes)>,
@@ -376,6 +379,7 @@ impl Group {
             .or_insert_with(|| Member {
                 instance_id: None,
                 client_id: String::new(),
+                client_host: String::new(),
                 session_timeout: Duration::ZERO,
                 rebalance_timeout: Duration::ZERO,
                 protocols: Vec::new(),
@@ -386,6 +390,7 @@ impl Group {
             });
         member.instance_id = params.instance_id;
         member.client_id = params.client_id;
+        member.client_host = params.client_host;
         member.session_timeout = Duration::from_millis(params.session_timeout_ms);
         member.rebalance_timeout = Duration::from_millis(params.rebalance_timeout_ms);
         member.protocols = params.protocols;
@@ -393,7 +398,8 @@ impl Group {
         if let Some(previous) = member.join_waiter.replace(tx) {
             previous.send(join_error(error_code::REBALANCE_IN_PROGRESS, &member_id));
         }
-        if self.protocol_type.is_none() {
+        // As Kafka: the first member of an empty group sets the protocol type.
+        if self.members.len() == 1 || self.protocol_type.is_none() {
             self.protocol_type = Some(params.protocol_type);
         }
         if self.state != GroupState::PreparingRebalance {
@@ -473,11 +479,12 @@ impl Group {
         }
     }
 
+    /// The protocol type stays, as in Kafka: ListGroups and DescribeGroups
+    /// still show an emptied consumer group as "consumer".
     fn become_empty(&mut self) {
         self.state = GroupState::Empty;
         self.leader = None;
         self.protocol_name = None;
-        self.protocol_type = None;
     }
 
     /// The leader's first protocol that every member supports.
@@ -696,7 +703,7 @@ impl Group {
                     .with_member_id(text(id))
                     .with_group_instance_id(member.instance_id.as_deref().map(text))
                     .with_client_id(text(&member.client_id))
-                    .with_client_host(text(""))
+                    .with_client_host(text(&member.client_host))
                     .with_member_metadata(member.metadata_for(&protocol))
                     .with_member_assignment(if stable {
                         member.assignment.clone()

@@ -15,6 +15,7 @@ fn params(member_id: &str) -> JoinParams {
         member_id: member_id.to_string(),
         instance_id: None,
         client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
         session_timeout_ms: 1000,
         rebalance_timeout_ms: 5000,
         protocol_type: "consumer".into(),
@@ -113,6 +114,38 @@ fn leave_of_last_member_empties_the_group() {
     assert_eq!(group.leave(&a, None, now), 0);
     assert_eq!(group.state(), GroupState::Empty);
     assert_eq!(group.leave(&a, None, now), error_code::UNKNOWN_MEMBER_ID);
+}
+
+#[test]
+fn emptied_group_keeps_its_protocol_type_until_a_new_first_member() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    assert_eq!(group.leave(&a, None, now), 0);
+    let described = group.describe();
+    assert_eq!(described.group_state.to_string(), "Empty");
+    assert_eq!(described.protocol_type.to_string(), "consumer");
+    let mut connect = params("");
+    connect.protocol_type = "connect".into();
+    connect.require_known_member_id = false;
+    resolve(group.join(connect, now, &limits()));
+    assert_eq!(group.protocol_type(), "connect");
+}
+
+#[test]
+fn described_members_show_client_id_and_host() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    resolve(group.sync(&a, 1, vec![], now));
+    let described = group.describe();
+    assert_eq!(described.members.len(), 1);
+    let member = &described.members[0];
+    assert_eq!(member.member_id.to_string(), a);
+    assert_eq!(member.client_id.to_string(), "c");
+    assert_eq!(member.client_host.to_string(), "/127.0.0.1");
 }
 
 #[test]
