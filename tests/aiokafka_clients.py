@@ -18,6 +18,10 @@ TEST_TIMEOUT_S = 20.0
 READ_TIMEOUT_S = 10.0
 POLL_TIMEOUT_MS = 200
 WAIT_INTERVAL_S = 0.05
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 300
+# A new group's first rebalance waits this long for more members (broker default 3 s).
+GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": 0}
 
 
 def run(coroutine, timeout_s=TEST_TIMEOUT_S):
@@ -104,3 +108,31 @@ def assert_offsets_contiguous(received):
         assert offsets == list(range(offsets[0], offsets[0] + len(offsets))), (
             f"partition {partition}: offsets not contiguous or out of order: {offsets[:20]}..."
         )
+
+
+def group_consumer(bootstrap, topic, group):
+    """A member of `group` subscribed to `topic`; commits only when told, starts at the earliest."""
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        client_id=f"{group}-member",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    )
+
+
+async def wait_for_split(members, partitions):
+    """Waits until the members hold disjoint, non-empty shares covering every partition."""
+
+    async def split():
+        shares = [member.assignment() for member in members]
+        if any(len(share) != partitions // len(members) for share in shares):
+            return None
+        union = set().union(*shares)
+        return shares if len(union) == partitions else None
+
+    return await wait_until(split, "the members to split every partition evenly")
