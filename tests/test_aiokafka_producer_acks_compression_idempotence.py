@@ -1,14 +1,16 @@
 """aiokafka's AIOKafkaProducer against millrace: acks=all, 1 and 0 under every compression
 codec (none, gzip, snappy, lz4, zstd), send_and_wait and batched send, keyed messages, and
-enable_idempotence=True. Every message is read back with AIOKafkaConsumer and checked by key,
+enable_idempotence=True; a transactional producer is refused at once. Every message is read back with AIOKafkaConsumer and checked by key,
 value, partition and per-partition order; the segment files show the client's codec and, for
 the idempotent producer, its producer id and sequences, stored untouched."""
 
 import asyncio
 import struct
+import time
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import TransactionalIdAuthorizationFailed
 
 import kafka_wire
 from aiokafka_clients import (
@@ -35,6 +37,8 @@ ATTRIBUTES_POS = 21
 PRODUCER_ID_POS = 43
 BASE_SEQUENCE_POS = 53
 COMPRESSION_MASK = 0x07
+# A refused transactional producer must fail well within one request timeout.
+REFUSAL_BOUND_S = 5.0
 
 
 def message(tag, index):
@@ -150,3 +154,25 @@ def test_aiokafka_idempotent_producer_batches_keep_sequences(broker):
         sequences = [seq for p, _, _, seq in batches if p == partition]
         assert sequences and sequences[0] == 0, f"partition {partition}: first sequence {sequences[:1]}"
         assert sequences == sorted(set(sequences)), f"partition {partition}: sequences {sequences}"
+
+
+def test_aiokafka_transactional_producer_is_refused_at_once(broker):
+    """Transactions are not served yet: a transactional producer must stop with a clear,
+    fatal error (as from a Kafka that refuses the transactional id), not retry forever."""
+    b = broker()
+    started_s = time.monotonic()
+
+    async def body():
+        producer = AIOKafkaProducer(
+            bootstrap_servers=b.bootstrap, transactional_id="aio-txn", request_timeout_ms=REQUEST_TIMEOUT_MS
+        )
+        try:
+            with pytest.raises(TransactionalIdAuthorizationFailed):
+                await producer.start()
+                async with producer.transaction():
+                    await producer.send_and_wait(unique_topic("aio-txn"), b"never")
+        finally:
+            await producer.stop()
+
+    run(body())
+    assert time.monotonic() - started_s < REFUSAL_BOUND_S
