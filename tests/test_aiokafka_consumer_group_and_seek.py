@@ -5,6 +5,8 @@ beginning_offsets / end_offsets / offsets_for_times answer what was produced."""
 
 import asyncio
 
+import pytest
+
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
@@ -32,12 +34,22 @@ SEEK_PARTITIONS = 2
 SEEK_MESSAGES_PER_PARTITION = 50
 BASE_TIMESTAMP_MS = 1_700_000_000_000
 TIMESTAMP_STEP_MS = 1000
+# Lets records gather into multi-record batches.
+LINGER_MS = 20
 
 
-async def produce_per_partition(bootstrap, topic, partitions, per_partition, tag, timestamps=False):
+async def produce_per_partition(
+    bootstrap, topic, partitions, per_partition, tag, timestamps=False, compression=None
+):
     """Sends per_partition messages to each partition explicitly (acks=all); returns
     {partition: [value, ...]} in send order."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=REQUEST_TIMEOUT_MS)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        compression_type=compression,
+        linger_ms=LINGER_MS,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    )
     await producer.start()
     try:
         sent = {p: [] for p in range(partitions)}
@@ -132,7 +144,9 @@ def test_aiokafka_group_members_share_partitions_commit_and_resume(broker):
     run(body())
 
 
-def test_aiokafka_consumer_seeks_and_looks_up_offsets(broker):
+# Compressed batches hold many records: a seek or a time look-up lands inside one.
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_aiokafka_consumer_seeks_and_looks_up_offsets(broker, compression):
     b = broker()
     topic = unique_topic("aio-seek")
     tps = [TopicPartition(topic, p) for p in range(SEEK_PARTITIONS)]
@@ -140,7 +154,9 @@ def test_aiokafka_consumer_seeks_and_looks_up_offsets(broker):
 
     async def body():
         await create_topic(b.bootstrap, topic, SEEK_PARTITIONS)
-        sent = await produce_per_partition(b.bootstrap, topic, SEEK_PARTITIONS, count, "seek", timestamps=True)
+        sent = await produce_per_partition(
+            b.bootstrap, topic, SEEK_PARTITIONS, count, "seek", timestamps=True, compression=compression
+        )
         consumer = plain_consumer(b.bootstrap)
         await consumer.start()
         try:
