@@ -110,10 +110,10 @@ def assert_offsets_contiguous(received):
         )
 
 
-def group_consumer(bootstrap, topic, group):
-    """A member of `group` subscribed to `topic`; commits only when told, starts at the earliest."""
-    return AIOKafkaConsumer(
-        topic,
+def group_consumer(bootstrap, topic, group, **overrides):
+    """A member of `group` subscribed to `topic`; by default commits only when told and
+    starts at the earliest offset."""
+    config = dict(
         bootstrap_servers=bootstrap,
         group_id=group,
         client_id=f"{group}-member",
@@ -123,6 +123,8 @@ def group_consumer(bootstrap, topic, group):
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         request_timeout_ms=REQUEST_TIMEOUT_MS,
     )
+    config.update(overrides)
+    return AIOKafkaConsumer(topic, **config)
 
 
 async def wait_for_split(members, partitions):

@@ -23,12 +23,16 @@ from aiokafka_clients import (
     plain_consumer,
     run,
     wait_for_split,
+    wait_until,
 )
 from clients import unique_topic
 
 GROUP_PARTITIONS = 4
 FIRST_ROUND_PER_PARTITION = 100
 SECOND_ROUND_PER_PARTITION = 10
+AUTO_COMMIT_INTERVAL_MS = 100
+# Well under SESSION_TIMEOUT_MS: the handover must come from LeaveGroup, not expiry.
+HANDOVER_BOUND_S = 3.0
 
 SEEK_PARTITIONS = 2
 SEEK_MESSAGES_PER_PARTITION = 50
@@ -140,6 +144,48 @@ def test_aiokafka_group_members_share_partitions_commit_and_resume(broker):
         finally:
             await admin.close()
         assert {tp: meta.offset for tp, meta in offsets.items()} == {tp: end for tp in tps}
+
+    run(body())
+
+
+def test_aiokafka_leaving_member_hands_over_and_auto_commit_commits(broker):
+    """LeaveGroup: the remaining member takes every partition well before the leaver's
+    session would expire; with auto commit, what it read is committed when it stops."""
+    b = broker(**GROUP_OVERRIDES)
+    topic = unique_topic("aio-leave")
+    group = unique_topic("aio-lg")
+    tps = [TopicPartition(topic, p) for p in range(GROUP_PARTITIONS)]
+
+    async def body():
+        await create_topic(b.bootstrap, topic, GROUP_PARTITIONS)
+        auto = {"enable_auto_commit": True, "auto_commit_interval_ms": AUTO_COMMIT_INTERVAL_MS}
+        stayer, leaver = [group_consumer(b.bootstrap, topic, group, **auto) for _ in range(2)]
+        await asyncio.gather(stayer.start(), leaver.start())
+        try:
+            await wait_for_split([stayer, leaver], GROUP_PARTITIONS)
+            await leaver.stop()
+
+            async def took_all():
+                return stayer.assignment() == set(tps)
+
+            await wait_until(took_all, "the remaining member to own every partition", HANDOVER_BOUND_S)
+            sent = await produce_per_partition(
+                b.bootstrap, topic, GROUP_PARTITIONS, SECOND_ROUND_PER_PARTITION, "after-leave"
+            )
+            got = await drain(stayer, GROUP_PARTITIONS * SECOND_ROUND_PER_PARTITION)
+            assert {p: [r.value for r in records] for p, records in got.items()} == sent
+        finally:
+            await stayer.stop()
+
+        admin = admin_client(b.bootstrap)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(group)
+        finally:
+            await admin.close()
+        assert {tp: meta.offset for tp, meta in offsets.items()} == {
+            tp: SECOND_ROUND_PER_PARTITION for tp in tps
+        }
 
     run(body())
 
