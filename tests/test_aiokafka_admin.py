@@ -134,6 +134,9 @@ def test_aiokafka_admin_describes_a_live_group_and_its_offsets(broker):
             await asyncio.gather(*(member.commit() for member in members))
 
             assert (group, CONSUMER_PROTOCOL_TYPE) in await admin.list_consumer_groups()
+            # One group per call: aiokafka 0.14 decodes DescribeGroups v3 answers with the v2
+            # schema (it skips authorized_operations), so a second group in one answer is
+            # misread. Its bug, not the broker's: Kafka >= 2.3 answers v3 the same way.
             (response,) = await admin.describe_consumer_groups([group])
             (described,) = response.groups
             error_code, group_id, state, protocol_type, protocol, group_members = described[:6]
