@@ -316,6 +316,9 @@ impl Group {
         }
         let member_id = format!("{}-{}", params.client_id, uuid::Uuid::new_v4());
         if let Some(old) = replaced {
+            if let Some(answer) = self.replace_static_member(&old, &member_id, &params, now) {
+                return Reply::Now(answer);
+            }
             // Static membership: the new instance fences the old one.
             self.fence_member(&old);
         } else if params.require_known_member_id && params.instance_id.is_none() {
@@ -326,6 +329,42 @@ impl Group {
             return Reply::Now(join_error(error_code::MEMBER_ID_REQUIRED, &member_id));
         }
         self.add_and_wait(member_id, params, now, limits)
+    }
+
+    /// KIP-345, as Kafka: a static member restarting (new member id, same
+    /// instance id) into a Stable group whose protocol it still supports
+    /// takes over its old id's assignment without a rebalance. The answer
+    /// names the leader as it was, so the rejoiner never assigns; it syncs
+    /// and gets its assignment back. `None`: a rebalance is needed.
+    fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        new_id: &str,
+        params: &JoinParams,
+        now: Instant,
+    ) -> Option<JoinGroupResponse> {
+        let protocol = self.protocol_name.as_deref()?;
+        let keeps_protocol = params.protocols.iter().any(|(name, _)| name == protocol);
+        if self.state != GroupState::Stable || !keeps_protocol {
+            return None;
+        }
+        let mut member = self.members.shift_remove(old_id)?;
+        member.client_id = params.client_id.clone();
+        member.client_host = params.client_host.clone();
+        member.session_timeout = Duration::from_millis(params.session_timeout_ms);
+        member.rebalance_timeout = Duration::from_millis(params.rebalance_timeout_ms);
+        member.protocols = params.protocols.clone();
+        member.last_seen = now;
+        self.members.insert(new_id.to_string(), member);
+        let leader_before = self.leader.clone().unwrap_or_default();
+        if leader_before == old_id {
+            self.leader = Some(new_id.to_string());
+        }
+        Some(
+            self.join_answer(new_id)
+                .with_leader(text(&leader_before))
+                .with_members(Vec::new()),
+        )
     }
 
     fn fence_member(&mut self, member_id: &str) {

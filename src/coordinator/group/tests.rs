@@ -200,6 +200,56 @@ fn static_member_rejoining_with_a_new_id_fences_the_old_one() {
     assert!(!group.has_member(&new_id));
 }
 
+fn static_params(instance: &str) -> JoinParams {
+    let mut p = params("");
+    p.instance_id = Some(instance.into());
+    p.protocols = vec![
+        ("range".into(), Bytes::from_static(b"m")),
+        ("roundrobin".into(), Bytes::from_static(b"m")),
+    ];
+    p
+}
+
+#[test]
+fn static_member_restarting_into_a_stable_group_keeps_its_assignment_without_rebalance() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let a = resolve(group.join(static_params("a"), now, &limits()));
+    let a = a.member_id.to_string();
+    resolve(group.sync(&a, 1, vec![], now));
+    let b_reply = group.join(static_params("b"), now, &limits());
+    let mut a_rejoin = static_params("a");
+    a_rejoin.member_id = a.clone();
+    resolve(group.join(a_rejoin, now, &limits()));
+    let b = resolve(b_reply).member_id.to_string();
+    let b_sync = group.sync(&b, 2, vec![], now);
+    let assignments = vec![(b.clone(), Bytes::from_static(b"b-parts"))];
+    resolve(group.sync(&a, 2, assignments, now));
+    assert_eq!(resolve(b_sync).assignment, Bytes::from_static(b"b-parts"));
+
+    let restarted = resolve(group.join(static_params("b"), now, &limits()));
+    assert_eq!(restarted.error_code, 0);
+    assert_eq!(restarted.generation_id, 2, "no new generation");
+    assert_eq!(restarted.leader.to_string(), a);
+    let new_b = restarted.member_id.to_string();
+    assert_ne!(new_b, b);
+    assert_eq!(group.state(), GroupState::Stable);
+    assert_eq!(
+        group.heartbeat(&a, 2, now),
+        0,
+        "the other member is not disturbed"
+    );
+    assert_eq!(group.heartbeat(&b, 2, now), error_code::UNKNOWN_MEMBER_ID);
+    let synced = resolve(group.sync(&new_b, 2, vec![], now));
+    assert_eq!(synced.assignment, Bytes::from_static(b"b-parts"));
+
+    // A restart without the group's protocol (range) changes it: a rebalance.
+    let mut without_range = static_params("b");
+    without_range.protocols.remove(0);
+    let _pending = group.join(without_range, now, &limits());
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+}
+
 fn subscription(topics: &[&str]) -> Bytes {
     use bytes::BufMut;
     use kafka_protocol::messages::ConsumerProtocolSubscription;
