@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 
 from aiokafka_clients import (
@@ -31,6 +31,8 @@ GROUP_PARTITIONS = 4
 FIRST_ROUND_PER_PARTITION = 100
 SECOND_ROUND_PER_PARTITION = 10
 AUTO_COMMIT_INTERVAL_MS = 100
+# Several heartbeat intervals (aiokafka_clients.HEARTBEAT_INTERVAL_MS is 300 ms).
+QUIET_PERIOD_S = 1.5
 # Well under SESSION_TIMEOUT_MS: the handover must come from LeaveGroup, not expiry.
 HANDOVER_BOUND_S = 3.0
 
@@ -186,6 +188,58 @@ def test_aiokafka_leaving_member_hands_over_and_auto_commit_commits(broker):
         assert {tp: meta.offset for tp, meta in offsets.items()} == {
             tp: SECOND_ROUND_PER_PARTITION for tp in tps
         }
+
+    run(body())
+
+
+class RebalanceLog(ConsumerRebalanceListener):
+    """Counts the rebalances a member goes through."""
+
+    def __init__(self):
+        self.assigned = 0
+
+    async def on_partitions_revoked(self, revoked):
+        pass
+
+    async def on_partitions_assigned(self, assigned):
+        self.assigned += 1
+
+
+def test_aiokafka_static_member_restart_keeps_its_partitions_without_rebalance(broker):
+    """KIP-345: a static member (group_instance_id) that restarts gets its partitions back
+    while the group stays Stable; the other member sees no rebalance."""
+    b = broker(**GROUP_OVERRIDES)
+    topic = unique_topic("aio-static")
+    group = unique_topic("aio-sg")
+
+    def static_member(instance):
+        member = group_consumer(b.bootstrap, topic, group, group_instance_id=instance)
+        log = RebalanceLog()
+        member.subscribe([topic], listener=log)
+        return member, log
+
+    async def body():
+        await create_topic(b.bootstrap, topic, GROUP_PARTITIONS)
+        (stayer, stayer_log), (restarter, _) = static_member("stayer"), static_member("restarter")
+        await asyncio.gather(stayer.start(), restarter.start())
+        try:
+            stayer_share, restarter_share = await wait_for_split([stayer, restarter], GROUP_PARTITIONS)
+            rebalances_before = stayer_log.assigned
+            # A static member sends no LeaveGroup: its partitions wait for it.
+            await restarter.stop()
+            restarter, restarted_log = static_member("restarter")
+            await restarter.start()
+
+            async def assigned():
+                return restarted_log.assigned > 0 and restarter.assignment()
+
+            assert await wait_until(assigned, "the restarted static member's assignment") == restarter_share
+            # A rebalance would reach the stayer within a few heartbeats: wait that long.
+            await asyncio.sleep(QUIET_PERIOD_S)
+            assert stayer.assignment() == stayer_share
+            assert stayer_log.assigned == rebalances_before, "the restart rebalanced the other member"
+        finally:
+            await asyncio.gather(stayer.stop(), restarter.stop())
 
     run(body())
 
