@@ -20,7 +20,7 @@ POLL_TIMEOUT_MS = 200
 WAIT_INTERVAL_S = 0.05
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 300
-# A new group's first rebalance waits this long for more members (broker default 3 s).
+# Test brokers skip the wait for more members before a new group's first rebalance (3 s).
 GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": 0}
 
 
