@@ -100,6 +100,8 @@ pub struct JoinParams {
     pub instance_id: Option<String>,
     /// Client id of the connection.
     pub client_id: String,
+    /// Client address of the connection ("/127.0.0.1").
+    pub client_host: String,
     /// Session timeout asked for.
     pub session_timeout_ms: u64,
     /// How long a rebalance may wait for this member.
@@ -123,6 +125,7 @@ pub enum Reply<T> {
 struct Member {
     instance_id: Option<String>,
     client_id: String,
+    client_host: String,
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocols: Vec<(String, Bytes)>,
@@ -313,6 +316,9 @@ impl Group {
         }
         let member_id = format!("{}-{}", params.client_id, uuid::Uuid::new_v4());
         if let Some(old) = replaced {
+            if let Some(answer) = self.replace_static_member(&old, &member_id, &params, now) {
+                return Reply::Now(answer);
+            }
             // Static membership: the new instance fences the old one.
             self.fence_member(&old);
         } else if params.require_known_member_id && params.instance_id.is_none() {
@@ -323,6 +329,42 @@ impl Group {
             return Reply::Now(join_error(error_code::MEMBER_ID_REQUIRED, &member_id));
         }
         self.add_and_wait(member_id, params, now, limits)
+    }
+
+    /// KIP-345, as Kafka: a static member restarting (new member id, same
+    /// instance id) into a Stable group whose protocol it still supports
+    /// takes over its old id's assignment without a rebalance. The answer
+    /// names the leader as it was, so the rejoiner never assigns; it syncs
+    /// and gets its assignment back. `None`: a rebalance is needed.
+    fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        new_id: &str,
+        params: &JoinParams,
+        now: Instant,
+    ) -> Option<JoinGroupResponse> {
+        let protocol = self.protocol_name.as_deref()?;
+        let keeps_protocol = params.protocols.iter().any(|(name, _)| name == protocol);
+        if self.state != GroupState::Stable || !keeps_protocol {
+            return None;
+        }
+        let mut member = self.members.shift_remove(old_id)?;
+        member.client_id = params.client_id.clone();
+        member.client_host = params.client_host.clone();
+        member.session_timeout = Duration::from_millis(params.session_timeout_ms);
+        member.rebalance_timeout = Duration::from_millis(params.rebalance_timeout_ms);
+        member.protocols = params.protocols.clone();
+        member.last_seen = now;
+        self.members.insert(new_id.to_string(), member);
+        let leader_before = self.leader.clone().unwrap_or_default();
+        if leader_before == old_id {
+            self.leader = Some(new_id.to_string());
+        }
+        Some(
+            self.join_answer(new_id)
+                .with_leader(text(&leader_before))
+                .with_members(Vec::new()),
+        )
     }
 
     fn fence_member(&mut self, member_id: &str) {
@@ -376,6 +418,7 @@ impl Group {
             .or_insert_with(|| Member {
                 instance_id: None,
                 client_id: String::new(),
+                client_host: String::new(),
                 session_timeout: Duration::ZERO,
                 rebalance_timeout: Duration::ZERO,
                 protocols: Vec::new(),
@@ -386,6 +429,7 @@ impl Group {
             });
         member.instance_id = params.instance_id;
         member.client_id = params.client_id;
+        member.client_host = params.client_host;
         member.session_timeout = Duration::from_millis(params.session_timeout_ms);
         member.rebalance_timeout = Duration::from_millis(params.rebalance_timeout_ms);
         member.protocols = params.protocols;
@@ -393,7 +437,8 @@ impl Group {
         if let Some(previous) = member.join_waiter.replace(tx) {
             previous.send(join_error(error_code::REBALANCE_IN_PROGRESS, &member_id));
         }
-        if self.protocol_type.is_none() {
+        // As Kafka: the first member of an empty group sets the protocol type.
+        if self.members.len() == 1 || self.protocol_type.is_none() {
             self.protocol_type = Some(params.protocol_type);
         }
         if self.state != GroupState::PreparingRebalance {
@@ -473,11 +518,12 @@ impl Group {
         }
     }
 
+    /// The protocol type stays, as in Kafka: ListGroups and DescribeGroups
+    /// still show an emptied consumer group as "consumer".
     fn become_empty(&mut self) {
         self.state = GroupState::Empty;
         self.leader = None;
         self.protocol_name = None;
-        self.protocol_type = None;
     }
 
     /// The leader's first protocol that every member supports.
@@ -696,7 +742,7 @@ impl Group {
                     .with_member_id(text(id))
                     .with_group_instance_id(member.instance_id.as_deref().map(text))
                     .with_client_id(text(&member.client_id))
-                    .with_client_host(text(""))
+                    .with_client_host(text(&member.client_host))
                     .with_member_metadata(member.metadata_for(&protocol))
                     .with_member_assignment(if stable {
                         member.assignment.clone()

@@ -50,6 +50,8 @@ pub enum GroupRequest {
         version: i16,
         /// Client id from the request header.
         client_id: String,
+        /// The connection's client address, as DescribeGroups shows it.
+        client_host: String,
     },
     /// SyncGroup.
     Sync(SyncGroupRequest),
@@ -317,6 +319,7 @@ mod tests {
             member_id: String::new(),
             instance_id: None,
             client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
             session_timeout_ms: 10_000,
             rebalance_timeout_ms: 10_000,
             protocol_type: "consumer".into(),

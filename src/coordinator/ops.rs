@@ -46,7 +46,8 @@ async fn handle(ctx: &Rc<ShardContext>, request: GroupRequest) -> GroupResponse 
             request,
             version,
             client_id,
-        } => GroupResponse::Join(join(ctx, request, version, client_id).await),
+            client_host,
+        } => GroupResponse::Join(join(ctx, request, version, client_id, client_host).await),
         GroupRequest::Sync(request) => GroupResponse::Sync(sync(ctx, request).await),
         GroupRequest::Heartbeat(request) => GroupResponse::Heartbeat(heartbeat(ctx, request)),
         GroupRequest::Leave { request, version } => {
@@ -70,12 +71,14 @@ async fn join(
     request: JoinGroupRequest,
     version: i16,
     client_id: String,
+    client_host: String,
 ) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
     let params = JoinParams {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         client_id,
+        client_host,
         session_timeout_ms: request.session_timeout_ms.max(0) as u64,
         // v0 has no rebalance timeout: it equals the session timeout.
         rebalance_timeout_ms: if version >= 1 {

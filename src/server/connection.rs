@@ -198,7 +198,10 @@ async fn read_requests<R: AsyncRead + Unpin>(
         let (api_key, answer) = match frame::decode_request_header(frame) {
             Ok(request) => {
                 crate::metrics::count_request(request.api_key, frame_bytes);
-                (request.api_key, handlers::dispatch(ctx, request).await)
+                (
+                    request.api_key,
+                    handlers::dispatch(ctx, request, state.peer).await,
+                )
             }
             Err(e) => (-1, Err(handlers::DispatchError::Frame(e))),
         };

@@ -15,6 +15,7 @@ fn params(member_id: &str) -> JoinParams {
         member_id: member_id.to_string(),
         instance_id: None,
         client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
         session_timeout_ms: 1000,
         rebalance_timeout_ms: 5000,
         protocol_type: "consumer".into(),
@@ -116,6 +117,38 @@ fn leave_of_last_member_empties_the_group() {
 }
 
 #[test]
+fn emptied_group_keeps_its_protocol_type_until_a_new_first_member() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    assert_eq!(group.leave(&a, None, now), 0);
+    let described = group.describe();
+    assert_eq!(described.group_state.to_string(), "Empty");
+    assert_eq!(described.protocol_type.to_string(), "consumer");
+    let mut connect = params("");
+    connect.protocol_type = "connect".into();
+    connect.require_known_member_id = false;
+    resolve(group.join(connect, now, &limits()));
+    assert_eq!(group.protocol_type(), "connect");
+}
+
+#[test]
+fn described_members_show_client_id_and_host() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let (a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    resolve(group.sync(&a, 1, vec![], now));
+    let described = group.describe();
+    assert_eq!(described.members.len(), 1);
+    let member = &described.members[0];
+    assert_eq!(member.member_id.to_string(), a);
+    assert_eq!(member.client_id.to_string(), "c");
+    assert_eq!(member.client_host.to_string(), "/127.0.0.1");
+}
+
+#[test]
 fn incompatible_protocols_are_refused() {
     let mut group = Group::new("g");
     let now = Instant::now();
@@ -165,6 +198,56 @@ fn static_member_rejoining_with_a_new_id_fences_the_old_one() {
     let new_id = rejoined.member_id.to_string();
     assert_eq!(group.leave("", Some("instance-1"), now), 0);
     assert!(!group.has_member(&new_id));
+}
+
+fn static_params(instance: &str) -> JoinParams {
+    let mut p = params("");
+    p.instance_id = Some(instance.into());
+    p.protocols = vec![
+        ("range".into(), Bytes::from_static(b"m")),
+        ("roundrobin".into(), Bytes::from_static(b"m")),
+    ];
+    p
+}
+
+#[test]
+fn static_member_restarting_into_a_stable_group_keeps_its_assignment_without_rebalance() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let a = resolve(group.join(static_params("a"), now, &limits()));
+    let a = a.member_id.to_string();
+    resolve(group.sync(&a, 1, vec![], now));
+    let b_reply = group.join(static_params("b"), now, &limits());
+    let mut a_rejoin = static_params("a");
+    a_rejoin.member_id = a.clone();
+    resolve(group.join(a_rejoin, now, &limits()));
+    let b = resolve(b_reply).member_id.to_string();
+    let b_sync = group.sync(&b, 2, vec![], now);
+    let assignments = vec![(b.clone(), Bytes::from_static(b"b-parts"))];
+    resolve(group.sync(&a, 2, assignments, now));
+    assert_eq!(resolve(b_sync).assignment, Bytes::from_static(b"b-parts"));
+
+    let restarted = resolve(group.join(static_params("b"), now, &limits()));
+    assert_eq!(restarted.error_code, 0);
+    assert_eq!(restarted.generation_id, 2, "no new generation");
+    assert_eq!(restarted.leader.to_string(), a);
+    let new_b = restarted.member_id.to_string();
+    assert_ne!(new_b, b);
+    assert_eq!(group.state(), GroupState::Stable);
+    assert_eq!(
+        group.heartbeat(&a, 2, now),
+        0,
+        "the other member is not disturbed"
+    );
+    assert_eq!(group.heartbeat(&b, 2, now), error_code::UNKNOWN_MEMBER_ID);
+    let synced = resolve(group.sync(&new_b, 2, vec![], now));
+    assert_eq!(synced.assignment, Bytes::from_static(b"b-parts"));
+
+    // A restart without the group's protocol (range) changes it: a rebalance.
+    let mut without_range = static_params("b");
+    without_range.protocols.remove(0);
+    let _pending = group.join(without_range, now, &limits());
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
 }
 
 fn subscription(topics: &[&str]) -> Bytes {

@@ -15,6 +15,21 @@ use std::rc::Rc;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 /// Key type of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
+/// Key type of a transactional id.
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+/// The error for a coordinator of `key_type`. Transactional ids get the same
+/// fatal error as at InitProducerId, so a transactional producer stops at
+/// once with a clear error; COORDINATOR_NOT_AVAILABLE is retriable and kept
+/// clients (aiokafka, librdkafka) retrying until their own timeout.
+fn error_for_key_type(key_type: i8) -> i16 {
+    match key_type {
+        KEY_TYPE_GROUP => error_code::NONE,
+        KEY_TYPE_TRANSACTION => super::error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        // Share groups have no coordinator here yet.
+        _ => error_code::COORDINATOR_NOT_AVAILABLE,
+    }
+}
 
 /// Answers a FindCoordinator request.
 pub fn handle(
@@ -26,12 +41,7 @@ pub fn handle(
     let node = BrokerId(ctx.identity.node_id);
     let host = StrBytes::from_string(advertised.host.clone());
     let port = advertised.port as i32;
-    // Transactions and share groups have no coordinator here yet.
-    let code = if request.key_type == KEY_TYPE_GROUP {
-        error_code::NONE
-    } else {
-        error_code::COORDINATOR_NOT_AVAILABLE
-    };
+    let code = error_for_key_type(request.key_type);
     let found = |key: StrBytes| {
         let coordinator = Coordinator::default().with_key(key).with_error_code(code);
         if code == error_code::NONE {
@@ -60,4 +70,19 @@ pub fn handle(
             .with_port(one.port)
     };
     respond(meta, &response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_groups_have_a_coordinator_and_transactions_fail_fatally() {
+        assert_eq!(error_for_key_type(KEY_TYPE_GROUP), error_code::NONE);
+        assert_eq!(
+            error_for_key_type(KEY_TYPE_TRANSACTION),
+            super::super::error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        );
+        assert_eq!(error_for_key_type(2), error_code::COORDINATOR_NOT_AVAILABLE);
+    }
 }

@@ -7,16 +7,25 @@ use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 9 };
+
+/// A member's client host as Kafka shows it (Java's `InetAddress.toString()`,
+/// e.g. "/127.0.0.1"); "" when the peer address is unknown.
+pub fn client_host(peer: Option<SocketAddr>) -> String {
+    peer.map(|addr| format!("/{}", addr.ip()))
+        .unwrap_or_default()
+}
 
 /// Answers a JoinGroup request.
 pub async fn handle(
     ctx: &Rc<ShardContext>,
     meta: RequestMeta,
     client_id: String,
+    client_host: String,
     request: JoinGroupRequest,
 ) -> Option<Vec<Piece>> {
     let group_id = request.group_id.0.to_string();
@@ -25,6 +34,7 @@ pub async fn handle(
         request,
         version: meta.version,
         client_id,
+        client_host,
     };
     let response = match call_owner(ctx, &group_id, routed).await {
         Ok(GroupResponse::Join(response)) => response,
@@ -40,4 +50,16 @@ pub async fn handle(
         response
     };
     respond(meta, &response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_host_is_the_peer_ip_with_kafkas_leading_slash() {
+        let peer: SocketAddr = "127.0.0.1:50123".parse().expect("address");
+        assert_eq!(client_host(Some(peer)), "/127.0.0.1");
+        assert_eq!(client_host(None), "");
+    }
 }

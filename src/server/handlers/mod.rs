@@ -32,6 +32,7 @@ use crate::storage::piece::Piece;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 
@@ -135,9 +136,11 @@ pub fn served_versions(api_key: ApiKey) -> Option<VersionRange> {
 
 /// Starts answering `request`: its ordered part (e.g. the append of a
 /// Produce) is done when this returns; the returned future yields the answer.
+/// `peer` is the client's address (shown as a group member's client host).
 pub async fn dispatch(
     ctx: &Rc<ShardContext>,
     request: RequestFrame,
+    peer: Option<SocketAddr>,
 ) -> Result<Pending, DispatchError> {
     let api_key = request
         .api_key()
@@ -176,10 +179,15 @@ pub async fn dispatch(
             version,
             reason: e.to_string(),
         })?;
-    Ok(route(ctx, &request, decoded).await)
+    Ok(route(ctx, &request, decoded, peer).await)
 }
 
-async fn route(ctx: &Rc<ShardContext>, request: &RequestFrame, decoded: RequestKind) -> Pending {
+async fn route(
+    ctx: &Rc<ShardContext>,
+    request: &RequestFrame,
+    decoded: RequestKind,
+    peer: Option<SocketAddr>,
+) -> Pending {
     let ctx = ctx.clone();
     let header = RequestMeta::of(request);
     match decoded {
@@ -223,7 +231,10 @@ async fn route(ctx: &Rc<ShardContext>, request: &RequestFrame, decoded: RequestK
                 .as_ref()
                 .map(|id| id.to_string())
                 .unwrap_or_default();
-            Box::pin(async move { join_group::handle(&ctx, header, client_id, body).await })
+            let client_host = join_group::client_host(peer);
+            Box::pin(
+                async move { join_group::handle(&ctx, header, client_id, client_host, body).await },
+            )
         }
         RequestKind::SyncGroup(body) => {
             Box::pin(async move { sync_group::handle(&ctx, header, body).await })
