@@ -1,9 +1,10 @@
 // One kafkajs admin call, its result printed as JSON:
 //   node admin.js <bootstrap> <operation> '<json arguments>'
 // Operations: createTopics, listTopics, fetchTopicMetadata, fetchTopicOffsets,
-// fetchTopicOffsetsByTimestamp, createPartitions, describeConfigs, deleteTopics, fetchOffsets,
-// resetOffsets, describeGroups, listGroups, deleteGroups. The arguments are those of the
-// kafkajs admin method of the same name (an array for the methods taking a list).
+// fetchTopicOffsetsByTimestamp, createPartitions, describeConfigs, alterConfigs, deleteTopics,
+// fetchOffsets, resetOffsets, describeGroups, listGroups, deleteGroups. The arguments are those
+// of the kafkajs admin method of the same name, as one object (describeGroups and deleteGroups
+// take {groupIds}, fetchTopicOffsets {topic}, fetchTopicOffsetsByTimestamp {topic, timestamp}).
 'use strict'
 
 const { newKafka, parseArgs, run } = require('./common')
@@ -17,6 +18,7 @@ const OPERATIONS = {
     admin.fetchTopicOffsetsByTimestamp(args.topic, args.timestamp),
   createPartitions: (admin, args) => admin.createPartitions(args),
   describeConfigs: (admin, args) => admin.describeConfigs(args),
+  alterConfigs: (admin, args) => admin.alterConfigs(args),
   deleteGroups: (admin, args) => admin.deleteGroups(args.groupIds),
   deleteTopics: (admin, args) => admin.deleteTopics(args),
   fetchOffsets: (admin, args) => admin.fetchOffsets(args),
