@@ -3,9 +3,14 @@ AlterConfigs (key 33, v1), not IncrementalAlterConfigs. As in Kafka, a resource'
 replace the topic's whole set of overrides: listed keys are set, every other key returns to its
 default. validateOnly changes nothing; an unknown key is refused with INVALID_CONFIG."""
 
+import pytest
+
 from clients import unique_topic
 from kafkajs_node import admin, admin_error
 
+
+# Each kafkajs script has its own 20 s deadline; this bounds the whole test.
+pytestmark = pytest.mark.timeout(90)
 RESOURCE_TOPIC = 2
 RETENTION_MS = "3600000"
 SEGMENT_MS = "600000"

@@ -4,9 +4,14 @@ after a known number of messages per partition, fetchTopicOffsetsByTimestamp, cr
 describeConfigs and deleteTopics, each through kafkajs's own encoders (CreateTopics v3,
 Metadata v6, ListOffsets v3, DescribeConfigs v2, DeleteTopics v1)."""
 
+import pytest
+
 from clients import unique_topic
 from kafkajs_node import admin, admin_error, run_script
 
+
+# Each kafkajs script has its own 20 s deadline; this bounds the whole test.
+pytestmark = pytest.mark.timeout(90)
 NODE_ID = 0
 SMALL_PARTITIONS = 3
 GROWN_PARTITIONS = 4

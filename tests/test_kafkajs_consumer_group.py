@@ -6,9 +6,14 @@ Two consumers in one group split a 4-partition topic and together read every mes
 once; kafkajs commits what it read; a later member of the same group resumes exactly at the
 committed offsets; resetOffsets rewinds the group to the start."""
 
+import pytest
+
 from clients import unique_topic
 from kafkajs_node import admin, run_script
 
+
+# Each kafkajs script has its own 20 s deadline; this bounds the whole test.
+pytestmark = pytest.mark.timeout(90)
 PARTITIONS = 4
 FIRST_ROUND = 400
 SECOND_ROUND = 40

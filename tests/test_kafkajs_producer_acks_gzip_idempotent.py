@@ -9,6 +9,9 @@ import pytest
 from clients import consume_all, create_topic, unique_topic
 from kafkajs_node import COMPRESSION_GZIP, batch_headers, run_script
 
+# Each kafkajs script has its own 20 s deadline; this bounds the whole test.
+pytestmark = pytest.mark.timeout(90)
+
 PARTITIONS = 3
 MESSAGES = 1200
 SEND_SIZE = 100
