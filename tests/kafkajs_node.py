@@ -63,8 +63,7 @@ def run_script(script, *args, options=None):
         )
     except subprocess.TimeoutExpired as err:
         raise ScriptFailed(f"{script} hung past its own deadline\n{tail(err.stderr)}") from err
-    lines = completed.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if lines else None
+    result = last_json_line(completed.stdout)
     if completed.returncode != 0 or result is None or "error" in result:
         error = result and result.get("error")
         raise ScriptFailed(
@@ -73,6 +72,15 @@ def run_script(script, *args, options=None):
             error,
         )
     return result
+
+
+def last_json_line(stdout):
+    """The script's result: its last stdout line as JSON, or None if there is none."""
+    lines = stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
 
 
 def tail(text):

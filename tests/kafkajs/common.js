@@ -12,6 +12,7 @@ const RETRIES = 3
 const INITIAL_RETRY_TIME_MS = 100
 const DEFAULT_DEADLINE_MS = 20000
 const EXIT_FAILED = 1
+const EXIT_USAGE = 2
 const EXIT_DEADLINE = 3
 
 // kafkajs's level names, for the log lines written to stderr.
@@ -50,7 +51,8 @@ function newKafka(bootstrap, clientId) {
 function parseArgs(names) {
   const args = process.argv.slice(2)
   if (args.length !== names.length + 1) {
-    fail(`usage: node ${process.argv[1]} ${names.join(' ')} '<json options>'`)
+    process.stderr.write(`usage: node ${process.argv[1]} ${names.join(' ')} '<json options>'\n`)
+    process.exit(EXIT_USAGE)
   }
   const parsed = {}
   names.forEach((name, index) => {
