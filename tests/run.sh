@@ -20,6 +20,9 @@ install_system_packages() {
     command -v strace >/dev/null 2>&1 || missing+=(strace)
     command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    # The kafkajs tests run a Node.js client.
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
     if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
         missing+=(python3-venv)
     fi
@@ -39,12 +42,22 @@ install_python_packages() {
     fi
 }
 
+install_node_packages() {
+    # kafkajs, pinned by tests/kafkajs/package-lock.json; reinstalled when the lock changes.
+    local marker=tests/kafkajs/node_modules/.millrace-lock.installed
+    if ! cmp -s tests/kafkajs/package-lock.json "$marker"; then
+        npm ci --prefix tests/kafkajs --no-audit --no-fund --loglevel=error
+        cp tests/kafkajs/package-lock.json "$marker"
+    fi
+}
+
 if ! command -v cargo >/dev/null 2>&1; then
     echo "tests/run.sh: cargo not found; install Rust first: https://rustup.rs" >&2
     exit 1
 fi
 install_system_packages
 install_python_packages
+install_node_packages
 
 cargo build --release
 cargo test --release

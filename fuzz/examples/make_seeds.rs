@@ -148,6 +148,18 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
             let request = IncrementalAlterConfigsRequest::default().with_resources(vec![resource]);
             out.push(("one-config", request.into()));
         }
+        ApiKey::AlterConfigs => {
+            out.push(("default", AlterConfigsRequest::default().into()));
+            let config = alter_configs_request::AlterableConfig::default()
+                .with_name(StrBytes::from_static_str("retention.ms"))
+                .with_value(Some(StrBytes::from_static_str("60000")));
+            let resource = alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str(TOPIC))
+                .with_configs(vec![config]);
+            let request = AlterConfigsRequest::default().with_resources(vec![resource]);
+            out.push(("one-config", request.into()));
+        }
         _ => group_requests(api_key, version, &mut out),
     }
     out

@@ -3,6 +3,7 @@
 
 use super::group::{error_code, Group, JoinParams, Reply};
 use super::offsets::{now_ms, CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
+use super::subscription::CONSUMER_PROTOCOL_TYPE;
 use super::{GroupRequest, GroupResponse, GROUPS_PER_SHARD_MAX};
 use crate::shard::messages::ShardResponse;
 use crate::shard::service::Answer;
@@ -386,7 +387,7 @@ fn list(ctx: &Rc<ShardContext>) -> Vec<ListedGroup> {
             listed.push(
                 ListedGroup::default()
                     .with_group_id(GroupId(StrBytes::from_string(id)))
-                    .with_protocol_type(StrBytes::from_static_str("consumer"))
+                    .with_protocol_type(StrBytes::from_static_str(CONSUMER_PROTOCOL_TYPE))
                     .with_group_state(StrBytes::from_static_str("Empty"))
                     .with_group_type(StrBytes::from_static_str("classic")),
             );
@@ -400,20 +401,26 @@ fn describe(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DescribedGroup> {
     ids.into_iter()
         .map(|id| match groups.get(id.0.as_str()) {
             Some(group) => group.describe(),
-            // A group without members but with committed offsets is Empty
-            // (as ListGroups says); Kafka describes an unknown group as Dead.
             None => {
-                let state = if ctx.coordinator.offsets.has_group(id.0.as_str()) {
-                    "Empty"
-                } else {
-                    "Dead"
-                };
-                DescribedGroup::default()
-                    .with_group_id(id)
-                    .with_group_state(StrBytes::from_static_str(state))
+                let has_offsets = ctx.coordinator.offsets.has_group(id.0.as_str());
+                described_without_members(id, has_offsets)
             }
         })
         .collect()
+}
+
+/// A group with no live state: with committed offsets it is an Empty
+/// consumer group (as ListGroups lists it, and as Kafka describes a consumer
+/// group whose members all left); otherwise Dead, Kafka's unknown group.
+fn described_without_members(id: GroupId, has_offsets: bool) -> DescribedGroup {
+    let described = DescribedGroup::default().with_group_id(id);
+    if has_offsets {
+        described
+            .with_group_state(StrBytes::from_static_str("Empty"))
+            .with_protocol_type(StrBytes::from_static_str(CONSUMER_PROTOCOL_TYPE))
+    } else {
+        described.with_group_state(StrBytes::from_static_str("Dead"))
+    }
 }
 
 async fn delete(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DeletableGroupResult> {
@@ -538,4 +545,25 @@ async fn delete_offsets(
         })
         .collect();
     OffsetDeleteResponse::default().with_topics(topics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_known_by_its_offsets_is_an_empty_consumer_group() {
+        let id = || GroupId(StrBytes::from_static_str("g"));
+        let empty = described_without_members(id(), true);
+        assert_eq!(
+            (empty.group_state.as_str(), empty.protocol_type.as_str()),
+            ("Empty", CONSUMER_PROTOCOL_TYPE)
+        );
+        let dead = described_without_members(id(), false);
+        assert_eq!(
+            (dead.group_state.as_str(), dead.protocol_type.as_str()),
+            ("Dead", "")
+        );
+        assert!(empty.members.is_empty() && dead.members.is_empty());
+    }
 }

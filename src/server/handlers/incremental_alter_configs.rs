@@ -21,17 +21,17 @@ use std::rc::Rc;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
-const RESOURCE_TOPIC: i8 = 2;
+pub(super) const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_BROKER_LOGGER: i8 = 8;
 /// Operation codes of AlterableConfig.
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
+pub(super) const OP_SET: i8 = 0;
+pub(super) const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
 /// A resource's outcome: (error code, message).
-type Outcome = (i16, Option<String>);
+pub(super) type Outcome = (i16, Option<String>);
 
 /// Answers an IncrementalAlterConfigs request.
 pub async fn handle(
@@ -39,10 +39,37 @@ pub async fn handle(
     meta: RequestMeta,
     request: IncrementalAlterConfigsRequest,
 ) -> Option<Vec<Piece>> {
-    let duplicates = duplicate_resources(&request.resources);
-    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(request.resources.len());
+    let outcomes = alter_resources(ctx, &request.resources, request.validate_only).await;
+    let responses = request
+        .resources
+        .iter()
+        .zip(outcomes)
+        .map(|(resource, (code, message))| {
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message.map(StrBytes::from_string))
+        })
+        .collect();
+    respond(
+        meta,
+        &IncrementalAlterConfigsResponse::default().with_responses(responses),
+    )
+}
+
+/// Checks `resources` and has the controller apply the topic changes: one
+/// (error code, message) per resource, in order. Also serves AlterConfigs
+/// (key 33), whose requests are translated into these operations.
+pub(super) async fn alter_resources(
+    ctx: &Rc<ShardContext>,
+    resources: &[AlterConfigsResource],
+    validate_only: bool,
+) -> Vec<Outcome> {
+    let duplicates = duplicate_resources(resources);
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(resources.len());
     let mut changes = Vec::new();
-    for resource in &request.resources {
+    for resource in resources {
         let key = (resource.resource_type, resource.resource_name.as_str());
         let checked = if duplicates.contains(&key) {
             Err(invalid_request(
@@ -59,26 +86,15 @@ pub async fn handle(
             Err(outcome) => outcomes.push(Some(outcome)),
         }
     }
-    let mut controller_outcomes = alter(ctx, changes, request.validate_only).await.into_iter();
-    let responses = request
-        .resources
-        .iter()
-        .zip(outcomes)
-        .map(|(resource, outcome)| {
-            let (code, message) = outcome
+    let mut controller_outcomes = alter(ctx, changes, validate_only).await.into_iter();
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome
                 .or_else(|| controller_outcomes.next())
-                .unwrap_or((error_code::KAFKA_STORAGE_ERROR, None));
-            AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone())
-                .with_error_code(code)
-                .with_error_message(message.map(StrBytes::from_string))
+                .unwrap_or((error_code::KAFKA_STORAGE_ERROR, None))
         })
-        .collect();
-    respond(
-        meta,
-        &IncrementalAlterConfigsResponse::default().with_responses(responses),
-    )
+        .collect()
 }
 
 /// Sends the topic changes to the controller; one outcome per change.

@@ -2,6 +2,7 @@
 //! (`VERSIONS`); ApiVersions is built from those declarations, and
 //! [`dispatch`] refuses anything outside them.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -77,6 +78,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
         ApiKey::IncrementalAlterConfigs,
         incremental_alter_configs::VERSIONS,
     ),
+    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -218,6 +220,9 @@ async fn route(
         }
         RequestKind::IncrementalAlterConfigs(body) => {
             Box::pin(async move { incremental_alter_configs::handle(&ctx, header, body).await })
+        }
+        RequestKind::AlterConfigs(body) => {
+            Box::pin(async move { alter_configs::handle(&ctx, header, body).await })
         }
         RequestKind::DescribeLogDirs(body) => {
             Box::pin(async move { describe_log_dirs::handle(&ctx, header, body).await })
