@@ -34,17 +34,19 @@ type options struct {
 	compression string
 	partitions  int
 	count       int
+	runMs       int
 }
 
 func parseOptions() options {
 	var o options
 	flag.StringVar(&o.bootstrap, "bootstrap", "127.0.0.1:9092", "broker host:port")
-	flag.StringVar(&o.scenario, "scenario", "conn", "conn | roundtrip")
+	flag.StringVar(&o.scenario, "scenario", "conn", "conn | roundtrip | join")
 	flag.StringVar(&o.topic, "topic", "", "topic name")
 	flag.StringVar(&o.group, "group", "", "Reader GroupID (roundtrip)")
 	flag.StringVar(&o.compression, "compression", "none", "none | gzip | snappy | lz4")
 	flag.IntVar(&o.partitions, "partitions", 1, "partitions of the topic")
 	flag.IntVar(&o.count, "count", 100, "messages to write")
+	flag.IntVar(&o.runMs, "run-ms", 5000, "how long the join scenario's Reader stays in the group")
 	flag.Parse()
 	return o
 }
@@ -58,6 +60,8 @@ func main() {
 		err = runConn(o, result)
 	case "roundtrip":
 		err = runRoundtrip(o, result)
+	case "join":
+		err = runJoin(o, result)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.scenario)
 	}
@@ -176,8 +180,8 @@ func runRoundtrip(o options, result map[string]interface{}) error {
 	return readGroup(ctx, o, result)
 }
 
-func readGroup(ctx context.Context, o options, result map[string]interface{}) error {
-	reader := kafka.NewReader(kafka.ReaderConfig{
+func newGroupReader(o options) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           []string{o.bootstrap},
 		GroupID:           o.group,
 		Topic:             o.topic,
@@ -187,6 +191,23 @@ func readGroup(ctx context.Context, o options, result map[string]interface{}) er
 		RebalanceTimeout:  5 * time.Second,
 		Dialer:            &kafka.Dialer{Timeout: clientTimeout, ClientID: "kafka-go-check"},
 	})
+}
+
+// runJoin keeps a group Reader in o.group for o.runMs (the test watches the
+// group from outside meanwhile), then leaves; it reports what the Reader counted.
+func runJoin(o options, result map[string]interface{}) error {
+	reader := newGroupReader(o)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(o.runMs)*time.Millisecond)
+	defer cancel()
+	_, err := reader.FetchMessage(ctx)
+	stats := reader.Stats()
+	result["fetch_error"] = fmt.Sprint(err)
+	result["rebalances"] = stats.Rebalances
+	return reader.Close()
+}
+
+func readGroup(ctx context.Context, o options, result map[string]interface{}) error {
+	reader := newGroupReader(o)
 	defer reader.Close()
 	seen := map[string]int{}
 	lastOffset := map[int]int64{}

@@ -1,0 +1,72 @@
+"""Sarama 1.22 (Debian's golang-github-shopify-sarama-dev) against the broker: ClusterAdmin
+topic lifecycle, and SyncProducer (acks=all, every codec, idempotent) with every message
+read back by partition consumers. config.Version is Sarama's newest (2.2.0) unless a test
+says otherwise; 0.11.0.0 is the oldest Version that speaks record batch v2."""
+
+import pytest
+
+from clients import create_topic, unique_topic
+from goclients.harness import run, sarama
+
+PARTITIONS = 4
+MESSAGES = 400
+NEWEST = "newest"
+OLDEST_WITH_RECORD_BATCHES = "0.11.0.0"
+
+
+def test_cluster_admin_creates_lists_describes_and_deletes_a_topic(broker):
+    b = broker()
+    topic = unique_topic("sarama-admin")
+    result = sarama(bootstrap=b.bootstrap, scenario="admin", topic=topic, partitions=3)
+    assert result["version"] == "2.2.0"
+    assert "already exists" in result["create_again_error"]
+    # ListTopics is Metadata v0 with an empty topic list plus DescribeConfigs v0.
+    assert result["listed"] is True
+    assert result["listed_partitions"] == 3
+    assert result["listed_replication_factor"] == 1
+    assert result["listed_configs"] == {"retention.ms": "3600000"}, "only the non-default override"
+    assert result["described_partitions"] == [0, 1, 2]
+    assert result["brokers"] == 1
+    assert result["listed_after_delete"] is False
+
+
+def produce_and_read_back(bootstrap, **flags):
+    topic = unique_topic("sarama-produce")
+    create_topic(bootstrap, topic, PARTITIONS)
+    result = sarama(bootstrap=bootstrap, scenario="produce", topic=topic, count=MESSAGES, **flags)
+    assert result["produced"] == MESSAGES
+    assert sorted(result["produced_per_partition"]) == [str(p) for p in range(PARTITIONS)]
+    assert result["consumed"] == MESSAGES
+    assert result["problems"] is None, result["problems"][:10]
+    return result
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_sync_producer_acks_all_every_codec_reads_back_in_order(broker, compression):
+    b = broker()
+    produce_and_read_back(b.bootstrap, compression=compression, version=NEWEST)
+
+
+# Sarama allows zstd only from Version 2.1.0.
+@pytest.mark.parametrize(
+    "version, compression",
+    [(NEWEST, "none"), (NEWEST, "zstd"), (OLDEST_WITH_RECORD_BATCHES, "none"), (OLDEST_WITH_RECORD_BATCHES, "lz4")],
+)
+def test_idempotent_producer_reads_back_in_order(broker, version, compression):
+    b = broker()
+    result = produce_and_read_back(b.bootstrap, compression=compression, version=version, idempotent="true")
+    assert result["version"] == ("2.2.0" if version == NEWEST else version)
+
+
+def test_default_version_gets_a_clear_unsupported_message_format_error(broker):
+    """Sarama 1.22's default Version is 0.8.2: Produce v0 with magic 0 messages. millrace
+    stores record batch v2 only (as Kafka 4, KIP-896/KIP-724), so the answer must be
+    UNSUPPORTED_FOR_MESSAGE_FORMAT for every message, not a corrupt-message error or a hang."""
+    b = broker()
+    topic = unique_topic("sarama-default")
+    create_topic(b.bootstrap, topic, 1)
+    returncode, result = run("sarama-check", bootstrap=b.bootstrap, scenario="produce", topic=topic, count=10,
+                             version="default")
+    assert returncode != 0
+    assert result["version"] == "0.8.2.0"
+    assert "not supported by the message format version" in result["error"], result
