@@ -295,6 +295,7 @@ mod tests {
         let response =
             DescribeConfigsResponse::default().with_results(vec![DescribeConfigsResult::default()
                 .with_resource_type(2)
+                .with_error_message(None)
                 .with_resource_name(StrBytes::from_static_str("t"))
                 .with_configs(vec![DescribeConfigsResourceResult::default()
                     .with_name(StrBytes::from_static_str("k"))
