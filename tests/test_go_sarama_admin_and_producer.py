@@ -1,5 +1,5 @@
 """Sarama 1.22 (Debian's golang-github-shopify-sarama-dev) against the broker: ClusterAdmin
-topic lifecycle, and SyncProducer (acks=all, every codec, idempotent) with every message
+topic lifecycle (create, list, describe, add partitions, describe configs, delete), and SyncProducer (acks=all, every codec, idempotent) with every message
 read back by partition consumers. config.Version is Sarama's newest (2.2.0) unless a test
 says otherwise; 0.11.0.0 is the oldest Version that speaks record batch v2."""
 
@@ -26,6 +26,12 @@ def test_cluster_admin_creates_lists_describes_and_deletes_a_topic(broker):
     assert result["listed_replication_factor"] == 1
     assert result["listed_configs"] == {"retention.ms": "3600000"}, "only the non-default override"
     assert result["described_partitions"] == [0, 1, 2]
+    assert result["partitions_after_create_partitions"] == 5
+    # DescribeConfig is DescribeConfigs v0: is_default instead of a config source.
+    assert result["config_values"]["retention.ms"] == "3600000"
+    assert result["config_is_default"]["retention.ms"] is False
+    assert result["config_values"]["cleanup.policy"] == "delete"
+    assert result["config_is_default"]["cleanup.policy"] is True
     assert result["brokers"] == 1
     assert result["listed_after_delete"] is False
 

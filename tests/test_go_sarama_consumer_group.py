@@ -35,5 +35,10 @@ def test_two_members_share_partitions_commit_and_a_new_member_resumes(broker, ve
     assert set(result["delivery"]["per_member"]) == {"a", "b"}
     assert result["committed"] == result["end_offsets"]
     assert sum(result["end_offsets"].values()) == MESSAGES
+    # ListGroups v0 / DescribeGroups v0 once both members left. millrace forgets an empty
+    # group's protocol type (Kafka keeps "consumer"); clients list both as consumer groups.
+    assert result["listed"] is True
+    assert result["listed_protocol_type"] in ("consumer", "")
+    assert (result["described_state"], result["described_members"]) == ("Empty", 0)
     assert_exactly_once(result["resumed"], RESUME_MESSAGES)
     assert result["resumed"]["per_member"] == {"c": RESUME_MESSAGES}

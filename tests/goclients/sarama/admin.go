@@ -60,6 +60,28 @@ func runAdmin(o options, config *sarama.Config, result map[string]interface{}) e
 	sort.Ints(ids)
 	result["described_partitions"] = ids
 
+	if err := admin.CreatePartitions(o.topic, int32(o.partitions+2), nil, false); err != nil {
+		return fmt.Errorf("create partitions: %v", err)
+	}
+	grown, err := admin.DescribeTopics([]string{o.topic})
+	if err != nil || len(grown) != 1 {
+		return fmt.Errorf("describe topics after create partitions: %v", err)
+	}
+	result["partitions_after_create_partitions"] = len(grown[0].Partitions)
+
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: o.topic})
+	if err != nil {
+		return fmt.Errorf("describe config: %v", err)
+	}
+	defaults := map[string]bool{}
+	values := map[string]string{}
+	for _, entry := range entries {
+		defaults[entry.Name] = entry.Default
+		values[entry.Name] = entry.Value
+	}
+	result["config_values"] = values
+	result["config_is_default"] = defaults
+
 	brokers, controller, err := admin.DescribeCluster()
 	if err != nil {
 		return fmt.Errorf("describe cluster: %v", err)

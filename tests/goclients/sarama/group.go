@@ -192,7 +192,34 @@ func runGroup(o options, config *sarama.Config, result map[string]interface{}) e
 	}
 	result["committed"] = committed
 	result["end_offsets"] = endOffsets(placed)
+	if err := describeGroup(o, config, result); err != nil {
+		return err
+	}
 	return resume(o, config, placed, result)
+}
+
+// describeGroup records what ListGroups and DescribeGroups say of o.group.
+func describeGroup(o options, config *sarama.Config, result map[string]interface{}) error {
+	admin, err := sarama.NewClusterAdmin([]string{o.bootstrap}, config)
+	if err != nil {
+		return fmt.Errorf("new cluster admin: %v", err)
+	}
+	defer admin.Close()
+	groups, err := admin.ListConsumerGroups()
+	if err != nil {
+		return fmt.Errorf("list consumer groups: %v", err)
+	}
+	protocolType, listed := groups[o.group]
+	result["listed"] = listed
+	result["listed_protocol_type"] = protocolType
+	described, err := admin.DescribeConsumerGroups([]string{o.group})
+	if err != nil || len(described) != 1 {
+		return fmt.Errorf("describe consumer groups: %v (%d answers)", err, len(described))
+	}
+	result["described_state"] = described[0].State
+	result["described_protocol_type"] = described[0].ProtocolType
+	result["described_members"] = len(described[0].Members)
+	return nil
 }
 
 // resume produces o.resumeCount more messages and starts a new member: it must
