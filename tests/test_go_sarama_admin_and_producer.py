@@ -3,8 +3,11 @@ topic lifecycle (create, list, describe, add partitions, describe configs, delet
 read back by partition consumers. config.Version is Sarama's newest (2.2.0) unless a test
 says otherwise; 0.11.0.0 is the oldest Version that speaks record batch v2."""
 
+import struct
+
 import pytest
 
+import kafka_wire
 from clients import create_topic, unique_topic
 from goclients.harness import run, sarama
 
@@ -12,6 +15,31 @@ PARTITIONS = 4
 MESSAGES = 400
 NEWEST = "newest"
 OLDEST_WITH_RECORD_BATCHES = "0.11.0.0"
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+# Record batch v2 header: attributes at 21, recordsCount at 57, producerId at 43,
+# baseSequence at 53 (bytes from the batch start).
+ATTRIBUTES_AT, PRODUCER_ID_AT, BASE_SEQUENCE_AT, RECORDS_COUNT_AT = 21, 43, 53, 57
+CODEC_MASK = 0x07
+
+
+def stored_batch_headers(bootstrap, topic):
+    """{partition: [(codec, producer_id, base_sequence, records_count)]} of every stored batch,
+    read with a raw Fetch v4 (the broker returns batches as the producer sent them)."""
+    headers = {}
+    with kafka_wire.connect(bootstrap) as sock:
+        fetched = kafka_wire.fetch_v4(sock, 1, topic, {p: 0 for p in range(PARTITIONS)})
+    for partition, (error_code, _, records) in fetched.items():
+        assert error_code == 0, f"fetch of partition {partition}: error {error_code}"
+        position, batches = 0, []
+        while position + kafka_wire.LOG_OVERHEAD_BYTES <= len(records):
+            (batch_length,) = struct.unpack_from(">i", records, position + 8)
+            (attributes,) = struct.unpack_from(">h", records, position + ATTRIBUTES_AT)
+            (producer_id,) = struct.unpack_from(">q", records, position + PRODUCER_ID_AT)
+            base_sequence, count = struct.unpack_from(">ii", records, position + BASE_SEQUENCE_AT)
+            batches.append((attributes & CODEC_MASK, producer_id, base_sequence, count))
+            position += kafka_wire.LOG_OVERHEAD_BYTES + batch_length
+        headers[partition] = batches
+    return headers
 
 
 def test_cluster_admin_creates_lists_describes_and_deletes_a_topic(broker):
@@ -36,8 +64,7 @@ def test_cluster_admin_creates_lists_describes_and_deletes_a_topic(broker):
     assert result["listed_after_delete"] is False
 
 
-def produce_and_read_back(bootstrap, **flags):
-    topic = unique_topic("sarama-produce")
+def produce_and_read_back(bootstrap, topic, **flags):
     create_topic(bootstrap, topic, PARTITIONS)
     result = sarama(bootstrap=bootstrap, scenario="produce", topic=topic, count=MESSAGES, **flags)
     assert result["produced"] == MESSAGES
@@ -50,7 +77,12 @@ def produce_and_read_back(bootstrap, **flags):
 @pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_sync_producer_acks_all_every_codec_reads_back_in_order(broker, compression):
     b = broker()
-    produce_and_read_back(b.bootstrap, compression=compression, version=NEWEST)
+    topic = unique_topic("sarama-produce")
+    produce_and_read_back(b.bootstrap, topic, compression=compression, version=NEWEST)
+    headers = stored_batch_headers(b.bootstrap, topic)
+    codecs = {codec for batches in headers.values() for codec, _, _, _ in batches}
+    assert codecs == {CODEC_IDS[compression]}, f"stored batches carry the producer's codec: {codecs}"
+    assert max(count for batches in headers.values() for _, _, _, count in batches) > 1, "multi-record batches"
 
 
 # Sarama allows zstd only from Version 2.1.0.
@@ -60,8 +92,18 @@ def test_sync_producer_acks_all_every_codec_reads_back_in_order(broker, compress
 )
 def test_idempotent_producer_reads_back_in_order(broker, version, compression):
     b = broker()
-    result = produce_and_read_back(b.bootstrap, compression=compression, version=version, idempotent="true")
+    topic = unique_topic("sarama-idempotent")
+    result = produce_and_read_back(b.bootstrap, topic, compression=compression, version=version, idempotent="true")
     assert result["version"] == ("2.2.0" if version == NEWEST else version)
+    # InitProducerId gave one producer id; each partition's sequences run on without gaps.
+    headers = stored_batch_headers(b.bootstrap, topic)
+    producer_ids = {pid for batches in headers.values() for _, pid, _, _ in batches}
+    assert len(producer_ids) == 1 and min(producer_ids) >= 0, producer_ids
+    for partition, batches in headers.items():
+        expected_sequence = 0
+        for _, _, base_sequence, count in batches:
+            assert base_sequence == expected_sequence, f"partition {partition}: {batches}"
+            expected_sequence += count
 
 
 def test_default_version_gets_a_clear_unsupported_message_format_error(broker):
