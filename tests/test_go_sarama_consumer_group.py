@@ -10,6 +10,7 @@ from goclients.harness import sarama
 PARTITIONS = 4
 MESSAGES = 400
 RESUME_MESSAGES = 40
+EXPECTED_SPLIT = {"range": [[0, 1], [2, 3]], "roundrobin": [[0, 2], [1, 3]]}
 
 
 def assert_exactly_once(delivery, expected):
@@ -19,18 +20,23 @@ def assert_exactly_once(delivery, expected):
         assert delivery[problem] == 0, f"{problem}: {delivery}"
 
 
-@pytest.mark.parametrize("version", ["newest", "0.11.0.0"])
-def test_two_members_share_partitions_commit_and_a_new_member_resumes(broker, version):
+@pytest.mark.parametrize(
+    "version, strategy", [("newest", "range"), ("newest", "roundrobin"), ("0.11.0.0", "range")]
+)
+def test_two_members_share_partitions_commit_and_a_new_member_resumes(broker, version, strategy):
     # 0.11.0.0 is the oldest Version that fetches record batches (Fetch v4); below it Sarama
     # needs message format v0/v1, which millrace does not serve (see the default-version test).
     b = broker(**{"group.initial.rebalance.delay.ms": 0})
     topic = unique_topic("sarama-group")
     create_topic(b.bootstrap, topic, PARTITIONS)
     result = sarama(bootstrap=b.bootstrap, scenario="group", topic=topic, group=unique_topic("g"),
-                    partitions=PARTITIONS, count=MESSAGES, resume_count=RESUME_MESSAGES, version=version)
+                    partitions=PARTITIONS, count=MESSAGES, resume_count=RESUME_MESSAGES, version=version,
+                    strategy=strategy)
     claims = result["claims_at_end"]
     assert claims["a"] and claims["b"], f"both members own partitions: {claims}"
     assert sorted(claims["a"] + claims["b"]) == list(range(PARTITIONS)), f"disjoint and complete: {claims}"
+    # The leader's assignment under the chosen strategy reached both members.
+    assert sorted([claims["a"], claims["b"]]) == EXPECTED_SPLIT[strategy], claims
     assert_exactly_once(result["delivery"], MESSAGES)
     assert set(result["delivery"]["per_member"]) == {"a", "b"}
     assert result["committed"] == result["end_offsets"]

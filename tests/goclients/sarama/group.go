@@ -130,20 +130,31 @@ func waitFor(what string, cond func() bool) error {
 	return nil
 }
 
-func groupConfig(config *sarama.Config) *sarama.Config {
+func groupConfig(o options, config *sarama.Config) (*sarama.Config, error) {
+	switch o.strategy {
+	case "range":
+		config.Consumer.Group.Rebalance.Strategy = sarama.BalanceStrategyRange
+	case "roundrobin":
+		config.Consumer.Group.Rebalance.Strategy = sarama.BalanceStrategyRoundRobin
+	default:
+		return nil, fmt.Errorf("unknown strategy %q", o.strategy)
+	}
 	config.Consumer.Offsets.CommitInterval = 200 * time.Millisecond
 	config.Consumer.Group.Session.Timeout = 6 * time.Second
 	config.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
 	config.Consumer.Group.Rebalance.Timeout = 10 * time.Second
 	config.Consumer.Group.Rebalance.Retry.Max = 3
 	config.Consumer.Group.Rebalance.Retry.Backoff = 200 * time.Millisecond
-	return config
+	return config, nil
 }
 
 // runGroup: two members share o.topic's partitions and receive o.count messages
 // exactly once; their commits are checked; a third member resumes at them.
 func runGroup(o options, config *sarama.Config, result map[string]interface{}) error {
-	config = groupConfig(config)
+	config, err := groupConfig(o, config)
+	if err != nil {
+		return err
+	}
 	rec := &recorder{claims: map[string][]int32{}}
 	a, err := startMember(o, config, "a", rec)
 	if err != nil {

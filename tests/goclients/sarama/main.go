@@ -29,6 +29,7 @@ type options struct {
 	partitions  int
 	count       int
 	resumeCount int
+	strategy    string
 }
 
 func parseOptions() options {
@@ -43,6 +44,7 @@ func parseOptions() options {
 	flag.IntVar(&o.partitions, "partitions", 1, "partitions of the topic")
 	flag.IntVar(&o.count, "count", 100, "messages to produce")
 	flag.IntVar(&o.resumeCount, "resume-count", 20, "messages produced for the resuming member (group scenario)")
+	flag.StringVar(&o.strategy, "strategy", "range", "group balance strategy: range | roundrobin")
 	flag.Parse()
 	return o
 }
