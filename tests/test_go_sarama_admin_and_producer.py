@@ -1,7 +1,8 @@
 """Sarama 1.22 (Debian's golang-github-shopify-sarama-dev) against the broker: ClusterAdmin
 topic lifecycle (create, list, describe, add partitions, describe configs, delete), and SyncProducer (acks=all, every codec, idempotent) with every message
 read back by partition consumers. config.Version is Sarama's newest (2.2.0) unless a test
-says otherwise; 0.11.0.0 is the oldest Version that speaks record batch v2."""
+says otherwise; 0.11.0.0 is the oldest Version that speaks record batch v2, older ones (the
+default, 0.8.2) use message sets of magic 0/1."""
 
 import struct
 
@@ -106,15 +107,18 @@ def test_idempotent_producer_reads_back_in_order(broker, version, compression):
             expected_sequence += count
 
 
-def test_default_version_gets_a_clear_unsupported_message_format_error(broker):
-    """Sarama 1.22's default Version is 0.8.2: Produce v0 with magic 0 messages. millrace
-    stores record batch v2 only (as Kafka 4, KIP-896/KIP-724), so the answer must be
-    UNSUPPORTED_FOR_MESSAGE_FORMAT for every message, not a corrupt-message error or a hang."""
+# Sarama's default Version is 0.8.2: Produce v0 with magic 0 messages, Fetch v0 and
+# ListOffsets v0; 0.10.0 produces magic 1 (Produce/Fetch v2). The broker converts them to and
+# from its v2 batches. Sarama refuses lz4 before 0.10 and zstd before 2.1.
+@pytest.mark.parametrize(
+    "version, compression",
+    [("default", "none"), ("default", "gzip"), ("default", "snappy"), ("0.10.0.0", "none"), ("0.10.0.0", "lz4")],
+)
+def test_old_message_formats_are_converted_both_ways(broker, version, compression):
     b = broker()
-    topic = unique_topic("sarama-default")
-    create_topic(b.bootstrap, topic, 1)
-    returncode, result = run("sarama-check", bootstrap=b.bootstrap, scenario="produce", topic=topic, count=10,
-                             version="default")
-    assert returncode != 0
-    assert result["version"] == "0.8.2.0"
-    assert "not supported by the message format version" in result["error"], result
+    topic = unique_topic("sarama-old-format")
+    result = produce_and_read_back(b.bootstrap, topic, compression=compression, version=version)
+    assert result["version"] == ("0.8.2.0" if version == "default" else version)
+    headers = stored_batch_headers(b.bootstrap, topic)
+    codecs = {codec for batches in headers.values() for codec, _, _, _ in batches}
+    assert codecs == {CODEC_IDS["none"]}, "old message sets are stored as uncompressed v2 batches"

@@ -1,15 +1,19 @@
 //! Request versions below the kafka-protocol crate's floor (Kafka 4 raised the
 //! floors, KIP-896) that older clients still send: Sarama 1.22 commits offsets
 //! with OffsetCommit v1 and lists topics with DescribeConfigs v0; kafka-go 0.2
-//! creates topics with CreateTopics v0. [`upgrade`] rewrites such a body into
+//! creates topics with CreateTopics v0; both produce and fetch old message
+//! formats (Produce v0-2, Fetch v0-3). [`upgrade`] rewrites such a body into
 //! the layout of the crate's lowest version; the handlers answer in the old
 //! layout with the encoders here.
 
 use super::RequestMeta;
 use crate::protocol::frame::FRAME_SIZE_PREFIX_BYTES;
+use crate::protocol::legacy_message_set::{is_legacy, up_convert};
 use crate::storage::piece::Piece;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, CreateTopicsResponse, DescribeConfigsResponse};
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsResponse, DescribeConfigsResponse, ListOffsetsResponse, ProduceRequest,
+};
 
 /// Lowest OffsetCommit version the crate decodes; v0-2 answers share a layout.
 pub const OFFSET_COMMIT_FLOOR: i16 = 2;
@@ -17,6 +21,14 @@ pub const OFFSET_COMMIT_FLOOR: i16 = 2;
 pub const DESCRIBE_CONFIGS_FLOOR: i16 = 1;
 /// Lowest CreateTopics version the crate decodes.
 pub const CREATE_TOPICS_FLOOR: i16 = 2;
+/// Lowest ListOffsets version the crate decodes.
+pub const LIST_OFFSETS_FLOOR: i16 = 1;
+/// Lowest Fetch version the crate decodes (and `fetch_response` encodes).
+pub const FETCH_FLOOR: i16 = 4;
+/// Fetch v0-2 have no response size limit: Kafka reads them as `i32::MAX`.
+const FETCH_V0_2_MAX_BYTES: i32 = i32::MAX;
+/// replica id + max wait + min bytes.
+const FETCH_V0_PREFIX_BYTES: usize = 12;
 /// OffsetCommit v2 `retention_time_ms` meaning "the broker's retention".
 const DEFAULT_RETENTION_MS: i64 = -1;
 /// Config source DEFAULT_CONFIG: answered as `is_default` in DescribeConfigs v0.
@@ -34,6 +46,10 @@ pub fn upgrade(api_key: ApiKey, version: i16, body: &Bytes) -> Result<(i16, Byte
         // v1 appends `validate_only`; v2's request is v1's.
         ApiKey::CreateTopics if version == 0 => Ok((CREATE_TOPICS_FLOOR, append_false(body))),
         ApiKey::CreateTopics if version == 1 => Ok((CREATE_TOPICS_FLOOR, body.clone())),
+        ApiKey::ListOffsets if version == 0 => {
+            Ok((LIST_OFFSETS_FLOOR, list_offsets_v0_to_v1(body.clone())?))
+        }
+        ApiKey::Fetch if version < FETCH_FLOOR => Ok((FETCH_FLOOR, fetch_to_v4(body, version)?)),
         _ => Ok((version, body.clone())),
     }
 }
@@ -44,6 +60,87 @@ pub fn offset_commit_meta(meta: RequestMeta) -> RequestMeta {
         version: meta.version.max(OFFSET_COMMIT_FLOOR),
         ..meta
     }
+}
+
+/// Fetch v0-3 as v4: v3 added `max_bytes` after `min_bytes`, v4 the
+/// isolation level after it (read uncommitted, all there is here).
+fn fetch_to_v4(body: &Bytes, version: i16) -> Result<Bytes, String> {
+    let prefix = FETCH_V0_PREFIX_BYTES + if version == 3 { 4 } else { 0 };
+    if body.len() < prefix {
+        return Err("truncated fetch request".to_string());
+    }
+    let mut out = BytesMut::with_capacity(body.len() + 5);
+    out.put_slice(&body[..prefix]);
+    if version < 3 {
+        out.put_i32(FETCH_V0_2_MAX_BYTES);
+    }
+    out.put_i8(0);
+    out.put_slice(&body[prefix..]);
+    Ok(out.freeze())
+}
+
+/// Produce v0-2: every magic 0/1 message set becomes one v2 batch, so the
+/// normal validation and append take it. One that does not convert is left
+/// as it is and refused by that validation (UNSUPPORTED_FOR_MESSAGE_FORMAT).
+pub fn up_convert_produce(request: &mut ProduceRequest) {
+    for topic in &mut request.topic_data {
+        for partition in &mut topic.partition_data {
+            let Some(records) = partition.records.as_ref().filter(|r| is_legacy(r)) else {
+                continue;
+            };
+            match up_convert(records) {
+                Ok(batch) => partition.records = Some(batch.freeze()),
+                Err(e) => log::warn!(
+                    "produce to {}-{}: {e}",
+                    topic.name.0.as_str(),
+                    partition.index
+                ),
+            }
+        }
+    }
+}
+
+/// ListOffsets v0: replica, topics[name, partitions[index, timestamp,
+/// max_num_offsets]]; v1 drops `max_num_offsets` (one offset is answered).
+fn list_offsets_v0_to_v1(mut body: Bytes) -> Result<Bytes, String> {
+    const MIN_TOPIC_BYTES: usize = 2 + 4;
+    const MIN_PARTITION_BYTES: usize = 4 + 8 + 4;
+    let mut out = BytesMut::with_capacity(body.len());
+    out.put_i32(take_i32(&mut body)?);
+    let topics = take_count(&mut body, MIN_TOPIC_BYTES)?;
+    out.put_i32(topics as i32);
+    for _ in 0..topics {
+        out.put_slice(&take_string(&mut body)?);
+        let partitions = take_count(&mut body, MIN_PARTITION_BYTES)?;
+        out.put_i32(partitions as i32);
+        for _ in 0..partitions {
+            out.put_i32(take_i32(&mut body)?);
+            out.put_i64(take_i64(&mut body)?);
+            let _max_num_offsets = take_i32(&mut body)?;
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// ListOffsets v0: per partition an array of offsets (here the one found, or
+/// none on error) where v1 has a timestamp and one offset.
+pub fn list_offsets_v0(meta: RequestMeta, response: &ListOffsetsResponse) -> Option<Vec<Piece>> {
+    frame(meta.correlation_id, |out| {
+        out.put_i32(response.topics.len() as i32);
+        for topic in &response.topics {
+            put_string(out, &topic.name.0);
+            out.put_i32(topic.partitions.len() as i32);
+            for partition in &topic.partitions {
+                out.put_i32(partition.partition_index);
+                out.put_i16(partition.error_code);
+                let found = partition.error_code == 0 && partition.offset >= 0;
+                out.put_i32(i32::from(found));
+                if found {
+                    out.put_i64(partition.offset);
+                }
+            }
+        }
+    })
 }
 
 fn append_false(body: &Bytes) -> Bytes {
@@ -288,6 +385,80 @@ mod tests {
         assert_eq!(request.topics[0].name.0.as_str(), "topic-y");
         assert_eq!(request.topics[0].num_partitions, 4);
         assert!(!request.validate_only);
+    }
+
+    #[test]
+    fn list_offsets_v0_round_trip() {
+        use kafka_protocol::messages::list_offsets_response::{
+            ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+        };
+        use kafka_protocol::messages::ListOffsetsRequest;
+        let mut b = BytesMut::new();
+        b.put_i32(-1);
+        b.put_i32(1);
+        put_string(&mut b, "t");
+        b.put_i32(1);
+        b.put_i32(0);
+        b.put_i64(-2); // earliest
+        b.put_i32(1); // max offsets
+        let (floor, mut body) = upgrade(ApiKey::ListOffsets, 0, &b.freeze()).unwrap();
+        let request = ListOffsetsRequest::decode(&mut body, floor).unwrap();
+        assert_eq!(request.topics[0].partitions[0].timestamp, -2);
+        assert!(body.is_empty());
+
+        let response =
+            ListOffsetsResponse::default().with_topics(vec![ListOffsetsTopicResponse::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![
+                    ListOffsetsPartitionResponse::default()
+                        .with_partition_index(0)
+                        .with_offset(5),
+                    ListOffsetsPartitionResponse::default()
+                        .with_partition_index(1)
+                        .with_error_code(3),
+                ])]);
+        let bytes = bytes_of(list_offsets_v0(meta(ApiKey::ListOffsets, 0), &response));
+        let expected: &[u8] = &[
+            0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2, // topics, name, partitions
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, // p0: no error, [5]
+            0, 0, 0, 1, 0, 3, 0, 0, 0, 0, // p1: error 3, []
+        ];
+        assert_eq!(&bytes[8..], expected);
+    }
+
+    #[test]
+    fn fetch_v2_and_v3_decode_as_v4() {
+        use kafka_protocol::messages::FetchRequest;
+        for version in [2i16, 3] {
+            let mut b = BytesMut::new();
+            b.put_i32(-1); // replica
+            b.put_i32(500); // max wait
+            b.put_i32(1); // min bytes
+            if version == 3 {
+                b.put_i32(1000);
+            }
+            b.put_i32(1);
+            put_string(&mut b, "topic-x");
+            b.put_i32(1);
+            b.put_i32(3); // partition
+            b.put_i64(42); // fetch offset
+            b.put_i32(4096); // partition max bytes
+            let (floor, mut body) = upgrade(ApiKey::Fetch, version, &b.freeze()).unwrap();
+            let request = FetchRequest::decode(&mut body, floor).unwrap();
+            let expected_max = if version == 3 {
+                1000
+            } else {
+                FETCH_V0_2_MAX_BYTES
+            };
+            assert_eq!(
+                (request.max_wait_ms, request.min_bytes, request.max_bytes),
+                (500, 1, expected_max)
+            );
+            let partition = &request.topics[0].partitions[0];
+            assert_eq!((partition.partition, partition.fetch_offset), (3, 42));
+            assert!(body.is_empty());
+        }
+        assert!(upgrade(ApiKey::Fetch, 0, &Bytes::from_static(&[0; 5])).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod legacy_fetch;
 pub mod legacy_versions;
 pub mod list_groups;
 pub mod list_offsets;
