@@ -453,7 +453,10 @@ mod tests {
         out.to_vec()
     }
 
-    fn records_of(batches: &[u8], magic: i8) -> Vec<(i64, Option<Vec<u8>>, Vec<u8>, i64)> {
+    /// (offset, key, value, timestamp) of a converted message.
+    type Converted = (i64, Option<Vec<u8>>, Vec<u8>, i64);
+
+    fn records_of(batches: &[u8], magic: i8) -> Vec<Converted> {
         let mut out = BytesMut::new();
         down_convert(batches, magic, &mut out).unwrap();
         let mut records = Vec::new();
