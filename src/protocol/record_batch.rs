@@ -306,14 +306,17 @@ fn peek_batch_length(buf: &[u8]) -> Option<i32> {
 /// The header view, after checking `batchLength` and `magic`. `Ok(None)` when
 /// fewer than 61 bytes are available.
 fn parse_header(buf: &[u8]) -> Result<Option<&RecordBatchHeader>, BatchError> {
-    if let Some(batch_length) = peek_batch_length(buf) {
-        if batch_length < BATCH_LENGTH_MIN {
-            return Err(BatchError::InvalidLength(batch_length));
-        }
-    }
+    // Magic first: a v0/v1 message (kafka-go 0.2, Sarama's default version)
+    // is shorter than a v2 header, and its answer must say "old format",
+    // not "corrupt".
     if let Some(&magic) = buf.get(MAGIC_POSITION) {
         if magic as i8 != RECORD_BATCH_MAGIC_V2 {
             return Err(BatchError::UnsupportedMagic(magic as i8));
+        }
+    }
+    if let Some(batch_length) = peek_batch_length(buf) {
+        if batch_length < BATCH_LENGTH_MIN {
+            return Err(BatchError::InvalidLength(batch_length));
         }
     }
     match RecordBatchHeader::ref_from_prefix(buf) {
@@ -502,6 +505,23 @@ mod tests {
             validate_batches(&two, MAX, &mut out),
             Err(BatchError::Truncated)
         );
+    }
+
+    #[test]
+    fn a_short_magic_1_message_is_an_old_format_not_a_corrupt_one() {
+        // kafka-go 0.2's Produce v2 message set: offset, size 26, crc, magic 1,
+        // attributes, timestamp, null key, 4-byte value.
+        let mut message = Vec::new();
+        message.extend_from_slice(&0i64.to_be_bytes());
+        message.extend_from_slice(&26i32.to_be_bytes());
+        message.extend_from_slice(&[0, 0, 0, 0, 1, 0]);
+        message.extend_from_slice(&0i64.to_be_bytes());
+        message.extend_from_slice(&(-1i32).to_be_bytes());
+        message.extend_from_slice(&4i32.to_be_bytes());
+        message.extend_from_slice(b"abcd");
+        let err = validate_batches(&message, MAX, &mut Vec::new()).unwrap_err();
+        assert_eq!(err, BatchError::UnsupportedMagic(1));
+        assert_eq!(err.wire_error_code(), 43);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! CreateTopics (key 19): forwarded to the controller shard, which persists
 //! the new table and has every shard open its partitions before answering.
 
-use super::{respond, RequestMeta, VersionRange};
+use super::{legacy_versions, respond, RequestMeta, VersionRange};
 use crate::config::topic_config_defaults;
 use crate::metadata::controller::{self, ControllerRequest, NewTopic};
 use crate::shard::ShardContext;
@@ -14,7 +14,8 @@ use kafka_protocol::protocol::StrBytes;
 use std::rc::Rc;
 
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
+/// v0-1 (kafka-go 0.2) are decoded as v2 by `legacy_versions`.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 7 };
 /// DescribeConfigs/CreateTopics config source: a topic override.
 pub const CONFIG_SOURCE_TOPIC: i8 = 1;
 /// Config source: broker default from the configuration file.
@@ -94,7 +95,11 @@ pub async fn handle(
             result
         })
         .collect();
-    respond(meta, &CreateTopicsResponse::default().with_topics(results))
+    let response = CreateTopicsResponse::default().with_topics(results);
+    if meta.version < legacy_versions::CREATE_TOPICS_FLOOR {
+        return legacy_versions::create_topics_v0_v1(meta, &response);
+    }
+    respond(meta, &response)
 }
 
 fn effective_configs(

@@ -4,7 +4,7 @@
 use super::create_topics::{
     CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC,
 };
-use super::{error_code, respond, RequestMeta, VersionRange};
+use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::config::topic_config_defaults;
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
@@ -16,7 +16,8 @@ use kafka_protocol::protocol::StrBytes;
 use std::rc::Rc;
 
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
+/// v0 (Sarama 1.22's ListTopics) is decoded as v1 by `legacy_versions`.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 
@@ -85,8 +86,9 @@ pub fn handle(
             result.with_configs(configs)
         })
         .collect();
-    respond(
-        meta,
-        &DescribeConfigsResponse::default().with_results(results),
-    )
+    let response = DescribeConfigsResponse::default().with_results(results);
+    if meta.version < legacy_versions::DESCRIBE_CONFIGS_FLOOR {
+        return legacy_versions::describe_configs_v0(meta, &response);
+    }
+    respond(meta, &response)
 }

@@ -28,7 +28,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 16 };
+/// v0-3 (old message formats) are decoded as v4 and answered by `legacy_fetch`.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 16 };
 /// Longest long poll honoured, whatever the client asks.
 pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
 
@@ -77,6 +78,9 @@ pub async fn handle(
     }
     let answers = gather(ctx, completions, wait.map(|w| w.fetch_id)).await;
     let response = assemble(skeleton, answers);
+    if meta.version < super::legacy_versions::FETCH_FLOOR {
+        return super::legacy_fetch::encode(meta, response);
+    }
     Some(encode_fetch_response(
         meta.correlation_id,
         meta.version,

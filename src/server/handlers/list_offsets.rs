@@ -1,7 +1,7 @@
 //! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), or the
 //! first offset at or after a time. Resolved on the owning shard.
 
-use super::{error_code, respond, RequestMeta, VersionRange};
+use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::shard::messages::{ListOffsetsPart, ShardRequest, ShardResponse};
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
@@ -16,7 +16,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 10 };
+/// v0 (Sarama's default Version) is decoded as v1 by `legacy_versions`.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 10 };
 /// Special timestamps of the request.
 const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
@@ -102,7 +103,11 @@ pub async fn handle(
                 .with_partitions(partitions)
         })
         .collect();
-    respond(meta, &ListOffsetsResponse::default().with_topics(topics))
+    let response = ListOffsetsResponse::default().with_topics(topics);
+    if meta.version < legacy_versions::LIST_OFFSETS_FLOOR {
+        return legacy_versions::list_offsets_v0(meta, &response);
+    }
+    respond(meta, &response)
 }
 
 /// The first record of the batch at `batch_offset` whose timestamp matches,

@@ -25,7 +25,11 @@ pub async fn handle(
     request: MetadataRequest,
 ) -> Option<Vec<Piece>> {
     let mut table = ctx.topic_table();
-    let wanted: Option<Vec<String>> = request.topics.as_ref().map(|topics| {
+    let topics_asked = request
+        .topics
+        .as_ref()
+        .filter(|topics| !empty_means_all(meta.version, topics));
+    let wanted: Option<Vec<String>> = topics_asked.map(|topics| {
         topics
             .iter()
             .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str().to_string()))
@@ -58,6 +62,12 @@ pub async fn handle(
         .with_controller_id(BrokerId(ctx.identity.node_id))
         .with_topics(topics);
     respond(meta, &response)
+}
+
+/// v0 has no null list: an empty one asked for every topic (Sarama 1.22's
+/// ClusterAdmin.ListTopics relies on it).
+fn empty_means_all<T>(version: i16, topics: &[T]) -> bool {
+    version == 0 && topics.is_empty()
 }
 
 /// Creates the valid, missing topics among `names`; returns the newest table.
@@ -125,4 +135,17 @@ fn missing_topic(name: &str) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_error_code(code)
         .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::empty_means_all;
+
+    #[test]
+    fn only_v0_reads_an_empty_topic_list_as_all_topics() {
+        let none: [u8; 0] = [];
+        assert!(empty_means_all(0, &none));
+        assert!(!empty_means_all(1, &none));
+        assert!(!empty_means_all(0, &[1u8]));
+    }
 }

@@ -18,6 +18,8 @@ pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod legacy_fetch;
+pub mod legacy_versions;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
@@ -174,13 +176,15 @@ pub async fn dispatch(
     if api_key == ApiKey::Produce && version < produce::CRATE_VERSION_MIN {
         return produce::handle_legacy(ctx, request).await;
     }
-    let mut body = request.body.clone();
-    let decoded =
-        RequestKind::decode(api_key, &mut body, version).map_err(|e| DispatchError::Malformed {
-            api_key: request.api_key,
-            version,
-            reason: e.to_string(),
-        })?;
+    let malformed = |reason: String| DispatchError::Malformed {
+        api_key: request.api_key,
+        version,
+        reason,
+    };
+    let (body_version, mut body) =
+        legacy_versions::upgrade(api_key, version, &request.body).map_err(malformed)?;
+    let decoded = RequestKind::decode(api_key, &mut body, body_version)
+        .map_err(|e| malformed(e.to_string()))?;
     Ok(route(ctx, &request, decoded, peer).await)
 }
 

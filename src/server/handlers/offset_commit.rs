@@ -1,7 +1,7 @@
 //! OffsetCommit (key 8): routed to the group's shard, acknowledged once the
 //! offsets are durable in that shard's offsets log.
 
-use super::{respond, RequestMeta, VersionRange};
+use super::{legacy_versions, respond, RequestMeta, VersionRange};
 use crate::coordinator::group::error_code;
 use crate::coordinator::ops::commit_response;
 use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
@@ -11,7 +11,8 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use std::rc::Rc;
 
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 9 };
+/// v1 (Sarama 1.22) is rewritten as v2 by `legacy_versions`.
+pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 9 };
 
 /// Every partition of the request with `code`.
 fn all_failed(request: &OffsetCommitRequest, code: i16) -> OffsetCommitResponse {
@@ -24,6 +25,7 @@ pub async fn handle(
     meta: RequestMeta,
     request: OffsetCommitRequest,
 ) -> Option<Vec<Piece>> {
+    let meta = legacy_versions::offset_commit_meta(meta);
     let group_id = request.group_id.0.to_string();
     if group_id.is_empty() {
         return respond(meta, &all_failed(&request, error_code::INVALID_GROUP_ID));

@@ -289,7 +289,8 @@ pub async fn append_owned(ctx: &Rc<ShardContext>, part: ProducePart) -> Answer {
 }
 
 /// Produce v0-2: the body is v3's without the leading transactional id, so it
-/// is decoded as v3 behind a null one; the answer uses the old layout.
+/// is decoded as v3 behind a null one; the answer uses the old layout. Magic
+/// 0/1 message sets are converted to v2 batches first.
 pub async fn handle_legacy(
     ctx: &Rc<ShardContext>,
     request: RequestFrame,
@@ -298,13 +299,14 @@ pub async fn handle_legacy(
     body.put_i16(-1);
     body.put_slice(&request.body);
     let mut body = body.freeze();
-    let decoded = ProduceRequest::decode(&mut body, CRATE_VERSION_MIN).map_err(|e| {
+    let mut decoded = ProduceRequest::decode(&mut body, CRATE_VERSION_MIN).map_err(|e| {
         DispatchError::Malformed {
             api_key: ApiKey::Produce as i16,
             version: request.api_version,
             reason: e.to_string(),
         }
     })?;
+    super::legacy_versions::up_convert_produce(&mut decoded);
     let meta = RequestMeta {
         api_key: ApiKey::Produce,
         version: request.api_version,
