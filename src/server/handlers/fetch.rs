@@ -79,7 +79,11 @@ pub async fn handle(
     let answers = gather(ctx, completions, wait.map(|w| w.fetch_id)).await;
     let response = assemble(skeleton, answers);
     if meta.version < super::legacy_versions::FETCH_FLOOR {
-        return super::legacy_fetch::encode(meta, response);
+        // Down-conversion reads file regions into memory: on a helper
+        // thread, so a cold read never blocks this core.
+        return glommio::executor()
+            .spawn_blocking(move || super::legacy_fetch::encode(meta, response))
+            .await;
     }
     Some(encode_fetch_response(
         meta.correlation_id,

@@ -2,7 +2,8 @@
 //! transactions) around message sets of magic 0 (v0-1) or 1 (v2-3),
 //! converted from the stored v2 batches. Only Sarama at its default Version
 //! and kafka-go 0.2 ask for these; the records are read into memory and
-//! copied, where v4+ answers send them untouched.
+//! copied, where v4+ answers send them untouched. [`encode`] reads files with
+//! blocking calls: the fetch handler runs it on a helper thread.
 
 use super::{error_code, RequestMeta};
 use crate::protocol::fetch_response::FetchResponseOut;
