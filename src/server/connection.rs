@@ -20,8 +20,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// Bytes read from the socket at a time when no larger frame is pending.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes read from the socket at a time when no larger frame is pending
+/// (smaller frames share such an allocation: see `storage::recent_copy`).
+pub(crate) const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Largest buffer set aside for a frame before its bytes arrive. A larger
 /// size prefix gets room as its bytes come in (doubling), so a prefix that

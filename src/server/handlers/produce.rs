@@ -63,6 +63,7 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
             table = auto_create(ctx, &table, &missing).await;
         }
     }
+    let pinned_bytes = request_buffer_bytes(&request);
     let mut parts: Vec<Option<ProducePart>> = (0..ctx.nr_shards).map(|_| None).collect();
     let mut slots: Vec<Vec<Slot>> = Vec::with_capacity(request.topic_data.len());
     for topic in &request.topic_data {
@@ -79,7 +80,8 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
             let slot = match (acks, topic_meta) {
                 (None, _) => Slot::Done(error_code::INVALID_REQUIRED_ACKS, None),
                 (_, Some(t)) if index >= 0 && index < t.partitions => {
-                    match prepare_batches(partition.records.as_ref(), max_batch_bytes) {
+                    let records = partition.records.as_ref();
+                    match prepare_batches(records, max_batch_bytes, pinned_bytes) {
                         Err((code, message)) => Slot::Done(code, Some(message)),
                         Ok(batches) => {
                             let shard = ctx.owner_of(name, index);
@@ -151,11 +153,26 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
     })
 }
 
+/// The memory each batch body of `request` keeps alive while it slices the
+/// request's buffer: all its records, and at least the connection's read
+/// allocation, which a smaller request shares with the requests around it.
+fn request_buffer_bytes(request: &ProduceRequest) -> usize {
+    let records_bytes: usize = request
+        .topic_data
+        .iter()
+        .flat_map(|topic| topic.partition_data.iter())
+        .filter_map(|partition| partition.records.as_ref())
+        .map(Bytes::len)
+        .sum();
+    records_bytes.max(crate::server::connection::READ_CHUNK_BYTES)
+}
+
 /// Validates a partition's records and splits them into batches whose body
-/// stays a slice of the request frame.
+/// stays a slice of the request frame (`pinned_bytes`: that buffer's size).
 fn prepare_batches(
     records: Option<&Bytes>,
     max_batch_bytes: usize,
+    pinned_bytes: usize,
 ) -> Result<Vec<AppendBatch>, (i16, String)> {
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Err((error_code::CORRUPT_MESSAGE, "no record batch".into()));
@@ -184,6 +201,7 @@ fn prepare_batches(
         batches.push(AppendBatch {
             header,
             body: records.slice(header_end..info.position + info.len),
+            pinned_bytes,
             info,
         });
     }

@@ -1,0 +1,117 @@
+//! What a batch keeps alive once it is in [`RecentBatches`]: its own bytes,
+//! not the whole request buffer it arrived in.
+//!
+//! A batch body is a `Bytes` slice of the Produce request's buffer, and a
+//! slice keeps the whole allocation alive while the recent budget counts only
+//! the batch. One request buffer can hold batches of many partitions (Kafka's
+//! Java client and kafka-python put every partition of a broker in one
+//! request), and a small request shares the connection's 64 KiB read
+//! allocation with the requests around it (librdkafka sends one partition per
+//! request, pipelined). A partition that keeps a small batch then keeps the
+//! whole buffer: 100 partitions x 10 KB in a 1 MB request are 100 x 1 MB of
+//! memory behind 1 MB of budget once the partitions are trimmed at different
+//! times, and a cold partition's 100-byte batches can hold thousands of
+//! request buffers.
+//!
+//! So a batch that would keep more than [`PINNED_BYTES_PER_BATCH_BYTE_MAX`]
+//! times its own size alive is copied once, whole, into an allocation of its
+//! own when it enters the recent set: one copy per batch, never per record.
+//! A batch that is most of its buffer (a single-partition request of one
+//! batch of 32 KiB or more, the high-throughput case) keeps the buffer, with
+//! no copy. A recent batch then keeps alive at most twice what it is
+//! counted for.
+//!
+//! Charging each batch its whole buffer instead would count the same buffer
+//! once per partition, and trimming one partition would not free it, so the
+//! shard bound could not be met by eviction; the copy keeps eviction exact.
+//!
+//! [`RecentBatches`]: super::appender::RecentBatches
+
+use super::appender::HeaderArena;
+use bytes::Bytes;
+
+/// A batch is copied when the buffer it slices is more than this many times
+/// the batch's own bytes.
+pub const PINNED_BYTES_PER_BATCH_BYTE_MAX: usize = 2;
+
+/// True when a batch of `batch_bytes` slicing a buffer of `pinned_bytes`
+/// would keep too much memory alive.
+pub fn pins_too_much(pinned_bytes: usize, batch_bytes: usize) -> bool {
+    pinned_bytes > batch_bytes.saturating_mul(PINNED_BYTES_PER_BATCH_BYTE_MAX)
+}
+
+/// The header and body a recent batch holds: the stamped header cut from the
+/// log's arena, and the body as it arrived or, when it slices a buffer much
+/// larger than the batch (`pinned_bytes`), a copy in an allocation of its own.
+pub fn recent_parts(
+    header: &[u8],
+    body: Bytes,
+    pinned_bytes: usize,
+    arena: &mut HeaderArena,
+) -> (Bytes, Bytes) {
+    let header = arena.copy(header);
+    if pins_too_much(pinned_bytes, header.len() + body.len()) {
+        (header, Bytes::copy_from_slice(&body))
+    } else {
+        (header, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: [u8; 61] = [7u8; 61];
+
+    fn arena() -> HeaderArena {
+        HeaderArena::new(64 * 1024)
+    }
+
+    #[test]
+    fn batches_of_a_many_partition_request_do_not_keep_the_request_alive() {
+        let partitions = 100;
+        let batch_body_bytes = 10_000;
+        let request = Bytes::from(vec![3u8; partitions * batch_body_bytes]);
+        let mut arena = arena();
+        let kept: Vec<(Bytes, Bytes)> = (0..partitions)
+            .map(|i| {
+                let body = request.slice(i * batch_body_bytes..(i + 1) * batch_body_bytes);
+                recent_parts(&HEADER, body, request.len(), &mut arena)
+            })
+            .collect();
+        // Every body was copied: the request buffer has no other owner.
+        assert!(request.is_unique());
+        for (i, (header, body)) in kept.iter().enumerate() {
+            assert_eq!(&header[..], &HEADER[..]);
+            assert_eq!(body.len(), batch_body_bytes);
+            let start = request.as_ptr() as usize;
+            let end = start + request.len();
+            let at = body.as_ptr() as usize;
+            assert!(
+                at < start || at >= end,
+                "batch {i} still slices the request"
+            );
+        }
+        // Dropping the request frees its buffer; the copies stay readable.
+        drop(request);
+        assert!(kept.iter().all(|(_, body)| body.iter().all(|&b| b == 3)));
+    }
+
+    #[test]
+    fn the_batch_of_a_single_partition_request_is_not_copied() {
+        let request = Bytes::from(vec![5u8; 1 << 20]);
+        let body = request.slice(100..);
+        let body_ptr = body.as_ptr();
+        let (_, kept) = recent_parts(&HEADER, body, request.len(), &mut arena());
+        assert_eq!(kept.as_ptr(), body_ptr);
+        assert!(!request.is_unique());
+    }
+
+    #[test]
+    fn the_ratio_is_a_strict_bound() {
+        assert!(!pins_too_much(2000, 1000));
+        assert!(pins_too_much(2001, 1000));
+        assert!(!pins_too_much(1000, 1000));
+        assert!(!pins_too_much(usize::MAX, usize::MAX / 2 + 1));
+    }
+}
