@@ -135,9 +135,12 @@ pub fn served_versions(api_key: ApiKey) -> Option<VersionRange> {
 
 /// Starts answering `request`: its ordered part (e.g. the append of a
 /// Produce) is done when this returns; the returned future yields the answer.
+/// `buffer_bytes`: the allocation the frame slices (kept alive by whatever
+/// keeps a slice of it, such as appended batches).
 pub async fn dispatch(
     ctx: &Rc<ShardContext>,
     request: RequestFrame,
+    buffer_bytes: usize,
 ) -> Result<Pending, DispatchError> {
     let api_key = request
         .api_key()
@@ -176,14 +179,19 @@ pub async fn dispatch(
             version,
             reason: e.to_string(),
         })?;
-    Ok(route(ctx, &request, decoded).await)
+    Ok(route(ctx, &request, decoded, buffer_bytes).await)
 }
 
-async fn route(ctx: &Rc<ShardContext>, request: &RequestFrame, decoded: RequestKind) -> Pending {
+async fn route(
+    ctx: &Rc<ShardContext>,
+    request: &RequestFrame,
+    decoded: RequestKind,
+    buffer_bytes: usize,
+) -> Pending {
     let ctx = ctx.clone();
     let header = RequestMeta::of(request);
     match decoded {
-        RequestKind::Produce(body) => produce::handle(&ctx, header, body).await,
+        RequestKind::Produce(body) => produce::handle(&ctx, header, body, buffer_bytes).await,
         RequestKind::Fetch(body) => {
             Box::pin(async move { fetch::handle(&ctx, header, body).await })
         }

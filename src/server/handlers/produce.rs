@@ -43,8 +43,14 @@ enum Slot {
     Routed { shard: usize, index: usize },
 }
 
-/// Answers a Produce request (v3+).
-pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceRequest) -> Pending {
+/// Answers a Produce request (v3+) whose records slice an allocation of
+/// `buffer_bytes`.
+pub async fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: ProduceRequest,
+    buffer_bytes: usize,
+) -> Pending {
     let acks = match request.acks {
         0 => Some(Acks::None),
         1 => Some(Acks::Leader),
@@ -63,7 +69,6 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
             table = auto_create(ctx, &table, &missing).await;
         }
     }
-    let pinned_bytes = request_buffer_bytes(&request);
     let mut parts: Vec<Option<ProducePart>> = (0..ctx.nr_shards).map(|_| None).collect();
     let mut slots: Vec<Vec<Slot>> = Vec::with_capacity(request.topic_data.len());
     for topic in &request.topic_data {
@@ -81,7 +86,7 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
                 (None, _) => Slot::Done(error_code::INVALID_REQUIRED_ACKS, None),
                 (_, Some(t)) if index >= 0 && index < t.partitions => {
                     let records = partition.records.as_ref();
-                    match prepare_batches(records, max_batch_bytes, pinned_bytes) {
+                    match prepare_batches(records, max_batch_bytes, buffer_bytes) {
                         Err((code, message)) => Slot::Done(code, Some(message)),
                         Ok(batches) => {
                             let shard = ctx.owner_of(name, index);
@@ -153,22 +158,8 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
     })
 }
 
-/// The memory each batch body of `request` keeps alive while it slices the
-/// request's buffer: all its records, and at least the connection's read
-/// allocation, which a smaller request shares with the requests around it.
-fn request_buffer_bytes(request: &ProduceRequest) -> usize {
-    let records_bytes: usize = request
-        .topic_data
-        .iter()
-        .flat_map(|topic| topic.partition_data.iter())
-        .filter_map(|partition| partition.records.as_ref())
-        .map(Bytes::len)
-        .sum();
-    records_bytes.max(crate::server::connection::READ_CHUNK_BYTES)
-}
-
 /// Validates a partition's records and splits them into batches whose body
-/// stays a slice of the request frame (`pinned_bytes`: that buffer's size).
+/// stays a slice of the request's buffer (of `pinned_bytes`).
 fn prepare_batches(
     records: Option<&Bytes>,
     max_batch_bytes: usize,
@@ -316,6 +307,7 @@ pub async fn handle_legacy(
     body.put_i16(-1);
     body.put_slice(&request.body);
     let mut body = body.freeze();
+    let buffer_bytes = body.len();
     let decoded = ProduceRequest::decode(&mut body, CRATE_VERSION_MIN).map_err(|e| {
         DispatchError::Malformed {
             api_key: ApiKey::Produce as i16,
@@ -328,7 +320,7 @@ pub async fn handle_legacy(
         version: request.api_version,
         correlation_id: request.correlation_id,
     };
-    Ok(handle(ctx, meta, decoded).await)
+    Ok(handle(ctx, meta, decoded, buffer_bytes).await)
 }
 
 /// Encodes a Produce response in the v0-2 layout.
