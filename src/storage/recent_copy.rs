@@ -60,6 +60,8 @@ pub fn recent_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::tests::{new_storage, plain_batch, read_all, run, TempDir, TOPIC};
+    use crate::storage::{AppendBatch, LogConfig, StorageLimits};
 
     const HEADER: [u8; 61] = [7u8; 61];
 
@@ -105,6 +107,66 @@ mod tests {
         let (_, kept) = recent_parts(&HEADER, body, request.len(), &mut arena());
         assert_eq!(kept.as_ptr(), body_ptr);
         assert!(!request.is_unique());
+    }
+
+    /// `partitions` batches like `template`, their bodies side by side in one
+    /// request buffer.
+    fn request_with(template: &AppendBatch, partitions: usize) -> (Bytes, Vec<AppendBatch>) {
+        let body_bytes = template.body.len();
+        let mut buffer = Vec::with_capacity(partitions * body_bytes);
+        for _ in 0..partitions {
+            buffer.extend_from_slice(&template.body);
+        }
+        let request = Bytes::from(buffer);
+        let batches = (0..partitions)
+            .map(|i| AppendBatch {
+                body: request.slice(i * body_bytes..(i + 1) * body_bytes),
+                pinned_bytes: request.len(),
+                ..template.clone()
+            })
+            .collect();
+        (request, batches)
+    }
+
+    #[test]
+    fn appended_batches_keep_only_their_own_bytes() {
+        let dir = TempDir::new("recent-copy");
+        run(async move {
+            let storage = new_storage(&dir, StorageLimits::default());
+            let mut logs = Vec::new();
+            for partition in 0..4 {
+                let config = LogConfig::default();
+                logs.push(
+                    storage
+                        .open_partition(TOPIC, partition, config, true)
+                        .await
+                        .unwrap(),
+                );
+            }
+            let template = plain_batch(1, 10_000, 1);
+            let (request, batches) = request_with(&template, logs.len());
+            for (log, batch) in logs.iter().zip(batches) {
+                log.append(vec![batch], 0).await.unwrap();
+            }
+            // Four partitions' batches in one buffer: each was copied, and
+            // the logs hold nothing of the request.
+            assert!(request.is_unique());
+            for log in &logs {
+                assert_eq!(read_all(log, 0).await.len(), 1);
+            }
+            // One partition's batch that is the whole buffer is kept as is.
+            let (request, batches) = request_with(&template, 1);
+            let body_ptr = batches[0].body.as_ptr();
+            logs[0].append(batches, 0).await.unwrap();
+            assert!(!request.is_unique());
+            let kept = {
+                let state = logs[0].state.borrow();
+                let body_ptr = state.recent.iter_from(1).next().map(|b| b.body.as_ptr());
+                body_ptr
+            };
+            assert_eq!(kept, Some(body_ptr));
+            storage.shutdown().await.unwrap();
+        });
     }
 
     #[test]
