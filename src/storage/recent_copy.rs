@@ -28,7 +28,7 @@
 //! [`RecentBatches`]: super::appender::RecentBatches
 
 use super::appender::HeaderArena;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// A batch is copied when the buffer it slices is more than this many times
 /// the batch's own bytes.
@@ -40,21 +40,27 @@ pub fn pins_too_much(pinned_bytes: usize, batch_bytes: usize) -> bool {
     pinned_bytes > batch_bytes.saturating_mul(PINNED_BYTES_PER_BATCH_BYTE_MAX)
 }
 
-/// The header and body a recent batch holds: the stamped header cut from the
-/// log's arena, and the body as it arrived or, when it slices a buffer much
-/// larger than the batch (`pinned_bytes`), a copy in an allocation of its own.
+/// The header and body a recent batch holds: the body as it arrived with the
+/// stamped header cut from the log's arena, or, when the body slices a buffer
+/// much larger than the batch (`pinned_bytes`), header and body copied into
+/// one allocation of the batch's size. The copy leaves the arena alone: a
+/// partition whose batches are all copied holds no arena block (64 KiB that
+/// no budget counts).
 pub fn recent_parts(
     header: &[u8],
     body: Bytes,
     pinned_bytes: usize,
     arena: &mut HeaderArena,
 ) -> (Bytes, Bytes) {
-    let header = arena.copy(header);
-    if pins_too_much(pinned_bytes, header.len() + body.len()) {
-        (header, Bytes::copy_from_slice(&body))
-    } else {
-        (header, body)
+    let batch_bytes = header.len() + body.len();
+    if !pins_too_much(pinned_bytes, batch_bytes) {
+        return (arena.copy(header), body);
     }
+    let mut own = BytesMut::with_capacity(batch_bytes);
+    own.extend_from_slice(header);
+    own.extend_from_slice(&body);
+    let body = own.split_off(header.len());
+    (own.freeze(), body.freeze())
 }
 
 #[cfg(test)]
@@ -85,6 +91,8 @@ mod tests {
         assert!(request.is_unique());
         for (i, (header, body)) in kept.iter().enumerate() {
             assert_eq!(&header[..], &HEADER[..]);
+            // Header and body in one allocation of the batch's size.
+            assert_eq!(header.as_ptr().wrapping_add(header.len()), body.as_ptr());
             assert_eq!(body.len(), batch_body_bytes);
             let start = request.as_ptr() as usize;
             let end = start + request.len();
