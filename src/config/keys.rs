@@ -378,6 +378,24 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.io_memory_bytes, int(v, 0, i64::MAX)? as usize),
     },
     BrokerKey {
+        name: "log.recent.bytes.per.partition",
+        default: Some("8388608"),
+        doc: "Written batches a partition keeps in memory to serve tail reads.",
+        apply: |c, v| store(&mut c.recent_bytes_per_partition, bytes_key(v)?),
+    },
+    BrokerKey {
+        name: "log.recent.bytes.per.partition.min",
+        default: Some("262144"),
+        doc: "What a partition keeps in memory while its shard is over log.recent.bytes.per.shard.max.",
+        apply: |c, v| store(&mut c.recent_bytes_per_partition_min, bytes_key(v)?),
+    },
+    BrokerKey {
+        name: "log.recent.bytes.per.shard.max",
+        default: Some("536870912"),
+        doc: "Bound on the recent batches all partitions of one shard keep in memory.",
+        apply: |c, v| store(&mut c.recent_bytes_per_shard_max, bytes_key(v)?),
+    },
+    BrokerKey {
         name: "log.level",
         default: Some("info"),
         doc: "error|warn|info|debug|trace|off; the MILLRACE_LOG variable overrides it.",
@@ -460,6 +478,11 @@ pub(super) fn int(value: &str, min: i64, max: i64) -> Result<i64, String> {
     } else {
         Err(expected())
     }
+}
+
+/// A byte count in 0..=i64::MAX.
+fn bytes_key(value: &str) -> Result<usize, String> {
+    Ok(int(value, 0, i64::MAX)? as usize)
 }
 
 /// `true` or `false`, case-insensitive as in Java.

@@ -96,6 +96,12 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// `io.memory.bytes`; 0 = sized to the memlock limit.
     pub io_memory_bytes: usize,
+    /// `log.recent.bytes.per.partition`.
+    pub recent_bytes_per_partition: usize,
+    /// `log.recent.bytes.per.partition.min`.
+    pub recent_bytes_per_partition_min: usize,
+    /// `log.recent.bytes.per.shard.max`.
+    pub recent_bytes_per_shard_max: usize,
     /// `log.level`, lower case.
     pub log_level: String,
     /// `storage.fault.plan`: test-only disk fault injection; empty = none.
@@ -256,6 +262,9 @@ impl Config {
             max_connections: 0,
             max_connections_per_ip: 0,
             io_memory_bytes: 0,
+            recent_bytes_per_partition: 0,
+            recent_bytes_per_partition_min: 0,
+            recent_bytes_per_shard_max: 0,
             log_level: String::new(),
             storage_fault_plan: String::new(),
             shutdown_timeout_ms: 0,

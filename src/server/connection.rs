@@ -193,14 +193,17 @@ async fn read_requests<R: AsyncRead + Unpin>(
             }
         };
         let frame_bytes = FRAME_SIZE_PREFIX_BYTES + frame.len();
+        // No read since the frame was cut: still the allocation it slices.
+        let buffer_bytes = buffer.allocation_bytes.max(frame_bytes);
         let charge = QueuedCharge::new(&state.queued, frame_bytes);
         let started = Instant::now();
         let (api_key, answer) = match frame::decode_request_header(frame) {
             Ok(request) => {
                 crate::metrics::count_request(request.api_key, frame_bytes);
+                let api_key = request.api_key;
                 (
-                    request.api_key,
-                    handlers::dispatch(ctx, request, state.peer).await,
+                    api_key,
+                    handlers::dispatch(ctx, request, state.peer, buffer_bytes).await,
                 )
             }
             Err(e) => (-1, Err(handlers::DispatchError::Frame(e))),
@@ -298,6 +301,9 @@ fn log_close(peer: Option<SocketAddr>, reason: &CloseReason) {
 struct ReadBuffer {
     bytes: BytesMut,
     filled: usize,
+    /// Size of the allocation `bytes` ends: what a frame cut from it keeps
+    /// alive (recent batches slice frames: `storage::recent_copy`).
+    allocation_bytes: usize,
 }
 
 impl ReadBuffer {
@@ -306,8 +312,26 @@ impl ReadBuffer {
         if self.bytes.len() < wanted {
             // Drop stale spare bytes first so a reallocation copies only data.
             self.bytes.truncate(self.filled);
+            if self.bytes.capacity() < wanted {
+                self.reallocate(wanted);
+            }
             self.bytes.resize(wanted, 0);
         }
+    }
+
+    /// Moves the data to the front of its allocation when no frame uses the
+    /// allocation any more, else into a new one of exactly `wanted` bytes.
+    /// Never BytesMut's own growth, which may double the allocation: its size
+    /// would then be unknown here, and a small frame read into the spare room
+    /// could keep a large allocation alive unseen.
+    fn reallocate(&mut self, wanted: usize) {
+        if !self.bytes.try_reclaim(wanted - self.bytes.len()) {
+            let mut fresh = BytesMut::with_capacity(wanted);
+            fresh.extend_from_slice(&self.bytes);
+            self.bytes = fresh;
+        }
+        // Either way the data now starts the allocation.
+        self.allocation_bytes = self.bytes.capacity();
     }
 
     /// Splits off the first `len` filled bytes.
@@ -433,6 +457,29 @@ mod tests {
             read_room_bytes(4, FRAME_PREALLOC_BYTES_MAX),
             FRAME_PREALLOC_BYTES_MAX
         );
+    }
+
+    #[test]
+    fn a_frame_knows_the_size_of_the_allocation_it_slices() {
+        let mut buffer = ReadBuffer::default();
+        buffer.reserve_to(1000);
+        assert_eq!(buffer.allocation_bytes, 1000);
+        buffer.filled = 1000;
+        let frame = buffer.take(300).freeze();
+        // The rest grows while the frame lives: a new allocation of exactly
+        // the size asked, and the frame keeps only its own.
+        buffer.reserve_to(5000);
+        assert_eq!(buffer.allocation_bytes, 5000);
+        assert_eq!(buffer.bytes.capacity(), 5000);
+        assert!(frame.is_unique());
+        // With no frame left in it, the allocation is reused from its start.
+        drop(frame);
+        buffer.filled = 5000;
+        buffer.bytes[4900..].fill(7);
+        drop(buffer.take(4900));
+        buffer.reserve_to(3000);
+        assert_eq!(buffer.allocation_bytes, 5000);
+        assert_eq!(&buffer.bytes[..100], &[7u8; 100][..]);
     }
 
     #[test]

@@ -194,7 +194,8 @@ async fn shard_main(
     startup.summary.record_shard_cpu(shard_id);
     let config = startup.config.clone();
     crate::storage::io::install_configured_plan(&config.storage_fault_plan, shard_id)?;
-    let storage = ShardStorage::new(shard_id, config.log_dirs.clone(), StorageLimits::default());
+    let limits = StorageLimits::from_config(&config);
+    let storage = ShardStorage::new(shard_id, config.log_dirs.clone(), limits);
     let ctx = Rc::new(ShardContext {
         shard_id,
         nr_shards: startup.nr_shards,

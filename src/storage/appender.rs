@@ -2,7 +2,8 @@
 //!
 //! When data is where:
 //! - *appended*: the batch is in [`RecentBatches`] (stamped header from the
-//!   [`HeaderArena`] + the request's body `Bytes`, never copied) and readable.
+//!   [`HeaderArena`] + the request's body `Bytes`, not copied unless it would
+//!   keep a much larger request buffer alive: `recent_copy.rs`) and readable.
 //! - *written*: a flush round copied it into 4 KiB-aligned DMA buffers and the
 //!   `write_at`s completed ([`ActiveWrite::written`]). The partial last block
 //!   is kept in [`ActiveWrite::tail_block`] and rewritten by the next round.

@@ -15,6 +15,7 @@ use super::flusher::FlushQueue;
 use super::index::IndexedBatch;
 use super::notify::{AppendListener, AppendListeners, Completion, CompletionFuture};
 use super::producer_state::{ProducerStateTable, SequenceCheck};
+use super::recent_copy::recent_parts;
 use super::recovery::{preallocate_bytes, LoadedLog};
 use super::segment::{
     align_down, segment_file_name, sync_directory, write_whole_file, Segment,
@@ -46,8 +47,11 @@ pub struct AppendBatch {
     /// Copy of the 61-byte header; storage stamps offset and leader epoch.
     pub header: [u8; RECORD_BATCH_HEADER_BYTES],
     /// The batch after the header: a slice of the request frame, copied only
-    /// into the DMA write buffer.
+    /// into the DMA write buffer (and, when `pinned_bytes` is much larger than
+    /// the batch, once into its own allocation: `recent_copy.rs`).
     pub body: Bytes,
+    /// Size of the buffer `body` slices, i.e. the memory it keeps alive.
+    pub pinned_bytes: usize,
     /// What validation learned about the batch.
     pub info: BatchInfo,
 }
@@ -370,14 +374,16 @@ impl PartitionLog {
             state.active.size += batch.len() as u64;
             state.active.next_offset = last_offset + 1;
             state.active.first_append_ms.get_or_insert_with(now_ms);
+            let (header, body) =
+                recent_parts(&header, batch.body, batch.pinned_bytes, &mut state.arena);
             state.recent.push(RecentBatch {
                 base_offset: offset,
                 last_offset,
                 max_timestamp: batch.info.max_timestamp,
                 segment_base: state.active.base_offset,
                 position,
-                header: state.arena.copy(&header),
-                body: batch.body,
+                header,
+                body,
             });
         }
         AppendResult {

@@ -6,7 +6,8 @@
 //! - [`error`]: one error type per operation family, with wire codes.
 //! - [`segment`], [`index`]: a `.log` file and its in-memory offset/time
 //!   indexes (`.index` / `.timeindex` in Kafka's formats).
-//! - [`appender`]: recent batches in memory and the O_DIRECT write plan.
+//! - [`appender`]: recent batches in memory and the O_DIRECT write plan;
+//!   [`recent_copy`]: why and when a recent batch gets its own allocation.
 //! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
 //!   segment per round, waiter completion).
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
@@ -29,6 +30,7 @@ mod log_read;
 pub mod notify;
 pub mod piece;
 pub mod producer_state;
+pub mod recent_copy;
 pub mod recovery;
 mod retention;
 pub mod scan;

@@ -65,6 +65,7 @@ pub(super) fn test_batch(spec: TestBatch) -> AppendBatch {
     AppendBatch {
         header,
         body: Bytes::copy_from_slice(&bytes[RECORD_BATCH_HEADER_BYTES..]),
+        pinned_bytes: bytes.len(),
         info,
     }
 }

@@ -140,11 +140,14 @@ pub fn served_versions(api_key: ApiKey) -> Option<VersionRange> {
 
 /// Starts answering `request`: its ordered part (e.g. the append of a
 /// Produce) is done when this returns; the returned future yields the answer.
-/// `peer` is the client's address (shown as a group member's client host).
+/// `peer` is the client's address (shown as a group member's client host);
+/// `buffer_bytes` the allocation the frame slices (kept alive by whatever
+/// keeps a slice of it, such as appended batches).
 pub async fn dispatch(
     ctx: &Rc<ShardContext>,
     request: RequestFrame,
     peer: Option<SocketAddr>,
+    buffer_bytes: usize,
 ) -> Result<Pending, DispatchError> {
     let api_key = request
         .api_key()
@@ -185,7 +188,7 @@ pub async fn dispatch(
         legacy_versions::upgrade(api_key, version, &request.body).map_err(malformed)?;
     let decoded = RequestKind::decode(api_key, &mut body, body_version)
         .map_err(|e| malformed(e.to_string()))?;
-    Ok(route(ctx, &request, decoded, peer).await)
+    Ok(route(ctx, &request, decoded, peer, buffer_bytes).await)
 }
 
 async fn route(
@@ -193,11 +196,12 @@ async fn route(
     request: &RequestFrame,
     decoded: RequestKind,
     peer: Option<SocketAddr>,
+    buffer_bytes: usize,
 ) -> Pending {
     let ctx = ctx.clone();
     let header = RequestMeta::of(request);
     match decoded {
-        RequestKind::Produce(body) => produce::handle(&ctx, header, body).await,
+        RequestKind::Produce(body) => produce::handle(&ctx, header, body, buffer_bytes).await,
         RequestKind::Fetch(body) => {
             Box::pin(async move { fetch::handle(&ctx, header, body).await })
         }

@@ -43,8 +43,14 @@ enum Slot {
     Routed { shard: usize, index: usize },
 }
 
-/// Answers a Produce request (v3+).
-pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceRequest) -> Pending {
+/// Answers a Produce request (v3+) whose records slice an allocation of
+/// `buffer_bytes`.
+pub async fn handle(
+    ctx: &Rc<ShardContext>,
+    meta: RequestMeta,
+    request: ProduceRequest,
+    buffer_bytes: usize,
+) -> Pending {
     let acks = match request.acks {
         0 => Some(Acks::None),
         1 => Some(Acks::Leader),
@@ -79,7 +85,8 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
             let slot = match (acks, topic_meta) {
                 (None, _) => Slot::Done(error_code::INVALID_REQUIRED_ACKS, None),
                 (_, Some(t)) if index >= 0 && index < t.partitions => {
-                    match prepare_batches(partition.records.as_ref(), max_batch_bytes) {
+                    let records = partition.records.as_ref();
+                    match prepare_batches(records, max_batch_bytes, buffer_bytes) {
                         Err((code, message)) => Slot::Done(code, Some(message)),
                         Ok(batches) => {
                             let shard = ctx.owner_of(name, index);
@@ -152,10 +159,11 @@ pub async fn handle(ctx: &Rc<ShardContext>, meta: RequestMeta, request: ProduceR
 }
 
 /// Validates a partition's records and splits them into batches whose body
-/// stays a slice of the request frame.
+/// stays a slice of the request's buffer (of `pinned_bytes`).
 fn prepare_batches(
     records: Option<&Bytes>,
     max_batch_bytes: usize,
+    pinned_bytes: usize,
 ) -> Result<Vec<AppendBatch>, (i16, String)> {
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Err((error_code::CORRUPT_MESSAGE, "no record batch".into()));
@@ -184,6 +192,7 @@ fn prepare_batches(
         batches.push(AppendBatch {
             header,
             body: records.slice(header_end..info.position + info.len),
+            pinned_bytes,
             info,
         });
     }
@@ -299,6 +308,7 @@ pub async fn handle_legacy(
     body.put_i16(-1);
     body.put_slice(&request.body);
     let mut body = body.freeze();
+    let buffer_bytes = body.len();
     let mut decoded = ProduceRequest::decode(&mut body, CRATE_VERSION_MIN).map_err(|e| {
         DispatchError::Malformed {
             api_key: ApiKey::Produce as i16,
@@ -312,7 +322,7 @@ pub async fn handle_legacy(
         version: request.api_version,
         correlation_id: request.correlation_id,
     };
-    Ok(handle(ctx, meta, decoded).await)
+    Ok(handle(ctx, meta, decoded, buffer_bytes).await)
 }
 
 /// Encodes a Produce response in the v0-2 layout.

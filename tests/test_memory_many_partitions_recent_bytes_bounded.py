@@ -1,0 +1,102 @@
+"""The broker's memory for recent batches stays near `log.recent.bytes.per.shard.max` when one
+Produce request carries batches of many partitions.
+
+Each request holds one ~960 KB batch for one of 10 busy partitions and a ~140-byte batch for
+each of 190 quiet ones (one request per busy batch, as Kafka's Java client and kafka-python
+build them). A quiet partition keeps its small batches for a long time; if each of them kept its
+whole ~1 MB request buffer alive, the broker would hold every request sent (about 390 MB here)
+behind a budget that counts only a few MB. With a 16 MiB shard bound the broker's resident
+memory must grow by a few tens of MB at most, and the quiet partitions' recent batches must
+still read back intact.
+"""
+
+import shutil
+import time
+
+import kafka_wire
+from clients import create_topic, unique_topic
+
+PARTITIONS = 200
+BUSY_PARTITIONS = 10
+REQUESTS = 400
+BUSY_RECORDS = 15
+BUSY_VALUE_BYTES = 64_000
+QUIET_VALUE_BYTES = 64
+SHARD_RECENT_MAX_BYTES = 16 << 20
+PARTITION_RECENT_MIN_BYTES = 32 << 10
+# What the broker may grow beyond the shard bound: per-partition header arena blocks
+# (64 KiB, up to two per partition), connection buffers, indexes, allocator slack.
+RSS_GROWTH_ALLOWED_BYTES = SHARD_RECENT_MAX_BYTES + (40 << 20)
+RSS_SAMPLE_EVERY_REQUESTS = 25
+ACKS_LEADER = 1
+# Small segments: each active segment is preallocated up to 64 MiB ahead, and 200 of those
+# would take 12.5 GiB of a disk shared with other tests.
+SEGMENT_BYTES = 2 << 20
+
+
+def resident_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def quiet_value(request):
+    return f"quiet-{request:06d}-".encode().ljust(QUIET_VALUE_BYTES, b".")
+
+
+def request_batches(request, busy_batch, timestamp_ms):
+    batches = {request % BUSY_PARTITIONS: busy_batch}
+    quiet_batch = kafka_wire.encode_record_batch([(None, quiet_value(request))], timestamp_ms)
+    for partition in range(BUSY_PARTITIONS, PARTITIONS):
+        batches[partition] = quiet_batch
+    return batches
+
+
+def test_many_partition_requests_do_not_pin_their_buffers(broker):
+    b = broker(
+        **{
+            "num.shards": 1,
+            "log.recent.bytes.per.shard.max": SHARD_RECENT_MAX_BYTES,
+            "log.recent.bytes.per.partition.min": PARTITION_RECENT_MIN_BYTES,
+        }
+    )
+    topic = unique_topic("pinned")
+    create_topic(b.bootstrap, topic, PARTITIONS, config={"segment.bytes": str(SEGMENT_BYTES)})
+    now_ms = int(time.time() * 1000)
+    busy_batch = kafka_wire.encode_record_batch(
+        [(None, bytes([i]) * BUSY_VALUE_BYTES) for i in range(BUSY_RECORDS)], now_ms
+    )
+    pid = b.process.pid
+    with kafka_wire.connect(b.bootstrap) as sock:
+        # One small request first, so the baseline includes every partition's first state.
+        first = kafka_wire.produce_v3(
+            sock, 1, topic, {p: kafka_wire.encode_record_batch([(None, b"x")], now_ms) for p in range(PARTITIONS)}
+        )
+        assert all(code == 0 for code, _ in first.values()), first
+        baseline = resident_bytes(pid)
+        peak_growth = 0
+        for request in range(REQUESTS):
+            batches = request_batches(request, busy_batch, now_ms)
+            results = kafka_wire.produce_v3(sock, 2 + request, topic, batches, acks=ACKS_LEADER)
+            bad = {p: code for p, (code, _) in results.items() if code != 0}
+            assert not bad and len(results) == len(batches), f"request {request}: errors {bad}"
+            if request % RSS_SAMPLE_EVERY_REQUESTS == 0 or request == REQUESTS - 1:
+                peak_growth = max(peak_growth, resident_bytes(pid) - baseline)
+        sent_bytes = REQUESTS * (len(busy_batch) + (PARTITIONS - BUSY_PARTITIONS) * 150)
+        print(f"baseline RSS {baseline >> 20} MiB, peak growth {peak_growth >> 20} MiB, sent ~{sent_bytes >> 20} MiB")
+        assert peak_growth <= RSS_GROWTH_ALLOWED_BYTES, (
+            f"broker RSS grew by {peak_growth >> 20} MiB while producing ~{sent_bytes >> 20} MiB "
+            f"with log.recent.bytes.per.shard.max = {SHARD_RECENT_MAX_BYTES >> 20} MiB"
+        )
+        # The quiet partitions' newest batches (in memory, copied) read back intact.
+        last = PARTITIONS - 1
+        fetched = kafka_wire.fetch_v4(sock, 9999, topic, {last: REQUESTS - 5})
+        error_code, high_watermark, records = fetched[last]
+        assert error_code == 0 and high_watermark == REQUESTS + 1
+        values = [value for _, _, value in kafka_wire.decode_record_batches(records)]
+        assert values[-5:] == [quiet_value(r) for r in range(REQUESTS - 5, REQUESTS)]
+    # ~400 MB of segments: not left behind for pytest's kept temporary directories.
+    b.kill()
+    shutil.rmtree(b.data_dir, ignore_errors=True)
