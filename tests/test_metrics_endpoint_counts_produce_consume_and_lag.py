@@ -246,6 +246,10 @@ def test_metrics_count_a_produce_consume_workload_and_group_lag(broker):
             and all(every_request_answered(families, api) for api in ("Produce", "Fetch", "CreateTopics"))
             and total(families, "millrace_cross_shard_messages_received_total")
             == total(families, "millrace_cross_shard_messages_sent_total")
+            # Gauges are refreshed on a tick: one scrape may still show a call that has since
+            # been answered. A call that never ends keeps them up and fails the wait.
+            and total(families, "millrace_cross_shard_pending_requests") == 0
+            and total(families, "millrace_cross_shard_queue_depth") == 0
         )
 
     after = scrape_until(http_port, settled, "gauges, lag and latency counts")
