@@ -33,6 +33,17 @@ def admin_client(bootstrap):
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
 
 
+async def committed_offsets(bootstrap, group):
+    """The group's committed offsets as {TopicPartition: offset}, read with the admin client."""
+    admin = admin_client(bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items()}
+
+
 async def create_topic(bootstrap, topic, partitions, configs=None):
     """CreateTopics through aiokafka's admin client; fails on any per-topic error code."""
     admin = admin_client(bootstrap)

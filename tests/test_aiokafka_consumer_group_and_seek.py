@@ -15,8 +15,8 @@ from aiokafka_clients import (
     POLL_TIMEOUT_MS,
     READ_TIMEOUT_S,
     REQUEST_TIMEOUT_MS,
-    admin_client,
     assert_offsets_contiguous,
+    committed_offsets,
     create_topic,
     drain,
     group_consumer,
@@ -139,13 +139,7 @@ def test_aiokafka_group_members_share_partitions_commit_and_resume(broker):
         finally:
             await newcomer.stop()
 
-        admin = admin_client(b.bootstrap)
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(group)
-        finally:
-            await admin.close()
-        assert {tp: meta.offset for tp, meta in offsets.items()} == {tp: end for tp in tps}
+        assert await committed_offsets(b.bootstrap, group) == {tp: end for tp in tps}
 
     run(body())
 
@@ -179,13 +173,7 @@ def test_aiokafka_leaving_member_hands_over_and_auto_commit_commits(broker):
         finally:
             await stayer.stop()
 
-        admin = admin_client(b.bootstrap)
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(group)
-        finally:
-            await admin.close()
-        assert {tp: meta.offset for tp, meta in offsets.items()} == {
+        assert await committed_offsets(b.bootstrap, group) == {
             tp: SECOND_ROUND_PER_PARTITION for tp in tps
         }
 

@@ -12,7 +12,7 @@ from aiokafka_clients import (
     GROUP_OVERRIDES,
     POLL_TIMEOUT_MS,
     REQUEST_TIMEOUT_MS,
-    admin_client,
+    committed_offsets,
     create_topic,
     group_consumer,
     run,
@@ -138,12 +138,6 @@ def test_aiokafka_group_churn_under_load_loses_nothing(broker):
             tp = TopicPartition(topic, metadata.partition)
             log_ends[tp] = max(log_ends.get(tp, 0), metadata.offset + 1)
 
-        admin = admin_client(b.bootstrap)
-        await admin.start()
-        try:
-            committed = await admin.list_consumer_group_offsets(group)
-        finally:
-            await admin.close()
-        assert {tp: meta.offset for tp, meta in committed.items()} == log_ends
+        assert await committed_offsets(b.bootstrap, group) == log_ends
 
     run(body(), timeout_s=CHURN_TEST_TIMEOUT_S)

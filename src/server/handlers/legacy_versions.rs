@@ -103,23 +103,39 @@ pub fn up_convert_produce(request: &mut ProduceRequest) {
 /// ListOffsets v0: replica, topics[name, partitions[index, timestamp,
 /// max_num_offsets]]; v1 drops `max_num_offsets` (one offset is answered).
 fn list_offsets_v0_to_v1(mut body: Bytes) -> Result<Bytes, String> {
-    const MIN_TOPIC_BYTES: usize = 2 + 4;
     const MIN_PARTITION_BYTES: usize = 4 + 8 + 4;
     let mut out = BytesMut::with_capacity(body.len());
     out.put_i32(take_i32(&mut body)?);
-    let topics = take_count(&mut body, MIN_TOPIC_BYTES)?;
+    copy_topic_partitions(&mut body, &mut out, MIN_PARTITION_BYTES, |body, out| {
+        out.put_i32(take_i32(body)?);
+        out.put_i64(take_i64(body)?);
+        let _max_num_offsets = take_i32(body)?;
+        Ok(())
+    })?;
+    Ok(out.freeze())
+}
+
+/// Copies a `topics[name, partitions[...]]` array from `body` to `out`,
+/// each partition rewritten by `partition`; counts are checked against the
+/// bytes left (`min_partition_bytes` per partition) before anything is read.
+fn copy_topic_partitions(
+    body: &mut Bytes,
+    out: &mut BytesMut,
+    min_partition_bytes: usize,
+    mut partition: impl FnMut(&mut Bytes, &mut BytesMut) -> Result<(), String>,
+) -> Result<(), String> {
+    const MIN_TOPIC_BYTES: usize = 2 + 4;
+    let topics = take_count(body, MIN_TOPIC_BYTES)?;
     out.put_i32(topics as i32);
     for _ in 0..topics {
-        out.put_slice(&take_string(&mut body)?);
-        let partitions = take_count(&mut body, MIN_PARTITION_BYTES)?;
+        out.put_slice(&take_string(body)?);
+        let partitions = take_count(body, min_partition_bytes)?;
         out.put_i32(partitions as i32);
         for _ in 0..partitions {
-            out.put_i32(take_i32(&mut body)?);
-            out.put_i64(take_i64(&mut body)?);
-            let _max_num_offsets = take_i32(&mut body)?;
+            partition(body, out)?;
         }
     }
-    Ok(out.freeze())
+    Ok(())
 }
 
 /// ListOffsets v0: per partition an array of offsets (here the one found, or
@@ -195,26 +211,19 @@ fn take_count(body: &mut Bytes, min_item_bytes: usize) -> Result<usize, String> 
 /// timestamp, metadata]]. v2 adds `retention_time_ms` after the member id and
 /// drops the per-partition timestamp (retention became broker-side).
 fn offset_commit_v1_to_v2(mut body: Bytes) -> Result<Bytes, String> {
-    const MIN_TOPIC_BYTES: usize = 2 + 4;
     const MIN_PARTITION_BYTES: usize = 4 + 8 + 8 + 2;
     let mut out = BytesMut::with_capacity(body.len() + 8);
     out.put_slice(&take_string(&mut body)?);
     out.put_i32(take_i32(&mut body)?);
     out.put_slice(&take_string(&mut body)?);
     out.put_i64(DEFAULT_RETENTION_MS);
-    let topics = take_count(&mut body, MIN_TOPIC_BYTES)?;
-    out.put_i32(topics as i32);
-    for _ in 0..topics {
-        out.put_slice(&take_string(&mut body)?);
-        let partitions = take_count(&mut body, MIN_PARTITION_BYTES)?;
-        out.put_i32(partitions as i32);
-        for _ in 0..partitions {
-            out.put_i32(take_i32(&mut body)?);
-            out.put_i64(take_i64(&mut body)?);
-            let _commit_timestamp = take_i64(&mut body)?;
-            out.put_slice(&take_string(&mut body)?);
-        }
-    }
+    copy_topic_partitions(&mut body, &mut out, MIN_PARTITION_BYTES, |body, out| {
+        out.put_i32(take_i32(body)?);
+        out.put_i64(take_i64(body)?);
+        let _commit_timestamp = take_i64(body)?;
+        out.put_slice(&take_string(body)?);
+        Ok(())
+    })?;
     Ok(out.freeze())
 }
 
