@@ -160,7 +160,8 @@ fn newline(out: &mut String, indent: usize) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+/// Appends `s` to `out` as a JSON string literal (quoted, escaped).
+pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

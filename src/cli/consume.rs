@@ -462,21 +462,8 @@ fn json_bytes(bytes: Option<&[u8]>) -> String {
 
 /// A JSON string literal of `bytes` read as UTF-8 (invalid bytes become U+FFFD).
 fn json_string(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    let mut out = String::with_capacity(bytes.len() + 2);
+    crate::bench::json::write_string(&mut out, &String::from_utf8_lossy(bytes));
     out
 }
 
