@@ -12,19 +12,13 @@ shift $(( $# < 2 ? $# : 2 ))
 CODECS=(none lz4)
 [ $# -eq 0 ] || CODECS=("$@")
 BIN=target/release/millrace
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-data="$(mktemp -d /tmp/millrace-codecs.XXXXXX)"
-"$BIN" serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-    --override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
-    --override "log.dirs=$data/log" --override log.level=warn 2>"$data.stderr" &
-broker=$!
-trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true; rm -rf "$data" "$data.stderr"' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+source perf/broker.sh
+start_broker "$BIN" --override log.level=warn
 echo "date $(date -u +%Y-%m-%dT%H:%MZ) commit $(git rev-parse --short HEAD) load $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$ROUNDS"); do
     for codec in "${CODECS[@]}"; do
-        out="$data/out-$codec-$round"
-        "$BIN" bench --bootstrap "127.0.0.1:$port" --topic-prefix "codec-$codec-$round" \
+        out="$BROKER_DATA/out-$codec-$round"
+        "$BIN" bench --bootstrap "$BOOTSTRAP" --topic-prefix "codec-$codec-$round" \
             --message-size 1024 --consumers-per-topic 0 --acks all --duration "$DURATION" \
             --compression "$codec" --delete-topics true --output "$out" >/dev/null 2>&1
         python3 - "$out/result.json" "$codec" <<'PY'

@@ -13,20 +13,14 @@ DURATION="${3:-5s}"
 BIN=target/release/millrace
 RDK=perf/rdkafka-bench/target/release/rdkafka-bench
 [ -x "$RDK" ] || (cd perf/rdkafka-bench && cargo build --release -q)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-data="$(mktemp -d /tmp/millrace-vs.XXXXXX)"
-"$BIN" serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-    --override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
-    --override "log.dirs=$data" --override log.level=warn 2>"$data.stderr" &
-broker=$!
-trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true; rm -rf "$data" "$data.stderr"' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+source perf/broker.sh
+start_broker "$BIN" --override log.level=warn
 echo "date $(date -u +%Y-%m-%dT%H:%MZ) commit $(git rev-parse --short HEAD) load $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq "$RUNS"); do
-    "$RDK" --bootstrap "127.0.0.1:$port" --topic "vs-rdk-$run" --records "$RECORDS" --size 1024 \
+    "$RDK" --bootstrap "$BOOTSTRAP" --topic "vs-rdk-$run" --records "$RECORDS" --size 1024 \
         --acks all --linger-ms 5 --batch-bytes 1000000 --mode produce |
         sed -n '/"phase":"produce"/{s/.*"mb_s":\([0-9.]*\),"records_s":\([0-9]*\).*/rdkafka-bench \2 msg\/s \1 MB\/s/p}'
-    "$BIN" bench --bootstrap "127.0.0.1:$port" --topic-prefix "vs-bench-$run" --message-size 1024 \
+    "$BIN" bench --bootstrap "$BOOTSTRAP" --topic-prefix "vs-bench-$run" --message-size 1024 \
         --consumers-per-topic 0 --acks all --duration "$DURATION" --delete-topics true ${BENCH_FLAGS:-} 2>/dev/null |
         awk '/^produce/ {printf "millrace-bench %s msg/s %s MB/s\n", $2, $4}'
 done

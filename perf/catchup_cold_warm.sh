@@ -4,30 +4,19 @@
 # cache empty (appends are O_DIRECT); later reads find it full. Each line has the client's and
 # the broker's CPU seconds, so the cost of a cold read can be placed on one side or the other.
 # Usage: perf/catchup_cold_warm.sh [RECORDS=1000000] [READS=3]
-#   env: RB_PORT (default 19510), MILLRACE_BIN (default target/release/millrace)
+#   env: RB_PORT (default: a free port), MILLRACE_BIN (default target/release/millrace)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 records="${1:-1000000}"
 reads="${2:-3}"
-port="${RB_PORT:-19510}"
 broker_bin="${MILLRACE_BIN:-$repo/target/release/millrace}"
 bench_bin="$repo/perf/rdkafka-bench/target/release/rdkafka-bench"
-data="$(mktemp -d /tmp/catchup.XXXXXX)"
 
-[ -x "$broker_bin" ] || (cd "$repo" && cargo build --release)
 [ -x "$bench_bin" ] || (cd "$repo/perf/rdkafka-bench" && cargo build --release)
 
-broker_pid=""
-cleanup() {
-    if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; fi
-    rm -rf "$data"
-}
-trap cleanup EXIT
-
-"$broker_bin" serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-    --override "log.dirs=$data" --override http.listener= 2>/dev/null &
-broker_pid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+source "$repo/perf/broker.sh"
+cd "$repo"
+BROKER_PORT="${RB_PORT:-}" start_broker "$broker_bin" --override http.listener=
 
 summary() {
     python3 -c '
@@ -40,9 +29,9 @@ for line in sys.stdin:
     print(f"{sys.argv[1]:8s} {mb:7.1f} MB/s  client CPU {client:.2f} s  broker CPU {broker:.2f} s")
 ' "$1"
 }
-common=(--bootstrap "127.0.0.1:$port" --topic catchup --records "$records" --size 1024 --broker-pid "$broker_pid")
+common=(--bootstrap "$BOOTSTRAP" --topic catchup --records "$records" --size 1024 --broker-pid "$BROKER_PID")
 "$bench_bin" "${common[@]}" --acks all --mode produce | summary produce
 for read in $(seq "$reads"); do
     "$bench_bin" "${common[@]}" --mode consume | summary "read $read"
 done
-if command -v fincore >/dev/null; then fincore "$data"/catchup-0/*.log; fi
+if command -v fincore >/dev/null; then fincore "$BROKER_DATA"/log/catchup-0/*.log; fi

@@ -17,23 +17,9 @@ BIN=target/release/millrace
 FREQ_HZ="${PERF_FREQ_HZ:-999}"
 command -v perf >/dev/null || { echo "perf not found (apt-get install linux-perf)" >&2; exit 1; }
 mkdir -p "$OUT"
-data=""
-started=""
-cleanup() {
-    if [ -n "$started" ]; then kill "$started" 2>/dev/null || true; wait "$started" 2>/dev/null || true; fi
-    [ -n "$data" ] && rm -rf "$data"
-}
-trap cleanup EXIT
 if [ -z "$BROKER_PID" ]; then
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    data="$(mktemp -d /tmp/millrace-profile.XXXXXX)"
-    "$BIN" serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "log.dirs=$data" --override log.level=warn 2>"$OUT/broker.stderr" &
-    started=$!
-    BROKER_PID=$started
-    BOOTSTRAP="127.0.0.1:$port"
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    source perf/broker.sh
+    BROKER_STDERR="$OUT/broker.stderr" start_broker "$BIN" --override log.level=warn
 fi
 perf record -F "$FREQ_HZ" -g -p "$BROKER_PID" -o "$OUT/perf.data" 2>"$OUT/perf-record.log" &
 perf_pid=$!

@@ -19,23 +19,9 @@ WORKLOADS="${WORKLOADS:-$(ls perf/workloads/*.toml)}"
 mkdir -p "$OUT"
 [ -x "$BIN" ] || cargo build --release -q
 
-broker_pid=""
-data=""
-cleanup() {
-    if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; fi
-    [ -n "$data" ] && rm -rf "$data"
-}
-trap cleanup EXIT
-
 if [ "$BOOTSTRAP" = local ]; then
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    data="$(mktemp -d /tmp/millrace-suite.XXXXXX)"
-    "$BIN" serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "log.dirs=$data" --override log.level=warn 2>"$OUT/broker.stderr" &
-    broker_pid=$!
-    BOOTSTRAP="127.0.0.1:$port"
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    source perf/broker.sh
+    BROKER_STDERR="$OUT/broker.stderr" start_broker "$BIN" --override log.level=warn
 fi
 
 {
