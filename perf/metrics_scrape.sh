@@ -10,25 +10,17 @@ cd "$(dirname "$0")/.."
 RECORDS="${1:-200000}"
 ROUNDS="${2:-3}"
 SCRAPE_INTERVAL_S="${SCRAPE_INTERVAL_S:-0.1}"
-PORT="${MILLRACE_BENCH_PORT:-19493}"
 HTTP_PORT="${MILLRACE_BENCH_HTTP_PORT:-19494}"
 VENV="${MILLRACE_TEST_VENV:-target/test-venv}"
 PY="$VENV/bin/python"
 [ -x "$PY" ] || PY=python3
-BIN=target/release/millrace
-[ -x "$BIN" ] || cargo build --release -q
-DATA="$(mktemp -d /tmp/millrace-metrics.XXXXXX)"
-"$BIN" serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" --override "log.dirs=$DATA/data" \
-    --override "http.listener=127.0.0.1:$HTTP_PORT" --override num.shards=2 2>"$DATA/log" &
-BROKER=$!
 SCRAPER=
-cleanup() {
+cleanup_more() {
     [ -n "$SCRAPER" ] && kill "$SCRAPER" 2>/dev/null || true
-    kill -TERM "$BROKER" 2>/dev/null || true
-    wait "$BROKER" 2>/dev/null || true
-    rm -rf "$DATA"
 }
-trap cleanup EXIT
+source perf/broker.sh
+BROKER_PORT="${MILLRACE_BENCH_PORT:-}" start_broker target/release/millrace \
+    --override "http.listener=127.0.0.1:$HTTP_PORT" --override num.shards=2
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null && break; sleep 0.1; done
 
 scrape_loop() {
@@ -41,7 +33,7 @@ scrape_loop() {
 for round in $(seq "$ROUNDS"); do
     for scrape in false true; do
         if [ "$scrape" = true ]; then scrape_loop & SCRAPER=$!; fi
-        line=$("$PY" perf/produce_consume.py --bootstrap "127.0.0.1:$PORT" --records "$RECORDS" \
+        line=$("$PY" perf/produce_consume.py --bootstrap "$BOOTSTRAP" --records "$RECORDS" \
             --size 1024 --acks all)
         if [ -n "$SCRAPER" ]; then kill "$SCRAPER"; wait "$SCRAPER" 2>/dev/null || true; SCRAPER=; fi
         echo "{\"round\": $round, \"scrape\": $scrape, \"run\": $line}"
