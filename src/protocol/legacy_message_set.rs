@@ -6,6 +6,7 @@
 //! KIP-896). Unlike the v2 paths this one copies every record: it only runs
 //! for those old request versions.
 
+use super::record_batch::{COMPRESSION_CODEC_MASK, RECORD_BATCH_HEADER_BYTES};
 use bytes::{BufMut, BytesMut};
 use std::fmt;
 use std::io::Read;
@@ -16,10 +17,7 @@ const MAGIC_POSITION: usize = 16;
 const LOG_OVERHEAD_BYTES: usize = 12;
 /// crc (4) + magic (1) + attributes (1) + key length (4) + value length (4).
 const MESSAGE_MIN_BYTES: usize = 14;
-/// A v2 batch header: everything before the first record.
-const BATCH_HEADER_BYTES: usize = 61;
-/// Compression codec bits of the attributes (both formats).
-const CODEC_MASK: i16 = 0x07;
+/// Compression codecs in the attribute bits (both formats).
 const CODEC_NONE: i16 = 0;
 const CODEC_GZIP: i16 = 1;
 const CODEC_SNAPPY: i16 = 2;
@@ -189,7 +187,7 @@ fn parse_messages<'a>(
             .get(position..end)
             .ok_or(LegacyError::Malformed("message past the set"))?;
         let magic = message[MAGIC_POSITION];
-        let codec = i16::from(message[MAGIC_POSITION + 1] as i8) & CODEC_MASK;
+        let codec = i16::from(message[MAGIC_POSITION + 1] as i8) & COMPRESSION_CODEC_MASK;
         let mut at = MAGIC_POSITION + 2;
         let timestamp = match magic {
             0 => NO_TIMESTAMP,
@@ -229,7 +227,7 @@ fn inflate_wrappers(buf: &[u8]) -> Result<Vec<Vec<u8>>, LegacyError> {
         let message = buf
             .get(position..end)
             .ok_or(LegacyError::Malformed("message past the set"))?;
-        let codec = i16::from(message[MAGIC_POSITION + 1] as i8) & CODEC_MASK;
+        let codec = i16::from(message[MAGIC_POSITION + 1] as i8) & COMPRESSION_CODEC_MASK;
         if codec != CODEC_NONE {
             let at = MAGIC_POSITION + 2 + if message[MAGIC_POSITION] == 1 { 8 } else { 0 };
             let (_, after_key) = sized_bytes(message, at)?;
@@ -288,9 +286,9 @@ pub fn up_convert(records: &[u8]) -> Result<BytesMut, LegacyError> {
         put_varint(&mut body, record.len() as i64);
         body.put_slice(&record);
     }
-    let mut batch = BytesMut::with_capacity(BATCH_HEADER_BYTES + body.len());
+    let mut batch = BytesMut::with_capacity(RECORD_BATCH_HEADER_BYTES + body.len());
     batch.put_i64(0); // base offset, stamped on append
-    batch.put_i32((BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES + body.len()) as i32);
+    batch.put_i32((RECORD_BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES + body.len()) as i32);
     batch.put_i32(0); // partition leader epoch, stamped on append
     batch.put_i8(2);
     batch.put_u32(0); // CRC32C, set below
@@ -371,7 +369,7 @@ fn put_message(out: &mut BytesMut, magic: i8, offset: i64, record: &Record) {
 /// left out, as a fetch may end inside one; control batches are skipped.
 pub fn down_convert(batches: &[u8], magic: i8, out: &mut BytesMut) -> Result<(), LegacyError> {
     let mut position = 0;
-    while position + BATCH_HEADER_BYTES <= batches.len() {
+    while position + RECORD_BATCH_HEADER_BYTES <= batches.len() {
         let base_offset = be_i64(batches, position)?;
         let batch_length = be_i32(batches, position + 8)?;
         let end = position + LOG_OVERHEAD_BYTES + batch_length.max(0) as usize;
@@ -379,7 +377,7 @@ pub fn down_convert(batches: &[u8], magic: i8, out: &mut BytesMut) -> Result<(),
             break;
         };
         position = end;
-        if batch.len() < BATCH_HEADER_BYTES {
+        if batch.len() < RECORD_BATCH_HEADER_BYTES {
             return Err(LegacyError::Malformed("batch shorter than its header"));
         }
         let attributes = be_i16(batch, 21)?;
@@ -389,12 +387,12 @@ pub fn down_convert(batches: &[u8], magic: i8, out: &mut BytesMut) -> Result<(),
         let base_timestamp = be_i64(batch, 27)?;
         let max_timestamp = be_i64(batch, 35)?;
         let count = be_i32(batch, 57)?;
-        let codec = attributes & CODEC_MASK;
+        let codec = attributes & COMPRESSION_CODEC_MASK;
         let inflated;
         let records = if codec == CODEC_NONE {
-            &batch[BATCH_HEADER_BYTES..]
+            &batch[RECORD_BATCH_HEADER_BYTES..]
         } else {
-            inflated = decompress(codec, &batch[BATCH_HEADER_BYTES..])?;
+            inflated = decompress(codec, &batch[RECORD_BATCH_HEADER_BYTES..])?;
             &inflated[..]
         };
         let mut at = 0;

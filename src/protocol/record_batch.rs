@@ -26,8 +26,9 @@ const BATCH_LENGTH_MIN: i32 = (RECORD_BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) a
 const MAGIC_POSITION: usize = 16;
 /// Position of `attributes`, where the CRC32C coverage starts.
 const CRC_COVERAGE_START: usize = 21;
-/// Attribute bits (Kafka `DefaultRecordBatch`).
-const COMPRESSION_CODEC_MASK: i16 = 0x07;
+/// Attribute bits (Kafka `DefaultRecordBatch`); the codec bits are the same
+/// in the old message formats.
+pub const COMPRESSION_CODEC_MASK: i16 = 0x07;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
 /// `baseSequence` of a batch sent without idempotence.
