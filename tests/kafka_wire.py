@@ -410,6 +410,25 @@ def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 
     return results
 
 
+# ---------------------------------------------------------------- InitProducerId v4
+
+
+def init_producer_id_v4(sock, correlation_id, producer_id=-1, producer_epoch=-1):
+    """InitProducerId v4 (flexible) without a transactional id; returns
+    (error_code, producer_id, producer_epoch)."""
+    body = (
+        uvarint(0)  # null transactional id
+        + int32(60000)  # transaction timeout ms
+        + int64(producer_id)
+        + int16(producer_epoch)
+        + uvarint(0)  # no tagged fields
+    )
+    reader = call(sock, API_INIT_PRODUCER_ID, 4, correlation_id, body, flexible=True)
+    reader.skip_tagged_fields()  # response header v1
+    reader.int32()  # throttle time
+    return reader.int16(), reader.int64(), reader.int16()
+
+
 # ---------------------------------------------------------------- segment files
 
 
