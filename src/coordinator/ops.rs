@@ -1,7 +1,7 @@
 //! The owning shard's half of each group API: runs the request against the
 //! group state or the offsets store and builds the kafka-protocol answer.
 
-use super::group::{error_code, Group, JoinParams, Reply};
+use super::group::{error_code, Group, JoinParams, MemberRef, Reply};
 use super::offsets::{now_ms, CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
 use super::subscription::CONSUMER_PROTOCOL_TYPE;
 use super::{GroupRequest, GroupResponse, GROUPS_PER_SHARD_MAX};
@@ -135,12 +135,11 @@ async fn sync(ctx: &Rc<ShardContext>, request: SyncGroupRequest) -> SyncGroupRes
             .iter()
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect();
-        group.sync(
-            request.member_id.as_str(),
-            request.generation_id,
-            assignments,
-            Instant::now(),
-        )
+        let member = MemberRef {
+            member_id: request.member_id.as_str(),
+            instance_id: request.group_instance_id.as_deref(),
+        };
+        group.sync(member, request.generation_id, assignments, Instant::now())
     };
     match reply {
         Reply::Now(answer) => answer,
@@ -154,11 +153,13 @@ fn heartbeat(ctx: &Rc<ShardContext>, request: HeartbeatRequest) -> HeartbeatResp
     let mut groups = ctx.coordinator.groups.borrow_mut();
     let code = match groups.get_mut(request.group_id.0.as_str()) {
         None => error_code::UNKNOWN_MEMBER_ID,
-        Some(group) => group.heartbeat(
-            request.member_id.as_str(),
-            request.generation_id,
-            Instant::now(),
-        ),
+        Some(group) => {
+            let member = MemberRef {
+                member_id: request.member_id.as_str(),
+                instance_id: request.group_instance_id.as_deref(),
+            };
+            group.heartbeat(member, request.generation_id, Instant::now())
+        }
     };
     HeartbeatResponse::default().with_error_code(code)
 }
@@ -196,27 +197,20 @@ fn leave(ctx: &Rc<ShardContext>, request: LeaveGroupRequest, version: i16) -> Le
     }
 }
 
-/// Kafka's rule: a commit without a generation is allowed for an empty
-/// group (e.g. assign() consumers); otherwise the member and generation must
-/// be current, and commits wait out the sync phase.
+/// The group's verdict on a commit
+/// ([`Group::offset_commit_error`](super::group::Group::offset_commit_error)); a
+/// group without live state accepts only generation-less commits.
 fn commit_error(ctx: &Rc<ShardContext>, request: &OffsetCommitRequest) -> i16 {
     let groups = ctx.coordinator.groups.borrow();
-    let group = groups.get(request.group_id.0.as_str());
     let generation = request.generation_id_or_member_epoch;
-    match group {
+    match groups.get(request.group_id.0.as_str()) {
         None if generation < 0 => error_code::NONE,
         None => error_code::UNKNOWN_MEMBER_ID,
-        Some(group) if generation < 0 && group.state() == super::group::GroupState::Empty => {
-            error_code::NONE
-        }
-        Some(group) if !group.has_member(request.member_id.as_str()) => {
-            error_code::UNKNOWN_MEMBER_ID
-        }
-        Some(group) if group.generation() != generation => error_code::ILLEGAL_GENERATION,
-        Some(group) if group.state() == super::group::GroupState::CompletingRebalance => {
-            error_code::REBALANCE_IN_PROGRESS
-        }
-        Some(_) => error_code::NONE,
+        Some(group) => group.offset_commit_error(
+            request.member_id.as_str(),
+            request.group_instance_id.as_deref(),
+            generation,
+        ),
     }
 }
 
