@@ -426,6 +426,20 @@ impl OffsetStore {
         }
     }
 
+    /// Resolves once every write queued before this call is done (written
+    /// and visible, or failed): for an answer that must not overtake earlier
+    /// commits. Free when nothing is queued or being written.
+    pub async fn settled(&self) {
+        if !self.writing.get() {
+            return;
+        }
+        let (done, written) = oneshot::channel();
+        let changes = Vec::new();
+        self.queue.borrow_mut().push(QueuedWrite { changes, done });
+        // Whether those writes failed is their callers' business.
+        let _ = written.await;
+    }
+
     async fn write_queued(self: Rc<Self>) {
         loop {
             let batch: Vec<QueuedWrite> = std::mem::take(&mut *self.queue.borrow_mut());
@@ -438,7 +452,12 @@ impl OffsetStore {
                     encode_record(change, &mut bytes);
                 }
             }
-            let ok = match self.append(bytes).await {
+            // A batch of barriers only (`settled`) has nothing to write.
+            let written = match bytes.is_empty() {
+                true => Ok(()),
+                false => self.append(bytes).await,
+            };
+            let ok = match written {
                 Ok(()) => true,
                 Err(e) => {
                     log::error!("{}: {e}", self.dir.display());

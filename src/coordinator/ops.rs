@@ -1,10 +1,10 @@
 //! The owning shard's half of each group API: runs the request against the
 //! group state or the offsets store and builds the kafka-protocol answer.
 
-use super::group::{error_code, Group, JoinParams, MemberRef, Reply};
+use super::group::{error_code, JoinParams, MemberRef, Reply};
 use super::offsets::{now_ms, CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
 use super::subscription::CONSUMER_PROTOCOL_TYPE;
-use super::{GroupRequest, GroupResponse, GROUPS_PER_SHARD_MAX};
+use super::{GroupRequest, GroupResponse};
 use crate::shard::messages::ShardResponse;
 use crate::shard::service::Answer;
 use crate::shard::ShardContext;
@@ -104,23 +104,10 @@ async fn join(
     if group_id.is_empty() {
         return failed(error_code::INVALID_GROUP_ID);
     }
-    let reply = {
-        let coordinator = &ctx.coordinator;
-        let mut groups = coordinator.groups.borrow_mut();
-        if !groups.contains_key(&group_id) && groups.len() >= GROUPS_PER_SHARD_MAX {
-            return failed(error_code::COORDINATOR_NOT_AVAILABLE);
-        }
-        let group = groups
-            .entry(group_id.clone())
-            .or_insert_with(|| Group::new(&group_id));
-        group.join(params, Instant::now(), &coordinator.limits)
-    };
-    match reply {
-        Reply::Now(answer) => answer,
-        Reply::Later(rx) => rx
-            .await
-            .unwrap_or_else(|| failed(error_code::COORDINATOR_NOT_AVAILABLE)),
-    }
+    ctx.coordinator
+        .join(&group_id, params)
+        .await
+        .unwrap_or_else(failed)
 }
 
 async fn sync(ctx: &Rc<ShardContext>, request: SyncGroupRequest) -> SyncGroupResponse {
@@ -200,6 +187,11 @@ fn leave(ctx: &Rc<ShardContext>, request: LeaveGroupRequest, version: i16) -> Le
 /// The group's verdict on a commit
 /// ([`Group::offset_commit_error`](super::group::Group::offset_commit_error)); a
 /// group without live state accepts only generation-less commits.
+///
+/// Checked and queued for the offsets log with no await in between, so no
+/// rebalance runs between the check and the commit's place in the log; and a
+/// JoinGroup answer waits for the commits queued before it
+/// ([`super::Coordinator::join`]).
 fn commit_error(ctx: &Rc<ShardContext>, request: &OffsetCommitRequest) -> i16 {
     let groups = ctx.coordinator.groups.borrow();
     let generation = request.generation_id_or_member_epoch;
