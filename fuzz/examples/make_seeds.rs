@@ -160,6 +160,12 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
             let request = AlterConfigsRequest::default().with_resources(vec![resource]);
             out.push(("one-config", request.into()));
         }
+        ApiKey::DescribeCluster => {
+            out.push(("default", DescribeClusterRequest::default().into()));
+            let request = DescribeClusterRequest::default()
+                .with_include_cluster_authorized_operations(true);
+            out.push(("authorized-operations", request.into()));
+        }
         _ => group_requests(api_key, version, &mut out),
     }
     out

@@ -3,6 +3,7 @@
 use super::{respond, RequestMeta, VersionRange};
 use crate::coordinator::group::error_code;
 use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
+use crate::protocol::authorized_operations::{authorized_operations, GROUP_AUTHORIZED_OPERATIONS};
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
@@ -11,8 +12,6 @@ use std::rc::Rc;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
-/// authorized_operations when the client did not ask for them.
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 /// Answers a DescribeGroups request.
 pub async fn handle(
@@ -21,6 +20,10 @@ pub async fn handle(
     request: DescribeGroupsRequest,
 ) -> Option<Vec<Piece>> {
     let mut described = Vec::with_capacity(request.groups.len());
+    let operations = authorized_operations(
+        request.include_authorized_operations,
+        GROUP_AUTHORIZED_OPERATIONS,
+    );
     for group_id in request.groups {
         let name = group_id.0.to_string();
         let routed = GroupRequest::Describe(vec![group_id.clone()]);
@@ -33,7 +36,7 @@ pub async fn handle(
                 .with_group_id(group_id)
                 .with_error_code(code),
         };
-        described.push(group.with_authorized_operations(OPERATIONS_NOT_REQUESTED));
+        described.push(group.with_authorized_operations(operations));
     }
     respond(
         meta,
