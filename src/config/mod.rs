@@ -10,12 +10,13 @@ pub mod keys;
 pub mod listener;
 pub mod properties;
 pub mod topic;
+mod topic_keys;
 
 pub use keys::{BrokerKey, BROKER_KEYS, IGNORED_KAFKA_KEYS};
 pub use listener::ListenerAddr;
 pub use topic::{
-    topic_config_defaults, topic_config_key, validate_topic_config, TopicConfigKey,
-    TOPIC_CONFIG_KEYS,
+    log_ignored_keys, topic_config_defaults, topic_config_key, validate_topic_config,
+    validate_topic_configs, KeySupport, TopicConfigKey, TOPIC_CONFIG_KEYS,
 };
 
 use properties::{parse_properties, split_entry, Property, CONFIG_FILE_BYTES_MAX};
@@ -356,8 +357,13 @@ impl Config {
         let synonym_width = TOPIC_CONFIG_KEYS.iter().map(|k| k.broker_key.len()).max();
         let synonym_width = synonym_width.unwrap_or(0);
         for key in TOPIC_CONFIG_KEYS {
+            let support = match key.support {
+                KeySupport::Applied => String::new(),
+                KeySupport::Stored { until } => format!(" [stored; applied with {until}]"),
+                KeySupport::Deprecated => " [deprecated; ignored]".to_string(),
+            };
             text.push_str(&format!(
-                "{:name_width$}  from {:synonym_width$}  {}\n",
+                "{:name_width$}  from {:synonym_width$}  {}{support}\n",
                 key.name, key.broker_key, key.doc
             ));
         }

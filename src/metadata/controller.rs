@@ -6,7 +6,7 @@
 use super::alter_configs::{plan_alter, TopicConfigChange, NO_ERROR};
 use super::store;
 use super::topic_table::{validate_topic_name, TopicMeta, TopicTable, TOPIC_PARTITIONS_MAX};
-use crate::config::validate_topic_config;
+use crate::config::{log_ignored_keys, validate_topic_config, validate_topic_configs};
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::runtime::join_all;
 use crate::shard::ShardContext;
@@ -156,6 +156,11 @@ pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> Contr
             table: ctx.topic_table(),
         };
     }
+    for done in outcomes.iter().filter(|o| o.error_code == error_code::NONE) {
+        if let Some(topic) = next.get(&done.name) {
+            log_ignored_keys(&done.name, &topic.configs);
+        }
+    }
     ControllerResponse {
         outcomes,
         table: next,
@@ -217,10 +222,10 @@ fn validate_new_topic(ctx: &ShardContext, topic: &NewTopic) -> Result<TopicMeta,
     }
     let mut configs = BTreeMap::new();
     for (key, value) in &topic.configs {
-        validate_topic_config(key, value)
-            .map_err(|e| (error_code::INVALID_CONFIG, format!("{key}: {e}")))?;
+        validate_topic_config(key, value).map_err(|e| (error_code::INVALID_CONFIG, e))?;
         configs.insert(key.clone(), value.clone());
     }
+    validate_topic_configs(&configs).map_err(|e| (error_code::INVALID_CONFIG, e))?;
     Ok(TopicMeta {
         name: topic.name.clone(),
         id: Uuid::new_v4(),

@@ -5,7 +5,7 @@ use super::create_topics::{
     CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC,
 };
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
-use crate::config::topic_config_defaults;
+use crate::config::{topic_config_defaults, topic_config_key, KeySupport};
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
 use kafka_protocol::messages::describe_configs_response::{
@@ -61,6 +61,7 @@ pub fn handle(
                 },
                 RESOURCE_BROKER => topic_config_defaults(&ctx.config)
                     .into_iter()
+                    .filter(|(_, _, broker_key)| !broker_key.is_empty())
                     .map(|(_, value, broker_key)| {
                         (broker_key.to_string(), value, CONFIG_SOURCE_STATIC_BROKER)
                     })
@@ -77,10 +78,15 @@ pub fn handle(
                 .into_iter()
                 .filter(|(key, _, _)| wanted(key))
                 .map(|(key, value, source)| {
+                    let documentation = request
+                        .include_documentation
+                        .then(|| topic_key_documentation(&key))
+                        .flatten();
                     DescribeConfigsResourceResult::default()
                         .with_name(StrBytes::from_string(key))
                         .with_value(Some(StrBytes::from_string(value)))
                         .with_config_source(source)
+                        .with_documentation(documentation.map(StrBytes::from_string))
                 })
                 .collect();
             result.with_configs(configs)
@@ -91,4 +97,20 @@ pub fn handle(
         return legacy_versions::describe_configs_v0(meta, &response);
     }
     respond(meta, &response)
+}
+
+/// A topic key's meaning (v3+ `include_documentation`), with what millrace
+/// does with it when that is less than Kafka does.
+fn topic_key_documentation(key: &str) -> Option<String> {
+    let entry = topic_config_key(key)?;
+    Some(match entry.support {
+        KeySupport::Applied => entry.doc.to_string(),
+        KeySupport::Stored { until } => {
+            format!(
+                "{} millrace stores this key; it is applied with {until}.",
+                entry.doc
+            )
+        }
+        KeySupport::Deprecated => entry.doc.to_string(),
+    })
 }
