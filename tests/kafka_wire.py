@@ -345,6 +345,24 @@ def decode_record_batches(data):
     return out
 
 
+def batch_headers(data):
+    """[(attributes, max_timestamp, crc_ok)] of the whole v2 batches in `data` (a Fetch
+    answer's records), compressed or not; records are not decoded."""
+    headers = []
+    pos = 0
+    while pos + LOG_OVERHEAD_BYTES <= len(data):
+        (batch_length,) = struct.unpack_from(">i", data, pos + 8)
+        end = pos + LOG_OVERHEAD_BYTES + batch_length
+        if batch_length <= 0 or end > len(data):
+            break
+        (crc,) = struct.unpack_from(">I", data, pos + 17)
+        (attributes,) = struct.unpack_from(">h", data, pos + 21)
+        (max_timestamp,) = struct.unpack_from(">q", data, pos + 35)
+        headers.append((attributes, max_timestamp, crc32c(data[pos + 21 : end]) == crc))
+        pos = end
+    return headers
+
+
 # ---------------------------------------------------------------- Produce v3 / Fetch v4
 
 

@@ -6,6 +6,7 @@ pub mod alter_configs;
 pub mod apply;
 pub mod controller;
 pub mod store;
+pub mod topic_policy;
 pub mod topic_table;
 
 use crate::config::keys::count_or_never;
@@ -45,5 +46,6 @@ pub fn log_config_for(config: &Config, topic: &TopicMeta) -> LogConfig {
             config.log_index_interval_bytes as u64,
         ) as u32,
         max_message_bytes: get_u64("max.message.bytes", config.message_max_bytes as u64) as u32,
+        log_append_time: topic_policy::TopicPolicy::for_topic(config, Some(topic)).log_append_time,
     }
 }

@@ -35,6 +35,9 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// `max.message.bytes`: largest batch accepted.
     pub max_message_bytes: u32,
+    /// `message.timestamp.type=LogAppendTime`: each appended batch is stamped
+    /// with the append time (`log_append_time.rs`).
+    pub log_append_time: bool,
 }
 
 impl Default for LogConfig {
@@ -48,6 +51,7 @@ impl Default for LogConfig {
             flush_ms: u64::MAX,
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
             max_message_bytes: MAX_MESSAGE_BYTES_DEFAULT,
+            log_append_time: false,
         }
     }
 }

@@ -354,7 +354,11 @@ impl PartitionLog {
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         let base_offset = state.log_end_offset();
-        for batch in batches {
+        let log_append_time = self.log_append_time();
+        for mut batch in batches {
+            if let Some(now_ms) = log_append_time {
+                batch.stamp_log_append_time(now_ms);
+            }
             let offset = state.active.next_offset;
             let mut header = batch.header;
             stamp_header(&mut header, offset, leader_epoch);
@@ -389,7 +393,7 @@ impl PartitionLog {
         AppendResult {
             base_offset,
             last_offset: state.log_end_offset() - 1,
-            log_append_time_ms: NO_LOG_APPEND_TIME,
+            log_append_time_ms: log_append_time.unwrap_or(NO_LOG_APPEND_TIME),
             log_start_offset: state.log_start_offset,
             duplicate: false,
         }

@@ -26,6 +26,7 @@ pub mod flusher;
 pub mod index;
 pub mod io;
 pub mod log;
+mod log_append_time;
 mod log_read;
 pub mod notify;
 pub mod piece;

@@ -28,6 +28,7 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod produce_policy;
 pub mod sync_group;
 
 use crate::protocol::frame::{self, FrameError, RequestFrame};
@@ -333,10 +334,14 @@ pub mod error_code {
     pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     /// The request took longer than its timeout.
     pub const REQUEST_TIMED_OUT: i16 = 7;
+    /// A record batch larger than `max.message.bytes` (also once recompressed).
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
     /// Illegal topic name.
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     /// acks other than -1, 0, 1.
     pub const INVALID_REQUIRED_ACKS: i16 = 21;
+    /// A record timestamp outside the topic's `message.timestamp.*` bounds.
+    pub const INVALID_TIMESTAMP: i16 = 32;
     /// Version not supported.
     pub const UNSUPPORTED_VERSION: i16 = 35;
     /// Invalid request.

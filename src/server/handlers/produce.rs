@@ -5,7 +5,10 @@
 //! then wait for the durability the acks ask for (acks=all: fdatasync,
 //! group-committed across the shard).
 
-use super::{error_code, respond, DispatchError, Pending, RequestMeta, VersionRange};
+use super::{
+    error_code, produce_policy, respond, DispatchError, Pending, RequestMeta, VersionRange,
+};
+use crate::metadata::topic_policy::TopicPolicy;
 use crate::metrics::PartitionApi;
 use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
 use crate::protocol::record_batch::{validate_batches, BatchInfo, RECORD_BATCH_HEADER_BYTES};
@@ -74,10 +77,7 @@ pub async fn handle(
     for topic in &request.topic_data {
         let name = topic.name.0.as_str();
         let topic_meta = table.get(name);
-        let max_batch_bytes = topic_meta
-            .and_then(|t| t.configs.get("max.message.bytes"))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(ctx.config.message_max_bytes) as usize;
+        let policy = TopicPolicy::for_topic(&ctx.config, topic_meta.map(|t| t.as_ref()));
         let topic_name: Arc<str> = Arc::from(name);
         let mut topic_slots = Vec::with_capacity(topic.partition_data.len());
         for partition in &topic.partition_data {
@@ -86,7 +86,7 @@ pub async fn handle(
                 (None, _) => Slot::Done(error_code::INVALID_REQUIRED_ACKS, None),
                 (_, Some(t)) if index >= 0 && index < t.partitions => {
                     let records = partition.records.as_ref();
-                    match prepare_batches(records, max_batch_bytes, buffer_bytes) {
+                    match produce_policy::prepare(records, &policy, buffer_bytes).await {
                         Err((code, message)) => Slot::Done(code, Some(message)),
                         Ok(batches) => {
                             let shard = ctx.owner_of(name, index);
@@ -160,7 +160,7 @@ pub async fn handle(
 
 /// Validates a partition's records and splits them into batches whose body
 /// stays a slice of the request's buffer (of `pinned_bytes`).
-fn prepare_batches(
+pub(super) fn prepare_batches(
     records: Option<&Bytes>,
     max_batch_bytes: usize,
     pinned_bytes: usize,
