@@ -107,6 +107,10 @@ pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> Contr
     // A permit guard: released when this change is done (acquire() would keep it).
     let _serialised = ctx.controller_lock.acquire_permit(1).await;
     let current = ctx.topic_table();
+    let sets_configs = matches!(
+        request,
+        ControllerRequest::CreateTopics { .. } | ControllerRequest::AlterTopicConfigs { .. }
+    );
     let (next, mut outcomes, validate_only) = match request {
         ControllerRequest::CreateTopics {
             topics,
@@ -156,7 +160,10 @@ pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> Contr
             table: ctx.topic_table(),
         };
     }
-    for done in outcomes.iter().filter(|o| o.error_code == error_code::NONE) {
+    let set = outcomes
+        .iter()
+        .filter(|o| sets_configs && o.error_code == error_code::NONE);
+    for done in set {
         if let Some(topic) = next.get(&done.name) {
             log_ignored_keys(&done.name, &topic.configs);
         }

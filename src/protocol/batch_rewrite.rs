@@ -12,14 +12,13 @@
 //!   `message.timestamp.before.max.ms` (Kafka checks every record).
 
 use super::codec::{Codec, Compressor, Decompressor};
+pub use super::record_batch::TIMESTAMP_TYPE_FLAG;
 use super::record_batch::{
     BatchInfo, COMPRESSION_CODEC_MASK, LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES,
 };
 use std::borrow::Cow;
 use std::fmt;
 
-/// Attribute bit of a LogAppendTime batch (Kafka's `TIMESTAMP_TYPE_MASK`).
-pub const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
 /// Header positions (see `record_batch`): batchLength, crc, attributes (where
 /// the CRC coverage starts), maxTimestamp.
 const BATCH_LENGTH_POSITION: usize = 8;

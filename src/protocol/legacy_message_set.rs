@@ -6,7 +6,7 @@
 //! KIP-896). Unlike the v2 paths this one copies every record: it only runs
 //! for those old request versions.
 
-use super::record_batch::{COMPRESSION_CODEC_MASK, RECORD_BATCH_HEADER_BYTES};
+use super::record_batch::{COMPRESSION_CODEC_MASK, RECORD_BATCH_HEADER_BYTES, TIMESTAMP_TYPE_FLAG};
 use bytes::{BufMut, BytesMut};
 use std::fmt;
 use std::io::Read;
@@ -23,8 +23,6 @@ const CODEC_GZIP: i16 = 1;
 const CODEC_SNAPPY: i16 = 2;
 const CODEC_LZ4: i16 = 3;
 const CODEC_ZSTD: i16 = 4;
-/// v2 attributes: the timestamps are the broker's (all records get maxTimestamp).
-const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 /// v2 attributes: a control batch (transaction markers), never shown to old clients.
 const CONTROL_FLAG: i16 = 0x20;
 /// Timestamp of a magic 0 message: none.
@@ -407,7 +405,7 @@ pub fn down_convert(batches: &[u8], magic: i8, out: &mut BytesMut) -> Result<(),
                 take_varint_bytes(records, &mut at)?;
                 take_varint_bytes(records, &mut at)?;
             }
-            let timestamp = if attributes & LOG_APPEND_TIME_FLAG != 0 {
+            let timestamp = if attributes & TIMESTAMP_TYPE_FLAG != 0 {
                 max_timestamp
             } else {
                 base_timestamp + timestamp_delta

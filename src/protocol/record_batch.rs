@@ -29,6 +29,8 @@ const CRC_COVERAGE_START: usize = 21;
 /// Attribute bits (Kafka `DefaultRecordBatch`); the codec bits are the same
 /// in the old message formats.
 pub const COMPRESSION_CODEC_MASK: i16 = 0x07;
+/// LogAppendTime: every record's timestamp is the batch's maxTimestamp.
+pub const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
 /// `baseSequence` of a batch sent without idempotence.
@@ -126,6 +128,11 @@ impl BatchInfo {
     /// True for a control batch (transaction markers).
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_FLAG != 0
+    }
+
+    /// True for a LogAppendTime batch (the broker's timestamps).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & TIMESTAMP_TYPE_FLAG != 0
     }
 
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.

@@ -24,7 +24,6 @@ use super::produce::prepare_batches;
 use crate::metadata::topic_policy::{StoredCodec, TopicPolicy, NO_TIMESTAMP};
 use crate::protocol::batch_rewrite::{
     rebuild_with_codec, record_timestamp_range, records_section, Rebuilt, RewriteError,
-    TIMESTAMP_TYPE_FLAG,
 };
 use crate::protocol::codec::Codec;
 use crate::protocol::record_batch::{BatchInfo, COMPRESSION_CODEC_MASK, RECORD_BATCH_HEADER_BYTES};
@@ -63,7 +62,7 @@ async fn apply(
     now_ms: i64,
 ) -> Result<Option<AppendBatch>, (i16, String)> {
     let info = &batch.info;
-    let marked_log_append_time = info.attributes & TIMESTAMP_TYPE_FLAG != 0;
+    let marked_log_append_time = info.is_log_append_time();
     if policy.log_append_time && marked_log_append_time {
         return Err((
             error_code::INVALID_TIMESTAMP,
@@ -103,7 +102,7 @@ async fn rewrite(
         body: batch.body.clone(),
         info: batch.info,
         recompress,
-        marked_log_append_time: batch.info.attributes & TIMESTAMP_TYPE_FLAG != 0,
+        marked_log_append_time: batch.info.is_log_append_time(),
     };
     let done = if batch.len() > REWRITE_INLINE_BYTES_MAX {
         glommio::executor().spawn_blocking(move || job.run()).await
@@ -184,9 +183,8 @@ impl TimestampSpan {
     /// From the header: the newest is maxTimestamp; the oldest is not read.
     /// (A LogAppendTime-marked batch's records all carry maxTimestamp.)
     fn of_header(info: &BatchInfo) -> Self {
-        let marked = info.attributes & TIMESTAMP_TYPE_FLAG != 0;
         TimestampSpan {
-            min: if marked {
+            min: if info.is_log_append_time() {
                 info.max_timestamp
             } else {
                 NO_TIMESTAMP
