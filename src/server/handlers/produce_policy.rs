@@ -12,12 +12,14 @@
 //!   compressed again; `producer` keeps batches as sent. The rebuilt batch
 //!   must still fit `max.message.bytes` (MESSAGE_TOO_LARGE).
 //!
-//! Reading a compressed batch's records copies them: accepted on this path
-//! only, where the topic asks for it. Such a batch larger than
-//! [`REWRITE_INLINE_BYTES_MAX`] is handled on a helper thread (glommio's
-//! blocking pool), so a large batch never stalls the shard's other work;
-//! smaller ones are cheaper done in place than handed over. Request order is
-//! kept: the ordered phase of the Produce starts after this returns.
+//! Reading a compressed batch's records (to recompress it, or to check every
+//! timestamp) copies them: accepted on this path only, where the topic asks
+//! for it. Every compressed batch so read, and any plain one larger than
+//! [`REWRITE_INLINE_BYTES_MAX`], is handled on a helper thread (glommio's
+//! blocking pool): a compressed batch may inflate up to the bound whatever
+//! its size, and the shard's other work must not wait for it. Small plain
+//! batches are cheaper compressed in place than handed over. Request order
+//! is kept: the ordered phase of the Produce starts after this returns.
 
 use super::error_code;
 use super::produce::prepare_batches;
@@ -31,8 +33,8 @@ use crate::storage::log::now_ms;
 use crate::storage::AppendBatch;
 use bytes::Bytes;
 
-/// Batches up to this size are rewritten on the shard itself (a few tens of
-/// microseconds of codec work); larger ones on a helper thread.
+/// Plain batches up to this size are compressed on the shard itself (a few
+/// tens of microseconds of codec work); larger ones on a helper thread.
 pub const REWRITE_INLINE_BYTES_MAX: usize = 16 * 1024;
 /// Bound on a batch's decompressed records: a batch of `max.message.bytes`
 /// may inflate 64 times, a compression bomb no further.
@@ -83,20 +85,21 @@ async fn apply(
         (None, true, Some(Codec::None)) => {
             TimestampSpan::walked(&batch.body, info).map_err(refused)?
         }
-        _ => return rewrite(policy, batch, recompress, now_ms).await.map(Some),
+        _ => return rewrite(policy, batch, recompress, now_ms).await,
     };
     span.check(policy, now_ms)?;
     Ok(None)
 }
 
 /// Reads the records of `batch` (and rebuilds it with `recompress`), on a
-/// helper thread when it is large; checks their timestamps.
+/// helper thread unless it is small and plain; checks their timestamps.
+/// `Some` is the rebuilt batch.
 async fn rewrite(
     policy: &TopicPolicy,
     batch: &AppendBatch,
     recompress: Option<StoredCodec>,
     now_ms: i64,
-) -> Result<AppendBatch, (i16, String)> {
+) -> Result<Option<AppendBatch>, (i16, String)> {
     let job = RewriteJob {
         header: batch.header,
         body: batch.body.clone(),
@@ -104,15 +107,17 @@ async fn rewrite(
         recompress,
         marked_log_append_time: batch.info.is_log_append_time(),
     };
-    let done = if batch.len() > REWRITE_INLINE_BYTES_MAX {
-        glommio::executor().spawn_blocking(move || job.run()).await
-    } else {
+    // A compressed batch may inflate far past its size: never on the shard.
+    let plain = batch.info.compression_codec() == 0;
+    let done = if plain && batch.len() <= REWRITE_INLINE_BYTES_MAX {
         job.run()
+    } else {
+        glommio::executor().spawn_blocking(move || job.run()).await
     };
     let (rebuilt, span) = done.map_err(refused)?;
     span.check(policy, now_ms)?;
     let Some(rebuilt) = rebuilt else {
-        return Ok(batch.clone());
+        return Ok(None);
     };
     if rebuilt.info.len > policy.max_message_bytes {
         return Err((
@@ -124,12 +129,12 @@ async fn rewrite(
         ));
     }
     let body = Bytes::from(rebuilt.body);
-    Ok(AppendBatch {
+    Ok(Some(AppendBatch {
         header: rebuilt.header,
         pinned_bytes: body.len(),
         body,
         info: rebuilt.info,
-    })
+    }))
 }
 
 fn refused(error: RewriteError) -> (i16, String) {
