@@ -4,6 +4,8 @@
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k kcat -x`.
 # Extended mode: MILLRACE_TEST_FUZZ_SECONDS=60 bash tests/run.sh also runs every cargo-fuzz
 # target for that many seconds (fuzz/run.sh; off by default: the first fuzz build takes minutes).
+# Extended mode, run by hand: bash tests/goclients/franz_integration.sh [REGEX] runs franz-go's
+# own kgo integration tests against a fresh broker (minutes; transactions are not served).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
