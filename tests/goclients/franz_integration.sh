@@ -3,12 +3,18 @@
 # files of the module tests/goclients/newest pins) against a millrace broker started here on a
 # free port with a fresh data dir (KGO_SEEDS, KGO_TEST_RF=1). Needs the release binary and a Go
 # that builds the module (see build.sh).
-#   bash tests/goclients/franz_integration.sh [go test -run REGEX]   (default: every test)
+#   bash tests/goclients/franz_integration.sh [RUN_REGEX [SKIP_REGEX]]
+# (go test -run / -skip; default: every test but the transactional ones, which millrace does
+# not serve: InitProducerId with a transactional id, AddPartitionsToTxn, EndTxn...)
 # Prints go test's summary; exits with its status. The broker's log stays in the temp dir.
+# 2026-12-02 (franz-go 1.22.3, 2 vCPUs, 140 s): every test passed but TestConsumeRegex, which
+# expects the internal topic __consumer_offsets in Metadata; millrace keeps group offsets
+# outside any topic, so it has none.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 RUN_REGEX=${1:-.}
+SKIP_REGEX=${2:-Txn}
 # franz-go's whole kgo suite, bounded; `go test` fails the run past it.
 TEST_TIMEOUT=20m
 BROKER=target/release/millrace
@@ -29,4 +35,4 @@ echo "franz_integration.sh: broker on 127.0.0.1:$port, log $work/broker.log" >&2
 
 export KGO_SEEDS="127.0.0.1:$port" KGO_TEST_RF=1 GOCACHE="$PWD/target/go-cache" GOFLAGS=-mod=readonly
 cd tests/goclients/newest
-go test -count=1 -timeout "$TEST_TIMEOUT" -run "$RUN_REGEX" github.com/twmb/franz-go/pkg/kgo
+go test -count=1 -timeout "$TEST_TIMEOUT" -run "$RUN_REGEX" -skip "$SKIP_REGEX" github.com/twmb/franz-go/pkg/kgo
