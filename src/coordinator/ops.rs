@@ -30,11 +30,6 @@ use kafka_protocol::protocol::StrBytes;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// OffsetCommit: the metadata string is too large.
-const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-/// OffsetCommit: unknown topic or partition.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-
 /// Serves a group request on the owning shard.
 pub fn serve(ctx: &Rc<ShardContext>, request: GroupRequest) -> Answer {
     let ctx = ctx.clone();
@@ -191,7 +186,7 @@ fn leave(ctx: &Rc<ShardContext>, request: LeaveGroupRequest, version: i16) -> Le
     if version >= 3 {
         LeaveGroupResponse::default().with_members(members)
     } else {
-        let code = members.first().map(|m| m.error_code).unwrap_or(0);
+        let code = members.first().map_or(error_code::NONE, |m| m.error_code);
         LeaveGroupResponse::default().with_error_code(code)
     }
 }
@@ -239,9 +234,9 @@ async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetC
             let code = if group_error != error_code::NONE {
                 group_error
             } else if !table.has_partition(name, partition.partition_index) {
-                UNKNOWN_TOPIC_OR_PARTITION
+                error_code::UNKNOWN_TOPIC_OR_PARTITION
             } else if metadata.len() > METADATA_BYTES_MAX {
-                OFFSET_METADATA_TOO_LARGE
+                error_code::OFFSET_METADATA_TOO_LARGE
             } else {
                 changes.push(OffsetChange {
                     group: group.clone(),
@@ -503,7 +498,7 @@ async fn delete_offsets(
                 if subscribed.iter().any(|t| t == name) {
                     error_code::GROUP_SUBSCRIBED_TO_TOPIC
                 } else if !table.has_partition(name, index) {
-                    UNKNOWN_TOPIC_OR_PARTITION
+                    error_code::UNKNOWN_TOPIC_OR_PARTITION
                 } else {
                     if ctx.coordinator.offsets.get(&group, name, index).is_some() {
                         changes.push(OffsetChange {

@@ -3,10 +3,11 @@
 //! answering. A client that got a CreateTopics answer finds the topic on
 //! every shard.
 
-use super::alter_configs::{plan_alter, TopicConfigChange, NO_ERROR};
+use super::alter_configs::{plan_alter, TopicConfigChange};
 use super::store;
 use super::topic_table::{validate_topic_name, TopicMeta, TopicTable, TOPIC_PARTITIONS_MAX};
 use crate::config::validate_topic_config;
+use crate::protocol::error_code;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::runtime::join_all;
 use crate::shard::ShardContext;
@@ -14,18 +15,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// Kafka error codes the controller answers with.
-mod error_code {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const INVALID_CONFIG: i16 = 40;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-}
 
 /// A topic to create.
 #[derive(Clone, Debug)]
@@ -291,7 +280,7 @@ fn plan_config_changes(
         .iter()
         .zip(results)
         .map(|(change, result)| match result {
-            Ok(()) => outcome(&change.topic, NO_ERROR, None),
+            Ok(()) => outcome(&change.topic, error_code::NONE, None),
             Err((code, message)) => outcome(&change.topic, code, Some(message)),
         })
         .collect();

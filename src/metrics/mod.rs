@@ -158,7 +158,7 @@ impl ShardMetrics {
     /// Counts a partition answered with `code` (0 is not an error; ignored).
     #[inline]
     pub fn partition_error(&self, api: PartitionApi, code: i16) {
-        if code == 0 {
+        if code == crate::protocol::error_code::NONE {
             return;
         }
         let slot =

@@ -30,8 +30,8 @@ pub enum RouteError {
 impl RouteError {
     /// The Kafka error code a client sees for this failure.
     pub fn wire_error_code(&self) -> i16 {
-        // NOT_LEADER_OR_FOLLOWER: the client refreshes metadata and retries.
-        6
+        // The client refreshes metadata and retries.
+        crate::protocol::error_code::NOT_LEADER_OR_FOLLOWER
     }
 }
 

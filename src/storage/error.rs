@@ -5,22 +5,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Kafka `KAFKA_STORAGE_ERROR`.
-pub const KAFKA_STORAGE_ERROR: i16 = 56;
-/// Kafka `OFFSET_OUT_OF_RANGE`.
-pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-/// Kafka `CORRUPT_MESSAGE`.
-pub const CORRUPT_MESSAGE: i16 = 2;
-/// Kafka `MESSAGE_TOO_LARGE`.
-pub const MESSAGE_TOO_LARGE: i16 = 10;
-/// Kafka `INVALID_TOPIC_EXCEPTION`.
-pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-/// Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`.
-pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-/// Kafka `INVALID_PRODUCER_EPOCH`.
-pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-/// Kafka `INVALID_RECORD`.
-pub const INVALID_RECORD: i16 = 87;
+use crate::protocol::error_code::{
+    INVALID_PRODUCER_EPOCH, INVALID_RECORD, INVALID_TOPIC_EXCEPTION, KAFKA_STORAGE_ERROR,
+    MESSAGE_TOO_LARGE, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
+};
 
 /// A failure of the disk or of the log's state. Cloneable (every waiter of a
 /// failed flush gets it) and `Send` (it travels back to the requesting shard).

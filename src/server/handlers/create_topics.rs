@@ -1,7 +1,7 @@
 //! CreateTopics (key 19): forwarded to the controller shard, which persists
 //! the new table and has every shard open its partitions before answering.
 
-use super::{legacy_versions, respond, RequestMeta, VersionRange};
+use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::config::topic_config_defaults;
 use crate::metadata::controller::{self, ControllerRequest, NewTopic};
 use crate::shard::ShardContext;
@@ -79,7 +79,7 @@ pub async fn handle(
                 if let Some(topic) = answer
                     .table
                     .get(&outcome.name)
-                    .filter(|_| outcome.error_code == 0)
+                    .filter(|_| outcome.error_code == error_code::NONE)
                 {
                     result = result
                         .with_topic_id(if meta.version >= 7 {

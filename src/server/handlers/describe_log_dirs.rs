@@ -6,7 +6,7 @@
 //! The response has no declared tagged fields, so nothing optional is
 //! emitted for librdkafka < 2.2 to misread.
 
-use super::{respond, RequestMeta, VersionRange};
+use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::runtime::join_all;
 use crate::shard::ShardContext;
@@ -24,8 +24,6 @@ use std::sync::Arc;
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
 /// The version that added the volume's total and usable bytes.
 const VOLUME_BYTES_VERSION: i16 = 4;
-/// Kafka's KAFKA_STORAGE_ERROR, for a log dir whose volume cannot be read.
-const KAFKA_STORAGE_ERROR: i16 = 56;
 
 /// Answers a DescribeLogDirs request.
 pub async fn handle(
@@ -43,7 +41,7 @@ pub async fn handle(
             Some((total, usable)) => {
                 result = result.with_total_bytes(total).with_usable_bytes(usable);
             }
-            None => result = result.with_error_code(KAFKA_STORAGE_ERROR),
+            None => result = result.with_error_code(error_code::KAFKA_STORAGE_ERROR),
         }
     }
     respond(

@@ -169,7 +169,7 @@ async fn gather(
         };
         let has_data = fetched
             .iter()
-            .any(|p| !p.records.is_empty() || p.error_code != 0);
+            .any(|p| !p.records.is_empty() || p.error_code != error_code::NONE);
         answers[shard] = Some(fetched);
         if let (Some(fetch_id), true, false, true) = (fetch_id, has_data, cancelled, remaining > 0)
         {
@@ -261,7 +261,7 @@ fn assemble(
         .collect();
     FetchResponseOut {
         throttle_time_ms: 0,
-        error_code: 0,
+        error_code: error_code::NONE,
         session_id: 0,
         topics,
     }
@@ -343,7 +343,7 @@ async fn read_once(
         let max_bytes = read.partition_max_bytes.min(budget);
         let min_one_batch = part.min_one_batch && total == 0;
         let mut fetched = FetchedPartition {
-            error_code: 0,
+            error_code: error_code::NONE,
             high_watermark: log.high_watermark(),
             last_stable_offset: log.high_watermark(),
             log_start_offset: log.log_start_offset(),

@@ -100,14 +100,14 @@ mod tests {
     fn response(records: Vec<Piece>) -> FetchResponseOut {
         FetchResponseOut {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: error_code::NONE,
             session_id: 0,
             topics: vec![FetchTopicOut {
                 name: TopicName(StrBytes::from_static_str("t")),
                 topic_id: uuid::Uuid::nil(),
                 partitions: vec![FetchPartitionOut {
                     partition_index: 0,
-                    error_code: 0,
+                    error_code: error_code::NONE,
                     high_watermark: 2,
                     last_stable_offset: 2,
                     log_start_offset: 0,

@@ -98,7 +98,11 @@ pub async fn auto_create(
         },
     )
     .await;
-    for failed in answer.outcomes.iter().filter(|o| o.error_code != 0) {
+    for failed in answer
+        .outcomes
+        .iter()
+        .filter(|o| o.error_code != error_code::NONE)
+    {
         log::warn!(
             "auto-creation of topic {} failed: {:?}",
             failed.name,

@@ -30,10 +30,6 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 11 };
 pub const CRATE_VERSION_MIN: i16 = 3;
 /// Leader epoch stamped into every batch (single node: never changes).
 pub const LEADER_EPOCH: i32 = 0;
-/// Error for transactional batches until transactions exist.
-const INVALID_TXN_STATE: i16 = 48;
-/// Error for control batches sent by a client.
-const INVALID_RECORD: i16 = 87;
 
 /// Where the answer for one partition of the request comes from.
 enum Slot {
@@ -176,13 +172,13 @@ fn prepare_batches(
     for info in infos {
         if info.is_transactional() {
             return Err((
-                INVALID_TXN_STATE,
+                error_code::INVALID_TXN_STATE,
                 "transactions are not supported yet".into(),
             ));
         }
         if info.is_control() {
             return Err((
-                INVALID_RECORD,
+                error_code::INVALID_RECORD,
                 "clients may not send control batches".into(),
             ));
         }
