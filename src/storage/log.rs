@@ -17,10 +17,7 @@ use super::notify::{AppendListener, AppendListeners, Completion, CompletionFutur
 use super::producer_state::{ProducerStateTable, SequenceCheck};
 use super::recent_copy::recent_parts;
 use super::recovery::{preallocate_bytes, LoadedLog};
-use super::segment::{
-    align_down, segment_file_name, sync_directory, write_whole_file, Segment,
-    OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION,
-};
+use super::segment::{align_down, sync_directory, Segment};
 use crate::protocol::record_batch::{
     increment_sequence, stamp_header, BatchInfo, RECORD_BATCH_HEADER_BYTES,
 };
@@ -406,7 +403,8 @@ impl PartitionLog {
             .await
             .map_err(|_| self.closed_error())?;
         self.flush_everything().await?;
-        let sealed = self.seal_active_files().await;
+        self.state.borrow_mut().active.indexes.seal();
+        let sealed = self.persist_active_segment().await;
         let created = match sealed {
             Ok(()) => self.create_next_segment().await,
             Err(error) => Err(error),
@@ -424,34 +422,29 @@ impl PartitionLog {
         Ok(())
     }
 
-    async fn seal_active_files(&self) -> Result<(), StorageError> {
-        let (segment, size, offsets, times, base) = {
-            let mut state = self.state.borrow_mut();
-            state.active.indexes.seal();
+    /// Makes the active segment whole on disk: truncated to its logical
+    /// size, fdatasynced, then its index files written. Done when it is
+    /// sealed (a roll) and at shutdown; everything must be written already.
+    pub(super) async fn persist_active_segment(&self) -> Result<(), StorageError> {
+        let (reader, size, index_files) = {
+            let state = self.state.borrow();
             (
                 state.active.reader(),
                 state.active.size,
-                state.active.indexes.offsets.encode(),
-                state.active.indexes.times.encode(),
-                state.active.base_offset,
+                state.active.index_files(),
             )
         };
-        segment
+        reader
             .dma
             .truncate(size)
             .await
-            .map_err(|e| StorageError::io("truncate", &segment.log_path, e))?;
-        segment
+            .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
+        reader
             .dma
             .fdatasync()
             .await
-            .map_err(|e| StorageError::io("fdatasync", &segment.log_path, e))?;
-        let index_path = self
-            .dir
-            .join(segment_file_name(base, OFFSET_INDEX_EXTENSION));
-        write_whole_file(&index_path, &offsets).await?;
-        let time_path = self.dir.join(segment_file_name(base, TIME_INDEX_EXTENSION));
-        write_whole_file(&time_path, &times).await
+            .map_err(|e| StorageError::io("fdatasync", &reader.log_path, e))?;
+        index_files.write().await
     }
 
     async fn create_next_segment(&self) -> Result<Segment, StorageError> {

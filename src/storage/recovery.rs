@@ -304,7 +304,7 @@ async fn load_sealed(
     }
     segment.indexes = outcome.indexes;
     segment.indexes.seal();
-    segment.write_index_files().await?;
+    segment.index_files().write().await?;
     log::info!("{name}: rebuilt indexes of segment {base}");
     Ok(segment)
 }
