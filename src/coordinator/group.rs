@@ -9,7 +9,7 @@
 //! owning shard's timer calls [`Group::tick`] to expire sessions and end
 //! rebalances whose time ran out.
 
-use crate::shard::oneshot;
+use crate::local::oneshot;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};

@@ -34,15 +34,15 @@ async fn open_new_partitions(
             if ctx.owner_of(&topic.name, partition) != ctx.shard_id {
                 continue;
             }
-            if let Some(log) = ctx.storage.partition(&topic.name, partition) {
+            if let Some(open) = ctx.partitions.get(&topic.name, partition) {
                 if same_topic.is_some_and(|o| o.configs != topic.configs) {
-                    log.set_config(log_config.clone());
-                    enforce_retention_soon(log);
+                    open.set_config(log_config.clone());
+                    enforce_retention_soon(open.log().clone());
                 }
                 continue;
             }
-            ctx.storage
-                .open_partition(&topic.name, partition, log_config.clone(), true)
+            ctx.partitions
+                .open(&topic.name, partition, log_config.clone(), true)
                 .await
                 .map_err(|e| format!("cannot create {}-{partition}: {e}", topic.name))?;
         }
@@ -83,8 +83,8 @@ async fn delete_removed_partitions(
                 ctx.shard_id,
                 topic.name
             );
-            ctx.storage
-                .delete_partition(&topic.name, partition)
+            ctx.partitions
+                .delete(&topic.name, partition)
                 .await
                 .map_err(|e| format!("cannot delete {}-{partition}: {e}", topic.name))?;
         }

@@ -38,7 +38,9 @@ pub fn refresh_once(ctx: &ShardContext, metrics: &ShardMetrics) {
     gauges
         .cross_shard_pending
         .set(ctx.router.pending_calls() as u64);
-    gauges.recent_bytes.set(ctx.storage.recent_bytes() as u64);
+    gauges
+        .recent_bytes
+        .set(ctx.partitions.storage().recent_bytes() as u64);
     refresh_executor(metrics);
     let mut published = metrics
         .lag_inputs
@@ -48,7 +50,7 @@ pub fn refresh_once(ctx: &ShardContext, metrics: &ShardMetrics) {
 }
 
 fn refresh_storage(ctx: &ShardContext, metrics: &ShardMetrics, inputs: &mut LagInputs) {
-    let logs = ctx.storage.logs();
+    let logs = ctx.partitions.storage().logs();
     let (mut segments, mut bytes, mut failed) = (0u64, 0u64, 0u64);
     for log in &logs {
         segments += log.segment_count() as u64;

@@ -7,8 +7,8 @@
 use super::handlers::{self, Pending};
 use super::limits::{QueuedBytes, QueuedCharge};
 use super::send::send_pieces;
+use crate::local::notify::LocalEvent;
 use crate::protocol::frame::{self, FrameError, FRAME_SIZE_PREFIX_BYTES};
-use crate::shard::notify::LocalEvent;
 use crate::shard::ShardContext;
 use crate::storage::piece::Piece;
 use bytes::{Bytes, BytesMut};

@@ -7,9 +7,9 @@
 //! [`Completion`] resolves with the answer (e.g. once the append is durable).
 
 use super::messages::{ShardMessage, ShardRequest, ShardResponse};
-use super::oneshot;
 use super::service;
 use super::ShardContext;
+use crate::local::oneshot;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

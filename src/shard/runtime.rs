@@ -2,16 +2,17 @@
 //! glommio executor per shard, the shard mesh, and the clean-shutdown marker.
 
 use super::messages::ShardMessage;
-use super::notify::LocalEvent;
 use super::producer_ids::ProducerIdAllocator;
 use super::router::{spawn_receive_loops, Router};
 use super::startup_summary::{StartupFacts, StartupSummary};
-use super::{FetchWaits, ShardContext};
+use super::ShardContext;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
+use crate::local::notify::LocalEvent;
 use crate::metadata::log_config_for;
 use crate::metadata::store::{self, BrokerIdentity};
 use crate::metadata::topic_table::TopicTable;
+use crate::partition::ShardPartitions;
 use crate::server::listener;
 use crate::storage::{ShardStorage, StorageLimits};
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
@@ -196,18 +197,19 @@ async fn shard_main(
     crate::storage::io::install_configured_plan(&config.storage_fault_plan, shard_id)?;
     let limits = StorageLimits::from_config(&config);
     let storage = ShardStorage::new(shard_id, config.log_dirs.clone(), limits);
+    let shutting_down = LocalEvent::default();
+    let partitions = ShardPartitions::new(storage, shutting_down.clone());
     let ctx = Rc::new(ShardContext {
         shard_id,
         nr_shards: startup.nr_shards,
         config: config.clone(),
         identity: startup.identity.clone(),
-        storage,
+        partitions,
         topics: RefCell::new(startup.topics.clone()),
         router: Router::new(shard_id, Some(senders)),
-        fetch_waits: FetchWaits::default(),
         producer_ids: ProducerIdAllocator::new(shard_id),
         clean_start: startup.clean_start,
-        shutting_down: LocalEvent::default(),
+        shutting_down,
         connections: Cell::new(0),
         controller_lock: glommio::sync::Semaphore::new(1),
         coordinator: Coordinator::new(&config, shard_id),
@@ -215,7 +217,8 @@ async fn shard_main(
     open_owned_partitions(&ctx).await?;
     Coordinator::start(&ctx).await?;
     crate::metrics::attach_shard(&ctx, &startup.metrics);
-    ctx.storage
+    ctx.partitions
+        .storage()
         .start_background(config.log_retention_check_interval_ms);
     spawn_receive_loops(&ctx, receivers);
     spawn_shutdown_watch(&ctx);
@@ -229,7 +232,8 @@ async fn shard_main(
     startup.metrics.set_stopping();
     drain_connections(&ctx).await;
     wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
-    ctx.storage
+    ctx.partitions
+        .storage()
         .shutdown()
         .await
         .map_err(|e| format!("shard {shard_id}: storage shutdown failed: {e}"))?;
@@ -250,13 +254,13 @@ async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
     for chunk in owned.chunks(PARTITION_OPEN_CONCURRENCY_MAX) {
         let opens = chunk.iter().map(|(topic, partition)| {
             let log_config = log_config_for(&ctx.config, topic);
-            let storage = ctx.storage.clone();
+            let partitions = ctx.partitions.clone();
             let name = topic.name.clone();
             let partition = *partition;
             let clean = ctx.clean_start;
             async move {
-                storage
-                    .open_partition(&name, partition, log_config, clean)
+                partitions
+                    .open(&name, partition, log_config, clean)
                     .await
                     .map_err(|e| format!("cannot open {name}-{partition}: {e}"))
             }

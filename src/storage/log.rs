@@ -513,11 +513,6 @@ impl PartitionLog {
         self.state.borrow().log_end_offset()
     }
 
-    /// Single node: the log end offset.
-    pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset()
-    }
-
     /// Bytes of all segments (logical sizes).
     pub fn size_bytes(&self) -> u64 {
         let state = self.state.borrow();

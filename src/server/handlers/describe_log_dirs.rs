@@ -189,18 +189,6 @@ fn statvfs_bytes(dir: &Path) -> Option<(i64, i64)> {
     Some((clamp(stats.f_blocks as u128), clamp(stats.f_bavail as u128)))
 }
 
-/// The owning shard's half: each partition's size, `None` if not held here.
-pub fn sizes_owned(ctx: &ShardContext, partitions: &[(Arc<str>, i32)]) -> Vec<Option<u64>> {
-    partitions
-        .iter()
-        .map(|(topic, partition)| {
-            ctx.storage
-                .partition(topic, *partition)
-                .map(|log| log.size_bytes())
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
