@@ -298,14 +298,11 @@ pub fn count_response(api_key: i16, started: std::time::Instant, response_bytes:
     });
 }
 
-/// Counts an append to a partition of this shard (retried duplicates are
-/// not appended again and not counted).
+/// Counts an append of `records` records in `batch_bytes` to a partition of
+/// this shard.
 #[inline]
-pub fn count_appended(result: &crate::storage::AppendResult, batch_bytes: usize) {
-    if result.duplicate {
-        return;
-    }
-    let records = u64::try_from(result.last_offset - result.base_offset + 1).unwrap_or(0);
+pub fn count_appended(records: i64, batch_bytes: usize) {
+    let records = u64::try_from(records).unwrap_or(0);
     with_local(|m| {
         m.records_in.add(records);
         m.record_bytes_in.add(batch_bytes as u64);

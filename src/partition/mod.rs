@@ -9,6 +9,11 @@
 //!   durable offset (issue 10) and, with replication, the high watermark
 //!   over the in-sync replicas (issue 13). Fetch, ListOffsets and long-poll
 //!   wake-ups all take it from here;
+//! - its idempotent producer state ([`producer_state`]): every append is
+//!   decided here (a retry answered with its original offsets, an epoch or
+//!   sequence error refused) while the log's append turn is held, so storage
+//!   only appends what was accepted; rebuilt from the batches storage hands
+//!   over when it loads the log;
 //! - later, its leader epoch cache and its replica state (leader epoch,
 //!   ISR, follower offsets), next to the log in [`Partition`], and the
 //!   replication decisions made on them.
@@ -24,13 +29,15 @@
 pub mod fetch;
 pub mod list_offsets;
 pub mod produce;
+pub mod producer_state;
+
+#[cfg(test)]
+mod tests;
 
 use crate::local::notify::LocalEvent;
-use crate::storage::{
-    AppendBatch, AppendError, AppendListener, AppendResult, LogConfig, PartitionLog, ShardStorage,
-    StorageError,
-};
+use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
 use fetch::FetchWaits;
+use producer_state::{ProducerStateTable, PRODUCERS_PER_PARTITION_MAX};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -39,11 +46,18 @@ use std::sync::Arc;
 /// One partition on its owning shard. `!Send`: shared as `Rc<Partition>`.
 pub struct Partition {
     log: Rc<PartitionLog>,
+    producers: RefCell<ProducerStateTable>,
+    // Replication (issue 13) adds the leader epoch cache and the replica
+    // state (leader epoch, ISR, follower offsets) here, and the read bound
+    // becomes the high watermark computed from them.
 }
 
 impl Partition {
-    fn new(log: Rc<PartitionLog>) -> Self {
-        Partition { log }
+    fn new(log: Rc<PartitionLog>, producers: ProducerStateTable) -> Self {
+        Partition {
+            log,
+            producers: RefCell::new(producers),
+        }
     }
 
     /// The partition's log, for maintenance (configs, retention, metrics).
@@ -63,15 +77,6 @@ impl Partition {
     /// a move between a read and the first poll is not missed.
     pub fn read_bound_listener(&self) -> AppendListener {
         self.log.append_listener()
-    }
-
-    /// Appends `batches` (validated) in order, stamping `leader_epoch`.
-    pub async fn append(
-        &self,
-        batches: Vec<AppendBatch>,
-        leader_epoch: i32,
-    ) -> Result<AppendResult, AppendError> {
-        self.log.append(batches, leader_epoch).await
     }
 
     /// Replaces the topic settings of the log.
@@ -136,15 +141,17 @@ impl ShardPartitions {
             open.set_config(config);
             return Ok(open);
         }
+        let mut producers = ProducerStateTable::new(PRODUCERS_PER_PARTITION_MAX);
+        let mut rebuild = |batch: &_, base_offset| producers.record(batch, base_offset);
         let log = self
             .storage
-            .open_partition(topic, partition, config, clean_shutdown)
+            .open_partition(topic, partition, config, clean_shutdown, &mut rebuild)
             .await?;
         // A concurrent open of the same partition may have finished first.
         if let Some(open) = self.get(topic, partition) {
             return Ok(open);
         }
-        let opened = Rc::new(Partition::new(log));
+        let opened = Rc::new(Partition::new(log, producers));
         self.partitions
             .borrow_mut()
             .entry(topic.to_string())

@@ -2,9 +2,12 @@
 //! order (the ordered phase), then wait for the durability the acks ask for
 //! (acks=all: fdatasync, group-committed across the shard).
 
+use super::producer_state::AppendCheck;
 use super::{Partition, ShardPartitions};
 use crate::protocol::error_code;
-use crate::storage::{AppendBatch, AppendResult, Durability};
+use crate::storage::log::NO_LOG_APPEND_TIME;
+use crate::storage::{AppendBatch, AppendError, AppendResult, Durability};
+use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -51,6 +54,94 @@ pub struct PartitionAppend {
     pub batches: Vec<AppendBatch>,
 }
 
+/// What an append to a partition did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// The batches went in and got these offsets.
+    New(AppendResult),
+    /// A producer's retry of batches already in the log: their offsets.
+    Duplicate(AppendResult),
+}
+
+/// Why a partition refused an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProduceError {
+    /// The log refused it (disk, failed or closed log, invalid batch).
+    Log(AppendError),
+    /// The producer epoch is older than the one the partition knows.
+    InvalidProducerEpoch,
+    /// The batch's sequence does not follow the producer's last sequence.
+    OutOfOrderSequence,
+}
+
+impl ProduceError {
+    /// Kafka error code for a Produce partition response.
+    pub fn wire_error_code(&self) -> i16 {
+        match self {
+            ProduceError::Log(error) => error.wire_error_code(),
+            ProduceError::InvalidProducerEpoch => error_code::INVALID_PRODUCER_EPOCH,
+            ProduceError::OutOfOrderSequence => error_code::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        }
+    }
+}
+
+impl From<AppendError> for ProduceError {
+    fn from(error: AppendError) -> Self {
+        ProduceError::Log(error)
+    }
+}
+
+impl fmt::Display for ProduceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProduceError::Log(error) => write!(f, "{error}"),
+            ProduceError::InvalidProducerEpoch => write!(f, "invalid producer epoch"),
+            ProduceError::OutOfOrderSequence => write!(f, "out of order sequence number"),
+        }
+    }
+}
+
+impl std::error::Error for ProduceError {}
+
+impl Partition {
+    /// Appends `batches` (validated) in order, stamping `leader_epoch`.
+    ///
+    /// Idempotent producers: while the log's append turn is held, an older
+    /// epoch is refused (`InvalidProducerEpoch`), a sequence gap too
+    /// (`OutOfOrderSequence`); a retry of one of the producer's last 5
+    /// batches is answered with its original offsets and not appended; an
+    /// unknown producer id starts being tracked at any sequence. With
+    /// several batches, all must be new or all retries.
+    pub async fn append(
+        &self,
+        batches: Vec<AppendBatch>,
+        leader_epoch: i32,
+    ) -> Result<Appended, ProduceError> {
+        let slot = self.log.begin_append(batches).await?;
+        let check = self.producers.borrow().check_append(slot.batches());
+        match check {
+            AppendCheck::Append => {}
+            AppendCheck::Duplicate {
+                base_offset,
+                last_offset,
+            } => {
+                return Ok(Appended::Duplicate(AppendResult {
+                    base_offset,
+                    last_offset,
+                    log_append_time_ms: NO_LOG_APPEND_TIME,
+                    log_start_offset: self.log.log_start_offset(),
+                }))
+            }
+            AppendCheck::InvalidEpoch => return Err(ProduceError::InvalidProducerEpoch),
+            AppendCheck::OutOfOrder => return Err(ProduceError::OutOfOrderSequence),
+        }
+        let record =
+            |batch: &_, base_offset| self.producers.borrow_mut().record(batch, base_offset);
+        let result = slot.commit(leader_epoch, record).await?;
+        Ok(Appended::New(result))
+    }
+}
+
 /// The appends of one [`ProducePart`], done; their answers once durable.
 pub struct AppendedPart {
     durability: Durability,
@@ -70,10 +161,13 @@ impl ShardPartitions {
             };
             let batch_bytes: usize = request.batches.iter().map(AppendBatch::len).sum();
             match partition.append(request.batches, LEADER_EPOCH).await {
-                Ok(result) => {
-                    crate::metrics::count_appended(&result, batch_bytes);
+                Ok(Appended::New(result)) => {
+                    let records = result.last_offset - result.base_offset + 1;
+                    crate::metrics::count_appended(records, batch_bytes);
                     appended.push(Ok((partition, result)))
                 }
+                // Retries are not appended again and not counted.
+                Ok(Appended::Duplicate(result)) => appended.push(Ok((partition, result))),
                 Err(e) => appended.push(Err(e.wire_error_code())),
             }
         }

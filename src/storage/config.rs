@@ -95,8 +95,6 @@ pub struct StorageLimits {
     pub flush_logs_per_round_max: usize,
     /// Size of each arena block that stamped batch headers are cut from.
     pub header_arena_bytes: usize,
-    /// Producer ids remembered per partition; the least recent are forgotten.
-    pub producers_per_partition_max: usize,
     /// Size of one read while scanning batch headers for a fetch.
     pub scan_read_bytes: usize,
     /// Size of one read while recovering or rebuilding an index.
@@ -127,7 +125,6 @@ impl Default for StorageLimits {
             preallocate_step_bytes: 64 << 20,
             flush_logs_per_round_max: 32,
             header_arena_bytes: 64 << 10,
-            producers_per_partition_max: 4096,
             scan_read_bytes: 16 << 10,
             recovery_read_bytes: 1 << 20,
         }

@@ -6,8 +6,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::protocol::error_code::{
-    INVALID_PRODUCER_EPOCH, INVALID_RECORD, INVALID_TOPIC_EXCEPTION, KAFKA_STORAGE_ERROR,
-    MESSAGE_TOO_LARGE, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
+    INVALID_RECORD, INVALID_TOPIC_EXCEPTION, KAFKA_STORAGE_ERROR, MESSAGE_TOO_LARGE,
+    OFFSET_OUT_OF_RANGE,
 };
 
 /// A failure of the disk or of the log's state. Cloneable (every waiter of a
@@ -98,10 +98,6 @@ impl std::error::Error for StorageError {}
 pub enum AppendError {
     /// The disk failed or the log is failed/closed.
     Storage(StorageError),
-    /// The producer epoch is older than the one the partition knows.
-    InvalidProducerEpoch,
-    /// The batch's sequence does not follow the producer's last sequence.
-    OutOfOrderSequence,
     /// A batch is larger than the topic's `max.message.bytes`.
     RecordTooLarge,
     /// The append carried no batch, or a batch contradicts its header copy.
@@ -113,8 +109,6 @@ impl AppendError {
     pub fn wire_error_code(&self) -> i16 {
         match self {
             AppendError::Storage(error) => error.wire_error_code(),
-            AppendError::InvalidProducerEpoch => INVALID_PRODUCER_EPOCH,
-            AppendError::OutOfOrderSequence => OUT_OF_ORDER_SEQUENCE_NUMBER,
             AppendError::RecordTooLarge => MESSAGE_TOO_LARGE,
             AppendError::InvalidRecord => INVALID_RECORD,
         }
@@ -131,8 +125,6 @@ impl fmt::Display for AppendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AppendError::Storage(error) => write!(f, "{error}"),
-            AppendError::InvalidProducerEpoch => write!(f, "invalid producer epoch"),
-            AppendError::OutOfOrderSequence => write!(f, "out of order sequence number"),
             AppendError::RecordTooLarge => write!(f, "record batch too large"),
             AppendError::InvalidRecord => write!(f, "invalid record"),
         }

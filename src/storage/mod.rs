@@ -12,7 +12,6 @@
 //!   segment per round, waiter completion).
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
 //!   `log_read`, retention in `retention`.
-//! - [`producer_state`]: idempotent producer de-duplication.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
 //!   tail, rebuilding indexes.
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
@@ -29,7 +28,6 @@ pub mod log;
 mod log_read;
 pub mod notify;
 pub mod piece;
-pub mod producer_state;
 pub mod recent_copy;
 pub mod recovery;
 mod retention;
@@ -40,12 +38,12 @@ pub mod shard_storage;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use config::{Durability, LogConfig, StorageLimits};
 pub use disk_faults::{DiskFaultSummary, DISK_FULL_RETRY_MS};
 pub use error::{AppendError, ReadError, StorageError};
-pub use log::{AppendBatch, AppendResult, LogStats, PartitionLog};
+pub use log::{AppendBatch, AppendResult, AppendSlot, LogStats, PartitionLog};
 pub use log_read::ReadResult;
 pub use notify::AppendListener;
 pub use shard_storage::ShardStorage;
