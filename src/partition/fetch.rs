@@ -6,7 +6,7 @@
 use super::{Partition, ShardPartitions};
 use crate::local::notify::{first_of, LocalEvent};
 use crate::protocol::error_code;
-use crate::storage::piece::{pieces_len, Piece};
+use crate::protocol::piece::{pieces_len, Piece};
 use crate::storage::ReadError;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

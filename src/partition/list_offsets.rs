@@ -3,7 +3,7 @@
 
 use super::{Partition, ShardPartitions};
 use crate::protocol::error_code;
-use crate::storage::piece::Piece;
+use crate::protocol::piece::Piece;
 use kafka_protocol::records::RecordBatchDecoder;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;

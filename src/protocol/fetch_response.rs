@@ -8,7 +8,7 @@
 //! Tagged-field sections are always written empty (count 0): librdkafka < 2.2
 //! misreads default-valued tagged fields (see KAFKA-COMPAT.md).
 
-use crate::storage::piece::{pieces_len, Piece};
+use crate::protocol::piece::{pieces_len, Piece};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::TopicName;
 use uuid::Uuid;
@@ -266,7 +266,7 @@ impl FieldWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::piece::FileRegion;
+    use crate::protocol::piece::FileRegion;
     use kafka_protocol::messages::fetch_response::{
         FetchResponse, FetchableTopicResponse, PartitionData,
     };

@@ -1,22 +1,32 @@
 //! The thread-per-core layer: the runtime that starts one pinned executor per
-//! core, placement of partitions on shards, the messages between shards and
-//! the router that carries them.
+//! core ([`runtime`]), placement of partitions and groups on shards
+//! ([`placement`]), the messages between shards ([`messages`]), the router
+//! that carries them ([`router`]), what a shard does with one ([`service`]:
+//! it hands it to the partition, group or metadata service that owns the
+//! work), and typed calls for the layers above ([`calls`]).
+//!
+//! A shard's state is split by concern in [`ShardContext`]: who the shard is
+//! (its index, the shard count, the configuration, the broker identity), its
+//! router, and the services it runs, each of which gets only its own state.
 
+pub mod calls;
 pub mod messages;
+pub mod metrics_feed;
 pub mod placement;
-pub mod producer_ids;
 pub mod router;
 pub mod runtime;
 pub mod service;
 pub mod startup_summary;
 
 use crate::config::Config;
+use crate::coordinator::Coordinator;
 use crate::local::notify::LocalEvent;
+use crate::metadata::control_plane::ControlPlane;
 use crate::metadata::store::BrokerIdentity;
 use crate::metadata::topic_table::TopicTable;
 use crate::partition::ShardPartitions;
 use router::Router;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -30,30 +40,33 @@ pub struct ShardContext {
     pub config: Arc<Config>,
     /// Cluster id and node id.
     pub identity: BrokerIdentity,
-    /// This shard's partitions (and their storage).
-    pub partitions: Rc<ShardPartitions>,
-    /// This shard's copy of the topic table; replaced whole by the controller.
-    pub topics: RefCell<Arc<TopicTable>>,
     /// Cross-shard calls.
     pub router: Router,
-    /// Producer ids handed out by InitProducerId on this shard.
-    pub producer_ids: producer_ids::ProducerIdAllocator,
+    /// The partition service: this shard's partitions, their storage and
+    /// the fetches waiting on them.
+    pub partitions: Rc<ShardPartitions>,
+    /// The control plane: the topic table, the controller lock, producer ids.
+    pub control: Rc<ControlPlane>,
+    /// The consumer groups this shard coordinates and their offsets.
+    pub coordinator: Rc<Coordinator>,
+    /// Start, connections and shutdown.
+    pub lifecycle: Lifecycle,
+}
+
+/// Where a shard is in its life.
+pub struct Lifecycle {
     /// Whether the previous run shut down cleanly (recovery is skipped).
     pub clean_start: bool,
     /// Fired when the broker begins shutting down.
     pub shutting_down: LocalEvent,
     /// Open client connections on this shard.
     pub connections: Cell<usize>,
-    /// Serialises topic changes (used on the controller shard).
-    pub controller_lock: glommio::sync::Semaphore,
-    /// The consumer groups this shard coordinates and their offsets.
-    pub coordinator: crate::coordinator::Coordinator,
 }
 
 impl ShardContext {
     /// The current topic table.
     pub fn topic_table(&self) -> Arc<TopicTable> {
-        self.topics.borrow().clone()
+        self.control.topic_table()
     }
 
     /// The shard owning `partition` of `topic`.

@@ -101,18 +101,6 @@ pub struct StorageLimits {
     pub recovery_read_bytes: usize,
 }
 
-impl StorageLimits {
-    /// The defaults with the broker's `log.recent.bytes.*` settings.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        StorageLimits {
-            recent_bytes_per_partition: config.recent_bytes_per_partition,
-            recent_bytes_per_partition_min: config.recent_bytes_per_partition_min,
-            recent_bytes_per_shard_max: config.recent_bytes_per_shard_max,
-            ..StorageLimits::default()
-        }
-    }
-}
-
 impl Default for StorageLimits {
     fn default() -> Self {
         StorageLimits {
@@ -128,16 +116,5 @@ impl Default for StorageLimits {
             scan_read_bytes: 16 << 10,
             recovery_read_bytes: 1 << 20,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn broker_key_defaults_are_the_storage_defaults() {
-        let limits = StorageLimits::from_config(&crate::config::Config::default());
-        assert_eq!(limits, StorageLimits::default());
     }
 }

@@ -3,9 +3,9 @@
 
 use super::error::{ReadError, StorageError};
 use super::log::PartitionLog;
-use super::piece::{FileRegion, Piece};
 use super::scan::find_batch;
 use super::segment::{align_down, Segment, SegmentReader};
+use crate::protocol::piece::{FileRegion, Piece};
 use std::fs::File;
 use std::sync::Arc;
 

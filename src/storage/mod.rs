@@ -1,7 +1,6 @@
 //! Per-partition logs in Kafka's on-disk layout, and the per-shard flusher.
 //!
 //! # Layout
-//! - [`piece`]: what a read returns (memory or a file region).
 //! - [`config`]: topic log settings, durability levels, shard limits.
 //! - [`error`]: one error type per operation family, with wire codes.
 //! - [`segment`], [`index`]: a `.log` file and its in-memory offset/time
@@ -27,7 +26,6 @@ pub mod io;
 pub mod log;
 mod log_read;
 pub mod notify;
-pub mod piece;
 pub mod recent_copy;
 pub mod recovery;
 mod retention;

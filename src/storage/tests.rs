@@ -2,10 +2,10 @@
 //! temporary directory.
 
 use super::*;
+use crate::protocol::piece::Piece;
 use crate::protocol::record_batch::{
     build_test_batch, peek_batch, BatchInfo, TestBatch, RECORD_BATCH_HEADER_BYTES,
 };
-use crate::storage::piece::Piece;
 use crate::storage::segment::{segment_file_name, LOG_EXTENSION};
 use bytes::Bytes;
 use glommio::LocalExecutorBuilder;

@@ -3,9 +3,10 @@
 
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::config::topic_config_defaults;
-use crate::metadata::controller::{self, ControllerRequest, NewTopic};
+use crate::metadata::controller::{ControllerRequest, NewTopic};
+use crate::protocol::piece::Piece;
+use crate::shard::calls::controller;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };

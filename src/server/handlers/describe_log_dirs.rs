@@ -7,10 +7,10 @@
 //! emitted for librdkafka < 2.2 to misread.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::local::join_all;
+use crate::protocol::piece::Piece;
 use crate::shard::messages::{ShardRequest, ShardResponse};
-use crate::shard::runtime::join_all;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };

@@ -9,10 +9,10 @@ use crate::partition::fetch::{FetchPart, FetchWait, FetchedPartition, PartitionR
 use crate::protocol::fetch_response::{
     encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
 };
+use crate::protocol::piece::Piece;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::router::{Completion, RouteError};
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::rc::Rc;

@@ -9,7 +9,7 @@ use super::{error_code, RequestMeta};
 use crate::protocol::fetch_response::FetchResponseOut;
 use crate::protocol::frame::FRAME_SIZE_PREFIX_BYTES;
 use crate::protocol::legacy_message_set::down_convert;
-use crate::storage::piece::Piece;
+use crate::protocol::piece::Piece;
 use bytes::{BufMut, BytesMut};
 use std::os::unix::fs::FileExt;
 

@@ -9,7 +9,7 @@
 use super::{error_code, RequestMeta};
 use crate::protocol::frame::FRAME_SIZE_PREFIX_BYTES;
 use crate::protocol::legacy_message_set::{is_legacy, up_convert};
-use crate::storage::piece::Piece;
+use crate::protocol::piece::Piece;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsResponse, DescribeConfigsResponse, ListOffsetsResponse, ProduceRequest,

@@ -4,9 +4,9 @@
 
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::partition::list_offsets::ListOffsetsPart;
+use crate::protocol::piece::Piece;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };

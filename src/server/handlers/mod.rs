@@ -30,8 +30,8 @@ pub mod produce;
 pub mod sync_group;
 
 use crate::protocol::frame::{self, FrameError, RequestFrame};
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
 use std::future::Future;

@@ -8,12 +8,12 @@ use super::{error_code, respond, DispatchError, Pending, RequestMeta, VersionRan
 use crate::metrics::PartitionApi;
 use crate::partition::produce::{Acks, PartitionAppend, ProducePart};
 use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
+use crate::protocol::piece::Piece;
 use crate::protocol::record_batch::{validate_batches, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use crate::server::handlers::metadata::auto_create;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::router::Completion;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use crate::storage::{AppendBatch, AppendResult};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
