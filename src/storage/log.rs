@@ -5,8 +5,9 @@
 //!
 //! Interior mutability only; no `RefCell` borrow is ever held across an
 //! `.await`. Two FIFO locks order the asynchronous parts: `append_lock`
-//! (appends, including a segment roll) and `flush_lock` (one write/sync
-//! round at a time; a roll and shutdown take it too).
+//! (appends, including a segment roll; held by an [`AppendSlot`] from
+//! `begin_append` to `commit`) and `flush_lock` (one write/sync round at a
+//! time; a roll and shutdown take it too).
 
 use super::appender::{ActiveWrite, HeaderArena, RecentBatch, RecentBatches};
 use super::config::{Durability, LogConfig, StorageLimits};

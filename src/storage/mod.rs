@@ -10,9 +10,12 @@
 //! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
 //!   segment per round, waiter completion).
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
-//!   `log_read`, retention in `retention`.
+//!   `log_read`, retention in `retention`. An append is a turn
+//!   ([`AppendSlot`]) during which the partition layer decides, then a
+//!   commit that reports each batch it assigns offsets to.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
-//!   tail, rebuilding indexes.
+//!   tail, rebuilding indexes, handing each batch of the active segment to
+//!   the caller (the partition layer rebuilds its producer state from them).
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
 //! - [`io`]: the narrow file interface (real O_DIRECT files, or a
 //!   fault-injecting layer for tests).
