@@ -65,9 +65,11 @@ impl Partition {
         &self.log
     }
 
-    /// The offset below which consumers may read (Fetch's high watermark,
-    /// ListOffsets' latest). On a single node with Kafka's semantics: the
-    /// log end offset.
+    /// The offset below which consumers may read (Fetch's high watermark
+    /// and last stable offset, ListOffsets' latest). On a single node with
+    /// Kafka's semantics: the log end offset, which is also where storage
+    /// reads stop; a bound below it (the durable offset, the high watermark)
+    /// must be handed to [`PartitionLog::read`] as well.
     pub fn read_bound(&self) -> i64 {
         self.log.log_end_offset()
     }
