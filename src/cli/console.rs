@@ -205,7 +205,7 @@ pub fn existing_topic(
 ) -> Result<(TopicsMetadata, TopicDescription), CommandError> {
     let metadata = bootstrap.describe_topics(Some(&[topic]))?;
     match metadata.topics.get(topic) {
-        Some(found) if found.error_code == 0 => {
+        Some(found) if found.error_code == crate::protocol::error_code::NONE => {
             let found = found.clone();
             Ok((metadata, found))
         }

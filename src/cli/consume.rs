@@ -357,7 +357,7 @@ impl Session<'_> {
                 .client(leader)?
                 .fetch(&topic, &positions, limits)?;
             for answer in answers {
-                if answer.error_code != 0 {
+                if answer.error_code != crate::protocol::error_code::NONE {
                     let at = self
                         .positions
                         .get(&answer.partition)

@@ -389,7 +389,11 @@ fn partition_offsets(
     spec: OffsetSpec,
 ) -> Result<Option<BTreeMap<i32, i64>>, ClientError> {
     let metadata = bootstrap.metadata(Some(&[topic]))?;
-    let Some(topic_metadata) = metadata.topics.get(topic).filter(|t| t.error_code == 0) else {
+    let Some(topic_metadata) = metadata
+        .topics
+        .get(topic)
+        .filter(|t| t.error_code == crate::protocol::error_code::NONE)
+    else {
         return Ok(None);
     };
     let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();

@@ -330,6 +330,16 @@ impl Config {
         }
     }
 
+    /// The storage defaults with the broker's `log.recent.bytes.*` settings.
+    pub fn storage_limits(&self) -> crate::storage::StorageLimits {
+        crate::storage::StorageLimits {
+            recent_bytes_per_partition: self.recent_bytes_per_partition,
+            recent_bytes_per_partition_min: self.recent_bytes_per_partition_min,
+            recent_bytes_per_shard_max: self.recent_bytes_per_shard_max,
+            ..crate::storage::StorageLimits::default()
+        }
+    }
+
     /// A table of every key: name, default and meaning.
     pub fn help_text() -> String {
         let name_width = BROKER_KEYS.iter().map(|k| k.name.len()).max().unwrap_or(0);

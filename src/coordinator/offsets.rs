@@ -20,7 +20,7 @@
 //!   and written with one pwrite+fdatasync per group commit, so buffered I/O
 //!   is simpler than DmaFile's alignment rules at no cost that matters here.
 
-use crate::shard::oneshot;
+use crate::local::oneshot;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

@@ -6,7 +6,7 @@
 //! that `sendfile`s the regions (no user-space copy) and sends the memory
 //! pieces around them, so a cold read never blocks the shard's core.
 
-use crate::storage::piece::Piece;
+use crate::protocol::piece::Piece;
 use bytes::Bytes;
 use futures_lite::{future, AsyncWrite, AsyncWriteExt};
 use std::future::Future;

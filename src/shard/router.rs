@@ -7,9 +7,9 @@
 //! [`Completion`] resolves with the answer (e.g. once the append is durable).
 
 use super::messages::{ShardMessage, ShardRequest, ShardResponse};
-use super::oneshot;
 use super::service;
 use super::ShardContext;
+use crate::local::oneshot;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -30,8 +30,8 @@ pub enum RouteError {
 impl RouteError {
     /// The Kafka error code a client sees for this failure.
     pub fn wire_error_code(&self) -> i16 {
-        // NOT_LEADER_OR_FOLLOWER: the client refreshes metadata and retries.
-        6
+        // The client refreshes metadata and retries.
+        crate::protocol::error_code::NOT_LEADER_OR_FOLLOWER
     }
 }
 

@@ -95,24 +95,10 @@ pub struct StorageLimits {
     pub flush_logs_per_round_max: usize,
     /// Size of each arena block that stamped batch headers are cut from.
     pub header_arena_bytes: usize,
-    /// Producer ids remembered per partition; the least recent are forgotten.
-    pub producers_per_partition_max: usize,
     /// Size of one read while scanning batch headers for a fetch.
     pub scan_read_bytes: usize,
     /// Size of one read while recovering or rebuilding an index.
     pub recovery_read_bytes: usize,
-}
-
-impl StorageLimits {
-    /// The defaults with the broker's `log.recent.bytes.*` settings.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        StorageLimits {
-            recent_bytes_per_partition: config.recent_bytes_per_partition,
-            recent_bytes_per_partition_min: config.recent_bytes_per_partition_min,
-            recent_bytes_per_shard_max: config.recent_bytes_per_shard_max,
-            ..StorageLimits::default()
-        }
-    }
 }
 
 impl Default for StorageLimits {
@@ -127,20 +113,8 @@ impl Default for StorageLimits {
             preallocate_step_bytes: 64 << 20,
             flush_logs_per_round_max: 32,
             header_arena_bytes: 64 << 10,
-            producers_per_partition_max: 4096,
             scan_read_bytes: 16 << 10,
             recovery_read_bytes: 1 << 20,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn broker_key_defaults_are_the_storage_defaults() {
-        let limits = StorageLimits::from_config(&crate::config::Config::default());
-        assert_eq!(limits, StorageLimits::default());
     }
 }

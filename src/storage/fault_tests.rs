@@ -2,10 +2,10 @@
 //! per fault, each asserting what the producer is told, what the log's state
 //! and counters show, and what survives a restart.
 
-use super::error::KAFKA_STORAGE_ERROR;
 use super::io::{install_fault_plan, Fault, FaultPlan, FaultRule};
 use super::tests::{new_storage, open, plain_batch, read_all, run, small_config, TempDir};
 use super::*;
+use crate::protocol::error_code::KAFKA_STORAGE_ERROR;
 use std::rc::Rc;
 use std::time::Duration;
 

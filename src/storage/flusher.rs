@@ -14,9 +14,6 @@ use super::error::StorageError;
 use super::log::{now_ms, PartitionLog};
 use super::notify::{Completion, WakeSignal};
 use super::recovery::allocation_for;
-use super::segment::{
-    segment_file_name, write_whole_file, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION,
-};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::{Rc, Weak};
@@ -335,32 +332,7 @@ impl PartitionLog {
 
     async fn flush_and_trim(&self) -> Result<(), StorageError> {
         self.flush_everything().await?;
-        let (reader, size, offsets, times, base) = {
-            let state = self.state.borrow();
-            (
-                state.active.reader(),
-                state.active.size,
-                state.active.indexes.offsets.encode(),
-                state.active.indexes.times.encode(),
-                state.active.base_offset,
-            )
-        };
-        let index_path = self
-            .dir
-            .join(segment_file_name(base, OFFSET_INDEX_EXTENSION));
-        write_whole_file(&index_path, &offsets).await?;
-        let time_path = self.dir.join(segment_file_name(base, TIME_INDEX_EXTENSION));
-        write_whole_file(&time_path, &times).await?;
-        reader
-            .dma
-            .truncate(size)
-            .await
-            .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
-        reader
-            .dma
-            .fdatasync()
-            .await
-            .map_err(|e| StorageError::io("fdatasync", &reader.log_path, e))
+        self.persist_active_segment().await
     }
 }
 

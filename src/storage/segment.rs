@@ -181,12 +181,15 @@ impl Segment {
         }
     }
 
-    /// Writes `.index` and `.timeindex` from memory and syncs them.
-    pub async fn write_index_files(&self) -> Result<(), StorageError> {
-        let offsets = self.indexes.offsets.encode();
-        write_whole_file(&self.sibling_path(OFFSET_INDEX_EXTENSION), &offsets).await?;
-        let times = self.indexes.times.encode();
-        write_whole_file(&self.sibling_path(TIME_INDEX_EXTENSION), &times).await
+    /// The `.index` and `.timeindex` contents as the in-memory indexes are
+    /// now, to be written once no borrow of the log is held.
+    pub fn index_files(&self) -> IndexFiles {
+        IndexFiles {
+            offset_path: self.sibling_path(OFFSET_INDEX_EXTENSION),
+            offsets: self.indexes.offsets.encode(),
+            time_path: self.sibling_path(TIME_INDEX_EXTENSION),
+            times: self.indexes.times.encode(),
+        }
     }
 
     /// Loads both index files; `None` when either is missing or damaged
@@ -235,6 +238,25 @@ impl Segment {
     }
 }
 
+/// A segment's index files, encoded (see [`Segment::index_files`]).
+#[derive(Debug)]
+pub struct IndexFiles {
+    offset_path: PathBuf,
+    offsets: Vec<u8>,
+    time_path: PathBuf,
+    times: Vec<u8>,
+}
+
+impl IndexFiles {
+    /// Writes `.index` and `.timeindex` (created or replaced) and syncs them:
+    /// the one place index files are written (a sealed segment, a shutdown,
+    /// a rebuild at load).
+    pub async fn write(&self) -> Result<(), StorageError> {
+        write_whole_file(&self.offset_path, &self.offsets).await?;
+        write_whole_file(&self.time_path, &self.times).await
+    }
+}
+
 /// The O_DIRECT handle and path of a segment, for scans done without holding
 /// a borrow of the log (the file stays readable if retention unlinks it).
 #[derive(Clone, Debug)]
@@ -269,7 +291,7 @@ fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {
 
 /// Writes `bytes` as the whole content of `path` (created or replaced)
 /// with O_DIRECT and fdatasync.
-pub async fn write_whole_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+async fn write_whole_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let file = SegmentFile::open(path, OpenMode::Create)
         .await
         .map_err(|e| StorageError::io("create", path, e))?;

@@ -6,8 +6,8 @@ use super::create_topics::{
 };
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::config::topic_config_defaults;
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
