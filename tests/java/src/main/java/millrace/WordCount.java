@@ -26,6 +26,8 @@ import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.LongDeserializer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
@@ -50,7 +52,19 @@ final class WordCount {
     private static final int COMMIT_INTERVAL_MS = 200;
     private static final int PARTITIONS = 3;
 
+    private static KafkaConsumer<byte[], byte[]> offsetReader;
+
     private WordCount() {}
+
+    /**
+     * Streams does not leave the group on close by default (a restarted instance would wait
+     * out the session timeout of the one before it, in Kafka as here); these runs do.
+     */
+    private static void close(KafkaStreams streams, Deadline deadline) {
+        Deadline.step("closing the streams app");
+        streams.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
+                .withTimeout(deadline.remaining()));
+    }
 
     static Map<String, Object> run(Options options) throws Exception {
         String bootstrap = options.bootstrap();
@@ -130,8 +144,7 @@ final class WordCount {
             });
             report.put("state", streams.state().toString());
         } finally {
-            Deadline.step("closing the streams app");
-            streams.close(deadline.remaining());
+            close(streams, deadline);
         }
         report.put("restored", restored);
         report.put("countsWritten", endOffsetSum(bootstrap, output) - before);
@@ -166,14 +179,14 @@ final class WordCount {
         }
     }
 
-    private static long endOffsetSum(String bootstrap, String topic) {
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(Clients.consumer(bootstrap),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
-            List<TopicPartition> partitions = new ArrayList<>();
-            consumer.partitionsFor(topic).forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
-            return consumer.endOffsets(partitions).values().stream().mapToLong(Long::longValue).sum();
+    /** How many records `topic` holds, through one consumer kept for the whole scenario. */
+    private static synchronized long endOffsetSum(String bootstrap, String topic) {
+        if (offsetReader == null) {
+            offsetReader = new KafkaConsumer<>(Clients.consumer(bootstrap), new ByteArrayDeserializer(), new ByteArrayDeserializer());
         }
+        List<TopicPartition> partitions = new ArrayList<>();
+        offsetReader.partitionsFor(topic).forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
+        return offsetReader.endOffsets(partitions).values().stream().mapToLong(Long::longValue).sum();
     }
 
     /** [partition, offset, word, count] of every record of a topic of counts. */
@@ -270,7 +283,7 @@ final class WordCount {
                 options.deadline().await("the exactly-once app failing or counting",
                         () -> failure.get() != null || endOffsetSum(bootstrap, app + "-counts") > 0);
             } finally {
-                streams.close(options.deadline().remaining());
+                close(streams, options.deadline());
             }
             result.put("state", streams.state().toString());
             result.put("counted", endOffsetSum(bootstrap, app + "-counts"));
