@@ -10,6 +10,21 @@
 //! loop does not allocate once buffers have grown to the batch size.
 //! Decompression is bounded: a small batch that claims or inflates to more
 //! than the decompressor's limit is an error, not an allocation.
+//!
+//! The API, whole-buffer and allocation-free once warm:
+//! - [`Codec`]: the codec of a batch's attributes ([`Codec::from_attribute`],
+//!   [`Codec::attribute`]) or of a `compression.type` name ([`Codec::parse`]).
+//! - [`Compressor`]: one per writer, for one codec at Kafka's default level
+//!   ([`Compressor::new`]) or a `compression.*.level` ([`Compressor::with_level`]);
+//!   [`Compressor::compress`] replaces a caller's buffer with the output.
+//! - [`Decompressor`]: one per reader, every codec, output bounded by
+//!   [`Decompressor::with_limit`]; [`Decompressor::decompress`] returns a
+//!   borrow of its reused buffer. Errors are messages for the log or the
+//!   client (the caller picks the wire code: CORRUPT_MESSAGE, INVALID_RECORD).
+//!
+//! A reader that must not hold a whole batch in memory (a search through
+//! records) wants a streaming decoder instead; it belongs beside these,
+//! sharing the framing constants below, not in a second codec module.
 
 use flate2::{Compress, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 

@@ -6,8 +6,8 @@ use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::protocol::authorized_operations::{
     authorized_operations, CLUSTER_AUTHORIZED_OPERATIONS,
 };
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;

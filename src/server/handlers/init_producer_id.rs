@@ -6,8 +6,8 @@
 //! coordinator owns. Transactional ids are refused until transactions exist.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use std::rc::Rc;
 
@@ -29,7 +29,7 @@ pub fn handle(
             .with_producer_id(ProducerId(NO_PRODUCER_ID))
             .with_producer_epoch(NO_PRODUCER_EPOCH),
         None => InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(ctx.producer_ids.allocate()))
+            .with_producer_id(ProducerId(ctx.control.producer_ids.allocate()))
             .with_producer_epoch(0),
     };
     respond(meta, &response)

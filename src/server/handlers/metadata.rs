@@ -3,13 +3,14 @@
 //! request allows it. One broker leads every partition.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
-use crate::metadata::controller::{self, ControllerRequest, NewTopic};
+use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::metadata::topic_table::{validate_topic_name, TopicMeta, TopicTable};
 use crate::protocol::authorized_operations::{
     authorized_operations, CLUSTER_AUTHORIZED_OPERATIONS, TOPIC_AUTHORIZED_OPERATIONS,
 };
+use crate::protocol::piece::Piece;
+use crate::shard::calls::controller;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -114,7 +115,11 @@ pub async fn auto_create(
         },
     )
     .await;
-    for failed in answer.outcomes.iter().filter(|o| o.error_code != 0) {
+    for failed in answer
+        .outcomes
+        .iter()
+        .filter(|o| o.error_code != error_code::NONE)
+    {
         log::warn!(
             "auto-creation of topic {} failed: {:?}",
             failed.name,

@@ -15,14 +15,16 @@
 //! Reading a compressed batch's records (to recompress it, or to check every
 //! timestamp) copies them: accepted on this path only, where the topic asks
 //! for it. Every compressed batch so read, and any plain one larger than
-//! [`REWRITE_INLINE_BYTES_MAX`], is handled on a helper thread (glommio's
-//! blocking pool): a compressed batch may inflate up to the bound whatever
+//! [`REWRITE_INLINE_BYTES_MAX`], is handled on a client helper thread
+//! ([`run_client_job`]: client-driven work, never ahead of storage's or the
+//! control plane's): a compressed batch may inflate up to the bound whatever
 //! its size, and the shard's other work must not wait for it. Small plain
 //! batches are cheaper compressed in place than handed over. Request order
 //! is kept: the ordered phase of the Produce starts after this returns.
 
 use super::error_code;
 use super::produce::prepare_batches;
+use crate::local::helper_pool::run_client_job;
 use crate::metadata::topic_policy::{StoredCodec, TopicPolicy, NO_TIMESTAMP};
 use crate::protocol::batch_rewrite::{
     rebuild_with_codec, record_timestamp_range, records_section, Rebuilt, RewriteError,
@@ -112,7 +114,10 @@ async fn rewrite(
     let done = if plain && batch.len() <= REWRITE_INLINE_BYTES_MAX {
         job.run()
     } else {
-        glommio::executor().spawn_blocking(move || job.run()).await
+        run_client_job(move || job.run()).await.map_err(|e| {
+            let message = format!("the record batch could not be rewritten: {e}");
+            (error_code::UNKNOWN_SERVER_ERROR, message)
+        })?
     };
     let (rebuilt, span) = done.map_err(refused)?;
     span.check(policy, now_ms)?;
