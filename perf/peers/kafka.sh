@@ -4,7 +4,7 @@
 # and reports a single combined node or a cluster of N combined nodes on 127.0.0.1.
 #
 #   perf/peers/kafka.sh start [--nodes N] [--port P] [--controller-port P] [--heap SIZE]
-#                             [--dir DIR] [--fresh] [--override key=value]...
+#                             [--dir DIR] [--fresh] [--override key=value]... [--stop-with PID]
 #   perf/peers/kafka.sh stop|status [--dir DIR]
 #   perf/peers/kafka.sh fetch          # only resolve the jars (tests/run.sh does this)
 #   perf/peers/kafka.sh tool CLASS ARGS...   # run a Kafka main class on the same classpath,
@@ -17,7 +17,8 @@
 # (120), KAFKA_STOP_TIMEOUT_S (60), JAVA_HOME (else `java` on PATH).
 # Flush settings stay Kafka's defaults: Kafka does not fsync before acknowledging acks=all.
 # `start` keeps the data of an earlier start with the same layout; --fresh wipes it first.
-# `stop` stops exactly the processes whose pid files `start` wrote under DIR.
+# `stop` stops exactly the processes whose pid files `start` wrote under DIR; --stop-with PID
+# also stops them when process PID exits (tests use it so a killed run leaves no Kafka behind).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -40,6 +41,7 @@ RUN_DIR="${KAFKA_PEER_DIR:-$REPO_ROOT/target/peers/kafka/run}"
 START_TIMEOUT_S="${KAFKA_START_TIMEOUT_S:-120}"
 STOP_TIMEOUT_S="${KAFKA_STOP_TIMEOUT_S:-60}"
 FRESH=0
+STOP_WITH_PID=""
 OVERRIDES=()
 
 die() {
@@ -241,7 +243,16 @@ cmd_start() {
         cmd_stop
         exit 1
     fi
+    [ -n "$STOP_WITH_PID" ] && stop_when_gone "$STOP_WITH_PID"
     echo "kafka.sh: $NODES node(s) up, bootstrap $(bootstrap_list), data in $RUN_DIR"
+}
+
+# Stops this cluster once process PID has exited: a test run killed before its teardown
+# (a timeout) leaves no Kafka behind.
+stop_when_gone() {
+    local watched="$1"
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "$2" stop --dir "$3"' \
+        _ "$watched" "$REPO_ROOT/perf/peers/kafka.sh" "$RUN_DIR" </dev/null >/dev/null 2>&1 &
 }
 
 bootstrap_list() {
@@ -306,6 +317,7 @@ while [ $# -gt 0 ]; do
     --heap) HEAP="$2"; shift 2 ;;
     --dir) RUN_DIR="$2"; shift 2 ;;
     --fresh) FRESH=1; shift ;;
+    --stop-with) STOP_WITH_PID="$2"; shift 2 ;;
     --override) OVERRIDES+=("$2"); shift 2 ;;
     -h | --help) usage 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
