@@ -1,0 +1,3 @@
+pub fn run(_r: &mut crate::run::Runner, _p: &str) -> Result<(), String> {
+    Err("todo".into())
+}
