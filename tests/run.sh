@@ -23,6 +23,9 @@ install_system_packages() {
     # The kafkajs tests run a Node.js client.
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
+    # Apache Kafka, the conformance peer, runs from Maven Central jars on Java 17+.
+    command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+    command -v mvn >/dev/null 2>&1 || missing+=(maven)
     if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
         missing+=(python3-venv)
     fi
@@ -75,8 +78,12 @@ install_system_packages
 install_python_packages
 install_node_packages
 install_go_clients
+# Kafka's jars for the conformance test (a no-op once resolved); it fails the run if they
+# cannot be had: the test must not skip silently.
+bash perf/peers/kafka.sh fetch
 
 cargo build --release
+cargo build --release --example conformance
 cargo test --release
 "$VENV/bin/python" -m pytest -q tests/ "$@"
 if [ "${MILLRACE_TEST_FUZZ_SECONDS:-0}" -gt 0 ]; then
