@@ -198,6 +198,8 @@ impl Runner {
 
     /// Starts a sequence: fresh connections, no history.
     pub fn begin(&mut self, sequence: &str) {
+        // Progress on stderr: a run that hangs shows where.
+        eprintln!("conformance: sequence {sequence}");
         self.sequence = sequence.to_string();
         for target in &mut self.targets {
             target.reset();
