@@ -56,6 +56,12 @@ def run_tool(tool, mode, kafka, millrace, scope, *extra):
     return json.loads(done.stdout)
 
 
+def matches(text, glob):
+    """fnmatch with `*` and `?` only: brackets in paths (`topics[t]`) are literal."""
+    literal = "".join({"[": "[[]", "]": "[]]"}.get(c, c) for c in glob)
+    return fnmatch.fnmatchcase(text, literal)
+
+
 def judge(steps):
     """Splits every difference into allowed / known / new; returns (new, stale known entries)."""
     allowed = read_entries("allowed_fields.txt", 2)
@@ -67,11 +73,11 @@ def judge(steps):
         where = f"{step['sequence']}/{step['step']}"
         for diff in step["differences"]:
             path = diff["path"]
-            if any(fnmatch.fnmatchcase(path, glob) for _, glob, _ in allowed):
+            if any(matches(path, glob) for _, glob, _ in allowed):
                 continue
             match = next(
                 (entry for entry in known
-                 if fnmatch.fnmatchcase(where, entry[1]) and fnmatch.fnmatchcase(path, entry[2])),
+                 if matches(where, entry[1]) and matches(path, entry[2])),
                 None,
             )
             if match:
@@ -82,7 +88,7 @@ def judge(steps):
     stale = [
         f"{entry[0]}: {entry[1]} | {entry[2]}"
         for entry in known
-        if entry[0] not in used and any(fnmatch.fnmatchcase(f"{s}/x", entry[1].split("/")[0] + "/x") for s in sequences)
+        if entry[0] not in used and any(matches(f"{s}/x", entry[1].split("/")[0] + "/x") for s in sequences)
     ]
     return new, stale
 
