@@ -62,9 +62,33 @@ def matches(text, glob):
     return fnmatch.fnmatchcase(text, literal)
 
 
+# Values that stand for "none": an allowed field may differ in value, not in whether it is set
+# (a nil topic id where Kafka names the topic's id is a difference).
+UNSET_VALUES = {"00000000-0000-0000-0000-000000000000", '""', "-1", "None", "[]"}
+
+
+def presence(value):
+    if value is None:
+        return "absent"
+    return "unset" if value in UNSET_VALUES else "set"
+
+
+def allowed_to_differ(diff, allowed):
+    """Whether an allowed_fields.txt entry covers `diff`: `value` entries let the value differ
+    while both brokers set the field (or both leave it unset), `any` entries let it differ
+    in every way."""
+    same_presence = presence(diff["kafka"]) == presence(diff["millrace"])
+    return any(
+        matches(diff["path"], glob) and (scope == "any" or same_presence)
+        for _, glob, scope, _ in allowed
+    )
+
+
 def judge(steps):
     """Splits every difference into allowed / known / new; returns (new, stale known entries)."""
-    allowed = read_entries("allowed_fields.txt", 2)
+    allowed = read_entries("allowed_fields.txt", 3)
+    for where, glob, scope, _ in allowed:
+        assert scope in ("value", "any"), f"{where}: {glob}: want `value` or `any`, not {scope!r}"
     known = read_entries("known_differences.txt", 4)
     used = set()
     new = []
@@ -73,7 +97,7 @@ def judge(steps):
         where = f"{step['sequence']}/{step['step']}"
         for diff in step["differences"]:
             path = diff["path"]
-            if any(matches(path, glob) for _, glob, _ in allowed):
+            if allowed_to_differ(diff, allowed):
                 continue
             match = next(
                 (entry for entry in known

@@ -61,7 +61,7 @@ fn run(args: Args) -> Result<String, String> {
     let mut runner = Runner::new(targets, &args.scope);
     runner.warm_up(&format!("{}warm-up", args.scope))?;
     match args.mode.as_str() {
-        "corpus" => corpus::run_all(&mut runner),
+        "corpus" => corpus::run_all(&mut runner)?,
         "replay" => {
             let path = args.recording.ok_or("replay needs --recording FILE")?;
             replay::run(&mut runner, &path)?;

@@ -20,9 +20,19 @@ const INIT_PRODUCER_ID_VERSION: i16 = 4;
 const WARM_UP_TRANSACTION_TIMEOUT_MS: i32 = 60_000;
 /// How long a broker may take to create its offsets topic and producer id block.
 const WARM_UP_WAIT_MS: u64 = 60_000;
-const WARM_UP_POLL_MS: u64 = 200;
+/// How long a broker may take to show what a step changed (a created topic's leaders, a
+/// deleted topic gone): a loaded machine slows Kafka's metadata propagation to seconds.
+pub const SETTLE_WAIT_MS: u64 = 30_000;
+const WAIT_POLL_MS: u64 = 100;
 /// Connection id of requests that do not name one.
 pub const MAIN_CONNECTION: u32 = 0;
+/// Connection id of the requests that wait for a broker to settle: never one a step uses.
+const WAIT_CONNECTION: u32 = u32::MAX;
+/// Correlation id of waiting requests.
+const WAIT_CORRELATION_ID: i32 = i32::MAX;
+
+/// Set (to anything) to print every field of every answer on stderr.
+const TRACE_VARIABLE: &str = "CONFORMANCE_TRACE";
 
 /// Names of the brokers in the output: Kafka's answer, then millrace's.
 const BROKERS: [&str; 2] = ["kafka", "millrace"];
@@ -80,27 +90,34 @@ impl Target {
         self.history.clear();
     }
 
-    /// Sends `frame` until its answer's top-level error code is 0.
-    fn wait_until_ok(&mut self, frame: &Frame) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_millis(WARM_UP_WAIT_MS);
+    /// Sends `frame` on a connection of its own until `ready` accepts the answer, for at most
+    /// `wait_ms`. Nothing is recorded: waiting is not part of the comparison.
+    fn wait_until(
+        &mut self,
+        what: &str,
+        frame: &Frame,
+        wait_ms: u64,
+        ready: &dyn Fn(&ResponseKind) -> bool,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_millis(wait_ms);
         loop {
-            if let Outcome::Answer(answer) = self.exchange(MAIN_CONNECTION, frame) {
-                let ok = match answer.as_ref() {
-                    ResponseKind::FindCoordinator(r) => r.error_code == 0,
-                    ResponseKind::InitProducerId(r) => r.error_code == 0,
-                    _ => true,
-                };
-                if ok {
+            let outcome = self.exchange(WAIT_CONNECTION, frame);
+            if let Outcome::Answer(answer) = &outcome {
+                if ready(answer) {
                     return Ok(());
                 }
             }
             if Instant::now() > deadline {
+                let last = match &outcome {
+                    Outcome::Answer(answer) => format!("{answer:?}"),
+                    other => other.kind().to_string(),
+                };
                 return Err(format!(
-                    "{}: api key {} still failing after {WARM_UP_WAIT_MS} ms",
-                    self.name, frame.api_key
+                    "{} at {}: {what}: not so after {wait_ms} ms; last answer: {last}",
+                    self.name, self.address
                 ));
             }
-            std::thread::sleep(Duration::from_millis(WARM_UP_POLL_MS));
+            std::thread::sleep(Duration::from_millis(WAIT_POLL_MS));
         }
     }
 
@@ -188,10 +205,39 @@ impl Runner {
             0,
         )?;
         for target in &mut self.targets {
-            for frame in [&find, &init] {
-                target.wait_until_ok(frame)?;
-            }
+            target.wait_until(
+                "names a group coordinator",
+                &find,
+                WARM_UP_WAIT_MS,
+                &|a| matches!(a, ResponseKind::FindCoordinator(r) if r.error_code == 0),
+            )?;
+            target.wait_until(
+                "hands out a producer id",
+                &init,
+                WARM_UP_WAIT_MS,
+                &|a| matches!(a, ResponseKind::InitProducerId(r) if r.error_code == 0),
+            )?;
             target.reset();
+        }
+        Ok(())
+    }
+
+    /// Waits until `ready` accepts every broker's answer to `request` (sent at `version` of
+    /// `api`), for at most `SETTLE_WAIT_MS` each: what one step changed shows before the next
+    /// step looks. A broker that never settles ends the run with an error naming it.
+    pub fn settle(
+        &mut self,
+        what: &str,
+        api: ApiKey,
+        version: i16,
+        request: RequestKind,
+        ready: impl Fn(&ResponseKind) -> bool,
+    ) -> Result<(), String> {
+        let frame = Frame::encode(api, &request, version, WAIT_CORRELATION_ID)?;
+        for target in &mut self.targets {
+            target
+                .wait_until(what, &frame, SETTLE_WAIT_MS, &ready)
+                .map_err(|e| format!("sequence {}: {e}", self.sequence))?;
         }
         Ok(())
     }
@@ -227,7 +273,14 @@ impl Runner {
                 Ok(frame) => target.exchange(connection, &frame),
                 Err(e) => Outcome::Undecodable(format!("request not built: {e}")),
             };
-            answers.push(outcome_leaves(&outcome, &self.scope));
+            let leaves = outcome_leaves(&outcome, &self.scope);
+            if std::env::var_os(TRACE_VARIABLE).is_some() {
+                eprintln!(
+                    "conformance: {}/{name} {}: {leaves:?}",
+                    self.sequence, target.name
+                );
+            }
+            answers.push(leaves);
             target.history.push((api, outcome));
         }
         let record = compare(&self.sequence, name, api, version, &answers);

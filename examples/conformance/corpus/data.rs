@@ -1,7 +1,7 @@
 //! Produce, Fetch and ListOffsets: good data, then bad batches, bad offsets and bad partitions.
 
 use super::topics::create;
-use super::{last_answer, name, step, topic, topic_id};
+use super::{await_topic, last_answer, name, step, topic, topic_id};
 use crate::batch::{rewrite, with_bad_crc, Edit};
 use crate::run::{Runner, Target};
 use bytes::Bytes;
@@ -27,10 +27,10 @@ const MAX_TIMESTAMP: i64 = -3;
 const OVERSIZED_VALUE_BYTES: usize = 1_100_000;
 
 /// Runs the data sequences.
-pub fn run(runner: &mut Runner) {
-    produce_and_fetch(runner);
-    bad_batches(runner);
-    idempotence(runner);
+pub fn run(runner: &mut Runner) -> Result<(), String> {
+    produce_and_fetch(runner)?;
+    bad_batches(runner)?;
+    idempotence(runner)
 }
 
 /// `count` records with small values as one batch.
@@ -103,7 +103,7 @@ fn list_offsets(name: &str, partition: i32, timestamp: i64) -> ListOffsetsReques
                 .with_timestamp(timestamp)])])
 }
 
-fn produce_and_fetch(runner: &mut Runner) {
+fn produce_and_fetch(runner: &mut Runner) -> Result<(), String> {
     let seq = "data";
     runner.begin(seq);
     let t = name(runner, seq, "t");
@@ -113,6 +113,7 @@ fn produce_and_fetch(runner: &mut Runner) {
         ApiKey::CreateTopics,
         |_, _| Ok(create(&t, 2, 1, &[])),
     );
+    await_topic(runner, &t, Some(2))?;
     step(runner, "metadata (topic ids)", ApiKey::Metadata, |_, _| {
         Ok(super::topics::metadata(&[&t]))
     });
@@ -198,15 +199,17 @@ fn produce_and_fetch(runner: &mut Runner) {
         ApiKey::ListOffsets,
         |_, _| Ok(list_offsets(&missing, 0, LATEST)),
     );
+    Ok(())
 }
 
-fn bad_batches(runner: &mut Runner) {
+fn bad_batches(runner: &mut Runner) -> Result<(), String> {
     let seq = "badbatch";
     runner.begin(seq);
     let t = name(runner, seq, "t");
     step(runner, "create", ApiKey::CreateTopics, |_, _| {
         Ok(create(&t, 1, 1, &[]))
     });
+    await_topic(runner, &t, Some(1))?;
     step(runner, "metadata (topic ids)", ApiKey::Metadata, |_, _| {
         Ok(super::topics::metadata(&[&t]))
     });
@@ -249,6 +252,7 @@ fn bad_batches(runner: &mut Runner) {
     step(runner, "fetch what was kept", ApiKey::Fetch, |target, v| {
         fetch(target, v, &t, 0, 0)
     });
+    Ok(())
 }
 
 fn producer_of(target: &Target) -> Result<(i64, i16), String> {
@@ -266,13 +270,14 @@ fn idempotent(target: &Target, sequence: i32, count: usize) -> Result<Bytes, Str
     ))
 }
 
-fn idempotence(runner: &mut Runner) {
+fn idempotence(runner: &mut Runner) -> Result<(), String> {
     let seq = "idempotent";
     runner.begin(seq);
     let t = name(runner, seq, "t");
     step(runner, "create", ApiKey::CreateTopics, |_, _| {
         Ok(create(&t, 1, 1, &[]))
     });
+    await_topic(runner, &t, Some(1))?;
     step(runner, "metadata (topic ids)", ApiKey::Metadata, |_, _| {
         Ok(super::topics::metadata(&[&t]))
     });
@@ -330,4 +335,5 @@ fn idempotence(runner: &mut Runner) {
         ApiKey::Fetch,
         |target, v| fetch(target, v, &t, 0, 0),
     );
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! the wrong generation, with known and unknown members.
 
 use super::topics::create;
-use super::{last_answer, name, step, text, topic};
+use super::{await_topic, last_answer, name, step, text, topic};
 use crate::run::{Runner, Target};
 use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -26,9 +26,9 @@ const KEY_TYPE_GROUP: i8 = 0;
 const SUBSCRIPTION: &[u8] = &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
 /// Runs the group sequences.
-pub fn run(runner: &mut Runner) {
+pub fn run(runner: &mut Runner) -> Result<(), String> {
     membership(runner);
-    offsets(runner);
+    offsets(runner)
 }
 
 fn join(group: &str, member: &str, session_timeout_ms: i32) -> JoinGroupRequest {
@@ -223,7 +223,7 @@ fn membership(runner: &mut Runner) {
     );
 }
 
-fn offsets(runner: &mut Runner) {
+fn offsets(runner: &mut Runner) -> Result<(), String> {
     let seq = "offsets";
     runner.begin(seq);
     let t = name(runner, seq, "t");
@@ -231,6 +231,7 @@ fn offsets(runner: &mut Runner) {
     step(runner, "create", ApiKey::CreateTopics, |_, _| {
         Ok(create(&t, 2, 1, &[]))
     });
+    await_topic(runner, &t, Some(2))?;
     step(
         runner,
         "join without member id",
@@ -311,4 +312,5 @@ fn offsets(runner: &mut Runner) {
         ApiKey::DeleteGroups,
         |_, _| Ok(DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text(&simple))])),
     );
+    Ok(())
 }

@@ -7,17 +7,23 @@ mod groups;
 mod topics;
 
 use crate::run::{common_version, Payload, Runner, Target};
-use kafka_protocol::messages::{ApiKey, ResponseKind, TopicName};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{ApiKey, BrokerId, ListOffsetsRequest, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
+
+/// Kafka's error code for a topic or partition the broker does not know.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// ListOffsets timestamp asking for the log end offset.
+const LATEST_OFFSET: i64 = -1;
 
 /// Versions above these address topics by id in a way the corpus does not build.
 const VERSION_CAP_NONE: i16 = i16::MAX;
 
-/// Runs every sequence of the corpus.
-pub fn run_all(runner: &mut Runner) {
-    topics::run(runner);
-    data::run(runner);
-    groups::run(runner);
+/// Runs every sequence of the corpus; an error is a broker that never settled.
+pub fn run_all(runner: &mut Runner) -> Result<(), String> {
+    topics::run(runner)?;
+    data::run(runner)?;
+    groups::run(runner)
 }
 
 /// A name under the run's scope, unique to `sequence`.
@@ -109,4 +115,79 @@ pub fn topic_id(target: &Target, name: &str) -> Result<uuid::Uuid, String> {
         "{} never named the id of topic {name}",
         target.name
     ))
+}
+
+/// Waits until both brokers serve topic `name`: Metadata lists it with `partitions`
+/// partitions (any count when `None`), each with a leader, and ListOffsets answers every one
+/// of them (partition 0 when the count is not given). Kafka applies a CreateTopics or CreatePartitions through its controller and
+/// answers UNKNOWN_TOPIC_OR_PARTITION or NOT_LEADER_OR_FOLLOWER until its broker side has
+/// caught up; the corpus compares answers, not that lag.
+pub fn await_topic(runner: &mut Runner, name: &str, partitions: Option<i32>) -> Result<(), String> {
+    let metadata_version = version(runner, ApiKey::Metadata).ok_or("no common Metadata version")?;
+    let ready = |answer: &ResponseKind| match answer {
+        ResponseKind::Metadata(r) => r.topics.iter().any(|t| {
+            t.name.as_ref().is_some_and(|n| n.0.as_str() == name)
+                && t.error_code == 0
+                && !t.partitions.is_empty()
+                && partitions.is_none_or(|p| t.partitions.len() == p as usize)
+                && t.partitions
+                    .iter()
+                    .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+        }),
+        _ => false,
+    };
+    runner.settle(
+        &format!("Metadata lists topic {name} with a leader for every partition"),
+        ApiKey::Metadata,
+        metadata_version,
+        topics::metadata(&[name]).into(),
+        ready,
+    )?;
+    let list_version =
+        version(runner, ApiKey::ListOffsets).ok_or("no common ListOffsets version")?;
+    // A topic of the default size has at least partition 0.
+    let every_partition = (0..partitions.unwrap_or(1))
+        .map(|p| {
+            ListOffsetsPartition::default()
+                .with_partition_index(p)
+                .with_timestamp(LATEST_OFFSET)
+        })
+        .collect();
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic(name))
+            .with_partitions(every_partition)]);
+    runner.settle(
+        &format!("ListOffsets answers every partition of topic {name}"),
+        ApiKey::ListOffsets,
+        list_version,
+        request.into(),
+        |answer| match answer {
+            ResponseKind::ListOffsets(r) => r
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .all(|p| p.error_code == 0),
+            _ => false,
+        },
+    )
+}
+
+/// Waits until Metadata on both brokers answers UNKNOWN_TOPIC_OR_PARTITION for `name`.
+pub fn await_topic_gone(runner: &mut Runner, name: &str) -> Result<(), String> {
+    let metadata_version = version(runner, ApiKey::Metadata).ok_or("no common Metadata version")?;
+    runner.settle(
+        &format!("Metadata no longer knows topic {name}"),
+        ApiKey::Metadata,
+        metadata_version,
+        topics::metadata(&[name]).into(),
+        |answer| match answer {
+            ResponseKind::Metadata(r) => r
+                .topics
+                .iter()
+                .all(|t| t.error_code == UNKNOWN_TOPIC_OR_PARTITION),
+            _ => false,
+        },
+    )
 }

@@ -1,6 +1,6 @@
 //! Topic administration: create (good and bad), metadata, configs, partitions, delete.
 
-use super::{name, step, step_at, text, topic, version};
+use super::{await_topic, await_topic_gone, name, step, step_at, text, topic, version};
 use crate::run::{Payload, Runner, MAIN_CONNECTION};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -26,12 +26,13 @@ const UNKNOWN_API_KEY: i16 = 999;
 const UNSUPPORTED_VERSION: i16 = 999;
 
 /// Runs the topic sequences.
-pub fn run(runner: &mut Runner) {
-    create_and_describe(runner);
+pub fn run(runner: &mut Runner) -> Result<(), String> {
+    create_and_describe(runner)?;
     bad_creates(runner);
-    configs(runner);
-    partitions_and_delete(runner);
+    configs(runner)?;
+    partitions_and_delete(runner)?;
     unsupported(runner);
+    Ok(())
 }
 
 /// A CreateTopics request for one topic.
@@ -69,7 +70,7 @@ pub fn metadata(names: &[&str]) -> MetadataRequest {
         .with_allow_auto_topic_creation(false)
 }
 
-fn create_and_describe(runner: &mut Runner) {
+fn create_and_describe(runner: &mut Runner) -> Result<(), String> {
     let seq = "create";
     runner.begin(seq);
     let t = name(runner, seq, "t");
@@ -79,6 +80,7 @@ fn create_and_describe(runner: &mut Runner) {
         ApiKey::CreateTopics,
         |_, _| Ok(create(&t, 3, 1, &[])),
     );
+    await_topic(runner, &t, Some(3))?;
     step(
         runner,
         "create again: TOPIC_ALREADY_EXISTS",
@@ -122,6 +124,14 @@ fn create_and_describe(runner: &mut Runner) {
         ApiKey::CreateTopics,
         |_, _| Ok(create(&defaults, -1, -1, &[])),
     );
+    await_topic(runner, &defaults, None)?;
+    step(
+        runner,
+        "metadata of the default-sized topic",
+        ApiKey::Metadata,
+        |_, _| Ok(metadata(&[&defaults])),
+    );
+    Ok(())
 }
 
 fn bad_creates(runner: &mut Runner) {
@@ -213,7 +223,7 @@ fn alter(name: &str, key: &str, value: &str) -> IncrementalAlterConfigsRequest {
             .with_value(Some(text(value)))])])
 }
 
-fn configs(runner: &mut Runner) {
+fn configs(runner: &mut Runner) -> Result<(), String> {
     let seq = "configs";
     runner.begin(seq);
     let t = name(runner, seq, "t");
@@ -223,6 +233,7 @@ fn configs(runner: &mut Runner) {
         ApiKey::CreateTopics,
         |_, _| Ok(create(&t, 1, 1, &[("retention.ms", "3600000")])),
     );
+    await_topic(runner, &t, Some(1))?;
     let keys = [
         "retention.ms",
         "cleanup.policy",
@@ -242,6 +253,7 @@ fn configs(runner: &mut Runner) {
         ApiKey::IncrementalAlterConfigs,
         |_, _| Ok(alter(&t, "retention.bytes", "1048576")),
     );
+    await_config(runner, &t, "retention.bytes", "1048576")?;
     step(
         runner,
         "set retention.bytes to a word: INVALID_CONFIG",
@@ -273,9 +285,30 @@ fn configs(runner: &mut Runner) {
         ApiKey::IncrementalAlterConfigs,
         |_, _| Ok(alter(&missing, "retention.ms", "1000")),
     );
+    Ok(())
 }
 
-fn partitions_and_delete(runner: &mut Runner) {
+/// Waits until DescribeConfigs on both brokers shows `key` = `value` for topic `name`: Kafka
+/// applies an alter through its controller, and describes what its broker has caught up with.
+fn await_config(runner: &mut Runner, name: &str, key: &str, value: &str) -> Result<(), String> {
+    let v = version(runner, ApiKey::DescribeConfigs).ok_or("no common DescribeConfigs version")?;
+    runner.settle(
+        &format!("DescribeConfigs shows {key}={value} for topic {name}"),
+        ApiKey::DescribeConfigs,
+        v,
+        describe(name, Some(&[key])).into(),
+        |answer| match answer {
+            ResponseKind::DescribeConfigs(r) => r
+                .results
+                .iter()
+                .flat_map(|resource| &resource.configs)
+                .any(|c| c.name.as_str() == key && c.value.as_deref() == Some(value)),
+            _ => false,
+        },
+    )
+}
+
+fn partitions_and_delete(runner: &mut Runner) -> Result<(), String> {
     let seq = "partitions";
     runner.begin(seq);
     let t = name(runner, seq, "t");
@@ -296,7 +329,9 @@ fn partitions_and_delete(runner: &mut Runner) {
         ApiKey::CreateTopics,
         |_, _| Ok(create(&t, 1, 1, &[])),
     );
+    await_topic(runner, &t, Some(1))?;
     step(runner, "grow to 3", ApiKey::CreatePartitions, grow(3));
+    await_topic(runner, &t, Some(3))?;
     step(
         runner,
         "shrink to 2: INVALID_PARTITIONS",
@@ -328,6 +363,7 @@ fn partitions_and_delete(runner: &mut Runner) {
         }
     };
     step(runner, "delete", ApiKey::DeleteTopics, delete(t.clone()));
+    await_topic_gone(runner, &t)?;
     let missing = name(runner, seq, "missing");
     step(
         runner,
@@ -344,6 +380,7 @@ fn partitions_and_delete(runner: &mut Runner) {
             |_, _| Ok(metadata(&[&t])),
         );
     }
+    Ok(())
 }
 
 /// A raw request header (v1: key, version, correlation id, client id) and an empty body.
