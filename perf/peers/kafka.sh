@@ -30,6 +30,11 @@ HOST=127.0.0.1
 MAIN_CLASS=kafka.Kafka
 STORAGE_TOOL=kafka.tools.StorageTool
 READY_POLL_INTERVAL_S=0.5
+# How long a launched node may take to exec java (its pid is a shell's until then).
+EXEC_TIMEOUT_S=30
+EXEC_POLL_INTERVAL_S=0.05
+# Exit status of `start` when a port it needs is taken (callers may retry on other ports).
+EXIT_PORT_IN_USE=3
 # Replication factor of Kafka's internal topics: its default 3 cannot be met by fewer nodes.
 INTERNAL_RF_MAX=3
 
@@ -120,11 +125,22 @@ layout_line() {
     echo "nodes=$NODES port=$PORT controller_port=$CONTROLLER_PORT"
 }
 
+# A Kafka Uuid as `StorageTool random-uuid` prints it (URL-safe base64 of 16 random bytes, not
+# starting with '-'), without a JVM start per id.
+random_uuid() {
+    python3 -c 'import base64, os
+while True:
+    text = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not text.startswith("-"):
+        print(text)
+        break'
+}
+
 format_storage() {
     local cluster_id i initial=() args
-    cluster_id="$(run_java "$STORAGE_TOOL" random-uuid)"
+    cluster_id="$(random_uuid)"
     for ((i = 0; i < NODES; i++)); do
-        initial+=("$i@$HOST:$(controller_port "$i"):$(run_java "$STORAGE_TOOL" random-uuid)")
+        initial+=("$i@$HOST:$(controller_port "$i"):$(random_uuid)")
     done
     for ((i = 0; i < NODES; i++)); do
         if [ "$NODES" -eq 1 ]; then
@@ -165,7 +181,7 @@ heap_opts() {
 }
 
 launch_node() {
-    local i="$1" dir
+    local i="$1" dir pid deadline
     dir="$(node_dir "$i")"
     # The JVM flags of Kafka's own bin/kafka-run-class.sh, so benchmarks meet Kafka as shipped.
     # shellcheck disable=SC2046
@@ -175,16 +191,38 @@ launch_node() {
         -Dlog4j2.configurationFile="$LOG4J_CONFIG" \
         -cp "$LIB_DIR/*" "$MAIN_CLASS" "$dir/server.properties" \
         </dev/null >"$dir/kafka.log" 2>&1 &
-    echo $! >"$(pid_file "$i")"
+    pid=$!
+    echo "$pid" >"$(pid_file "$i")"
+    # Until it has exec'd java, $! is a copy of this shell, whose command line running_pid does
+    # not recognise: checking it then took a starting node for an exited one (with an empty
+    # log) and left the JVM running, unstopped.
+    deadline=$((SECONDS + EXEC_TIMEOUT_S))
+    until running_pid "$i" >/dev/null; do
+        node_alive "$pid" || return 0 # exited already: wait_ready reports it
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            kill -KILL "$pid" 2>/dev/null || true
+            die "node $i (pid $pid) did not exec java within ${EXEC_TIMEOUT_S}s"
+        fi
+        sleep "$EXEC_POLL_INTERVAL_S"
+    done
 }
 
-# How many brokers a Metadata v1 request to HOST:PORT lists (prints nothing when it fails).
-brokers_seen() {
+# Whether process PID exists and has not exited (a zombie has).
+node_alive() {
+    local state
+    state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# "CLUSTER_ID BROKER_COUNT" from a Metadata v4 request to HOST:PORT (nothing when it fails).
+# The cluster id tells our Kafka from anything else answering on that port.
+cluster_seen() {
     python3 - "$HOST" "$1" <<'EOF' 2>/dev/null
 import socket, struct, sys
 with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2) as s:
     client = b"kafka.sh"
-    body = struct.pack(">hhih", 3, 1, 1, len(client)) + client + struct.pack(">i", 0)
+    # Metadata v4: no topics, no auto-creation.
+    body = struct.pack(">hhih", 3, 4, 1, len(client)) + client + struct.pack(">ib", 0, 0)
     s.sendall(struct.pack(">i", len(body)) + body)
     def read(n):
         data = b""
@@ -194,32 +232,77 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2) as s:
                 raise EOFError
             data += chunk
         return data
-    size = struct.unpack(">i", read(4))[0]
-    reply = read(size)
-    print(struct.unpack(">i", reply[4:8])[0])
+    reply = read(struct.unpack(">i", read(4))[0])
+    at = 8  # correlation id, throttle time
+    brokers = struct.unpack_from(">i", reply, at)[0]
+    at += 4
+    for _ in range(brokers):
+        at += 4  # node id
+        at += 2 + struct.unpack_from(">h", reply, at)[0] + 4  # host, port
+        rack = struct.unpack_from(">h", reply, at)[0]
+        at += 2 + max(rack, 0)
+    size = struct.unpack_from(">h", reply, at)[0]
+    cluster = reply[at + 2:at + 2 + size].decode() if size >= 0 else ""
+    print(cluster, brokers)
 EOF
 }
 
+formatted_cluster_id() {
+    sed -n 's/^cluster.id=//p' "$(node_dir 0)/data/meta.properties" 2>/dev/null
+}
+
+# Says why node I (pid PID) stopped, with its exit status and output; returns
+# EXIT_PORT_IN_USE when a port was taken, so a caller may retry on other ports.
+report_exit() {
+    local i="$1" pid="$2" status=0 log note=""
+    log="$(node_dir "$i")/kafka.log"
+    wait "$pid" 2>/dev/null || status=$?
+    [ "$status" -eq 137 ] && note=" (SIGKILL: the OOM killer?)"
+    echo "kafka.sh: node $i (pid $pid) exited during start-up with status $status$note; its output ($log):" >&2
+    if [ -s "$log" ]; then tail -n 60 "$log" >&2; else echo "(empty)" >&2; fi
+    if grep -q "Address already in use" "$log" 2>/dev/null; then return "$EXIT_PORT_IN_USE"; fi
+    return 1
+}
+
 wait_ready() {
-    local deadline=$((SECONDS + START_TIMEOUT_S)) i seen
+    local deadline=$((SECONDS + START_TIMEOUT_S)) i pid seen="" want
+    want="$(formatted_cluster_id) $NODES"
     while [ "$SECONDS" -lt "$deadline" ]; do
         for ((i = 0; i < NODES; i++)); do
-            running_pid "$i" >/dev/null || {
-                echo "kafka.sh: node $i exited during start-up; its log:" >&2
-                tail -n 40 "$(node_dir "$i")/kafka.log" >&2
-                return 1
-            }
+            pid="$(cat "$(pid_file "$i")")"
+            if ! node_alive "$pid"; then
+                report_exit "$i" "$pid"
+                return
+            fi
         done
         local ready=1
         for ((i = 0; i < NODES; i++)); do
-            seen="$(brokers_seen "$(broker_port "$i")")"
-            [ "${seen:-0}" -eq "$NODES" ] || ready=0
+            seen="$(cluster_seen "$(broker_port "$i")")"
+            [ "$seen" = "$want" ] || ready=0
         done
         [ "$ready" -eq 1 ] && return 0
         sleep "$READY_POLL_INTERVAL_S"
     done
-    echo "kafka.sh: not all $NODES brokers registered within ${START_TIMEOUT_S}s; logs in $RUN_DIR" >&2
+    echo "kafka.sh: not all $NODES broker(s) of cluster ${want% *} registered within" \
+        "${START_TIMEOUT_S}s (last answer: '${seen:-none}'); logs in $RUN_DIR" >&2
     return 1
+}
+
+# Exits with EXIT_PORT_IN_USE if something already listens on a port this cluster needs.
+check_ports_free() {
+    local i port
+    for ((i = 0; i < NODES; i++)); do
+        for port in "$(broker_port "$i")" "$(controller_port "$i")"; do
+            # SO_REUSEADDR as Java's server sockets: a port left in TIME_WAIT is free.
+            if ! python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))' "$HOST" "$port" 2>/dev/null; then
+                echo "kafka.sh: port $port on $HOST is in use" >&2
+                exit "$EXIT_PORT_IN_USE"
+            fi
+        done
+    done
 }
 
 cmd_start() {
@@ -238,10 +321,13 @@ cmd_start() {
     elif [ "$(cat "$RUN_DIR/layout")" != "$(layout_line)" ]; then
         die "$RUN_DIR holds a cluster formatted as '$(cat "$RUN_DIR/layout")'; use --fresh to wipe it"
     fi
+    check_ports_free
     for ((i = 0; i < NODES; i++)); do launch_node "$i"; done
-    if ! wait_ready; then
-        cmd_stop
-        exit 1
+    local ready=0
+    wait_ready || ready=$?
+    if [ "$ready" -ne 0 ]; then
+        cmd_stop >&2
+        exit "$ready"
     fi
     [ -n "$STOP_WITH_PID" ] && stop_when_gone "$STOP_WITH_PID"
     echo "kafka.sh: $NODES node(s) up, bootstrap $(bootstrap_list), data in $RUN_DIR"
