@@ -84,6 +84,11 @@ impl Header {
         Some((header, size))
     }
 
+    /// The producer id and epoch the batch carries.
+    pub fn producer(&self) -> (i64, i16) {
+        (self.producer_id, self.producer_epoch)
+    }
+
     /// Every field by name.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
         vec![

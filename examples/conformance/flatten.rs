@@ -12,6 +12,8 @@ const KEY_FIELDS: &[&str] = &[
     "topic",
     "partition_index",
     "partition",
+    // Produce answers' partitions, which Kafka may list in another order than asked.
+    "index",
     "api_key",
     "group_id",
     "resource_name",

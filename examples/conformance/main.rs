@@ -7,14 +7,17 @@
 //!   conformance replay --kafka HOST:PORT --millrace HOST:PORT --scope PREFIX --recording FILE
 //!
 //! `corpus` runs the built-in sequences (corpus/); `replay` sends what a real client sent,
-//! recorded by tests/recording_proxy.py, giving each broker its own member and producer ids.
+//! recorded by tests/conformance/record.py, giving each broker its own member and producer ids
+//! (PREFIX must then be 8 bytes: it replaces the recording's name token).
 //! Every topic and group name a sequence uses starts with PREFIX.
 
 mod batch;
 mod corpus;
 mod flatten;
+mod recording;
 mod replay;
 mod run;
+mod substitute;
 mod wire;
 
 use run::{Runner, Target};

@@ -5,7 +5,7 @@ use crate::flatten::{leaves, Leaf};
 use crate::wire::{Connection, Frame, Outcome};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, FindCoordinatorRequest, InitProducerIdRequest, ProducerId,
-    RequestKind, ResponseKind,
+    RequestHeader, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use millrace::bench::json::Json;
@@ -157,6 +157,9 @@ pub enum Payload {
     Typed(RequestKind),
     /// Header and body bytes as they are (bad versions, unknown keys).
     Raw(bytes::Bytes),
+    /// A typed request under a given header (a recorded client's): the step's version and
+    /// correlation id are the header's.
+    Headed(Box<RequestHeader>, RequestKind),
 }
 
 /// Runs steps on both brokers and keeps one comparison record per step.
@@ -268,6 +271,7 @@ impl Runner {
             let frame = build(target).and_then(|payload| match payload {
                 Payload::Typed(request) => Frame::encode(api, &request, version, correlation_id),
                 Payload::Raw(bytes) => Frame::raw(bytes),
+                Payload::Headed(header, request) => Frame::encode_with_header(&header, &request),
             });
             let outcome = match frame {
                 Ok(frame) => target.exchange(connection, &frame),

@@ -70,6 +70,19 @@ impl Frame {
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        Frame::encode_with_header(&header, request)
+    }
+
+    /// Encodes a typed request under `header` (a recorded client's, with its client id and
+    /// correlation id), at the header's version.
+    pub fn encode_with_header(
+        header: &RequestHeader,
+        request: &RequestKind,
+    ) -> Result<Frame, String> {
+        let api_key = ApiKey::try_from(header.request_api_key)
+            .map_err(|_| format!("unknown api key {}", header.request_api_key))?;
+        let version = header.request_api_version;
+        let correlation_id = header.correlation_id;
         let mut buf = BytesMut::new();
         header
             .encode(&mut buf, api_key.request_header_version(version))
@@ -131,7 +144,7 @@ impl Connection {
             return Outcome::NoAnswerExpected;
         }
         match self.read_frame() {
-            Ok(body) => decode_answer(frame, body),
+            Ok(body) => decode_response(frame, body),
             Err(outcome) => outcome,
         }
     }
@@ -159,7 +172,7 @@ impl Connection {
 
 /// Decodes an answer frame for `frame`. An unsupported ApiVersions request is answered in
 /// version 0 (KIP-511), so that version is tried when the one asked for does not decode.
-fn decode_answer(frame: &Frame, body: Bytes) -> Outcome {
+pub fn decode_response(frame: &Frame, body: Bytes) -> Outcome {
     let Ok(api_key) = ApiKey::try_from(frame.api_key) else {
         return Outcome::Undecodable(format!("answer to unknown api key {}", frame.api_key));
     };

@@ -2,7 +2,7 @@
 //! the wrong generation, with known and unknown members.
 
 use super::topics::create;
-use super::{await_topic, last_answer, name, step, text, topic};
+use super::{await_topic, last_answer, name, step, step_at, text, topic};
 use crate::run::{Runner, Target};
 use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -20,6 +20,8 @@ const SESSION_TIMEOUT_MS: i32 = 30_000;
 const REBALANCE_TIMEOUT_MS: i32 = 30_000;
 /// Below Kafka's group.min.session.timeout.ms (6 s).
 const SESSION_TIMEOUT_TOO_SHORT_MS: i32 = 1_000;
+/// The last DescribeGroups version that describes a missing group as Dead without an error.
+const DESCRIBE_GROUPS_BEFORE_NOT_FOUND_VERSION: i16 = 5;
 /// FindCoordinator key type of a group.
 const KEY_TYPE_GROUP: i8 = 0;
 /// A consumer-protocol subscription (v0) to no topics: the bytes do not matter to a broker.
@@ -220,6 +222,28 @@ fn membership(runner: &mut Runner) {
         "describe after leaving",
         ApiKey::DescribeGroups,
         |_, _| Ok(DescribeGroupsRequest::default().with_groups(vec![GroupId(text(&g))])),
+    );
+    step(runner, "list groups", ApiKey::ListGroups, |_, _| {
+        Ok(ListGroupsRequest::default())
+    });
+    step(
+        runner,
+        "delete the emptied group",
+        ApiKey::DeleteGroups,
+        |_, _| Ok(DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text(&g))])),
+    );
+    step(
+        runner,
+        "describe after deleting",
+        ApiKey::DescribeGroups,
+        |_, _| Ok(DescribeGroupsRequest::default().with_groups(vec![GroupId(text(&g))])),
+    );
+    step_at(
+        runner,
+        "describe a missing group at v5",
+        ApiKey::DescribeGroups,
+        DESCRIBE_GROUPS_BEFORE_NOT_FOUND_VERSION,
+        |_, _| Ok(DescribeGroupsRequest::default().with_groups(vec![GroupId(text(&missing))])),
     );
 }
 
