@@ -60,6 +60,16 @@ pub enum Fault {
         /// Bytes of the write that reach the disk.
         bytes: usize,
     },
+    /// Every write waits this long before it is issued (a slow device).
+    DelayWrite {
+        /// The wait.
+        ms: u64,
+    },
+    /// Every fdatasync waits this long before it is issued (a slow device).
+    DelaySync {
+        /// The wait.
+        ms: u64,
+    },
 }
 
 impl Fault {
@@ -191,6 +201,7 @@ impl FaultPlan {
             }
             let rule_operation = match rule.fault {
                 Fault::FailSync { .. } | Fault::LyingSync { .. } => Operation::Sync,
+                Fault::DelayWrite { .. } | Fault::DelaySync { .. } => continue,
                 _ => Operation::Write,
             };
             if rule_operation != operation {
@@ -211,6 +222,24 @@ impl FaultPlan {
             }
         }
         verdict
+    }
+
+    /// Waits as long as the delay rules matching `path` and `operation` ask.
+    async fn delay(&self, path: &Path, operation: Operation) {
+        let path = path.to_string_lossy();
+        let delay_ms: u64 = self
+            .rules
+            .iter()
+            .filter(|rule| path.contains(rule.file_contains.as_str()))
+            .map(|rule| match (&rule.fault, operation) {
+                (Fault::DelayWrite { ms }, Operation::Write) => *ms,
+                (Fault::DelaySync { ms }, Operation::Sync) => *ms,
+                _ => 0,
+            })
+            .sum();
+        if delay_ms > 0 {
+            glommio::timer::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        }
     }
 
     /// Charges the growth of `path` to `new_end` against the space left.
@@ -342,6 +371,7 @@ impl FaultyFile {
     }
 
     pub(super) async fn write_at(&self, buffer: DmaBuffer, position: u64) -> io::Result<usize> {
+        self.plan.delay(&self.path, Operation::Write).await;
         self.check_alive()?;
         let len = buffer.len();
         let verdict = self.plan.verdict(&self.path, Operation::Write);
@@ -374,6 +404,7 @@ impl FaultyFile {
     }
 
     pub(super) async fn fdatasync(&self) -> io::Result<()> {
+        self.plan.delay(&self.path, Operation::Sync).await;
         self.check_alive()?;
         match self.plan.verdict(&self.path, Operation::Sync) {
             Verdict::Fail => Err(self.plan.injected_error(EIO)),

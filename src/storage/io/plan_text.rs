@@ -5,6 +5,8 @@
 //! - `lying-sync:from=N[:file=S]`
 //! - `short-write:nth=N:bytes=B[:file=S]`, `torn-write:nth=N:bytes=B[:file=S]`
 //! - `nospace:after=B` (files may grow by B bytes in total)
+//! - `delay-write:ms=M[:file=S]`, `delay-sync:ms=M[:file=S]` (every write
+//!   or fdatasync waits M ms first: a slow device)
 //!
 //! `file=S` limits a rule to paths containing `S` (e.g. `events-0/`).
 
@@ -50,6 +52,12 @@ pub fn parse_fault_plan(text: &str) -> Result<FaultPlan, String> {
                 nth: need(args.nth, "nth")?,
                 bytes: need(args.bytes, "bytes")? as usize,
             },
+            "delay-write" => Fault::DelayWrite {
+                ms: need(args.ms, "ms")?,
+            },
+            "delay-sync" => Fault::DelaySync {
+                ms: need(args.ms, "ms")?,
+            },
             "nospace" => {
                 space_bytes = Some(need(args.after, "after")?);
                 continue;
@@ -74,6 +82,7 @@ struct RuleArgs {
     from: Option<u64>,
     bytes: Option<u64>,
     after: Option<u64>,
+    ms: Option<u64>,
     file: Option<String>,
 }
 
@@ -91,6 +100,7 @@ impl RuleArgs {
             "from" => &mut self.from,
             "bytes" => &mut self.bytes,
             "after" => &mut self.after,
+            "ms" => &mut self.ms,
             _ => return Err(format!("unknown key {key:?}")),
         };
         *slot = Some(number);
@@ -106,7 +116,8 @@ mod tests {
     fn parses_every_kind() {
         let plan = parse_fault_plan(
             "fail-sync:nth=3:file=events-0/; fail-write:nth=1; lying-sync:from=2; \
-             short-write:nth=4:bytes=100; torn-write:nth=5:bytes=7; nospace:after=4096",
+             short-write:nth=4:bytes=100; torn-write:nth=5:bytes=7; nospace:after=4096; \
+             delay-sync:ms=30:file=x-0/; delay-write:ms=5",
         )
         .unwrap();
         let text = format!("{plan:?}");
@@ -117,6 +128,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("space_left_bytes: Some(4096)"), "{text}");
+        assert!(text.contains("DelaySync { ms: 30 }"), "{text}");
+        assert!(text.contains("DelayWrite { ms: 5 }"), "{text}");
     }
 
     #[test]
@@ -126,5 +139,6 @@ mod tests {
         assert!(parse_fault_plan("fail-sync:nth=x").is_err());
         assert!(parse_fault_plan("fail-sync:when=1").is_err());
         assert!(parse_fault_plan("fail-sync:nth").is_err());
+        assert!(parse_fault_plan("delay-sync").is_err());
     }
 }
