@@ -375,7 +375,16 @@ def produce_v3(sock, correlation_id, topic, batches_by_partition, acks=-1, timeo
     return results
 
 
-def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 20, partition_max_bytes=8 << 20):
+def fetch_v4(
+    sock,
+    correlation_id,
+    topic,
+    offsets_by_partition,
+    max_bytes=32 << 20,
+    partition_max_bytes=8 << 20,
+    max_wait_ms=500,
+    min_bytes=1,
+):
     """One Fetch v4 request; returns {partition: (error_code, high_watermark, records_bytes)}."""
     partitions = b"".join(
         int32(partition) + int64(offset) + int32(partition_max_bytes)
@@ -383,8 +392,8 @@ def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 
     )
     body = (
         int32(-1)  # replica id: a consumer
-        + int32(500)  # max wait ms
-        + int32(1)  # min bytes
+        + int32(max_wait_ms)
+        + int32(min_bytes)
         + int32(max_bytes)
         + struct.pack(">b", 0)  # read_uncommitted
         + int32(1)

@@ -7,7 +7,7 @@ use super::{Partition, ShardPartitions};
 use crate::local::notify::{first_of, LocalEvent};
 use crate::protocol::error_code;
 use crate::protocol::piece::{pieces_len, Piece};
-use crate::storage::ReadError;
+use crate::storage::{ReadError, ReadLimits};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -225,11 +225,12 @@ impl Partition {
         if max_bytes == 0 && !min_one_batch {
             return fetched;
         }
-        match self
-            .log
-            .read(read.fetch_offset, max_bytes, min_one_batch)
-            .await
-        {
+        let limits = ReadLimits {
+            max_bytes,
+            min_one_batch,
+            end_offset: read_bound,
+        };
+        match self.log.read(read.fetch_offset, limits).await {
             Ok(result) => {
                 fetched.log_start_offset = result.log_start_offset;
                 fetched.records = result.pieces;

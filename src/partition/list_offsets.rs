@@ -4,6 +4,7 @@
 use super::{Partition, ShardPartitions};
 use crate::protocol::error_code;
 use crate::protocol::piece::Piece;
+use crate::storage::ReadLimits;
 use kafka_protocol::records::RecordBatchDecoder;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -40,6 +41,17 @@ impl ShardPartitions {
 
 impl Partition {
     async fn resolve_offset(&self, timestamp: i64) -> Result<(i64, i64), i16> {
+        let found = self.find_offset(timestamp).await?;
+        // Kafka answers no offset for a time whose record is past the high
+        // watermark: a consumer must not be sent where it cannot read yet.
+        match (timestamp, found) {
+            (LATEST_TIMESTAMP | EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP, _) => Ok(found),
+            (_, (offset, _)) if offset >= self.read_bound() => Ok((-1, -1)),
+            _ => Ok(found),
+        }
+    }
+
+    async fn find_offset(&self, timestamp: i64) -> Result<(i64, i64), i16> {
         let log = &self.log;
         match timestamp {
             LATEST_TIMESTAMP => Ok((self.read_bound(), -1)),
@@ -76,7 +88,12 @@ impl Partition {
         batch_offset: i64,
         matches: impl Fn(i64) -> bool,
     ) -> Option<(i64, i64)> {
-        let read = self.log.read(batch_offset, 1, true).await.ok()?;
+        let limits = ReadLimits {
+            max_bytes: 1,
+            min_one_batch: true,
+            end_offset: i64::MAX,
+        };
+        let read = self.log.read(batch_offset, limits).await.ok()?;
         let mut bytes = bytes::BytesMut::new();
         for piece in read.pieces {
             match piece {

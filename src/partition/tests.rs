@@ -1,7 +1,9 @@
 //! Scenario tests of the partition layer on a real glommio executor, in a
-//! temporary directory: the producer state's decisions on appends, and its
-//! rebuild from the batches storage hands over when it loads a log.
+//! temporary directory: the producer state's decisions on appends, its
+//! rebuild from the batches storage hands over when it loads a log, and the
+//! read bound that fetches stop at and wake on.
 
+use super::fetch::{FetchPart, FetchWait, PartitionRead};
 use super::produce::{Appended, ProduceError};
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
@@ -11,6 +13,8 @@ use crate::storage::tests::{
 };
 use crate::storage::{AppendBatch, Durability, LogConfig, StorageLimits};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn partitions(dir: &TempDir) -> Rc<ShardPartitions> {
     ShardPartitions::new(
@@ -99,6 +103,97 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
         );
         let next = append(&partition, producer_batch(42, 0, 60, 1)).await;
         assert_eq!(next, (60, 60, false));
+        partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+fn fetch_part(wait: Option<FetchWait>) -> FetchPart {
+    FetchPart {
+        partitions: vec![PartitionRead {
+            topic: Arc::from(TOPIC),
+            partition: 0,
+            fetch_offset: 0,
+            partition_max_bytes: 1 << 20,
+        }],
+        max_bytes: 1 << 20,
+        min_one_batch: true,
+        wait,
+    }
+}
+
+fn long_poll(seconds: u64) -> Option<FetchWait> {
+    Some(FetchWait {
+        min_bytes: 1,
+        deadline: Instant::now() + Duration::from_secs(seconds),
+        fetch_id: 1,
+        origin_shard: 0,
+    })
+}
+
+#[test]
+fn consumers_see_only_synced_records_and_long_polls_wake_on_the_sync() {
+    let dir = TempDir::new("durable-reads");
+    run(async move {
+        let partitions = partitions(&dir);
+        let no_timed_sync = LogConfig {
+            flush_visibility_ms: 3_600_000,
+            ..LogConfig::default()
+        };
+        let partition = open(&partitions, no_timed_sync).await;
+        let (_, last_offset, _) = append(&partition, plain_batch(3, 10, 1)).await;
+        let log = partition.log();
+        log.wait_durable(last_offset, Durability::Written)
+            .await
+            .unwrap();
+        assert_eq!(partition.read_bound(), 0);
+        let [fetched] = <[_; 1]>::try_from(partitions.start_fetch(fetch_part(None)).await).unwrap();
+        assert_eq!((fetched.high_watermark, fetched.records.len()), (0, 0));
+
+        let parked = glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30))));
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        log.wait_durable(last_offset, Durability::Synced)
+            .await
+            .unwrap();
+        let [fetched] = <[_; 1]>::try_from(parked.await).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not woken by the sync"
+        );
+        assert_eq!(fetched.high_watermark, 3);
+        assert!(!fetched.records.is_empty());
+        partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn unflushed_reads_see_the_log_end_at_once() {
+    let dir = TempDir::new("unflushed-reads");
+    run(async move {
+        let partitions = partitions(&dir);
+        let unflushed = LogConfig {
+            unflushed_read_enable: true,
+            ..LogConfig::default()
+        };
+        let partition = open(&partitions, unflushed).await;
+        let parked = glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30))));
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        append(&partition, plain_batch(2, 10, 1)).await;
+        let [fetched] = <[_; 1]>::try_from(parked.await).unwrap();
+        assert_eq!(fetched.high_watermark, 2);
+        assert!(!fetched.records.is_empty());
+        assert!(partition.log().synced_end_offset() <= 2);
+        // Back to durable reads: the bound drops to what is synced, and the
+        // timed sync follows by itself.
+        partition.set_config(LogConfig {
+            flush_visibility_ms: 1,
+            ..LogConfig::default()
+        });
+        let listener = partition.read_bound_listener();
+        if partition.read_bound() < 2 {
+            listener.await;
+        }
+        assert_eq!(partition.read_bound(), 2);
         partitions.storage().shutdown().await.unwrap();
     });
 }

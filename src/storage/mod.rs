@@ -39,12 +39,14 @@ pub mod shard_storage;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod read_bound_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 pub use config::{Durability, LogConfig, StorageLimits};
 pub use disk_faults::{DiskFaultSummary, DISK_FULL_RETRY_MS};
 pub use error::{AppendError, ReadError, StorageError};
 pub use log::{AppendBatch, AppendResult, AppendSlot, LogStats, PartitionLog};
-pub use log_read::ReadResult;
+pub use log_read::{ReadLimits, ReadResult};
 pub use notify::AppendListener;
 pub use shard_storage::ShardStorage;
