@@ -386,11 +386,17 @@ def fetch_v4(
     min_bytes=1,
 ):
     """One Fetch v4 request; returns {partition: (error_code, high_watermark, records_bytes)}."""
+    body = fetch_v4_body(topic, offsets_by_partition, max_bytes, partition_max_bytes, max_wait_ms, min_bytes)
+    return parse_fetch_v4(call(sock, API_FETCH, 4, correlation_id, body))
+
+
+def fetch_v4_body(topic, offsets_by_partition, max_bytes, partition_max_bytes, max_wait_ms, min_bytes):
+    """The body of a Fetch v4 request for one topic (partitions in the dict's order)."""
     partitions = b"".join(
         int32(partition) + int64(offset) + int32(partition_max_bytes)
         for partition, offset in offsets_by_partition.items()
     )
-    body = (
+    return (
         int32(-1)  # replica id: a consumer
         + int32(max_wait_ms)
         + int32(min_bytes)
@@ -401,7 +407,10 @@ def fetch_v4(
         + int32(len(offsets_by_partition))
         + partitions
     )
-    reader = call(sock, API_FETCH, 4, correlation_id, body)
+
+
+def parse_fetch_v4(reader):
+    """{partition: (error_code, high_watermark, records_bytes)} of a Fetch v4 response."""
     reader.int32()  # throttle
     results = {}
     for _ in range(reader.int32()):

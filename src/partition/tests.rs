@@ -127,6 +127,7 @@ fn long_poll(seconds: u64) -> Option<FetchWait> {
         deadline: Instant::now() + Duration::from_secs(seconds),
         fetch_id: 1,
         origin_shard: 0,
+        report_progress: false,
     })
 }
 
@@ -146,10 +147,12 @@ fn consumers_see_only_synced_records_and_long_polls_wake_on_the_sync() {
             .await
             .unwrap();
         assert_eq!(partition.read_bound(), 0);
-        let [fetched] = <[_; 1]>::try_from(partitions.start_fetch(fetch_part(None)).await).unwrap();
+        let [fetched] =
+            <[_; 1]>::try_from(partitions.start_fetch(fetch_part(None), |_| {}).await).unwrap();
         assert_eq!((fetched.high_watermark, fetched.records.len()), (0, 0));
 
-        let parked = glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30))));
+        let parked =
+            glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30)), |_| {}));
         glommio::timer::sleep(Duration::from_millis(50)).await;
         let started = Instant::now();
         log.wait_durable(last_offset, Durability::Synced)
@@ -176,7 +179,8 @@ fn unflushed_reads_see_the_log_end_at_once() {
             ..LogConfig::default()
         };
         let partition = open(&partitions, unflushed).await;
-        let parked = glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30))));
+        let parked =
+            glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30)), |_| {}));
         glommio::timer::sleep(Duration::from_millis(50)).await;
         append(&partition, plain_batch(2, 10, 1)).await;
         let [fetched] = <[_; 1]>::try_from(parked.await).unwrap();
