@@ -4,6 +4,7 @@
 //! read bound that fetches stop at and wake on.
 
 use super::fetch::{FetchPart, FetchWait, PartitionRead};
+use super::list_offsets::ListOffsetsPart;
 use super::produce::{Appended, ProduceError};
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
@@ -107,6 +108,15 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
     });
 }
 
+/// A log that syncs only when asked: what is appended stays past the read
+/// bound until a test waits for `Durability::Synced`.
+fn no_timed_sync() -> LogConfig {
+    LogConfig {
+        flush_visibility_ms: 3_600_000,
+        ..LogConfig::default()
+    }
+}
+
 fn fetch_part(wait: Option<FetchWait>) -> FetchPart {
     FetchPart {
         partitions: vec![PartitionRead {
@@ -136,11 +146,7 @@ fn consumers_see_only_synced_records_and_long_polls_wake_on_the_sync() {
     let dir = TempDir::new("durable-reads");
     run(async move {
         let partitions = partitions(&dir);
-        let no_timed_sync = LogConfig {
-            flush_visibility_ms: 3_600_000,
-            ..LogConfig::default()
-        };
-        let partition = open(&partitions, no_timed_sync).await;
+        let partition = open(&partitions, no_timed_sync()).await;
         let (_, last_offset, _) = append(&partition, plain_batch(3, 10, 1)).await;
         let log = partition.log();
         log.wait_durable(last_offset, Durability::Written)
@@ -198,6 +204,71 @@ fn unflushed_reads_see_the_log_end_at_once() {
             listener.await;
         }
         assert_eq!(partition.read_bound(), 2);
+        partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+/// A zstd batch of `records` records with timestamps `base_timestamp + i`.
+fn zstd_batch(records: i32, base_timestamp: i64) -> AppendBatch {
+    use crate::protocol::record_batch::{build_test_batch, TestBatch, RECORD_BATCH_HEADER_BYTES};
+    let plain = build_test_batch(&TestBatch {
+        record_count: records,
+        value_bytes: 100,
+        base_timestamp,
+        ..TestBatch::default()
+    });
+    let compressed = zstd::encode_all(&plain[RECORD_BATCH_HEADER_BYTES..], 3).unwrap();
+    let mut bytes = plain[..RECORD_BATCH_HEADER_BYTES].to_vec();
+    bytes.extend_from_slice(&compressed);
+    let length = (bytes.len() - 12) as i32;
+    bytes[8..12].copy_from_slice(&length.to_be_bytes());
+    bytes[22] |= 4; // attributes (low byte): zstd
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let info = crate::protocol::record_batch::peek_batch(&bytes, true)
+        .unwrap()
+        .unwrap();
+    let mut header = [0u8; RECORD_BATCH_HEADER_BYTES];
+    header.copy_from_slice(&bytes[..RECORD_BATCH_HEADER_BYTES]);
+    AppendBatch {
+        header,
+        body: bytes::Bytes::copy_from_slice(&bytes[RECORD_BATCH_HEADER_BYTES..]),
+        pinned_bytes: bytes.len(),
+        info,
+    }
+}
+
+#[test]
+fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
+    let dir = TempDir::new("offsets-for-times");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, no_timed_sync()).await;
+        append(&partition, plain_batch(5, 10, 1000)).await; // 0..=4 at 1000..=1004
+        let (_, last, _) = append(&partition, zstd_batch(5, 2000)).await; // 5..=9 at 2000..=2004
+        let log = partition.log();
+        log.wait_durable(last, Durability::Synced).await.unwrap();
+        // A batch at 3000 appended but not synced: past the read bound.
+        append(&partition, plain_batch(1, 10, 3000)).await;
+        let queries = [1002, 1500, 2000, 2003, 2004, 2005, 3000, -3, -1, -2];
+        let part = ListOffsetsPart {
+            partitions: queries.iter().map(|&t| (Arc::from(TOPIC), 0, t)).collect(),
+        };
+        let answers = partitions.resolve_offsets(part).await;
+        let expected = [
+            (2, 1002),
+            (5, 2000),
+            (5, 2000),
+            (8, 2003),
+            (9, 2004),
+            (-1, -1),
+            (-1, -1),
+            (-1, -1), // the max timestamp (3000) is past the read bound
+            (10, -1),
+            (0, -1),
+        ];
+        let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(answers, expected);
         partitions.storage().shutdown().await.unwrap();
     });
 }

@@ -1,5 +1,6 @@
 //! The read side of [`PartitionLog`]: Fetch reads (recent tail from memory,
-//! older data as file regions) and ListOffsets by timestamp.
+//! older data as file regions) up to a read bound. Lookups by time are in
+//! `log_time.rs`.
 
 use super::error::{ReadError, StorageError};
 use super::log::PartitionLog;
@@ -36,21 +37,26 @@ pub struct ReadLimits {
 
 /// A segment's handles and bounds, copied out of the log state so a read
 /// never holds a borrow across an `.await`.
-struct SegmentView {
-    reader: SegmentReader,
+pub(super) struct SegmentView {
+    pub(super) reader: SegmentReader,
     read_file: Arc<File>,
-    base_offset: i64,
+    pub(super) base_offset: i64,
     /// Offset after the segment's last batch.
     end_offset: i64,
     /// Bytes of the segment already on disk.
-    on_disk_bytes: u64,
+    pub(super) on_disk_bytes: u64,
     /// Batch start from which to scan.
-    start_position: u64,
-    is_active: bool,
+    pub(super) start_position: u64,
+    pub(super) is_active: bool,
 }
 
 impl SegmentView {
-    fn new(segment: &Segment, on_disk_bytes: u64, start_position: u64, is_active: bool) -> Self {
+    pub(super) fn new(
+        segment: &Segment,
+        on_disk_bytes: u64,
+        start_position: u64,
+        is_active: bool,
+    ) -> Self {
         SegmentView {
             reader: segment.reader(),
             read_file: segment.read_file.clone(),
@@ -228,103 +234,13 @@ impl PartitionLog {
 
     /// A failed or corrupt read fails that request only: appends go on, as
     /// in Kafka, where only write and sync errors take a log dir offline.
-    fn read_failed(&self, error: StorageError) -> StorageError {
+    pub(super) fn read_failed(&self, error: StorageError) -> StorageError {
         log::error!("{}: read failed: {error}", self.name);
         error
     }
-
-    /// The first batch whose largest timestamp is at least `timestamp_ms`:
-    /// `(its base offset, its max timestamp)`, or `None` if there is none.
-    ///
-    /// Batch granularity: the offset is the batch's first offset, which may
-    /// hold records older than `timestamp_ms` (consumers skip nothing, they
-    /// see a few earlier records). Kafka answers with the exact record.
-    pub async fn offset_for_timestamp(
-        &self,
-        timestamp_ms: i64,
-    ) -> Result<Option<(i64, i64)>, StorageError> {
-        self.check_open()?;
-        for view in self.segments_reaching(timestamp_ms) {
-            let found = find_batch(
-                &view.reader,
-                view.start_position,
-                view.on_disk_bytes,
-                self.limits.scan_read_bytes,
-                |batch| batch.max_timestamp >= timestamp_ms,
-            )
-            .await
-            .map_err(|error| self.read_failed(error))?;
-            if let Some((_, batch)) = found {
-                let offset = batch.base_offset.max(self.log_start_offset());
-                return Ok(Some((offset, batch.max_timestamp)));
-            }
-            if view.is_active {
-                return Ok(self.recent_reaching(view.base_offset, timestamp_ms));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Segments whose largest timestamp reaches `timestamp_ms`, oldest first,
-    /// with the scan start from their time and offset indexes.
-    fn segments_reaching(&self, timestamp_ms: i64) -> Vec<SegmentView> {
-        let state = self.state.borrow();
-        let sealed = state
-            .sealed
-            .values()
-            .map(|segment| (segment, segment.size, false));
-        let active = std::iter::once((&state.active, state.write.written, true));
-        sealed
-            .chain(active)
-            .filter(|(segment, _, _)| {
-                segment
-                    .indexes
-                    .max_timestamp()
-                    .is_some_and(|max| max >= timestamp_ms)
-            })
-            .map(|(segment, on_disk, is_active)| {
-                let start = match segment.indexes.times.lookup(timestamp_ms) {
-                    Some(relative_offset) => segment.indexes.offsets.lookup(relative_offset),
-                    None => 0,
-                };
-                SegmentView::new(segment, on_disk, u64::from(start), is_active)
-            })
-            .collect()
-    }
-
-    fn recent_reaching(&self, segment_base: i64, timestamp_ms: i64) -> Option<(i64, i64)> {
-        let state = self.state.borrow();
-        let found = state
-            .recent
-            .iter_from(0)
-            .find(|batch| batch.segment_base == segment_base && batch.max_timestamp >= timestamp_ms)
-            .map(|batch| (batch.base_offset, batch.max_timestamp));
-        found
-    }
-
-    /// The batch holding the largest timestamp of the log (ListOffsets
-    /// `MAX_TIMESTAMP`, KIP-734): `(its base offset, that timestamp)`, or
-    /// `None` when no batch has a timestamp. Batch granularity, like
-    /// [`PartitionLog::offset_for_timestamp`]; the first such batch wins.
-    pub async fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, StorageError> {
-        let max_timestamp = {
-            let state = self.state.borrow();
-            let sealed = state
-                .sealed
-                .values()
-                .map(|segment| segment.indexes.max_timestamp());
-            sealed
-                .chain(std::iter::once(state.active.indexes.max_timestamp()))
-                .flatten()
-                .max()
-        };
-        match max_timestamp {
-            Some(max_timestamp) => self.offset_for_timestamp(max_timestamp).await,
-            None => Ok(None),
-        }
-    }
 }
 
-fn relative(offset: i64, base_offset: i64) -> u32 {
+/// `offset` relative to a segment's base, as its indexes key it.
+pub(super) fn relative(offset: i64, base_offset: i64) -> u32 {
     (offset - base_offset).clamp(0, i64::from(u32::MAX)) as u32
 }

@@ -58,6 +58,20 @@ pub(crate) fn up_to_log_end(max_bytes: usize, min_one_batch: bool) -> ReadLimits
     }
 }
 
+/// (base offset, max timestamp) of the first batch reaching `timestamp_ms`.
+pub(crate) async fn batch_at_time(
+    log: &PartitionLog,
+    timestamp_ms: i64,
+) -> Result<Option<(i64, i64)>, StorageError> {
+    let search = TimeSearch {
+        timestamp_ms,
+        from_offset: log.log_start_offset(),
+        end_offset: i64::MAX,
+    };
+    let found = log.batch_reaching_timestamp(search).await?;
+    Ok(found.map(|batch| (batch.info.base_offset, batch.info.max_timestamp)))
+}
+
 /// Appends one batch and waits until it reached `durability`.
 pub(crate) async fn append_until(
     log: &PartitionLog,
@@ -394,8 +408,8 @@ fn recovery_handles_torn_tail_and_missing_index() {
             0
         );
         assert_eq!(read_all(&log, 0).await.len() as i64, last.base_offset);
-        assert_eq!(log.offset_for_timestamp(7).await.unwrap(), Some((0, 7)));
-        assert_eq!(log.offset_for_timestamp(8).await.unwrap(), None);
+        assert_eq!(batch_at_time(&log, 7).await.unwrap(), Some((0, 7)));
+        assert_eq!(batch_at_time(&log, 8).await.unwrap(), None);
         storage.shutdown().await.unwrap();
     });
 }
@@ -473,10 +487,11 @@ fn listeners_durability_and_timestamps() {
                 .unwrap();
         }
         listener.await;
-        assert_eq!(log.offset_for_timestamp(150).await.unwrap(), Some((2, 201)));
-        assert_eq!(log.offset_for_timestamp(0).await.unwrap(), Some((0, 101)));
-        assert_eq!(log.offset_for_timestamp(302).await.unwrap(), None);
-        assert_eq!(log.max_timestamp_offset().await.unwrap(), Some((4, 301)));
+        assert_eq!(batch_at_time(&log, 150).await.unwrap(), Some((2, 201)));
+        assert_eq!(batch_at_time(&log, 0).await.unwrap(), Some((0, 101)));
+        assert_eq!(batch_at_time(&log, 302).await.unwrap(), None);
+        assert_eq!(log.max_timestamp(), Some(301));
+        assert_eq!(batch_at_time(&log, 301).await.unwrap(), Some((4, 301)));
         log.wait_durable(5, Durability::Appended).await.unwrap();
         storage.delete_partition(TOPIC, 0).await.unwrap();
         assert!(!partition_dir(&dir).exists());
