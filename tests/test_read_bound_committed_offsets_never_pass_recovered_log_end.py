@@ -42,7 +42,7 @@ def test_committed_offset_never_exceeds_the_log_end_after_kill_and_recovery(brok
     monkeypatch.setenv(ALLOW_ENV, "1")
     topic = unique_topic("reuse")
     group = unique_topic("reuse-g")
-    plan = f"delay-write:ms={WRITE_DELAY_MS}:file={topic}-0/00000000000000000000.log"
+    plan = f"slow-write:ms={WRITE_DELAY_MS}:file={topic}-0/00000000000000000000.log"
     b = broker(**{"storage.fault.plan": plan, "group.initial.rebalance.delay.ms": 0})
     create_topic(b.bootstrap, topic, 1)
     producer = new_producer(b.bootstrap, acks="0", **{"enable.idempotence": False})

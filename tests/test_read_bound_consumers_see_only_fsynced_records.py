@@ -18,7 +18,7 @@ LONG_POLL_MS = 28_000
 
 def slow_sync_plan(*topics):
     """Every fdatasync of each topic's first segment file waits SYNC_DELAY_MS."""
-    return ";".join(f"delay-sync:ms={SYNC_DELAY_MS}:file={topic}-0/00000000000000000000.log" for topic in topics)
+    return ";".join(f"slow-sync:ms={SYNC_DELAY_MS}:file={topic}-0/00000000000000000000.log" for topic in topics)
 
 
 def produce_one_acks1(bootstrap, topic):

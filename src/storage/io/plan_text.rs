@@ -5,8 +5,8 @@
 //! - `lying-sync:from=N[:file=S]`
 //! - `short-write:nth=N:bytes=B[:file=S]`, `torn-write:nth=N:bytes=B[:file=S]`
 //! - `nospace:after=B` (files may grow by B bytes in total)
-//! - `delay-write:ms=M[:file=S]`, `delay-sync:ms=M[:file=S]` (every write
-//!   or fdatasync waits M ms first: a slow device)
+//! - `slow-write:ms=M[:from=N][:file=S]`, `slow-sync:ms=M[:from=N][:file=S]`
+//!   (from the Nth on, default 1, each waits M ms: a slow or hung device)
 //!
 //! `file=S` limits a rule to paths containing `S` (e.g. `events-0/`).
 
@@ -52,10 +52,12 @@ pub fn parse_fault_plan(text: &str) -> Result<FaultPlan, String> {
                 nth: need(args.nth, "nth")?,
                 bytes: need(args.bytes, "bytes")? as usize,
             },
-            "delay-write" => Fault::DelayWrite {
+            "slow-write" => Fault::SlowWrite {
+                from_nth: args.from.unwrap_or(1),
                 ms: need(args.ms, "ms")?,
             },
-            "delay-sync" => Fault::DelaySync {
+            "slow-sync" => Fault::SlowSync {
+                from_nth: args.from.unwrap_or(1),
                 ms: need(args.ms, "ms")?,
             },
             "nospace" => {
@@ -117,7 +119,7 @@ mod tests {
         let plan = parse_fault_plan(
             "fail-sync:nth=3:file=events-0/; fail-write:nth=1; lying-sync:from=2; \
              short-write:nth=4:bytes=100; torn-write:nth=5:bytes=7; nospace:after=4096; \
-             delay-sync:ms=30:file=x-0/; delay-write:ms=5",
+             slow-sync:ms=250:file=x-1/; slow-write:ms=9:from=3",
         )
         .unwrap();
         let text = format!("{plan:?}");
@@ -128,8 +130,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("space_left_bytes: Some(4096)"), "{text}");
-        assert!(text.contains("DelaySync { ms: 30 }"), "{text}");
-        assert!(text.contains("DelayWrite { ms: 5 }"), "{text}");
+        assert!(text.contains("SlowSync { from_nth: 1, ms: 250 }"), "{text}");
+        assert!(text.contains("SlowWrite { from_nth: 3, ms: 9 }"), "{text}");
     }
 
     #[test]
@@ -139,6 +141,6 @@ mod tests {
         assert!(parse_fault_plan("fail-sync:nth=x").is_err());
         assert!(parse_fault_plan("fail-sync:when=1").is_err());
         assert!(parse_fault_plan("fail-sync:nth").is_err());
-        assert!(parse_fault_plan("delay-sync").is_err());
+        assert!(parse_fault_plan("slow-sync:from=2").is_err());
     }
 }
