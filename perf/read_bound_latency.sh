@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end latency of durable reads (issue 10, item 2): brokers interleaved in one run.
 #
-#   bash perf/read_bound_latency.sh BEFORE_BIN AFTER_BIN [ROUNDS] [DURATION]
+#   [ACKS_LEVELS="1 all"] [RATES="5000 50000"] bash perf/read_bound_latency.sh BEFORE_BIN AFTER_BIN [ROUNDS] [DURATION]
 #
 # Each round runs, for every (acks, rate) of 1 KiB messages over 4 partitions (2 producers,
 # 2 consumers, linger 1 ms), one fixed-rate `millrace bench` against a fresh broker of each
@@ -19,8 +19,8 @@ AFTER_BIN="$2"
 ROUNDS="${3:-3}"
 DURATION="${4:-10s}"
 OUT="$(mktemp -d /tmp/millrace-read-bound.XXXXXX)"
-RATES="5000 50000"
-ACKS_LEVELS="1 all"
+RATES="${RATES:-5000 50000}"
+ACKS_LEVELS="${ACKS_LEVELS:-1 all}"
 
 variant_flags() {
     case "$1" in
