@@ -154,6 +154,7 @@ mod tests {
         assert_eq!(value("message.timestamp.after.max.ms"), "3600000");
         assert_eq!(value("min.insync.replicas"), "1");
         assert_eq!(value("index.interval.bytes"), "4096");
+        assert_eq!(value("unflushed.read.enable"), "false");
         for (key, value, _) in &defaults {
             assert!(validate_topic_config(key, value).is_ok(), "{key}={value}");
         }
@@ -206,7 +207,12 @@ mod tests {
         for key in kafka_4.iter().chain(&kafka_3_only) {
             assert!(topic_config_key(key).is_some(), "{key}");
         }
-        assert_eq!(TOPIC_CONFIG_KEYS.len(), kafka_4.len() + kafka_3_only.len());
+        let millrace_only = ["unflushed.read.enable"];
+        for key in &millrace_only {
+            assert!(topic_config_key(key).is_some(), "{key}");
+        }
+        let all = kafka_4.len() + kafka_3_only.len() + millrace_only.len();
+        assert_eq!(TOPIC_CONFIG_KEYS.len(), all);
         for (index, key) in TOPIC_CONFIG_KEYS.iter().enumerate() {
             let later = &TOPIC_CONFIG_KEYS[index + 1..];
             assert!(
@@ -270,6 +276,7 @@ mod tests {
             ("message.format.version", "5.5"),
             ("message.format.version", "banana"),
             ("message.timestamp.before.max.ms", "-1"),
+            ("unflushed.read.enable", "yes"),
         ];
         for (key, value) in invalid {
             let error = validate_topic_config(key, value).unwrap_err();

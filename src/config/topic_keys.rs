@@ -319,6 +319,15 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         default: TopicDefault::Fixed("false"),
         support: REPLICATION,
     },
+    // millrace's own: Kafka's single-node read semantics per topic.
+    TopicConfigKey {
+        name: "unflushed.read.enable",
+        broker_key: "log.unflushed.read.enable",
+        doc: "Consumers may read records not yet fsynced (Kafka's single-node behaviour).",
+        validate: |v| boolean(v).map(drop),
+        default: TopicDefault::Broker(|c| c.log_unflushed_read_enable.to_string()),
+        support: KeySupport::Applied,
+    },
     TopicConfigKey {
         name: "message.downconversion.enable",
         broker_key: "log.message.downconversion.enable",
