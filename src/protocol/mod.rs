@@ -1,4 +1,5 @@
 //! Sans-io Kafka wire protocol pieces.
+pub mod client_batch;
 pub mod fetch_response;
 pub mod frame;
 pub mod legacy_message_set;
