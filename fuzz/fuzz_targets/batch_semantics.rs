@@ -16,6 +16,7 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use millrace::protocol::error_code::{CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE};
 use millrace::protocol::record_batch::{put_varint, validate_batches, BatchInfo};
 
 /// The broker's default `message.max.bytes` is 1 MiB; sometimes a small limit
@@ -26,10 +27,6 @@ const FIELD_BYTES_MAX: usize = 40;
 const PAYLOAD_BYTES_MAX: usize = 96;
 const HEADER_BYTES: usize = 61;
 const OVERHEAD_BYTES: usize = 12;
-/// Wire error codes the reference expects.
-const CORRUPT_MESSAGE: i16 = 2;
-const MESSAGE_TOO_LARGE: i16 = 10;
-const INVALID_RECORD: i16 = 87;
 /// The reference's own figures (see `client_batch.rs` for the broker's).
 const SMALLEST_RECORD_BODY: i64 = 6;
 const SMALLEST_RECORD: u128 = 7;
