@@ -10,6 +10,9 @@
 //! - [`server`]: the listener, one task pair per connection, and one handler
 //!   file per Kafka API under `server/handlers/`.
 //! - [`metadata`]: the topic registry, persisted by shard 0 and copied to all.
+//! - [`cluster`]: the cluster control plane, sans-IO: metadata records, the
+//!   metadata image, the KRaft-style controller and broker lifecycle, and a
+//!   seeded deterministic simulator that checks them.
 //! - [`config`]: broker configuration with Kafka's key names.
 //! - [`cli`]: the `millrace` command line.
 //! - [`client`]: a small blocking Kafka client used by the admin commands.
@@ -26,6 +29,7 @@ pub mod alloc_stats;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod coordinator;
 pub mod logging;
