@@ -50,7 +50,7 @@ pub enum Output {
 }
 
 /// A request to the controller.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// BrokerRegistration.
     RegisterBroker(BrokerRegistrationRequest),

@@ -28,8 +28,7 @@ impl Controller {
         out: &mut Vec<Output>,
     ) -> Reply {
         let result = self.check_registration(now_ms, request).map(|existing| {
-            let (records, epoch) = self.registration_records(request, existing.as_ref());
-            self.propose(records, out);
+            let epoch = self.register(request, existing.as_ref(), out);
             if existing.as_ref().map(|e| e.broker_epoch) != Some(epoch) {
                 self.sessions.reset(request.broker_id, now_ms);
             }
@@ -53,24 +52,30 @@ impl Controller {
         }
         let existing = self.image.broker(request.broker_id).cloned();
         if let Some(e) = &existing {
-            // As KRaft: only an unfenced broker with a live session holds its id.
-            let live = !e.fenced
-                && self
-                    .sessions
-                    .is_fresh(e.broker_id, now_ms, self.config.session_timeout_ms);
-            if live && e.incarnation_id != request.incarnation_id {
+            // Stricter than KRaft, where any fenced registration may be
+            // replaced: a registration heard from within the session timeout
+            // holds its id unless it is fenced and the new process names it as
+            // the one it cleanly succeeds. So a registration delayed from a
+            // dead process cannot replace a live one still fenced (found by
+            // the simulator), and a clean restart need not wait.
+            let timeout_ms = self.config.session_timeout_ms;
+            let live = self.sessions.is_fresh(e.broker_id, now_ms, timeout_ms);
+            let successor = e.fenced && request.previous_broker_epoch == e.broker_epoch;
+            if live && !successor && e.incarnation_id != request.incarnation_id {
                 return Err(ResponseError::DuplicateBrokerRegistration);
             }
         }
         Ok(existing)
     }
 
-    /// The records of a registration and the broker epoch it gets.
-    fn registration_records(
-        &self,
+    /// Proposes a registration; returns the broker epoch it gets. Each step
+    /// is decided against the image the previous one left.
+    fn register(
+        &mut self,
         request: &BrokerRegistrationRequest,
         existing: Option<&BrokerRegistration>,
-    ) -> (Vec<MetadataRecord>, i64) {
+        out: &mut Vec<Output>,
+    ) -> i64 {
         let broker_id = request.broker_id;
         let mut registration = BrokerRegistration {
             broker_id,
@@ -81,7 +86,6 @@ impl Controller {
             fenced: true,
             in_controlled_shutdown: false,
         };
-        let mut records = Vec::new();
         match existing {
             Some(e) if e.incarnation_id == request.incarnation_id => {
                 // A retry of the same process: amend, keeping epoch and state.
@@ -89,26 +93,28 @@ impl Controller {
                 registration.fenced = e.fenced;
                 registration.in_controlled_shutdown = e.in_controlled_shutdown;
                 if registration != *e {
-                    records.push(MetadataRecord::RegisterBroker(registration));
+                    self.propose(vec![MetadataRecord::RegisterBroker(registration)], out);
                 }
-                return (records, e.broker_epoch);
+                return e.broker_epoch;
             }
             Some(e) => {
                 if !e.fenced {
                     // Its session ran out but the tick has not fenced it yet:
                     // the old incarnation gives up its leaderships first.
-                    records.extend(self.fence_records(broker_id));
+                    let records = self.fence_records(broker_id);
+                    self.propose(records, out);
                 }
                 if request.previous_broker_epoch != e.broker_epoch {
-                    records.extend(self.unclean_shutdown_records(broker_id));
+                    let records = self.unclean_shutdown_records(broker_id);
+                    self.propose(records, out);
                 }
             }
             None => {}
         }
-        let epoch = self.next_offset() + records.len() as i64;
+        let epoch = self.next_offset();
         registration.broker_epoch = epoch;
-        records.push(MetadataRecord::RegisterBroker(registration));
-        (records, epoch)
+        self.propose(vec![MetadataRecord::RegisterBroker(registration)], out);
+        epoch
     }
 
     pub(super) fn broker_heartbeat(

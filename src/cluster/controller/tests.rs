@@ -278,6 +278,27 @@ fn a_second_live_broker_with_the_same_id_or_another_cluster_is_refused() {
 }
 
 #[test]
+fn a_registration_delayed_from_a_dead_process_does_not_replace_a_live_fenced_one() {
+    // Found by the simulator (seed 1209): a registration sent by a process
+    // that has since died arrived after its successor registered but before
+    // it was unfenced; KRaft's rule (only unfenced brokers hold their id)
+    // let it take the registration, and the live process was superseded.
+    let mut h = Harness::new(config());
+    let epoch = h.register_as(1, Uuid::from_u128(10), -1).unwrap();
+    let recovering = h.heartbeat_with(1, epoch, true, false).unwrap();
+    assert!(recovering.is_fenced);
+    let late = h.register_as(1, Uuid::from_u128(9), -1);
+    assert_eq!(late, Err(ResponseError::DuplicateBrokerRegistration));
+    assert_eq!(
+        h.image().broker(1).unwrap().incarnation_id,
+        Uuid::from_u128(10)
+    );
+    // Silent for a whole session: a new process may take the id.
+    h.now_ms += config().session_timeout_ms + 1;
+    assert!(h.register_as(1, Uuid::from_u128(11), -1).unwrap() > epoch);
+}
+
+#[test]
 fn replies_wait_for_commit_and_decisions_see_pending_proposals() {
     let mut h = Harness::new(config());
     h.start_brokers([1, 2, 3]);
