@@ -19,11 +19,14 @@
 //! The I/O side (openraft underneath, the network, timers) feeds these state
 //! machines and carries out their outputs; it makes no decision of its own.
 
+pub mod broker;
 pub mod controller;
 pub mod image;
 pub mod prng;
 pub mod records;
 
+#[cfg(test)]
+mod sim;
 
 use uuid::Uuid;
 

@@ -48,6 +48,8 @@ pub(crate) struct PlantedBugs {
     pub(crate) election_ignores_isr: bool,
     /// Fencing a broker leaves its leaderships in place.
     pub(crate) fence_keeps_leadership: bool,
+    /// AlterPartition lets fenced or stale-epoch brokers into the ISR.
+    pub(crate) alter_accepts_ineligible: bool,
 }
 
 /// The active controller.
@@ -192,6 +194,9 @@ impl Controller {
     /// Applies `records` to the image and outputs them as batches of at most
     /// [`BATCH_RECORDS_MAX`]. A record the image refuses is a controller bug.
     fn propose(&mut self, records: Vec<MetadataRecord>, out: &mut Vec<Output>) {
+        if self.fault.is_some() {
+            return;
+        }
         for chunk in records.chunks(BATCH_RECORDS_MAX) {
             let batch = RecordBatch {
                 base_offset: self.image.offset() + 1,

@@ -224,6 +224,8 @@ impl Controller {
             let broker = self.image.broker(id);
             !broker.is_some_and(|b| b.is_active() && (epoch == -1 || epoch == b.broker_epoch))
         });
+        #[cfg(test)]
+        let ineligible = ineligible && !self.bugs.alter_accepts_ineligible;
         if ineligible {
             return Err(ResponseError::IneligibleReplica);
         }
