@@ -19,10 +19,7 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between Metadata polls while waiting.
 const TOPIC_READY_POLL: Duration = Duration::from_millis(50);
-/// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-/// Kafka's TOPIC_ALREADY_EXISTS: another run created it first.
-const TOPIC_ALREADY_EXISTS: i16 = 36;
+use crate::protocol::error_code::{NONE, TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
 /// First DeleteTopics version that names topics in `topics`.
 const DELETE_TOPICS_STATE_VERSION: i16 = 6;
 
@@ -62,7 +59,7 @@ pub fn prepare(workload: &Workload) -> Result<Vec<TopicPlan>, String> {
     let mut missing = Vec::new();
     for topic in &names {
         match metadata.topics.get(topic).map(|t| t.error_code) {
-            Some(0) => {}
+            Some(NONE) => {}
             Some(UNKNOWN_TOPIC_OR_PARTITION) | None => missing.push(topic.clone()),
             Some(code) => {
                 return Err(format!(
@@ -108,7 +105,7 @@ fn create_topics(
         .send(&request)
         .map_err(|e| format!("CreateTopics: {e}"))?;
     for result in &response.topics {
-        if result.error_code != 0 && result.error_code != TOPIC_ALREADY_EXISTS {
+        if result.error_code != NONE && result.error_code != TOPIC_ALREADY_EXISTS {
             return Err(format!(
                 "CreateTopics {}: {}",
                 result.name.0.as_str(),
@@ -132,7 +129,7 @@ fn wait_for_leaders(client: &mut KafkaClient, topics: &[&str]) -> Result<Leaders
         let mut leaders = Leaders::new();
         let mut ready = true;
         for topic in topics {
-            let Some(found) = metadata.topics.get(*topic).filter(|t| t.error_code == 0) else {
+            let Some(found) = metadata.topics.get(*topic).filter(|t| t.error_code == NONE) else {
                 ready = false;
                 break;
             };
