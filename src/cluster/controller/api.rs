@@ -114,10 +114,13 @@ pub enum Reply {
     /// AlterPartition: a request-level error, or one result per partition.
     AlterPartition(Result<Vec<AlterPartitionResult>, ResponseError>),
     /// ElectLeaders: a request-level error, or one result per partition.
-    ElectLeaders(Result<Vec<(TopicIdPartition, Result<(), ResponseError>)>, ResponseError>),
+    ElectLeaders(Result<Vec<ElectionResult>, ResponseError>),
     /// AllocateProducerIds.
     AllocateProducerIds(Result<ProducerIdBlock, ResponseError>),
 }
+
+/// One partition's result of an ElectLeaders request.
+pub type ElectionResult = (TopicIdPartition, Result<(), ResponseError>);
 
 /// BrokerRegistration.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -320,10 +320,11 @@ fn encode_partition_change(r: &PartitionChangeRecord, out: &mut Writer) {
     out.uuid(&r.topic_id);
     out.varint(r.partition_id as i64);
     out.u8(present);
-    for list in [&r.isr, &r.replicas, &r.elr, &r.last_known_elr] {
-        if let Some(ids) = list {
-            out.brokers(ids);
-        }
+    for ids in [&r.isr, &r.replicas, &r.elr, &r.last_known_elr]
+        .into_iter()
+        .flatten()
+    {
+        out.brokers(ids);
     }
     if let LeaderChange::Set(leader) = r.leader {
         encode_leader(leader, out);

@@ -123,18 +123,17 @@ impl Quorum {
         self.records_since_snapshot = 0;
     }
 
-    /// The active controller loses leadership: a random prefix of the pending
-    /// batches commits (returned, in order), the rest is lost.
-    pub(crate) fn depose(&mut self, rng: &mut Prng) -> Result<Vec<RecordBatch>, String> {
-        let survive = rng.range(0, self.pending.len() as u64) as usize;
-        let mut committed = Vec::with_capacity(survive);
-        for _ in 0..survive {
-            committed.extend(self.commit_next()?);
-        }
+    /// How many of the pending batches survive a failover (the new leader
+    /// had them): a random prefix, to commit one by one before [`Self::depose`].
+    pub(crate) fn surviving_batches(&self, rng: &mut Prng) -> usize {
+        rng.range(0, self.pending.len() as u64) as usize
+    }
+
+    /// The active controller loses leadership: what is still pending is lost.
+    pub(crate) fn depose(&mut self) {
         self.pending.clear();
         self.active = None;
         self.term += 1;
-        Ok(committed)
     }
 
     /// What a broker fetching from `from_offset` gets.
