@@ -137,6 +137,23 @@ struct LineSink {
     dropped: Arc<AtomicU64>,
 }
 
+/// Blocks SIGTERM and SIGINT in the calling thread (and the threads it
+/// starts afterwards), so that only the thread that waits for them (the
+/// runtime's signal thread) takes them; returns the blocked set.
+pub fn block_shutdown_signals() -> Result<libc::sigset_t, std::io::Error> {
+    // SAFETY: plain libc signal-mask calls on a zeroed sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        match libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) {
+            0 => Ok(set),
+            error => Err(std::io::Error::from_raw_os_error(error)),
+        }
+    }
+}
+
 impl LineSink {
     /// Starts the logger thread writing to `out`, with `queued_max` lines of queue.
     fn start<W: Write + Send + 'static>(out: W, queued_max: usize) -> LineSink {
@@ -145,7 +162,13 @@ impl LineSink {
         let counted = dropped.clone();
         let started = std::thread::Builder::new()
             .name("millrace-log".into())
-            .spawn(move || write_lines(out, lines, &counted));
+            .spawn(move || {
+                // Started before the runtime blocks them for the threads it
+                // spawns: a SIGTERM delivered here would kill the broker
+                // (default action) before the signal thread shuts it down.
+                let _ = block_shutdown_signals();
+                write_lines(out, lines, &counted)
+            });
         LineSink {
             queue: started.ok().map(|_| queue),
             dropped,
