@@ -67,16 +67,19 @@ impl Partition {
 
     /// The offset below which consumers may read (Fetch's high watermark
     /// and last stable offset, ListOffsets' latest). On a single node with
-    /// Kafka's semantics: the log end offset, which is also where storage
-    /// reads stop; a bound below it (the durable offset, the high watermark)
-    /// must be handed to [`PartitionLog::read`] as well.
+    /// Kafka's semantics: the end of what was written, which is also where
+    /// storage reads stop ([`PartitionLog::readable_end_offset`]): a batch
+    /// ENOSPC refuses is rolled back before anyone could read it. A bound
+    /// below it (the durable offset, the high watermark) must be handed to
+    /// [`PartitionLog::read`] as well.
     pub fn read_bound(&self) -> i64 {
-        self.log.log_end_offset()
+        self.log.readable_end_offset()
     }
 
-    /// Resolves when the read bound may have moved (today: after the next
-    /// append), or when the log fails or closes. Registered when created, so
-    /// a move between a read and the first poll is not missed.
+    /// Resolves when the read bound may have moved (today: after appended
+    /// batches were written), or when the log fails or closes. Registered
+    /// when created, so a move between a read and the first poll is not
+    /// missed.
     pub fn read_bound_listener(&self) -> AppendListener {
         self.log.append_listener()
     }

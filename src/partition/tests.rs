@@ -6,11 +6,16 @@ use super::produce::{Appended, ProduceError};
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
 use crate::protocol::error_code;
+use crate::storage::io::{install_fault_plan, Fault, FaultPlan, FaultRule};
 use crate::storage::tests::{
-    new_storage, plain_batch, producer_batch, run, small_config, TempDir, TOPIC,
+    new_storage, plain_batch, producer_batch, read_all, run, small_config, TempDir, TOPIC,
 };
 use crate::storage::{AppendBatch, Durability, LogConfig, StorageLimits};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Longest a test waits for the disk-full probe (a loaded machine delays timers).
+const DISK_FULL_WAIT_MAX: Duration = Duration::from_secs(10);
 
 fn partitions(dir: &TempDir) -> Rc<ShardPartitions> {
     ShardPartitions::new(
@@ -25,15 +30,37 @@ async fn open(partitions: &ShardPartitions, config: LogConfig) -> Rc<Partition> 
 
 /// (base offset, last offset, whether it was a retry) of an accepted append.
 async fn append(partition: &Partition, batch: AppendBatch) -> (i64, i64, bool) {
-    match partition.append(vec![batch], 0).await.unwrap() {
+    match partition
+        .append(vec![batch], 0, Durability::Appended)
+        .await
+        .unwrap()
+        .0
+    {
         Appended::New(result) => (result.base_offset, result.last_offset, false),
         Appended::Duplicate(result) => (result.base_offset, result.last_offset, true),
     }
 }
 
+/// An acks=all append: (base offset, last offset, whether it was a retry),
+/// or the wire code the producer gets.
+async fn append_synced(partition: &Partition, batch: AppendBatch) -> Result<(i64, i64, bool), i16> {
+    let (appended, wait) = partition
+        .append(vec![batch], 0, Durability::Synced)
+        .await
+        .map_err(|e| e.wire_error_code())?;
+    wait.wait().await.map_err(|e| e.wire_error_code())?;
+    Ok(match appended {
+        Appended::New(result) => (result.base_offset, result.last_offset, false),
+        Appended::Duplicate(result) => (result.base_offset, result.last_offset, true),
+    })
+}
+
 /// The wire code of a refused append.
 async fn refused(partition: &Partition, batch: AppendBatch) -> i16 {
-    let refused: ProduceError = partition.append(vec![batch], 0).await.unwrap_err();
+    let refused: ProduceError = partition
+        .append(vec![batch], 0, Durability::Appended)
+        .await
+        .unwrap_err();
     refused.wire_error_code()
 }
 
@@ -101,4 +128,59 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
         assert_eq!(next, (60, 60, false));
         partitions.storage().shutdown().await.unwrap();
     });
+}
+
+#[test]
+fn a_batch_refused_for_lack_of_space_is_not_kept_and_its_retry_goes_in_once() {
+    let dir = TempDir::new("partition-enospc");
+    run(async move {
+        // The second and fourth writes of segment data fail with ENOSPC.
+        let rules = [2, 4].map(|nth| FaultRule {
+            file_contains: ".log".to_string(),
+            fault: Fault::NoSpaceWrite { nth },
+        });
+        install_fault_plan(Some(Rc::new(FaultPlan::new(rules.to_vec()))));
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        let p = &partition;
+        assert_eq!(
+            append_synced(p, producer_batch(7, 0, 0, 1)).await,
+            Ok((0, 0, false))
+        );
+        // Refused: the producer is told, and nothing of it is kept.
+        let refused = append_synced(p, producer_batch(7, 0, 1, 1)).await;
+        assert_eq!(refused, Err(error_code::KAFKA_STORAGE_ERROR));
+        wait_for_space(p).await;
+        // Its retry is a new batch at the next dense offset, not a
+        // "duplicate" of a batch that was refused.
+        assert_eq!(
+            append_synced(p, producer_batch(7, 0, 1, 1)).await,
+            Ok((1, 1, false))
+        );
+        // A non-idempotent producer's retry is not a second copy either.
+        let refused = append_synced(p, plain_batch(1, 10, 1)).await;
+        assert_eq!(refused, Err(error_code::KAFKA_STORAGE_ERROR));
+        wait_for_space(p).await;
+        assert_eq!(
+            append_synced(p, plain_batch(1, 10, 1)).await,
+            Ok((2, 2, false))
+        );
+        let offsets: Vec<i64> = read_all(p.log(), 0)
+            .await
+            .iter()
+            .map(|batch| batch.base_offset)
+            .collect();
+        assert_eq!(offsets, [0, 1, 2]);
+        partitions.storage().shutdown().await.unwrap();
+        install_fault_plan(None);
+    });
+}
+
+/// Waits (bounded) until the log left the disk-full state.
+async fn wait_for_space(partition: &Partition) {
+    let deadline = Instant::now() + DISK_FULL_WAIT_MAX;
+    while partition.log().is_disk_full() {
+        assert!(Instant::now() < deadline, "the disk-full state never ended");
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -252,13 +252,7 @@ impl SegmentIndexes {
     /// Accounts for an appended (or scanned) batch; adds index entries every
     /// `interval_bytes`.
     pub fn on_batch(&mut self, batch: IndexedBatch, interval_bytes: u32) {
-        if self
-            .max_timestamp
-            .is_none_or(|max| batch.max_timestamp > max)
-        {
-            self.max_timestamp = Some(batch.max_timestamp);
-            self.relative_offset_of_max_timestamp = batch.relative_last_offset;
-        }
+        self.observe_timestamp(batch.max_timestamp, batch.relative_last_offset);
         if self.bytes_since_entry > u64::from(interval_bytes) {
             self.offsets
                 .push(batch.relative_last_offset, batch.position);
@@ -269,6 +263,39 @@ impl SegmentIndexes {
             self.bytes_since_entry = 0;
         }
         self.bytes_since_entry += u64::from(batch.len);
+    }
+
+    /// Keeps the largest timestamp seen and the batch that reached it.
+    pub fn observe_timestamp(&mut self, max_timestamp: i64, relative_last_offset: u32) {
+        if self.max_timestamp.is_none_or(|max| max_timestamp > max) {
+            self.max_timestamp = Some(max_timestamp);
+            self.relative_offset_of_max_timestamp = relative_last_offset;
+        }
+    }
+
+    /// Forgets what the batches from `end_position` on (relative offsets
+    /// from `end_relative_offset`) added: their entries, and the counters,
+    /// recomputed. The largest timestamp falls back to the last kept time
+    /// entry's; the caller re-observes the batches from the returned
+    /// position (the last kept offset entry's) with
+    /// [`SegmentIndexes::observe_timestamp`].
+    pub fn truncate(&mut self, end_position: u64, end_relative_offset: u32) -> u64 {
+        self.offsets
+            .entries
+            .retain(|entry| u64::from(entry.position) < end_position);
+        self.times
+            .entries
+            .retain(|entry| entry.relative_offset < end_relative_offset);
+        let observe_from = self
+            .offsets
+            .entries
+            .last()
+            .map_or(0, |entry| u64::from(entry.position));
+        self.bytes_since_entry = end_position - observe_from;
+        let last_time = self.times.entries.last();
+        self.max_timestamp = last_time.map(|entry| entry.timestamp);
+        self.relative_offset_of_max_timestamp = last_time.map_or(0, |entry| entry.relative_offset);
+        observe_from
     }
 
     /// Adds the final time index entry when the segment becomes inactive, so
@@ -317,6 +344,34 @@ mod tests {
         indexes.seal();
         assert_eq!(indexes.times.last_timestamp(), Some(1009));
         assert_eq!(indexes.max_timestamp(), Some(1009));
+    }
+
+    #[test]
+    fn truncate_forgets_the_removed_batches() {
+        let mut whole = SegmentIndexes::default();
+        let mut kept = SegmentIndexes::default();
+        for i in 0..10u32 {
+            whole.on_batch(batch(i * 2 + 1, i * 100, 1000 + i64::from(i)), 250);
+            if i < 7 {
+                kept.on_batch(batch(i * 2 + 1, i * 100, 1000 + i64::from(i)), 250);
+            }
+        }
+        // Batch 7 starts at position 700 with relative offsets 14..=15.
+        let observe_from = whole.truncate(700, 14);
+        assert_eq!(observe_from, 600);
+        for i in 6..7u32 {
+            whole.observe_timestamp(1000 + i64::from(i), i * 2 + 1);
+        }
+        assert_eq!(whole.offsets, kept.offsets);
+        assert_eq!(whole.times, kept.times);
+        assert_eq!(whole.max_timestamp(), kept.max_timestamp());
+        // Appending the same batches again gives the same indexes.
+        for i in 7..10u32 {
+            whole.on_batch(batch(i * 2 + 1, i * 100, 1), 250);
+            kept.on_batch(batch(i * 2 + 1, i * 100, 1), 250);
+        }
+        assert_eq!(whole.offsets, kept.offsets);
+        assert_eq!(whole.times, kept.times);
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub struct ReadResult {
     pub pieces: Vec<Piece>,
     /// Total bytes of `pieces`.
     pub bytes: usize,
-    /// Log end offset when the read began.
-    pub log_end_offset: i64,
+    /// Offset after the last readable batch when the read began.
+    pub readable_end_offset: i64,
     /// Log start offset.
     pub log_start_offset: i64,
 }
@@ -57,8 +57,9 @@ impl PartitionLog {
     /// continues from there). At most `max_bytes`, except that the first
     /// batch is whole when `min_one_batch` (KIP-74). A file region may end
     /// inside a batch, as Kafka's does; clients drop the partial batch.
-    /// `offset` equal to the log end offset gives no pieces; below the log
-    /// start or above the log end, `OffsetOutOfRange`.
+    /// Only written batches are read ([`PartitionLog::readable_end_offset`]):
+    /// from there up to the log end offset, no pieces; below the log start
+    /// or above the log end, `OffsetOutOfRange`.
     pub async fn read(
         &self,
         offset: i64,
@@ -67,10 +68,10 @@ impl PartitionLog {
     ) -> Result<ReadResult, ReadError> {
         self.check_open()?;
         let mut result = self.empty_result();
-        if offset < result.log_start_offset || offset > result.log_end_offset {
+        if offset < result.log_start_offset || offset > self.log_end_offset() {
             return Err(ReadError::OffsetOutOfRange);
         }
-        if offset == result.log_end_offset
+        if offset >= result.readable_end_offset
             || self.read_recent(offset, max_bytes, min_one_batch, &mut result)
         {
             return Ok(result);
@@ -116,7 +117,7 @@ impl PartitionLog {
         ReadResult {
             pieces: Vec::new(),
             bytes: 0,
-            log_end_offset: state.log_end_offset(),
+            readable_end_offset: state.written_end_offset,
             log_start_offset: state.log_start_offset,
         }
     }
@@ -134,6 +135,9 @@ impl PartitionLog {
             return false;
         };
         for batch in state.recent.iter_from(first) {
+            if batch.base_offset >= result.readable_end_offset {
+                break;
+            }
             let whole_first = result.bytes == 0 && min_one_batch;
             if result.bytes + batch.len() > max_bytes && !whole_first {
                 break;
@@ -246,6 +250,7 @@ impl PartitionLog {
         let found = state
             .recent
             .iter_from(0)
+            .take_while(|batch| batch.base_offset < state.written_end_offset)
             .find(|batch| batch.segment_base == segment_base && batch.max_timestamp >= timestamp_ms)
             .map(|batch| (batch.base_offset, batch.max_timestamp));
         found

@@ -8,7 +8,8 @@
 //! - [`appender`]: recent batches in memory and the O_DIRECT write plan;
 //!   [`recent_copy`]: why and when a recent batch gets its own allocation.
 //! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
-//!   segment per round, waiter completion).
+//!   segment per round, waiter completion); [`preallocation`]: how far
+//!   ahead of its writes a segment is preallocated, and giving it back.
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
 //!   `log_read`, retention in `retention`. An append is a turn
 //!   ([`AppendSlot`]) during which the partition layer decides, then a
@@ -29,6 +30,7 @@ pub mod io;
 pub mod log;
 mod log_read;
 pub mod notify;
+pub mod preallocation;
 pub mod recent_copy;
 pub mod recovery;
 mod retention;
@@ -39,6 +41,8 @@ pub mod shard_storage;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod preallocation_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 pub use config::{Durability, LogConfig, StorageLimits};
@@ -46,5 +50,5 @@ pub use disk_faults::{DiskFaultSummary, DISK_FULL_RETRY_MS};
 pub use error::{AppendError, ReadError, StorageError};
 pub use log::{AppendBatch, AppendResult, AppendSlot, LogStats, PartitionLog};
 pub use log_read::ReadResult;
-pub use notify::AppendListener;
+pub use notify::{AppendListener, DurableWait};
 pub use shard_storage::ShardStorage;

@@ -7,8 +7,8 @@
 //! tail. It is scanned on every open, every CRC verified, each batch handed
 //! to the caller's visitor (the partition layer rebuilds its producer state
 //! from them); the log ends at the first invalid, torn or zero
-//! batch, and the file is truncated there and preallocated again so no stale
-//! bytes survive past the new end.
+//! batch, and the file is truncated there so no stale bytes survive past the
+//! new end. Nothing is preallocated at load (`preallocation.rs`).
 
 use super::appender::{ActiveWrite, RecentBatch};
 use super::config::{LogConfig, StorageLimits};
@@ -196,24 +196,6 @@ pub struct LoadedLog {
     pub tail_batches: Vec<RecentBatch>,
 }
 
-/// Bytes a new or reopened active segment file is preallocated to.
-pub fn preallocate_bytes(config: &LogConfig, limits: &StorageLimits) -> u64 {
-    (config.effective_segment_bytes() + limits.write_chunk_bytes as u64).min(
-        limits
-            .preallocate_step_bytes
-            .max(limits.write_chunk_bytes as u64),
-    )
-}
-
-/// The allocation a segment needs before writes reaching `write_end`: the
-/// next whole step past it.
-pub fn allocation_for(write_end: u64, limits: &StorageLimits) -> u64 {
-    let step = limits
-        .preallocate_step_bytes
-        .max(limits.write_chunk_bytes as u64);
-    write_end.div_ceil(step) * step
-}
-
 /// Loads (or creates) the log in `dir`, calling `on_batch` with the header
 /// fields and base offset of every batch of the active segment, in order.
 pub async fn load_log(
@@ -226,7 +208,7 @@ pub async fn load_log(
 ) -> Result<LoadedLog, StorageError> {
     let bases = list_segment_bases(dir)?;
     let Some((&last_base, older)) = bases.split_last() else {
-        let active = Segment::create(dir, 0, preallocate_bytes(config, limits)).await?;
+        let active = Segment::create(dir, 0).await?;
         sync_directory(dir).await?;
         log::info!("{name}: created new log");
         return Ok(LoadedLog {
@@ -356,8 +338,10 @@ async fn load_active(
     };
     // Batches overlapping the partial last block (see `load_tail`).
     let mut tail: VecDeque<(u64, BatchInfo)> = VecDeque::new();
+    let mut first_batch_timestamp = None;
     let outcome = scan_segment(&segment, file_size, options, |info, position| {
         on_batch(info, info.base_offset);
+        first_batch_timestamp.get_or_insert(info.max_timestamp);
         let final_end = align_down(position + info.len as u64);
         while tail
             .front()
@@ -372,17 +356,16 @@ async fn load_active(
     segment.size = outcome.end_position;
     segment.next_offset = outcome.next_offset;
     segment.indexes = outcome.indexes;
-    if segment.size > 0 {
-        segment.first_append_ms = Some(super::log::now_ms());
-    }
+    segment.first_batch_timestamp = first_batch_timestamp;
+    segment.allocated = file_size;
     if !clean_shutdown || file_size != segment.size {
-        // Zero everything past the valid data (stale or torn bytes).
+        // Zero everything past the valid data (stale or torn bytes). No
+        // preallocation: the first write round extends the file at the
+        // partition's pace, so opening many partitions reserves no disk.
         segment.truncate_file(segment.size).await?;
+        segment.allocated = segment.size;
+        segment.sync().await?;
     }
-    segment
-        .preallocate(preallocate_bytes(config, limits).max(segment.size))
-        .await?;
-    segment.sync().await?;
     let (tail_batches, tail_block) = load_tail(&segment, tail).await?;
     let write = ActiveWrite {
         written: segment.size,
@@ -461,33 +444,5 @@ fn report_active_scan(
             outcome.batches,
             end
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segments_are_preallocated_by_steps_not_whole() {
-        let limits = StorageLimits::default();
-        let step = limits.preallocate_step_bytes;
-        let big = LogConfig {
-            segment_bytes: 1 << 30,
-            ..LogConfig::default()
-        };
-        assert_eq!(preallocate_bytes(&big, &limits), step);
-        let small = LogConfig {
-            segment_bytes: 1 << 20,
-            ..LogConfig::default()
-        };
-        // A segment smaller than a step is preallocated whole (plus one write chunk).
-        assert_eq!(
-            preallocate_bytes(&small, &limits),
-            (1 << 20) + limits.write_chunk_bytes as u64
-        );
-        assert_eq!(allocation_for(1, &limits), step);
-        assert_eq!(allocation_for(step, &limits), step);
-        assert_eq!(allocation_for(step + 1, &limits), 2 * step);
     }
 }

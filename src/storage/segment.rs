@@ -68,9 +68,13 @@ pub struct Segment {
     pub next_offset: i64,
     /// Offset and time indexes.
     pub indexes: SegmentIndexes,
-    /// Wall-clock ms when the first batch went in (for `segment.ms`), or
-    /// when the segment was loaded.
-    pub first_append_ms: Option<i64>,
+    /// `maxTimestamp` of the segment's first batch, `None` while empty:
+    /// what `segment.ms` counts from (Kafka's rule). It is in the file, so
+    /// the roll deadline survives restarts.
+    pub first_batch_timestamp: Option<i64>,
+    /// Wall-clock ms when this segment was created or loaded: what
+    /// `segment.ms` counts from when the first batch has no timestamp.
+    pub created_ms: i64,
     /// Bytes preallocated (size set): writes must stay below this.
     pub allocated: u64,
 }
@@ -82,23 +86,15 @@ impl Segment {
             .with_file_name(segment_file_name(self.base_offset, extension))
     }
 
-    /// Creates a new, empty segment file preallocated (size set) to
-    /// `preallocate_bytes`, so O_DIRECT writes land below `i_size`.
-    pub async fn create(
-        dir: &Path,
-        base_offset: i64,
-        preallocate_bytes: u64,
-    ) -> Result<Segment, StorageError> {
+    /// Creates a new, empty segment file. Nothing is preallocated yet: the
+    /// first write round does it, at the partition's pace
+    /// (`preallocation.rs`).
+    pub async fn create(dir: &Path, base_offset: i64) -> Result<Segment, StorageError> {
         let log_path = dir.join(segment_file_name(base_offset, LOG_EXTENSION));
         let dma = SegmentFile::open(&log_path, OpenMode::Create)
             .await
             .map_err(|e| StorageError::io("create", &log_path, e))?;
-        dma.pre_allocate(preallocate_bytes)
-            .await
-            .map_err(|e| StorageError::io("preallocate", &log_path, e))?;
-        let mut segment = Segment::empty(log_path, base_offset, dma)?;
-        segment.allocated = preallocate_bytes;
-        Ok(segment)
+        Segment::empty(log_path, base_offset, dma)
     }
 
     /// Opens an existing segment file; `writable` for the active segment.
@@ -134,9 +130,22 @@ impl Segment {
             size: 0,
             next_offset: base_offset,
             indexes: SegmentIndexes::default(),
-            first_append_ms: None,
+            first_batch_timestamp: None,
+            created_ms: super::log::now_ms(),
             allocated: 0,
         })
+    }
+
+    /// How long this segment has waited for a `segment.ms` roll when a batch
+    /// whose largest timestamp is `incoming_timestamp` arrives at `now_ms`:
+    /// Kafka's `LogSegment.timeWaitedForRoll`, counted in record time from
+    /// the first batch's timestamp, or in wall-clock time from the
+    /// segment's creation when that batch has none.
+    pub fn time_waited_for_roll(&self, now_ms: i64, incoming_timestamp: i64) -> i64 {
+        match self.first_batch_timestamp {
+            Some(first) if first >= 0 => incoming_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(self.created_ms),
+        }
     }
 
     /// Size of the file on disk (including preallocated space).
@@ -161,16 +170,6 @@ impl Segment {
             .truncate(size)
             .await
             .map_err(|e| StorageError::io("truncate", &self.log_path, e))
-    }
-
-    /// Extends the file with zeros (size set) up to `size`.
-    pub async fn preallocate(&mut self, size: u64) -> Result<(), StorageError> {
-        self.dma
-            .pre_allocate(size)
-            .await
-            .map_err(|e| StorageError::io("preallocate", &self.log_path, e))?;
-        self.allocated = self.allocated.max(size);
-        Ok(())
     }
 
     /// A cheap handle for reads that outlive a borrow of the segment.
@@ -391,15 +390,9 @@ pub async fn prime_iopoll_probe(dir: &Path, shard_id: usize) -> Result<(), Stora
 
 /// fsync of a directory, so created or removed entries survive a crash.
 pub async fn sync_directory(dir: &Path) -> Result<(), StorageError> {
-    let directory = glommio::io::Directory::open(dir)
+    super::io::sync_dir(dir)
         .await
-        .map_err(|e| StorageError::io("open directory", dir, e))?;
-    let result = directory
-        .sync()
-        .await
-        .map_err(|e| StorageError::io("fsync directory", dir, e));
-    let _ = directory.close().await; // a directory fd holds no data
-    result
+        .map_err(|e| StorageError::io("fsync directory", dir, e))
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ use std::time::Duration;
 const TOPIC_NAME_BYTES_MAX: usize = 249;
 /// Shortest retention check interval accepted (a busy loop otherwise).
 const RETENTION_CHECK_INTERVAL_MS_MIN: u64 = 100;
+/// How often idle partitions are looked for, to give their preallocated
+/// space back (`StorageLimits::preallocation_idle_ms`).
+const PREALLOCATION_IDLE_CHECK_MS: u64 = 1_000;
 
 type PartitionKey = (String, i32);
 
@@ -123,26 +126,54 @@ impl ShardStorage {
         remove_dir(dir).await
     }
 
-    /// Spawns the shard's group-commit flusher and retention loop.
+    /// Spawns the shard's group-commit flusher, its retention loop and its
+    /// loop giving back idle partitions' preallocated space.
     pub fn start_background(self: &Rc<Self>, retention_check_interval_ms: u64) {
         let queue = self.flush_queue.clone();
         let logs_per_round = self.limits.flush_logs_per_round_max;
         glommio::spawn_local(run_flusher(queue, logs_per_round)).detach();
-        let storage = Rc::downgrade(self);
         let interval = retention_check_interval_ms.max(RETENTION_CHECK_INTERVAL_MS_MIN);
+        self.spawn_every(interval, |storage| async move {
+            storage.run_retention().await;
+        });
+        self.spawn_every(PREALLOCATION_IDLE_CHECK_MS, |storage| async move {
+            storage.give_back_idle_preallocations().await;
+        });
+    }
+
+    /// Runs `pass` every `interval_ms` until the storage stops or is dropped.
+    fn spawn_every<F, Fut>(self: &Rc<Self>, interval_ms: u64, pass: F)
+    where
+        F: Fn(Rc<ShardStorage>) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let storage = Rc::downgrade(self);
         glommio::spawn_local(async move {
             loop {
-                glommio::timer::sleep(Duration::from_millis(interval)).await;
+                glommio::timer::sleep(Duration::from_millis(interval_ms)).await;
                 let Some(storage) = storage.upgrade() else {
                     return;
                 };
                 if storage.stopping.get() {
                     return;
                 }
-                storage.run_retention().await;
+                pass(storage).await;
             }
         })
         .detach();
+    }
+
+    /// Gives back the preallocated space of every idle partition.
+    pub async fn give_back_idle_preallocations(&self) {
+        let now = now_ms();
+        for log in self.all_logs() {
+            if let Err(error) = log.give_back_if_idle(now).await {
+                log::warn!(
+                    "{}: giving back preallocated space failed: {error}",
+                    log.name()
+                );
+            }
+        }
     }
 
     fn remove_log(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
@@ -268,16 +299,9 @@ fn check_topic_name(topic: &str) -> Result<(), StorageError> {
 }
 
 async fn create_dir(dir: &Path) -> Result<(), StorageError> {
-    if let Some(parent) = dir.parent() {
-        // Usually exists already; a blocking mkdir -p is rare and cheap.
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StorageError::io("create directory", parent, e))?;
-    }
-    let directory = glommio::io::Directory::create(dir)
+    super::io::create_dir_durably(dir)
         .await
-        .map_err(|e| StorageError::io("create directory", dir, e))?;
-    let _ = directory.close().await; // only created, never written
-    Ok(())
+        .map_err(|e| StorageError::io("create directory", dir, e))
 }
 
 async fn remove_dir(dir: PathBuf) -> Result<(), StorageError> {

@@ -2,6 +2,7 @@
 //! key: rules separated by `;`, each `kind[:key=value]...`:
 //!
 //! - `fail-write:nth=N[:file=S]`, `fail-sync:nth=N[:file=S]`
+//! - `nospace-write:nth=N[:file=S]` (that write fails with ENOSPC)
 //! - `lying-sync:from=N[:file=S]`
 //! - `short-write:nth=N:bytes=B[:file=S]`, `torn-write:nth=N:bytes=B[:file=S]`
 //! - `nospace:after=B` (files may grow by B bytes in total)
@@ -37,6 +38,9 @@ pub fn parse_fault_plan(text: &str) -> Result<FaultPlan, String> {
                 nth: need(args.nth, "nth")?,
             },
             "fail-sync" => Fault::FailSync {
+                nth: need(args.nth, "nth")?,
+            },
+            "nospace-write" => Fault::NoSpaceWrite {
                 nth: need(args.nth, "nth")?,
             },
             "lying-sync" => Fault::LyingSync {
@@ -106,7 +110,8 @@ mod tests {
     fn parses_every_kind() {
         let plan = parse_fault_plan(
             "fail-sync:nth=3:file=events-0/; fail-write:nth=1; lying-sync:from=2; \
-             short-write:nth=4:bytes=100; torn-write:nth=5:bytes=7; nospace:after=4096",
+             short-write:nth=4:bytes=100; torn-write:nth=5:bytes=7; nospace:after=4096; \
+             nospace-write:nth=6",
         )
         .unwrap();
         let text = format!("{plan:?}");
@@ -117,6 +122,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("space_left_bytes: Some(4096)"), "{text}");
+        assert!(text.contains("NoSpaceWrite { nth: 6 }"), "{text}");
     }
 
     #[test]
