@@ -25,11 +25,16 @@
 //! - [`fetch`]: read, long-poll waits and their cancel (Fetch);
 //! - [`list_offsets`]: offsets by position or time (ListOffsets);
 //! - [`ShardPartitions::sizes`]: bytes on disk (DescribeLogDirs).
+//!
+//! And the partitions' recovery points ([`recovery_points`]): the log
+//! synced and indexed up to an offset named in the checkpoint file, so a
+//! start after a crash checks only what follows.
 
 pub mod fetch;
 pub mod list_offsets;
 pub mod produce;
 pub mod producer_state;
+pub mod recovery_points;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +42,7 @@ mod tests;
 use crate::local::notify::LocalEvent;
 use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
 use fetch::FetchWaits;
+use glommio::sync::Semaphore;
 use producer_state::{ProducerStateTable, PRODUCERS_PER_PARTITION_MAX};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -101,6 +107,8 @@ pub struct ShardPartitions {
     fetch_waits: FetchWaits,
     /// Fired when the broker begins shutting down: parked long polls answer.
     shutting_down: LocalEvent,
+    /// One recovery point pass (or the shutdown's) at a time.
+    recovery_turn: Semaphore,
 }
 
 impl ShardPartitions {
@@ -111,6 +119,7 @@ impl ShardPartitions {
             partitions: RefCell::new(HashMap::new()),
             fetch_waits: FetchWaits::default(),
             shutting_down,
+            recovery_turn: Semaphore::new(1),
         })
     }
 
@@ -167,7 +176,9 @@ impl ShardPartitions {
 
     /// Forgets the partition (requests for it fail from now on), then closes
     /// it and removes its directory ([`ShardStorage::delete_partition`]).
+    /// Waits for a recovery point pass in flight, so none names it again.
     pub async fn delete(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
+        let _turn = self.recovery_turn.acquire_permit(1).await;
         {
             let mut registry = self.partitions.borrow_mut();
             if let Some(partitions) = registry.get_mut(topic) {

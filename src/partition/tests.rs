@@ -184,3 +184,61 @@ async fn wait_for_space(partition: &Partition) {
         glommio::timer::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Appends producer 42's batches `numbers` (two records each), synced.
+async fn append_producer_batches(partition: &Partition, numbers: std::ops::Range<i32>) {
+    for number in numbers {
+        let batch = producer_batch(42, 0, number * 2, 2);
+        append_synced(partition, batch).await.unwrap();
+    }
+}
+
+#[test]
+fn producer_state_survives_a_crash_past_a_recovery_point() {
+    let dir = TempDir::new("producer-recovery-point");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        append_producer_batches(&partition, 0..30).await;
+        // A recovery point at offset 60.
+        assert_eq!(partitions.advance_recovery_points(0).await, 1);
+        assert_eq!(partitions.storage().recovery_point(TOPIC, 0), Some(60));
+        append_producer_batches(&partition, 30..33).await;
+        // A crash: no shutdown.
+        drop((partition, partitions));
+        let partitions = self::partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        assert_eq!(partition.log().log_end_offset(), 66);
+        // Retries of batches below the recovery point (headers replayed,
+        // not checked) and above it (checked) are recognised...
+        let below = append(&partition, producer_batch(42, 0, 56, 2)).await;
+        assert_eq!(below, (56, 57, true));
+        let above = append(&partition, producer_batch(42, 0, 62, 2)).await;
+        assert_eq!(above, (62, 63, true));
+        // ...and the sequence goes on.
+        let next = append(&partition, producer_batch(42, 0, 66, 1)).await;
+        assert_eq!(next, (66, 66, false));
+        partitions.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_clean_shutdown_leaves_nothing_to_check() {
+    let dir = TempDir::new("producer-shutdown");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        append_producer_batches(&partition, 0..30).await;
+        partitions.shutdown().await.unwrap();
+        drop((partition, partitions));
+        let partitions = self::partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        assert_eq!(partitions.storage().recovery_point(TOPIC, 0), Some(60));
+        assert!(partitions.storage().checked_bytes() < 8192);
+        let retry = append(&partition, producer_batch(42, 0, 58, 2)).await;
+        assert_eq!(retry, (58, 59, true));
+        let first = append(&partition, producer_batch(42, 0, 50, 2)).await;
+        assert_eq!(first, (50, 51, true));
+        partitions.shutdown().await.unwrap();
+    });
+}

@@ -246,6 +246,7 @@ impl PartitionLog {
                 .indexes
                 .observe_timestamp(batch.max_timestamp, relative_last);
         }
+        let removed_bytes = active.size - position;
         active.next_offset = from_offset;
         active.size = position;
         if position == 0 {
@@ -253,6 +254,8 @@ impl PartitionLog {
         }
         let offsets = (end_offset - from_offset) as u64;
         state.unsynced_records = state.unsynced_records.saturating_sub(offsets);
+        let recovery = &mut state.recovery_point;
+        recovery.appended_bytes = recovery.appended_bytes.saturating_sub(removed_bytes);
         state.truncated_from = Some(
             state
                 .truncated_from

@@ -18,6 +18,8 @@ pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
 pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
 /// Kafka's "no timestamp".
 pub const NO_TIMESTAMP: i64 = -1;
+/// The block size of O_DIRECT writes (`segment::WRITE_ALIGNMENT_BYTES`).
+const BLOCK_BYTES: u64 = 4096;
 
 /// Why an index file was rejected (it is then rebuilt by scanning the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,23 @@ impl OffsetIndex {
             0 => 0,
             n => self.entries[n - 1].position,
         }
+    }
+
+    /// An entry to resume checking a segment from when its offsets below
+    /// `relative_end` are known good: `(position, relative offset)` of the
+    /// last entry at or before the block start of the last batch that ends
+    /// below `relative_end`. Every batch of the block holding
+    /// `relative_end`'s position starts at or after it. `None`: from the
+    /// segment start.
+    pub fn resume_before(&self, relative_end: u32) -> Option<(u32, u32)> {
+        let good = self
+            .entries
+            .partition_point(|entry| entry.relative_offset < relative_end);
+        let last_good = self.entries.get(good.checked_sub(1)?)?;
+        let block_start = (last_good.position as u64 & !(BLOCK_BYTES - 1)) as u32;
+        let at = self.entries[..good].partition_point(|entry| entry.position <= block_start);
+        let entry = self.entries.get(at.checked_sub(1)?)?;
+        Some((entry.position, entry.relative_offset))
     }
 
     /// Number of entries.
@@ -372,6 +391,24 @@ mod tests {
         }
         assert_eq!(whole.offsets, kept.offsets);
         assert_eq!(whole.times, kept.times);
+    }
+
+    #[test]
+    fn resume_points_start_a_block_before_the_recovery_point() {
+        let mut index = OffsetIndex::default();
+        // Batches of 3 offsets; entries every ~5000 bytes.
+        for (relative_last, position) in [(2, 5000), (5, 10_000), (8, 15_000), (11, 20_000)] {
+            index.push(relative_last, position);
+        }
+        assert_eq!(index.resume_before(0), None);
+        // The last batch below 3 starts at 5000, in the block from 4096: no
+        // entry is at or before that block.
+        assert_eq!(index.resume_before(3), None);
+        // Below 6: the batch at 10000, block 8192: entry (2, 5000).
+        assert_eq!(index.resume_before(6), Some((5000, 2)));
+        assert_eq!(index.resume_before(9), Some((10_000, 5)));
+        assert_eq!(index.resume_before(12), Some((15_000, 8)));
+        assert_eq!(index.resume_before(1000), Some((15_000, 8)));
     }
 
     #[test]

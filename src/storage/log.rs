@@ -18,6 +18,7 @@ use super::notify::{AppendListener, AppendListeners, Completion, DurableWait};
 use super::preallocation::Preallocation;
 use super::recent_copy::recent_parts;
 use super::recovery::LoadedLog;
+use super::recovery_point::RecoveryPointState;
 use super::segment::{align_down, sync_directory, Segment};
 use crate::protocol::record_batch::{stamp_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
@@ -171,6 +172,8 @@ pub(super) struct LogState {
     /// Lowest offset rolled back and not yet reported to the partition layer
     /// ([`PartitionLog::take_truncation`]).
     pub(super) truncated_from: Option<i64>,
+    /// What the recovery point policy tracks (`recovery_point.rs`).
+    pub(super) recovery_point: RecoveryPointState,
 }
 
 impl LogState {
@@ -259,6 +262,7 @@ impl PartitionLog {
             last_write_ms: now_ms(),
             rollback_pending: false,
             truncated_from: None,
+            recovery_point: RecoveryPointState::opened(loaded.unchecked_bytes),
         };
         Rc::new_cyclic(|self_ref| PartitionLog {
             name,
@@ -414,6 +418,7 @@ impl PartitionLog {
             );
             on_batch(&batch.info, offset);
             state.unsynced_records += batch.info.record_count.max(0) as u64;
+            state.recovery_point.appended_bytes += batch.len() as u64;
             state.active.size += batch.len() as u64;
             state.active.next_offset = last_offset + 1;
             state

@@ -15,12 +15,18 @@
 //!   ([`AppendSlot`]) during which the partition layer decides, then a
 //!   commit that reports each batch it assigns offsets to.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
-//!   tail, rebuilding indexes, handing each batch of the active segment to
-//!   the caller (the partition layer rebuilds its producer state from them).
+//!   tail past the recovery point, rebuilding indexes, handing each batch
+//!   of the active segment to the caller (the partition layer rebuilds its
+//!   producer state from them).
+//! - [`recovery_point`], [`checkpoint`]: Kafka's recovery points and their
+//!   `recovery-point-offset-checkpoint` file; [`atomic_file`]: small files
+//!   replaced atomically.
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
 //! - [`io`]: the narrow file interface (real O_DIRECT files, or a
 //!   fault-injecting layer for tests).
 pub mod appender;
+pub mod atomic_file;
+pub mod checkpoint;
 pub mod config;
 mod disk_faults;
 pub mod error;
@@ -33,6 +39,7 @@ pub mod notify;
 pub mod preallocation;
 pub mod recent_copy;
 pub mod recovery;
+pub mod recovery_point;
 mod retention;
 pub mod scan;
 pub mod segment;
@@ -43,6 +50,8 @@ mod fault_tests;
 #[cfg(test)]
 mod preallocation_tests;
 #[cfg(test)]
+mod recovery_point_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 pub use config::{Durability, LogConfig, StorageLimits};
@@ -51,4 +60,6 @@ pub use error::{AppendError, ReadError, StorageError};
 pub use log::{AppendBatch, AppendResult, AppendSlot, LogStats, PartitionLog};
 pub use log_read::ReadResult;
 pub use notify::{AppendListener, DurableWait};
+pub use recovery::LoadStart;
+pub use recovery_point::RecoveryCapture;
 pub use shard_storage::ShardStorage;

@@ -34,7 +34,12 @@ pub fn segment_file_name(base_offset: i64, extension: &str) -> String {
 
 /// The base offset named by a `.log` file name, if it is one.
 pub fn parse_log_file_name(name: &str) -> Option<i64> {
-    let digits = name.strip_suffix(".log")?;
+    parse_file_name(name, LOG_EXTENSION)
+}
+
+/// The offset named by `<20-digit offset>.<extension>`, if `name` is one.
+pub fn parse_file_name(name: &str, extension: &str) -> Option<i64> {
+    let digits = name.strip_suffix(extension)?.strip_suffix('.')?;
     if digits.len() != FILE_NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -191,36 +196,53 @@ impl Segment {
         }
     }
 
+    /// The index files as they are for the batches below `end_offset`,
+    /// which start at `end_position` (a recovery point: entries past it
+    /// would be unsynced).
+    pub fn index_files_up_to(&self, end_position: u64, end_offset: i64) -> IndexFiles {
+        let relative_end = (end_offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+        let mut indexes = self.indexes.clone();
+        indexes.truncate(end_position, relative_end);
+        IndexFiles {
+            offset_path: self.sibling_path(OFFSET_INDEX_EXTENSION),
+            offsets: indexes.offsets.encode(),
+            time_path: self.sibling_path(TIME_INDEX_EXTENSION),
+            times: indexes.times.encode(),
+        }
+    }
+
     /// Loads both index files; `None` when either is missing or damaged
     /// (the reason is logged).
     pub async fn load_index_files(&self) -> Result<Option<SegmentIndexes>, StorageError> {
+        match self.read_index_files().await? {
+            Ok(indexes) => Ok(Some(indexes)),
+            Err(reason) => {
+                log::warn!("{}: {reason}, rebuilding", self.log_path.display());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Both index files, checked against the segment's size, or why they
+    /// cannot be used (missing or damaged).
+    pub async fn read_index_files(&self) -> Result<Result<SegmentIndexes, String>, StorageError> {
         let offset_path = self.sibling_path(OFFSET_INDEX_EXTENSION);
         let time_path = self.sibling_path(TIME_INDEX_EXTENSION);
         let (Some(offset_bytes), Some(time_bytes)) = (
             read_whole_file(&offset_path).await?,
             read_whole_file(&time_path).await?,
         ) else {
-            log::warn!(
-                "{}: index file missing, rebuilding",
-                self.log_path.display()
-            );
-            return Ok(None);
+            return Ok(Err("index file missing".into()));
         };
         let offsets = match OffsetIndex::decode(&offset_bytes, self.size) {
             Ok(offsets) => offsets,
-            Err(damage) => {
-                log::warn!("{}: {damage}, rebuilding", offset_path.display());
-                return Ok(None);
-            }
+            Err(damage) => return Ok(Err(format!("{}: {damage}", offset_path.display()))),
         };
         let times = match TimeIndex::decode(&time_bytes) {
             Ok(times) => times,
-            Err(damage) => {
-                log::warn!("{}: {damage}, rebuilding", time_path.display());
-                return Ok(None);
-            }
+            Err(damage) => return Ok(Err(format!("{}: {damage}", time_path.display()))),
         };
-        Ok(Some(SegmentIndexes::from_loaded(offsets, times)))
+        Ok(Ok(SegmentIndexes::from_loaded(offsets, times)))
     }
 
     /// Removes the segment's files; open handles keep the data readable.

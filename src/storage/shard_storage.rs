@@ -1,11 +1,13 @@
 //! [`ShardStorage`]: the partitions one shard owns, its flusher and its
 //! retention loop.
 
+use super::checkpoint::RecoveryCheckpoint;
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::flusher::{run_flusher, FlushQueue};
 use super::log::{now_ms, PartitionLog};
-use super::recovery::load_log;
+use super::recovery::{load_log, LoadStart};
+use super::recovery_point::RecoveryCapture;
 use super::segment::prime_iopoll_probe;
 use crate::protocol::record_batch::BatchInfo;
 use glommio::sync::Semaphore;
@@ -13,6 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Kafka's longest topic name.
@@ -39,12 +42,22 @@ pub struct ShardStorage {
     recent_bytes: Rc<Cell<usize>>,
     stopping: Cell<bool>,
     iopoll_probe_primed: Cell<bool>,
+    /// The log directory's recovery points, shared with the other shards.
+    checkpoint: Arc<RecoveryCheckpoint>,
+    /// Bytes of active segments checked at load (see `checked_bytes`).
+    checked_bytes: Cell<u64>,
 }
 
 impl ShardStorage {
     /// Storage of shard `shard_id` under `data_dir` (partitions are
-    /// `<data_dir>/<topic>-<partition>/`).
-    pub fn new(shard_id: usize, data_dir: PathBuf, limits: StorageLimits) -> Rc<Self> {
+    /// `<data_dir>/<topic>-<partition>/`), whose recovery points are in
+    /// `checkpoint` (loaded once for the directory, shared by its shards).
+    pub fn new(
+        shard_id: usize,
+        data_dir: PathBuf,
+        limits: StorageLimits,
+        checkpoint: Arc<RecoveryCheckpoint>,
+    ) -> Rc<Self> {
         Rc::new(ShardStorage {
             shard_id,
             data_dir,
@@ -55,17 +68,56 @@ impl ShardStorage {
             recent_bytes: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
             iopoll_probe_primed: Cell::new(false),
+            checkpoint,
+            checked_bytes: Cell::new(0),
         })
     }
 
-    /// Opens (loading or creating) `<data_dir>/<topic>-<partition>/`. When
-    /// `clean_shutdown` is false the active segment is recovered: every CRC
-    /// checked, a torn or corrupt tail truncated, indexes rebuilt. Missing
-    /// or damaged index files of older segments are rebuilt either way.
-    /// Opening an open partition returns it (with `config` applied).
-    /// `on_batch` gets the header fields and base offset of every batch of
-    /// the active segment, in order, when the partition is loaded (not when
-    /// it was open already).
+    /// The log directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The directory of a partition.
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// The partition's recovery point in the checkpoint file, if any.
+    pub fn recovery_point(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.checkpoint.get(topic, partition)
+    }
+
+    /// Names `capture` (persisted: [`PartitionLog::persist_recovery_point`])
+    /// as the partition's recovery point in the next checkpoint file.
+    pub fn record_recovery_point(
+        &self,
+        topic: &str,
+        partition: i32,
+        log: &PartitionLog,
+        capture: &RecoveryCapture,
+    ) {
+        self.checkpoint.set(topic, partition, capture.offset);
+        log.recovery_point_recorded(capture);
+    }
+
+    /// Writes the log directory's checkpoint file (on a blocking thread).
+    pub async fn write_recovery_checkpoint(&self) -> Result<(), StorageError> {
+        let checkpoint = self.checkpoint.clone();
+        glommio::executor()
+            .spawn_blocking(move || checkpoint.write())
+            .await
+            .map_err(|e| StorageError::io("write checkpoint", &self.data_dir, e))
+    }
+
+    /// Opens (loading or creating) `<data_dir>/<topic>-<partition>/`. The
+    /// active segment is checked from the partition's recovery point (every
+    /// CRC verified, a torn or corrupt tail truncated, index entries past it
+    /// rebuilt; `recovery.rs`). Missing or damaged index files of older
+    /// segments are rebuilt. Opening an open partition returns it (with
+    /// `config` applied). `on_batch` gets the header fields and base offset
+    /// of every batch of the active segment, in order, when the partition
+    /// is loaded (not when it was open already).
     pub async fn open_partition(
         &self,
         topic: &str,
@@ -82,13 +134,19 @@ impl ShardStorage {
             return Ok(log);
         }
         let name = format!("{topic}-{partition}");
-        let dir = self.data_dir.join(&name);
+        let dir = self.partition_dir(topic, partition);
         create_dir(&dir).await?;
         if !self.iopoll_probe_primed.replace(true) {
             prime_iopoll_probe(&self.data_dir, self.shard_id).await?;
         }
-        let loaded = load_log(&dir, &name, &config, &self.limits, clean_shutdown, on_batch);
+        let start = LoadStart {
+            clean_shutdown,
+            recovery_point: self.checkpoint.get(topic, partition),
+        };
+        let loaded = load_log(&dir, &name, &config, &self.limits, start, on_batch);
         let loaded = loaded.await?;
+        self.checked_bytes
+            .set(self.checked_bytes.get() + loaded.checked_bytes);
         let log = PartitionLog::from_loaded(
             name,
             dir,
@@ -113,7 +171,9 @@ impl ShardStorage {
 
     /// Closes the partition (pending appends and waiters get `Closed`) and
     /// removes its directory. Deleting an unknown partition removes its
-    /// directory if one exists.
+    /// directory if one exists. Its recovery point leaves the checkpoint
+    /// file first, so a partition created again under the name never
+    /// starts from it.
     pub async fn delete_partition(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
         check_topic_name(topic)?;
         let key = (topic.to_string(), partition);
@@ -122,8 +182,17 @@ impl ShardStorage {
         if let Some(log) = removed {
             log.close_for_delete().await;
         }
-        let dir = self.data_dir.join(format!("{topic}-{partition}"));
-        remove_dir(dir).await
+        if self.checkpoint.get(topic, partition).is_some() {
+            self.checkpoint.remove(topic, partition);
+            self.write_recovery_checkpoint().await?;
+        }
+        remove_dir(self.partition_dir(topic, partition)).await
+    }
+
+    /// Bytes of active segments checked when this shard's partitions were
+    /// loaded (from their recovery points, or whole).
+    pub fn checked_bytes(&self) -> u64 {
+        self.checked_bytes.get()
     }
 
     /// Spawns the shard's group-commit flusher, its retention loop and its

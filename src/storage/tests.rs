@@ -165,7 +165,8 @@ pub(crate) fn file_sizes(path: &Path) -> (u64, u64) {
 }
 
 pub(crate) fn new_storage(dir: &TempDir, limits: StorageLimits) -> Rc<ShardStorage> {
-    let storage = ShardStorage::new(0, dir.0.clone(), limits);
+    let checkpoint = checkpoint::RecoveryCheckpoint::load(&dir.0);
+    let storage = ShardStorage::new(0, dir.0.clone(), limits, std::sync::Arc::new(checkpoint));
     storage.start_background(60_000);
     storage
 }
