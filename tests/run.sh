@@ -56,6 +56,21 @@ install_go_clients() {
     bash tests/goclients/build.sh newest || [ $? -eq 2 ]
 }
 
+install_java_clients() {
+    # A JDK and Maven for the Java client tests (tests/test_java_*.py): tests/java/build.sh
+    # resolves kafka-clients, kafka-streams and kafka-tools (pinned in tests/java/pom.xml) from
+    # Maven Central into ~/.m2 and builds target/java, only when the pom or a source changed.
+    local missing=()
+    command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+    command -v mvn >/dev/null 2>&1 || missing+=(maven)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "tests/run.sh: installing ${missing[*]} with apt-get" >&2
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    bash tests/java/build.sh
+}
+
 install_python_packages() {
     # A venv of our own: Debian's system Python refuses pip installs (PEP 668).
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
@@ -82,6 +97,7 @@ install_system_packages
 install_python_packages
 install_node_packages
 install_go_clients
+install_java_clients
 
 cargo build --release
 cargo test --release

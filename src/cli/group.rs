@@ -48,7 +48,8 @@ pub const GROUP_USAGE: &str = "\
       Consumer group administration over the Kafka protocol (any Kafka broker).
       reset-offsets prints the plan and applies it only with --execute; it
       refuses while the group has active members. --bootstrap defaults to
-      127.0.0.1:9092.
+      127.0.0.1:9092. kafka-consumer-groups' form works too: --list,
+      --describe, --delete, --reset-offsets with --group G.
 ";
 
 /// Where `reset-offsets` moves a partition.

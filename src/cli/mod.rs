@@ -16,6 +16,7 @@ pub mod bench;
 pub mod console;
 pub mod consume;
 pub mod group;
+pub mod kafka_style;
 pub mod produce;
 pub mod topic;
 

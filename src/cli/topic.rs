@@ -53,7 +53,8 @@ pub const TOPIC_USAGE: &str =
       Topic administration over the Kafka protocol (any Kafka broker); each
       takes --bootstrap HOST:PORT (default 127.0.0.1:9092). describe shows
       partitions, leader, replicas, ISR, log start/end offsets, size and
-      non-default configs.
+      non-default configs. kafka-topics' form works too: --create, --list,
+      --describe, --delete with --topic T and --bootstrap-server.
 ";
 
 /// A parsed `millrace topic` command.

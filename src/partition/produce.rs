@@ -1,6 +1,9 @@
 //! The owner side of Produce: append each partition's batches in arrival
 //! order (the ordered phase), then wait for the durability the acks ask for
-//! (acks=all: fdatasync, group-committed across the shard).
+//! (acks=all: fdatasync, group-committed across the shard), at most the
+//! request's `timeout_ms` as Kafka does: then the partitions not there yet
+//! are answered REQUEST_TIMED_OUT (their batches may still be written
+//! later, as with Kafka; a retry may duplicate them unless idempotent).
 
 use super::producer_state::AppendCheck;
 use super::{Partition, ShardPartitions};
@@ -9,6 +12,7 @@ use crate::storage::log::NO_LOG_APPEND_TIME;
 use crate::storage::{AppendBatch, AppendError, AppendResult, Durability, DurableWait};
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Leader epoch stamped into every batch (single node: never changes).
 pub const LEADER_EPOCH: i32 = 0;
@@ -39,6 +43,9 @@ impl Acks {
 pub struct ProducePart {
     /// The acks level of the request.
     pub acks: Acks,
+    /// How long the producer waits for the acks (`timeout_ms`; at most
+    /// this long from the ordered phase's end).
+    pub timeout_ms: u64,
     /// Partitions in request order.
     pub partitions: Vec<PartitionAppend>,
 }
@@ -152,6 +159,7 @@ impl Partition {
 
 /// The appends of one [`ProducePart`], done; their answers once durable.
 pub struct AppendedPart {
+    timeout: Duration,
     appended: Vec<Result<(AppendResult, DurableWait), i16>>,
 }
 
@@ -182,22 +190,38 @@ impl ShardPartitions {
                 Err(e) => appended.push(Err(e.wire_error_code())),
             }
         }
-        AppendedPart { appended }
+        AppendedPart {
+            timeout: Duration::from_millis(part.timeout_ms),
+            appended,
+        }
     }
 }
 
 impl AppendedPart {
     /// One answer per partition of the part, in order, once each append
-    /// reached the durability its acks ask for.
+    /// reached the durability its acks ask for, or REQUEST_TIMED_OUT for
+    /// those that did not within the request's timeout.
     pub async fn until_durable(self) -> Vec<Result<AppendResult, i16>> {
+        let deadline = Instant::now() + self.timeout;
         let mut results = Vec::with_capacity(self.appended.len());
         for entry in self.appended {
             results.push(match entry {
                 Err(code) => Err(code),
-                Ok((result, wait)) => match wait.wait().await {
-                    Ok(()) => Ok(result),
-                    Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
-                },
+                Ok((result, wait)) => {
+                    // An acks=0/1 wait is ready at once, and polled first.
+                    let durable = async {
+                        match wait.wait().await {
+                            Ok(()) => Ok(result),
+                            Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
+                        }
+                    };
+                    let timed_out = async {
+                        glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()))
+                            .await;
+                        Err(error_code::REQUEST_TIMED_OUT)
+                    };
+                    futures_lite::future::or(durable, timed_out).await
+                }
             });
         }
         results

@@ -73,7 +73,7 @@ impl ShardPartitions {
             .filter(|(_, _, partition)| partition.log.recovery_point_due(now, interval_ms))
             .map(|named| (named.2.log.unchecked_bytes(), named))
             .collect();
-        due.sort_by(|a, b| b.0.cmp(&a.0));
+        due.sort_by_key(|(unchecked, _)| std::cmp::Reverse(*unchecked));
         due.truncate(RECOVERY_POINTS_PER_PASS_MAX);
         let due: Vec<Named> = due.into_iter().map(|(_, named)| named).collect();
         self.record_recovery_points(due).await

@@ -86,6 +86,9 @@ pub struct StorageLimits {
     pub recent_bytes_per_shard_max: usize,
     /// Appended but unwritten bytes per partition before appends wait.
     pub unwritten_bytes_per_partition_max: usize,
+    /// Appended but unwritten bytes of all partitions of a shard before
+    /// appends wait (`log.unwritten.bytes.per.shard.max`).
+    pub unwritten_bytes_per_shard_max: usize,
     /// Bytes one flush round writes for one partition.
     pub write_round_bytes_per_partition: usize,
     /// Size of one O_DIRECT write (several are in flight per round).
@@ -99,7 +102,8 @@ pub struct StorageLimits {
     /// A partition that wrote nothing for this long gives back the
     /// preallocated space past its written end.
     pub preallocation_idle_ms: u64,
-    /// Partitions one flush round handles; the rest wait for the next round.
+    /// Flush rounds (one per dirty partition) in flight per shard; other
+    /// dirty partitions wait for a place.
     pub flush_logs_per_round_max: usize,
     /// Size of each arena block that stamped batch headers are cut from.
     pub header_arena_bytes: usize,
@@ -116,6 +120,7 @@ impl Default for StorageLimits {
             recent_bytes_per_partition_min: 256 << 10,
             recent_bytes_per_shard_max: 512 << 20,
             unwritten_bytes_per_partition_max: 64 << 20,
+            unwritten_bytes_per_shard_max: 256 << 20,
             write_round_bytes_per_partition: 4 << 20,
             write_chunk_bytes: 1 << 20,
             preallocate_step_bytes_min: 64 << 10,

@@ -197,6 +197,8 @@ impl PartitionLog {
         };
         let rolled_back = self.truncate_unwritten();
         self.state.borrow_mut().rollback_pending = false;
+        // The rolled-back bytes no longer count against the shard's bound.
+        self.recount_unwritten();
         let Some(rolled_back) = rolled_back else {
             return;
         };

@@ -44,6 +44,7 @@ mod retention;
 pub mod scan;
 pub mod segment;
 pub mod shard_storage;
+mod unwritten;
 
 #[cfg(test)]
 mod fault_tests;

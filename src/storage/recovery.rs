@@ -68,7 +68,11 @@ pub async fn load_log(
     start: LoadStart,
     on_batch: &mut dyn FnMut(&BatchInfo, i64),
 ) -> Result<LoadedLog, StorageError> {
-    let bases = list_segment_bases(dir)?;
+    let listed = dir.to_path_buf();
+    // A listing can block on a slow device: on the storage pool.
+    let bases = glommio::executor()
+        .spawn_blocking(move || list_segment_bases(&listed))
+        .await?;
     let Some((&last_base, older)) = bases.split_last() else {
         let active = Segment::create(dir, 0).await?;
         sync_directory(dir).await?;
@@ -119,7 +123,6 @@ pub async fn load_log(
 }
 
 fn list_segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
-    // A directory listing is metadata only; done once per partition open.
     let entries = std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))?;
     let mut bases = Vec::new();
     for entry in entries {
@@ -417,11 +420,12 @@ fn report_active_scan(
             outcome.next_offset
         ),
         (end, _) => log::warn!(
-            "{name}: segment {base}: log truncated at position {} (next offset {}) \
-             after checking {checked} bytes from position {checked_from}: {:?}; file had \
-             {file_size} bytes",
+            "{name}: segment {base}: log truncated at position {} (next offset {}); \
+             checked {checked} bytes from position {checked_from} (recovery point {:?}): \
+             {:?}; file had {file_size} bytes",
             outcome.end_position,
             outcome.next_offset,
+            start.recovery_point,
             end
         ),
     }

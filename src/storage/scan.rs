@@ -9,11 +9,16 @@ use crate::protocol::record_batch::{
     peek_batch, peek_batch_header, BatchInfo, LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES,
 };
 
+/// What a walk over headers reads past a batch at least as large as its
+/// window: the next header's block, not the batch's data.
+const HEADER_READ_BYTES: usize = 4096;
+
 /// A window of a segment file read through O_DIRECT.
 pub struct ScanWindow {
     start: u64,
     data: glommio::io::ReadResult,
     read_bytes: usize,
+    read_bytes_max: usize,
 }
 
 impl ScanWindow {
@@ -23,7 +28,18 @@ impl ScanWindow {
             start: 0,
             data: Default::default(),
             read_bytes,
+            read_bytes_max: read_bytes,
         }
+    }
+
+    /// Sizes the next reads of a walk over headers after a batch of `len`
+    /// bytes: large batches' data is skipped (one block read per header),
+    /// small ones are read many at a time.
+    fn follow_batch(&mut self, len: usize) {
+        self.read_bytes = match len >= self.read_bytes_max {
+            true => HEADER_READ_BYTES.min(self.read_bytes_max),
+            false => self.read_bytes_max,
+        };
     }
 
     /// Bytes `[position, min(position + need, limit))`, reading if the window
@@ -83,6 +99,7 @@ pub async fn find_batch(
             return Ok(Some((position, info)));
         }
         position += info.len as u64;
+        window.follow_batch(info.len);
     }
     Ok(None)
 }

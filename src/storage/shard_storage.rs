@@ -58,13 +58,14 @@ impl ShardStorage {
         limits: StorageLimits,
         checkpoint: Arc<RecoveryCheckpoint>,
     ) -> Rc<Self> {
+        let flush_queue = Rc::new(FlushQueue::new(limits.unwritten_bytes_per_shard_max));
         Rc::new(ShardStorage {
             shard_id,
             data_dir,
             limits,
             logs: RefCell::new(HashMap::new()),
             busy: RefCell::new(HashMap::new()),
-            flush_queue: Rc::new(FlushQueue::default()),
+            flush_queue,
             recent_bytes: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
             iopoll_probe_primed: Cell::new(false),
@@ -272,6 +273,11 @@ impl ShardStorage {
         self.recent_bytes.get()
     }
 
+    /// Appended bytes of all partitions of the shard not written yet.
+    pub fn unwritten_bytes(&self) -> u64 {
+        self.flush_queue.unwritten.bytes()
+    }
+
     /// One retention pass over every partition of the shard.
     pub async fn run_retention(&self) {
         let logs = self.all_logs();
@@ -367,6 +373,10 @@ fn check_topic_name(topic: &str) -> Result<(), StorageError> {
     }
 }
 
+/// Creates a partition directory. Its parent, the data directory, is
+/// created at start-up (topic names hold no `/`); glommio creates the
+/// directory on its blocking pool, off the reactor, and the parent is
+/// fsynced so the new directory survives a crash.
 async fn create_dir(dir: &Path) -> Result<(), StorageError> {
     super::io::create_dir_durably(dir)
         .await
