@@ -137,6 +137,23 @@ struct LineSink {
     dropped: Arc<AtomicU64>,
 }
 
+/// Blocks SIGTERM/SIGINT in the calling thread. The logger thread starts
+/// before the broker blocks them for every thread and handles them on its
+/// signal thread (`shard::runtime`); a logger thread taking one instead
+/// would end the process at once, without a clean shutdown.
+fn block_shutdown_signals() {
+    // SAFETY: plain libc signal-mask calls on a zeroed sigset_t, for this
+    // thread only. Failing leaves the mask as it was (logged nowhere: this
+    // is the logger).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 impl LineSink {
     /// Starts the logger thread writing to `out`, with `queued_max` lines of queue.
     fn start<W: Write + Send + 'static>(out: W, queued_max: usize) -> LineSink {
@@ -145,7 +162,10 @@ impl LineSink {
         let counted = dropped.clone();
         let started = std::thread::Builder::new()
             .name("millrace-log".into())
-            .spawn(move || write_lines(out, lines, &counted));
+            .spawn(move || {
+                block_shutdown_signals();
+                write_lines(out, lines, &counted)
+            });
         LineSink {
             queue: started.ok().map(|_| queue),
             dropped,
