@@ -217,16 +217,24 @@ impl Coordinator {
         if count > 0 {
             log::info!("{count} committed offset(s) of empty groups expired");
         }
-        self.offsets.write(deletions).await.map(|()| count)
+        self.offsets.write(deletions).await?;
+        self.forget_empty_groups_without_offsets();
+        Ok(count)
+    }
+
+    /// Kafka's offsets cleanup: a group with neither members nor committed offsets is deleted.
+    /// Until then an emptied group stays Empty (described so, deletable by DeleteGroups, and
+    /// its generation goes on), as in Kafka; a group with offsets stays until they expire.
+    fn forget_empty_groups_without_offsets(&self) {
+        self.groups
+            .borrow_mut()
+            .retain(|id, group| is_active(group) || self.offsets.has_group(id));
     }
 
     fn tick(&self, now: Instant) {
-        let mut groups = self.groups.borrow_mut();
-        for group in groups.values_mut() {
+        for group in self.groups.borrow_mut().values_mut() {
             group.tick(now);
         }
-        // Empty groups are forgotten; their offsets stay in the store.
-        groups.retain(|_, group| is_active(group));
     }
 
     fn shut_down(&self) {
@@ -343,6 +351,35 @@ mod tests {
             let mut groups = reloaded.groups();
             groups.sort();
             assert_eq!(groups, vec!["busy".to_string(), "fresh".to_string()]);
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn emptied_groups_stay_until_the_offsets_cleanup_finds_them_without_offsets() {
+        let dir = std::env::temp_dir().join(format!("millrace-coord-{}", uuid::Uuid::new_v4()));
+        let log_dir = dir.clone();
+        run(async move {
+            let coordinator = coordinator(&log_dir);
+            coordinator.offsets.load().await.unwrap();
+            for empty in ["bare", "committed"] {
+                coordinator
+                    .groups
+                    .borrow_mut()
+                    .insert(empty.to_string(), Group::new(empty));
+            }
+            join(&coordinator, "busy");
+            let changes = vec![commit("committed", "t", NOW_MS)];
+            coordinator.offsets.write(changes).await.unwrap();
+            let known = |c: &Coordinator| {
+                let mut ids: Vec<String> = c.groups.borrow().keys().cloned().collect();
+                ids.sort();
+                ids
+            };
+            coordinator.tick(Instant::now());
+            assert_eq!(known(&coordinator), ["bare", "busy", "committed"]);
+            coordinator.expire_offsets(NOW_MS).await.unwrap();
+            assert_eq!(known(&coordinator), ["busy", "committed"]);
         });
         std::fs::remove_dir_all(&dir).unwrap();
     }

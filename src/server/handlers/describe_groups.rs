@@ -14,6 +14,11 @@ use std::rc::Rc;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 /// authorized_operations when the client did not ask for them.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+/// From this version a group that does not exist is GROUP_ID_NOT_FOUND (KIP-1043); before, it
+/// is only described as Dead.
+const NOT_FOUND_VERSION: i16 = 6;
+/// The state of a group that does not exist.
+const DEAD_STATE: &str = "Dead";
 
 /// Answers a DescribeGroups request.
 pub async fn handle(
@@ -33,6 +38,13 @@ pub async fn handle(
             Err(code) => DescribedGroup::default()
                 .with_group_id(group_id)
                 .with_error_code(code),
+        };
+        let missing =
+            group.error_code == error_code::NONE && group.group_state.as_str() == DEAD_STATE;
+        let group = if missing && meta.version >= NOT_FOUND_VERSION {
+            group.with_error_code(error_code::GROUP_ID_NOT_FOUND)
+        } else {
+            group
         };
         described.push(group.with_authorized_operations(OPERATIONS_NOT_REQUESTED));
     }
