@@ -11,7 +11,7 @@
 //!   segment per round, waiter completion); [`preallocation`]: how far
 //!   ahead of its writes a segment is preallocated, and giving it back.
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
-//!   `log_read`, retention in `retention`. An append is a turn
+//!   `log_read`, lookups by time in `log_time`, retention in `retention`. An append is a turn
 //!   ([`AppendSlot`]) during which the partition layer decides, then a
 //!   commit that reports each batch it assigns offsets to.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
@@ -35,6 +35,7 @@ pub mod index;
 pub mod io;
 pub mod log;
 mod log_read;
+mod log_time;
 pub mod notify;
 pub mod preallocation;
 pub mod recent_copy;
@@ -51,6 +52,8 @@ mod fault_tests;
 #[cfg(test)]
 mod preallocation_tests;
 #[cfg(test)]
+mod read_bound_tests;
+#[cfg(test)]
 mod recovery_point_tests;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -59,7 +62,8 @@ pub use config::{Durability, LogConfig, StorageLimits};
 pub use disk_faults::{DiskFaultSummary, DISK_FULL_RETRY_MS};
 pub use error::{AppendError, ReadError, StorageError};
 pub use log::{AppendBatch, AppendResult, AppendSlot, LogStats, PartitionLog};
-pub use log_read::ReadResult;
+pub use log_read::{ReadLimits, ReadResult};
+pub use log_time::{StoredBatch, TimeSearch};
 pub use notify::{AppendListener, DurableWait};
 pub use recovery::LoadStart;
 pub use recovery_point::RecoveryCapture;

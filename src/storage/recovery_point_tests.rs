@@ -7,7 +7,8 @@
 use super::checkpoint::RECOVERY_POINT_CHECKPOINT_FILE;
 use super::index::OffsetIndex;
 use super::tests::{
-    new_storage, partition_dir, plain_batch, read_all, run, segment_files, TempDir, TOPIC,
+    batch_at_time, new_storage, partition_dir, plain_batch, read_all, run, segment_files, TempDir,
+    TOPIC,
 };
 use super::*;
 use std::os::unix::fs::FileExt;
@@ -113,18 +114,10 @@ fn a_crash_checks_only_what_follows_the_recovery_point() {
             .map(|b| b.base_offset)
             .collect();
         assert_eq!(offsets, (0..219).collect::<Vec<_>>());
-        assert_eq!(
-            log.offset_for_timestamp(1_100).await.unwrap(),
-            Some((100, 1_100))
-        );
-        assert_eq!(
-            log.offset_for_timestamp(2_010).await.unwrap(),
-            Some((210, 2_010))
-        );
-        assert_eq!(
-            log.max_timestamp_offset().await.unwrap(),
-            Some((218, 2_018))
-        );
+        let at_time = |timestamp_ms| batch_at_time(&log, timestamp_ms);
+        assert_eq!(at_time(1_100).await.unwrap(), Some((100, 1_100)));
+        assert_eq!(at_time(2_010).await.unwrap(), Some((210, 2_010)));
+        assert_eq!(log.max_timestamp(), Some(2_018));
         let next = log
             .append(vec![plain_batch(1, 10, 3_000)], 0)
             .await
