@@ -230,6 +230,18 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.log_index_interval_bytes, int(v, 0, INT_MAX)? as u32),
     },
     BrokerKey {
+        name: "log.flush.offset.checkpoint.interval.ms",
+        default: Some("60000"),
+        doc: "How old a partition's recovery point (recovery-point-offset-checkpoint) may get \
+              while data arrives; partitions with 32 MiB past theirs get a new one sooner.",
+        apply: |c, v| {
+            store(
+                &mut c.log_flush_offset_checkpoint_interval_ms,
+                int(v, 1, i64::MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
         name: "log.retention.check.interval.ms",
         default: Some("300000"),
         doc: "How often retention looks for segments to delete.",

@@ -26,11 +26,16 @@
 //! - [`fetch`]: read, long-poll waits and their cancel (Fetch);
 //! - [`list_offsets`]: offsets by position or time (ListOffsets);
 //! - [`ShardPartitions::sizes`]: bytes on disk (DescribeLogDirs).
+//!
+//! And the partitions' recovery points ([`recovery_points`]): the log
+//! synced and indexed up to an offset named in the checkpoint file, so a
+//! start after a crash checks only what follows.
 
 pub mod fetch;
 pub mod list_offsets;
 pub mod produce;
 pub mod producer_state;
+pub mod recovery_points;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +43,7 @@ mod tests;
 use crate::local::notify::LocalEvent;
 use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
 use fetch::FetchWaits;
+use glommio::sync::Semaphore;
 use producer_state::{ProducerStateTable, PRODUCERS_PER_PARTITION_MAX};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -74,19 +80,21 @@ impl Partition {
     /// too). By default what survives a crash, the log's synced end offset:
     /// a consumer never reads, nor commits past, a record that recovery could
     /// erase and whose offset a later record would then reuse. With
-    /// `unflushed.read.enable`, Kafka's single-node behaviour: the log end
-    /// offset. Replication will take the minimum over the in-sync replicas.
+    /// `unflushed.read.enable`, Kafka's single-node behaviour: the end of what
+    /// was written ([`PartitionLog::readable_end_offset`]; a batch ENOSPC
+    /// refuses is rolled back before anyone could read it). Replication will
+    /// take the minimum over the in-sync replicas.
     pub fn read_bound(&self) -> i64 {
         match self.unflushed_read.get() {
-            true => self.log.log_end_offset(),
+            true => self.log.readable_end_offset(),
             false => self.log.synced_end_offset(),
         }
     }
 
     /// Resolves when the read bound may have moved (after the next fdatasync,
-    /// or append with unflushed reads), or when the log fails or closes.
-    /// Registered when created, so a move between a read and the first poll
-    /// is not missed.
+    /// or a completed write with unflushed reads), or when the log fails or
+    /// closes. Registered when created, so a move between a read and the
+    /// first poll is not missed.
     pub fn read_bound_listener(&self) -> AppendListener {
         match self.unflushed_read.get() {
             true => self.log.append_listener(),
@@ -112,6 +120,8 @@ pub struct ShardPartitions {
     fetch_waits: FetchWaits,
     /// Fired when the broker begins shutting down: parked long polls answer.
     shutting_down: LocalEvent,
+    /// One recovery point pass (or the shutdown's) at a time.
+    recovery_turn: Semaphore,
 }
 
 impl ShardPartitions {
@@ -122,6 +132,7 @@ impl ShardPartitions {
             partitions: RefCell::new(HashMap::new()),
             fetch_waits: FetchWaits::default(),
             shutting_down,
+            recovery_turn: Semaphore::new(1),
         })
     }
 
@@ -178,7 +189,9 @@ impl ShardPartitions {
 
     /// Forgets the partition (requests for it fail from now on), then closes
     /// it and removes its directory ([`ShardStorage::delete_partition`]).
+    /// Waits for a recovery point pass in flight, so none names it again.
     pub async fn delete(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
+        let _turn = self.recovery_turn.acquire_permit(1).await;
         {
             let mut registry = self.partitions.borrow_mut();
             if let Some(partitions) = registry.get_mut(topic) {

@@ -9,13 +9,17 @@ use super::produce::{Appended, ProduceError};
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
 use crate::protocol::error_code;
+use crate::storage::io::{install_fault_plan, Fault, FaultPlan, FaultRule};
 use crate::storage::tests::{
-    new_storage, plain_batch, producer_batch, run, small_config, TempDir, TOPIC,
+    new_storage, plain_batch, producer_batch, read_all, run, small_config, TempDir, TOPIC,
 };
 use crate::storage::{AppendBatch, Durability, LogConfig, StorageLimits};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Longest a test waits for the disk-full probe (a loaded machine delays timers).
+const DISK_FULL_WAIT_MAX: Duration = Duration::from_secs(10);
 
 fn partitions(dir: &TempDir) -> Rc<ShardPartitions> {
     ShardPartitions::new(
@@ -30,15 +34,37 @@ async fn open(partitions: &ShardPartitions, config: LogConfig) -> Rc<Partition> 
 
 /// (base offset, last offset, whether it was a retry) of an accepted append.
 async fn append(partition: &Partition, batch: AppendBatch) -> (i64, i64, bool) {
-    match partition.append(vec![batch], 0).await.unwrap() {
+    match partition
+        .append(vec![batch], 0, Durability::Appended)
+        .await
+        .unwrap()
+        .0
+    {
         Appended::New(result) => (result.base_offset, result.last_offset, false),
         Appended::Duplicate(result) => (result.base_offset, result.last_offset, true),
     }
 }
 
+/// An acks=all append: (base offset, last offset, whether it was a retry),
+/// or the wire code the producer gets.
+async fn append_synced(partition: &Partition, batch: AppendBatch) -> Result<(i64, i64, bool), i16> {
+    let (appended, wait) = partition
+        .append(vec![batch], 0, Durability::Synced)
+        .await
+        .map_err(|e| e.wire_error_code())?;
+    wait.wait().await.map_err(|e| e.wire_error_code())?;
+    Ok(match appended {
+        Appended::New(result) => (result.base_offset, result.last_offset, false),
+        Appended::Duplicate(result) => (result.base_offset, result.last_offset, true),
+    })
+}
+
 /// The wire code of a refused append.
 async fn refused(partition: &Partition, batch: AppendBatch) -> i16 {
-    let refused: ProduceError = partition.append(vec![batch], 0).await.unwrap_err();
+    let refused: ProduceError = partition
+        .append(vec![batch], 0, Durability::Appended)
+        .await
+        .unwrap_err();
     refused.wire_error_code()
 }
 
@@ -108,6 +134,98 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
     });
 }
 
+#[test]
+fn a_batch_refused_for_lack_of_space_is_not_kept_and_its_retry_goes_in_once() {
+    let dir = TempDir::new("partition-enospc");
+    run(async move {
+        // The second and fourth writes of segment data fail with ENOSPC.
+        let rules = [2, 4].map(|nth| FaultRule {
+            file_contains: ".log".to_string(),
+            fault: Fault::NoSpaceWrite { nth },
+        });
+        install_fault_plan(Some(Rc::new(FaultPlan::new(rules.to_vec()))));
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        let p = &partition;
+        assert_eq!(
+            append_synced(p, producer_batch(7, 0, 0, 1)).await,
+            Ok((0, 0, false))
+        );
+        // Refused: the producer is told, and nothing of it is kept.
+        let refused = append_synced(p, producer_batch(7, 0, 1, 1)).await;
+        assert_eq!(refused, Err(error_code::KAFKA_STORAGE_ERROR));
+        wait_for_space(p).await;
+        // Its retry is a new batch at the next dense offset, not a
+        // "duplicate" of a batch that was refused.
+        assert_eq!(
+            append_synced(p, producer_batch(7, 0, 1, 1)).await,
+            Ok((1, 1, false))
+        );
+        // A non-idempotent producer's retry is not a second copy either.
+        let refused = append_synced(p, plain_batch(1, 10, 1)).await;
+        assert_eq!(refused, Err(error_code::KAFKA_STORAGE_ERROR));
+        wait_for_space(p).await;
+        assert_eq!(
+            append_synced(p, plain_batch(1, 10, 1)).await,
+            Ok((2, 2, false))
+        );
+        let offsets: Vec<i64> = read_all(p.log(), 0)
+            .await
+            .iter()
+            .map(|batch| batch.base_offset)
+            .collect();
+        assert_eq!(offsets, [0, 1, 2]);
+        partitions.storage().shutdown().await.unwrap();
+        install_fault_plan(None);
+    });
+}
+
+/// Waits (bounded) until the log left the disk-full state.
+async fn wait_for_space(partition: &Partition) {
+    let deadline = Instant::now() + DISK_FULL_WAIT_MAX;
+    while partition.log().is_disk_full() {
+        assert!(Instant::now() < deadline, "the disk-full state never ended");
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Appends producer 42's batches `numbers` (two records each), synced.
+async fn append_producer_batches(partition: &Partition, numbers: std::ops::Range<i32>) {
+    for number in numbers {
+        let batch = producer_batch(42, 0, number * 2, 2);
+        append_synced(partition, batch).await.unwrap();
+    }
+}
+
+#[test]
+fn producer_state_survives_a_crash_past_a_recovery_point() {
+    let dir = TempDir::new("producer-recovery-point");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        append_producer_batches(&partition, 0..30).await;
+        // A recovery point at offset 60.
+        assert_eq!(partitions.advance_recovery_points(0).await, 1);
+        assert_eq!(partitions.storage().recovery_point(TOPIC, 0), Some(60));
+        append_producer_batches(&partition, 30..33).await;
+        // A crash: no shutdown.
+        drop((partition, partitions));
+        let partitions = self::partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        assert_eq!(partition.log().log_end_offset(), 66);
+        // Retries of batches below the recovery point (headers replayed,
+        // not checked) and above it (checked) are recognised...
+        let below = append(&partition, producer_batch(42, 0, 56, 2)).await;
+        assert_eq!(below, (56, 57, true));
+        let above = append(&partition, producer_batch(42, 0, 62, 2)).await;
+        assert_eq!(above, (62, 63, true));
+        // ...and the sequence goes on.
+        let next = append(&partition, producer_batch(42, 0, 66, 1)).await;
+        assert_eq!(next, (66, 66, false));
+        partitions.shutdown().await.unwrap();
+    });
+}
+
 /// A log that syncs only when asked: what is appended stays past the read
 /// bound until a test waits for `Durability::Synced`.
 fn no_timed_sync() -> LogConfig {
@@ -172,6 +290,27 @@ fn consumers_see_only_synced_records_and_long_polls_wake_on_the_sync() {
         assert_eq!(fetched.high_watermark, 3);
         assert!(!fetched.records.is_empty());
         partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_clean_shutdown_leaves_nothing_to_check() {
+    let dir = TempDir::new("producer-shutdown");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        append_producer_batches(&partition, 0..30).await;
+        partitions.shutdown().await.unwrap();
+        drop((partition, partitions));
+        let partitions = self::partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        assert_eq!(partitions.storage().recovery_point(TOPIC, 0), Some(60));
+        assert!(partitions.storage().checked_bytes() < 8192);
+        let retry = append(&partition, producer_batch(42, 0, 58, 2)).await;
+        assert_eq!(retry, (58, 59, true));
+        let first = append(&partition, producer_batch(42, 0, 50, 2)).await;
+        assert_eq!(first, (50, 51, true));
+        partitions.shutdown().await.unwrap();
     });
 }
 

@@ -17,6 +17,9 @@ pub const FLUSH_VISIBILITY_MS_DEFAULT: u64 = 5;
 pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
 /// Smallest segment we accept; smaller values are raised to it.
 pub const SEGMENT_BYTES_MIN: u64 = 16 * 1024;
+/// How long a partition writes nothing before it gives back its
+/// preallocated space.
+pub const PREALLOCATION_IDLE_MS_DEFAULT: u64 = 10_000;
 
 /// Settings of one partition's log, named after Kafka's topic configs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,10 +118,15 @@ pub struct StorageLimits {
     pub write_round_bytes_per_partition: usize,
     /// Size of one O_DIRECT write (several are in flight per round).
     pub write_chunk_bytes: usize,
-    /// Active segments are preallocated in steps of this many bytes ahead of
-    /// the write position, not whole: a broker with many partitions must not
-    /// reserve `segment.bytes` of disk for each.
-    pub preallocate_step_bytes: u64,
+    /// Smallest step by which an active segment is preallocated ahead of its
+    /// writes (the first step of every segment): a broker with many
+    /// partitions reserves little disk for each (`preallocation.rs`).
+    pub preallocate_step_bytes_min: u64,
+    /// Largest step, reached by partitions that write fast.
+    pub preallocate_step_bytes_max: u64,
+    /// A partition that wrote nothing for this long gives back the
+    /// preallocated space past its written end.
+    pub preallocation_idle_ms: u64,
     /// Flush rounds (one per dirty partition) in flight per shard; other
     /// dirty partitions wait for a place.
     pub flush_logs_per_round_max: usize,
@@ -140,7 +148,9 @@ impl Default for StorageLimits {
             unwritten_bytes_per_shard_max: 256 << 20,
             write_round_bytes_per_partition: 4 << 20,
             write_chunk_bytes: 1 << 20,
-            preallocate_step_bytes: 64 << 20,
+            preallocate_step_bytes_min: 64 << 10,
+            preallocate_step_bytes_max: 64 << 20,
+            preallocation_idle_ms: PREALLOCATION_IDLE_MS_DEFAULT,
             flush_logs_per_round_max: 32,
             header_arena_bytes: 64 << 10,
             scan_read_bytes: 16 << 10,

@@ -17,8 +17,8 @@ pub struct ReadResult {
     pub pieces: Vec<Piece>,
     /// Total bytes of `pieces`.
     pub bytes: usize,
-    /// Log end offset when the read began.
-    pub log_end_offset: i64,
+    /// Offset after the last readable batch when the read began.
+    pub readable_end_offset: i64,
     /// Log start offset.
     pub log_start_offset: i64,
 }
@@ -81,15 +81,17 @@ impl PartitionLog {
     /// when `min_one_batch` (KIP-74). A file region may end inside a batch,
     /// as Kafka's does; clients drop the partial batch. `offset` at or past
     /// the end offset (up to the log end offset) gives no pieces; below the
-    /// log start or above the log end, `OffsetOutOfRange`.
+    /// log start or above the log end, `OffsetOutOfRange`. Only written
+    /// batches are read ([`PartitionLog::readable_end_offset`]): a batch
+    /// ENOSPC refuses is rolled back before anyone could see it.
     pub async fn read(&self, offset: i64, limits: ReadLimits) -> Result<ReadResult, ReadError> {
         self.check_open()?;
         let mut result = self.empty_result();
-        if offset < result.log_start_offset || offset > result.log_end_offset {
+        if offset < result.log_start_offset || offset > self.log_end_offset() {
             return Err(ReadError::OffsetOutOfRange);
         }
         let limits = ReadLimits {
-            end_offset: limits.end_offset.min(result.log_end_offset),
+            end_offset: limits.end_offset.min(result.readable_end_offset),
             ..limits
         };
         if offset >= limits.end_offset || self.read_recent(offset, limits, &mut result) {
@@ -178,7 +180,7 @@ impl PartitionLog {
         ReadResult {
             pieces: Vec::new(),
             bytes: 0,
-            log_end_offset: state.log_end_offset(),
+            readable_end_offset: state.written_end_offset,
             log_start_offset: state.log_start_offset,
         }
     }

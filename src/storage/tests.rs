@@ -161,11 +161,12 @@ pub(crate) fn batches_in(bytes: &[u8]) -> Vec<BatchInfo> {
     out
 }
 
-/// Reads the whole log from `from`, fetch by fetch, checking offsets follow.
+/// Reads the whole readable log from `from`, fetch by fetch, checking
+/// offsets follow.
 pub(crate) async fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchInfo> {
     let mut offset = from;
     let mut batches = Vec::new();
-    while offset < log.log_end_offset() {
+    while offset < log.readable_end_offset() {
         let result = log.read(offset, up_to_log_end(4096, true)).await.unwrap();
         let found = batches_in(&piece_bytes(&result.pieces));
         assert!(!found.is_empty(), "no progress at offset {offset}");
@@ -192,8 +193,16 @@ pub(crate) async fn open(
         .unwrap()
 }
 
+/// Logical size and allocated bytes (`st_blocks`) of a file.
+pub(crate) fn file_sizes(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).unwrap();
+    (metadata.len(), metadata.blocks() * 512)
+}
+
 pub(crate) fn new_storage(dir: &TempDir, limits: StorageLimits) -> Rc<ShardStorage> {
-    let storage = ShardStorage::new(0, dir.0.clone(), limits);
+    let checkpoint = checkpoint::RecoveryCheckpoint::load(&dir.0);
+    let storage = ShardStorage::new(0, dir.0.clone(), limits, std::sync::Arc::new(checkpoint));
     storage.start_background(60_000);
     storage
 }
@@ -276,9 +285,21 @@ fn read_serves_old_data_from_file_and_recent_from_memory() {
         let recent = log.read(19, up_to_log_end(100_000, true)).await.unwrap();
         assert!(recent.pieces.iter().all(|p| matches!(p, Piece::Mem(_))));
         assert_eq!(batches_in(&piece_bytes(&recent.pieces))[0].base_offset, 19);
-        // An unwritten append is readable from memory at once.
-        log.append(vec![plain_batch(1, 500, 1)], 0).await.unwrap();
+        // An append is readable once written (from memory), not before: a
+        // write that ENOSPC refuses must never have been seen.
+        let listener = log.append_listener();
+        let unwritten = log.append(vec![plain_batch(1, 500, 1)], 0).await.unwrap();
+        assert_eq!(log.readable_end_offset(), 20);
+        assert!(log
+            .read(20, up_to_log_end(100_000, true))
+            .await
+            .unwrap()
+            .pieces
+            .is_empty());
+        listener.await;
+        assert_eq!(log.readable_end_offset(), unwritten.last_offset + 1);
         let tail = log.read(20, up_to_log_end(100_000, true)).await.unwrap();
+        assert!(tail.pieces.iter().all(|p| matches!(p, Piece::Mem(_))));
         assert_eq!(batches_in(&piece_bytes(&tail.pieces))[0].base_offset, 20);
         // min_one_batch returns a whole first batch beyond max_bytes.
         let one = log.read(0, up_to_log_end(10, true)).await.unwrap();
