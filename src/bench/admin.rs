@@ -21,6 +21,18 @@ pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const TOPIC_READY_POLL: Duration = Duration::from_millis(50);
 /// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// Kafka's LEADER_NOT_AVAILABLE.
+const LEADER_NOT_AVAILABLE: i16 = 5;
+/// Kafka's NOT_LEADER_OR_FOLLOWER.
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// Errors of a partition whose leadership is still being applied: Apache Kafka names a new
+/// partition's leader in Metadata before that broker has applied the change, and answers
+/// ListOffsets with these meanwhile. Retried until [`TOPIC_READY_TIMEOUT`].
+const LEADERSHIP_PENDING_CODES: &[i16] = &[
+    UNKNOWN_TOPIC_OR_PARTITION,
+    LEADER_NOT_AVAILABLE,
+    NOT_LEADER_OR_FOLLOWER,
+];
 /// Kafka's TOPIC_ALREADY_EXISTS: another run created it first.
 const TOPIC_ALREADY_EXISTS: i16 = 36;
 /// First DeleteTopics version that names topics in `topics`.
@@ -179,10 +191,7 @@ fn plans_with_offsets(names: &[String], leaders: &Leaders) -> Result<Vec<TopicPl
             let client = connections
                 .get_mut(leader)
                 .ok_or_else(|| format!("no connection to {leader}"))?;
-            let found = client
-                .list_offsets(topic, &partitions, OffsetSpec::Latest)
-                .map_err(|e| format!("ListOffsets {topic}: {e}"))?;
-            offsets.extend(found);
+            offsets.extend(end_offsets(client, topic, &partitions)?);
         }
         let partitions = by_partition
             .into_iter()
@@ -198,6 +207,31 @@ fn plans_with_offsets(names: &[String], leaders: &Leaders) -> Result<Vec<TopicPl
         });
     }
     Ok(plans)
+}
+
+/// The log end offsets of `partitions`, asked of their leader until it has taken up
+/// leadership (see [`LEADERSHIP_PENDING_CODES`]) or [`TOPIC_READY_TIMEOUT`] passes.
+fn end_offsets(
+    client: &mut KafkaClient,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<BTreeMap<i32, i64>, String> {
+    let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
+    loop {
+        match client.list_offsets(topic, partitions, OffsetSpec::Latest) {
+            Ok(offsets) => return Ok(offsets),
+            Err(ClientError::Broker { code, .. })
+                if leadership_pending(code) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(TOPIC_READY_POLL)
+            }
+            Err(e) => return Err(format!("ListOffsets {topic}: {e}")),
+        }
+    }
+}
+
+fn leadership_pending(code: i16) -> bool {
+    LEADERSHIP_PENDING_CODES.contains(&code)
 }
 
 /// One producer id and epoch per idempotent bench producer, from
@@ -248,4 +282,24 @@ pub fn delete_topics(bootstrap: &str, topics: &[String]) -> Result<(), String> {
             .map_err(|e| format!("DeleteTopics: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_leadership_errors_are_waited_out() {
+        for code in [
+            UNKNOWN_TOPIC_OR_PARTITION,
+            LEADER_NOT_AVAILABLE,
+            NOT_LEADER_OR_FOLLOWER,
+        ] {
+            assert!(leadership_pending(code), "{code}");
+        }
+        // TOPIC_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION, CORRUPT_MESSAGE: never retried.
+        for code in [29, 35, 2] {
+            assert!(!leadership_pending(code), "{code}");
+        }
+    }
 }
