@@ -10,8 +10,8 @@ use bytes::Bytes;
 use millrace::protocol::fetch_response::{
     encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
 };
+use millrace::protocol::piece::Piece;
 use millrace::protocol::record_batch::{build_test_batch, validate_batches, TestBatch};
-use millrace::storage::piece::Piece;
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -13,10 +13,10 @@ import socket
 import struct
 import threading
 
+from kafka_wire import read_frame
+
 HOST = "127.0.0.1"
 LISTEN_BACKLOG = 64
-# Largest frame passed through (a client's produce request is far smaller).
-FRAME_BYTES_MAX = 64 << 20
 SOCKET_TIMEOUT_S = 120.0
 
 
@@ -31,28 +31,6 @@ class Exchange:
     def line(self):
         answer = base64.b64encode(self.response).decode() if self.response is not None else "-"
         return f"{self.connection} {base64.b64encode(self.request).decode()} {answer}"
-
-
-def read_exactly(sock, size):
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(sock):
-    """The payload of one size-prefixed frame, or None when the peer closed."""
-    prefix = read_exactly(sock, 4)
-    if prefix is None:
-        return None
-    (size,) = struct.unpack(">i", prefix)
-    if not 0 <= size <= FRAME_BYTES_MAX:
-        raise ValueError(f"frame size {size}")
-    return read_exactly(sock, size)
 
 
 class RecordingProxy:

@@ -4,6 +4,8 @@
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k kcat -x`.
 # Extended mode: MILLRACE_TEST_FUZZ_SECONDS=60 bash tests/run.sh also runs every cargo-fuzz
 # target for that many seconds (fuzz/run.sh; off by default: the first fuzz build takes minutes).
+# Extended mode, run by hand: bash tests/goclients/franz_integration.sh [REGEX] runs franz-go's
+# own kgo integration tests against a fresh broker (minutes; transactions are not served).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,9 +25,6 @@ install_system_packages() {
     # The kafkajs tests run a Node.js client.
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
-    # Apache Kafka, the conformance peer, runs from Maven Central jars on Java 17+.
-    command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
-    command -v mvn >/dev/null 2>&1 || missing+=(maven)
     if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
         missing+=(python3-venv)
     fi
@@ -37,8 +36,8 @@ install_system_packages() {
 }
 
 install_go_clients() {
-    # Debian's Go and its Sarama / kafka-go sources (tests/goclients/build.sh builds in GOPATH
-    # mode: no module proxy). If apt cannot install them, only the Go client tests skip.
+    # Debian's Go and its Sarama / kafka-go sources (tests/goclients/build.sh debian builds in
+    # GOPATH mode: no module proxy). If apt cannot install them, only those tests skip.
     local missing=()
     command -v go >/dev/null 2>&1 || missing+=(golang-go)
     [ -d /usr/share/gocode/src/github.com/Shopify/sarama ] || missing+=(golang-github-shopify-sarama-dev)
@@ -49,7 +48,27 @@ install_go_clients() {
             as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
             echo "tests/run.sh: could not install ${missing[*]}; the Go client tests will skip" >&2
     fi
-    bash tests/goclients/build.sh || [ $? -eq 2 ]
+    bash tests/goclients/build.sh debian || [ $? -eq 2 ]
+    # franz-go and the newest Sarama / kafka-go: tests/goclients/newest/go.mod, from the Go module
+    # proxy. It needs Go 1.26 (this machine kind's /usr/local/go); a Go 1.21+ that is older
+    # fetches a newer toolchain through the proxy (build.sh sets GOTOOLCHAIN). Debian's own Go
+    # (1.19) cannot: then only those tests skip.
+    bash tests/goclients/build.sh newest || [ $? -eq 2 ]
+}
+
+install_java_clients() {
+    # A JDK and Maven for the Java client tests (tests/test_java_*.py): tests/java/build.sh
+    # resolves kafka-clients, kafka-streams and kafka-tools (pinned in tests/java/pom.xml) from
+    # Maven Central into ~/.m2 and builds target/java, only when the pom or a source changed.
+    local missing=()
+    command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+    command -v mvn >/dev/null 2>&1 || missing+=(maven)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "tests/run.sh: installing ${missing[*]} with apt-get" >&2
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    bash tests/java/build.sh
 }
 
 install_python_packages() {
@@ -78,8 +97,9 @@ install_system_packages
 install_python_packages
 install_node_packages
 install_go_clients
-# Kafka's jars for the conformance test (a no-op once resolved); it fails the run if they
-# cannot be had: the test must not skip silently.
+install_java_clients
+# Kafka's jars for the conformance test, on the JDK and Maven installed above (a no-op once
+# resolved); it fails the run if they cannot be had: the test must not skip silently.
 bash perf/peers/kafka.sh fetch
 
 cargo build --release

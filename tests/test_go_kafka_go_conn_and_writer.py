@@ -1,7 +1,8 @@
 """segmentio/kafka-go 0.2.1 (Debian's golang-github-segmentio-kafka-go-dev) against the
 broker: Conn-level CreateTopics (v0) / ReadPartitions (Metadata v1) / DeleteTopics, and the
 Writer and group Reader, which speak only magic 1 message sets (Produce/Fetch v2), and the
-group protocol of the Reader seen from outside."""
+group protocol of the Reader seen from outside. The Conn and Writer/Reader tests also run the
+same program built against the newest kafka-go (0.4, record batches)."""
 
 import json
 import subprocess
@@ -12,7 +13,7 @@ from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
 from clients import create_topic, quiet_config, unique_topic
-from goclients.harness import BINARY_DIR, kafka_go
+from goclients.harness import BUILDS, DEBIAN, binary, kafka_go
 
 PARTITIONS = 4
 MESSAGES = 400
@@ -23,10 +24,11 @@ EXIT_GRACE_S = 10
 POLL_INTERVAL_S = 0.1
 
 
-def test_conn_creates_reads_partitions_and_deletes_a_topic(broker):
+@pytest.mark.parametrize("kind", BUILDS)
+def test_conn_creates_reads_partitions_and_deletes_a_topic(broker, kind):
     b = broker()
     topic = unique_topic("kafka-go-conn")
-    result = kafka_go(bootstrap=b.bootstrap, scenario="conn", topic=topic, partitions=PARTITIONS)
+    result = kafka_go(kind, bootstrap=b.bootstrap, scenario="conn", topic=topic, partitions=PARTITIONS)
     assert result["partitions"] == list(range(PARTITIONS))
     # kafka-go's CreateTopics swallows TOPIC_ALREADY_EXISTS itself; any other answer is an error.
     assert result["create_again_error"] == "<nil>"
@@ -35,15 +37,16 @@ def test_conn_creates_reads_partitions_and_deletes_a_topic(broker):
     assert topic not in topics
 
 
+@pytest.mark.parametrize("kind", BUILDS)
 @pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4"])
-def test_writer_and_group_reader_round_trip_every_message(broker, compression):
+def test_writer_and_group_reader_round_trip_every_message(broker, kind, compression):
     """kafka-go 0.2.1's Writer sends magic 1 messages (Produce v2) and its Reader parses only
-    magic 0/1 (Fetch v2): the broker converts both ways. Every message arrives once, intact, in
-    partition order, and is committed (OffsetCommit v2)."""
+    magic 0/1 (Fetch v2): the broker converts both ways (0.4 sends and reads record batches).
+    Every message arrives once, intact, in partition order, and is committed."""
     b = broker(**{"group.initial.rebalance.delay.ms": 0})
     topic = unique_topic("kafka-go-writer")
     create_topic(b.bootstrap, topic, PARTITIONS)
-    result = kafka_go(bootstrap=b.bootstrap, scenario="roundtrip", topic=topic, group=unique_topic("g"),
+    result = kafka_go(kind, bootstrap=b.bootstrap, scenario="roundtrip", topic=topic, group=unique_topic("g"),
                       compression=compression, count=MESSAGES)
     assert result["written"] == MESSAGES
     assert result["received"] == MESSAGES
@@ -66,7 +69,7 @@ def test_group_reader_joins_owns_every_partition_and_leaves(broker):
     create_topic(b.bootstrap, topic, PARTITIONS)
     admin = AdminClient(quiet_config(b.bootstrap))
     reader = subprocess.Popen(
-        [str(BINARY_DIR / "kafka-go-check"), f"-bootstrap={b.bootstrap}", "-scenario=join", f"-topic={topic}",
+        [str(binary("kafka-go", DEBIAN)), f"-bootstrap={b.bootstrap}", "-scenario=join", f"-topic={topic}",
          f"-group={group}", f"-run-ms={JOIN_RUN_MS}"],
         stdout=subprocess.PIPE, text=True,
     )

@@ -1,7 +1,9 @@
-"""Sarama 1.22 (Debian's golang-github-shopify-sarama-dev) against the broker: ClusterAdmin
-topic lifecycle (create, list, describe, add partitions, describe configs, delete), and SyncProducer (acks=all, every codec, idempotent) with every message
-read back by partition consumers. config.Version is Sarama's newest (2.2.0) unless a test
-says otherwise; 0.11.0.0 is the oldest Version that speaks record batch v2, older ones (the
+"""Sarama against the broker, each test with both builds of the same program: Debian's 1.22
+(golang-github-shopify-sarama-dev) and the newest IBM/sarama (1.61, module proxy):
+ClusterAdmin topic lifecycle (create, list, describe, add partitions, describe configs,
+delete), and SyncProducer (acks=all, every codec, idempotent) with every message read back by
+partition consumers. config.Version is that Sarama's newest (2.2.0 / 4.3.1) unless a test says
+otherwise; 0.11.0.0 is the oldest Version that speaks record batch v2, older ones (Debian's
 default, 0.8.2) use message sets of magic 0/1."""
 
 import struct
@@ -10,7 +12,7 @@ import pytest
 
 import kafka_wire
 from clients import create_topic, unique_topic
-from goclients.harness import run, sarama
+from goclients.harness import BUILDS, SARAMA_NEWEST_VERSION, sarama
 
 PARTITIONS = 4
 MESSAGES = 400
@@ -43,11 +45,16 @@ def stored_batch_headers(bootstrap, topic):
     return headers
 
 
-def test_cluster_admin_creates_lists_describes_and_deletes_a_topic(broker):
+@pytest.fixture(params=BUILDS)
+def kind(request):
+    return request.param
+
+
+def test_cluster_admin_creates_lists_describes_and_deletes_a_topic(broker, kind):
     b = broker()
     topic = unique_topic("sarama-admin")
-    result = sarama(bootstrap=b.bootstrap, scenario="admin", topic=topic, partitions=3)
-    assert result["version"] == "2.2.0"
+    result = sarama(kind, bootstrap=b.bootstrap, scenario="admin", topic=topic, partitions=3)
+    assert result["version"] == SARAMA_NEWEST_VERSION[kind]
     assert "already exists" in result["create_again_error"]
     # ListTopics is Metadata v0 with an empty topic list plus DescribeConfigs v0.
     assert result["listed"] is True
@@ -65,9 +72,9 @@ def test_cluster_admin_creates_lists_describes_and_deletes_a_topic(broker):
     assert result["listed_after_delete"] is False
 
 
-def produce_and_read_back(bootstrap, topic, **flags):
+def produce_and_read_back(kind, bootstrap, topic, **flags):
     create_topic(bootstrap, topic, PARTITIONS)
-    result = sarama(bootstrap=bootstrap, scenario="produce", topic=topic, count=MESSAGES, **flags)
+    result = sarama(kind, bootstrap=bootstrap, scenario="produce", topic=topic, count=MESSAGES, **flags)
     assert result["produced"] == MESSAGES
     assert sorted(result["produced_per_partition"]) == [str(p) for p in range(PARTITIONS)]
     assert result["consumed"] == MESSAGES
@@ -76,10 +83,10 @@ def produce_and_read_back(bootstrap, topic, **flags):
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
-def test_sync_producer_acks_all_every_codec_reads_back_in_order(broker, compression):
+def test_sync_producer_acks_all_every_codec_reads_back_in_order(broker, kind, compression):
     b = broker()
     topic = unique_topic("sarama-produce")
-    produce_and_read_back(b.bootstrap, topic, compression=compression, version=NEWEST)
+    produce_and_read_back(kind, b.bootstrap, topic, compression=compression, version=NEWEST)
     headers = stored_batch_headers(b.bootstrap, topic)
     codecs = {codec for batches in headers.values() for codec, _, _, _ in batches}
     assert codecs == {CODEC_IDS[compression]}, f"stored batches carry the producer's codec: {codecs}"
@@ -91,11 +98,11 @@ def test_sync_producer_acks_all_every_codec_reads_back_in_order(broker, compress
     "version, compression",
     [(NEWEST, "none"), (NEWEST, "zstd"), (OLDEST_WITH_RECORD_BATCHES, "none"), (OLDEST_WITH_RECORD_BATCHES, "lz4")],
 )
-def test_idempotent_producer_reads_back_in_order(broker, version, compression):
+def test_idempotent_producer_reads_back_in_order(broker, kind, version, compression):
     b = broker()
     topic = unique_topic("sarama-idempotent")
-    result = produce_and_read_back(b.bootstrap, topic, compression=compression, version=version, idempotent="true")
-    assert result["version"] == ("2.2.0" if version == NEWEST else version)
+    result = produce_and_read_back(kind, b.bootstrap, topic, compression=compression, version=version, idempotent="true")
+    assert result["version"] == (SARAMA_NEWEST_VERSION[kind] if version == NEWEST else version)
     # InitProducerId gave one producer id; each partition's sequences run on without gaps.
     headers = stored_batch_headers(b.bootstrap, topic)
     producer_ids = {pid for batches in headers.values() for _, pid, _, _ in batches}
@@ -107,18 +114,20 @@ def test_idempotent_producer_reads_back_in_order(broker, version, compression):
             expected_sequence += count
 
 
-# Sarama's default Version is 0.8.2: Produce v0 with magic 0 messages, Fetch v0 and
+# Version 0.8.2 (Debian Sarama's default): Produce v0 with magic 0 messages, Fetch v0 and
 # ListOffsets v0; 0.10.0 produces magic 1 (Produce/Fetch v2). The broker converts them to and
 # from its v2 batches. Sarama refuses lz4 before 0.10 and zstd before 2.1.
 @pytest.mark.parametrize(
     "version, compression",
-    [("default", "none"), ("default", "gzip"), ("default", "snappy"), ("0.10.0.0", "none"), ("0.10.0.0", "lz4")],
+    [("0.8.2.0", "none"), ("0.8.2.0", "gzip"), ("0.8.2.0", "snappy"), ("0.10.0.0", "none"), ("0.10.0.0", "lz4")],
 )
-def test_old_message_formats_are_converted_both_ways(broker, version, compression):
+def test_old_message_formats_are_converted_both_ways(broker, kind, version, compression):
     b = broker()
     topic = unique_topic("sarama-old-format")
-    result = produce_and_read_back(b.bootstrap, topic, compression=compression, version=version)
-    assert result["version"] == ("0.8.2.0" if version == "default" else version)
+    # Debian's default Version is 0.8.2; the newest Sarama's is 2.1.0, so it is asked explicitly.
+    asked = "default" if (kind, version) == ("debian", "0.8.2.0") else version
+    result = produce_and_read_back(kind, b.bootstrap, topic, compression=compression, version=asked)
+    assert result["version"] == version
     headers = stored_batch_headers(b.bootstrap, topic)
     codecs = {codec for batches in headers.values() for codec, _, _, _ in batches}
     assert codecs == {CODEC_IDS["none"]}, "old message sets are stored as uncompressed v2 batches"

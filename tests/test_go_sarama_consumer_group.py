@@ -1,11 +1,11 @@
-"""Sarama 1.22 ConsumerGroup: two members share a 4-partition topic, every message arrives
+"""Sarama ConsumerGroup (Debian's 1.22 and the newest IBM/sarama): two members share a 4-partition topic, every message arrives
 exactly once and in partition order, offsets are committed (OffsetCommit v1), and a new
 member resumes at the committed offsets."""
 
 import pytest
 
 from clients import create_topic, unique_topic
-from goclients.harness import sarama
+from goclients.harness import BUILDS, sarama
 
 PARTITIONS = 4
 MESSAGES = 400
@@ -20,16 +20,17 @@ def assert_exactly_once(delivery, expected):
         assert delivery[problem] == 0, f"{problem}: {delivery}"
 
 
+@pytest.mark.parametrize("kind", BUILDS)
 @pytest.mark.parametrize(
     "version, strategy", [("newest", "range"), ("newest", "roundrobin"), ("0.10.2.0", "range")]
 )
-def test_two_members_share_partitions_commit_and_a_new_member_resumes(broker, version, strategy):
+def test_two_members_share_partitions_commit_and_a_new_member_resumes(broker, kind, version, strategy):
     # 0.10.2.0 is the oldest Version Sarama allows a ConsumerGroup at: it produces and fetches
     # magic 1 message sets (Produce/Fetch v2-3).
     b = broker(**{"group.initial.rebalance.delay.ms": 0})
     topic = unique_topic("sarama-group")
     create_topic(b.bootstrap, topic, PARTITIONS)
-    result = sarama(bootstrap=b.bootstrap, scenario="group", topic=topic, group=unique_topic("g"),
+    result = sarama(kind, bootstrap=b.bootstrap, scenario="group", topic=topic, group=unique_topic("g"),
                     partitions=PARTITIONS, count=MESSAGES, resume_count=RESUME_MESSAGES, version=version,
                     strategy=strategy)
     claims = result["claims_at_end"]

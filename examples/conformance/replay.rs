@@ -92,61 +92,52 @@ fn settle(runner: &mut Runner, exchange: &Exchange) -> Result<(), String> {
     let Ok(request) = &exchange.request else {
         return Ok(());
     };
-    let all = runner.targets.len();
-    let answered = answers(runner);
-    let everywhere = |ok: &dyn Fn(&ResponseKind) -> bool| {
-        answered.len() == all && answered.iter().all(|a| ok(a))
+    // (topic, partitions it should have: None for the broker's default)
+    let changed: Vec<(String, Option<i32>)> = match request {
+        RequestKind::CreateTopics(r) if !r.validate_only => r
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions = (t.num_partitions > 0).then_some(t.num_partitions);
+                (t.name.0.to_string(), partitions)
+            })
+            .collect(),
+        RequestKind::CreatePartitions(r) if !r.validate_only => r
+            .topics
+            .iter()
+            .map(|t| (t.name.0.to_string(), Some(t.count)))
+            .collect(),
+        _ => Vec::new(),
     };
-    let mut created = Vec::new();
-    let mut deleted = Vec::new();
-    match request {
-        RequestKind::CreateTopics(r) if !r.validate_only => {
-            for topic in &r.topics {
-                let name = topic.name.0.as_str();
-                let ok = |a: &ResponseKind| match a {
-                    ResponseKind::CreateTopics(a) => a
-                        .topics
-                        .iter()
-                        .any(|t| t.name.0.as_str() == name && t.error_code == 0),
-                    _ => false,
-                };
-                if everywhere(&ok) {
-                    let partitions = (topic.num_partitions > 0).then_some(topic.num_partitions);
-                    created.push((name.to_string(), partitions));
-                }
-            }
-        }
-        RequestKind::CreatePartitions(r) if !r.validate_only => {
-            for topic in &r.topics {
-                let name = topic.name.0.as_str();
-                let ok = |a: &ResponseKind| match a {
-                    ResponseKind::CreatePartitions(a) => a
-                        .results
-                        .iter()
-                        .any(|t| t.name.0.as_str() == name && t.error_code == 0),
-                    _ => false,
-                };
-                if everywhere(&ok) {
-                    created.push((name.to_string(), Some(topic.count)));
-                }
-            }
-        }
-        RequestKind::DeleteTopics(r) => {
-            let names = r.topic_names.iter().map(|n| n.0.to_string()).chain(
-                r.topics
-                    .iter()
-                    .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string())),
-            );
-            deleted.extend(names);
-        }
-        _ => {}
-    }
-    drop(answered);
+    let answered = answers(runner);
+    let everywhere = answered.len() == runner.targets.len();
+    let created: Vec<(String, Option<i32>)> = changed
+        .into_iter()
+        .filter(|(name, _)| everywhere && answered.iter().all(|a| succeeded(a, name)))
+        .collect();
     for (name, partitions) in created {
         await_topic(runner, &name, partitions)?;
     }
-    for name in deleted {
-        await_topic_gone(runner, &name)?;
+    if let RequestKind::DeleteTopics(r) = request {
+        let named = r.topics.iter().filter_map(|t| t.name.as_ref());
+        for name in r.topic_names.iter().chain(named) {
+            await_topic_gone(runner, &name.0)?;
+        }
     }
     Ok(())
+}
+
+/// Whether `answer` (to CreateTopics or CreatePartitions) says topic `name` changed.
+fn succeeded(answer: &ResponseKind, name: &str) -> bool {
+    match answer {
+        ResponseKind::CreateTopics(a) => a
+            .topics
+            .iter()
+            .any(|t| t.name.0.as_str() == name && t.error_code == 0),
+        ResponseKind::CreatePartitions(a) => a
+            .results
+            .iter()
+            .any(|t| t.name.0.as_str() == name && t.error_code == 0),
+        _ => false,
+    }
 }

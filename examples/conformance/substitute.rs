@@ -34,13 +34,13 @@ impl Substitutions {
                     self.generations.insert(r.generation_id, l.generation_id);
                 }
             }
-            (ResponseKind::InitProducerId(r), ResponseKind::InitProducerId(l)) => {
-                if r.producer_id.0 >= 0 && l.producer_id.0 >= 0 {
-                    self.producers.insert(
-                        (r.producer_id.0, r.producer_epoch),
-                        (l.producer_id.0, l.producer_epoch),
-                    );
-                }
+            (ResponseKind::InitProducerId(r), ResponseKind::InitProducerId(l))
+                if r.producer_id.0 >= 0 && l.producer_id.0 >= 0 =>
+            {
+                self.producers.insert(
+                    (r.producer_id.0, r.producer_epoch),
+                    (l.producer_id.0, l.producer_epoch),
+                );
             }
             (ResponseKind::Fetch(r), ResponseKind::Fetch(l)) if r.session_id != 0 => {
                 self.fetch_sessions.insert(r.session_id, l.session_id);

@@ -14,7 +14,7 @@ use millrace::protocol::fetch_response::{
     encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut, FETCH_VERSION_MAX,
     FETCH_VERSION_MIN,
 };
-use millrace::storage::piece::Piece;
+use millrace::protocol::piece::Piece;
 use uuid::Uuid;
 
 /// Bounds on the generated response, to keep each run fast.

@@ -19,12 +19,10 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between Metadata polls while waiting.
 const TOPIC_READY_POLL: Duration = Duration::from_millis(50);
-/// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-/// Kafka's LEADER_NOT_AVAILABLE.
-const LEADER_NOT_AVAILABLE: i16 = 5;
-/// Kafka's NOT_LEADER_OR_FOLLOWER.
-const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+use crate::protocol::error_code::{
+    LEADER_NOT_AVAILABLE, NONE, NOT_LEADER_OR_FOLLOWER, TOPIC_ALREADY_EXISTS,
+    UNKNOWN_TOPIC_OR_PARTITION,
+};
 /// Errors of a partition whose leadership is still being applied: Apache Kafka names a new
 /// partition's leader in Metadata before that broker has applied the change, and answers
 /// ListOffsets with these meanwhile. Retried until [`TOPIC_READY_TIMEOUT`].
@@ -33,8 +31,6 @@ const LEADERSHIP_PENDING_CODES: &[i16] = &[
     LEADER_NOT_AVAILABLE,
     NOT_LEADER_OR_FOLLOWER,
 ];
-/// Kafka's TOPIC_ALREADY_EXISTS: another run created it first.
-const TOPIC_ALREADY_EXISTS: i16 = 36;
 /// First DeleteTopics version that names topics in `topics`.
 const DELETE_TOPICS_STATE_VERSION: i16 = 6;
 
@@ -74,7 +70,7 @@ pub fn prepare(workload: &Workload) -> Result<Vec<TopicPlan>, String> {
     let mut missing = Vec::new();
     for topic in &names {
         match metadata.topics.get(topic).map(|t| t.error_code) {
-            Some(0) => {}
+            Some(NONE) => {}
             Some(UNKNOWN_TOPIC_OR_PARTITION) | None => missing.push(topic.clone()),
             Some(code) => {
                 return Err(format!(
@@ -120,7 +116,7 @@ fn create_topics(
         .send(&request)
         .map_err(|e| format!("CreateTopics: {e}"))?;
     for result in &response.topics {
-        if result.error_code != 0 && result.error_code != TOPIC_ALREADY_EXISTS {
+        if result.error_code != NONE && result.error_code != TOPIC_ALREADY_EXISTS {
             return Err(format!(
                 "CreateTopics {}: {}",
                 result.name.0.as_str(),
@@ -144,7 +140,7 @@ fn wait_for_leaders(client: &mut KafkaClient, topics: &[&str]) -> Result<Leaders
         let mut leaders = Leaders::new();
         let mut ready = true;
         for topic in topics {
-            let Some(found) = metadata.topics.get(*topic).filter(|t| t.error_code == 0) else {
+            let Some(found) = metadata.topics.get(*topic).filter(|t| t.error_code == NONE) else {
                 ready = false;
                 break;
             };
@@ -287,6 +283,7 @@ pub fn delete_topics(bootstrap: &str, topics: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error_code::{CORRUPT_MESSAGE, UNSUPPORTED_VERSION};
 
     #[test]
     fn only_leadership_errors_are_waited_out() {
@@ -297,8 +294,7 @@ mod tests {
         ] {
             assert!(leadership_pending(code), "{code}");
         }
-        // TOPIC_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION, CORRUPT_MESSAGE: never retried.
-        for code in [29, 35, 2] {
+        for code in [NONE, UNSUPPORTED_VERSION, CORRUPT_MESSAGE] {
             assert!(!leadership_pending(code), "{code}");
         }
     }

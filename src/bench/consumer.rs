@@ -186,7 +186,7 @@ fn account_fetch(
             }
         },
         |fetched| {
-            if fetched.error_code != 0 && first_error.is_none() {
+            if fetched.error_code != crate::protocol::error_code::NONE && first_error.is_none() {
                 first_error = Some(fetched.error_code);
             }
             if let Some(next) = fetched.next_offset {

@@ -8,6 +8,7 @@
 //! through per-writer buffers ([`super::codec`]) that are reused.
 
 use super::codec::{Codec, Compressor, Decompressor};
+use crate::protocol::error_code;
 
 /// Produce API key.
 const API_PRODUCE: i16 = 0;
@@ -325,10 +326,10 @@ pub fn correlation_id(body: &[u8]) -> Result<i32, WireError> {
     Reader { buf: body, pos: 0 }.i32()
 }
 
-/// The first non-zero partition error code of a Produce v3 answer, or 0.
+/// The first partition error code of a Produce v3 answer, or NONE.
 pub fn produce_error_code(body: &[u8]) -> Result<i16, WireError> {
     let mut r = Reader { buf: body, pos: 4 };
-    let mut first_error = 0;
+    let mut first_error = error_code::NONE;
     for _ in 0..r.count()? {
         r.skip_str()?;
         for _ in 0..r.count()? {
@@ -336,7 +337,7 @@ pub fn produce_error_code(body: &[u8]) -> Result<i16, WireError> {
             let code = r.i16()?;
             r.i64()?;
             r.i64()?;
-            if first_error == 0 {
+            if first_error == error_code::NONE {
                 first_error = code;
             }
         }

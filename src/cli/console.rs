@@ -2,7 +2,7 @@
 //! parsing, the runtime error type and its exit code, broker connections
 //! by node id, and table formatting.
 
-use super::{EXIT_FAILURE, EXIT_OK};
+use super::{kafka_style, EXIT_FAILURE, EXIT_OK};
 use crate::client::topics_admin::{TopicDescription, TopicsMetadata, UNKNOWN_TOPIC_OR_PARTITION};
 use crate::client::{ClientError, KafkaClient};
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,8 +48,10 @@ impl From<std::io::Error> for CommandError {
     }
 }
 
-/// Runs one console command: bad arguments print the usage and exit 2; a
-/// failure while executing prints `millrace COMMAND: message` and exits 1.
+/// Runs one console command: Kafka's flag names are rewritten into millrace's
+/// own first ([`kafka_style::rewrite`]); bad arguments print the usage and
+/// exit 2; a failure while executing prints `millrace COMMAND: message` and
+/// exits 1.
 pub fn run_command<A>(
     command: &str,
     usage: &str,
@@ -57,7 +59,8 @@ pub fn run_command<A>(
     parse: impl FnOnce(&[String]) -> Result<A, String>,
     execute: impl FnOnce(&A) -> Result<(), CommandError>,
 ) -> i32 {
-    match parse(args) {
+    let parsed = kafka_style::rewrite(command, args).and_then(|args| parse(&args));
+    match parsed {
         Ok(parsed) => finish(command, execute(&parsed)),
         Err(e) => {
             eprintln!("millrace {command}: {e}\n\nUsage:\n{usage}");
@@ -148,13 +151,7 @@ pub fn parse_args(
             name
         };
         if value_options.contains(&name) || COMMON_VALUE_OPTIONS.contains(&name) {
-            let value = match inline {
-                Some(value) => value,
-                None => rest
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| format!("{name} needs a value"))?,
-            };
+            let value = option_value(name, inline, &mut rest)?;
             parsed
                 .values
                 .entry(name.to_string())
@@ -167,6 +164,22 @@ pub fn parse_args(
         }
     }
     Ok(parsed)
+}
+
+/// The value of option `name`: given inline (`--name=value`) or as the next
+/// argument.
+pub fn option_value<'a>(
+    name: &str,
+    inline: Option<String>,
+    rest: &mut impl Iterator<Item = &'a String>,
+) -> Result<String, String> {
+    match inline {
+        Some(value) => Ok(value),
+        None => rest
+            .next()
+            .cloned()
+            .ok_or_else(|| format!("{name} needs a value")),
+    }
 }
 
 /// Splits `key=value`; `what` names the option in the error.
@@ -205,7 +218,7 @@ pub fn existing_topic(
 ) -> Result<(TopicsMetadata, TopicDescription), CommandError> {
     let metadata = bootstrap.describe_topics(Some(&[topic]))?;
     match metadata.topics.get(topic) {
-        Some(found) if found.error_code == 0 => {
+        Some(found) if found.error_code == crate::protocol::error_code::NONE => {
             let found = found.clone();
             Ok((metadata, found))
         }

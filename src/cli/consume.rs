@@ -26,6 +26,11 @@
 //! partition, offset, timestamp (ms), key, value (strings, null when absent;
 //! bytes that are not UTF-8 are replaced with U+FFFD) and headers (an object).
 //!
+//! With `--property KEY=VALUE` (kafka-console-consumer's print.* properties
+//! and separators, see [`MessageFormat`]) each line is what
+//! kafka-console-consumer prints. Kafka's own flag names are accepted too
+//! (see [`super::kafka_style`]).
+//!
 //! Exit codes: 0 done (count reached, idle timeout without `--count`, or the
 //! output pipe closed); 1 runtime or broker failure: unreachable broker,
 //! missing topic or partition, offset out of range, any Kafka error code
@@ -35,6 +40,7 @@ use super::console::{
     connect, existing_topic, parse_args, parse_partition_list, run_command, BrokerPool,
     CommandError, ParsedArgs,
 };
+use super::kafka_style::MessageFormat;
 use crate::client::admin::{OffsetSpec, NO_COMMITTED_OFFSET};
 use crate::client::fetch::{FetchLimits, FetchedRecord};
 use crate::client::{ClientError, KafkaClient};
@@ -58,6 +64,12 @@ pub const CONSUME_USAGE: &str = "  millrace consume TOPIC [--partitions 0,1] [--
       Print records, one per line. Stops after --count records or when
       --timeout ms pass without one. Exit 0 when done, 1 on a broker failure
       or a timeout before --count, 2 on bad usage.
+      kafka-console-consumer's flags work too: --bootstrap-server, --topic T,
+      --max-messages N, --timeout-ms MS, --offset earliest|latest|N, and
+      --property (or --formatter-property) print.timestamp|print.partition|
+      print.offset|print.headers|print.key|print.value=true|false,
+      key.separator, line.separator, headers.separator, null.literal: the
+      output is then kafka-console-consumer's.
 ";
 
 /// Where reading starts (where a group has no committed offset).
@@ -70,10 +82,12 @@ enum StartAt {
 }
 
 /// How each record is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum OutputFormat {
     Value,
     Json,
+    /// As kafka-console-consumer, shaped by `--property print.key=true`...
+    Kafka(MessageFormat),
 }
 
 /// Parsed `millrace consume` arguments.
@@ -106,6 +120,7 @@ fn parse_consume_args(args: &[String]) -> Result<ConsumeArgs, String> {
             "--count",
             "--timeout",
             "--format",
+            "--property",
         ],
         &["--from-beginning", "--from-end"],
     )?;
@@ -127,7 +142,14 @@ fn parse_consume_args(args: &[String]) -> Result<ConsumeArgs, String> {
     if count == Some(0) {
         return Err("--count must be at least 1".into());
     }
+    let properties = parsed.values("--property");
     let format = match parsed.value("--format") {
+        None if !properties.is_empty() => {
+            OutputFormat::Kafka(MessageFormat::from_properties(properties)?)
+        }
+        _ if !properties.is_empty() => {
+            return Err("--property shapes the default output; it does not go with --format".into())
+        }
         None | Some("value") => OutputFormat::Value,
         Some("json") => OutputFormat::Json,
         Some(other) => return Err(format!("--format must be value or json, got {other:?}")),
@@ -357,7 +379,7 @@ impl Session<'_> {
                 .client(leader)?
                 .fetch(&topic, &positions, limits)?;
             for answer in answers {
-                if answer.error_code != 0 {
+                if answer.error_code != crate::protocol::error_code::NONE {
                     let at = self
                         .positions
                         .get(&answer.partition)
@@ -369,7 +391,7 @@ impl Session<'_> {
                     )));
                 }
                 for record in &answer.records {
-                    write_record(out, self.args.format, &topic, answer.partition, record)
+                    write_record(out, &self.args.format, &topic, answer.partition, record)
                         .map_err(|e| pipe_error(&e))?;
                     if let Some(position) = self.positions.get_mut(&answer.partition) {
                         position.next_offset = record.offset + 1;
@@ -421,7 +443,7 @@ fn broken_pipe_is_done(e: std::io::Error) -> Result<(), CommandError> {
 
 fn write_record(
     out: &mut impl Write,
-    format: OutputFormat,
+    format: &OutputFormat,
     topic: &str,
     partition: i32,
     record: &FetchedRecord,
@@ -435,6 +457,7 @@ fn write_record(
             let line = json_line(topic, partition, record);
             out.write_all(line.as_bytes())
         }
+        OutputFormat::Kafka(kafka) => kafka.write(out, partition, record),
     }
 }
 
@@ -528,6 +551,7 @@ mod tests {
         let record = FetchedRecord {
             offset: 7,
             timestamp_ms: 1000,
+            log_append_time: false,
             key: None,
             value: Some(Bytes::from_static(b"a\"b\n\x01")),
             headers: vec![

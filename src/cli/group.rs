@@ -48,7 +48,8 @@ pub const GROUP_USAGE: &str = "\
       Consumer group administration over the Kafka protocol (any Kafka broker).
       reset-offsets prints the plan and applies it only with --execute; it
       refuses while the group has active members. --bootstrap defaults to
-      127.0.0.1:9092.
+      127.0.0.1:9092. kafka-consumer-groups' form works too: --list,
+      --describe, --delete, --reset-offsets with --group G.
 ";
 
 /// Where `reset-offsets` moves a partition.
@@ -389,7 +390,11 @@ fn partition_offsets(
     spec: OffsetSpec,
 ) -> Result<Option<BTreeMap<i32, i64>>, ClientError> {
     let metadata = bootstrap.metadata(Some(&[topic]))?;
-    let Some(topic_metadata) = metadata.topics.get(topic).filter(|t| t.error_code == 0) else {
+    let Some(topic_metadata) = metadata
+        .topics
+        .get(topic)
+        .filter(|t| t.error_code == crate::protocol::error_code::NONE)
+    else {
         return Ok(None);
     };
     let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();

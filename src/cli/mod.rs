@@ -16,12 +16,12 @@ pub mod bench;
 pub mod console;
 pub mod consume;
 pub mod group;
+pub mod kafka_style;
 pub mod produce;
 pub mod topic;
 
 use crate::config::Config;
 use crate::logging;
-use crate::shard::runtime;
 use std::path::PathBuf;
 
 /// Exit code for success.
@@ -143,7 +143,7 @@ fn serve(args: &[String]) -> i32 {
             "configuration key {key} has no effect in millrace (accepted for compatibility)"
         );
     }
-    match runtime::run(config) {
+    match crate::server::run(config) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             log::error!("{e}");

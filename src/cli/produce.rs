@@ -54,6 +54,10 @@ pub const PRODUCE_USAGE: &str =
       [--batch-size N] [--bootstrap HOST:PORT]
       One record per line of stdin (or PATH). Exit 0 when every record is
       acknowledged, 1 on a broker or input failure, 2 on bad usage.
+      kafka-console-producer's flags work too: --bootstrap-server, --topic T,
+      --property parse.key=true --property key.separator=SEP (also
+      --reader-property), --request-required-acks, --compression-codec,
+      --producer-property acks=...|compression.type=....
 ";
 
 /// Parsed `millrace produce` arguments.

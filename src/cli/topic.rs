@@ -34,6 +34,7 @@ use crate::client::topics_admin::{
     UNKNOWN_TOPIC_OR_PARTITION,
 };
 use crate::client::{ClientError, KafkaClient};
+use crate::protocol::error_code;
 use std::collections::BTreeMap;
 
 /// Partitions or replication factor left to the broker's default.
@@ -52,7 +53,8 @@ pub const TOPIC_USAGE: &str =
       Topic administration over the Kafka protocol (any Kafka broker); each
       takes --bootstrap HOST:PORT (default 127.0.0.1:9092). describe shows
       partitions, leader, replicas, ISR, log start/end offsets, size and
-      non-default configs.
+      non-default configs. kafka-topics' form works too: --create, --list,
+      --describe, --delete with --topic T and --bootstrap-server.
 ";
 
 /// A parsed `millrace topic` command.
@@ -257,7 +259,7 @@ fn delete(client: &mut KafkaClient, topic: &str, if_exists: bool) -> Result<(), 
 fn list(client: &mut KafkaClient, include_internal: bool) -> Result<(), CommandError> {
     let metadata = client.describe_topics(None)?;
     for topic in metadata.topics.values() {
-        if topic.error_code == 0 && (include_internal || !topic.is_internal) {
+        if topic.error_code == error_code::NONE && (include_internal || !topic.is_internal) {
             println!("{}", topic.name);
         }
     }
@@ -272,13 +274,17 @@ fn describe(client: &mut KafkaClient, names: &[String]) -> Result<(), CommandErr
         client.describe_topics(Some(&refs))?
     };
     for name in names {
-        if metadata.topics.get(name).is_none_or(|t| t.error_code != 0) {
+        if metadata
+            .topics
+            .get(name)
+            .is_none_or(|t| t.error_code != error_code::NONE)
+        {
             existing_topic(client, name)?;
         }
     }
     let mut pool = BrokerPool::new(metadata.brokers.clone());
     for topic in metadata.topics.values() {
-        if topic.error_code != 0 || (names.is_empty() && topic.is_internal) {
+        if topic.error_code != error_code::NONE || (names.is_empty() && topic.is_internal) {
             continue;
         }
         let configs = client.describe_topic_configs(&topic.name)?;
@@ -457,11 +463,11 @@ mod tests {
     fn describe_text_has_kafka_topics_fields() {
         let topic = TopicDescription {
             name: "t".into(),
-            error_code: 0,
+            error_code: error_code::NONE,
             is_internal: false,
             partitions: vec![PartitionDescription {
                 partition: 0,
-                error_code: 0,
+                error_code: error_code::NONE,
                 leader: 1,
                 replicas: vec![1, 2],
                 isr: vec![1],

@@ -10,7 +10,7 @@ use bytes::{Buf, Bytes};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::RecordBatchDecoder;
+use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
 
 /// Fetch v13 addresses topics by id; v12 is the last by name.
 const FETCH_MAX_VERSION: i16 = 12;
@@ -35,6 +35,9 @@ pub struct FetchedRecord {
     pub offset: i64,
     /// Its timestamp, ms since the epoch.
     pub timestamp_ms: i64,
+    /// Whether the broker set the timestamp (LogAppendTime) rather than the
+    /// producer (CreateTime).
+    pub log_append_time: bool,
     /// The key, if any.
     pub key: Option<Bytes>,
     /// The value (`None` for a tombstone).
@@ -163,6 +166,7 @@ pub fn decode_records(
                 .map(|r| FetchedRecord {
                     offset: r.offset,
                     timestamp_ms: r.timestamp,
+                    log_append_time: r.timestamp_type == TimestampType::LogAppend,
                     key: r.key,
                     value: r.value,
                     headers: r

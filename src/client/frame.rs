@@ -80,6 +80,7 @@ fn decode_error(e: impl std::fmt::Display) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error_code;
     use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, ListGroupsRequest};
     use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
 
@@ -99,7 +100,8 @@ mod tests {
 
     #[test]
     fn response_round_trips_and_wrong_correlation_is_refused() {
-        let response = ApiVersionsResponse::default().with_error_code(35);
+        let response =
+            ApiVersionsResponse::default().with_error_code(error_code::UNSUPPORTED_VERSION);
         let mut buf = BytesMut::new();
         ResponseHeader::default()
             .with_correlation_id(7)
@@ -108,7 +110,7 @@ mod tests {
         response.encode(&mut buf, 0).unwrap();
         let body = buf.freeze();
         let decoded = decode_response::<ApiVersionsRequest>(body.clone(), 0, 7).unwrap();
-        assert_eq!(decoded.error_code, 35);
+        assert_eq!(decoded.error_code, error_code::UNSUPPORTED_VERSION);
         let wrong = decode_response::<ApiVersionsRequest>(body, 0, 8);
         assert!(matches!(wrong, Err(ClientError::Protocol(_))));
     }

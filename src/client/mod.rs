@@ -65,7 +65,7 @@ impl ClientError {
 
     /// `Ok(())` for error code 0, else the matching `Broker` error.
     pub fn check(code: i16, detail: Option<&StrBytes>) -> Result<(), Self> {
-        if code == 0 {
+        if code == crate::protocol::error_code::NONE {
             Ok(())
         } else {
             Err(Self::broker(code, detail.map(|s| s.as_str())))

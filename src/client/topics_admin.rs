@@ -27,10 +27,7 @@ const RESOURCE_TYPE_TOPIC: i8 = 2;
 const CONFIG_SOURCE_DEFAULT: i8 = 5;
 /// DeleteTopics v6 names topics in `topics` instead of `topic_names`.
 const DELETE_TOPICS_STATE_VERSION: i16 = 6;
-/// Kafka error code of CreateTopics for a topic that exists.
-pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-/// Kafka error code for a topic or partition the broker does not know.
-pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+pub use crate::protocol::error_code::{TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
 /// Metadata v10 and later may carry topic ids; v12 is the last version whose
 /// semantics this client was written for.
 const METADATA_MAX_VERSION: i16 = 12;

@@ -240,3 +240,19 @@ fn relative_log_dirs_become_absolute() {
     assert!(config.log_dirs.is_absolute(), "{:?}", config.log_dirs);
     assert!(config.log_dirs.ends_with("data/logs"));
 }
+
+#[test]
+fn broker_key_defaults_are_the_storage_defaults() {
+    let limits = Config::default().storage_limits();
+    assert_eq!(limits, crate::storage::StorageLimits::default());
+}
+
+#[test]
+fn http_listener_defaults_on_and_an_empty_value_turns_it_off() {
+    let default = Config::load(None, &[]).unwrap();
+    assert_eq!(default.http_listener.as_deref(), Some("127.0.0.1:9644"));
+    let off = Config::load(None, &["http.listener=".to_string()]).unwrap();
+    assert_eq!(off.http_listener, None);
+    let other = Config::load(None, &["http.listener=0.0.0.0:9100".to_string()]).unwrap();
+    assert_eq!(other.http_listener.as_deref(), Some("0.0.0.0:9100"));
+}

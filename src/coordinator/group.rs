@@ -9,7 +9,7 @@
 //! owning shard's timer calls [`Group::tick`] to expire sessions and end
 //! rebalances whose time ran out.
 
-use crate::shard::oneshot;
+use crate::local::oneshot;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -19,39 +19,8 @@ use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Kafka error codes of the group APIs.
-pub mod error_code {
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// The coordinator is loading or gone; retriable.
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    /// This broker does not coordinate the group.
-    pub const NOT_COORDINATOR: i16 = 16;
-    /// The generation is not the group's current one.
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    /// No protocol in common with the group.
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    /// Invalid group id.
-    pub const INVALID_GROUP_ID: i16 = 24;
-    /// The member is not in the group.
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    /// Session timeout outside the broker's range.
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    /// A rebalance is under way: rejoin.
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    /// The group still has members.
-    pub const NON_EMPTY_GROUP: i16 = 68;
-    /// No such group.
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    /// Join again with the member id given.
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    /// The group is full.
-    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-    /// Another member took this static instance id.
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-    /// OffsetDelete: the active group still consumes the topic.
-    pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
-}
+/// The Kafka error codes the group APIs answer with.
+pub use crate::protocol::error_code;
 
 /// Where a group is in its rebalance cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

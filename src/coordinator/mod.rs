@@ -1,8 +1,9 @@
 //! The consumer group coordinator, thread-per-core: each group is owned by
-//! one shard ([`crate::shard::placement::shard_for_group`]), which alone
-//! holds the group's state and its committed offsets. Handlers on any shard
-//! route group requests to the owner as a [`GroupRequest`] and get a
-//! [`GroupResponse`] back (kafka-protocol structs, encoded at the connection).
+//! one shard (`shard::placement::shard_for_group`), which alone holds the
+//! group's state and its committed offsets. Handlers on any shard route group
+//! requests to the owner as a [`GroupRequest`] (through the shard layer) and
+//! get a [`GroupResponse`] back (kafka-protocol structs, encoded at the
+//! connection).
 //!
 //! - [`group`]: the classic-protocol state machine of one group.
 //! - [`offsets`]: the per-shard durable offsets log.
@@ -14,9 +15,8 @@ pub mod ops;
 pub mod subscription;
 
 use crate::config::Config;
-use crate::shard::messages::{ShardRequest, ShardResponse};
-use crate::shard::placement::shard_for_group;
-use crate::shard::ShardContext;
+use crate::local::notify::LocalEvent;
+use crate::metadata::control_plane::TopicView;
 use group::{Group, GroupLimits};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
@@ -109,7 +109,10 @@ pub enum GroupResponse {
 
 /// One shard's groups and offsets.
 pub struct Coordinator {
+    shard_id: usize,
     groups: RefCell<HashMap<String, Group>>,
+    /// The shard's topic table (commits to unknown partitions are refused).
+    topics: TopicView,
     /// Committed offsets of the groups this shard owns.
     pub offsets: Rc<OffsetStore>,
     limits: GroupLimits,
@@ -120,10 +123,13 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// The coordinator of shard `shard_id`; [`Coordinator::start`] loads it.
-    pub fn new(config: &Config, shard_id: usize) -> Self {
+    /// The coordinator of shard `shard_id`, checking commits against
+    /// `topics`; [`Coordinator::start`] loads it.
+    pub fn new(config: &Config, shard_id: usize, topics: TopicView) -> Self {
         Coordinator {
+            shard_id,
             groups: RefCell::new(HashMap::new()),
+            topics,
             offsets: OffsetStore::new(&config.log_dirs, shard_id),
             limits: GroupLimits {
                 initial_rebalance_delay: Duration::from_millis(
@@ -140,44 +146,47 @@ impl Coordinator {
 
     /// Replays the offsets log, drops offsets of topics deleted while the
     /// broker was down (or before their deletion records were written), and
-    /// starts the session timer and the offsets retention task.
-    pub async fn start(ctx: &Rc<ShardContext>) -> Result<(), String> {
-        let coordinator = &ctx.coordinator;
-        coordinator
-            .offsets
+    /// starts the session timer and the offsets retention task (both end
+    /// when `shutting_down` fires).
+    pub async fn start(self: &Rc<Self>, shutting_down: &LocalEvent) -> Result<(), String> {
+        let shard_id = self.shard_id;
+        self.offsets
             .load()
             .await
-            .map_err(|e| format!("shard {}: offsets log: {e}", ctx.shard_id))?;
-        let table = ctx.topic_table();
-        let orphans = coordinator
+            .map_err(|e| format!("shard {shard_id}: offsets log: {e}"))?;
+        let table = self.topics.current();
+        let orphans = self
             .offsets
             .deletions_for_topics(|topic| table.get(topic).is_none());
-        coordinator
-            .offsets
+        self.offsets
             .write(orphans)
             .await
-            .map_err(|e| format!("shard {}: offsets of deleted topics: {e}", ctx.shard_id))?;
-        let tick_ctx = ctx.clone();
+            .map_err(|e| format!("shard {shard_id}: offsets of deleted topics: {e}"))?;
+        let (coordinator, shutdown) = (self.clone(), shutting_down.clone());
         glommio::spawn_local(async move {
             let interval = Duration::from_millis(GROUP_TICK_INTERVAL_MS);
-            while !shutdown_within(&tick_ctx, interval).await {
-                tick_ctx.coordinator.tick(Instant::now());
+            while !shutdown_within(&shutdown, interval).await {
+                coordinator.tick(Instant::now());
             }
-            tick_ctx.coordinator.shut_down();
+            coordinator.shut_down();
         })
         .detach();
-        let retention_ctx = ctx.clone();
+        let (coordinator, shutdown) = (self.clone(), shutting_down.clone());
         glommio::spawn_local(async move {
-            let coordinator = &retention_ctx.coordinator;
             let interval = Duration::from_millis(coordinator.offsets_retention_check_interval_ms);
-            while !shutdown_within(&retention_ctx, interval).await {
+            while !shutdown_within(&shutdown, interval).await {
                 if let Err(e) = coordinator.expire_offsets(offsets::now_ms()).await {
-                    log::warn!("shard {}: offsets retention: {e}", retention_ctx.shard_id);
+                    log::warn!("shard {shard_id}: offsets retention: {e}");
                 }
             }
         })
         .detach();
         Ok(())
+    }
+
+    /// Serves a group request on this shard, which owns the group.
+    pub async fn serve(&self, request: GroupRequest) -> GroupResponse {
+        ops::serve(self, request).await
     }
 
     /// Durably deletes every committed offset of `topics` (deleted topics).
@@ -240,52 +249,26 @@ pub(crate) fn is_active(group: &Group) -> bool {
     !group.is_empty() || group.state() != group::GroupState::Empty
 }
 
-/// Sleeps `interval`; `true` if the shard started shutting down instead.
-async fn shutdown_within(ctx: &ShardContext, interval: Duration) -> bool {
+/// Sleeps `interval`; `true` if `shutting_down` fired instead.
+async fn shutdown_within(shutting_down: &LocalEvent, interval: Duration) -> bool {
     futures_lite::future::or(
         async {
             glommio::timer::sleep(interval).await;
             false
         },
         async {
-            ctx.shutting_down.wait().await;
+            shutting_down.wait().await;
             true
         },
     )
     .await
 }
 
-/// Sends `request` to the shard owning `group_id` and waits for the answer;
-/// `Err` carries the error code for the client.
-pub async fn call_owner(
-    ctx: &Rc<ShardContext>,
-    group_id: &str,
-    request: GroupRequest,
-) -> Result<GroupResponse, i16> {
-    let owner = shard_for_group(group_id, ctx.nr_shards);
-    call_shard(ctx, owner, request).await
-}
-
-/// Sends `request` to `shard` and waits for the answer.
-pub async fn call_shard(
-    ctx: &Rc<ShardContext>,
-    shard: usize,
-    request: GroupRequest,
-) -> Result<GroupResponse, i16> {
-    match ctx
-        .router
-        .call(ctx, shard, ShardRequest::Group(request))
-        .await
-    {
-        Ok(ShardResponse::Group(response)) => Ok(response),
-        _ => Err(group::error_code::COORDINATOR_NOT_AVAILABLE),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::offsets::{CommittedOffset, OffsetChange};
     use super::*;
+    use crate::metadata::topic_table::TopicTable;
 
     const RETENTION_MS: u64 = 60_000;
     const NOW_MS: i64 = 10_000_000;
@@ -310,7 +293,8 @@ mod tests {
             offsets_retention_ms: RETENTION_MS,
             ..Config::default()
         };
-        Coordinator::new(&config, 0)
+        let topics = TopicView::new(std::sync::Arc::new(TopicTable::default()));
+        Coordinator::new(&config, 0, topics)
     }
 
     fn run(future: impl std::future::Future<Output = ()> + 'static) {

@@ -4,10 +4,7 @@
 use super::group::{error_code, Group, JoinParams, Reply};
 use super::offsets::{now_ms, CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
 use super::subscription::CONSUMER_PROTOCOL_TYPE;
-use super::{GroupRequest, GroupResponse, GROUPS_PER_SHARD_MAX};
-use crate::shard::messages::ShardResponse;
-use crate::shard::service::Answer;
-use crate::shard::ShardContext;
+use super::{Coordinator, GroupRequest, GroupResponse, GROUPS_PER_SHARD_MAX};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -27,48 +24,39 @@ use kafka_protocol::messages::{
     OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use std::rc::Rc;
 use std::time::Instant;
 
-/// OffsetCommit: the metadata string is too large.
-const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-/// OffsetCommit: unknown topic or partition.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-
 /// Serves a group request on the owning shard.
-pub fn serve(ctx: &Rc<ShardContext>, request: GroupRequest) -> Answer {
-    let ctx = ctx.clone();
-    Box::pin(async move { ShardResponse::Group(handle(&ctx, request).await) })
-}
-
-async fn handle(ctx: &Rc<ShardContext>, request: GroupRequest) -> GroupResponse {
+pub async fn serve(coordinator: &Coordinator, request: GroupRequest) -> GroupResponse {
     match request {
         GroupRequest::Join {
             request,
             version,
             client_id,
             client_host,
-        } => GroupResponse::Join(join(ctx, request, version, client_id, client_host).await),
-        GroupRequest::Sync(request) => GroupResponse::Sync(sync(ctx, request).await),
-        GroupRequest::Heartbeat(request) => GroupResponse::Heartbeat(heartbeat(ctx, request)),
+        } => GroupResponse::Join(join(coordinator, request, version, client_id, client_host).await),
+        GroupRequest::Sync(request) => GroupResponse::Sync(sync(coordinator, request).await),
+        GroupRequest::Heartbeat(request) => {
+            GroupResponse::Heartbeat(heartbeat(coordinator, request))
+        }
         GroupRequest::Leave { request, version } => {
-            GroupResponse::Leave(leave(ctx, request, version))
+            GroupResponse::Leave(leave(coordinator, request, version))
         }
-        GroupRequest::Commit(request) => GroupResponse::Commit(commit(ctx, request).await),
+        GroupRequest::Commit(request) => GroupResponse::Commit(commit(coordinator, request).await),
         GroupRequest::FetchOffsets { group_id, topics } => {
-            GroupResponse::FetchOffsets(fetch_offsets(ctx, group_id, topics))
+            GroupResponse::FetchOffsets(fetch_offsets(coordinator, group_id, topics))
         }
-        GroupRequest::List => GroupResponse::List(list(ctx)),
-        GroupRequest::Describe(ids) => GroupResponse::Describe(describe(ctx, ids)),
-        GroupRequest::Delete(ids) => GroupResponse::Delete(delete(ctx, ids).await),
+        GroupRequest::List => GroupResponse::List(list(coordinator)),
+        GroupRequest::Describe(ids) => GroupResponse::Describe(describe(coordinator, ids)),
+        GroupRequest::Delete(ids) => GroupResponse::Delete(delete(coordinator, ids).await),
         GroupRequest::DeleteOffsets(request) => {
-            GroupResponse::DeleteOffsets(delete_offsets(ctx, request).await)
+            GroupResponse::DeleteOffsets(delete_offsets(coordinator, request).await)
         }
     }
 }
 
 async fn join(
-    ctx: &Rc<ShardContext>,
+    coordinator: &Coordinator,
     request: JoinGroupRequest,
     version: i16,
     client_id: String,
@@ -105,7 +93,6 @@ async fn join(
         return failed(error_code::INVALID_GROUP_ID);
     }
     let reply = {
-        let coordinator = &ctx.coordinator;
         let mut groups = coordinator.groups.borrow_mut();
         if !groups.contains_key(&group_id) && groups.len() >= GROUPS_PER_SHARD_MAX {
             return failed(error_code::COORDINATOR_NOT_AVAILABLE);
@@ -123,10 +110,10 @@ async fn join(
     }
 }
 
-async fn sync(ctx: &Rc<ShardContext>, request: SyncGroupRequest) -> SyncGroupResponse {
+async fn sync(coordinator: &Coordinator, request: SyncGroupRequest) -> SyncGroupResponse {
     let failed = |code| SyncGroupResponse::default().with_error_code(code);
     let reply = {
-        let mut groups = ctx.coordinator.groups.borrow_mut();
+        let mut groups = coordinator.groups.borrow_mut();
         let Some(group) = groups.get_mut(request.group_id.0.as_str()) else {
             return failed(error_code::UNKNOWN_MEMBER_ID);
         };
@@ -150,8 +137,8 @@ async fn sync(ctx: &Rc<ShardContext>, request: SyncGroupRequest) -> SyncGroupRes
     }
 }
 
-fn heartbeat(ctx: &Rc<ShardContext>, request: HeartbeatRequest) -> HeartbeatResponse {
-    let mut groups = ctx.coordinator.groups.borrow_mut();
+fn heartbeat(coordinator: &Coordinator, request: HeartbeatRequest) -> HeartbeatResponse {
+    let mut groups = coordinator.groups.borrow_mut();
     let code = match groups.get_mut(request.group_id.0.as_str()) {
         None => error_code::UNKNOWN_MEMBER_ID,
         Some(group) => group.heartbeat(
@@ -163,7 +150,11 @@ fn heartbeat(ctx: &Rc<ShardContext>, request: HeartbeatRequest) -> HeartbeatResp
     HeartbeatResponse::default().with_error_code(code)
 }
 
-fn leave(ctx: &Rc<ShardContext>, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+fn leave(
+    coordinator: &Coordinator,
+    request: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
     let leaving: Vec<(StrBytes, Option<StrBytes>)> = if version >= 3 {
         request
             .members
@@ -173,7 +164,7 @@ fn leave(ctx: &Rc<ShardContext>, request: LeaveGroupRequest, version: i16) -> Le
     } else {
         vec![(request.member_id.clone(), None)]
     };
-    let mut groups = ctx.coordinator.groups.borrow_mut();
+    let mut groups = coordinator.groups.borrow_mut();
     let Some(group) = groups.get_mut(request.group_id.0.as_str()) else {
         return LeaveGroupResponse::default().with_error_code(error_code::UNKNOWN_MEMBER_ID);
     };
@@ -191,7 +182,7 @@ fn leave(ctx: &Rc<ShardContext>, request: LeaveGroupRequest, version: i16) -> Le
     if version >= 3 {
         LeaveGroupResponse::default().with_members(members)
     } else {
-        let code = members.first().map(|m| m.error_code).unwrap_or(0);
+        let code = members.first().map_or(error_code::NONE, |m| m.error_code);
         LeaveGroupResponse::default().with_error_code(code)
     }
 }
@@ -199,8 +190,8 @@ fn leave(ctx: &Rc<ShardContext>, request: LeaveGroupRequest, version: i16) -> Le
 /// Kafka's rule: a commit without a generation is allowed for an empty
 /// group (e.g. assign() consumers); otherwise the member and generation must
 /// be current, and commits wait out the sync phase.
-fn commit_error(ctx: &Rc<ShardContext>, request: &OffsetCommitRequest) -> i16 {
-    let groups = ctx.coordinator.groups.borrow();
+fn commit_error(coordinator: &Coordinator, request: &OffsetCommitRequest) -> i16 {
+    let groups = coordinator.groups.borrow();
     let group = groups.get(request.group_id.0.as_str());
     let generation = request.generation_id_or_member_epoch;
     match group {
@@ -220,9 +211,9 @@ fn commit_error(ctx: &Rc<ShardContext>, request: &OffsetCommitRequest) -> i16 {
     }
 }
 
-async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetCommitResponse {
-    let group_error = commit_error(ctx, &request);
-    let table = ctx.topic_table();
+async fn commit(coordinator: &Coordinator, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    let group_error = commit_error(coordinator, &request);
+    let table = coordinator.topics.current();
     let group = request.group_id.0.to_string();
     let commit_time_ms = now_ms();
     let mut changes = Vec::new();
@@ -239,9 +230,9 @@ async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetC
             let code = if group_error != error_code::NONE {
                 group_error
             } else if !table.has_partition(name, partition.partition_index) {
-                UNKNOWN_TOPIC_OR_PARTITION
+                error_code::UNKNOWN_TOPIC_OR_PARTITION
             } else if metadata.len() > METADATA_BYTES_MAX {
-                OFFSET_METADATA_TOO_LARGE
+                error_code::OFFSET_METADATA_TOO_LARGE
             } else {
                 changes.push(OffsetChange {
                     group: group.clone(),
@@ -260,7 +251,7 @@ async fn commit(ctx: &Rc<ShardContext>, request: OffsetCommitRequest) -> OffsetC
         }
         codes.push(topic_codes);
     }
-    let write_error = write_offsets(ctx, &group, changes, "commit").await;
+    let write_error = write_offsets(coordinator, &group, changes, "commit").await;
     commit_response(&request, |topic, partition| match codes[topic][partition] {
         error_code::NONE => write_error,
         own => own,
@@ -300,12 +291,12 @@ pub fn commit_response(
 /// error of its own gets (COORDINATOR_NOT_AVAILABLE when the write failed,
 /// so clients retry rather than believe the change happened).
 async fn write_offsets(
-    ctx: &Rc<ShardContext>,
+    coordinator: &Coordinator,
     group: &str,
     changes: Vec<OffsetChange>,
     what: &str,
 ) -> i16 {
-    match ctx.coordinator.offsets.write(changes).await {
+    match coordinator.offsets.write(changes).await {
         Ok(()) => error_code::NONE,
         Err(e) => {
             log::error!("group {group}: {what} failed: {e}");
@@ -329,11 +320,11 @@ fn fetched(partition: i32, committed: Option<CommittedOffset>) -> OffsetFetchRes
 }
 
 fn fetch_offsets(
-    ctx: &Rc<ShardContext>,
+    coordinator: &Coordinator,
     group_id: GroupId,
     topics: Option<Vec<(TopicName, Vec<i32>)>>,
 ) -> OffsetFetchResponseGroup {
-    let store = &ctx.coordinator.offsets;
+    let store = &coordinator.offsets;
     let group = group_id.0.as_str();
     let topics = match topics {
         Some(topics) => topics
@@ -369,8 +360,8 @@ fn fetch_offsets(
         .with_topics(topics)
 }
 
-fn list(ctx: &Rc<ShardContext>) -> Vec<ListedGroup> {
-    let groups = ctx.coordinator.groups.borrow();
+fn list(coordinator: &Coordinator) -> Vec<ListedGroup> {
+    let groups = coordinator.groups.borrow();
     let mut listed: Vec<ListedGroup> = groups
         .iter()
         .map(|(id, group)| {
@@ -382,7 +373,7 @@ fn list(ctx: &Rc<ShardContext>) -> Vec<ListedGroup> {
         })
         .collect();
     // Groups known only by their committed offsets are Empty groups.
-    for id in ctx.coordinator.offsets.groups() {
+    for id in coordinator.offsets.groups() {
         if !groups.contains_key(&id) {
             listed.push(
                 ListedGroup::default()
@@ -396,13 +387,13 @@ fn list(ctx: &Rc<ShardContext>) -> Vec<ListedGroup> {
     listed
 }
 
-fn describe(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DescribedGroup> {
-    let groups = ctx.coordinator.groups.borrow();
+fn describe(coordinator: &Coordinator, ids: Vec<GroupId>) -> Vec<DescribedGroup> {
+    let groups = coordinator.groups.borrow();
     ids.into_iter()
         .map(|id| match groups.get(id.0.as_str()) {
             Some(group) => group.describe(),
             None => {
-                let has_offsets = ctx.coordinator.offsets.has_group(id.0.as_str());
+                let has_offsets = coordinator.offsets.has_group(id.0.as_str());
                 described_without_members(id, has_offsets)
             }
         })
@@ -423,23 +414,22 @@ fn described_without_members(id: GroupId, has_offsets: bool) -> DescribedGroup {
     }
 }
 
-async fn delete(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DeletableGroupResult> {
+async fn delete(coordinator: &Coordinator, ids: Vec<GroupId>) -> Vec<DeletableGroupResult> {
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
         let name = id.0.to_string();
-        let live = ctx
-            .coordinator
+        let live = coordinator
             .groups
             .borrow()
             .get(&name)
             .map(|group| group.is_empty());
-        let known_offsets = ctx.coordinator.offsets.deletions_for_group(&name);
+        let known_offsets = coordinator.offsets.deletions_for_group(&name);
         let code = match live {
             Some(false) => error_code::NON_EMPTY_GROUP,
             None if known_offsets.is_empty() => error_code::GROUP_ID_NOT_FOUND,
-            _ => match ctx.coordinator.offsets.write(known_offsets).await {
+            _ => match coordinator.offsets.write(known_offsets).await {
                 Ok(()) => {
-                    ctx.coordinator.groups.borrow_mut().remove(&name);
+                    coordinator.groups.borrow_mut().remove(&name);
                     error_code::NONE
                 }
                 Err(e) => {
@@ -462,11 +452,11 @@ async fn delete(ctx: &Rc<ShardContext>, ids: Vec<GroupId>) -> Vec<DeletableGroup
 /// (GROUP_SUBSCRIBED_TO_TOPIC); an active group of another protocol type is
 /// refused whole (NON_EMPTY_GROUP).
 fn offset_delete_checks(
-    ctx: &Rc<ShardContext>,
+    coordinator: &Coordinator,
     group_id: &str,
     request: &OffsetDeleteRequest,
 ) -> Result<Vec<String>, i16> {
-    let groups = ctx.coordinator.groups.borrow();
+    let groups = coordinator.groups.borrow();
     match groups.get(group_id) {
         Some(group) if super::is_active(group) => {
             if group.protocol_type() != super::subscription::CONSUMER_PROTOCOL_TYPE {
@@ -476,21 +466,21 @@ fn offset_delete_checks(
             Ok(names.filter(|t| group.is_subscribed_to(t)).collect())
         }
         Some(_) => Ok(Vec::new()),
-        None if ctx.coordinator.offsets.has_group(group_id) => Ok(Vec::new()),
+        None if coordinator.offsets.has_group(group_id) => Ok(Vec::new()),
         None => Err(error_code::GROUP_ID_NOT_FOUND),
     }
 }
 
 async fn delete_offsets(
-    ctx: &Rc<ShardContext>,
+    coordinator: &Coordinator,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let group = request.group_id.0.to_string();
-    let subscribed = match offset_delete_checks(ctx, &group, &request) {
+    let subscribed = match offset_delete_checks(coordinator, &group, &request) {
         Ok(subscribed) => subscribed,
         Err(code) => return OffsetDeleteResponse::default().with_error_code(code),
     };
-    let table = ctx.topic_table();
+    let table = coordinator.topics.current();
     let mut changes = Vec::new();
     let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -503,9 +493,9 @@ async fn delete_offsets(
                 if subscribed.iter().any(|t| t == name) {
                     error_code::GROUP_SUBSCRIBED_TO_TOPIC
                 } else if !table.has_partition(name, index) {
-                    UNKNOWN_TOPIC_OR_PARTITION
+                    error_code::UNKNOWN_TOPIC_OR_PARTITION
                 } else {
-                    if ctx.coordinator.offsets.get(&group, name, index).is_some() {
+                    if coordinator.offsets.get(&group, name, index).is_some() {
                         changes.push(OffsetChange {
                             group: group.clone(),
                             topic: name.to_string(),
@@ -519,7 +509,7 @@ async fn delete_offsets(
             .collect();
         codes.push(topic_codes);
     }
-    let write_error = write_offsets(ctx, &group, changes, "offset delete").await;
+    let write_error = write_offsets(coordinator, &group, changes, "offset delete").await;
     let topics = request
         .topics
         .iter()

@@ -7,12 +7,7 @@ use super::topic_table::{TopicMeta, TopicTable};
 use crate::config::{topic_config_key, validate_topic_config};
 use std::collections::BTreeMap;
 
-/// Kafka error codes an alteration answers with.
-mod error_code {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const INVALID_CONFIG: i16 = 40;
-}
+use crate::protocol::error_code;
 
 /// Topic keys whose value is a comma-separated list (Kafka's LIST type):
 /// the only ones APPEND and SUBTRACT apply to.
@@ -86,9 +81,6 @@ pub fn plan_alter(
         .collect();
     (next, outcomes)
 }
-
-/// Success code for outcomes built from [`plan_alter`]'s results.
-pub const NO_ERROR: i16 = error_code::NONE;
 
 /// `configs` with `ops` applied, each resulting value validated.
 fn altered_configs(

@@ -1,48 +1,71 @@
 //! Adopting a new topic table on one shard: open the partitions it now owns,
 //! update configs, delete the partitions of removed topics.
 
+use super::control_plane::ControlPlane;
 use super::log_config_for;
 use super::topic_table::TopicTable;
-use crate::shard::ShardContext;
+use crate::config::Config;
+use crate::partition::ShardPartitions;
 use crate::storage::PartitionLog;
 use std::rc::Rc;
 use std::sync::Arc;
 
+/// What adopting a table changes on one shard.
+pub struct ApplyTarget<'a> {
+    /// Broker configuration (topic config defaults).
+    pub config: &'a Config,
+    /// The shard's topic table and controller state.
+    pub control: &'a ControlPlane,
+    /// The shard's partitions.
+    pub partitions: &'a ShardPartitions,
+    /// The shard's index (for logs).
+    pub shard_id: usize,
+    /// Whether this shard owns partition `.1` of topic `.0`.
+    pub owns: &'a dyn Fn(&str, i32) -> bool,
+}
+
 /// Makes `table` this shard's topic table, opening and deleting owned
 /// partitions to match. New partitions are opened before the table is
 /// published, deleted ones removed after, so a request never finds a
-/// partition in the table whose log is missing.
-pub async fn apply_topics(ctx: &Rc<ShardContext>, table: Arc<TopicTable>) -> Result<(), String> {
-    let old = ctx.topic_table();
+/// partition in the table whose log is missing. Returns the names of the
+/// topics that are gone (deleted, or recreated with a new id), whose
+/// committed offsets must go too.
+pub async fn apply_topics(
+    target: &ApplyTarget<'_>,
+    table: Arc<TopicTable>,
+) -> Result<Vec<String>, String> {
+    let old = target.control.topic_table();
     if table.version <= old.version {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    open_new_partitions(ctx, &old, &table).await?;
-    *ctx.topics.borrow_mut() = table.clone();
-    delete_removed_partitions(ctx, &old, &table).await
+    open_new_partitions(target, &old, &table).await?;
+    target.control.topics.replace(table.clone());
+    delete_removed_partitions(target, &old, &table).await?;
+    Ok(removed_topics(&old, &table))
 }
 
 async fn open_new_partitions(
-    ctx: &Rc<ShardContext>,
+    target: &ApplyTarget<'_>,
     old: &TopicTable,
     new: &TopicTable,
 ) -> Result<(), String> {
     for topic in new.iter() {
-        let log_config = log_config_for(&ctx.config, topic);
+        let log_config = log_config_for(target.config, topic);
         let same_topic = old.get(&topic.name).filter(|o| o.id == topic.id);
         for partition in 0..topic.partitions {
-            if ctx.owner_of(&topic.name, partition) != ctx.shard_id {
+            if !(target.owns)(&topic.name, partition) {
                 continue;
             }
-            if let Some(log) = ctx.storage.partition(&topic.name, partition) {
+            if let Some(open) = target.partitions.get(&topic.name, partition) {
                 if same_topic.is_some_and(|o| o.configs != topic.configs) {
-                    log.set_config(log_config.clone());
-                    enforce_retention_soon(log);
+                    open.set_config(log_config.clone());
+                    enforce_retention_soon(open.log().clone());
                 }
                 continue;
             }
-            ctx.storage
-                .open_partition(&topic.name, partition, log_config.clone(), true)
+            target
+                .partitions
+                .open(&topic.name, partition, log_config.clone(), true)
                 .await
                 .map_err(|e| format!("cannot create {}-{partition}: {e}", topic.name))?;
         }
@@ -66,7 +89,7 @@ fn enforce_retention_soon(log: Rc<PartitionLog>) {
 }
 
 async fn delete_removed_partitions(
-    ctx: &Rc<ShardContext>,
+    target: &ApplyTarget<'_>,
     old: &TopicTable,
     new: &TopicTable,
 ) -> Result<(), String> {
@@ -75,41 +98,29 @@ async fn delete_removed_partitions(
             continue;
         }
         for partition in 0..topic.partitions {
-            if ctx.owner_of(&topic.name, partition) != ctx.shard_id {
+            if !(target.owns)(&topic.name, partition) {
                 continue;
             }
             log::debug!(
                 "shard {}: deleting {}-{partition}",
-                ctx.shard_id,
+                target.shard_id,
                 topic.name
             );
-            ctx.storage
-                .delete_partition(&topic.name, partition)
+            target
+                .partitions
+                .delete(&topic.name, partition)
                 .await
                 .map_err(|e| format!("cannot delete {}-{partition}: {e}", topic.name))?;
         }
-        log::info!("shard {}: deleted topic {}", ctx.shard_id, topic.name);
+        log::info!("shard {}: deleted topic {}", target.shard_id, topic.name);
     }
-    forget_removed_topic_offsets(ctx, old, new).await
+    Ok(())
 }
 
-/// Every shard's coordinator deletes, durably, the committed offsets its
-/// groups hold for topics no longer in the table (or recreated with a new id).
-async fn forget_removed_topic_offsets(
-    ctx: &Rc<ShardContext>,
-    old: &TopicTable,
-    new: &TopicTable,
-) -> Result<(), String> {
-    let removed: Vec<String> = old
-        .iter()
+/// Topics of `old` not in `new`, or recreated there with a new id.
+fn removed_topics(old: &TopicTable, new: &TopicTable) -> Vec<String> {
+    old.iter()
         .filter(|topic| new.get(&topic.name).is_none_or(|n| n.id != topic.id))
         .map(|topic| topic.name.clone())
-        .collect();
-    if removed.is_empty() {
-        return Ok(());
-    }
-    ctx.coordinator
-        .forget_topics(&removed)
-        .await
-        .map_err(|e| format!("cannot delete committed offsets of {removed:?}: {e}"))
+        .collect()
 }

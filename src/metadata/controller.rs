@@ -1,31 +1,18 @@
 //! Topic changes, serialised on shard 0: validate, build the next table,
 //! persist it (fsync + rename), then have every shard adopt it before
-//! answering. A client that got a CreateTopics answer finds the topic on
-//! every shard.
+//! answering (the shard layer publishes it: [`handle`]'s `publish`). A client
+//! that got a CreateTopics answer finds the topic on every shard.
 
-use super::alter_configs::{plan_alter, TopicConfigChange, NO_ERROR};
+use super::alter_configs::{plan_alter, TopicConfigChange};
+use super::control_plane::ControlPlane;
 use super::store;
 use super::topic_table::{validate_topic_name, TopicMeta, TopicTable, TOPIC_PARTITIONS_MAX};
-use crate::config::validate_topic_config;
-use crate::shard::messages::{ShardRequest, ShardResponse};
-use crate::shard::runtime::join_all;
-use crate::shard::ShardContext;
+use crate::config::{validate_topic_config, Config};
+use crate::protocol::error_code;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::future::Future;
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// Kafka error codes the controller answers with.
-mod error_code {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const INVALID_CONFIG: i16 = 40;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-}
 
 /// A topic to create.
 #[derive(Clone, Debug)]
@@ -102,18 +89,28 @@ fn outcome(name: &str, error_code: i16, message: Option<String>) -> TopicOutcome
     }
 }
 
-/// Runs one topic change on the controller shard.
-pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> ControllerResponse {
+/// Runs one topic change on the controller shard: `publish` makes every
+/// shard adopt the persisted table (or says why one could not).
+pub async fn handle<P, F>(
+    control: &ControlPlane,
+    config: &Config,
+    request: ControllerRequest,
+    publish: P,
+) -> ControllerResponse
+where
+    P: FnOnce(Arc<TopicTable>) -> F,
+    F: Future<Output = Result<(), String>>,
+{
     // A permit guard: released when this change is done (acquire() would keep it).
-    let _serialised = ctx.controller_lock.acquire_permit(1).await;
-    let current = ctx.topic_table();
+    let _serialised = control.controller_lock.acquire_permit(1).await;
+    let current = control.topic_table();
     let (next, mut outcomes, validate_only) = match request {
         ControllerRequest::CreateTopics {
             topics,
             validate_only,
             if_missing,
         } => {
-            let (next, outcomes) = plan_create(ctx, &current, &topics, if_missing);
+            let (next, outcomes) = plan_create(config, &current, &topics, if_missing);
             (next, outcomes, validate_only)
         }
         ControllerRequest::DeleteTopics { names } => {
@@ -142,7 +139,7 @@ pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> Contr
         };
     }
     let next = Arc::new(next);
-    if let Err(message) = commit(ctx, next.clone()).await {
+    if let Err(message) = commit(config, next.clone(), publish).await {
         log::error!("topic change failed: {message}");
         for o in outcomes
             .iter_mut()
@@ -153,7 +150,7 @@ pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> Contr
         }
         return ControllerResponse {
             outcomes,
-            table: ctx.topic_table(),
+            table: control.topic_table(),
         };
     }
     ControllerResponse {
@@ -163,7 +160,7 @@ pub async fn handle(ctx: &Rc<ShardContext>, request: ControllerRequest) -> Contr
 }
 
 fn plan_create(
-    ctx: &ShardContext,
+    config: &Config,
     current: &TopicTable,
     topics: &[NewTopic],
     if_missing: bool,
@@ -181,7 +178,7 @@ fn plan_create(
             outcomes.push(outcome(&topic.name, code, message));
             continue;
         }
-        match validate_new_topic(ctx, topic) {
+        match validate_new_topic(config, topic) {
             Ok(meta) => {
                 next = next.with_topic(meta);
                 outcomes.push(outcome(&topic.name, error_code::NONE, None));
@@ -192,11 +189,11 @@ fn plan_create(
     (next, outcomes)
 }
 
-fn validate_new_topic(ctx: &ShardContext, topic: &NewTopic) -> Result<TopicMeta, (i16, String)> {
+fn validate_new_topic(config: &Config, topic: &NewTopic) -> Result<TopicMeta, (i16, String)> {
     validate_topic_name(&topic.name)
         .map_err(|e| (error_code::INVALID_TOPIC_EXCEPTION, e.to_string()))?;
     let partitions = if topic.partitions == -1 {
-        ctx.config.num_partitions
+        config.num_partitions
     } else {
         topic.partitions
     };
@@ -291,7 +288,7 @@ fn plan_config_changes(
         .iter()
         .zip(results)
         .map(|(change, result)| match result {
-            Ok(()) => outcome(&change.topic, NO_ERROR, None),
+            Ok(()) => outcome(&change.topic, error_code::NONE, None),
             Err((code, message)) => outcome(&change.topic, code, Some(message)),
         })
         .collect();
@@ -299,50 +296,24 @@ fn plan_config_changes(
 }
 
 /// Persists `next`, then makes every shard adopt it.
-async fn commit(ctx: &Rc<ShardContext>, next: Arc<TopicTable>) -> Result<(), String> {
-    let data_dir = ctx.config.log_dirs.clone();
+async fn commit<P, F>(config: &Config, next: Arc<TopicTable>, publish: P) -> Result<(), String>
+where
+    P: FnOnce(Arc<TopicTable>) -> F,
+    F: Future<Output = Result<(), String>>,
+{
+    let data_dir = config.log_dirs.clone();
     let to_save = next.clone();
-    glommio::executor()
-        .spawn_blocking(move || store::save_topics(&data_dir, &to_save))
+    crate::local::helper_pool::run_control_job(move || store::save_topics(&data_dir, &to_save))
         .await
+        .map_err(|e| format!("cannot persist the topic registry: {e}"))?
         .map_err(|e| format!("cannot persist the topic registry: {e}"))?;
     log::debug!("topic registry version {} persisted", next.version);
-    let applies = (0..ctx.nr_shards).map(|shard| {
-        let next = next.clone();
-        async move {
-            ctx.router
-                .call(ctx, shard, ShardRequest::ApplyTopics(next))
-                .await
-        }
-    });
-    for (shard, answer) in join_all(applies).await.into_iter().enumerate() {
-        match answer {
-            Ok(ShardResponse::Applied(Ok(()))) => {}
-            Ok(ShardResponse::Applied(Err(e))) => return Err(format!("shard {shard}: {e}")),
-            Ok(_) => return Err(format!("shard {shard}: unexpected answer")),
-            Err(e) => return Err(format!("shard {shard}: {e:?}")),
-        }
-    }
-    Ok(())
+    publish(next).await
 }
 
-/// Asks the controller for a change from any shard.
-pub async fn request(ctx: &Rc<ShardContext>, request: ControllerRequest) -> ControllerResponse {
-    let answer = ctx
-        .router
-        .call(
-            ctx,
-            super::CONTROLLER_SHARD,
-            ShardRequest::Controller(request.clone()),
-        )
-        .await;
-    match answer {
-        Ok(ShardResponse::Controller(response)) => response,
-        _ => failed_response(ctx, &request),
-    }
-}
-
-fn failed_response(ctx: &ShardContext, request: &ControllerRequest) -> ControllerResponse {
+/// The answer when the controller could not be reached: every topic of
+/// `request` failed, and `table` is the asking shard's current one.
+pub fn failed_response(table: Arc<TopicTable>, request: &ControllerRequest) -> ControllerResponse {
     let names: Vec<String> = match request {
         ControllerRequest::CreateTopics { topics, .. } => {
             topics.iter().map(|t| t.name.clone()).collect()
@@ -366,6 +337,6 @@ fn failed_response(ctx: &ShardContext, request: &ControllerRequest) -> Controlle
                 )
             })
             .collect(),
-        table: ctx.topic_table(),
+        table,
     }
 }

@@ -1,10 +1,14 @@
 //! The topic registry: an immutable [`topic_table::TopicTable`] copied to every
 //! shard, changed only by the controller on shard 0 ([`controller`]), persisted
-//! by [`store`], and adopted by each shard in [`apply`].
+//! by [`store`], and adopted by each shard in [`apply`]. Each shard's view of
+//! it, with the controller lock and the producer id allocator
+//! ([`producer_ids`]), is its [`control_plane::ControlPlane`].
 
 pub mod alter_configs;
 pub mod apply;
+pub mod control_plane;
 pub mod controller;
+pub mod producer_ids;
 pub mod store;
 pub mod topic_table;
 

@@ -2,8 +2,8 @@
 //! and rendered by a small HTTP thread on scrape (`http.listener`).
 //!
 //! - [`histogram`]: single-writer counters, gauges and latency histograms.
-//! - [`refresh`]: the per-shard task that copies gauges (partitions, disk,
-//!   connections, executor stats, offsets for lag) into the shard's block.
+//! - [`ticker`]: the loop behind the periodic per-shard tasks (the shard
+//!   layer's gauge refresh, `shard::metrics_feed`, and the stall probe).
 //! - [`lag`]: consumer group lag, joined at scrape from those copies.
 //! - [`prometheus`]: the text exposition format writer.
 //! - [`http`]: `/metrics`, `/health` and `/ready` over HTTP/1.1.
@@ -17,7 +17,6 @@ pub mod histogram;
 pub mod http;
 pub mod lag;
 pub mod prometheus;
-pub mod refresh;
 pub mod stall;
 pub mod ticker;
 
@@ -68,6 +67,8 @@ pub struct ShardGauges {
     pub cross_shard_pending: Gauge,
     /// Recent record batches held in memory for fetches.
     pub recent_bytes: Gauge,
+    /// Appended bytes not written yet (`log.unwritten.bytes.per.shard.max`).
+    pub unwritten_bytes: Gauge,
 }
 
 /// Executor time and work, accumulated from glommio's resetting stats.
@@ -158,7 +159,7 @@ impl ShardMetrics {
     /// Counts a partition answered with `code` (0 is not an error; ignored).
     #[inline]
     pub fn partition_error(&self, api: PartitionApi, code: i16) {
-        if code == 0 {
+        if code == crate::protocol::error_code::NONE {
             return;
         }
         let slot =
@@ -298,14 +299,11 @@ pub fn count_response(api_key: i16, started: std::time::Instant, response_bytes:
     });
 }
 
-/// Counts an append to a partition of this shard (retried duplicates are
-/// not appended again and not counted).
+/// Counts an append of `records` records in `batch_bytes` to a partition of
+/// this shard.
 #[inline]
-pub fn count_appended(result: &crate::storage::AppendResult, batch_bytes: usize) {
-    if result.duplicate {
-        return;
-    }
-    let records = u64::try_from(result.last_offset - result.base_offset + 1).unwrap_or(0);
+pub fn count_appended(records: i64, batch_bytes: usize) {
+    let records = u64::try_from(records).unwrap_or(0);
     with_local(|m| {
         m.records_in.add(records);
         m.record_bytes_in.add(batch_bytes as u64);
@@ -314,38 +312,26 @@ pub fn count_appended(result: &crate::storage::AppendResult, batch_bytes: usize)
 
 /// Counts one partition of a Fetch answer: its error code and record bytes.
 #[inline]
-pub fn count_fetched(error_code: i16, records: &[crate::storage::piece::Piece]) {
+pub fn count_fetched(error_code: i16, records: &[crate::protocol::piece::Piece]) {
     with_local(|m| {
         m.partition_error(PartitionApi::Fetch, error_code);
         m.record_bytes_out
-            .add(crate::storage::piece::pieces_len(records) as u64);
+            .add(crate::protocol::piece::pieces_len(records) as u64);
     });
 }
 
-/// The registry for `nr_shards` shards, served on `http.listener` unless it
-/// is empty. A failed bind is logged, not fatal: the broker serves Kafka
-/// without metrics rather than not at all.
-pub fn start_endpoint(config: &crate::config::Config, nr_shards: usize) -> Arc<Registry> {
+/// The registry for `nr_shards` shards, served on `http_listener`
+/// (`http.listener`) unless it is `None`. A failed bind is logged, not
+/// fatal: the broker serves Kafka without metrics rather than not at all.
+pub fn start_endpoint(http_listener: Option<&str>, nr_shards: usize) -> Arc<Registry> {
     let registry = Registry::new(nr_shards);
-    if let Some(address) = &config.http_listener {
+    if let Some(address) = http_listener {
         match http::start(address, registry.clone()) {
             Ok(()) => log::info!("metrics on http://{address}/metrics"),
             Err(e) => log::error!("{e}: /metrics, /health and /ready are not served"),
         }
     }
     registry
-}
-
-/// Makes the shard's block local to its thread and starts its refresh and
-/// stall-probe tasks.
-pub fn attach_shard(ctx: &std::rc::Rc<crate::shard::ShardContext>, registry: &Registry) {
-    let Some(metrics) = registry.shard(ctx.shard_id) else {
-        log::error!("shard {}: no metrics block", ctx.shard_id);
-        return;
-    };
-    install_local(metrics.clone());
-    refresh::spawn(ctx, metrics.clone());
-    stall::spawn_probe(ctx, metrics.clone());
 }
 
 #[cfg(test)]
@@ -392,17 +378,6 @@ mod tests {
         assert!(registry.is_ready());
         registry.set_stopping();
         assert!(!registry.is_ready());
-    }
-
-    #[test]
-    fn http_listener_defaults_on_and_an_empty_value_turns_it_off() {
-        use crate::config::Config;
-        let default = Config::load(None, &[]).unwrap();
-        assert_eq!(default.http_listener.as_deref(), Some("127.0.0.1:9644"));
-        let off = Config::load(None, &["http.listener=".to_string()]).unwrap();
-        assert_eq!(off.http_listener, None);
-        let other = Config::load(None, &["http.listener=0.0.0.0:9100".to_string()]).unwrap();
-        assert_eq!(other.http_listener.as_deref(), Some("0.0.0.0:9100"));
     }
 
     #[test]

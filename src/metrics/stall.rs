@@ -10,8 +10,7 @@
 
 use super::ticker::every_interval_until_shutdown;
 use super::ShardMetrics;
-use crate::shard::ShardContext;
-use std::rc::Rc;
+use crate::local::notify::LocalEvent;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,12 +19,12 @@ pub const REACTOR_PROBE_INTERVAL_MS: u64 = 20;
 /// Lateness from which a wake-up counts as a reactor stall.
 pub const REACTOR_STALL_THRESHOLD_MS: u64 = 25;
 
-/// Spawns this shard's probe; it ends when shutdown begins.
-pub fn spawn_probe(ctx: &Rc<ShardContext>, metrics: Arc<ShardMetrics>) {
-    let ctx = ctx.clone();
+/// Spawns this shard's probe; it ends when `shutting_down` fires.
+pub fn spawn_probe(shutting_down: &LocalEvent, metrics: Arc<ShardMetrics>) {
+    let shutting_down = shutting_down.clone();
     glommio::spawn_local(async move {
         let interval = Duration::from_millis(REACTOR_PROBE_INTERVAL_MS);
-        every_interval_until_shutdown(&ctx, interval, |lateness| {
+        every_interval_until_shutdown(&shutting_down, interval, |lateness| {
             record_wake_up(&metrics, lateness)
         })
         .await;

@@ -5,20 +5,19 @@
 //! the whole loop, so an idle shard does not allocate a timer and a waiter
 //! registration on every tick.
 
-use crate::shard::ShardContext;
+use crate::local::notify::LocalEvent;
 use futures_lite::future;
 use glommio::timer::Timer;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Runs `on_tick(lateness)` every `interval` (lateness: how much later than
-/// asked the timer woke) until shutdown begins, then returns.
+/// asked the timer woke) until `shutting_down` fires, then returns.
 pub async fn every_interval_until_shutdown(
-    ctx: &Rc<ShardContext>,
+    shutting_down: &LocalEvent,
     interval: Duration,
     mut on_tick: impl FnMut(Duration),
 ) {
-    let mut shutdown = std::pin::pin!(ctx.shutting_down.wait());
+    let mut shutdown = std::pin::pin!(shutting_down.wait());
     let mut timer = Timer::new(interval);
     loop {
         let asleep_at = Instant::now();

@@ -8,7 +8,7 @@
 //! Tagged-field sections are always written empty (count 0): librdkafka < 2.2
 //! misreads default-valued tagged fields (see KAFKA-COMPAT.md).
 
-use crate::storage::piece::{pieces_len, Piece};
+use crate::protocol::piece::{pieces_len, Piece};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::TopicName;
 use uuid::Uuid;
@@ -266,7 +266,7 @@ impl FieldWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::piece::FileRegion;
+    use crate::protocol::piece::FileRegion;
     use kafka_protocol::messages::fetch_response::{
         FetchResponse, FetchableTopicResponse, PartitionData,
     };
@@ -274,7 +274,7 @@ mod tests {
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use std::sync::Arc;
 
-    const OFFSET_OUT_OF_RANGE: i16 = 1;
+    use crate::protocol::error_code::OFFSET_OUT_OF_RANGE;
 
     fn record_bytes(seed: u8, len: usize) -> Bytes {
         Bytes::from(
@@ -315,7 +315,7 @@ mod tests {
         };
         FetchResponseOut {
             throttle_time_ms: 5,
-            error_code: 0,
+            error_code: crate::protocol::error_code::NONE,
             session_id: 77,
             topics: vec![orders, payments],
         }
@@ -443,7 +443,7 @@ mod tests {
         for version in FETCH_VERSION_MIN..=FETCH_VERSION_MAX {
             let response = FetchResponseOut {
                 throttle_time_ms: 0,
-                error_code: 0,
+                error_code: crate::protocol::error_code::NONE,
                 session_id: 0,
                 topics: vec![],
             };

@@ -5,6 +5,7 @@
 //! version, correlation id, client id, tags when flexible); a response frame
 //! starts with the response header (correlation id, tags when flexible).
 
+use super::error_code;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -15,8 +16,6 @@ pub const FRAME_SIZE_PREFIX_BYTES: usize = 4;
 /// Bytes every request header starts with: api key (2), api version (2),
 /// correlation id (4). These sit at fixed positions in every header version.
 pub const REQUEST_HEADER_FIXED_BYTES: usize = 8;
-/// Kafka's UNSUPPORTED_VERSION error code.
-pub const UNSUPPORTED_VERSION_ERROR_CODE: i16 = 35;
 
 /// A request frame with its header decoded and its body left encoded.
 #[derive(Clone, Debug)]
@@ -218,7 +217,7 @@ pub fn api_versions_fallback(correlation_id: i32, api_keys: &[(i16, i16, i16)]) 
     // The api key table is a few dozen entries: far inside an INT32.
     buf.put_i32(frame_len as i32);
     buf.put_i32(correlation_id); // response header v0
-    buf.put_i16(UNSUPPORTED_VERSION_ERROR_CODE);
+    buf.put_i16(error_code::UNSUPPORTED_VERSION);
     buf.put_i32(api_keys.len() as i32);
     for &(api_key, min_version, max_version) in api_keys {
         buf.put_i16(api_key);
@@ -374,7 +373,7 @@ mod tests {
         assert_eq!(rest.get_i32(), 42);
         let decoded = ApiVersionsResponse::decode(&mut rest, 0).unwrap();
         assert!(rest.is_empty());
-        assert_eq!(decoded.error_code, UNSUPPORTED_VERSION_ERROR_CODE);
+        assert_eq!(decoded.error_code, error_code::UNSUPPORTED_VERSION);
         let keys: Vec<(i16, i16, i16)> = decoded
             .api_keys
             .iter()

@@ -34,11 +34,9 @@ const CONTROL_FLAG: i16 = 0x20;
 /// `baseSequence` of a batch sent without idempotence.
 pub const NO_SEQUENCE: i32 = -1;
 
-// Wire error codes (Kafka `Errors`).
-const CORRUPT_MESSAGE: i16 = 2;
-const MESSAGE_TOO_LARGE: i16 = 10;
-const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
-const INVALID_RECORD: i16 = 87;
+use super::error_code::{
+    CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE, UNSUPPORTED_FOR_MESSAGE_FORMAT,
+};
 
 /// Zero-copy view of the 61-byte record batch header.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Debug)]

@@ -7,10 +7,10 @@
 use super::handlers::{self, Pending};
 use super::limits::{QueuedBytes, QueuedCharge};
 use super::send::send_pieces;
+use crate::local::notify::LocalEvent;
 use crate::protocol::frame::{self, FrameError, FRAME_SIZE_PREFIX_BYTES};
-use crate::shard::notify::LocalEvent;
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use bytes::{Bytes, BytesMut};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -67,7 +67,9 @@ struct ConnectionGuard(Rc<ShardContext>);
 
 impl ConnectionGuard {
     fn new(ctx: &Rc<ShardContext>) -> Self {
-        ctx.connections.set(ctx.connections.get() + 1);
+        ctx.lifecycle
+            .connections
+            .set(ctx.lifecycle.connections.get() + 1);
         crate::metrics::with_local(|m| m.connections_accepted.inc());
         ConnectionGuard(ctx.clone())
     }
@@ -75,7 +77,10 @@ impl ConnectionGuard {
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.connections.set(self.0.connections.get() - 1);
+        self.0
+            .lifecycle
+            .connections
+            .set(self.0.lifecycle.connections.get() - 1);
     }
 }
 
@@ -156,7 +161,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
     let limits = ReadLimits::of(ctx);
     // Shutdown, or the writer gone: nothing read from here on would be answered.
     let stopped = || {
-        let shutdown = ctx.shutting_down.wait();
+        let shutdown = ctx.lifecycle.shutting_down.wait();
         let writer_done = state.writer_done.wait();
         future::or(shutdown, writer_done)
     };
@@ -288,6 +293,10 @@ impl std::fmt::Display for CloseReason {
 fn log_close(peer: Option<SocketAddr>, reason: &CloseReason) {
     let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
     match reason {
+        // A client too slow to take its answers is the broker's decision.
+        CloseReason::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            log::warn!("connection {peer}: closing: {e}")
+        }
         CloseReason::Io(e) => log::debug!("connection {peer}: closed: {e}"),
         CloseReason::Idle { .. } => log::info!("connection {peer}: closed: {reason}"),
         other => log::warn!("connection {peer}: closing: {other}"),
@@ -421,7 +430,7 @@ async fn write_responses<W: AsyncWrite + Unpin>(
             crate::metrics::count_response(api_key, started, 0);
             continue;
         };
-        let response_bytes = crate::storage::piece::pieces_len(&pieces);
+        let response_bytes = crate::protocol::piece::pieces_len(&pieces);
         charge.grow(memory_bytes(&pieces));
         let sent = send_pieces(&mut writer, socket_fd, pieces).await;
         crate::metrics::count_response(api_key, started, response_bytes);

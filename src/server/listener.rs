@@ -29,7 +29,7 @@ pub async fn accept_until_shutdown(
 ) {
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
-            ctx.shutting_down.wait().await;
+            ctx.lifecycle.shutting_down.wait().await;
             None
         })
         .await;

@@ -5,10 +5,11 @@
 use crate::coordinator::{GroupRequest, GroupResponse};
 use crate::metadata::controller::{ControllerRequest, ControllerResponse};
 use crate::metadata::topic_table::TopicTable;
-use crate::storage::piece::Piece;
-use crate::storage::{AppendBatch, AppendResult};
+use crate::partition::fetch::{FetchPart, FetchedPartition};
+use crate::partition::list_offsets::ListOffsetsPart;
+use crate::partition::produce::ProducePart;
+use crate::storage::AppendResult;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// What travels over the shard mesh.
 pub enum ShardMessage {
@@ -70,93 +71,4 @@ pub enum ShardResponse {
     /// One entry per `LogDirSizes` partition, same order: its bytes on
     /// disk, or `None` when the receiver does not hold it.
     LogDirSizes(Vec<Option<u64>>),
-}
-
-/// How long the producer wants to wait, as acks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Acks {
-    /// acks=0: no response at all.
-    None,
-    /// acks=1: after the write completed.
-    Leader,
-    /// acks=all (-1): after the batch is durable (fdatasync).
-    All,
-}
-
-/// Batches for the partitions one shard owns, from one Produce request.
-pub struct ProducePart {
-    /// The acks level of the request.
-    pub acks: Acks,
-    /// Partitions in request order.
-    pub partitions: Vec<PartitionAppend>,
-}
-
-/// Batches for one partition.
-pub struct PartitionAppend {
-    /// Topic name.
-    pub topic: Arc<str>,
-    /// Partition index.
-    pub partition: i32,
-    /// Validated batches, in order.
-    pub batches: Vec<AppendBatch>,
-}
-
-/// Reads for the partitions one shard owns, from one Fetch request.
-pub struct FetchPart {
-    /// Partitions in request order.
-    pub partitions: Vec<PartitionRead>,
-    /// Byte budget for this part (the request's max_bytes).
-    pub max_bytes: usize,
-    /// Whether the first partition with data returns at least one whole batch (KIP-74).
-    pub min_one_batch: bool,
-    /// Long-poll parameters; `None` answers at once.
-    pub wait: Option<FetchWait>,
-}
-
-/// Long-poll parameters of a fetch part.
-#[derive(Clone, Copy, Debug)]
-pub struct FetchWait {
-    /// Answer once this many bytes are available in this part...
-    pub min_bytes: usize,
-    /// ...or at this instant, whichever comes first.
-    pub deadline: Instant,
-    /// Identifies the wait for `CancelFetchWait`; unique per origin shard.
-    pub fetch_id: u64,
-    /// The shard that owns the connection.
-    pub origin_shard: usize,
-}
-
-/// One partition to read.
-#[derive(Clone, Debug)]
-pub struct PartitionRead {
-    /// Topic name.
-    pub topic: Arc<str>,
-    /// Partition index.
-    pub partition: i32,
-    /// First offset wanted.
-    pub fetch_offset: i64,
-    /// Byte budget for this partition.
-    pub partition_max_bytes: usize,
-}
-
-/// What a read of one partition produced.
-#[derive(Debug, Default)]
-pub struct FetchedPartition {
-    /// Kafka error code (0 = none).
-    pub error_code: i16,
-    /// High watermark.
-    pub high_watermark: i64,
-    /// Last stable offset.
-    pub last_stable_offset: i64,
-    /// Log start offset.
-    pub log_start_offset: i64,
-    /// Record batches, zero-copy.
-    pub records: Vec<Piece>,
-}
-
-/// Offset lookups for the partitions one shard owns.
-pub struct ListOffsetsPart {
-    /// (topic, partition, timestamp) where timestamp is -1 latest, -2 earliest,
-    /// -3 max timestamp, or a time in ms.
-    pub partitions: Vec<(Arc<str>, i32, i64)>,
 }

@@ -2,22 +2,26 @@
 //! glommio executor per shard, the shard mesh, and the clean-shutdown marker.
 
 use super::messages::ShardMessage;
-use super::notify::LocalEvent;
-use super::producer_ids::ProducerIdAllocator;
+use super::metrics_feed;
 use super::router::{spawn_receive_loops, Router};
 use super::startup_summary::{StartupFacts, StartupSummary};
-use super::{FetchWaits, ShardContext};
+use super::{Lifecycle, ShardContext};
 use crate::config::Config;
 use crate::coordinator::Coordinator;
+use crate::local::join_all;
+use crate::local::notify::LocalEvent;
+use crate::metadata::control_plane::ControlPlane;
 use crate::metadata::log_config_for;
 use crate::metadata::store::{self, BrokerIdentity};
 use crate::metadata::topic_table::TopicTable;
-use crate::server::listener;
-use crate::storage::{ShardStorage, StorageLimits};
+use crate::partition::ShardPartitions;
+use crate::storage::ShardStorage;
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,7 +42,10 @@ const SHUTDOWN_DRAIN_MS_MAX: u64 = 10_000;
 const EXIT_FORCED: i32 = 130;
 /// Concurrent partition opens per shard at start-up.
 const PARTITION_OPEN_CONCURRENCY_MAX: usize = 16;
-/// Threads per shard for blocking work (sendfile of cold data, registry writes).
+/// Threads per shard of glommio's blocking pool: storage work only (glommio's
+/// own truncate, rename, remove, mkdir; a deleted partition's files). Client
+/// sends and control-plane writes have helper pools of their own
+/// (`server::send`, `local::helper_pool`), so they never delay a roll.
 const BLOCKING_THREADS_PER_SHARD: usize = 2;
 
 /// Why the broker could not start or stopped uncleanly.
@@ -64,12 +71,22 @@ struct Startup {
     drained_shards: AtomicUsize,
     ready_shards: AtomicUsize,
     summary: StartupSummary,
-    admission: Arc<crate::server::admission::Admission>,
+    frontend: Arc<Frontend>,
     metrics: Arc<crate::metrics::Registry>,
 }
 
-/// Runs the broker until SIGTERM/SIGINT; returns after a clean shutdown.
-pub fn run(config: Config) -> Result<(), StartError> {
+/// What serves clients on each shard, given by the layer above (the
+/// server): binds the shard's listener (an error keeps the broker from
+/// starting) and returns the task that accepts connections until shutdown
+/// begins.
+pub type Frontend =
+    dyn Fn(&Rc<ShardContext>) -> Result<ServeClients, String> + Send + Sync + 'static;
+/// A shard's client-serving task (see [`Frontend`]).
+pub type ServeClients = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Runs the broker until SIGTERM/SIGINT, serving clients on every shard with
+/// `frontend`; returns after a clean shutdown.
+pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
     let data_dir = config.log_dirs.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| StartError(format!("log.dirs {}: {e}", data_dir.display())))?;
@@ -112,11 +129,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         shutdown_timeout_ms: config.shutdown_timeout_ms,
     });
     let mesh = MeshBuilder::full(nr_shards, config.shard_channel_capacity);
-    let admission = crate::server::admission::Admission::new(
-        config.max_connections,
-        config.max_connections_per_ip,
-    );
-    let metrics = crate::metrics::start_endpoint(&config, nr_shards);
+    let metrics = crate::metrics::start_endpoint(config.http_listener.as_deref(), nr_shards);
     let startup = Arc::new(Startup {
         config: Arc::new(config),
         identity,
@@ -126,7 +139,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         drained_shards: AtomicUsize::new(0),
         ready_shards: AtomicUsize::new(0),
         summary,
-        admission,
+        frontend,
         metrics,
     });
     let results = start_pool(&startup, mesh, io_memory)?;
@@ -194,42 +207,46 @@ async fn shard_main(
     startup.summary.record_shard_cpu(shard_id);
     let config = startup.config.clone();
     crate::storage::io::install_configured_plan(&config.storage_fault_plan, shard_id)?;
-    let limits = StorageLimits::from_config(&config);
+    let limits = config.storage_limits();
     let storage = ShardStorage::new(shard_id, config.log_dirs.clone(), limits);
+    let shutting_down = LocalEvent::default();
+    let control = Rc::new(ControlPlane::new(shard_id, startup.topics.clone()));
+    let coordinator = Coordinator::new(&config, shard_id, control.topics.clone());
     let ctx = Rc::new(ShardContext {
         shard_id,
         nr_shards: startup.nr_shards,
         config: config.clone(),
         identity: startup.identity.clone(),
-        storage,
-        topics: RefCell::new(startup.topics.clone()),
         router: Router::new(shard_id, Some(senders)),
-        fetch_waits: FetchWaits::default(),
-        producer_ids: ProducerIdAllocator::new(shard_id),
-        clean_start: startup.clean_start,
-        shutting_down: LocalEvent::default(),
-        connections: Cell::new(0),
-        controller_lock: glommio::sync::Semaphore::new(1),
-        coordinator: Coordinator::new(&config, shard_id),
+        partitions: ShardPartitions::new(storage, shutting_down.clone()),
+        control,
+        coordinator: Rc::new(coordinator),
+        lifecycle: Lifecycle {
+            clean_start: startup.clean_start,
+            shutting_down,
+            connections: Cell::new(0),
+        },
     });
     open_owned_partitions(&ctx).await?;
-    Coordinator::start(&ctx).await?;
-    crate::metrics::attach_shard(&ctx, &startup.metrics);
-    ctx.storage
+    ctx.coordinator.start(&ctx.lifecycle.shutting_down).await?;
+    metrics_feed::attach(&ctx, &startup.metrics);
+    ctx.partitions
+        .storage()
         .start_background(config.log_retention_check_interval_ms);
     spawn_receive_loops(&ctx, receivers);
     spawn_shutdown_watch(&ctx);
-    let listener = listener::bind(&ctx)?;
+    let serve_clients = (startup.frontend)(&ctx)?;
     if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
         log::info!("{}", startup.summary.render());
         log::info!("millrace ready: listening on {}", config.listeners);
         startup.metrics.set_ready();
     }
-    listener::accept_until_shutdown(&ctx, listener, startup.admission.clone()).await;
+    serve_clients.await;
     startup.metrics.set_stopping();
     drain_connections(&ctx).await;
     wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
-    ctx.storage
+    ctx.partitions
+        .storage()
         .shutdown()
         .await
         .map_err(|e| format!("shard {shard_id}: storage shutdown failed: {e}"))?;
@@ -250,13 +267,13 @@ async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
     for chunk in owned.chunks(PARTITION_OPEN_CONCURRENCY_MAX) {
         let opens = chunk.iter().map(|(topic, partition)| {
             let log_config = log_config_for(&ctx.config, topic);
-            let storage = ctx.storage.clone();
+            let partitions = ctx.partitions.clone();
             let name = topic.name.clone();
             let partition = *partition;
-            let clean = ctx.clean_start;
+            let clean = ctx.lifecycle.clean_start;
             async move {
-                storage
-                    .open_partition(&name, partition, log_config, clean)
+                partitions
+                    .open(&name, partition, log_config, clean)
                     .await
                     .map_err(|e| format!("cannot open {name}-{partition}: {e}"))
             }
@@ -269,35 +286,6 @@ async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
     Ok(())
 }
 
-/// Awaits all futures concurrently on the current task; outputs in input order.
-pub async fn join_all<F: std::future::Future>(
-    futures: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
-    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    futures_lite::future::poll_fn(|cx| {
-        let mut all_done = true;
-        for (slot, output) in pending.iter_mut().zip(outputs.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => {
-                        *output = Some(value);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => all_done = false,
-                }
-            }
-        }
-        if all_done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
-}
-
 fn spawn_shutdown_watch(ctx: &Rc<ShardContext>) {
     let ctx = ctx.clone();
     glommio::spawn_local(async move {
@@ -305,21 +293,21 @@ fn spawn_shutdown_watch(ctx: &Rc<ShardContext>) {
             glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS)).await;
         }
         log::info!("shard {}: shutting down", ctx.shard_id);
-        ctx.shutting_down.fire();
+        ctx.lifecycle.shutting_down.fire();
     })
     .detach();
 }
 
 async fn drain_connections(ctx: &Rc<ShardContext>) {
     let deadline = Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_MS_MAX);
-    while ctx.connections.get() > 0 && Instant::now() < deadline {
+    while ctx.lifecycle.connections.get() > 0 && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS)).await;
     }
-    if ctx.connections.get() > 0 {
+    if ctx.lifecycle.connections.get() > 0 {
         log::warn!(
             "shard {}: {} connection(s) still open after {SHUTDOWN_DRAIN_MS_MAX} ms; closing",
             ctx.shard_id,
-            ctx.connections.get()
+            ctx.lifecycle.connections.get()
         );
     }
 }
@@ -467,6 +455,7 @@ fn install_signal_thread(shutdown_timeout_ms: u64) -> Result<(), StartError> {
                 ),
                 second => log::warn!("second signal {second}: exiting without a clean shutdown"),
             }
+            log::logger().flush();
             std::process::exit(EXIT_FORCED);
         })
         .map(|_| ())

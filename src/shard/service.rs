@@ -1,15 +1,18 @@
 //! What a shard does with a [`ShardRequest`], whether it came over the mesh or
-//! from a connection on the same shard. Each arm delegates to the owner-side
-//! half of a Kafka API handler in `server::handlers` or to `metadata`.
+//! from a connection on the same shard. Each arm delegates to the service
+//! that owns the work: the partitions ([`crate::partition`]), the group
+//! coordinator or the topic metadata.
 
+use super::calls;
 use super::messages::{ShardRequest, ShardResponse};
 use super::ShardContext;
-use crate::coordinator;
-use crate::metadata::{apply, controller};
-use crate::server::handlers::{describe_log_dirs, fetch, list_offsets, produce};
+use crate::metadata::apply::{apply_topics, ApplyTarget};
+use crate::metadata::controller;
+use crate::metadata::topic_table::TopicTable;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The answer to a request, once its ordered phase is done.
 pub type Answer = Pin<Box<dyn Future<Output = ShardResponse>>>;
@@ -17,33 +20,65 @@ pub type Answer = Pin<Box<dyn Future<Output = ShardResponse>>>;
 /// Runs the ordered phase of `request` on this shard and returns its answer.
 pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
     match request {
-        ShardRequest::Produce(part) => produce::append_owned(ctx, part).await,
-        ShardRequest::Fetch(part) => fetch::start_owned(ctx, part),
+        ShardRequest::Produce(part) => {
+            let appended = ctx.partitions.append(part).await;
+            Box::pin(async move { ShardResponse::Produce(appended.until_durable().await) })
+        }
+        ShardRequest::Fetch(part) => {
+            let read = ctx.partitions.start_fetch(part);
+            Box::pin(async move { ShardResponse::Fetch(read.await) })
+        }
         ShardRequest::ListOffsets(part) => {
-            let ctx = ctx.clone();
-            Box::pin(async move {
-                ShardResponse::ListOffsets(list_offsets::resolve_owned(&ctx, part).await)
-            })
+            let partitions = ctx.partitions.clone();
+            Box::pin(
+                async move { ShardResponse::ListOffsets(partitions.resolve_offsets(part).await) },
+            )
         }
         ShardRequest::CancelFetchWait { fetch_id } => {
-            ctx.fetch_waits.cancel(fetch_id);
+            ctx.partitions.fetch_waits().cancel(fetch_id);
             Box::pin(async { ShardResponse::Applied(Ok(())) })
         }
         ShardRequest::ApplyTopics(table) => {
             // Applied in the ordered phase so table versions never race.
-            let result = apply::apply_topics(ctx, table).await;
+            let result = adopt_topics(ctx, table).await;
             Box::pin(async move { ShardResponse::Applied(result) })
         }
-        ShardRequest::Group(request) => coordinator::ops::serve(ctx, request),
+        ShardRequest::Group(request) => {
+            let coordinator = ctx.coordinator.clone();
+            Box::pin(async move { ShardResponse::Group(coordinator.serve(request).await) })
+        }
         ShardRequest::LogDirSizes(partitions) => {
-            let sizes = describe_log_dirs::sizes_owned(ctx, &partitions);
+            let sizes = ctx.partitions.sizes(&partitions);
             Box::pin(async move { ShardResponse::LogDirSizes(sizes) })
         }
         ShardRequest::Controller(request) => {
             let ctx = ctx.clone();
-            Box::pin(
-                async move { ShardResponse::Controller(controller::handle(&ctx, request).await) },
-            )
+            Box::pin(async move {
+                let publish = |table| calls::controller::publish(&ctx, table);
+                let answer = controller::handle(&ctx.control, &ctx.config, request, publish);
+                ShardResponse::Controller(answer.await)
+            })
         }
     }
+}
+
+/// Makes `table` this shard's: its partitions opened or deleted to match,
+/// then the committed offsets of removed topics deleted, durably.
+async fn adopt_topics(ctx: &Rc<ShardContext>, table: Arc<TopicTable>) -> Result<(), String> {
+    let owns = |topic: &str, partition| ctx.owner_of(topic, partition) == ctx.shard_id;
+    let target = ApplyTarget {
+        config: &ctx.config,
+        control: &ctx.control,
+        partitions: &ctx.partitions,
+        shard_id: ctx.shard_id,
+        owns: &owns,
+    };
+    let removed = apply_topics(&target, table).await?;
+    if removed.is_empty() {
+        return Ok(());
+    }
+    ctx.coordinator
+        .forget_topics(&removed)
+        .await
+        .map_err(|e| format!("cannot delete committed offsets of {removed:?}: {e}"))
 }

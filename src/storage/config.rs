@@ -83,6 +83,9 @@ pub struct StorageLimits {
     pub recent_bytes_per_shard_max: usize,
     /// Appended but unwritten bytes per partition before appends wait.
     pub unwritten_bytes_per_partition_max: usize,
+    /// Appended but unwritten bytes of all partitions of a shard before
+    /// appends wait (`log.unwritten.bytes.per.shard.max`).
+    pub unwritten_bytes_per_shard_max: usize,
     /// Bytes one flush round writes for one partition.
     pub write_round_bytes_per_partition: usize,
     /// Size of one O_DIRECT write (several are in flight per round).
@@ -91,28 +94,15 @@ pub struct StorageLimits {
     /// the write position, not whole: a broker with many partitions must not
     /// reserve `segment.bytes` of disk for each.
     pub preallocate_step_bytes: u64,
-    /// Partitions one flush round handles; the rest wait for the next round.
+    /// Flush rounds (one per dirty partition) in flight per shard; other
+    /// dirty partitions wait for a place.
     pub flush_logs_per_round_max: usize,
     /// Size of each arena block that stamped batch headers are cut from.
     pub header_arena_bytes: usize,
-    /// Producer ids remembered per partition; the least recent are forgotten.
-    pub producers_per_partition_max: usize,
     /// Size of one read while scanning batch headers for a fetch.
     pub scan_read_bytes: usize,
     /// Size of one read while recovering or rebuilding an index.
     pub recovery_read_bytes: usize,
-}
-
-impl StorageLimits {
-    /// The defaults with the broker's `log.recent.bytes.*` settings.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        StorageLimits {
-            recent_bytes_per_partition: config.recent_bytes_per_partition,
-            recent_bytes_per_partition_min: config.recent_bytes_per_partition_min,
-            recent_bytes_per_shard_max: config.recent_bytes_per_shard_max,
-            ..StorageLimits::default()
-        }
-    }
 }
 
 impl Default for StorageLimits {
@@ -122,25 +112,14 @@ impl Default for StorageLimits {
             recent_bytes_per_partition_min: 256 << 10,
             recent_bytes_per_shard_max: 512 << 20,
             unwritten_bytes_per_partition_max: 64 << 20,
+            unwritten_bytes_per_shard_max: 256 << 20,
             write_round_bytes_per_partition: 4 << 20,
             write_chunk_bytes: 1 << 20,
             preallocate_step_bytes: 64 << 20,
             flush_logs_per_round_max: 32,
             header_arena_bytes: 64 << 10,
-            producers_per_partition_max: 4096,
             scan_read_bytes: 16 << 10,
             recovery_read_bytes: 1 << 20,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn broker_key_defaults_are_the_storage_defaults() {
-        let limits = StorageLimits::from_config(&crate::config::Config::default());
-        assert_eq!(limits, StorageLimits::default());
     }
 }

@@ -5,22 +5,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Kafka `KAFKA_STORAGE_ERROR`.
-pub const KAFKA_STORAGE_ERROR: i16 = 56;
-/// Kafka `OFFSET_OUT_OF_RANGE`.
-pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-/// Kafka `CORRUPT_MESSAGE`.
-pub const CORRUPT_MESSAGE: i16 = 2;
-/// Kafka `MESSAGE_TOO_LARGE`.
-pub const MESSAGE_TOO_LARGE: i16 = 10;
-/// Kafka `INVALID_TOPIC_EXCEPTION`.
-pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-/// Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`.
-pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-/// Kafka `INVALID_PRODUCER_EPOCH`.
-pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-/// Kafka `INVALID_RECORD`.
-pub const INVALID_RECORD: i16 = 87;
+use crate::protocol::error_code::{
+    INVALID_RECORD, INVALID_TOPIC_EXCEPTION, KAFKA_STORAGE_ERROR, MESSAGE_TOO_LARGE,
+    OFFSET_OUT_OF_RANGE,
+};
 
 /// A failure of the disk or of the log's state. Cloneable (every waiter of a
 /// failed flush gets it) and `Send` (it travels back to the requesting shard).
@@ -110,10 +98,6 @@ impl std::error::Error for StorageError {}
 pub enum AppendError {
     /// The disk failed or the log is failed/closed.
     Storage(StorageError),
-    /// The producer epoch is older than the one the partition knows.
-    InvalidProducerEpoch,
-    /// The batch's sequence does not follow the producer's last sequence.
-    OutOfOrderSequence,
     /// A batch is larger than the topic's `max.message.bytes`.
     RecordTooLarge,
     /// The append carried no batch, or a batch contradicts its header copy.
@@ -125,8 +109,6 @@ impl AppendError {
     pub fn wire_error_code(&self) -> i16 {
         match self {
             AppendError::Storage(error) => error.wire_error_code(),
-            AppendError::InvalidProducerEpoch => INVALID_PRODUCER_EPOCH,
-            AppendError::OutOfOrderSequence => OUT_OF_ORDER_SEQUENCE_NUMBER,
             AppendError::RecordTooLarge => MESSAGE_TOO_LARGE,
             AppendError::InvalidRecord => INVALID_RECORD,
         }
@@ -143,8 +125,6 @@ impl fmt::Display for AppendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AppendError::Storage(error) => write!(f, "{error}"),
-            AppendError::InvalidProducerEpoch => write!(f, "invalid producer epoch"),
-            AppendError::OutOfOrderSequence => write!(f, "out of order sequence number"),
             AppendError::RecordTooLarge => write!(f, "record batch too large"),
             AppendError::InvalidRecord => write!(f, "invalid record"),
         }

@@ -5,8 +5,9 @@
 //!
 //! Interior mutability only; no `RefCell` borrow is ever held across an
 //! `.await`. Two FIFO locks order the asynchronous parts: `append_lock`
-//! (appends, including a segment roll) and `flush_lock` (one write/sync
-//! round at a time; a roll and shutdown take it too).
+//! (appends, including a segment roll; held by an [`AppendSlot`] from
+//! `begin_append` to `commit`) and `flush_lock` (one write/sync round at a
+//! time; a roll and shutdown take it too).
 
 use super::appender::{ActiveWrite, HeaderArena, RecentBatch, RecentBatches};
 use super::config::{Durability, LogConfig, StorageLimits};
@@ -14,18 +15,12 @@ use super::error::{AppendError, StorageError};
 use super::flusher::FlushQueue;
 use super::index::IndexedBatch;
 use super::notify::{AppendListener, AppendListeners, Completion, CompletionFuture};
-use super::producer_state::{ProducerStateTable, SequenceCheck};
 use super::recent_copy::recent_parts;
 use super::recovery::{preallocate_bytes, LoadedLog};
-use super::segment::{
-    align_down, segment_file_name, sync_directory, write_whole_file, Segment,
-    OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION,
-};
-use crate::protocol::record_batch::{
-    increment_sequence, stamp_header, BatchInfo, RECORD_BATCH_HEADER_BYTES,
-};
+use super::segment::{align_down, sync_directory, Segment};
+use crate::protocol::record_batch::{stamp_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
-use glommio::sync::Semaphore;
+use glommio::sync::{Permit, Semaphore};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -79,8 +74,44 @@ pub struct AppendResult {
     pub log_append_time_ms: i64,
     /// Log start offset after the append.
     pub log_start_offset: i64,
-    /// A retry of batches already in the log: not appended again.
-    pub duplicate: bool,
+}
+
+/// A log's turn to append, taken by [`PartitionLog::begin_append`]: no other
+/// append runs until it is committed or dropped.
+pub struct AppendSlot<'a> {
+    log: &'a PartitionLog,
+    _turn: Permit<'a>,
+    batches: Vec<AppendBatch>,
+    total_bytes: u64,
+    total_offsets: i64,
+}
+
+impl AppendSlot<'_> {
+    /// The batches to append, in order.
+    pub fn batches(&self) -> &[AppendBatch] {
+        &self.batches
+    }
+
+    /// Appends the batches and assigns their offsets (stamping each header
+    /// with its base offset and `leader_epoch`), telling `on_batch` each
+    /// batch's header fields and base offset as it goes in (after this, the
+    /// append cannot fail). Synchronous except when a segment must roll.
+    pub async fn commit(
+        self,
+        leader_epoch: i32,
+        on_batch: impl FnMut(&BatchInfo, i64),
+    ) -> Result<AppendResult, AppendError> {
+        let log = self.log;
+        if log.needs_roll(self.total_bytes, self.total_offsets) {
+            log.roll().await?;
+        }
+        log.check_open()?;
+        let result = log.append_in_memory(self.batches, leader_epoch, on_batch);
+        log.recount_unwritten();
+        log.mark_dirty();
+        log.listeners.fire_all();
+        Ok(result)
+    }
 }
 
 fn recent_from(batches: Vec<RecentBatch>, shard_bytes: Rc<Cell<usize>>) -> RecentBatches {
@@ -99,7 +130,6 @@ pub(super) struct LogState {
     pub(super) write: ActiveWrite,
     pub(super) recent: RecentBatches,
     pub(super) arena: HeaderArena,
-    pub(super) producers: ProducerStateTable,
     pub(super) log_start_offset: i64,
     /// Offset after the last batch whose write completed.
     pub(super) written_end_offset: i64,
@@ -141,6 +171,8 @@ pub struct PartitionLog {
     pub(super) stats: Cell<LogStats>,
     /// Recent batch bytes of all logs of the shard.
     pub(super) shard_recent_bytes: Rc<Cell<usize>>,
+    /// This log's unwritten bytes as last counted in the shard's sum.
+    pub(super) unwritten_counted: Cell<u64>,
 }
 
 /// Counters of a log's disk activity since it was opened.
@@ -187,7 +219,6 @@ impl PartitionLog {
             write: loaded.active_write,
             recent: recent_from(loaded.tail_batches, shard_recent_bytes.clone()),
             arena: HeaderArena::new(limits.header_arena_bytes),
-            producers: loaded.producers,
             log_start_offset,
             written_end_offset: end,
             synced_end_offset: end,
@@ -215,6 +246,7 @@ impl PartitionLog {
             self_ref: self_ref.clone(),
             stats: Cell::new(LogStats::default()),
             shard_recent_bytes,
+            unwritten_counted: Cell::new(0),
         })
     }
 
@@ -223,24 +255,32 @@ impl PartitionLog {
         &self.name
     }
 
-    /// Appends batches in order and assigns their offsets (stamping each
-    /// header with its base offset and `leader_epoch`).
-    ///
-    /// Idempotent producers: an older epoch fails with `InvalidProducerEpoch`,
-    /// a sequence gap with `OutOfOrderSequence`; a retry of one of the
-    /// producer's last 5 batches returns its original offsets with
-    /// `duplicate = true` and is not appended; an unknown producer id starts
-    /// being tracked at any sequence. With several batches, all must be new
-    /// or all duplicates. Synchronous except when a segment must roll or the
-    /// partition's unwritten bytes are over their bound.
+    /// Appends `batches` (validated) in order, with nothing decided between
+    /// taking the log's turn and the append: [`PartitionLog::begin_append`]
+    /// then [`AppendSlot::commit`].
     pub async fn append(
         &self,
         batches: Vec<AppendBatch>,
         leader_epoch: i32,
     ) -> Result<AppendResult, AppendError> {
+        let slot = self.begin_append(batches).await?;
+        slot.commit(leader_epoch, |_, _| {}).await
+    }
+
+    /// Takes this log's turn for appending `batches` (validated by the
+    /// caller; their lengths are checked again): refuses them when the log is
+    /// failed, closed or its disk full, waits for the appends before, and
+    /// while the partition's unwritten bytes, or the shard's
+    /// (`log.unwritten.bytes.per.shard.max`), are over their bound. The caller
+    /// may then decide (e.g. refuse a producer's duplicate) knowing no other
+    /// append comes in between, and [`AppendSlot::commit`]s or drops the slot.
+    pub async fn begin_append(
+        &self,
+        batches: Vec<AppendBatch>,
+    ) -> Result<AppendSlot<'_>, AppendError> {
         self.check_open()?;
         let (total_bytes, total_offsets) = self.check_batches(&batches)?;
-        let _append = self
+        let turn = self
             .append_lock
             .acquire_permit(1)
             .await
@@ -248,17 +288,15 @@ impl PartitionLog {
         self.check_open()?;
         self.check_disk_space()?;
         self.wait_for_write_room().await?;
-        if let Some(duplicate) = self.check_producers(&batches)? {
-            return Ok(duplicate);
-        }
-        if self.needs_roll(total_bytes, total_offsets) {
-            self.roll().await?;
-        }
+        self.flush_queue.unwritten.wait_for_room().await;
         self.check_open()?;
-        let result = self.append_in_memory(batches, leader_epoch);
-        self.mark_dirty();
-        self.listeners.fire_all();
-        Ok(result)
+        Ok(AppendSlot {
+            log: self,
+            _turn: turn,
+            batches,
+            total_bytes,
+            total_offsets,
+        })
     }
 
     fn check_batches(&self, batches: &[AppendBatch]) -> Result<(u64, i64), AppendError> {
@@ -295,44 +333,6 @@ impl PartitionLog {
         }
     }
 
-    fn check_producers(
-        &self,
-        batches: &[AppendBatch],
-    ) -> Result<Option<AppendResult>, AppendError> {
-        let state = self.state.borrow();
-        let mut duplicates = Vec::new();
-        for (i, batch) in batches.iter().enumerate() {
-            let verdict = match i.checked_sub(1).map(|prev| &batches[prev].info) {
-                Some(prev)
-                    if batch.info.has_producer_id()
-                        && prev.producer_id == batch.info.producer_id =>
-                {
-                    follows_in_request(prev, &batch.info)
-                }
-                _ => state.producers.check(&batch.info),
-            };
-            match verdict {
-                SequenceCheck::Accept => {}
-                SequenceCheck::Duplicate(original) => duplicates.push(original),
-                SequenceCheck::InvalidEpoch => return Err(AppendError::InvalidProducerEpoch),
-                SequenceCheck::OutOfOrder => return Err(AppendError::OutOfOrderSequence),
-            }
-        }
-        match (duplicates.first(), duplicates.last()) {
-            (Some(first), Some(last)) if duplicates.len() == batches.len() => {
-                Ok(Some(AppendResult {
-                    base_offset: first.base_offset,
-                    last_offset: last.last_offset,
-                    log_append_time_ms: NO_LOG_APPEND_TIME,
-                    log_start_offset: state.log_start_offset,
-                    duplicate: true,
-                }))
-            }
-            (Some(_), _) => Err(AppendError::OutOfOrderSequence),
-            _ => Ok(None),
-        }
-    }
-
     fn needs_roll(&self, total_bytes: u64, total_offsets: i64) -> bool {
         let config = self.config.borrow();
         let state = self.state.borrow();
@@ -349,7 +349,12 @@ impl PartitionLog {
         too_big || too_many_offsets || too_old
     }
 
-    fn append_in_memory(&self, batches: Vec<AppendBatch>, leader_epoch: i32) -> AppendResult {
+    fn append_in_memory(
+        &self,
+        batches: Vec<AppendBatch>,
+        leader_epoch: i32,
+        mut on_batch: impl FnMut(&BatchInfo, i64),
+    ) -> AppendResult {
         let interval = self.config.borrow().index_interval_bytes;
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
@@ -369,7 +374,7 @@ impl PartitionLog {
                 },
                 interval,
             );
-            state.producers.record(&batch.info, offset);
+            on_batch(&batch.info, offset);
             state.unsynced_records += batch.info.record_count.max(0) as u64;
             state.active.size += batch.len() as u64;
             state.active.next_offset = last_offset + 1;
@@ -391,7 +396,6 @@ impl PartitionLog {
             last_offset: state.log_end_offset() - 1,
             log_append_time_ms: NO_LOG_APPEND_TIME,
             log_start_offset: state.log_start_offset,
-            duplicate: false,
         }
     }
 
@@ -406,7 +410,8 @@ impl PartitionLog {
             .await
             .map_err(|_| self.closed_error())?;
         self.flush_everything().await?;
-        let sealed = self.seal_active_files().await;
+        self.state.borrow_mut().active.indexes.seal();
+        let sealed = self.persist_active_segment().await;
         let created = match sealed {
             Ok(()) => self.create_next_segment().await,
             Err(error) => Err(error),
@@ -420,38 +425,35 @@ impl PartitionLog {
         let old_base = old.base_offset;
         state.sealed.insert(old_base, old);
         state.write = ActiveWrite::default();
+        drop(state);
+        self.recount_unwritten();
         log::info!("{}: rolled segment {old_base} -> {base}", self.name);
         Ok(())
     }
 
-    async fn seal_active_files(&self) -> Result<(), StorageError> {
-        let (segment, size, offsets, times, base) = {
-            let mut state = self.state.borrow_mut();
-            state.active.indexes.seal();
+    /// Makes the active segment whole on disk: truncated to its logical
+    /// size, fdatasynced, then its index files written. Done when it is
+    /// sealed (a roll) and at shutdown; everything must be written already.
+    pub(super) async fn persist_active_segment(&self) -> Result<(), StorageError> {
+        let (reader, size, index_files) = {
+            let state = self.state.borrow();
             (
                 state.active.reader(),
                 state.active.size,
-                state.active.indexes.offsets.encode(),
-                state.active.indexes.times.encode(),
-                state.active.base_offset,
+                state.active.index_files(),
             )
         };
-        segment
+        reader
             .dma
             .truncate(size)
             .await
-            .map_err(|e| StorageError::io("truncate", &segment.log_path, e))?;
-        segment
+            .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
+        reader
             .dma
             .fdatasync()
             .await
-            .map_err(|e| StorageError::io("fdatasync", &segment.log_path, e))?;
-        let index_path = self
-            .dir
-            .join(segment_file_name(base, OFFSET_INDEX_EXTENSION));
-        write_whole_file(&index_path, &offsets).await?;
-        let time_path = self.dir.join(segment_file_name(base, TIME_INDEX_EXTENSION));
-        write_whole_file(&time_path, &times).await
+            .map_err(|e| StorageError::io("fdatasync", &reader.log_path, e))?;
+        index_files.write().await
     }
 
     async fn create_next_segment(&self) -> Result<Segment, StorageError> {
@@ -518,11 +520,6 @@ impl PartitionLog {
     /// Offset the next appended record gets.
     pub fn log_end_offset(&self) -> i64 {
         self.state.borrow().log_end_offset()
-    }
-
-    /// Single node: the log end offset.
-    pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset()
     }
 
     /// Bytes of all segments (logical sizes).
@@ -616,6 +613,7 @@ impl PartitionLog {
     }
 
     pub(super) fn fail_waiters(&self, error: &StorageError) {
+        self.recount_unwritten();
         let waiters: Vec<Rc<Completion>> = {
             let mut state = self.state.borrow_mut();
             let written = std::mem::take(&mut state.written_waiters);
@@ -625,18 +623,5 @@ impl PartitionLog {
         for waiter in waiters {
             waiter.complete(Err(error.clone()));
         }
-    }
-}
-
-/// Checks that `batch` directly follows `prev` of the same producer within
-/// one request.
-fn follows_in_request(prev: &BatchInfo, batch: &BatchInfo) -> SequenceCheck {
-    if batch.producer_epoch != prev.producer_epoch {
-        return SequenceCheck::OutOfOrder;
-    }
-    if batch.base_sequence == increment_sequence(prev.last_sequence(), 1) {
-        SequenceCheck::Accept
-    } else {
-        SequenceCheck::OutOfOrder
     }
 }

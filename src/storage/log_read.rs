@@ -3,9 +3,9 @@
 
 use super::error::{ReadError, StorageError};
 use super::log::PartitionLog;
-use super::piece::{FileRegion, Piece};
 use super::scan::find_batch;
 use super::segment::{align_down, Segment, SegmentReader};
+use crate::protocol::piece::{FileRegion, Piece};
 use std::fs::File;
 use std::sync::Arc;
 
@@ -16,10 +16,8 @@ pub struct ReadResult {
     pub pieces: Vec<Piece>,
     /// Total bytes of `pieces`.
     pub bytes: usize,
-    /// High watermark (= log end offset on a single node).
-    pub high_watermark: i64,
-    /// Last stable offset (= high watermark: no transactions yet).
-    pub last_stable_offset: i64,
+    /// Log end offset when the read began.
+    pub log_end_offset: i64,
     /// Log start offset.
     pub log_start_offset: i64,
 }
@@ -69,10 +67,10 @@ impl PartitionLog {
     ) -> Result<ReadResult, ReadError> {
         self.check_open()?;
         let mut result = self.empty_result();
-        if offset < result.log_start_offset || offset > result.high_watermark {
+        if offset < result.log_start_offset || offset > result.log_end_offset {
             return Err(ReadError::OffsetOutOfRange);
         }
-        if offset == result.high_watermark
+        if offset == result.log_end_offset
             || self.read_recent(offset, max_bytes, min_one_batch, &mut result)
         {
             return Ok(result);
@@ -118,8 +116,7 @@ impl PartitionLog {
         ReadResult {
             pieces: Vec::new(),
             bytes: 0,
-            high_watermark: state.log_end_offset(),
-            last_stable_offset: state.log_end_offset(),
+            log_end_offset: state.log_end_offset(),
             log_start_offset: state.log_start_offset,
         }
     }

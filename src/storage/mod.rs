@@ -1,7 +1,6 @@
 //! Per-partition logs in Kafka's on-disk layout, and the per-shard flusher.
 //!
 //! # Layout
-//! - [`piece`]: what a read returns (memory or a file region).
 //! - [`config`]: topic log settings, durability levels, shard limits.
 //! - [`error`]: one error type per operation family, with wire codes.
 //! - [`segment`], [`index`]: a `.log` file and its in-memory offset/time
@@ -11,10 +10,12 @@
 //! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
 //!   segment per round, waiter completion).
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
-//!   `log_read`, retention in `retention`.
-//! - [`producer_state`]: idempotent producer de-duplication.
+//!   `log_read`, retention in `retention`. An append is a turn
+//!   ([`AppendSlot`]) during which the partition layer decides, then a
+//!   commit that reports each batch it assigns offsets to.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
-//!   tail, rebuilding indexes.
+//!   tail, rebuilding indexes, handing each batch of the active segment to
+//!   the caller (the partition layer rebuilds its producer state from them).
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
 //! - [`io`]: the narrow file interface (real O_DIRECT files, or a
 //!   fault-injecting layer for tests).
@@ -28,24 +29,23 @@ pub mod io;
 pub mod log;
 mod log_read;
 pub mod notify;
-pub mod piece;
-pub mod producer_state;
 pub mod recent_copy;
 pub mod recovery;
 mod retention;
 pub mod scan;
 pub mod segment;
 pub mod shard_storage;
+mod unwritten;
 
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use config::{Durability, LogConfig, StorageLimits};
 pub use disk_faults::{DiskFaultSummary, DISK_FULL_RETRY_MS};
 pub use error::{AppendError, ReadError, StorageError};
-pub use log::{AppendBatch, AppendResult, LogStats, PartitionLog};
+pub use log::{AppendBatch, AppendResult, AppendSlot, LogStats, PartitionLog};
 pub use log_read::ReadResult;
 pub use notify::AppendListener;
 pub use shard_storage::ShardStorage;

@@ -4,8 +4,9 @@
 //! Sealed segments were written, truncated to their size and fdatasynced
 //! before their indexes were written and the next segment was created (see
 //! `PartitionLog::roll`), so only the active (last) segment can hold a torn
-//! tail. It is scanned on every open, every CRC verified (that also rebuilds
-//! the producer state); the log ends at the first invalid, torn or zero
+//! tail. It is scanned on every open, every CRC verified, each batch handed
+//! to the caller's visitor (the partition layer rebuilds its producer state
+//! from them); the log ends at the first invalid, torn or zero
 //! batch, and the file is truncated there and preallocated again so no stale
 //! bytes survive past the new end.
 
@@ -13,7 +14,6 @@ use super::appender::{ActiveWrite, RecentBatch};
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::index::{IndexedBatch, SegmentIndexes};
-use super::producer_state::ProducerStateTable;
 use super::scan::ScanWindow;
 use super::segment::{
     align_down, parse_log_file_name, segment_file_name, sync_directory, Segment, SegmentReader,
@@ -191,8 +191,6 @@ pub struct LoadedLog {
     pub active: Segment,
     /// Write progress of the active segment (all of it is on disk).
     pub active_write: ActiveWrite,
-    /// Producer state rebuilt from the active segment.
-    pub producers: ProducerStateTable,
     /// Batches overlapping the active segment's partial last block, to be
     /// served from memory.
     pub tail_batches: Vec<RecentBatch>,
@@ -216,15 +214,21 @@ pub fn allocation_for(write_end: u64, limits: &StorageLimits) -> u64 {
     write_end.div_ceil(step) * step
 }
 
-/// Loads (or creates) the log in `dir`.
+/// Loads (or creates) the log in `dir`, calling `on_batch` with the header
+/// fields and base offset of every batch of the active segment, in order.
 pub async fn load_log(
     dir: &Path,
     name: &str,
     config: &LogConfig,
     limits: &StorageLimits,
     clean_shutdown: bool,
+    on_batch: &mut dyn FnMut(&BatchInfo, i64),
 ) -> Result<LoadedLog, StorageError> {
-    let bases = list_segment_bases(dir)?;
+    let listed = dir.to_path_buf();
+    // A listing can block on a slow device: on the storage pool.
+    let bases = glommio::executor()
+        .spawn_blocking(move || list_segment_bases(&listed))
+        .await?;
     let Some((&last_base, older)) = bases.split_last() else {
         let active = Segment::create(dir, 0, preallocate_bytes(config, limits)).await?;
         sync_directory(dir).await?;
@@ -233,7 +237,6 @@ pub async fn load_log(
             sealed: Vec::new(),
             active,
             active_write: ActiveWrite::default(),
-            producers: ProducerStateTable::new(limits.producers_per_partition_max),
             tail_batches: Vec::new(),
         });
     };
@@ -242,7 +245,16 @@ pub async fn load_log(
         let next_base = bases[i + 1];
         sealed.push(load_sealed(dir, name, base, next_base, config, limits).await?);
     }
-    let active = load_active(dir, name, last_base, config, limits, clean_shutdown).await?;
+    let active = load_active(
+        dir,
+        name,
+        last_base,
+        config,
+        limits,
+        clean_shutdown,
+        on_batch,
+    );
+    let active = active.await?;
     log::info!(
         "{name}: loaded {} segment(s), log end offset {}",
         sealed.len() + 1,
@@ -252,13 +264,11 @@ pub async fn load_log(
         sealed,
         active: active.segment,
         active_write: active.write,
-        producers: active.producers,
         tail_batches: active.tail_batches,
     })
 }
 
 fn list_segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
-    // A directory listing is metadata only; done once per partition open.
     let entries = std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))?;
     let mut bases = Vec::new();
     for entry in entries {
@@ -304,7 +314,7 @@ async fn load_sealed(
     }
     segment.indexes = outcome.indexes;
     segment.indexes.seal();
-    segment.write_index_files().await?;
+    segment.index_files().write().await?;
     log::info!("{name}: rebuilt indexes of segment {base}");
     Ok(segment)
 }
@@ -324,7 +334,6 @@ async fn reopen_writable_and_truncate(
 struct ActiveLoad {
     segment: Segment,
     write: ActiveWrite,
-    producers: ProducerStateTable,
     tail_batches: Vec<RecentBatch>,
 }
 
@@ -335,13 +344,13 @@ async fn load_active(
     config: &LogConfig,
     limits: &StorageLimits,
     clean_shutdown: bool,
+    on_batch: &mut dyn FnMut(&BatchInfo, i64),
 ) -> Result<ActiveLoad, StorageError> {
     let path = dir.join(segment_file_name(base, "log"));
     let mut segment = Segment::open(path, base, true).await?;
     let file_size = segment.file_size().await?;
-    let mut producers = ProducerStateTable::new(limits.producers_per_partition_max);
     // CRCs are checked even after a clean stop: the segment is read anyway
-    // (producer state), CRC32C costs a few percent of that read, and damage
+    // (the visitor's producer state), CRC32C costs a few percent of that read, and damage
     // made while the broker was down is then cut instead of served.
     let options = ScanOptions {
         verify_crc: true,
@@ -351,7 +360,7 @@ async fn load_active(
     // Batches overlapping the partial last block (see `load_tail`).
     let mut tail: VecDeque<(u64, BatchInfo)> = VecDeque::new();
     let outcome = scan_segment(&segment, file_size, options, |info, position| {
-        producers.record(info, info.base_offset);
+        on_batch(info, info.base_offset);
         let final_end = align_down(position + info.len as u64);
         while tail
             .front()
@@ -386,7 +395,6 @@ async fn load_active(
     Ok(ActiveLoad {
         segment,
         write,
-        producers,
         tail_batches,
     })
 }

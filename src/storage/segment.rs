@@ -96,7 +96,7 @@ impl Segment {
         dma.pre_allocate(preallocate_bytes)
             .await
             .map_err(|e| StorageError::io("preallocate", &log_path, e))?;
-        let mut segment = Segment::empty(log_path, base_offset, dma)?;
+        let mut segment = Segment::empty(log_path, base_offset, dma).await?;
         segment.allocated = preallocate_bytes;
         Ok(segment)
     }
@@ -115,17 +115,17 @@ impl Segment {
         let dma = SegmentFile::open(&log_path, mode)
             .await
             .map_err(|e| StorageError::io("open", &log_path, e))?;
-        Segment::empty(log_path, base_offset, dma)
+        Segment::empty(log_path, base_offset, dma).await
     }
 
     /// A segment over freshly opened files, before the loader or the
     /// appender fills in size, next offset and indexes.
-    fn empty(
+    async fn empty(
         log_path: PathBuf,
         base_offset: i64,
         dma: SegmentFile,
     ) -> Result<Segment, StorageError> {
-        let read_file = open_read_handle(&log_path)?;
+        let read_file = open_read_handle(&log_path).await?;
         Ok(Segment {
             base_offset,
             log_path: Rc::from(log_path.as_path()),
@@ -181,12 +181,15 @@ impl Segment {
         }
     }
 
-    /// Writes `.index` and `.timeindex` from memory and syncs them.
-    pub async fn write_index_files(&self) -> Result<(), StorageError> {
-        let offsets = self.indexes.offsets.encode();
-        write_whole_file(&self.sibling_path(OFFSET_INDEX_EXTENSION), &offsets).await?;
-        let times = self.indexes.times.encode();
-        write_whole_file(&self.sibling_path(TIME_INDEX_EXTENSION), &times).await
+    /// The `.index` and `.timeindex` contents as the in-memory indexes are
+    /// now, to be written once no borrow of the log is held.
+    pub fn index_files(&self) -> IndexFiles {
+        IndexFiles {
+            offset_path: self.sibling_path(OFFSET_INDEX_EXTENSION),
+            offsets: self.indexes.offsets.encode(),
+            time_path: self.sibling_path(TIME_INDEX_EXTENSION),
+            times: self.indexes.times.encode(),
+        }
     }
 
     /// Loads both index files; `None` when either is missing or damaged
@@ -235,6 +238,25 @@ impl Segment {
     }
 }
 
+/// A segment's index files, encoded (see [`Segment::index_files`]).
+#[derive(Debug)]
+pub struct IndexFiles {
+    offset_path: PathBuf,
+    offsets: Vec<u8>,
+    time_path: PathBuf,
+    times: Vec<u8>,
+}
+
+impl IndexFiles {
+    /// Writes `.index` and `.timeindex` (created or replaced) and syncs them:
+    /// the one place index files are written (a sealed segment, a shutdown,
+    /// a rebuild at load).
+    pub async fn write(&self) -> Result<(), StorageError> {
+        write_whole_file(&self.offset_path, &self.offsets).await?;
+        write_whole_file(&self.time_path, &self.times).await
+    }
+}
+
 /// The O_DIRECT handle and path of a segment, for scans done without holding
 /// a borrow of the log (the file stays readable if retention unlinks it).
 #[derive(Clone, Debug)]
@@ -260,16 +282,21 @@ impl SegmentReader {
     }
 }
 
-fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {
-    // open(2) of an existing file does no data I/O; acceptable on the reactor.
-    File::open(path)
+/// The buffered handle `sendfile` and cold reads use. open(2) can block on
+/// a slow device (path lookup, inode read): on the storage pool, never on
+/// the reactor.
+async fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {
+    let owned = path.to_path_buf();
+    glommio::executor()
+        .spawn_blocking(move || File::open(owned))
+        .await
         .map(Arc::new)
         .map_err(|e| StorageError::io("open", path, e))
 }
 
 /// Writes `bytes` as the whole content of `path` (created or replaced)
 /// with O_DIRECT and fdatasync.
-pub async fn write_whole_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+async fn write_whole_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let file = SegmentFile::open(path, OpenMode::Create)
         .await
         .map_err(|e| StorageError::io("create", path, e))?;

@@ -7,6 +7,7 @@ use super::flusher::{run_flusher, FlushQueue};
 use super::log::{now_ms, PartitionLog};
 use super::recovery::load_log;
 use super::segment::prime_iopoll_probe;
+use crate::protocol::record_batch::BatchInfo;
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -41,13 +42,14 @@ impl ShardStorage {
     /// Storage of shard `shard_id` under `data_dir` (partitions are
     /// `<data_dir>/<topic>-<partition>/`).
     pub fn new(shard_id: usize, data_dir: PathBuf, limits: StorageLimits) -> Rc<Self> {
+        let flush_queue = Rc::new(FlushQueue::new(limits.unwritten_bytes_per_shard_max));
         Rc::new(ShardStorage {
             shard_id,
             data_dir,
             limits,
             logs: RefCell::new(HashMap::new()),
             busy: RefCell::new(HashMap::new()),
-            flush_queue: Rc::new(FlushQueue::default()),
+            flush_queue,
             recent_bytes: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
             iopoll_probe_primed: Cell::new(false),
@@ -59,12 +61,16 @@ impl ShardStorage {
     /// checked, a torn or corrupt tail truncated, indexes rebuilt. Missing
     /// or damaged index files of older segments are rebuilt either way.
     /// Opening an open partition returns it (with `config` applied).
+    /// `on_batch` gets the header fields and base offset of every batch of
+    /// the active segment, in order, when the partition is loaded (not when
+    /// it was open already).
     pub async fn open_partition(
         &self,
         topic: &str,
         partition: i32,
         config: LogConfig,
         clean_shutdown: bool,
+        on_batch: &mut dyn FnMut(&BatchInfo, i64),
     ) -> Result<Rc<PartitionLog>, StorageError> {
         check_topic_name(topic)?;
         let key = (topic.to_string(), partition);
@@ -79,7 +85,8 @@ impl ShardStorage {
         if !self.iopoll_probe_primed.replace(true) {
             prime_iopoll_probe(&self.data_dir, self.shard_id).await?;
         }
-        let loaded = load_log(&dir, &name, &config, &self.limits, clean_shutdown).await?;
+        let loaded = load_log(&dir, &name, &config, &self.limits, clean_shutdown, on_batch);
+        let loaded = loaded.await?;
         let log = PartitionLog::from_loaded(
             name,
             dir,
@@ -164,6 +171,11 @@ impl ShardStorage {
     /// Bytes of recent batches held in memory by all partitions of the shard.
     pub fn recent_bytes(&self) -> usize {
         self.recent_bytes.get()
+    }
+
+    /// Appended bytes of all partitions of the shard not written yet.
+    pub fn unwritten_bytes(&self) -> u64 {
+        self.flush_queue.unwritten.bytes()
     }
 
     /// One retention pass over every partition of the shard.
@@ -261,12 +273,10 @@ fn check_topic_name(topic: &str) -> Result<(), StorageError> {
     }
 }
 
+/// Creates a partition directory. Its parent, the data directory, is
+/// created at start-up (topic names hold no `/`); glommio creates the
+/// directory on its blocking pool, off the reactor.
 async fn create_dir(dir: &Path) -> Result<(), StorageError> {
-    if let Some(parent) = dir.parent() {
-        // Usually exists already; a blocking mkdir -p is rare and cheap.
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StorageError::io("create directory", parent, e))?;
-    }
     let directory = glommio::io::Directory::create(dir)
         .await
         .map_err(|e| StorageError::io("create directory", dir, e))?;

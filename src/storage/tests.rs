@@ -2,10 +2,10 @@
 //! temporary directory.
 
 use super::*;
+use crate::protocol::piece::Piece;
 use crate::protocol::record_batch::{
     build_test_batch, peek_batch, BatchInfo, TestBatch, RECORD_BATCH_HEADER_BYTES,
 };
-use crate::storage::piece::Piece;
 use crate::storage::segment::{segment_file_name, LOG_EXTENSION};
 use bytes::Bytes;
 use glommio::LocalExecutorBuilder;
@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Registered I/O memory per test executor (the memlock limit is 8 MiB and
 /// tests run in parallel).
 const TEST_IO_MEMORY_BYTES: usize = 1 << 20;
-pub(super) const TOPIC: &str = "events";
+pub(crate) const TOPIC: &str = "events";
 
-pub(super) struct TempDir(pub(super) PathBuf);
+pub(crate) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    pub(super) fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
         // Not /tmp (possibly tmpfs, no O_DIRECT): the target dir's filesystem.
@@ -41,7 +41,7 @@ impl Drop for TempDir {
     }
 }
 
-pub(super) fn run<F: Future<Output = ()> + 'static>(future: F) {
+pub(crate) fn run<F: Future<Output = ()> + 'static>(future: F) {
     LocalExecutorBuilder::default()
         .io_memory(TEST_IO_MEMORY_BYTES)
         .make()
@@ -49,7 +49,7 @@ pub(super) fn run<F: Future<Output = ()> + 'static>(future: F) {
         .run(future);
 }
 
-pub(super) fn small_config() -> LogConfig {
+pub(crate) fn small_config() -> LogConfig {
     LogConfig {
         segment_bytes: 16 * 1024,
         index_interval_bytes: 1024,
@@ -57,7 +57,7 @@ pub(super) fn small_config() -> LogConfig {
     }
 }
 
-pub(super) fn test_batch(spec: TestBatch) -> AppendBatch {
+pub(crate) fn test_batch(spec: TestBatch) -> AppendBatch {
     let bytes = build_test_batch(&spec);
     let info = peek_batch(&bytes, true).unwrap().unwrap();
     let mut header = [0u8; RECORD_BATCH_HEADER_BYTES];
@@ -70,7 +70,7 @@ pub(super) fn test_batch(spec: TestBatch) -> AppendBatch {
     }
 }
 
-pub(super) fn plain_batch(records: i32, value_bytes: usize, timestamp: i64) -> AppendBatch {
+pub(crate) fn plain_batch(records: i32, value_bytes: usize, timestamp: i64) -> AppendBatch {
     test_batch(TestBatch {
         record_count: records,
         value_bytes,
@@ -79,7 +79,7 @@ pub(super) fn plain_batch(records: i32, value_bytes: usize, timestamp: i64) -> A
     })
 }
 
-pub(super) fn producer_batch(
+pub(crate) fn producer_batch(
     producer_id: i64,
     epoch: i16,
     sequence: i32,
@@ -95,7 +95,7 @@ pub(super) fn producer_batch(
 }
 
 /// The bytes of a read, pieces concatenated (file regions read with pread).
-pub(super) fn piece_bytes(pieces: &[Piece]) -> Vec<u8> {
+pub(crate) fn piece_bytes(pieces: &[Piece]) -> Vec<u8> {
     let mut out = Vec::new();
     for piece in pieces {
         match piece {
@@ -114,7 +114,7 @@ pub(super) fn piece_bytes(pieces: &[Piece]) -> Vec<u8> {
 }
 
 /// Whole batches in `bytes` (a trailing partial batch is dropped, as clients do).
-pub(super) fn batches_in(bytes: &[u8]) -> Vec<BatchInfo> {
+pub(crate) fn batches_in(bytes: &[u8]) -> Vec<BatchInfo> {
     let mut out = Vec::new();
     let mut position = 0;
     while let Ok(Some(mut info)) = peek_batch(&bytes[position..], true) {
@@ -126,7 +126,7 @@ pub(super) fn batches_in(bytes: &[u8]) -> Vec<BatchInfo> {
 }
 
 /// Reads the whole log from `from`, fetch by fetch, checking offsets follow.
-pub(super) async fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchInfo> {
+pub(crate) async fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchInfo> {
     let mut offset = from;
     let mut batches = Vec::new();
     while offset < log.log_end_offset() {
@@ -145,28 +145,28 @@ pub(super) async fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchInfo> {
     batches
 }
 
-pub(super) async fn open(
+pub(crate) async fn open(
     storage: &ShardStorage,
     config: LogConfig,
     clean: bool,
 ) -> Rc<PartitionLog> {
     storage
-        .open_partition(TOPIC, 0, config, clean)
+        .open_partition(TOPIC, 0, config, clean, &mut |_, _| {})
         .await
         .unwrap()
 }
 
-pub(super) fn new_storage(dir: &TempDir, limits: StorageLimits) -> Rc<ShardStorage> {
+pub(crate) fn new_storage(dir: &TempDir, limits: StorageLimits) -> Rc<ShardStorage> {
     let storage = ShardStorage::new(0, dir.0.clone(), limits);
     storage.start_background(60_000);
     storage
 }
 
-pub(super) fn partition_dir(dir: &TempDir) -> PathBuf {
+pub(crate) fn partition_dir(dir: &TempDir) -> PathBuf {
     dir.0.join(format!("{TOPIC}-0"))
 }
 
-pub(super) fn segment_files(dir: &TempDir) -> Vec<PathBuf> {
+pub(crate) fn segment_files(dir: &TempDir) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(partition_dir(dir))
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -190,7 +190,6 @@ fn append_read_round_trip_across_roll() {
                 .unwrap();
             assert_eq!(result.base_offset, expected);
             assert_eq!(result.last_offset, expected + 2);
-            assert!(!result.duplicate);
             log.wait_durable(result.last_offset, Durability::Written)
                 .await
                 .unwrap();
@@ -275,18 +274,6 @@ fn reopen_after_clean_shutdown() {
         assert_eq!(log.log_end_offset(), 60);
         assert_eq!(log.size_bytes(), size);
         assert_eq!(read_all(&log, 0).await.len(), 30);
-        // Producer state survived (rebuilt from the active segment).
-        let retry = log
-            .append(vec![producer_batch(42, 0, 58, 2)], 0)
-            .await
-            .unwrap();
-        assert!(retry.duplicate);
-        assert_eq!(retry.base_offset, 58);
-        let next = log
-            .append(vec![producer_batch(42, 0, 60, 1)], 0)
-            .await
-            .unwrap();
-        assert_eq!(next.base_offset, 60);
         storage.shutdown().await.unwrap();
     });
 }
@@ -381,52 +368,6 @@ fn recovery_handles_torn_tail_and_missing_index() {
         assert_eq!(read_all(&log, 0).await.len() as i64, last.base_offset);
         assert_eq!(log.offset_for_timestamp(7).await.unwrap(), Some((0, 7)));
         assert_eq!(log.offset_for_timestamp(8).await.unwrap(), None);
-        storage.shutdown().await.unwrap();
-    });
-}
-
-#[test]
-fn idempotent_duplicates_and_sequence_errors() {
-    let dir = TempDir::new("idempotent");
-    run(async move {
-        let storage = new_storage(&dir, StorageLimits::default());
-        let log = open(&storage, LogConfig::default(), true).await;
-        let first = log
-            .append(vec![producer_batch(7, 0, 0, 5)], 0)
-            .await
-            .unwrap();
-        assert_eq!((first.base_offset, first.last_offset), (0, 4));
-        log.append(vec![plain_batch(1, 1, 1)], 0).await.unwrap();
-        let retry = log
-            .append(vec![producer_batch(7, 0, 0, 5)], 0)
-            .await
-            .unwrap();
-        assert!(retry.duplicate);
-        assert_eq!((retry.base_offset, retry.last_offset), (0, 4));
-        assert_eq!(log.log_end_offset(), 6);
-        let gap = log.append(vec![producer_batch(7, 0, 9, 1)], 0).await;
-        assert_eq!(gap.unwrap_err().wire_error_code(), 45);
-        let next = log
-            .append(vec![producer_batch(7, 0, 5, 1)], 0)
-            .await
-            .unwrap();
-        assert_eq!(next.base_offset, 6);
-        let bumped = log
-            .append(vec![producer_batch(7, 1, 0, 1)], 0)
-            .await
-            .unwrap();
-        assert_eq!(bumped.base_offset, 7);
-        let fenced = log.append(vec![producer_batch(7, 0, 6, 1)], 0).await;
-        assert_eq!(fenced.unwrap_err().wire_error_code(), 47);
-        // Unknown producer: any sequence is accepted.
-        log.append(vec![producer_batch(8, 3, 1000, 1)], 0)
-            .await
-            .unwrap();
-        let too_big = log
-            .append(vec![plain_batch(1, 2_000_000, 1)], 0)
-            .await
-            .unwrap_err();
-        assert_eq!(too_big.wire_error_code(), 10);
         storage.shutdown().await.unwrap();
     });
 }
@@ -762,11 +703,11 @@ fn shard_memory_bound_trims_recent_batches() {
         let storage = new_storage(&dir, limits);
         let logs = [
             storage
-                .open_partition(TOPIC, 0, LogConfig::default(), true)
+                .open_partition(TOPIC, 0, LogConfig::default(), true, &mut |_, _| {})
                 .await
                 .unwrap(),
             storage
-                .open_partition(TOPIC, 1, LogConfig::default(), true)
+                .open_partition(TOPIC, 1, LogConfig::default(), true, &mut |_, _| {})
                 .await
                 .unwrap(),
         ];

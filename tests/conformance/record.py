@@ -22,6 +22,7 @@ TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
 
 from conftest import Broker, free_port  # noqa: E402
+from hostile import wait_until  # noqa: E402
 from recording_proxy import RecordingProxy  # noqa: E402
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
@@ -35,13 +36,9 @@ FETCH_WAIT_MS = 100
 KCAT_TIMEOUT_S = 60
 
 
-def wait_until(condition, what, timeout_s=TIMEOUT_S):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out after {timeout_s}s waiting for {what}")
+def wait_for(condition, what):
+    if not wait_until(condition, TIMEOUT_S):
+        raise RuntimeError(f"timed out after {TIMEOUT_S}s waiting for {what}")
 
 
 def confluent_create_topic(bootstrap, topic):
@@ -49,7 +46,7 @@ def confluent_create_topic(bootstrap, topic):
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
     admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[topic].result(TIMEOUT_S)
-    wait_until(
+    wait_for(
         lambda: len(admin.list_topics(topic, timeout=TIMEOUT_S).topics[topic].partitions) == PARTITIONS,
         f"{topic} in metadata",
     )
@@ -99,7 +96,7 @@ def record_kafka_python(bootstrap):
     timeout_ms = int(TIMEOUT_S * 1000)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)], timeout_ms=timeout_ms)
-    wait_until(lambda: topic in admin.list_topics(), f"{topic} listed")
+    wait_for(lambda: topic in admin.list_topics(), f"{topic} listed")
     admin.close()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, enable_idempotence=True)
     for i in range(MESSAGES):

@@ -26,6 +26,9 @@ const MAX_TIMESTAMP: i64 = -3;
 /// Kafka's default max.message.bytes is 1048588; this is past it.
 const OVERSIZED_VALUE_BYTES: usize = 1_100_000;
 
+/// A bad batch case: its step name and how to make its records.
+type BadBatch = (&'static str, fn() -> Result<Bytes, String>);
+
 /// Runs the data sequences.
 pub fn run(runner: &mut Runner) -> Result<(), String> {
     produce_and_fetch(runner)?;
@@ -103,20 +106,29 @@ fn list_offsets(name: &str, partition: i32, timestamp: i64) -> ListOffsetsReques
                 .with_timestamp(timestamp)])])
 }
 
+/// Creates topic `name`, waits until both brokers serve it, and asks Metadata for its id
+/// (Produce and Fetch name topics by id from v13).
+fn create_with_ids(
+    runner: &mut Runner,
+    step_name: &str,
+    name: &str,
+    partitions: i32,
+) -> Result<(), String> {
+    step(runner, step_name, ApiKey::CreateTopics, |_, _| {
+        Ok(create(name, partitions, 1, &[]))
+    });
+    await_topic(runner, name, Some(partitions))?;
+    step(runner, "metadata (topic ids)", ApiKey::Metadata, |_, _| {
+        Ok(super::topics::metadata(&[name]))
+    });
+    Ok(())
+}
+
 fn produce_and_fetch(runner: &mut Runner) -> Result<(), String> {
     let seq = "data";
     runner.begin(seq);
     let t = name(runner, seq, "t");
-    step(
-        runner,
-        "create 2 partitions",
-        ApiKey::CreateTopics,
-        |_, _| Ok(create(&t, 2, 1, &[])),
-    );
-    await_topic(runner, &t, Some(2))?;
-    step(runner, "metadata (topic ids)", ApiKey::Metadata, |_, _| {
-        Ok(super::topics::metadata(&[&t]))
-    });
+    create_with_ids(runner, "create 2 partitions", &t, 2)?;
     step(runner, "produce 3 records", ApiKey::Produce, |target, v| {
         produce(target, v, &t, 0, ACKS_ALL, batch(3, 10)?)
     });
@@ -206,14 +218,8 @@ fn bad_batches(runner: &mut Runner) -> Result<(), String> {
     let seq = "badbatch";
     runner.begin(seq);
     let t = name(runner, seq, "t");
-    step(runner, "create", ApiKey::CreateTopics, |_, _| {
-        Ok(create(&t, 1, 1, &[]))
-    });
-    await_topic(runner, &t, Some(1))?;
-    step(runner, "metadata (topic ids)", ApiKey::Metadata, |_, _| {
-        Ok(super::topics::metadata(&[&t]))
-    });
-    let cases: [(&str, fn() -> Result<Bytes, String>); 7] = [
+    create_with_ids(runner, "create", &t, 1)?;
+    let cases: [BadBatch; 7] = [
         (
             "lastOffsetDelta 2^31-1 for 1 record: INVALID_RECORD",
             || Ok(rewrite(&batch(1, 10)?, &[Edit::LastOffsetDelta(i32::MAX)])),
@@ -274,13 +280,7 @@ fn idempotence(runner: &mut Runner) -> Result<(), String> {
     let seq = "idempotent";
     runner.begin(seq);
     let t = name(runner, seq, "t");
-    step(runner, "create", ApiKey::CreateTopics, |_, _| {
-        Ok(create(&t, 1, 1, &[]))
-    });
-    await_topic(runner, &t, Some(1))?;
-    step(runner, "metadata (topic ids)", ApiKey::Metadata, |_, _| {
-        Ok(super::topics::metadata(&[&t]))
-    });
+    create_with_ids(runner, "create", &t, 1)?;
     step(
         runner,
         "init producer id",

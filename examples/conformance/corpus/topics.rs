@@ -25,6 +25,16 @@ const UNKNOWN_API_KEY: i16 = 999;
 /// A version no API reaches.
 const UNSUPPORTED_VERSION: i16 = 999;
 
+/// A refused (or questionable) create: step name, topic suffix, partitions, replication
+/// factor and configs.
+type BadCreate = (
+    &'static str,
+    &'static str,
+    i32,
+    i16,
+    &'static [(&'static str, &'static str)],
+);
+
 /// Runs the topic sequences.
 pub fn run(runner: &mut Runner) -> Result<(), String> {
     create_and_describe(runner)?;
@@ -137,7 +147,7 @@ fn create_and_describe(runner: &mut Runner) -> Result<(), String> {
 fn bad_creates(runner: &mut Runner) {
     let seq = "badcreate";
     runner.begin(seq);
-    let cases: [(&str, &str, i32, i16, &[(&str, &str)]); 7] = [
+    let cases: [BadCreate; 7] = [
         ("zero partitions: INVALID_PARTITIONS", "p0", 0, 1, &[]),
         (
             "replication 3 on one node: INVALID_REPLICATION_FACTOR",

@@ -9,8 +9,8 @@
 use super::incremental_alter_configs::{alter_resources, OP_DELETE, OP_SET, RESOURCE_TOPIC};
 use super::{respond, RequestMeta, VersionRange};
 use crate::config::TOPIC_CONFIG_KEYS;
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::incremental_alter_configs_request::{

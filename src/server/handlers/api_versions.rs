@@ -5,7 +5,7 @@
 
 use super::{respond, Pending, RequestMeta, VersionRange, SUPPORTED_APIS};
 use crate::protocol::frame::{self, RequestFrame};
-use crate::storage::piece::Piece;
+use crate::protocol::piece::Piece;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 

@@ -2,9 +2,10 @@
 //! partitions start empty on their owning shards.
 
 use super::{respond, RequestMeta, VersionRange};
-use crate::metadata::controller::{self, ControllerRequest};
+use crate::metadata::controller::ControllerRequest;
+use crate::protocol::piece::Piece;
+use crate::shard::calls::controller;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;

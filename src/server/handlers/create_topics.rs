@@ -1,11 +1,12 @@
 //! CreateTopics (key 19): forwarded to the controller shard, which persists
 //! the new table and has every shard open its partitions before answering.
 
-use super::{legacy_versions, respond, RequestMeta, VersionRange};
+use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::config::topic_config_defaults;
-use crate::metadata::controller::{self, ControllerRequest, NewTopic};
+use crate::metadata::controller::{ControllerRequest, NewTopic};
+use crate::protocol::piece::Piece;
+use crate::shard::calls::controller;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -79,7 +80,7 @@ pub async fn handle(
                 if let Some(topic) = answer
                     .table
                     .get(&outcome.name)
-                    .filter(|_| outcome.error_code == 0)
+                    .filter(|_| outcome.error_code == error_code::NONE)
                 {
                     result = result
                         .with_topic_id(if meta.version >= 7 {

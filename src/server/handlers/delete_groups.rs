@@ -3,9 +3,10 @@
 //! committed offsets durably.
 
 use super::{respond, RequestMeta, VersionRange};
-use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
+use crate::coordinator::{GroupRequest, GroupResponse};
+use crate::protocol::piece::Piece;
+use crate::shard::calls::group::call_owner;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use std::rc::Rc;

@@ -2,9 +2,10 @@
 //! removes the topic from the table; each owning shard deletes its files.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
-use crate::metadata::controller::{self, ControllerRequest};
+use crate::metadata::controller::ControllerRequest;
+use crate::protocol::piece::Piece;
+use crate::shard::calls::controller;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;

@@ -6,10 +6,10 @@ use super::create_topics::{
 };
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::config::topic_config_defaults;
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -20,6 +20,40 @@ use std::rc::Rc;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+
+/// One described config, with the synonyms Kafka lists for it (v1+, when the
+/// request asks): the sources its value could come from, most specific first
+/// (a topic override, then the broker default it replaces). kafka-configs
+/// prints them.
+struct Described {
+    name: String,
+    value: String,
+    source: i8,
+    synonyms: Vec<(String, String, i8)>,
+}
+
+impl Described {
+    fn into_result(self, include_synonyms: bool) -> DescribeConfigsResourceResult {
+        let synonyms = if include_synonyms {
+            self.synonyms
+                .into_iter()
+                .map(|(name, value, source)| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(StrBytes::from_string(name))
+                        .with_value(Some(StrBytes::from_string(value)))
+                        .with_source(source)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        DescribeConfigsResourceResult::default()
+            .with_name(StrBytes::from_string(self.name))
+            .with_value(Some(StrBytes::from_string(self.value)))
+            .with_config_source(self.source)
+            .with_synonyms(synonyms)
+    }
+}
 
 /// Answers a DescribeConfigs request.
 pub fn handle(
@@ -42,7 +76,7 @@ pub fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let entries: Vec<(String, String, i8)> = match resource.resource_type {
+            let entries: Vec<Described> = match resource.resource_type {
                 RESOURCE_TOPIC => match table.get(name) {
                     None => {
                         return result
@@ -53,16 +87,43 @@ pub fn handle(
                     }
                     Some(topic) => topic_config_defaults(&ctx.config)
                         .into_iter()
-                        .map(|(key, default, _)| match topic.configs.get(key) {
-                            Some(v) => (key.to_string(), v.clone(), CONFIG_SOURCE_TOPIC),
-                            None => (key.to_string(), default, CONFIG_SOURCE_DEFAULT),
+                        .map(|(key, default, broker_key)| {
+                            let broker_default = (
+                                broker_key.to_string(),
+                                default.clone(),
+                                CONFIG_SOURCE_DEFAULT,
+                            );
+                            match topic.configs.get(key) {
+                                Some(v) => Described {
+                                    name: key.to_string(),
+                                    value: v.clone(),
+                                    source: CONFIG_SOURCE_TOPIC,
+                                    synonyms: vec![
+                                        (key.to_string(), v.clone(), CONFIG_SOURCE_TOPIC),
+                                        broker_default,
+                                    ],
+                                },
+                                None => Described {
+                                    name: key.to_string(),
+                                    value: default,
+                                    source: CONFIG_SOURCE_DEFAULT,
+                                    synonyms: vec![broker_default],
+                                },
+                            }
                         })
                         .collect(),
                 },
                 RESOURCE_BROKER => topic_config_defaults(&ctx.config)
                     .into_iter()
-                    .map(|(_, value, broker_key)| {
-                        (broker_key.to_string(), value, CONFIG_SOURCE_STATIC_BROKER)
+                    .map(|(_, value, broker_key)| Described {
+                        name: broker_key.to_string(),
+                        value: value.clone(),
+                        source: CONFIG_SOURCE_STATIC_BROKER,
+                        synonyms: vec![(
+                            broker_key.to_string(),
+                            value,
+                            CONFIG_SOURCE_STATIC_BROKER,
+                        )],
                     })
                     .collect(),
                 other => {
@@ -75,13 +136,8 @@ pub fn handle(
             };
             let configs = entries
                 .into_iter()
-                .filter(|(key, _, _)| wanted(key))
-                .map(|(key, value, source)| {
-                    DescribeConfigsResourceResult::default()
-                        .with_name(StrBytes::from_string(key))
-                        .with_value(Some(StrBytes::from_string(value)))
-                        .with_config_source(source)
-                })
+                .filter(|entry| wanted(&entry.name))
+                .map(|entry| entry.into_result(request.include_synonyms))
                 .collect();
             result.with_configs(configs)
         })

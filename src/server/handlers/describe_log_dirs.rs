@@ -6,11 +6,11 @@
 //! The response has no declared tagged fields, so nothing optional is
 //! emitted for librdkafka < 2.2 to misread.
 
-use super::{respond, RequestMeta, VersionRange};
+use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::local::join_all;
+use crate::protocol::piece::Piece;
 use crate::shard::messages::{ShardRequest, ShardResponse};
-use crate::shard::runtime::join_all;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
@@ -24,8 +24,6 @@ use std::sync::Arc;
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
 /// The version that added the volume's total and usable bytes.
 const VOLUME_BYTES_VERSION: i16 = 4;
-/// Kafka's KAFKA_STORAGE_ERROR, for a log dir whose volume cannot be read.
-const KAFKA_STORAGE_ERROR: i16 = 56;
 
 /// Answers a DescribeLogDirs request.
 pub async fn handle(
@@ -43,7 +41,7 @@ pub async fn handle(
             Some((total, usable)) => {
                 result = result.with_total_bytes(total).with_usable_bytes(usable);
             }
-            None => result = result.with_error_code(KAFKA_STORAGE_ERROR),
+            None => result = result.with_error_code(error_code::KAFKA_STORAGE_ERROR),
         }
     }
     respond(
@@ -166,11 +164,13 @@ fn log_dir_name(dir: &Path) -> String {
 }
 
 /// (total, usable) bytes of the volume holding `dir`, by statvfs on a
-/// blocking thread (it may touch the disk); `None` if it fails.
+/// control helper (it may touch the disk; a client asking often must not
+/// delay storage work); `None` if it fails.
 async fn volume_bytes(dir: PathBuf) -> Option<(i64, i64)> {
-    glommio::executor()
-        .spawn_blocking(move || statvfs_bytes(&dir))
+    crate::local::helper_pool::run_control_job(move || statvfs_bytes(&dir))
         .await
+        .ok()
+        .flatten()
 }
 
 fn statvfs_bytes(dir: &Path) -> Option<(i64, i64)> {
@@ -189,18 +189,6 @@ fn statvfs_bytes(dir: &Path) -> Option<(i64, i64)> {
     let clamp = |blocks: u128| i64::try_from(blocks * fragment).unwrap_or(i64::MAX);
     // Usable as Kafka counts it: what an unprivileged writer may still use.
     Some((clamp(stats.f_blocks as u128), clamp(stats.f_bavail as u128)))
-}
-
-/// The owning shard's half: each partition's size, `None` if not held here.
-pub fn sizes_owned(ctx: &ShardContext, partitions: &[(Arc<str>, i32)]) -> Vec<Option<u64>> {
-    partitions
-        .iter()
-        .map(|(topic, partition)| {
-            ctx.storage
-                .partition(topic, *partition)
-                .map(|log| log.size_bytes())
-        })
-        .collect()
 }
 
 #[cfg(test)]

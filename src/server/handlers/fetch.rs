@@ -1,27 +1,20 @@
 //! Fetch (key 1). On the connection's shard: resolve topics (by name, or by
 //! id from v13), send each owning shard one read, gather, and encode the
 //! answer around the record pieces without copying them. On the owning shard
-//! ([`start_owned`]): read, and if fewer than min_bytes are there, wait for
-//! an append, the deadline, or a cancel from the connection's shard (sent
-//! once another shard of the same fetch found data).
+//! the partition layer reads and long-polls ([`crate::partition::fetch`]);
+//! once one shard's part comes back with data, the others are cancelled.
 
 use super::{error_code, RequestMeta, VersionRange};
+use crate::partition::fetch::{FetchPart, FetchWait, FetchedPartition, PartitionRead};
 use crate::protocol::fetch_response::{
     encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
 };
-use crate::shard::messages::{
-    FetchPart, FetchWait, FetchedPartition, PartitionRead, ShardRequest, ShardResponse,
-};
-use crate::shard::notify::{first_of, LocalEvent};
+use crate::protocol::piece::Piece;
+use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::router::{Completion, RouteError};
-use crate::shard::service::Answer;
 use crate::shard::ShardContext;
-use crate::storage::piece::{pieces_len, Piece};
-use crate::storage::ReadError;
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
@@ -55,7 +48,7 @@ pub async fn handle(
         min_bytes: request.min_bytes as usize,
         deadline: Instant::now()
             + Duration::from_millis((request.max_wait_ms as u64).min(FETCH_WAIT_MS_MAX)),
-        fetch_id: ctx.fetch_waits.next_fetch_id(ctx.shard_id),
+        fetch_id: ctx.partitions.fetch_waits().next_fetch_id(ctx.shard_id),
         origin_shard: ctx.shard_id,
     });
     let max_bytes = (request.max_bytes.max(0) as usize).min(ctx.config.fetch_max_bytes as usize);
@@ -81,9 +74,13 @@ pub async fn handle(
     if meta.version < super::legacy_versions::FETCH_FLOOR {
         // Down-conversion reads file regions into memory: on a helper
         // thread, so a cold read never blocks this core.
-        return glommio::executor()
-            .spawn_blocking(move || super::legacy_fetch::encode(meta, response))
-            .await;
+        let encoded = crate::local::helper_pool::run_client_job(move || {
+            super::legacy_fetch::encode(meta, response)
+        });
+        return encoded.await.unwrap_or_else(|e| {
+            log::warn!("legacy fetch answer not encoded: {e}");
+            None
+        });
     }
     Some(encode_fetch_response(
         meta.correlation_id,
@@ -169,7 +166,7 @@ async fn gather(
         };
         let has_data = fetched
             .iter()
-            .any(|p| !p.records.is_empty() || p.error_code != 0);
+            .any(|p| !p.records.is_empty() || p.error_code != error_code::NONE);
         answers[shard] = Some(fetched);
         if let (Some(fetch_id), true, false, true) = (fetch_id, has_data, cancelled, remaining > 0)
         {
@@ -186,7 +183,7 @@ async fn gather(
 
 async fn cancel_wait(ctx: &Rc<ShardContext>, shard: usize, fetch_id: u64) {
     if shard == ctx.shard_id {
-        ctx.fetch_waits.cancel(fetch_id);
+        ctx.partitions.fetch_waits().cancel(fetch_id);
     } else {
         ctx.router
             .notify(shard, ShardRequest::CancelFetchWait { fetch_id })
@@ -226,24 +223,14 @@ fn assemble(
                 .into_iter()
                 .map(|(index, slot)| {
                     let fetched = match slot {
-                        Slot::Done(code) => FetchedPartition {
-                            error_code: code,
-                            high_watermark: -1,
-                            last_stable_offset: -1,
-                            log_start_offset: -1,
-                            records: Vec::new(),
-                        },
+                        Slot::Done(code) => FetchedPartition::error(code),
                         Slot::Routed { shard, index } => answers
                             .get_mut(shard)
                             .and_then(|a| a.as_mut())
                             .and_then(|a| a.get_mut(index))
                             .map(std::mem::take)
-                            .unwrap_or(FetchedPartition {
-                                error_code: error_code::NOT_LEADER_OR_FOLLOWER,
-                                high_watermark: -1,
-                                last_stable_offset: -1,
-                                log_start_offset: -1,
-                                records: Vec::new(),
+                            .unwrap_or_else(|| {
+                                FetchedPartition::error(error_code::NOT_LEADER_OR_FOLLOWER)
                             }),
                     };
                     crate::metrics::count_fetched(fetched.error_code, &fetched.records);
@@ -261,117 +248,8 @@ fn assemble(
         .collect();
     FetchResponseOut {
         throttle_time_ms: 0,
-        error_code: 0,
+        error_code: error_code::NONE,
         session_id: 0,
         topics,
     }
-}
-
-/// The owning shard's half. The wait is registered now, in the ordered
-/// phase, so a cancel that follows on the same channel always finds it.
-pub fn start_owned(ctx: &Rc<ShardContext>, part: FetchPart) -> Answer {
-    let cancel = part.wait.map(|w| ctx.fetch_waits.register(w.fetch_id));
-    let ctx = ctx.clone();
-    Box::pin(async move {
-        let fetched = read_owned(&ctx, &part, cancel).await;
-        if let Some(wait) = part.wait {
-            ctx.fetch_waits.finish(wait.fetch_id);
-        }
-        ShardResponse::Fetch(fetched)
-    })
-}
-
-async fn read_owned(
-    ctx: &Rc<ShardContext>,
-    part: &FetchPart,
-    cancel: Option<LocalEvent>,
-) -> Vec<FetchedPartition> {
-    loop {
-        // Listeners first, then the read: an append in between still wakes us.
-        let listeners: Vec<Pin<Box<dyn Future<Output = ()>>>> = match part.wait {
-            Some(_) => part
-                .partitions
-                .iter()
-                .filter_map(|p| ctx.storage.partition(&p.topic, p.partition))
-                .map(|log| Box::pin(log.append_listener()) as Pin<Box<dyn Future<Output = ()>>>)
-                .collect(),
-            None => Vec::new(),
-        };
-        let (fetched, bytes, any_error) = read_once(ctx, part).await;
-        let Some(wait) = part.wait else {
-            return fetched;
-        };
-        // Shutdown answers parked long polls at once instead of holding the drain.
-        let cancelled =
-            cancel.as_ref().is_some_and(LocalEvent::is_fired) || ctx.shutting_down.is_fired();
-        let now = Instant::now();
-        if bytes >= wait.min_bytes || any_error || cancelled || now >= wait.deadline {
-            return fetched;
-        }
-        let mut wakers = listeners;
-        wakers.push(Box::pin(glommio::timer::sleep(wait.deadline - now))
-            as Pin<Box<dyn Future<Output = ()>>>);
-        if let Some(cancel) = &cancel {
-            wakers.push(Box::pin(cancel.wait()));
-        }
-        wakers.push(Box::pin(ctx.shutting_down.wait()));
-        first_of(wakers).await;
-    }
-}
-
-/// One pass over the partitions: (results, record bytes, whether any errored).
-async fn read_once(
-    ctx: &Rc<ShardContext>,
-    part: &FetchPart,
-) -> (Vec<FetchedPartition>, usize, bool) {
-    let mut budget = part.max_bytes;
-    let mut total = 0;
-    let mut any_error = false;
-    let mut results = Vec::with_capacity(part.partitions.len());
-    for read in &part.partitions {
-        let Some(log) = ctx.storage.partition(&read.topic, read.partition) else {
-            any_error = true;
-            results.push(FetchedPartition {
-                error_code: error_code::NOT_LEADER_OR_FOLLOWER,
-                high_watermark: -1,
-                last_stable_offset: -1,
-                log_start_offset: -1,
-                records: Vec::new(),
-            });
-            continue;
-        };
-        let max_bytes = read.partition_max_bytes.min(budget);
-        let min_one_batch = part.min_one_batch && total == 0;
-        let mut fetched = FetchedPartition {
-            error_code: 0,
-            high_watermark: log.high_watermark(),
-            last_stable_offset: log.high_watermark(),
-            log_start_offset: log.log_start_offset(),
-            records: Vec::new(),
-        };
-        if max_bytes > 0 || min_one_batch {
-            match log.read(read.fetch_offset, max_bytes, min_one_batch).await {
-                Ok(result) => {
-                    let bytes = pieces_len(&result.pieces);
-                    budget = budget.saturating_sub(bytes);
-                    total += bytes;
-                    fetched.high_watermark = result.high_watermark;
-                    fetched.last_stable_offset = result.last_stable_offset;
-                    fetched.log_start_offset = result.log_start_offset;
-                    fetched.records = result.pieces;
-                }
-                Err(ReadError::OffsetOutOfRange) => {
-                    any_error = true;
-                    fetched.error_code = error_code::OFFSET_OUT_OF_RANGE;
-                }
-                Err(ReadError::Storage(e)) => {
-                    any_error = true;
-                    log::error!("read of {}-{} failed: {e}", read.topic, read.partition);
-                    fetched.error_code = error_code::KAFKA_STORAGE_ERROR;
-                }
-            }
-        }
-        results.push(fetched);
-    }
-    (results, total, any_error)
 }

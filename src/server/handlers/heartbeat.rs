@@ -3,9 +3,10 @@
 
 use super::{respond, RequestMeta, VersionRange};
 use crate::coordinator::group::error_code;
-use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
+use crate::coordinator::{GroupRequest, GroupResponse};
+use crate::protocol::piece::Piece;
+use crate::shard::calls::group::call_owner;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use std::rc::Rc;
 

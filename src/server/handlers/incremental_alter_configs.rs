@@ -7,9 +7,10 @@
 
 use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::metadata::alter_configs::{ConfigOp, TopicConfigChange};
-use crate::metadata::controller::{self, ControllerRequest};
+use crate::metadata::controller::ControllerRequest;
+use crate::protocol::piece::Piece;
+use crate::shard::calls::controller;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };

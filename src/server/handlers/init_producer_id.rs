@@ -4,8 +4,8 @@
 //! Transactional ids are refused until transactions exist.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use std::rc::Rc;
 
@@ -38,12 +38,12 @@ pub fn handle(
                 .with_producer_id(request.producer_id)
                 .with_producer_epoch(epoch),
             None => response
-                .with_producer_id(ProducerId(ctx.producer_ids.allocate()))
+                .with_producer_id(ProducerId(ctx.control.producer_ids.allocate()))
                 .with_producer_epoch(0),
         }
     } else {
         response
-            .with_producer_id(ProducerId(ctx.producer_ids.allocate()))
+            .with_producer_id(ProducerId(ctx.control.producer_ids.allocate()))
             .with_producer_epoch(0)
     };
     respond(meta, &response)

@@ -3,9 +3,10 @@
 //! rebalance timeout passed).
 
 use super::{respond, RequestMeta, VersionRange};
-use crate::coordinator::{call_owner, GroupRequest, GroupResponse};
+use crate::coordinator::{GroupRequest, GroupResponse};
+use crate::protocol::piece::Piece;
+use crate::shard::calls::group::call_owner;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use std::net::SocketAddr;
 use std::rc::Rc;

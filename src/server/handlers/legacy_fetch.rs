@@ -9,7 +9,7 @@ use super::{error_code, RequestMeta};
 use crate::protocol::fetch_response::FetchResponseOut;
 use crate::protocol::frame::FRAME_SIZE_PREFIX_BYTES;
 use crate::protocol::legacy_message_set::down_convert;
-use crate::storage::piece::Piece;
+use crate::protocol::piece::Piece;
 use bytes::{BufMut, BytesMut};
 use std::os::unix::fs::FileExt;
 
@@ -100,14 +100,14 @@ mod tests {
     fn response(records: Vec<Piece>) -> FetchResponseOut {
         FetchResponseOut {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: error_code::NONE,
             session_id: 0,
             topics: vec![FetchTopicOut {
                 name: TopicName(StrBytes::from_static_str("t")),
                 topic_id: uuid::Uuid::nil(),
                 partitions: vec![FetchPartitionOut {
                     partition_index: 0,
-                    error_code: 0,
+                    error_code: error_code::NONE,
                     high_watermark: 2,
                     last_stable_offset: 2,
                     log_start_offset: 0,

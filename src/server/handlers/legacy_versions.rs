@@ -6,10 +6,10 @@
 //! the layout of the crate's lowest version; the handlers answer in the old
 //! layout with the encoders here.
 
-use super::RequestMeta;
+use super::{error_code, RequestMeta};
 use crate::protocol::frame::FRAME_SIZE_PREFIX_BYTES;
 use crate::protocol::legacy_message_set::{is_legacy, up_convert};
-use crate::storage::piece::Piece;
+use crate::protocol::piece::Piece;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsResponse, DescribeConfigsResponse, ListOffsetsResponse, ProduceRequest,
@@ -149,7 +149,7 @@ pub fn list_offsets_v0(meta: RequestMeta, response: &ListOffsetsResponse) -> Opt
             for partition in &topic.partitions {
                 out.put_i32(partition.partition_index);
                 out.put_i16(partition.error_code);
-                let found = partition.error_code == 0 && partition.offset >= 0;
+                let found = partition.error_code == error_code::NONE && partition.offset >= 0;
                 out.put_i32(i32::from(found));
                 if found {
                     out.put_i64(partition.offset);
@@ -424,7 +424,7 @@ mod tests {
                         .with_offset(5),
                     ListOffsetsPartitionResponse::default()
                         .with_partition_index(1)
-                        .with_error_code(3),
+                        .with_error_code(error_code::UNKNOWN_TOPIC_OR_PARTITION),
                 ])]);
         let bytes = bytes_of(list_offsets_v0(meta(ApiKey::ListOffsets, 0), &response));
         let expected: &[u8] = &[
@@ -502,7 +502,7 @@ mod tests {
         let response =
             CreateTopicsResponse::default().with_topics(vec![CreatableTopicResult::default()
                 .with_name(TopicName(StrBytes::from_static_str("t")))
-                .with_error_code(36)
+                .with_error_code(error_code::TOPIC_ALREADY_EXISTS)
                 .with_error_message(Some(StrBytes::from_static_str("e")))]);
         let v0 = bytes_of(create_topics_v0_v1(
             meta(ApiKey::CreateTopics, 0),

@@ -1,10 +1,11 @@
 //! ListGroups (key 16): every shard lists the groups it owns; the answers
 //! are merged. v4+ filters by state, v5+ by type.
 
-use super::{respond, RequestMeta, VersionRange};
-use crate::coordinator::{call_shard, GroupRequest, GroupResponse};
+use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::coordinator::{GroupRequest, GroupResponse};
+use crate::protocol::piece::Piece;
+use crate::shard::calls::group::call_shard;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 use std::rc::Rc;
 
@@ -18,7 +19,7 @@ pub async fn handle(
     request: ListGroupsRequest,
 ) -> Option<Vec<Piece>> {
     let mut groups = Vec::new();
-    let mut error = 0;
+    let mut error = error_code::NONE;
     for shard in 0..ctx.nr_shards {
         match call_shard(ctx, shard, GroupRequest::List).await {
             Ok(GroupResponse::List(listed)) => groups.extend(listed),

@@ -3,10 +3,11 @@
 //! request allows it. One broker leads every partition.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
-use crate::metadata::controller::{self, ControllerRequest, NewTopic};
+use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::metadata::topic_table::{validate_topic_name, TopicMeta, TopicTable};
+use crate::protocol::piece::Piece;
+use crate::shard::calls::controller;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -98,7 +99,11 @@ pub async fn auto_create(
         },
     )
     .await;
-    for failed in answer.outcomes.iter().filter(|o| o.error_code != 0) {
+    for failed in answer
+        .outcomes
+        .iter()
+        .filter(|o| o.error_code != error_code::NONE)
+    {
         log::warn!(
             "auto-creation of topic {} failed: {:?}",
             failed.name,

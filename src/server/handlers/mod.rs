@@ -30,8 +30,8 @@ pub mod produce;
 pub mod sync_group;
 
 use crate::protocol::frame::{self, FrameError, RequestFrame};
+use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
 use std::future::Future;
@@ -314,34 +314,5 @@ pub fn respond<R: Encodable>(meta: RequestMeta, body: &R) -> Option<Vec<Piece>> 
     }
 }
 
-/// Kafka error codes used by more than one handler.
-pub mod error_code {
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// Offset outside the log.
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    /// A record batch failed validation.
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    /// Unknown topic or partition.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// The partition is not on the shard asked (moved or gone).
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    /// The request took longer than its timeout.
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    /// Illegal topic name.
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    /// acks other than -1, 0, 1.
-    pub const INVALID_REQUIRED_ACKS: i16 = 21;
-    /// Version not supported.
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    /// Invalid request.
-    pub const INVALID_REQUEST: i16 = 42;
-    /// Record format older than v2.
-    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
-    /// The log cannot be written.
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    /// Transactions are not supported yet.
-    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-    /// Unknown topic id (Fetch v13+).
-    pub const UNKNOWN_TOPIC_ID: i16 = 100;
-}
+/// The Kafka error codes handlers answer with (the one table).
+pub use crate::protocol::error_code;

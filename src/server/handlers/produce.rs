@@ -1,21 +1,20 @@
 //! Produce (key 0). On the connection's shard: validate every record batch
 //! (magic 2, lengths, CRC32C) without decompressing, copy only its 61-byte
 //! header, and send each owning shard one message with its partitions'
-//! batches. On the owning shard ([`append_owned`]): append in arrival order,
-//! then wait for the durability the acks ask for (acks=all: fdatasync,
-//! group-committed across the shard).
+//! batches. On the owning shard the partition layer appends them and waits
+//! for the durability the acks ask for ([`crate::partition::produce`]).
 
 use super::{error_code, respond, DispatchError, Pending, RequestMeta, VersionRange};
 use crate::metrics::PartitionApi;
+use crate::partition::produce::{Acks, PartitionAppend, ProducePart};
 use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
+use crate::protocol::piece::Piece;
 use crate::protocol::record_batch::{validate_batches, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use crate::server::handlers::metadata::auto_create;
-use crate::shard::messages::{Acks, PartitionAppend, ProducePart, ShardRequest, ShardResponse};
+use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::router::Completion;
-use crate::shard::service::Answer;
 use crate::shard::ShardContext;
-use crate::storage::piece::Piece;
-use crate::storage::{AppendBatch, AppendResult, Durability};
+use crate::storage::{AppendBatch, AppendResult};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
@@ -28,12 +27,6 @@ use std::sync::Arc;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 11 };
 /// Lowest version the kafka-protocol crate decodes.
 pub const CRATE_VERSION_MIN: i16 = 3;
-/// Leader epoch stamped into every batch (single node: never changes).
-pub const LEADER_EPOCH: i32 = 0;
-/// Error for transactional batches until transactions exist.
-const INVALID_TXN_STATE: i16 = 48;
-/// Error for control batches sent by a client.
-const INVALID_RECORD: i16 = 87;
 
 /// Where the answer for one partition of the request comes from.
 enum Slot {
@@ -92,6 +85,7 @@ pub async fn handle(
                             let shard = ctx.owner_of(name, index);
                             let part = parts[shard].get_or_insert_with(|| ProducePart {
                                 acks: acks.unwrap_or(Acks::All),
+                                timeout_ms: request.timeout_ms.max(0) as u64,
                                 partitions: Vec::new(),
                             });
                             part.partitions.push(PartitionAppend {
@@ -176,13 +170,13 @@ fn prepare_batches(
     for info in infos {
         if info.is_transactional() {
             return Err((
-                INVALID_TXN_STATE,
+                error_code::INVALID_TXN_STATE,
                 "transactions are not supported yet".into(),
             ));
         }
         if info.is_control() {
             return Err((
-                INVALID_RECORD,
+                error_code::INVALID_RECORD,
                 "clients may not send control batches".into(),
             ));
         }
@@ -256,45 +250,6 @@ fn partition_response(
             }
         }
     }
-}
-
-/// The owning shard's half: appends each partition's batches in arrival
-/// order (the ordered phase), then waits for the durability `acks` asks for.
-pub async fn append_owned(ctx: &Rc<ShardContext>, part: ProducePart) -> Answer {
-    let durability = match part.acks {
-        Acks::None => Durability::Appended,
-        Acks::Leader => Durability::Written,
-        Acks::All => Durability::Synced,
-    };
-    let mut appended = Vec::with_capacity(part.partitions.len());
-    for partition in part.partitions {
-        let Some(log) = ctx.storage.partition(&partition.topic, partition.partition) else {
-            appended.push(Err(error_code::NOT_LEADER_OR_FOLLOWER));
-            continue;
-        };
-        let batch_bytes: usize = partition.batches.iter().map(|batch| batch.len()).sum();
-        match log.append(partition.batches, LEADER_EPOCH).await {
-            Ok(result) => {
-                crate::metrics::count_appended(&result, batch_bytes);
-                appended.push(Ok((log, result)))
-            }
-            Err(e) => appended.push(Err(e.wire_error_code())),
-        }
-    }
-    Box::pin(async move {
-        let mut results = Vec::with_capacity(appended.len());
-        for entry in appended {
-            results.push(match entry {
-                Err(code) => Err(code),
-                Ok((_, result)) if durability == Durability::Appended => Ok(result),
-                Ok((log, result)) => match log.wait_durable(result.last_offset, durability).await {
-                    Ok(()) => Ok(result),
-                    Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
-                },
-            });
-        }
-        ShardResponse::Produce(results)
-    })
 }
 
 /// Produce v0-2: the body is v3's without the leading transactional id, so it

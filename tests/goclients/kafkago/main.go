@@ -2,6 +2,8 @@
 // (0.2.1) against a broker and prints one JSON object with what it saw.
 // Scenarios: conn (CreateTopics, ReadPartitions, DeleteTopics on a Conn) and
 // roundtrip (Writer with acks=all and a codec, then a Reader with a GroupID).
+// The same sources, built against the newest kafka-go (kafka-go-newest-check),
+// add the scenarios of the files tagged newest.
 package main
 
 import (
@@ -19,6 +21,10 @@ import (
 	"github.com/segmentio/kafka-go/lz4"
 	"github.com/segmentio/kafka-go/snappy"
 )
+
+// newestScenarios are the scenarios only the newest kafka-go can run (files with
+// the build tag newest; tests/goclients/build.sh newest builds them).
+var newestScenarios = map[string]func(options, map[string]interface{}) error{}
 
 // clientTimeout bounds every network wait so a broker bug fails fast.
 const clientTimeout = 5 * time.Second
@@ -43,7 +49,7 @@ func parseOptions() options {
 	flag.StringVar(&o.scenario, "scenario", "conn", "conn | roundtrip | join")
 	flag.StringVar(&o.topic, "topic", "", "topic name")
 	flag.StringVar(&o.group, "group", "", "Reader GroupID (roundtrip)")
-	flag.StringVar(&o.compression, "compression", "none", "none | gzip | snappy | lz4")
+	flag.StringVar(&o.compression, "compression", "none", "none | gzip | snappy | lz4 (| zstd: newest)")
 	flag.IntVar(&o.partitions, "partitions", 1, "partitions of the topic")
 	flag.IntVar(&o.count, "count", 100, "messages to write")
 	flag.IntVar(&o.runMs, "run-ms", 5000, "how long the join scenario's Reader stays in the group")
@@ -63,7 +69,11 @@ func main() {
 	case "join":
 		err = runJoin(o, result)
 	default:
-		err = fmt.Errorf("unknown scenario %q", o.scenario)
+		if run, ok := newestScenarios[o.scenario]; ok {
+			err = run(o, result)
+		} else {
+			err = fmt.Errorf("unknown scenario %q", o.scenario)
+		}
 	}
 	if err != nil {
 		result["error"] = err.Error()
@@ -162,13 +172,25 @@ func runRoundtrip(o options, result map[string]interface{}) error {
 		WriteTimeout:     clientTimeout,
 		CompressionCodec: compression,
 	})
+	return writeAndReadBack(o, writer, result)
+}
+
+// messageWriter is what both Writers (WriterConfig's and the newest's struct) offer.
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
+
+// writeAndReadBack writes o.count keyed messages, closes the writer, and reads
+// them back with a group Reader (readGroup).
+func writeAndReadBack(o options, writer messageWriter, result map[string]interface{}) error {
 	var msgs []kafka.Message
 	for i := 0; i < o.count; i++ {
 		msgs = append(msgs, kafka.Message{Key: []byte(messageKey(i)), Value: []byte(messageValue(i))})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), readDeadline)
 	defer cancel()
-	err = writer.WriteMessages(ctx, msgs...)
+	err := writer.WriteMessages(ctx, msgs...)
 	closeErr := writer.Close()
 	if err != nil {
 		return fmt.Errorf("write messages: %v", err)

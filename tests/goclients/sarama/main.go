@@ -1,7 +1,9 @@
 // Command sarama-check drives the Debian-packaged Sarama client (1.22) against a
 // broker and prints one JSON object with what it saw; the pytest side asserts on it.
 // Scenarios: admin (topic lifecycle), produce (produce then read every message
-// back), group (two-member consumer group, commit, resume).
+// back), group (two-member consumer group, commit, resume). The same sources,
+// built against the newest Sarama (sarama-newest-check), add the scenarios of
+// the files tagged newest.
 package main
 
 import (
@@ -14,6 +16,10 @@ import (
 
 	"github.com/Shopify/sarama"
 )
+
+// newestScenarios are the scenarios only the newest Sarama can run (files with the
+// build tag newest; tests/goclients/build.sh newest builds them).
+var newestScenarios = map[string]func(options, *sarama.Config, map[string]interface{}) error{}
 
 // clientTimeout bounds every network wait so a broker bug fails fast.
 const clientTimeout = 5 * time.Second
@@ -119,7 +125,11 @@ func main() {
 		case "group":
 			err = runGroup(o, config, result)
 		default:
-			err = fmt.Errorf("unknown scenario %q", o.scenario)
+			if run, ok := newestScenarios[o.scenario]; ok {
+				err = run(o, config, result)
+			} else {
+				err = fmt.Errorf("unknown scenario %q", o.scenario)
+			}
 		}
 	}
 	if err != nil {

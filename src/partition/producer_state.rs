@@ -1,17 +1,22 @@
 //! Idempotent producer state of one partition: per producer id, its epoch and
 //! its last 5 batches (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
 //!
-//! The state is rebuilt on open from the batches of the active segment only:
-//! a producer whose last batch is in an older segment is forgotten, and its
-//! next batch is accepted whatever its sequence (as for an unknown producer).
-//! The table is bounded; beyond the bound the producer with the oldest last
-//! append is forgotten.
+//! The partition layer decides on every append with it (storage appends only
+//! what it accepted) and records each appended batch. It is rebuilt on open
+//! from the batches of the active segment only, which storage hands over as
+//! it loads them: a producer whose last batch is in an older segment is
+//! forgotten, and its next batch is accepted whatever its sequence (as for an
+//! unknown producer). The table is bounded; beyond the bound the producer
+//! with the oldest last append is forgotten.
 
 use crate::protocol::record_batch::{increment_sequence, BatchInfo, NO_SEQUENCE};
+use crate::storage::AppendBatch;
 use std::collections::{HashMap, VecDeque};
 
 /// Batches remembered per producer for duplicate detection.
 pub const PRODUCER_BATCHES_RETAINED: usize = 5;
+/// Producer ids remembered per partition; the least recent are forgotten.
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 4096;
 
 /// One remembered batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +47,24 @@ pub enum SequenceCheck {
     /// The epoch is older than the producer's current one.
     InvalidEpoch,
     /// The sequence does not follow the last one.
+    OutOfOrder,
+}
+
+/// The verdict on all the batches of one append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendCheck {
+    /// New batches: append them.
+    Append,
+    /// Retries of batches already in the log: answer with their offsets.
+    Duplicate {
+        /// Offset of the first record of the first batch.
+        base_offset: i64,
+        /// Offset of the last record of the last batch.
+        last_offset: i64,
+    },
+    /// A producer epoch older than the one the partition knows.
+    InvalidEpoch,
+    /// A sequence that does not follow, or retries mixed with new batches.
     OutOfOrder,
 }
 
@@ -103,6 +126,45 @@ impl ProducerStateTable {
         }
     }
 
+    /// Checks the batches of one append, in order. A batch that follows an
+    /// earlier batch of the same producer in the same append must continue
+    /// its sequence; the others are checked against the state. All must be
+    /// new, or all retries of remembered batches.
+    pub fn check_append(&self, batches: &[AppendBatch]) -> AppendCheck {
+        let mut duplicates = 0;
+        let mut first_duplicate = None;
+        let mut last_duplicate = None;
+        for (i, batch) in batches.iter().enumerate() {
+            let verdict = match i.checked_sub(1).map(|prev| &batches[prev].info) {
+                Some(prev)
+                    if batch.info.has_producer_id()
+                        && prev.producer_id == batch.info.producer_id =>
+                {
+                    follows_in_request(prev, &batch.info)
+                }
+                _ => self.check(&batch.info),
+            };
+            match verdict {
+                SequenceCheck::Accept => {}
+                SequenceCheck::Duplicate(original) => {
+                    duplicates += 1;
+                    first_duplicate.get_or_insert(original);
+                    last_duplicate = Some(original);
+                }
+                SequenceCheck::InvalidEpoch => return AppendCheck::InvalidEpoch,
+                SequenceCheck::OutOfOrder => return AppendCheck::OutOfOrder,
+            }
+        }
+        match (first_duplicate, last_duplicate) {
+            (Some(first), Some(last)) if duplicates == batches.len() => AppendCheck::Duplicate {
+                base_offset: first.base_offset,
+                last_offset: last.last_offset,
+            },
+            (Some(_), _) => AppendCheck::OutOfOrder,
+            _ => AppendCheck::Append,
+        }
+    }
+
     /// Records an appended batch that got offsets `base_offset..`.
     pub fn record(&mut self, batch: &BatchInfo, base_offset: i64) {
         if !batch.has_producer_id() || batch.base_sequence == NO_SEQUENCE {
@@ -145,6 +207,19 @@ impl ProducerStateTable {
         if let Some(id) = oldest {
             self.producers.remove(&id);
         }
+    }
+}
+
+/// Checks that `batch` directly follows `prev` of the same producer within
+/// one request.
+fn follows_in_request(prev: &BatchInfo, batch: &BatchInfo) -> SequenceCheck {
+    if batch.producer_epoch != prev.producer_epoch {
+        return SequenceCheck::OutOfOrder;
+    }
+    if batch.base_sequence == increment_sequence(prev.last_sequence(), 1) {
+        SequenceCheck::Accept
+    } else {
+        SequenceCheck::OutOfOrder
     }
 }
 

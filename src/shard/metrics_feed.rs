@@ -1,15 +1,16 @@
-//! The per-shard task that copies gauges into the shard's metrics block:
-//! storage (partitions, segments, bytes, failed logs), connections, pending
-//! cross-shard calls, executor stats, and the offsets lag is computed from.
+//! What feeds a shard's metrics block from the shard's own state: the
+//! per-shard task that copies gauges into it (storage: partitions, segments,
+//! bytes, failed logs; connections; pending cross-shard calls; executor
+//! stats; the offsets lag is computed from), and the stall probe.
 //!
 //! Gauges are copied on a timer rather than on scrape so that a scrape never
 //! sends work into a shard's request channels; they are at most
 //! [`GAUGE_REFRESH_INTERVAL_MS`] old.
 
-use super::lag::{CommittedEntry, LagInputs, LAG_SERIES_MAX};
-use super::ticker::every_interval_until_shutdown;
-use super::ShardMetrics;
-use crate::shard::ShardContext;
+use super::ShardContext;
+use crate::metrics::lag::{CommittedEntry, LagInputs, LAG_SERIES_MAX};
+use crate::metrics::ticker::every_interval_until_shutdown;
+use crate::metrics::{install_local, stall, Registry, ShardMetrics};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +18,27 @@ use std::time::Duration;
 /// How often each shard copies its gauges.
 pub const GAUGE_REFRESH_INTERVAL_MS: u64 = 500;
 
+/// Makes the shard's block local to its thread and starts its refresh and
+/// stall-probe tasks.
+pub fn attach(ctx: &Rc<ShardContext>, registry: &Registry) {
+    let Some(metrics) = registry.shard(ctx.shard_id) else {
+        log::error!("shard {}: no metrics block", ctx.shard_id);
+        return;
+    };
+    install_local(metrics.clone());
+    spawn_refresh(ctx, metrics.clone());
+    stall::spawn_probe(&ctx.lifecycle.shutting_down, metrics.clone());
+}
+
 /// Spawns the refresh loop of this shard; it ends when shutdown begins.
-pub fn spawn(ctx: &Rc<ShardContext>, metrics: Arc<ShardMetrics>) {
+fn spawn_refresh(ctx: &Rc<ShardContext>, metrics: Arc<ShardMetrics>) {
     let ctx = ctx.clone();
     glommio::spawn_local(async move {
         refresh_once(&ctx, &metrics);
         let interval = Duration::from_millis(GAUGE_REFRESH_INTERVAL_MS);
-        every_interval_until_shutdown(&ctx, interval, |_| refresh_once(&ctx, &metrics)).await;
+        let shutting_down = ctx.lifecycle.shutting_down.clone();
+        every_interval_until_shutdown(&shutting_down, interval, |_| refresh_once(&ctx, &metrics))
+            .await;
     })
     .detach();
 }
@@ -34,11 +49,18 @@ pub fn refresh_once(ctx: &ShardContext, metrics: &ShardMetrics) {
     refresh_storage(ctx, metrics, &mut inputs);
     inputs.committed = committed_offsets(ctx);
     let gauges = &metrics.gauges;
-    gauges.connections.set(ctx.connections.get() as u64);
+    gauges
+        .connections
+        .set(ctx.lifecycle.connections.get() as u64);
     gauges
         .cross_shard_pending
         .set(ctx.router.pending_calls() as u64);
-    gauges.recent_bytes.set(ctx.storage.recent_bytes() as u64);
+    gauges
+        .recent_bytes
+        .set(ctx.partitions.storage().recent_bytes() as u64);
+    gauges
+        .unwritten_bytes
+        .set(ctx.partitions.storage().unwritten_bytes());
     refresh_executor(metrics);
     let mut published = metrics
         .lag_inputs
@@ -48,7 +70,7 @@ pub fn refresh_once(ctx: &ShardContext, metrics: &ShardMetrics) {
 }
 
 fn refresh_storage(ctx: &ShardContext, metrics: &ShardMetrics, inputs: &mut LagInputs) {
-    let logs = ctx.storage.logs();
+    let logs = ctx.partitions.storage().logs();
     let (mut segments, mut bytes, mut failed) = (0u64, 0u64, 0u64);
     for log in &logs {
         segments += log.segment_count() as u64;

@@ -1,0 +1,190 @@
+//! The partition layer: the state of each partition a shard owns, between
+//! the handlers (which translate the wire format and route to the owning
+//! shard) and storage (which keeps the log on disk).
+//!
+//! A [`Partition`] owns:
+//! - its log ([`PartitionLog`]): appends, durability waits, reads;
+//! - its read bound ([`Partition::read_bound`]): the offset below which
+//!   consumers may read. It is the log end offset today; it becomes the
+//!   durable offset (issue 10) and, with replication, the high watermark
+//!   over the in-sync replicas (issue 13). Fetch, ListOffsets and long-poll
+//!   wake-ups all take it from here;
+//! - its idempotent producer state ([`producer_state`]): every append is
+//!   decided here (a retry answered with its original offsets, an epoch or
+//!   sequence error refused) while the log's append turn is held, so storage
+//!   only appends what was accepted; rebuilt from the batches storage hands
+//!   over when it loads the log;
+//! - later, its leader epoch cache and its replica state (leader epoch,
+//!   ISR, follower offsets), next to the log in [`Partition`], and the
+//!   replication decisions made on them.
+//!
+//! [`ShardPartitions`] holds the partitions of one shard and serves the
+//! owner side of the data APIs, one message per shard and request:
+//! - [`produce`]: append in arrival order, then wait for the durability the
+//!   acks ask for (Produce);
+//! - [`fetch`]: read, long-poll waits and their cancel (Fetch);
+//! - [`list_offsets`]: offsets by position or time (ListOffsets);
+//! - [`ShardPartitions::sizes`]: bytes on disk (DescribeLogDirs).
+
+pub mod fetch;
+pub mod list_offsets;
+pub mod produce;
+pub mod producer_state;
+
+#[cfg(test)]
+mod tests;
+
+use crate::local::notify::LocalEvent;
+use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
+use fetch::FetchWaits;
+use producer_state::{ProducerStateTable, PRODUCERS_PER_PARTITION_MAX};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// One partition on its owning shard. `!Send`: shared as `Rc<Partition>`.
+pub struct Partition {
+    log: Rc<PartitionLog>,
+    producers: RefCell<ProducerStateTable>,
+    // Replication (issue 13) adds the leader epoch cache and the replica
+    // state (leader epoch, ISR, follower offsets) here, and the read bound
+    // becomes the high watermark computed from them.
+}
+
+impl Partition {
+    fn new(log: Rc<PartitionLog>, producers: ProducerStateTable) -> Self {
+        Partition {
+            log,
+            producers: RefCell::new(producers),
+        }
+    }
+
+    /// The partition's log, for maintenance (configs, retention, metrics).
+    pub fn log(&self) -> &Rc<PartitionLog> {
+        &self.log
+    }
+
+    /// The offset below which consumers may read (Fetch's high watermark
+    /// and last stable offset, ListOffsets' latest). On a single node with
+    /// Kafka's semantics: the log end offset, which is also where storage
+    /// reads stop; a bound below it (the durable offset, the high watermark)
+    /// must be handed to [`PartitionLog::read`] as well.
+    pub fn read_bound(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// Resolves when the read bound may have moved (today: after the next
+    /// append), or when the log fails or closes. Registered when created, so
+    /// a move between a read and the first poll is not missed.
+    pub fn read_bound_listener(&self) -> AppendListener {
+        self.log.append_listener()
+    }
+
+    /// Replaces the topic settings of the log.
+    pub fn set_config(&self, config: LogConfig) {
+        self.log.set_config(config);
+    }
+}
+
+type Registry = HashMap<String, HashMap<i32, Rc<Partition>>>;
+
+/// The partitions one shard owns, over that shard's storage. `!Send`;
+/// shared as `Rc<ShardPartitions>` on it.
+pub struct ShardPartitions {
+    storage: Rc<ShardStorage>,
+    /// Topic -> partition -> state (nested so lookups by `&str` allocate nothing).
+    partitions: RefCell<Registry>,
+    fetch_waits: FetchWaits,
+    /// Fired when the broker begins shutting down: parked long polls answer.
+    shutting_down: LocalEvent,
+}
+
+impl ShardPartitions {
+    /// The partition service over `storage`; `shutting_down` ends long polls.
+    pub fn new(storage: Rc<ShardStorage>, shutting_down: LocalEvent) -> Rc<Self> {
+        Rc::new(ShardPartitions {
+            storage,
+            partitions: RefCell::new(HashMap::new()),
+            fetch_waits: FetchWaits::default(),
+            shutting_down,
+        })
+    }
+
+    /// The shard's storage (background tasks, shutdown, gauges).
+    pub fn storage(&self) -> &Rc<ShardStorage> {
+        &self.storage
+    }
+
+    /// Long-poll waits of fetches served by this shard.
+    pub fn fetch_waits(&self) -> &FetchWaits {
+        &self.fetch_waits
+    }
+
+    /// The open partition, if this shard holds it.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Rc<Partition>> {
+        self.partitions
+            .borrow()
+            .get(topic)?
+            .get(&partition)
+            .cloned()
+    }
+
+    /// Opens (loading or creating) a partition; see
+    /// [`ShardStorage::open_partition`]. An open partition gets `config`.
+    pub async fn open(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        clean_shutdown: bool,
+    ) -> Result<Rc<Partition>, StorageError> {
+        if let Some(open) = self.get(topic, partition) {
+            open.set_config(config);
+            return Ok(open);
+        }
+        let mut producers = ProducerStateTable::new(PRODUCERS_PER_PARTITION_MAX);
+        let mut rebuild = |batch: &_, base_offset| producers.record(batch, base_offset);
+        let log = self
+            .storage
+            .open_partition(topic, partition, config, clean_shutdown, &mut rebuild)
+            .await?;
+        // A concurrent open of the same partition may have finished first.
+        if let Some(open) = self.get(topic, partition) {
+            return Ok(open);
+        }
+        let opened = Rc::new(Partition::new(log, producers));
+        self.partitions
+            .borrow_mut()
+            .entry(topic.to_string())
+            .or_default()
+            .insert(partition, opened.clone());
+        Ok(opened)
+    }
+
+    /// Forgets the partition (requests for it fail from now on), then closes
+    /// it and removes its directory ([`ShardStorage::delete_partition`]).
+    pub async fn delete(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
+        {
+            let mut registry = self.partitions.borrow_mut();
+            if let Some(partitions) = registry.get_mut(topic) {
+                partitions.remove(&partition);
+                if partitions.is_empty() {
+                    registry.remove(topic);
+                }
+            }
+        }
+        self.storage.delete_partition(topic, partition).await
+    }
+
+    /// Each partition's bytes on disk, `None` if not held here (DescribeLogDirs).
+    pub fn sizes(&self, partitions: &[(Arc<str>, i32)]) -> Vec<Option<u64>> {
+        partitions
+            .iter()
+            .map(|(topic, partition)| {
+                self.get(topic, *partition)
+                    .map(|partition| partition.log.size_bytes())
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,222 @@
+//! The owner side of Produce: append each partition's batches in arrival
+//! order (the ordered phase), then wait for the durability the acks ask for
+//! (acks=all: fdatasync, group-committed across the shard), at most the
+//! request's `timeout_ms` as Kafka does: then the partitions not there yet
+//! are answered REQUEST_TIMED_OUT (their batches may still be written
+//! later, as with Kafka; a retry may duplicate them unless idempotent).
+
+use super::producer_state::AppendCheck;
+use super::{Partition, ShardPartitions};
+use crate::protocol::error_code;
+use crate::storage::log::NO_LOG_APPEND_TIME;
+use crate::storage::{AppendBatch, AppendError, AppendResult, Durability};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Leader epoch stamped into every batch (single node: never changes).
+pub const LEADER_EPOCH: i32 = 0;
+
+/// How long the producer wants to wait, as acks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acks {
+    /// acks=0: no response at all.
+    None,
+    /// acks=1: after the write completed.
+    Leader,
+    /// acks=all (-1): after the batch is durable (fdatasync).
+    All,
+}
+
+impl Acks {
+    /// How far an append must have gone before it is acknowledged.
+    pub fn durability(self) -> Durability {
+        match self {
+            Acks::None => Durability::Appended,
+            Acks::Leader => Durability::Written,
+            Acks::All => Durability::Synced,
+        }
+    }
+}
+
+/// Batches for the partitions one shard owns, from one Produce request.
+pub struct ProducePart {
+    /// The acks level of the request.
+    pub acks: Acks,
+    /// How long the producer waits for the acks (`timeout_ms`; at most
+    /// this long from the ordered phase's end).
+    pub timeout_ms: u64,
+    /// Partitions in request order.
+    pub partitions: Vec<PartitionAppend>,
+}
+
+/// Batches for one partition.
+pub struct PartitionAppend {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+    /// Validated batches, in order.
+    pub batches: Vec<AppendBatch>,
+}
+
+/// What an append to a partition did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// The batches went in and got these offsets.
+    New(AppendResult),
+    /// A producer's retry of batches already in the log: their offsets.
+    Duplicate(AppendResult),
+}
+
+/// Why a partition refused an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProduceError {
+    /// The log refused it (disk, failed or closed log, invalid batch).
+    Log(AppendError),
+    /// The producer epoch is older than the one the partition knows.
+    InvalidProducerEpoch,
+    /// The batch's sequence does not follow the producer's last sequence.
+    OutOfOrderSequence,
+}
+
+impl ProduceError {
+    /// Kafka error code for a Produce partition response.
+    pub fn wire_error_code(&self) -> i16 {
+        match self {
+            ProduceError::Log(error) => error.wire_error_code(),
+            ProduceError::InvalidProducerEpoch => error_code::INVALID_PRODUCER_EPOCH,
+            ProduceError::OutOfOrderSequence => error_code::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        }
+    }
+}
+
+impl From<AppendError> for ProduceError {
+    fn from(error: AppendError) -> Self {
+        ProduceError::Log(error)
+    }
+}
+
+impl fmt::Display for ProduceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProduceError::Log(error) => write!(f, "{error}"),
+            ProduceError::InvalidProducerEpoch => write!(f, "invalid producer epoch"),
+            ProduceError::OutOfOrderSequence => write!(f, "out of order sequence number"),
+        }
+    }
+}
+
+impl std::error::Error for ProduceError {}
+
+impl Partition {
+    /// Appends `batches` (validated) in order, stamping `leader_epoch`.
+    ///
+    /// Idempotent producers: while the log's append turn is held, an older
+    /// epoch is refused (`InvalidProducerEpoch`), a sequence gap too
+    /// (`OutOfOrderSequence`); a retry of one of the producer's last 5
+    /// batches is answered with its original offsets and not appended; an
+    /// unknown producer id starts being tracked at any sequence. With
+    /// several batches, all must be new or all retries.
+    pub async fn append(
+        &self,
+        batches: Vec<AppendBatch>,
+        leader_epoch: i32,
+    ) -> Result<Appended, ProduceError> {
+        let slot = self.log.begin_append(batches).await?;
+        let check = self.producers.borrow().check_append(slot.batches());
+        match check {
+            AppendCheck::Append => {}
+            AppendCheck::Duplicate {
+                base_offset,
+                last_offset,
+            } => {
+                return Ok(Appended::Duplicate(AppendResult {
+                    base_offset,
+                    last_offset,
+                    log_append_time_ms: NO_LOG_APPEND_TIME,
+                    log_start_offset: self.log.log_start_offset(),
+                }))
+            }
+            AppendCheck::InvalidEpoch => return Err(ProduceError::InvalidProducerEpoch),
+            AppendCheck::OutOfOrder => return Err(ProduceError::OutOfOrderSequence),
+        }
+        let record =
+            |batch: &_, base_offset| self.producers.borrow_mut().record(batch, base_offset);
+        let result = slot.commit(leader_epoch, record).await?;
+        Ok(Appended::New(result))
+    }
+}
+
+/// The appends of one [`ProducePart`], done; their answers once durable.
+pub struct AppendedPart {
+    durability: Durability,
+    timeout: Duration,
+    appended: Vec<Result<(Rc<Partition>, AppendResult), i16>>,
+}
+
+impl ShardPartitions {
+    /// Appends each partition's batches in arrival order. When this returns,
+    /// the batches have their offsets; [`AppendedPart::until_durable`] gives
+    /// the answers.
+    pub async fn append(&self, part: ProducePart) -> AppendedPart {
+        let mut appended = Vec::with_capacity(part.partitions.len());
+        for request in part.partitions {
+            let Some(partition) = self.get(&request.topic, request.partition) else {
+                appended.push(Err(error_code::NOT_LEADER_OR_FOLLOWER));
+                continue;
+            };
+            let batch_bytes: usize = request.batches.iter().map(AppendBatch::len).sum();
+            match partition.append(request.batches, LEADER_EPOCH).await {
+                Ok(Appended::New(result)) => {
+                    let records = result.last_offset - result.base_offset + 1;
+                    crate::metrics::count_appended(records, batch_bytes);
+                    appended.push(Ok((partition, result)))
+                }
+                // Retries are not appended again and not counted.
+                Ok(Appended::Duplicate(result)) => appended.push(Ok((partition, result))),
+                Err(e) => appended.push(Err(e.wire_error_code())),
+            }
+        }
+        AppendedPart {
+            durability: part.acks.durability(),
+            timeout: Duration::from_millis(part.timeout_ms),
+            appended,
+        }
+    }
+}
+
+impl AppendedPart {
+    /// One answer per partition of the part, in order, once each append
+    /// reached the durability its acks ask for, or REQUEST_TIMED_OUT for
+    /// those that did not within the request's timeout.
+    pub async fn until_durable(self) -> Vec<Result<AppendResult, i16>> {
+        let deadline = Instant::now() + self.timeout;
+        let mut results = Vec::with_capacity(self.appended.len());
+        for entry in self.appended {
+            results.push(match entry {
+                Err(code) => Err(code),
+                Ok((_, result)) if self.durability == Durability::Appended => Ok(result),
+                Ok((partition, result)) => {
+                    let durable = partition
+                        .log
+                        .wait_durable(result.last_offset, self.durability);
+                    let timed_out = async {
+                        glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()))
+                            .await;
+                        Err(error_code::REQUEST_TIMED_OUT)
+                    };
+                    let durable = async {
+                        match durable.await {
+                            Ok(()) => Ok(result),
+                            Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
+                        }
+                    };
+                    futures_lite::future::or(durable, timed_out).await
+                }
+            });
+        }
+        results
+    }
+}

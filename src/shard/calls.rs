@@ -1,0 +1,91 @@
+//! Typed calls to the services of other shards, for the layers that do not
+//! route themselves: the handlers reach a group's coordinator and the
+//! controller through these, and the controller publishes a new topic table
+//! to every shard through [`controller::publish`].
+
+/// Calls to the group coordinator of a shard.
+pub mod group {
+    use crate::coordinator::{GroupRequest, GroupResponse};
+    use crate::protocol::error_code;
+    use crate::shard::messages::{ShardRequest, ShardResponse};
+    use crate::shard::placement::shard_for_group;
+    use crate::shard::ShardContext;
+    use std::rc::Rc;
+
+    /// Sends `request` to the shard owning `group_id` and waits for the
+    /// answer; `Err` carries the error code for the client.
+    pub async fn call_owner(
+        ctx: &Rc<ShardContext>,
+        group_id: &str,
+        request: GroupRequest,
+    ) -> Result<GroupResponse, i16> {
+        let owner = shard_for_group(group_id, ctx.nr_shards);
+        call_shard(ctx, owner, request).await
+    }
+
+    /// Sends `request` to the coordinator of `shard` and waits for the answer.
+    pub async fn call_shard(
+        ctx: &Rc<ShardContext>,
+        shard: usize,
+        request: GroupRequest,
+    ) -> Result<GroupResponse, i16> {
+        match ctx
+            .router
+            .call(ctx, shard, ShardRequest::Group(request))
+            .await
+        {
+            Ok(ShardResponse::Group(response)) => Ok(response),
+            _ => Err(error_code::COORDINATOR_NOT_AVAILABLE),
+        }
+    }
+}
+
+/// Calls to and from the controller.
+pub mod controller {
+    use crate::local::join_all;
+    use crate::metadata::controller::{failed_response, ControllerRequest, ControllerResponse};
+    use crate::metadata::topic_table::TopicTable;
+    use crate::metadata::CONTROLLER_SHARD;
+    use crate::shard::messages::{ShardRequest, ShardResponse};
+    use crate::shard::ShardContext;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    /// Asks the controller for a topic change from any shard.
+    pub async fn request(ctx: &Rc<ShardContext>, request: ControllerRequest) -> ControllerResponse {
+        let answer = ctx
+            .router
+            .call(
+                ctx,
+                CONTROLLER_SHARD,
+                ShardRequest::Controller(request.clone()),
+            )
+            .await;
+        match answer {
+            Ok(ShardResponse::Controller(response)) => response,
+            _ => failed_response(ctx.topic_table(), &request),
+        }
+    }
+
+    /// Makes every shard adopt `next` (the controller's step after
+    /// persisting it); the first shard's failure, if any.
+    pub async fn publish(ctx: &Rc<ShardContext>, next: Arc<TopicTable>) -> Result<(), String> {
+        let applies = (0..ctx.nr_shards).map(|shard| {
+            let next = next.clone();
+            async move {
+                ctx.router
+                    .call(ctx, shard, ShardRequest::ApplyTopics(next))
+                    .await
+            }
+        });
+        for (shard, answer) in join_all(applies).await.into_iter().enumerate() {
+            match answer {
+                Ok(ShardResponse::Applied(Ok(()))) => {}
+                Ok(ShardResponse::Applied(Err(e))) => return Err(format!("shard {shard}: {e}")),
+                Ok(_) => return Err(format!("shard {shard}: unexpected answer")),
+                Err(e) => return Err(format!("shard {shard}: {e:?}")),
+            }
+        }
+        Ok(())
+    }
+}
