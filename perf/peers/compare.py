@@ -203,12 +203,19 @@ def measured(broker, argv, timeout=CLIENT_TIMEOUT_S, env=None):
     cpu_before = broker.cpu_s()
     sampler.start()
     started = time.monotonic()
+    # Its own process group: kafka.sh runs java as a child, and both go if this run is cut.
+    client = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, env=env)
-        status, stdout, stderr = done.returncode, done.stdout, done.stderr
-    except subprocess.TimeoutExpired as e:
-        status, stdout, stderr = "timeout", e.stdout or "", e.stderr or ""
+        stdout, stderr = client.communicate(timeout=timeout)
+        status = client.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(client.pid, signal.SIGKILL)
+        stdout, stderr = client.communicate()
+        status = "timeout"
+    except BaseException:
+        os.killpg(client.pid, signal.SIGKILL)
+        raise
     ended = time.monotonic()
     cpu_after = broker.cpu_s()
     sampler.halt.set()
@@ -217,8 +224,8 @@ def measured(broker, argv, timeout=CLIENT_TIMEOUT_S, env=None):
         raise RuntimeError(f"{broker.name} (pid {broker.pid}) died during {argv[:3]}")
     return {
         "status": status,
-        "stdout": stdout if isinstance(stdout, str) else stdout.decode(errors="replace"),
-        "stderr": stderr if isinstance(stderr, str) else stderr.decode(errors="replace"),
+        "stdout": stdout,
+        "stderr": stderr,
         "wall_s": ended - started,
         "broker_cpu_s": cpu_after - cpu_before,
         "broker_peak_rss_mib": sampler.peak_rss_kib / 1024,
@@ -725,6 +732,8 @@ def main():
     parser.add_argument("--no-warm-up", action="store_true")
     parser.add_argument("--out", default="", help="output folder (perf/results/peers-<date>)")
     cfg = parser.parse_args()
+    # SIGTERM (and SIGINT, which a background job ignores) stop the brokers on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     if cfg.quick:
         cfg.runs, cfg.duration, cfg.warmup = 1, "2s", "1s"
         cfg.records_1k, cfg.records_100b = 200_000, 500_000
