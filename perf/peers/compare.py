@@ -655,14 +655,45 @@ def medians(rows, case, driver, broker):
     return result
 
 
+# The compact table: one row per case and client, these figures as "millrace / Kafka (ratio)".
+COMPACT_COLUMNS = [
+    (("mb_per_s", "consume_mb_per_s"), "MB/s"),
+    (("publish_p99_ms",), "publish p99 ms"),
+    (("e2e_p99_ms",), "e2e p99 ms"),
+    (("broker_cpu_s_per_gb",), "broker CPU s/GB"),
+    (("broker_peak_rss_mib",), "broker peak RSS MiB"),
+]
+
+
+def compact_table(rows, keys):
+    out = ["| case | client | " + " | ".join(label for _, label in COMPACT_COLUMNS) + " |",
+           "|---|---|" + "---|" * len(COMPACT_COLUMNS)]
+    for case, driver in keys:
+        m = medians(rows, case, driver, "millrace")
+        k = medians(rows, case, driver, "kafka")
+        cells = []
+        for choices, _ in COMPACT_COLUMNS:
+            key = next((c for c in choices if c in m and c in k), None)
+            if key is None:
+                cells.append("")
+                continue
+            ratio = m[key][0] / k[key][0] if k[key][0] else float("nan")
+            cells.append(f"{fmt2(m[key][0])} / {fmt2(k[key][0])} (**{ratio:.2f}**)")
+        out.append(f"| {case} | {driver} | " + " | ".join(cells) + " |")
+    return out
+
+
 def summarize(rows, memory, cfg):
     keys = []
     for r in rows:
         if (r["case"], r["driver"]) not in keys:
             keys.append((r["case"], r["driver"]))
-    out = [f"Medians of {cfg.runs} run(s) per broker, alternating millrace / Kafka; "
+    runs = max((r["run"] for r in rows), default=0) + 1
+    out = [f"Medians of {runs} run(s) per broker, alternating millrace / Kafka; "
            "ratio = millrace / Kafka (throughput: >1 is better for millrace; latency, CPU and "
            "RSS: <1 is better).", ""]
+    out += compact_table(rows, keys)
+    out += ["", "Every figure, with each run's value:", ""]
     out.append("| case | client | figure | millrace | Kafka | ratio | runs millrace / Kafka |")
     out.append("|---|---|---|---|---|---|---|")
     for case, driver in keys:
@@ -682,6 +713,14 @@ def summarize(rows, memory, cfg):
         out.append(f"| {name} | {figures['idle_rss_mib']:.0f} | {figures['VmRSS_mib']:.0f} "
                    f"| {figures['VmHWM_mib']:.0f} |")
     return "\n".join(out) + "\n"
+
+
+def resummarize(out, cfg):
+    rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line]
+    memory = json.loads((out / "memory.json").read_text())
+    summary = summarize(rows, memory, cfg)
+    (out / "summary.md").write_text((out / "machine.txt").read_text() + "\n" + summary)
+    print(summary)
 
 
 def fmt2(value):
@@ -731,7 +770,12 @@ def main():
                         help="flock this file around each round (one run on each broker)")
     parser.add_argument("--no-warm-up", action="store_true")
     parser.add_argument("--out", default="", help="output folder (perf/results/peers-<date>)")
+    parser.add_argument("--summarize", metavar="DIR",
+                        help="only write DIR/summary.md again from DIR/runs.jsonl")
     cfg = parser.parse_args()
+    if cfg.summarize:
+        resummarize(pathlib.Path(cfg.summarize), cfg)
+        return
     # SIGTERM (and SIGINT, which a background job ignores) stop the brokers on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     if cfg.quick:
