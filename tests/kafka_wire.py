@@ -3,7 +3,8 @@
 The client libraries hide what goes on the wire; these helpers let tests send exact bytes
 (bad frames, unsupported versions, one Produce or Fetch request that touches chosen
 partitions) and decode exact answers. Only what the tests use is here: request headers v1/v2,
-ApiVersions v0/v3, Produce v3, Fetch v4 and record batch v2 without compression.
+ApiVersions v0/v3, Produce v3, Fetch v4, ListOffsets v1 and record batch v2 (compressed only
+around a records section the caller compressed).
 """
 
 import socket
@@ -290,16 +291,22 @@ def encode_record_batch(records, base_timestamp_ms):
     encoded = b"".join(
         encode_record(i, 0, key, value) for i, (key, value) in enumerate(records)
     )
+    return encode_batch_around(encoded, len(records), base_timestamp_ms, base_timestamp_ms)
+
+
+def encode_batch_around(records_section, count, base_timestamp_ms, max_timestamp_ms, codec=0):
+    """A v2 batch (base offset 0, no producer id) around an encoded records section, which is
+    compressed with `codec` (attribute bits) by the caller when not 0."""
     after_crc = (
-        int16(0)  # attributes: no compression, create time
-        + int32(len(records) - 1)  # last offset delta
+        int16(codec)  # attributes: the codec, create time
+        + int32(count - 1)  # last offset delta
         + int64(base_timestamp_ms)
-        + int64(base_timestamp_ms)  # max timestamp
+        + int64(max_timestamp_ms)
         + int64(-1)  # producer id
         + int16(-1)  # producer epoch
         + int32(-1)  # base sequence
-        + int32(len(records))
-        + encoded
+        + int32(count)
+        + records_section
     )
     after_length = int32(0) + struct.pack(">b", MAGIC_V2) + struct.pack(">I", crc32c(after_crc)) + after_crc
     return int64(0) + int32(len(after_length)) + after_length
@@ -375,16 +382,31 @@ def produce_v3(sock, correlation_id, topic, batches_by_partition, acks=-1, timeo
     return results
 
 
-def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 20, partition_max_bytes=8 << 20):
+def fetch_v4(
+    sock,
+    correlation_id,
+    topic,
+    offsets_by_partition,
+    max_bytes=32 << 20,
+    partition_max_bytes=8 << 20,
+    max_wait_ms=500,
+    min_bytes=1,
+):
     """One Fetch v4 request; returns {partition: (error_code, high_watermark, records_bytes)}."""
+    body = fetch_v4_body(topic, offsets_by_partition, max_bytes, partition_max_bytes, max_wait_ms, min_bytes)
+    return parse_fetch_v4(call(sock, API_FETCH, 4, correlation_id, body))
+
+
+def fetch_v4_body(topic, offsets_by_partition, max_bytes, partition_max_bytes, max_wait_ms, min_bytes):
+    """The body of a Fetch v4 request for one topic (partitions in the dict's order)."""
     partitions = b"".join(
         int32(partition) + int64(offset) + int32(partition_max_bytes)
         for partition, offset in offsets_by_partition.items()
     )
-    body = (
+    return (
         int32(-1)  # replica id: a consumer
-        + int32(500)  # max wait ms
-        + int32(1)  # min bytes
+        + int32(max_wait_ms)
+        + int32(min_bytes)
         + int32(max_bytes)
         + struct.pack(">b", 0)  # read_uncommitted
         + int32(1)
@@ -392,7 +414,10 @@ def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 
         + int32(len(offsets_by_partition))
         + partitions
     )
-    reader = call(sock, API_FETCH, 4, correlation_id, body)
+
+
+def parse_fetch_v4(reader):
+    """{partition: (error_code, high_watermark, records_bytes)} of a Fetch v4 response."""
     reader.int32()  # throttle
     results = {}
     for _ in range(reader.int32()):
@@ -407,6 +432,25 @@ def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 
                 reader.take(16)
             records = reader.nullable_bytes() or b""
             results[partition] = (error_code, high_watermark, records)
+    return results
+
+
+# ---------------------------------------------------------------- ListOffsets v1
+
+
+def list_offsets_v1(sock, correlation_id, topic, timestamps_by_partition):
+    """One ListOffsets v1 request; returns {partition: (error_code, timestamp, offset)}."""
+    partitions = b"".join(
+        int32(partition) + int64(timestamp) for partition, timestamp in timestamps_by_partition.items()
+    )
+    body = int32(-1) + int32(1) + kafka_string(topic) + int32(len(timestamps_by_partition)) + partitions
+    reader = call(sock, API_LIST_OFFSETS, 1, correlation_id, body)
+    results = {}
+    for _ in range(reader.int32()):
+        reader.string()
+        for _ in range(reader.int32()):
+            partition = reader.int32()
+            results[partition] = (reader.int16(), reader.int64(), reader.int64())
     return results
 
 

@@ -55,6 +55,11 @@ pub struct Config {
     pub log_flush_interval_messages: u64,
     /// `log.flush.interval.ms`; `u64::MAX` = never.
     pub log_flush_interval_ms: u64,
+    /// `log.unflushed.read.enable`: consumers may read records not yet fsynced.
+    pub log_unflushed_read_enable: bool,
+    /// `log.flush.visibility.ms`: longest wait for the fsync that makes
+    /// acks=0/1 data readable (when unflushed reads are off).
+    pub log_flush_visibility_ms: u64,
     /// `log.index.interval.bytes`.
     pub log_index_interval_bytes: u32,
     /// `log.retention.check.interval.ms`.
@@ -244,6 +249,8 @@ impl Config {
             log_retention_bytes: 0,
             log_flush_interval_messages: 0,
             log_flush_interval_ms: 0,
+            log_unflushed_read_enable: false,
+            log_flush_visibility_ms: 0,
             log_index_interval_bytes: 0,
             log_retention_check_interval_ms: 0,
             message_max_bytes: 0,

@@ -1,7 +1,7 @@
 //! Per-topic configuration keys (CreateTopics, DescribeConfigs,
 //! IncrementalAlterConfigs) and their broker-level defaults.
 
-use super::keys::int;
+use super::keys::{boolean, int};
 use super::Config;
 
 const INT_MAX: i64 = i32::MAX as i64;
@@ -62,6 +62,12 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         broker_key: "log.flush.interval.ms",
         doc: "fsync data older than this many ms.",
         validate: |v| int(v, 0, KAFKA_NEVER).map(drop),
+    },
+    TopicConfigKey {
+        name: "unflushed.read.enable",
+        broker_key: "log.unflushed.read.enable",
+        doc: "Consumers may read records not yet fsynced (Kafka's single-node behaviour).",
+        validate: |v| boolean(v).map(drop),
     },
     TopicConfigKey {
         name: "max.message.bytes",
@@ -126,6 +132,7 @@ fn topic_default_value(config: &Config, topic_key: &str) -> String {
         "retention.bytes" => config.log_retention_bytes.to_string(),
         "flush.messages" => kafka_count(config.log_flush_interval_messages),
         "flush.ms" => kafka_count(config.log_flush_interval_ms),
+        "unflushed.read.enable" => config.log_unflushed_read_enable.to_string(),
         "max.message.bytes" => config.message_max_bytes.to_string(),
         "cleanup.policy" => "delete".to_string(),
         "message.timestamp.type" => "CreateTime".to_string(),
@@ -196,6 +203,7 @@ mod tests {
         assert_eq!(value("message.timestamp.type"), "CreateTime");
         assert_eq!(value("min.insync.replicas"), "1");
         assert_eq!(value("index.interval.bytes"), "4096");
+        assert_eq!(value("unflushed.read.enable"), "false");
         for (key, value, broker_key) in &defaults {
             assert!(validate_topic_config(key, value).is_ok(), "{key}={value}");
             assert!(broker_synonym_known(broker_key), "{broker_key}");
@@ -216,6 +224,7 @@ mod tests {
             ("message.timestamp.type", "createtime"),
             ("min.insync.replicas", "0"),
             ("flush.ms", "soon"),
+            ("unflushed.read.enable", "yes"),
         ];
         for (key, value) in errors {
             let error = validate_topic_config(key, value).unwrap_err();

@@ -5,10 +5,11 @@
 //! A [`Partition`] owns:
 //! - its log ([`PartitionLog`]): appends, durability waits, reads;
 //! - its read bound ([`Partition::read_bound`]): the offset below which
-//!   consumers may read. It is the log end offset today; it becomes the
-//!   durable offset (issue 10) and, with replication, the high watermark
-//!   over the in-sync replicas (issue 13). Fetch, ListOffsets and long-poll
-//!   wake-ups all take it from here;
+//!   consumers may read. On one node it is the durable (fdatasynced) end
+//!   of the log, or the log end offset with `unflushed.read.enable`; with
+//!   replication it becomes the high watermark over the in-sync replicas'
+//!   durable offsets (issue 13). Fetch, ListOffsets and long-poll wake-ups
+//!   all take it from here, and storage reads stop at it;
 //! - its idempotent producer state ([`producer_state`]): every append is
 //!   decided here (a retry answered with its original offsets, an epoch or
 //!   sequence error refused) while the log's append turn is held, so storage
@@ -38,7 +39,7 @@ use crate::local::notify::LocalEvent;
 use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
 use fetch::FetchWaits;
 use producer_state::{ProducerStateTable, PRODUCERS_PER_PARTITION_MAX};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ use std::sync::Arc;
 /// One partition on its owning shard. `!Send`: shared as `Rc<Partition>`.
 pub struct Partition {
     log: Rc<PartitionLog>,
+    /// `unflushed.read.enable`: the read bound is the log end offset.
+    unflushed_read: Cell<bool>,
     producers: RefCell<ProducerStateTable>,
     // Replication (issue 13) adds the leader epoch cache and the replica
     // state (leader epoch, ISR, follower offsets) here, and the read bound
@@ -55,6 +58,7 @@ pub struct Partition {
 impl Partition {
     fn new(log: Rc<PartitionLog>, producers: ProducerStateTable) -> Self {
         Partition {
+            unflushed_read: Cell::new(log.config().unflushed_read_enable),
             log,
             producers: RefCell::new(producers),
         }
@@ -66,23 +70,33 @@ impl Partition {
     }
 
     /// The offset below which consumers may read (Fetch's high watermark
-    /// and last stable offset, ListOffsets' latest). On a single node with
-    /// Kafka's semantics: the log end offset, which is also where storage
-    /// reads stop; a bound below it (the durable offset, the high watermark)
-    /// must be handed to [`PartitionLog::read`] as well.
+    /// and last stable offset, ListOffsets' latest; storage reads stop there
+    /// too). By default what survives a crash, the log's synced end offset:
+    /// a consumer never reads, nor commits past, a record that recovery could
+    /// erase and whose offset a later record would then reuse. With
+    /// `unflushed.read.enable`, Kafka's single-node behaviour: the log end
+    /// offset. Replication will take the minimum over the in-sync replicas.
     pub fn read_bound(&self) -> i64 {
-        self.log.log_end_offset()
+        match self.unflushed_read.get() {
+            true => self.log.log_end_offset(),
+            false => self.log.synced_end_offset(),
+        }
     }
 
-    /// Resolves when the read bound may have moved (today: after the next
-    /// append), or when the log fails or closes. Registered when created, so
-    /// a move between a read and the first poll is not missed.
+    /// Resolves when the read bound may have moved (after the next fdatasync,
+    /// or append with unflushed reads), or when the log fails or closes.
+    /// Registered when created, so a move between a read and the first poll
+    /// is not missed.
     pub fn read_bound_listener(&self) -> AppendListener {
-        self.log.append_listener()
+        match self.unflushed_read.get() {
+            true => self.log.append_listener(),
+            false => self.log.synced_listener(),
+        }
     }
 
     /// Replaces the topic settings of the log.
     pub fn set_config(&self, config: LogConfig) {
+        self.unflushed_read.set(config.unflushed_read_enable);
         self.log.set_config(config);
     }
 }

@@ -1,7 +1,10 @@
 //! Scenario tests of the partition layer on a real glommio executor, in a
-//! temporary directory: the producer state's decisions on appends, and its
-//! rebuild from the batches storage hands over when it loads a log.
+//! temporary directory: the producer state's decisions on appends, its
+//! rebuild from the batches storage hands over when it loads a log, and the
+//! read bound that fetches stop at and wake on.
 
+use super::fetch::{FetchPart, FetchWait, PartitionRead};
+use super::list_offsets::ListOffsetsPart;
 use super::produce::{Appended, ProduceError};
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
@@ -11,6 +14,8 @@ use crate::storage::tests::{
 };
 use crate::storage::{AppendBatch, Durability, LogConfig, StorageLimits};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn partitions(dir: &TempDir) -> Rc<ShardPartitions> {
     ShardPartitions::new(
@@ -99,6 +104,171 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
         );
         let next = append(&partition, producer_batch(42, 0, 60, 1)).await;
         assert_eq!(next, (60, 60, false));
+        partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+/// A log that syncs only when asked: what is appended stays past the read
+/// bound until a test waits for `Durability::Synced`.
+fn no_timed_sync() -> LogConfig {
+    LogConfig {
+        flush_visibility_ms: 3_600_000,
+        ..LogConfig::default()
+    }
+}
+
+fn fetch_part(wait: Option<FetchWait>) -> FetchPart {
+    FetchPart {
+        partitions: vec![PartitionRead {
+            topic: Arc::from(TOPIC),
+            partition: 0,
+            fetch_offset: 0,
+            partition_max_bytes: 1 << 20,
+        }],
+        max_bytes: 1 << 20,
+        min_one_batch: true,
+        wait,
+    }
+}
+
+fn long_poll(seconds: u64) -> Option<FetchWait> {
+    Some(FetchWait {
+        min_bytes: 1,
+        deadline: Instant::now() + Duration::from_secs(seconds),
+        fetch_id: 1,
+        origin_shard: 0,
+        report_progress: false,
+    })
+}
+
+#[test]
+fn consumers_see_only_synced_records_and_long_polls_wake_on_the_sync() {
+    let dir = TempDir::new("durable-reads");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, no_timed_sync()).await;
+        let (_, last_offset, _) = append(&partition, plain_batch(3, 10, 1)).await;
+        let log = partition.log();
+        log.wait_durable(last_offset, Durability::Written)
+            .await
+            .unwrap();
+        assert_eq!(partition.read_bound(), 0);
+        let [fetched] =
+            <[_; 1]>::try_from(partitions.start_fetch(fetch_part(None), |_| {}).await).unwrap();
+        assert_eq!((fetched.high_watermark, fetched.records.len()), (0, 0));
+
+        let parked =
+            glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30)), |_| {}));
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        log.wait_durable(last_offset, Durability::Synced)
+            .await
+            .unwrap();
+        let [fetched] = <[_; 1]>::try_from(parked.await).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not woken by the sync"
+        );
+        assert_eq!(fetched.high_watermark, 3);
+        assert!(!fetched.records.is_empty());
+        partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn unflushed_reads_see_the_log_end_at_once() {
+    let dir = TempDir::new("unflushed-reads");
+    run(async move {
+        let partitions = partitions(&dir);
+        let unflushed = LogConfig {
+            unflushed_read_enable: true,
+            ..LogConfig::default()
+        };
+        let partition = open(&partitions, unflushed).await;
+        let parked =
+            glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30)), |_| {}));
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        append(&partition, plain_batch(2, 10, 1)).await;
+        let [fetched] = <[_; 1]>::try_from(parked.await).unwrap();
+        assert_eq!(fetched.high_watermark, 2);
+        assert!(!fetched.records.is_empty());
+        assert!(partition.log().synced_end_offset() <= 2);
+        // Back to durable reads: the bound drops to what is synced, and the
+        // timed sync follows by itself.
+        partition.set_config(LogConfig {
+            flush_visibility_ms: 1,
+            ..LogConfig::default()
+        });
+        let listener = partition.read_bound_listener();
+        if partition.read_bound() < 2 {
+            listener.await;
+        }
+        assert_eq!(partition.read_bound(), 2);
+        partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+/// A zstd batch of `records` records with timestamps `base_timestamp + i`.
+fn zstd_batch(records: i32, base_timestamp: i64) -> AppendBatch {
+    use crate::protocol::record_batch::{build_test_batch, TestBatch, RECORD_BATCH_HEADER_BYTES};
+    let plain = build_test_batch(&TestBatch {
+        record_count: records,
+        value_bytes: 100,
+        base_timestamp,
+        ..TestBatch::default()
+    });
+    let compressed = zstd::encode_all(&plain[RECORD_BATCH_HEADER_BYTES..], 3).unwrap();
+    let mut bytes = plain[..RECORD_BATCH_HEADER_BYTES].to_vec();
+    bytes.extend_from_slice(&compressed);
+    let length = (bytes.len() - 12) as i32;
+    bytes[8..12].copy_from_slice(&length.to_be_bytes());
+    bytes[22] |= 4; // attributes (low byte): zstd
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let info = crate::protocol::record_batch::peek_batch(&bytes, true)
+        .unwrap()
+        .unwrap();
+    let mut header = [0u8; RECORD_BATCH_HEADER_BYTES];
+    header.copy_from_slice(&bytes[..RECORD_BATCH_HEADER_BYTES]);
+    AppendBatch {
+        header,
+        body: bytes::Bytes::copy_from_slice(&bytes[RECORD_BATCH_HEADER_BYTES..]),
+        pinned_bytes: bytes.len(),
+        info,
+    }
+}
+
+#[test]
+fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
+    let dir = TempDir::new("offsets-for-times");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, no_timed_sync()).await;
+        append(&partition, plain_batch(5, 10, 1000)).await; // 0..=4 at 1000..=1004
+        let (_, last, _) = append(&partition, zstd_batch(5, 2000)).await; // 5..=9 at 2000..=2004
+        let log = partition.log();
+        log.wait_durable(last, Durability::Synced).await.unwrap();
+        // A batch at 3000 appended but not synced: past the read bound.
+        append(&partition, plain_batch(1, 10, 3000)).await;
+        let queries = [1002, 1500, 2000, 2003, 2004, 2005, 3000, -3, -1, -2];
+        let part = ListOffsetsPart {
+            partitions: queries.iter().map(|&t| (Arc::from(TOPIC), 0, t)).collect(),
+        };
+        let answers = partitions.resolve_offsets(part).await;
+        let expected = [
+            (2, 1002),
+            (5, 2000),
+            (5, 2000),
+            (8, 2003),
+            (9, 2004),
+            (-1, -1),
+            (-1, -1),
+            (-1, -1), // the max timestamp (3000) is past the read bound
+            (10, -1),
+            (0, -1),
+        ];
+        let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(answers, expected);
         partitions.storage().shutdown().await.unwrap();
     });
 }

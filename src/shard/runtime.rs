@@ -429,17 +429,8 @@ fn has_cap_ipc_lock() -> bool {
 /// a shutdown still running after `shutdown_timeout_ms` (without the clean
 /// marker, so the next start recovers).
 fn install_signal_thread(shutdown_timeout_ms: u64) -> Result<(), StartError> {
-    // SAFETY: plain libc signal-mask calls on a zeroed sigset_t.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(StartError("cannot block SIGTERM/SIGINT".into()));
-        }
-        set
-    };
+    let set = crate::logging::block_shutdown_signals()
+        .map_err(|e| StartError(format!("cannot block SIGTERM/SIGINT: {e}")))?;
     std::thread::Builder::new()
         .name("millrace-signals".into())
         .spawn(move || {

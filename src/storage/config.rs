@@ -11,6 +11,8 @@ pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
 pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
 /// Kafka `max.message.bytes` default (1 MiB + record batch overhead).
 pub const MAX_MESSAGE_BYTES_DEFAULT: u32 = 1_048_588;
+/// `log.flush.visibility.ms` default.
+pub const FLUSH_VISIBILITY_MS_DEFAULT: u64 = 5;
 /// Segments never grow past what a u32 index position can address.
 pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
 /// Smallest segment we accept; smaller values are raised to it.
@@ -35,6 +37,14 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// `max.message.bytes`: largest batch accepted.
     pub max_message_bytes: u32,
+    /// `unflushed.read.enable`: consumers may read what is not fdatasynced
+    /// yet (Kafka's single-node behaviour). The partition layer bounds reads
+    /// by it; when false, storage syncs within `flush_visibility_ms`.
+    pub unflushed_read_enable: bool,
+    /// `log.flush.visibility.ms`: with unflushed reads off, fdatasync written
+    /// data at most this long after the previous fdatasync, so that acks=0/1
+    /// data becomes readable soon.
+    pub flush_visibility_ms: u64,
 }
 
 impl Default for LogConfig {
@@ -48,6 +58,8 @@ impl Default for LogConfig {
             flush_ms: u64::MAX,
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
             max_message_bytes: MAX_MESSAGE_BYTES_DEFAULT,
+            unflushed_read_enable: false,
+            flush_visibility_ms: FLUSH_VISIBILITY_MS_DEFAULT,
         }
     }
 }
@@ -57,6 +69,15 @@ impl LogConfig {
     pub(crate) fn effective_segment_bytes(&self) -> u64 {
         self.segment_bytes
             .clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX)
+    }
+
+    /// Longest time written data stays unsynced (`u64::MAX`: no bound):
+    /// `flush.ms`, or sooner when readers wait for the fdatasync.
+    pub(crate) fn timed_sync_ms(&self) -> u64 {
+        match self.unflushed_read_enable {
+            true => self.flush_ms,
+            false => self.flush_ms.min(self.flush_visibility_ms),
+        }
     }
 }
 

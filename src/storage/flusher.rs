@@ -5,12 +5,14 @@
 //! `flush_logs_per_round_max` rounds in flight per shard: a round writes the
 //! log's unwritten batches (O_DIRECT, several writes in flight), then issues
 //! one fdatasync if a producer waits for `Synced` or the `flush.messages` /
-//! `flush.ms` policy is due, then completes the waiters up to what was
-//! reached. Rounds of different logs do not wait for each other, so a slow
-//! device under one partition, or a partition rolling its segment, does not
-//! hold back the writes and syncs of the others. Appends arriving during a
-//! round mark the log dirty again: one more round of that log waits for the
-//! current one (never more). A failed write or fdatasync fails the log (see
+//! `flush.ms` policy is due, or, when readers see only synced data, written
+//! data is `log.flush.visibility.ms` old; then it completes the waiters up to
+//! what was reached and wakes the listeners of the synced offset. Rounds of
+//! different logs do not wait for each other, so a slow device under one
+//! partition, or a partition rolling its segment, does not hold back the
+//! writes and syncs of the others. Appends arriving during a round mark the
+//! log dirty again: one more round of that log waits for the current one
+//! (never more). A failed write or fdatasync fails the log (see
 //! `PartitionLog::fail`); nothing not written/synced is acknowledged.
 
 use super::appender::{plan_write, PlanInput};
@@ -276,8 +278,9 @@ impl PartitionLog {
             .next()
             .is_some_and(|(offset, _)| *offset < state.written_end_offset);
         let by_messages = state.unsynced_records >= config.flush_messages;
-        let by_time = config.flush_ms != u64::MAX
-            && now_ms().saturating_sub(state.last_sync_ms) >= config.flush_ms as i64;
+        let timed_sync_ms = config.timed_sync_ms();
+        let by_time = timed_sync_ms != u64::MAX
+            && now_ms().saturating_sub(state.last_sync_ms) >= timed_sync_ms as i64;
         waiter_covered || by_messages || by_time
     }
 
@@ -311,6 +314,7 @@ impl PartitionLog {
             take_reached(&mut state.synced_waiters, target_offset)
         };
         complete_all(completed);
+        self.synced_listeners.fire_all();
         Ok(())
     }
 
@@ -328,13 +332,13 @@ impl PartitionLog {
         if more_to_write || (unsynced_waiters && unsynced) {
             self.mark_dirty();
         }
-        let flush_ms = self.config.borrow().flush_ms;
-        if unsynced && flush_ms != u64::MAX && !self.sync_scheduled.replace(true) {
+        let timed_sync_ms = self.config.borrow().timed_sync_ms();
+        if unsynced && timed_sync_ms != u64::MAX && !self.sync_scheduled.replace(true) {
             let deadline = self
                 .state
                 .borrow()
                 .last_sync_ms
-                .saturating_add(flush_ms as i64);
+                .saturating_add(timed_sync_ms as i64);
             self.flush_queue.schedule(deadline, self.self_ref.clone());
         }
     }
@@ -355,7 +359,7 @@ impl PartitionLog {
         };
         self.closed.set(true);
         self.fail_waiters(&self.closed_error());
-        self.listeners.fire_all();
+        self.wake_all_listeners();
         // Closed logs serve no reads: give the memory back.
         self.state.borrow_mut().recent.clear();
         result

@@ -163,7 +163,10 @@ pub struct PartitionLog {
     pub(super) closed: Cell<bool>,
     pub(super) append_lock: Semaphore,
     pub(super) flush_lock: Semaphore,
+    /// Fired after each append.
     pub(super) listeners: AppendListeners,
+    /// Fired after each fdatasync that moved the synced end offset.
+    pub(super) synced_listeners: AppendListeners,
     pub(super) flush_queue: Rc<FlushQueue>,
     pub(super) flush_queued: Cell<bool>,
     pub(super) sync_scheduled: Cell<bool>,
@@ -240,6 +243,7 @@ impl PartitionLog {
             append_lock: Semaphore::new(1),
             flush_lock: Semaphore::new(1),
             listeners: AppendListeners::default(),
+            synced_listeners: AppendListeners::default(),
             flush_queue,
             flush_queued: Cell::new(false),
             sync_scheduled: Cell::new(false),
@@ -505,11 +509,34 @@ impl PartitionLog {
     /// A future resolving after the next append (or when the log fails or
     /// closes). Registered now: an append after this call is never missed.
     pub fn append_listener(&self) -> AppendListener {
-        let listener = self.listeners.register();
+        self.register_listener(&self.listeners)
+    }
+
+    /// A future resolving after the next fdatasync that moves
+    /// [`PartitionLog::synced_end_offset`] (or when the log fails or closes).
+    /// Registered now: a sync after this call is never missed.
+    pub fn synced_listener(&self) -> AppendListener {
+        self.register_listener(&self.synced_listeners)
+    }
+
+    fn register_listener(&self, listeners: &AppendListeners) -> AppendListener {
+        let listener = listeners.register();
         if self.closed.get() || self.failure.borrow().is_some() {
-            self.listeners.fire_all();
+            listeners.fire_all();
         }
         listener
+    }
+
+    /// Wakes every listener: the log failed or closed.
+    pub(super) fn wake_all_listeners(&self) {
+        self.listeners.fire_all();
+        self.synced_listeners.fire_all();
+    }
+
+    /// Offset after the last batch covered by a completed fdatasync: what
+    /// survives a crash. Never above [`PartitionLog::log_end_offset`].
+    pub fn synced_end_offset(&self) -> i64 {
+        self.state.borrow().synced_end_offset
     }
 
     /// Offset of the first record still in the log.
@@ -561,8 +588,14 @@ impl PartitionLog {
     }
 
     /// Replaces the topic settings (they apply from the next append/roll).
+    /// A flush round follows, so a new sync policy applies to data already
+    /// written.
     pub fn set_config(&self, config: LogConfig) {
+        let changed = *self.config.borrow() != config;
         *self.config.borrow_mut() = config;
+        if changed {
+            self.mark_dirty();
+        }
     }
 
     /// Current topic settings.
@@ -608,7 +641,7 @@ impl PartitionLog {
             *self.failure.borrow_mut() = Some(error.clone());
         }
         self.fail_waiters(&error);
-        self.listeners.fire_all();
+        self.wake_all_listeners();
         error
     }
 

@@ -10,7 +10,7 @@
 //! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
 //!   segment per round, waiter completion).
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
-//!   `log_read`, retention in `retention`. An append is a turn
+//!   `log_read`, lookups by time in `log_time`, retention in `retention`. An append is a turn
 //!   ([`AppendSlot`]) during which the partition layer decides, then a
 //!   commit that reports each batch it assigns offsets to.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
@@ -28,6 +28,7 @@ pub mod index;
 pub mod io;
 pub mod log;
 mod log_read;
+mod log_time;
 pub mod notify;
 pub mod recent_copy;
 pub mod recovery;
@@ -40,12 +41,15 @@ mod unwritten;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod read_bound_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 pub use config::{Durability, LogConfig, StorageLimits};
 pub use disk_faults::{DiskFaultSummary, DISK_FULL_RETRY_MS};
 pub use error::{AppendError, ReadError, StorageError};
 pub use log::{AppendBatch, AppendResult, AppendSlot, LogStats, PartitionLog};
-pub use log_read::ReadResult;
+pub use log_read::{ReadLimits, ReadResult};
+pub use log_time::{StoredBatch, TimeSearch};
 pub use notify::AppendListener;
 pub use shard_storage::ShardStorage;

@@ -305,7 +305,7 @@ impl PartitionLog {
         let _append = self.append_lock.acquire_permit(1).await;
         let _flush = self.flush_lock.acquire_permit(1).await;
         self.fail_waiters(&self.closed_error());
-        self.listeners.fire_all();
+        self.wake_all_listeners();
         self.state.borrow_mut().recent.clear();
     }
 }
