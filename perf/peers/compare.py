@@ -717,7 +717,9 @@ def summarize(rows, memory, cfg):
 
 def resummarize(out, cfg):
     rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line]
-    memory = json.loads((out / "memory.json").read_text())
+    # A run cut short has its runs but not the memory figures taken at the end.
+    memory_file = out / "memory.json"
+    memory = json.loads(memory_file.read_text()) if memory_file.exists() else {}
     summary = summarize(rows, memory, cfg)
     (out / "summary.md").write_text((out / "machine.txt").read_text() + "\n" + summary)
     print(summary)
