@@ -15,6 +15,9 @@ pub const OFFSET_OUT_OF_RANGE: i16 = 1;
 pub const CORRUPT_MESSAGE: i16 = 2;
 /// The topic or partition does not exist.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// The partition has no leader yet (a client-side view: Apache Kafka answers it
+/// while a new partition's leadership is being applied).
+pub const LEADER_NOT_AVAILABLE: i16 = 5;
 /// The partition is not on the broker/shard asked (moved, gone, or the shard
 /// is unavailable): the client refreshes metadata and retries.
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
