@@ -29,6 +29,7 @@
 pub mod fetch;
 pub mod list_offsets;
 pub mod produce;
+pub mod producer_snapshot;
 pub mod producer_state;
 
 #[cfg(test)]

@@ -14,12 +14,16 @@
 //!   ([`AppendSlot`]) during which the partition layer decides, then a
 //!   commit that reports each batch it assigns offsets to.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
-//!   tail, rebuilding indexes, handing each batch of the active segment to
-//!   the caller (the partition layer rebuilds its producer state from them).
+//!   tail, rebuilding indexes; a header-only walk of the log from an offset
+//!   (the partition layer rebuilds its producer state with it).
+//! - [`snapshot_files`]: Kafka's `<offset>.snapshot` files beside the
+//!   segments, written atomically; the partition layer owns their content.
+//!   [`atomic_file`]: small files replaced atomically.
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
 //! - [`io`]: the narrow file interface (real O_DIRECT files, or a
 //!   fault-injecting layer for tests).
 pub mod appender;
+pub mod atomic_file;
 pub mod config;
 mod disk_faults;
 pub mod error;
@@ -35,6 +39,7 @@ mod retention;
 pub mod scan;
 pub mod segment;
 pub mod shard_storage;
+pub mod snapshot_files;
 
 #[cfg(test)]
 mod fault_tests;
