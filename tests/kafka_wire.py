@@ -23,6 +23,8 @@ API_CREATE_PARTITIONS = 37
 
 ERROR_NONE = 0
 ERROR_UNSUPPORTED_VERSION = 35
+ERROR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+ERROR_THROTTLING_QUOTA_EXCEEDED = 89
 
 RECORD_BATCH_HEADER_BYTES = 61
 LOG_OVERHEAD_BYTES = 12  # base offset (8) + batch length (4) precede every batch
@@ -285,8 +287,9 @@ def encode_record(offset_delta, timestamp_delta, key, value):
     return varint(len(body)) + body
 
 
-def encode_record_batch(records, base_timestamp_ms):
-    """An uncompressed v2 batch of (key, value) pairs, base offset 0, no producer id."""
+def encode_record_batch(records, base_timestamp_ms, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+    """An uncompressed v2 batch of (key, value) pairs, base offset 0; an idempotent producer's
+    batch when producer_id, producer_epoch and base_sequence are given."""
     encoded = b"".join(
         encode_record(i, 0, key, value) for i, (key, value) in enumerate(records)
     )
@@ -295,9 +298,9 @@ def encode_record_batch(records, base_timestamp_ms):
         + int32(len(records) - 1)  # last offset delta
         + int64(base_timestamp_ms)
         + int64(base_timestamp_ms)  # max timestamp
-        + int64(-1)  # producer id
-        + int16(-1)  # producer epoch
-        + int32(-1)  # base sequence
+        + int64(producer_id)
+        + int16(producer_epoch)
+        + int32(base_sequence)
         + int32(len(records))
         + encoded
     )
@@ -428,3 +431,14 @@ def walk_log_segment(data):
         batches.append((pos, base_offset, base_offset + last_offset_delta, total))
         pos += total
     return batches
+
+
+# ---------------------------------------------------------------- InitProducerId v0
+
+
+def init_producer_id_v0(sock, correlation_id):
+    """InitProducerId v0 for an idempotent (non-transactional) producer: (error, id, epoch)."""
+    body = kafka_string(None) + int32(60000)  # transactional id, transaction timeout ms
+    reader = call(sock, API_INIT_PRODUCER_ID, 0, correlation_id, body)
+    reader.int32()  # throttle time
+    return reader.int16(), reader.int64(), reader.int16()

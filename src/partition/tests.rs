@@ -3,6 +3,7 @@
 //! rebuild from the batches storage hands over when it loads a log.
 
 use super::produce::{Appended, ProduceError};
+use super::producer_state::ProducerStateConfig;
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
 use crate::protocol::error_code;
@@ -12,9 +13,21 @@ use crate::storage::tests::{
 use crate::storage::{AppendBatch, Durability, LogConfig, StorageLimits};
 use std::rc::Rc;
 
+/// Producer state limits of these tests: their batches carry 2023
+/// timestamps, which must not expire.
+pub(super) const NEVER_EXPIRE: ProducerStateConfig = ProducerStateConfig {
+    producers_max: 1000,
+    expiration_ms: i64::MAX,
+};
+
 fn partitions(dir: &TempDir) -> Rc<ShardPartitions> {
+    partitions_with(dir, NEVER_EXPIRE)
+}
+
+pub(super) fn partitions_with(dir: &TempDir, config: ProducerStateConfig) -> Rc<ShardPartitions> {
     ShardPartitions::new(
         new_storage(dir, StorageLimits::default()),
+        config,
         LocalEvent::default(),
     )
 }
@@ -24,7 +37,7 @@ async fn open(partitions: &ShardPartitions, config: LogConfig) -> Rc<Partition> 
 }
 
 /// (base offset, last offset, whether it was a retry) of an accepted append.
-async fn append(partition: &Partition, batch: AppendBatch) -> (i64, i64, bool) {
+pub(super) async fn append(partition: &Partition, batch: AppendBatch) -> (i64, i64, bool) {
     match partition.append(vec![batch], 0).await.unwrap() {
         Appended::New(result) => (result.base_offset, result.last_offset, false),
         Appended::Duplicate(result) => (result.base_offset, result.last_offset, true),
@@ -32,7 +45,7 @@ async fn append(partition: &Partition, batch: AppendBatch) -> (i64, i64, bool) {
 }
 
 /// The wire code of a refused append.
-async fn refused(partition: &Partition, batch: AppendBatch) -> i16 {
+pub(super) async fn refused(partition: &Partition, batch: AppendBatch) -> i16 {
     let refused: ProduceError = partition.append(vec![batch], 0).await.unwrap_err();
     refused.wire_error_code()
 }
@@ -65,7 +78,7 @@ fn idempotent_duplicates_and_sequence_errors() {
             refused(p, plain_batch(1, 2_000_000, 1)).await,
             error_code::MESSAGE_TOO_LARGE
         );
-        partitions.storage().shutdown().await.unwrap();
+        partitions.shutdown().await.unwrap();
     });
 }
 
@@ -84,7 +97,7 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
                 .await
                 .unwrap();
         }
-        partitions.storage().shutdown().await.unwrap();
+        partitions.shutdown().await.unwrap();
 
         let partitions = self::partitions(&dir);
         let partition = open(&partitions, small_config()).await;
@@ -99,6 +112,6 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
         );
         let next = append(&partition, producer_batch(42, 0, 60, 1)).await;
         assert_eq!(next, (60, 60, false));
-        partitions.storage().shutdown().await.unwrap();
+        partitions.shutdown().await.unwrap();
     });
 }

@@ -95,15 +95,19 @@ impl AppendSlot<'_> {
     /// Appends the batches and assigns their offsets (stamping each header
     /// with its base offset and `leader_epoch`), telling `on_batch` each
     /// batch's header fields and base offset as it goes in (after this, the
-    /// append cannot fail). Synchronous except when a segment must roll.
+    /// append cannot fail). Synchronous except when a segment must roll;
+    /// then `on_roll` gets the new segment's base offset once everything
+    /// below it is durable, before any of these batches goes in.
     pub async fn commit(
         self,
         leader_epoch: i32,
+        on_roll: impl FnOnce(i64),
         on_batch: impl FnMut(&BatchInfo, i64),
     ) -> Result<AppendResult, AppendError> {
         let log = self.log;
         if log.needs_roll(self.total_bytes, self.total_offsets) {
             log.roll().await?;
+            on_roll(log.log_end_offset());
         }
         log.check_open()?;
         let result = log.append_in_memory(self.batches, leader_epoch, on_batch);
@@ -260,7 +264,7 @@ impl PartitionLog {
         leader_epoch: i32,
     ) -> Result<AppendResult, AppendError> {
         let slot = self.begin_append(batches).await?;
-        slot.commit(leader_epoch, |_, _| {}).await
+        slot.commit(leader_epoch, |_| {}, |_, _| {}).await
     }
 
     /// Takes this log's turn for appending `batches` (validated by the

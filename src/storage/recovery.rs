@@ -4,10 +4,8 @@
 //! Sealed segments were written, truncated to their size and fdatasynced
 //! before their indexes were written and the next segment was created (see
 //! `PartitionLog::roll`), so only the active (last) segment can hold a torn
-//! tail. It is scanned on every open, every CRC verified, each batch handed
-//! to the caller's visitor (the partition layer rebuilds its producer state
-//! from them); the log ends at the first invalid, torn or zero
-//! batch, and the file is truncated there and preallocated again so no stale
+//! tail. It is scanned on every open, every CRC verified; the log ends at the
+//! first invalid, torn or zero batch, and the file is truncated there and preallocated again so no stale
 //! bytes survive past the new end.
 
 use super::appender::{ActiveWrite, RecentBatch};
@@ -214,15 +212,16 @@ pub fn allocation_for(write_end: u64, limits: &StorageLimits) -> u64 {
     write_end.div_ceil(step) * step
 }
 
-/// Loads (or creates) the log in `dir`, calling `on_batch` with the header
-/// fields and base offset of every batch of the active segment, in order.
+/// Loads (or creates) the log in `dir`. State kept beside the log is rebuilt
+/// by its owner afterwards ([`PartitionLog::visit_batch_headers`]).
+///
+/// [`PartitionLog::visit_batch_headers`]: super::log::PartitionLog::visit_batch_headers
 pub async fn load_log(
     dir: &Path,
     name: &str,
     config: &LogConfig,
     limits: &StorageLimits,
     clean_shutdown: bool,
-    on_batch: &mut dyn FnMut(&BatchInfo, i64),
 ) -> Result<LoadedLog, StorageError> {
     let bases = list_segment_bases(dir)?;
     let Some((&last_base, older)) = bases.split_last() else {
@@ -241,16 +240,7 @@ pub async fn load_log(
         let next_base = bases[i + 1];
         sealed.push(load_sealed(dir, name, base, next_base, config, limits).await?);
     }
-    let active = load_active(
-        dir,
-        name,
-        last_base,
-        config,
-        limits,
-        clean_shutdown,
-        on_batch,
-    );
-    let active = active.await?;
+    let active = load_active(dir, name, last_base, config, limits, clean_shutdown).await?;
     log::info!(
         "{name}: loaded {} segment(s), log end offset {}",
         sealed.len() + 1,
@@ -341,14 +331,13 @@ async fn load_active(
     config: &LogConfig,
     limits: &StorageLimits,
     clean_shutdown: bool,
-    on_batch: &mut dyn FnMut(&BatchInfo, i64),
 ) -> Result<ActiveLoad, StorageError> {
     let path = dir.join(segment_file_name(base, "log"));
     let mut segment = Segment::open(path, base, true).await?;
     let file_size = segment.file_size().await?;
     // CRCs are checked even after a clean stop: the segment is read anyway
-    // (the visitor's producer state), CRC32C costs a few percent of that read, and damage
-    // made while the broker was down is then cut instead of served.
+    // (its indexes and tail), CRC32C costs a few percent of that read, and
+    // damage made while the broker was down is then cut instead of served.
     let options = ScanOptions {
         verify_crc: true,
         index_interval_bytes: config.index_interval_bytes,
@@ -357,7 +346,6 @@ async fn load_active(
     // Batches overlapping the partial last block (see `load_tail`).
     let mut tail: VecDeque<(u64, BatchInfo)> = VecDeque::new();
     let outcome = scan_segment(&segment, file_size, options, |info, position| {
-        on_batch(info, info.base_offset);
         let final_end = align_down(position + info.len as u64);
         while tail
             .front()

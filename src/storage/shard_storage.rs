@@ -7,7 +7,6 @@ use super::flusher::{run_flusher, FlushQueue};
 use super::log::{now_ms, PartitionLog};
 use super::recovery::load_log;
 use super::segment::prime_iopoll_probe;
-use crate::protocol::record_batch::BatchInfo;
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -60,16 +59,12 @@ impl ShardStorage {
     /// checked, a torn or corrupt tail truncated, indexes rebuilt. Missing
     /// or damaged index files of older segments are rebuilt either way.
     /// Opening an open partition returns it (with `config` applied).
-    /// `on_batch` gets the header fields and base offset of every batch of
-    /// the active segment, in order, when the partition is loaded (not when
-    /// it was open already).
     pub async fn open_partition(
         &self,
         topic: &str,
         partition: i32,
         config: LogConfig,
         clean_shutdown: bool,
-        on_batch: &mut dyn FnMut(&BatchInfo, i64),
     ) -> Result<Rc<PartitionLog>, StorageError> {
         check_topic_name(topic)?;
         let key = (topic.to_string(), partition);
@@ -84,8 +79,7 @@ impl ShardStorage {
         if !self.iopoll_probe_primed.replace(true) {
             prime_iopoll_probe(&self.data_dir, self.shard_id).await?;
         }
-        let loaded = load_log(&dir, &name, &config, &self.limits, clean_shutdown, on_batch);
-        let loaded = loaded.await?;
+        let loaded = load_log(&dir, &name, &config, &self.limits, clean_shutdown).await?;
         let log = PartitionLog::from_loaded(
             name,
             dir,
