@@ -8,15 +8,31 @@
 //!
 //! glommio logs one harmless ERROR per block device while probing iopoll
 //! support (virtio has no poll queues, see PLATFORM.md); it is dropped.
+//!
+//! Shards never write stderr themselves: a shard formats its line and hands
+//! it to one logger thread over a bounded channel (a lock-free `try_send`),
+//! which writes each line whole. When the queue is full the line is dropped
+//! and counted, and the logger reports the count with its next line. Chosen
+//! over a per-thread buffered writer because a write to stderr can block (a
+//! full pipe, a slow journal or terminal), and a shard must never block on
+//! it; a per-thread writer would still write from the reactor. Call
+//! `log::logger().flush()` before exiting: it waits for the queued lines.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Environment variable that overrides the configured log level.
 pub const LOG_ENV_VAR: &str = "MILLRACE_LOG";
 /// Most per-target directives accepted in `MILLRACE_LOG`.
 const DIRECTIVES_MAX: usize = 64;
+/// Lines queued for the logger thread; past this, lines are dropped and counted.
+pub const LOG_LINES_QUEUED_MAX: usize = 8192;
+/// Longest a flush waits for the logger thread to write the queued lines.
+const LOG_FLUSH_WAIT_MS_MAX: u64 = 2000;
 
 /// Installs the logger. `level` is `log.level` (error|warn|info|debug|trace|off);
 /// `MILLRACE_LOG`, when set and non-empty, replaces it.
@@ -27,7 +43,10 @@ pub fn init(level: &str) -> Result<(), String> {
     };
     let filter = Filter::parse(&spec)?;
     let max_level = filter.max_level();
-    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger { filter }));
+    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger {
+        filter,
+        sink: LineSink::start(std::io::stderr(), LOG_LINES_QUEUED_MAX),
+    }));
     log::set_logger(logger).map_err(|_| "a logger is already installed".to_string())?;
     log::set_max_level(max_level);
     Ok(())
@@ -102,6 +121,86 @@ fn is_iopoll_probe_noise(record: &Record) -> bool {
 
 struct StderrLogger {
     filter: Filter,
+    sink: LineSink,
+}
+
+enum Message {
+    Line(String),
+    /// Answered once every line queued before it is written.
+    Flush(SyncSender<()>),
+}
+
+/// The sending side of the logger thread's queue.
+struct LineSink {
+    /// `None` if the thread could not start: lines are written directly.
+    queue: Option<SyncSender<Message>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl LineSink {
+    /// Starts the logger thread writing to `out`, with `queued_max` lines of queue.
+    fn start<W: Write + Send + 'static>(out: W, queued_max: usize) -> LineSink {
+        let (queue, lines) = sync_channel(queued_max);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counted = dropped.clone();
+        let started = std::thread::Builder::new()
+            .name("millrace-log".into())
+            .spawn(move || write_lines(out, lines, &counted));
+        LineSink {
+            queue: started.ok().map(|_| queue),
+            dropped,
+        }
+    }
+
+    /// Queues `line` without ever blocking; drops and counts it when full.
+    fn submit(&self, line: String) {
+        let Some(queue) = &self.queue else {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            return;
+        };
+        match queue.try_send(Message::Line(line)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(Message::Line(line))) => {
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Waits (bounded) until the lines queued so far are written.
+    fn flush(&self) {
+        let Some(queue) = &self.queue else { return };
+        let (done_tx, done_rx) = sync_channel(1);
+        if queue.send(Message::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv_timeout(Duration::from_millis(LOG_FLUSH_WAIT_MS_MAX));
+        }
+    }
+}
+
+/// The logger thread: writes each line whole, and how many were dropped.
+fn write_lines<W: Write>(mut out: W, lines: Receiver<Message>, dropped: &AtomicU64) {
+    for message in lines {
+        let dropped_now = dropped.swap(0, Ordering::Relaxed);
+        if dropped_now > 0 {
+            let line = format!(
+                "{} WARN  millrace::logging: {dropped_now} log line(s) dropped: \
+                 more than {LOG_LINES_QUEUED_MAX} were waiting\n",
+                format_utc(SystemTime::now())
+            );
+            let _ = out.write_all(line.as_bytes());
+        }
+        match message {
+            // A failing stderr has nowhere better to be reported.
+            Message::Line(line) => drop(out.write_all(line.as_bytes())),
+            Message::Flush(done) => {
+                let _ = out.flush();
+                let _ = done.send(());
+            }
+        }
+    }
 }
 
 impl Log for StderrLogger {
@@ -113,14 +212,11 @@ impl Log for StderrLogger {
         if !self.enabled(record.metadata()) || is_iopoll_probe_noise(record) {
             return;
         }
-        let line = format_line(SystemTime::now(), record);
-        // One write per line so lines from different shards do not interleave;
-        // a failing stderr has nowhere better to be reported.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        self.sink.submit(format_line(SystemTime::now(), record));
     }
 
     fn flush(&self) {
-        let _ = std::io::stderr().flush();
+        self.sink.flush();
     }
 }
 
@@ -209,6 +305,55 @@ mod tests {
         assert_eq!(
             line,
             "2026-11-21T05:40:00.123Z INFO  millrace::server: listening on 9092\n"
+        );
+    }
+
+    /// A writer that blocks until released, then keeps what it was given.
+    #[derive(Clone)]
+    struct GatedWriter {
+        gate: Arc<std::sync::Mutex<()>>,
+        written: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl Write for GatedWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let _open = self.gate.lock().unwrap();
+            self.written.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_blocked_stderr_never_blocks_the_logging_thread() {
+        let writer = GatedWriter {
+            gate: Arc::new(std::sync::Mutex::new(())),
+            written: Arc::default(),
+        };
+        let closed = writer.gate.lock().unwrap();
+        let sink = LineSink::start(writer.clone(), 4);
+        // The logger thread takes the first line and blocks writing it; four
+        // more fill the queue; the rest are dropped at once, not waited for.
+        let started = std::time::Instant::now();
+        for i in 0..100 {
+            sink.submit(format!("line {i}\n"));
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let dropped = sink.dropped.load(Ordering::Relaxed);
+        assert!((90..=96).contains(&dropped), "{dropped} dropped");
+        drop(closed);
+        sink.submit("after\n".into());
+        sink.flush();
+        let text = String::from_utf8(writer.written.lock().unwrap().clone()).unwrap();
+        assert!(text.starts_with("line 0\n"), "{text}");
+        assert!(text.contains("log line(s) dropped"), "{text}");
+        assert!(text.ends_with("after\n"), "{text}");
+        assert!(
+            text.lines().all(|line| !line.is_empty()),
+            "whole lines only"
         );
     }
 

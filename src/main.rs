@@ -6,5 +6,8 @@ static ALLOCATOR: millrace::alloc_stats::CountingAllocator =
     millrace::alloc_stats::CountingAllocator;
 
 fn main() {
-    std::process::exit(millrace::cli::main());
+    let code = millrace::cli::main();
+    // The logger thread may still hold the last lines.
+    log::logger().flush();
+    std::process::exit(code);
 }

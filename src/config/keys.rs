@@ -408,6 +408,13 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.recent_bytes_per_shard_max, bytes_key(v)?),
     },
     BrokerKey {
+        name: "log.unwritten.bytes.per.shard.max",
+        default: Some("268435456"),
+        doc: "Appended but not yet written bytes of all partitions of one shard; past it appends wait \
+              (acks=0 producers included: their connections stop being read).",
+        apply: |c, v| store(&mut c.unwritten_bytes_per_shard_max, bytes_key(v)?),
+    },
+    BrokerKey {
         name: "log.level",
         default: Some("info"),
         doc: "error|warn|info|debug|trace|off; the MILLRACE_LOG variable overrides it.",

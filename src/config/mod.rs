@@ -104,6 +104,8 @@ pub struct Config {
     pub recent_bytes_per_partition_min: usize,
     /// `log.recent.bytes.per.shard.max`.
     pub recent_bytes_per_shard_max: usize,
+    /// `log.unwritten.bytes.per.shard.max`.
+    pub unwritten_bytes_per_shard_max: usize,
     /// `log.level`, lower case.
     pub log_level: String,
     /// `storage.fault.plan`: test-only disk fault injection; empty = none.
@@ -268,6 +270,7 @@ impl Config {
             recent_bytes_per_partition: 0,
             recent_bytes_per_partition_min: 0,
             recent_bytes_per_shard_max: 0,
+            unwritten_bytes_per_shard_max: 0,
             log_level: String::new(),
             storage_fault_plan: String::new(),
             shutdown_timeout_ms: 0,
@@ -333,12 +336,14 @@ impl Config {
         }
     }
 
-    /// The storage defaults with the broker's `log.recent.bytes.*` settings.
+    /// The storage defaults with the broker's `log.recent.bytes.*` and
+    /// `log.unwritten.bytes.per.shard.max` settings.
     pub fn storage_limits(&self) -> crate::storage::StorageLimits {
         crate::storage::StorageLimits {
             recent_bytes_per_partition: self.recent_bytes_per_partition,
             recent_bytes_per_partition_min: self.recent_bytes_per_partition_min,
             recent_bytes_per_shard_max: self.recent_bytes_per_shard_max,
+            unwritten_bytes_per_shard_max: self.unwritten_bytes_per_shard_max,
             ..crate::storage::StorageLimits::default()
         }
     }

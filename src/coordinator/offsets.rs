@@ -15,11 +15,13 @@
 //! - When the file grows past [`COMPACT_RATIO`] times the live data (and
 //!   [`COMPACT_BYTES_MIN`]), a snapshot of the live offsets is written to a
 //!   temporary file, fsync'd and renamed over the log.
-//! - File I/O is blocking `std::fs` run on glommio's blocking thread pool
-//!   (`executor().spawn_blocking`), never on the reactor: the log is small
+//! - File I/O is blocking `std::fs` run on the shard's control helpers
+//!   ([`run_control_job`]), never on the reactor nor behind clients' sends
+//!   or segment rolls: the log is small
 //!   and written with one pwrite+fdatasync per group commit, so buffered I/O
 //!   is simpler than DmaFile's alignment rules at no cost that matters here.
 
+use crate::local::helper_pool::run_control_job;
 use crate::local::oneshot;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -79,7 +81,7 @@ pub enum OffsetStoreError {
     Io(std::io::Error),
     /// The store is not open (start-up failed or shutdown).
     NotOpen,
-    /// The blocking pool dropped the work.
+    /// The helper threads dropped the work.
     Lost,
 }
 
@@ -251,9 +253,9 @@ impl OffsetStore {
     /// Opens the log, replays it and truncates a torn tail.
     pub async fn load(&self) -> Result<(), OffsetStoreError> {
         let dir = self.dir.clone();
-        let opened = glommio::executor()
-            .spawn_blocking(move || open_and_replay(&dir))
+        let opened = run_control_job(move || open_and_replay(&dir))
             .await
+            .map_err(|_| OffsetStoreError::Lost)?
             .map_err(OffsetStoreError::Io)?;
         let (file, changes, valid_bytes) = opened;
         let count = changes.len();
@@ -468,13 +470,13 @@ impl OffsetStore {
             .ok_or(OffsetStoreError::NotOpen)?;
         let position = self.file_bytes.get();
         let len = bytes.len() as u64;
-        glommio::executor()
-            .spawn_blocking(move || {
-                file.write_all_at(&bytes, position)?;
-                file.sync_data()
-            })
-            .await
-            .map_err(OffsetStoreError::Io)?;
+        run_control_job(move || {
+            file.write_all_at(&bytes, position)?;
+            file.sync_data()
+        })
+        .await
+        .map_err(|_| OffsetStoreError::Lost)?
+        .map_err(OffsetStoreError::Io)?;
         // A failed write leaves file_bytes unchanged: the next one overwrites it.
         self.file_bytes.set(position + len);
         Ok(())
@@ -501,10 +503,8 @@ impl OffsetStore {
         }
         let dir = self.dir.clone();
         let len = snapshot.len() as u64;
-        match glommio::executor()
-            .spawn_blocking(move || replace_with_snapshot(&dir, &snapshot))
-            .await
-        {
+        let replaced = run_control_job(move || replace_with_snapshot(&dir, &snapshot)).await;
+        match replaced.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
             Ok(file) => {
                 *self.file.borrow_mut() = Some(Arc::new(file));
                 self.file_bytes.set(len);

@@ -7,7 +7,10 @@
 //!   several.
 //! - [`oneshot`]: a single-value channel between two tasks of one shard.
 //! - [`join_all`]: awaits several futures at once on the current task.
+//! - [`helper_pool`]: plain helper threads with a bounded queue for one
+//!   shard's blocking jobs of one kind.
 
+pub mod helper_pool;
 pub mod notify;
 pub mod oneshot;
 

@@ -36,6 +36,11 @@ impl LocalEvent {
         wakers.into_values().for_each(Waker::wake);
     }
 
+    /// True when both are the same event (clones of one another).
+    pub fn same_as(&self, other: &LocalEvent) -> bool {
+        Rc::ptr_eq(&self.state, &other.state)
+    }
+
     /// True once fired.
     pub fn is_fired(&self) -> bool {
         self.state.borrow().fired

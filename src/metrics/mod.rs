@@ -67,6 +67,8 @@ pub struct ShardGauges {
     pub cross_shard_pending: Gauge,
     /// Recent record batches held in memory for fetches.
     pub recent_bytes: Gauge,
+    /// Appended bytes not written yet (`log.unwritten.bytes.per.shard.max`).
+    pub unwritten_bytes: Gauge,
 }
 
 /// Executor time and work, accumulated from glommio's resetting stats.

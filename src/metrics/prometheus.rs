@@ -277,7 +277,7 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
 
 fn render_storage(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let gauges: [(&str, &str, Read); 5] = [
+    let gauges: [(&str, &str, Read); 6] = [
         (
             "millrace_partitions",
             "Partitions open on the shard.",
@@ -302,6 +302,11 @@ fn render_storage(w: &mut TextWriter, registry: &Registry) {
             "millrace_recent_batches_bytes",
             "Recent record batches held in memory for fetches.",
             |m| m.gauges.recent_bytes.get(),
+        ),
+        (
+            "millrace_unwritten_bytes",
+            "Appended record batches not written to disk yet.",
+            |m| m.gauges.unwritten_bytes.get(),
         ),
     ];
     for (name, help, read) in gauges {

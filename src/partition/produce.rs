@@ -1,6 +1,9 @@
 //! The owner side of Produce: append each partition's batches in arrival
 //! order (the ordered phase), then wait for the durability the acks ask for
-//! (acks=all: fdatasync, group-committed across the shard).
+//! (acks=all: fdatasync, group-committed across the shard), at most the
+//! request's `timeout_ms` as Kafka does: then the partitions not there yet
+//! are answered REQUEST_TIMED_OUT (their batches may still be written
+//! later, as with Kafka; a retry may duplicate them unless idempotent).
 
 use super::producer_state::AppendCheck;
 use super::{Partition, ShardPartitions};
@@ -10,6 +13,7 @@ use crate::storage::{AppendBatch, AppendError, AppendResult, Durability};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Leader epoch stamped into every batch (single node: never changes).
 pub const LEADER_EPOCH: i32 = 0;
@@ -42,6 +46,9 @@ impl Acks {
 pub struct ProducePart {
     /// The acks level of the request.
     pub acks: Acks,
+    /// How long the producer waits for the acks (`timeout_ms`; at most
+    /// this long from the ordered phase's end).
+    pub timeout_ms: u64,
     /// Partitions in request order.
     pub partitions: Vec<PartitionAppend>,
 }
@@ -184,6 +191,7 @@ impl Partition {
 /// The appends of one [`ProducePart`], done; their answers once durable.
 pub struct AppendedPart {
     durability: Durability,
+    timeout: Duration,
     appended: Vec<Result<(Rc<Partition>, AppendResult), i16>>,
 }
 
@@ -212,6 +220,7 @@ impl ShardPartitions {
         }
         AppendedPart {
             durability: part.acks.durability(),
+            timeout: Duration::from_millis(part.timeout_ms),
             appended,
         }
     }
@@ -219,22 +228,31 @@ impl ShardPartitions {
 
 impl AppendedPart {
     /// One answer per partition of the part, in order, once each append
-    /// reached the durability its acks ask for.
+    /// reached the durability its acks ask for, or REQUEST_TIMED_OUT for
+    /// those that did not within the request's timeout.
     pub async fn until_durable(self) -> Vec<Result<AppendResult, i16>> {
+        let deadline = Instant::now() + self.timeout;
         let mut results = Vec::with_capacity(self.appended.len());
         for entry in self.appended {
             results.push(match entry {
                 Err(code) => Err(code),
                 Ok((_, result)) if self.durability == Durability::Appended => Ok(result),
                 Ok((partition, result)) => {
-                    match partition
+                    let durable = partition
                         .log
-                        .wait_durable(result.last_offset, self.durability)
-                        .await
-                    {
-                        Ok(()) => Ok(result),
-                        Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
-                    }
+                        .wait_durable(result.last_offset, self.durability);
+                    let timed_out = async {
+                        glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()))
+                            .await;
+                        Err(error_code::REQUEST_TIMED_OUT)
+                    };
+                    let durable = async {
+                        match durable.await {
+                            Ok(()) => Ok(result),
+                            Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
+                        }
+                    };
+                    futures_lite::future::or(durable, timed_out).await
                 }
             });
         }

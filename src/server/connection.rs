@@ -293,6 +293,10 @@ impl std::fmt::Display for CloseReason {
 fn log_close(peer: Option<SocketAddr>, reason: &CloseReason) {
     let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
     match reason {
+        // A client too slow to take its answers is the broker's decision.
+        CloseReason::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            log::warn!("connection {peer}: closing: {e}")
+        }
         CloseReason::Io(e) => log::debug!("connection {peer}: closed: {e}"),
         CloseReason::Idle { .. } => log::info!("connection {peer}: closed: {reason}"),
         other => log::warn!("connection {peer}: closing: {other}"),

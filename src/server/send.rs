@@ -2,20 +2,29 @@
 //!
 //! Memory pieces go out with one non-blocking `sendmsg` over all of them
 //! (a vectored write, no coalescing copy), the remainder through glommio.
-//! A response that holds file regions is handed whole to a blocking thread
-//! that `sendfile`s the regions (no user-space copy) and sends the memory
-//! pieces around them, so a cold read never blocks the shard's core.
+//! A response that holds file regions is handed whole to one of the shard's
+//! client helpers ([`run_client_job`]: plain threads with a bounded queue)
+//! that `sendfile`s the regions (no user-space copy) and sends the
+//! memory pieces around them, so a cold read never blocks the shard's core.
+//! The helpers serve only client sends: a slow client can make other sends
+//! wait, never a segment roll or an offset commit (those use other pools),
+//! and it holds a helper at most [`SEND_RESPONSE_MS_MAX`] per response.
 
+use crate::local::helper_pool::run_client_job;
 use crate::protocol::piece::Piece;
 use bytes::Bytes;
 use futures_lite::{future, AsyncWrite, AsyncWriteExt};
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest a blocking send waits for the client to make room.
 pub const SEND_STALL_MS_MAX: i32 = 30_000;
+/// Longest one response may take on a send helper, however the client
+/// trickles its reads; then the connection is closed.
+pub const SEND_RESPONSE_MS_MAX: u64 = 120_000;
+
 /// iovecs per sendmsg call (Linux IOV_MAX is 1024).
 const IOVECS_PER_SEND_MAX: usize = 1024;
 
@@ -112,16 +121,17 @@ async fn send_with_files(socket_fd: RawFd, pieces: Vec<Piece>) -> io::Result<()>
     }
     // SAFETY: `duplicate` is a fresh descriptor nobody else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(duplicate) };
-    glommio::executor()
-        .spawn_blocking(move || blocking_send(&socket, &pieces))
+    let deadline = Instant::now() + Duration::from_millis(SEND_RESPONSE_MS_MAX);
+    run_client_job(move || blocking_send(&socket, &pieces, deadline))
         .await
+        .map_err(io::Error::other)?
 }
 
-fn blocking_send(socket: &OwnedFd, pieces: &[Piece]) -> io::Result<()> {
+fn blocking_send(socket: &OwnedFd, pieces: &[Piece], deadline: Instant) -> io::Result<()> {
     let fd = socket.as_raw_fd();
     for piece in pieces {
         match piece {
-            Piece::Mem(bytes) => send_all_blocking(fd, bytes)?,
+            Piece::Mem(bytes) => send_all_blocking(fd, bytes, deadline)?,
             Piece::File(region) => {
                 let mut offset = region.position as libc::off_t;
                 let mut remaining = region.len as usize;
@@ -138,7 +148,7 @@ fn blocking_send(socket: &OwnedFd, pieces: &[Piece]) -> io::Result<()> {
                             "segment file shorter than the region being sent",
                         ));
                     } else {
-                        wait_or_fail(fd)?;
+                        wait_or_fail(fd, deadline)?;
                     }
                 }
             }
@@ -147,7 +157,7 @@ fn blocking_send(socket: &OwnedFd, pieces: &[Piece]) -> io::Result<()> {
     Ok(())
 }
 
-fn send_all_blocking(fd: RawFd, bytes: &Bytes) -> io::Result<()> {
+fn send_all_blocking(fd: RawFd, bytes: &Bytes, deadline: Instant) -> io::Result<()> {
     let mut sent_total = 0;
     while sent_total < bytes.len() {
         let rest = &bytes[sent_total..];
@@ -163,29 +173,41 @@ fn send_all_blocking(fd: RawFd, bytes: &Bytes) -> io::Result<()> {
         if sent >= 0 {
             sent_total += sent as usize;
         } else {
-            wait_or_fail(fd)?;
+            wait_or_fail(fd, deadline)?;
         }
     }
     Ok(())
 }
 
-/// After a failed send: waits for room on EAGAIN, retries on EINTR, fails otherwise.
-fn wait_or_fail(fd: RawFd) -> io::Result<()> {
+/// After a failed send: waits for room on EAGAIN (at most
+/// [`SEND_STALL_MS_MAX`], and never past `deadline`), retries on EINTR,
+/// fails otherwise.
+fn wait_or_fail(fd: RawFd, deadline: Instant) -> io::Result<()> {
     let error = io::Error::last_os_error();
     match error.kind() {
         io::ErrorKind::Interrupted => Ok(()),
         io::ErrorKind::WouldBlock => {
+            let left_ms = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis();
+            if left_ms == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("response not sent within {SEND_RESPONSE_MS_MAX} ms"),
+                ));
+            }
+            let wait_ms = left_ms.min(SEND_STALL_MS_MAX as u128) as i32;
             let mut poll_fd = libc::pollfd {
                 fd,
                 events: libc::POLLOUT,
                 revents: 0,
             };
             // SAFETY: one pollfd, alive for the call.
-            let ready = unsafe { libc::poll(&mut poll_fd, 1, SEND_STALL_MS_MAX) };
+            let ready = unsafe { libc::poll(&mut poll_fd, 1, wait_ms) };
             match ready {
                 0 => Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("client did not read for {SEND_STALL_MS_MAX} ms"),
+                    format!("client did not read for {wait_ms} ms"),
                 )),
                 n if n < 0 => Err(io::Error::last_os_error()),
                 _ => Ok(()),

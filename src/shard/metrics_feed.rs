@@ -58,6 +58,9 @@ pub fn refresh_once(ctx: &ShardContext, metrics: &ShardMetrics) {
     gauges
         .recent_bytes
         .set(ctx.partitions.storage().recent_bytes() as u64);
+    gauges
+        .unwritten_bytes
+        .set(ctx.partitions.storage().unwritten_bytes());
     refresh_executor(metrics);
     let mut published = metrics
         .lag_inputs

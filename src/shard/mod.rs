@@ -1,7 +1,8 @@
 //! The thread-per-core layer: the runtime that starts one pinned executor per
 //! core ([`runtime`]), placement of partitions and groups on shards
 //! ([`placement`]), the messages between shards ([`messages`]), the router
-//! that carries them ([`router`]), what a shard does with one ([`service`]:
+//! that carries them ([`router`]) and keeps them in order per partition
+//! ([`ordering`]), what a shard does with one ([`service`]:
 //! it hands it to the partition, group or metadata service that owns the
 //! work), and typed calls for the layers above ([`calls`]).
 //!
@@ -12,6 +13,7 @@
 pub mod calls;
 pub mod messages;
 pub mod metrics_feed;
+pub mod ordering;
 pub mod placement;
 pub mod router;
 pub mod runtime;

@@ -2,15 +2,18 @@
 //!
 //! A call has two phases so that a connection can keep its requests in order:
 //! awaiting [`Router::start`] puts the request in line on the owning shard
-//! (for a remote shard: queued on the bounded FIFO channel to it; for the
+//! (for a remote shard: queued on the bounded FIFO channel to it, then in
+//! line behind the earlier requests of the same partitions there; for the
 //! local shard: its ordered part, e.g. the append, is done), and the returned
 //! [`Completion`] resolves with the answer (e.g. once the append is durable).
 
 use super::messages::{ShardMessage, ShardRequest, ShardResponse};
+use super::ordering::{OrderedLines, Place, REQUESTS_IN_LINE_PER_PEER_MAX};
 use super::service;
 use super::ShardContext;
 use crate::local::oneshot;
 use glommio::channels::channel_mesh::{Receivers, Senders};
+use glommio::sync::{Semaphore, StaticPermit};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -145,24 +148,36 @@ impl Router {
     }
 }
 
-/// Spawns one receive loop per peer shard. Requests are served in arrival
-/// order: each request's ordered phase runs inside the loop, and its
-/// completion is awaited in a task of its own.
+/// Spawns one receive loop per peer shard. Each request is put in line on
+/// arrival ([`OrderedLines`]: per partition, not per peer) and served in a
+/// task of its own once the earlier requests of its partitions are through
+/// their ordered phase; at most [`REQUESTS_IN_LINE_PER_PEER_MAX`] of a peer's
+/// requests wait or run their ordered phase at once, then the loop stops
+/// reading that peer (its sends wait: back-pressure to its connections).
 pub fn spawn_receive_loops(ctx: &Rc<ShardContext>, mut receivers: Receivers<ShardMessage>) {
+    let lines = Rc::new(OrderedLines::default());
     for (peer, stream) in receivers.streams() {
         let ctx = ctx.clone();
+        let lines = lines.clone();
+        let in_line = Rc::new(Semaphore::new(REQUESTS_IN_LINE_PER_PEER_MAX as u64));
         glommio::spawn_local(async move {
             while let Some(message) = stream.recv().await {
                 crate::metrics::count_cross_shard_received();
                 match message {
                     ShardMessage::Response { id, body } => ctx.router.complete(id, body),
                     ShardMessage::Request { id, from, body } => {
-                        let answer = service::serve(&ctx, body).await;
-                        let ctx = ctx.clone();
-                        glommio::spawn_local(async move {
-                            let body = answer.await;
-                            ctx.router.respond(from, id, body).await;
-                        })
+                        let Ok(permit) = in_line.acquire_static_permit(1).await else {
+                            break;
+                        };
+                        let place = lines.enter(&body);
+                        glommio::spawn_local(serve_in_line(
+                            ctx.clone(),
+                            place,
+                            permit,
+                            from,
+                            id,
+                            body,
+                        ))
                         .detach();
                     }
                 }
@@ -174,4 +189,21 @@ pub fn spawn_receive_loops(ctx: &Rc<ShardContext>, mut receivers: Receivers<Shar
         })
         .detach();
     }
+}
+
+/// Serves one request from shard `from` when its turn comes, and answers.
+async fn serve_in_line(
+    ctx: Rc<ShardContext>,
+    mut place: Place,
+    permit: StaticPermit,
+    from: usize,
+    id: u64,
+    body: ShardRequest,
+) {
+    place.turn().await;
+    let answer = service::serve(&ctx, body).await;
+    drop(place);
+    drop(permit);
+    let body = answer.await;
+    ctx.router.respond(from, id, body).await;
 }

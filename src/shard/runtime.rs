@@ -43,7 +43,10 @@ const SHUTDOWN_DRAIN_MS_MAX: u64 = 10_000;
 const EXIT_FORCED: i32 = 130;
 /// Concurrent partition opens per shard at start-up.
 const PARTITION_OPEN_CONCURRENCY_MAX: usize = 16;
-/// Threads per shard for blocking work (sendfile of cold data, registry writes).
+/// Threads per shard of glommio's blocking pool: storage work only (glommio's
+/// own truncate, rename, remove, mkdir; a deleted partition's files). Client
+/// sends and control-plane writes have helper pools of their own
+/// (`server::send`, `local::helper_pool`), so they never delay a roll.
 const BLOCKING_THREADS_PER_SHARD: usize = 2;
 
 /// Why the broker could not start or stopped uncleanly.
@@ -463,6 +466,7 @@ fn install_signal_thread(shutdown_timeout_ms: u64) -> Result<(), StartError> {
                 ),
                 second => log::warn!("second signal {second}: exiting without a clean shutdown"),
             }
+            log::logger().flush();
             std::process::exit(EXIT_FORCED);
         })
         .map(|_| ())

@@ -83,6 +83,9 @@ pub struct StorageLimits {
     pub recent_bytes_per_shard_max: usize,
     /// Appended but unwritten bytes per partition before appends wait.
     pub unwritten_bytes_per_partition_max: usize,
+    /// Appended but unwritten bytes of all partitions of a shard before
+    /// appends wait (`log.unwritten.bytes.per.shard.max`).
+    pub unwritten_bytes_per_shard_max: usize,
     /// Bytes one flush round writes for one partition.
     pub write_round_bytes_per_partition: usize,
     /// Size of one O_DIRECT write (several are in flight per round).
@@ -91,7 +94,8 @@ pub struct StorageLimits {
     /// the write position, not whole: a broker with many partitions must not
     /// reserve `segment.bytes` of disk for each.
     pub preallocate_step_bytes: u64,
-    /// Partitions one flush round handles; the rest wait for the next round.
+    /// Flush rounds (one per dirty partition) in flight per shard; other
+    /// dirty partitions wait for a place.
     pub flush_logs_per_round_max: usize,
     /// Size of each arena block that stamped batch headers are cut from.
     pub header_arena_bytes: usize,
@@ -108,6 +112,7 @@ impl Default for StorageLimits {
             recent_bytes_per_partition_min: 256 << 10,
             recent_bytes_per_shard_max: 512 << 20,
             unwritten_bytes_per_partition_max: 64 << 20,
+            unwritten_bytes_per_shard_max: 256 << 20,
             write_round_bytes_per_partition: 4 << 20,
             write_chunk_bytes: 1 << 20,
             preallocate_step_bytes: 64 << 20,

@@ -360,3 +360,90 @@ fn torn_write_then_crash_is_cut_by_recovery_at_any_byte() {
         assert_eq!(end, acknowledged_end, "{name}");
     }
 }
+
+/// A slow fdatasync under one partition delays no other partition's
+/// acks=all: the flusher runs one round per log instead of waiting for
+/// every log's round.
+#[test]
+fn a_slow_fsync_of_one_partition_delays_no_other() {
+    let dir = TempDir::new("fault-slow-sync");
+    run(async move {
+        let slow_ms = 10_000;
+        with_plan(FaultPlan::new(vec![FaultRule {
+            file_contains: "slow-0/".to_string(),
+            fault: Fault::SlowSync {
+                from_nth: 1,
+                ms: slow_ms,
+            },
+        }]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let open_topic = |topic: &'static str| {
+            let storage = storage.clone();
+            async move {
+                storage
+                    .open_partition(topic, 0, LogConfig::default(), true)
+                    .await
+                    .unwrap()
+            }
+        };
+        let slow = open_topic("slow").await;
+        let healthy = open_topic("healthy").await;
+        let stuck = glommio::spawn_local(async move {
+            produce(&slow, 100, Durability::Synced).await.unwrap();
+        })
+        .detach();
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        for _ in 0..3 {
+            produce(&healthy, 100, Durability::Synced).await.unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(slow_ms / 2),
+            "acks=all of another partition waited {:?}",
+            started.elapsed()
+        );
+        drop(stuck);
+    });
+}
+
+/// Appends wait while the shard's unwritten bytes are over
+/// `unwritten_bytes_per_shard_max`, whichever partitions hold them, and go
+/// on once the flusher wrote them.
+#[test]
+fn unwritten_bytes_are_bounded_per_shard() {
+    let dir = TempDir::new("fault-unwritten");
+    run(async move {
+        with_plan(FaultPlan::new(vec![rule(Fault::SlowWrite {
+            from_nth: 1,
+            ms: 300,
+        })]));
+        let limits = StorageLimits {
+            unwritten_bytes_per_shard_max: 64 << 10,
+            ..StorageLimits::default()
+        };
+        let storage = new_storage(&dir, limits);
+        let mut logs = Vec::new();
+        for topic in ["a", "b", "c", "d"] {
+            let log = storage
+                .open_partition(topic, 0, LogConfig::default(), true)
+                .await
+                .unwrap();
+            logs.push(log);
+        }
+        let mut peak = 0;
+        for round in 0..8 {
+            let log = &logs[round % logs.len()];
+            log.append(vec![plain_batch(1, 30 << 10, 1)], 0)
+                .await
+                .unwrap();
+            peak = peak.max(storage.unwritten_bytes());
+        }
+        // One append may take the sum past the bound; never two.
+        assert!(peak <= (64 + 31) << 10, "{peak} bytes unwritten");
+        for log in &logs {
+            let end = log.log_end_offset() - 1;
+            log.wait_durable(end, Durability::Written).await.unwrap();
+        }
+        assert_eq!(storage.unwritten_bytes(), 0);
+    });
+}

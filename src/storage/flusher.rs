@@ -1,12 +1,16 @@
 //! Group commit: one flusher task per shard.
 //!
-//! Appends mark their log dirty and wake the flusher. A round takes up to
-//! `flush_logs_per_round_max` dirty logs and, for each concurrently: writes
-//! its unwritten batches (O_DIRECT, several writes in flight), then issues one
-//! fdatasync if a producer waits for `Synced` or the `flush.messages` /
+//! Appends mark their log dirty and wake the flusher. For each dirty log the
+//! flusher starts a round of its own, with at most
+//! `flush_logs_per_round_max` rounds in flight per shard: a round writes the
+//! log's unwritten batches (O_DIRECT, several writes in flight), then issues
+//! one fdatasync if a producer waits for `Synced` or the `flush.messages` /
 //! `flush.ms` policy is due, then completes the waiters up to what was
-//! reached. Appends arriving during a round mark the log dirty again and go in
-//! the next round. A failed write or fdatasync fails the log (see
+//! reached. Rounds of different logs do not wait for each other, so a slow
+//! device under one partition, or a partition rolling its segment, does not
+//! hold back the writes and syncs of the others. Appends arriving during a
+//! round mark the log dirty again: one more round of that log waits for the
+//! current one (never more). A failed write or fdatasync fails the log (see
 //! `PartitionLog::fail`); nothing not written/synced is acknowledged.
 
 use super::appender::{plan_write, PlanInput};
@@ -14,6 +18,8 @@ use super::error::StorageError;
 use super::log::{now_ms, PartitionLog};
 use super::notify::{Completion, WakeSignal};
 use super::recovery::allocation_for;
+use super::unwritten::ShardUnwritten;
+use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::{Rc, Weak};
@@ -23,9 +29,10 @@ use std::time::Duration;
 /// appends; this only bounds a lost wake-up).
 const FLUSHER_IDLE_WAIT_MS: u64 = 1000;
 
-/// The shard's dirty logs and timed-sync deadlines.
-#[derive(Default)]
+/// The shard's dirty logs, timed-sync deadlines and unwritten bytes.
 pub(crate) struct FlushQueue {
+    /// Appended bytes of all the shard's logs not written yet, and their bound.
+    pub(super) unwritten: ShardUnwritten,
     dirty: RefCell<VecDeque<Weak<PartitionLog>>>,
     /// Logs with written but unsynced data and a finite `flush.ms`.
     timed: RefCell<Vec<(i64, Weak<PartitionLog>)>>,
@@ -34,6 +41,18 @@ pub(crate) struct FlushQueue {
 }
 
 impl FlushQueue {
+    /// An empty queue; appends wait while more than `unwritten_bytes_max`
+    /// are unwritten.
+    pub(crate) fn new(unwritten_bytes_max: usize) -> Self {
+        FlushQueue {
+            unwritten: ShardUnwritten::new(unwritten_bytes_max),
+            dirty: RefCell::default(),
+            timed: RefCell::default(),
+            signal: WakeSignal::default(),
+            stopped: Cell::new(false),
+        }
+    }
+
     /// Queues a log (callers keep at most one entry per log).
     pub(crate) fn enqueue(&self, log: Weak<PartitionLog>) {
         self.dirty.borrow_mut().push_back(log);
@@ -86,32 +105,43 @@ impl FlushQueue {
     }
 }
 
-/// The shard's flusher task: runs rounds until [`FlushQueue::stop`].
-pub(crate) async fn run_flusher(queue: Rc<FlushQueue>, max_logs_per_round: usize) {
+/// The shard's flusher task: starts a round for each dirty log, at most
+/// `max_rounds_in_flight` at once, until [`FlushQueue::stop`]; then waits
+/// for the rounds in flight.
+pub(crate) async fn run_flusher(queue: Rc<FlushQueue>, max_rounds_in_flight: usize) {
+    let in_flight_max = max_rounds_in_flight.max(1) as u64;
+    let places = Rc::new(Semaphore::new(in_flight_max));
     while !queue.stopped.get() {
-        let logs = queue.take_round(max_logs_per_round);
+        let free = (places.available() as usize).max(1);
+        let logs = queue.take_round(free);
         if logs.is_empty() {
             let wait = queue.next_deadline_wait();
             futures_lite::future::or(queue.signal.wait(), glommio::timer::sleep(wait)).await;
             continue;
         }
-        let rounds: Vec<_> = logs
-            .into_iter()
-            .map(|log| glommio::spawn_local(async move { log.flush_round().await }))
-            .collect();
-        for round in rounds {
-            round.await;
+        for log in logs {
+            let Ok(place) = places.acquire_static_permit(1).await else {
+                return;
+            };
+            glommio::spawn_local(async move {
+                log.flush_round().await;
+                drop(place);
+            })
+            .detach();
         }
     }
+    let _ = places.acquire(in_flight_max).await;
 }
 
 impl PartitionLog {
     /// One flusher round for this log. Errors already failed the log.
     async fn flush_round(&self) {
-        self.flush_queued.set(false);
         let Ok(_flush) = self.flush_lock.acquire_permit(1).await else {
             return;
         };
+        // Cleared only now: appends made while this round waited for the
+        // lock are written by it, and queue at most one round after it.
+        self.flush_queued.set(false);
         if self.failure.borrow().is_some() {
             return;
         }
@@ -222,6 +252,7 @@ impl PartitionLog {
             state.written_end_offset = end_offset;
             take_reached(&mut state.written_waiters, end_offset)
         };
+        self.recount_unwritten();
         self.evict_recent();
         complete_all(completed);
         Ok(())

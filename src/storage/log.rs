@@ -111,6 +111,7 @@ impl AppendSlot<'_> {
         }
         log.check_open()?;
         let result = log.append_in_memory(self.batches, leader_epoch, on_batch);
+        log.recount_unwritten();
         log.mark_dirty();
         log.listeners.fire_all();
         Ok(result)
@@ -174,6 +175,8 @@ pub struct PartitionLog {
     pub(super) stats: Cell<LogStats>,
     /// Recent batch bytes of all logs of the shard.
     pub(super) shard_recent_bytes: Rc<Cell<usize>>,
+    /// This log's unwritten bytes as last counted in the shard's sum.
+    pub(super) unwritten_counted: Cell<u64>,
 }
 
 /// Counters of a log's disk activity since it was opened.
@@ -247,6 +250,7 @@ impl PartitionLog {
             self_ref: self_ref.clone(),
             stats: Cell::new(LogStats::default()),
             shard_recent_bytes,
+            unwritten_counted: Cell::new(0),
         })
     }
 
@@ -270,7 +274,8 @@ impl PartitionLog {
     /// Takes this log's turn for appending `batches` (validated by the
     /// caller; their lengths are checked again): refuses them when the log is
     /// failed, closed or its disk full, waits for the appends before, and
-    /// while the partition's unwritten bytes are over their bound. The caller
+    /// while the partition's unwritten bytes, or the shard's
+    /// (`log.unwritten.bytes.per.shard.max`), are over their bound. The caller
     /// may then decide (e.g. refuse a producer's duplicate) knowing no other
     /// append comes in between, and [`AppendSlot::commit`]s or drops the slot.
     pub async fn begin_append(
@@ -287,6 +292,8 @@ impl PartitionLog {
         self.check_open()?;
         self.check_disk_space()?;
         self.wait_for_write_room().await?;
+        self.flush_queue.unwritten.wait_for_room().await;
+        self.check_open()?;
         Ok(AppendSlot {
             log: self,
             _turn: turn,
@@ -422,6 +429,8 @@ impl PartitionLog {
         let old_base = old.base_offset;
         state.sealed.insert(old_base, old);
         state.write = ActiveWrite::default();
+        drop(state);
+        self.recount_unwritten();
         log::info!("{}: rolled segment {old_base} -> {base}", self.name);
         Ok(())
     }
@@ -608,6 +617,7 @@ impl PartitionLog {
     }
 
     pub(super) fn fail_waiters(&self, error: &StorageError) {
+        self.recount_unwritten();
         let waiters: Vec<Rc<Completion>> = {
             let mut state = self.state.borrow_mut();
             let written = std::mem::take(&mut state.written_waiters);

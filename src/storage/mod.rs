@@ -40,6 +40,7 @@ pub mod scan;
 pub mod segment;
 pub mod shard_storage;
 pub mod snapshot_files;
+mod unwritten;
 
 #[cfg(test)]
 mod fault_tests;

@@ -223,7 +223,11 @@ pub async fn load_log(
     limits: &StorageLimits,
     clean_shutdown: bool,
 ) -> Result<LoadedLog, StorageError> {
-    let bases = list_segment_bases(dir)?;
+    let listed = dir.to_path_buf();
+    // A listing can block on a slow device: on the storage pool.
+    let bases = glommio::executor()
+        .spawn_blocking(move || list_segment_bases(&listed))
+        .await?;
     let Some((&last_base, older)) = bases.split_last() else {
         let active = Segment::create(dir, 0, preallocate_bytes(config, limits)).await?;
         sync_directory(dir).await?;
@@ -255,7 +259,6 @@ pub async fn load_log(
 }
 
 fn list_segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
-    // A directory listing is metadata only; done once per partition open.
     let entries = std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))?;
     let mut bases = Vec::new();
     for entry in entries {

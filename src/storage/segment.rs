@@ -105,7 +105,7 @@ impl Segment {
         dma.pre_allocate(preallocate_bytes)
             .await
             .map_err(|e| StorageError::io("preallocate", &log_path, e))?;
-        let mut segment = Segment::empty(log_path, base_offset, dma)?;
+        let mut segment = Segment::empty(log_path, base_offset, dma).await?;
         segment.allocated = preallocate_bytes;
         Ok(segment)
     }
@@ -124,17 +124,17 @@ impl Segment {
         let dma = SegmentFile::open(&log_path, mode)
             .await
             .map_err(|e| StorageError::io("open", &log_path, e))?;
-        Segment::empty(log_path, base_offset, dma)
+        Segment::empty(log_path, base_offset, dma).await
     }
 
     /// A segment over freshly opened files, before the loader or the
     /// appender fills in size, next offset and indexes.
-    fn empty(
+    async fn empty(
         log_path: PathBuf,
         base_offset: i64,
         dma: SegmentFile,
     ) -> Result<Segment, StorageError> {
-        let read_file = open_read_handle(&log_path)?;
+        let read_file = open_read_handle(&log_path).await?;
         Ok(Segment {
             base_offset,
             log_path: Rc::from(log_path.as_path()),
@@ -298,9 +298,14 @@ impl SegmentReader {
     }
 }
 
-fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {
-    // open(2) of an existing file does no data I/O; acceptable on the reactor.
-    File::open(path)
+/// The buffered handle `sendfile` and cold reads use. open(2) can block on
+/// a slow device (path lookup, inode read): on the storage pool, never on
+/// the reactor.
+async fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {
+    let owned = path.to_path_buf();
+    glommio::executor()
+        .spawn_blocking(move || File::open(owned))
+        .await
         .map(Arc::new)
         .map_err(|e| StorageError::io("open", path, e))
 }

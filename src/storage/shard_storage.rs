@@ -41,13 +41,14 @@ impl ShardStorage {
     /// Storage of shard `shard_id` under `data_dir` (partitions are
     /// `<data_dir>/<topic>-<partition>/`).
     pub fn new(shard_id: usize, data_dir: PathBuf, limits: StorageLimits) -> Rc<Self> {
+        let flush_queue = Rc::new(FlushQueue::new(limits.unwritten_bytes_per_shard_max));
         Rc::new(ShardStorage {
             shard_id,
             data_dir,
             limits,
             logs: RefCell::new(HashMap::new()),
             busy: RefCell::new(HashMap::new()),
-            flush_queue: Rc::new(FlushQueue::default()),
+            flush_queue,
             recent_bytes: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
             iopoll_probe_primed: Cell::new(false),
@@ -166,6 +167,11 @@ impl ShardStorage {
         self.recent_bytes.get()
     }
 
+    /// Appended bytes of all partitions of the shard not written yet.
+    pub fn unwritten_bytes(&self) -> u64 {
+        self.flush_queue.unwritten.bytes()
+    }
+
     /// One retention pass over every partition of the shard.
     pub async fn run_retention(&self) {
         let logs = self.all_logs();
@@ -261,12 +267,10 @@ fn check_topic_name(topic: &str) -> Result<(), StorageError> {
     }
 }
 
+/// Creates a partition directory. Its parent, the data directory, is
+/// created at start-up (topic names hold no `/`); glommio creates the
+/// directory on its blocking pool, off the reactor.
 async fn create_dir(dir: &Path) -> Result<(), StorageError> {
-    if let Some(parent) = dir.parent() {
-        // Usually exists already; a blocking mkdir -p is rare and cheap.
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StorageError::io("create directory", parent, e))?;
-    }
     let directory = glommio::io::Directory::create(dir)
         .await
         .map_err(|e| StorageError::io("create directory", dir, e))?;

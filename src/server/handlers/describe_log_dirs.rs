@@ -164,11 +164,13 @@ fn log_dir_name(dir: &Path) -> String {
 }
 
 /// (total, usable) bytes of the volume holding `dir`, by statvfs on a
-/// blocking thread (it may touch the disk); `None` if it fails.
+/// control helper (it may touch the disk; a client asking often must not
+/// delay storage work); `None` if it fails.
 async fn volume_bytes(dir: PathBuf) -> Option<(i64, i64)> {
-    glommio::executor()
-        .spawn_blocking(move || statvfs_bytes(&dir))
+    crate::local::helper_pool::run_control_job(move || statvfs_bytes(&dir))
         .await
+        .ok()
+        .flatten()
 }
 
 fn statvfs_bytes(dir: &Path) -> Option<(i64, i64)> {

@@ -74,9 +74,13 @@ pub async fn handle(
     if meta.version < super::legacy_versions::FETCH_FLOOR {
         // Down-conversion reads file regions into memory: on a helper
         // thread, so a cold read never blocks this core.
-        return glommio::executor()
-            .spawn_blocking(move || super::legacy_fetch::encode(meta, response))
-            .await;
+        let encoded = crate::local::helper_pool::run_client_job(move || {
+            super::legacy_fetch::encode(meta, response)
+        });
+        return encoded.await.unwrap_or_else(|e| {
+            log::warn!("legacy fetch answer not encoded: {e}");
+            None
+        });
     }
     Some(encode_fetch_response(
         meta.correlation_id,

@@ -85,6 +85,7 @@ pub async fn handle(
                             let shard = ctx.owner_of(name, index);
                             let part = parts[shard].get_or_insert_with(|| ProducePart {
                                 acks: acks.unwrap_or(Acks::All),
+                                timeout_ms: request.timeout_ms.max(0) as u64,
                                 partitions: Vec::new(),
                             });
                             part.partitions.push(PartitionAppend {

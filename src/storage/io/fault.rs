@@ -60,6 +60,21 @@ pub enum Fault {
         /// Bytes of the write that reach the disk.
         bytes: usize,
     },
+    /// From the nth write on, each write waits `ms` before it happens (a
+    /// slow or hung device; the shard's reactor keeps running).
+    SlowWrite {
+        /// First slow write.
+        from_nth: u64,
+        /// Added latency of each.
+        ms: u64,
+    },
+    /// From the nth fdatasync on, each waits `ms` before it happens.
+    SlowSync {
+        /// First slow fdatasync.
+        from_nth: u64,
+        /// Added latency of each.
+        ms: u64,
+    },
 }
 
 impl Fault {
@@ -87,6 +102,8 @@ enum Verdict {
     Lie,
     Short(usize),
     Tear(usize),
+    /// Proceed after this many milliseconds.
+    Delay(u64),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -190,7 +207,9 @@ impl FaultPlan {
                 continue;
             }
             let rule_operation = match rule.fault {
-                Fault::FailSync { .. } | Fault::LyingSync { .. } => Operation::Sync,
+                Fault::FailSync { .. } | Fault::LyingSync { .. } | Fault::SlowSync { .. } => {
+                    Operation::Sync
+                }
                 _ => Operation::Write,
             };
             if rule_operation != operation {
@@ -204,6 +223,11 @@ impl FaultPlan {
                 Fault::LyingSync { from_nth } if *count >= from_nth => Verdict::Lie,
                 Fault::ShortWrite { nth, bytes } if *count == nth => Verdict::Short(bytes),
                 Fault::TornWriteThenCrash { nth, bytes } if *count == nth => Verdict::Tear(bytes),
+                Fault::SlowWrite { from_nth, ms } | Fault::SlowSync { from_nth, ms }
+                    if *count >= from_nth =>
+                {
+                    Verdict::Delay(ms)
+                }
                 _ => Verdict::Proceed,
             };
             if matches!(verdict, Verdict::Proceed) {
@@ -270,6 +294,14 @@ impl FaultPlan {
         }
         Ok(())
     }
+}
+
+/// Waits out a [`Verdict::Delay`] (then the operation proceeds).
+async fn delayed(verdict: Verdict) -> Verdict {
+    if let Verdict::Delay(ms) = verdict {
+        glommio::timer::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    verdict
 }
 
 /// A real O_DIRECT file whose operations go through a [`FaultPlan`].
@@ -345,6 +377,7 @@ impl FaultyFile {
         self.check_alive()?;
         let len = buffer.len();
         let verdict = self.plan.verdict(&self.path, Operation::Write);
+        let verdict = delayed(verdict).await;
         self.plan.grow(&self.path, position + len as u64)?;
         match verdict {
             Verdict::Fail => Err(self.plan.injected_error(EIO)),
@@ -366,7 +399,7 @@ impl FaultyFile {
                 self.plain.sync_all()?;
                 Err(self.plan.injected_error(EIO))
             }
-            Verdict::Proceed | Verdict::Lie => {
+            Verdict::Proceed | Verdict::Lie | Verdict::Delay(_) => {
                 self.save_pre_image(position, len)?;
                 super::os_error(self.inner.write_at(buffer, position).await)
             }
@@ -375,7 +408,7 @@ impl FaultyFile {
 
     pub(super) async fn fdatasync(&self) -> io::Result<()> {
         self.check_alive()?;
-        match self.plan.verdict(&self.path, Operation::Sync) {
+        match delayed(self.plan.verdict(&self.path, Operation::Sync)).await {
             Verdict::Fail => Err(self.plan.injected_error(EIO)),
             Verdict::Lie => {
                 self.plan.injected.set(self.plan.injected.get() + 1);

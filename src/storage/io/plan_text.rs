@@ -5,6 +5,8 @@
 //! - `lying-sync:from=N[:file=S]`
 //! - `short-write:nth=N:bytes=B[:file=S]`, `torn-write:nth=N:bytes=B[:file=S]`
 //! - `nospace:after=B` (files may grow by B bytes in total)
+//! - `slow-write:ms=M[:from=N][:file=S]`, `slow-sync:ms=M[:from=N][:file=S]`
+//!   (from the Nth on, default 1, each waits M ms: a slow or hung device)
 //!
 //! `file=S` limits a rule to paths containing `S` (e.g. `events-0/`).
 
@@ -50,6 +52,14 @@ pub fn parse_fault_plan(text: &str) -> Result<FaultPlan, String> {
                 nth: need(args.nth, "nth")?,
                 bytes: need(args.bytes, "bytes")? as usize,
             },
+            "slow-write" => Fault::SlowWrite {
+                from_nth: args.from.unwrap_or(1),
+                ms: need(args.ms, "ms")?,
+            },
+            "slow-sync" => Fault::SlowSync {
+                from_nth: args.from.unwrap_or(1),
+                ms: need(args.ms, "ms")?,
+            },
             "nospace" => {
                 space_bytes = Some(need(args.after, "after")?);
                 continue;
@@ -74,6 +84,7 @@ struct RuleArgs {
     from: Option<u64>,
     bytes: Option<u64>,
     after: Option<u64>,
+    ms: Option<u64>,
     file: Option<String>,
 }
 
@@ -91,6 +102,7 @@ impl RuleArgs {
             "from" => &mut self.from,
             "bytes" => &mut self.bytes,
             "after" => &mut self.after,
+            "ms" => &mut self.ms,
             _ => return Err(format!("unknown key {key:?}")),
         };
         *slot = Some(number);
@@ -106,7 +118,8 @@ mod tests {
     fn parses_every_kind() {
         let plan = parse_fault_plan(
             "fail-sync:nth=3:file=events-0/; fail-write:nth=1; lying-sync:from=2; \
-             short-write:nth=4:bytes=100; torn-write:nth=5:bytes=7; nospace:after=4096",
+             short-write:nth=4:bytes=100; torn-write:nth=5:bytes=7; nospace:after=4096; \
+             slow-sync:ms=250:file=x-1/; slow-write:ms=9:from=3",
         )
         .unwrap();
         let text = format!("{plan:?}");
@@ -117,6 +130,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("space_left_bytes: Some(4096)"), "{text}");
+        assert!(text.contains("SlowSync { from_nth: 1, ms: 250 }"), "{text}");
+        assert!(text.contains("SlowWrite { from_nth: 3, ms: 9 }"), "{text}");
     }
 
     #[test]
@@ -126,5 +141,6 @@ mod tests {
         assert!(parse_fault_plan("fail-sync:nth=x").is_err());
         assert!(parse_fault_plan("fail-sync:when=1").is_err());
         assert!(parse_fault_plan("fail-sync:nth").is_err());
+        assert!(parse_fault_plan("slow-sync:from=2").is_err());
     }
 }
