@@ -130,6 +130,31 @@ enum Message {
     Flush(SyncSender<()>),
 }
 
+/// Runs `spawn` with SIGTERM and SIGINT blocked in the calling thread, so a
+/// thread it starts inherits them blocked; the caller's mask is restored
+/// after. The logger thread starts before the signal thread blocks them for
+/// the process (`shard::runtime`); left unblocked there, the kernel would
+/// deliver a SIGTERM to it, whose default action kills the broker without a
+/// clean shutdown.
+fn with_shutdown_signals_blocked<T>(spawn: impl FnOnce() -> T) -> T {
+    // SAFETY: plain libc signal-mask calls on zeroed sigset_t values.
+    let previous = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+        previous
+    };
+    let spawned = spawn();
+    // SAFETY: restores the mask read above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+    }
+    spawned
+}
+
 /// The sending side of the logger thread's queue.
 struct LineSink {
     /// `None` if the thread could not start: lines are written directly.
@@ -143,9 +168,11 @@ impl LineSink {
         let (queue, lines) = sync_channel(queued_max);
         let dropped = Arc::new(AtomicU64::new(0));
         let counted = dropped.clone();
-        let started = std::thread::Builder::new()
-            .name("millrace-log".into())
-            .spawn(move || write_lines(out, lines, &counted));
+        let started = with_shutdown_signals_blocked(|| {
+            std::thread::Builder::new()
+                .name("millrace-log".into())
+                .spawn(move || write_lines(out, lines, &counted))
+        });
         LineSink {
             queue: started.ok().map(|_| queue),
             dropped,
@@ -279,6 +306,34 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// Whether `signal` is blocked in the calling thread.
+    fn blocked_here(signal: libc::c_int) -> bool {
+        // SAFETY: reads the calling thread's mask into a zeroed sigset_t.
+        unsafe {
+            let mut current: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current);
+            libc::sigismember(&current, signal) == 1
+        }
+    }
+
+    #[test]
+    fn the_logger_thread_never_takes_a_shutdown_signal() {
+        // A fresh thread stands for the start-up thread, masks untouched.
+        std::thread::spawn(|| {
+            assert!(!blocked_here(libc::SIGTERM));
+            let spawned = with_shutdown_signals_blocked(|| {
+                std::thread::spawn(|| (blocked_here(libc::SIGTERM), blocked_here(libc::SIGINT)))
+            });
+            assert_eq!(spawned.join().unwrap(), (true, true));
+            assert!(
+                !blocked_here(libc::SIGTERM),
+                "the caller's mask is restored"
+            );
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn formats_utc_timestamps() {

@@ -29,6 +29,7 @@ FIRST_SEGMENT = "00000000000000000000"
 SNAPSHOT_VERSION = 1
 SNAPSHOT_HEADER_BYTES = 2 + 4 + 4  # version, crc, entry count
 SNAPSHOT_ENTRY_BYTES = 8 + 2 + 4 + 8 + 4 + 8 + 4 + 8
+LOG_WAIT_S = 10
 MANY_PRODUCERS = 4100  # past the 4,096 the broker used to keep per partition
 
 
@@ -84,6 +85,16 @@ def accepted(answer):
     error, base_offset = answer
     assert error == kafka_wire.ERROR_NONE, f"produce error {error}"
     return base_offset
+
+
+def logged(b, text, timeout_s=LOG_WAIT_S):
+    """Whether the broker logs `text` within the timeout (a logger thread writes its lines)."""
+    deadline = time.monotonic() + timeout_s
+    while text not in b.stderr_tail(64_000):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def partition_dir(b, topic):
@@ -223,7 +234,7 @@ def test_damaged_snapshot_falls_back_with_a_log_line(broker):
     data[-1] ^= 0xFF
     newest.write_bytes(bytes(data))
     b.start()
-    assert "falling back" in b.stderr_tail(64_000), "a damaged snapshot must be reported"
+    assert logged(b, "falling back"), "a damaged snapshot must be reported"
     # Removed; a fresh snapshot at the same log end may replace it (the rebuild replayed batches).
     assert not newest.exists() or newest.read_bytes() != bytes(data), "the damaged snapshot is removed"
     assert_retries_are_duplicates(b, topic, p2, sent)
@@ -272,4 +283,4 @@ def test_full_producer_table_refuses_new_producers_and_expired_ones_make_room(br
     keys = [key for _, key, _ in wire.records(topic)]
     assert b"refused" not in keys and keys.count(b"recent-0") == 1
     wire.close()
-    assert "producer.ids.per.partition.max" in b.stderr_tail(64_000), "a refusal must be logged"
+    assert logged(b, "producer.ids.per.partition.max"), "a refusal must be logged"
