@@ -16,6 +16,9 @@
 //!   and the owner side of Produce, Fetch, ListOffsets, DescribeLogDirs.
 //! - [`metadata`]: the topic registry (persisted by the controller on shard
 //!   0, copied to every shard) and each shard's control-plane state.
+//! - [`cluster`]: the cluster control plane, sans-IO (no runtime, no I/O):
+//!   metadata records, the metadata image, the KRaft-style controller and
+//!   broker lifecycle, and a seeded deterministic simulator that checks them.
 //! - [`coordinator`]: consumer groups and their committed offsets.
 //! - [`shard`]: the runtime (one pinned glommio executor per core),
 //!   placement, the cross-shard messages, the router that carries them, and
@@ -43,6 +46,7 @@ pub mod alloc_stats;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod coordinator;
 pub mod local;

@@ -130,36 +130,28 @@ enum Message {
     Flush(SyncSender<()>),
 }
 
-/// Runs `spawn` with SIGTERM and SIGINT blocked in the calling thread, so a
-/// thread it starts inherits them blocked; the caller's mask is restored
-/// after. The logger thread starts before the signal thread blocks them for
-/// the process (`shard::runtime`); left unblocked there, the kernel would
-/// deliver a SIGTERM to it, whose default action kills the broker without a
-/// clean shutdown.
-fn with_shutdown_signals_blocked<T>(spawn: impl FnOnce() -> T) -> T {
-    // SAFETY: plain libc signal-mask calls on zeroed sigset_t values.
-    let previous = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut previous: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
-        previous
-    };
-    let spawned = spawn();
-    // SAFETY: restores the mask read above.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
-    }
-    spawned
-}
-
 /// The sending side of the logger thread's queue.
 struct LineSink {
     /// `None` if the thread could not start: lines are written directly.
     queue: Option<SyncSender<Message>>,
     dropped: Arc<AtomicU64>,
+}
+
+/// Blocks SIGTERM and SIGINT in the calling thread (and the threads it
+/// starts afterwards), so that only the thread that waits for them (the
+/// runtime's signal thread) takes them; returns the blocked set.
+pub fn block_shutdown_signals() -> Result<libc::sigset_t, std::io::Error> {
+    // SAFETY: plain libc signal-mask calls on a zeroed sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        match libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) {
+            0 => Ok(set),
+            error => Err(std::io::Error::from_raw_os_error(error)),
+        }
+    }
 }
 
 impl LineSink {
@@ -168,11 +160,15 @@ impl LineSink {
         let (queue, lines) = sync_channel(queued_max);
         let dropped = Arc::new(AtomicU64::new(0));
         let counted = dropped.clone();
-        let started = with_shutdown_signals_blocked(|| {
-            std::thread::Builder::new()
-                .name("millrace-log".into())
-                .spawn(move || write_lines(out, lines, &counted))
-        });
+        let started = std::thread::Builder::new()
+            .name("millrace-log".into())
+            .spawn(move || {
+                // Started before the runtime blocks them for the threads it
+                // spawns: a SIGTERM delivered here would kill the broker
+                // (default action) before the signal thread shuts it down.
+                let _ = block_shutdown_signals();
+                write_lines(out, lines, &counted)
+            });
         LineSink {
             queue: started.ok().map(|_| queue),
             dropped,
@@ -307,34 +303,6 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// Whether `signal` is blocked in the calling thread.
-    fn blocked_here(signal: libc::c_int) -> bool {
-        // SAFETY: reads the calling thread's mask into a zeroed sigset_t.
-        unsafe {
-            let mut current: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current);
-            libc::sigismember(&current, signal) == 1
-        }
-    }
-
-    #[test]
-    fn the_logger_thread_never_takes_a_shutdown_signal() {
-        // A fresh thread stands for the start-up thread, masks untouched.
-        std::thread::spawn(|| {
-            assert!(!blocked_here(libc::SIGTERM));
-            let spawned = with_shutdown_signals_blocked(|| {
-                std::thread::spawn(|| (blocked_here(libc::SIGTERM), blocked_here(libc::SIGINT)))
-            });
-            assert_eq!(spawned.join().unwrap(), (true, true));
-            assert!(
-                !blocked_here(libc::SIGTERM),
-                "the caller's mask is restored"
-            );
-        })
-        .join()
-        .unwrap();
-    }
-
     #[test]
     fn formats_utc_timestamps() {
         let at = |seconds: u64, millis: u64| {
@@ -368,10 +336,14 @@ mod tests {
     struct GatedWriter {
         gate: Arc<std::sync::Mutex<()>>,
         written: Arc<std::sync::Mutex<Vec<u8>>>,
+        /// Set when the logger thread first calls `write`, so the test
+        /// knows it holds a line before filling the queue.
+        entered: Arc<std::sync::atomic::AtomicBool>,
     }
 
     impl Write for GatedWriter {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.entered.store(true, Ordering::Release);
             let _open = self.gate.lock().unwrap();
             self.written.lock().unwrap().extend_from_slice(bytes);
             Ok(bytes.len())
@@ -387,19 +359,33 @@ mod tests {
         let writer = GatedWriter {
             gate: Arc::new(std::sync::Mutex::new(())),
             written: Arc::default(),
+            entered: Arc::default(),
         };
         let closed = writer.gate.lock().unwrap();
         let sink = LineSink::start(writer.clone(), 4);
-        // The logger thread takes the first line and blocks writing it; four
+        // The logger thread takes the first line and blocks writing it (we
+        // wait for that: on a loaded machine it may not have run yet); four
         // more fill the queue; the rest are dropped at once, not waited for.
+        sink.submit("line 0\n".into());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !writer.entered.load(Ordering::Acquire) {
+            assert!(std::time::Instant::now() < deadline, "logger never wrote");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let started = std::time::Instant::now();
-        for i in 0..100 {
+        for i in 1..100 {
             sink.submit(format!("line {i}\n"));
         }
         assert!(started.elapsed() < Duration::from_secs(1));
         let dropped = sink.dropped.load(Ordering::Relaxed);
-        assert!((90..=96).contains(&dropped), "{dropped} dropped");
+        assert_eq!(
+            dropped, 95,
+            "99 lines after the first: 4 queued, the rest dropped"
+        );
         drop(closed);
+        // Drain the full queue first: a line submitted before the thread
+        // catches up would be dropped too.
+        sink.flush();
         sink.submit("after\n".into());
         sink.flush();
         let text = String::from_utf8(writer.written.lock().unwrap().clone()).unwrap();

@@ -108,6 +108,24 @@ def new_consumer(bootstrap, **extra):
     return Consumer(config)
 
 
+def group_consumer(bootstrap, group, **extra):
+    """A member of consumer group `group` that commits only when told to."""
+    config = quiet_config(bootstrap)
+    config.update({"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    config.update(extra)
+    return Consumer(config)
+
+
+def latest_offset(bootstrap, topic, partition=0):
+    """ListOffsets latest (the high watermark) of one partition."""
+    consumer = new_consumer(bootstrap)
+    try:
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=ADMIN_TIMEOUT_S)
+        return high
+    finally:
+        consumer.close()
+
+
 def consume_all(bootstrap, topic, partitions, timeout_s=CONSUME_TIMEOUT_S, consumer=None, **extra):
     """Everything in partitions 0..partitions-1 from the earliest offset, read until every
     partition reports end-of-partition. Returns {partition: [(offset, key, value), ...]}."""

@@ -17,6 +17,9 @@ import pytest
 
 import kafka_wire
 
+# The session-scoped `apache_kafka` fixture (tests/kafka_peer.py): Apache Kafka, started once.
+pytest_plugins = ["kafka_peer"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BROKER_BINARY = Path(os.environ.get("MILLRACE_BINARY", REPO_ROOT / "target" / "release" / "millrace"))
 HOST = "127.0.0.1"

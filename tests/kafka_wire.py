@@ -3,7 +3,8 @@
 The client libraries hide what goes on the wire; these helpers let tests send exact bytes
 (bad frames, unsupported versions, one Produce or Fetch request that touches chosen
 partitions) and decode exact answers. Only what the tests use is here: request headers v1/v2,
-ApiVersions v0/v3, Produce v3, Fetch v4 and record batch v2 without compression.
+ApiVersions v0/v3, Produce v3, Fetch v4, ListOffsets v1 and record batch v2 (compressed only
+around a records section the caller compressed).
 """
 
 import socket
@@ -293,16 +294,25 @@ def encode_record_batch(records, base_timestamp_ms, producer_id=-1, producer_epo
     encoded = b"".join(
         encode_record(i, 0, key, value) for i, (key, value) in enumerate(records)
     )
+    producer = (producer_id, producer_epoch, base_sequence)
+    return encode_batch_around(encoded, len(records), base_timestamp_ms, base_timestamp_ms, producer=producer)
+
+
+def encode_batch_around(records_section, count, base_timestamp_ms, max_timestamp_ms, codec=0, producer=(-1, -1, -1)):
+    """A v2 batch (base offset 0) around an encoded records section, which is compressed with
+    `codec` (attribute bits) by the caller when not 0; `producer` is (producer id, epoch, base
+    sequence), none by default."""
+    producer_id, producer_epoch, base_sequence = producer
     after_crc = (
-        int16(0)  # attributes: no compression, create time
-        + int32(len(records) - 1)  # last offset delta
+        int16(codec)  # attributes: the codec, create time
+        + int32(count - 1)  # last offset delta
         + int64(base_timestamp_ms)
-        + int64(base_timestamp_ms)  # max timestamp
+        + int64(max_timestamp_ms)
         + int64(producer_id)
         + int16(producer_epoch)
         + int32(base_sequence)
-        + int32(len(records))
-        + encoded
+        + int32(count)
+        + records_section
     )
     after_length = int32(0) + struct.pack(">b", MAGIC_V2) + struct.pack(">I", crc32c(after_crc)) + after_crc
     return int64(0) + int32(len(after_length)) + after_length
@@ -348,6 +358,24 @@ def decode_record_batches(data):
     return out
 
 
+def batch_headers(data):
+    """[(attributes, max_timestamp, crc_ok)] of the whole v2 batches in `data` (a Fetch
+    answer's records), compressed or not; records are not decoded."""
+    headers = []
+    pos = 0
+    while pos + LOG_OVERHEAD_BYTES <= len(data):
+        (batch_length,) = struct.unpack_from(">i", data, pos + 8)
+        end = pos + LOG_OVERHEAD_BYTES + batch_length
+        if batch_length <= 0 or end > len(data):
+            break
+        (crc,) = struct.unpack_from(">I", data, pos + 17)
+        (attributes,) = struct.unpack_from(">h", data, pos + 21)
+        (max_timestamp,) = struct.unpack_from(">q", data, pos + 35)
+        headers.append((attributes, max_timestamp, crc32c(data[pos + 21 : end]) == crc))
+        pos = end
+    return headers
+
+
 # ---------------------------------------------------------------- Produce v3 / Fetch v4
 
 
@@ -378,16 +406,31 @@ def produce_v3(sock, correlation_id, topic, batches_by_partition, acks=-1, timeo
     return results
 
 
-def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 20, partition_max_bytes=8 << 20):
+def fetch_v4(
+    sock,
+    correlation_id,
+    topic,
+    offsets_by_partition,
+    max_bytes=32 << 20,
+    partition_max_bytes=8 << 20,
+    max_wait_ms=500,
+    min_bytes=1,
+):
     """One Fetch v4 request; returns {partition: (error_code, high_watermark, records_bytes)}."""
+    body = fetch_v4_body(topic, offsets_by_partition, max_bytes, partition_max_bytes, max_wait_ms, min_bytes)
+    return parse_fetch_v4(call(sock, API_FETCH, 4, correlation_id, body))
+
+
+def fetch_v4_body(topic, offsets_by_partition, max_bytes, partition_max_bytes, max_wait_ms, min_bytes):
+    """The body of a Fetch v4 request for one topic (partitions in the dict's order)."""
     partitions = b"".join(
         int32(partition) + int64(offset) + int32(partition_max_bytes)
         for partition, offset in offsets_by_partition.items()
     )
-    body = (
+    return (
         int32(-1)  # replica id: a consumer
-        + int32(500)  # max wait ms
-        + int32(1)  # min bytes
+        + int32(max_wait_ms)
+        + int32(min_bytes)
         + int32(max_bytes)
         + struct.pack(">b", 0)  # read_uncommitted
         + int32(1)
@@ -395,7 +438,10 @@ def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 
         + int32(len(offsets_by_partition))
         + partitions
     )
-    reader = call(sock, API_FETCH, 4, correlation_id, body)
+
+
+def parse_fetch_v4(reader):
+    """{partition: (error_code, high_watermark, records_bytes)} of a Fetch v4 response."""
     reader.int32()  # throttle
     results = {}
     for _ in range(reader.int32()):
@@ -410,6 +456,44 @@ def fetch_v4(sock, correlation_id, topic, offsets_by_partition, max_bytes=32 << 
                 reader.take(16)
             records = reader.nullable_bytes() or b""
             results[partition] = (error_code, high_watermark, records)
+    return results
+
+
+# ---------------------------------------------------------------- InitProducerId v4
+
+
+def init_producer_id_v4(sock, correlation_id, producer_id=-1, producer_epoch=-1):
+    """InitProducerId v4 (flexible) without a transactional id; returns
+    (error_code, producer_id, producer_epoch)."""
+    body = (
+        uvarint(0)  # null transactional id
+        + int32(60000)  # transaction timeout ms
+        + int64(producer_id)
+        + int16(producer_epoch)
+        + uvarint(0)  # no tagged fields
+    )
+    reader = call(sock, API_INIT_PRODUCER_ID, 4, correlation_id, body, flexible=True)
+    reader.skip_tagged_fields()  # response header v1
+    reader.int32()  # throttle time
+    return reader.int16(), reader.int64(), reader.int16()
+
+
+# ---------------------------------------------------------------- ListOffsets v1
+
+
+def list_offsets_v1(sock, correlation_id, topic, timestamps_by_partition):
+    """One ListOffsets v1 request; returns {partition: (error_code, timestamp, offset)}."""
+    partitions = b"".join(
+        int32(partition) + int64(timestamp) for partition, timestamp in timestamps_by_partition.items()
+    )
+    body = int32(-1) + int32(1) + kafka_string(topic) + int32(len(timestamps_by_partition)) + partitions
+    reader = call(sock, API_LIST_OFFSETS, 1, correlation_id, body)
+    results = {}
+    for _ in range(reader.int32()):
+        reader.string()
+        for _ in range(reader.int32()):
+            partition = reader.int32()
+            results[partition] = (reader.int16(), reader.int64(), reader.int64())
     return results
 
 
@@ -431,14 +515,3 @@ def walk_log_segment(data):
         batches.append((pos, base_offset, base_offset + last_offset_delta, total))
         pos += total
     return batches
-
-
-# ---------------------------------------------------------------- InitProducerId v0
-
-
-def init_producer_id_v0(sock, correlation_id):
-    """InitProducerId v0 for an idempotent (non-transactional) producer: (error, id, epoch)."""
-    body = kafka_string(None) + int32(60000)  # transactional id, transaction timeout ms
-    reader = call(sock, API_INIT_PRODUCER_ID, 0, correlation_id, body)
-    reader.int32()  # throttle time
-    return reader.int16(), reader.int64(), reader.int16()

@@ -98,8 +98,12 @@ install_python_packages
 install_node_packages
 install_go_clients
 install_java_clients
+# Kafka's jars for the conformance test, on the JDK and Maven installed above (a no-op once
+# resolved); it fails the run if they cannot be had: the test must not skip silently.
+bash perf/peers/kafka.sh fetch
 
 cargo build --release
+cargo build --release --example conformance
 cargo test --release
 "$VENV/bin/python" -m pytest -q tests/ "$@"
 if [ "${MILLRACE_TEST_FUZZ_SECONDS:-0}" -gt 0 ]; then

@@ -45,7 +45,7 @@ class Wire:
         return self.correlation_id
 
     def init_producer(self):
-        error, producer_id, epoch = kafka_wire.init_producer_id_v0(self.sock, self.next_id())
+        error, producer_id, epoch = kafka_wire.init_producer_id_v4(self.sock, self.next_id())
         assert error == kafka_wire.ERROR_NONE, f"InitProducerId error {error}"
         return producer_id, epoch
 

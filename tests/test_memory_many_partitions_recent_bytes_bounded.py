@@ -32,6 +32,8 @@ ACKS_LEADER = 1
 # Small segments: each active segment is preallocated up to 64 MiB ahead, and 200 of those
 # would take 12.5 GiB of a disk shared with other tests.
 SEGMENT_BYTES = 2 << 20
+# Bound on the wait for the last acks=1 batch to become visible (fsynced).
+VISIBLE_WAIT_S = 30
 
 
 def resident_bytes(pid):
@@ -91,9 +93,15 @@ def test_many_partition_requests_do_not_pin_their_buffers(broker):
             f"with log.recent.bytes.per.shard.max = {SHARD_RECENT_MAX_BYTES >> 20} MiB"
         )
         # The quiet partitions' newest batches (in memory, copied) read back intact.
+        # acks=1 records become visible once fsynced (log.flush.visibility.ms): wait for the last.
         last = PARTITIONS - 1
-        fetched = kafka_wire.fetch_v4(sock, 9999, topic, {last: REQUESTS - 5})
-        error_code, high_watermark, records = fetched[last]
+        deadline = time.monotonic() + VISIBLE_WAIT_S
+        while True:
+            fetched = kafka_wire.fetch_v4(sock, 9999, topic, {last: REQUESTS - 5})
+            error_code, high_watermark, records = fetched[last]
+            if error_code != 0 or high_watermark == REQUESTS + 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert error_code == 0 and high_watermark == REQUESTS + 1
         values = [value for _, _, value in kafka_wire.decode_record_batches(records)]
         assert values[-5:] == [quiet_value(r) for r in range(REQUESTS - 5, REQUESTS)]

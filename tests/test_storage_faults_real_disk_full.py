@@ -1,7 +1,9 @@
 """A real full disk: the broker's log.dirs is a small loop-mounted ext4. With the disk filled,
 acks=all producers get KAFKA_STORAGE_ERROR (nothing unwritten is acknowledged), fetches of the
 existing data keep working, the broker stays up, and once space is freed appends succeed again
-with offsets continuing densely. Needs root (mount); skipped with the reason otherwise."""
+with offsets continuing densely. A refused record never becomes visible: not while the disk is
+full, not once space returns, not after a restart (it was rolled back, not kept to be written
+later). Needs root (mount); skipped with the reason otherwise."""
 
 import errno
 import os
@@ -20,12 +22,13 @@ from clients import (
     unique_topic,
 )
 
-IMAGE_BYTES = 48 << 20
-SEGMENT_BYTES = 1 << 20
+# Room for a broker that preallocated 64 MiB per segment up front (its refusals came only when a
+# segment had to grow past that, with the refused batch kept in memory).
+IMAGE_BYTES = 160 << 20
 VALUE = b"x" * 1000
 FILL_CHUNKS = (1 << 20, 4096)
-MAX_FULL_ATTEMPT_BATCHES = 40
-BATCH = 100
+MAX_FULL_ATTEMPT_BATCHES = 200
+BATCH = 1000
 
 
 def run(*cmd):
@@ -34,7 +37,7 @@ def run(*cmd):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A mounted 48 MiB ext4 at tmp_path/broker/data (the broker's log.dirs; its stderr.log
+    """A mounted 160 MiB ext4 at tmp_path/broker/data (the broker's log.dirs; its stderr.log
     goes to the parent, off the small disk)."""
     if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
         pytest.skip("needs root and mkfs.ext4 to mount a loop ext4")
@@ -84,7 +87,7 @@ def messages(tag, count):
 
 
 def test_full_disk_refuses_appends_serves_reads_and_recovers(small_disk, broker):
-    b = broker(data_dir=small_disk, **{"log.segment.bytes": SEGMENT_BYTES})
+    b = broker(data_dir=small_disk)
     try:
         topic = unique_topic("diskfull")
         create_topic(b.bootstrap, topic, 1)
@@ -96,24 +99,28 @@ def test_full_disk_refuses_appends_serves_reads_and_recovers(small_disk, broker)
 
         filler = small_disk / "filler"
         assert fill(filler) > 0
-        # Keep producing until the next segment roll (or a preallocation) hits ENOSPC.
+        # Keep producing until growing the segment (its next preallocation) hits ENOSPC.
         delivered = list(before.delivered)
         errors = []
+        refused = set()
         for attempt in range(MAX_FULL_ATTEMPT_BATCHES):
             log = produce_all(producer, topic, messages(f"f{attempt}-", BATCH), partition=0)
             delivered += log.delivered
             errors += [err.code() for err, _, _ in log.errors]
+            refused |= {key for _, key, _ in log.errors}
             if errors:
                 break
         assert errors, "the full disk never refused an append"
         assert set(errors) == {KafkaError.KAFKA_STORAGE_ERROR}, errors
         assert b.alive()
 
-        # Reads keep working while the disk is full: every acknowledged record is served.
+        # Reads keep working while the disk is full: every acknowledged record is served, and
+        # no refused one.
         records = consume_all(b.bootstrap, topic, 1)
         assert_contiguous_from_zero(records)
         served = {(offset, key) for offset, key, _ in records[0]}
         assert {(offset, key) for _, offset, key, _ in delivered} <= served
+        assert_only_delivered(records, delivered, refused)
 
         # Space freed: appends are accepted again (the client retries through the retry delay).
         filler.unlink()
@@ -124,6 +131,22 @@ def test_full_disk_refuses_appends_serves_reads_and_recovers(small_disk, broker)
         assert_contiguous_from_zero(records)
         keys = [key for _, key, _ in records[0]]
         assert keys[-50:] == [f"z{i}".encode() for i in range(50)]
+        assert_only_delivered(records, delivered + after.delivered, refused)
         assert "disk full" in b.stderr_tail(1 << 20)
+
+        # Nor after a restart.
+        b.stop()
+        b.start()
+        records = consume_all(b.bootstrap, topic, 1)
+        assert_contiguous_from_zero(records)
+        assert_only_delivered(records, delivered + after.delivered, refused)
     finally:
         b.kill()
+
+
+def assert_only_delivered(records, delivered, refused):
+    """The partition holds exactly the acknowledged records, in order: no refused record."""
+    keys = [key for _, key, _ in records[0]]
+    shown = sorted(refused & set(keys))
+    assert not shown, f"{len(shown)} refused record(s) visible, e.g. {shown[:3]}"
+    assert keys == [key for _, _, key, _ in sorted(delivered, key=lambda d: d[1])]

@@ -26,7 +26,8 @@ const TOPIC: &str = "seed-topic";
 
 fn main() -> std::io::Result<()> {
     write_request_seeds(Path::new("corpus/request_frame"))?;
-    write_batch_seeds(Path::new("corpus/record_batches"))
+    write_batch_seeds(Path::new("corpus/record_batches"))?;
+    write_semantics_seeds(Path::new("corpus/batch_semantics"))
 }
 
 fn write_request_seeds(dir: &Path) -> std::io::Result<()> {
@@ -160,6 +161,12 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
             let request = AlterConfigsRequest::default().with_resources(vec![resource]);
             out.push(("one-config", request.into()));
         }
+        ApiKey::DescribeCluster => {
+            out.push(("default", DescribeClusterRequest::default().into()));
+            let request = DescribeClusterRequest::default()
+                .with_include_cluster_authorized_operations(true);
+            out.push(("authorized-operations", request.into()));
+        }
         _ => group_requests(api_key, version, &mut out),
     }
     out
@@ -237,5 +244,47 @@ fn write_batch_seeds(dir: &Path) -> std::io::Result<()> {
         fs::write(dir.join(name), bytes)?;
     }
     println!("3 record batch seeds in {}", dir.display());
+    Ok(())
+}
+
+/// What `batch_semantics` makes inconsistent, by the index its first input
+/// byte selects (`Unstructured::choose` over its `TWISTS`: byte % 10).
+const SEMANTICS_TWISTS: [&str; 10] = [
+    "consistent",
+    "count",
+    "last-offset-delta",
+    "base-offset",
+    "producer-fields",
+    "record-length",
+    "stray-bytes",
+    "codec",
+    "second-batch",
+    "crc",
+];
+/// Seeds per twist, and bytes per seed (the target draws its choices from them).
+const SEMANTICS_SEEDS_PER_TWIST: u64 = 3;
+const SEMANTICS_SEED_BYTES: usize = 600;
+
+/// `batch_semantics` inputs are choices, not batches: each seed is the twist
+/// index followed by deterministic pseudo-random bytes (an LCG), so that
+/// every twist starts from batches with records, codecs and producer fields.
+fn write_semantics_seeds(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let mut written = 0;
+    for (twist, name) in SEMANTICS_TWISTS.iter().enumerate() {
+        for variant in 0..SEMANTICS_SEEDS_PER_TWIST {
+            let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (twist as u64 * 31 + variant);
+            let mut bytes = vec![twist as u8];
+            bytes.extend((1..SEMANTICS_SEED_BYTES).map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 56) as u8
+            }));
+            fs::write(dir.join(format!("{name}-{variant}")), bytes)?;
+            written += 1;
+        }
+    }
+    println!("{written} batch semantics seeds in {}", dir.display());
     Ok(())
 }

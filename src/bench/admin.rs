@@ -19,7 +19,18 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between Metadata polls while waiting.
 const TOPIC_READY_POLL: Duration = Duration::from_millis(50);
-use crate::protocol::error_code::{NONE, TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
+use crate::protocol::error_code::{
+    LEADER_NOT_AVAILABLE, NONE, NOT_LEADER_OR_FOLLOWER, TOPIC_ALREADY_EXISTS,
+    UNKNOWN_TOPIC_OR_PARTITION,
+};
+/// Errors of a partition whose leadership is still being applied: Apache Kafka names a new
+/// partition's leader in Metadata before that broker has applied the change, and answers
+/// ListOffsets with these meanwhile. Retried until [`TOPIC_READY_TIMEOUT`].
+const LEADERSHIP_PENDING_CODES: &[i16] = &[
+    UNKNOWN_TOPIC_OR_PARTITION,
+    LEADER_NOT_AVAILABLE,
+    NOT_LEADER_OR_FOLLOWER,
+];
 /// First DeleteTopics version that names topics in `topics`.
 const DELETE_TOPICS_STATE_VERSION: i16 = 6;
 
@@ -176,10 +187,7 @@ fn plans_with_offsets(names: &[String], leaders: &Leaders) -> Result<Vec<TopicPl
             let client = connections
                 .get_mut(leader)
                 .ok_or_else(|| format!("no connection to {leader}"))?;
-            let found = client
-                .list_offsets(topic, &partitions, OffsetSpec::Latest)
-                .map_err(|e| format!("ListOffsets {topic}: {e}"))?;
-            offsets.extend(found);
+            offsets.extend(end_offsets(client, topic, &partitions)?);
         }
         let partitions = by_partition
             .into_iter()
@@ -195,6 +203,31 @@ fn plans_with_offsets(names: &[String], leaders: &Leaders) -> Result<Vec<TopicPl
         });
     }
     Ok(plans)
+}
+
+/// The log end offsets of `partitions`, asked of their leader until it has taken up
+/// leadership (see [`LEADERSHIP_PENDING_CODES`]) or [`TOPIC_READY_TIMEOUT`] passes.
+fn end_offsets(
+    client: &mut KafkaClient,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<BTreeMap<i32, i64>, String> {
+    let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
+    loop {
+        match client.list_offsets(topic, partitions, OffsetSpec::Latest) {
+            Ok(offsets) => return Ok(offsets),
+            Err(ClientError::Broker { code, .. })
+                if leadership_pending(code) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(TOPIC_READY_POLL)
+            }
+            Err(e) => return Err(format!("ListOffsets {topic}: {e}")),
+        }
+    }
+}
+
+fn leadership_pending(code: i16) -> bool {
+    LEADERSHIP_PENDING_CODES.contains(&code)
 }
 
 /// One producer id and epoch per idempotent bench producer, from
@@ -245,4 +278,24 @@ pub fn delete_topics(bootstrap: &str, topics: &[String]) -> Result<(), String> {
             .map_err(|e| format!("DeleteTopics: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::error_code::{CORRUPT_MESSAGE, UNSUPPORTED_VERSION};
+
+    #[test]
+    fn only_leadership_errors_are_waited_out() {
+        for code in [
+            UNKNOWN_TOPIC_OR_PARTITION,
+            LEADER_NOT_AVAILABLE,
+            NOT_LEADER_OR_FOLLOWER,
+        ] {
+            assert!(leadership_pending(code), "{code}");
+        }
+        for code in [NONE, UNSUPPORTED_VERSION, CORRUPT_MESSAGE] {
+            assert!(!leadership_pending(code), "{code}");
+        }
+    }
 }

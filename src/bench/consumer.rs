@@ -6,10 +6,10 @@
 //! partitions `p` with `p % n == c`), not through a consumer group.
 
 use super::admin::TopicPlan;
-use super::codec::Decompressor;
 use super::net::{self, read_frame, FRAME_MAX_BYTES};
 use super::stats::RunControl;
 use super::wire::{self, FetchTopic};
+use crate::protocol::codec::Decompressor;
 use futures_lite::io::AsyncWriteExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -10,12 +10,12 @@
 //! several results on one chart ([`compare`]).
 //!
 //! Layout: [`workload`] (options and workload files), [`admin`] (topic setup
-//! over the blocking client), [`wire`] (request encoding, answer parsing),
-//! [`codec`] (batch compression), [`net`] (async connections), [`producer`], [`consumer`], [`stats`]
+//! over the blocking client), [`wire`] (request encoding, answer parsing; batch
+//! compression is [`crate::protocol::codec`]'s),
+//! [`net`] (async connections), [`producer`], [`consumer`], [`stats`]
 //! (clock, shared counters), [`json`] (a small JSON reader/writer).
 
 pub mod admin;
-pub mod codec;
 pub mod compare;
 pub mod consumer;
 pub mod json;

@@ -9,11 +9,11 @@
 //! in-flight window allows and latency is measured from the batch's creation.
 
 use super::admin::TopicPlan;
-use super::codec::Codec;
 use super::net::{self, read_frame, BenchReader, BenchWriter, FRAME_MAX_BYTES};
 use super::stats::{RunControl, LATENCY_MAX_US};
 use super::wire::{self, BatchProducer, ProduceWriter, PAYLOAD_TIMESTAMP_BYTES};
 use super::workload::{KeyMode, Workload, RECORD_OVERHEAD_MAX_BYTES};
+use crate::protocol::codec::Codec;
 use futures_lite::io::AsyncWriteExt;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! current broker. Nothing here allocates per record; compressed batches go
 //! through per-writer buffers ([`super::codec`]) that are reused.
 
-use super::codec::{Codec, Compressor, Decompressor};
+use crate::protocol::codec::{Codec, Compressor, Decompressor};
 use crate::protocol::error_code;
 
 /// Produce API key.

@@ -6,7 +6,7 @@
 //! topic, producers and consumers per topic, message size, key distribution,
 //! producer rate.
 
-use super::codec::Codec;
+use crate::protocol::codec::Codec;
 use std::path::PathBuf;
 use std::time::Duration;
 

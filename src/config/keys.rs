@@ -210,10 +210,36 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.log_flush_interval_ms, count_or_never(v, 0)?),
     },
     BrokerKey {
+        name: "log.unflushed.read.enable",
+        default: Some("false"),
+        doc: "Consumers may read records not yet fsynced, as in Kafka on one node (topic key \
+              unflushed.read.enable); false = only fsynced records (high watermark = fsynced end).",
+        apply: |c, v| store(&mut c.log_unflushed_read_enable, boolean(v)?),
+    },
+    BrokerKey {
+        name: "log.flush.visibility.ms",
+        default: Some("5"),
+        doc: "With unflushed reads off: fsync acks=0/1 data at most this many ms after the last \
+              fsync, so consumers see it (bounds their extra latency).",
+        apply: |c, v| store(&mut c.log_flush_visibility_ms, int(v, 0, INT_MAX)? as u64),
+    },
+    BrokerKey {
         name: "log.index.interval.bytes",
         default: Some("4096"),
         doc: "Bytes of log between two offset index entries (index.interval.bytes).",
         apply: |c, v| store(&mut c.log_index_interval_bytes, int(v, 0, INT_MAX)? as u32),
+    },
+    BrokerKey {
+        name: "log.flush.offset.checkpoint.interval.ms",
+        default: Some("60000"),
+        doc: "How old a partition's recovery point (recovery-point-offset-checkpoint) may get \
+              while data arrives; partitions with 32 MiB past theirs get a new one sooner.",
+        apply: |c, v| {
+            store(
+                &mut c.log_flush_offset_checkpoint_interval_ms,
+                int(v, 1, i64::MAX)? as u64,
+            )
+        },
     },
     BrokerKey {
         name: "log.retention.check.interval.ms",
@@ -505,7 +531,7 @@ fn bytes_key(value: &str) -> Result<usize, String> {
 }
 
 /// `true` or `false`, case-insensitive as in Java.
-pub(super) fn boolean(value: &str) -> Result<bool, String> {
+pub fn boolean(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),

@@ -10,12 +10,13 @@ pub mod keys;
 pub mod listener;
 pub mod properties;
 pub mod topic;
+mod topic_keys;
 
 pub use keys::{BrokerKey, BROKER_KEYS, IGNORED_KAFKA_KEYS};
 pub use listener::ListenerAddr;
 pub use topic::{
-    topic_config_defaults, topic_config_key, validate_topic_config, TopicConfigKey,
-    TOPIC_CONFIG_KEYS,
+    log_ignored_keys, topic_config_defaults, topic_config_key, validate_topic_config,
+    validate_topic_configs, KeySupport, TopicConfigKey, TOPIC_CONFIG_KEYS,
 };
 
 use properties::{parse_properties, split_entry, Property, CONFIG_FILE_BYTES_MAX};
@@ -55,10 +56,17 @@ pub struct Config {
     pub log_flush_interval_messages: u64,
     /// `log.flush.interval.ms`; `u64::MAX` = never.
     pub log_flush_interval_ms: u64,
+    /// `log.unflushed.read.enable`: consumers may read records not yet fsynced.
+    pub log_unflushed_read_enable: bool,
+    /// `log.flush.visibility.ms`: longest wait for the fsync that makes
+    /// acks=0/1 data readable (when unflushed reads are off).
+    pub log_flush_visibility_ms: u64,
     /// `log.index.interval.bytes`.
     pub log_index_interval_bytes: u32,
     /// `log.retention.check.interval.ms`.
     pub log_retention_check_interval_ms: u64,
+    /// `log.flush.offset.checkpoint.interval.ms`.
+    pub log_flush_offset_checkpoint_interval_ms: u64,
     /// `message.max.bytes`.
     pub message_max_bytes: u32,
     /// `socket.request.max.bytes`.
@@ -246,8 +254,11 @@ impl Config {
             log_retention_bytes: 0,
             log_flush_interval_messages: 0,
             log_flush_interval_ms: 0,
+            log_unflushed_read_enable: false,
+            log_flush_visibility_ms: 0,
             log_index_interval_bytes: 0,
             log_retention_check_interval_ms: 0,
+            log_flush_offset_checkpoint_interval_ms: 0,
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
             fetch_max_bytes: 0,
@@ -374,8 +385,13 @@ impl Config {
         let synonym_width = TOPIC_CONFIG_KEYS.iter().map(|k| k.broker_key.len()).max();
         let synonym_width = synonym_width.unwrap_or(0);
         for key in TOPIC_CONFIG_KEYS {
+            let support = match key.support {
+                KeySupport::Applied => String::new(),
+                KeySupport::Stored { until } => format!(" [stored; applied with {until}]"),
+                KeySupport::Deprecated => " [deprecated; ignored]".to_string(),
+            };
             text.push_str(&format!(
-                "{:name_width$}  from {:synonym_width$}  {}\n",
+                "{:name_width$}  from {:synonym_width$}  {}{support}\n",
                 key.name, key.broker_key, key.doc
             ));
         }

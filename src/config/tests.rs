@@ -41,6 +41,8 @@ fn defaults_match_kafka() {
     assert_eq!(config.log_retention_bytes, -1);
     assert_eq!(config.log_flush_interval_messages, u64::MAX);
     assert_eq!(config.log_flush_interval_ms, u64::MAX);
+    assert!(!config.log_unflushed_read_enable);
+    assert_eq!(config.log_flush_visibility_ms, 5);
     assert_eq!(config.log_index_interval_bytes, 4096);
     assert_eq!(config.log_retention_check_interval_ms, 300_000);
     assert_eq!(config.message_max_bytes, 1_048_588);

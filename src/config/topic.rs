@@ -1,102 +1,65 @@
 //! Per-topic configuration keys (CreateTopics, DescribeConfigs,
-//! IncrementalAlterConfigs) and their broker-level defaults.
+//! AlterConfigs, IncrementalAlterConfigs): how each is checked, its default
+//! and what millrace does with it. The table itself is in `topic_keys.rs`.
 
-use super::keys::int;
 use super::Config;
+use std::collections::BTreeMap;
 
-const INT_MAX: i64 = i32::MAX as i64;
-/// Kafka's smallest `segment.bytes` (a legacy record header).
-const TOPIC_SEGMENT_BYTES_MIN: i64 = 14;
-/// Kafka writes "never" as Long.MAX_VALUE.
-const KAFKA_NEVER: i64 = i64::MAX;
+pub use super::topic_keys::{COMPRESSION_TYPES, TOPIC_CONFIG_KEYS};
 
 /// Checks one value; `Err` describes the expected form.
 pub type TopicValidator = fn(&str) -> Result<(), String>;
+
+/// Where a key's default comes from.
+#[derive(Clone, Copy)]
+pub enum TopicDefault {
+    /// Kafka's fixed default.
+    Fixed(&'static str),
+    /// The broker key this broker sets it from.
+    Broker(fn(&Config) -> String),
+}
+
+/// What millrace does with a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySupport {
+    /// Applied to the topic's partitions (and on change, to open logs).
+    Applied,
+    /// Validated, stored and described; applied when `until` lands.
+    Stored {
+        /// The feature that will apply it.
+        until: &'static str,
+    },
+    /// A key Kafka 3.x accepted and ignored (or that 4.0 removed): accepted,
+    /// described, logged as ignored when set.
+    Deprecated,
+}
 
 /// One per-topic key.
 pub struct TopicConfigKey {
     /// Topic-level key name.
     pub name: &'static str,
-    /// The broker key its default comes from (a DescribeConfigs synonym).
+    /// Kafka's broker key for its default (a DescribeConfigs synonym);
+    /// empty for topic-only keys.
     pub broker_key: &'static str,
     /// What the key means.
     pub doc: &'static str,
     /// Checks a value given in CreateTopics or AlterConfigs.
     pub validate: TopicValidator,
+    /// The value when the topic does not set it.
+    pub default: TopicDefault,
+    /// What millrace does with it.
+    pub support: KeySupport,
 }
 
-/// Every per-topic key millrace knows.
-pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
-    TopicConfigKey {
-        name: "segment.bytes",
-        broker_key: "log.segment.bytes",
-        doc: "Segment size at which a new segment is rolled.",
-        validate: |v| int(v, TOPIC_SEGMENT_BYTES_MIN, INT_MAX).map(drop),
-    },
-    TopicConfigKey {
-        name: "segment.ms",
-        broker_key: "log.roll.ms",
-        doc: "Roll a segment after this age even if not full.",
-        validate: |v| int(v, 1, i64::MAX).map(drop),
-    },
-    TopicConfigKey {
-        name: "retention.ms",
-        broker_key: "log.retention.ms",
-        doc: "Delete segments older than this; -1 = keep forever.",
-        validate: |v| int(v, -1, i64::MAX).map(drop),
-    },
-    TopicConfigKey {
-        name: "retention.bytes",
-        broker_key: "log.retention.bytes",
-        doc: "Delete old segments past this partition size; -1 = no limit.",
-        validate: |v| int(v, -1, i64::MAX).map(drop),
-    },
-    TopicConfigKey {
-        name: "flush.messages",
-        broker_key: "log.flush.interval.messages",
-        doc: "fsync after this many messages.",
-        validate: |v| int(v, 1, KAFKA_NEVER).map(drop),
-    },
-    TopicConfigKey {
-        name: "flush.ms",
-        broker_key: "log.flush.interval.ms",
-        doc: "fsync data older than this many ms.",
-        validate: |v| int(v, 0, KAFKA_NEVER).map(drop),
-    },
-    TopicConfigKey {
-        name: "max.message.bytes",
-        broker_key: "message.max.bytes",
-        doc: "Largest record batch accepted.",
-        validate: |v| int(v, 0, INT_MAX).map(drop),
-    },
-    TopicConfigKey {
-        name: "cleanup.policy",
-        broker_key: "log.cleanup.policy",
-        doc: "delete, compact or compact,delete (compaction is not performed yet).",
-        validate: validate_cleanup_policy,
-    },
-    TopicConfigKey {
-        name: "message.timestamp.type",
-        broker_key: "log.message.timestamp.type",
-        doc: "CreateTime or LogAppendTime.",
-        validate: |v| match v.trim() {
-            "CreateTime" | "LogAppendTime" => Ok(()),
-            _ => Err("CreateTime or LogAppendTime".to_string()),
-        },
-    },
-    TopicConfigKey {
-        name: "min.insync.replicas",
-        broker_key: "min.insync.replicas",
-        doc: "Replicas that must have a record for acks=all (1 on a single node).",
-        validate: |v| int(v, 1, INT_MAX).map(drop),
-    },
-    TopicConfigKey {
-        name: "index.interval.bytes",
-        broker_key: "log.index.interval.bytes",
-        doc: "Bytes of log between two offset index entries.",
-        validate: |v| int(v, 0, INT_MAX).map(drop),
-    },
-];
+impl TopicConfigKey {
+    /// The default as this broker applies it.
+    pub fn default_value(&self, config: &Config) -> String {
+        match self.default {
+            TopicDefault::Fixed(value) => value.to_string(),
+            TopicDefault::Broker(value_of) => value_of(config),
+        }
+    }
+}
 
 /// The table entry of a topic key, if known.
 pub fn topic_config_key(name: &str) -> Option<&'static TopicConfigKey> {
@@ -108,69 +71,62 @@ pub fn topic_config_key(name: &str) -> Option<&'static TopicConfigKey> {
 pub fn topic_config_defaults(config: &Config) -> Vec<(&'static str, String, &'static str)> {
     TOPIC_CONFIG_KEYS
         .iter()
-        .map(|key| {
-            (
-                key.name,
-                topic_default_value(config, key.name),
-                key.broker_key,
-            )
-        })
+        .map(|key| (key.name, key.default_value(config), key.broker_key))
         .collect()
-}
-
-fn topic_default_value(config: &Config, topic_key: &str) -> String {
-    match topic_key {
-        "segment.bytes" => config.log_segment_bytes.to_string(),
-        "segment.ms" => config.log_roll_ms.to_string(),
-        "retention.ms" => config.log_retention_ms.to_string(),
-        "retention.bytes" => config.log_retention_bytes.to_string(),
-        "flush.messages" => kafka_count(config.log_flush_interval_messages),
-        "flush.ms" => kafka_count(config.log_flush_interval_ms),
-        "max.message.bytes" => config.message_max_bytes.to_string(),
-        "cleanup.policy" => "delete".to_string(),
-        "message.timestamp.type" => "CreateTime".to_string(),
-        "min.insync.replicas" => "1".to_string(),
-        "index.interval.bytes" => config.log_index_interval_bytes.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// `u64::MAX` ("never") is written back as Kafka's Long.MAX_VALUE.
-fn kafka_count(value: u64) -> String {
-    i64::try_from(value).unwrap_or(KAFKA_NEVER).to_string()
 }
 
 /// Checks a topic key and value; `Err` names the problem for the
 /// INVALID_CONFIG error message.
 pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
     let Some(entry) = topic_config_key(key) else {
-        return Err(format!("unknown topic config {key:?}"));
+        return Err(format!("Unknown topic config name: {key}"));
     };
     (entry.validate)(value).map_err(|expected| {
-        format!("invalid value {value:?} for topic config {key}: expected {expected}")
+        format!("Invalid value {value} for configuration {key}: expected {expected}")
     })
 }
 
-fn validate_cleanup_policy(value: &str) -> Result<(), String> {
-    let mut policies = value.split(',').map(str::trim);
-    let known = policies.all(|policy| policy == "delete" || policy == "compact");
-    if known && !value.trim().is_empty() {
-        Ok(())
-    } else {
-        Err("delete, compact or compact,delete".to_string())
+/// Kafka's checks of a topic's whole set of overrides (`LogConfig.validate`
+/// past the single values): the compaction lags in order, and no tiered
+/// storage on a broker without it.
+pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), String> {
+    let long = |key: &str, default: i64| {
+        configs
+            .get(key)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(default)
+    };
+    let min_lag = long("min.compaction.lag.ms", 0);
+    let max_lag = long("max.compaction.lag.ms", i64::MAX);
+    if min_lag > max_lag {
+        return Err(format!(
+            "conflict topic config setting min.compaction.lag.ms ({min_lag}) > \
+             max.compaction.lag.ms ({max_lag})"
+        ));
     }
+    let remote = configs.get("remote.storage.enable");
+    if remote.is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Err(
+            "Tiered Storage functionality is disabled in the broker. Topic cannot be \
+                    configured with remote log storage."
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
-/// Every topic key's broker synonym is either a broker key of the table or a
-/// fixed Kafka default; used by tests to keep the two tables in step.
-#[cfg(test)]
-fn broker_synonym_known(broker_key: &str) -> bool {
-    const FIXED_DEFAULTS: &[&str] = &[
-        "log.cleanup.policy",
-        "log.message.timestamp.type",
-        "min.insync.replicas",
-    ];
-    super::keys::broker_key(broker_key).is_some() || FIXED_DEFAULTS.contains(&broker_key)
+/// Says in the log, once per change, that `topic` sets deprecated keys
+/// millrace ignores (Kafka 3.x warns of `message.format.version` the same way).
+pub fn log_ignored_keys(topic: &str, configs: &BTreeMap<String, String>) {
+    for key in configs.keys() {
+        let deprecated = topic_config_key(key).is_some_and(|k| k.support == KeySupport::Deprecated);
+        if deprecated && key != "message.timestamp.difference.max.ms" {
+            log::warn!(
+                "topic {topic}: configuration {key} is deprecated (removed in Kafka 4.0) and \
+                 ignored"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,20 +150,108 @@ mod tests {
         assert_eq!(value("flush.messages"), "9223372036854775807");
         assert_eq!(value("cleanup.policy"), "delete");
         assert_eq!(value("message.timestamp.type"), "CreateTime");
+        assert_eq!(value("compression.type"), "producer");
+        assert_eq!(value("message.timestamp.after.max.ms"), "3600000");
         assert_eq!(value("min.insync.replicas"), "1");
         assert_eq!(value("index.interval.bytes"), "4096");
-        for (key, value, broker_key) in &defaults {
+        assert_eq!(value("unflushed.read.enable"), "false");
+        for (key, value, _) in &defaults {
             assert!(validate_topic_config(key, value).is_ok(), "{key}={value}");
-            assert!(broker_synonym_known(broker_key), "{broker_key}");
+        }
+    }
+
+    /// Every topic config of Kafka 4.x's documentation, and the 3.x keys
+    /// 4.0 removed, is known.
+    #[test]
+    fn every_kafka_topic_key_is_known() {
+        let kafka_4 = [
+            "cleanup.policy",
+            "compression.gzip.level",
+            "compression.lz4.level",
+            "compression.type",
+            "compression.zstd.level",
+            "delete.retention.ms",
+            "file.delete.delay.ms",
+            "flush.messages",
+            "flush.ms",
+            "follower.replication.throttled.replicas",
+            "index.interval.bytes",
+            "leader.replication.throttled.replicas",
+            "local.retention.bytes",
+            "local.retention.ms",
+            "max.compaction.lag.ms",
+            "max.message.bytes",
+            "message.timestamp.after.max.ms",
+            "message.timestamp.before.max.ms",
+            "message.timestamp.type",
+            "min.cleanable.dirty.ratio",
+            "min.compaction.lag.ms",
+            "min.insync.replicas",
+            "preallocate",
+            "remote.log.copy.disable",
+            "remote.log.delete.on.disable",
+            "remote.storage.enable",
+            "retention.bytes",
+            "retention.ms",
+            "segment.bytes",
+            "segment.index.bytes",
+            "segment.jitter.ms",
+            "segment.ms",
+            "unclean.leader.election.enable",
+            "message.downconversion.enable",
+        ];
+        let kafka_3_only = [
+            "message.format.version",
+            "message.timestamp.difference.max.ms",
+        ];
+        for key in kafka_4.iter().chain(&kafka_3_only) {
+            assert!(topic_config_key(key).is_some(), "{key}");
+        }
+        let millrace_only = ["unflushed.read.enable"];
+        for key in &millrace_only {
+            assert!(topic_config_key(key).is_some(), "{key}");
+        }
+        let all = kafka_4.len() + kafka_3_only.len() + millrace_only.len();
+        assert_eq!(TOPIC_CONFIG_KEYS.len(), all);
+        for (index, key) in TOPIC_CONFIG_KEYS.iter().enumerate() {
+            let later = &TOPIC_CONFIG_KEYS[index + 1..];
+            assert!(
+                later.iter().all(|other| other.name != key.name),
+                "{}",
+                key.name
+            );
         }
     }
 
     #[test]
-    fn validates_values() {
-        assert!(validate_topic_config("retention.ms", "-1").is_ok());
-        assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
-        assert!(validate_topic_config("message.timestamp.type", "LogAppendTime").is_ok());
-        let errors = [
+    fn values_are_checked_with_kafkas_rules() {
+        let valid = [
+            ("retention.ms", "-1"),
+            ("retention.bytes", "-5"),
+            ("cleanup.policy", "compact,delete"),
+            ("message.timestamp.type", "LogAppendTime"),
+            ("compression.type", "uncompressed"),
+            ("compression.type", "producer"),
+            ("compression.gzip.level", "-1"),
+            ("compression.gzip.level", "9"),
+            ("compression.zstd.level", "-131072"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("min.cleanable.dirty.ratio", "1"),
+            ("preallocate", "TRUE"),
+            ("leader.replication.throttled.replicas", "0:1,1:2"),
+            ("follower.replication.throttled.replicas", "*"),
+            ("follower.replication.throttled.replicas", ""),
+            ("local.retention.ms", "-2"),
+            ("message.format.version", "2.8"),
+            ("message.format.version", "0.10.2-IV0"),
+            ("message.format.version", "3.0-IV1"),
+            ("message.downconversion.enable", "false"),
+            ("message.timestamp.difference.max.ms", "0"),
+        ];
+        for (key, value) in valid {
+            assert!(validate_topic_config(key, value).is_ok(), "{key}={value}");
+        }
+        let invalid = [
             ("retention.ms", "-2"),
             ("segment.bytes", "10"),
             ("segment.bytes", "3000000000"),
@@ -216,12 +260,52 @@ mod tests {
             ("message.timestamp.type", "createtime"),
             ("min.insync.replicas", "0"),
             ("flush.ms", "soon"),
+            ("compression.type", "brotli"),
+            ("compression.type", "GZIP"),
+            ("compression.gzip.level", "0"),
+            ("compression.gzip.level", "10"),
+            ("compression.lz4.level", "18"),
+            ("compression.zstd.level", "23"),
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("min.cleanable.dirty.ratio", "half"),
+            ("preallocate", "yes"),
+            ("leader.replication.throttled.replicas", "0:1,x"),
+            ("local.retention.bytes", "-3"),
+            ("max.compaction.lag.ms", "0"),
+            ("segment.index.bytes", "3"),
+            ("message.format.version", "5.5"),
+            ("message.format.version", "banana"),
+            ("message.timestamp.before.max.ms", "-1"),
+            ("unflushed.read.enable", "yes"),
         ];
-        for (key, value) in errors {
+        for (key, value) in invalid {
             let error = validate_topic_config(key, value).unwrap_err();
-            assert!(error.contains(key), "{error}");
+            assert!(error.contains(key), "{key}={value}: {error}");
         }
         let unknown = validate_topic_config("retention.mss", "1").unwrap_err();
-        assert!(unknown.contains("unknown"));
+        assert!(unknown.contains("Unknown topic config name"), "{unknown}");
+    }
+
+    #[test]
+    fn whole_config_sets_are_checked_as_kafka_does() {
+        let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(validate_topic_configs(&set(&[("min.compaction.lag.ms", "10")])).is_ok());
+        let lags = set(&[
+            ("min.compaction.lag.ms", "10"),
+            ("max.compaction.lag.ms", "5"),
+        ]);
+        assert!(validate_topic_configs(&lags)
+            .unwrap_err()
+            .contains("min.compaction.lag.ms"));
+        let remote = set(&[("remote.storage.enable", "true")]);
+        assert!(validate_topic_configs(&remote)
+            .unwrap_err()
+            .contains("Tiered Storage"));
+        assert!(validate_topic_configs(&set(&[("remote.storage.enable", "false")])).is_ok());
     }
 }

@@ -83,6 +83,26 @@ pub struct JoinParams {
     pub require_known_member_id: bool,
 }
 
+/// Who a SyncGroup or Heartbeat comes from: the member id and, for a static
+/// member, its `group.instance.id`.
+#[derive(Clone, Copy, Debug)]
+pub struct MemberRef<'a> {
+    /// The member id the request names.
+    pub member_id: &'a str,
+    /// The instance id the request names (v3+ requests of static members).
+    pub instance_id: Option<&'a str>,
+}
+
+impl<'a> MemberRef<'a> {
+    /// A dynamic member (no instance id).
+    pub fn dynamic(member_id: &'a str) -> Self {
+        MemberRef {
+            member_id,
+            instance_id: None,
+        }
+    }
+}
+
 /// An answer now, or a receiver for one later.
 pub enum Reply<T> {
     /// Answer at once.
@@ -228,17 +248,14 @@ impl Group {
             return self.join_new_member(params, now, limits);
         }
         let member_id = params.member_id.clone();
-        if !self.members.contains_key(&member_id) && !self.pending.contains_key(&member_id) {
-            return Reply::Now(join_error(error_code::UNKNOWN_MEMBER_ID, &member_id));
-        }
-        if let Some(instance) = &params.instance_id {
-            if let Some(owner) = self.member_of_instance(instance) {
-                if owner != member_id {
-                    return Reply::Now(join_error(error_code::FENCED_INSTANCE_ID, &member_id));
-                }
+        // A pending member (never static) is accepted; any other must be
+        // the member its instance id names.
+        if self.pending.remove(&member_id).is_none() {
+            let instance = params.instance_id.as_deref();
+            if let Err(code) = self.validate_member(&member_id, instance, "join-group") {
+                return Reply::Now(join_error(code, &member_id));
             }
         }
-        self.pending.remove(&member_id);
         if let Some(answer) = self.rejoin_without_rebalance(&params, now) {
             return Reply::Now(answer);
         }
@@ -268,6 +285,67 @@ impl Group {
             .iter()
             .find(|(_, member)| member.instance_id.as_deref() == Some(instance))
             .map(|(id, _)| id.clone())
+    }
+
+    /// Kafka's `ClassicGroup.validateMember`: a request naming an instance id
+    /// must come from the member that holds it now (UNKNOWN_MEMBER_ID if none
+    /// does, FENCED_INSTANCE_ID if another member took it over), and the
+    /// member must be in the group.
+    fn validate_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        operation: &str,
+    ) -> Result<(), i16> {
+        if let Some(instance) = instance_id {
+            match self.member_of_instance(instance) {
+                None => return Err(error_code::UNKNOWN_MEMBER_ID),
+                Some(owner) if owner != member_id => {
+                    log::info!(
+                        "group {}: {operation} from member {member_id} with instance id \
+                         {instance} is fenced by member {owner}",
+                        self.group_id
+                    );
+                    return Err(error_code::FENCED_INSTANCE_ID);
+                }
+                Some(_) => {}
+            }
+        }
+        if self.members.contains_key(member_id) {
+            Ok(())
+        } else {
+            Err(error_code::UNKNOWN_MEMBER_ID)
+        }
+    }
+
+    /// Kafka's `ClassicGroup.validateOffsetCommit`, as the wire error code:
+    /// a commit without generation (-1) is allowed into an empty group
+    /// (assign() consumers, admin tools); otherwise the member (and its
+    /// instance id) must be current and the generation the group's; commits
+    /// wait out the sync phase.
+    pub fn offset_commit_error(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
+        if generation < 0 && self.state == GroupState::Empty {
+            return error_code::NONE;
+        }
+        if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            if let Err(code) = self.validate_member(member_id, instance_id, "offset-commit") {
+                return code;
+            }
+            if generation != self.generation {
+                return error_code::ILLEGAL_GENERATION;
+            }
+        } else if self.state != GroupState::Empty {
+            return error_code::UNKNOWN_MEMBER_ID;
+        }
+        if self.state == GroupState::CompletingRebalance {
+            return error_code::REBALANCE_IN_PROGRESS;
+        }
+        error_code::NONE
     }
 
     fn join_new_member(
@@ -534,11 +612,15 @@ impl Group {
     /// Handles a SyncGroup; the leader's call carries the assignments.
     pub fn sync(
         &mut self,
-        member_id: &str,
+        member: MemberRef<'_>,
         generation: i32,
         assignments: Vec<(String, Bytes)>,
         now: Instant,
     ) -> Reply<SyncGroupResponse> {
+        let member_id = member.member_id;
+        if let Err(code) = self.validate_member(member_id, member.instance_id, "sync-group") {
+            return Reply::Now(sync_error(code));
+        }
         let Some(member) = self.members.get_mut(member_id) else {
             return Reply::Now(sync_error(error_code::UNKNOWN_MEMBER_ID));
         };
@@ -590,14 +672,18 @@ impl Group {
             .with_assignment(assignment)
     }
 
-    /// Handles a Heartbeat; returns the error code.
-    pub fn heartbeat(&mut self, member_id: &str, generation: i32, now: Instant) -> i16 {
-        let Some(member) = self.members.get_mut(member_id) else {
-            return error_code::UNKNOWN_MEMBER_ID;
-        };
-        member.last_seen = now;
+    /// Handles a Heartbeat; returns the error code. As in Kafka, only a
+    /// heartbeat of the current member and generation extends the session.
+    pub fn heartbeat(&mut self, member: MemberRef<'_>, generation: i32, now: Instant) -> i16 {
+        let member_id = member.member_id;
+        if let Err(code) = self.validate_member(member_id, member.instance_id, "heartbeat") {
+            return code;
+        }
         if generation != self.generation {
             return error_code::ILLEGAL_GENERATION;
+        }
+        if let Some(member) = self.members.get_mut(member_id) {
+            member.last_seen = now;
         }
         match self.state {
             GroupState::Empty => error_code::UNKNOWN_MEMBER_ID,
@@ -606,22 +692,28 @@ impl Group {
         }
     }
 
-    /// Handles one member of a LeaveGroup (by member id, or by instance id
-    /// for static members); returns the error code.
+    /// Handles one member of a LeaveGroup, as Kafka: an empty member id
+    /// with an instance id removes that static member (an admin's removal);
+    /// a pending member just goes; any other must pass the member check
+    /// (a fenced static member gets FENCED_INSTANCE_ID). Returns the error code.
     pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: Instant) -> i16 {
-        let id = match instance_id.and_then(|instance| self.member_of_instance(instance)) {
-            Some(owner) if member_id.is_empty() || owner == member_id => owner,
-            Some(_) => return error_code::FENCED_INSTANCE_ID,
-            None => member_id.to_string(),
-        };
-        if self.pending.remove(&id).is_some() {
+        if member_id.is_empty() {
+            return match instance_id.and_then(|instance| self.member_of_instance(instance)) {
+                Some(owner) => {
+                    self.remove_member(&owner, now);
+                    error_code::NONE
+                }
+                None => error_code::UNKNOWN_MEMBER_ID,
+            };
+        }
+        if self.pending.remove(member_id).is_some() {
             self.maybe_complete_join(now);
             return error_code::NONE;
         }
-        if !self.members.contains_key(&id) {
-            return error_code::UNKNOWN_MEMBER_ID;
+        if let Err(code) = self.validate_member(member_id, instance_id, "leave-group") {
+            return code;
         }
-        self.remove_member(&id, now);
+        self.remove_member(member_id, now);
         error_code::NONE
     }
 

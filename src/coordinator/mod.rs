@@ -17,7 +17,7 @@ pub mod subscription;
 use crate::config::Config;
 use crate::local::notify::LocalEvent;
 use crate::metadata::control_plane::TopicView;
-use group::{Group, GroupLimits};
+use group::{Group, GroupLimits, JoinParams, Reply};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
@@ -189,6 +189,37 @@ impl Coordinator {
         ops::serve(self, request).await
     }
 
+    /// JoinGroup on the owning shard (the group is created if new); `Err`
+    /// is the error code for the client.
+    ///
+    /// The answer goes out only once every offset commit queued before it is
+    /// durable and visible. In Kafka a rebalance's records follow the
+    /// commits accepted before it in the offsets log, and its JoinGroup
+    /// answers wait until they are committed; so a member of the new
+    /// generation, or a static member taking over an instance, reads what
+    /// the group's previous members committed, and a zombie's last commit
+    /// cannot land behind the new owner's back.
+    pub async fn join(&self, group_id: &str, params: JoinParams) -> Result<JoinGroupResponse, i16> {
+        let reply = {
+            let mut groups = self.groups.borrow_mut();
+            if !groups.contains_key(group_id) && groups.len() >= GROUPS_PER_SHARD_MAX {
+                return Err(group::error_code::COORDINATOR_NOT_AVAILABLE);
+            }
+            let group = groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            group.join(params, Instant::now(), &self.limits)
+        };
+        let answer = match reply {
+            Reply::Now(answer) => answer,
+            Reply::Later(rx) => rx
+                .await
+                .ok_or(group::error_code::COORDINATOR_NOT_AVAILABLE)?,
+        };
+        self.offsets.settled().await;
+        Ok(answer)
+    }
+
     /// Durably deletes every committed offset of `topics` (deleted topics).
     pub async fn forget_topics(&self, topics: &[String]) -> Result<(), OffsetStoreError> {
         let deletions = self
@@ -217,16 +248,24 @@ impl Coordinator {
         if count > 0 {
             log::info!("{count} committed offset(s) of empty groups expired");
         }
-        self.offsets.write(deletions).await.map(|()| count)
+        self.offsets.write(deletions).await?;
+        self.forget_empty_groups_without_offsets();
+        Ok(count)
+    }
+
+    /// Kafka's offsets cleanup: a group with neither members nor committed offsets is deleted.
+    /// Until then an emptied group stays Empty (described so, deletable by DeleteGroups, and
+    /// its generation goes on), as in Kafka; a group with offsets stays until they expire.
+    fn forget_empty_groups_without_offsets(&self) {
+        self.groups
+            .borrow_mut()
+            .retain(|id, group| is_active(group) || self.offsets.has_group(id));
     }
 
     fn tick(&self, now: Instant) {
-        let mut groups = self.groups.borrow_mut();
-        for group in groups.values_mut() {
+        for group in self.groups.borrow_mut().values_mut() {
             group.tick(now);
         }
-        // Empty groups are forgotten; their offsets stay in the store.
-        groups.retain(|_, group| is_active(group));
     }
 
     fn shut_down(&self) {
@@ -299,17 +338,7 @@ mod tests {
 
     fn join(coordinator: &Coordinator, group_id: &str) {
         let mut group = Group::new(group_id);
-        let params = group::JoinParams {
-            member_id: String::new(),
-            instance_id: None,
-            client_id: "c".into(),
-            client_host: "/127.0.0.1".into(),
-            session_timeout_ms: 10_000,
-            rebalance_timeout_ms: 10_000,
-            protocol_type: "consumer".into(),
-            protocols: vec![("range".into(), bytes::Bytes::new())],
-            require_known_member_id: false,
-        };
+        let params = dynamic_member("");
         let limits = GroupLimits {
             initial_rebalance_delay: Duration::ZERO,
             ..coordinator.limits
@@ -343,6 +372,106 @@ mod tests {
             let mut groups = reloaded.groups();
             groups.sort();
             assert_eq!(groups, vec!["busy".to_string(), "fresh".to_string()]);
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn dynamic_member(member_id: &str) -> group::JoinParams {
+        group::JoinParams {
+            member_id: member_id.into(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), bytes::Bytes::new())],
+            require_known_member_id: false,
+        }
+    }
+
+    /// A commit the group accepted before a rebalance is durable and visible
+    /// when a member of the new generation gets its JoinGroup answer, as in
+    /// Kafka; before, the answer could overtake the commit's write, and the
+    /// new member read the old offset while the zombie's commit landed later.
+    #[test]
+    fn a_rebalance_is_answered_after_the_commits_accepted_before_it() {
+        let dir = std::env::temp_dir().join(format!("millrace-coord-{}", uuid::Uuid::new_v4()));
+        let log_dir = dir.clone();
+        run(async move {
+            let config = Config {
+                log_dirs: log_dir.clone(),
+                group_initial_rebalance_delay_ms: 0,
+                ..Config::default()
+            };
+            let topics = TopicView::new(std::sync::Arc::new(TopicTable::default()));
+            let coordinator = Coordinator::new(&config, 0, topics);
+            coordinator.offsets.load().await.unwrap();
+            let old = coordinator.join("g", dynamic_member("")).await.unwrap();
+            let old_id = old.member_id.to_string();
+            let now = Instant::now();
+            let sync = coordinator.groups.borrow_mut().get_mut("g").unwrap().sync(
+                group::MemberRef::dynamic(&old_id),
+                old.generation_id,
+                vec![],
+                now,
+            );
+            let synced = match sync {
+                Reply::Now(answer) => answer,
+                Reply::Later(rx) => rx.await.unwrap(),
+            };
+            assert_eq!(synced.error_code, 0);
+
+            // The old member commits: checked, then queued (what ops::commit does).
+            let verdict = coordinator.groups.borrow()["g"].offset_commit_error(&old_id, None, 1);
+            assert_eq!(verdict, 0);
+            let mut write = Box::pin(coordinator.offsets.write(vec![commit("g", "t", NOW_MS)]));
+            assert!(futures_lite::future::poll_once(&mut write).await.is_none());
+
+            // Before the write completes it leaves and a new member joins.
+            let left = coordinator
+                .groups
+                .borrow_mut()
+                .get_mut("g")
+                .unwrap()
+                .leave(&old_id, None, now);
+            assert_eq!(left, 0);
+            let new = coordinator.join("g", dynamic_member("")).await.unwrap();
+            assert_eq!(new.generation_id, 3);
+            assert!(
+                coordinator.offsets.get("g", "t", 0).is_some(),
+                "the new generation was answered before the old member's accepted commit landed"
+            );
+            write.await.unwrap();
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn emptied_groups_stay_until_the_offsets_cleanup_finds_them_without_offsets() {
+        let dir = std::env::temp_dir().join(format!("millrace-coord-{}", uuid::Uuid::new_v4()));
+        let log_dir = dir.clone();
+        run(async move {
+            let coordinator = coordinator(&log_dir);
+            coordinator.offsets.load().await.unwrap();
+            for empty in ["bare", "committed"] {
+                coordinator
+                    .groups
+                    .borrow_mut()
+                    .insert(empty.to_string(), Group::new(empty));
+            }
+            join(&coordinator, "busy");
+            let changes = vec![commit("committed", "t", NOW_MS)];
+            coordinator.offsets.write(changes).await.unwrap();
+            let known = |c: &Coordinator| {
+                let mut ids: Vec<String> = c.groups.borrow().keys().cloned().collect();
+                ids.sort();
+                ids
+            };
+            coordinator.tick(Instant::now());
+            assert_eq!(known(&coordinator), ["bare", "busy", "committed"]);
+            coordinator.expire_offsets(NOW_MS).await.unwrap();
+            assert_eq!(known(&coordinator), ["busy", "committed"]);
         });
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -20,6 +20,8 @@
 //!   or segment rolls: the log is small
 //!   and written with one pwrite+fdatasync per group commit, so buffered I/O
 //!   is simpler than DmaFile's alignment rules at no cost that matters here.
+//!   The directory is created by `storage::io::create_dir_durably`, which
+//!   fsyncs its parent (shared with partition directories).
 
 use crate::local::helper_pool::run_control_job;
 use crate::local::oneshot;
@@ -252,6 +254,9 @@ impl OffsetStore {
 
     /// Opens the log, replays it and truncates a torn tail.
     pub async fn load(&self) -> Result<(), OffsetStoreError> {
+        crate::storage::io::create_dir_durably(&self.dir)
+            .await
+            .map_err(OffsetStoreError::Io)?;
         let dir = self.dir.clone();
         let opened = run_control_job(move || open_and_replay(&dir))
             .await
@@ -428,6 +433,20 @@ impl OffsetStore {
         }
     }
 
+    /// Resolves once every write queued before this call is done (written
+    /// and visible, or failed): for an answer that must not overtake earlier
+    /// commits. Free when nothing is queued or being written.
+    pub async fn settled(&self) {
+        if !self.writing.get() {
+            return;
+        }
+        let (done, written) = oneshot::channel();
+        let changes = Vec::new();
+        self.queue.borrow_mut().push(QueuedWrite { changes, done });
+        // Whether those writes failed is their callers' business.
+        let _ = written.await;
+    }
+
     async fn write_queued(self: Rc<Self>) {
         loop {
             let batch: Vec<QueuedWrite> = std::mem::take(&mut *self.queue.borrow_mut());
@@ -440,7 +459,12 @@ impl OffsetStore {
                     encode_record(change, &mut bytes);
                 }
             }
-            let ok = match self.append(bytes).await {
+            // A batch of barriers only (`settled`) has nothing to write.
+            let written = match bytes.is_empty() {
+                true => Ok(()),
+                false => self.append(bytes).await,
+            };
+            let ok = match written {
                 Ok(()) => true,
                 Err(e) => {
                     log::error!("{}: {e}", self.dir.display());
@@ -519,7 +543,6 @@ impl OffsetStore {
 }
 
 fn open_and_replay(dir: &Path) -> std::io::Result<(File, Vec<OffsetChange>, u64)> {
-    std::fs::create_dir_all(dir)?;
     let path = dir.join(OFFSETS_FILE);
     let file = OpenOptions::new()
         .read(true)
@@ -715,6 +738,32 @@ mod tests {
             let offsets = reloaded.group_offsets("g");
             assert_eq!(offsets.len(), 1);
             assert_eq!(offsets[0].2.offset, 1299);
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_offsets_directory_survives_a_power_loss() {
+        use crate::storage::io::{install_fault_plan, Fault, FaultPlan, FaultRule};
+        let dir = std::env::temp_dir().join(format!("millrace-offsets-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log_dir = dir.clone();
+        run(async move {
+            // A rule that never fires: the plan only tracks what a crash
+            // loses (directory entries whose parent was never fsynced).
+            let plan = std::rc::Rc::new(FaultPlan::new(vec![FaultRule {
+                file_contains: String::new(),
+                fault: Fault::LyingSync { from_nth: u64::MAX },
+            }]));
+            install_fault_plan(Some(plan.clone()));
+            let store = OffsetStore::new(&log_dir, 1);
+            store.load().await.unwrap();
+            store.write(vec![change(0, Some(42))]).await.unwrap();
+            plan.crash().unwrap();
+            install_fault_plan(None);
+            let reloaded = OffsetStore::new(&log_dir, 1);
+            reloaded.load().await.unwrap();
+            assert_eq!(reloaded.group_offsets("g").len(), 1);
         });
         std::fs::remove_dir_all(&dir).unwrap();
     }

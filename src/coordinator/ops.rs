@@ -1,10 +1,10 @@
 //! The owning shard's half of each group API: runs the request against the
 //! group state or the offsets store and builds the kafka-protocol answer.
 
-use super::group::{error_code, Group, JoinParams, Reply};
+use super::group::{error_code, JoinParams, MemberRef, Reply};
 use super::offsets::{now_ms, CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
 use super::subscription::CONSUMER_PROTOCOL_TYPE;
-use super::{Coordinator, GroupRequest, GroupResponse, GROUPS_PER_SHARD_MAX};
+use super::{Coordinator, GroupRequest, GroupResponse};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -92,22 +92,10 @@ async fn join(
     if group_id.is_empty() {
         return failed(error_code::INVALID_GROUP_ID);
     }
-    let reply = {
-        let mut groups = coordinator.groups.borrow_mut();
-        if !groups.contains_key(&group_id) && groups.len() >= GROUPS_PER_SHARD_MAX {
-            return failed(error_code::COORDINATOR_NOT_AVAILABLE);
-        }
-        let group = groups
-            .entry(group_id.clone())
-            .or_insert_with(|| Group::new(&group_id));
-        group.join(params, Instant::now(), &coordinator.limits)
-    };
-    match reply {
-        Reply::Now(answer) => answer,
-        Reply::Later(rx) => rx
-            .await
-            .unwrap_or_else(|| failed(error_code::COORDINATOR_NOT_AVAILABLE)),
-    }
+    coordinator
+        .join(&group_id, params)
+        .await
+        .unwrap_or_else(failed)
 }
 
 async fn sync(coordinator: &Coordinator, request: SyncGroupRequest) -> SyncGroupResponse {
@@ -122,12 +110,11 @@ async fn sync(coordinator: &Coordinator, request: SyncGroupRequest) -> SyncGroup
             .iter()
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect();
-        group.sync(
-            request.member_id.as_str(),
-            request.generation_id,
-            assignments,
-            Instant::now(),
-        )
+        let member = MemberRef {
+            member_id: request.member_id.as_str(),
+            instance_id: request.group_instance_id.as_deref(),
+        };
+        group.sync(member, request.generation_id, assignments, Instant::now())
     };
     match reply {
         Reply::Now(answer) => answer,
@@ -141,11 +128,13 @@ fn heartbeat(coordinator: &Coordinator, request: HeartbeatRequest) -> HeartbeatR
     let mut groups = coordinator.groups.borrow_mut();
     let code = match groups.get_mut(request.group_id.0.as_str()) {
         None => error_code::UNKNOWN_MEMBER_ID,
-        Some(group) => group.heartbeat(
-            request.member_id.as_str(),
-            request.generation_id,
-            Instant::now(),
-        ),
+        Some(group) => {
+            let member = MemberRef {
+                member_id: request.member_id.as_str(),
+                instance_id: request.group_instance_id.as_deref(),
+            };
+            group.heartbeat(member, request.generation_id, Instant::now())
+        }
     };
     HeartbeatResponse::default().with_error_code(code)
 }
@@ -187,27 +176,25 @@ fn leave(
     }
 }
 
-/// Kafka's rule: a commit without a generation is allowed for an empty
-/// group (e.g. assign() consumers); otherwise the member and generation must
-/// be current, and commits wait out the sync phase.
+/// The group's verdict on a commit
+/// ([`Group::offset_commit_error`](super::group::Group::offset_commit_error)); a
+/// group without live state accepts only generation-less commits.
+///
+/// Checked and queued for the offsets log with no await in between, so no
+/// rebalance runs between the check and the commit's place in the log; and a
+/// JoinGroup answer waits for the commits queued before it
+/// ([`super::Coordinator::join`]).
 fn commit_error(coordinator: &Coordinator, request: &OffsetCommitRequest) -> i16 {
     let groups = coordinator.groups.borrow();
-    let group = groups.get(request.group_id.0.as_str());
     let generation = request.generation_id_or_member_epoch;
-    match group {
+    match groups.get(request.group_id.0.as_str()) {
         None if generation < 0 => error_code::NONE,
         None => error_code::UNKNOWN_MEMBER_ID,
-        Some(group) if generation < 0 && group.state() == super::group::GroupState::Empty => {
-            error_code::NONE
-        }
-        Some(group) if !group.has_member(request.member_id.as_str()) => {
-            error_code::UNKNOWN_MEMBER_ID
-        }
-        Some(group) if group.generation() != generation => error_code::ILLEGAL_GENERATION,
-        Some(group) if group.state() == super::group::GroupState::CompletingRebalance => {
-            error_code::REBALANCE_IN_PROGRESS
-        }
-        Some(_) => error_code::NONE,
+        Some(group) => group.offset_commit_error(
+            request.member_id.as_str(),
+            request.group_instance_id.as_deref(),
+            generation,
+        ),
     }
 }
 

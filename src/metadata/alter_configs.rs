@@ -4,14 +4,21 @@
 //! operations are valid (Kafka applies a resource's operations all or none).
 
 use super::topic_table::{TopicMeta, TopicTable};
-use crate::config::{topic_config_key, validate_topic_config};
+use crate::config::topic::TopicDefault;
+use crate::config::{
+    topic_config_key, validate_topic_config, validate_topic_configs, TopicConfigKey,
+};
 use std::collections::BTreeMap;
 
 use crate::protocol::error_code;
 
 /// Topic keys whose value is a comma-separated list (Kafka's LIST type):
 /// the only ones APPEND and SUBTRACT apply to.
-const LIST_KEYS: &[&str] = &["cleanup.policy"];
+const LIST_KEYS: &[&str] = &[
+    "cleanup.policy",
+    "follower.replication.throttled.replicas",
+    "leader.replication.throttled.replicas",
+];
 
 /// One operation of IncrementalAlterConfigs on a topic key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,9 +97,9 @@ fn altered_configs(
     let mut next = configs.clone();
     for op in ops {
         let key = op.key();
-        if topic_config_key(key).is_none() {
+        let Some(entry) = topic_config_key(key) else {
             return Err(format!("Unknown topic config name: {key}"));
-        }
+        };
         match op {
             ConfigOp::Set(key, value) => {
                 validate_topic_config(key, value)?;
@@ -103,12 +110,13 @@ fn altered_configs(
             }
             ConfigOp::Append(key, value) | ConfigOp::Subtract(key, value) => {
                 let append = matches!(op, ConfigOp::Append(..));
-                let list = altered_list(&next, key, value, append)?;
+                let list = altered_list(&next, entry, value, append)?;
                 validate_topic_config(key, &list)?;
                 next.insert(key.clone(), list);
             }
         }
     }
+    validate_topic_configs(&next)?;
     Ok(next)
 }
 
@@ -116,18 +124,22 @@ fn altered_configs(
 /// already present are not added twice (Kafka's rule).
 fn altered_list(
     configs: &BTreeMap<String, String>,
-    key: &str,
+    entry: &TopicConfigKey,
     value: &str,
     append: bool,
 ) -> Result<String, String> {
-    if !LIST_KEYS.contains(&key) {
-        let verb = if append { "append" } else { "subtract" };
-        return Err(format!(
-            "Config value {verb} is not allowed for config key: {key} (not a list)"
-        ));
-    }
-    // An absent override starts from the default, "delete" for cleanup.policy.
-    let current = configs.get(key).map_or("delete", String::as_str);
+    let key = entry.name;
+    let default = match entry.default {
+        TopicDefault::Fixed(default) if LIST_KEYS.contains(&key) => default,
+        _ => {
+            let verb = if append { "append" } else { "subtract" };
+            return Err(format!(
+                "Config value {verb} is not allowed for config key: {key} (not a list)"
+            ));
+        }
+    };
+    // An absent override starts from the default ("delete" for cleanup.policy).
+    let current = configs.get(key).map_or(default, String::as_str);
     let mut items: Vec<&str> = split_list(current).collect();
     for item in split_list(value) {
         if append && !items.contains(&item) {

@@ -7,7 +7,7 @@ use super::alter_configs::{plan_alter, TopicConfigChange};
 use super::control_plane::ControlPlane;
 use super::store;
 use super::topic_table::{validate_topic_name, TopicMeta, TopicTable, TOPIC_PARTITIONS_MAX};
-use crate::config::{validate_topic_config, Config};
+use crate::config::{log_ignored_keys, validate_topic_config, validate_topic_configs, Config};
 use crate::protocol::error_code;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -104,6 +104,10 @@ where
     // A permit guard: released when this change is done (acquire() would keep it).
     let _serialised = control.controller_lock.acquire_permit(1).await;
     let current = control.topic_table();
+    let sets_configs = matches!(
+        request,
+        ControllerRequest::CreateTopics { .. } | ControllerRequest::AlterTopicConfigs { .. }
+    );
     let (next, mut outcomes, validate_only) = match request {
         ControllerRequest::CreateTopics {
             topics,
@@ -152,6 +156,14 @@ where
             outcomes,
             table: control.topic_table(),
         };
+    }
+    let set = outcomes
+        .iter()
+        .filter(|o| sets_configs && o.error_code == error_code::NONE);
+    for done in set {
+        if let Some(topic) = next.get(&done.name) {
+            log_ignored_keys(&done.name, &topic.configs);
+        }
     }
     ControllerResponse {
         outcomes,
@@ -214,10 +226,10 @@ fn validate_new_topic(config: &Config, topic: &NewTopic) -> Result<TopicMeta, (i
     }
     let mut configs = BTreeMap::new();
     for (key, value) in &topic.configs {
-        validate_topic_config(key, value)
-            .map_err(|e| (error_code::INVALID_CONFIG, format!("{key}: {e}")))?;
+        validate_topic_config(key, value).map_err(|e| (error_code::INVALID_CONFIG, e))?;
         configs.insert(key.clone(), value.clone());
     }
+    validate_topic_configs(&configs).map_err(|e| (error_code::INVALID_CONFIG, e))?;
     Ok(TopicMeta {
         name: topic.name.clone(),
         id: Uuid::new_v4(),

@@ -10,9 +10,10 @@ pub mod control_plane;
 pub mod controller;
 pub mod producer_ids;
 pub mod store;
+pub mod topic_policy;
 pub mod topic_table;
 
-use crate::config::keys::count_or_never;
+use crate::config::keys::{boolean, count_or_never};
 use crate::config::Config;
 use crate::storage::LogConfig;
 use topic_table::TopicMeta;
@@ -37,6 +38,11 @@ pub fn log_config_for(config: &Config, topic: &TopicMeta) -> LogConfig {
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(default)
     };
+    let unflushed_read_enable = topic
+        .configs
+        .get("unflushed.read.enable")
+        .and_then(|v| boolean(v).ok())
+        .unwrap_or(config.log_unflushed_read_enable);
     LogConfig {
         segment_bytes: get_u64("segment.bytes", config.log_segment_bytes),
         segment_ms: get_u64("segment.ms", config.log_roll_ms),
@@ -49,5 +55,8 @@ pub fn log_config_for(config: &Config, topic: &TopicMeta) -> LogConfig {
             config.log_index_interval_bytes as u64,
         ) as u32,
         max_message_bytes: get_u64("max.message.bytes", config.message_max_bytes as u64) as u32,
+        log_append_time: topic_policy::TopicPolicy::for_topic(config, Some(topic)).log_append_time,
+        unflushed_read_enable,
+        flush_visibility_ms: config.log_flush_visibility_ms,
     }
 }

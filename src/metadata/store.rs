@@ -10,8 +10,8 @@
 
 use super::topic_table::{TopicMeta, TopicTable};
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -124,21 +124,10 @@ pub fn save_topics(data_dir: &Path, table: &TopicTable) -> Result<(), StoreError
 }
 
 /// Replaces `data_dir/name` with `contents` so that a crash leaves either the
-/// old or the new file, never a torn one.
+/// old or the new file, never a torn one (`storage::atomic_file`).
 pub fn write_atomically(data_dir: &Path, name: &str, contents: &[u8]) -> Result<(), StoreError> {
-    let path = data_dir.join(name);
-    let tmp = data_dir.join(format!("{name}.tmp"));
-    let io_err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |err| StoreError::Io(p, err)
-    };
-    let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(contents).map_err(io_err(&tmp))?;
-    file.sync_data().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    File::open(data_dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io_err(data_dir))
+    crate::storage::atomic_file::write_atomically(data_dir, name, contents)
+        .map_err(|err| StoreError::Io(data_dir.join(name), err))
 }
 
 /// The broker's identity, persisted in `meta.properties`.

@@ -25,7 +25,8 @@ pub struct CommittedEntry {
 /// What one shard publishes for lag, replaced whole by each refresh.
 #[derive(Debug, Default)]
 pub struct LagInputs {
-    /// Topic -> partition -> log end offset, for partitions this shard owns.
+    /// Topic -> partition -> log end offset (the high watermark: what
+    /// consumers may read), for partitions this shard owns.
     pub log_end_offsets: HashMap<String, HashMap<i32, i64>>,
     /// Committed offsets of the groups this shard coordinates.
     pub committed: Vec<CommittedEntry>,

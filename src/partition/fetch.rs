@@ -1,13 +1,23 @@
 //! The owner side of Fetch: read the partitions of one part, and if fewer
 //! than `min_bytes` are there, wait for the read bound to move, the
-//! deadline, a cancel from the connection's shard (sent once another shard
-//! of the same fetch found data), or shutdown.
+//! deadline, a cancel from the connection's shard (sent once the shards of
+//! the same fetch together have `min_bytes`), or shutdown.
+//!
+//! Kafka's limits are per request: `max_bytes` over all partitions in
+//! request order, `min_bytes` over all of them. A fetch spanning several
+//! shards keeps them without a round trip more on the common path: each
+//! shard reads up to the whole `max_bytes` (pieces are zero-copy handles,
+//! so over-reading costs no copy) and the connection's shard cuts the
+//! answers in request order ([`FetchBudget`]); a shard waiting with some but
+//! not enough bytes tells the connection's shard how many it has, which
+//! cancels every wait once the total reaches `min_bytes`
+//! ([`FetchWaits::track`]).
 
 use super::{Partition, ShardPartitions};
 use crate::local::notify::{first_of, LocalEvent};
 use crate::protocol::error_code;
-use crate::protocol::piece::{pieces_len, Piece};
-use crate::storage::ReadError;
+use crate::protocol::piece::{pieces_len, truncate_pieces, Piece};
+use crate::storage::{ReadError, ReadLimits};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -39,6 +49,9 @@ pub struct FetchWait {
     pub fetch_id: u64,
     /// The shard that owns the connection.
     pub origin_shard: usize,
+    /// The fetch has parts on other shards too: while waiting, report the
+    /// bytes found to the origin shard, which counts `min_bytes` over all.
+    pub report_progress: bool,
 }
 
 /// One partition to read.
@@ -82,11 +95,22 @@ impl FetchedPartition {
     }
 }
 
-/// Fetch waits on this shard, by globally unique fetch id.
+/// Fetch waits on this shard, by globally unique fetch id: the waits served
+/// here (to cancel), and the multi-shard fetches sent from here (to count
+/// their bytes).
 #[derive(Default)]
 pub struct FetchWaits {
     next_local_id: Cell<u64>,
     waits: RefCell<HashMap<u64, LocalEvent>>,
+    tracked: RefCell<HashMap<u64, TrackedFetch>>,
+}
+
+/// What the shards of one multi-shard long poll reported having.
+struct TrackedFetch {
+    min_bytes: usize,
+    /// (shard, bytes it last reported).
+    bytes_by_shard: Vec<(usize, usize)>,
+    enough: LocalEvent,
 }
 
 /// Bits of a fetch id that carry the origin shard.
@@ -119,6 +143,74 @@ impl FetchWaits {
             event.fire();
         }
     }
+
+    /// Starts counting the bytes the shards of a long poll sent from here
+    /// report; the returned event fires once they reach `min_bytes` together.
+    pub fn track(&self, fetch_id: u64, min_bytes: usize) -> LocalEvent {
+        let enough = LocalEvent::default();
+        let tracked = TrackedFetch {
+            min_bytes,
+            bytes_by_shard: Vec::new(),
+            enough: enough.clone(),
+        };
+        self.tracked.borrow_mut().insert(fetch_id, tracked);
+        enough
+    }
+
+    /// `shard` has `bytes` for the tracked fetch (late reports are ignored).
+    pub fn progress(&self, fetch_id: u64, shard: usize, bytes: usize) {
+        let mut tracked = self.tracked.borrow_mut();
+        let Some(fetch) = tracked.get_mut(&fetch_id) else {
+            return;
+        };
+        match fetch.bytes_by_shard.iter_mut().find(|(s, _)| *s == shard) {
+            Some(entry) => entry.1 = bytes,
+            None => fetch.bytes_by_shard.push((shard, bytes)),
+        }
+        let total: usize = fetch.bytes_by_shard.iter().map(|(_, b)| b).sum();
+        if total >= fetch.min_bytes {
+            fetch.enough.fire();
+        }
+    }
+
+    /// Stops counting for a fetch that was answered.
+    pub fn untrack(&self, fetch_id: u64) {
+        self.tracked.borrow_mut().remove(&fetch_id);
+    }
+}
+
+/// Kafka's per-request byte limit, applied on the connection's shard to the
+/// partitions of all shards in request order: the first partition with data
+/// keeps what its shard read (at most `max_bytes`, or its first batch whole,
+/// KIP-74), each later one is cut to what is left of the budget. Cuts never
+/// copy: a file region ends early, as Kafka's reads do mid-batch.
+#[derive(Debug)]
+pub struct FetchBudget {
+    left: usize,
+    any_data: bool,
+}
+
+impl FetchBudget {
+    /// A budget of `max_bytes` for one request.
+    pub fn new(max_bytes: usize) -> Self {
+        FetchBudget {
+            left: max_bytes,
+            any_data: false,
+        }
+    }
+
+    /// Cuts `records` (the next partition's, in request order) to the budget
+    /// and charges them to it.
+    pub fn charge(&mut self, records: &mut Vec<Piece>) {
+        if records.is_empty() {
+            return;
+        }
+        if self.any_data {
+            truncate_pieces(records, self.left);
+        }
+        self.any_data = true;
+        self.left = self.left.saturating_sub(pieces_len(records));
+    }
 }
 
 type Wake<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
@@ -127,15 +219,20 @@ impl ShardPartitions {
     /// The ordered phase of a fetch part: its wait is registered now, so a
     /// cancel that follows on the same channel always finds it. The returned
     /// future reads (and waits) and yields one entry per partition of `part`,
-    /// in order.
+    /// in order. While waiting with some bytes but fewer than `min_bytes`,
+    /// it calls `report_progress` with their number when it changes (only
+    /// when the wait asks: `FetchWait::report_progress`).
     pub fn start_fetch(
         self: &Rc<Self>,
         part: FetchPart,
+        report_progress: impl Fn(usize) + 'static,
     ) -> impl Future<Output = Vec<FetchedPartition>> + 'static {
         let cancel = part.wait.map(|w| self.fetch_waits.register(w.fetch_id));
         let partitions = self.clone();
         async move {
-            let fetched = partitions.read_until_ready(&part, cancel).await;
+            let fetched = partitions
+                .read_until_ready(&part, cancel, &report_progress)
+                .await;
             if let Some(wait) = part.wait {
                 partitions.fetch_waits.finish(wait.fetch_id);
             }
@@ -147,7 +244,9 @@ impl ShardPartitions {
         &self,
         part: &FetchPart,
         cancel: Option<LocalEvent>,
+        report_progress: &dyn Fn(usize),
     ) -> Vec<FetchedPartition> {
+        let mut reported = 0;
         loop {
             // Listeners first, then the read: a move in between still wakes us.
             let listeners: Vec<Wake> = match part.wait {
@@ -169,6 +268,10 @@ impl ShardPartitions {
             let now = Instant::now();
             if bytes >= wait.min_bytes || any_error || cancelled || now >= wait.deadline {
                 return fetched;
+            }
+            if wait.report_progress && bytes != reported {
+                reported = bytes;
+                report_progress(bytes);
             }
             let mut wakers = listeners;
             wakers.push(Box::pin(glommio::timer::sleep(wait.deadline - now)) as Wake);
@@ -225,11 +328,12 @@ impl Partition {
         if max_bytes == 0 && !min_one_batch {
             return fetched;
         }
-        match self
-            .log
-            .read(read.fetch_offset, max_bytes, min_one_batch)
-            .await
-        {
+        let limits = ReadLimits {
+            max_bytes,
+            min_one_batch,
+            end_offset: read_bound,
+        };
+        match self.log.read(read.fetch_offset, limits).await {
             Ok(result) => {
                 fetched.log_start_offset = result.log_start_offset;
                 fetched.records = result.pieces;
@@ -243,5 +347,59 @@ impl Partition {
             }
         }
         fetched
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn mem(len: usize) -> Vec<Piece> {
+        vec![Piece::Mem(Bytes::from(vec![0u8; len]))]
+    }
+
+    #[test]
+    fn budget_keeps_the_first_partition_with_data_and_cuts_the_rest() {
+        let mut budget = FetchBudget::new(1000);
+        let mut empty = Vec::new();
+        budget.charge(&mut empty);
+        // The first partition with data keeps what its shard read, even a
+        // first batch bigger than the whole budget (KIP-74).
+        let mut first = mem(1500);
+        budget.charge(&mut first);
+        assert_eq!(pieces_len(&first), 1500);
+        let mut second = mem(10);
+        budget.charge(&mut second);
+        assert!(second.is_empty());
+
+        let mut budget = FetchBudget::new(1000);
+        let (mut a, mut b, mut c) = (mem(600), mem(600), mem(600));
+        for records in [&mut a, &mut b, &mut c] {
+            budget.charge(records);
+        }
+        assert_eq!(
+            [pieces_len(&a), pieces_len(&b), pieces_len(&c)],
+            [600, 400, 0]
+        );
+    }
+
+    #[test]
+    fn tracked_fetch_fires_once_the_shards_together_have_min_bytes() {
+        let waits = FetchWaits::default();
+        let enough = waits.track(7, 1000);
+        waits.progress(7, 0, 600);
+        waits.progress(7, 0, 700);
+        assert!(
+            !enough.is_fired(),
+            "a shard's newer report replaces its older one"
+        );
+        waits.progress(8, 1, 5000);
+        assert!(!enough.is_fired(), "another fetch's report");
+        waits.progress(7, 1, 300);
+        assert!(enough.is_fired());
+        waits.untrack(7);
+        waits.progress(7, 1, 300);
+        assert!(waits.tracked.borrow().is_empty());
     }
 }

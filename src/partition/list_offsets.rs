@@ -1,11 +1,22 @@
 //! The owner side of ListOffsets: earliest (-2), latest (-1), max timestamp
 //! (-3), or the first offset at or after a time.
+//!
+//! By time, as Kafka answers (`FileRecords.searchForTimestamp`): storage
+//! finds the first batch whose max timestamp reaches the time (time index,
+//! then batch headers), and the answer is its first record at or after the
+//! time, found by walking record headers. A compressed batch is opened on a
+//! helper thread, never on the reactor, and inflated at most
+//! [`DECOMPRESSED_BYTES_MAX`]: past that, the answer is the first record not
+//! looked at, which skips nothing a consumer wants. No answer lies at or past
+//! the read bound (Kafka's `offset < lastFetchableOffset`).
 
 use super::{Partition, ShardPartitions};
+use crate::protocol::compression::{decoder, CODEC_NONE, DECOMPRESSED_BYTES_MAX};
 use crate::protocol::error_code;
-use crate::protocol::piece::Piece;
-use kafka_protocol::records::RecordBatchDecoder;
-use std::os::unix::fs::FileExt;
+use crate::protocol::record_batch::RECORD_BATCH_HEADER_BYTES;
+use crate::protocol::record_walk::{find_record, RecordSearch, WalkError, WalkLimits};
+use crate::storage::{StoredBatch, TimeSearch};
+use std::io::{self, BufReader};
 use std::sync::Arc;
 
 /// Special timestamps of the request.
@@ -16,6 +27,14 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 /// KIP-1005: latest tiered offset (no tiered storage: none, answered -1).
 const LATEST_TIERED_TIMESTAMP: i64 = -5;
+/// Batches looked into for one answer: a batch whose header claims a max
+/// timestamp its records lack sends the search on to the next one; past
+/// this many, the next batch's first offset is the answer.
+const BATCHES_INSPECTED_MAX: usize = 64;
+/// Buffer between a decompressor and the record walk.
+const WALK_BUFFER_BYTES: usize = 64 << 10;
+/// No offset, no timestamp: what Kafka answers when nothing matches.
+const NONE_FOUND: (i64, i64) = (-1, -1);
 
 /// Offset lookups for the partitions one shard owns.
 pub struct ListOffsetsPart {
@@ -38,70 +57,125 @@ impl ShardPartitions {
     }
 }
 
+/// Which records a search by time wants.
+#[derive(Clone, Copy, Debug)]
+enum TimeMatch {
+    /// The first at or after a time (a time in the request).
+    AtOrAfter(i64),
+    /// The first with exactly the log's largest timestamp (`MAX_TIMESTAMP`).
+    Exactly(i64),
+}
+
+impl TimeMatch {
+    fn target(self) -> i64 {
+        match self {
+            TimeMatch::AtOrAfter(time) | TimeMatch::Exactly(time) => time,
+        }
+    }
+
+    fn matches(self, timestamp: i64) -> bool {
+        match self {
+            TimeMatch::AtOrAfter(time) => timestamp >= time,
+            TimeMatch::Exactly(time) => timestamp == time,
+        }
+    }
+}
+
 impl Partition {
     async fn resolve_offset(&self, timestamp: i64) -> Result<(i64, i64), i16> {
         let log = &self.log;
         match timestamp {
             LATEST_TIMESTAMP => Ok((self.read_bound(), -1)),
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => Ok((log.log_start_offset(), -1)),
-            LATEST_TIERED_TIMESTAMP => Ok((-1, -1)),
-            MAX_TIMESTAMP => match log.max_timestamp_offset().await {
-                Ok(Some((batch_offset, max_ts))) => Ok(self
-                    .refine_in_batch(batch_offset, |ts| ts == max_ts)
-                    .await
-                    .unwrap_or((batch_offset, max_ts))),
-                Ok(None) => Ok((-1, -1)),
-                Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
+            LATEST_TIERED_TIMESTAMP => Ok(NONE_FOUND),
+            MAX_TIMESTAMP => match log.max_timestamp() {
+                Some(max) => self.offset_for_time(TimeMatch::Exactly(max)).await,
+                None => Ok(NONE_FOUND),
             },
-            target if target >= 0 => match log.offset_for_timestamp(target).await {
-                Ok(Some((batch_offset, batch_ts))) => Ok(self
-                    .refine_in_batch(batch_offset, |ts| ts >= target)
-                    .await
-                    .unwrap_or((batch_offset, batch_ts))),
-                // No record at or after the time: Kafka answers offset -1.
-                Ok(None) => Ok((-1, -1)),
-                Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
-            },
+            time if time >= 0 => self.offset_for_time(TimeMatch::AtOrAfter(time)).await,
             _ => Err(error_code::INVALID_REQUEST),
         }
     }
 
-    /// The first record of the batch at `batch_offset` whose timestamp
-    /// matches, as (offset, timestamp). Storage finds the batch; Kafka
-    /// answers with the record, so the batch is decoded here (decompressed if
-    /// need be). Admin path only: this copies the batch, which the
-    /// produce/fetch paths never do.
-    async fn refine_in_batch(
-        &self,
-        batch_offset: i64,
-        matches: impl Fn(i64) -> bool,
-    ) -> Option<(i64, i64)> {
-        let read = self.log.read(batch_offset, 1, true).await.ok()?;
-        let mut bytes = bytes::BytesMut::new();
-        for piece in read.pieces {
-            match piece {
-                Piece::Mem(chunk) => bytes.extend_from_slice(&chunk),
-                Piece::File(region) => {
-                    let chunk = glommio::executor()
-                        .spawn_blocking(move || {
-                            let mut buf = vec![0u8; region.len as usize];
-                            region
-                                .file
-                                .read_exact_at(&mut buf, region.position)
-                                .map(|_| buf)
-                        })
-                        .await
-                        .ok()?;
-                    bytes.extend_from_slice(&chunk);
+    /// (offset, timestamp) of the first record `wanted`, below the read bound.
+    async fn offset_for_time(&self, wanted: TimeMatch) -> Result<(i64, i64), i16> {
+        let mut search = TimeSearch {
+            timestamp_ms: wanted.target(),
+            from_offset: self.log.log_start_offset(),
+            end_offset: self.read_bound(),
+        };
+        for _ in 0..BATCHES_INSPECTED_MAX {
+            let found = self.log.batch_reaching_timestamp(search).await;
+            let batch = match found {
+                Ok(Some(batch)) => batch,
+                Ok(None) => return Ok(NONE_FOUND),
+                Err(_) => return Err(error_code::KAFKA_STORAGE_ERROR),
+            };
+            let limits = WalkLimits {
+                from_offset: search.from_offset,
+                read_bytes_max: DECOMPRESSED_BYTES_MAX as u64,
+            };
+            let info = batch.info;
+            let answer = match look_into(batch, limits, wanted).await {
+                Ok(RecordSearch::Found { offset, timestamp }) => (offset, timestamp),
+                Ok(RecordSearch::NotFound) => {
+                    search.from_offset = info.last_offset().saturating_add(1);
+                    continue;
                 }
-            }
+                // The records before `next_offset` are older: the rest of the
+                // batch reaches the time (its max timestamp says so).
+                Ok(RecordSearch::Stopped { next_offset }) => (next_offset, info.max_timestamp),
+                Err(error) => {
+                    log::warn!("{}: ListOffsets by time: {error}", self.log.name());
+                    (info.base_offset.max(search.from_offset), info.max_timestamp)
+                }
+            };
+            return Ok(below(answer, search.end_offset));
         }
-        let mut bytes = bytes.freeze();
-        let batch = RecordBatchDecoder::decode(&mut bytes).ok()?;
-        batch
-            .records
-            .iter()
-            .find(|record| matches(record.timestamp))
-            .map(|record| (record.offset, record.timestamp))
+        // Batches whose headers promise what their records lack: the next
+        // batch's first offset skips nothing.
+        Ok(below(
+            (search.from_offset, wanted.target()),
+            search.end_offset,
+        ))
     }
+}
+
+/// `answer`, or none when its offset is at or past the read bound.
+fn below(answer: (i64, i64), end_offset: i64) -> (i64, i64) {
+    match answer.0 < end_offset {
+        true => answer,
+        false => NONE_FOUND,
+    }
+}
+
+/// Walks `batch`'s records for the first one `wanted`: on the reactor when
+/// they are plain (one pass over bytes already in memory), on a helper
+/// thread when they must be decompressed.
+async fn look_into(
+    batch: StoredBatch,
+    limits: WalkLimits,
+    wanted: TimeMatch,
+) -> Result<RecordSearch, WalkError> {
+    let codec = i16::from(batch.info.compression_codec());
+    if codec == CODEC_NONE {
+        let records = batch
+            .bytes
+            .get(RECORD_BATCH_HEADER_BYTES..)
+            .unwrap_or_default();
+        return find_record(records, &batch.info, limits, |ts| wanted.matches(ts));
+    }
+    glommio::executor()
+        .spawn_blocking(move || {
+            let compressed = batch
+                .bytes
+                .get(RECORD_BATCH_HEADER_BYTES..)
+                .unwrap_or_default();
+            let records = decoder(codec, compressed).map_err(|error| {
+                WalkError::Io(io::Error::new(io::ErrorKind::InvalidData, error))
+            })?;
+            let records = BufReader::with_capacity(WALK_BUFFER_BYTES, records);
+            find_record(records, &batch.info, limits, |ts| wanted.matches(ts))
+        })
+        .await
 }

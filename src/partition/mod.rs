@@ -5,10 +5,11 @@
 //! A [`Partition`] owns:
 //! - its log ([`PartitionLog`]): appends, durability waits, reads;
 //! - its read bound ([`Partition::read_bound`]): the offset below which
-//!   consumers may read. It is the log end offset today; it becomes the
-//!   durable offset (issue 10) and, with replication, the high watermark
-//!   over the in-sync replicas (issue 13). Fetch, ListOffsets and long-poll
-//!   wake-ups all take it from here;
+//!   consumers may read. On one node it is the durable (fdatasynced) end
+//!   of the log, or the log end offset with `unflushed.read.enable`; with
+//!   replication it becomes the high watermark over the in-sync replicas'
+//!   durable offsets (issue 13). Fetch, ListOffsets and long-poll wake-ups
+//!   all take it from here, and storage reads stop at it;
 //! - its idempotent producer state ([`producer_state`]): every append is
 //!   decided here (a retry answered with its original offsets, an epoch or
 //!   sequence error refused, a new producer refused while the table is full
@@ -27,12 +28,17 @@
 //! - [`fetch`]: read, long-poll waits and their cancel (Fetch);
 //! - [`list_offsets`]: offsets by position or time (ListOffsets);
 //! - [`ShardPartitions::sizes`]: bytes on disk (DescribeLogDirs).
+//!
+//! And the partitions' recovery points ([`recovery_points`]): the log
+//! synced and indexed up to an offset named in the checkpoint file, so a
+//! start after a crash checks only what follows.
 
 pub mod fetch;
 pub mod list_offsets;
 pub mod produce;
 pub mod producer_snapshot;
 pub mod producer_state;
+pub mod recovery_points;
 pub mod snapshots;
 
 #[cfg(test)]
@@ -44,6 +50,7 @@ use crate::local::join_all;
 use crate::local::notify::LocalEvent;
 use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
 use fetch::FetchWaits;
+use glommio::sync::Semaphore;
 use producer_state::{ProducerStateConfig, ProducerStateTable};
 use snapshots::{encode_snapshot, ProducerSnapshots};
 use std::cell::{Cell, RefCell};
@@ -57,6 +64,8 @@ const SHUTDOWN_SNAPSHOTS_CONCURRENT_MAX: usize = 16;
 /// One partition on its owning shard. `!Send`: shared as `Rc<Partition>`.
 pub struct Partition {
     log: Rc<PartitionLog>,
+    /// `unflushed.read.enable`: the read bound is the log end offset.
+    unflushed_read: Cell<bool>,
     producers: RefCell<ProducerStateTable>,
     snapshots: Rc<ProducerSnapshots>,
     /// When a full producer table was last reported (ms), and refusals since.
@@ -73,6 +82,7 @@ impl Partition {
         snapshots: ProducerSnapshots,
     ) -> Self {
         Partition {
+            unflushed_read: Cell::new(log.config().unflushed_read_enable),
             log,
             producers: RefCell::new(producers),
             snapshots: Rc::new(snapshots),
@@ -104,23 +114,35 @@ impl Partition {
     }
 
     /// The offset below which consumers may read (Fetch's high watermark
-    /// and last stable offset, ListOffsets' latest). On a single node with
-    /// Kafka's semantics: the log end offset, which is also where storage
-    /// reads stop; a bound below it (the durable offset, the high watermark)
-    /// must be handed to [`PartitionLog::read`] as well.
+    /// and last stable offset, ListOffsets' latest; storage reads stop there
+    /// too). By default what survives a crash, the log's synced end offset:
+    /// a consumer never reads, nor commits past, a record that recovery could
+    /// erase and whose offset a later record would then reuse. With
+    /// `unflushed.read.enable`, Kafka's single-node behaviour: the end of what
+    /// was written ([`PartitionLog::readable_end_offset`]; a batch ENOSPC
+    /// refuses is rolled back before anyone could read it). Replication will
+    /// take the minimum over the in-sync replicas.
     pub fn read_bound(&self) -> i64 {
-        self.log.log_end_offset()
+        match self.unflushed_read.get() {
+            true => self.log.readable_end_offset(),
+            false => self.log.synced_end_offset(),
+        }
     }
 
-    /// Resolves when the read bound may have moved (today: after the next
-    /// append), or when the log fails or closes. Registered when created, so
-    /// a move between a read and the first poll is not missed.
+    /// Resolves when the read bound may have moved (after the next fdatasync,
+    /// or a completed write with unflushed reads), or when the log fails or
+    /// closes. Registered when created, so a move between a read and the
+    /// first poll is not missed.
     pub fn read_bound_listener(&self) -> AppendListener {
-        self.log.append_listener()
+        match self.unflushed_read.get() {
+            true => self.log.append_listener(),
+            false => self.log.synced_listener(),
+        }
     }
 
     /// Replaces the topic settings of the log.
     pub fn set_config(&self, config: LogConfig) {
+        self.unflushed_read.set(config.unflushed_read_enable);
         self.log.set_config(config);
     }
 }
@@ -137,6 +159,8 @@ pub struct ShardPartitions {
     fetch_waits: FetchWaits,
     /// Fired when the broker begins shutting down: parked long polls answer.
     shutting_down: LocalEvent,
+    /// One recovery point pass (or the shutdown's) at a time.
+    recovery_turn: Semaphore,
 }
 
 impl ShardPartitions {
@@ -153,6 +177,7 @@ impl ShardPartitions {
             partitions: RefCell::new(HashMap::new()),
             fetch_waits: FetchWaits::default(),
             shutting_down,
+            recovery_turn: Semaphore::new(1),
         })
     }
 
@@ -213,7 +238,9 @@ impl ShardPartitions {
 
     /// Forgets the partition (requests for it fail from now on), then closes
     /// it and removes its directory ([`ShardStorage::delete_partition`]).
+    /// Waits for a recovery point pass in flight, so none names it again.
     pub async fn delete(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
+        let _turn = self.recovery_turn.acquire_permit(1).await;
         let removed = {
             let mut registry = self.partitions.borrow_mut();
             let removed = registry
@@ -230,28 +257,27 @@ impl ShardPartitions {
         self.storage.delete_partition(topic, partition).await
     }
 
-    /// Stops storage ([`ShardStorage::shutdown`]: everything written and
-    /// synced, logs closed), then writes each partition's producer snapshot
-    /// at its log end, so the next start replays no batch. Without a clean
-    /// storage shutdown no snapshot is written (the data may not all be on
-    /// disk): the next start rebuilds from older snapshots.
+    /// Stops the shard's storage (every log written, fdatasynced and trimmed,
+    /// its index files written), then makes each log's end its recovery
+    /// point ([`recovery_points`]) and writes each partition's producer
+    /// snapshot there: a start after a clean stop checks nothing and replays
+    /// no batch. Without a clean storage shutdown no snapshot is written (the
+    /// data may not all be on disk): the next start rebuilds from older
+    /// snapshots. Returns the first error.
     pub async fn shutdown(&self) -> Result<(), StorageError> {
-        self.storage.shutdown().await?;
-        let partitions: Vec<Rc<Partition>> = self
-            .partitions
-            .borrow()
-            .values()
-            .flat_map(|partitions| partitions.values().cloned())
-            .collect();
-        for chunk in partitions.chunks(SHUTDOWN_SNAPSHOTS_CONCURRENT_MAX) {
-            join_all(
-                chunk
+        let _turn = self.recovery_turn.acquire_permit(1).await;
+        let closed = self.storage.shutdown().await;
+        let partitions = self.named();
+        self.record_end_recovery_points(&partitions).await;
+        if closed.is_ok() {
+            for chunk in partitions.chunks(SHUTDOWN_SNAPSHOTS_CONCURRENT_MAX) {
+                let writes = chunk
                     .iter()
-                    .map(|partition| partition.snapshot_at_shutdown()),
-            )
-            .await;
+                    .map(|(_, _, partition)| partition.snapshot_at_shutdown());
+                join_all(writes).await;
+            }
         }
-        Ok(())
+        closed
     }
 
     /// Each partition's bytes on disk, `None` if not held here (DescribeLogDirs).

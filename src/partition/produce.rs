@@ -9,9 +9,8 @@ use super::producer_state::AppendCheck;
 use super::{Partition, ShardPartitions};
 use crate::protocol::error_code;
 use crate::storage::log::{now_ms, NO_LOG_APPEND_TIME};
-use crate::storage::{AppendBatch, AppendError, AppendResult, Durability};
+use crate::storage::{AppendBatch, AppendError, AppendResult, Durability, DurableWait};
 use std::fmt;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,7 +117,9 @@ impl fmt::Display for ProduceError {
 impl std::error::Error for ProduceError {}
 
 impl Partition {
-    /// Appends `batches` (validated) in order, stamping `leader_epoch`.
+    /// Appends `batches` (validated) in order, stamping `leader_epoch`, and
+    /// registers the wait for `durability` while the log's append turn is
+    /// held (a later rollback of these offsets fails it).
     ///
     /// Idempotent producers: while the log's append turn is held, an older
     /// epoch is refused (`InvalidProducerEpoch`), a sequence gap too
@@ -126,14 +127,19 @@ impl Partition {
     /// batches is answered with its original offsets and not appended; an
     /// unknown producer id starts being tracked at any sequence, unless the
     /// producer state is full of unexpired producers (`ProducerStateFull`).
-    /// With several batches, all must be new or all retries. A segment roll
-    /// snapshots the producer state.
+    /// With several batches, all must be new or all retries. Batches the log
+    /// rolled back (ENOSPC) are first dropped from the producer state. A
+    /// segment roll snapshots the producer state.
     pub async fn append(
         &self,
         batches: Vec<AppendBatch>,
         leader_epoch: i32,
-    ) -> Result<Appended, ProduceError> {
+        durability: Durability,
+    ) -> Result<(Appended, DurableWait), ProduceError> {
         let slot = self.log.begin_append(batches).await?;
+        if let Some(from_offset) = slot.take_truncation() {
+            self.producers.borrow_mut().truncate_from(from_offset);
+        }
         let now = now_ms();
         let check = self
             .producers
@@ -145,12 +151,14 @@ impl Partition {
                 base_offset,
                 last_offset,
             } => {
-                return Ok(Appended::Duplicate(AppendResult {
+                let original = AppendResult {
                     base_offset,
                     last_offset,
                     log_append_time_ms: NO_LOG_APPEND_TIME,
                     log_start_offset: self.log.log_start_offset(),
-                }))
+                };
+                let wait = slot.wait_for(last_offset, durability);
+                return Ok((Appended::Duplicate(original), wait));
             }
             AppendCheck::InvalidEpoch => return Err(ProduceError::InvalidProducerEpoch),
             AppendCheck::OutOfOrder => return Err(ProduceError::OutOfOrderSequence),
@@ -162,8 +170,9 @@ impl Partition {
         let snapshot = |offset| self.snapshot_producers(offset);
         let record =
             |batch: &_, base_offset| self.producers.borrow_mut().record(batch, base_offset);
-        let result = slot.commit(leader_epoch, snapshot, record).await?;
-        Ok(Appended::New(result))
+        let committed = slot.commit(leader_epoch, durability, snapshot, record);
+        let (result, wait) = committed.await?;
+        Ok((Appended::New(result), wait))
     }
 
     /// Logs a refused new producer: the first refusal, then at most once per
@@ -190,9 +199,8 @@ impl Partition {
 
 /// The appends of one [`ProducePart`], done; their answers once durable.
 pub struct AppendedPart {
-    durability: Durability,
     timeout: Duration,
-    appended: Vec<Result<(Rc<Partition>, AppendResult), i16>>,
+    appended: Vec<Result<(AppendResult, DurableWait), i16>>,
 }
 
 impl ShardPartitions {
@@ -200,6 +208,7 @@ impl ShardPartitions {
     /// the batches have their offsets; [`AppendedPart::until_durable`] gives
     /// the answers.
     pub async fn append(&self, part: ProducePart) -> AppendedPart {
+        let durability = part.acks.durability();
         let mut appended = Vec::with_capacity(part.partitions.len());
         for request in part.partitions {
             let Some(partition) = self.get(&request.topic, request.partition) else {
@@ -207,19 +216,21 @@ impl ShardPartitions {
                 continue;
             };
             let batch_bytes: usize = request.batches.iter().map(AppendBatch::len).sum();
-            match partition.append(request.batches, LEADER_EPOCH).await {
-                Ok(Appended::New(result)) => {
+            match partition
+                .append(request.batches, LEADER_EPOCH, durability)
+                .await
+            {
+                Ok((Appended::New(result), wait)) => {
                     let records = result.last_offset - result.base_offset + 1;
                     crate::metrics::count_appended(records, batch_bytes);
-                    appended.push(Ok((partition, result)))
+                    appended.push(Ok((result, wait)))
                 }
                 // Retries are not appended again and not counted.
-                Ok(Appended::Duplicate(result)) => appended.push(Ok((partition, result))),
+                Ok((Appended::Duplicate(result), wait)) => appended.push(Ok((result, wait))),
                 Err(e) => appended.push(Err(e.wire_error_code())),
             }
         }
         AppendedPart {
-            durability: part.acks.durability(),
             timeout: Duration::from_millis(part.timeout_ms),
             appended,
         }
@@ -236,21 +247,18 @@ impl AppendedPart {
         for entry in self.appended {
             results.push(match entry {
                 Err(code) => Err(code),
-                Ok((_, result)) if self.durability == Durability::Appended => Ok(result),
-                Ok((partition, result)) => {
-                    let durable = partition
-                        .log
-                        .wait_durable(result.last_offset, self.durability);
+                Ok((result, wait)) => {
+                    // An acks=0/1 wait is ready at once, and polled first.
+                    let durable = async {
+                        match wait.wait().await {
+                            Ok(()) => Ok(result),
+                            Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
+                        }
+                    };
                     let timed_out = async {
                         glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()))
                             .await;
                         Err(error_code::REQUEST_TIMED_OUT)
-                    };
-                    let durable = async {
-                        match durable.await {
-                            Ok(()) => Ok(result),
-                            Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
-                        }
                     };
                     futures_lite::future::or(durable, timed_out).await
                 }

@@ -276,6 +276,24 @@ impl ProducerStateTable {
         });
     }
 
+    /// Forgets the batches at or above `offset` (the log rolled them back):
+    /// a producer that had batches and has none left is forgotten (its
+    /// earlier batches were already beyond the 5 kept, or it is new), so its
+    /// next batch is accepted as an unknown producer's.
+    pub fn truncate_from(&mut self, offset: i64) {
+        self.producers.retain(|_, entry| {
+            let had_batches = !entry.batches.is_empty();
+            while entry
+                .batches
+                .back()
+                .is_some_and(|batch| batch.base_offset >= offset)
+            {
+                entry.batches.pop_back();
+            }
+            !(had_batches && entry.batches.is_empty())
+        });
+    }
+
     /// The producer's entry at `epoch` (a new epoch forgets the batches of
     /// the old one), its last batch's max timestamp now `last_timestamp`.
     fn entry_at(
@@ -449,6 +467,25 @@ mod tests {
         assert_eq!(table.check(&bumped), SequenceCheck::Accept);
         table.record(&bumped, 103);
         assert_eq!(table.check(&info(7, 0, 3, 1)), SequenceCheck::InvalidEpoch);
+    }
+
+    #[test]
+    fn truncation_forgets_rolled_back_batches() {
+        let mut table = table(10);
+        for sequence in 0..4 {
+            table.record(&info(1, 0, sequence, 1), i64::from(sequence));
+        }
+        table.record(&info(2, 0, 0, 1), 4);
+        table.truncate_from(3);
+        // Producer 1 continues after its batch at offset 2; its rolled-back
+        // batch is new again, not a duplicate; producer 2 is forgotten.
+        assert_eq!(table.check(&info(1, 0, 3, 1)), SequenceCheck::Accept);
+        assert!(matches!(
+            table.check(&info(1, 0, 2, 1)),
+            SequenceCheck::Duplicate(_)
+        ));
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.check(&info(2, 0, 5, 1)), SequenceCheck::Accept);
     }
 
     #[test]

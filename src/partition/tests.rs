@@ -1,17 +1,26 @@
 //! Scenario tests of the partition layer on a real glommio executor, in a
-//! temporary directory: the producer state's decisions on appends, and its
-//! rebuild from the batches storage hands over when it loads a log.
+//! temporary directory: the producer state's decisions on appends, its
+//! rebuild when a log is loaded (more in `snapshot_tests.rs`), and the read
+//! bound that fetches stop at and wake on.
 
+use super::fetch::{FetchPart, FetchWait, PartitionRead};
+use super::list_offsets::ListOffsetsPart;
 use super::produce::{Appended, ProduceError};
 use super::producer_state::ProducerStateConfig;
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
 use crate::protocol::error_code;
+use crate::storage::io::{install_fault_plan, Fault, FaultPlan, FaultRule};
 use crate::storage::tests::{
-    new_storage, plain_batch, producer_batch, run, small_config, TempDir, TOPIC,
+    new_storage, plain_batch, producer_batch, read_all, run, small_config, TempDir, TOPIC,
 };
 use crate::storage::{AppendBatch, Durability, LogConfig, StorageLimits};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest a test waits for the disk-full probe (a loaded machine delays timers).
+const DISK_FULL_WAIT_MAX: Duration = Duration::from_secs(10);
 
 /// Producer state limits of these tests: their batches carry 2023
 /// timestamps, which must not expire.
@@ -38,15 +47,37 @@ async fn open(partitions: &ShardPartitions, config: LogConfig) -> Rc<Partition> 
 
 /// (base offset, last offset, whether it was a retry) of an accepted append.
 pub(super) async fn append(partition: &Partition, batch: AppendBatch) -> (i64, i64, bool) {
-    match partition.append(vec![batch], 0).await.unwrap() {
+    match partition
+        .append(vec![batch], 0, Durability::Appended)
+        .await
+        .unwrap()
+        .0
+    {
         Appended::New(result) => (result.base_offset, result.last_offset, false),
         Appended::Duplicate(result) => (result.base_offset, result.last_offset, true),
     }
 }
 
+/// An acks=all append: (base offset, last offset, whether it was a retry),
+/// or the wire code the producer gets.
+async fn append_synced(partition: &Partition, batch: AppendBatch) -> Result<(i64, i64, bool), i16> {
+    let (appended, wait) = partition
+        .append(vec![batch], 0, Durability::Synced)
+        .await
+        .map_err(|e| e.wire_error_code())?;
+    wait.wait().await.map_err(|e| e.wire_error_code())?;
+    Ok(match appended {
+        Appended::New(result) => (result.base_offset, result.last_offset, false),
+        Appended::Duplicate(result) => (result.base_offset, result.last_offset, true),
+    })
+}
+
 /// The wire code of a refused append.
 pub(super) async fn refused(partition: &Partition, batch: AppendBatch) -> i16 {
-    let refused: ProduceError = partition.append(vec![batch], 0).await.unwrap_err();
+    let refused: ProduceError = partition
+        .append(vec![batch], 0, Durability::Appended)
+        .await
+        .unwrap_err();
     refused.wire_error_code()
 }
 
@@ -113,5 +144,283 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
         let next = append(&partition, producer_batch(42, 0, 60, 1)).await;
         assert_eq!(next, (60, 60, false));
         partitions.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_batch_refused_for_lack_of_space_is_not_kept_and_its_retry_goes_in_once() {
+    let dir = TempDir::new("partition-enospc");
+    run(async move {
+        // The second and fourth writes of segment data fail with ENOSPC.
+        let rules = [2, 4].map(|nth| FaultRule {
+            file_contains: ".log".to_string(),
+            fault: Fault::NoSpaceWrite { nth },
+        });
+        install_fault_plan(Some(Rc::new(FaultPlan::new(rules.to_vec()))));
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        let p = &partition;
+        assert_eq!(
+            append_synced(p, producer_batch(7, 0, 0, 1)).await,
+            Ok((0, 0, false))
+        );
+        // Refused: the producer is told, and nothing of it is kept.
+        let refused = append_synced(p, producer_batch(7, 0, 1, 1)).await;
+        assert_eq!(refused, Err(error_code::KAFKA_STORAGE_ERROR));
+        wait_for_space(p).await;
+        // Its retry is a new batch at the next dense offset, not a
+        // "duplicate" of a batch that was refused.
+        assert_eq!(
+            append_synced(p, producer_batch(7, 0, 1, 1)).await,
+            Ok((1, 1, false))
+        );
+        // A non-idempotent producer's retry is not a second copy either.
+        let refused = append_synced(p, plain_batch(1, 10, 1)).await;
+        assert_eq!(refused, Err(error_code::KAFKA_STORAGE_ERROR));
+        wait_for_space(p).await;
+        assert_eq!(
+            append_synced(p, plain_batch(1, 10, 1)).await,
+            Ok((2, 2, false))
+        );
+        let offsets: Vec<i64> = read_all(p.log(), 0)
+            .await
+            .iter()
+            .map(|batch| batch.base_offset)
+            .collect();
+        assert_eq!(offsets, [0, 1, 2]);
+        partitions.storage().shutdown().await.unwrap();
+        install_fault_plan(None);
+    });
+}
+
+/// Waits (bounded) until the log left the disk-full state.
+async fn wait_for_space(partition: &Partition) {
+    let deadline = Instant::now() + DISK_FULL_WAIT_MAX;
+    while partition.log().is_disk_full() {
+        assert!(Instant::now() < deadline, "the disk-full state never ended");
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Appends producer 42's batches `numbers` (two records each), synced.
+async fn append_producer_batches(partition: &Partition, numbers: std::ops::Range<i32>) {
+    for number in numbers {
+        let batch = producer_batch(42, 0, number * 2, 2);
+        append_synced(partition, batch).await.unwrap();
+    }
+}
+
+#[test]
+fn producer_state_survives_a_crash_past_a_recovery_point() {
+    let dir = TempDir::new("producer-recovery-point");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        append_producer_batches(&partition, 0..30).await;
+        // A recovery point at offset 60.
+        assert_eq!(partitions.advance_recovery_points(0).await, 1);
+        assert_eq!(partitions.storage().recovery_point(TOPIC, 0), Some(60));
+        append_producer_batches(&partition, 30..33).await;
+        // A crash: no shutdown.
+        drop((partition, partitions));
+        let partitions = self::partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        assert_eq!(partition.log().log_end_offset(), 66);
+        // Retries of batches below the recovery point (not checked by
+        // recovery) and above it (checked) are recognised...
+        let below = append(&partition, producer_batch(42, 0, 56, 2)).await;
+        assert_eq!(below, (56, 57, true));
+        let above = append(&partition, producer_batch(42, 0, 62, 2)).await;
+        assert_eq!(above, (62, 63, true));
+        // ...and the sequence goes on.
+        let next = append(&partition, producer_batch(42, 0, 66, 1)).await;
+        assert_eq!(next, (66, 66, false));
+        partitions.shutdown().await.unwrap();
+    });
+}
+
+/// A log that syncs only when asked: what is appended stays past the read
+/// bound until a test waits for `Durability::Synced`.
+fn no_timed_sync() -> LogConfig {
+    LogConfig {
+        flush_visibility_ms: 3_600_000,
+        ..LogConfig::default()
+    }
+}
+
+fn fetch_part(wait: Option<FetchWait>) -> FetchPart {
+    FetchPart {
+        partitions: vec![PartitionRead {
+            topic: Arc::from(TOPIC),
+            partition: 0,
+            fetch_offset: 0,
+            partition_max_bytes: 1 << 20,
+        }],
+        max_bytes: 1 << 20,
+        min_one_batch: true,
+        wait,
+    }
+}
+
+fn long_poll(seconds: u64) -> Option<FetchWait> {
+    Some(FetchWait {
+        min_bytes: 1,
+        deadline: Instant::now() + Duration::from_secs(seconds),
+        fetch_id: 1,
+        origin_shard: 0,
+        report_progress: false,
+    })
+}
+
+#[test]
+fn consumers_see_only_synced_records_and_long_polls_wake_on_the_sync() {
+    let dir = TempDir::new("durable-reads");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, no_timed_sync()).await;
+        let (_, last_offset, _) = append(&partition, plain_batch(3, 10, 1)).await;
+        let log = partition.log();
+        log.wait_durable(last_offset, Durability::Written)
+            .await
+            .unwrap();
+        assert_eq!(partition.read_bound(), 0);
+        let [fetched] =
+            <[_; 1]>::try_from(partitions.start_fetch(fetch_part(None), |_| {}).await).unwrap();
+        assert_eq!((fetched.high_watermark, fetched.records.len()), (0, 0));
+
+        let parked =
+            glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30)), |_| {}));
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        log.wait_durable(last_offset, Durability::Synced)
+            .await
+            .unwrap();
+        let [fetched] = <[_; 1]>::try_from(parked.await).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not woken by the sync"
+        );
+        assert_eq!(fetched.high_watermark, 3);
+        assert!(!fetched.records.is_empty());
+        partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_clean_shutdown_leaves_nothing_to_check() {
+    let dir = TempDir::new("producer-shutdown");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        append_producer_batches(&partition, 0..30).await;
+        partitions.shutdown().await.unwrap();
+        drop((partition, partitions));
+        let partitions = self::partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        assert_eq!(partitions.storage().recovery_point(TOPIC, 0), Some(60));
+        assert!(partitions.storage().checked_bytes() < 8192);
+        let retry = append(&partition, producer_batch(42, 0, 58, 2)).await;
+        assert_eq!(retry, (58, 59, true));
+        let first = append(&partition, producer_batch(42, 0, 50, 2)).await;
+        assert_eq!(first, (50, 51, true));
+        partitions.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn unflushed_reads_see_the_log_end_at_once() {
+    let dir = TempDir::new("unflushed-reads");
+    run(async move {
+        let partitions = partitions(&dir);
+        let unflushed = LogConfig {
+            unflushed_read_enable: true,
+            ..LogConfig::default()
+        };
+        let partition = open(&partitions, unflushed).await;
+        let parked =
+            glommio::spawn_local(partitions.start_fetch(fetch_part(long_poll(30)), |_| {}));
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        append(&partition, plain_batch(2, 10, 1)).await;
+        let [fetched] = <[_; 1]>::try_from(parked.await).unwrap();
+        assert_eq!(fetched.high_watermark, 2);
+        assert!(!fetched.records.is_empty());
+        assert!(partition.log().synced_end_offset() <= 2);
+        // Back to durable reads: the bound drops to what is synced, and the
+        // timed sync follows by itself.
+        partition.set_config(LogConfig {
+            flush_visibility_ms: 1,
+            ..LogConfig::default()
+        });
+        let listener = partition.read_bound_listener();
+        if partition.read_bound() < 2 {
+            listener.await;
+        }
+        assert_eq!(partition.read_bound(), 2);
+        partitions.storage().shutdown().await.unwrap();
+    });
+}
+
+/// A zstd batch of `records` records with timestamps `base_timestamp + i`.
+fn zstd_batch(records: i32, base_timestamp: i64) -> AppendBatch {
+    use crate::protocol::record_batch::{build_test_batch, TestBatch, RECORD_BATCH_HEADER_BYTES};
+    let plain = build_test_batch(&TestBatch {
+        record_count: records,
+        value_bytes: 100,
+        base_timestamp,
+        ..TestBatch::default()
+    });
+    let compressed = zstd::encode_all(&plain[RECORD_BATCH_HEADER_BYTES..], 3).unwrap();
+    let mut bytes = plain[..RECORD_BATCH_HEADER_BYTES].to_vec();
+    bytes.extend_from_slice(&compressed);
+    let length = (bytes.len() - 12) as i32;
+    bytes[8..12].copy_from_slice(&length.to_be_bytes());
+    bytes[22] |= 4; // attributes (low byte): zstd
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let info = crate::protocol::record_batch::peek_batch(&bytes, true)
+        .unwrap()
+        .unwrap();
+    let mut header = [0u8; RECORD_BATCH_HEADER_BYTES];
+    header.copy_from_slice(&bytes[..RECORD_BATCH_HEADER_BYTES]);
+    AppendBatch {
+        header,
+        body: bytes::Bytes::copy_from_slice(&bytes[RECORD_BATCH_HEADER_BYTES..]),
+        pinned_bytes: bytes.len(),
+        info,
+    }
+}
+
+#[test]
+fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
+    let dir = TempDir::new("offsets-for-times");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, no_timed_sync()).await;
+        append(&partition, plain_batch(5, 10, 1000)).await; // 0..=4 at 1000..=1004
+        let (_, last, _) = append(&partition, zstd_batch(5, 2000)).await; // 5..=9 at 2000..=2004
+        let log = partition.log();
+        log.wait_durable(last, Durability::Synced).await.unwrap();
+        // A batch at 3000 appended but not synced: past the read bound.
+        append(&partition, plain_batch(1, 10, 3000)).await;
+        let queries = [1002, 1500, 2000, 2003, 2004, 2005, 3000, -3, -1, -2];
+        let part = ListOffsetsPart {
+            partitions: queries.iter().map(|&t| (Arc::from(TOPIC), 0, t)).collect(),
+        };
+        let answers = partitions.resolve_offsets(part).await;
+        let expected = [
+            (2, 1002),
+            (5, 2000),
+            (5, 2000),
+            (8, 2003),
+            (9, 2004),
+            (-1, -1),
+            (-1, -1),
+            (-1, -1), // the max timestamp (3000) is past the read bound
+            (10, -1),
+            (0, -1),
+        ];
+        let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(answers, expected);
+        partitions.storage().shutdown().await.unwrap();
     });
 }

@@ -5,6 +5,8 @@
 //! Inside the broker, failures are narrow typed errors; they become one of
 //! these codes only where a response is built (one code per partition).
 
+/// An unexpected server-side failure (e.g. the helper threads are gone).
+pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 /// No error.
 pub const NONE: i16 = 0;
 /// The requested offset is outside the log (below its start, above its end).
@@ -13,6 +15,9 @@ pub const OFFSET_OUT_OF_RANGE: i16 = 1;
 pub const CORRUPT_MESSAGE: i16 = 2;
 /// The topic or partition does not exist.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// The partition has no leader yet (a client-side view: Apache Kafka answers it
+/// while a new partition's leadership is being applied).
+pub const LEADER_NOT_AVAILABLE: i16 = 5;
 /// The partition is not on the broker/shard asked (moved, gone, or the shard
 /// is unavailable): the client refreshes metadata and retries.
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
@@ -42,6 +47,8 @@ pub const UNKNOWN_MEMBER_ID: i16 = 25;
 pub const INVALID_SESSION_TIMEOUT: i16 = 26;
 /// The group is rebalancing: rejoin.
 pub const REBALANCE_IN_PROGRESS: i16 = 27;
+/// A record timestamp outside the topic's `message.timestamp.*` bounds.
+pub const INVALID_TIMESTAMP: i16 = 32;
 /// The API version is not supported.
 pub const UNSUPPORTED_VERSION: i16 = 35;
 /// CreateTopics: the topic exists already.

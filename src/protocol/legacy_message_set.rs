@@ -6,10 +6,10 @@
 //! KIP-896). Unlike the v2 paths this one copies every record: it only runs
 //! for those old request versions.
 
-use super::record_batch::{COMPRESSION_CODEC_MASK, RECORD_BATCH_HEADER_BYTES};
+use super::compression::{read_bounded, CodecError, CODEC_NONE, DECOMPRESSED_BYTES_MAX};
+use super::record_batch::{COMPRESSION_CODEC_MASK, RECORD_BATCH_HEADER_BYTES, TIMESTAMP_TYPE_FLAG};
 use bytes::{BufMut, BytesMut};
 use std::fmt;
-use std::io::Read;
 
 /// Offset of `magic` in a message (after offset, size and CRC) and in a v2 batch.
 const MAGIC_POSITION: usize = 16;
@@ -17,25 +17,10 @@ const MAGIC_POSITION: usize = 16;
 const LOG_OVERHEAD_BYTES: usize = 12;
 /// crc (4) + magic (1) + attributes (1) + key length (4) + value length (4).
 const MESSAGE_MIN_BYTES: usize = 14;
-/// Compression codecs in the attribute bits (both formats).
-const CODEC_NONE: i16 = 0;
-const CODEC_GZIP: i16 = 1;
-const CODEC_SNAPPY: i16 = 2;
-const CODEC_LZ4: i16 = 3;
-const CODEC_ZSTD: i16 = 4;
-/// v2 attributes: the timestamps are the broker's (all records get maxTimestamp).
-const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 /// v2 attributes: a control batch (transaction markers), never shown to old clients.
 const CONTROL_FLAG: i16 = 0x20;
 /// Timestamp of a magic 0 message: none.
 const NO_TIMESTAMP: i64 = -1;
-/// Bound on a decompressed message set or batch, so a small compressed
-/// payload cannot make the broker allocate without limit.
-pub const DECOMPRESSED_MAX_BYTES: usize = 64 << 20;
-/// Snappy as Kafka's Java clients framed it (snappy-java's stream format).
-const XERIAL_HEADER: &[u8] = &[0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
-/// Header (8) + version (4) + compatible version (4).
-const XERIAL_PREAMBLE_BYTES: usize = 16;
 
 /// Why a message set or batch cannot be converted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +29,7 @@ pub enum LegacyError {
     Malformed(&'static str),
     /// A codec this conversion does not know, or a payload it cannot decode.
     Codec(String),
-    /// Decompressed data larger than [`DECOMPRESSED_MAX_BYTES`].
+    /// Decompressed data larger than [`DECOMPRESSED_BYTES_MAX`].
     TooLarge,
 }
 
@@ -106,65 +91,11 @@ fn sized_bytes(buf: &[u8], at: usize) -> Result<(Option<&[u8]>, usize), LegacyEr
     Ok((Some(bytes), end))
 }
 
-fn read_bounded(reader: impl Read) -> Result<Vec<u8>, LegacyError> {
-    let mut out = Vec::new();
-    reader
-        .take(DECOMPRESSED_MAX_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| LegacyError::Codec(e.to_string()))?;
-    if out.len() > DECOMPRESSED_MAX_BYTES {
-        return Err(LegacyError::TooLarge);
-    }
-    Ok(out)
-}
-
-fn snappy_block(data: &[u8]) -> Result<Vec<u8>, LegacyError> {
-    let len = snap::raw::decompress_len(data).map_err(|e| LegacyError::Codec(e.to_string()))?;
-    if len > DECOMPRESSED_MAX_BYTES {
-        return Err(LegacyError::TooLarge);
-    }
-    snap::raw::Decoder::new()
-        .decompress_vec(data)
-        .map_err(|e| LegacyError::Codec(e.to_string()))
-}
-
-/// Snappy, raw or in xerial framing (chunks of i32 length + raw block).
-fn snappy(data: &[u8]) -> Result<Vec<u8>, LegacyError> {
-    if !data.starts_with(XERIAL_HEADER) {
-        return snappy_block(data);
-    }
-    let mut out = Vec::new();
-    let mut position = XERIAL_PREAMBLE_BYTES;
-    while position < data.len() {
-        let len = be_i32(data, position)?;
-        let start = position + 4;
-        let end =
-            start + usize::try_from(len).map_err(|_| LegacyError::Malformed("chunk length"))?;
-        let chunk = data
-            .get(start..end)
-            .ok_or(LegacyError::Malformed("snappy chunk"))?;
-        out.extend_from_slice(&snappy_block(chunk)?);
-        if out.len() > DECOMPRESSED_MAX_BYTES {
-            return Err(LegacyError::TooLarge);
-        }
-        position = end;
-    }
-    Ok(out)
-}
-
 fn decompress(codec: i16, data: &[u8]) -> Result<Vec<u8>, LegacyError> {
-    match codec {
-        CODEC_GZIP => read_bounded(flate2::read::GzDecoder::new(data)),
-        CODEC_SNAPPY => snappy(data),
-        CODEC_LZ4 => {
-            read_bounded(lz4::Decoder::new(data).map_err(|e| LegacyError::Codec(e.to_string()))?)
-        }
-        CODEC_ZSTD => read_bounded(
-            zstd::stream::read::Decoder::new(data)
-                .map_err(|e| LegacyError::Codec(e.to_string()))?,
-        ),
-        other => Err(LegacyError::Codec(format!("unknown codec {other}"))),
-    }
+    read_bounded(codec, data, DECOMPRESSED_BYTES_MAX).map_err(|error| match error {
+        CodecError::TooLarge => LegacyError::TooLarge,
+        other => LegacyError::Codec(other.to_string()),
+    })
 }
 
 /// The records of a magic 0/1 message set, compressed wrappers opened (one
@@ -407,7 +338,7 @@ pub fn down_convert(batches: &[u8], magic: i8, out: &mut BytesMut) -> Result<(),
                 take_varint_bytes(records, &mut at)?;
                 take_varint_bytes(records, &mut at)?;
             }
-            let timestamp = if attributes & LOG_APPEND_TIME_FLAG != 0 {
+            let timestamp = if attributes & TIMESTAMP_TYPE_FLAG != 0 {
                 max_timestamp
             } else {
                 base_timestamp + timestamp_delta
@@ -426,8 +357,12 @@ pub fn down_convert(batches: &[u8], magic: i8, out: &mut BytesMut) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::compression::{CODEC_GZIP, CODEC_SNAPPY};
     use crate::protocol::record_batch::validate_batches;
     use std::io::Write;
+
+    /// snappy-java's stream header.
+    const XERIAL_HEADER: &[u8] = b"\x82SNAPPY\x00";
 
     fn message(
         magic: i8,

@@ -51,3 +51,65 @@ impl Piece {
 pub fn pieces_len(pieces: &[Piece]) -> usize {
     pieces.iter().map(Piece::len).sum()
 }
+
+/// Cuts `pieces` to their first `len` bytes without copying: a file region
+/// is shortened, memory is sliced, the pieces past `len` are dropped. A cut
+/// may end inside a record batch, as Kafka's reads do; clients drop the
+/// partial batch.
+pub fn truncate_pieces(pieces: &mut Vec<Piece>, len: usize) {
+    let mut kept = 0;
+    let mut keep_pieces = 0;
+    for piece in pieces.iter_mut() {
+        let left = len - kept;
+        if left == 0 {
+            break;
+        }
+        if piece.len() > left {
+            match piece {
+                Piece::Mem(bytes) => bytes.truncate(left),
+                // `left` < the region's u32 length, so it fits.
+                Piece::File(region) => region.len = left as u32,
+            }
+        }
+        kept += piece.len();
+        keep_pieces += 1;
+    }
+    pieces.truncate(keep_pieces);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(len: u32) -> Piece {
+        let file = Arc::new(File::open("/dev/null").unwrap());
+        Piece::File(FileRegion {
+            file,
+            position: 100,
+            len,
+        })
+    }
+
+    #[test]
+    fn truncation_shortens_the_piece_at_the_cut_and_drops_the_rest() {
+        let mut pieces = vec![
+            Piece::Mem(Bytes::from_static(b"header")),
+            Piece::Mem(Bytes::from_static(b"body-body")),
+            region(50),
+        ];
+        truncate_pieces(&mut pieces, 10);
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces_len(&pieces), 10);
+        assert!(matches!(&pieces[1], Piece::Mem(bytes) if &bytes[..] == b"body"));
+
+        let mut pieces = vec![Piece::Mem(Bytes::from_static(b"header")), region(50)];
+        truncate_pieces(&mut pieces, 26);
+        assert!(matches!(&pieces[1], Piece::File(r) if r.len == 20 && r.position == 100));
+
+        truncate_pieces(&mut pieces, 0);
+        assert!(pieces.is_empty());
+        let mut pieces = vec![region(5)];
+        truncate_pieces(&mut pieces, 1000);
+        assert_eq!(pieces_len(&pieces), 5);
+    }
+}

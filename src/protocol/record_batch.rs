@@ -9,6 +9,7 @@
 //! recordsCount i32`. The CRC32C covers `attributes` to the end of the batch,
 //! so rewriting `baseOffset` and `partitionLeaderEpoch` keeps it valid.
 
+use super::client_batch::{check_client_batch, codec_name};
 use std::fmt;
 use zerocopy::byteorder::big_endian::{I16, I32, I64, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -29,6 +30,8 @@ const CRC_COVERAGE_START: usize = 21;
 /// Attribute bits (Kafka `DefaultRecordBatch`); the codec bits are the same
 /// in the old message formats.
 pub const COMPRESSION_CODEC_MASK: i16 = 0x07;
+/// LogAppendTime: every record's timestamp is the batch's maxTimestamp.
+pub const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
 /// `baseSequence` of a batch sent without idempotence.
@@ -126,6 +129,11 @@ impl BatchInfo {
         self.attributes & CONTROL_FLAG != 0
     }
 
+    /// True for a LogAppendTime batch (the broker's timestamps).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & TIMESTAMP_TYPE_FLAG != 0
+    }
+
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn compression_codec(&self) -> u8 {
         (self.attributes & COMPRESSION_CODEC_MASK) as u8
@@ -167,30 +175,100 @@ pub enum BatchError {
     CrcMismatch,
     /// The batch (including overhead) is larger than allowed.
     TooLarge(usize),
-    /// `recordsCount` is negative.
+    /// `recordsCount` is negative (or, from a client, zero).
     InvalidRecordCount(i32),
     /// `lastOffsetDelta` is negative.
     InvalidLastOffsetDelta(i32),
     /// No batch at all.
     Empty,
+    /// More than one batch for one partition (Kafka: exactly one).
+    MultipleBatches,
+    /// A client's batch must carry `baseOffset` 0; the broker assigns offsets.
+    NonZeroBaseOffset(i64),
+    /// `lastOffsetDelta + 1` is not `recordsCount`.
+    InconsistentOffsetRange {
+        /// `lastOffsetDelta`.
+        last_offset_delta: i32,
+        /// `recordsCount`.
+        record_count: i32,
+    },
+    /// `producerId` below -1.
+    InvalidProducerId(i64),
+    /// A producer id with a negative epoch.
+    InvalidProducerEpoch {
+        /// `producerId`.
+        producer_id: i64,
+        /// `producerEpoch`.
+        producer_epoch: i16,
+    },
+    /// A producer id with a negative `baseSequence`.
+    InvalidSequence {
+        /// `producerId`.
+        producer_id: i64,
+        /// `baseSequence`.
+        base_sequence: i32,
+    },
+    /// Compression codec bits 5 to 7.
+    UnknownCompression(u8),
+    /// A compressed payload that does not start as its codec's frames must.
+    CompressedFrameMismatch(u8),
+    /// More records than the compressed payload could hold at any ratio.
+    CompressedCountTooLarge {
+        /// `recordsCount`.
+        record_count: i32,
+        /// Bytes of compressed records.
+        payload_bytes: usize,
+    },
+    /// The batch ends before record `index` (of `recordsCount`) starts.
+    RecordsEndEarly {
+        /// Zero-based record index.
+        index: i32,
+    },
+    /// Record `index` has a length prefix that is no varint, or a length
+    /// smaller than a record or past the batch end.
+    InvalidRecordSize {
+        /// Zero-based record index.
+        index: i32,
+        /// The length read, `None` when the prefix is no varint.
+        length: Option<i32>,
+    },
+    /// Bytes left after `recordsCount` records.
+    RecordsRemaining {
+        /// How many.
+        bytes: usize,
+    },
 }
 
 impl BatchError {
     /// Kafka error code for a Produce partition response.
     pub fn wire_error_code(&self) -> i16 {
         match self {
-            BatchError::Truncated | BatchError::InvalidLength(_) | BatchError::CrcMismatch => {
-                CORRUPT_MESSAGE
-            }
+            BatchError::Truncated
+            | BatchError::InvalidLength(_)
+            | BatchError::CrcMismatch
+            | BatchError::CompressedFrameMismatch(_) => CORRUPT_MESSAGE,
             BatchError::UnsupportedMagic(_) => UNSUPPORTED_FOR_MESSAGE_FORMAT,
             BatchError::TooLarge(_) => MESSAGE_TOO_LARGE,
             BatchError::InvalidRecordCount(_)
             | BatchError::InvalidLastOffsetDelta(_)
-            | BatchError::Empty => INVALID_RECORD,
+            | BatchError::Empty
+            | BatchError::MultipleBatches
+            | BatchError::NonZeroBaseOffset(_)
+            | BatchError::InconsistentOffsetRange { .. }
+            | BatchError::InvalidProducerId(_)
+            | BatchError::InvalidProducerEpoch { .. }
+            | BatchError::InvalidSequence { .. }
+            | BatchError::UnknownCompression(_)
+            | BatchError::CompressedCountTooLarge { .. }
+            | BatchError::RecordsEndEarly { .. }
+            | BatchError::InvalidRecordSize { .. }
+            | BatchError::RecordsRemaining { .. } => INVALID_RECORD,
         }
     }
 }
 
+/// The messages follow Kafka's (`LogValidator`, `DefaultRecordBatch`) where
+/// Kafka has one, so a client's log reads the same against either broker.
 impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -201,22 +279,89 @@ impl fmt::Display for BatchError {
             }
             BatchError::CrcMismatch => write!(f, "record batch CRC32C mismatch"),
             BatchError::TooLarge(len) => write!(f, "record batch of {len} bytes is too large"),
-            BatchError::InvalidRecordCount(count) => write!(f, "invalid record count {count}"),
+            BatchError::InvalidRecordCount(count) => {
+                write!(f, "Invalid reported count for record batch: {count}")
+            }
             BatchError::InvalidLastOffsetDelta(delta) => {
-                write!(f, "invalid last offset delta {delta}")
+                write!(f, "Batch has an invalid offset range: [0, {delta}]")
             }
             BatchError::Empty => write!(f, "no record batch"),
+            BatchError::MultipleBatches => write!(
+                f,
+                "Produce requests are only allowed to contain exactly one record batch per partition"
+            ),
+            BatchError::NonZeroBaseOffset(offset) => write!(
+                f,
+                "The baseOffset of the record batch should be 0, but it is {offset}"
+            ),
+            BatchError::InconsistentOffsetRange {
+                last_offset_delta,
+                record_count,
+            } => write!(
+                f,
+                "Inconsistent batch offset range [0, {last_offset_delta}] and count of records {record_count}"
+            ),
+            BatchError::InvalidProducerId(id) => {
+                write!(f, "Invalid producer id {id}: -1 (none) or an id >= 0")
+            }
+            BatchError::InvalidProducerEpoch {
+                producer_id,
+                producer_epoch,
+            } => write!(
+                f,
+                "Invalid producer epoch {producer_epoch} in record batch with producerId {producer_id}"
+            ),
+            BatchError::InvalidSequence {
+                producer_id,
+                base_sequence,
+            } => write!(
+                f,
+                "Invalid sequence number {base_sequence} in record batch with producerId {producer_id}"
+            ),
+            BatchError::UnknownCompression(codec) => {
+                write!(f, "Unknown compression type id: {codec}")
+            }
+            BatchError::CompressedFrameMismatch(codec) => write!(
+                f,
+                "Record batch is corrupt: its {} records do not start with a {} frame",
+                codec_name(*codec),
+                codec_name(*codec)
+            ),
+            BatchError::CompressedCountTooLarge {
+                record_count,
+                payload_bytes,
+            } => write!(
+                f,
+                "Invalid reported count for record batch: {record_count} records cannot fit in {payload_bytes} compressed bytes"
+            ),
+            BatchError::RecordsEndEarly { index } => write!(
+                f,
+                "Incorrect declared batch size, premature EOF reached before record {index}"
+            ),
+            BatchError::InvalidRecordSize {
+                index,
+                length: Some(length),
+            } => write!(f, "Invalid record size {length} of record {index}"),
+            BatchError::InvalidRecordSize {
+                index,
+                length: None,
+            } => write!(f, "Invalid record size of record {index}: no varint"),
+            BatchError::RecordsRemaining { bytes } => write!(
+                f,
+                "Incorrect declared batch size, records still remaining in file ({bytes} bytes)"
+            ),
         }
     }
 }
 
 impl std::error::Error for BatchError {}
 
-/// Validates a Produce request's `records` field: exactly a sequence of
-/// complete, valid v2 batches (sane length, magic 2, CRC32C, non-negative
-/// `recordsCount` and `lastOffsetDelta`). Appends one [`BatchInfo`] per batch
-/// to `out` (cleared first). Kafka additionally requires exactly one batch per
-/// partition from Produce v3 on; that check is the caller's.
+/// Validates a Produce request's `records` field for one partition: exactly
+/// one complete v2 batch (Kafka's rule from Produce v3 on, and for every
+/// magic 2 append) with a sane length, magic 2, its CRC32C, and the checks
+/// Kafka applies to a batch from a client ([`check_client_batch`]: offsets,
+/// count, records, producer fields). Puts its [`BatchInfo`] in `out`
+/// (cleared first).
 pub fn validate_batches(
     records: &[u8],
     max_batch_bytes: usize,
@@ -226,22 +371,22 @@ pub fn validate_batches(
     if records.is_empty() {
         return Err(BatchError::Empty);
     }
-    let mut position = 0;
-    while position < records.len() {
-        let rest = &records[position..];
-        let header = parse_header(rest)?.ok_or(BatchError::Truncated)?;
-        let mut info = header_info(header, position)?;
-        if info.len > max_batch_bytes {
-            return Err(BatchError::TooLarge(info.len));
-        }
-        if info.len > rest.len() {
-            return Err(BatchError::Truncated);
-        }
-        check_crc(header, &rest[..info.len])?;
-        info.position = position;
-        out.push(info);
-        position += info.len;
+    let header = parse_header(records)?.ok_or(BatchError::Truncated)?;
+    let info = header_info(header, 0)?;
+    if info.len > max_batch_bytes {
+        return Err(BatchError::TooLarge(info.len));
     }
+    let batch = records.get(..info.len).ok_or(BatchError::Truncated)?;
+    check_crc(header, batch)?;
+    check_client_batch(&info, batch)?;
+    if let Some(rest) = records.get(info.len..).filter(|rest| !rest.is_empty()) {
+        // Bytes that do not make a whole second batch are a truncated one.
+        return Err(match peek_batch(rest, false) {
+            Ok(Some(_)) => BatchError::MultipleBatches,
+            _ => BatchError::Truncated,
+        });
+    }
+    out.push(info);
     Ok(())
 }
 
@@ -438,7 +583,10 @@ fn encode_test_record(out: &mut Vec<u8>, index: i32, value_bytes: usize) {
     out.extend_from_slice(&body);
 }
 
-fn put_varint(out: &mut Vec<u8>, value: i64) {
+/// Appends `value` as a zigzag varint, as records encode their fields. For
+/// building test batches.
+#[doc(hidden)]
+pub fn put_varint(out: &mut Vec<u8>, value: i64) {
     let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
     while zigzag >= 0x80 {
         out.push((zigzag as u8) | 0x80);
@@ -462,20 +610,15 @@ mod tests {
     }
 
     #[test]
-    fn validates_multiple_batches() {
-        let mut records = batch(0, 3);
-        let first_len = records.len();
-        records.extend(batch(3, 2));
+    fn validates_one_batch() {
+        let records = batch(0, 3);
         let mut out = Vec::new();
         validate_batches(&records, MAX, &mut out).unwrap();
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 1);
         assert_eq!(out[0].position, 0);
-        assert_eq!(out[0].len, first_len);
+        assert_eq!(out[0].len, records.len());
         assert_eq!(out[0].record_count, 3);
         assert_eq!(out[0].last_offset(), 2);
-        assert_eq!(out[1].position, first_len);
-        assert_eq!(out[1].base_offset, 3);
-        assert_eq!(out[1].last_offset(), 4);
         assert_eq!(out[0].max_timestamp, out[0].base_timestamp + 2);
     }
 
@@ -550,11 +693,10 @@ mod tests {
     fn stamping_keeps_crc_valid() {
         let mut records = batch(0, 4);
         stamp_header(&mut records, 1234, 7);
-        let mut out = Vec::new();
-        validate_batches(&records, MAX, &mut out).unwrap();
-        assert_eq!(out[0].base_offset, 1234);
-        assert_eq!(out[0].partition_leader_epoch, 7);
-        assert_eq!(out[0].last_offset(), 1237);
+        let info = peek_batch(&records, true).unwrap().unwrap();
+        assert_eq!(info.base_offset, 1234);
+        assert_eq!(info.partition_leader_epoch, 7);
+        assert_eq!(info.last_offset(), 1237);
     }
 
     #[test]

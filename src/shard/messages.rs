@@ -39,10 +39,21 @@ pub enum ShardRequest {
     Fetch(FetchPart),
     /// Resolve offsets of partitions the receiver owns.
     ListOffsets(ListOffsetsPart),
-    /// Stop a pending fetch wait early (another shard of the same fetch found data).
+    /// Stop a pending fetch wait early (the fetch's shards together found
+    /// enough data).
     CancelFetchWait {
         /// The `FetchWait::fetch_id` to cancel.
         fetch_id: u64,
+    },
+    /// A waiting fetch part has `bytes`, fewer than its `min_bytes`: for
+    /// the shard that owns the connection, which counts them over all shards.
+    FetchProgress {
+        /// The `FetchWait::fetch_id` of the fetch.
+        fetch_id: u64,
+        /// The shard reporting.
+        shard: usize,
+        /// Record bytes it would answer with now.
+        bytes: usize,
     },
     /// A new topic table: adopt it, open or delete owned partitions.
     ApplyTopics(Arc<TopicTable>),

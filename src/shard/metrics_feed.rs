@@ -77,11 +77,16 @@ fn refresh_storage(ctx: &ShardContext, metrics: &ShardMetrics, inputs: &mut LagI
         bytes += log.size_bytes();
         failed += u64::from(log.is_failed());
         if let Some((topic, partition)) = split_log_name(log.name()) {
+            // Lag as Kafka counts it: from the high watermark (read bound).
+            let high_watermark = ctx
+                .partitions
+                .get(topic, partition)
+                .map_or(log.log_end_offset(), |p| p.read_bound());
             inputs
                 .log_end_offsets
                 .entry(topic.to_string())
                 .or_default()
-                .insert(partition, log.log_end_offset());
+                .insert(partition, high_watermark);
         }
     }
     let gauges = &metrics.gauges;

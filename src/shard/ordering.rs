@@ -52,6 +52,7 @@ fn order_of(request: &ShardRequest) -> Order {
             .collect(),
         ShardRequest::ApplyTopics(_) => return Order::Barrier,
         ShardRequest::CancelFetchWait { .. }
+        | ShardRequest::FetchProgress { .. }
         | ShardRequest::Controller(_)
         | ShardRequest::Group(_)
         | ShardRequest::LogDirSizes(_) => return Order::Free,

@@ -16,6 +16,7 @@ use crate::metadata::store::{self, BrokerIdentity};
 use crate::metadata::topic_table::TopicTable;
 use crate::partition::producer_state::ProducerStateConfig;
 use crate::partition::ShardPartitions;
+use crate::storage::checkpoint::RecoveryCheckpoint;
 use crate::storage::ShardStorage;
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
@@ -68,6 +69,8 @@ struct Startup {
     identity: BrokerIdentity,
     topics: Arc<TopicTable>,
     clean_start: bool,
+    /// The log directory's recovery points (one file, shared by the shards).
+    checkpoint: Arc<RecoveryCheckpoint>,
     nr_shards: usize,
     drained_shards: AtomicUsize,
     ready_shards: AtomicUsize,
@@ -98,6 +101,7 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
     let topics =
         store::load_topics(&data_dir).map_err(|e| StartError(format!("topic registry: {e}")))?;
     let clean_start = take_clean_marker(&data_dir)?;
+    let checkpoint = Arc::new(RecoveryCheckpoint::load(&data_dir));
     check_io_uring()?;
     let nr_shards = shard_count(&config);
     let io_memory = io_memory_per_shard(&config, nr_shards)?;
@@ -136,6 +140,7 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
         identity,
         topics: Arc::new(topics),
         clean_start,
+        checkpoint,
         nr_shards,
         drained_shards: AtomicUsize::new(0),
         ready_shards: AtomicUsize::new(0),
@@ -209,7 +214,12 @@ async fn shard_main(
     let config = startup.config.clone();
     crate::storage::io::install_configured_plan(&config.storage_fault_plan, shard_id)?;
     let limits = config.storage_limits();
-    let storage = ShardStorage::new(shard_id, config.log_dirs.clone(), limits);
+    let storage = ShardStorage::new(
+        shard_id,
+        config.log_dirs.clone(),
+        limits,
+        startup.checkpoint.clone(),
+    );
     let shutting_down = LocalEvent::default();
     let control = Rc::new(ControlPlane::new(shard_id, startup.topics.clone()));
     let coordinator = Coordinator::new(&config, shard_id, control.topics.clone());
@@ -238,6 +248,8 @@ async fn shard_main(
     ctx.partitions
         .storage()
         .start_background(config.log_retention_check_interval_ms);
+    ctx.partitions
+        .start_recovery_points(config.log_flush_offset_checkpoint_interval_ms);
     spawn_receive_loops(&ctx, receivers);
     spawn_shutdown_watch(&ctx);
     let serve_clients = (startup.frontend)(&ctx)?;
@@ -275,6 +287,7 @@ async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
             }
         }
     }
+    let started = Instant::now();
     for chunk in owned.chunks(PARTITION_OPEN_CONCURRENCY_MAX) {
         let opens = chunk.iter().map(|(topic, partition)| {
             let log_config = log_config_for(&ctx.config, topic);
@@ -293,7 +306,13 @@ async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
             result?;
         }
     }
-    log::info!("shard {}: {} partition(s) open", ctx.shard_id, owned.len());
+    log::info!(
+        "shard {}: {} partition(s) open in {} ms, {} bytes checked past recovery points",
+        ctx.shard_id,
+        owned.len(),
+        started.elapsed().as_millis(),
+        ctx.partitions.storage().checked_bytes()
+    );
     Ok(())
 }
 
@@ -440,17 +459,8 @@ fn has_cap_ipc_lock() -> bool {
 /// a shutdown still running after `shutdown_timeout_ms` (without the clean
 /// marker, so the next start recovers).
 fn install_signal_thread(shutdown_timeout_ms: u64) -> Result<(), StartError> {
-    // SAFETY: plain libc signal-mask calls on a zeroed sigset_t.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(StartError("cannot block SIGTERM/SIGINT".into()));
-        }
-        set
-    };
+    let set = crate::logging::block_shutdown_signals()
+        .map_err(|e| StartError(format!("cannot block SIGTERM/SIGINT: {e}")))?;
     std::thread::Builder::new()
         .name("millrace-signals".into())
         .spawn(move || {

@@ -9,6 +9,7 @@ use super::ShardContext;
 use crate::metadata::apply::{apply_topics, ApplyTarget};
 use crate::metadata::controller;
 use crate::metadata::topic_table::TopicTable;
+use crate::partition::fetch::FetchWait;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -25,8 +26,19 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
             Box::pin(async move { ShardResponse::Produce(appended.until_durable().await) })
         }
         ShardRequest::Fetch(part) => {
-            let read = ctx.partitions.start_fetch(part);
+            let report = progress_reporter(ctx, part.wait);
+            let read = ctx.partitions.start_fetch(part, report);
             Box::pin(async move { ShardResponse::Fetch(read.await) })
+        }
+        ShardRequest::FetchProgress {
+            fetch_id,
+            shard,
+            bytes,
+        } => {
+            ctx.partitions
+                .fetch_waits()
+                .progress(fetch_id, shard, bytes);
+            Box::pin(async { ShardResponse::Applied(Ok(())) })
         }
         ShardRequest::ListOffsets(part) => {
             let partitions = ctx.partitions.clone();
@@ -59,6 +71,30 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
                 ShardResponse::Controller(answer.await)
             })
         }
+    }
+}
+
+/// How a long poll served here tells the shard that owns its connection how
+/// many bytes it has (only asked for fetches spanning several shards).
+fn progress_reporter(ctx: &Rc<ShardContext>, wait: Option<FetchWait>) -> impl Fn(usize) {
+    let ctx = ctx.clone();
+    move |bytes| {
+        let Some(wait) = wait else {
+            return;
+        };
+        if wait.origin_shard == ctx.shard_id {
+            let waits = ctx.partitions.fetch_waits();
+            waits.progress(wait.fetch_id, ctx.shard_id, bytes);
+            return;
+        }
+        let report = ShardRequest::FetchProgress {
+            fetch_id: wait.fetch_id,
+            shard: ctx.shard_id,
+            bytes,
+        };
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move { ctx.router.notify(wait.origin_shard, report).await })
+            .detach();
     }
 }
 

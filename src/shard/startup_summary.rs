@@ -137,10 +137,20 @@ fn durability_policy(config: &Config) -> String {
             format!("{value} {unit}")
         }
     };
+    let reads = match config.log_unflushed_read_enable {
+        true => {
+            "consumers may read records not fsynced yet (log.unflushed.read.enable)".to_string()
+        }
+        false => format!(
+            "consumers read fsynced records only; acks=0/1 data is fsynced within \
+             log.flush.visibility.ms {} ms",
+            config.log_flush_visibility_ms
+        ),
+    };
     format!(
         "acks=all is answered after fdatasync (group commit: one fdatasync per partition covers \
          every append waiting); acks=0/1 are answered after the write, fsync per \
-         log.flush.interval.messages {} / log.flush.interval.ms {}",
+         log.flush.interval.messages {} / log.flush.interval.ms {}; {reads}",
         interval(config.log_flush_interval_messages, "messages"),
         interval(config.log_flush_interval_ms, "ms")
     )
@@ -256,6 +266,10 @@ mod tests {
         assert!(text.contains("shard 0 unpinned"), "{text}");
         assert!(text.contains("previous shutdown clean"), "{text}");
         assert!(text.contains("log.flush.interval.messages never"), "{text}");
+        assert!(
+            text.contains("fsynced within log.flush.visibility.ms 5 ms"),
+            "{text}"
+        );
         assert!(text.contains("registered I/O buffers 10240 KiB"), "{text}");
     }
 

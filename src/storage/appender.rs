@@ -171,6 +171,24 @@ impl RecentBatches {
         }
     }
 
+    /// Drops the batches from `offset` on (a rollback of unwritten batches);
+    /// returns how many.
+    pub fn truncate_from(&mut self, offset: i64) -> usize {
+        let mut removed = 0;
+        while let Some(batch) = self.batches.back() {
+            if batch.base_offset < offset {
+                break;
+            }
+            let len = batch.len();
+            self.batches.pop_back();
+            self.bytes -= len;
+            self.shard_bytes
+                .set(self.shard_bytes.get().saturating_sub(len));
+            removed += 1;
+        }
+        removed
+    }
+
     /// Drops batches below `offset` (retention moved the log start).
     pub fn evict_below(&mut self, offset: i64) {
         while let Some(batch) = self.batches.front() {
@@ -444,6 +462,10 @@ mod tests {
         assert_eq!(recent.first_offset(), Some(7));
         assert_eq!(recent.bytes(), 300);
         assert_eq!(recent.shard_bytes.get(), 300);
+        assert_eq!(recent.truncate_from(8), 2);
+        assert_eq!(recent.find(8), None);
+        assert_eq!(recent.bytes(), 100);
+        assert_eq!(recent.shard_bytes.get(), 100);
         drop(recent);
     }
 

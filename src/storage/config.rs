@@ -11,10 +11,15 @@ pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
 pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
 /// Kafka `max.message.bytes` default (1 MiB + record batch overhead).
 pub const MAX_MESSAGE_BYTES_DEFAULT: u32 = 1_048_588;
+/// `log.flush.visibility.ms` default.
+pub const FLUSH_VISIBILITY_MS_DEFAULT: u64 = 5;
 /// Segments never grow past what a u32 index position can address.
 pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
 /// Smallest segment we accept; smaller values are raised to it.
 pub const SEGMENT_BYTES_MIN: u64 = 16 * 1024;
+/// How long a partition writes nothing before it gives back its
+/// preallocated space.
+pub const PREALLOCATION_IDLE_MS_DEFAULT: u64 = 10_000;
 
 /// Settings of one partition's log, named after Kafka's topic configs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +40,17 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// `max.message.bytes`: largest batch accepted.
     pub max_message_bytes: u32,
+    /// `message.timestamp.type=LogAppendTime`: each appended batch is stamped
+    /// with the append time (`log_append_time.rs`).
+    pub log_append_time: bool,
+    /// `unflushed.read.enable`: consumers may read what is not fdatasynced
+    /// yet (Kafka's single-node behaviour). The partition layer bounds reads
+    /// by it; when false, storage syncs within `flush_visibility_ms`.
+    pub unflushed_read_enable: bool,
+    /// `log.flush.visibility.ms`: with unflushed reads off, fdatasync written
+    /// data at most this long after the previous fdatasync, so that acks=0/1
+    /// data becomes readable soon.
+    pub flush_visibility_ms: u64,
 }
 
 impl Default for LogConfig {
@@ -48,6 +64,9 @@ impl Default for LogConfig {
             flush_ms: u64::MAX,
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
             max_message_bytes: MAX_MESSAGE_BYTES_DEFAULT,
+            log_append_time: false,
+            unflushed_read_enable: false,
+            flush_visibility_ms: FLUSH_VISIBILITY_MS_DEFAULT,
         }
     }
 }
@@ -57,6 +76,15 @@ impl LogConfig {
     pub(crate) fn effective_segment_bytes(&self) -> u64 {
         self.segment_bytes
             .clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX)
+    }
+
+    /// Longest time written data stays unsynced (`u64::MAX`: no bound):
+    /// `flush.ms`, or sooner when readers wait for the fdatasync.
+    pub(crate) fn timed_sync_ms(&self) -> u64 {
+        match self.unflushed_read_enable {
+            true => self.flush_ms,
+            false => self.flush_ms.min(self.flush_visibility_ms),
+        }
     }
 }
 
@@ -90,10 +118,15 @@ pub struct StorageLimits {
     pub write_round_bytes_per_partition: usize,
     /// Size of one O_DIRECT write (several are in flight per round).
     pub write_chunk_bytes: usize,
-    /// Active segments are preallocated in steps of this many bytes ahead of
-    /// the write position, not whole: a broker with many partitions must not
-    /// reserve `segment.bytes` of disk for each.
-    pub preallocate_step_bytes: u64,
+    /// Smallest step by which an active segment is preallocated ahead of its
+    /// writes (the first step of every segment): a broker with many
+    /// partitions reserves little disk for each (`preallocation.rs`).
+    pub preallocate_step_bytes_min: u64,
+    /// Largest step, reached by partitions that write fast.
+    pub preallocate_step_bytes_max: u64,
+    /// A partition that wrote nothing for this long gives back the
+    /// preallocated space past its written end.
+    pub preallocation_idle_ms: u64,
     /// Flush rounds (one per dirty partition) in flight per shard; other
     /// dirty partitions wait for a place.
     pub flush_logs_per_round_max: usize,
@@ -115,7 +148,9 @@ impl Default for StorageLimits {
             unwritten_bytes_per_shard_max: 256 << 20,
             write_round_bytes_per_partition: 4 << 20,
             write_chunk_bytes: 1 << 20,
-            preallocate_step_bytes: 64 << 20,
+            preallocate_step_bytes_min: 64 << 10,
+            preallocate_step_bytes_max: 64 << 20,
+            preallocation_idle_ms: PREALLOCATION_IDLE_MS_DEFAULT,
             flush_logs_per_round_max: 32,
             header_arena_bytes: 64 << 10,
             scan_read_bytes: 16 << 10,

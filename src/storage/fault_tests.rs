@@ -93,6 +93,25 @@ fn failed_fsync_fails_the_log_and_acknowledges_nothing() {
 }
 
 #[test]
+fn a_new_partition_directory_survives_a_power_loss() {
+    let dir = TempDir::new("fault-new-dir");
+    run(async move {
+        // A rule that never fires: the plan only tracks what a crash loses.
+        let plan = with_plan(FaultPlan::new(vec![rule(Fault::LyingSync {
+            from_nth: u64::MAX,
+        })]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let log = open(&storage, LogConfig::default(), true).await;
+        let acknowledged = produce(&log, 100, Durability::Synced).await.unwrap();
+        plan.crash().unwrap();
+        drop((log, storage));
+        let (storage, log) = reopen_after_crash(&dir).await;
+        assert_eq!(log.log_end_offset(), acknowledged.last_offset + 1);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
 fn failed_write_fails_the_log() {
     let dir = TempDir::new("fault-write");
     run(async move {
@@ -142,20 +161,41 @@ fn short_write_fails_the_log() {
 fn small_step_limits() -> StorageLimits {
     StorageLimits {
         write_chunk_bytes: 4096,
-        preallocate_step_bytes: 16 << 10,
+        preallocate_step_bytes_min: 16 << 10,
+        preallocate_step_bytes_max: 16 << 10,
         ..StorageLimits::default()
     }
 }
 
+/// Waits (bounded) until `done` holds, polling.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + DISK_FULL_RECOVERY_WAIT_MAX;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited too long for {what}"
+        );
+        glommio::timer::sleep(Duration::from_millis(DISK_FULL_RETRY_MS / 10)).await;
+    }
+}
+
+/// Base offsets of every readable batch.
+async fn offsets(log: &PartitionLog) -> Vec<i64> {
+    read_all(log, 0)
+        .await
+        .iter()
+        .map(|batch| batch.base_offset)
+        .collect()
+}
+
 #[test]
-fn no_space_refuses_appends_keeps_reads_and_recovers() {
+fn no_space_refuses_appends_rolls_them_back_and_recovers() {
     let dir = TempDir::new("fault-enospc");
     run(async move {
-        let plan = with_plan(FaultPlan::new(Vec::new()));
+        // The first 16 KiB step fits; the next one is refused.
+        let plan = with_plan(FaultPlan::new(Vec::new()).with_space_bytes(32 << 10));
         let storage = new_storage(&dir, small_step_limits());
         let log = open(&storage, LogConfig::default(), true).await;
-        plan.set_space_left(Some(0));
-        // The first 16 KiB step is allocated; the next one is refused.
         let mut acknowledged = Vec::new();
         let refused = loop {
             match produce(&log, 1000, Durability::Synced).await {
@@ -170,40 +210,68 @@ fn no_space_refuses_appends_keeps_reads_and_recovers() {
         assert!(!log.is_failed());
         assert!(log.stats().no_space_errors >= 1);
         assert_eq!(storage.disk_fault_summary().disk_full_partitions, 1);
-        // New appends are refused while the unwritten batch waits for space.
+        // New appends are refused while the disk is full.
         assert_eq!(
             produce(&log, 1000, Durability::Appended).await,
             Err(KAFKA_STORAGE_ERROR)
         );
-        // Reads keep working.
-        let read: Vec<i64> = read_all(&log, 0)
-            .await
-            .iter()
-            .map(|batch| batch.base_offset)
-            .take(acknowledged.len())
-            .collect();
-        assert_eq!(read, acknowledged);
-        // Space is freed: the flusher's retry writes the pending batch and
-        // appends are accepted again.
+        // The refused batch was never readable and is rolled back: the log
+        // ends at the acknowledged batches.
+        let acknowledged_end = acknowledged.len() as i64;
+        assert_eq!(log.readable_end_offset(), acknowledged_end);
+        wait_until("the rollback", || log.log_end_offset() == acknowledged_end).await;
+        assert_eq!(offsets(&log).await, acknowledged);
+        // Space is freed: the probe ends the disk-full state, and the next
+        // batch gets the refused one's offset (dense, nothing kept).
         plan.set_space_left(None);
-        let deadline = std::time::Instant::now() + DISK_FULL_RECOVERY_WAIT_MAX;
-        while log.is_disk_full() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no retry after space was freed"
-            );
-            glommio::timer::sleep(Duration::from_millis(DISK_FULL_RETRY_MS / 10)).await;
-        }
+        wait_until("the space probe", || !log.is_disk_full()).await;
         let after = produce(&log, 1000, Durability::Synced).await.unwrap();
-        assert_eq!(after.base_offset, acknowledged.len() as i64 + 1);
-        let offsets: Vec<i64> = read_all(&log, 0)
-            .await
-            .iter()
-            .map(|b| b.base_offset)
-            .collect();
-        assert_eq!(offsets, (0..=after.base_offset).collect::<Vec<_>>());
+        assert_eq!(after.base_offset, acknowledged_end);
+        assert_eq!(
+            offsets(&log).await,
+            (0..=acknowledged_end).collect::<Vec<_>>()
+        );
         storage.shutdown().await.unwrap();
-        install_fault_plan(None);
+        drop((log, storage));
+        // Nothing refused comes back after a restart either.
+        let (storage, log) = reopen_after_crash(&dir).await;
+        assert_eq!(
+            offsets(&log).await,
+            (0..=acknowledged_end).collect::<Vec<_>>()
+        );
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn no_space_in_the_middle_of_a_round_leaves_no_refused_block_on_disk() {
+    let dir = TempDir::new("fault-enospc-partial");
+    run(async move {
+        // Write chunks of one block; the third write (the second block of
+        // the second round) is refused after the first block landed.
+        with_plan(FaultPlan::new(vec![rule(Fault::NoSpaceWrite { nth: 3 })]));
+        let limits = StorageLimits {
+            write_chunk_bytes: 4096,
+            ..StorageLimits::default()
+        };
+        let storage = new_storage(&dir, limits);
+        let log = open(&storage, LogConfig::default(), true).await;
+        let first = produce(&log, 100, Durability::Synced).await.unwrap();
+        // One round: a whole batch in the landed block, one spanning both.
+        let two = vec![plain_batch(1, 1000, 1), plain_batch(1, 6000, 1)];
+        let refused = log.append(two, 0).await.unwrap();
+        let waited = log
+            .wait_durable(refused.last_offset, Durability::Synced)
+            .await;
+        assert_eq!(waited.unwrap_err().wire_error_code(), KAFKA_STORAGE_ERROR);
+        let acknowledged_end = first.last_offset + 1;
+        wait_until("the rollback", || log.log_end_offset() == acknowledged_end).await;
+        // A crash now (no shutdown): recovery must not find the whole
+        // refused batch of the landed block.
+        drop((log, storage));
+        let (storage, log) = reopen_after_crash(&dir).await;
+        assert_eq!(log.log_end_offset(), acknowledged_end);
+        storage.shutdown().await.unwrap();
     });
 }
 
@@ -237,8 +305,9 @@ fn no_space_during_a_roll_recovers() {
         assert!(!log.is_failed());
         assert!(log.stats().no_space_errors >= 1);
         plan.set_space_left(None);
+        wait_until("the space probe", || !log.is_disk_full()).await;
         let after = produce(&log, 1000, Durability::Synced).await.unwrap();
-        assert!(after.base_offset >= next);
+        assert_eq!(after.base_offset, next);
         let batches = read_all(&log, 0).await;
         assert_eq!(
             batches.last().map(|b| b.base_offset),

@@ -5,19 +5,23 @@
 //! `flush_logs_per_round_max` rounds in flight per shard: a round writes the
 //! log's unwritten batches (O_DIRECT, several writes in flight), then issues
 //! one fdatasync if a producer waits for `Synced` or the `flush.messages` /
-//! `flush.ms` policy is due, then completes the waiters up to what was
-//! reached. Rounds of different logs do not wait for each other, so a slow
-//! device under one partition, or a partition rolling its segment, does not
-//! hold back the writes and syncs of the others. Appends arriving during a
-//! round mark the log dirty again: one more round of that log waits for the
-//! current one (never more). A failed write or fdatasync fails the log (see
+//! `flush.ms` policy is due, or, when readers see only synced data, written
+//! data is `log.flush.visibility.ms` old; then it completes the waiters up to
+//! what was reached and wakes the listeners of the synced offset. Rounds of
+//! different logs do not wait for each other, so a slow device under one
+//! partition, or a partition rolling its segment, does not hold back the
+//! writes and syncs of the others. Appends arriving during a round mark the
+//! log dirty again: one more round of that log waits for the current one
+//! (never more). A failed write or fdatasync fails the log (see
 //! `PartitionLog::fail`); nothing not written/synced is acknowledged.
+//! Completed writes make their batches readable and wake the log's
+//! listeners (Fetch long polls); ENOSPC rolls the unwritten batches back
+//! instead (`disk_faults.rs`).
 
 use super::appender::{plan_write, PlanInput};
 use super::error::StorageError;
 use super::log::{now_ms, PartitionLog};
 use super::notify::{Completion, WakeSignal};
-use super::recovery::allocation_for;
 use super::unwritten::ShardUnwritten;
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
@@ -183,24 +187,31 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Extends the active segment's preallocation by whole steps so the
-    /// round's O_DIRECT writes land below i_size (PLATFORM.md: 3-7x faster
-    /// than size-extending writes). Caller holds `flush_lock`, so no roll
-    /// replaces the segment meanwhile.
+    /// Extends the active segment's preallocation at the partition's pace
+    /// (`preallocation.rs`) so the round's O_DIRECT writes land below
+    /// i_size (PLATFORM.md: 3-7x faster than size-extending writes). Caller
+    /// holds `flush_lock`, so no roll replaces the segment meanwhile.
     async fn allocate_for(&self, write_end: u64) -> Result<(), StorageError> {
-        let (allocated, dma, path) = {
-            let state = self.state.borrow();
-            let active = &state.active;
+        let size_max = self.config.borrow().effective_segment_bytes();
+        let (target, dma, path) = {
+            let mut state = self.state.borrow_mut();
+            let state = &mut *state;
+            let target = state.preallocation.extend_to(
+                write_end,
+                state.active.allocated,
+                size_max,
+                now_ms(),
+                &self.limits,
+            );
             (
-                active.allocated,
-                active.dma.clone(),
-                active.log_path.clone(),
+                target,
+                state.active.dma.clone(),
+                state.active.log_path.clone(),
             )
         };
-        if write_end <= allocated {
+        let Some(target) = target else {
             return Ok(());
-        }
-        let target = allocation_for(write_end, &self.limits);
+        };
         dma.pre_allocate(target)
             .await
             .map_err(|e| StorageError::io("preallocate", &path, e))?;
@@ -210,6 +221,11 @@ impl PartitionLog {
     }
 
     async fn write_round(&self) -> Result<(), StorageError> {
+        if self.state.borrow().rollback_pending {
+            // ENOSPC: the unwritten batches are refused and wait to be
+            // rolled back; they must never reach the disk.
+            return Err(self.disk_full_error());
+        }
         let plan = {
             let state = self.state.borrow();
             plan_write(
@@ -226,18 +242,19 @@ impl PartitionLog {
             )
         };
         let Some(plan) = plan else {
-            return Ok(());
+            return self.probe_space().await;
         };
         let (segment_base, end_position, end_offset) =
             (plan.segment_base, plan.end_position, plan.end_offset);
         let tail_block = plan.tail_block.clone();
         let bytes = plan.bytes();
-        self.allocate_for(plan.write_end())
-            .await
-            .map_err(|error| self.on_write_error(error))?;
-        plan.execute()
-            .await
-            .map_err(|error| self.on_write_error(error))?;
+        let outcome = match self.allocate_for(plan.write_end()).await {
+            Ok(()) => plan.execute().await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            return Err(self.on_write_error(error).await);
+        }
         self.leave_disk_full();
         self.update_stats(|stats| {
             stats.write_rounds += 1;
@@ -250,11 +267,14 @@ impl PartitionLog {
                 state.write.tail_block = tail_block;
             }
             state.written_end_offset = end_offset;
+            state.last_write_ms = now_ms();
             take_reached(&mut state.written_waiters, end_offset)
         };
         self.recount_unwritten();
         self.evict_recent();
         complete_all(completed);
+        // The batches are readable now: wake long polls.
+        self.listeners.fire_all();
         Ok(())
     }
 
@@ -276,8 +296,9 @@ impl PartitionLog {
             .next()
             .is_some_and(|(offset, _)| *offset < state.written_end_offset);
         let by_messages = state.unsynced_records >= config.flush_messages;
-        let by_time = config.flush_ms != u64::MAX
-            && now_ms().saturating_sub(state.last_sync_ms) >= config.flush_ms as i64;
+        let timed_sync_ms = config.timed_sync_ms();
+        let by_time = timed_sync_ms != u64::MAX
+            && now_ms().saturating_sub(state.last_sync_ms) >= timed_sync_ms as i64;
         waiter_covered || by_messages || by_time
     }
 
@@ -311,6 +332,7 @@ impl PartitionLog {
             take_reached(&mut state.synced_waiters, target_offset)
         };
         complete_all(completed);
+        self.synced_listeners.fire_all();
         Ok(())
     }
 
@@ -328,13 +350,13 @@ impl PartitionLog {
         if more_to_write || (unsynced_waiters && unsynced) {
             self.mark_dirty();
         }
-        let flush_ms = self.config.borrow().flush_ms;
-        if unsynced && flush_ms != u64::MAX && !self.sync_scheduled.replace(true) {
+        let timed_sync_ms = self.config.borrow().timed_sync_ms();
+        if unsynced && timed_sync_ms != u64::MAX && !self.sync_scheduled.replace(true) {
             let deadline = self
                 .state
                 .borrow()
                 .last_sync_ms
-                .saturating_add(flush_ms as i64);
+                .saturating_add(timed_sync_ms as i64);
             self.flush_queue.schedule(deadline, self.self_ref.clone());
         }
     }
@@ -355,7 +377,7 @@ impl PartitionLog {
         };
         self.closed.set(true);
         self.fail_waiters(&self.closed_error());
-        self.listeners.fire_all();
+        self.wake_all_listeners();
         // Closed logs serve no reads: give the memory back.
         self.state.borrow_mut().recent.clear();
         result

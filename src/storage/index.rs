@@ -18,6 +18,8 @@ pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
 pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
 /// Kafka's "no timestamp".
 pub const NO_TIMESTAMP: i64 = -1;
+/// The block size of O_DIRECT writes (`segment::WRITE_ALIGNMENT_BYTES`).
+const BLOCK_BYTES: u64 = 4096;
 
 /// Why an index file was rejected (it is then rebuilt by scanning the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,23 @@ impl OffsetIndex {
             0 => 0,
             n => self.entries[n - 1].position,
         }
+    }
+
+    /// An entry to resume checking a segment from when its offsets below
+    /// `relative_end` are known good: `(position, relative offset)` of the
+    /// last entry at or before the block start of the last batch that ends
+    /// below `relative_end`. Every batch of the block holding
+    /// `relative_end`'s position starts at or after it. `None`: from the
+    /// segment start.
+    pub fn resume_before(&self, relative_end: u32) -> Option<(u32, u32)> {
+        let good = self
+            .entries
+            .partition_point(|entry| entry.relative_offset < relative_end);
+        let last_good = self.entries.get(good.checked_sub(1)?)?;
+        let block_start = (last_good.position as u64 & !(BLOCK_BYTES - 1)) as u32;
+        let at = self.entries[..good].partition_point(|entry| entry.position <= block_start);
+        let entry = self.entries.get(at.checked_sub(1)?)?;
+        Some((entry.position, entry.relative_offset))
     }
 
     /// Number of entries.
@@ -252,13 +271,7 @@ impl SegmentIndexes {
     /// Accounts for an appended (or scanned) batch; adds index entries every
     /// `interval_bytes`.
     pub fn on_batch(&mut self, batch: IndexedBatch, interval_bytes: u32) {
-        if self
-            .max_timestamp
-            .is_none_or(|max| batch.max_timestamp > max)
-        {
-            self.max_timestamp = Some(batch.max_timestamp);
-            self.relative_offset_of_max_timestamp = batch.relative_last_offset;
-        }
+        self.observe_timestamp(batch.max_timestamp, batch.relative_last_offset);
         if self.bytes_since_entry > u64::from(interval_bytes) {
             self.offsets
                 .push(batch.relative_last_offset, batch.position);
@@ -269,6 +282,39 @@ impl SegmentIndexes {
             self.bytes_since_entry = 0;
         }
         self.bytes_since_entry += u64::from(batch.len);
+    }
+
+    /// Keeps the largest timestamp seen and the batch that reached it.
+    pub fn observe_timestamp(&mut self, max_timestamp: i64, relative_last_offset: u32) {
+        if self.max_timestamp.is_none_or(|max| max_timestamp > max) {
+            self.max_timestamp = Some(max_timestamp);
+            self.relative_offset_of_max_timestamp = relative_last_offset;
+        }
+    }
+
+    /// Forgets what the batches from `end_position` on (relative offsets
+    /// from `end_relative_offset`) added: their entries, and the counters,
+    /// recomputed. The largest timestamp falls back to the last kept time
+    /// entry's; the caller re-observes the batches from the returned
+    /// position (the last kept offset entry's) with
+    /// [`SegmentIndexes::observe_timestamp`].
+    pub fn truncate(&mut self, end_position: u64, end_relative_offset: u32) -> u64 {
+        self.offsets
+            .entries
+            .retain(|entry| u64::from(entry.position) < end_position);
+        self.times
+            .entries
+            .retain(|entry| entry.relative_offset < end_relative_offset);
+        let observe_from = self
+            .offsets
+            .entries
+            .last()
+            .map_or(0, |entry| u64::from(entry.position));
+        self.bytes_since_entry = end_position - observe_from;
+        let last_time = self.times.entries.last();
+        self.max_timestamp = last_time.map(|entry| entry.timestamp);
+        self.relative_offset_of_max_timestamp = last_time.map_or(0, |entry| entry.relative_offset);
+        observe_from
     }
 
     /// Adds the final time index entry when the segment becomes inactive, so
@@ -317,6 +363,52 @@ mod tests {
         indexes.seal();
         assert_eq!(indexes.times.last_timestamp(), Some(1009));
         assert_eq!(indexes.max_timestamp(), Some(1009));
+    }
+
+    #[test]
+    fn truncate_forgets_the_removed_batches() {
+        let mut whole = SegmentIndexes::default();
+        let mut kept = SegmentIndexes::default();
+        for i in 0..10u32 {
+            whole.on_batch(batch(i * 2 + 1, i * 100, 1000 + i64::from(i)), 250);
+            if i < 7 {
+                kept.on_batch(batch(i * 2 + 1, i * 100, 1000 + i64::from(i)), 250);
+            }
+        }
+        // Batch 7 starts at position 700 with relative offsets 14..=15.
+        let observe_from = whole.truncate(700, 14);
+        assert_eq!(observe_from, 600);
+        for i in 6..7u32 {
+            whole.observe_timestamp(1000 + i64::from(i), i * 2 + 1);
+        }
+        assert_eq!(whole.offsets, kept.offsets);
+        assert_eq!(whole.times, kept.times);
+        assert_eq!(whole.max_timestamp(), kept.max_timestamp());
+        // Appending the same batches again gives the same indexes.
+        for i in 7..10u32 {
+            whole.on_batch(batch(i * 2 + 1, i * 100, 1), 250);
+            kept.on_batch(batch(i * 2 + 1, i * 100, 1), 250);
+        }
+        assert_eq!(whole.offsets, kept.offsets);
+        assert_eq!(whole.times, kept.times);
+    }
+
+    #[test]
+    fn resume_points_start_a_block_before_the_recovery_point() {
+        let mut index = OffsetIndex::default();
+        // Batches of 3 offsets; entries every ~5000 bytes.
+        for (relative_last, position) in [(2, 5000), (5, 10_000), (8, 15_000), (11, 20_000)] {
+            index.push(relative_last, position);
+        }
+        assert_eq!(index.resume_before(0), None);
+        // The last batch below 3 starts at 5000, in the block from 4096: no
+        // entry is at or before that block.
+        assert_eq!(index.resume_before(3), None);
+        // Below 6: the batch at 10000, block 8192: entry (2, 5000).
+        assert_eq!(index.resume_before(6), Some((5000, 2)));
+        assert_eq!(index.resume_before(9), Some((10_000, 5)));
+        assert_eq!(index.resume_before(12), Some((15_000, 8)));
+        assert_eq!(index.resume_before(1000), Some((15_000, 8)));
     }
 
     #[test]

@@ -14,9 +14,11 @@ use super::config::{Durability, LogConfig, StorageLimits};
 use super::error::{AppendError, StorageError};
 use super::flusher::FlushQueue;
 use super::index::IndexedBatch;
-use super::notify::{AppendListener, AppendListeners, Completion, CompletionFuture};
+use super::notify::{AppendListener, AppendListeners, Completion, DurableWait};
+use super::preallocation::Preallocation;
 use super::recent_copy::recent_parts;
-use super::recovery::{preallocate_bytes, LoadedLog};
+use super::recovery::LoadedLog;
+use super::recovery_point::RecoveryPointState;
 use super::segment::{align_down, sync_directory, Segment};
 use crate::protocol::record_batch::{stamp_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
@@ -84,6 +86,8 @@ pub struct AppendSlot<'a> {
     batches: Vec<AppendBatch>,
     total_bytes: u64,
     total_offsets: i64,
+    /// Largest `maxTimestamp` of the batches (`segment.ms`, Kafka's rule).
+    max_timestamp: i64,
 }
 
 impl AppendSlot<'_> {
@@ -92,29 +96,47 @@ impl AppendSlot<'_> {
         &self.batches
     }
 
+    /// The lowest offset rolled back (ENOSPC, `disk_faults.rs`) since the
+    /// last call: whatever the caller derived from batches at or above it
+    /// (producer state) is stale and must be dropped before deciding.
+    pub fn take_truncation(&self) -> Option<i64> {
+        self.log.take_truncation()
+    }
+
+    /// A wait for everything up to `last_offset` (already in the log, e.g.
+    /// the original of a producer's retry) to reach `durability`,
+    /// registered while the turn is held.
+    pub fn wait_for(&self, last_offset: i64, durability: Durability) -> DurableWait {
+        self.log.register_wait(last_offset, durability)
+    }
+
     /// Appends the batches and assigns their offsets (stamping each header
     /// with its base offset and `leader_epoch`), telling `on_batch` each
     /// batch's header fields and base offset as it goes in (after this, the
-    /// append cannot fail). Synchronous except when a segment must roll;
-    /// then `on_roll` gets the new segment's base offset once everything
-    /// below it is durable, before any of these batches goes in.
+    /// append cannot fail), and registers the wait for `durability`.
+    /// Synchronous except when a segment must roll; then `on_roll` gets the
+    /// new segment's base offset once everything below it is durable, before
+    /// any of these batches goes in. The batches become readable once
+    /// written (`PartitionLog::readable_end_offset`).
     pub async fn commit(
         self,
         leader_epoch: i32,
+        durability: Durability,
         on_roll: impl FnOnce(i64),
         on_batch: impl FnMut(&BatchInfo, i64),
-    ) -> Result<AppendResult, AppendError> {
+    ) -> Result<(AppendResult, DurableWait), AppendError> {
         let log = self.log;
-        if log.needs_roll(self.total_bytes, self.total_offsets) {
+        if log.needs_roll(self.total_bytes, self.total_offsets, self.max_timestamp) {
             log.roll().await?;
             on_roll(log.log_end_offset());
         }
         log.check_open()?;
+        log.check_disk_space()?;
         let result = log.append_in_memory(self.batches, leader_epoch, on_batch);
+        let wait = log.register_wait(result.last_offset, durability);
         log.recount_unwritten();
         log.mark_dirty();
-        log.listeners.fire_all();
-        Ok(result)
+        Ok((result, wait))
     }
 }
 
@@ -145,6 +167,18 @@ pub(super) struct LogState {
     pub(super) written_waiters: BTreeMap<(i64, u64), Rc<Completion>>,
     pub(super) synced_waiters: BTreeMap<(i64, u64), Rc<Completion>>,
     pub(super) waiter_sequence: u64,
+    /// How far ahead of its writes the active segment is preallocated.
+    pub(super) preallocation: Preallocation,
+    /// Wall-clock ms of the last completed write (or of the open).
+    pub(super) last_write_ms: i64,
+    /// ENOSPC stopped the writes: the unwritten batches wait to be rolled
+    /// back, and nothing is written or appended until they are.
+    pub(super) rollback_pending: bool,
+    /// Lowest offset rolled back and not yet reported to the partition layer
+    /// ([`PartitionLog::take_truncation`]).
+    pub(super) truncated_from: Option<i64>,
+    /// What the recovery point policy tracks (`recovery_point.rs`).
+    pub(super) recovery_point: RecoveryPointState,
 }
 
 impl LogState {
@@ -167,7 +201,10 @@ pub struct PartitionLog {
     pub(super) closed: Cell<bool>,
     pub(super) append_lock: Semaphore,
     pub(super) flush_lock: Semaphore,
+    /// Fired after each append.
     pub(super) listeners: AppendListeners,
+    /// Fired after each fdatasync that moved the synced end offset.
+    pub(super) synced_listeners: AppendListeners,
     pub(super) flush_queue: Rc<FlushQueue>,
     pub(super) flush_queued: Cell<bool>,
     pub(super) sync_scheduled: Cell<bool>,
@@ -231,6 +268,11 @@ impl PartitionLog {
             written_waiters: BTreeMap::new(),
             synced_waiters: BTreeMap::new(),
             waiter_sequence: 0,
+            preallocation: Preallocation::new(&limits),
+            last_write_ms: now_ms(),
+            rollback_pending: false,
+            truncated_from: None,
+            recovery_point: RecoveryPointState::opened(loaded.unchecked_bytes),
         };
         Rc::new_cyclic(|self_ref| PartitionLog {
             name,
@@ -244,6 +286,7 @@ impl PartitionLog {
             append_lock: Semaphore::new(1),
             flush_lock: Semaphore::new(1),
             listeners: AppendListeners::default(),
+            synced_listeners: AppendListeners::default(),
             flush_queue,
             flush_queued: Cell::new(false),
             sync_scheduled: Cell::new(false),
@@ -261,14 +304,17 @@ impl PartitionLog {
 
     /// Appends `batches` (validated) in order, with nothing decided between
     /// taking the log's turn and the append: [`PartitionLog::begin_append`]
-    /// then [`AppendSlot::commit`].
+    /// then [`AppendSlot::commit`], waiting for nothing.
     pub async fn append(
         &self,
         batches: Vec<AppendBatch>,
         leader_epoch: i32,
     ) -> Result<AppendResult, AppendError> {
         let slot = self.begin_append(batches).await?;
-        slot.commit(leader_epoch, |_| {}, |_, _| {}).await
+        let (result, _) = slot
+            .commit(leader_epoch, Durability::Appended, |_| {}, |_, _| {})
+            .await?;
+        Ok(result)
     }
 
     /// Takes this log's turn for appending `batches` (validated by the
@@ -283,7 +329,7 @@ impl PartitionLog {
         batches: Vec<AppendBatch>,
     ) -> Result<AppendSlot<'_>, AppendError> {
         self.check_open()?;
-        let (total_bytes, total_offsets) = self.check_batches(&batches)?;
+        let (total_bytes, total_offsets, max_timestamp) = self.check_batches(&batches)?;
         let turn = self
             .append_lock
             .acquire_permit(1)
@@ -300,16 +346,19 @@ impl PartitionLog {
             batches,
             total_bytes,
             total_offsets,
+            max_timestamp,
         })
     }
 
-    fn check_batches(&self, batches: &[AppendBatch]) -> Result<(u64, i64), AppendError> {
+    /// (bytes, offsets, largest `maxTimestamp`) of valid batches.
+    fn check_batches(&self, batches: &[AppendBatch]) -> Result<(u64, i64, i64), AppendError> {
         if batches.is_empty() {
             return Err(AppendError::InvalidRecord);
         }
         let max_message_bytes = self.config.borrow().max_message_bytes as usize;
         let mut bytes = 0u64;
         let mut offsets = 0i64;
+        let mut max_timestamp = i64::MIN;
         for batch in batches {
             if batch.info.len != batch.len() || batch.info.last_offset_delta < 0 {
                 return Err(AppendError::InvalidRecord);
@@ -319,8 +368,9 @@ impl PartitionLog {
             }
             bytes += batch.len() as u64;
             offsets += batch.info.offset_count();
+            max_timestamp = max_timestamp.max(batch.info.max_timestamp);
         }
-        Ok((bytes, offsets))
+        Ok((bytes, offsets, max_timestamp))
     }
 
     /// Backpressure: waits while the unwritten bytes are over their bound.
@@ -337,7 +387,11 @@ impl PartitionLog {
         }
     }
 
-    fn needs_roll(&self, total_bytes: u64, total_offsets: i64) -> bool {
+    /// Whether the active segment must roll before an append of
+    /// `total_bytes` and `total_offsets` whose largest timestamp is
+    /// `max_timestamp`: `segment.bytes`, the u32 relative offsets, or
+    /// `segment.ms` counted as Kafka does (`Segment::time_waited_for_roll`).
+    fn needs_roll(&self, total_bytes: u64, total_offsets: i64, max_timestamp: i64) -> bool {
         let config = self.config.borrow();
         let state = self.state.borrow();
         let active = &state.active;
@@ -347,9 +401,8 @@ impl PartitionLog {
         let too_big = active.size + total_bytes > config.effective_segment_bytes();
         let last_relative = state.log_end_offset() + total_offsets - 1 - active.base_offset;
         let too_many_offsets = last_relative > i64::from(i32::MAX);
-        let too_old = active
-            .first_append_ms
-            .is_some_and(|first| now_ms().saturating_sub(first) >= config.segment_ms as i64);
+        let waited_ms = active.time_waited_for_roll(now_ms(), max_timestamp);
+        let too_old = waited_ms >= config.segment_ms.min(i64::MAX as u64) as i64;
         too_big || too_many_offsets || too_old
     }
 
@@ -363,7 +416,11 @@ impl PartitionLog {
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         let base_offset = state.log_end_offset();
-        for batch in batches {
+        let log_append_time = self.log_append_time();
+        for mut batch in batches {
+            if let Some(now_ms) = log_append_time {
+                batch.stamp_log_append_time(now_ms);
+            }
             let offset = state.active.next_offset;
             let mut header = batch.header;
             stamp_header(&mut header, offset, leader_epoch);
@@ -380,9 +437,13 @@ impl PartitionLog {
             );
             on_batch(&batch.info, offset);
             state.unsynced_records += batch.info.record_count.max(0) as u64;
+            state.recovery_point.appended_bytes += batch.len() as u64;
             state.active.size += batch.len() as u64;
             state.active.next_offset = last_offset + 1;
-            state.active.first_append_ms.get_or_insert_with(now_ms);
+            state
+                .active
+                .first_batch_timestamp
+                .get_or_insert(batch.info.max_timestamp);
             let (header, body) =
                 recent_parts(&header, batch.body, batch.pinned_bytes, &mut state.arena);
             state.recent.push(RecentBatch {
@@ -398,7 +459,7 @@ impl PartitionLog {
         AppendResult {
             base_offset,
             last_offset: state.log_end_offset() - 1,
-            log_append_time_ms: NO_LOG_APPEND_TIME,
+            log_append_time_ms: log_append_time.unwrap_or(NO_LOG_APPEND_TIME),
             log_start_offset: state.log_start_offset,
         }
     }
@@ -460,37 +521,46 @@ impl PartitionLog {
         index_files.write().await
     }
 
+    /// Creates the next segment file, empty: its first write round
+    /// preallocates it at the partition's pace (`preallocation.rs`).
     async fn create_next_segment(&self) -> Result<Segment, StorageError> {
         let base = self.state.borrow().log_end_offset();
-        let bytes = preallocate_bytes(&self.config.borrow(), &self.limits);
-        let segment = Segment::create(&self.dir, base, bytes).await?;
+        let segment = Segment::create(&self.dir, base).await?;
         sync_directory(&self.dir).await?;
         Ok(segment)
     }
 
     /// Resolves when everything up to `last_offset` reached `durability`,
     /// or with the error that prevents it (the log failed or closed).
+    /// Producers wait through the [`DurableWait`] their append registered
+    /// ([`AppendSlot::commit`]), which a rollback of their offsets fails.
     pub async fn wait_durable(
         &self,
         last_offset: i64,
         durability: Durability,
     ) -> Result<(), StorageError> {
+        self.register_wait(last_offset, durability).wait().await
+    }
+
+    /// Registers a wait for everything up to `last_offset` to reach
+    /// `durability` (see [`PartitionLog::wait_durable`]).
+    pub(super) fn register_wait(&self, last_offset: i64, durability: Durability) -> DurableWait {
         if let Some(error) = self.failure.borrow().clone() {
-            return Err(error);
+            return DurableWait::ready(Err(error));
         }
         let completion = {
             let mut state = self.state.borrow_mut();
             let last_offset = last_offset.min(state.log_end_offset() - 1);
             let reached = match durability {
-                Durability::Appended => return Ok(()),
+                Durability::Appended => return DurableWait::ready(Ok(())),
                 Durability::Written => state.written_end_offset,
                 Durability::Synced => state.synced_end_offset,
             };
             if reached > last_offset {
-                return Ok(());
+                return DurableWait::ready(Ok(()));
             }
             if self.closed.get() {
-                return Err(self.closed_error());
+                return DurableWait::ready(Err(self.closed_error()));
             }
             let completion = Rc::new(Completion::default());
             state.waiter_sequence += 1;
@@ -503,17 +573,41 @@ impl PartitionLog {
             completion
         };
         self.mark_dirty();
-        CompletionFuture(completion).await
+        DurableWait::pending(completion)
     }
 
-    /// A future resolving after the next append (or when the log fails or
-    /// closes). Registered now: an append after this call is never missed.
+    /// A future resolving once appended batches become readable (their
+    /// write completed), or when the log fails or closes. Registered now: a
+    /// move after this call is never missed.
     pub fn append_listener(&self) -> AppendListener {
-        let listener = self.listeners.register();
+        self.register_listener(&self.listeners)
+    }
+
+    /// A future resolving after the next fdatasync that moves
+    /// [`PartitionLog::synced_end_offset`] (or when the log fails or closes).
+    /// Registered now: a sync after this call is never missed.
+    pub fn synced_listener(&self) -> AppendListener {
+        self.register_listener(&self.synced_listeners)
+    }
+
+    fn register_listener(&self, listeners: &AppendListeners) -> AppendListener {
+        let listener = listeners.register();
         if self.closed.get() || self.failure.borrow().is_some() {
-            self.listeners.fire_all();
+            listeners.fire_all();
         }
         listener
+    }
+
+    /// Wakes every listener: the log failed or closed.
+    pub(super) fn wake_all_listeners(&self) {
+        self.listeners.fire_all();
+        self.synced_listeners.fire_all();
+    }
+
+    /// Offset after the last batch covered by a completed fdatasync: what
+    /// survives a crash. Never above [`PartitionLog::log_end_offset`].
+    pub fn synced_end_offset(&self) -> i64 {
+        self.state.borrow().synced_end_offset
     }
 
     /// Offset of the first record still in the log.
@@ -524,6 +618,19 @@ impl PartitionLog {
     /// Offset the next appended record gets.
     pub fn log_end_offset(&self) -> i64 {
         self.state.borrow().log_end_offset()
+    }
+
+    /// Offset after the last readable batch: appends become readable once
+    /// their write completed, so a batch that ENOSPC keeps from the disk
+    /// is rolled back before anyone could read it (`disk_faults.rs`).
+    pub fn readable_end_offset(&self) -> i64 {
+        self.state.borrow().written_end_offset
+    }
+
+    /// Takes the lowest offset rolled back since the last call (see
+    /// [`AppendSlot::take_truncation`]).
+    pub fn take_truncation(&self) -> Option<i64> {
+        self.state.borrow_mut().truncated_from.take()
     }
 
     /// Bytes of all segments (logical sizes).
@@ -565,8 +672,14 @@ impl PartitionLog {
     }
 
     /// Replaces the topic settings (they apply from the next append/roll).
+    /// A flush round follows, so a new sync policy applies to data already
+    /// written.
     pub fn set_config(&self, config: LogConfig) {
+        let changed = *self.config.borrow() != config;
         *self.config.borrow_mut() = config;
+        if changed {
+            self.mark_dirty();
+        }
     }
 
     /// Current topic settings.
@@ -612,16 +725,21 @@ impl PartitionLog {
             *self.failure.borrow_mut() = Some(error.clone());
         }
         self.fail_waiters(&error);
-        self.listeners.fire_all();
+        self.wake_all_listeners();
         error
     }
 
     pub(super) fn fail_waiters(&self, error: &StorageError) {
         self.recount_unwritten();
+        self.fail_waiters_from(i64::MIN, error);
+    }
+
+    /// Fails every waiter for an offset at or above `first_offset`.
+    pub(super) fn fail_waiters_from(&self, first_offset: i64, error: &StorageError) {
         let waiters: Vec<Rc<Completion>> = {
             let mut state = self.state.borrow_mut();
-            let written = std::mem::take(&mut state.written_waiters);
-            let synced = std::mem::take(&mut state.synced_waiters);
+            let written = state.written_waiters.split_off(&(first_offset, 0));
+            let synced = state.synced_waiters.split_off(&(first_offset, 0));
             written.into_values().chain(synced.into_values()).collect()
         };
         for waiter in waiters {

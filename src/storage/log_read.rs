@@ -1,5 +1,6 @@
 //! The read side of [`PartitionLog`]: Fetch reads (recent tail from memory,
-//! older data as file regions) and ListOffsets by timestamp.
+//! older data as file regions) up to a read bound. Lookups by time are in
+//! `log_time.rs`.
 
 use super::error::{ReadError, StorageError};
 use super::log::PartitionLog;
@@ -16,31 +17,51 @@ pub struct ReadResult {
     pub pieces: Vec<Piece>,
     /// Total bytes of `pieces`.
     pub bytes: usize,
-    /// Log end offset when the read began.
-    pub log_end_offset: i64,
+    /// Offset after the last readable batch when the read began.
+    pub readable_end_offset: i64,
     /// Log start offset.
     pub log_start_offset: i64,
 }
 
+/// What one read may return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// At most this many bytes...
+    pub max_bytes: usize,
+    /// ...except that the first batch is whole when true (KIP-74).
+    pub min_one_batch: bool,
+    /// No batch at or past this offset: the partition's read bound (above
+    /// the log end offset, the log end offset).
+    pub end_offset: i64,
+}
+
 /// A segment's handles and bounds, copied out of the log state so a read
 /// never holds a borrow across an `.await`.
-struct SegmentView {
-    reader: SegmentReader,
+pub(super) struct SegmentView {
+    pub(super) reader: SegmentReader,
     read_file: Arc<File>,
-    base_offset: i64,
+    pub(super) base_offset: i64,
+    /// Offset after the segment's last batch.
+    end_offset: i64,
     /// Bytes of the segment already on disk.
-    on_disk_bytes: u64,
+    pub(super) on_disk_bytes: u64,
     /// Batch start from which to scan.
-    start_position: u64,
-    is_active: bool,
+    pub(super) start_position: u64,
+    pub(super) is_active: bool,
 }
 
 impl SegmentView {
-    fn new(segment: &Segment, on_disk_bytes: u64, start_position: u64, is_active: bool) -> Self {
+    pub(super) fn new(
+        segment: &Segment,
+        on_disk_bytes: u64,
+        start_position: u64,
+        is_active: bool,
+    ) -> Self {
         SegmentView {
             reader: segment.reader(),
             read_file: segment.read_file.clone(),
             base_offset: segment.base_offset,
+            end_offset: segment.next_offset,
             on_disk_bytes,
             start_position: start_position.min(on_disk_bytes),
             is_active,
@@ -49,39 +70,44 @@ impl SegmentView {
 }
 
 impl PartitionLog {
-    /// Record batches starting at the batch that contains `offset`.
+    /// Record batches starting at the batch that contains `offset`, none at
+    /// or past `limits.end_offset`.
     ///
     /// The recent tail comes from memory as `Piece::Mem` (header and body of
     /// each batch, no copy); older data as one `Piece::File` region of the
     /// segment holding `offset`, limited to what is on disk (the next fetch
-    /// continues from there). At most `max_bytes`, except that the first
-    /// batch is whole when `min_one_batch` (KIP-74). A file region may end
-    /// inside a batch, as Kafka's does; clients drop the partial batch.
-    /// `offset` equal to the log end offset gives no pieces; below the log
-    /// start or above the log end, `OffsetOutOfRange`.
-    pub async fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        min_one_batch: bool,
-    ) -> Result<ReadResult, ReadError> {
+    /// continues from there) and cut before the first batch at or past the
+    /// end offset. At most `max_bytes`, except that the first batch is whole
+    /// when `min_one_batch` (KIP-74). A file region may end inside a batch,
+    /// as Kafka's does; clients drop the partial batch. `offset` at or past
+    /// the end offset (up to the log end offset) gives no pieces; below the
+    /// log start or above the log end, `OffsetOutOfRange`. Only written
+    /// batches are read ([`PartitionLog::readable_end_offset`]): a batch
+    /// ENOSPC refuses is rolled back before anyone could see it.
+    pub async fn read(&self, offset: i64, limits: ReadLimits) -> Result<ReadResult, ReadError> {
         self.check_open()?;
         let mut result = self.empty_result();
-        if offset < result.log_start_offset || offset > result.log_end_offset {
+        if offset < result.log_start_offset || offset > self.log_end_offset() {
             return Err(ReadError::OffsetOutOfRange);
         }
-        if offset == result.log_end_offset
-            || self.read_recent(offset, max_bytes, min_one_batch, &mut result)
-        {
+        let limits = ReadLimits {
+            end_offset: limits.end_offset.min(result.readable_end_offset),
+            ..limits
+        };
+        if offset >= limits.end_offset || self.read_recent(offset, limits, &mut result) {
             return Ok(result);
         }
         let Some(view) = self.segment_for_offset(offset) else {
             return Ok(result);
         };
+        let readable_end = self
+            .readable_end(&view, limits.end_offset)
+            .await
+            .map_err(|error| ReadError::Storage(self.read_failed(error)))?;
         let found = find_batch(
             &view.reader,
             view.start_position,
-            view.on_disk_bytes,
+            readable_end,
             self.limits.scan_read_bytes,
             |batch| batch.last_offset() >= offset,
         )
@@ -89,9 +115,9 @@ impl PartitionLog {
         .map_err(|error| ReadError::Storage(self.read_failed(error)))?;
         match found {
             Some((position, batch)) => {
-                let available = view.on_disk_bytes - position;
-                let mut len = (max_bytes as u64).min(available);
-                if min_one_batch {
+                let available = readable_end - position;
+                let mut len = (limits.max_bytes as u64).min(available);
+                if limits.min_one_batch {
                     len = len.max(batch.len as u64);
                 }
                 if len > 0 {
@@ -105,10 +131,48 @@ impl PartitionLog {
             }
             // Appended meanwhile and not on disk yet: serve it from memory.
             None => {
-                self.read_recent(offset, max_bytes, min_one_batch, &mut result);
+                self.read_recent(offset, limits, &mut result);
             }
         }
         Ok(result)
+    }
+
+    /// The file position up to which `view` may be read: its bytes on disk,
+    /// cut before the first batch at or past `end_offset`.
+    async fn readable_end(&self, view: &SegmentView, end_offset: i64) -> Result<u64, StorageError> {
+        if end_offset >= view.end_offset {
+            return Ok(view.on_disk_bytes);
+        }
+        if let Some(position) = self.known_position(view.base_offset, end_offset) {
+            return Ok(position.min(view.on_disk_bytes));
+        }
+        // Past the recent batches (a bound far behind the log end): scan.
+        let found = find_batch(
+            &view.reader,
+            view.start_position,
+            view.on_disk_bytes,
+            self.limits.scan_read_bytes,
+            |batch| batch.last_offset() >= end_offset,
+        )
+        .await?;
+        Ok(found.map_or(view.on_disk_bytes, |(position, _)| position))
+    }
+
+    /// The position in segment `segment_base` of the batch starting at
+    /// `offset`, when known without reading: the synced or written end of the
+    /// active segment (the usual read bounds), or a recent batch.
+    fn known_position(&self, segment_base: i64, offset: i64) -> Option<u64> {
+        let state = self.state.borrow();
+        if segment_base == state.active.base_offset {
+            if offset == state.synced_end_offset {
+                return Some(state.write.synced);
+            }
+            if offset == state.written_end_offset {
+                return Some(state.write.written);
+            }
+        }
+        let batch = state.recent.iter_from(state.recent.find(offset)?).next()?;
+        (batch.segment_base == segment_base).then_some(batch.position)
     }
 
     fn empty_result(&self) -> ReadResult {
@@ -116,26 +180,21 @@ impl PartitionLog {
         ReadResult {
             pieces: Vec::new(),
             bytes: 0,
-            log_end_offset: state.log_end_offset(),
+            readable_end_offset: state.written_end_offset,
             log_start_offset: state.log_start_offset,
         }
     }
 
     /// Fills `result` from the recent batches; false if `offset` is not there.
-    fn read_recent(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        min_one_batch: bool,
-        result: &mut ReadResult,
-    ) -> bool {
+    fn read_recent(&self, offset: i64, limits: ReadLimits, result: &mut ReadResult) -> bool {
         let state = self.state.borrow();
         let Some(first) = state.recent.find(offset) else {
             return false;
         };
         for batch in state.recent.iter_from(first) {
-            let whole_first = result.bytes == 0 && min_one_batch;
-            if result.bytes + batch.len() > max_bytes && !whole_first {
+            let whole_first = result.bytes == 0 && limits.min_one_batch;
+            let too_big = result.bytes + batch.len() > limits.max_bytes && !whole_first;
+            if too_big || batch.last_offset >= limits.end_offset {
                 break;
             }
             result.pieces.push(Piece::Mem(batch.header.clone()));
@@ -177,103 +236,13 @@ impl PartitionLog {
 
     /// A failed or corrupt read fails that request only: appends go on, as
     /// in Kafka, where only write and sync errors take a log dir offline.
-    fn read_failed(&self, error: StorageError) -> StorageError {
+    pub(super) fn read_failed(&self, error: StorageError) -> StorageError {
         log::error!("{}: read failed: {error}", self.name);
         error
     }
-
-    /// The first batch whose largest timestamp is at least `timestamp_ms`:
-    /// `(its base offset, its max timestamp)`, or `None` if there is none.
-    ///
-    /// Batch granularity: the offset is the batch's first offset, which may
-    /// hold records older than `timestamp_ms` (consumers skip nothing, they
-    /// see a few earlier records). Kafka answers with the exact record.
-    pub async fn offset_for_timestamp(
-        &self,
-        timestamp_ms: i64,
-    ) -> Result<Option<(i64, i64)>, StorageError> {
-        self.check_open()?;
-        for view in self.segments_reaching(timestamp_ms) {
-            let found = find_batch(
-                &view.reader,
-                view.start_position,
-                view.on_disk_bytes,
-                self.limits.scan_read_bytes,
-                |batch| batch.max_timestamp >= timestamp_ms,
-            )
-            .await
-            .map_err(|error| self.read_failed(error))?;
-            if let Some((_, batch)) = found {
-                let offset = batch.base_offset.max(self.log_start_offset());
-                return Ok(Some((offset, batch.max_timestamp)));
-            }
-            if view.is_active {
-                return Ok(self.recent_reaching(view.base_offset, timestamp_ms));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Segments whose largest timestamp reaches `timestamp_ms`, oldest first,
-    /// with the scan start from their time and offset indexes.
-    fn segments_reaching(&self, timestamp_ms: i64) -> Vec<SegmentView> {
-        let state = self.state.borrow();
-        let sealed = state
-            .sealed
-            .values()
-            .map(|segment| (segment, segment.size, false));
-        let active = std::iter::once((&state.active, state.write.written, true));
-        sealed
-            .chain(active)
-            .filter(|(segment, _, _)| {
-                segment
-                    .indexes
-                    .max_timestamp()
-                    .is_some_and(|max| max >= timestamp_ms)
-            })
-            .map(|(segment, on_disk, is_active)| {
-                let start = match segment.indexes.times.lookup(timestamp_ms) {
-                    Some(relative_offset) => segment.indexes.offsets.lookup(relative_offset),
-                    None => 0,
-                };
-                SegmentView::new(segment, on_disk, u64::from(start), is_active)
-            })
-            .collect()
-    }
-
-    fn recent_reaching(&self, segment_base: i64, timestamp_ms: i64) -> Option<(i64, i64)> {
-        let state = self.state.borrow();
-        let found = state
-            .recent
-            .iter_from(0)
-            .find(|batch| batch.segment_base == segment_base && batch.max_timestamp >= timestamp_ms)
-            .map(|batch| (batch.base_offset, batch.max_timestamp));
-        found
-    }
-
-    /// The batch holding the largest timestamp of the log (ListOffsets
-    /// `MAX_TIMESTAMP`, KIP-734): `(its base offset, that timestamp)`, or
-    /// `None` when no batch has a timestamp. Batch granularity, like
-    /// [`PartitionLog::offset_for_timestamp`]; the first such batch wins.
-    pub async fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, StorageError> {
-        let max_timestamp = {
-            let state = self.state.borrow();
-            let sealed = state
-                .sealed
-                .values()
-                .map(|segment| segment.indexes.max_timestamp());
-            sealed
-                .chain(std::iter::once(state.active.indexes.max_timestamp()))
-                .flatten()
-                .max()
-        };
-        match max_timestamp {
-            Some(max_timestamp) => self.offset_for_timestamp(max_timestamp).await,
-            None => Ok(None),
-        }
-    }
 }
 
-fn relative(offset: i64, base_offset: i64) -> u32 {
+/// `offset` relative to a segment's base, as its indexes key it.
+pub(super) fn relative(offset: i64, base_offset: i64) -> u32 {
     (offset - base_offset).clamp(0, i64::from(u32::MAX)) as u32
 }

@@ -8,33 +8,44 @@
 //! - [`appender`]: recent batches in memory and the O_DIRECT write plan;
 //!   [`recent_copy`]: why and when a recent batch gets its own allocation.
 //! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
-//!   segment per round, waiter completion).
+//!   segment per round, waiter completion); [`preallocation`]: how far
+//!   ahead of its writes a segment is preallocated, and giving it back.
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
-//!   `log_read`, retention in `retention`. An append is a turn
+//!   `log_read`, lookups by time in `log_time`, retention in `retention`. An append is a turn
 //!   ([`AppendSlot`]) during which the partition layer decides, then a
 //!   commit that reports each batch it assigns offsets to.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
-//!   tail, rebuilding indexes; a header-only walk of the log from an offset
-//!   (the partition layer rebuilds its producer state with it).
+//!   tail past the recovery point, rebuilding indexes; `header_walk`: a
+//!   header-only walk of the log from an offset (the partition layer
+//!   rebuilds its producer state with it).
+//! - [`recovery_point`], [`checkpoint`]: Kafka's recovery points and their
+//!   `recovery-point-offset-checkpoint` file; [`atomic_file`]: small files
+//!   replaced atomically.
 //! - [`snapshot_files`]: Kafka's `<offset>.snapshot` files beside the
-//!   segments, written atomically; the partition layer owns their content.
-//!   [`atomic_file`]: small files replaced atomically.
+//!   segments, written with [`atomic_file`]; the partition layer owns their
+//!   content.
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
 //! - [`io`]: the narrow file interface (real O_DIRECT files, or a
 //!   fault-injecting layer for tests).
 pub mod appender;
 pub mod atomic_file;
+pub mod checkpoint;
 pub mod config;
 mod disk_faults;
 pub mod error;
 pub mod flusher;
+mod header_walk;
 pub mod index;
 pub mod io;
 pub mod log;
+mod log_append_time;
 mod log_read;
+mod log_time;
 pub mod notify;
+pub mod preallocation;
 pub mod recent_copy;
 pub mod recovery;
+pub mod recovery_point;
 mod retention;
 pub mod scan;
 pub mod segment;
@@ -45,12 +56,21 @@ mod unwritten;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod preallocation_tests;
+#[cfg(test)]
+mod read_bound_tests;
+#[cfg(test)]
+mod recovery_point_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 pub use config::{Durability, LogConfig, StorageLimits};
 pub use disk_faults::{DiskFaultSummary, DISK_FULL_RETRY_MS};
 pub use error::{AppendError, ReadError, StorageError};
 pub use log::{AppendBatch, AppendResult, AppendSlot, LogStats, PartitionLog};
-pub use log_read::ReadResult;
-pub use notify::AppendListener;
+pub use log_read::{ReadLimits, ReadResult};
+pub use log_time::{StoredBatch, TimeSearch};
+pub use notify::{AppendListener, DurableWait};
+pub use recovery::LoadStart;
+pub use recovery_point::RecoveryCapture;
 pub use shard_storage::ShardStorage;

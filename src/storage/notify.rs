@@ -1,6 +1,6 @@
 //! Single-shard wake-up primitives: a one-shot completion for durability
-//! waiters, append listeners for Fetch long polling, and the flusher's wake
-//! signal. All `!Send`; they live on the shard that owns the log.
+//! waiters (and the [`DurableWait`] handed to producers), append listeners
+//! for Fetch long polling, and the flusher's wake signal. All `!Send`; they live on the shard that owns the log.
 
 use super::error::StorageError;
 use std::cell::{Cell, RefCell};
@@ -47,15 +47,48 @@ impl Future for CompletionFuture {
     }
 }
 
+/// A wait for appended offsets to reach a durability, registered when the
+/// append (or the retry check) was made, while the log's append turn was
+/// held. A rollback of those offsets (ENOSPC) fails it, so it can never be
+/// satisfied by other batches that later get the same offsets.
+#[derive(Debug)]
+pub struct DurableWait(WaitState);
+
+#[derive(Debug)]
+enum WaitState {
+    Ready(Result<(), StorageError>),
+    Pending(Rc<Completion>),
+}
+
+impl DurableWait {
+    pub(crate) fn ready(result: Result<(), StorageError>) -> Self {
+        DurableWait(WaitState::Ready(result))
+    }
+
+    pub(crate) fn pending(completion: Rc<Completion>) -> Self {
+        DurableWait(WaitState::Pending(completion))
+    }
+
+    /// Resolves once the offsets reached the durability, or with the error
+    /// that prevents it (failed, closed or disk-full log).
+    pub async fn wait(self) -> Result<(), StorageError> {
+        match self.0 {
+            WaitState::Ready(result) => result,
+            WaitState::Pending(completion) => CompletionFuture(completion).await,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct ListenerSlot {
     fired: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
-/// Resolves after the next append to the log it was taken from (or when the
-/// log fails or closes). Registered when created, so an append between a
-/// read and the first poll is not missed.
+/// Resolves once appended batches of the log it was taken from become
+/// readable (their write completed), or when the log fails or closes.
+/// Registered when created, so a move between a read and the first poll is
+/// not missed.
 #[derive(Debug)]
 pub struct AppendListener {
     slot: Rc<ListenerSlot>,

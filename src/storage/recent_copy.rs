@@ -67,7 +67,7 @@ pub fn recent_parts(
 mod tests {
     use super::*;
     use crate::storage::tests::{new_storage, plain_batch, read_all, run, TempDir, TOPIC};
-    use crate::storage::{AppendBatch, LogConfig, StorageLimits};
+    use crate::storage::{AppendBatch, Durability, LogConfig, StorageLimits};
 
     const HEADER: [u8; 61] = [7u8; 61];
 
@@ -154,7 +154,10 @@ mod tests {
             let template = plain_batch(1, 10_000, 1);
             let (request, batches) = request_with(&template, logs.len());
             for (log, batch) in logs.iter().zip(batches) {
-                log.append(vec![batch], 0).await.unwrap();
+                let appended = log.append(vec![batch], 0).await.unwrap();
+                log.wait_durable(appended.last_offset, Durability::Written)
+                    .await
+                    .unwrap();
             }
             // Four partitions' batches in one buffer: each was copied, and
             // the logs hold nothing of the request.

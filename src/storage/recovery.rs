@@ -4,180 +4,39 @@
 //! Sealed segments were written, truncated to their size and fdatasynced
 //! before their indexes were written and the next segment was created (see
 //! `PartitionLog::roll`), so only the active (last) segment can hold a torn
-//! tail. It is scanned on every open, every CRC verified; the log ends at the
-//! first invalid, torn or zero batch, and the file is truncated there and preallocated again so no stale
-//! bytes survive past the new end.
+//! tail. Its batches are checked (every CRC verified) from the recovery
+//! point on: Kafka's recovery point, the offset up to which the log had
+//! been fdatasynced when the log directory's checkpoint file was last
+//! written (`checkpoint.rs`), together with the active segment's index
+//! files up to it (`recovery_point.rs`). Without one (or without those
+//! index files) the whole active segment is checked. The log ends at the
+//! first invalid, torn or zero batch, and the file is truncated there so
+//! no stale bytes survive past the new end; index entries past the
+//! recovery point are rebuilt by the check. Nothing is preallocated at load
+//! (`preallocation.rs`). State kept beside the log (the partition layer's
+//! producer state) is rebuilt by its owner afterwards, from its own
+//! snapshot on ([`PartitionLog::visit_batch_headers`]).
+//!
+//! [`PartitionLog::visit_batch_headers`]: super::log::PartitionLog::visit_batch_headers
 
 use super::appender::{ActiveWrite, RecentBatch};
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
-use super::index::{IndexedBatch, SegmentIndexes};
-use super::scan::ScanWindow;
-use super::segment::{
-    align_down, parse_log_file_name, segment_file_name, sync_directory, Segment, SegmentReader,
-};
-use crate::protocol::record_batch::{
-    peek_batch, peek_batch_header, BatchInfo, LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES,
-};
+use super::scan::{scan_segment, ScanEnd, ScanOptions, ScanOutcome, ScanStart};
+use super::segment::{align_down, parse_log_file_name, segment_file_name, sync_directory, Segment};
+use crate::protocol::record_batch::{peek_batch_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::path::Path;
 
-/// A batch header claiming more than this is treated as corruption.
-pub const RECOVERY_BATCH_BYTES_MAX: u64 = 128 << 20;
-
-/// Why a scan stopped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ScanEnd {
-    /// End of the data: end of file or zeroed (preallocated) space.
-    Clean,
-    /// A batch extends past the end of the data.
-    Torn,
-    /// An invalid batch.
-    Corrupt(String),
-}
-
-/// What a segment scan found.
-#[derive(Debug)]
-pub struct ScanOutcome {
-    /// Position after the last valid batch.
-    pub end_position: u64,
-    /// Offset after the last valid batch (the base offset if none).
-    pub next_offset: i64,
-    /// Indexes rebuilt from the valid batches.
-    pub indexes: SegmentIndexes,
-    /// Valid batches found.
-    pub batches: u64,
-    /// Why the scan stopped.
-    pub end: ScanEnd,
-}
-
-/// How to scan.
-#[derive(Clone, Copy, Debug)]
-pub struct ScanOptions {
-    /// Verify every batch's CRC32C (reads whole batches, not only headers).
-    pub verify_crc: bool,
-    /// `index.interval.bytes` for the rebuilt indexes.
-    pub index_interval_bytes: u32,
-    /// Size of each read.
-    pub read_bytes: usize,
-}
-
-/// Scans the batches of `segment` from position 0 up to `limit` bytes,
-/// calling `on_batch` for each valid one (with its file position).
-pub async fn scan_segment(
-    segment: &Segment,
-    limit: u64,
-    options: ScanOptions,
-    mut on_batch: impl FnMut(&BatchInfo, u64),
-) -> Result<ScanOutcome, StorageError> {
-    let reader = segment.reader();
-    let mut window = ScanWindow::new(options.read_bytes);
-    let mut outcome = ScanOutcome {
-        end_position: 0,
-        next_offset: segment.base_offset,
-        indexes: SegmentIndexes::default(),
-        batches: 0,
-        end: ScanEnd::Clean,
-    };
-    loop {
-        let position = outcome.end_position;
-        let step = next_batch(&reader, &mut window, position, limit, options).await?;
-        let info = match step {
-            Ok(info) => info,
-            Err(end) => {
-                outcome.end = end;
-                return Ok(outcome);
-            }
-        };
-        if let Err(reason) = check_offsets(segment.base_offset, outcome.next_offset, &info) {
-            outcome.end = ScanEnd::Corrupt(reason);
-            return Ok(outcome);
-        }
-        outcome.indexes.on_batch(
-            IndexedBatch {
-                relative_last_offset: (info.last_offset() - segment.base_offset) as u32,
-                position: position as u32,
-                len: info.len as u32,
-                max_timestamp: info.max_timestamp,
-            },
-            options.index_interval_bytes,
-        );
-        on_batch(&info, position);
-        outcome.batches += 1;
-        outcome.next_offset = info.last_offset() + 1;
-        outcome.end_position = position + info.len as u64;
-    }
-}
-
-/// The batch at `position`, or why there is none.
-async fn next_batch(
-    reader: &SegmentReader,
-    window: &mut ScanWindow,
-    position: u64,
-    limit: u64,
-    options: ScanOptions,
-) -> Result<Result<BatchInfo, ScanEnd>, StorageError> {
-    let overhead = LOG_OVERHEAD_BYTES as u64;
-    let head = window.bytes(reader, position, overhead, limit).await?;
-    if head.len() < LOG_OVERHEAD_BYTES {
-        let end = match head.iter().all(|&b| b == 0) {
-            true => ScanEnd::Clean,
-            false => ScanEnd::Torn,
-        };
-        return Ok(Err(end));
-    }
-    let batch_length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-    if batch_length == 0 {
-        return Ok(Err(ScanEnd::Clean));
-    }
-    let total = overhead + batch_length.max(0) as u64;
-    if batch_length < 0 || total > RECOVERY_BATCH_BYTES_MAX {
-        return Ok(Err(ScanEnd::Corrupt(format!(
-            "batch length {batch_length} at position {position}"
-        ))));
-    }
-    if position + total > limit {
-        return Ok(Err(ScanEnd::Torn));
-    }
-    let need = match options.verify_crc {
-        true => total,
-        false => (RECORD_BATCH_HEADER_BYTES as u64).min(total),
-    };
-    let bytes = window.bytes(reader, position, need, limit).await?;
-    if (bytes.len() as u64) < need {
-        return Ok(Err(ScanEnd::Torn));
-    }
-    let parsed = match options.verify_crc {
-        true => peek_batch(bytes, true),
-        false => peek_batch_header(bytes),
-    };
-    Ok(match parsed {
-        Ok(Some(info)) => Ok(info),
-        Ok(None) => Err(ScanEnd::Torn),
-        Err(error) => Err(ScanEnd::Corrupt(format!("{error} at position {position}"))),
-    })
-}
-
-fn check_offsets(base_offset: i64, next_offset: i64, info: &BatchInfo) -> Result<(), String> {
-    if info.base_offset < next_offset {
-        return Err(format!(
-            "batch offset {} below expected {next_offset}",
-            info.base_offset
-        ));
-    }
-    // baseOffset is outside the CRC: a corrupt one can be anything.
-    let distance = info
-        .base_offset
-        .checked_add(i64::from(info.last_offset_delta))
-        .and_then(|last| last.checked_sub(base_offset));
-    if distance.is_none_or(|d| d > i64::from(i32::MAX)) {
-        return Err(format!(
-            "batch offset {} too far from segment base {base_offset}",
-            info.base_offset
-        ));
-    }
-    Ok(())
+/// Where loading a log starts checking and replaying.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadStart {
+    /// The previous run stopped cleanly (files were trimmed to their data).
+    pub clean_shutdown: bool,
+    /// The log's recovery point from the checkpoint file: offsets below it
+    /// were fdatasynced, so only what follows is checked.
+    pub recovery_point: Option<i64>,
 }
 
 /// A loaded partition directory.
@@ -192,36 +51,21 @@ pub struct LoadedLog {
     /// Batches overlapping the active segment's partial last block, to be
     /// served from memory.
     pub tail_batches: Vec<RecentBatch>,
+    /// Bytes of the active segment that were checked (from the recovery
+    /// point, or from the start).
+    pub checked_bytes: u64,
+    /// Bytes past the recovery point: what a crash now would make the next
+    /// start check (none when the recovery point is the log end).
+    pub unchecked_bytes: u64,
 }
 
-/// Bytes a new or reopened active segment file is preallocated to.
-pub fn preallocate_bytes(config: &LogConfig, limits: &StorageLimits) -> u64 {
-    (config.effective_segment_bytes() + limits.write_chunk_bytes as u64).min(
-        limits
-            .preallocate_step_bytes
-            .max(limits.write_chunk_bytes as u64),
-    )
-}
-
-/// The allocation a segment needs before writes reaching `write_end`: the
-/// next whole step past it.
-pub fn allocation_for(write_end: u64, limits: &StorageLimits) -> u64 {
-    let step = limits
-        .preallocate_step_bytes
-        .max(limits.write_chunk_bytes as u64);
-    write_end.div_ceil(step) * step
-}
-
-/// Loads (or creates) the log in `dir`. State kept beside the log is rebuilt
-/// by its owner afterwards ([`PartitionLog::visit_batch_headers`]).
-///
-/// [`PartitionLog::visit_batch_headers`]: super::log::PartitionLog::visit_batch_headers
+/// Loads (or creates) the log in `dir`.
 pub async fn load_log(
     dir: &Path,
     name: &str,
     config: &LogConfig,
     limits: &StorageLimits,
-    clean_shutdown: bool,
+    start: LoadStart,
 ) -> Result<LoadedLog, StorageError> {
     let listed = dir.to_path_buf();
     // A listing can block on a slow device: on the storage pool.
@@ -229,7 +73,7 @@ pub async fn load_log(
         .spawn_blocking(move || list_segment_bases(&listed))
         .await?;
     let Some((&last_base, older)) = bases.split_last() else {
-        let active = Segment::create(dir, 0, preallocate_bytes(config, limits)).await?;
+        let active = Segment::create(dir, 0).await?;
         sync_directory(dir).await?;
         log::info!("{name}: created new log");
         return Ok(LoadedLog {
@@ -237,6 +81,8 @@ pub async fn load_log(
             active,
             active_write: ActiveWrite::default(),
             tail_batches: Vec::new(),
+            checked_bytes: 0,
+            unchecked_bytes: 0,
         });
     };
     let mut sealed = Vec::with_capacity(older.len());
@@ -244,17 +90,30 @@ pub async fn load_log(
         let next_base = bases[i + 1];
         sealed.push(load_sealed(dir, name, base, next_base, config, limits).await?);
     }
-    let active = load_active(dir, name, last_base, config, limits, clean_shutdown).await?;
+    let source = ActiveSource {
+        dir,
+        name,
+        base: last_base,
+        config,
+        limits,
+    };
+    let active = load_active(source, start).await?;
     log::info!(
         "{name}: loaded {} segment(s), log end offset {}",
         sealed.len() + 1,
         active.segment.next_offset
     );
+    let unchecked_bytes = match start.recovery_point {
+        Some(offset) if offset == active.segment.next_offset => 0,
+        _ => active.checked_bytes,
+    };
     Ok(LoadedLog {
         sealed,
         active: active.segment,
         active_write: active.write,
         tail_batches: active.tail_batches,
+        checked_bytes: active.checked_bytes,
+        unchecked_bytes,
     })
 }
 
@@ -269,6 +128,14 @@ fn list_segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
     }
     bases.sort_unstable();
     Ok(bases)
+}
+
+fn check_options(config: &LogConfig, limits: &StorageLimits) -> ScanOptions {
+    ScanOptions {
+        verify_crc: true,
+        index_interval_bytes: config.index_interval_bytes,
+        read_bytes: limits.recovery_read_bytes,
+    }
 }
 
 async fn load_sealed(
@@ -287,12 +154,9 @@ async fn load_sealed(
         segment.indexes = indexes;
         return Ok(segment);
     }
-    let options = ScanOptions {
-        verify_crc: true,
-        index_interval_bytes: config.index_interval_bytes,
-        read_bytes: limits.recovery_read_bytes,
-    };
-    let outcome = scan_segment(&segment, segment.size, options, |_, _| {}).await?;
+    let options = check_options(config, limits);
+    let start = ScanStart::default();
+    let outcome = scan_segment(&segment, start, segment.size, options, |_, _| {}).await?;
     if outcome.end_position < segment.size {
         log::warn!(
             "{name}: sealed segment {base}: data ends at position {} of {} ({:?}); truncating",
@@ -320,35 +184,42 @@ async fn reopen_writable_and_truncate(
     Ok(())
 }
 
+/// What loading the active segment needs to know.
+struct ActiveSource<'a> {
+    dir: &'a Path,
+    name: &'a str,
+    base: i64,
+    config: &'a LogConfig,
+    limits: &'a StorageLimits,
+}
+
 /// The active segment as loaded.
 struct ActiveLoad {
     segment: Segment,
     write: ActiveWrite,
     tail_batches: Vec<RecentBatch>,
+    checked_bytes: u64,
 }
 
 async fn load_active(
-    dir: &Path,
-    name: &str,
-    base: i64,
-    config: &LogConfig,
-    limits: &StorageLimits,
-    clean_shutdown: bool,
+    source: ActiveSource<'_>,
+    start: LoadStart,
 ) -> Result<ActiveLoad, StorageError> {
-    let path = dir.join(segment_file_name(base, "log"));
+    let (name, base) = (source.name, source.base);
+    let path = source.dir.join(segment_file_name(base, "log"));
     let mut segment = Segment::open(path, base, true).await?;
     let file_size = segment.file_size().await?;
-    // CRCs are checked even after a clean stop: the segment is read anyway
-    // (its indexes and tail), CRC32C costs a few percent of that read, and
-    // damage made while the broker was down is then cut instead of served.
-    let options = ScanOptions {
-        verify_crc: true,
-        index_interval_bytes: config.index_interval_bytes,
-        read_bytes: limits.recovery_read_bytes,
-    };
+    segment.size = file_size;
+    let resume = resume_at_recovery_point(&segment, start.recovery_point).await?;
+    let mut checked_from = resume.position;
+    let options = check_options(source.config, source.limits);
     // Batches overlapping the partial last block (see `load_tail`).
     let mut tail: VecDeque<(u64, BatchInfo)> = VecDeque::new();
-    let outcome = scan_segment(&segment, file_size, options, |info, position| {
+    let mut first_batch_timestamp = None;
+    let mut outcome = scan_segment(&segment, resume, file_size, options, |info, position| {
+        if position == 0 {
+            first_batch_timestamp = Some(info.max_timestamp);
+        }
         let final_end = align_down(position + info.len as u64);
         while tail
             .front()
@@ -359,21 +230,32 @@ async fn load_active(
         tail.push_back((position, *info));
     })
     .await?;
-    report_active_scan(name, base, clean_shutdown, file_size, &outcome);
+    if checked_from > 0 && outcome.batches == 0 {
+        // The batch at the recovery point is damaged (it was fdatasynced):
+        // check the whole segment.
+        log::warn!("{name}: segment {base}: no valid batch at the recovery point; checking all");
+        let whole = ScanStart::default();
+        outcome = scan_segment(&segment, whole, file_size, options, |_, _| {}).await?;
+        tail.clear();
+        checked_from = 0;
+    }
+    if checked_from > 0 {
+        first_batch_timestamp = first_batch_timestamp_of(&segment).await;
+    }
+    report_active_scan(name, base, start, file_size, checked_from, &outcome);
     segment.size = outcome.end_position;
     segment.next_offset = outcome.next_offset;
     segment.indexes = outcome.indexes;
-    if segment.size > 0 {
-        segment.first_append_ms = Some(super::log::now_ms());
-    }
-    if !clean_shutdown || file_size != segment.size {
-        // Zero everything past the valid data (stale or torn bytes).
+    segment.first_batch_timestamp = first_batch_timestamp;
+    segment.allocated = file_size;
+    if !start.clean_shutdown || file_size != segment.size {
+        // Zero everything past the valid data (stale or torn bytes). No
+        // preallocation: the first write round extends the file at the
+        // partition's pace, so opening many partitions reserves no disk.
         segment.truncate_file(segment.size).await?;
+        segment.allocated = segment.size;
+        segment.sync().await?;
     }
-    segment
-        .preallocate(preallocate_bytes(config, limits).max(segment.size))
-        .await?;
-    segment.sync().await?;
     let (tail_batches, tail_block) = load_tail(&segment, tail).await?;
     let write = ActiveWrite {
         written: segment.size,
@@ -381,10 +263,61 @@ async fn load_active(
         tail_block,
     };
     Ok(ActiveLoad {
+        checked_bytes: segment.size.saturating_sub(checked_from),
         segment,
         write,
         tail_batches,
     })
+}
+
+/// Where the check of the active segment starts: at a batch start at or
+/// before the recovery point, taken from the segment's index files written
+/// with it, whose block holds nothing past the recovery point (so the
+/// partial last block's batches are all seen again), with those index
+/// entries kept. From position 0 when the recovery point is older than the
+/// segment or the index files are missing or damaged.
+async fn resume_at_recovery_point(
+    segment: &Segment,
+    recovery_point: Option<i64>,
+) -> Result<ScanStart, StorageError> {
+    let Some(relative_end) = recovery_point
+        .filter(|&offset| offset >= segment.base_offset)
+        .map(|offset| (offset - segment.base_offset).min(i64::from(u32::MAX)) as u32)
+    else {
+        return Ok(ScanStart::default());
+    };
+    let mut indexes = match segment.read_index_files().await? {
+        Ok(indexes) => indexes,
+        Err(reason) => {
+            log::info!(
+                "{}: no index files up to the recovery point ({reason}): checking all of it",
+                segment.log_path.display()
+            );
+            return Ok(ScanStart::default());
+        }
+    };
+    let Some((position, relative_offset)) = indexes.offsets.resume_before(relative_end) else {
+        return Ok(ScanStart::default());
+    };
+    indexes.truncate(u64::from(position), relative_offset);
+    Ok(ScanStart {
+        position: u64::from(position),
+        indexes,
+    })
+}
+
+/// `maxTimestamp` of the segment's first batch (`segment.ms`), read from
+/// its header; `None` if it cannot be read.
+async fn first_batch_timestamp_of(segment: &Segment) -> Option<i64> {
+    let read = segment
+        .reader()
+        .read_at(0, RECORD_BATCH_HEADER_BYTES)
+        .await
+        .ok()?;
+    match peek_batch_header(&read) {
+        Ok(Some(info)) => Some(info.max_timestamp),
+        _ => None,
+    }
 }
 
 /// Reads the batches that overlap the segment's partial last block into
@@ -432,53 +365,31 @@ async fn load_tail(
 fn report_active_scan(
     name: &str,
     base: i64,
-    clean_shutdown: bool,
+    start: LoadStart,
     file_size: u64,
+    checked_from: u64,
     outcome: &ScanOutcome,
 ) {
-    match (&outcome.end, clean_shutdown) {
-        (ScanEnd::Clean, true) if outcome.end_position == file_size => {}
+    let checked = outcome.end_position.saturating_sub(checked_from);
+    match (&outcome.end, start.clean_shutdown) {
+        (ScanEnd::Clean, true) if outcome.end_position == file_size => log::debug!(
+            "{name}: segment {base}: checked {checked} bytes from position {checked_from}"
+        ),
         (ScanEnd::Clean, false) => log::info!(
-            "{name}: recovered segment {base}: {} batch(es), {} bytes, next offset {}",
+            "{name}: recovered segment {base}: checked {checked} bytes from position \
+             {checked_from} (recovery point {:?}), {} batch(es), next offset {}",
+            start.recovery_point,
             outcome.batches,
-            outcome.end_position,
             outcome.next_offset
         ),
         (end, _) => log::warn!(
-            "{name}: segment {base}: log truncated at position {} (next offset {}) \
-             after {} valid batch(es): {:?}; file had {file_size} bytes",
+            "{name}: segment {base}: log truncated at position {} (next offset {}); \
+             checked {checked} bytes from position {checked_from} (recovery point {:?}): \
+             {:?}; file had {file_size} bytes",
             outcome.end_position,
             outcome.next_offset,
-            outcome.batches,
+            start.recovery_point,
             end
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segments_are_preallocated_by_steps_not_whole() {
-        let limits = StorageLimits::default();
-        let step = limits.preallocate_step_bytes;
-        let big = LogConfig {
-            segment_bytes: 1 << 30,
-            ..LogConfig::default()
-        };
-        assert_eq!(preallocate_bytes(&big, &limits), step);
-        let small = LogConfig {
-            segment_bytes: 1 << 20,
-            ..LogConfig::default()
-        };
-        // A segment smaller than a step is preallocated whole (plus one write chunk).
-        assert_eq!(
-            preallocate_bytes(&small, &limits),
-            (1 << 20) + limits.write_chunk_bytes as u64
-        );
-        assert_eq!(allocation_for(1, &limits), step);
-        assert_eq!(allocation_for(step, &limits), step);
-        assert_eq!(allocation_for(step + 1, &limits), 2 * step);
     }
 }

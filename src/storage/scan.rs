@@ -1,17 +1,24 @@
-//! Walking batch headers of a segment file with aligned O_DIRECT reads
-//! (never a blocking read on the reactor), and of a whole log from an offset
-//! ([`PartitionLog::visit_batch_headers`]).
+//! Walking the batches of a segment file with aligned O_DIRECT reads (never
+//! a blocking read on the reactor): headers only to find a batch
+//! ([`find_batch`]), or every batch checked for recovery ([`scan_segment`]).
 
 use super::error::StorageError;
-use super::log::PartitionLog;
+use super::index::{IndexedBatch, SegmentIndexes};
 use super::segment::{align_down, Segment, SegmentReader};
-use crate::protocol::record_batch::{peek_batch_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
+use crate::protocol::record_batch::{
+    peek_batch, peek_batch_header, BatchInfo, LOG_OVERHEAD_BYTES, RECORD_BATCH_HEADER_BYTES,
+};
+
+/// What a walk over headers reads past a batch at least as large as its
+/// window: the next header's block, not the batch's data.
+const HEADER_READ_BYTES: usize = 4096;
 
 /// A window of a segment file read through O_DIRECT.
 pub struct ScanWindow {
     start: u64,
     data: glommio::io::ReadResult,
     read_bytes: usize,
+    read_bytes_max: usize,
 }
 
 impl ScanWindow {
@@ -21,7 +28,18 @@ impl ScanWindow {
             start: 0,
             data: Default::default(),
             read_bytes,
+            read_bytes_max: read_bytes,
         }
+    }
+
+    /// Sizes the next reads of a walk over headers after a batch of `len`
+    /// bytes: large batches' data is skipped (one block read per header),
+    /// small ones are read many at a time.
+    fn follow_batch(&mut self, len: usize) {
+        self.read_bytes = match len >= self.read_bytes_max {
+            true => HEADER_READ_BYTES.min(self.read_bytes_max),
+            false => self.read_bytes_max,
+        };
     }
 
     /// Bytes `[position, min(position + need, limit))`, reading if the window
@@ -81,121 +99,175 @@ pub async fn find_batch(
             return Ok(Some((position, info)));
         }
         position += info.len as u64;
+        window.follow_batch(info.len);
     }
     Ok(None)
 }
 
-/// The part of one segment a header walk covers.
-struct HeaderWalk {
-    reader: SegmentReader,
-    start_position: u64,
+/// A batch header claiming more than this is treated as corruption.
+pub const RECOVERY_BATCH_BYTES_MAX: u64 = 128 << 20;
+
+/// Why a scan stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanEnd {
+    /// End of the data: end of file or zeroed (preallocated) space.
+    Clean,
+    /// A batch extends past the end of the data.
+    Torn,
+    /// An invalid batch.
+    Corrupt(String),
+}
+
+/// What a segment scan found.
+#[derive(Debug)]
+pub struct ScanOutcome {
+    /// Position after the last valid batch.
+    pub end_position: u64,
+    /// Offset after the last valid batch (the base offset if none).
+    pub next_offset: i64,
+    /// Indexes rebuilt from the valid batches.
+    pub indexes: SegmentIndexes,
+    /// Valid batches found.
+    pub batches: u64,
+    /// Why the scan stopped.
+    pub end: ScanEnd,
+}
+
+/// How to scan.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanOptions {
+    /// Verify every batch's CRC32C (reads whole batches, not only headers).
+    pub verify_crc: bool,
+    /// `index.interval.bytes` for the rebuilt indexes.
+    pub index_interval_bytes: u32,
+    /// Size of each read.
+    pub read_bytes: usize,
+}
+
+/// Where a scan starts: a batch start, and the indexes of the batches
+/// before it (empty from position 0).
+#[derive(Debug, Default)]
+pub struct ScanStart {
+    /// File position of a batch start.
+    pub position: u64,
+    /// Indexes of the segment up to `position`; the scan adds the rest.
+    pub indexes: SegmentIndexes,
+}
+
+/// Scans the batches of `segment` from `start` up to `limit` bytes, calling
+/// `on_batch` for each valid one (with its file position).
+pub async fn scan_segment(
+    segment: &Segment,
+    start: ScanStart,
     limit: u64,
-}
-
-impl HeaderWalk {
-    fn new(segment: &Segment, from_offset: i64, limit: u64) -> Self {
-        let relative = (from_offset - segment.base_offset).clamp(0, i64::from(u32::MAX));
-        let start = segment.indexes.offsets.lookup(relative as u32);
-        HeaderWalk {
-            reader: segment.reader(),
-            start_position: u64::from(start).min(limit),
-            limit,
-        }
-    }
-}
-
-impl PartitionLog {
-    /// Hands `visit` the header fields of every batch on disk whose last
-    /// offset is at least `from_offset`, in offset order, across sealed
-    /// segments and the active one; returns how many. Headers only: no CRC
-    /// check and no record read, so state kept beside the log (the partition
-    /// layer's producer state) is rebuilt from a checkpoint at little cost,
-    /// whatever recovery verified. Meant for a log just loaded (later appends
-    /// are in memory until written). A damaged header ends the walk of its
-    /// segment with a warning; the later segments are still walked.
-    pub async fn visit_batch_headers(
-        &self,
-        from_offset: i64,
-        visit: &mut dyn FnMut(&BatchInfo),
-    ) -> Result<u64, StorageError> {
-        let mut batches = 0;
-        for walk in self.header_walks(from_offset) {
-            let mut on_batch = |info: &BatchInfo| {
-                if info.last_offset() >= from_offset {
-                    visit(info);
-                    batches += 1;
-                }
-                false
-            };
-            let read_bytes = self.limits.recovery_read_bytes;
-            let walked = find_batch(
-                &walk.reader,
-                walk.start_position,
-                walk.limit,
-                read_bytes,
-                &mut on_batch,
-            );
-            match walked.await {
-                Ok(_) => {}
-                Err(error @ StorageError::Corrupt { .. }) => log::warn!(
-                    "{}: batch header walk stops early in {}: {error}",
-                    self.name,
-                    walk.reader.log_path.display()
-                ),
-                Err(error) => return Err(error),
+    options: ScanOptions,
+    mut on_batch: impl FnMut(&BatchInfo, u64),
+) -> Result<ScanOutcome, StorageError> {
+    let reader = segment.reader();
+    let mut window = ScanWindow::new(options.read_bytes);
+    let mut outcome = ScanOutcome {
+        end_position: start.position,
+        next_offset: segment.base_offset,
+        indexes: start.indexes,
+        batches: 0,
+        end: ScanEnd::Clean,
+    };
+    loop {
+        let position = outcome.end_position;
+        let step = next_batch(&reader, &mut window, position, limit, options).await?;
+        let info = match step {
+            Ok(info) => info,
+            Err(end) => {
+                outcome.end = end;
+                return Ok(outcome);
             }
+        };
+        if let Err(reason) = check_offsets(segment.base_offset, outcome.next_offset, &info) {
+            outcome.end = ScanEnd::Corrupt(reason);
+            return Ok(outcome);
         }
-        Ok(batches)
+        outcome.indexes.on_batch(
+            IndexedBatch {
+                relative_last_offset: (info.last_offset() - segment.base_offset) as u32,
+                position: position as u32,
+                len: info.len as u32,
+                max_timestamp: info.max_timestamp,
+            },
+            options.index_interval_bytes,
+        );
+        on_batch(&info, position);
+        outcome.batches += 1;
+        outcome.next_offset = info.last_offset() + 1;
+        outcome.end_position = position + info.len as u64;
     }
+}
 
-    /// The segments holding offsets from `from_offset` on, with where to
-    /// start in each and how far their data reaches on disk.
-    fn header_walks(&self, from_offset: i64) -> Vec<HeaderWalk> {
-        let state = self.state.borrow();
-        let mut walks: Vec<HeaderWalk> = state
-            .sealed
-            .values()
-            .filter(|segment| segment.next_offset > from_offset)
-            .map(|segment| HeaderWalk::new(segment, from_offset, segment.size))
-            .collect();
-        walks.push(HeaderWalk::new(
-            &state.active,
-            from_offset,
-            state.write.written,
+/// The batch at `position`, or why there is none.
+async fn next_batch(
+    reader: &SegmentReader,
+    window: &mut ScanWindow,
+    position: u64,
+    limit: u64,
+    options: ScanOptions,
+) -> Result<Result<BatchInfo, ScanEnd>, StorageError> {
+    let overhead = LOG_OVERHEAD_BYTES as u64;
+    let head = window.bytes(reader, position, overhead, limit).await?;
+    if head.len() < LOG_OVERHEAD_BYTES {
+        let end = match head.iter().all(|&b| b == 0) {
+            true => ScanEnd::Clean,
+            false => ScanEnd::Torn,
+        };
+        return Ok(Err(end));
+    }
+    let batch_length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+    if batch_length == 0 {
+        return Ok(Err(ScanEnd::Clean));
+    }
+    let total = overhead + batch_length.max(0) as u64;
+    if batch_length < 0 || total > RECOVERY_BATCH_BYTES_MAX {
+        return Ok(Err(ScanEnd::Corrupt(format!(
+            "batch length {batch_length} at position {position}"
+        ))));
+    }
+    if position + total > limit {
+        return Ok(Err(ScanEnd::Torn));
+    }
+    let need = match options.verify_crc {
+        true => total,
+        false => (RECORD_BATCH_HEADER_BYTES as u64).min(total),
+    };
+    let bytes = window.bytes(reader, position, need, limit).await?;
+    if (bytes.len() as u64) < need {
+        return Ok(Err(ScanEnd::Torn));
+    }
+    let parsed = match options.verify_crc {
+        true => peek_batch(bytes, true),
+        false => peek_batch_header(bytes),
+    };
+    Ok(match parsed {
+        Ok(Some(info)) => Ok(info),
+        Ok(None) => Err(ScanEnd::Torn),
+        Err(error) => Err(ScanEnd::Corrupt(format!("{error} at position {position}"))),
+    })
+}
+
+fn check_offsets(base_offset: i64, next_offset: i64, info: &BatchInfo) -> Result<(), String> {
+    if info.base_offset < next_offset {
+        return Err(format!(
+            "batch offset {} below expected {next_offset}",
+            info.base_offset
         ));
-        walks
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::storage::tests::{new_storage, open, plain_batch, run, small_config, TempDir};
-    use crate::storage::{Durability, StorageLimits};
-
-    #[test]
-    fn header_walk_visits_every_batch_from_an_offset_across_segments() {
-        let dir = TempDir::new("header-walk");
-        run(async move {
-            let storage = new_storage(&dir, StorageLimits::default());
-            let log = open(&storage, small_config(), true).await;
-            for i in 0..20 {
-                let result = log.append(vec![plain_batch(2, 2000, i)], 0).await.unwrap();
-                log.wait_durable(result.last_offset, Durability::Written)
-                    .await
-                    .unwrap();
-            }
-            assert!(log.segment_count() > 2);
-            for from in [0, 1, 17, 38, 39, 40] {
-                let mut bases = Vec::new();
-                let visited = log
-                    .visit_batch_headers(from, &mut |info| bases.push(info.base_offset))
-                    .await
-                    .unwrap();
-                let expected: Vec<i64> = (0..20).map(|i| i * 2).filter(|b| b + 1 >= from).collect();
-                assert_eq!(bases, expected, "from {from}");
-                assert_eq!(visited, expected.len() as u64);
-            }
-            storage.shutdown().await.unwrap();
-        });
+    // baseOffset is outside the CRC: a corrupt one can be anything.
+    let distance = info
+        .base_offset
+        .checked_add(i64::from(info.last_offset_delta))
+        .and_then(|last| last.checked_sub(base_offset));
+    if distance.is_none_or(|d| d > i64::from(i32::MAX)) {
+        return Err(format!(
+            "batch offset {} too far from segment base {base_offset}",
+            info.base_offset
+        ));
     }
+    Ok(())
 }

@@ -77,9 +77,13 @@ pub struct Segment {
     pub next_offset: i64,
     /// Offset and time indexes.
     pub indexes: SegmentIndexes,
-    /// Wall-clock ms when the first batch went in (for `segment.ms`), or
-    /// when the segment was loaded.
-    pub first_append_ms: Option<i64>,
+    /// `maxTimestamp` of the segment's first batch, `None` while empty:
+    /// what `segment.ms` counts from (Kafka's rule). It is in the file, so
+    /// the roll deadline survives restarts.
+    pub first_batch_timestamp: Option<i64>,
+    /// Wall-clock ms when this segment was created or loaded: what
+    /// `segment.ms` counts from when the first batch has no timestamp.
+    pub created_ms: i64,
     /// Bytes preallocated (size set): writes must stay below this.
     pub allocated: u64,
 }
@@ -91,23 +95,15 @@ impl Segment {
             .with_file_name(segment_file_name(self.base_offset, extension))
     }
 
-    /// Creates a new, empty segment file preallocated (size set) to
-    /// `preallocate_bytes`, so O_DIRECT writes land below `i_size`.
-    pub async fn create(
-        dir: &Path,
-        base_offset: i64,
-        preallocate_bytes: u64,
-    ) -> Result<Segment, StorageError> {
+    /// Creates a new, empty segment file. Nothing is preallocated yet: the
+    /// first write round does it, at the partition's pace
+    /// (`preallocation.rs`).
+    pub async fn create(dir: &Path, base_offset: i64) -> Result<Segment, StorageError> {
         let log_path = dir.join(segment_file_name(base_offset, LOG_EXTENSION));
         let dma = SegmentFile::open(&log_path, OpenMode::Create)
             .await
             .map_err(|e| StorageError::io("create", &log_path, e))?;
-        dma.pre_allocate(preallocate_bytes)
-            .await
-            .map_err(|e| StorageError::io("preallocate", &log_path, e))?;
-        let mut segment = Segment::empty(log_path, base_offset, dma).await?;
-        segment.allocated = preallocate_bytes;
-        Ok(segment)
+        Segment::empty(log_path, base_offset, dma).await
     }
 
     /// Opens an existing segment file; `writable` for the active segment.
@@ -143,9 +139,22 @@ impl Segment {
             size: 0,
             next_offset: base_offset,
             indexes: SegmentIndexes::default(),
-            first_append_ms: None,
+            first_batch_timestamp: None,
+            created_ms: super::log::now_ms(),
             allocated: 0,
         })
+    }
+
+    /// How long this segment has waited for a `segment.ms` roll when a batch
+    /// whose largest timestamp is `incoming_timestamp` arrives at `now_ms`:
+    /// Kafka's `LogSegment.timeWaitedForRoll`, counted in record time from
+    /// the first batch's timestamp, or in wall-clock time from the
+    /// segment's creation when that batch has none.
+    pub fn time_waited_for_roll(&self, now_ms: i64, incoming_timestamp: i64) -> i64 {
+        match self.first_batch_timestamp {
+            Some(first) if first >= 0 => incoming_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(self.created_ms),
+        }
     }
 
     /// Size of the file on disk (including preallocated space).
@@ -172,16 +181,6 @@ impl Segment {
             .map_err(|e| StorageError::io("truncate", &self.log_path, e))
     }
 
-    /// Extends the file with zeros (size set) up to `size`.
-    pub async fn preallocate(&mut self, size: u64) -> Result<(), StorageError> {
-        self.dma
-            .pre_allocate(size)
-            .await
-            .map_err(|e| StorageError::io("preallocate", &self.log_path, e))?;
-        self.allocated = self.allocated.max(size);
-        Ok(())
-    }
-
     /// A cheap handle for reads that outlive a borrow of the segment.
     pub fn reader(&self) -> SegmentReader {
         SegmentReader {
@@ -201,36 +200,53 @@ impl Segment {
         }
     }
 
+    /// The index files as they are for the batches below `end_offset`,
+    /// which start at `end_position` (a recovery point: entries past it
+    /// would be unsynced).
+    pub fn index_files_up_to(&self, end_position: u64, end_offset: i64) -> IndexFiles {
+        let relative_end = (end_offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+        let mut indexes = self.indexes.clone();
+        indexes.truncate(end_position, relative_end);
+        IndexFiles {
+            offset_path: self.sibling_path(OFFSET_INDEX_EXTENSION),
+            offsets: indexes.offsets.encode(),
+            time_path: self.sibling_path(TIME_INDEX_EXTENSION),
+            times: indexes.times.encode(),
+        }
+    }
+
     /// Loads both index files; `None` when either is missing or damaged
     /// (the reason is logged).
     pub async fn load_index_files(&self) -> Result<Option<SegmentIndexes>, StorageError> {
+        match self.read_index_files().await? {
+            Ok(indexes) => Ok(Some(indexes)),
+            Err(reason) => {
+                log::warn!("{}: {reason}, rebuilding", self.log_path.display());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Both index files, checked against the segment's size, or why they
+    /// cannot be used (missing or damaged).
+    pub async fn read_index_files(&self) -> Result<Result<SegmentIndexes, String>, StorageError> {
         let offset_path = self.sibling_path(OFFSET_INDEX_EXTENSION);
         let time_path = self.sibling_path(TIME_INDEX_EXTENSION);
         let (Some(offset_bytes), Some(time_bytes)) = (
             read_whole_file(&offset_path).await?,
             read_whole_file(&time_path).await?,
         ) else {
-            log::warn!(
-                "{}: index file missing, rebuilding",
-                self.log_path.display()
-            );
-            return Ok(None);
+            return Ok(Err("index file missing".into()));
         };
         let offsets = match OffsetIndex::decode(&offset_bytes, self.size) {
             Ok(offsets) => offsets,
-            Err(damage) => {
-                log::warn!("{}: {damage}, rebuilding", offset_path.display());
-                return Ok(None);
-            }
+            Err(damage) => return Ok(Err(format!("{}: {damage}", offset_path.display()))),
         };
         let times = match TimeIndex::decode(&time_bytes) {
             Ok(times) => times,
-            Err(damage) => {
-                log::warn!("{}: {damage}, rebuilding", time_path.display());
-                return Ok(None);
-            }
+            Err(damage) => return Ok(Err(format!("{}: {damage}", time_path.display()))),
         };
-        Ok(Some(SegmentIndexes::from_loaded(offsets, times)))
+        Ok(Ok(SegmentIndexes::from_loaded(offsets, times)))
     }
 
     /// Removes the segment's files, and the producer snapshot named like it
@@ -412,15 +428,9 @@ pub async fn prime_iopoll_probe(dir: &Path, shard_id: usize) -> Result<(), Stora
 
 /// fsync of a directory, so created or removed entries survive a crash.
 pub async fn sync_directory(dir: &Path) -> Result<(), StorageError> {
-    let directory = glommio::io::Directory::open(dir)
+    super::io::sync_dir(dir)
         .await
-        .map_err(|e| StorageError::io("open directory", dir, e))?;
-    let result = directory
-        .sync()
-        .await
-        .map_err(|e| StorageError::io("fsync directory", dir, e));
-    let _ = directory.close().await; // a directory fd holds no data
-    result
+        .map_err(|e| StorageError::io("fsync directory", dir, e))
 }
 
 #[cfg(test)]

@@ -1,23 +1,29 @@
 //! [`ShardStorage`]: the partitions one shard owns, its flusher and its
 //! retention loop.
 
+use super::checkpoint::RecoveryCheckpoint;
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::flusher::{run_flusher, FlushQueue};
 use super::log::{now_ms, PartitionLog};
-use super::recovery::load_log;
+use super::recovery::{load_log, LoadStart};
+use super::recovery_point::RecoveryCapture;
 use super::segment::prime_iopoll_probe;
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Kafka's longest topic name.
 const TOPIC_NAME_BYTES_MAX: usize = 249;
 /// Shortest retention check interval accepted (a busy loop otherwise).
 const RETENTION_CHECK_INTERVAL_MS_MIN: u64 = 100;
+/// How often idle partitions are looked for, to give their preallocated
+/// space back (`StorageLimits::preallocation_idle_ms`).
+const PREALLOCATION_IDLE_CHECK_MS: u64 = 1_000;
 
 type PartitionKey = (String, i32);
 
@@ -35,12 +41,22 @@ pub struct ShardStorage {
     recent_bytes: Rc<Cell<usize>>,
     stopping: Cell<bool>,
     iopoll_probe_primed: Cell<bool>,
+    /// The log directory's recovery points, shared with the other shards.
+    checkpoint: Arc<RecoveryCheckpoint>,
+    /// Bytes of active segments checked at load (see `checked_bytes`).
+    checked_bytes: Cell<u64>,
 }
 
 impl ShardStorage {
     /// Storage of shard `shard_id` under `data_dir` (partitions are
-    /// `<data_dir>/<topic>-<partition>/`).
-    pub fn new(shard_id: usize, data_dir: PathBuf, limits: StorageLimits) -> Rc<Self> {
+    /// `<data_dir>/<topic>-<partition>/`), whose recovery points are in
+    /// `checkpoint` (loaded once for the directory, shared by its shards).
+    pub fn new(
+        shard_id: usize,
+        data_dir: PathBuf,
+        limits: StorageLimits,
+        checkpoint: Arc<RecoveryCheckpoint>,
+    ) -> Rc<Self> {
         let flush_queue = Rc::new(FlushQueue::new(limits.unwritten_bytes_per_shard_max));
         Rc::new(ShardStorage {
             shard_id,
@@ -52,14 +68,54 @@ impl ShardStorage {
             recent_bytes: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
             iopoll_probe_primed: Cell::new(false),
+            checkpoint,
+            checked_bytes: Cell::new(0),
         })
     }
 
-    /// Opens (loading or creating) `<data_dir>/<topic>-<partition>/`. When
-    /// `clean_shutdown` is false the active segment is recovered: every CRC
-    /// checked, a torn or corrupt tail truncated, indexes rebuilt. Missing
-    /// or damaged index files of older segments are rebuilt either way.
-    /// Opening an open partition returns it (with `config` applied).
+    /// The log directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The directory of a partition.
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// The partition's recovery point in the checkpoint file, if any.
+    pub fn recovery_point(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.checkpoint.get(topic, partition)
+    }
+
+    /// Names `capture` (persisted: [`PartitionLog::persist_recovery_point`])
+    /// as the partition's recovery point in the next checkpoint file.
+    pub fn record_recovery_point(
+        &self,
+        topic: &str,
+        partition: i32,
+        log: &PartitionLog,
+        capture: &RecoveryCapture,
+    ) {
+        self.checkpoint.set(topic, partition, capture.offset);
+        log.recovery_point_recorded(capture);
+    }
+
+    /// Writes the log directory's checkpoint file (on a blocking thread).
+    pub async fn write_recovery_checkpoint(&self) -> Result<(), StorageError> {
+        let checkpoint = self.checkpoint.clone();
+        glommio::executor()
+            .spawn_blocking(move || checkpoint.write())
+            .await
+            .map_err(|e| StorageError::io("write checkpoint", &self.data_dir, e))
+    }
+
+    /// Opens (loading or creating) `<data_dir>/<topic>-<partition>/`. The
+    /// active segment is checked from the partition's recovery point (every
+    /// CRC verified, a torn or corrupt tail truncated, index entries past it
+    /// rebuilt; `recovery.rs`). Missing or damaged index files of older
+    /// segments are rebuilt. Opening an open partition returns it (with
+    /// `config` applied).
     pub async fn open_partition(
         &self,
         topic: &str,
@@ -75,12 +131,18 @@ impl ShardStorage {
             return Ok(log);
         }
         let name = format!("{topic}-{partition}");
-        let dir = self.data_dir.join(&name);
+        let dir = self.partition_dir(topic, partition);
         create_dir(&dir).await?;
         if !self.iopoll_probe_primed.replace(true) {
             prime_iopoll_probe(&self.data_dir, self.shard_id).await?;
         }
-        let loaded = load_log(&dir, &name, &config, &self.limits, clean_shutdown).await?;
+        let start = LoadStart {
+            clean_shutdown,
+            recovery_point: self.checkpoint.get(topic, partition),
+        };
+        let loaded = load_log(&dir, &name, &config, &self.limits, start).await?;
+        self.checked_bytes
+            .set(self.checked_bytes.get() + loaded.checked_bytes);
         let log = PartitionLog::from_loaded(
             name,
             dir,
@@ -105,7 +167,9 @@ impl ShardStorage {
 
     /// Closes the partition (pending appends and waiters get `Closed`) and
     /// removes its directory. Deleting an unknown partition removes its
-    /// directory if one exists.
+    /// directory if one exists. Its recovery point leaves the checkpoint
+    /// file first, so a partition created again under the name never
+    /// starts from it.
     pub async fn delete_partition(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
         check_topic_name(topic)?;
         let key = (topic.to_string(), partition);
@@ -114,30 +178,67 @@ impl ShardStorage {
         if let Some(log) = removed {
             log.close_for_delete().await;
         }
-        let dir = self.data_dir.join(format!("{topic}-{partition}"));
-        remove_dir(dir).await
+        if self.checkpoint.get(topic, partition).is_some() {
+            self.checkpoint.remove(topic, partition);
+            self.write_recovery_checkpoint().await?;
+        }
+        remove_dir(self.partition_dir(topic, partition)).await
     }
 
-    /// Spawns the shard's group-commit flusher and retention loop.
+    /// Bytes of active segments checked when this shard's partitions were
+    /// loaded (from their recovery points, or whole).
+    pub fn checked_bytes(&self) -> u64 {
+        self.checked_bytes.get()
+    }
+
+    /// Spawns the shard's group-commit flusher, its retention loop and its
+    /// loop giving back idle partitions' preallocated space.
     pub fn start_background(self: &Rc<Self>, retention_check_interval_ms: u64) {
         let queue = self.flush_queue.clone();
         let logs_per_round = self.limits.flush_logs_per_round_max;
         glommio::spawn_local(run_flusher(queue, logs_per_round)).detach();
-        let storage = Rc::downgrade(self);
         let interval = retention_check_interval_ms.max(RETENTION_CHECK_INTERVAL_MS_MIN);
+        self.spawn_every(interval, |storage| async move {
+            storage.run_retention().await;
+        });
+        self.spawn_every(PREALLOCATION_IDLE_CHECK_MS, |storage| async move {
+            storage.give_back_idle_preallocations().await;
+        });
+    }
+
+    /// Runs `pass` every `interval_ms` until the storage stops or is dropped.
+    fn spawn_every<F, Fut>(self: &Rc<Self>, interval_ms: u64, pass: F)
+    where
+        F: Fn(Rc<ShardStorage>) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let storage = Rc::downgrade(self);
         glommio::spawn_local(async move {
             loop {
-                glommio::timer::sleep(Duration::from_millis(interval)).await;
+                glommio::timer::sleep(Duration::from_millis(interval_ms)).await;
                 let Some(storage) = storage.upgrade() else {
                     return;
                 };
                 if storage.stopping.get() {
                     return;
                 }
-                storage.run_retention().await;
+                pass(storage).await;
             }
         })
         .detach();
+    }
+
+    /// Gives back the preallocated space of every idle partition.
+    pub async fn give_back_idle_preallocations(&self) {
+        let now = now_ms();
+        for log in self.all_logs() {
+            if let Err(error) = log.give_back_if_idle(now).await {
+                log::warn!(
+                    "{}: giving back preallocated space failed: {error}",
+                    log.name()
+                );
+            }
+        }
     }
 
     fn remove_log(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
@@ -269,13 +370,12 @@ fn check_topic_name(topic: &str) -> Result<(), StorageError> {
 
 /// Creates a partition directory. Its parent, the data directory, is
 /// created at start-up (topic names hold no `/`); glommio creates the
-/// directory on its blocking pool, off the reactor.
+/// directory on its blocking pool, off the reactor, and the parent is
+/// fsynced so the new directory survives a crash.
 async fn create_dir(dir: &Path) -> Result<(), StorageError> {
-    let directory = glommio::io::Directory::create(dir)
+    super::io::create_dir_durably(dir)
         .await
-        .map_err(|e| StorageError::io("create directory", dir, e))?;
-    let _ = directory.close().await; // only created, never written
-    Ok(())
+        .map_err(|e| StorageError::io("create directory", dir, e))
 }
 
 async fn remove_dir(dir: PathBuf) -> Result<(), StorageError> {
@@ -299,7 +399,7 @@ impl PartitionLog {
         let _append = self.append_lock.acquire_permit(1).await;
         let _flush = self.flush_lock.acquire_permit(1).await;
         self.fail_waiters(&self.closed_error());
-        self.listeners.fire_all();
+        self.wake_all_listeners();
         self.state.borrow_mut().recent.clear();
     }
 }

@@ -5,17 +5,12 @@
 //! keep. Retention removes the snapshot named like a deleted segment with it
 //! ([`Segment::remove_files`](super::segment::Segment::remove_files)).
 
-use super::atomic_file::write_atomically;
+use super::atomic_file::{write_atomically, TEMP_SUFFIX};
 use super::error::StorageError;
 use super::io::remove_file;
 use super::log::PartitionLog;
 use super::segment::{parse_file_name, read_whole_file, segment_file_name, SNAPSHOT_EXTENSION};
 use std::path::{Path, PathBuf};
-
-/// Suffix of a snapshot being written ([`write_atomically`]'s temporary
-/// file): renamed into place once synced, so a crash never leaves a partial
-/// file under a snapshot's name.
-const TEMP_SUFFIX: &str = ".tmp";
 
 impl PartitionLog {
     /// Offsets of the snapshot files in the partition directory, ascending.

@@ -49,6 +49,42 @@ pub(crate) fn run<F: Future<Output = ()> + 'static>(future: F) {
         .run(future);
 }
 
+/// Read limits without a read bound below the log end offset.
+pub(crate) fn up_to_log_end(max_bytes: usize, min_one_batch: bool) -> ReadLimits {
+    ReadLimits {
+        max_bytes,
+        min_one_batch,
+        end_offset: i64::MAX,
+    }
+}
+
+/// (base offset, max timestamp) of the first batch reaching `timestamp_ms`.
+pub(crate) async fn batch_at_time(
+    log: &PartitionLog,
+    timestamp_ms: i64,
+) -> Result<Option<(i64, i64)>, StorageError> {
+    let search = TimeSearch {
+        timestamp_ms,
+        from_offset: log.log_start_offset(),
+        end_offset: i64::MAX,
+    };
+    let found = log.batch_reaching_timestamp(search).await?;
+    Ok(found.map(|batch| (batch.info.base_offset, batch.info.max_timestamp)))
+}
+
+/// Appends one batch and waits until it reached `durability`.
+pub(crate) async fn append_until(
+    log: &PartitionLog,
+    batch: AppendBatch,
+    durability: Durability,
+) -> AppendResult {
+    let result = log.append(vec![batch], 0).await.unwrap();
+    log.wait_durable(result.last_offset, durability)
+        .await
+        .unwrap();
+    result
+}
+
 pub(crate) fn small_config() -> LogConfig {
     LogConfig {
         segment_bytes: 16 * 1024,
@@ -125,12 +161,13 @@ pub(crate) fn batches_in(bytes: &[u8]) -> Vec<BatchInfo> {
     out
 }
 
-/// Reads the whole log from `from`, fetch by fetch, checking offsets follow.
+/// Reads the whole readable log from `from`, fetch by fetch, checking
+/// offsets follow.
 pub(crate) async fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchInfo> {
     let mut offset = from;
     let mut batches = Vec::new();
-    while offset < log.log_end_offset() {
-        let result = log.read(offset, 4096, true).await.unwrap();
+    while offset < log.readable_end_offset() {
+        let result = log.read(offset, up_to_log_end(4096, true)).await.unwrap();
         let found = batches_in(&piece_bytes(&result.pieces));
         assert!(!found.is_empty(), "no progress at offset {offset}");
         for batch in found {
@@ -156,8 +193,16 @@ pub(crate) async fn open(
         .unwrap()
 }
 
+/// Logical size and allocated bytes (`st_blocks`) of a file.
+pub(crate) fn file_sizes(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).unwrap();
+    (metadata.len(), metadata.blocks() * 512)
+}
+
 pub(crate) fn new_storage(dir: &TempDir, limits: StorageLimits) -> Rc<ShardStorage> {
-    let storage = ShardStorage::new(0, dir.0.clone(), limits);
+    let checkpoint = checkpoint::RecoveryCheckpoint::load(&dir.0);
+    let storage = ShardStorage::new(0, dir.0.clone(), limits, std::sync::Arc::new(checkpoint));
     storage.start_background(60_000);
     storage
 }
@@ -201,12 +246,18 @@ fn append_read_round_trip_across_roll() {
         assert_eq!(batches.len(), 40);
         assert!(batches.iter().all(|b| b.partition_leader_epoch == 5));
         // Reading from the middle of a batch returns that batch.
-        let result = log.read(61, 1, true).await.unwrap();
+        let result = log.read(61, up_to_log_end(1, true)).await.unwrap();
         let first = batches_in(&piece_bytes(&result.pieces))[0];
         assert_eq!(first.base_offset, 60);
-        assert_eq!(log.read(120, 1000, true).await.unwrap().bytes, 0);
+        assert_eq!(
+            log.read(120, up_to_log_end(1000, true))
+                .await
+                .unwrap()
+                .bytes,
+            0
+        );
         assert!(matches!(
-            log.read(121, 1000, true).await,
+            log.read(121, up_to_log_end(1000, true)).await,
             Err(ReadError::OffsetOutOfRange)
         ));
         storage.shutdown().await.unwrap();
@@ -229,19 +280,31 @@ fn read_serves_old_data_from_file_and_recent_from_memory() {
                 .await
                 .unwrap();
         }
-        let old = log.read(0, 100_000, true).await.unwrap();
+        let old = log.read(0, up_to_log_end(100_000, true)).await.unwrap();
         assert!(matches!(old.pieces[..], [Piece::File(_)]));
-        let recent = log.read(19, 100_000, true).await.unwrap();
+        let recent = log.read(19, up_to_log_end(100_000, true)).await.unwrap();
         assert!(recent.pieces.iter().all(|p| matches!(p, Piece::Mem(_))));
         assert_eq!(batches_in(&piece_bytes(&recent.pieces))[0].base_offset, 19);
-        // An unwritten append is readable from memory at once.
-        log.append(vec![plain_batch(1, 500, 1)], 0).await.unwrap();
-        let tail = log.read(20, 100_000, true).await.unwrap();
+        // An append is readable once written (from memory), not before: a
+        // write that ENOSPC refuses must never have been seen.
+        let listener = log.append_listener();
+        let unwritten = log.append(vec![plain_batch(1, 500, 1)], 0).await.unwrap();
+        assert_eq!(log.readable_end_offset(), 20);
+        assert!(log
+            .read(20, up_to_log_end(100_000, true))
+            .await
+            .unwrap()
+            .pieces
+            .is_empty());
+        listener.await;
+        assert_eq!(log.readable_end_offset(), unwritten.last_offset + 1);
+        let tail = log.read(20, up_to_log_end(100_000, true)).await.unwrap();
+        assert!(tail.pieces.iter().all(|p| matches!(p, Piece::Mem(_))));
         assert_eq!(batches_in(&piece_bytes(&tail.pieces))[0].base_offset, 20);
         // min_one_batch returns a whole first batch beyond max_bytes.
-        let one = log.read(0, 10, true).await.unwrap();
+        let one = log.read(0, up_to_log_end(10, true)).await.unwrap();
         assert_eq!(batches_in(&piece_bytes(&one.pieces)).len(), 1);
-        let none = log.read(19, 10, false).await.unwrap();
+        let none = log.read(19, up_to_log_end(10, false)).await.unwrap();
         assert!(none.pieces.is_empty());
         assert_eq!(read_all(&log, 0).await.len(), 21);
         storage.shutdown().await.unwrap();
@@ -366,8 +429,8 @@ fn recovery_handles_torn_tail_and_missing_index() {
             0
         );
         assert_eq!(read_all(&log, 0).await.len() as i64, last.base_offset);
-        assert_eq!(log.offset_for_timestamp(7).await.unwrap(), Some((0, 7)));
-        assert_eq!(log.offset_for_timestamp(8).await.unwrap(), None);
+        assert_eq!(batch_at_time(&log, 7).await.unwrap(), Some((0, 7)));
+        assert_eq!(batch_at_time(&log, 8).await.unwrap(), None);
         storage.shutdown().await.unwrap();
     });
 }
@@ -401,11 +464,14 @@ fn retention_by_bytes_and_time() {
         assert!(start > 0 && start <= 30, "log start {start}");
         assert!(segment_files(&dir).len() < segments_before);
         assert!(matches!(
-            log.read(0, 1000, true).await,
+            log.read(0, up_to_log_end(1000, true)).await,
             Err(ReadError::OffsetOutOfRange)
         ));
         assert_eq!(
-            log.read(start, 1000, true).await.unwrap().log_start_offset,
+            log.read(start, up_to_log_end(1000, true))
+                .await
+                .unwrap()
+                .log_start_offset,
             start
         );
 
@@ -442,10 +508,11 @@ fn listeners_durability_and_timestamps() {
                 .unwrap();
         }
         listener.await;
-        assert_eq!(log.offset_for_timestamp(150).await.unwrap(), Some((2, 201)));
-        assert_eq!(log.offset_for_timestamp(0).await.unwrap(), Some((0, 101)));
-        assert_eq!(log.offset_for_timestamp(302).await.unwrap(), None);
-        assert_eq!(log.max_timestamp_offset().await.unwrap(), Some((4, 301)));
+        assert_eq!(batch_at_time(&log, 150).await.unwrap(), Some((2, 201)));
+        assert_eq!(batch_at_time(&log, 0).await.unwrap(), Some((0, 101)));
+        assert_eq!(batch_at_time(&log, 302).await.unwrap(), None);
+        assert_eq!(log.max_timestamp(), Some(301));
+        assert_eq!(batch_at_time(&log, 301).await.unwrap(), Some((4, 301)));
         log.wait_durable(5, Durability::Appended).await.unwrap();
         storage.delete_partition(TOPIC, 0).await.unwrap();
         assert!(!partition_dir(&dir).exists());
@@ -485,7 +552,10 @@ fn write_failure_takes_the_partition_offline() {
             .unwrap_err();
         assert_eq!(refused.wire_error_code(), 56);
         assert_eq!(
-            log.read(0, 1000, true).await.unwrap_err().wire_error_code(),
+            log.read(0, up_to_log_end(1000, true))
+                .await
+                .unwrap_err()
+                .wire_error_code(),
             56
         );
         // A failed log answers every durability wait with the error.
@@ -531,6 +601,7 @@ fn flush_policies_sync_without_waiters() {
         let storage = new_storage(&dir, StorageLimits::default());
         let by_messages = LogConfig {
             flush_messages: 3,
+            unflushed_read_enable: true,
             ..LogConfig::default()
         };
         let log = open(&storage, by_messages, true).await;
@@ -550,6 +621,7 @@ fn flush_policies_sync_without_waiters() {
 
         log.set_config(LogConfig {
             flush_ms: 30,
+            unflushed_read_enable: true,
             ..LogConfig::default()
         });
         let result = log.append(vec![plain_batch(1, 10, 1)], 0).await.unwrap();
@@ -581,7 +653,7 @@ fn oversized_batch_gets_its_own_segment() {
         assert_eq!(segment_files(&dir).len(), 3);
         let mut offset = 0;
         while offset < log.log_end_offset() {
-            let result = log.read(offset, 100, true).await.unwrap();
+            let result = log.read(offset, up_to_log_end(100, true)).await.unwrap();
             let batches = batches_in(&piece_bytes(&result.pieces));
             offset = batches[0].last_offset() + 1;
         }
@@ -614,7 +686,7 @@ fn concurrent_appends_long_polls_and_backpressure() {
                 let mut batches = 0;
                 while offset < PRODUCERS * APPENDS * 2 {
                     let listener = log.append_listener();
-                    let result = log.read(offset, 3000, true).await.unwrap();
+                    let result = log.read(offset, up_to_log_end(3000, true)).await.unwrap();
                     if result.pieces.is_empty() {
                         listener.await;
                         continue;

@@ -50,12 +50,23 @@ fn single_member_joins_syncs_and_heartbeats() {
     assert_eq!(joined.generation_id, 1);
     assert_eq!(joined.leader.to_string(), id);
     assert_eq!(joined.members.len(), 1);
-    let synced = resolve(group.sync(&id, 1, vec![(id.clone(), Bytes::from_static(b"a"))], now));
+    let synced = resolve(group.sync(
+        MemberRef::dynamic(&id),
+        1,
+        vec![(id.clone(), Bytes::from_static(b"a"))],
+        now,
+    ));
     assert_eq!(synced.assignment, Bytes::from_static(b"a"));
     assert_eq!(group.state(), GroupState::Stable);
-    assert_eq!(group.heartbeat(&id, 1, now), 0);
-    assert_eq!(group.heartbeat(&id, 0, now), error_code::ILLEGAL_GENERATION);
-    assert_eq!(group.heartbeat("x", 1, now), error_code::UNKNOWN_MEMBER_ID);
+    assert_eq!(group.heartbeat(MemberRef::dynamic(&id), 1, now), 0);
+    assert_eq!(
+        group.heartbeat(MemberRef::dynamic(&id), 0, now),
+        error_code::ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        group.heartbeat(MemberRef::dynamic("x"), 1, now),
+        error_code::UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]
@@ -64,11 +75,11 @@ fn second_member_triggers_rebalance_and_both_get_the_new_generation() {
     let now = Instant::now();
     let (a, reply) = join_member(&mut group, now);
     resolve(reply);
-    resolve(group.sync(&a, 1, vec![], now));
+    resolve(group.sync(MemberRef::dynamic(&a), 1, vec![], now));
     let (b, b_reply) = join_member(&mut group, now);
     assert_eq!(group.state(), GroupState::PreparingRebalance);
     assert_eq!(
-        group.heartbeat(&a, 1, now),
+        group.heartbeat(MemberRef::dynamic(&a), 1, now),
         error_code::REBALANCE_IN_PROGRESS
     );
     let a_joined = resolve(group.join(params(&a), now, &limits()));
@@ -77,8 +88,13 @@ fn second_member_triggers_rebalance_and_both_get_the_new_generation() {
     assert_eq!(b_joined.generation_id, 2);
     assert_eq!(a_joined.members.len(), 2, "the leader sees every member");
     assert!(b_joined.members.is_empty());
-    let b_sync = group.sync(&b, 2, vec![], now);
-    resolve(group.sync(&a, 2, vec![(b.clone(), Bytes::from_static(b"p"))], now));
+    let b_sync = group.sync(MemberRef::dynamic(&b), 2, vec![], now);
+    resolve(group.sync(
+        MemberRef::dynamic(&a),
+        2,
+        vec![(b.clone(), Bytes::from_static(b"p"))],
+        now,
+    ));
     assert_eq!(resolve(b_sync).assignment, Bytes::from_static(b"p"));
 }
 
@@ -92,11 +108,11 @@ fn expired_member_is_removed_and_the_rest_rebalance() {
     let a_reply = group.join(params(&a), now, &limits());
     resolve(a_reply);
     resolve(b_reply);
-    let b_sync = group.sync(&b, 2, vec![], now);
-    resolve(group.sync(&a, 2, vec![], now));
+    let b_sync = group.sync(MemberRef::dynamic(&b), 2, vec![], now);
+    resolve(group.sync(MemberRef::dynamic(&a), 2, vec![], now));
     resolve(b_sync);
     let later = now + Duration::from_millis(1500);
-    assert_eq!(group.heartbeat(&a, 2, later), 0);
+    assert_eq!(group.heartbeat(MemberRef::dynamic(&a), 2, later), 0);
     group.tick(later);
     assert!(!group.has_member(&b));
     assert_eq!(group.state(), GroupState::PreparingRebalance);
@@ -139,7 +155,7 @@ fn described_members_show_client_id_and_host() {
     let now = Instant::now();
     let (a, reply) = join_member(&mut group, now);
     resolve(reply);
-    resolve(group.sync(&a, 1, vec![], now));
+    resolve(group.sync(MemberRef::dynamic(&a), 1, vec![], now));
     let described = group.describe();
     assert_eq!(described.members.len(), 1);
     let member = &described.members[0];
@@ -186,18 +202,117 @@ fn static_member_rejoining_with_a_new_id_fences_the_old_one() {
         "static members skip MEMBER_ID_REQUIRED"
     );
     let old_id = joined.member_id.to_string();
-    resolve(group.sync(&old_id, 1, vec![], now));
+    resolve(group.sync(MemberRef::dynamic(&old_id), 1, vec![], now));
     let rejoined = resolve(group.join(first, now, &limits()));
     assert_eq!(rejoined.error_code, 0);
     assert_ne!(rejoined.member_id.to_string(), old_id);
     assert!(!group.has_member(&old_id));
     assert_eq!(
-        group.heartbeat(&old_id, 1, now),
+        group.heartbeat(MemberRef::dynamic(&old_id), 1, now),
         error_code::UNKNOWN_MEMBER_ID
     );
     let new_id = rejoined.member_id.to_string();
     assert_eq!(group.leave("", Some("instance-1"), now), 0);
     assert!(!group.has_member(&new_id));
+}
+
+/// Kafka's ClassicGroup.validateMember: the displaced member, naming its old
+/// id with the instance id, is fenced on every API, so it stops instead of
+/// rejoining and displacing the new one in turn.
+#[test]
+fn a_displaced_static_member_is_fenced_on_every_api() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    let old_id = resolve(group.join(static_params("i"), now, &limits()))
+        .member_id
+        .to_string();
+    resolve(group.sync(MemberRef::dynamic(&old_id), 1, vec![], now));
+    let new_id = resolve(group.join(static_params("i"), now, &limits()))
+        .member_id
+        .to_string();
+    assert_eq!(group.state(), GroupState::Stable);
+    let old = MemberRef {
+        member_id: &old_id,
+        instance_id: Some("i"),
+    };
+    let fenced = error_code::FENCED_INSTANCE_ID;
+    assert_eq!(group.heartbeat(old, 1, now), fenced);
+    assert_eq!(resolve(group.sync(old, 1, vec![], now)).error_code, fenced);
+    assert_eq!(group.offset_commit_error(&old_id, Some("i"), 1), fenced);
+    let mut rejoin = static_params("i");
+    rejoin.member_id = old_id.clone();
+    assert_eq!(
+        resolve(group.join(rejoin, now, &limits())).error_code,
+        fenced
+    );
+    assert_eq!(group.leave(&old_id, Some("i"), now), fenced);
+
+    let new = MemberRef {
+        member_id: &new_id,
+        instance_id: Some("i"),
+    };
+    assert_eq!(group.heartbeat(new, 1, now), error_code::NONE);
+    assert_eq!(group.offset_commit_error(&new_id, Some("i"), 1), 0);
+    let unknown_instance = MemberRef {
+        member_id: &new_id,
+        instance_id: Some("other"),
+    };
+    assert_eq!(
+        group.heartbeat(unknown_instance, 1, now),
+        error_code::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(group.leave(&new_id, Some("i"), now), error_code::NONE);
+    assert!(group.is_empty());
+}
+
+#[test]
+fn offset_commits_follow_kafkas_classic_group_rules() {
+    let mut group = Group::new("g");
+    let now = Instant::now();
+    assert_eq!(
+        group.offset_commit_error("", None, -1),
+        0,
+        "empty group, no generation"
+    );
+    let (a, reply) = join_member(&mut group, now);
+    resolve(reply);
+    assert_eq!(
+        group.offset_commit_error(&a, None, 1),
+        error_code::REBALANCE_IN_PROGRESS,
+        "commits wait out the sync phase"
+    );
+    resolve(group.sync(MemberRef::dynamic(&a), 1, vec![], now));
+    assert_eq!(group.offset_commit_error(&a, None, 1), 0);
+    assert_eq!(
+        group.offset_commit_error(&a, None, 0),
+        error_code::ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        group.offset_commit_error("x", None, 1),
+        error_code::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        group.offset_commit_error("", None, -1),
+        error_code::UNKNOWN_MEMBER_ID,
+        "a generation-less commit into an active group"
+    );
+}
+
+#[test]
+fn heartbeats_of_an_old_generation_do_not_extend_the_session() {
+    let mut group = Group::new("g");
+    let start = Instant::now();
+    let (a, reply) = join_member(&mut group, start);
+    resolve(reply);
+    resolve(group.sync(MemberRef::dynamic(&a), 1, vec![], start));
+    let later = start + Duration::from_millis(900);
+    let stale = group.heartbeat(MemberRef::dynamic(&a), 0, later);
+    assert_eq!(stale, error_code::ILLEGAL_GENERATION);
+    group.tick(start + Duration::from_millis(1100));
+    assert!(
+        !group.has_member(&a),
+        "the session ran from the last valid heartbeat"
+    );
 }
 
 fn static_params(instance: &str) -> JoinParams {
@@ -216,15 +331,15 @@ fn static_member_restarting_into_a_stable_group_keeps_its_assignment_without_reb
     let now = Instant::now();
     let a = resolve(group.join(static_params("a"), now, &limits()));
     let a = a.member_id.to_string();
-    resolve(group.sync(&a, 1, vec![], now));
+    resolve(group.sync(MemberRef::dynamic(&a), 1, vec![], now));
     let b_reply = group.join(static_params("b"), now, &limits());
     let mut a_rejoin = static_params("a");
     a_rejoin.member_id = a.clone();
     resolve(group.join(a_rejoin, now, &limits()));
     let b = resolve(b_reply).member_id.to_string();
-    let b_sync = group.sync(&b, 2, vec![], now);
+    let b_sync = group.sync(MemberRef::dynamic(&b), 2, vec![], now);
     let assignments = vec![(b.clone(), Bytes::from_static(b"b-parts"))];
-    resolve(group.sync(&a, 2, assignments, now));
+    resolve(group.sync(MemberRef::dynamic(&a), 2, assignments, now));
     assert_eq!(resolve(b_sync).assignment, Bytes::from_static(b"b-parts"));
 
     let restarted = resolve(group.join(static_params("b"), now, &limits()));
@@ -235,12 +350,15 @@ fn static_member_restarting_into_a_stable_group_keeps_its_assignment_without_reb
     assert_ne!(new_b, b);
     assert_eq!(group.state(), GroupState::Stable);
     assert_eq!(
-        group.heartbeat(&a, 2, now),
+        group.heartbeat(MemberRef::dynamic(&a), 2, now),
         0,
         "the other member is not disturbed"
     );
-    assert_eq!(group.heartbeat(&b, 2, now), error_code::UNKNOWN_MEMBER_ID);
-    let synced = resolve(group.sync(&new_b, 2, vec![], now));
+    assert_eq!(
+        group.heartbeat(MemberRef::dynamic(&b), 2, now),
+        error_code::UNKNOWN_MEMBER_ID
+    );
+    let synced = resolve(group.sync(MemberRef::dynamic(&new_b), 2, vec![], now));
     assert_eq!(synced.assignment, Bytes::from_static(b"b-parts"));
 
     // A restart without the group's protocol (range) changes it: a rebalance.

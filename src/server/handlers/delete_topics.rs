@@ -21,13 +21,19 @@ pub async fn handle(
     request: DeleteTopicsRequest,
 ) -> Option<Vec<Piece>> {
     let table = ctx.topic_table();
-    // (name if resolvable, topic id as asked)
+    // (name if resolvable, the topic's id as Kafka answers it: looked up for a name, as asked
+    // for an id; nil for an unknown name)
     let asked: Vec<(Option<String>, uuid::Uuid)> = if meta.version >= 6 {
         request
             .topics
             .iter()
             .map(|t| match &t.name {
-                Some(name) => (Some(name.0.as_str().to_string()), t.topic_id),
+                Some(name) => (
+                    Some(name.0.as_str().to_string()),
+                    table
+                        .get(name.0.as_str())
+                        .map_or(uuid::Uuid::nil(), |m| m.id),
+                ),
                 None => (
                     table.get_by_id(&t.topic_id).map(|m| m.name.clone()),
                     t.topic_id,

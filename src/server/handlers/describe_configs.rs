@@ -5,7 +5,7 @@ use super::create_topics::{
     CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC,
 };
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
-use crate::config::topic_config_defaults;
+use crate::config::{topic_config_defaults, topic_config_key, KeySupport};
 use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
 use kafka_protocol::messages::describe_configs_response::{
@@ -88,26 +88,33 @@ pub fn handle(
                     Some(topic) => topic_config_defaults(&ctx.config)
                         .into_iter()
                         .map(|(key, default, broker_key)| {
-                            let broker_default = (
-                                broker_key.to_string(),
-                                default.clone(),
-                                CONFIG_SOURCE_DEFAULT,
-                            );
+                            // Keys without a broker default (throttled
+                            // replicas, tiered storage) have no synonym to list.
+                            let broker_default = (!broker_key.is_empty()).then(|| {
+                                (
+                                    broker_key.to_string(),
+                                    default.clone(),
+                                    CONFIG_SOURCE_DEFAULT,
+                                )
+                            });
                             match topic.configs.get(key) {
                                 Some(v) => Described {
                                     name: key.to_string(),
                                     value: v.clone(),
                                     source: CONFIG_SOURCE_TOPIC,
-                                    synonyms: vec![
-                                        (key.to_string(), v.clone(), CONFIG_SOURCE_TOPIC),
-                                        broker_default,
-                                    ],
+                                    synonyms: std::iter::once((
+                                        key.to_string(),
+                                        v.clone(),
+                                        CONFIG_SOURCE_TOPIC,
+                                    ))
+                                    .chain(broker_default)
+                                    .collect(),
                                 },
                                 None => Described {
                                     name: key.to_string(),
                                     value: default,
                                     source: CONFIG_SOURCE_DEFAULT,
-                                    synonyms: vec![broker_default],
+                                    synonyms: broker_default.into_iter().collect(),
                                 },
                             }
                         })
@@ -115,6 +122,7 @@ pub fn handle(
                 },
                 RESOURCE_BROKER => topic_config_defaults(&ctx.config)
                     .into_iter()
+                    .filter(|(_, _, broker_key)| !broker_key.is_empty())
                     .map(|(_, value, broker_key)| Described {
                         name: broker_key.to_string(),
                         value: value.clone(),
@@ -137,7 +145,15 @@ pub fn handle(
             let configs = entries
                 .into_iter()
                 .filter(|entry| wanted(&entry.name))
-                .map(|entry| entry.into_result(request.include_synonyms))
+                .map(|entry| {
+                    let documentation = request
+                        .include_documentation
+                        .then(|| topic_key_documentation(&entry.name))
+                        .flatten();
+                    entry
+                        .into_result(request.include_synonyms)
+                        .with_documentation(documentation.map(StrBytes::from_string))
+                })
                 .collect();
             result.with_configs(configs)
         })
@@ -147,4 +163,20 @@ pub fn handle(
         return legacy_versions::describe_configs_v0(meta, &response);
     }
     respond(meta, &response)
+}
+
+/// A topic key's meaning (v3+ `include_documentation`), with what millrace
+/// does with it when that is less than Kafka does.
+fn topic_key_documentation(key: &str) -> Option<String> {
+    let entry = topic_config_key(key)?;
+    Some(match entry.support {
+        KeySupport::Applied => entry.doc.to_string(),
+        KeySupport::Stored { until } => {
+            format!(
+                "{} millrace stores this key; it is applied with {until}.",
+                entry.doc
+            )
+        }
+        KeySupport::Deprecated => entry.doc.to_string(),
+    })
 }

@@ -1,11 +1,14 @@
 //! Fetch (key 1). On the connection's shard: resolve topics (by name, or by
-//! id from v13), send each owning shard one read, gather, and encode the
-//! answer around the record pieces without copying them. On the owning shard
-//! the partition layer reads and long-polls ([`crate::partition::fetch`]);
-//! once one shard's part comes back with data, the others are cancelled.
+//! id from v13), send each owning shard one read, gather, cut the answers to
+//! the request's `max_bytes` in request order, and encode the answer around
+//! the record pieces without copying them. On the owning shard the partition
+//! layer reads and long-polls ([`crate::partition::fetch`]); once one
+//! shard's part comes back with data, or the shards together report
+//! `min_bytes`, the others are cancelled.
 
 use super::{error_code, RequestMeta, VersionRange};
-use crate::partition::fetch::{FetchPart, FetchWait, FetchedPartition, PartitionRead};
+use crate::local::notify::LocalEvent;
+use crate::partition::fetch::{FetchBudget, FetchPart, FetchWait, FetchedPartition, PartitionRead};
 use crate::protocol::fetch_response::{
     encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
 };
@@ -44,13 +47,22 @@ pub async fn handle(
     request: FetchRequest,
 ) -> Option<Vec<Piece>> {
     let (skeleton, parts) = plan(ctx, meta.version, &request);
+    let shards_read = parts.iter().filter(|part| part.is_some()).count();
     let wait = (request.max_wait_ms > 0 && request.min_bytes > 0).then(|| FetchWait {
         min_bytes: request.min_bytes as usize,
         deadline: Instant::now()
             + Duration::from_millis((request.max_wait_ms as u64).min(FETCH_WAIT_MS_MAX)),
         fetch_id: ctx.partitions.fetch_waits().next_fetch_id(ctx.shard_id),
         origin_shard: ctx.shard_id,
+        report_progress: shards_read > 1,
     });
+    // Tracked before any part starts: a report may come back at once.
+    let enough = wait.filter(|wait| wait.report_progress).map(|wait| {
+        ctx.partitions
+            .fetch_waits()
+            .track(wait.fetch_id, wait.min_bytes)
+    });
+    // Each shard reads up to the whole budget; `assemble` cuts in request order.
     let max_bytes = (request.max_bytes.max(0) as usize).min(ctx.config.fetch_max_bytes as usize);
     let mut completions = Vec::new();
     for (shard, partitions) in parts.into_iter().enumerate() {
@@ -69,8 +81,11 @@ pub async fn handle(
             ));
         }
     }
-    let answers = gather(ctx, completions, wait.map(|w| w.fetch_id)).await;
-    let response = assemble(skeleton, answers);
+    let answers = gather(ctx, completions, wait.map(|w| w.fetch_id), enough).await;
+    if let Some(wait) = wait {
+        ctx.partitions.fetch_waits().untrack(wait.fetch_id);
+    }
+    let response = assemble(skeleton, answers, FetchBudget::new(max_bytes));
     if meta.version < super::legacy_versions::FETCH_FLOOR {
         // Down-conversion reads file regions into memory: on a helper
         // thread, so a cold read never blocks this core.
@@ -145,11 +160,13 @@ fn plan(
 }
 
 /// Awaits every shard's part. Once one part comes back with data while
-/// others still wait, those are cancelled so the answer goes out now.
+/// others still wait, or `enough` fires (the waiting shards together have
+/// `min_bytes`), the waits are cancelled so the answer goes out now.
 async fn gather(
     ctx: &Rc<ShardContext>,
     completions: Vec<(usize, Completion)>,
     fetch_id: Option<u64>,
+    enough: Option<LocalEvent>,
 ) -> Vec<Option<Vec<FetchedPartition>>> {
     let mut answers: Vec<Option<Vec<FetchedPartition>>> =
         (0..ctx.nr_shards).map(|_| None).collect();
@@ -158,7 +175,14 @@ async fn gather(
     let mut cancelled = false;
     let mut remaining = pending.len();
     while remaining > 0 {
-        let (shard, answer) = next_ready(&mut pending).await;
+        let enough_now = enough.as_ref().filter(|_| !cancelled);
+        let Some((shard, answer)) = next_ready_or(&mut pending, enough_now).await else {
+            if let Some(fetch_id) = fetch_id {
+                cancelled = true;
+                cancel_pending(ctx, &pending, fetch_id).await;
+            }
+            continue;
+        };
         remaining -= 1;
         let fetched = match answer {
             Ok(ShardResponse::Fetch(fetched)) => fetched,
@@ -171,14 +195,39 @@ async fn gather(
         if let (Some(fetch_id), true, false, true) = (fetch_id, has_data, cancelled, remaining > 0)
         {
             cancelled = true;
-            for (other, completion) in &pending {
-                if completion.is_some() {
-                    cancel_wait(ctx, *other, fetch_id).await;
-                }
-            }
+            cancel_pending(ctx, &pending, fetch_id).await;
         }
     }
     answers
+}
+
+async fn cancel_pending(
+    ctx: &Rc<ShardContext>,
+    pending: &[(usize, Option<Completion>)],
+    fetch_id: u64,
+) {
+    for (shard, completion) in pending {
+        if completion.is_some() {
+            cancel_wait(ctx, *shard, fetch_id).await;
+        }
+    }
+}
+
+/// The next completion, or `None` once `event` (if any) has fired.
+async fn next_ready_or(
+    pending: &mut [(usize, Option<Completion>)],
+    event: Option<&LocalEvent>,
+) -> Option<(usize, Result<ShardResponse, RouteError>)> {
+    match event {
+        None => Some(next_ready(pending).await),
+        Some(event) => {
+            let fired = async {
+                event.wait().await;
+                None
+            };
+            futures_lite::future::or(async { Some(next_ready(pending).await) }, fired).await
+        }
+    }
 }
 
 async fn cancel_wait(ctx: &Rc<ShardContext>, shard: usize, fetch_id: u64) {
@@ -212,6 +261,7 @@ async fn next_ready(
 fn assemble(
     skeleton: Vec<TopicSkeleton>,
     mut answers: Vec<Option<Vec<FetchedPartition>>>,
+    mut budget: FetchBudget,
 ) -> FetchResponseOut {
     let topics = skeleton
         .into_iter()
@@ -222,7 +272,7 @@ fn assemble(
                 .partitions
                 .into_iter()
                 .map(|(index, slot)| {
-                    let fetched = match slot {
+                    let mut fetched = match slot {
                         Slot::Done(code) => FetchedPartition::error(code),
                         Slot::Routed { shard, index } => answers
                             .get_mut(shard)
@@ -233,6 +283,7 @@ fn assemble(
                                 FetchedPartition::error(error_code::NOT_LEADER_OR_FOLLOWER)
                             }),
                     };
+                    budget.charge(&mut fetched.records);
                     crate::metrics::count_fetched(fetched.error_code, &fetched.records);
                     FetchPartitionOut {
                         partition_index: index,

@@ -44,18 +44,52 @@ pub async fn handle(
             .with_generation_id(-1)
             .with_member_id(member_id),
     };
-    // protocol_name is nullable only from v7.
-    let response = if meta.version < 7 && response.protocol_name.is_none() {
-        response.with_protocol_name(Some(Default::default()))
-    } else {
-        response
-    };
+    let response = with_protocol_name_as_kafka(response, meta.version);
     respond(meta, &response)
+}
+
+/// First version where `protocol_name` is nullable.
+const NULLABLE_PROTOCOL_NAME_VERSION: i16 = 7;
+
+/// Kafka answers a failed JoinGroup with a null protocol name where the version allows it
+/// (v7+), and with "" before; a successful one names the chosen protocol.
+fn with_protocol_name_as_kafka(response: JoinGroupResponse, version: i16) -> JoinGroupResponse {
+    let failed = response.error_code != 0;
+    match (
+        version >= NULLABLE_PROTOCOL_NAME_VERSION,
+        response.protocol_name.is_none(),
+    ) {
+        (true, _) if failed => response.with_protocol_name(None),
+        (false, true) => response.with_protocol_name(Some(Default::default())),
+        _ => response,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_join_has_a_null_protocol_name_from_v7_and_an_empty_one_before() {
+        let failed = JoinGroupResponse::default().with_error_code(79);
+        assert_eq!(
+            with_protocol_name_as_kafka(failed.clone(), 9).protocol_name,
+            None
+        );
+        assert_eq!(
+            with_protocol_name_as_kafka(failed.clone(), 7).protocol_name,
+            None
+        );
+        let v6 = with_protocol_name_as_kafka(failed.with_protocol_name(None), 6);
+        assert_eq!(v6.protocol_name.as_deref(), Some(""));
+        let joined = JoinGroupResponse::default().with_protocol_name(Some("range".into()));
+        assert_eq!(
+            with_protocol_name_as_kafka(joined, 9)
+                .protocol_name
+                .as_deref(),
+            Some("range")
+        );
+    }
 
     #[test]
     fn client_host_is_the_peer_ip_with_kafkas_leading_slash() {

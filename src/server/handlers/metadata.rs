@@ -5,6 +5,9 @@
 use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::metadata::topic_table::{validate_topic_name, TopicMeta, TopicTable};
+use crate::protocol::authorized_operations::{
+    authorized_operations, CLUSTER_AUTHORIZED_OPERATIONS, TOPIC_AUTHORIZED_OPERATIONS,
+};
 use crate::protocol::piece::Piece;
 use crate::shard::calls::controller;
 use crate::shard::ShardContext;
@@ -43,12 +46,20 @@ pub async fn handle(
             table = auto_create(ctx, &table, names).await;
         }
     }
+    // v8+: KIP-430's authorized operations, when asked for.
+    let topic_operations = authorized_operations(
+        meta.version >= 8 && request.include_topic_authorized_operations,
+        TOPIC_AUTHORIZED_OPERATIONS,
+    );
+    let described = |topic: &TopicMeta| {
+        describe_topic(ctx, topic).with_topic_authorized_operations(topic_operations)
+    };
     let topics = match &wanted {
-        None => table.iter().map(|t| describe_topic(ctx, t)).collect(),
+        None => table.iter().map(|topic| described(topic)).collect(),
         Some(names) => names
             .iter()
             .map(|name| match table.get(name) {
-                Some(topic) => describe_topic(ctx, topic),
+                Some(topic) => described(topic),
                 None => missing_topic(name),
             })
             .collect(),
@@ -61,7 +72,12 @@ pub async fn handle(
             .with_port(advertised.port as i32)])
         .with_cluster_id(Some(StrBytes::from_string(ctx.identity.cluster_id.clone())))
         .with_controller_id(BrokerId(ctx.identity.node_id))
-        .with_topics(topics);
+        .with_topics(topics)
+        .with_cluster_authorized_operations(authorized_operations(
+            // Only v8-10 carry the cluster's (DescribeCluster replaced it).
+            (8..=10).contains(&meta.version) && request.include_cluster_authorized_operations,
+            CLUSTER_AUTHORIZED_OPERATIONS,
+        ));
     respond(meta, &response)
 }
 

@@ -8,6 +8,7 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
@@ -27,6 +28,7 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod produce_policy;
 pub mod sync_group;
 
 use crate::protocol::frame::{self, FrameError, RequestFrame};
@@ -81,6 +83,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
         incremental_alter_configs::VERSIONS,
     ),
     (ApiKey::AlterConfigs, alter_configs::VERSIONS),
+    (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -231,6 +234,9 @@ async fn route(
         }
         RequestKind::AlterConfigs(body) => {
             Box::pin(async move { alter_configs::handle(&ctx, header, body).await })
+        }
+        RequestKind::DescribeCluster(body) => {
+            Box::pin(async move { describe_cluster::handle(&ctx, header, body) })
         }
         RequestKind::DescribeLogDirs(body) => {
             Box::pin(async move { describe_log_dirs::handle(&ctx, header, body).await })

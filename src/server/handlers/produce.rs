@@ -1,10 +1,15 @@
-//! Produce (key 0). On the connection's shard: validate every record batch
-//! (magic 2, lengths, CRC32C) without decompressing, copy only its 61-byte
+//! Produce (key 0). On the connection's shard: validate each partition's one
+//! record batch (framing, CRC32C, and Kafka's checks of a client's batch:
+//! offsets, count, records, producer fields) without decompressing, refuse a
+//! partition named twice, copy only the batch's 61-byte
 //! header, and send each owning shard one message with its partitions'
 //! batches. On the owning shard the partition layer appends them and waits
 //! for the durability the acks ask for ([`crate::partition::produce`]).
 
-use super::{error_code, respond, DispatchError, Pending, RequestMeta, VersionRange};
+use super::{
+    error_code, produce_policy, respond, DispatchError, Pending, RequestMeta, VersionRange,
+};
+use crate::metadata::topic_policy::TopicPolicy;
 use crate::metrics::PartitionApi;
 use crate::partition::produce::{Acks, PartitionAppend, ProducePart};
 use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
@@ -16,9 +21,11 @@ use crate::shard::router::Completion;
 use crate::shard::ShardContext;
 use crate::storage::{AppendBatch, AppendResult};
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes};
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -27,6 +34,8 @@ use std::sync::Arc;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 11 };
 /// Lowest version the kafka-protocol crate decodes.
 pub const CRATE_VERSION_MIN: i16 = 3;
+/// Answer for each entry of a partition named twice in one request.
+const DUPLICATE_PARTITION_MESSAGE: &str = "Duplicate topic partition in the request";
 
 /// Where the answer for one partition of the request comes from.
 enum Slot {
@@ -62,24 +71,26 @@ pub async fn handle(
             table = auto_create(ctx, &table, &missing).await;
         }
     }
+    let repeated = repeated_partitions(&request.topic_data);
     let mut parts: Vec<Option<ProducePart>> = (0..ctx.nr_shards).map(|_| None).collect();
     let mut slots: Vec<Vec<Slot>> = Vec::with_capacity(request.topic_data.len());
     for topic in &request.topic_data {
         let name = topic.name.0.as_str();
         let topic_meta = table.get(name);
-        let max_batch_bytes = topic_meta
-            .and_then(|t| t.configs.get("max.message.bytes"))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(ctx.config.message_max_bytes) as usize;
+        let policy = TopicPolicy::for_topic(&ctx.config, topic_meta.map(|t| t.as_ref()));
         let topic_name: Arc<str> = Arc::from(name);
         let mut topic_slots = Vec::with_capacity(topic.partition_data.len());
         for partition in &topic.partition_data {
             let index = partition.index;
             let slot = match (acks, topic_meta) {
                 (None, _) => Slot::Done(error_code::INVALID_REQUIRED_ACKS, None),
+                _ if repeated.contains(&(name, index)) => Slot::Done(
+                    error_code::INVALID_REQUEST,
+                    Some(DUPLICATE_PARTITION_MESSAGE.into()),
+                ),
                 (_, Some(t)) if index >= 0 && index < t.partitions => {
                     let records = partition.records.as_ref();
-                    match prepare_batches(records, max_batch_bytes, buffer_bytes) {
+                    match produce_policy::prepare(records, &policy, buffer_bytes).await {
                         Err((code, message)) => Slot::Done(code, Some(message)),
                         Ok(batches) => {
                             let shard = ctx.owner_of(name, index);
@@ -152,9 +163,31 @@ pub async fn handle(
     })
 }
 
+/// Topic-partitions named more than once in one request. Kafka keeps the
+/// last entry of such a partition and drops the others without a word (its
+/// handler collects them in a map); here every entry of it is refused, as
+/// Kafka refuses a repeated partition in ListOffsets.
+fn repeated_partitions(topics: &[TopicProduceData]) -> HashSet<(&str, i32)> {
+    let mut repeated = HashSet::new();
+    let entries: usize = topics.iter().map(|t| t.partition_data.len()).sum();
+    if entries < 2 {
+        return repeated;
+    }
+    let mut seen = HashSet::with_capacity(entries);
+    for topic in topics {
+        for partition in &topic.partition_data {
+            let key = (topic.name.0.as_str(), partition.index);
+            if !seen.insert(key) {
+                repeated.insert(key);
+            }
+        }
+    }
+    repeated
+}
+
 /// Validates a partition's records and splits them into batches whose body
 /// stays a slice of the request's buffer (of `pinned_bytes`).
-fn prepare_batches(
+pub(super) fn prepare_batches(
     records: Option<&Bytes>,
     max_batch_bytes: usize,
     pinned_bytes: usize,

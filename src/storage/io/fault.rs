@@ -5,8 +5,9 @@
 //! Crash model: with a plan that can crash (lying fdatasync or torn write
 //! rules), every write records the bytes it overwrites until the next honest
 //! fdatasync of its file. [`FaultPlan::crash`] puts those bytes back and
-//! shrinks each file to its last synced size: what a power loss leaves when
-//! the device dropped everything it had not really made durable. After a
+//! shrinks each file to its last synced size, and removes every directory
+//! created since its parent's last fsync: what a power loss leaves when the
+//! device dropped everything it had not really made durable. After a
 //! crash every operation on a faulty file fails, as the process is "dead".
 //! This layer allocates per operation; it is never on a production path.
 
@@ -32,6 +33,12 @@ const EIO: i32 = 5;
 pub enum Fault {
     /// The nth write fails with EIO and writes nothing.
     FailWrite {
+        /// Which write.
+        nth: u64,
+    },
+    /// The nth write fails with ENOSPC and writes nothing (the other writes
+    /// of its round may have landed).
+    NoSpaceWrite {
         /// Which write.
         nth: u64,
     },
@@ -99,6 +106,7 @@ pub struct FaultRule {
 enum Verdict {
     Proceed,
     Fail,
+    NoSpace,
     Lie,
     Short(usize),
     Tear(usize),
@@ -130,6 +138,8 @@ pub struct FaultPlan {
     space_left_bytes: Cell<Option<u64>>,
     crashed: Cell<bool>,
     files: RefCell<HashMap<PathBuf, FileState>>,
+    /// Directories created since their parent's last fsync.
+    unsynced_dirs: RefCell<Vec<PathBuf>>,
     injected: Cell<u64>,
 }
 
@@ -187,6 +197,19 @@ impl FaultPlan {
         }
     }
 
+    /// A directory was created: its entry is not durable until its parent
+    /// is synced.
+    pub(super) fn created_dir(&self, path: &Path) {
+        self.unsynced_dirs.borrow_mut().push(path.to_path_buf());
+    }
+
+    /// A directory was synced: the entries created in it are durable.
+    pub(super) fn synced_dir(&self, dir: &Path) {
+        self.unsynced_dirs
+            .borrow_mut()
+            .retain(|created| created.parent() != Some(dir));
+    }
+
     pub(super) fn forget(&self, path: &Path) {
         self.files.borrow_mut().remove(path);
     }
@@ -220,6 +243,7 @@ impl FaultPlan {
                 Fault::FailWrite { nth } | Fault::FailSync { nth } if *count == nth => {
                     Verdict::Fail
                 }
+                Fault::NoSpaceWrite { nth } if *count == nth => Verdict::NoSpace,
                 Fault::LyingSync { from_nth } if *count >= from_nth => Verdict::Lie,
                 Fault::ShortWrite { nth, bytes } if *count == nth => Verdict::Short(bytes),
                 Fault::TornWriteThenCrash { nth, bytes } if *count == nth => Verdict::Tear(bytes),
@@ -276,9 +300,16 @@ impl FaultPlan {
 
     /// Simulates a power loss now: every byte written since its file's last
     /// honest fdatasync is put back to what it was, each file is cut to its
-    /// last synced size, and every later operation fails.
+    /// last synced size, directories whose creation was never made durable
+    /// disappear with their content, and every later operation fails.
     pub fn crash(&self) -> io::Result<()> {
         self.crashed.set(true);
+        for dir in std::mem::take(&mut *self.unsynced_dirs.borrow_mut()) {
+            match std::fs::remove_dir_all(&dir) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
+        }
         let files = std::mem::take(&mut *self.files.borrow_mut());
         for (path, state) in files {
             let file = match std::fs::OpenOptions::new().write(true).open(&path) {
@@ -381,6 +412,7 @@ impl FaultyFile {
         self.plan.grow(&self.path, position + len as u64)?;
         match verdict {
             Verdict::Fail => Err(self.plan.injected_error(EIO)),
+            Verdict::NoSpace => Err(self.plan.injected_error(ENOSPC)),
             Verdict::Short(bytes) => {
                 let bytes = bytes.min(len);
                 self.save_pre_image(position, bytes)?;

@@ -1,6 +1,6 @@
 //! The narrow file interface through which the storage engine reaches the
 //! disk: aligned writes, reads, fdatasync, preallocation, truncation, size,
-//! open/create and remove. [`SegmentFile`] is an enum (static dispatch, no
+//! open/create and remove, and directories (created durably, synced). [`SegmentFile`] is an enum (static dispatch, no
 //! boxed futures): `Direct` is the real O_DIRECT file; `Faulty` wraps it and
 //! injects the faults of a [`FaultPlan`] (failed or lying fdatasync, failed,
 //! short or torn writes, ENOSPC, simulated crash) for tests.
@@ -163,6 +163,63 @@ impl SegmentFile {
             SegmentFile::Faulty(file) => file.close().await,
         }
     }
+}
+
+/// Creates `dir` and any missing ancestors, fsyncing the parent of each
+/// directory it creates: without that, a crash can lose the new directory
+/// entry and with it every file written inside (a new partition's data, the
+/// offsets store). An existing directory is left alone (no fsync).
+pub async fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut current = Some(dir);
+    while let Some(path) = current {
+        if path.as_os_str().is_empty() || dir_exists(path).await? {
+            break;
+        }
+        missing.push(path);
+        current = path.parent();
+    }
+    for path in missing.into_iter().rev() {
+        let directory = os_error(glommio::io::Directory::create(path).await)?;
+        let _ = directory.close().await; // only created, never written
+        if let Some(plan) = installed_plan() {
+            plan.created_dir(path);
+        }
+        match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn dir_exists(path: &Path) -> io::Result<bool> {
+    match glommio::io::Directory::open(path).await {
+        Ok(directory) => {
+            let _ = directory.close().await;
+            Ok(true)
+        }
+        Err(error) => {
+            let error = io::Error::from(error);
+            match error.kind() {
+                io::ErrorKind::NotFound => Ok(false),
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+/// fsync of a directory, so entries created, renamed or removed in it
+/// survive a crash (through the plan when one is installed).
+pub async fn sync_dir(dir: &Path) -> io::Result<()> {
+    if let Some(plan) = installed_plan() {
+        plan.check_alive()?;
+        plan.synced_dir(dir);
+    }
+    let directory = os_error(glommio::io::Directory::open(dir).await)?;
+    let result = os_error(directory.sync().await);
+    let _ = directory.close().await; // a directory fd holds no data
+    result
 }
 
 /// Removes the file at `path` (through the plan when one is installed).

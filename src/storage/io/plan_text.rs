@@ -2,6 +2,7 @@
 //! key: rules separated by `;`, each `kind[:key=value]...`:
 //!
 //! - `fail-write:nth=N[:file=S]`, `fail-sync:nth=N[:file=S]`
+//! - `nospace-write:nth=N[:file=S]` (that write fails with ENOSPC)
 //! - `lying-sync:from=N[:file=S]`
 //! - `short-write:nth=N:bytes=B[:file=S]`, `torn-write:nth=N:bytes=B[:file=S]`
 //! - `nospace:after=B` (files may grow by B bytes in total)
@@ -39,6 +40,9 @@ pub fn parse_fault_plan(text: &str) -> Result<FaultPlan, String> {
                 nth: need(args.nth, "nth")?,
             },
             "fail-sync" => Fault::FailSync {
+                nth: need(args.nth, "nth")?,
+            },
+            "nospace-write" => Fault::NoSpaceWrite {
                 nth: need(args.nth, "nth")?,
             },
             "lying-sync" => Fault::LyingSync {
@@ -119,7 +123,7 @@ mod tests {
         let plan = parse_fault_plan(
             "fail-sync:nth=3:file=events-0/; fail-write:nth=1; lying-sync:from=2; \
              short-write:nth=4:bytes=100; torn-write:nth=5:bytes=7; nospace:after=4096; \
-             slow-sync:ms=250:file=x-1/; slow-write:ms=9:from=3",
+             nospace-write:nth=6; slow-sync:ms=250:file=x-1/; slow-write:ms=9:from=3",
         )
         .unwrap();
         let text = format!("{plan:?}");
@@ -130,6 +134,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("space_left_bytes: Some(4096)"), "{text}");
+        assert!(text.contains("NoSpaceWrite { nth: 6 }"), "{text}");
         assert!(text.contains("SlowSync { from_nth: 1, ms: 250 }"), "{text}");
         assert!(text.contains("SlowWrite { from_nth: 3, ms: 9 }"), "{text}");
     }

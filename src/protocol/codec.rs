@@ -1,19 +1,42 @@
-//! Record-batch compression of the harness: the records section of a batch
-//! compressed with gzip, snappy (xerial framing), lz4 (frame format) or zstd,
-//! byte-compatible with what Kafka's clients write, and the reverse for the
-//! consumer, which must read payload timestamps.
+//! Record-batch compression: the records section of a batch compressed with
+//! gzip, snappy (xerial framing), lz4 (frame format) or zstd, byte-compatible
+//! with what Kafka's clients write, and the reverse. The broker recompresses
+//! with it when a topic's `compression.type` differs from the producer's
+//! codec; `millrace bench` compresses and reads payloads with it.
 //!
 //! The codec crates are the ones kafka-protocol uses, called directly: its
 //! compressors allocate fresh buffers and contexts per batch, while these
 //! keep their state and output buffer per producer or consumer, so the hot
 //! loop does not allocate once buffers have grown to the batch size.
+//! Decompression is bounded: a small batch that claims or inflates to more
+//! than the decompressor's limit is an error, not an allocation.
+//!
+//! The API, whole-buffer and allocation-free once warm:
+//! - [`Codec`]: the codec of a batch's attributes ([`Codec::from_attribute`],
+//!   [`Codec::attribute`]) or of a `compression.type` name ([`Codec::parse`]).
+//! - [`Compressor`]: one per writer, for one codec at Kafka's default level
+//!   ([`Compressor::new`]) or a `compression.*.level` ([`Compressor::with_level`]);
+//!   [`Compressor::compress`] replaces a caller's buffer with the output.
+//! - [`Decompressor`]: one per reader, every codec, output bounded by
+//!   [`Decompressor::with_limit`]; [`Decompressor::decompress`] returns a
+//!   borrow of its reused buffer. Errors are messages for the log or the
+//!   client (the caller picks the wire code: CORRUPT_MESSAGE, INVALID_RECORD).
+//!
+//! A reader that must not hold a whole batch in memory (a search through
+//! records) wants a streaming decoder instead; it belongs beside these,
+//! sharing the framing constants below, not in a second codec module.
 
 use flate2::{Compress, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 
-/// Kafka's gzip level (Java's `Deflater` default).
+/// Kafka's gzip level (Java's `Deflater` default, `compression.gzip.level` -1).
 const GZIP_LEVEL: u32 = 6;
+/// gzip levels `compression.gzip.level` accepts besides -1 (the default).
+const GZIP_LEVELS: std::ops::RangeInclusive<i32> = 1..=9;
 /// Kafka's default zstd level.
 const ZSTD_LEVEL: i32 = 3;
+/// Kafka's default `compression.lz4.level`: the fast compressor; any other
+/// level selects LZ4 HC at that level, as Kafka's lz4 stream does.
+const LZ4_DEFAULT_LEVEL: i32 = 9;
 /// gzip member header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 /// gzip header flag bits that add optional fields.
@@ -35,7 +58,8 @@ const LZ4_DESCRIPTOR: [u8; 3] = [0x60, 0x40, 0x82];
 const LZ4_BLOCK_BYTES: usize = 64 * 1024;
 /// High bit of an LZ4 block size: the block is stored uncompressed.
 const LZ4_UNCOMPRESSED_BIT: u32 = 0x8000_0000;
-/// Largest decompressed batch accepted: a bigger claim is a corrupt frame.
+/// Largest decompressed batch the bench's consumer accepts: a bigger claim is
+/// a corrupt frame.
 const DECOMPRESSED_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 /// A record batch compression codec, as the batch attributes name it.
@@ -96,6 +120,8 @@ pub struct Compressor {
     gzip: Option<Compress>,
     snappy: snap::raw::Encoder,
     zstd: Option<zstd::bulk::Compressor<'static>>,
+    /// LZ4 HC level; `None` = the fast compressor.
+    lz4_high: Option<i32>,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -105,22 +131,36 @@ impl std::fmt::Debug for Compressor {
 }
 
 impl Compressor {
-    /// A compressor for `codec` (its context is created once, here).
+    /// A compressor for `codec` at Kafka's default level (its context is
+    /// created once, here).
     pub fn new(codec: Codec) -> Result<Self, String> {
+        Compressor::with_level(codec, None)
+    }
+
+    /// A compressor for `codec` at `level` as Kafka's
+    /// `compression.{gzip,lz4,zstd}.level` names it (`None`: the default;
+    /// snappy has no level).
+    pub fn with_level(codec: Codec, level: Option<i32>) -> Result<Self, String> {
+        let gzip_level = match level {
+            Some(level) if codec == Codec::Gzip && GZIP_LEVELS.contains(&level) => level as u32,
+            _ => GZIP_LEVEL,
+        };
         let gzip = (codec == Codec::Gzip)
-            .then(|| Compress::new(flate2::Compression::new(GZIP_LEVEL), false));
+            .then(|| Compress::new(flate2::Compression::new(gzip_level), false));
         let zstd = match codec {
             Codec::Zstd => Some(
-                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                zstd::bulk::Compressor::new(level.unwrap_or(ZSTD_LEVEL))
                     .map_err(|e| format!("zstd compressor: {e}"))?,
             ),
             _ => None,
         };
+        let lz4_high = level.filter(|level| codec == Codec::Lz4 && *level != LZ4_DEFAULT_LEVEL);
         Ok(Compressor {
             codec,
             gzip,
             snappy: snap::raw::Encoder::new(),
             zstd,
+            lz4_high,
         })
     }
 
@@ -139,7 +179,7 @@ impl Compressor {
                 gzip_compress(deflate, src, out)?
             }
             Codec::Snappy => snappy_compress(&mut self.snappy, src, out)?,
-            Codec::Lz4 => lz4_compress(src, out)?,
+            Codec::Lz4 => lz4_compress(src, self.lz4_high, out)?,
             Codec::Zstd => {
                 let zstd = self.zstd.as_mut().ok_or("zstd state missing")?;
                 out.reserve(zstd::zstd_safe::compress_bound(src.len()));
@@ -191,14 +231,15 @@ fn snappy_compress(
     Ok(())
 }
 
-fn lz4_compress(src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+fn lz4_compress(src: &[u8], high: Option<i32>, out: &mut Vec<u8>) -> Result<(), String> {
+    let mode = high.map(lz4::block::CompressionMode::HIGHCOMPRESSION);
     out.extend_from_slice(&LZ4_MAGIC.to_le_bytes());
     out.extend_from_slice(&LZ4_DESCRIPTOR);
     for block in src.chunks(LZ4_BLOCK_BYTES) {
         let at = out.len();
         let bound = lz4::block::compress_bound(block.len()).map_err(|e| format!("lz4: {e}"))?;
         out.resize(at + 4 + bound, 0);
-        let written = lz4::block::compress_to_buffer(block, None, false, &mut out[at + 4..])
+        let written = lz4::block::compress_to_buffer(block, mode, false, &mut out[at + 4..])
             .map_err(|e| format!("lz4: {e}"))?;
         // Incompressible data is stored as is, as the frame format allows.
         let size = if written >= block.len() {
@@ -221,6 +262,8 @@ pub struct Decompressor {
     snappy: snap::raw::Decoder,
     zstd: zstd::bulk::Decompressor<'static>,
     out: Vec<u8>,
+    /// Largest output accepted.
+    limit_bytes: usize,
 }
 
 impl std::fmt::Debug for Decompressor {
@@ -230,28 +273,43 @@ impl std::fmt::Debug for Decompressor {
 }
 
 impl Decompressor {
-    /// A decompressor for every codec.
+    /// A decompressor for every codec, bounded at 256 MiB of output.
     pub fn new() -> Result<Self, String> {
+        Decompressor::with_limit(DECOMPRESSED_MAX_BYTES)
+    }
+
+    /// A decompressor whose output may not pass `limit_bytes`.
+    pub fn with_limit(limit_bytes: usize) -> Result<Self, String> {
         Ok(Decompressor {
             gzip: Decompress::new(false),
             snappy: snap::raw::Decoder::new(),
             zstd: zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?,
             out: Vec::new(),
+            limit_bytes,
         })
     }
 
     /// `src` decompressed with `codec`; valid until the next call.
     pub fn decompress(&mut self, codec: Codec, src: &[u8]) -> Result<&[u8], String> {
         self.out.clear();
+        let limit = self.limit_bytes;
         match codec {
+            Codec::None if src.len() > limit => return Err(too_large("none")),
             Codec::None => self.out.extend_from_slice(src),
-            Codec::Gzip => gzip_decompress(&mut self.gzip, src, &mut self.out)?,
-            Codec::Snappy => snappy_decompress(&mut self.snappy, src, &mut self.out)?,
-            Codec::Lz4 => lz4_decompress(src, &mut self.out)?,
-            Codec::Zstd => zstd_decompress(&mut self.zstd, src, &mut self.out)?,
+            Codec::Gzip => gzip_decompress(&mut self.gzip, src, limit, &mut self.out)?,
+            Codec::Snappy => snappy_decompress(&mut self.snappy, src, limit, &mut self.out)?,
+            Codec::Lz4 => lz4_decompress(src, limit, &mut self.out)?,
+            Codec::Zstd => zstd_decompress(&mut self.zstd, src, limit, &mut self.out)?,
+        }
+        if self.out.len() > limit {
+            return Err(too_large(&format!("{codec:?}")));
         }
         Ok(&self.out)
     }
+}
+
+fn too_large(codec: &str) -> String {
+    format!("{codec}: decompressed batch too large")
 }
 
 /// Bytes of a gzip header, which may carry optional fields (RFC 1952).
@@ -278,11 +336,16 @@ fn gzip_header_len(src: &[u8]) -> Result<usize, String> {
     Ok(pos)
 }
 
-fn gzip_decompress(inflate: &mut Decompress, src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+fn gzip_decompress(
+    inflate: &mut Decompress,
+    src: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     let start = gzip_header_len(src)?;
     let body = src.get(start..).ok_or("gzip: truncated header")?;
     inflate.reset(false);
-    out.reserve(body.len() * 4);
+    out.reserve((body.len() * 4).min(limit));
     loop {
         let consumed = inflate.total_in() as usize;
         let before = (consumed, out.len());
@@ -294,13 +357,13 @@ fn gzip_decompress(inflate: &mut Decompress, src: &[u8], out: &mut Vec<u8>) -> R
         if status == Status::StreamEnd {
             break;
         }
-        if out.len() >= DECOMPRESSED_MAX_BYTES {
-            return Err("gzip: decompressed batch too large".to_string());
+        if out.len() >= limit {
+            return Err(too_large("gzip"));
         }
         if (inflate.total_in() as usize, out.len()) == before && out.len() < out.capacity() {
             return Err("gzip: truncated stream".to_string());
         }
-        out.reserve(out.capacity().max(64));
+        out.reserve(out.capacity().clamp(64, limit.max(64)));
     }
     let trailer = &body[inflate.total_in() as usize..];
     let mut crc = Crc::new();
@@ -314,11 +377,12 @@ fn gzip_decompress(inflate: &mut Decompress, src: &[u8], out: &mut Vec<u8>) -> R
 fn snappy_decompress(
     decoder: &mut snap::raw::Decoder,
     src: &[u8],
+    limit: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     let Some(mut rest) = src.strip_prefix(&SNAPPY_XERIAL_HEADER[..]) else {
         // Without snappy-java's header the whole section is one raw block.
-        return snappy_block(decoder, src, out);
+        return snappy_block(decoder, src, limit, out);
     };
     while !rest.is_empty() {
         let (len, tail) = rest.split_at_checked(4).ok_or("snappy: truncated block")?;
@@ -326,7 +390,7 @@ fn snappy_decompress(
         let (block, tail) = tail
             .split_at_checked(len)
             .ok_or("snappy: truncated block")?;
-        snappy_block(decoder, block, out)?;
+        snappy_block(decoder, block, limit, out)?;
         rest = tail;
     }
     Ok(())
@@ -335,12 +399,13 @@ fn snappy_decompress(
 fn snappy_block(
     decoder: &mut snap::raw::Decoder,
     block: &[u8],
+    limit: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     let len = snap::raw::decompress_len(block).map_err(|e| format!("snappy: {e}"))?;
     let at = out.len();
-    if at + len > DECOMPRESSED_MAX_BYTES {
-        return Err("snappy: decompressed batch too large".to_string());
+    if at + len > limit {
+        return Err(too_large("snappy"));
     }
     out.resize(at + len, 0);
     decoder
@@ -349,7 +414,7 @@ fn snappy_block(
     Ok(())
 }
 
-fn lz4_decompress(src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+fn lz4_decompress(src: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), String> {
     let truncated = || "lz4: truncated frame".to_string();
     let header = src.get(0..6).ok_or_else(truncated)?;
     if header[0..4] != LZ4_MAGIC.to_le_bytes() {
@@ -378,17 +443,21 @@ fn lz4_decompress(src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         let block = src.get(pos..pos + len).ok_or_else(truncated)?;
         pos += len + block_checksum;
         let at = out.len();
-        if at + block_max > DECOMPRESSED_MAX_BYTES {
-            return Err("lz4: decompressed batch too large".to_string());
+        if at + len.min(block_max) > limit {
+            return Err(too_large("lz4"));
         }
         if size & LZ4_UNCOMPRESSED_BIT != 0 {
             out.extend_from_slice(block);
             continue;
         }
-        out.resize(at + block_max, 0);
-        let written =
-            lz4::block::decompress_to_buffer(block, Some(block_max as i32), &mut out[at..])
-                .map_err(|e| format!("lz4: {e}"))?;
+        // A block inflates to at most block_max; near the limit, to the room left.
+        let room = (limit - at).min(block_max);
+        out.resize(at + room, 0);
+        let written = lz4::block::decompress_to_buffer(block, Some(room as i32), &mut out[at..])
+            .map_err(|e| match room < block_max {
+                true => too_large("lz4"),
+                false => format!("lz4: {e}"),
+            })?;
         out.truncate(at + written);
     }
 }
@@ -396,18 +465,27 @@ fn lz4_decompress(src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 fn zstd_decompress(
     zstd: &mut zstd::bulk::Decompressor<'static>,
     src: &[u8],
+    limit: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     match zstd::zstd_safe::get_frame_content_size(src) {
-        Ok(Some(size)) if size as usize <= DECOMPRESSED_MAX_BYTES => {
+        Ok(Some(size)) if size as usize <= limit => {
             out.reserve(size as usize);
             zstd.decompress_to_buffer(src, out)
                 .map_err(|e| format!("zstd: {e}"))?;
             Ok(())
         }
         Ok(Some(size)) => Err(format!("zstd: frame claims {size} bytes")),
-        // A streamed frame does not state its size: decode it as a stream.
-        Ok(None) => zstd::stream::copy_decode(src, out).map_err(|e| format!("zstd: {e}")),
+        // A streamed frame does not state its size: decode it as a stream,
+        // reading at most one byte past the limit to tell that it is over.
+        Ok(None) => {
+            let decoder =
+                zstd::stream::read::Decoder::new(src).map_err(|e| format!("zstd: {e}"))?;
+            let bound = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, bound), out)
+                .map_err(|e| format!("zstd: {e}"))?;
+            Ok(())
+        }
         Err(e) => Err(format!("zstd: bad frame header ({e:?})")),
     }
 }
@@ -468,6 +546,62 @@ mod tests {
                 _ => Zstd::decompress(&mut wire, |b| Ok(b.clone())),
             };
             assert_eq!(&back.unwrap()[..], &src[..], "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn output_past_the_limit_is_an_error_for_every_codec() {
+        let zeros = vec![0u8; 1 << 20];
+        let mut out = Vec::new();
+        for codec in ALL {
+            let mut decompressor = Decompressor::with_limit(64 * 1024).unwrap();
+            Compressor::new(codec)
+                .unwrap()
+                .compress(&zeros, &mut out)
+                .unwrap();
+            let err = decompressor.decompress(codec, &out).unwrap_err();
+            assert!(
+                err.contains("too large") || err.contains("claims"),
+                "{codec:?}: {err}"
+            );
+            let mut roomy = Decompressor::with_limit(zeros.len()).unwrap();
+            assert_eq!(roomy.decompress(codec, &out).unwrap().len(), zeros.len());
+        }
+        // A zstd frame that does not state its size (a streamed one) is bounded too.
+        let streamed = {
+            let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+            std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+            encoder.finish().unwrap()
+        };
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&streamed),
+            Ok(None)
+        ));
+        let mut small = Decompressor::with_limit(64 * 1024).unwrap();
+        assert!(small.decompress(Codec::Zstd, &streamed).is_err());
+    }
+
+    #[test]
+    fn levels_change_the_output_not_the_content() {
+        let src = sample(200_000);
+        let mut decompressor = Decompressor::new().unwrap();
+        for (codec, levels) in [
+            (Codec::Gzip, [1, 9]),
+            (Codec::Lz4, [1, 17]),
+            (Codec::Zstd, [-5, 19]),
+        ] {
+            let mut sizes = Vec::new();
+            for level in levels {
+                let mut out = Vec::new();
+                let mut compressor = Compressor::with_level(codec, Some(level)).unwrap();
+                compressor.compress(&src, &mut out).unwrap();
+                assert_eq!(decompressor.decompress(codec, &out).unwrap(), &src[..]);
+                sizes.push(out.len());
+            }
+            assert!(
+                sizes[1] < sizes[0],
+                "{codec:?} levels {levels:?}: sizes {sizes:?}"
+            );
         }
     }
 

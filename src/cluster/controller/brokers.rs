@@ -1,0 +1,298 @@
+//! Broker lifecycle on the controller (KRaft's `ClusterControlManager` and
+//! `BrokerHeartbeatManager.calculateNextBrokerState`): registration,
+//! heartbeats, session expiry, controlled shutdown; and producer id blocks.
+
+use super::api::*;
+use super::config::PRODUCER_ID_BLOCK_LEN;
+use super::Controller;
+use crate::cluster::records::{
+    BrokerControlledShutdownRecord, BrokerRegistration, MetadataRecord, ProducerIdsRecord,
+    UnfenceBrokerRecord,
+};
+use crate::cluster::BrokerId;
+
+/// Where a heartbeat moves a broker (KRaft's `BrokerControlState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BrokerState {
+    Fenced,
+    Unfenced,
+    ControlledShutdown,
+    ShutdownNow,
+}
+
+impl Controller {
+    pub(super) fn register_broker(
+        &mut self,
+        now_ms: u64,
+        request: &BrokerRegistrationRequest,
+        out: &mut Vec<Output>,
+    ) -> Reply {
+        let result = self.check_registration(now_ms, request).map(|existing| {
+            let epoch = self.register(request, existing.as_ref(), out);
+            if existing.as_ref().map(|e| e.broker_epoch) != Some(epoch) {
+                self.sessions.reset(request.broker_id, now_ms);
+            }
+            epoch
+        });
+        Reply::RegisterBroker(result)
+    }
+
+    /// Refuses another cluster's broker and a second live broker with the
+    /// same id; returns the current registration, if any.
+    fn check_registration(
+        &self,
+        now_ms: u64,
+        request: &BrokerRegistrationRequest,
+    ) -> Result<Option<BrokerRegistration>, ResponseError> {
+        if request.cluster_id != self.config.cluster_id {
+            return Err(ResponseError::InconsistentClusterId);
+        }
+        if request.broker_id < 0 || request.incarnation_id.is_nil() {
+            return Err(ResponseError::InvalidRequest);
+        }
+        let existing = self.image.broker(request.broker_id).cloned();
+        if let Some(e) = &existing {
+            // Stricter than KRaft, where any fenced registration may be
+            // replaced: a registration heard from within the session timeout
+            // holds its id unless it is fenced and the new process names it as
+            // the one it cleanly succeeds. So a registration delayed from a
+            // dead process cannot replace a live one still fenced (found by
+            // the simulator), and a clean restart need not wait.
+            let timeout_ms = self.config.session_timeout_ms;
+            let live = self.sessions.is_fresh(e.broker_id, now_ms, timeout_ms);
+            let successor = e.fenced && request.previous_broker_epoch == e.broker_epoch;
+            if live && !successor && e.incarnation_id != request.incarnation_id {
+                return Err(ResponseError::DuplicateBrokerRegistration);
+            }
+        }
+        Ok(existing)
+    }
+
+    /// Proposes a registration; returns the broker epoch it gets. Each step
+    /// is decided against the image the previous one left.
+    fn register(
+        &mut self,
+        request: &BrokerRegistrationRequest,
+        existing: Option<&BrokerRegistration>,
+        out: &mut Vec<Output>,
+    ) -> i64 {
+        let broker_id = request.broker_id;
+        let mut registration = BrokerRegistration {
+            broker_id,
+            incarnation_id: request.incarnation_id,
+            broker_epoch: -1,
+            endpoints: request.endpoints.clone(),
+            rack: request.rack.clone(),
+            fenced: true,
+            in_controlled_shutdown: false,
+        };
+        match existing {
+            Some(e) if e.incarnation_id == request.incarnation_id => {
+                // A retry of the same process: amend, keeping epoch and state.
+                registration.broker_epoch = e.broker_epoch;
+                registration.fenced = e.fenced;
+                registration.in_controlled_shutdown = e.in_controlled_shutdown;
+                if registration != *e {
+                    self.propose(vec![MetadataRecord::RegisterBroker(registration)], out);
+                }
+                return e.broker_epoch;
+            }
+            Some(e) => {
+                if !e.fenced {
+                    // Its session ran out but the tick has not fenced it yet:
+                    // the old incarnation gives up its leaderships first.
+                    let records = self.fence_records(broker_id);
+                    self.propose(records, out);
+                }
+                if request.previous_broker_epoch != e.broker_epoch {
+                    let records = self.unclean_shutdown_records(broker_id);
+                    self.propose(records, out);
+                }
+            }
+            None => {}
+        }
+        let epoch = self.next_offset();
+        registration.broker_epoch = epoch;
+        self.propose(vec![MetadataRecord::RegisterBroker(registration)], out);
+        epoch
+    }
+
+    pub(super) fn broker_heartbeat(
+        &mut self,
+        now_ms: u64,
+        request: &BrokerHeartbeatRequest,
+        out: &mut Vec<Output>,
+    ) -> Reply {
+        let registration = match self.registered(request.broker_id, request.broker_epoch) {
+            Ok(r) => r.clone(),
+            Err(e) => return Reply::BrokerHeartbeat(Err(e)),
+        };
+        let broker_id = request.broker_id;
+        let current = if registration.fenced {
+            BrokerState::Fenced
+        } else if registration.in_controlled_shutdown {
+            BrokerState::ControlledShutdown
+        } else {
+            BrokerState::Unfenced
+        };
+        let next = self.next_broker_state(now_ms, current, request, &registration);
+        if next != current {
+            let records = self.transition_records(broker_id, current, next);
+            self.propose(records, out);
+        }
+        if next == BrokerState::ControlledShutdown {
+            let offset = self.image.offset();
+            let session = self.sessions.get_mut(broker_id, now_ms);
+            session.controlled_shutdown_offset.get_or_insert(offset);
+        }
+        let offset = request.current_metadata_offset;
+        self.sessions.touch(broker_id, now_ms, offset);
+        Reply::BrokerHeartbeat(Ok(BrokerHeartbeatReply {
+            is_caught_up: offset >= registration.broker_epoch,
+            is_fenced: matches!(next, BrokerState::Fenced | BrokerState::ShutdownNow),
+            should_shut_down: next == BrokerState::ShutdownNow,
+        }))
+    }
+
+    fn next_broker_state(
+        &mut self,
+        now_ms: u64,
+        current: BrokerState,
+        request: &BrokerHeartbeatRequest,
+        registration: &BrokerRegistration,
+    ) -> BrokerState {
+        use BrokerState::*;
+        let leads = !self.image.leaders_of(request.broker_id).is_empty();
+        match current {
+            Fenced if request.want_shut_down => ShutdownNow,
+            Fenced if request.want_fence => Fenced,
+            Fenced if request.current_metadata_offset >= registration.broker_epoch => Unfenced,
+            Fenced => Fenced,
+            Unfenced if request.want_fence && request.want_shut_down => ShutdownNow,
+            Unfenced if request.want_fence => Fenced,
+            Unfenced if request.want_shut_down && leads => ControlledShutdown,
+            Unfenced if request.want_shut_down => ShutdownNow,
+            Unfenced => Unfenced,
+            ControlledShutdown if leads => ControlledShutdown,
+            ControlledShutdown | ShutdownNow => {
+                let broker_id = request.broker_id;
+                let session = self.sessions.get_mut(broker_id, now_ms);
+                let target = *session
+                    .controlled_shutdown_offset
+                    .get_or_insert(self.image.offset());
+                // Every active broker has seen leadership move away.
+                if target <= self.sessions.lowest_active_offset(&self.image) {
+                    ShutdownNow
+                } else {
+                    ControlledShutdown
+                }
+            }
+        }
+    }
+
+    fn transition_records(
+        &self,
+        broker_id: BrokerId,
+        current: BrokerState,
+        next: BrokerState,
+    ) -> Vec<MetadataRecord> {
+        match next {
+            BrokerState::Fenced | BrokerState::ShutdownNow if current != BrokerState::Fenced => {
+                self.fence_records(broker_id)
+            }
+            BrokerState::Unfenced => self.unfence_records(broker_id),
+            BrokerState::ControlledShutdown => self.controlled_shutdown_records(broker_id),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Unfence, then elect it where a leaderless partition can have it.
+    fn unfence_records(&self, broker_id: BrokerId) -> Vec<MetadataRecord> {
+        let Some(registration) = self.image.broker(broker_id) else {
+            return Vec::new();
+        };
+        let mut records = vec![MetadataRecord::UnfenceBroker(UnfenceBrokerRecord {
+            broker_id,
+            broker_epoch: registration.broker_epoch,
+        })];
+        records.extend(self.leaderless_election_records(broker_id));
+        records
+    }
+
+    /// Mark the controlled shutdown, then move leadership and ISR away.
+    fn controlled_shutdown_records(&self, broker_id: BrokerId) -> Vec<MetadataRecord> {
+        let Some(registration) = self.image.broker(broker_id) else {
+            return Vec::new();
+        };
+        let mut records = Vec::new();
+        if !registration.in_controlled_shutdown {
+            let change = BrokerControlledShutdownRecord {
+                broker_id,
+                broker_epoch: registration.broker_epoch,
+            };
+            records.push(MetadataRecord::BrokerControlledShutdown(change));
+        }
+        records.extend(self.leave_isr_records(broker_id));
+        records
+    }
+
+    /// Fences every unfenced broker whose session expired.
+    pub(super) fn fence_stale_brokers(&mut self, now_ms: u64, out: &mut Vec<Output>) {
+        let timeout_ms = self.config.session_timeout_ms;
+        let stale: Vec<BrokerId> = self
+            .image
+            .brokers()
+            .filter(|b| !b.fenced && !self.sessions.is_fresh(b.broker_id, now_ms, timeout_ms))
+            .map(|b| b.broker_id)
+            .collect();
+        for broker_id in stale {
+            let records = self.fence_records(broker_id);
+            self.propose(records, out);
+        }
+    }
+
+    /// The registration of `broker_id` if `broker_epoch` is its epoch.
+    fn registered(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<&BrokerRegistration, ResponseError> {
+        match self.image.broker(broker_id) {
+            Some(r) if r.broker_epoch == broker_epoch => Ok(r),
+            _ => Err(ResponseError::StaleBrokerEpoch),
+        }
+    }
+
+    /// Checks a broker request's epoch (KRaft's `checkBrokerEpoch`).
+    pub(super) fn check_broker_epoch(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<(), ResponseError> {
+        self.registered(broker_id, broker_epoch).map(|_| ())
+    }
+
+    pub(super) fn allocate_producer_ids(
+        &mut self,
+        request: &AllocateProducerIdsRequest,
+        out: &mut Vec<Output>,
+    ) -> Reply {
+        if let Err(e) = self.check_broker_epoch(request.broker_id, request.broker_epoch) {
+            return Reply::AllocateProducerIds(Err(e));
+        }
+        let first = self.image.next_producer_id();
+        let Some(next) = first.checked_add(PRODUCER_ID_BLOCK_LEN as i64) else {
+            return Reply::AllocateProducerIds(Err(ResponseError::UnknownServerError));
+        };
+        let record = ProducerIdsRecord {
+            broker_id: request.broker_id,
+            broker_epoch: request.broker_epoch,
+            next_producer_id: next,
+        };
+        self.propose(vec![MetadataRecord::ProducerIds(record)], out);
+        Reply::AllocateProducerIds(Ok(ProducerIdBlock {
+            first_producer_id: first,
+            len: PRODUCER_ID_BLOCK_LEN,
+        }))
+    }
+}

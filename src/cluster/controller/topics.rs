@@ -1,0 +1,238 @@
+//! CreateTopics, CreatePartitions and DeleteTopics on the controller (KRaft's
+//! `ReplicationControlManager.createTopics` and friends).
+
+use super::api::*;
+use super::config::{TOPIC_CONFIGS_MAX, TOPIC_PARTITIONS_MAX, USER_OP_RECORDS_MAX};
+use super::placement::Placer;
+use super::Controller;
+use crate::cluster::records::{
+    ConfigRecord, ConfigResource, LeaderRecoveryState, MetadataRecord, PartitionRecord,
+    PartitionRegistration, RemoveTopicRecord, TopicRecord,
+};
+use crate::config::validate_topic_config;
+use crate::metadata::topic_table::validate_topic_name;
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+impl Controller {
+    pub(super) fn create_topics(
+        &mut self,
+        request: &CreateTopicsRequest,
+        out: &mut Vec<Output>,
+    ) -> Reply {
+        let duplicates = repeated(request.topics.iter().map(|t| t.name.as_str()));
+        let mut placer = Placer::new(&self.image);
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(request.topics.len());
+        for topic in &request.topics {
+            let result = if duplicates.contains(topic.name.as_str()) {
+                Err(ResponseError::InvalidRequest)
+            } else {
+                self.create_topic(topic, request.validate_only, &mut placer, &mut records)
+            };
+            results.push((topic.name.clone(), result));
+        }
+        self.propose(records, out);
+        Reply::CreateTopics(results)
+    }
+
+    fn create_topic(
+        &mut self,
+        topic: &NewTopic,
+        validate_only: bool,
+        placer: &mut Placer,
+        records: &mut Vec<MetadataRecord>,
+    ) -> Result<CreatedTopic, ResponseError> {
+        validate_topic_name(&topic.name).map_err(|_| ResponseError::InvalidTopicException)?;
+        if self.image.topic_by_name(&topic.name).is_some() {
+            return Err(ResponseError::TopicAlreadyExists);
+        }
+        let configs_valid = topic.configs.len() <= TOPIC_CONFIGS_MAX
+            && topic.configs.iter().all(|(k, v)| valid_topic_config(k, v));
+        if !configs_valid {
+            return Err(ResponseError::InvalidConfig);
+        }
+        let num_partitions = match topic.num_partitions {
+            -1 => self.config.num_partitions,
+            n => n,
+        };
+        let replication_factor = match topic.replication_factor {
+            -1 => self.config.default_replication_factor,
+            n => n,
+        };
+        check_layout(num_partitions, replication_factor, placer.live_count())?;
+        let added = 1 + topic.configs.len() + num_partitions as usize;
+        if records.len() + added > USER_OP_RECORDS_MAX {
+            return Err(ResponseError::PolicyViolation);
+        }
+        let mut created = CreatedTopic {
+            topic_id: Uuid::nil(),
+            num_partitions,
+            replication_factor,
+        };
+        if validate_only {
+            return Ok(created);
+        }
+        created.topic_id = self.new_topic_id();
+        records.push(MetadataRecord::Topic(TopicRecord {
+            name: topic.name.clone(),
+            topic_id: created.topic_id,
+        }));
+        for (name, value) in &topic.configs {
+            records.push(MetadataRecord::Config(ConfigRecord {
+                resource: ConfigResource::Topic(topic.name.clone()),
+                name: name.clone(),
+                value: Some(value.clone()),
+            }));
+        }
+        let rf = replication_factor as usize;
+        for partition_id in 0..num_partitions {
+            records.push(new_partition(
+                created.topic_id,
+                partition_id,
+                placer.place(rf),
+            ));
+        }
+        Ok(created)
+    }
+
+    /// A random topic id not in use.
+    fn new_topic_id(&mut self) -> Uuid {
+        loop {
+            let id = self.rng.uuid();
+            if self.image.topic(id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    pub(super) fn create_partitions(
+        &mut self,
+        request: &CreatePartitionsRequest,
+        out: &mut Vec<Output>,
+    ) -> Reply {
+        let duplicates = repeated(request.topics.iter().map(|(name, _)| name.as_str()));
+        let mut placer = Placer::new(&self.image);
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(request.topics.len());
+        for (name, count) in &request.topics {
+            let result = if duplicates.contains(name.as_str()) {
+                Err(ResponseError::InvalidRequest)
+            } else {
+                self.add_partitions(name, *count, &mut placer, &mut records)
+            };
+            results.push((name.clone(), result));
+        }
+        if !request.validate_only {
+            self.propose(records, out);
+        }
+        Reply::CreatePartitions(results)
+    }
+
+    fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        placer: &mut Placer,
+        records: &mut Vec<MetadataRecord>,
+    ) -> Result<(), ResponseError> {
+        let topic = self
+            .image
+            .topic_by_name(name)
+            .ok_or(ResponseError::UnknownTopicOrPartition)?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(ResponseError::InvalidPartitions);
+        }
+        let rf = topic.partitions.first().map_or(1, |p| p.replicas.len());
+        check_layout(count, rf as i16, placer.live_count())?;
+        if records.len() + (count - current) as usize > USER_OP_RECORDS_MAX {
+            return Err(ResponseError::PolicyViolation);
+        }
+        for partition_id in current..count {
+            records.push(new_partition(
+                topic.topic_id,
+                partition_id,
+                placer.place(rf),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn delete_topics(
+        &mut self,
+        request: &DeleteTopicsRequest,
+        out: &mut Vec<Output>,
+    ) -> Reply {
+        let mut seen = BTreeSet::new();
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(request.topics.len());
+        for topic in &request.topics {
+            let found = match topic {
+                TopicRef::Name(name) => self
+                    .image
+                    .topic_by_name(name)
+                    .ok_or(ResponseError::UnknownTopicOrPartition),
+                TopicRef::Id(id) => self.image.topic(*id).ok_or(ResponseError::UnknownTopicId),
+            };
+            let result = found.and_then(|t| match seen.insert(t.topic_id) {
+                true => Ok(t.topic_id),
+                false => Err(ResponseError::InvalidRequest),
+            });
+            if let Ok(topic_id) = result {
+                records.push(MetadataRecord::RemoveTopic(RemoveTopicRecord { topic_id }));
+            }
+            results.push((topic.clone(), result));
+        }
+        self.propose(records, out);
+        Reply::DeleteTopics(results)
+    }
+}
+
+/// A topic config the broker's table knows, or one only the controller
+/// reads (`unclean.leader.election.enable`).
+fn valid_topic_config(key: &str, value: &str) -> bool {
+    match key {
+        "unclean.leader.election.enable" => value.parse::<bool>().is_ok(),
+        _ => validate_topic_config(key, value).is_ok(),
+    }
+}
+
+/// Partition count and replication factor in range, and enough live brokers.
+fn check_layout(
+    partitions: i32,
+    replication_factor: i16,
+    live: usize,
+) -> Result<(), ResponseError> {
+    if partitions <= 0 || partitions > TOPIC_PARTITIONS_MAX {
+        return Err(ResponseError::InvalidPartitions);
+    }
+    if replication_factor <= 0 || replication_factor as usize > live {
+        return Err(ResponseError::InvalidReplicationFactor);
+    }
+    Ok(())
+}
+
+/// A new partition: every replica in sync, the preferred one leading.
+fn new_partition(topic_id: Uuid, partition_id: i32, replicas: Vec<i32>) -> MetadataRecord {
+    MetadataRecord::Partition(PartitionRecord {
+        topic_id,
+        partition_id,
+        registration: PartitionRegistration {
+            leader: replicas.first().copied(),
+            isr: replicas.clone(),
+            replicas,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
+            leader_recovery_state: LeaderRecoveryState::Recovered,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        },
+    })
+}
+
+/// The names that occur more than once.
+fn repeated<'a>(names: impl Iterator<Item = &'a str>) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::new();
+    names.filter(|name| !seen.insert(*name)).collect()
+}

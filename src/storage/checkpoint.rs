@@ -1,0 +1,189 @@
+//! Kafka's `recovery-point-offset-checkpoint`: the file in the log directory
+//! that names, per partition, the offset up to which the log was fdatasynced
+//! (its recovery point). A restart after a crash checks only what follows
+//! (`recovery.rs`). Kafka's text format:
+//!
+//! ```text
+//! 0                    <- version
+//! 2                    <- number of entries
+//! orders 0 81920       <- topic partition offset
+//! orders 1 40960
+//! ```
+//!
+//! One file serves the whole log directory, so the shards share one
+//! [`RecoveryCheckpoint`] (not on the data path: each shard updates its own
+//! partitions' entries and writes the file after a pass). The file is
+//! replaced atomically (temporary file, fdatasync, rename, fsync of the
+//! directory); writers take turns.
+
+use super::atomic_file::write_atomically;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// Kafka's name for the file.
+pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
+/// The only version of the format.
+const CHECKPOINT_VERSION: u32 = 0;
+
+/// Recovery points by (topic, partition).
+pub type RecoveryPoints = BTreeMap<(String, i32), i64>;
+
+/// Kafka's text for `points`.
+pub fn encode(points: &RecoveryPoints) -> String {
+    let mut text = format!("{CHECKPOINT_VERSION}\n{}\n", points.len());
+    for ((topic, partition), offset) in points {
+        text.push_str(&format!("{topic} {partition} {offset}\n"));
+    }
+    text
+}
+
+/// Parses Kafka's text; the error says what is wrong.
+pub fn decode(text: &str) -> Result<RecoveryPoints, String> {
+    let mut lines = text.lines();
+    let version = lines.next().ok_or("empty file")?.trim();
+    if version != CHECKPOINT_VERSION.to_string() {
+        return Err(format!("unsupported version {version:?}"));
+    }
+    let count: usize = lines
+        .next()
+        .ok_or("no entry count")?
+        .trim()
+        .parse()
+        .map_err(|_| "bad entry count")?;
+    let mut points = RecoveryPoints::new();
+    for line in lines.by_ref().take(count) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [topic, partition, offset] = fields[..] else {
+            return Err(format!("bad entry {line:?}"));
+        };
+        let partition = partition
+            .parse()
+            .map_err(|_| format!("bad partition in {line:?}"))?;
+        let offset = offset
+            .parse()
+            .map_err(|_| format!("bad offset in {line:?}"))?;
+        points.insert((topic.to_string(), partition), offset);
+    }
+    if points.len() != count || lines.any(|line| !line.trim().is_empty()) {
+        return Err(format!("expected {count} entries"));
+    }
+    Ok(points)
+}
+
+/// The recovery points of one log directory, shared by its shards.
+#[derive(Debug)]
+pub struct RecoveryCheckpoint {
+    dir: PathBuf,
+    points: Mutex<RecoveryPoints>,
+    /// Held while the file is written (one temporary file name).
+    writing: Mutex<()>,
+}
+
+impl RecoveryCheckpoint {
+    /// Reads the file in `dir`. Missing: no recovery points (every active
+    /// segment is checked whole). Unreadable or malformed: the same, and
+    /// the reason is logged, as recovery from the start is always safe.
+    pub fn load(dir: &Path) -> Self {
+        let path = dir.join(RECOVERY_POINT_CHECKPOINT_FILE);
+        let points = match std::fs::read_to_string(&path) {
+            Ok(text) => decode(&text).unwrap_or_else(|reason| {
+                log::warn!(
+                    "{}: {reason}; recovery checks whole active segments",
+                    path.display()
+                );
+                RecoveryPoints::new()
+            }),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => RecoveryPoints::new(),
+            Err(error) => {
+                log::warn!(
+                    "{}: {error}; recovery checks whole active segments",
+                    path.display()
+                );
+                RecoveryPoints::new()
+            }
+        };
+        RecoveryCheckpoint {
+            dir: dir.to_path_buf(),
+            points: Mutex::new(points),
+            writing: Mutex::new(()),
+        }
+    }
+
+    /// The recovery point of a partition, if the file names it.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.points().get(&(topic.to_string(), partition)).copied()
+    }
+
+    /// Sets a partition's recovery point (written by the next
+    /// [`RecoveryCheckpoint::write`]).
+    pub fn set(&self, topic: &str, partition: i32, offset: i64) {
+        self.points().insert((topic.to_string(), partition), offset);
+    }
+
+    /// Forgets a partition (deleted).
+    pub fn remove(&self, topic: &str, partition: i32) {
+        self.points().remove(&(topic.to_string(), partition));
+    }
+
+    /// Writes the file atomically. Blocking: run on a blocking thread.
+    pub fn write(&self) -> io::Result<()> {
+        let _turn = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let text = encode(&self.points());
+        write_atomically(&self.dir, RECOVERY_POINT_CHECKPOINT_FILE, text.as_bytes())
+    }
+
+    fn points(&self) -> MutexGuard<'_, RecoveryPoints> {
+        // A panic elsewhere cannot leave the map half-updated: every change
+        // is one insert or remove.
+        self.points.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_format_round_trips() {
+        let mut points = RecoveryPoints::new();
+        points.insert(("orders".into(), 1), 40960);
+        points.insert(("orders".into(), 0), 81920);
+        let text = encode(&points);
+        assert_eq!(text, "0\n2\norders 0 81920\norders 1 40960\n");
+        assert_eq!(decode(&text), Ok(points));
+        assert_eq!(decode("0\n0\n"), Ok(RecoveryPoints::new()));
+    }
+
+    #[test]
+    fn malformed_files_are_refused() {
+        for text in [
+            "",
+            "1\n0\n",
+            "0\nx\n",
+            "0\n2\nt 0 1\n",
+            "0\n1\nt 0\n",
+            "0\n1\nt x 1\n",
+            "0\n1\nt 0 1\nt 1 2\n",
+        ] {
+            assert!(decode(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_file_is_written_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("millrace-checkpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let checkpoint = RecoveryCheckpoint::load(&dir);
+        assert_eq!(checkpoint.get("t", 0), None);
+        checkpoint.set("t", 0, 7);
+        checkpoint.set("u", 3, 9);
+        checkpoint.remove("u", 3);
+        checkpoint.write().unwrap();
+        let text = std::fs::read_to_string(dir.join(RECOVERY_POINT_CHECKPOINT_FILE)).unwrap();
+        assert_eq!(text, "0\n1\nt 0 7\n");
+        assert_eq!(RecoveryCheckpoint::load(&dir).get("t", 0), Some(7));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
