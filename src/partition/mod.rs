@@ -52,7 +52,7 @@ use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, Stor
 use fetch::FetchWaits;
 use glommio::sync::Semaphore;
 use producer_state::{ProducerStateConfig, ProducerStateTable};
-use snapshots::{encode_snapshot, ProducerSnapshots};
+use snapshots::{encode_snapshot, ProducerSnapshots, ShardSnapshotWrites};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -161,6 +161,8 @@ pub struct ShardPartitions {
     shutting_down: LocalEvent,
     /// One recovery point pass (or the shutdown's) at a time.
     recovery_turn: Semaphore,
+    /// The turns of the partitions' background producer snapshot writes.
+    snapshot_writes: Rc<ShardSnapshotWrites>,
 }
 
 impl ShardPartitions {
@@ -178,6 +180,7 @@ impl ShardPartitions {
             fetch_waits: FetchWaits::default(),
             shutting_down,
             recovery_turn: Semaphore::new(1),
+            snapshot_writes: Rc::default(),
         })
     }
 
@@ -223,7 +226,10 @@ impl ShardPartitions {
         if let Some(open) = self.get(topic, partition) {
             return Ok(open);
         }
-        let opened = Rc::new(Partition::new(log, rebuilt.producers, rebuilt.snapshots));
+        let snapshots = rebuilt
+            .snapshots
+            .sharing_writes(self.snapshot_writes.clone());
+        let opened = Rc::new(Partition::new(log, rebuilt.producers, snapshots));
         if rebuilt.batches_replayed > 0 {
             // The next start replays only what is appended from now on.
             opened.snapshot_producers(opened.log.log_end_offset());

@@ -8,7 +8,10 @@
 //!   written by a task of their own on the storage pool, atomically (temp
 //!   file, fdatasync, rename, directory fsync): appends never wait for one.
 //!   Only the newest snapshot not written yet is kept, so at most one write
-//!   and one pending snapshot exist per partition.
+//!   and one pending snapshot exist per partition, and the partitions of a
+//!   shard take turns ([`SNAPSHOT_WRITES_PER_SHARD_MAX`] at a time), so
+//!   that many partitions rolling together never fill the storage pool that
+//!   segment rolls need.
 //! - At most [`PRODUCER_SNAPSHOTS_RETAINED`] are kept, the newest; retention
 //!   also removes the one named like a segment it deletes.
 //! - At open, the newest snapshot inside the log, whose version, CRC and
@@ -32,6 +35,20 @@ use std::time::Instant;
 /// Snapshot files kept per partition (the newest): older ones are fallbacks
 /// for a damaged newest one.
 pub const PRODUCER_SNAPSHOTS_RETAINED: usize = 3;
+/// Background snapshot writes in flight per shard. glommio's blocking pool
+/// (`BLOCKING_THREADS_PER_SHARD` threads) also runs segment rolls, which
+/// hold a partition's append turn: one thread stays free for them.
+pub const SNAPSHOT_WRITES_PER_SHARD_MAX: u64 = 1;
+
+/// The turns of one shard's background snapshot writes, shared by its
+/// partitions.
+pub struct ShardSnapshotWrites(pub(super) Semaphore);
+
+impl Default for ShardSnapshotWrites {
+    fn default() -> Self {
+        ShardSnapshotWrites(Semaphore::new(SNAPSHOT_WRITES_PER_SHARD_MAX))
+    }
+}
 
 /// The snapshot files of one partition and their writer.
 #[derive(Default)]
@@ -46,6 +63,8 @@ pub struct ProducerSnapshots {
     writing: WriterTurn,
     /// No more writes (shutdown done, or the partition is being deleted).
     closed: Cell<bool>,
+    /// The shard's turns, taken by each background write.
+    shard_writes: Rc<ShardSnapshotWrites>,
 }
 
 struct WriterTurn(Semaphore);
@@ -61,6 +80,14 @@ impl ProducerSnapshots {
         ProducerSnapshots {
             on_disk: RefCell::new(on_disk),
             ..ProducerSnapshots::default()
+        }
+    }
+
+    /// Takes the shard's turns for background writes (else its own).
+    pub fn sharing_writes(self, shard_writes: Rc<ShardSnapshotWrites>) -> Self {
+        ProducerSnapshots {
+            shard_writes,
+            ..self
         }
     }
 
@@ -88,7 +115,12 @@ impl ProducerSnapshots {
             return;
         };
         self.writer_spawned.set(false);
-        loop {
+        while self.pending.borrow().is_some() {
+            // The pending snapshot is taken once the shard's turn comes, so
+            // the newest is written.
+            let Ok(_shard_turn) = self.shard_writes.0.acquire_permit(1).await else {
+                return;
+            };
             let pending = self.pending.borrow_mut().take();
             let Some((offset, bytes)) = pending else {
                 return;
@@ -139,7 +171,8 @@ impl ProducerSnapshots {
     }
 
     /// Writes the last snapshot, `bytes` at `offset` (the log is closed),
-    /// after any write in progress, and stops the writer.
+    /// after any write in progress, and stops the writer. Not a background
+    /// write: rolls are over, and the caller bounds how many run at once.
     pub async fn write_final(&self, log: &PartitionLog, offset: i64, bytes: Vec<u8>) {
         self.pending.borrow_mut().take(); // superseded
         if let Ok(_turn) = self.writing.0.acquire_permit(1).await {
