@@ -105,12 +105,17 @@ fn sealed_bytes(dir: &TempDir) -> u64 {
         .sum()
 }
 
+/// The idle limit of the give-back test.
+const IDLE_TEST_MS: u64 = 1_500;
+
 #[test]
 fn an_idle_partition_gives_its_preallocation_back_and_loses_nothing() {
     let dir = TempDir::new("prealloc-idle");
     run(async move {
+        // Idle long enough that five appends on a loaded CI machine never
+        // look idle (50 ms did, once), short enough for a unit test.
         let limits = StorageLimits {
-            preallocation_idle_ms: 50,
+            preallocation_idle_ms: IDLE_TEST_MS,
             ..StorageLimits::default()
         };
         let storage = new_storage(&dir, limits.clone());
@@ -127,7 +132,7 @@ fn an_idle_partition_gives_its_preallocation_back_and_loses_nothing() {
         // Not idle yet: nothing given back.
         storage.give_back_idle_preallocations().await;
         assert!(file_sizes(&active).0 > align_up(written));
-        glommio::timer::sleep(Duration::from_millis(80)).await;
+        glommio::timer::sleep(Duration::from_millis(IDLE_TEST_MS + 100)).await;
         storage.give_back_idle_preallocations().await;
         let (len, blocks) = file_sizes(&active);
         assert_eq!(len, align_up(written));
