@@ -139,7 +139,9 @@ fn streamed_zstd_frames_with_windows_past_the_bound_are_refused() {
     let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
     encoder.include_contentsize(false).unwrap();
     encoder
-        .set_parameter(zstd::stream::raw::CParameter::WindowLog(ZSTD_WINDOW_LOG_MAX + 2))
+        .set_parameter(zstd::stream::raw::CParameter::WindowLog(
+            ZSTD_WINDOW_LOG_MAX + 2,
+        ))
         .unwrap();
     std::io::Write::write_all(&mut encoder, &sample(1 << 20)).unwrap();
     let frame = encoder.finish().unwrap();
