@@ -459,6 +459,14 @@ def fetch_v11(sock, correlation_id, session_id, epoch, topics, forgotten=None, m
     {topic: {partition: fetch_offset}}, `forgotten` {topic: [partition]}. Returns
     (error_code, session_id, {(topic, partition): (error_code, high_watermark, log_start_offset,
     aborted, records)}) where aborted is None (null) or the list's length."""
+    body = fetch_v11_body(session_id, epoch, topics, forgotten, max_wait_ms, min_bytes, isolation_level,
+                          partition_max_bytes)
+    return parse_fetch_v11(call(sock, API_FETCH, 11, correlation_id, body))
+
+
+def fetch_v11_body(session_id, epoch, topics, forgotten=None, max_wait_ms=100, min_bytes=1, isolation_level=0,
+                   partition_max_bytes=1 << 20):
+    """The body of a Fetch v11 request (see fetch_v11)."""
     forgotten = forgotten or {}
     body = (
         int32(-1) + int32(max_wait_ms) + int32(min_bytes) + int32(32 << 20)
@@ -473,8 +481,7 @@ def fetch_v11(sock, correlation_id, session_id, epoch, topics, forgotten=None, m
     body += int32(len(forgotten))
     for topic, partitions in forgotten.items():
         body += kafka_string(topic) + int32(len(partitions)) + b"".join(int32(p) for p in partitions)
-    body += kafka_string("")  # rack id
-    return parse_fetch_v11(call(sock, API_FETCH, 11, correlation_id, body))
+    return body + kafka_string("")  # rack id
 
 
 def parse_fetch_v11(reader):

@@ -132,3 +132,29 @@ def test_read_committed_fetches_get_an_empty_aborted_transactions_list(broker):
             assert answered[(topic, 0)][3] == expected, f"isolation {isolation}: {answered[(topic, 0)][3]}"
             unknown = answered[(topic, 7)]
             assert (unknown[0], unknown[3]) == (3, 0), f"isolation {isolation}: partition 7 {unknown}"
+
+
+def test_a_full_fetch_on_another_connection_closes_the_session_it_names(broker):
+    """A client that reconnects sends a full fetch naming its old session (Kafka closes it).
+    Connections land on either shard, so over the rounds the session is closed both by its own
+    shard and, told by the other, across shards."""
+    b = broker(**{"num.shards": SHARDS})
+    topic = unique_topic("sessions-close")
+    create_topic(b.bootstrap, topic, 1)
+    for round_number in range(6):
+        with kafka_wire.connect(b.bootstrap) as first, kafka_wire.connect(b.bootstrap) as second:
+            error, session, _ = kafka_wire.fetch_v11(first, 1, 0, INITIAL_EPOCH, {topic: {0: 0}}, max_wait_ms=0)
+            assert error == 0 and session != 0, f"round {round_number}: no session opened"
+            error, replacement, _ = kafka_wire.fetch_v11(second, 2, session, INITIAL_EPOCH, {topic: {0: 0}},
+                                                          max_wait_ms=0)
+            assert error == 0 and replacement not in (0, session)
+            # The close may still be on its way to the other shard: the session must be gone
+            # within the deadline (each fetch it still answers moves its epoch on).
+            epoch, deadline = 1, time.monotonic() + 10
+            while True:
+                error, _, _ = kafka_wire.fetch_v11(first, 3 + epoch, session, epoch, {}, max_wait_ms=0)
+                if error == FETCH_SESSION_ID_NOT_FOUND:
+                    break
+                assert error == 0 and time.monotonic() < deadline, f"round {round_number}: session not closed ({error})"
+                epoch += 1
+                time.sleep(0.05)

@@ -220,7 +220,16 @@ impl FetchSession {
         self.partitions.len()
     }
 
+    /// Appends a partition; one already held (named twice in a request)
+    /// keeps its place and takes the new state.
     fn push(&mut self, key: PartitionKey, cached: CachedPartition) {
+        if let Some(held) = self.partitions.get_mut(&key) {
+            *held = CachedPartition {
+                order: held.order,
+                ..cached
+            };
+            return;
+        }
         let order = self.take_order();
         self.order.insert(order, key.clone());
         self.partitions

@@ -176,6 +176,24 @@ fn a_partition_in_error_is_answered_every_time_and_again_once_the_error_is_gone(
 }
 
 #[test]
+fn a_partition_named_twice_is_held_once() {
+    let mut cache = FetchSessionCache::new(limits(10), 7);
+    let twice = [
+        (key(0), params(0), answer(10, false)),
+        (key(1), params(0), answer(10, false)),
+        (key(0), params(5), answer(10, false)),
+    ];
+    let id = cache.create_session(0, request(0, INITIAL_EPOCH), &twice);
+    let (_, reads) = incremental(&mut cache, id, 1, &[], &[]);
+    assert_eq!(reads, vec![(key(0), params(5)), (key(1), params(0))]);
+    assert_eq!(
+        cache.new_context(1, request(id, 2), &[], &[key(0), key(1)]),
+        FetchContext::Sessionless
+    );
+    assert_eq!(cache.partitions_cached(), 0);
+}
+
+#[test]
 fn wrong_epochs_unknown_ids_and_a_change_of_naming_are_refused() {
     let mut cache = FetchSessionCache::new(limits(10), 7);
     let id = open(&mut cache, 0, 1);

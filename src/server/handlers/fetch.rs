@@ -14,7 +14,7 @@ use crate::local::notify::LocalEvent;
 use crate::partition::fetch::{FetchBudget, FetchPart, FetchWait, FetchedPartition, PartitionRead};
 use crate::partition::fetch_session::{
     AnswerSummary, FetchContext, IncrementalAnswer, PartitionKey, PartitionParams, SessionRequest,
-    TopicKey, FINAL_EPOCH, INVALID_SESSION_ID,
+    TopicKey, FINAL_EPOCH, INITIAL_EPOCH, INVALID_SESSION_ID,
 };
 use crate::protocol::fetch_response::{
     encode_fetch_response, AbortedTransactions, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
@@ -57,6 +57,7 @@ pub async fn handle(
     request: FetchRequest,
 ) -> Option<Vec<Piece>> {
     let session = session_request(meta.version, &request);
+    close_elsewhere(ctx, session).await;
     let requested = requested_partitions(meta.version, &request);
     let mut context = {
         let forgotten = forgotten_partitions(meta.version, &request);
@@ -78,7 +79,10 @@ pub async fn handle(
             session_id,
             partitions,
             ..
-        } => (std::mem::take(partitions), *session_id),
+        } => {
+            crate::metrics::count_incremental_fetch();
+            (std::mem::take(partitions), *session_id)
+        }
     };
     let mut response = read_and_assemble(ctx, &request, &wanted).await;
     response.session_id = session_id;
@@ -154,6 +158,24 @@ async fn read_and_assemble(
         FetchBudget::new(max_bytes),
         read_committed,
     )
+}
+
+/// A full fetch closes the session it names; when another shard holds it
+/// (the client reconnected and landed here), that shard is told. An
+/// incremental fetch for a session held elsewhere is answered
+/// FETCH_SESSION_ID_NOT_FOUND here, and the client's next full fetch names
+/// it.
+async fn close_elsewhere(ctx: &Rc<ShardContext>, session: SessionRequest) {
+    let full = session.epoch == INITIAL_EPOCH || session.epoch == FINAL_EPOCH;
+    let owner = ctx.fetch_sessions.borrow().owner_of(session.session_id);
+    if let (true, Some(owner)) = (full, owner) {
+        if owner != ctx.shard_id {
+            let close = ShardRequest::CloseFetchSession {
+                session_id: session.session_id,
+            };
+            ctx.router.notify(owner, close).await;
+        }
+    }
 }
 
 /// The session fields of `request`; before v7 there are none (sessionless).
