@@ -12,7 +12,8 @@ frames, counted on the consumer's socket), broker CPU (utime+stime from /proc) p
 per fetch. Medians over rounds at the end.
 
     flock /work/wt/bench.lock target/test-venv/bin/python perf/fetch_sessions.py \\
-        --binary before=/tmp/old-millrace --binary after=target/release/millrace
+        --binary off=target/release/millrace@max.incremental.fetch.session.cache.slots=0 \\
+        --binary on=target/release/millrace
 """
 
 import argparse
@@ -39,7 +40,7 @@ FETCH_MAX_WAIT_MS = 500
 START_TIMEOUT_S = 30
 
 
-def start_broker(binary, data_dir, shards):
+def start_broker(binary, data_dir, shards, overrides):
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     settings = {
@@ -48,6 +49,7 @@ def start_broker(binary, data_dir, shards):
         "log.dirs": str(data_dir),
         "http.listener": "",
         "num.shards": str(shards),
+        **overrides,
     }
     cmd = [binary, "serve"]
     for key, value in settings.items():
@@ -132,9 +134,9 @@ def consume(bootstrap, topic, partitions, seconds):
     return fetches, request_bytes, response_bytes, records
 
 
-def run_once(label, binary, args):
+def run_once(label, binary, overrides, args):
     with tempfile.TemporaryDirectory(prefix="fetch-sessions-") as tmp:
-        process, bootstrap = start_broker(binary, Path(tmp) / "data", args.shards)
+        process, bootstrap = start_broker(binary, Path(tmp) / "data", args.shards, overrides)
         try:
             topic = f"sessions-{random.randrange(1 << 30)}"
             create_topic(bootstrap, topic, args.partitions)
@@ -163,18 +165,24 @@ def run_once(label, binary, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", action="append", required=True, help="label=path, twice or more")
+    parser.add_argument("--binary", action="append", required=True,
+                        help="label=path[@key=value...], twice or more; e.g. "
+                             "off=target/release/millrace@max.incremental.fetch.session.cache.slots=0")
     parser.add_argument("--partitions", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0, help="records/s over all partitions")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shards", type=int, default=2)
     args = parser.parse_args()
-    binaries = [b.split("=", 1) for b in args.binary]
+    binaries = []
+    for spec in args.binary:
+        label, rest = spec.split("=", 1)
+        binary, *settings = rest.split("@")
+        binaries.append((label, binary, dict(setting.split("=", 1) for setting in settings)))
     runs = []
     for round_number in range(args.rounds):
-        for label, binary in binaries:
-            result = run_once(label, binary, args)
+        for label, binary, overrides in binaries:
+            result = run_once(label, binary, overrides, args)
             result["round"] = round_number
             print(json.dumps(result), flush=True)
             runs.append(result)
@@ -183,7 +191,7 @@ def main():
           f"{args.seconds} s per run, {args.shards} shards)")
     print("| " + " | ".join(["build"] + keys) + " |")
     print("|" + "---|" * (len(keys) + 1))
-    for label, _ in binaries:
+    for label, _, _ in binaries:
         mine = [r for r in runs if r["label"] == label]
         cells = [f"{statistics.median(r[k] for r in mine):.1f}" for k in keys]
         print("| " + " | ".join([label] + cells) + " |")
