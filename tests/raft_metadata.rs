@@ -9,7 +9,7 @@ mod harness;
 
 use harness::{has_file, topic_batch, wait_until, Quorum};
 use millrace::cluster::raft::log_store::METADATA_LOG_DIR_NAME;
-use millrace::cluster::raft::node::NodeError;
+use millrace::cluster::raft::node::{NodeError, PROPOSAL_BYTES_MAX};
 use millrace::cluster::raft::state_machine::SNAPSHOT_FILE_NAME;
 use millrace::cluster::raft::NodeId;
 use std::time::Duration;
@@ -55,6 +55,15 @@ fn three_voters_elect_a_leader_commit_and_apply_the_same_image() {
     assert_eq!(refused.image_offset, 19);
     let image = quorum.wait_for_same_image(19);
     assert!(!image.is_empty());
+
+    // An oversized proposal is refused before it reaches the log.
+    let huge = topic_batch(&"x".repeat(PROPOSAL_BYTES_MAX + 1));
+    match quorum.node(leader).propose(huge) {
+        Err(NodeError::TooLarge(len)) => assert!(len > PROPOSAL_BYTES_MAX),
+        other => panic!("an oversized batch must be refused, answered {other:?}"),
+    }
+    let next = quorum.node(leader).propose(topic_batch("t20")).expect("committed");
+    assert_eq!(next.base_offset, 20, "nothing of the refused batch was applied");
 
     let follower = *quorum
         .voters

@@ -172,6 +172,11 @@ impl LogFiles {
             log.set_len(log_len)?;
             log.sync_data()?;
         }
+        // The directory entries of a new log survive a crash before its first ack.
+        File::open(dir)?.sync_all()?;
+        if let Some(parent) = dir.parent() {
+            File::open(parent)?.sync_all()?;
+        }
         let files = LogFiles {
             dir: dir.to_path_buf(),
             log,

@@ -21,6 +21,10 @@ use std::sync::Arc;
 
 /// openraft's name for the metadata quorum.
 const CLUSTER_NAME: &str = "millrace-metadata";
+/// Largest encoded batch one proposal may carry: far above any controller
+/// batch, far below the log's and the wire's frame bounds, so an oversized
+/// proposal is refused here instead of failing the log.
+pub const PROPOSAL_BYTES_MAX: usize = 1 << 20;
 
 /// How one metadata node runs.
 #[derive(Clone, Debug)]
@@ -92,6 +96,8 @@ pub enum NodeError {
     NotLeader(Option<NodeId>),
     /// Raft stopped (shut down or a fatal error).
     Stopped(String),
+    /// The proposal's encoded size exceeds [`PROPOSAL_BYTES_MAX`].
+    TooLarge(usize),
 }
 
 impl std::fmt::Display for NodeError {
@@ -104,6 +110,12 @@ impl std::fmt::Display for NodeError {
             }
             NodeError::NotLeader(None) => write!(f, "not the controller leader (none known)"),
             NodeError::Stopped(why) => write!(f, "metadata quorum stopped: {why}"),
+            NodeError::TooLarge(len) => {
+                write!(
+                    f,
+                    "metadata batch of {len} bytes exceeds {PROPOSAL_BYTES_MAX}"
+                )
+            }
         }
     }
 }
@@ -193,6 +205,9 @@ impl MetadataNode {
     /// resolves once it is committed and applied here.
     pub async fn propose(&self, batch: &RecordBatch) -> Result<ApplyOutcome, NodeError> {
         let entry = EncodedBatch(encode_batch(batch));
+        if entry.0.len() > PROPOSAL_BYTES_MAX {
+            return Err(NodeError::TooLarge(entry.0.len()));
+        }
         let written = self.raft.client_write(entry).await.map_err(write_error)?;
         Ok(written.data)
     }
