@@ -62,8 +62,14 @@ fn three_voters_elect_a_leader_commit_and_apply_the_same_image() {
         Err(NodeError::TooLarge(len)) => assert!(len > PROPOSAL_BYTES_MAX),
         other => panic!("an oversized batch must be refused, answered {other:?}"),
     }
-    let next = quorum.node(leader).propose(topic_batch("t20")).expect("committed");
-    assert_eq!(next.base_offset, 20, "nothing of the refused batch was applied");
+    let next = quorum
+        .node(leader)
+        .propose(topic_batch("t20"))
+        .expect("committed");
+    assert_eq!(
+        next.base_offset, 20,
+        "nothing of the refused batch was applied"
+    );
 
     let follower = *quorum
         .voters

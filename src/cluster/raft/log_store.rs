@@ -135,7 +135,7 @@ impl RaftLogReader<C> for MetadataLogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        Ok(self.0.borrow().hard.vote.clone())
+        Ok(self.0.borrow().hard.vote)
     }
 }
 
@@ -144,13 +144,13 @@ impl RaftLogStorage<C> for MetadataLogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
         let inner = self.0.borrow();
-        let last_purged = inner.hard.last_purged.clone();
+        let last_purged = inner.hard.last_purged;
         let last = inner
             .entries
             .values()
             .next_back()
             .map(|entry| entry.log_id())
-            .or_else(|| last_purged.clone());
+            .or_else(|| last_purged);
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id: last,
@@ -164,20 +164,20 @@ impl RaftLogStorage<C> for MetadataLogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let hard = {
             let mut inner = self.0.borrow_mut();
-            inner.hard.vote = Some(vote.clone());
+            inner.hard.vote = Some(*vote);
             inner.hard.clone()
         };
         self.write(move |files| files.save_hard_state(&hard)).await
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        self.0.borrow_mut().committed = committed.clone();
+        self.0.borrow_mut().committed = committed;
         self.write(move |files| files.save_committed(&committed))
             .await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        Ok(self.0.borrow().committed.clone())
+        Ok(self.0.borrow().committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
@@ -230,7 +230,7 @@ impl RaftLogStorage<C> for MetadataLogStore {
             if inner.hard.last_purged.as_ref() >= Some(&log_id) {
                 return Ok(());
             }
-            inner.hard.last_purged = Some(log_id.clone());
+            inner.hard.last_purged = Some(log_id);
             let kept = inner.entries.split_off(&(log_id.index() + 1));
             inner.entries = kept;
             let mut frames = Vec::new();

@@ -42,7 +42,7 @@ struct SnapshotHeader {
 /// image snapshot`.
 fn encode_snapshot_file(meta: &SnapshotMeta, image: &[u8]) -> io::Result<Vec<u8>> {
     let header = postcard::to_allocvec(&SnapshotHeader {
-        last_log_id: meta.last_log_id.clone(),
+        last_log_id: meta.last_log_id,
         last_membership: meta.last_membership.clone(),
     })
     .map_err(io::Error::other)?;
@@ -133,7 +133,7 @@ impl MetadataStateMachine {
 
     /// The last log entry applied.
     pub fn last_applied(&self) -> Option<LogId> {
-        self.0.borrow().last_applied.clone()
+        self.0.borrow().last_applied
     }
 
     async fn save(&self, meta: &SnapshotMeta, image: &[u8]) -> io::Result<()> {
@@ -150,7 +150,7 @@ impl MetadataStateMachine {
 impl Inner {
     fn install(&mut self, meta: &SnapshotMeta, image: Vec<u8>) -> io::Result<()> {
         self.image = decode_snapshot(&image).map_err(invalid)?;
-        self.last_applied = meta.last_log_id.clone();
+        self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.snapshot = Some((meta.clone(), image));
         Ok(())
@@ -181,7 +181,7 @@ impl RaftSnapshotBuilder<C> for MetadataStateMachine {
         let (meta, image) = {
             let inner = self.0.borrow();
             let meta = SnapshotMeta {
-                last_log_id: inner.last_applied.clone(),
+                last_log_id: inner.last_applied,
                 last_membership: inner.membership.clone(),
             };
             (meta, encode_snapshot(&inner.image))
@@ -201,7 +201,7 @@ impl RaftStateMachine<C> for MetadataStateMachine {
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
         let inner = self.0.borrow();
-        Ok((inner.last_applied.clone(), inner.membership.clone()))
+        Ok((inner.last_applied, inner.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -211,12 +211,12 @@ impl RaftStateMachine<C> for MetadataStateMachine {
         while let Some((entry, responder)) = entries.try_next().await? {
             let outcome = {
                 let mut inner = self.0.borrow_mut();
-                inner.last_applied = Some(entry.log_id.clone());
+                inner.last_applied = Some(entry.log_id);
                 match &entry.payload {
                     EntryPayload::Normal(batch) => inner.apply_batch(&batch.0),
                     EntryPayload::Membership(membership) => {
                         inner.membership =
-                            StoredMembership::new(Some(entry.log_id.clone()), membership.clone());
+                            StoredMembership::new(Some(entry.log_id), membership.clone());
                         ApplyOutcome::nothing(inner.image.offset())
                     }
                     EntryPayload::Blank => ApplyOutcome::nothing(inner.image.offset()),
