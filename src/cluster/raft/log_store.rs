@@ -150,7 +150,7 @@ impl RaftLogStorage<C> for MetadataLogStore {
             .values()
             .next_back()
             .map(|entry| entry.log_id())
-            .or_else(|| last_purged);
+            .or(last_purged);
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id: last,
