@@ -317,7 +317,7 @@ mod tests {
             .unwrap_err();
         assert!(
             error.starts_with(
-                "start-up failed: cannot open t-0: disk on fire (shard thread 0: failed;"
+                "start-up failed: cannot open t-0: disk on fire (shard thread 0: failed for "
             ),
             "{error}"
         );
