@@ -24,6 +24,8 @@ API_CREATE_PARTITIONS = 37
 
 ERROR_NONE = 0
 ERROR_UNSUPPORTED_VERSION = 35
+ERROR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+ERROR_THROTTLING_QUOTA_EXCEEDED = 89
 
 RECORD_BATCH_HEADER_BYTES = 61
 LOG_OVERHEAD_BYTES = 12  # base offset (8) + batch length (4) precede every batch
@@ -286,25 +288,29 @@ def encode_record(offset_delta, timestamp_delta, key, value):
     return varint(len(body)) + body
 
 
-def encode_record_batch(records, base_timestamp_ms):
-    """An uncompressed v2 batch of (key, value) pairs, base offset 0, no producer id."""
+def encode_record_batch(records, base_timestamp_ms, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+    """An uncompressed v2 batch of (key, value) pairs, base offset 0; an idempotent producer's
+    batch when producer_id, producer_epoch and base_sequence are given."""
     encoded = b"".join(
         encode_record(i, 0, key, value) for i, (key, value) in enumerate(records)
     )
-    return encode_batch_around(encoded, len(records), base_timestamp_ms, base_timestamp_ms)
+    producer = (producer_id, producer_epoch, base_sequence)
+    return encode_batch_around(encoded, len(records), base_timestamp_ms, base_timestamp_ms, producer=producer)
 
 
-def encode_batch_around(records_section, count, base_timestamp_ms, max_timestamp_ms, codec=0):
-    """A v2 batch (base offset 0, no producer id) around an encoded records section, which is
-    compressed with `codec` (attribute bits) by the caller when not 0."""
+def encode_batch_around(records_section, count, base_timestamp_ms, max_timestamp_ms, codec=0, producer=(-1, -1, -1)):
+    """A v2 batch (base offset 0) around an encoded records section, which is compressed with
+    `codec` (attribute bits) by the caller when not 0; `producer` is (producer id, epoch, base
+    sequence), none by default."""
+    producer_id, producer_epoch, base_sequence = producer
     after_crc = (
         int16(codec)  # attributes: the codec, create time
         + int32(count - 1)  # last offset delta
         + int64(base_timestamp_ms)
         + int64(max_timestamp_ms)
-        + int64(-1)  # producer id
-        + int16(-1)  # producer epoch
-        + int32(-1)  # base sequence
+        + int64(producer_id)
+        + int16(producer_epoch)
+        + int32(base_sequence)
         + int32(count)
         + records_section
     )

@@ -338,8 +338,20 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "producer.id.expiration.ms",
         default: Some("86400000"),
-        doc: "Forget an idempotent producer's state after this long without writes.",
+        doc: "Forget an idempotent producer once its last batch's max timestamp is this old.",
         apply: |c, v| store(&mut c.producer_id_expiration_ms, int(v, 1, INT_MAX)? as u64),
+    },
+    BrokerKey {
+        name: "producer.ids.per.partition.max",
+        default: Some("100000"),
+        doc: "Idempotent producers a partition remembers; while it remembers this many that \
+              have not expired, a new producer's batches get THROTTLING_QUOTA_EXCEEDED.",
+        apply: |c, v| {
+            store(
+                &mut c.producer_ids_per_partition_max,
+                int(v, 1, INT_MAX)? as usize,
+            )
+        },
     },
     BrokerKey {
         name: "num.shards",

@@ -83,6 +83,8 @@ pub struct Config {
     pub group_max_session_timeout_ms: u64,
     /// `producer.id.expiration.ms`.
     pub producer_id_expiration_ms: u64,
+    /// `producer.ids.per.partition.max`.
+    pub producer_ids_per_partition_max: usize,
     /// `offsets.retention.minutes`, in ms: committed offsets of a group empty
     /// this long since its last commit are deleted.
     pub offsets_retention_ms: u64,
@@ -267,6 +269,7 @@ impl Config {
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,
             producer_id_expiration_ms: 0,
+            producer_ids_per_partition_max: 0,
             offsets_retention_ms: 0,
             offsets_retention_check_interval_ms: 0,
             num_shards: 0,

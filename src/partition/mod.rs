@@ -12,9 +12,11 @@
 //!   all take it from here, and storage reads stop at it;
 //! - its idempotent producer state ([`producer_state`]): every append is
 //!   decided here (a retry answered with its original offsets, an epoch or
-//!   sequence error refused) while the log's append turn is held, so storage
-//!   only appends what was accepted; rebuilt from the batches storage hands
-//!   over when it loads the log;
+//!   sequence error refused, a new producer refused while the table is full
+//!   of unexpired ones) while the log's append turn is held, so storage only
+//!   appends what was accepted; snapshotted at each segment roll and at
+//!   shutdown in Kafka's format ([`producer_snapshot`]), and rebuilt from the
+//!   newest valid snapshot plus the batches after it ([`snapshots`]);
 //! - later, its leader epoch cache and its replica state (leader epoch,
 //!   ISR, follower offsets), next to the log in [`Partition`], and the
 //!   replication decisions made on them.
@@ -34,21 +36,30 @@
 pub mod fetch;
 pub mod list_offsets;
 pub mod produce;
+pub mod producer_snapshot;
 pub mod producer_state;
 pub mod recovery_points;
+pub mod snapshots;
 
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;
 
+use crate::local::join_all;
 use crate::local::notify::LocalEvent;
 use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
 use fetch::FetchWaits;
 use glommio::sync::Semaphore;
-use producer_state::{ProducerStateTable, PRODUCERS_PER_PARTITION_MAX};
+use producer_state::{ProducerStateConfig, ProducerStateTable};
+use snapshots::{encode_snapshot, ProducerSnapshots, ShardSnapshotWrites};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
+
+/// Partitions whose last producer snapshot is written at once at shutdown.
+const SHUTDOWN_SNAPSHOTS_CONCURRENT_MAX: usize = 16;
 
 /// One partition on its owning shard. `!Send`: shared as `Rc<Partition>`.
 pub struct Partition {
@@ -56,18 +67,45 @@ pub struct Partition {
     /// `unflushed.read.enable`: the read bound is the log end offset.
     unflushed_read: Cell<bool>,
     producers: RefCell<ProducerStateTable>,
+    snapshots: Rc<ProducerSnapshots>,
+    /// When a full producer table was last reported (ms), and refusals since.
+    producers_full_reported: Cell<(i64, u64)>,
     // Replication (issue 13) adds the leader epoch cache and the replica
     // state (leader epoch, ISR, follower offsets) here, and the read bound
     // becomes the high watermark computed from them.
 }
 
 impl Partition {
-    fn new(log: Rc<PartitionLog>, producers: ProducerStateTable) -> Self {
+    fn new(
+        log: Rc<PartitionLog>,
+        producers: ProducerStateTable,
+        snapshots: ProducerSnapshots,
+    ) -> Self {
         Partition {
             unflushed_read: Cell::new(log.config().unflushed_read_enable),
             log,
             producers: RefCell::new(producers),
+            snapshots: Rc::new(snapshots),
+            producers_full_reported: Cell::new((i64::MIN, 0)),
         }
+    }
+
+    /// Snapshots the producer state at `offset`, the log end offset (a
+    /// segment just rolled there): written in the background.
+    fn snapshot_producers(&self, offset: i64) {
+        let bytes = encode_snapshot(&mut self.producers.borrow_mut());
+        self.snapshots.schedule(&self.log, offset, bytes);
+    }
+
+    /// The last snapshot, at the log end offset of the closed log, unless
+    /// the newest one is there already.
+    async fn snapshot_at_shutdown(&self) {
+        let offset = self.log.log_end_offset();
+        if self.log.is_failed() || self.snapshots.newest() == Some(offset) {
+            return;
+        }
+        let bytes = encode_snapshot(&mut self.producers.borrow_mut());
+        self.snapshots.write_final(&self.log, offset, bytes).await;
     }
 
     /// The partition's log, for maintenance (configs, retention, metrics).
@@ -115,6 +153,7 @@ type Registry = HashMap<String, HashMap<i32, Rc<Partition>>>;
 /// shared as `Rc<ShardPartitions>` on it.
 pub struct ShardPartitions {
     storage: Rc<ShardStorage>,
+    producer_config: ProducerStateConfig,
     /// Topic -> partition -> state (nested so lookups by `&str` allocate nothing).
     partitions: RefCell<Registry>,
     fetch_waits: FetchWaits,
@@ -122,17 +161,26 @@ pub struct ShardPartitions {
     shutting_down: LocalEvent,
     /// One recovery point pass (or the shutdown's) at a time.
     recovery_turn: Semaphore,
+    /// The turns of the partitions' background producer snapshot writes.
+    snapshot_writes: Rc<ShardSnapshotWrites>,
 }
 
 impl ShardPartitions {
-    /// The partition service over `storage`; `shutting_down` ends long polls.
-    pub fn new(storage: Rc<ShardStorage>, shutting_down: LocalEvent) -> Rc<Self> {
+    /// The partition service over `storage`, with the limits of each
+    /// partition's producer state; `shutting_down` ends long polls.
+    pub fn new(
+        storage: Rc<ShardStorage>,
+        producer_config: ProducerStateConfig,
+        shutting_down: LocalEvent,
+    ) -> Rc<Self> {
         Rc::new(ShardPartitions {
             storage,
+            producer_config,
             partitions: RefCell::new(HashMap::new()),
             fetch_waits: FetchWaits::default(),
             shutting_down,
             recovery_turn: Semaphore::new(1),
+            snapshot_writes: Rc::default(),
         })
     }
 
@@ -155,8 +203,9 @@ impl ShardPartitions {
             .cloned()
     }
 
-    /// Opens (loading or creating) a partition; see
-    /// [`ShardStorage::open_partition`]. An open partition gets `config`.
+    /// Opens (loading or creating) a partition, see
+    /// [`ShardStorage::open_partition`], and rebuilds its producer state
+    /// ([`snapshots::rebuild`]). An open partition gets `config`.
     pub async fn open(
         &self,
         topic: &str,
@@ -168,17 +217,23 @@ impl ShardPartitions {
             open.set_config(config);
             return Ok(open);
         }
-        let mut producers = ProducerStateTable::new(PRODUCERS_PER_PARTITION_MAX);
-        let mut rebuild = |batch: &_, base_offset| producers.record(batch, base_offset);
         let log = self
             .storage
-            .open_partition(topic, partition, config, clean_shutdown, &mut rebuild)
+            .open_partition(topic, partition, config, clean_shutdown)
             .await?;
+        let rebuilt = snapshots::rebuild(&log, self.producer_config).await?;
         // A concurrent open of the same partition may have finished first.
         if let Some(open) = self.get(topic, partition) {
             return Ok(open);
         }
-        let opened = Rc::new(Partition::new(log, producers));
+        let snapshots = rebuilt
+            .snapshots
+            .sharing_writes(self.snapshot_writes.clone());
+        let opened = Rc::new(Partition::new(log, rebuilt.producers, snapshots));
+        if rebuilt.batches_replayed > 0 {
+            // The next start replays only what is appended from now on.
+            opened.snapshot_producers(opened.log.log_end_offset());
+        }
         self.partitions
             .borrow_mut()
             .entry(topic.to_string())
@@ -192,16 +247,43 @@ impl ShardPartitions {
     /// Waits for a recovery point pass in flight, so none names it again.
     pub async fn delete(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
         let _turn = self.recovery_turn.acquire_permit(1).await;
-        {
+        let removed = {
             let mut registry = self.partitions.borrow_mut();
-            if let Some(partitions) = registry.get_mut(topic) {
-                partitions.remove(&partition);
-                if partitions.is_empty() {
-                    registry.remove(topic);
-                }
+            let removed = registry
+                .get_mut(topic)
+                .and_then(|partitions| partitions.remove(&partition));
+            if registry.get(topic).is_some_and(HashMap::is_empty) {
+                registry.remove(topic);
             }
+            removed
+        };
+        if let Some(removed) = removed {
+            removed.snapshots.close().await;
         }
         self.storage.delete_partition(topic, partition).await
+    }
+
+    /// Stops the shard's storage (every log written, fdatasynced and trimmed,
+    /// its index files written), then makes each log's end its recovery
+    /// point ([`recovery_points`]) and writes each partition's producer
+    /// snapshot there: a start after a clean stop checks nothing and replays
+    /// no batch. Without a clean storage shutdown no snapshot is written (the
+    /// data may not all be on disk): the next start rebuilds from older
+    /// snapshots. Returns the first error.
+    pub async fn shutdown(&self) -> Result<(), StorageError> {
+        let _turn = self.recovery_turn.acquire_permit(1).await;
+        let closed = self.storage.shutdown().await;
+        let partitions = self.named();
+        self.record_end_recovery_points(&partitions).await;
+        if closed.is_ok() {
+            for chunk in partitions.chunks(SHUTDOWN_SNAPSHOTS_CONCURRENT_MAX) {
+                let writes = chunk
+                    .iter()
+                    .map(|(_, _, partition)| partition.snapshot_at_shutdown());
+                join_all(writes).await;
+            }
+        }
+        closed
     }
 
     /// Each partition's bytes on disk, `None` if not held here (DescribeLogDirs).

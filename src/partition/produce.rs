@@ -8,7 +8,7 @@
 use super::producer_state::AppendCheck;
 use super::{Partition, ShardPartitions};
 use crate::protocol::error_code;
-use crate::storage::log::NO_LOG_APPEND_TIME;
+use crate::storage::log::{now_ms, NO_LOG_APPEND_TIME};
 use crate::storage::{AppendBatch, AppendError, AppendResult, Durability, DurableWait};
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Leader epoch stamped into every batch (single node: never changes).
 pub const LEADER_EPOCH: i32 = 0;
+/// Shortest time between two log lines about a full producer state.
+pub const PRODUCERS_FULL_REPORT_INTERVAL_MS: i64 = 60_000;
 
 /// How long the producer wants to wait, as acks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +80,9 @@ pub enum ProduceError {
     InvalidProducerEpoch,
     /// The batch's sequence does not follow the producer's last sequence.
     OutOfOrderSequence,
+    /// A new idempotent producer while the partition's producer state is
+    /// full of producers that have not expired.
+    ProducerStateFull,
 }
 
 impl ProduceError {
@@ -87,6 +92,7 @@ impl ProduceError {
             ProduceError::Log(error) => error.wire_error_code(),
             ProduceError::InvalidProducerEpoch => error_code::INVALID_PRODUCER_EPOCH,
             ProduceError::OutOfOrderSequence => error_code::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            ProduceError::ProducerStateFull => error_code::THROTTLING_QUOTA_EXCEEDED,
         }
     }
 }
@@ -103,6 +109,7 @@ impl fmt::Display for ProduceError {
             ProduceError::Log(error) => write!(f, "{error}"),
             ProduceError::InvalidProducerEpoch => write!(f, "invalid producer epoch"),
             ProduceError::OutOfOrderSequence => write!(f, "out of order sequence number"),
+            ProduceError::ProducerStateFull => write!(f, "producer state full"),
         }
     }
 }
@@ -118,9 +125,11 @@ impl Partition {
     /// epoch is refused (`InvalidProducerEpoch`), a sequence gap too
     /// (`OutOfOrderSequence`); a retry of one of the producer's last 5
     /// batches is answered with its original offsets and not appended; an
-    /// unknown producer id starts being tracked at any sequence. With
-    /// several batches, all must be new or all retries. Batches the log
-    /// rolled back (ENOSPC) are first dropped from the producer state.
+    /// unknown producer id starts being tracked at any sequence, unless the
+    /// producer state is full of unexpired producers (`ProducerStateFull`).
+    /// With several batches, all must be new or all retries. Batches the log
+    /// rolled back (ENOSPC) are first dropped from the producer state. A
+    /// segment roll snapshots the producer state.
     pub async fn append(
         &self,
         batches: Vec<AppendBatch>,
@@ -131,7 +140,11 @@ impl Partition {
         if let Some(from_offset) = slot.take_truncation() {
             self.producers.borrow_mut().truncate_from(from_offset);
         }
-        let check = self.producers.borrow().check_append(slot.batches());
+        let now = now_ms();
+        let check = self
+            .producers
+            .borrow_mut()
+            .check_append(slot.batches(), now);
         match check {
             AppendCheck::Append => {}
             AppendCheck::Duplicate {
@@ -149,11 +162,38 @@ impl Partition {
             }
             AppendCheck::InvalidEpoch => return Err(ProduceError::InvalidProducerEpoch),
             AppendCheck::OutOfOrder => return Err(ProduceError::OutOfOrderSequence),
+            AppendCheck::ProducersFull => {
+                self.report_producers_full(now);
+                return Err(ProduceError::ProducerStateFull);
+            }
         }
+        let snapshot = |offset| self.snapshot_producers(offset);
         let record =
             |batch: &_, base_offset| self.producers.borrow_mut().record(batch, base_offset);
-        let (result, wait) = slot.commit(leader_epoch, durability, record).await?;
+        let committed = slot.commit(leader_epoch, durability, snapshot, record);
+        let (result, wait) = committed.await?;
         Ok((Appended::New(result), wait))
+    }
+
+    /// Logs a refused new producer: the first refusal, then at most once per
+    /// [`PRODUCERS_FULL_REPORT_INTERVAL_MS`] with the count since.
+    fn report_producers_full(&self, now: i64) {
+        let (reported_ms, refused) = self.producers_full_reported.get();
+        let refused = refused + 1;
+        if now.saturating_sub(reported_ms) < PRODUCERS_FULL_REPORT_INTERVAL_MS {
+            self.producers_full_reported.set((reported_ms, refused));
+            return;
+        }
+        self.producers_full_reported.set((now, 0));
+        let config = self.producers.borrow().config();
+        log::warn!(
+            "{}: refused {refused} new idempotent producer(s) with THROTTLING_QUOTA_EXCEEDED: \
+             {} producers wrote within producer.id.expiration.ms ({} ms), the bound \
+             producer.ids.per.partition.max; each keeps its de-duplication",
+            self.log.name(),
+            config.producers_max,
+            config.expiration_ms
+        );
     }
 }
 

@@ -1,22 +1,52 @@
-//! Idempotent producer state of one partition: per producer id, its epoch and
-//! its last 5 batches (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
+//! Idempotent producer state of one partition: per producer id, its epoch,
+//! the max timestamp of its last batch and its last 5 batches (Kafka's
+//! `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
 //!
 //! The partition layer decides on every append with it (storage appends only
-//! what it accepted) and records each appended batch. It is rebuilt on open
-//! from the batches of the active segment only, which storage hands over as
-//! it loads them: a producer whose last batch is in an older segment is
-//! forgotten, and its next batch is accepted whatever its sequence (as for an
-//! unknown producer). The table is bounded; beyond the bound the producer
-//! with the oldest last append is forgotten.
+//! what it accepted) and records each appended batch. It is a function of the
+//! log: rebuilt on open from the newest valid snapshot plus every batch after
+//! it (`snapshots.rs`), so any replica holding the log can rebuild it.
+//!
+//! A producer is forgotten only when its last batch's max timestamp is
+//! `producer.id.expiration.ms` or more in the past (Kafka's rule, checked
+//! lazily: when the table is full, at a snapshot, after a rebuild). The table
+//! is bounded (`producer.ids.per.partition.max`): while it is full of
+//! producers that have not expired, a new producer's batch is refused
+//! ([`AppendCheck::ProducersFull`]) rather than anyone's de-duplication
+//! silently dropped. Kafka has no such bound; memory per producer is small,
+//! so the default is generous.
 
+use super::producer_snapshot::{SnapshotEntry, NO_COORDINATOR_EPOCH, NO_TRANSACTION};
 use crate::protocol::record_batch::{increment_sequence, BatchInfo, NO_SEQUENCE};
 use crate::storage::AppendBatch;
 use std::collections::{HashMap, VecDeque};
 
 /// Batches remembered per producer for duplicate detection.
 pub const PRODUCER_BATCHES_RETAINED: usize = 5;
-/// Producer ids remembered per partition; the least recent are forgotten.
-pub const PRODUCERS_PER_PARTITION_MAX: usize = 4096;
+/// Default of `producer.ids.per.partition.max`: about 25 MB of state at most
+/// per partition (about 250 bytes per producer).
+pub const PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT: usize = 100_000;
+/// Default of `producer.id.expiration.ms` (Kafka's: one day).
+pub const PRODUCER_ID_EXPIRATION_MS_DEFAULT: i64 = 86_400_000;
+
+/// Limits of a partition's producer state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerStateConfig {
+    /// `producer.ids.per.partition.max`: producers remembered at most.
+    pub producers_max: usize,
+    /// `producer.id.expiration.ms`: a producer whose last batch's max
+    /// timestamp is this far in the past is forgotten.
+    pub expiration_ms: i64,
+}
+
+impl Default for ProducerStateConfig {
+    fn default() -> Self {
+        ProducerStateConfig {
+            producers_max: PRODUCER_IDS_PER_PARTITION_MAX_DEFAULT,
+            expiration_ms: PRODUCER_ID_EXPIRATION_MS_DEFAULT,
+        }
+    }
+}
 
 /// One remembered batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +64,27 @@ pub struct ProducerBatch {
 #[derive(Clone, Debug)]
 struct ProducerEntry {
     epoch: i16,
+    /// Max timestamp of the producer's last batch (Kafka's `lastTimestamp`).
+    last_timestamp: i64,
     batches: VecDeque<ProducerBatch>,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16, last_timestamp: i64) -> Self {
+        ProducerEntry {
+            epoch,
+            last_timestamp,
+            batches: VecDeque::with_capacity(PRODUCER_BATCHES_RETAINED),
+        }
+    }
+
+    /// Remembers `batch` as the newest, dropping the oldest beyond 5.
+    fn push(&mut self, batch: ProducerBatch) {
+        if self.batches.len() == PRODUCER_BATCHES_RETAINED {
+            self.batches.pop_front();
+        }
+        self.batches.push_back(batch);
+    }
 }
 
 /// Verdict on an incoming batch.
@@ -66,22 +116,36 @@ pub enum AppendCheck {
     InvalidEpoch,
     /// A sequence that does not follow, or retries mixed with new batches.
     OutOfOrder,
+    /// A new producer, while the table is full of producers that have not
+    /// expired: refused, so that none of them loses de-duplication.
+    ProducersFull,
 }
 
 /// Producer id -> state, for one partition.
 #[derive(Debug)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
-    producers_max: usize,
+    config: ProducerStateConfig,
+    /// No producer expires before this time (ms): no scan is needed before.
+    next_expiry_ms: i64,
 }
 
 impl ProducerStateTable {
-    /// An empty table remembering at most `producers_max` producers.
-    pub fn new(producers_max: usize) -> Self {
+    /// An empty table with the given limits.
+    pub fn new(config: ProducerStateConfig) -> Self {
         ProducerStateTable {
             producers: HashMap::new(),
-            producers_max: producers_max.max(1),
+            config: ProducerStateConfig {
+                producers_max: config.producers_max.max(1),
+                ..config
+            },
+            next_expiry_ms: i64::MAX,
         }
+    }
+
+    /// The table's limits.
+    pub fn config(&self) -> ProducerStateConfig {
+        self.config
     }
 
     /// Number of producers remembered.
@@ -126,11 +190,19 @@ impl ProducerStateTable {
         }
     }
 
-    /// Checks the batches of one append, in order. A batch that follows an
-    /// earlier batch of the same producer in the same append must continue
-    /// its sequence; the others are checked against the state. All must be
-    /// new, or all retries of remembered batches.
-    pub fn check_append(&self, batches: &[AppendBatch]) -> AppendCheck {
+    /// Checks the batches of one append, in order, at wall-clock `now_ms`. A
+    /// batch that follows an earlier batch of the same producer in the same
+    /// append must continue its sequence; the others are checked against the
+    /// state. All must be new, or all retries of remembered batches. New
+    /// producers need room: expired producers are forgotten to make it.
+    pub fn check_append(&mut self, batches: &[AppendBatch], now_ms: i64) -> AppendCheck {
+        match self.check_sequences(batches) {
+            AppendCheck::Append => self.check_room(batches, now_ms),
+            verdict => verdict,
+        }
+    }
+
+    fn check_sequences(&self, batches: &[AppendBatch]) -> AppendCheck {
         let mut duplicates = 0;
         let mut first_duplicate = None;
         let mut last_duplicate = None;
@@ -165,29 +237,38 @@ impl ProducerStateTable {
         }
     }
 
-    /// Records an appended batch that got offsets `base_offset..`.
+    /// New producers in `batches` must fit; expired producers are forgotten
+    /// first when they do not.
+    fn check_room(&mut self, batches: &[AppendBatch], now_ms: i64) -> AppendCheck {
+        let mut new_producers: Vec<i64> = Vec::new();
+        for batch in batches {
+            let id = batch.info.producer_id;
+            let tracked = batch.info.has_producer_id() && batch.info.base_sequence != NO_SEQUENCE;
+            if tracked && !self.producers.contains_key(&id) && !new_producers.contains(&id) {
+                new_producers.push(id);
+            }
+        }
+        let fits = |table: &Self| {
+            table.producers.len() + new_producers.len() <= table.config.producers_max
+        };
+        if new_producers.is_empty() || fits(self) {
+            return AppendCheck::Append;
+        }
+        self.expire(now_ms);
+        match fits(self) {
+            true => AppendCheck::Append,
+            false => AppendCheck::ProducersFull,
+        }
+    }
+
+    /// Records an appended batch that got offsets `base_offset..`. Never
+    /// refuses (the rebuild from the log records whatever the log holds).
     pub fn record(&mut self, batch: &BatchInfo, base_offset: i64) {
         if !batch.has_producer_id() || batch.base_sequence == NO_SEQUENCE {
             return;
         }
-        if !self.producers.contains_key(&batch.producer_id) {
-            self.make_room();
-        }
-        let entry = self
-            .producers
-            .entry(batch.producer_id)
-            .or_insert_with(|| ProducerEntry {
-                epoch: batch.producer_epoch,
-                batches: VecDeque::with_capacity(PRODUCER_BATCHES_RETAINED),
-            });
-        if entry.epoch != batch.producer_epoch {
-            entry.epoch = batch.producer_epoch;
-            entry.batches.clear();
-        }
-        if entry.batches.len() == PRODUCER_BATCHES_RETAINED {
-            entry.batches.pop_front();
-        }
-        entry.batches.push_back(ProducerBatch {
+        let entry = self.entry_at(batch.producer_id, batch.producer_epoch, batch.max_timestamp);
+        entry.push(ProducerBatch {
             first_sequence: batch.base_sequence,
             last_sequence: batch.last_sequence(),
             base_offset,
@@ -196,11 +277,12 @@ impl ProducerStateTable {
     }
 
     /// Forgets the batches at or above `offset` (the log rolled them back):
-    /// a producer with none left is forgotten (its earlier batches were
-    /// already beyond the 5 kept, or it is new), so its next batch is
-    /// accepted as an unknown producer's.
+    /// a producer that had batches and has none left is forgotten (its
+    /// earlier batches were already beyond the 5 kept, or it is new), so its
+    /// next batch is accepted as an unknown producer's.
     pub fn truncate_from(&mut self, offset: i64) {
         self.producers.retain(|_, entry| {
+            let had_batches = !entry.batches.is_empty();
             while entry
                 .batches
                 .back()
@@ -208,22 +290,106 @@ impl ProducerStateTable {
             {
                 entry.batches.pop_back();
             }
-            !entry.batches.is_empty()
+            !(had_batches && entry.batches.is_empty())
         });
     }
 
-    fn make_room(&mut self) {
-        if self.producers.len() < self.producers_max {
-            return;
-        }
-        let oldest = self
+    /// The producer's entry at `epoch` (a new epoch forgets the batches of
+    /// the old one), its last batch's max timestamp now `last_timestamp`.
+    fn entry_at(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        last_timestamp: i64,
+    ) -> &mut ProducerEntry {
+        let expires_ms = last_timestamp.saturating_add(self.config.expiration_ms);
+        self.next_expiry_ms = self.next_expiry_ms.min(expires_ms);
+        let entry = self
             .producers
-            .iter()
-            .min_by_key(|(_, entry)| entry.batches.back().map_or(i64::MIN, |b| b.last_offset))
-            .map(|(id, _)| *id);
-        if let Some(id) = oldest {
-            self.producers.remove(&id);
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry::new(epoch, last_timestamp));
+        if entry.epoch != epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
         }
+        entry.last_timestamp = last_timestamp;
+        entry
+    }
+
+    /// Forgets the producers whose last batch's max timestamp is
+    /// `producer.id.expiration.ms` or more before `now_ms`; returns how many.
+    /// Scans only when one may have expired since the last scan.
+    pub fn expire(&mut self, now_ms: i64) -> usize {
+        if now_ms < self.next_expiry_ms {
+            return 0;
+        }
+        let expiration_ms = self.config.expiration_ms;
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, entry| now_ms.saturating_sub(entry.last_timestamp) < expiration_ms);
+        self.next_expiry_ms = self
+            .producers
+            .values()
+            .map(|entry| entry.last_timestamp.saturating_add(expiration_ms))
+            .min()
+            .unwrap_or(i64::MAX);
+        before - self.producers.len()
+    }
+
+    /// Every remembered batch as a snapshot entry (Kafka's schema), each
+    /// producer's oldest first, so a reader that keeps the last entry per
+    /// producer (Kafka) gets its last batch. A producer without a batch gets
+    /// one entry with `last_offset` -1.
+    pub fn snapshot_entries(&self) -> impl Iterator<Item = SnapshotEntry> + '_ {
+        self.producers.iter().flat_map(|(&producer_id, entry)| {
+            let empty = entry.batches.is_empty().then_some(None);
+            let batches = entry.batches.iter().map(Some);
+            empty
+                .into_iter()
+                .chain(batches)
+                .map(move |batch| SnapshotEntry {
+                    producer_id,
+                    epoch: entry.epoch,
+                    last_sequence: batch.map_or(NO_SEQUENCE, |b| b.last_sequence),
+                    last_offset: batch.map_or(-1, |b| b.last_offset),
+                    offset_delta: batch.map_or(0, |b| (b.last_offset - b.base_offset) as i32),
+                    timestamp: entry.last_timestamp,
+                    coordinator_epoch: NO_COORDINATOR_EPOCH,
+                    current_txn_first_offset: NO_TRANSACTION,
+                })
+        })
+    }
+
+    /// Number of entries [`ProducerStateTable::snapshot_entries`] yields.
+    pub fn snapshot_entry_count(&self) -> usize {
+        self.producers
+            .values()
+            .map(|entry| entry.batches.len().max(1))
+            .sum()
+    }
+
+    /// Restores one snapshot entry (in file order: a later entry of the same
+    /// producer is a later batch).
+    pub fn restore(&mut self, entry: &SnapshotEntry) {
+        let producer = self.entry_at(entry.producer_id, entry.epoch, entry.timestamp);
+        if entry.last_offset >= 0 {
+            producer.push(ProducerBatch {
+                first_sequence: decrement_sequence(entry.last_sequence, entry.offset_delta),
+                last_sequence: entry.last_sequence,
+                base_offset: entry.last_offset - i64::from(entry.offset_delta),
+                last_offset: entry.last_offset,
+            });
+        }
+    }
+}
+
+/// Kafka's `DefaultRecordBatch.decrementSequence`: the inverse of
+/// [`increment_sequence`], wrapping below 0.
+fn decrement_sequence(sequence: i32, decrement: i32) -> i32 {
+    if sequence < decrement {
+        i32::MAX - (decrement - sequence) + 1
+    } else {
+        sequence - decrement
     }
 }
 
@@ -244,21 +410,46 @@ fn follows_in_request(prev: &BatchInfo, batch: &BatchInfo) -> SequenceCheck {
 mod tests {
     use super::*;
     use crate::protocol::record_batch::{build_test_batch, peek_batch, TestBatch};
+    use crate::storage::tests::test_batch;
 
-    fn info(producer_id: i64, epoch: i16, base_sequence: i32, records: i32) -> BatchInfo {
-        let bytes = build_test_batch(&TestBatch {
+    /// Batch timestamps of the tests (`TestBatch`'s default).
+    const T0: i64 = 1_700_000_000_000;
+    const EXPIRATION_MS: i64 = 60_000;
+
+    fn table(producers_max: usize) -> ProducerStateTable {
+        ProducerStateTable::new(ProducerStateConfig {
+            producers_max,
+            expiration_ms: EXPIRATION_MS,
+        })
+    }
+
+    fn spec(producer_id: i64, epoch: i16, base_sequence: i32, records: i32) -> TestBatch {
+        TestBatch {
             record_count: records,
             producer_id,
             producer_epoch: epoch,
             base_sequence,
+            base_timestamp: T0,
             ..TestBatch::default()
-        });
+        }
+    }
+
+    fn info(producer_id: i64, epoch: i16, base_sequence: i32, records: i32) -> BatchInfo {
+        let bytes = build_test_batch(&spec(producer_id, epoch, base_sequence, records));
         peek_batch(&bytes, true).unwrap().unwrap()
+    }
+
+    /// A one-record batch of `producer_id` whose max timestamp is `timestamp`.
+    fn at(producer_id: i64, sequence: i32, timestamp: i64) -> AppendBatch {
+        test_batch(TestBatch {
+            base_timestamp: timestamp,
+            ..spec(producer_id, 0, sequence, 1)
+        })
     }
 
     #[test]
     fn sequences_duplicates_and_epochs() {
-        let mut table = ProducerStateTable::new(10);
+        let mut table = table(10);
         let first = info(7, 0, 0, 3);
         assert_eq!(table.check(&first), SequenceCheck::Accept);
         table.record(&first, 100);
@@ -279,21 +470,8 @@ mod tests {
     }
 
     #[test]
-    fn unknown_producer_any_sequence_and_bounded_table() {
-        let mut table = ProducerStateTable::new(2);
-        assert_eq!(table.check(&info(1, 0, 42, 1)), SequenceCheck::Accept);
-        for (id, offset) in [(1, 0), (2, 1), (3, 2)] {
-            table.record(&info(id, 0, 0, 1), offset);
-        }
-        assert_eq!(table.len(), 2);
-        // Producer 1 had the oldest append and was forgotten.
-        assert_eq!(table.check(&info(1, 0, 9, 1)), SequenceCheck::Accept);
-        assert_eq!(table.check(&info(3, 0, 9, 1)), SequenceCheck::OutOfOrder);
-    }
-
-    #[test]
     fn truncation_forgets_rolled_back_batches() {
-        let mut table = ProducerStateTable::new(10);
+        let mut table = table(10);
         for sequence in 0..4 {
             table.record(&info(1, 0, sequence, 1), i64::from(sequence));
         }
@@ -312,7 +490,7 @@ mod tests {
 
     #[test]
     fn only_last_five_batches_are_duplicates() {
-        let mut table = ProducerStateTable::new(10);
+        let mut table = table(10);
         for sequence in 0..7 {
             table.record(&info(1, 0, sequence, 1), i64::from(sequence));
         }
@@ -321,5 +499,103 @@ mod tests {
             table.check(&info(1, 0, 2, 1)),
             SequenceCheck::Duplicate(_)
         ));
+    }
+
+    #[test]
+    fn a_producer_is_forgotten_only_after_the_expiration_time() {
+        let mut table = table(10);
+        table.record(&at(1, 0, T0).info, 0);
+        table.record(&at(2, 0, T0 + 30_000).info, 1);
+        assert_eq!(table.expire(T0 + EXPIRATION_MS - 1), 0);
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.expire(T0 + EXPIRATION_MS), 1);
+        // Producer 1 is unknown again (any sequence); producer 2 is not.
+        assert_eq!(table.check(&at(1, 9, T0).info), SequenceCheck::Accept);
+        assert_eq!(table.check(&at(2, 9, T0).info), SequenceCheck::OutOfOrder);
+        // A later batch moves a producer's expiry.
+        table.record(&at(2, 1, T0 + 90_000).info, 2);
+        assert_eq!(table.expire(T0 + 30_000 + EXPIRATION_MS), 0);
+        assert_eq!(table.expire(T0 + 90_000 + EXPIRATION_MS), 1);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_producers_and_keeps_every_recent_one() {
+        let mut table = table(2);
+        let now = T0 + 1_000;
+        for (id, offset) in [(1, 0), (2, 1)] {
+            let batch = at(id, 0, T0);
+            assert_eq!(
+                table.check_append(std::slice::from_ref(&batch), now),
+                AppendCheck::Append
+            );
+            table.record(&batch.info, offset);
+        }
+        // Full of producers that have not expired: the newcomer is refused...
+        let newcomer = at(3, 0, now);
+        assert_eq!(
+            table.check_append(std::slice::from_ref(&newcomer), now),
+            AppendCheck::ProducersFull
+        );
+        // ...and both producers still get their retries recognised.
+        for (id, offset) in [(1, 0), (2, 1)] {
+            let retry = table.check_append(&[at(id, 0, T0)], now);
+            let expected = AppendCheck::Duplicate {
+                base_offset: offset,
+                last_offset: offset,
+            };
+            assert_eq!(retry, expected);
+        }
+        // Known producers and non-idempotent batches need no room.
+        assert_eq!(
+            table.check_append(&[at(1, 1, now)], now),
+            AppendCheck::Append
+        );
+        let plain = test_batch(TestBatch::default());
+        assert_eq!(table.check_append(&[plain], now), AppendCheck::Append);
+        // Once the producers expired, the newcomer gets in.
+        let later = T0 + EXPIRATION_MS;
+        assert_eq!(table.check_append(&[newcomer], later), AppendCheck::Append);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn snapshot_entries_restore_the_same_state() {
+        let mut table = table(10);
+        for sequence in 0..7 {
+            table.record(&info(1, 0, sequence * 3, 3), i64::from(sequence) * 10);
+        }
+        table.record(&info(2, 4, i32::MAX - 1, 4), 200);
+        assert_eq!(table.snapshot_entry_count(), 6);
+        let mut restored = self::table(10);
+        for entry in table.snapshot_entries() {
+            restored.restore(&entry);
+        }
+        for (producer, sequence) in [(1, 6), (1, 12), (1, 18), (2, i32::MAX - 1)] {
+            let batch = if producer == 1 {
+                info(1, 0, sequence, 3)
+            } else {
+                info(2, 4, sequence, 4)
+            };
+            assert_eq!(restored.check(&batch), table.check(&batch));
+            assert!(matches!(
+                restored.check(&batch),
+                SequenceCheck::Duplicate(_)
+            ));
+        }
+        assert_eq!(restored.check(&info(1, 0, 21, 1)), SequenceCheck::Accept);
+        // Producer 2's batch wrapped: its sequence goes on at 2.
+        assert_eq!(restored.check(&info(2, 4, 2, 1)), SequenceCheck::Accept);
+        assert_eq!(restored.check(&info(2, 4, 3, 1)), SequenceCheck::OutOfOrder);
+    }
+
+    #[test]
+    fn sequences_decrement_across_the_wrap() {
+        assert_eq!(decrement_sequence(7, 2), 5);
+        assert_eq!(decrement_sequence(1, 3), i32::MAX - 1);
+        assert_eq!(
+            decrement_sequence(increment_sequence(i32::MAX - 1, 3), 3),
+            i32::MAX - 1
+        );
     }
 }

@@ -24,7 +24,7 @@ pub const RECOVERY_POINTS_PER_PASS_MAX: usize = 32;
 const RECOVERY_POINTS_IN_FLIGHT_MAX: usize = 8;
 
 /// A partition named by topic and index.
-type Named = (String, i32, Rc<Partition>);
+pub(super) type Named = (String, i32, Rc<Partition>);
 
 impl Partition {
     /// Captures the log end and persists it as a recovery point to be: the
@@ -113,7 +113,7 @@ impl ShardPartitions {
     }
 
     /// Every open partition with its name.
-    fn named(&self) -> Vec<Named> {
+    pub(super) fn named(&self) -> Vec<Named> {
         let registry = self.partitions.borrow();
         registry
             .iter()
@@ -125,19 +125,14 @@ impl ShardPartitions {
             .collect()
     }
 
-    /// Stops the shard's storage (every log written, fdatasynced and trimmed,
-    /// its index files written), then makes each log's end its recovery
-    /// point: a start after a clean stop checks nothing. Returns the first
-    /// error.
-    pub async fn shutdown(&self) -> Result<(), StorageError> {
-        let _turn = self.recovery_turn.acquire_permit(1).await;
-        let closed = self.storage.shutdown().await;
-        let partitions = self.named();
+    /// At a clean shutdown, once storage closed the logs (written,
+    /// fdatasynced and trimmed, index files written): makes each log's end
+    /// its recovery point, so a start after a clean stop checks nothing.
+    pub(super) async fn record_end_recovery_points(&self, partitions: &[Named]) {
         let total = partitions.len();
-        let named = self.record_recovery_points(partitions).await;
+        let named = self.record_recovery_points(partitions.to_vec()).await;
         if named < total {
             log::warn!("shutdown: {named} of {total} partition(s) got their end as recovery point");
         }
-        closed
     }
 }

@@ -1,11 +1,12 @@
 //! Scenario tests of the partition layer on a real glommio executor, in a
 //! temporary directory: the producer state's decisions on appends, its
-//! rebuild from the batches storage hands over when it loads a log, and the
-//! read bound that fetches stop at and wake on.
+//! rebuild when a log is loaded (more in `snapshot_tests.rs`), and the read
+//! bound that fetches stop at and wake on.
 
 use super::fetch::{FetchPart, FetchWait, PartitionRead};
 use super::list_offsets::ListOffsetsPart;
 use super::produce::{Appended, ProduceError};
+use super::producer_state::ProducerStateConfig;
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
 use crate::protocol::error_code;
@@ -21,9 +22,21 @@ use std::time::{Duration, Instant};
 /// Longest a test waits for the disk-full probe (a loaded machine delays timers).
 const DISK_FULL_WAIT_MAX: Duration = Duration::from_secs(10);
 
+/// Producer state limits of these tests: their batches carry 2023
+/// timestamps, which must not expire.
+pub(super) const NEVER_EXPIRE: ProducerStateConfig = ProducerStateConfig {
+    producers_max: 1000,
+    expiration_ms: i64::MAX,
+};
+
 fn partitions(dir: &TempDir) -> Rc<ShardPartitions> {
+    partitions_with(dir, NEVER_EXPIRE)
+}
+
+pub(super) fn partitions_with(dir: &TempDir, config: ProducerStateConfig) -> Rc<ShardPartitions> {
     ShardPartitions::new(
         new_storage(dir, StorageLimits::default()),
+        config,
         LocalEvent::default(),
     )
 }
@@ -33,7 +46,7 @@ async fn open(partitions: &ShardPartitions, config: LogConfig) -> Rc<Partition> 
 }
 
 /// (base offset, last offset, whether it was a retry) of an accepted append.
-async fn append(partition: &Partition, batch: AppendBatch) -> (i64, i64, bool) {
+pub(super) async fn append(partition: &Partition, batch: AppendBatch) -> (i64, i64, bool) {
     match partition
         .append(vec![batch], 0, Durability::Appended)
         .await
@@ -60,7 +73,7 @@ async fn append_synced(partition: &Partition, batch: AppendBatch) -> Result<(i64
 }
 
 /// The wire code of a refused append.
-async fn refused(partition: &Partition, batch: AppendBatch) -> i16 {
+pub(super) async fn refused(partition: &Partition, batch: AppendBatch) -> i16 {
     let refused: ProduceError = partition
         .append(vec![batch], 0, Durability::Appended)
         .await
@@ -96,7 +109,7 @@ fn idempotent_duplicates_and_sequence_errors() {
             refused(p, plain_batch(1, 2_000_000, 1)).await,
             error_code::MESSAGE_TOO_LARGE
         );
-        partitions.storage().shutdown().await.unwrap();
+        partitions.shutdown().await.unwrap();
     });
 }
 
@@ -115,7 +128,7 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
                 .await
                 .unwrap();
         }
-        partitions.storage().shutdown().await.unwrap();
+        partitions.shutdown().await.unwrap();
 
         let partitions = self::partitions(&dir);
         let partition = open(&partitions, small_config()).await;
@@ -130,7 +143,7 @@ fn producer_state_is_rebuilt_when_the_log_is_loaded() {
         );
         let next = append(&partition, producer_batch(42, 0, 60, 1)).await;
         assert_eq!(next, (60, 60, false));
-        partitions.storage().shutdown().await.unwrap();
+        partitions.shutdown().await.unwrap();
     });
 }
 
@@ -213,8 +226,8 @@ fn producer_state_survives_a_crash_past_a_recovery_point() {
         let partitions = self::partitions(&dir);
         let partition = open(&partitions, LogConfig::default()).await;
         assert_eq!(partition.log().log_end_offset(), 66);
-        // Retries of batches below the recovery point (headers replayed,
-        // not checked) and above it (checked) are recognised...
+        // Retries of batches below the recovery point (not checked by
+        // recovery) and above it (checked) are recognised...
         let below = append(&partition, producer_batch(42, 0, 56, 2)).await;
         assert_eq!(below, (56, 57, true));
         let above = append(&partition, producer_batch(42, 0, 62, 2)).await;

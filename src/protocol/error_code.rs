@@ -88,5 +88,8 @@ pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 /// A record or batch is invalid (inconsistent fields, control batch from a
 /// client...).
 pub const INVALID_RECORD: i16 = 87;
+/// A quota is exceeded; Produce: a partition's producer state is full of
+/// producers that have not expired (`producer.ids.per.partition.max`).
+pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
 /// Fetch v13+: the topic id is unknown.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;

@@ -15,6 +15,7 @@ use crate::metadata::control_plane::ControlPlane;
 use crate::metadata::log_config_for;
 use crate::metadata::store::{self, BrokerIdentity};
 use crate::metadata::topic_table::TopicTable;
+use crate::partition::producer_state::ProducerStateConfig;
 use crate::partition::ShardPartitions;
 use crate::storage::checkpoint::RecoveryCheckpoint;
 use crate::storage::ShardStorage;
@@ -256,7 +257,11 @@ async fn shard_main(
         config: config.clone(),
         identity: startup.identity.clone(),
         router: Router::new(shard_id, Some(senders)),
-        partitions: ShardPartitions::new(storage, shutting_down.clone()),
+        partitions: ShardPartitions::new(
+            storage,
+            producer_state_config(&config),
+            shutting_down.clone(),
+        ),
         control,
         coordinator: Rc::new(coordinator),
         lifecycle: Lifecycle {
@@ -301,6 +306,13 @@ async fn shard_main(
         .map_err(|e| format!("shard {shard_id}: storage shutdown failed: {e}"))?;
     log::info!("shard {shard_id}: stopped");
     Ok(())
+}
+
+fn producer_state_config(config: &Config) -> ProducerStateConfig {
+    ProducerStateConfig {
+        producers_max: config.producer_ids_per_partition_max,
+        expiration_ms: config.producer_id_expiration_ms as i64,
+    }
 }
 
 /// Opens the partitions this shard owns; `on_progress(owned, opened)` hears

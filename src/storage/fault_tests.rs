@@ -450,7 +450,7 @@ fn a_slow_fsync_of_one_partition_delays_no_other() {
             let storage = storage.clone();
             async move {
                 storage
-                    .open_partition(topic, 0, LogConfig::default(), true, &mut |_, _| {})
+                    .open_partition(topic, 0, LogConfig::default(), true)
                     .await
                     .unwrap()
             }
@@ -494,7 +494,7 @@ fn unwritten_bytes_are_bounded_per_shard() {
         let mut logs = Vec::new();
         for topic in ["a", "b", "c", "d"] {
             let log = storage
-                .open_partition(topic, 0, LogConfig::default(), true, &mut |_, _| {})
+                .open_partition(topic, 0, LogConfig::default(), true)
                 .await
                 .unwrap();
             logs.push(log);

@@ -114,17 +114,21 @@ impl AppendSlot<'_> {
     /// with its base offset and `leader_epoch`), telling `on_batch` each
     /// batch's header fields and base offset as it goes in (after this, the
     /// append cannot fail), and registers the wait for `durability`.
-    /// Synchronous except when a segment must roll. The batches become
-    /// readable once written (`PartitionLog::readable_end_offset`).
+    /// Synchronous except when a segment must roll; then `on_roll` gets the
+    /// new segment's base offset once everything below it is durable, before
+    /// any of these batches goes in. The batches become readable once
+    /// written (`PartitionLog::readable_end_offset`).
     pub async fn commit(
         self,
         leader_epoch: i32,
         durability: Durability,
+        on_roll: impl FnOnce(i64),
         on_batch: impl FnMut(&BatchInfo, i64),
     ) -> Result<(AppendResult, DurableWait), AppendError> {
         let log = self.log;
         if log.needs_roll(self.total_bytes, self.total_offsets, self.max_timestamp) {
             log.roll().await?;
+            on_roll(log.log_end_offset());
         }
         log.check_open()?;
         log.check_disk_space()?;
@@ -308,7 +312,7 @@ impl PartitionLog {
     ) -> Result<AppendResult, AppendError> {
         let slot = self.begin_append(batches).await?;
         let (result, _) = slot
-            .commit(leader_epoch, Durability::Appended, |_, _| {})
+            .commit(leader_epoch, Durability::Appended, |_| {}, |_, _| {})
             .await?;
         Ok(result)
     }

@@ -15,12 +15,15 @@
 //!   ([`AppendSlot`]) during which the partition layer decides, then a
 //!   commit that reports each batch it assigns offsets to.
 //! - [`recovery`], [`scan`]: loading a partition directory, repairing a torn
-//!   tail past the recovery point, rebuilding indexes, handing each batch
-//!   of the active segment to the caller (the partition layer rebuilds its
-//!   producer state from them).
+//!   tail past the recovery point, rebuilding indexes; `header_walk`: a
+//!   header-only walk of the log from an offset (the partition layer
+//!   rebuilds its producer state with it).
 //! - [`recovery_point`], [`checkpoint`]: Kafka's recovery points and their
 //!   `recovery-point-offset-checkpoint` file; [`atomic_file`]: small files
 //!   replaced atomically.
+//! - [`snapshot_files`]: Kafka's `<offset>.snapshot` files beside the
+//!   segments, written with [`atomic_file`]; the partition layer owns their
+//!   content.
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
 //! - [`io`]: the narrow file interface (real O_DIRECT files, or a
 //!   fault-injecting layer for tests).
@@ -31,6 +34,7 @@ pub mod config;
 mod disk_faults;
 pub mod error;
 pub mod flusher;
+mod header_walk;
 pub mod index;
 pub mod io;
 pub mod log;
@@ -46,6 +50,7 @@ mod retention;
 pub mod scan;
 pub mod segment;
 pub mod shard_storage;
+pub mod snapshot_files;
 mod unwritten;
 
 #[cfg(test)]

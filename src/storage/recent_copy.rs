@@ -146,7 +146,7 @@ mod tests {
                 let config = LogConfig::default();
                 logs.push(
                     storage
-                        .open_partition(TOPIC, partition, config, true, &mut |_, _| {})
+                        .open_partition(TOPIC, partition, config, true)
                         .await
                         .unwrap(),
                 );

@@ -12,16 +12,17 @@
 //! index files) the whole active segment is checked. The log ends at the
 //! first invalid, torn or zero batch, and the file is truncated there so
 //! no stale bytes survive past the new end; index entries past the
-//! recovery point are rebuilt by the check. The caller's visitor gets every
-//! batch of the active segment (the partition layer rebuilds its producer
-//! state from them): read from the headers alone below the recovery point,
-//! from the check above it. Nothing is preallocated at load
-//! (`preallocation.rs`).
+//! recovery point are rebuilt by the check. Nothing is preallocated at load
+//! (`preallocation.rs`). State kept beside the log (the partition layer's
+//! producer state) is rebuilt by its owner afterwards, from its own
+//! snapshot on ([`PartitionLog::visit_batch_headers`]).
+//!
+//! [`PartitionLog::visit_batch_headers`]: super::log::PartitionLog::visit_batch_headers
 
 use super::appender::{ActiveWrite, RecentBatch};
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
-use super::scan::{find_batch, scan_segment, ScanEnd, ScanOptions, ScanOutcome, ScanStart};
+use super::scan::{scan_segment, ScanEnd, ScanOptions, ScanOutcome, ScanStart};
 use super::segment::{align_down, parse_log_file_name, segment_file_name, sync_directory, Segment};
 use crate::protocol::record_batch::{peek_batch_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
@@ -58,15 +59,13 @@ pub struct LoadedLog {
     pub unchecked_bytes: u64,
 }
 
-/// Loads (or creates) the log in `dir`, calling `on_batch` with the header
-/// fields and base offset of every batch of the active segment, in order.
+/// Loads (or creates) the log in `dir`.
 pub async fn load_log(
     dir: &Path,
     name: &str,
     config: &LogConfig,
     limits: &StorageLimits,
     start: LoadStart,
-    on_batch: &mut dyn FnMut(&BatchInfo, i64),
 ) -> Result<LoadedLog, StorageError> {
     let listed = dir.to_path_buf();
     // A listing can block on a slow device: on the storage pool.
@@ -91,18 +90,14 @@ pub async fn load_log(
         let next_base = bases[i + 1];
         sealed.push(load_sealed(dir, name, base, next_base, config, limits).await?);
     }
-    let active = load_active(
-        ActiveSource {
-            dir,
-            name,
-            base: last_base,
-            config,
-            limits,
-        },
-        start,
-        on_batch,
-    );
-    let active = active.await?;
+    let source = ActiveSource {
+        dir,
+        name,
+        base: last_base,
+        config,
+        limits,
+    };
+    let active = load_active(source, start).await?;
     log::info!(
         "{name}: loaded {} segment(s), log end offset {}",
         sealed.len() + 1,
@@ -209,7 +204,6 @@ struct ActiveLoad {
 async fn load_active(
     source: ActiveSource<'_>,
     start: LoadStart,
-    on_batch: &mut dyn FnMut(&BatchInfo, i64),
 ) -> Result<ActiveLoad, StorageError> {
     let (name, base) = (source.name, source.base);
     let path = source.dir.join(segment_file_name(base, "log"));
@@ -218,13 +212,11 @@ async fn load_active(
     segment.size = file_size;
     let resume = resume_at_recovery_point(&segment, start.recovery_point).await?;
     let mut checked_from = resume.position;
-    replay_headers(&source, &segment, checked_from, on_batch).await;
     let options = check_options(source.config, source.limits);
     // Batches overlapping the partial last block (see `load_tail`).
     let mut tail: VecDeque<(u64, BatchInfo)> = VecDeque::new();
     let mut first_batch_timestamp = None;
     let mut outcome = scan_segment(&segment, resume, file_size, options, |info, position| {
-        on_batch(info, info.base_offset);
         if position == 0 {
             first_batch_timestamp = Some(info.max_timestamp);
         }
@@ -240,7 +232,7 @@ async fn load_active(
     .await?;
     if checked_from > 0 && outcome.batches == 0 {
         // The batch at the recovery point is damaged (it was fdatasynced):
-        // check the whole segment; the visitor already had what precedes.
+        // check the whole segment.
         log::warn!("{name}: segment {base}: no valid batch at the recovery point; checking all");
         let whole = ScanStart::default();
         outcome = scan_segment(&segment, whole, file_size, options, |_, _| {}).await?;
@@ -312,35 +304,6 @@ async fn resume_at_recovery_point(
         position: u64::from(position),
         indexes,
     })
-}
-
-/// Hands the visitor the active segment's batches before the check's start
-/// (`end`) from their headers alone: data below the recovery point was
-/// fdatasynced. A damaged header stops the replay (logged): the visitor's
-/// state then misses the rest.
-async fn replay_headers(
-    source: &ActiveSource<'_>,
-    segment: &Segment,
-    end: u64,
-    on_batch: &mut dyn FnMut(&BatchInfo, i64),
-) {
-    if end == 0 {
-        return;
-    }
-    let walked = find_batch(
-        &segment.reader(),
-        0,
-        end,
-        source.limits.recovery_read_bytes,
-        |info| {
-            on_batch(info, info.base_offset);
-            false
-        },
-    )
-    .await;
-    if let Err(error) = walked {
-        log::warn!("{}: replaying batch headers stopped: {error}", source.name);
-    }
 }
 
 /// `maxTimestamp` of the segment's first batch (`segment.ms`), read from

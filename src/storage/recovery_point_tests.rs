@@ -1,8 +1,8 @@
 //! Recovery points (`recovery_point.rs`, `checkpoint.rs`, `recovery.rs`):
 //! after a crash only what follows the recovery point is checked, a torn
 //! tail after it is still cut, index entries before it are loaded and the
-//! ones after it rebuilt, and the caller still gets every batch of the
-//! active segment.
+//! ones after it rebuilt, and every batch's header can still be walked
+//! afterwards (the producer state rebuild's walk).
 
 use super::checkpoint::RECOVERY_POINT_CHECKPOINT_FILE;
 use super::index::OffsetIndex;
@@ -46,23 +46,25 @@ async fn checkpoint(storage: &ShardStorage, log: &PartitionLog) -> i64 {
 async fn open_new(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
     let storage = new_storage(dir, StorageLimits::default());
     let log = storage
-        .open_partition(TOPIC, 0, config(), true, &mut |_, _| {})
+        .open_partition(TOPIC, 0, config(), true)
         .await
         .unwrap();
     (storage, log)
 }
 
-/// Opens partition 0 after a crash, collecting the offsets handed over.
+/// Opens partition 0 after a crash, with the base offsets a header walk
+/// of the whole loaded log finds.
 async fn reopen(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>, Vec<i64>) {
     let storage = new_storage(dir, StorageLimits::default());
-    let mut replayed = Vec::new();
     let log = storage
-        .open_partition(TOPIC, 0, config(), false, &mut |_, offset| {
-            replayed.push(offset)
-        })
+        .open_partition(TOPIC, 0, config(), false)
         .await
         .unwrap();
-    (storage, log, replayed)
+    let mut walked = Vec::new();
+    log.visit_batch_headers(0, &mut |info| walked.push(info.base_offset))
+        .await
+        .unwrap();
+    (storage, log, walked)
 }
 
 /// Zeroes the second half of the last batch of the active segment.
@@ -104,7 +106,7 @@ fn a_crash_checks_only_what_follows_the_recovery_point() {
         let checked = storage.checked_bytes();
         assert!(checked >= end - before, "{checked}");
         assert!(checked <= end - before + (16 << 10), "{checked}");
-        // The caller got every batch: headers below the recovery point.
+        // Every batch's header is walked: below the recovery point too.
         assert_eq!(replayed, (0..219).collect::<Vec<_>>());
         // Everything reads, and both index halves work: loaded below the
         // recovery point, rebuilt above it.

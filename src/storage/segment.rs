@@ -23,6 +23,10 @@ pub const LOG_EXTENSION: &str = "log";
 pub const OFFSET_INDEX_EXTENSION: &str = "index";
 /// Extension of a segment's time index.
 pub const TIME_INDEX_EXTENSION: &str = "timeindex";
+/// Extension of a producer state snapshot (Kafka's `<offset>.snapshot`); the
+/// one named like a segment holds the state before that segment and goes
+/// with it (`snapshot_files.rs`).
+pub const SNAPSHOT_EXTENSION: &str = "snapshot";
 
 /// `<20-digit base offset>.<extension>`.
 pub fn segment_file_name(base_offset: i64, extension: &str) -> String {
@@ -245,9 +249,16 @@ impl Segment {
         Ok(Ok(SegmentIndexes::from_loaded(offsets, times)))
     }
 
-    /// Removes the segment's files; open handles keep the data readable.
+    /// Removes the segment's files, and the producer snapshot named like it
+    /// (as Kafka does); open handles keep the data readable.
     pub async fn remove_files(&self) -> Result<(), StorageError> {
-        for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+        let extensions = [
+            LOG_EXTENSION,
+            OFFSET_INDEX_EXTENSION,
+            TIME_INDEX_EXTENSION,
+            SNAPSHOT_EXTENSION,
+        ];
+        for extension in extensions {
             let path = self.sibling_path(extension);
             if let Err(error) = remove_file(&path).await {
                 if error.kind() != std::io::ErrorKind::NotFound {

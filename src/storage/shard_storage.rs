@@ -9,7 +9,6 @@ use super::log::{now_ms, PartitionLog};
 use super::recovery::{load_log, LoadStart};
 use super::recovery_point::RecoveryCapture;
 use super::segment::prime_iopoll_probe;
-use crate::protocol::record_batch::BatchInfo;
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -116,16 +115,13 @@ impl ShardStorage {
     /// CRC verified, a torn or corrupt tail truncated, index entries past it
     /// rebuilt; `recovery.rs`). Missing or damaged index files of older
     /// segments are rebuilt. Opening an open partition returns it (with
-    /// `config` applied). `on_batch` gets the header fields and base offset
-    /// of every batch of the active segment, in order, when the partition
-    /// is loaded (not when it was open already).
+    /// `config` applied).
     pub async fn open_partition(
         &self,
         topic: &str,
         partition: i32,
         config: LogConfig,
         clean_shutdown: bool,
-        on_batch: &mut dyn FnMut(&BatchInfo, i64),
     ) -> Result<Rc<PartitionLog>, StorageError> {
         check_topic_name(topic)?;
         let key = (topic.to_string(), partition);
@@ -144,8 +140,7 @@ impl ShardStorage {
             clean_shutdown,
             recovery_point: self.checkpoint.get(topic, partition),
         };
-        let loaded = load_log(&dir, &name, &config, &self.limits, start, on_batch);
-        let loaded = loaded.await?;
+        let loaded = load_log(&dir, &name, &config, &self.limits, start).await?;
         self.checked_bytes
             .set(self.checked_bytes.get() + loaded.checked_bytes);
         let log = PartitionLog::from_loaded(

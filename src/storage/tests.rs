@@ -188,7 +188,7 @@ pub(crate) async fn open(
     clean: bool,
 ) -> Rc<PartitionLog> {
     storage
-        .open_partition(TOPIC, 0, config, clean, &mut |_, _| {})
+        .open_partition(TOPIC, 0, config, clean)
         .await
         .unwrap()
 }
@@ -775,11 +775,11 @@ fn shard_memory_bound_trims_recent_batches() {
         let storage = new_storage(&dir, limits);
         let logs = [
             storage
-                .open_partition(TOPIC, 0, LogConfig::default(), true, &mut |_, _| {})
+                .open_partition(TOPIC, 0, LogConfig::default(), true)
                 .await
                 .unwrap(),
             storage
-                .open_partition(TOPIC, 1, LogConfig::default(), true, &mut |_, _| {})
+                .open_partition(TOPIC, 1, LogConfig::default(), true)
                 .await
                 .unwrap(),
         ];
