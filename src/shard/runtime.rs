@@ -330,6 +330,11 @@ async fn open_owned_partitions(
             }
         }
     }
+    ctx.partitions
+        .storage()
+        .prime_io()
+        .await
+        .map_err(|e| format!("shard {}: {e}", ctx.shard_id))?;
     let owned_count = owned.len();
     on_progress(owned_count, false);
     let started = Instant::now();
