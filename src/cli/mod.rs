@@ -138,11 +138,12 @@ fn serve(args: &[String]) -> i32 {
         eprintln!("millrace serve: {e}");
         return EXIT_USAGE;
     }
-    for key in &config.ignored_keys {
-        log::warn!(
-            "configuration key {key} has no effect in millrace (accepted for compatibility)"
-        );
+    if let Some(cluster) = config.cluster_membership() {
+        log::error!("{cluster}");
+        eprintln!("millrace serve: {cluster}");
+        return EXIT_USAGE;
     }
+    log_config_notes(&config);
     match crate::server::run(config) {
         Ok(()) => EXIT_OK,
         Err(e) => {
@@ -150,6 +151,18 @@ fn serve(args: &[String]) -> i32 {
             eprintln!("millrace serve: {e}");
             EXIT_FAILURE
         }
+    }
+}
+
+/// One line per accepted-and-ignored key and per KRaft key a single node
+/// treats its own way, each saying why.
+fn log_config_notes(config: &Config) {
+    for key in &config.ignored_keys {
+        let why = crate::config::ignored_key(key).map_or("", |k| k.why);
+        log::info!("configuration key {key} is accepted and ignored: {why}");
+    }
+    for note in config.kraft.notes(&config.listeners) {
+        log::info!("{note}");
     }
 }
 

@@ -4,7 +4,8 @@
 //! Keys are applied in table order, so an alias listed before its main key
 //! (`log.retention.hours` before `log.retention.ms`) loses to it, as in Kafka.
 
-use super::listener::ListenerAddr;
+use super::kraft;
+use super::listener::parse_listener_list;
 use super::Config;
 use std::path::PathBuf;
 
@@ -44,46 +45,139 @@ pub struct BrokerKey {
     pub apply: Setter,
 }
 
-/// Kafka keys from a stock `server.properties` that mean nothing to a single
-/// node broker; accepted (so such a file loads) and reported as ignored.
-pub const IGNORED_KAFKA_KEYS: &[&str] = &[
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
-    "inter.broker.listener.name",
-    "listener.security.protocol.map",
-    "num.network.threads",
-    "num.io.threads",
-    "num.recovery.threads.per.data.dir",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-    "offsets.topic.replication.factor",
-    "offsets.topic.num.partitions",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
-    "share.coordinator.state.topic.replication.factor",
-    "share.coordinator.state.topic.min.isr",
-    "zookeeper.connect",
-    "zookeeper.connection.timeout.ms",
+/// A Kafka key that means nothing to millrace: accepted, and logged once at
+/// start with why.
+pub struct IgnoredKey {
+    /// Kafka key name.
+    pub name: &'static str,
+    /// Why millrace does without it.
+    pub why: &'static str,
+}
+
+const NO_INTERNAL_TOPIC: &str =
+    "a single node keeps no replicated internal topic (replication comes with the cluster)";
+
+/// Keys of Kafka 4.x's shipped `server.properties`, `broker.properties` and
+/// `controller.properties` (and ZooKeeper-era files) that thread-per-core or
+/// a single node replaces.
+pub const IGNORED_KAFKA_KEYS: &[IgnoredKey] = &[
+    IgnoredKey {
+        name: "num.network.threads",
+        why: "thread-per-core: each shard's reactor does its own network I/O (num.shards sets the cores)",
+    },
+    IgnoredKey {
+        name: "num.io.threads",
+        why: "thread-per-core: a request runs on the shard that owns its partition (num.shards sets the cores)",
+    },
+    IgnoredKey {
+        name: "num.recovery.threads.per.data.dir",
+        why: "each shard recovers its own partitions at start, all shards at once",
+    },
+    IgnoredKey {
+        name: "socket.send.buffer.bytes",
+        why: "millrace leaves SO_SNDBUF to the kernel's autotuning",
+    },
+    IgnoredKey {
+        name: "socket.receive.buffer.bytes",
+        why: "millrace leaves SO_RCVBUF to the kernel's autotuning",
+    },
+    IgnoredKey {
+        name: "offsets.topic.replication.factor",
+        why: "committed offsets live with the shard that owns the group, not in a replicated __consumer_offsets topic",
+    },
+    IgnoredKey {
+        name: "offsets.topic.num.partitions",
+        why: "there is no __consumer_offsets topic: groups are spread over the shards instead of its partitions",
+    },
+    IgnoredKey {
+        name: "transaction.state.log.replication.factor",
+        why: NO_INTERNAL_TOPIC,
+    },
+    IgnoredKey {
+        name: "transaction.state.log.min.isr",
+        why: NO_INTERNAL_TOPIC,
+    },
+    IgnoredKey {
+        name: "share.coordinator.state.topic.replication.factor",
+        why: NO_INTERNAL_TOPIC,
+    },
+    IgnoredKey {
+        name: "share.coordinator.state.topic.min.isr",
+        why: NO_INTERNAL_TOPIC,
+    },
+    IgnoredKey {
+        name: "zookeeper.connect",
+        why: "ZooKeeper mode is gone from Kafka 4.0 and millrace never had it",
+    },
+    IgnoredKey {
+        name: "zookeeper.connection.timeout.ms",
+        why: "ZooKeeper mode is gone from Kafka 4.0 and millrace never had it",
+    },
 ];
+
+/// The ignored-key entry of `name`, if it is one.
+pub fn ignored_key(name: &str) -> Option<&'static IgnoredKey> {
+    IGNORED_KAFKA_KEYS.iter().find(|key| key.name == name)
+}
 
 /// Every broker key, in application order.
 pub static BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "listeners",
         default: Some("PLAINTEXT://127.0.0.1:9092"),
-        doc: "Address to listen on (one PLAINTEXT listener; PLAINTEXT://:9092 = all interfaces).",
-        apply: |c, v| store(&mut c.listeners, ListenerAddr::parse(v)?),
+        doc: "NAME://host:port,...: clients are served on the one listener not in \
+              controller.listener.names (PLAINTEXT only; PLAINTEXT://:9092 = all interfaces).",
+        apply: |c, v| store(&mut c.kraft.listeners, parse_listener_list(v)?),
     },
     BrokerKey {
         name: "advertised.listeners",
         default: Some(""),
-        doc:
-            "Address given to clients in Metadata; empty = listeners (all interfaces -> localhost).",
+        doc: "NAME://host:port,...: the client listener's entry is given to clients in \
+              Metadata; empty = listeners (all interfaces -> localhost).",
+        apply: |c, v| store(&mut c.kraft.advertised_listeners, parse_listener_list(v)?),
+    },
+    BrokerKey {
+        name: "listener.security.protocol.map",
+        default: Some(""),
+        doc: "NAME:PROTOCOL,...; empty = Kafka's (each protocol name maps to itself, controller \
+              listeners to PLAINTEXT). A served listener must map to PLAINTEXT.",
+        apply: |c, v| store(&mut c.kraft.security_protocol_map, kraft::parse_protocol_map(v)?),
+    },
+    BrokerKey {
+        name: "process.roles",
+        default: Some(""),
+        doc: "KRaft: broker, controller or broker,controller; empty = a single node without \
+              KRaft keys. A single node is broker and controller in one.",
+        apply: |c, v| store(&mut c.kraft.process_roles, kraft::parse_process_roles(v)?),
+    },
+    BrokerKey {
+        name: "controller.quorum.voters",
+        default: Some(""),
+        doc: "KRaft static quorum, id@host:port,...; only this node = a single node (other \
+              voters are refused until clusters are served).",
+        apply: |c, v| store(&mut c.kraft.voters, kraft::parse_voters(v)?),
+    },
+    BrokerKey {
+        name: "controller.quorum.bootstrap.servers",
+        default: Some(""),
+        doc: "KRaft dynamic quorum, host:port,...; only this node's controller listener = a \
+              single node, no formatting step needed.",
+        apply: |c, v| store(&mut c.kraft.bootstrap_servers, kraft::parse_bootstrap_servers(v)?),
+    },
+    BrokerKey {
+        name: "controller.listener.names",
+        default: Some(""),
+        doc: "KRaft: names of the controller listeners (required with process.roles).",
+        apply: |c, v| store(&mut c.kraft.controller_listener_names, kraft::parse_names(v)),
+    },
+    BrokerKey {
+        name: "inter.broker.listener.name",
+        default: Some(""),
+        doc: "Listener brokers use between them; checked as Kafka does (must be advertised), \
+              unused by a single node. Empty = PLAINTEXT.",
         apply: |c, v| {
-            c.advertised_listeners = non_empty(v).map(ListenerAddr::parse).transpose()?;
-            Ok(())
+            let name = kraft::parse_names(v).into_iter().next();
+            store(&mut c.kraft.inter_broker_listener_name, name)
         },
     },
     BrokerKey {
@@ -125,13 +219,27 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "default.replication.factor",
         default: Some("1"),
-        doc: "Replication factor of auto-created topics (a single node serves only 1).",
+        doc: "Replication factor of auto-created topics and CreateTopics with -1; more than the \
+              1 broker of a single node is INVALID_REPLICATION_FACTOR, as in Kafka.",
         apply: |c, v| {
             store(
                 &mut c.default_replication_factor,
                 int(v, 1, i16::MAX.into())? as i16,
             )
         },
+    },
+    BrokerKey {
+        name: "min.insync.replicas",
+        default: Some("1"),
+        doc: "Default of the topic key min.insync.replicas (stored; applied with replication).",
+        apply: |c, v| store(&mut c.min_insync_replicas, int(v, 1, INT_MAX)? as i32),
+    },
+    BrokerKey {
+        name: "unclean.leader.election.enable",
+        default: Some("false"),
+        doc: "Default of the topic key unclean.leader.election.enable (stored; applied with \
+              replication).",
+        apply: |c, v| store(&mut c.unclean_leader_election_enable, boolean(v)?),
     },
     BrokerKey {
         name: "auto.create.topics.enable",

@@ -1,9 +1,10 @@
-//! `listeners` / `advertised.listeners` values: `PLAINTEXT://host:port`.
+//! `listeners` / `advertised.listeners` values: `NAME://host:port,...`;
+//! which one serves clients and with which protocol is `config::kraft`'s call.
 
 use std::fmt;
 
-/// The only security protocol served: Kafka skips zero-copy under TLS anyway,
-/// and millrace has no TLS or SASL listener.
+/// The only security protocol served (see `kraft::PLAINTEXT`): Kafka skips
+/// zero-copy under TLS anyway, and millrace has no TLS or SASL listener.
 const PLAINTEXT_SCHEME: &str = "PLAINTEXT://";
 /// Host used when a listener names no host: every interface.
 const ALL_INTERFACES_HOST: &str = "0.0.0.0";
@@ -21,23 +22,12 @@ pub struct ListenerAddr {
 }
 
 impl ListenerAddr {
-    /// Parses `PLAINTEXT://host:port` (`PLAINTEXT://:9092` binds every
-    /// interface; `[::1]` brackets IPv6). One listener only.
-    pub fn parse(text: &str) -> Result<ListenerAddr, String> {
-        let expected = "PLAINTEXT://host:port (one listener)";
-        let text = text.trim();
-        if text.contains(',') {
-            return Err(format!("{expected}; several listeners are not supported"));
-        }
-        let Some(address) = strip_scheme(text) else {
-            return Err(format!(
-                "{expected}; only PLAINTEXT listeners are supported"
-            ));
-        };
-        let Some((host, port)) = address.rsplit_once(':') else {
-            return Err(expected.to_string());
-        };
-        let port = port.parse::<u16>().map_err(|_| expected.to_string())?;
+    /// Parses `host:port` (an empty host binds every interface; `[::1]`
+    /// brackets IPv6).
+    pub fn parse_host_port(address: &str) -> Result<ListenerAddr, String> {
+        let expected = || format!("host:port, got {address:?}");
+        let (host, port) = address.trim().rsplit_once(':').ok_or_else(expected)?;
+        let port = port.parse::<u16>().map_err(|_| expected())?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = if host.is_empty() {
             ALL_INTERFACES_HOST
@@ -84,44 +74,91 @@ impl fmt::Display for ListenerAddr {
     }
 }
 
-fn strip_scheme(text: &str) -> Option<&str> {
-    let scheme_len = PLAINTEXT_SCHEME.len();
-    let head = text.get(..scheme_len)?;
-    head.eq_ignore_ascii_case(PLAINTEXT_SCHEME)
-        .then(|| &text[scheme_len..])
+/// One entry of `listeners` / `advertised.listeners`: `NAME://host:port`.
+/// Names are upper-cased as Kafka normalises them (`ListenerName.normalised`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedListener {
+    /// Listener name (`PLAINTEXT`, `CONTROLLER`, `INTERNAL`...), upper case.
+    pub name: String,
+    /// Its address.
+    pub addr: ListenerAddr,
+}
+
+impl fmt::Display for NamedListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.name, self.addr.socket_address())
+    }
+}
+
+/// Parses a comma-separated `NAME://host:port` list (empty text = none).
+pub fn parse_listener_list(text: &str) -> Result<Vec<NamedListener>, String> {
+    let expected =
+        "NAME://host:port[,NAME://host:port...], e.g. PLAINTEXT://:9092,CONTROLLER://:9093";
+    let mut listeners = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((name, address)) = entry.split_once("://") else {
+            return Err(format!("{expected} ({entry:?} has no NAME://)"));
+        };
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            return Err(format!("{expected} (bad listener name {name:?})"));
+        }
+        let addr = ListenerAddr::parse_host_port(address)
+            .map_err(|e| format!("{expected} ({entry:?}: {e})"))?;
+        listeners.push(NamedListener {
+            name: name.to_ascii_uppercase(),
+            addr,
+        });
+    }
+    Ok(listeners)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn one(text: &str) -> NamedListener {
+        let mut parsed = parse_listener_list(text).unwrap();
+        assert_eq!(parsed.len(), 1, "{text}");
+        parsed.remove(0)
+    }
+
     #[test]
     fn parses_listeners() {
-        let parsed = ListenerAddr::parse("PLAINTEXT://127.0.0.1:9092").unwrap();
-        assert_eq!(parsed.host, "127.0.0.1");
-        assert_eq!(parsed.port, 9092);
-        assert_eq!(parsed.to_string(), "PLAINTEXT://127.0.0.1:9092");
-        let all = ListenerAddr::parse("PLAINTEXT://:19092").unwrap();
+        let parsed = one("PLAINTEXT://127.0.0.1:9092");
+        assert_eq!(parsed.name, "PLAINTEXT");
+        assert_eq!(parsed.addr.host, "127.0.0.1");
+        assert_eq!(parsed.addr.port, 9092);
+        assert_eq!(parsed.addr.to_string(), "PLAINTEXT://127.0.0.1:9092");
+        let all = one("PLAINTEXT://:19092").addr;
         assert_eq!(all.socket_address(), "0.0.0.0:19092");
         assert_eq!(all.advertisable().socket_address(), "localhost:19092");
-        let v6 = ListenerAddr::parse("plaintext://[::1]:9093").unwrap();
-        assert_eq!(v6.host, "::1");
-        assert_eq!(v6.socket_address(), "[::1]:9093");
-        let named = ListenerAddr::parse("PLAINTEXT://broker-1.example:9092").unwrap();
+        let v6 = one("plaintext://[::1]:9093");
+        assert_eq!(
+            (v6.name.as_str(), v6.addr.host.as_str()),
+            ("PLAINTEXT", "::1")
+        );
+        assert_eq!(v6.addr.socket_address(), "[::1]:9093");
+        let named = one("PLAINTEXT://broker-1.example:9092").addr;
         assert_eq!(named.advertisable(), named);
+        let two = parse_listener_list("PLAINTEXT://:9092, CONTROLLER://localhost:9093").unwrap();
+        assert_eq!(two[1].to_string(), "CONTROLLER://localhost:9093");
+        assert_eq!(parse_listener_list(" ").unwrap(), vec![]);
     }
 
     #[test]
     fn rejects_bad_listeners() {
         for bad in [
-            "SSL://host:9093",
             "127.0.0.1:9092",
             "PLAINTEXT://host",
             "PLAINTEXT://host:99999",
-            "PLAINTEXT://a:1,PLAINTEXT://b:2",
-            "",
+            "://host:9092",
+            "PLAIN TEXT://host:9092",
         ] {
-            assert!(ListenerAddr::parse(bad).is_err(), "{bad}");
+            assert!(parse_listener_list(bad).is_err(), "{bad}");
         }
     }
 }

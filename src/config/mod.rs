@@ -7,13 +7,15 @@
 //! (`log.retention.ms` over `log.retention.hours`, `node.id` over `broker.id`).
 
 pub mod keys;
+pub mod kraft;
 pub mod listener;
 pub mod properties;
 pub mod topic;
 mod topic_keys;
 
-pub use keys::{BrokerKey, BROKER_KEYS, IGNORED_KAFKA_KEYS};
-pub use listener::ListenerAddr;
+pub use keys::{ignored_key, BrokerKey, IgnoredKey, BROKER_KEYS, IGNORED_KAFKA_KEYS};
+pub use kraft::{ClusterMembership, KraftConfig};
+pub use listener::{ListenerAddr, NamedListener};
 pub use topic::{
     log_ignored_keys, topic_config_defaults, topic_config_key, validate_topic_config,
     validate_topic_configs, KeySupport, TopicConfigKey, TOPIC_CONFIG_KEYS,
@@ -27,11 +29,14 @@ use std::path::{Path, PathBuf};
 /// The broker configuration. Field meanings and defaults: [`Config::help_text`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// `listeners`: the one plaintext listener.
+    /// The listener clients are served on: of `listeners`, the one not
+    /// named in `controller.listener.names` ([`KraftConfig::resolve`]).
     pub listeners: ListenerAddr,
-    /// `advertised.listeners`; `None` = derived from `listeners`
-    /// (see [`Config::advertised_listener`]).
+    /// Its entry in `advertised.listeners`; `None` = derived from
+    /// `listeners` (see [`Config::advertised_listener`]).
     pub advertised_listeners: Option<ListenerAddr>,
+    /// The KRaft keys and every named listener, as written.
+    pub kraft: KraftConfig,
     /// `log.dirs` (first entry) / `log.dir`.
     pub log_dirs: PathBuf,
     /// `node.id` / `broker.id`.
@@ -42,6 +47,10 @@ pub struct Config {
     pub num_partitions: i32,
     /// `default.replication.factor`.
     pub default_replication_factor: i16,
+    /// `min.insync.replicas` (the topic default).
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable` (the topic default).
+    pub unclean_leader_election_enable: bool,
     /// `auto.create.topics.enable`.
     pub auto_create_topics_enable: bool,
     /// `log.segment.bytes`.
@@ -125,7 +134,8 @@ pub struct Config {
     /// `http.listener`: address of the metrics endpoint; `None` = off.
     pub http_listener: Option<String>,
     /// Kafka keys that were set but mean nothing here
-    /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them once logging is up.
+    /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them, with why, once
+    /// logging is up.
     pub ignored_keys: Vec<String>,
 }
 
@@ -172,6 +182,13 @@ pub enum ConfigError {
         /// The expected form.
         expected: String,
     },
+    /// Keys that contradict each other (or a key another one requires).
+    Invalid {
+        /// The key to change.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -208,6 +225,7 @@ impl fmt::Display for ConfigError {
                 f,
                 "{origin}: invalid value {value:?} for {key}: expected {expected}"
             ),
+            ConfigError::Invalid { key, reason } => write!(f, "{key}: {reason}"),
         }
     }
 }
@@ -224,6 +242,8 @@ impl Default for Config {
                 debug_assert!(applied.is_ok(), "bad default for {}", key.name);
             }
         }
+        let resolved = config.resolve_listeners(false);
+        debug_assert!(resolved.is_ok(), "default listeners: {resolved:?}");
         config
     }
 }
@@ -244,11 +264,14 @@ impl Config {
                 port: 0,
             },
             advertised_listeners: None,
+            kraft: KraftConfig::default(),
             log_dirs: PathBuf::new(),
             node_id: 0,
             cluster_id: None,
             num_partitions: 0,
             default_replication_factor: 0,
+            min_insync_replicas: 0,
+            unclean_leader_election_enable: false,
             auto_create_topics_enable: false,
             log_segment_bytes: 0,
             log_roll_ms: 0,
@@ -310,7 +333,7 @@ impl Config {
         let mut config = Config::default();
         let mut latest: Vec<Entry> = Vec::with_capacity(entries.len());
         for entry in entries {
-            if IGNORED_KAFKA_KEYS.contains(&entry.key.as_str()) {
+            if ignored_key(&entry.key).is_some() {
                 if !config.ignored_keys.contains(&entry.key) {
                     config.ignored_keys.push(entry.key);
                 }
@@ -338,7 +361,32 @@ impl Config {
                 })?;
             }
         }
+        let node_id_set = latest
+            .iter()
+            .any(|e| e.key == "node.id" || e.key == "broker.id");
+        config.resolve_listeners(node_id_set)?;
         Ok(config)
+    }
+
+    /// Checks the KRaft and listener keys together and sets the listener
+    /// clients are served on.
+    fn resolve_listeners(&mut self, node_id_set: bool) -> Result<(), ConfigError> {
+        let served =
+            self.kraft
+                .resolve(self.node_id, node_id_set)
+                .map_err(|e| ConfigError::Invalid {
+                    key: e.key.to_string(),
+                    reason: e.reason,
+                })?;
+        self.listeners = served.listener.addr;
+        self.advertised_listeners = served.advertised;
+        Ok(())
+    }
+
+    /// `Some` when the quorum keys make this node one member of a
+    /// multi-node cluster, which `millrace serve` does not serve yet.
+    pub fn cluster_membership(&self) -> Option<ClusterMembership> {
+        self.kraft.cluster_membership(self.node_id)
     }
 
     /// The listener to advertise in Metadata: `advertised.listeners`, else
@@ -382,8 +430,10 @@ impl Config {
                 key.doc
             ));
         }
-        text.push_str("\nAccepted for Kafka compatibility and ignored: ");
-        text.push_str(&IGNORED_KAFKA_KEYS.join(", "));
+        text.push_str("\nAccepted for Kafka compatibility and ignored (logged at start):\n");
+        for key in IGNORED_KAFKA_KEYS {
+            text.push_str(&format!("{:name_width$}  {}\n", key.name, key.why));
+        }
         text.push_str("\n\nPer-topic keys (CreateTopics, DescribeConfigs):\n");
         let synonym_width = TOPIC_CONFIG_KEYS.iter().map(|k| k.broker_key.len()).max();
         let synonym_width = synonym_width.unwrap_or(0);
@@ -459,7 +509,7 @@ fn override_entry(text: &str) -> Result<Entry, ConfigError> {
 /// The known key nearest to `key` by edit distance, if near enough to be a typo.
 fn closest_key(key: &str) -> Option<&'static str> {
     let candidates = BROKER_KEYS.iter().map(|k| k.name);
-    let candidates = candidates.chain(IGNORED_KAFKA_KEYS.iter().copied());
+    let candidates = candidates.chain(IGNORED_KAFKA_KEYS.iter().map(|k| k.name));
     let (distance, best) = candidates
         .map(|name| (edit_distance(key, name), name))
         .min_by_key(|(distance, _)| *distance)?;

@@ -228,7 +228,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         broker_key: "min.insync.replicas",
         doc: "Replicas that must have a record for acks=all (1 on a single node).",
         validate: |v| int(v, 1, INT_MAX).map(drop),
-        default: TopicDefault::Fixed("1"),
+        default: TopicDefault::Broker(|c| c.min_insync_replicas.to_string()),
         support: REPLICATION,
     },
     TopicConfigKey {
@@ -316,7 +316,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         broker_key: "unclean.leader.election.enable",
         doc: "Let an out-of-sync replica become leader.",
         validate: |v| boolean(v).map(drop),
-        default: TopicDefault::Fixed("false"),
+        default: TopicDefault::Broker(|c| c.unclean_leader_election_enable.to_string()),
         support: REPLICATION,
     },
     // millrace's own: Kafka's single-node read semantics per topic.

@@ -215,12 +215,22 @@ fn validate_new_topic(config: &Config, topic: &NewTopic) -> Result<TopicMeta, (i
             format!("Number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}, got {partitions}."),
         ));
     }
-    if topic.replication_factor != -1 && topic.replication_factor != 1 {
+    let replication_factor = if topic.replication_factor == -1 {
+        config.default_replication_factor
+    } else {
+        topic.replication_factor
+    };
+    if replication_factor < 1 {
+        return Err((
+            error_code::INVALID_REPLICATION_FACTOR,
+            "Replication factor must be larger than 0, or -1 to use the default value.".to_string(),
+        ));
+    }
+    if replication_factor != 1 {
         return Err((
             error_code::INVALID_REPLICATION_FACTOR,
             format!(
-                "Replication factor {} is larger than the 1 available broker.",
-                topic.replication_factor
+                "Replication factor {replication_factor} is larger than the 1 available broker."
             ),
         ));
     }

@@ -41,6 +41,14 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Io(path, err) => write!(f, "{}: {err}", path.display()),
+            // Line 0: the whole file is wrong (identity mismatch), not one line.
+            StoreError::Corrupt {
+                path,
+                line: 0,
+                reason,
+            } => {
+                write!(f, "{}: {reason}", path.display())
+            }
             StoreError::Corrupt { path, line, reason } => {
                 write!(f, "{} line {line}: {reason}", path.display())
             }
@@ -149,7 +157,7 @@ pub fn load_or_create_identity(
 ) -> Result<BrokerIdentity, StoreError> {
     let path = data_dir.join(META_PROPERTIES_FILE_NAME);
     match fs::read_to_string(&path) {
-        Ok(text) => parse_identity(&path, &text, node_id),
+        Ok(text) => parse_identity(&path, &text, node_id, configured_cluster_id),
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             let cluster_id = configured_cluster_id
                 .map(str::to_string)
@@ -165,7 +173,15 @@ pub fn load_or_create_identity(
     }
 }
 
-fn parse_identity(path: &Path, text: &str, node_id: i32) -> Result<BrokerIdentity, StoreError> {
+/// Reads an identity written by millrace or by Kafka's `kafka-storage
+/// format` (which adds comments and `directory.id`); refuses one that names
+/// another node or another configured cluster.
+fn parse_identity(
+    path: &Path,
+    text: &str,
+    node_id: i32,
+    configured_cluster_id: Option<&str>,
+) -> Result<BrokerIdentity, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         path: path.to_path_buf(),
         line: 0,
@@ -173,7 +189,12 @@ fn parse_identity(path: &Path, text: &str, node_id: i32) -> Result<BrokerIdentit
     };
     let value_of = |key: &str| {
         text.lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix(key)?
+                    .trim_start()
+                    .strip_prefix('=')
+            })
             .map(str::trim)
     };
     let cluster_id = value_of("cluster.id")
@@ -184,7 +205,15 @@ fn parse_identity(path: &Path, text: &str, node_id: i32) -> Result<BrokerIdentit
         .ok_or_else(|| corrupt("no valid node.id".into()))?;
     if stored_node_id != node_id {
         return Err(corrupt(format!(
-            "data directory belongs to node.id {stored_node_id}, but this broker is configured as {node_id}"
+            "data directory belongs to node.id {stored_node_id}, but this broker is configured \
+             as node.id {node_id}: set node.id={stored_node_id}, or use another log.dirs"
+        )));
+    }
+    if let Some(configured) = configured_cluster_id.filter(|id| *id != cluster_id) {
+        return Err(corrupt(format!(
+            "data directory belongs to cluster.id {cluster_id}, but this broker is configured \
+             with cluster.id {configured}: set cluster.id={cluster_id} (or remove it), or use \
+             another log.dirs"
         )));
     }
     Ok(BrokerIdentity {
@@ -262,5 +291,21 @@ mod tests {
         assert_eq!(first.cluster_id.len(), 22);
         assert_eq!(load_or_create_identity(&dir, 0, None).unwrap(), first);
         assert!(load_or_create_identity(&dir, 1, None).is_err());
+        let configured = Some(first.cluster_id.as_str());
+        assert_eq!(load_or_create_identity(&dir, 0, configured).unwrap(), first);
+        let other = load_or_create_identity(&dir, 0, Some("another-cluster")).unwrap_err();
+        assert!(other.to_string().contains("cluster.id"), "{other}");
+    }
+
+    #[test]
+    fn identity_written_by_kafka_storage_format_is_read() {
+        let dir = temp_dir("kafka-identity");
+        let kafka = "#\n#Wed Dec 02 06:00:00 UTC 2026\ncluster.id=MkU3OEVBNTcwNTJENDM2Qk\n\
+                     directory.id=zHv4Qn4dQOi7GO3bSZ6e-A\nnode.id=1\nversion=1\n";
+        fs::write(dir.join(META_PROPERTIES_FILE_NAME), kafka).unwrap();
+        let identity = load_or_create_identity(&dir, 1, None).unwrap();
+        assert_eq!(identity.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk");
+        let wrong_node = load_or_create_identity(&dir, 2, None).unwrap_err();
+        assert!(wrong_node.to_string().contains("node.id 1"), "{wrong_node}");
     }
 }
