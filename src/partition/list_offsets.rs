@@ -11,7 +11,8 @@
 //! the read bound (Kafka's `offset < lastFetchableOffset`).
 
 use super::{Partition, ShardPartitions};
-use crate::protocol::compression::{decoder, CODEC_NONE, DECOMPRESSED_BYTES_MAX};
+use crate::protocol::codec::stream::decoder;
+use crate::protocol::codec::{Codec, DECOMPRESSED_BYTES_MAX};
 use crate::protocol::error_code;
 use crate::protocol::record_batch::RECORD_BATCH_HEADER_BYTES;
 use crate::protocol::record_walk::{find_record, RecordSearch, WalkError, WalkLimits};
@@ -157,8 +158,12 @@ async fn look_into(
     limits: WalkLimits,
     wanted: TimeMatch,
 ) -> Result<RecordSearch, WalkError> {
-    let codec = i16::from(batch.info.compression_codec());
-    if codec == CODEC_NONE {
+    let bits = batch.info.compression_codec();
+    let codec = Codec::from_attribute(i16::from(bits)).ok_or_else(|| {
+        let unknown = format!("unknown compression codec {bits}");
+        WalkError::Io(io::Error::new(io::ErrorKind::InvalidData, unknown))
+    })?;
+    if codec == Codec::None {
         let records = batch
             .bytes
             .get(RECORD_BATCH_HEADER_BYTES..)

@@ -11,6 +11,7 @@
 //! that codec's frames must, and enough bytes to hold `recordsCount` records
 //! at the highest ratio any codec reaches.
 
+use super::codec::Codec;
 use super::record_batch::{BatchError, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 
 /// `producerId` of a batch sent without idempotence.
@@ -27,24 +28,6 @@ pub const VARINT_I32_MAX_BYTES: usize = 5;
 /// 1032:1, LZ4 near 255:1, snappy near 22:1). A compressed batch whose count
 /// needs more is refused without decompressing it.
 pub const COMPRESSION_RATIO_MAX: u64 = 32 * 1024;
-
-/// Codec ids of the `attributes` bits.
-const CODEC_NONE: u8 = 0;
-const CODEC_GZIP: u8 = 1;
-const CODEC_SNAPPY: u8 = 2;
-const CODEC_LZ4: u8 = 3;
-const CODEC_ZSTD: u8 = 4;
-/// Every gzip member starts with these bytes (RFC 1952).
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-/// Kafka's LZ4 is the LZ4 frame format (magic 0x184D2204, little-endian);
-/// its reader refuses anything else.
-const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
-/// A zstd frame (magic 0xFD2FB528, little-endian)...
-const ZSTD_FRAME_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-/// ...or a skippable frame (0x184D2A50..=0x184D2A5F): the last three bytes.
-const ZSTD_SKIPPABLE_MAGIC_TAIL: [u8; 3] = [0x2a, 0x4d, 0x18];
-/// The high nibble of a skippable frame magic's first byte.
-const ZSTD_SKIPPABLE_FIRST_HIGH: u8 = 0x50;
 
 /// Checks one batch a client sent: `info` is its header, `batch` its bytes
 /// (12-byte overhead included), whose framing and CRC are already checked.
@@ -65,12 +48,11 @@ pub fn check_client_batch(info: &BatchInfo, batch: &[u8]) -> Result<(), BatchErr
     let records = batch
         .get(RECORD_BATCH_HEADER_BYTES..)
         .ok_or(BatchError::Truncated)?;
-    match info.compression_codec() {
-        CODEC_NONE => walk_record_lengths(records, info.record_count),
-        codec @ (CODEC_GZIP | CODEC_SNAPPY | CODEC_LZ4 | CODEC_ZSTD) => {
-            check_compressed(codec, records, info.record_count)
-        }
-        codec => Err(BatchError::UnknownCompression(codec)),
+    let bits = info.compression_codec();
+    match Codec::from_attribute(i16::from(bits)) {
+        Some(Codec::None) => walk_record_lengths(records, info.record_count),
+        Some(codec) => check_compressed(codec, records, info.record_count),
+        None => Err(BatchError::UnknownCompression(bits)),
     }
 }
 
@@ -140,16 +122,9 @@ fn read_varint_i32(buf: &[u8]) -> Option<(i32, usize)> {
 
 /// What a compressed payload shows without decompressing it: the frame
 /// magic its codec's reader requires, and room for `count` records.
-fn check_compressed(codec: u8, payload: &[u8], count: i32) -> Result<(), BatchError> {
-    let starts_right = match codec {
-        CODEC_GZIP => payload.starts_with(&GZIP_MAGIC),
-        CODEC_LZ4 => payload.starts_with(&LZ4_FRAME_MAGIC),
-        CODEC_ZSTD => starts_zstd_frame(payload),
-        // Raw snappy and snappy-java's framing both exist: no fixed prefix.
-        _ => !payload.is_empty(),
-    };
-    if !starts_right {
-        return Err(BatchError::CompressedFrameMismatch(codec));
+fn check_compressed(codec: Codec, payload: &[u8], count: i32) -> Result<(), BatchError> {
+    if !codec.frame_magic_matches(payload) {
+        return Err(BatchError::CompressedFrameMismatch(codec.attribute() as u8));
     }
     let capacity = payload.len() as u64 * COMPRESSION_RATIO_MAX / RECORD_MIN_BYTES;
     if count as u64 > capacity {
@@ -161,22 +136,9 @@ fn check_compressed(codec: u8, payload: &[u8], count: i32) -> Result<(), BatchEr
     Ok(())
 }
 
-fn starts_zstd_frame(payload: &[u8]) -> bool {
-    payload.starts_with(&ZSTD_FRAME_MAGIC)
-        || matches!(payload, [first, rest @ ..]
-            if first & 0xf0 == ZSTD_SKIPPABLE_FIRST_HIGH && rest.starts_with(&ZSTD_SKIPPABLE_MAGIC_TAIL))
-}
-
 /// Name of a codec id for messages.
 pub fn codec_name(codec: u8) -> &'static str {
-    match codec {
-        CODEC_NONE => "none",
-        CODEC_GZIP => "gzip",
-        CODEC_SNAPPY => "snappy",
-        CODEC_LZ4 => "lz4",
-        CODEC_ZSTD => "zstd",
-        _ => "unknown",
-    }
+    Codec::from_attribute(i16::from(codec)).map_or("unknown", Codec::name)
 }
 
 #[cfg(test)]

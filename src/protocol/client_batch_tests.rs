@@ -1,4 +1,5 @@
 use super::*;
+use crate::protocol::codec::{GZIP_MAGIC, LZ4_MAGIC, ZSTD_FRAME_MAGIC};
 use crate::protocol::record_batch::{
     build_test_batch, validate_batches, RecordBatchHeader, TestBatch, LOG_OVERHEAD_BYTES,
     NO_SEQUENCE,
@@ -241,7 +242,7 @@ fn compressed(codec: i16, payload: &[u8], record_count: i32) -> Vec<u8> {
 fn compressed_batches_are_checked_without_decompressing() {
     let payload_of = |magic: &[u8]| [magic, &[0u8; 20][..]].concat();
     let gzip = payload_of(&GZIP_MAGIC);
-    let lz4 = payload_of(&LZ4_FRAME_MAGIC);
+    let lz4 = payload_of(&LZ4_MAGIC.to_le_bytes());
     let zstd = payload_of(&ZSTD_FRAME_MAGIC);
     let zstd_skippable = payload_of(&[0x5a, 0x2a, 0x4d, 0x18]);
     for (codec, payload) in [

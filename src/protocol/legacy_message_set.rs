@@ -6,7 +6,8 @@
 //! KIP-896). Unlike the v2 paths this one copies every record: it only runs
 //! for those old request versions.
 
-use super::compression::{read_bounded, CodecError, CODEC_NONE, DECOMPRESSED_BYTES_MAX};
+use super::codec::stream::{read_bounded, CodecError};
+use super::codec::{Codec, DECOMPRESSED_BYTES_MAX};
 use super::record_batch::{COMPRESSION_CODEC_MASK, RECORD_BATCH_HEADER_BYTES, TIMESTAMP_TYPE_FLAG};
 use bytes::{BufMut, BytesMut};
 use std::fmt;
@@ -91,7 +92,12 @@ fn sized_bytes(buf: &[u8], at: usize) -> Result<(Option<&[u8]>, usize), LegacyEr
     Ok((Some(bytes), end))
 }
 
-fn decompress(codec: i16, data: &[u8]) -> Result<Vec<u8>, LegacyError> {
+/// Codec bits of an uncompressed message or batch.
+const CODEC_NONE: i16 = 0;
+
+fn decompress(bits: i16, data: &[u8]) -> Result<Vec<u8>, LegacyError> {
+    let codec = Codec::from_attribute(bits)
+        .ok_or_else(|| LegacyError::Codec(format!("unknown compression codec {bits}")))?;
     read_bounded(codec, data, DECOMPRESSED_BYTES_MAX).map_err(|error| match error {
         CodecError::TooLarge => LegacyError::TooLarge,
         other => LegacyError::Codec(other.to_string()),
@@ -357,7 +363,6 @@ pub fn down_convert(batches: &[u8], magic: i8, out: &mut BytesMut) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::compression::{CODEC_GZIP, CODEC_SNAPPY};
     use crate::protocol::record_batch::validate_batches;
     use std::io::Write;
 
@@ -453,7 +458,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&inner).unwrap();
         let compressed = gz.finish().unwrap();
-        let wrapper = message(1, CODEC_GZIP as i8, 8, None, &compressed);
+        let wrapper = message(1, Codec::Gzip.attribute() as i8, 8, None, &compressed);
         let batch = up_convert(&wrapper).unwrap();
         let back = records_of(&batch, 1);
         assert_eq!(back.len(), 2);
@@ -468,7 +473,14 @@ mod tests {
         framed.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1]);
         framed.extend_from_slice(&(block.len() as i32).to_be_bytes());
         framed.extend_from_slice(&block);
-        let batch = up_convert(&message(0, CODEC_SNAPPY as i8, 0, None, &framed)).unwrap();
+        let batch = up_convert(&message(
+            0,
+            Codec::Snappy.attribute() as i8,
+            0,
+            None,
+            &framed,
+        ))
+        .unwrap();
         assert_eq!(records_of(&batch, 0)[0].2, b"snappy value".to_vec());
     }
 

@@ -2,7 +2,7 @@
 //! records: the walk reads each record's length, attributes, timestamp
 //! delta and offset delta and skips the rest (key, value, headers), from
 //! any buffered reader of the uncompressed records section: the batch's own
-//! bytes, or a decompressor (`compression::decoder`). What it reads is
+//! bytes, or a decompressor (`codec::stream::decoder`). What it reads is
 //! bounded by the caller, so a record that inflates to gigabytes is never
 //! held, nor walked past the bound.
 

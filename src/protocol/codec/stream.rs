@@ -8,33 +8,16 @@
 use std::fmt;
 use std::io::{self, Read};
 
-/// Compression codecs in a batch's (or message's) attribute bits.
-pub const CODEC_NONE: i16 = 0;
-/// gzip.
-pub const CODEC_GZIP: i16 = 1;
-/// snappy.
-pub const CODEC_SNAPPY: i16 = 2;
-/// lz4 (frame format).
-pub const CODEC_LZ4: i16 = 3;
-/// zstd.
-pub const CODEC_ZSTD: i16 = 4;
-/// Most bytes the broker inflates from one batch or message set, so a small
-/// compressed payload cannot make it allocate or spin without limit.
-pub const DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
-/// Largest zstd window accepted (2^24 = 16 MiB): a frame may declare up to
-/// 2 GiB, which the decoder would allocate. Producers compress one batch at
-/// a time, with windows no larger than the batch.
-const ZSTD_WINDOW_LOG_MAX: u32 = 24;
-/// Snappy as Kafka's Java clients framed it (snappy-java's stream format).
-const XERIAL_HEADER: &[u8] = &[0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
-/// Header (8) + version (4) + compatible version (4).
-const XERIAL_PREAMBLE_BYTES: usize = 16;
+use super::{Codec, DECOMPRESSED_BYTES_MAX, SNAPPY_XERIAL_HEADER, ZSTD_WINDOW_LOG_MAX};
+
+/// The magic that opens snappy-java's framing (its version words follow).
+const XERIAL_MAGIC_BYTES: usize = 8;
+/// Magic, version and compatible version: where the first chunk starts.
+const XERIAL_PREAMBLE_BYTES: usize = SNAPPY_XERIAL_HEADER.len();
 
 /// Why a payload cannot be decompressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodecError {
-    /// Codec bits that name no codec.
-    Unknown(i16),
     /// The payload does not decode.
     Corrupt(String),
     /// It inflates past the bound it was read with.
@@ -44,7 +27,6 @@ pub enum CodecError {
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CodecError::Unknown(codec) => write!(f, "unknown compression codec {codec}"),
             CodecError::Corrupt(what) => write!(f, "corrupt compressed data: {what}"),
             CodecError::TooLarge => write!(f, "decompressed data too large"),
         }
@@ -57,23 +39,24 @@ fn corrupt(error: impl fmt::Display) -> CodecError {
     CodecError::Corrupt(error.to_string())
 }
 
-/// A reader of `data` decompressed with `codec` (not [`CODEC_NONE`]).
-pub fn decoder<'a>(codec: i16, data: &'a [u8]) -> Result<Box<dyn Read + 'a>, CodecError> {
+/// A reader of `data` decompressed with `codec` ([`Codec::None`] reads the
+/// bytes as they are).
+pub fn decoder<'a>(codec: Codec, data: &'a [u8]) -> Result<Box<dyn Read + 'a>, CodecError> {
     match codec {
-        CODEC_GZIP => Ok(Box::new(flate2::read::GzDecoder::new(data))),
-        CODEC_SNAPPY => Ok(Box::new(SnappyReader::new(data))),
-        CODEC_LZ4 => Ok(Box::new(lz4::Decoder::new(data).map_err(corrupt)?)),
-        CODEC_ZSTD => {
+        Codec::None => Ok(Box::new(data)),
+        Codec::Gzip => Ok(Box::new(flate2::read::GzDecoder::new(data))),
+        Codec::Snappy => Ok(Box::new(SnappyReader::new(data))),
+        Codec::Lz4 => Ok(Box::new(lz4::Decoder::new(data).map_err(corrupt)?)),
+        Codec::Zstd => {
             let mut zstd = zstd::stream::read::Decoder::with_buffer(data).map_err(corrupt)?;
             zstd.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(corrupt)?;
             Ok(Box::new(zstd))
         }
-        other => Err(CodecError::Unknown(other)),
     }
 }
 
 /// All of `data` decompressed, refused past `max_bytes`.
-pub fn read_bounded(codec: i16, data: &[u8], max_bytes: usize) -> Result<Vec<u8>, CodecError> {
+pub fn read_bounded(codec: Codec, data: &[u8], max_bytes: usize) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::new();
     decoder(codec, data)?
         .take(max_bytes as u64 + 1)
@@ -97,7 +80,8 @@ struct SnappyReader<'a> {
 
 impl<'a> SnappyReader<'a> {
     fn new(data: &'a [u8]) -> Self {
-        let xerial = data.starts_with(XERIAL_HEADER) && data.len() >= XERIAL_PREAMBLE_BYTES;
+        let xerial = data.starts_with(&SNAPPY_XERIAL_HEADER[..XERIAL_MAGIC_BYTES])
+            && data.len() >= XERIAL_PREAMBLE_BYTES;
         SnappyReader {
             rest: if xerial {
                 &data[XERIAL_PREAMBLE_BYTES..]
@@ -168,17 +152,16 @@ mod tests {
             .collect()
     }
 
-    fn compressed(codec: i16, data: &[u8]) -> Vec<u8> {
+    fn compressed(codec: Codec, data: &[u8]) -> Vec<u8> {
         match codec {
-            CODEC_GZIP => {
+            Codec::Gzip => {
                 let mut encoder =
                     flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 encoder.write_all(data).unwrap();
                 encoder.finish().unwrap()
             }
-            CODEC_SNAPPY => {
-                let mut out = XERIAL_HEADER.to_vec();
-                out.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1]);
+            Codec::Snappy => {
+                let mut out = SNAPPY_XERIAL_HEADER.to_vec();
                 for chunk in data.chunks(32 << 10) {
                     let block = snap::raw::Encoder::new().compress_vec(chunk).unwrap();
                     out.extend_from_slice(&(block.len() as i32).to_be_bytes());
@@ -186,7 +169,7 @@ mod tests {
                 }
                 out
             }
-            CODEC_LZ4 => {
+            Codec::Lz4 => {
                 let mut encoder = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
                 encoder.write_all(data).unwrap();
                 encoder.finish().0
@@ -198,25 +181,22 @@ mod tests {
     #[test]
     fn every_codec_round_trips_within_its_bound() {
         let data = payload();
-        for codec in [CODEC_GZIP, CODEC_SNAPPY, CODEC_LZ4, CODEC_ZSTD] {
+        for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
             let packed = compressed(codec, &data);
             assert_eq!(read_bounded(codec, &packed, data.len()).unwrap(), data);
             assert_eq!(
                 read_bounded(codec, &packed, data.len() - 1),
                 Err(CodecError::TooLarge),
-                "codec {codec}"
+                "codec {codec:?}"
             );
         }
         let raw_snappy = snap::raw::Encoder::new().compress_vec(&data).unwrap();
         assert_eq!(
-            read_bounded(CODEC_SNAPPY, &raw_snappy, 1 << 30).unwrap(),
+            read_bounded(Codec::Snappy, &raw_snappy, 1 << 30).unwrap(),
             data
         );
-        assert!(matches!(
-            read_bounded(7, &data, 10),
-            Err(CodecError::Unknown(7))
-        ));
-        assert!(read_bounded(CODEC_GZIP, b"not gzip", 10).is_err());
+        assert_eq!(read_bounded(Codec::None, &data, data.len()).unwrap(), data);
+        assert!(read_bounded(Codec::Gzip, b"not gzip", 10).is_err());
     }
 
     #[test]
@@ -229,6 +209,6 @@ mod tests {
                 c.compress(&vec![7u8; 100 << 20])
             })
             .unwrap();
-        assert!(read_bounded(CODEC_ZSTD, &big_window, 200 << 20).is_err());
+        assert!(read_bounded(Codec::Zstd, &big_window, 200 << 20).is_err());
     }
 }
