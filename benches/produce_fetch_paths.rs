@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 use millrace::protocol::fetch_response::{
-    encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
+    encode_fetch_response, AbortedTransactions, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
 };
 use millrace::protocol::piece::Piece;
 use millrace::protocol::record_batch::{build_test_batch, validate_batches, TestBatch};
@@ -98,6 +98,7 @@ fn fetch_response(batch_bytes: usize, batches: usize) -> FetchResponseOut {
                 high_watermark: 1,
                 last_stable_offset: 1,
                 log_start_offset: 0,
+                aborted_transactions: AbortedTransactions::Null,
                 records: (0..batches).map(|_| Piece::Mem(batch.clone())).collect(),
             }],
         }],

@@ -16,9 +16,11 @@
 //!   and the owner side of Produce, Fetch, ListOffsets, DescribeLogDirs.
 //! - [`metadata`]: the topic registry (persisted by the controller on shard
 //!   0, copied to every shard) and each shard's control-plane state.
-//! - [`cluster`]: the cluster control plane, sans-IO (no runtime, no I/O):
-//!   metadata records, the metadata image, the KRaft-style controller and
-//!   broker lifecycle, and a seeded deterministic simulator that checks them.
+//! - [`cluster`]: the cluster control plane: sans-IO metadata records, the
+//!   metadata image, the KRaft-style controller and broker lifecycle, a
+//!   seeded deterministic simulator that checks them; and `cluster::raft`,
+//!   the metadata log on openraft (glommio runtime, disk log, TCP between
+//!   controllers), the only part with I/O.
 //! - [`coordinator`]: consumer groups and their committed offsets.
 //! - [`shard`]: the runtime (one pinned glommio executor per core),
 //!   placement, the cross-shard messages, the router that carries them, and

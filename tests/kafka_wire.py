@@ -3,7 +3,7 @@
 The client libraries hide what goes on the wire; these helpers let tests send exact bytes
 (bad frames, unsupported versions, one Produce or Fetch request that touches chosen
 partitions) and decode exact answers. Only what the tests use is here: request headers v1/v2,
-ApiVersions v0/v3, Produce v3, Fetch v4, ListOffsets v1 and record batch v2 (compressed only
+ApiVersions v0/v3, Produce v3, Fetch v4 and v11 (sessions), ListOffsets v1 and record batch v2 (compressed only
 around a records section the caller compressed).
 """
 
@@ -457,6 +457,83 @@ def parse_fetch_v4(reader):
             records = reader.nullable_bytes() or b""
             results[partition] = (error_code, high_watermark, records)
     return results
+
+
+def fetch_v11(sock, correlation_id, session_id, epoch, topics, forgotten=None, max_wait_ms=100, min_bytes=1,
+              isolation_level=0, partition_max_bytes=1 << 20):
+    """One Fetch v11 request (fetch sessions, KIP-227, topics by name). `topics` is
+    {topic: {partition: fetch_offset}}, `forgotten` {topic: [partition]}. Returns
+    (error_code, session_id, {(topic, partition): (error_code, high_watermark, log_start_offset,
+    aborted, records)}) where aborted is None (null) or the list's length."""
+    body = fetch_v11_body(session_id, epoch, topics, forgotten, max_wait_ms, min_bytes, isolation_level,
+                          partition_max_bytes)
+    return parse_fetch_v11(call(sock, API_FETCH, 11, correlation_id, body))
+
+
+def fetch_v11_body(session_id, epoch, topics, forgotten=None, max_wait_ms=100, min_bytes=1, isolation_level=0,
+                   partition_max_bytes=1 << 20):
+    """The body of a Fetch v11 request (see fetch_v11)."""
+    forgotten = forgotten or {}
+    body = (
+        int32(-1) + int32(max_wait_ms) + int32(min_bytes) + int32(32 << 20)
+        + struct.pack(">b", isolation_level) + int32(session_id) + int32(epoch)
+        + int32(len(topics))
+    )
+    for topic, offsets in topics.items():
+        body += kafka_string(topic) + int32(len(offsets))
+        for partition, offset in offsets.items():
+            # partition, current leader epoch, fetch offset, log start offset, max bytes
+            body += int32(partition) + int32(-1) + int64(offset) + int64(-1) + int32(partition_max_bytes)
+    body += int32(len(forgotten))
+    for topic, partitions in forgotten.items():
+        body += kafka_string(topic) + int32(len(partitions)) + b"".join(int32(p) for p in partitions)
+    return body + kafka_string("")  # rack id
+
+
+def parse_fetch_v11(reader):
+    reader.int32()  # throttle
+    error_code = reader.int16()
+    session_id = reader.int32()
+    partitions = {}
+    for _ in range(reader.int32()):
+        topic = reader.string()
+        for _ in range(reader.int32()):
+            partition = reader.int32()
+            partition_error = reader.int16()
+            high_watermark = reader.int64()
+            reader.int64()  # last stable offset
+            log_start_offset = reader.int64()
+            aborted = reader.int32()
+            for _ in range(max(aborted, 0)):
+                reader.take(16)
+            reader.int32()  # preferred read replica
+            records = reader.nullable_bytes() or b""
+            partitions[(topic, partition)] = (
+                partition_error, high_watermark, log_start_offset, None if aborted < 0 else aborted, records,
+            )
+    return error_code, session_id, partitions
+
+
+def fetch_v13_session_only(sock, correlation_id, session_id, epoch):
+    """A Fetch v13 request (flexible, topics by id) naming no partitions, only a session;
+    returns (error_code, session_id) of the answer."""
+    body = (
+        int32(-1) + int32(0) + int32(0) + int32(1 << 20) + struct.pack(">b", 0)
+        + int32(session_id) + int32(epoch)
+        + uvarint(1)  # topics: none
+        + uvarint(1)  # forgotten topics: none
+        + compact_string("")  # rack id
+        + uvarint(0)  # tagged fields
+    )
+    sock.sendall(frame(request_header(API_FETCH, 13, correlation_id, flexible=True) + body))
+    response = read_frame(sock)
+    if response is None:
+        raise ConnectionError("broker closed the connection on Fetch v13")
+    reader = Reader(response)
+    assert reader.int32() == correlation_id
+    reader.skip_tagged_fields()
+    reader.int32()  # throttle
+    return reader.int16(), reader.int32()
 
 
 # ---------------------------------------------------------------- InitProducerId v4

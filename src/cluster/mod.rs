@@ -11,6 +11,9 @@
 //!   `handle(now_ms, input) -> outputs` (batches to append, replies to send).
 //! - [`broker`]: the broker side of the lifecycle (register, heartbeat, fence,
 //!   controlled shutdown), also a pure state machine.
+//! - [`raft`]: the metadata log on openraft, on glommio: the log and vote on
+//!   disk, the state machine that applies batches to the image, snapshots,
+//!   Raft RPCs over TCP between controllers. The only I/O in this module.
 //! - `sim` (tests only): a seeded deterministic simulator in the style of
 //!   TigerBeetle's VOPR that drives controllers and brokers through a lossy
 //!   network, crashes and controller failovers, and checks invariants after
@@ -23,6 +26,7 @@ pub mod broker;
 pub mod controller;
 pub mod image;
 pub mod prng;
+pub mod raft;
 pub mod records;
 
 #[cfg(test)]

@@ -383,6 +383,17 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.fetch_max_bytes, int(v, 1024, INT_MAX)? as u32),
     },
     BrokerKey {
+        name: "max.incremental.fetch.session.cache.slots",
+        default: Some("1000"),
+        doc: "Incremental fetch sessions (KIP-227) the broker keeps, shared out among the shards.",
+        apply: |c, v| {
+            store(
+                &mut c.max_incremental_fetch_session_cache_slots,
+                int(v, 0, INT_MAX)? as usize,
+            )
+        },
+    },
+    BrokerKey {
         name: "connections.max.idle.ms",
         default: Some("600000"),
         doc: "Close a connection idle for this long.",

@@ -82,6 +82,8 @@ pub struct Config {
     pub socket_request_max_bytes: u32,
     /// `fetch.max.bytes`.
     pub fetch_max_bytes: u32,
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub max_incremental_fetch_session_cache_slots: usize,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
     /// `group.initial.rebalance.delay.ms`.
@@ -287,6 +289,7 @@ impl Config {
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
             fetch_max_bytes: 0,
+            max_incremental_fetch_session_cache_slots: 0,
             connections_max_idle_ms: 0,
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 0,

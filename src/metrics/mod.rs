@@ -69,6 +69,8 @@ pub struct ShardGauges {
     pub recent_bytes: Gauge,
     /// Appended bytes not written yet (`log.unwritten.bytes.per.shard.max`).
     pub unwritten_bytes: Gauge,
+    /// Incremental fetch sessions (KIP-227) open on the shard.
+    pub fetch_sessions: Gauge,
 }
 
 /// Executor time and work, accumulated from glommio's resetting stats.
@@ -101,6 +103,8 @@ pub struct ShardMetrics {
     pub record_bytes_in: Counter,
     /// Record batch bytes sent in Fetch answers by this shard's connections.
     pub record_bytes_out: Counter,
+    /// Fetch requests served within an incremental fetch session.
+    pub incremental_fetches: Counter,
     /// Partition error codes, indexed by [`PartitionApi`] then code.
     pub partition_errors: [Box<[Counter]>; 2],
     /// fdatasync latency of segment files.
@@ -136,6 +140,7 @@ impl ShardMetrics {
             records_in: Counter::default(),
             record_bytes_in: Counter::default(),
             record_bytes_out: Counter::default(),
+            incremental_fetches: Counter::default(),
             partition_errors: [counters(ERROR_CODE_SLOTS), counters(ERROR_CODE_SLOTS)],
             fsync_latency: LatencyHistogram::default(),
             connections_accepted: Counter::default(),
@@ -318,6 +323,12 @@ pub fn count_fetched(error_code: i16, records: &[crate::protocol::piece::Piece])
         m.record_bytes_out
             .add(crate::protocol::piece::pieces_len(records) as u64);
     });
+}
+
+/// Counts a Fetch request served within an incremental fetch session.
+#[inline]
+pub fn count_incremental_fetch() {
+    with_local(|m| m.incremental_fetches.add(1));
 }
 
 /// The registry for `nr_shards` shards, served on `http_listener`

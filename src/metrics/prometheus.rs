@@ -202,7 +202,7 @@ fn render_partition_errors(w: &mut TextWriter, registry: &Registry) {
 
 fn render_traffic(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let counters: [(&str, &str, Read); 7] = [
+    let counters: [(&str, &str, Read); 8] = [
         (
             "millrace_request_bytes_total",
             "Request bytes received (frames with their size prefix).",
@@ -227,6 +227,11 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
             "millrace_record_bytes_out_total",
             "Record batch bytes sent in Fetch answers by this shard's connections.",
             |m| m.record_bytes_out.get(),
+        ),
+        (
+            "millrace_incremental_fetches_total",
+            "Fetch requests served within an incremental fetch session (KIP-227).",
+            |m| m.incremental_fetches.get(),
         ),
         (
             "millrace_cross_shard_messages_sent_total",
@@ -277,7 +282,7 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
 
 fn render_storage(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let gauges: [(&str, &str, Read); 6] = [
+    let gauges: [(&str, &str, Read); 7] = [
         (
             "millrace_partitions",
             "Partitions open on the shard.",
@@ -307,6 +312,11 @@ fn render_storage(w: &mut TextWriter, registry: &Registry) {
             "millrace_unwritten_bytes",
             "Appended record batches not written to disk yet.",
             |m| m.gauges.unwritten_bytes.get(),
+        ),
+        (
+            "millrace_fetch_sessions",
+            "Incremental fetch sessions (KIP-227) open on the shard.",
+            |m| m.gauges.fetch_sessions.get(),
         ),
     ];
     for (name, help, read) in gauges {

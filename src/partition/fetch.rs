@@ -338,12 +338,13 @@ impl Partition {
                 fetched.log_start_offset = result.log_start_offset;
                 fetched.records = result.pieces;
             }
+            // A failed read answers no offsets (-1), as Kafka's does.
             Err(ReadError::OffsetOutOfRange) => {
-                fetched.error_code = error_code::OFFSET_OUT_OF_RANGE;
+                fetched = FetchedPartition::error(error_code::OFFSET_OUT_OF_RANGE);
             }
             Err(ReadError::Storage(e)) => {
                 log::error!("read of {}-{} failed: {e}", read.topic, read.partition);
-                fetched.error_code = error_code::KAFKA_STORAGE_ERROR;
+                fetched = FetchedPartition::error(error_code::KAFKA_STORAGE_ERROR);
             }
         }
         fetched

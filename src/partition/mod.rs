@@ -26,6 +26,8 @@
 //! - [`produce`]: append in arrival order, then wait for the durability the
 //!   acks ask for (Produce);
 //! - [`fetch`]: read, long-poll waits and their cancel (Fetch);
+//! - [`fetch_session`]: incremental fetch sessions (KIP-227), a pure state
+//!   machine each shard keeps for the fetches its connections send;
 //! - [`list_offsets`]: offsets by position or time (ListOffsets);
 //! - [`ShardPartitions::sizes`]: bytes on disk (DescribeLogDirs).
 //!
@@ -34,6 +36,7 @@
 //! start after a crash checks only what follows.
 
 pub mod fetch;
+pub mod fetch_session;
 pub mod list_offsets;
 pub mod produce;
 pub mod producer_snapshot;

@@ -77,6 +77,10 @@ pub const KAFKA_STORAGE_ERROR: i16 = 56;
 pub const NON_EMPTY_GROUP: i16 = 68;
 /// The group does not exist.
 pub const GROUP_ID_NOT_FOUND: i16 = 69;
+/// Fetch: the incremental fetch session named is not (or no longer) cached here.
+pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// Fetch: the session epoch is not the one the session expects next.
+pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 /// JoinGroup v4+: rejoin with the member id the broker handed out.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 /// The group has its maximum number of members.
@@ -93,3 +97,6 @@ pub const INVALID_RECORD: i16 = 87;
 pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
 /// Fetch v13+: the topic id is unknown.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
+/// Fetch: the session was opened with topic ids and the request uses
+/// names, or the other way round.
+pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;

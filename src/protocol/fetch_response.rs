@@ -22,13 +22,13 @@ pub const FETCH_VERSION_MAX: i16 = 18;
 /// First version with the flexible (compact, tagged) encoding.
 const FIRST_FLEXIBLE_VERSION: i16 = 12;
 /// First version with top-level error_code and session_id.
-const FIRST_SESSION_VERSION: i16 = 7;
+pub const FIRST_SESSION_VERSION: i16 = 7;
 /// First version with a per-partition log_start_offset.
 const FIRST_LOG_START_OFFSET_VERSION: i16 = 5;
 /// First version with preferred_read_replica.
 const FIRST_PREFERRED_REPLICA_VERSION: i16 = 11;
 /// First version that names topics by id instead of by name.
-const FIRST_TOPIC_ID_VERSION: i16 = 13;
+pub const FIRST_TOPIC_ID_VERSION: i16 = 13;
 /// "No preferred read replica": the consumer keeps fetching from the leader.
 const NO_PREFERRED_READ_REPLICA: i32 = -1;
 
@@ -53,9 +53,22 @@ pub struct FetchPartitionOut {
     pub last_stable_offset: i64,
     /// First offset still in the log.
     pub log_start_offset: i64,
+    /// The aborted transactions field (there are no transactions yet).
+    pub aborted_transactions: AbortedTransactions,
     /// Record batch bytes, sent as they are; their total length is the
     /// `records` field length.
     pub records: Vec<Piece>,
+}
+
+/// How a partition's aborted_transactions field is written. Kafka sends an
+/// empty list to read_committed fetches and for partitions it refuses
+/// before reading, null otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbortedTransactions {
+    /// A null array.
+    Null,
+    /// An empty array.
+    Empty,
 }
 
 /// One topic of a Fetch response.
@@ -179,7 +192,10 @@ impl FieldWriter {
         if self.version >= FIRST_LOG_START_OFFSET_VERSION {
             self.buf.put_i64(partition.log_start_offset);
         }
-        self.put_null_array(); // aborted_transactions: none (no transactions)
+        match partition.aborted_transactions {
+            AbortedTransactions::Null => self.put_null_array(),
+            AbortedTransactions::Empty => self.put_array_len(0),
+        }
         if self.version >= FIRST_PREFERRED_REPLICA_VERSION {
             self.buf.put_i32(NO_PREFERRED_READ_REPLICA);
         }
@@ -291,6 +307,11 @@ mod tests {
             high_watermark: 1000 + i64::from(index),
             last_stable_offset: 900 + i64::from(index),
             log_start_offset: 10 + i64::from(index),
+            aborted_transactions: if index % 2 == 0 {
+                AbortedTransactions::Null
+            } else {
+                AbortedTransactions::Empty
+            },
             records: records.into_iter().map(Piece::Mem).collect(),
         }
     }
@@ -341,7 +362,10 @@ mod tests {
             .with_high_watermark(out.high_watermark)
             .with_last_stable_offset(out.last_stable_offset)
             .with_log_start_offset(log_start_offset)
-            .with_aborted_transactions(None)
+            .with_aborted_transactions(match out.aborted_transactions {
+                AbortedTransactions::Null => None,
+                AbortedTransactions::Empty => Some(Vec::new()),
+            })
             .with_preferred_read_replica((-1).into())
             .with_records(Some(Bytes::from(records)))
     }

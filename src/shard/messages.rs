@@ -55,6 +55,12 @@ pub enum ShardRequest {
         /// Record bytes it would answer with now.
         bytes: usize,
     },
+    /// Close an incremental fetch session this shard holds: a full fetch
+    /// on another shard's connection named it (the client reconnected).
+    CloseFetchSession {
+        /// The session's id.
+        session_id: i32,
+    },
     /// A new topic table: adopt it, open or delete owned partitions.
     ApplyTopics(Arc<TopicTable>),
     /// Topic changes, for shard 0 only.

@@ -61,6 +61,9 @@ pub fn refresh_once(ctx: &ShardContext, metrics: &ShardMetrics) {
     gauges
         .unwritten_bytes
         .set(ctx.partitions.storage().unwritten_bytes());
+    gauges
+        .fetch_sessions
+        .set(ctx.fetch_sessions.borrow().len() as u64);
     refresh_executor(metrics);
     let mut published = metrics
         .lag_inputs

@@ -29,9 +29,10 @@ use crate::local::notify::LocalEvent;
 use crate::metadata::control_plane::ControlPlane;
 use crate::metadata::store::BrokerIdentity;
 use crate::metadata::topic_table::TopicTable;
+use crate::partition::fetch_session::FetchSessionCache;
 use crate::partition::ShardPartitions;
 use router::Router;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -54,6 +55,8 @@ pub struct ShardContext {
     pub control: Rc<ControlPlane>,
     /// The consumer groups this shard coordinates and their offsets.
     pub coordinator: Rc<Coordinator>,
+    /// The incremental fetch sessions opened by this shard's connections.
+    pub fetch_sessions: RefCell<FetchSessionCache>,
     /// Start, connections and shutdown.
     pub lifecycle: Lifecycle,
 }

@@ -53,6 +53,7 @@ fn order_of(request: &ShardRequest) -> Order {
         ShardRequest::ApplyTopics(_) => return Order::Barrier,
         ShardRequest::CancelFetchWait { .. }
         | ShardRequest::FetchProgress { .. }
+        | ShardRequest::CloseFetchSession { .. }
         | ShardRequest::Controller(_)
         | ShardRequest::Group(_)
         | ShardRequest::LogDirSizes(_) => return Order::Free,

@@ -15,13 +15,14 @@ use crate::metadata::control_plane::ControlPlane;
 use crate::metadata::log_config_for;
 use crate::metadata::store::{self, BrokerIdentity};
 use crate::metadata::topic_table::TopicTable;
+use crate::partition::fetch_session::{FetchSessionCache, SessionLimits};
 use crate::partition::producer_state::ProducerStateConfig;
 use crate::partition::ShardPartitions;
 use crate::storage::checkpoint::RecoveryCheckpoint;
 use crate::storage::ShardStorage;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -264,6 +265,14 @@ async fn shard_main(
         ),
         control,
         coordinator: Rc::new(coordinator),
+        fetch_sessions: RefCell::new(FetchSessionCache::new(
+            SessionLimits::for_shard(
+                shard_id,
+                startup.nr_shards,
+                config.max_incremental_fetch_session_cache_slots,
+            ),
+            uuid::Uuid::new_v4().as_u64_pair().0,
+        )),
         lifecycle: Lifecycle {
             clean_start: startup.clean_start,
             shutting_down,

@@ -50,6 +50,10 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
             ctx.partitions.fetch_waits().cancel(fetch_id);
             Box::pin(async { ShardResponse::Applied(Ok(())) })
         }
+        ShardRequest::CloseFetchSession { session_id } => {
+            ctx.fetch_sessions.borrow_mut().remove(session_id);
+            Box::pin(async { ShardResponse::Applied(Ok(())) })
+        }
         ShardRequest::ApplyTopics(table) => {
             // Applied in the ordered phase so table versions never race.
             let result = adopt_topics(ctx, table).await;

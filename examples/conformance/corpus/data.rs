@@ -15,10 +15,10 @@ use millrace::client::producer::{encode_batch, ProducerRecord};
 const TIMEOUT_MS: i32 = 30_000;
 /// A fixed CreateTime so both brokers store byte-identical batches.
 const TIMESTAMP_MS: i64 = 1_700_000_000_000;
-const ACKS_ALL: i16 = -1;
+pub(super) const ACKS_ALL: i16 = -1;
 /// What the Java client sends for an idempotent, non-transactional producer.
 const IDEMPOTENT_TRANSACTION_TIMEOUT_MS: i32 = 60_000;
-const FETCH_MAX_BYTES: i32 = 1 << 20;
+pub(super) const FETCH_MAX_BYTES: i32 = 1 << 20;
 /// ListOffsets special timestamps.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -37,7 +37,7 @@ pub fn run(runner: &mut Runner) -> Result<(), String> {
 }
 
 /// `count` records with small values as one batch.
-fn batch(count: usize, value_bytes: usize) -> Result<Bytes, String> {
+pub(super) fn batch(count: usize, value_bytes: usize) -> Result<Bytes, String> {
     let records: Vec<ProducerRecord> = (0..count)
         .map(|i| ProducerRecord {
             key: Some(Bytes::from(format!("k{i}"))),
@@ -48,7 +48,7 @@ fn batch(count: usize, value_bytes: usize) -> Result<Bytes, String> {
     encode_batch(&records, Compression::None, TIMESTAMP_MS).map_err(|e| e.to_string())
 }
 
-fn produce(
+pub(super) fn produce(
     target: &Target,
     v: i16,
     name: &str,
@@ -108,7 +108,7 @@ fn list_offsets(name: &str, partition: i32, timestamp: i64) -> ListOffsetsReques
 
 /// Creates topic `name`, waits until both brokers serve it, and asks Metadata for its id
 /// (Produce and Fetch name topics by id from v13).
-fn create_with_ids(
+pub(super) fn create_with_ids(
     runner: &mut Runner,
     step_name: &str,
     name: &str,

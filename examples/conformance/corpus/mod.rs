@@ -4,6 +4,7 @@
 
 mod data;
 mod groups;
+mod sessions;
 mod topics;
 
 use crate::run::{common_version, Payload, Runner, Target};
@@ -23,6 +24,7 @@ const VERSION_CAP_NONE: i16 = i16::MAX;
 pub fn run_all(runner: &mut Runner) -> Result<(), String> {
     topics::run(runner)?;
     data::run(runner)?;
+    sessions::run(runner)?;
     groups::run(runner)
 }
 

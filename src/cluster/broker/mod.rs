@@ -14,25 +14,16 @@ mod tests;
 use super::controller::api::{
     BrokerHeartbeatRequest, BrokerRegistrationRequest, Reply, Request, RequestId, ResponseError,
 };
-use super::records::Endpoint;
 use super::BrokerId;
 use uuid::Uuid;
 
 /// The broker's settings for the lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LifecycleConfig {
-    /// `node.id`.
-    pub broker_id: BrokerId,
-    /// The cluster id of the broker's log dirs.
-    pub cluster_id: String,
-    /// Fresh for this process.
-    pub incarnation_id: Uuid,
-    /// `advertised.listeners`.
-    pub endpoints: Vec<Endpoint>,
-    /// `broker.rack`.
-    pub rack: Option<String>,
-    /// The epoch of the last clean shutdown (KIP-966), or -1.
-    pub previous_broker_epoch: i64,
+    /// Who the broker is (`node.id`, cluster id, this process's incarnation,
+    /// `advertised.listeners`, `broker.rack`, the last clean epoch): sent
+    /// as is in each registration.
+    pub registration: BrokerRegistrationRequest,
     /// `broker.heartbeat.interval.ms`.
     pub heartbeat_interval_ms: u64,
     /// How long to wait for a controller reply before sending again.
@@ -49,12 +40,14 @@ impl LifecycleConfig {
     /// Kafka's defaults for one broker process.
     pub fn new(broker_id: BrokerId, cluster_id: &str, incarnation_id: Uuid) -> Self {
         LifecycleConfig {
-            broker_id,
-            cluster_id: cluster_id.to_string(),
-            incarnation_id,
-            endpoints: Vec::new(),
-            rack: None,
-            previous_broker_epoch: -1,
+            registration: BrokerRegistrationRequest {
+                broker_id,
+                cluster_id: cluster_id.to_string(),
+                incarnation_id,
+                endpoints: Vec::new(),
+                rack: None,
+                previous_broker_epoch: -1,
+            },
             heartbeat_interval_ms: 2000,
             request_timeout_ms: 3000,
             retry_backoff_ms: 500,
@@ -241,16 +234,9 @@ impl BrokerLifecycle {
         self.next_id += 1;
         let id = self.next_id;
         let request = match self.broker_epoch {
-            None => Request::RegisterBroker(BrokerRegistrationRequest {
-                broker_id: self.config.broker_id,
-                cluster_id: self.config.cluster_id.clone(),
-                incarnation_id: self.config.incarnation_id,
-                endpoints: self.config.endpoints.clone(),
-                rack: self.config.rack.clone(),
-                previous_broker_epoch: self.config.previous_broker_epoch,
-            }),
+            None => Request::RegisterBroker(self.config.registration.clone()),
             Some(broker_epoch) => Request::BrokerHeartbeat(BrokerHeartbeatRequest {
-                broker_id: self.config.broker_id,
+                broker_id: self.config.registration.broker_id,
                 broker_epoch,
                 current_metadata_offset: self.metadata_offset,
                 want_fence: !self.ready_to_unfence,

@@ -101,8 +101,8 @@ impl Sim {
         }
         broker.generation += 1;
         let mut config = LifecycleConfig::new(id, CLUSTER_ID, incarnation);
-        config.endpoints = vec![endpoint(id)];
-        config.previous_broker_epoch = broker.clean_epoch;
+        config.registration.endpoints = vec![endpoint(id)];
+        config.registration.previous_broker_epoch = broker.clean_epoch;
         let image = if keep_disk {
             broker.disk_image.clone()
         } else {

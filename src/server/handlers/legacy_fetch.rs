@@ -91,7 +91,7 @@ pub fn encode(meta: RequestMeta, response: FetchResponseOut) -> Option<Vec<Piece
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::fetch_response::{FetchPartitionOut, FetchTopicOut};
+    use crate::protocol::fetch_response::{AbortedTransactions, FetchPartitionOut, FetchTopicOut};
     use crate::protocol::record_batch::{build_test_batch, TestBatch};
     use bytes::Bytes;
     use kafka_protocol::messages::{ApiKey, TopicName};
@@ -111,6 +111,7 @@ mod tests {
                     high_watermark: 2,
                     last_stable_offset: 2,
                     log_start_offset: 0,
+                    aborted_transactions: AbortedTransactions::Null,
                     records,
                 }],
             }],
