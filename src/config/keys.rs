@@ -20,6 +20,10 @@ pub const SHARD_CHANNEL_CAPACITY_MAX: i64 = 1 << 20;
 pub const SHUTDOWN_TIMEOUT_MS_MIN: i64 = 1_000;
 /// Longest `shutdown.timeout.ms` (one hour).
 pub const SHUTDOWN_TIMEOUT_MS_MAX: i64 = 3_600_000;
+/// Shortest `startup.timeout.ms`.
+pub const STARTUP_TIMEOUT_MS_MIN: i64 = 1_000;
+/// Longest `startup.timeout.ms` (one hour).
+pub const STARTUP_TIMEOUT_MS_MAX: i64 = 3_600_000;
 /// Kafka writes "never" as Long.MAX_VALUE for flush settings.
 const KAFKA_NEVER: i64 = i64::MAX;
 const MS_PER_MINUTE: i64 = 60_000;
@@ -582,6 +586,15 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| {
             let bound = int(v, SHUTDOWN_TIMEOUT_MS_MIN, SHUTDOWN_TIMEOUT_MS_MAX)?;
             store(&mut c.shutdown_timeout_ms, bound as u64)
+        },
+    },
+    BrokerKey {
+        name: "startup.timeout.ms",
+        default: Some("30000"),
+        doc: "Longest a start-up may go without progress (a shard joining, a partition opened); past it the broker exits 1 naming where each shard stands.",
+        apply: |c, v| {
+            let bound = int(v, STARTUP_TIMEOUT_MS_MIN, STARTUP_TIMEOUT_MS_MAX)?;
+            store(&mut c.startup_timeout_ms, bound as u64)
         },
     },
     BrokerKey {

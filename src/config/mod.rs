@@ -131,6 +131,8 @@ pub struct Config {
     pub storage_fault_plan: String,
     /// `shutdown.timeout.ms`.
     pub shutdown_timeout_ms: u64,
+    /// `startup.timeout.ms`.
+    pub startup_timeout_ms: u64,
     /// `http.listener`: address of the metrics endpoint; `None` = off.
     pub http_listener: Option<String>,
     /// Kafka keys that were set but mean nothing here
@@ -311,6 +313,7 @@ impl Config {
             log_level: String::new(),
             storage_fault_plan: String::new(),
             shutdown_timeout_ms: 0,
+            startup_timeout_ms: 0,
             http_listener: None,
             ignored_keys: Vec::new(),
         }

@@ -11,14 +11,17 @@
 //! router, and the services it runs, each of which gets only its own state.
 
 pub mod calls;
+pub mod mesh_join;
 pub mod messages;
 pub mod metrics_feed;
+pub mod open_files;
 pub mod ordering;
 pub mod placement;
 pub mod router;
 pub mod runtime;
 pub mod service;
 pub mod startup_summary;
+pub mod startup_watch;
 
 use crate::config::Config;
 use crate::coordinator::Coordinator;

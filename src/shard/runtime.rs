@@ -1,10 +1,11 @@
 //! Starting and stopping the broker: checks of the platform, one pinned
 //! glommio executor per shard, the shard mesh, and the clean-shutdown marker.
 
-use super::messages::ShardMessage;
+use super::mesh_join::{join_mesh, MeshHandOut, ShardMesh};
 use super::metrics_feed;
 use super::router::{spawn_receive_loops, Router};
 use super::startup_summary::{StartupFacts, StartupSummary};
+use super::startup_watch::{ProgressSlot, StartPhase, StartupProgress};
 use super::{Lifecycle, ShardContext};
 use crate::config::Config;
 use crate::coordinator::Coordinator;
@@ -19,7 +20,7 @@ use crate::partition::producer_state::ProducerStateConfig;
 use crate::partition::ShardPartitions;
 use crate::storage::checkpoint::RecoveryCheckpoint;
 use crate::storage::ShardStorage;
-use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -78,6 +79,7 @@ struct Startup {
     summary: StartupSummary,
     frontend: Arc<Frontend>,
     metrics: Arc<crate::metrics::Registry>,
+    progress: StartupProgress,
 }
 
 /// What serves clients on each shard, given by the layer above (the
@@ -106,6 +108,12 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
     check_io_uring()?;
     let nr_shards = shard_count(&config);
     let io_memory = io_memory_per_shard(&config, nr_shards)?;
+    // One offsets partition per shard beside the topics' partitions.
+    let partitions = topics
+        .iter()
+        .map(|t| t.partitions.max(0) as u64)
+        .sum::<u64>();
+    super::open_files::ensure_open_file_limit(partitions + nr_shards as u64).map_err(StartError)?;
     install_signal_thread(config.shutdown_timeout_ms)?;
     let previous_shutdown = match (fresh, clean_start) {
         (true, _) => "none (new data directory)",
@@ -148,6 +156,7 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
         summary,
         frontend,
         metrics,
+        progress: StartupProgress::new(nr_shards),
     });
     let results = start_pool(&startup, mesh, io_memory)?;
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -168,7 +177,7 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
 
 fn start_pool(
     startup: &Arc<Startup>,
-    mesh: MeshBuilder<ShardMessage, Full>,
+    mesh: ShardMesh,
     io_memory: usize,
 ) -> Result<Vec<Result<(), String>>, StartError> {
     let nr_shards = startup.nr_shards;
@@ -181,16 +190,34 @@ fn start_pool(
         }
     };
     let shard_startup = startup.clone();
+    let meshes = Arc::new(MeshHandOut::new(mesh, nr_shards));
     let handles = LocalExecutorPoolBuilder::new(placement)
         .name("millrace-shard")
         .io_memory(io_memory)
         .blocking_thread_pool_placement(PoolPlacement::Unbound(BLOCKING_THREADS_PER_SHARD))
         .on_all_shards(move || {
             let startup = shard_startup.clone();
-            let mesh = mesh.clone();
-            async move { shard_main(startup, mesh).await }
+            let meshes = meshes.clone();
+            async move {
+                let slot = startup.progress.claim_slot();
+                let result = match meshes.take() {
+                    Ok(mesh) => shard_main(startup.clone(), mesh, slot).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = &result {
+                    startup.progress.fail(slot, error);
+                }
+                result
+            }
         })
         .map_err(|e| StartError(format!("cannot start shard executors: {e}")))?;
+    // The shard threads cannot be cancelled: a start that fails or stalls
+    // returns here and the process exits without waiting for them.
+    let stall_timeout = Duration::from_millis(startup.config.startup_timeout_ms);
+    startup
+        .progress
+        .wait_until_ready(stall_timeout)
+        .map_err(StartError)?;
     Ok(handles
         .join_all()
         .into_iter()
@@ -204,13 +231,14 @@ fn start_pool(
 
 async fn shard_main(
     startup: Arc<Startup>,
-    mesh: MeshBuilder<ShardMessage, Full>,
+    mesh: ShardMesh,
+    slot: ProgressSlot,
 ) -> Result<(), String> {
-    let (senders, receivers) = mesh
-        .join()
-        .await
-        .map_err(|_| "cannot join the shard mesh".to_string())?;
+    let progress = &startup.progress;
+    progress.enter(slot, StartPhase::JoiningMesh);
+    let (senders, receivers) = join_mesh(mesh).await?;
     let shard_id = senders.peer_id();
+    progress.identify(slot, shard_id);
     startup.summary.record_shard_cpu(shard_id);
     let config = startup.config.clone();
     crate::storage::io::install_configured_plan(&config.storage_fault_plan, shard_id)?;
@@ -251,7 +279,15 @@ async fn shard_main(
             connections: Cell::new(0),
         },
     });
-    open_owned_partitions(&ctx).await?;
+    progress.enter(slot, StartPhase::OpeningPartitions);
+    open_owned_partitions(&ctx, &|owned, opened| {
+        progress.partitions_owned(slot, owned);
+        if opened {
+            progress.partition_opened(slot);
+        }
+    })
+    .await?;
+    progress.enter(slot, StartPhase::StartingCoordinator);
     ctx.coordinator.start(&ctx.lifecycle.shutting_down).await?;
     metrics_feed::attach(&ctx, &startup.metrics);
     ctx.partitions
@@ -261,7 +297,9 @@ async fn shard_main(
         .start_recovery_points(config.log_flush_offset_checkpoint_interval_ms);
     spawn_receive_loops(&ctx, receivers);
     spawn_shutdown_watch(&ctx);
+    progress.enter(slot, StartPhase::BindingListener);
     let serve_clients = (startup.frontend)(&ctx)?;
+    progress.enter(slot, StartPhase::Ready);
     if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
         log::info!("{}", startup.summary.render());
         log::info!("millrace ready: listening on {}", config.listeners);
@@ -286,7 +324,12 @@ fn producer_state_config(config: &Config) -> ProducerStateConfig {
     }
 }
 
-async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
+/// Opens the partitions this shard owns; `on_progress(owned, opened)` hears
+/// how many it owns, then each one opened.
+async fn open_owned_partitions(
+    ctx: &Rc<ShardContext>,
+    on_progress: &dyn Fn(usize, bool),
+) -> Result<(), String> {
     let table = ctx.topic_table();
     let mut owned = Vec::new();
     for topic in table.iter() {
@@ -296,6 +339,13 @@ async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
             }
         }
     }
+    ctx.partitions
+        .storage()
+        .prime_io()
+        .await
+        .map_err(|e| format!("shard {}: {e}", ctx.shard_id))?;
+    let owned_count = owned.len();
+    on_progress(owned_count, false);
     let started = Instant::now();
     for chunk in owned.chunks(PARTITION_OPEN_CONCURRENCY_MAX) {
         let opens = chunk.iter().map(|(topic, partition)| {
@@ -305,10 +355,12 @@ async fn open_owned_partitions(ctx: &Rc<ShardContext>) -> Result<(), String> {
             let partition = *partition;
             let clean = ctx.lifecycle.clean_start;
             async move {
-                partitions
+                let opened = partitions
                     .open(&name, partition, log_config, clean)
                     .await
-                    .map_err(|e| format!("cannot open {name}-{partition}: {e}"))
+                    .map_err(|e| format!("cannot open {name}-{partition}: {e}"));
+                on_progress(owned_count, opened.is_ok());
+                opened
             }
         });
         for result in join_all(opens).await {
@@ -424,30 +476,8 @@ fn io_memory_per_shard(config: &Config, nr_shards: usize) -> Result<usize, Start
 }
 
 fn raise_memlock_soft_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) != 0 {
-            return 0;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) == 0 {
-                limit.rlim_cur = limit.rlim_max;
-            }
-        }
-    }
-    if limit.rlim_cur == libc::RLIM_INFINITY {
-        u64::MAX
-    } else {
-        limit.rlim_cur
-    }
+    super::open_files::raise_soft_limit(libc::RLIMIT_MEMLOCK, u64::MAX)
+        .map_or(0, |limit| limit.soft)
 }
 
 fn has_cap_ipc_lock() -> bool {

@@ -133,9 +133,7 @@ impl ShardStorage {
         let name = format!("{topic}-{partition}");
         let dir = self.partition_dir(topic, partition);
         create_dir(&dir).await?;
-        if !self.iopoll_probe_primed.replace(true) {
-            prime_iopoll_probe(&self.data_dir, self.shard_id).await?;
-        }
+        self.prime_io().await?;
         let start = LoadStart {
             clean_shutdown,
             recovery_point: self.checkpoint.get(topic, partition),
@@ -158,6 +156,18 @@ impl ShardStorage {
             .or_default()
             .insert(partition, log.clone());
         Ok(log)
+    }
+
+    /// Primes glommio's iopoll probe for the data directory's device once
+    /// (see [`prime_iopoll_probe`]). Every O_DIRECT open on the shard must
+    /// follow it, so call it before opening partitions concurrently: an open
+    /// that ran while the first one awaited the probe made glommio enable its
+    /// poll ring, and a snapshot read then failed with EOPNOTSUPP at start.
+    pub async fn prime_io(&self) -> Result<(), StorageError> {
+        if !self.iopoll_probe_primed.replace(true) {
+            prime_iopoll_probe(&self.data_dir, self.shard_id).await?;
+        }
+        Ok(())
     }
 
     /// The open partition, if any.
