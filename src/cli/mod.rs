@@ -138,9 +138,9 @@ fn serve(args: &[String]) -> i32 {
         eprintln!("millrace serve: {e}");
         return EXIT_USAGE;
     }
-    if let Some(cluster) = config.cluster_membership() {
-        log::error!("{cluster}");
-        eprintln!("millrace serve: {cluster}");
+    if let Err(e) = crate::cluster::member::check_voters(&config) {
+        log::error!("{e}");
+        eprintln!("millrace serve: configuration error: {e}");
         return EXIT_USAGE;
     }
     log_config_notes(&config);
@@ -160,6 +160,10 @@ fn log_config_notes(config: &Config) {
     for key in &config.ignored_keys {
         let why = crate::config::ignored_key(key).map_or("", |k| k.why);
         log::info!("configuration key {key} is accepted and ignored: {why}");
+    }
+    if let Some(cluster) = config.cluster_membership() {
+        log::info!("{}: this node is one member of a cluster", cluster.key);
+        return;
     }
     for note in config.kraft.notes(&config.listeners) {
         log::info!("{note}");

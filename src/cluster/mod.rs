@@ -14,6 +14,9 @@
 //! - [`raft`]: the metadata log on openraft, on glommio: the log and vote on
 //!   disk, the state machine that applies batches to the image, snapshots,
 //!   Raft RPCs over TCP between controllers. The only I/O in this module.
+//! - [`member`]: one node of a running cluster (on shard 0): the metadata
+//!   log, the active controller while it leads, the broker lifecycle, and
+//!   the view of the cluster handed to every shard. I/O, like `raft`.
 //! - `sim` (tests only): a seeded deterministic simulator in the style of
 //!   TigerBeetle's VOPR that drives controllers and brokers through a lossy
 //!   network, crashes and controller failovers, and checks invariants after
@@ -25,6 +28,7 @@
 pub mod broker;
 pub mod controller;
 pub mod image;
+pub mod member;
 pub mod prng;
 pub mod raft;
 pub mod records;

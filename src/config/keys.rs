@@ -589,6 +589,18 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         },
     },
     BrokerKey {
+        name: "initial.broker.registration.timeout.ms",
+        default: Some("60000"),
+        doc: "In a cluster: how long a starting broker may go unregistered with the active \
+              controller (unreachable controllers, a duplicate node.id) before it exits 1.",
+        apply: |c, v| {
+            store(
+                &mut c.initial_broker_registration_timeout_ms,
+                int(v, 1, INT_MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
         name: "startup.timeout.ms",
         default: Some("30000"),
         doc: "Longest a start-up may go without progress (a shard joining, a partition opened); past it the broker exits 1 naming where each shard stands.",

@@ -8,8 +8,8 @@
 //! not named in `controller.listener.names` (a controller-only node serves on
 //! its controller listener), and a quorum of exactly this node is today's
 //! single node. A quorum with other members is a cluster
-//! ([`KraftConfig::cluster_membership`]), which `millrace serve` refuses
-//! until the Raft metadata log (`cluster::raft`) is wired in.
+//! ([`KraftConfig::cluster_membership`]), which `millrace serve` runs with
+//! the Raft metadata log (`cluster::member`).
 
 use super::listener::{ListenerAddr, NamedListener};
 use std::fmt;
@@ -89,11 +89,7 @@ impl fmt::Display for ClusterMembership {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {}, so this node would be one member of a multi-node cluster. Multi-node \
-             clusters are not yet served by millrace (the Raft metadata log is not wired in). \
-             For a single node, make this node the whole quorum (process.roles=broker,controller \
-             and controller.quorum.voters=<node.id>@<host>:<controller port>) or remove the \
-             quorum keys.",
+            "{}: {}, so this node is one member of a multi-node cluster",
             self.key, self.detail
         )
     }

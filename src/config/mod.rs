@@ -133,6 +133,8 @@ pub struct Config {
     pub shutdown_timeout_ms: u64,
     /// `startup.timeout.ms`.
     pub startup_timeout_ms: u64,
+    /// `initial.broker.registration.timeout.ms` (a cluster's brokers).
+    pub initial_broker_registration_timeout_ms: u64,
     /// `http.listener`: address of the metrics endpoint; `None` = off.
     pub http_listener: Option<String>,
     /// Kafka keys that were set but mean nothing here
@@ -314,6 +316,7 @@ impl Config {
             storage_fault_plan: String::new(),
             shutdown_timeout_ms: 0,
             startup_timeout_ms: 0,
+            initial_broker_registration_timeout_ms: 0,
             http_listener: None,
             ignored_keys: Vec::new(),
         }
@@ -387,7 +390,7 @@ impl Config {
     }
 
     /// `Some` when the quorum keys make this node one member of a
-    /// multi-node cluster, which `millrace serve` does not serve yet.
+    /// multi-node cluster (`millrace serve` then runs `cluster::member`).
     pub fn cluster_membership(&self) -> Option<ClusterMembership> {
         self.kraft.cluster_membership(self.node_id)
     }

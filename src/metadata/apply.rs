@@ -22,6 +22,9 @@ pub struct ApplyTarget<'a> {
     pub shard_id: usize,
     /// Whether this shard owns partition `.1` of topic `.0`.
     pub owns: &'a dyn Fn(&str, i32) -> bool,
+    /// Whether a partition opened now may skip recovery (false when its
+    /// files may predate an unclean stop, as a cluster replica's can).
+    pub clean_open: bool,
 }
 
 /// Makes `table` this shard's topic table, opening and deleting owned
@@ -65,7 +68,12 @@ async fn open_new_partitions(
             }
             target
                 .partitions
-                .open(&topic.name, partition, log_config.clone(), true)
+                .open(
+                    &topic.name,
+                    partition,
+                    log_config.clone(),
+                    target.clean_open,
+                )
                 .await
                 .map_err(|e| format!("cannot create {}-{partition}: {e}", topic.name))?;
         }

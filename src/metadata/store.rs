@@ -224,8 +224,12 @@ fn parse_identity(
 
 /// A new cluster id: a random UUID in URL-safe base64 without padding (22 characters).
 fn new_cluster_id() -> String {
+    cluster_id_of(Uuid::new_v4().into_bytes())
+}
+
+/// A cluster id in Kafka's form: 16 bytes, base64url without padding.
+pub fn cluster_id_of(bytes: [u8; 16]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = Uuid::new_v4().into_bytes();
     let mut bits: u32 = 0;
     let mut bit_count = 0;
     let mut out = String::with_capacity(22);

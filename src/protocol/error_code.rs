@@ -59,6 +59,8 @@ pub const INVALID_PARTITIONS: i16 = 37;
 pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 /// A config key or value is invalid.
 pub const INVALID_CONFIG: i16 = 40;
+/// The request needs the active controller, which could not be reached.
+pub const NOT_CONTROLLER: i16 = 41;
 /// The request is malformed or inconsistent.
 pub const INVALID_REQUEST: i16 = 42;
 /// The record format (magic) is not supported for this operation.

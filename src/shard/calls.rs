@@ -3,6 +3,10 @@
 //! controller through these, and the controller publishes a new topic table
 //! to every shard through [`controller::publish`].
 
+use crate::local::join_all;
+use crate::shard::messages::{ShardRequest, ShardResponse};
+use crate::shard::ShardContext;
+
 /// Calls to the group coordinator of a shard.
 pub mod group {
     use crate::coordinator::{GroupRequest, GroupResponse};
@@ -19,6 +23,12 @@ pub mod group {
         group_id: &str,
         request: GroupRequest,
     ) -> Result<GroupResponse, i16> {
+        // In a cluster one broker coordinates each group (FindCoordinator's).
+        if let Some(view) = ctx.cluster_view() {
+            if view.group_coordinator(group_id) != Some(ctx.identity.node_id) {
+                return Err(error_code::NOT_COORDINATOR);
+            }
+        }
         let owner = shard_for_group(group_id, ctx.nr_shards);
         call_shard(ctx, owner, request).await
     }
@@ -42,7 +52,6 @@ pub mod group {
 
 /// Calls to and from the controller.
 pub mod controller {
-    use crate::local::join_all;
     use crate::metadata::controller::{failed_response, ControllerRequest, ControllerResponse};
     use crate::metadata::topic_table::TopicTable;
     use crate::metadata::CONTROLLER_SHARD;
@@ -70,22 +79,41 @@ pub mod controller {
     /// Makes every shard adopt `next` (the controller's step after
     /// persisting it); the first shard's failure, if any.
     pub async fn publish(ctx: &Rc<ShardContext>, next: Arc<TopicTable>) -> Result<(), String> {
-        let applies = (0..ctx.nr_shards).map(|shard| {
-            let next = next.clone();
-            async move {
-                ctx.router
-                    .call(ctx, shard, ShardRequest::ApplyTopics(next))
-                    .await
-            }
-        });
-        for (shard, answer) in join_all(applies).await.into_iter().enumerate() {
-            match answer {
-                Ok(ShardResponse::Applied(Ok(()))) => {}
-                Ok(ShardResponse::Applied(Err(e))) => return Err(format!("shard {shard}: {e}")),
-                Ok(_) => return Err(format!("shard {shard}: unexpected answer")),
-                Err(e) => return Err(format!("shard {shard}: {e:?}")),
-            }
-        }
-        Ok(())
+        super::apply_everywhere(ctx, || ShardRequest::ApplyTopics(next.clone())).await
     }
+}
+
+/// Calls of a cluster member's shard 0 to every shard.
+pub mod cluster {
+    use crate::cluster::member::view::ClusterView;
+    use crate::shard::messages::ShardRequest;
+    use crate::shard::ShardContext;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    /// Makes every shard adopt `view`; the first shard's failure, if any.
+    pub async fn publish(ctx: &Rc<ShardContext>, view: Arc<ClusterView>) -> Result<(), String> {
+        super::apply_everywhere(ctx, || ShardRequest::ApplyCluster(view.clone())).await
+    }
+}
+
+/// Sends `request()` to every shard and waits until each applied it; the
+/// first shard's failure, if any.
+async fn apply_everywhere(
+    ctx: &std::rc::Rc<ShardContext>,
+    request: impl Fn() -> ShardRequest,
+) -> Result<(), String> {
+    let applies = (0..ctx.nr_shards).map(|shard| {
+        let request = request();
+        async move { ctx.router.call(ctx, shard, request).await }
+    });
+    for (shard, answer) in join_all(applies).await.into_iter().enumerate() {
+        match answer {
+            Ok(ShardResponse::Applied(Ok(()))) => {}
+            Ok(ShardResponse::Applied(Err(e))) => return Err(format!("shard {shard}: {e}")),
+            Ok(_) => return Err(format!("shard {shard}: unexpected answer")),
+            Err(e) => return Err(format!("shard {shard}: {e:?}")),
+        }
+    }
+    Ok(())
 }

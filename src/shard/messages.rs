@@ -2,6 +2,7 @@
 //! `Arc` snapshots, plain data): no shard ever holds a reference into another
 //! shard's memory.
 
+use crate::cluster::member::view::ClusterView;
 use crate::coordinator::{GroupRequest, GroupResponse};
 use crate::metadata::controller::{ControllerRequest, ControllerResponse};
 use crate::metadata::topic_table::TopicTable;
@@ -63,6 +64,9 @@ pub enum ShardRequest {
     },
     /// A new topic table: adopt it, open or delete owned partitions.
     ApplyTopics(Arc<TopicTable>),
+    /// A new view of the cluster (a cluster member's shard 0 sends it):
+    /// adopt its topic table, open or delete local replicas, then the view.
+    ApplyCluster(Arc<ClusterView>),
     /// Topic changes, for shard 0 only.
     Controller(ControllerRequest),
     /// A consumer group request, for the shard that owns the group.

@@ -23,6 +23,8 @@ pub mod service;
 pub mod startup_summary;
 pub mod startup_watch;
 
+use crate::cluster::member::view::ClusterView;
+use crate::cluster::member::Member;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
 use crate::local::notify::LocalEvent;
@@ -59,6 +61,20 @@ pub struct ShardContext {
     pub fetch_sessions: RefCell<FetchSessionCache>,
     /// Start, connections and shutdown.
     pub lifecycle: Lifecycle,
+    /// This shard's part of a cluster (empty on a single node).
+    pub cluster: ClusterState,
+}
+
+/// A shard's part of a cluster: the view of it this shard adopted, and on
+/// shard 0 the cluster node itself.
+#[derive(Default)]
+pub struct ClusterState {
+    /// The cluster node (shard 0 of a cluster member only).
+    pub member: RefCell<Option<Rc<Member>>>,
+    /// The view adopted last; `None` on a single node (or before the first).
+    pub view: RefCell<Option<Arc<ClusterView>>>,
+    /// True when this node is one of a cluster.
+    pub enabled: bool,
 }
 
 /// Where a shard is in its life.
@@ -75,6 +91,21 @@ impl ShardContext {
     /// The current topic table.
     pub fn topic_table(&self) -> Arc<TopicTable> {
         self.control.topic_table()
+    }
+
+    /// The cluster view this shard adopted; `None` on a single node.
+    pub fn cluster_view(&self) -> Option<Arc<ClusterView>> {
+        self.cluster.view.borrow().clone()
+    }
+
+    /// True when this broker leads `partition` of the topic with id
+    /// `topic_id`: always on a single node; in a cluster, as the view says
+    /// (a broker that does not lead answers NOT_LEADER_OR_FOLLOWER).
+    pub fn leads(&self, topic_id: &uuid::Uuid, partition: i32) -> bool {
+        match self.cluster.view.borrow().as_ref() {
+            Some(view) => view.leads(topic_id, partition),
+            None => true,
+        }
     }
 
     /// The shard owning `partition` of `topic`.

@@ -50,7 +50,7 @@ fn order_of(request: &ShardRequest) -> Order {
             .iter()
             .map(|(topic, partition, _)| (topic.clone(), *partition))
             .collect(),
-        ShardRequest::ApplyTopics(_) => return Order::Barrier,
+        ShardRequest::ApplyTopics(_) | ShardRequest::ApplyCluster(_) => return Order::Barrier,
         ShardRequest::CancelFetchWait { .. }
         | ShardRequest::FetchProgress { .. }
         | ShardRequest::CloseFetchSession { .. }

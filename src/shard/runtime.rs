@@ -6,7 +6,8 @@ use super::metrics_feed;
 use super::router::{spawn_receive_loops, Router};
 use super::startup_summary::{StartupFacts, StartupSummary};
 use super::startup_watch::{ProgressSlot, StartPhase, StartupProgress};
-use super::{Lifecycle, ShardContext};
+use super::{ClusterState, Lifecycle, ShardContext};
+use crate::cluster::member::{Member, MemberConfig, Publish};
 use crate::config::Config;
 use crate::coordinator::Coordinator;
 use crate::local::join_all;
@@ -64,9 +65,17 @@ impl std::fmt::Display for StartError {
 
 /// Set by the signal thread; shards poll it.
 static SHUTDOWN_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// Set by shard 0 of a cluster member once the controller let it go.
+static CONTROLLED_SHUTDOWN_DONE: AtomicBool = AtomicBool::new(false);
+/// The shard that runs a cluster member's metadata log and lifecycle.
+const CLUSTER_SHARD: usize = 0;
+/// Longest SIGTERM waits for the controller to move leaderships away.
+const CONTROLLED_SHUTDOWN_WAIT_MS_MAX: u64 = 20_000;
 
 /// What every shard needs at start-up.
 struct Startup {
+    /// This node is one of a cluster (the metadata log runs on shard 0).
+    cluster: bool,
     config: Arc<Config>,
     identity: BrokerIdentity,
     topics: Arc<TopicTable>,
@@ -98,11 +107,18 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| StartError(format!("log.dirs {}: {e}", data_dir.display())))?;
     let fresh = !data_dir.join(store::META_PROPERTIES_FILE_NAME).exists();
-    let identity =
-        store::load_or_create_identity(&data_dir, config.node_id, config.cluster_id.as_deref())
-            .map_err(|e| StartError(format!("broker identity: {e}")))?;
-    let topics =
-        store::load_topics(&data_dir).map_err(|e| StartError(format!("topic registry: {e}")))?;
+    let cluster = crate::cluster::member::is_cluster(&config);
+    let derived = (cluster && fresh && config.cluster_id.is_none())
+        .then(|| crate::cluster::member::derived_cluster_id(&config));
+    let cluster_id = config.cluster_id.as_deref().or(derived.as_deref());
+    let identity = store::load_or_create_identity(&data_dir, config.node_id, cluster_id)
+        .map_err(|e| StartError(format!("broker identity: {e}")))?;
+    // A cluster's topics are the metadata log's: the shards get them from it.
+    let topics = if cluster {
+        TopicTable::default()
+    } else {
+        store::load_topics(&data_dir).map_err(|e| StartError(format!("topic registry: {e}")))?
+    };
     let clean_start = take_clean_marker(&data_dir)?;
     let checkpoint = Arc::new(RecoveryCheckpoint::load(&data_dir));
     check_io_uring()?;
@@ -145,6 +161,7 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
     let mesh = MeshBuilder::full(nr_shards, config.shard_channel_capacity);
     let metrics = crate::metrics::start_endpoint(config.http_listener.as_deref(), nr_shards);
     let startup = Arc::new(Startup {
+        cluster,
         config: Arc::new(config),
         identity,
         topics: Arc::new(topics),
@@ -278,6 +295,10 @@ async fn shard_main(
             shutting_down,
             connections: Cell::new(0),
         },
+        cluster: ClusterState {
+            enabled: startup.cluster,
+            ..ClusterState::default()
+        },
     });
     progress.enter(slot, StartPhase::OpeningPartitions);
     open_owned_partitions(&ctx, &|owned, opened| {
@@ -296,6 +317,9 @@ async fn shard_main(
     ctx.partitions
         .start_recovery_points(config.log_flush_offset_checkpoint_interval_ms);
     spawn_receive_loops(&ctx, receivers);
+    if startup.cluster && shard_id == CLUSTER_SHARD {
+        start_cluster_member(&ctx).await?;
+    }
     spawn_shutdown_watch(&ctx);
     progress.enter(slot, StartPhase::BindingListener);
     let serve_clients = (startup.frontend)(&ctx)?;
@@ -309,6 +333,10 @@ async fn shard_main(
     startup.metrics.set_stopping();
     drain_connections(&ctx).await;
     wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
+    let member = ctx.cluster.member.borrow_mut().take();
+    if let Some(member) = member {
+        member.stop().await;
+    }
     ctx.partitions
         .shutdown()
         .await
@@ -377,12 +405,69 @@ async fn open_owned_partitions(
     Ok(())
 }
 
+/// Starts this node's cluster member on shard 0: the metadata log, the
+/// controller when this node leads, the broker lifecycle; its views reach
+/// every shard over the mesh.
+async fn start_cluster_member(ctx: &Rc<ShardContext>) -> Result<(), String> {
+    let member_config = MemberConfig::new(&ctx.config, &ctx.identity);
+    let weak = Rc::downgrade(ctx);
+    let publish: Publish = Box::new(move |view| {
+        let weak = weak.clone();
+        Box::pin(async move {
+            if let Some(ctx) = weak.upgrade() {
+                if let Err(e) = super::calls::cluster::publish(&ctx, view).await {
+                    log::error!("cluster metadata not adopted: {e}");
+                }
+            }
+        })
+    });
+    let member = Member::start(member_config, publish).await?;
+    *ctx.cluster.member.borrow_mut() = Some(member);
+    Ok(())
+}
+
+/// In a cluster, SIGTERM first moves this broker's leaderships away (the
+/// controller says when); shard 0 does it, the other shards wait for it.
+async fn controlled_shutdown(ctx: &Rc<ShardContext>) {
+    if !ctx.cluster.enabled {
+        return;
+    }
+    let member = ctx.cluster.member.borrow().clone();
+    let deadline = Instant::now() + Duration::from_millis(CONTROLLED_SHUTDOWN_WAIT_MS_MAX);
+    match member {
+        Some(member) => {
+            log::info!("controlled shutdown: moving leaderships away");
+            let waited = futures_lite::future::or(
+                async {
+                    member.controlled_shutdown().await;
+                    true
+                },
+                async {
+                    glommio::timer::sleep(deadline - Instant::now()).await;
+                    false
+                },
+            )
+            .await;
+            if !waited {
+                log::warn!("controlled shutdown: no answer in {CONTROLLED_SHUTDOWN_WAIT_MS_MAX} ms; stopping anyway");
+            }
+            CONTROLLED_SHUTDOWN_DONE.store(true, Ordering::Release);
+        }
+        None => {
+            while !CONTROLLED_SHUTDOWN_DONE.load(Ordering::Acquire) && Instant::now() < deadline {
+                glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS)).await;
+            }
+        }
+    }
+}
+
 fn spawn_shutdown_watch(ctx: &Rc<ShardContext>) {
     let ctx = ctx.clone();
     glommio::spawn_local(async move {
         while !SHUTDOWN_REQUESTED.load(Ordering::Acquire) {
             glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS)).await;
         }
+        controlled_shutdown(&ctx).await;
         log::info!("shard {}: shutting down", ctx.shard_id);
         ctx.lifecycle.shutting_down.fire();
     })

@@ -6,6 +6,7 @@
 use super::calls;
 use super::messages::{ShardRequest, ShardResponse};
 use super::ShardContext;
+use crate::cluster::member::view::ClusterView;
 use crate::metadata::apply::{apply_topics, ApplyTarget};
 use crate::metadata::controller;
 use crate::metadata::topic_table::TopicTable;
@@ -67,8 +68,18 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
             let sizes = ctx.partitions.sizes(&partitions);
             Box::pin(async move { ShardResponse::LogDirSizes(sizes) })
         }
+        ShardRequest::ApplyCluster(view) => {
+            let result = adopt_cluster(ctx, view).await;
+            Box::pin(async move { ShardResponse::Applied(result) })
+        }
         ShardRequest::Controller(request) => {
             let ctx = ctx.clone();
+            let member = ctx.cluster.member.borrow().clone();
+            if let Some(member) = member {
+                return Box::pin(async move {
+                    ShardResponse::Controller(member.topic_change(request).await)
+                });
+            }
             Box::pin(async move {
                 let publish = |table| calls::controller::publish(&ctx, table);
                 let answer = controller::handle(&ctx.control, &ctx.config, request, publish);
@@ -112,8 +123,42 @@ async fn adopt_topics(ctx: &Rc<ShardContext>, table: Arc<TopicTable>) -> Result<
         partitions: &ctx.partitions,
         shard_id: ctx.shard_id,
         owns: &owns,
+        clean_open: true,
     };
     let removed = apply_topics(&target, table).await?;
+    forget_offsets(ctx, removed).await
+}
+
+/// Makes `view` this shard's: its topic table adopted with the partitions
+/// this node holds a replica of opened (the others are not kept here),
+/// then the view itself, so a request that finds a partition led here finds
+/// it open.
+async fn adopt_cluster(ctx: &Rc<ShardContext>, view: Arc<ClusterView>) -> Result<(), String> {
+    let owns = |topic: &str, partition| {
+        if ctx.owner_of(topic, partition) != ctx.shard_id {
+            return false;
+        }
+        let replica = view
+            .table
+            .get(topic)
+            .is_some_and(|t| view.is_local_replica(&t.id, partition));
+        replica || ctx.partitions.get(topic, partition).is_some()
+    };
+    let target = ApplyTarget {
+        config: &ctx.config,
+        control: &ctx.control,
+        partitions: &ctx.partitions,
+        shard_id: ctx.shard_id,
+        owns: &owns,
+        clean_open: ctx.lifecycle.clean_start,
+    };
+    let removed = apply_topics(&target, view.table.clone()).await;
+    *ctx.cluster.view.borrow_mut() = Some(view);
+    forget_offsets(ctx, removed?).await
+}
+
+/// Deletes the committed offsets of `removed` topics, durably.
+async fn forget_offsets(ctx: &Rc<ShardContext>, removed: Vec<String>) -> Result<(), String> {
     if removed.is_empty() {
         return Ok(());
     }

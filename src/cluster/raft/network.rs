@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -149,6 +150,40 @@ impl PeerLink {
     }
 }
 
+/// What the CONTROLLER listener does with a broker's request
+/// ([`RaftRequest::Broker`]): the bytes in, the answer's bytes out.
+pub type BrokerRpcHandler = Rc<dyn Fn(Vec<u8>) -> Pin<Box<dyn Future<Output = Vec<u8>>>>>;
+
+/// A broker's link to one controller's CONTROLLER listener: the same
+/// framing, one connection, one exchange at a time, each under a deadline.
+pub struct BrokerLink(PeerLink);
+
+impl BrokerLink {
+    /// A link to `addr` (`host:port`); connects on first use.
+    pub fn new(addr: &str) -> Self {
+        BrokerLink(PeerLink {
+            addr: addr.to_string(),
+            stream: RefCell::new(None),
+            turn: AsyncMutex::new(()),
+        })
+    }
+
+    /// The address this link calls.
+    pub fn addr(&self) -> &str {
+        &self.0.addr
+    }
+
+    /// Sends `body` as a broker request and returns the answer's bytes, all
+    /// within `deadline`.
+    pub async fn call(&self, body: Vec<u8>, deadline: Duration) -> Result<Vec<u8>, String> {
+        match self.0.call(&RaftRequest::Broker(body), deadline).await {
+            Ok(RaftResponse::Broker(answer)) => Ok(answer),
+            Ok(other) => Err(unexpected(other).to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 /// openraft's network factory: one [`PeerLink`] per peer, shared by every
 /// client openraft makes for it (replication, heartbeats, votes, snapshots).
 #[derive(Clone, Default)]
@@ -265,8 +300,12 @@ impl PeerClient {
     }
 }
 
-/// Hands one request to the local Raft node.
-async fn handle(raft: &MetadataRaft, request: RaftRequest) -> RaftResponse {
+/// Hands one request to the local Raft node (or a broker's to `brokers`).
+async fn handle(
+    raft: &MetadataRaft,
+    brokers: Option<&BrokerRpcHandler>,
+    request: RaftRequest,
+) -> RaftResponse {
     let failed = |e: &dyn std::fmt::Display| RaftResponse::Failed(e.to_string());
     match request {
         RaftRequest::AppendEntries(rpc) => match raft.append_entries(rpc).await {
@@ -291,18 +330,26 @@ async fn handle(raft: &MetadataRaft, request: RaftRequest) -> RaftResponse {
                 Err(e) => failed(&e),
             }
         }
+        RaftRequest::Broker(body) => match brokers {
+            Some(brokers) => RaftResponse::Broker(brokers(body).await),
+            None => RaftResponse::Failed("this node serves no broker requests".to_string()),
+        },
     }
 }
 
 /// Serves one peer's connection until it closes or fails.
-async fn serve_connection(mut stream: TcpStream, raft: MetadataRaft) -> Result<(), CallError> {
+async fn serve_connection(
+    mut stream: TcpStream,
+    raft: MetadataRaft,
+    brokers: Option<BrokerRpcHandler>,
+) -> Result<(), CallError> {
     loop {
         let body = match read_frame(&mut stream).await {
             Err(CallError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             other => other?,
         };
         let answer = match decode_body::<RaftRequest>(&body) {
-            Ok(request) => handle(&raft, request).await,
+            Ok(request) => handle(&raft, brokers.as_ref(), request).await,
             Err(e) => RaftResponse::Failed(e.to_string()),
         };
         let frame = encode_frame(&answer).map_err(CallError::Wire)?;
@@ -312,8 +359,14 @@ async fn serve_connection(mut stream: TcpStream, raft: MetadataRaft) -> Result<(
 }
 
 /// Accepts the peers' connections on the CONTROLLER `listener` and serves
-/// them until `stop` fires (which also closes every connection).
-pub async fn serve(listener: TcpListener, raft: MetadataRaft, stop: LocalEvent) {
+/// them until `stop` fires (which also closes every connection); brokers'
+/// requests go to `brokers`.
+pub async fn serve(
+    listener: TcpListener,
+    raft: MetadataRaft,
+    brokers: Option<BrokerRpcHandler>,
+    stop: LocalEvent,
+) {
     let open = Rc::new(Cell::new(0usize));
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -337,8 +390,9 @@ pub async fn serve(listener: TcpListener, raft: MetadataRaft, stop: LocalEvent) 
         let _ = stream.set_nodelay(true);
         open.set(open.get() + 1);
         let (raft, stop, open) = (raft.clone(), stop.clone(), open.clone());
+        let brokers = brokers.clone();
         glommio::spawn_local(async move {
-            let served = futures_lite::future::or(serve_connection(stream, raft), async {
+            let served = futures_lite::future::or(serve_connection(stream, raft, brokers), async {
                 stop.wait().await;
                 Ok(())
             });

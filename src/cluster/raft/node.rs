@@ -4,7 +4,7 @@
 //! server side of the CONTROLLER listener.
 
 use super::log_store::{MetadataLogStore, METADATA_LOG_DIR_NAME};
-use super::network::{serve, ControllerNetwork};
+use super::network::{serve, BrokerRpcHandler, ControllerNetwork};
 use super::state_machine::MetadataStateMachine;
 use super::{ApplyOutcome, EncodedBatch, MetadataRaft, NodeId};
 use crate::cluster::image::MetadataImage;
@@ -148,6 +148,16 @@ impl MetadataNode {
     /// initial membership (every voter proposes the same one, so whichever
     /// lands first is the one all hold).
     pub async fn start(config: &NodeConfig, listener: TcpListener) -> Result<Self, NodeError> {
+        Self::start_serving(config, listener, None).await
+    }
+
+    /// [`start`](Self::start), with brokers' requests on the same listener
+    /// handed to `brokers` (see [`BrokerRpcHandler`]).
+    pub async fn start_serving(
+        config: &NodeConfig,
+        listener: TcpListener,
+        brokers: Option<BrokerRpcHandler>,
+    ) -> Result<Self, NodeError> {
         let dir = config.log_dir.join(METADATA_LOG_DIR_NAME);
         let storage = |e: std::io::Error| NodeError::Storage(format!("{}: {e}", dir.display()));
         let log_store = MetadataLogStore::open(&dir).await.map_err(storage)?;
@@ -163,7 +173,7 @@ impl MetadataNode {
         .await
         .map_err(|e| NodeError::Stopped(e.to_string()))?;
         let stop = LocalEvent::default();
-        glommio::spawn_local(serve(listener, raft.clone(), stop.clone())).detach();
+        glommio::spawn_local(serve(listener, raft.clone(), brokers, stop.clone())).detach();
         let node = MetadataNode {
             node_id: config.node_id,
             raft,
@@ -244,6 +254,11 @@ impl MetadataNode {
 
     /// Stops serving peers and shuts Raft down (the log stays on disk).
     pub async fn stop(self) {
+        self.shutdown().await;
+    }
+
+    /// [`stop`](Self::stop) for a node that is shared.
+    pub async fn shutdown(&self) {
         self.stop.fire();
         if let Err(e) = self.raft.shutdown().await {
             log::warn!("metadata node {}: shutdown: {e}", self.node_id);

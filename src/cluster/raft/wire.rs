@@ -37,6 +37,10 @@ pub enum RaftRequest {
         /// The snapshot's bytes.
         data: Vec<u8>,
     },
+    /// A broker-to-controller request (registration, heartbeat, forwarded
+    /// admin request), opaque here: encoded and handled by
+    /// `cluster::member`, which shares the CONTROLLER listener.
+    Broker(Vec<u8>),
 }
 
 /// The answer to a [`RaftRequest`].
@@ -50,6 +54,8 @@ pub enum RaftResponse {
     Snapshot(SnapshotResponse<C>),
     /// The receiver could not handle the request (shutting down, fatal).
     Failed(String),
+    /// To `Broker`: the answer, opaque here.
+    Broker(Vec<u8>),
 }
 
 /// Why a frame was refused.

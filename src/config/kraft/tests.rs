@@ -86,7 +86,10 @@ fn kafkas_broker_properties_names_a_controller_elsewhere() {
         "{}",
         cluster.detail
     );
-    assert!(cluster.to_string().contains("not yet served"), "{cluster}");
+    assert!(
+        cluster.to_string().contains("multi-node cluster"),
+        "{cluster}"
+    );
 }
 
 #[test]

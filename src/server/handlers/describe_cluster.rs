@@ -1,4 +1,5 @@
-//! DescribeCluster (key 60, KIP-700): the brokers (this one), the cluster
+//! DescribeCluster (key 60, KIP-700): the brokers (this one, or a
+//! cluster's live ones), the cluster
 //! id, the controller and, when asked, the cluster's authorized operations.
 //! Java's `AdminClient.describeCluster` uses it; librdkafka asks Metadata.
 
@@ -38,17 +39,36 @@ pub fn handle(
     respond(meta, &response)
 }
 
+/// This broker alone on a single node; a cluster's live brokers.
+fn brokers_and_controller(ctx: &ShardContext) -> (Vec<DescribeClusterBroker>, BrokerId) {
+    let Some(view) = ctx.cluster_view() else {
+        let advertised = ctx.config.advertised_listener();
+        let node = BrokerId(ctx.identity.node_id);
+        let broker = DescribeClusterBroker::default()
+            .with_broker_id(node)
+            .with_host(StrBytes::from_string(advertised.host.clone()))
+            .with_port(advertised.port as i32);
+        return (vec![broker], node);
+    };
+    let brokers = view
+        .live_brokers()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port as i32)
+                .with_rack(b.rack.clone().map(StrBytes::from_string))
+        })
+        .collect();
+    (brokers, BrokerId(view.controller_for_clients()))
+}
+
 fn describe(ctx: &ShardContext, request: &DescribeClusterRequest) -> DescribeClusterResponse {
-    let advertised = ctx.config.advertised_listener();
-    let node = BrokerId(ctx.identity.node_id);
-    let broker = DescribeClusterBroker::default()
-        .with_broker_id(node)
-        .with_host(StrBytes::from_string(advertised.host.clone()))
-        .with_port(advertised.port as i32);
+    let (brokers, controller) = brokers_and_controller(ctx);
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(ctx.identity.cluster_id.clone()))
-        .with_controller_id(node)
-        .with_brokers(vec![broker])
+        .with_controller_id(controller)
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(authorized_operations(
             request.include_cluster_authorized_operations,
             CLUSTER_AUTHORIZED_OPERATIONS,

@@ -373,6 +373,11 @@ fn plan(
         let index = key.partition;
         let slot = match (found, &topic_name) {
             (None, _) | (_, None) => Slot::Done(missing_code),
+            (Some(t), Some(_))
+                if index >= 0 && index < t.partitions && !ctx.leads(&t.id, index) =>
+            {
+                Slot::Done(error_code::NOT_LEADER_OR_FOLLOWER)
+            }
             (Some(t), Some(name)) if index >= 0 && index < t.partitions => {
                 let shard = ctx.owner_of(name, index);
                 let reads = parts[shard].get_or_insert_with(Vec::new);

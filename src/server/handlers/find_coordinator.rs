@@ -1,6 +1,11 @@
-//! FindCoordinator (key 10): every group is coordinated by this broker (a
-//! shard of it owns the group; the connection's shard routes there), so the
-//! answer is always this broker's advertised address. v4+ batches keys.
+//! FindCoordinator (key 10): on a single node every group is coordinated by
+//! this broker (a shard of it owns the group; the connection's shard routes
+//! there). In a cluster each group has one coordinating broker: of the
+//! registered brokers in id order, the one at Java's `hashCode(group)` mod
+//! their count, else the next unfenced one (`ClusterView::group_coordinator`;
+//! offsets are not replicated yet, so a stable owner keeps them in one
+//! place). The others answer group requests with NOT_COORDINATOR. v4+
+//! batches keys.
 
 use super::{respond, RequestMeta, VersionRange};
 use crate::coordinator::group::error_code;
@@ -38,19 +43,36 @@ pub fn handle(
     request: FindCoordinatorRequest,
 ) -> Option<Vec<Piece>> {
     let advertised = ctx.config.advertised_listener();
-    let node = BrokerId(ctx.identity.node_id);
-    let host = StrBytes::from_string(advertised.host.clone());
-    let port = advertised.port as i32;
+    let view = ctx.cluster_view();
     let code = error_for_key_type(request.key_type);
     let found = |key: StrBytes| {
-        let coordinator = Coordinator::default().with_key(key).with_error_code(code);
-        if code == error_code::NONE {
-            coordinator
-                .with_node_id(node)
-                .with_host(host.clone())
-                .with_port(port)
-        } else {
+        let coordinator = Coordinator::default()
+            .with_key(key.clone())
+            .with_error_code(code);
+        // A cluster's group lives on one broker: the view's choice.
+        let owner = match &view {
+            None => Some((
+                ctx.identity.node_id,
+                advertised.host.clone(),
+                advertised.port,
+            )),
+            Some(view) => view
+                .group_coordinator(key.as_str())
+                .and_then(|id| view.broker(id))
+                .map(|b| (b.id, b.host.clone(), b.port)),
+        };
+        if code != error_code::NONE {
             coordinator.with_node_id(BrokerId(-1)).with_port(-1)
+        } else if let Some((id, host, port)) = owner {
+            coordinator
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port as i32)
+        } else {
+            coordinator
+                .with_error_code(error_code::COORDINATOR_NOT_AVAILABLE)
+                .with_node_id(BrokerId(-1))
+                .with_port(-1)
         }
     };
     let response = if meta.version >= 4 {

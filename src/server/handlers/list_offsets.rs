@@ -31,8 +31,12 @@ pub async fn handle(
         let topic_name: Arc<str> = Arc::from(name);
         for partition in &topic.partitions {
             let index = partition.partition_index;
-            if !table.has_partition(name, index) {
-                slots.push(None);
+            let Some(meta) = table.get(name).filter(|_| table.has_partition(name, index)) else {
+                slots.push(Err(error_code::UNKNOWN_TOPIC_OR_PARTITION));
+                continue;
+            };
+            if !ctx.leads(&meta.id, index) {
+                slots.push(Err(error_code::NOT_LEADER_OR_FOLLOWER));
                 continue;
             }
             let shard = ctx.owner_of(name, index);
@@ -41,7 +45,7 @@ pub async fn handle(
             });
             part.partitions
                 .push((topic_name.clone(), index, partition.timestamp));
-            slots.push(Some((shard, part.partitions.len() - 1)));
+            slots.push(Ok((shard, part.partitions.len() - 1)));
         }
     }
     let mut answers: Vec<Vec<Result<(i64, i64), i16>>> =
@@ -66,9 +70,10 @@ pub async fn handle(
                 .partitions
                 .iter()
                 .map(|partition| {
-                    let found = match slots.next().flatten() {
+                    let found = match slots.next() {
                         None => Err(error_code::UNKNOWN_TOPIC_OR_PARTITION),
-                        Some((shard, index)) => answers[shard]
+                        Some(Err(code)) => Err(code),
+                        Some(Ok((shard, index))) => answers[shard]
                             .get(index)
                             .copied()
                             .unwrap_or(Err(error_code::NOT_LEADER_OR_FOLLOWER)),

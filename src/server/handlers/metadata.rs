@@ -1,8 +1,10 @@
 //! Metadata (key 3): this broker, and the topics asked for (all when the list
 //! is null). Unknown topics are created when auto-creation is on and the
-//! request allows it. One broker leads every partition.
+//! request allows it. On a single node this broker leads every partition; a
+//! cluster's brokers and partitions come from the cluster view.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::cluster::member::view::ClusterView;
 use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::metadata::topic_table::{validate_topic_name, TopicMeta, TopicTable};
 use crate::protocol::authorized_operations::{
@@ -64,14 +66,11 @@ pub async fn handle(
             })
             .collect(),
     };
-    let advertised = ctx.config.advertised_listener();
+    let (brokers, controller_id) = brokers_and_controller(ctx);
     let response = MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(ctx.identity.node_id))
-            .with_host(StrBytes::from_string(advertised.host.clone()))
-            .with_port(advertised.port as i32)])
+        .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(ctx.identity.cluster_id.clone())))
-        .with_controller_id(BrokerId(ctx.identity.node_id))
+        .with_controller_id(controller_id)
         .with_topics(topics)
         .with_cluster_authorized_operations(authorized_operations(
             // Only v8-10 carry the cluster's (DescribeCluster replaced it).
@@ -129,7 +128,69 @@ pub async fn auto_create(
     ctx.topic_table()
 }
 
+/// The brokers clients may use and the controller id to report: this
+/// broker alone on a single node; a cluster's live brokers.
+fn brokers_and_controller(ctx: &ShardContext) -> (Vec<MetadataResponseBroker>, BrokerId) {
+    let Some(view) = ctx.cluster_view() else {
+        let advertised = ctx.config.advertised_listener();
+        let broker = MetadataResponseBroker::default()
+            .with_node_id(BrokerId(ctx.identity.node_id))
+            .with_host(StrBytes::from_string(advertised.host.clone()))
+            .with_port(advertised.port as i32);
+        return (vec![broker], BrokerId(ctx.identity.node_id));
+    };
+    let brokers = view
+        .live_brokers()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port as i32)
+                .with_rack(b.rack.clone().map(StrBytes::from_string))
+        })
+        .collect();
+    (brokers, BrokerId(view.controller_for_clients()))
+}
+
+/// A cluster's partitions of `topic`, from the view: leader, epoch,
+/// replicas, ISR; replicas on fenced brokers are offline.
+fn describe_cluster_topic(view: &ClusterView, topic: &TopicMeta) -> Vec<MetadataResponsePartition> {
+    let ids = |list: &[i32]| list.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
+    (0..topic.partitions)
+        .filter_map(|index| {
+            let p = view.partition(&topic.id, index)?;
+            let offline: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|id| view.broker(*id).is_none_or(|b| b.fenced))
+                .collect();
+            let code = if p.leader < 0 {
+                error_code::LEADER_NOT_AVAILABLE
+            } else {
+                error_code::NONE
+            };
+            Some(
+                MetadataResponsePartition::default()
+                    .with_error_code(code)
+                    .with_partition_index(index)
+                    .with_leader_id(BrokerId(p.leader))
+                    .with_leader_epoch(p.leader_epoch)
+                    .with_replica_nodes(ids(&p.replicas))
+                    .with_isr_nodes(ids(&p.isr))
+                    .with_offline_replicas(ids(&offline)),
+            )
+        })
+        .collect()
+}
+
 fn describe_topic(ctx: &ShardContext, topic: &TopicMeta) -> MetadataResponseTopic {
+    if let Some(view) = ctx.cluster_view() {
+        return MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+            .with_topic_id(topic.id)
+            .with_partitions(describe_cluster_topic(&view, topic));
+    }
     let node = BrokerId(ctx.identity.node_id);
     let partitions = (0..topic.partitions)
         .map(|index| {

@@ -12,6 +12,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -84,6 +85,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
     ),
     (ApiKey::AlterConfigs, alter_configs::VERSIONS),
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    (ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -237,6 +239,9 @@ async fn route(
         }
         RequestKind::DescribeCluster(body) => {
             Box::pin(async move { describe_cluster::handle(&ctx, header, body) })
+        }
+        RequestKind::DescribeQuorum(body) => {
+            Box::pin(async move { describe_quorum::handle(&ctx, header, body) })
         }
         RequestKind::DescribeLogDirs(body) => {
             Box::pin(async move { describe_log_dirs::handle(&ctx, header, body).await })

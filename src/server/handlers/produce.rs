@@ -88,6 +88,9 @@ pub async fn handle(
                     error_code::INVALID_REQUEST,
                     Some(DUPLICATE_PARTITION_MESSAGE.into()),
                 ),
+                (_, Some(t)) if index >= 0 && index < t.partitions && !ctx.leads(&t.id, index) => {
+                    Slot::Done(error_code::NOT_LEADER_OR_FOLLOWER, None)
+                }
                 (_, Some(t)) if index >= 0 && index < t.partitions => {
                     let records = partition.records.as_ref();
                     match produce_policy::prepare(records, &policy, buffer_bytes).await {

@@ -1,0 +1,154 @@
+//! The active controller: while this voter leads the metadata log, the
+//! sans-IO [`Controller`] takes the queued requests and a periodic tick, and
+//! its batches are proposed to the log one after the other (each committed
+//! before the next input, so its predicted offsets are the log's). Losing
+//! leadership, a failed proposal or a controller fault drops it with its
+//! pending requests (their callers hear "not the controller" and retry); the
+//! next leader starts from the committed image.
+
+use super::{Asked, Member};
+use crate::cluster::controller::{Controller, Input, Output, RequestId};
+use crate::local::oneshot;
+use glommio::channels::local_channel;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How often a non-leader looks whether it became the leader.
+const LEADER_POLL_MS: u64 = 50;
+/// The controller's tick (session expiry, unclean elections, balancing).
+const TICK_MS: u64 = 250;
+/// Requests queued for the active controller; past it they are refused
+/// (the caller retries).
+const INBOX_LEN_MAX: usize = 1024;
+/// Longest a new leader waits to apply the log before it acts.
+const CATCH_UP_WAIT_MS_MAX: u64 = 10_000;
+
+/// Wall-clock milliseconds: the controller's sessions compare them.
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn leads(member: &Member) -> bool {
+    member.node.leader() == Some(member.config.node_id as u64)
+}
+
+/// Runs the controller whenever this node leads, until the member stops.
+pub(super) async fn run(member: Rc<Member>) {
+    while !member.stop.is_fired() {
+        if !leads(&member) || !caught_up(&member).await {
+            glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
+            continue;
+        }
+        serve_term(&member).await;
+    }
+}
+
+/// True once this leader applied every entry in its log (its own blank
+/// entry included), so its image is the committed one.
+async fn caught_up(member: &Member) -> bool {
+    let mut waited_ms = 0;
+    while waited_ms < CATCH_UP_WAIT_MS_MAX && leads(member) {
+        let metrics = member.node.metrics();
+        let applied = metrics.last_applied.map(|l| l.index);
+        if applied.is_some() && applied == metrics.last_log_index {
+            return true;
+        }
+        glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
+        waited_ms += LEADER_POLL_MS;
+    }
+    false
+}
+
+/// One leadership: the controller serves until it loses it.
+async fn serve_term(member: &Rc<Member>) {
+    let image = member.node.image().clone();
+    let offset = image.offset();
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    let mut controller = Controller::new(member.config.controller.clone(), image, now_ms(), seed);
+    let (sender, receiver) = local_channel::new_bounded::<Asked>(INBOX_LEN_MAX);
+    *member.inbox.borrow_mut() = Some(Rc::new(sender));
+    log::info!(
+        "node {}: active controller from metadata offset {offset}",
+        member.config.node_id
+    );
+    let mut pending: HashMap<RequestId, oneshot::Sender<_>> = HashMap::new();
+    let mut next_id: RequestId = 0;
+    loop {
+        let asked = futures_lite::future::or(async { receiver.recv().await }, async {
+            glommio::timer::sleep(Duration::from_millis(TICK_MS)).await;
+            None
+        })
+        .await;
+        let input = match asked {
+            Some(Asked { request, answer }) => {
+                next_id += 1;
+                pending.insert(next_id, answer);
+                Input::Request {
+                    id: next_id,
+                    request,
+                }
+            }
+            None => Input::Tick,
+        };
+        let kept = drive(member, &mut controller, input, &mut pending).await;
+        if !kept || !leads(member) || member.stop.is_fired() {
+            break;
+        }
+    }
+    *member.inbox.borrow_mut() = None;
+    // Dropping the answer senders tells the callers.
+    drop(pending);
+    drop(receiver);
+    log::info!(
+        "node {}: no longer the active controller",
+        member.config.node_id
+    );
+}
+
+/// Hands `input` to the controller and carries out what it asks, in order.
+/// False when the controller must resign.
+async fn drive(
+    member: &Member,
+    controller: &mut Controller,
+    input: Input,
+    pending: &mut HashMap<RequestId, oneshot::Sender<(crate::cluster::controller::Reply, i64)>>,
+) -> bool {
+    let mut queue: VecDeque<Output> = controller.handle(now_ms(), input).into();
+    while let Some(output) = queue.pop_front() {
+        match output {
+            Output::Append(batch) => match member.node.propose(&batch).await {
+                Ok(outcome) if outcome.error.is_none() => {
+                    let committed = Input::Committed {
+                        offset: outcome.image_offset,
+                    };
+                    queue.extend(controller.handle(now_ms(), committed));
+                }
+                Ok(outcome) => {
+                    log::error!(
+                        "controller batch at {} refused by the image: {:?}",
+                        outcome.base_offset,
+                        outcome.error
+                    );
+                    return false;
+                }
+                Err(e) => {
+                    log::info!("controller proposal not committed: {e}");
+                    return false;
+                }
+            },
+            Output::Reply { id, reply } => {
+                if let Some(answer) = pending.remove(&id) {
+                    answer.send((reply, controller.committed_offset()));
+                }
+            }
+            Output::Fault(why) => {
+                log::error!("controller fault, resigning: {why}");
+                return false;
+            }
+        }
+    }
+    true
+}

@@ -1,0 +1,72 @@
+//! A broker's calls to the active controller: on this node when it leads,
+//! else over the CONTROLLER listener of the leader it knows of (or of each
+//! controller in turn), following "not the controller" answers.
+
+use super::rpc::{decode, encode, RpcRequest, RpcResponse, WireReply};
+use super::Member;
+use crate::cluster::controller::api::Request;
+use crate::cluster::raft::network::BrokerLink;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Deadline of one exchange with a controller.
+const CALL_DEADLINE_MS: u64 = 5_000;
+/// Controllers tried for one call before giving up.
+const CALL_ATTEMPTS_MAX: usize = 8;
+/// Pause between attempts (an election may be under way).
+const CALL_RETRY_BACKOFF_MS: u64 = 200;
+
+impl Member {
+    /// Sends `request` to the active controller; its reply and the metadata
+    /// offset that holds it, or why no controller answered.
+    pub(super) async fn call_controller(
+        &self,
+        request: &Request,
+    ) -> Result<(WireReply, i64), String> {
+        let wire = RpcRequest::from_request(request, self.raft_addr.as_deref())
+            .ok_or_else(|| "request not forwarded to controllers".to_string())?;
+        let body = encode(&wire);
+        let addrs = self.config.controller_addrs();
+        let mut hint = self.node.leader();
+        let mut last_error = "no controller address configured".to_string();
+        for attempt in 0..CALL_ATTEMPTS_MAX {
+            if let Some((reply, offset)) = self.ask_local(request.clone()).await {
+                return Ok((WireReply::from_reply(&reply), offset));
+            }
+            // Self as the hint: leading, but its controller is not up yet.
+            let leader_addr = hint
+                .filter(|id| *id != self.config.node_id as u64)
+                .and_then(|id| self.config.voters.get(&id).cloned());
+            let rotated = addrs.get(attempt % addrs.len().max(1)).cloned();
+            let Some(addr) = leader_addr.or(rotated) else {
+                break;
+            };
+            hint = None;
+            match self
+                .link(&addr)
+                .call(body.clone(), Duration::from_millis(CALL_DEADLINE_MS))
+                .await
+            {
+                Ok(answer) => match decode::<RpcResponse>(&answer) {
+                    Ok(RpcResponse::Reply { reply, offset }) => return Ok((reply, offset)),
+                    Ok(RpcResponse::NotController { leader }) => {
+                        last_error = format!("{addr} is not the active controller");
+                        hint = leader.or_else(|| self.node.leader());
+                    }
+                    Err(e) => last_error = format!("{addr}: {e}"),
+                },
+                Err(e) => last_error = format!("{addr}: {e}"),
+            }
+            glommio::timer::sleep(Duration::from_millis(CALL_RETRY_BACKOFF_MS)).await;
+        }
+        Err(last_error)
+    }
+
+    fn link(&self, addr: &str) -> Rc<BrokerLink> {
+        self.links
+            .borrow_mut()
+            .entry(addr.to_string())
+            .or_insert_with(|| Rc::new(BrokerLink::new(addr)))
+            .clone()
+    }
+}

@@ -1,0 +1,246 @@
+//! The broker side: the [`BrokerLifecycle`] driven by a timer, the replies
+//! of its requests and the offset the shards adopted; and the topic changes
+//! a broker's clients ask for, forwarded to the active controller.
+
+use super::active::now_ms;
+use super::rpc::WireReply;
+use super::Member;
+use crate::cluster::broker::{
+    BrokerLifecycle, LifecycleError, LifecycleInput, LifecycleOutput, LifecycleState,
+};
+use crate::cluster::controller::api::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, NewTopic, Reply, Request,
+    RequestId, TopicRef,
+};
+use crate::metadata::controller::{ControllerRequest, ControllerResponse, TopicOutcome};
+use crate::protocol::error_code;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How often the lifecycle looks at time, replies and the applied offset.
+const LIFECYCLE_POLL_MS: u64 = 100;
+/// Replies waiting for the lifecycle (at most one request is in flight;
+/// late replies of abandoned ones are few).
+const REPLIES_QUEUED_MAX: usize = 16;
+/// Longest a forwarded topic change waits for this broker to apply it.
+const APPLY_WAIT_MS_MAX: u64 = 10_000;
+
+/// Exit status of a broker the cluster refused.
+const EXIT_REFUSED: i32 = 1;
+
+/// Runs the broker's lifecycle until it may exit.
+pub(super) async fn run(member: Rc<Member>) {
+    let mut lifecycle = BrokerLifecycle::new(member.config.lifecycle.clone(), now_ms());
+    // Logs were recovered before the node started: ready once caught up.
+    lifecycle.handle(now_ms(), LifecycleInput::ReadyToUnfence);
+    let replies: Rc<RefCell<VecDeque<(RequestId, Reply)>>> = Rc::default();
+    let last_error: Rc<RefCell<Option<String>>> = Rc::default();
+    let mut shutdown_begun = false;
+    loop {
+        let now = now_ms();
+        let offset = member.published_offset.get();
+        let mut outputs = lifecycle.handle(now, LifecycleInput::MetadataApplied { offset });
+        let arrived: Vec<_> = replies.borrow_mut().drain(..).collect();
+        for (id, reply) in arrived {
+            outputs.extend(lifecycle.handle(now, LifecycleInput::Reply { id, reply }));
+        }
+        if member.shutdown_requested.get() && !shutdown_begun {
+            shutdown_begun = true;
+            outputs.extend(lifecycle.handle(now, LifecycleInput::BeginShutdown));
+        }
+        outputs.extend(lifecycle.handle(now, LifecycleInput::Tick));
+        for output in outputs {
+            match output {
+                LifecycleOutput::Send { id, request } => {
+                    send(&member, id, request, &replies, &last_error)
+                }
+                LifecycleOutput::StateChanged(LifecycleState::Failed(error)) => {
+                    refuse(&member, error, last_error.borrow().as_deref())
+                }
+                LifecycleOutput::StateChanged(state) => {
+                    log::info!("broker {}: {state:?}", member.config.node_id)
+                }
+                LifecycleOutput::Exit => {
+                    member.shutdown_done.fire();
+                    return;
+                }
+            }
+        }
+        if member.stop.is_fired() {
+            member.shutdown_done.fire();
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(LIFECYCLE_POLL_MS)).await;
+    }
+}
+
+fn send(
+    member: &Rc<Member>,
+    id: RequestId,
+    request: Request,
+    replies: &Rc<RefCell<VecDeque<(RequestId, Reply)>>>,
+    last_error: &Rc<RefCell<Option<String>>>,
+) {
+    let (member, replies, last_error) = (member.clone(), replies.clone(), last_error.clone());
+    glommio::spawn_local(async move {
+        match member.call_controller(&request).await {
+            Ok((reply, _)) => {
+                if let Some(reply) = reply.into_lifecycle_reply() {
+                    let mut queue = replies.borrow_mut();
+                    if queue.len() < REPLIES_QUEUED_MAX {
+                        queue.push_back((id, reply));
+                    }
+                }
+            }
+            Err(e) => {
+                log::debug!(
+                    "broker {}: controller call failed: {e}",
+                    member.config.node_id
+                );
+                *last_error.borrow_mut() = Some(e);
+            }
+        }
+    })
+    .detach();
+}
+
+/// The cluster will not have this broker: say why, naming the key, and exit.
+fn refuse(member: &Member, error: LifecycleError, last_error: Option<&str>) -> ! {
+    let config = &member.config;
+    let why = match error {
+        LifecycleError::InconsistentClusterId => format!(
+            "cluster.id: this node's cluster id {} (meta.properties in log.dirs {}) is not the \
+             cluster id of the controllers at controller.quorum.voters; point log.dirs at this \
+             cluster's data or the quorum keys at this node's cluster",
+            config.cluster_id,
+            config.log_dir.display()
+        ),
+        LifecycleError::DuplicateBrokerId => format!(
+            "node.id: another live broker is registered with node.id {}; give each broker its \
+             own node.id",
+            config.node_id
+        ),
+        LifecycleError::RegistrationTimedOut => format!(
+            "{}: no active controller accepted this broker's registration \
+             within initial.broker.registration.timeout.ms ({} ms); check that the controllers \
+             {:?} are running and reachable (last error: {})",
+            config.quorum_key(),
+            config.lifecycle.initial_registration_timeout_ms,
+            config.controller_addrs(),
+            last_error.unwrap_or("none")
+        ),
+    };
+    log::error!("{why}");
+    eprintln!("millrace serve: {why}");
+    log::logger().flush();
+    std::process::exit(EXIT_REFUSED)
+}
+
+impl Member {
+    /// A topic change asked by this broker's clients, carried out by the
+    /// active controller; answers once this broker applied it.
+    pub async fn topic_change(&self, request: ControllerRequest) -> ControllerResponse {
+        let (forwarded, if_missing) = match to_cluster_request(&request) {
+            Ok(converted) => converted,
+            Err(message) => return self.refused(&request, error_code::INVALID_REQUEST, message),
+        };
+        match self.call_controller(&forwarded).await {
+            Ok((WireReply::Topics(results), offset)) => {
+                self.wait_published(offset, APPLY_WAIT_MS_MAX).await;
+                let outcomes = results
+                    .into_iter()
+                    .map(|(name, code)| {
+                        let exists = code == error_code::TOPIC_ALREADY_EXISTS;
+                        TopicOutcome {
+                            name,
+                            error_code: if exists && if_missing {
+                                error_code::NONE
+                            } else {
+                                code
+                            },
+                            message: None,
+                        }
+                    })
+                    .collect();
+                ControllerResponse {
+                    outcomes,
+                    table: self.table(),
+                }
+            }
+            Ok(_) => self.refused(
+                &request,
+                error_code::UNKNOWN_SERVER_ERROR,
+                "unexpected controller reply".into(),
+            ),
+            Err(e) => {
+                log::warn!("topic change not carried out: {e}");
+                self.refused(&request, error_code::NOT_CONTROLLER, e)
+            }
+        }
+    }
+
+    fn table(&self) -> std::sync::Arc<crate::metadata::topic_table::TopicTable> {
+        self.view().map(|v| v.table.clone()).unwrap_or_default()
+    }
+
+    fn refused(
+        &self,
+        request: &ControllerRequest,
+        code: i16,
+        message: String,
+    ) -> ControllerResponse {
+        let mut response = crate::metadata::controller::failed_response(self.table(), request);
+        for outcome in &mut response.outcomes {
+            outcome.error_code = code;
+            outcome.message = Some(message.clone());
+        }
+        response
+    }
+}
+
+/// The controller request for a topic change, and whether an existing
+/// topic is fine (auto-creation); `Err` for changes not served in a cluster.
+fn to_cluster_request(request: &ControllerRequest) -> Result<(Request, bool), String> {
+    Ok(match request {
+        ControllerRequest::CreateTopics {
+            topics,
+            validate_only,
+            if_missing,
+        } => (
+            Request::CreateTopics(CreateTopicsRequest {
+                topics: topics
+                    .iter()
+                    .map(|t| NewTopic {
+                        name: t.name.clone(),
+                        num_partitions: t.partitions,
+                        replication_factor: t.replication_factor,
+                        configs: t.configs.clone(),
+                    })
+                    .collect(),
+                validate_only: *validate_only,
+            }),
+            *if_missing,
+        ),
+        ControllerRequest::DeleteTopics { names } => (
+            Request::DeleteTopics(DeleteTopicsRequest {
+                topics: names.iter().cloned().map(TopicRef::Name).collect(),
+            }),
+            false,
+        ),
+        ControllerRequest::CreatePartitions {
+            topics,
+            validate_only,
+        } => (
+            Request::CreatePartitions(CreatePartitionsRequest {
+                topics: topics.clone(),
+                validate_only: *validate_only,
+            }),
+            false,
+        ),
+        ControllerRequest::AlterTopicConfigs { .. } => {
+            return Err("altering topic configs is not yet served by a millrace cluster".into())
+        }
+    })
+}

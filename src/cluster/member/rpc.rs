@@ -1,0 +1,362 @@
+//! What a broker asks the active controller over the CONTROLLER listener
+//! (registration, heartbeats, forwarded admin requests, as Kafka's brokers
+//! send BrokerRegistration, BrokerHeartbeat and Envelope there), sans-IO:
+//! the messages, their encoding, and the conversion from and to the
+//! controller's [`Request`] and [`Reply`].
+
+use crate::cluster::controller::api::{
+    BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, NewTopic, Reply, Request,
+    ResponseError, TopicRef,
+};
+use crate::cluster::records::Endpoint;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A listener of a registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireEndpoint {
+    /// Listener name.
+    pub name: String,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: u16,
+    /// Kafka's security protocol id.
+    pub security_protocol: i16,
+}
+
+/// One topic of a forwarded CreateTopics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireNewTopic {
+    /// Name.
+    pub name: String,
+    /// Partitions, or -1.
+    pub num_partitions: i32,
+    /// Replication factor, or -1.
+    pub replication_factor: i16,
+    /// Config overrides.
+    pub configs: Vec<(String, String)>,
+}
+
+/// A broker's request to the active controller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RpcRequest {
+    /// BrokerRegistration; `raft_addr` is where a broker-only node follows
+    /// the metadata log as a learner.
+    Register {
+        /// `node.id`.
+        broker_id: i32,
+        /// The broker's cluster id.
+        cluster_id: String,
+        /// Its incarnation id.
+        incarnation_id: u128,
+        /// Advertised listeners.
+        endpoints: Vec<WireEndpoint>,
+        /// `broker.rack`.
+        rack: Option<String>,
+        /// The epoch it cleanly shut down from, or -1.
+        previous_broker_epoch: i64,
+        /// The learner's Raft listener, for a broker that is not a voter.
+        raft_addr: Option<String>,
+    },
+    /// BrokerHeartbeat.
+    Heartbeat {
+        /// `node.id`.
+        broker_id: i32,
+        /// Its registration's epoch.
+        broker_epoch: i64,
+        /// The metadata offset it applied.
+        current_metadata_offset: i64,
+        /// Stay fenced.
+        want_fence: bool,
+        /// Controlled shutdown.
+        want_shut_down: bool,
+    },
+    /// CreateTopics, forwarded.
+    CreateTopics {
+        /// The topics.
+        topics: Vec<WireNewTopic>,
+        /// Check only.
+        validate_only: bool,
+    },
+    /// CreatePartitions, forwarded.
+    CreatePartitions {
+        /// (name, new total).
+        topics: Vec<(String, i32)>,
+        /// Check only.
+        validate_only: bool,
+    },
+    /// DeleteTopics by name, forwarded.
+    DeleteTopics {
+        /// The names.
+        names: Vec<String>,
+    },
+}
+
+/// The active controller's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RpcResponse {
+    /// This node is not the active controller; the leader when known.
+    NotController {
+        /// The Raft leader's node id.
+        leader: Option<u64>,
+    },
+    /// The controller's reply, committed at metadata offset `offset`.
+    Reply {
+        /// The reply.
+        reply: WireReply,
+        /// Every record the reply reports is at or below this offset.
+        offset: i64,
+    },
+}
+
+/// A controller reply on the wire; errors are Kafka error codes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireReply {
+    /// The broker epoch, or an error.
+    Register(Result<i64, i16>),
+    /// (caught up, fenced, may shut down), or an error.
+    Heartbeat(Result<(bool, bool, bool), i16>),
+    /// Per topic in request order: (name, error code).
+    Topics(Vec<(String, i16)>),
+}
+
+/// Why a message did not decode.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| format!("malformed broker rpc: {e}"))
+}
+
+/// A message's bytes.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    // postcard fails only on types it cannot represent, none of which are here.
+    postcard::to_allocvec(message).unwrap_or_default()
+}
+
+fn error_of(code: i16) -> ResponseError {
+    ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
+}
+
+impl RpcRequest {
+    /// The wire form of a lifecycle request; `None` for requests a broker
+    /// never forwards.
+    pub fn from_request(request: &Request, raft_addr: Option<&str>) -> Option<Self> {
+        Some(match request {
+            Request::RegisterBroker(r) => RpcRequest::Register {
+                broker_id: r.broker_id,
+                cluster_id: r.cluster_id.clone(),
+                incarnation_id: r.incarnation_id.as_u128(),
+                endpoints: r
+                    .endpoints
+                    .iter()
+                    .map(|e| WireEndpoint {
+                        name: e.name.clone(),
+                        host: e.host.clone(),
+                        port: e.port,
+                        security_protocol: e.security_protocol,
+                    })
+                    .collect(),
+                rack: r.rack.clone(),
+                previous_broker_epoch: r.previous_broker_epoch,
+                raft_addr: raft_addr.map(str::to_string),
+            },
+            Request::BrokerHeartbeat(r) => RpcRequest::Heartbeat {
+                broker_id: r.broker_id,
+                broker_epoch: r.broker_epoch,
+                current_metadata_offset: r.current_metadata_offset,
+                want_fence: r.want_fence,
+                want_shut_down: r.want_shut_down,
+            },
+            Request::CreateTopics(r) => RpcRequest::CreateTopics {
+                topics: r
+                    .topics
+                    .iter()
+                    .map(|t| WireNewTopic {
+                        name: t.name.clone(),
+                        num_partitions: t.num_partitions,
+                        replication_factor: t.replication_factor,
+                        configs: t.configs.clone(),
+                    })
+                    .collect(),
+                validate_only: r.validate_only,
+            },
+            Request::CreatePartitions(r) => RpcRequest::CreatePartitions {
+                topics: r.topics.clone(),
+                validate_only: r.validate_only,
+            },
+            Request::DeleteTopics(r) => RpcRequest::DeleteTopics {
+                names: r
+                    .topics
+                    .iter()
+                    .filter_map(|t| match t {
+                        TopicRef::Name(name) => Some(name.clone()),
+                        TopicRef::Id(_) => None,
+                    })
+                    .collect(),
+            },
+            _ => return None,
+        })
+    }
+
+    /// The controller request this carries.
+    pub fn into_request(self) -> Request {
+        match self {
+            RpcRequest::Register {
+                broker_id,
+                cluster_id,
+                incarnation_id,
+                endpoints,
+                rack,
+                previous_broker_epoch,
+                raft_addr: _,
+            } => Request::RegisterBroker(BrokerRegistrationRequest {
+                broker_id,
+                cluster_id,
+                incarnation_id: Uuid::from_u128(incarnation_id),
+                endpoints: endpoints
+                    .into_iter()
+                    .map(|e| Endpoint {
+                        name: e.name,
+                        host: e.host,
+                        port: e.port,
+                        security_protocol: e.security_protocol,
+                    })
+                    .collect(),
+                rack,
+                previous_broker_epoch,
+            }),
+            RpcRequest::Heartbeat {
+                broker_id,
+                broker_epoch,
+                current_metadata_offset,
+                want_fence,
+                want_shut_down,
+            } => Request::BrokerHeartbeat(BrokerHeartbeatRequest {
+                broker_id,
+                broker_epoch,
+                current_metadata_offset,
+                want_fence,
+                want_shut_down,
+            }),
+            RpcRequest::CreateTopics {
+                topics,
+                validate_only,
+            } => Request::CreateTopics(CreateTopicsRequest {
+                topics: topics
+                    .into_iter()
+                    .map(|t| NewTopic {
+                        name: t.name,
+                        num_partitions: t.num_partitions,
+                        replication_factor: t.replication_factor,
+                        configs: t.configs,
+                    })
+                    .collect(),
+                validate_only,
+            }),
+            RpcRequest::CreatePartitions {
+                topics,
+                validate_only,
+            } => Request::CreatePartitions(CreatePartitionsRequest {
+                topics,
+                validate_only,
+            }),
+            RpcRequest::DeleteTopics { names } => Request::DeleteTopics(DeleteTopicsRequest {
+                topics: names.into_iter().map(TopicRef::Name).collect(),
+            }),
+        }
+    }
+}
+
+fn code_of<T>(result: &Result<T, ResponseError>) -> i16 {
+    result.as_ref().err().map_or(0, ResponseError::code)
+}
+
+impl WireReply {
+    /// The wire form of `reply`.
+    pub fn from_reply(reply: &Reply) -> Self {
+        match reply {
+            Reply::RegisterBroker(r) => WireReply::Register(r.map_err(|e| e.code())),
+            Reply::BrokerHeartbeat(r) => WireReply::Heartbeat(
+                r.map(|b| (b.is_caught_up, b.is_fenced, b.should_shut_down))
+                    .map_err(|e| e.code()),
+            ),
+            Reply::CreateTopics(topics) => WireReply::Topics(
+                topics
+                    .iter()
+                    .map(|(name, r)| (name.clone(), code_of(r)))
+                    .collect(),
+            ),
+            Reply::CreatePartitions(topics) => WireReply::Topics(
+                topics
+                    .iter()
+                    .map(|(name, r)| (name.clone(), code_of(r)))
+                    .collect(),
+            ),
+            Reply::DeleteTopics(topics) => WireReply::Topics(
+                topics
+                    .iter()
+                    .map(|(topic, r)| {
+                        let name = match topic {
+                            TopicRef::Name(name) => name.clone(),
+                            TopicRef::Id(id) => id.to_string(),
+                        };
+                        (name, code_of(r))
+                    })
+                    .collect(),
+            ),
+            // Not forwarded by brokers.
+            _ => WireReply::Topics(Vec::new()),
+        }
+    }
+
+    /// The lifecycle reply this carries (`None` for topic replies).
+    pub fn into_lifecycle_reply(self) -> Option<Reply> {
+        match self {
+            WireReply::Register(r) => Some(Reply::RegisterBroker(r.map_err(error_of))),
+            WireReply::Heartbeat(r) => Some(Reply::BrokerHeartbeat(
+                r.map(
+                    |(is_caught_up, is_fenced, should_shut_down)| BrokerHeartbeatReply {
+                        is_caught_up,
+                        is_fenced,
+                        should_shut_down,
+                    },
+                )
+                .map_err(error_of),
+            )),
+            WireReply::Topics(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_round_trips_through_the_wire() {
+        let request = Request::RegisterBroker(BrokerRegistrationRequest {
+            broker_id: 3,
+            cluster_id: "c".into(),
+            incarnation_id: Uuid::new_v4(),
+            endpoints: vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9092,
+                security_protocol: 0,
+            }],
+            rack: None,
+            previous_broker_epoch: -1,
+        });
+        let wire = RpcRequest::from_request(&request, Some("127.0.0.1:1")).unwrap();
+        let decoded: RpcRequest = decode(&encode(&wire)).unwrap();
+        assert_eq!(decoded.into_request(), request);
+    }
+
+    #[test]
+    fn refusals_keep_their_kafka_error() {
+        let reply = Reply::RegisterBroker(Err(ResponseError::DuplicateBrokerRegistration));
+        let wire = WireReply::from_reply(&reply);
+        assert_eq!(wire.into_lifecycle_reply(), Some(reply));
+        assert!(decode::<RpcRequest>(&[0xff, 0xff]).is_err());
+    }
+}

@@ -1,0 +1,255 @@
+//! What every shard of a cluster member sees of the cluster: an immutable
+//! snapshot built on shard 0 from the applied metadata image and the Raft
+//! state, sent whole to each shard (no shard reads another's memory).
+
+use crate::cluster::image::MetadataImage;
+use crate::cluster::records::ConfigResource;
+use crate::cluster::BrokerId;
+use crate::metadata::topic_table::{TopicMeta, TopicTable};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// One registered broker, as clients are told of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerView {
+    /// `node.id`.
+    pub id: BrokerId,
+    /// Advertised host of the client listener.
+    pub host: String,
+    /// Advertised port of the client listener.
+    pub port: u16,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// Fenced (or shutting down): listed to no client.
+    pub fenced: bool,
+}
+
+/// One partition's placement and leadership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionView {
+    /// The leader, or -1.
+    pub leader: BrokerId,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+    /// Replicas, preferred first.
+    pub replicas: Vec<BrokerId>,
+    /// In-sync replicas.
+    pub isr: Vec<BrokerId>,
+}
+
+/// One member of the metadata quorum as DescribeQuorum reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumReplica {
+    /// `node.id`.
+    pub id: BrokerId,
+    /// The last log index the leader knows it holds (-1: unknown).
+    pub log_end_offset: i64,
+}
+
+/// The metadata quorum's state as this node knows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuorumView {
+    /// The Raft leader, if known.
+    pub leader: Option<BrokerId>,
+    /// The Raft term (KRaft's leader epoch).
+    pub term: i64,
+    /// The committed log index (KRaft's high watermark), or -1.
+    pub high_watermark: i64,
+    /// Voters.
+    pub voters: Vec<QuorumReplica>,
+    /// Learners (KRaft's observers).
+    pub observers: Vec<QuorumReplica>,
+}
+
+/// The cluster as one node sees it at one metadata offset.
+#[derive(Clone, Debug)]
+pub struct ClusterView {
+    /// The metadata offset applied.
+    pub offset: i64,
+    /// This node's `node.id`.
+    pub node_id: BrokerId,
+    /// Every registered broker, by id.
+    pub brokers: Vec<BrokerView>,
+    /// Partitions by topic id, index = partition.
+    pub partitions: HashMap<Uuid, Vec<PartitionView>>,
+    /// The metadata quorum.
+    pub quorum: QuorumView,
+    /// The topics, for the shards' topic tables.
+    pub table: Arc<TopicTable>,
+}
+
+impl ClusterView {
+    /// The view of `image`, advertising each broker's `listener_name`
+    /// endpoint (the client listener).
+    pub fn build(
+        image: &MetadataImage,
+        node_id: BrokerId,
+        listener_name: &str,
+        quorum: QuorumView,
+    ) -> Self {
+        let brokers = image
+            .brokers()
+            .map(|b| {
+                let endpoint = b
+                    .endpoints
+                    .iter()
+                    .find(|e| e.name == listener_name)
+                    .or_else(|| b.endpoints.first());
+                BrokerView {
+                    id: b.broker_id,
+                    host: endpoint.map(|e| e.host.clone()).unwrap_or_default(),
+                    port: endpoint.map_or(0, |e| e.port),
+                    rack: b.rack.clone(),
+                    fenced: !b.is_active(),
+                }
+            })
+            .collect();
+        let mut partitions = HashMap::new();
+        let mut topics = Vec::new();
+        for topic in image.topics() {
+            let views = topic
+                .partitions
+                .iter()
+                .map(|p| PartitionView {
+                    leader: p.leader.unwrap_or(-1),
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                })
+                .collect();
+            partitions.insert(topic.topic_id, views);
+            let configs = image
+                .configs_of(&ConfigResource::Topic(topic.name.clone()))
+                .cloned()
+                .unwrap_or_default();
+            topics.push(TopicMeta {
+                name: topic.name.clone(),
+                id: topic.topic_id,
+                partitions: topic.partitions.len() as i32,
+                configs,
+            });
+        }
+        // Versions only rise with the offset; +1 so offset -1 is version 0.
+        let version = (image.offset() + 1).max(0) as u64;
+        ClusterView {
+            offset: image.offset(),
+            node_id,
+            brokers,
+            partitions,
+            quorum,
+            table: Arc::new(TopicTable::from_topics(version, topics)),
+        }
+    }
+
+    /// One partition, by topic id.
+    pub fn partition(&self, topic_id: &Uuid, partition: i32) -> Option<&PartitionView> {
+        self.partitions
+            .get(topic_id)?
+            .get(usize::try_from(partition).ok()?)
+    }
+
+    /// True when this node holds a replica of the partition.
+    pub fn is_local_replica(&self, topic_id: &Uuid, partition: i32) -> bool {
+        self.partition(topic_id, partition)
+            .is_some_and(|p| p.replicas.contains(&self.node_id))
+    }
+
+    /// True when this node leads the partition.
+    pub fn leads(&self, topic_id: &Uuid, partition: i32) -> bool {
+        self.partition(topic_id, partition)
+            .is_some_and(|p| p.leader == self.node_id)
+    }
+
+    /// A registered broker.
+    pub fn broker(&self, id: BrokerId) -> Option<&BrokerView> {
+        self.brokers.iter().find(|b| b.id == id)
+    }
+
+    /// Brokers clients may use: registered and unfenced.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerView> {
+        self.brokers.iter().filter(|b| !b.fenced)
+    }
+
+    /// The broker clients should treat as the controller: the Raft leader
+    /// when it is a live broker, else the lowest live broker (KRaft also
+    /// answers clients with a broker, since they cannot reach controllers).
+    pub fn controller_for_clients(&self) -> BrokerId {
+        let live = |id: BrokerId| self.live_brokers().any(|b| b.id == id);
+        match self.quorum.leader {
+            Some(leader) if live(leader) => leader,
+            _ => self.live_brokers().map(|b| b.id).next().unwrap_or(-1),
+        }
+    }
+
+    /// The broker coordinating `group`: of the registered brokers in id
+    /// order, the one at `hash(group) mod count` (Java's `String.hashCode`,
+    /// as Kafka's offsets partition choice), else the next live one. It
+    /// changes only when brokers register or are fenced, not per request.
+    pub fn group_coordinator(&self, group: &str) -> Option<BrokerId> {
+        if self.brokers.is_empty() {
+            return None;
+        }
+        let hash = group
+            .encode_utf16()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+        let start = (hash.unsigned_abs() as usize) % self.brokers.len();
+        (0..self.brokers.len())
+            .map(|i| &self.brokers[(start + i) % self.brokers.len()])
+            .find(|b| !b.fenced)
+            .map(|b| b.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker(id: BrokerId, fenced: bool) -> BrokerView {
+        BrokerView {
+            id,
+            host: "127.0.0.1".into(),
+            port: 9000 + id as u16,
+            rack: None,
+            fenced,
+        }
+    }
+
+    fn view(brokers: Vec<BrokerView>, leader: Option<BrokerId>) -> ClusterView {
+        ClusterView {
+            offset: 0,
+            node_id: 1,
+            brokers,
+            partitions: HashMap::new(),
+            quorum: QuorumView {
+                leader,
+                ..QuorumView::default()
+            },
+            table: Arc::new(TopicTable::default()),
+        }
+    }
+
+    #[test]
+    fn group_coordinator_is_stable_and_skips_fenced_brokers() {
+        let all = view(
+            vec![broker(1, false), broker(2, false), broker(3, false)],
+            None,
+        );
+        let owner = all.group_coordinator("orders").unwrap();
+        assert_eq!(all.group_coordinator("orders"), Some(owner));
+        let mut brokers = all.brokers.clone();
+        brokers.iter_mut().for_each(|b| b.fenced = b.id == owner);
+        let fenced = view(brokers, None);
+        let moved = fenced.group_coordinator("orders").unwrap();
+        assert_ne!(moved, owner);
+        assert!(view(Vec::new(), None).group_coordinator("orders").is_none());
+    }
+
+    #[test]
+    fn clients_see_a_live_controller() {
+        let v = view(vec![broker(1, true), broker(2, false)], Some(1));
+        assert_eq!(v.controller_for_clients(), 2);
+        let v = view(vec![broker(1, false), broker(2, false)], Some(2));
+        assert_eq!(v.controller_for_clients(), 2);
+    }
+}

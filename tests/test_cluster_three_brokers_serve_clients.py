@@ -1,0 +1,132 @@
+"""Issue 12: three `millrace serve FILE` nodes (process.roles=broker,controller, one
+controller.quorum.voters line) form one cluster. Clients bootstrapped from any one broker see
+all three with their advertised listeners; CreateTopics sent to any broker reaches the active
+controller, which spreads leaders over the brokers; a replication factor above the live brokers
+is INVALID_REPLICATION_FACTOR; records go round through each partition's leader; a broker that
+does not lead a partition answers NOT_LEADER_OR_FOLLOWER, never data; DescribeQuorum names the
+Raft leader and the three voters. Replication itself is issue 13: with RF>1 only the leader
+holds the data today."""
+
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import kafka_wire
+from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
+
+ADMIN_TIMEOUT_S = 30
+# Registration, the first heartbeats and unfencing take a few heartbeat intervals (2 s).
+CLUSTER_UP_TIMEOUT_S = 60
+API_DESCRIBE_QUORUM = 55
+NOT_LEADER_OR_FOLLOWER = 6
+METADATA_TOPIC = "__cluster_metadata"
+
+
+def wait_for_brokers(bootstrap, count, timeout_s=CLUSTER_UP_TIMEOUT_S):
+    """Polls Metadata until `count` brokers are listed; returns the ClusterMetadata."""
+    admin = AdminClient(quiet_config(bootstrap))
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while time.monotonic() < deadline:
+        seen = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
+        if len(seen.brokers) == count:
+            return seen
+        time.sleep(0.5)
+    pytest.fail(f"{bootstrap}: {count} brokers not listed within {timeout_s}s: {seen and seen.brokers}")
+
+
+def describe_quorum_v0(bootstrap):
+    """DescribeQuorum v0 for __cluster_metadata-0: (error, leader, epoch, hw, voters, observers)."""
+    body = (
+        kafka_wire.uvarint(2)  # one topic (compact array: n + 1)
+        + kafka_wire.compact_string(METADATA_TOPIC)
+        + kafka_wire.uvarint(2)  # one partition
+        + kafka_wire.int32(0)
+        + kafka_wire.uvarint(0)  # partition tagged fields
+        + kafka_wire.uvarint(0)  # topic tagged fields
+        + kafka_wire.uvarint(0)  # request tagged fields
+    )
+    with kafka_wire.connect(bootstrap) as sock:
+        reader = kafka_wire.call(sock, API_DESCRIBE_QUORUM, 0, 7, body, flexible=True)
+    reader.skip_tagged_fields()  # response header v1
+    assert reader.int16() == 0
+    assert reader.uvarint() - 1 == 1
+    assert reader.take(reader.uvarint() - 1).decode() == METADATA_TOPIC
+    assert reader.uvarint() - 1 == 1
+    assert reader.int32() == 0
+    error = reader.int16()
+    leader, epoch, hw = reader.int32(), reader.int32(), reader.int64()
+
+    def replicas():
+        found = []
+        for _ in range(reader.uvarint() - 1):
+            found.append((reader.int32(), reader.int64()))
+            reader.skip_tagged_fields()
+        return found
+
+    voters = replicas()
+    observers = replicas()
+    return error, leader, epoch, hw, voters, observers
+
+
+def test_three_brokers_serve_clients_through_partition_leaders(millrace_cluster):
+    cluster = millrace_cluster(brokers=3)
+    one = cluster.node(2).bootstrap
+    metadata = wait_for_brokers(one, 3)
+    ports = {b.id: b.port for b in metadata.brokers.values()}
+    assert ports == {i: cluster.node(i).port for i in (1, 2, 3)}, ports
+    assert metadata.controller_id in (1, 2, 3)
+
+    error, leader, epoch, hw, voters, observers = describe_quorum_v0(cluster.node(3).bootstrap)
+    assert error == 0
+    assert leader in (1, 2, 3) and epoch >= 1 and hw >= 0
+    assert sorted(v for v, _ in voters) == [1, 2, 3]
+    assert observers == []
+
+    admin = AdminClient(quiet_config(one))
+    spread = unique_topic("cluster-spread")
+    replicated = unique_topic("cluster-rf3")
+    too_many = unique_topic("cluster-rf4")
+    futures = admin.create_topics([
+        NewTopic(spread, 6, replication_factor=1),
+        NewTopic(replicated, 3, replication_factor=3),
+        NewTopic(too_many, 1, replication_factor=4),
+    ])
+    futures[spread].result(timeout=ADMIN_TIMEOUT_S)
+    futures[replicated].result(timeout=ADMIN_TIMEOUT_S)
+    with pytest.raises(Exception) as refused:
+        futures[too_many].result(timeout=ADMIN_TIMEOUT_S)
+    assert "INVALID_REPLICATION_FACTOR" in str(refused.value), refused.value
+
+    # Every broker answers Metadata from the same image: leaders spread over all three.
+    for node_id in (1, 2, 3):
+        described = AdminClient(quiet_config(cluster.node(node_id).bootstrap)).list_topics(
+            timeout=ADMIN_TIMEOUT_S).topics
+        leaders = sorted(p.leader for p in described[spread].partitions.values())
+        assert leaders == [1, 1, 2, 2, 3, 3], (node_id, leaders)
+        for p in described[replicated].partitions.values():
+            assert sorted(p.replicas) == [1, 2, 3] and sorted(p.isrs) == [1, 2, 3], p
+            assert p.leader == p.replicas[0], p
+    assert sorted({p.leader for p in described[replicated].partitions.values()}) == [1, 2, 3]
+
+    messages = [(f"k{i}".encode(), f"v{i}".encode()) for i in range(600)]
+    log = produce_all(new_producer(one), spread, messages)
+    assert not log.errors, log.errors[:5]
+    got = consume_all(cluster.node(1).bootstrap, spread, 6)
+    values = sorted(value for records in got.values() for _, _, value in records)
+    assert values == sorted(v for _, v in messages)
+    assert all(got[p] for p in range(6)), {p: len(r) for p, r in got.items()}
+
+    # A broker that does not lead a partition refuses it: no append, no data.
+    partitions = described[spread].partitions
+    not_led = {p.id: p for p in partitions.values() if p.leader != 1}
+    batch = kafka_wire.encode_record_batch([(b"k", b"stray")], int(time.time() * 1000))
+    with kafka_wire.connect(cluster.node(1).bootstrap) as sock:
+        answers = kafka_wire.produce_v3(sock, 1, spread, {p: batch for p in not_led})
+    assert {p: code for p, (code, _) in answers.items()} == {
+        p: NOT_LEADER_OR_FOLLOWER for p in not_led}, answers
+    with kafka_wire.connect(cluster.node(1).bootstrap) as sock:
+        fetched = kafka_wire.fetch_v4(sock, 2, spread, {p: 0 for p in not_led})
+    for partition, answer in fetched.items():
+        assert answer[0] == NOT_LEADER_OR_FOLLOWER, (partition, answer)
