@@ -29,9 +29,12 @@ def wait_for_brokers(bootstrap, count, timeout_s=CLUSTER_UP_TIMEOUT_S):
     deadline = time.monotonic() + timeout_s
     seen = None
     while time.monotonic() < deadline:
-        seen = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
-        if len(seen.brokers) == count:
-            return seen
+        try:
+            seen = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
+            if len(seen.brokers) == count:
+                return seen
+        except Exception as error:  # noqa: BLE001 (retried: the cluster is still forming)
+            seen = error
         time.sleep(0.5)
     pytest.fail(f"{bootstrap}: {count} brokers not listed within {timeout_s}s: {seen and seen.brokers}")
 

@@ -171,11 +171,16 @@ impl ClusterView {
         self.brokers.iter().filter(|b| !b.fenced)
     }
 
-    /// The broker clients should treat as the controller: the Raft leader
-    /// when it is a live broker, else the lowest live broker (KRaft also
-    /// answers clients with a broker, since they cannot reach controllers).
+    /// The broker clients should send admin requests to: this broker when
+    /// it is live (every broker forwards them to the active controller, and
+    /// a dead Raft leader may still look live until its session times
+    /// out), else the Raft leader when live, else the lowest live broker.
+    /// KRaft answers clients with a live broker too, never a controller.
     pub fn controller_for_clients(&self) -> BrokerId {
         let live = |id: BrokerId| self.live_brokers().any(|b| b.id == id);
+        if live(self.node_id) {
+            return self.node_id;
+        }
         match self.quorum.leader {
             Some(leader) if live(leader) => leader,
             _ => self.live_brokers().map(|b| b.id).next().unwrap_or(-1),
@@ -250,6 +255,11 @@ mod tests {
         let v = view(vec![broker(1, true), broker(2, false)], Some(1));
         assert_eq!(v.controller_for_clients(), 2);
         let v = view(vec![broker(1, false), broker(2, false)], Some(2));
-        assert_eq!(v.controller_for_clients(), 2);
+        assert_eq!(v.controller_for_clients(), 1);
+        let v = view(
+            vec![broker(1, true), broker(2, false), broker(3, false)],
+            Some(3),
+        );
+        assert_eq!(v.controller_for_clients(), 3);
     }
 }

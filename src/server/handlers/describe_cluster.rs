@@ -41,7 +41,12 @@ pub fn handle(
 
 /// This broker alone on a single node; a cluster's live brokers.
 fn brokers_and_controller(ctx: &ShardContext) -> (Vec<DescribeClusterBroker>, BrokerId) {
-    let Some(view) = ctx.cluster_view() else {
+    // Until the first brokers are unfenced, a cluster broker names itself
+    // (an empty broker list is a broken answer to clients).
+    let view = ctx
+        .cluster_view()
+        .filter(|v| v.live_brokers().next().is_some());
+    let Some(view) = view else {
         let advertised = ctx.config.advertised_listener();
         let node = BrokerId(ctx.identity.node_id);
         let broker = DescribeClusterBroker::default()

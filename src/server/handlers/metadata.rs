@@ -131,7 +131,12 @@ pub async fn auto_create(
 /// The brokers clients may use and the controller id to report: this
 /// broker alone on a single node; a cluster's live brokers.
 fn brokers_and_controller(ctx: &ShardContext) -> (Vec<MetadataResponseBroker>, BrokerId) {
-    let Some(view) = ctx.cluster_view() else {
+    // Until the first brokers are unfenced, a cluster broker names itself
+    // (an empty broker list is a broken answer to clients).
+    let view = ctx
+        .cluster_view()
+        .filter(|v| v.live_brokers().next().is_some());
+    let Some(view) = view else {
         let advertised = ctx.config.advertised_listener();
         let broker = MetadataResponseBroker::default()
             .with_node_id(BrokerId(ctx.identity.node_id))
