@@ -81,7 +81,8 @@ def kafka_quorum_tool(bootstrap):
 
 def check_status_against_kafka(bootstrap, node_count):
     header, brokers, members, text = status_of(bootstrap)
-    described = AdminClient(quiet_config(bootstrap)).describe_cluster().result(timeout=60)
+    admin = AdminClient(quiet_config(bootstrap))  # kept alive until its future resolves
+    described = admin.describe_cluster().result(timeout=60)
     assert header["Cluster id"] == described.cluster_id, text
     addresses = {node.id: f"{node.host}:{node.port}" for node in described.nodes}
     assert {i: row[0] for i, row in brokers.items()} == addresses, text
