@@ -14,8 +14,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Leader epoch stamped into every batch (single node: never changes).
-pub const LEADER_EPOCH: i32 = 0;
 /// Shortest time between two log lines about a full producer state.
 pub const PRODUCERS_FULL_REPORT_INTERVAL_MS: i64 = 60_000;
 
@@ -217,7 +215,7 @@ impl ShardPartitions {
             };
             let batch_bytes: usize = request.batches.iter().map(AppendBatch::len).sum();
             match partition
-                .append(request.batches, LEADER_EPOCH, durability)
+                .append(request.batches, partition.leader_epoch(), durability)
                 .await
             {
                 Ok((Appended::New(result), wait)) => {

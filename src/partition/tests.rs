@@ -4,7 +4,7 @@
 //! bound that fetches stop at and wake on.
 
 use super::fetch::{FetchPart, FetchWait, PartitionRead};
-use super::list_offsets::ListOffsetsPart;
+use super::list_offsets::{ListOffsetsPart, OffsetQuery};
 use super::produce::{Appended, ProduceError};
 use super::producer_state::ProducerStateConfig;
 use super::{Partition, ShardPartitions};
@@ -255,6 +255,8 @@ fn fetch_part(wait: Option<FetchWait>) -> FetchPart {
             partition: 0,
             fetch_offset: 0,
             partition_max_bytes: 1 << 20,
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
         }],
         max_bytes: 1 << 20,
         min_one_batch: true,
@@ -404,7 +406,15 @@ fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
         append(&partition, plain_batch(1, 10, 3000)).await;
         let queries = [1002, 1500, 2000, 2003, 2004, 2005, 3000, -3, -1, -2];
         let part = ListOffsetsPart {
-            partitions: queries.iter().map(|&t| (Arc::from(TOPIC), 0, t)).collect(),
+            partitions: queries
+                .iter()
+                .map(|&timestamp| OffsetQuery {
+                    topic: Arc::from(TOPIC),
+                    partition: 0,
+                    timestamp,
+                    current_leader_epoch: -1,
+                })
+                .collect(),
         };
         let answers = partitions.resolve_offsets(part).await;
         let expected = [
@@ -419,7 +429,11 @@ fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
             (10, -1),
             (0, -1),
         ];
-        let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+        let answers: Vec<_> = answers
+            .into_iter()
+            .map(Result::unwrap)
+            .map(|found| (found.offset, found.timestamp))
+            .collect();
         assert_eq!(answers, expected);
         partitions.storage().shutdown().await.unwrap();
     });
