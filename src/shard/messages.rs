@@ -7,7 +7,7 @@ use crate::metadata::controller::{ControllerRequest, ControllerResponse};
 use crate::metadata::topic_table::TopicTable;
 use crate::partition::fetch::{FetchPart, FetchedPartition};
 use crate::partition::list_offsets::ListOffsetsPart;
-use crate::partition::produce::ProducePart;
+use crate::partition::produce::{ProducePart, Refused};
 use crate::storage::AppendResult;
 use std::sync::Arc;
 
@@ -74,7 +74,7 @@ pub enum ShardRequest {
 /// The answer to a [`ShardRequest`].
 pub enum ShardResponse {
     /// One entry per `ProducePart::partitions`, same order.
-    Produce(Vec<Result<AppendResult, i16>>),
+    Produce(Vec<Result<AppendResult, Refused>>),
     /// One entry per `FetchPart::partitions`, same order.
     Fetch(Vec<FetchedPartition>),
     /// One entry per `ListOffsetsPart::partitions`, same order.

@@ -160,6 +160,7 @@ mod tests {
                     topic: Arc::from("t"),
                     partition,
                     batches: Vec::new(),
+                    refused: None,
                 })
                 .collect(),
         })
