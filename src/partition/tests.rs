@@ -113,6 +113,47 @@ fn idempotent_duplicates_and_sequence_errors() {
     });
 }
 
+/// The `log_append_time_ms` of an accepted append, new or a retry.
+async fn append_time(partition: &Partition, batch: AppendBatch) -> i64 {
+    match partition
+        .append(vec![batch], 0, Durability::Appended)
+        .await
+        .unwrap()
+        .0
+    {
+        Appended::New(result) | Appended::Duplicate(result) => result.log_append_time_ms,
+    }
+}
+
+/// As Kafka: a retry is answered with the stored batch's max timestamp as
+/// its append time: on a LogAppendTime topic the time the original got, on
+/// a CreateTime topic the producer's (a new CreateTime append answers -1).
+#[test]
+fn a_retry_answers_the_stored_batch_timestamp_as_append_time() {
+    let dir = TempDir::new("retry-append-time");
+    run(async move {
+        let partitions = partitions(&dir);
+        let stamped = LogConfig {
+            log_append_time: true,
+            ..LogConfig::default()
+        };
+        let p = open(&partitions, stamped).await;
+        let original = append_time(&p, producer_batch(7, 0, 0, 2)).await;
+        assert!(original > 0, "{original}");
+        // Later than the original's stamp, were it stamped again.
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+        assert_eq!(append_time(&p, producer_batch(7, 0, 0, 2)).await, original);
+        let create_time = partitions.open(TOPIC, 1, LogConfig::default(), true).await;
+        let c = create_time.unwrap();
+        let batch = producer_batch(8, 0, 0, 2);
+        let max_timestamp = batch.info.max_timestamp;
+        assert_eq!(append_time(&c, batch).await, -1);
+        let retry = append_time(&c, producer_batch(8, 0, 0, 2)).await;
+        assert_eq!(retry, max_timestamp);
+        partitions.shutdown().await.unwrap();
+    });
+}
+
 #[test]
 fn producer_state_is_rebuilt_when_the_log_is_loaded() {
     let dir = TempDir::new("producer-rebuild");

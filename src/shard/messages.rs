@@ -9,7 +9,7 @@ use crate::partition::epochs::EpochQueryPart;
 use crate::partition::fetch::{FetchPart, FetchedPartition};
 use crate::partition::leader_epochs::EpochEnd;
 use crate::partition::list_offsets::{FoundOffset, ListOffsetsPart};
-use crate::partition::produce::ProducePart;
+use crate::partition::produce::{ProducePart, Refused};
 use crate::storage::AppendResult;
 use std::sync::Arc;
 
@@ -79,7 +79,7 @@ pub enum ShardRequest {
 /// The answer to a [`ShardRequest`].
 pub enum ShardResponse {
     /// One entry per `ProducePart::partitions`, same order.
-    Produce(Vec<Result<AppendResult, i16>>),
+    Produce(Vec<Result<AppendResult, Refused>>),
     /// One entry per `FetchPart::partitions`, same order.
     Fetch(Vec<FetchedPartition>),
     /// One entry per `ListOffsetsPart::partitions`, same order.

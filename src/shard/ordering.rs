@@ -168,6 +168,7 @@ mod tests {
                     topic: Arc::from("t"),
                     partition,
                     batches: Vec::new(),
+                    refused: None,
                 })
                 .collect(),
         })
