@@ -15,6 +15,9 @@ const CALL_DEADLINE_MS: u64 = 5_000;
 const CALL_ATTEMPTS_MAX: usize = 8;
 /// Pause between attempts (an election may be under way).
 const CALL_RETRY_BACKOFF_MS: u64 = 200;
+/// A link's connection idle this long is replaced (the CONTROLLER listener
+/// closes connections idle for its `peer_idle_timeout_ms`, 60 s).
+const LINK_REUSE_IDLE_MS: u64 = 20_000;
 
 impl Member {
     /// Sends `request` to the active controller; its reply and the metadata
@@ -66,7 +69,7 @@ impl Member {
         self.links
             .borrow_mut()
             .entry(addr.to_string())
-            .or_insert_with(|| Rc::new(BrokerLink::new(addr)))
+            .or_insert_with(|| Rc::new(BrokerLink::new(addr, Duration::from_millis(LINK_REUSE_IDLE_MS))))
             .clone()
     }
 }
