@@ -2,7 +2,7 @@
 --by-broker` (replicas and ISR by broker, from Metadata) against Apache Kafka, a single KRaft
 node and a 3-node KRaft cluster (perf/peers/kafka.sh), checked against what Apache Kafka's own
 tool and a real client (confluent-kafka) say; and `cluster status` against a single millrace
-node, which serves DescribeCluster but has no metadata quorum to describe."""
+node, which is its own metadata quorum of one (as a single Kafka KRaft node is)."""
 
 import os
 import re
@@ -105,12 +105,14 @@ def test_cluster_status_of_a_single_kafka_node(apache_kafka):
     check_status_against_kafka(apache_kafka.bootstrap, 1)
 
 
-def test_cluster_status_of_a_single_millrace_node_has_no_quorum_to_show(broker):
+def test_cluster_status_of_a_single_millrace_node_shows_a_quorum_of_one(broker):
     b = broker()
     header, brokers, members, text = status_of(b.bootstrap)
-    assert list(brokers) == [1] or len(brokers) == 1, text
-    assert header["Metadata offset"].startswith("-\t(no DescribeQuorum"), text
-    assert members == {}, text
+    assert len(brokers) == 1, text
+    (broker_id,) = brokers
+    assert list(members) == [broker_id], text
+    assert members[broker_id][0] == "leader", text
+    assert header["Controller leader"].startswith(f"{broker_id}\t"), text
 
 
 @pytest.fixture(scope="module")
