@@ -69,7 +69,12 @@ impl Member {
         self.links
             .borrow_mut()
             .entry(addr.to_string())
-            .or_insert_with(|| Rc::new(BrokerLink::new(addr, Duration::from_millis(LINK_REUSE_IDLE_MS))))
+            .or_insert_with(|| {
+                Rc::new(BrokerLink::new(
+                    addr,
+                    Duration::from_millis(LINK_REUSE_IDLE_MS),
+                ))
+            })
             .clone()
     }
 }

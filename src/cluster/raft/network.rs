@@ -24,9 +24,9 @@ use openraft::{AsyncRuntime, BasicNode, OptionalSend, RaftNetworkFactory};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 

@@ -31,7 +31,8 @@ pub async fn handle(
         let topic_name: Arc<str> = Arc::from(name);
         for partition in &topic.partitions {
             let index = partition.partition_index;
-            let Some(topic_meta) = table.get(name).filter(|_| table.has_partition(name, index)) else {
+            let Some(topic_meta) = table.get(name).filter(|_| table.has_partition(name, index))
+            else {
                 slots.push(Err(error_code::UNKNOWN_TOPIC_OR_PARTITION));
                 continue;
             };
