@@ -170,6 +170,7 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
                 .with_include_cluster_authorized_operations(true);
             out.push(("authorized-operations", request.into()));
         }
+        ApiKey::DescribeQuorum => out.push(("default", DescribeQuorumRequest::default().into())),
         _ => group_requests(api_key, version, &mut out),
     }
     out
