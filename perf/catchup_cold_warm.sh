@@ -11,7 +11,8 @@
 # the cost of a read can be placed on one side or the other. Medians per figure at the end.
 # Usage: perf/catchup_cold_warm.sh [RECORDS=1000000] [READS=3] [ROUNDS=1]
 #   env: RB_PORT (default: a free port), MILLRACE_BIN (default target/release/millrace),
-#        PEERS ("kafka", the default, or "none"), KAFKA_PORT_BASE (default 19092),
+#        PEERS ("kafka", the default, or "none"), KAFKA_PORT_BASE (Kafka's port; its controller
+#        listens 100 above; default: the first free pair from 23092, below the ephemeral range),
 #        BENCH_LOCK (a lock file: every timed step runs under `flock`, e.g. /work/wt/bench.lock)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,7 +22,20 @@ rounds="${3:-1}"
 broker_bin="${MILLRACE_BIN:-$repo/target/release/millrace}"
 bench_bin="$repo/perf/rdkafka-bench/target/release/rdkafka-bench"
 peers="${PEERS:-kafka}"
-kafka_port="${KAFKA_PORT_BASE:-19092}"
+kafka_port="${KAFKA_PORT_BASE:-$(python3 -c '
+import socket
+def free(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+print(next(p for p in range(23092, 32000, 7) if free(p) and free(p + 100)))
+')}"
 results="$(mktemp /tmp/catchup-results.XXXXXX)"
 
 [ -x "$bench_bin" ] || (cd "$repo/perf/rdkafka-bench" && cargo build --release)
