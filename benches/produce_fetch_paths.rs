@@ -99,6 +99,7 @@ fn fetch_response(batch_bytes: usize, batches: usize) -> FetchResponseOut {
                 last_stable_offset: 1,
                 log_start_offset: 0,
                 aborted_transactions: AbortedTransactions::Null,
+                diverging_epoch: None,
                 records: (0..batches).map(|_| Piece::Mem(batch.clone())).collect(),
             }],
         }],

@@ -238,6 +238,48 @@ def wait_closed(sock, timeout_s):
             return True
 
 
+# ---------------------------------------------------------------- Metadata
+
+METADATA_AUTO_CREATE_WAIT_S = 10.0
+
+
+def metadata_v4_partitions(sock, correlation_id, topic, allow_auto_create=True):
+    """Metadata v4 for one topic, letting the broker auto-create it as clients do (Produce
+    alone never creates a topic, in Kafka or millrace): (error code, partition count)."""
+    body = int32(1) + kafka_string(topic) + struct.pack(">b", 1 if allow_auto_create else 0)
+    reader = call(sock, API_METADATA, 4, correlation_id, body)
+    reader.int32()  # throttle
+    for _ in range(reader.int32()):  # brokers: node id, host, port, rack
+        reader.int32(), reader.string(), reader.int32(), reader.string()
+    reader.string()  # cluster id
+    reader.int32()  # controller id
+    found = (-1, 0)
+    for _ in range(reader.int32()):
+        error_code, name, _internal = reader.int16(), reader.string(), reader.int8()
+        partitions = reader.int32()
+        for _ in range(partitions):
+            reader.int16(), reader.int32(), reader.int32()  # error, index, leader
+            for _ in range(2):  # replicas, isr
+                for _ in range(reader.int32()):
+                    reader.int32()
+        if name == topic:
+            found = (error_code, partitions)
+    return found
+
+
+def ensure_topic(sock, topic, correlation_id=90_000):
+    """Has the broker auto-create `topic` through Metadata and waits until it has partitions."""
+    deadline = time.monotonic() + METADATA_AUTO_CREATE_WAIT_S
+    while True:
+        error_code, partitions = metadata_v4_partitions(sock, correlation_id, topic)
+        if error_code == ERROR_NONE and partitions > 0:
+            return partitions
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{topic}: Metadata error {error_code} after {METADATA_AUTO_CREATE_WAIT_S}s")
+        correlation_id += 1
+        time.sleep(0.05)
+
+
 # ---------------------------------------------------------------- ApiVersions
 
 

@@ -34,6 +34,7 @@ def fill_topic(bootstrap, topic):
     value = b"v" * VALUE_BYTES
     batch = kafka_wire.encode_record_batch([(None, value)] * RECORDS_PER_BATCH, int(time.time() * 1000))
     with kafka_wire.connect(bootstrap) as sock:
+        kafka_wire.ensure_topic(sock, topic)
         for index in range(BATCHES):
             result = kafka_wire.produce_v3(sock, index, topic, {0: batch}, acks=1)
             assert result[0][0] == kafka_wire.ERROR_NONE, result

@@ -118,6 +118,7 @@ def test_producer_that_never_reads_answers_is_bounded_by_queued_bytes(broker):
     topic = neighbour.topic + "-pipelined"
     data, request_bytes = produce_frames(topic)
     with kafka_wire.connect(b.bootstrap) as sock:  # create the topic before the flood of requests
+        kafka_wire.ensure_topic(sock, topic)
         kafka_wire.produce_v3(sock, 1, topic, {0: kafka_wire.encode_record_batch([(None, b"x")], 0)}, acks=1)
     memory = MemoryBound(b, RSS_GROWTH_MAX_BYTES)
 

@@ -238,6 +238,7 @@ def test_inconsistent_batch_is_refused_and_the_next_good_batch_gets_the_next_off
     data, expected_code, expected_message = HOSTILE[case]
     topic = f"refused-{case.replace('^', '')}"
     with kafka_wire.connect(shared_broker.bootstrap) as sock:
+        kafka_wire.ensure_topic(sock, topic)
         assert produce_one(sock, 1, topic, good(2, "before"))[:2] == (0, 0)
         refused = produce_one(sock, 2, topic, data)
         after = produce_one(sock, 3, topic, good(3, "after"))
@@ -255,6 +256,8 @@ def test_a_partition_named_twice_in_one_request_is_refused_whole(shared_broker):
     INVALID_REQUEST and none is written; the other partitions of the request are written."""
     topic, other = "refused-duplicate", "refused-duplicate-other"
     with kafka_wire.connect(shared_broker.bootstrap) as sock:
+        kafka_wire.ensure_topic(sock, topic)
+        kafka_wire.ensure_topic(sock, other)
         assert produce_one(sock, 1, topic, good(1, "first"))[:2] == (0, 0)
         answers = produce_v8(
             sock,
@@ -284,6 +287,7 @@ def test_a_partition_named_twice_in_one_request_is_refused_whole(shared_broker):
 def test_consistent_producer_fields_are_accepted(shared_broker, fields):
     topic = f"accepted-{fields['producer_id']}-{fields['producer_epoch']}-{fields['base_sequence']}"
     with kafka_wire.connect(shared_broker.bootstrap) as sock:
+        kafka_wire.ensure_topic(sock, topic)
         assert produce_one(sock, 1, topic, good(3, "ok", **fields)) == (0, 0, None)
         assert produce_one(sock, 2, topic, batch(gzip.compress(records(2, "gz")), 2, 1, attributes=CODEC_GZIP)) == (
             0,

@@ -112,6 +112,9 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
             out.push(("one-partition", request.into()));
         }
         ApiKey::ListOffsets => out.push(("default", ListOffsetsRequest::default().into())),
+        ApiKey::OffsetForLeaderEpoch => {
+            out.push(("default", OffsetForLeaderEpochRequest::default().into()))
+        }
         ApiKey::Metadata => {
             out.push(("default", MetadataRequest::default().into()));
             let request = MetadataRequest::default().with_topics(Some(vec![

@@ -244,7 +244,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "auto.create.topics.enable",
         default: Some("true"),
-        doc: "Create a topic when a client asks Metadata or produces to an unknown one.",
+        doc: "Create a topic when a client asks Metadata for an unknown one (as Kafka: Produce \
+              never creates).",
         apply: |c, v| store(&mut c.auto_create_topics_enable, boolean(v)?),
     },
     BrokerKey {

@@ -17,8 +17,9 @@ pub use keys::{ignored_key, BrokerKey, IgnoredKey, BROKER_KEYS, IGNORED_KAFKA_KE
 pub use kraft::{ClusterMembership, KraftConfig};
 pub use listener::{ListenerAddr, NamedListener};
 pub use topic::{
-    log_ignored_keys, topic_config_defaults, topic_config_key, validate_topic_config,
-    validate_topic_configs, KeySupport, TopicConfigKey, TOPIC_CONFIG_KEYS,
+    is_described, log_ignored_keys, topic_config_defaults, topic_config_key, validate_topic_config,
+    validate_topic_configs, ConfigType, KeySupport, TopicConfigKey, BROKER_KEYS_WITHOUT_DEFAULT,
+    TOPIC_CONFIG_KEYS,
 };
 
 use properties::{parse_properties, split_entry, Property, CONFIG_FILE_BYTES_MAX};

@@ -5,7 +5,7 @@
 use super::Config;
 use std::collections::BTreeMap;
 
-pub use super::topic_keys::{COMPRESSION_TYPES, TOPIC_CONFIG_KEYS};
+pub use super::topic_keys::{BROKER_KEYS_WITHOUT_DEFAULT, COMPRESSION_TYPES, TOPIC_CONFIG_KEYS};
 
 /// Checks one value; `Err` describes the expected form.
 pub type TopicValidator = fn(&str) -> Result<(), String>;
@@ -17,6 +17,38 @@ pub enum TopicDefault {
     Fixed(&'static str),
     /// The broker key this broker sets it from.
     Broker(fn(&Config) -> String),
+}
+
+/// Kafka's `ConfigDef.Type` of a key, as DescribeConfigs v3+ answers it
+/// (`config_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigType {
+    /// true or false.
+    Boolean,
+    /// Text.
+    String,
+    /// A 32-bit integer.
+    Int,
+    /// A 64-bit integer.
+    Long,
+    /// A floating-point number.
+    Double,
+    /// A comma-separated list.
+    List,
+}
+
+impl ConfigType {
+    /// Kafka's wire code (`DescribeConfigsResponse.ConfigType`).
+    pub fn wire_code(self) -> i8 {
+        match self {
+            ConfigType::Boolean => 1,
+            ConfigType::String => 2,
+            ConfigType::Int => 3,
+            ConfigType::Long => 5,
+            ConfigType::Double => 6,
+            ConfigType::List => 7,
+        }
+    }
 }
 
 /// What millrace does with a key.
@@ -38,6 +70,8 @@ pub enum KeySupport {
 pub struct TopicConfigKey {
     /// Topic-level key name.
     pub name: &'static str,
+    /// Kafka's type of the key.
+    pub kind: ConfigType,
     /// Kafka's broker key for its default (a DescribeConfigs synonym);
     /// empty for topic-only keys.
     pub broker_key: &'static str,
@@ -73,6 +107,14 @@ pub fn topic_config_defaults(config: &Config) -> Vec<(&'static str, String, &'st
         .iter()
         .map(|key| (key.name, key.default_value(config), key.broker_key))
         .collect()
+}
+
+/// Whether a topic's config answers (CreateTopics, DescribeConfigs) list
+/// `key`: every key Kafka 4.x has, and millrace's own, always; a key 4.x
+/// removed only when the topic sets it (Kafka 4.x lists none of them).
+pub fn is_described(key: &str, overrides: &BTreeMap<String, String>) -> bool {
+    topic_config_key(key).is_some_and(|k| k.support != KeySupport::Deprecated)
+        || overrides.contains_key(key)
 }
 
 /// Checks a topic key and value; `Err` names the problem for the
@@ -160,8 +202,8 @@ mod tests {
         }
     }
 
-    /// Every topic config of Kafka 4.x's documentation, and the 3.x keys
-    /// 4.0 removed, is known.
+    /// Every topic config of Kafka 4.4's `LogConfig`, and the 3.x keys 4.x
+    /// removed, is known.
     #[test]
     fn every_kafka_topic_key_is_known() {
         let kafka_4 = [
@@ -171,6 +213,7 @@ mod tests {
             "compression.type",
             "compression.zstd.level",
             "delete.retention.ms",
+            "errors.deadletterqueue.group.enable",
             "file.delete.delay.ms",
             "flush.messages",
             "flush.ms",
@@ -184,10 +227,13 @@ mod tests {
             "message.timestamp.after.max.ms",
             "message.timestamp.before.max.ms",
             "message.timestamp.type",
+            "max.decompressed.message.bytes",
             "min.cleanable.dirty.ratio",
             "min.compaction.lag.ms",
             "min.insync.replicas",
             "preallocate",
+            "remote.copy.lag.bytes",
+            "remote.copy.lag.ms",
             "remote.log.copy.disable",
             "remote.log.delete.on.disable",
             "remote.storage.enable",
@@ -198,9 +244,9 @@ mod tests {
             "segment.jitter.ms",
             "segment.ms",
             "unclean.leader.election.enable",
-            "message.downconversion.enable",
         ];
         let kafka_3_only = [
+            "message.downconversion.enable",
             "message.format.version",
             "message.timestamp.difference.max.ms",
         ];

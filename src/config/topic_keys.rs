@@ -5,7 +5,7 @@
 //! [`KeySupport`]; `TOPIC-CONFIGS` in the README lists them.
 
 use super::keys::{boolean, int};
-use super::topic::{KeySupport, TopicConfigKey, TopicDefault};
+use super::topic::{ConfigType, KeySupport, TopicConfigKey, TopicDefault};
 
 const INT_MAX: i64 = i32::MAX as i64;
 /// Kafka writes "never" / "no bound" as Long.MAX_VALUE.
@@ -14,6 +14,8 @@ const LONG_MAX: i64 = i64::MAX;
 /// raised it to 1 MiB (KIP-1030); millrace keeps 3.x's floor, which its
 /// tests and small deployments use.
 const TOPIC_SEGMENT_BYTES_MIN: i64 = 14;
+/// Kafka's bound on `max.decompressed.message.bytes` (its largest array).
+const DECOMPRESSED_BYTES_MAX: i64 = 2_147_483_639;
 /// `local.retention.*` -2: follow `retention.*` (tiered storage).
 const LOCAL_RETENTION_FOLLOWS: i64 = -2;
 /// Kafka's `compression.type` values (`BrokerCompressionType`).
@@ -48,10 +50,21 @@ const SEGMENTS: KeySupport = KeySupport::Stored {
     until: "a segment-management change",
 };
 
+/// Kafka's broker keys that have no default of their own: the value comes
+/// from a coarser synonym (`log.retention.hours`, `log.roll.hours`...) or is
+/// unbounded. DescribeConfigs lists no default synonym for them.
+pub const BROKER_KEYS_WITHOUT_DEFAULT: &[&str] = &[
+    "log.retention.ms",
+    "log.roll.ms",
+    "log.roll.jitter.ms",
+    "log.flush.interval.ms",
+];
+
 /// Every per-topic key, Kafka's documentation order (deprecated ones last).
 pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     TopicConfigKey {
         name: "cleanup.policy",
+        kind: ConfigType::List,
         broker_key: "log.cleanup.policy",
         doc: "delete, compact or compact,delete (compaction is not performed yet).",
         validate: validate_cleanup_policy,
@@ -60,6 +73,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "compression.gzip.level",
+        kind: ConfigType::Int,
         broker_key: "compression.gzip.level",
         doc: "gzip level of batches the broker recompresses: 1-9, -1 = default (6).",
         validate: |v| match int(v, GZIP_LEVEL_DEFAULT, GZIP_LEVEL_MAX)? {
@@ -71,6 +85,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "compression.lz4.level",
+        kind: ConfigType::Int,
         broker_key: "compression.lz4.level",
         doc: "lz4 level of batches the broker recompresses: 9 = fast, else LZ4 HC.",
         validate: |v| int(v, LZ4_LEVEL_MIN, LZ4_LEVEL_MAX).map(drop),
@@ -79,6 +94,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "compression.type",
+        kind: ConfigType::String,
         broker_key: "compression.type",
         doc: "Codec of stored batches: producer (keep the producer's), uncompressed, gzip, \
               snappy, lz4 or zstd (others are recompressed on produce).",
@@ -88,6 +104,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "compression.zstd.level",
+        kind: ConfigType::Int,
         broker_key: "compression.zstd.level",
         doc: "zstd level of batches the broker recompresses.",
         validate: |v| int(v, ZSTD_LEVEL_MIN, ZSTD_LEVEL_MAX).map(drop),
@@ -96,6 +113,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "delete.retention.ms",
+        kind: ConfigType::Long,
         broker_key: "log.cleaner.delete.retention.ms",
         doc: "How long tombstones of a compacted topic are kept.",
         validate: |v| int(v, 0, LONG_MAX).map(drop),
@@ -103,7 +121,19 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         support: COMPACTION,
     },
     TopicConfigKey {
+        name: "errors.deadletterqueue.group.enable",
+        kind: ConfigType::Boolean,
+        broker_key: "",
+        doc: "Whether groups may use this topic as a dead-letter queue (Kafka 4.4).",
+        validate: |v| boolean(v).map(drop),
+        default: TopicDefault::Fixed("false"),
+        support: KeySupport::Stored {
+            until: "share groups",
+        },
+    },
+    TopicConfigKey {
         name: "file.delete.delay.ms",
+        kind: ConfigType::Long,
         broker_key: "log.segment.delete.delay.ms",
         doc: "Delay before a deleted segment's files are removed (millrace removes at once).",
         validate: |v| int(v, 0, LONG_MAX).map(drop),
@@ -112,6 +142,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "flush.messages",
+        kind: ConfigType::Long,
         broker_key: "log.flush.interval.messages",
         doc: "fsync after this many messages.",
         validate: |v| int(v, 1, LONG_MAX).map(drop),
@@ -120,6 +151,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "flush.ms",
+        kind: ConfigType::Long,
         broker_key: "log.flush.interval.ms",
         doc: "fsync data older than this many ms.",
         validate: |v| int(v, 0, LONG_MAX).map(drop),
@@ -128,6 +160,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "follower.replication.throttled.replicas",
+        kind: ConfigType::List,
         broker_key: "",
         doc: "Replicas whose follower fetches are throttled: partition:broker,... or *.",
         validate: validate_throttled_replicas,
@@ -136,6 +169,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "index.interval.bytes",
+        kind: ConfigType::Int,
         broker_key: "log.index.interval.bytes",
         doc: "Bytes of log between two offset index entries.",
         validate: |v| int(v, 0, INT_MAX).map(drop),
@@ -144,6 +178,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "leader.replication.throttled.replicas",
+        kind: ConfigType::List,
         broker_key: "",
         doc: "Replicas whose leader-side fetches are throttled: partition:broker,... or *.",
         validate: validate_throttled_replicas,
@@ -152,6 +187,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "local.retention.bytes",
+        kind: ConfigType::Long,
         broker_key: "log.local.retention.bytes",
         doc: "Local bytes kept with tiered storage; -2 = retention.bytes.",
         validate: |v| int(v, LOCAL_RETENTION_FOLLOWS, LONG_MAX).map(drop),
@@ -160,6 +196,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "local.retention.ms",
+        kind: ConfigType::Long,
         broker_key: "log.local.retention.ms",
         doc: "Local retention with tiered storage; -2 = retention.ms.",
         validate: |v| int(v, LOCAL_RETENTION_FOLLOWS, LONG_MAX).map(drop),
@@ -168,6 +205,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "max.compaction.lag.ms",
+        kind: ConfigType::Long,
         broker_key: "log.cleaner.max.compaction.lag.ms",
         doc: "Longest a record stays uncompacted.",
         validate: |v| int(v, 1, LONG_MAX).map(drop),
@@ -175,7 +213,20 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         support: COMPACTION,
     },
     TopicConfigKey {
+        name: "max.decompressed.message.bytes",
+        kind: ConfigType::Int,
+        broker_key: "max.decompressed.message.bytes",
+        doc: "Largest a record batch may inflate to when the broker decompresses it \
+              (Kafka 4.4; millrace bounds every decompression at 64 MiB).",
+        validate: |v| int(v, 1, DECOMPRESSED_BYTES_MAX).map(drop),
+        default: TopicDefault::Fixed("2147483639"),
+        support: KeySupport::Stored {
+            until: "a per-topic decompression bound",
+        },
+    },
+    TopicConfigKey {
         name: "max.message.bytes",
+        kind: ConfigType::Int,
         broker_key: "message.max.bytes",
         doc: "Largest record batch accepted (also after the broker recompresses it).",
         validate: |v| int(v, 0, INT_MAX).map(drop),
@@ -184,6 +235,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "message.timestamp.after.max.ms",
+        kind: ConfigType::Long,
         broker_key: "log.message.timestamp.after.max.ms",
         doc: "CreateTime: refuse (INVALID_TIMESTAMP) records this far ahead of the broker's \
               clock (Kafka 4.x default: 1 hour).",
@@ -193,6 +245,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "message.timestamp.before.max.ms",
+        kind: ConfigType::Long,
         broker_key: "log.message.timestamp.before.max.ms",
         doc: "CreateTime: refuse (INVALID_TIMESTAMP) records this far behind the broker's clock.",
         validate: |v| int(v, 0, LONG_MAX).map(drop),
@@ -201,6 +254,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "message.timestamp.type",
+        kind: ConfigType::String,
         broker_key: "log.message.timestamp.type",
         doc: "CreateTime (the producer's) or LogAppendTime (the broker stamps each batch).",
         validate: |v| one_of(v, &["CreateTime", "LogAppendTime"]),
@@ -209,6 +263,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "min.cleanable.dirty.ratio",
+        kind: ConfigType::Double,
         broker_key: "log.cleaner.min.cleanable.ratio",
         doc: "Dirty share of the log that makes it eligible for compaction.",
         validate: validate_ratio,
@@ -217,6 +272,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "min.compaction.lag.ms",
+        kind: ConfigType::Long,
         broker_key: "log.cleaner.min.compaction.lag.ms",
         doc: "Shortest a record stays uncompacted.",
         validate: |v| int(v, 0, LONG_MAX).map(drop),
@@ -225,6 +281,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "min.insync.replicas",
+        kind: ConfigType::Int,
         broker_key: "min.insync.replicas",
         doc: "Replicas that must have a record for acks=all (1 on a single node).",
         validate: |v| int(v, 1, INT_MAX).map(drop),
@@ -233,6 +290,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "preallocate",
+        kind: ConfigType::Boolean,
         broker_key: "log.preallocate",
         doc: "Preallocate segment files (millrace always preallocates in steps).",
         validate: |v| boolean(v).map(drop),
@@ -240,7 +298,26 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         support: SEGMENTS,
     },
     TopicConfigKey {
+        name: "remote.copy.lag.bytes",
+        kind: ConfigType::Long,
+        broker_key: "log.remote.copy.lag.bytes",
+        doc: "Tiered storage: bytes a segment may wait before it is copied; -1 = no bound.",
+        validate: |v| int(v, -1, LONG_MAX).map(drop),
+        default: TopicDefault::Fixed("-1"),
+        support: TIERED,
+    },
+    TopicConfigKey {
+        name: "remote.copy.lag.ms",
+        kind: ConfigType::Long,
+        broker_key: "log.remote.copy.lag.ms",
+        doc: "Tiered storage: time a segment may wait before it is copied; -1 = no bound.",
+        validate: |v| int(v, -1, LONG_MAX).map(drop),
+        default: TopicDefault::Fixed("0"),
+        support: TIERED,
+    },
+    TopicConfigKey {
         name: "remote.log.copy.disable",
+        kind: ConfigType::Boolean,
         broker_key: "",
         doc: "Tiered storage: stop copying segments to remote storage.",
         validate: |v| boolean(v).map(drop),
@@ -249,6 +326,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "remote.log.delete.on.disable",
+        kind: ConfigType::Boolean,
         broker_key: "",
         doc: "Tiered storage: delete remote data when it is turned off.",
         validate: |v| boolean(v).map(drop),
@@ -257,6 +335,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "remote.storage.enable",
+        kind: ConfigType::Boolean,
         broker_key: "",
         doc: "Tiered storage; true is refused, as by a Kafka broker without it.",
         validate: |v| boolean(v).map(drop),
@@ -265,6 +344,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "retention.bytes",
+        kind: ConfigType::Long,
         broker_key: "log.retention.bytes",
         doc: "Delete old segments past this partition size; -1 = no limit.",
         validate: |v| int(v, i64::MIN, LONG_MAX).map(drop),
@@ -273,6 +353,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "retention.ms",
+        kind: ConfigType::Long,
         broker_key: "log.retention.ms",
         doc: "Delete segments older than this; -1 = keep forever.",
         validate: |v| int(v, -1, LONG_MAX).map(drop),
@@ -281,6 +362,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "segment.bytes",
+        kind: ConfigType::Int,
         broker_key: "log.segment.bytes",
         doc: "Segment size at which a new segment is rolled.",
         validate: |v| int(v, TOPIC_SEGMENT_BYTES_MIN, INT_MAX).map(drop),
@@ -289,6 +371,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "segment.index.bytes",
+        kind: ConfigType::Int,
         broker_key: "log.index.size.max.bytes",
         doc: "Largest offset index file (millrace's indexes grow as needed).",
         validate: |v| int(v, 4, INT_MAX).map(drop),
@@ -297,6 +380,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "segment.jitter.ms",
+        kind: ConfigType::Long,
         broker_key: "log.roll.jitter.ms",
         doc: "Random jitter subtracted from segment.ms.",
         validate: |v| int(v, 0, LONG_MAX).map(drop),
@@ -305,6 +389,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "segment.ms",
+        kind: ConfigType::Long,
         broker_key: "log.roll.ms",
         doc: "Roll a segment after this age even if not full.",
         validate: |v| int(v, 1, LONG_MAX).map(drop),
@@ -313,6 +398,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "unclean.leader.election.enable",
+        kind: ConfigType::Boolean,
         broker_key: "unclean.leader.election.enable",
         doc: "Let an out-of-sync replica become leader.",
         validate: |v| boolean(v).map(drop),
@@ -322,6 +408,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     // millrace's own: Kafka's single-node read semantics per topic.
     TopicConfigKey {
         name: "unflushed.read.enable",
+        kind: ConfigType::Boolean,
         broker_key: "log.unflushed.read.enable",
         doc: "Consumers may read records not yet fsynced (Kafka's single-node behaviour).",
         validate: |v| boolean(v).map(drop),
@@ -330,6 +417,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "message.downconversion.enable",
+        kind: ConfigType::Boolean,
         broker_key: "log.message.downconversion.enable",
         doc: "Deprecated (a no-op since Kafka 4.0): accepted and ignored.",
         validate: |v| boolean(v).map(drop),
@@ -338,6 +426,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "message.format.version",
+        kind: ConfigType::String,
         broker_key: "log.message.format.version",
         doc: "Deprecated (removed in Kafka 4.0; ignored since 3.0): accepted and ignored.",
         validate: validate_kafka_version,
@@ -346,6 +435,7 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     },
     TopicConfigKey {
         name: "message.timestamp.difference.max.ms",
+        kind: ConfigType::Long,
         broker_key: "log.message.timestamp.difference.max.ms",
         doc: "Deprecated (removed in Kafka 4.0): as in Kafka 3.x, the bound on both sides \
               when message.timestamp.before/after.max.ms are not set.",

@@ -81,10 +81,8 @@ impl TopicPolicy {
         if self.log_append_time {
             return None;
         }
-        let too_old =
-            min != NO_TIMESTAMP && now_ms.saturating_sub(min) > self.timestamp_before_max_ms;
-        let too_new =
-            max != NO_TIMESTAMP && max.saturating_sub(now_ms) > self.timestamp_after_max_ms;
+        let too_old = min != NO_TIMESTAMP && self.too_old(min, now_ms);
+        let too_new = max != NO_TIMESTAMP && self.too_new(max, now_ms);
         let culprit = match (too_old, too_new) {
             (true, _) => min,
             (_, true) => max,
@@ -96,6 +94,20 @@ impl TopicPolicy {
             now_ms.saturating_sub(self.timestamp_before_max_ms),
             now_ms.saturating_add(self.timestamp_after_max_ms)
         ))
+    }
+
+    /// Whether a CreateTime record stamped `timestamp` is out of bounds.
+    pub fn timestamp_refused(&self, timestamp: i64, now_ms: i64) -> bool {
+        !self.log_append_time
+            && (self.too_old(timestamp, now_ms) || self.too_new(timestamp, now_ms))
+    }
+
+    fn too_old(&self, timestamp: i64, now_ms: i64) -> bool {
+        now_ms.saturating_sub(timestamp) > self.timestamp_before_max_ms
+    }
+
+    fn too_new(&self, timestamp: i64, now_ms: i64) -> bool {
+        timestamp.saturating_sub(now_ms) > self.timestamp_after_max_ms
     }
 }
 

@@ -16,6 +16,7 @@
 use super::{Partition, ShardPartitions};
 use crate::local::notify::{first_of, LocalEvent};
 use crate::protocol::error_code;
+use crate::protocol::fetch_response::DivergingEpoch;
 use crate::protocol::piece::{pieces_len, truncate_pieces, Piece};
 use crate::storage::{ReadError, ReadLimits};
 use std::cell::{Cell, RefCell};
@@ -65,6 +66,11 @@ pub struct PartitionRead {
     pub fetch_offset: i64,
     /// Byte budget for this partition.
     pub partition_max_bytes: usize,
+    /// The fetcher's idea of the leader epoch (KIP-320; -1: no check).
+    pub current_leader_epoch: i32,
+    /// The epoch of the last batch the fetcher has (v12+; -1: none):
+    /// checked for divergence before reading.
+    pub last_fetched_epoch: i32,
 }
 
 /// What a read of one partition produced.
@@ -78,6 +84,8 @@ pub struct FetchedPartition {
     pub last_stable_offset: i64,
     /// Log start offset.
     pub log_start_offset: i64,
+    /// Where the fetcher's log diverges from this one (no records then).
+    pub diverging_epoch: Option<DivergingEpoch>,
     /// Record batches, zero-copy.
     pub records: Vec<Piece>,
 }
@@ -90,6 +98,7 @@ impl FetchedPartition {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
+            diverging_epoch: None,
             records: Vec::new(),
         }
     }
@@ -301,7 +310,9 @@ impl ShardPartitions {
             let bytes = pieces_len(&fetched.records);
             budget = budget.saturating_sub(bytes);
             total += bytes;
-            any_error |= fetched.error_code != error_code::NONE;
+            // A divergence is answered at once, as an error is.
+            any_error |=
+                fetched.error_code != error_code::NONE || fetched.diverging_epoch.is_some();
             results.push(fetched);
         }
         (results, total, any_error)
@@ -311,6 +322,9 @@ impl ShardPartitions {
 impl Partition {
     /// Reads from `read.fetch_offset`: at most `max_bytes`, or the first
     /// whole batch when `min_one_batch`; nothing when both are zero/false.
+    /// A stale or future `current_leader_epoch` is refused (KIP-320); a
+    /// `last_fetched_epoch` this log diverges from answers where (Kafka's
+    /// `readRecords`), with no records.
     async fn read(
         &self,
         read: &PartitionRead,
@@ -323,8 +337,22 @@ impl Partition {
             high_watermark: read_bound,
             last_stable_offset: read_bound,
             log_start_offset: self.log.log_start_offset(),
+            diverging_epoch: None,
             records: Vec::new(),
         };
+        let divergence = self.divergence(
+            read.current_leader_epoch,
+            read.last_fetched_epoch,
+            read.fetch_offset,
+        );
+        match divergence {
+            Err(code) => return FetchedPartition::error(code),
+            Ok(Some(diverging)) => {
+                fetched.diverging_epoch = Some(diverging);
+                return fetched;
+            }
+            Ok(None) => {}
+        }
         if max_bytes == 0 && !min_one_batch {
             return fetched;
         }

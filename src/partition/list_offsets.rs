@@ -10,6 +10,7 @@
 //! looked at, which skips nothing a consumer wants. No answer lies at or past
 //! the read bound (Kafka's `offset < lastFetchableOffset`).
 
+use super::leader_epochs::NO_EPOCH;
 use super::{Partition, ShardPartitions};
 use crate::protocol::codec::stream::decoder;
 use crate::protocol::codec::{Codec, DECOMPRESSED_BYTES_MAX};
@@ -37,20 +38,47 @@ const WALK_BUFFER_BYTES: usize = 64 << 10;
 /// No offset, no timestamp: what Kafka answers when nothing matches.
 const NONE_FOUND: (i64, i64) = (-1, -1);
 
+/// One partition's lookup.
+#[derive(Clone, Debug)]
+pub struct OffsetQuery {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+    /// -1 latest, -2 earliest, -3 max timestamp, or a time in ms.
+    pub timestamp: i64,
+    /// The client's idea of the leader epoch (KIP-320, v4+; -1: no check).
+    pub current_leader_epoch: i32,
+}
+
 /// Offset lookups for the partitions one shard owns.
 pub struct ListOffsetsPart {
-    /// (topic, partition, timestamp) where timestamp is -1 latest, -2 earliest,
-    /// -3 max timestamp, or a time in ms.
-    pub partitions: Vec<(Arc<str>, i32, i64)>,
+    /// The lookups, in request order.
+    pub partitions: Vec<OffsetQuery>,
+}
+
+/// A lookup's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FoundOffset {
+    /// The offset (-1: none).
+    pub offset: i64,
+    /// Its record's timestamp (-1: none, or a position rather than a time).
+    pub timestamp: i64,
+    /// The leader epoch of the batch holding it (latest: the current
+    /// epoch; -1 when unknown or nothing was found), as Kafka answers.
+    pub leader_epoch: i32,
 }
 
 impl ShardPartitions {
-    /// (offset, timestamp) per partition of `part`, in order, or an error code.
-    pub async fn resolve_offsets(&self, part: ListOffsetsPart) -> Vec<Result<(i64, i64), i16>> {
+    /// The answer per partition of `part`, in order, or an error code.
+    pub async fn resolve_offsets(&self, part: ListOffsetsPart) -> Vec<Result<FoundOffset, i16>> {
         let mut results = Vec::with_capacity(part.partitions.len());
-        for (topic, partition, timestamp) in part.partitions {
-            results.push(match self.get(&topic, partition) {
-                Some(partition) => partition.resolve_offset(timestamp).await,
+        for query in part.partitions {
+            results.push(match self.get(&query.topic, query.partition) {
+                Some(partition) => match partition.check_leader_epoch(query.current_leader_epoch) {
+                    Ok(()) => partition.resolve_offset(query.timestamp).await,
+                    Err(code) => Err(code),
+                },
                 None => Err(error_code::NOT_LEADER_OR_FOLLOWER),
             });
         }
@@ -83,23 +111,32 @@ impl TimeMatch {
 }
 
 impl Partition {
-    async fn resolve_offset(&self, timestamp: i64) -> Result<(i64, i64), i16> {
+    async fn resolve_offset(&self, timestamp: i64) -> Result<FoundOffset, i16> {
         let log = &self.log;
+        let at = |(offset, timestamp): (i64, i64), leader_epoch: Option<i32>| FoundOffset {
+            offset,
+            timestamp,
+            leader_epoch: leader_epoch.unwrap_or(NO_EPOCH),
+        };
         match timestamp {
-            LATEST_TIMESTAMP => Ok((self.read_bound(), -1)),
-            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => Ok((log.log_start_offset(), -1)),
-            LATEST_TIERED_TIMESTAMP => Ok(NONE_FOUND),
+            LATEST_TIMESTAMP => Ok(at((self.read_bound(), -1), Some(self.leader_epoch()))),
+            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
+                let start = log.log_start_offset();
+                let epoch = self.epochs().cache().epoch_for_offset(start);
+                Ok(at((start, -1), epoch))
+            }
+            LATEST_TIERED_TIMESTAMP => Ok(at(NONE_FOUND, None)),
             MAX_TIMESTAMP => match log.max_timestamp() {
                 Some(max) => self.offset_for_time(TimeMatch::Exactly(max)).await,
-                None => Ok(NONE_FOUND),
+                None => Ok(at(NONE_FOUND, None)),
             },
             time if time >= 0 => self.offset_for_time(TimeMatch::AtOrAfter(time)).await,
             _ => Err(error_code::INVALID_REQUEST),
         }
     }
 
-    /// (offset, timestamp) of the first record `wanted`, below the read bound.
-    async fn offset_for_time(&self, wanted: TimeMatch) -> Result<(i64, i64), i16> {
+    /// The first record `wanted`, below the read bound, with its batch's epoch.
+    async fn offset_for_time(&self, wanted: TimeMatch) -> Result<FoundOffset, i16> {
         let mut search = TimeSearch {
             timestamp_ms: wanted.target(),
             from_offset: self.log.log_start_offset(),
@@ -109,7 +146,7 @@ impl Partition {
             let found = self.log.batch_reaching_timestamp(search).await;
             let batch = match found {
                 Ok(Some(batch)) => batch,
-                Ok(None) => return Ok(NONE_FOUND),
+                Ok(None) => return Ok(below(NONE_FOUND, NO_EPOCH, search.end_offset)),
                 Err(_) => return Err(error_code::KAFKA_STORAGE_ERROR),
             };
             let limits = WalkLimits {
@@ -117,7 +154,7 @@ impl Partition {
                 read_bytes_max: DECOMPRESSED_BYTES_MAX as u64,
             };
             let info = batch.info;
-            let answer = match look_into(batch, limits, wanted).await {
+            let found = match look_into(batch, limits, wanted).await {
                 Ok(RecordSearch::Found { offset, timestamp }) => (offset, timestamp),
                 Ok(RecordSearch::NotFound) => {
                     search.from_offset = info.last_offset().saturating_add(1);
@@ -131,22 +168,31 @@ impl Partition {
                     (info.base_offset.max(search.from_offset), info.max_timestamp)
                 }
             };
-            return Ok(below(answer, search.end_offset));
+            return Ok(below(found, info.partition_leader_epoch, search.end_offset));
         }
         // Batches whose headers promise what their records lack: the next
         // batch's first offset skips nothing.
-        Ok(below(
-            (search.from_offset, wanted.target()),
-            search.end_offset,
-        ))
+        let next = (search.from_offset, wanted.target());
+        let epoch = self.epochs().cache().epoch_for_offset(next.0);
+        Ok(below(next, epoch.unwrap_or(NO_EPOCH), search.end_offset))
     }
 }
 
-/// `answer`, or none when its offset is at or past the read bound.
-fn below(answer: (i64, i64), end_offset: i64) -> (i64, i64) {
-    match answer.0 < end_offset {
-        true => answer,
+/// `found` in a batch of `leader_epoch`, or none when its offset is at or
+/// past the read bound.
+fn below(found: (i64, i64), leader_epoch: i32, end_offset: i64) -> FoundOffset {
+    let (offset, timestamp) = match found.0 < end_offset {
+        true => found,
         false => NONE_FOUND,
+    };
+    let leader_epoch = match offset {
+        -1 => NO_EPOCH,
+        _ => leader_epoch,
+    };
+    FoundOffset {
+        offset,
+        timestamp,
+        leader_epoch,
     }
 }
 

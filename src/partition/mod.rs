@@ -17,9 +17,12 @@
 //!   appends what was accepted; snapshotted at each segment roll and at
 //!   shutdown in Kafka's format ([`producer_snapshot`]), and rebuilt from the
 //!   newest valid snapshot plus the batches after it ([`snapshots`]);
-//! - later, its leader epoch cache and its replica state (leader epoch,
-//!   ISR, follower offsets), next to the log in [`Partition`], and the
-//!   replication decisions made on them.
+//! - its leader epoch and leader epoch cache ([`epochs`], the cache in
+//!   [`leader_epochs`]): persisted in Kafka's `leader-epoch-checkpoint`,
+//!   completed and cut at open, answering OffsetForLeaderEpoch, Fetch's
+//!   divergence check and KIP-320's epoch checks;
+//! - later, its replica state (ISR, follower offsets) and the replication
+//!   decisions made on it.
 //!
 //! [`ShardPartitions`] holds the partitions of one shard and serves the
 //! owner side of the data APIs, one message per shard and request:
@@ -35,8 +38,10 @@
 //! synced and indexed up to an offset named in the checkpoint file, so a
 //! start after a crash checks only what follows.
 
+pub mod epochs;
 pub mod fetch;
 pub mod fetch_session;
+pub mod leader_epochs;
 pub mod list_offsets;
 pub mod produce;
 pub mod producer_snapshot;
@@ -52,6 +57,7 @@ mod tests;
 use crate::local::join_all;
 use crate::local::notify::LocalEvent;
 use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
+use epochs::PartitionEpochs;
 use fetch::FetchWaits;
 use glommio::sync::Semaphore;
 use producer_state::{ProducerStateConfig, ProducerStateTable};
@@ -73,9 +79,10 @@ pub struct Partition {
     snapshots: Rc<ProducerSnapshots>,
     /// When a full producer table was last reported (ms), and refusals since.
     producers_full_reported: Cell<(i64, u64)>,
-    // Replication (issue 13) adds the leader epoch cache and the replica
-    // state (leader epoch, ISR, follower offsets) here, and the read bound
-    // becomes the high watermark computed from them.
+    /// The leader epoch and the epoch cache ([`epochs`]).
+    epochs: Rc<PartitionEpochs>,
+    // Replication (issue 13) adds the replica state (ISR, follower offsets)
+    // here, and the read bound becomes the high watermark computed from it.
 }
 
 impl Partition {
@@ -83,8 +90,10 @@ impl Partition {
         log: Rc<PartitionLog>,
         producers: ProducerStateTable,
         snapshots: ProducerSnapshots,
+        epochs: Rc<PartitionEpochs>,
     ) -> Self {
         Partition {
+            epochs,
             unflushed_read: Cell::new(log.config().unflushed_read_enable),
             log,
             producers: RefCell::new(producers),
@@ -224,7 +233,14 @@ impl ShardPartitions {
             .storage
             .open_partition(topic, partition, config, clean_shutdown)
             .await?;
-        let rebuilt = snapshots::rebuild(&log, self.producer_config).await?;
+        let mut found_epochs = epochs::read_checkpoint(&log).await?;
+        let complete_epochs = |info: &crate::protocol::record_batch::BatchInfo| {
+            if let Some(cache) = found_epochs.as_mut() {
+                cache.assign_if_newer(info.partition_leader_epoch, info.base_offset);
+            }
+        };
+        let rebuilt = snapshots::rebuild(&log, self.producer_config, complete_epochs).await?;
+        let epochs = PartitionEpochs::recover(&log, found_epochs).await?;
         // A concurrent open of the same partition may have finished first.
         if let Some(open) = self.get(topic, partition) {
             return Ok(open);
@@ -232,7 +248,7 @@ impl ShardPartitions {
         let snapshots = rebuilt
             .snapshots
             .sharing_writes(self.snapshot_writes.clone());
-        let opened = Rc::new(Partition::new(log, rebuilt.producers, snapshots));
+        let opened = Rc::new(Partition::new(log, rebuilt.producers, snapshots, epochs));
         if rebuilt.batches_replayed > 0 {
             // The next start replays only what is appended from now on.
             opened.snapshot_producers(opened.log.log_end_offset());
@@ -262,6 +278,7 @@ impl ShardPartitions {
         };
         if let Some(removed) = removed {
             removed.snapshots.close().await;
+            removed.epochs.close().await;
         }
         self.storage.delete_partition(topic, partition).await
     }

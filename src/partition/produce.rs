@@ -8,14 +8,12 @@
 use super::producer_state::AppendCheck;
 use super::{Partition, ShardPartitions};
 use crate::protocol::error_code;
-use crate::storage::log::{now_ms, NO_LOG_APPEND_TIME};
+use crate::storage::log::now_ms;
 use crate::storage::{AppendBatch, AppendError, AppendResult, Durability, DurableWait};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Leader epoch stamped into every batch (single node: never changes).
-pub const LEADER_EPOCH: i32 = 0;
 /// Shortest time between two log lines about a full producer state.
 pub const PRODUCERS_FULL_REPORT_INTERVAL_MS: i64 = 60_000;
 
@@ -60,6 +58,31 @@ pub struct PartitionAppend {
     pub partition: i32,
     /// Validated batches, in order.
     pub batches: Vec<AppendBatch>,
+    /// Set when the connection's shard refused the batches with this code
+    /// as Kafka's log validator would: nothing is appended, and the answer
+    /// names the partition's log start offset, as Kafka's does.
+    pub refused: Option<i16>,
+}
+
+/// A partition's refusal in a Produce answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Kafka's error code.
+    pub code: i16,
+    /// The partition's log start offset where Kafka names it (its log
+    /// refused the batch: validation, sequence, epoch), -1 otherwise.
+    pub log_start_offset: i64,
+}
+
+impl Refused {
+    /// A refusal that names no log start offset (unknown partition,
+    /// timeout, storage error, a check of the request itself).
+    pub fn without_log_start(code: i16) -> Self {
+        Refused {
+            code,
+            log_start_offset: -1,
+        }
+    }
 }
 
 /// What an append to a partition did.
@@ -150,11 +173,14 @@ impl Partition {
             AppendCheck::Duplicate {
                 base_offset,
                 last_offset,
+                timestamp,
             } => {
+                // As Kafka: a retry is answered with the stored batch's timestamp as its
+                // append time (on a LogAppendTime topic, the time the original got).
                 let original = AppendResult {
                     base_offset,
                     last_offset,
-                    log_append_time_ms: NO_LOG_APPEND_TIME,
+                    log_append_time_ms: timestamp,
                     log_start_offset: self.log.log_start_offset(),
                 };
                 let wait = slot.wait_for(last_offset, durability);
@@ -173,6 +199,19 @@ impl Partition {
         let committed = slot.commit(leader_epoch, durability, snapshot, record);
         let (result, wait) = committed.await?;
         Ok((Appended::New(result), wait))
+    }
+
+    /// `error` as a Produce answer. As Kafka's `ReplicaManager`: a refusal by
+    /// the producer state names the log start offset; the log's own (storage,
+    /// size) do not.
+    fn refusal(&self, error: &ProduceError) -> Refused {
+        match error {
+            ProduceError::Log(_) => Refused::without_log_start(error.wire_error_code()),
+            _ => Refused {
+                code: error.wire_error_code(),
+                log_start_offset: self.log.log_start_offset(),
+            },
+        }
     }
 
     /// Logs a refused new producer: the first refusal, then at most once per
@@ -200,7 +239,7 @@ impl Partition {
 /// The appends of one [`ProducePart`], done; their answers once durable.
 pub struct AppendedPart {
     timeout: Duration,
-    appended: Vec<Result<(AppendResult, DurableWait), i16>>,
+    appended: Vec<Result<(AppendResult, DurableWait), Refused>>,
 }
 
 impl ShardPartitions {
@@ -212,12 +251,21 @@ impl ShardPartitions {
         let mut appended = Vec::with_capacity(part.partitions.len());
         for request in part.partitions {
             let Some(partition) = self.get(&request.topic, request.partition) else {
-                appended.push(Err(error_code::NOT_LEADER_OR_FOLLOWER));
+                appended.push(Err(Refused::without_log_start(
+                    error_code::NOT_LEADER_OR_FOLLOWER,
+                )));
                 continue;
             };
+            if let Some(code) = request.refused {
+                appended.push(Err(Refused {
+                    code,
+                    log_start_offset: partition.log.log_start_offset(),
+                }));
+                continue;
+            }
             let batch_bytes: usize = request.batches.iter().map(AppendBatch::len).sum();
             match partition
-                .append(request.batches, LEADER_EPOCH, durability)
+                .append(request.batches, partition.leader_epoch(), durability)
                 .await
             {
                 Ok((Appended::New(result), wait)) => {
@@ -227,7 +275,7 @@ impl ShardPartitions {
                 }
                 // Retries are not appended again and not counted.
                 Ok((Appended::Duplicate(result), wait)) => appended.push(Ok((result, wait))),
-                Err(e) => appended.push(Err(e.wire_error_code())),
+                Err(e) => appended.push(Err(partition.refusal(&e))),
             }
         }
         AppendedPart {
@@ -241,7 +289,7 @@ impl AppendedPart {
     /// One answer per partition of the part, in order, once each append
     /// reached the durability its acks ask for, or REQUEST_TIMED_OUT for
     /// those that did not within the request's timeout.
-    pub async fn until_durable(self) -> Vec<Result<AppendResult, i16>> {
+    pub async fn until_durable(self) -> Vec<Result<AppendResult, Refused>> {
         let deadline = Instant::now() + self.timeout;
         let mut results = Vec::with_capacity(self.appended.len());
         for entry in self.appended {
@@ -252,13 +300,15 @@ impl AppendedPart {
                     let durable = async {
                         match wait.wait().await {
                             Ok(()) => Ok(result),
-                            Err(_) => Err(error_code::KAFKA_STORAGE_ERROR),
+                            Err(_) => {
+                                Err(Refused::without_log_start(error_code::KAFKA_STORAGE_ERROR))
+                            }
                         }
                     };
                     let timed_out = async {
                         glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()))
                             .await;
-                        Err(error_code::REQUEST_TIMED_OUT)
+                        Err(Refused::without_log_start(error_code::REQUEST_TIMED_OUT))
                     };
                     futures_lite::future::or(durable, timed_out).await
                 }

@@ -59,6 +59,9 @@ pub struct ProducerBatch {
     pub base_offset: i64,
     /// Last offset the batch got.
     pub last_offset: i64,
+    /// The batch's max timestamp as stored (the append time on a LogAppendTime
+    /// topic): Kafka answers a retry of it with this as `log_append_time_ms`.
+    pub timestamp: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +114,8 @@ pub enum AppendCheck {
         base_offset: i64,
         /// Offset of the last record of the last batch.
         last_offset: i64,
+        /// The first batch's stored max timestamp ([`ProducerBatch::timestamp`]).
+        timestamp: i64,
     },
     /// A producer epoch older than the one the partition knows.
     InvalidEpoch,
@@ -231,6 +236,7 @@ impl ProducerStateTable {
             (Some(first), Some(last)) if duplicates == batches.len() => AppendCheck::Duplicate {
                 base_offset: first.base_offset,
                 last_offset: last.last_offset,
+                timestamp: first.timestamp,
             },
             (Some(_), _) => AppendCheck::OutOfOrder,
             _ => AppendCheck::Append,
@@ -273,6 +279,7 @@ impl ProducerStateTable {
             last_sequence: batch.last_sequence(),
             base_offset,
             last_offset: base_offset + i64::from(batch.last_offset_delta),
+            timestamp: batch.max_timestamp,
         });
     }
 
@@ -378,6 +385,8 @@ impl ProducerStateTable {
                 last_sequence: entry.last_sequence,
                 base_offset: entry.last_offset - i64::from(entry.offset_delta),
                 last_offset: entry.last_offset,
+                // Kafka's snapshot keeps one timestamp per producer, its last batch's.
+                timestamp: entry.timestamp,
             });
         }
     }
@@ -458,6 +467,7 @@ mod tests {
             last_sequence: 2,
             base_offset: 100,
             last_offset: 102,
+            timestamp: first.max_timestamp,
         };
         assert_eq!(table.check(&first), SequenceCheck::Duplicate(expected));
         assert_eq!(table.check(&info(7, 0, 5, 1)), SequenceCheck::OutOfOrder);
@@ -543,6 +553,7 @@ mod tests {
             let expected = AppendCheck::Duplicate {
                 base_offset: offset,
                 last_offset: offset,
+                timestamp: T0,
             };
             assert_eq!(retry, expected);
         }

@@ -154,7 +154,7 @@ fn a_crash_rebuilds_from_the_last_snapshot_and_the_log_after_it() {
         let storage = new_storage(&dir, StorageLimits::default());
         let log = storage.open_partition(TOPIC, 0, small_config(), false);
         let log = log.await.unwrap();
-        let rebuilt = rebuild(&log, NEVER_EXPIRE).await.unwrap();
+        let rebuilt = rebuild(&log, NEVER_EXPIRE, |_| {}).await.unwrap();
         // Walked from the newest snapshot only: nothing before it.
         let after_snapshot = tail_bases.iter().filter(|&&base| base >= newest).count();
         assert_eq!(rebuilt.batches_replayed, after_snapshot as u64);
@@ -225,7 +225,9 @@ fn a_clean_shutdown_snapshots_at_the_log_end_and_nothing_is_replayed() {
         assert_eq!(snapshot_files(&dir).last(), Some(&end));
         let partitions = partitions_with(&dir, NEVER_EXPIRE);
         let partition = open(&partitions, true).await;
-        let again = rebuild(partition.log(), NEVER_EXPIRE).await.unwrap();
+        let again = rebuild(partition.log(), NEVER_EXPIRE, |_| {})
+            .await
+            .unwrap();
         assert_eq!(again.batches_replayed, 0);
         assert_eq!(again.producers.len(), 1);
         assert_producer_known(&partition, &offsets).await;

@@ -212,10 +212,12 @@ pub struct Rebuilt {
 }
 
 /// Rebuilds the producer state of a log just loaded: the newest valid
-/// snapshot inside the log, then every batch after it.
+/// snapshot inside the log, then every batch after it, each also shown to
+/// `observe` (the leader epochs are completed from them).
 pub async fn rebuild(
     log: &PartitionLog,
     config: ProducerStateConfig,
+    mut observe: impl FnMut(&BatchInfo),
 ) -> Result<Rebuilt, StorageError> {
     let started = Instant::now();
     let usable = usable_snapshots(log).await?;
@@ -248,7 +250,10 @@ pub async fn rebuild(
         None => ProducerStateTable::new(config),
     };
     let start = from.unwrap_or_else(|| log.log_start_offset());
-    let mut record = |info: &BatchInfo| producers.record(info, info.base_offset);
+    let mut record = |info: &BatchInfo| {
+        observe(info);
+        producers.record(info, info.base_offset)
+    };
     let batches_replayed = log.visit_batch_headers(start, &mut record).await?;
     producers.expire(now_ms());
     let source = match from {

@@ -4,7 +4,7 @@
 //! bound that fetches stop at and wake on.
 
 use super::fetch::{FetchPart, FetchWait, PartitionRead};
-use super::list_offsets::ListOffsetsPart;
+use super::list_offsets::{ListOffsetsPart, OffsetQuery};
 use super::produce::{Appended, ProduceError};
 use super::producer_state::ProducerStateConfig;
 use super::{Partition, ShardPartitions};
@@ -109,6 +109,47 @@ fn idempotent_duplicates_and_sequence_errors() {
             refused(p, plain_batch(1, 2_000_000, 1)).await,
             error_code::MESSAGE_TOO_LARGE
         );
+        partitions.shutdown().await.unwrap();
+    });
+}
+
+/// The `log_append_time_ms` of an accepted append, new or a retry.
+async fn append_time(partition: &Partition, batch: AppendBatch) -> i64 {
+    match partition
+        .append(vec![batch], 0, Durability::Appended)
+        .await
+        .unwrap()
+        .0
+    {
+        Appended::New(result) | Appended::Duplicate(result) => result.log_append_time_ms,
+    }
+}
+
+/// As Kafka: a retry is answered with the stored batch's max timestamp as
+/// its append time: on a LogAppendTime topic the time the original got, on
+/// a CreateTime topic the producer's (a new CreateTime append answers -1).
+#[test]
+fn a_retry_answers_the_stored_batch_timestamp_as_append_time() {
+    let dir = TempDir::new("retry-append-time");
+    run(async move {
+        let partitions = partitions(&dir);
+        let stamped = LogConfig {
+            log_append_time: true,
+            ..LogConfig::default()
+        };
+        let p = open(&partitions, stamped).await;
+        let original = append_time(&p, producer_batch(7, 0, 0, 2)).await;
+        assert!(original > 0, "{original}");
+        // Later than the original's stamp, were it stamped again.
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+        assert_eq!(append_time(&p, producer_batch(7, 0, 0, 2)).await, original);
+        let create_time = partitions.open(TOPIC, 1, LogConfig::default(), true).await;
+        let c = create_time.unwrap();
+        let batch = producer_batch(8, 0, 0, 2);
+        let max_timestamp = batch.info.max_timestamp;
+        assert_eq!(append_time(&c, batch).await, -1);
+        let retry = append_time(&c, producer_batch(8, 0, 0, 2)).await;
+        assert_eq!(retry, max_timestamp);
         partitions.shutdown().await.unwrap();
     });
 }
@@ -255,6 +296,8 @@ fn fetch_part(wait: Option<FetchWait>) -> FetchPart {
             partition: 0,
             fetch_offset: 0,
             partition_max_bytes: 1 << 20,
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
         }],
         max_bytes: 1 << 20,
         min_one_batch: true,
@@ -404,7 +447,15 @@ fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
         append(&partition, plain_batch(1, 10, 3000)).await;
         let queries = [1002, 1500, 2000, 2003, 2004, 2005, 3000, -3, -1, -2];
         let part = ListOffsetsPart {
-            partitions: queries.iter().map(|&t| (Arc::from(TOPIC), 0, t)).collect(),
+            partitions: queries
+                .iter()
+                .map(|&timestamp| OffsetQuery {
+                    topic: Arc::from(TOPIC),
+                    partition: 0,
+                    timestamp,
+                    current_leader_epoch: -1,
+                })
+                .collect(),
         };
         let answers = partitions.resolve_offsets(part).await;
         let expected = [
@@ -419,7 +470,11 @@ fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
             (10, -1),
             (0, -1),
         ];
-        let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+        let answers: Vec<_> = answers
+            .into_iter()
+            .map(Result::unwrap)
+            .map(|found| (found.offset, found.timestamp))
+            .collect();
         assert_eq!(answers, expected);
         partitions.storage().shutdown().await.unwrap();
     });

@@ -178,10 +178,44 @@ pub fn record_timestamp_range(
     records: &[u8],
     info: &BatchInfo,
 ) -> Result<Option<(i64, i64)>, RewriteError> {
-    let invalid = |why: &str| RewriteError::InvalidRecords(why.to_string());
     let mut range: Option<(i64, i64)> = None;
+    walk_record_timestamps(records, info, |_, timestamp| {
+        if timestamp != NO_TIMESTAMP {
+            range = Some(match range {
+                Some((min, max)) => (min.min(timestamp), max.max(timestamp)),
+                None => (timestamp, timestamp),
+            });
+        }
+    })?;
+    Ok(range)
+}
+
+/// The indexes in the batch of the records whose timestamp `refused` says
+/// is out of bounds (Kafka's `record_errors` of an INVALID_TIMESTAMP).
+pub fn records_refused_by_timestamp(
+    records: &[u8],
+    info: &BatchInfo,
+    refused: impl Fn(i64) -> bool,
+) -> Result<Vec<i32>, RewriteError> {
+    let mut indexes = Vec::new();
+    walk_record_timestamps(records, info, |index, timestamp| {
+        if timestamp != NO_TIMESTAMP && refused(timestamp) {
+            indexes.push(index);
+        }
+    })?;
+    Ok(indexes)
+}
+
+/// Calls `on_record(index, timestamp)` for each of the `info.record_count`
+/// records of a plain records section, which they must cover exactly.
+fn walk_record_timestamps(
+    records: &[u8],
+    info: &BatchInfo,
+    mut on_record: impl FnMut(i32, i64),
+) -> Result<(), RewriteError> {
+    let invalid = |why: &str| RewriteError::InvalidRecords(why.to_string());
     let mut position = 0;
-    for _ in 0..info.record_count {
+    for index in 0..info.record_count {
         let (length, length_bytes) = read_varint(&records[position..], VARINT_BYTES_MAX)
             .ok_or_else(|| invalid("record length"))?;
         let start = position + length_bytes;
@@ -196,19 +230,13 @@ pub fn record_timestamp_range(
             .ok_or_else(|| invalid("record too short"))?;
         let (delta, _) = read_varint(delta_bytes, VARLONG_BYTES_MAX)
             .ok_or_else(|| invalid("timestamp delta"))?;
-        let timestamp = info.base_timestamp.wrapping_add(delta);
-        if timestamp != NO_TIMESTAMP {
-            range = Some(match range {
-                Some((min, max)) => (min.min(timestamp), max.max(timestamp)),
-                None => (timestamp, timestamp),
-            });
-        }
+        on_record(index, info.base_timestamp.wrapping_add(delta));
         position = end;
     }
     if position != records.len() {
         return Err(invalid("the records count does not cover the batch"));
     }
-    Ok(range)
+    Ok(())
 }
 
 /// A zigzag varint of at most `bytes_max` bytes: (value, bytes read).

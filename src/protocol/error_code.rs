@@ -33,6 +33,12 @@ pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 pub const NOT_COORDINATOR: i16 = 16;
 /// The topic name is illegal.
 pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+/// Produce: the in-sync replicas are fewer than `min.insync.replicas`; the
+/// batch was not appended.
+pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+/// Produce: the batch was appended, but the in-sync replicas fell below
+/// `min.insync.replicas` before it was replicated to enough of them.
+pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
 /// Produce `acks` other than -1, 0 or 1.
 pub const INVALID_REQUIRED_ACKS: i16 = 21;
 /// The group generation in the request is not the current one.
@@ -81,6 +87,10 @@ pub const GROUP_ID_NOT_FOUND: i16 = 69;
 pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 /// Fetch: the session epoch is not the one the session expects next.
 pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+/// KIP-320: the request's leader epoch is older than the partition's.
+pub const FENCED_LEADER_EPOCH: i16 = 74;
+/// KIP-320: the request's leader epoch is newer than the partition's.
+pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 /// JoinGroup v4+: rejoin with the member id the broker handed out.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 /// The group has its maximum number of members.
@@ -95,6 +105,8 @@ pub const INVALID_RECORD: i16 = 87;
 /// A quota is exceeded; Produce: a partition's producer state is full of
 /// producers that have not expired (`producer.ids.per.partition.max`).
 pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
+/// AlterPartition: the partition epoch the change is based on is stale.
+pub const INVALID_UPDATE_VERSION: i16 = 95;
 /// Fetch v13+: the topic id is unknown.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 /// Fetch: the session was opened with topic ids and the request uses

@@ -38,7 +38,26 @@ const RESPONSE_FIXED_BYTES_MAX: usize = 4 + 4 + 1 + 4 + 2 + 4 + 5 + 1;
 /// Upper bound of one topic's fixed fields (name length or uuid, array length, tags).
 const TOPIC_FIXED_BYTES_MAX: usize = 16 + 5 + 1 + 5;
 /// Upper bound of one partition's fields (records excluded).
-const PARTITION_FIXED_BYTES_MAX: usize = 4 + 2 + 8 + 8 + 8 + 5 + 4 + 5 + 1;
+/// (index, error, offsets, aborted array, preferred replica, records length,
+/// tags with a diverging epoch).
+const PARTITION_FIXED_BYTES_MAX: usize =
+    4 + 2 + 8 + 8 + 8 + 5 + 4 + 5 + 1 + DIVERGING_EPOCH_TAG_BYTES;
+/// The partition's tagged field 0, DivergingEpoch (v12+).
+const DIVERGING_EPOCH_TAG: u64 = 0;
+/// DivergingEpoch's body: epoch, end offset, its empty tagged fields.
+const DIVERGING_EPOCH_BYTES: usize = 4 + 8 + 1;
+/// The tag and size varints and the body.
+const DIVERGING_EPOCH_TAG_BYTES: usize = 1 + 1 + DIVERGING_EPOCH_BYTES;
+
+/// Where a fetcher's log diverges from the leader's (Fetch v12+, from its
+/// `LastFetchedEpoch`): it truncates to `end_offset`, the end of `epoch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DivergingEpoch {
+    /// The largest epoch at or below the fetcher's last fetched epoch.
+    pub epoch: i32,
+    /// Where that epoch ends in the leader's log.
+    pub end_offset: i64,
+}
 
 /// One partition of a Fetch response; `records` are whole record batches.
 #[derive(Clone, Debug)]
@@ -55,6 +74,8 @@ pub struct FetchPartitionOut {
     pub log_start_offset: i64,
     /// The aborted transactions field (there are no transactions yet).
     pub aborted_transactions: AbortedTransactions,
+    /// Set when the fetcher's last fetched epoch diverges (tagged, v12+).
+    pub diverging_epoch: Option<DivergingEpoch>,
     /// Record batch bytes, sent as they are; their total length is the
     /// `records` field length.
     pub records: Vec<Piece>,
@@ -200,7 +221,20 @@ impl FieldWriter {
             self.buf.put_i32(NO_PREFERRED_READ_REPLICA);
         }
         self.put_records(partition.records);
-        self.put_empty_tagged_fields();
+        match partition.diverging_epoch.filter(|_| self.flexible) {
+            Some(diverging) => self.put_diverging_epoch(diverging),
+            None => self.put_empty_tagged_fields(),
+        }
+    }
+
+    /// The partition's tagged fields holding only DivergingEpoch.
+    fn put_diverging_epoch(&mut self, diverging: DivergingEpoch) {
+        self.put_unsigned_varint(1);
+        self.put_unsigned_varint(DIVERGING_EPOCH_TAG);
+        self.put_unsigned_varint(DIVERGING_EPOCH_BYTES as u64);
+        self.buf.put_i32(diverging.epoch);
+        self.buf.put_i64(diverging.end_offset);
+        self.put_unsigned_varint(0);
     }
 
     /// Writes the records length, then queues the pieces after it.
@@ -284,7 +318,7 @@ mod tests {
     use super::*;
     use crate::protocol::piece::FileRegion;
     use kafka_protocol::messages::fetch_response::{
-        FetchResponse, FetchableTopicResponse, PartitionData,
+        EpochEndOffset, FetchResponse, FetchableTopicResponse, PartitionData,
     };
     use kafka_protocol::messages::ResponseHeader;
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -312,6 +346,10 @@ mod tests {
             } else {
                 AbortedTransactions::Empty
             },
+            diverging_epoch: (index == 1).then_some(DivergingEpoch {
+                epoch: 3,
+                end_offset: 77,
+            }),
             records: records.into_iter().map(Piece::Mem).collect(),
         }
     }
@@ -367,6 +405,12 @@ mod tests {
                 AbortedTransactions::Empty => Some(Vec::new()),
             })
             .with_preferred_read_replica((-1).into())
+            .with_diverging_epoch(match out.diverging_epoch.filter(|_| version >= 12) {
+                Some(d) => EpochEndOffset::default()
+                    .with_epoch(d.epoch)
+                    .with_end_offset(d.end_offset),
+                None => EpochEndOffset::default(),
+            })
             .with_records(Some(Bytes::from(records)))
     }
 

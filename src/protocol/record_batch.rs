@@ -243,13 +243,15 @@ impl BatchError {
     /// Kafka error code for a Produce partition response.
     pub fn wire_error_code(&self) -> i16 {
         match self {
-            BatchError::Truncated
-            | BatchError::InvalidLength(_)
+            BatchError::InvalidLength(_)
             | BatchError::CrcMismatch
             | BatchError::CompressedFrameMismatch(_) => CORRUPT_MESSAGE,
             BatchError::UnsupportedMagic(_) => UNSUPPORTED_FOR_MESSAGE_FORMAT,
             BatchError::TooLarge(_) => MESSAGE_TOO_LARGE,
-            BatchError::InvalidRecordCount(_)
+            // Kafka's request check finds no whole batch in a cut one: "must have at
+            // least one record batch per partition".
+            BatchError::Truncated
+            | BatchError::InvalidRecordCount(_)
             | BatchError::InvalidLastOffsetDelta(_)
             | BatchError::Empty
             | BatchError::MultipleBatches

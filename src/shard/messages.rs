@@ -5,9 +5,11 @@
 use crate::coordinator::{GroupRequest, GroupResponse};
 use crate::metadata::controller::{ControllerRequest, ControllerResponse};
 use crate::metadata::topic_table::TopicTable;
+use crate::partition::epochs::EpochQueryPart;
 use crate::partition::fetch::{FetchPart, FetchedPartition};
-use crate::partition::list_offsets::ListOffsetsPart;
-use crate::partition::produce::ProducePart;
+use crate::partition::leader_epochs::EpochEnd;
+use crate::partition::list_offsets::{FoundOffset, ListOffsetsPart};
+use crate::partition::produce::{ProducePart, Refused};
 use crate::storage::AppendResult;
 use std::sync::Arc;
 
@@ -39,6 +41,9 @@ pub enum ShardRequest {
     Fetch(FetchPart),
     /// Resolve offsets of partitions the receiver owns.
     ListOffsets(ListOffsetsPart),
+    /// Where leader epochs end in partitions the receiver owns
+    /// (OffsetForLeaderEpoch).
+    EpochEnds(EpochQueryPart),
     /// Stop a pending fetch wait early (the fetch's shards together found
     /// enough data).
     CancelFetchWait {
@@ -74,11 +79,13 @@ pub enum ShardRequest {
 /// The answer to a [`ShardRequest`].
 pub enum ShardResponse {
     /// One entry per `ProducePart::partitions`, same order.
-    Produce(Vec<Result<AppendResult, i16>>),
+    Produce(Vec<Result<AppendResult, Refused>>),
     /// One entry per `FetchPart::partitions`, same order.
     Fetch(Vec<FetchedPartition>),
     /// One entry per `ListOffsetsPart::partitions`, same order.
-    ListOffsets(Vec<Result<(i64, i64), i16>>),
+    ListOffsets(Vec<Result<FoundOffset, i16>>),
+    /// One entry per `EpochQueryPart::partitions`, same order.
+    EpochEnds(Vec<Result<EpochEnd, i16>>),
     /// The change was applied (or why not).
     Applied(Result<(), String>),
     /// The controller's answer.

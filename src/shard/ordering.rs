@@ -48,7 +48,12 @@ fn order_of(request: &ShardRequest) -> Order {
         ShardRequest::ListOffsets(part) => part
             .partitions
             .iter()
-            .map(|(topic, partition, _)| (topic.clone(), *partition))
+            .map(|query| (query.topic.clone(), query.partition))
+            .collect(),
+        ShardRequest::EpochEnds(part) => part
+            .partitions
+            .iter()
+            .map(|query| (query.topic.clone(), query.partition))
             .collect(),
         ShardRequest::ApplyTopics(_) => return Order::Barrier,
         ShardRequest::CancelFetchWait { .. }
@@ -82,7 +87,10 @@ impl OrderedLines {
             Order::Partitions(partitions) => {
                 let mut tails = self.tails.borrow_mut();
                 for key in partitions {
-                    if let Some(previous) = tails.insert(key.clone(), mine.clone()) {
+                    // A request may name a partition twice: it never waits
+                    // for itself.
+                    let previous = tails.insert(key.clone(), mine.clone());
+                    if let Some(previous) = previous.filter(|p| !p.same_as(&mine)) {
                         after.push(previous);
                     }
                     keys.push(key);
@@ -160,6 +168,7 @@ mod tests {
                     topic: Arc::from("t"),
                     partition,
                     batches: Vec::new(),
+                    refused: None,
                 })
                 .collect(),
         })
@@ -191,6 +200,19 @@ mod tests {
         drop(behind_same);
         drop(free);
         assert_eq!(lines.partitions_in_line(), 0, "lines are pruned");
+    }
+
+    #[test]
+    fn a_request_naming_a_partition_twice_does_not_wait_for_itself() {
+        let lines = Rc::new(OrderedLines::default());
+        let mut twice = lines.enter(&produce(&[3, 3]));
+        assert!(is_ready(&mut twice));
+        let mut next = lines.enter(&produce(&[3]));
+        assert!(!is_ready(&mut next));
+        drop(twice);
+        assert!(is_ready(&mut next));
+        drop(next);
+        assert_eq!(lines.partitions_in_line(), 0);
     }
 
     #[test]

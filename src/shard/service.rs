@@ -46,6 +46,10 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
                 async move { ShardResponse::ListOffsets(partitions.resolve_offsets(part).await) },
             )
         }
+        ShardRequest::EpochEnds(part) => {
+            let ends = ctx.partitions.epoch_ends(part);
+            Box::pin(async move { ShardResponse::EpochEnds(ends) })
+        }
         ShardRequest::CancelFetchWait { fetch_id } => {
             ctx.partitions.fetch_waits().cancel(fetch_id);
             Box::pin(async { ShardResponse::Applied(Ok(())) })

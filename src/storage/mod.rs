@@ -32,6 +32,7 @@ pub mod atomic_file;
 pub mod checkpoint;
 pub mod config;
 mod disk_faults;
+pub mod epoch_checkpoint_file;
 pub mod error;
 pub mod flusher;
 mod header_walk;

@@ -113,6 +113,15 @@ fn offset_fetch(v: i16, group: &str, name: &str) -> OffsetFetchRequest {
     }
 }
 
+fn leave(v: i16, group: &str, member: &str) -> LeaveGroupRequest {
+    let request = LeaveGroupRequest::default().with_group_id(GroupId(text(group)));
+    if v >= 3 {
+        request.with_members(vec![MemberIdentity::default().with_member_id(text(member))])
+    } else {
+        request.with_member_id(text(member))
+    }
+}
+
 fn membership(runner: &mut Runner) {
     let seq = "group";
     runner.begin(seq);
@@ -197,6 +206,21 @@ fn membership(runner: &mut Runner) {
     );
     step(
         runner,
+        "join as another protocol type: INCONSISTENT_GROUP_PROTOCOL",
+        ApiKey::JoinGroup,
+        |target, _| {
+            let (member, _) = membership_of(target)?;
+            Ok(join(&g, &member, SESSION_TIMEOUT_MS).with_protocol_type(text("connect")))
+        },
+    );
+    step(
+        runner,
+        "leave as an unknown member: UNKNOWN_MEMBER_ID",
+        ApiKey::LeaveGroup,
+        |_, v| Ok(leave(v, &g, "stranger")),
+    );
+    step(
+        runner,
         "describe the group",
         ApiKey::DescribeGroups,
         |_, _| Ok(DescribeGroupsRequest::default().with_groups(vec![GroupId(text(&g))])),
@@ -210,12 +234,7 @@ fn membership(runner: &mut Runner) {
     );
     step(runner, "leave", ApiKey::LeaveGroup, |target, v| {
         let (member, _) = membership_of(target)?;
-        let request = LeaveGroupRequest::default().with_group_id(GroupId(text(&g)));
-        Ok(if v >= 3 {
-            request.with_members(vec![MemberIdentity::default().with_member_id(text(&member))])
-        } else {
-            request.with_member_id(text(&member))
-        })
+        Ok(leave(v, &g, &member))
     });
     step(
         runner,

@@ -3,6 +3,7 @@
 //! producer ids, topic ids differ between brokers by design).
 
 mod data;
+mod epochs;
 mod groups;
 mod sessions;
 mod topics;
@@ -25,7 +26,8 @@ pub fn run_all(runner: &mut Runner) -> Result<(), String> {
     topics::run(runner)?;
     data::run(runner)?;
     sessions::run(runner)?;
-    groups::run(runner)
+    groups::run(runner)?;
+    epochs::run(runner)
 }
 
 /// A name under the run's scope, unique to `sequence`.

@@ -147,7 +147,7 @@ fn create_and_describe(runner: &mut Runner) -> Result<(), String> {
 fn bad_creates(runner: &mut Runner) {
     let seq = "badcreate";
     runner.begin(seq);
-    let cases: [BadCreate; 7] = [
+    let cases: [BadCreate; 10] = [
         ("zero partitions: INVALID_PARTITIONS", "p0", 0, 1, &[]),
         (
             "replication 3 on one node: INVALID_REPLICATION_FACTOR",
@@ -190,6 +190,32 @@ fn bad_creates(runner: &mut Runner) {
             1,
             1,
             &[("min.cleanable.dirty.ratio", "0.3")],
+        ),
+        (
+            "max.message.bytes -5: INVALID_CONFIG",
+            "maxbytes",
+            1,
+            1,
+            &[("max.message.bytes", "-5")],
+        ),
+        (
+            "remote.copy.lag.ms -2: INVALID_CONFIG",
+            "copylag",
+            1,
+            1,
+            &[("remote.copy.lag.ms", "-2")],
+        ),
+        (
+            "the keys Kafka 4.4 added",
+            "new44",
+            1,
+            1,
+            &[
+                ("errors.deadletterqueue.group.enable", "true"),
+                ("max.decompressed.message.bytes", "1000000"),
+                ("remote.copy.lag.bytes", "1000"),
+                ("remote.copy.lag.ms", "60000"),
+            ],
         ),
     ];
     for (step_name, suffix, partitions, replication, configs) in cases {
@@ -256,6 +282,22 @@ fn configs(runner: &mut Runner) -> Result<(), String> {
         "describe chosen keys",
         ApiKey::DescribeConfigs,
         |_, _| Ok(describe(&t, Some(&keys))),
+    );
+    step(
+        runner,
+        "describe every key with documentation and synonyms",
+        ApiKey::DescribeConfigs,
+        |_, _| {
+            Ok(describe(&t, None)
+                .with_include_synonyms(true)
+                .with_include_documentation(true))
+        },
+    );
+    step(
+        runner,
+        "describe an unknown key",
+        ApiKey::DescribeConfigs,
+        |_, _| Ok(describe(&t, Some(&["no.such.config"]))),
     );
     step(
         runner,
@@ -415,6 +457,17 @@ fn unsupported(runner: &mut Runner) {
         ),
         ("Metadata v999", ApiKey::Metadata, ApiKey::Metadata as i16),
         ("Produce v999", ApiKey::Produce, ApiKey::Produce as i16),
+        ("Fetch v999", ApiKey::Fetch, ApiKey::Fetch as i16),
+        (
+            "JoinGroup v999",
+            ApiKey::JoinGroup,
+            ApiKey::JoinGroup as i16,
+        ),
+        (
+            "OffsetCommit v999",
+            ApiKey::OffsetCommit,
+            ApiKey::OffsetCommit as i16,
+        ),
     ];
     for (step_name, api, key) in cases {
         runner.step(step_name, api, UNSUPPORTED_VERSION, MAIN_CONNECTION, |_| {

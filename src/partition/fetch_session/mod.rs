@@ -102,6 +102,8 @@ pub struct AnswerSummary {
     pub log_start_offset: i64,
     /// Error code answered.
     pub error_code: i16,
+    /// The answer names a diverging epoch (the fetcher must truncate).
+    pub diverging: bool,
 }
 
 /// The session fields of a Fetch request.
@@ -166,7 +168,8 @@ impl CachedPartition {
     /// Whether `answer` must be sent (Kafka's `maybeUpdateResponseData`);
     /// remembers what it answers.
     fn must_answer(&mut self, answer: &AnswerSummary) -> bool {
-        let mut must = answer.has_records;
+        // A diverging epoch is always sent: it is what makes the fetcher truncate.
+        let mut must = answer.has_records || answer.diverging;
         if self.high_watermark != answer.high_watermark {
             must = true;
             self.high_watermark = answer.high_watermark;

@@ -34,6 +34,7 @@ fn answer(high_watermark: i64, has_records: bool) -> AnswerSummary {
         high_watermark,
         log_start_offset: 0,
         error_code: error_code::NONE,
+        diverging: false,
     }
 }
 
@@ -171,6 +172,21 @@ fn a_partition_in_error_is_answered_every_time_and_again_once_the_error_is_gone(
     let (epoch, _) = incremental(&mut cache, id, epoch, &[], &[]);
     assert_eq!(
         cache.complete_incremental(id, epoch, &[(key(0), answer(10, false))]),
+        IncrementalAnswer::Partitions(vec![true])
+    );
+}
+
+#[test]
+fn a_diverging_epoch_is_answered_though_nothing_else_changed() {
+    let mut cache = FetchSessionCache::new(limits(10), 7);
+    let id = open(&mut cache, 0, 1);
+    let (epoch, _) = incremental(&mut cache, id, 1, &[], &[]);
+    let diverging = AnswerSummary {
+        diverging: true,
+        ..answer(10, false)
+    };
+    assert_eq!(
+        cache.complete_incremental(id, epoch, &[(key(0), diverging)]),
         IncrementalAnswer::Partitions(vec![true])
     );
 }

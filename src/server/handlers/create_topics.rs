@@ -2,7 +2,7 @@
 //! the new table and has every shard open its partitions before answering.
 
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
-use crate::config::topic_config_defaults;
+use crate::config::{is_described, topic_config_defaults};
 use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::protocol::piece::Piece;
 use crate::shard::calls::controller;
@@ -58,6 +58,7 @@ pub async fn handle(
                 .collect(),
         })
         .collect();
+    let asked = topics.clone();
     let answer = controller::request(
         ctx,
         ControllerRequest::CreateTopics {
@@ -71,29 +72,37 @@ pub async fn handle(
         .topics
         .iter()
         .zip(answer.outcomes)
-        .map(|(asked, outcome)| {
-            let mut result = CreatableTopicResult::default()
-                .with_name(asked.name.clone())
+        .zip(&asked)
+        .map(|((wire, outcome), asked)| {
+            let result = CreatableTopicResult::default()
+                .with_name(wire.name.clone())
                 .with_error_code(outcome.error_code)
                 .with_error_message(outcome.message.map(StrBytes::from_string));
-            if meta.version >= 5 {
-                if let Some(topic) = answer
-                    .table
-                    .get(&outcome.name)
-                    .filter(|_| outcome.error_code == error_code::NONE)
-                {
-                    result = result
-                        .with_topic_id(if meta.version >= 7 {
-                            topic.id
-                        } else {
-                            uuid::Uuid::nil()
-                        })
-                        .with_num_partitions(topic.partitions)
-                        .with_replication_factor(1)
-                        .with_configs(Some(effective_configs(ctx, &topic.configs)));
-                }
+            if meta.version < 5 || outcome.error_code != error_code::NONE {
+                return result;
             }
+            // As Kafka, validate_only answers what the topic would be, with an id drawn
+            // for it; a created topic answers what it is.
+            let (id, partitions, configs) = match answer.table.get(&outcome.name) {
+                Some(topic) if !request.validate_only => {
+                    (topic.id, topic.partitions, topic.configs.clone())
+                }
+                _ => (
+                    uuid::Uuid::new_v4(),
+                    sized(asked.partitions, ctx.config.num_partitions),
+                    asked.configs.iter().cloned().collect(),
+                ),
+            };
+            let id = if meta.version >= 7 {
+                id
+            } else {
+                uuid::Uuid::nil()
+            };
             result
+                .with_topic_id(id)
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)
+                .with_configs(Some(effective_configs(ctx, &configs)))
         })
         .collect();
     let response = CreateTopicsResponse::default().with_topics(results);
@@ -103,12 +112,22 @@ pub async fn handle(
     respond(meta, &response)
 }
 
+/// A count the request gave, or the broker's default for -1.
+fn sized(asked: i32, default: i32) -> i32 {
+    if asked == -1 {
+        default
+    } else {
+        asked
+    }
+}
+
 fn effective_configs(
     ctx: &ShardContext,
     overrides: &std::collections::BTreeMap<String, String>,
 ) -> Vec<CreatableTopicConfigs> {
     topic_config_defaults(&ctx.config)
         .into_iter()
+        .filter(|(key, _, _)| is_described(key, overrides))
         .map(|(key, default, _broker_key)| {
             let (value, source) = match overrides.get(key) {
                 Some(v) => (v.clone(), CONFIG_SOURCE_TOPIC),

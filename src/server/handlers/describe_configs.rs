@@ -5,7 +5,9 @@ use super::create_topics::{
     CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC,
 };
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
-use crate::config::{topic_config_defaults, topic_config_key, KeySupport};
+use crate::config::{
+    is_described, topic_config_defaults, topic_config_key, KeySupport, BROKER_KEYS_WITHOUT_DEFAULT,
+};
 use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
 use kafka_protocol::messages::describe_configs_response::{
@@ -19,6 +21,10 @@ use std::rc::Rc;
 /// v0 (Sarama 1.22's ListTopics) is decoded as v1 by `legacy_versions`.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 const RESOURCE_TOPIC: i8 = 2;
+/// First version whose answer names each config's type.
+const CONFIG_TYPE_VERSION_MIN: i16 = 3;
+/// `config_type` of a config whose type is not known.
+const CONFIG_TYPE_UNKNOWN: i8 = 0;
 const RESOURCE_BROKER: i8 = 4;
 
 /// One described config, with the synonyms Kafka lists for it (v1+, when the
@@ -87,10 +93,14 @@ pub fn handle(
                     }
                     Some(topic) => topic_config_defaults(&ctx.config)
                         .into_iter()
+                        .filter(|(key, _, _)| is_described(key, &topic.configs))
                         .map(|(key, default, broker_key)| {
-                            // Keys without a broker default (throttled
-                            // replicas, tiered storage) have no synonym to list.
-                            let broker_default = (!broker_key.is_empty()).then(|| {
+                            // Keys without a broker key (throttled replicas,
+                            // tiered storage), or whose broker key has no default
+                            // of its own, have no synonym to list (as Kafka).
+                            let listed = !broker_key.is_empty()
+                                && !BROKER_KEYS_WITHOUT_DEFAULT.contains(&broker_key);
+                            let broker_default = listed.then(|| {
                                 (
                                     broker_key.to_string(),
                                     default.clone(),
@@ -150,9 +160,17 @@ pub fn handle(
                         .include_documentation
                         .then(|| topic_key_documentation(&entry.name))
                         .flatten();
+                    // v3+ names each config's type; a broker key's is not in the table.
+                    let kind = match topic_config_key(&entry.name) {
+                        Some(key) if meta.version >= CONFIG_TYPE_VERSION_MIN => {
+                            key.kind.wire_code()
+                        }
+                        _ => CONFIG_TYPE_UNKNOWN,
+                    };
                     entry
                         .into_result(request.include_synonyms)
                         .with_documentation(documentation.map(StrBytes::from_string))
+                        .with_config_type(kind)
                 })
                 .collect();
             result.with_configs(configs)

@@ -301,6 +301,7 @@ fn answered_partitions(response: &FetchResponseOut) -> impl Iterator<Item = Answ
         high_watermark: partition.high_watermark,
         log_start_offset: partition.log_start_offset,
         error_code: partition.error_code,
+        diverging: partition.diverging_epoch.is_some(),
     })
 }
 
@@ -381,6 +382,8 @@ fn plan(
                     partition: index,
                     fetch_offset: params.fetch_offset,
                     partition_max_bytes: params.partition_max_bytes.max(0) as usize,
+                    current_leader_epoch: params.current_leader_epoch,
+                    last_fetched_epoch: params.last_fetched_epoch,
                 });
                 Slot::Routed {
                     shard,
@@ -541,6 +544,7 @@ fn assemble(
                         } else {
                             AbortedTransactions::Null
                         },
+                        diverging_epoch: fetched.diverging_epoch,
                         records: fetched.records,
                     }
                 })

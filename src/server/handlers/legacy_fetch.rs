@@ -112,6 +112,7 @@ mod tests {
                     last_stable_offset: 2,
                     log_start_offset: 0,
                     aborted_transactions: AbortedTransactions::Null,
+                    diverging_epoch: None,
                     records,
                 }],
             }],

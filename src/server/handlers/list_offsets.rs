@@ -3,7 +3,7 @@
 //! partition layer ([`crate::partition::list_offsets`]).
 
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
-use crate::partition::list_offsets::ListOffsetsPart;
+use crate::partition::list_offsets::{FoundOffset, ListOffsetsPart, OffsetQuery};
 use crate::protocol::piece::Piece;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::ShardContext;
@@ -39,12 +39,17 @@ pub async fn handle(
             let part = parts[shard].get_or_insert_with(|| ListOffsetsPart {
                 partitions: Vec::new(),
             });
-            part.partitions
-                .push((topic_name.clone(), index, partition.timestamp));
+            part.partitions.push(OffsetQuery {
+                topic: topic_name.clone(),
+                partition: index,
+                timestamp: partition.timestamp,
+                // Before v4 there is no current_leader_epoch: no check.
+                current_leader_epoch: partition.current_leader_epoch,
+            });
             slots.push(Some((shard, part.partitions.len() - 1)));
         }
     }
-    let mut answers: Vec<Vec<Result<(i64, i64), i16>>> =
+    let mut answers: Vec<Vec<Result<FoundOffset, i16>>> =
         (0..ctx.nr_shards).map(|_| Vec::new()).collect();
     for (shard, part) in parts.into_iter().enumerate() {
         if let Some(part) = part {
@@ -77,13 +82,13 @@ pub async fn handle(
                         .with_partition_index(partition.partition_index);
                     match found {
                         // leader_epoch exists from v4; the crate refuses it before.
-                        Ok((offset, timestamp)) if meta.version >= 4 => response
-                            .with_offset(offset)
-                            .with_timestamp(timestamp)
-                            .with_leader_epoch(0),
-                        Ok((offset, timestamp)) => {
-                            response.with_offset(offset).with_timestamp(timestamp)
-                        }
+                        Ok(found) if meta.version >= 4 => response
+                            .with_offset(found.offset)
+                            .with_timestamp(found.timestamp)
+                            .with_leader_epoch(found.leader_epoch),
+                        Ok(found) => response
+                            .with_offset(found.offset)
+                            .with_timestamp(found.timestamp),
                         Err(code) => response.with_error_code(code),
                     }
                 })

@@ -5,6 +5,7 @@
 use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::metadata::topic_table::{validate_topic_name, TopicMeta, TopicTable};
+use crate::partition::leader_epochs::SINGLE_NODE_LEADER_EPOCH;
 use crate::protocol::authorized_operations::{
     authorized_operations, CLUSTER_AUTHORIZED_OPERATIONS, TOPIC_AUTHORIZED_OPERATIONS,
 };
@@ -136,7 +137,7 @@ fn describe_topic(ctx: &ShardContext, topic: &TopicMeta) -> MetadataResponseTopi
             MetadataResponsePartition::default()
                 .with_partition_index(index)
                 .with_leader_id(node)
-                .with_leader_epoch(0)
+                .with_leader_epoch(SINGLE_NODE_LEADER_EPOCH)
                 .with_replica_nodes(vec![node])
                 .with_isr_nodes(vec![node])
         })

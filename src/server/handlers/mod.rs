@@ -27,6 +27,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod produce_policy;
 pub mod sync_group;
@@ -77,6 +78,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    (
+        ApiKey::OffsetForLeaderEpoch,
+        offset_for_leader_epoch::VERSIONS,
+    ),
     (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
     (
         ApiKey::IncrementalAlterConfigs,
@@ -281,6 +286,9 @@ async fn route(
         }
         RequestKind::OffsetDelete(body) => {
             Box::pin(async move { offset_delete::handle(&ctx, header, body).await })
+        }
+        RequestKind::OffsetForLeaderEpoch(body) => {
+            Box::pin(async move { offset_for_leader_epoch::handle(&ctx, header, body).await })
         }
         _ => Box::pin(async { None }),
     }

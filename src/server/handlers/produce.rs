@@ -11,18 +11,21 @@ use super::{
 };
 use crate::metadata::topic_policy::TopicPolicy;
 use crate::metrics::PartitionApi;
-use crate::partition::produce::{Acks, PartitionAppend, ProducePart};
+use crate::partition::produce::{Acks, PartitionAppend, ProducePart, Refused};
 use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
 use crate::protocol::piece::Piece;
-use crate::protocol::record_batch::{validate_batches, BatchInfo, RECORD_BATCH_HEADER_BYTES};
-use crate::server::handlers::metadata::auto_create;
+use crate::protocol::record_batch::{
+    validate_batches, BatchError, BatchInfo, RECORD_BATCH_HEADER_BYTES,
+};
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::router::Completion;
 use crate::shard::ShardContext;
 use crate::storage::{AppendBatch, AppendResult};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::produce_request::TopicProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use std::collections::HashSet;
@@ -41,8 +44,57 @@ const DUPLICATE_PARTITION_MESSAGE: &str = "Duplicate topic partition in the requ
 enum Slot {
     /// Decided on this shard (validation failed, unknown partition...).
     Done(i16, Option<String>),
-    /// Index into the answer of the part sent to `shard`.
-    Routed { shard: usize, index: usize },
+    /// Index into the answer of the part sent to `shard`, and the message
+    /// and record errors of a refusal the owner only adds its log start
+    /// offset to.
+    Routed {
+        shard: usize,
+        index: usize,
+        message: Option<String>,
+        record_errors: Vec<i32>,
+    },
+}
+
+/// A partition's batches refused on the connection's shard.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Kafka's error code.
+    pub code: i16,
+    /// Why, for the answer's error message.
+    pub message: String,
+    /// Kafka's log validator refuses it, not its checks of the request: the
+    /// answer then names the partition's log start offset, as Kafka's does.
+    pub by_log_validator: bool,
+    /// Indexes in the batch of the records at fault (Kafka's `record_errors`).
+    pub record_errors: Vec<i32>,
+}
+
+impl Refusal {
+    /// A refusal after the request's checks: INVALID_RECORD and
+    /// INVALID_TIMESTAMP come from Kafka's log validator there.
+    pub fn new(code: i16, message: String) -> Self {
+        let by_log_validator = matches!(
+            code,
+            error_code::INVALID_RECORD | error_code::INVALID_TIMESTAMP
+        );
+        Refusal {
+            code,
+            message,
+            by_log_validator,
+            record_errors: Vec::new(),
+        }
+    }
+
+    /// A refusal by Kafka's checks of the request itself (no whole batch, or
+    /// more than one), before any log sees it.
+    fn request_check(code: i16, message: String) -> Self {
+        Refusal {
+            code,
+            message,
+            by_log_validator: false,
+            record_errors: Vec::new(),
+        }
+    }
 }
 
 /// Answers a Produce request (v3+) whose records slice an allocation of
@@ -59,18 +111,9 @@ pub async fn handle(
         -1 => Some(Acks::All),
         _ => None,
     };
-    let mut table = ctx.topic_table();
-    if ctx.config.auto_create_topics_enable {
-        let missing: Vec<String> = request
-            .topic_data
-            .iter()
-            .map(|t| t.name.0.as_str().to_string())
-            .filter(|name| table.get(name).is_none())
-            .collect();
-        if !missing.is_empty() {
-            table = auto_create(ctx, &table, &missing).await;
-        }
-    }
+    // As Kafka: Produce never creates a topic (`auto.create.topics.enable` applies to
+    // Metadata, which clients send first); a missing one is UNKNOWN_TOPIC_OR_PARTITION.
+    let table = ctx.topic_table();
     let repeated = repeated_partitions(&request.topic_data);
     let mut parts: Vec<Option<ProducePart>> = (0..ctx.nr_shards).map(|_| None).collect();
     let mut slots: Vec<Vec<Slot>> = Vec::with_capacity(request.topic_data.len());
@@ -90,26 +133,14 @@ pub async fn handle(
                 ),
                 (_, Some(t)) if index >= 0 && index < t.partitions => {
                     let records = partition.records.as_ref();
-                    match produce_policy::prepare(records, &policy, buffer_bytes).await {
-                        Err((code, message)) => Slot::Done(code, Some(message)),
-                        Ok(batches) => {
-                            let shard = ctx.owner_of(name, index);
-                            let part = parts[shard].get_or_insert_with(|| ProducePart {
-                                acks: acks.unwrap_or(Acks::All),
-                                timeout_ms: request.timeout_ms.max(0) as u64,
-                                partitions: Vec::new(),
-                            });
-                            part.partitions.push(PartitionAppend {
-                                topic: topic_name.clone(),
-                                partition: index,
-                                batches,
-                            });
-                            Slot::Routed {
-                                shard,
-                                index: part.partitions.len() - 1,
-                            }
-                        }
-                    }
+                    let prepared = produce_policy::prepare(records, &policy, buffer_bytes).await;
+                    let owner = ctx.owner_of(name, index);
+                    let part = || ProducePart {
+                        acks: acks.unwrap_or(Acks::All),
+                        timeout_ms: request.timeout_ms.max(0) as u64,
+                        partitions: Vec::new(),
+                    };
+                    route(&mut parts[owner], part, owner, &topic_name, index, prepared)
                 }
                 _ => Slot::Done(error_code::UNKNOWN_TOPIC_OR_PARTITION, None),
             };
@@ -140,7 +171,7 @@ pub async fn handle(
         .collect();
     let nr_shards = ctx.nr_shards;
     Box::pin(async move {
-        let mut answers: Vec<Option<Vec<Result<AppendResult, i16>>>> =
+        let mut answers: Vec<Option<Vec<Result<AppendResult, Refused>>>> =
             (0..nr_shards).map(|_| None).collect();
         for (shard, completion) in completions {
             answers[shard] = Some(match completion.await {
@@ -161,6 +192,43 @@ pub async fn handle(
         }
         respond(meta, &response)
     })
+}
+
+/// The slot of a partition whose batches were prepared: its batches join
+/// the part for `owner`; so does a refusal by Kafka's log validator, which
+/// the owner answers with its log start offset. Other refusals are answered
+/// here.
+fn route(
+    part: &mut Option<ProducePart>,
+    new_part: impl FnOnce() -> ProducePart,
+    owner: usize,
+    topic: &Arc<str>,
+    index: i32,
+    prepared: Result<Vec<AppendBatch>, Refusal>,
+) -> Slot {
+    let (batches, refused, message, record_errors) = match prepared {
+        Ok(batches) => (batches, None, None, Vec::new()),
+        Err(refusal) if refusal.by_log_validator => (
+            Vec::new(),
+            Some(refusal.code),
+            Some(refusal.message),
+            refusal.record_errors,
+        ),
+        Err(refusal) => return Slot::Done(refusal.code, Some(refusal.message)),
+    };
+    let part = part.get_or_insert_with(new_part);
+    part.partitions.push(PartitionAppend {
+        topic: topic.clone(),
+        partition: index,
+        batches,
+        refused,
+    });
+    Slot::Routed {
+        shard: owner,
+        index: part.partitions.len() - 1,
+        message,
+        record_errors,
+    }
 }
 
 /// Topic-partitions named more than once in one request. Kafka keeps the
@@ -191,24 +259,34 @@ pub(super) fn prepare_batches(
     records: Option<&Bytes>,
     max_batch_bytes: usize,
     pinned_bytes: usize,
-) -> Result<Vec<AppendBatch>, (i16, String)> {
+) -> Result<Vec<AppendBatch>, Refusal> {
     let Some(records) = records.filter(|r| !r.is_empty()) else {
-        return Err((error_code::CORRUPT_MESSAGE, "no record batch".into()));
+        return Err(Refusal::request_check(
+            error_code::CORRUPT_MESSAGE,
+            "no record batch".into(),
+        ));
     };
     let mut infos: Vec<BatchInfo> = Vec::new();
-    validate_batches(records, max_batch_bytes, &mut infos)
-        .map_err(|e| (e.wire_error_code(), e.to_string()))?;
+    validate_batches(records, max_batch_bytes, &mut infos).map_err(|e| {
+        let (code, message) = (e.wire_error_code(), e.to_string());
+        match e {
+            BatchError::Truncated | BatchError::Empty | BatchError::MultipleBatches => {
+                Refusal::request_check(code, message)
+            }
+            _ => Refusal::new(code, message),
+        }
+    })?;
     crate::alloc_stats::count_produced_batches(infos.len());
     let mut batches = Vec::with_capacity(infos.len());
     for info in infos {
         if info.is_transactional() {
-            return Err((
+            return Err(Refusal::new(
                 error_code::INVALID_TXN_STATE,
                 "transactions are not supported yet".into(),
             ));
         }
         if info.is_control() {
-            return Err((
+            return Err(Refusal::new(
                 error_code::INVALID_RECORD,
                 "clients may not send control batches".into(),
             ));
@@ -231,7 +309,7 @@ fn build_response(
     topics: &[StrBytes],
     partitions: &[Vec<i32>],
     slots: &[Vec<Slot>],
-    answers: &[Option<Vec<Result<AppendResult, i16>>>],
+    answers: &[Option<Vec<Result<AppendResult, Refused>>>],
 ) -> ProduceResponse {
     let responses = topics
         .iter()
@@ -254,17 +332,29 @@ fn partition_response(
     version: i16,
     index: i32,
     slot: &Slot,
-    answers: &[Option<Vec<Result<AppendResult, i16>>>],
+    answers: &[Option<Vec<Result<AppendResult, Refused>>>],
 ) -> PartitionProduceResponse {
-    let (outcome, message) = match slot {
-        Slot::Done(code, message) => (Err(*code), message.clone()),
-        Slot::Routed { shard, index } => (
+    let (outcome, message, record_errors) = match slot {
+        Slot::Done(code, message) => (
+            Err(Refused::without_log_start(*code)),
+            message.clone(),
+            &[][..],
+        ),
+        Slot::Routed {
+            shard,
+            index,
+            message,
+            record_errors,
+        } => (
             answers
                 .get(*shard)
                 .and_then(|a| a.as_ref())
                 .and_then(|a| a.get(*index).cloned())
-                .unwrap_or(Err(error_code::NOT_LEADER_OR_FOLLOWER)),
-            None,
+                .unwrap_or(Err(Refused::without_log_start(
+                    error_code::NOT_LEADER_OR_FOLLOWER,
+                ))),
+            message.clone(),
+            &record_errors[..],
         ),
     };
     let response = PartitionProduceResponse::default().with_index(index);
@@ -273,11 +363,23 @@ fn partition_response(
             .with_base_offset(result.base_offset)
             .with_log_append_time_ms(result.log_append_time_ms)
             .with_log_start_offset(result.log_start_offset),
-        Err(code) => {
+        Err(refused) => {
+            let code = refused.code;
             crate::metrics::with_local(|m| m.partition_error(PartitionApi::Produce, code));
-            let response = response.with_error_code(code).with_base_offset(-1);
+            let response = response
+                .with_error_code(code)
+                .with_base_offset(-1)
+                .with_log_start_offset(refused.log_start_offset);
             if version >= 8 {
-                response.with_error_message(message.map(StrBytes::from_string))
+                let record_errors = record_errors
+                    .iter()
+                    .map(|&batch_index| {
+                        BatchIndexAndErrorMessage::default().with_batch_index(batch_index)
+                    })
+                    .collect();
+                response
+                    .with_error_message(message.map(StrBytes::from_string))
+                    .with_record_errors(record_errors)
             } else {
                 response
             }

@@ -23,11 +23,12 @@
 //! is kept: the ordered phase of the Produce starts after this returns.
 
 use super::error_code;
-use super::produce::prepare_batches;
+use super::produce::{prepare_batches, Refusal};
 use crate::local::helper_pool::run_client_job;
 use crate::metadata::topic_policy::{StoredCodec, TopicPolicy, NO_TIMESTAMP};
 use crate::protocol::batch_rewrite::{
-    rebuild_with_codec, record_timestamp_range, records_section, Rebuilt, RewriteError,
+    rebuild_with_codec, record_timestamp_range, records_refused_by_timestamp, records_section,
+    Rebuilt, RewriteError,
 };
 use crate::protocol::codec::Codec;
 use crate::protocol::record_batch::{BatchInfo, COMPRESSION_CODEC_MASK, RECORD_BATCH_HEADER_BYTES};
@@ -43,12 +44,12 @@ pub const REWRITE_INLINE_BYTES_MAX: usize = 16 * 1024;
 pub const REWRITE_DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
 
 /// A partition's batches, validated ([`prepare_batches`]) and brought in
-/// line with `policy`; `Err` is the partition's (error code, message).
+/// line with `policy`; `Err` is the partition's refusal.
 pub async fn prepare(
     records: Option<&Bytes>,
     policy: &TopicPolicy,
     pinned_bytes: usize,
-) -> Result<Vec<AppendBatch>, (i16, String)> {
+) -> Result<Vec<AppendBatch>, Refusal> {
     let mut batches = prepare_batches(records, policy.max_message_bytes, pinned_bytes)?;
     let now_ms = now_ms();
     for batch in batches.iter_mut() {
@@ -64,11 +65,11 @@ async fn apply(
     policy: &TopicPolicy,
     batch: &AppendBatch,
     now_ms: i64,
-) -> Result<Option<AppendBatch>, (i16, String)> {
+) -> Result<Option<AppendBatch>, Refusal> {
     let info = &batch.info;
     let marked_log_append_time = info.is_log_append_time();
     if policy.log_append_time && marked_log_append_time {
-        return Err((
+        return Err(Refusal::new(
             error_code::INVALID_TIMESTAMP,
             "Invalid timestamp type in a record batch: producers should not set the timestamp \
              type to LogAppendTime"
@@ -89,7 +90,8 @@ async fn apply(
         }
         _ => return rewrite(policy, batch, recompress, now_ms).await,
     };
-    span.check(policy, now_ms)?;
+    span.check(policy, now_ms)
+        .map_err(|refusal| naming_records(refusal, policy, batch, now_ms))?;
     Ok(None)
 }
 
@@ -101,7 +103,7 @@ async fn rewrite(
     batch: &AppendBatch,
     recompress: Option<StoredCodec>,
     now_ms: i64,
-) -> Result<Option<AppendBatch>, (i16, String)> {
+) -> Result<Option<AppendBatch>, Refusal> {
     let job = RewriteJob {
         header: batch.header,
         body: batch.body.clone(),
@@ -116,16 +118,17 @@ async fn rewrite(
     } else {
         run_client_job(move || job.run()).await.map_err(|e| {
             let message = format!("the record batch could not be rewritten: {e}");
-            (error_code::UNKNOWN_SERVER_ERROR, message)
+            Refusal::new(error_code::UNKNOWN_SERVER_ERROR, message)
         })?
     };
     let (rebuilt, span) = done.map_err(refused)?;
-    span.check(policy, now_ms)?;
+    span.check(policy, now_ms)
+        .map_err(|refusal| naming_records(refusal, policy, batch, now_ms))?;
     let Some(rebuilt) = rebuilt else {
         return Ok(None);
     };
     if rebuilt.info.len > policy.max_message_bytes {
-        return Err((
+        return Err(Refusal::new(
             error_code::MESSAGE_TOO_LARGE,
             format!(
                 "the record batch is {} bytes recompressed, more than max.message.bytes {}",
@@ -142,8 +145,32 @@ async fn rewrite(
     }))
 }
 
-fn refused(error: RewriteError) -> (i16, String) {
-    (error.wire_error_code(), error.to_string())
+/// An INVALID_TIMESTAMP refusal with the index of each record out of bounds
+/// (Kafka's `record_errors`): a LogAppendTime-marked batch's records all
+/// carry its maxTimestamp; a plain batch's are read again (only on this
+/// failure path). A compressed batch's are not decompressed again: none named.
+fn naming_records(
+    mut refusal: Refusal,
+    policy: &TopicPolicy,
+    batch: &AppendBatch,
+    now_ms: i64,
+) -> Refusal {
+    let info = &batch.info;
+    refusal.record_errors = if info.is_log_append_time() {
+        (0..info.record_count.max(0)).collect()
+    } else if info.compression_codec() == 0 {
+        records_refused_by_timestamp(&batch.body, info, |timestamp| {
+            policy.timestamp_refused(timestamp, now_ms)
+        })
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    refusal
+}
+
+fn refused(error: RewriteError) -> Refusal {
+    Refusal::new(error.wire_error_code(), error.to_string())
 }
 
 /// One batch's decompression (and recompression): owned, so it can run on
@@ -214,9 +241,9 @@ impl TimestampSpan {
         })
     }
 
-    fn check(self, policy: &TopicPolicy, now_ms: i64) -> Result<(), (i16, String)> {
+    fn check(self, policy: &TopicPolicy, now_ms: i64) -> Result<(), Refusal> {
         match policy.timestamp_error(self.min, self.max, now_ms) {
-            Some(message) => Err((error_code::INVALID_TIMESTAMP, message)),
+            Some(message) => Err(Refusal::new(error_code::INVALID_TIMESTAMP, message)),
             None => Ok(()),
         }
     }

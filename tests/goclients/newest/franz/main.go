@@ -4,7 +4,8 @@
 // error codes strictly, so any complaint it has is a broker bug.
 // Scenarios: produce (produce, then read every record back directly), group
 // (two members, a leave, partitions moving, commits, a resuming member),
-// static (members with an InstanceID restart without a rebalance), admin (kadm).
+// static (members with an InstanceID restart without a rebalance), admin (kadm),
+// epochs (positions with a leader epoch validated, truncation detected).
 package main
 
 import (
@@ -48,7 +49,7 @@ type options struct {
 func parseOptions() options {
 	var o options
 	flag.StringVar(&o.bootstrap, "bootstrap", "127.0.0.1:9092", "broker host:port")
-	flag.StringVar(&o.scenario, "scenario", "produce", "produce | group | static | admin")
+	flag.StringVar(&o.scenario, "scenario", "produce", "produce | group | static | admin | epochs")
 	flag.StringVar(&o.topic, "topic", "", "topic name")
 	flag.StringVar(&o.group, "group", "", "consumer group id")
 	flag.StringVar(&o.compression, "compression", "none", "none | gzip | snappy | lz4 | zstd")
@@ -77,6 +78,8 @@ func main() {
 		err = runStatic(ctx, o, result)
 	case "admin":
 		err = runAdmin(ctx, o, result)
+	case "epochs":
+		err = runEpochs(ctx, o, result)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.scenario)
 	}

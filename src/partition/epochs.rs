@@ -1,0 +1,241 @@
+//! A partition's leader epoch and epoch cache on its shard: loaded and
+//! completed at open, persisted in `leader-epoch-checkpoint`, and the
+//! answers built on them (OffsetForLeaderEpoch, Fetch's divergence check,
+//! KIP-320's current-epoch check). The cache itself is a pure structure
+//! ([`super::leader_epochs`]).
+
+use super::leader_epochs::{
+    check_current_epoch, divergence, CheckpointDamage, EpochEnd, LeaderEpochCache, NO_EPOCH,
+    SINGLE_NODE_LEADER_EPOCH,
+};
+use super::{Partition, ShardPartitions};
+use crate::protocol::error_code;
+use crate::protocol::fetch_response::DivergingEpoch;
+use crate::storage::{PartitionLog, StorageError};
+use glommio::sync::Semaphore;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// The epoch state of one partition.
+pub struct PartitionEpochs {
+    /// The partition's current leader epoch.
+    leader_epoch: Cell<i32>,
+    cache: RefCell<LeaderEpochCache>,
+    /// One checkpoint write at a time, in order.
+    writing: Semaphore,
+    /// No more writes: the partition directory is being removed.
+    closed: Cell<bool>,
+}
+
+/// The checkpoint as found at open: `None` when missing or damaged (the
+/// whole log is then walked).
+pub async fn read_checkpoint(log: &PartitionLog) -> Result<Option<LeaderEpochCache>, StorageError> {
+    let Some(bytes) = log.read_leader_epoch_checkpoint().await? else {
+        return Ok(None);
+    };
+    match LeaderEpochCache::decode(&bytes) {
+        Ok(cache) => Ok(Some(cache)),
+        Err(damage) => {
+            report_damage(log, &damage);
+            Ok(None)
+        }
+    }
+}
+
+fn report_damage(log: &PartitionLog, damage: &CheckpointDamage) {
+    log::warn!(
+        "{}: {}: {damage}; rebuilding the leader epochs from the whole log",
+        log.name(),
+        log.leader_epoch_checkpoint_path().display()
+    );
+}
+
+impl PartitionEpochs {
+    /// The epochs of a log just opened, becoming its leader at the
+    /// single-node epoch. `found` is the checkpoint read before the
+    /// producer state rebuild, completed from the batches it replayed
+    /// ([`LeaderEpochCache::assign_if_newer`]); without one, the whole log's
+    /// batch headers are walked. The cache is cut to the recovered log,
+    /// then the leader epoch starts at the log end offset (Kafka's
+    /// `makeLeader`). A changed checkpoint is written before this returns,
+    /// so no batch of a new epoch precedes its entry on disk; a missing one
+    /// is written in the background (its absence costs only a walk).
+    pub async fn recover(
+        log: &Rc<PartitionLog>,
+        found: Option<LeaderEpochCache>,
+    ) -> Result<Rc<Self>, StorageError> {
+        let had_file = found.is_some();
+        let mut cache = match found {
+            Some(cache) => cache,
+            None => walk_log(log).await?,
+        };
+        let mut changed = cache.truncate_from_end(log.log_end_offset());
+        changed |= cache.truncate_from_start(log.log_start_offset());
+        changed |= cache.assign(SINGLE_NODE_LEADER_EPOCH, log.log_end_offset());
+        let epochs = Rc::new(PartitionEpochs {
+            leader_epoch: Cell::new(SINGLE_NODE_LEADER_EPOCH),
+            cache: RefCell::new(cache),
+            writing: Semaphore::new(1),
+            closed: Cell::new(false),
+        });
+        match (had_file, changed) {
+            (true, true) => epochs.write_checkpoint(log).await,
+            (false, _) => {
+                let (epochs, log) = (epochs.clone(), log.clone());
+                glommio::spawn_local(async move { epochs.write_checkpoint(&log).await }).detach();
+            }
+            (true, false) => {}
+        }
+        Ok(epochs)
+    }
+
+    /// The current leader epoch.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.get()
+    }
+
+    /// A copy of the cache (tests, diagnostics).
+    pub fn cache(&self) -> LeaderEpochCache {
+        self.cache.borrow().clone()
+    }
+
+    /// Writes the cache to the checkpoint (after any write in progress). A
+    /// failure is logged: the next open walks more of the log, or, with an
+    /// older file, completes it from the replayed batches.
+    async fn write_checkpoint(&self, log: &PartitionLog) {
+        let Ok(_turn) = self.writing.acquire_permit(1).await else {
+            return;
+        };
+        if self.closed.get() {
+            return;
+        }
+        // Taken once the turn comes, so the newest state is written.
+        let bytes = self.cache.borrow().encode();
+        if let Err(error) = log.write_leader_epoch_checkpoint(bytes).await {
+            log::warn!(
+                "{}: leader epoch checkpoint not written: {error}",
+                log.name()
+            );
+        }
+    }
+
+    /// Stops writing and waits for a write in progress (before the partition
+    /// directory is removed, so no file lands in a new one).
+    pub async fn close(&self) {
+        self.closed.set(true);
+        let _turn = self.writing.acquire_permit(1).await;
+    }
+}
+
+/// Every batch's epoch, from the log start.
+async fn walk_log(log: &PartitionLog) -> Result<LeaderEpochCache, StorageError> {
+    let mut cache = LeaderEpochCache::default();
+    let mut assign = |info: &crate::protocol::record_batch::BatchInfo| {
+        cache.assign_if_newer(info.partition_leader_epoch, info.base_offset);
+    };
+    let batches = log
+        .visit_batch_headers(log.log_start_offset(), &mut assign)
+        .await?;
+    // A new (empty) log has nothing to report.
+    if batches > 0 {
+        log::info!(
+            "{}: leader epochs rebuilt from {batches} batch(es): {:?}",
+            log.name(),
+            cache.entries()
+        );
+    }
+    Ok(cache)
+}
+
+/// One partition's OffsetForLeaderEpoch question.
+#[derive(Clone, Debug)]
+pub struct EpochQuery {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+    /// The client's idea of the leader epoch (KIP-320; -1: no check).
+    pub current_leader_epoch: i32,
+    /// The epoch whose end is asked for.
+    pub leader_epoch: i32,
+}
+
+/// OffsetForLeaderEpoch questions for the partitions one shard owns.
+pub struct EpochQueryPart {
+    /// The questions, in request order.
+    pub partitions: Vec<EpochQuery>,
+}
+
+impl ShardPartitions {
+    /// The answer per question of `part`, in order, or an error code.
+    pub fn epoch_ends(&self, part: EpochQueryPart) -> Vec<Result<EpochEnd, i16>> {
+        part.partitions
+            .iter()
+            .map(|query| match self.get(&query.topic, query.partition) {
+                Some(partition) => {
+                    partition.epoch_end(query.current_leader_epoch, query.leader_epoch)
+                }
+                None => Err(error_code::NOT_LEADER_OR_FOLLOWER),
+            })
+            .collect()
+    }
+}
+
+impl Partition {
+    /// The partition's current leader epoch (Metadata, ListOffsets).
+    pub fn leader_epoch(&self) -> i32 {
+        self.epochs.leader_epoch()
+    }
+
+    /// The partition's epochs.
+    pub fn epochs(&self) -> &PartitionEpochs {
+        &self.epochs
+    }
+
+    /// KIP-320: `current_leader_epoch` of a request against this partition's
+    /// (-1: no check), as a Kafka error code.
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), i16> {
+        check_current_epoch(current_leader_epoch, self.leader_epoch())
+            .map_err(|mismatch| mismatch.wire_error_code())
+    }
+
+    /// OffsetForLeaderEpoch for one partition (Kafka's
+    /// `lastOffsetForLeaderEpoch`): the current epoch checked, then the end
+    /// of `leader_epoch` in this log, or (-1, -1) when unknown.
+    pub fn epoch_end(&self, current_leader_epoch: i32, leader_epoch: i32) -> Result<EpochEnd, i16> {
+        self.check_leader_epoch(current_leader_epoch)?;
+        let mut cache = self.epochs.cache.borrow_mut();
+        // Retention moves the log start; the cache follows it here.
+        cache.truncate_from_start(self.log.log_start_offset());
+        Ok(cache.end_offset_for(leader_epoch, self.log.log_end_offset()))
+    }
+
+    /// Fetch's checks before reading (Kafka's `readRecords`): the current
+    /// epoch (KIP-320), then, when the fetcher names its last fetched epoch,
+    /// whether its log diverges from this one ([`divergence`]: `Some` says
+    /// where it must truncate).
+    pub fn divergence(
+        &self,
+        current_leader_epoch: i32,
+        last_fetched_epoch: i32,
+        fetch_offset: i64,
+    ) -> Result<Option<DivergingEpoch>, i16> {
+        // Fetch reads any negative epoch as none (Kafka's `optionalEpoch`).
+        self.check_leader_epoch(current_leader_epoch.max(NO_EPOCH))?;
+        let log_start_offset = self.log.log_start_offset();
+        let mut cache = self.epochs.cache.borrow_mut();
+        cache.truncate_from_start(log_start_offset);
+        let diverging = divergence(
+            &cache,
+            log_start_offset,
+            self.log.log_end_offset(),
+            last_fetched_epoch,
+            fetch_offset,
+        )?;
+        Ok(diverging.map(|end| DivergingEpoch {
+            epoch: end.epoch,
+            end_offset: end.end_offset,
+        }))
+    }
+}
