@@ -17,8 +17,9 @@ import pytest
 
 import kafka_wire
 
-# The session-scoped `apache_kafka` fixture (tests/kafka_peer.py): Apache Kafka, started once.
-pytest_plugins = ["kafka_peer"]
+# The session-scoped `apache_kafka` fixture (tests/kafka_peer.py): Apache Kafka, started once;
+# `millrace_cluster` (tests/cluster_fixture.py): N-node clusters from KRaft files.
+pytest_plugins = ["kafka_peer", "cluster_fixture"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BROKER_BINARY = Path(os.environ.get("MILLRACE_BINARY", REPO_ROOT / "target" / "release" / "millrace"))

@@ -8,11 +8,13 @@
 //! millrace topic create|list|describe|alter-config|delete ...  # see [`topic`]
 //! millrace produce TOPIC ...   # see [`produce`]
 //! millrace consume TOPIC ...   # see [`consume`]
+//! millrace cluster local --brokers N ...   # see [`cluster`]
 //! millrace bench [--workload FILE] [--KEY VALUE]... | bench compare ...   # see [`bench`]
 //! ```
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 
 pub mod bench;
+pub mod cluster;
 pub mod console;
 pub mod consume;
 pub mod group;
@@ -46,7 +48,8 @@ Usage:
 /// USAGE followed by the admin and console subcommands.
 fn usage() -> String {
     format!(
-        "{USAGE}{}{}{}{}{}",
+        "{USAGE}{}{}{}{}{}{}",
+        cluster::usage(),
         group::GROUP_USAGE,
         topic::TOPIC_USAGE,
         produce::PRODUCE_USAGE,
@@ -60,6 +63,7 @@ pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
+        Some("cluster") => cluster::run(&args[1..]),
         Some("group") => group::run(&args[1..]),
         Some("topic") => topic::run(&args[1..]),
         Some("produce") => produce::run(&args[1..]),

@@ -5,7 +5,7 @@
 //! millrace topic create TOPIC [--partitions N] [--replication-factor N]
 //!     [--config KEY=VALUE]... [--if-not-exists]
 //! millrace topic list [--include-internal]
-//! millrace topic describe [TOPIC]...
+//! millrace topic describe [TOPIC]... [--by-broker]
 //! millrace topic alter-config TOPIC (--set KEY=VALUE | --delete KEY)...
 //! millrace topic delete TOPIC [--if-exists]
 //! ```
@@ -16,7 +16,10 @@
 //! one tab-separated `Key: value` line per topic (with its non-default
 //! configs from DescribeConfigs) and one per partition with leader,
 //! replicas, ISR, log start and end offsets (ListOffsets) and size
-//! (DescribeLogDirs; `unknown` when the broker does not serve it).
+//! (DescribeLogDirs; `unknown` when the broker does not serve it). With
+//! `--by-broker`, one line per broker of the cluster follows: the
+//! partitions it leads, those it follows in sync, and those where it is a
+//! replica out of the ISR.
 //! `alter-config` uses IncrementalAlterConfigs; a broker that does not serve
 //! it yields exit 1 and a message naming the API.
 //!
@@ -47,13 +50,14 @@ pub const TOPIC_USAGE: &str =
     "  millrace topic create TOPIC [--partitions N] [--replication-factor N]
       [--config KEY=VALUE]... [--if-not-exists]
   millrace topic list [--include-internal]
-  millrace topic describe [TOPIC]...
+  millrace topic describe [TOPIC]... [--by-broker]
   millrace topic alter-config TOPIC (--set KEY=VALUE | --delete KEY)...
   millrace topic delete TOPIC [--if-exists]
       Topic administration over the Kafka protocol (any Kafka broker); each
       takes --bootstrap HOST:PORT (default 127.0.0.1:9092). describe shows
       partitions, leader, replicas, ISR, log start/end offsets, size and
-      non-default configs. kafka-topics' form works too: --create, --list,
+      non-default configs; --by-broker adds, per broker, the partitions it
+      leads, follows in sync and is out of sync for. kafka-topics' form works too: --create, --list,
       --describe, --delete with --topic T and --bootstrap-server.
 ";
 
@@ -69,6 +73,7 @@ enum TopicCommand {
     },
     Describe {
         topics: Vec<String>,
+        by_broker: bool,
     },
     AlterConfig {
         topic: String,
@@ -99,7 +104,7 @@ fn parse_topic_args(args: &[String]) -> Result<(TopicCommand, String), String> {
             &["--if-not-exists"],
         ),
         "list" => (&[], &["--include-internal"]),
-        "describe" => (&[], &[]),
+        "describe" => (&[], &["--by-broker"]),
         "alter-config" => (&["--set", "--delete"], &[]),
         "delete" => (&[], &["--if-exists"]),
         other => return Err(format!("unknown subcommand {other:?}")),
@@ -115,6 +120,7 @@ fn parse_topic_args(args: &[String]) -> Result<(TopicCommand, String), String> {
         }
         "describe" => TopicCommand::Describe {
             topics: parsed.positional.clone(),
+            by_broker: parsed.flag("--by-broker"),
         },
         "alter-config" => build_alter(&parsed)?,
         _ => TopicCommand::Delete {
@@ -207,7 +213,7 @@ fn execute(command: &TopicCommand, bootstrap: &str) -> Result<(), CommandError> 
             if_not_exists,
         } => create(&mut client, topic, *if_not_exists),
         TopicCommand::List { include_internal } => list(&mut client, *include_internal),
-        TopicCommand::Describe { topics } => describe(&mut client, topics),
+        TopicCommand::Describe { topics, by_broker } => describe(&mut client, topics, *by_broker),
         TopicCommand::AlterConfig { topic, changes } => {
             existing_topic(&mut client, topic)?;
             client.alter_topic_configs(topic, changes)?;
@@ -266,7 +272,11 @@ fn list(client: &mut KafkaClient, include_internal: bool) -> Result<(), CommandE
     Ok(())
 }
 
-fn describe(client: &mut KafkaClient, names: &[String]) -> Result<(), CommandError> {
+fn describe(
+    client: &mut KafkaClient,
+    names: &[String],
+    by_broker: bool,
+) -> Result<(), CommandError> {
     let metadata = if names.is_empty() {
         client.describe_topics(None)?
     } else {
@@ -283,10 +293,12 @@ fn describe(client: &mut KafkaClient, names: &[String]) -> Result<(), CommandErr
         }
     }
     let mut pool = BrokerPool::new(metadata.brokers.clone());
-    for topic in metadata.topics.values() {
-        if topic.error_code != error_code::NONE || (names.is_empty() && topic.is_internal) {
-            continue;
-        }
+    let described: Vec<&TopicDescription> = metadata
+        .topics
+        .values()
+        .filter(|t| t.error_code == error_code::NONE && !(names.is_empty() && t.is_internal))
+        .collect();
+    for &topic in &described {
         let configs = client.describe_topic_configs(&topic.name)?;
         let overrides: Vec<String> = configs
             .iter()
@@ -296,7 +308,63 @@ fn describe(client: &mut KafkaClient, names: &[String]) -> Result<(), CommandErr
         let stats = partition_stats(&mut pool, &metadata, topic)?;
         print!("{}", describe_text(topic, &overrides.join(","), &stats));
     }
+    if by_broker {
+        print!("{}", by_broker_text(&metadata.brokers, &described));
+    }
     Ok(())
+}
+
+/// What one broker holds of the described topics.
+#[derive(Debug, Default)]
+struct BrokerShare {
+    leader: Vec<String>,
+    in_sync_follower: Vec<String>,
+    out_of_sync_replica: Vec<String>,
+}
+
+fn cell(partitions: &[String]) -> String {
+    if partitions.is_empty() {
+        "-".to_string()
+    } else {
+        partitions.join(",")
+    }
+}
+
+/// One line per broker (every broker of the cluster, and any replica id
+/// the Metadata answer names without listing its broker): the partitions
+/// (`topic-index`) it leads, follows in sync, and is a replica of outside
+/// the ISR.
+fn by_broker_text(brokers: &BTreeMap<i32, String>, topics: &[&TopicDescription]) -> String {
+    let mut shares: BTreeMap<i32, BrokerShare> = brokers
+        .keys()
+        .map(|id| (*id, BrokerShare::default()))
+        .collect();
+    for topic in topics {
+        for p in &topic.partitions {
+            let name = format!("{}-{}", topic.name, p.partition);
+            for replica in &p.replicas {
+                let share = shares.entry(*replica).or_default();
+                if *replica == p.leader {
+                    share.leader.push(name.clone());
+                } else if p.isr.contains(replica) {
+                    share.in_sync_follower.push(name.clone());
+                } else {
+                    share.out_of_sync_replica.push(name.clone());
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (id, share) in shares {
+        let address = brokers.get(&id).map_or("unknown", String::as_str);
+        out.push_str(&format!(
+            "Broker: {id}\tAddress: {address}\tLeader: {}\tInSyncFollower: {}\tOutOfSyncReplica: {}\n",
+            cell(&share.leader),
+            cell(&share.in_sync_follower),
+            cell(&share.out_of_sync_replica),
+        ));
+    }
+    out
 }
 
 /// Log start offset, log end offset and size of one partition.
@@ -457,6 +525,34 @@ mod tests {
         ] {
             assert!(parse_topic_args(&args(bad)).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn by_broker_lists_leaders_in_sync_and_out_of_sync_replicas() {
+        let partition = |partition, leader, replicas: &[i32], isr: &[i32]| PartitionDescription {
+            partition,
+            error_code: error_code::NONE,
+            leader,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+        };
+        let topic = TopicDescription {
+            name: "t".into(),
+            error_code: error_code::NONE,
+            is_internal: false,
+            partitions: vec![
+                partition(0, 1, &[1, 2], &[1, 2]),
+                partition(1, 2, &[2, 1], &[2]),
+            ],
+        };
+        let brokers: BTreeMap<i32, String> =
+            [(1, "h:1".to_string()), (2, "h:2".into()), (3, "h:3".into())].into();
+        assert_eq!(
+            by_broker_text(&brokers, &[&topic]),
+            "Broker: 1\tAddress: h:1\tLeader: t-0\tInSyncFollower: -\tOutOfSyncReplica: t-1\n\
+             Broker: 2\tAddress: h:2\tLeader: t-1\tInSyncFollower: t-0\tOutOfSyncReplica: -\n\
+             Broker: 3\tAddress: h:3\tLeader: -\tInSyncFollower: -\tOutOfSyncReplica: -\n"
+        );
     }
 
     #[test]

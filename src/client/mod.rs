@@ -11,6 +11,7 @@
 //! [`admin`].
 
 pub mod admin;
+pub mod cluster_admin;
 pub mod fetch;
 mod frame;
 pub mod producer;

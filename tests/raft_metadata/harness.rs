@@ -25,6 +25,7 @@ const COMMAND_POLL: Duration = Duration::from_millis(1);
 pub struct Status {
     pub leader: Option<NodeId>,
     pub is_voter: bool,
+    pub voters: Vec<NodeId>,
     pub image_offset: i64,
     pub image: Vec<u8>,
     pub recovered_snapshot: Option<u64>,
@@ -39,6 +40,8 @@ enum Command {
     /// Proposes `n` batches one after another and answers each commit's latency.
     TimedProposals(Vec<RecordBatch>, Reply<Result<Vec<Duration>, NodeError>>),
     AddLearner(NodeId, String, Reply<Result<(), NodeError>>),
+    AddVoter(NodeId, String, Reply<Result<(), NodeError>>),
+    RemoveVoter(NodeId, Reply<Result<(), NodeError>>),
     Status(Reply<Status>),
     Stop(Reply<()>),
 }
@@ -60,6 +63,7 @@ fn status_of(node: &MetadataNode) -> Status {
     Status {
         leader: node.leader(),
         is_voter,
+        voters: node.voters().into_iter().collect(),
         image_offset: image.offset(),
         image: encode_snapshot(&image),
         recovered_snapshot: node.recovered_snapshot_index(),
@@ -92,6 +96,12 @@ async fn serve_commands(node: MetadataNode, commands: Receiver<Command>) {
             }
             Ok(Command::AddLearner(id, addr, reply)) => {
                 let _ = reply.send(node.add_learner(id, &addr).await);
+            }
+            Ok(Command::AddVoter(id, addr, reply)) => {
+                let _ = reply.send(node.add_voter(id, &addr).await);
+            }
+            Ok(Command::RemoveVoter(id, reply)) => {
+                let _ = reply.send(node.remove_voter(id, false).await);
             }
             Ok(Command::Status(reply)) => {
                 let _ = reply.send(status_of(&node));
@@ -173,6 +183,14 @@ impl NodeThread {
         self.ask(|reply| Command::AddLearner(id, addr.to_string(), reply))
     }
 
+    pub fn add_voter(&self, id: NodeId, addr: &str) -> Result<(), NodeError> {
+        self.ask(|reply| Command::AddVoter(id, addr.to_string(), reply))
+    }
+
+    pub fn remove_voter(&self, id: NodeId) -> Result<(), NodeError> {
+        self.ask(|reply| Command::RemoveVoter(id, reply))
+    }
+
     /// Stops the node as a crash would leave it: its Raft and listener end,
     /// its files stay.
     pub fn stop(mut self) {
@@ -217,6 +235,8 @@ pub struct Quorum {
     pub voters: BTreeMap<NodeId, String>,
     pub nodes: BTreeMap<NodeId, NodeThread>,
     pub snapshot_every_entries: u64,
+    /// Applied to every node's config after the fast defaults.
+    pub tune: fn(&mut NodeConfig),
 }
 
 impl Quorum {
@@ -235,6 +255,7 @@ impl Quorum {
             voters: voter_addrs,
             nodes: BTreeMap::new(),
             snapshot_every_entries,
+            tune: |_| {},
         }
     }
 
@@ -249,6 +270,7 @@ impl Quorum {
         config.election_timeout_max_ms = 1_000;
         config.snapshot_every_entries = self.snapshot_every_entries;
         config.entries_kept_after_snapshot = 2;
+        (self.tune)(&mut config);
         config
     }
 

@@ -14,8 +14,9 @@
 //!   the image's own snapshot format, so a restart loads the snapshot and
 //!   replays only the log tail.
 //! - [`wire`]: the sans-IO framing of Raft RPCs between controllers;
-//!   [`network`]: the same over TCP (one connection per peer, bounded frames,
-//!   timeouts) and the CONTROLLER listener's server side.
+//!   [`network`]: the client side over TCP (per peer one connection for
+//!   replication and one for snapshots in bounded chunks, deadlines);
+//!   [`server`]: the CONTROLLER listener (read deadlines, bounded buffers).
 //! - [`node`]: one metadata quorum member (voter or learner): start, propose,
 //!   observe, stop.
 
@@ -25,6 +26,7 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod runtime;
+pub mod server;
 pub mod state_machine;
 pub mod wire;
 

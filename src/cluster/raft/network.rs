@@ -1,17 +1,19 @@
-//! Raft RPCs over TCP between controllers, the socket side of
-//! [`wire`](super::wire): a client link per peer (one connection, one
-//! request at a time, every exchange under a deadline) and the server loop
-//! of the CONTROLLER listener.
+//! Raft RPCs over TCP between controllers, the client side of
+//! [`wire`](super::wire): a link per peer with two connections, one for
+//! replication, heartbeats and votes and one for snapshot transfers (in
+//! bounded chunks), one exchange at a time on each, every exchange under a
+//! deadline. The CONTROLLER listener's side is [`server`](super::server).
 
 use super::log_file::Vote;
 use super::runtime::GlommioRuntime;
 use super::state_machine::Snapshot;
-use super::wire::{body_len, decode_body, encode_frame, RaftRequest, RaftResponse, WireError};
-use super::{MetadataRaft, MetadataRaftTypes, NodeId};
-use crate::local::notify::LocalEvent;
+use super::wire::{
+    body_len, decode_body, encode_frame, RaftRequest, RaftResponse, WireError, SNAPSHOT_CHUNK_BYTES,
+};
+use super::{MetadataRaftTypes, NodeId};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_util::lock::Mutex as AsyncMutex;
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpStream;
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::v2::RaftNetworkV2;
 use openraft::network::RPCOption;
@@ -19,25 +21,22 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::{AsyncRuntime, BasicNode, OptionalSend, RaftNetworkFactory};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type C = MetadataRaftTypes;
 
 /// Deadline of a TCP connect to a peer controller.
 pub const CONNECT_TIMEOUT_MS: u64 = 1_000;
-/// Connections the CONTROLLER listener serves at once (each voter and
-/// learner keeps one per peer); past it, new ones are closed.
-pub const CONTROLLER_CONNECTIONS_MAX: usize = 64;
 
 /// Why an exchange with a peer failed.
 #[derive(Debug)]
-enum CallError {
+pub(super) enum CallError {
     /// No connection could be made.
     Connect(io::Error),
     /// The connection failed mid-exchange.
@@ -98,24 +97,75 @@ async fn connect(addr: &str) -> Result<TcpStream, CallError> {
 }
 
 /// Reads one frame body from `stream`.
-async fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, CallError> {
+pub(super) async fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, CallError> {
     let mut header = [0u8; super::wire::FRAME_HEADER_BYTES];
     stream
         .read_exact(&mut header)
         .await
         .map_err(CallError::Io)?;
+    read_body(stream, header).await
+}
+
+/// Reads the body a frame `header` announced.
+pub(super) async fn read_body(
+    stream: &mut TcpStream,
+    header: [u8; super::wire::FRAME_HEADER_BYTES],
+) -> Result<Vec<u8>, CallError> {
     let len = body_len(header).map_err(CallError::Wire)?;
     let mut body = vec![0u8; len];
     stream.read_exact(&mut body).await.map_err(CallError::Io)?;
     Ok(body)
 }
 
-/// The link to one peer: its address and at most one connection.
-struct PeerLink {
-    addr: String,
-    stream: RefCell<Option<TcpStream>>,
+/// One connection to a peer used one exchange at a time.
+struct Channel {
+    /// The connection and when it was last used.
+    stream: RefCell<Option<(TcpStream, Instant)>>,
     /// One exchange at a time on the connection.
     turn: AsyncMutex<()>,
+}
+
+impl Channel {
+    fn new() -> Self {
+        Channel {
+            stream: RefCell::new(None),
+            turn: AsyncMutex::new(()),
+        }
+    }
+
+    /// The open connection, unless it idled `reuse_idle` or longer (the
+    /// peer closes idle connections: a request written into one it just
+    /// closed would fail); else a new one.
+    async fn stream(&self, addr: &str, reuse_idle: Duration) -> Result<TcpStream, CallError> {
+        let reused = self.stream.borrow_mut().take();
+        match reused {
+            Some((stream, used)) if used.elapsed() < reuse_idle => Ok(stream),
+            _ => connect(addr).await,
+        }
+    }
+
+    fn keep(&self, stream: TcpStream) {
+        *self.stream.borrow_mut() = Some((stream, Instant::now()));
+    }
+}
+
+/// Sends `frame` and reads the answer on `stream`.
+async fn exchange(stream: &mut TcpStream, frame: &[u8]) -> Result<RaftResponse, CallError> {
+    stream.write_all(frame).await.map_err(CallError::Io)?;
+    stream.flush().await.map_err(CallError::Io)?;
+    let body = read_frame(stream).await?;
+    decode_body::<RaftResponse>(&body).map_err(CallError::Wire)
+}
+
+/// The link to one peer: its address, a connection for replication,
+/// heartbeats and votes, and one of its own for snapshot transfers (a
+/// transfer of many chunks must not hold heartbeats back: the follower
+/// would start an election while it is being caught up).
+struct PeerLink {
+    addr: String,
+    reuse_idle: Duration,
+    rpc: Channel,
+    snapshot: Channel,
 }
 
 impl PeerLink {
@@ -129,17 +179,11 @@ impl PeerLink {
     ) -> Result<RaftResponse, CallError> {
         let frame = encode_frame(request).map_err(CallError::Wire)?;
         let exchange = async {
-            let _turn = self.turn.lock().await;
-            let reused = self.stream.borrow_mut().take();
-            let mut stream = match reused {
-                Some(stream) => stream,
-                None => connect(&self.addr).await?,
-            };
-            stream.write_all(&frame).await.map_err(CallError::Io)?;
-            stream.flush().await.map_err(CallError::Io)?;
-            let body = read_frame(&mut stream).await?;
-            *self.stream.borrow_mut() = Some(stream);
-            decode_body::<RaftResponse>(&body).map_err(CallError::Wire)
+            let _turn = self.rpc.turn.lock().await;
+            let mut stream = self.rpc.stream(&self.addr, self.reuse_idle).await?;
+            let answer = exchange(&mut stream, &frame).await?;
+            self.rpc.keep(stream);
+            Ok(answer)
         };
         match GlommioRuntime::timeout(deadline, exchange).await {
             Ok(Ok(RaftResponse::Failed(why))) => Err(CallError::Answer(why)),
@@ -147,16 +191,67 @@ impl PeerLink {
             Err(_) => Err(CallError::TimedOut(deadline)),
         }
     }
+
+    /// Sends `snapshot` in chunks of at most `chunk_bytes` on the snapshot
+    /// connection, each chunk acknowledged within `chunk_deadline`; answers
+    /// the receiver's reply to the last one.
+    async fn send_snapshot(
+        &self,
+        vote: Vote,
+        snapshot: &Snapshot,
+        chunk_bytes: usize,
+        chunk_deadline: Duration,
+    ) -> Result<SnapshotResponse<C>, CallError> {
+        let _turn = self.snapshot.turn.lock().await;
+        let mut stream = self.snapshot.stream(&self.addr, self.reuse_idle).await?;
+        let total_bytes = snapshot.snapshot.len() as u64;
+        let mut offset = 0usize;
+        loop {
+            let end = (offset + chunk_bytes).min(snapshot.snapshot.len());
+            let frame = encode_frame(&RaftRequest::SnapshotChunk {
+                vote,
+                meta: snapshot.meta.clone(),
+                total_bytes,
+                offset: offset as u64,
+                data: snapshot.snapshot[offset..end].to_vec(),
+            })
+            .map_err(CallError::Wire)?;
+            let answer = GlommioRuntime::timeout(chunk_deadline, exchange(&mut stream, &frame))
+                .await
+                .map_err(|_| CallError::TimedOut(chunk_deadline))??;
+            match answer {
+                RaftResponse::ChunkReceived { next_offset } if next_offset == end as u64 => {
+                    offset = end;
+                }
+                RaftResponse::Snapshot(answer) if end == snapshot.snapshot.len() => {
+                    self.snapshot.keep(stream);
+                    return Ok(answer);
+                }
+                RaftResponse::Failed(why) => return Err(CallError::Answer(why)),
+                other => return Err(unexpected(other)),
+            }
+        }
+    }
 }
 
 /// openraft's network factory: one [`PeerLink`] per peer, shared by every
 /// client openraft makes for it (replication, heartbeats, votes, snapshots).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ControllerNetwork {
     links: Rc<RefCell<HashMap<NodeId, Rc<PeerLink>>>>,
+    reuse_idle: Duration,
 }
 
 impl ControllerNetwork {
+    /// A network whose connections idle for `peer_idle_timeout` (the time
+    /// after which peers close them) are replaced after half of it.
+    pub fn new(peer_idle_timeout: Duration) -> Self {
+        ControllerNetwork {
+            links: Rc::default(),
+            reuse_idle: peer_idle_timeout / 2,
+        }
+    }
+
     fn link(&self, target: NodeId, addr: &str) -> Rc<PeerLink> {
         let mut links = self.links.borrow_mut();
         match links.get(&target) {
@@ -164,8 +259,9 @@ impl ControllerNetwork {
             _ => {
                 let link = Rc::new(PeerLink {
                     addr: addr.to_string(),
-                    stream: RefCell::new(None),
-                    turn: AsyncMutex::new(()),
+                    reuse_idle: self.reuse_idle,
+                    rpc: Channel::new(),
+                    snapshot: Channel::new(),
                 });
                 links.insert(target, link.clone());
                 link
@@ -229,24 +325,27 @@ impl RaftNetworkV2<C> for PeerClient {
         &mut self,
         vote: Vote,
         snapshot: Snapshot,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
-        let request = RaftRequest::FullSnapshot {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot,
+        let chunk_bytes = option
+            .snapshot_chunk_size()
+            .unwrap_or(SNAPSHOT_CHUNK_BYTES)
+            .clamp(1, SNAPSHOT_CHUNK_BYTES);
+        let send = async {
+            Ok(self
+                .link
+                .send_snapshot(vote, &snapshot, chunk_bytes, option.soft_ttl())
+                .await)
         };
-        let answer = self.link.call(&request, option.hard_ttl()).await;
-        match answer {
-            Ok(RaftResponse::Snapshot(answer)) => Ok(answer),
-            Ok(other) => Err(StreamingError::Network(NetworkError::new(&unexpected(
-                other,
-            )))),
-            Err(e @ CallError::Connect(_)) => {
+        let cancelled = async { Err(cancel.await) };
+        match futures_lite::future::or(send, cancelled).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e @ CallError::Connect(_))) => {
                 Err(StreamingError::Unreachable(Unreachable::new(&e)))
             }
-            Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
+            Ok(Err(e)) => Err(StreamingError::Network(NetworkError::new(&e))),
+            Err(closed) => Err(StreamingError::Closed(closed)),
         }
     }
 }
@@ -265,88 +364,6 @@ impl PeerClient {
     }
 }
 
-/// Hands one request to the local Raft node.
-async fn handle(raft: &MetadataRaft, request: RaftRequest) -> RaftResponse {
-    let failed = |e: &dyn std::fmt::Display| RaftResponse::Failed(e.to_string());
-    match request {
-        RaftRequest::AppendEntries(rpc) => match raft.append_entries(rpc).await {
-            Ok(answer) => RaftResponse::AppendEntries(answer),
-            Err(e) => failed(&e),
-        },
-        RaftRequest::Vote(rpc) => match raft.vote(rpc).await {
-            Ok(answer) => RaftResponse::Vote(answer),
-            Err(e) => failed(&e),
-        },
-        RaftRequest::PreVote(rpc) => match raft.pre_vote(rpc).await {
-            Ok(answer) => RaftResponse::Vote(answer),
-            Err(e) => failed(&e),
-        },
-        RaftRequest::FullSnapshot { vote, meta, data } => {
-            let snapshot = Snapshot {
-                meta,
-                snapshot: data,
-            };
-            match raft.install_full_snapshot(vote, snapshot).await {
-                Ok(answer) => RaftResponse::Snapshot(answer),
-                Err(e) => failed(&e),
-            }
-        }
-    }
-}
-
-/// Serves one peer's connection until it closes or fails.
-async fn serve_connection(mut stream: TcpStream, raft: MetadataRaft) -> Result<(), CallError> {
-    loop {
-        let body = match read_frame(&mut stream).await {
-            Err(CallError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            other => other?,
-        };
-        let answer = match decode_body::<RaftRequest>(&body) {
-            Ok(request) => handle(&raft, request).await,
-            Err(e) => RaftResponse::Failed(e.to_string()),
-        };
-        let frame = encode_frame(&answer).map_err(CallError::Wire)?;
-        stream.write_all(&frame).await.map_err(CallError::Io)?;
-        stream.flush().await.map_err(CallError::Io)?;
-    }
-}
-
-/// Accepts the peers' connections on the CONTROLLER `listener` and serves
-/// them until `stop` fires (which also closes every connection).
-pub async fn serve(listener: TcpListener, raft: MetadataRaft, stop: LocalEvent) {
-    let open = Rc::new(Cell::new(0usize));
-    loop {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            stop.wait().await;
-            None
-        })
-        .await;
-        let stream = match accepted {
-            None => return,
-            Some(Ok(stream)) => stream,
-            Some(Err(e)) => {
-                log::warn!("metadata quorum listener: accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        if open.get() >= CONTROLLER_CONNECTIONS_MAX {
-            log::warn!("metadata quorum listener: {CONTROLLER_CONNECTIONS_MAX} connections open, closing a new one");
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        open.set(open.get() + 1);
-        let (raft, stop, open) = (raft.clone(), stop.clone(), open.clone());
-        glommio::spawn_local(async move {
-            let served = futures_lite::future::or(serve_connection(stream, raft), async {
-                stop.wait().await;
-                Ok(())
-            });
-            if let Err(e) = served.await {
-                log::debug!("metadata quorum connection ended: {e}");
-            }
-            open.set(open.get() - 1);
-        })
-        .detach();
-    }
-}
+#[cfg(test)]
+#[path = "network_tests.rs"]
+mod tests;

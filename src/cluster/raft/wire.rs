@@ -15,9 +15,15 @@ type C = MetadataRaftTypes;
 
 /// Bytes of a frame's length prefix.
 pub const FRAME_HEADER_BYTES: usize = 4;
-/// Largest frame body accepted or sent: a whole metadata snapshot travels in
-/// one (100,000 partitions take a few MiB).
+/// Largest frame body accepted or sent (an AppendEntries of many entries;
+/// snapshots travel in chunks of at most [`SNAPSHOT_CHUNK_BYTES`]).
 pub const FRAME_BODY_BYTES_MAX: usize = 64 << 20;
+/// Most snapshot bytes in one [`RaftRequest::SnapshotChunk`]: a transfer is
+/// paced chunk by chunk, each under its own deadline.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// Largest snapshot a node receives (its assembly buffer's bound; 100,000
+/// partitions take a few MiB).
+pub const SNAPSHOT_BYTES_MAX: u64 = 256 << 20;
 
 /// A request from one controller to another.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,13 +34,19 @@ pub enum RaftRequest {
     Vote(VoteRequest<C>),
     /// A would-be candidate asks whether it could win.
     PreVote(VoteRequest<C>),
-    /// The leader sends its whole snapshot.
-    FullSnapshot {
+    /// One chunk of the leader's snapshot, in order, on a connection of its
+    /// own (replication and heartbeats never wait behind a transfer). The
+    /// last chunk (`offset + data.len() == total_bytes`) installs it.
+    SnapshotChunk {
         /// The leader's vote.
         vote: Vote,
         /// What the snapshot covers.
         meta: SnapshotMetaOf<C>,
-        /// The snapshot's bytes.
+        /// The whole snapshot's size.
+        total_bytes: u64,
+        /// Where `data` starts in the snapshot.
+        offset: u64,
+        /// At most [`SNAPSHOT_CHUNK_BYTES`] of it.
         data: Vec<u8>,
     },
 }
@@ -46,8 +58,13 @@ pub enum RaftResponse {
     AppendEntries(AppendEntriesResponse<C>),
     /// To `Vote` and `PreVote`.
     Vote(VoteResponse<C>),
-    /// To `FullSnapshot`.
+    /// To the last `SnapshotChunk`: the snapshot was installed.
     Snapshot(SnapshotResponse<C>),
+    /// To any other `SnapshotChunk`: the bytes before `next_offset` arrived.
+    ChunkReceived {
+        /// The offset the next chunk starts at.
+        next_offset: u64,
+    },
     /// The receiver could not handle the request (shutting down, fatal).
     Failed(String),
 }

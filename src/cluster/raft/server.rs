@@ -1,0 +1,259 @@
+//! The CONTROLLER listener: serves the peers' Raft RPCs
+//! ([`wire`](super::wire)) to the local Raft node. Every read is bounded in
+//! time (a silent or trickling peer cannot hold a connection, nor one of the
+//! [`CONTROLLER_CONNECTIONS_MAX`] slots, forever) and every buffer in size
+//! (frames by [`FRAME_BODY_BYTES_MAX`](super::wire::FRAME_BODY_BYTES_MAX),
+//! a snapshot being received by [`SNAPSHOT_BYTES_MAX`], at most
+//! [`SNAPSHOT_RECEIVES_MAX`] at once).
+
+use super::log_file::Vote;
+use super::network::{read_body, CallError};
+use super::runtime::GlommioRuntime;
+use super::state_machine::Snapshot;
+use super::wire::{
+    decode_body, encode_frame, RaftRequest, RaftResponse, FRAME_HEADER_BYTES, SNAPSHOT_BYTES_MAX,
+};
+use super::{MetadataRaft, MetadataRaftTypes};
+use crate::local::notify::LocalEvent;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use openraft::type_config::alias::SnapshotMetaOf;
+use openraft::AsyncRuntime;
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Connections the CONTROLLER listener serves at once (each voter and
+/// learner keeps two per peer); past it, new ones are closed.
+pub const CONTROLLER_CONNECTIONS_MAX: usize = 64;
+/// Snapshots being received at once (each buffers up to
+/// [`SNAPSHOT_BYTES_MAX`]); a further transfer is refused until one ends.
+pub const SNAPSHOT_RECEIVES_MAX: usize = 2;
+
+/// How long the listener waits on a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadDeadlines {
+    /// A connection with no new frame for this long is closed.
+    pub idle: Duration,
+    /// A frame whose header arrived must be whole within this.
+    pub frame: Duration,
+}
+
+/// A snapshot arriving chunk by chunk on one connection.
+struct Assembly {
+    vote: Vote,
+    meta: SnapshotMetaOf<MetadataRaftTypes>,
+    total_bytes: u64,
+    data: Vec<u8>,
+    /// Releases the receive slot when dropped.
+    _slot: ReceiveSlot,
+}
+
+/// One of the [`SNAPSHOT_RECEIVES_MAX`] receive slots.
+struct ReceiveSlot(Rc<Cell<usize>>);
+
+impl ReceiveSlot {
+    fn take(receiving: &Rc<Cell<usize>>) -> Option<ReceiveSlot> {
+        if receiving.get() >= SNAPSHOT_RECEIVES_MAX {
+            return None;
+        }
+        receiving.set(receiving.get() + 1);
+        Some(ReceiveSlot(receiving.clone()))
+    }
+}
+
+impl Drop for ReceiveSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// What one connection holds between frames.
+struct ConnectionState {
+    raft: MetadataRaft,
+    receiving: Rc<Cell<usize>>,
+    assembly: Option<Assembly>,
+}
+
+impl ConnectionState {
+    /// Hands one request to the local Raft node.
+    async fn handle(&mut self, request: RaftRequest) -> RaftResponse {
+        let failed = |e: &dyn std::fmt::Display| RaftResponse::Failed(e.to_string());
+        let raft = &self.raft;
+        match request {
+            RaftRequest::AppendEntries(rpc) => match raft.append_entries(rpc).await {
+                Ok(answer) => RaftResponse::AppendEntries(answer),
+                Err(e) => failed(&e),
+            },
+            RaftRequest::Vote(rpc) => match raft.vote(rpc).await {
+                Ok(answer) => RaftResponse::Vote(answer),
+                Err(e) => failed(&e),
+            },
+            RaftRequest::PreVote(rpc) => match raft.pre_vote(rpc).await {
+                Ok(answer) => RaftResponse::Vote(answer),
+                Err(e) => failed(&e),
+            },
+            RaftRequest::SnapshotChunk {
+                vote,
+                meta,
+                total_bytes,
+                offset,
+                data,
+            } => self.chunk(vote, meta, total_bytes, offset, data).await,
+        }
+    }
+
+    /// Adds one chunk to the snapshot being received; the last one
+    /// installs it.
+    async fn chunk(
+        &mut self,
+        vote: Vote,
+        meta: SnapshotMetaOf<MetadataRaftTypes>,
+        total_bytes: u64,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> RaftResponse {
+        if offset == 0 {
+            // A new transfer replaces an unfinished one (the sender retried).
+            self.assembly = None;
+            if total_bytes > SNAPSHOT_BYTES_MAX {
+                return RaftResponse::Failed(format!(
+                    "snapshot of {total_bytes} bytes exceeds {SNAPSHOT_BYTES_MAX}"
+                ));
+            }
+            let Some(slot) = ReceiveSlot::take(&self.receiving) else {
+                return RaftResponse::Failed(format!(
+                    "{SNAPSHOT_RECEIVES_MAX} snapshots are being received already"
+                ));
+            };
+            self.assembly = Some(Assembly {
+                vote,
+                meta: meta.clone(),
+                total_bytes,
+                data: Vec::new(),
+                _slot: slot,
+            });
+        }
+        let Some(assembly) = self.assembly.as_mut() else {
+            return RaftResponse::Failed(format!("snapshot chunk at {offset} without its start"));
+        };
+        let in_order = assembly.vote == vote
+            && assembly.meta == meta
+            && assembly.total_bytes == total_bytes
+            && assembly.data.len() as u64 == offset
+            && offset + data.len() as u64 <= total_bytes;
+        if !in_order {
+            self.assembly = None;
+            return RaftResponse::Failed(format!(
+                "snapshot chunk at {offset} out of order: transfer abandoned"
+            ));
+        }
+        assembly.data.extend_from_slice(&data);
+        let next_offset = assembly.data.len() as u64;
+        if next_offset < total_bytes {
+            return RaftResponse::ChunkReceived { next_offset };
+        }
+        let Some(done) = self.assembly.take() else {
+            return RaftResponse::Failed("snapshot transfer vanished".into());
+        };
+        let snapshot = Snapshot {
+            meta: done.meta,
+            snapshot: done.data,
+        };
+        match self.raft.install_full_snapshot(done.vote, snapshot).await {
+            Ok(answer) => RaftResponse::Snapshot(answer),
+            Err(e) => RaftResponse::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Reads the next frame: its header within `deadlines.idle` (else `None`:
+/// the peer idled out or closed), its body within `deadlines.frame`.
+async fn next_frame(
+    stream: &mut TcpStream,
+    deadlines: ReadDeadlines,
+) -> Result<Option<Vec<u8>>, CallError> {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    let header_read = GlommioRuntime::timeout(deadlines.idle, stream.read_exact(&mut header));
+    match header_read.await {
+        Err(_) => return Ok(None),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Ok(Err(e)) => return Err(CallError::Io(e)),
+        Ok(Ok(())) => {}
+    }
+    match GlommioRuntime::timeout(deadlines.frame, read_body(stream, header)).await {
+        Ok(body) => body.map(Some),
+        Err(_) => Err(CallError::TimedOut(deadlines.frame)),
+    }
+}
+
+/// Serves one peer's connection until it closes, idles out or fails.
+async fn serve_connection(
+    mut stream: TcpStream,
+    mut state: ConnectionState,
+    deadlines: ReadDeadlines,
+) -> Result<(), CallError> {
+    while let Some(body) = next_frame(&mut stream, deadlines).await? {
+        let answer = match decode_body::<RaftRequest>(&body) {
+            Ok(request) => state.handle(request).await,
+            Err(e) => RaftResponse::Failed(e.to_string()),
+        };
+        let frame = encode_frame(&answer).map_err(CallError::Wire)?;
+        stream.write_all(&frame).await.map_err(CallError::Io)?;
+        stream.flush().await.map_err(CallError::Io)?;
+    }
+    Ok(())
+}
+
+/// Accepts the peers' connections on the CONTROLLER `listener` and serves
+/// them until `stop` fires (which also closes every connection).
+pub async fn serve(
+    listener: TcpListener,
+    raft: MetadataRaft,
+    stop: LocalEvent,
+    deadlines: ReadDeadlines,
+) {
+    let open = Rc::new(Cell::new(0usize));
+    let receiving = Rc::new(Cell::new(0usize));
+    loop {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            stop.wait().await;
+            None
+        })
+        .await;
+        let stream = match accepted {
+            None => return,
+            Some(Ok(stream)) => stream,
+            Some(Err(e)) => {
+                log::warn!("metadata quorum listener: accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if open.get() >= CONTROLLER_CONNECTIONS_MAX {
+            log::warn!("metadata quorum listener: {CONTROLLER_CONNECTIONS_MAX} connections open, closing a new one");
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        open.set(open.get() + 1);
+        let state = ConnectionState {
+            raft: raft.clone(),
+            receiving: receiving.clone(),
+            assembly: None,
+        };
+        let (stop, open) = (stop.clone(), open.clone());
+        glommio::spawn_local(async move {
+            let served =
+                futures_lite::future::or(serve_connection(stream, state, deadlines), async {
+                    stop.wait().await;
+                    Ok(())
+                });
+            if let Err(e) = served.await {
+                log::debug!("metadata quorum connection ended: {e}");
+            }
+            open.set(open.get() - 1);
+        })
+        .detach();
+    }
+}
