@@ -9,6 +9,7 @@ use super::startup_watch::{ProgressSlot, StartPhase, StartupProgress};
 use super::{Lifecycle, ShardContext};
 use crate::config::Config;
 use crate::coordinator::Coordinator;
+use crate::local::cpus::allowed_cpus;
 use crate::local::join_all;
 use crate::local::notify::LocalEvent;
 use crate::metadata::control_plane::ControlPlane;
@@ -21,7 +22,7 @@ use crate::partition::ShardPartitions;
 use crate::storage::checkpoint::RecoveryCheckpoint;
 use crate::storage::ShardStorage;
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::path::Path;
@@ -181,11 +182,11 @@ fn start_pool(
     io_memory: usize,
 ) -> Result<Vec<Result<(), String>>, StartError> {
     let nr_shards = startup.nr_shards;
-    let online = CpuSet::online().ok().filter(|cpus| cpus.len() >= nr_shards);
+    let online = allowed_cpus().filter(|cpus| cpus.len() >= nr_shards);
     let placement = match online {
         Some(cpus) => PoolPlacement::MaxSpread(nr_shards, Some(cpus)),
         None => {
-            log::warn!("num.shards {nr_shards} exceeds online cores: shards are not pinned");
+            log::warn!("num.shards {nr_shards} exceeds the cores this process may use: shards are not pinned");
             PoolPlacement::Unbound(nr_shards)
         }
     };
