@@ -80,6 +80,9 @@ pub struct LeaderReplica {
     log_end_offset: i64,
     durable_offset: i64,
     high_watermark: i64,
+    /// Its log end offset when it became leader: everything committed is
+    /// below it (Kafka's `leaderEpochStartOffset`).
+    epoch_start_offset: i64,
 }
 
 impl LeaderReplica {
@@ -110,6 +113,7 @@ impl LeaderReplica {
             log_end_offset,
             durable_offset,
             high_watermark: high_watermark.min(durable_offset),
+            epoch_start_offset: log_end_offset,
         }
     }
 
@@ -236,14 +240,17 @@ impl LeaderReplica {
     }
 
     /// A follower outside the ISR joins once it has fsynced everything below
-    /// the high watermark (and at least this leader's first offset): it
-    /// could then lead without losing an acknowledged record.
+    /// the high watermark and this leader's epoch start offset: it could
+    /// then lead without losing an acknowledged record. The start offset
+    /// matters: a new leader's high watermark may lag what earlier leaders
+    /// committed (the simulator's seed 2098 let a follower join below it).
     fn maybe_expand(&mut self, replica: ReplicaId) -> Option<AlterPartitionProposal> {
         if self.pending.is_some() || self.state.isr.contains(&replica) {
             return None;
         }
         let progress = self.followers.get(&replica)?;
-        if progress.durable_offset < self.high_watermark || progress.log_end_offset < 0 {
+        let needed = self.high_watermark.max(self.epoch_start_offset);
+        if progress.durable_offset < needed || progress.log_end_offset < 0 {
             return None;
         }
         let mut new_isr = self.state.isr.clone();
