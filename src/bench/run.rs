@@ -9,7 +9,8 @@ use super::progress::Progress;
 use super::report::BenchResult;
 use super::stats::{Clock, RunControl};
 use super::workload::Workload;
-use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
+use crate::local::cpus::allowed_cpus;
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,7 +74,7 @@ fn assign(workload: &Workload, topics: &[Arc<TopicPlan>], executors: usize) -> A
 }
 
 fn executor_count(workload: &Workload, tasks: usize) -> usize {
-    let cores = CpuSet::online().map(|cpus| cpus.len()).unwrap_or(1).max(1);
+    let cores = allowed_cpus().map_or(1, |cpus| cpus.len()).max(1);
     let wanted = if workload.threads == 0 {
         cores
     } else {
@@ -142,7 +143,7 @@ fn start_executors(
     assignment: &Arc<Assignment>,
     executors: usize,
 ) -> Result<glommio::PoolThreadHandles<()>, String> {
-    let placement = match CpuSet::online().ok().filter(|cpus| cpus.len() >= executors) {
+    let placement = match allowed_cpus().filter(|cpus| cpus.len() >= executors) {
         Some(cpus) => PoolPlacement::MaxSpread(executors, Some(cpus)),
         None => PoolPlacement::Unbound(executors),
     };

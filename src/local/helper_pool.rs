@@ -6,7 +6,7 @@
 //! Why not glommio's blocking pool: glommio 0.9 has exactly one per executor
 //! (sized at build time), and its own file operations (truncate, rename,
 //! remove, create_dir) always go there. Work of different kinds (a slow
-//! client's `sendfile`, an offset-commit write, a segment roll's truncate)
+//! client's send of file data, an offset-commit write, a segment roll's truncate)
 //! must not wait behind each other, so each kind gets a pool of its own
 //! ([`run_client_job`], [`run_control_job`]) and glommio's stays for
 //! storage.
@@ -31,7 +31,7 @@ pub const CONTROL_HELPERS_PER_SHARD: usize = 2;
 pub const CONTROL_QUEUED_PER_SHARD_MAX: usize = 64;
 
 /// Helpers per shard for client-driven work: sending responses with file
-/// regions (`sendfile`), format conversions. Each job's time is bounded by
+/// regions (read into one reused buffer each, `server::send`), format conversions. Each job's time is bounded by
 /// its caller (a send: `server::send::SEND_RESPONSE_MS_MAX`).
 pub const CLIENT_HELPERS_PER_SHARD: usize = 4;
 /// Client-driven jobs queued per shard beyond those running; past that,

@@ -9,7 +9,9 @@
 //! - [`join_all`]: awaits several futures at once on the current task.
 //! - [`helper_pool`]: plain helper threads with a bounded queue for one
 //!   shard's blocking jobs of one kind.
+//! - [`cpus`]: the CPUs executors may be pinned to (the affinity mask's).
 
+pub mod cpus;
 pub mod helper_pool;
 pub mod notify;
 pub mod oneshot;

@@ -47,6 +47,7 @@ pub mod produce;
 pub mod producer_snapshot;
 pub mod producer_state;
 pub mod recovery_points;
+pub mod replica;
 pub mod snapshots;
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub enum Piece {
     /// Bytes in memory: encoded protocol fields, or record batches from the
     /// shard's recent-write buffers.
     Mem(Bytes),
-    /// Record batches still on disk, sent with sendfile/splice.
+    /// Record batches still on disk, read and sent by a client helper (`server::send`).
     File(FileRegion),
 }
 

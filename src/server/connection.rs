@@ -110,7 +110,7 @@ pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream) {
     future::zip(read_side, write_side).await;
 }
 
-/// The direct `sendmsg` and off-reactor `sendfile` paths must never block on
+/// The direct `sendmsg` and off-reactor file-send paths must never block on
 /// a full socket (they poll with a bound instead); io_uring, which glommio
 /// uses for everything else, handles a non-blocking socket the same way.
 fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod connection;
+mod file_send;
 pub mod handlers;
 pub mod limits;
 pub mod listener;

@@ -4,15 +4,16 @@
 //! (a vectored write, no coalescing copy), the remainder through glommio.
 //! A response that holds file regions is handed whole to one of the shard's
 //! client helpers ([`run_client_job`]: plain threads with a bounded queue)
-//! that `sendfile`s the regions (no user-space copy) and sends the
-//! memory pieces around them, so a cold read never blocks the shard's core.
+//! that reads the regions into its own reused buffer and sends them with
+//! the memory pieces around them (`file_send.rs`: why not `sendfile`), so a
+//! cold read never blocks the shard's core.
 //! The helpers serve only client sends: a slow client can make other sends
 //! wait, never a segment roll or an offset commit (those use other pools),
 //! and it holds a helper at most [`SEND_RESPONSE_MS_MAX`] per response.
 
+use super::file_send::send_region;
 use crate::local::helper_pool::run_client_job;
 use crate::protocol::piece::Piece;
-use bytes::Bytes;
 use futures_lite::{future, AsyncWrite, AsyncWriteExt};
 use std::future::Future;
 use std::io;
@@ -132,32 +133,15 @@ fn blocking_send(socket: &OwnedFd, pieces: &[Piece], deadline: Instant) -> io::R
     for piece in pieces {
         match piece {
             Piece::Mem(bytes) => send_all_blocking(fd, bytes, deadline)?,
-            Piece::File(region) => {
-                let mut offset = region.position as libc::off_t;
-                let mut remaining = region.len as usize;
-                while remaining > 0 {
-                    // SAFETY: both descriptors are open for the call.
-                    let sent = unsafe {
-                        libc::sendfile(fd, region.file.as_raw_fd(), &mut offset, remaining)
-                    };
-                    if sent > 0 {
-                        remaining -= sent as usize;
-                    } else if sent == 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "segment file shorter than the region being sent",
-                        ));
-                    } else {
-                        wait_or_fail(fd, deadline)?;
-                    }
-                }
-            }
+            Piece::File(region) => send_region(fd, region, deadline)?,
         }
     }
     Ok(())
 }
 
-fn send_all_blocking(fd: RawFd, bytes: &Bytes, deadline: Instant) -> io::Result<()> {
+/// Sends all of `bytes` on a non-blocking socket, waiting for room (see
+/// [`wait_or_fail`]).
+pub(super) fn send_all_blocking(fd: RawFd, bytes: &[u8], deadline: Instant) -> io::Result<()> {
     let mut sent_total = 0;
     while sent_total < bytes.len() {
         let rest = &bytes[sent_total..];

@@ -10,6 +10,7 @@ use super::{ClusterState, Lifecycle, ShardContext};
 use crate::cluster::member::{Member, MemberConfig, Publish};
 use crate::config::Config;
 use crate::coordinator::Coordinator;
+use crate::local::cpus::allowed_cpus;
 use crate::local::join_all;
 use crate::local::notify::LocalEvent;
 use crate::metadata::control_plane::ControlPlane;
@@ -22,7 +23,7 @@ use crate::partition::ShardPartitions;
 use crate::storage::checkpoint::RecoveryCheckpoint;
 use crate::storage::ShardStorage;
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::path::Path;
@@ -198,11 +199,11 @@ fn start_pool(
     io_memory: usize,
 ) -> Result<Vec<Result<(), String>>, StartError> {
     let nr_shards = startup.nr_shards;
-    let online = CpuSet::online().ok().filter(|cpus| cpus.len() >= nr_shards);
+    let online = allowed_cpus().filter(|cpus| cpus.len() >= nr_shards);
     let placement = match online {
         Some(cpus) => PoolPlacement::MaxSpread(nr_shards, Some(cpus)),
         None => {
-            log::warn!("num.shards {nr_shards} exceeds online cores: shards are not pinned");
+            log::warn!("num.shards {nr_shards} exceeds the cores this process may use: shards are not pinned");
             PoolPlacement::Unbound(nr_shards)
         }
     };

@@ -1,5 +1,5 @@
 //! One segment: a `.log` data file (O_DIRECT handle for the engine's own
-//! reads and writes, plus a buffered handle for zero-copy sends) and its
+//! reads and writes, plus a buffered handle given out in file regions) and its
 //! in-memory indexes, persisted as `.index` / `.timeindex` when it is sealed
 //! or at shutdown.
 
@@ -314,7 +314,8 @@ impl SegmentReader {
     }
 }
 
-/// The buffered handle `sendfile` and cold reads use. open(2) can block on
+/// The buffered handle given out in file regions (the send helpers reopen
+/// it with O_DIRECT: `server::file_send`). open(2) can block on
 /// a slow device (path lookup, inode read): on the storage pool, never on
 /// the reactor.
 async fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {

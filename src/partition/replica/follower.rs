@@ -1,0 +1,168 @@
+//! The follower side of a partition's replication: what it sends the leader
+//! and where it truncates when the leader says its log diverges (Kafka's
+//! `AbstractFetcherThread` truncation on `DivergingEpoch`).
+//!
+//! The driver acts only on the answer to its latest fetch (one fetch in
+//! flight per leader connection, answered in order): a truncation computed
+//! from an older answer could cut records the log has fetched again since,
+//! below the high watermark. The simulator caught exactly that.
+
+use super::leader::FollowerFetch;
+use super::ReplicaId;
+use crate::partition::leader_epochs::{EpochEnd, LeaderEpochCache, NO_EPOCH, NO_OFFSET};
+
+/// A follower of one partition, following `leader` at `leader_epoch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowerReplica {
+    id: ReplicaId,
+    leader: ReplicaId,
+    leader_epoch: i32,
+    high_watermark: i64,
+}
+
+impl FollowerReplica {
+    /// Follows `leader` at `leader_epoch`, knowing the high watermark
+    /// `high_watermark`.
+    pub fn new(id: ReplicaId, leader: ReplicaId, leader_epoch: i32, high_watermark: i64) -> Self {
+        FollowerReplica {
+            id,
+            leader,
+            leader_epoch,
+            high_watermark,
+        }
+    }
+
+    /// The replica it fetches from.
+    pub fn leader(&self) -> ReplicaId {
+        self.leader
+    }
+
+    /// The epoch it follows at.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// The high watermark it learned (at most its log end offset).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Its next fetch: from its log end, naming its last epoch so the
+    /// leader can tell whether the logs diverge, and what it has fsynced.
+    pub fn fetch(
+        &self,
+        log_end_offset: i64,
+        durable_offset: i64,
+        epochs: &LeaderEpochCache,
+    ) -> FollowerFetch {
+        FollowerFetch {
+            replica: self.id,
+            current_leader_epoch: self.leader_epoch,
+            fetch_offset: log_end_offset,
+            last_fetched_epoch: epochs.latest_epoch().unwrap_or(NO_EPOCH),
+            durable_offset,
+        }
+    }
+
+    /// The leader read from its position: the high watermark it knows moves
+    /// to the leader's, as far as its own log reaches; never back within a
+    /// term.
+    pub fn on_read(&mut self, leader_high_watermark: i64, log_end_offset: i64) {
+        let known = leader_high_watermark.min(log_end_offset);
+        self.high_watermark = self.high_watermark.max(known);
+    }
+
+    /// Where to truncate when the leader answers `diverging` (Kafka's
+    /// `getOffsetTruncationState`): to the end of the diverging epoch in
+    /// both logs when this log has that epoch; to the end of its own
+    /// largest earlier epoch when not (the next fetch, naming that epoch,
+    /// narrows it further); never past its own end. The high watermark it
+    /// knows is cut with the log.
+    pub fn truncation_offset(
+        &mut self,
+        diverging: EpochEnd,
+        log_end_offset: i64,
+        epochs: &LeaderEpochCache,
+    ) -> i64 {
+        let own = epochs.end_offset_for(diverging.epoch, log_end_offset);
+        let to = if own.epoch == NO_EPOCH || own.end_offset == NO_OFFSET {
+            diverging.end_offset
+        } else if own.epoch != diverging.epoch {
+            own.end_offset
+        } else {
+            own.end_offset.min(diverging.end_offset)
+        };
+        let to = to.min(log_end_offset).max(0);
+        self.high_watermark = self.high_watermark.min(to);
+        to
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epochs(entries: &[(i32, i64)]) -> LeaderEpochCache {
+        let mut cache = LeaderEpochCache::default();
+        for &(epoch, start) in entries {
+            cache.assign(epoch, start);
+        }
+        cache
+    }
+
+    #[test]
+    fn a_fetch_names_the_log_end_the_last_epoch_and_the_durable_offset() {
+        let f = FollowerReplica::new(2, 1, 4, 0);
+        let fetch = f.fetch(12, 9, &epochs(&[(1, 0), (3, 8)]));
+        assert_eq!(
+            (
+                fetch.fetch_offset,
+                fetch.last_fetched_epoch,
+                fetch.durable_offset
+            ),
+            (12, 3, 9)
+        );
+        assert_eq!(
+            f.fetch(0, 0, &LeaderEpochCache::default())
+                .last_fetched_epoch,
+            -1
+        );
+    }
+
+    #[test]
+    fn truncation_goes_to_the_end_of_the_last_common_epoch() {
+        let mut f = FollowerReplica::new(2, 1, 5, 11);
+        let own = epochs(&[(1, 0), (3, 8)]);
+        // The leader has epoch 3 up to 10; this log has it up to 12.
+        let to = f.truncation_offset(
+            EpochEnd {
+                epoch: 3,
+                end_offset: 10,
+            },
+            12,
+            &own,
+        );
+        assert_eq!(to, 10);
+        assert_eq!(f.high_watermark(), 10);
+        // The leader never had epoch 3: its largest earlier one is 2, which
+        // this log lacks; it cuts to its own epoch 1's end and asks again.
+        let to = f.truncation_offset(
+            EpochEnd {
+                epoch: 2,
+                end_offset: 9,
+            },
+            12,
+            &own,
+        );
+        assert_eq!(to, 8);
+        let to = f.truncation_offset(
+            EpochEnd {
+                epoch: 1,
+                end_offset: 20,
+            },
+            12,
+            &own,
+        );
+        assert_eq!(to, 8, "never past the end of its own epoch");
+    }
+}

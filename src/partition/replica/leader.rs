@@ -1,0 +1,509 @@
+//! The leader side of a partition's replication (Kafka's `Partition` as
+//! leader, with millrace's durability rule): what each follower has fetched
+//! and fsynced, the high watermark over the in-sync replicas, and the ISR
+//! changes to propose.
+
+use super::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
+use crate::partition::leader_epochs::{
+    check_current_epoch, divergence, EpochEnd, LeaderEpochCache,
+};
+use crate::protocol::error_code;
+use std::collections::BTreeMap;
+
+/// A follower's fetch, as the leader needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowerFetch {
+    /// The fetching replica.
+    pub replica: ReplicaId,
+    /// The leader epoch it believes current (KIP-320; -1: no check).
+    pub current_leader_epoch: i32,
+    /// Its log end offset: where it reads from.
+    pub fetch_offset: i64,
+    /// The epoch of its last batch (-1: an empty log).
+    pub last_fetched_epoch: i32,
+    /// What of its log is fsynced (millrace: the high watermark counts only
+    /// this).
+    pub durable_offset: i64,
+}
+
+/// What the leader answers a follower's fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchAnswer {
+    /// Read from `fetch_offset`, with this high watermark.
+    Read {
+        /// The high watermark after this fetch counted.
+        high_watermark: i64,
+    },
+    /// The follower's log diverges: it truncates to this epoch's end.
+    Diverging(EpochEnd),
+    /// Refused with this Kafka error code (epoch fenced or unknown, not a
+    /// replica, offset out of range); nothing was recorded.
+    Refused(i16),
+}
+
+/// Whether an acks=all append can be answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckState {
+    /// Not replicated (durably) to the ISR yet.
+    Pending,
+    /// Below the high watermark with enough in-sync replicas: acknowledge.
+    Ready,
+    /// Below the high watermark, but the ISR shrank below
+    /// `min.insync.replicas`: NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+    NotEnoughReplicasAfterAppend,
+}
+
+/// What the leader knows of one follower.
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    /// Its log end offset, verified against this leader's log (-1 before
+    /// its first fetch in this leader's term).
+    log_end_offset: i64,
+    /// Its fsynced offset, at most `log_end_offset`.
+    durable_offset: i64,
+    /// The last time it had everything the leader had.
+    last_caught_up_ms: u64,
+    /// The leader's log end offset at its previous fetch, and when.
+    previous_fetch: (i64, u64),
+}
+
+/// The leader of one partition.
+#[derive(Debug)]
+pub struct LeaderReplica {
+    id: ReplicaId,
+    config: ReplicaConfig,
+    /// As the controller last committed it (this leader's epoch).
+    state: PartitionState,
+    /// An ISR change sent and not answered yet (one at a time).
+    pending: Option<AlterPartitionProposal>,
+    followers: BTreeMap<ReplicaId, Progress>,
+    log_end_offset: i64,
+    durable_offset: i64,
+    high_watermark: i64,
+    /// Its log end offset when it became leader: everything committed is
+    /// below it (Kafka's `leaderEpochStartOffset`).
+    epoch_start_offset: i64,
+}
+
+impl LeaderReplica {
+    /// Becomes leader of `state` (which names `id` leader) at `now_ms`, with
+    /// its log ending at `log_end_offset`, fsynced to `durable_offset`, and
+    /// the high watermark it knew. Followers start unverified and caught up
+    /// as of now (Kafka's `makeLeader`): each gets the lag time to fetch.
+    pub fn new(
+        id: ReplicaId,
+        config: ReplicaConfig,
+        state: PartitionState,
+        offsets: (i64, i64, i64),
+        now_ms: u64,
+    ) -> Self {
+        let (log_end_offset, durable_offset, high_watermark) = offsets;
+        let followers = state
+            .replicas
+            .iter()
+            .filter(|&&r| r != id)
+            .map(|&r| (r, Progress::unverified(now_ms)))
+            .collect();
+        LeaderReplica {
+            id,
+            config,
+            state,
+            pending: None,
+            followers,
+            log_end_offset,
+            durable_offset,
+            high_watermark: high_watermark.min(durable_offset),
+            epoch_start_offset: log_end_offset,
+        }
+    }
+
+    /// The leader epoch it leads at.
+    pub fn leader_epoch(&self) -> i32 {
+        self.state.leader_epoch
+    }
+
+    /// The committed partition state it knows.
+    pub fn state(&self) -> &PartitionState {
+        &self.state
+    }
+
+    /// The ISR change in flight, if any.
+    pub fn pending(&self) -> Option<&AlterPartitionProposal> {
+        self.pending.as_ref()
+    }
+
+    /// The high watermark: below it every record is fsynced on every
+    /// member of the maximal ISR.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Before an append: acks=all needs `min.insync.replicas` in the ISR
+    /// (NOT_ENOUGH_REPLICAS otherwise, nothing appended).
+    pub fn check_append(&self, acks_all: bool) -> Result<(), i16> {
+        match acks_all && self.state.isr.len() < self.config.min_insync_replicas {
+            true => Err(error_code::NOT_ENOUGH_REPLICAS),
+            false => Ok(()),
+        }
+    }
+
+    /// Whether an acks=all append ending at `last_offset` can be answered
+    /// (Kafka's `checkEnoughReplicasReachOffset`).
+    pub fn ack_state(&self, last_offset: i64) -> AckState {
+        if self.high_watermark <= last_offset {
+            AckState::Pending
+        } else if self.state.isr.len() < self.config.min_insync_replicas {
+            AckState::NotEnoughReplicasAfterAppend
+        } else {
+            AckState::Ready
+        }
+    }
+
+    /// Its own log grew to `log_end_offset`.
+    pub fn on_append(&mut self, log_end_offset: i64) {
+        self.log_end_offset = log_end_offset;
+    }
+
+    /// Its own log is fsynced to `durable_offset`.
+    pub fn on_durable(&mut self, durable_offset: i64) {
+        self.durable_offset = durable_offset.min(self.log_end_offset);
+        self.maybe_advance_high_watermark();
+    }
+
+    /// A follower's fetch at `now_ms`, against this leader's epochs: the
+    /// epoch checked, divergence answered before anything is recorded (a
+    /// diverging log's offsets mean nothing here), then its progress
+    /// recorded, the ISR expansion it earns proposed, the high watermark
+    /// advanced.
+    pub fn on_fetch(
+        &mut self,
+        now_ms: u64,
+        fetch: FollowerFetch,
+        epochs: &LeaderEpochCache,
+        log_start_offset: i64,
+    ) -> (FetchAnswer, Option<AlterPartitionProposal>) {
+        if let Err(mismatch) = check_current_epoch(fetch.current_leader_epoch, self.leader_epoch())
+        {
+            return (FetchAnswer::Refused(mismatch.wire_error_code()), None);
+        }
+        if !self.followers.contains_key(&fetch.replica) {
+            return (
+                FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER),
+                None,
+            );
+        }
+        let diverging = divergence(
+            epochs,
+            log_start_offset,
+            self.log_end_offset,
+            fetch.last_fetched_epoch,
+            fetch.fetch_offset,
+        );
+        match diverging {
+            Err(code) => return (FetchAnswer::Refused(code), None),
+            Ok(Some(end)) => return (FetchAnswer::Diverging(end), None),
+            Ok(None) => {}
+        }
+        if fetch.fetch_offset > self.log_end_offset {
+            return (FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE), None);
+        }
+        self.record_progress(now_ms, fetch);
+        self.maybe_advance_high_watermark();
+        let proposal = self.maybe_expand(fetch.replica);
+        let answer = FetchAnswer::Read {
+            high_watermark: self.high_watermark,
+        };
+        (answer, proposal)
+    }
+
+    /// Kafka's `updateFollowerFetchState`: caught up now if it has all the
+    /// leader has, or as of its previous fetch if it has what the leader had
+    /// then.
+    fn record_progress(&mut self, now_ms: u64, fetch: FollowerFetch) {
+        let log_end_offset = self.log_end_offset;
+        let Some(progress) = self.followers.get_mut(&fetch.replica) else {
+            return;
+        };
+        let (previous_end, previous_ms) = progress.previous_fetch;
+        if fetch.fetch_offset >= log_end_offset {
+            progress.last_caught_up_ms = now_ms;
+        } else if fetch.fetch_offset >= previous_end {
+            progress.last_caught_up_ms = progress.last_caught_up_ms.max(previous_ms);
+        }
+        progress.previous_fetch = (log_end_offset, now_ms);
+        progress.log_end_offset = fetch.fetch_offset;
+        // A verified follower never truncates again in this term and a
+        // restart keeps what was fsynced: its durable offset only grows, so
+        // a fetch overtaken by a later one changes nothing.
+        let durable = fetch.durable_offset.min(fetch.fetch_offset);
+        progress.durable_offset = progress.durable_offset.max(durable);
+    }
+
+    /// A follower outside the ISR joins once it has fsynced everything below
+    /// the high watermark and this leader's epoch start offset: it could
+    /// then lead without losing an acknowledged record. The start offset
+    /// matters: a new leader's high watermark may lag what earlier leaders
+    /// committed (the simulator's seed 2098 let a follower join below it).
+    fn maybe_expand(&mut self, replica: ReplicaId) -> Option<AlterPartitionProposal> {
+        if self.pending.is_some() || self.state.isr.contains(&replica) {
+            return None;
+        }
+        let progress = self.followers.get(&replica)?;
+        let needed = self.high_watermark.max(self.epoch_start_offset);
+        if progress.durable_offset < needed || progress.log_end_offset < 0 {
+            return None;
+        }
+        let mut new_isr = self.state.isr.clone();
+        new_isr.push(replica);
+        new_isr.sort_unstable();
+        Some(self.propose(new_isr))
+    }
+
+    /// At `now_ms`: followers of the ISR not caught up for longer than
+    /// `replica.lag.time.max.ms` are proposed out of it.
+    pub fn tick(&mut self, now_ms: u64) -> Option<AlterPartitionProposal> {
+        if self.pending.is_some() {
+            return None;
+        }
+        let lag_max = self.config.replica_lag_time_max_ms;
+        let lagging = |r: &ReplicaId| {
+            self.followers
+                .get(r)
+                .is_some_and(|p| now_ms.saturating_sub(p.last_caught_up_ms) > lag_max)
+        };
+        if !self.state.isr.iter().any(lagging) {
+            return None;
+        }
+        let new_isr: Vec<ReplicaId> = self
+            .state
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !lagging(r))
+            .collect();
+        Some(self.propose(new_isr))
+    }
+
+    fn propose(&mut self, new_isr: Vec<ReplicaId>) -> AlterPartitionProposal {
+        let proposal = AlterPartitionProposal {
+            leader_epoch: self.state.leader_epoch,
+            partition_epoch: self.state.partition_epoch,
+            new_isr,
+        };
+        self.pending = Some(proposal.clone());
+        proposal
+    }
+
+    /// The controller's answer to `proposal`: `Ok` with the committed state
+    /// (adopted if it is this leader's term and newer), `Err` when refused
+    /// (stale partition epoch: the next metadata says why). Only the answer
+    /// to the pending proposal ends it: an answer to an older one (late or
+    /// duplicated) must not, or the high watermark would stop counting a
+    /// member the pending change may still add (Kafka matches the answer to
+    /// its proposal the same way).
+    pub fn on_alter_partition(
+        &mut self,
+        proposal: &AlterPartitionProposal,
+        committed: Result<PartitionState, i16>,
+    ) {
+        if self.pending.as_ref() == Some(proposal) {
+            self.pending = None;
+        }
+        if let Ok(state) = committed {
+            self.on_metadata(state);
+        }
+    }
+
+    /// A committed state from the controller's metadata: adopted when it
+    /// is this leader's epoch and newer than what it has. A pending
+    /// proposal based on an older partition epoch can no longer commit.
+    pub fn on_metadata(&mut self, state: PartitionState) {
+        let same_term = state.leader == self.id && state.leader_epoch == self.state.leader_epoch;
+        if !same_term || state.partition_epoch <= self.state.partition_epoch {
+            return;
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.partition_epoch < state.partition_epoch)
+        {
+            self.pending = None;
+        }
+        self.state = state;
+        self.maybe_advance_high_watermark();
+    }
+
+    /// The ISR the high watermark counts: the committed one plus any member
+    /// a pending expansion adds (Kafka's maximal ISR), so an ISR change in
+    /// flight never lets the watermark pass a replica that may be in it.
+    fn maximal_isr(&self) -> impl Iterator<Item = ReplicaId> + '_ {
+        let pending = self.pending.iter().flat_map(|p| p.new_isr.iter());
+        let added = pending.filter(|r| !self.state.isr.contains(r));
+        self.state.isr.iter().chain(added).copied()
+    }
+
+    /// Advances the high watermark to the least durable offset over the
+    /// maximal ISR (the leader's own included), never below its value and
+    /// never while the ISR is under `min.insync.replicas`.
+    fn maybe_advance_high_watermark(&mut self) {
+        if self.state.isr.len() < self.config.min_insync_replicas {
+            return;
+        }
+        let mut candidate = self.durable_offset;
+        for replica in self.maximal_isr() {
+            if replica == self.id {
+                continue;
+            }
+            let durable = self
+                .followers
+                .get(&replica)
+                .map_or(-1, |p| p.durable_offset);
+            candidate = candidate.min(durable);
+        }
+        if candidate > self.high_watermark {
+            self.high_watermark = candidate;
+        }
+    }
+}
+
+impl Progress {
+    fn unverified(now_ms: u64) -> Self {
+        Progress {
+            log_end_offset: -1,
+            durable_offset: -1,
+            last_caught_up_ms: now_ms,
+            previous_fetch: (i64::MAX, now_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAG_MS: u64 = 1000;
+
+    fn leader(isr: &[ReplicaId], min_isr: usize) -> LeaderReplica {
+        let config = ReplicaConfig {
+            min_insync_replicas: min_isr,
+            replica_lag_time_max_ms: LAG_MS,
+        };
+        let state = PartitionState {
+            leader: 1,
+            leader_epoch: 3,
+            partition_epoch: 10,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+        };
+        LeaderReplica::new(1, config, state, (0, 0, 0), 0)
+    }
+
+    fn epochs() -> LeaderEpochCache {
+        let mut cache = LeaderEpochCache::default();
+        cache.assign(3, 0);
+        cache
+    }
+
+    fn fetch(replica: ReplicaId, offset: i64, durable: i64) -> FollowerFetch {
+        FollowerFetch {
+            replica,
+            current_leader_epoch: 3,
+            fetch_offset: offset,
+            last_fetched_epoch: if offset > 0 { 3 } else { -1 },
+            durable_offset: durable,
+        }
+    }
+
+    #[test]
+    fn the_high_watermark_is_the_least_durable_offset_over_the_isr() {
+        let mut l = leader(&[1, 2, 3], 2);
+        l.on_append(10);
+        l.on_durable(10);
+        assert_eq!(l.high_watermark(), 0, "followers not heard from");
+        l.on_fetch(1, fetch(2, 10, 4), &epochs(), 0);
+        assert_eq!(l.high_watermark(), 0, "follower 3 not heard from");
+        let (answer, _) = l.on_fetch(2, fetch(3, 8, 6), &epochs(), 0);
+        assert_eq!(answer, FetchAnswer::Read { high_watermark: 4 });
+        assert_eq!(l.ack_state(3), AckState::Ready);
+        assert_eq!(l.ack_state(4), AckState::Pending);
+    }
+
+    #[test]
+    fn the_isr_changes_only_through_the_controller() {
+        let mut l = leader(&[1, 2, 3], 2);
+        l.on_append(10);
+        l.on_durable(10);
+        l.on_fetch(100, fetch(2, 10, 10), &epochs(), 0);
+        let shrink = l.tick(100 + LAG_MS).expect("follower 3 lags");
+        assert_eq!(shrink.new_isr, vec![1, 2]);
+        assert_eq!(l.state().isr, vec![1, 2, 3], "not applied alone");
+        assert_eq!(l.tick(5000), None, "one proposal at a time");
+        let older = AlterPartitionProposal {
+            new_isr: vec![1],
+            ..shrink.clone()
+        };
+        l.on_alter_partition(&older, Err(error_code::INVALID_UPDATE_VERSION));
+        assert!(l.pending().is_some(), "an answer to another proposal");
+        l.on_alter_partition(&shrink, Err(error_code::INVALID_UPDATE_VERSION));
+        assert!(l.pending().is_none());
+        let committed = PartitionState {
+            isr: vec![1, 2],
+            partition_epoch: 11,
+            ..l.state().clone()
+        };
+        let again = l.tick(5000).expect("proposed again");
+        l.on_alter_partition(&again, Ok(committed));
+        assert_eq!(l.state().isr, vec![1, 2]);
+        assert_eq!(l.high_watermark(), 10);
+        // Follower 3 comes back: it joins once it has fsynced the watermark.
+        let (_, none) = l.on_fetch(6000, fetch(3, 10, 9), &epochs(), 0);
+        assert_eq!(none, None);
+        let (_, expand) = l.on_fetch(6001, fetch(3, 10, 10), &epochs(), 0);
+        assert_eq!(expand.expect("caught up").new_isr, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn min_insync_replicas_guards_appends_acks_and_the_watermark() {
+        let mut l = leader(&[1], 2);
+        assert_eq!(l.check_append(true), Err(error_code::NOT_ENOUGH_REPLICAS));
+        assert_eq!(l.check_append(false), Ok(()));
+        l.on_append(5);
+        l.on_durable(5);
+        assert_eq!(l.high_watermark(), 0, "never advances under min ISR");
+        let mut l = leader(&[1, 2], 2);
+        l.on_append(5);
+        l.on_durable(5);
+        l.on_fetch(1, fetch(2, 5, 5), &epochs(), 0);
+        assert_eq!(l.high_watermark(), 5);
+        let shrunk = PartitionState {
+            isr: vec![1],
+            partition_epoch: 11,
+            ..l.state().clone()
+        };
+        l.on_metadata(shrunk);
+        assert_eq!(l.ack_state(4), AckState::NotEnoughReplicasAfterAppend);
+    }
+
+    #[test]
+    fn fenced_unknown_and_diverging_fetches_record_nothing() {
+        let mut l = leader(&[1, 2, 3], 1);
+        l.on_append(10);
+        l.on_durable(10);
+        let stale = FollowerFetch {
+            current_leader_epoch: 2,
+            ..fetch(2, 10, 10)
+        };
+        let (answer, _) = l.on_fetch(1, stale, &epochs(), 0);
+        assert_eq!(
+            answer,
+            FetchAnswer::Refused(error_code::FENCED_LEADER_EPOCH)
+        );
+        let diverging = FollowerFetch {
+            last_fetched_epoch: 2,
+            ..fetch(2, 12, 12)
+        };
+        let (answer, _) = l.on_fetch(1, diverging, &epochs(), 0);
+        assert!(matches!(answer, FetchAnswer::Diverging(_)), "{answer:?}");
+        assert_eq!(l.high_watermark(), 0);
+    }
+}

@@ -1,0 +1,487 @@
+//! A seeded deterministic simulator of one partition's replication, in the
+//! style of the control plane's ([`crate::cluster::sim`]): one seed fixes
+//! every decision of a run, so a failing seed replays exactly.
+//!
+//! A run has 3 to 5 replicas ([`replica`]: a log of (epoch, record) entries
+//! with an fsynced prefix, an epoch cache, and the [`LeaderReplica`] or
+//! [`FollowerReplica`](super::follower::FollowerReplica) state machine), a
+//! controller ([`controller`]: heartbeats, fencing, leader election from the
+//! ISR, AlterPartition as compare-and-set on the partition epoch), a client
+//! producing acks=all records, and a network that loses, delays and
+//! reorders messages and can be cut (both ways or one way). Faults crash
+//! replicas (the unsynced tail is lost) and restart them, and cut links;
+//! then they stop, the network heals and the partition must settle.
+//! [`checker`] checks the invariants after every event.
+
+mod checker;
+mod controller;
+mod replica;
+mod tests;
+
+use super::leader::FetchAnswer;
+use super::leader::FollowerFetch;
+use super::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
+use crate::cluster::prng::Prng;
+use checker::Checker;
+use controller::SimController;
+use replica::SimReplica;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most events one run may process: more is a loop that never settles.
+const RUN_EVENTS_MAX: u64 = 1_000_000;
+/// Faults happen during this much simulated time.
+const FAULTS_MS: u64 = 2_000;
+/// Then the network heals and everyone restarts; this long to settle.
+const SETTLE_MS: u64 = 2_000;
+/// A follower fetches this often...
+const FETCH_INTERVAL_MS: u64 = 10;
+/// ...with one fetch in flight, sent again when unanswered this long.
+const FETCH_TIMEOUT_MS: u64 = 60;
+/// A replica fsyncs its log this often (the group commit).
+const FLUSH_INTERVAL_MS: u64 = 7;
+/// Brokers heartbeat the controller this often...
+const HEARTBEAT_INTERVAL_MS: u64 = 50;
+/// ...and are fenced after this long without one.
+const SESSION_TIMEOUT_MS: u64 = 300;
+/// `replica.lag.time.max.ms`, scaled to the run.
+const REPLICA_LAG_TIME_MAX_MS: u64 = 200;
+/// The client produces a record this often.
+const PRODUCE_INTERVAL_MS: u64 = 5;
+/// Entries one fetch answer carries at most.
+const FETCH_ENTRIES_MAX: usize = 8;
+/// Message delay bounds.
+const DELAY_MS_MIN: u64 = 1;
+const DELAY_MS_MAX: u64 = 20;
+/// Chance of a message being lost, per million.
+const LOSS_PER_MILLION: u32 = 20_000;
+/// Mean time between two faults.
+const FAULT_INTERVAL_MS_MAX: u64 = 300;
+/// How long a crashed replica stays down, or a link stays cut.
+const OUTAGE_MS_MAX: u64 = 600;
+
+/// A node of the simulated cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Node {
+    Replica(ReplicaId),
+    Controller,
+}
+
+/// What a message carries.
+#[derive(Clone, Debug)]
+enum Body {
+    Heartbeat {
+        incarnation: u32,
+    },
+    /// The partition state, and the receiver's incarnation as the controller
+    /// registered it (a restarted replica acts only on states made after
+    /// its new registration, as a Kafka broker waits to be unfenced).
+    Metadata(PartitionState, u32),
+    /// A follower's fetch and its number: a follower acts only on the
+    /// answer to its latest fetch (one request in flight per connection).
+    Fetch(FollowerFetch, u64),
+    FetchReply {
+        seq: u64,
+        leader_epoch: i32,
+        fetch_offset: i64,
+        answer: FetchAnswer,
+        entries: Vec<Entry>,
+    },
+    AlterPartition(AlterPartitionProposal),
+    AlterPartitionReply(AlterPartitionProposal, Result<PartitionState, i16>),
+}
+
+/// One log entry: the epoch it was written at and the record's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    epoch: i32,
+    record: u64,
+}
+
+/// Something that happens at a point of simulated time.
+#[derive(Clone, Debug)]
+enum Event {
+    Deliver { from: Node, to: Node, body: Body },
+    Fetch(ReplicaId),
+    Flush(ReplicaId),
+    Heartbeat(ReplicaId),
+    ControllerTick,
+    Produce,
+    Fault,
+    Restart(ReplicaId),
+    Heal { from: Node, to: Node },
+    EndFaults,
+    End,
+}
+
+/// What a run may plant to show the checker catches it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// The controller elects any live replica, in the ISR or not (unclean).
+    pub unclean_election: bool,
+    /// Leaders count followers' fetched offsets, not their fsynced ones.
+    pub count_unsynced: bool,
+}
+
+/// Why a run failed, with what replays it.
+#[derive(Debug)]
+pub struct Failure {
+    /// The seed.
+    pub seed: u64,
+    /// Simulated time of the failure.
+    pub at_ms: u64,
+    /// The broken invariant.
+    pub what: String,
+}
+
+/// What a run did (to show the runs are not vacuous).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    /// Records acknowledged.
+    pub acked: u64,
+    /// Leader elections.
+    pub elections: u64,
+    /// Truncations on DivergingEpoch.
+    pub truncations: u64,
+    /// Partition states the controller committed (elections, ISR changes,
+    /// re-registrations).
+    pub partition_changes: u64,
+    /// Events processed.
+    pub events: u64,
+}
+
+/// One run.
+struct World {
+    now_ms: u64,
+    prng: Prng,
+    /// Events by (time, order scheduled): same-time events in order.
+    timeline: BTreeMap<(u64, u64), Event>,
+    seq: u64,
+    replicas: Vec<SimReplica>,
+    controller: SimController,
+    /// Links cut: (from, to).
+    cut: BTreeSet<(Node, Node)>,
+    faults_over: bool,
+    next_record: u64,
+    checker: Checker,
+    stats: Stats,
+    trace: bool,
+}
+
+/// Runs `seed`; `trace` prints every event.
+pub fn run(seed: u64, options: Options, trace: bool) -> Result<Stats, Failure> {
+    let mut world = World::new(seed, options, trace);
+    while let Some(((at_ms, _), event)) = world.timeline.pop_first() {
+        world.now_ms = at_ms;
+        world.stats.events += 1;
+        if world.stats.events > RUN_EVENTS_MAX {
+            return Err(world.failure("too many events".to_string()));
+        }
+        if world.trace {
+            eprintln!("{:>6} {:?}", world.now_ms, event);
+        }
+        let end = matches!(event, Event::End);
+        world.handle(event);
+        if let Err(what) = world.check(end) {
+            return Err(world.failure(what));
+        }
+        if end {
+            break;
+        }
+    }
+    Ok(world.stats)
+}
+
+impl World {
+    fn new(seed: u64, options: Options, trace: bool) -> Self {
+        let mut prng = Prng::new(seed);
+        let count = prng.range(3, 5) as ReplicaId;
+        let ids: Vec<ReplicaId> = (1..=count).collect();
+        let min_isr = prng.range(1, 3).min(count as u64) as usize;
+        let config = ReplicaConfig {
+            min_insync_replicas: min_isr,
+            replica_lag_time_max_ms: REPLICA_LAG_TIME_MAX_MS,
+        };
+        let replicas = ids
+            .iter()
+            .map(|&id| SimReplica::new(id, config, options.count_unsynced))
+            .collect();
+        let mut world = World {
+            now_ms: 0,
+            prng,
+            timeline: BTreeMap::new(),
+            seq: 0,
+            replicas,
+            controller: SimController::new(ids.clone(), options.unclean_election),
+            cut: BTreeSet::new(),
+            faults_over: false,
+            next_record: 0,
+            checker: Checker::default(),
+            stats: Stats::default(),
+            trace,
+        };
+        for &id in &ids {
+            let jitter = world.prng.below(FETCH_INTERVAL_MS);
+            world.schedule(jitter, Event::Fetch(id));
+            world.schedule(jitter + 1, Event::Flush(id));
+            world.schedule(jitter, Event::Heartbeat(id));
+        }
+        world.schedule(0, Event::ControllerTick);
+        world.schedule(PRODUCE_INTERVAL_MS, Event::Produce);
+        world.schedule(FAULT_INTERVAL_MS_MAX, Event::Fault);
+        world.schedule(FAULTS_MS, Event::EndFaults);
+        world.schedule(FAULTS_MS + SETTLE_MS, Event::End);
+        world
+    }
+
+    fn schedule(&mut self, after_ms: u64, event: Event) {
+        self.seq += 1;
+        self.timeline
+            .insert((self.now_ms + after_ms, self.seq), event);
+    }
+
+    /// Sends over the network: lost, cut, or delivered after a random delay
+    /// (so messages overtake each other).
+    fn send(&mut self, from: Node, to: Node, body: Body) {
+        if self.cut.contains(&(from, to)) || self.prng.chance(LOSS_PER_MILLION) {
+            return;
+        }
+        let delay = self.prng.range(DELAY_MS_MIN, DELAY_MS_MAX);
+        self.schedule(delay, Event::Deliver { from, to, body });
+    }
+
+    fn replica(&mut self, id: ReplicaId) -> &mut SimReplica {
+        &mut self.replicas[(id - 1) as usize]
+    }
+
+    fn failure(&self, what: String) -> Failure {
+        Failure {
+            seed: 0,
+            at_ms: self.now_ms,
+            what,
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Deliver { from, to, body } => self.deliver(from, to, body),
+            Event::Fetch(id) => {
+                self.schedule(FETCH_INTERVAL_MS, Event::Fetch(id));
+                let now = self.now_ms;
+                if let Some((leader, fetch, seq)) = self.replica(id).next_fetch(now) {
+                    let body = Body::Fetch(fetch, seq);
+                    self.send(Node::Replica(id), Node::Replica(leader), body);
+                }
+            }
+            Event::Flush(id) => {
+                self.schedule(FLUSH_INTERVAL_MS, Event::Flush(id));
+                let now = self.now_ms;
+                let out = self.replica(id).flush(now);
+                self.after_leader_step(id, out);
+            }
+            Event::Heartbeat(id) => {
+                self.schedule(HEARTBEAT_INTERVAL_MS, Event::Heartbeat(id));
+                if let Some(incarnation) = self.replica(id).heartbeat() {
+                    self.send(
+                        Node::Replica(id),
+                        Node::Controller,
+                        Body::Heartbeat { incarnation },
+                    );
+                }
+            }
+            Event::ControllerTick => {
+                self.schedule(HEARTBEAT_INTERVAL_MS, Event::ControllerTick);
+                let now = self.now_ms;
+                let changed = self.controller.tick(now);
+                self.count_change(changed);
+                self.broadcast_metadata();
+            }
+            Event::Produce => self.produce(),
+            Event::Fault => self.fault(),
+            Event::Restart(id) => {
+                let now = self.now_ms;
+                self.replica(id).restart(now);
+            }
+            Event::Heal { from, to } => {
+                self.cut.remove(&(from, to));
+            }
+            Event::EndFaults => self.end_faults(),
+            Event::End => {}
+        }
+    }
+
+    fn deliver(&mut self, from: Node, to: Node, body: Body) {
+        let now = self.now_ms;
+        match (to, body) {
+            (Node::Controller, Body::Heartbeat { incarnation }) => {
+                if let Node::Replica(id) = from {
+                    let changed = self.controller.heartbeat(now, id, incarnation);
+                    self.count_change(changed);
+                }
+            }
+            (Node::Controller, Body::AlterPartition(proposal)) => {
+                let reply = self.controller.alter_partition(&proposal);
+                self.count_change(reply.is_ok());
+                let body = Body::AlterPartitionReply(proposal, reply);
+                self.send(Node::Controller, from, body);
+            }
+            (Node::Replica(id), body) => self.deliver_to_replica(now, from, id, body),
+            (Node::Controller, _) => {}
+        }
+    }
+
+    fn deliver_to_replica(&mut self, now: u64, from: Node, id: ReplicaId, body: Body) {
+        match body {
+            Body::Metadata(state, incarnation) => {
+                let became_leader = self.replica(id).on_metadata(now, state, incarnation);
+                if became_leader {
+                    self.stats.elections += 1;
+                    let replica = &self.replicas[(id - 1) as usize];
+                    if let Err(what) = self.checker.new_leader(replica) {
+                        self.checker.fail(what);
+                    }
+                }
+            }
+            Body::Fetch(fetch, seq) => {
+                if let Some((reply, proposal)) = self.replica(id).on_fetch(now, fetch, seq) {
+                    self.send(Node::Replica(id), from, reply);
+                    if let Some(proposal) = proposal {
+                        self.send(
+                            Node::Replica(id),
+                            Node::Controller,
+                            Body::AlterPartition(proposal),
+                        );
+                    }
+                    self.after_leader_step(id, None);
+                }
+            }
+            Body::FetchReply {
+                seq,
+                leader_epoch,
+                fetch_offset,
+                answer,
+                entries,
+            } => {
+                let replica = self.replica(id);
+                let truncated = replica.is_latest_fetch(seq)
+                    && replica.on_fetch_reply(leader_epoch, fetch_offset, answer, &entries);
+                self.stats.truncations += u64::from(truncated);
+            }
+            Body::AlterPartitionReply(proposal, reply) => {
+                self.replica(id).on_alter_partition(&proposal, reply);
+                self.after_leader_step(id, None);
+            }
+            Body::Heartbeat { .. } | Body::AlterPartition(_) => {}
+        }
+    }
+
+    /// After a leader's state moved: its proposal goes out, acks that are
+    /// ready are recorded, the checker sees the new high watermark.
+    fn after_leader_step(&mut self, id: ReplicaId, proposal: Option<AlterPartitionProposal>) {
+        if let Some(proposal) = proposal {
+            self.send(
+                Node::Replica(id),
+                Node::Controller,
+                Body::AlterPartition(proposal),
+            );
+        }
+        let now = self.now_ms;
+        let replica = &mut self.replicas[(id - 1) as usize];
+        if let Some(proposal) = replica.tick(now) {
+            self.send(
+                Node::Replica(id),
+                Node::Controller,
+                Body::AlterPartition(proposal),
+            );
+        }
+        let replica = &mut self.replicas[(id - 1) as usize];
+        let acked = replica.take_acked();
+        let replica = &self.replicas[(id - 1) as usize];
+        if let Err(what) = self.checker.leader_step(replica, &acked) {
+            self.checker.fail(what);
+        }
+        self.stats.acked += acked.len() as u64;
+    }
+
+    fn count_change(&mut self, changed: bool) {
+        if changed {
+            self.stats.partition_changes += 1;
+            self.broadcast_metadata();
+        }
+    }
+
+    fn broadcast_metadata(&mut self) {
+        let state = self.controller.state().clone();
+        for id in 1..=self.replicas.len() as ReplicaId {
+            let body = Body::Metadata(state.clone(), self.controller.incarnation(id));
+            self.send(Node::Controller, Node::Replica(id), body);
+        }
+    }
+
+    /// The client sends one acks=all record to the leader the controller
+    /// names (clients learn leaders from metadata).
+    fn produce(&mut self) {
+        self.schedule(PRODUCE_INTERVAL_MS, Event::Produce);
+        let leader = self.controller.state().leader;
+        if leader < 0 {
+            return;
+        }
+        let record = self.next_record;
+        self.next_record += 1;
+        self.replica(leader).produce(record);
+    }
+
+    fn fault(&mut self) {
+        if self.faults_over {
+            return;
+        }
+        let next = self.prng.range(1, FAULT_INTERVAL_MS_MAX);
+        self.schedule(next, Event::Fault);
+        let count = self.replicas.len() as u64;
+        let id = self.prng.range(1, count) as ReplicaId;
+        let outage = self.prng.range(1, OUTAGE_MS_MAX);
+        match self.prng.below(3) {
+            0 => {
+                self.replica(id).crash();
+                self.schedule(outage, Event::Restart(id));
+            }
+            1 => {
+                let other = match self.prng.below(2) {
+                    0 => Node::Controller,
+                    _ => Node::Replica(self.prng.range(1, count) as ReplicaId),
+                };
+                self.cut_link(Node::Replica(id), other, outage);
+            }
+            _ => {
+                let other = Node::Replica(self.prng.range(1, count) as ReplicaId);
+                self.cut_link(other, Node::Replica(id), outage);
+                self.cut_link(Node::Replica(id), other, outage);
+            }
+        }
+    }
+
+    fn cut_link(&mut self, from: Node, to: Node, outage: u64) {
+        if from != to && self.cut.insert((from, to)) {
+            self.schedule(outage, Event::Heal { from, to });
+        }
+    }
+
+    fn end_faults(&mut self) {
+        self.faults_over = true;
+        self.cut.clear();
+        let now = self.now_ms;
+        for replica in &mut self.replicas {
+            replica.restart(now);
+        }
+    }
+
+    fn check(&mut self, end: bool) -> Result<(), String> {
+        self.checker.take_failure()?;
+        self.checker
+            .every_step(&self.replicas, self.controller.state())?;
+        if end {
+            self.checker
+                .at_end(&self.replicas, self.controller.state())?;
+        }
+        Ok(())
+    }
+}
