@@ -11,6 +11,7 @@
 //! router, and the services it runs, each of which gets only its own state.
 
 pub mod calls;
+pub mod data_dir_lock;
 pub mod mesh_join;
 pub mod messages;
 pub mod metrics_feed;

@@ -107,6 +107,8 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
     let data_dir = config.log_dirs.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| StartError(format!("log.dirs {}: {e}", data_dir.display())))?;
+    // Before anything in the directory is read or written; held until exit.
+    let _data_dir_lock = super::data_dir_lock::lock_data_dir(&data_dir).map_err(StartError)?;
     let fresh = !data_dir.join(store::META_PROPERTIES_FILE_NAME).exists();
     let cluster = crate::cluster::member::is_cluster(&config);
     let derived = (cluster && fresh && config.cluster_id.is_none())
