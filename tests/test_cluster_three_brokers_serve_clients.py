@@ -39,6 +39,21 @@ def wait_for_brokers(bootstrap, count, timeout_s=CLUSTER_UP_TIMEOUT_S):
     pytest.fail(f"{bootstrap}: {count} brokers not listed within {timeout_s}s: {seen and seen.brokers}")
 
 
+def wait_for_topics(bootstrap, names, timeout_s=ADMIN_TIMEOUT_S):
+    """Polls Metadata (all topics, so nothing is auto-created) until every one of `names` is
+    listed; returns the topics. A CreateTopics answer means the controller committed the topic:
+    each broker applies the metadata log on its own, a moment later (as in Kafka)."""
+    admin = AdminClient(quiet_config(bootstrap))
+    deadline = time.monotonic() + timeout_s
+    topics = {}
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+        if all(name in topics for name in names):
+            return topics
+        time.sleep(0.1)
+    pytest.fail(f"{bootstrap}: {names} not all listed within {timeout_s}s: {sorted(topics)}")
+
+
 def describe_quorum_v0(bootstrap):
     """DescribeQuorum v0 for __cluster_metadata-0: (error, leader, epoch, hw, voters, observers)."""
     body = (
@@ -104,8 +119,7 @@ def test_three_brokers_serve_clients_through_partition_leaders(millrace_cluster)
 
     # Every broker answers Metadata from the same image: leaders spread over all three.
     for node_id in (1, 2, 3):
-        described = AdminClient(quiet_config(cluster.node(node_id).bootstrap)).list_topics(
-            timeout=ADMIN_TIMEOUT_S).topics
+        described = wait_for_topics(cluster.node(node_id).bootstrap, [spread, replicated])
         leaders = sorted(p.leader for p in described[spread].partitions.values())
         assert leaders == [1, 1, 2, 2, 3, 3], (node_id, leaders)
         for p in described[replicated].partitions.values():
