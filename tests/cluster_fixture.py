@@ -115,22 +115,24 @@ class Cluster:
         self.controller_ports = dict(zip(range(1, voters + 1), ports[brokers:]))
         self.voters = ",".join(f"{i}@{HOST}:{port}" for i, port in self.controller_ports.items())
         self.nodes = {}
+        # Nodes launched by launch_stranger (not members: the cluster refuses them).
+        self.strangers = []
         for node_id in range(1, brokers + 1):
             self.nodes[node_id] = self._write_node(node_id)
 
-    def _write_node(self, node_id):
-        controller_port = self.controller_ports.get(node_id)
+    def _write_node(self, node_id, client_port=None, directory=None, extra=()):
+        controller_port = self.controller_ports.get(node_id) if directory is None else None
         roles = "broker,controller" if controller_port is not None else "broker"
-        node_dir = self.directory / f"node-{node_id}"
+        node_dir = self.directory / (directory or f"node-{node_id}")
         data_dir = node_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         config_file = node_dir / "server.properties"
+        client_port = client_port or self.client_ports[node_id]
         config_file.write_text(kraft_properties(
-            node_id, roles, self.client_ports[node_id], controller_port, self.voters, data_dir,
-            self.extra,
+            node_id, roles, client_port, controller_port, self.voters, data_dir,
+            (*self.extra, *extra),
         ))
-        node = ClusterNode(node_id, roles, config_file, self.client_ports[node_id], controller_port,
-                           data_dir)
+        node = ClusterNode(node_id, roles, config_file, client_port, controller_port, data_dir)
         self.registry.append(node)
         return node
 
@@ -181,7 +183,21 @@ class Cluster:
         node.launch().wait_ready()
         return node
 
+    def launch_stranger(self, node_id, extra=()):
+        """Launches, without waiting, a broker-only node outside the cluster's own (its own
+        directory and client port; `node_id` may be one a live node already has, `extra` lines
+        may give it another cluster.id): for the refusals of a node the cluster must not take.
+        Teardown kills it like the others."""
+        taken = set(self.client_ports.values()) | set(self.controller_ports.values())
+        (port,) = distinct_free_ports(1, taken)
+        directory = f"stranger-{len(self.strangers) + 1}"
+        node = self._write_node(node_id, client_port=port, directory=directory, extra=extra)
+        self.strangers.append(node)
+        return node.launch()
+
     def kill_all(self):
+        for node in self.strangers:
+            node.kill()
         for node in self.nodes.values():
             node.kill()
 

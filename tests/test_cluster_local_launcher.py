@@ -1,6 +1,8 @@
 """`millrace cluster local --brokers N`: the KRaft files it writes, the `millrace serve` children
 it starts and supervises, Ctrl-C/SIGTERM stopping all of them, a child's death named and the
-others stopped, and no child left behind when the launcher itself is killed with kill -9."""
+others stopped, and no child left behind when the launcher itself is killed with kill -9. Each
+runs a 3-node cluster (3 voters): the whole cluster stopping at once must not leave its last
+voter waiting for a controlled-shutdown answer that no quorum can give."""
 
 import os
 import signal
@@ -148,48 +150,68 @@ def answers_api_versions(bootstrap):
     return error_code == kafka_wire.ERROR_NONE
 
 
+BROKERS = 3
+# What a node logs when it gave up waiting for its controlled shutdown to be answered.
+SHUTDOWN_GAVE_UP = "controlled shutdown: no answer in"
+
+
+def node_logs(cluster):
+    return {i: (cluster.directory / f"node-{i}" / "millrace.log").read_text(errors="replace")
+            for i in range(1, cluster.brokers + 1)}
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_files_written_nodes_started_and_all_stopped_on_a_signal(launcher, stop_signal):
-    cluster = launcher(1)
+    cluster = launcher(BROKERS)
     ready = cluster.wait_line("bootstrap servers: ")
-    bootstrap = f"{HOST}:{cluster.base_port}"
-    assert ready == f"bootstrap servers: {bootstrap}"
-    node_dir = cluster.directory / "node-1"
-    text = (node_dir / "server.properties").read_text()
-    for line in ["process.roles=broker,controller", "node.id=1",
-                 f"controller.quorum.voters=1@{HOST}:{cluster.base_port + 1}",
-                 f"listeners=PLAINTEXT://{bootstrap},CONTROLLER://{HOST}:{cluster.base_port + 1}",
-                 "controller.listener.names=CONTROLLER", f"log.dirs={node_dir / 'data'}",
-                 "num.shards=1"]:
-        assert f"\n{line}\n" in text, f"{line!r} not in\n{text}"
+    ports = [cluster.base_port + i * PORT_STRIDE for i in range(BROKERS)]
+    bootstrap = f"{HOST}:{ports[0]}"
+    assert ready == f"bootstrap servers: {','.join(f'{HOST}:{p}' for p in ports)}"
+    voters = ",".join(f"{i + 1}@{HOST}:{port + 1}" for i, port in enumerate(ports))
+    for i, port in enumerate(ports):
+        node_dir = cluster.directory / f"node-{i + 1}"
+        text = (node_dir / "server.properties").read_text()
+        for line in ["process.roles=broker,controller", f"node.id={i + 1}",
+                     f"controller.quorum.voters={voters}",
+                     f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{port + 1}",
+                     "controller.listener.names=CONTROLLER", f"log.dirs={node_dir / 'data'}",
+                     "num.shards=1"]:
+            assert f"\n{line}\n" in text, f"{line!r} not in\n{text}"
+        assert answers_api_versions(f"{HOST}:{port}")
+        assert (node_dir / "millrace.log").stat().st_size > 0, "each node logs into its directory"
     assert answers_api_versions(bootstrap)
     pids = cluster.node_pids()
-    assert list(pids) == [1] and pid_alive(pids[1])
-    assert (node_dir / "millrace.log").stat().st_size > 0, "the node logs into its directory"
+    assert sorted(pids) == [1, 2, 3] and all(pid_alive(pid) for pid in pids.values())
 
     cluster.process.send_signal(stop_signal)
     assert cluster.wait_exit() == 0, cluster.stderr
     assert "all nodes stopped" in cluster.lines
     assert wait_gone(pids.values()) == []
-    # The node stopped cleanly: its log says so, the launcher did not have to kill it.
+    # Every node stopped on its own: the launcher did not have to kill one, and none sat out
+    # the controlled-shutdown bound waiting for a quorum that had already gone.
     assert "still running" not in cluster.stderr
+    waited = {i: log[log.index(SHUTDOWN_GAVE_UP):][:200] for i, log in node_logs(cluster).items()
+              if SHUTDOWN_GAVE_UP in log}
+    assert waited == {}, waited
 
 
 def test_a_node_that_dies_is_named_and_the_launcher_exits(launcher):
-    cluster = launcher(1)
+    cluster = launcher(BROKERS)
     cluster.wait_line("bootstrap servers: ")
     pids = cluster.node_pids()
-    os.kill(pids[1], signal.SIGKILL)
+    os.kill(pids[2], signal.SIGKILL)
     assert cluster.wait_exit() == 1
-    log = cluster.directory / "node-1" / "millrace.log"
-    assert (f"node 1 (pid {pids[1]}) was killed by signal 9; its log: {log}; stopping the others"
+    log = cluster.directory / "node-2" / "millrace.log"
+    assert (f"node 2 (pid {pids[2]}) was killed by signal 9; its log: {log}; stopping the others"
             in cluster.stderr), cluster.stderr
+    assert wait_gone(pids.values()) == [], "the other nodes were stopped"
 
 
 def test_killing_the_launcher_leaves_no_node_running(launcher):
-    cluster = launcher(1)
+    cluster = launcher(BROKERS)
     cluster.wait_line("bootstrap servers: ")
     pids = cluster.node_pids()
+    assert sorted(pids) == [1, 2, 3]
     cluster.process.kill()
     cluster.process.wait()
     assert wait_gone(pids.values()) == [], "a node outlived its launcher"

@@ -171,6 +171,10 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
             out.push(("authorized-operations", request.into()));
         }
         ApiKey::DescribeQuorum => out.push(("default", DescribeQuorumRequest::default().into())),
+        ApiKey::AddRaftVoter => out.push(("default", AddRaftVoterRequest::default().into())),
+        ApiKey::RemoveRaftVoter => {
+            out.push(("default", RemoveRaftVoterRequest::default().into()))
+        }
         _ => group_requests(api_key, version, &mut out),
     }
     out

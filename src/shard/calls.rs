@@ -97,6 +97,31 @@ pub mod cluster {
     }
 }
 
+/// Requests about the metadata quorum, answered through shard 0's member.
+pub mod quorum {
+    use crate::cluster::member::quorum::{QuorumAnswer, QuorumOp};
+    use crate::metadata::CONTROLLER_SHARD;
+    use crate::protocol::error_code;
+    use crate::shard::messages::{ShardRequest, ShardResponse};
+    use crate::shard::ShardContext;
+    use std::rc::Rc;
+
+    /// The quorum leader's answer to `op`, from any shard.
+    pub async fn request(ctx: &Rc<ShardContext>, op: QuorumOp) -> QuorumAnswer {
+        match ctx
+            .router
+            .call(ctx, CONTROLLER_SHARD, ShardRequest::Quorum(op))
+            .await
+        {
+            Ok(ShardResponse::Quorum(answer)) => answer,
+            _ => QuorumAnswer::Refused {
+                code: error_code::UNKNOWN_SERVER_ERROR,
+                message: "shard 0 did not answer".into(),
+            },
+        }
+    }
+}
+
 /// Sends `request()` to every shard and waits until each applied it; the
 /// first shard's failure, if any.
 async fn apply_everywhere(

@@ -2,6 +2,7 @@
 //! `Arc` snapshots, plain data): no shard ever holds a reference into another
 //! shard's memory.
 
+use crate::cluster::member::quorum::{QuorumAnswer, QuorumOp};
 use crate::cluster::member::view::ClusterView;
 use crate::coordinator::{GroupRequest, GroupResponse};
 use crate::metadata::controller::{ControllerRequest, ControllerResponse};
@@ -74,6 +75,8 @@ pub enum ShardRequest {
     ApplyCluster(Arc<ClusterView>),
     /// Topic changes, for shard 0 only.
     Controller(ControllerRequest),
+    /// A request about the metadata quorum, for a cluster member's shard 0.
+    Quorum(QuorumOp),
     /// A consumer group request, for the shard that owns the group.
     Group(GroupRequest),
     /// Sizes of partitions the receiver owns (DescribeLogDirs).
@@ -94,6 +97,8 @@ pub enum ShardResponse {
     Applied(Result<(), String>),
     /// The controller's answer.
     Controller(ControllerResponse),
+    /// The quorum leader's answer.
+    Quorum(QuorumAnswer),
     /// The group coordinator's answer.
     Group(GroupResponse),
     /// One entry per `LogDirSizes` partition, same order: its bytes on

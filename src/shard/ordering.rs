@@ -60,6 +60,7 @@ fn order_of(request: &ShardRequest) -> Order {
         | ShardRequest::FetchProgress { .. }
         | ShardRequest::CloseFetchSession { .. }
         | ShardRequest::Controller(_)
+        | ShardRequest::Quorum(_)
         | ShardRequest::Group(_)
         | ShardRequest::LogDirSizes(_) => return Order::Free,
     };

@@ -6,6 +6,7 @@
 use super::calls;
 use super::messages::{ShardRequest, ShardResponse};
 use super::ShardContext;
+use crate::cluster::member::quorum::QuorumAnswer;
 use crate::cluster::member::view::ClusterView;
 use crate::metadata::apply::{apply_topics, ApplyTarget};
 use crate::metadata::controller;
@@ -75,6 +76,18 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
         ShardRequest::ApplyCluster(view) => {
             let result = adopt_cluster(ctx, view).await;
             Box::pin(async move { ShardResponse::Applied(result) })
+        }
+        ShardRequest::Quorum(op) => {
+            let member = ctx.cluster.member.borrow().clone();
+            Box::pin(async move {
+                ShardResponse::Quorum(match member {
+                    Some(member) => member.quorum(op).await,
+                    None => QuorumAnswer::Refused {
+                        code: crate::protocol::error_code::INVALID_REQUEST,
+                        message: "this broker is not a member of a cluster".into(),
+                    },
+                })
+            })
         }
         ShardRequest::Controller(request) => {
             let ctx = ctx.clone();

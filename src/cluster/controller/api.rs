@@ -68,6 +68,8 @@ pub enum Request {
     ElectLeaders(ElectLeadersRequest),
     /// AllocateProducerIds.
     AllocateProducerIds(AllocateProducerIdsRequest),
+    /// IncrementalAlterConfigs / AlterConfigs of topics, as the records to write.
+    AlterConfigs(AlterConfigsRequest),
 }
 
 impl Request {
@@ -94,6 +96,12 @@ impl Request {
             Request::AlterPartition(_) => Reply::AlterPartition(Err(error)),
             Request::ElectLeaders(_) => Reply::ElectLeaders(Err(error)),
             Request::AllocateProducerIds(_) => Reply::AllocateProducerIds(Err(error)),
+            Request::AlterConfigs(r) => Reply::AlterConfigs(
+                r.topics
+                    .iter()
+                    .map(|(name, _)| (name.clone(), Err(error)))
+                    .collect(),
+            ),
         }
     }
 }
@@ -117,7 +125,21 @@ pub enum Reply {
     ElectLeaders(Result<Vec<ElectionResult>, ResponseError>),
     /// AllocateProducerIds.
     AllocateProducerIds(Result<ProducerIdBlock, ResponseError>),
+    /// AlterConfigs, per topic in request order.
+    AlterConfigs(Vec<(String, Result<(), ResponseError>)>),
 }
+
+/// Topic config changes, already checked by the broker that received them
+/// (Kafka's validation of keys and values): per topic, each key set to a
+/// value or removed (`None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlterConfigsRequest {
+    /// (topic name, its keys to write).
+    pub topics: Vec<(String, ConfigWrites)>,
+}
+
+/// Config keys to write: (key, new value or `None` to remove it).
+pub type ConfigWrites = Vec<(String, Option<String>)>;
 
 /// One partition's result of an ElectLeaders request.
 pub type ElectionResult = (TopicIdPartition, Result<(), ResponseError>);

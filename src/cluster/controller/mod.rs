@@ -147,6 +147,7 @@ impl Controller {
             Request::AlterPartition(r) => self.alter_partition(&r, out),
             Request::ElectLeaders(r) => self.elect_leaders(&r, out),
             Request::AllocateProducerIds(r) => self.allocate_producer_ids(&r, out),
+            Request::AlterConfigs(r) => self.alter_configs(&r, out),
         };
         self.reply(id, reply, out);
     }

@@ -1,6 +1,7 @@
 //! Controller rules, one scenario each, driven through `handle` with the log
 //! committing on demand.
 
+mod configs;
 mod partitions;
 
 use super::*;

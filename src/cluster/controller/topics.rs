@@ -129,6 +129,44 @@ impl Controller {
         Reply::CreatePartitions(results)
     }
 
+    /// Writes one ConfigRecord per changed key of each known topic
+    /// (KRaft's `ConfigurationControlManager.incrementalAlterConfigs`).
+    pub(super) fn alter_configs(
+        &mut self,
+        request: &AlterConfigsRequest,
+        out: &mut Vec<Output>,
+    ) -> Reply {
+        let duplicates = repeated(request.topics.iter().map(|(name, _)| name.as_str()));
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(request.topics.len());
+        for (name, changes) in &request.topics {
+            let known = self.image.topic_by_name(name).is_some();
+            let valid = changes.len() <= TOPIC_CONFIGS_MAX
+                && changes
+                    .iter()
+                    .all(|(key, value)| value.as_ref().is_none_or(|v| valid_topic_config(key, v)));
+            let result = if duplicates.contains(name.as_str()) {
+                Err(ResponseError::InvalidRequest)
+            } else if !known {
+                Err(ResponseError::UnknownTopicOrPartition)
+            } else if !valid || records.len() + changes.len() > USER_OP_RECORDS_MAX {
+                Err(ResponseError::InvalidConfig)
+            } else {
+                records.extend(changes.iter().map(|(key, value)| {
+                    MetadataRecord::Config(ConfigRecord {
+                        resource: ConfigResource::Topic(name.clone()),
+                        name: key.clone(),
+                        value: value.clone(),
+                    })
+                }));
+                Ok(())
+            };
+            results.push((name.clone(), result));
+        }
+        self.propose(records, out);
+        Reply::AlterConfigs(results)
+    }
+
     fn add_partitions(
         &self,
         name: &str,

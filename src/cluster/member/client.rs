@@ -56,6 +56,7 @@ impl Member {
                         last_error = format!("{addr} is not the active controller");
                         hint = leader.or_else(|| self.node.leader());
                     }
+                    Ok(other) => last_error = format!("{addr}: unexpected answer {other:?}"),
                     Err(e) => last_error = format!("{addr}: {e}"),
                 },
                 Err(e) => last_error = format!("{addr}: {e}"),
@@ -65,7 +66,8 @@ impl Member {
         Err(last_error)
     }
 
-    fn link(&self, addr: &str) -> Rc<BrokerLink> {
+    /// The link to the controller at `addr` (one per address, reused).
+    pub(super) fn link(&self, addr: &str) -> Rc<BrokerLink> {
         self.links
             .borrow_mut()
             .entry(addr.to_string())

@@ -14,7 +14,7 @@ use crate::cluster::controller::api::{
 };
 use crate::metadata::controller::{ControllerRequest, ControllerResponse, TopicOutcome};
 use crate::protocol::error_code;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
@@ -25,10 +25,15 @@ const LIFECYCLE_POLL_MS: u64 = 100;
 /// late replies of abandoned ones are few).
 const REPLIES_QUEUED_MAX: usize = 16;
 /// Longest a forwarded topic change waits for this broker to apply it.
-const APPLY_WAIT_MS_MAX: u64 = 10_000;
+pub(super) const APPLY_WAIT_MS_MAX: u64 = 10_000;
 
 /// Exit status of a broker the cluster refused.
 const EXIT_REFUSED: i32 = 1;
+/// How long a controlled shutdown waits once no controller quorum can
+/// answer it (the rest of the cluster stopped too): longer than an
+/// election (at most `election_timeout_max_ms`, 2 s), so a quorum that is
+/// only electing a new leader is still waited for.
+const SHUTDOWN_QUORUM_LOST_MS: u64 = 3_000;
 
 /// Runs the broker's lifecycle until it may exit.
 pub(super) async fn run(member: Rc<Member>) {
@@ -37,7 +42,9 @@ pub(super) async fn run(member: Rc<Member>) {
     lifecycle.handle(now_ms(), LifecycleInput::ReadyToUnfence);
     let replies: Rc<RefCell<VecDeque<(RequestId, Reply)>>> = Rc::default();
     let last_error: Rc<RefCell<Option<String>>> = Rc::default();
+    let failed_calls: Rc<Cell<u32>> = Rc::default();
     let mut shutdown_begun = false;
+    let mut quorum_lost_since: Option<u64> = None;
     loop {
         let now = now_ms();
         let offset = member.published_offset.get();
@@ -51,10 +58,24 @@ pub(super) async fn run(member: Rc<Member>) {
             outputs.extend(lifecycle.handle(now, LifecycleInput::BeginShutdown));
         }
         outputs.extend(lifecycle.handle(now, LifecycleInput::Tick));
+        if shutdown_begun {
+            let lost = member.quorum_lost(failed_calls.get() > 0);
+            quorum_lost_since = lost.and(quorum_lost_since.or(Some(now)));
+            if let (Some(why), Some(since)) = (lost, quorum_lost_since) {
+                if now.saturating_sub(since) >= SHUTDOWN_QUORUM_LOST_MS {
+                    log::warn!(
+                        "controlled shutdown: no controller quorum can answer ({why}) for \
+                         {SHUTDOWN_QUORUM_LOST_MS} ms; stopping without moving leaderships"
+                    );
+                    member.shutdown_done.fire();
+                    return;
+                }
+            }
+        }
         for output in outputs {
             match output {
                 LifecycleOutput::Send { id, request } => {
-                    send(&member, id, request, &replies, &last_error)
+                    send(&member, id, request, &replies, &last_error, &failed_calls)
                 }
                 LifecycleOutput::StateChanged(LifecycleState::Failed(error)) => {
                     refuse(&member, error, last_error.borrow().as_deref())
@@ -82,11 +103,14 @@ fn send(
     request: Request,
     replies: &Rc<RefCell<VecDeque<(RequestId, Reply)>>>,
     last_error: &Rc<RefCell<Option<String>>>,
+    failed_calls: &Rc<Cell<u32>>,
 ) {
     let (member, replies, last_error) = (member.clone(), replies.clone(), last_error.clone());
+    let failed_calls = failed_calls.clone();
     glommio::spawn_local(async move {
         match member.call_controller(&request).await {
             Ok((reply, _)) => {
+                failed_calls.set(0);
                 if let Some(reply) = reply.into_lifecycle_reply() {
                     let mut queue = replies.borrow_mut();
                     if queue.len() < REPLIES_QUEUED_MAX {
@@ -100,6 +124,7 @@ fn send(
                     member.config.node_id
                 );
                 *last_error.borrow_mut() = Some(e);
+                failed_calls.set(failed_calls.get().saturating_add(1));
             }
         }
     })
@@ -139,9 +164,36 @@ fn refuse(member: &Member, error: LifecycleError, last_error: Option<&str>) -> !
 }
 
 impl Member {
+    /// Why no controller quorum can answer now, or `None` while one may:
+    /// this node leads but no majority acknowledged it lately; no leader is
+    /// known (an election without a majority); or the last call found no
+    /// controller answering at any address (`last_call_failed`).
+    fn quorum_lost(&self, last_call_failed: bool) -> Option<&'static str> {
+        let metrics = self.node.metrics();
+        if metrics.state == openraft::ServerState::Leader {
+            let acked = metrics.last_quorum_acked.map(|at| at.elapsed());
+            let silent = Duration::from_millis(SHUTDOWN_QUORUM_LOST_MS);
+            return match acked {
+                Some(elapsed) if elapsed < silent => None,
+                _ => Some("no majority of voters acknowledges this leader"),
+            };
+        }
+        if metrics.current_leader.is_none() {
+            return Some("no leader of the metadata quorum is known");
+        }
+        last_call_failed.then_some("no controller answered at any address")
+    }
+
     /// A topic change asked by this broker's clients, carried out by the
     /// active controller; answers once this broker applied it.
     pub async fn topic_change(&self, request: ControllerRequest) -> ControllerResponse {
+        if let ControllerRequest::AlterTopicConfigs {
+            changes,
+            validate_only,
+        } = &request
+        {
+            return self.alter_topic_configs(changes, *validate_only).await;
+        }
         let (forwarded, if_missing) = match to_cluster_request(&request) {
             Ok(converted) => converted,
             Err(message) => return self.refused(&request, error_code::INVALID_REQUEST, message),
@@ -181,7 +233,7 @@ impl Member {
         }
     }
 
-    fn table(&self) -> std::sync::Arc<crate::metadata::topic_table::TopicTable> {
+    pub(super) fn table(&self) -> std::sync::Arc<crate::metadata::topic_table::TopicTable> {
         self.view().map(|v| v.table.clone()).unwrap_or_default()
     }
 
@@ -240,7 +292,7 @@ fn to_cluster_request(request: &ControllerRequest) -> Result<(Request, bool), St
             false,
         ),
         ControllerRequest::AlterTopicConfigs { .. } => {
-            return Err("altering topic configs is not yet served by a millrace cluster".into())
+            return Err("topic configs go through Member::alter_topic_configs".into())
         }
     })
 }

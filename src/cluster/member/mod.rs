@@ -15,11 +15,14 @@
 //!   to each shard by the caller's `publish` (the shard layer's messages).
 //!
 //! Files: [`rpc`] (the broker-controller messages), [`view`] (what shards
-//! see), `active`, `client`, `lifecycle`, `setup` (configuration, listeners).
+//! see), [`quorum`] (DescribeQuorum and voter changes, by the Raft leader),
+//! `active`, `client`, `lifecycle`, `setup` (configuration, listeners).
 
 mod active;
 mod client;
+mod configs;
 mod lifecycle;
+pub mod quorum;
 pub mod rpc;
 mod setup;
 pub mod view;
@@ -176,7 +179,16 @@ impl Member {
             } => Some((*broker_id as u64, addr.clone())),
             _ => None,
         };
-        let answer = match self.ask_local(request.into_request()).await {
+        let request = match request {
+            RpcRequest::Quorum(op) if self.leads_quorum() => {
+                return encode(&RpcResponse::Quorum(self.serve_quorum(op).await));
+            }
+            request => request,
+        };
+        let Some(request) = request.into_request() else {
+            return encode(&not_controller());
+        };
+        let answer = match self.ask_local(request).await {
             Some((reply, offset)) => {
                 if let (Some((id, addr)), Reply::RegisterBroker(Ok(_))) = (learner, &reply) {
                     self.add_learner_soon(id, addr);
@@ -223,36 +235,24 @@ impl Member {
         .detach();
     }
 
-    /// The quorum as Raft reports it now.
+    /// The quorum as Raft reports it now (log end offsets of others are
+    /// known only while this node leads).
     fn quorum_view(&self) -> QuorumView {
-        let metrics = self.node.metrics();
-        let membership = metrics.membership_config.membership();
-        let matched = |id: u64| -> i64 {
-            if id == metrics.id {
-                return metrics.last_log_index.map_or(-1, |i| i as i64);
-            }
-            metrics
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&id).cloned().flatten())
-                .map_or(-1, |log_id| log_id.index as i64)
+        let state = self.replication_state();
+        let replicas = |all: &[quorum::ReplicaState]| {
+            all.iter()
+                .map(|r| QuorumReplica {
+                    id: r.id,
+                    log_end_offset: r.log_end_offset,
+                })
+                .collect()
         };
-        let replica = |id: u64| QuorumReplica {
-            id: id as i32,
-            log_end_offset: matched(id),
-        };
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
         QuorumView {
-            leader: metrics.current_leader.map(|id| id as i32),
-            term: metrics.current_term as i64,
-            high_watermark: metrics.last_applied.map_or(-1, |l| l.index as i64),
-            voters: voters.iter().map(|id| replica(*id)).collect(),
-            observers: membership
-                .nodes()
-                .map(|(id, _)| *id)
-                .filter(|id| !voters.contains(id))
-                .map(replica)
-                .collect(),
+            leader: (state.leader >= 0).then_some(state.leader),
+            term: state.term,
+            high_watermark: state.high_watermark,
+            voters: replicas(&state.voters),
+            observers: replicas(&state.observers),
         }
     }
 

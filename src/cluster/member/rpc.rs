@@ -4,10 +4,11 @@
 //! the messages, their encoding, and the conversion from and to the
 //! controller's [`Request`] and [`Reply`].
 
+use super::quorum::{QuorumAnswer, QuorumOp};
 use crate::cluster::controller::api::{
-    BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, NewTopic, Reply, Request,
-    ResponseError, TopicRef,
+    AlterConfigsRequest, BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+    ConfigWrites, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, NewTopic,
+    Reply, Request, ResponseError, TopicRef,
 };
 use crate::cluster::records::Endpoint;
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,13 @@ pub enum RpcRequest {
         /// The names.
         names: Vec<String>,
     },
+    /// Topic config changes, forwarded (checked by the broker).
+    AlterConfigs {
+        /// (topic, its keys to write).
+        topics: Vec<(String, ConfigWrites)>,
+    },
+    /// A request about the metadata quorum, for its Raft leader.
+    Quorum(QuorumOp),
 }
 
 /// The active controller's answer.
@@ -109,6 +117,8 @@ pub enum RpcResponse {
         /// Every record the reply reports is at or below this offset.
         offset: i64,
     },
+    /// The quorum leader's answer to a [`RpcRequest::Quorum`].
+    Quorum(QuorumAnswer),
 }
 
 /// A controller reply on the wire; errors are Kafka error codes.
@@ -194,13 +204,17 @@ impl RpcRequest {
                     })
                     .collect(),
             },
+            Request::AlterConfigs(r) => RpcRequest::AlterConfigs {
+                topics: r.topics.clone(),
+            },
             _ => return None,
         })
     }
 
-    /// The controller request this carries.
-    pub fn into_request(self) -> Request {
-        match self {
+    /// The controller request this carries (`None` for a quorum request,
+    /// which the Raft leader answers itself).
+    pub fn into_request(self) -> Option<Request> {
+        Some(match self {
             RpcRequest::Register {
                 broker_id,
                 cluster_id,
@@ -263,7 +277,11 @@ impl RpcRequest {
             RpcRequest::DeleteTopics { names } => Request::DeleteTopics(DeleteTopicsRequest {
                 topics: names.into_iter().map(TopicRef::Name).collect(),
             }),
-        }
+            RpcRequest::AlterConfigs { topics } => {
+                Request::AlterConfigs(AlterConfigsRequest { topics })
+            }
+            RpcRequest::Quorum(_) => return None,
+        })
     }
 }
 
@@ -302,6 +320,12 @@ impl WireReply {
                         };
                         (name, code_of(r))
                     })
+                    .collect(),
+            ),
+            Reply::AlterConfigs(topics) => WireReply::Topics(
+                topics
+                    .iter()
+                    .map(|(name, r)| (name.clone(), code_of(r)))
                     .collect(),
             ),
             // Not forwarded by brokers.
@@ -349,7 +373,7 @@ mod tests {
         });
         let wire = RpcRequest::from_request(&request, Some("127.0.0.1:1")).unwrap();
         let decoded: RpcRequest = decode(&encode(&wire)).unwrap();
-        assert_eq!(decoded.into_request(), request);
+        assert_eq!(decoded.into_request(), Some(request));
     }
 
     #[test]
@@ -358,5 +382,22 @@ mod tests {
         let wire = WireReply::from_reply(&reply);
         assert_eq!(wire.into_lifecycle_reply(), Some(reply));
         assert!(decode::<RpcRequest>(&[0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn quorum_requests_reach_the_leader_not_the_controller() {
+        let op = QuorumOp::AddVoter {
+            id: 4,
+            addr: "127.0.0.1:9393".into(),
+            timeout_ms: 30_000,
+        };
+        let decoded: RpcRequest = decode(&encode(&RpcRequest::Quorum(op.clone()))).unwrap();
+        assert_eq!(decoded, RpcRequest::Quorum(op));
+        assert_eq!(decoded.into_request(), None);
+        let answer = RpcResponse::Quorum(QuorumAnswer::Refused {
+            code: 126,
+            message: "node 4 is already a voter".into(),
+        });
+        assert_eq!(decode::<RpcResponse>(&encode(&answer)).unwrap(), answer);
     }
 }

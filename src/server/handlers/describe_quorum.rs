@@ -1,14 +1,18 @@
-//! DescribeQuorum (key 55, KIP-595/KIP-853): the metadata quorum as this
-//! broker knows it: the Raft leader and term, the committed offset, each
-//! voter and observer (learner) with the log end offset the leader last
-//! saw (-1 when this broker does not lead, as it does not track them). A
-//! single node is its own quorum of one.
+//! DescribeQuorum (key 55, KIP-595/KIP-853): the metadata quorum as its
+//! Raft leader sees it (Kafka's answer): the leader and term, the committed
+//! offset, each voter and observer (learner) with the log end offset and
+//! last fetch the leader tracks. A broker that does not lead asks the
+//! leader through shard 0's cluster member. A single node is its own
+//! quorum of one.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
-use crate::cluster::member::view::{QuorumReplica, QuorumView};
+use crate::cluster::member::quorum::{QuorumAnswer, QuorumOp, QuorumState, ReplicaState};
 use crate::protocol::piece::Piece;
+use crate::shard::calls::quorum;
 use crate::shard::ShardContext;
-use kafka_protocol::messages::describe_quorum_response::{PartitionData, ReplicaState, TopicData};
+use kafka_protocol::messages::describe_quorum_response::{
+    PartitionData, ReplicaState as WireReplica, TopicData,
+};
 use kafka_protocol::messages::{
     BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
 };
@@ -21,14 +25,19 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// Answers a DescribeQuorum request.
-pub fn handle(
+pub async fn handle(
     ctx: &Rc<ShardContext>,
     meta: RequestMeta,
     request: DescribeQuorumRequest,
 ) -> Option<Vec<Piece>> {
+    let asks_quorum = request.topics.iter().any(|t| {
+        t.topic_name.0.as_str() == METADATA_TOPIC
+            && t.partitions.iter().any(|p| p.partition_index == 0)
+    });
     let quorum = match ctx.cluster_view() {
-        Some(view) => view.quorum.clone(),
-        None => single_node(ctx.identity.node_id),
+        None => QuorumAnswer::State(single_node(ctx.identity.node_id)),
+        Some(_) if asks_quorum => quorum::request(ctx, QuorumOp::Describe).await,
+        Some(_) => QuorumAnswer::Done,
     };
     let topics = request
         .topics
@@ -47,13 +56,15 @@ pub fn handle(
     respond(meta, &DescribeQuorumResponse::default().with_topics(topics))
 }
 
-fn single_node(node_id: i32) -> QuorumView {
-    let me = QuorumReplica {
+fn single_node(node_id: i32) -> QuorumState {
+    let me = ReplicaState {
         id: node_id,
         log_end_offset: -1,
+        last_fetch_ms: -1,
+        last_caught_up_ms: -1,
     };
-    QuorumView {
-        leader: Some(node_id),
+    QuorumState {
+        leader: node_id,
         term: 1,
         high_watermark: -1,
         voters: vec![me],
@@ -61,7 +72,7 @@ fn single_node(node_id: i32) -> QuorumView {
     }
 }
 
-fn describe(topic: &TopicName, partition: i32, quorum: &QuorumView) -> PartitionData {
+fn describe(topic: &TopicName, partition: i32, answer: &QuorumAnswer) -> PartitionData {
     let data = PartitionData::default().with_partition_index(partition);
     if topic.0.as_str() != METADATA_TOPIC || partition != 0 {
         return data
@@ -70,19 +81,28 @@ fn describe(topic: &TopicName, partition: i32, quorum: &QuorumView) -> Partition
                 "only __cluster_metadata-0 has a quorum",
             )));
     }
-    let states = |replicas: &[QuorumReplica]| {
+    let quorum = match answer {
+        QuorumAnswer::State(quorum) => quorum,
+        QuorumAnswer::Refused { code, message } => {
+            return data
+                .with_error_code(*code)
+                .with_error_message(Some(StrBytes::from_string(message.clone())))
+        }
+        QuorumAnswer::Done => return data.with_error_code(error_code::UNKNOWN_SERVER_ERROR),
+    };
+    let states = |replicas: &[ReplicaState]| {
         replicas
             .iter()
             .map(|r| {
-                ReplicaState::default()
+                WireReplica::default()
                     .with_replica_id(BrokerId(r.id))
                     .with_log_end_offset(r.log_end_offset)
-                    .with_last_fetch_timestamp(-1)
-                    .with_last_caught_up_timestamp(-1)
+                    .with_last_fetch_timestamp(r.last_fetch_ms)
+                    .with_last_caught_up_timestamp(r.last_caught_up_ms)
             })
             .collect()
     };
-    data.with_leader_id(BrokerId(quorum.leader.unwrap_or(-1)))
+    data.with_leader_id(BrokerId(quorum.leader))
         .with_leader_epoch(quorum.term.clamp(0, i32::MAX as i64) as i32)
         .with_high_watermark(quorum.high_watermark)
         .with_current_voters(states(&quorum.voters))

@@ -2,6 +2,7 @@
 //! (`VERSIONS`); ApiVersions is built from those declarations, and
 //! [`dispatch`] refuses anything outside them.
 
+pub mod add_raft_voter;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -31,6 +32,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod produce_policy;
+pub mod remove_raft_voter;
 pub mod sync_group;
 
 use crate::protocol::frame::{self, FrameError, RequestFrame};
@@ -91,6 +93,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
     (ApiKey::AlterConfigs, alter_configs::VERSIONS),
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
     (ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
+    (ApiKey::AddRaftVoter, add_raft_voter::VERSIONS),
+    (ApiKey::RemoveRaftVoter, remove_raft_voter::VERSIONS),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -246,7 +250,13 @@ async fn route(
             Box::pin(async move { describe_cluster::handle(&ctx, header, body) })
         }
         RequestKind::DescribeQuorum(body) => {
-            Box::pin(async move { describe_quorum::handle(&ctx, header, body) })
+            Box::pin(async move { describe_quorum::handle(&ctx, header, body).await })
+        }
+        RequestKind::AddRaftVoter(body) => {
+            Box::pin(async move { add_raft_voter::handle(&ctx, header, body).await })
+        }
+        RequestKind::RemoveRaftVoter(body) => {
+            Box::pin(async move { remove_raft_voter::handle(&ctx, header, body).await })
         }
         RequestKind::DescribeLogDirs(body) => {
             Box::pin(async move { describe_log_dirs::handle(&ctx, header, body).await })
