@@ -121,10 +121,21 @@ class Cluster:
         ports = distinct_free_ports(brokers + voters)
         self.client_ports = dict(zip(range(1, brokers + 1), ports[:brokers]))
         self.controller_ports = dict(zip(range(1, voters + 1), ports[brokers:]))
-        self.voters = ",".join(f"{i}@{HOST}:{port}" for i, port in self.controller_ports.items())
+        # With proxies, each voter's entry names a proxy in front of its CONTROLLER listener,
+        # so the test can cut Raft and broker-to-controller links too.
+        self.voters = ",".join(f"{i}@{HOST}:{port}"
+                               for i, port in self._voter_ports(proxies).items())
         self.nodes = {}
         for node_id in range(1, brokers + 1):
             self.nodes[node_id] = self._write_node(node_id)
+
+    def _voter_ports(self, proxies):
+        if proxies is None:
+            return self.controller_ports
+        from jepsen.proxy import raft_identify
+
+        return {i: proxies.add(("controller", i), f"{HOST}:{port}", identify=raft_identify)
+                for i, port in self.controller_ports.items()}
 
     def _write_node(self, node_id):
         controller_port = self.controller_ports.get(node_id)

@@ -3,7 +3,9 @@
 - the proxy tells brokers (a replica fetcher's client id or Fetch replica id) from clients;
 - a cut between two brokers resets and refuses their link while clients still get through;
 - a one-way hold delivers nothing in that direction until it heals, then everything in order;
-- a delay delays; SIGSTOP silences a broker until SIGCONT; kill -9 and restart keep the proxy.
+- a delay delays; SIGSTOP silences a broker until SIGCONT; kill -9 and restart keep the proxy;
+- the voters line names proxies too: Raft peers and broker heartbeats are told apart, and a
+  broker isolated from the others is fenced (it leaves Metadata) and comes back when healed.
 """
 
 import socket
@@ -15,7 +17,7 @@ from confluent_kafka import Producer
 
 import kafka_wire
 from jepsen import nemesis, workload
-from jepsen.proxy import CLIENT, ProxyNet, kafka_identify
+from jepsen.proxy import CLIENT, ProxyNet, kafka_identify, raft_identify
 
 QUICK_TIMEOUT_S = 1.5
 DELAY_S = 0.5
@@ -75,6 +77,16 @@ def test_the_proxy_tells_brokers_from_clients():
     assert kafka_identify(fetch_v15_frame(2)) == 2
     assert kafka_identify(fetch_v15_frame(-1)) == CLIENT
     assert kafka_identify(b"\x00") == CLIENT
+    uv = kafka_wire.uvarint
+    # Postcard RaftRequest::AppendEntries / Vote: the vote's term, then the sender's node id.
+    assert raft_identify(uv(0) + uv(5) + uv(2) + b"\x01rest") == 2
+    assert raft_identify(uv(1) + uv(300) + uv(3)) == 3
+    # RaftRequest::Broker(bytes) holding RpcRequest::Heartbeat { broker_id: 3, .. } (zigzag).
+    heartbeat = uv(1) + uv(6) + uv(7)
+    assert raft_identify(uv(4) + uv(len(heartbeat)) + heartbeat) == 3
+    # A forwarded CreateTopics names no broker.
+    assert raft_identify(uv(4) + uv(2) + uv(2) + uv(0)) == CLIENT
+    assert raft_identify(b"") == CLIENT
 
 
 def test_partitions_delays_and_one_way_links_between_brokers(millrace_cluster, proxies):
@@ -139,3 +151,19 @@ def test_pause_kill_and_restart_of_a_proxied_broker(millrace_cluster, proxies):
     assert reachable(proxy_address(cluster, 2))
     meta = workload.wait_for_brokers(cluster.node(1).bootstrap, cluster.nodes)
     assert meta.brokers[2].port == cluster.advertised_ports[2]
+
+
+def test_an_isolated_broker_is_fenced_and_returns_when_healed(millrace_cluster, proxies):
+    cluster = millrace_cluster(brokers=3, proxies=proxies)
+    workload.wait_for_brokers(cluster.node(1).bootstrap, cluster.nodes)
+    seen = proxies.stats()
+    # Every voter's controller proxy told its peers by node id (Raft and heartbeats; a node
+    # also calls its own controller through the voters line).
+    for voter in cluster.voter_ids():
+        peers = set(seen[("controller", voter)]) - {CLIENT}
+        assert peers and peers <= set(cluster.nodes), seen
+    proxies.isolate(3, sorted(cluster.nodes))
+    # Its heartbeats no longer reach the active controller: fenced after the 9 s session.
+    workload.wait_for_brokers(cluster.node(1).bootstrap, [1, 2])
+    proxies.heal()
+    workload.wait_for_brokers(cluster.node(1).bootstrap, cluster.nodes)

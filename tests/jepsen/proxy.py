@@ -10,6 +10,13 @@ Who is on the other end of a proxied connection is read from its first Kafka req
 themselves `broker-<id>-fetcher-<n>`), or a Fetch's replica id (the body's first field before
 Fetch v15, the ReplicaState tagged field from v15 on). Anything else is a client (`CLIENT`).
 
+The controller quorum's links can be proxied the same way: a voter's entry in
+`controller.quorum.voters` may name a proxy port in front of its CONTROLLER listener (the Raft
+client dials the address of the voters line; the node binds its own listener). Those peers are
+read from the first Raft frame (`raft_identify`). A proxy is named by the broker id it fronts
+(`add(name, ...)`; a controller proxy is `("controller", id)`, and the rules of flows between
+broker ids apply to it as well), so one cut covers both planes.
+
 Faults are rules on directed flows: bytes from `src` to `dst` (`src` is the connection's
 initiator for requests, the proxied broker for answers):
 - `hold`: bytes wait in the proxy (as a dropped packet waits in a TCP send buffer), delivered in
@@ -114,6 +121,37 @@ def kafka_identify(frame):
             if replica >= 0:
                 return replica
     except (struct.error, IndexError, ValueError):
+        pass
+    return CLIENT
+
+
+# RaftRequest variants (src/cluster/raft/wire.rs) whose first field is the sender's vote, and the
+# broker-to-controller one; RpcRequest variants that start with the broker id
+# (src/cluster/member/rpc.rs: Register, Heartbeat).
+RAFT_VOTE_FIRST_VARIANTS = (0, 1, 2, 3)
+RAFT_BROKER_VARIANT = 4
+BROKER_RPC_ID_FIRST_VARIANTS = (0, 1)
+
+
+def raft_identify(frame):
+    """The node id that sent this first frame (without its length prefix) on a CONTROLLER
+    connection: postcard of a RaftRequest. AppendEntries, Vote, PreVote and SnapshotChunk start
+    with the sender's vote (term, then its node id: it leads or is the candidate); Broker
+    carries a broker RPC whose Register and Heartbeat start with the broker id. Anything else
+    (a forwarded admin request) is CLIENT."""
+    try:
+        variant, pos = _uvarint(frame, 0)
+        if variant in RAFT_VOTE_FIRST_VARIANTS:
+            _, pos = _uvarint(frame, pos)  # term
+            node_id, _ = _uvarint(frame, pos)
+            return node_id
+        if variant == RAFT_BROKER_VARIANT:
+            _, pos = _uvarint(frame, pos)  # the bytes' length
+            rpc, pos = _uvarint(frame, pos)
+            if rpc in BROKER_RPC_ID_FIRST_VARIANTS:
+                raw, _ = _uvarint(frame, pos)
+                return (raw >> 1) ^ -(raw & 1)  # zigzag i32
+    except IndexError:
         pass
     return CLIENT
 
@@ -272,13 +310,18 @@ class ProxyNet:
         self.proxies[name] = proxy
         return proxy.port
 
+    @staticmethod
+    def _node(name):
+        """The broker id a proxy or peer name stands for (a controller proxy's too)."""
+        return name[1] if isinstance(name, tuple) else name
+
     def rule(self, src, dst):
         with self.lock:
-            return self.rules.get((src, dst), OPEN)
+            return self.rules.get((self._node(src), self._node(dst)), OPEN)
 
     def refuses(self, src, dst):
         with self.lock:
-            return (src, dst) in self.refused
+            return (self._node(src), self._node(dst)) in self.refused
 
     def set_flow(self, src, dst, hold=False, delay_s=0.0):
         """Sets the rule of flow src -> dst (hold=False, delay_s=0 heals it)."""
@@ -320,10 +363,12 @@ class ProxyNet:
 
     def reset_link(self, a, b):
         def reset():
-            if a in self.proxies:
-                self.proxies[a].reset({b})
-            if b in self.proxies:
-                self.proxies[b].reset({a})
+            for name, proxy in self.proxies.items():
+                node = self._node(name)
+                if node == a:
+                    proxy.reset({b})
+                elif node == b:
+                    proxy.reset({a})
         self._run(reset)
 
     def heal(self):
