@@ -160,4 +160,58 @@ mod tests {
         assert_eq!(partition_for_group("polygenelubricants", 7), 0);
         assert!((0..50).contains(&partition_for_group("any group", 50)));
     }
+
+    fn commit(group: &str) -> OffsetChange {
+        OffsetChange {
+            group: group.into(),
+            topic: "t".into(),
+            partition: 0,
+            committed: Some(CommittedOffset {
+                offset: group.len() as i64,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_time_ms: 1,
+            }),
+        }
+    }
+
+    /// Two shards' commits, each in its own partitions, are all found by
+    /// one shard owning every partition (a restart with fewer shards).
+    #[test]
+    fn commits_made_on_two_shards_are_found_by_one() {
+        let dir = std::env::temp_dir().join(format!("millrace-opart-{}", uuid::Uuid::new_v4()));
+        let log_dir = dir.clone();
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .make()
+            .unwrap()
+            .run(async move {
+                let groups: Vec<String> = (0..20).map(|i| format!("group-{i}")).collect();
+                for owned in [[0, 2, 4], [1, 3, 5]] {
+                    let shard = ShardOffsets::new(&log_dir, 6, &owned);
+                    shard.load().await.unwrap();
+                    let mine = groups
+                        .iter()
+                        .filter(|g| owned.contains(&partition_for_group(g, 6)))
+                        .map(|g| commit(g))
+                        .collect();
+                    shard.write(mine).await.unwrap();
+                }
+                let one = ShardOffsets::new(&log_dir, 6, &[0, 1, 2, 3, 4, 5]);
+                one.load().await.unwrap();
+                for group in &groups {
+                    let found = one.get(group, "t", 0).map(|c| c.offset);
+                    assert_eq!(found, Some(group.len() as i64), "{group}");
+                }
+                // A group outside the shard's partitions is refused, not misplaced.
+                let half = ShardOffsets::new(&log_dir, 6, &[0]);
+                half.load().await.unwrap();
+                let elsewhere = groups
+                    .iter()
+                    .find(|g| partition_for_group(g, 6) != 0)
+                    .unwrap();
+                assert!(half.write(vec![commit(elsewhere)]).await.is_err());
+            });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
