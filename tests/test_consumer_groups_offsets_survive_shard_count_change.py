@@ -2,7 +2,9 @@
 
 Groups commit on a broker with num.shards=2; the broker restarts on the same data dir with
 num.shards=1, then 3. Each time OffsetFetch (librdkafka's committed()) returns every group's
-commits, and a new member of one group resumes exactly where the group committed. Before, the
+commits, and a new member of one group resumes exactly where the group committed. The last
+restart also changes offsets.topic.num.partitions, which the first start fixed (as Kafka's topic
+keeps its partition count): logged and ignored, nothing lost. Before, the
 commits lived in a per-shard file and groups were placed by hash % shard count: a group whose
 shard changed answered -1 and its consumers reset.
 
@@ -78,6 +80,10 @@ def restart_with_shards(b, shards):
     b.start()
 
 
+def assert_logged(b, text):
+    assert text in b.stderr_path.read_text(errors="replace"), f"not logged: {text}"
+
+
 def assert_every_group_kept(bootstrap, groups, topic):
     lost = {}
     for index, group in enumerate(groups):
@@ -98,9 +104,13 @@ def test_commits_survive_num_shards_2_to_1_to_3(broker):
     for shards in (1, 3):
         restart_with_shards(b, shards)
         assert_every_group_kept(b.bootstrap, groups, topic)
+        # The partition count is fixed by the first start, as Kafka's topic keeps its count: a
+        # changed key is logged and ignored, and no group moves to another partition.
+        b.overrides["offsets.topic.num.partitions"] = 7
         # A group that resumes reads from its commits, not from the start.
         resumed = groups[shards]
         assert first_offsets_read(b.bootstrap, resumed, topic) == commits_for(shards)
+    assert_logged(b, "offsets.topic.num.partitions=7 ignored")
 
 
 # The pre-upgrade format (src/coordinator/offsets.rs before the offsets partitions):
