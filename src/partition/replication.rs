@@ -13,7 +13,7 @@
 
 use super::replica::follower::FollowerReplica;
 use super::replica::leader::{AckState, FetchAnswer, FollowerFetch, LeaderReplica};
-use super::replica::{PartitionState, ReplicaConfig, ReplicaId};
+use super::replica::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
 use super::Partition;
 use crate::partition::leader_epochs::EpochEnd;
 use crate::protocol::error_code;
@@ -40,6 +40,9 @@ enum Role {
 /// A partition's replica state.
 pub struct ReplicaState {
     role: RefCell<Role>,
+    /// An ISR expansion a follower's fetch earned, for the shard's ticker
+    /// to send (AlterPartition); the leader has it pending meanwhile.
+    outbox: RefCell<Option<AlterPartitionProposal>>,
     /// Fired when the high watermark moves (or the role changes).
     moved: AppendListeners,
     /// One role change or follower append at a time: an epoch's entry in
@@ -51,6 +54,7 @@ impl Default for ReplicaState {
     fn default() -> Self {
         ReplicaState {
             role: RefCell::new(Role::Single),
+            outbox: RefCell::new(None),
             moved: AppendListeners::default(),
             turn: Semaphore::new(1),
         }
@@ -123,6 +127,14 @@ impl Partition {
         self.replica.moved.register()
     }
 
+    /// The high watermark a new role starts from: the previous role's; none
+    /// (0) for a log just opened. Its tail may hold records the ISR never
+    /// had (a leader's acks=1 appends before a crash), so its end is no
+    /// bound; the followers' first fetches bring the watermark back up.
+    fn known_high_watermark(&self) -> i64 {
+        self.replicated_bound().unwrap_or(0)
+    }
+
     /// Becomes leader of `state` (which names `id`): the epoch gets its
     /// cache entry at the log end (persisted before any batch of it is
     /// appended), new batches are stamped with it. The same term again only
@@ -145,9 +157,7 @@ impl Partition {
             .update_and_persist(&self.log, |cache| cache.assign(epoch, log_end))
             .await;
         self.epochs.set_leader_epoch(epoch);
-        let known = self
-            .replicated_bound()
-            .unwrap_or_else(|| self.log.synced_end_offset());
+        let known = self.known_high_watermark();
         let offsets = (log_end, self.log.synced_end_offset(), known);
         let leader = LeaderReplica::new(id, config, state, offsets, clock_ms());
         *self.replica.role.borrow_mut() = Role::Leader(leader);
@@ -169,10 +179,7 @@ impl Partition {
                 return;
             }
         }
-        let known = self
-            .replicated_bound()
-            .unwrap_or_else(|| self.log.synced_end_offset());
-        let known = known.min(self.log.log_end_offset());
+        let known = self.known_high_watermark().min(self.log.log_end_offset());
         self.epochs.set_leader_epoch(leader_epoch);
         let follower = FollowerReplica::new(id, leader, leader_epoch, known);
         *self.replica.role.borrow_mut() = Role::Follower(follower);
@@ -246,10 +253,7 @@ impl Partition {
             .epochs
             .with_cache(|cache| leader.on_fetch(clock_ms(), fetch, cache, log_start));
         if let Some(proposal) = proposal {
-            // No AlterPartition sender yet (repl-isr): the proposal ends
-            // unanswered, so the next one can be made; the controller
-            // still removes fenced brokers from the ISR.
-            leader.on_alter_partition(&proposal, Err(error_code::UNKNOWN_SERVER_ERROR));
+            *self.replica.outbox.borrow_mut() = Some(proposal);
         }
         let moved = leader.high_watermark() > before;
         drop(role);
@@ -257,6 +261,31 @@ impl Partition {
             self.replica.moved.fire_all();
         }
         Some(answer)
+    }
+
+    /// The leader's ISR change to send now, if any: an expansion a fetch
+    /// earned, else the shrink `replica.lag.time.max.ms` asks for at
+    /// `now_ms` (one in flight at a time: the state machine holds it
+    /// pending until [`Partition::on_alter_partition`]).
+    pub fn leader_tick(&self, now_ms: u64) -> Option<AlterPartitionProposal> {
+        let earned = self.replica.outbox.borrow_mut().take();
+        match &mut *self.replica.role.borrow_mut() {
+            Role::Leader(leader) => earned.or_else(|| leader.tick(now_ms)),
+            _ => None,
+        }
+    }
+
+    /// The controller's answer to `proposal` (the committed state, or a
+    /// Kafka error code): the leader adopts it; the watermark may move.
+    pub fn on_alter_partition(
+        &self,
+        proposal: &AlterPartitionProposal,
+        answer: Result<PartitionState, i16>,
+    ) {
+        if let Role::Leader(leader) = &mut *self.replica.role.borrow_mut() {
+            leader.on_alter_partition(proposal, answer);
+        }
+        self.replica.moved.fire_all();
     }
 
     /// The follower's next fetch for this partition; `None` unless it

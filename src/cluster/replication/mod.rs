@@ -11,14 +11,16 @@
 //! ([`crate::partition::replication`]).
 
 pub mod book;
+pub mod isr;
 pub mod session;
 pub mod wire;
 
 use crate::cluster::member::view::ClusterView;
-use crate::cluster::BrokerId;
+use crate::cluster::{BrokerId, TopicIdPartition};
 use crate::local::join_all;
 use crate::partition::replica::{PartitionState, ReplicaConfig, REPLICA_LAG_TIME_MAX_MS_DEFAULT};
 use crate::partition::Partition;
+use isr::IsrTicker;
 use session::{Followed, LeaderSession};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -50,6 +52,8 @@ pub struct ShardReplication {
     /// Broker-wide `min.insync.replicas` (a topic's own value wins).
     min_insync_replicas: usize,
     sessions: RefCell<HashMap<BrokerId, Rc<LeaderSession>>>,
+    /// The ISR changes of the partitions this shard leads.
+    isr: Rc<IsrTicker>,
 }
 
 impl ShardReplication {
@@ -59,7 +63,13 @@ impl ShardReplication {
             node_id,
             min_insync_replicas: min_insync_replicas.max(1) as usize,
             sessions: RefCell::new(HashMap::new()),
+            isr: IsrTicker::start(),
         }
+    }
+
+    /// The ISR ticker (to give it the AlterPartition sender).
+    pub fn isr(&self) -> &IsrTicker {
+        &self.isr
     }
 
     /// Gives each of `partitions` (this shard's open ones) its role in
@@ -67,6 +77,7 @@ impl ShardReplication {
     /// followed, stopped when nothing is followed from it any more.
     pub async fn apply(&self, view: &ClusterView, partitions: Vec<OpenPartition>) {
         let mut by_leader: HashMap<BrokerId, Vec<Followed>> = HashMap::new();
+        let mut led = Vec::new();
         let mut changes = Vec::new();
         for (topic, index, partition) in partitions {
             let Some(meta) = view.table.get(&topic) else {
@@ -85,7 +96,13 @@ impl ShardReplication {
                 replicas: placement.replicas.clone(),
                 isr: placement.isr.clone(),
             };
-            if placement.leader >= 0 && placement.leader != self.node_id {
+            if placement.leader == self.node_id {
+                let tp = TopicIdPartition {
+                    topic_id: meta.id,
+                    partition: index,
+                };
+                led.push((tp, partition.clone()));
+            } else if placement.leader >= 0 {
                 by_leader
                     .entry(placement.leader)
                     .or_default()
@@ -105,6 +122,7 @@ impl ShardReplication {
         for chunk in changes.chunks(ROLE_CHANGES_CONCURRENT_MAX) {
             join_all(chunk.iter().map(|(p, s, m)| self.change_role(p, s, *m))).await;
         }
+        self.isr.set_led(led);
         self.point_sessions(view, by_leader);
     }
 

@@ -3,12 +3,12 @@
 
 use crate::client::frame::{checked_frame_size, decode_response, encode_request};
 use crate::client::ClientError;
+use crate::cluster::raft::network::resolve;
 use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use kafka_protocol::protocol::Request;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// Deadline of a TCP connect to a leader.
@@ -88,16 +88,4 @@ impl LeaderConnection {
         };
         futures_lite::future::or(exchange, timed_out).await
     }
-}
-
-async fn resolve(address: &str) -> io::Result<SocketAddr> {
-    let owned = address.to_string();
-    crate::local::helper_pool::run_control_job(move || {
-        owned
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{owned}: no address")))
-    })
-    .await
-    .map_err(io::Error::other)?
 }
