@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from jepsen import checker, run, workload
+from jepsen import run, workload
 from jepsen.java_producer import JavaProducer
 from jepsen.proxy import ProxyNet
 
@@ -24,11 +24,6 @@ TIMEOUT_S = 180 + run.cycles() * 25
 
 
 @pytest.mark.timeout(TIMEOUT_S)
-@pytest.mark.xfail(
-    strict=True, raises=checker.HistoryInvalid,
-    reason="issue 13: partitions are not replicated yet (only the leader holds data), so a "
-           "killed or partitioned leader loses acknowledged records and followers' logs are "
-           "empty; remove this marker when repl-data's data path lands and the run passes")
 def test_rf3_acks_all_idempotent_producers_under_nemesis(millrace_cluster, tmp_path):
     proxies = ProxyNet()
     try:

@@ -23,10 +23,6 @@ from jepsen.checker import expect
 from jepsen.nemesis import pause, resume
 from jepsen.proxy import ProxyNet
 
-NOT_REPLICATED = pytest.mark.xfail(
-    strict=True, raises=(checker.HistoryInvalid, checker.KafkaBehaviourMissing),
-    reason="issue 13: partitions are not replicated yet (followers hold no data, "
-           "min.insync.replicas is not enforced); remove when repl-data's data path lands")
 TOPIC = "single"
 LOAD_RATE_PER_S = 50
 LOAD_S = 3.0
@@ -67,7 +63,6 @@ def check_history_and_replicas(cluster, history_path, partitions, topic=TOPIC):
     return result
 
 
-@NOT_REPLICATED
 def test_leader_killed_under_acks_all_load_loses_nothing(millrace_cluster, tmp_path):
     cluster = start_cluster(millrace_cluster)
     leader = run.create_topic(cluster.bootstrap, TOPIC, partitions=1)[0]
@@ -93,7 +88,6 @@ def test_leader_killed_under_acks_all_load_loses_nothing(millrace_cluster, tmp_p
     check_history_and_replicas(cluster, history_path, 1).assert_valid()
 
 
-@NOT_REPLICATED
 def test_two_of_three_replicas_lost_gets_not_enough_replicas(millrace_cluster):
     # 3 voters and 2 broker-only nodes: the quorum survives losing a voter and a broker.
     cluster = start_cluster(millrace_cluster, brokers=5, voters=3)
@@ -124,7 +118,6 @@ def test_two_of_three_replicas_lost_gets_not_enough_replicas(millrace_cluster):
     expect(not acked, f"the last replica acknowledged acks=all records at {acked}")
 
 
-@NOT_REPLICATED
 def test_paused_leader_waking_after_an_election_acknowledges_nothing(millrace_cluster, tmp_path):
     cluster = start_cluster(millrace_cluster)
     leader = run.create_topic(cluster.bootstrap, TOPIC, partitions=1)[0]
@@ -170,7 +163,6 @@ def test_paused_leader_waking_after_an_election_acknowledges_nothing(millrace_cl
     result.assert_valid()
 
 
-@NOT_REPLICATED
 def test_leader_cut_from_followers_rejoins_and_truncates(millrace_cluster, tmp_path):
     proxies = ProxyNet()
     try:
