@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 REPO = Path(__file__).resolve().parent.parent
 BINARY = Path(os.environ.get("MILLRACE_BINARY", REPO / "target" / "release" / "millrace"))
@@ -114,7 +115,22 @@ class Cluster:
         for port in self.client_ports:
             wait_port(port)
         self.bootstrap = ",".join(f"{HOST}:{p}" for p in self.client_ports)
-        time.sleep(6)  # registration and unfencing (heartbeats every 2 s)
+        self.wait_ready()
+
+    def wait_ready(self):
+        """Until a CreateTopics through the first broker succeeds: a controller is active and
+        the brokers are registered and unfenced."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "broker.address.family": "v4"})
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                topic = NewTopic("ready-check", num_partitions=1, replication_factor=3)
+                admin.create_topics([topic])["ready-check"].result(10)
+                return
+            except Exception:  # noqa: BLE001 (the cluster is still forming)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def start(self, i):
         stderr = open(self.files[i].parent / "stderr.log", "ab")
@@ -133,7 +149,7 @@ def bench(bootstrap, out, duration, prefix):
     cmd = [str(BINARY), "bench", "--bootstrap", bootstrap, "--acks", "all", "--message-size", "1024",
            "--partitions-per-topic", "3", "--consumers-per-topic", "0", "--duration", duration,
            "--warmup", "3s", "--topic-prefix", prefix, "--output", str(out)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return json.loads((Path(out) / "result.json").read_text())
 
 
@@ -156,12 +172,13 @@ def find_key(value, key):
 
 
 def throughput_round(kind, root, duration, round_no):
-    target = Single(root) if kind == "rf1" else Cluster(root)
+    own = Path(root) / f"{kind}-{round_no}-brokers"
+    target = Single(own) if kind == "rf1" else Cluster(own)
     try:
         time.sleep(1)
         before = cpu_seconds([p.pid for p in target.procs])
         started = time.monotonic()
-        result = bench(target.bootstrap, Path(root) / f"{kind}-{round_no}", duration, f"{kind}{round_no}")
+        result = bench(target.bootstrap.split(",")[0], Path(root) / f"{kind}-{round_no}", duration, f"{kind}{round_no}")
         elapsed = time.monotonic() - started
         cpu = cpu_seconds([p.pid for p in target.procs]) - before
     finally:

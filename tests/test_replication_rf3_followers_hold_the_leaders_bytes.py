@@ -5,7 +5,6 @@ bytes; an acks=all record is acknowledged only once the in-sync replicas hold it
 kill -9 of the leader loses no acknowledged record and an idempotent producer's retry to the new
 leader is not duplicated."""
 
-import signal
 import struct
 import subprocess
 import threading
@@ -16,6 +15,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire
+from jepsen.nemesis import pause, resume
 from clients import AcksAllLoad, consume_all, new_producer, produce_all, quiet_config, unique_topic
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 
@@ -245,7 +245,7 @@ def test_a_paused_leader_acknowledges_nothing_and_its_tail_is_truncated_when_it_
     assert error == 0
     wait_for_identical_logs(cluster, topic, [1, 2, 3], 100)
     for broker in followers:
-        cluster.node(broker).process.send_signal(signal.SIGSTOP)
+        pause(cluster.node(broker))
     # The followers' parked long polls (500 ms) are answered, empty, before the next appends.
     time.sleep(1.5)
     error, base = raw_produce(leader, topic, 0, [b"zombie-acks-1-%d" % i for i in range(10)], acks=1)
@@ -254,14 +254,14 @@ def test_a_paused_leader_acknowledges_nothing_and_its_tail_is_truncated_when_it_
         leader, topic, 0, [b"zombie-acks-all-%d" % i for i in range(5)], timeout_ms=60000))
     zombie_acks_all.start()
     time.sleep(0.5)
-    leader.process.send_signal(signal.SIGSTOP)
+    pause(leader)
     for broker in followers:
-        cluster.node(broker).process.send_signal(signal.SIGCONT)
+        resume(cluster.node(broker))
     survivors = ",".join(cluster.node(b).bootstrap for b in followers)
     new = wait_for_leader(survivors, topic, other_than=old).leader
     error, base = produce_once_led(cluster.node(new), topic, 0, [b"new-%d" % i for i in range(50)])
     assert (error, base) == (0, 100)
-    leader.process.send_signal(signal.SIGCONT)
+    resume(leader)
     zombie_acks_all.join(60)
     error, _ = zombie_acks_all.result
     assert error != 0, "a paused leader acknowledged an acks=all record after it was replaced"
