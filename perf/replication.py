@@ -69,6 +69,7 @@ class Single:
     def __init__(self, root):
         (self.port,) = free_ports(1)
         data = Path(root) / "single"
+        data.mkdir(parents=True, exist_ok=True)
         self.stderr = open(Path(root) / "single.stderr", "ab")
         self.procs = [subprocess.Popen(
             [str(BINARY), "serve", "--override", f"listeners=PLAINTEXT://{HOST}:{self.port}",
