@@ -257,25 +257,3 @@ def check_replicas(result, log_dirs, topic, hws):
         result.anomalies["replicas-differ"].extend(compare_replicas(log_dirs, topic, partition, hw))
     return result
 
-
-# ---------------------------------------------------------------- until replication lands
-
-# The replication data path's module (repl-data, issue 13). While the tree lacks it, followers
-# hold no data and the runs must find lost writes: the tests that need replication are
-# xfail(strict) then, failing only on the checker's or Kafka's expectations (an infrastructure
-# error stays a failure). Once it is in the tree they run plainly and must pass.
-REPLICATION_SOURCE_DIR = Path(__file__).resolve().parents[2] / "src" / "cluster" / "replication"
-
-
-def replication_in_tree():
-    return REPLICATION_SOURCE_DIR.is_dir()
-
-
-def until_replication(reason):
-    import pytest
-
-    return pytest.mark.xfail(
-        condition=not replication_in_tree(), strict=True,
-        raises=(HistoryInvalid, KafkaBehaviourMissing),
-        reason=f"issue 13, until {REPLICATION_SOURCE_DIR.relative_to(REPLICATION_SOURCE_DIR.parents[2])} "
-               f"(the replication data path) is in the tree: {reason}")
