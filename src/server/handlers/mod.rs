@@ -231,7 +231,7 @@ async fn route(
             Box::pin(async move { create_partitions::handle(&ctx, header, body).await })
         }
         RequestKind::InitProducerId(body) => {
-            Box::pin(async move { init_producer_id::handle(&ctx, header, body) })
+            Box::pin(async move { init_producer_id::handle(&ctx, header, body).await })
         }
         RequestKind::DescribeConfigs(body) => {
             Box::pin(async move { describe_configs::handle(&ctx, header, body) })
