@@ -40,11 +40,15 @@ def distinct_free_ports(count, taken=()):
     return ports
 
 
-def kraft_properties(node_id, roles, client_port, controller_port, voters, data_dir, extra=()):
+def kraft_properties(node_id, roles, client_port, controller_port, voters, data_dir, extra=(),
+                     advertised_port=None):
     """The server.properties text of one node, in Kafka's own keys.
 
     `voters` is the `controller.quorum.voters` value; `controller_port` is None for a broker-only
-    node (it has no CONTROLLER listener)."""
+    node (it has no CONTROLLER listener). `advertised_port` (default: the client port) is what
+    Metadata and the broker's registration name: a proxy's port puts the proxy on every path to
+    this broker that follows Metadata, other brokers' included (inter.broker.listener.name is
+    PLAINTEXT)."""
     listeners = [f"PLAINTEXT://{HOST}:{client_port}"]
     if controller_port is not None:
         listeners.append(f"CONTROLLER://{HOST}:{controller_port}")
@@ -53,7 +57,7 @@ def kraft_properties(node_id, roles, client_port, controller_port, voters, data_
         f"node.id={node_id}",
         f"controller.quorum.voters={voters}",
         f"listeners={','.join(listeners)}",
-        f"advertised.listeners=PLAINTEXT://{HOST}:{client_port}",
+        f"advertised.listeners=PLAINTEXT://{HOST}:{advertised_port or client_port}",
         "inter.broker.listener.name=PLAINTEXT",
         "controller.listener.names=CONTROLLER",
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -100,7 +104,7 @@ class ClusterNode(Broker):
 class Cluster:
     """N `millrace serve` nodes from KRaft files under `directory`."""
 
-    def __init__(self, directory, brokers, voters=None, extra=(), registry=None):
+    def __init__(self, directory, brokers, voters=None, extra=(), registry=None, proxies=None):
         if brokers < 1:
             raise ValueError("a cluster has at least one broker")
         voters = min(brokers, VOTERS_DEFAULT) if voters is None else voters
@@ -108,15 +112,30 @@ class Cluster:
             raise ValueError(f"{voters} voters among {brokers} brokers")
         self.directory = Path(directory)
         self.extra = tuple(extra)
+        # A jepsen.proxy.ProxyNet: each broker then advertises a proxy in front of its client
+        # listener (added as the nodes are written), named by its node id.
+        self.proxies = proxies
+        self.advertised_ports = {}
         # Every node made is also appended here (the fixture's list for failure reports).
         self.registry = registry if registry is not None else []
         ports = distinct_free_ports(brokers + voters)
         self.client_ports = dict(zip(range(1, brokers + 1), ports[:brokers]))
         self.controller_ports = dict(zip(range(1, voters + 1), ports[brokers:]))
-        self.voters = ",".join(f"{i}@{HOST}:{port}" for i, port in self.controller_ports.items())
+        # With proxies, each voter's entry names a proxy in front of its CONTROLLER listener,
+        # so the test can cut Raft and broker-to-controller links too.
+        self.voters = ",".join(f"{i}@{HOST}:{port}"
+                               for i, port in self._voter_ports(proxies).items())
         self.nodes = {}
         for node_id in range(1, brokers + 1):
             self.nodes[node_id] = self._write_node(node_id)
+
+    def _voter_ports(self, proxies):
+        if proxies is None:
+            return self.controller_ports
+        from jepsen.proxy import raft_identify
+
+        return {i: proxies.add(("controller", i), f"{HOST}:{port}", identify=raft_identify)
+                for i, port in self.controller_ports.items()}
 
     def _write_node(self, node_id):
         controller_port = self.controller_ports.get(node_id)
@@ -125,9 +144,12 @@ class Cluster:
         data_dir = node_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         config_file = node_dir / "server.properties"
+        if self.proxies is not None and node_id not in self.advertised_ports:
+            self.advertised_ports[node_id] = self.proxies.add(
+                node_id, f"{HOST}:{self.client_ports[node_id]}")
         config_file.write_text(kraft_properties(
             node_id, roles, self.client_ports[node_id], controller_port, self.voters, data_dir,
-            self.extra,
+            self.extra, self.advertised_ports.get(node_id),
         ))
         node = ClusterNode(node_id, roles, config_file, self.client_ports[node_id], controller_port,
                            data_dir)
@@ -188,14 +210,17 @@ class Cluster:
 
 @pytest.fixture
 def millrace_cluster(tmp_path, request):
-    """Factory: millrace_cluster(brokers=3, voters=None, extra=()) -> started Cluster. `extra`
-    lines go into every node's file. Every node still running is killed at teardown."""
+    """Factory: millrace_cluster(brokers=3, voters=None, extra=(), proxies=None) -> started
+    Cluster. `extra` lines go into every node's file; `proxies` (a jepsen.proxy.ProxyNet) puts a
+    proxy in front of each broker's advertised listener. Every node still running is killed at
+    teardown."""
     clusters = []
     nodes = []
     request.node.millrace_brokers = nodes
 
-    def start(brokers=3, voters=None, extra=()):
-        cluster = Cluster(tmp_path / f"cluster{len(clusters)}", brokers, voters, extra, nodes)
+    def start(brokers=3, voters=None, extra=(), proxies=None):
+        cluster = Cluster(tmp_path / f"cluster{len(clusters)}", brokers, voters, extra, nodes,
+                          proxies)
         clusters.append(cluster)
         cluster.start()
         return cluster

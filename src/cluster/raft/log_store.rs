@@ -58,6 +58,27 @@ struct Inner {
 #[derive(Clone)]
 pub struct MetadataLogStore(Rc<RefCell<Inner>>);
 
+/// True when the log still holds the entry a recovered committed hint names
+/// (or purged it into a snapshot). A follower saves the commit point it
+/// learns from the leader while the entries it accepted in the same round
+/// may still be on their way to disk; killed in between, it would restart
+/// with a hint past its log, and openraft fails its start-up reading entries
+/// that are not there (found by the Jepsen harness: "Failed to get log
+/// entries, expected index: [0, 3), got [Some(0), Some(1))"). Such a hint is
+/// dropped, as a lost one is: the quorum tells the node the commit point.
+fn committed_hint_holds(
+    hint: &LogId,
+    entries: &BTreeMap<u64, Entry>,
+    purged_index: Option<u64>,
+) -> bool {
+    if purged_index.is_some_and(|purged| hint.index() <= purged) {
+        return true;
+    }
+    entries
+        .get(&hint.index())
+        .is_some_and(|entry| entry.log_id() == *hint)
+}
+
 fn locked(files: &Mutex<LogFiles>) -> io::Result<std::sync::MutexGuard<'_, LogFiles>> {
     files
         .lock()
@@ -80,13 +101,16 @@ impl MetadataLogStore {
                 entries.insert(index, entry);
             }
         }
+        let committed = recovered
+            .committed
+            .filter(|hint| committed_hint_holds(hint, &entries, purged_index));
         Ok(MetadataLogStore(Rc::new(RefCell::new(Inner {
             files: Arc::new(Mutex::new(files)),
             entries,
             frame_starts,
             log_len: recovered.log_len,
             hard: recovered.hard,
-            committed: recovered.committed,
+            committed,
             failed: None,
         }))))
     }

@@ -51,6 +51,7 @@ public final class Driver {
             case "epoch-validation" -> EpochValidation::run;
             case "word-count" -> WordCount::run;
             case "word-count-exactly-once" -> WordCount::runExactlyOnce;
+            case "jepsen-producer" -> JepsenProducer::run;
             default -> throw new IllegalArgumentException("unknown scenario " + name);
         };
     }

@@ -1,0 +1,1 @@
+"""The Jepsen-style harness: fault injection (proxy, nemesis), workload, history and checker."""
