@@ -401,10 +401,18 @@ fn render_lag(w: &mut TextWriter, registry: &Registry) {
     }
 }
 
+/// A broker-wide family: name, type, help, and its value in one shard's block.
+type BrokerFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ShardMetrics) -> u64,
+);
+
 /// Broker-wide replication values (shard 0 holds them; summed so the
 /// series has no shard label, like Kafka's gauges), then follower lag.
 fn render_replication(w: &mut TextWriter, registry: &Registry) {
-    let families: [(&str, &str, &str, fn(&ShardMetrics) -> u64); 5] = [
+    let families: [BrokerFamily; 5] = [
         (
             "millrace_under_replicated_partitions",
             "gauge",

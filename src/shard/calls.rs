@@ -86,6 +86,8 @@ pub mod controller {
 /// Calls of a cluster member's shard 0 to every shard, and of any shard to
 /// the cluster member on shard 0.
 pub mod cluster {
+    use crate::cluster::controller::api::ElectLeadersRequest;
+    use crate::cluster::member::elections::ElectionOutcome;
     use crate::cluster::member::view::ClusterView;
     use crate::cluster::TopicIdPartition;
     use crate::partition::replica::{AlterPartitionProposal, PartitionState};
@@ -124,6 +126,20 @@ pub mod cluster {
         let request = ShardRequest::AllocateProducerIds;
         match ctx.router.call(ctx, MEMBER_SHARD, request).await {
             Ok(ShardResponse::ProducerIds(answer)) => answer,
+            _ => Err(error_code::NOT_CONTROLLER),
+        }
+    }
+
+    /// ElectLeaders from any shard, run by the active controller through
+    /// shard 0: each partition's error code, or the request's
+    /// (`NOT_CONTROLLER` also when shard 0 could not be asked).
+    pub async fn elect_leaders(
+        ctx: &Rc<ShardContext>,
+        request: ElectLeadersRequest,
+    ) -> Result<Vec<ElectionOutcome>, i16> {
+        let request = ShardRequest::ElectLeaders(request);
+        match ctx.router.call(ctx, MEMBER_SHARD, request).await {
+            Ok(ShardResponse::Elections(answer)) => answer,
             _ => Err(error_code::NOT_CONTROLLER),
         }
     }

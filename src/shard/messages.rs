@@ -2,6 +2,8 @@
 //! `Arc` snapshots, plain data): no shard ever holds a reference into another
 //! shard's memory.
 
+use crate::cluster::controller::api::ElectLeadersRequest;
+use crate::cluster::member::elections::ElectionOutcome;
 use crate::cluster::member::view::ClusterView;
 use crate::cluster::TopicIdPartition;
 use crate::coordinator::{GroupRequest, GroupResponse};
@@ -87,6 +89,9 @@ pub enum ShardRequest {
     /// A block of producer ids from the active controller, for a cluster
     /// member's shard 0 (AllocateProducerIds).
     AllocateProducerIds,
+    /// Leader elections for the active controller, for a cluster member's
+    /// shard 0 (ElectLeaders).
+    ElectLeaders(ElectLeadersRequest),
     /// A consumer group request, for the shard that owns the group.
     Group(GroupRequest),
     /// Sizes of partitions the receiver owns (DescribeLogDirs).
@@ -111,6 +116,8 @@ pub enum ShardResponse {
     AlterPartition(Result<PartitionState, i16>),
     /// A block of producer ids (first, length), or a Kafka error code.
     ProducerIds(Result<(i64, i32), i16>),
+    /// Each partition's election error code, or the request's error code.
+    Elections(Result<Vec<ElectionOutcome>, i16>),
     /// The group coordinator's answer.
     Group(GroupResponse),
     /// One entry per `LogDirSizes` partition, same order: its bytes on

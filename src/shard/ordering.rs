@@ -62,6 +62,7 @@ fn order_of(request: &ShardRequest) -> Order {
         | ShardRequest::Controller(_)
         | ShardRequest::AlterPartition { .. }
         | ShardRequest::AllocateProducerIds
+        | ShardRequest::ElectLeaders(_)
         | ShardRequest::Group(_)
         | ShardRequest::LogDirSizes(_) => return Order::Free,
     };

@@ -87,6 +87,16 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
                 ShardResponse::AlterPartition(answer)
             })
         }
+        ShardRequest::ElectLeaders(request) => {
+            let member = ctx.cluster.member.borrow().clone();
+            Box::pin(async move {
+                let answer = match member {
+                    Some(member) => member.elect_leaders(request).await,
+                    None => Err(crate::protocol::error_code::NOT_CONTROLLER),
+                };
+                ShardResponse::Elections(answer)
+            })
+        }
         ShardRequest::AllocateProducerIds => {
             let member = ctx.cluster.member.borrow().clone();
             Box::pin(async move {

@@ -13,6 +13,8 @@
 //!   controller through `client`.
 //! - [`alter`]: AlterPartition from this broker's partition leaders, batched
 //!   into one controller request per round ([`Member::alter_partition`]).
+//! - [`elections`]: ElectLeaders forwarded to the controller
+//!   ([`Member::elect_leaders`]).
 //! - `producer_ids`: blocks of producer ids from the controller
 //!   ([`Member::allocate_producer_ids`]).
 //! - `publish`: every applied metadata change becomes a [`ClusterView`] handed
@@ -24,6 +26,7 @@
 mod active;
 pub mod alter;
 mod client;
+pub mod elections;
 mod lifecycle;
 mod producer_ids;
 pub mod rpc;

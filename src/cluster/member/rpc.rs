@@ -7,8 +7,8 @@
 use crate::cluster::controller::api::{
     AllocateProducerIdsRequest, AlterPartitionItem, AlterPartitionRequest, AlterPartitionResult,
     BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, NewTopic, PartitionState,
-    Reply, Request, ResponseError, TopicRef,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest,
+    ElectionType, NewTopic, PartitionState, Reply, Request, ResponseError, TopicRef,
 };
 use crate::cluster::records::{Endpoint, LeaderRecoveryState};
 use crate::cluster::TopicIdPartition;
@@ -104,6 +104,13 @@ pub enum RpcRequest {
         /// One entry per partition.
         partitions: Vec<WireAlterItem>,
     },
+    /// ElectLeaders (key 43), forwarded.
+    ElectLeaders {
+        /// Unclean (else preferred).
+        unclean: bool,
+        /// (topic id, partition), or `None` for every partition.
+        partitions: Option<Vec<(u128, i32)>>,
+    },
     /// AllocateProducerIds (key 67): a block of producer ids.
     AllocateProducerIds {
         /// The broker asking.
@@ -181,6 +188,9 @@ pub enum WireReply {
     AlterPartition(Result<Vec<WireAlterResult>, i16>),
     /// AllocateProducerIds: (first id, length) of the block, or an error.
     ProducerIds(Result<(i64, i32), i16>),
+    /// ElectLeaders: (topic id, partition, error code) per partition, or a
+    /// request error.
+    Elections(Result<Vec<(u128, i32, i16)>, i16>),
 }
 
 /// Why a message did not decode.
@@ -199,8 +209,8 @@ fn error_of(code: i16) -> ResponseError {
 }
 
 impl RpcRequest {
-    /// The wire form of a lifecycle request; `None` for requests a broker
-    /// never forwards.
+    /// The wire form of a request to the controller (every kind is
+    /// forwarded; `Option` is kept for callers that may refuse some).
     pub fn from_request(request: &Request, raft_addr: Option<&str>) -> Option<Self> {
         Some(match request {
             Request::RegisterBroker(r) => RpcRequest::Register {
@@ -260,11 +270,18 @@ impl RpcRequest {
                 broker_epoch: r.broker_epoch,
                 partitions: r.partitions.iter().map(WireAlterItem::from_item).collect(),
             },
+            Request::ElectLeaders(r) => RpcRequest::ElectLeaders {
+                unclean: r.election == ElectionType::Unclean,
+                partitions: r.partitions.as_ref().map(|list| {
+                    list.iter()
+                        .map(|tp| (tp.topic_id.as_u128(), tp.partition))
+                        .collect()
+                }),
+            },
             Request::AllocateProducerIds(r) => RpcRequest::AllocateProducerIds {
                 broker_id: r.broker_id,
                 broker_epoch: r.broker_epoch,
             },
-            _ => return None,
         })
     }
 
@@ -344,6 +361,24 @@ impl RpcRequest {
                     .into_iter()
                     .map(WireAlterItem::into_item)
                     .collect(),
+            }),
+            RpcRequest::ElectLeaders {
+                unclean,
+                partitions,
+            } => Request::ElectLeaders(ElectLeadersRequest {
+                election: if unclean {
+                    ElectionType::Unclean
+                } else {
+                    ElectionType::Preferred
+                },
+                partitions: partitions.map(|list| {
+                    list.into_iter()
+                        .map(|(topic_id, partition)| TopicIdPartition {
+                            topic_id: Uuid::from_u128(topic_id),
+                            partition,
+                        })
+                        .collect()
+                }),
             }),
             RpcRequest::AllocateProducerIds {
                 broker_id,
@@ -474,8 +509,16 @@ impl WireReply {
                 r.map(|b| (b.first_producer_id, b.len))
                     .map_err(|e| e.code()),
             ),
-            // Not forwarded by brokers.
-            _ => WireReply::Topics(Vec::new()),
+            Reply::ElectLeaders(r) => WireReply::Elections(
+                r.as_ref()
+                    .map(|results| {
+                        results
+                            .iter()
+                            .map(|(tp, r)| (tp.topic_id.as_u128(), tp.partition, code_of(r)))
+                            .collect()
+                    })
+                    .map_err(|e| e.code()),
+            ),
         }
     }
 
@@ -513,7 +556,7 @@ impl WireReply {
                 )
                 .map_err(error_of),
             )),
-            WireReply::Topics(_) | WireReply::AlterPartition(_) | WireReply::ProducerIds(_) => None,
+            _ => None,
         }
     }
 }
