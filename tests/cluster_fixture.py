@@ -134,8 +134,13 @@ class Cluster:
             return self.controller_ports
         from jepsen.proxy import raft_identify
 
-        return {i: proxies.add(("controller", i), f"{HOST}:{port}", identify=raft_identify)
+        return {i: proxies.add(("controller", i), f"{HOST}:{port}", identify=raft_identify,
+                               avoid=self.reserved_ports())
                 for i, port in self.controller_ports.items()}
+
+    def reserved_ports(self):
+        """Ports picked for the nodes' listeners (free now, bound when they start)."""
+        return set(self.client_ports.values()) | set(self.controller_ports.values())
 
     def _write_node(self, node_id):
         controller_port = self.controller_ports.get(node_id)
@@ -146,7 +151,7 @@ class Cluster:
         config_file = node_dir / "server.properties"
         if self.proxies is not None and node_id not in self.advertised_ports:
             self.advertised_ports[node_id] = self.proxies.add(
-                node_id, f"{HOST}:{self.client_ports[node_id]}")
+                node_id, f"{HOST}:{self.client_ports[node_id]}", avoid=self.reserved_ports())
         config_file.write_text(kraft_properties(
             node_id, roles, self.client_ports[node_id], controller_port, self.voters, data_dir,
             self.extra, self.advertised_ports.get(node_id),
@@ -196,7 +201,9 @@ class Cluster:
     def add_broker(self):
         """A broker-only node with the next node.id joins the running cluster."""
         node_id = max(self.nodes) + 1
-        taken = set(self.client_ports.values()) | set(self.controller_ports.values())
+        taken = self.reserved_ports()
+        if self.proxies is not None:
+            taken |= set(self.proxies.ports())
         (self.client_ports[node_id],) = distinct_free_ports(1, taken)
         node = self._write_node(node_id)
         self.nodes[node_id] = node

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 /// Smallest `log.segment.bytes`: one storage block, so tests can roll small
 /// segments while every segment still holds at least one aligned write.
 pub const LOG_SEGMENT_BYTES_MIN: i64 = 4096;
+/// Most offsets partitions (`offsets.topic.num.partitions`).
+pub const OFFSETS_PARTITIONS_MAX: i64 = 10_000;
 /// Most requests one connection may have in flight.
 pub const INFLIGHT_REQUESTS_MAX: i64 = 4096;
 /// Largest cross-shard channel capacity.
@@ -83,11 +85,7 @@ pub const IGNORED_KAFKA_KEYS: &[IgnoredKey] = &[
     },
     IgnoredKey {
         name: "offsets.topic.replication.factor",
-        why: "committed offsets live with the shard that owns the group, not in a replicated __consumer_offsets topic",
-    },
-    IgnoredKey {
-        name: "offsets.topic.num.partitions",
-        why: "there is no __consumer_offsets topic: groups are spread over the shards instead of its partitions",
+        why: "the offsets partitions are not replicated yet: each broker keeps those of the groups it coordinates",
     },
     IgnoredKey {
         name: "transaction.state.log.replication.factor",
@@ -441,6 +439,19 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
             store(
                 &mut c.offsets_retention_ms,
                 (int(v, 1, INT_MAX)? * MS_PER_MINUTE) as u64,
+            )
+        },
+    },
+    BrokerKey {
+        name: "offsets.topic.num.partitions",
+        default: Some("50"),
+        doc: "Partitions of the offsets topic; a group's commits live in partition \
+              abs(hashCode(group id)) % this, on the shard that owns it. Fixed by the first \
+              start of a data directory, as Kafka's __consumer_offsets keeps its count.",
+        apply: |c, v| {
+            store(
+                &mut c.offsets_topic_num_partitions,
+                int(v, 1, OFFSETS_PARTITIONS_MAX)? as usize,
             )
         },
     },

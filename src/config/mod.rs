@@ -102,6 +102,9 @@ pub struct Config {
     pub offsets_retention_ms: u64,
     /// `offsets.retention.check.interval.ms`.
     pub offsets_retention_check_interval_ms: u64,
+    /// `offsets.topic.num.partitions`: the offsets partitions groups are
+    /// spread over (fixed by the first start of a data directory).
+    pub offsets_topic_num_partitions: usize,
     /// `num.shards`; 0 = all online cores.
     pub num_shards: usize,
     /// `shard.channel.capacity`.
@@ -301,6 +304,7 @@ impl Config {
             producer_ids_per_partition_max: 0,
             offsets_retention_ms: 0,
             offsets_retention_check_interval_ms: 0,
+            offsets_topic_num_partitions: 0,
             num_shards: 0,
             shard_channel_capacity: 0,
             max_inflight_requests_per_connection: 0,

@@ -1,12 +1,13 @@
 //! The consumer group coordinator, thread-per-core: each group is owned by
-//! one shard (`shard::placement::shard_for_group`), which alone holds the
-//! group's state and its committed offsets. Handlers on any shard route group
+//! one shard, the owner of the group's offsets partition
+//! (`shard::placement::shard_for_group`), which alone holds the group's
+//! state and its committed offsets. Handlers on any shard route group
 //! requests to the owner as a [`GroupRequest`] (through the shard layer) and
 //! get a [`GroupResponse`] back (kafka-protocol structs, encoded at the
 //! connection).
 //!
 //! - [`group`]: the classic-protocol state machine of one group.
-//! - [`offsets`]: the per-shard durable offsets log.
+//! - [`offsets`]: the durable offsets partitions.
 //! - [`ops`]: the owner-side handling of each request.
 
 pub mod group;
@@ -27,7 +28,8 @@ use kafka_protocol::messages::{
     LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
     OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
-use offsets::{OffsetStore, OffsetStoreError};
+use offsets::partitions::ShardOffsets;
+use offsets::OffsetStoreError;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -113,8 +115,8 @@ pub struct Coordinator {
     groups: RefCell<HashMap<String, Group>>,
     /// The shard's topic table (commits to unknown partitions are refused).
     topics: TopicView,
-    /// Committed offsets of the groups this shard owns.
-    pub offsets: Rc<OffsetStore>,
+    /// Committed offsets of the groups this shard owns (its offsets partitions).
+    pub offsets: ShardOffsets,
     limits: GroupLimits,
     /// `offsets.retention.minutes`, in ms.
     offsets_retention_ms: u64,
@@ -123,14 +125,24 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// The coordinator of shard `shard_id`, checking commits against
-    /// `topics`; [`Coordinator::start`] loads it.
-    pub fn new(config: &Config, shard_id: usize, topics: TopicView) -> Self {
+    /// The coordinator of shard `shard_id`, owner of the offsets partitions
+    /// `offsets_partitions` (of `config.offsets_topic_num_partitions`),
+    /// checking commits against `topics`; [`Coordinator::start`] loads it.
+    pub fn new(
+        config: &Config,
+        shard_id: usize,
+        topics: TopicView,
+        offsets_partitions: &[i32],
+    ) -> Self {
         Coordinator {
             shard_id,
             groups: RefCell::new(HashMap::new()),
             topics,
-            offsets: OffsetStore::new(&config.log_dirs, shard_id),
+            offsets: ShardOffsets::new(
+                &config.log_dirs,
+                config.offsets_topic_num_partitions,
+                offsets_partitions,
+            ),
             limits: GroupLimits {
                 initial_rebalance_delay: Duration::from_millis(
                     config.group_initial_rebalance_delay_ms,
@@ -153,7 +165,7 @@ impl Coordinator {
         self.offsets
             .load()
             .await
-            .map_err(|e| format!("shard {shard_id}: offsets log: {e}"))?;
+            .map_err(|e| format!("shard {shard_id}: offsets partitions: {e}"))?;
         let table = self.topics.current();
         let orphans = self
             .offsets
@@ -216,7 +228,7 @@ impl Coordinator {
                 .await
                 .ok_or(group::error_code::COORDINATOR_NOT_AVAILABLE)?,
         };
-        self.offsets.settled().await;
+        self.offsets.settled(group_id).await;
         Ok(answer)
     }
 
@@ -325,7 +337,22 @@ mod tests {
             ..Config::default()
         };
         let topics = TopicView::new(std::sync::Arc::new(TopicTable::default()));
-        Coordinator::new(&config, 0, topics)
+        Coordinator::new(&config, 0, topics, &every_partition(&config))
+    }
+
+    /// The offsets partitions of `config`, all owned by the one test shard.
+    fn every_partition(config: &Config) -> Vec<i32> {
+        (0..config.offsets_topic_num_partitions.max(1) as i32).collect()
+    }
+
+    /// The offsets of the test coordinator's data dir, loaded afresh.
+    fn coordinator_offsets(log_dir: &std::path::Path) -> ShardOffsets {
+        let config = Config::default();
+        ShardOffsets::new(
+            log_dir,
+            config.offsets_topic_num_partitions,
+            &every_partition(&config),
+        )
     }
 
     fn run(future: impl std::future::Future<Output = ()> + 'static) {
@@ -367,7 +394,7 @@ mod tests {
             coordinator.offsets.write(changes).await.unwrap();
             join(&coordinator, "busy");
             assert_eq!(coordinator.expire_offsets(NOW_MS).await.unwrap(), 1);
-            let reloaded = OffsetStore::new(&log_dir, 0);
+            let reloaded = coordinator_offsets(&log_dir);
             reloaded.load().await.unwrap();
             let mut groups = reloaded.groups();
             groups.sort();
@@ -405,7 +432,7 @@ mod tests {
                 ..Config::default()
             };
             let topics = TopicView::new(std::sync::Arc::new(TopicTable::default()));
-            let coordinator = Coordinator::new(&config, 0, topics);
+            let coordinator = Coordinator::new(&config, 0, topics, &every_partition(&config));
             coordinator.offsets.load().await.unwrap();
             let old = coordinator.join("g", dynamic_member("")).await.unwrap();
             let old_id = old.member_id.to_string();
@@ -490,7 +517,7 @@ mod tests {
             ];
             coordinator.offsets.write(changes).await.unwrap();
             coordinator.forget_topics(&["gone".into()]).await.unwrap();
-            let reloaded = OffsetStore::new(&log_dir, 0);
+            let reloaded = coordinator_offsets(&log_dir);
             reloaded.load().await.unwrap();
             assert_eq!(reloaded.groups(), vec!["g2".to_string()]);
             assert!(reloaded.get("g2", "kept", 0).is_some());

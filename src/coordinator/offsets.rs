@@ -1,30 +1,52 @@
-//! Committed offsets of the groups one shard coordinates, kept durable in a
-//! per-shard log `<log.dirs>/__millrace_offsets-<shard>/offsets.log`.
+//! Committed offsets, kept in the partitions of Kafka's offsets topic: a
+//! group's commits go to partition [`partitions::partition_for_group`]
+//! (Kafka's `abs(groupId.hashCode) % offsets.topic.num.partitions`), and the
+//! shard that owns that partition coordinates the group. Which shard owns a
+//! partition follows the shard count, but the partition a group's commits
+//! live in does not: a broker restarted with another `num.shards` (or on
+//! another number of cores) loads each partition on its new owner and keeps
+//! every commit (issue 10, defect 3).
 //!
 //! # Design
-//! - The file is a sequence of records `[u32 body length][u32 crc32c of
-//!   body][body]`, body = kind (1 commit, 2 delete), group, topic, partition,
-//!   offset, leader epoch, commit time (ms) and metadata. The last record for
-//!   a key wins; a delete record removes the key.
+//! - One log per offsets partition, `<log.dirs>/__millrace_consumer_offsets-<p>/offsets.log`,
+//!   created at the first commit of one of its groups. Its records are
+//!   Kafka's offset commit key and value ([`record`]). The last record for a
+//!   key wins; a tombstone removes the key.
 //! - Commits are acknowledged only after their records are written and
 //!   fdatasync'd (the durability of acks=all data). Concurrent commits are
 //!   group-committed: whatever is queued while a write+fdatasync runs goes
 //!   out together in the next one.
-//! - Start-up replays the file; the first record that is short or fails its
-//!   CRC marks a torn tail, which is truncated.
-//! - When the file grows past [`COMPACT_RATIO`] times the live data (and
+//! - Start-up replays each partition the shard owns before the shard serves
+//!   (so no request sees a partition still loading); the first record that
+//!   is short or fails its CRC marks a torn tail, which is truncated.
+//! - When a file grows past [`COMPACT_RATIO`] times the live data (and
 //!   [`COMPACT_BYTES_MIN`]), a snapshot of the live offsets is written to a
-//!   temporary file, fsync'd and renamed over the log.
+//!   temporary file, fsync'd and renamed over the log (compaction: the
+//!   latest record per key).
 //! - File I/O is blocking `std::fs` run on the shard's control helpers
 //!   ([`run_control_job`]), never on the reactor nor behind clients' sends
-//!   or segment rolls: the log is small
-//!   and written with one pwrite+fdatasync per group commit, so buffered I/O
-//!   is simpler than DmaFile's alignment rules at no cost that matters here.
-//!   The directory is created by `storage::io::create_dir_durably`, which
-//!   fsyncs its parent (shared with partition directories).
+//!   or segment rolls: the log is small and written with one
+//!   pwrite+fdatasync per group commit, so buffered I/O is simpler than
+//!   DmaFile's alignment rules at no cost that matters here. The directory
+//!   is created by `storage::io::create_dir_durably`, which fsyncs its
+//!   parent (shared with partition directories).
+//! - [`upgrade`]: the partition count is fixed at the first start (as
+//!   Kafka's topic is, once created), and the per-shard logs of older
+//!   versions are imported once.
+//!
+//! Not yet: these partitions are files of this broker, not a replicated
+//! topic; in a cluster they stay on the broker that coordinates the group.
+
+pub mod partitions;
+pub mod record;
+pub mod upgrade;
+
+#[cfg(test)]
+mod tests;
 
 use crate::local::helper_pool::run_control_job;
 use crate::local::oneshot;
+use record::{decode_records, encode_record, record_size};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -36,19 +58,14 @@ use std::sync::Arc;
 
 /// File name of the offsets log inside its directory.
 pub const OFFSETS_FILE: &str = "offsets.log";
-/// Directory name prefix (the shard index follows).
-pub const OFFSETS_DIR_PREFIX: &str = "__millrace_offsets-";
+/// Directory name prefix of an offsets partition (its index follows).
+pub const OFFSETS_DIR_PREFIX: &str = "__millrace_consumer_offsets-";
 /// Compact when the file exceeds this many times the live data...
 pub const COMPACT_RATIO: u64 = 4;
 /// ...and at least this many bytes.
 pub const COMPACT_BYTES_MIN: u64 = 1 << 20;
 /// Largest metadata string kept with an offset (Kafka's offset.metadata.max.bytes).
 pub const METADATA_BYTES_MAX: usize = 4096;
-/// Largest record body (group/topic names are bounded by Kafka at 249/32 KiB).
-const RECORD_BODY_BYTES_MAX: usize = 128 * 1024;
-const RECORD_HEADER_BYTES: usize = 8;
-const KIND_COMMIT: u8 = 1;
-const KIND_DELETE: u8 = 2;
 
 /// One committed offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,128 +125,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Encodes one change as a log record.
-pub fn encode_record(change: &OffsetChange, out: &mut Vec<u8>) {
-    let mut body = Vec::with_capacity(64 + change.group.len() + change.topic.len());
-    let empty = CommittedOffset {
-        offset: -1,
-        leader_epoch: -1,
-        metadata: String::new(),
-        commit_time_ms: 0,
-    };
-    let (kind, committed) = match &change.committed {
-        Some(committed) => (KIND_COMMIT, committed),
-        None => (KIND_DELETE, &empty),
-    };
-    body.push(kind);
-    put_str(&mut body, &change.group);
-    put_str(&mut body, &change.topic);
-    body.extend_from_slice(&change.partition.to_be_bytes());
-    body.extend_from_slice(&committed.offset.to_be_bytes());
-    body.extend_from_slice(&committed.leader_epoch.to_be_bytes());
-    body.extend_from_slice(&committed.commit_time_ms.to_be_bytes());
-    put_str(&mut body, &committed.metadata);
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
-    out.extend_from_slice(&body);
-}
-
-fn put_str(out: &mut Vec<u8>, value: &str) {
-    out.extend_from_slice(&(value.len() as u32).to_be_bytes());
-    out.extend_from_slice(value.as_bytes());
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn string(&mut self) -> Option<String> {
-        let len = self.u32()? as usize;
-        String::from_utf8(self.take(len)?.to_vec()).ok()
-    }
-}
-
-fn decode_body(body: &[u8]) -> Option<OffsetChange> {
-    let mut reader = Reader(body);
-    let kind = reader.take(1)?[0];
-    let group = reader.string()?;
-    let topic = reader.string()?;
-    let partition = reader.i32()?;
-    let committed = CommittedOffset {
-        offset: reader.i64()?,
-        leader_epoch: reader.i32()?,
-        commit_time_ms: reader.i64()?,
-        metadata: reader.string()?,
-    };
-    let committed = match kind {
-        KIND_COMMIT => Some(committed),
-        KIND_DELETE => None,
-        _ => return None,
-    };
-    Some(OffsetChange {
-        group,
-        topic,
-        partition,
-        committed,
-    })
-}
-
-/// Decodes records from the start of `data`; returns them and the length
-/// of the valid prefix (anything after it is a torn or corrupt tail).
-pub fn decode_records(data: &[u8]) -> (Vec<OffsetChange>, usize) {
-    let mut changes = Vec::new();
-    let mut valid = 0;
-    while data.len() - valid >= RECORD_HEADER_BYTES {
-        let header = &data[valid..valid + RECORD_HEADER_BYTES];
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        let start = valid + RECORD_HEADER_BYTES;
-        if len > RECORD_BODY_BYTES_MAX || data.len() - start < len {
-            break;
-        }
-        let body = &data[start..start + len];
-        if crc32c::crc32c(body) != crc {
-            break;
-        }
-        let Some(change) = decode_body(body) else {
-            break;
-        };
-        changes.push(change);
-        valid = start + len;
-    }
-    (changes, valid)
-}
-
-/// Record size of a live entry, for the compaction estimate.
-fn record_size(group: &str, topic: &str, metadata: &str) -> u64 {
-    (RECORD_HEADER_BYTES + 1 + 12 + group.len() + topic.len() + metadata.len() + 4 + 8 + 4 + 8)
-        as u64
-}
-
 struct QueuedWrite {
     changes: Vec<OffsetChange>,
     done: oneshot::Sender<bool>,
 }
 
-/// The committed offsets of one shard's groups.
+/// The committed offsets of the groups of one offsets partition.
 pub struct OffsetStore {
     dir: PathBuf,
+    /// Set by [`OffsetStore::load`]: writes are refused before.
+    loaded: Cell<bool>,
+    /// Opened at load when the log exists, else at the first write.
     file: RefCell<Option<Arc<File>>>,
     live: RefCell<HashMap<String, PartitionOffsets>>,
     file_bytes: Cell<u64>,
@@ -239,10 +145,12 @@ pub struct OffsetStore {
 }
 
 impl OffsetStore {
-    /// A store for shard `shard_id` under `log_dir`; [`OffsetStore::load`] opens it.
-    pub fn new(log_dir: &Path, shard_id: usize) -> Rc<Self> {
+    /// The store of offsets partition `partition` under `log_dir`;
+    /// [`OffsetStore::load`] opens it.
+    pub fn new(log_dir: &Path, partition: i32) -> Rc<Self> {
         Rc::new(OffsetStore {
-            dir: log_dir.join(format!("{OFFSETS_DIR_PREFIX}{shard_id}")),
+            dir: partition_dir(log_dir, partition),
+            loaded: Cell::new(false),
             file: RefCell::new(None),
             live: RefCell::new(HashMap::new()),
             file_bytes: Cell::new(0),
@@ -252,17 +160,20 @@ impl OffsetStore {
         })
     }
 
-    /// Opens the log, replays it and truncates a torn tail.
+    /// Opens the log if it exists, replays it and truncates a torn tail.
     pub async fn load(&self) -> Result<(), OffsetStoreError> {
-        crate::storage::io::create_dir_durably(&self.dir)
-            .await
-            .map_err(OffsetStoreError::Io)?;
         let dir = self.dir.clone();
-        let opened = run_control_job(move || open_and_replay(&dir))
-            .await
-            .map_err(|_| OffsetStoreError::Lost)?
-            .map_err(OffsetStoreError::Io)?;
-        let (file, changes, valid_bytes) = opened;
+        let opened = run_control_job(move || match dir.exists() {
+            true => open_and_replay(&dir).map(Some),
+            false => Ok(None),
+        })
+        .await
+        .map_err(|_| OffsetStoreError::Lost)?
+        .map_err(OffsetStoreError::Io)?;
+        self.loaded.set(true);
+        let Some((file, changes, valid_bytes)) = opened else {
+            return Ok(());
+        };
         let count = changes.len();
         for change in changes {
             self.apply(change);
@@ -414,7 +325,7 @@ impl OffsetStore {
         if changes.is_empty() {
             return Ok(());
         }
-        if self.file.borrow().is_none() {
+        if !self.loaded.get() {
             return Err(OffsetStoreError::NotOpen);
         }
         let (done, written) = oneshot::channel();
@@ -486,12 +397,27 @@ impl OffsetStore {
         self.writing.set(false);
     }
 
+    /// The open log, created with its directory at the first write.
+    async fn log_file(&self) -> Result<Arc<File>, OffsetStoreError> {
+        if let Some(file) = self.file.borrow().clone() {
+            return Ok(file);
+        }
+        crate::storage::io::create_dir_durably(&self.dir)
+            .await
+            .map_err(OffsetStoreError::Io)?;
+        let dir = self.dir.clone();
+        let file = run_control_job(move || open_and_replay(&dir))
+            .await
+            .map_err(|_| OffsetStoreError::Lost)?
+            .map_err(OffsetStoreError::Io)?
+            .0;
+        let file = Arc::new(file);
+        *self.file.borrow_mut() = Some(file.clone());
+        Ok(file)
+    }
+
     async fn append(&self, bytes: Vec<u8>) -> Result<(), OffsetStoreError> {
-        let file = self
-            .file
-            .borrow()
-            .clone()
-            .ok_or(OffsetStoreError::NotOpen)?;
+        let file = self.log_file().await?;
         let position = self.file_bytes.get();
         let len = bytes.len() as u64;
         run_control_job(move || {
@@ -542,7 +468,13 @@ impl OffsetStore {
     }
 }
 
-fn open_and_replay(dir: &Path) -> std::io::Result<(File, Vec<OffsetChange>, u64)> {
+/// The directory of offsets partition `partition` under `log_dir`.
+pub fn partition_dir(log_dir: &Path, partition: i32) -> PathBuf {
+    log_dir.join(format!("{OFFSETS_DIR_PREFIX}{partition}"))
+}
+
+/// Opens (creating) the log in `dir`, replays it and cuts a torn tail.
+pub fn open_and_replay(dir: &Path) -> std::io::Result<(File, Vec<OffsetChange>, u64)> {
     let path = dir.join(OFFSETS_FILE);
     let file = OpenOptions::new()
         .read(true)
@@ -564,7 +496,8 @@ fn open_and_replay(dir: &Path) -> std::io::Result<(File, Vec<OffsetChange>, u64)
     Ok((file, changes, valid as u64))
 }
 
-fn replace_with_snapshot(dir: &Path, snapshot: &[u8]) -> std::io::Result<File> {
+/// Writes `snapshot` as the whole log of `dir` (temporary file, fsync, rename).
+pub fn replace_with_snapshot(dir: &Path, snapshot: &[u8]) -> std::io::Result<File> {
     let tmp = dir.join(format!("{OFFSETS_FILE}.tmp"));
     let path = dir.join(OFFSETS_FILE);
     {
@@ -575,196 +508,4 @@ fn replace_with_snapshot(dir: &Path, snapshot: &[u8]) -> std::io::Result<File> {
     std::fs::rename(&tmp, &path)?;
     File::open(dir)?.sync_all()?;
     OpenOptions::new().read(true).write(true).open(&path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn change(partition: i32, offset: Option<i64>) -> OffsetChange {
-        OffsetChange {
-            group: "g".into(),
-            topic: "t".into(),
-            partition,
-            committed: offset.map(|offset| CommittedOffset {
-                offset,
-                leader_epoch: -1,
-                metadata: "m".into(),
-                commit_time_ms: 5,
-            }),
-        }
-    }
-
-    #[test]
-    fn records_round_trip_and_torn_tail_is_cut() {
-        let mut bytes = Vec::new();
-        encode_record(&change(0, Some(10)), &mut bytes);
-        encode_record(&change(1, None), &mut bytes);
-        let whole = bytes.len();
-        encode_record(&change(2, Some(7)), &mut bytes);
-        bytes.truncate(bytes.len() - 3);
-        let (changes, valid) = decode_records(&bytes);
-        assert_eq!(changes, vec![change(0, Some(10)), change(1, None)]);
-        assert_eq!(valid, whole);
-    }
-
-    #[test]
-    fn corrupt_record_ends_replay() {
-        let mut bytes = Vec::new();
-        encode_record(&change(0, Some(10)), &mut bytes);
-        let first = bytes.len();
-        encode_record(&change(1, Some(11)), &mut bytes);
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        let (changes, valid) = decode_records(&bytes);
-        assert_eq!(changes.len(), 1);
-        assert_eq!(valid, first);
-    }
-
-    #[test]
-    fn last_record_wins_and_delete_removes() {
-        let store = OffsetStore::new(Path::new("/nonexistent"), 0);
-        store.apply(change(0, Some(1)));
-        store.apply(change(0, Some(2)));
-        assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(2));
-        store.apply(change(0, None));
-        assert_eq!(store.get("g", "t", 0), None);
-        assert!(store.groups().is_empty());
-    }
-
-    fn committed_at(group: &str, topic: &str, commit_time_ms: i64) -> OffsetChange {
-        OffsetChange {
-            group: group.into(),
-            topic: topic.into(),
-            partition: 0,
-            committed: Some(CommittedOffset {
-                offset: 1,
-                leader_epoch: -1,
-                metadata: String::new(),
-                commit_time_ms,
-            }),
-        }
-    }
-
-    #[test]
-    fn deletions_for_topics_cover_every_group() {
-        let store = OffsetStore::new(Path::new("/nonexistent"), 0);
-        store.apply(committed_at("g1", "gone", 1));
-        store.apply(committed_at("g1", "kept", 1));
-        store.apply(committed_at("g2", "gone", 1));
-        let mut deletions = store.deletions_for_topics(|topic| topic == "gone");
-        deletions.sort_by(|a, b| a.group.cmp(&b.group));
-        assert_eq!(deletions.len(), 2);
-        assert!(deletions
-            .iter()
-            .all(|d| d.topic == "gone" && d.committed.is_none()));
-        for deletion in deletions {
-            store.apply(deletion);
-        }
-        assert_eq!(store.groups(), vec!["g1".to_string()]);
-        assert!(store.get("g1", "kept", 0).is_some());
-    }
-
-    #[test]
-    fn only_inactive_groups_past_retention_since_last_commit_expire() {
-        let store = OffsetStore::new(Path::new("/nonexistent"), 0);
-        // Old partition commit, recent one: the group's last commit counts.
-        store.apply(committed_at("recent", "a", 100));
-        store.apply(committed_at("recent", "b", 950));
-        store.apply(committed_at("old", "a", 100));
-        store.apply(committed_at("old", "b", 200));
-        store.apply(committed_at("active", "a", 0));
-        let deletions = store.expired_deletions(1000, 500, |group| group == "active");
-        assert_eq!(deletions.len(), 2);
-        assert!(deletions.iter().all(|d| d.group == "old"));
-        // Exactly at the retention boundary it expires, as in Kafka.
-        assert_eq!(store.expired_deletions(700, 500, |_| false).len(), 3);
-    }
-
-    #[test]
-    fn snapshot_replaces_the_log() {
-        let dir = std::env::temp_dir().join(format!("millrace-offsets-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut bytes = Vec::new();
-        encode_record(&change(0, Some(3)), &mut bytes);
-        replace_with_snapshot(&dir, &bytes).unwrap();
-        let (_, changes, valid) = open_and_replay(&dir).unwrap();
-        assert_eq!(changes, vec![change(0, Some(3))]);
-        assert_eq!(valid as usize, bytes.len());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn run(future: impl std::future::Future<Output = ()> + 'static) {
-        glommio::LocalExecutorBuilder::default()
-            .io_memory(1 << 20)
-            .make()
-            .unwrap()
-            .run(future);
-    }
-
-    #[test]
-    fn concurrent_commits_are_durable_and_reload_after_compaction() {
-        let dir = std::env::temp_dir().join(format!("millrace-offsets-{}", uuid::Uuid::new_v4()));
-        let log_dir = dir.clone();
-        run(async move {
-            let store = OffsetStore::new(&log_dir, 3);
-            store.load().await.unwrap();
-            let writes = (0..50).map(|i| {
-                let store = store.clone();
-                glommio::spawn_local(async move {
-                    store.write(vec![change(i % 5, Some(i as i64))]).await
-                })
-            });
-            for write in writes.collect::<Vec<_>>() {
-                write.await.unwrap();
-            }
-            assert_eq!(store.group_offsets("g").len(), 5);
-            // Enough rewrites of the same keys to pass the compaction threshold.
-            let big = "x".repeat(METADATA_BYTES_MAX);
-            for round in 0..300 {
-                let mut c = change(0, Some(1000 + round));
-                if let Some(committed) = c.committed.as_mut() {
-                    committed.metadata = big.clone();
-                }
-                store.write(vec![c]).await.unwrap();
-            }
-            assert!(store.file_bytes.get() < COMPACT_BYTES_MIN + 8 * 1024);
-            store
-                .write(store.deletions_for_group("g")[1..].to_vec())
-                .await
-                .unwrap();
-            let reloaded = OffsetStore::new(&log_dir, 3);
-            reloaded.load().await.unwrap();
-            let offsets = reloaded.group_offsets("g");
-            assert_eq!(offsets.len(), 1);
-            assert_eq!(offsets[0].2.offset, 1299);
-        });
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_offsets_directory_survives_a_power_loss() {
-        use crate::storage::io::{install_fault_plan, Fault, FaultPlan, FaultRule};
-        let dir = std::env::temp_dir().join(format!("millrace-offsets-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log_dir = dir.clone();
-        run(async move {
-            // A rule that never fires: the plan only tracks what a crash
-            // loses (directory entries whose parent was never fsynced).
-            let plan = std::rc::Rc::new(FaultPlan::new(vec![FaultRule {
-                file_contains: String::new(),
-                fault: Fault::LyingSync { from_nth: u64::MAX },
-            }]));
-            install_fault_plan(Some(plan.clone()));
-            let store = OffsetStore::new(&log_dir, 1);
-            store.load().await.unwrap();
-            store.write(vec![change(0, Some(42))]).await.unwrap();
-            plan.crash().unwrap();
-            install_fault_plan(None);
-            let reloaded = OffsetStore::new(&log_dir, 1);
-            reloaded.load().await.unwrap();
-            assert_eq!(reloaded.group_offsets("g").len(), 1);
-        });
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

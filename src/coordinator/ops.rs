@@ -2,6 +2,7 @@
 //! group state or the offsets store and builds the kafka-protocol answer.
 
 use super::group::{error_code, JoinParams, MemberRef, Reply};
+use super::offsets::record::RECORD_STRING_BYTES_MAX;
 use super::offsets::{now_ms, CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
 use super::subscription::CONSUMER_PROTOCOL_TYPE;
 use super::{Coordinator, GroupRequest, GroupResponse};
@@ -185,6 +186,10 @@ fn leave(
 /// JoinGroup answer waits for the commits queued before it
 /// ([`super::Coordinator::join`]).
 fn commit_error(coordinator: &Coordinator, request: &OffsetCommitRequest) -> i16 {
+    // Kafka's offsets record keeps the group id as an i16-length string.
+    if request.group_id.0.len() > RECORD_STRING_BYTES_MAX {
+        return error_code::INVALID_GROUP_ID;
+    }
     let groups = coordinator.groups.borrow();
     let generation = request.generation_id_or_member_epoch;
     match groups.get(request.group_id.0.as_str()) {

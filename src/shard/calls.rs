@@ -29,7 +29,11 @@ pub mod group {
                 return Err(error_code::NOT_COORDINATOR);
             }
         }
-        let owner = shard_for_group(group_id, ctx.nr_shards);
+        let owner = shard_for_group(
+            group_id,
+            ctx.config.offsets_topic_num_partitions,
+            ctx.nr_shards,
+        );
         call_shard(ctx, owner, request).await
     }
 

@@ -3,12 +3,14 @@
 
 use super::mesh_join::{join_mesh, MeshHandOut, ShardMesh};
 use super::metrics_feed;
+use super::placement::offsets_partitions_of;
 use super::router::{spawn_receive_loops, Router};
 use super::startup_summary::{StartupFacts, StartupSummary};
 use super::startup_watch::{ProgressSlot, StartPhase, StartupProgress};
 use super::{ClusterState, Lifecycle, ShardContext};
 use crate::cluster::member::{Member, MemberConfig, Publish};
 use crate::config::Config;
+use crate::coordinator::offsets::upgrade;
 use crate::coordinator::Coordinator;
 use crate::local::cpus::allowed_cpus;
 use crate::local::join_all;
@@ -103,7 +105,7 @@ pub type ServeClients = Pin<Box<dyn Future<Output = ()>>>;
 
 /// Runs the broker until SIGTERM/SIGINT, serving clients on every shard with
 /// `frontend`; returns after a clean shutdown.
-pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
+pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
     let data_dir = config.log_dirs.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| StartError(format!("log.dirs {}: {e}", data_dir.display())))?;
@@ -123,16 +125,21 @@ pub fn run(config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
         store::load_topics(&data_dir).map_err(|e| StartError(format!("topic registry: {e}")))?
     };
     let clean_start = take_clean_marker(&data_dir)?;
+    config.offsets_topic_num_partitions =
+        upgrade::prepare(&data_dir, config.offsets_topic_num_partitions)
+            .map_err(|e| StartError(format!("offsets partitions: {e}")))?;
     let checkpoint = Arc::new(RecoveryCheckpoint::load(&data_dir));
     check_io_uring()?;
     let nr_shards = shard_count(&config);
     let io_memory = io_memory_per_shard(&config, nr_shards)?;
-    // One offsets partition per shard beside the topics' partitions.
+    // The offsets partitions' logs beside the topics' partitions.
     let partitions = topics
         .iter()
         .map(|t| t.partitions.max(0) as u64)
         .sum::<u64>();
-    super::open_files::ensure_open_file_limit(partitions + nr_shards as u64).map_err(StartError)?;
+    let offsets_partitions = config.offsets_topic_num_partitions as u64;
+    super::open_files::ensure_open_file_limit(partitions + offsets_partitions)
+        .map_err(StartError)?;
     install_signal_thread(config.shutdown_timeout_ms)?;
     let previous_shutdown = match (fresh, clean_start) {
         (true, _) => "none (new data directory)",
@@ -271,7 +278,17 @@ async fn shard_main(
     );
     let shutting_down = LocalEvent::default();
     let control = Rc::new(ControlPlane::new(shard_id, startup.topics.clone()));
-    let coordinator = Coordinator::new(&config, shard_id, control.topics.clone());
+    let offsets_partitions = offsets_partitions_of(
+        shard_id,
+        config.offsets_topic_num_partitions,
+        startup.nr_shards,
+    );
+    let coordinator = Coordinator::new(
+        &config,
+        shard_id,
+        control.topics.clone(),
+        &offsets_partitions,
+    );
     let ctx = Rc::new(ShardContext {
         shard_id,
         nr_shards: startup.nr_shards,

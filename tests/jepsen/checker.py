@@ -9,7 +9,8 @@
   b holds a record (in the final read or any poll);
 - nonmonotonic-polls: a consumer session read offset b <= a after a;
 - unexpected: a value in the log that no producer sent;
-- final-read-short: after healing, a partition could not be read up to its high watermark.
+- final-read-short: after healing, a partition could not be read up to its high watermark, or
+  had none (no leader: unavailable).
 
 `compare_replicas(log_dirs, topic, partition, hw)` compares each broker's segment bytes of the
 partition (Kafka's layout, <log.dirs>/<topic>-<p>/*.log) batch by batch up to the high
@@ -239,3 +240,26 @@ def check_replicas(result, log_dirs, topic, hws):
     for partition, hw in sorted(hws.items()):
         result.anomalies["replicas-differ"].extend(compare_replicas(log_dirs, topic, partition, hw))
     return result
+
+
+# ---------------------------------------------------------------- until replication lands
+
+# The replication data path's module (repl-data, issue 13). While the tree lacks it, followers
+# hold no data and the runs must find lost writes: the tests that need replication are
+# xfail(strict) then, failing only on the checker's or Kafka's expectations (an infrastructure
+# error stays a failure). Once it is in the tree they run plainly and must pass.
+REPLICATION_SOURCE_DIR = Path(__file__).resolve().parents[2] / "src" / "cluster" / "replication"
+
+
+def replication_in_tree():
+    return REPLICATION_SOURCE_DIR.is_dir()
+
+
+def until_replication(reason):
+    import pytest
+
+    return pytest.mark.xfail(
+        condition=not replication_in_tree(), strict=True,
+        raises=(HistoryInvalid, KafkaBehaviourMissing),
+        reason=f"issue 13, until {REPLICATION_SOURCE_DIR.relative_to(REPLICATION_SOURCE_DIR.parents[2])} "
+               f"(the replication data path) is in the tree: {reason}")

@@ -10,7 +10,9 @@ Events (every one has "type", "process" and "time"; partition and offset are int
 - assign: {"partitions"} a consumer (re)starts reading: later polls are a new session.
 - final:  {"partition", "offset", "value"} the read of the whole log after healing.
 - hw:     {"partition", "offset"} the high watermark the final read went up to.
-- final-short: {"partition", "reached", "hw", "errors"} the final read could not reach the hw.
+- final-short: {"partition", "reached", "hw", "errors", "state"} the final read could not reach
+          the hw (hw null: the partition had none, i.e. it was unavailable after healing);
+          state is [leader, replicas, isr] from Metadata then.
 - nemesis: {"fault", ...} what the nemesis did (for the reader of a failed run).
 """
 

@@ -46,6 +46,8 @@ HOLD_POLL_S = 0.02
 # How long start() and calls into the loop wait for it.
 LOOP_CALL_TIMEOUT_S = 10.0
 API_FETCH = 1
+# Binds tried before a proxy gives up finding a port outside the ones to avoid.
+PORT_ATTEMPTS_MAX = 100
 BROKER_CLIENT_ID = re.compile(r"broker-(\d+)")
 # ReplicaState's tag in a Fetch request (v15+).
 FETCH_REPLICA_STATE_TAG = 1
@@ -188,9 +190,17 @@ class Proxy:
         self.accepted = 0
         self.peers_seen = {}
 
-    async def start(self, host):
-        self.server = await asyncio.start_server(self._serve, host, 0)
-        self.port = self.server.sockets[0].getsockname()[1]
+    async def start(self, host, avoid):
+        """Listens on a free port not in `avoid` (ports the test picked for brokers but that
+        nothing holds until they start)."""
+        for _ in range(PORT_ATTEMPTS_MAX):
+            server = await asyncio.start_server(self._serve, host, 0)
+            port = server.sockets[0].getsockname()[1]
+            if port not in avoid:
+                self.server, self.port = server, port
+                return
+            server.close()
+        raise OSError(f"no free port outside {sorted(avoid)}")
 
     async def _serve(self, reader, writer):
         self.accepted += 1
@@ -303,10 +313,11 @@ class ProxyNet:
             return fn()
         return self._call(wrapper())
 
-    def add(self, name, target, identify=kafka_identify):
-        """Starts a proxy for broker `name` in front of `target`; returns its port."""
+    def add(self, name, target, identify=kafka_identify, avoid=()):
+        """Starts a proxy for broker `name` in front of `target` on a port not in `avoid`;
+        returns its port."""
         proxy = Proxy(self, name, target, identify)
-        self._call(proxy.start(self.host))
+        self._call(proxy.start(self.host, set(avoid)))
         self.proxies[name] = proxy
         return proxy.port
 
@@ -375,6 +386,9 @@ class ProxyNet:
         with self.lock:
             self.rules.clear()
             self.refused.clear()
+
+    def ports(self):
+        return [proxy.port for proxy in self.proxies.values()]
 
     def stats(self):
         return {name: dict(p.peers_seen) for name, p in self.proxies.items()}

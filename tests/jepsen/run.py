@@ -113,6 +113,7 @@ def jepsen_run(cluster, proxies, history_path, seed, cycle_count, extra_producer
     result.anomalies["replicas-differ"].extend(wait_replicas_agree(cluster, topic, hws))
     result.stats["faults"] = dict(nemesis.counts)
     result.stats["hw"] = hws
+    result.stats["partitions"] = workload.partition_states(cluster.bootstrap, topic)
     if proxies is not None:
         result.stats["proxied-peers"] = proxies.stats()
     return result

@@ -169,31 +169,38 @@ class Consumer(threading.Thread):
 
 
 def high_watermarks(bootstrap, topic, partitions, timeout_s=CLUSTER_WAIT_TIMEOUT_S):
-    """{partition: high watermark}, retried until every partition answers."""
+    """({partition: high watermark}, {partition: last error}), retried until every partition
+    answers or the timeout: a partition still without one is unavailable after healing."""
     client = KafkaConsumer(consumer_config(bootstrap, "jepsen-hw"))
     deadline = time.monotonic() + timeout_s
     marks = {}
+    errors = {}
     try:
-        while len(marks) < partitions:
+        while len(marks) < partitions and time.monotonic() < deadline:
             for p in range(partitions):
                 if p in marks:
                     continue
                 try:
                     marks[p] = client.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-                except KafkaException:
-                    if time.monotonic() > deadline:
-                        raise
+                except KafkaException as err:
+                    errors[p] = str(err)
             if len(marks) < partitions:
                 time.sleep(0.5)
     finally:
         client.close()
-    return marks
+    return marks, {p: e for p, e in errors.items() if p not in marks}
 
 
 def final_read(bootstrap, topic, partitions, history):
-    """Reads every partition from 0 to its high watermark now; records hw and final events.
-    Returns {partition: hw}."""
-    marks = high_watermarks(bootstrap, topic, partitions)
+    """Reads every partition from 0 to its high watermark now; records hw and final events, and
+    a final-short event (with the partition's leader, replicas and ISR) for a partition that
+    has no high watermark or cannot be read up to it. Returns {partition: hw} of the partitions
+    that have one."""
+    marks, unavailable = high_watermarks(bootstrap, topic, partitions)
+    states = partition_states(bootstrap, topic)
+    for p, error in sorted(unavailable.items()):
+        history.record(h.FINAL_SHORT, "final", partition=p, reached=0, hw=None, errors=[error],
+                       state=states.get(p))
     client = KafkaConsumer(consumer_config(bootstrap, "jepsen-final"))
     try:
         for p, hw in marks.items():
@@ -208,7 +215,7 @@ def final_read(bootstrap, topic, partitions, history):
                 if time.monotonic() > deadline:
                     # The healed cluster cannot serve its own log: the checker reports it.
                     history.record(h.FINAL_SHORT, "final", partition=p, reached=last + 1,
-                                   hw=hw, errors=sorted(set(errors))[:10])
+                                   hw=hw, errors=sorted(set(errors))[:10], state=states.get(p))
                     break
                 msg = client.poll(POLL_TIMEOUT_S)
                 if msg is None:

@@ -226,9 +226,7 @@ impl ClusterView {
         if self.brokers.is_empty() {
             return None;
         }
-        let hash = group
-            .encode_utf16()
-            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+        let hash = crate::coordinator::offsets::partitions::java_string_hash(group);
         let start = (hash.unsigned_abs() as usize) % self.brokers.len();
         (0..self.brokers.len())
             .map(|i| &self.brokers[(start + i) % self.brokers.len()])

@@ -1,0 +1,217 @@
+//! The offsets partitions one shard owns, and which partition holds a
+//! group's commits.
+
+use super::{CommittedOffset, OffsetChange, OffsetStore, OffsetStoreError};
+use crate::local::join_all;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::rc::Rc;
+
+/// Kafka's name for the topic whose partitions hold committed offsets; the
+/// shard placement of its partitions places the groups.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Java's `String.hashCode` of `value` (over its UTF-16 code units).
+pub fn java_string_hash(value: &str) -> i32 {
+    value
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The offsets partition of `group_id` among `partitions`: Kafka's
+/// `Utils.abs(groupId.hashCode) % offsets.topic.num.partitions`
+/// (`Utils.abs(Integer.MIN_VALUE)` is 0).
+pub fn partition_for_group(group_id: &str, partitions: usize) -> i32 {
+    let hash = java_string_hash(group_id);
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    (abs as usize % partitions.max(1)) as i32
+}
+
+/// The stores of the offsets partitions a shard owns.
+pub struct ShardOffsets {
+    /// `offsets.topic.num.partitions` in effect.
+    partitions: usize,
+    stores: BTreeMap<i32, Rc<OffsetStore>>,
+}
+
+impl ShardOffsets {
+    /// Stores for `owned` of the `partitions` offsets partitions under
+    /// `log_dir`; [`ShardOffsets::load`] opens them.
+    pub fn new(log_dir: &Path, partitions: usize, owned: &[i32]) -> Self {
+        let stores = owned
+            .iter()
+            .map(|&p| (p, OffsetStore::new(log_dir, p)))
+            .collect();
+        ShardOffsets {
+            partitions: partitions.max(1),
+            stores,
+        }
+    }
+
+    /// Loads every owned partition; the first failure.
+    pub async fn load(&self) -> Result<(), OffsetStoreError> {
+        let loads = self.stores.values().map(|store| store.load());
+        join_all(loads).await.into_iter().collect()
+    }
+
+    /// The store of `group`'s partition, if this shard owns it.
+    fn store_of(&self, group: &str) -> Option<&Rc<OffsetStore>> {
+        self.stores
+            .get(&partition_for_group(group, self.partitions))
+    }
+
+    /// The committed offset of one partition.
+    pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
+        self.store_of(group)?.get(group, topic, partition)
+    }
+
+    /// Every committed offset of `group`, sorted by topic and partition.
+    pub fn group_offsets(&self, group: &str) -> Vec<(String, i32, CommittedOffset)> {
+        self.store_of(group)
+            .map(|store| store.group_offsets(group))
+            .unwrap_or_default()
+    }
+
+    /// Whether `group` has committed offsets.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.store_of(group)
+            .is_some_and(|store| store.has_group(group))
+    }
+
+    /// Groups that have committed offsets.
+    pub fn groups(&self) -> Vec<String> {
+        self.stores
+            .values()
+            .flat_map(|store| store.groups())
+            .collect()
+    }
+
+    /// Deletion records for every offset of `group`.
+    pub fn deletions_for_group(&self, group: &str) -> Vec<OffsetChange> {
+        self.store_of(group)
+            .map(|store| store.deletions_for_group(group))
+            .unwrap_or_default()
+    }
+
+    /// Deletion records for every offset, of any group, whose topic is `gone`.
+    pub fn deletions_for_topics(&self, gone: impl Fn(&str) -> bool) -> Vec<OffsetChange> {
+        self.stores
+            .values()
+            .flat_map(|store| store.deletions_for_topics(&gone))
+            .collect()
+    }
+
+    /// [`OffsetStore::expired_deletions`] over every owned partition.
+    pub fn expired_deletions(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        active: impl Fn(&str) -> bool,
+    ) -> Vec<OffsetChange> {
+        self.stores
+            .values()
+            .flat_map(|store| store.expired_deletions(now_ms, retention_ms, &active))
+            .collect()
+    }
+
+    /// Makes `changes` durable, then visible, each in its group's partition
+    /// (partitions written concurrently); the first failure.
+    pub async fn write(&self, changes: Vec<OffsetChange>) -> Result<(), OffsetStoreError> {
+        let mut by_partition: BTreeMap<i32, Vec<OffsetChange>> = BTreeMap::new();
+        for change in changes {
+            let partition = partition_for_group(&change.group, self.partitions);
+            by_partition.entry(partition).or_default().push(change);
+        }
+        let mut writes = Vec::with_capacity(by_partition.len());
+        for (partition, changes) in by_partition {
+            // Routing sends a group only to the shard owning its partition.
+            let store = self
+                .stores
+                .get(&partition)
+                .ok_or(OffsetStoreError::NotOpen)?;
+            writes.push(store.write(changes));
+        }
+        join_all(writes).await.into_iter().collect()
+    }
+
+    /// Resolves once every write of `group`'s partition queued before this
+    /// call is done ([`OffsetStore::settled`]).
+    pub async fn settled(&self, group: &str) {
+        if let Some(store) = self.store_of(group) {
+            store.settled().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values from Java: `"orders".hashCode()` is -1008770331, and
+    /// `Utils.abs(h) % 50` gives Kafka's partition.
+    #[test]
+    fn groups_map_to_kafkas_partitions() {
+        assert_eq!(java_string_hash("orders"), -1008770331);
+        assert_eq!(partition_for_group("orders", 50), 31);
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(partition_for_group("", 50), 0);
+        // "polygenelubricants".hashCode() is Integer.MIN_VALUE: Utils.abs gives 0.
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        assert_eq!(partition_for_group("polygenelubricants", 7), 0);
+        assert!((0..50).contains(&partition_for_group("any group", 50)));
+    }
+
+    fn commit(group: &str) -> OffsetChange {
+        OffsetChange {
+            group: group.into(),
+            topic: "t".into(),
+            partition: 0,
+            committed: Some(CommittedOffset {
+                offset: group.len() as i64,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_time_ms: 1,
+            }),
+        }
+    }
+
+    /// Two shards' commits, each in its own partitions, are all found by
+    /// one shard owning every partition (a restart with fewer shards).
+    #[test]
+    fn commits_made_on_two_shards_are_found_by_one() {
+        let dir = std::env::temp_dir().join(format!("millrace-opart-{}", uuid::Uuid::new_v4()));
+        let log_dir = dir.clone();
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .make()
+            .unwrap()
+            .run(async move {
+                let groups: Vec<String> = (0..20).map(|i| format!("group-{i}")).collect();
+                for owned in [[0, 2, 4], [1, 3, 5]] {
+                    let shard = ShardOffsets::new(&log_dir, 6, &owned);
+                    shard.load().await.unwrap();
+                    let mine = groups
+                        .iter()
+                        .filter(|g| owned.contains(&partition_for_group(g, 6)))
+                        .map(|g| commit(g))
+                        .collect();
+                    shard.write(mine).await.unwrap();
+                }
+                let one = ShardOffsets::new(&log_dir, 6, &[0, 1, 2, 3, 4, 5]);
+                one.load().await.unwrap();
+                for group in &groups {
+                    let found = one.get(group, "t", 0).map(|c| c.offset);
+                    assert_eq!(found, Some(group.len() as i64), "{group}");
+                }
+                // A group outside the shard's partitions is refused, not misplaced.
+                let half = ShardOffsets::new(&log_dir, 6, &[0]);
+                half.load().await.unwrap();
+                let elsewhere = groups
+                    .iter()
+                    .find(|g| partition_for_group(g, 6) != 0)
+                    .unwrap();
+                assert!(half.write(vec![commit(elsewhere)]).await.is_err());
+            });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
