@@ -7,15 +7,13 @@ and every replica's log byte-identical up to the high watermark.
 
 10 fault cycles by default; MILLRACE_TEST_JEPSEN_EXTENDED=1 runs 100 (MILLRACE_JEPSEN_CYCLES=N
 any number). The history is kept in the test's tmp dir (history.jsonl) when it fails.
-xfail(strict) while the replication data path is not in the tree (checker.until_replication);
-it must pass once it is.
 """
 
 import os
 
 import pytest
 
-from jepsen import checker, run, workload
+from jepsen import run, workload
 from jepsen.java_producer import JavaProducer
 from jepsen.proxy import ProxyNet
 
@@ -26,9 +24,6 @@ TIMEOUT_S = 180 + run.cycles() * 25
 
 
 @pytest.mark.timeout(TIMEOUT_S)
-@checker.until_replication(
-    "only the leader holds data, so a killed or partitioned leader loses acknowledged records "
-    "and followers' logs are empty")
 def test_rf3_acks_all_idempotent_producers_under_nemesis(millrace_cluster, tmp_path):
     proxies = ProxyNet()
     try:

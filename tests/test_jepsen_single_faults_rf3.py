@@ -8,8 +8,6 @@ and min.insync.replicas=2 (tests/jepsen/ harness):
   acknowledged before the pause survives on the new leader;
 - a leader cut from its followers takes acks=1 writes they never get; replaced, it rejoins as a
   follower and truncates them: every replica then holds the new leader's bytes.
-Each is xfail(strict) while the replication data path is not in the tree
-(checker.until_replication), and must pass once it is.
 """
 
 import threading
@@ -25,9 +23,6 @@ from jepsen.checker import expect
 from jepsen.nemesis import pause, resume
 from jepsen.proxy import ProxyNet
 
-NOT_REPLICATED = checker.until_replication(
-    "partitions are not replicated (followers hold no data, min.insync.replicas is not "
-    "enforced)")
 TOPIC = "single"
 LOAD_RATE_PER_S = 50
 LOAD_S = 3.0
@@ -68,7 +63,6 @@ def check_history_and_replicas(cluster, history_path, partitions, topic=TOPIC):
     return result
 
 
-@NOT_REPLICATED
 def test_leader_killed_under_acks_all_load_loses_nothing(millrace_cluster, tmp_path):
     cluster = start_cluster(millrace_cluster)
     leader = run.create_topic(cluster.bootstrap, TOPIC, partitions=1)[0]
@@ -94,7 +88,6 @@ def test_leader_killed_under_acks_all_load_loses_nothing(millrace_cluster, tmp_p
     check_history_and_replicas(cluster, history_path, 1).assert_valid()
 
 
-@NOT_REPLICATED
 def test_two_of_three_replicas_lost_gets_not_enough_replicas(millrace_cluster):
     # 3 voters and 2 broker-only nodes: the quorum survives losing a voter and a broker.
     cluster = start_cluster(millrace_cluster, brokers=5, voters=3)
@@ -125,7 +118,6 @@ def test_two_of_three_replicas_lost_gets_not_enough_replicas(millrace_cluster):
     expect(not acked, f"the last replica acknowledged acks=all records at {acked}")
 
 
-@NOT_REPLICATED
 def test_paused_leader_waking_after_an_election_acknowledges_nothing(millrace_cluster, tmp_path):
     cluster = start_cluster(millrace_cluster)
     leader = run.create_topic(cluster.bootstrap, TOPIC, partitions=1)[0]
@@ -171,7 +163,6 @@ def test_paused_leader_waking_after_an_election_acknowledges_nothing(millrace_cl
     result.assert_valid()
 
 
-@NOT_REPLICATED
 def test_leader_cut_from_followers_rejoins_and_truncates(millrace_cluster, tmp_path):
     proxies = ProxyNet()
     try:

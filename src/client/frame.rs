@@ -12,7 +12,7 @@ use kafka_protocol::protocol::{
 const SIZE_PREFIX_BYTES: usize = 4;
 
 /// One complete request frame: size prefix, header, body.
-pub(super) fn encode_request<Req: Request>(
+pub(crate) fn encode_request<Req: Request>(
     request: &Req,
     version: i16,
     correlation_id: i32,
@@ -38,7 +38,7 @@ fn encode_error(e: impl std::fmt::Display) -> ClientError {
 }
 
 /// The body length from a size prefix, refused when negative or above `limit`.
-pub(super) fn checked_frame_size(prefix: [u8; 4], limit: usize) -> Result<usize, ClientError> {
+pub(crate) fn checked_frame_size(prefix: [u8; 4], limit: usize) -> Result<usize, ClientError> {
     let size = i32::from_be_bytes(prefix);
     match usize::try_from(size) {
         Ok(size) if size <= limit => Ok(size),
@@ -49,7 +49,7 @@ pub(super) fn checked_frame_size(prefix: [u8; 4], limit: usize) -> Result<usize,
 }
 
 /// Decodes the response header and body of a frame (without its size prefix).
-pub(super) fn decode_response<Req: Request>(
+pub(crate) fn decode_response<Req: Request>(
     mut body: Bytes,
     version: i16,
     expected_correlation_id: i32,

@@ -13,7 +13,7 @@
 pub mod admin;
 pub mod cluster_admin;
 pub mod fetch;
-mod frame;
+pub(crate) mod frame;
 pub mod producer;
 pub mod topics_admin;
 mod versions;

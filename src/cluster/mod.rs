@@ -17,6 +17,9 @@
 //! - [`member`]: one node of a running cluster (on shard 0): the metadata
 //!   log, the active controller while it leads, the broker lifecycle, and
 //!   the view of the cluster handed to every shard. I/O, like `raft`.
+//! - [`replication`]: partition replication over the network: each shard's
+//!   role changes from the cluster view and its fetchers, one per leader
+//!   broker. I/O.
 //! - `sim` (tests only): a seeded deterministic simulator in the style of
 //!   TigerBeetle's VOPR that drives controllers and brokers through a lossy
 //!   network, crashes and controller failovers, and checks invariants after
@@ -32,6 +35,7 @@ pub mod member;
 pub mod prng;
 pub mod raft;
 pub mod records;
+pub mod replication;
 
 #[cfg(test)]
 mod sim;

@@ -95,6 +95,42 @@ impl PartitionEpochs {
         self.leader_epoch.get()
     }
 
+    /// Sets the current leader epoch (a role change from cluster metadata).
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.set(epoch);
+    }
+
+    /// The epoch of the last batch in the log (-1: none): a follower's
+    /// `LastFetchedEpoch`.
+    pub fn latest_epoch(&self) -> i32 {
+        self.cache.borrow().latest_epoch().unwrap_or(NO_EPOCH)
+    }
+
+    /// The cache after `update`; when it changed, the checkpoint is written
+    /// before this returns, so no batch of a new epoch is on disk before its
+    /// entry (Kafka's `assign` then `flush`).
+    pub async fn update_and_persist(
+        &self,
+        log: &PartitionLog,
+        update: impl FnOnce(&mut LeaderEpochCache) -> bool,
+    ) {
+        let changed = update(&mut self.cache.borrow_mut());
+        if changed {
+            self.write_checkpoint(log).await;
+        }
+    }
+
+    /// Cuts the cache to a log ending at `end_offset` (in memory; the next
+    /// open cuts the file the same way).
+    pub fn truncate_cache_from_end(&self, end_offset: i64) {
+        self.cache.borrow_mut().truncate_from_end(end_offset);
+    }
+
+    /// Borrows the cache (the leader's divergence check on a replica fetch).
+    pub fn with_cache<T>(&self, f: impl FnOnce(&LeaderEpochCache) -> T) -> T {
+        f(&self.cache.borrow())
+    }
+
     /// A copy of the cache (tests, diagnostics).
     pub fn cache(&self) -> LeaderEpochCache {
         self.cache.borrow().clone()

@@ -13,6 +13,7 @@
 //! cancels every wait once the total reaches `min_bytes`
 //! ([`FetchWaits::track`]).
 
+use super::replica::leader::{FetchAnswer, FollowerFetch};
 use super::{Partition, ShardPartitions};
 use crate::local::notify::{first_of, LocalEvent};
 use crate::protocol::error_code;
@@ -71,6 +72,9 @@ pub struct PartitionRead {
     /// The epoch of the last batch the fetcher has (v12+; -1: none):
     /// checked for divergence before reading.
     pub last_fetched_epoch: i32,
+    /// The fetching follower's broker id (Fetch's ReplicaState), -1 for a
+    /// consumer: a replica reads up to the log end, not the high watermark.
+    pub replica_id: i32,
 }
 
 /// What a read of one partition produced.
@@ -262,8 +266,12 @@ impl ShardPartitions {
                 Some(_) => part
                     .partitions
                     .iter()
-                    .filter_map(|p| self.get(&p.topic, p.partition))
-                    .map(|partition| Box::pin(partition.read_bound_listener()) as Wake)
+                    .filter_map(|p| Some((p, self.get(&p.topic, p.partition)?)))
+                    .map(|(read, partition)| match read.replica_id >= 0 {
+                        // A follower waits for new batches, not the watermark.
+                        true => Box::pin(partition.log.append_listener()) as Wake,
+                        false => Box::pin(partition.read_bound_listener()) as Wake,
+                    })
                     .collect(),
                 None => Vec::new(),
             };
@@ -331,6 +339,11 @@ impl Partition {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> FetchedPartition {
+        if read.replica_id >= 0 {
+            if let Some(fetched) = self.read_for_replica(read, max_bytes, min_one_batch).await {
+                return fetched;
+            }
+        }
         let read_bound = self.read_bound();
         let mut fetched = FetchedPartition {
             error_code: error_code::NONE,
@@ -353,13 +366,73 @@ impl Partition {
             }
             Ok(None) => {}
         }
+        self.read_records(read, max_bytes, min_one_batch, read_bound, fetched)
+            .await
+    }
+
+    /// A follower's fetch on the leader ([`Partition::on_replica_fetch`]):
+    /// its position recorded (its fetch offset is durable: a follower
+    /// fsyncs before it fetches again), then records up to the log end.
+    /// `None` on a single node: served as any fetch.
+    async fn read_for_replica(
+        &self,
+        read: &PartitionRead,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Option<FetchedPartition> {
+        let fetch = FollowerFetch {
+            replica: read.replica_id,
+            current_leader_epoch: read.current_leader_epoch,
+            fetch_offset: read.fetch_offset,
+            last_fetched_epoch: read.last_fetched_epoch,
+            durable_offset: read.fetch_offset,
+        };
+        let high_watermark = match self.on_replica_fetch(fetch)? {
+            FetchAnswer::Refused(code) => return Some(FetchedPartition::error(code)),
+            FetchAnswer::Diverging(end) => {
+                let mut fetched = FetchedPartition::error(error_code::NONE);
+                fetched.high_watermark = self.read_bound();
+                fetched.last_stable_offset = fetched.high_watermark;
+                fetched.log_start_offset = self.log.log_start_offset();
+                fetched.diverging_epoch = Some(DivergingEpoch {
+                    epoch: end.epoch,
+                    end_offset: end.end_offset,
+                });
+                return Some(fetched);
+            }
+            FetchAnswer::Read { high_watermark } => high_watermark,
+        };
+        let fetched = FetchedPartition {
+            error_code: error_code::NONE,
+            high_watermark,
+            last_stable_offset: high_watermark,
+            log_start_offset: self.log.log_start_offset(),
+            diverging_epoch: None,
+            records: Vec::new(),
+        };
+        let end = self.log.readable_end_offset();
+        Some(
+            self.read_records(read, max_bytes, min_one_batch, end, fetched)
+                .await,
+        )
+    }
+
+    /// Reads records into `fetched` from `read.fetch_offset` up to `end_offset`.
+    async fn read_records(
+        &self,
+        read: &PartitionRead,
+        max_bytes: usize,
+        min_one_batch: bool,
+        end_offset: i64,
+        mut fetched: FetchedPartition,
+    ) -> FetchedPartition {
         if max_bytes == 0 && !min_one_batch {
             return fetched;
         }
         let limits = ReadLimits {
             max_bytes,
             min_one_batch,
-            end_offset: read_bound,
+            end_offset,
         };
         match self.log.read(read.fetch_offset, limits).await {
             Ok(result) => {

@@ -48,6 +48,7 @@ pub mod producer_snapshot;
 pub mod producer_state;
 pub mod recovery_points;
 pub mod replica;
+pub mod replication;
 pub mod snapshots;
 
 #[cfg(test)]
@@ -82,8 +83,9 @@ pub struct Partition {
     producers_full_reported: Cell<(i64, u64)>,
     /// The leader epoch and the epoch cache ([`epochs`]).
     epochs: Rc<PartitionEpochs>,
-    // Replication (issue 13) adds the replica state (ISR, follower offsets)
-    // here, and the read bound becomes the high watermark computed from it.
+    /// Its role in a cluster ([`replication`]): the read bound becomes the
+    /// high watermark over the in-sync replicas' durable offsets.
+    replica: replication::ReplicaState,
 }
 
 impl Partition {
@@ -100,6 +102,7 @@ impl Partition {
             producers: RefCell::new(producers),
             snapshots: Rc::new(snapshots),
             producers_full_reported: Cell::new((i64::MIN, 0)),
+            replica: replication::ReplicaState::default(),
         }
     }
 
@@ -134,8 +137,11 @@ impl Partition {
     /// `unflushed.read.enable`, Kafka's single-node behaviour: the end of what
     /// was written ([`PartitionLog::readable_end_offset`]; a batch ENOSPC
     /// refuses is rolled back before anyone could read it). Replication will
-    /// take the minimum over the in-sync replicas.
+    /// takes the high watermark over the in-sync replicas ([`replication`]).
     pub fn read_bound(&self) -> i64 {
+        if let Some(high_watermark) = self.replicated_bound() {
+            return high_watermark;
+        }
         match self.unflushed_read.get() {
             true => self.log.readable_end_offset(),
             false => self.log.synced_end_offset(),
@@ -146,11 +152,13 @@ impl Partition {
     /// or a completed write with unflushed reads), or when the log fails or
     /// closes. Registered when created, so a move between a read and the
     /// first poll is not missed.
-    pub fn read_bound_listener(&self) -> AppendListener {
-        match self.unflushed_read.get() {
+    pub fn read_bound_listener(&self) -> futures_lite::future::Or<AppendListener, AppendListener> {
+        let log = match self.unflushed_read.get() {
             true => self.log.append_listener(),
             false => self.log.synced_listener(),
-        }
+        };
+        // In a cluster the high watermark also moves on followers' fetches.
+        futures_lite::future::or(log, self.replica_listener())
     }
 
     /// Replaces the topic settings of the log.
@@ -305,6 +313,11 @@ impl ShardPartitions {
             }
         }
         closed
+    }
+
+    /// Every open partition: (topic, index, partition).
+    pub fn open_partitions(&self) -> Vec<(String, i32, Rc<Partition>)> {
+        self.named()
     }
 
     /// Each partition's bytes on disk, `None` if not held here (DescribeLogDirs).

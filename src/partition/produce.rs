@@ -11,6 +11,7 @@ use crate::protocol::error_code;
 use crate::storage::log::now_ms;
 use crate::storage::{AppendBatch, AppendError, AppendResult, Durability, DurableWait};
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -239,7 +240,7 @@ impl Partition {
 /// The appends of one [`ProducePart`], done; their answers once durable.
 pub struct AppendedPart {
     timeout: Duration,
-    appended: Vec<Result<(AppendResult, DurableWait), Refused>>,
+    appended: Vec<Result<(AppendResult, DurableWait, ReplicatedWait), Refused>>,
 }
 
 impl ShardPartitions {
@@ -263,18 +264,28 @@ impl ShardPartitions {
                 }));
                 continue;
             }
+            if let Err(code) = partition.check_produce(part.acks == Acks::All) {
+                appended.push(Err(Refused::without_log_start(code)));
+                continue;
+            }
             let batch_bytes: usize = request.batches.iter().map(AppendBatch::len).sum();
+            let leader_epoch = partition.leader_epoch();
+            // acks=all in a cluster also waits for the in-sync replicas.
+            let replicated = (part.acks == Acks::All && partition.is_replicated())
+                .then(|| (partition.clone(), leader_epoch));
             match partition
-                .append(request.batches, partition.leader_epoch(), durability)
+                .append(request.batches, leader_epoch, durability)
                 .await
             {
                 Ok((Appended::New(result), wait)) => {
                     let records = result.last_offset - result.base_offset + 1;
                     crate::metrics::count_appended(records, batch_bytes);
-                    appended.push(Ok((result, wait)))
+                    appended.push(Ok((result, wait, replicated)))
                 }
                 // Retries are not appended again and not counted.
-                Ok((Appended::Duplicate(result), wait)) => appended.push(Ok((result, wait))),
+                Ok((Appended::Duplicate(result), wait)) => {
+                    appended.push(Ok((result, wait, replicated)))
+                }
                 Err(e) => appended.push(Err(partition.refusal(&e))),
             }
         }
@@ -284,6 +295,10 @@ impl ShardPartitions {
         }
     }
 }
+
+/// A partition an acks=all answer also waits on (replicated to the ISR),
+/// with the leader epoch it was appended at.
+type ReplicatedWait = Option<(Rc<Partition>, i32)>;
 
 impl AppendedPart {
     /// One answer per partition of the part, in order, once each append
@@ -295,14 +310,23 @@ impl AppendedPart {
         for entry in self.appended {
             results.push(match entry {
                 Err(code) => Err(code),
-                Ok((result, wait)) => {
+                Ok((result, wait, replicated)) => {
                     // An acks=0/1 wait is ready at once, and polled first.
                     let durable = async {
-                        match wait.wait().await {
+                        if wait.wait().await.is_err() {
+                            return Err(Refused::without_log_start(
+                                error_code::KAFKA_STORAGE_ERROR,
+                            ));
+                        }
+                        let Some((partition, leader_epoch)) = replicated else {
+                            return Ok(result);
+                        };
+                        match partition
+                            .wait_replicated(result.last_offset, leader_epoch)
+                            .await
+                        {
                             Ok(()) => Ok(result),
-                            Err(_) => {
-                                Err(Refused::without_log_start(error_code::KAFKA_STORAGE_ERROR))
-                            }
+                            Err(code) => Err(Refused::without_log_start(code)),
                         }
                     };
                     let timed_out = async {

@@ -26,6 +26,7 @@ pub mod startup_watch;
 
 use crate::cluster::member::view::ClusterView;
 use crate::cluster::member::Member;
+use crate::cluster::replication::ShardReplication;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
 use crate::local::notify::LocalEvent;
@@ -76,6 +77,8 @@ pub struct ClusterState {
     pub view: RefCell<Option<Arc<ClusterView>>>,
     /// True when this node is one of a cluster.
     pub enabled: bool,
+    /// This shard's partition roles and fetchers (made at the first view).
+    pub replication: RefCell<Option<Rc<ShardReplication>>>,
 }
 
 /// Where a shard is in its life.

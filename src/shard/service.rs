@@ -7,6 +7,7 @@ use super::calls;
 use super::messages::{ShardRequest, ShardResponse};
 use super::ShardContext;
 use crate::cluster::member::view::ClusterView;
+use crate::cluster::replication::ShardReplication;
 use crate::metadata::apply::{apply_topics, ApplyTarget};
 use crate::metadata::controller;
 use crate::metadata::topic_table::TopicTable;
@@ -188,8 +189,29 @@ async fn adopt_cluster(ctx: &Rc<ShardContext>, view: Arc<ClusterView>) -> Result
         clean_open: ctx.lifecycle.clean_start,
     };
     let removed = apply_topics(&target, view.table.clone()).await;
+    adopt_roles(ctx, &view).await;
     *ctx.cluster.view.borrow_mut() = Some(view);
     forget_offsets(ctx, removed?).await
+}
+
+/// Gives this shard's partitions their roles in `view` (leader or follower
+/// at its epoch) and points the fetchers at the leaders, before the view is
+/// adopted: a request routed by it finds the partition in its role.
+async fn adopt_roles(ctx: &Rc<ShardContext>, view: &ClusterView) {
+    let replication = ctx
+        .cluster
+        .replication
+        .borrow_mut()
+        .get_or_insert_with(|| {
+            Rc::new(ShardReplication::new(
+                view.node_id,
+                ctx.config.min_insync_replicas,
+            ))
+        })
+        .clone();
+    replication
+        .apply(view, ctx.partitions.open_partitions())
+        .await;
 }
 
 /// Deletes the committed offsets of `removed` topics, durably.

@@ -78,6 +78,15 @@ pub struct AppendResult {
     pub log_start_offset: i64,
 }
 
+/// How an append stamps its batches.
+#[derive(Clone, Copy, Debug)]
+enum Stamp {
+    /// A leader's append: offsets assigned, this leader epoch stamped.
+    Leader(i32),
+    /// A follower's: the leader's offsets and epochs kept.
+    AsWritten,
+}
+
 /// A log's turn to append, taken by [`PartitionLog::begin_append`]: no other
 /// append runs until it is committed or dropped.
 pub struct AppendSlot<'a> {
@@ -125,6 +134,38 @@ impl AppendSlot<'_> {
         on_roll: impl FnOnce(i64),
         on_batch: impl FnMut(&BatchInfo, i64),
     ) -> Result<(AppendResult, DurableWait), AppendError> {
+        self.commit_stamped(Stamp::Leader(leader_epoch), durability, on_roll, on_batch)
+            .await
+    }
+
+    /// A follower's [`AppendSlot::commit`]: the batches go in as the leader
+    /// wrote them (base offsets, leader epochs and append times kept, no
+    /// re-stamping). Refused (`InvalidRecord`) unless the first batch starts
+    /// at the log end offset and each follows the one before.
+    pub async fn commit_replicated(
+        self,
+        durability: Durability,
+        on_roll: impl FnOnce(i64),
+        on_batch: impl FnMut(&BatchInfo, i64),
+    ) -> Result<(AppendResult, DurableWait), AppendError> {
+        let mut next = self.log.log_end_offset();
+        for batch in &self.batches {
+            if batch.info.base_offset != next {
+                return Err(AppendError::InvalidRecord);
+            }
+            next = batch.info.last_offset() + 1;
+        }
+        self.commit_stamped(Stamp::AsWritten, durability, on_roll, on_batch)
+            .await
+    }
+
+    async fn commit_stamped(
+        self,
+        stamp: Stamp,
+        durability: Durability,
+        on_roll: impl FnOnce(i64),
+        on_batch: impl FnMut(&BatchInfo, i64),
+    ) -> Result<(AppendResult, DurableWait), AppendError> {
         let log = self.log;
         if log.needs_roll(self.total_bytes, self.total_offsets, self.max_timestamp) {
             log.roll().await?;
@@ -132,7 +173,7 @@ impl AppendSlot<'_> {
         }
         log.check_open()?;
         log.check_disk_space()?;
-        let result = log.append_in_memory(self.batches, leader_epoch, on_batch);
+        let result = log.append_in_memory(self.batches, stamp, on_batch);
         let wait = log.register_wait(result.last_offset, durability);
         log.recount_unwritten();
         log.mark_dirty();
@@ -409,21 +450,26 @@ impl PartitionLog {
     fn append_in_memory(
         &self,
         batches: Vec<AppendBatch>,
-        leader_epoch: i32,
+        stamp: Stamp,
         mut on_batch: impl FnMut(&BatchInfo, i64),
     ) -> AppendResult {
         let interval = self.config.borrow().index_interval_bytes;
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         let base_offset = state.log_end_offset();
-        let log_append_time = self.log_append_time();
+        let log_append_time = match stamp {
+            Stamp::Leader(_) => self.log_append_time(),
+            Stamp::AsWritten => None,
+        };
         for mut batch in batches {
             if let Some(now_ms) = log_append_time {
                 batch.stamp_log_append_time(now_ms);
             }
             let offset = state.active.next_offset;
             let mut header = batch.header;
-            stamp_header(&mut header, offset, leader_epoch);
+            if let Stamp::Leader(leader_epoch) = stamp {
+                stamp_header(&mut header, offset, leader_epoch);
+            }
             let position = state.active.size;
             let last_offset = offset + i64::from(batch.info.last_offset_delta);
             state.active.indexes.on_batch(

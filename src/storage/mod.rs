@@ -52,6 +52,7 @@ pub mod scan;
 pub mod segment;
 pub mod shard_storage;
 pub mod snapshot_files;
+mod truncate;
 mod unwritten;
 
 #[cfg(test)]
@@ -75,3 +76,4 @@ pub use notify::{AppendListener, DurableWait};
 pub use recovery::LoadStart;
 pub use recovery_point::RecoveryCapture;
 pub use shard_storage::ShardStorage;
+pub use truncate::TruncateError;

@@ -286,7 +286,10 @@ impl Member {
                 let view = Arc::new(ClusterView::build(
                     &self.node.image(),
                     self.config.node_id,
-                    &self.config.listener_name,
+                    (
+                        &self.config.listener_name,
+                        &self.config.inter_broker_listener_name,
+                    ),
                     quorum.clone(),
                 ));
                 let counts = view.replication_counts(self.view.borrow().as_deref());

@@ -40,6 +40,9 @@ pub struct MemberConfig {
     pub is_broker: bool,
     /// The client listener's name (the endpoint other brokers advertise).
     pub listener_name: String,
+    /// `inter.broker.listener.name` (default: the client listener): the
+    /// endpoint followers fetch from.
+    pub inter_broker_listener_name: String,
     /// The advertised client listener.
     pub endpoint: Endpoint,
     /// The CONTROLLER listener to bind (voters).
@@ -159,6 +162,10 @@ impl MemberConfig {
                 .collect(),
             is_voter: kraft.has_role(ProcessRole::Controller),
             is_broker: kraft.has_role(ProcessRole::Broker),
+            inter_broker_listener_name: kraft
+                .inter_broker_listener_name
+                .clone()
+                .unwrap_or_else(|| listener_name.clone()),
             listener_name,
             endpoint,
             controller_listener,

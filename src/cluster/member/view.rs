@@ -24,6 +24,12 @@ pub struct BrokerView {
     pub rack: Option<String>,
     /// Fenced (or shutting down): listed to no client.
     pub fenced: bool,
+    /// The endpoint of `inter.broker.listener.name` as the broker advertised
+    /// it in its registration (host, port): followers fetch from it, so a
+    /// test may put a proxy between brokers by advertising the proxy.
+    pub inter_broker: (String, u16),
+    /// Its broker epoch (Fetch's ReplicaState).
+    pub epoch: i64,
 }
 
 /// One partition's placement and leadership.
@@ -40,6 +46,8 @@ pub struct PartitionView {
     pub replicas: Vec<BrokerId>,
     /// In-sync replicas.
     pub isr: Vec<BrokerId>,
+    /// Bumped at every change (AlterPartition's compare-and-set version).
+    pub partition_epoch: i32,
 }
 
 /// One member of the metadata quorum as DescribeQuorum reports it.
@@ -84,28 +92,33 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// The view of `image`, advertising each broker's `listener_name`
-    /// endpoint (the client listener).
+    /// The view of `image`, advertising each broker's `listeners.0`
+    /// endpoint (the client listener) to clients and its `listeners.1` one
+    /// (`inter.broker.listener.name`) to followers.
     pub fn build(
         image: &MetadataImage,
         node_id: BrokerId,
-        listener_name: &str,
+        listeners: (&str, &str),
         quorum: QuorumView,
     ) -> Self {
         let brokers = image
             .brokers()
             .map(|b| {
-                let endpoint = b
-                    .endpoints
-                    .iter()
-                    .find(|e| e.name == listener_name)
-                    .or_else(|| b.endpoints.first());
+                let endpoint_of = |name: &str| {
+                    let found = b.endpoints.iter().find(|e| e.name == name);
+                    found
+                        .or_else(|| b.endpoints.first())
+                        .map_or((String::new(), 0), |e| (e.host.clone(), e.port))
+                };
+                let (host, port) = endpoint_of(listeners.0);
                 BrokerView {
                     id: b.broker_id,
-                    host: endpoint.map(|e| e.host.clone()).unwrap_or_default(),
-                    port: endpoint.map_or(0, |e| e.port),
+                    host,
+                    port,
                     rack: b.rack.clone(),
                     fenced: !b.is_active(),
+                    inter_broker: endpoint_of(listeners.1),
+                    epoch: b.broker_epoch,
                 }
             })
             .collect();
@@ -121,6 +134,7 @@ impl ClusterView {
                     partition_epoch: p.partition_epoch,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
+                    partition_epoch: p.partition_epoch,
                 })
                 .collect();
             partitions.insert(topic.topic_id, views);
@@ -246,6 +260,8 @@ mod tests {
             port: 9000 + id as u16,
             rack: None,
             fenced,
+            inter_broker: ("127.0.0.1".into(), 9000 + id as u16),
+            epoch: 0,
         }
     }
 

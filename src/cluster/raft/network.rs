@@ -74,7 +74,7 @@ impl CallError {
 }
 
 /// Resolves `addr` on a helper thread: a host name lookup can block.
-async fn resolve(addr: &str) -> io::Result<SocketAddr> {
+pub(crate) async fn resolve(addr: &str) -> io::Result<SocketAddr> {
     let owned = addr.to_string();
     crate::local::helper_pool::run_control_job(move || {
         owned

@@ -84,7 +84,8 @@ pub async fn handle(
             (std::mem::take(partitions), *session_id)
         }
     };
-    let mut response = read_and_assemble(ctx, &request, &wanted).await;
+    let replica_id = replica_id_of(meta.version, &request);
+    let mut response = read_and_assemble(ctx, &request, &wanted, replica_id).await;
     response.session_id = session_id;
     let response = context_after_reads(ctx, session, &context, &wanted, response);
     if meta.version < super::legacy_versions::FETCH_FLOOR {
@@ -111,8 +112,9 @@ async fn read_and_assemble(
     ctx: &Rc<ShardContext>,
     request: &FetchRequest,
     wanted: &[(PartitionKey, PartitionParams)],
+    replica_id: i32,
 ) -> FetchResponseOut {
-    let (skeleton, parts) = plan(ctx, wanted);
+    let (skeleton, parts) = plan(ctx, wanted, replica_id);
     let shards_read = parts.iter().filter(|part| part.is_some()).count();
     let wait = (request.max_wait_ms > 0 && request.min_bytes > 0).then(|| FetchWait {
         min_bytes: request.min_bytes as usize,
@@ -178,13 +180,19 @@ async fn close_elsewhere(ctx: &Rc<ShardContext>, session: SessionRequest) {
     }
 }
 
-/// The session fields of `request`; before v7 there are none (sessionless).
-fn session_request(version: i16, request: &FetchRequest) -> SessionRequest {
+/// The fetching replica's broker id (v15+: ReplicaState), -1 for a consumer.
+fn replica_id_of(version: i16, request: &FetchRequest) -> i32 {
     let replica_id = if version >= 15 {
         request.replica_state.replica_id.0
     } else {
         request.replica_id.0
     };
+    replica_id.max(-1)
+}
+
+/// The session fields of `request`; before v7 there are none (sessionless).
+fn session_request(version: i16, request: &FetchRequest) -> SessionRequest {
+    let replica_id = replica_id_of(version, request);
     let (session_id, epoch) = if version >= FIRST_SESSION_VERSION {
         (request.session_id, request.session_epoch)
     } else {
@@ -339,6 +347,7 @@ fn now_ms() -> u64 {
 fn plan(
     ctx: &ShardContext,
     wanted: &[(PartitionKey, PartitionParams)],
+    replica_id: i32,
 ) -> (Vec<TopicSkeleton>, Vec<Option<Vec<PartitionRead>>>) {
     let table = ctx.topic_table();
     let mut parts: Vec<Option<Vec<PartitionRead>>> = (0..ctx.nr_shards).map(|_| None).collect();
@@ -389,6 +398,7 @@ fn plan(
                     partition_max_bytes: params.partition_max_bytes.max(0) as usize,
                     current_leader_epoch: params.current_leader_epoch,
                     last_fetched_epoch: params.last_fetched_epoch,
+                    replica_id,
                 });
                 Slot::Routed {
                     shard,

@@ -1,0 +1,255 @@
+"""Replication benchmarks (issue 13), ratios taken in one run on one machine:
+
+  throughput: `millrace bench` (acks=all, 1 KiB, produce only, 3 partitions) against a single
+      broker (RF=1, no cluster) and against 3 brokers (RF=3, min.insync.replicas=2), in
+      alternating rounds; every broker num.shards=1. Also broker CPU-seconds (utime+stime of the
+      broker processes over the run, from /proc) per GB produced per replica.
+  failover: 3 brokers, an acks=all producer on partition 0; kill -9 of its leader, then the time
+      to the first acks=all record acknowledged after the kill (the new leader's), per round.
+
+    target/test-venv/bin/python perf/replication.py [--rounds 2] [--duration 20s] [--failovers 3]
+
+Run it under `flock /work/wt/bench.lock`. Prints one JSON line per measurement and a summary."""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+REPO = Path(__file__).resolve().parent.parent
+BINARY = Path(os.environ.get("MILLRACE_BINARY", REPO / "target" / "release" / "millrace"))
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 60
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_ports(count):
+    ports = set()
+    while len(ports) < count:
+        s = socket.socket()
+        s.bind((HOST, 0))
+        ports.add(s.getsockname()[1])
+        s.close()
+    return sorted(ports)
+
+
+def wait_port(port):
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} not ready")
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+class Single:
+    """One broker, no cluster (RF=1)."""
+
+    def __init__(self, root):
+        (self.port,) = free_ports(1)
+        data = Path(root) / "single"
+        data.mkdir(parents=True, exist_ok=True)
+        self.stderr = open(Path(root) / "single.stderr", "ab")
+        self.procs = [subprocess.Popen(
+            [str(BINARY), "serve", "--override", f"listeners=PLAINTEXT://{HOST}:{self.port}",
+             "--override", f"advertised.listeners=PLAINTEXT://{HOST}:{self.port}",
+             "--override", f"log.dirs={data}", "--override", "num.shards=1",
+             "--override", "http.listener="],
+            stdout=self.stderr, stderr=self.stderr)]
+        wait_port(self.port)
+        self.bootstrap = f"{HOST}:{self.port}"
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+class Cluster:
+    """Three `millrace serve FILE` nodes, all voters, default.replication.factor=3."""
+
+    def __init__(self, root):
+        ports = free_ports(6)
+        self.client_ports, controller_ports = ports[:3], ports[3:]
+        voters = ",".join(f"{i + 1}@{HOST}:{p}" for i, p in enumerate(controller_ports))
+        self.root = Path(root) / "cluster"
+        self.files = []
+        for i in range(3):
+            node = self.root / f"node-{i + 1}"
+            node.mkdir(parents=True, exist_ok=True)
+            text = "\n".join([
+                "process.roles=broker,controller", f"node.id={i + 1}",
+                f"controller.quorum.voters={voters}",
+                f"listeners=PLAINTEXT://{HOST}:{self.client_ports[i]},CONTROLLER://{HOST}:{controller_ports[i]}",
+                f"advertised.listeners=PLAINTEXT://{HOST}:{self.client_ports[i]}",
+                "inter.broker.listener.name=PLAINTEXT", "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"log.dirs={node / 'data'}", "num.shards=1", "default.replication.factor=3",
+                "min.insync.replicas=2", "num.partitions=1", "",
+            ])
+            (node / "server.properties").write_text(text)
+            self.files.append(node / "server.properties")
+        self.procs = [None, None, None]
+        for i in range(3):
+            self.start(i)
+        for port in self.client_ports:
+            wait_port(port)
+        self.bootstrap = ",".join(f"{HOST}:{p}" for p in self.client_ports)
+        self.wait_ready()
+
+    def wait_ready(self):
+        """Until a CreateTopics through the first broker succeeds: a controller is active and
+        the brokers are registered and unfenced."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "broker.address.family": "v4"})
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                topic = NewTopic("ready-check", num_partitions=1, replication_factor=3)
+                admin.create_topics([topic])["ready-check"].result(10)
+                return
+            except Exception:  # noqa: BLE001 (the cluster is still forming)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def start(self, i):
+        stderr = open(self.files[i].parent / "stderr.log", "ab")
+        self.procs[i] = subprocess.Popen(
+            [str(BINARY), "serve", str(self.files[i]), "--override", "http.listener="],
+            stdout=stderr, stderr=stderr, cwd=self.files[i].parent)
+
+    def stop(self):
+        for p in self.procs:
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def bench(bootstrap, out, duration, prefix):
+    cmd = [str(BINARY), "bench", "--bootstrap", bootstrap, "--acks", "all", "--message-size", "1024",
+           "--partitions-per-topic", "3", "--consumers-per-topic", "0", "--duration", duration,
+           "--warmup", "3s", "--topic-prefix", prefix, "--output", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((Path(out) / "result.json").read_text())
+
+
+def produced_bytes_per_s(result):
+    """Produce throughput in bytes/s from a bench result.json."""
+    produce = find_key(result, "produce")
+    return produce["mb_per_s"] * 1e6
+
+
+def find_key(value, key):
+    """The first value under `key` anywhere in nested dicts."""
+    if isinstance(value, dict):
+        if key in value:
+            return value[key]
+        for inner in value.values():
+            found = find_key(inner, key)
+            if found is not None:
+                return found
+    return None
+
+
+def throughput_round(kind, root, duration, round_no):
+    own = Path(root) / f"{kind}-{round_no}-brokers"
+    target = Single(own) if kind == "rf1" else Cluster(own)
+    try:
+        time.sleep(1)
+        before = cpu_seconds([p.pid for p in target.procs])
+        started = time.monotonic()
+        result = bench(target.bootstrap.split(",")[0], Path(root) / f"{kind}-{round_no}", duration, f"{kind}{round_no}")
+        elapsed = time.monotonic() - started
+        cpu = cpu_seconds([p.pid for p in target.procs]) - before
+    finally:
+        target.stop()
+    rate = produced_bytes_per_s(result)
+    replicas = 1 if kind == "rf1" else 3
+    # The CPU covers the bench's warm-up and set-up too: charge it to the bytes of the whole run.
+    gb = rate * elapsed / 1e9
+    line = {"kind": kind, "round": round_no, "bytes_per_s": rate,
+            "broker_cpu_s": round(cpu, 2), "cpu_s_per_gb_per_replica": round(cpu / gb / replicas, 2),
+            "load": os.getloadavg()[0]}
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def failover_round(root, round_no):
+    cluster = Cluster(Path(root) / f"failover-{round_no}")
+    try:
+        topic = f"failover-{round_no}"
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 0,
+                             "message.timeout.ms": 60000, "broker.address.family": "v4",
+                             "topic.metadata.refresh.interval.ms": 1000})
+        acked = []
+        producer.produce(topic, b"first", partition=0,
+                         on_delivery=lambda e, m: acked.append((time.monotonic(), e)))
+        producer.flush(30)
+        meta = producer.list_topics(topic, timeout=10).topics[topic].partitions[0]
+        leader = meta.leader
+        killed_at = time.monotonic()
+        cluster.procs[leader - 1].send_signal(signal.SIGKILL)
+        after = []
+        deadline = killed_at + 60
+        while not any(e is None for _, e in after) and time.monotonic() < deadline:
+            producer.produce(topic, b"x", partition=0,
+                             on_delivery=lambda e, m: after.append((time.monotonic(), e)))
+            producer.poll(0.05)
+        ok = [t for t, e in after if e is None]
+        seconds = (min(ok) - killed_at) if ok else None
+        producer.purge()
+        producer.flush(1)
+        line = {"kind": "failover", "round": round_no, "seconds": seconds, "old_leader": leader,
+                "load": os.getloadavg()[0]}
+        print(json.dumps(line), flush=True)
+        return line
+    finally:
+        cluster.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", default="20s")
+    parser.add_argument("--failovers", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="millrace-repl-bench-") as root:
+        lines = []
+        for round_no in range(args.rounds):
+            for kind in ("rf1", "rf3") if round_no % 2 == 0 else ("rf3", "rf1"):
+                lines.append(throughput_round(kind, root, args.duration, round_no))
+        failovers = [failover_round(root, r)["seconds"] for r in range(args.failovers)]
+    median = {k: statistics.median(l["bytes_per_s"] for l in lines if l["kind"] == k) for k in ("rf1", "rf3")}
+    cpu = {k: statistics.median(l["cpu_s_per_gb_per_replica"] for l in lines if l["kind"] == k)
+           for k in ("rf1", "rf3")}
+    done = [s for s in failovers if s is not None]
+    summary = {"rf1_MBps": round(median["rf1"] / 1e6, 1), "rf3_MBps": round(median["rf3"] / 1e6, 1),
+               "rf3_over_rf1": round(median["rf3"] / median["rf1"], 3),
+               "cpu_s_per_gb_per_replica": cpu, "failover_s": failovers,
+               "failover_median_s": statistics.median(done) if done else None}
+    print(json.dumps({"summary": summary}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+//! The leaders' ISR changes of one shard: one ticker task per shard (never
+//! one per partition) asks each partition it leads for the change to send
+//! (an expansion a follower's fetch earned, or a shrink after
+//! `replica.lag.time.max.ms`) and sends it to the controller through the
+//! AlterPartition sender the shard gives (the controller commits it with
+//! the partition epoch as compare-and-set; a leader never changes the ISR
+//! alone). Without a sender (none yet) a proposal is answered NOT_CONTROLLER
+//! at once: the controller still takes fenced brokers out of every ISR.
+
+use crate::cluster::TopicIdPartition;
+use crate::partition::replica::{AlterPartitionProposal, PartitionState};
+use crate::partition::replication::clock_ms;
+use crate::partition::Partition;
+use crate::protocol::error_code;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+/// How often each shard's leaders are asked for ISR changes.
+pub const ISR_TICK_MS: u64 = 1_000;
+
+/// Sends one ISR change to the active controller: the committed state, or a
+/// Kafka error code (AlterPartition, key 56).
+pub type AlterPartitionSender = Rc<
+    dyn Fn(
+        TopicIdPartition,
+        AlterPartitionProposal,
+    ) -> Pin<Box<dyn Future<Output = Result<PartitionState, i16>>>>,
+>;
+
+/// The partitions a shard leads, and where their ISR changes go.
+pub struct IsrTicker {
+    led: RefCell<Vec<(TopicIdPartition, Rc<Partition>)>>,
+    sender: RefCell<Option<AlterPartitionSender>>,
+}
+
+impl IsrTicker {
+    /// A ticker, running until it is dropped.
+    pub fn start() -> Rc<Self> {
+        let ticker = Rc::new(IsrTicker {
+            led: RefCell::new(Vec::new()),
+            sender: RefCell::new(None),
+        });
+        let weak = Rc::downgrade(&ticker);
+        glommio::spawn_local(run(weak)).detach();
+        ticker
+    }
+
+    /// Where ISR changes go from now on.
+    pub fn set_sender(&self, sender: AlterPartitionSender) {
+        *self.sender.borrow_mut() = Some(sender);
+    }
+
+    /// The partitions this shard leads now.
+    pub fn set_led(&self, led: Vec<(TopicIdPartition, Rc<Partition>)>) {
+        *self.led.borrow_mut() = led;
+    }
+
+    fn tick(&self) {
+        let now_ms = clock_ms();
+        let led = self.led.borrow().clone();
+        for (tp, partition) in led {
+            let Some(proposal) = partition.leader_tick(now_ms) else {
+                continue;
+            };
+            let Some(sender) = self.sender.borrow().clone() else {
+                partition.on_alter_partition(&proposal, Err(error_code::NOT_CONTROLLER));
+                continue;
+            };
+            // One proposal in flight per partition: the leader holds it
+            // pending until this answer.
+            glommio::spawn_local(async move {
+                let answer = sender(tp, proposal.clone()).await;
+                partition.on_alter_partition(&proposal, answer);
+            })
+            .detach();
+        }
+    }
+}
+
+async fn run(ticker: Weak<IsrTicker>) {
+    loop {
+        glommio::timer::sleep(Duration::from_millis(ISR_TICK_MS)).await;
+        let Some(ticker) = ticker.upgrade() else {
+            return;
+        };
+        ticker.tick();
+    }
+}

@@ -1,0 +1,164 @@
+//! Cutting a log's tail (issue 13): a follower whose log diverges from its
+//! leader's truncates to where they agree, then fetches the rest again.
+//! Everything is written and fdatasynced first, so the cut is one file
+//! truncation plus the in-memory state rolled back to it, the same state
+//! an ENOSPC rollback restores (`disk_faults.rs`).
+
+use super::error::StorageError;
+use super::log::PartitionLog;
+use super::scan::find_batch;
+use super::segment::align_down;
+use std::fmt;
+
+/// Why a truncation was not done.
+#[derive(Debug)]
+pub enum TruncateError {
+    /// The log failed, closed, or an I/O step failed.
+    Storage(StorageError),
+    /// The cut falls before the active segment: not supported yet (the
+    /// follower then stops fetching the partition and stays out of the ISR).
+    BelowActiveSegment {
+        /// The offset asked for.
+        offset: i64,
+        /// The active segment's base offset.
+        active_base_offset: i64,
+    },
+}
+
+impl From<StorageError> for TruncateError {
+    fn from(error: StorageError) -> Self {
+        TruncateError::Storage(error)
+    }
+}
+
+impl fmt::Display for TruncateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TruncateError::Storage(error) => write!(f, "{error}"),
+            TruncateError::BelowActiveSegment {
+                offset,
+                active_base_offset,
+            } => write!(
+                f,
+                "offset {offset} is before the active segment (base {active_base_offset}); \
+                 truncating sealed segments is not supported"
+            ),
+        }
+    }
+}
+
+impl PartitionLog {
+    /// Truncates the log so it ends at the start of the batch holding
+    /// `offset` (at `offset` when a batch starts there); returns the new log
+    /// end offset. Waiters for the removed offsets fail; the partition layer
+    /// learns the cut through [`PartitionLog::take_truncation`].
+    pub async fn truncate_to(&self, offset: i64) -> Result<i64, TruncateError> {
+        let _append = self
+            .append_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|_| self.closed_error())?;
+        let _flush = self
+            .flush_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|_| self.closed_error())?;
+        self.check_open()?;
+        if offset >= self.log_end_offset() {
+            return Ok(self.log_end_offset());
+        }
+        self.flush_everything().await?;
+        let (reader, base, start, size) = {
+            let state = self.state.borrow();
+            let active = &state.active;
+            let relative = (offset - active.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+            let start = u64::from(active.indexes.offsets.lookup(relative));
+            (active.reader(), active.base_offset, start, active.size)
+        };
+        if offset < base {
+            return Err(TruncateError::BelowActiveSegment {
+                offset,
+                active_base_offset: base,
+            });
+        }
+        let read_bytes = self.limits.recovery_read_bytes;
+        let found = find_batch(&reader, start.min(size), size, read_bytes, |info| {
+            info.last_offset() >= offset
+        })
+        .await?;
+        let Some((position, info)) = found else {
+            return Ok(self.log_end_offset());
+        };
+        let block_start = align_down(position);
+        let tail_block = match position > block_start {
+            true => reader
+                .read_at(block_start, (position - block_start) as usize)
+                .await?
+                .to_vec(),
+            false => Vec::new(),
+        };
+        reader
+            .dma
+            .truncate(position)
+            .await
+            .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
+        reader
+            .dma
+            .fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync", &reader.log_path, e))?;
+        let cut = info.base_offset;
+        self.cut_state(cut, position, tail_block);
+        let error = StorageError::Corrupt {
+            path: reader.log_path.to_path_buf(),
+            reason: format!("offsets from {cut} truncated: the leader's log diverges"),
+        };
+        self.fail_waiters_from(cut, &error);
+        self.recount_unwritten();
+        log::warn!(
+            "{}: truncated to offset {cut} (asked {offset}) to match the leader",
+            self.name
+        );
+        Ok(cut)
+    }
+
+    /// The in-memory side of a cut of the active segment at `position`
+    /// (batch `cut`'s start), everything before it written and synced.
+    fn cut_state(&self, cut: i64, position: u64, tail_block: Vec<u8>) {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let end_offset = state.log_end_offset();
+        state.recent.truncate_from(cut);
+        let active = &mut state.active;
+        let base = active.base_offset;
+        let end_relative = (cut - base).clamp(0, i64::from(u32::MAX)) as u32;
+        let observe_from = active.indexes.truncate(position, end_relative);
+        for batch in state
+            .recent
+            .iter_from(0)
+            .filter(|batch| batch.segment_base == base && batch.position >= observe_from)
+        {
+            let relative_last = (batch.last_offset - base) as u32;
+            active
+                .indexes
+                .observe_timestamp(batch.max_timestamp, relative_last);
+        }
+        let removed_bytes = active.size.saturating_sub(position);
+        active.next_offset = cut;
+        active.size = position;
+        active.allocated = position;
+        if position == 0 {
+            active.first_batch_timestamp = None;
+        }
+        state.write.written = position;
+        state.write.synced = state.write.synced.min(position);
+        state.write.tail_block = tail_block;
+        state.written_end_offset = state.written_end_offset.min(cut);
+        state.synced_end_offset = state.synced_end_offset.min(cut);
+        let offsets = (end_offset - cut).max(0) as u64;
+        state.unsynced_records = state.unsynced_records.saturating_sub(offsets);
+        let recovery = &mut state.recovery_point;
+        recovery.appended_bytes = recovery.appended_bytes.saturating_sub(removed_bytes);
+        state.truncated_from = Some(state.truncated_from.map_or(cut, |t| t.min(cut)));
+    }
+}
