@@ -199,6 +199,7 @@ fn member_config(id: i32, voters: &BTreeMap<u64, String>, log_dir: PathBuf) -> M
         is_voter: true,
         is_broker: true,
         listener_name: "PLAINTEXT".into(),
+        inter_broker_listener_name: "PLAINTEXT".into(),
         endpoint,
         controller_listener: Some(voters[&(id as u64)].clone()),
         log_dir,

@@ -46,8 +46,6 @@ pub struct PartitionView {
     pub replicas: Vec<BrokerId>,
     /// In-sync replicas.
     pub isr: Vec<BrokerId>,
-    /// Bumped at every change (AlterPartition's compare-and-set version).
-    pub partition_epoch: i32,
 }
 
 /// One member of the metadata quorum as DescribeQuorum reports it.
@@ -134,7 +132,6 @@ impl ClusterView {
                     partition_epoch: p.partition_epoch,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
-                    partition_epoch: p.partition_epoch,
                 })
                 .collect();
             partitions.insert(topic.topic_id, views);
