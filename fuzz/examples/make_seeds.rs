@@ -171,6 +171,7 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
             out.push(("authorized-operations", request.into()));
         }
         ApiKey::DescribeQuorum => out.push(("default", DescribeQuorumRequest::default().into())),
+        ApiKey::ElectLeaders => out.push(("default", ElectLeadersRequest::default().into())),
         _ => group_requests(api_key, version, &mut out),
     }
     out

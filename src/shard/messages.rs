@@ -2,7 +2,10 @@
 //! `Arc` snapshots, plain data): no shard ever holds a reference into another
 //! shard's memory.
 
+use crate::cluster::controller::api::ElectLeadersRequest;
+use crate::cluster::member::elections::ElectionOutcome;
 use crate::cluster::member::view::ClusterView;
+use crate::cluster::TopicIdPartition;
 use crate::coordinator::{GroupRequest, GroupResponse};
 use crate::metadata::controller::{ControllerRequest, ControllerResponse};
 use crate::metadata::topic_table::TopicTable;
@@ -11,6 +14,7 @@ use crate::partition::fetch::{FetchPart, FetchedPartition};
 use crate::partition::leader_epochs::EpochEnd;
 use crate::partition::list_offsets::{FoundOffset, ListOffsetsPart};
 use crate::partition::produce::{ProducePart, Refused};
+use crate::partition::replica::{AlterPartitionProposal, PartitionState};
 use crate::storage::AppendResult;
 use std::sync::Arc;
 
@@ -74,6 +78,20 @@ pub enum ShardRequest {
     ApplyCluster(Arc<ClusterView>),
     /// Topic changes, for shard 0 only.
     Controller(ControllerRequest),
+    /// A partition leader's ISR change for the active controller, for a
+    /// cluster member's shard 0 (AlterPartition).
+    AlterPartition {
+        /// The partition.
+        tp: TopicIdPartition,
+        /// The change.
+        proposal: AlterPartitionProposal,
+    },
+    /// A block of producer ids from the active controller, for a cluster
+    /// member's shard 0 (AllocateProducerIds).
+    AllocateProducerIds,
+    /// Leader elections for the active controller, for a cluster member's
+    /// shard 0 (ElectLeaders).
+    ElectLeaders(ElectLeadersRequest),
     /// A consumer group request, for the shard that owns the group.
     Group(GroupRequest),
     /// Sizes of partitions the receiver owns (DescribeLogDirs).
@@ -94,6 +112,12 @@ pub enum ShardResponse {
     Applied(Result<(), String>),
     /// The controller's answer.
     Controller(ControllerResponse),
+    /// The committed partition state, or a Kafka error code.
+    AlterPartition(Result<PartitionState, i16>),
+    /// A block of producer ids (first, length), or a Kafka error code.
+    ProducerIds(Result<(i64, i32), i16>),
+    /// Each partition's election error code, or the request's error code.
+    Elections(Result<Vec<ElectionOutcome>, i16>),
     /// The group coordinator's answer.
     Group(GroupResponse),
     /// One entry per `LogDirSizes` partition, same order: its bytes on

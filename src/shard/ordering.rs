@@ -60,6 +60,9 @@ fn order_of(request: &ShardRequest) -> Order {
         | ShardRequest::FetchProgress { .. }
         | ShardRequest::CloseFetchSession { .. }
         | ShardRequest::Controller(_)
+        | ShardRequest::AlterPartition { .. }
+        | ShardRequest::AllocateProducerIds
+        | ShardRequest::ElectLeaders(_)
         | ShardRequest::Group(_)
         | ShardRequest::LogDirSizes(_) => return Order::Free,
     };

@@ -51,6 +51,9 @@ pub(super) async fn run(member: Rc<Member>) {
             outputs.extend(lifecycle.handle(now, LifecycleInput::BeginShutdown));
         }
         outputs.extend(lifecycle.handle(now, LifecycleInput::Tick));
+        member
+            .broker_epoch
+            .set(lifecycle.broker_epoch().unwrap_or(-1));
         for output in outputs {
             match output {
                 LifecycleOutput::Send { id, request } => {
