@@ -195,3 +195,12 @@ def test_a_final_read_short_of_the_high_watermark_fails():
     events = clean_history() + [{"type": h.FINAL_SHORT, "process": "final", "time": 0.0,
                                  "partition": 1, "reached": 3, "hw": 9, "errors": []}]
     assert list(anomalies_of(events)) == ["final-read-short"]
+
+
+def test_an_acknowledgement_without_an_offset_is_checked_by_value():
+    # librdkafka reports a batch answered DUPLICATE_SEQUENCE_NUMBER as delivered, offset unknown.
+    events = clean_history() + [send("f", 1, offset=None)]
+    result = checker.check(events)
+    assert result.valid and result.stats["acked-without-offset"] == 1, result.summary()
+    events = [e for e in events if not (e["type"] in (h.FINAL, h.POLL) and e["value"] == "f")]
+    assert list(anomalies_of(events)) == ["lost"]

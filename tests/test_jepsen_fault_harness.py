@@ -4,8 +4,8 @@
 - a cut between two brokers resets and refuses their link while clients still get through;
 - a one-way hold delivers nothing in that direction until it heals, then everything in order;
 - a delay delays; SIGSTOP silences a broker until SIGCONT; kill -9 and restart keep the proxy;
-- the voters line names proxies too: Raft peers and broker heartbeats are told apart, and a
-  broker isolated from the others is fenced (it leaves Metadata) and comes back when healed.
+- the voters line names proxies too: Raft peers and broker heartbeats are told apart, and the
+  Raft leader isolated from the others is replaced (they elect and commit without it).
 """
 
 import socket
@@ -16,8 +16,11 @@ import pytest
 from confluent_kafka import Producer
 
 import kafka_wire
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from jepsen import nemesis, workload
 from jepsen.proxy import CLIENT, ProxyNet, kafka_identify, raft_identify
+from test_cluster_three_brokers_serve_clients import describe_quorum_v0
 
 QUICK_TIMEOUT_S = 1.5
 DELAY_S = 0.5
@@ -153,7 +156,11 @@ def test_pause_kill_and_restart_of_a_proxied_broker(millrace_cluster, proxies):
     assert meta.brokers[2].port == cluster.advertised_ports[2]
 
 
-def test_an_isolated_broker_is_fenced_and_returns_when_healed(millrace_cluster, proxies):
+def raft_leader(cluster):
+    return describe_quorum_v0(cluster.node(1).bootstrap)[1]
+
+
+def test_isolating_the_raft_leader_cuts_its_controller_links(millrace_cluster, proxies):
     cluster = millrace_cluster(brokers=3, proxies=proxies)
     workload.wait_for_brokers(cluster.node(1).bootstrap, cluster.nodes)
     seen = proxies.stats()
@@ -163,8 +170,13 @@ def test_an_isolated_broker_is_fenced_and_returns_when_healed(millrace_cluster, 
     for voter in cluster.voter_ids():
         peers |= set(seen[("controller", voter)]) - {CLIENT}
     assert peers == set(cluster.nodes), seen
-    proxies.isolate(3, sorted(cluster.nodes))
-    # Its heartbeats no longer reach the active controller: fenced after the 9 s session.
-    workload.wait_for_brokers(cluster.node(1).bootstrap, [1, 2])
+    isolated = raft_leader(cluster)
+    others = sorted(set(cluster.nodes) - {isolated})
+    proxies.isolate(isolated, sorted(cluster.nodes))
+    # Its AppendEntries no longer reach the others: they elect one of themselves, and commit.
+    workload.wait_for(lambda: describe_quorum_v0(cluster.node(others[0]).bootstrap)[1] in others,
+                      "a new Raft leader among the others")
+    admin = AdminClient({"bootstrap.servers": cluster.node(others[0]).bootstrap})
+    admin.create_topics([NewTopic("after-the-cut", 1, 1)])["after-the-cut"].result(timeout=30)
     proxies.heal()
-    workload.wait_for_brokers(cluster.node(1).bootstrap, cluster.nodes)
+    workload.wait_for_brokers(cluster.node(others[0]).bootstrap, cluster.nodes)

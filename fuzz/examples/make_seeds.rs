@@ -175,6 +175,7 @@ fn sample_requests(api_key: ApiKey, version: i16) -> Vec<(&'static str, RequestK
         ApiKey::RemoveRaftVoter => {
             out.push(("default", RemoveRaftVoterRequest::default().into()))
         }
+        ApiKey::ElectLeaders => out.push(("default", ElectLeadersRequest::default().into())),
         _ => group_requests(api_key, version, &mut out),
     }
     out

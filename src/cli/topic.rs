@@ -6,6 +6,7 @@
 //!     [--config KEY=VALUE]... [--if-not-exists]
 //! millrace topic list [--include-internal]
 //! millrace topic describe [TOPIC]... [--by-broker]
+//!     [--under-replicated-partitions] [--unavailable-partitions]
 //! millrace topic alter-config TOPIC (--set KEY=VALUE | --delete KEY)...
 //! millrace topic delete TOPIC [--if-exists]
 //! ```
@@ -19,7 +20,11 @@
 //! (DescribeLogDirs; `unknown` when the broker does not serve it). With
 //! `--by-broker`, one line per broker of the cluster follows: the
 //! partitions it leads, those it follows in sync, and those where it is a
-//! replica out of the ISR.
+//! replica out of the ISR. As in `kafka-topics --describe`,
+//! `--under-replicated-partitions` (ISR smaller than the replicas) and
+//! `--unavailable-partitions` (no leader, or a leader the cluster does not
+//! list as live) print only the partition lines that match (either, when
+//! both are given) and no topic lines.
 //! `alter-config` uses IncrementalAlterConfigs; a broker that does not serve
 //! it yields exit 1 and a message naming the API.
 //!
@@ -33,8 +38,8 @@ use super::console::{
 };
 use crate::client::admin::OffsetSpec;
 use crate::client::topics_admin::{
-    ConfigChange, NewTopic, TopicDescription, TopicsMetadata, TOPIC_ALREADY_EXISTS,
-    UNKNOWN_TOPIC_OR_PARTITION,
+    ConfigChange, NewTopic, PartitionDescription, TopicDescription, TopicsMetadata,
+    TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION,
 };
 use crate::client::{ClientError, KafkaClient};
 use crate::protocol::error_code;
@@ -51,13 +56,16 @@ pub const TOPIC_USAGE: &str =
       [--config KEY=VALUE]... [--if-not-exists]
   millrace topic list [--include-internal]
   millrace topic describe [TOPIC]... [--by-broker]
+      [--under-replicated-partitions] [--unavailable-partitions]
   millrace topic alter-config TOPIC (--set KEY=VALUE | --delete KEY)...
   millrace topic delete TOPIC [--if-exists]
       Topic administration over the Kafka protocol (any Kafka broker); each
       takes --bootstrap HOST:PORT (default 127.0.0.1:9092). describe shows
       partitions, leader, replicas, ISR, log start/end offsets, size and
       non-default configs; --by-broker adds, per broker, the partitions it
-      leads, follows in sync and is out of sync for. kafka-topics' form works too: --create, --list,
+      leads, follows in sync and is out of sync for; the two filters print
+      only partitions whose ISR is smaller than their replicas, or that have
+      no live leader. kafka-topics' form works too: --create, --list,
       --describe, --delete with --topic T and --bootstrap-server.
 ";
 
@@ -74,6 +82,7 @@ enum TopicCommand {
     Describe {
         topics: Vec<String>,
         by_broker: bool,
+        filter: PartitionFilter,
     },
     AlterConfig {
         topic: String,
@@ -83,6 +92,32 @@ enum TopicCommand {
         topic: String,
         if_exists: bool,
     },
+}
+
+/// Which partitions `describe` prints (kafka-topics' filters); all when
+/// neither is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct PartitionFilter {
+    /// `--under-replicated-partitions`: the ISR is smaller than the replicas.
+    under_replicated: bool,
+    /// `--unavailable-partitions`: no leader, or one not listed as live.
+    unavailable: bool,
+}
+
+impl PartitionFilter {
+    fn is_set(&self) -> bool {
+        self.under_replicated || self.unavailable
+    }
+
+    /// True when `p` is printed.
+    fn keeps(&self, p: &PartitionDescription, live: &BTreeMap<i32, String>) -> bool {
+        if !self.is_set() {
+            return true;
+        }
+        let under = p.isr.len() < p.replicas.len();
+        let unavailable = p.leader < 0 || !live.contains_key(&p.leader);
+        (self.under_replicated && under) || (self.unavailable && unavailable)
+    }
 }
 
 /// Runs `millrace topic ARGS...`; returns the exit code.
@@ -104,7 +139,14 @@ fn parse_topic_args(args: &[String]) -> Result<(TopicCommand, String), String> {
             &["--if-not-exists"],
         ),
         "list" => (&[], &["--include-internal"]),
-        "describe" => (&[], &["--by-broker"]),
+        "describe" => (
+            &[],
+            &[
+                "--by-broker",
+                "--under-replicated-partitions",
+                "--unavailable-partitions",
+            ],
+        ),
         "alter-config" => (&["--set", "--delete"], &[]),
         "delete" => (&[], &["--if-exists"]),
         other => return Err(format!("unknown subcommand {other:?}")),
@@ -121,6 +163,10 @@ fn parse_topic_args(args: &[String]) -> Result<(TopicCommand, String), String> {
         "describe" => TopicCommand::Describe {
             topics: parsed.positional.clone(),
             by_broker: parsed.flag("--by-broker"),
+            filter: PartitionFilter {
+                under_replicated: parsed.flag("--under-replicated-partitions"),
+                unavailable: parsed.flag("--unavailable-partitions"),
+            },
         },
         "alter-config" => build_alter(&parsed)?,
         _ => TopicCommand::Delete {
@@ -213,7 +259,11 @@ fn execute(command: &TopicCommand, bootstrap: &str) -> Result<(), CommandError> 
             if_not_exists,
         } => create(&mut client, topic, *if_not_exists),
         TopicCommand::List { include_internal } => list(&mut client, *include_internal),
-        TopicCommand::Describe { topics, by_broker } => describe(&mut client, topics, *by_broker),
+        TopicCommand::Describe {
+            topics,
+            by_broker,
+            filter,
+        } => describe(&mut client, topics, *by_broker, *filter),
         TopicCommand::AlterConfig { topic, changes } => {
             existing_topic(&mut client, topic)?;
             client.alter_topic_configs(topic, changes)?;
@@ -276,6 +326,7 @@ fn describe(
     client: &mut KafkaClient,
     names: &[String],
     by_broker: bool,
+    filter: PartitionFilter,
 ) -> Result<(), CommandError> {
     let metadata = if names.is_empty() {
         client.describe_topics(None)?
@@ -299,6 +350,10 @@ fn describe(
         .filter(|t| t.error_code == error_code::NONE && !(names.is_empty() && t.is_internal))
         .collect();
     for &topic in &described {
+        if filter.is_set() {
+            print!("{}", filtered_text(topic, filter, &metadata.brokers));
+            continue;
+        }
         let configs = client.describe_topic_configs(&topic.name)?;
         let overrides: Vec<String> = configs
             .iter()
@@ -415,6 +470,31 @@ fn node_list(nodes: &[i32]) -> String {
 
 fn known(value: Option<i64>) -> String {
     value.map_or_else(|| UNKNOWN_CELL.to_string(), |v| v.to_string())
+}
+
+/// The partition lines of `topic` that `filter` keeps, without offsets or
+/// sizes (kafka-topics prints these filters' lines from Metadata alone).
+fn filtered_text(
+    topic: &TopicDescription,
+    filter: PartitionFilter,
+    live: &BTreeMap<i32, String>,
+) -> String {
+    let mut out = String::new();
+    for p in topic.partitions.iter().filter(|p| filter.keeps(p, live)) {
+        out.push_str(&format!(
+            "\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\n",
+            topic.name,
+            p.partition,
+            if p.leader < 0 {
+                "none".to_string()
+            } else {
+                p.leader.to_string()
+            },
+            node_list(&p.replicas),
+            node_list(&p.isr),
+        ));
+    }
+    out
 }
 
 /// The `kafka-topics --describe` style text of one topic.
@@ -553,6 +633,53 @@ mod tests {
              Broker: 2\tAddress: h:2\tLeader: t-1\tInSyncFollower: t-0\tOutOfSyncReplica: -\n\
              Broker: 3\tAddress: h:3\tLeader: -\tInSyncFollower: -\tOutOfSyncReplica: -\n"
         );
+    }
+
+    #[test]
+    fn filters_keep_under_replicated_and_unavailable_partitions_as_kafka_topics_does() {
+        let partition = |partition, leader, replicas: &[i32], isr: &[i32]| PartitionDescription {
+            partition,
+            error_code: error_code::NONE,
+            leader,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+        };
+        let topic = TopicDescription {
+            name: "t".into(),
+            error_code: error_code::NONE,
+            is_internal: false,
+            partitions: vec![
+                partition(0, 1, &[1, 2, 3], &[1, 2, 3]),
+                partition(1, 2, &[2, 3, 1], &[2, 3]),
+                partition(2, -1, &[3, 1, 2], &[3]),
+                partition(3, 4, &[4], &[4]),
+            ],
+        };
+        let live: BTreeMap<i32, String> =
+            [(1, "h:1".to_string()), (2, "h:2".into()), (3, "h:3".into())].into();
+        let under = PartitionFilter {
+            under_replicated: true,
+            unavailable: false,
+        };
+        assert_eq!(
+            filtered_text(&topic, under, &live),
+            "\tTopic: t\tPartition: 1\tLeader: 2\tReplicas: 2,3,1\tIsr: 2,3\n\
+             \tTopic: t\tPartition: 2\tLeader: none\tReplicas: 3,1,2\tIsr: 3\n"
+        );
+        let unavailable = PartitionFilter {
+            under_replicated: false,
+            unavailable: true,
+        };
+        assert_eq!(
+            filtered_text(&topic, unavailable, &live),
+            "\tTopic: t\tPartition: 2\tLeader: none\tReplicas: 3,1,2\tIsr: 3\n\
+             \tTopic: t\tPartition: 3\tLeader: 4\tReplicas: 4\tIsr: 4\n"
+        );
+        let parsed = parse_topic_args(&args(&["describe", "--under-replicated-partitions"]));
+        assert!(matches!(
+            parsed,
+            Ok((TopicCommand::Describe { filter, .. }, _)) if filter == under
+        ));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! lock that serialises topic changes (used on the controller shard), and the
 //! producer ids it hands out.
 
-use super::producer_ids::ProducerIdAllocator;
+use super::producer_ids::{ProducerIdAllocator, ProducerIdBlocks};
 use super::topic_table::TopicTable;
+use crate::local::notify::LocalEvent;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -40,8 +41,14 @@ pub struct ControlPlane {
     pub topics: TopicView,
     /// Serialises topic changes (used on the controller shard).
     pub controller_lock: glommio::sync::Semaphore,
-    /// Producer ids handed out by InitProducerId on this shard.
+    /// Producer ids handed out by InitProducerId on this shard (one node).
     pub producer_ids: ProducerIdAllocator,
+    /// In a cluster: the blocks of producer ids the controller allotted to
+    /// this shard.
+    pub producer_id_blocks: RefCell<ProducerIdBlocks>,
+    /// In a cluster: fired when the block fetch under way ends (at most one
+    /// per shard; InitProducerId calls that find no id wait for it).
+    pub producer_id_fetch: RefCell<Option<LocalEvent>>,
 }
 
 impl ControlPlane {
@@ -51,6 +58,8 @@ impl ControlPlane {
             topics: TopicView::new(topics),
             controller_lock: glommio::sync::Semaphore::new(1),
             producer_ids: ProducerIdAllocator::new(shard_id),
+            producer_id_blocks: RefCell::new(ProducerIdBlocks::default()),
+            producer_id_fetch: RefCell::new(None),
         }
     }
 

@@ -8,6 +8,8 @@
 //! - [`prometheus`]: the text exposition format writer.
 //! - [`http`]: `/metrics`, `/health` and `/ready` over HTTP/1.1.
 //! - [`stall`]: reactor stalls, measured as timer lateness.
+//! - [`replication`]: under-replicated and offline partitions, ISR changes,
+//!   leader elections, follower lag.
 //!
 //! The hot path only touches its own shard's block through [`with_local`]:
 //! a thread-local lookup and a few relaxed atomic increments, no allocation
@@ -17,6 +19,7 @@ pub mod histogram;
 pub mod http;
 pub mod lag;
 pub mod prometheus;
+pub mod replication;
 pub mod stall;
 pub mod ticker;
 
@@ -126,6 +129,8 @@ pub struct ShardMetrics {
     pub gauges: ShardGauges,
     /// Offsets the lag computation needs, replaced by each refresh.
     pub lag_inputs: Mutex<lag::LagInputs>,
+    /// Replication (cluster members only).
+    pub replication: replication::ReplicationMetrics,
 }
 
 impl ShardMetrics {
@@ -151,6 +156,7 @@ impl ShardMetrics {
             executor: ExecutorCounters::default(),
             gauges: ShardGauges::default(),
             lag_inputs: Mutex::new(lag::LagInputs::default()),
+            replication: replication::ReplicationMetrics::default(),
         }
     }
 

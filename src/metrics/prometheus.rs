@@ -117,6 +117,7 @@ pub fn render(registry: &Registry) -> String {
     render_storage(&mut w, registry);
     render_runtime(&mut w, registry);
     render_lag(&mut w, registry);
+    render_replication(&mut w, registry);
     w.out
 }
 
@@ -400,10 +401,132 @@ fn render_lag(w: &mut TextWriter, registry: &Registry) {
     }
 }
 
+/// A broker-wide family: name, type, help, and its value in one shard's block.
+type BrokerFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ShardMetrics) -> u64,
+);
+
+/// Broker-wide replication values (shard 0 holds them; summed so the
+/// series has no shard label, like Kafka's gauges), then follower lag.
+fn render_replication(w: &mut TextWriter, registry: &Registry) {
+    let families: [BrokerFamily; 5] = [
+        (
+            "millrace_under_replicated_partitions",
+            "gauge",
+            "Partitions this broker leads whose ISR is smaller than their replicas.",
+            |m| m.replication.under_replicated_partitions.get(),
+        ),
+        (
+            "millrace_offline_partitions",
+            "gauge",
+            "Partitions of the cluster without a leader.",
+            |m| m.replication.offline_partitions.get(),
+        ),
+        (
+            "millrace_isr_shrinks_total",
+            "counter",
+            "ISR shrinks of partitions this broker leads, from metadata changes.",
+            |m| m.replication.isr_shrinks.get(),
+        ),
+        (
+            "millrace_isr_expands_total",
+            "counter",
+            "ISR expansions of partitions this broker leads, from metadata changes.",
+            |m| m.replication.isr_expands.get(),
+        ),
+        (
+            "millrace_leader_elections_total",
+            "counter",
+            "Leader changes of the cluster's partitions, from metadata changes.",
+            |m| m.replication.leader_elections.get(),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        w.family(name, kind, help);
+        let total: u64 = registry.shards().iter().map(|m| value(m)).sum();
+        w.sample(name, &[], total);
+    }
+    let records = "millrace_follower_lag_records";
+    let ms = "millrace_follower_lag_ms";
+    let mut lags = Vec::new();
+    for shard in registry.shards() {
+        if let Ok(table) = shard.replication.follower_lag.lock() {
+            for (topic, partitions) in &table.topics {
+                for ((partition, follower), lag) in partitions {
+                    lags.push((topic.clone(), *partition, *follower, *lag));
+                }
+            }
+        }
+    }
+    for (name, help, ms_family) in [
+        (records, "Records a follower is behind the leader.", false),
+        (
+            ms,
+            "Milliseconds since a follower was last caught up.",
+            true,
+        ),
+    ] {
+        w.family(name, "gauge", help);
+        for (topic, partition, follower, lag) in &lags {
+            let (partition, follower) = (partition.to_string(), follower.to_string());
+            let labels = [
+                ("topic", topic.as_str()),
+                ("partition", partition.as_str()),
+                ("follower", follower.as_str()),
+            ];
+            if ms_family {
+                w.sample(name, &labels, lag.ms);
+            } else {
+                w.sample(name, &labels, lag.records);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn replication_values_are_broker_wide_and_lag_is_per_follower() {
+        let registry = Registry::new(2);
+        let r = &registry.shards()[0].replication;
+        r.under_replicated_partitions.set(2);
+        r.isr_shrinks.add(3);
+        r.leader_elections.add(1);
+        let lag = super::super::replication::FollowerLag {
+            records: 42,
+            ms: 900,
+        };
+        registry.shards()[1]
+            .replication
+            .follower_lag
+            .lock()
+            .unwrap()
+            .topics
+            .entry("t".into())
+            .or_default()
+            .insert((0, 3), lag);
+        let text = render(&registry);
+        assert!(
+            text.contains("millrace_under_replicated_partitions 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("millrace_offline_partitions 0\n"));
+        assert!(text.contains("millrace_isr_shrinks_total 3\n"));
+        assert!(text.contains("millrace_isr_expands_total 0\n"));
+        assert!(text.contains("millrace_leader_elections_total 1\n"));
+        assert!(text.contains(
+            "millrace_follower_lag_records{topic=\"t\",partition=\"0\",follower=\"3\"} 42\n"
+        ));
+        assert!(text.contains(
+            "millrace_follower_lag_ms{topic=\"t\",partition=\"0\",follower=\"3\"} 900\n"
+        ));
+    }
 
     #[test]
     fn label_values_are_escaped() {

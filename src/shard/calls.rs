@@ -87,13 +87,66 @@ pub mod controller {
     }
 }
 
-/// Calls of a cluster member's shard 0 to every shard.
+/// Calls of a cluster member's shard 0 to every shard, and of any shard to
+/// the cluster member on shard 0.
 pub mod cluster {
+    use crate::cluster::controller::api::ElectLeadersRequest;
+    use crate::cluster::member::elections::ElectionOutcome;
     use crate::cluster::member::view::ClusterView;
-    use crate::shard::messages::ShardRequest;
+    use crate::cluster::TopicIdPartition;
+    use crate::partition::replica::{AlterPartitionProposal, PartitionState};
+    use crate::protocol::error_code;
+    use crate::shard::messages::{ShardRequest, ShardResponse};
     use crate::shard::ShardContext;
     use std::rc::Rc;
     use std::sync::Arc;
+
+    /// The shard that runs the cluster member.
+    const MEMBER_SHARD: usize = 0;
+
+    /// AlterPartition from any shard: asks the active controller to commit
+    /// this broker's ISR change of `tp` (it leads it) and returns the
+    /// committed state or a Kafka error code. Proposals of every shard are
+    /// batched on shard 0 into one controller request per round; see
+    /// [`Member::alter_partition`](crate::cluster::member::Member::alter_partition)
+    /// for the state returned and every error code. `NOT_CONTROLLER` also
+    /// when shard 0 could not be asked, or on a single node (no controller).
+    pub async fn alter_partition(
+        ctx: &Rc<ShardContext>,
+        tp: TopicIdPartition,
+        proposal: AlterPartitionProposal,
+    ) -> Result<PartitionState, i16> {
+        let request = ShardRequest::AlterPartition { tp, proposal };
+        match ctx.router.call(ctx, MEMBER_SHARD, request).await {
+            Ok(ShardResponse::AlterPartition(answer)) => answer,
+            _ => Err(error_code::NOT_CONTROLLER),
+        }
+    }
+
+    /// A block of producer ids from the active controller, asked from any
+    /// shard through shard 0: `(first id, length)` or a Kafka error code
+    /// (`NOT_CONTROLLER` also when shard 0 could not be asked).
+    pub async fn allocate_producer_ids(ctx: &Rc<ShardContext>) -> Result<(i64, i32), i16> {
+        let request = ShardRequest::AllocateProducerIds;
+        match ctx.router.call(ctx, MEMBER_SHARD, request).await {
+            Ok(ShardResponse::ProducerIds(answer)) => answer,
+            _ => Err(error_code::NOT_CONTROLLER),
+        }
+    }
+
+    /// ElectLeaders from any shard, run by the active controller through
+    /// shard 0: each partition's error code, or the request's
+    /// (`NOT_CONTROLLER` also when shard 0 could not be asked).
+    pub async fn elect_leaders(
+        ctx: &Rc<ShardContext>,
+        request: ElectLeadersRequest,
+    ) -> Result<Vec<ElectionOutcome>, i16> {
+        let request = ShardRequest::ElectLeaders(request);
+        match ctx.router.call(ctx, MEMBER_SHARD, request).await {
+            Ok(ShardResponse::Elections(answer)) => answer,
+            _ => Err(error_code::NOT_CONTROLLER),
+        }
+    }
 
     /// Makes every shard adopt `view`; the first shard's failure, if any.
     pub async fn publish(ctx: &Rc<ShardContext>, view: Arc<ClusterView>) -> Result<(), String> {

@@ -2,8 +2,11 @@
 //! `Arc` snapshots, plain data): no shard ever holds a reference into another
 //! shard's memory.
 
+use crate::cluster::controller::api::ElectLeadersRequest;
+use crate::cluster::member::elections::ElectionOutcome;
 use crate::cluster::member::quorum::{QuorumAnswer, QuorumOp};
 use crate::cluster::member::view::ClusterView;
+use crate::cluster::TopicIdPartition;
 use crate::coordinator::{GroupRequest, GroupResponse};
 use crate::metadata::controller::{ControllerRequest, ControllerResponse};
 use crate::metadata::topic_table::TopicTable;
@@ -12,6 +15,7 @@ use crate::partition::fetch::{FetchPart, FetchedPartition};
 use crate::partition::leader_epochs::EpochEnd;
 use crate::partition::list_offsets::{FoundOffset, ListOffsetsPart};
 use crate::partition::produce::{ProducePart, Refused};
+use crate::partition::replica::{AlterPartitionProposal, PartitionState};
 use crate::storage::AppendResult;
 use std::sync::Arc;
 
@@ -77,6 +81,20 @@ pub enum ShardRequest {
     Controller(ControllerRequest),
     /// A request about the metadata quorum, for a cluster member's shard 0.
     Quorum(QuorumOp),
+    /// A partition leader's ISR change for the active controller, for a
+    /// cluster member's shard 0 (AlterPartition).
+    AlterPartition {
+        /// The partition.
+        tp: TopicIdPartition,
+        /// The change.
+        proposal: AlterPartitionProposal,
+    },
+    /// A block of producer ids from the active controller, for a cluster
+    /// member's shard 0 (AllocateProducerIds).
+    AllocateProducerIds,
+    /// Leader elections for the active controller, for a cluster member's
+    /// shard 0 (ElectLeaders).
+    ElectLeaders(ElectLeadersRequest),
     /// A consumer group request, for the shard that owns the group.
     Group(GroupRequest),
     /// Sizes of partitions the receiver owns (DescribeLogDirs).
@@ -99,6 +117,12 @@ pub enum ShardResponse {
     Controller(ControllerResponse),
     /// The quorum leader's answer.
     Quorum(QuorumAnswer),
+    /// The committed partition state, or a Kafka error code.
+    AlterPartition(Result<PartitionState, i16>),
+    /// A block of producer ids (first, length), or a Kafka error code.
+    ProducerIds(Result<(i64, i32), i16>),
+    /// Each partition's election error code, or the request's error code.
+    Elections(Result<Vec<ElectionOutcome>, i16>),
     /// The group coordinator's answer.
     Group(GroupResponse),
     /// One entry per `LogDirSizes` partition, same order: its bytes on

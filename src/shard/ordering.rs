@@ -61,6 +61,9 @@ fn order_of(request: &ShardRequest) -> Order {
         | ShardRequest::CloseFetchSession { .. }
         | ShardRequest::Controller(_)
         | ShardRequest::Quorum(_)
+        | ShardRequest::AlterPartition { .. }
+        | ShardRequest::AllocateProducerIds
+        | ShardRequest::ElectLeaders(_)
         | ShardRequest::Group(_)
         | ShardRequest::LogDirSizes(_) => return Order::Free,
     };

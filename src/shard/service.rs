@@ -90,6 +90,37 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
                 })
             })
         }
+        ShardRequest::AlterPartition { tp, proposal } => {
+            let member = ctx.cluster.member.borrow().clone();
+            Box::pin(async move {
+                let answer = match member {
+                    Some(member) => member.alter_partition(tp, &proposal).await,
+                    // One node has no controller to ask (nor followers).
+                    None => Err(crate::protocol::error_code::NOT_CONTROLLER),
+                };
+                ShardResponse::AlterPartition(answer)
+            })
+        }
+        ShardRequest::ElectLeaders(request) => {
+            let member = ctx.cluster.member.borrow().clone();
+            Box::pin(async move {
+                let answer = match member {
+                    Some(member) => member.elect_leaders(request).await,
+                    None => Err(crate::protocol::error_code::NOT_CONTROLLER),
+                };
+                ShardResponse::Elections(answer)
+            })
+        }
+        ShardRequest::AllocateProducerIds => {
+            let member = ctx.cluster.member.borrow().clone();
+            Box::pin(async move {
+                let answer = match member {
+                    Some(member) => member.allocate_producer_ids().await,
+                    None => Err(crate::protocol::error_code::NOT_CONTROLLER),
+                };
+                ShardResponse::ProducerIds(answer)
+            })
+        }
         ShardRequest::Controller(request) => {
             let ctx = ctx.clone();
             let member = ctx.cluster.member.borrow().clone();

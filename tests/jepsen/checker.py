@@ -2,7 +2,7 @@
 
 `check(events)` finds, per partition (values are unique per send, as the producers make them):
 - lost: an acknowledged send whose value is not in the final read at its acknowledged offset
-  (absent, or another value there);
+  (absent, or another value there), or anywhere when it was acknowledged without an offset;
 - inconsistent-offsets: one offset seen holding two different values (acks, polls, final read);
 - duplicates: one value at two offsets (an idempotent producer's retry written twice);
 - poll-skips: a consumer session read offset a then b > a + 1 while some offset between a and
@@ -88,6 +88,7 @@ def check(events):
     result.stats = {
         "sends": len(sends),
         "acked": len(acked),
+        "acked-without-offset": sum(not _known_offset(e) for e in acked),
         "failed": sum(e["status"] == h.FAIL for e in sends),
         "unknown": sum(e["status"] == h.INFO for e in sends),
         "polled": sum(e["type"] == h.POLL for e in events),
@@ -106,8 +107,22 @@ def check(events):
     return result
 
 
+def _known_offset(send):
+    """An acknowledgement may come without an offset (librdkafka reports a batch the broker
+    answered DUPLICATE_SEQUENCE_NUMBER as delivered, offset unknown; Java says -1)."""
+    offset = send.get("offset")
+    return offset is not None and offset >= 0
+
+
 def _check_lost(acked, final_at, result):
+    final_values = set(final_at.values())
     for send in acked:
+        if not _known_offset(send):
+            if send["value"] not in final_values:
+                result.anomalies["lost"].append({
+                    "value": send["value"], "partition": send["partition"], "offset": None,
+                    "final_read_has": None, "process": send["process"]})
+            continue
         key = (send["partition"], send["offset"])
         there = final_at.get(key)
         if there != send["value"]:
@@ -121,7 +136,8 @@ def _observations(events):
     for event in events:
         kind = event["type"]
         if kind == h.SEND and event["status"] == h.OK:
-            yield event["partition"], event["offset"], event["value"], "ack"
+            if _known_offset(event):
+                yield event["partition"], event["offset"], event["value"], "ack"
         elif kind in (h.POLL, h.FINAL):
             yield event["partition"], event["offset"], event["value"], kind
 
@@ -241,25 +257,3 @@ def check_replicas(result, log_dirs, topic, hws):
         result.anomalies["replicas-differ"].extend(compare_replicas(log_dirs, topic, partition, hw))
     return result
 
-
-# ---------------------------------------------------------------- until replication lands
-
-# The replication data path's module (repl-data, issue 13). While the tree lacks it, followers
-# hold no data and the runs must find lost writes: the tests that need replication are
-# xfail(strict) then, failing only on the checker's or Kafka's expectations (an infrastructure
-# error stays a failure). Once it is in the tree they run plainly and must pass.
-REPLICATION_SOURCE_DIR = Path(__file__).resolve().parents[2] / "src" / "cluster" / "replication"
-
-
-def replication_in_tree():
-    return REPLICATION_SOURCE_DIR.is_dir()
-
-
-def until_replication(reason):
-    import pytest
-
-    return pytest.mark.xfail(
-        condition=not replication_in_tree(), strict=True,
-        raises=(HistoryInvalid, KafkaBehaviourMissing),
-        reason=f"issue 13, until {REPLICATION_SOURCE_DIR.relative_to(REPLICATION_SOURCE_DIR.parents[2])} "
-               f"(the replication data path) is in the tree: {reason}")

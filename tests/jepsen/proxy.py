@@ -394,12 +394,17 @@ class ProxyNet:
         return {name: dict(p.peers_seen) for name, p in self.proxies.items()}
 
     def close(self):
-        def stop():
+        async def stop():
             for proxy in self.proxies.values():
                 proxy.server.close()
                 proxy.reset()
+            # Connections' tasks end here, not as "destroyed but pending" with the loop.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         try:
-            self._run(stop)
+            self._call(stop())
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(LOOP_CALL_TIMEOUT_S)

@@ -291,6 +291,8 @@ pub struct PartitionState {
     pub leader_epoch: i32,
     /// Partition epoch.
     pub partition_epoch: i32,
+    /// Every replica, preferred first.
+    pub replicas: Vec<BrokerId>,
     /// ISR.
     pub isr: Vec<BrokerId>,
     /// Leader recovery state.

@@ -348,6 +348,7 @@ fn partition_state(partition: &PartitionRegistration) -> PartitionState {
         leader: partition.leader,
         leader_epoch: partition.leader_epoch,
         partition_epoch: partition.partition_epoch,
+        replicas: partition.replicas.clone(),
         isr: partition.isr.clone(),
         leader_recovery_state: partition.leader_recovery_state,
     }

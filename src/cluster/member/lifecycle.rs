@@ -58,6 +58,9 @@ pub(super) async fn run(member: Rc<Member>) {
             outputs.extend(lifecycle.handle(now, LifecycleInput::BeginShutdown));
         }
         outputs.extend(lifecycle.handle(now, LifecycleInput::Tick));
+        member
+            .broker_epoch
+            .set(lifecycle.broker_epoch().unwrap_or(-1));
         if shutdown_begun {
             let lost = member.quorum_lost(failed_calls.get() > 0);
             quorum_lost_since = lost.and(quorum_lost_since.or(Some(now)));

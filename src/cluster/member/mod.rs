@@ -11,6 +11,12 @@
 //! - `lifecycle`: the broker's [`BrokerLifecycle`](crate::cluster::broker)
 //!   (register, heartbeat, controlled shutdown), talking to the active
 //!   controller through `client`.
+//! - [`alter`]: AlterPartition from this broker's partition leaders, batched
+//!   into one controller request per round ([`Member::alter_partition`]).
+//! - [`elections`]: ElectLeaders forwarded to the controller
+//!   ([`Member::elect_leaders`]).
+//! - `producer_ids`: blocks of producer ids from the controller
+//!   ([`Member::allocate_producer_ids`]).
 //! - `publish`: every applied metadata change becomes a [`ClusterView`] handed
 //!   to each shard by the caller's `publish` (the shard layer's messages).
 //!
@@ -19,9 +25,12 @@
 //! `active`, `client`, `lifecycle`, `setup` (configuration, listeners).
 
 mod active;
+pub mod alter;
 mod client;
 mod configs;
+pub mod elections;
 mod lifecycle;
+mod producer_ids;
 pub mod quorum;
 pub mod rpc;
 mod setup;
@@ -71,6 +80,10 @@ pub struct Member {
     learners_adding: RefCell<BTreeSet<u64>>,
     /// The metadata offset every shard adopted.
     published_offset: Cell<i64>,
+    /// This broker's registration epoch (-1 until registered).
+    broker_epoch: Cell<i64>,
+    /// AlterPartition proposals waiting for their round.
+    alter: alter::AlterQueue,
     view: RefCell<Option<Arc<ClusterView>>>,
     publish: Publish,
     /// SIGTERM: the lifecycle asks for a controlled shutdown.
@@ -112,6 +125,8 @@ impl Member {
             links: RefCell::new(BTreeMap::new()),
             learners_adding: RefCell::new(BTreeSet::new()),
             published_offset: Cell::new(-1),
+            broker_epoch: Cell::new(-1),
+            alter: alter::AlterQueue::new(),
             view: RefCell::new(None),
             publish,
             shutdown_requested: Cell::new(false),
@@ -125,6 +140,7 @@ impl Member {
         glommio::spawn_local(member.clone().run_publisher()).detach();
         if member.config.is_broker {
             glommio::spawn_local(lifecycle::run(member.clone())).detach();
+            glommio::spawn_local(member.clone().run_alter_partition()).detach();
         } else {
             member.shutdown_done.fire();
         }
@@ -276,6 +292,8 @@ impl Member {
                     ),
                     quorum.clone(),
                 ));
+                let counts = view.replication_counts(self.view.borrow().as_deref());
+                crate::metrics::replication::record_counts(&counts);
                 (self.publish)(view.clone()).await;
                 self.published_offset.set(view.offset);
                 *self.view.borrow_mut() = Some(view);

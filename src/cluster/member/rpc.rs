@@ -6,11 +6,14 @@
 
 use super::quorum::{QuorumAnswer, QuorumOp};
 use crate::cluster::controller::api::{
-    AlterConfigsRequest, BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    ConfigWrites, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, NewTopic,
-    Reply, Request, ResponseError, TopicRef,
+    AllocateProducerIdsRequest, AlterConfigsRequest, AlterPartitionItem, AlterPartitionRequest,
+    AlterPartitionResult, BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+    ConfigWrites, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    ElectLeadersRequest, ElectionType, NewTopic, PartitionState, Reply, Request, ResponseError,
+    TopicRef,
 };
-use crate::cluster::records::Endpoint;
+use crate::cluster::records::{Endpoint, LeaderRecoveryState};
+use crate::cluster::TopicIdPartition;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -100,7 +103,69 @@ pub enum RpcRequest {
     },
     /// A request about the metadata quorum, for its Raft leader.
     Quorum(QuorumOp),
+    /// AlterPartition (key 56): a partition leader's ISR changes, several
+    /// partitions per request.
+    AlterPartition {
+        /// The leader asking.
+        broker_id: i32,
+        /// Its registration's epoch.
+        broker_epoch: i64,
+        /// One entry per partition.
+        partitions: Vec<WireAlterItem>,
+    },
+    /// ElectLeaders (key 43), forwarded.
+    ElectLeaders {
+        /// Unclean (else preferred).
+        unclean: bool,
+        /// (topic id, partition), or `None` for every partition.
+        partitions: Option<Vec<(u128, i32)>>,
+    },
+    /// AllocateProducerIds (key 67): a block of producer ids.
+    AllocateProducerIds {
+        /// The broker asking.
+        broker_id: i32,
+        /// Its registration's epoch.
+        broker_epoch: i64,
+    },
 }
+
+/// One partition of a forwarded AlterPartition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireAlterItem {
+    /// The topic id.
+    pub topic_id: u128,
+    /// The partition index.
+    pub partition: i32,
+    /// The leader epoch the leader acts in.
+    pub leader_epoch: i32,
+    /// The partition epoch the change is based on.
+    pub partition_epoch: i32,
+    /// The ISR wanted: (broker id, broker epoch or -1).
+    pub new_isr: Vec<(i32, i64)>,
+    /// KIP-704: the leader has recovered (false: still recovering).
+    pub recovered: bool,
+}
+
+/// A partition's committed state in an AlterPartition answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePartitionState {
+    /// The leader, or -1.
+    pub leader: i32,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+    /// Partition epoch.
+    pub partition_epoch: i32,
+    /// Every replica.
+    pub replicas: Vec<i32>,
+    /// The ISR.
+    pub isr: Vec<i32>,
+    /// KIP-704: false while an uncleanly elected leader recovers.
+    pub recovered: bool,
+}
+
+/// One partition's AlterPartition result: (topic id, partition, state or
+/// error code).
+pub type WireAlterResult = (u128, i32, Result<WirePartitionState, i16>);
 
 /// The active controller's answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +195,13 @@ pub enum WireReply {
     Heartbeat(Result<(bool, bool, bool), i16>),
     /// Per topic in request order: (name, error code).
     Topics(Vec<(String, i16)>),
+    /// AlterPartition: per partition in request order, or a request error.
+    AlterPartition(Result<Vec<WireAlterResult>, i16>),
+    /// AllocateProducerIds: (first id, length) of the block, or an error.
+    ProducerIds(Result<(i64, i32), i16>),
+    /// ElectLeaders: (topic id, partition, error code) per partition, or a
+    /// request error.
+    Elections(Result<Vec<(u128, i32, i16)>, i16>),
 }
 
 /// Why a message did not decode.
@@ -148,8 +220,8 @@ fn error_of(code: i16) -> ResponseError {
 }
 
 impl RpcRequest {
-    /// The wire form of a lifecycle request; `None` for requests a broker
-    /// never forwards.
+    /// The wire form of a request to the controller (every kind is
+    /// forwarded; `Option` is kept for callers that may refuse some).
     pub fn from_request(request: &Request, raft_addr: Option<&str>) -> Option<Self> {
         Some(match request {
             Request::RegisterBroker(r) => RpcRequest::Register {
@@ -207,7 +279,23 @@ impl RpcRequest {
             Request::AlterConfigs(r) => RpcRequest::AlterConfigs {
                 topics: r.topics.clone(),
             },
-            _ => return None,
+            Request::AlterPartition(r) => RpcRequest::AlterPartition {
+                broker_id: r.broker_id,
+                broker_epoch: r.broker_epoch,
+                partitions: r.partitions.iter().map(WireAlterItem::from_item).collect(),
+            },
+            Request::ElectLeaders(r) => RpcRequest::ElectLeaders {
+                unclean: r.election == ElectionType::Unclean,
+                partitions: r.partitions.as_ref().map(|list| {
+                    list.iter()
+                        .map(|tp| (tp.topic_id.as_u128(), tp.partition))
+                        .collect()
+                }),
+            },
+            Request::AllocateProducerIds(r) => RpcRequest::AllocateProducerIds {
+                broker_id: r.broker_id,
+                broker_epoch: r.broker_epoch,
+            },
         })
     }
 
@@ -280,8 +368,103 @@ impl RpcRequest {
             RpcRequest::AlterConfigs { topics } => {
                 Request::AlterConfigs(AlterConfigsRequest { topics })
             }
+            RpcRequest::AlterPartition {
+                broker_id,
+                broker_epoch,
+                partitions,
+            } => Request::AlterPartition(AlterPartitionRequest {
+                broker_id,
+                broker_epoch,
+                partitions: partitions
+                    .into_iter()
+                    .map(WireAlterItem::into_item)
+                    .collect(),
+            }),
+            RpcRequest::ElectLeaders {
+                unclean,
+                partitions,
+            } => Request::ElectLeaders(ElectLeadersRequest {
+                election: if unclean {
+                    ElectionType::Unclean
+                } else {
+                    ElectionType::Preferred
+                },
+                partitions: partitions.map(|list| {
+                    list.into_iter()
+                        .map(|(topic_id, partition)| TopicIdPartition {
+                            topic_id: Uuid::from_u128(topic_id),
+                            partition,
+                        })
+                        .collect()
+                }),
+            }),
+            RpcRequest::AllocateProducerIds {
+                broker_id,
+                broker_epoch,
+            } => Request::AllocateProducerIds(AllocateProducerIdsRequest {
+                broker_id,
+                broker_epoch,
+            }),
             RpcRequest::Quorum(_) => return None,
         })
+    }
+}
+
+fn recovery_state(recovered: bool) -> LeaderRecoveryState {
+    if recovered {
+        LeaderRecoveryState::Recovered
+    } else {
+        LeaderRecoveryState::Recovering
+    }
+}
+
+impl WireAlterItem {
+    fn from_item(item: &AlterPartitionItem) -> Self {
+        WireAlterItem {
+            topic_id: item.tp.topic_id.as_u128(),
+            partition: item.tp.partition,
+            leader_epoch: item.leader_epoch,
+            partition_epoch: item.partition_epoch,
+            new_isr: item.new_isr.clone(),
+            recovered: item.leader_recovery_state == LeaderRecoveryState::Recovered,
+        }
+    }
+
+    fn into_item(self) -> AlterPartitionItem {
+        AlterPartitionItem {
+            tp: TopicIdPartition {
+                topic_id: Uuid::from_u128(self.topic_id),
+                partition: self.partition,
+            },
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            new_isr: self.new_isr,
+            leader_recovery_state: recovery_state(self.recovered),
+        }
+    }
+}
+
+impl WirePartitionState {
+    fn from_state(state: &PartitionState) -> Self {
+        WirePartitionState {
+            leader: state.leader.unwrap_or(-1),
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch,
+            replicas: state.replicas.clone(),
+            isr: state.isr.clone(),
+            recovered: state.leader_recovery_state == LeaderRecoveryState::Recovered,
+        }
+    }
+
+    fn into_state(self) -> PartitionState {
+        PartitionState {
+            leader: (self.leader >= 0).then_some(self.leader),
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            replicas: self.replicas,
+            isr: self.isr,
+            leader_recovery_state: recovery_state(self.recovered),
+        }
     }
 }
 
@@ -328,9 +511,60 @@ impl WireReply {
                     .map(|(name, r)| (name.clone(), code_of(r)))
                     .collect(),
             ),
-            // Not forwarded by brokers.
-            _ => WireReply::Topics(Vec::new()),
+            Reply::AlterPartition(r) => WireReply::AlterPartition(
+                r.as_ref()
+                    .map(|results| {
+                        results
+                            .iter()
+                            .map(|result| {
+                                let state = result.result.as_ref();
+                                (
+                                    result.tp.topic_id.as_u128(),
+                                    result.tp.partition,
+                                    state
+                                        .map(WirePartitionState::from_state)
+                                        .map_err(|e| e.code()),
+                                )
+                            })
+                            .collect()
+                    })
+                    .map_err(|e| e.code()),
+            ),
+            Reply::AllocateProducerIds(r) => WireReply::ProducerIds(
+                r.map(|b| (b.first_producer_id, b.len))
+                    .map_err(|e| e.code()),
+            ),
+            Reply::ElectLeaders(r) => WireReply::Elections(
+                r.as_ref()
+                    .map(|results| {
+                        results
+                            .iter()
+                            .map(|(tp, r)| (tp.topic_id.as_u128(), tp.partition, code_of(r)))
+                            .collect()
+                    })
+                    .map_err(|e| e.code()),
+            ),
         }
+    }
+
+    /// The AlterPartition reply this carries (`None` for other replies).
+    pub fn into_alter_partition_reply(self) -> Option<Reply> {
+        let WireReply::AlterPartition(results) = self else {
+            return None;
+        };
+        let results = results.map_err(error_of).map(|results| {
+            results
+                .into_iter()
+                .map(|(topic_id, partition, result)| AlterPartitionResult {
+                    tp: TopicIdPartition {
+                        topic_id: Uuid::from_u128(topic_id),
+                        partition,
+                    },
+                    result: result.map(WirePartitionState::into_state).map_err(error_of),
+                })
+                .collect()
+        });
+        Some(Reply::AlterPartition(results))
     }
 
     /// The lifecycle reply this carries (`None` for topic replies).
@@ -347,7 +581,7 @@ impl WireReply {
                 )
                 .map_err(error_of),
             )),
-            WireReply::Topics(_) => None,
+            _ => None,
         }
     }
 }
@@ -374,6 +608,51 @@ mod tests {
         let wire = RpcRequest::from_request(&request, Some("127.0.0.1:1")).unwrap();
         let decoded: RpcRequest = decode(&encode(&wire)).unwrap();
         assert_eq!(decoded.into_request(), Some(request));
+    }
+
+    #[test]
+    fn alter_partition_round_trips_through_the_wire() {
+        let tp = TopicIdPartition {
+            topic_id: Uuid::new_v4(),
+            partition: 4,
+        };
+        let request = Request::AlterPartition(AlterPartitionRequest {
+            broker_id: 2,
+            broker_epoch: 17,
+            partitions: vec![AlterPartitionItem {
+                tp,
+                leader_epoch: 3,
+                partition_epoch: 9,
+                new_isr: vec![(2, -1), (3, 12)],
+                leader_recovery_state: LeaderRecoveryState::Recovering,
+            }],
+        });
+        let wire = RpcRequest::from_request(&request, None).unwrap();
+        let decoded: RpcRequest = decode(&encode(&wire)).unwrap();
+        assert_eq!(decoded.into_request(), Some(request));
+        let state = PartitionState {
+            leader: Some(2),
+            leader_epoch: 3,
+            partition_epoch: 10,
+            replicas: vec![1, 2, 3],
+            isr: vec![2, 3],
+            leader_recovery_state: LeaderRecoveryState::Recovered,
+        };
+        let reply = Reply::AlterPartition(Ok(vec![
+            AlterPartitionResult {
+                tp,
+                result: Ok(state),
+            },
+            AlterPartitionResult {
+                tp,
+                result: Err(ResponseError::InvalidUpdateVersion),
+            },
+        ]));
+        let wire: WireReply = decode(&encode(&WireReply::from_reply(&reply))).unwrap();
+        assert_eq!(wire.into_alter_partition_reply(), Some(reply));
+        let refused = Reply::AlterPartition(Err(ResponseError::StaleBrokerEpoch));
+        let wire = WireReply::from_reply(&refused);
+        assert_eq!(wire.into_alter_partition_reply(), Some(refused));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::cluster::image::MetadataImage;
 use crate::cluster::records::ConfigResource;
 use crate::cluster::BrokerId;
 use crate::metadata::topic_table::{TopicMeta, TopicTable};
+use crate::metrics::replication::ReplicationCounts;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -38,12 +39,13 @@ pub struct PartitionView {
     pub leader: BrokerId,
     /// Leader epoch.
     pub leader_epoch: i32,
+    /// Bumped at every change of the partition: AlterPartition's
+    /// compare-and-set version.
+    pub partition_epoch: i32,
     /// Replicas, preferred first.
     pub replicas: Vec<BrokerId>,
     /// In-sync replicas.
     pub isr: Vec<BrokerId>,
-    /// Bumped at every change (AlterPartition's compare-and-set version).
-    pub partition_epoch: i32,
 }
 
 /// One member of the metadata quorum as DescribeQuorum reports it.
@@ -127,9 +129,9 @@ impl ClusterView {
                 .map(|p| PartitionView {
                     leader: p.leader.unwrap_or(-1),
                     leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
-                    partition_epoch: p.partition_epoch,
                 })
                 .collect();
             partitions.insert(topic.topic_id, views);
@@ -173,6 +175,32 @@ impl ClusterView {
     pub fn leads(&self, topic_id: &Uuid, partition: i32) -> bool {
         self.partition(topic_id, partition)
             .is_some_and(|p| p.leader == self.node_id)
+    }
+
+    /// What replication looks like in this view, and what changed since
+    /// `previous` (this node's replication metrics): led partitions with an
+    /// ISR smaller than their replicas, leaderless partitions, ISR members
+    /// removed from or added to partitions this node leads, and leader
+    /// changes (a new leader epoch with a leader).
+    pub fn replication_counts(&self, previous: Option<&ClusterView>) -> ReplicationCounts {
+        let mut counts = ReplicationCounts::default();
+        for (topic_id, partitions) in &self.partitions {
+            let before = previous.and_then(|p| p.partitions.get(topic_id));
+            for (index, p) in partitions.iter().enumerate() {
+                let leads = p.leader == self.node_id;
+                counts.under_replicated += (leads && p.isr.len() < p.replicas.len()) as u64;
+                counts.offline += (p.leader < 0) as u64;
+                let Some(old) = before.and_then(|b| b.get(index)) else {
+                    continue;
+                };
+                counts.elections += (p.leader >= 0 && p.leader_epoch > old.leader_epoch) as u64;
+                if leads {
+                    counts.shrinks += old.isr.iter().any(|r| !p.isr.contains(r)) as u64;
+                    counts.expands += p.isr.iter().any(|r| !old.isr.contains(r)) as u64;
+                }
+            }
+        }
+        counts
     }
 
     /// A registered broker.
@@ -246,6 +274,64 @@ mod tests {
             },
             table: Arc::new(TopicTable::default()),
         }
+    }
+
+    #[test]
+    fn replication_counts_follow_isr_and_leader_changes() {
+        let partition = |leader, leader_epoch, isr: &[BrokerId]| PartitionView {
+            leader,
+            leader_epoch,
+            partition_epoch: 0,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+        };
+        let topic = Uuid::new_v4();
+        let mut before = view(Vec::new(), None);
+        before.partitions.insert(
+            topic,
+            vec![
+                partition(1, 0, &[1, 2, 3]),
+                partition(1, 0, &[1, 2]),
+                partition(2, 0, &[2, 3]),
+                partition(3, 0, &[3, 1, 2]),
+            ],
+        );
+        let mut after = view(Vec::new(), None);
+        after.partitions.insert(
+            topic,
+            vec![
+                partition(1, 0, &[1, 3]),    // led here: shrink, under-replicated
+                partition(1, 0, &[1, 2, 3]), // led here: expansion
+                partition(2, 0, &[2]),       // led elsewhere: not counted
+                partition(-1, 1, &[3]),      // offline, no election
+            ],
+        );
+        let first = before.replication_counts(None);
+        assert_eq!(
+            first,
+            ReplicationCounts {
+                under_replicated: 1,
+                ..ReplicationCounts::default()
+            }
+        );
+        let changed = after.replication_counts(Some(&before));
+        assert_eq!(
+            changed,
+            ReplicationCounts {
+                under_replicated: 1,
+                offline: 1,
+                shrinks: 1,
+                expands: 1,
+                elections: 0,
+            }
+        );
+        let mut elected = view(Vec::new(), None);
+        elected.partitions.insert(
+            topic,
+            vec![partition(3, 1, &[3]), partition(1, 0, &[1, 2, 3])],
+        );
+        let counts = elected.replication_counts(Some(&after));
+        assert_eq!((counts.elections, counts.shrinks), (1, 0));
     }
 
     #[test]

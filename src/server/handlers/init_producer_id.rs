@@ -4,9 +4,15 @@
 //! every call gets a new id at epoch 0, whatever (id, epoch) it names: the
 //! KIP-360 epoch bump is for transactional producers, whose ids the
 //! coordinator owns. Transactional ids are refused until transactions exist.
+//!
+//! In a cluster the ids come from blocks the active controller allotted
+//! (AllocateProducerIds, key 67), so they are unique across brokers and
+//! restarts; each shard asks for its next block ahead of need.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::local::notify::LocalEvent;
 use crate::protocol::piece::Piece;
+use crate::shard::calls::cluster::allocate_producer_ids;
 use crate::shard::ShardContext;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use std::rc::Rc;
@@ -16,23 +22,69 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 /// `producerId` / `producerEpoch` of a request that names no producer.
 const NO_PRODUCER_ID: i64 = -1;
 const NO_PRODUCER_EPOCH: i16 = -1;
+/// Block fetches one InitProducerId may wait for before it answers
+/// COORDINATOR_NOT_AVAILABLE (the client retries).
+const BLOCK_ATTEMPTS_MAX: usize = 3;
 
 /// Answers an InitProducerId request.
-pub fn handle(
+pub async fn handle(
     ctx: &Rc<ShardContext>,
     meta: RequestMeta,
     request: InitProducerIdRequest,
 ) -> Option<Vec<Piece>> {
-    let response = match refusal(&request) {
-        Some(code) => InitProducerIdResponse::default()
+    let id = match refusal(&request) {
+        Some(code) => Err(code),
+        None if ctx.cluster.enabled => cluster_producer_id(ctx).await,
+        None => Ok(ctx.control.producer_ids.allocate()),
+    };
+    let response = match id {
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
+        Err(code) => InitProducerIdResponse::default()
             .with_error_code(code)
             .with_producer_id(ProducerId(NO_PRODUCER_ID))
             .with_producer_epoch(NO_PRODUCER_EPOCH),
-        None => InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(ctx.control.producer_ids.allocate()))
-            .with_producer_epoch(0),
     };
     respond(meta, &response)
+}
+
+/// The next id of this shard's blocks, fetching a block when none is left
+/// (and the next one ahead of need).
+async fn cluster_producer_id(ctx: &Rc<ShardContext>) -> Result<i64, i16> {
+    for _ in 0..BLOCK_ATTEMPTS_MAX {
+        let id = ctx.control.producer_id_blocks.borrow_mut().take();
+        if let Some(id) = id {
+            let wants = ctx.control.producer_id_blocks.borrow().wants_block();
+            if wants && ctx.control.producer_id_fetch.borrow().is_none() {
+                let ctx = ctx.clone();
+                glommio::spawn_local(async move { fetch_block(&ctx).await }).detach();
+            }
+            return Ok(id);
+        }
+        fetch_block(ctx).await;
+    }
+    Err(error_code::COORDINATOR_NOT_AVAILABLE)
+}
+
+/// Fetches a block into this shard's blocks, or waits for the fetch under way.
+async fn fetch_block(ctx: &Rc<ShardContext>) {
+    let running = ctx.control.producer_id_fetch.borrow().clone();
+    if let Some(fetched) = running {
+        return fetched.wait().await;
+    }
+    let fetched = LocalEvent::default();
+    *ctx.control.producer_id_fetch.borrow_mut() = Some(fetched.clone());
+    match allocate_producer_ids(ctx).await {
+        Ok((first, len)) => ctx
+            .control
+            .producer_id_blocks
+            .borrow_mut()
+            .add_block(first, len),
+        Err(code) => log::info!("no producer id block from the controller: error {code}"),
+    }
+    *ctx.control.producer_id_fetch.borrow_mut() = None;
+    fetched.fire();
 }
 
 /// Why the request gets no id: Kafka's checks (an id without an epoch or the

@@ -14,6 +14,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -95,6 +96,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
     (ApiKey::AddRaftVoter, add_raft_voter::VERSIONS),
     (ApiKey::RemoveRaftVoter, remove_raft_voter::VERSIONS),
+    (ApiKey::ElectLeaders, elect_leaders::VERSIONS),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -235,7 +237,7 @@ async fn route(
             Box::pin(async move { create_partitions::handle(&ctx, header, body).await })
         }
         RequestKind::InitProducerId(body) => {
-            Box::pin(async move { init_producer_id::handle(&ctx, header, body) })
+            Box::pin(async move { init_producer_id::handle(&ctx, header, body).await })
         }
         RequestKind::DescribeConfigs(body) => {
             Box::pin(async move { describe_configs::handle(&ctx, header, body) })
@@ -301,6 +303,9 @@ async fn route(
         }
         RequestKind::OffsetDelete(body) => {
             Box::pin(async move { offset_delete::handle(&ctx, header, body).await })
+        }
+        RequestKind::ElectLeaders(body) => {
+            Box::pin(async move { elect_leaders::handle(&ctx, header, body).await })
         }
         RequestKind::OffsetForLeaderEpoch(body) => {
             Box::pin(async move { offset_for_leader_epoch::handle(&ctx, header, body).await })
