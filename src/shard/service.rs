@@ -8,6 +8,7 @@ use super::messages::{ShardRequest, ShardResponse};
 use super::ShardContext;
 use crate::cluster::member::quorum::QuorumAnswer;
 use crate::cluster::member::view::ClusterView;
+use crate::cluster::replication::isr::AlterPartitionSender;
 use crate::cluster::replication::ShardReplication;
 use crate::metadata::apply::{apply_topics, ApplyTarget};
 use crate::metadata::controller;
@@ -216,15 +217,33 @@ async fn adopt_roles(ctx: &Rc<ShardContext>, view: &ClusterView) {
         .replication
         .borrow_mut()
         .get_or_insert_with(|| {
-            Rc::new(ShardReplication::new(
+            let replication = Rc::new(ShardReplication::new(
                 view.node_id,
                 ctx.config.min_insync_replicas,
-            ))
+            ));
+            replication.isr().set_sender(alter_partition_sender(ctx));
+            replication
         })
         .clone();
     replication
         .apply(view, ctx.partitions.open_partitions())
         .await;
+}
+
+/// Where this shard's partition leaders send their ISR changes: shard 0's
+/// cluster member, which batches them to the active controller
+/// (AlterPartition). Weak, so the ticker does not keep the shard alive.
+fn alter_partition_sender(ctx: &Rc<ShardContext>) -> AlterPartitionSender {
+    let weak = Rc::downgrade(ctx);
+    Rc::new(move |tp, proposal| {
+        let weak = weak.clone();
+        Box::pin(async move {
+            match weak.upgrade() {
+                Some(ctx) => calls::cluster::alter_partition(&ctx, tp, proposal).await,
+                None => Err(crate::protocol::error_code::NOT_CONTROLLER),
+            }
+        })
+    })
 }
 
 /// Deletes the committed offsets of `removed` topics, durably.
