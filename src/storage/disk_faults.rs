@@ -233,36 +233,7 @@ impl PartitionLog {
             return None;
         }
         let position = state.write.written;
-        let batches = state.recent.truncate_from(from_offset);
-        let active = &mut state.active;
-        let base = active.base_offset;
-        let end_relative = (from_offset - base).clamp(0, i64::from(u32::MAX)) as u32;
-        let observe_from = active.indexes.truncate(position, end_relative);
-        for batch in state
-            .recent
-            .iter_from(0)
-            .filter(|batch| batch.segment_base == base && batch.position >= observe_from)
-        {
-            let relative_last = (batch.last_offset - base) as u32;
-            active
-                .indexes
-                .observe_timestamp(batch.max_timestamp, relative_last);
-        }
-        let removed_bytes = active.size - position;
-        active.next_offset = from_offset;
-        active.size = position;
-        if position == 0 {
-            active.first_batch_timestamp = None;
-        }
-        let offsets = (end_offset - from_offset) as u64;
-        state.unsynced_records = state.unsynced_records.saturating_sub(offsets);
-        let recovery = &mut state.recovery_point;
-        recovery.appended_bytes = recovery.appended_bytes.saturating_sub(removed_bytes);
-        state.truncated_from = Some(
-            state
-                .truncated_from
-                .map_or(from_offset, |t| t.min(from_offset)),
-        );
+        let batches = state.cut_active_tail(from_offset, position);
         Some(RolledBack {
             from_offset,
             end_offset,

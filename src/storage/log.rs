@@ -554,16 +554,7 @@ impl PartitionLog {
                 state.active.index_files(),
             )
         };
-        reader
-            .dma
-            .truncate(size)
-            .await
-            .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
-        reader
-            .dma
-            .fdatasync()
-            .await
-            .map_err(|e| StorageError::io("fdatasync", &reader.log_path, e))?;
+        reader.truncate_synced(size).await?;
         index_files.write().await
     }
 

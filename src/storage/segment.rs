@@ -300,6 +300,19 @@ pub struct SegmentReader {
 }
 
 impl SegmentReader {
+    /// Truncates the file to `size`, then fdatasyncs it: the cut is durable
+    /// when this returns.
+    pub async fn truncate_synced(&self, size: u64) -> Result<(), StorageError> {
+        self.dma
+            .truncate(size)
+            .await
+            .map_err(|e| StorageError::io("truncate", &self.log_path, e))?;
+        self.dma
+            .fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync", &self.log_path, e))
+    }
+
     /// Reads up to `len` bytes at `position` (any alignment) through
     /// O_DIRECT. Callers keep `position + len` within the file.
     pub async fn read_at(

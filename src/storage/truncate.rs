@@ -5,7 +5,7 @@
 //! an ENOSPC rollback restores (`disk_faults.rs`).
 
 use super::error::StorageError;
-use super::log::PartitionLog;
+use super::log::{LogState, PartitionLog};
 use super::scan::find_batch;
 use super::segment::align_down;
 use std::fmt;
@@ -97,16 +97,7 @@ impl PartitionLog {
                 .to_vec(),
             false => Vec::new(),
         };
-        reader
-            .dma
-            .truncate(position)
-            .await
-            .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
-        reader
-            .dma
-            .fdatasync()
-            .await
-            .map_err(|e| StorageError::io("fdatasync", &reader.log_path, e))?;
+        reader.truncate_synced(position).await?;
         let cut = info.base_offset;
         self.cut_state(cut, position, tail_block);
         let error = StorageError::Corrupt {
@@ -126,14 +117,33 @@ impl PartitionLog {
     /// (batch `cut`'s start), everything before it written and synced.
     fn cut_state(&self, cut: i64, position: u64, tail_block: Vec<u8>) {
         let mut state = self.state.borrow_mut();
+        state.cut_active_tail(cut, position);
         let state = &mut *state;
-        let end_offset = state.log_end_offset();
-        state.recent.truncate_from(cut);
-        let active = &mut state.active;
+        state.active.allocated = position;
+        state.write.written = position;
+        state.write.synced = state.write.synced.min(position);
+        state.write.tail_block = tail_block;
+        state.written_end_offset = state.written_end_offset.min(cut);
+        state.synced_end_offset = state.synced_end_offset.min(cut);
+    }
+}
+
+impl LogState {
+    /// Forgets the active segment's batches from offset `cut` on, which
+    /// start at byte `position`: the recent batches (their count returned), the index
+    /// entries (those of the batches kept are observed again), the segment's
+    /// size and next offset, the unsynced record and appended byte counts,
+    /// and `truncated_from`. Shared by a follower's truncation and an ENOSPC
+    /// rollback (`disk_faults.rs`), which differ only in the write position
+    /// they restore.
+    pub(super) fn cut_active_tail(&mut self, cut: i64, position: u64) -> usize {
+        let end_offset = self.log_end_offset();
+        let batches = self.recent.truncate_from(cut);
+        let active = &mut self.active;
         let base = active.base_offset;
         let end_relative = (cut - base).clamp(0, i64::from(u32::MAX)) as u32;
         let observe_from = active.indexes.truncate(position, end_relative);
-        for batch in state
+        for batch in self
             .recent
             .iter_from(0)
             .filter(|batch| batch.segment_base == base && batch.position >= observe_from)
@@ -146,19 +156,14 @@ impl PartitionLog {
         let removed_bytes = active.size.saturating_sub(position);
         active.next_offset = cut;
         active.size = position;
-        active.allocated = position;
         if position == 0 {
             active.first_batch_timestamp = None;
         }
-        state.write.written = position;
-        state.write.synced = state.write.synced.min(position);
-        state.write.tail_block = tail_block;
-        state.written_end_offset = state.written_end_offset.min(cut);
-        state.synced_end_offset = state.synced_end_offset.min(cut);
         let offsets = (end_offset - cut).max(0) as u64;
-        state.unsynced_records = state.unsynced_records.saturating_sub(offsets);
-        let recovery = &mut state.recovery_point;
+        self.unsynced_records = self.unsynced_records.saturating_sub(offsets);
+        let recovery = &mut self.recovery_point;
         recovery.appended_bytes = recovery.appended_bytes.saturating_sub(removed_bytes);
-        state.truncated_from = Some(state.truncated_from.map_or(cut, |t| t.min(cut)));
+        self.truncated_from = Some(self.truncated_from.map_or(cut, |t| t.min(cut)));
+        batches
     }
 }
