@@ -85,7 +85,10 @@ class ClusterNode(Broker):
         return "controller" in self.roles
 
     def command(self):
-        return [str(BROKER_BINARY), "serve", str(self.config_file), *NO_HTTP]
+        http = NO_HTTP
+        if getattr(self, "http_port", None) is not None:
+            http = ["--override", f"http.listener={HOST}:{self.http_port}"]
+        return [str(BROKER_BINARY), "serve", str(self.config_file), *http]
 
     def launch(self):
         """Starts the process without waiting: a cluster's nodes need each other to be ready."""
@@ -104,7 +107,8 @@ class ClusterNode(Broker):
 class Cluster:
     """N `millrace serve` nodes from KRaft files under `directory`."""
 
-    def __init__(self, directory, brokers, voters=None, extra=(), registry=None, proxies=None):
+    def __init__(self, directory, brokers, voters=None, extra=(), registry=None, proxies=None,
+                 http=False):
         if brokers < 1:
             raise ValueError("a cluster has at least one broker")
         voters = min(brokers, VOTERS_DEFAULT) if voters is None else voters
@@ -112,6 +116,8 @@ class Cluster:
             raise ValueError(f"{voters} voters among {brokers} brokers")
         self.directory = Path(directory)
         self.extra = tuple(extra)
+        # With http, each node serves /metrics on its own port (node.http_port).
+        self.http = http
         # A jepsen.proxy.ProxyNet: each broker then advertises a proxy in front of its client
         # listener (added as the nodes are written), named by its node id.
         self.proxies = proxies
@@ -157,11 +163,16 @@ class Cluster:
             self.advertised_ports[node_id] = self.proxies.add(
                 node_id, f"{HOST}:{self.client_ports[node_id]}", avoid=self.reserved_ports())
         client_port = client_port or self.client_ports[node_id]
+        http_port = None
+        if self.http:
+            taken = self.reserved_ports() | {client_port}
+            (http_port,) = distinct_free_ports(1, taken)
         config_file.write_text(kraft_properties(
             node_id, roles, client_port, controller_port, self.voters, data_dir,
             (*self.extra, *extra), None if stranger else self.advertised_ports.get(node_id),
         ))
         node = ClusterNode(node_id, roles, config_file, client_port, controller_port, data_dir)
+        node.http_port = http_port
         self.registry.append(node)
         return node
 
@@ -235,17 +246,18 @@ class Cluster:
 
 @pytest.fixture
 def millrace_cluster(tmp_path, request):
-    """Factory: millrace_cluster(brokers=3, voters=None, extra=(), proxies=None) -> started
-    Cluster. `extra` lines go into every node's file; `proxies` (a jepsen.proxy.ProxyNet) puts a
-    proxy in front of each broker's advertised listener. Every node still running is killed at
+    """Factory: millrace_cluster(brokers=3, voters=None, extra=(), proxies=None, http=False) ->
+    started Cluster. `extra` lines go into every node's file; `proxies` (a jepsen.proxy.ProxyNet)
+    puts a proxy in front of each broker's advertised listener; `http` gives each node a /metrics
+    port (node.http_port). Every node still running is killed at
     teardown."""
     clusters = []
     nodes = []
     request.node.millrace_brokers = nodes
 
-    def start(brokers=3, voters=None, extra=(), proxies=None):
+    def start(brokers=3, voters=None, extra=(), proxies=None, http=False):
         cluster = Cluster(tmp_path / f"cluster{len(clusters)}", brokers, voters, extra, nodes,
-                          proxies)
+                          proxies, http)
         clusters.append(cluster)
         cluster.start()
         return cluster

@@ -353,6 +353,19 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         },
     },
     BrokerKey {
+        name: "replica.high.watermark.checkpoint.interval.ms",
+        default: Some("5000"),
+        doc: "How often each replicated partition's high watermark is written to the log \
+              directory's replication-offset-checkpoint (also at a clean shutdown); a restarted \
+              replica starts from it, bounded by its log end.",
+        apply: |c, v| {
+            store(
+                &mut c.replica_high_watermark_checkpoint_interval_ms,
+                int(v, 1, i64::MAX)? as u64,
+            )
+        },
+    },
+    BrokerKey {
         name: "log.retention.check.interval.ms",
         default: Some("300000"),
         doc: "How often retention looks for segments to delete.",

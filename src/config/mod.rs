@@ -77,6 +77,8 @@ pub struct Config {
     pub log_retention_check_interval_ms: u64,
     /// `log.flush.offset.checkpoint.interval.ms`.
     pub log_flush_offset_checkpoint_interval_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms`.
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
     /// `message.max.bytes`.
     pub message_max_bytes: u32,
     /// `socket.request.max.bytes`.
@@ -292,6 +294,7 @@ impl Config {
             log_index_interval_bytes: 0,
             log_retention_check_interval_ms: 0,
             log_flush_offset_checkpoint_interval_ms: 0,
+            replica_high_watermark_checkpoint_interval_ms: 0,
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
             fetch_max_bytes: 0,

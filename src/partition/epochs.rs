@@ -57,8 +57,8 @@ impl PartitionEpochs {
     /// producer state rebuild, completed from the batches it replayed
     /// ([`LeaderEpochCache::assign_if_newer`]); without one, the whole log's
     /// batch headers are walked. The cache is cut to the recovered log,
-    /// then the leader epoch starts at the log end offset (Kafka's
-    /// `makeLeader`). A changed checkpoint is written before this returns,
+    /// then the single-node epoch starts at the log end offset (Kafka's
+    /// `makeLeader`) unless the log already holds a newer (cluster) epoch. A changed checkpoint is written before this returns,
     /// so no batch of a new epoch precedes its entry on disk; a missing one
     /// is written in the background (its absence costs only a walk).
     pub async fn recover(
@@ -72,7 +72,10 @@ impl PartitionEpochs {
         };
         let mut changed = cache.truncate_from_end(log.log_end_offset());
         changed |= cache.truncate_from_start(log.log_start_offset());
-        changed |= cache.assign(SINGLE_NODE_LEADER_EPOCH, log.log_end_offset());
+        // Only a log with no newer epoch gets the single-node one: a replica's
+        // cluster epochs are kept across restarts, or its first fetch would name
+        // epoch 0 and truncate it back to where the leader's epoch 0 ended.
+        changed |= cache.assign_if_newer(SINGLE_NODE_LEADER_EPOCH, log.log_end_offset());
         let epochs = Rc::new(PartitionEpochs {
             leader_epoch: Cell::new(SINGLE_NODE_LEADER_EPOCH),
             cache: RefCell::new(cache),

@@ -388,7 +388,7 @@ impl Partition {
             durable_offset: read.fetch_offset,
         };
         let high_watermark = match self.on_replica_fetch(fetch)? {
-            FetchAnswer::Refused(code) => return Some(FetchedPartition::error(code)),
+            FetchAnswer::Refused(code) => return Some(self.replica_error(code)),
             FetchAnswer::Diverging(end) => {
                 let mut fetched = FetchedPartition::error(error_code::NONE);
                 fetched.high_watermark = self.read_bound();
@@ -411,10 +411,24 @@ impl Partition {
             records: Vec::new(),
         };
         let end = self.log.readable_end_offset();
-        Some(
-            self.read_records(read, max_bytes, min_one_batch, end, fetched)
-                .await,
-        )
+        let fetched = self
+            .read_records(read, max_bytes, min_one_batch, end, fetched)
+            .await;
+        Some(match fetched.error_code {
+            error_code::OFFSET_OUT_OF_RANGE => self.replica_error(fetched.error_code),
+            _ => fetched,
+        })
+    }
+
+    /// An error answer to a follower; OFFSET_OUT_OF_RANGE names this log's
+    /// start, so a follower below it starts its log there (where Kafka's
+    /// follower asks with ListOffsets first).
+    fn replica_error(&self, code: i16) -> FetchedPartition {
+        let mut fetched = FetchedPartition::error(code);
+        if code == error_code::OFFSET_OUT_OF_RANGE {
+            fetched.log_start_offset = self.log.log_start_offset();
+        }
+        fetched
     }
 
     /// Reads records into `fetched` from `read.fetch_offset` up to `end_offset`.

@@ -41,6 +41,7 @@
 pub mod epochs;
 pub mod fetch;
 pub mod fetch_session;
+pub mod high_watermarks;
 pub mod leader_epochs;
 pub mod list_offsets;
 pub mod produce;
@@ -51,6 +52,8 @@ pub mod replica;
 pub mod replication;
 pub mod snapshots;
 
+#[cfg(test)]
+mod replication_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
@@ -258,6 +261,9 @@ impl ShardPartitions {
             .snapshots
             .sharing_writes(self.snapshot_writes.clone());
         let opened = Rc::new(Partition::new(log, rebuilt.producers, snapshots, epochs));
+        if let Some(hw) = self.storage.checkpointed_high_watermark(topic, partition) {
+            opened.set_checkpointed_high_watermark(hw);
+        }
         if rebuilt.batches_replayed > 0 {
             // The next start replays only what is appended from now on.
             opened.snapshot_producers(opened.log.log_end_offset());
@@ -304,6 +310,7 @@ impl ShardPartitions {
         let closed = self.storage.shutdown().await;
         let partitions = self.named();
         self.record_end_recovery_points(&partitions).await;
+        self.checkpoint_high_watermarks().await;
         if closed.is_ok() {
             for chunk in partitions.chunks(SHUTDOWN_SNAPSHOTS_CONCURRENT_MAX) {
                 let writes = chunk

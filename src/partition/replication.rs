@@ -22,7 +22,7 @@ use crate::storage::{
     AppendBatch, AppendError, AppendListener, Durability, DurableWait, TruncateError,
 };
 use glommio::sync::Semaphore;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -48,6 +48,10 @@ pub struct ReplicaState {
     /// One role change or follower append at a time: an epoch's entry in
     /// the cache is never placed among another role's appends.
     turn: Semaphore,
+    /// The high watermark `replication-offset-checkpoint` named when the
+    /// log was opened: where the first role starts from (bounded by the log
+    /// end), as in Kafka.
+    checkpointed_high_watermark: Cell<i64>,
 }
 
 impl Default for ReplicaState {
@@ -57,6 +61,7 @@ impl Default for ReplicaState {
             outbox: RefCell::new(None),
             moved: AppendListeners::default(),
             turn: Semaphore::new(1),
+            checkpointed_high_watermark: Cell::new(0),
         }
     }
 }
@@ -127,12 +132,22 @@ impl Partition {
         self.replica.moved.register()
     }
 
-    /// The high watermark a new role starts from: the previous role's; none
-    /// (0) for a log just opened. Its tail may hold records the ISR never
-    /// had (a leader's acks=1 appends before a crash), so its end is no
-    /// bound; the followers' first fetches bring the watermark back up.
+    /// The high watermark a new role starts from: the previous role's; for
+    /// a log just opened, the one `replication-offset-checkpoint` named
+    /// (Kafka's rule), bounded by the log end. Its tail may hold records the
+    /// ISR never had (a leader's acks=1 appends before a crash), so its end
+    /// alone is no bound; the followers' fetches bring the watermark up.
     fn known_high_watermark(&self) -> i64 {
-        self.replicated_bound().unwrap_or(0)
+        self.replicated_bound().unwrap_or_else(|| {
+            let checkpointed = self.replica.checkpointed_high_watermark.get();
+            checkpointed.clamp(0, self.log.log_end_offset())
+        })
+    }
+
+    /// The high watermark the checkpoint file named at open (see
+    /// [`Partition::known_high_watermark`]).
+    pub(super) fn set_checkpointed_high_watermark(&self, high_watermark: i64) {
+        self.replica.checkpointed_high_watermark.set(high_watermark);
     }
 
     /// Becomes leader of `state` (which names `id`): the epoch gets its
@@ -275,6 +290,18 @@ impl Partition {
         }
     }
 
+    /// Each follower's lag at `now_ms` ([`LeaderReplica::follower_lags`]);
+    /// empty unless this broker leads the partition.
+    pub fn follower_lags(&self, now_ms: u64) -> Vec<(ReplicaId, i64, u64)> {
+        match &mut *self.replica.role.borrow_mut() {
+            Role::Leader(leader) => {
+                self.sync_leader(leader);
+                leader.follower_lags(now_ms)
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The controller's answer to `proposal` (the committed state, or a
     /// Kafka error code): the leader adopts it; the watermark may move.
     pub fn on_alter_partition(
@@ -377,6 +404,27 @@ impl Partition {
         }
         self.epochs
             .update_and_persist(&self.log, |cache| cache.truncate_from_end(cut))
+            .await;
+        Ok(())
+    }
+
+    /// Kafka's `truncateFullyAndStartAt` for a follower whose log ends below
+    /// its leader's log start `leader_log_start` (retention deleted the
+    /// leader's early segments, or this replica is new): every segment is
+    /// deleted and the log starts empty there; the producer state and the
+    /// epoch cache are emptied with it.
+    pub async fn restart_as_follower_at(&self, leader_log_start: i64) -> Result<(), TruncateError> {
+        let Ok(_turn) = self.replica.turn.acquire_permit(1).await else {
+            return Ok(());
+        };
+        self.log
+            .truncate_fully_and_start_at(leader_log_start)
+            .await?;
+        if let Some(from_offset) = self.log.take_truncation() {
+            self.producers.borrow_mut().truncate_from(from_offset);
+        }
+        self.epochs
+            .update_and_persist(&self.log, |cache| cache.truncate_from_end(i64::MIN))
             .await;
         Ok(())
     }

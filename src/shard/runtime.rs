@@ -22,7 +22,7 @@ use crate::metadata::topic_table::TopicTable;
 use crate::partition::fetch_session::{FetchSessionCache, SessionLimits};
 use crate::partition::producer_state::ProducerStateConfig;
 use crate::partition::ShardPartitions;
-use crate::storage::checkpoint::RecoveryCheckpoint;
+use crate::storage::checkpoint::{RecoveryCheckpoint, HIGH_WATERMARK_CHECKPOINT_FILE};
 use crate::storage::ShardStorage;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
@@ -85,6 +85,8 @@ struct Startup {
     clean_start: bool,
     /// The log directory's recovery points (one file, shared by the shards).
     checkpoint: Arc<RecoveryCheckpoint>,
+    /// The log directory's high watermarks (one file, shared by the shards).
+    high_watermarks: Arc<RecoveryCheckpoint>,
     nr_shards: usize,
     drained_shards: AtomicUsize,
     ready_shards: AtomicUsize,
@@ -129,6 +131,10 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
         upgrade::prepare(&data_dir, config.offsets_topic_num_partitions)
             .map_err(|e| StartError(format!("offsets partitions: {e}")))?;
     let checkpoint = Arc::new(RecoveryCheckpoint::load(&data_dir));
+    let high_watermarks = Arc::new(RecoveryCheckpoint::load_file(
+        &data_dir,
+        HIGH_WATERMARK_CHECKPOINT_FILE,
+    ));
     check_io_uring()?;
     let nr_shards = shard_count(&config);
     let io_memory = io_memory_per_shard(&config, nr_shards)?;
@@ -177,6 +183,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
         topics: Arc::new(topics),
         clean_start,
         checkpoint,
+        high_watermarks,
         nr_shards,
         drained_shards: AtomicUsize::new(0),
         ready_shards: AtomicUsize::new(0),
@@ -275,6 +282,7 @@ async fn shard_main(
         config.log_dirs.clone(),
         limits,
         startup.checkpoint.clone(),
+        startup.high_watermarks.clone(),
     );
     let shutting_down = LocalEvent::default();
     let control = Rc::new(ControlPlane::new(shard_id, startup.topics.clone()));
@@ -336,6 +344,8 @@ async fn shard_main(
         .start_background(config.log_retention_check_interval_ms);
     ctx.partitions
         .start_recovery_points(config.log_flush_offset_checkpoint_interval_ms);
+    ctx.partitions
+        .start_high_watermark_checkpoints(config.replica_high_watermark_checkpoint_interval_ms);
     spawn_receive_loops(&ctx, receivers);
     if startup.cluster && shard_id == CLUSTER_SHARD {
         start_cluster_member(&ctx).await?;

@@ -15,6 +15,10 @@
 //! partitions' entries and writes the file after a pass). The file is
 //! replaced atomically (temporary file, fdatasync, rename, fsync of the
 //! directory); writers take turns.
+//!
+//! Kafka's `replication-offset-checkpoint` (each replicated partition's
+//! high watermark, issue 13) has the same format and the same sharing, so
+//! the same type serves it ([`RecoveryCheckpoint::load_file`]).
 
 use super::atomic_file::write_atomically;
 use std::collections::BTreeMap;
@@ -24,6 +28,8 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Kafka's name for the file.
 pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
+/// Kafka's name for the high watermarks' file.
+pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
 /// The only version of the format.
 const CHECKPOINT_VERSION: u32 = 0;
 
@@ -72,10 +78,12 @@ pub fn decode(text: &str) -> Result<RecoveryPoints, String> {
     Ok(points)
 }
 
-/// The recovery points of one log directory, shared by its shards.
+/// The recovery points (or high watermarks) of one log directory, shared
+/// by its shards.
 #[derive(Debug)]
 pub struct RecoveryCheckpoint {
     dir: PathBuf,
+    file_name: &'static str,
     points: Mutex<RecoveryPoints>,
     /// Held while the file is written (one temporary file name).
     writing: Mutex<()>,
@@ -86,26 +94,28 @@ impl RecoveryCheckpoint {
     /// segment is checked whole). Unreadable or malformed: the same, and
     /// the reason is logged, as recovery from the start is always safe.
     pub fn load(dir: &Path) -> Self {
-        let path = dir.join(RECOVERY_POINT_CHECKPOINT_FILE);
+        Self::load_file(dir, RECOVERY_POINT_CHECKPOINT_FILE)
+    }
+
+    /// Reads `file_name` in `dir` as [`RecoveryCheckpoint::load`] does
+    /// (missing, unreadable or malformed: empty, the reason logged); writes
+    /// go to that file.
+    pub fn load_file(dir: &Path, file_name: &'static str) -> Self {
+        let path = dir.join(file_name);
         let points = match std::fs::read_to_string(&path) {
             Ok(text) => decode(&text).unwrap_or_else(|reason| {
-                log::warn!(
-                    "{}: {reason}; recovery checks whole active segments",
-                    path.display()
-                );
+                log::warn!("{}: {reason}; its offsets are not used", path.display());
                 RecoveryPoints::new()
             }),
             Err(error) if error.kind() == io::ErrorKind::NotFound => RecoveryPoints::new(),
             Err(error) => {
-                log::warn!(
-                    "{}: {error}; recovery checks whole active segments",
-                    path.display()
-                );
+                log::warn!("{}: {error}; its offsets are not used", path.display());
                 RecoveryPoints::new()
             }
         };
         RecoveryCheckpoint {
             dir: dir.to_path_buf(),
+            file_name,
             points: Mutex::new(points),
             writing: Mutex::new(()),
         }
@@ -117,9 +127,14 @@ impl RecoveryCheckpoint {
     }
 
     /// Sets a partition's recovery point (written by the next
-    /// [`RecoveryCheckpoint::write`]).
-    pub fn set(&self, topic: &str, partition: i32, offset: i64) {
-        self.points().insert((topic.to_string(), partition), offset);
+    /// [`RecoveryCheckpoint::write`]); returns whether it changed.
+    pub fn set(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        let mut points = self.points();
+        if let Some(known) = points.get_mut(&(topic.to_string(), partition)) {
+            return std::mem::replace(known, offset) != offset;
+        }
+        points.insert((topic.to_string(), partition), offset);
+        true
     }
 
     /// Forgets a partition (deleted).
@@ -131,7 +146,7 @@ impl RecoveryCheckpoint {
     pub fn write(&self) -> io::Result<()> {
         let _turn = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let text = encode(&self.points());
-        write_atomically(&self.dir, RECOVERY_POINT_CHECKPOINT_FILE, text.as_bytes())
+        write_atomically(&self.dir, self.file_name, text.as_bytes())
     }
 
     fn points(&self) -> MutexGuard<'_, RecoveryPoints> {

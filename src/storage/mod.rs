@@ -53,6 +53,9 @@ pub mod segment;
 pub mod shard_storage;
 pub mod snapshot_files;
 mod truncate;
+mod truncate_segments;
+#[cfg(test)]
+mod truncate_tests;
 mod unwritten;
 
 #[cfg(test)]

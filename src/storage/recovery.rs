@@ -184,6 +184,34 @@ async fn reopen_writable_and_truncate(
     Ok(())
 }
 
+/// Loads segment `base` of `dir` again as the active one, after a
+/// truncation cut it to end at `end_offset` and wrote its index files up to
+/// there (`truncate_segments.rs`): checked from that point as a recovery
+/// point, its partial last block's batches read into memory. Returns the
+/// segment, its write progress and those batches.
+pub(super) async fn reload_active(
+    dir: &Path,
+    name: &str,
+    base: i64,
+    config: &LogConfig,
+    limits: &StorageLimits,
+    end_offset: i64,
+) -> Result<(Segment, ActiveWrite, Vec<RecentBatch>), StorageError> {
+    let source = ActiveSource {
+        dir,
+        name,
+        base,
+        config,
+        limits,
+    };
+    let start = LoadStart {
+        clean_shutdown: true,
+        recovery_point: Some(end_offset),
+    };
+    let loaded = load_active(source, start).await?;
+    Ok((loaded.segment, loaded.write, loaded.tail_batches))
+}
+
 /// What loading the active segment needs to know.
 struct ActiveSource<'a> {
     dir: &'a Path,

@@ -250,24 +250,33 @@ impl Segment {
     }
 
     /// Removes the segment's files, and the producer snapshot named like it
-    /// (as Kafka does); open handles keep the data readable.
+    /// (as Kafka does); open handles keep the data readable. The `.log` goes
+    /// last: a crash midway leaves either the whole segment (its indexes
+    /// rebuilt at load) or nothing of it, never index files that a later
+    /// segment of the same base offset would take for its own.
     pub async fn remove_files(&self) -> Result<(), StorageError> {
-        let extensions = [
-            LOG_EXTENSION,
-            OFFSET_INDEX_EXTENSION,
-            TIME_INDEX_EXTENSION,
-            SNAPSHOT_EXTENSION,
-        ];
-        for extension in extensions {
-            let path = self.sibling_path(extension);
-            if let Err(error) = remove_file(&path).await {
-                if error.kind() != std::io::ErrorKind::NotFound {
-                    return Err(StorageError::io("remove", &path, error));
-                }
+        remove_segment_files(&self.log_path, self.base_offset).await
+    }
+}
+
+/// Removes the files of the segment at `base_offset` whose `.log` is
+/// `log_path` ([`Segment::remove_files`]).
+pub async fn remove_segment_files(log_path: &Path, base_offset: i64) -> Result<(), StorageError> {
+    let extensions = [
+        OFFSET_INDEX_EXTENSION,
+        TIME_INDEX_EXTENSION,
+        SNAPSHOT_EXTENSION,
+        LOG_EXTENSION,
+    ];
+    for extension in extensions {
+        let path = log_path.with_file_name(segment_file_name(base_offset, extension));
+        if let Err(error) = remove_file(&path).await {
+            if error.kind() != std::io::ErrorKind::NotFound {
+                return Err(StorageError::io("remove", &path, error));
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// A segment's index files, encoded (see [`Segment::index_files`]).

@@ -43,6 +43,9 @@ pub struct ShardStorage {
     iopoll_probe_primed: Cell<bool>,
     /// The log directory's recovery points, shared with the other shards.
     checkpoint: Arc<RecoveryCheckpoint>,
+    /// The log directory's high watermarks (`replication-offset-checkpoint`),
+    /// shared with the other shards.
+    high_watermarks: Arc<RecoveryCheckpoint>,
     /// Bytes of active segments checked at load (see `checked_bytes`).
     checked_bytes: Cell<u64>,
 }
@@ -50,12 +53,14 @@ pub struct ShardStorage {
 impl ShardStorage {
     /// Storage of shard `shard_id` under `data_dir` (partitions are
     /// `<data_dir>/<topic>-<partition>/`), whose recovery points are in
-    /// `checkpoint` (loaded once for the directory, shared by its shards).
+    /// `checkpoint` and whose high watermarks are in `high_watermarks` (each
+    /// loaded once for the directory, shared by its shards).
     pub fn new(
         shard_id: usize,
         data_dir: PathBuf,
         limits: StorageLimits,
         checkpoint: Arc<RecoveryCheckpoint>,
+        high_watermarks: Arc<RecoveryCheckpoint>,
     ) -> Rc<Self> {
         let flush_queue = Rc::new(FlushQueue::new(limits.unwritten_bytes_per_shard_max));
         Rc::new(ShardStorage {
@@ -69,6 +74,7 @@ impl ShardStorage {
             stopping: Cell::new(false),
             iopoll_probe_primed: Cell::new(false),
             checkpoint,
+            high_watermarks,
             checked_bytes: Cell::new(0),
         })
     }
@@ -104,6 +110,27 @@ impl ShardStorage {
     /// Writes the log directory's checkpoint file (on a blocking thread).
     pub async fn write_recovery_checkpoint(&self) -> Result<(), StorageError> {
         let checkpoint = self.checkpoint.clone();
+        glommio::executor()
+            .spawn_blocking(move || checkpoint.write())
+            .await
+            .map_err(|e| StorageError::io("write checkpoint", &self.data_dir, e))
+    }
+
+    /// The partition's high watermark in `replication-offset-checkpoint`.
+    pub fn checkpointed_high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.high_watermarks.get(topic, partition)
+    }
+
+    /// Names `high_watermark` as the partition's in the next high watermark
+    /// checkpoint; returns whether it changed.
+    pub fn record_high_watermark(&self, topic: &str, partition: i32, high_watermark: i64) -> bool {
+        self.high_watermarks.set(topic, partition, high_watermark)
+    }
+
+    /// Writes the log directory's `replication-offset-checkpoint` (on a
+    /// blocking thread).
+    pub async fn write_high_watermark_checkpoint(&self) -> Result<(), StorageError> {
+        let checkpoint = self.high_watermarks.clone();
         glommio::executor()
             .spawn_blocking(move || checkpoint.write())
             .await
@@ -177,9 +204,9 @@ impl ShardStorage {
 
     /// Closes the partition (pending appends and waiters get `Closed`) and
     /// removes its directory. Deleting an unknown partition removes its
-    /// directory if one exists. Its recovery point leaves the checkpoint
-    /// file first, so a partition created again under the name never
-    /// starts from it.
+    /// directory if one exists. Its recovery point and high watermark leave
+    /// the checkpoint files first, so a partition created again under the
+    /// name never starts from them.
     pub async fn delete_partition(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
         check_topic_name(topic)?;
         let key = (topic.to_string(), partition);
@@ -191,6 +218,10 @@ impl ShardStorage {
         if self.checkpoint.get(topic, partition).is_some() {
             self.checkpoint.remove(topic, partition);
             self.write_recovery_checkpoint().await?;
+        }
+        if self.high_watermarks.get(topic, partition).is_some() {
+            self.high_watermarks.remove(topic, partition);
+            self.write_high_watermark_checkpoint().await?;
         }
         remove_dir(self.partition_dir(topic, partition)).await
     }

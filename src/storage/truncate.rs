@@ -1,8 +1,9 @@
 //! Cutting a log's tail (issue 13): a follower whose log diverges from its
 //! leader's truncates to where they agree, then fetches the rest again.
-//! Everything is written and fdatasynced first, so the cut is one file
-//! truncation plus the in-memory state rolled back to it, the same state
-//! an ENOSPC rollback restores (`disk_faults.rs`).
+//! Everything is written and fdatasynced first, so a cut inside the active
+//! segment is one file truncation plus the in-memory state rolled back to
+//! it, the same state an ENOSPC rollback restores (`disk_faults.rs`). A cut
+//! further back deletes segments (`truncate_segments.rs`).
 
 use super::error::StorageError;
 use super::log::{LogState, PartitionLog};
@@ -15,14 +16,6 @@ use std::fmt;
 pub enum TruncateError {
     /// The log failed, closed, or an I/O step failed.
     Storage(StorageError),
-    /// The cut falls before the active segment: not supported yet (the
-    /// follower then stops fetching the partition and stays out of the ISR).
-    BelowActiveSegment {
-        /// The offset asked for.
-        offset: i64,
-        /// The active segment's base offset.
-        active_base_offset: i64,
-    },
 }
 
 impl From<StorageError> for TruncateError {
@@ -35,14 +28,6 @@ impl fmt::Display for TruncateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TruncateError::Storage(error) => write!(f, "{error}"),
-            TruncateError::BelowActiveSegment {
-                offset,
-                active_base_offset,
-            } => write!(
-                f,
-                "offset {offset} is before the active segment (base {active_base_offset}); \
-                 truncating sealed segments is not supported"
-            ),
         }
     }
 }
@@ -68,19 +53,24 @@ impl PartitionLog {
             return Ok(self.log_end_offset());
         }
         self.flush_everything().await?;
-        let (reader, base, start, size) = {
+        let (log_start, active_base) = {
+            let state = self.state.borrow();
+            (state.log_start_offset, state.active.base_offset)
+        };
+        if offset < log_start {
+            self.restart_at(offset).await?;
+            return Ok(self.log_end_offset());
+        }
+        if offset < active_base {
+            return Ok(self.truncate_sealed(offset).await?);
+        }
+        let (reader, start, size) = {
             let state = self.state.borrow();
             let active = &state.active;
             let relative = (offset - active.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
             let start = u64::from(active.indexes.offsets.lookup(relative));
-            (active.reader(), active.base_offset, start, active.size)
+            (active.reader(), start, active.size)
         };
-        if offset < base {
-            return Err(TruncateError::BelowActiveSegment {
-                offset,
-                active_base_offset: base,
-            });
-        }
         let read_bytes = self.limits.recovery_read_bytes;
         let found = find_batch(&reader, start.min(size), size, read_bytes, |info| {
             info.last_offset() >= offset

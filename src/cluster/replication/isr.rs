@@ -6,8 +6,11 @@
 //! the partition epoch as compare-and-set; a leader never changes the ISR
 //! alone). Without a sender (none yet) a proposal is answered NOT_CONTROLLER
 //! at once: the controller still takes fenced brokers out of every ISR.
+//! The same tick feeds the follower-lag metrics from each leader's view of
+//! its followers (records behind, ms since last caught up).
 
 use crate::cluster::TopicIdPartition;
+use crate::metrics::replication::{forget_follower_lag, record_follower_lag, FollowerLag};
 use crate::partition::replica::{AlterPartitionProposal, PartitionState};
 use crate::partition::replication::clock_ms;
 use crate::partition::Partition;
@@ -30,9 +33,12 @@ pub type AlterPartitionSender = Rc<
     ) -> Pin<Box<dyn Future<Output = Result<PartitionState, i16>>>>,
 >;
 
+/// A partition this shard leads: its id, topic name and partition.
+pub type Led = (TopicIdPartition, Rc<str>, Rc<Partition>);
+
 /// The partitions a shard leads, and where their ISR changes go.
 pub struct IsrTicker {
-    led: RefCell<Vec<(TopicIdPartition, Rc<Partition>)>>,
+    led: RefCell<Vec<Led>>,
     sender: RefCell<Option<AlterPartitionSender>>,
 }
 
@@ -53,15 +59,26 @@ impl IsrTicker {
         *self.sender.borrow_mut() = Some(sender);
     }
 
-    /// The partitions this shard leads now.
-    pub fn set_led(&self, led: Vec<(TopicIdPartition, Rc<Partition>)>) {
-        *self.led.borrow_mut() = led;
+    /// The partitions this shard leads now; those it no longer leads lose
+    /// their follower-lag entries.
+    pub fn set_led(&self, led: Vec<Led>) {
+        let before = std::mem::replace(&mut *self.led.borrow_mut(), led);
+        let led = self.led.borrow();
+        for (tp, topic, _) in before {
+            if !led.iter().any(|(now, _, _)| *now == tp) {
+                forget_follower_lag(&topic, tp.partition);
+            }
+        }
     }
 
     fn tick(&self) {
         let now_ms = clock_ms();
         let led = self.led.borrow().clone();
-        for (tp, partition) in led {
+        for (tp, topic, partition) in led {
+            for (follower, records, ms) in partition.follower_lags(now_ms) {
+                let lag = FollowerLag { records, ms };
+                record_follower_lag(&topic, tp.partition, follower, lag);
+            }
             let Some(proposal) = partition.leader_tick(now_ms) else {
                 continue;
             };

@@ -101,7 +101,7 @@ impl ShardReplication {
                     topic_id: meta.id,
                     partition: index,
                 };
-                led.push((tp, partition.clone()));
+                led.push((tp, Rc::from(topic.as_str()), partition.clone()));
             } else if placement.leader >= 0 {
                 by_leader
                     .entry(placement.leader)

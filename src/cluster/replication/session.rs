@@ -277,6 +277,10 @@ impl LeaderSession {
         data: PartitionData,
     ) -> Applied {
         let partition = &followed.partition;
+        let below_leader_start = data.log_start_offset > fields.fetch_offset;
+        if data.error_code == error_code::OFFSET_OUT_OF_RANGE && below_leader_start {
+            return self.restart_at(partition, data.log_start_offset).await;
+        }
         if data.error_code != error_code::NONE {
             log::debug!(
                 "replica fetch of {}-{} from broker {}: error {}",
@@ -332,6 +336,23 @@ impl LeaderSession {
                     self.leader,
                     diverging.epoch,
                     diverging.end_offset
+                );
+                Applied::Failed
+            }
+        }
+    }
+}
+
+impl LeaderSession {
+    /// The leader's log starts after this log's end: start empty there
+    /// (Kafka's `truncateFullyAndStartAt`), then fetch from it.
+    async fn restart_at(&self, partition: &Partition, leader_log_start: i64) -> Applied {
+        match partition.restart_as_follower_at(leader_log_start).await {
+            Ok(()) => Applied::Nothing,
+            Err(error) => {
+                log::error!(
+                    "{}: cannot start over at the leader's log start {leader_log_start}: {error}",
+                    partition.log().name()
                 );
                 Applied::Failed
             }

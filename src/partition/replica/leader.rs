@@ -259,6 +259,21 @@ impl LeaderReplica {
         Some(self.propose(new_isr))
     }
 
+    /// Each follower's lag at `now_ms`, as this leader sees it: (follower,
+    /// records between its log end and this one's, ms since it was last
+    /// caught up: Kafka's `lastCaughtUpTimeMs`). A follower that has not
+    /// fetched in this term lags by the whole log.
+    pub fn follower_lags(&self, now_ms: u64) -> Vec<(ReplicaId, i64, u64)> {
+        self.followers
+            .iter()
+            .map(|(&replica, progress)| {
+                let records = (self.log_end_offset - progress.log_end_offset.max(0)).max(0);
+                let ms = now_ms.saturating_sub(progress.last_caught_up_ms);
+                (replica, records, ms)
+            })
+            .collect()
+    }
+
     /// At `now_ms`: followers of the ISR not caught up for longer than
     /// `replica.lag.time.max.ms` are proposed out of it.
     pub fn tick(&mut self, now_ms: u64) -> Option<AlterPartitionProposal> {
