@@ -15,7 +15,7 @@ from clients import new_producer, produce_all, quiet_config, unique_topic
 from jepsen.nemesis import pause, resume
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_replication_rf3_followers_hold_the_leaders_bytes import (
-    ADMIN_TIMEOUT_S, log_batches, produce_once_led, raw_produce, wait_for_identical_logs,
+    ADMIN_TIMEOUT_S, CONVERGE_TIMEOUT_S, log_batches, produce_once_led, raw_produce, wait_for_identical_logs,
     wait_for_isr, wait_for_leader)
 
 SEGMENT_BYTES = 16384
@@ -32,6 +32,17 @@ def create_topic(bootstrap, topic, **config):
                                   operation_timeout=ADMIN_TIMEOUT_S, request_timeout=ADMIN_TIMEOUT_S)
     futures[topic].result(timeout=ADMIN_TIMEOUT_S)
     return wait_for_leader(bootstrap, topic)
+
+
+def wait_until_same_below(cluster, topic, brokers, end_offset, timeout_s=CONVERGE_TIMEOUT_S):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        logs = [[(o, raw) for o, raw in log_batches(cluster.node(b).data_dir, topic) if o < end_offset]
+                for b in brokers]
+        if all(log == logs[0] for log in logs) and logs[0]:
+            return
+        assert time.monotonic() < deadline, f"{topic}: brokers {brokers} differ below {end_offset}"
+        time.sleep(0.2)
 
 
 def segment_bases(node, topic):
@@ -67,7 +78,9 @@ def test_a_zombie_leader_diverged_over_several_segments_truncates_across_them(mi
     error, base = produce_once_led(cluster.node(new), topic, 0, [b"new-%d" % i for i in range(50)])
     assert (error, base) == (0, 100)
     resume(leader)
-    # Before: "cannot truncate to 100 ... before the active segment", retried forever.
+    # Before: "cannot truncate to 100 ... before the active segment", retried forever. The old
+    # leader's log reaches past 150 from the start: wait until it holds the new leader's bytes.
+    wait_until_same_below(cluster, topic, [new, old], 150)
     batches = wait_for_identical_logs(cluster, topic, [new, *[b for b in (1, 2, 3) if b != new]], 150)
     assert all(b"zombie" not in raw for _, raw in batches)
     on_old = log_batches(leader.data_dir, topic)
