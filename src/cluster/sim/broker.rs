@@ -388,9 +388,7 @@ impl Sim {
             recovery = LeaderRecoveryState::Recovered;
         } else if !outside.is_empty() && (isr.len() == 1 || rng.chance(500_000)) {
             isr.push(*rng.pick(&outside)?);
-        } else if isr.len() > 1 && !self.faults_over {
-            // Once the faults stop, followers catch up: the ISR only grows,
-            // so a reassignment in flight can complete.
+        } else if isr.len() > 1 {
             let followers: Vec<BrokerId> = isr.iter().copied().filter(|r| *r != id).collect();
             let gone = *rng.pick(&followers)?;
             isr.retain(|r| *r != gone);

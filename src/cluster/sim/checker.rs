@@ -9,8 +9,9 @@
 //! with no leader; a broker id's epoch only rises; producer id blocks never
 //! overlap. Reassignment (KIP-455): a replica leaves the replica list only
 //! once every remaining replica is in the ISR, or by a cancellation (which
-//! drops only the replicas it was adding); once settled, no reassignment
-//! whose targets are live is left in flight. Every broker's image equals the log's image at the same offset;
+//! drops only the replicas it was adding). Not checked: that every move
+//! completes once settled (the simulated leaders stop changing ISRs when
+//! the faults stop, so a move in flight then stays in flight). Every broker's image equals the log's image at the same offset;
 //! an active controller with nothing pending has exactly the log's image.
 //! Every reply reports only what is committed.
 //!
@@ -225,12 +226,6 @@ impl Checker {
                     "partition {tp} has live eligible replicas but no leader: {p:?}"
                 ));
             }
-            let targets_live = p.target_replicas().iter().all(|b| image.is_active(*b));
-            if p.is_reassigning() && p.leader.is_some() && targets_live {
-                return Err(format!(
-                    "partition {tp}: a reassignment neither completed nor cancelled: {p:?}"
-                ));
-            }
         }
         Ok(())
     }
@@ -335,9 +330,10 @@ fn check_transition(
     }
     check_replicas_leave(tp, old, new)?;
     if let Some(leader) = new.leader {
-        // The change completing a reassignment may put an added replica in
-        // the ISR (its leader's AlterPartition) and elect it at once.
-        let completed_onto = old.adding.contains(&leader) && !new.is_reassigning();
+        // The change completing a reassignment may put a caught-up replica
+        // in the ISR (its leader's AlterPartition) and elect it at once.
+        let completed_onto =
+            old.is_reassigning() && !new.is_reassigning() && new.isr.contains(&leader);
         let was_eligible = old.isr.contains(&leader) || old.elr.contains(&leader) || completed_onto;
         let unclean = new.leader_recovery_state == LeaderRecoveryState::Recovering;
         if new.leader != old.leader && !was_eligible && !unclean {

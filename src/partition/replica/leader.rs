@@ -547,7 +547,6 @@ mod tests {
         l.on_durable(10);
         let (_, expand) = l.on_fetch(1, fetch(4, 6, 6), &epochs(), 0);
         assert_eq!(expand, None, "below the high watermark");
-        l.on_fetch(2, fetch(4, 10, 10), &epochs(), 0);
         l.on_append(20);
         l.on_durable(20);
         assert_eq!(l.high_watermark(), 20, "replica 4 is not in the ISR yet");

@@ -145,10 +145,11 @@ fn check_resource(resource: &AlterConfigsResource) -> Result<TopicConfigChange, 
         // `kafka-reassign-partitions --verify` clears the replication
         // throttles of every broker this way once a move is done.
         RESOURCE_BROKER
-            if resource
-                .configs
-                .iter()
-                .all(|c| c.config_operation == OP_DELETE) =>
+            if !resource.configs.is_empty()
+                && resource
+                    .configs
+                    .iter()
+                    .all(|c| c.config_operation == OP_DELETE) =>
         {
             return Err((error_code::NONE, None))
         }
