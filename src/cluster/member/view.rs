@@ -367,6 +367,8 @@ mod tests {
             partition_epoch: 0,
             replicas: vec![1, 2, 3],
             isr: vec![1, 2, 3],
+            adding: Vec::new(),
+            removing: Vec::new(),
         };
         all.partitions.insert(id, vec![led(1), led(2), led(3)]);
         // "orders" is in partition abs(-1008770331) % 3 = 0.
