@@ -17,13 +17,15 @@
 //! Files: [`api`] (inputs, outputs, requests, replies), [`config`],
 //! `brokers` (registration, heartbeats, sessions, producer ids), `replication`
 //! (fencing, controlled shutdown, AlterPartition, ElectLeaders, balancing),
-//! `election` (one partition's change), `topics` and `placement`.
+//! `reassignment` (KIP-455), `election` (one partition's change), `topics`
+//! and `placement`.
 
 pub mod api;
 mod brokers;
 pub mod config;
 mod election;
 mod placement;
+mod reassignment;
 mod replication;
 mod sessions;
 #[cfg(test)]
@@ -50,6 +52,9 @@ pub(crate) struct PlantedBugs {
     pub(crate) fence_keeps_leadership: bool,
     /// AlterPartition lets fenced or stale-epoch brokers into the ISR.
     pub(crate) alter_accepts_ineligible: bool,
+    /// A reassignment completes without waiting for its new replicas to
+    /// be in sync.
+    pub(crate) reassignment_skips_sync: bool,
 }
 
 /// The active controller.
@@ -148,6 +153,7 @@ impl Controller {
             Request::ElectLeaders(r) => self.elect_leaders(&r, out),
             Request::AllocateProducerIds(r) => self.allocate_producer_ids(&r, out),
             Request::AlterConfigs(r) => self.alter_configs(&r, out),
+            Request::AlterReassignments(r) => self.alter_reassignments(&r, out),
         };
         self.reply(id, reply, out);
     }

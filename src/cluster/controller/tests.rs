@@ -3,6 +3,7 @@
 
 mod configs;
 mod partitions;
+mod reassignment;
 
 use super::*;
 use crate::cluster::records::Endpoint;
