@@ -50,6 +50,9 @@ pub(crate) struct PlantedBugs {
     pub(crate) fence_keeps_leadership: bool,
     /// AlterPartition lets fenced or stale-epoch brokers into the ISR.
     pub(crate) alter_accepts_ineligible: bool,
+    /// A broker back from a crash leaves every ELR (Kafka's KIP-966 rule,
+    /// millrace's before issue 13's empty-ISR finding).
+    pub(crate) crash_leaves_elr: bool,
 }
 
 /// The active controller.
@@ -122,6 +125,7 @@ impl Controller {
             Input::Request { id, request } => self.handle_request(now_ms, id, request, &mut out),
             Input::Committed { offset } => self.on_committed(offset, &mut out),
             Input::Tick => self.on_tick(now_ms, &mut out),
+            Input::ConnectionsLost(lost) => self.sessions.set_lost(&lost),
         }
         out
     }

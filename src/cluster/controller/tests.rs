@@ -3,6 +3,7 @@
 
 mod configs;
 mod partitions;
+mod sessions;
 
 use super::*;
 use crate::cluster::records::Endpoint;
