@@ -3,15 +3,14 @@
 - Each group has one coordinator, the same whichever broker a client asks; commits made with
   confluent-kafka (librdkafka) through one bootstrap broker are read back with kafka-python
   through another, and a new member resumes from them.
-- Killing the coordinator's broker must not lose the group's commits: the new coordinator has
-  them. That needs the offsets partitions replicated (issue 13); until then it is an expected
-  failure (strict: it must be turned on when it passes).
+- Killing the coordinator's broker must not lose the group's commits: the new coordinator (the
+  new leader of the group's `__consumer_offsets` partition) has them.
 """
 
 import time
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaPythonTopicPartition
@@ -26,6 +25,8 @@ GROUPS = 6
 CREATE_TIMEOUT_S = 60
 ADMIN_TIMEOUT_S = 30
 DEADLINE_S = 60.0
+COORDINATOR_MOVING = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                      KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
 
 
 def commits_for(index):
@@ -59,12 +60,22 @@ def committed_with_kafka_python(bootstrap, group, topic):
 
 
 def committed_with_confluent(bootstrap, group, topic):
-    consumer = group_consumer(bootstrap, group)
-    try:
-        found = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=15)
-        return {tp.partition: tp.offset for tp in found}
-    finally:
-        consumer.close()
+    """The group's commits, asked again while the coordinator moves: a broker that has not yet
+    applied the new leader of the group's offsets partition answers NOT_COORDINATOR, a new
+    leader COORDINATOR_LOAD_IN_PROGRESS while it loads (retriable, as with Kafka)."""
+    deadline = time.monotonic() + ADMIN_TIMEOUT_S
+    while True:
+        consumer = group_consumer(bootstrap, group)
+        try:
+            found = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=15)
+            return {tp.partition: tp.offset for tp in found}
+        except KafkaException as error:
+            moving = error.args[0].code() in COORDINATOR_MOVING
+            if not (moving or error.args[0].retriable()) or time.monotonic() > deadline:
+                raise
+        finally:
+            consumer.close()
+        time.sleep(0.2)
 
 
 def coordinator_seen_by(bootstrap, group):
@@ -118,12 +129,6 @@ def test_commits_go_to_one_coordinator_and_read_back_with_another_client(millrac
     assert first_offsets_read(cluster.node(2).bootstrap, groups[0], topic) == commits_for(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the offsets partitions are not replicated yet (issue 13): a group's commits live on "
-    "its coordinator's broker only, and the broker that takes the group over has none",
-)
 def test_commits_survive_the_loss_of_the_coordinators_broker(millrace_cluster):
     cluster = millrace_cluster(brokers=3, extra=["group.initial.rebalance.delay.ms=0"])
     wait_for_brokers(cluster.node(1).bootstrap, 3)

@@ -90,10 +90,6 @@ pub const IGNORED_KAFKA_KEYS: &[IgnoredKey] = &[
         why: "millrace leaves SO_RCVBUF to the kernel's autotuning",
     },
     IgnoredKey {
-        name: "offsets.topic.replication.factor",
-        why: "the offsets partitions are not replicated yet: each broker keeps those of the groups it coordinates",
-    },
-    IgnoredKey {
         name: "transaction.state.log.replication.factor",
         why: NO_INTERNAL_TOPIC,
     },
@@ -458,6 +454,17 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
             store(
                 &mut c.offsets_topic_num_partitions,
                 int(v, 1, OFFSETS_PARTITIONS_MAX)? as usize,
+            )
+        },
+    },
+    BrokerKey {
+        name: "offsets.topic.replication.factor",
+        default: Some("3"),
+        doc: "Replicas of each __consumer_offsets partition in a cluster (the topic is created at               the first FindCoordinator; while fewer brokers are alive, groups get               COORDINATOR_NOT_AVAILABLE, as in Kafka). A single node keeps its offsets partitions               in local files and does not use it.",
+        apply: |c, v| {
+            store(
+                &mut c.offsets_topic_replication_factor,
+                int(v, 1, i16::MAX.into())? as i16,
             )
         },
     },

@@ -105,6 +105,9 @@ pub struct Config {
     /// `offsets.topic.num.partitions`: the offsets partitions groups are
     /// spread over (fixed by the first start of a data directory).
     pub offsets_topic_num_partitions: usize,
+    /// `offsets.topic.replication.factor`: replicas of each offsets partition
+    /// in a cluster.
+    pub offsets_topic_replication_factor: i16,
     /// `num.shards`; 0 = all online cores.
     pub num_shards: usize,
     /// `shard.channel.capacity`.
@@ -310,6 +313,7 @@ impl Config {
             offsets_retention_ms: 0,
             offsets_retention_check_interval_ms: 0,
             offsets_topic_num_partitions: 0,
+            offsets_topic_replication_factor: 0,
             num_shards: 0,
             shard_channel_capacity: 0,
             max_inflight_requests_per_connection: 0,

@@ -18,6 +18,7 @@ pub mod subscription;
 use crate::config::Config;
 use crate::local::notify::LocalEvent;
 use crate::metadata::control_plane::TopicView;
+use crate::partition::ShardPartitions;
 use group::{Group, GroupLimits, JoinParams, Reply};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
@@ -31,7 +32,7 @@ use kafka_protocol::messages::{
 use offsets::partitions::ShardOffsets;
 use offsets::OffsetStoreError;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,28 @@ pub enum GroupResponse {
     Delete(Vec<DeletableGroupResult>),
     /// OffsetDelete.
     DeleteOffsets(OffsetDeleteResponse),
+    /// Not served here now: NOT_COORDINATOR (this broker does not lead the
+    /// group's offsets partition) or COORDINATOR_LOAD_IN_PROGRESS.
+    Refused(i16),
+}
+
+impl GroupRequest {
+    /// The one group a keyed request is for (`None`: ListGroups).
+    pub fn group_id(&self) -> Option<&str> {
+        match self {
+            GroupRequest::Join { request, .. } => Some(request.group_id.as_str()),
+            GroupRequest::Sync(request) => Some(request.group_id.as_str()),
+            GroupRequest::Heartbeat(request) => Some(request.group_id.as_str()),
+            GroupRequest::Leave { request, .. } => Some(request.group_id.as_str()),
+            GroupRequest::Commit(request) => Some(request.group_id.as_str()),
+            GroupRequest::FetchOffsets { group_id, .. } => Some(group_id.as_str()),
+            GroupRequest::List => None,
+            GroupRequest::Describe(ids) | GroupRequest::Delete(ids) => {
+                ids.first().map(|id| id.as_str())
+            }
+            GroupRequest::DeleteOffsets(request) => Some(request.group_id.as_str()),
+        }
+    }
 }
 
 /// One shard's groups and offsets.
@@ -156,6 +179,57 @@ impl Coordinator {
         }
     }
 
+    /// The coordinator of a cluster member's shard: its offsets partitions
+    /// are those of the replicated `__consumer_offsets`, served while this
+    /// broker leads them ([`Coordinator::adopt_leadership`]).
+    pub fn in_cluster(mut self) -> Self {
+        self.offsets =
+            ShardOffsets::new_replicated(self.offsets.partition_count(), self.offsets.owned());
+        self
+    }
+
+    /// Makes `led` (offsets partition -> leader epoch, of those this shard
+    /// owns and this broker leads) the partitions this shard coordinates: a
+    /// newly led one (or one led at a new epoch) is loaded from its log in
+    /// the background, answering COORDINATOR_LOAD_IN_PROGRESS meanwhile; one
+    /// no longer led is dropped with its groups, whose members get
+    /// NOT_COORDINATOR and rejoin at the new leader (membership is kept in
+    /// memory only; the commits are in the replicated log).
+    pub fn adopt_leadership(&self, led: &BTreeMap<i32, i32>, partitions: &Rc<ShardPartitions>) {
+        let count = self.offsets.partition_count();
+        for &index in self.offsets.owned() {
+            let moved = match led.get(&index) {
+                Some(&leader_epoch) => self.offsets.lead(partitions, index, leader_epoch),
+                None => self.offsets.resign(index),
+            };
+            if !moved {
+                continue;
+            }
+            log::info!(
+                "shard {}: offsets partition {index}: {}",
+                self.shard_id,
+                match led.get(&index) {
+                    Some(epoch) => format!("leader at epoch {epoch}, loading"),
+                    None => "no longer led here, its groups unloaded".to_string(),
+                }
+            );
+            // A store replaced or dropped: its groups' members rejoin.
+            self.groups.borrow_mut().retain(|id, group| {
+                if offsets::partitions::partition_for_group(id, count) != index {
+                    return true;
+                }
+                group.shut_down(group::error_code::NOT_COORDINATOR);
+                false
+            });
+        }
+    }
+
+    /// Whether a request for `group` is served here now (see
+    /// [`ShardOffsets::availability`]).
+    pub fn availability(&self, group: &str) -> Result<(), i16> {
+        self.offsets.availability(group)
+    }
+
     /// Replays the offsets log, drops offsets of topics deleted while the
     /// broker was down (or before their deletion records were written), and
     /// starts the session timer and the offsets retention task (both end
@@ -198,6 +272,9 @@ impl Coordinator {
 
     /// Serves a group request on this shard, which owns the group.
     pub async fn serve(&self, request: GroupRequest) -> GroupResponse {
+        if let Some(Err(code)) = request.group_id().map(|id| self.availability(id)) {
+            return GroupResponse::Refused(code);
+        }
         ops::serve(self, request).await
     }
 

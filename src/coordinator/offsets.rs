@@ -34,11 +34,15 @@
 //!   Kafka's topic is, once created), and the per-shard logs of older
 //!   versions are imported once.
 //!
-//! Not yet: these partitions are files of this broker, not a replicated
-//! topic; in a cluster they stay on the broker that coordinates the group.
+//! In a cluster the same stores are backed by the partitions of the
+//! replicated internal topic `__consumer_offsets` instead ([`replicated`]):
+//! a store exists while this broker leads its partition, is loaded from the
+//! partition's log when leadership arrives, writes Kafka record batches with
+//! acks=all semantics, and is dropped when leadership goes.
 
 pub mod partitions;
 pub mod record;
+pub mod replicated;
 pub mod upgrade;
 
 #[cfg(test)]
@@ -46,6 +50,7 @@ mod tests;
 
 use crate::local::helper_pool::run_control_job;
 use crate::local::oneshot;
+use crate::partition::ShardPartitions;
 use record::{decode_records, encode_record, record_size};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -102,6 +107,11 @@ pub enum OffsetStoreError {
     NotOpen,
     /// The helper threads dropped the work.
     Lost,
+    /// The replicated offsets partition refused or timed out the write
+    /// (its Kafka error code: not leader, not enough replicas, timeout).
+    Refused(i16),
+    /// The replicated offsets partition could not be read at load.
+    Load(String),
 }
 
 impl std::fmt::Display for OffsetStoreError {
@@ -110,6 +120,10 @@ impl std::fmt::Display for OffsetStoreError {
             OffsetStoreError::Io(e) => write!(f, "offsets log I/O: {e}"),
             OffsetStoreError::NotOpen => f.write_str("offsets log is not open"),
             OffsetStoreError::Lost => f.write_str("offsets log write was lost"),
+            OffsetStoreError::Refused(code) => {
+                write!(f, "offsets partition refused the write (error code {code})")
+            }
+            OffsetStoreError::Load(e) => write!(f, "offsets partition load: {e}"),
         }
     }
 }
@@ -130,9 +144,23 @@ struct QueuedWrite {
     done: oneshot::Sender<bool>,
 }
 
+/// Where a store's records live.
+enum Backing {
+    /// Its own file under `log.dirs` (a single node).
+    File,
+    /// Partition `index` of the replicated `__consumer_offsets`, led by this
+    /// broker at `leader_epoch` (a cluster).
+    Log {
+        partitions: Rc<ShardPartitions>,
+        index: i32,
+        leader_epoch: i32,
+    },
+}
+
 /// The committed offsets of the groups of one offsets partition.
 pub struct OffsetStore {
     dir: PathBuf,
+    backing: Backing,
     /// Set by [`OffsetStore::load`]: writes are refused before.
     loaded: Cell<bool>,
     /// Opened at load when the log exists, else at the first write.
@@ -148,8 +176,25 @@ impl OffsetStore {
     /// The store of offsets partition `partition` under `log_dir`;
     /// [`OffsetStore::load`] opens it.
     pub fn new(log_dir: &Path, partition: i32) -> Rc<Self> {
+        Self::with_backing(partition_dir(log_dir, partition), Backing::File)
+    }
+
+    /// The store of partition `index` of the replicated `__consumer_offsets`,
+    /// led here at `leader_epoch`; [`OffsetStore::load`] reads it.
+    pub fn replicated(partitions: Rc<ShardPartitions>, index: i32, leader_epoch: i32) -> Rc<Self> {
+        let dir = PathBuf::from(format!("{}-{index}", partitions::OFFSETS_TOPIC));
+        let backing = Backing::Log {
+            partitions,
+            index,
+            leader_epoch,
+        };
+        Self::with_backing(dir, backing)
+    }
+
+    fn with_backing(dir: PathBuf, backing: Backing) -> Rc<Self> {
         Rc::new(OffsetStore {
-            dir: partition_dir(log_dir, partition),
+            dir,
+            backing,
             loaded: Cell::new(false),
             file: RefCell::new(None),
             live: RefCell::new(HashMap::new()),
@@ -160,8 +205,42 @@ impl OffsetStore {
         })
     }
 
-    /// Opens the log if it exists, replays it and truncates a torn tail.
+    /// The leader epoch a replicated store was made for (`None`: a file).
+    pub fn leader_epoch(&self) -> Option<i32> {
+        match &self.backing {
+            Backing::File => None,
+            Backing::Log { leader_epoch, .. } => Some(*leader_epoch),
+        }
+    }
+
+    /// True once loaded: requests are served (before, a replicated store
+    /// answers COORDINATOR_LOAD_IN_PROGRESS).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.get()
+    }
+
+    /// Opens the log if it exists, replays it and truncates a torn tail; a
+    /// replicated store reads its partition from the log start instead.
     pub async fn load(&self) -> Result<(), OffsetStoreError> {
+        if let Backing::Log {
+            partitions, index, ..
+        } = &self.backing
+        {
+            let changes = replicated::read_all(partitions, *index)
+                .await
+                .map_err(OffsetStoreError::Load)?;
+            let count = changes.len();
+            for change in changes {
+                self.apply(change);
+            }
+            self.loaded.set(true);
+            log::info!(
+                "{}: {count} offset record(s) loaded, {} group(s)",
+                self.dir.display(),
+                self.live.borrow().len()
+            );
+            return Ok(());
+        }
         let dir = self.dir.clone();
         let opened = run_control_job(move || match dir.exists() {
             true => open_and_replay(&dir).map(Some),
@@ -364,17 +443,7 @@ impl OffsetStore {
             if batch.is_empty() {
                 break;
             }
-            let mut bytes = Vec::new();
-            for queued in &batch {
-                for change in &queued.changes {
-                    encode_record(change, &mut bytes);
-                }
-            }
-            // A batch of barriers only (`settled`) has nothing to write.
-            let written = match bytes.is_empty() {
-                true => Ok(()),
-                false => self.append(bytes).await,
-            };
+            let written = self.write_batch(&batch).await;
             let ok = match written {
                 Ok(()) => true,
                 Err(e) => {
@@ -390,11 +459,39 @@ impl OffsetStore {
                 }
                 queued.done.send(ok);
             }
-            if ok {
+            if ok && matches!(self.backing, Backing::File) {
                 self.maybe_compact().await;
             }
         }
         self.writing.set(false);
+    }
+
+    /// Writes the changes of `batch` (all or none) to the backing log.
+    async fn write_batch(&self, batch: &[QueuedWrite]) -> Result<(), OffsetStoreError> {
+        let changes = batch.iter().flat_map(|queued| queued.changes.iter());
+        // A batch of barriers only (`settled`) has nothing to write.
+        if changes.clone().next().is_none() {
+            return Ok(());
+        }
+        match &self.backing {
+            Backing::File => {
+                let mut bytes = Vec::new();
+                for change in changes {
+                    encode_record(change, &mut bytes);
+                }
+                self.append(bytes).await
+            }
+            Backing::Log {
+                partitions, index, ..
+            } => {
+                let changes: Vec<OffsetChange> = changes.cloned().collect();
+                let batch = replicated::encode_batch(&changes, now_ms())
+                    .map_err(|e| OffsetStoreError::Io(std::io::Error::other(e)))?;
+                replicated::append(partitions, *index, batch)
+                    .await
+                    .map_err(OffsetStoreError::Refused)
+            }
+        }
     }
 
     /// The open log, created with its directory at the first write.

@@ -31,6 +31,8 @@ pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 /// This broker does not coordinate the group.
 pub const NOT_COORDINATOR: i16 = 16;
+/// The coordinator is loading the group's offsets partition (a new leader).
+pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 /// The topic name is illegal.
 pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
 /// Produce: the in-sync replicas are fewer than `min.insync.replicas`; the

@@ -23,17 +23,16 @@ pub mod group {
         group_id: &str,
         request: GroupRequest,
     ) -> Result<GroupResponse, i16> {
-        // In a cluster one broker coordinates each group (FindCoordinator's).
+        let partitions = ctx.config.offsets_topic_num_partitions;
+        // In a cluster the leader of the group's offsets partition
+        // coordinates it (FindCoordinator's answer); the owning shard then
+        // answers COORDINATOR_LOAD_IN_PROGRESS until it has loaded it.
         if let Some(view) = ctx.cluster_view() {
-            if view.group_coordinator(group_id) != Some(ctx.identity.node_id) {
+            if view.group_coordinator(group_id, partitions) != Some(ctx.identity.node_id) {
                 return Err(error_code::NOT_COORDINATOR);
             }
         }
-        let owner = shard_for_group(
-            group_id,
-            ctx.config.offsets_topic_num_partitions,
-            ctx.nr_shards,
-        );
+        let owner = shard_for_group(group_id, partitions, ctx.nr_shards);
         call_shard(ctx, owner, request).await
     }
 
@@ -48,6 +47,7 @@ pub mod group {
             .call(ctx, shard, ShardRequest::Group(request))
             .await
         {
+            Ok(ShardResponse::Group(GroupResponse::Refused(code))) => Err(code),
             Ok(ShardResponse::Group(response)) => Ok(response),
             _ => Err(error_code::COORDINATOR_NOT_AVAILABLE),
         }

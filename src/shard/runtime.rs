@@ -289,6 +289,11 @@ async fn shard_main(
         control.topics.clone(),
         &offsets_partitions,
     );
+    // A cluster's offsets partitions are those of the replicated topic.
+    let coordinator = match startup.cluster {
+        true => coordinator.in_cluster(),
+        false => coordinator,
+    };
     let ctx = Rc::new(ShardContext {
         shard_id,
         nr_shards: startup.nr_shards,

@@ -10,10 +10,12 @@ use crate::cluster::member::quorum::QuorumAnswer;
 use crate::cluster::member::view::ClusterView;
 use crate::cluster::replication::isr::AlterPartitionSender;
 use crate::cluster::replication::ShardReplication;
+use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
 use crate::metadata::apply::{apply_topics, ApplyTarget};
 use crate::metadata::controller;
 use crate::metadata::topic_table::TopicTable;
 use crate::partition::fetch::FetchWait;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -204,6 +206,7 @@ async fn adopt_cluster(ctx: &Rc<ShardContext>, view: Arc<ClusterView>) -> Result
     };
     let removed = apply_topics(&target, view.table.clone()).await;
     adopt_roles(ctx, &view).await;
+    adopt_offsets_leadership(ctx, &view);
     *ctx.cluster.view.borrow_mut() = Some(view);
     forget_offsets(ctx, removed?).await
 }
@@ -228,6 +231,25 @@ async fn adopt_roles(ctx: &Rc<ShardContext>, view: &ClusterView) {
     replication
         .apply(view, ctx.partitions.open_partitions())
         .await;
+}
+
+/// Tells the coordinator which of this shard's offsets partitions this
+/// broker leads in `view` (and at which leader epoch), once their roles are
+/// set: it loads the newly led ones and drops the others (Kafka's
+/// coordinator follows the leadership of `__consumer_offsets`).
+fn adopt_offsets_leadership(ctx: &Rc<ShardContext>, view: &ClusterView) {
+    let led: BTreeMap<i32, i32> = ctx
+        .coordinator
+        .offsets
+        .owned()
+        .iter()
+        .filter_map(|&index| {
+            let (leader, epoch) = view.offsets_leader(index)?;
+            let open = ctx.partitions.get(OFFSETS_TOPIC, index).is_some();
+            (leader == view.node_id && open).then_some((index, epoch))
+        })
+        .collect();
+    ctx.coordinator.adopt_leadership(&led, &ctx.partitions);
 }
 
 /// Where this shard's partition leaders send their ISR changes: shard 0's

@@ -5,6 +5,7 @@
 use crate::cluster::image::MetadataImage;
 use crate::cluster::records::ConfigResource;
 use crate::cluster::BrokerId;
+use crate::coordinator::offsets::partitions::{partition_for_group, OFFSETS_TOPIC};
 use crate::metadata::topic_table::{TopicMeta, TopicTable};
 use crate::metrics::replication::ReplicationCounts;
 use std::collections::HashMap;
@@ -229,20 +230,23 @@ impl ClusterView {
         }
     }
 
-    /// The broker coordinating `group`: of the registered brokers in id
-    /// order, the one at `hash(group) mod count` (Java's `String.hashCode`,
-    /// as Kafka's offsets partition choice), else the next live one. It
-    /// changes only when brokers register or are fenced, not per request.
-    pub fn group_coordinator(&self, group: &str) -> Option<BrokerId> {
-        if self.brokers.is_empty() {
-            return None;
-        }
-        let hash = crate::coordinator::offsets::partitions::java_string_hash(group);
-        let start = (hash.unsigned_abs() as usize) % self.brokers.len();
-        (0..self.brokers.len())
-            .map(|i| &self.brokers[(start + i) % self.brokers.len()])
-            .find(|b| !b.fenced)
-            .map(|b| b.id)
+    /// The leader of offsets partition `index` of `__consumer_offsets` and
+    /// its leader epoch, when the topic exists and the partition has a live
+    /// leader.
+    pub fn offsets_leader(&self, index: i32) -> Option<(BrokerId, i32)> {
+        let topic = self.table.get(OFFSETS_TOPIC)?;
+        let partition = self.partition(&topic.id, index)?;
+        let live = self.live_brokers().any(|b| b.id == partition.leader);
+        live.then_some((partition.leader, partition.leader_epoch))
+    }
+
+    /// The broker coordinating `group`: the leader of its partition of
+    /// `__consumer_offsets` (of `offsets_partitions`), as in Kafka; the
+    /// coordinator moves with that leadership. `None` while the topic does
+    /// not exist or the partition has no live leader.
+    pub fn group_coordinator(&self, group: &str, offsets_partitions: usize) -> Option<BrokerId> {
+        let index = partition_for_group(group, offsets_partitions);
+        self.offsets_leader(index).map(|(leader, _)| leader)
     }
 }
 
@@ -335,19 +339,35 @@ mod tests {
     }
 
     #[test]
-    fn group_coordinator_is_stable_and_skips_fenced_brokers() {
-        let all = view(
+    fn the_group_coordinator_is_the_live_leader_of_its_offsets_partition() {
+        let mut all = view(
             vec![broker(1, false), broker(2, false), broker(3, false)],
             None,
         );
-        let owner = all.group_coordinator("orders").unwrap();
-        assert_eq!(all.group_coordinator("orders"), Some(owner));
-        let mut brokers = all.brokers.clone();
-        brokers.iter_mut().for_each(|b| b.fenced = b.id == owner);
-        let fenced = view(brokers, None);
-        let moved = fenced.group_coordinator("orders").unwrap();
-        assert_ne!(moved, owner);
-        assert!(view(Vec::new(), None).group_coordinator("orders").is_none());
+        assert!(all.group_coordinator("orders", 3).is_none());
+        let id = Uuid::new_v4();
+        let meta = TopicMeta {
+            name: OFFSETS_TOPIC.into(),
+            id,
+            partitions: 3,
+            configs: Default::default(),
+        };
+        all.table = Arc::new(TopicTable::from_topics(1, [meta]));
+        let led = |leader| PartitionView {
+            leader,
+            leader_epoch: 4,
+            partition_epoch: 0,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+        };
+        all.partitions.insert(id, vec![led(1), led(2), led(3)]);
+        // "orders" is in partition abs(-1008770331) % 3 = 0.
+        assert_eq!(all.group_coordinator("orders", 3), Some(1));
+        assert_eq!(all.offsets_leader(1), Some((2, 4)));
+        all.brokers[0].fenced = true;
+        assert!(all.group_coordinator("orders", 3).is_none());
+        all.partitions.insert(id, vec![led(-1), led(2), led(3)]);
+        assert!(all.group_coordinator("orders", 3).is_none());
     }
 
     #[test]

@@ -47,12 +47,16 @@ fn kafkas_combined_server_properties_is_a_single_node() {
     assert_eq!(config.cluster_membership(), None);
     assert_eq!(config.log_retention_ms, 168 * 3_600_000);
     assert_eq!(config.kraft.controller_listener_names, vec!["CONTROLLER"]);
-    for ignored in ["num.network.threads", "offsets.topic.replication.factor"] {
-        assert!(
-            config.ignored_keys.iter().any(|k| k == ignored),
-            "{ignored}"
-        );
-    }
+    assert!(config
+        .ignored_keys
+        .iter()
+        .any(|k| k == "num.network.threads"));
+    // A real key now (a cluster's __consumer_offsets), not an ignored one.
+    assert!(!config
+        .ignored_keys
+        .iter()
+        .any(|k| k == "offsets.topic.replication.factor"));
+    assert_eq!(config.offsets_topic_replication_factor, 1);
     let notes = config.kraft.notes(&config.listeners).join("\n");
     assert!(
         notes.contains("CONTROLLER://0.0.0.0:9093 is not bound"),

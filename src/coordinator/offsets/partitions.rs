@@ -3,6 +3,9 @@
 
 use super::{CommittedOffset, OffsetChange, OffsetStore, OffsetStoreError};
 use crate::local::join_all;
+use crate::partition::ShardPartitions;
+use crate::protocol::error_code;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
@@ -31,7 +34,14 @@ pub fn partition_for_group(group_id: &str, partitions: usize) -> i32 {
 pub struct ShardOffsets {
     /// `offsets.topic.num.partitions` in effect.
     partitions: usize,
-    stores: BTreeMap<i32, Rc<OffsetStore>>,
+    /// The offsets partitions this shard owns.
+    owned: Vec<i32>,
+    /// A single node: one file store per owned partition, all loaded at
+    /// start. A cluster: a store per owned partition this broker leads,
+    /// made (and loaded) when leadership arrives, dropped when it goes.
+    stores: RefCell<BTreeMap<i32, Rc<OffsetStore>>>,
+    /// True in a cluster (stores backed by `__consumer_offsets`).
+    replicated: bool,
 }
 
 impl ShardOffsets {
@@ -44,20 +54,92 @@ impl ShardOffsets {
             .collect();
         ShardOffsets {
             partitions: partitions.max(1),
-            stores,
+            owned: owned.to_vec(),
+            stores: RefCell::new(stores),
+            replicated: false,
         }
+    }
+
+    /// A cluster's: no store until this broker leads one of `owned`
+    /// ([`ShardOffsets::lead`]).
+    pub fn new_replicated(partitions: usize, owned: &[i32]) -> Self {
+        ShardOffsets {
+            partitions: partitions.max(1),
+            owned: owned.to_vec(),
+            stores: RefCell::new(BTreeMap::new()),
+            replicated: true,
+        }
+    }
+
+    /// The offsets partitions this shard owns.
+    pub fn owned(&self) -> &[i32] {
+        &self.owned
+    }
+
+    /// `offsets.topic.num.partitions` in effect.
+    pub fn partition_count(&self) -> usize {
+        self.partitions
     }
 
     /// Loads every owned partition; the first failure.
     pub async fn load(&self) -> Result<(), OffsetStoreError> {
-        let loads = self.stores.values().map(|store| store.load());
+        let stores: Vec<_> = self.stores.borrow().values().cloned().collect();
+        let loads = stores.iter().map(|store| store.load());
         join_all(loads).await.into_iter().collect()
     }
 
+    /// Whether requests for `group` are served here now: always on a single
+    /// node; in a cluster NOT_COORDINATOR unless this broker leads the
+    /// group's partition, COORDINATOR_LOAD_IN_PROGRESS while it loads.
+    pub fn availability(&self, group: &str) -> Result<(), i16> {
+        if !self.replicated {
+            return Ok(());
+        }
+        match self.store_of(group) {
+            None => Err(error_code::NOT_COORDINATOR),
+            Some(store) if !store.is_loaded() => Err(error_code::COORDINATOR_LOAD_IN_PROGRESS),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// This broker leads offsets partition `index` at `leader_epoch`: a new
+    /// store for it (unless it has one of that epoch), loaded in the
+    /// background from the partition's log. True when a store was made.
+    pub fn lead(&self, partitions: &Rc<ShardPartitions>, index: i32, leader_epoch: i32) -> bool {
+        let current = self.stores.borrow().get(&index).cloned();
+        if current.is_some_and(|store| store.leader_epoch() == Some(leader_epoch)) {
+            return false;
+        }
+        let store = OffsetStore::replicated(partitions.clone(), index, leader_epoch);
+        self.stores.borrow_mut().insert(index, store.clone());
+        glommio::spawn_local(async move {
+            // A failed load leaves the store loading: requests keep getting
+            // COORDINATOR_LOAD_IN_PROGRESS until the next leadership change.
+            if let Err(e) = store.load().await {
+                log::error!("offsets partition {index} (leader epoch {leader_epoch}): {e}");
+            }
+        })
+        .detach();
+        true
+    }
+
+    /// This broker no longer leads offsets partition `index`: its store is
+    /// dropped. True when there was one.
+    pub fn resign(&self, index: i32) -> bool {
+        self.stores.borrow_mut().remove(&index).is_some()
+    }
+
     /// The store of `group`'s partition, if this shard owns it.
-    fn store_of(&self, group: &str) -> Option<&Rc<OffsetStore>> {
+    fn store_of(&self, group: &str) -> Option<Rc<OffsetStore>> {
         self.stores
+            .borrow()
             .get(&partition_for_group(group, self.partitions))
+            .cloned()
+    }
+
+    /// Every store, loaded or not.
+    fn all_stores(&self) -> Vec<Rc<OffsetStore>> {
+        self.stores.borrow().values().cloned().collect()
     }
 
     /// The committed offset of one partition.
@@ -80,8 +162,8 @@ impl ShardOffsets {
 
     /// Groups that have committed offsets.
     pub fn groups(&self) -> Vec<String> {
-        self.stores
-            .values()
+        self.all_stores()
+            .iter()
             .flat_map(|store| store.groups())
             .collect()
     }
@@ -95,8 +177,9 @@ impl ShardOffsets {
 
     /// Deletion records for every offset, of any group, whose topic is `gone`.
     pub fn deletions_for_topics(&self, gone: impl Fn(&str) -> bool) -> Vec<OffsetChange> {
-        self.stores
-            .values()
+        self.all_stores()
+            .iter()
+            .filter(|store| store.is_loaded())
             .flat_map(|store| store.deletions_for_topics(&gone))
             .collect()
     }
@@ -108,8 +191,9 @@ impl ShardOffsets {
         retention_ms: i64,
         active: impl Fn(&str) -> bool,
     ) -> Vec<OffsetChange> {
-        self.stores
-            .values()
+        self.all_stores()
+            .iter()
+            .filter(|store| store.is_loaded())
             .flat_map(|store| store.expired_deletions(now_ms, retention_ms, &active))
             .collect()
     }
@@ -127,9 +211,11 @@ impl ShardOffsets {
             // Routing sends a group only to the shard owning its partition.
             let store = self
                 .stores
+                .borrow()
                 .get(&partition)
+                .cloned()
                 .ok_or(OffsetStoreError::NotOpen)?;
-            writes.push(store.write(changes));
+            writes.push(async move { store.write(changes).await });
         }
         join_all(writes).await.into_iter().collect()
     }
@@ -159,6 +245,21 @@ mod tests {
         assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
         assert_eq!(partition_for_group("polygenelubricants", 7), 0);
         assert!((0..50).contains(&partition_for_group("any group", 50)));
+    }
+
+    /// A cluster's shard serves a group only while this broker leads (and
+    /// has loaded) its partition; a single node serves every group.
+    #[test]
+    fn a_cluster_serves_only_groups_of_partitions_it_leads() {
+        let single = ShardOffsets::new(Path::new("/nonexistent"), 50, &[31]);
+        assert_eq!(single.availability("orders"), Ok(()));
+        let cluster = ShardOffsets::new_replicated(50, &[31]);
+        assert_eq!(
+            cluster.availability("orders"),
+            Err(error_code::NOT_COORDINATOR)
+        );
+        assert!(!cluster.resign(31));
+        assert_eq!(cluster.owned(), &[31]);
     }
 
     fn commit(group: &str) -> OffsetChange {

@@ -53,22 +53,13 @@ pub fn encode_record(change: &OffsetChange, out: &mut Vec<u8>) {
     let mut body = Vec::with_capacity(
         record_size(&change.group, &change.topic, metadata) as usize - RECORD_HEADER_BYTES,
     );
-    let mut key = Vec::with_capacity(12 + change.group.len() + change.topic.len());
-    key.extend_from_slice(&OFFSET_COMMIT_KEY_VERSION.to_be_bytes());
-    put_str(&mut key, &change.group);
-    put_str(&mut key, &change.topic);
-    key.extend_from_slice(&change.partition.to_be_bytes());
+    let key = encode_key(change);
     body.extend_from_slice(&(key.len() as i32).to_be_bytes());
     body.extend_from_slice(&key);
     match &change.committed {
         None => body.extend_from_slice(&(-1i32).to_be_bytes()),
         Some(committed) => {
-            let mut value = Vec::with_capacity(24 + committed.metadata.len());
-            value.extend_from_slice(&OFFSET_COMMIT_VALUE_VERSION.to_be_bytes());
-            value.extend_from_slice(&committed.offset.to_be_bytes());
-            value.extend_from_slice(&committed.leader_epoch.to_be_bytes());
-            put_str(&mut value, &committed.metadata);
-            value.extend_from_slice(&committed.commit_time_ms.to_be_bytes());
+            let value = encode_value(committed);
             body.extend_from_slice(&(value.len() as i32).to_be_bytes());
             body.extend_from_slice(&value);
         }
@@ -76,6 +67,27 @@ pub fn encode_record(change: &OffsetChange, out: &mut Vec<u8>) {
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
     out.extend_from_slice(&body);
+}
+
+/// Kafka's `OffsetCommitKey` v1 bytes of `change` (group, topic, partition).
+pub fn encode_key(change: &OffsetChange) -> Vec<u8> {
+    let mut key = Vec::with_capacity(12 + change.group.len() + change.topic.len());
+    key.extend_from_slice(&OFFSET_COMMIT_KEY_VERSION.to_be_bytes());
+    put_str(&mut key, &change.group);
+    put_str(&mut key, &change.topic);
+    key.extend_from_slice(&change.partition.to_be_bytes());
+    key
+}
+
+/// Kafka's `OffsetCommitValue` v3 bytes of `committed`.
+pub fn encode_value(committed: &CommittedOffset) -> Vec<u8> {
+    let mut value = Vec::with_capacity(24 + committed.metadata.len());
+    value.extend_from_slice(&OFFSET_COMMIT_VALUE_VERSION.to_be_bytes());
+    value.extend_from_slice(&committed.offset.to_be_bytes());
+    value.extend_from_slice(&committed.leader_epoch.to_be_bytes());
+    put_str(&mut value, &committed.metadata);
+    value.extend_from_slice(&committed.commit_time_ms.to_be_bytes());
+    value
 }
 
 fn put_str(out: &mut Vec<u8>, value: &str) {
@@ -126,8 +138,16 @@ impl<'a> Reader<'a> {
 
 fn decode_body(body: &[u8]) -> Option<OffsetChange> {
     let mut reader = Reader(body);
-    let mut key = Reader(reader.bytes()??);
+    let key = reader.bytes()??;
     let value = reader.bytes()?;
+    decode_key_value(key, value)
+}
+
+/// The change a `__consumer_offsets` record holds: `None` for a record
+/// that is not an offset commit (Kafka's group metadata keys, version 2)
+/// or does not decode.
+pub fn decode_key_value(key: &[u8], value: Option<&[u8]>) -> Option<OffsetChange> {
+    let mut key = Reader(key);
     // Versions 0 and 1 of the key are the same fields.
     if !(0..=OFFSET_COMMIT_KEY_VERSION).contains(&key.i16()?) {
         return None;

@@ -1,15 +1,20 @@
 //! FindCoordinator (key 10): on a single node every group is coordinated by
 //! this broker (a shard of it owns the group; the connection's shard routes
-//! there). In a cluster each group has one coordinating broker: of the
-//! registered brokers in id order, the one at Java's `hashCode(group)` mod
-//! their count, else the next unfenced one (`ClusterView::group_coordinator`;
-//! offsets are not replicated yet, so a stable owner keeps them in one
-//! place). The others answer group requests with NOT_COORDINATOR. v4+
+//! there). In a cluster a group's coordinator is the leader of its partition
+//! of the replicated `__consumer_offsets` (`ClusterView::group_coordinator`),
+//! as in Kafka; the others answer group requests with NOT_COORDINATOR. The
+//! first FindCoordinator creates the topic through the controller (Kafka's
+//! `AutoTopicCreationManager`); until it exists with a live leader for the
+//! partition (too few live brokers for `offsets.topic.replication.factor`,
+//! an election under way) the answer is COORDINATOR_NOT_AVAILABLE. v4+
 //! batches keys.
 
 use super::{respond, RequestMeta, VersionRange};
 use crate::coordinator::group::error_code;
+use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
+use crate::coordinator::offsets::replicated::offsets_topic_request;
 use crate::protocol::piece::Piece;
+use crate::shard::calls;
 use crate::shard::ShardContext;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -36,20 +41,45 @@ fn error_for_key_type(key_type: i8) -> i16 {
     }
 }
 
+/// Creates `__consumer_offsets` through the controller when a cluster lacks
+/// it and a group coordinator is asked for; the answer follows the view
+/// after it (the controller's reply waits until this broker applied it).
+async fn ensure_offsets_topic(ctx: &Rc<ShardContext>, request: &FindCoordinatorRequest) {
+    let asks_group = request.key_type == KEY_TYPE_GROUP;
+    let missing = ctx
+        .cluster_view()
+        .is_some_and(|view| view.table.get(OFFSETS_TOPIC).is_none());
+    if !(asks_group && missing) {
+        return;
+    }
+    let answer = calls::controller::request(ctx, offsets_topic_request(&ctx.config)).await;
+    for failed in answer.outcomes.iter().filter(|o| o.error_code != 0) {
+        // INVALID_REPLICATION_FACTOR while fewer brokers are alive than
+        // offsets.topic.replication.factor: retried at the next request.
+        log::warn!(
+            "creating {OFFSETS_TOPIC} failed (error code {}): {:?}",
+            failed.error_code,
+            failed.message
+        );
+    }
+}
+
 /// Answers a FindCoordinator request.
-pub fn handle(
+pub async fn handle(
     ctx: &Rc<ShardContext>,
     meta: RequestMeta,
     request: FindCoordinatorRequest,
 ) -> Option<Vec<Piece>> {
+    ensure_offsets_topic(ctx, &request).await;
     let advertised = ctx.config.advertised_listener();
     let view = ctx.cluster_view();
+    let offsets_partitions = ctx.config.offsets_topic_num_partitions;
     let code = error_for_key_type(request.key_type);
     let found = |key: StrBytes| {
         let coordinator = Coordinator::default()
             .with_key(key.clone())
             .with_error_code(code);
-        // A cluster's group lives on one broker: the view's choice.
+        // A cluster's group is coordinated by its offsets partition's leader.
         let owner = match &view {
             None => Some((
                 ctx.identity.node_id,
@@ -57,7 +87,7 @@ pub fn handle(
                 advertised.port,
             )),
             Some(view) => view
-                .group_coordinator(key.as_str())
+                .group_coordinator(key.as_str(), offsets_partitions)
                 .and_then(|id| view.broker(id))
                 .map(|b| (b.id, b.host.clone(), b.port)),
         };

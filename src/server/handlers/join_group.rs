@@ -39,7 +39,12 @@ pub async fn handle(
     };
     let response = match call_owner(ctx, &group_id, routed).await {
         Ok(GroupResponse::Join(response)) => response,
-        Ok(_) | Err(_) => JoinGroupResponse::default()
+        // NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS from the owner.
+        Err(code) => JoinGroupResponse::default()
+            .with_error_code(code)
+            .with_generation_id(-1)
+            .with_member_id(member_id),
+        Ok(_) => JoinGroupResponse::default()
             .with_error_code(crate::coordinator::group::error_code::COORDINATOR_NOT_AVAILABLE)
             .with_generation_id(-1)
             .with_member_id(member_id),

@@ -5,6 +5,7 @@
 
 use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::cluster::member::view::ClusterView;
+use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
 use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::metadata::topic_table::{validate_topic_name, TopicMeta, TopicTable};
 use crate::partition::leader_epochs::SINGLE_NODE_LEADER_EPOCH;
@@ -192,9 +193,12 @@ fn describe_cluster_topic(view: &ClusterView, topic: &TopicMeta) -> Vec<Metadata
 
 fn describe_topic(ctx: &ShardContext, topic: &TopicMeta) -> MetadataResponseTopic {
     if let Some(view) = ctx.cluster_view() {
+        // Kafka's internal topic (a cluster's replicated offsets partitions).
+        let internal = topic.name == OFFSETS_TOPIC;
         return MetadataResponseTopic::default()
             .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
             .with_topic_id(topic.id)
+            .with_is_internal(internal)
             .with_partitions(describe_cluster_topic(&view, topic));
     }
     let node = BrokerId(ctx.identity.node_id);

@@ -264,7 +264,7 @@ async fn route(
             Box::pin(async move { describe_log_dirs::handle(&ctx, header, body).await })
         }
         RequestKind::FindCoordinator(body) => {
-            Box::pin(async move { find_coordinator::handle(&ctx, header, body) })
+            Box::pin(async move { find_coordinator::handle(&ctx, header, body).await })
         }
         RequestKind::JoinGroup(body) => {
             let client_id = request
