@@ -242,6 +242,33 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.unclean_leader_election_enable, boolean(v)?),
     },
     BrokerKey {
+        name: "auto.leader.rebalance.enable",
+        default: Some("true"),
+        doc: "The active controller moves leadership back to each partition's preferred \
+              replica when that replica is in the ISR (checked every \
+              leader.imbalance.check.interval.seconds).",
+        apply: |c, v| store(&mut c.auto_leader_rebalance_enable, boolean(v)?),
+    },
+    BrokerKey {
+        name: "leader.imbalance.check.interval.seconds",
+        default: Some("300"),
+        doc: "How often the active controller checks leader balance.",
+        apply: |c, v| {
+            let seconds = int(v, 1, INT_MAX)? as u64;
+            store(&mut c.leader_imbalance_check_interval_ms, seconds * 1000)
+        },
+    },
+    BrokerKey {
+        name: "leader.imbalance.per.broker.percentage",
+        default: Some("10"),
+        doc: "A broker's partitions are balanced once more than this percentage of the \
+              partitions it is the preferred replica of are led by another broker.",
+        apply: |c, v| {
+            let percentage = int(v, 0, 100)? as u32;
+            store(&mut c.leader_imbalance_per_broker_percentage, percentage)
+        },
+    },
+    BrokerKey {
         name: "auto.create.topics.enable",
         default: Some("true"),
         doc: "Create a topic when a client asks Metadata for an unknown one (as Kafka: Produce \

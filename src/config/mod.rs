@@ -52,6 +52,12 @@ pub struct Config {
     pub min_insync_replicas: i32,
     /// `unclean.leader.election.enable` (the topic default).
     pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`, in ms.
+    pub leader_imbalance_check_interval_ms: u64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: u32,
     /// `auto.create.topics.enable`.
     pub auto_create_topics_enable: bool,
     /// `log.segment.bytes`.
@@ -288,6 +294,9 @@ impl Config {
             default_replication_factor: 0,
             min_insync_replicas: 0,
             unclean_leader_election_enable: false,
+            auto_leader_rebalance_enable: false,
+            leader_imbalance_check_interval_ms: 0,
+            leader_imbalance_per_broker_percentage: 0,
             auto_create_topics_enable: false,
             log_segment_bytes: 0,
             log_roll_ms: 0,

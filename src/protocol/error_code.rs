@@ -113,6 +113,9 @@ pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
 pub const INVALID_UPDATE_VERSION: i16 = 95;
 /// Fetch v13+: the topic id is unknown.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
+/// The AlterPartition committed, and moved leadership away (a reassignment
+/// completed that removed the leader).
+pub const NEW_LEADER_ELECTED: i16 = 108;
 /// Fetch: the session was opened with topic ids and the request uses
 /// names, or the other way round.
 pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;

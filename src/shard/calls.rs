@@ -90,7 +90,7 @@ pub mod controller {
 /// Calls of a cluster member's shard 0 to every shard, and of any shard to
 /// the cluster member on shard 0.
 pub mod cluster {
-    use crate::cluster::controller::api::ElectLeadersRequest;
+    use crate::cluster::controller::api::{AlterReassignmentsRequest, ElectLeadersRequest};
     use crate::cluster::member::elections::ElectionOutcome;
     use crate::cluster::member::view::ClusterView;
     use crate::cluster::TopicIdPartition;
@@ -142,6 +142,20 @@ pub mod cluster {
         request: ElectLeadersRequest,
     ) -> Result<Vec<ElectionOutcome>, i16> {
         let request = ShardRequest::ElectLeaders(request);
+        match ctx.router.call(ctx, MEMBER_SHARD, request).await {
+            Ok(ShardResponse::Elections(answer)) => answer,
+            _ => Err(error_code::NOT_CONTROLLER),
+        }
+    }
+
+    /// AlterPartitionReassignments from any shard, run by the active
+    /// controller through shard 0: each partition's error code, or the
+    /// request's (`NOT_CONTROLLER` also when shard 0 could not be asked).
+    pub async fn alter_reassignments(
+        ctx: &Rc<ShardContext>,
+        request: AlterReassignmentsRequest,
+    ) -> Result<Vec<ElectionOutcome>, i16> {
+        let request = ShardRequest::AlterReassignments(request);
         match ctx.router.call(ctx, MEMBER_SHARD, request).await {
             Ok(ShardResponse::Elections(answer)) => answer,
             _ => Err(error_code::NOT_CONTROLLER),

@@ -2,7 +2,7 @@
 //! `Arc` snapshots, plain data): no shard ever holds a reference into another
 //! shard's memory.
 
-use crate::cluster::controller::api::ElectLeadersRequest;
+use crate::cluster::controller::api::{AlterReassignmentsRequest, ElectLeadersRequest};
 use crate::cluster::member::elections::ElectionOutcome;
 use crate::cluster::member::quorum::{QuorumAnswer, QuorumOp};
 use crate::cluster::member::view::ClusterView;
@@ -95,6 +95,9 @@ pub enum ShardRequest {
     /// Leader elections for the active controller, for a cluster member's
     /// shard 0 (ElectLeaders).
     ElectLeaders(ElectLeadersRequest),
+    /// Partition reassignments for the active controller, for a cluster
+    /// member's shard 0 (AlterPartitionReassignments).
+    AlterReassignments(AlterReassignmentsRequest),
     /// A consumer group request, for the shard that owns the group.
     Group(GroupRequest),
     /// Sizes of partitions the receiver owns (DescribeLogDirs).

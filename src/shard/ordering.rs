@@ -64,6 +64,7 @@ fn order_of(request: &ShardRequest) -> Order {
         | ShardRequest::AlterPartition { .. }
         | ShardRequest::AllocateProducerIds
         | ShardRequest::ElectLeaders(_)
+        | ShardRequest::AlterReassignments(_)
         | ShardRequest::Group(_)
         | ShardRequest::LogDirSizes(_) => return Order::Free,
     };

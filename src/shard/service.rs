@@ -114,6 +114,16 @@ pub async fn serve(ctx: &Rc<ShardContext>, request: ShardRequest) -> Answer {
                 ShardResponse::Elections(answer)
             })
         }
+        ShardRequest::AlterReassignments(request) => {
+            let member = ctx.cluster.member.borrow().clone();
+            Box::pin(async move {
+                let answer = match member {
+                    Some(member) => member.alter_reassignments(request).await,
+                    None => Err(crate::protocol::error_code::NOT_CONTROLLER),
+                };
+                ShardResponse::Elections(answer)
+            })
+        }
         ShardRequest::AllocateProducerIds => {
             let member = ctx.cluster.member.borrow().clone();
             Box::pin(async move {
@@ -207,8 +217,56 @@ async fn adopt_cluster(ctx: &Rc<ShardContext>, view: Arc<ClusterView>) -> Result
     let removed = apply_topics(&target, view.table.clone()).await;
     adopt_roles(ctx, &view).await;
     adopt_offsets_leadership(ctx, &view);
-    *ctx.cluster.view.borrow_mut() = Some(view);
+    let previous = ctx.cluster.view.borrow_mut().replace(view.clone());
+    delete_moved_replicas(ctx, previous.as_deref(), &view).await?;
     forget_offsets(ctx, removed?).await
+}
+
+/// Kafka's StopReplica with delete: the partitions open here that the
+/// `previous` view listed this broker a replica of and `view` no longer
+/// does (a reassignment completed) stop serving, then their logs and
+/// directories are deleted. After the view is adopted, so a request for one
+/// is told to ask the new leader. Only such a change counts: a view older
+/// than the log (while a restarted broker replays metadata) never makes a
+/// replica delete data the current metadata may still count on.
+async fn delete_moved_replicas(
+    ctx: &Rc<ShardContext>,
+    previous: Option<&ClusterView>,
+    view: &ClusterView,
+) -> Result<(), String> {
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    for (topic, index, partition) in ctx.partitions.open_partitions() {
+        let Some(meta) = view.table.get(&topic) else {
+            continue;
+        };
+        let Some(placement) = view.partition(&meta.id, index) else {
+            continue;
+        };
+        let was_replica = previous
+            .table
+            .get(&topic)
+            .is_some_and(|old| old.id == meta.id && previous.is_local_replica(&old.id, index));
+        if placement.replicas.contains(&view.node_id) || !was_replica {
+            continue;
+        }
+        // No leader to follow: produce is refused, acks=all waits end.
+        partition
+            .become_follower(view.node_id, -1, placement.leader_epoch)
+            .await;
+        drop(partition);
+        ctx.partitions
+            .delete(&topic, index)
+            .await
+            .map_err(|e| format!("cannot delete {topic}-{index} (moved away): {e}"))?;
+        log::info!(
+            "shard {}: deleted {topic}-{index}: broker {} is no longer a replica",
+            ctx.shard_id,
+            view.node_id
+        );
+    }
+    Ok(())
 }
 
 /// Gives this shard's partitions their roles in `view` (leader or follower

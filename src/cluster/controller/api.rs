@@ -1,7 +1,8 @@
 //! What goes into the controller and what comes out. Requests mirror the Kafka
 //! APIs the controller serves (BrokerRegistration 62, BrokerHeartbeat 63,
 //! CreateTopics 19, CreatePartitions 37, DeleteTopics 20, AlterPartition 56,
-//! ElectLeaders 43, AllocateProducerIds 67), reduced to what the decision
+//! ElectLeaders 43, AllocateProducerIds 67, AlterPartitionReassignments 45),
+//! reduced to what the decision
 //! needs; the I/O layer converts from and to the wire messages.
 
 use crate::cluster::records::{Endpoint, LeaderRecoveryState, RecordBatch};
@@ -76,6 +77,8 @@ pub enum Request {
     AllocateProducerIds(AllocateProducerIdsRequest),
     /// IncrementalAlterConfigs / AlterConfigs of topics, as the records to write.
     AlterConfigs(AlterConfigsRequest),
+    /// AlterPartitionReassignments (KIP-455).
+    AlterReassignments(AlterReassignmentsRequest),
 }
 
 impl Request {
@@ -108,6 +111,7 @@ impl Request {
                     .map(|(name, _)| (name.clone(), Err(error)))
                     .collect(),
             ),
+            Request::AlterReassignments(_) => Reply::AlterReassignments(Err(error)),
         }
     }
 }
@@ -133,6 +137,18 @@ pub enum Reply {
     AllocateProducerIds(Result<ProducerIdBlock, ResponseError>),
     /// AlterConfigs, per topic in request order.
     AlterConfigs(Vec<(String, Result<(), ResponseError>)>),
+    /// AlterPartitionReassignments: a request-level error, or one result
+    /// per partition in request order.
+    AlterReassignments(Result<Vec<ElectionResult>, ResponseError>),
+}
+
+/// AlterPartitionReassignments (KIP-455): per partition, the replicas to
+/// move to (preferred first), or `None` to cancel the reassignment in
+/// flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlterReassignmentsRequest {
+    /// (partition, target replicas or `None`).
+    pub partitions: Vec<(TopicIdPartition, Option<Vec<BrokerId>>)>,
 }
 
 /// Topic config changes, already checked by the broker that received them
@@ -147,7 +163,8 @@ pub struct AlterConfigsRequest {
 /// Config keys to write: (key, new value or `None` to remove it).
 pub type ConfigWrites = Vec<(String, Option<String>)>;
 
-/// One partition's result of an ElectLeaders request.
+/// One partition's result of an ElectLeaders or AlterPartitionReassignments
+/// request.
 pub type ElectionResult = (TopicIdPartition, Result<(), ResponseError>);
 
 /// BrokerRegistration.

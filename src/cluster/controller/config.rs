@@ -51,6 +51,11 @@ pub struct ControllerConfig {
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds`, in ms.
     pub leader_imbalance_check_interval_ms: u64,
+    /// `leader.imbalance.per.broker.percentage`: a broker's partitions are
+    /// balanced once more than this share of the ones it is preferred for
+    /// are led elsewhere (Kafka's ZooKeeper controller rule; KRaft's
+    /// controller balances every partition).
+    pub leader_imbalance_per_broker_percentage: u32,
 }
 
 impl ControllerConfig {
@@ -67,6 +72,7 @@ impl ControllerConfig {
             eligible_leader_replicas_enable: true,
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_ms: 300_000,
+            leader_imbalance_per_broker_percentage: 10,
         }
     }
 

@@ -1,6 +1,13 @@
 //! Builds one partition's change record: a port of KRaft's
 //! `PartitionChangeBuilder` (ISR target, leader election, ELR and last known
-//! leader upkeep, leader recovery state), without reassignment.
+//! leader upkeep, leader recovery state, reassignment).
+//!
+//! Reassignment (KIP-455): while `adding`/`removing` are set, every change
+//! first checks whether the target ISR (without the removed replicas) holds
+//! every target replica; then the reassignment completes in that same
+//! record: the removed replicas leave the replicas and the ISR, and the
+//! leader moves if it was one of them. A replica list losing a member bumps
+//! the leader epoch (KRaft's `triggerLeaderEpochBumpForReplicaReassignment`).
 //!
 //! Election order: the current leader if still valid, then the replicas in
 //! preference order that are in the target ISR, or in the ELR when the ISR is
@@ -41,9 +48,15 @@ pub(crate) struct PartitionChange<'a, F: Fn(BrokerId) -> bool> {
     target_last_known_elr: Vec<BrokerId>,
     unclean_shutdown: Option<BrokerId>,
     target_recovery: LeaderRecoveryState,
+    target_replicas: Vec<BrokerId>,
+    target_adding: Vec<BrokerId>,
+    target_removing: Vec<BrokerId>,
     /// Planted bug for the simulator's self-test: elect out-of-ISR replicas.
     #[cfg(test)]
     pub(crate) ignore_isr: bool,
+    /// Planted bug: complete a reassignment before its replicas are in sync.
+    #[cfg(test)]
+    pub(crate) skip_sync: bool,
 }
 
 impl<'a, F: Fn(BrokerId) -> bool> PartitionChange<'a, F> {
@@ -67,8 +80,13 @@ impl<'a, F: Fn(BrokerId) -> bool> PartitionChange<'a, F> {
             target_last_known_elr: partition.last_known_elr.clone(),
             unclean_shutdown: None,
             target_recovery: partition.leader_recovery_state,
+            target_replicas: partition.replicas.clone(),
+            target_adding: partition.adding.clone(),
+            target_removing: partition.removing.clone(),
             #[cfg(test)]
             ignore_isr: false,
+            #[cfg(test)]
+            skip_sync: false,
         }
     }
 
@@ -96,6 +114,19 @@ impl<'a, F: Fn(BrokerId) -> bool> PartitionChange<'a, F> {
         self
     }
 
+    /// Sets the replicas wanted with the reassignment sets (KIP-455).
+    pub(crate) fn target_assignment(
+        mut self,
+        replicas: Vec<BrokerId>,
+        adding: Vec<BrokerId>,
+        removing: Vec<BrokerId>,
+    ) -> Self {
+        self.target_replicas = replicas;
+        self.target_adding = adding;
+        self.target_removing = removing;
+        self
+    }
+
     /// The record, or `None` when nothing changes.
     pub(crate) fn build(mut self) -> Option<PartitionChangeRecord> {
         let mut record = PartitionChangeRecord {
@@ -103,8 +134,11 @@ impl<'a, F: Fn(BrokerId) -> bool> PartitionChange<'a, F> {
             partition_id: self.tp.partition,
             ..Default::default()
         };
+        self.complete_reassignment_if_needed();
         self.populate_target_elr();
+        self.keep_elr_within_replicas();
         self.try_election(&mut record);
+        self.bump_leader_epoch_if_replicas_leave(&mut record);
         self.update_record_elr(&mut record);
         if record.isr.is_none()
             && (!self.target_isr.is_empty() || self.elr_enabled)
@@ -118,7 +152,86 @@ impl<'a, F: Fn(BrokerId) -> bool> PartitionChange<'a, F> {
         {
             record.leader_recovery_state = Some(self.target_recovery);
         }
+        self.set_assignment_changes(&mut record);
         (!record.is_no_op()).then_some(record)
+    }
+
+    /// KRaft's `maybeCompleteReassignment`: once the target ISR, without the
+    /// replicas being removed, holds every target replica, the removed ones
+    /// leave (replicas and ISR) and the reassignment sets empty.
+    fn complete_reassignment_if_needed(&mut self) {
+        if self.target_adding.is_empty() && self.target_removing.is_empty() {
+            return;
+        }
+        let removing = &self.target_removing;
+        let isr: Vec<BrokerId> = self
+            .target_isr
+            .iter()
+            .copied()
+            .filter(|r| !removing.contains(r))
+            .collect();
+        let replicas: Vec<BrokerId> = self
+            .target_replicas
+            .iter()
+            .copied()
+            .filter(|r| !removing.contains(r))
+            .collect();
+        let in_sync = replicas.iter().all(|r| isr.contains(r));
+        #[cfg(test)]
+        let in_sync = in_sync || self.skip_sync;
+        if isr.is_empty() || replicas.is_empty() || !in_sync {
+            return;
+        }
+        self.target_isr = isr;
+        self.target_replicas = replicas;
+        self.target_adding.clear();
+        self.target_removing.clear();
+    }
+
+    /// Replicas that leave the replica set leave the ELR and last known ELR.
+    fn keep_elr_within_replicas(&mut self) {
+        let replicas = &self.target_replicas;
+        self.target_elr.retain(|r| replicas.contains(r));
+        self.target_last_known_elr.retain(|r| replicas.contains(r));
+    }
+
+    /// A replica list that loses a member gets a new leader epoch, so the
+    /// leader stops counting the removed replica and a fetch from it at the
+    /// old epoch is fenced.
+    fn bump_leader_epoch_if_replicas_leave(&self, record: &mut PartitionChangeRecord) {
+        if record.leader != LeaderChange::Unchanged {
+            return;
+        }
+        let replicas = &self.target_replicas;
+        if self
+            .partition
+            .replicas
+            .iter()
+            .any(|r| !replicas.contains(r))
+        {
+            record.leader = LeaderChange::Set(self.partition.leader);
+        }
+    }
+
+    fn set_assignment_changes(&self, record: &mut PartitionChangeRecord) {
+        if !self.target_replicas.is_empty() && self.target_replicas != self.partition.replicas {
+            record.replicas = Some(self.target_replicas.clone());
+            let replicas = &self.target_replicas;
+            let last_known = record
+                .last_known_elr
+                .as_ref()
+                .unwrap_or(&self.partition.last_known_elr);
+            if last_known.iter().any(|r| !replicas.contains(r)) {
+                let kept = last_known.iter().copied().filter(|r| replicas.contains(r));
+                record.last_known_elr = Some(kept.collect());
+            }
+        }
+        if self.target_adding != self.partition.adding {
+            record.adding = Some(self.target_adding.clone());
+        }
+        if self.target_removing != self.partition.removing {
+            record.removing = Some(self.target_removing.clone());
+        }
     }
 
     /// KIP-966: below min ISR, replicas leaving the ISR (cleanly) join the ELR.
@@ -153,16 +266,16 @@ impl<'a, F: Fn(BrokerId) -> bool> PartitionChange<'a, F> {
     fn is_valid_leader(&self, replica: BrokerId) -> bool {
         #[cfg(test)]
         if self.ignore_isr {
-            return self.partition.replicas.contains(&replica) && (self.acceptable)(replica);
+            return self.target_replicas.contains(&replica) && (self.acceptable)(replica);
         }
         let eligible = self.target_isr.contains(&replica)
             || (self.target_isr.is_empty() && self.target_elr.contains(&replica));
-        eligible && (self.acceptable)(replica)
+        eligible && self.target_replicas.contains(&replica) && (self.acceptable)(replica)
     }
 
     /// The leader to have, and whether electing it is unclean.
     fn elect(&self) -> (Option<BrokerId>, bool) {
-        let replicas = &self.partition.replicas;
+        let replicas = &self.target_replicas;
         if self.election == Election::Preferred {
             if let Some(&preferred) = replicas.first() {
                 if self.is_valid_leader(preferred) {
@@ -187,10 +300,15 @@ impl<'a, F: Fn(BrokerId) -> bool> PartitionChange<'a, F> {
     /// Unclean: the last known leader if acceptable, else any acceptable replica.
     fn unclean_candidate(&self) -> Option<BrokerId> {
         let last_known = &self.partition.last_known_elr;
-        if self.elr_enabled && last_known.len() == 1 && (self.acceptable)(last_known[0]) {
+        let listed = |r: BrokerId| self.target_replicas.contains(&r);
+        if self.elr_enabled
+            && last_known.len() == 1
+            && listed(last_known[0])
+            && (self.acceptable)(last_known[0])
+        {
             return Some(last_known[0]);
         }
-        let replicas = &self.partition.replicas;
+        let replicas = &self.target_replicas;
         replicas.iter().copied().find(|r| (self.acceptable)(*r))
     }
 

@@ -17,13 +17,15 @@
 //! Files: [`api`] (inputs, outputs, requests, replies), [`config`],
 //! `brokers` (registration, heartbeats, sessions, producer ids), `replication`
 //! (fencing, controlled shutdown, AlterPartition, ElectLeaders, balancing),
-//! `election` (one partition's change), `topics` and `placement`.
+//! `reassignment` (KIP-455), `election` (one partition's change), `topics`
+//! and `placement`.
 
 pub mod api;
 mod brokers;
 pub mod config;
 mod election;
 mod placement;
+mod reassignment;
 mod replication;
 mod sessions;
 #[cfg(test)]
@@ -53,6 +55,9 @@ pub(crate) struct PlantedBugs {
     /// A broker back from a crash leaves every ELR (Kafka's KIP-966 rule,
     /// millrace's before issue 13's empty-ISR finding).
     pub(crate) crash_leaves_elr: bool,
+    /// A reassignment completes without waiting for its new replicas to
+    /// be in sync.
+    pub(crate) reassignment_skips_sync: bool,
 }
 
 /// The active controller.
@@ -152,6 +157,7 @@ impl Controller {
             Request::ElectLeaders(r) => self.elect_leaders(&r, out),
             Request::AllocateProducerIds(r) => self.allocate_producer_ids(&r, out),
             Request::AlterConfigs(r) => self.alter_configs(&r, out),
+            Request::AlterReassignments(r) => self.alter_reassignments(&r, out),
         };
         self.reply(id, reply, out);
     }

@@ -125,7 +125,7 @@ impl Controller {
 
     /// A change of `partition` with this controller's settings for its topic;
     /// `election` defaults to online, or unclean where the topic allows it.
-    fn change<'a, F: Fn(BrokerId) -> bool>(
+    pub(super) fn change<'a, F: Fn(BrokerId) -> bool>(
         &self,
         tp: TopicIdPartition,
         partition: &'a PartitionRegistration,
@@ -150,6 +150,7 @@ impl Controller {
         #[cfg(test)]
         {
             change.ignore_isr = self.bugs.election_ignores_isr;
+            change.skip_sync = self.bugs.reassignment_skips_sync;
         }
         change
     }
@@ -321,8 +322,11 @@ impl Controller {
         self.propose(records, out);
     }
 
-    /// Preferred-leader elections where the preferred replica could lead.
+    /// Preferred-leader elections where the preferred replica could lead,
+    /// for the brokers whose share of partitions led elsewhere is above
+    /// `leader.imbalance.per.broker.percentage`.
     pub(super) fn balance_leaders(&mut self, out: &mut Vec<Output>) {
+        let imbalanced = self.imbalanced_brokers();
         let mut records = Vec::new();
         for (tp, partition) in self.image.partitions() {
             if records.len() >= ELECTIONS_PER_ROUND_MAX {
@@ -330,6 +334,7 @@ impl Controller {
             }
             let preferred = partition.replicas[0];
             let movable = !partition.has_preferred_leader()
+                && imbalanced.contains(&preferred)
                 && partition.isr.contains(&preferred)
                 && self.image.is_active(preferred);
             if movable {
@@ -338,6 +343,26 @@ impl Controller {
             }
         }
         self.propose(records, out);
+    }
+}
+
+impl Controller {
+    /// The brokers whose imbalance ratio (partitions they are the preferred
+    /// replica of but do not lead, over all partitions they are the
+    /// preferred replica of) is above the configured percentage.
+    fn imbalanced_brokers(&self) -> BTreeSet<BrokerId> {
+        let mut counts: std::collections::BTreeMap<BrokerId, (u64, u64)> = Default::default();
+        for (_, partition) in self.image.partitions() {
+            let entry = counts.entry(partition.replicas[0]).or_default();
+            entry.0 += !partition.has_preferred_leader() as u64;
+            entry.1 += 1;
+        }
+        let percentage = u64::from(self.config.leader_imbalance_per_broker_percentage);
+        counts
+            .into_iter()
+            .filter(|(_, (elsewhere, all))| elsewhere * 100 > percentage * all)
+            .map(|(broker, _)| broker)
+            .collect()
     }
 }
 

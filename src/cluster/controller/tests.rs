@@ -3,6 +3,7 @@
 
 mod configs;
 mod partitions;
+mod reassignment;
 mod sessions;
 
 use super::*;

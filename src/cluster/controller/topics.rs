@@ -265,6 +265,8 @@ fn new_partition(topic_id: Uuid, partition_id: i32, replicas: Vec<i32>) -> Metad
             leader_recovery_state: LeaderRecoveryState::Recovered,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
         },
     })
 }

@@ -26,7 +26,28 @@ impl PartitionRegistration {
                 .unwrap_or(self.leader_recovery_state),
             leader_epoch,
             partition_epoch: self.partition_epoch + 1,
+            adding: pick(&change.adding, &self.adding),
+            removing: pick(&change.removing, &self.removing),
         }
+    }
+
+    /// True while a reassignment is in flight (KIP-455).
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// The replicas a reassignment in flight ends with (all of them when
+    /// none is): `replicas` without `removing`, in order.
+    pub fn target_replicas(&self) -> Vec<BrokerId> {
+        let kept = self.replicas.iter().filter(|r| !self.removing.contains(r));
+        kept.copied().collect()
+    }
+
+    /// The replicas before the reassignment in flight (what a cancellation
+    /// returns to): `replicas` without `adding`, in order.
+    pub fn original_replicas(&self) -> Vec<BrokerId> {
+        let kept = self.replicas.iter().filter(|r| !self.adding.contains(r));
+        kept.copied().collect()
     }
 
     /// True when the preferred replica (the first) leads.
@@ -52,6 +73,11 @@ impl PartitionRegistration {
                 &self.last_known_elr,
                 "last known ELR is not a set of replicas",
             ),
+            (&self.adding, "adding replicas are not a set of replicas"),
+            (
+                &self.removing,
+                "removing replicas are not a set of replicas",
+            ),
         ] {
             if !distinct(list) || !list.iter().all(|b| self.replicas.contains(b)) {
                 return invalid(reason);
@@ -61,6 +87,12 @@ impl PartitionRegistration {
             if !self.replicas.contains(&leader) {
                 return invalid("leader is not a replica");
             }
+        }
+        if self.adding.iter().any(|r| self.removing.contains(r)) {
+            return invalid("a replica is both added and removed");
+        }
+        if self.target_replicas().is_empty() || self.original_replicas().is_empty() {
+            return invalid("a reassignment leaves no replica");
         }
         Ok(())
     }

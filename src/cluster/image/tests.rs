@@ -35,6 +35,8 @@ fn partition(topic: u8, partition_id: i32, replicas: &[BrokerId]) -> MetadataRec
             leader_recovery_state: LeaderRecoveryState::Recovered,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
         },
     })
 }

@@ -101,7 +101,7 @@ impl Member {
     /// - `INVALID_UPDATE_VERSION` (95): the partition epoch is stale (another
     ///   change committed first; the metadata brings it);
     /// - `INELIGIBLE_REPLICA` (107): a new ISR member is fenced or shutting down;
-    /// - `NEW_LEADER_ELECTED` (106): the change committed but moved leadership;
+    /// - `NEW_LEADER_ELECTED` (108): the change committed but moved leadership;
     /// - `INVALID_REQUEST` (42): this broker does not lead the partition, or
     ///   the ISR is malformed (not replicas, leader missing, duplicates);
     /// - `UNKNOWN_TOPIC_ID` (100) / `UNKNOWN_TOPIC_OR_PARTITION` (3);

@@ -1,10 +1,11 @@
-//! ElectLeaders (key 43) sent by clients to any broker, forwarded to the
-//! active controller (Kafka's `kafka-leader-election.sh`, the Admin client's
-//! `electLeaders`).
+//! ElectLeaders (key 43) and AlterPartitionReassignments (key 45) sent by
+//! clients to any broker, forwarded to the active controller (Kafka's
+//! `kafka-leader-election.sh` and `kafka-reassign-partitions.sh`, the Admin
+//! client's `electLeaders` and `alterPartitionReassignments`).
 
 use super::rpc::WireReply;
 use super::Member;
-use crate::cluster::controller::api::{ElectLeadersRequest, Request};
+use crate::cluster::controller::api::{AlterReassignmentsRequest, ElectLeadersRequest, Request};
 use crate::cluster::TopicIdPartition;
 use crate::protocol::error_code;
 use uuid::Uuid;
@@ -25,7 +26,24 @@ impl Member {
         &self,
         request: ElectLeadersRequest,
     ) -> Result<Vec<ElectionOutcome>, i16> {
-        match self.call_controller(&Request::ElectLeaders(request)).await {
+        self.partition_outcomes(Request::ElectLeaders(request))
+            .await
+    }
+
+    /// Runs `request` on the active controller: one error code per
+    /// partition (`INVALID_REPLICA_ASSIGNMENT` 39, `NO_REASSIGNMENT_IN_PROGRESS`
+    /// 85, `UNKNOWN_TOPIC_OR_PARTITION` 3), or the request's error. Answered
+    /// once this broker applied the changes.
+    pub async fn alter_reassignments(
+        &self,
+        request: AlterReassignmentsRequest,
+    ) -> Result<Vec<ElectionOutcome>, i16> {
+        self.partition_outcomes(Request::AlterReassignments(request))
+            .await
+    }
+
+    async fn partition_outcomes(&self, request: Request) -> Result<Vec<ElectionOutcome>, i16> {
+        match self.call_controller(&request).await {
             Ok((WireReply::Elections(results), offset)) => {
                 self.wait_published(offset, ELECTION_APPLY_WAIT_MS_MAX)
                     .await;
@@ -46,7 +64,7 @@ impl Member {
             }
             Ok(_) => Err(error_code::UNKNOWN_SERVER_ERROR),
             Err(e) => {
-                log::info!("ElectLeaders not answered by a controller: {e}");
+                log::info!("partition request not answered by a controller: {e}");
                 Err(error_code::NOT_CONTROLLER)
             }
         }

@@ -7,10 +7,10 @@
 use super::quorum::{QuorumAnswer, QuorumOp};
 use crate::cluster::controller::api::{
     AllocateProducerIdsRequest, AlterConfigsRequest, AlterPartitionItem, AlterPartitionRequest,
-    AlterPartitionResult, BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    ConfigWrites, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    ElectLeadersRequest, ElectionType, NewTopic, PartitionState, Reply, Request, ResponseError,
-    TopicRef,
+    AlterPartitionResult, AlterReassignmentsRequest, BrokerHeartbeatReply, BrokerHeartbeatRequest,
+    BrokerRegistrationRequest, ConfigWrites, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteTopicsRequest, ElectLeadersRequest, ElectionType, NewTopic, PartitionState, Reply,
+    Request, ResponseError, TopicRef,
 };
 use crate::cluster::records::{Endpoint, LeaderRecoveryState};
 use crate::cluster::TopicIdPartition;
@@ -127,6 +127,11 @@ pub enum RpcRequest {
         /// Its registration's epoch.
         broker_epoch: i64,
     },
+    /// AlterPartitionReassignments (key 45), forwarded.
+    AlterReassignments {
+        /// (topic id, partition, target replicas or `None` to cancel).
+        partitions: Vec<(u128, i32, Option<Vec<i32>>)>,
+    },
 }
 
 /// One partition of a forwarded AlterPartition.
@@ -199,8 +204,8 @@ pub enum WireReply {
     AlterPartition(Result<Vec<WireAlterResult>, i16>),
     /// AllocateProducerIds: (first id, length) of the block, or an error.
     ProducerIds(Result<(i64, i32), i16>),
-    /// ElectLeaders: (topic id, partition, error code) per partition, or a
-    /// request error.
+    /// ElectLeaders or AlterPartitionReassignments: (topic id, partition,
+    /// error code) per partition, or a request error.
     Elections(Result<Vec<(u128, i32, i16)>, i16>),
 }
 
@@ -295,6 +300,13 @@ impl RpcRequest {
             Request::AllocateProducerIds(r) => RpcRequest::AllocateProducerIds {
                 broker_id: r.broker_id,
                 broker_epoch: r.broker_epoch,
+            },
+            Request::AlterReassignments(r) => RpcRequest::AlterReassignments {
+                partitions: r
+                    .partitions
+                    .iter()
+                    .map(|(tp, target)| (tp.topic_id.as_u128(), tp.partition, target.clone()))
+                    .collect(),
             },
         })
     }
@@ -405,6 +417,21 @@ impl RpcRequest {
                 broker_id,
                 broker_epoch,
             }),
+            RpcRequest::AlterReassignments { partitions } => {
+                Request::AlterReassignments(AlterReassignmentsRequest {
+                    partitions: partitions
+                        .into_iter()
+                        .map(|(topic_id, partition, target)| {
+                            let topic_id = Uuid::from_u128(topic_id);
+                            let tp = TopicIdPartition {
+                                topic_id,
+                                partition,
+                            };
+                            (tp, target)
+                        })
+                        .collect(),
+                })
+            }
             RpcRequest::Quorum(_) => return None,
         })
     }
@@ -534,7 +561,7 @@ impl WireReply {
                 r.map(|b| (b.first_producer_id, b.len))
                     .map_err(|e| e.code()),
             ),
-            Reply::ElectLeaders(r) => WireReply::Elections(
+            Reply::ElectLeaders(r) | Reply::AlterReassignments(r) => WireReply::Elections(
                 r.as_ref()
                     .map(|results| {
                         results

@@ -138,6 +138,10 @@ impl MemberConfig {
         controller.num_partitions = config.num_partitions;
         controller.min_insync_replicas = config.min_insync_replicas;
         controller.unclean_leader_election_enable = config.unclean_leader_election_enable;
+        controller.auto_leader_rebalance_enable = config.auto_leader_rebalance_enable;
+        controller.leader_imbalance_check_interval_ms = config.leader_imbalance_check_interval_ms;
+        controller.leader_imbalance_per_broker_percentage =
+            config.leader_imbalance_per_broker_percentage;
         let mut lifecycle =
             LifecycleConfig::new(identity.node_id, &identity.cluster_id, uuid::Uuid::new_v4());
         lifecycle.registration.endpoints = vec![endpoint.clone()];

@@ -47,6 +47,10 @@ pub struct PartitionView {
     pub replicas: Vec<BrokerId>,
     /// In-sync replicas.
     pub isr: Vec<BrokerId>,
+    /// Replicas a reassignment in flight adds (KIP-455).
+    pub adding: Vec<BrokerId>,
+    /// Replicas a reassignment in flight removes (KIP-455).
+    pub removing: Vec<BrokerId>,
 }
 
 /// One member of the metadata quorum as DescribeQuorum reports it.
@@ -133,6 +137,8 @@ impl ClusterView {
                     partition_epoch: p.partition_epoch,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
+                    adding: p.adding.clone(),
+                    removing: p.removing.clone(),
                 })
                 .collect();
             partitions.insert(topic.topic_id, views);
@@ -288,6 +294,8 @@ mod tests {
             partition_epoch: 0,
             replicas: vec![1, 2, 3],
             isr: isr.to_vec(),
+            adding: Vec::new(),
+            removing: Vec::new(),
         };
         let topic = Uuid::new_v4();
         let mut before = view(Vec::new(), None);
@@ -359,6 +367,8 @@ mod tests {
             partition_epoch: 0,
             replicas: vec![1, 2, 3],
             isr: vec![1, 2, 3],
+            adding: Vec::new(),
+            removing: Vec::new(),
         };
         all.partitions.insert(id, vec![led(1), led(2), led(3)]);
         // "orders" is in partition abs(-1008770331) % 3 = 0.

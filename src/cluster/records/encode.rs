@@ -272,6 +272,12 @@ fn encode_partition(record: &PartitionRecord, out: &mut Writer) {
     out.u8(r.leader_recovery_state as u8);
     out.varint(r.leader_epoch as i64);
     out.varint(r.partition_epoch as i64);
+    // Appended fields: written only while a reassignment is in flight, so a
+    // record without one keeps the bytes older builds wrote and read.
+    if !r.adding.is_empty() || !r.removing.is_empty() {
+        out.brokers(&r.adding);
+        out.brokers(&r.removing);
+    }
 }
 
 fn decode_partition(input: &mut Reader<'_>) -> Result<PartitionRecord, DecodeError> {
@@ -294,7 +300,18 @@ fn decode_partition_registration(
         leader_recovery_state: decode_recovery(input.u8()?)?,
         leader_epoch: input.varint_i32()?,
         partition_epoch: input.varint_i32()?,
+        adding: optional_brokers(input)?,
+        removing: optional_brokers(input)?,
     })
+}
+
+/// A broker list appended to a record body after older builds' fields:
+/// empty when the body ends before it.
+fn optional_brokers(input: &mut Reader<'_>) -> Result<Vec<BrokerId>, DecodeError> {
+    if input.remaining() == 0 {
+        return Ok(Vec::new());
+    }
+    input.brokers()
 }
 
 /// Presence bits of the optional fields of a partition change.
@@ -305,7 +322,9 @@ mod change_bits {
     pub const ELR: u8 = 8;
     pub const LAST_KNOWN_ELR: u8 = 16;
     pub const RECOVERY: u8 = 32;
-    pub const ALL: u8 = 63;
+    pub const ADDING: u8 = 64;
+    /// Every bit of the byte is taken: a further field needs a new version.
+    pub const REMOVING: u8 = 128;
 }
 
 fn encode_partition_change(r: &PartitionChangeRecord, out: &mut Writer) {
@@ -316,7 +335,9 @@ fn encode_partition_change(r: &PartitionChangeRecord, out: &mut Writer) {
         | bit(r.replicas.is_some(), REPLICAS)
         | bit(r.elr.is_some(), ELR)
         | bit(r.last_known_elr.is_some(), LAST_KNOWN_ELR)
-        | bit(r.leader_recovery_state.is_some(), RECOVERY);
+        | bit(r.leader_recovery_state.is_some(), RECOVERY)
+        | bit(r.adding.is_some(), ADDING)
+        | bit(r.removing.is_some(), REMOVING);
     out.uuid(&r.topic_id);
     out.varint(r.partition_id as i64);
     out.u8(present);
@@ -332,6 +353,9 @@ fn encode_partition_change(r: &PartitionChangeRecord, out: &mut Writer) {
     if let Some(state) = r.leader_recovery_state {
         out.u8(state as u8);
     }
+    for ids in [&r.adding, &r.removing].into_iter().flatten() {
+        out.brokers(ids);
+    }
 }
 
 fn decode_partition_change(input: &mut Reader<'_>) -> Result<PartitionChangeRecord, DecodeError> {
@@ -339,9 +363,6 @@ fn decode_partition_change(input: &mut Reader<'_>) -> Result<PartitionChangeReco
     let topic_id = non_nil_uuid(input)?;
     let partition_id = input.varint_i32()?;
     let present = input.u8()?;
-    if present & !ALL != 0 {
-        return Err(DecodeError::Invalid("unknown partition change field bits"));
-    }
     let mut list = |bit: u8| -> Result<Option<Vec<BrokerId>>, DecodeError> {
         if present & bit == 0 {
             return Ok(None);
@@ -362,6 +383,14 @@ fn decode_partition_change(input: &mut Reader<'_>) -> Result<PartitionChangeReco
     } else {
         None
     };
+    let mut list = |bit: u8| -> Result<Option<Vec<BrokerId>>, DecodeError> {
+        if present & bit == 0 {
+            return Ok(None);
+        }
+        input.brokers().map(Some)
+    };
+    let adding = list(ADDING)?;
+    let removing = list(REMOVING)?;
     Ok(PartitionChangeRecord {
         topic_id,
         partition_id,
@@ -371,6 +400,8 @@ fn decode_partition_change(input: &mut Reader<'_>) -> Result<PartitionChangeReco
         elr,
         last_known_elr,
         leader_recovery_state,
+        adding,
+        removing,
     })
 }
 

@@ -10,9 +10,9 @@
 //! [`BrokerRegistration`] record.
 //!
 //! Left out of KRaft's set for now: ACLs, SCRAM, delegation tokens, quotas,
-//! features, log directories and partition reassignment
-//! (`AddingReplicas`/`RemovingReplicas`); each would be a new record type or a
-//! new version of an existing one.
+//! features and log directories; each would be a new record type or a new
+//! version of an existing one. Partition reassignment (KIP-455) is carried as
+//! KRaft carries it: `adding` and `removing` replica lists on the partition.
 
 pub mod codec;
 mod encode;
@@ -255,6 +255,11 @@ pub struct PartitionRegistration {
     pub leader_epoch: i32,
     /// Bumped on every change of any field.
     pub partition_epoch: i32,
+    /// KIP-455: replicas a reassignment in flight adds (also in `replicas`).
+    pub adding: Vec<BrokerId>,
+    /// KIP-455: replicas a reassignment in flight removes (also in
+    /// `replicas`, after the target ones).
+    pub removing: Vec<BrokerId>,
 }
 
 /// The leader field of a [`PartitionChangeRecord`] (KRaft: -2 unchanged,
@@ -288,6 +293,10 @@ pub struct PartitionChangeRecord {
     pub last_known_elr: Option<Vec<BrokerId>>,
     /// New leader recovery state.
     pub leader_recovery_state: Option<LeaderRecoveryState>,
+    /// New adding replicas (KIP-455).
+    pub adding: Option<Vec<BrokerId>>,
+    /// New removing replicas (KIP-455).
+    pub removing: Option<Vec<BrokerId>>,
 }
 
 impl PartitionChangeRecord {
@@ -299,6 +308,8 @@ impl PartitionChangeRecord {
             && self.elr.is_none()
             && self.last_known_elr.is_none()
             && self.leader_recovery_state.is_none()
+            && self.adding.is_none()
+            && self.removing.is_none()
     }
 }
 

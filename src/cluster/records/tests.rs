@@ -63,6 +63,24 @@ pub(crate) fn sample_records() -> Vec<MetadataRecord> {
                 leader_recovery_state: LeaderRecoveryState::Recovering,
                 leader_epoch: 5,
                 partition_epoch: 9,
+                adding: vec![],
+                removing: vec![],
+            },
+        }),
+        MetadataRecord::Partition(PartitionRecord {
+            topic_id: id(1),
+            partition_id: 5,
+            registration: PartitionRegistration {
+                replicas: vec![4, 5, 1, 2],
+                isr: vec![1, 2, 4],
+                elr: vec![],
+                last_known_elr: vec![],
+                leader: Some(1),
+                leader_recovery_state: LeaderRecoveryState::Recovered,
+                leader_epoch: 5,
+                partition_epoch: 9,
+                adding: vec![4, 5],
+                removing: vec![1, 2],
             },
         }),
         MetadataRecord::PartitionChange(PartitionChangeRecord {
@@ -74,6 +92,16 @@ pub(crate) fn sample_records() -> Vec<MetadataRecord> {
             elr: Some(vec![1, 2]),
             last_known_elr: Some(vec![1]),
             leader_recovery_state: Some(LeaderRecoveryState::Recovered),
+            adding: None,
+            removing: None,
+        }),
+        MetadataRecord::PartitionChange(PartitionChangeRecord {
+            topic_id: id(1),
+            partition_id: 5,
+            replicas: Some(vec![4, 1]),
+            adding: Some(vec![4]),
+            removing: Some(vec![]),
+            ..Default::default()
         }),
         MetadataRecord::PartitionChange(PartitionChangeRecord {
             topic_id: id(2),

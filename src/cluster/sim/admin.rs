@@ -1,5 +1,6 @@
-//! The admin client: random topic creations, partition additions, deletions
-//! and leader elections while the faults go on. Its replies are checked to
+//! The admin client: random topic creations, partition additions, deletions,
+//! leader elections and reassignments (new targets, cancellations, invalid
+//! targets) while the faults go on. Its replies are checked to
 //! report only committed changes.
 
 use super::checker::Fact;
@@ -11,6 +12,9 @@ use crate::cluster::TopicIdPartition;
 /// Topic names drawn from, so creations collide with existing topics and
 /// deletions hit them.
 const TOPIC_NAMES: [&str; 6] = ["t0", "t1", "t2", "t3", "t4", "t5"];
+
+/// A broker id no simulated broker has: a target naming it is refused.
+const UNREGISTERED_BROKER: crate::cluster::BrokerId = 99;
 
 impl Sim {
     pub(super) fn tick_admin(&mut self) -> Result<(), String> {
@@ -52,10 +56,11 @@ impl Sim {
             60..75 => Request::DeleteTopics(DeleteTopicsRequest {
                 topics: vec![TopicRef::Name(name)],
             }),
-            75..92 => Request::ElectLeaders(ElectLeadersRequest {
+            75..86 => Request::ElectLeaders(ElectLeadersRequest {
                 election: ElectionType::Preferred,
                 partitions: self.some_partitions(),
             }),
+            86..95 => self.reassignment_request(),
             _ => {
                 let partitions = self.some_partitions();
                 for tp in partitions.iter().flatten() {
@@ -67,6 +72,34 @@ impl Sim {
                 })
             }
         }
+    }
+
+    /// Moves of a few partitions: to 1 to 3 distinct brokers (sometimes one
+    /// that never registers: refused), or a cancellation.
+    fn reassignment_request(&mut self) -> Request {
+        let partitions = self.some_partitions().unwrap_or_default();
+        let brokers = self.params.brokers.clone();
+        let mut moves = Vec::with_capacity(partitions.len());
+        for tp in partitions {
+            if self.rng.chance(200_000) {
+                moves.push((tp, None));
+                continue;
+            }
+            let mut target = Vec::new();
+            for _ in 0..self.rng.range(1, 4) {
+                let Some(&b) = self.rng.pick(&brokers) else {
+                    break;
+                };
+                if !target.contains(&b) {
+                    target.push(b);
+                }
+            }
+            if self.rng.chance(30_000) {
+                target.push(UNREGISTERED_BROKER);
+            }
+            moves.push((tp, Some(target)));
+        }
+        Request::AlterReassignments(AlterReassignmentsRequest { partitions: moves })
     }
 
     fn new_topic(&mut self, name: String) -> NewTopic {

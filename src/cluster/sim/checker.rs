@@ -8,7 +8,11 @@
 //! never both empty (some replica may always lead cleanly again); a
 //! fenced broker leads nothing and stays in an ISR only as its last member
 //! with no leader; a broker id's epoch only rises; producer id blocks never
-//! overlap. Every broker's image equals the log's image at the same offset;
+//! overlap. Reassignment (KIP-455): a replica leaves the replica list only
+//! once every remaining replica is in the ISR, or by a cancellation (which
+//! drops only the replicas it was adding). Not checked: that every move
+//! completes once settled (the simulated leaders stop changing ISRs when
+//! the faults stop, so a move in flight then stays in flight). Every broker's image equals the log's image at the same offset;
 //! an active controller with nothing pending has exactly the log's image.
 //! Every reply reports only what is committed.
 //!
@@ -48,6 +52,8 @@ pub(crate) struct Checker {
     unclean_requested: BTreeSet<TopicIdPartition>,
     /// New leaders elected from the ISR, from the ELR, uncleanly.
     pub(crate) elections: [u64; 3],
+    /// Reassignments completed, cancelled.
+    pub(crate) moves: [u64; 2],
 }
 
 type Check = Result<(), String>;
@@ -124,6 +130,10 @@ impl Checker {
                     || self.unclean_requested.contains(&tp);
                 if let Some(kind) = check_transition(tp, old, p, unclean_allowed)? {
                     self.elections[kind as usize] += 1;
+                }
+                if old.is_reassigning() && !p.is_reassigning() {
+                    let cancelled = p.replicas == old.original_replicas();
+                    self.moves[cancelled as usize] += 1;
                 }
             }
             seen.insert(tp, p.clone());
@@ -262,6 +272,36 @@ fn check_shape(image: &MetadataImage, tp: TopicIdPartition, p: &PartitionRegistr
     Ok(())
 }
 
+/// A replica leaves only as a reassignment completes (every remaining
+/// replica in the new ISR, nothing in flight any more) or is cancelled (only
+/// the replicas it was adding leave, back to the original list).
+fn check_replicas_leave(
+    tp: TopicIdPartition,
+    old: &PartitionRegistration,
+    new: &PartitionRegistration,
+) -> Check {
+    let left: Vec<BrokerId> = old
+        .replicas
+        .iter()
+        .copied()
+        .filter(|r| !new.replicas.contains(r))
+        .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
+    let cancelled = left.iter().all(|r| old.adding.contains(r))
+        && new.replicas == old.original_replicas()
+        && !new.is_reassigning();
+    let completed = new.replicas.iter().all(|r| new.isr.contains(r)) && !new.is_reassigning();
+    if cancelled || completed {
+        return Ok(());
+    }
+    Err(format!(
+        "partition {tp}: replicas {left:?} left before the reassignment's targets were in \
+         sync: {old:?} -> {new:?}"
+    ))
+}
+
 /// Where a new leader came from.
 #[derive(Clone, Copy)]
 enum Elected {
@@ -294,8 +334,13 @@ fn check_transition(
             new.leader_epoch, old.leader, new.leader
         ));
     }
+    check_replicas_leave(tp, old, new)?;
     if let Some(leader) = new.leader {
-        let was_eligible = old.isr.contains(&leader) || old.elr.contains(&leader);
+        // The change completing a reassignment may put a caught-up replica
+        // in the ISR (its leader's AlterPartition) and elect it at once.
+        let completed_onto =
+            old.is_reassigning() && !new.is_reassigning() && new.isr.contains(&leader);
+        let was_eligible = old.isr.contains(&leader) || old.elr.contains(&leader) || completed_onto;
         let unclean = new.leader_recovery_state == LeaderRecoveryState::Recovering;
         if new.leader != old.leader && !was_eligible && !unclean {
             return Err(format!(
@@ -311,7 +356,7 @@ fn check_transition(
         if new.leader != old.leader {
             return Ok(Some(if !was_eligible {
                 Elected::Unclean
-            } else if old.isr.contains(&leader) {
+            } else if old.isr.contains(&leader) || completed_onto {
                 Elected::Isr
             } else {
                 Elected::Elr

@@ -89,6 +89,9 @@ pub(crate) struct Stats {
     pub(crate) alter_refused: u64,
     /// Registrations refused while an older process's session lived.
     pub(crate) duplicate_refusals: u64,
+    /// Reassignments completed and cancelled (KIP-455).
+    pub(crate) moves_completed: u64,
+    pub(crate) moves_cancelled: u64,
     /// Digest of the final committed image (same seed, same digest).
     pub(crate) digest: u64,
 }
@@ -288,6 +291,7 @@ impl Sim {
             self.stats.elections_elr,
             self.stats.elections_unclean,
         ] = self.checker.elections;
+        [self.stats.moves_completed, self.stats.moves_cancelled] = self.checker.moves;
         Ok(self.stats)
     }
 

@@ -96,6 +96,8 @@ fn add(total: &mut Stats, one: &Stats) {
     total.clean_exits += one.clean_exits;
     total.alter_ok += one.alter_ok;
     total.alter_refused += one.alter_refused;
+    total.moves_completed += one.moves_completed;
+    total.moves_cancelled += one.moves_cancelled;
     total.duplicate_refusals += one.duplicate_refusals;
 }
 
@@ -122,7 +124,7 @@ fn many_seeds_hold_every_invariant() {
          {} commits, {} records, {} failovers, {} crashes, {} controlled shutdowns, {} cuts, \
          {:.0} simulated hours; leaders elected from ISR {}, ELR {}, uncleanly {}; {} snapshot \
          loads; {} clean exits; AlterPartition {} accepted, {} refused; {} duplicate \
-         registrations refused",
+         registrations refused; reassignments {} completed, {} cancelled",
         count as f64 / seconds,
         totals.events,
         totals.commits,
@@ -140,6 +142,8 @@ fn many_seeds_hold_every_invariant() {
         totals.alter_ok,
         totals.alter_refused,
         totals.duplicate_refusals,
+        totals.moves_completed,
+        totals.moves_cancelled,
     );
 }
 
@@ -242,6 +246,17 @@ fn checker_catches_a_crash_that_leaves_no_eligible_replica() {
     let failure = first_failure(bugs);
     println!("planted bug caught: {failure}");
     assert!(failure.what.contains("ISR and ELR both empty"), "{failure}");
+}
+
+#[test]
+fn checker_catches_a_reassignment_that_drops_replicas_before_the_new_ones_sync() {
+    let bugs = PlantedBugs {
+        reassignment_skips_sync: true,
+        ..PlantedBugs::default()
+    };
+    let failure = first_failure(bugs);
+    println!("planted bug caught: {failure}");
+    assert!(failure.what.contains("left before"), "{failure}");
 }
 
 #[test]

@@ -83,6 +83,9 @@ pub struct LeaderReplica {
     /// Its log end offset when it became leader: everything committed is
     /// below it (Kafka's `leaderEpochStartOffset`).
     epoch_start_offset: i64,
+    /// The latest time it was told (a replica added by a reassignment
+    /// starts caught up as of then).
+    now_ms: u64,
 }
 
 impl LeaderReplica {
@@ -114,6 +117,7 @@ impl LeaderReplica {
             durable_offset,
             high_watermark: high_watermark.min(durable_offset),
             epoch_start_offset: log_end_offset,
+            now_ms,
         }
     }
 
@@ -182,6 +186,7 @@ impl LeaderReplica {
         epochs: &LeaderEpochCache,
         log_start_offset: i64,
     ) -> (FetchAnswer, Option<AlterPartitionProposal>) {
+        self.now_ms = self.now_ms.max(now_ms);
         if let Err(mismatch) = check_current_epoch(fetch.current_leader_epoch, self.leader_epoch())
         {
             return (FetchAnswer::Refused(mismatch.wire_error_code()), None);
@@ -262,6 +267,7 @@ impl LeaderReplica {
     /// At `now_ms`: followers of the ISR not caught up for longer than
     /// `replica.lag.time.max.ms` are proposed out of it.
     pub fn tick(&mut self, now_ms: u64) -> Option<AlterPartitionProposal> {
+        self.now_ms = self.now_ms.max(now_ms);
         if self.pending.is_some() {
             return None;
         }
@@ -300,13 +306,19 @@ impl LeaderReplica {
     /// to the pending proposal ends it: an answer to an older one (late or
     /// duplicated) must not, or the high watermark would stop counting a
     /// member the pending change may still add (Kafka matches the answer to
-    /// its proposal the same way).
+    /// its proposal the same way). NEW_LEADER_ELECTED ends nothing: the ISR
+    /// proposed did commit (a reassignment completed and took leadership
+    /// away), so until the new metadata ends this term the high watermark
+    /// keeps counting the member it added (Kafka keeps its pending state
+    /// the same way); otherwise it could acknowledge records the new leader
+    /// never gets.
     pub fn on_alter_partition(
         &mut self,
         proposal: &AlterPartitionProposal,
         committed: Result<PartitionState, i16>,
     ) {
-        if self.pending.as_ref() == Some(proposal) {
+        let moved = committed == Err(error_code::NEW_LEADER_ELECTED);
+        if self.pending.as_ref() == Some(proposal) && !moved {
             self.pending = None;
         }
         if let Ok(state) = committed {
@@ -317,6 +329,7 @@ impl LeaderReplica {
     /// A committed state from the controller's metadata: adopted when it
     /// is this leader's epoch and newer than what it has. A pending
     /// proposal based on an older partition epoch can no longer commit.
+    /// Replicas a reassignment adds become followers, unverified.
     pub fn on_metadata(&mut self, state: PartitionState) {
         let same_term = state.leader == self.id && state.leader_epoch == self.state.leader_epoch;
         if !same_term || state.partition_epoch <= self.state.partition_epoch {
@@ -329,6 +342,13 @@ impl LeaderReplica {
         {
             self.pending = None;
         }
+        let now_ms = self.now_ms;
+        for &replica in state.replicas.iter().filter(|&&r| r != self.id) {
+            self.followers
+                .entry(replica)
+                .or_insert_with(|| Progress::unverified(now_ms));
+        }
+        self.followers.retain(|r, _| state.replicas.contains(r));
         self.state = state;
         self.maybe_advance_high_watermark();
     }
@@ -482,6 +502,65 @@ mod tests {
         };
         l.on_metadata(shrunk);
         assert_eq!(l.ack_state(4), AckState::NotEnoughReplicasAfterAppend);
+    }
+
+    #[test]
+    fn a_replica_a_reassignment_adds_fetches_and_joins_once_caught_up() {
+        let mut l = leader(&[1, 2, 3], 2);
+        l.on_append(10);
+        l.on_durable(10);
+        l.on_fetch(1, fetch(2, 10, 10), &epochs(), 0);
+        l.on_fetch(1, fetch(3, 10, 10), &epochs(), 0);
+        let (refused, _) = l.on_fetch(2, fetch(4, 0, 0), &epochs(), 0);
+        assert_eq!(
+            refused,
+            FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER)
+        );
+        let adding = PartitionState {
+            replicas: vec![1, 2, 4, 3],
+            partition_epoch: 11,
+            ..l.state().clone()
+        };
+        l.on_metadata(adding);
+        let (read, none) = l.on_fetch(3, fetch(4, 0, 0), &epochs(), 0);
+        assert!(matches!(read, FetchAnswer::Read { .. }), "{read:?}");
+        assert_eq!(none, None, "not caught up yet");
+        assert_eq!(
+            l.high_watermark(),
+            10,
+            "an added replica holds nothing back"
+        );
+        let (_, expand) = l.on_fetch(4, fetch(4, 10, 10), &epochs(), 0);
+        assert_eq!(expand.expect("caught up").new_isr, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_completed_move_that_takes_leadership_keeps_counting_the_new_replica() {
+        let mut l = leader(&[1], 1);
+        let moving = PartitionState {
+            replicas: vec![4, 1],
+            partition_epoch: 11,
+            ..l.state().clone()
+        };
+        l.on_metadata(moving);
+        l.on_append(10);
+        l.on_durable(10);
+        let (_, expand) = l.on_fetch(1, fetch(4, 6, 6), &epochs(), 0);
+        assert_eq!(expand, None, "below the high watermark");
+        l.on_append(20);
+        l.on_durable(20);
+        assert_eq!(l.high_watermark(), 20, "replica 4 is not in the ISR yet");
+        let (_, expand) = l.on_fetch(3, fetch(4, 20, 20), &epochs(), 0);
+        let proposal = expand.expect("caught up");
+        l.on_append(30);
+        l.on_durable(30);
+        l.on_alter_partition(&proposal, Err(error_code::NEW_LEADER_ELECTED));
+        assert_eq!(l.pending(), Some(&proposal));
+        assert_eq!(
+            l.high_watermark(),
+            20,
+            "never past what the new leader has: it may never get the rest"
+        );
     }
 
     #[test]

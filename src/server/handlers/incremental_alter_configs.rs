@@ -140,6 +140,19 @@ fn invalid_request(message: String) -> Outcome {
 fn check_resource(resource: &AlterConfigsResource) -> Result<TopicConfigChange, Outcome> {
     match resource.resource_type {
         RESOURCE_TOPIC => {}
+        // millrace has no dynamic broker config, so deleting one deletes
+        // nothing: Kafka answers such a delete NONE too.
+        // `kafka-reassign-partitions --verify` clears the replication
+        // throttles of every broker this way once a move is done.
+        RESOURCE_BROKER
+            if !resource.configs.is_empty()
+                && resource
+                    .configs
+                    .iter()
+                    .all(|c| c.config_operation == OP_DELETE) =>
+        {
+            return Err((error_code::NONE, None))
+        }
         // Kafka refuses a change of a static broker config as INVALID_REQUEST;
         // every millrace broker config is static.
         RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => {

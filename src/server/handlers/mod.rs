@@ -4,6 +4,7 @@
 
 pub mod add_raft_voter;
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -26,6 +27,7 @@ pub mod legacy_fetch;
 pub mod legacy_versions;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -97,6 +99,14 @@ pub const SUPPORTED_APIS: &[(ApiKey, VersionRange)] = &[
     (ApiKey::AddRaftVoter, add_raft_voter::VERSIONS),
     (ApiKey::RemoveRaftVoter, remove_raft_voter::VERSIONS),
     (ApiKey::ElectLeaders, elect_leaders::VERSIONS),
+    (
+        ApiKey::AlterPartitionReassignments,
+        alter_partition_reassignments::VERSIONS,
+    ),
+    (
+        ApiKey::ListPartitionReassignments,
+        list_partition_reassignments::VERSIONS,
+    ),
 ];
 
 /// Why a request cannot be answered; the connection is closed.
@@ -306,6 +316,12 @@ async fn route(
         }
         RequestKind::ElectLeaders(body) => {
             Box::pin(async move { elect_leaders::handle(&ctx, header, body).await })
+        }
+        RequestKind::AlterPartitionReassignments(body) => {
+            Box::pin(async move { alter_partition_reassignments::handle(&ctx, header, body).await })
+        }
+        RequestKind::ListPartitionReassignments(body) => {
+            Box::pin(async move { list_partition_reassignments::handle(&ctx, header, body).await })
         }
         RequestKind::OffsetForLeaderEpoch(body) => {
             Box::pin(async move { offset_for_leader_epoch::handle(&ctx, header, body).await })

@@ -4,7 +4,7 @@
 use super::*;
 use crate::cluster::records::LeaderRecoveryState;
 
-fn alter(h: &Harness, tp: TopicIdPartition, isr: &[BrokerId]) -> AlterPartitionRequest {
+pub(super) fn alter(h: &Harness, tp: TopicIdPartition, isr: &[BrokerId]) -> AlterPartitionRequest {
     let p = h.image().partition(tp).unwrap();
     let leader = p.leader.unwrap();
     AlterPartitionRequest {
@@ -20,7 +20,7 @@ fn alter(h: &Harness, tp: TopicIdPartition, isr: &[BrokerId]) -> AlterPartitionR
     }
 }
 
-fn alter_result(
+pub(super) fn alter_result(
     h: &mut Harness,
     request: AlterPartitionRequest,
 ) -> Result<PartitionState, ResponseError> {
@@ -31,7 +31,7 @@ fn alter_result(
     }
 }
 
-fn alter_isr(
+pub(super) fn alter_isr(
     h: &mut Harness,
     tp: TopicIdPartition,
     isr: &[BrokerId],
