@@ -300,6 +300,9 @@ class ProxyNet:
         self.proxies = {}
         self.rules = {}
         self.refused = set()
+        # Pairs of broker ids whose client-listener flows (replica fetches) are held while
+        # their controller links stay open (hold_replication).
+        self.replication_held = set()
         self.lock = threading.Lock()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="proxynet", daemon=True)
@@ -328,6 +331,8 @@ class ProxyNet:
 
     def rule(self, src, dst):
         with self.lock:
+            if (src, dst) in self.replication_held:
+                return FlowRule(hold=True)
             return self.rules.get((self._node(src), self._node(dst)), OPEN)
 
     def refuses(self, src, dst):
@@ -356,6 +361,13 @@ class ProxyNet:
             self.refused.update({(a, b), (b, a)})
         if reset:
             self.reset_link(a, b)
+
+    def hold_replication(self, a, b):
+        """Holds both flows between brokers a and b on their client listeners (the replica
+        fetches), not on their controller listeners (Raft, registration, heartbeats); until
+        heal()."""
+        with self.lock:
+            self.replication_held.update({(a, b), (b, a)})
 
     def delay(self, a, b, delay_s):
         self.set_flow(a, b, delay_s=delay_s)
@@ -386,6 +398,7 @@ class ProxyNet:
         with self.lock:
             self.rules.clear()
             self.refused.clear()
+            self.replication_held.clear()
 
     def ports(self):
         return [proxy.port for proxy in self.proxies.values()]

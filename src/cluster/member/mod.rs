@@ -296,9 +296,10 @@ impl Member {
                 || offset != self.published_offset.get()
                 || quorum != last_quorum;
             if changed {
+                let incarnation_id = self.config.lifecycle.registration.incarnation_id;
                 let view = Arc::new(ClusterView::build(
                     &self.node.image(),
-                    self.config.node_id,
+                    (self.config.node_id, incarnation_id),
                     (
                         &self.config.listener_name,
                         &self.config.inter_broker_listener_name,

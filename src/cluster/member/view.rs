@@ -84,6 +84,12 @@ pub struct ClusterView {
     pub offset: i64,
     /// This node's `node.id`.
     pub node_id: BrokerId,
+    /// True once the image holds this process's own registration (its
+    /// incarnation id). Until then the leaderships the image names for
+    /// `node_id` are those of a crashed or stopped process: the controller
+    /// gives them new leader epochs (fencing, unclean shutdown) before it
+    /// registers this one.
+    pub registered: bool,
     /// Every registered broker, by id.
     pub brokers: Vec<BrokerView>,
     /// Partitions by topic id, index = partition.
@@ -95,12 +101,13 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// The view of `image`, advertising each broker's `listeners.0`
-    /// endpoint (the client listener) to clients and its `listeners.1` one
+    /// The view of `image` for the process `incarnation_id` of `node_id`,
+    /// advertising each broker's `listeners.0` endpoint (the client
+    /// listener) to clients and its `listeners.1` one
     /// (`inter.broker.listener.name`) to followers.
     pub fn build(
         image: &MetadataImage,
-        node_id: BrokerId,
+        (node_id, incarnation_id): (BrokerId, Uuid),
         listeners: (&str, &str),
         quorum: QuorumView,
     ) -> Self {
@@ -155,9 +162,13 @@ impl ClusterView {
         }
         // Versions only rise with the offset; +1 so offset -1 is version 0.
         let version = (image.offset() + 1).max(0) as u64;
+        let registered = image
+            .broker(node_id)
+            .is_some_and(|b| b.incarnation_id == incarnation_id);
         ClusterView {
             offset: image.offset(),
             node_id,
+            registered,
             brokers,
             partitions,
             quorum,
@@ -259,6 +270,7 @@ impl ClusterView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::records::{BrokerRegistration, MetadataRecord};
 
     fn broker(id: BrokerId, fenced: bool) -> BrokerView {
         BrokerView {
@@ -276,6 +288,7 @@ mod tests {
         ClusterView {
             offset: 0,
             node_id: 1,
+            registered: true,
             brokers,
             partitions: HashMap::new(),
             quorum: QuorumView {
@@ -391,5 +404,38 @@ mod tests {
             Some(3),
         );
         assert_eq!(v.controller_for_clients(), 3);
+    }
+
+    fn image_with(broker_id: BrokerId, incarnation_id: Uuid) -> MetadataImage {
+        let mut image = MetadataImage::new();
+        let registration = BrokerRegistration {
+            broker_id,
+            incarnation_id,
+            broker_epoch: 0,
+            endpoints: Vec::new(),
+            rack: None,
+            fenced: true,
+            in_controlled_shutdown: false,
+        };
+        let record = MetadataRecord::RegisterBroker(registration);
+        image.apply(0, &record).expect("a registration applies");
+        image
+    }
+
+    #[test]
+    fn registered_only_once_the_image_holds_this_process() {
+        let (this, crashed) = (Uuid::from_u128(7), Uuid::from_u128(6));
+        let view = |image: &MetadataImage, id| {
+            ClusterView::build(
+                image,
+                (id, this),
+                ("PLAINTEXT", "PLAINTEXT"),
+                QuorumView::default(),
+            )
+        };
+        assert!(!view(&MetadataImage::new(), 1).registered);
+        assert!(!view(&image_with(1, crashed), 1).registered);
+        assert!(!view(&image_with(2, this), 1).registered);
+        assert!(view(&image_with(1, this), 1).registered);
     }
 }
