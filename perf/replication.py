@@ -6,20 +6,28 @@
       broker processes over the run, from /proc) per GB produced per replica.
   failover: 3 brokers, an acks=all producer on partition 0; kill -9 of its leader, then the time
       to the first acks=all record acknowledged after the kill (the new leader's), per round.
+      --broker-session-timeout-ms / --broker-heartbeat-interval-ms set those keys on every node
+      (default: Kafka's 9000 / 2000); --kill-controller produces to the partition the active
+      controller leads, so the kill also costs a metadata-quorum election; --keep-logs DIR keeps
+      each node's log for a timeline.
 
     target/test-venv/bin/python perf/replication.py [--rounds 2] [--duration 20s] [--failovers 3]
+        [--broker-session-timeout-ms MS --broker-heartbeat-interval-ms MS] [--kill-controller]
+        [--keep-logs DIR]
 
 Run it under `flock /work/wt/bench.lock`. Prints one JSON line per measurement and a summary."""
 
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -87,9 +95,10 @@ class Single:
 
 
 class Cluster:
-    """Three `millrace serve FILE` nodes, all voters, default.replication.factor=3."""
+    """Three `millrace serve FILE` nodes, all voters, default.replication.factor=3; `extra` lines
+    go into every node's file."""
 
-    def __init__(self, root):
+    def __init__(self, root, extra=()):
         ports = free_ports(6)
         self.client_ports, controller_ports = ports[:3], ports[3:]
         voters = ",".join(f"{i + 1}@{HOST}:{p}" for i, p in enumerate(controller_ports))
@@ -106,7 +115,7 @@ class Cluster:
                 "inter.broker.listener.name=PLAINTEXT", "controller.listener.names=CONTROLLER",
                 "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 f"log.dirs={node / 'data'}", "num.shards=1", "default.replication.factor=3",
-                "min.insync.replicas=2", "num.partitions=1", "",
+                "min.insync.replicas=2", "num.partitions=1", *extra, "",
             ])
             (node / "server.properties").write_text(text)
             self.files.append(node / "server.properties")
@@ -195,32 +204,86 @@ def throughput_round(kind, root, duration, round_no):
     return line
 
 
-def failover_round(root, round_no):
-    cluster = Cluster(Path(root) / f"failover-{round_no}")
+class LeaderWatch(threading.Thread):
+    """Polls Metadata at one surviving broker until `partition` of `topic` has a leader other
+    than `old` (the controller fenced the dead leader, elected another, and that broker applied
+    it): `seen_at` is when, on the monotonic clock."""
+
+    def __init__(self, bootstrap, topic, old, partition=0):
+        super().__init__(daemon=True)
+        self.admin = AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
+        self.topic, self.old, self.partition, self.seen_at = topic, old, partition, None
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set() and self.seen_at is None:
+            try:
+                topic = self.admin.list_topics(self.topic, timeout=1).topics[self.topic]
+                meta = topic.partitions[self.partition]
+                if meta.leader not in (-1, self.old):
+                    self.seen_at = time.monotonic()
+            except Exception:  # noqa: BLE001 (a broker is down: ask again)
+                pass
+            time.sleep(0.05)
+
+    def stop(self):
+        self.stopped.set()
+        self.join(5)
+
+
+def active_controller(cluster):
+    """The node whose log last says it became the active controller (and not that it stopped)."""
+    for i, config in enumerate(cluster.files):
+        text = (config.parent / "stderr.log").read_text(errors="replace")
+        if text.rfind("active controller from") > text.rfind("no longer the active controller"):
+            return i + 1
+    return None
+
+
+def failover_round(root, round_no, extra=(), kill_controller=False):
+    cluster = Cluster(Path(root) / f"failover-{round_no}", extra)
     try:
         topic = f"failover-{round_no}"
         producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 0,
                              "message.timeout.ms": 60000, "broker.address.family": "v4",
                              "topic.metadata.refresh.interval.ms": 1000})
+        partition = 0
+        if kill_controller:
+            # Three partitions spread over the brokers: produce to the one the active
+            # controller leads, so its kill costs an election of the metadata quorum too.
+            admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "broker.address.family": "v4"})
+            admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])[topic].result(30)
+            controller = active_controller(cluster)
+            parts = producer.list_topics(topic, timeout=10).topics[topic].partitions
+            partition = next((p for p, m in parts.items() if m.leader == controller), 0)
         acked = []
-        producer.produce(topic, b"first", partition=0,
+        producer.produce(topic, b"first", partition=partition,
                          on_delivery=lambda e, m: acked.append((time.monotonic(), e)))
         producer.flush(30)
-        meta = producer.list_topics(topic, timeout=10).topics[topic].partitions[0]
+        meta = producer.list_topics(topic, timeout=10).topics[topic].partitions[partition]
         leader = meta.leader
+        controller = active_controller(cluster)
+        survivor = next(p for i, p in enumerate(cluster.client_ports) if i + 1 != leader)
+        watcher = LeaderWatch(f"{HOST}:{survivor}", topic, leader, partition)
         killed_at = time.monotonic()
         cluster.procs[leader - 1].send_signal(signal.SIGKILL)
+        watcher.start()
         after = []
         deadline = killed_at + 60
         while not any(e is None for _, e in after) and time.monotonic() < deadline:
-            producer.produce(topic, b"x", partition=0,
+            producer.produce(topic, b"x", partition=partition,
                              on_delivery=lambda e, m: after.append((time.monotonic(), e)))
             producer.poll(0.05)
         ok = [t for t, e in after if e is None]
         seconds = (min(ok) - killed_at) if ok else None
+        watcher.stop()
+        new_leader_s = (watcher.seen_at - killed_at) if watcher.seen_at else None
         producer.purge()
         producer.flush(1)
         line = {"kind": "failover", "round": round_no, "seconds": seconds, "old_leader": leader,
+                "controller_killed": leader == controller,
+                "new_leader_in_metadata_s": new_leader_s and round(new_leader_s, 3),
+                "killed_at_unix": round(time.time() - (time.monotonic() - killed_at), 3),
                 "load": os.getloadavg()[0]}
         print(json.dumps(line), flush=True)
         return line
@@ -233,21 +296,37 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", default="20s")
     parser.add_argument("--failovers", type=int, default=3)
+    parser.add_argument("--broker-session-timeout-ms", type=int)
+    parser.add_argument("--broker-heartbeat-interval-ms", type=int)
+    parser.add_argument("--keep-logs", help="copy every node's log here")
+    parser.add_argument("--kill-controller", action="store_true",
+                        help="kill the leader that is also the active controller")
     args = parser.parse_args()
+    extra = [f"broker.session.timeout.ms={args.broker_session_timeout_ms}"] if args.broker_session_timeout_ms else []
+    if args.broker_heartbeat_interval_ms:
+        extra.append(f"broker.heartbeat.interval.ms={args.broker_heartbeat_interval_ms}")
     with tempfile.TemporaryDirectory(prefix="millrace-repl-bench-") as root:
         lines = []
         for round_no in range(args.rounds):
             for kind in ("rf1", "rf3") if round_no % 2 == 0 else ("rf3", "rf1"):
                 lines.append(throughput_round(kind, root, args.duration, round_no))
-        failovers = [failover_round(root, r)["seconds"] for r in range(args.failovers)]
-    median = {k: statistics.median(l["bytes_per_s"] for l in lines if l["kind"] == k) for k in ("rf1", "rf3")}
-    cpu = {k: statistics.median(l["cpu_s_per_gb_per_replica"] for l in lines if l["kind"] == k)
-           for k in ("rf1", "rf3")}
+        failovers = [failover_round(root, r, extra, args.kill_controller)["seconds"]
+                     for r in range(args.failovers)]
+        if args.keep_logs:
+            for log in Path(root).glob("failover-*/cluster/node-*/stderr.log"):
+                target = Path(args.keep_logs) / log.parent.parent.parent.name / log.parent.name
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(log, target / "stderr.log")
+    summary = {"failover_s": failovers}
     done = [s for s in failovers if s is not None]
-    summary = {"rf1_MBps": round(median["rf1"] / 1e6, 1), "rf3_MBps": round(median["rf3"] / 1e6, 1),
-               "rf3_over_rf1": round(median["rf3"] / median["rf1"], 3),
-               "cpu_s_per_gb_per_replica": cpu, "failover_s": failovers,
-               "failover_median_s": statistics.median(done) if done else None}
+    summary["failover_median_s"] = statistics.median(done) if done else None
+    if lines:
+        median = {k: statistics.median(l["bytes_per_s"] for l in lines if l["kind"] == k) for k in ("rf1", "rf3")}
+        cpu = {k: statistics.median(l["cpu_s_per_gb_per_replica"] for l in lines if l["kind"] == k)
+               for k in ("rf1", "rf3")}
+        summary.update({"rf1_MBps": round(median["rf1"] / 1e6, 1), "rf3_MBps": round(median["rf3"] / 1e6, 1),
+                        "rf3_over_rf1": round(median["rf3"] / median["rf1"], 3),
+                        "cpu_s_per_gb_per_replica": cpu})
     print(json.dumps({"summary": summary}), flush=True)
 
 

@@ -27,6 +27,12 @@ pub const STARTUP_TIMEOUT_MS_MIN: i64 = 1_000;
 /// Longest `startup.timeout.ms` (one hour).
 pub const STARTUP_TIMEOUT_MS_MAX: i64 = 3_600_000;
 /// Kafka writes "never" as Long.MAX_VALUE for flush settings.
+/// Shortest `broker.session.timeout.ms`: two of the shortest heartbeat
+/// intervals.
+pub const BROKER_SESSION_TIMEOUT_MS_MIN: i64 = 2 * BROKER_HEARTBEAT_INTERVAL_MS_MIN;
+/// Shortest `broker.heartbeat.interval.ms`: above the lifecycle's 100 ms poll
+/// and a controller round trip on a loaded machine.
+pub const BROKER_HEARTBEAT_INTERVAL_MS_MIN: i64 = 250;
 const KAFKA_NEVER: i64 = i64::MAX;
 const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_HOUR: i64 = 60 * MS_PER_MINUTE;
@@ -657,6 +663,27 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
                 &mut c.initial_broker_registration_timeout_ms,
                 int(v, 1, INT_MAX)? as u64,
             )
+        },
+    },
+    BrokerKey {
+        name: "broker.session.timeout.ms",
+        default: Some("9000"),
+        doc: "In a cluster: an unfenced broker the active controller has not heard from this long \
+              is fenced (its leaderships move); one whose connections to the controller all \
+              closed is fenced sooner, after broker.heartbeat.interval.ms without a reconnect.",
+        apply: |c, v| {
+            let bound = int(v, BROKER_SESSION_TIMEOUT_MS_MIN, INT_MAX)?;
+            store(&mut c.broker_session_timeout_ms, bound as u64)
+        },
+    },
+    BrokerKey {
+        name: "broker.heartbeat.interval.ms",
+        default: Some("2000"),
+        doc: "In a cluster: how often a broker heartbeats the active controller; at most half of \
+              broker.session.timeout.ms.",
+        apply: |c, v| {
+            let bound = int(v, BROKER_HEARTBEAT_INTERVAL_MS_MIN, INT_MAX)?;
+            store(&mut c.broker_heartbeat_interval_ms, bound as u64)
         },
     },
     BrokerKey {

@@ -150,6 +150,11 @@ pub struct Config {
     pub startup_timeout_ms: u64,
     /// `initial.broker.registration.timeout.ms` (a cluster's brokers).
     pub initial_broker_registration_timeout_ms: u64,
+    /// `broker.session.timeout.ms` (a cluster's controllers): an unfenced
+    /// broker not heard from this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms` (a cluster's brokers).
+    pub broker_heartbeat_interval_ms: u64,
     /// `http.listener`: address of the metrics endpoint; `None` = off.
     pub http_listener: Option<String>,
     /// Kafka keys that were set but mean nothing here
@@ -338,6 +343,8 @@ impl Config {
             shutdown_timeout_ms: 0,
             startup_timeout_ms: 0,
             initial_broker_registration_timeout_ms: 0,
+            broker_session_timeout_ms: 0,
+            broker_heartbeat_interval_ms: 0,
             http_listener: None,
             ignored_keys: Vec::new(),
         }
@@ -392,7 +399,27 @@ impl Config {
             .iter()
             .any(|e| e.key == "node.id" || e.key == "broker.id");
         config.resolve_listeners(node_id_set)?;
+        config.check_broker_session()?;
         Ok(config)
+    }
+
+    /// Kafka's rule: the heartbeat interval is at most half the session
+    /// timeout, so one lost heartbeat does not fence a live broker.
+    fn check_broker_session(&self) -> Result<(), ConfigError> {
+        let (interval_ms, session_ms) = (
+            self.broker_heartbeat_interval_ms,
+            self.broker_session_timeout_ms,
+        );
+        if interval_ms.saturating_mul(2) > session_ms {
+            return Err(ConfigError::Invalid {
+                key: "broker.heartbeat.interval.ms".into(),
+                reason: format!(
+                    "{interval_ms} ms must be less than or equal to half of \
+                     broker.session.timeout.ms ({session_ms} ms)"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Checks the KRaft and listener keys together and sets the listener

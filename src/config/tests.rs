@@ -257,3 +257,26 @@ fn http_listener_defaults_on_and_an_empty_value_turns_it_off() {
     let other = Config::load(None, &["http.listener=0.0.0.0:9100".to_string()]).unwrap();
     assert_eq!(other.http_listener.as_deref(), Some("0.0.0.0:9100"));
 }
+
+#[test]
+fn broker_session_keys_default_to_kafka_and_are_checked_together() {
+    let config = Config::load(None, &[]).unwrap();
+    assert_eq!(config.broker_session_timeout_ms, 9000);
+    assert_eq!(config.broker_heartbeat_interval_ms, 2000);
+    let short = [
+        "broker.session.timeout.ms=3000",
+        "broker.heartbeat.interval.ms=1000",
+    ];
+    let config = Config::load(None, &overrides(&short)).unwrap();
+    assert_eq!(config.broker_session_timeout_ms, 3000);
+    assert_eq!(config.broker_heartbeat_interval_ms, 1000);
+    let error = Config::load(None, &overrides(&["broker.session.timeout.ms=3000"])).unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, ConfigError::Invalid { .. }), "{text}");
+    assert!(
+        text.contains("broker.heartbeat.interval.ms") && text.contains("half"),
+        "{text}"
+    );
+    let low = Config::load(None, &overrides(&["broker.heartbeat.interval.ms=10"])).unwrap_err();
+    assert!(matches!(low, ConfigError::BadValue { .. }), "{low}");
+}

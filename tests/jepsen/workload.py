@@ -261,6 +261,11 @@ def wait_for_brokers(bootstrap, broker_ids, timeout_s=CLUSTER_WAIT_TIMEOUT_S):
             seen = admin.list_topics(timeout=5)
             if set(seen.brokers) == set(broker_ids):
                 return seen
+            if seen.orig_broker_id not in broker_ids:
+                # librdkafka asks any broker it knows, and one cut off from the controller
+                # (fenced by it) keeps serving its own stale view, listing itself: ask the
+                # bootstrap address again through a new client.
+                admin = AdminClient({"bootstrap.servers": bootstrap})
         except KafkaException:
             pass
         time.sleep(0.2)

@@ -130,6 +130,10 @@ pub fn properties(node: &LocalNode, voters: &str) -> String {
          listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
          log.dirs={data}\n\
          num.partitions=1\n\
+         # Kafka's defaults: a broker not heard from for the session timeout is fenced and\n\
+         # its partitions get new leaders (sooner when its connections closed: a crash).\n\
+         broker.session.timeout.ms=9000\n\
+         broker.heartbeat.interval.ms=2000\n\
          # millrace's own keys: one shard per node (several nodes share this machine's cores),\n\
          # and each node's HTTP endpoint on its own port.\n\
          num.shards=1\n\
@@ -197,6 +201,8 @@ mod tests {
             assert_eq!(config.node_id, node.node_id as i32);
             assert_eq!(config.num_shards, 1);
             assert_eq!(config.kraft.voters.len(), 3);
+            assert_eq!(config.broker_session_timeout_ms, 9000);
+            assert_eq!(config.broker_heartbeat_interval_ms, 2000);
             assert!(
                 config.cluster_membership().is_some(),
                 "node {} is one member of a 4-node cluster",

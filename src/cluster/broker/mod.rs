@@ -98,6 +98,13 @@ pub enum LifecycleInput {
         /// The reply.
         reply: Reply,
     },
+    /// No controller answered the request `id` (every address tried): send
+    /// again after the backoff instead of waiting out the request timeout,
+    /// so a new active controller hears from this broker soon.
+    CallFailed {
+        /// The id the request went out with.
+        id: RequestId,
+    },
     /// The broker applied the metadata log up to `offset`.
     MetadataApplied {
         /// Last applied offset.
@@ -191,6 +198,7 @@ impl BrokerLifecycle {
         match input {
             LifecycleInput::Tick => self.on_tick(now_ms, &mut out),
             LifecycleInput::Reply { id, reply } => self.on_reply(now_ms, id, reply, &mut out),
+            LifecycleInput::CallFailed { id } => self.on_call_failed(now_ms, id),
             LifecycleInput::MetadataApplied { offset } => {
                 self.metadata_offset = self.metadata_offset.max(offset)
             }
@@ -286,6 +294,13 @@ impl BrokerLifecycle {
             }
             // A heartbeat refused for now: the next one goes after the backoff.
             _ => {}
+        }
+    }
+
+    fn on_call_failed(&mut self, now_ms: u64, id: RequestId) {
+        if self.in_flight.map(|(expected, _)| expected) == Some(id) {
+            self.in_flight = None;
+            self.next_send_ms = now_ms + self.config.retry_backoff_ms;
         }
     }
 

@@ -30,6 +30,12 @@ pub enum Input {
     },
     /// Time passed: check broker sessions and periodic work.
     Tick,
+    /// The brokers whose connections to the controllers all closed (or
+    /// were reset) and did not come back, each with the time the last one
+    /// closed; replaces the previous set. A broker killed -9 shows here at
+    /// once, so it is fenced after `broker_heartbeat_interval_ms` instead
+    /// of the whole session timeout (see `sessions`).
+    ConnectionsLost(Vec<(BrokerId, u64)>),
 }
 
 /// One output of [`super::Controller::handle`], to carry out in order.

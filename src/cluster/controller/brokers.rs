@@ -236,16 +236,26 @@ impl Controller {
         records
     }
 
-    /// Fences every unfenced broker whose session expired.
+    /// Fences every unfenced broker whose session expired, or whose
+    /// connections were lost and not restored (see `sessions`).
     pub(super) fn fence_stale_brokers(&mut self, now_ms: u64, out: &mut Vec<Output>) {
         let timeout_ms = self.config.session_timeout_ms;
-        let stale: Vec<BrokerId> = self
+        let grace_ms = self.config.broker_heartbeat_interval_ms;
+        let stale: Vec<(BrokerId, bool)> = self
             .image
             .brokers()
-            .filter(|b| !b.fenced && !self.sessions.is_fresh(b.broker_id, now_ms, timeout_ms))
-            .map(|b| b.broker_id)
+            .filter(|b| !b.fenced)
+            .filter_map(|b| {
+                let id = b.broker_id;
+                let lost = self.sessions.is_lost(id, now_ms, grace_ms, timeout_ms);
+                let expired = !self.sessions.is_fresh(id, now_ms, timeout_ms);
+                (lost || expired).then_some((id, lost && !expired))
+            })
             .collect();
-        for broker_id in stale {
+        for (broker_id, for_loss) in stale {
+            if for_loss {
+                self.sessions.fenced_for_loss(broker_id, now_ms);
+            }
             let records = self.fence_records(broker_id);
             self.propose(records, out);
         }

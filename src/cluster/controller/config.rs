@@ -33,6 +33,9 @@ pub struct ControllerConfig {
     pub cluster_id: String,
     /// `broker.session.timeout.ms`: an unfenced broker silent this long is fenced.
     pub session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: a broker whose connections were all
+    /// lost and that did not come back within it is fenced.
+    pub broker_heartbeat_interval_ms: u64,
     /// `default.replication.factor`.
     pub default_replication_factor: i16,
     /// `num.partitions`.
@@ -61,6 +64,7 @@ impl ControllerConfig {
         ControllerConfig {
             cluster_id: cluster_id.to_string(),
             session_timeout_ms: 9000,
+            broker_heartbeat_interval_ms: 2000,
             default_replication_factor: 1,
             num_partitions: 1,
             min_insync_replicas: 1,

@@ -52,6 +52,9 @@ pub(crate) struct PlantedBugs {
     pub(crate) fence_keeps_leadership: bool,
     /// AlterPartition lets fenced or stale-epoch brokers into the ISR.
     pub(crate) alter_accepts_ineligible: bool,
+    /// A broker back from a crash leaves every ELR (Kafka's KIP-966 rule,
+    /// millrace's before issue 13's empty-ISR finding).
+    pub(crate) crash_leaves_elr: bool,
     /// A reassignment completes without waiting for its new replicas to
     /// be in sync.
     pub(crate) reassignment_skips_sync: bool,
@@ -127,6 +130,7 @@ impl Controller {
             Input::Request { id, request } => self.handle_request(now_ms, id, request, &mut out),
             Input::Committed { offset } => self.on_committed(offset, &mut out),
             Input::Tick => self.on_tick(now_ms, &mut out),
+            Input::ConnectionsLost(lost) => self.sessions.set_lost(&lost),
         }
         out
     }

@@ -52,12 +52,28 @@ impl Controller {
         self.partition_updates(update, self.image.isr_partitions_of(broker_id))
     }
 
-    /// KIP-966: a broker back from a crash leaves every ISR and ELR (its log
-    /// may have lost records it had acknowledged).
+    /// A broker back from a crash (KIP-966's unclean shutdown) leaves every
+    /// ISR, joining the ELR where that leaves the ISR below min ISR, as a
+    /// clean stop does. Kafka also takes it out of every ELR, because a Kafka
+    /// broker may lose acknowledged records it never fsynced. A millrace
+    /// replica reports only fsynced offsets and the high watermark is the
+    /// least of them, so a crash loses nothing below the high watermark; and
+    /// Kafka's rule could leave a partition with neither ISR nor ELR, offline
+    /// for good without an unclean election (issue 13's Jepsen runs).
     pub(super) fn unclean_shutdown_records(&self, broker_id: BrokerId) -> Vec<MetadataRecord> {
         if !self.config.eligible_leader_replicas_enable {
             return Vec::new();
         }
+        #[cfg(test)]
+        if self.bugs.crash_leaves_elr {
+            return self.crash_leaves_elr_records(broker_id);
+        }
+        self.leave_isr_records(broker_id)
+    }
+
+    /// Kafka's KIP-966 rule, kept as a planted bug for the simulator.
+    #[cfg(test)]
+    fn crash_leaves_elr_records(&self, broker_id: BrokerId) -> Vec<MetadataRecord> {
         let mut partitions = self.image.isr_partitions_of(broker_id).clone();
         partitions.extend(self.image.elr_partitions_of(broker_id));
         let update = Update {

@@ -4,6 +4,7 @@
 mod configs;
 mod partitions;
 mod reassignment;
+mod sessions;
 
 use super::*;
 use crate::cluster::records::Endpoint;

@@ -8,11 +8,13 @@
 
 use super::{Asked, Member};
 use crate::cluster::controller::{Controller, Input, Output, RequestId};
+use crate::cluster::records::{MetadataRecord, RecordBatch};
+use crate::cluster::BrokerId;
 use crate::local::oneshot;
 use glommio::channels::local_channel;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often a non-leader looks whether it became the leader.
 const LEADER_POLL_MS: u64 = 50;
@@ -76,6 +78,7 @@ async fn serve_term(member: &Rc<Member>) {
     );
     let mut pending: HashMap<RequestId, oneshot::Sender<_>> = HashMap::new();
     let mut next_id: RequestId = 0;
+    let mut lost_logged = Vec::new();
     loop {
         let asked = futures_lite::future::or(async { receiver.recv().await }, async {
             glommio::timer::sleep(Duration::from_millis(TICK_MS)).await;
@@ -91,7 +94,11 @@ async fn serve_term(member: &Rc<Member>) {
                     request,
                 }
             }
-            None => Input::Tick,
+            None => {
+                let lost = lost_brokers(member, &mut lost_logged);
+                drive(member, &mut controller, lost, &mut pending).await;
+                Input::Tick
+            }
         };
         let kept = drive(member, &mut controller, input, &mut pending).await;
         if !kept || !leads(member) || member.stop.is_fired() {
@@ -108,6 +115,51 @@ async fn serve_term(member: &Rc<Member>) {
     );
 }
 
+/// The other brokers whose connections to this node's CONTROLLER listener
+/// all closed and did not come back, each with when the last one closed
+/// (wall-clock ms); logs each change of that set.
+fn lost_brokers(member: &Member, logged: &mut Vec<u64>) -> Input {
+    let now = now_ms();
+    let lost: Vec<(BrokerId, u64)> = member
+        .node
+        .presence()
+        .lost(Instant::now())
+        .into_iter()
+        .filter(|(id, _)| *id != member.config.node_id as u64)
+        .filter_map(|(id, ago)| {
+            let since = now.saturating_sub(ago.as_millis() as u64);
+            BrokerId::try_from(id).ok().map(|id| (id, since))
+        })
+        .collect();
+    let ids: Vec<u64> = lost.iter().map(|(id, _)| *id as u64).collect();
+    if ids != *logged {
+        log::info!(
+            "node {}: brokers whose connections to the controller closed and did not come back: {ids:?}",
+            member.config.node_id
+        );
+        *logged = ids;
+    }
+    Input::ConnectionsLost(lost)
+}
+
+/// Proposes `batch`, logging the brokers it fences (failover timelines).
+async fn propose_logged(
+    member: &Member,
+    batch: &RecordBatch,
+) -> Result<crate::cluster::raft::ApplyOutcome, crate::cluster::raft::node::NodeError> {
+    for record in &batch.records {
+        if let MetadataRecord::FenceBroker(fence) = record {
+            log::info!(
+                "node {}: fencing broker {} (epoch {})",
+                member.config.node_id,
+                fence.broker_id,
+                fence.broker_epoch
+            );
+        }
+    }
+    member.node.propose(batch).await
+}
+
 /// Hands `input` to the controller and carries out what it asks, in order.
 /// False when the controller must resign.
 async fn drive(
@@ -119,7 +171,7 @@ async fn drive(
     let mut queue: VecDeque<Output> = controller.handle(now_ms(), input).into();
     while let Some(output) = queue.pop_front() {
         match output {
-            Output::Append(batch) => match member.node.propose(&batch).await {
+            Output::Append(batch) => match propose_logged(member, &batch).await {
                 Ok(outcome) if outcome.error.is_none() => {
                     let committed = Input::Committed {
                         offset: outcome.image_offset,

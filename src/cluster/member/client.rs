@@ -59,7 +59,16 @@ impl Member {
                     Ok(other) => last_error = format!("{addr}: unexpected answer {other:?}"),
                     Err(e) => last_error = format!("{addr}: {e}"),
                 },
-                Err(e) => last_error = format!("{addr}: {e}"),
+                Err(e) => {
+                    last_error = format!("{addr}: {e}");
+                    if attempt == 0 {
+                        // Likely a connection the controller's side closed
+                        // (the link dropped it): try the leader again at
+                        // once on a new one, so a heartbeat is not late.
+                        hint = self.node.leader();
+                        continue;
+                    }
+                }
             }
             glommio::timer::sleep(Duration::from_millis(CALL_RETRY_BACKOFF_MS)).await;
         }

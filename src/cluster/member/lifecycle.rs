@@ -40,7 +40,7 @@ pub(super) async fn run(member: Rc<Member>) {
     let mut lifecycle = BrokerLifecycle::new(member.config.lifecycle.clone(), now_ms());
     // Logs were recovered before the node started: ready once caught up.
     lifecycle.handle(now_ms(), LifecycleInput::ReadyToUnfence);
-    let replies: Rc<RefCell<VecDeque<(RequestId, Reply)>>> = Rc::default();
+    let replies: Rc<RefCell<VecDeque<Answer>>> = Rc::default();
     let last_error: Rc<RefCell<Option<String>>> = Rc::default();
     let failed_calls: Rc<Cell<u32>> = Rc::default();
     let mut shutdown_begun = false;
@@ -50,8 +50,12 @@ pub(super) async fn run(member: Rc<Member>) {
         let offset = member.published_offset.get();
         let mut outputs = lifecycle.handle(now, LifecycleInput::MetadataApplied { offset });
         let arrived: Vec<_> = replies.borrow_mut().drain(..).collect();
-        for (id, reply) in arrived {
-            outputs.extend(lifecycle.handle(now, LifecycleInput::Reply { id, reply }));
+        for (id, answer) in arrived {
+            let input = match answer {
+                Some(reply) => LifecycleInput::Reply { id, reply },
+                None => LifecycleInput::CallFailed { id },
+            };
+            outputs.extend(lifecycle.handle(now, input));
         }
         if member.shutdown_requested.get() && !shutdown_begun {
             shutdown_begun = true;
@@ -100,11 +104,15 @@ pub(super) async fn run(member: Rc<Member>) {
     }
 }
 
+/// A controller's reply to a lifecycle request, or `None` when no
+/// controller answered it.
+type Answer = (RequestId, Option<Reply>);
+
 fn send(
     member: &Rc<Member>,
     id: RequestId,
     request: Request,
-    replies: &Rc<RefCell<VecDeque<(RequestId, Reply)>>>,
+    replies: &Rc<RefCell<VecDeque<Answer>>>,
     last_error: &Rc<RefCell<Option<String>>>,
     failed_calls: &Rc<Cell<u32>>,
 ) {
@@ -115,10 +123,7 @@ fn send(
             Ok((reply, _)) => {
                 failed_calls.set(0);
                 if let Some(reply) = reply.into_lifecycle_reply() {
-                    let mut queue = replies.borrow_mut();
-                    if queue.len() < REPLIES_QUEUED_MAX {
-                        queue.push_back((id, reply));
-                    }
+                    queue_answer(&replies, (id, Some(reply)));
                 }
             }
             Err(e) => {
@@ -128,10 +133,18 @@ fn send(
                 );
                 *last_error.borrow_mut() = Some(e);
                 failed_calls.set(failed_calls.get().saturating_add(1));
+                queue_answer(&replies, (id, None));
             }
         }
     })
     .detach();
+}
+
+fn queue_answer(replies: &RefCell<VecDeque<Answer>>, answer: Answer) {
+    let mut queue = replies.borrow_mut();
+    if queue.len() < REPLIES_QUEUED_MAX {
+        queue.push_back(answer);
+    }
 }
 
 /// The cluster will not have this broker: say why, naming the key, and exit.

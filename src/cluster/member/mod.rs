@@ -105,7 +105,7 @@ impl Member {
             Box::pin(async move {
                 match member {
                     Some(member) => member.serve_rpc(bytes).await,
-                    None => encode(&RpcResponse::NotController { leader: None }),
+                    None => (encode(&RpcResponse::NotController { leader: None }), None),
                 }
             })
         });
@@ -175,17 +175,30 @@ impl Member {
         self.node.shutdown().await;
     }
 
-    /// Answers a broker's request on the CONTROLLER listener.
-    async fn serve_rpc(self: Rc<Self>, bytes: Vec<u8>) -> Vec<u8> {
-        let not_controller = || RpcResponse::NotController {
-            leader: self.node.leader(),
-        };
+    /// Answers a broker's request on the CONTROLLER listener, naming the
+    /// broker when the request carries its id (the connection is its own).
+    async fn serve_rpc(self: Rc<Self>, bytes: Vec<u8>) -> (Vec<u8>, Option<u64>) {
         let request: RpcRequest = match decode(&bytes) {
             Ok(request) => request,
             Err(e) => {
                 log::warn!("broker request refused: {e}");
-                return encode(&not_controller());
+                let leader = self.node.leader();
+                return (encode(&RpcResponse::NotController { leader }), None);
             }
+        };
+        let broker = match &request {
+            RpcRequest::Register { broker_id, .. }
+            | RpcRequest::Heartbeat { broker_id, .. }
+            | RpcRequest::AlterPartition { broker_id, .. }
+            | RpcRequest::AllocateProducerIds { broker_id, .. } => u64::try_from(*broker_id).ok(),
+            _ => None,
+        };
+        (self.answer_rpc(request).await, broker)
+    }
+
+    async fn answer_rpc(self: Rc<Self>, request: RpcRequest) -> Vec<u8> {
+        let not_controller = || RpcResponse::NotController {
+            leader: self.node.leader(),
         };
         let learner = match &request {
             RpcRequest::Register {

@@ -16,10 +16,6 @@ use std::path::PathBuf;
 /// Where a learner keeps the port of its Raft listener, so that the address
 /// the controllers hold for it stays right across restarts.
 const LEARNER_PORT_FILE_NAME: &str = "learner.port";
-/// `broker.heartbeat.interval.ms` (Kafka's default).
-const HEARTBEAT_INTERVAL_MS: u64 = 2_000;
-/// `broker.session.timeout.ms` (Kafka's default).
-const SESSION_TIMEOUT_MS: u64 = 9_000;
 /// How long a controlled shutdown may wait for the controller.
 const CONTROLLED_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
 
@@ -136,7 +132,8 @@ impl MemberConfig {
             .find(|l| is_controller_name(&l.name))
             .map(|l| l.addr.socket_address());
         let mut controller = ControllerConfig::new(&identity.cluster_id);
-        controller.session_timeout_ms = SESSION_TIMEOUT_MS;
+        controller.session_timeout_ms = config.broker_session_timeout_ms;
+        controller.broker_heartbeat_interval_ms = config.broker_heartbeat_interval_ms;
         controller.default_replication_factor = config.default_replication_factor;
         controller.num_partitions = config.num_partitions;
         controller.min_insync_replicas = config.min_insync_replicas;
@@ -148,7 +145,7 @@ impl MemberConfig {
         let mut lifecycle =
             LifecycleConfig::new(identity.node_id, &identity.cluster_id, uuid::Uuid::new_v4());
         lifecycle.registration.endpoints = vec![endpoint.clone()];
-        lifecycle.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS;
+        lifecycle.heartbeat_interval_ms = config.broker_heartbeat_interval_ms;
         lifecycle.controlled_shutdown_timeout_ms = CONTROLLED_SHUTDOWN_TIMEOUT_MS;
         lifecycle.initial_registration_timeout_ms = config.initial_broker_registration_timeout_ms;
         MemberConfig {

@@ -25,6 +25,7 @@ pub mod log_file;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod presence;
 pub mod runtime;
 pub mod server;
 pub mod state_machine;

@@ -272,8 +272,11 @@ impl ControllerNetwork {
 }
 
 /// What the CONTROLLER listener does with a broker's request
-/// ([`RaftRequest::Broker`]): the bytes in, the answer's bytes out.
-pub type BrokerRpcHandler = Rc<dyn Fn(Vec<u8>) -> Pin<Box<dyn Future<Output = Vec<u8>>>>>;
+/// ([`RaftRequest::Broker`]): the bytes in; the answer's bytes out, with
+/// the broker the request named when it registers or heartbeats (the
+/// connection then belongs to it, see [`PeerPresence`](super::presence)).
+pub type BrokerRpcHandler =
+    Rc<dyn Fn(Vec<u8>) -> Pin<Box<dyn Future<Output = (Vec<u8>, Option<NodeId>)>>>>;
 
 /// A broker's link to one controller's CONTROLLER listener: the same
 /// framing, one connection, one exchange at a time, each under a deadline.

@@ -5,6 +5,7 @@
 
 use super::log_store::{MetadataLogStore, METADATA_LOG_DIR_NAME};
 use super::network::{BrokerRpcHandler, ControllerNetwork};
+use super::presence::PeerPresence;
 use super::server::{serve, ReadDeadlines};
 use super::state_machine::MetadataStateMachine;
 use super::{ApplyOutcome, EncodedBatch, MetadataRaft, NodeId};
@@ -190,6 +191,7 @@ pub struct MetadataNode {
     raft: MetadataRaft,
     state_machine: MetadataStateMachine,
     recovered_snapshot: Option<u64>,
+    presence: PeerPresence,
     stop: LocalEvent,
 }
 
@@ -225,10 +227,12 @@ impl MetadataNode {
         .map_err(|e| NodeError::Stopped(e.to_string()))?;
         let stop = LocalEvent::default();
         let deadlines = config.read_deadlines();
+        let presence = PeerPresence::default();
         glommio::spawn_local(serve(
             listener,
             raft.clone(),
             brokers,
+            presence.clone(),
             stop.clone(),
             deadlines,
         ))
@@ -238,6 +242,7 @@ impl MetadataNode {
             raft,
             state_machine,
             recovered_snapshot,
+            presence,
             stop,
         };
         if config.voters.contains_key(&config.node_id) {
@@ -343,6 +348,11 @@ impl MetadataNode {
     /// Raft's view of this node now (leader, term, log, snapshot).
     pub fn metrics(&self) -> RaftMetrics<super::MetadataRaftTypes> {
         self.raft.metrics().borrow_watched().clone()
+    }
+
+    /// Which peers hold connections to this node's CONTROLLER listener.
+    pub fn presence(&self) -> &PeerPresence {
+        &self.presence
     }
 
     /// The leader this node knows of.

@@ -8,21 +8,23 @@
 
 use super::log_file::Vote;
 use super::network::{read_body, BrokerRpcHandler, CallError};
+use super::presence::PeerPresence;
 use super::runtime::GlommioRuntime;
 use super::state_machine::Snapshot;
 use super::wire::{
     decode_body, encode_frame, RaftRequest, RaftResponse, FRAME_HEADER_BYTES, SNAPSHOT_BYTES_MAX,
 };
-use super::{MetadataRaft, MetadataRaftTypes};
+use super::{MetadataRaft, MetadataRaftTypes, NodeId};
 use crate::local::notify::LocalEvent;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use openraft::type_config::alias::SnapshotMetaOf;
+use openraft::vote::RaftLeaderId;
 use openraft::AsyncRuntime;
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Connections the CONTROLLER listener serves at once (each voter and
 /// learner keeps two per peer); past it, new ones are closed.
@@ -76,12 +78,33 @@ struct ConnectionState {
     brokers: Option<BrokerRpcHandler>,
     receiving: Rc<Cell<usize>>,
     assembly: Option<Assembly>,
+    /// Who holds which connections (see [`PeerPresence`]).
+    presence: PeerPresence,
+    /// The peer this connection belongs to, once a frame named it.
+    peer: Option<NodeId>,
 }
 
 impl ConnectionState {
+    /// The connection belongs to `peer` from its first frame naming one.
+    fn attribute(&mut self, peer: Option<NodeId>) {
+        if let (None, Some(peer)) = (self.peer, peer) {
+            self.peer = Some(peer);
+            self.presence.opened(peer);
+        }
+    }
+
     /// Hands one request to the local Raft node.
     async fn handle(&mut self, request: RaftRequest) -> RaftResponse {
         let failed = |e: &dyn std::fmt::Display| RaftResponse::Failed(e.to_string());
+        let sender = match &request {
+            RaftRequest::AppendEntries(rpc) => Some(*rpc.vote.leader_id().node_id()),
+            RaftRequest::Vote(rpc) | RaftRequest::PreVote(rpc) => {
+                Some(*rpc.vote.leader_id().node_id())
+            }
+            RaftRequest::SnapshotChunk { vote, .. } => Some(*vote.leader_id().node_id()),
+            RaftRequest::Broker(_) => None,
+        };
+        self.attribute(sender);
         let raft = &self.raft;
         match request {
             RaftRequest::AppendEntries(rpc) => match raft.append_entries(rpc).await {
@@ -103,8 +126,12 @@ impl ConnectionState {
                 offset,
                 data,
             } => self.chunk(vote, meta, total_bytes, offset, data).await,
-            RaftRequest::Broker(body) => match &self.brokers {
-                Some(brokers) => RaftResponse::Broker(brokers(body).await),
+            RaftRequest::Broker(body) => match self.brokers.clone() {
+                Some(brokers) => {
+                    let (answer, broker) = brokers(body).await;
+                    self.attribute(broker);
+                    RaftResponse::Broker(answer)
+                }
                 None => failed(&"this node serves no broker requests"),
             },
         }
@@ -174,33 +201,63 @@ impl ConnectionState {
     }
 }
 
-/// Reads the next frame: its header within `deadlines.idle` (else `None`:
-/// the peer idled out or closed), its body within `deadlines.frame`.
-async fn next_frame(
-    stream: &mut TcpStream,
-    deadlines: ReadDeadlines,
-) -> Result<Option<Vec<u8>>, CallError> {
+/// What reading a connection's next frame found.
+enum Next {
+    /// A whole frame's body.
+    Frame(Vec<u8>),
+    /// No frame within the idle deadline: this node closes the connection.
+    Idle,
+    /// The peer closed the connection.
+    Closed,
+}
+
+/// Reads the next frame: its header within `deadlines.idle`, its body
+/// within `deadlines.frame`.
+async fn next_frame(stream: &mut TcpStream, deadlines: ReadDeadlines) -> Result<Next, CallError> {
     let mut header = [0u8; FRAME_HEADER_BYTES];
     let header_read = GlommioRuntime::timeout(deadlines.idle, stream.read_exact(&mut header));
     match header_read.await {
-        Err(_) => return Ok(None),
-        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(_) => return Ok(Next::Idle),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Next::Closed),
         Ok(Err(e)) => return Err(CallError::Io(e)),
         Ok(Ok(())) => {}
     }
     match GlommioRuntime::timeout(deadlines.frame, read_body(stream, header)).await {
-        Ok(body) => body.map(Some),
+        Ok(body) => body.map(Next::Frame),
         Err(_) => Err(CallError::TimedOut(deadlines.frame)),
     }
 }
 
-/// Serves one peer's connection until it closes, idles out or fails.
+/// Serves one peer's connection until it closes, idles out or fails, then
+/// tells the presence table who left and how.
 async fn serve_connection(
     mut stream: TcpStream,
     mut state: ConnectionState,
     deadlines: ReadDeadlines,
 ) -> Result<(), CallError> {
-    while let Some(body) = next_frame(&mut stream, deadlines).await? {
+    let served = serve_frames(&mut stream, &mut state, deadlines).await;
+    if let Some(peer) = state.peer {
+        // Closed or reset by the peer (a killed process): it left. An idle
+        // timeout or a trickled frame is this node's own decision.
+        let by_peer = matches!(&served, Ok(()) | Err(CallError::Io(_)));
+        state.presence.closed(peer, by_peer, Instant::now());
+    }
+    served
+}
+
+/// Answers frames until the peer closes (`Ok`), the connection idles out
+/// (`Err(TimedOut)`) or an error.
+async fn serve_frames(
+    stream: &mut TcpStream,
+    state: &mut ConnectionState,
+    deadlines: ReadDeadlines,
+) -> Result<(), CallError> {
+    loop {
+        let body = match next_frame(stream, deadlines).await? {
+            Next::Frame(body) => body,
+            Next::Closed => return Ok(()),
+            Next::Idle => return Err(CallError::TimedOut(deadlines.idle)),
+        };
         let answer = match decode_body::<RaftRequest>(&body) {
             Ok(request) => state.handle(request).await,
             Err(e) => RaftResponse::Failed(e.to_string()),
@@ -209,16 +266,16 @@ async fn serve_connection(
         stream.write_all(&frame).await.map_err(CallError::Io)?;
         stream.flush().await.map_err(CallError::Io)?;
     }
-    Ok(())
 }
 
 /// Accepts the peers' connections on the CONTROLLER `listener` and serves
 /// them until `stop` fires (which also closes every connection); brokers'
-/// requests go to `brokers`.
+/// requests go to `brokers`, and who holds connections to `presence`.
 pub async fn serve(
     listener: TcpListener,
     raft: MetadataRaft,
     brokers: Option<BrokerRpcHandler>,
+    presence: PeerPresence,
     stop: LocalEvent,
     deadlines: ReadDeadlines,
 ) {
@@ -250,6 +307,8 @@ pub async fn serve(
             brokers: brokers.clone(),
             receiving: receiving.clone(),
             assembly: None,
+            presence: presence.clone(),
+            peer: None,
         };
         let (stop, open) = (stop.clone(), open.clone());
         glommio::spawn_local(async move {
@@ -258,8 +317,9 @@ pub async fn serve(
                     stop.wait().await;
                     Ok(())
                 });
-            if let Err(e) = served.await {
-                log::debug!("metadata quorum connection ended: {e}");
+            match served.await {
+                Err(CallError::TimedOut(_)) | Ok(()) => {}
+                Err(e) => log::debug!("metadata quorum connection ended: {e}"),
             }
             open.set(open.get() - 1);
         })

@@ -32,6 +32,9 @@ pub(crate) struct SimBroker {
     /// The metadata the last process had applied (its local log).
     disk_image: MetadataImage,
     restart_scheduled: bool,
+    /// When the last process stopped, while none runs: its connections to
+    /// the controllers closed then.
+    stopped_at_ms: Option<u64>,
 }
 
 struct Process {
@@ -50,6 +53,7 @@ impl SimBroker {
             clean_epoch: -1,
             disk_image: MetadataImage::new(),
             restart_scheduled: true,
+            stopped_at_ms: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl Sim {
         if broker.process.is_some() {
             return Ok(());
         }
+        broker.stopped_at_ms = None;
         broker.generation += 1;
         let mut config = LifecycleConfig::new(id, CLUSTER_ID, incarnation);
         config.registration.endpoints = vec![endpoint(id)];
@@ -141,6 +146,7 @@ impl Sim {
         if let Some(process) = broker.process.take() {
             broker.clean_epoch = process.lifecycle.clean_shutdown_epoch().unwrap_or(-1);
             broker.disk_image = process.image;
+            broker.stopped_at_ms = Some(self.now_ms);
         }
         if !broker.restart_scheduled {
             broker.restart_scheduled = true;
@@ -421,6 +427,15 @@ impl Sim {
             broker_epoch,
         };
         self.send_request(route, Request::AllocateProducerIds(request));
+    }
+
+    /// Brokers whose process stopped and did not restart, with when: what
+    /// the controllers' listeners see as connections closed for good.
+    pub(super) fn stopped_brokers(&self) -> Vec<(BrokerId, u64)> {
+        self.brokers
+            .iter()
+            .filter_map(|(id, b)| b.stopped_at_ms.map(|at| (*id, at)))
+            .collect()
     }
 
     /// Brokers currently running a process, by id.

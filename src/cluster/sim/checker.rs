@@ -4,7 +4,8 @@
 //! count): at most one leader per partition per leader epoch; the leader is in
 //! the ISR; leader and partition epochs only rise, the partition epoch with
 //! every change; a new leader comes from the previous ISR or ELR unless the
-//! election was unclean (marked Recovering); ISR and ELR are disjoint; a
+//! election was unclean (marked Recovering); ISR and ELR are disjoint and
+//! never both empty (some replica may always lead cleanly again); a
 //! fenced broker leads nothing and stays in an ISR only as its last member
 //! with no leader; a broker id's epoch only rises; producer id blocks never
 //! overlap. Reassignment (KIP-455): a replica leaves the replica list only
@@ -248,6 +249,11 @@ fn check_shape(image: &MetadataImage, tp: TopicIdPartition, p: &PartitionRegistr
                 ))
             }
         }
+    }
+    if p.isr.is_empty() && p.elr.is_empty() {
+        return Err(format!(
+            "partition {tp}: ISR and ELR both empty, no replica may ever lead it cleanly: {p:?}"
+        ));
     }
     if let Some(both) = p.isr.iter().find(|b| p.elr.contains(b)) {
         return Err(format!(

@@ -397,6 +397,8 @@ impl Sim {
     }
 
     fn tick_controller(&mut self) -> Result<(), String> {
+        let lost = self.stopped_brokers();
+        self.controller_input(Input::ConnectionsLost(lost))?;
         self.controller_input(Input::Tick)?;
         let next = self.now_ms + self.rng.range(50, 500);
         self.timeline.schedule(next, Event::TickController);

@@ -8,8 +8,9 @@
 //! - `replay_one_seed`: `MILLRACE_SIM_SEED=<seed>` replays one seed, printing
 //!   every event; the failure message of any run prints this command.
 //! - The planted-bug tests show the checker catches a controller that elects
-//!   outside the ISR, fences without moving leadership, or lets a fenced
-//!   broker into an ISR; each failure replays from its seed.
+//!   outside the ISR, fences without moving leadership, lets a fenced
+//!   broker into an ISR, or leaves a partition no eligible replica after a
+//!   crash; each failure replays from its seed.
 
 use super::*;
 use crate::cluster::controller::PlantedBugs;
@@ -230,6 +231,21 @@ fn checker_catches_an_isr_expansion_to_a_fenced_broker() {
     let failure = first_failure(bugs);
     println!("planted bug caught: {failure}");
     assert!(failure.what.contains("fenced broker"), "{failure}");
+}
+
+#[test]
+fn checker_catches_a_crash_that_leaves_no_eligible_replica() {
+    // Kafka's KIP-966 rule, millrace's until issue 13: a broker back from a
+    // crash left every ELR, so the last eligible replica's crash emptied both
+    // ISR and ELR and the partition stayed offline (the Jepsen runs' "leader
+    // -1, empty ISR").
+    let bugs = PlantedBugs {
+        crash_leaves_elr: true,
+        ..PlantedBugs::default()
+    };
+    let failure = first_failure(bugs);
+    println!("planted bug caught: {failure}");
+    assert!(failure.what.contains("ISR and ELR both empty"), "{failure}");
 }
 
 #[test]

@@ -216,12 +216,49 @@ fn below_min_isr_fenced_replicas_become_eligible_leaders() {
     let p = h.partition(topic, 0);
     assert_eq!((p.leader, p.isr.clone()), (Some(back), vec![back]));
     assert!(!p.elr.contains(&back));
-    // order[2] crashed: its new incarnation leaves the ELR (KIP-966).
+    // order[2] crashed: unlike Kafka (KIP-966) it stays eligible, as a
+    // millrace replica reported only what it had fsynced.
     h.register_as(order[2], Uuid::from_u128(4242), -1).unwrap();
-    assert!(!h.partition(topic, 0).elr.contains(&order[2]));
+    assert!(h.partition(topic, 0).elr.contains(&order[2]));
     // order[0] left while the ISR was still at min ISR: never eligible.
     h.heartbeat(order[0]);
     assert_eq!(h.partition(topic, 0).leader, Some(back));
+}
+
+#[test]
+fn the_last_eligible_replica_back_from_a_crash_leads_again() {
+    // Issue 13 (Jepsen, seed 7): partitions stayed at leader -1 with an empty
+    // ISR. Kafka's KIP-966 rule took a crashed broker out of the ELR, so the
+    // crash of the last eligible replica left none.
+    let mut config = config();
+    config.min_insync_replicas = 2;
+    let mut h = Harness::new(config);
+    h.start_brokers([1, 2, 3]);
+    let topic = h.create_topic("t", 1, 3).unwrap();
+    let order = h.partition(topic, 0).replicas;
+    let tp = TopicIdPartition {
+        topic_id: topic,
+        partition: 0,
+    };
+    // The followers lag: the leader alone is in the ISR, they are eligible.
+    alter_isr(&mut h, tp, &[order[0]]).unwrap();
+    // Every replica crashes.
+    h.silence(&order);
+    let p = h.partition(topic, 0);
+    assert_eq!((p.leader, p.isr.is_empty()), (None, true), "{p:?}");
+    // Each comes back from the crash (a new incarnation, no clean epoch).
+    for (i, broker) in order.iter().enumerate() {
+        h.register_as(*broker, Uuid::from_u128(5000 + i as u128), -1)
+            .unwrap();
+        let p = h.partition(topic, 0);
+        assert!(
+            !(p.isr.is_empty() && p.elr.is_empty()),
+            "no eligible replica left: {p:?}"
+        );
+    }
+    h.heartbeat_all_but(&[]);
+    let p = h.partition(topic, 0);
+    assert!(p.leader.is_some(), "offline for good: {p:?}");
 }
 
 #[test]

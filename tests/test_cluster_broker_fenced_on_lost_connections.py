@@ -1,0 +1,93 @@
+"""A broker killed -9 is fenced long before broker.session.timeout.ms (issue 13: failover under
+6 s with Kafka's default timeouts). The kernel closes a dead process's connections at once, and
+the active controller fences a broker whose connections to it all closed and that did not come
+back once its next heartbeat is overdue (one broker.heartbeat.interval.ms after its last, or after
+the controller's activation, plus half an interval for a reconnect). A live broker whose
+connections are reset reconnects and heartbeats in time, and is not fenced.
+
+Every node runs with broker.session.timeout.ms=30000, so a fence within FENCED_WITHIN_S can only
+be the early one. Metadata is asked of the survivors over raw sockets (test_cluster_isolated_
+raft_leader_is_fenced.py's helpers).
+"""
+
+import time
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from jepsen import workload
+from jepsen.proxy import ProxyNet
+from test_cluster_isolated_raft_leader_is_fenced import (
+    metadata_broker_ids, raft_leader, wait_listed)
+
+SESSION_TIMEOUT_MS = 30_000
+HEARTBEAT_INTERVAL_MS = 2_000
+EXTRA = (
+    f"broker.session.timeout.ms={SESSION_TIMEOUT_MS}",
+    f"broker.heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}",
+    "default.replication.factor=3",
+    "min.insync.replicas=2",
+)
+# Half the session timeout: the early fence (at most 3 s after the kill, 5 s after a controller's
+# election) with room for the shared machine.
+FENCED_WITHIN_S = SESSION_TIMEOUT_MS / 2000
+CLUSTER_READY_S = 60.0
+PARTITIONS = 3
+# How long a live broker is watched after its connections are reset: past the fence's deadline
+# (1.5 heartbeat intervals) twice over.
+WATCH_S = 3 * HEARTBEAT_INTERVAL_MS / 1000
+RESET_ROUNDS = 6
+
+
+def leaders(cluster, node_id, topic):
+    states = workload.partition_states(cluster.node(node_id).bootstrap, topic)
+    return {p: leader for p, (leader, _, _) in states.items()}
+
+
+def test_a_killed_broker_is_fenced_before_its_session_times_out(millrace_cluster):
+    cluster = millrace_cluster(brokers=3, extra=EXTRA)
+    everyone = sorted(cluster.nodes)
+    wait_listed(cluster, everyone, everyone, CLUSTER_READY_S, "all three brokers listed")
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.create_topics([NewTopic("t", PARTITIONS, 3)])["t"].result(timeout=30)
+    took = []
+    # First a broker that is not the active controller, then the active controller itself
+    # (the next one must fence it: it saw the dead node's Raft connection close).
+    for controller_too in (False, True):
+        controller = workload.wait_for(lambda: raft_leader(cluster, everyone), "a Raft leader")
+        victim = controller if controller_too else min(n for n in everyone if n != controller)
+        others = [n for n in everyone if n != victim]
+        cluster.kill(victim)
+        took.append(wait_listed(
+            cluster, others, others, FENCED_WITHIN_S,
+            f"broker {victim} (controller: {controller_too}) killed -9, fenced early"))
+        moved = workload.wait_for(
+            lambda: (lambda now: len(now) == PARTITIONS and victim not in now.values()
+                     and -1 not in now.values() and now)(leaders(cluster, others[0], "t")),
+            f"every partition led by a survivor of {victim}", timeout_s=FENCED_WITHIN_S)
+        print(f"killed {victim}: fenced after {took[-1]:.1f} s, leaders {moved}")
+        cluster.restart(victim)
+        wait_listed(cluster, everyone, everyone, CLUSTER_READY_S, f"broker {victim} back")
+
+
+def test_a_live_broker_whose_controller_connections_are_reset_stays_unfenced(millrace_cluster):
+    proxies = ProxyNet()
+    try:
+        cluster = millrace_cluster(brokers=3, extra=EXTRA, proxies=proxies)
+        everyone = sorted(cluster.nodes)
+        wait_listed(cluster, everyone, everyone, CLUSTER_READY_S, "all three brokers listed")
+        for round_no in range(RESET_ROUNDS):
+            controller = workload.wait_for(lambda: raft_leader(cluster, everyone),
+                                           "a Raft leader")
+            live = [n for n in everyone if n != controller][round_no % 2]
+            # Resets land at different points of the broker's heartbeat cycle.
+            time.sleep((round_no * 0.37) % (HEARTBEAT_INTERVAL_MS / 1000))
+            proxies.reset_link(live, controller)
+            deadline = time.monotonic() + WATCH_S
+            while time.monotonic() < deadline:
+                listed = metadata_broker_ids(cluster.node(controller).bootstrap)
+                assert listed is None or live in listed, (
+                    f"round {round_no}: live broker {live} fenced after its connections to "
+                    f"controller {controller} were reset: Metadata lists {listed}")
+                time.sleep(0.1)
+    finally:
+        proxies.close()
