@@ -112,7 +112,9 @@ class Workload:
         self.producer.flush(120)
 
     def _consume(self):
-        while not self.stopping.is_set() or not self._caught_up():
+        # Done once the producer has flushed (its last acks arrive during the flush) and every
+        # acknowledged record was read.
+        while self.threads[0].is_alive() or not self.stopping.is_set() or not self._caught_up():
             for msg in self.consumer.consume(num_messages=1000, timeout=0.2):
                 err = msg.error()
                 if err is None:
