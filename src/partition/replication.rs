@@ -11,7 +11,7 @@
 //! poll, an acks=all answer) wakes on the log's sync and asks again. A
 //! follower's fetch that moves it fires [`ReplicaState`]'s listeners.
 
-use super::replica::follower::FollowerReplica;
+use super::replica::follower::{FollowerReplica, LeaderLogBounds, OutOfRange};
 use super::replica::leader::{AckState, FetchAnswer, FollowerFetch, LeaderReplica};
 use super::replica::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
 use super::snapshots::reload_after_cut;
@@ -448,6 +448,18 @@ impl Partition {
             .update_and_persist(&self.log, |cache| cache.truncate_from_end(i64::MIN))
             .await;
         Ok(())
+    }
+
+    /// Where a follower goes when its leader answers OFFSET_OUT_OF_RANGE
+    /// naming its log `leader` ([`FollowerReplica::on_out_of_range`]);
+    /// `None` when it no longer follows.
+    pub fn follower_out_of_range(&self, leader: LeaderLogBounds) -> Option<OutOfRange> {
+        let log_end = self.log.log_end_offset();
+        let mut role = self.replica.role.borrow_mut();
+        let Role::Follower(f) = &mut *role else {
+            return None;
+        };
+        Some(f.on_out_of_range(leader, log_end))
     }
 
     /// Where a follower truncates when the leader answers `diverging`.
