@@ -48,11 +48,7 @@ impl PartitionLog {
             .acquire_permit(1)
             .await
             .map_err(|_| self.closed_error())?;
-        let _flush = self
-            .flush_lock
-            .acquire_permit(1)
-            .await
-            .map_err(|_| self.closed_error())?;
+        let _flush = self.flush_turn().await.map_err(|_| self.closed_error())?;
         self.check_open()?;
         if offset >= self.log_end_offset() {
             return Ok(self.log_end_offset());
