@@ -9,7 +9,11 @@ seconds) must not delay requests for other partitions.
   topic B, sent from other connections and spanning both shards, are answered meanwhile. Before,
   each shard served the requests of a peer shard one ordered phase at a time, so B's fetch waited
   behind A's roll. Connections land on a shard by SO_REUSEPORT hash, so several stalling and
-  several probing connections make sure both directions are exercised."""
+  several probing connections make sure both directions are exercised.
+- The same partition: an acks=1 Produce waits for its O_DIRECT write only, not for the partition's
+  own fdatasync in flight (issue 14 §2). Before, a flusher round held the partition's flush lock
+  through its fdatasync, so the next write (and every acks=1 answer) queued behind the sync: the
+  latency tail of acks=1 followed the device's sync latency."""
 
 import socket
 import time
@@ -66,6 +70,30 @@ def test_a_slow_fdatasync_delays_no_other_partitions_writes(broker, monkeypatch)
                 except socket.timeout:
                     raise AssertionError(f"acks=all produce {i} to {healthy} not answered in {ANSWER_WITHIN_S}s")
                 assert results == {0: (kafka_wire.ERROR_NONE, i)}, results
+    finally:
+        stalled.close()
+
+
+def test_an_acks1_produce_waits_for_no_fdatasync_of_its_own_partition(broker, monkeypatch):
+    monkeypatch.setenv(ALLOW_ENV, "1")
+    topic = unique_topic("ownsync")
+    b = broker(**{"num.shards": 1, "storage.fault.plan": f"slow-sync:ms={SLOW_SYNC_MS}:file={topic}-0/"})
+    create_topic(b.bootstrap, topic, 1)
+    stalled = kafka_wire.connect(b.bootstrap)
+    try:
+        send_produce(stalled, 1, topic, {0: batch_of(100)}, acks=-1)
+        time.sleep(ROLL_SETTLE_S)  # its fdatasync is under way
+        with kafka_wire.connect(b.bootstrap, timeout_s=ANSWER_WITHIN_S) as sock:
+            for i in range(3):
+                started = time.monotonic()
+                try:
+                    results = kafka_wire.produce_v3(sock, i, topic, {0: batch_of(100)}, acks=1, timeout_ms=60_000)
+                except socket.timeout:
+                    raise AssertionError(
+                        f"acks=1 produce {i} to {topic} not answered in {ANSWER_WITHIN_S}s "
+                        f"while the partition's fdatasync ({SLOW_SYNC_MS} ms) is in flight"
+                    )
+                assert results == {0: (kafka_wire.ERROR_NONE, i + 1)}, (results, time.monotonic() - started)
     finally:
         stalled.close()
 

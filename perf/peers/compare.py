@@ -445,7 +445,7 @@ def tools_catchup_case(cfg):
 
 def bench_latency_case(cfg):
     def run(broker, tag, out):
-        argv = bench_argv(broker, tag, out, "--message-size", "1024", "--acks", "all",
+        argv = bench_argv(broker, tag, out, "--message-size", "1024", "--acks", cfg.latency_acks,
                           "--partitions-per-topic", str(cfg.latency_partitions),
                           "--consumers-per-topic", "1", "--rate", str(cfg.latency_rate),
                           "--warmup", cfg.warmup, "--duration", cfg.latency_duration)
@@ -474,7 +474,7 @@ def tools_latency_case(cfg):
 
     def run(broker, tag, out):
         topic, figures = producer_perf(broker, tag, out, cfg.latency_partitions, records, 1024,
-                                       "all", cfg.latency_rate, warmup)
+                                       cfg.latency_acks, cfg.latency_rate, warmup)
         millrace_cli("topic", "delete", topic, "--bootstrap", broker.bootstrap)
         del figures["mb_per_s"]
         return figures
@@ -483,7 +483,7 @@ def tools_latency_case(cfg):
 
 
 def latency_settings(cfg):
-    return (f"1 KiB acks=all at {cfg.latency_rate} msg/s, {cfg.latency_partitions} partitions, "
+    return (f"1 KiB acks={cfg.latency_acks} at {cfg.latency_rate} msg/s, {cfg.latency_partitions} partitions, "
             f"{cfg.latency_duration} after {cfg.warmup} warm-up")
 
 
@@ -767,6 +767,8 @@ def main():
     parser.add_argument("--latency-rate", type=int, default=20000, help="fixed rate, msg/s (20000)")
     parser.add_argument("--latency-partitions", type=int, default=16)
     parser.add_argument("--latency-duration", default="15s")
+    parser.add_argument("--latency-acks", default="all", choices=("all", "1"),
+                        help="acks of the fixed-rate latency case (all)")
     parser.add_argument("--only", default="", help="regex over 'CASE CLIENT': run only the matching cases")
     parser.add_argument("--lock", default=os.environ.get("BENCH_LOCK", ""),
                         help="flock this file around each round (one run on each broker)")

@@ -5,7 +5,7 @@
 use super::json::Json;
 use super::progress::{TimelinePoint, BYTES_PER_MB};
 use super::stats::{new_histogram, Counters, RunControl};
-use super::workload::{KeyMode, Workload};
+use super::workload::{KeyMode, Workload, DEFAULT_WORKLOAD_NAME};
 use base64::Engine;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
@@ -89,6 +89,31 @@ impl BenchResult {
     pub fn target_rate_reached(&self) -> bool {
         self.workload.rate == 0
             || self.produce_rate() >= TARGET_RATE_REACHED_SHARE * self.workload.rate as f64
+    }
+
+    /// The run chart's title: what was measured (record size, acks,
+    /// partitions, rate), after the workload's name when it has one of its
+    /// own (the default name "bench" says nothing).
+    pub fn chart_title(&self) -> String {
+        let w = &self.workload;
+        let acks = match w.acks {
+            -1 => "all".to_string(),
+            acks => acks.to_string(),
+        };
+        let rate = match w.rate {
+            0 => "max rate".to_string(),
+            rate => format!("{rate} msg/s"),
+        };
+        let partitions = w.topics * w.partitions_per_topic;
+        let what = format!(
+            "{} B records, acks={acks}, {partitions} partition{}, {rate}",
+            w.message_size,
+            if partitions == 1 { "" } else { "s" }
+        );
+        match self.name.as_str() {
+            DEFAULT_WORKLOAD_NAME | "" => format!("millrace bench: {what}"),
+            name => format!("millrace bench: {name} ({what})"),
+        }
     }
 
     /// The human summary printed at the end.
@@ -351,6 +376,47 @@ mod tests {
         assert_eq!(
             decoded.value_at_percentile(99.0),
             h.value_at_percentile(99.0)
+        );
+    }
+
+    fn result_of(workload: Workload) -> BenchResult {
+        BenchResult {
+            name: workload.name.clone(),
+            workload,
+            counters: Counters::default(),
+            publish: new_histogram(),
+            e2e: new_histogram(),
+            timeline: Vec::new(),
+            first_error: None,
+            drain_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn chart_title_says_what_was_measured() {
+        let workload = Workload {
+            name: DEFAULT_WORKLOAD_NAME.to_string(),
+            message_size: 1024,
+            acks: 1,
+            partitions_per_topic: 4,
+            rate: 51_200,
+            ..Workload::default()
+        };
+        let title = result_of(workload.clone()).chart_title();
+        assert_eq!(
+            title,
+            "millrace bench: 1024 B records, acks=1, 4 partitions, 51200 msg/s"
+        );
+        let named = Workload {
+            name: "tail".to_string(),
+            acks: -1,
+            partitions_per_topic: 1,
+            rate: 0,
+            ..workload
+        };
+        assert_eq!(
+            result_of(named).chart_title(),
+            "millrace bench: tail (1024 B records, acks=all, 1 partition, max rate)"
         );
     }
 

@@ -10,6 +10,8 @@ use crate::protocol::codec::Codec;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The name of a workload given none (no file, no `--name`).
+pub const DEFAULT_WORKLOAD_NAME: &str = "bench";
 /// Largest message this harness builds; a larger size is a typo.
 pub const MESSAGE_SIZE_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Smallest message: the 8-byte send timestamp must fit.

@@ -8,7 +8,7 @@
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::bench::compare;
 use crate::bench::run;
-use crate::bench::workload::{Workload, WORKLOAD_KEYS};
+use crate::bench::workload::{Workload, DEFAULT_WORKLOAD_NAME, WORKLOAD_KEYS};
 use std::path::{Path, PathBuf};
 
 /// The `bench` part of the usage text.
@@ -85,7 +85,7 @@ fn build_workload(args: &[String]) -> Result<Workload, String> {
         workload.set(key, value)?;
     }
     if workload.name.is_empty() {
-        workload.name = "bench".to_string();
+        workload.name = DEFAULT_WORKLOAD_NAME.to_string();
     }
     workload.validate()?;
     Ok(workload)
@@ -110,7 +110,7 @@ fn run_workload(args: &[String]) -> i32 {
     print!("{}", result.summary_table());
     let json = result.to_json();
     if let Some(dir) = output {
-        let chart = compare::run_chart(&format!("millrace bench: {}", result.name), &json);
+        let chart = compare::run_chart(&result.chart_title(), &json);
         if let Err(e) = write_outputs(
             &dir,
             &[("result.json", json.to_pretty()), ("chart.svg", chart)],

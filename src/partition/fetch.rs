@@ -421,12 +421,15 @@ impl Partition {
     }
 
     /// An error answer to a follower; OFFSET_OUT_OF_RANGE names this log's
-    /// start, so a follower below it starts its log there (where Kafka's
-    /// follower asks with ListOffsets first).
+    /// start, so a follower below it starts its log there, and its end, in
+    /// the high watermark field (which Kafka leaves -1 on an error), so a
+    /// follower past it truncates to it (where Kafka's follower asks for
+    /// both with ListOffsets first; a millrace-to-millrace convention).
     fn replica_error(&self, code: i16) -> FetchedPartition {
         let mut fetched = FetchedPartition::error(code);
         if code == error_code::OFFSET_OUT_OF_RANGE {
             fetched.log_start_offset = self.log.log_start_offset();
+            fetched.high_watermark = self.log.log_end_offset();
         }
         fetched
     }

@@ -11,9 +11,10 @@
 //! poll, an acks=all answer) wakes on the log's sync and asks again. A
 //! follower's fetch that moves it fires [`ReplicaState`]'s listeners.
 
-use super::replica::follower::FollowerReplica;
+use super::replica::follower::{FollowerReplica, LeaderLogBounds, OutOfRange};
 use super::replica::leader::{AckState, FetchAnswer, FollowerFetch, LeaderReplica};
 use super::replica::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
+use super::snapshots::reload_after_cut;
 use super::Partition;
 use crate::partition::leader_epochs::EpochEnd;
 use crate::protocol::error_code;
@@ -392,15 +393,27 @@ impl Partition {
     }
 
     /// Cuts the log where the leader's diverges (at `offset`, or the start
-    /// of the batch holding it): the producer state and the epoch cache
-    /// follow the cut; the next fetch names the new end.
+    /// of the batch holding it): the producer state is reloaded from the
+    /// log that remains ([`reload_after_cut`]), the epoch cache follows the
+    /// cut; the next fetch names the new end.
     pub async fn truncate_as_follower(&self, offset: i64) -> Result<(), TruncateError> {
         let Ok(_turn) = self.replica.turn.acquire_permit(1).await else {
             return Ok(());
         };
         let cut = self.log.truncate_to(offset).await?;
         if let Some(from_offset) = self.log.take_truncation() {
-            self.producers.borrow_mut().truncate_from(from_offset);
+            let config = self.producers.borrow().config();
+            match reload_after_cut(&self.log, &self.snapshots, config).await {
+                Ok(producers) => *self.producers.borrow_mut() = producers,
+                Err(error) => {
+                    log::warn!(
+                        "{}: producer state not reloaded after the cut at offset {cut}: \
+                         {error}; the cut batches are only dropped from it",
+                        self.log.name()
+                    );
+                    self.producers.borrow_mut().truncate_from(from_offset);
+                }
+            }
         }
         self.epochs
             .update_and_persist(&self.log, |cache| cache.truncate_from_end(cut))
@@ -411,8 +424,8 @@ impl Partition {
     /// Kafka's `truncateFullyAndStartAt` for a follower whose log ends below
     /// its leader's log start `leader_log_start` (retention deleted the
     /// leader's early segments, or this replica is new): every segment is
-    /// deleted and the log starts empty there; the producer state and the
-    /// epoch cache are emptied with it.
+    /// deleted and the log starts empty there; the producer state, its
+    /// snapshots and the epoch cache are emptied with it.
     pub async fn restart_as_follower_at(&self, leader_log_start: i64) -> Result<(), TruncateError> {
         let Ok(_turn) = self.replica.turn.acquire_permit(1).await else {
             return Ok(());
@@ -423,10 +436,30 @@ impl Partition {
         if let Some(from_offset) = self.log.take_truncation() {
             self.producers.borrow_mut().truncate_from(from_offset);
         }
+        // Every snapshot is of the log just deleted (Kafka's
+        // `truncateFullyAndStartAt` deletes them all).
+        if let Err(error) = self.snapshots.remove_from(&self.log, i64::MIN).await {
+            log::warn!(
+                "{}: producer snapshots of the deleted log not removed: {error}",
+                self.log.name()
+            );
+        }
         self.epochs
             .update_and_persist(&self.log, |cache| cache.truncate_from_end(i64::MIN))
             .await;
         Ok(())
+    }
+
+    /// Where a follower goes when its leader answers OFFSET_OUT_OF_RANGE
+    /// naming its log `leader` ([`FollowerReplica::on_out_of_range`]);
+    /// `None` when it no longer follows.
+    pub fn follower_out_of_range(&self, leader: LeaderLogBounds) -> Option<OutOfRange> {
+        let log_end = self.log.log_end_offset();
+        let mut role = self.replica.role.borrow_mut();
+        let Role::Follower(f) = &mut *role else {
+            return None;
+        };
+        Some(f.on_out_of_range(leader, log_end))
     }
 
     /// Where a follower truncates when the leader answers `diverging`.

@@ -370,3 +370,71 @@ fn a_full_producer_table_refuses_a_new_producer() {
         partitions.shutdown().await.unwrap();
     });
 }
+
+/// Appends filler batches until the log has `count` segments.
+async fn fill_to_segments(partition: &Partition, count: usize) {
+    while partition.log().segment_count() < count {
+        append_synced(partition, plain_batch(1, FILLER_VALUE_BYTES, 7)).await;
+    }
+}
+
+/// A snapshot at the log end (as a clean stop takes), on disk.
+async fn snapshot_at_log_end(dir: &TempDir, partition: &Partition) -> i64 {
+    let end = partition.log().log_end_offset();
+    partition.snapshot_producers(end);
+    wait_until("the snapshot at the log end", || {
+        snapshot_files(dir).contains(&end)
+    })
+    .await;
+    end
+}
+
+/// A follower's cut into an earlier segment removes every snapshot past
+/// it (the later segments' and the one at the old log end, which is no
+/// segment base) through the partition's snapshot set, whose newest is
+/// then inside the log again; the producer state is the log's.
+#[test]
+fn a_cut_across_segments_removes_every_snapshot_past_it() {
+    let dir = TempDir::new("psnap-cut-segments");
+    run(async move {
+        let partitions = partitions_with(&dir, NEVER_EXPIRE);
+        let partition = open(&partitions, true).await;
+        let offsets = producer_batches_in_sealed_segment(&partition).await;
+        fill_to_segments(&partition, 3).await;
+        let end = snapshot_at_log_end(&dir, &partition).await;
+        // The first filler batch, in the first segment.
+        let cut = offsets[2].1 + 1;
+        partition.truncate_as_follower(cut).await.unwrap();
+        assert_eq!(partition.log().log_end_offset(), cut);
+        assert_eq!(segment_bases(&dir), vec![0]);
+        let left = snapshot_files(&dir);
+        assert!(
+            left.iter().all(|&offset| offset <= cut),
+            "snapshots {left:?}, cut {cut}, old end {end}"
+        );
+        let newest = partition.snapshots.newest();
+        assert!(
+            newest.is_none_or(|offset| offset <= cut),
+            "known newest {newest:?}"
+        );
+        assert_producer_known(&partition, &offsets).await;
+        partitions.shutdown().await.unwrap();
+    });
+}
+
+/// A follower that starts over at its leader's log start (Kafka's
+/// `truncateFullyAndStartAt`) keeps no snapshot of the log it deleted.
+#[test]
+fn a_follower_starting_over_removes_every_snapshot() {
+    let dir = TempDir::new("psnap-start-over");
+    run(async move {
+        let partitions = partitions_with(&dir, NEVER_EXPIRE);
+        let partition = open(&partitions, true).await;
+        producer_batches_in_sealed_segment(&partition).await;
+        let end = snapshot_at_log_end(&dir, &partition).await;
+        partition.restart_as_follower_at(end + 100).await.unwrap();
+        assert_eq!(snapshot_files(&dir), Vec::<i64>::new());
+        assert_eq!(partition.snapshots.newest(), None);
+        partitions.shutdown().await.unwrap();
+    });
+}

@@ -182,6 +182,25 @@ impl ProducerSnapshots {
         }
     }
 
+    /// Removes the snapshots at or past offset `from`, the pending one and
+    /// the files (newest first), after any write in progress: they hold
+    /// batches a follower's cut removed (Kafka's `truncateAndReload`), and
+    /// a restart could load one once the log grew past it again. The known
+    /// set follows, so retention never counts a file that is gone.
+    pub async fn remove_from(&self, log: &PartitionLog, from: i64) -> Result<(), StorageError> {
+        // No write runs meanwhile, so none lands past the cut.
+        let _turn = self.writing.0.acquire_permit(1).await;
+        if matches!(&*self.pending.borrow(), Some((offset, _)) if *offset >= from) {
+            self.pending.borrow_mut().take();
+        }
+        let removed: Vec<i64> = self.on_disk.borrow().range(from..).copied().collect();
+        for offset in removed.into_iter().rev() {
+            log.remove_snapshot(offset).await?;
+            self.on_disk.borrow_mut().remove(&offset);
+        }
+        Ok(())
+    }
+
     /// Stops the writer and waits for a write in progress (before the
     /// partition directory is removed, so no file lands in a new one).
     pub async fn close(&self) {
@@ -272,6 +291,56 @@ pub async fn rebuild(
         snapshots: ProducerSnapshots::with_files(kept),
         batches_replayed,
     })
+}
+
+/// Rebuilds the producer state of a log whose tail was just cut (a
+/// follower's truncation), as Kafka's `truncateAndReload` does: the
+/// snapshots past the new log end are dropped (pending or on disk), then the
+/// state is the newest remaining snapshot (the pending one first: it is the
+/// newest) plus every batch after it, so it is again a function of the log.
+/// Popping the cut batches from the table instead would forget a producer
+/// whose last 5 batches were all cut, although its earlier ones are still in
+/// the log: its retry of one of them would be appended again.
+pub async fn reload_after_cut(
+    log: &PartitionLog,
+    snapshots: &ProducerSnapshots,
+    config: ProducerStateConfig,
+) -> Result<ProducerStateTable, StorageError> {
+    let cut = log.log_end_offset();
+    snapshots.remove_from(log, cut + 1).await?;
+    let mut loaded = snapshots
+        .pending
+        .borrow()
+        .as_ref()
+        .and_then(|(offset, bytes)| {
+            let mut producers = ProducerStateTable::new(config);
+            let decoded = producer_snapshot::decode(bytes, |entry| producers.restore(entry));
+            decoded.ok().map(|_| (producers, *offset))
+        });
+    let on_disk: Vec<i64> = snapshots.on_disk.borrow().iter().rev().copied().collect();
+    for offset in on_disk {
+        if loaded.is_some() {
+            break;
+        }
+        // A damaged one is skipped: the next start removes it.
+        if let Ok(producers) = load_snapshot(log, offset, config).await? {
+            loaded = Some((producers, offset));
+        }
+    }
+    let (mut producers, start) = match loaded {
+        Some(found) => found,
+        None => (ProducerStateTable::new(config), log.log_start_offset()),
+    };
+    let mut record = |info: &BatchInfo| producers.record(info, info.base_offset);
+    let replayed = log.visit_batch_headers(start, &mut record).await?;
+    producers.expire(now_ms());
+    log::info!(
+        "{}: producer state of {} producer(s) reloaded after the cut at offset {cut}, from \
+         offset {start} ({replayed} batch(es) replayed)",
+        log.name(),
+        producers.len()
+    );
+    Ok(producers)
 }
 
 /// The snapshot files whose offset is inside the log (`log start..=log

@@ -480,3 +480,32 @@ fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
         partitions.storage().shutdown().await.unwrap();
     });
 }
+
+/// A follower's cut reloads the producer state from the log that remains
+/// (Kafka's `truncateAndReload`): a producer whose last 5 batches were all
+/// cut is still known by its earlier ones, so a retry of one of them is
+/// answered with its offsets and a gap is refused; a snapshot taken past
+/// the cut is removed (a restart would load a state the log no longer has).
+#[test]
+fn a_cut_reloads_the_producer_state_from_the_log_that_remains() {
+    let dir = TempDir::new("cut-reload");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        let p = &partition;
+        for offset in 0..10 {
+            let batch = producer_batch(7, 0, offset as i32, 1);
+            assert_eq!(append(p, batch).await, (offset, offset, false));
+        }
+        p.snapshot_producers(10);
+        p.truncate_as_follower(5).await.unwrap();
+        assert_eq!(p.log().log_end_offset(), 5);
+        assert_eq!(p.log().snapshot_offsets().await.unwrap(), Vec::<i64>::new());
+        assert_eq!(append(p, producer_batch(7, 0, 4, 1)).await, (4, 4, true));
+        assert_eq!(
+            refused(p, producer_batch(7, 0, 7, 1)).await,
+            error_code::OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
+        assert_eq!(append(p, producer_batch(7, 0, 5, 1)).await, (5, 5, false));
+    });
+}

@@ -192,7 +192,7 @@ impl PartitionLog {
         let Ok(_append) = self.append_lock.acquire_permit(1).await else {
             return;
         };
-        let Ok(_flush) = self.flush_lock.acquire_permit(1).await else {
+        let Ok(_flush) = self.flush_turn().await else {
             return;
         };
         let rolled_back = self.truncate_unwritten();

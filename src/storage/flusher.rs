@@ -12,7 +12,10 @@
 //! partition, or a partition rolling its segment, does not hold back the
 //! writes and syncs of the others. Appends arriving during a round mark the
 //! log dirty again: one more round of that log waits for the current one
-//! (never more). A failed write or fdatasync fails the log (see
+//! (never more). A round's fdatasync does not hold up the log's next
+//! writes: it runs under `sync_lock` alone, so acks=1 answers and newly
+//! readable batches never queue behind the device's sync latency; one sync
+//! per log is in flight at a time. A failed write or fdatasync fails the log (see
 //! `PartitionLog::fail`); nothing not written/synced is acknowledged.
 //! Completed writes make their batches readable and wake the log's
 //! listeners (Fetch long polls); ENOSPC rolls the unwritten batches back
@@ -23,7 +26,8 @@ use super::error::StorageError;
 use super::log::{now_ms, PartitionLog};
 use super::notify::{Completion, WakeSignal};
 use super::unwritten::ShardUnwritten;
-use glommio::sync::Semaphore;
+use glommio::sync::{Permit, Semaphore};
+use glommio::GlommioError;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::{Rc, Weak};
@@ -137,23 +141,74 @@ pub(crate) async fn run_flusher(queue: Rc<FlushQueue>, max_rounds_in_flight: usi
     let _ = places.acquire(in_flight_max).await;
 }
 
+/// The flush turn: no write round, roll, truncation or fdatasync of the log
+/// runs while it is held ([`PartitionLog::flush_turn`]).
+pub(super) struct FlushTurn<'a> {
+    _write: Permit<'a>,
+    _sync: Permit<'a>,
+}
+
 impl PartitionLog {
-    /// One flusher round for this log. Errors already failed the log.
+    /// Waits for the flush turn: `flush_lock`, then the end of any
+    /// fdatasync in flight (`sync_lock`), always in that order.
+    pub(super) async fn flush_turn(&self) -> Result<FlushTurn<'_>, GlommioError<()>> {
+        let write = self.flush_lock.acquire_permit(1).await?;
+        let sync = self.sync_lock.acquire_permit(1).await?;
+        Ok(FlushTurn {
+            _write: write,
+            _sync: sync,
+        })
+    }
+
+    /// The flush turn if it is free now.
+    pub(super) fn try_flush_turn(&self) -> Result<FlushTurn<'_>, GlommioError<()>> {
+        let write = self.flush_lock.try_acquire_permit(1)?;
+        let sync = self.sync_lock.try_acquire_permit(1)?;
+        Ok(FlushTurn {
+            _write: write,
+            _sync: sync,
+        })
+    }
+
+    /// One flusher round for this log: its writes under `flush_lock`, then
+    /// its fdatasync, if due, under `sync_lock` only, so the next round's
+    /// writes (acks=1 answers, readable batches) do not queue behind a
+    /// sync (issue 14 §2). A round that finds a sync in flight leaves the
+    /// next sync to that one's end (`after_round`). Errors already failed
+    /// the log.
     async fn flush_round(&self) {
-        let Ok(_flush) = self.flush_lock.acquire_permit(1).await else {
+        let Ok(write) = self.flush_lock.acquire_permit(1).await else {
             return;
         };
         // Cleared only now: appends made while this round waited for the
         // lock are written by it, and queue at most one round after it.
         self.flush_queued.set(false);
-        if self.failure.borrow().is_some() {
+        if self.failure.borrow().is_some() || self.write_round().await.is_err() {
             return;
         }
-        let _ = self.flush_once(false).await;
+        let sync = match self.sync_due() {
+            true => self.sync_lock.try_acquire_permit(1).ok(),
+            false => None,
+        };
+        let Some(_sync) = sync else {
+            let sync_in_flight = self.sync_lock.available() == 0;
+            self.after_round(sync_in_flight);
+            return;
+        };
+        // The sync covers what was written up to here (captured before its
+        // first await); later writes go on beside it.
+        drop(write);
+        if self.sync_written().await.is_ok() {
+            // What rounds wrote during the sync, and did not sync, is due now.
+            if self.sync_due() {
+                self.mark_dirty();
+            }
+            self.after_round(false);
+        }
     }
 
-    /// Writes everything appended and fdatasyncs it. Caller holds
-    /// `flush_lock` and `append_lock` (no append can come in between).
+    /// Writes everything appended and fdatasyncs it. Caller holds the flush
+    /// turn and `append_lock` (no append can come in between).
     pub(super) async fn flush_everything(&self) -> Result<(), StorageError> {
         loop {
             let synced_before = self.state.borrow().synced_end_offset;
@@ -177,13 +232,13 @@ impl PartitionLog {
 
     /// Writes one bounded round of unwritten batches, then fdatasyncs when
     /// `force_sync`, a `Synced` waiter, or the flush policy asks for it.
-    /// Caller holds `flush_lock`.
+    /// Caller holds the flush turn.
     pub(super) async fn flush_once(&self, force_sync: bool) -> Result<(), StorageError> {
         self.write_round().await?;
         if force_sync || self.sync_due() {
             self.sync_written().await?;
         }
-        self.after_round();
+        self.after_round(false);
         Ok(())
     }
 
@@ -337,8 +392,11 @@ impl PartitionLog {
     }
 
     /// Re-queues the log if unwritten data or waiters remain, and schedules
-    /// a timed sync for `flush.ms`.
-    fn after_round(&self) {
+    /// a timed sync for `flush.ms`. With a sync in flight only unwritten
+    /// data re-queues it: that sync's own `after_round` looks at the waiters
+    /// and the timed sync when it ends (re-queuing for them now would spin
+    /// rounds that cannot sync until it ends).
+    fn after_round(&self, sync_in_flight: bool) {
         let (more_to_write, unsynced_waiters, unsynced) = {
             let state = self.state.borrow();
             (
@@ -347,8 +405,11 @@ impl PartitionLog {
                 state.synced_end_offset < state.written_end_offset,
             )
         };
-        if more_to_write || (unsynced_waiters && unsynced) {
+        if more_to_write || (unsynced_waiters && unsynced && !sync_in_flight) {
             self.mark_dirty();
+        }
+        if sync_in_flight {
+            return;
         }
         let timed_sync_ms = self.config.borrow().timed_sync_ms();
         if unsynced && timed_sync_ms != u64::MAX && !self.sync_scheduled.replace(true) {
@@ -367,7 +428,7 @@ impl PartitionLog {
     /// `Closed`.
     pub(super) async fn close(&self) -> Result<(), StorageError> {
         let append = self.append_lock.acquire_permit(1).await;
-        let flush = self.flush_lock.acquire_permit(1).await;
+        let flush = self.flush_turn().await;
         let result = match (append.is_ok() && flush.is_ok(), self.is_failed()) {
             (_, true) => Err(StorageError::LogFailed {
                 partition: self.name.clone(),

@@ -6,8 +6,9 @@
 //! Interior mutability only; no `RefCell` borrow is ever held across an
 //! `.await`. Two FIFO locks order the asynchronous parts: `append_lock`
 //! (appends, including a segment roll; held by an [`AppendSlot`] from
-//! `begin_append` to `commit`) and `flush_lock` (one write/sync round at a
-//! time; a roll and shutdown take it too).
+//! `begin_append` to `commit`) and `flush_lock` (one write round at a time;
+//! a roll and shutdown take it, with `sync_lock`, as the flush turn, which
+//! also waits for an fdatasync in flight).
 
 use super::appender::{ActiveWrite, HeaderArena, RecentBatch, RecentBatches};
 use super::config::{Durability, LogConfig, StorageLimits};
@@ -242,6 +243,9 @@ pub struct PartitionLog {
     pub(super) closed: Cell<bool>,
     pub(super) append_lock: Semaphore,
     pub(super) flush_lock: Semaphore,
+    /// Held by an fdatasync in flight; the flush turn (`flusher.rs`) waits
+    /// for it, a flusher round's writes do not.
+    pub(super) sync_lock: Semaphore,
     /// Fired after each append.
     pub(super) listeners: AppendListeners,
     /// Fired after each fdatasync that moved the synced end offset.
@@ -326,6 +330,7 @@ impl PartitionLog {
             closed: Cell::new(false),
             append_lock: Semaphore::new(1),
             flush_lock: Semaphore::new(1),
+            sync_lock: Semaphore::new(1),
             listeners: AppendListeners::default(),
             synced_listeners: AppendListeners::default(),
             flush_queue,
@@ -515,11 +520,7 @@ impl PartitionLog {
     /// the index files, then create (preallocated) and fsync the directory.
     /// Caller holds `append_lock`.
     async fn roll(&self) -> Result<(), StorageError> {
-        let _flush = self
-            .flush_lock
-            .acquire_permit(1)
-            .await
-            .map_err(|_| self.closed_error())?;
+        let _flush = self.flush_turn().await.map_err(|_| self.closed_error())?;
         self.flush_everything().await?;
         self.state.borrow_mut().active.indexes.seal();
         let sealed = self.persist_active_segment().await;

@@ -91,7 +91,7 @@ impl PartitionLog {
         if !self.idle_with_space_to_give_back(now_ms) {
             return Ok(false);
         }
-        let Ok(_flush) = self.flush_lock.try_acquire_permit(1) else {
+        let Ok(_flush) = self.try_flush_turn() else {
             return Ok(false);
         };
         if !self.idle_with_space_to_give_back(now_ms) {

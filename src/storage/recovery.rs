@@ -23,7 +23,9 @@ use super::appender::{ActiveWrite, RecentBatch};
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::scan::{scan_segment, ScanEnd, ScanOptions, ScanOutcome, ScanStart};
-use super::segment::{align_down, parse_log_file_name, segment_file_name, sync_directory, Segment};
+use super::segment::{
+    align_down, parse_log_file_name, segment_file_name, sync_directory, Segment, SegmentReader,
+};
 use crate::protocol::record_batch::{peek_batch_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -356,15 +358,29 @@ async fn load_tail(
     segment: &Segment,
     tail: VecDeque<(u64, BatchInfo)>,
 ) -> Result<(Vec<RecentBatch>, Vec<u8>), StorageError> {
-    let final_end = align_down(segment.size);
+    read_tail(&segment.reader(), segment.base_offset, segment.size, &tail).await
+}
+
+/// [`load_tail`] of the segment `reader` reads (based at `base_offset`,
+/// `size` bytes long), given the `(position, header)` of its last batches,
+/// which reach back at least to the batch overlapping the partial last
+/// block: also used by a cut inside the active segment (`truncate.rs`),
+/// whose new partial block's batches may have been evicted as final.
+pub(super) async fn read_tail(
+    reader: &SegmentReader,
+    base_offset: i64,
+    size: u64,
+    tail: &VecDeque<(u64, BatchInfo)>,
+) -> Result<(Vec<RecentBatch>, Vec<u8>), StorageError> {
+    let final_end = align_down(size);
     let Some(&(start, _)) = tail.iter().find(|(p, b)| p + b.len as u64 > final_end) else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let len = (segment.size - start) as usize;
-    let read = segment.reader().read_at(start, len).await?;
+    let len = (size - start) as usize;
+    let read = reader.read_at(start, len).await?;
     if read.len() < len {
         return Err(StorageError::Corrupt {
-            path: segment.log_path.to_path_buf(),
+            path: reader.log_path.to_path_buf(),
             reason: format!("cannot reread the tail at position {start}"),
         });
     }
@@ -380,7 +396,7 @@ async fn load_tail(
                 base_offset: info.base_offset,
                 last_offset: info.last_offset(),
                 max_timestamp: info.max_timestamp,
-                segment_base: segment.base_offset,
+                segment_base: base_offset,
                 position,
                 header: bytes.slice(from..header_end),
                 body: bytes.slice(header_end..from + info.len),

@@ -123,11 +123,7 @@ impl PartitionLog {
         if self.closed.get() {
             return Ok(());
         }
-        let _flush = self
-            .flush_lock
-            .acquire_permit(1)
-            .await
-            .map_err(|_| self.closed_error())?;
+        let _flush = self.flush_turn().await.map_err(|_| self.closed_error())?;
         let files: Option<IndexFiles> = {
             let state = self.state.borrow();
             let active = &state.active;

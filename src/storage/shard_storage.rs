@@ -438,7 +438,7 @@ impl PartitionLog {
     async fn close_for_delete(&self) {
         self.closed.set(true);
         let _append = self.append_lock.acquire_permit(1).await;
-        let _flush = self.flush_lock.acquire_permit(1).await;
+        let _flush = self.flush_turn().await;
         self.fail_waiters(&self.closed_error());
         self.wake_all_listeners();
         self.state.borrow_mut().recent.clear();

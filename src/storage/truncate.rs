@@ -5,10 +5,15 @@
 //! it, the same state an ENOSPC rollback restores (`disk_faults.rs`). A cut
 //! further back deletes segments (`truncate_segments.rs`).
 
+use super::appender::RecentBatch;
 use super::error::StorageError;
 use super::log::{LogState, PartitionLog};
+use super::log_read::relative;
+use super::recovery::read_tail;
 use super::scan::find_batch;
-use super::segment::align_down;
+use super::segment::{align_down, SegmentReader};
+use crate::protocol::record_batch::BatchInfo;
+use std::collections::VecDeque;
 use std::fmt;
 
 /// Why a truncation was not done.
@@ -43,11 +48,7 @@ impl PartitionLog {
             .acquire_permit(1)
             .await
             .map_err(|_| self.closed_error())?;
-        let _flush = self
-            .flush_lock
-            .acquire_permit(1)
-            .await
-            .map_err(|_| self.closed_error())?;
+        let _flush = self.flush_turn().await.map_err(|_| self.closed_error())?;
         self.check_open()?;
         if offset >= self.log_end_offset() {
             return Ok(self.log_end_offset());
@@ -64,12 +65,23 @@ impl PartitionLog {
         if offset < active_base {
             return Ok(self.truncate_sealed(offset).await?);
         }
-        let (reader, start, size) = {
+        let (reader, base, start, resume, size) = {
             let state = self.state.borrow();
             let active = &state.active;
-            let relative = (offset - active.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
-            let start = u64::from(active.indexes.offsets.lookup(relative));
-            (active.reader(), start, active.size)
+            let relative = relative(offset, active.base_offset);
+            let offsets = &active.indexes.offsets;
+            let start = u64::from(offsets.lookup(relative));
+            // A batch start at or before the block holding the cut.
+            let resume = offsets
+                .resume_before(relative)
+                .map_or(0, |(p, _)| u64::from(p));
+            (
+                active.reader(),
+                active.base_offset,
+                start,
+                resume,
+                active.size,
+            )
         };
         let read_bytes = self.limits.recovery_read_bytes;
         let found = find_batch(&reader, start.min(size), size, read_bytes, |info| {
@@ -79,17 +91,12 @@ impl PartitionLog {
         let Some((position, info)) = found else {
             return Ok(self.log_end_offset());
         };
-        let block_start = align_down(position);
-        let tail_block = match position > block_start {
-            true => reader
-                .read_at(block_start, (position - block_start) as usize)
-                .await?
-                .to_vec(),
-            false => Vec::new(),
-        };
+        let tail =
+            batches_over_last_block(&reader, resume.min(position), position, read_bytes).await?;
+        let (tail_batches, tail_block) = read_tail(&reader, base, position, &tail).await?;
         reader.truncate_synced(position).await?;
         let cut = info.base_offset;
-        self.cut_state(cut, position, tail_block);
+        self.cut_state(cut, position, tail_block, tail_batches);
         let error = StorageError::Corrupt {
             path: reader.log_path.to_path_buf(),
             reason: format!("offsets from {cut} truncated: the leader's log diverges"),
@@ -104,11 +111,32 @@ impl PartitionLog {
     }
 
     /// The in-memory side of a cut of the active segment at `position`
-    /// (batch `cut`'s start), everything before it written and synced.
-    fn cut_state(&self, cut: i64, position: u64, tail_block: Vec<u8>) {
+    /// (batch `cut`'s start), everything before it written and synced:
+    /// `tail_batches`, those overlapping the new partial last block, are
+    /// served from memory again (they may have been evicted as final, and
+    /// reads serve only the active segment's final blocks from the file).
+    fn cut_state(
+        &self,
+        cut: i64,
+        position: u64,
+        tail_block: Vec<u8>,
+        tail_batches: Vec<RecentBatch>,
+    ) {
         let mut state = self.state.borrow_mut();
-        state.cut_active_tail(cut, position);
         let state = &mut *state;
+        // The recent batches run contiguously to the log end: when they
+        // start past the first batch needed, all they hold below the cut
+        // are among those needed.
+        let first_needed = tail_batches.first().map(|batch| batch.base_offset);
+        let held = state.recent.first_offset();
+        if first_needed.is_some_and(|first| held.is_none_or(|held| held > first)) {
+            state.recent.clear();
+            for batch in tail_batches {
+                state.recent.push(batch);
+            }
+        }
+        // Before the cut, so the time index observes the kept batches too.
+        state.cut_active_tail(cut, position);
         state.active.allocated = position;
         state.write.written = position;
         state.write.synced = state.write.synced.min(position);
@@ -156,4 +184,28 @@ impl LogState {
         self.truncated_from = Some(self.truncated_from.map_or(cut, |t| t.min(cut)));
         batches
     }
+}
+
+/// The `(position, header)` of the batches from `resume` (a batch start at
+/// or before the block holding `end`) to `end` that overlap that block:
+/// headers only, as recovery finds them (`recovery::load_active`).
+async fn batches_over_last_block(
+    reader: &SegmentReader,
+    resume: u64,
+    end: u64,
+    read_bytes: usize,
+) -> Result<VecDeque<(u64, BatchInfo)>, StorageError> {
+    let final_end = align_down(end);
+    let mut tail = VecDeque::new();
+    let mut at = resume;
+    find_batch(reader, resume, end, read_bytes, |info| {
+        let position = at;
+        at += info.len as u64;
+        if at > final_end {
+            tail.push_back((position, *info));
+        }
+        false
+    })
+    .await?;
+    Ok(tail)
 }

@@ -116,11 +116,7 @@ impl PartitionLog {
             .acquire_permit(1)
             .await
             .map_err(|_| self.closed_error())?;
-        let _flush = self
-            .flush_lock
-            .acquire_permit(1)
-            .await
-            .map_err(|_| self.closed_error())?;
+        let _flush = self.flush_turn().await.map_err(|_| self.closed_error())?;
         self.check_open()?;
         self.restart_at(offset).await
     }

@@ -131,6 +131,7 @@ fn crash_during_cut(name: &str, file: String, fault: Fault) {
         assert_contiguous(&log).await;
         // The follower's next truncation then completes.
         assert_eq!(log.truncate_to(cut).await.unwrap(), cut);
+        assert_contiguous(&log).await;
         storage.shutdown().await.unwrap();
     });
 }
@@ -145,4 +146,32 @@ fn a_crash_before_the_kept_segment_is_cut_reopens_its_old_end() {
 fn a_crash_while_the_kept_segment_is_cut_reopens_a_prefix() {
     let log_file = segment_file_name(0, LOG_EXTENSION);
     crash_during_cut("truncate-crash-log", log_file, Fault::FailSync { nth: 1 });
+}
+
+/// A cut inside the active segment, at a batch in a block whose batches
+/// were evicted from memory as final: the new partial last block's batches
+/// are read again (as a load does), so every offset below the cut reads
+/// back at once, before any later append makes that block final again.
+#[test]
+fn a_cut_in_the_active_segment_reads_back_its_partial_last_block() {
+    let dir = TempDir::new("truncate-active-tail");
+    run(async move {
+        let limits = StorageLimits {
+            recent_bytes_per_partition: 0,
+            recent_bytes_per_partition_min: 0,
+            ..StorageLimits::default()
+        };
+        let storage = new_storage(&dir, limits);
+        let log = open(&storage, LogConfig::default(), true).await;
+        append_synced(&log, 20).await;
+        assert_eq!(bases(&dir), vec![0]);
+        // Batch 10 starts past byte 8192, not on a block boundary.
+        let cut = 10 * RECORDS_PER_BATCH;
+        assert_eq!(log.truncate_to(cut + 1).await.unwrap(), cut);
+        assert_eq!(log.log_end_offset(), cut);
+        assert_contiguous(&log).await;
+        append_synced(&log, 2).await;
+        assert_contiguous(&log).await;
+        storage.shutdown().await.unwrap();
+    });
 }

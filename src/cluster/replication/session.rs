@@ -16,6 +16,7 @@ use crate::cluster::BrokerId;
 use crate::local::join_all;
 use crate::local::notify::LocalEvent;
 use crate::partition::leader_epochs::EpochEnd;
+use crate::partition::replica::follower::{LeaderLogBounds, OutOfRange};
 use crate::partition::replication::FollowerAppendError;
 use crate::partition::Partition;
 use crate::protocol::error_code;
@@ -277,9 +278,13 @@ impl LeaderSession {
         data: PartitionData,
     ) -> Applied {
         let partition = &followed.partition;
-        let below_leader_start = data.log_start_offset > fields.fetch_offset;
-        if data.error_code == error_code::OFFSET_OUT_OF_RANGE && below_leader_start {
-            return self.restart_at(partition, data.log_start_offset).await;
+        if data.error_code == error_code::OFFSET_OUT_OF_RANGE {
+            let leader_log = LeaderLogBounds {
+                start_offset: data.log_start_offset,
+                // The leader's log end, by convention (`replica_error`).
+                end_offset: data.high_watermark,
+            };
+            return self.out_of_range(partition, leader_log).await;
         }
         if data.error_code != error_code::NONE {
             log::debug!(
@@ -344,6 +349,49 @@ impl LeaderSession {
 }
 
 impl LeaderSession {
+    /// The leader's answer OFFSET_OUT_OF_RANGE (Kafka's
+    /// `AbstractFetcherThread.handleOutOfRangeError`): cut to the leader's
+    /// log end when this log reaches past it, start over at its log start
+    /// when this log ends below it, else fetch again after a back-off.
+    async fn out_of_range(&self, partition: &Partition, leader_log: LeaderLogBounds) -> Applied {
+        match partition.follower_out_of_range(leader_log) {
+            Some(OutOfRange::StartAt(start)) => self.restart_at(partition, start).await,
+            Some(OutOfRange::TruncateTo(end)) => self.truncate_to_leader_end(partition, end).await,
+            Some(OutOfRange::Retry) => {
+                log::debug!(
+                    "{}: offset out of range on broker {} (its log {}..{})",
+                    partition.log().name(),
+                    self.leader,
+                    leader_log.start_offset,
+                    leader_log.end_offset
+                );
+                Applied::Failed
+            }
+            None => Applied::Nothing,
+        }
+    }
+
+    /// This log ends past the leader's end `leader_end` (an unclean
+    /// election): cut it there, as Kafka does, then fetch from it.
+    async fn truncate_to_leader_end(&self, partition: &Partition, leader_end: i64) -> Applied {
+        log::warn!(
+            "{}: log end {} is past the end {leader_end} of leader broker {}: truncating to it",
+            partition.log().name(),
+            partition.log().log_end_offset(),
+            self.leader
+        );
+        match partition.truncate_as_follower(leader_end).await {
+            Ok(()) => Applied::Nothing,
+            Err(error) => {
+                log::error!(
+                    "{}: cannot truncate to the leader's log end {leader_end}: {error}",
+                    partition.log().name()
+                );
+                Applied::Failed
+            }
+        }
+    }
+
     /// The leader's log starts after this log's end: start empty there
     /// (Kafka's `truncateFullyAndStartAt`), then fetch from it.
     async fn restart_at(&self, partition: &Partition, leader_log_start: i64) -> Applied {

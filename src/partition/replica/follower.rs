@@ -11,6 +11,28 @@ use super::leader::FollowerFetch;
 use super::ReplicaId;
 use crate::partition::leader_epochs::{EpochEnd, LeaderEpochCache, NO_EPOCH, NO_OFFSET};
 
+/// The leader's log as its OFFSET_OUT_OF_RANGE answer to a replica fetch
+/// names it (a millrace convention: Kafka's follower asks for both with
+/// ListOffsets instead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderLogBounds {
+    /// The leader's log start offset.
+    pub start_offset: i64,
+    /// The leader's log end offset ([`NO_OFFSET`]: not named).
+    pub end_offset: i64,
+}
+
+/// What a follower does when the leader answers OFFSET_OUT_OF_RANGE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutOfRange {
+    /// Its log ends past the leader's: cut it to the leader's end.
+    TruncateTo(i64),
+    /// Its log ends below the leader's start: start an empty log there.
+    StartAt(i64),
+    /// Neither: fetch again from its log end after a back-off.
+    Retry,
+}
+
 /// A follower of one partition, following `leader` at `leader_epoch`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FollowerReplica {
@@ -96,6 +118,22 @@ impl FollowerReplica {
         self.high_watermark = self.high_watermark.min(to);
         to
     }
+
+    /// Where the follower goes when the leader answers OFFSET_OUT_OF_RANGE
+    /// to its fetch from `log_end_offset` (Kafka's `fetchOffsetAndTruncate`):
+    /// past the leader's end (an unclean election left a shorter leader),
+    /// it cuts its log there, and the high watermark it knows with it;
+    /// below the leader's start, it starts over there; else it retries.
+    pub fn on_out_of_range(&mut self, leader: LeaderLogBounds, log_end_offset: i64) -> OutOfRange {
+        if leader.end_offset >= 0 && leader.end_offset < log_end_offset {
+            self.high_watermark = self.high_watermark.min(leader.end_offset);
+            return OutOfRange::TruncateTo(leader.end_offset);
+        }
+        if leader.start_offset > log_end_offset {
+            return OutOfRange::StartAt(leader.start_offset);
+        }
+        OutOfRange::Retry
+    }
 }
 
 #[cfg(test)]
@@ -164,5 +202,37 @@ mod tests {
             &own,
         );
         assert_eq!(to, 8, "never past the end of its own epoch");
+    }
+
+    /// Kafka's `AbstractFetcherThread.fetchOffsetAndTruncate`: a log past
+    /// the leader's end is cut to it (an unclean election left the leader
+    /// shorter), a log below the leader's start starts over there, and a
+    /// log inside the leader's fetches again.
+    #[test]
+    fn out_of_range_cuts_to_the_leaders_end_or_starts_at_its_start() {
+        let mut f = FollowerReplica::new(2, 1, 5, 30);
+        let bounds = |start_offset, end_offset| LeaderLogBounds {
+            start_offset,
+            end_offset,
+        };
+        assert_eq!(
+            f.on_out_of_range(bounds(100, 200), 40),
+            OutOfRange::StartAt(100)
+        );
+        assert_eq!(
+            f.on_out_of_range(bounds(0, 25), 40),
+            OutOfRange::TruncateTo(25)
+        );
+        assert_eq!(
+            f.high_watermark(),
+            25,
+            "the known high watermark is cut with it"
+        );
+        assert_eq!(f.on_out_of_range(bounds(10, 50), 40), OutOfRange::Retry);
+        assert_eq!(
+            f.on_out_of_range(bounds(0, NO_OFFSET), 40),
+            OutOfRange::Retry,
+            "a leader that names no end"
+        );
     }
 }
