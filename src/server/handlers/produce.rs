@@ -114,6 +114,12 @@ pub async fn handle(
     // As Kafka: Produce never creates a topic (`auto.create.topics.enable` applies to
     // Metadata, which clients send first); a missing one is UNKNOWN_TOPIC_OR_PARTITION.
     let table = ctx.topic_table();
+    // Before this process is registered its view may not list a partition it
+    // holds on disk yet: NOT_LEADER_OR_FOLLOWER, as for the ones it lists.
+    let unknown_code = match ctx.leads_nothing() {
+        true => error_code::NOT_LEADER_OR_FOLLOWER,
+        false => error_code::UNKNOWN_TOPIC_OR_PARTITION,
+    };
     let repeated = repeated_partitions(&request.topic_data);
     let mut parts: Vec<Option<ProducePart>> = (0..ctx.nr_shards).map(|_| None).collect();
     let mut slots: Vec<Vec<Slot>> = Vec::with_capacity(request.topic_data.len());
@@ -145,7 +151,7 @@ pub async fn handle(
                     };
                     route(&mut parts[owner], part, owner, &topic_name, index, prepared)
                 }
-                _ => Slot::Done(error_code::UNKNOWN_TOPIC_OR_PARTITION, None),
+                _ => Slot::Done(unknown_code, None),
             };
             topic_slots.push(slot);
         }
