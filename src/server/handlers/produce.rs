@@ -7,7 +7,8 @@
 //! for the durability the acks ask for ([`crate::partition::produce`]).
 
 use super::{
-    error_code, produce_policy, respond, DispatchError, Pending, RequestMeta, VersionRange,
+    current_leader, error_code, produce_policy, respond, DispatchError, Pending, RequestMeta,
+    VersionRange,
 };
 use crate::metadata::topic_policy::TopicPolicy;
 use crate::metrics::PartitionApi;
@@ -37,6 +38,8 @@ use std::sync::Arc;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 11 };
 /// Lowest version the kafka-protocol crate decodes.
 pub const CRATE_VERSION_MIN: i16 = 3;
+/// First version whose refusals name the current leader (KIP-951).
+const FIRST_CURRENT_LEADER_VERSION: i16 = 10;
 /// Answer for each entry of a partition named twice in one request.
 const DUPLICATE_PARTITION_MESSAGE: &str = "Duplicate topic partition in the request";
 
@@ -179,6 +182,7 @@ pub async fn handle(
         .map(|t| t.partition_data.iter().map(|p| p.index).collect())
         .collect();
     let nr_shards = ctx.nr_shards;
+    let ctx = ctx.clone();
     Box::pin(async move {
         let mut answers: Vec<Option<Vec<Result<AppendResult, Refused>>>> =
             (0..nr_shards).map(|_| None).collect();
@@ -195,7 +199,10 @@ pub async fn handle(
         if acks == Some(Acks::None) {
             return None;
         }
-        let response = build_response(meta.version, &topics, &partitions, &slots, &answers);
+        let mut response = build_response(meta.version, &topics, &partitions, &slots, &answers);
+        if meta.version >= FIRST_CURRENT_LEADER_VERSION {
+            current_leader::name_in_produce(&ctx, &mut response);
+        }
         if meta.version < CRATE_VERSION_MIN {
             return Some(vec![Piece::Mem(encode_legacy(meta, &response))]);
         }
