@@ -5,6 +5,7 @@ mod configs;
 mod manual_assignment;
 mod partitions;
 mod reassignment;
+mod restart;
 mod sessions;
 
 use super::*;
