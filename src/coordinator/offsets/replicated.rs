@@ -69,6 +69,7 @@ pub fn offsets_topic_request(config: &Config) -> ControllerRequest {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            assignments: Vec::new(),
         }],
         validate_only: false,
         if_missing: true,

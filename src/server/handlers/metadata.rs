@@ -102,6 +102,7 @@ pub async fn auto_create(
             partitions: -1,
             replication_factor: -1,
             configs: Vec::new(),
+            assignments: Vec::new(),
         })
         .collect();
     if missing.is_empty() {
