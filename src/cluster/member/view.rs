@@ -277,12 +277,24 @@ impl ClusterView {
         live.then_some((leader, partition.leader_epoch))
     }
 
+    /// The partition count groups are placed by: that of `__consumer_offsets`
+    /// as created, once it exists (Kafka's coordinator takes
+    /// `metadataCache.numPartitions(__consumer_offsets)`), else `configured`
+    /// (`offsets.topic.num.partitions`, which it will be created with).
+    pub fn offsets_partitions(&self, configured: usize) -> usize {
+        self.table
+            .get(OFFSETS_TOPIC)
+            .and_then(|topic| usize::try_from(topic.partitions).ok())
+            .filter(|&count| count > 0)
+            .unwrap_or(configured)
+    }
+
     /// The broker coordinating `group`: the leader of its partition of
-    /// `__consumer_offsets` (of `offsets_partitions`), as in Kafka; the
-    /// coordinator moves with that leadership. `None` while the topic does
-    /// not exist or the partition has no live leader.
-    pub fn group_coordinator(&self, group: &str, offsets_partitions: usize) -> Option<BrokerId> {
-        let index = partition_for_group(group, offsets_partitions);
+    /// `__consumer_offsets` (of [`ClusterView::offsets_partitions`]), as in
+    /// Kafka; the coordinator moves with that leadership. `None` while the
+    /// topic does not exist or the partition has no live leader.
+    pub fn group_coordinator(&self, group: &str, configured: usize) -> Option<BrokerId> {
+        let index = partition_for_group(group, self.offsets_partitions(configured));
         self.offsets_leader(index).map(|(leader, _)| leader)
     }
 }

@@ -11,6 +11,7 @@ use super::{
     VersionRange,
 };
 use crate::metadata::topic_policy::TopicPolicy;
+use crate::metadata::topic_table::is_internal_topic;
 use crate::metrics::PartitionApi;
 use crate::partition::produce::{Acks, PartitionAppend, ProducePart, Refused};
 use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
@@ -140,6 +141,11 @@ pub async fn handle(
                     error_code::INVALID_REQUEST,
                     Some(DUPLICATE_PARTITION_MESSAGE.into()),
                 ),
+                // As Kafka's ReplicaManager, on any broker: a client record
+                // there would be loaded as group state.
+                (_, Some(t)) if index >= 0 && index < t.partitions && is_internal_topic(name) => {
+                    Slot::Done(error_code::INVALID_TOPIC_EXCEPTION, None)
+                }
                 (_, Some(t)) if index >= 0 && index < t.partitions && !ctx.leads(&t.id, index) => {
                     Slot::Done(error_code::NOT_LEADER_OR_FOLLOWER, None)
                 }
