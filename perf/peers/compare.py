@@ -78,11 +78,13 @@ def free_port():
 class Broker:
     """A running broker: its name, pid and bootstrap address."""
 
-    def __init__(self, name, label, pid, bootstrap):
+    def __init__(self, name, label, pid, bootstrap, client=MILLRACE):
         self.name = name
         self.label = label
         self.pid = pid
         self.bootstrap = bootstrap
+        # The binary whose `millrace bench` drives this broker (--base: the base build's own).
+        self.client = client
 
     def cpu_s(self):
         with open(f"/proc/{self.pid}/stat") as f:
@@ -116,13 +118,13 @@ def wait_port(port, process=None):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {BROKER_START_TIMEOUT_S}s")
 
 
-def start_millrace(work):
+def start_millrace(work, binary=MILLRACE, name="millrace"):
     port = free_port()
-    data = work / "millrace-data"
+    data = work / f"{name}-data"
     shutil.rmtree(data, ignore_errors=True)
-    stderr = open(work / "millrace.stderr", "w")
+    stderr = open(work / f"{name}.stderr", "w")
     argv = [
-        str(MILLRACE), "serve",
+        str(binary), "serve",
         "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
         "--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
         "--override", f"log.dirs={data}",
@@ -131,7 +133,8 @@ def start_millrace(work):
     ]  # fmt: skip
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
     wait_port(port, process)
-    broker = Broker("millrace", "millrace (fsync before acks=all)", process.pid, f"127.0.0.1:{port}")
+    label = "millrace (fsync before acks=all)" if name == "millrace" else f"{name} ({binary})"
+    broker = Broker(name, label, process.pid, f"127.0.0.1:{port}", client=binary)
     broker.process = process
     broker.data = data
     return broker
@@ -159,7 +162,7 @@ def start_kafka(work):
 
 def stop_brokers(brokers):
     for broker in brokers:
-        if broker.name == "millrace" and broker.process.poll() is None:
+        if broker.name in ("millrace", "base") and broker.process.poll() is None:
             broker.process.send_signal(signal.SIGTERM)
             try:
                 broker.process.wait(60)
@@ -313,7 +316,7 @@ Case = collections.namedtuple("Case", "name driver run describe")
 
 def bench_argv(broker, tag, out, *flags):
     """`millrace bench` against BROKER: topics TAG-*, deleted after, results in OUT."""
-    return [str(MILLRACE), "bench", "--bootstrap", broker.bootstrap, "--name", broker.label,
+    return [str(broker.client), "bench", "--bootstrap", broker.bootstrap, "--name", broker.label,
             "--topic-prefix", tag, "--delete-topics", "true", "--output", str(out), *flags]
 
 
@@ -582,6 +585,8 @@ def run_all(cfg, out):
     try:
         log("starting millrace and Apache Kafka")
         brokers.append(start_millrace(out))
+        if cfg.base:
+            brokers.append(start_millrace(out, pathlib.Path(cfg.base).resolve(), "base"))
         brokers.append(start_kafka(out))
         (out / "machine.txt").write_text(machine_text(cfg, brokers))
         idle = {b.name: b.memory_kib("VmRSS") / 1024 for b in brokers}
@@ -596,7 +601,10 @@ def run_all(cfg, out):
                 for run_index in range(cfg.runs):
                     with bench_lock(cfg.lock):
                         load = open("/proc/loadavg").read().split()[0]
-                        for broker in brokers:  # A/B/A/B: millrace, then Kafka, every round
+                        # A/B/A/B: millrace, then Kafka, every round; with --base the order
+                        # rotates by one broker per round.
+                        shift = run_index % len(brokers) if cfg.base else 0
+                        for broker in brokers[shift:] + brokers[:shift]:
                             tag = f"cmp-{case.name}-{case.driver.split()[0].split('-')[0]}-{broker.name}-{run_index}-{os.getpid()}"
                             run_out = out / "runs" / case.name / case.driver.replace(" ", "-") / f"{broker.name}-{run_index}"
                             run_out.mkdir(parents=True, exist_ok=True)
@@ -665,12 +673,12 @@ COMPACT_COLUMNS = [
 ]
 
 
-def compact_table(rows, keys):
+def compact_table(rows, keys, mine="millrace", theirs="kafka"):
     out = ["| case | client | " + " | ".join(label for _, label in COMPACT_COLUMNS) + " |",
            "|---|---|" + "---|" * len(COMPACT_COLUMNS)]
     for case, driver in keys:
-        m = medians(rows, case, driver, "millrace")
-        k = medians(rows, case, driver, "kafka")
+        m = medians(rows, case, driver, mine)
+        k = medians(rows, case, driver, theirs)
         cells = []
         for choices, _ in COMPACT_COLUMNS:
             key = next((c for c in choices if c in m and c in k), None)
@@ -693,6 +701,11 @@ def summarize(rows, memory, cfg):
            "ratio = millrace / Kafka (throughput: >1 is better for millrace; latency, CPU and "
            "RSS: <1 is better).", ""]
     out += compact_table(rows, keys)
+    if any(r["broker"] == "base" for r in rows):
+        out += ["", "The base build (--base, its own `millrace bench`) in the same rounds: "
+                "millrace / base, then base / Kafka.", ""]
+        out += compact_table(rows, keys, "millrace", "base")
+        out += [""] + compact_table(rows, keys, "base", "kafka")
     out += ["", "Every figure, with each run's value:", ""]
     out.append("| case | client | figure | millrace | Kafka | ratio | runs millrace / Kafka |")
     out.append("|---|---|---|---|---|---|---|")
@@ -773,6 +786,9 @@ def main():
     parser.add_argument("--lock", default=os.environ.get("BENCH_LOCK", ""),
                         help="flock this file around each round (one run on each broker)")
     parser.add_argument("--no-warm-up", action="store_true")
+    parser.add_argument("--base", default="",
+                        help="also run this millrace binary (broker and its own `millrace bench`) "
+                             "as broker 'base' in every round, for an A/B against main in one run")
     parser.add_argument("--out", default="", help="output folder (perf/results/peers-<date>)")
     parser.add_argument("--summarize", metavar="DIR",
                         help="only write DIR/summary.md again from DIR/runs.jsonl")

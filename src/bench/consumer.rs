@@ -6,7 +6,7 @@
 //! partitions `p` with `p % n == c`), not through a consumer group.
 
 use super::admin::TopicPlan;
-use super::net::{self, read_frame, FRAME_MAX_BYTES};
+use super::net::{self, read_frame, BenchWriter, FRAME_MAX_BYTES};
 use super::stats::RunControl;
 use super::wire::{self, FetchTopic};
 use crate::protocol::codec::Decompressor;
@@ -103,6 +103,10 @@ fn finished(control: &RunControl, drain_timeout: Duration) -> bool {
     producers_done && (caught_up || drain_over)
 }
 
+/// One Fetch connection's loop. The next Fetch goes out as soon as an
+/// answer's positions are known, before its records are decoded (as Kafka's
+/// consumers keep a fetch in flight while the application reads the last
+/// one), so the broker reads the next range while this one is accounted.
 async fn fetch_loop(
     control: &RunControl,
     executor: usize,
@@ -116,31 +120,44 @@ async fn fetch_loop(
     // Compressed batches are inflated here to read their payload timestamps.
     let mut decompressor = Decompressor::new()?;
     let mut correlation_id: i32 = 0;
+    // An answer still to come is left unread when the run is over.
+    let mut in_flight = None;
     while !finished(control, drain_timeout) {
-        correlation_id = correlation_id.wrapping_add(1);
-        let topics = std::slice::from_ref(&topic);
-        wire::write_fetch_request(
-            &mut request,
-            correlation_id,
-            FETCH_MAX_WAIT_MS,
-            FETCH_MAX_BYTES,
-            PARTITION_MAX_BYTES,
-            topics,
-        );
-        writer
-            .write_all(&request)
-            .await
-            .map_err(|e| format!("fetch from {leader}: {e}"))?;
+        let expected = match in_flight.take() {
+            Some(id) => id,
+            None => {
+                send_fetch(
+                    &mut writer,
+                    &mut request,
+                    &mut correlation_id,
+                    &topic,
+                    leader,
+                )
+                .await?
+            }
+        };
         read_frame(&mut reader, &mut body, FRAME_MAX_BYTES)
             .await
             .map_err(|e| format!("fetch from {leader}: {e}"))?;
         let id = wire::correlation_id(&body).map_err(|e| e.to_string())?;
-        if id != correlation_id {
+        if id != expected {
             return Err(format!(
-                "fetch from {leader}: correlation id {id}, expected {correlation_id}"
+                "fetch from {leader}: correlation id {id}, expected {expected}"
             ));
         }
-        let first_error = account_fetch(control, executor, &body, &mut decompressor, &mut topic)
+        let first_error = advance_positions(&body, &mut topic)
+            .map_err(|e| format!("fetch from {leader}: {e}"))?;
+        if first_error.is_none() {
+            let next = send_fetch(
+                &mut writer,
+                &mut request,
+                &mut correlation_id,
+                &topic,
+                leader,
+            );
+            in_flight = Some(next.await?);
+        }
+        account_fetch(control, executor, &body, &mut decompressor)
             .map_err(|e| format!("fetch from {leader}: {e}"))?;
         if let Some(code) = first_error {
             let error = crate::client::ClientError::broker(code, None);
@@ -153,17 +170,61 @@ async fn fetch_loop(
     Ok(())
 }
 
-/// Records every fetched record and advances offsets; returns the first
-/// partition error code, if any.
+/// Writes the next Fetch of `topic` from its current positions; returns
+/// its correlation id.
+async fn send_fetch(
+    writer: &mut BenchWriter,
+    request: &mut Vec<u8>,
+    correlation_id: &mut i32,
+    topic: &FetchTopic,
+    leader: &str,
+) -> Result<i32, String> {
+    *correlation_id = correlation_id.wrapping_add(1);
+    wire::write_fetch_request(
+        request,
+        *correlation_id,
+        FETCH_MAX_WAIT_MS,
+        FETCH_MAX_BYTES,
+        PARTITION_MAX_BYTES,
+        std::slice::from_ref(topic),
+    );
+    writer
+        .write_all(request)
+        .await
+        .map_err(|e| format!("fetch from {leader}: {e}"))?;
+    Ok(*correlation_id)
+}
+
+/// Moves each partition's position past the complete batches of a Fetch
+/// answer; returns the first partition error code, if any.
+fn advance_positions(body: &[u8], topic: &mut FetchTopic) -> Result<Option<i16>, String> {
+    let mut first_error = None;
+    wire::fetch_positions(body, |fetched| {
+        if fetched.error_code != crate::protocol::error_code::NONE && first_error.is_none() {
+            first_error = Some(fetched.error_code);
+        }
+        if let Some(next) = fetched.next_offset {
+            if let Some(entry) = topic
+                .partitions
+                .iter_mut()
+                .find(|(partition, _)| *partition == fetched.partition)
+            {
+                entry.1 = entry.1.max(next);
+            }
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(first_error)
+}
+
+/// Records every fetched record (end-to-end latency, counts).
 fn account_fetch(
     control: &RunControl,
     executor: usize,
     body: &[u8],
     decompressor: &mut Decompressor,
-    topic: &mut FetchTopic,
-) -> Result<Option<i16>, String> {
+) -> Result<(), String> {
     let now_ns = control.clock.now_ns();
-    let mut first_error = None;
     let mut consumed = 0u64;
     let mut stats = control.stats(executor);
     let stats = &mut *stats;
@@ -185,20 +246,7 @@ fn account_fetch(
                 stats.measured.consumed_bytes += value_len as u64;
             }
         },
-        |fetched| {
-            if fetched.error_code != crate::protocol::error_code::NONE && first_error.is_none() {
-                first_error = Some(fetched.error_code);
-            }
-            if let Some(next) = fetched.next_offset {
-                if let Some(entry) = topic
-                    .partitions
-                    .iter_mut()
-                    .find(|(partition, _)| *partition == fetched.partition)
-                {
-                    entry.1 = entry.1.max(next);
-                }
-            }
-        },
+        |_| {},
     )
     .map_err(|e| e.to_string())?;
     control
@@ -207,5 +255,5 @@ fn account_fetch(
     if consumed > 0 {
         control.last_consume_ns.fetch_max(now_ns, Ordering::Relaxed);
     }
-    Ok(first_error)
+    Ok(())
 }

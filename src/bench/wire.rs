@@ -405,6 +405,27 @@ pub fn parse_fetch_response(
     body: &[u8],
     decompressor: &mut Decompressor,
     mut on_record: impl FnMut(u64, usize),
+    on_partition: impl FnMut(FetchedPartition),
+) -> Result<(), WireError> {
+    walk_fetch_response(body, Some((decompressor, &mut on_record)), on_partition)
+}
+
+/// Walks a Fetch v4 answer's partitions and batch headers only (no record
+/// is decoded): `on_partition` once per partition, with its next offset.
+/// Cheap, so the next Fetch can go out before the records are read.
+pub fn fetch_positions(
+    body: &[u8],
+    on_partition: impl FnMut(FetchedPartition),
+) -> Result<(), WireError> {
+    walk_fetch_response::<fn(u64, usize)>(body, None, on_partition)
+}
+
+/// Decompressor and record callback of a walk that reads the records.
+type RecordSink<'a, F> = Option<(&'a mut Decompressor, &'a mut F)>;
+
+fn walk_fetch_response<F: FnMut(u64, usize)>(
+    body: &[u8],
+    mut records_to: RecordSink<'_, F>,
     mut on_partition: impl FnMut(FetchedPartition),
 ) -> Result<(), WireError> {
     let mut r = Reader { buf: body, pos: 4 };
@@ -426,7 +447,7 @@ pub fn parse_fetch_response(
             } else {
                 &[][..]
             };
-            let next_offset = walk_batches(records, decompressor, &mut on_record)?;
+            let next_offset = walk_batches(records, &mut records_to)?;
             on_partition(FetchedPartition {
                 topic_index,
                 partition,
@@ -438,11 +459,11 @@ pub fn parse_fetch_response(
     Ok(())
 }
 
-/// Walks complete batches; a partial batch at the end is normal and ignored.
-fn walk_batches(
+/// Walks complete batches (their records too when `records_to` is given);
+/// a partial batch at the end is normal and ignored.
+fn walk_batches<F: FnMut(u64, usize)>(
     records: &[u8],
-    decompressor: &mut Decompressor,
-    on_record: &mut impl FnMut(u64, usize),
+    records_to: &mut RecordSink<'_, F>,
 ) -> Result<Option<i64>, WireError> {
     let mut r = Reader {
         buf: records,
@@ -472,15 +493,17 @@ fn walk_batches(
         let count = h.count()?;
         let codec = Codec::from_attribute(attributes & COMPRESSION_MASK)
             .ok_or_else(|| WireError(format!("batch attributes {attributes:#x}")))?;
-        if attributes & CONTROL_BIT == 0 {
-            let records = &batch[BATCH_HEADER_BYTES..];
-            let records = match codec {
-                Codec::None => records,
-                _ => decompressor
-                    .decompress(codec, records)
-                    .map_err(|e| WireError(format!("batch at offset {base_offset}: {e}")))?,
-            };
-            walk_records(records, count, on_record)?;
+        if let Some((decompressor, on_record)) = records_to.as_mut() {
+            if attributes & CONTROL_BIT == 0 {
+                let records = &batch[BATCH_HEADER_BYTES..];
+                let records = match codec {
+                    Codec::None => records,
+                    _ => decompressor
+                        .decompress(codec, records)
+                        .map_err(|e| WireError(format!("batch at offset {base_offset}: {e}")))?,
+                };
+                walk_records(records, count, &mut **on_record)?;
+            }
         }
         next_offset = Some(base_offset + i64::from(last_offset_delta) + 1);
         r.pos = end;
@@ -529,6 +552,14 @@ fn walk_records(
 mod tests {
     use super::*;
 
+    fn walk_all(
+        batch: &[u8],
+        d: &mut Decompressor,
+        on_record: &mut impl FnMut(u64, usize),
+    ) -> Result<Option<i64>, WireError> {
+        walk_batches(batch, &mut Some((d, on_record)))
+    }
+
     #[test]
     fn varints_round_trip() {
         for value in [0i64, 1, -1, 63, 64, -65, 300, i32::MAX as i64, -(1 << 40)] {
@@ -559,12 +590,17 @@ mod tests {
         assert_eq!(crc, crc32c::crc32c(&batch[21..]));
         let mut seen = Vec::new();
         let mut d = Decompressor::new().unwrap();
-        let next = walk_batches(batch, &mut d, &mut |ts, len| seen.push((ts, len))).unwrap();
+        let next = walk_all(batch, &mut d, &mut |ts, len| seen.push((ts, len))).unwrap();
         assert_eq!(seen, vec![(11, 20), (22, 50)]);
         assert_eq!(next, Some(2));
+        // Positions alone come from the batch headers, no record read.
+        assert_eq!(
+            walk_batches::<fn(u64, usize)>(batch, &mut None).unwrap(),
+            Some(2)
+        );
         // A truncated batch is left for the next fetch, not an error.
         assert_eq!(
-            walk_batches(&batch[..batch.len() - 1], &mut d, &mut |_, _| {}).unwrap(),
+            walk_all(&batch[..batch.len() - 1], &mut d, &mut |_, _| {}).unwrap(),
             None
         );
     }
@@ -613,7 +649,7 @@ mod tests {
                     assert_eq!(value[..8], (1_000 + i as u64).to_be_bytes());
                 }
                 let mut seen = Vec::new();
-                walk_batches(batch, &mut d, &mut |ts, len| seen.push((ts, len))).unwrap();
+                walk_all(batch, &mut d, &mut |ts, len| seen.push((ts, len))).unwrap();
                 assert_eq!(seen.len(), 50);
                 assert_eq!(seen[49], (1_049, 300));
             }

@@ -12,12 +12,18 @@
 //! touches a new page; the cost is one copy of hot memory into the socket.
 //! Figures: perf/RESULTS.md (issue 14).
 //!
-//! A filesystem that refuses O_DIRECT gets the same loop with a buffered
-//! read. Memory: one [`SEND_READ_CHUNK_BYTES`] buffer per client helper
-//! thread, allocated on its first file send and kept.
+//! The next chunk's read is in flight while the current one is sent
+//! (`file_send_overlap.rs`, on the helper's own small io_uring), so a
+//! sequential reader streams at about max(disk, socket), not their sum. A
+//! filesystem that refuses O_DIRECT gets the same loop with a buffered read,
+//! and a helper without io_uring the O_DIRECT loop one read at a time.
+//! Memory: two [`SEND_READ_CHUNK_BYTES`] buffers per client helper thread,
+//! allocated on its first file send and kept.
 
+use super::file_send_overlap::{send_region_overlapped, OverlapError, READ_RING_ENTRIES};
 use super::send::send_all_blocking;
 use crate::protocol::piece::FileRegion;
+use io_uring::IoUring;
 use std::alloc::{alloc, dealloc, Layout};
 use std::cell::RefCell;
 use std::fs::File;
@@ -28,19 +34,41 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 /// Bytes of a file region a send helper reads and sends at a time: the size
-/// of its one buffer. Memory per shard: this times
-/// `local::helper_pool::CLIENT_HELPERS_PER_SHARD` (4 MiB).
+/// of each of its two buffers (one being sent, one being read into). Memory
+/// per shard: twice this times `local::helper_pool::CLIENT_HELPERS_PER_SHARD`
+/// (8 MiB).
 pub const SEND_READ_CHUNK_BYTES: usize = 1 << 20;
 /// Alignment O_DIRECT asks of read positions, lengths and buffer addresses.
-const DIRECT_ALIGNMENT_BYTES: usize = 4096;
+pub(super) const DIRECT_ALIGNMENT_BYTES: usize = 4096;
 
 thread_local! {
-    /// The helper's read buffer: the same pages for every send.
-    static READ_BUFFER: RefCell<Option<AlignedBuffer>> = const { RefCell::new(None) };
+    /// The helper's read buffers and ring: the same pages for every send.
+    static SEND_STATE: RefCell<Option<SendState>> = const { RefCell::new(None) };
+}
+
+/// What a send helper keeps between sends.
+struct SendState {
+    /// Two buffers: the chunk being sent and the next one being read.
+    buffers: [AlignedBuffer; 2],
+    /// The helper's read ring; `None` where io_uring is unavailable (then
+    /// reads and sends take turns).
+    ring: Option<IoUring>,
+}
+
+impl SendState {
+    fn new() -> io::Result<Self> {
+        Ok(SendState {
+            buffers: [
+                AlignedBuffer::new(SEND_READ_CHUNK_BYTES)?,
+                AlignedBuffer::new(SEND_READ_CHUNK_BYTES)?,
+            ],
+            ring: IoUring::new(READ_RING_ENTRIES).ok(),
+        })
+    }
 }
 
 /// A heap buffer aligned for O_DIRECT.
-struct AlignedBuffer {
+pub(super) struct AlignedBuffer {
     ptr: NonNull<u8>,
     layout: Layout,
 }
@@ -56,7 +84,16 @@ impl AlignedBuffer {
             .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "read buffer"))
     }
 
-    fn as_mut_slice(&mut self) -> &mut [u8] {
+    pub(super) fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    pub(super) fn as_slice(&self) -> &[u8] {
+        // SAFETY: as in `as_mut_slice`, borrowed shared through `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.layout.size()) }
+    }
+
+    pub(super) fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: `ptr` owns `layout.size()` bytes, borrowed mutably through
         // `self`; u8 has no invalid values (the bytes are only read after a
         // read(2) filled them).
@@ -71,18 +108,33 @@ impl Drop for AlignedBuffer {
     }
 }
 
-/// Sends `region` on socket `fd` through this helper's buffer.
+/// Sends `region` on socket `fd` through this helper's buffers.
 pub(super) fn send_region(fd: RawFd, region: &FileRegion, deadline: Instant) -> io::Result<()> {
-    READ_BUFFER.with(|cell| {
+    SEND_STATE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let buffer = match slot.as_mut() {
-            Some(buffer) => buffer,
-            None => slot.insert(AlignedBuffer::new(SEND_READ_CHUNK_BYTES)?),
+        let state = match slot.as_mut() {
+            Some(state) => state,
+            None => slot.insert(SendState::new()?),
         };
-        let buffer = buffer.as_mut_slice();
-        match open_direct(&region.file) {
-            Ok(direct) => send_region_direct(fd, &direct, region, buffer, deadline),
-            Err(_) => send_region_buffered(fd, region, buffer, deadline),
+        let Ok(direct) = open_direct(&region.file) else {
+            let buffer = state.buffers[0].as_mut_slice();
+            return send_region_buffered(fd, region, buffer, deadline);
+        };
+        let Some(ring) = state.ring.as_mut() else {
+            let buffer = state.buffers[0].as_mut_slice();
+            return send_region_direct(fd, &direct, region, buffer, deadline);
+        };
+        match send_region_overlapped(fd, &direct, region, ring, &mut state.buffers, deadline) {
+            Ok(()) => Ok(()),
+            Err(OverlapError::Io(error)) => Err(error),
+            Err(ring_failure) => {
+                // A read may still land in the buffers: never reuse or free
+                // them; the next send starts afresh.
+                if let Some(state) = slot.take() {
+                    std::mem::forget(state.buffers);
+                }
+                Err(ring_failure.into())
+            }
         }
     })
 }
@@ -148,7 +200,7 @@ fn send_region_buffered(
     Ok(())
 }
 
-fn read_at_retrying(file: &File, buffer: &mut [u8], position: u64) -> io::Result<usize> {
+pub(super) fn read_at_retrying(file: &File, buffer: &mut [u8], position: u64) -> io::Result<usize> {
     loop {
         match file.read_at(buffer, position) {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -157,7 +209,7 @@ fn read_at_retrying(file: &File, buffer: &mut [u8], position: u64) -> io::Result
     }
 }
 
-fn short_file() -> io::Error {
+pub(super) fn short_file() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
         "segment file shorter than the region being sent",
@@ -228,13 +280,15 @@ mod tests {
             );
         }
         std::fs::remove_file(&path).ok();
-        // The helper's buffer stays at its bound, however long the region.
-        READ_BUFFER.with(|b| {
-            let mut b = b.borrow_mut();
-            assert_eq!(
-                b.as_mut().map(|b| b.as_mut_slice().len()),
-                Some(SEND_READ_CHUNK_BYTES)
-            );
+        // The helper's buffers stay at their bound, however long the region,
+        // and the sends took the overlapped path.
+        SEND_STATE.with(|state| {
+            let state = state.borrow();
+            let state = state.as_ref().expect("the helper's state");
+            assert!(state.ring.is_some(), "io_uring on the test machine");
+            for buffer in &state.buffers {
+                assert_eq!(buffer.len(), SEND_READ_CHUNK_BYTES);
+            }
         });
     }
 
@@ -297,6 +351,29 @@ mod tests {
             Err(io::ErrorKind::UnexpectedEof)
         );
         assert_eq!(got.len(), 1_000);
+    }
+
+    #[test]
+    fn a_send_that_fails_with_a_read_ahead_in_flight_leaves_the_helper_usable() {
+        let len = 3 * SEND_READ_CHUNK_BYTES;
+        let (path, file, expected) = patterned_file(len);
+        let region = FileRegion {
+            file,
+            position: 0,
+            len: len as u32,
+        };
+        let (sender, receiver) = UnixStream::pair().expect("socketpair");
+        sender.set_nonblocking(true).expect("nonblocking");
+        drop(receiver);
+        let error = send_region(sender.as_raw_fd(), &region, deadline())
+            .expect_err("nobody reads: the send fails");
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        // The read submitted ahead was reaped: same ring, same buffers.
+        let (sent, got) = collect(|fd| send_region(fd, &region, deadline()));
+        std::fs::remove_file(&path).ok();
+        sent.expect("send");
+        assert!(got == expected);
+        SEND_STATE.with(|state| assert!(state.borrow().as_ref().is_some_and(|s| s.ring.is_some())));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod connection;
 mod file_send;
+mod file_send_overlap;
 pub mod handlers;
 pub mod limits;
 pub mod listener;
