@@ -37,6 +37,34 @@ def test_ten_sigkill_cycles_keep_every_acknowledged_record_exactly_once(tmp_path
     assert report.ok, summary
 
 
+ROLLING_CYCLES = 6
+# At the capped rate a partition fills such a segment several times a second, so kills land
+# between a roll and its seal (the old segment's fdatasync, index files and directory fsync,
+# done off the append path: storage/roll.rs).
+ROLLING_SEGMENT_BYTES = 64 * 1024
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_sigkill_cycles_amid_segment_rolls_keep_every_acknowledged_record_exactly_once(tmp_path):
+    settings = crashcycle.CrashRunSettings(
+        cycles=ROLLING_CYCLES,
+        rate_per_producer=RATE_PER_PRODUCER,
+        segment_bytes=ROLLING_SEGMENT_BYTES,
+        seed=int(time.time()),
+        work_dir=str(tmp_path),
+    )
+    report = crashcycle.run(settings)
+    v = report.verdict
+    summary = f"seed {settings.seed}: {v}"
+    assert v["problems"] == [], summary
+    assert v["records_acknowledged"] > 0, summary
+    assert v["acknowledged_verified"] == v["records_acknowledged"], summary
+    assert v["lost"] == 0 and v["duplicates"] == 0 and v["never_sent"] == 0, summary
+    assert v["out_of_order"] == 0 and v["offset_gaps"] == 0 and v["session_sequence_breaks"] == 0, summary
+    assert report.unclean_restarts_seen == ROLLING_CYCLES, summary
+    assert report.final_sigterm_exit_code == 0, summary
+
+
 def raw_batch(values):
     return kafka_wire.encode_record_batch([(None, value) for value in values], int(time.time() * 1000))
 

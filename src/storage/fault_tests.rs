@@ -24,7 +24,7 @@ fn rule(fault: Fault) -> FaultRule {
 }
 
 /// Installs `plan` for the files this test thread opens from now on.
-fn with_plan(plan: FaultPlan) -> Rc<FaultPlan> {
+pub(super) fn with_plan(plan: FaultPlan) -> Rc<FaultPlan> {
     let plan = Rc::new(plan);
     install_fault_plan(Some(plan.clone()));
     plan
@@ -32,7 +32,7 @@ fn with_plan(plan: FaultPlan) -> Rc<FaultPlan> {
 
 /// Appends one batch and waits for `durability`; the offsets or the wire
 /// error code.
-async fn produce(
+pub(super) async fn produce(
     log: &PartitionLog,
     value_bytes: usize,
     durability: Durability,
@@ -49,7 +49,7 @@ async fn produce(
 
 /// Reopens the partition on real files after a (simulated) crash and
 /// returns its log.
-async fn reopen_after_crash(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
+pub(super) async fn reopen_after_crash(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
     install_fault_plan(None);
     let storage = new_storage(dir, StorageLimits::default());
     let log = open(&storage, LogConfig::default(), false).await;

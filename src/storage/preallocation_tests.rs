@@ -85,7 +85,10 @@ fn a_busy_partition_grows_its_steps_and_a_roll_gives_the_rest_back() {
         // The step grew past the first one, and never beyond the largest.
         assert!(largest_ahead > 128 << 10, "{largest_ahead}");
         assert!(largest_ahead <= (1 << 20) + 4096, "{largest_ahead}");
-        // The sealed segment was cut to its data.
+        // The sealed segment was cut to its data by its seal, which the
+        // flusher does after the roll (`roll.rs`): done once synced.
+        let end = log.log_end_offset() - 1;
+        log.wait_durable(end, Durability::Synced).await.unwrap();
         let sealed = segment_files(&dir)[0].clone();
         let (len, blocks) = file_sizes(&sealed);
         assert_eq!(len, sealed_bytes(&dir));
