@@ -10,14 +10,22 @@
       (default: Kafka's 9000 / 2000); --kill-controller produces to the partition the active
       controller leads, so the kill also costs a metadata-quorum election; --keep-logs DIR keeps
       each node's log for a timeline.
+  restart of the controller's node (--restart-controller, issue 12): kill -9 of the active
+      controller's node, then its restart from the same file and data dir, made to win the
+      election again (one other voter is killed before an RF=1 topic is created, so its log
+      lacks it, and restarted with it; the last one is killed with it); the time from the restart (process
+      launched) to its registration (its log's `broker N: Recovery` line) and to the first
+      acks=all record acknowledged on its partition of that topic, per round (--failovers
+      rounds).
 
     target/test-venv/bin/python perf/replication.py [--rounds 2] [--duration 20s] [--failovers 3]
         [--broker-session-timeout-ms MS --broker-heartbeat-interval-ms MS] [--kill-controller]
-        [--keep-logs DIR]
+        [--restart-controller] [--keep-logs DIR]
 
 Run it under `flock /work/wt/bench.lock`. Prints one JSON line per measurement and a summary."""
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -240,6 +248,19 @@ def active_controller(cluster):
     return None
 
 
+def first_ack_after(producer, topic, partition, since):
+    """Produces to `partition` until a record is acknowledged (at most 60 s from `since`, on the
+    monotonic clock): seconds from `since` to the first ack, or None."""
+    after = []
+    deadline = since + 60
+    while not any(e is None for _, e in after) and time.monotonic() < deadline:
+        producer.produce(topic, b"x", partition=partition,
+                         on_delivery=lambda e, m: after.append((time.monotonic(), e)))
+        producer.poll(0.05)
+    ok = [t for t, e in after if e is None]
+    return (min(ok) - since) if ok else None
+
+
 def failover_round(root, round_no, extra=(), kill_controller=False):
     cluster = Cluster(Path(root) / f"failover-{round_no}", extra)
     try:
@@ -268,14 +289,7 @@ def failover_round(root, round_no, extra=(), kill_controller=False):
         killed_at = time.monotonic()
         cluster.procs[leader - 1].send_signal(signal.SIGKILL)
         watcher.start()
-        after = []
-        deadline = killed_at + 60
-        while not any(e is None for _, e in after) and time.monotonic() < deadline:
-            producer.produce(topic, b"x", partition=partition,
-                             on_delivery=lambda e, m: after.append((time.monotonic(), e)))
-            producer.poll(0.05)
-        ok = [t for t, e in after if e is None]
-        seconds = (min(ok) - killed_at) if ok else None
+        seconds = first_ack_after(producer, topic, partition, killed_at)
         watcher.stop()
         new_leader_s = (watcher.seen_at - killed_at) if watcher.seen_at else None
         producer.purge()
@@ -291,6 +305,88 @@ def failover_round(root, round_no, extra=(), kill_controller=False):
         cluster.stop()
 
 
+def logged_at_unix(log_path, text, after_unix):
+    """The time (Unix seconds) of the first line of `log_path` holding `text` logged after
+    `after_unix`, or None."""
+    for line in Path(log_path).read_text(errors="replace").splitlines():
+        if text not in line:
+            continue
+        stamp = line.split(" ", 1)[0]
+        try:
+            at = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+        except ValueError:
+            continue
+        at_unix = at.replace(tzinfo=datetime.timezone.utc).timestamp()
+        if at_unix >= after_unix:
+            return at_unix
+    return None
+
+
+def restart_controller_round(root, round_no, extra=()):
+    """kill -9 of the active controller's node and its restart as the controller again:
+    seconds from the restart to its registration and to the first acks=all ack on a partition
+    only it holds."""
+    cluster = Cluster(Path(root) / f"restart-{round_no}", extra)
+    try:
+        node = active_controller(cluster)
+        behind, other = [i for i in (1, 2, 3) if i != node]
+        # Committed by `node` and `other` only: `behind` cannot win the next election. Killed,
+        # not paused: a client waits a whole socket timeout for a paused broker's answers.
+        kill(cluster.procs[behind - 1])
+        live = ",".join(f"{HOST}:{cluster.client_ports[i - 1]}" for i in (node, other))
+        topic = f"restart-{round_no}"
+        admin = AdminClient({"bootstrap.servers": live, "broker.address.family": "v4"})
+        # min.insync.replicas=1: the cluster's 2 is more than the one replica.
+        new = NewTopic(topic, num_partitions=3, replication_factor=1,
+                       config={"min.insync.replicas": "1"})
+        admin.create_topics([new])[topic].result(30)
+        producer = Producer({"bootstrap.servers": live, "acks": "all", "linger.ms": 0,
+                             "message.timeout.ms": 60000, "broker.address.family": "v4",
+                             "topic.metadata.refresh.interval.ms": 1000})
+        deadline = time.monotonic() + 30
+        partition = None
+        while partition is None and time.monotonic() < deadline:
+            parts = producer.list_topics(topic, timeout=10).topics[topic].partitions
+            partition = next((p for p, m in parts.items() if m.leader == node), None)
+            time.sleep(0.1)
+        acked = []
+        producer.produce(topic, b"first", partition=partition,
+                         on_delivery=lambda e, m: acked.append(e))
+        producer.flush(30)
+        if acked != [None]:
+            raise RuntimeError(f"no ack before the kill on partition {partition}: {acked}")
+        kill(cluster.procs[other - 1])
+        kill(cluster.procs[node - 1])
+        restarted_unix, restarted = time.time(), time.monotonic()
+        cluster.start(behind - 1)
+        cluster.start(node - 1)
+        first_ack_s = first_ack_after(producer, topic, partition, restarted)
+        producer.purge()
+        producer.flush(1)
+        log = cluster.files[node - 1].parent / "stderr.log"
+        registered = logged_at_unix(log, f"broker {node}: Recovery", restarted_unix)
+        activated = logged_at_unix(log, f"node {node}: active controller from", restarted_unix)
+        line = {"kind": "restart_controller", "round": round_no, "node": node,
+                "registered_s": registered and round(registered - restarted_unix, 3),
+                "first_ack_s": first_ack_s and round(first_ack_s, 3),
+                "controller_again_s": activated and round(activated - restarted_unix, 3),
+                "restarted_at_unix": round(restarted_unix, 3), "load": os.getloadavg()[0]}
+        print(json.dumps(line), flush=True)
+        return line
+    finally:
+        cluster.stop()
+
+
+def kill(proc):
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def median_of(lines, key):
+    values = [line[key] for line in lines if line[key] is not None]
+    return statistics.median(values) if values else None
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=2)
@@ -301,6 +397,8 @@ def main():
     parser.add_argument("--keep-logs", help="copy every node's log here")
     parser.add_argument("--kill-controller", action="store_true",
                         help="kill the leader that is also the active controller")
+    parser.add_argument("--restart-controller", action="store_true",
+                        help="kill -9 and restart the only voter's node instead of failovers")
     args = parser.parse_args()
     extra = [f"broker.session.timeout.ms={args.broker_session_timeout_ms}"] if args.broker_session_timeout_ms else []
     if args.broker_heartbeat_interval_ms:
@@ -310,16 +408,26 @@ def main():
         for round_no in range(args.rounds):
             for kind in ("rf1", "rf3") if round_no % 2 == 0 else ("rf3", "rf1"):
                 lines.append(throughput_round(kind, root, args.duration, round_no))
-        failovers = [failover_round(root, r, extra, args.kill_controller)["seconds"]
-                     for r in range(args.failovers)]
+        if args.restart_controller:
+            restarts = [restart_controller_round(root, r, extra) for r in range(args.failovers)]
+            failovers = []
+        else:
+            restarts = []
+            failovers = [failover_round(root, r, extra, args.kill_controller)["seconds"]
+                         for r in range(args.failovers)]
         if args.keep_logs:
-            for log in Path(root).glob("failover-*/cluster/node-*/stderr.log"):
+            for log in Path(root).glob("*-*/cluster/node-*/stderr.log"):
                 target = Path(args.keep_logs) / log.parent.parent.parent.name / log.parent.name
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy(log, target / "stderr.log")
     summary = {"failover_s": failovers}
     done = [s for s in failovers if s is not None]
     summary["failover_median_s"] = statistics.median(done) if done else None
+    if restarts:
+        summary = {"registered_s": [r["registered_s"] for r in restarts],
+                   "registered_median_s": median_of(restarts, "registered_s"),
+                   "first_ack_s": [r["first_ack_s"] for r in restarts],
+                   "first_ack_median_s": median_of(restarts, "first_ack_s")}
     if lines:
         median = {k: statistics.median(l["bytes_per_s"] for l in lines if l["kind"] == k) for k in ("rf1", "rf3")}
         cpu = {k: statistics.median(l["cpu_s_per_gb_per_replica"] for l in lines if l["kind"] == k)

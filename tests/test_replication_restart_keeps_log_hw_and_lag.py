@@ -9,7 +9,7 @@
 
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
@@ -22,6 +22,10 @@ TRUNCATION_LINE = b"to match the leader"
 # replica.high.watermark.checkpoint.interval.ms (Kafka's default, kept by the restart test).
 HW_CHECKPOINT_INTERVAL_MS = 5000
 METRICS_DEADLINE_S = 30
+# A restarted cluster refuses clients until the controller registers its brokers and elects.
+RESTART_ANSWER_TIMEOUT_S = 60
+RETRIED = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.OFFSET_NOT_AVAILABLE,
+           KafkaError.LEADER_NOT_AVAILABLE, KafkaError._UNKNOWN_PARTITION}
 
 
 def produce_round(bootstrap, topic, label, acks="all", count=RECORDS_PER_ROUND):
@@ -66,10 +70,22 @@ def test_a_restarted_follower_keeps_the_log_that_matches_its_leader(millrace_clu
         assert not cut, f"broker {follower} truncated a log that matched its leader: {cut}"
 
 
-def high_watermark(bootstrap, topic):
+def high_watermark(bootstrap, topic, timeout_s=RESTART_ANSWER_TIMEOUT_S):
+    """ListOffsets latest of partition 0, asked again while the cluster still refuses it as a
+    client would: NOT_LEADER_OR_FOLLOWER from a broker its metadata still names leader (a
+    restarted one, before the controller registered it), no leader yet (librdkafka's local
+    _UNKNOWN_PARTITION), OFFSET_NOT_AVAILABLE from a new leader whose watermark lags its epoch
+    start."""
     consumer = Consumer({**quiet_config(bootstrap), "group.id": unique_topic("hw")})
+    deadline = time.monotonic() + timeout_s
     try:
-        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+        while True:
+            try:
+                return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+            except KafkaException as error:
+                if error.args[0].code() not in RETRIED or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
     finally:
         consumer.close()
 

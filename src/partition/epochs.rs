@@ -240,10 +240,13 @@ impl Partition {
     }
 
     /// OffsetForLeaderEpoch for one partition (Kafka's
-    /// `lastOffsetForLeaderEpoch`): the current epoch checked, then the end
-    /// of `leader_epoch` in this log, or (-1, -1) when unknown.
+    /// `lastOffsetForLeaderEpoch`, which always requires the leader): the
+    /// current epoch and the leadership checked
+    /// ([`Partition::check_client_read`]), then the end of `leader_epoch` in
+    /// this log, or (-1, -1) when unknown.
     pub fn epoch_end(&self, current_leader_epoch: i32, leader_epoch: i32) -> Result<EpochEnd, i16> {
-        self.check_leader_epoch(current_leader_epoch)?;
+        self.check_client_read(current_leader_epoch)
+            .map_err(|refusal| refusal.wire_error_code())?;
         let mut cache = self.epochs.cache.borrow_mut();
         // Retention moves the log start; the cache follows it here.
         cache.truncate_from_start(self.log.log_start_offset());

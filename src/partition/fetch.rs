@@ -13,7 +13,9 @@
 //! cancels every wait once the total reaches `min_bytes`
 //! ([`FetchWaits::track`]).
 
+use super::leader_epochs::NO_EPOCH;
 use super::replica::leader::{FetchAnswer, FollowerFetch};
+use super::replication::{LeaderHint, ReadRefusal};
 use super::{Partition, ShardPartitions};
 use crate::local::notify::{first_of, LocalEvent};
 use crate::protocol::error_code;
@@ -92,6 +94,8 @@ pub struct FetchedPartition {
     pub diverging_epoch: Option<DivergingEpoch>,
     /// Record batches, zero-copy.
     pub records: Vec<Piece>,
+    /// The leader a NOT_LEADER_OR_FOLLOWER refusal names (KIP-951).
+    pub current_leader: Option<LeaderHint>,
 }
 
 impl FetchedPartition {
@@ -104,6 +108,16 @@ impl FetchedPartition {
             log_start_offset: -1,
             diverging_epoch: None,
             records: Vec::new(),
+            current_leader: None,
+        }
+    }
+
+    /// A client's read refused here ([`Partition::check_client_read`]):
+    /// its error code, and the leader to ask when it names one.
+    pub fn refused(refusal: ReadRefusal) -> Self {
+        FetchedPartition {
+            current_leader: refusal.leader_hint(),
+            ..FetchedPartition::error(refusal.wire_error_code())
         }
     }
 }
@@ -330,7 +344,9 @@ impl ShardPartitions {
 impl Partition {
     /// Reads from `read.fetch_offset`: at most `max_bytes`, or the first
     /// whole batch when `min_one_batch`; nothing when both are zero/false.
-    /// A stale or future `current_leader_epoch` is refused (KIP-320); a
+    /// A client's read is refused unless this broker leads the partition
+    /// ([`Partition::check_client_read`]: a follower's high watermark lags
+    /// the leader's). A stale or future `current_leader_epoch` is refused (KIP-320); a
     /// `last_fetched_epoch` this log diverges from answers where (Kafka's
     /// `readRecords`), with no records.
     async fn read(
@@ -344,6 +360,10 @@ impl Partition {
                 return fetched;
             }
         }
+        // Fetch reads any negative epoch as none (Kafka's `optionalEpoch`).
+        if let Err(refusal) = self.check_client_read(read.current_leader_epoch.max(NO_EPOCH)) {
+            return FetchedPartition::refused(refusal);
+        }
         let read_bound = self.read_bound();
         let mut fetched = FetchedPartition {
             error_code: error_code::NONE,
@@ -352,6 +372,7 @@ impl Partition {
             log_start_offset: self.log.log_start_offset(),
             diverging_epoch: None,
             records: Vec::new(),
+            current_leader: None,
         };
         let divergence = self.divergence(
             read.current_leader_epoch,
@@ -409,6 +430,7 @@ impl Partition {
             log_start_offset: self.log.log_start_offset(),
             diverging_epoch: None,
             records: Vec::new(),
+            current_leader: None,
         };
         let end = self.log.readable_end_offset();
         let fetched = self

@@ -8,7 +8,8 @@
 //! helper thread, never on the reactor, and inflated at most
 //! [`DECOMPRESSED_BYTES_MAX`]: past that, the answer is the first record not
 //! looked at, which skips nothing a consumer wants. No answer lies at or past
-//! the read bound (Kafka's `offset < lastFetchableOffset`).
+//! the read bound (Kafka's `offset < lastFetchableOffset`). Only the leader
+//! answers a client ([`Partition::check_client_read`]).
 
 use super::leader_epochs::NO_EPOCH;
 use super::{Partition, ShardPartitions};
@@ -75,9 +76,9 @@ impl ShardPartitions {
         let mut results = Vec::with_capacity(part.partitions.len());
         for query in part.partitions {
             results.push(match self.get(&query.topic, query.partition) {
-                Some(partition) => match partition.check_leader_epoch(query.current_leader_epoch) {
+                Some(partition) => match partition.check_client_read(query.current_leader_epoch) {
                     Ok(()) => partition.resolve_offset(query.timestamp).await,
-                    Err(code) => Err(code),
+                    Err(refusal) => Err(refusal.wire_error_code()),
                 },
                 None => Err(error_code::NOT_LEADER_OR_FOLLOWER),
             });
@@ -111,7 +112,22 @@ impl TimeMatch {
 }
 
 impl Partition {
+    /// The answer for `timestamp`; OFFSET_NOT_AVAILABLE where Kafka's
+    /// `fetchOffsetForTimestamp` gives it while a new leader's watermark
+    /// lags its epoch start ([`Partition::high_watermark_lags_epoch_start`]):
+    /// for latest, and for a search that found nothing below the watermark
+    /// (the earliest offsets need no watermark).
     async fn resolve_offset(&self, timestamp: i64) -> Result<FoundOffset, i16> {
+        let found = self.lookup_offset(timestamp).await?;
+        let by_start = matches!(timestamp, EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP);
+        let unbounded = timestamp == LATEST_TIMESTAMP || found.offset == NONE_FOUND.0;
+        if !by_start && unbounded && self.high_watermark_lags_epoch_start() {
+            return Err(error_code::OFFSET_NOT_AVAILABLE);
+        }
+        Ok(found)
+    }
+
+    async fn lookup_offset(&self, timestamp: i64) -> Result<FoundOffset, i16> {
         let log = &self.log;
         let at = |(offset, timestamp): (i64, i64), leader_epoch: Option<i32>| FoundOffset {
             offset,

@@ -21,8 +21,9 @@
 //!   [`leader_epochs`]): persisted in Kafka's `leader-epoch-checkpoint`,
 //!   completed and cut at open, answering OffsetForLeaderEpoch, Fetch's
 //!   divergence check and KIP-320's epoch checks;
-//! - later, its replica state (ISR, follower offsets) and the replication
-//!   decisions made on it.
+//! - its replica role ([`replication`]): leader, follower, or (in a
+//!   cluster, until the cluster view names one) none; only a leader answers
+//!   clients' reads ([`Partition::check_client_read`]).
 //!
 //! [`ShardPartitions`] holds the partitions of one shard and serves the
 //! owner side of the data APIs, one message per shard and request:
@@ -97,6 +98,7 @@ impl Partition {
         producers: ProducerStateTable,
         snapshots: ProducerSnapshots,
         epochs: Rc<PartitionEpochs>,
+        in_cluster: bool,
     ) -> Self {
         Partition {
             epochs,
@@ -105,7 +107,7 @@ impl Partition {
             producers: RefCell::new(producers),
             snapshots: Rc::new(snapshots),
             producers_full_reported: Cell::new((i64::MIN, 0)),
-            replica: replication::ReplicaState::default(),
+            replica: replication::ReplicaState::at_open(in_cluster),
         }
     }
 
@@ -187,6 +189,9 @@ pub struct ShardPartitions {
     recovery_turn: Semaphore,
     /// The turns of the partitions' background producer snapshot writes.
     snapshot_writes: Rc<ShardSnapshotWrites>,
+    /// A cluster member's: partitions open with no role until the cluster
+    /// view gives them one ([`ShardPartitions::join_cluster`]).
+    in_cluster: Cell<bool>,
 }
 
 impl ShardPartitions {
@@ -205,7 +210,16 @@ impl ShardPartitions {
             shutting_down,
             recovery_turn: Semaphore::new(1),
             snapshot_writes: Rc::default(),
+            in_cluster: Cell::new(false),
         })
+    }
+
+    /// Makes this shard a cluster member's, before any partition opens:
+    /// each partition then opens with no role, refusing clients and
+    /// followers until the cluster view makes it a leader or a follower
+    /// (rather than serving its whole log as a single node's does).
+    pub fn join_cluster(&self) {
+        self.in_cluster.set(true);
     }
 
     /// The shard's storage (background tasks, shutdown, gauges).
@@ -260,7 +274,14 @@ impl ShardPartitions {
         let snapshots = rebuilt
             .snapshots
             .sharing_writes(self.snapshot_writes.clone());
-        let opened = Rc::new(Partition::new(log, rebuilt.producers, snapshots, epochs));
+        let in_cluster = self.in_cluster.get();
+        let opened = Rc::new(Partition::new(
+            log,
+            rebuilt.producers,
+            snapshots,
+            epochs,
+            in_cluster,
+        ));
         if let Some(hw) = self.storage.checkpointed_high_watermark(topic, partition) {
             opened.set_checkpointed_high_watermark(hw);
         }

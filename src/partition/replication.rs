@@ -16,7 +16,7 @@ use super::replica::leader::{AckState, FetchAnswer, FollowerFetch, LeaderReplica
 use super::replica::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
 use super::snapshots::reload_after_cut;
 use super::Partition;
-use crate::partition::leader_epochs::EpochEnd;
+use crate::partition::leader_epochs::{check_current_epoch, EpochEnd, EpochMismatch};
 use crate::protocol::error_code;
 use crate::storage::notify::AppendListeners;
 use crate::storage::{
@@ -32,6 +32,10 @@ use std::time::Instant;
 enum Role {
     /// A single node (no cluster): the read bound is the log's.
     Single,
+    /// A cluster member's partition between its open and the first role
+    /// the cluster view gives it: it serves no client and no follower, and
+    /// its high watermark is the checkpointed one.
+    Unassigned,
     /// This broker leads it.
     Leader(LeaderReplica),
     /// This broker follows another (or no) leader.
@@ -55,10 +59,16 @@ pub struct ReplicaState {
     checkpointed_high_watermark: Cell<i64>,
 }
 
-impl Default for ReplicaState {
-    fn default() -> Self {
+impl ReplicaState {
+    /// The state of a partition just opened: `Single` on a single node;
+    /// in a cluster no role until the cluster view gives it one.
+    pub(super) fn at_open(in_cluster: bool) -> Self {
+        let role = match in_cluster {
+            true => Role::Unassigned,
+            false => Role::Single,
+        };
         ReplicaState {
-            role: RefCell::new(Role::Single),
+            role: RefCell::new(role),
             outbox: RefCell::new(None),
             moved: AppendListeners::default(),
             turn: Semaphore::new(1),
@@ -97,8 +107,57 @@ pub enum FollowerAppendError {
     Log(AppendError),
 }
 
+/// The leader a refusal names (Kafka's CurrentLeader, KIP-951): as this
+/// broker knows it, -1 for either when it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderHint {
+    /// The leader's broker id (-1: unknown).
+    pub leader_id: ReplicaId,
+    /// Its leader epoch (-1: unknown).
+    pub leader_epoch: i32,
+}
+
+impl LeaderHint {
+    /// No leader known.
+    pub const UNKNOWN: LeaderHint = LeaderHint {
+        leader_id: -1,
+        leader_epoch: -1,
+    };
+}
+
+/// Why a client's read of a partition (Fetch, ListOffsets,
+/// OffsetForLeaderEpoch) is refused here: Kafka's
+/// `getLocalLog(currentLeaderEpoch, requireLeader = true)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadRefusal {
+    /// The request's current leader epoch is not this partition's (KIP-320).
+    Epoch(EpochMismatch),
+    /// This broker does not lead the partition (a follower, or no role
+    /// yet): the client refreshes its metadata and asks the leader.
+    NotLeader(LeaderHint),
+}
+
+impl ReadRefusal {
+    /// The Kafka error code.
+    pub fn wire_error_code(self) -> i16 {
+        match self {
+            ReadRefusal::Epoch(mismatch) => mismatch.wire_error_code(),
+            ReadRefusal::NotLeader(_) => error_code::NOT_LEADER_OR_FOLLOWER,
+        }
+    }
+
+    /// The leader to name with the refusal, if it is a leadership one.
+    pub fn leader_hint(self) -> Option<LeaderHint> {
+        match self {
+            ReadRefusal::NotLeader(hint) => Some(hint),
+            ReadRefusal::Epoch(_) => None,
+        }
+    }
+}
+
 impl Partition {
-    /// True once cluster metadata gave the partition a role.
+    /// True on a cluster member (with a role from cluster metadata, or
+    /// none yet).
     pub fn is_replicated(&self) -> bool {
         !matches!(*self.replica.role.borrow(), Role::Single)
     }
@@ -114,11 +173,46 @@ impl Partition {
         let mut role = self.replica.role.borrow_mut();
         match &mut *role {
             Role::Single => None,
+            Role::Unassigned => Some(self.checkpointed_high_watermark()),
             Role::Leader(leader) => {
                 self.sync_leader(leader);
                 Some(leader.high_watermark())
             }
             Role::Follower(follower) => Some(follower.high_watermark()),
+        }
+    }
+
+    /// Whether a client may read the partition here (Kafka's `getLocalLog`
+    /// with `requireLeader`): `current_leader_epoch` checked first (-1: no
+    /// check), then the role; only the leader answers (or a single node).
+    /// A follower's high watermark is the leader's as it last heard it, and
+    /// a replica with no role yet has only its checkpoint's: answering from
+    /// either gave consumers an empty or short partition after a restart.
+    pub fn check_client_read(&self, current_leader_epoch: i32) -> Result<(), ReadRefusal> {
+        check_current_epoch(current_leader_epoch, self.leader_epoch())
+            .map_err(ReadRefusal::Epoch)?;
+        match &*self.replica.role.borrow() {
+            Role::Single | Role::Leader(_) => Ok(()),
+            Role::Follower(f) => Err(ReadRefusal::NotLeader(LeaderHint {
+                leader_id: f.leader(),
+                leader_epoch: f.leader_epoch(),
+            })),
+            Role::Unassigned => Err(ReadRefusal::NotLeader(LeaderHint::UNKNOWN)),
+        }
+    }
+
+    /// True while a leader's high watermark is below the offset its epoch
+    /// started at: it does not know yet what earlier leaders committed, so
+    /// a ListOffsets answer bounded by it could name an end below
+    /// acknowledged records (Kafka's OFFSET_NOT_AVAILABLE, KIP-207). The
+    /// followers' next fetches bring it up.
+    pub fn high_watermark_lags_epoch_start(&self) -> bool {
+        match &mut *self.replica.role.borrow_mut() {
+            Role::Leader(leader) => {
+                self.sync_leader(leader);
+                leader.high_watermark() < leader.epoch_start_offset()
+            }
+            _ => false,
         }
     }
 
@@ -139,10 +233,14 @@ impl Partition {
     /// ISR never had (a leader's acks=1 appends before a crash), so its end
     /// alone is no bound; the followers' fetches bring the watermark up.
     fn known_high_watermark(&self) -> i64 {
-        self.replicated_bound().unwrap_or_else(|| {
-            let checkpointed = self.replica.checkpointed_high_watermark.get();
-            checkpointed.clamp(0, self.log.log_end_offset())
-        })
+        self.replicated_bound()
+            .unwrap_or_else(|| self.checkpointed_high_watermark())
+    }
+
+    /// The checkpointed high watermark, bounded by the log end.
+    fn checkpointed_high_watermark(&self) -> i64 {
+        let checkpointed = self.replica.checkpointed_high_watermark.get();
+        checkpointed.clamp(0, self.log.log_end_offset())
     }
 
     /// The high watermark the checkpoint file named at open (see
@@ -214,7 +312,7 @@ impl Partition {
         match &*self.replica.role.borrow() {
             Role::Single => Ok(()),
             Role::Leader(leader) => leader.check_append(acks_all),
-            Role::Follower(_) => Err(error_code::NOT_LEADER_OR_FOLLOWER),
+            Role::Follower(_) | Role::Unassigned => Err(error_code::NOT_LEADER_OR_FOLLOWER),
         }
     }
 
@@ -257,7 +355,7 @@ impl Partition {
         let mut role = self.replica.role.borrow_mut();
         let leader = match &mut *role {
             Role::Single => return None,
-            Role::Follower(_) => {
+            Role::Follower(_) | Role::Unassigned => {
                 return Some(FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER))
             }
             Role::Leader(leader) => leader,

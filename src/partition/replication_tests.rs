@@ -1,13 +1,20 @@
 //! Scenario tests of a partition's replica side on a real glommio executor,
 //! in a temporary directory: what a restart keeps (the leader epochs, the
-//! high watermark checkpoint).
+//! high watermark checkpoint), and who answers a client's read.
 
+use super::fetch::{FetchPart, PartitionRead};
+use super::leader_epochs::EpochMismatch;
+use super::list_offsets::{ListOffsetsPart, OffsetQuery};
+use super::replica::leader::FollowerFetch;
 use super::replica::{PartitionState, ReplicaConfig};
+use super::replication::{LeaderHint, ReadRefusal};
 use super::tests::{partitions_with, NEVER_EXPIRE};
-use super::Partition;
+use super::{Partition, ShardPartitions};
+use crate::protocol::error_code;
 use crate::storage::tests::{plain_batch, run, small_config, TempDir, TOPIC};
 use crate::storage::Durability;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// This broker's id in these tests.
 const SELF_ID: i32 = 1;
@@ -20,6 +27,14 @@ fn led_by_self(leader_epoch: i32) -> PartitionState {
         replicas: vec![SELF_ID],
         isr: vec![SELF_ID],
     }
+}
+
+/// Opens partition 0 of TOPIC.
+async fn open_partition(partitions: &ShardPartitions) -> Rc<Partition> {
+    partitions
+        .open(TOPIC, 0, small_config(), true)
+        .await
+        .unwrap()
 }
 
 /// Appends `records` at the partition's leader epoch, fsynced.
@@ -38,10 +53,7 @@ fn a_reopened_replica_keeps_its_cluster_epochs() {
     let dir = TempDir::new("replica-epochs-kept");
     run(async move {
         let partitions = partitions_with(&dir, NEVER_EXPIRE);
-        let partition = partitions
-            .open(TOPIC, 0, small_config(), true)
-            .await
-            .unwrap();
+        let partition = open_partition(&partitions).await;
         append_synced_records(&partition, 10).await;
         partition
             .become_leader(SELF_ID, ReplicaConfig::default(), led_by_self(3))
@@ -53,10 +65,7 @@ fn a_reopened_replica_keeps_its_cluster_epochs() {
         drop((partition, partitions));
 
         let partitions = partitions_with(&dir, NEVER_EXPIRE);
-        let partition = partitions
-            .open(TOPIC, 0, small_config(), true)
-            .await
-            .unwrap();
+        let partition = open_partition(&partitions).await;
         // Before the fix the open replaced every entry with (0, 15): the
         // follower's first fetch then named epoch 0 and was cut back to where
         // the leader's epoch 0 ended.
@@ -70,10 +79,7 @@ fn a_reopened_leader_starts_from_the_checkpointed_high_watermark() {
     let dir = TempDir::new("replica-hw-checkpoint");
     run(async move {
         let partitions = partitions_with(&dir, NEVER_EXPIRE);
-        let partition = partitions
-            .open(TOPIC, 0, small_config(), true)
-            .await
-            .unwrap();
+        let partition = open_partition(&partitions).await;
         partition
             .become_leader(SELF_ID, ReplicaConfig::default(), led_by_self(1))
             .await;
@@ -90,10 +96,7 @@ fn a_reopened_leader_starts_from_the_checkpointed_high_watermark() {
         assert_eq!(text, format!("0\n1\n{TOPIC} 0 10\n"));
 
         let partitions = partitions_with(&dir, NEVER_EXPIRE);
-        let partition = partitions
-            .open(TOPIC, 0, small_config(), true)
-            .await
-            .unwrap();
+        let partition = open_partition(&partitions).await;
         // Two more replicas that have not fetched yet, two of three needed:
         // the watermark cannot move, so it is what the checkpoint said (0
         // before the checkpoint existed).
@@ -108,6 +111,144 @@ fn a_reopened_leader_starts_from_the_checkpointed_high_watermark() {
         };
         partition.become_leader(SELF_ID, config, three).await;
         assert_eq!(partition.replicated_bound(), Some(10));
+        partitions.shutdown().await.unwrap();
+    });
+}
+
+fn three_replicas(leader_epoch: i32) -> PartitionState {
+    PartitionState {
+        replicas: vec![SELF_ID, 2, 3],
+        isr: vec![SELF_ID, 2, 3],
+        ..led_by_self(leader_epoch)
+    }
+}
+
+/// ListOffsets of partition `index` of TOPIC at `timestamp`, from a client.
+async fn list_offset(partitions: &ShardPartitions, index: i32, timestamp: i64) -> Result<i64, i16> {
+    let query = OffsetQuery {
+        topic: Arc::from(TOPIC),
+        partition: index,
+        timestamp,
+        current_leader_epoch: -1,
+    };
+    let part = ListOffsetsPart {
+        partitions: vec![query],
+    };
+    let mut answers = partitions.resolve_offsets(part).await;
+    answers.remove(0).map(|found| found.offset)
+}
+
+/// A client's Fetch of partition `index` of TOPIC from offset 0: (error
+/// code, the leader it names).
+async fn client_fetch(partitions: &Rc<ShardPartitions>, index: i32) -> (i16, Option<LeaderHint>) {
+    let read = PartitionRead {
+        topic: Arc::from(TOPIC),
+        partition: index,
+        fetch_offset: 0,
+        partition_max_bytes: 1 << 20,
+        current_leader_epoch: -1,
+        last_fetched_epoch: -1,
+        replica_id: -1,
+    };
+    let part = FetchPart {
+        partitions: vec![read],
+        max_bytes: 1 << 20,
+        min_one_batch: true,
+        wait: None,
+    };
+    let fetched = partitions.start_fetch(part, |_| {}).await.remove(0);
+    (fetched.error_code, fetched.current_leader)
+}
+
+/// Only the leader answers a client's Fetch, ListOffsets and
+/// OffsetForLeaderEpoch (Kafka's `getLocalLog` with `requireLeader`): a
+/// cluster member's partition refuses them with no role yet (a restarted
+/// broker before the cluster view names one: it served its checkpointed
+/// high watermark, 0, as an empty partition) and as a follower, naming the
+/// leader it knows; the request's epoch is checked first.
+#[test]
+fn only_the_leader_answers_a_clients_read() {
+    let dir = TempDir::new("replica-client-reads");
+    run(async move {
+        let partitions = partitions_with(&dir, NEVER_EXPIRE);
+        partitions.join_cluster();
+        let partition = open_partition(&partitions).await;
+        let unknown = ReadRefusal::NotLeader(LeaderHint::UNKNOWN);
+        assert_eq!(partition.check_client_read(-1), Err(unknown));
+        assert_eq!(
+            client_fetch(&partitions, 0).await,
+            (
+                error_code::NOT_LEADER_OR_FOLLOWER,
+                Some(LeaderHint::UNKNOWN)
+            )
+        );
+        assert_eq!(
+            partition.check_produce(false),
+            Err(error_code::NOT_LEADER_OR_FOLLOWER)
+        );
+
+        partition.become_follower(SELF_ID, 2, 4).await;
+        let leader_2 = LeaderHint {
+            leader_id: 2,
+            leader_epoch: 4,
+        };
+        assert_eq!(
+            client_fetch(&partitions, 0).await,
+            (error_code::NOT_LEADER_OR_FOLLOWER, Some(leader_2))
+        );
+        let latest = list_offset(&partitions, 0, -1).await;
+        assert_eq!(latest, Err(error_code::NOT_LEADER_OR_FOLLOWER));
+        let not_leader = Err(error_code::NOT_LEADER_OR_FOLLOWER);
+        assert_eq!(partition.epoch_end(-1, 4), not_leader);
+        assert_eq!(
+            partition.check_client_read(3),
+            Err(ReadRefusal::Epoch(EpochMismatch::Fenced))
+        );
+
+        partition
+            .become_leader(SELF_ID, ReplicaConfig::default(), three_replicas(5))
+            .await;
+        assert_eq!(partition.check_client_read(5), Ok(()));
+        assert_eq!(client_fetch(&partitions, 0).await, (error_code::NONE, None));
+        assert_eq!(list_offset(&partitions, 0, -1).await, Ok(0));
+        partitions.shutdown().await.unwrap();
+    });
+}
+
+/// A new leader whose high watermark has not reached the offset its epoch
+/// started at answers ListOffsets latest OFFSET_NOT_AVAILABLE (KIP-207),
+/// not an end below records earlier leaders committed; earliest is
+/// answered; once the followers' fetches bring the watermark up, latest is.
+#[test]
+fn a_lagging_new_leader_answers_latest_offset_not_available() {
+    let dir = TempDir::new("replica-offset-not-available");
+    run(async move {
+        let partitions = partitions_with(&dir, NEVER_EXPIRE);
+        let partition = open_partition(&partitions).await;
+        append_synced_records(&partition, 10).await;
+        let config = ReplicaConfig {
+            min_insync_replicas: 2,
+            ..ReplicaConfig::default()
+        };
+        partition
+            .become_leader(SELF_ID, config, three_replicas(2))
+            .await;
+        assert!(partition.high_watermark_lags_epoch_start());
+        let latest = list_offset(&partitions, 0, -1).await;
+        assert_eq!(latest, Err(error_code::OFFSET_NOT_AVAILABLE));
+        assert_eq!(list_offset(&partitions, 0, -2).await, Ok(0));
+        for follower in [2, 3] {
+            let fetch = FollowerFetch {
+                replica: follower,
+                current_leader_epoch: 2,
+                fetch_offset: 10,
+                last_fetched_epoch: 0,
+                durable_offset: 10,
+            };
+            partition.on_replica_fetch(fetch);
+        }
+        assert!(!partition.high_watermark_lags_epoch_start());
+        assert_eq!(list_offset(&partitions, 0, -1).await, Ok(10));
         partitions.shutdown().await.unwrap();
     });
 }

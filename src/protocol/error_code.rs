@@ -95,6 +95,9 @@ pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 pub const FENCED_LEADER_EPOCH: i16 = 74;
 /// KIP-320: the request's leader epoch is newer than the partition's.
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+/// The leader's high watermark has not reached its epoch's start offset
+/// yet: ListOffsets is retried (KIP-207).
+pub const OFFSET_NOT_AVAILABLE: i16 = 78;
 /// JoinGroup v4+: rejoin with the member id the broker handed out.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 /// The group has its maximum number of members.

@@ -334,6 +334,9 @@ async fn shard_main(
         },
     });
     progress.enter(slot, StartPhase::OpeningPartitions);
+    if startup.cluster {
+        ctx.partitions.join_cluster();
+    }
     open_owned_partitions(&ctx, &|owned, opened| {
         progress.partitions_owned(slot, owned);
         if opened {

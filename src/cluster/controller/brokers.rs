@@ -10,6 +10,7 @@ use crate::cluster::records::{
     UnfenceBrokerRecord,
 };
 use crate::cluster::BrokerId;
+use uuid::Uuid;
 
 /// Where a heartbeat moves a broker (KRaft's `BrokerControlState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +52,11 @@ impl Controller {
             return Err(ResponseError::InvalidRequest);
         }
         let existing = self.image.broker(request.broker_id).cloned();
+        if self.is_local_broker(request.broker_id, request.incarnation_id) {
+            // The broker in this controller's own process: whatever else is
+            // registered under its id is a process that died.
+            return Ok(existing);
+        }
         if let Some(e) = &existing {
             // Stricter than KRaft, where any fenced registration may be
             // replaced: a registration heard from within the session timeout
@@ -256,6 +262,32 @@ impl Controller {
             if for_loss {
                 self.sessions.fenced_for_loss(broker_id, now_ms);
             }
+            let records = self.fence_records(broker_id);
+            self.propose(records, out);
+        }
+    }
+
+    /// True when `incarnation_id` of `broker_id` is the broker process this
+    /// controller runs in.
+    fn is_local_broker(&self, broker_id: BrokerId, incarnation_id: Uuid) -> bool {
+        self.config.local_broker == Some((broker_id, incarnation_id))
+    }
+
+    /// Fences the registration of this controller's own node id when it is
+    /// another incarnation than this process's, unfenced and never heard
+    /// from by this controller: that process died (killed with the
+    /// controller it ran), so its leaderships move now instead of after a
+    /// session timeout (issue 12).
+    pub(super) fn fence_dead_local_incarnation(&mut self, out: &mut Vec<Output>) {
+        let Some((broker_id, incarnation_id)) = self.config.local_broker else {
+            return;
+        };
+        let heard = self.sessions.was_heard(broker_id);
+        let dead = self
+            .image
+            .broker(broker_id)
+            .is_some_and(|b| !b.fenced && !heard && b.incarnation_id != incarnation_id);
+        if dead {
             let records = self.fence_records(broker_id);
             self.propose(records, out);
         }

@@ -2,6 +2,8 @@
 
 use crate::cluster::image::MetadataImage;
 use crate::cluster::records::ConfigResource;
+use crate::cluster::BrokerId;
+use uuid::Uuid;
 
 /// Producer ids per AllocateProducerIds block (Kafka's
 /// `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
@@ -56,6 +58,12 @@ pub struct ControllerConfig {
     /// are led elsewhere (Kafka's ZooKeeper controller rule; KRaft's
     /// controller balances every partition).
     pub leader_imbalance_per_broker_percentage: u32,
+    /// The broker process this controller runs in, on a combined
+    /// `process.roles=broker,controller` node: its `node.id` and this
+    /// process's incarnation id (`None` on a controller-only node). Any
+    /// other incarnation registered under that id is a process that died,
+    /// so it need not be waited for (issue 12).
+    pub local_broker: Option<(BrokerId, Uuid)>,
 }
 
 impl ControllerConfig {
@@ -73,6 +81,7 @@ impl ControllerConfig {
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_ms: 300_000,
             leader_imbalance_per_broker_percentage: 10,
+            local_broker: None,
         }
     }
 

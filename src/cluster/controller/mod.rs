@@ -194,6 +194,7 @@ impl Controller {
     }
 
     fn on_tick(&mut self, now_ms: u64, out: &mut Vec<Output>) {
+        self.fence_dead_local_incarnation(out);
         self.fence_stale_brokers(now_ms, out);
         self.elect_unclean_leaders(out);
         if self.config.auto_leader_rebalance_enable && now_ms >= self.next_balance_ms {

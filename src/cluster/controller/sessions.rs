@@ -140,6 +140,13 @@ impl BrokerSessions {
         self.get_mut(broker, now_ms).fenced_for_loss_ms = Some(now_ms);
     }
 
+    /// True when `broker` registered or heartbeated to this controller.
+    pub(crate) fn was_heard(&self, broker: BrokerId) -> bool {
+        self.sessions
+            .get(&broker)
+            .is_some_and(|s| s.heard_ms.is_some())
+    }
+
     /// True when `broker` was heard from within `timeout_ms` of `now_ms`.
     pub(crate) fn is_fresh(&self, broker: BrokerId, now_ms: u64, timeout_ms: u64) -> bool {
         self.sessions

@@ -4,6 +4,7 @@
 mod configs;
 mod partitions;
 mod reassignment;
+mod restart;
 mod sessions;
 
 use super::*;

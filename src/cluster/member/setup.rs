@@ -148,6 +148,9 @@ impl MemberConfig {
         lifecycle.heartbeat_interval_ms = config.broker_heartbeat_interval_ms;
         lifecycle.controlled_shutdown_timeout_ms = CONTROLLED_SHUTDOWN_TIMEOUT_MS;
         lifecycle.initial_registration_timeout_ms = config.initial_broker_registration_timeout_ms;
+        let is_broker = kraft.has_role(ProcessRole::Broker);
+        controller.local_broker =
+            is_broker.then_some((identity.node_id, lifecycle.registration.incarnation_id));
         MemberConfig {
             node_id: identity.node_id,
             cluster_id: identity.cluster_id.clone(),
@@ -162,7 +165,7 @@ impl MemberConfig {
                 .map(|b| b.socket_address())
                 .collect(),
             is_voter: kraft.has_role(ProcessRole::Controller),
-            is_broker: kraft.has_role(ProcessRole::Broker),
+            is_broker,
             inter_broker_listener_name: kraft
                 .inter_broker_listener_name
                 .clone()

@@ -126,6 +126,12 @@ impl LeaderReplica {
         self.state.leader_epoch
     }
 
+    /// Its log end offset when it became leader (Kafka's
+    /// `leaderEpochStartOffset`): everything committed before is below it.
+    pub fn epoch_start_offset(&self) -> i64 {
+        self.epoch_start_offset
+    }
+
     /// The committed partition state it knows.
     pub fn state(&self) -> &PartitionState {
         &self.state
