@@ -100,9 +100,11 @@ fn fetch_response(batch_bytes: usize, batches: usize) -> FetchResponseOut {
                 log_start_offset: 0,
                 aborted_transactions: AbortedTransactions::Null,
                 diverging_epoch: None,
+                current_leader: None,
                 records: (0..batches).map(|_| Piece::Mem(batch.clone())).collect(),
             }],
         }],
+        node_endpoints: Vec::new(),
     }
 }
 

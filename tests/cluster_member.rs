@@ -26,6 +26,7 @@ fn create_topic(cluster: &Cluster, name: &str, partitions: i32) -> Uuid {
             partitions,
             replication_factor: 3,
             configs: Vec::new(),
+            assignments: Vec::new(),
         }],
         validate_only: false,
         if_missing: false,

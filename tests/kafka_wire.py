@@ -3,7 +3,8 @@
 The client libraries hide what goes on the wire; these helpers let tests send exact bytes
 (bad frames, unsupported versions, one Produce or Fetch request that touches chosen
 partitions) and decode exact answers. Only what the tests use is here: request headers v1/v2,
-ApiVersions v0/v3, Produce v3, Fetch v4 and v11 (sessions), ListOffsets v1 and record batch v2 (compressed only
+ApiVersions v0/v3, Produce v3, Fetch v4 and v11 (sessions), ListOffsets v1, FindCoordinator v1,
+JoinGroup v1, OffsetCommit v2 and record batch v2 (compressed only
 around a records section the caller compressed).
 """
 
@@ -15,6 +16,9 @@ API_PRODUCE = 0
 API_FETCH = 1
 API_LIST_OFFSETS = 2
 API_METADATA = 3
+API_OFFSET_COMMIT = 8
+API_FIND_COORDINATOR = 10
+API_JOIN_GROUP = 11
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_DELETE_TOPICS = 20
@@ -23,6 +27,10 @@ API_DESCRIBE_CONFIGS = 32
 API_CREATE_PARTITIONS = 37
 
 ERROR_NONE = 0
+ERROR_NOT_LEADER_OR_FOLLOWER = 6
+ERROR_COORDINATOR_LOAD_IN_PROGRESS = 14
+ERROR_COORDINATOR_NOT_AVAILABLE = 15
+ERROR_NOT_COORDINATOR = 16
 ERROR_UNSUPPORTED_VERSION = 35
 ERROR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 ERROR_THROTTLING_QUOTA_EXCEEDED = 89
@@ -595,6 +603,59 @@ def init_producer_id_v4(sock, correlation_id, producer_id=-1, producer_epoch=-1)
     reader.skip_tagged_fields()  # response header v1
     reader.int32()  # throttle time
     return reader.int16(), reader.int64(), reader.int16()
+
+
+# ---------------------------------------------------------------- groups
+
+
+def find_coordinator_v1(sock, correlation_id, group):
+    """FindCoordinator v1 for a consumer group; returns (error_code, node_id)."""
+    body = kafka_string(group) + struct.pack(">b", 0)  # key type 0: group
+    reader = call(sock, API_FIND_COORDINATOR, 1, correlation_id, body)
+    reader.int32()  # throttle time
+    error_code = reader.int16()
+    reader.string()  # error message
+    return error_code, reader.int32()
+
+
+def join_group_v1(sock, correlation_id, group, session_timeout_ms=10000, rebalance_timeout_ms=10000):
+    """JoinGroup v1 of a new member of a consumer group with one (empty) range protocol;
+    returns the error code."""
+    body = (
+        kafka_string(group)
+        + int32(session_timeout_ms)
+        + int32(rebalance_timeout_ms)
+        + kafka_string("")  # member id: a new member
+        + kafka_string("consumer")
+        + int32(1)
+        + kafka_string("range")
+        + kafka_bytes(b"")
+    )
+    reader = call(sock, API_JOIN_GROUP, 1, correlation_id, body)
+    return reader.int16()
+
+
+def offset_commit_v2(sock, correlation_id, group, topic, partition, offset):
+    """OffsetCommit v2 of one offset outside any generation (a simple commit); returns the
+    partition's error code."""
+    body = (
+        kafka_string(group)
+        + int32(-1)  # generation
+        + kafka_string("")  # member id
+        + int64(-1)  # retention: the broker's default
+        + int32(1)
+        + kafka_string(topic)
+        + int32(1)
+        + int32(partition)
+        + int64(offset)
+        + kafka_string(None)  # metadata
+    )
+    reader = call(sock, API_OFFSET_COMMIT, 2, correlation_id, body)
+    reader.int32()  # topics
+    reader.string()
+    reader.int32()  # partitions
+    reader.int32()
+    return reader.int16()
 
 
 # ---------------------------------------------------------------- ListOffsets v1

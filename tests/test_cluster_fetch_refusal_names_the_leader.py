@@ -11,6 +11,11 @@ names no preferred read replica, KIP-392, so a client only fetches from a follow
 metadata). A new leader whose high watermark has not reached the offset its epoch started at
 answers ListOffsets latest OFFSET_NOT_AVAILABLE (78, KIP-207) rather than a stale end.
 
+KIP-951: the refusal names the leader. A Fetch v16+ refused with NOT_LEADER_OR_FOLLOWER or
+FENCED_LEADER_EPOCH and a Produce v10+ refused with NOT_LEADER_OR_FOLLOWER carry the partition's
+CurrentLeader (leader id, leader epoch) and the response the NodeEndpoints of those leaders, so a
+client (the Java client from 3.7) goes to the new leader without asking for metadata first.
+
 The bug: after a kill -9 of the whole cluster, a restarted broker whose replayed metadata still
 named it leader held the partition as a follower of no one until the controller registered it
 again, yet served clients from its high watermark (0: the checkpoint of the records was not
@@ -18,6 +23,7 @@ written yet): consumers saw empty partitions though every record had been acknow
 with acks=all.
 """
 
+import struct
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
@@ -25,6 +31,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 import kafka_wire
 from clients import new_consumer, new_producer, produce_all, unique_topic
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
+from test_delete_topics_v6_names_topic_ids import topic_id_of
 from test_leader_epochs_checkpoint_and_offset_for_leader_epoch import offset_for_leader_epoch
 from test_replication_rf3_followers_hold_the_leaders_bytes import (
     create_rf3_topic, wait_for_identical_logs, wait_for_leader)
@@ -156,3 +163,152 @@ def test_a_follower_refuses_a_clients_fetch_list_offsets_and_epoch_query(millrac
         assert got["list_offsets"][0] == NOT_LEADER_OR_FOLLOWER, (follower, answers)
         assert got["offset_for_leader_epoch"] == NOT_LEADER_OR_FOLLOWER, (follower, answers)
     assert len(acked) == RECORDS
+
+
+# ---------------------------------------------------------------- KIP-951: the refusal names the leader
+
+FETCH_V16 = 16
+PRODUCE_V10 = 10
+FENCED_LEADER_EPOCH = 74
+NO_LEADER = (-1, -1)
+LEADER_MOVE_TIMEOUT_S = 60
+
+
+def read_compact_nullable_string(reader):
+    size = reader.uvarint() - 1
+    return None if size < 0 else reader.take(size).decode()
+
+
+def read_tagged(reader, readers):
+    """The tagged fields of a section, those whose tag `readers` knows decoded by it."""
+    found = {}
+    for _ in range(reader.uvarint()):
+        tag, size = reader.uvarint(), reader.uvarint()
+        body = kafka_wire.Reader(reader.take(size))
+        found[tag] = readers[tag](body) if tag in readers else body
+    return found
+
+
+def read_current_leader(reader):
+    leader = (reader.int32(), reader.int32())
+    reader.skip_tagged_fields()
+    return leader
+
+
+def read_node_endpoints(reader):
+    nodes = {}
+    for _ in range(reader.uvarint() - 1):
+        node_id, host, port = reader.int32(), read_compact_nullable_string(reader), reader.int32()
+        read_compact_nullable_string(reader)  # rack
+        reader.skip_tagged_fields()
+        nodes[node_id] = f"{host}:{port}"
+    return nodes
+
+
+def fetch_v16(node, topic_id, current_leader_epoch=-1):
+    """A consumer's Fetch v16 of partition 0 at offset 0 from `node`: (error code, CurrentLeader
+    (leader id, epoch) or None, {node id: "host:port"} of NodeEndpoints)."""
+    uv = kafka_wire.uvarint
+    body = struct.pack(">iiibii", 0, 1, 1 << 20, 0, 0, -1)  # no wait, sessionless
+    partition = struct.pack(">iiqiqi", 0, current_leader_epoch, 0, -1, -1, 1 << 20) + uv(0)
+    body += uv(2) + topic_id.bytes + uv(2) + partition + uv(0)
+    body += uv(1) + uv(1) + uv(0)  # no forgotten topics, empty rack id, no tagged fields
+    with kafka_wire.connect(node.bootstrap) as sock:
+        reader = kafka_wire.call(sock, kafka_wire.API_FETCH, FETCH_V16, 1, body, flexible=True)
+    reader.skip_tagged_fields()  # response header v1
+    reader.int32(), reader.int16(), reader.int32()  # throttle, error, session id
+    answer = None
+    for _ in range(reader.uvarint() - 1):
+        reader.take(16)  # topic id
+        for _ in range(reader.uvarint() - 1):
+            reader.int32()
+            error = reader.int16()
+            reader.int64(), reader.int64(), reader.int64()
+            for _ in range(max(reader.uvarint() - 1, 0)):  # aborted transactions
+                reader.int64(), reader.int64()
+                reader.skip_tagged_fields()
+            reader.int32()  # preferred read replica
+            reader.take(max(reader.uvarint() - 1, 0))  # records
+            tagged = read_tagged(reader, {1: read_current_leader})
+            answer = (error, tagged.get(1))
+        reader.skip_tagged_fields()
+    endpoints = read_tagged(reader, {0: read_node_endpoints}).get(0, {})
+    return (*answer, endpoints)
+
+
+def produce_v10(node, topic):
+    """One acks=1 record to partition 0 by Produce v10 from `node`: (error code, CurrentLeader or
+    None, {node id: "host:port"} of NodeEndpoints)."""
+    uv = kafka_wire.uvarint
+    batch = kafka_wire.encode_record_batch([(None, b"to-a-follower")], int(time.time() * 1000))
+    body = uv(0) + kafka_wire.int16(1) + kafka_wire.int32(5000)  # no transactional id, acks=1
+    body += uv(2) + kafka_wire.compact_string(topic) + uv(2) + kafka_wire.int32(0)
+    body += uv(len(batch) + 1) + batch + uv(0) + uv(0) + uv(0)
+    with kafka_wire.connect(node.bootstrap) as sock:
+        reader = kafka_wire.call(sock, kafka_wire.API_PRODUCE, PRODUCE_V10, 1, body, flexible=True)
+    reader.skip_tagged_fields()
+    answer = None
+    for _ in range(reader.uvarint() - 1):
+        read_compact_nullable_string(reader)
+        for _ in range(reader.uvarint() - 1):
+            reader.int32()
+            error = reader.int16()
+            reader.int64(), reader.int64(), reader.int64()
+            for _ in range(reader.uvarint() - 1):  # record errors
+                reader.int32()
+                read_compact_nullable_string(reader)
+                reader.skip_tagged_fields()
+            read_compact_nullable_string(reader)  # error message
+            answer = (error, read_tagged(reader, {0: read_current_leader}).get(0))
+        reader.skip_tagged_fields()
+    reader.int32()  # throttle
+    endpoints = read_tagged(reader, {0: read_node_endpoints}).get(0, {})
+    return (*answer, endpoints)
+
+
+def wait_for_refusals_naming(cluster, brokers, leader, ask):
+    """Polls `ask(node)` on each of `brokers` until every one refuses NOT_LEADER_OR_FOLLOWER
+    naming `leader` with its endpoint; returns {broker: (epoch named, answer)}."""
+    deadline = time.monotonic() + LEADER_MOVE_TIMEOUT_S
+    while True:
+        answers = {b: ask(cluster.node(b)) for b in brokers}
+        named = {b: a for b, a in answers.items()
+                 if a[0] == NOT_LEADER_OR_FOLLOWER and a[1] and a[1][0] == leader
+                 and a[2].get(leader) == cluster.node(leader).bootstrap}
+        if len(named) == len(brokers):
+            return {b: (a[1][1], a) for b, a in named.items()}
+        if time.monotonic() > deadline:
+            raise AssertionError(f"refusals naming broker {leader}: {answers}")
+        time.sleep(POLL_INTERVAL_S)
+
+
+def test_after_a_leader_change_refusals_name_the_new_leader(millrace_cluster):
+    cluster = millrace_cluster(brokers=3)
+    wait_for_brokers(cluster.bootstrap, 3)
+    topic = unique_topic("rf3-kip951")
+    first = create_rf3_topic(cluster.bootstrap, topic).leader
+    produce_acknowledged(cluster.bootstrap, topic)
+    topic_id = topic_id_of(cluster.bootstrap, topic)
+    others = [b for b in cluster.nodes if b != first]
+    before = wait_for_refusals_naming(cluster, others, first, lambda n: fetch_v16(n, topic_id))
+    first_epoch = before[others[0]][0]
+
+    # A controlled shutdown moves the leadership; the old leader comes back as a follower.
+    cluster.stop(first)
+    survivors = ",".join(cluster.node(b).bootstrap for b in others)
+    second = wait_for_leader(survivors, topic, other_than=first).leader
+    cluster.restart(first)
+    followers = [b for b in cluster.nodes if b != second]
+    fetched = wait_for_refusals_naming(cluster, followers, second, lambda n: fetch_v16(n, topic_id))
+    produced = wait_for_refusals_naming(cluster, followers, second, lambda n: produce_v10(n, topic))
+    epochs = {b: epoch for answers in (fetched, produced) for b, (epoch, _) in answers.items()}
+    assert all(epoch > first_epoch for epoch in epochs.values()), (first_epoch, fetched, produced)
+    assert len(set(epochs.values())) == 1, (fetched, produced)
+
+    # A stale epoch to the new leader is fenced, naming the leader and its current epoch.
+    (second_epoch,) = set(epochs.values())
+    error, leader, endpoints = fetch_v16(cluster.node(second), topic_id, first_epoch)
+    assert (error, leader) == (FENCED_LEADER_EPOCH, (second, second_epoch)), (error, leader)
+    assert endpoints == {second: cluster.node(second).bootstrap}
+    # The leader answers (no CurrentLeader then).
+    assert fetch_v16(cluster.node(second), topic_id)[:2] == (0, None)

@@ -184,8 +184,27 @@ impl Coordinator {
     /// broker leads them ([`Coordinator::adopt_leadership`]).
     pub fn in_cluster(mut self) -> Self {
         self.offsets =
-            ShardOffsets::new_replicated(self.offsets.partition_count(), self.offsets.owned());
+            ShardOffsets::new_replicated(self.offsets.partition_count(), &self.offsets.owned());
         self
+    }
+
+    /// Follows the partition count of a cluster's `__consumer_offsets` as
+    /// created (`owned`: this shard's partitions of it): when it changes the
+    /// count in effect, every store is dropped with its groups, whose members
+    /// get NOT_COORDINATOR and find their group's new coordinator.
+    pub fn follow_partition_count(&self, partitions: usize, owned: Vec<i32>) {
+        let before = self.offsets.partition_count();
+        if !self.offsets.follow_partition_count(partitions, owned) {
+            return;
+        }
+        log::info!(
+            "shard {}: {} has {partitions} partition(s), not {before}: groups follow it",
+            self.shard_id,
+            offsets::partitions::OFFSETS_TOPIC
+        );
+        for (_, mut group) in self.groups.borrow_mut().drain() {
+            group.shut_down(group::error_code::NOT_COORDINATOR);
+        }
     }
 
     /// Makes `led` (offsets partition -> leader epoch, of those this shard
@@ -197,7 +216,7 @@ impl Coordinator {
     /// memory only; the commits are in the replicated log).
     pub fn adopt_leadership(&self, led: &BTreeMap<i32, i32>, partitions: &Rc<ShardPartitions>) {
         let count = self.offsets.partition_count();
-        for &index in self.offsets.owned() {
+        for index in self.offsets.owned() {
             let moved = match led.get(&index) {
                 Some(&leader_epoch) => self.offsets.lead(partitions, index, leader_epoch),
                 None => self.offsets.resign(index),

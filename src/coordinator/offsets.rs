@@ -167,6 +167,9 @@ pub struct OffsetStore {
     file: RefCell<Option<Arc<File>>>,
     live: RefCell<HashMap<String, PartitionOffsets>>,
     file_bytes: Cell<u64>,
+    /// A failed write could not be cut back: bytes past `file_bytes` may
+    /// hold records of it, cut before the next write.
+    tail_dirty: Cell<bool>,
     live_bytes: Cell<u64>,
     queue: RefCell<Vec<QueuedWrite>>,
     writing: Cell<bool>,
@@ -199,6 +202,7 @@ impl OffsetStore {
             file: RefCell::new(None),
             live: RefCell::new(HashMap::new()),
             file_bytes: Cell::new(0),
+            tail_dirty: Cell::new(false),
             live_bytes: Cell::new(0),
             queue: RefCell::new(Vec::new()),
             writing: Cell::new(false),
@@ -517,16 +521,23 @@ impl OffsetStore {
         let file = self.log_file().await?;
         let position = self.file_bytes.get();
         let len = bytes.len() as u64;
-        run_control_job(move || {
-            file.write_all_at(&bytes, position)?;
-            file.sync_data()
-        })
-        .await
-        .map_err(|_| OffsetStoreError::Lost)?
-        .map_err(OffsetStoreError::Io)?;
-        // A failed write leaves file_bytes unchanged: the next one overwrites it.
-        self.file_bytes.set(position + len);
-        Ok(())
+        let cut_first = self.tail_dirty.get();
+        let appended =
+            run_control_job(move || append_or_cut_back(&file, &bytes, position, cut_first))
+                .await
+                .map_err(|_| OffsetStoreError::Lost)?;
+        // A failed write leaves file_bytes unchanged: the next one starts there.
+        match appended {
+            Ok(()) => {
+                self.tail_dirty.set(false);
+                self.file_bytes.set(position + len);
+                Ok(())
+            }
+            Err(AppendFailure { error, cut_back }) => {
+                self.tail_dirty.set(!cut_back);
+                Err(OffsetStoreError::Io(error))
+            }
+        }
     }
 
     async fn maybe_compact(&self) {
@@ -563,6 +574,47 @@ impl OffsetStore {
             Err(e) => log::warn!("{}: compaction failed (log kept): {e}", self.dir.display()),
         }
     }
+}
+
+/// A failed append: its error, and whether the file was cut back to where
+/// the append began.
+struct AppendFailure {
+    error: std::io::Error,
+    cut_back: bool,
+}
+
+/// Writes `bytes` at `position` (the end of the valid records) and syncs
+/// them. If that fails, part of them may be in the file (a short write on a
+/// full disk, or a failed fdatasync): the file is cut back to `position` and
+/// the cut synced, so no record of a refused commit is replayed at the next
+/// start, nor left past a later, shorter write. `cut_first`: an earlier cut
+/// failed, so the file is cut before writing.
+fn append_or_cut_back(
+    file: &File,
+    bytes: &[u8],
+    position: u64,
+    cut_first: bool,
+) -> Result<(), AppendFailure> {
+    let cut = || file.set_len(position).and_then(|()| file.sync_data());
+    if cut_first {
+        cut().map_err(|error| AppendFailure {
+            error,
+            cut_back: false,
+        })?;
+    }
+    let written = file
+        .write_all_at(bytes, position)
+        .and_then(|()| file.sync_data());
+    written.map_err(|error| {
+        let cut_back = match cut() {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!("offsets log: cutting a failed write back to {position} failed: {e}");
+                false
+            }
+        };
+        AppendFailure { error, cut_back }
+    })
 }
 
 /// The directory of offsets partition `partition` under `log_dir`.

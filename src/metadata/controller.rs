@@ -5,10 +5,12 @@
 
 use super::alter_configs::{plan_alter, TopicConfigChange};
 use super::control_plane::ControlPlane;
+use super::replica_assignment::{check_added_assignments, check_manual_assignment};
 use super::store;
 use super::topic_table::{validate_topic_name, TopicMeta, TopicTable, TOPIC_PARTITIONS_MAX};
 use crate::config::{log_ignored_keys, validate_topic_config, validate_topic_configs, Config};
 use crate::protocol::error_code;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +27,21 @@ pub struct NewTopic {
     pub replication_factor: i16,
     /// Topic config overrides.
     pub configs: Vec<(String, String)>,
+    /// A manual replica assignment, (partition index, replicas) as the client
+    /// sent it; empty when the controller places the replicas.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+}
+
+/// One topic of a CreatePartitions request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPartitions {
+    /// Topic name.
+    pub name: String,
+    /// The new total partition count.
+    pub count: i32,
+    /// The replicas of each added partition, in order, when the client
+    /// assigned them; empty when the controller places them.
+    pub assignments: Vec<Vec<i32>>,
 }
 
 /// A topic change, sent to the controller shard.
@@ -46,8 +63,8 @@ pub enum ControllerRequest {
     },
     /// CreatePartitions: raise partition counts.
     CreatePartitions {
-        /// (topic, new total count).
-        topics: Vec<(String, i32)>,
+        /// Topics with their new total counts.
+        topics: Vec<NewPartitions>,
         /// Check only; change nothing.
         validate_only: bool,
     },
@@ -125,7 +142,7 @@ where
             topics,
             validate_only,
         } => {
-            let (next, outcomes) = plan_partitions(&current, &topics);
+            let (next, outcomes) = plan_partitions(config, &current, &topics);
             (next, outcomes, validate_only)
         }
         ControllerRequest::AlterTopicConfigs {
@@ -204,6 +221,9 @@ fn plan_create(
 fn validate_new_topic(config: &Config, topic: &NewTopic) -> Result<TopicMeta, (i16, String)> {
     validate_topic_name(&topic.name)
         .map_err(|e| (error_code::INVALID_TOPIC_EXCEPTION, e.to_string()))?;
+    if !topic.assignments.is_empty() {
+        return validate_manually_assigned_topic(config, topic);
+    }
     let partitions = if topic.partitions == -1 {
         config.num_partitions
     } else {
@@ -234,6 +254,35 @@ fn validate_new_topic(config: &Config, topic: &NewTopic) -> Result<TopicMeta, (i
             ),
         ));
     }
+    topic_meta(topic, partitions)
+}
+
+/// A single node's topic with a manual replica assignment: every replica
+/// list must be this node alone (the one registered broker, as Kafka would
+/// say of a single-broker cluster).
+fn validate_manually_assigned_topic(
+    config: &Config,
+    topic: &NewTopic,
+) -> Result<TopicMeta, (i16, String)> {
+    let assigned = check_manual_assignment(
+        topic.partitions,
+        topic.replication_factor,
+        &topic.assignments,
+        |broker| broker == config.node_id,
+    )
+    .map_err(|e| e.code_and_message())?;
+    let partitions = assigned.len() as i32;
+    if partitions > TOPIC_PARTITIONS_MAX {
+        return Err((
+            error_code::INVALID_PARTITIONS,
+            format!("Number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}, got {partitions}."),
+        ));
+    }
+    topic_meta(topic, partitions)
+}
+
+/// The table entry of a checked topic, once its configs are valid.
+fn topic_meta(topic: &NewTopic, partitions: i32) -> Result<TopicMeta, (i16, String)> {
     let mut configs = BTreeMap::new();
     for (key, value) in &topic.configs {
         validate_topic_config(key, value).map_err(|e| (error_code::INVALID_CONFIG, e))?;
@@ -268,13 +317,15 @@ fn plan_delete(current: &TopicTable, names: &[String]) -> (TopicTable, Vec<Topic
 }
 
 fn plan_partitions(
+    config: &Config,
     current: &TopicTable,
-    topics: &[(String, i32)],
+    topics: &[NewPartitions],
 ) -> (TopicTable, Vec<TopicOutcome>) {
     let mut next = current.clone();
     let outcomes = topics
         .iter()
-        .map(|(name, count)| {
+        .map(|topic| {
+            let name = &topic.name;
             let Some(meta) = next.get(name).cloned() else {
                 return outcome(
                     name,
@@ -282,7 +333,8 @@ fn plan_partitions(
                     Some(format!("Topic '{name}' does not exist.")),
                 );
             };
-            if *count <= meta.partitions || *count > TOPIC_PARTITIONS_MAX {
+            let count = topic.count;
+            if count <= meta.partitions || count > TOPIC_PARTITIONS_MAX {
                 return outcome(
                     name,
                     error_code::INVALID_PARTITIONS,
@@ -292,8 +344,19 @@ fn plan_partitions(
                     )),
                 );
             }
+            if !topic.assignments.is_empty() {
+                // The one broker here: every added partition's replicas must be it alone.
+                let added = (count - meta.partitions) as usize;
+                let checked = check_added_assignments(added, 1, &topic.assignments, |broker| {
+                    broker == config.node_id
+                });
+                if let Err(error) = checked {
+                    let (code, message) = error.code_and_message();
+                    return outcome(name, code, Some(message));
+                }
+            }
             let mut grown = (*meta).clone();
-            grown.partitions = *count;
+            grown.partitions = count;
             next = next.with_topic(grown);
             outcome(name, error_code::NONE, None)
         })
@@ -342,7 +405,7 @@ pub fn failed_response(table: Arc<TopicTable>, request: &ControllerRequest) -> C
         }
         ControllerRequest::DeleteTopics { names } => names.clone(),
         ControllerRequest::CreatePartitions { topics, .. } => {
-            topics.iter().map(|(n, _)| n.clone()).collect()
+            topics.iter().map(|t| t.name.clone()).collect()
         }
         ControllerRequest::AlterTopicConfigs { changes, .. } => {
             changes.iter().map(|c| c.topic.clone()).collect()

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod control_plane;
 pub mod controller;
 pub mod producer_ids;
+pub mod replica_assignment;
 pub mod store;
 pub mod topic_policy;
 pub mod topic_table;

@@ -132,6 +132,19 @@ impl std::fmt::Display for TopicNameError {
     }
 }
 
+/// Kafka's internal topics (`Topic.INTERNAL_TOPICS`): clients may not
+/// produce to them, and Metadata names them internal.
+pub const INTERNAL_TOPICS: [&str; 3] = [
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
+
+/// Whether `name` is one of Kafka's internal topics.
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 /// Checks a topic name with Kafka's rules.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
     if name.is_empty() || name == "." || name == ".." {

@@ -65,6 +65,8 @@ pub const TOPIC_ALREADY_EXISTS: i16 = 36;
 pub const INVALID_PARTITIONS: i16 = 37;
 /// The replication factor cannot be met.
 pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+/// A manual replica assignment is inconsistent or names unknown brokers.
+pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// A config key or value is invalid.
 pub const INVALID_CONFIG: i16 = 40;
 /// The request needs the active controller, which could not be reached.

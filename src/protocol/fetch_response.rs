@@ -5,8 +5,10 @@
 //! encoded, into one buffer that is then sliced (no copy) into the
 //! [`Piece::Mem`] chunks sitting between the record pieces.
 //!
-//! Tagged-field sections are always written empty (count 0): librdkafka < 2.2
-//! misreads default-valued tagged fields (see KAFKA-COMPAT.md).
+//! Tagged-field sections are written empty (count 0) unless a field has a
+//! value (librdkafka < 2.2 misreads default-valued tagged fields, see
+//! KAFKA-COMPAT.md): a partition's DivergingEpoch, and for a refused
+//! partition its CurrentLeader with the leaders' NodeEndpoints (KIP-951).
 
 use crate::protocol::piece::{pieces_len, Piece};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -31,6 +33,9 @@ const FIRST_PREFERRED_REPLICA_VERSION: i16 = 11;
 pub const FIRST_TOPIC_ID_VERSION: i16 = 13;
 /// "No preferred read replica": the consumer keeps fetching from the leader.
 const NO_PREFERRED_READ_REPLICA: i32 = -1;
+/// First version with the response's NodeEndpoints (KIP-951); Kafka names
+/// a refused partition's CurrentLeader from this version on too.
+pub const FIRST_NODE_ENDPOINTS_VERSION: i16 = 16;
 
 /// Upper bound of the encoded bytes of one response-level field block
 /// (size prefix, header, throttle, error, session, array length, tags).
@@ -41,13 +46,24 @@ const TOPIC_FIXED_BYTES_MAX: usize = 16 + 5 + 1 + 5;
 /// (index, error, offsets, aborted array, preferred replica, records length,
 /// tags with a diverging epoch).
 const PARTITION_FIXED_BYTES_MAX: usize =
-    4 + 2 + 8 + 8 + 8 + 5 + 4 + 5 + 1 + DIVERGING_EPOCH_TAG_BYTES;
+    4 + 2 + 8 + 8 + 8 + 5 + 4 + 5 + 1 + DIVERGING_EPOCH_TAG_BYTES + CURRENT_LEADER_TAG_BYTES;
 /// The partition's tagged field 0, DivergingEpoch (v12+).
 const DIVERGING_EPOCH_TAG: u64 = 0;
 /// DivergingEpoch's body: epoch, end offset, its empty tagged fields.
 const DIVERGING_EPOCH_BYTES: usize = 4 + 8 + 1;
 /// The tag and size varints and the body.
 const DIVERGING_EPOCH_TAG_BYTES: usize = 1 + 1 + DIVERGING_EPOCH_BYTES;
+/// The partition's tagged field 1, CurrentLeader (v12+).
+const CURRENT_LEADER_TAG: u64 = 1;
+/// CurrentLeader's body: leader id, leader epoch, its empty tagged fields.
+const CURRENT_LEADER_BYTES: usize = 4 + 4 + 1;
+/// The tag and size varints and the body.
+const CURRENT_LEADER_TAG_BYTES: usize = 1 + 1 + CURRENT_LEADER_BYTES;
+/// The response's tagged field 0, NodeEndpoints (v16+).
+const NODE_ENDPOINTS_TAG: u64 = 0;
+/// Upper bound of one node endpoint's fixed fields (id, port, the host's
+/// and rack's length varints, its tagged fields).
+const NODE_ENDPOINT_FIXED_BYTES_MAX: usize = 4 + 4 + 5 + 5 + 1;
 
 /// Where a fetcher's log diverges from the leader's (Fetch v12+, from its
 /// `LastFetchedEpoch`): it truncates to `end_offset`, the end of `epoch`.
@@ -57,6 +73,30 @@ pub struct DivergingEpoch {
     pub epoch: i32,
     /// Where that epoch ends in the leader's log.
     pub end_offset: i64,
+}
+
+/// The leader a refused partition names (CurrentLeader, KIP-951): the
+/// client moves there without asking for metadata first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CurrentLeader {
+    /// The leader's broker id (-1: unknown).
+    pub leader_id: i32,
+    /// Its leader epoch (-1: unknown).
+    pub leader_epoch: i32,
+}
+
+/// A broker a response names for its CurrentLeader fields (NodeEndpoints,
+/// KIP-951): its advertised client listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeEndpoint {
+    /// Its broker id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+    /// `broker.rack`, if set.
+    pub rack: Option<String>,
 }
 
 /// One partition of a Fetch response; `records` are whole record batches.
@@ -76,6 +116,9 @@ pub struct FetchPartitionOut {
     pub aborted_transactions: AbortedTransactions,
     /// Set when the fetcher's last fetched epoch diverges (tagged, v12+).
     pub diverging_epoch: Option<DivergingEpoch>,
+    /// The leader a refusal names (tagged, v12+; written from v16, as Kafka
+    /// fills it).
+    pub current_leader: Option<CurrentLeader>,
     /// Record batch bytes, sent as they are; their total length is the
     /// `records` field length.
     pub records: Vec<Piece>,
@@ -114,6 +157,8 @@ pub struct FetchResponseOut {
     pub session_id: i32,
     /// Topics answered.
     pub topics: Vec<FetchTopicOut>,
+    /// The brokers the partitions' CurrentLeader fields name (tagged, v16+).
+    pub node_endpoints: Vec<NodeEndpoint>,
 }
 
 /// Encodes a whole response frame: 4-byte size prefix, response header
@@ -141,7 +186,10 @@ pub fn encode_fetch_response(
     for topic in response.topics {
         writer.put_topic(topic);
     }
-    writer.put_empty_tagged_fields();
+    match version >= FIRST_NODE_ENDPOINTS_VERSION && !response.node_endpoints.is_empty() {
+        true => writer.put_node_endpoints(&response.node_endpoints),
+        false => writer.put_empty_tagged_fields(),
+    }
     writer.finish()
 }
 
@@ -152,7 +200,10 @@ fn field_bytes_estimate(response: &FetchResponseOut) -> usize {
             + topic.name.0.len()
             + topic.partitions.len() * PARTITION_FIXED_BYTES_MAX
     });
-    RESPONSE_FIXED_BYTES_MAX + topics.sum::<usize>()
+    let endpoints = response.node_endpoints.iter().map(|node| {
+        NODE_ENDPOINT_FIXED_BYTES_MAX + node.host.len() + node.rack.as_ref().map_or(0, String::len)
+    });
+    RESPONSE_FIXED_BYTES_MAX + topics.sum::<usize>() + endpoints.sum::<usize>()
 }
 
 /// Writes protocol fields into one buffer and remembers where record pieces go.
@@ -221,20 +272,50 @@ impl FieldWriter {
             self.buf.put_i32(NO_PREFERRED_READ_REPLICA);
         }
         self.put_records(partition.records);
-        match partition.diverging_epoch.filter(|_| self.flexible) {
-            Some(diverging) => self.put_diverging_epoch(diverging),
-            None => self.put_empty_tagged_fields(),
+        if !self.flexible {
+            return;
+        }
+        // Tagged fields in tag order: DivergingEpoch (0), CurrentLeader (1).
+        let diverging = partition.diverging_epoch;
+        // The field exists from v12, but Kafka fills it from v16 (KIP-951).
+        let leader = partition
+            .current_leader
+            .filter(|_| self.version >= FIRST_NODE_ENDPOINTS_VERSION);
+        self.put_unsigned_varint(u64::from(diverging.is_some()) + u64::from(leader.is_some()));
+        if let Some(diverging) = diverging {
+            self.put_unsigned_varint(DIVERGING_EPOCH_TAG);
+            self.put_unsigned_varint(DIVERGING_EPOCH_BYTES as u64);
+            self.buf.put_i32(diverging.epoch);
+            self.buf.put_i64(diverging.end_offset);
+            self.put_unsigned_varint(0);
+        }
+        if let Some(leader) = leader {
+            self.put_unsigned_varint(CURRENT_LEADER_TAG);
+            self.put_unsigned_varint(CURRENT_LEADER_BYTES as u64);
+            self.buf.put_i32(leader.leader_id);
+            self.buf.put_i32(leader.leader_epoch);
+            self.put_unsigned_varint(0);
         }
     }
 
-    /// The partition's tagged fields holding only DivergingEpoch.
-    fn put_diverging_epoch(&mut self, diverging: DivergingEpoch) {
+    /// The response's tagged fields holding only NodeEndpoints (v16+).
+    fn put_node_endpoints(&mut self, nodes: &[NodeEndpoint]) {
         self.put_unsigned_varint(1);
-        self.put_unsigned_varint(DIVERGING_EPOCH_TAG);
-        self.put_unsigned_varint(DIVERGING_EPOCH_BYTES as u64);
-        self.buf.put_i32(diverging.epoch);
-        self.buf.put_i64(diverging.end_offset);
-        self.put_unsigned_varint(0);
+        self.put_unsigned_varint(NODE_ENDPOINTS_TAG);
+        let size: usize = uvarint_len(nodes.len() as u64 + 1)
+            + nodes.iter().map(node_endpoint_len).sum::<usize>();
+        self.put_unsigned_varint(size as u64);
+        self.put_array_len(nodes.len());
+        for node in nodes {
+            self.buf.put_i32(node.node_id);
+            self.put_string(node.host.as_bytes());
+            self.buf.put_i32(node.port);
+            match &node.rack {
+                Some(rack) => self.put_string(rack.as_bytes()),
+                None => self.put_unsigned_varint(0),
+            }
+            self.put_unsigned_varint(0);
+        }
     }
 
     /// Writes the records length, then queues the pieces after it.
@@ -313,18 +394,32 @@ impl FieldWriter {
     }
 }
 
+/// Bytes of `value` as an unsigned varint.
+fn uvarint_len(value: u64) -> usize {
+    let bits = 64 - value.max(1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Bytes of one node endpoint in a flexible version (compact strings).
+fn node_endpoint_len(node: &NodeEndpoint) -> usize {
+    let compact = |len: usize| uvarint_len(len as u64 + 1) + len;
+    let rack = node.rack.as_ref().map_or(1, |rack| compact(rack.len()));
+    4 + compact(node.host.len()) + 4 + rack + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::protocol::piece::FileRegion;
     use kafka_protocol::messages::fetch_response::{
-        EpochEndOffset, FetchResponse, FetchableTopicResponse, PartitionData,
+        EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch,
+        NodeEndpoint as CrateNodeEndpoint, PartitionData,
     };
     use kafka_protocol::messages::ResponseHeader;
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use std::sync::Arc;
 
-    use crate::protocol::error_code::OFFSET_OUT_OF_RANGE;
+    use crate::protocol::error_code::{NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE};
 
     fn record_bytes(seed: u8, len: usize) -> Bytes {
         Bytes::from(
@@ -350,8 +445,25 @@ mod tests {
                 epoch: 3,
                 end_offset: 77,
             }),
+            // Partition 1 carries both tagged fields.
+            current_leader: (index == 1 || error_code == NOT_LEADER_OR_FOLLOWER).then_some(
+                CurrentLeader {
+                    leader_id: 2 + index,
+                    leader_epoch: 9,
+                },
+            ),
             records: records.into_iter().map(Piece::Mem).collect(),
         }
+    }
+
+    fn sample_endpoints() -> Vec<NodeEndpoint> {
+        let node = |node_id: i32, rack: Option<&str>| NodeEndpoint {
+            node_id,
+            host: format!("broker-{node_id}.example"),
+            port: 9092 + node_id,
+            rack: rack.map(str::to_string),
+        };
+        vec![node(3, Some("rack-a")), node(6, None)]
     }
 
     fn sample_response() -> FetchResponseOut {
@@ -369,6 +481,7 @@ mod tests {
             topic_id: Uuid::from_u128(42),
             partitions: vec![
                 partition(7, 0, vec![]),
+                partition(4, NOT_LEADER_OR_FOLLOWER, vec![]),
                 partition(3, 0, vec![record_bytes(9, 300)]),
             ],
         };
@@ -377,6 +490,7 @@ mod tests {
             error_code: crate::protocol::error_code::NONE,
             session_id: 77,
             topics: vec![orders, payments],
+            node_endpoints: sample_endpoints(),
         }
     }
 
@@ -411,6 +525,12 @@ mod tests {
                     .with_end_offset(d.end_offset),
                 None => EpochEndOffset::default(),
             })
+            .with_current_leader(match out.current_leader.filter(|_| version >= 16) {
+                Some(l) => LeaderIdAndEpoch::default()
+                    .with_leader_id(l.leader_id.into())
+                    .with_leader_epoch(l.leader_epoch),
+                None => LeaderIdAndEpoch::default(),
+            })
             .with_records(Some(Bytes::from(records)))
     }
 
@@ -433,11 +553,20 @@ mod tests {
         } else {
             (0, 0)
         };
+        let endpoints = out.node_endpoints.iter().filter(|_| version >= 16);
+        let endpoints = endpoints.map(|node| {
+            CrateNodeEndpoint::default()
+                .with_node_id(node.node_id.into())
+                .with_host(StrBytes::from_string(node.host.clone()))
+                .with_port(node.port)
+                .with_rack(node.rack.clone().map(StrBytes::from_string))
+        });
         FetchResponse::default()
             .with_throttle_time_ms(out.throttle_time_ms)
             .with_error_code(error_code)
             .with_session_id(session_id)
             .with_responses(topics.collect())
+            .with_node_endpoints(endpoints.collect())
     }
 
     fn crate_frame(correlation_id: i32, version: i16, response: &FetchResponse) -> Vec<u8> {
@@ -514,6 +643,7 @@ mod tests {
                 error_code: crate::protocol::error_code::NONE,
                 session_id: 0,
                 topics: vec![],
+                node_endpoints: vec![],
             };
             let expected = crate_frame(3, version, &crate_response(&response, version));
             let pieces = encode_fetch_response(3, version, response);

@@ -23,11 +23,12 @@ pub mod group {
         group_id: &str,
         request: GroupRequest,
     ) -> Result<GroupResponse, i16> {
-        let partitions = ctx.config.offsets_topic_num_partitions;
+        let mut partitions = ctx.config.offsets_topic_num_partitions;
         // In a cluster the leader of the group's offsets partition
         // coordinates it (FindCoordinator's answer); the owning shard then
         // answers COORDINATOR_LOAD_IN_PROGRESS until it has loaded it.
         if let Some(view) = ctx.cluster_view() {
+            partitions = view.offsets_partitions(partitions);
             if view.group_coordinator(group_id, partitions) != Some(ctx.identity.node_id) {
                 return Err(error_code::NOT_COORDINATOR);
             }

@@ -104,12 +104,21 @@ impl ShardContext {
 
     /// True when this broker leads `partition` of the topic with id
     /// `topic_id`: always on a single node; in a cluster, as the view says
-    /// (a broker that does not lead answers NOT_LEADER_OR_FOLLOWER).
+    /// (a broker that does not lead answers NOT_LEADER_OR_FOLLOWER), and
+    /// nothing before the first view.
     pub fn leads(&self, topic_id: &uuid::Uuid, partition: i32) -> bool {
         match self.cluster.view.borrow().as_ref() {
             Some(view) => view.leads(topic_id, partition),
-            None => true,
+            None => !self.cluster.enabled,
         }
+    }
+
+    /// True on a cluster node whose process is not registered yet (no view,
+    /// or one that does not hold this incarnation): it leads no partition,
+    /// those it holds on disk included, and coordinates no group.
+    pub fn leads_nothing(&self) -> bool {
+        let registered = self.cluster.view.borrow().as_ref().map(|v| v.registered);
+        self.cluster.enabled && registered != Some(true)
     }
 
     /// The shard owning `partition` of `topic`.

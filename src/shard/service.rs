@@ -5,6 +5,7 @@
 
 use super::calls;
 use super::messages::{ShardRequest, ShardResponse};
+use super::placement::offsets_partitions_of;
 use super::ShardContext;
 use crate::cluster::member::quorum::QuorumAnswer;
 use crate::cluster::member::view::ClusterView;
@@ -296,12 +297,15 @@ async fn adopt_roles(ctx: &Rc<ShardContext>, view: &ClusterView) {
 /// set: it loads the newly led ones and drops the others (Kafka's
 /// coordinator follows the leadership of `__consumer_offsets`).
 fn adopt_offsets_leadership(ctx: &Rc<ShardContext>, view: &ClusterView) {
+    let count = view.offsets_partitions(ctx.config.offsets_topic_num_partitions);
+    let owned = offsets_partitions_of(ctx.shard_id, count, ctx.nr_shards);
+    ctx.coordinator.follow_partition_count(count, owned);
     let led: BTreeMap<i32, i32> = ctx
         .coordinator
         .offsets
         .owned()
-        .iter()
-        .filter_map(|&index| {
+        .into_iter()
+        .filter_map(|index| {
             let (leader, epoch) = view.offsets_leader(index)?;
             let open = ctx.partitions.get(OFFSETS_TOPIC, index).is_some();
             (leader == view.node_id && open).then_some((index, epoch))

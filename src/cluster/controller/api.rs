@@ -7,6 +7,7 @@
 
 use crate::cluster::records::{Endpoint, LeaderRecoveryState, RecordBatch};
 use crate::cluster::{BrokerId, TopicIdPartition};
+pub use crate::metadata::controller::NewPartitions;
 pub use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
@@ -96,7 +97,7 @@ impl Request {
             Request::CreatePartitions(r) => Reply::CreatePartitions(
                 r.topics
                     .iter()
-                    .map(|(name, _)| (name.clone(), Err(error)))
+                    .map(|t| (t.name.clone(), Err(error)))
                     .collect(),
             ),
             Request::DeleteTopics(r) => {
@@ -222,6 +223,9 @@ pub struct NewTopic {
     pub replication_factor: i16,
     /// Topic config overrides.
     pub configs: Vec<(String, String)>,
+    /// A manual replica assignment, (partition index, replicas) as the client
+    /// sent it; empty when the controller places the replicas.
+    pub assignments: Vec<(i32, Vec<i32>)>,
 }
 
 /// CreateTopics.
@@ -247,8 +251,8 @@ pub struct CreatedTopic {
 /// CreatePartitions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreatePartitionsRequest {
-    /// (topic name, new total partition count).
-    pub topics: Vec<(String, i32)>,
+    /// Topics with their new total partition counts.
+    pub topics: Vec<NewPartitions>,
     /// Check only; write nothing.
     pub validate_only: bool,
 }

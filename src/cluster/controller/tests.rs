@@ -2,6 +2,7 @@
 //! committing on demand.
 
 mod configs;
+mod manual_assignment;
 mod partitions;
 mod reassignment;
 mod restart;
@@ -179,6 +180,7 @@ impl Harness {
             num_partitions: partitions,
             replication_factor: rf,
             configs,
+            assignments: vec![],
         };
         let request = CreateTopicsRequest {
             topics: vec![topic],
@@ -219,6 +221,15 @@ fn replies(outputs: Vec<Output>) -> Vec<(RequestId, Reply)> {
             Output::Append(_) => None,
         })
         .collect()
+}
+
+/// A CreatePartitions topic placed by the controller.
+pub(super) fn grown(name: &str, count: i32) -> NewPartitions {
+    NewPartitions {
+        name: name.into(),
+        count,
+        assignments: vec![],
+    }
 }
 
 fn config() -> ControllerConfig {
@@ -374,6 +385,7 @@ fn a_new_controller_starts_from_the_committed_log_only() {
             num_partitions: 1,
             replication_factor: 1,
             configs: vec![],
+            assignments: vec![],
         }],
         validate_only: false,
     }));
@@ -463,7 +475,7 @@ fn topics_are_validated_and_placed_evenly_and_new_brokers_get_new_partitions() {
         );
     }
     let grow = CreatePartitionsRequest {
-        topics: vec![("t".into(), 8), ("t-missing".into(), 2), ("u".into(), 1)],
+        topics: vec![grown("t", 8), grown("t-missing", 2), grown("u", 1)],
         validate_only: false,
     };
     let expected = vec![

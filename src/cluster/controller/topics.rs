@@ -10,6 +10,9 @@ use crate::cluster::records::{
     PartitionRegistration, RemoveTopicRecord, TopicRecord,
 };
 use crate::config::validate_topic_config;
+use crate::metadata::replica_assignment::{
+    check_added_assignments, check_manual_assignment, AssignmentError,
+};
 use crate::metadata::topic_table::validate_topic_name;
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -52,15 +55,21 @@ impl Controller {
         if !configs_valid {
             return Err(ResponseError::InvalidConfig);
         }
-        let num_partitions = match topic.num_partitions {
-            -1 => self.config.num_partitions,
-            n => n,
+        let assigned = self.manual_assignment(topic)?;
+        let (num_partitions, replication_factor) = match &assigned {
+            Some(replicas) => (
+                replicas.len() as i32,
+                replicas.first().map_or(0, Vec::len) as i16,
+            ),
+            None => {
+                let layout = self.asked_layout(topic);
+                check_layout(layout.0, layout.1, placer.live_count())?;
+                layout
+            }
         };
-        let replication_factor = match topic.replication_factor {
-            -1 => self.config.default_replication_factor,
-            n => n,
-        };
-        check_layout(num_partitions, replication_factor, placer.live_count())?;
+        if num_partitions > TOPIC_PARTITIONS_MAX {
+            return Err(ResponseError::InvalidPartitions);
+        }
         let added = 1 + topic.configs.len() + num_partitions as usize;
         if records.len() + added > USER_OP_RECORDS_MAX {
             return Err(ResponseError::PolicyViolation);
@@ -87,13 +96,73 @@ impl Controller {
         }
         let rf = replication_factor as usize;
         for partition_id in 0..num_partitions {
-            records.push(new_partition(
-                created.topic_id,
-                partition_id,
-                placer.place(rf),
-            ));
+            // The placer picks active brokers only: all its replicas start in sync.
+            let (replicas, isr) = match &assigned {
+                Some(assigned) => {
+                    let replicas = assigned[partition_id as usize].clone();
+                    let isr = self.active_of(&replicas);
+                    (replicas, isr)
+                }
+                None => {
+                    let replicas = placer.place(rf);
+                    (replicas.clone(), replicas)
+                }
+            };
+            records.push(new_partition(created.topic_id, partition_id, replicas, isr));
         }
         Ok(created)
+    }
+
+    /// The partition count and replication factor asked for, with the
+    /// configured defaults for -1.
+    fn asked_layout(&self, topic: &NewTopic) -> (i32, i16) {
+        let num_partitions = match topic.num_partitions {
+            -1 => self.config.num_partitions,
+            n => n,
+        };
+        let replication_factor = match topic.replication_factor {
+            -1 => self.config.default_replication_factor,
+            n => n,
+        };
+        (num_partitions, replication_factor)
+    }
+
+    /// The replicas of each partition when `topic` comes with a manual
+    /// assignment (checked as KRaft does; each partition needs an active
+    /// replica to lead it), `None` when the controller places them.
+    fn manual_assignment(&self, topic: &NewTopic) -> Result<Option<Vec<Vec<i32>>>, ResponseError> {
+        if topic.assignments.is_empty() {
+            return Ok(None);
+        }
+        let assigned = check_manual_assignment(
+            topic.num_partitions,
+            topic.replication_factor,
+            &topic.assignments,
+            |broker| self.image.broker(broker).is_some(),
+        )
+        .map_err(|e| match e {
+            AssignmentError::CountsGiven(_) => ResponseError::InvalidRequest,
+            AssignmentError::Invalid(_) => ResponseError::InvalidReplicaAssignment,
+        })?;
+        if assigned
+            .iter()
+            .any(|replicas| self.active_of(replicas).is_empty())
+        {
+            // Kafka: "All brokers specified in the manual partition assignment for
+            // partition N are fenced or in controlled shutdown."
+            return Err(ResponseError::InvalidReplicaAssignment);
+        }
+        Ok(Some(assigned))
+    }
+
+    /// The replicas whose brokers are active (registered, unfenced, not
+    /// shutting down): a new partition's ISR, led by its first member.
+    fn active_of(&self, replicas: &[i32]) -> Vec<i32> {
+        replicas
+            .iter()
+            .copied()
+            .filter(|broker| self.image.is_active(*broker))
+            .collect()
     }
 
     /// A random topic id not in use.
@@ -111,17 +180,17 @@ impl Controller {
         request: &CreatePartitionsRequest,
         out: &mut Vec<Output>,
     ) -> Reply {
-        let duplicates = repeated(request.topics.iter().map(|(name, _)| name.as_str()));
+        let duplicates = repeated(request.topics.iter().map(|t| t.name.as_str()));
         let mut placer = Placer::new(&self.image);
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(request.topics.len());
-        for (name, count) in &request.topics {
-            let result = if duplicates.contains(name.as_str()) {
+        for topic in &request.topics {
+            let result = if duplicates.contains(topic.name.as_str()) {
                 Err(ResponseError::InvalidRequest)
             } else {
-                self.add_partitions(name, *count, &mut placer, &mut records)
+                self.add_partitions(topic, &mut placer, &mut records)
             };
-            results.push((name.clone(), result));
+            results.push((topic.name.clone(), result));
         }
         if !request.validate_only {
             self.propose(records, out);
@@ -169,30 +238,58 @@ impl Controller {
 
     fn add_partitions(
         &self,
-        name: &str,
-        count: i32,
+        request: &NewPartitions,
         placer: &mut Placer,
         records: &mut Vec<MetadataRecord>,
     ) -> Result<(), ResponseError> {
+        let (name, count) = (&request.name, request.count);
         let topic = self
             .image
             .topic_by_name(name)
             .ok_or(ResponseError::UnknownTopicOrPartition)?;
         let current = topic.partitions.len() as i32;
-        if count <= current {
+        if count <= current || count > TOPIC_PARTITIONS_MAX {
             return Err(ResponseError::InvalidPartitions);
         }
         let rf = topic.partitions.first().map_or(1, |p| p.replicas.len());
-        check_layout(count, rf as i16, placer.live_count())?;
+        if request.assignments.is_empty() {
+            check_layout(count, rf as i16, placer.live_count())?;
+        } else {
+            self.check_added_assignments((count - current) as usize, rf, &request.assignments)?;
+        }
         if records.len() + (count - current) as usize > USER_OP_RECORDS_MAX {
             return Err(ResponseError::PolicyViolation);
         }
-        for partition_id in current..count {
-            records.push(new_partition(
-                topic.topic_id,
-                partition_id,
-                placer.place(rf),
-            ));
+        for (i, partition_id) in (current..count).enumerate() {
+            let (replicas, isr) = match request.assignments.get(i) {
+                Some(assigned) => (assigned.clone(), self.active_of(assigned)),
+                None => {
+                    let replicas = placer.place(rf);
+                    (replicas.clone(), replicas)
+                }
+            };
+            records.push(new_partition(topic.topic_id, partition_id, replicas, isr));
+        }
+        Ok(())
+    }
+
+    /// A CreatePartitions manual assignment, checked as KRaft does; each
+    /// added partition needs an active replica to lead it.
+    fn check_added_assignments(
+        &self,
+        added: usize,
+        replication_factor: usize,
+        assignments: &[Vec<i32>],
+    ) -> Result<(), ResponseError> {
+        check_added_assignments(added, replication_factor, assignments, |broker| {
+            self.image.broker(broker).is_some()
+        })
+        .map_err(|_| ResponseError::InvalidReplicaAssignment)?;
+        if assignments
+            .iter()
+            .any(|replicas| self.active_of(replicas).is_empty())
+        {
+            return Err(ResponseError::InvalidReplicaAssignment);
         }
         Ok(())
     }
@@ -251,14 +348,19 @@ fn check_layout(
     Ok(())
 }
 
-/// A new partition: every replica in sync, the preferred one leading.
-fn new_partition(topic_id: Uuid, partition_id: i32, replicas: Vec<i32>) -> MetadataRecord {
+/// A new partition: its active replicas in sync, the first of them leading.
+fn new_partition(
+    topic_id: Uuid,
+    partition_id: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+) -> MetadataRecord {
     MetadataRecord::Partition(PartitionRecord {
         topic_id,
         partition_id,
         registration: PartitionRegistration {
-            leader: replicas.first().copied(),
-            isr: replicas.clone(),
+            leader: isr.first().copied(),
+            isr,
             replicas,
             elr: Vec::new(),
             last_known_elr: Vec::new(),

@@ -285,6 +285,7 @@ fn to_cluster_request(request: &ControllerRequest) -> Result<(Request, bool), St
                         num_partitions: t.partitions,
                         replication_factor: t.replication_factor,
                         configs: t.configs.clone(),
+                        assignments: t.assignments.clone(),
                     })
                     .collect(),
                 validate_only: *validate_only,

@@ -9,8 +9,8 @@ use crate::cluster::controller::api::{
     AllocateProducerIdsRequest, AlterConfigsRequest, AlterPartitionItem, AlterPartitionRequest,
     AlterPartitionResult, AlterReassignmentsRequest, BrokerHeartbeatReply, BrokerHeartbeatRequest,
     BrokerRegistrationRequest, ConfigWrites, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, ElectLeadersRequest, ElectionType, NewTopic, PartitionState, Reply,
-    Request, ResponseError, TopicRef,
+    DeleteTopicsRequest, ElectLeadersRequest, ElectionType, NewPartitions, NewTopic,
+    PartitionState, Reply, Request, ResponseError, TopicRef,
 };
 use crate::cluster::records::{Endpoint, LeaderRecoveryState};
 use crate::cluster::TopicIdPartition;
@@ -41,6 +41,9 @@ pub struct WireNewTopic {
     pub replication_factor: i16,
     /// Config overrides.
     pub configs: Vec<(String, String)>,
+    /// Manual replica assignment: (partition index, replicas); empty when placed.
+    #[serde(default)]
+    pub assignments: Vec<(i32, Vec<i32>)>,
 }
 
 /// A broker's request to the active controller.
@@ -86,8 +89,8 @@ pub enum RpcRequest {
     },
     /// CreatePartitions, forwarded.
     CreatePartitions {
-        /// (name, new total).
-        topics: Vec<(String, i32)>,
+        /// Topics with their new totals.
+        topics: Vec<NewPartitions>,
         /// Check only.
         validate_only: bool,
     },
@@ -263,6 +266,7 @@ impl RpcRequest {
                         num_partitions: t.num_partitions,
                         replication_factor: t.replication_factor,
                         configs: t.configs.clone(),
+                        assignments: t.assignments.clone(),
                     })
                     .collect(),
                 validate_only: r.validate_only,
@@ -363,6 +367,7 @@ impl RpcRequest {
                         num_partitions: t.num_partitions,
                         replication_factor: t.replication_factor,
                         configs: t.configs,
+                        assignments: t.assignments,
                     })
                     .collect(),
                 validate_only,

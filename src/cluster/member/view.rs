@@ -189,10 +189,28 @@ impl ClusterView {
             .is_some_and(|p| p.replicas.contains(&self.node_id))
     }
 
-    /// True when this node leads the partition.
+    /// True when this node leads the partition (as this process: see
+    /// [`ClusterView::acting_leader`]).
     pub fn leads(&self, topic_id: &Uuid, partition: i32) -> bool {
         self.partition(topic_id, partition)
-            .is_some_and(|p| p.leader == self.node_id)
+            .is_some_and(|p| self.acting_leader(p.leader) == self.node_id)
+    }
+
+    /// The leader to act on for a partition the image says `leader` leads.
+    /// Before this process is registered, the leaderships the image names
+    /// for this node are its crashed incarnation's, at epochs whose unsynced
+    /// tail this log may have lost while the followers kept it: leading
+    /// again at such an epoch lets them append a different history after
+    /// theirs with no divergence to see (Jepsen's duplicate), and
+    /// coordinating the groups of such an offsets partition answers from a
+    /// state that is no longer the group's (issue 13). As in Kafka, it leads
+    /// only at an epoch the controller gives it once registered; until then
+    /// it leads nothing (-1).
+    pub fn acting_leader(&self, leader: BrokerId) -> BrokerId {
+        match leader == self.node_id && !self.registered {
+            true => -1,
+            false => leader,
+        }
     }
 
     /// What replication looks like in this view, and what changed since
@@ -249,20 +267,34 @@ impl ClusterView {
 
     /// The leader of offsets partition `index` of `__consumer_offsets` and
     /// its leader epoch, when the topic exists and the partition has a live
-    /// leader.
+    /// leader (never this node's dead incarnation: see
+    /// [`ClusterView::acting_leader`]).
     pub fn offsets_leader(&self, index: i32) -> Option<(BrokerId, i32)> {
         let topic = self.table.get(OFFSETS_TOPIC)?;
         let partition = self.partition(&topic.id, index)?;
-        let live = self.live_brokers().any(|b| b.id == partition.leader);
-        live.then_some((partition.leader, partition.leader_epoch))
+        let leader = self.acting_leader(partition.leader);
+        let live = self.live_brokers().any(|b| b.id == leader);
+        live.then_some((leader, partition.leader_epoch))
+    }
+
+    /// The partition count groups are placed by: that of `__consumer_offsets`
+    /// as created, once it exists (Kafka's coordinator takes
+    /// `metadataCache.numPartitions(__consumer_offsets)`), else `configured`
+    /// (`offsets.topic.num.partitions`, which it will be created with).
+    pub fn offsets_partitions(&self, configured: usize) -> usize {
+        self.table
+            .get(OFFSETS_TOPIC)
+            .and_then(|topic| usize::try_from(topic.partitions).ok())
+            .filter(|&count| count > 0)
+            .unwrap_or(configured)
     }
 
     /// The broker coordinating `group`: the leader of its partition of
-    /// `__consumer_offsets` (of `offsets_partitions`), as in Kafka; the
-    /// coordinator moves with that leadership. `None` while the topic does
-    /// not exist or the partition has no live leader.
-    pub fn group_coordinator(&self, group: &str, offsets_partitions: usize) -> Option<BrokerId> {
-        let index = partition_for_group(group, offsets_partitions);
+    /// `__consumer_offsets` (of [`ClusterView::offsets_partitions`]), as in
+    /// Kafka; the coordinator moves with that leadership. `None` while the
+    /// topic does not exist or the partition has no live leader.
+    pub fn group_coordinator(&self, group: &str, configured: usize) -> Option<BrokerId> {
+        let index = partition_for_group(group, self.offsets_partitions(configured));
         self.offsets_leader(index).map(|(leader, _)| leader)
     }
 }
@@ -391,6 +423,38 @@ mod tests {
         assert!(all.group_coordinator("orders", 3).is_none());
         all.partitions.insert(id, vec![led(-1), led(2), led(3)]);
         assert!(all.group_coordinator("orders", 3).is_none());
+    }
+
+    #[test]
+    fn an_unregistered_process_leads_nothing_and_coordinates_no_group() {
+        // Node 1 restarted: the image still names its dead incarnation.
+        let mut restarted = view(vec![broker(1, false), broker(2, false)], None);
+        restarted.registered = false;
+        let id = Uuid::new_v4();
+        let meta = TopicMeta {
+            name: OFFSETS_TOPIC.into(),
+            id,
+            partitions: 2,
+            configs: Default::default(),
+        };
+        restarted.table = Arc::new(TopicTable::from_topics(1, [meta]));
+        let led = |leader| PartitionView {
+            leader,
+            leader_epoch: 4,
+            partition_epoch: 0,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            adding: Vec::new(),
+            removing: Vec::new(),
+        };
+        restarted.partitions.insert(id, vec![led(1), led(2)]);
+        assert!(!restarted.leads(&id, 0));
+        assert_eq!(restarted.offsets_leader(0), None);
+        assert_eq!(restarted.offsets_leader(1), Some((2, 4)), "others lead on");
+        assert_eq!(restarted.acting_leader(2), 2);
+        restarted.registered = true;
+        assert!(restarted.leads(&id, 0));
+        assert_eq!(restarted.offsets_leader(0), Some((1, 4)));
     }
 
     #[test]

@@ -89,7 +89,7 @@ impl ShardReplication {
             if !placement.replicas.contains(&self.node_id) {
                 continue;
             }
-            let leader = self.acting_leader(view, placement.leader);
+            let leader = view.acting_leader(placement.leader);
             let state = PartitionState {
                 leader,
                 leader_epoch: placement.leader_epoch,
@@ -122,21 +122,6 @@ impl ShardReplication {
         }
         self.isr.set_led(led);
         self.point_sessions(view, by_leader);
-    }
-
-    /// The leader to act on for a partition `view` says `leader` leads.
-    /// Before this process is registered, the leaderships the view names for
-    /// this node are its crashed incarnation's, at epochs whose unsynced
-    /// tail this log may have lost while the followers kept it: leading
-    /// again at such an epoch lets them append a different history after
-    /// theirs with no divergence to see (Jepsen's duplicate). As in Kafka,
-    /// it leads only at an epoch the controller gives it once registered;
-    /// until then it leads nothing (-1).
-    fn acting_leader(&self, view: &ClusterView, leader: BrokerId) -> BrokerId {
-        match leader == self.node_id && !view.registered {
-            true => -1,
-            false => leader,
-        }
     }
 
     async fn change_role(&self, partition: &Partition, state: &PartitionState, min_isr: usize) {

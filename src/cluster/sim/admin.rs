@@ -49,7 +49,11 @@ impl Sim {
                     .map_or(1, |t| t.partitions.len());
                 let count = current as i32 + self.rng.range(0, 2) as i32;
                 Request::CreatePartitions(CreatePartitionsRequest {
-                    topics: vec![(name, count)],
+                    topics: vec![NewPartitions {
+                        name,
+                        count,
+                        assignments: Vec::new(),
+                    }],
                     validate_only: false,
                 })
             }
@@ -119,6 +123,7 @@ impl Sim {
             num_partitions: self.rng.range(0, 4) as i32 - (self.rng.chance(100_000) as i32),
             replication_factor: self.rng.range(1, 3) as i16,
             configs,
+            assignments: Vec::new(),
         }
     }
 

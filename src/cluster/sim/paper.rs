@@ -229,6 +229,7 @@ fn create_topics(m: &mut Model) {
                 num_partitions: PARTITIONS_PER_TOPIC,
                 replication_factor: REPLICATION_FACTOR,
                 configs: vec![],
+                assignments: vec![],
             }],
             validate_only: false,
         };

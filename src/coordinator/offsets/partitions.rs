@@ -5,14 +5,24 @@ use super::{CommittedOffset, OffsetChange, OffsetStore, OffsetStoreError};
 use crate::local::join_all;
 use crate::partition::ShardPartitions;
 use crate::protocol::error_code;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
 
 /// Kafka's name for the topic whose partitions hold committed offsets; the
 /// shard placement of its partitions places the groups.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// First pause before a failed load of a replicated offsets partition is
+/// tried again; it doubles up to [`OFFSETS_LOAD_RETRY_MS_MAX`].
+pub const OFFSETS_LOAD_RETRY_MS_MIN: u64 = 100;
+/// Longest pause between two load attempts.
+pub const OFFSETS_LOAD_RETRY_MS_MAX: u64 = 5_000;
+/// Load attempts of one store at most (about 80 minutes at the longest
+/// pause); past them its groups stay unavailable until leadership moves.
+pub const OFFSETS_LOAD_ATTEMPTS_MAX: u32 = 1_000;
 
 /// Java's `String.hashCode` of `value` (over its UTF-16 code units).
 pub fn java_string_hash(value: &str) -> i32 {
@@ -32,10 +42,11 @@ pub fn partition_for_group(group_id: &str, partitions: usize) -> i32 {
 
 /// The stores of the offsets partitions a shard owns.
 pub struct ShardOffsets {
-    /// `offsets.topic.num.partitions` in effect.
-    partitions: usize,
-    /// The offsets partitions this shard owns.
-    owned: Vec<i32>,
+    /// The offsets partition count in effect: fixed at the first start on a
+    /// single node; a cluster's follows `__consumer_offsets` as created.
+    partitions: Cell<usize>,
+    /// The offsets partitions this shard owns (of `partitions`).
+    owned: RefCell<Vec<i32>>,
     /// A single node: one file store per owned partition, all loaded at
     /// start. A cluster: a store per owned partition this broker leads,
     /// made (and loaded) when leadership arrives, dropped when it goes.
@@ -53,8 +64,8 @@ impl ShardOffsets {
             .map(|&p| (p, OffsetStore::new(log_dir, p)))
             .collect();
         ShardOffsets {
-            partitions: partitions.max(1),
-            owned: owned.to_vec(),
+            partitions: Cell::new(partitions.max(1)),
+            owned: RefCell::new(owned.to_vec()),
             stores: RefCell::new(stores),
             replicated: false,
         }
@@ -64,21 +75,37 @@ impl ShardOffsets {
     /// ([`ShardOffsets::lead`]).
     pub fn new_replicated(partitions: usize, owned: &[i32]) -> Self {
         ShardOffsets {
-            partitions: partitions.max(1),
-            owned: owned.to_vec(),
+            partitions: Cell::new(partitions.max(1)),
+            owned: RefCell::new(owned.to_vec()),
             stores: RefCell::new(BTreeMap::new()),
             replicated: true,
         }
     }
 
     /// The offsets partitions this shard owns.
-    pub fn owned(&self) -> &[i32] {
-        &self.owned
+    pub fn owned(&self) -> Vec<i32> {
+        self.owned.borrow().clone()
     }
 
-    /// `offsets.topic.num.partitions` in effect.
+    /// The offsets partition count in effect.
     pub fn partition_count(&self) -> usize {
-        self.partitions
+        self.partitions.get()
+    }
+
+    /// A cluster's `__consumer_offsets` has `partitions` partitions, `owned`
+    /// of them placed on this shard (Kafka's coordinator takes the count
+    /// from the topic as created, not from a config that may differ). When
+    /// that changes the count in effect, every store is dropped: groups map
+    /// to other partitions now. True when it changed.
+    pub fn follow_partition_count(&self, partitions: usize, owned: Vec<i32>) -> bool {
+        let partitions = partitions.max(1);
+        if !self.replicated || partitions == self.partitions.get() {
+            return false;
+        }
+        self.stores.borrow_mut().clear();
+        self.partitions.set(partitions);
+        *self.owned.borrow_mut() = owned;
+        true
     }
 
     /// Loads every owned partition; the first failure.
@@ -111,15 +138,9 @@ impl ShardOffsets {
             return false;
         }
         let store = OffsetStore::replicated(partitions.clone(), index, leader_epoch);
-        self.stores.borrow_mut().insert(index, store.clone());
-        glommio::spawn_local(async move {
-            // A failed load leaves the store loading: requests keep getting
-            // COORDINATOR_LOAD_IN_PROGRESS until the next leadership change.
-            if let Err(e) = store.load().await {
-                log::error!("offsets partition {index} (leader epoch {leader_epoch}): {e}");
-            }
-        })
-        .detach();
+        let loading = Rc::downgrade(&store);
+        self.stores.borrow_mut().insert(index, store);
+        glommio::spawn_local(load_while_led(loading, index, leader_epoch)).detach();
         true
     }
 
@@ -133,7 +154,7 @@ impl ShardOffsets {
     fn store_of(&self, group: &str) -> Option<Rc<OffsetStore>> {
         self.stores
             .borrow()
-            .get(&partition_for_group(group, self.partitions))
+            .get(&partition_for_group(group, self.partitions.get()))
             .cloned()
     }
 
@@ -203,7 +224,7 @@ impl ShardOffsets {
     pub async fn write(&self, changes: Vec<OffsetChange>) -> Result<(), OffsetStoreError> {
         let mut by_partition: BTreeMap<i32, Vec<OffsetChange>> = BTreeMap::new();
         for change in changes {
-            let partition = partition_for_group(&change.group, self.partitions);
+            let partition = partition_for_group(&change.group, self.partitions.get());
             by_partition.entry(partition).or_default().push(change);
         }
         let mut writes = Vec::with_capacity(by_partition.len());
@@ -227,6 +248,36 @@ impl ShardOffsets {
             store.settled().await;
         }
     }
+}
+
+/// Loads a replicated store, and loads it again after a failure (a
+/// partition not open here yet, a read error) with a growing pause, for as
+/// long as the store is in use: its groups get COORDINATOR_LOAD_IN_PROGRESS
+/// meanwhile, retriable for clients, instead of a store left unloaded
+/// until the next leadership change. A failed load applies nothing, so a
+/// retry starts clean. Ends when leadership moves (the store is dropped).
+async fn load_while_led(store: Weak<OffsetStore>, index: i32, leader_epoch: i32) {
+    let mut pause_ms = OFFSETS_LOAD_RETRY_MS_MIN;
+    for attempt in 1..=OFFSETS_LOAD_ATTEMPTS_MAX {
+        let Some(current) = store.upgrade() else {
+            return;
+        };
+        match current.load().await {
+            Ok(()) => return,
+            Err(e) => log::warn!(
+                "offsets partition {index} (leader epoch {leader_epoch}): load attempt \
+                 {attempt} failed, tried again in {pause_ms} ms: {e}"
+            ),
+        }
+        drop(current);
+        glommio::timer::sleep(Duration::from_millis(pause_ms)).await;
+        pause_ms = (pause_ms * 2).min(OFFSETS_LOAD_RETRY_MS_MAX);
+    }
+    log::error!(
+        "offsets partition {index} (leader epoch {leader_epoch}): not loaded after \
+         {OFFSETS_LOAD_ATTEMPTS_MAX} attempts; its groups stay unavailable until its \
+         leadership changes"
+    );
 }
 
 #[cfg(test)]
@@ -259,7 +310,46 @@ mod tests {
             Err(error_code::NOT_COORDINATOR)
         );
         assert!(!cluster.resign(31));
-        assert_eq!(cluster.owned(), &[31]);
+        assert_eq!(cluster.owned(), vec![31]);
+    }
+
+    /// A cluster's offsets load that fails (here: the partition is not
+    /// open on this shard yet) is retried while this broker still leads
+    /// the partition: the store serves once the partition can be read,
+    /// with no leadership change in between.
+    #[test]
+    fn a_failed_load_is_retried_while_the_partition_is_led() {
+        use crate::local::notify::LocalEvent;
+        use crate::partition::producer_state::ProducerStateConfig;
+        use crate::storage::tests::{new_storage, run, TempDir};
+        use crate::storage::{LogConfig, StorageLimits};
+        use std::time::{Duration, Instant};
+        let dir = TempDir::new("offsets-load-retry");
+        run(async move {
+            let storage = new_storage(&dir, StorageLimits::default());
+            let partitions = ShardPartitions::new(
+                storage,
+                ProducerStateConfig::default(),
+                LocalEvent::default(),
+            );
+            let shard = ShardOffsets::new_replicated(1, &[0]);
+            assert!(shard.lead(&partitions, 0, 1));
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+            assert_eq!(
+                shard.availability("g"),
+                Err(error_code::COORDINATOR_LOAD_IN_PROGRESS)
+            );
+            partitions
+                .open(OFFSETS_TOPIC, 0, LogConfig::default(), true)
+                .await
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while shard.availability("g").is_err() {
+                assert!(Instant::now() < deadline, "the failed load was not retried");
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+            drop(dir);
+        });
     }
 
     fn commit(group: &str) -> OffsetChange {

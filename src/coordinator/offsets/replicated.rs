@@ -53,6 +53,17 @@ const NO_PARTITION_LEADER_EPOCH: i32 = -1;
 /// The CreateTopics of `__consumer_offsets` (if missing), as Kafka's
 /// `AutoTopicCreationManager` makes it at the first FindCoordinator.
 pub fn offsets_topic_request(config: &Config) -> ControllerRequest {
+    ControllerRequest::CreateTopics {
+        topics: vec![offsets_topic(config)],
+        validate_only: false,
+        if_missing: true,
+    }
+}
+
+/// `__consumer_offsets` as the internal topic: `offsets.topic.num.partitions`
+/// partitions of `offsets.topic.replication.factor` replicas, compacted
+/// (FindCoordinator and Metadata's auto-creation both make it so).
+pub fn offsets_topic(config: &Config) -> NewTopic {
     let configs = [
         ("cleanup.policy", "compact"),
         // No cleaner yet: keep every segment (a live commit may be in any).
@@ -60,18 +71,15 @@ pub fn offsets_topic_request(config: &Config) -> ControllerRequest {
         ("retention.bytes", "-1"),
         ("compression.type", "producer"),
     ];
-    ControllerRequest::CreateTopics {
-        topics: vec![NewTopic {
-            name: OFFSETS_TOPIC.to_string(),
-            partitions: config.offsets_topic_num_partitions as i32,
-            replication_factor: config.offsets_topic_replication_factor,
-            configs: configs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }],
-        validate_only: false,
-        if_missing: true,
+    NewTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions: config.offsets_topic_num_partitions as i32,
+        replication_factor: config.offsets_topic_replication_factor,
+        configs: configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        assignments: Vec::new(),
     }
 }
 

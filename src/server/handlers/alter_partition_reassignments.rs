@@ -27,10 +27,6 @@ use std::rc::Rc;
 
 /// Versions served (v1: AllowReplicationFactorChange, KIP-860).
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
-/// Kafka's INVALID_REPLICA_ASSIGNMENT.
-const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-/// Kafka's INVALID_REPLICATION_FACTOR.
-const INVALID_REPLICATION_FACTOR: i16 = 38;
 /// Kafka's NO_REASSIGNMENT_IN_PROGRESS.
 const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 
@@ -133,14 +129,14 @@ fn check(
     let Some(view) = view else {
         return Some(match partition.replicas {
             None => NO_REASSIGNMENT_IN_PROGRESS,
-            Some(_) => INVALID_REPLICA_ASSIGNMENT,
+            Some(_) => error_code::INVALID_REPLICA_ASSIGNMENT,
         });
     };
     let target = partition.replicas.as_ref()?;
     let current = view?.partition(&tp.topic_id, tp.partition)?;
     let current_rf = current.replicas.len() - current.removing.len();
     if !request.allow_replication_factor_change && target.len() != current_rf {
-        return Some(INVALID_REPLICATION_FACTOR);
+        return Some(error_code::INVALID_REPLICATION_FACTOR);
     }
     None
 }

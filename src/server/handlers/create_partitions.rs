@@ -1,11 +1,13 @@
 //! CreatePartitions (key 37): raise a topic's partition count. New
-//! partitions start empty on their owning shards.
+//! partitions start empty on their owning shards, on the brokers a manual
+//! assignment names or where the controller places them.
 
 use super::{respond, RequestMeta, VersionRange};
-use crate::metadata::controller::ControllerRequest;
+use crate::metadata::controller::{ControllerRequest, NewPartitions};
 use crate::protocol::piece::Piece;
 use crate::shard::calls::controller;
 use crate::shard::ShardContext;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -23,7 +25,11 @@ pub async fn handle(
     let topics = request
         .topics
         .iter()
-        .map(|t| (t.name.0.as_str().to_string(), t.count))
+        .map(|t| NewPartitions {
+            name: t.name.0.as_str().to_string(),
+            count: t.count,
+            assignments: t.assignments.iter().flatten().map(broker_ids).collect(),
+        })
         .collect();
     let answer = controller::request(
         ctx,
@@ -48,4 +54,9 @@ pub async fn handle(
         meta,
         &CreatePartitionsResponse::default().with_results(results),
     )
+}
+
+/// One added partition's replicas, as the client assigned them.
+fn broker_ids(assignment: &CreatePartitionsAssignment) -> Vec<i32> {
+    assignment.broker_ids.iter().map(|b| b.0).collect()
 }

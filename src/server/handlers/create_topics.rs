@@ -35,18 +35,8 @@ pub async fn handle(
         .iter()
         .map(|t| NewTopic {
             name: t.name.0.as_str().to_string(),
-            partitions: if t.assignments.is_empty() {
-                t.num_partitions
-            } else {
-                t.assignments.len() as i32
-            },
-            replication_factor: if t.assignments.is_empty() {
-                t.replication_factor
-            } else {
-                t.assignments
-                    .first()
-                    .map_or(-1, |a| a.broker_ids.len() as i16)
-            },
+            partitions: t.num_partitions,
+            replication_factor: t.replication_factor,
             configs: t
                 .configs
                 .iter()
@@ -54,6 +44,16 @@ pub async fn handle(
                     c.value
                         .as_ref()
                         .map(|v| (c.name.as_str().to_string(), v.as_str().to_string()))
+                })
+                .collect(),
+            assignments: t
+                .assignments
+                .iter()
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
                 })
                 .collect(),
         })
@@ -83,16 +83,21 @@ pub async fn handle(
             }
             // As Kafka, validate_only answers what the topic would be, with an id drawn
             // for it; a created topic answers what it is.
+            let (asked_partitions, asked_replication_factor) = asked_layout(ctx, asked);
             let (id, partitions, configs) = match answer.table.get(&outcome.name) {
                 Some(topic) if !request.validate_only => {
                     (topic.id, topic.partitions, topic.configs.clone())
                 }
                 _ => (
                     uuid::Uuid::new_v4(),
-                    sized(asked.partitions, ctx.config.num_partitions),
+                    asked_partitions,
                     asked.configs.iter().cloned().collect(),
                 ),
             };
+            let replication_factor = ctx
+                .cluster_view()
+                .and_then(|view| Some(view.partition(&id, 0)?.replicas.len() as i16))
+                .unwrap_or(asked_replication_factor);
             let id = if meta.version >= 7 {
                 id
             } else {
@@ -101,7 +106,7 @@ pub async fn handle(
             result
                 .with_topic_id(id)
                 .with_num_partitions(partitions)
-                .with_replication_factor(1)
+                .with_replication_factor(replication_factor)
                 .with_configs(Some(effective_configs(ctx, &configs)))
         })
         .collect();
@@ -110,6 +115,23 @@ pub async fn handle(
         return legacy_versions::create_topics_v0_v1(meta, &response);
     }
     respond(meta, &response)
+}
+
+/// The partition count and replication factor a request asks for: those of
+/// its manual assignment when it has one, else its counts with the broker's
+/// defaults for -1.
+fn asked_layout(ctx: &ShardContext, asked: &NewTopic) -> (i32, i16) {
+    if let Some((_, replicas)) = asked.assignments.first() {
+        return (asked.assignments.len() as i32, replicas.len() as i16);
+    }
+    let replication_factor = match asked.replication_factor {
+        -1 => ctx.config.default_replication_factor,
+        asked => asked,
+    };
+    (
+        sized(asked.partitions, ctx.config.num_partitions),
+        replication_factor,
+    )
 }
 
 /// A count the request gave, or the broker's default for -1.

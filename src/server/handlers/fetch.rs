@@ -9,7 +9,7 @@
 //! shard's part comes back with data, or the shards together report
 //! `min_bytes`, the others are cancelled.
 
-use super::{error_code, RequestMeta, VersionRange};
+use super::{current_leader, error_code, RequestMeta, VersionRange};
 use crate::local::notify::LocalEvent;
 use crate::partition::fetch::{FetchBudget, FetchPart, FetchWait, FetchedPartition, PartitionRead};
 use crate::partition::fetch_session::{
@@ -17,8 +17,8 @@ use crate::partition::fetch_session::{
     TopicKey, FINAL_EPOCH, INITIAL_EPOCH, INVALID_SESSION_ID,
 };
 use crate::protocol::fetch_response::{
-    encode_fetch_response, AbortedTransactions, FetchPartitionOut, FetchResponseOut, FetchTopicOut,
-    FIRST_SESSION_VERSION, FIRST_TOPIC_ID_VERSION,
+    encode_fetch_response, AbortedTransactions, CurrentLeader, FetchPartitionOut, FetchResponseOut,
+    FetchTopicOut, FIRST_NODE_ENDPOINTS_VERSION, FIRST_SESSION_VERSION, FIRST_TOPIC_ID_VERSION,
 };
 use crate::protocol::piece::Piece;
 use crate::shard::messages::{ShardRequest, ShardResponse};
@@ -87,7 +87,10 @@ pub async fn handle(
     let replica_id = replica_id_of(meta.version, &request);
     let mut response = read_and_assemble(ctx, &request, &wanted, replica_id).await;
     response.session_id = session_id;
-    let response = context_after_reads(ctx, session, &context, &wanted, response);
+    let mut response = context_after_reads(ctx, session, &context, &wanted, response);
+    if meta.version >= FIRST_NODE_ENDPOINTS_VERSION {
+        current_leader::name_in_fetch(ctx, &mut response);
+    }
     if meta.version < super::legacy_versions::FETCH_FLOOR {
         // Down-conversion reads file regions into memory: on a helper
         // thread, so a cold read never blocks this core.
@@ -332,6 +335,7 @@ fn session_error(code: i16, session_id: i32) -> FetchResponseOut {
         error_code: code,
         session_id,
         topics: Vec::new(),
+        node_endpoints: Vec::new(),
     }
 }
 
@@ -560,6 +564,10 @@ fn assemble(
                             AbortedTransactions::Null
                         },
                         diverging_epoch: fetched.diverging_epoch,
+                        current_leader: fetched.current_leader.map(|hint| CurrentLeader {
+                            leader_id: hint.leader_id,
+                            leader_epoch: hint.leader_epoch,
+                        }),
                         records: fetched.records,
                     }
                 })
@@ -571,5 +579,6 @@ fn assemble(
         error_code: error_code::NONE,
         session_id: 0,
         topics,
+        node_endpoints: Vec::new(),
     }
 }

@@ -81,6 +81,7 @@ pub async fn handle(
             .with_error_code(code);
         // A cluster's group is coordinated by its offsets partition's leader.
         let owner = match &view {
+            None if ctx.cluster.enabled => None,
             None => Some((
                 ctx.identity.node_id,
                 advertised.host.clone(),

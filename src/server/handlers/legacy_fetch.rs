@@ -113,9 +113,11 @@ mod tests {
                     log_start_offset: 0,
                     aborted_transactions: AbortedTransactions::Null,
                     diverging_epoch: None,
+                    current_leader: None,
                     records,
                 }],
             }],
+            node_endpoints: Vec::new(),
         }
     }
 

@@ -4,10 +4,12 @@
 //! cluster's brokers and partitions come from the cluster view.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::cluster::member::is_cluster;
 use crate::cluster::member::view::ClusterView;
 use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
+use crate::coordinator::offsets::replicated::offsets_topic;
 use crate::metadata::controller::{ControllerRequest, NewTopic};
-use crate::metadata::topic_table::{validate_topic_name, TopicMeta, TopicTable};
+use crate::metadata::topic_table::{is_internal_topic, validate_topic_name, TopicMeta, TopicTable};
 use crate::partition::leader_epochs::SINGLE_NODE_LEADER_EPOCH;
 use crate::protocol::authorized_operations::{
     authorized_operations, CLUSTER_AUTHORIZED_OPERATIONS, TOPIC_AUTHORIZED_OPERATIONS,
@@ -97,12 +99,7 @@ pub async fn auto_create(
     let missing: Vec<NewTopic> = names
         .iter()
         .filter(|name| table.get(name).is_none() && validate_topic_name(name).is_ok())
-        .map(|name| NewTopic {
-            name: name.clone(),
-            partitions: -1,
-            replication_factor: -1,
-            configs: Vec::new(),
-        })
+        .filter_map(|name| auto_created_topic(ctx, name))
         .collect();
     if missing.is_empty() {
         return table.clone();
@@ -128,6 +125,27 @@ pub async fn auto_create(
         );
     }
     ctx.topic_table()
+}
+
+/// The topic Metadata's auto-creation makes for `name`, as Kafka's
+/// `AutoTopicCreationManager` does: `__consumer_offsets` as the internal
+/// topic, never an ordinary one. A single node keeps its offsets partitions
+/// in local files and has no such topic; the other internal topics belong to
+/// features millrace lacks (transactions, share groups), so neither is made.
+fn auto_created_topic(ctx: &ShardContext, name: &str) -> Option<NewTopic> {
+    if name == OFFSETS_TOPIC {
+        return is_cluster(&ctx.config).then(|| offsets_topic(&ctx.config));
+    }
+    if is_internal_topic(name) {
+        return None;
+    }
+    Some(NewTopic {
+        name: name.to_string(),
+        partitions: -1,
+        replication_factor: -1,
+        configs: Vec::new(),
+        assignments: Vec::new(),
+    })
 }
 
 /// The brokers clients may use and the controller id to report: this
@@ -192,9 +210,8 @@ fn describe_cluster_topic(view: &ClusterView, topic: &TopicMeta) -> Vec<Metadata
 }
 
 fn describe_topic(ctx: &ShardContext, topic: &TopicMeta) -> MetadataResponseTopic {
+    let internal = is_internal_topic(&topic.name);
     if let Some(view) = ctx.cluster_view() {
-        // Kafka's internal topic (a cluster's replicated offsets partitions).
-        let internal = topic.name == OFFSETS_TOPIC;
         return MetadataResponseTopic::default()
             .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
             .with_topic_id(topic.id)
@@ -215,6 +232,7 @@ fn describe_topic(ctx: &ShardContext, topic: &TopicMeta) -> MetadataResponseTopi
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
+        .with_is_internal(internal)
         .with_partitions(partitions)
 }
 

@@ -8,6 +8,7 @@ pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod current_leader;
 pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;

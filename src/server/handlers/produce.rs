@@ -7,9 +7,11 @@
 //! for the durability the acks ask for ([`crate::partition::produce`]).
 
 use super::{
-    error_code, produce_policy, respond, DispatchError, Pending, RequestMeta, VersionRange,
+    current_leader, error_code, produce_policy, respond, DispatchError, Pending, RequestMeta,
+    VersionRange,
 };
 use crate::metadata::topic_policy::TopicPolicy;
+use crate::metadata::topic_table::is_internal_topic;
 use crate::metrics::PartitionApi;
 use crate::partition::produce::{Acks, PartitionAppend, ProducePart, Refused};
 use crate::protocol::frame::{RequestFrame, FRAME_SIZE_PREFIX_BYTES};
@@ -37,6 +39,8 @@ use std::sync::Arc;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 11 };
 /// Lowest version the kafka-protocol crate decodes.
 pub const CRATE_VERSION_MIN: i16 = 3;
+/// First version whose refusals name the current leader (KIP-951).
+const FIRST_CURRENT_LEADER_VERSION: i16 = 10;
 /// Answer for each entry of a partition named twice in one request.
 const DUPLICATE_PARTITION_MESSAGE: &str = "Duplicate topic partition in the request";
 
@@ -114,6 +118,12 @@ pub async fn handle(
     // As Kafka: Produce never creates a topic (`auto.create.topics.enable` applies to
     // Metadata, which clients send first); a missing one is UNKNOWN_TOPIC_OR_PARTITION.
     let table = ctx.topic_table();
+    // Before this process is registered its view may not list a partition it
+    // holds on disk yet: NOT_LEADER_OR_FOLLOWER, as for the ones it lists.
+    let unknown_code = match ctx.leads_nothing() {
+        true => error_code::NOT_LEADER_OR_FOLLOWER,
+        false => error_code::UNKNOWN_TOPIC_OR_PARTITION,
+    };
     let repeated = repeated_partitions(&request.topic_data);
     let mut parts: Vec<Option<ProducePart>> = (0..ctx.nr_shards).map(|_| None).collect();
     let mut slots: Vec<Vec<Slot>> = Vec::with_capacity(request.topic_data.len());
@@ -131,6 +141,11 @@ pub async fn handle(
                     error_code::INVALID_REQUEST,
                     Some(DUPLICATE_PARTITION_MESSAGE.into()),
                 ),
+                // As Kafka's ReplicaManager, on any broker: a client record
+                // there would be loaded as group state.
+                (_, Some(t)) if index >= 0 && index < t.partitions && is_internal_topic(name) => {
+                    Slot::Done(error_code::INVALID_TOPIC_EXCEPTION, None)
+                }
                 (_, Some(t)) if index >= 0 && index < t.partitions && !ctx.leads(&t.id, index) => {
                     Slot::Done(error_code::NOT_LEADER_OR_FOLLOWER, None)
                 }
@@ -145,7 +160,7 @@ pub async fn handle(
                     };
                     route(&mut parts[owner], part, owner, &topic_name, index, prepared)
                 }
-                _ => Slot::Done(error_code::UNKNOWN_TOPIC_OR_PARTITION, None),
+                _ => Slot::Done(unknown_code, None),
             };
             topic_slots.push(slot);
         }
@@ -173,6 +188,7 @@ pub async fn handle(
         .map(|t| t.partition_data.iter().map(|p| p.index).collect())
         .collect();
     let nr_shards = ctx.nr_shards;
+    let ctx = ctx.clone();
     Box::pin(async move {
         let mut answers: Vec<Option<Vec<Result<AppendResult, Refused>>>> =
             (0..nr_shards).map(|_| None).collect();
@@ -189,7 +205,10 @@ pub async fn handle(
         if acks == Some(Acks::None) {
             return None;
         }
-        let response = build_response(meta.version, &topics, &partitions, &slots, &answers);
+        let mut response = build_response(meta.version, &topics, &partitions, &slots, &answers);
+        if meta.version >= FIRST_CURRENT_LEADER_VERSION {
+            current_leader::name_in_produce(&ctx, &mut response);
+        }
         if meta.version < CRATE_VERSION_MIN {
             return Some(vec![Piece::Mem(encode_legacy(meta, &response))]);
         }
