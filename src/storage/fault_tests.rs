@@ -47,6 +47,16 @@ pub(super) async fn produce(
     Ok(result)
 }
 
+/// Checks that the log failed and now refuses appends with
+/// KAFKA_STORAGE_ERROR.
+pub(super) async fn assert_failed_and_refusing(log: &PartitionLog) {
+    assert!(log.is_failed());
+    assert_eq!(
+        produce(log, 100, Durability::Appended).await,
+        Err(KAFKA_STORAGE_ERROR)
+    );
+}
+
 /// Reopens the partition on real files after a (simulated) crash and
 /// returns its log.
 pub(super) async fn reopen_after_crash(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
@@ -123,14 +133,10 @@ fn failed_write_fails_the_log() {
             produce(&log, 100, Durability::Written).await,
             Err(KAFKA_STORAGE_ERROR)
         );
-        assert!(log.is_failed());
+        assert_failed_and_refusing(&log).await;
         assert!(!log.is_disk_full());
         assert_eq!(log.stats().write_errors, 1);
         assert_eq!(storage.disk_fault_summary().write_errors, 1);
-        assert_eq!(
-            produce(&log, 100, Durability::Appended).await,
-            Err(KAFKA_STORAGE_ERROR)
-        );
         install_fault_plan(None);
     });
 }

@@ -2,7 +2,7 @@
 //! no append waits for them, and the durability promises hold, through a
 //! failed sync and through a crash before the seal.
 
-use super::fault_tests::{produce, reopen_after_crash, with_plan};
+use super::fault_tests::{assert_failed_and_refusing, produce, reopen_after_crash, with_plan};
 use super::io::{install_fault_plan, Fault, FaultPlan, FaultRule};
 use super::segment::{segment_file_name, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION};
 use super::tests::{new_storage, open, partition_dir, read_all, run, small_config, TempDir};
@@ -103,12 +103,8 @@ fn a_failed_seal_fails_the_log() {
             synced.map_err(|e| e.wire_error_code()),
             Err(KAFKA_STORAGE_ERROR)
         );
-        assert!(log.is_failed());
+        assert_failed_and_refusing(&log).await;
         assert_eq!(log.stats().sync_errors, 1);
-        assert_eq!(
-            produce(&log, VALUE_BYTES, Durability::Appended).await,
-            Err(KAFKA_STORAGE_ERROR)
-        );
         drop((log, storage));
         install_fault_plan(None);
     });
