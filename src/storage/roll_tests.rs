@@ -86,12 +86,19 @@ fn a_rolling_append_waits_for_no_sync() {
 fn a_failed_seal_fails_the_log() {
     let dir = TempDir::new("roll-failed-sync");
     run(async move {
-        with_plan(FaultPlan::new(vec![on_segment_files(Fault::FailSync {
-            nth: 1,
-        })]));
         let storage = new_storage(&dir, StorageLimits::default());
         let log = open(&storage, small_config(), true).await;
         fill_first_segment(&log).await;
+        // The fault comes after the filled bytes are synced, so the seal's is
+        // the first fdatasync it sees (the flusher also syncs acks=1 data
+        // within `log.flush.visibility.ms`, which failed the filling itself).
+        let filled_end = log.log_end_offset() - 1;
+        log.wait_durable(filled_end, Durability::Synced)
+            .await
+            .unwrap();
+        with_plan(FaultPlan::new(vec![on_segment_files(Fault::FailSync {
+            nth: 1,
+        })]));
         let rolled = produce(&log, ROLLING_VALUE_BYTES, Durability::Written)
             .await
             .unwrap();
