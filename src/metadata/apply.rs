@@ -5,9 +5,8 @@ use super::control_plane::ControlPlane;
 use super::log_config_for;
 use super::topic_table::TopicTable;
 use crate::config::Config;
-use crate::partition::ShardPartitions;
-use crate::storage::{LogConfig, PartitionLog};
-use futures_util::stream::{self, StreamExt};
+use crate::partition::{PartitionToOpen, ShardPartitions};
+use crate::storage::PartitionLog;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -48,56 +47,16 @@ pub async fn apply_topics(
     Ok(removed_topics(&old, &table))
 }
 
-/// New partitions opened at once when a table is adopted: their file
-/// creations and directory fsyncs overlap (the file system commits many in
-/// one journal transaction) instead of queueing one behind another, while
-/// the files, blocking-pool jobs and memory in flight stay bounded.
-const NEW_PARTITION_OPENS_CONCURRENT_MAX: usize = 64;
-
-/// A partition of the new table that this shard owns and has not open.
-struct NewPartition {
-    topic: String,
-    partition: i32,
-    config: LogConfig,
-}
-
 async fn open_new_partitions(
     target: &ApplyTarget<'_>,
     old: &TopicTable,
     new: &TopicTable,
 ) -> Result<(), String> {
     let created = partitions_to_open(target, old, new);
-    if created.is_empty() {
-        return Ok(());
-    }
-    let storage = target.partitions.storage();
-    // Before any concurrent O_DIRECT open (see `prime_io`).
-    storage.prime_io().await.map_err(|e| e.to_string())?;
-    let names: Vec<(&str, i32)> = created
-        .iter()
-        .map(|new| (new.topic.as_str(), new.partition))
-        .collect();
-    storage
-        .create_partition_dirs(&names)
+    target
+        .partitions
+        .open_many(&created, target.clean_open)
         .await
-        .map_err(|e| format!("cannot create partition directories: {e}"))?;
-    let opens = created.iter().map(|new| async move {
-        target
-            .partitions
-            .open(
-                &new.topic,
-                new.partition,
-                new.config.clone(),
-                target.clean_open,
-            )
-            .await
-            .map_err(|e| format!("cannot create {}-{}: {e}", new.topic, new.partition))
-    });
-    let results: Vec<_> = stream::iter(opens)
-        .buffer_unordered(NEW_PARTITION_OPENS_CONCURRENT_MAX)
-        .collect()
-        .await;
-    results.into_iter().try_for_each(|opened| opened.map(drop))
 }
 
 /// The owned partitions of `new` not open on the shard; an open one of a
@@ -106,7 +65,7 @@ fn partitions_to_open(
     target: &ApplyTarget<'_>,
     old: &TopicTable,
     new: &TopicTable,
-) -> Vec<NewPartition> {
+) -> Vec<PartitionToOpen> {
     let mut created = Vec::new();
     for topic in new.iter() {
         let log_config = log_config_for(target.config, topic);
@@ -122,7 +81,7 @@ fn partitions_to_open(
                 }
                 continue;
             }
-            created.push(NewPartition {
+            created.push(PartitionToOpen {
                 topic: topic.name.clone(),
                 partition,
                 config: log_config.clone(),
