@@ -134,6 +134,8 @@ def main():
     parser.add_argument("--partitions", type=int, default=1000)
     parser.add_argument("--poll-ms", type=int, default=10)
     parser.add_argument("--retry-ms", type=int, default=100)
+    parser.add_argument("--no-failover", action="store_true",
+                        help="measure creation only (A/B runs of one binary per process)")
     args = parser.parse_args()
     load_before = load_average()
     runs = {"create": [], "failover": []}
@@ -148,6 +150,8 @@ def main():
                 created["load"] = round(load_average(), 2)
                 print(json.dumps({"round": round_index, "create": created}), flush=True)
                 runs["create"].append(created)
+                if args.no_failover:
+                    continue
                 failed_over = measure_failover(cluster, round_index, args.retry_ms / 1000)
                 failed_over["load"] = round(load_average(), 2)
                 print(json.dumps({"round": round_index, "failover": failed_over}), flush=True)
@@ -160,7 +164,7 @@ def main():
         "create_answered_median_s": statistics.median(r["answered_s"] for r in runs["create"]),
         "create_all_brokers_list_median_s": statistics.median(r["all_brokers_list_s"] for r in runs["create"]),
         "failover_kill_to_create_topics_median_s": statistics.median(
-            r["kill_to_create_topics_s"] for r in runs["failover"]),
+            r["kill_to_create_topics_s"] for r in runs["failover"]) if runs["failover"] else None,
         "load_average_before_after": [round(load_before, 2), round(load_average(), 2)],
     }
     print(json.dumps({"summary": summary}), flush=True)

@@ -5,7 +5,7 @@ use super::control_plane::ControlPlane;
 use super::log_config_for;
 use super::topic_table::TopicTable;
 use crate::config::Config;
-use crate::partition::ShardPartitions;
+use crate::partition::{PartitionToOpen, ShardPartitions};
 use crate::storage::PartitionLog;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -52,6 +52,21 @@ async fn open_new_partitions(
     old: &TopicTable,
     new: &TopicTable,
 ) -> Result<(), String> {
+    let created = partitions_to_open(target, old, new);
+    target
+        .partitions
+        .open_many(&created, target.clean_open)
+        .await
+}
+
+/// The owned partitions of `new` not open on the shard; an open one of a
+/// topic whose configs changed gets the new configs here.
+fn partitions_to_open(
+    target: &ApplyTarget<'_>,
+    old: &TopicTable,
+    new: &TopicTable,
+) -> Vec<PartitionToOpen> {
+    let mut created = Vec::new();
     for topic in new.iter() {
         let log_config = log_config_for(target.config, topic);
         let same_topic = old.get(&topic.name).filter(|o| o.id == topic.id);
@@ -66,19 +81,14 @@ async fn open_new_partitions(
                 }
                 continue;
             }
-            target
-                .partitions
-                .open(
-                    &topic.name,
-                    partition,
-                    log_config.clone(),
-                    target.clean_open,
-                )
-                .await
-                .map_err(|e| format!("cannot create {}-{partition}: {e}", topic.name))?;
+            created.push(PartitionToOpen {
+                topic: topic.name.clone(),
+                partition,
+                config: log_config.clone(),
+            });
         }
     }
-    Ok(())
+    created
 }
 
 /// A topic's configs changed (IncrementalAlterConfigs): a lowered

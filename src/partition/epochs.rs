@@ -65,6 +65,24 @@ impl PartitionEpochs {
         log: &Rc<PartitionLog>,
         found: Option<LeaderEpochCache>,
     ) -> Result<Rc<Self>, StorageError> {
+        let (epochs, missing) = Self::recover_leaving_missing(log, found).await?;
+        if missing {
+            let (epochs, log) = (epochs.clone(), log.clone());
+            glommio::spawn_local(async move { epochs.write_checkpoint(&log).await }).detach();
+        }
+        Ok(epochs)
+    }
+
+    /// [`Self::recover`], except that a missing checkpoint file is not
+    /// written: the second value says it is missing, for the caller to write
+    /// with [`Self::write_missing_checkpoint`]. The creation of many
+    /// partitions writes theirs one after another in one task, rather than
+    /// a task each whose writes (two fsyncs apiece) would fill the shard's
+    /// blocking pool ahead of the opens still running.
+    pub async fn recover_leaving_missing(
+        log: &Rc<PartitionLog>,
+        found: Option<LeaderEpochCache>,
+    ) -> Result<(Rc<Self>, bool), StorageError> {
         let had_file = found.is_some();
         let mut cache = match found {
             Some(cache) => cache,
@@ -82,15 +100,16 @@ impl PartitionEpochs {
             writing: Semaphore::new(1),
             closed: Cell::new(false),
         });
-        match (had_file, changed) {
-            (true, true) => epochs.write_checkpoint(log).await,
-            (false, _) => {
-                let (epochs, log) = (epochs.clone(), log.clone());
-                glommio::spawn_local(async move { epochs.write_checkpoint(&log).await }).detach();
-            }
-            (true, false) => {}
+        if had_file && changed {
+            epochs.write_checkpoint(log).await;
         }
-        Ok(epochs)
+        Ok((epochs, !had_file))
+    }
+
+    /// Writes the checkpoint that [`Self::recover_leaving_missing`] found
+    /// missing (a failure is logged; the next open walks the log).
+    pub async fn write_missing_checkpoint(&self, log: &PartitionLog) {
+        self.write_checkpoint(log).await;
     }
 
     /// The current leader epoch.

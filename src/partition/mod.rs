@@ -45,6 +45,7 @@ pub mod fetch_session;
 pub mod high_watermarks;
 pub mod leader_epochs;
 pub mod list_offsets;
+mod open_many;
 pub mod produce;
 pub mod producer_snapshot;
 pub mod producer_state;
@@ -72,6 +73,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
+
+pub use open_many::{PartitionToOpen, NEW_PARTITION_OPENS_CONCURRENT_MAX};
 
 /// Partitions whose last producer snapshot is written at once at shutdown.
 const SHUTDOWN_SNAPSHOTS_CONCURRENT_MAX: usize = 16;
@@ -243,7 +246,8 @@ impl ShardPartitions {
 
     /// Opens (loading or creating) a partition, see
     /// [`ShardStorage::open_partition`], and rebuilds its producer state
-    /// ([`snapshots::rebuild`]). An open partition gets `config`.
+    /// ([`snapshots::rebuild`]). An open partition gets `config`. A missing
+    /// leader epoch checkpoint is written in the background.
     pub async fn open(
         &self,
         topic: &str,
@@ -251,9 +255,29 @@ impl ShardPartitions {
         config: LogConfig,
         clean_shutdown: bool,
     ) -> Result<Rc<Partition>, StorageError> {
+        let (opened, epochs_missing) = self
+            .open_leaving_epochs(topic, partition, config, clean_shutdown)
+            .await?;
+        if epochs_missing {
+            let partition = opened.clone();
+            glommio::spawn_local(async move { partition.write_missing_epochs().await }).detach();
+        }
+        Ok(opened)
+    }
+
+    /// [`Self::open`] without writing a missing leader epoch checkpoint;
+    /// the second value says whether the caller must
+    /// ([`Partition::write_missing_epochs`]).
+    async fn open_leaving_epochs(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        clean_shutdown: bool,
+    ) -> Result<(Rc<Partition>, bool), StorageError> {
         if let Some(open) = self.get(topic, partition) {
             open.set_config(config);
-            return Ok(open);
+            return Ok((open, false));
         }
         let log = self
             .storage
@@ -266,10 +290,11 @@ impl ShardPartitions {
             }
         };
         let rebuilt = snapshots::rebuild(&log, self.producer_config, complete_epochs).await?;
-        let epochs = PartitionEpochs::recover(&log, found_epochs).await?;
+        let (epochs, epochs_missing) =
+            PartitionEpochs::recover_leaving_missing(&log, found_epochs).await?;
         // A concurrent open of the same partition may have finished first.
         if let Some(open) = self.get(topic, partition) {
-            return Ok(open);
+            return Ok((open, false));
         }
         let snapshots = rebuilt
             .snapshots
@@ -294,7 +319,7 @@ impl ShardPartitions {
             .entry(topic.to_string())
             .or_default()
             .insert(partition, opened.clone());
-        Ok(opened)
+        Ok((opened, epochs_missing))
     }
 
     /// Forgets the partition (requests for it fail from now on), then closes

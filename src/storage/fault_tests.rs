@@ -122,6 +122,33 @@ fn a_new_partition_directory_survives_a_power_loss() {
 }
 
 #[test]
+fn partition_directories_created_in_one_batch_survive_a_power_loss() {
+    let dir = TempDir::new("fault-new-dirs-batch");
+    let topic = super::tests::TOPIC;
+    run(async move {
+        let plan = with_plan(FaultPlan::new(vec![rule(Fault::LyingSync {
+            from_nth: u64::MAX,
+        })]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let partitions: Vec<(&str, i32)> = (0..4).map(|p| (topic, p)).collect();
+        storage.create_partition_dirs(&partitions).await.unwrap();
+        // Opening finds each directory in place (nothing left unsynced).
+        for &(topic, partition) in &partitions {
+            storage
+                .open_partition(topic, partition, LogConfig::default(), true)
+                .await
+                .unwrap();
+        }
+        plan.crash().unwrap();
+        drop(storage);
+        for &(topic, partition) in &partitions {
+            let created = dir.0.join(format!("{topic}-{partition}"));
+            assert!(created.is_dir(), "{} lost", created.display());
+        }
+    });
+}
+
+#[test]
 fn failed_write_fails_the_log() {
     let dir = TempDir::new("fault-write");
     run(async move {

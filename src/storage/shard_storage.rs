@@ -185,6 +185,26 @@ impl ShardStorage {
         Ok(log)
     }
 
+    /// Creates the directories of `partitions` (topic, index) that are
+    /// missing, then fsyncs the data directory once for all of them: the
+    /// batch form of the directory creation in [`Self::open_partition`],
+    /// which then finds each directory in place and syncs nothing more for
+    /// it. Partition creation (CreateTopics, CreatePartitions, a new cluster
+    /// view) calls it before opening the new partitions.
+    pub async fn create_partition_dirs(
+        &self,
+        partitions: &[(&str, i32)],
+    ) -> Result<(), StorageError> {
+        let mut dirs = Vec::with_capacity(partitions.len());
+        for &(topic, partition) in partitions {
+            check_topic_name(topic)?;
+            dirs.push(self.partition_dir(topic, partition));
+        }
+        super::io::create_dirs_durably(&dirs)
+            .await
+            .map_err(|e| StorageError::io("create directory", &self.data_dir, e))
+    }
+
     /// Primes glommio's iopoll probe for the data directory's device once
     /// (see [`prime_iopoll_probe`]). Every O_DIRECT open on the shard must
     /// follow it, so call it before opening partitions concurrently: an open
