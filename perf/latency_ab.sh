@@ -5,12 +5,15 @@
 #     1 consumer, linger 1 ms), acks=1 / acks=all: publish and end-to-end p50/p99/p99.9, and the
 #     broker's own Produce request p99 (its histogram's bucket bound, from /metrics);
 #   - throughput: max-rate produce, acks=all, 1 KiB, 1 partition, no consumer: MB/s;
-# every run also records the broker's peak RSS (VmHWM). Prints one line per run, then the
-# medians and the B/A ratios; the figures go to perf/RESULTS.md by hand.
+# every run also records the broker's peak RSS (VmHWM), the segment rolls it logged and, when the
+# build has it (millrace_segment_roll_seconds), the longest time a roll kept appends waiting
+# (its histogram's bucket bound). Prints one line per run, then the medians and the B/A ratios;
+# the figures go to perf/RESULTS.md by hand.
 #
 #   perf/latency_ab.sh BIN_A BIN_B [ROUNDS=3] [RATE=51200] [DURATION=10s]
 # The harness is BIN_B's `millrace bench` for both. AB_KINDS picks the kinds (default
-# "tail1 tailall throughput"); AB_LOCK=FILE runs each run under `flock FILE`; results stay in
+# "tail1 tailall throughput"); AB_LOCK=FILE runs each run under `flock FILE`; AB_OVERRIDES="k=v
+# ..." adds broker settings (e.g. log.segment.bytes=67108864 for more rolls); results stay in
 # $AB_OUT (a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +50,9 @@ run_one() { # bin label kind round
     local out="$AB_OUT/$kind-$label-$round" http_port
     http_port="$(free_port)"
     mkdir -p "$out"
-    start_broker "$bin" --override "http.listener=127.0.0.1:$http_port"
+    local overrides=(--override "http.listener=127.0.0.1:$http_port")
+    for setting in ${AB_OVERRIDES:-}; do overrides+=(--override "$setting"); done
+    BROKER_STDERR="$out/broker.stderr" start_broker "$bin" "${overrides[@]}"
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/ready" >/dev/null && break; sleep 0.1; done
     curl -sf "http://127.0.0.1:$http_port/metrics" >"$out/metrics.before"
     # shellcheck disable=SC2046
@@ -63,21 +68,27 @@ run_one() { # bin label kind round
 import json, re, sys
 out, label, kind = sys.argv[1:]
 r = json.load(open(f"{out}/result.json"))
-def buckets(path):
+def buckets(path, family, label=""):
     counts = {}
     for line in open(path):
-        if line.startswith("millrace_request_latency_seconds_bucket") and 'api="Produce"' in line:
+        if line.startswith(f"{family}_bucket") and label in line:
             le = re.search(r'le="([^"]+)"', line).group(1)
             counts[le] = counts.get(le, 0) + float(line.rsplit(" ", 1)[1])
     return counts
-before, after = buckets(f"{out}/metrics.before"), buckets(f"{out}/metrics.after")
-cum = sorted((float("inf") if le == "+Inf" else float(le), after[le] - before.get(le, 0)) for le in after)
-total = cum[-1][1] if cum else 0
-broker_p99 = next((le for le, c in cum if c >= 0.99 * total), float("nan")) * 1000 if total else float("nan")
+def cumulative(family, label=""):
+    before, after = buckets(f"{out}/metrics.before", family, label), buckets(f"{out}/metrics.after", family, label)
+    return sorted((float("inf") if le == "+Inf" else float(le), after[le] - before.get(le, 0)) for le in after)
+def quantile_le_ms(cum, q):
+    total = cum[-1][1] if cum else 0
+    return next((le for le, c in cum if c >= q * total), float("nan")) * 1000 if total else float("nan")
+broker_p99 = quantile_le_ms(cumulative("millrace_request_latency_seconds", 'api="Produce"'), 0.99)
+roll_wait_max = quantile_le_ms(cumulative("millrace_segment_roll_seconds"), 1.0)
+rolls = sum("rolled segment" in line for line in open(f"{out}/broker.stderr", errors="replace"))
 p, e = r["publish_latency_ms"], r["e2e_latency_ms"]
 mbps = r.get("produce_mb_per_s") or r.get("produce", {}).get("mb_per_s") or 0
 row = dict(label=label, kind=kind, pub_p50=p["p50"], pub_p99=p["p99"], pub_p999=p["p99.9"],
            e2e_p50=e["p50"], e2e_p99=e["p99"], e2e_p999=e["p99.9"], broker_produce_p99_le=broker_p99,
+           rolls=rolls, roll_wait_max_le=roll_wait_max,
            mb_s=mbps, rss_mib=int(open(f"{out}/vmhwm").read().split()[0]) / 1024,
            load=float(open(f"{out}/load").read()))
 json.dump(row, open(f"{out}/row.json", "w"))
@@ -105,7 +116,8 @@ echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$AB_OUT" <<'PY'
 import json, pathlib, statistics, sys
 rows = [json.loads(p.read_text()) for p in pathlib.Path(sys.argv[1]).glob("*/row.json")]
-keys = ["pub_p50", "pub_p99", "pub_p999", "e2e_p50", "e2e_p99", "e2e_p999", "broker_produce_p99_le", "mb_s", "rss_mib", "load"]
+keys = ["pub_p50", "pub_p99", "pub_p999", "e2e_p50", "e2e_p99", "e2e_p999", "broker_produce_p99_le", "rolls",
+        "roll_wait_max_le", "mb_s", "rss_mib", "load"]
 for kind in sorted({r["kind"] for r in rows}):
     print(f"\n{kind}: medians A / B (B/A)")
     for k in keys:

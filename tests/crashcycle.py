@@ -558,6 +558,9 @@ class CrashRunSettings:
     uptime_max_s: float = 2.5
     downtime_max_s: float = 0.3
     rate_per_producer: int = 0
+    # The topic's segment.bytes; 0 keeps the broker's default. Small segments make the kills land
+    # in segment rolls and their seals (storage/roll.rs).
+    segment_bytes: int = 0
     message_timeout_ms: int = MESSAGE_TIMEOUT_MS
     seed: int = 0
     binary: str = str(DEFAULT_BINARY)
@@ -574,9 +577,10 @@ class CrashRunReport:
     ok: bool
 
 
-def create_topic(bootstrap, partitions):
+def create_topic(bootstrap, partitions, segment_bytes=0):
     admin = AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
-    futures = admin.create_topics([NewTopic(TOPIC, num_partitions=partitions, replication_factor=1)])
+    config = {"segment.bytes": str(segment_bytes)} if segment_bytes else {}
+    futures = admin.create_topics([NewTopic(TOPIC, num_partitions=partitions, replication_factor=1, config=config)])
     futures[TOPIC].result(timeout=ADMIN_TIMEOUT_S)
     deadline = time.monotonic() + ADMIN_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -609,7 +613,7 @@ def run(settings, log=print):
     producers = []
     try:
         broker.start()
-        create_topic(broker.bootstrap, settings.partitions)
+        create_topic(broker.bootstrap, settings.partitions, settings.segment_bytes)
         producers = [
             CrashProducer(
                 broker.bootstrap, i, settings.partitions, settings.rate_per_producer, settings.message_timeout_ms
@@ -660,6 +664,7 @@ def parse_args(argv):
     parser.add_argument("--uptime-max-s", type=float, default=defaults.uptime_max_s)
     parser.add_argument("--downtime-max-s", type=float, default=defaults.downtime_max_s)
     parser.add_argument("--rate-per-producer", type=int, default=0, help="records/s per producer; 0 = as fast as it goes")
+    parser.add_argument("--segment-bytes", type=int, default=0, help="the topic's segment.bytes; 0 = default")
     parser.add_argument(
         "--message-timeout-ms",
         type=int,
@@ -684,6 +689,7 @@ def main(argv):
         uptime_max_s=args.uptime_max_s,
         downtime_max_s=args.downtime_max_s,
         rate_per_producer=args.rate_per_producer,
+        segment_bytes=args.segment_bytes,
         message_timeout_ms=args.message_timeout_ms,
         seed=args.seed,
         binary=args.binary,

@@ -11,8 +11,8 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use millrace::protocol::fetch_response::{
-    encode_fetch_response, FetchPartitionOut, FetchResponseOut, FetchTopicOut, FETCH_VERSION_MAX,
-    FETCH_VERSION_MIN,
+    encode_fetch_response, AbortedTransactions, CurrentLeader, DivergingEpoch, FetchPartitionOut,
+    FetchResponseOut, FetchTopicOut, NodeEndpoint, FETCH_VERSION_MAX, FETCH_VERSION_MIN,
 };
 use millrace::protocol::piece::Piece;
 use uuid::Uuid;
@@ -30,6 +30,13 @@ const FIRST_TOPIC_ID_VERSION: i16 = 13;
 const FIRST_LOG_START_OFFSET_VERSION: i16 = 5;
 const FIRST_SESSION_VERSION: i16 = 7;
 const FIRST_PREFERRED_REPLICA_VERSION: i16 = 11;
+/// First flexible version: the partition's DivergingEpoch tagged field.
+const FIRST_DIVERGING_EPOCH_VERSION: i16 = 12;
+/// First version with CurrentLeader and NodeEndpoints (KIP-951).
+const FIRST_CURRENT_LEADER_VERSION: i16 = 16;
+/// Bounds on the generated NodeEndpoints.
+const NODE_ENDPOINTS_MAX: usize = 4;
+const HOST_BYTES_MAX: usize = 64;
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Unstructured::new(data);
@@ -52,18 +59,42 @@ fn response_from(input: &mut Unstructured) -> Result<FetchResponseOut> {
         error_code: input.arbitrary()?,
         session_id: input.arbitrary()?,
         topics,
+        node_endpoints: node_endpoints_from(input)?,
     })
 }
 
-fn topic_from(input: &mut Unstructured) -> Result<FetchTopicOut> {
-    let mut name: &str = input.arbitrary()?;
-    while name.len() > TOPIC_NAME_BYTES_MAX {
-        let mut end = TOPIC_NAME_BYTES_MAX;
-        while !name.is_char_boundary(end) {
+fn node_endpoints_from(input: &mut Unstructured) -> Result<Vec<NodeEndpoint>> {
+    let count = input.int_in_range(0..=NODE_ENDPOINTS_MAX)?;
+    let mut nodes = Vec::with_capacity(count);
+    for _ in 0..count {
+        nodes.push(NodeEndpoint {
+            node_id: input.arbitrary()?,
+            host: bounded_string(input, HOST_BYTES_MAX)?,
+            port: input.arbitrary()?,
+            rack: match input.arbitrary::<bool>()? {
+                true => Some(bounded_string(input, HOST_BYTES_MAX)?),
+                false => None,
+            },
+        });
+    }
+    Ok(nodes)
+}
+
+/// An arbitrary string cut to at most `max_bytes` on a char boundary.
+fn bounded_string(input: &mut Unstructured, max_bytes: usize) -> Result<String> {
+    let mut text: &str = input.arbitrary()?;
+    if text.len() > max_bytes {
+        let mut end = max_bytes;
+        while !text.is_char_boundary(end) {
             end -= 1;
         }
-        name = &name[..end];
+        text = &text[..end];
     }
+    Ok(text.to_owned())
+}
+
+fn topic_from(input: &mut Unstructured) -> Result<FetchTopicOut> {
+    let name = bounded_string(input, TOPIC_NAME_BYTES_MAX)?;
     let topic_id = Uuid::from_u128(input.arbitrary()?);
     let partition_count = input.int_in_range(0..=PARTITIONS_MAX)?;
     let mut partitions = Vec::with_capacity(partition_count);
@@ -71,7 +102,7 @@ fn topic_from(input: &mut Unstructured) -> Result<FetchTopicOut> {
         partitions.push(partition_from(input)?);
     }
     Ok(FetchTopicOut {
-        name: TopicName(StrBytes::from_string(name.to_owned())),
+        name: TopicName(StrBytes::from_string(name)),
         topic_id,
         partitions,
     })
@@ -84,6 +115,24 @@ fn partition_from(input: &mut Unstructured) -> Result<FetchPartitionOut> {
         high_watermark: input.arbitrary()?,
         last_stable_offset: input.arbitrary()?,
         log_start_offset: input.arbitrary()?,
+        aborted_transactions: match input.arbitrary::<bool>()? {
+            true => AbortedTransactions::Empty,
+            false => AbortedTransactions::Null,
+        },
+        diverging_epoch: match input.arbitrary::<bool>()? {
+            true => Some(DivergingEpoch {
+                epoch: input.arbitrary()?,
+                end_offset: input.arbitrary()?,
+            }),
+            false => None,
+        },
+        current_leader: match input.arbitrary::<bool>()? {
+            true => Some(CurrentLeader {
+                leader_id: input.arbitrary()?,
+                leader_epoch: input.arbitrary()?,
+            }),
+            false => None,
+        },
         records: Vec::new(),
     };
     let piece_count = input.int_in_range(0..=PIECES_MAX)?;
@@ -127,6 +176,7 @@ fn check_version(response: &FetchResponseOut, version: i16) {
         frame.len()
     );
     compare(response, &decoded, version);
+    compare_node_endpoints(response, &decoded, version);
 }
 
 fn compare(expected: &FetchResponseOut, decoded: &FetchResponse, version: i16) {
@@ -159,7 +209,16 @@ fn compare(expected: &FetchResponseOut, decoded: &FetchResponse, version: i16) {
             if version >= FIRST_LOG_START_OFFSET_VERSION {
                 assert_eq!(partition.log_start_offset, out.log_start_offset);
             }
-            assert_eq!(partition.aborted_transactions, None);
+            let aborted = partition.aborted_transactions.as_ref().map(Vec::len);
+            let expected_aborted = match out.aborted_transactions {
+                AbortedTransactions::Null => None,
+                AbortedTransactions::Empty => Some(0),
+            };
+            assert_eq!(
+                aborted, expected_aborted,
+                "v{version}: aborted_transactions"
+            );
+            compare_tagged(partition, out, version);
             if version >= FIRST_PREFERRED_REPLICA_VERSION {
                 assert_eq!(i32::from(partition.preferred_read_replica), -1);
             }
@@ -170,5 +229,58 @@ fn compare(expected: &FetchResponseOut, decoded: &FetchResponse, version: i16) {
                 "v{version}: record bytes"
             );
         }
+    }
+}
+
+/// The partition's tagged fields: written only from their first version, and
+/// then read back as the crate's defaults when absent.
+fn compare_tagged(
+    partition: &kafka_protocol::messages::fetch_response::PartitionData,
+    out: &FetchPartitionOut,
+    version: i16,
+) {
+    let diverging = out
+        .diverging_epoch
+        .filter(|_| version >= FIRST_DIVERGING_EPOCH_VERSION);
+    let (epoch, end_offset) = diverging.map_or((-1, -1), |d| (d.epoch, d.end_offset));
+    assert_eq!(
+        partition.diverging_epoch.epoch, epoch,
+        "v{version}: diverging epoch"
+    );
+    assert_eq!(
+        partition.diverging_epoch.end_offset, end_offset,
+        "v{version}: diverging end offset"
+    );
+    let leader = out
+        .current_leader
+        .filter(|_| version >= FIRST_CURRENT_LEADER_VERSION);
+    let (leader_id, leader_epoch) = leader.map_or((-1, -1), |l| (l.leader_id, l.leader_epoch));
+    assert_eq!(
+        i32::from(partition.current_leader.leader_id),
+        leader_id,
+        "v{version}: current leader id"
+    );
+    assert_eq!(
+        partition.current_leader.leader_epoch, leader_epoch,
+        "v{version}: current leader epoch"
+    );
+}
+
+/// NodeEndpoints is written from v16 on, and only when not empty.
+fn compare_node_endpoints(expected: &FetchResponseOut, decoded: &FetchResponse, version: i16) {
+    let written: &[NodeEndpoint] = match version >= FIRST_CURRENT_LEADER_VERSION {
+        true => &expected.node_endpoints,
+        false => &[],
+    };
+    assert_eq!(
+        decoded.node_endpoints.len(),
+        written.len(),
+        "v{version}: node endpoints"
+    );
+    for (node, out) in decoded.node_endpoints.iter().zip(written) {
+        assert_eq!(i32::from(node.node_id), out.node_id);
+        assert_eq!(&*node.host, out.host.as_str());
+        assert_eq!(node.port, out.port);
+        assert_eq!(node.rack.as_deref(), out.rack.as_deref());
     }
 }

@@ -112,6 +112,8 @@ pub struct ShardMetrics {
     pub partition_errors: [Box<[Counter]>; 2],
     /// fdatasync latency of segment files.
     pub fsync_latency: LatencyHistogram,
+    /// How long each segment roll kept its partition's appends waiting.
+    pub segment_roll_wait: LatencyHistogram,
     /// Connections accepted.
     pub connections_accepted: Counter,
     /// Messages sent to other shards (requests, notifications, answers),
@@ -148,6 +150,7 @@ impl ShardMetrics {
             incremental_fetches: Counter::default(),
             partition_errors: [counters(ERROR_CODE_SLOTS), counters(ERROR_CODE_SLOTS)],
             fsync_latency: LatencyHistogram::default(),
+            segment_roll_wait: LatencyHistogram::default(),
             connections_accepted: Counter::default(),
             cross_shard_sent_to: counters(nr_shards),
             cross_shard_received: Counter::default(),

@@ -324,9 +324,23 @@ fn render_storage(w: &mut TextWriter, registry: &Registry) {
         w.family(name, "gauge", help);
         w.per_shard(registry, name, read);
     }
-    let name = "millrace_fsync_latency_seconds";
-    w.family(name, "histogram", "fdatasync latency of segment files.");
-    w.per_shard_histogram(registry, name, |m| &m.fsync_latency);
+    type Histogram = fn(&ShardMetrics) -> &LatencyHistogram;
+    let histograms: [(&str, &str, Histogram); 2] = [
+        (
+            "millrace_fsync_latency_seconds",
+            "fdatasync latency of segment files.",
+            |m| &m.fsync_latency,
+        ),
+        (
+            "millrace_segment_roll_seconds",
+            "How long each segment roll kept its partition's appends waiting.",
+            |m| &m.segment_roll_wait,
+        ),
+    ];
+    for (name, help, read) in histograms {
+        w.family(name, "histogram", help);
+        w.per_shard_histogram(registry, name, read);
+    }
 }
 
 fn render_runtime(w: &mut TextWriter, registry: &Registry) {

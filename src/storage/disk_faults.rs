@@ -155,6 +155,17 @@ impl PartitionLog {
         self.enter_disk_full(error)
     }
 
+    /// Writing a sealing segment's index files or fsyncing the directory
+    /// failed (`roll.rs`): ENOSPC enters the disk-full state, and the seal
+    /// is retried once space is back; anything else fails the log.
+    pub(super) fn on_seal_error(&self, error: StorageError) -> StorageError {
+        if !error.is_no_space() {
+            self.count(|stats| stats.write_errors += 1);
+            return self.fail(error);
+        }
+        self.enter_disk_full(error)
+    }
+
     /// Enters the disk-full state: the waiters of unwritten batches get the
     /// error now, their batches are rolled back as soon as the append turn
     /// is free, and the probe for space is scheduled.

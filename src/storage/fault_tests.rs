@@ -24,7 +24,7 @@ fn rule(fault: Fault) -> FaultRule {
 }
 
 /// Installs `plan` for the files this test thread opens from now on.
-fn with_plan(plan: FaultPlan) -> Rc<FaultPlan> {
+pub(super) fn with_plan(plan: FaultPlan) -> Rc<FaultPlan> {
     let plan = Rc::new(plan);
     install_fault_plan(Some(plan.clone()));
     plan
@@ -32,7 +32,7 @@ fn with_plan(plan: FaultPlan) -> Rc<FaultPlan> {
 
 /// Appends one batch and waits for `durability`; the offsets or the wire
 /// error code.
-async fn produce(
+pub(super) async fn produce(
     log: &PartitionLog,
     value_bytes: usize,
     durability: Durability,
@@ -47,9 +47,19 @@ async fn produce(
     Ok(result)
 }
 
+/// Checks that the log failed and now refuses appends with
+/// KAFKA_STORAGE_ERROR.
+pub(super) async fn assert_failed_and_refusing(log: &PartitionLog) {
+    assert!(log.is_failed());
+    assert_eq!(
+        produce(log, 100, Durability::Appended).await,
+        Err(KAFKA_STORAGE_ERROR)
+    );
+}
+
 /// Reopens the partition on real files after a (simulated) crash and
 /// returns its log.
-async fn reopen_after_crash(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
+pub(super) async fn reopen_after_crash(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
     install_fault_plan(None);
     let storage = new_storage(dir, StorageLimits::default());
     let log = open(&storage, LogConfig::default(), false).await;
@@ -123,14 +133,10 @@ fn failed_write_fails_the_log() {
             produce(&log, 100, Durability::Written).await,
             Err(KAFKA_STORAGE_ERROR)
         );
-        assert!(log.is_failed());
+        assert_failed_and_refusing(&log).await;
         assert!(!log.is_disk_full());
         assert_eq!(log.stats().write_errors, 1);
         assert_eq!(storage.disk_fault_summary().write_errors, 1);
-        assert_eq!(
-            produce(&log, 100, Durability::Appended).await,
-            Err(KAFKA_STORAGE_ERROR)
-        );
         install_fault_plan(None);
     });
 }

@@ -15,7 +15,10 @@
 //! (never more). A round's fdatasync does not hold up the log's next
 //! writes: it runs under `sync_lock` alone, so acks=1 answers and newly
 //! readable batches never queue behind the device's sync latency; one sync
-//! per log is in flight at a time. A failed write or fdatasync fails the log (see
+//! per log is in flight at a time. A segment a roll left behind is sealed
+//! (truncated, fdatasynced, its index files written, the directory fsynced:
+//! `roll.rs`) by the next round's sync, before anything of the new segment
+//! counts as synced. A failed write or fdatasync fails the log (see
 //! `PartitionLog::fail`); nothing not written/synced is acknowledged.
 //! Completed writes make their batches readable and wake the log's
 //! listeners (Fetch long polls); ENOSPC rolls the unwritten batches back
@@ -275,7 +278,7 @@ impl PartitionLog {
         Ok(())
     }
 
-    async fn write_round(&self) -> Result<(), StorageError> {
+    pub(super) async fn write_round(&self) -> Result<(), StorageError> {
         if self.state.borrow().rollback_pending {
             // ENOSPC: the unwritten batches are refused and wait to be
             // rolled back; they must never reach the disk.
@@ -333,15 +336,20 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn update_stats(&self, update: impl FnOnce(&mut super::log::LogStats)) {
+    pub(super) fn update_stats(&self, update: impl FnOnce(&mut super::log::LogStats)) {
         let mut stats = self.stats.get();
         update(&mut stats);
         self.stats.set(stats);
     }
 
+    /// Whether the round should fdatasync: a segment is sealing
+    /// (`roll.rs`), or written data is due by a waiter or the policy.
     fn sync_due(&self) -> bool {
         let config = self.config.borrow();
         let state = self.state.borrow();
+        if state.sealing.is_some() {
+            return true;
+        }
         if state.synced_end_offset >= state.written_end_offset {
             return false;
         }
@@ -357,7 +365,10 @@ impl PartitionLog {
         waiter_covered || by_messages || by_time
     }
 
+    /// Seals the segment a roll left, if any (`roll.rs`), then fdatasyncs
+    /// what the active segment has written. Caller holds `sync_lock`.
     async fn sync_written(&self) -> Result<(), StorageError> {
+        self.seal_pending().await?;
         let (reader, target_offset, target_position, records) = {
             let state = self.state.borrow();
             if state.synced_end_offset >= state.written_end_offset {
@@ -451,7 +462,7 @@ impl PartitionLog {
 }
 
 /// Removes and returns the waiters whose offset is below `end_offset`.
-fn take_reached(
+pub(super) fn take_reached(
     waiters: &mut BTreeMap<(i64, u64), Rc<Completion>>,
     end_offset: i64,
 ) -> Vec<Rc<Completion>> {
@@ -459,7 +470,7 @@ fn take_reached(
     std::mem::replace(waiters, pending).into_values().collect()
 }
 
-fn complete_all(completions: Vec<Rc<Completion>>) {
+pub(super) fn complete_all(completions: Vec<Rc<Completion>>) {
     for completion in completions {
         completion.complete(Ok(()));
     }

@@ -4,11 +4,12 @@
 //! `retention.rs`.
 //!
 //! Interior mutability only; no `RefCell` borrow is ever held across an
-//! `.await`. Two FIFO locks order the asynchronous parts: `append_lock`
+//! `.await`. Three FIFO locks order the asynchronous parts: `append_lock`
 //! (appends, including a segment roll; held by an [`AppendSlot`] from
-//! `begin_append` to `commit`) and `flush_lock` (one write round at a time;
-//! a roll and shutdown take it, with `sync_lock`, as the flush turn, which
-//! also waits for an fdatasync in flight).
+//! `begin_append` to `commit`), `flush_lock` (one write round at a time; a
+//! roll takes it) and `sync_lock` (one fdatasync at a time, a roll's seal
+//! included: `roll.rs`); shutdown and truncation take the last two as the
+//! flush turn, which also waits for an fdatasync in flight.
 
 use super::appender::{ActiveWrite, HeaderArena, RecentBatch, RecentBatches};
 use super::config::{Durability, LogConfig, StorageLimits};
@@ -20,7 +21,8 @@ use super::preallocation::Preallocation;
 use super::recent_copy::recent_parts;
 use super::recovery::LoadedLog;
 use super::recovery_point::RecoveryPointState;
-use super::segment::{align_down, sync_directory, Segment};
+use super::roll::Sealing;
+use super::segment::{align_down, Segment};
 use crate::protocol::record_batch::{stamp_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
 use glommio::sync::{Permit, Semaphore};
@@ -125,8 +127,9 @@ impl AppendSlot<'_> {
     /// batch's header fields and base offset as it goes in (after this, the
     /// append cannot fail), and registers the wait for `durability`.
     /// Synchronous except when a segment must roll; then `on_roll` gets the
-    /// new segment's base offset once everything below it is durable, before
-    /// any of these batches goes in. The batches become readable once
+    /// new segment's base offset once everything below it is written (its
+    /// sync, the seal, follows off the append path: `roll.rs`), before any
+    /// of these batches goes in. The batches become readable once
     /// written (`PartitionLog::readable_end_offset`).
     pub async fn commit(
         self,
@@ -169,7 +172,10 @@ impl AppendSlot<'_> {
     ) -> Result<(AppendResult, DurableWait), AppendError> {
         let log = self.log;
         if log.needs_roll(self.total_bytes, self.total_offsets, self.max_timestamp) {
-            log.roll().await?;
+            let roll_started = std::time::Instant::now();
+            let rolled = log.roll().await;
+            crate::metrics::with_local(|m| m.segment_roll_wait.observe(roll_started.elapsed()));
+            rolled?;
             on_roll(log.log_end_offset());
         }
         log.check_open()?;
@@ -221,6 +227,9 @@ pub(super) struct LogState {
     pub(super) truncated_from: Option<i64>,
     /// What the recovery point policy tracks (`recovery_point.rs`).
     pub(super) recovery_point: RecoveryPointState,
+    /// The sealed segment whose seal (fdatasync, index files, directory
+    /// fsync) is still to be done (`roll.rs`).
+    pub(super) sealing: Option<Sealing>,
 }
 
 impl LogState {
@@ -318,6 +327,7 @@ impl PartitionLog {
             rollback_pending: false,
             truncated_from: None,
             recovery_point: RecoveryPointState::opened(loaded.unchecked_bytes),
+            sealing: None,
         };
         Rc::new_cyclic(|self_ref| PartitionLog {
             name,
@@ -515,34 +525,6 @@ impl PartitionLog {
         }
     }
 
-    /// Seals the active segment and starts a new one at the log end offset:
-    /// write and fdatasync everything, truncate to the logical size, write
-    /// the index files, then create (preallocated) and fsync the directory.
-    /// Caller holds `append_lock`.
-    async fn roll(&self) -> Result<(), StorageError> {
-        let _flush = self.flush_turn().await.map_err(|_| self.closed_error())?;
-        self.flush_everything().await?;
-        self.state.borrow_mut().active.indexes.seal();
-        let sealed = self.persist_active_segment().await;
-        let created = match sealed {
-            Ok(()) => self.create_next_segment().await,
-            Err(error) => Err(error),
-        };
-        let next = created.map_err(|error| self.on_roll_error(error))?;
-        let mut state = self.state.borrow_mut();
-        let base = next.base_offset;
-        let mut old = std::mem::replace(&mut state.active, next);
-        old.indexes.seal();
-        state.sealed_bytes += old.size;
-        let old_base = old.base_offset;
-        state.sealed.insert(old_base, old);
-        state.write = ActiveWrite::default();
-        drop(state);
-        self.recount_unwritten();
-        log::info!("{}: rolled segment {old_base} -> {base}", self.name);
-        Ok(())
-    }
-
     /// Makes the active segment whole on disk: truncated to its logical
     /// size, fdatasynced, then its index files written. Done when it is
     /// sealed (a roll) and at shutdown; everything must be written already.
@@ -557,15 +539,6 @@ impl PartitionLog {
         };
         reader.truncate_synced(size).await?;
         index_files.write().await
-    }
-
-    /// Creates the next segment file, empty: its first write round
-    /// preallocates it at the partition's pace (`preallocation.rs`).
-    async fn create_next_segment(&self) -> Result<Segment, StorageError> {
-        let base = self.state.borrow().log_end_offset();
-        let segment = Segment::create(&self.dir, base).await?;
-        sync_directory(&self.dir).await?;
-        Ok(segment)
     }
 
     /// Resolves when everything up to `last_offset` reached `durability`,

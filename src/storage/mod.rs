@@ -8,7 +8,8 @@
 //! - [`appender`]: recent batches in memory and the O_DIRECT write plan;
 //!   [`recent_copy`]: why and when a recent batch gets its own allocation.
 //! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
-//!   segment per round, waiter completion); [`preallocation`]: how far
+//!   segment per round, waiter completion); `roll`: segment rolls, their
+//!   syncs (the seal) left to the flusher, off the append path; [`preallocation`]: how far
 //!   ahead of its writes a segment is preallocated, and giving it back.
 //! - [`log`]: [`PartitionLog`] (appends, durability waits); reads in
 //!   `log_read`, lookups by time in `log_time`, retention in `retention`. An append is a turn
@@ -48,6 +49,9 @@ pub mod recent_copy;
 pub mod recovery;
 pub mod recovery_point;
 mod retention;
+mod roll;
+#[cfg(test)]
+mod roll_tests;
 pub mod scan;
 pub mod segment;
 pub mod shard_storage;

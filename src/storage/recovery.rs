@@ -1,10 +1,14 @@
 //! Loading a partition directory: segment discovery, index loading or
 //! rebuilding, and recovery of the active segment after an unclean stop.
 //!
-//! Sealed segments were written, truncated to their size and fdatasynced
-//! before their indexes were written and the next segment was created (see
-//! `PartitionLog::roll`), so only the active (last) segment can hold a torn
-//! tail. Its batches are checked (every CRC verified) from the recovery
+//! A roll makes the next segment active before the old one is
+//! fdatasynced, truncated and given its index files (its seal, `roll.rs`),
+//! so after a crash a sealed segment past the recovery point may be torn
+//! too: each is checked whole (every CRC verified), and one that ends short
+//! of the next segment's base becomes the active segment, the later ones
+//! removed (Kafka's rule; nothing in them was acknowledged as synced).
+//! After a clean stop, or below the recovery point, sealed segments are
+//! whole and their index files are loaded. The active segment's batches are checked (every CRC verified) from the recovery
 //! point on: Kafka's recovery point, the offset up to which the log had
 //! been fdatasynced when the log directory's checkpoint file was last
 //! written (`checkpoint.rs`), together with the active segment's index
@@ -24,7 +28,8 @@ use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::scan::{scan_segment, ScanEnd, ScanOptions, ScanOutcome, ScanStart};
 use super::segment::{
-    align_down, parse_log_file_name, segment_file_name, sync_directory, Segment, SegmentReader,
+    align_down, parse_log_file_name, remove_segment_files, segment_file_name, sync_directory,
+    Segment, SegmentReader,
 };
 use crate::protocol::record_batch::{peek_batch_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
@@ -88,14 +93,31 @@ pub async fn load_log(
         });
     };
     let mut sealed = Vec::with_capacity(older.len());
+    let mut active_base = last_base;
     for (i, &base) in older.iter().enumerate() {
         let next_base = bases[i + 1];
-        sealed.push(load_sealed(dir, name, base, next_base, config, limits).await?);
+        let source = SealedSource {
+            dir,
+            name,
+            base,
+            next_base,
+            config,
+            limits,
+            seal_unsure: seal_unsure(start, next_base),
+        };
+        match load_sealed(source).await? {
+            LoadedSealed::Whole(segment) => sealed.push(segment),
+            LoadedSealed::Torn { end_offset } => {
+                remove_later_segments(dir, name, &bases[i + 1..], end_offset).await?;
+                active_base = base;
+                break;
+            }
+        }
     }
     let source = ActiveSource {
         dir,
         name,
-        base: last_base,
+        base: active_base,
         config,
         limits,
     };
@@ -140,39 +162,107 @@ fn check_options(config: &LogConfig, limits: &StorageLimits) -> ScanOptions {
     }
 }
 
-async fn load_sealed(
-    dir: &Path,
-    name: &str,
+/// What loading a sealed segment needs to know.
+struct SealedSource<'a> {
+    dir: &'a Path,
+    name: &'a str,
     base: i64,
+    /// Base offset of the segment after it: where it must end.
     next_base: i64,
-    config: &LogConfig,
-    limits: &StorageLimits,
-) -> Result<Segment, StorageError> {
-    let path = dir.join(segment_file_name(base, "log"));
+    config: &'a LogConfig,
+    limits: &'a StorageLimits,
+    /// Its seal may not have finished before a crash ([`seal_unsure`]).
+    seal_unsure: bool,
+}
+
+/// A sealed segment as loaded.
+enum LoadedSealed {
+    /// Whole: it ends where the next one starts.
+    Whole(Segment),
+    /// Its seal did not finish before a crash and its data ends at
+    /// `end_offset`, short of the next segment's base: the later segments
+    /// must go.
+    Torn { end_offset: i64 },
+}
+
+/// Whether a sealed segment ending at `next_base` may have been left by a
+/// roll whose seal (fdatasync, index files) a crash interrupted
+/// (`roll.rs`): only after an unclean stop, and only past the recovery
+/// point (everything below it was fdatasynced). Its index files then prove
+/// nothing (the recovery point's may be there), so it is checked whole, as
+/// Kafka recovers every segment past the recovery point.
+fn seal_unsure(start: LoadStart, next_base: i64) -> bool {
+    !start.clean_shutdown && start.recovery_point.is_none_or(|point| point < next_base)
+}
+
+async fn load_sealed(source: SealedSource<'_>) -> Result<LoadedSealed, StorageError> {
+    let (name, base) = (source.name, source.base);
+    let path = source.dir.join(segment_file_name(base, "log"));
     let mut segment = Segment::open(path, base, false).await?;
     segment.size = segment.file_size().await?;
-    segment.next_offset = next_base;
-    if let Some(indexes) = segment.load_index_files().await? {
-        segment.indexes = indexes;
-        return Ok(segment);
+    segment.next_offset = source.next_base;
+    if !source.seal_unsure {
+        if let Some(indexes) = segment.load_index_files().await? {
+            segment.indexes = indexes;
+            return Ok(LoadedSealed::Whole(segment));
+        }
     }
-    let options = check_options(config, limits);
+    let options = check_options(source.config, source.limits);
     let start = ScanStart::default();
     let outcome = scan_segment(&segment, start, segment.size, options, |_, _| {}).await?;
-    if outcome.end_position < segment.size {
+    if source.seal_unsure && outcome.next_offset < source.next_base {
         log::warn!(
-            "{name}: sealed segment {base}: data ends at position {} of {} ({:?}); truncating",
-            outcome.end_position,
-            segment.size,
-            outcome.end
+            "{name}: segment {base}, rolled before a crash, ends at offset {} ({:?}), short of \
+             the next segment's base {}: its seal did not finish",
+            outcome.next_offset,
+            outcome.end,
+            source.next_base
         );
+        return Ok(LoadedSealed::Torn {
+            end_offset: outcome.next_offset,
+        });
+    }
+    if outcome.end_position < segment.size || source.seal_unsure {
+        if outcome.end_position < segment.size {
+            log::warn!(
+                "{name}: sealed segment {base}: data ends at position {} of {} ({:?}); truncating",
+                outcome.end_position,
+                segment.size,
+                outcome.end
+            );
+        }
+        // Also syncs: after a crash, what was read may not be on the device.
         reopen_writable_and_truncate(&mut segment, outcome.end_position).await?;
     }
     segment.indexes = outcome.indexes;
     segment.indexes.seal();
     segment.index_files().write().await?;
     log::info!("{name}: rebuilt indexes of segment {base}");
-    Ok(segment)
+    Ok(LoadedSealed::Whole(segment))
+}
+
+/// Removes the segments at `bases` (newest first, each `.log` last, as a
+/// truncation does), which follow a torn sealed segment ending at
+/// `end_offset`, then fsyncs the directory: what they held was never
+/// acknowledged as synced (a seal comes before any later sync counts).
+async fn remove_later_segments(
+    dir: &Path,
+    name: &str,
+    bases: &[i64],
+    end_offset: i64,
+) -> Result<(), StorageError> {
+    for &base in bases.iter().rev() {
+        let log_path = dir.join(segment_file_name(base, "log"));
+        remove_segment_files(&log_path, base).await?;
+    }
+    sync_directory(dir).await?;
+    log::warn!(
+        "{name}: removed {} segment(s) from {:?} on, past the log end offset {end_offset} \
+         after a crash",
+        bases.len(),
+        bases.first()
+    );
+    Ok(())
 }
 
 async fn reopen_writable_and_truncate(

@@ -1,7 +1,8 @@
 //! Retention: deletes whole sealed segments, oldest first, when their newest
 //! batch is older than `retention.ms` or while the log without them is still
 //! at least `retention.bytes` (Kafka's rule). The active segment is never
-//! deleted. Segments without any timestamp are kept by time retention.
+//! deleted, nor a sealed one whose seal is pending (`roll.rs`). Segments
+//! without any timestamp are kept by time retention.
 
 use super::error::StorageError;
 use super::log::PartitionLog;
@@ -44,8 +45,13 @@ impl PartitionLog {
         let mut state = self.state.borrow_mut();
         let mut total_bytes = state.sealed_bytes + state.active.size;
         let mut expired = Vec::new();
+        let sealing = state.sealing.map(|sealing| sealing.base_offset);
         while let Some(entry) = state.sealed.first_entry() {
             let segment = entry.get();
+            if Some(segment.base_offset) == sealing {
+                // Its seal writes its index files: kept until sealed.
+                break;
+            }
             let by_time = config.retention_ms >= 0
                 && segment
                     .indexes

@@ -172,6 +172,8 @@ impl PartitionLog {
         state.written_end_offset = end;
         state.synced_end_offset = end;
         state.unsynced_records = 0;
+        // A seal left pending was of a segment now cut or deleted.
+        state.sealing = None;
         // The checkpoint's recovery point may lie past the new end: a crash
         // before the next one checks from the last index entry it finds.
         state.recovery_point.appended_bytes = 0;
