@@ -3,7 +3,7 @@
 
 use super::control_plane::ControlPlane;
 use super::log_config_for;
-use super::topic_table::TopicTable;
+use super::topic_table::{TopicMeta, TopicTable};
 use crate::config::Config;
 use crate::partition::{PartitionToOpen, ShardPartitions};
 use crate::storage::PartitionLog;
@@ -30,9 +30,11 @@ pub struct ApplyTarget<'a> {
 /// Makes `table` this shard's topic table, opening and deleting owned
 /// partitions to match. New partitions are opened before the table is
 /// published, deleted ones removed after, so a request never finds a
-/// partition in the table whose log is missing. Returns the names of the
-/// topics that are gone (deleted, or recreated with a new id), whose
-/// committed offsets must go too.
+/// partition in the table whose log is missing; but the partitions of a
+/// topic created again under its name (a new id) are deleted first, or the
+/// new topic's would find them open, be skipped, and go with them. Returns
+/// the names of the topics that are gone (deleted, or recreated with a new
+/// id), whose committed offsets must go too.
 pub async fn apply_topics(
     target: &ApplyTarget<'_>,
     table: Arc<TopicTable>,
@@ -41,9 +43,12 @@ pub async fn apply_topics(
     if table.version <= old.version {
         return Ok(Vec::new());
     }
+    let recreated = |t: &TopicMeta| table.get(&t.name).is_some_and(|n| n.id != t.id);
+    delete_partitions_of(target, &old, recreated).await?;
     open_new_partitions(target, &old, &table).await?;
     target.control.topics.replace(table.clone());
-    delete_removed_partitions(target, &old, &table).await?;
+    let removed = |t: &TopicMeta| table.get(&t.name).is_none();
+    delete_partitions_of(target, &old, removed).await?;
     Ok(removed_topics(&old, &table))
 }
 
@@ -84,6 +89,7 @@ fn partitions_to_open(
             created.push(PartitionToOpen {
                 topic: topic.name.clone(),
                 partition,
+                topic_id: topic.id,
                 config: log_config.clone(),
             });
         }
@@ -106,13 +112,14 @@ fn enforce_retention_soon(log: Rc<PartitionLog>) {
     .detach();
 }
 
-async fn delete_removed_partitions(
+/// Deletes the owned partitions of the topics of `old` that are `gone`.
+async fn delete_partitions_of(
     target: &ApplyTarget<'_>,
     old: &TopicTable,
-    new: &TopicTable,
+    gone: impl Fn(&TopicMeta) -> bool,
 ) -> Result<(), String> {
     for topic in old.iter() {
-        if new.get(&topic.name).is_some_and(|n| n.id == topic.id) {
+        if !gone(topic) {
             continue;
         }
         for partition in 0..topic.partitions {

@@ -73,6 +73,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use uuid::Uuid;
 
 pub use open_many::{PartitionToOpen, NEW_PARTITION_OPENS_CONCURRENT_MAX};
 
@@ -247,16 +248,19 @@ impl ShardPartitions {
     /// Opens (loading or creating) a partition, see
     /// [`ShardStorage::open_partition`], and rebuilds its producer state
     /// ([`snapshots::rebuild`]). An open partition gets `config`. A missing
-    /// leader epoch checkpoint is written in the background.
+    /// leader epoch checkpoint is written in the background. `topic_id` is
+    /// the metadata's id of the topic: a directory left by another topic of
+    /// the name is deleted first (`None`, tests: not checked).
     pub async fn open(
         &self,
         topic: &str,
         partition: i32,
+        topic_id: Option<Uuid>,
         config: LogConfig,
         clean_shutdown: bool,
     ) -> Result<Rc<Partition>, StorageError> {
         let (opened, epochs_missing) = self
-            .open_leaving_epochs(topic, partition, config, clean_shutdown)
+            .open_leaving_epochs(topic, partition, topic_id, config, clean_shutdown)
             .await?;
         if epochs_missing {
             let partition = opened.clone();
@@ -272,6 +276,7 @@ impl ShardPartitions {
         &self,
         topic: &str,
         partition: i32,
+        topic_id: Option<Uuid>,
         config: LogConfig,
         clean_shutdown: bool,
     ) -> Result<(Rc<Partition>, bool), StorageError> {
@@ -281,7 +286,7 @@ impl ShardPartitions {
         }
         let log = self
             .storage
-            .open_partition(topic, partition, config, clean_shutdown)
+            .open_partition(topic, partition, topic_id, config, clean_shutdown)
             .await?;
         let mut found_epochs = epochs::read_checkpoint(&log).await?;
         let complete_epochs = |info: &crate::protocol::record_batch::BatchInfo| {

@@ -14,6 +14,7 @@ use super::{Partition, ShardPartitions};
 use crate::storage::LogConfig;
 use futures_util::stream::{self, StreamExt};
 use std::rc::Rc;
+use uuid::Uuid;
 
 /// New partitions opened at once: their file creations and directory
 /// fsyncs overlap (the file system commits many in one journal transaction)
@@ -27,6 +28,8 @@ pub struct PartitionToOpen {
     pub topic: String,
     /// Partition index.
     pub partition: i32,
+    /// The topic's id in the metadata (checked against the directory's).
+    pub topic_id: Uuid,
     /// The topic's log configuration.
     pub config: LogConfig,
 }
@@ -59,9 +62,16 @@ impl ShardPartitions {
             .await
             .map_err(|e| format!("cannot create partition directories: {e}"))?;
         let opens = partitions.iter().map(|p| async move {
-            self.open_leaving_epochs(&p.topic, p.partition, p.config.clone(), clean_shutdown)
-                .await
-                .map_err(|e| format!("cannot create {}-{}: {e}", p.topic, p.partition))
+            let topic_id = Some(p.topic_id);
+            self.open_leaving_epochs(
+                &p.topic,
+                p.partition,
+                topic_id,
+                p.config.clone(),
+                clean_shutdown,
+            )
+            .await
+            .map_err(|e| format!("cannot create {}-{}: {e}", p.topic, p.partition))
         });
         let results: Vec<_> = stream::iter(opens)
             .buffer_unordered(NEW_PARTITION_OPENS_CONCURRENT_MAX)

@@ -32,7 +32,7 @@ fn led_by_self(leader_epoch: i32) -> PartitionState {
 /// Opens partition 0 of TOPIC.
 async fn open_partition(partitions: &ShardPartitions) -> Rc<Partition> {
     partitions
-        .open(TOPIC, 0, small_config(), true)
+        .open(TOPIC, 0, None, small_config(), true)
         .await
         .unwrap()
 }

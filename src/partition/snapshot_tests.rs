@@ -24,7 +24,7 @@ const WAIT_MS_MAX: u64 = 10_000;
 
 async fn open(partitions: &ShardPartitions, clean: bool) -> Rc<Partition> {
     partitions
-        .open(TOPIC, 0, small_config(), clean)
+        .open(TOPIC, 0, None, small_config(), clean)
         .await
         .unwrap()
 }
@@ -152,7 +152,7 @@ fn a_crash_rebuilds_from_the_last_snapshot_and_the_log_after_it() {
         assert!(newest < offsets.last().unwrap().1, "{rolled_at:?}");
 
         let storage = new_storage(&dir, StorageLimits::default());
-        let log = storage.open_partition(TOPIC, 0, small_config(), false);
+        let log = storage.open_partition(TOPIC, 0, None, small_config(), false);
         let log = log.await.unwrap();
         let rebuilt = rebuild(&log, NEVER_EXPIRE, |_| {}).await.unwrap();
         // Walked from the newest snapshot only: nothing before it.

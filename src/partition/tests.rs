@@ -42,7 +42,7 @@ pub(super) fn partitions_with(dir: &TempDir, config: ProducerStateConfig) -> Rc<
 }
 
 async fn open(partitions: &ShardPartitions, config: LogConfig) -> Rc<Partition> {
-    partitions.open(TOPIC, 0, config, true).await.unwrap()
+    partitions.open(TOPIC, 0, None, config, true).await.unwrap()
 }
 
 /// (base offset, last offset, whether it was a retry) of an accepted append.
@@ -143,7 +143,9 @@ fn a_retry_answers_the_stored_batch_timestamp_as_append_time() {
         // Later than the original's stamp, were it stamped again.
         glommio::timer::sleep(Duration::from_millis(5)).await;
         assert_eq!(append_time(&p, producer_batch(7, 0, 0, 2)).await, original);
-        let create_time = partitions.open(TOPIC, 1, LogConfig::default(), true).await;
+        let create_time = partitions
+            .open(TOPIC, 1, None, LogConfig::default(), true)
+            .await;
         let c = create_time.unwrap();
         let batch = producer_batch(8, 0, 0, 2);
         let max_timestamp = batch.info.max_timestamp;

@@ -418,11 +418,12 @@ async fn open_owned_partitions(
             let log_config = log_config_for(&ctx.config, topic);
             let partitions = ctx.partitions.clone();
             let name = topic.name.clone();
+            let topic_id = Some(topic.id);
             let partition = *partition;
             let clean = ctx.lifecycle.clean_start;
             async move {
                 let opened = partitions
-                    .open(&name, partition, log_config, clean)
+                    .open(&name, partition, topic_id, log_config, clean)
                     .await
                     .map_err(|e| format!("cannot open {name}-{partition}: {e}"));
                 on_progress(owned_count, opened.is_ok());

@@ -135,7 +135,7 @@ fn partition_directories_created_in_one_batch_survive_a_power_loss() {
         // Opening finds each directory in place (nothing left unsynced).
         for &(topic, partition) in &partitions {
             storage
-                .open_partition(topic, partition, LogConfig::default(), true)
+                .open_partition(topic, partition, None, LogConfig::default(), true)
                 .await
                 .unwrap();
         }
@@ -483,7 +483,7 @@ fn a_slow_fsync_of_one_partition_delays_no_other() {
             let storage = storage.clone();
             async move {
                 storage
-                    .open_partition(topic, 0, LogConfig::default(), true)
+                    .open_partition(topic, 0, None, LogConfig::default(), true)
                     .await
                     .unwrap()
             }
@@ -527,7 +527,7 @@ fn unwritten_bytes_are_bounded_per_shard() {
         let mut logs = Vec::new();
         for topic in ["a", "b", "c", "d"] {
             let log = storage
-                .open_partition(topic, 0, LogConfig::default(), true)
+                .open_partition(topic, 0, None, LogConfig::default(), true)
                 .await
                 .unwrap();
             logs.push(log);

@@ -44,6 +44,7 @@ mod log_append_time;
 mod log_read;
 mod log_time;
 pub mod notify;
+pub mod partition_metadata;
 pub mod preallocation;
 pub mod recent_copy;
 pub mod recovery;
@@ -64,6 +65,8 @@ mod unwritten;
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod partition_metadata_tests;
 #[cfg(test)]
 mod preallocation_tests;
 #[cfg(test)]

@@ -24,7 +24,7 @@ fn many_partitions_reserve_disk_by_their_data_not_their_count() {
         let mut data_bytes = 0;
         for partition in 0..PARTITIONS {
             let log = storage
-                .open_partition(TOPIC, partition, LogConfig::default(), true)
+                .open_partition(TOPIC, partition, None, LogConfig::default(), true)
                 .await
                 .unwrap();
             for _ in 0..3 {

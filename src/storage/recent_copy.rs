@@ -146,7 +146,7 @@ mod tests {
                 let config = LogConfig::default();
                 logs.push(
                     storage
-                        .open_partition(TOPIC, partition, config, true)
+                        .open_partition(TOPIC, partition, None, config, true)
                         .await
                         .unwrap(),
                 );

@@ -46,7 +46,7 @@ async fn checkpoint(storage: &ShardStorage, log: &PartitionLog) -> i64 {
 async fn open_new(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
     let storage = new_storage(dir, StorageLimits::default());
     let log = storage
-        .open_partition(TOPIC, 0, config(), true)
+        .open_partition(TOPIC, 0, None, config(), true)
         .await
         .unwrap();
     (storage, log)
@@ -57,7 +57,7 @@ async fn open_new(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
 async fn reopen(dir: &TempDir) -> (Rc<ShardStorage>, Rc<PartitionLog>, Vec<i64>) {
     let storage = new_storage(dir, StorageLimits::default());
     let log = storage
-        .open_partition(TOPIC, 0, config(), false)
+        .open_partition(TOPIC, 0, None, config(), false)
         .await
         .unwrap();
     let mut walked = Vec::new();

@@ -6,6 +6,7 @@ use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::flusher::{run_flusher, FlushQueue};
 use super::log::{now_ms, PartitionLog};
+use super::partition_metadata;
 use super::recovery::{load_log, LoadStart};
 use super::recovery_point::RecoveryCapture;
 use super::segment::prime_iopoll_probe;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// Kafka's longest topic name.
 const TOPIC_NAME_BYTES_MAX: usize = 249;
@@ -143,10 +145,16 @@ impl ShardStorage {
     /// rebuilt; `recovery.rs`). Missing or damaged index files of older
     /// segments are rebuilt. Opening an open partition returns it (with
     /// `config` applied).
+    ///
+    /// With `topic_id` (the cluster metadata's), the directory's
+    /// `partition.metadata` is checked first ([`Self::claim_partition_dir`]):
+    /// a directory of another topic id is a stray, deleted, and the
+    /// partition created fresh. `None` (tests) leaves the file alone.
     pub async fn open_partition(
         &self,
         topic: &str,
         partition: i32,
+        topic_id: Option<Uuid>,
         config: LogConfig,
         clean_shutdown: bool,
     ) -> Result<Rc<PartitionLog>, StorageError> {
@@ -160,6 +168,10 @@ impl ShardStorage {
         let name = format!("{topic}-{partition}");
         let dir = self.partition_dir(topic, partition);
         create_dir(&dir).await?;
+        if let Some(topic_id) = topic_id {
+            self.claim_partition_dir(topic, partition, &dir, topic_id)
+                .await?;
+        }
         self.prime_io().await?;
         let start = LoadStart {
             clean_shutdown,
@@ -235,6 +247,14 @@ impl ShardStorage {
         if let Some(log) = removed {
             log.close_for_delete().await;
         }
+        self.forget_checkpoints(topic, partition).await?;
+        remove_dir(self.partition_dir(topic, partition)).await
+    }
+
+    /// Removes the partition's recovery point and high watermark from the
+    /// checkpoint files (written again if they named it), so a partition
+    /// created again under the name never starts from them.
+    async fn forget_checkpoints(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
         if self.checkpoint.get(topic, partition).is_some() {
             self.checkpoint.remove(topic, partition);
             self.write_recovery_checkpoint().await?;
@@ -243,7 +263,49 @@ impl ShardStorage {
             self.high_watermarks.remove(topic, partition);
             self.write_high_watermark_checkpoint().await?;
         }
-        remove_dir(self.partition_dir(topic, partition)).await
+        Ok(())
+    }
+
+    /// Makes the (existing, not open) partition directory `dir` topic
+    /// `topic_id`'s. Its `partition.metadata` names the topic id it was
+    /// created for: the same id, it is kept; another id, it is a stray log
+    /// of a topic deleted and created again under the name while this
+    /// broker was down (Kafka's `isStrayKraftReplica` finds it by that id),
+    /// so it is deleted, with its checkpoint entries, and made again empty.
+    /// A directory without the file gets it: every directory is given its
+    /// file here before its log is opened, so one without it either was
+    /// made by an older millrace build, whose directory name was its only
+    /// identity, or holds nothing yet (a crash before the file was written);
+    /// Kafka's `UnifiedLog` likewise writes the id it is given when the file
+    /// is missing.
+    async fn claim_partition_dir(
+        &self,
+        topic: &str,
+        partition: i32,
+        dir: &Path,
+        topic_id: Uuid,
+    ) -> Result<(), StorageError> {
+        let found = partition_metadata::read_topic_id(dir)
+            .await
+            .map_err(|e| StorageError::io("read partition.metadata", dir, e))?;
+        match found {
+            Some(id) if id == topic_id => return Ok(()),
+            Some(stray_id) => {
+                self.forget_checkpoints(topic, partition).await?;
+                remove_dir(dir.to_path_buf()).await?;
+                create_dir(dir).await?;
+                log::warn!(
+                    "shard {}: stray log {topic}-{partition} deleted: its topic id {stray_id} \
+                     is not the cluster metadata's {topic_id} (the topic was deleted and \
+                     created again)",
+                    self.shard_id
+                );
+            }
+            None => {}
+        }
+        partition_metadata::write_topic_id(dir, topic_id)
+            .await
+            .map_err(|e| StorageError::io("write partition.metadata", dir, e))
     }
 
     /// Bytes of active segments checked when this shard's partitions were

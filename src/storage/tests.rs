@@ -188,7 +188,7 @@ pub(crate) async fn open(
     clean: bool,
 ) -> Rc<PartitionLog> {
     storage
-        .open_partition(TOPIC, 0, config, clean)
+        .open_partition(TOPIC, 0, None, config, clean)
         .await
         .unwrap()
 }
@@ -691,11 +691,11 @@ fn shard_memory_bound_trims_recent_batches() {
         let storage = new_storage(&dir, limits);
         let logs = [
             storage
-                .open_partition(TOPIC, 0, LogConfig::default(), true)
+                .open_partition(TOPIC, 0, None, LogConfig::default(), true)
                 .await
                 .unwrap(),
             storage
-                .open_partition(TOPIC, 1, LogConfig::default(), true)
+                .open_partition(TOPIC, 1, None, LogConfig::default(), true)
                 .await
                 .unwrap(),
         ];

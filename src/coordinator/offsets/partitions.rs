@@ -347,7 +347,7 @@ mod tests {
                 Err(error_code::COORDINATOR_LOAD_IN_PROGRESS)
             );
             partitions
-                .open(OFFSETS_TOPIC, 0, LogConfig::default(), true)
+                .open(OFFSETS_TOPIC, 0, None, LogConfig::default(), true)
                 .await
                 .unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
