@@ -420,7 +420,19 @@ impl<T: Send + Sized> ConnectedReceiver<T> {
                 }
             }
             res => {
-                self.notifier.notify(false);
+                // millrace patch (see millrace's vendor/README.md): wake the
+                // sender's executor only when this pop made room in a full
+                // buffer, the only case in which a sender may wait on it.
+                // Upstream notifies on every message, so a sending executor
+                // that went to sleep after its send was woken (an eventfd
+                // write and a whole sleep/wake cycle) for nothing, once per
+                // message. The size is read after the pop: if the sender's
+                // pre-sleep barrier (membarrier) came before this read, the
+                // read sees its last push; if it came after, the sender's
+                // re-check before sleeping sees this pop and does not sleep.
+                if self.state.buffer.size() + 1 >= self.state.buffer.capacity() {
+                    self.notifier.notify(false);
+                }
                 Poll::Ready(res)
             }
         }
