@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod service;
 pub mod startup_summary;
 pub mod startup_watch;
+pub mod stray_logs;
 
 use crate::cluster::member::view::ClusterView;
 use crate::cluster::member::Member;

@@ -6,6 +6,7 @@
 use super::calls;
 use super::messages::{ShardRequest, ShardResponse};
 use super::placement::offsets_partitions_of;
+use super::stray_logs;
 use super::ShardContext;
 use crate::cluster::member::quorum::QuorumAnswer;
 use crate::cluster::member::view::ClusterView;
@@ -220,6 +221,12 @@ async fn adopt_cluster(ctx: &Rc<ShardContext>, view: Arc<ClusterView>) -> Result
     adopt_offsets_leadership(ctx, &view);
     let previous = ctx.cluster.view.borrow_mut().replace(view.clone());
     delete_moved_replicas(ctx, previous.as_deref(), &view).await?;
+    if stray_logs::first_registered_view(previous.as_deref(), &view) {
+        // Left for the next start if it fails: the view is adopted anyway.
+        if let Err(e) = stray_logs::delete_stray_logs(ctx, &view).await {
+            log::error!("shard {}: {e}", ctx.shard_id);
+        }
+    }
     forget_offsets(ctx, removed?).await
 }
 
