@@ -64,8 +64,24 @@ impl Controller {
             // the one it cleanly succeeds. So a registration delayed from a
             // dead process cannot replace a live one still fenced (found by
             // the simulator), and a clean restart need not wait.
+            //
+            // Looser than KRaft after a controller change: the fresh session
+            // every registration gets at activation ends early for one this
+            // controller has not heard from while a live broker would have
+            // (see `sessions`), so a process restarted across the change
+            // need not wait a whole session timeout (issue 12). A live
+            // broker cut off that long loses its id only to a process
+            // started under it; what is left is a registration delayed that
+            // long from a dead process, which the simulator's invariant (a
+            // live process is never replaced) looks for.
             let timeout_ms = self.config.session_timeout_ms;
-            let live = self.sessions.is_fresh(e.broker_id, now_ms, timeout_ms);
+            let interval_ms = self.config.broker_heartbeat_interval_ms;
+            let live = self.sessions.is_fresh(e.broker_id, now_ms, timeout_ms)
+                && !self
+                    .sessions
+                    .is_unheard_past_grace(e.broker_id, now_ms, interval_ms);
+            #[cfg(test)]
+            let live = live && !self.bugs.registration_ignores_sessions;
             let successor = e.fenced && request.previous_broker_epoch == e.broker_epoch;
             if live && !successor && e.incarnation_id != request.incarnation_id {
                 return Err(ResponseError::DuplicateBrokerRegistration);

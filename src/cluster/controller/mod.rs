@@ -58,6 +58,9 @@ pub(crate) struct PlantedBugs {
     /// A reassignment completes without waiting for its new replicas to
     /// be in sync.
     pub(crate) reassignment_skips_sync: bool,
+    /// A registration of another incarnation replaces the current one
+    /// whatever its session (KRaft's rule for fenced registrations, for all).
+    pub(crate) registration_ignores_sessions: bool,
 }
 
 /// The active controller.
