@@ -162,6 +162,13 @@ impl Controller {
             let records = self.transition_records(broker_id, current, next);
             self.propose(records, out);
         }
+        let first_heard = !self.sessions.was_heard(broker_id);
+        if first_heard && current == BrokerState::Unfenced && next == current {
+            // Passed over by elections while unheard past the grace (see
+            // `is_electable`): it leads where no one could.
+            let records = self.leaderless_election_records(broker_id);
+            self.propose(records, out);
+        }
         if next == BrokerState::ControlledShutdown {
             let offset = self.image.offset();
             let session = self.sessions.get_mut(broker_id, now_ms);
@@ -280,6 +287,37 @@ impl Controller {
             }
             let records = self.fence_records(broker_id);
             self.propose(records, out);
+        }
+    }
+
+    /// True when `broker_id` may be elected leader: active (unfenced, not
+    /// shutting down) and not a registration this controller has gone
+    /// without hearing from past the grace after its activation
+    /// ([`BrokerSessions::is_unheard_past_grace`](super::sessions::BrokerSessions::is_unheard_past_grace)).
+    /// Such a registration may be replaced by a new incarnation; after a
+    /// whole-cluster restart the others not heard from are as likely dead
+    /// (they usually are), and electing one left the partition led by a
+    /// dead broker, unreachable to clients, until its session ran out.
+    /// Passed over, the partition is led by another in-sync replica, or is
+    /// leaderless until the broker is heard (its first heartbeat elects it)
+    /// or fenced when its session runs out (then the ELR may lead).
+    pub(super) fn is_electable(&self, broker_id: BrokerId) -> bool {
+        let interval_ms = self.config.broker_heartbeat_interval_ms;
+        self.image.is_active(broker_id)
+            && !self
+                .sessions
+                .is_unheard_past_grace(broker_id, self.now_ms, interval_ms)
+    }
+
+    /// True when `broker_id` may lead a partition now led by `current`: the
+    /// current leader stays while active (a leader unheard from is not
+    /// demoted for it, as that could force an unclean election), another
+    /// broker must be [electable](Self::is_electable).
+    pub(super) fn may_lead(&self, broker_id: BrokerId, current: Option<BrokerId>) -> bool {
+        if current == Some(broker_id) {
+            self.image.is_active(broker_id)
+        } else {
+            self.is_electable(broker_id)
         }
     }
 
