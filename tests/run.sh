@@ -89,24 +89,31 @@ install_node_packages() {
     fi
 }
 
+# Each phase's wall time goes to stderr: what the suite's 40-minute bound is spent on.
+timed() {
+    local started=$SECONDS
+    "$@"
+    echo "tests/run.sh: '$*' took $((SECONDS - started)) s" >&2
+}
+
 if ! command -v cargo >/dev/null 2>&1; then
     echo "tests/run.sh: cargo not found; install Rust first: https://rustup.rs" >&2
     exit 1
 fi
-install_system_packages
-install_python_packages
-install_node_packages
-install_go_clients
-install_java_clients
+timed install_system_packages
+timed install_python_packages
+timed install_node_packages
+timed install_go_clients
+timed install_java_clients
 # Kafka's jars for the conformance test, on the JDK and Maven installed above (a no-op once
 # resolved); it fails the run if they cannot be had: the test must not skip silently.
-bash perf/peers/kafka.sh fetch
+timed bash perf/peers/kafka.sh fetch
 
-cargo build --release
-cargo build --release --example conformance
-cargo test --release
+timed cargo build --release
+timed cargo build --release --example conformance
+timed cargo test --release
 # The slowest tests are listed at the end, to keep the default suite within its time bound.
-"$VENV/bin/python" -m pytest -q --durations=30 tests/ "$@"
+timed "$VENV/bin/python" -m pytest -q --durations=30 tests/ "$@"
 if [ "${MILLRACE_TEST_FUZZ_SECONDS:-0}" -gt 0 ]; then
     bash fuzz/run.sh "$MILLRACE_TEST_FUZZ_SECONDS"
 fi

@@ -11,6 +11,12 @@ names no preferred read replica, KIP-392, so a client only fetches from a follow
 metadata). A new leader whose high watermark has not reached the offset its epoch started at
 answers ListOffsets latest OFFSET_NOT_AVAILABLE (78, KIP-207) rather than a stale end.
 
+A ListOffsets with replica id -2 (Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`, what a
+debugging tool sends) is not a client's read: Kafka's `ReplicaManager.fetchOffset` passes
+`fetchOnlyFromLeader = false` and no isolation level, so any replica answers from its local log,
+bounded by its log end, with the current leader epoch (Kafka's ListOffsetsRequestTest: a follower
+answers NONE, a broker that holds no replica NOT_LEADER_OR_FOLLOWER).
+
 KIP-951: the refusal names the leader. A Fetch v16+ refused with NOT_LEADER_OR_FOLLOWER or
 FENCED_LEADER_EPOCH and a Produce v10+ refused with NOT_LEADER_OR_FOLLOWER carry the partition's
 CurrentLeader (leader id, leader epoch) and the response the NodeEndpoints of those leaders, so a
@@ -27,6 +33,8 @@ import struct
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from kafka.net.compat import KafkaNetClient
+from kafka.protocol.consumer import ListOffsetsRequest
 
 import kafka_wire
 from clients import new_consumer, new_producer, produce_all, unique_topic
@@ -40,6 +48,13 @@ RECORDS = 300
 NOT_LEADER_OR_FOLLOWER = 6
 OFFSET_NOT_AVAILABLE = 78
 LATEST = -1
+EARLIEST = -2
+# Kafka's ListOffsetsRequest.DEBUGGING_REPLICA_ID.
+DEBUGGING_REPLICA_ID = -2
+CONSUMER_REPLICA_ID = -1
+# A time after every record of the test: no offset reaches it.
+FUTURE_MS = 4102444800000
+KAFKA_PYTHON_TIMEOUT_MS = 10000
 # Kill -9 of all three, restart, controller election, re-registration (the crashed incarnations'
 # 9 s sessions), leader election and the followers' first fetches: all within this.
 RECOVERY_TIMEOUT_S = 90
@@ -66,6 +81,28 @@ def list_latest(node, topic):
             return error, offset
     except OSError:
         return None
+
+
+def list_offsets_as(node, broker, topic, timestamps, replica_id):
+    """kafka-python's ListOffsets (the newest version both speak) of partition 0 from `broker`
+    (reached through `node`) as `replica_id`: [(error code, offset, leader epoch)], one per
+    timestamp of `timestamps`, each asked alone."""
+    client = KafkaNetClient(bootstrap_servers=node.bootstrap, request_timeout_ms=KAFKA_PYTHON_TIMEOUT_MS)
+    try:
+        client.check_version(timeout_ms=KAFKA_PYTHON_TIMEOUT_MS)
+        answers = []
+        for timestamp in timestamps:
+            partition = ListOffsetsRequest.ListOffsetsTopic.ListOffsetsPartition(
+                partition_index=0, current_leader_epoch=-1, timestamp=timestamp)
+            request = ListOffsetsRequest(
+                replica_id=replica_id, isolation_level=0,
+                topics=[ListOffsetsRequest.ListOffsetsTopic(name=topic, partitions=[partition])])
+            response = client.send_and_receive(broker, request, timeout_ms=KAFKA_PYTHON_TIMEOUT_MS)
+            (answer,) = response.topics[0].partitions
+            answers.append((answer.error_code, answer.offset, answer.leader_epoch))
+        return answers
+    finally:
+        client.close()
 
 
 def fetch_from_start(node, topic):
@@ -131,7 +168,7 @@ def test_after_a_whole_cluster_kill_9_consumers_read_every_acknowledged_record(m
     assert received == acked
 
 
-def test_a_follower_refuses_a_clients_fetch_list_offsets_and_epoch_query(millrace_cluster):
+def test_a_follower_refuses_a_clients_reads_but_answers_a_debugging_list_offsets(millrace_cluster):
     cluster = millrace_cluster(brokers=3)
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-follower-refuses")
@@ -163,6 +200,21 @@ def test_a_follower_refuses_a_clients_fetch_list_offsets_and_epoch_query(millrac
         assert got["list_offsets"][0] == NOT_LEADER_OR_FOLLOWER, (follower, answers)
         assert got["offset_for_leader_epoch"] == NOT_LEADER_OR_FOLLOWER, (follower, answers)
     assert len(acked) == RECORDS
+
+    # A debugging ListOffsets (replica id -2) is answered by every replica from its own log, as
+    # the leader answers a consumer: latest (the log end), earliest, the first record at or
+    # after time 0, none after every record; a consumer's (replica id -1) is still refused.
+    timestamps = [LATEST, EARLIEST, 0, FUTURE_MS]
+    node = cluster.node(leader)
+    expected = list_offsets_as(node, leader, topic, timestamps, CONSUMER_REPLICA_ID)
+    epoch = expected[0][2]
+    assert expected == [(0, RECORDS, epoch), (0, 0, epoch), (0, 0, epoch), (0, -1, -1)], expected
+    debugging = {b: list_offsets_as(node, b, topic, timestamps, DEBUGGING_REPLICA_ID)
+                 for b in cluster.nodes}
+    consumers = {b: list_offsets_as(node, b, topic, [LATEST], CONSUMER_REPLICA_ID)[0][0]
+                 for b in followers}
+    assert debugging == {b: expected for b in cluster.nodes}, (expected, debugging)
+    assert consumers == {b: NOT_LEADER_OR_FOLLOWER for b in followers}, consumers
 
 
 # ---------------------------------------------------------------- KIP-951: the refusal names the leader

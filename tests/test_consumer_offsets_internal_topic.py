@@ -10,7 +10,8 @@ checked beside it with perf/peers/kafka.sh):
 - A cluster's group coordinators take the partition count from the topic as created (Kafka's
   `metadataCache.numPartitions(__consumer_offsets)`), not from a config that may differ.
 - DeleteTopics of it is accepted, as Kafka 4.4 does: the commits go with it, the topic is
-  created again at the next FindCoordinator, and groups keep working.
+  created again at the next FindCoordinator, and groups keep working. A single node, whose
+  offsets partitions are local files, accepts it too and drops every commit.
 - A failed write of a single node's offsets file (a real full disk) is cut back: none of the
   refused commit's records is read as a commit, now or after a restart.
 """
@@ -212,6 +213,35 @@ def test_a_failed_offsets_write_is_cut_back_on_a_full_disk(small_disk, broker): 
     found = committed_with_kafka_python(b.bootstrap, group, topic, BIG_COMMIT_PARTITIONS)
     refused_shown = {p: o for p, o in found.items() if o != before[p]}
     assert not refused_shown, f"records of the refused commit read back after a restart: {refused_shown}"
+
+
+def test_delete_offsets_topic_on_a_single_node_drops_every_commit(broker):
+    """A single node keeps its offsets partitions in local files, yet DeleteTopics of the offsets
+    topic is accepted, as Kafka 4.4 does once its group coordinator made the topic: every commit
+    of every group goes, durably (none after a restart), and groups commit again after.
+    (Kafka 4.4, one KRaft node by perf/peers/kafka.sh, 2026-12-03: UNKNOWN_TOPIC_OR_PARTITION
+    before any group made the topic; after a commit NONE, the commit read back as none, a new
+    commit read back. millrace's single node always has its offsets partitions: it accepts.)"""
+    b = broker(**{"num.shards": 2})
+    topic = unique_topic("oi-del-single")
+    create_topic(b.bootstrap, topic, PARTITIONS)
+    # Enough groups that both shards' offsets partitions hold commits.
+    groups = [unique_topic("oi-del-single-group") for _ in range(GROUPS)]
+    for index, group in enumerate(groups):
+        commit(b.bootstrap, group, topic, {0: index + 1, 1: index + 2})
+    assert committed_with_kafka_python(b.bootstrap, groups[-1], topic) == {0: GROUPS, 1: GROUPS + 1}
+    admin = AdminClient(quiet_config(b.bootstrap))
+    deleted = admin.delete_topics([OFFSETS_TOPIC], request_timeout=ADMIN_TIMEOUT_S)[OFFSETS_TOPIC]
+    deleted.result(timeout=ADMIN_TIMEOUT_S)
+    none = {0: None, 1: None}
+    assert {g: committed_with_kafka_python(b.bootstrap, g, topic) for g in groups} == {g: none for g in groups}
+    listed = admin.list_consumer_groups(request_timeout=ADMIN_TIMEOUT_S).result(timeout=ADMIN_TIMEOUT_S)
+    assert not {g.group_id for g in listed.valid} & set(groups), listed.valid
+    b.stop()
+    b.start()
+    assert {g: committed_with_kafka_python(b.bootstrap, g, topic) for g in groups} == {g: none for g in groups}
+    commit(b.bootstrap, groups[0], topic, {0: 7, 1: 8})
+    assert committed_with_kafka_python(b.bootstrap, groups[0], topic) == {0: 7, 1: 8}
 
 
 # ---------------------------------------------------------------- a 3-broker cluster

@@ -21,6 +21,7 @@ pub mod group;
 pub mod kafka_style;
 pub mod produce;
 pub mod topic;
+pub mod topic_stats;
 
 use crate::config::Config;
 use crate::logging;

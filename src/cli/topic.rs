@@ -17,7 +17,9 @@
 //! one tab-separated `Key: value` line per topic (with its non-default
 //! configs from DescribeConfigs) and one per partition with leader,
 //! replicas, ISR, log start and end offsets (ListOffsets) and size
-//! (DescribeLogDirs; `unknown` when the broker does not serve it). With
+//! (DescribeLogDirs; `unknown` when the broker does not serve it; the
+//! offsets too are `unknown`, with a warning on stderr, for a partition
+//! whose leader still does not answer them after a few seconds). With
 //! `--by-broker`, one line per broker of the cluster follows: the
 //! partitions it leads, those it follows in sync, and those where it is a
 //! replica out of the ISR. As in `kafka-topics --describe`,
@@ -36,10 +38,10 @@ use super::console::{
     connect, existing_topic, key_value, parse_args, run_command, BrokerPool, CommandError,
     ParsedArgs, ADMIN_OPERATION_TIMEOUT_MS,
 };
-use crate::client::admin::OffsetSpec;
+use super::topic_stats::{partition_stats, PartitionStats};
 use crate::client::topics_admin::{
-    ConfigChange, NewTopic, PartitionDescription, TopicDescription, TopicsMetadata,
-    TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION,
+    ConfigChange, NewTopic, PartitionDescription, TopicDescription, TOPIC_ALREADY_EXISTS,
+    UNKNOWN_TOPIC_OR_PARTITION,
 };
 use crate::client::{ClientError, KafkaClient};
 use crate::protocol::error_code;
@@ -360,7 +362,7 @@ fn describe(
             .filter(|c| !c.is_default)
             .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("")))
             .collect();
-        let stats = partition_stats(&mut pool, &metadata, topic)?;
+        let stats = partition_stats(&mut pool, &metadata, topic);
         print!("{}", describe_text(topic, &overrides.join(","), &stats));
     }
     if by_broker {
@@ -420,47 +422,6 @@ fn by_broker_text(brokers: &BTreeMap<i32, String>, topics: &[&TopicDescription])
         ));
     }
     out
-}
-
-/// Log start offset, log end offset and size of one partition.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct PartitionStats {
-    log_start: Option<i64>,
-    log_end: Option<i64>,
-    size_bytes: Option<i64>,
-}
-
-/// Each partition's offsets and size, asked of its leader.
-fn partition_stats(
-    pool: &mut BrokerPool,
-    metadata: &TopicsMetadata,
-    topic: &TopicDescription,
-) -> Result<BTreeMap<i32, PartitionStats>, CommandError> {
-    let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-    for p in topic.partitions.iter().filter(|p| p.leader >= 0) {
-        by_leader.entry(p.leader).or_default().push(p.partition);
-    }
-    let mut stats: BTreeMap<i32, PartitionStats> = BTreeMap::new();
-    for (leader, partitions) in by_leader {
-        if !metadata.brokers.contains_key(&leader) {
-            continue;
-        }
-        let client = pool.client(leader)?;
-        let starts = client.list_offsets(&topic.name, &partitions, OffsetSpec::Earliest)?;
-        let ends = client.list_offsets(&topic.name, &partitions, OffsetSpec::Latest)?;
-        let sizes = client.partition_sizes(&topic.name, &partitions)?;
-        for partition in partitions {
-            stats.insert(
-                partition,
-                PartitionStats {
-                    log_start: starts.get(&partition).copied(),
-                    log_end: ends.get(&partition).copied(),
-                    size_bytes: sizes.as_ref().and_then(|s| s.get(&partition).copied()),
-                },
-            );
-        }
-    }
-    Ok(stats)
 }
 
 fn node_list(nodes: &[i32]) -> String {

@@ -84,6 +84,10 @@ pub enum GroupRequest {
     Delete(Vec<GroupId>),
     /// OffsetDelete of one group.
     DeleteOffsets(OffsetDeleteRequest),
+    /// DeleteTopics of the offsets topic on a single node, whose offsets
+    /// partitions are local files: every group of the shard and every
+    /// committed offset goes ([`Coordinator::drop_offsets_topic`]).
+    DropOffsetsTopic,
 }
 
 /// The owner's answer to a [`GroupRequest`].
@@ -108,6 +112,8 @@ pub enum GroupResponse {
     Delete(Vec<DeletableGroupResult>),
     /// OffsetDelete.
     DeleteOffsets(OffsetDeleteResponse),
+    /// The offsets topic's commits were deleted (how many), or why not.
+    OffsetsTopicDropped(Result<usize, String>),
     /// Not served here now: NOT_COORDINATOR (this broker does not lead the
     /// group's offsets partition) or COORDINATOR_LOAD_IN_PROGRESS.
     Refused(i16),
@@ -123,7 +129,7 @@ impl GroupRequest {
             GroupRequest::Leave { request, .. } => Some(request.group_id.as_str()),
             GroupRequest::Commit(request) => Some(request.group_id.as_str()),
             GroupRequest::FetchOffsets { group_id, .. } => Some(group_id.as_str()),
-            GroupRequest::List => None,
+            GroupRequest::List | GroupRequest::DropOffsetsTopic => None,
             GroupRequest::Describe(ids) | GroupRequest::Delete(ids) => {
                 ids.first().map(|id| id.as_str())
             }
@@ -340,6 +346,22 @@ impl Coordinator {
             );
         }
         self.offsets.write(deletions).await
+    }
+
+    /// What Kafka loses with its deleted `__consumer_offsets`, on this
+    /// shard: every group is unloaded (its members get NOT_COORDINATOR and
+    /// join again, as a new group), then every committed offset is durably
+    /// deleted, those of commits accepted before included. Returns how many
+    /// offsets went.
+    pub async fn drop_offsets_topic(&self) -> Result<usize, OffsetStoreError> {
+        for (_, mut group) in self.groups.borrow_mut().drain() {
+            group.shut_down(group::error_code::NOT_COORDINATOR);
+        }
+        self.offsets.settled_all().await;
+        let deletions = self.offsets.deletions_for_topics(|_| true);
+        let count = deletions.len();
+        self.offsets.write(deletions).await?;
+        Ok(count)
     }
 
     /// Durably deletes the offsets of groups without members whose last

@@ -53,6 +53,12 @@ pub async fn serve(coordinator: &Coordinator, request: GroupRequest) -> GroupRes
         GroupRequest::DeleteOffsets(request) => {
             GroupResponse::DeleteOffsets(delete_offsets(coordinator, request).await)
         }
+        GroupRequest::DropOffsetsTopic => GroupResponse::OffsetsTopicDropped(
+            coordinator
+                .drop_offsets_topic()
+                .await
+                .map_err(|e| e.to_string()),
+        ),
     }
 }
 

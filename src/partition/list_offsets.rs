@@ -10,6 +10,13 @@
 //! looked at, which skips nothing a consumer wants. No answer lies at or past
 //! the read bound (Kafka's `offset < lastFetchableOffset`). Only the leader
 //! answers a client ([`Partition::check_client_read`]).
+//!
+//! A debugging tool's lookup (replica id -2, Kafka's
+//! `ListOffsetsRequest.DEBUGGING_REPLICA_ID`) is not a client's read: as
+//! Kafka's `ReplicaManager.fetchOffset` (`fetchOnlyFromLeader = false`, no
+//! isolation level), any replica answers it from its own log, bounded by
+//! what that log holds rather than by the high watermark
+//! ([`OffsetsReader::Debugging`]).
 
 use super::leader_epochs::NO_EPOCH;
 use super::{Partition, ShardPartitions};
@@ -38,6 +45,32 @@ const BATCHES_INSPECTED_MAX: usize = 64;
 const WALK_BUFFER_BYTES: usize = 64 << 10;
 /// No offset, no timestamp: what Kafka answers when nothing matches.
 const NONE_FOUND: (i64, i64) = (-1, -1);
+/// The replica id of a debugging tool's ListOffsets (Kafka's
+/// `ListOffsetsRequest.DEBUGGING_REPLICA_ID`).
+pub const DEBUGGING_REPLICA_ID: i32 = -2;
+
+/// Who asks, from the request's replica id: what Kafka's
+/// `ReplicaManager.fetchOffset` derives `fetchOnlyFromLeader` and the
+/// isolation level from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetsReader {
+    /// A client (-1, and a follower's id, which millrace's followers never
+    /// send): only the leader answers, up to the read bound.
+    Consumer,
+    /// A debugging tool (-2): any replica answers from its local log, up to
+    /// its end, and never OFFSET_NOT_AVAILABLE.
+    Debugging,
+}
+
+impl OffsetsReader {
+    /// The reader a ListOffsets request's `replica_id` names.
+    pub fn from_replica_id(replica_id: i32) -> Self {
+        match replica_id {
+            DEBUGGING_REPLICA_ID => OffsetsReader::Debugging,
+            _ => OffsetsReader::Consumer,
+        }
+    }
+}
 
 /// One partition's lookup.
 #[derive(Clone, Debug)]
@@ -50,6 +83,8 @@ pub struct OffsetQuery {
     pub timestamp: i64,
     /// The client's idea of the leader epoch (KIP-320, v4+; -1: no check).
     pub current_leader_epoch: i32,
+    /// Who asks.
+    pub reader: OffsetsReader,
 }
 
 /// Offset lookups for the partitions one shard owns.
@@ -76,10 +111,7 @@ impl ShardPartitions {
         let mut results = Vec::with_capacity(part.partitions.len());
         for query in part.partitions {
             results.push(match self.get(&query.topic, query.partition) {
-                Some(partition) => match partition.check_client_read(query.current_leader_epoch) {
-                    Ok(()) => partition.resolve_offset(query.timestamp).await,
-                    Err(refusal) => Err(refusal.wire_error_code()),
-                },
+                Some(partition) => partition.answer_offset_query(&query).await,
                 None => Err(error_code::NOT_LEADER_OR_FOLLOWER),
             });
         }
@@ -112,13 +144,34 @@ impl TimeMatch {
 }
 
 impl Partition {
-    /// The answer for `timestamp`; OFFSET_NOT_AVAILABLE where Kafka's
+    /// The answer to `query` here, or the error code refusing it: a client
+    /// is answered by the leader only; a debugging tool by any replica,
+    /// from its local log (Kafka's `getLocalLog` with `requireLeader`
+    /// false: the current epoch is still checked).
+    async fn answer_offset_query(&self, query: &OffsetQuery) -> Result<FoundOffset, i16> {
+        match query.reader {
+            OffsetsReader::Consumer => {
+                self.check_client_read(query.current_leader_epoch)
+                    .map_err(|refusal| refusal.wire_error_code())?;
+                self.resolve_offset(query.timestamp).await
+            }
+            OffsetsReader::Debugging => {
+                self.check_leader_epoch(query.current_leader_epoch)?;
+                // What this log holds: a written batch (an append the disk
+                // refused is rolled back before it is readable).
+                let end_offset = self.log.readable_end_offset();
+                self.lookup_offset(query.timestamp, end_offset).await
+            }
+        }
+    }
+
+    /// A client's answer for `timestamp`; OFFSET_NOT_AVAILABLE where Kafka's
     /// `fetchOffsetForTimestamp` gives it while a new leader's watermark
     /// lags its epoch start ([`Partition::high_watermark_lags_epoch_start`]):
     /// for latest, and for a search that found nothing below the watermark
     /// (the earliest offsets need no watermark).
     async fn resolve_offset(&self, timestamp: i64) -> Result<FoundOffset, i16> {
-        let found = self.lookup_offset(timestamp).await?;
+        let found = self.lookup_offset(timestamp, self.read_bound()).await?;
         let by_start = matches!(timestamp, EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP);
         let unbounded = timestamp == LATEST_TIMESTAMP || found.offset == NONE_FOUND.0;
         if !by_start && unbounded && self.high_watermark_lags_epoch_start() {
@@ -127,7 +180,9 @@ impl Partition {
         Ok(found)
     }
 
-    async fn lookup_offset(&self, timestamp: i64) -> Result<FoundOffset, i16> {
+    /// The answer for `timestamp` with no answer at or past `end_offset`
+    /// (latest is `end_offset` itself).
+    async fn lookup_offset(&self, timestamp: i64, end_offset: i64) -> Result<FoundOffset, i16> {
         let log = &self.log;
         let at = |(offset, timestamp): (i64, i64), leader_epoch: Option<i32>| FoundOffset {
             offset,
@@ -135,7 +190,7 @@ impl Partition {
             leader_epoch: leader_epoch.unwrap_or(NO_EPOCH),
         };
         match timestamp {
-            LATEST_TIMESTAMP => Ok(at((self.read_bound(), -1), Some(self.leader_epoch()))),
+            LATEST_TIMESTAMP => Ok(at((end_offset, -1), Some(self.leader_epoch()))),
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
                 let start = log.log_start_offset();
                 let epoch = self.epochs().cache().epoch_for_offset(start);
@@ -143,20 +198,30 @@ impl Partition {
             }
             LATEST_TIERED_TIMESTAMP => Ok(at(NONE_FOUND, None)),
             MAX_TIMESTAMP => match log.max_timestamp() {
-                Some(max) => self.offset_for_time(TimeMatch::Exactly(max)).await,
+                Some(max) => {
+                    self.offset_for_time(TimeMatch::Exactly(max), end_offset)
+                        .await
+                }
                 None => Ok(at(NONE_FOUND, None)),
             },
-            time if time >= 0 => self.offset_for_time(TimeMatch::AtOrAfter(time)).await,
+            time if time >= 0 => {
+                self.offset_for_time(TimeMatch::AtOrAfter(time), end_offset)
+                    .await
+            }
             _ => Err(error_code::INVALID_REQUEST),
         }
     }
 
-    /// The first record `wanted`, below the read bound, with its batch's epoch.
-    async fn offset_for_time(&self, wanted: TimeMatch) -> Result<FoundOffset, i16> {
+    /// The first record `wanted`, below `end_offset`, with its batch's epoch.
+    async fn offset_for_time(
+        &self,
+        wanted: TimeMatch,
+        end_offset: i64,
+    ) -> Result<FoundOffset, i16> {
         let mut search = TimeSearch {
             timestamp_ms: wanted.target(),
             from_offset: self.log.log_start_offset(),
-            end_offset: self.read_bound(),
+            end_offset,
         };
         for _ in 0..BATCHES_INSPECTED_MAX {
             let found = self.log.batch_reaching_timestamp(search).await;

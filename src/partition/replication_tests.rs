@@ -4,7 +4,7 @@
 
 use super::fetch::{FetchPart, PartitionRead};
 use super::leader_epochs::EpochMismatch;
-use super::list_offsets::{ListOffsetsPart, OffsetQuery};
+use super::list_offsets::{ListOffsetsPart, OffsetQuery, OffsetsReader};
 use super::replica::leader::FollowerFetch;
 use super::replica::{PartitionState, ReplicaConfig};
 use super::replication::{LeaderHint, ReadRefusal};
@@ -125,11 +125,24 @@ fn three_replicas(leader_epoch: i32) -> PartitionState {
 
 /// ListOffsets of partition `index` of TOPIC at `timestamp`, from a client.
 async fn list_offset(partitions: &ShardPartitions, index: i32, timestamp: i64) -> Result<i64, i16> {
+    list_offset_as(partitions, index, timestamp, -1, OffsetsReader::Consumer).await
+}
+
+/// ListOffsets of partition `index` of TOPIC at `timestamp` and
+/// `current_leader_epoch`, from `reader`.
+async fn list_offset_as(
+    partitions: &ShardPartitions,
+    index: i32,
+    timestamp: i64,
+    current_leader_epoch: i32,
+    reader: OffsetsReader,
+) -> Result<i64, i16> {
     let query = OffsetQuery {
         topic: Arc::from(TOPIC),
         partition: index,
         timestamp,
-        current_leader_epoch: -1,
+        current_leader_epoch,
+        reader,
     };
     let part = ListOffsetsPart {
         partitions: vec![query],
@@ -198,6 +211,21 @@ fn only_the_leader_answers_a_clients_read() {
         );
         let latest = list_offset(&partitions, 0, -1).await;
         assert_eq!(latest, Err(error_code::NOT_LEADER_OR_FOLLOWER));
+        // A debugging tool's ListOffsets (replica id -2) is answered from
+        // the follower's log; its epoch is still checked.
+        let debugging = OffsetsReader::Debugging;
+        assert_eq!(
+            list_offset_as(&partitions, 0, -1, 4, debugging).await,
+            Ok(0)
+        );
+        assert_eq!(
+            list_offset_as(&partitions, 0, -2, -1, debugging).await,
+            Ok(0)
+        );
+        assert_eq!(
+            list_offset_as(&partitions, 0, -1, 3, debugging).await,
+            Err(error_code::FENCED_LEADER_EPOCH)
+        );
         let not_leader = Err(error_code::NOT_LEADER_OR_FOLLOWER);
         assert_eq!(partition.epoch_end(-1, 4), not_leader);
         assert_eq!(

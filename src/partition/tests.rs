@@ -4,7 +4,7 @@
 //! bound that fetches stop at and wake on.
 
 use super::fetch::{FetchPart, FetchWait, PartitionRead};
-use super::list_offsets::{ListOffsetsPart, OffsetQuery};
+use super::list_offsets::{ListOffsetsPart, OffsetQuery, OffsetsReader};
 use super::produce::{Appended, ProduceError};
 use super::producer_state::ProducerStateConfig;
 use super::{Partition, ShardPartitions};
@@ -455,6 +455,7 @@ fn offsets_for_times_answer_the_record_in_plain_and_compressed_batches() {
                     partition: 0,
                     timestamp,
                     current_leader_epoch: -1,
+                    reader: OffsetsReader::Consumer,
                 })
                 .collect(),
         };

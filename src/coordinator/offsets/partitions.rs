@@ -241,6 +241,13 @@ impl ShardOffsets {
         join_all(writes).await.into_iter().collect()
     }
 
+    /// Resolves once every write queued before this call, in any owned
+    /// partition, is done ([`OffsetStore::settled`]).
+    pub async fn settled_all(&self) {
+        let stores = self.all_stores();
+        join_all(stores.iter().map(|store| store.settled())).await;
+    }
+
     /// Resolves once every write of `group`'s partition queued before this
     /// call is done ([`OffsetStore::settled`]).
     pub async fn settled(&self, group: &str) {

@@ -1,10 +1,19 @@
 //! DeleteTopics (key 20): by name, or by topic id from v6. The controller
 //! removes the topic from the table; each owning shard deletes its files.
+//!
+//! A single node keeps its offsets partitions in local files, not as a
+//! topic of the table, yet Kafka accepts a DeleteTopics of
+//! `__consumer_offsets` (its KRaft controller refuses no internal topic) and
+//! loses every group and commit with it: so does a single node, on every
+//! shard. In a cluster the topic is in the table and goes the usual way.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
+use crate::coordinator::{GroupRequest, GroupResponse};
+use crate::local::join_all;
 use crate::metadata::controller::ControllerRequest;
 use crate::protocol::piece::Piece;
-use crate::shard::calls::controller;
+use crate::shard::calls::{controller, group};
 use crate::shard::ShardContext;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -48,7 +57,12 @@ pub async fn handle(
             .collect()
     };
     let names: Vec<String> = asked.iter().filter_map(|(n, _)| n.clone()).collect();
+    let offsets_topic_named = names.iter().any(|name| name == OFFSETS_TOPIC);
     let answer = controller::request(ctx, ControllerRequest::DeleteTopics { names }).await;
+    let offsets_dropped = match offsets_topic_named && !ctx.cluster.enabled {
+        true => Some(drop_offsets_topic(ctx).await),
+        false => None,
+    };
     let mut outcomes = answer.outcomes.into_iter();
     let results = asked
         .into_iter()
@@ -61,7 +75,12 @@ pub async fn handle(
             match name {
                 None => result.with_error_code(error_code::UNKNOWN_TOPIC_ID),
                 Some(name) => {
-                    let outcome = outcomes.next();
+                    let mut outcome = outcomes.next();
+                    if let (Some(dropped), Some(o)) = (&offsets_dropped, outcome.as_mut()) {
+                        if name == OFFSETS_TOPIC {
+                            single_node_offsets_outcome(dropped, &mut o.error_code, &mut o.message);
+                        }
+                    }
                     let code = outcome
                         .as_ref()
                         .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
@@ -83,4 +102,48 @@ pub async fn handle(
         meta,
         &DeleteTopicsResponse::default().with_responses(results),
     )
+}
+
+/// Deletes every group and committed offset of a single node, on every
+/// shard: the total of offsets deleted, or the first shard's failure.
+async fn drop_offsets_topic(ctx: &Rc<ShardContext>) -> Result<usize, String> {
+    let drops = (0..ctx.nr_shards)
+        .map(|shard| group::call_shard(ctx, shard, GroupRequest::DropOffsetsTopic));
+    let mut deleted = 0;
+    for (shard, answer) in join_all(drops).await.into_iter().enumerate() {
+        deleted += match answer {
+            Ok(GroupResponse::OffsetsTopicDropped(Ok(count))) => count,
+            Ok(GroupResponse::OffsetsTopicDropped(Err(e))) => {
+                return Err(format!("shard {shard}: {e}"))
+            }
+            Ok(_) => return Err(format!("shard {shard}: unexpected answer")),
+            Err(code) => return Err(format!("shard {shard}: error code {code}")),
+        };
+    }
+    log::info!(
+        "{OFFSETS_TOPIC} deleted: every group unloaded, {deleted} committed offset(s) deleted"
+    );
+    Ok(deleted)
+}
+
+/// The outcome of a single node's DeleteTopics of the offsets topic, from
+/// the controller's (`code`, `message`: the table has no such topic unless
+/// a client made one) and the drop of its local offsets partitions.
+fn single_node_offsets_outcome(
+    dropped: &Result<usize, String>,
+    code: &mut i16,
+    message: &mut Option<String>,
+) {
+    match dropped {
+        Err(e) => {
+            log::error!("{OFFSETS_TOPIC}: deleting the committed offsets failed: {e}");
+            *code = error_code::KAFKA_STORAGE_ERROR;
+            *message = Some(format!("deleting the committed offsets failed: {e}"));
+        }
+        Ok(_) if *code == error_code::UNKNOWN_TOPIC_OR_PARTITION => {
+            *code = error_code::NONE;
+            *message = None;
+        }
+        Ok(_) => {}
+    }
 }

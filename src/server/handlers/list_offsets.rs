@@ -1,9 +1,10 @@
 //! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), or the
 //! first offset at or after a time. Resolved on the owning shard by the
-//! partition layer ([`crate::partition::list_offsets`]).
+//! partition layer ([`crate::partition::list_offsets`]): a client's by the
+//! leader only, a debugging tool's (replica id -2) by any replica.
 
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
-use crate::partition::list_offsets::{FoundOffset, ListOffsetsPart, OffsetQuery};
+use crate::partition::list_offsets::{FoundOffset, ListOffsetsPart, OffsetQuery, OffsetsReader};
 use crate::protocol::piece::Piece;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::ShardContext;
@@ -26,6 +27,7 @@ pub async fn handle(
     let table = ctx.topic_table();
     let mut parts: Vec<Option<ListOffsetsPart>> = (0..ctx.nr_shards).map(|_| None).collect();
     let mut slots = Vec::new();
+    let reader = OffsetsReader::from_replica_id(request.replica_id.0);
     for topic in &request.topics {
         let name = topic.name.0.as_str();
         let topic_name: Arc<str> = Arc::from(name);
@@ -36,7 +38,8 @@ pub async fn handle(
                 slots.push(Err(error_code::UNKNOWN_TOPIC_OR_PARTITION));
                 continue;
             };
-            if !ctx.leads(&topic_meta.id, index) {
+            // A debugging tool's lookup goes to the replica's log here, if any.
+            if reader == OffsetsReader::Consumer && !ctx.leads(&topic_meta.id, index) {
                 slots.push(Err(error_code::NOT_LEADER_OR_FOLLOWER));
                 continue;
             }
@@ -50,6 +53,7 @@ pub async fn handle(
                 timestamp: partition.timestamp,
                 // Before v4 there is no current_leader_epoch: no check.
                 current_leader_epoch: partition.current_leader_epoch,
+                reader,
             });
             slots.push(Ok((shard, part.partitions.len() - 1)));
         }
