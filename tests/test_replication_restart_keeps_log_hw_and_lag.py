@@ -81,19 +81,20 @@ def high_watermark(bootstrap, topic, timeout_s=RESTART_ANSWER_TIMEOUT_S):
     restarted one, before the controller registered it), no leader yet (librdkafka's local
     _UNKNOWN_PARTITION), OFFSET_NOT_AVAILABLE from a new leader whose watermark lags its epoch
     start. Asked until RESTART_ANSWER_TIMEOUT_S: the value is what the test checks."""
-    consumer = Consumer({**quiet_config(bootstrap), "group.id": unique_topic("hw")})
     deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            try:
-                return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
-            except KafkaException as error:
-                if error.args[0].code() not in RETRIED or time.monotonic() > deadline:
-                    raise
-                print(f"watermark offsets asked again after: {error}")
-            time.sleep(0.2)
-    finally:
-        consumer.close()
+    while True:
+        # A new consumer each time: librdkafka's consumer that saw the partition leaderless, or
+        # led by the broker left down, kept answering from that metadata for the whole deadline.
+        consumer = Consumer({**quiet_config(bootstrap), "group.id": unique_topic("hw")})
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+        except KafkaException as error:
+            if error.args[0].code() not in RETRIED or time.monotonic() > deadline:
+                raise
+            print(f"watermark offsets asked again after: {error}")
+        finally:
+            consumer.close()
+        time.sleep(0.2)
 
 
 def test_after_a_whole_cluster_restart_consumers_read_what_was_committed(millrace_cluster):
