@@ -17,10 +17,17 @@
       launched) to its registration (its log's `broker N: Recovery` line) and to the first
       acks=all record acknowledged on its partition of that topic, per round (--failovers
       rounds).
+  restart of a broker across a controller change (--restart-broker, issue 12): kill -9 of a
+      node that is not the active controller, at once with the active controller's node (so its
+      registration stays unfenced); the controller's node restarts, and once a controller is
+      active again (its log's `active controller from` line) the broker restarts: the time from
+      the broker's restart to its registration (`broker N: Recovery`), to being unfenced
+      (`broker N: Running`) and to the first acks=all record acknowledged on its partition of an
+      RF=1 topic, per round.
 
     target/test-venv/bin/python perf/replication.py [--rounds 2] [--duration 20s] [--failovers 3]
         [--broker-session-timeout-ms MS --broker-heartbeat-interval-ms MS] [--kill-controller]
-        [--restart-controller] [--keep-logs DIR]
+        [--restart-controller | --restart-broker] [--keep-logs DIR]
 
 Run it under `flock /work/wt/bench.lock`. Prints one JSON line per measurement and a summary."""
 
@@ -305,6 +312,14 @@ def failover_round(root, round_no, extra=(), kill_controller=False):
         cluster.stop()
 
 
+def first_ack_then_purge(producer, topic, partition, since):
+    """`first_ack_after`, then drops what the producer still holds."""
+    seconds = first_ack_after(producer, topic, partition, since)
+    producer.purge()
+    producer.flush(1)
+    return seconds
+
+
 def logged_at_unix(log_path, text, after_unix):
     """The time (Unix seconds) of the first line of `log_path` holding `text` logged after
     `after_unix`, or None."""
@@ -335,34 +350,13 @@ def restart_controller_round(root, round_no, extra=()):
         kill(cluster.procs[behind - 1])
         live = ",".join(f"{HOST}:{cluster.client_ports[i - 1]}" for i in (node, other))
         topic = f"restart-{round_no}"
-        admin = AdminClient({"bootstrap.servers": live, "broker.address.family": "v4"})
-        # min.insync.replicas=1: the cluster's 2 is more than the one replica.
-        new = NewTopic(topic, num_partitions=3, replication_factor=1,
-                       config={"min.insync.replicas": "1"})
-        admin.create_topics([new])[topic].result(30)
-        producer = Producer({"bootstrap.servers": live, "acks": "all", "linger.ms": 0,
-                             "message.timeout.ms": 60000, "broker.address.family": "v4",
-                             "topic.metadata.refresh.interval.ms": 1000})
-        deadline = time.monotonic() + 30
-        partition = None
-        while partition is None and time.monotonic() < deadline:
-            parts = producer.list_topics(topic, timeout=10).topics[topic].partitions
-            partition = next((p for p, m in parts.items() if m.leader == node), None)
-            time.sleep(0.1)
-        acked = []
-        producer.produce(topic, b"first", partition=partition,
-                         on_delivery=lambda e, m: acked.append(e))
-        producer.flush(30)
-        if acked != [None]:
-            raise RuntimeError(f"no ack before the kill on partition {partition}: {acked}")
+        partition, producer = solo_partition_on(live, topic, node)
         kill(cluster.procs[other - 1])
         kill(cluster.procs[node - 1])
         restarted_unix, restarted = time.time(), time.monotonic()
         cluster.start(behind - 1)
         cluster.start(node - 1)
-        first_ack_s = first_ack_after(producer, topic, partition, restarted)
-        producer.purge()
-        producer.flush(1)
+        first_ack_s = first_ack_then_purge(producer, topic, partition, restarted)
         log = cluster.files[node - 1].parent / "stderr.log"
         registered = logged_at_unix(log, f"broker {node}: Recovery", restarted_unix)
         activated = logged_at_unix(log, f"node {node}: active controller from", restarted_unix)
@@ -370,6 +364,74 @@ def restart_controller_round(root, round_no, extra=()):
                 "registered_s": registered and round(registered - restarted_unix, 3),
                 "first_ack_s": first_ack_s and round(first_ack_s, 3),
                 "controller_again_s": activated and round(activated - restarted_unix, 3),
+                "restarted_at_unix": round(restarted_unix, 3), "load": os.getloadavg()[0]}
+        print(json.dumps(line), flush=True)
+        return line
+    finally:
+        cluster.stop()
+
+
+def activations(cluster):
+    """How many times each node's log says it became the active controller."""
+    return [(config.parent / "stderr.log").read_text(errors="replace").count("active controller from")
+            for config in cluster.files]
+
+
+def solo_partition_on(bootstrap, topic, node):
+    """Creates `topic` (3 partitions, RF=1) and returns a partition `node` leads, after one
+    acknowledged record; and the producer."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
+    # min.insync.replicas=1: the cluster's 2 is more than the one replica.
+    new = NewTopic(topic, num_partitions=3, replication_factor=1, config={"min.insync.replicas": "1"})
+    admin.create_topics([new])[topic].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0,
+                         "message.timeout.ms": 60000, "broker.address.family": "v4",
+                         "topic.metadata.refresh.interval.ms": 1000})
+    deadline = time.monotonic() + 30
+    partition = None
+    while partition is None and time.monotonic() < deadline:
+        parts = producer.list_topics(topic, timeout=10).topics[topic].partitions
+        partition = next((p for p, m in parts.items() if m.leader == node), None)
+        time.sleep(0.1)
+    acked = []
+    producer.produce(topic, b"first", partition=partition, on_delivery=lambda e, m: acked.append(e))
+    producer.flush(30)
+    if acked != [None]:
+        raise RuntimeError(f"no ack before the kill on partition {partition}: {acked}")
+    return partition, producer
+
+
+def restart_broker_round(root, round_no, extra=()):
+    """kill -9 of a broker that is not the active controller with the controller's node, the
+    controller's restart, then the broker's once a controller is active again: seconds from the
+    broker's restart to its registration, its unfencing and the first acks=all ack on a
+    partition only it holds."""
+    cluster = Cluster(Path(root) / f"restart-broker-{round_no}", extra)
+    try:
+        controller = active_controller(cluster)
+        broker = next(i for i in (1, 2, 3) if i != controller)
+        topic = f"restart-broker-{round_no}"
+        partition, producer = solo_partition_on(cluster.bootstrap, topic, broker)
+        before = activations(cluster)
+        kill(cluster.procs[broker - 1])
+        kill(cluster.procs[controller - 1])
+        cluster.start(controller - 1)
+        deadline = time.monotonic() + 60
+        while activations(cluster) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        now = activations(cluster)
+        new_controller = next((i + 1 for i in range(3) if now[i] > before[i]), None)
+        restarted_unix, restarted = time.time(), time.monotonic()
+        cluster.start(broker - 1)
+        first_ack_s = first_ack_then_purge(producer, topic, partition, restarted)
+        log = cluster.files[broker - 1].parent / "stderr.log"
+        registered = logged_at_unix(log, f"broker {broker}: Recovery", restarted_unix)
+        running = logged_at_unix(log, f"broker {broker}: Running", restarted_unix)
+        line = {"kind": "restart_broker", "round": round_no, "broker": broker,
+                "controller": controller, "new_controller": new_controller,
+                "registered_s": registered and round(registered - restarted_unix, 3),
+                "unfenced_s": running and round(running - restarted_unix, 3),
+                "first_ack_s": first_ack_s and round(first_ack_s, 3),
                 "restarted_at_unix": round(restarted_unix, 3), "load": os.getloadavg()[0]}
         print(json.dumps(line), flush=True)
         return line
@@ -399,6 +461,9 @@ def main():
                         help="kill the leader that is also the active controller")
     parser.add_argument("--restart-controller", action="store_true",
                         help="kill -9 and restart the only voter's node instead of failovers")
+    parser.add_argument("--restart-broker", action="store_true",
+                        help="kill -9 a broker with the controller's node and restart it after "
+                             "a new controller activates, instead of failovers")
     args = parser.parse_args()
     extra = [f"broker.session.timeout.ms={args.broker_session_timeout_ms}"] if args.broker_session_timeout_ms else []
     if args.broker_heartbeat_interval_ms:
@@ -408,8 +473,9 @@ def main():
         for round_no in range(args.rounds):
             for kind in ("rf1", "rf3") if round_no % 2 == 0 else ("rf3", "rf1"):
                 lines.append(throughput_round(kind, root, args.duration, round_no))
-        if args.restart_controller:
-            restarts = [restart_controller_round(root, r, extra) for r in range(args.failovers)]
+        if args.restart_controller or args.restart_broker:
+            round_fn = restart_broker_round if args.restart_broker else restart_controller_round
+            restarts = [round_fn(root, r, extra) for r in range(args.failovers)]
             failovers = []
         else:
             restarts = []
@@ -428,6 +494,8 @@ def main():
                    "registered_median_s": median_of(restarts, "registered_s"),
                    "first_ack_s": [r["first_ack_s"] for r in restarts],
                    "first_ack_median_s": median_of(restarts, "first_ack_s")}
+        if args.restart_broker:
+            summary["unfenced_median_s"] = median_of(restarts, "unfenced_s")
     if lines:
         median = {k: statistics.median(l["bytes_per_s"] for l in lines if l["kind"] == k) for k in ("rf1", "rf3")}
         cpu = {k: statistics.median(l["cpu_s_per_gb_per_replica"] for l in lines if l["kind"] == k)

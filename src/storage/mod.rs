@@ -66,6 +66,8 @@ mod unwritten;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod fetch_position_tests;
+#[cfg(test)]
 mod partition_metadata_tests;
 #[cfg(test)]
 mod preallocation_tests;

@@ -64,8 +64,24 @@ impl Controller {
             // the one it cleanly succeeds. So a registration delayed from a
             // dead process cannot replace a live one still fenced (found by
             // the simulator), and a clean restart need not wait.
+            //
+            // Looser than KRaft after a controller change: the fresh session
+            // every registration gets at activation ends early for one this
+            // controller has not heard from while a live broker would have
+            // (see `sessions`), so a process restarted across the change
+            // need not wait a whole session timeout (issue 12). A live
+            // broker cut off that long loses its id only to a process
+            // started under it; what is left is a registration delayed that
+            // long from a dead process, which the simulator's invariant (a
+            // live process is never replaced) looks for.
             let timeout_ms = self.config.session_timeout_ms;
-            let live = self.sessions.is_fresh(e.broker_id, now_ms, timeout_ms);
+            let interval_ms = self.config.broker_heartbeat_interval_ms;
+            let live = self.sessions.is_fresh(e.broker_id, now_ms, timeout_ms)
+                && !self
+                    .sessions
+                    .is_unheard_past_grace(e.broker_id, now_ms, interval_ms);
+            #[cfg(test)]
+            let live = live && !self.bugs.registration_ignores_sessions;
             let successor = e.fenced && request.previous_broker_epoch == e.broker_epoch;
             if live && !successor && e.incarnation_id != request.incarnation_id {
                 return Err(ResponseError::DuplicateBrokerRegistration);
@@ -144,6 +160,13 @@ impl Controller {
         let next = self.next_broker_state(now_ms, current, request, &registration);
         if next != current {
             let records = self.transition_records(broker_id, current, next);
+            self.propose(records, out);
+        }
+        let first_heard = !self.sessions.was_heard(broker_id);
+        if first_heard && current == BrokerState::Unfenced && next == current {
+            // Passed over by elections while unheard past the grace (see
+            // `is_electable`): it leads where no one could.
+            let records = self.leaderless_election_records(broker_id);
             self.propose(records, out);
         }
         if next == BrokerState::ControlledShutdown {
@@ -264,6 +287,37 @@ impl Controller {
             }
             let records = self.fence_records(broker_id);
             self.propose(records, out);
+        }
+    }
+
+    /// True when `broker_id` may be elected leader: active (unfenced, not
+    /// shutting down) and not a registration this controller has gone
+    /// without hearing from past the grace after its activation
+    /// ([`BrokerSessions::is_unheard_past_grace`](super::sessions::BrokerSessions::is_unheard_past_grace)).
+    /// Such a registration may be replaced by a new incarnation; after a
+    /// whole-cluster restart the others not heard from are as likely dead
+    /// (they usually are), and electing one left the partition led by a
+    /// dead broker, unreachable to clients, until its session ran out.
+    /// Passed over, the partition is led by another in-sync replica, or is
+    /// leaderless until the broker is heard (its first heartbeat elects it)
+    /// or fenced when its session runs out (then the ELR may lead).
+    pub(super) fn is_electable(&self, broker_id: BrokerId) -> bool {
+        let interval_ms = self.config.broker_heartbeat_interval_ms;
+        self.image.is_active(broker_id)
+            && !self
+                .sessions
+                .is_unheard_past_grace(broker_id, self.now_ms, interval_ms)
+    }
+
+    /// True when `broker_id` may lead a partition now led by `current`: the
+    /// current leader stays while active (a leader unheard from is not
+    /// demoted for it, as that could force an unclean election), another
+    /// broker must be [electable](Self::is_electable).
+    pub(super) fn may_lead(&self, broker_id: BrokerId, current: Option<BrokerId>) -> bool {
+        if current == Some(broker_id) {
+            self.image.is_active(broker_id)
+        } else {
+            self.is_electable(broker_id)
         }
     }
 

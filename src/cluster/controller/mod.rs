@@ -58,6 +58,9 @@ pub(crate) struct PlantedBugs {
     /// A reassignment completes without waiting for its new replicas to
     /// be in sync.
     pub(crate) reassignment_skips_sync: bool,
+    /// A registration of another incarnation replaces the current one
+    /// whatever its session (KRaft's rule for fenced registrations, for all).
+    pub(crate) registration_ignores_sessions: bool,
 }
 
 /// The active controller.
@@ -72,6 +75,8 @@ pub struct Controller {
     deferred: VecDeque<(i64, RequestId, Reply)>,
     rng: Prng,
     next_balance_ms: u64,
+    /// The time of the input being handled (elections ask sessions by it).
+    now_ms: u64,
     fault: Option<String>,
     #[cfg(test)]
     pub(crate) bugs: PlantedBugs,
@@ -90,6 +95,7 @@ impl Controller {
             sessions,
             deferred: VecDeque::new(),
             rng: Prng::new(seed),
+            now_ms,
             fault: None,
             #[cfg(test)]
             bugs: PlantedBugs::default(),
@@ -118,6 +124,7 @@ impl Controller {
 
     /// Handles one input at `now_ms`; returns what to carry out, in order.
     pub fn handle(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
+        self.now_ms = now_ms;
         let mut out = Vec::new();
         if self.fault.is_some() {
             if let Input::Request { id, request } = input {

@@ -90,7 +90,7 @@ impl Controller {
             }
             isr.push(replicas[0]);
         }
-        let acceptable = |r: BrokerId| self.image.is_active(r);
+        let acceptable = |r: BrokerId| self.may_lead(r, partition.leader);
         let change = self
             .change(tp, partition, acceptable, None)
             .target_isr(isr)
@@ -121,7 +121,7 @@ impl Controller {
             .collect();
         let mut replicas = target.to_vec();
         replicas.extend(&removing);
-        let acceptable = |r: BrokerId| self.image.is_active(r);
+        let acceptable = |r: BrokerId| self.may_lead(r, partition.leader);
         let change = self
             .change(tp, partition, acceptable, None)
             .target_assignment(

@@ -98,13 +98,14 @@ impl Controller {
         partitions: &BTreeSet<TopicIdPartition>,
     ) -> Vec<MetadataRecord> {
         let excluded = [update.remove, update.unclean_shutdown];
-        let acceptable = |r: BrokerId| {
-            !excluded.contains(&Some(r)) && (Some(r) == update.add || self.image.is_active(r))
-        };
         let mut records = Vec::new();
         for &tp in partitions {
             let Some(partition) = self.image.partition(tp) else {
                 continue;
+            };
+            let acceptable = |r: BrokerId| {
+                !excluded.contains(&Some(r))
+                    && (Some(r) == update.add || self.may_lead(r, partition.leader))
             };
             let target_isr = partition
                 .isr
@@ -189,7 +190,7 @@ impl Controller {
     ) -> Result<PartitionState, ResponseError> {
         let partition = self.validate_alter(broker_id, item)?;
         let target_isr = item.new_isr.iter().map(|(id, _)| *id).collect();
-        let acceptable = |r: BrokerId| self.image.is_active(r);
+        let acceptable = |r: BrokerId| self.may_lead(r, partition.leader);
         let change = self
             .change(item.tp, partition, acceptable, None)
             .target_isr(target_isr)
@@ -290,7 +291,7 @@ impl Controller {
             ElectionType::Preferred => Election::Preferred,
             ElectionType::Unclean => Election::Unclean,
         };
-        let acceptable = |r: BrokerId| self.image.is_active(r);
+        let acceptable = |r: BrokerId| self.may_lead(r, partition.leader);
         match self.change(tp, partition, acceptable, Some(kind)).build() {
             Some(record) => {
                 records.push(MetadataRecord::PartitionChange(record));
@@ -336,7 +337,7 @@ impl Controller {
             let movable = !partition.has_preferred_leader()
                 && imbalanced.contains(&preferred)
                 && partition.isr.contains(&preferred)
-                && self.image.is_active(preferred);
+                && self.is_electable(preferred);
             if movable {
                 // An error here just means the preferred replica cannot lead yet.
                 let _ = self.elect_one(tp, ElectionType::Preferred, &mut records);

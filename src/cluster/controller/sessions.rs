@@ -12,6 +12,12 @@
 //! not fenced; if it still is (a wrong fence only moves its leaderships, as
 //! elections come from the ISR), it is fenced this way at most once per
 //! session timeout, so it cannot flap.
+//!
+//! The same grace bounds the fresh session a new controller gives every
+//! registration at activation: one it has not heard from one interval and
+//! a half after its activation may be replaced by a new incarnation
+//! ([`BrokerSessions::is_unheard_past_grace`]), so a broker restarted across
+//! a controller change need not wait a whole session timeout (issue 12).
 
 use crate::cluster::image::MetadataImage;
 use crate::cluster::BrokerId;
@@ -138,6 +144,23 @@ impl BrokerSessions {
     /// `broker` was fenced at `now_ms` for lost connections.
     pub(crate) fn fenced_for_loss(&mut self, broker: BrokerId, now_ms: u64) {
         self.get_mut(broker, now_ms).fenced_for_loss_ms = Some(now_ms);
+    }
+
+    /// True when `broker` has not registered or heartbeated to this
+    /// controller although a live broker would have by now: one
+    /// `interval_ms` after this controller's activation (its next heartbeat
+    /// finds the new controller) and half an interval more for its
+    /// reconnect and retries, the grace [`Self::is_lost`] gives too. Kafka's
+    /// controller gives such a registration a whole session instead
+    /// (`ClusterControlManager.activate`).
+    pub(crate) fn is_unheard_past_grace(
+        &self,
+        broker: BrokerId,
+        now_ms: u64,
+        interval_ms: u64,
+    ) -> bool {
+        let grace_ms = interval_ms.saturating_add(interval_ms / 2);
+        !self.was_heard(broker) && now_ms >= self.activated_ms.saturating_add(grace_ms)
     }
 
     /// True when `broker` registered or heartbeated to this controller.

@@ -7,6 +7,7 @@ mod partitions;
 mod reassignment;
 mod restart;
 mod sessions;
+mod whole_restart;
 
 use super::*;
 use crate::cluster::records::Endpoint;

@@ -15,6 +15,8 @@ use crate::cluster::image::snapshot::decode_snapshot;
 use crate::cluster::image::MetadataImage;
 use crate::cluster::records::{Endpoint, LeaderRecoveryState, RecordBatch};
 use crate::cluster::BrokerId;
+use std::collections::BTreeMap;
+use uuid::Uuid;
 
 /// A fetch with no answer for this long is sent again.
 const FETCH_TIMEOUT_MS: u64 = 1000;
@@ -39,6 +41,8 @@ pub(crate) struct SimBroker {
 
 struct Process {
     lifecycle: BrokerLifecycle,
+    incarnation: Uuid,
+    started_ms: u64,
     image: MetadataImage,
     fetch_sent_ms: Option<u64>,
     ready_at_ms: u64,
@@ -122,6 +126,8 @@ impl Sim {
         );
         broker.process = Some(Process {
             lifecycle,
+            incarnation,
+            started_ms: now_ms,
             image,
             fetch_sent_ms: None,
             ready_at_ms: now_ms + recovery_ms,
@@ -283,7 +289,11 @@ impl Sim {
                 let refused =
                     Reply::RegisterBroker(Err(ResponseError::DuplicateBrokerRegistration));
                 self.stats.duplicate_refusals += (reply == refused) as u64;
+                let was_registered = self.is_registered(id);
                 let outputs = self.lifecycle(id, LifecycleInput::Reply { id: local, reply });
+                if !was_registered && self.is_registered(id) {
+                    self.count_registration(id);
+                }
                 self.on_lifecycle(id, outputs)
             }
             Some(Route::Workload {
@@ -293,6 +303,23 @@ impl Sim {
             // A reply meant for an earlier process of this broker.
             _ => Ok(()),
         }
+    }
+
+    fn is_registered(&self, id: BrokerId) -> bool {
+        self.process(id)
+            .is_some_and(|p| p.lifecycle.broker_epoch().is_some())
+    }
+
+    /// The process of `id` just registered: how long it waited.
+    fn count_registration(&mut self, id: BrokerId) {
+        let Some(started_ms) = self.process(id).map(|p| p.started_ms) else {
+            return;
+        };
+        let wait_ms = self.now_ms - started_ms;
+        self.stats.registrations += 1;
+        self.stats.registration_wait_ms += wait_ms;
+        let longest = &mut self.stats.registration_wait_ms_max;
+        *longest = (*longest).max(wait_ms);
     }
 
     /// Replies must report only what the log committed.
@@ -435,6 +462,14 @@ impl Sim {
         self.brokers
             .iter()
             .filter_map(|(id, b)| b.stopped_at_ms.map(|at| (*id, at)))
+            .collect()
+    }
+
+    /// The incarnation of each running process, by broker id.
+    pub(super) fn running_incarnations(&self) -> BTreeMap<BrokerId, Uuid> {
+        self.brokers
+            .iter()
+            .filter_map(|(id, b)| b.process.as_ref().map(|p| (*id, p.incarnation)))
             .collect()
     }
 

@@ -14,7 +14,9 @@
 //! completes once settled (the simulated leaders stop changing ISRs when
 //! the faults stop, so a move in flight then stays in flight). Every broker's image equals the log's image at the same offset;
 //! an active controller with nothing pending has exactly the log's image.
-//! Every reply reports only what is committed.
+//! Every reply reports only what is committed. A registration never replaces
+//! the running process's own with another incarnation's (a live process is
+//! never superseded: its next heartbeat would fail it as a duplicate).
 //!
 //! Liveness, at the end, once faults have stopped: see [`Checker::settled`].
 
@@ -44,6 +46,8 @@ pub(crate) enum Fact {
 pub(crate) struct Checker {
     partitions: BTreeMap<TopicIdPartition, PartitionRegistration>,
     broker_epochs: BTreeMap<BrokerId, i64>,
+    /// The incarnation each broker id's last committed registration names.
+    registered: BTreeMap<BrokerId, Uuid>,
     /// Image digest at every committed batch end.
     digests: BTreeMap<i64, u64>,
     facts: BTreeSet<Fact>,
@@ -72,6 +76,33 @@ impl Checker {
         self.digests.insert(image.offset(), image.digest());
         self.check_brokers(image)?;
         self.check_partitions(image, config)
+    }
+
+    /// Before `batch` is checked: `running` names the incarnation of each
+    /// broker id's running process. A registration may replace a dead
+    /// process's, never the running one's.
+    pub(crate) fn on_registrations(
+        &mut self,
+        batch: &RecordBatch,
+        running: &BTreeMap<BrokerId, Uuid>,
+    ) -> Check {
+        for record in &batch.records {
+            let MetadataRecord::RegisterBroker(r) = record else {
+                continue;
+            };
+            let previous = self.registered.insert(r.broker_id, r.incarnation_id);
+            let Some(live) = running.get(&r.broker_id) else {
+                continue;
+            };
+            if previous == Some(*live) && r.incarnation_id != *live {
+                return Err(format!(
+                    "broker {}: the running process's registration (incarnation {live}) was \
+                     replaced by incarnation {} at epoch {}",
+                    r.broker_id, r.incarnation_id, r.broker_epoch
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn learn(&mut self, record: &MetadataRecord, image: &MetadataImage) {

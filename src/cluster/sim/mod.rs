@@ -89,6 +89,11 @@ pub(crate) struct Stats {
     pub(crate) alter_refused: u64,
     /// Registrations refused while an older process's session lived.
     pub(crate) duplicate_refusals: u64,
+    /// Processes that registered, and their waits from start to the
+    /// accepted registration: total and longest.
+    pub(crate) registrations: u64,
+    pub(crate) registration_wait_ms: u64,
+    pub(crate) registration_wait_ms_max: u64,
     /// Reassignments completed and cancelled (KIP-455).
     pub(crate) moves_completed: u64,
     pub(crate) moves_cancelled: u64,
@@ -421,6 +426,8 @@ impl Sim {
     fn committed(&mut self, batch: &crate::cluster::records::RecordBatch) -> Result<(), String> {
         self.stats.commits += 1;
         self.stats.records += batch.records.len() as u64;
+        let running = self.running_incarnations();
+        self.checker.on_registrations(batch, &running)?;
         self.checker
             .on_commit(batch, &self.quorum.committed, &self.params.controller)
     }

@@ -9,8 +9,10 @@
 //!   every event; the failure message of any run prints this command.
 //! - The planted-bug tests show the checker catches a controller that elects
 //!   outside the ISR, fences without moving leadership, lets a fenced
-//!   broker into an ISR, or leaves a partition no eligible replica after a
-//!   crash; each failure replays from its seed.
+//!   broker into an ISR, leaves a partition no eligible replica after a
+//!   crash; each failure replays from its seed. The one for a registration
+//!   that replaces a live process's is ignored: the faults seldom produce
+//!   the late registration it needs.
 
 use super::*;
 use crate::cluster::controller::PlantedBugs;
@@ -99,6 +101,11 @@ fn add(total: &mut Stats, one: &Stats) {
     total.moves_completed += one.moves_completed;
     total.moves_cancelled += one.moves_cancelled;
     total.duplicate_refusals += one.duplicate_refusals;
+    total.registrations += one.registrations;
+    total.registration_wait_ms += one.registration_wait_ms;
+    total.registration_wait_ms_max = total
+        .registration_wait_ms_max
+        .max(one.registration_wait_ms_max);
 }
 
 #[test]
@@ -124,7 +131,8 @@ fn many_seeds_hold_every_invariant() {
          {} commits, {} records, {} failovers, {} crashes, {} controlled shutdowns, {} cuts, \
          {:.0} simulated hours; leaders elected from ISR {}, ELR {}, uncleanly {}; {} snapshot \
          loads; {} clean exits; AlterPartition {} accepted, {} refused; {} duplicate \
-         registrations refused; reassignments {} completed, {} cancelled",
+         registrations refused; {} registrations, waited {:.0} ms on average, {} ms at most; \
+         reassignments {} completed, {} cancelled",
         count as f64 / seconds,
         totals.events,
         totals.commits,
@@ -142,6 +150,9 @@ fn many_seeds_hold_every_invariant() {
         totals.alter_ok,
         totals.alter_refused,
         totals.duplicate_refusals,
+        totals.registrations,
+        totals.registration_wait_ms as f64 / totals.registrations.max(1) as f64,
+        totals.registration_wait_ms_max,
         totals.moves_completed,
         totals.moves_cancelled,
     );
@@ -257,6 +268,23 @@ fn checker_catches_a_reassignment_that_drops_replicas_before_the_new_ones_sync()
     let failure = first_failure(bugs);
     println!("planted bug caught: {failure}");
     assert!(failure.what.contains("left before"), "{failure}");
+}
+
+#[test]
+#[ignore = "the fault model seldom delays a dead process's registration past its successor's: \
+            200 seeds with sessions ignored altogether missed it (2026-12-03); needs a fault \
+            that replays a dead incarnation's registration late"]
+fn checker_catches_a_registration_that_replaces_a_live_process() {
+    let bugs = PlantedBugs {
+        registration_ignores_sessions: true,
+        ..PlantedBugs::default()
+    };
+    let failure = first_failure(bugs);
+    println!("planted bug caught: {failure}");
+    assert!(
+        failure.what.contains("running process's registration"),
+        "{failure}"
+    );
 }
 
 #[test]

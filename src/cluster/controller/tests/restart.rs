@@ -2,7 +2,10 @@
 //! active controller (issue 12): its dead incarnation's registration is
 //! still unfenced in the log, and no one else will ever fence it before its
 //! session times out, so the new controller does it at its first tick and
-//! lets its own new incarnation register at once.
+//! lets its own new incarnation register at once. Another node's broker
+//! killed across a controller change: its new incarnation may replace the
+//! registration once a live broker would have been heard from (one heartbeat
+//! interval and a half after the activation).
 
 use super::*;
 
@@ -101,9 +104,10 @@ fn another_process_cannot_take_the_controllers_node_id() {
 }
 
 #[test]
-fn without_a_local_broker_the_dead_registration_keeps_its_session() {
+fn without_a_local_broker_the_dead_registration_keeps_its_session_for_a_grace() {
     // A controller-only node (or another node's controller) cannot tell a
-    // dead process from a live one not heard yet: the session rule holds.
+    // dead process from a live one not heard yet: until a live one would
+    // have found it, the session rule holds.
     let mut h = Harness::new(config());
     restart_as_controller(&mut h, None);
     h.tick(TICK_MS);
@@ -112,6 +116,54 @@ fn without_a_local_broker_the_dead_registration_keeps_its_session() {
         h.register_as(NODE, Uuid::from_u128(77), -1),
         Err(ResponseError::DuplicateBrokerRegistration)
     );
+}
+
+/// One heartbeat interval and a half: when a live broker has found a new
+/// controller.
+fn grace_ms() -> u64 {
+    let interval_ms = config().broker_heartbeat_interval_ms;
+    interval_ms + interval_ms / 2
+}
+
+#[test]
+fn another_brokers_unheard_registration_is_replaced_once_past_the_grace() {
+    // Issue 12: a broker killed across a controller change used to be
+    // refused a whole session timeout after the new controller's activation.
+    let mut h = Harness::new(config());
+    let restart = restart_as_controller(&mut h, None);
+    let (solo, on_node) = restart.solo;
+    let old_epoch = h.image().broker(NODE).unwrap().broker_epoch;
+    let restarted = Uuid::from_u128(77);
+    h.tick(restart.activated_ms + grace_ms() - 1 - h.now_ms);
+    h.heartbeat_all_but(&[NODE]);
+    assert_eq!(
+        h.register_as(NODE, restarted, -1),
+        Err(ResponseError::DuplicateBrokerRegistration),
+        "a live broker may still be on its way"
+    );
+    h.tick(1);
+    let epoch = h.register_as(NODE, restarted, -1).unwrap();
+    assert!(epoch > old_epoch);
+    assert!(h.now_ms < restart.activated_ms + config().session_timeout_ms);
+    assert!(!h.heartbeat(NODE).is_fenced);
+    h.tick(TICK_MS);
+    assert_eq!(h.partition(solo, on_node).leader, Some(NODE));
+}
+
+#[test]
+fn a_registration_heard_in_this_term_keeps_its_session() {
+    // The broker found the new controller: another process under its id is
+    // refused for a whole session timeout, as before.
+    let mut h = Harness::new(config());
+    let restart = restart_as_controller(&mut h, None);
+    h.tick(TICK_MS);
+    h.heartbeat_all_but(&[]);
+    h.tick(restart.activated_ms + grace_ms() + TICK_MS - h.now_ms);
+    assert_eq!(
+        h.register_as(NODE, Uuid::from_u128(77), -1),
+        Err(ResponseError::DuplicateBrokerRegistration)
+    );
+    assert!(!fenced(&h, NODE));
 }
 
 /// The I/O layer's controller tick.
