@@ -16,7 +16,10 @@ MODULE=tests/goclients/newest
 # A Go that can switch toolchains (1.21+) but is older than go.mod asks fetches this one from
 # the module proxy (GOTOOLCHAIN); older Gos (Debian bookworm's 1.19) cannot build the module.
 FALLBACK_TOOLCHAIN=go1.27.3
-mkdir -p "$OUT"
+# Go's build cache lives outside target/ so that a clean clone (CI) reuses what an earlier run on
+# this machine compiled: the cache is content-addressed, so sharing it across checkouts is safe.
+GO_BUILD_CACHE="${MILLRACE_GO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/millrace/go-build}"
+mkdir -p "$OUT" "$GO_BUILD_CACHE"
 
 # sources_changed STAMP FILES...: true when FILES differ from the sums kept in STAMP.
 sources_changed() {
@@ -43,7 +46,7 @@ build_debian() {
         package=${package%%:*}
         sources_changed "$OUT/$binary.sources" tests/goclients/"$package"/*.go || continue
         # cgo builds Sarama's zstd binding (DataDog/zstd); its deprecation warnings are noise.
-        env GO111MODULE=off GOPATH="$gopath" GOCACHE="$PWD/target/go-cache" GOFLAGS= \
+        env GO111MODULE=off GOPATH="$gopath" GOCACHE="$GO_BUILD_CACHE" GOFLAGS= \
             go build -o "$OUT/$binary" "./tests/goclients/$package" 2> >(grep -v -e 'deprecated' -e 'cgo-gcc-prolog' -e 'zstd' -e '^ ' -e 'In file included' >&2)
         sha256sum tests/goclients/"$package"/*.go >"$OUT/$binary.sources"
     done
@@ -91,7 +94,7 @@ build_newest_overlay() {
 
 build_newest() {
     find_go_for_module
-    export GOCACHE="$PWD/target/go-cache" GOFLAGS=-mod=readonly
+    export GOCACHE="$GO_BUILD_CACHE" GOFLAGS=-mod=readonly
     local inputs=("$MODULE"/go.mod "$MODULE"/go.sum "$MODULE"/franz/*.go tests/goclients/sarama/*.go tests/goclients/kafkago/*.go)
     sources_changed "$OUT/newest.sources" "${inputs[@]}" || return 0
     "$GO" build -C "$MODULE" -o "$PWD/$OUT/franz-check" ./franz
