@@ -121,6 +121,9 @@ pub struct ShardMetrics {
     pub cross_shard_sent_to: Box<[Counter]>,
     /// Messages received from other shards.
     pub cross_shard_received: Counter,
+    /// O_DIRECT reads of segment headers by scans (where a Fetch starts,
+    /// truncation, time lookups, recovery).
+    pub segment_scan_reads: Counter,
     /// Reactor stalls (probe wake-ups later than the stall threshold).
     pub reactor_stalls: Counter,
     /// Lateness of the reactor probe's timer wake-ups.
@@ -154,6 +157,7 @@ impl ShardMetrics {
             connections_accepted: Counter::default(),
             cross_shard_sent_to: counters(nr_shards),
             cross_shard_received: Counter::default(),
+            segment_scan_reads: Counter::default(),
             reactor_stalls: Counter::default(),
             reactor_delay: LatencyHistogram::default(),
             executor: ExecutorCounters::default(),

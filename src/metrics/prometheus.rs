@@ -203,7 +203,7 @@ fn render_partition_errors(w: &mut TextWriter, registry: &Registry) {
 
 fn render_traffic(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let counters: [(&str, &str, Read); 8] = [
+    let counters: [(&str, &str, Read); 9] = [
         (
             "millrace_request_bytes_total",
             "Request bytes received (frames with their size prefix).",
@@ -243,6 +243,12 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
             "millrace_cross_shard_messages_received_total",
             "Messages received from other shards.",
             |m| m.cross_shard_received.get(),
+        ),
+        (
+            "millrace_segment_scan_reads_total",
+            "O_DIRECT reads of segment batch headers by scans: where a Fetch starts (when the \
+             offset index does not know it), truncation, time lookups, recovery.",
+            |m| m.segment_scan_reads.get(),
         ),
     ];
     for (name, help, read) in counters {

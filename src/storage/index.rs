@@ -42,30 +42,107 @@ impl fmt::Display for IndexDamage {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `OffsetEntry::relative_base_offset` of an entry read from a `.index` file,
+/// which records last offsets only.
+const UNKNOWN_BASE: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
 struct OffsetEntry {
+    /// Last offset of the batch (what the file records).
     relative_offset: u32,
     position: u32,
+    /// First offset of the batch, known for batches appended or scanned by
+    /// this process (memory only): it lets a read start at the batch
+    /// without reading its header ([`OffsetIndex::batch_holding`]).
+    relative_base_offset: u32,
 }
 
 /// Sparse map from offsets to file positions of batch starts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct OffsetIndex {
     entries: Vec<OffsetEntry>,
 }
 
+/// Two indexes are equal when their files are: the base offsets are a
+/// memory-only addition.
+impl PartialEq for OffsetIndex {
+    fn eq(&self, other: &Self) -> bool {
+        let file_entry = |entry: &OffsetEntry| (entry.relative_offset, entry.position);
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .map(file_entry)
+                .eq(other.entries.iter().map(file_entry))
+    }
+}
+
+impl Eq for OffsetIndex {}
+
+/// An indexed batch found without reading the segment file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexedStart {
+    /// File position of the batch start.
+    pub position: u32,
+    /// Position of the next entry's batch, which starts at or after this
+    /// batch's end (`None` for the last entry: the batch's end is unknown).
+    pub next_position: Option<u32>,
+}
+
 impl OffsetIndex {
-    /// Adds an entry; ignored unless both offset and position grow.
+    /// Adds an entry from a `.index` file (the batch's base offset is
+    /// unknown); ignored unless both offset and position grow.
     pub fn push(&mut self, relative_offset: u32, position: u32) {
+        self.push_batch(UNKNOWN_BASE, relative_offset, position);
+    }
+
+    /// Adds an entry for a batch of relative offsets
+    /// `relative_base_offset..=relative_last_offset`; ignored unless both
+    /// offset and position grow.
+    pub fn push_batch(
+        &mut self,
+        relative_base_offset: u32,
+        relative_last_offset: u32,
+        position: u32,
+    ) {
         if let Some(last) = self.entries.last() {
-            if relative_offset <= last.relative_offset || position <= last.position {
+            if relative_last_offset <= last.relative_offset || position <= last.position {
                 return;
             }
         }
         self.entries.push(OffsetEntry {
-            relative_offset,
+            relative_offset: relative_last_offset,
             position,
+            relative_base_offset,
         });
+    }
+
+    /// The indexed batch holding `relative_offset`, when its base offset is
+    /// known: a read can start there without a header scan. `None` when the
+    /// offset is in a batch without entry (or an entry from a file).
+    pub fn batch_holding(&self, relative_offset: u32) -> Option<IndexedStart> {
+        let at = self
+            .entries
+            .partition_point(|entry| entry.relative_offset < relative_offset);
+        let entry = self.entries.get(at)?;
+        let known = entry.relative_base_offset != UNKNOWN_BASE;
+        (known && entry.relative_base_offset <= relative_offset).then(|| IndexedStart {
+            position: entry.position,
+            next_position: self.entries.get(at + 1).map(|next| next.position),
+        })
+    }
+
+    /// The last batch start in `(after_position, up_to_position]` whose
+    /// entry knows its base offset: where a read answer can end so that the
+    /// next read, from that batch, finds it with [`OffsetIndex::batch_holding`].
+    pub fn known_batch_start_in(&self, after_position: u64, up_to_position: u64) -> Option<u64> {
+        let after = self
+            .entries
+            .partition_point(|entry| u64::from(entry.position) <= up_to_position);
+        let entry = self.entries.get(after.checked_sub(1)?)?;
+        let position = u64::from(entry.position);
+        let known = entry.relative_base_offset != UNKNOWN_BASE;
+        (known && position > after_position).then_some(position)
     }
 
     /// Position of a batch start at or before the batch holding
@@ -233,6 +310,8 @@ fn be_u32(bytes: &[u8]) -> u32 {
 /// Where a batch lies in its segment, as the indexes need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexedBatch {
+    /// First offset of the batch relative to the segment base.
+    pub relative_base_offset: u32,
     /// Last offset of the batch relative to the segment base.
     pub relative_last_offset: u32,
     /// File position of the batch start.
@@ -273,8 +352,11 @@ impl SegmentIndexes {
     pub fn on_batch(&mut self, batch: IndexedBatch, interval_bytes: u32) {
         self.observe_timestamp(batch.max_timestamp, batch.relative_last_offset);
         if self.bytes_since_entry > u64::from(interval_bytes) {
-            self.offsets
-                .push(batch.relative_last_offset, batch.position);
+            self.offsets.push_batch(
+                batch.relative_base_offset,
+                batch.relative_last_offset,
+                batch.position,
+            );
             if let Some(max) = self.max_timestamp {
                 self.times
                     .maybe_push(max, self.relative_offset_of_max_timestamp);
@@ -338,6 +420,7 @@ mod tests {
 
     fn batch(relative_last_offset: u32, position: u32, max_timestamp: i64) -> IndexedBatch {
         IndexedBatch {
+            relative_base_offset: relative_last_offset.saturating_sub(1),
             relative_last_offset,
             position,
             len: 100,
@@ -409,6 +492,48 @@ mod tests {
         assert_eq!(index.resume_before(9), Some((10_000, 5)));
         assert_eq!(index.resume_before(12), Some((15_000, 8)));
         assert_eq!(index.resume_before(1000), Some((15_000, 8)));
+    }
+
+    #[test]
+    fn known_base_offsets_find_batches_without_a_scan() {
+        let mut index = OffsetIndex::default();
+        // Batches 0..=3 at 0 (no entry: read from a file), 4..=7 at 1000,
+        // 8..=9 at 2000 (no entry), 10..=12 at 2500, 13..=20 at 4000.
+        index.push(3, 0);
+        index.push_batch(4, 7, 1000);
+        index.push_batch(10, 12, 2500);
+        index.push_batch(13, 20, 4000);
+        let at = |position, next_position| {
+            Some(IndexedStart {
+                position,
+                next_position,
+            })
+        };
+        assert_eq!(index.batch_holding(0), None, "base unknown");
+        assert_eq!(index.batch_holding(3), None, "base unknown");
+        assert_eq!(index.batch_holding(4), at(1000, Some(2500)));
+        assert_eq!(index.batch_holding(7), at(1000, Some(2500)));
+        assert_eq!(index.batch_holding(8), None, "a batch without entry");
+        assert_eq!(index.batch_holding(9), None, "a batch without entry");
+        assert_eq!(index.batch_holding(10), at(2500, Some(4000)));
+        assert_eq!(index.batch_holding(20), at(4000, None));
+        assert_eq!(index.batch_holding(21), None, "past the last entry");
+        // Where an answer from position 1000 may end.
+        assert_eq!(index.known_batch_start_in(1000, 2499), None);
+        assert_eq!(index.known_batch_start_in(1000, 2500), Some(2500));
+        assert_eq!(index.known_batch_start_in(1000, 3999), Some(2500));
+        assert_eq!(index.known_batch_start_in(1000, 9999), Some(4000));
+        assert_eq!(
+            index.known_batch_start_in(2500, 3000),
+            None,
+            "past the start only"
+        );
+        assert_eq!(index.known_batch_start_in(0, 500), None, "base unknown");
+        // Truncation drops the entries of the removed batches.
+        let mut indexes = SegmentIndexes::from_loaded(index, TimeIndex::default());
+        indexes.truncate(2500, 10);
+        assert_eq!(indexes.offsets.batch_holding(10), None);
+        assert_eq!(indexes.offsets.batch_holding(4), at(1000, None));
     }
 
     #[test]

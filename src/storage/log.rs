@@ -489,6 +489,7 @@ impl PartitionLog {
             let last_offset = offset + i64::from(batch.info.last_offset_delta);
             state.active.indexes.on_batch(
                 IndexedBatch {
+                    relative_base_offset: (offset - state.active.base_offset) as u32,
                     relative_last_offset: (last_offset - state.active.base_offset) as u32,
                     position: position as u32,
                     len: batch.len() as u32,

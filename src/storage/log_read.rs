@@ -3,6 +3,7 @@
 //! `log_time.rs`.
 
 use super::error::{ReadError, StorageError};
+use super::index::IndexedStart;
 use super::log::PartitionLog;
 use super::read_handles::{read_handle, ReadHandleSlot};
 use super::scan::find_batch;
@@ -48,6 +49,8 @@ pub(super) struct SegmentView {
     /// Batch start from which to scan.
     pub(super) start_position: u64,
     pub(super) is_active: bool,
+    /// The batch holding the read's offset, when the offset index knows it.
+    indexed: Option<IndexedStart>,
 }
 
 impl SegmentView {
@@ -65,7 +68,25 @@ impl SegmentView {
             on_disk_bytes,
             start_position: start_position.min(on_disk_bytes),
             is_active,
+            indexed: None,
         }
+    }
+
+    /// The position and a length bound of the batch holding the read's
+    /// offset, from the offset index, when that is enough to answer: the
+    /// batch lies wholly below `readable_end`, and its length is not needed
+    /// (its bound is within `max_bytes`, or the first batch need not be
+    /// whole). `None`: scan the headers.
+    fn indexed_batch(&self, readable_end: u64, limits: ReadLimits) -> Option<(u64, u64)> {
+        let indexed = self.indexed?;
+        let position = u64::from(indexed.position);
+        let batch_end_bound = u64::from(indexed.next_position?);
+        if batch_end_bound > readable_end || position < self.start_position {
+            return None;
+        }
+        let len_bound = batch_end_bound - position;
+        (!limits.min_one_batch || len_bound <= limits.max_bytes as u64)
+            .then_some((position, len_bound))
     }
 }
 
@@ -104,21 +125,28 @@ impl PartitionLog {
             .readable_end(&view, limits.end_offset)
             .await
             .map_err(|error| ReadError::Storage(self.read_failed(error)))?;
-        let found = find_batch(
-            &view.reader,
-            view.start_position,
-            readable_end,
-            self.limits.scan_read_bytes,
-            |batch| batch.last_offset() >= offset,
-        )
-        .await
-        .map_err(|error| ReadError::Storage(self.read_failed(error)))?;
+        let found = match view.indexed_batch(readable_end, limits) {
+            Some(found) => Some(found),
+            None => find_batch(
+                &view.reader,
+                view.start_position,
+                readable_end,
+                self.limits.scan_read_bytes,
+                |batch| batch.last_offset() >= offset,
+            )
+            .await
+            .map_err(|error| ReadError::Storage(self.read_failed(error)))?
+            .map(|(position, batch)| (position, batch.len as u64)),
+        };
         match found {
-            Some((position, batch)) => {
+            Some((position, first_batch_len)) => {
                 let available = readable_end - position;
                 let mut len = (limits.max_bytes as u64).min(available);
                 if limits.min_one_batch {
-                    len = len.max(batch.len as u64);
+                    len = len.max(first_batch_len);
+                }
+                if len < available {
+                    len = self.cut_at_batch_start(view.base_offset, position, len);
                 }
                 if len > 0 {
                     let file = read_handle(&view.read_slot, &view.reader)
@@ -178,6 +206,27 @@ impl PartitionLog {
         (batch.segment_base == segment_base).then_some(batch.position)
     }
 
+    /// The length of an answer from `position` cut below its end: `len`
+    /// shortened to the last indexed batch start within it whose base offset
+    /// is known. The client then gets whole batches only and asks next for
+    /// that batch, which the index finds without reading the file (instead
+    /// of a partial batch it drops and asks for again, found by a header
+    /// read). `len` when no such batch start lies past the first batch.
+    fn cut_at_batch_start(&self, segment_base: i64, position: u64, len: u64) -> u64 {
+        let state = self.state.borrow();
+        let indexes = match segment_base == state.active.base_offset {
+            true => &state.active.indexes,
+            false => match state.sealed.get(&segment_base) {
+                Some(segment) => &segment.indexes,
+                None => return len,
+            },
+        };
+        indexes
+            .offsets
+            .known_batch_start_in(position, position + len)
+            .map_or(len, |batch_start| batch_start - position)
+    }
+
     fn empty_result(&self) -> ReadResult {
         let state = self.state.borrow();
         ReadResult {
@@ -217,24 +266,29 @@ impl PartitionLog {
                 .offsets
                 .lookup(relative(offset, active.base_offset));
             // Only final blocks: see `RecentBatches::evict_final`.
-            return Some(SegmentView::new(
+            let mut view = SegmentView::new(
                 active,
                 align_down(state.write.written),
                 u64::from(start),
                 true,
-            ));
+            );
+            view.indexed = active
+                .indexes
+                .offsets
+                .batch_holding(relative(offset, active.base_offset));
+            return Some(view);
         }
         let (_, segment) = state.sealed.range(..=offset).next_back()?;
         let start = segment
             .indexes
             .offsets
             .lookup(relative(offset, segment.base_offset));
-        Some(SegmentView::new(
-            segment,
-            segment.size,
-            u64::from(start),
-            false,
-        ))
+        let mut view = SegmentView::new(segment, segment.size, u64::from(start), false);
+        view.indexed = segment
+            .indexes
+            .offsets
+            .batch_holding(relative(offset, segment.base_offset));
+        Some(view)
     }
 
     /// A failed or corrupt read fails that request only: appends go on, as

@@ -68,6 +68,8 @@ mod unwritten;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod fetch_position_tests;
+#[cfg(test)]
 mod preallocation_tests;
 #[cfg(test)]
 mod read_bound_tests;

@@ -58,6 +58,7 @@ impl ScanWindow {
             let read_len = (self.read_bytes as u64)
                 .max(want_end - read_start)
                 .min(limit - read_start);
+            crate::metrics::with_local(|m| m.segment_scan_reads.inc());
             self.data = reader.read_at(read_start, read_len as usize).await?;
             self.start = read_start;
         }
@@ -188,6 +189,7 @@ pub async fn scan_segment(
         }
         outcome.indexes.on_batch(
             IndexedBatch {
+                relative_base_offset: (info.base_offset - segment.base_offset) as u32,
                 relative_last_offset: (info.last_offset() - segment.base_offset) as u32,
                 position: position as u32,
                 len: info.len as u32,
