@@ -2,8 +2,9 @@
 # Disk use, throughput and memory with many partitions (issue 10 item 13). A fresh broker per
 # partition count; `millrace bench` produces 1 KiB records at max rate (acks=all, no consumer)
 # to one topic of N partitions for DURATION; then the data written (the segments' logical sizes),
-# the blocks allocated under the log directory (du), and the broker's RSS now and at its peak;
-# then again after IDLE_S without writes (idle partitions give back their preallocation).
+# the blocks allocated under the log directory (du), the broker's RSS now and at its peak, and the
+# descriptors it holds (/proc/PID/fd); then again after IDLE_S without writes (idle partitions
+# give back their preallocation). The broker's open-file budget line is printed at the start.
 # A guard stops the broker if the disk's free space falls under FREE_GB_MIN (shared machine).
 # Usage: perf/many_partitions_disk.sh BIN DURATION COUNT... (e.g. BIN 10s 1 1000 10000)
 #   env: IDLE_S (default 15), FREE_GB_MIN (default 15)
@@ -43,8 +44,10 @@ for root, _, files in os.walk(log):
         data += st.st_size if name.endswith(".log") else 0
 status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
 rss, hwm = (int(status[key].split()[0]) * 1024 for key in ("VmRSS", "VmHWM"))
+fds = len(os.listdir(f"/proc/{pid}/fd"))
 print(f"  {label:6s} data {data / 1e9:6.2f} GB, allocated {allocated / 1e9:6.2f} GB "
-      f"({allocated / max(data, 1):.2f}x data), RSS {rss / 1e6:5.0f} MB, peak RSS {hwm / 1e6:5.0f} MB")
+      f"({allocated / max(data, 1):.2f}x data), RSS {rss / 1e6:5.0f} MB, peak RSS {hwm / 1e6:5.0f} MB, "
+      f"{fds} descriptors")
 PY
 }
 
@@ -65,6 +68,7 @@ for count in "$@"; do
     guard &
     guard_pid=$!
     echo "$count partition(s), $duration at max rate, free $(($(free_bytes "$BROKER_DATA") >> 30)) GB"
+    grep -o "open files: .*" "$BROKER_DATA/broker.stderr" | head -1 | sed 's/^/  /' || true
     created=$(date +%s%N)
     create_topic "many-$count-0" "$count"
     echo "  topic created in $((($(date +%s%N) - created) / 1000000)) ms"

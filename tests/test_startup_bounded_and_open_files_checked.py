@@ -5,8 +5,9 @@ files than allowed is refused at start.
   segment, on a device that never finishes an fsync, `storage.fault.plan=slow-sync`) used to
   leave a process that never served and never exited. With `startup.timeout.ms` the broker exits 1 within that bound (plus one
   poll) and names where each shard stands.
-- Every open partition holds 2 descriptors. At start the broker compares what the data directory
-  needs with RLIMIT_NOFILE: it raises the soft limit up to the hard one, and when that is still
+- Every open partition holds 1 descriptor (its active segment's file), and each shard a bounded
+  cache of read handles (`log.read.handles.per.shard`). At start the broker raises the soft
+  RLIMIT_NOFILE to the hard one and compares what the data directory needs with it; when that is
   too low it refuses to start with a message naming the limit and what to run, instead of EMFILE
   while serving.
 """
@@ -26,9 +27,11 @@ PARTITIONS = 300
 # The committed offsets' partitions count too (offsets.topic.num.partitions, Kafka's default 50):
 # they open at a group's first commit, and the check must hold for that moment as well.
 OFFSETS_PARTITIONS = 50
-# 300 partitions + 50 offsets partitions need 2 * 350 + 1024 descriptors.
-NEEDED_FDS = 2 * (PARTITIONS + OFFSETS_PARTITIONS) + 1024
 TIGHT_LIMIT = 512
+# Under TIGHT_LIMIT each of the 2 shards gets the fewest read handles (8).
+READ_HANDLES = 2 * 8
+# 300 partitions + 50 offsets partitions need 1 * 350 + the read handles + 1024 descriptors.
+NEEDED_FDS = (PARTITIONS + OFFSETS_PARTITIONS) + READ_HANDLES + 1024
 READY_TIMEOUT_S = 60.0
 
 
@@ -114,7 +117,7 @@ def test_too_low_an_open_file_limit_is_refused_at_start_with_what_to_run(broker,
     assert "Too many open files" not in log
 
 
-def test_a_low_soft_open_file_limit_is_raised_to_what_the_partitions_need(broker, tmp_path):
+def test_a_low_soft_open_file_limit_is_raised_to_the_hard_limit(broker, tmp_path):
     data_dir = data_dir_with_partitions(broker, PARTITIONS)
     port = free_port()
     cmd = serve_command(data_dir, port)
@@ -135,7 +138,8 @@ def test_a_low_soft_open_file_limit_is_raised_to_what_the_partitions_need(broker
             time.sleep(0.05)
         limits = open(f"/proc/{process.pid}/limits").read()
         soft = next(line for line in limits.splitlines() if line.startswith("Max open files")).split()[3]
-        assert int(soft) == NEEDED_FDS, limits
+        assert int(soft) == NEEDED_FDS * 2, limits
+        assert f"open files: limit {NEEDED_FDS * 2} (hard {NEEDED_FDS * 2})" in log_path.read_text(errors="replace")
         topics = clients.AdminClient(clients.quiet_config(f"{HOST}:{port}")).list_topics(timeout=10).topics
         assert any(len(t.partitions) == PARTITIONS for t in topics.values()), topics
     finally:

@@ -629,6 +629,14 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.unwritten_bytes_per_shard_max, bytes_key(v)?),
     },
     BrokerKey {
+        name: "log.read.handles.per.shard",
+        default: Some("0"),
+        doc: "Buffered segment read handles (open files) one shard keeps for fetches, least recently \
+              used closed first; 0 = a quarter of the open-file limit left after 1024 reserved, split \
+              over the shards (8..=4096 each).",
+        apply: |c, v| store(&mut c.read_handles_per_shard, int(v, 0, INT_MAX)? as usize),
+    },
+    BrokerKey {
         name: "log.level",
         default: Some("info"),
         doc: "error|warn|info|debug|trace|off; the MILLRACE_LOG variable overrides it.",

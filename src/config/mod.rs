@@ -140,6 +140,13 @@ pub struct Config {
     pub recent_bytes_per_shard_max: usize,
     /// `log.unwritten.bytes.per.shard.max`.
     pub unwritten_bytes_per_shard_max: usize,
+    /// `log.read.handles.per.shard`; 0 = derived from the open-file limit
+    /// (the start resolves it: `shard::open_files`).
+    pub read_handles_per_shard: usize,
+    /// Partitions this broker's open-file limit leaves room for (not a key:
+    /// set at start from RLIMIT_NOFILE, `shard::open_files`); CreateTopics
+    /// and CreatePartitions past it are refused. `u64::MAX` until then.
+    pub open_files_partitions_max: u64,
     /// `log.level`, lower case.
     pub log_level: String,
     /// `storage.fault.plan`: test-only disk fault injection; empty = none.
@@ -338,6 +345,8 @@ impl Config {
             recent_bytes_per_partition_min: 0,
             recent_bytes_per_shard_max: 0,
             unwritten_bytes_per_shard_max: 0,
+            read_handles_per_shard: 0,
+            open_files_partitions_max: u64::MAX,
             log_level: String::new(),
             storage_fault_plan: String::new(),
             shutdown_timeout_ms: 0,

@@ -207,7 +207,9 @@ fn plan_create(
             outcomes.push(outcome(&topic.name, code, message));
             continue;
         }
-        match validate_new_topic(config, topic) {
+        let checked = validate_new_topic(config, topic)
+            .and_then(|meta| fits_open_files(config, &next, meta.partitions).map(|()| meta));
+        match checked {
             Ok(meta) => {
                 next = next.with_topic(meta);
                 outcomes.push(outcome(&topic.name, error_code::NONE, None));
@@ -255,6 +257,31 @@ fn validate_new_topic(config: &Config, topic: &NewTopic) -> Result<TopicMeta, (i
         ));
     }
     topic_meta(topic, partitions)
+}
+
+/// `Err` (INVALID_PARTITIONS, with the limit and the fix) when `added` more
+/// partitions beside those of `table` and the offsets topic would not fit
+/// the open-file budget: refused before anything is created, rather than
+/// failing with EMFILE midway through opening them.
+fn fits_open_files(config: &Config, table: &TopicTable, added: i32) -> Result<(), (i16, String)> {
+    let held = table
+        .iter()
+        .map(|topic| topic.partitions.max(0) as u64)
+        .sum::<u64>()
+        .saturating_add(config.offsets_topic_num_partitions as u64);
+    let wanted = held.saturating_add(added.max(0) as u64);
+    let room = config.open_files_partitions_max;
+    if wanted <= room {
+        return Ok(());
+    }
+    Err((
+        error_code::INVALID_PARTITIONS,
+        format!(
+            "{added} more partition(s) would make {wanted} on this broker, but its open-file limit \
+             (RLIMIT_NOFILE) leaves room for {room} (one descriptor each, beside read handles and \
+             connections). Raise the limit (`ulimit -n`, LimitNOFILE; see tuning.md) or ask for fewer."
+        ),
+    ))
 }
 
 /// A single node's topic with a manual replica assignment: every replica
@@ -354,6 +381,9 @@ fn plan_partitions(
                     let (code, message) = error.code_and_message();
                     return outcome(name, code, Some(message));
                 }
+            }
+            if let Err((code, message)) = fits_open_files(config, &next, count - meta.partitions) {
+                return outcome(name, code, Some(message));
             }
             let mut grown = (*meta).clone();
             grown.partitions = count;

@@ -144,8 +144,15 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
         .map(|t| t.partitions.max(0) as u64)
         .sum::<u64>();
     let offsets_partitions = config.offsets_topic_num_partitions as u64;
-    super::open_files::ensure_open_file_limit(partitions + offsets_partitions)
-        .map_err(StartError)?;
+    let budget = super::open_files::ensure_open_file_limit(
+        partitions + offsets_partitions,
+        config.read_handles_per_shard,
+        nr_shards,
+    )
+    .map_err(StartError)?;
+    log::info!("{}", budget.describe());
+    config.read_handles_per_shard = budget.read_handles_per_shard;
+    config.open_files_partitions_max = budget.partitions_max();
     install_signal_thread(config.shutdown_timeout_ms)?;
     let previous_shutdown = match (fresh, clean_start) {
         (true, _) => "none (new data directory)",
@@ -276,6 +283,7 @@ async fn shard_main(
     startup.summary.record_shard_cpu(shard_id);
     let config = startup.config.clone();
     crate::storage::io::install_configured_plan(&config.storage_fault_plan, shard_id)?;
+    crate::storage::read_handles::configure(config.read_handles_per_shard);
     let limits = config.storage_limits();
     let storage = ShardStorage::new(
         shard_id,

@@ -5,11 +5,11 @@
 use super::error::{ReadError, StorageError};
 use super::index::IndexedStart;
 use super::log::PartitionLog;
+use super::read_handles::{read_handle, ReadHandleSlot};
 use super::scan::find_batch;
 use super::segment::{align_down, Segment, SegmentReader};
 use crate::protocol::piece::{FileRegion, Piece};
-use std::fs::File;
-use std::sync::Arc;
+use std::rc::Rc;
 
 /// Record batches for a Fetch.
 #[derive(Clone, Debug)]
@@ -40,7 +40,7 @@ pub struct ReadLimits {
 /// never holds a borrow across an `.await`.
 pub(super) struct SegmentView {
     pub(super) reader: SegmentReader,
-    read_file: Arc<File>,
+    read_slot: Rc<ReadHandleSlot>,
     pub(super) base_offset: i64,
     /// Offset after the segment's last batch.
     end_offset: i64,
@@ -62,7 +62,7 @@ impl SegmentView {
     ) -> Self {
         SegmentView {
             reader: segment.reader(),
-            read_file: segment.read_file.clone(),
+            read_slot: segment.read_handle.clone(),
             base_offset: segment.base_offset,
             end_offset: segment.next_offset,
             on_disk_bytes,
@@ -149,8 +149,11 @@ impl PartitionLog {
                     len = self.cut_at_batch_start(view.base_offset, position, len);
                 }
                 if len > 0 {
+                    let file = read_handle(&view.read_slot, &view.reader)
+                        .await
+                        .map_err(|error| ReadError::Storage(self.read_failed(error)))?;
                     result.pieces.push(Piece::File(FileRegion {
-                        file: view.read_file,
+                        file,
                         position,
                         len: len as u32,
                     }));

@@ -26,6 +26,8 @@
 //!   segments, written with [`atomic_file`]; the partition layer owns their
 //!   content.
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
+//! - [`read_handles`]: the buffered read handles fetches send from, opened
+//!   on demand and kept in a bounded per-shard cache.
 //! - [`io`]: the narrow file interface (real O_DIRECT files, or a
 //!   fault-injecting layer for tests).
 pub mod appender;
@@ -45,6 +47,7 @@ mod log_read;
 mod log_time;
 pub mod notify;
 pub mod preallocation;
+pub mod read_handles;
 pub mod recent_copy;
 pub mod recovery;
 pub mod recovery_point;

@@ -1,16 +1,16 @@
 //! One segment: a `.log` data file (O_DIRECT handle for the engine's own
-//! reads and writes, plus a buffered handle given out in file regions) and its
-//! in-memory indexes, persisted as `.index` / `.timeindex` when it is sealed
-//! or at shutdown.
+//! reads and writes; the buffered handle given out in file regions is opened
+//! on demand and cached per shard, `read_handles.rs`) and its in-memory
+//! indexes, persisted as `.index` / `.timeindex` when it is sealed or at
+//! shutdown.
 
 use super::error::StorageError;
 use super::index::{OffsetIndex, SegmentIndexes, TimeIndex};
 use super::io::{remove_file, OpenMode, SegmentFile};
+use super::read_handles::ReadHandleSlot;
 use glommio::io::DmaFile;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// Alignment of every O_DIRECT write position and length.
 pub const WRITE_ALIGNMENT_BYTES: u64 = 4096;
@@ -69,8 +69,9 @@ pub struct Segment {
     pub log_path: Rc<Path>,
     /// O_DIRECT handle: the engine's writes (active segment) and scans.
     pub dma: Rc<SegmentFile>,
-    /// Buffered read handle given out in `Piece::File` regions.
-    pub read_file: Arc<File>,
+    /// Buffered read handle given out in `Piece::File` regions, while the
+    /// shard's cache keeps one open (`read_handles.rs`).
+    pub read_handle: Rc<ReadHandleSlot>,
     /// Logical size: bytes of batches appended. Past it the file is zeros.
     pub size: u64,
     /// Offset after the last batch (the base offset while empty).
@@ -103,7 +104,7 @@ impl Segment {
         let dma = SegmentFile::open(&log_path, OpenMode::Create)
             .await
             .map_err(|e| StorageError::io("create", &log_path, e))?;
-        Segment::empty(log_path, base_offset, dma).await
+        Ok(Segment::empty(log_path, base_offset, dma))
     }
 
     /// Opens an existing segment file; `writable` for the active segment.
@@ -120,29 +121,25 @@ impl Segment {
         let dma = SegmentFile::open(&log_path, mode)
             .await
             .map_err(|e| StorageError::io("open", &log_path, e))?;
-        Segment::empty(log_path, base_offset, dma).await
+        Ok(Segment::empty(log_path, base_offset, dma))
     }
 
-    /// A segment over freshly opened files, before the loader or the
-    /// appender fills in size, next offset and indexes.
-    async fn empty(
-        log_path: PathBuf,
-        base_offset: i64,
-        dma: SegmentFile,
-    ) -> Result<Segment, StorageError> {
-        let read_file = open_read_handle(&log_path).await?;
-        Ok(Segment {
+    /// A segment over a freshly opened file, before the loader or the
+    /// appender fills in size, next offset and indexes. Its one descriptor
+    /// is the O_DIRECT file's: the read handle waits for a fetch.
+    fn empty(log_path: PathBuf, base_offset: i64, dma: SegmentFile) -> Segment {
+        Segment {
             base_offset,
             log_path: Rc::from(log_path.as_path()),
             dma: Rc::new(dma),
-            read_file,
+            read_handle: ReadHandleSlot::new(),
             size: 0,
             next_offset: base_offset,
             indexes: SegmentIndexes::default(),
             first_batch_timestamp: None,
             created_ms: super::log::now_ms(),
             allocated: 0,
-        })
+        }
     }
 
     /// How long this segment has waited for a `segment.ms` roll when a batch
@@ -334,19 +331,6 @@ impl SegmentReader {
             .await
             .map_err(|e| StorageError::io("read", &self.log_path, e))
     }
-}
-
-/// The buffered handle given out in file regions (the send helpers reopen
-/// it with O_DIRECT: `server::file_send`). open(2) can block on
-/// a slow device (path lookup, inode read): on the storage pool, never on
-/// the reactor.
-async fn open_read_handle(path: &Path) -> Result<Arc<File>, StorageError> {
-    let owned = path.to_path_buf();
-    glommio::executor()
-        .spawn_blocking(move || File::open(owned))
-        .await
-        .map(Arc::new)
-        .map_err(|e| StorageError::io("open", path, e))
 }
 
 /// Writes `bytes` as the whole content of `path` (created or replaced)

@@ -104,6 +104,12 @@ impl SegmentFile {
         }
     }
 
+    /// The O_DIRECT descriptor (to open another handle on the same file
+    /// through /proc, even after it was unlinked).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(self.dma())
+    }
+
     /// An aligned buffer for [`SegmentFile::write_at`].
     pub fn alloc_dma_buffer(&self, len: usize) -> DmaBuffer {
         self.dma().alloc_dma_buffer(len)
