@@ -259,13 +259,8 @@ async fn delete_moved_replicas(
         if placement.replicas.contains(&view.node_id) || !was_replica {
             continue;
         }
-        // No leader to follow: produce is refused, acks=all waits end.
-        partition
-            .become_follower(view.node_id, -1, placement.leader_epoch)
-            .await;
         drop(partition);
-        ctx.partitions
-            .delete(&topic, index)
+        stray_logs::stop_serving_and_delete(ctx, view, &topic, index, Some(placement.leader_epoch))
             .await
             .map_err(|e| format!("cannot delete {topic}-{index} (moved away): {e}"))?;
         log::info!(

@@ -17,12 +17,30 @@ use crate::cluster::member::view::ClusterView;
 use crate::cluster::raft::log_store::METADATA_LOG_DIR_NAME;
 use crate::coordinator::offsets::OFFSETS_DIR_PREFIX;
 use crate::local::helper_pool::run_control_job;
+use crate::storage::error::StorageError;
 use std::path::Path;
 use std::rc::Rc;
 
 /// Partition directories looked at in one pass: a data directory holding
 /// more is cleaned over the next restarts.
 const DIRECTORIES_SCANNED_MAX: usize = 1_000_000;
+
+/// Deletes the log and directory of `topic`-`index`; an open partition first
+/// stops serving (no leader to follow: produce is refused, acks=all waits
+/// end), at `leader_epoch` or else its own.
+pub(super) async fn stop_serving_and_delete(
+    ctx: &ShardContext,
+    view: &ClusterView,
+    topic: &str,
+    index: i32,
+    leader_epoch: Option<i32>,
+) -> Result<(), StorageError> {
+    if let Some(partition) = ctx.partitions.get(topic, index) {
+        let epoch = leader_epoch.unwrap_or_else(|| partition.leader_epoch());
+        partition.become_follower(view.node_id, -1, epoch).await;
+    }
+    ctx.partitions.delete(topic, index).await
+}
 
 /// True for the first view holding this process's registration (`previous`
 /// did not).
@@ -47,12 +65,7 @@ pub async fn delete_stray_logs(ctx: &Rc<ShardContext>, view: &ClusterView) -> Re
         let Some(reason) = stray_reason(view, &topic, index) else {
             continue;
         };
-        if let Some(partition) = ctx.partitions.get(&topic, index) {
-            let epoch = partition.leader_epoch();
-            partition.become_follower(view.node_id, -1, epoch).await;
-        }
-        ctx.partitions
-            .delete(&topic, index)
+        stop_serving_and_delete(ctx, view, &topic, index, None)
             .await
             .map_err(|e| format!("cannot delete stray log {topic}-{index}: {e}"))?;
         log::warn!(
