@@ -22,30 +22,51 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+/// Size of an arena's first block: 67 stamped headers. A partition that
+/// appends a few batches holds this much, not a whole
+/// `StorageLimits::header_arena_bytes` block (10,000 partitions x 64 KiB).
+pub const HEADER_ARENA_FIRST_BLOCK_BYTES: usize = 4096;
+
 /// Stamped batch headers are cut from shared blocks instead of one
-/// allocation per batch.
+/// allocation per batch. Blocks double in size, from
+/// [`HEADER_ARENA_FIRST_BLOCK_BYTES`] up to the largest size, as a partition
+/// keeps appending.
 #[derive(Debug)]
 pub struct HeaderArena {
     block: BytesMut,
-    block_bytes: usize,
+    next_block_bytes: usize,
+    block_bytes_max: usize,
 }
 
 impl HeaderArena {
-    /// An arena allocating blocks of `block_bytes`.
-    pub fn new(block_bytes: usize) -> Self {
+    /// An arena allocating blocks of at most `block_bytes_max`.
+    pub fn new(block_bytes_max: usize) -> Self {
         HeaderArena {
             block: BytesMut::new(),
-            block_bytes,
+            next_block_bytes: HEADER_ARENA_FIRST_BLOCK_BYTES.min(block_bytes_max),
+            block_bytes_max,
         }
     }
 
     /// A frozen copy of `header`.
     pub fn copy(&mut self, header: &[u8]) -> Bytes {
         if self.block.capacity() - self.block.len() < header.len() {
-            self.block = BytesMut::with_capacity(self.block_bytes.max(header.len()));
+            self.block = BytesMut::with_capacity(self.next_block_bytes.max(header.len()));
+            self.next_block_bytes = (self.next_block_bytes * 2).min(self.block_bytes_max);
         }
         self.block.extend_from_slice(header);
         self.block.split().freeze()
+    }
+
+    /// Drops the current block (headers cut from it keep it alive as long
+    /// as they live) and starts again from the first block size.
+    pub fn release(&mut self) {
+        *self = HeaderArena::new(self.block_bytes_max);
+    }
+
+    /// Bytes of the current block not used yet.
+    pub fn room_bytes(&self) -> usize {
+        self.block.capacity() - self.block.len()
     }
 }
 
@@ -196,6 +217,14 @@ impl RecentBatches {
                 break;
             }
             self.pop_front();
+        }
+    }
+
+    /// Gives back the room of the batch list once it is empty: a
+    /// partition that held thousands of batches keeps no list for them.
+    pub fn release_room(&mut self) {
+        if self.batches.is_empty() {
+            self.batches = VecDeque::new();
         }
     }
 
@@ -478,5 +507,28 @@ mod tests {
         assert_eq!(&a[..], &[1u8; 61][..]);
         assert_eq!(&b[..], &[2u8; 61][..]);
         assert_eq!(&c[..], &[3u8; 61][..]);
+    }
+
+    #[test]
+    fn arena_blocks_grow_from_small_and_restart_after_release() {
+        let mut arena = HeaderArena::new(64 * 1024);
+        arena.copy(&[1u8; 61]);
+        assert_eq!(arena.room_bytes(), HEADER_ARENA_FIRST_BLOCK_BYTES - 61);
+        // Fill blocks until the largest size is reached.
+        let mut sizes = Vec::new();
+        for _ in 0..10_000 {
+            if arena.room_bytes() < 61 {
+                arena.copy(&[2u8; 61]);
+                sizes.push(arena.room_bytes() + 61);
+            } else {
+                arena.copy(&[2u8; 61]);
+            }
+        }
+        assert_eq!(sizes[..4], [8192, 16384, 32768, 65536]);
+        assert!(sizes[4..].iter().all(|&size| size == 65536));
+        arena.release();
+        assert_eq!(arena.room_bytes(), 0);
+        arena.copy(&[3u8; 61]);
+        assert_eq!(arena.room_bytes(), HEADER_ARENA_FIRST_BLOCK_BYTES - 61);
     }
 }

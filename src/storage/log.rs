@@ -18,11 +18,12 @@ use super::flusher::FlushQueue;
 use super::index::IndexedBatch;
 use super::notify::{AppendListener, AppendListeners, Completion, DurableWait};
 use super::preallocation::Preallocation;
+use super::recent_budget::RecentBudget;
 use super::recent_copy::recent_parts;
 use super::recovery::LoadedLog;
 use super::recovery_point::RecoveryPointState;
 use super::roll::Sealing;
-use super::segment::{align_down, Segment};
+use super::segment::Segment;
 use crate::protocol::record_batch::{stamp_header, BatchInfo, RECORD_BATCH_HEADER_BYTES};
 use bytes::Bytes;
 use glommio::sync::{Permit, Semaphore};
@@ -264,8 +265,11 @@ pub struct PartitionLog {
     pub(super) sync_scheduled: Cell<bool>,
     pub(super) self_ref: Weak<PartitionLog>,
     pub(super) stats: Cell<LogStats>,
-    /// Recent batch bytes of all logs of the shard.
-    pub(super) shard_recent_bytes: Rc<Cell<usize>>,
+    /// Recent batch bytes of all logs of the shard, and their bound.
+    pub(super) recent_budget: Rc<RecentBudget>,
+    /// Appended to or read from memory since the shard's eviction hand last
+    /// passed (`recent_budget.rs`).
+    pub(super) recently_used: Cell<bool>,
     /// This log's unwritten bytes as last counted in the shard's sum.
     pub(super) unwritten_counted: Cell<u64>,
 }
@@ -295,7 +299,7 @@ impl PartitionLog {
         limits: StorageLimits,
         loaded: LoadedLog,
         flush_queue: Rc<FlushQueue>,
-        shard_recent_bytes: Rc<Cell<usize>>,
+        recent_budget: Rc<RecentBudget>,
     ) -> Rc<Self> {
         let log_start_offset = loaded
             .sealed
@@ -312,7 +316,7 @@ impl PartitionLog {
             sealed_bytes,
             active: loaded.active,
             write: loaded.active_write,
-            recent: recent_from(loaded.tail_batches, shard_recent_bytes.clone()),
+            recent: recent_from(loaded.tail_batches, recent_budget.counter()),
             arena: HeaderArena::new(limits.header_arena_bytes),
             log_start_offset,
             written_end_offset: end,
@@ -348,7 +352,8 @@ impl PartitionLog {
             sync_scheduled: Cell::new(false),
             self_ref: self_ref.clone(),
             stats: Cell::new(LogStats::default()),
-            shard_recent_bytes,
+            recent_budget,
+            recently_used: Cell::new(true),
             unwritten_counted: Cell::new(0),
         })
     }
@@ -472,6 +477,7 @@ impl PartitionLog {
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         let base_offset = state.log_end_offset();
+        self.recently_used.set(true);
         let log_append_time = match stamp {
             Stamp::Leader(_) => self.log_append_time(),
             Stamp::AsWritten => None,
@@ -659,23 +665,6 @@ impl PartitionLog {
     /// True after a failed write or fdatasync: the log refuses appends and reads.
     pub fn is_failed(&self) -> bool {
         self.failure.borrow().is_some()
-    }
-
-    /// Evicts recent batches down to this partition's budget, or to its
-    /// minimum while the shard is over its bound.
-    pub(super) fn evict_recent(&self) {
-        let over_shard_bound =
-            self.shard_recent_bytes.get() > self.limits.recent_bytes_per_shard_max;
-        let budget = match over_shard_bound {
-            true => self.limits.recent_bytes_per_partition_min,
-            false => self.limits.recent_bytes_per_partition,
-        };
-        let mut state = self.state.borrow_mut();
-        let state = &mut *state;
-        let final_position = align_down(state.write.written);
-        state
-            .recent
-            .evict_final(state.active.base_offset, final_position, budget);
     }
 
     /// Disk activity counters.

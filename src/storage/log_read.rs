@@ -243,6 +243,8 @@ impl PartitionLog {
         let Some(first) = state.recent.find(offset) else {
             return false;
         };
+        // A partition read from memory keeps its floor (`recent_budget.rs`).
+        self.recently_used.set(true);
         for batch in state.recent.iter_from(first) {
             let whole_first = result.bytes == 0 && limits.min_one_batch;
             let too_big = result.bytes + batch.len() > limits.max_bytes && !whole_first;

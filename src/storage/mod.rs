@@ -6,7 +6,9 @@
 //! - [`segment`], [`index`]: a `.log` file and its in-memory offset/time
 //!   indexes (`.index` / `.timeindex` in Kafka's formats).
 //! - [`appender`]: recent batches in memory and the O_DIRECT write plan;
-//!   [`recent_copy`]: why and when a recent batch gets its own allocation.
+//!   [`recent_copy`]: why and when a recent batch gets its own allocation;
+//!   [`recent_budget`]: the shard's bound on recent batches, met across
+//!   partitions.
 //! - [`flusher`]: the shard's group-commit task (writes, one fdatasync per
 //!   segment per round, waiter completion); `roll`: segment rolls, their
 //!   syncs (the seal) left to the flusher, off the append path; [`preallocation`]: how far
@@ -49,6 +51,7 @@ pub mod notify;
 pub mod partition_metadata;
 pub mod preallocation;
 pub mod read_handles;
+pub mod recent_budget;
 pub mod recent_copy;
 pub mod recovery;
 pub mod recovery_point;

@@ -7,6 +7,7 @@ use super::error::StorageError;
 use super::flusher::{run_flusher, FlushQueue};
 use super::log::{now_ms, PartitionLog};
 use super::partition_metadata;
+use super::recent_budget::RecentBudget;
 use super::recovery::{load_log, LoadStart};
 use super::recovery_point::RecoveryCapture;
 use super::segment::prime_iopoll_probe;
@@ -39,8 +40,8 @@ pub struct ShardStorage {
     /// Partitions being opened or deleted: later callers wait their turn.
     busy: RefCell<HashMap<PartitionKey, Rc<Semaphore>>>,
     flush_queue: Rc<FlushQueue>,
-    /// Recent batch bytes of all logs of the shard.
-    recent_bytes: Rc<Cell<usize>>,
+    /// Recent batch bytes of all logs of the shard, and their bound.
+    pub(super) recent_budget: Rc<RecentBudget>,
     stopping: Cell<bool>,
     iopoll_probe_primed: Cell<bool>,
     /// The log directory's recovery points, shared with the other shards.
@@ -65,6 +66,7 @@ impl ShardStorage {
         high_watermarks: Arc<RecoveryCheckpoint>,
     ) -> Rc<Self> {
         let flush_queue = Rc::new(FlushQueue::new(limits.unwritten_bytes_per_shard_max));
+        let recent_budget = RecentBudget::new(&limits);
         Rc::new(ShardStorage {
             shard_id,
             data_dir,
@@ -72,7 +74,7 @@ impl ShardStorage {
             logs: RefCell::new(HashMap::new()),
             busy: RefCell::new(HashMap::new()),
             flush_queue,
-            recent_bytes: Rc::new(Cell::new(0)),
+            recent_budget,
             stopping: Cell::new(false),
             iopoll_probe_primed: Cell::new(false),
             checkpoint,
@@ -187,8 +189,9 @@ impl ShardStorage {
             self.limits.clone(),
             loaded,
             self.flush_queue.clone(),
-            self.recent_bytes.clone(),
+            self.recent_budget.clone(),
         );
+        self.recent_budget.register(Rc::downgrade(&log));
         self.logs
             .borrow_mut()
             .entry(key.0)
@@ -388,7 +391,7 @@ impl ShardStorage {
 
     /// Bytes of recent batches held in memory by all partitions of the shard.
     pub fn recent_bytes(&self) -> usize {
-        self.recent_bytes.get()
+        self.recent_budget.bytes()
     }
 
     /// Appended bytes of all partitions of the shard not written yet.

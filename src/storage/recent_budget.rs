@@ -1,0 +1,256 @@
+//! The shard's bound on recent batches (`log.recent.bytes.per.shard.max`),
+//! whatever its partition count.
+//!
+//! Each log trims its own recent batches after each write round
+//! ([`PartitionLog::evict_recent`]): to `log.recent.bytes.per.partition`, or
+//! to a floor while the shard is over its bound. A fixed floor
+//! (`log.recent.bytes.per.partition.min`, 256 KiB) on every partition does not
+//! bound the shard: 5,000 partitions on a shard kept 1.3 GB under a 512 MiB
+//! bound (perf/RESULTS.md, item 13). So:
+//! - the floor shrinks with the partition count, so that the floors of all
+//!   partitions together take at most half the shard bound
+//!   ([`RecentBudget::partition_floor`]);
+//! - while the shard is over its bound, a clock hand walks the shard's logs,
+//!   at most [`RECENT_SWEEP_LOGS_PER_PASS_MAX`] per pass (a pass runs after a
+//!   write round, so 10,000 partitions never stall the reactor): a log
+//!   appended to or read from since the hand last passed keeps its floor, a
+//!   cold one goes down to nothing and gives back its header arena block.
+//!
+//! Only written batches are evicted (`RecentBatches::evict_final`): unwritten
+//! ones are bounded by `log.unwritten.bytes.per.shard.max`, and the batches
+//! over each active segment's partial last block stay to serve reads (at most
+//! a block and a batch per partition), so the bound stays soft.
+
+use super::config::StorageLimits;
+use super::log::PartitionLog;
+use super::segment::align_down;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+/// Logs one eviction pass visits at most: a pass runs on the reactor after
+/// a write round.
+pub const RECENT_SWEEP_LOGS_PER_PASS_MAX: usize = 64;
+/// The floors of all partitions together take at most the shard bound
+/// divided by this.
+const FLOORS_SHARE_DIVISOR: usize = 2;
+
+/// Recent batch bytes of a shard's logs, and the clock hand that evicts
+/// across them.
+pub struct RecentBudget {
+    /// Bytes held by all the shard's [`super::appender::RecentBatches`].
+    bytes: Rc<Cell<usize>>,
+    shard_max_bytes: usize,
+    partition_min_bytes: usize,
+    /// The shard's logs in opening order (closed and dropped ones are
+    /// removed as the hand meets them, or when the list must grow).
+    logs: RefCell<Vec<Weak<PartitionLog>>>,
+    hand: Cell<usize>,
+}
+
+impl RecentBudget {
+    /// The budget of a shard with `limits`.
+    pub fn new(limits: &StorageLimits) -> Rc<Self> {
+        Rc::new(RecentBudget {
+            bytes: Rc::new(Cell::new(0)),
+            shard_max_bytes: limits.recent_bytes_per_shard_max,
+            partition_min_bytes: limits.recent_bytes_per_partition_min,
+            logs: RefCell::new(Vec::new()),
+            hand: Cell::new(0),
+        })
+    }
+
+    /// The counter the logs' recent batches add their bytes to.
+    pub fn counter(&self) -> Rc<Cell<usize>> {
+        self.bytes.clone()
+    }
+
+    /// Recent bytes of all the shard's logs.
+    pub fn bytes(&self) -> usize {
+        self.bytes.get()
+    }
+
+    /// Whether the shard holds more than `log.recent.bytes.per.shard.max`.
+    pub fn over(&self) -> bool {
+        self.bytes.get() > self.shard_max_bytes
+    }
+
+    /// Adds a newly opened log to those the hand walks. Dropped logs leave
+    /// the list before it grows, so it stays within twice the open logs.
+    pub fn register(&self, log: Weak<PartitionLog>) {
+        let mut logs = self.logs.borrow_mut();
+        if logs.len() == logs.capacity() {
+            logs.retain(|log| log.strong_count() > 0);
+        }
+        logs.push(log);
+    }
+
+    /// What a log keeps while the shard is over its bound:
+    /// `log.recent.bytes.per.partition.min`, lowered so that the floors of
+    /// all logs fit in half the shard bound.
+    pub fn partition_floor(&self) -> usize {
+        let logs = self.logs.borrow().len().max(1);
+        let share = self.shard_max_bytes / FLOORS_SHARE_DIVISOR / logs;
+        self.partition_min_bytes.min(share)
+    }
+
+    /// While the shard is over its bound, trims up to
+    /// [`RECENT_SWEEP_LOGS_PER_PASS_MAX`] logs from the hand on: to the floor
+    /// if used since the hand's last visit, to nothing if not.
+    pub fn sweep(&self) {
+        let floor = self.partition_floor();
+        for _ in 0..RECENT_SWEEP_LOGS_PER_PASS_MAX {
+            if !self.over() {
+                return;
+            }
+            let Some(log) = self.next_log() else {
+                return;
+            };
+            match log.take_recently_used() {
+                true => log.evict_recent_to(floor),
+                false => log.evict_cold_recent(),
+            }
+        }
+    }
+
+    /// The log under the hand, which then moves on; dropped logs met on the
+    /// way leave the list.
+    fn next_log(&self) -> Option<Rc<PartitionLog>> {
+        let mut logs = self.logs.borrow_mut();
+        while !logs.is_empty() {
+            let at = self.hand.get() % logs.len();
+            match logs[at].upgrade() {
+                Some(log) => {
+                    self.hand.set(at + 1);
+                    return Some(log);
+                }
+                None => {
+                    logs.swap_remove(at);
+                }
+            }
+        }
+        None
+    }
+}
+
+impl PartitionLog {
+    /// Evicts this log's written recent batches down to its budget
+    /// (`log.recent.bytes.per.partition`), or to the floor while the shard is
+    /// over its bound, then lets the shard's hand trim other logs if the
+    /// shard is still over it. Runs after each write round.
+    pub(super) fn evict_recent(&self) {
+        let budget = match self.recent_budget.over() {
+            true => self.recent_budget.partition_floor(),
+            false => self.limits.recent_bytes_per_partition,
+        };
+        self.evict_recent_to(budget);
+        self.recent_budget.sweep();
+    }
+
+    /// Evicts written recent batches while more than `budget_bytes` are held.
+    pub(super) fn evict_recent_to(&self, budget_bytes: usize) {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let final_position = align_down(state.write.written);
+        state
+            .recent
+            .evict_final(state.active.base_offset, final_position, budget_bytes);
+    }
+
+    /// A cold log's eviction: every written recent batch, and, once nothing
+    /// is held, the memory kept for the next ones (the header arena's block,
+    /// the batch list's room), so that an idle partition holds none.
+    pub(super) fn evict_cold_recent(&self) {
+        self.evict_recent_to(0);
+        let mut state = self.state.borrow_mut();
+        if state.recent.bytes() == 0 {
+            state.recent.release_room();
+            state.arena.release();
+        }
+    }
+
+    /// Whether the log was appended to or read from memory since the last
+    /// call.
+    pub(super) fn take_recently_used(&self) -> bool {
+        self.recently_used.replace(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::segment::WRITE_ALIGNMENT_BYTES;
+    use crate::storage::tests::{new_storage, plain_batch, read_all, run, TempDir, TOPIC};
+    use crate::storage::{Durability, LogConfig};
+
+    const PARTITIONS: i32 = 50;
+    const APPENDS: usize = 20;
+    const SHARD_MAX_BYTES: usize = 128 << 10;
+
+    #[test]
+    fn many_partitions_stay_near_the_shard_bound_and_read_back_whole() {
+        let dir = TempDir::new("recent-budget");
+        run(async move {
+            let limits = StorageLimits {
+                recent_bytes_per_partition: 64 << 10,
+                recent_bytes_per_partition_min: 16 << 10,
+                recent_bytes_per_shard_max: SHARD_MAX_BYTES,
+                ..StorageLimits::default()
+            };
+            let storage = new_storage(&dir, limits);
+            let mut logs = Vec::new();
+            for partition in 0..PARTITIONS {
+                let config = LogConfig::default();
+                let log = storage.open_partition(TOPIC, partition, None, config, true);
+                logs.push(log.await.unwrap());
+            }
+            let batch_bytes = plain_batch(1, 1000, 1).len();
+            for _ in 0..APPENDS {
+                for log in &logs {
+                    let result = log.append(vec![plain_batch(1, 1000, 1)], 0).await.unwrap();
+                    log.wait_durable(result.last_offset, Durability::Written)
+                        .await
+                        .unwrap();
+                }
+            }
+            // A fixed 16 KiB floor would keep 50 x 16 KiB = 800 KiB. What
+            // stays beyond the bound: each log's batches over its partial
+            // last block.
+            let unevictable = PARTITIONS as usize * (WRITE_ALIGNMENT_BYTES as usize + batch_bytes);
+            let held = storage.recent_bytes();
+            assert!(held <= SHARD_MAX_BYTES + unevictable, "{held}");
+            assert!(held < PARTITIONS as usize * (16 << 10) / 2, "{held}");
+            // A cold log gives back everything but its partial last block's
+            // batches, and its header arena block.
+            logs[0].evict_cold_recent();
+            {
+                let state = logs[0].state.borrow();
+                assert!(state.recent.bytes() <= WRITE_ALIGNMENT_BYTES as usize + batch_bytes);
+                assert_eq!(state.arena.room_bytes(), 0);
+            }
+            for log in &logs {
+                assert_eq!(read_all(log, 0).await.len(), APPENDS);
+            }
+            storage.shutdown().await.unwrap();
+            drop(logs);
+            assert_eq!(storage.recent_bytes(), 0);
+        });
+    }
+
+    #[test]
+    fn the_floor_shrinks_with_the_partition_count() {
+        let limits = StorageLimits {
+            recent_bytes_per_partition_min: 256 << 10,
+            recent_bytes_per_shard_max: 512 << 20,
+            ..StorageLimits::default()
+        };
+        let budget = RecentBudget::new(&limits);
+        assert_eq!(budget.partition_floor(), 256 << 10);
+        for _ in 0..5_000 {
+            budget.register(Weak::new());
+        }
+        // Dropped logs count until pruned; 5,000 partitions share 256 MiB.
+        assert_eq!(budget.partition_floor(), (256 << 20) / 5_000);
+        assert!(budget.next_log().is_none());
+        assert_eq!(budget.partition_floor(), 256 << 10);
+    }
+}
