@@ -220,12 +220,10 @@ impl RecentBatches {
         }
     }
 
-    /// Gives back the room of the batch list once it is empty: a
-    /// partition that held thousands of batches keeps no list for them.
+    /// Gives back the batch list's spare room: a cold partition that held
+    /// thousands of batches keeps no list for them.
     pub fn release_room(&mut self) {
-        if self.batches.is_empty() {
-            self.batches = VecDeque::new();
-        }
+        self.batches.shrink_to_fit();
     }
 
     /// Drops everything.
