@@ -268,6 +268,9 @@ pub struct PartitionLog {
     pub(super) shard_recent_bytes: Rc<Cell<usize>>,
     /// This log's unwritten bytes as last counted in the shard's sum.
     pub(super) unwritten_counted: Cell<u64>,
+    /// The topic id its directory's `partition.metadata` must name and does
+    /// not durably yet (`partition_metadata.rs`).
+    pub(super) unflushed_topic_id: Cell<Option<uuid::Uuid>>,
 }
 
 /// Counters of a log's disk activity since it was opened.
@@ -350,6 +353,7 @@ impl PartitionLog {
             stats: Cell::new(LogStats::default()),
             shard_recent_bytes,
             unwritten_counted: Cell::new(0),
+            unflushed_topic_id: Cell::new(None),
         })
     }
 
