@@ -25,9 +25,20 @@
       (`broker N: Running`) and to the first acks=all record acknowledged on its partition of an
       RF=1 topic, per round.
 
+  fixed-rate latency (--latency-rounds N, instead of the above): `millrace bench --rate 20000`
+      1 KiB records (20 MB/s), 3 partitions, one consumer, against fresh brokers of each of
+      --latency-kinds (rf1, rf3: acks=all; rf1-acks1, rf3-acks1: the same brokers with acks=1,
+      so the followers' load stays but nobody waits for them), order rotating per round:
+      publish and e2e percentiles, broker and client CPU-s, and the brokers' own Produce, Fetch
+      and fsync histograms; medians and RF=3/RF=1 p99 ratios (also round by round).
+  idle requests (--idle): 3 brokers, RF=3, no traffic; requests received per second by API
+      (`millrace_requests_total`) over --idle-window-s at 10 and at 1,000 partitions.
+
     target/test-venv/bin/python perf/replication.py [--rounds 2] [--duration 20s] [--failovers 3]
         [--broker-session-timeout-ms MS --broker-heartbeat-interval-ms MS] [--kill-controller]
         [--restart-controller | --restart-broker] [--keep-logs DIR]
+    target/test-venv/bin/python perf/replication.py --latency-rounds 5 [--latency-kinds rf1,rf3]
+        [--rate 20000] [--latency-duration 15s] [--latency-warmup 5s] [--idle [--idle-window-s 30]]
 
 Run it under `flock /work/wt/bench.lock`. Prints one JSON line per measurement and a summary."""
 
@@ -555,7 +566,20 @@ def latency_summary(lines):
         if top in summary and base in summary:
             summary[f"p99_{top}_over_{base}"] = round(
                 summary[top]["publish_p99_ms"] / summary[base]["publish_p99_ms"], 2)
+            # Within each round (the two ran minutes apart, under the same load).
+            paired = paired_ratios(lines, top, base)
+            if paired:
+                summary[f"p99_{top}_over_{base}_per_round"] = paired
+                summary[f"p99_{top}_over_{base}_per_round_median"] = statistics.median(paired)
     return summary
+
+
+def paired_ratios(lines, top, base):
+    """Publish p99 of `top` over `base`, round by round."""
+    p99 = {(l["kind"], l["round"]): l["publish_ms"]["p99"] for l in lines}
+    rounds = sorted({l["round"] for l in lines})
+    return [round(p99[(top, r)] / p99[(base, r)], 2) for r in rounds
+            if (top, r) in p99 and (base, r) in p99]
 
 
 def idle_requests(root, window_s, counts=(10, 1000)):
