@@ -122,6 +122,58 @@ fn a_new_partition_directory_survives_a_power_loss() {
 }
 
 #[test]
+fn a_partition_with_an_acknowledged_append_keeps_its_topic_id_through_a_power_loss() {
+    let dir = TempDir::new("fault-topic-id");
+    let topic = super::tests::TOPIC;
+    run(async move {
+        // A rule that never fires: the plan only tracks what a crash loses
+        // (unsynced bytes, directories and renamed files).
+        let plan = with_plan(FaultPlan::new(vec![rule(Fault::LyingSync {
+            from_nth: u64::MAX,
+        })]));
+        let storage = new_storage(&dir, StorageLimits::default());
+        let ids = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
+        // Partition 0 acknowledged with acks=all (synced), 1 with acks=1
+        // (written: a crash may keep it too).
+        let mut acknowledged = Vec::new();
+        for (partition, durability) in [(0, Durability::Synced), (1, Durability::Written)] {
+            let log = storage
+                .open_partition(
+                    topic,
+                    partition,
+                    Some(ids[partition as usize]),
+                    LogConfig::default(),
+                    true,
+                )
+                .await
+                .unwrap();
+            acknowledged.push(produce(&log, 100, durability).await.unwrap());
+        }
+        plan.crash().unwrap();
+        drop(storage);
+        install_fault_plan(None);
+        for partition in [0, 1] {
+            let partition_dir = dir.0.join(format!("{topic}-{partition}"));
+            assert_eq!(
+                partition_metadata::read_topic_id(&partition_dir)
+                    .await
+                    .unwrap(),
+                Some(ids[partition]),
+                "{}: an acknowledged append, and no durable topic id",
+                partition_dir.display()
+            );
+        }
+        let storage = new_storage(&dir, StorageLimits::default());
+        let log = storage
+            .open_partition(topic, 0, Some(ids[0]), LogConfig::default(), false)
+            .await
+            .unwrap();
+        assert_eq!(log.log_end_offset(), acknowledged[0].last_offset + 1);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
 fn partition_directories_created_in_one_batch_survive_a_power_loss() {
     let dir = TempDir::new("fault-new-dirs-batch");
     let topic = super::tests::TOPIC;

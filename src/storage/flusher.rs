@@ -284,6 +284,9 @@ impl PartitionLog {
             // rolled back; they must never reach the disk.
             return Err(self.disk_full_error());
         }
+        // Before any batch reaches the segment: a directory holding records
+        // always has its topic id on disk (`partition_metadata.rs`).
+        self.flush_topic_id().await?;
         let plan = {
             let state = self.state.borrow();
             plan_write(

@@ -272,6 +272,9 @@ pub struct PartitionLog {
     pub(super) recently_used: Cell<bool>,
     /// This log's unwritten bytes as last counted in the shard's sum.
     pub(super) unwritten_counted: Cell<u64>,
+    /// The topic id its directory's `partition.metadata` must name and does
+    /// not durably yet (`partition_metadata.rs`).
+    pub(super) unflushed_topic_id: Cell<Option<uuid::Uuid>>,
 }
 
 /// Counters of a log's disk activity since it was opened.
@@ -355,6 +358,7 @@ impl PartitionLog {
             recent_budget,
             recently_used: Cell::new(true),
             unwritten_counted: Cell::new(0),
+            unflushed_topic_id: Cell::new(None),
         })
     }
 

@@ -1,19 +1,48 @@
 //! Kafka's `partition.metadata`: the topic id a partition directory belongs
-//! to, written when the directory is created (`version: 0`, then
-//! `topic_id: ` and the id in URL-safe base64 without padding, as
-//! `PartitionMetadataFile` writes it) and compared with the cluster
-//! metadata's id when the partition is opened. A topic deleted and created
-//! again under the same name while a replica's broker was down leaves that
-//! broker a directory of the same name holding the old topic's records,
-//! offsets and epochs: only the id tells it apart from the new partition.
-//! Read and written through io_uring on the shard's reactor: a topic of
-//! 1,000 partitions writes 1,000 files, and their fsyncs, in flight
-//! together, share the file system's journal commits; on the blocking pool
-//! (two threads a shard) they ran a few at a time and made such a creation
-//! about three times slower (perf/create_partitions.py, 2.2 s against 7.3 s).
+//! to (`version: 0`, then `topic_id: ` and the id in URL-safe base64
+//! without padding, as `PartitionMetadataFile` writes it), compared with
+//! the cluster metadata's id when the partition is opened. A topic deleted
+//! and created again under the same name while a replica's broker was down
+//! leaves that broker a directory of the same name holding the old topic's
+//! records, offsets and epochs: only the id tells it apart from the new
+//! partition.
+//!
+//! When it is written, as Kafka does (`PartitionMetadataFile.record` at log
+//! creation, `maybeFlush` from a scheduled task and, at the latest, from
+//! `UnifiedLog.maybeFlushMetadataFile` before an append): opening a
+//! directory that lacks the file only records the id on the log
+//! ([`PartitionLog::record_topic_id`]), which queues the log for a flusher
+//! round. Every write round (`flusher.rs`, `write_round`) first makes the
+//! recorded id durable ([`PartitionLog::flush_topic_id`]: a temporary file
+//! written and fdatasynced, renamed over the file, the directory fsynced)
+//! and only then writes batches. Creating a partition thus waits for no
+//! fsync of the file (two per partition when it was written at open:
+//! 1.7-2.5x the time of a 1,000-partition creation, perf/RESULTS.md), and
+//! the rounds of the shard's logs run side by side, so the fsyncs of many
+//! new partitions are in flight together through io_uring and share the
+//! file system's journal commits.
+//!
+//! Why a directory without the file may be adopted: a record reaches a
+//! segment file only through a write round, whether a leader's or a
+//! follower's append; a round writes nothing before the id is durable, and
+//! a failure to make it durable fails the log (nothing written, nothing
+//! acknowledged). So a directory holding any record (acknowledged, or only
+//! written: a crash may keep that too) has its topic id on disk, and one
+//! found without the file after a crash holds no record of this build (the
+//! crash came between its creation, or its replacement as a stray, and its
+//! first round) or was made by a build older than the file, whose only
+//! identity was its name. Giving it the cluster metadata's id mixes no two
+//! topics' records. Kafka's `UnifiedLog.initializeTopicId` likewise writes
+//! the id it is given when the file is missing.
+//!
+//! Read and written through io_uring on the shard's reactor: on the
+//! blocking pool (two threads a shard) the fsyncs ran a few at a time
+//! (perf/create_partitions.py, 2.2 s against 7.3 s for 1,000 partitions).
 
 use super::atomic_file::TEMP_SUFFIX;
-use super::io::sync_dir;
+use super::error::StorageError;
+use super::io::{rename_file, sync_dir};
+use super::log::PartitionLog;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use glommio::io::BufferedFile;
@@ -113,10 +142,38 @@ pub async fn write_topic_id(dir: &Path, topic_id: Uuid) -> io::Result<()> {
     };
     let closed = file.close().await.map_err(io::Error::from);
     synced.and(closed)?;
-    glommio::io::rename(&tmp, &path)
-        .await
-        .map_err(io::Error::from)?;
+    rename_file(&tmp, &path).await?;
     sync_dir(dir).await
+}
+
+impl PartitionLog {
+    /// Records `topic_id` as the one to write in the partition's
+    /// `partition.metadata` (its directory has no file, or another topic's
+    /// was removed with that topic's log), and queues the log for a flusher
+    /// round, which writes it durably before any batch (module doc).
+    pub fn record_topic_id(&self, topic_id: Uuid) {
+        self.unflushed_topic_id.set(Some(topic_id));
+        self.mark_dirty();
+    }
+
+    /// Makes the recorded topic id durable, if one waits: called at the
+    /// start of every write round, so before any batch reaches the segment
+    /// file. Caller holds `flush_lock` (one write at a time). A failure
+    /// fails the log: writing its batches would leave records in a
+    /// directory that a crash could leave without its id.
+    pub(super) async fn flush_topic_id(&self) -> Result<(), StorageError> {
+        let Some(topic_id) = self.unflushed_topic_id.get() else {
+            return Ok(());
+        };
+        write_topic_id(&self.dir, topic_id)
+            .await
+            .map_err(|e| self.fail(StorageError::io("write partition.metadata", &self.dir, e)))?;
+        // Only this id's: a record of another id meanwhile stays pending.
+        if self.unflushed_topic_id.get() == Some(topic_id) {
+            self.unflushed_topic_id.set(None);
+        }
+        Ok(())
+    }
 }
 
 fn invalid(path: &Path, reason: String) -> io::Error {

@@ -151,7 +151,10 @@ impl ShardStorage {
     /// With `topic_id` (the cluster metadata's), the directory's
     /// `partition.metadata` is checked first ([`Self::claim_partition_dir`]):
     /// a directory of another topic id is a stray, deleted, and the
-    /// partition created fresh. `None` (tests) leaves the file alone.
+    /// partition created fresh. A directory without the file of the id gets
+    /// it written by the log's first flusher round, before any batch
+    /// ([`PartitionLog::record_topic_id`]). `None` (tests) leaves the file
+    /// alone.
     pub async fn open_partition(
         &self,
         topic: &str,
@@ -170,10 +173,13 @@ impl ShardStorage {
         let name = format!("{topic}-{partition}");
         let dir = self.partition_dir(topic, partition);
         create_dir(&dir).await?;
-        if let Some(topic_id) = topic_id {
-            self.claim_partition_dir(topic, partition, &dir, topic_id)
-                .await?;
-        }
+        let unrecorded_topic_id = match topic_id {
+            Some(topic_id) => {
+                self.claim_partition_dir(topic, partition, &dir, topic_id)
+                    .await?
+            }
+            None => None,
+        };
         self.prime_io().await?;
         let start = LoadStart {
             clean_shutdown,
@@ -192,6 +198,9 @@ impl ShardStorage {
             self.recent_budget.clone(),
         );
         self.recent_budget.register(Rc::downgrade(&log));
+        if let Some(topic_id) = unrecorded_topic_id {
+            log.record_topic_id(topic_id);
+        }
         self.logs
             .borrow_mut()
             .entry(key.0)
@@ -275,24 +284,23 @@ impl ShardStorage {
     /// of a topic deleted and created again under the name while this
     /// broker was down (Kafka's `isStrayKraftReplica` finds it by that id),
     /// so it is deleted, with its checkpoint entries, and made again empty.
-    /// A directory without the file gets it: every directory is given its
-    /// file here before its log is opened, so one without it either was
-    /// made by an older millrace build, whose directory name was its only
-    /// identity, or holds nothing yet (a crash before the file was written);
-    /// Kafka's `UnifiedLog` likewise writes the id it is given when the file
-    /// is missing.
+    /// Returns the id to record on the log (written by its first flusher
+    /// round) when the directory has no file of it: made again empty, or
+    /// without the file, which means it holds no record of this build or
+    /// was made by an older one (why adopting it is safe:
+    /// `partition_metadata.rs`).
     async fn claim_partition_dir(
         &self,
         topic: &str,
         partition: i32,
         dir: &Path,
         topic_id: Uuid,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Option<Uuid>, StorageError> {
         let found = partition_metadata::read_topic_id(dir)
             .await
             .map_err(|e| StorageError::io("read partition.metadata", dir, e))?;
         match found {
-            Some(id) if id == topic_id => return Ok(()),
+            Some(id) if id == topic_id => return Ok(None),
             Some(stray_id) => {
                 self.forget_checkpoints(topic, partition).await?;
                 remove_dir(dir.to_path_buf()).await?;
@@ -306,9 +314,7 @@ impl ShardStorage {
             }
             None => {}
         }
-        partition_metadata::write_topic_id(dir, topic_id)
-            .await
-            .map_err(|e| StorageError::io("write partition.metadata", dir, e))
+        Ok(Some(topic_id))
     }
 
     /// Bytes of active segments checked when this shard's partitions were

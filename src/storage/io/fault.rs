@@ -140,6 +140,9 @@ pub struct FaultPlan {
     files: RefCell<HashMap<PathBuf, FileState>>,
     /// Directories created since their parent's last fsync.
     unsynced_dirs: RefCell<Vec<PathBuf>>,
+    /// Files (written and fdatasynced, then renamed into place) whose
+    /// directory entry awaits its parent's fsync.
+    unsynced_files: RefCell<Vec<PathBuf>>,
     injected: Cell<u64>,
 }
 
@@ -203,11 +206,20 @@ impl FaultPlan {
         self.unsynced_dirs.borrow_mut().push(path.to_path_buf());
     }
 
+    /// A file was renamed into place: its entry is not durable until its
+    /// parent is synced.
+    pub(super) fn renamed_file(&self, path: &Path) {
+        self.unsynced_files.borrow_mut().push(path.to_path_buf());
+    }
+
     /// A directory was synced: the entries created in it are durable.
     pub(super) fn synced_dir(&self, dir: &Path) {
         self.unsynced_dirs
             .borrow_mut()
             .retain(|created| created.parent() != Some(dir));
+        self.unsynced_files
+            .borrow_mut()
+            .retain(|renamed| renamed.parent() != Some(dir));
     }
 
     pub(super) fn forget(&self, path: &Path) {
@@ -301,9 +313,16 @@ impl FaultPlan {
     /// Simulates a power loss now: every byte written since its file's last
     /// honest fdatasync is put back to what it was, each file is cut to its
     /// last synced size, directories whose creation was never made durable
-    /// disappear with their content, and every later operation fails.
+    /// disappear with their content, so do files renamed into a directory
+    /// not fsynced since, and every later operation fails.
     pub fn crash(&self) -> io::Result<()> {
         self.crashed.set(true);
+        for file in std::mem::take(&mut *self.unsynced_files.borrow_mut()) {
+            match std::fs::remove_file(&file) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
+        }
         for dir in std::mem::take(&mut *self.unsynced_dirs.borrow_mut()) {
             match std::fs::remove_dir_all(&dir) {
                 Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),

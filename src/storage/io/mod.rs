@@ -252,6 +252,17 @@ pub async fn sync_dir(dir: &Path) -> io::Result<()> {
     result
 }
 
+/// Renames the file `from` to `to` (same directory; `to` replaced): the
+/// new entry is durable once the directory is synced ([`sync_dir`]); the
+/// plan, when one is installed, drops it at a crash until then.
+pub async fn rename_file(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(plan) = installed_plan() {
+        plan.check_alive()?;
+        plan.renamed_file(to);
+    }
+    os_error(glommio::io::rename(from, to).await)
+}
+
 /// Removes the file at `path` (through the plan when one is installed).
 pub async fn remove_file(path: &Path) -> io::Result<()> {
     if let Some(plan) = installed_plan() {
