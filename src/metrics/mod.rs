@@ -124,6 +124,9 @@ pub struct ShardMetrics {
     /// O_DIRECT reads of segment headers by scans (where a Fetch starts,
     /// truncation, time lookups, recovery).
     pub segment_scan_reads: Counter,
+    /// O_DIRECT reads of batch headers by base offset fills of offset
+    /// index entries loaded from files (`storage/base_fill.rs`).
+    pub index_base_fill_reads: Counter,
     /// Reactor stalls (probe wake-ups later than the stall threshold).
     pub reactor_stalls: Counter,
     /// Lateness of the reactor probe's timer wake-ups.
@@ -158,6 +161,7 @@ impl ShardMetrics {
             cross_shard_sent_to: counters(nr_shards),
             cross_shard_received: Counter::default(),
             segment_scan_reads: Counter::default(),
+            index_base_fill_reads: Counter::default(),
             reactor_stalls: Counter::default(),
             reactor_delay: LatencyHistogram::default(),
             executor: ExecutorCounters::default(),

@@ -203,7 +203,7 @@ fn render_partition_errors(w: &mut TextWriter, registry: &Registry) {
 
 fn render_traffic(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let counters: [(&str, &str, Read); 9] = [
+    let counters: [(&str, &str, Read); 10] = [
         (
             "millrace_request_bytes_total",
             "Request bytes received (frames with their size prefix).",
@@ -249,6 +249,12 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
             "O_DIRECT reads of segment batch headers by scans: where a Fetch starts (when the \
              offset index does not know it), truncation, time lookups, recovery.",
             |m| m.segment_scan_reads.get(),
+        ),
+        (
+            "millrace_index_base_fill_reads_total",
+            "O_DIRECT reads of batch headers that give offset index entries loaded from \
+             .index files their batch base offsets (in the background, once per entry).",
+            |m| m.index_base_fill_reads.get(),
         ),
     ];
     for (name, help, read) in counters {

@@ -136,6 +136,9 @@ pub struct StorageLimits {
     pub scan_read_bytes: usize,
     /// Size of one read while recovering or rebuilding an index.
     pub recovery_read_bytes: usize,
+    /// Offset index entries loaded from a file whose batch headers one step
+    /// of a base offset fill reads (`base_fill.rs`); 0 turns the fill off.
+    pub base_fill_entries_per_step: usize,
 }
 
 impl Default for StorageLimits {
@@ -155,6 +158,7 @@ impl Default for StorageLimits {
             header_arena_bytes: 64 << 10,
             scan_read_bytes: 16 << 10,
             recovery_read_bytes: 1 << 20,
+            base_fill_entries_per_step: 64,
         }
     }
 }

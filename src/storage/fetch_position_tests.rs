@@ -206,3 +206,68 @@ fn after_retention_reads_start_at_the_new_log_start() {
         storage.shutdown().await.unwrap();
     });
 }
+
+/// Longest a test waits for a base offset fill (a loaded CI machine).
+const BASE_FILL_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Header reads of a sequential read of the whole log, after a first one
+/// (which starts the base offset fills) and the fills' end.
+async fn second_sequential_pass_reads(log: &PartitionLog, metrics: &ShardMetrics) -> u64 {
+    assert_eq!(
+        read_sequentially(log, 0, FETCH_BYTES).await.batches.len(),
+        100
+    );
+    let started = std::time::Instant::now();
+    while log.has_unknown_index_bases() && started.elapsed() < BASE_FILL_WAIT_MAX {
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let reads_before = metrics.segment_scan_reads.get();
+    let read = read_sequentially(log, 0, FETCH_BYTES).await;
+    assert_eq!(read.batches.len(), 100);
+    metrics.segment_scan_reads.get() - reads_before
+}
+
+#[test]
+fn sequential_reads_after_a_reopen_scan_no_more_than_before_it() {
+    let dir = TempDir::new("fetch-position-reopen");
+    run(async move {
+        let metrics = shard_metrics();
+        let storage = new_storage(&dir, file_reads_only());
+        let log = open(&storage, config(SEGMENT_BYTES_MIN), true).await;
+        append_written(&log, 100, RECORDS_PER_BATCH, VALUE_BYTES).await;
+        let before_restart = second_sequential_pass_reads(&log, &metrics).await;
+        storage.shutdown().await.unwrap();
+        let segments = segment_files(&dir).len() as u64;
+        assert!(segments > 5, "{segments} segments");
+        // Without the fill (its step 0), what a restart costs: entries
+        // from .index files know no base offset, fetches scan.
+        for fill_entries_per_step in [0, StorageLimits::default().base_fill_entries_per_step] {
+            let limits = StorageLimits {
+                base_fill_entries_per_step: fill_entries_per_step,
+                ..file_reads_only()
+            };
+            let storage = new_storage(&dir, limits);
+            let log = open(&storage, config(SEGMENT_BYTES_MIN), true).await;
+            assert!(log.has_unknown_index_bases(), "entries loaded from files");
+            let fill_reads_before = metrics.index_base_fill_reads.get();
+            let reads = second_sequential_pass_reads(&log, &metrics).await;
+            let fill_reads = metrics.index_base_fill_reads.get() - fill_reads_before;
+            match fill_entries_per_step {
+                0 => assert!(
+                    reads > before_restart,
+                    "no fill: {reads} header reads after the restart, {before_restart} before"
+                ),
+                _ => {
+                    assert!(!log.has_unknown_index_bases());
+                    assert!(
+                        reads <= before_restart,
+                        "{reads} header reads after the restart, {before_restart} before \
+                         ({fill_reads} fill reads)"
+                    );
+                    assert!(fill_reads > 0);
+                }
+            }
+            storage.shutdown().await.unwrap();
+        }
+    });
+}

@@ -61,6 +61,9 @@ struct OffsetEntry {
 #[derive(Clone, Debug, Default)]
 pub struct OffsetIndex {
     entries: Vec<OffsetEntry>,
+    /// Entries whose batch base offset is unknown (read from a file and not
+    /// filled yet: `base_fill.rs`).
+    unknown_bases: usize,
 }
 
 /// Two indexes are equal when their files are: the base offsets are a
@@ -115,6 +118,62 @@ impl OffsetIndex {
             position,
             relative_base_offset,
         });
+        if relative_base_offset == UNKNOWN_BASE {
+            self.unknown_bases += 1;
+        }
+    }
+
+    /// True while some entry's batch base offset is unknown.
+    pub fn has_unknown_bases(&self) -> bool {
+        self.unknown_bases > 0
+    }
+
+    /// Up to `max` entries at or after `from_position` whose base offset is
+    /// unknown, as (position, relative last offset), in position order.
+    pub fn unknown_bases_from(&self, from_position: u32, max: usize) -> Vec<(u32, u32)> {
+        let start = self
+            .entries
+            .partition_point(|entry| entry.position < from_position);
+        self.entries[start..]
+            .iter()
+            .filter(|entry| entry.relative_base_offset == UNKNOWN_BASE)
+            .take(max)
+            .map(|entry| (entry.position, entry.relative_offset))
+            .collect()
+    }
+
+    /// Records the base offset of the batch at `position`, read from its
+    /// header, if an entry names that batch (same position and last offset)
+    /// without one. Anything else (the entry went with a truncation, or
+    /// names another batch) is left alone.
+    pub fn fill_base(
+        &mut self,
+        position: u32,
+        relative_last_offset: u32,
+        relative_base_offset: u32,
+    ) {
+        let at = self
+            .entries
+            .partition_point(|entry| entry.position < position);
+        let Some(entry) = self.entries.get_mut(at) else {
+            return;
+        };
+        let names_it = entry.position == position
+            && entry.relative_offset == relative_last_offset
+            && entry.relative_base_offset == UNKNOWN_BASE
+            && relative_base_offset <= relative_last_offset;
+        if names_it {
+            entry.relative_base_offset = relative_base_offset;
+            self.unknown_bases -= 1;
+        }
+    }
+
+    fn recount_unknown_bases(&mut self) {
+        self.unknown_bases = self
+            .entries
+            .iter()
+            .filter(|entry| entry.relative_base_offset == UNKNOWN_BASE)
+            .count();
     }
 
     /// The indexed batch holding `relative_offset`, when its base offset is
@@ -384,6 +443,7 @@ impl SegmentIndexes {
         self.offsets
             .entries
             .retain(|entry| u64::from(entry.position) < end_position);
+        self.offsets.recount_unknown_bases();
         self.times
             .entries
             .retain(|entry| entry.relative_offset < end_relative_offset);

@@ -275,6 +275,8 @@ pub struct PartitionLog {
     /// The topic id its directory's `partition.metadata` must name and does
     /// not durably yet (`partition_metadata.rs`).
     pub(super) unflushed_topic_id: Cell<Option<uuid::Uuid>>,
+    /// A base offset fill of loaded index entries runs (`base_fill.rs`).
+    pub(super) base_fill_running: Cell<bool>,
 }
 
 /// Counters of a log's disk activity since it was opened.
@@ -359,6 +361,7 @@ impl PartitionLog {
             recently_used: Cell::new(true),
             unwritten_counted: Cell::new(0),
             unflushed_topic_id: Cell::new(None),
+            base_fill_running: Cell::new(false),
         })
     }
 

@@ -51,6 +51,9 @@ pub(super) struct SegmentView {
     pub(super) is_active: bool,
     /// The batch holding the read's offset, when the offset index knows it.
     indexed: Option<IndexedStart>,
+    /// The segment's offset index has entries without base offset (loaded
+    /// from a file): a scan here starts their fill (`base_fill.rs`).
+    unknown_bases: bool,
 }
 
 impl SegmentView {
@@ -69,6 +72,7 @@ impl SegmentView {
             start_position: start_position.min(on_disk_bytes),
             is_active,
             indexed: None,
+            unknown_bases: segment.indexes.offsets.has_unknown_bases(),
         }
     }
 
@@ -125,7 +129,11 @@ impl PartitionLog {
             .readable_end(&view, limits.end_offset)
             .await
             .map_err(|error| ReadError::Storage(self.read_failed(error)))?;
-        let found = match view.indexed_batch(readable_end, limits) {
+        let indexed = view.indexed_batch(readable_end, limits);
+        if indexed.is_none() && view.unknown_bases {
+            self.start_base_fill(view.base_offset);
+        }
+        let found = match indexed {
             Some(found) => Some(found),
             None => find_batch(
                 &view.reader,

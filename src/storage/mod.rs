@@ -34,6 +34,7 @@
 //!   fault-injecting layer for tests).
 pub mod appender;
 pub mod atomic_file;
+mod base_fill;
 pub mod checkpoint;
 pub mod config;
 mod disk_faults;

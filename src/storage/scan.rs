@@ -19,6 +19,8 @@ pub struct ScanWindow {
     data: glommio::io::ReadResult,
     read_bytes: usize,
     read_bytes_max: usize,
+    /// The counter of its reads.
+    reads: fn(&crate::metrics::ShardMetrics) -> &crate::metrics::histogram::Counter,
 }
 
 impl ScanWindow {
@@ -29,6 +31,16 @@ impl ScanWindow {
             data: Default::default(),
             read_bytes,
             read_bytes_max: read_bytes,
+            reads: |m| &m.segment_scan_reads,
+        }
+    }
+
+    /// A window whose reads count as a base offset fill's
+    /// (`millrace_index_base_fill_reads_total`), not a scan's.
+    pub fn for_base_fill(read_bytes: usize) -> Self {
+        ScanWindow {
+            reads: |m| &m.index_base_fill_reads,
+            ..ScanWindow::new(read_bytes)
         }
     }
 
@@ -58,7 +70,8 @@ impl ScanWindow {
             let read_len = (self.read_bytes as u64)
                 .max(want_end - read_start)
                 .min(limit - read_start);
-            crate::metrics::with_local(|m| m.segment_scan_reads.inc());
+            let reads = self.reads;
+            crate::metrics::with_local(|m| reads(m).inc());
             self.data = reader.read_at(read_start, read_len as usize).await?;
             self.start = read_start;
         }
