@@ -140,6 +140,9 @@ pub(crate) async fn run_flusher(queue: Rc<FlushQueue>, max_rounds_in_flight: usi
             })
             .detach();
         }
+        // A spawned round runs at once and may finish without awaiting I/O;
+        // give the reactor its turn so a busy queue never starves it.
+        glommio::yield_if_needed().await;
     }
     let _ = places.acquire(in_flight_max).await;
 }
@@ -183,6 +186,10 @@ impl PartitionLog {
         let Ok(write) = self.flush_lock.acquire_permit(1).await else {
             return;
         };
+        if self.closed.get() {
+            // Deleted meanwhile: its batches are dropped, never written.
+            return;
+        }
         // Cleared only now: appends made while this round waited for the
         // lock are written by it, and queue at most one round after it.
         self.flush_queued.set(false);

@@ -717,6 +717,11 @@ impl PartitionLog {
 
     /// Queues the log for the next flush round.
     pub(super) fn mark_dirty(&self) {
+        // A closed (deleted) log never writes again: queueing it would have
+        // the flusher find nothing to write, requeue it, and spin.
+        if self.closed.get() {
+            return;
+        }
         if !self.flush_queued.replace(true) {
             self.flush_queue.enqueue(self.self_ref.clone());
         }

@@ -71,6 +71,8 @@ mod truncate_tests;
 mod unwritten;
 
 #[cfg(test)]
+mod delete_tests;
+#[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
 mod fetch_position_tests;
