@@ -612,7 +612,9 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "log.recent.bytes.per.partition.min",
         default: Some("262144"),
-        doc: "What a partition keeps in memory while its shard is over log.recent.bytes.per.shard.max.",
+        doc: "While its shard is over log.recent.bytes.per.shard.max, the most a partition appended to \
+              or read from lately keeps in memory, lowered so that all partitions' floors fit in half \
+              that bound; an idle partition then keeps none.",
         apply: |c, v| store(&mut c.recent_bytes_per_partition_min, bytes_key(v)?),
     },
     BrokerKey {

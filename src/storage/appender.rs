@@ -10,7 +10,9 @@
 //! - *synced*: an fdatasync of the segment completed after it was written.
 //!
 //! Recent batches are evicted only once written and beyond the per-partition
-//! recent budget.
+//! recent budget (or the shard's bound: `recent_budget.rs`). The flusher
+//! never needs a written batch again: it rewrites the partial last block
+//! from [`ActiveWrite::tail_block`].
 
 use super::error::StorageError;
 use super::io::SegmentFile;
@@ -168,22 +170,23 @@ impl RecentBatches {
     }
 
     /// Drops batches from the front while more than `budget_bytes` are held,
-    /// but only batches whose bytes are final on disk: in a sealed segment,
-    /// or ending at or before `final_position` (the written size rounded
-    /// down to a block) of the active segment. The partial last block is
-    /// rewritten by the next flush round, so it is never served from the
-    /// page cache; batches overlapping it stay here to serve reads.
-    pub fn evict_final(
+    /// but only written ones: in a sealed segment, or ending at or before
+    /// `evictable_end` of the active segment. The caller picks that end:
+    /// the written size (every written batch; reads of them go to the file,
+    /// `log_read.rs`) or that size rounded down to a block (the batches over
+    /// the partial last block stay to serve tail reads from memory). Never
+    /// past the written size: unwritten batches are the flusher's only copy.
+    pub fn evict_written(
         &mut self,
         active_segment_base: i64,
-        final_position: u64,
+        evictable_end: u64,
         budget_bytes: usize,
     ) {
         while self.bytes > budget_bytes {
             match self.batches.front() {
                 Some(batch)
                     if batch.segment_base < active_segment_base
-                        || batch.end_position() <= final_position =>
+                        || batch.end_position() <= evictable_end =>
                 {
                     self.pop_front();
                 }
@@ -481,7 +484,7 @@ mod tests {
         }
         assert_eq!(recent.find(3), Some(3));
         assert_eq!(recent.find(10), None);
-        recent.evict_final(0, 500, 300);
+        recent.evict_written(0, 500, 300);
         // Batches 0..=4 end by position 500; 5.. do not and must stay.
         assert_eq!(recent.first_offset(), Some(5));
         assert_eq!(recent.find(2), None);
@@ -494,6 +497,21 @@ mod tests {
         assert_eq!(recent.bytes(), 100);
         assert_eq!(recent.shard_bytes.get(), 100);
         drop(recent);
+    }
+
+    #[test]
+    fn eviction_to_nothing_stops_at_the_first_unwritten_batch() {
+        let mut recent = RecentBatches::default();
+        for i in 0..4 {
+            recent.push(recent_batch(i, i as u64 * 100, 100));
+        }
+        // Written up to 300, mid-block: batch 3 is unwritten and stays, even
+        // with a budget of nothing; batch 2, over the partial block, goes.
+        recent.evict_written(0, 300, 0);
+        assert_eq!(recent.first_offset(), Some(3));
+        assert_eq!(recent.bytes(), 100);
+        recent.evict_written(0, 399, 0);
+        assert_eq!(recent.first_offset(), Some(3));
     }
 
     #[test]

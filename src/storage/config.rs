@@ -104,10 +104,12 @@ pub enum Durability {
 pub struct StorageLimits {
     /// Written batches kept in memory per partition to serve tail reads.
     pub recent_bytes_per_partition: usize,
-    /// What a partition keeps when the shard is over `recent_bytes_per_shard_max`.
+    /// While the shard is over `recent_bytes_per_shard_max`, the most a
+    /// partition used lately keeps (lowered with the partition count; an
+    /// idle one keeps none: `recent_budget.rs`).
     pub recent_bytes_per_partition_min: usize,
     /// Bound on recent batches of all partitions of a shard (unwritten ones
-    /// and the partial last block's are never evicted, so it is soft).
+    /// are never evicted, so it is soft: met once they are written).
     pub recent_bytes_per_shard_max: usize,
     /// Appended but unwritten bytes per partition before appends wait.
     pub unwritten_bytes_per_partition_max: usize,

@@ -7,7 +7,7 @@ use super::index::IndexedStart;
 use super::log::PartitionLog;
 use super::read_handles::{read_handle, ReadHandleSlot};
 use super::scan::find_batch;
-use super::segment::{align_down, Segment, SegmentReader};
+use super::segment::{Segment, SegmentReader};
 use crate::protocol::piece::{FileRegion, Piece};
 use std::rc::Rc;
 
@@ -275,13 +275,14 @@ impl PartitionLog {
                 .indexes
                 .offsets
                 .lookup(relative(offset, active.base_offset));
-            // Only final blocks: see `RecentBatches::evict_final`.
-            let mut view = SegmentView::new(
-                active,
-                align_down(state.write.written),
-                u64::from(start),
-                true,
-            );
+            // Up to the written end, the partial last block included: its
+            // batches may have been evicted (`recent_budget.rs`). The next
+            // round rewrites that block with the same bytes below `written`
+            // (`ActiveWrite::tail_block`), so any read of them, O_DIRECT or
+            // through the page cache, before, during or after the rewrite,
+            // gets these bytes; and the O_DIRECT write drops the cached
+            // pages it covers, so bytes past `written` are read fresh later.
+            let mut view = SegmentView::new(active, state.write.written, u64::from(start), true);
             view.indexed = active
                 .indexes
                 .offsets

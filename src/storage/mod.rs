@@ -83,6 +83,8 @@ mod preallocation_tests;
 #[cfg(test)]
 mod read_bound_tests;
 #[cfg(test)]
+mod recent_budget_tests;
+#[cfg(test)]
 mod recovery_point_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -441,9 +441,10 @@ async fn first_batch_timestamp_of(segment: &Segment) -> Option<i64> {
 }
 
 /// Reads the batches that overlap the segment's partial last block into
-/// memory, and that block's bytes. The block is rewritten by the next flush
-/// round, so reads never serve it from the page cache: these batches are
-/// served from memory until later writes make their blocks final.
+/// memory, and that block's bytes (the next flush round rewrites the block
+/// from them). The batches serve tail reads from memory, as they did before
+/// the restart, until evicted; reads find them in the file as well
+/// (`log_read.rs` reads the active segment up to its written end).
 async fn load_tail(
     segment: &Segment,
     tail: VecDeque<(u64, BatchInfo)>,

@@ -113,8 +113,8 @@ impl PartitionLog {
     /// The in-memory side of a cut of the active segment at `position`
     /// (batch `cut`'s start), everything before it written and synced:
     /// `tail_batches`, those overlapping the new partial last block, are
-    /// served from memory again (they may have been evicted as final, and
-    /// reads serve only the active segment's final blocks from the file).
+    /// served from memory again, as after a load (they may have been
+    /// evicted; reads would find them in the file too).
     fn cut_state(
         &self,
         cut: i64,
