@@ -177,10 +177,20 @@ fn partitions_holding_less_than_a_block_meet_the_shard_bound_and_read_back_from_
         }
         storage.shutdown().await.unwrap();
         drop(logs);
-        // A reopen reads the partial blocks' batches into memory; evicted
-        // again, they read back from the file, and so do later appends.
+        // A reopen reads the partial blocks' batches into memory while the
+        // shard is within its bound; they read back from memory and, evicted,
+        // from the file, and so do later appends.
         let storage = new_storage(&dir, limits());
         let logs = open_all(&storage).await;
+        // Logs opened while the shard is over its bound keep none of them:
+        // the bound holds from the start, give or take the tail of the log
+        // that crossed it.
+        let held = storage.recent_bytes();
+        let crossing_tail_bytes = 2 * batch_bytes;
+        assert!(
+            held <= SHARD_MAX_BYTES + crossing_tail_bytes,
+            "after the reopen: {held} bytes held"
+        );
         assert_read_back(&logs, &expected, false).await;
         evict_all_cold(&storage, &logs);
         assert_read_back(&logs, &expected, true).await;

@@ -198,6 +198,13 @@ impl ShardStorage {
             self.recent_budget.clone(),
         );
         self.recent_budget.register(Rc::downgrade(&log));
+        if self.recent_budget.over() {
+            // The load read the partial last block's batches into memory;
+            // opening many partitions must not take the shard past its
+            // bound until a write round evicts them (reads find them in the
+            // file too).
+            log.evict_cold_recent();
+        }
         if let Some(topic_id) = unrecorded_topic_id {
             log.record_topic_id(topic_id);
         }
