@@ -2,8 +2,10 @@
 # RSS and recent-batch gauge at N partitions (perf/many_partitions_disk.sh's workload: a fresh
 # broker, 2 shards by default on this 2-vCPU machine, topic created up front, `millrace bench
 # --partitions-per-topic N --consumers-per-topic 0 --acks all --duration DURATION`, 1 KiB records,
-# max rate), sampled right after the bench and again after IDLE_S.
-# Usage: perf/many_partitions_rss.sh BIN LABEL DURATION COUNT   (env: IDLE_S, default 15)
+# max rate), sampled right after the bench and again after IDLE_S. With RESTART=1 the broker is
+# then stopped (SIGTERM, a clean shutdown) and started again on the same data, and sampled once
+# it answers on its port and again after IDLE_S: what loading N partitions holds in memory.
+# Usage: perf/many_partitions_rss.sh BIN LABEL DURATION COUNT   (env: IDLE_S, default 15; RESTART)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$1"; label="$2"; duration="$3"; count="$4"
@@ -11,6 +13,7 @@ idle_s="${IDLE_S:-15}"
 source "$repo/perf/broker.sh"
 http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_broker "$bin" --override "http.listener=127.0.0.1:$http_port"
+port="${BOOTSTRAP##*:}"
 "$repo/target/test-venv/bin/python" - "$BOOTSTRAP" "many-$count-0" "$count" <<'PY'
 import sys
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -35,3 +38,21 @@ echo "$label $count bench: $bench_out"
 sample after
 sleep "$idle_s"
 sample idle
+if [ "${RESTART:-0}" = 1 ]; then
+    kill "$BROKER_PID"
+    wait "$BROKER_PID" 2>/dev/null || true
+    started=$SECONDS
+    "$bin" serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
+        --override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
+        --override "log.dirs=$BROKER_DATA/log" --override "http.listener=127.0.0.1:$http_port" \
+        2>>"$BROKER_DATA/broker.stderr" &
+    BROKER_PID=$!
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        kill -0 "$BROKER_PID" || { echo "the restarted broker exited" >&2; exit 1; }
+        sleep 0.2
+    done
+    echo "$label $count restart: answering after $((SECONDS - started)) s"
+    sample restarted
+    sleep "$idle_s"
+    sample "restarted+idle"
+fi
