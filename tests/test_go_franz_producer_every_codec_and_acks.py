@@ -34,9 +34,12 @@ def produce_and_read_back(bootstrap, partitions, count, **flags):
 def test_producer_every_codec_with_and_without_idempotence(broker, codec, idempotent):
     b = broker()
     result = produce_and_read_back(b.bootstrap, PARTITIONS, RECORDS, compression=codec, idempotent=idempotent)
-    # The stored batches come back with the producer's codec, several records each.
+    # The stored batches come back with the producer's codec, several records each. franz-go
+    # sends a batch uncompressed when the codec does not make it smaller (kgo's sink.go,
+    # appendTo), as with a one-record batch cut by linger: in CI 4 of 8 lz4 batches were such.
     fetched = result["fetched_batches"]
-    assert set(fetched["codecs"]) == {codec}, fetched
+    codecs = set(fetched["codecs"])
+    assert codec in codecs and codecs <= {codec, "none"}, fetched
     assert fetched["max_records"] > 1, fetched
 
 
