@@ -130,6 +130,9 @@ impl NodeConfig {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every_entries),
             max_in_snapshot_log_to_keep: self.entries_kept_after_snapshot,
             max_payload_entries: self.append_entries_max,
+            // A restarted or cut-off voter asks before it bumps its term, so
+            // it cannot make a healthy leader step down (KIP-996's pre-vote).
+            enable_pre_vote: Some(true),
             ..Default::default()
         }
         .validate()
