@@ -30,11 +30,29 @@ start_broker() {
     fi
     [ -x "$bin" ] || cargo build --release -q
     BROKER_DATA="$(mktemp -d /tmp/millrace-perf.XXXXXX)"
-    local stderr="${BROKER_STDERR:-$BROKER_DATA/broker.stderr}"
     trap stop_broker EXIT
+    : >"${BROKER_STDERR:-$BROKER_DATA/broker.stderr}"
+    serve_broker "$bin" "$port" "$@"
+}
+
+#   restart_broker BIN [serve flags...]
+# stops the broker (SIGTERM: a clean shutdown) and starts BIN on the same port and data,
+# waiting up to BROKER_RESTART_WAIT_TRIES x 0.1 s (loading 10,000 partitions took 11-19 s).
+restart_broker() {
+    local bin="$1"
+    shift
+    kill "$BROKER_PID"
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_WAIT_TRIES="${BROKER_RESTART_WAIT_TRIES:-600}" serve_broker "$bin" "${BOOTSTRAP##*:}" "$@"
+}
+
+serve_broker() {
+    local bin="$1" port="$2"
+    shift 2
+    local stderr="${BROKER_STDERR:-$BROKER_DATA/broker.stderr}"
     "$bin" serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
         --override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "log.dirs=$BROKER_DATA/log" "$@" 2>"$stderr" &
+        --override "log.dirs=$BROKER_DATA/log" "$@" 2>>"$stderr" &
     BROKER_PID=$!
     BOOTSTRAP="127.0.0.1:$port"
     for _ in $(seq "$BROKER_WAIT_TRIES"); do

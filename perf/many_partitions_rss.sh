@@ -13,7 +13,6 @@ idle_s="${IDLE_S:-15}"
 source "$repo/perf/broker.sh"
 http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_broker "$bin" --override "http.listener=127.0.0.1:$http_port"
-port="${BOOTSTRAP##*:}"
 "$repo/target/test-venv/bin/python" - "$BOOTSTRAP" "many-$count-0" "$count" <<'PY'
 import sys
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -39,18 +38,8 @@ sample after
 sleep "$idle_s"
 sample idle
 if [ "${RESTART:-0}" = 1 ]; then
-    kill "$BROKER_PID"
-    wait "$BROKER_PID" 2>/dev/null || true
     started=$SECONDS
-    "$bin" serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "log.dirs=$BROKER_DATA/log" --override "http.listener=127.0.0.1:$http_port" \
-        2>>"$BROKER_DATA/broker.stderr" &
-    BROKER_PID=$!
-    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        kill -0 "$BROKER_PID" || { echo "the restarted broker exited" >&2; exit 1; }
-        sleep 0.2
-    done
+    restart_broker "$bin" --override "http.listener=127.0.0.1:$http_port"
     echo "$label $count restart: answering after $((SECONDS - started)) s"
     sample restarted
     sleep "$idle_s"
