@@ -1,8 +1,9 @@
 """Issue 12: Kafka 4.x's shipped KRaft config files start millrace unchanged (only ports and
 log.dirs rewritten). The combined server.properties (static quorum of this node, and the 4.x
-dynamic-quorum form) and controller.properties serve kcat and confluent-kafka: Metadata and
+dynamic-quorum form) serves kcat and confluent-kafka: Metadata and
 DescribeCluster show the file's node.id and advertised listener, records go round. Ignored keys
-get one log line each saying why. broker.properties (its controller is another node) and a
+get one log line each saying why. controller.properties with broker.properties make a cluster
+(test_kraft_split_roles_kafka_files.py). broker.properties (its controller is another node) and a
 3-voter quorum whose other voters do not run are members of a cluster whose controllers cannot
 be reached: refused once initial.broker.registration.timeout.ms passes, naming the key and the
 controllers; a mistyped key is an error with a suggestion."""
@@ -41,11 +42,10 @@ IGNORED_IN_SHIPPED_FILES = [
 # the fixture (the same file before 4.0 moved it) lists the static voter.
 KAFKA_4_QUORUM_LINE = {"controller.quorum.voters=1@localhost:9093": "controller.quorum.bootstrap.servers=localhost:9093"}
 
-# (fixture, node.id, serves on the controller port?, line replacements)
+# (fixture, node.id, line replacements)
 SERVED_FILES = {
-    "server": ("server.properties", 1, False, None),
-    "server-4x-bootstrap": ("server.properties", 1, False, KAFKA_4_QUORUM_LINE),
-    "controller": ("controller.properties", 1, True, None),
+    "server": ("server.properties", 1, None),
+    "server-4x-bootstrap": ("server.properties", 1, KAFKA_4_QUORUM_LINE),
 }
 
 
@@ -60,10 +60,10 @@ def kcat_metadata(bootstrap):
 @pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat not installed (tests/run.sh installs it)")
 @pytest.mark.parametrize("case", sorted(SERVED_FILES))
 def test_kafka_config_file_serves_clients(tmp_path, file_broker, case):  # noqa: F811
-    name, node_id, on_controller_port, replace = SERVED_FILES[case]
+    name, node_id, replace = SERVED_FILES[case]
     client_port, controller_port = two_ports()
     config_file, data_dir = rewrite(name, tmp_path, client_port, controller_port, replace=replace)
-    port = controller_port if on_controller_port else client_port
+    port = client_port
     b = file_broker(config_file, port, data_dir)
     advertised = f"localhost:{port}"
 

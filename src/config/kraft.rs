@@ -215,6 +215,12 @@ impl KraftConfig {
         self.process_roles.contains(&role)
     }
 
+    /// True unless this node is a dedicated controller (`process.roles`
+    /// without `broker`): only brokers serve Kafka clients.
+    pub fn serves_clients(&self) -> bool {
+        !self.is_kraft() || self.has_role(ProcessRole::Broker)
+    }
+
     fn is_controller_listener(&self, name: &str) -> bool {
         self.controller_listener_names.iter().any(|n| n == name)
     }
@@ -498,6 +504,17 @@ impl KraftConfig {
         if !self.is_kraft() {
             return None;
         }
+        if !self.has_role(ProcessRole::Broker) {
+            // Kafka's dedicated controller (its config/controller.properties)
+            // serves no client: it exists for broker-only nodes to join.
+            return Some(ClusterMembership {
+                key: "process.roles",
+                detail: format!(
+                    "is controller only (node.id {node_id}): a dedicated controller for \
+                     broker-only nodes, serving no Kafka clients"
+                ),
+            });
+        }
         if !self.voters.is_empty() {
             let others: Vec<String> = self
                 .voters
@@ -528,6 +545,22 @@ impl KraftConfig {
         })
     }
 
+    /// For a controller whose `controller.quorum.bootstrap.servers` name only
+    /// its own controller listener (and no `controller.quorum.voters`): the
+    /// address others reach it at, so it starts as the quorum's one voter.
+    /// Kafka asks for `kafka-storage format --standalone` here; millrace
+    /// needs no formatting step.
+    pub fn standalone_voter_address(&self) -> Option<String> {
+        let standalone = self.has_role(ProcessRole::Controller)
+            && self.voters.is_empty()
+            && !self.bootstrap_servers.is_empty()
+            && self
+                .bootstrap_servers
+                .iter()
+                .all(|server| self.is_own_controller(server));
+        standalone.then(|| self.bootstrap_servers[0].socket_address())
+    }
+
     /// True when `server` is this node's controller listener: a controller
     /// listener (bound or advertised) with its port, on this machine.
     fn is_own_controller(&self, server: &ListenerAddr) -> bool {
@@ -550,14 +583,6 @@ impl KraftConfig {
         let mut notes = Vec::new();
         if !self.is_kraft() {
             return notes;
-        }
-        if !self.has_role(ProcessRole::Broker) {
-            let named = self.listeners.iter().find(|l| l.addr == *served);
-            notes.push(format!(
-                "process.roles=controller: a single millrace node is broker and controller in \
-                 one, so it serves clients on its controller listener {}",
-                named.map_or_else(|| served.to_string(), ToString::to_string)
-            ));
         }
         for listener in &self.listeners {
             let unbound = self.is_controller_listener(&listener.name)

@@ -368,11 +368,11 @@ async fn shard_main(
     }
     spawn_shutdown_watch(&ctx);
     progress.enter(slot, StartPhase::BindingListener);
-    let serve_clients = (startup.frontend)(&ctx)?;
+    let serve_clients = serve_clients(&startup, &ctx)?;
     progress.enter(slot, StartPhase::Ready);
     if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
         log::info!("{}", startup.summary.render());
-        log::info!("millrace ready: listening on {}", config.listeners);
+        log_ready(&config);
         startup.metrics.set_ready();
     }
     serve_clients.await;
@@ -389,6 +389,34 @@ async fn shard_main(
         .map_err(|e| format!("shard {shard_id}: storage shutdown failed: {e}"))?;
     log::info!("shard {shard_id}: stopped");
     Ok(())
+}
+
+/// The shard's client-serving task; a dedicated controller serves no
+/// clients (its CONTROLLER listener is the metadata quorum's), so its task
+/// only waits for the shutdown.
+fn serve_clients(startup: &Startup, ctx: &Rc<ShardContext>) -> Result<ServeClients, String> {
+    if startup.config.kraft.serves_clients() {
+        return (startup.frontend)(ctx);
+    }
+    let shutting_down = ctx.lifecycle.shutting_down.clone();
+    Ok(Box::pin(async move { shutting_down.wait().await }))
+}
+
+fn log_ready(config: &Config) {
+    if config.kraft.serves_clients() {
+        log::info!("millrace ready: listening on {}", config.listeners);
+    } else {
+        let named = config
+            .kraft
+            .listeners
+            .iter()
+            .find(|l| l.addr == config.listeners);
+        log::info!(
+            "millrace ready: a dedicated controller (process.roles=controller) on its \
+             listener {}; it serves no Kafka clients, brokers do",
+            named.map_or_else(|| config.listeners.to_string(), ToString::to_string)
+        );
+    }
 }
 
 fn producer_state_config(config: &Config) -> ProducerStateConfig {

@@ -154,11 +154,7 @@ impl MemberConfig {
         MemberConfig {
             node_id: identity.node_id,
             cluster_id: identity.cluster_id.clone(),
-            voters: kraft
-                .voters
-                .iter()
-                .map(|v| (v.id as u64, v.endpoint.socket_address()))
-                .collect(),
+            voters: initial_voters(config, identity.node_id),
             bootstrap: kraft
                 .bootstrap_servers
                 .iter()
@@ -198,6 +194,20 @@ impl MemberConfig {
         }
         addrs
     }
+}
+
+/// `controller.quorum.voters`, or for a standalone controller (its bootstrap
+/// servers name only itself) this node alone.
+fn initial_voters(config: &Config, node_id: i32) -> BTreeMap<u64, String> {
+    let kraft = &config.kraft;
+    if let Some(addr) = kraft.standalone_voter_address() {
+        return BTreeMap::from([(node_id as u64, addr)]);
+    }
+    kraft
+        .voters
+        .iter()
+        .map(|v| (v.id as u64, v.endpoint.socket_address()))
+        .collect()
 }
 
 /// Binds the node's Raft listener: a voter's CONTROLLER listener, or a

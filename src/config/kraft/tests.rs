@@ -65,18 +65,26 @@ fn kafkas_combined_server_properties_is_a_single_node() {
 }
 
 #[test]
-fn kafkas_controller_properties_serves_on_its_controller_listener() {
+fn kafkas_controller_properties_is_a_dedicated_controller_of_a_cluster() {
     let config = fixture("controller.properties");
     assert_eq!(config.node_id, 1);
     assert_eq!(config.listeners.port, 9093);
+    assert!(!config.kraft.serves_clients());
+    // Its bootstrap server localhost:9093 is its own controller listener: it
+    // starts as the quorum's one voter (Kafka's `format --standalone`), for
+    // broker-only nodes to join.
+    let cluster = config.cluster_membership().expect("a dedicated controller");
+    assert_eq!(cluster.key, "process.roles");
     assert_eq!(
-        config.advertised_listener().socket_address(),
-        "localhost:9093"
+        config.kraft.standalone_voter_address().as_deref(),
+        Some("localhost:9093")
     );
-    // Its bootstrap server localhost:9093 is its own controller listener.
-    assert_eq!(config.cluster_membership(), None);
-    let notes = config.kraft.notes(&config.listeners).join("\n");
-    assert!(notes.contains("process.roles=controller"), "{notes}");
+    let combined = fixture("server.properties");
+    assert!(combined.kraft.serves_clients());
+    assert_eq!(combined.kraft.standalone_voter_address(), None);
+    let broker = fixture("broker.properties");
+    assert!(broker.kraft.serves_clients());
+    assert_eq!(broker.kraft.standalone_voter_address(), None);
 }
 
 #[test]
