@@ -95,13 +95,16 @@ impl fmt::Display for ClusterMembership {
     }
 }
 
-/// What [`KraftConfig::resolve`] chose for a single node to serve.
+/// What [`KraftConfig::resolve`] chose for a node to serve: its first
+/// client listener, then any others (Kafka's INTERNAL/EXTERNAL setups).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServedListener {
     /// The listener clients connect to.
     pub listener: NamedListener,
     /// Its advertised address, when `advertised.listeners` names it.
     pub advertised: Option<ListenerAddr>,
+    /// The other client listeners, each with its advertised address.
+    pub others: Vec<(NamedListener, Option<ListenerAddr>)>,
 }
 
 fn error(key: &'static str, reason: impl Into<String>) -> KraftError {
@@ -455,45 +458,44 @@ impl KraftConfig {
         self.listeners.iter().map(|l| l.name.as_str()).collect()
     }
 
-    /// The one listener a single node serves clients on: the broker
-    /// listener, or for a controller-only node its first controller listener.
+    /// The listeners a node serves clients on: every listener not named in
+    /// `controller.listener.names` (the first is the node's main one), or for
+    /// a controller-only node its first controller listener. Each must be
+    /// PLAINTEXT.
     fn served_listener(&self) -> Result<ServedListener, KraftError> {
-        let broker: Vec<&NamedListener> = self
+        let mut broker: Vec<NamedListener> = self
             .listeners
             .iter()
             .filter(|l| !self.is_controller_listener(&l.name))
+            .cloned()
             .collect();
-        let listener = match broker.as_slice() {
-            [one] => (*one).clone(),
-            [] => self.listeners[0].clone(),
-            _ => {
-                return Err(error(
-                    "listeners",
-                    format!(
-                        "millrace serves one client listener; listeners names {} besides the controller listeners",
-                        broker.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                ))
-            }
-        };
-        let protocol = self.protocol_of(&listener.name).unwrap_or_default();
-        if protocol != PLAINTEXT {
-            return Err(error(
-                "listener.security.protocol.map",
-                format!(
-                    "listener {} uses security protocol {protocol}: millrace serves only PLAINTEXT listeners",
-                    listener.name
-                ),
-            ));
+        if broker.is_empty() {
+            broker.push(self.listeners[0].clone());
         }
-        let advertised = self
-            .advertised_listeners
-            .iter()
-            .find(|l| l.name == listener.name)
-            .map(|l| l.addr.clone());
+        let mut served = Vec::with_capacity(broker.len());
+        for listener in broker {
+            let protocol = self.protocol_of(&listener.name).unwrap_or_default();
+            if protocol != PLAINTEXT {
+                return Err(error(
+                    "listener.security.protocol.map",
+                    format!(
+                        "listener {} uses security protocol {protocol}: millrace serves only PLAINTEXT listeners",
+                        listener.name
+                    ),
+                ));
+            }
+            let advertised = self
+                .advertised_listeners
+                .iter()
+                .find(|l| l.name == listener.name)
+                .map(|l| l.addr.clone());
+            served.push((listener, advertised));
+        }
+        let (listener, advertised) = served.remove(0);
         Ok(ServedListener {
             listener,
             advertised,
+            others: served,
         })
     }
 

@@ -74,6 +74,28 @@ impl fmt::Display for ListenerAddr {
     }
 }
 
+/// Which of [`Config::client_listeners`](super::Config::client_listeners) a
+/// connection came in on.
+pub type ListenerIndex = usize;
+
+/// The node's main client listener: the first of `listeners`.
+pub const MAIN_LISTENER: ListenerIndex = 0;
+
+/// The name of the listener a single-listener node serves.
+pub const DEFAULT_CLIENT_LISTENER_NAME: &str = "PLAINTEXT";
+
+/// One listener clients are served on: its name, where it binds, and what
+/// Metadata tells the clients that connected through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientListener {
+    /// Listener name (`PLAINTEXT`, `INTERNAL`...).
+    pub name: String,
+    /// The address bound.
+    pub bind: ListenerAddr,
+    /// Its `advertised.listeners` entry, else `bind` made dialable.
+    pub advertised: ListenerAddr,
+}
+
 /// One entry of `listeners` / `advertised.listeners`: `NAME://host:port`.
 /// Names are upper-cased as Kafka normalises them (`ListenerName.normalised`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,7 +15,10 @@ mod topic_keys;
 
 pub use keys::{ignored_key, BrokerKey, IgnoredKey, BROKER_KEYS, IGNORED_KAFKA_KEYS};
 pub use kraft::{ClusterMembership, KraftConfig};
-pub use listener::{ListenerAddr, NamedListener};
+pub use listener::{
+    ClientListener, ListenerAddr, ListenerIndex, NamedListener, DEFAULT_CLIENT_LISTENER_NAME,
+    MAIN_LISTENER,
+};
 pub use topic::{
     is_described, log_ignored_keys, topic_config_defaults, topic_config_key, validate_topic_config,
     validate_topic_configs, ConfigType, KeySupport, TopicConfigKey, BROKER_KEYS_WITHOUT_DEFAULT,
@@ -36,6 +39,9 @@ pub struct Config {
     /// Its entry in `advertised.listeners`; `None` = derived from
     /// `listeners` (see [`Config::advertised_listener`]).
     pub advertised_listeners: Option<ListenerAddr>,
+    /// Every listener clients are served on, the one above first; a request
+    /// names its listener by index ([`ListenerIndex`]).
+    pub client_listeners: Vec<ClientListener>,
     /// The KRaft keys and every named listener, as written.
     pub kraft: KraftConfig,
     /// `log.dirs` (first entry) / `log.dir`.
@@ -295,6 +301,7 @@ impl Config {
                 port: 0,
             },
             advertised_listeners: None,
+            client_listeners: Vec::new(),
             kraft: KraftConfig::default(),
             log_dirs: PathBuf::new(),
             node_id: 0,
@@ -441,9 +448,39 @@ impl Config {
                     key: e.key.to_string(),
                     reason: e.reason,
                 })?;
+        let client =
+            |(listener, advertised): (NamedListener, Option<ListenerAddr>)| ClientListener {
+                advertised: advertised.unwrap_or_else(|| listener.addr.advertisable()),
+                bind: listener.addr,
+                name: listener.name,
+            };
+        let main = (served.listener.clone(), served.advertised.clone());
+        self.client_listeners = std::iter::once(main)
+            .chain(served.others)
+            .map(client)
+            .collect();
         self.listeners = served.listener.addr;
         self.advertised_listeners = served.advertised;
         Ok(())
+    }
+
+    /// The client listeners as `NAME://host:port, ...`, for the log.
+    pub fn client_listeners_text(&self) -> String {
+        let named: Vec<String> = self
+            .client_listeners
+            .iter()
+            .map(|l| format!("{}://{}", l.name, l.bind.socket_address()))
+            .collect();
+        named.join(", ")
+    }
+
+    /// The name and advertised address of the client listener a connection
+    /// came in on (the main listener for an index no connection has).
+    pub fn client_listener(&self, index: ListenerIndex) -> (&str, ListenerAddr) {
+        match self.client_listeners.get(index) {
+            Some(listener) => (listener.name.as_str(), listener.advertised.clone()),
+            None => (DEFAULT_CLIENT_LISTENER_NAME, self.advertised_listener()),
+        }
     }
 
     /// `Some` when the quorum keys make this node one member of a

@@ -7,6 +7,7 @@
 use super::handlers::{self, Pending};
 use super::limits::{QueuedBytes, QueuedCharge};
 use super::send::send_pieces;
+use crate::config::ListenerIndex;
 use crate::local::notify::LocalEvent;
 use crate::protocol::frame::{self, FrameError, FRAME_SIZE_PREFIX_BYTES};
 use crate::protocol::piece::Piece;
@@ -45,6 +46,7 @@ struct Queued {
 /// What a connection's two tasks share.
 struct ConnectionState {
     peer: Option<SocketAddr>,
+    listener: ListenerIndex,
     queued: Rc<QueuedBytes>,
     /// Fired when the writer stops (send failure or stall): the reader then
     /// stops too instead of waiting for the client's next request.
@@ -86,7 +88,8 @@ impl Drop for ConnectionGuard {
 
 /// Serves one accepted connection until the client leaves, sends something
 /// the broker cannot answer, or shutdown begins.
-pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream) {
+/// `listener` is the client listener it came in on.
+pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream, listener: ListenerIndex) {
     let _guard = ConnectionGuard::new(&ctx);
     let peer = stream.peer_addr().ok();
     if let Err(e) = stream.set_nodelay(true) {
@@ -102,6 +105,7 @@ pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream) {
         local_channel::new_bounded(ctx.config.max_inflight_requests_per_connection.max(1));
     let state = ConnectionState {
         peer,
+        listener,
         queued: Rc::new(QueuedBytes::new(ctx.config.connection_max_queued_bytes)),
         writer_done: LocalEvent::default(),
     };
@@ -208,7 +212,8 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 let api_key = request.api_key;
                 (
                     api_key,
-                    handlers::dispatch(ctx, request, state.peer, buffer_bytes).await,
+                    handlers::dispatch(ctx, request, (state.peer, state.listener), buffer_bytes)
+                        .await,
                 )
             }
             Err(e) => (-1, Err(handlers::DispatchError::Frame(e))),

@@ -26,7 +26,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         let listener = listener::bind(ctx)?;
         let (ctx, admission) = (ctx.clone(), admission.clone());
         Ok(Box::pin(async move {
-            listener::accept_until_shutdown(&ctx, listener, admission).await
+            listener::accept_all_until_shutdown(&ctx, listener, admission).await
         }))
     };
     runtime::run(config, Arc::new(frontend))

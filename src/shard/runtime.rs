@@ -165,7 +165,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
         identity.node_id,
         identity.cluster_id,
         nr_shards,
-        config.listeners,
+        config.client_listeners_text(),
         data_dir.display(),
         topics.len(),
         previous_shutdown,
@@ -404,7 +404,10 @@ fn serve_clients(startup: &Startup, ctx: &Rc<ShardContext>) -> Result<ServeClien
 
 fn log_ready(config: &Config) {
     if config.kraft.serves_clients() {
-        log::info!("millrace ready: listening on {}", config.listeners);
+        log::info!(
+            "millrace ready: listening on {}",
+            config.client_listeners_text()
+        );
     } else {
         let named = config
             .kraft

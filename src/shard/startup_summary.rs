@@ -44,21 +44,25 @@ impl StartupSummary {
     /// Captures the facts; the shards fill in their CPUs with [`Self::record_shard_cpu`].
     pub fn new(facts: &StartupFacts<'_>) -> StartupSummary {
         let config = facts.config;
-        let advertised = config.advertised_listener();
+        let listeners: Vec<String> = config
+            .client_listeners
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}://{} (advertised as {})",
+                    l.name,
+                    l.bind.socket_address(),
+                    l.advertised.socket_address()
+                )
+            })
+            .collect();
         let lines = vec![
             ("version", env!("CARGO_PKG_VERSION").to_string()),
             (
                 "node",
                 format!("node.id {} cluster.id {}", facts.node_id, facts.cluster_id),
             ),
-            (
-                "listener",
-                format!(
-                    "PLAINTEXT://{} (advertised as {})",
-                    config.listeners.socket_address(),
-                    advertised.socket_address()
-                ),
-            ),
+            ("listener", listeners.join(", ")),
             (
                 "data dir",
                 format!(

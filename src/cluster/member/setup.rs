@@ -144,7 +144,7 @@ impl MemberConfig {
             config.leader_imbalance_per_broker_percentage;
         let mut lifecycle =
             LifecycleConfig::new(identity.node_id, &identity.cluster_id, uuid::Uuid::new_v4());
-        lifecycle.registration.endpoints = vec![endpoint.clone()];
+        lifecycle.registration.endpoints = client_endpoints(config, &endpoint);
         lifecycle.heartbeat_interval_ms = config.broker_heartbeat_interval_ms;
         lifecycle.controlled_shutdown_timeout_ms = CONTROLLED_SHUTDOWN_TIMEOUT_MS;
         lifecycle.initial_registration_timeout_ms = config.initial_broker_registration_timeout_ms;
@@ -194,6 +194,19 @@ impl MemberConfig {
         }
         addrs
     }
+}
+
+/// The endpoints a broker registers: every client listener, advertised, the
+/// main one (`main`) first; followers find `inter.broker.listener.name`'s
+/// among them, clients their own listener's.
+fn client_endpoints(config: &Config, main: &Endpoint) -> Vec<Endpoint> {
+    let others = config.client_listeners.iter().skip(1).map(|l| Endpoint {
+        name: l.name.clone(),
+        host: l.advertised.host.clone(),
+        port: l.advertised.port,
+        security_protocol: 0,
+    });
+    std::iter::once(main.clone()).chain(others).collect()
 }
 
 /// `controller.quorum.voters`, or for a standalone controller (its bootstrap

@@ -31,6 +31,22 @@ pub struct BrokerView {
     pub inter_broker: (String, u16),
     /// Its broker epoch (Fetch's ReplicaState).
     pub epoch: i64,
+    /// Every endpoint it registered, (listener name, host, port): a client
+    /// is told the endpoints of the listener it connected to.
+    pub endpoints: Vec<(String, String, u16)>,
+}
+
+impl BrokerView {
+    /// The advertised (host, port) of listener `name`, else of the client
+    /// listener (a broker registered without that listener).
+    pub fn endpoint_for(&self, name: &str) -> (&str, u16) {
+        self.endpoints
+            .iter()
+            .find(|(listener, _, _)| listener == name)
+            .map_or((self.host.as_str(), self.port), |(_, host, port)| {
+                (host.as_str(), *port)
+            })
+    }
 }
 
 /// One partition's placement and leadership.
@@ -129,6 +145,11 @@ impl ClusterView {
                     fenced: !b.is_active(),
                     inter_broker: endpoint_of(listeners.1),
                     epoch: b.broker_epoch,
+                    endpoints: b
+                        .endpoints
+                        .iter()
+                        .map(|e| (e.name.clone(), e.host.clone(), e.port))
+                        .collect(),
                 }
             })
             .collect();
@@ -313,6 +334,7 @@ mod tests {
             fenced,
             inter_broker: ("127.0.0.1".into(), 9000 + id as u16),
             epoch: 0,
+            endpoints: Vec::new(),
         }
     }
 

@@ -238,7 +238,7 @@ fn listeners_are_checked_as_kafka_does() {
         (&["listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT", "inter.broker.listener.name=INTERNAL"], "listener.security.protocol.map", "no security protocol defined for listener PLAINTEXT"),
         (&["listeners=PLAINTEXT://:9092,CONTROLLER://:9092"], "listeners", "different port"),
         (&["listeners=SSL://:9092,CONTROLLER://:9093", "inter.broker.listener.name=SSL"], "listener.security.protocol.map", "only PLAINTEXT"),
-        (&["listeners=PLAINTEXT://:9092,OTHER://:9094,CONTROLLER://:9093", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT,CONTROLLER:PLAINTEXT"], "listeners", "one client listener"),
+        (&["listeners=PLAINTEXT://:9092,OTHER://:9094,CONTROLLER://:9093", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:SSL,CONTROLLER:PLAINTEXT"], "listener.security.protocol.map", "listener OTHER uses security protocol SSL"),
         (&["advertised.listeners=PLAINTEXT://0.0.0.0:9092"], "advertised.listeners", "nonroutable"),
         (&["advertised.listeners=OTHER://h:1", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT,CONTROLLER:PLAINTEXT"], "inter.broker.listener.name", "must be a listener name defined in advertised.listeners"),
     ];
@@ -289,4 +289,43 @@ fn advertised_entry_of_the_client_listener_is_used() {
         "broker.example:19092"
     );
     assert_eq!(config.listeners.port, 9092);
+}
+
+#[test]
+fn several_client_listeners_are_each_served_and_advertised() {
+    let config = load(&combined_with(&[
+        "listeners=INTERNAL://127.0.0.1:9094,EXTERNAL://:9092,CONTROLLER://:9093",
+        "advertised.listeners=INTERNAL://127.0.0.1:9094,EXTERNAL://broker.example:19092",
+        "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=INTERNAL",
+    ]))
+    .unwrap();
+    let served: Vec<(&str, String, String)> = config
+        .client_listeners
+        .iter()
+        .map(|l| {
+            (
+                l.name.as_str(),
+                l.bind.socket_address(),
+                l.advertised.socket_address(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        served,
+        vec![
+            ("INTERNAL", "127.0.0.1:9094".into(), "127.0.0.1:9094".into()),
+            (
+                "EXTERNAL",
+                "0.0.0.0:9092".into(),
+                "broker.example:19092".into()
+            ),
+        ]
+    );
+    // The first is the node's main listener.
+    assert_eq!(config.listeners.port, 9094);
+    assert_eq!(config.client_listener(1).0, "EXTERNAL");
+    let single = load(&[]).unwrap();
+    assert_eq!(single.client_listeners.len(), 1);
+    assert_eq!(single.client_listeners[0].name, "PLAINTEXT");
 }

@@ -4,6 +4,7 @@
 //! list, from which the client picks.
 
 use super::{respond, Pending, RequestMeta, VersionRange, SUPPORTED_APIS};
+use crate::config::MAIN_LISTENER;
 use crate::protocol::frame::{self, RequestFrame};
 use crate::protocol::piece::Piece;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -37,6 +38,7 @@ pub fn handle(request: &RequestFrame) -> Pending {
         api_key: ApiKey::ApiVersions,
         version: request.api_version,
         correlation_id: request.correlation_id,
+        listener: MAIN_LISTENER,
     };
     let answer = respond(meta, &response);
     Box::pin(async move { answer })

@@ -10,6 +10,7 @@
 //! registers it), and only a live broker's endpoint is named.
 
 use crate::cluster::member::view::ClusterView;
+use crate::config::ListenerIndex;
 use crate::protocol::error_code;
 use crate::protocol::fetch_response::{CurrentLeader, FetchResponseOut, NodeEndpoint};
 use crate::shard::ShardContext;
@@ -45,19 +46,24 @@ fn from_view(
     }
 }
 
-/// The client endpoints of the live brokers among `leaders`, once each,
-/// in the order first named.
-fn endpoints(view: &ClusterView, leaders: impl Iterator<Item = i32>) -> Vec<NodeEndpoint> {
+/// The endpoints of listener `listener_name` of the live brokers among
+/// `leaders`, once each, in the order first named.
+fn endpoints(
+    view: &ClusterView,
+    leaders: impl Iterator<Item = i32>,
+    listener_name: &str,
+) -> Vec<NodeEndpoint> {
     let mut found: Vec<NodeEndpoint> = Vec::new();
     for leader in leaders {
         if leader < 0 || found.iter().any(|node| node.node_id == leader) {
             continue;
         }
         if let Some(broker) = view.live_brokers().find(|b| b.id == leader) {
+            let (host, port) = broker.endpoint_for(listener_name);
             found.push(NodeEndpoint {
                 node_id: broker.id,
-                host: broker.host.clone(),
-                port: i32::from(broker.port),
+                host: host.to_string(),
+                port: i32::from(port),
                 rack: broker.rack.clone(),
             });
         }
@@ -69,7 +75,8 @@ fn endpoints(view: &ClusterView, leaders: impl Iterator<Item = i32>) -> Vec<Node
 /// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH (the replica's own hint
 /// kept, the view's otherwise) and the endpoints of those leaders. Nothing
 /// on a single node (no view: it refuses nothing for leadership).
-pub fn name_in_fetch(ctx: &ShardContext, response: &mut FetchResponseOut) {
+/// The endpoints are those of client listener `listener` (the request's).
+pub fn name_in_fetch(ctx: &ShardContext, response: &mut FetchResponseOut, listener: ListenerIndex) {
     let Some(view) = ctx.cluster_view() else {
         return;
     };
@@ -96,12 +103,18 @@ pub fn name_in_fetch(ctx: &ShardContext, response: &mut FetchResponseOut) {
         .flat_map(|topic| &topic.partitions)
         .filter_map(|partition| partition.current_leader)
         .map(|leader| leader.leader_id);
-    response.node_endpoints = endpoints(&view, leaders);
+    let listener_name = ctx.config.client_listener(listener).0;
+    response.node_endpoints = endpoints(&view, leaders, listener_name);
 }
 
 /// Names the current leader (the view's) of each partition `response`
 /// refuses with NOT_LEADER_OR_FOLLOWER, and those leaders' endpoints.
-pub fn name_in_produce(ctx: &ShardContext, response: &mut ProduceResponse) {
+/// The endpoints are those of client listener `listener` (the request's).
+pub fn name_in_produce(
+    ctx: &ShardContext,
+    response: &mut ProduceResponse,
+    listener: ListenerIndex,
+) {
     let Some(view) = ctx.cluster_view() else {
         return;
     };
@@ -123,7 +136,8 @@ pub fn name_in_produce(ctx: &ShardContext, response: &mut ProduceResponse) {
             leaders.push(leader.leader_id);
         }
     }
-    response.node_endpoints = endpoints(&view, leaders.into_iter())
+    let listener_name = ctx.config.client_listener(listener).0;
+    response.node_endpoints = endpoints(&view, leaders.into_iter(), listener_name)
         .into_iter()
         .map(|node| {
             ProduceNodeEndpoint::default()

@@ -4,6 +4,7 @@
 //! Java's `AdminClient.describeCluster` uses it; librdkafka asks Metadata.
 
 use super::{error_code, respond, RequestMeta, VersionRange};
+use crate::config::ListenerIndex;
 use crate::protocol::authorized_operations::{
     authorized_operations, CLUSTER_AUTHORIZED_OPERATIONS,
 };
@@ -34,20 +35,24 @@ pub fn handle(
         Some((code, message)) => DescribeClusterResponse::default()
             .with_error_code(code)
             .with_error_message(Some(StrBytes::from_string(message))),
-        None => describe(ctx, &request),
+        None => describe(ctx, &request, meta.listener),
     };
     respond(meta, &response)
 }
 
-/// This broker alone on a single node; a cluster's live brokers.
-fn brokers_and_controller(ctx: &ShardContext) -> (Vec<DescribeClusterBroker>, BrokerId) {
+/// This broker alone on a single node; a cluster's live brokers; at the
+/// addresses of the client listener the request came in on.
+fn brokers_and_controller(
+    ctx: &ShardContext,
+    listener: ListenerIndex,
+) -> (Vec<DescribeClusterBroker>, BrokerId) {
+    let (listener_name, advertised) = ctx.config.client_listener(listener);
     // Until the first brokers are unfenced, a cluster broker names itself
     // (an empty broker list is a broken answer to clients).
     let view = ctx
         .cluster_view()
         .filter(|v| v.live_brokers().next().is_some());
     let Some(view) = view else {
-        let advertised = ctx.config.advertised_listener();
         let node = BrokerId(ctx.identity.node_id);
         let broker = DescribeClusterBroker::default()
             .with_broker_id(node)
@@ -58,18 +63,23 @@ fn brokers_and_controller(ctx: &ShardContext) -> (Vec<DescribeClusterBroker>, Br
     let brokers = view
         .live_brokers()
         .map(|b| {
+            let (host, port) = b.endpoint_for(listener_name);
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port as i32)
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(i32::from(port))
                 .with_rack(b.rack.clone().map(StrBytes::from_string))
         })
         .collect();
     (brokers, BrokerId(view.controller_for_clients()))
 }
 
-fn describe(ctx: &ShardContext, request: &DescribeClusterRequest) -> DescribeClusterResponse {
-    let (brokers, controller) = brokers_and_controller(ctx);
+fn describe(
+    ctx: &ShardContext,
+    request: &DescribeClusterRequest,
+    listener: ListenerIndex,
+) -> DescribeClusterResponse {
+    let (brokers, controller) = brokers_and_controller(ctx, listener);
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(ctx.identity.cluster_id.clone()))
         .with_controller_id(controller)

@@ -89,7 +89,7 @@ pub async fn handle(
     response.session_id = session_id;
     let mut response = context_after_reads(ctx, session, &context, &wanted, response);
     if meta.version >= FIRST_NODE_ENDPOINTS_VERSION {
-        current_leader::name_in_fetch(ctx, &mut response);
+        current_leader::name_in_fetch(ctx, &mut response, meta.listener);
     }
     if meta.version < super::legacy_versions::FETCH_FLOOR {
         // Down-conversion reads file regions into memory: on a helper

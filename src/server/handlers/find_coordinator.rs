@@ -71,7 +71,7 @@ pub async fn handle(
     request: FindCoordinatorRequest,
 ) -> Option<Vec<Piece>> {
     ensure_offsets_topic(ctx, &request).await;
-    let advertised = ctx.config.advertised_listener();
+    let (listener_name, advertised) = ctx.config.client_listener(meta.listener);
     let view = ctx.cluster_view();
     let offsets_partitions = ctx.config.offsets_topic_num_partitions;
     let code = error_for_key_type(request.key_type);
@@ -90,7 +90,10 @@ pub async fn handle(
             Some(view) => view
                 .group_coordinator(key.as_str(), offsets_partitions)
                 .and_then(|id| view.broker(id))
-                .map(|b| (b.id, b.host.clone(), b.port)),
+                .map(|b| {
+                    let (host, port) = b.endpoint_for(listener_name);
+                    (b.id, host.to_string(), port)
+                }),
         };
         if code != error_code::NONE {
             coordinator.with_node_id(BrokerId(-1)).with_port(-1)

@@ -126,6 +126,7 @@ mod tests {
             api_key: ApiKey::Fetch,
             version,
             correlation_id: 9,
+            listener: crate::config::MAIN_LISTENER,
         };
         match encode(meta, response(records)).as_deref() {
             Some([Piece::Mem(bytes)]) => bytes.clone(),

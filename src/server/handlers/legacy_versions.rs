@@ -310,6 +310,7 @@ mod tests {
             api_key,
             version,
             correlation_id: 7,
+            listener: crate::config::MAIN_LISTENER,
         }
     }
 

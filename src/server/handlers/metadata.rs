@@ -6,6 +6,7 @@
 use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::cluster::member::is_cluster;
 use crate::cluster::member::view::ClusterView;
+use crate::config::ListenerIndex;
 use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
 use crate::coordinator::offsets::replicated::offsets_topic;
 use crate::metadata::controller::{ControllerRequest, NewTopic};
@@ -70,7 +71,7 @@ pub async fn handle(
             })
             .collect(),
     };
-    let (brokers, controller_id) = brokers_and_controller(ctx);
+    let (brokers, controller_id) = brokers_and_controller(ctx, meta.listener);
     let response = MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(ctx.identity.cluster_id.clone())))
@@ -149,15 +150,19 @@ fn auto_created_topic(ctx: &ShardContext, name: &str) -> Option<NewTopic> {
 }
 
 /// The brokers clients may use and the controller id to report: this
-/// broker alone on a single node; a cluster's live brokers.
-fn brokers_and_controller(ctx: &ShardContext) -> (Vec<MetadataResponseBroker>, BrokerId) {
+/// broker alone on a single node; a cluster's live brokers. Addresses are
+/// those of the client listener the request came in on.
+fn brokers_and_controller(
+    ctx: &ShardContext,
+    listener: ListenerIndex,
+) -> (Vec<MetadataResponseBroker>, BrokerId) {
+    let (listener_name, advertised) = ctx.config.client_listener(listener);
     // Until the first brokers are unfenced, a cluster broker names itself
     // (an empty broker list is a broken answer to clients).
     let view = ctx
         .cluster_view()
         .filter(|v| v.live_brokers().next().is_some());
     let Some(view) = view else {
-        let advertised = ctx.config.advertised_listener();
         let broker = MetadataResponseBroker::default()
             .with_node_id(BrokerId(ctx.identity.node_id))
             .with_host(StrBytes::from_string(advertised.host.clone()))
@@ -167,10 +172,11 @@ fn brokers_and_controller(ctx: &ShardContext) -> (Vec<MetadataResponseBroker>, B
     let brokers = view
         .live_brokers()
         .map(|b| {
+            let (host, port) = b.endpoint_for(listener_name);
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port as i32)
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(i32::from(port))
                 .with_rack(b.rack.clone().map(StrBytes::from_string))
         })
         .collect();

@@ -39,6 +39,7 @@ pub mod produce_policy;
 pub mod remove_raft_voter;
 pub mod sync_group;
 
+use crate::config::ListenerIndex;
 use crate::protocol::frame::{self, FrameError, RequestFrame};
 use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
@@ -167,13 +168,13 @@ pub fn served_versions(api_key: ApiKey) -> Option<VersionRange> {
 
 /// Starts answering `request`: its ordered part (e.g. the append of a
 /// Produce) is done when this returns; the returned future yields the answer.
-/// `peer` is the client's address (shown as a group member's client host);
-/// `buffer_bytes` the allocation the frame slices (kept alive by whatever
+/// `peer` is the client's address (shown as a group member's client host),
+/// `listener` the client listener it connected to; `buffer_bytes` the allocation the frame slices (kept alive by whatever
 /// keeps a slice of it, such as appended batches).
 pub async fn dispatch(
     ctx: &Rc<ShardContext>,
     request: RequestFrame,
-    peer: Option<SocketAddr>,
+    (peer, listener): (Option<SocketAddr>, ListenerIndex),
     buffer_bytes: usize,
 ) -> Result<Pending, DispatchError> {
     let api_key = request
@@ -204,7 +205,7 @@ pub async fn dispatch(
         });
     }
     if api_key == ApiKey::Produce && version < produce::CRATE_VERSION_MIN {
-        return produce::handle_legacy(ctx, request).await;
+        return produce::handle_legacy(ctx, request, listener).await;
     }
     let malformed = |reason: String| DispatchError::Malformed {
         api_key: request.api_key,
@@ -215,18 +216,18 @@ pub async fn dispatch(
         legacy_versions::upgrade(api_key, version, &request.body).map_err(malformed)?;
     let decoded = RequestKind::decode(api_key, &mut body, body_version)
         .map_err(|e| malformed(e.to_string()))?;
-    Ok(route(ctx, &request, decoded, peer, buffer_bytes).await)
+    Ok(route(ctx, &request, decoded, (peer, listener), buffer_bytes).await)
 }
 
 async fn route(
     ctx: &Rc<ShardContext>,
     request: &RequestFrame,
     decoded: RequestKind,
-    peer: Option<SocketAddr>,
+    (peer, listener): (Option<SocketAddr>, ListenerIndex),
     buffer_bytes: usize,
 ) -> Pending {
     let ctx = ctx.clone();
-    let header = RequestMeta::of(request);
+    let header = RequestMeta::of(request, listener);
     match decoded {
         RequestKind::Produce(body) => produce::handle(&ctx, header, body, buffer_bytes).await,
         RequestKind::Fetch(body) => {
@@ -340,14 +341,18 @@ pub struct RequestMeta {
     pub version: i16,
     /// Echoed in the response header.
     pub correlation_id: i32,
+    /// The client listener the request came in on: Metadata and the other
+    /// answers naming brokers give that listener's addresses.
+    pub listener: ListenerIndex,
 }
 
 impl RequestMeta {
-    fn of(request: &RequestFrame) -> Self {
+    fn of(request: &RequestFrame, listener: ListenerIndex) -> Self {
         RequestMeta {
             api_key: request.api_key().unwrap_or(ApiKey::ApiVersions),
             version: request.api_version,
             correlation_id: request.correlation_id,
+            listener,
         }
     }
 }

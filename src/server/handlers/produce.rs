@@ -10,6 +10,7 @@ use super::{
     current_leader, error_code, produce_policy, respond, DispatchError, Pending, RequestMeta,
     VersionRange,
 };
+use crate::config::ListenerIndex;
 use crate::metadata::topic_policy::TopicPolicy;
 use crate::metadata::topic_table::is_internal_topic;
 use crate::metrics::PartitionApi;
@@ -207,7 +208,7 @@ pub async fn handle(
         }
         let mut response = build_response(meta.version, &topics, &partitions, &slots, &answers);
         if meta.version >= FIRST_CURRENT_LEADER_VERSION {
-            current_leader::name_in_produce(&ctx, &mut response);
+            current_leader::name_in_produce(&ctx, &mut response, meta.listener);
         }
         if meta.version < CRATE_VERSION_MIN {
             return Some(vec![Piece::Mem(encode_legacy(meta, &response))]);
@@ -415,6 +416,7 @@ fn partition_response(
 pub async fn handle_legacy(
     ctx: &Rc<ShardContext>,
     request: RequestFrame,
+    listener: ListenerIndex,
 ) -> Result<Pending, DispatchError> {
     let mut body = BytesMut::with_capacity(request.body.len() + 2);
     body.put_i16(-1);
@@ -433,6 +435,7 @@ pub async fn handle_legacy(
         api_key: ApiKey::Produce,
         version: request.api_version,
         correlation_id: request.correlation_id,
+        listener,
     };
     Ok(handle(ctx, meta, decoded, buffer_bytes).await)
 }
