@@ -206,6 +206,11 @@ impl Checker {
         self.verified.resize(replicas.len(), 0);
         for (index, replica) in replicas.iter().enumerate().filter(|(_, r)| r.alive) {
             let hw = replica.high_watermark().max(0);
+            // Most events move no high watermark (and the log below one
+            // changes only with it): nothing new to check.
+            if hw == self.verified[index] {
+                continue;
+            }
             if hw as usize > self.committed.len() {
                 return Err(format!(
                     "replica {}: high watermark {hw} past the committed history's end {}",

@@ -14,7 +14,8 @@
 //! producer state ([`ProducerStateTable`](crate::partition::producer_state))
 //! as the partition layer does: its leader de-duplicates retries with it,
 //! its followers record what they replicate, a truncation and a restart
-//! rebuild it from the log. Faults crash replicas (the unsynced tail is
+//! rebuild it from the log (or, in a fault mode, a truncation takes the
+//! partition layer's fallback, `truncate_from`). Faults crash replicas (the unsynced tail is
 //! lost) and restart them, and cut links; then they stop, the network heals
 //! and the partition must settle. [`checker`] checks the invariants after
 //! every event.
@@ -134,10 +135,12 @@ struct Entry {
 /// Something that happens at a point of simulated time.
 #[derive(Clone, Debug)]
 enum Event {
+    /// A message arrives. The body is boxed: the timeline's B-tree moves
+    /// events around, and most are small.
     Deliver {
         from: Node,
         to: Node,
-        body: Body,
+        body: Box<Body>,
     },
     Fetch(ReplicaId),
     Flush(ReplicaId),
@@ -171,6 +174,10 @@ pub struct Options {
     /// hears nothing from it either (by default only its own messages to
     /// the controller are cut).
     pub cut_controller_both_ways: bool,
+    /// Not a planted bug, a fault mode: half the follower truncations fail
+    /// to reload the producer state from the log and drop the cut batches
+    /// from it instead (`truncate_as_follower`'s fallback: `truncate_from`).
+    pub truncation_fallback: bool,
 }
 
 /// Why a run failed, with what replays it.
@@ -218,6 +225,7 @@ struct World {
     cut: BTreeSet<(Node, Node)>,
     faults_over: bool,
     cut_controller_both_ways: bool,
+    truncation_fallback: bool,
     /// ISR proposals sent, and those not answered yet (by number).
     proposals_sent: u64,
     proposals_unanswered: BTreeSet<u64>,
@@ -280,6 +288,7 @@ impl World {
             cut: BTreeSet::new(),
             faults_over: false,
             cut_controller_both_ways: options.cut_controller_both_ways,
+            truncation_fallback: options.truncation_fallback,
             proposals_sent: 0,
             proposals_unanswered: BTreeSet::new(),
             next_record: 0,
@@ -314,6 +323,7 @@ impl World {
             return;
         }
         let delay = self.prng.range(DELAY_MS_MIN, DELAY_MS_MAX);
+        let body = Box::new(body);
         self.schedule(delay, Event::Deliver { from, to, body });
     }
 
@@ -331,7 +341,7 @@ impl World {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Deliver { from, to, body } => self.deliver(from, to, body),
+            Event::Deliver { from, to, body } => self.deliver(from, to, *body),
             Event::Fetch(id) => {
                 self.schedule(FETCH_INTERVAL_MS, Event::Fetch(id));
                 let now = self.now_ms;
@@ -446,9 +456,12 @@ impl World {
                 entries,
             } => {
                 // A truncation reloads the producer state from the log that
-                // remains, or (the partition layer's fallback when the reload
-                // fails) drops the cut batches from it: both are exercised.
-                let reload = self.prng.below(2) == 0;
+                // remains; in the fault mode where that reload fails, half
+                // the time it takes the partition layer's fallback (drop the
+                // cut batches). Drawn either way, so seeds do not depend on
+                // the mode.
+                let fallback = self.prng.below(2) == 1;
+                let reload = !(fallback && self.truncation_fallback);
                 let replica = self.replica(id);
                 let truncated = replica.is_latest_fetch(seq)
                     && replica.on_fetch_reply(leader_epoch, fetch_offset, answer, &entries, reload);
@@ -504,9 +517,12 @@ impl World {
             .iter()
             .filter_map(|a| a.result.ok().map(|offset| (offset, a.request.record)))
             .collect();
+        // Without acks the check after the event sees the leader's step.
         let replica = &self.replicas[(id - 1) as usize];
-        if let Err(what) = self.checker.leader_step(replica, &acked) {
-            self.checker.fail(what);
+        if !acked.is_empty() {
+            if let Err(what) = self.checker.leader_step(replica, &acked) {
+                self.checker.fail(what);
+            }
         }
         self.stats.acked += acked.len() as u64;
         for Answer { request, result } in answers {
@@ -573,6 +589,7 @@ impl World {
         };
         let at_ms = (now + delay_ms).max(*in_order_ms);
         *in_order_ms = at_ms;
+        let body = Box::new(body);
         self.schedule(at_ms - now, Event::Deliver { from, to, body });
     }
 

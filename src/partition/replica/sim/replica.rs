@@ -7,7 +7,8 @@
 //! `append_as_follower` and `truncate_as_follower` use it: a leader checks
 //! every append against it and records what it appends, a follower records
 //! what it replicates, a truncation reloads it from the log that remains
-//! (or drops the cut batches), a restart rebuilds it from the log.
+//! (or, when that reload fails, drops the cut batches), a restart rebuilds
+//! it from the log.
 
 use super::client::ProduceRequest;
 use super::{Body, Entry, Options, FETCH_ENTRIES_MAX, FETCH_TIMEOUT_MS};

@@ -6,13 +6,15 @@
 //!   test --release --lib partition::replica::sim -- --nocapture`.
 //! - `replay_one_seed`: `MILLRACE_REPLICA_SIM_SEED=<seed>` replays one seed,
 //!   printing every event; a failure message prints this command (with
-//!   `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1` it replays in that
-//!   fault mode).
+//!   `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1` or
+//!   `MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK=1` it replays in that fault
+//!   mode).
 //! - The planted bugs (an unclean election; followers reporting unsynced
 //!   offsets as durable; followers not recording replicated entries in
 //!   their producer state) must be caught, each by a seed that replays.
 //! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
-//!   (ignored until fixed): a real bug the simulator found.
+//!   and `a_truncation_fallback_keeps_each_producers_sequence` (ignored
+//!   until fixed): real bugs the simulator found, in its opt-in fault modes.
 
 use super::{run, Failure, Options, Stats};
 use std::time::Instant;
@@ -120,6 +122,7 @@ fn replay_one_seed() {
     let options = Options {
         cut_controller_both_ways: std::env::var("MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS")
             .is_ok(),
+        truncation_fallback: std::env::var("MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK").is_ok(),
         ..Options::default()
     };
     match run(seed, options, true) {
@@ -181,6 +184,27 @@ fn a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe() {
     };
     let (_, failure) = run_seeds(0, CI_SEEDS, options);
     if let Some(failure) = failure {
+        panic!("{}", replay_hint(&failure));
+    }
+}
+
+/// A real bug the simulator found, kept failing until it is fixed (issue
+/// 13): `ProducerStateTable::truncate_from` forgets a producer whose 5
+/// remembered batches were all cut, though its earlier batches are still in
+/// the log; a leader then accepts that producer's next batch at any
+/// sequence. Seed 13323 with the fallback: a follower cut producer 1000's
+/// sequences 6..10, led, refused the retried 6 (NOT_ENOUGH_REPLICAS) and
+/// appended the pipelined 7 ("sequence 7 committed at offset 8 where 6 is
+/// next"); replay it with `MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK=1`. See
+/// `producer_state::tests::a_truncation_below_every_remembered_batch_keeps_the_sequence`.
+#[test]
+#[ignore = "issue 13: truncate_from forgets a producer whose earlier batches remain in the log"]
+fn a_truncation_fallback_keeps_each_producers_sequence() {
+    let options = Options {
+        truncation_fallback: true,
+        ..Options::default()
+    };
+    if let Err(failure) = run_seed(13_323, options) {
         panic!("{}", replay_hint(&failure));
     }
 }
