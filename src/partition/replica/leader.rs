@@ -584,6 +584,38 @@ mod tests {
         );
     }
 
+    /// An expansion whose answer never came (the broker's controller call
+    /// gave up: NOT_CONTROLLER) may have committed all the same: until
+    /// the metadata says, the high watermark must keep counting the member
+    /// it adds, or a leader cut off from the controller acknowledges
+    /// records that member lacks, and the controller may elect it. Kafka
+    /// resets to the committed ISR only on INELIGIBLE_REPLICA and
+    /// OPERATION_NOT_ATTEMPTED (`Partition.handleAlterPartitionError`).
+    /// The replication simulator found it: seed 942 with
+    /// `cut_controller_both_ways` (`sim::tests`).
+    #[test]
+    #[ignore = "issue 13: on_alter_partition ends a pending expansion on an ambiguous error"]
+    fn an_unanswered_expansion_keeps_counting_the_member_it_adds() {
+        let mut l = leader(&[1, 2], 1);
+        l.on_append(10);
+        l.on_durable(10);
+        l.on_fetch(1, fetch(2, 10, 10), &epochs(), 0);
+        let (_, expand) = l.on_fetch(2, fetch(3, 10, 10), &epochs(), 0);
+        let proposal = expand.expect("follower 3 caught up");
+        l.on_append(20);
+        l.on_durable(20);
+        l.on_fetch(3, fetch(2, 20, 20), &epochs(), 0);
+        assert_eq!(l.high_watermark(), 10, "the pending expansion counts 3");
+        // The controller committed ISR [1, 2, 3]; its answer was lost.
+        l.on_alter_partition(&proposal, Err(error_code::NOT_CONTROLLER));
+        l.on_fetch(4, fetch(2, 20, 20), &epochs(), 0);
+        assert_eq!(
+            l.high_watermark(),
+            10,
+            "3 may be in the ISR: never past what it has fsynced"
+        );
+    }
+
     #[test]
     fn fenced_unknown_and_diverging_fetches_record_nothing() {
         let mut l = leader(&[1, 2, 3], 1);

@@ -8,15 +8,54 @@
 //!   is lost by a leader change from the ISR);
 //! - at the end, with the faults over, there is a leader and every ISR
 //!   member's log equals the committed history up to its high watermark.
+//!
+//! And exactly-once for idempotent producers:
+//! - no (producer id, sequence) is committed twice, and each producer's
+//!   committed sequences run 0, 1, 2, ... with no gap;
+//! - every replica's log below its high watermark is the committed history
+//!   (so holds no duplicate either);
+//! - at the end every acknowledged record is in the committed history
+//!   exactly once, and no producer is stuck: every record it made more than
+//!   [`PRODUCER_SETTLE_MS`] before the end is acknowledged.
 
+use super::client::SimClient;
 use super::replica::SimReplica;
+use super::{Entry, ProducerStamp, SETTLE_MS};
 use crate::partition::replica::{PartitionState, ReplicaId};
 use std::collections::BTreeMap;
 
+/// With the faults over, a producer's record is acknowledged within this
+/// long (the partition settles first: re-registrations, elections, ISR
+/// expansions).
+const PRODUCER_SETTLE_MS: u64 = SETTLE_MS / 2;
+
+/// What one committed offset holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Committed {
+    record: u64,
+    stamp: ProducerStamp,
+}
+
+impl Committed {
+    fn of(entry: &Entry) -> Self {
+        Committed {
+            record: entry.record,
+            stamp: entry.stamp,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Checker {
-    /// Record at each committed offset.
-    committed: Vec<u64>,
+    /// What each committed offset holds.
+    committed: Vec<Committed>,
+    /// The committed offset of each (producer id, sequence).
+    committed_sequences: BTreeMap<(i64, i32), i64>,
+    /// Each producer's last committed sequence.
+    last_sequences: BTreeMap<i64, i32>,
+    /// Each replica's log is known to be the committed history below this
+    /// (by replica index).
+    verified: Vec<i64>,
     /// High watermark of each (leader, epoch) last seen.
     leader_hw: BTreeMap<(ReplicaId, i32), i64>,
     /// Acknowledged appends: (offset, record).
@@ -44,17 +83,28 @@ impl Checker {
 
     /// `replica`'s log has the committed records below `upto`.
     fn holds_committed(&self, replica: &SimReplica, upto: usize) -> Result<(), String> {
+        self.holds_committed_from(replica, 0, upto)
+    }
+
+    /// `replica`'s log has the committed records in `from..upto`.
+    fn holds_committed_from(
+        &self,
+        replica: &SimReplica,
+        from: usize,
+        upto: usize,
+    ) -> Result<(), String> {
         if replica.log.len() < upto {
             return Err(format!(
                 "log ends at {} below committed offset {upto}",
                 replica.log.len()
             ));
         }
-        for (offset, record) in self.committed.iter().enumerate().take(upto) {
-            if replica.log[offset].record != *record {
+        for offset in from..upto {
+            let committed = self.committed[offset];
+            let held = Committed::of(&replica.log[offset]);
+            if held != committed {
                 return Err(format!(
-                    "offset {offset} holds record {} where {record} was committed",
-                    replica.log[offset].record
+                    "offset {offset} holds {held:?} where {committed:?} was committed"
                 ));
             }
         }
@@ -69,7 +119,7 @@ impl Checker {
     ) -> Result<(), String> {
         self.record_leader(replica)?;
         for &(offset, record) in acked {
-            if self.committed.get(offset as usize) != Some(&record) {
+            if self.committed.get(offset as usize).map(|c| c.record) != Some(record) {
                 return Err(format!(
                     "leader {} acked record {record} at uncommitted offset {offset}",
                     replica.id
@@ -106,18 +156,75 @@ impl Checker {
                 ));
             };
             match self.committed.get(offset as usize) {
-                Some(&record) if record != entry.record => {
+                Some(&committed) if committed != Committed::of(entry) => {
                     return Err(format!(
-                        "offset {offset}: leader {} commits record {} over committed {record}",
-                        replica.id, entry.record
+                        "offset {offset}: leader {} commits {:?} over committed {committed:?}",
+                        replica.id,
+                        Committed::of(entry)
                     ));
                 }
                 Some(_) => {}
-                None if offset as usize == self.committed.len() => {
-                    self.committed.push(entry.record)
-                }
+                None if offset as usize == self.committed.len() => self.commit(offset, entry)?,
                 None => return Err(format!("offset {offset} committed out of order")),
             }
+        }
+        Ok(())
+    }
+
+    /// `entry` is committed at `offset`, the next offset: its producer's
+    /// sequence must be new and the next one (0 for a new producer).
+    fn commit(&mut self, offset: i64, entry: &Entry) -> Result<(), String> {
+        let ProducerStamp {
+            producer_id,
+            sequence,
+            ..
+        } = entry.stamp;
+        if let Some(first) = self.committed_sequences.get(&(producer_id, sequence)) {
+            return Err(format!(
+                "producer {producer_id} sequence {sequence} committed twice: at offsets {first} \
+                 and {offset} (record {})",
+                entry.record
+            ));
+        }
+        let next = self.last_sequences.get(&producer_id).map_or(0, |s| s + 1);
+        if sequence != next {
+            return Err(format!(
+                "producer {producer_id}: sequence {sequence} committed at offset {offset} \
+                 where {next} is next"
+            ));
+        }
+        self.committed_sequences
+            .insert((producer_id, sequence), offset);
+        self.last_sequences.insert(producer_id, sequence);
+        self.committed.push(Committed::of(entry));
+        Ok(())
+    }
+
+    /// Every live replica's log below its high watermark is the committed
+    /// history (checked from where it was last known to be).
+    fn committed_prefixes(&mut self, replicas: &[SimReplica]) -> Result<(), String> {
+        self.verified.resize(replicas.len(), 0);
+        for (index, replica) in replicas.iter().enumerate().filter(|(_, r)| r.alive) {
+            let hw = replica.high_watermark().max(0);
+            // Most events move no high watermark (and the log below one
+            // changes only with it): nothing new to check.
+            if hw == self.verified[index] {
+                continue;
+            }
+            if hw as usize > self.committed.len() {
+                return Err(format!(
+                    "replica {}: high watermark {hw} past the committed history's end {}",
+                    replica.id,
+                    self.committed.len()
+                ));
+            }
+            // A truncation or a crash cuts the high watermark with the log.
+            let from = self.verified[index].min(hw);
+            self.holds_committed_from(replica, from as usize, hw as usize)
+                .map_err(|what| {
+                    format!("replica {} below its high watermark: {what}", replica.id)
+                })?;
+            self.verified[index] = hw;
         }
         Ok(())
     }
@@ -131,6 +238,7 @@ impl Checker {
         for replica in replicas.iter().filter(|r| r.alive) {
             self.record_leader(replica)?;
         }
+        self.committed_prefixes(replicas)?;
         let current = replicas
             .iter()
             .find(|r| r.alive && r.id == state.leader)
@@ -174,11 +282,51 @@ impl Checker {
         let lost = self
             .acked
             .iter()
-            .filter(|&&(offset, record)| self.committed.get(offset as usize) != Some(&record))
+            .filter(|&&(offset, record)| {
+                self.committed.get(offset as usize).map(|c| c.record) != Some(record)
+            })
             .count();
-        match lost {
-            0 => Ok(()),
-            n => Err(format!("{n} acknowledged record(s) lost")),
+        if lost > 0 {
+            return Err(format!("{lost} acknowledged record(s) lost"));
         }
+        self.acked_exactly_once()
+    }
+
+    /// Every acknowledged record is in the committed history once.
+    fn acked_exactly_once(&self) -> Result<(), String> {
+        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+        for committed in &self.committed {
+            *copies.entry(committed.record).or_default() += 1;
+        }
+        for &(offset, record) in &self.acked {
+            let count = copies.get(&record).copied().unwrap_or(0);
+            if count != 1 {
+                return Err(format!(
+                    "acknowledged record {record} (offset {offset}) committed {count} times"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// At the end (`now_ms`): no producer is stuck, every record it made
+    /// more than [`PRODUCER_SETTLE_MS`] ago is acknowledged (a retry loop
+    /// the producer state cannot resolve, such as OUT_OF_ORDER_SEQUENCE
+    /// for ever, or a partition that never settles, shows here).
+    pub(super) fn producers_settled(
+        &self,
+        now_ms: u64,
+        clients: &[SimClient],
+    ) -> Result<(), String> {
+        let settled_by_ms = now_ms.saturating_sub(PRODUCER_SETTLE_MS) as i64;
+        for client in clients {
+            if let Some(made_ms) = client.oldest_unacked_ms().filter(|&ms| ms < settled_by_ms) {
+                return Err(format!(
+                    "producer {} stuck: its record made at {made_ms} ms is not acknowledged",
+                    client.producer_id()
+                ));
+            }
+        }
+        Ok(())
     }
 }

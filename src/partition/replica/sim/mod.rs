@@ -6,14 +6,22 @@
 //! with an fsynced prefix, an epoch cache, and the [`LeaderReplica`] or
 //! [`FollowerReplica`](super::follower::FollowerReplica) state machine), a
 //! controller ([`controller`]: heartbeats, fencing, leader election from the
-//! ISR, AlterPartition as compare-and-set on the partition epoch), a client
-//! producing acks=all records, and a network that loses, delays and
-//! reorders messages and can be cut (both ways or one way). Faults crash
-//! replicas (the unsynced tail is lost) and restart them, and cut links;
-//! then they stop, the network heals and the partition must settle.
-//! [`checker`] checks the invariants after every event.
+//! ISR, AlterPartition as compare-and-set on the partition epoch), one or
+//! two idempotent producers ([`client`]: acks=all records stamped with a
+//! producer id, epoch and sequence, retried with the same sequence until
+//! acknowledged), and a network that loses, delays and reorders messages
+//! and can be cut (both ways or one way). Each replica keeps the real
+//! producer state ([`ProducerStateTable`](crate::partition::producer_state))
+//! as the partition layer does: its leader de-duplicates retries with it,
+//! its followers record what they replicate, a truncation and a restart
+//! rebuild it from the log (or, in a fault mode, a truncation takes the
+//! partition layer's fallback, `truncate_from`). Faults crash replicas (the unsynced tail is
+//! lost) and restart them, and cut links; then they stop, the network heals
+//! and the partition must settle. [`checker`] checks the invariants after
+//! every event.
 
 mod checker;
+mod client;
 mod controller;
 mod replica;
 mod tests;
@@ -23,8 +31,9 @@ use super::leader::FollowerFetch;
 use super::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
 use crate::cluster::prng::Prng;
 use checker::Checker;
+use client::{ProduceRequest, SimClient};
 use controller::SimController;
-use replica::SimReplica;
+use replica::{Answer, SimReplica};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Most events one run may process: more is a loop that never settles.
@@ -45,8 +54,14 @@ const HEARTBEAT_INTERVAL_MS: u64 = 50;
 const SESSION_TIMEOUT_MS: u64 = 300;
 /// `replica.lag.time.max.ms`, scaled to the run.
 const REPLICA_LAG_TIME_MAX_MS: u64 = 200;
-/// The client produces a record this often.
+/// Each client makes a record this often (when its window has room) and
+/// checks its connection.
 const PRODUCE_INTERVAL_MS: u64 = 5;
+/// Idempotent producers in a run: 1 up to this many.
+const CLIENTS_MAX: u64 = 2;
+/// An AlterPartition unanswered this long is answered NOT_CONTROLLER (the
+/// broker's controller calls give up after their attempts; scaled).
+const ALTER_PARTITION_TIMEOUT_MS: u64 = 100;
 /// Entries one fetch answer carries at most.
 const FETCH_ENTRIES_MAX: usize = 8;
 /// Message delay bounds.
@@ -64,6 +79,8 @@ const OUTAGE_MS_MAX: u64 = 600;
 enum Node {
     Replica(ReplicaId),
     Controller,
+    /// A producer, by index.
+    Client(usize),
 }
 
 /// What a message carries.
@@ -86,29 +103,58 @@ enum Body {
         answer: FetchAnswer,
         entries: Vec<Entry>,
     },
-    AlterPartition(AlterPartitionProposal),
-    AlterPartitionReply(AlterPartitionProposal, Result<PartitionState, i16>),
+    /// A leader's ISR proposal, numbered: each is answered once, by the
+    /// controller or by the sender's timeout, whichever comes first.
+    AlterPartition(AlterPartitionProposal, u64),
+    AlterPartitionReply(AlterPartitionProposal, Result<PartitionState, i16>, u64),
+    /// A client's record, on its connection.
+    Produce(ProduceRequest),
+    /// The leader's answer: the record's offset (the original one for a
+    /// retry) or a Kafka error code.
+    ProduceReply(ProduceRequest, Result<i64, i16>),
 }
 
-/// One log entry: the epoch it was written at and the record's id.
+/// An idempotent producer's fields of a record (Kafka's batch header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ProducerStamp {
+    producer_id: i64,
+    producer_epoch: i16,
+    sequence: i32,
+}
+
+/// One log entry (a one-record batch): the epoch it was written at, the
+/// record's id, its producer fields and its timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     epoch: i32,
     record: u64,
+    stamp: ProducerStamp,
+    timestamp_ms: i64,
 }
 
 /// Something that happens at a point of simulated time.
 #[derive(Clone, Debug)]
 enum Event {
-    Deliver { from: Node, to: Node, body: Body },
+    /// A message arrives. The body is boxed: the timeline's B-tree moves
+    /// events around, and most are small.
+    Deliver {
+        from: Node,
+        to: Node,
+        body: Box<Body>,
+    },
     Fetch(ReplicaId),
     Flush(ReplicaId),
     Heartbeat(ReplicaId),
     ControllerTick,
     Produce,
+    /// A leader's AlterPartition (by number) went unanswered this long.
+    AlterPartitionTimeout(ReplicaId, AlterPartitionProposal, u64),
     Fault,
     Restart(ReplicaId),
-    Heal { from: Node, to: Node },
+    Heal {
+        from: Node,
+        to: Node,
+    },
     EndFaults,
     End,
 }
@@ -120,6 +166,18 @@ pub struct Options {
     pub unclean_election: bool,
     /// Leaders count followers' fetched offsets, not their fsynced ones.
     pub count_unsynced: bool,
+    /// Followers do not record the entries they replicate in their producer
+    /// state (only a restart's rebuild from the log does), so a new leader
+    /// appends a retry of a record it already has.
+    pub followers_skip_producer_state: bool,
+    /// Not a planted bug, a fault mode: a replica cut from the controller
+    /// hears nothing from it either (by default only its own messages to
+    /// the controller are cut).
+    pub cut_controller_both_ways: bool,
+    /// Not a planted bug, a fault mode: half the follower truncations fail
+    /// to reload the producer state from the log and drop the cut batches
+    /// from it instead (`truncate_as_follower`'s fallback: `truncate_from`).
+    pub truncation_fallback: bool,
 }
 
 /// Why a run failed, with what replays it.
@@ -147,6 +205,10 @@ pub struct Stats {
     pub partition_changes: u64,
     /// Events processed.
     pub events: u64,
+    /// Retries a leader answered from its producer state, not appended.
+    pub duplicates: u64,
+    /// Records refused with OUT_OF_ORDER_SEQUENCE_NUMBER.
+    pub out_of_order: u64,
 }
 
 /// One run.
@@ -157,10 +219,16 @@ struct World {
     timeline: BTreeMap<(u64, u64), Event>,
     seq: u64,
     replicas: Vec<SimReplica>,
+    clients: Vec<SimClient>,
     controller: SimController,
     /// Links cut: (from, to).
     cut: BTreeSet<(Node, Node)>,
     faults_over: bool,
+    cut_controller_both_ways: bool,
+    truncation_fallback: bool,
+    /// ISR proposals sent, and those not answered yet (by number).
+    proposals_sent: u64,
+    proposals_unanswered: BTreeSet<u64>,
     next_record: u64,
     checker: Checker,
     stats: Stats,
@@ -188,6 +256,7 @@ pub fn run(seed: u64, options: Options, trace: bool) -> Result<Stats, Failure> {
             break;
         }
     }
+    world.count_producer_state_answers();
     Ok(world.stats)
 }
 
@@ -203,7 +272,10 @@ impl World {
         };
         let replicas = ids
             .iter()
-            .map(|&id| SimReplica::new(id, config, options.count_unsynced))
+            .map(|&id| SimReplica::new(id, config, options))
+            .collect();
+        let clients = (0..prng.range(1, CLIENTS_MAX) as usize)
+            .map(SimClient::new)
             .collect();
         let mut world = World {
             now_ms: 0,
@@ -211,9 +283,14 @@ impl World {
             timeline: BTreeMap::new(),
             seq: 0,
             replicas,
+            clients,
             controller: SimController::new(ids.clone(), options.unclean_election),
             cut: BTreeSet::new(),
             faults_over: false,
+            cut_controller_both_ways: options.cut_controller_both_ways,
+            truncation_fallback: options.truncation_fallback,
+            proposals_sent: 0,
+            proposals_unanswered: BTreeSet::new(),
             next_record: 0,
             checker: Checker::default(),
             stats: Stats::default(),
@@ -246,6 +323,7 @@ impl World {
             return;
         }
         let delay = self.prng.range(DELAY_MS_MIN, DELAY_MS_MAX);
+        let body = Box::new(body);
         self.schedule(delay, Event::Deliver { from, to, body });
     }
 
@@ -263,7 +341,7 @@ impl World {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Deliver { from, to, body } => self.deliver(from, to, body),
+            Event::Deliver { from, to, body } => self.deliver(from, to, *body),
             Event::Fetch(id) => {
                 self.schedule(FETCH_INTERVAL_MS, Event::Fetch(id));
                 let now = self.now_ms;
@@ -296,6 +374,13 @@ impl World {
                 self.broadcast_metadata();
             }
             Event::Produce => self.produce(),
+            Event::AlterPartitionTimeout(id, proposal, number) => {
+                if self.proposals_unanswered.remove(&number) {
+                    let refused = Err(crate::protocol::error_code::NOT_CONTROLLER);
+                    self.replica(id).on_alter_partition(&proposal, refused);
+                    self.after_leader_step(id, None);
+                }
+            }
             Event::Fault => self.fault(),
             Event::Restart(id) => {
                 let now = self.now_ms;
@@ -318,14 +403,18 @@ impl World {
                     self.count_change(changed);
                 }
             }
-            (Node::Controller, Body::AlterPartition(proposal)) => {
+            (Node::Controller, Body::AlterPartition(proposal, number)) => {
                 let reply = self.controller.alter_partition(&proposal);
                 self.count_change(reply.is_ok());
-                let body = Body::AlterPartitionReply(proposal, reply);
+                let body = Body::AlterPartitionReply(proposal, reply, number);
                 self.send(Node::Controller, from, body);
             }
             (Node::Replica(id), body) => self.deliver_to_replica(now, from, id, body),
-            (Node::Controller, _) => {}
+            (Node::Client(index), Body::ProduceReply(request, answer)) => {
+                let sequence = request.stamp.sequence;
+                self.clients[index].on_answer(now, request.conn, sequence, answer);
+            }
+            (Node::Controller | Node::Client(_), _) => {}
         }
     }
 
@@ -340,16 +429,21 @@ impl World {
                         self.checker.fail(what);
                     }
                 }
+                // Requests waiting on an ended term are answered
+                // NOT_LEADER_OR_FOLLOWER.
+                self.answer_clients(id);
+            }
+            Body::Produce(request) => {
+                if self.connection_reaches(id, &request) {
+                    self.replica(id).produce(now, request);
+                    self.answer_clients(id);
+                }
             }
             Body::Fetch(fetch, seq) => {
                 if let Some((reply, proposal)) = self.replica(id).on_fetch(now, fetch, seq) {
                     self.send(Node::Replica(id), from, reply);
                     if let Some(proposal) = proposal {
-                        self.send(
-                            Node::Replica(id),
-                            Node::Controller,
-                            Body::AlterPartition(proposal),
-                        );
+                        self.propose(id, proposal);
                     }
                     self.after_leader_step(id, None);
                 }
@@ -361,16 +455,26 @@ impl World {
                 answer,
                 entries,
             } => {
+                // A truncation reloads the producer state from the log that
+                // remains; in the fault mode where that reload fails, half
+                // the time it takes the partition layer's fallback (drop the
+                // cut batches). Drawn either way, so seeds do not depend on
+                // the mode.
+                let fallback = self.prng.below(2) == 1;
+                let reload = !(fallback && self.truncation_fallback);
                 let replica = self.replica(id);
                 let truncated = replica.is_latest_fetch(seq)
-                    && replica.on_fetch_reply(leader_epoch, fetch_offset, answer, &entries);
+                    && replica.on_fetch_reply(leader_epoch, fetch_offset, answer, &entries, reload);
                 self.stats.truncations += u64::from(truncated);
             }
-            Body::AlterPartitionReply(proposal, reply) => {
-                self.replica(id).on_alter_partition(&proposal, reply);
-                self.after_leader_step(id, None);
+            // An answer after the sender's timeout is not read.
+            Body::AlterPartitionReply(proposal, reply, number) => {
+                if self.proposals_unanswered.remove(&number) {
+                    self.replica(id).on_alter_partition(&proposal, reply);
+                    self.after_leader_step(id, None);
+                }
             }
-            Body::Heartbeat { .. } | Body::AlterPartition(_) => {}
+            Body::Heartbeat { .. } | Body::AlterPartition(..) | Body::ProduceReply(..) => {}
         }
     }
 
@@ -378,28 +482,53 @@ impl World {
     /// ready are recorded, the checker sees the new high watermark.
     fn after_leader_step(&mut self, id: ReplicaId, proposal: Option<AlterPartitionProposal>) {
         if let Some(proposal) = proposal {
-            self.send(
-                Node::Replica(id),
-                Node::Controller,
-                Body::AlterPartition(proposal),
-            );
+            self.propose(id, proposal);
         }
         let now = self.now_ms;
         let replica = &mut self.replicas[(id - 1) as usize];
         if let Some(proposal) = replica.tick(now) {
-            self.send(
-                Node::Replica(id),
-                Node::Controller,
-                Body::AlterPartition(proposal),
-            );
+            self.propose(id, proposal);
         }
-        let replica = &mut self.replicas[(id - 1) as usize];
-        let acked = replica.take_acked();
+        self.answer_clients(id);
+    }
+
+    /// Sends `id`'s ISR proposal to the controller. As the broker's
+    /// AlterPartition sender does (`call_controller` gives up after its
+    /// attempts), a proposal unanswered in time is answered NOT_CONTROLLER,
+    /// whether or not the controller committed it.
+    fn propose(&mut self, id: ReplicaId, proposal: AlterPartitionProposal) {
+        self.proposals_sent += 1;
+        let number = self.proposals_sent;
+        self.proposals_unanswered.insert(number);
+        let timeout = Event::AlterPartitionTimeout(id, proposal.clone(), number);
+        self.send(
+            Node::Replica(id),
+            Node::Controller,
+            Body::AlterPartition(proposal, number),
+        );
+        self.schedule(ALTER_PARTITION_TIMEOUT_MS, timeout);
+    }
+
+    /// The answers `id` has ready go to their clients; the checker sees the
+    /// acknowledgements (given, whether or not they arrive).
+    fn answer_clients(&mut self, id: ReplicaId) {
+        let answers = self.replica(id).take_answers();
+        let acked: Vec<(i64, u64)> = answers
+            .iter()
+            .filter_map(|a| a.result.ok().map(|offset| (offset, a.request.record)))
+            .collect();
+        // Without acks the check after the event sees the leader's step.
         let replica = &self.replicas[(id - 1) as usize];
-        if let Err(what) = self.checker.leader_step(replica, &acked) {
-            self.checker.fail(what);
+        if !acked.is_empty() {
+            if let Err(what) = self.checker.leader_step(replica, &acked) {
+                self.checker.fail(what);
+            }
         }
         self.stats.acked += acked.len() as u64;
+        for Answer { request, result } in answers {
+            let body = Body::ProduceReply(request, result);
+            self.send_on_connection(Node::Replica(id), request, body);
+        }
     }
 
     fn count_change(&mut self, changed: bool) {
@@ -417,17 +546,69 @@ impl World {
         }
     }
 
-    /// The client sends one acks=all record to the leader the controller
-    /// names (clients learn leaders from metadata).
+    /// Each client makes a record if its window has room, drops a
+    /// connection that is no use, and sends what is unsent to the leader
+    /// the controller names (clients learn leaders from metadata).
     fn produce(&mut self) {
         self.schedule(PRODUCE_INTERVAL_MS, Event::Produce);
+        let now = self.now_ms;
         let leader = self.controller.state().leader;
-        if leader < 0 {
+        let leader = (leader >= 0).then(|| (leader, self.replica(leader).incarnation()));
+        let mut requests = Vec::new();
+        for client in &mut self.clients {
+            client.make_record(now, &mut self.next_record);
+            client.check_connection(now, leader);
+            requests.extend(client.requests(now, leader));
+        }
+        for request in requests {
+            let body = Body::Produce(request);
+            self.send_on_connection(Node::Client(request.client), request, body);
+        }
+    }
+
+    /// Sends `body` over `request`'s connection, in order after what was
+    /// sent on it before; a loss breaks the connection (nothing more gets
+    /// through, as on a stalled TCP connection). Nothing is sent on a
+    /// closed connection.
+    fn send_on_connection(&mut self, from: Node, request: ProduceRequest, body: Body) {
+        let lost = self.prng.chance(LOSS_PER_MILLION);
+        let delay_ms = self.prng.range(DELAY_MS_MIN, DELAY_MS_MAX);
+        let now = self.now_ms;
+        let client = Node::Client(request.client);
+        let Some(conn) = self.clients[request.client].connection(request.conn) else {
+            return;
+        };
+        conn.broken |= lost;
+        if conn.broken {
             return;
         }
-        let record = self.next_record;
-        self.next_record += 1;
-        self.replica(leader).produce(record);
+        let replica = Node::Replica(conn.replica);
+        let (to, in_order_ms) = match from == client {
+            true => (replica, &mut conn.to_replica_at_ms),
+            false => (client, &mut conn.to_client_at_ms),
+        };
+        let at_ms = (now + delay_ms).max(*in_order_ms);
+        *in_order_ms = at_ms;
+        let body = Box::new(body);
+        self.schedule(at_ms - now, Event::Deliver { from, to, body });
+    }
+
+    /// Whether `request` arrives: its connection is still open and reaches
+    /// the process of `id` it was opened to (a closed connection's unread
+    /// requests are dropped; a crash ends its connections).
+    fn connection_reaches(&mut self, id: ReplicaId, request: &ProduceRequest) -> bool {
+        let incarnation = self.replica(id).incarnation();
+        let alive = self.replica(id).alive;
+        let conn = self.clients[request.client].connection(request.conn);
+        alive && conn.is_some_and(|c| !c.broken && c.incarnation == incarnation)
+    }
+
+    /// The producer-state answers every replica gave, into the stats.
+    fn count_producer_state_answers(&mut self) {
+        for replica in &self.replicas {
+            self.stats.duplicates += replica.duplicates;
+            self.stats.out_of_order += replica.out_of_order;
+        }
     }
 
     fn fault(&mut self) {
@@ -450,6 +631,11 @@ impl World {
                     _ => Node::Replica(self.prng.range(1, count) as ReplicaId),
                 };
                 self.cut_link(Node::Replica(id), other, outage);
+                // Opt-in (it would change what the default seeds do): the
+                // controller's answers and metadata are cut off too.
+                if self.cut_controller_both_ways && other == Node::Controller {
+                    self.cut_link(other, Node::Replica(id), outage);
+                }
             }
             _ => {
                 let other = Node::Replica(self.prng.range(1, count) as ReplicaId);
@@ -481,6 +667,7 @@ impl World {
         if end {
             self.checker
                 .at_end(&self.replicas, self.controller.state())?;
+            self.checker.producers_settled(self.now_ms, &self.clients)?;
         }
         Ok(())
     }

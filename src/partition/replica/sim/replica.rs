@@ -1,11 +1,43 @@
 //! One simulated replica: a log of entries with an fsynced prefix, its
-//! epoch cache, and the leader or follower state machine it runs.
+//! epoch cache, its idempotent producer state, and the leader or follower
+//! state machine it runs.
+//!
+//! The producer state is the partition layer's own
+//! ([`ProducerStateTable`]), used as `Partition::append` (leader),
+//! `append_as_follower` and `truncate_as_follower` use it: a leader checks
+//! every append against it and records what it appends, a follower records
+//! what it replicates, a truncation reloads it from the log that remains
+//! (or, when that reload fails, drops the cut batches), a restart rebuilds
+//! it from the log.
 
-use super::{Body, Entry, FETCH_ENTRIES_MAX, FETCH_TIMEOUT_MS};
+use super::client::ProduceRequest;
+use super::{Body, Entry, Options, FETCH_ENTRIES_MAX, FETCH_TIMEOUT_MS};
 use crate::partition::leader_epochs::LeaderEpochCache;
+use crate::partition::produce::ProduceError;
+use crate::partition::producer_state::{AppendCheck, ProducerStateConfig, ProducerStateTable};
 use crate::partition::replica::follower::FollowerReplica;
 use crate::partition::replica::leader::{AckState, FetchAnswer, FollowerFetch, LeaderReplica};
 use crate::partition::replica::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
+use crate::protocol::error_code;
+use crate::protocol::record_batch::{BatchInfo, RECORD_BATCH_HEADER_BYTES};
+use crate::storage::AppendBatch;
+
+/// A produce request's answer, ready to send.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Answer {
+    pub(super) request: ProduceRequest,
+    /// The record's offset, or a Kafka error code.
+    pub(super) result: Result<i64, i16>,
+}
+
+/// An acks=all request waiting for the high watermark to pass
+/// `last_offset`; then answered with `offset` (a retry's original one).
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    last_offset: i64,
+    offset: i64,
+    request: ProduceRequest,
+}
 
 /// What a replica runs.
 #[derive(Debug)]
@@ -31,19 +63,28 @@ pub(super) struct SimReplica {
     pub(super) role: Role,
     /// The newest partition state it was told.
     known: Option<PartitionState>,
-    /// acks=all appends waiting: (offset, record).
-    waiting: Vec<(i64, u64)>,
-    /// Appends ready to acknowledge since the last take.
-    acked: Vec<(i64, u64)>,
+    /// Idempotent producers' state: a function of the log.
+    producers: ProducerStateTable,
+    /// acks=all requests waiting for the high watermark.
+    waiting: Vec<Waiting>,
+    /// Answers ready since the last take.
+    answers: Vec<Answer>,
     /// Planted bug: report the log end as fsynced.
     lie_about_durability: bool,
+    /// Planted bug: replicated entries are not recorded in the producer
+    /// state.
+    skip_replicated_producers: bool,
+    /// Retries answered from the producer state (over every incarnation).
+    pub(super) duplicates: u64,
+    /// Appends refused as out of order (over every incarnation).
+    pub(super) out_of_order: u64,
     /// The number of the latest fetch sent, and when (while unanswered).
     fetch_seq: u64,
     fetch_sent_ms: Option<u64>,
 }
 
 impl SimReplica {
-    pub(super) fn new(id: ReplicaId, config: ReplicaConfig, lie_about_durability: bool) -> Self {
+    pub(super) fn new(id: ReplicaId, config: ReplicaConfig, options: Options) -> Self {
         SimReplica {
             id,
             config,
@@ -55,9 +96,13 @@ impl SimReplica {
             hw: 0,
             role: Role::None,
             known: None,
+            producers: ProducerStateTable::new(ProducerStateConfig::default()),
             waiting: Vec::new(),
-            acked: Vec::new(),
-            lie_about_durability,
+            answers: Vec::new(),
+            lie_about_durability: options.count_unsynced,
+            skip_replicated_producers: options.followers_skip_producer_state,
+            duplicates: 0,
+            out_of_order: 0,
             fetch_seq: 0,
             fetch_sent_ms: None,
         }
@@ -65,6 +110,11 @@ impl SimReplica {
 
     fn log_end(&self) -> i64 {
         self.log.len() as i64
+    }
+
+    /// The incarnation of its process (bumped by every restart).
+    pub(super) fn incarnation(&self) -> u32 {
+        self.incarnation
     }
 
     /// The high watermark it acts on.
@@ -96,13 +146,20 @@ impl SimReplica {
         // again only on a newer state, which the controller makes when it
         // sees the new incarnation.
         self.role = Role::None;
+        // The process is gone with its memory and its connections.
         self.waiting.clear();
+        self.answers.clear();
+        self.producers = ProducerStateTable::new(ProducerStateConfig::default());
     }
 
+    /// A new process: the producer state is rebuilt from the log that
+    /// survived (the broker rebuilds it from a snapshot and the batches
+    /// after it; replaying the whole log gives the same state).
     pub(super) fn restart(&mut self, _now: u64) {
         if !self.alive {
             self.alive = true;
             self.incarnation += 1;
+            self.producers = producers_of(&self.log);
         }
     }
 
@@ -132,7 +189,7 @@ impl SimReplica {
             // Kafka's makeLeader: the new epoch starts at the log end.
             self.epochs.assign(state.leader_epoch, self.log_end());
             let offsets = (self.log_end(), self.durable, hw);
-            self.waiting.clear();
+            self.fail_waiting();
             self.role = Role::Leader(LeaderReplica::new(
                 self.id,
                 self.config,
@@ -142,7 +199,7 @@ impl SimReplica {
             ));
             return true;
         }
-        self.waiting.clear();
+        self.fail_waiting();
         self.role = match state.leader >= 0 && state.replicas.contains(&self.id) {
             true => Role::Follower(FollowerReplica::new(
                 self.id,
@@ -219,13 +276,15 @@ impl SimReplica {
     }
 
     /// A leader's answer: append, truncate, or nothing. Returns whether it
-    /// truncated.
+    /// truncated. A truncation reloads the producer state from the log
+    /// that remains when `reload`, else drops the cut batches from it.
     pub(super) fn on_fetch_reply(
         &mut self,
         leader_epoch: i32,
         fetch_offset: i64,
         answer: FetchAnswer,
         entries: &[Entry],
+        reload: bool,
     ) -> bool {
         let log_end = self.log_end();
         let Role::Follower(follower) = &mut self.role else {
@@ -240,8 +299,14 @@ impl SimReplica {
                 for (i, entry) in entries.iter().enumerate() {
                     // Followers keep the leader's epochs (they would persist
                     // the checkpoint before appending a new one).
-                    self.epochs.assign(entry.epoch, log_end + i as i64);
+                    let offset = log_end + i as i64;
+                    self.epochs.assign(entry.epoch, offset);
                     self.log.push(*entry);
+                    // As `append_as_follower`: a retry reaching this replica
+                    // once it leads is then de-duplicated.
+                    if !self.skip_replicated_producers {
+                        self.producers.record(&batch_info(entry, offset), offset);
+                    }
                 }
                 follower.on_read(high_watermark, self.log.len() as i64);
                 false
@@ -251,6 +316,12 @@ impl SimReplica {
                 self.log.truncate(to as usize);
                 self.epochs.truncate_from_end(to);
                 self.durable = self.durable.min(to);
+                if to < log_end {
+                    match reload {
+                        true => self.producers = producers_of(&self.log),
+                        false => self.producers.truncate_from(to),
+                    }
+                }
                 true
             }
             FetchAnswer::Refused(_) => false,
@@ -297,36 +368,137 @@ impl SimReplica {
         let proposal = leader.tick(now);
         let leader = &*leader;
         let mut still = Vec::new();
-        for (offset, record) in self.waiting.drain(..) {
-            match leader.ack_state(offset) {
-                AckState::Pending => still.push((offset, record)),
-                AckState::Ready => self.acked.push((offset, record)),
-                AckState::NotEnoughReplicasAfterAppend => {}
-            }
+        for waiting in self.waiting.drain(..) {
+            let result = match leader.ack_state(waiting.last_offset) {
+                AckState::Pending => {
+                    still.push(waiting);
+                    continue;
+                }
+                AckState::Ready => Ok(waiting.offset),
+                AckState::NotEnoughReplicasAfterAppend => {
+                    Err(error_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND)
+                }
+            };
+            let request = waiting.request;
+            self.answers.push(Answer { request, result });
         }
         self.waiting = still;
         proposal
     }
 
-    pub(super) fn take_acked(&mut self) -> Vec<(i64, u64)> {
-        std::mem::take(&mut self.acked)
+    /// Requests waiting on a term that ended get NOT_LEADER_OR_FOLLOWER (as
+    /// `Partition::wait_replicated` answers when leadership moves).
+    fn fail_waiting(&mut self) {
+        for waiting in self.waiting.drain(..) {
+            let result = Err(error_code::NOT_LEADER_OR_FOLLOWER);
+            let request = waiting.request;
+            self.answers.push(Answer { request, result });
+        }
     }
 
-    /// An acks=all record from the client: appended unless the ISR is under
-    /// `min.insync.replicas` (NOT_ENOUGH_REPLICAS).
-    pub(super) fn produce(&mut self, record: u64) {
+    pub(super) fn take_answers(&mut self) -> Vec<Answer> {
+        std::mem::take(&mut self.answers)
+    }
+
+    /// An acks=all record from a client, as `Partition::check_produce` and
+    /// `Partition::append` take it: refused unless it leads with
+    /// `min.insync.replicas` in the ISR, then checked against the producer
+    /// state: a retry of a remembered batch waits to be answered with the
+    /// original offset, an older epoch or a sequence that does not follow is
+    /// refused, a new record is appended and recorded.
+    pub(super) fn produce(&mut self, now_ms: u64, request: ProduceRequest) {
         let Role::Leader(leader) = &mut self.role else {
+            let result = Err(error_code::NOT_LEADER_OR_FOLLOWER);
+            self.answers.push(Answer { request, result });
             return;
         };
-        if leader.check_append(true).is_err() {
+        if let Err(code) = leader.check_append(true) {
+            self.answers.push(Answer {
+                request,
+                result: Err(code),
+            });
             return;
         }
         let offset = self.log.len() as i64;
-        self.log.push(super::Entry {
+        let entry = Entry {
             epoch: leader.leader_epoch(),
-            record,
-        });
+            record: request.record,
+            stamp: request.stamp,
+            timestamp_ms: request.timestamp_ms,
+        };
+        let batch = append_batch(&entry, offset);
+        let refusal = match self.producers.check_append(&[batch], now_ms as i64) {
+            AppendCheck::Append => None,
+            AppendCheck::Duplicate {
+                base_offset,
+                last_offset,
+                ..
+            } => {
+                self.duplicates += 1;
+                self.waiting.push(Waiting {
+                    last_offset,
+                    offset: base_offset,
+                    request,
+                });
+                return;
+            }
+            AppendCheck::InvalidEpoch => Some(ProduceError::InvalidProducerEpoch),
+            AppendCheck::OutOfOrder => Some(ProduceError::OutOfOrderSequence),
+            AppendCheck::ProducersFull => Some(ProduceError::ProducerStateFull),
+        };
+        if let Some(error) = refusal {
+            self.out_of_order += u64::from(error == ProduceError::OutOfOrderSequence);
+            let result = Err(error.wire_error_code());
+            self.answers.push(Answer { request, result });
+            return;
+        }
+        self.log.push(entry);
+        self.producers.record(&batch_info(&entry, offset), offset);
         leader.on_append(offset + 1);
-        self.waiting.push((offset, record));
+        self.waiting.push(Waiting {
+            last_offset: offset,
+            offset,
+            request,
+        });
     }
+}
+
+/// An entry at `offset` as the one-record batch the log would hold.
+fn batch_info(entry: &Entry, offset: i64) -> BatchInfo {
+    BatchInfo {
+        position: 0,
+        len: RECORD_BATCH_HEADER_BYTES,
+        base_offset: offset,
+        last_offset_delta: 0,
+        record_count: 1,
+        base_timestamp: entry.timestamp_ms,
+        max_timestamp: entry.timestamp_ms,
+        producer_id: entry.stamp.producer_id,
+        producer_epoch: entry.stamp.producer_epoch,
+        base_sequence: entry.stamp.sequence,
+        attributes: 0,
+        partition_leader_epoch: entry.epoch,
+    }
+}
+
+/// The batch a produce request appends (only its header fields matter to
+/// the producer state).
+fn append_batch(entry: &Entry, offset: i64) -> AppendBatch {
+    AppendBatch {
+        header: [0; RECORD_BATCH_HEADER_BYTES],
+        body: bytes::Bytes::new(),
+        pinned_bytes: 0,
+        info: batch_info(entry, offset),
+    }
+}
+
+/// The producer state of `log`, rebuilt by replaying every entry (as
+/// `snapshots::rebuild` replays the batches after its snapshot).
+fn producers_of(log: &[Entry]) -> ProducerStateTable {
+    let mut producers = ProducerStateTable::new(ProducerStateConfig::default());
+    for (offset, entry) in log.iter().enumerate() {
+        let offset = offset as i64;
+        producers.record(&batch_info(entry, offset), offset);
+    }
+    producers
 }

@@ -5,9 +5,16 @@
 //!   0..[`CI_SEEDS`]). Extended: `MILLRACE_REPLICA_SIM_SEEDS=200000 cargo
 //!   test --release --lib partition::replica::sim -- --nocapture`.
 //! - `replay_one_seed`: `MILLRACE_REPLICA_SIM_SEED=<seed>` replays one seed,
-//!   printing every event; a failure message prints this command.
+//!   printing every event; a failure message prints this command (with
+//!   `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1` or
+//!   `MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK=1` it replays in that fault
+//!   mode).
 //! - The planted bugs (an unclean election; followers reporting unsynced
-//!   offsets as durable) must be caught, each by a seed that replays.
+//!   offsets as durable; followers not recording replicated entries in
+//!   their producer state) must be caught, each by a seed that replays.
+//! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
+//!   and `a_truncation_fallback_keeps_each_producers_sequence` (ignored
+//!   until fixed): real bugs the simulator found, in its opt-in fault modes.
 
 use super::{run, Failure, Options, Stats};
 use std::time::Instant;
@@ -65,6 +72,8 @@ fn add(totals: &mut Stats, stats: &Stats) {
     totals.truncations += stats.truncations;
     totals.partition_changes += stats.partition_changes;
     totals.events += stats.events;
+    totals.duplicates += stats.duplicates;
+    totals.out_of_order += stats.out_of_order;
 }
 
 fn replay_hint(failure: &Failure) -> String {
@@ -89,8 +98,10 @@ fn many_seeds_hold_every_invariant() {
         started.elapsed().as_millis()
     );
     // Not vacuous: records acknowledged, leaders changed, logs truncated,
-    // ISRs changed, across the runs.
+    // ISRs changed, retries answered from the producer state, across the
+    // runs.
     assert!(totals.acked > count * 10, "{totals:?}");
+    assert!(totals.duplicates > count, "{totals:?}");
     assert!(totals.elections > count, "{totals:?}");
     assert!(totals.truncations > 0, "{totals:?}");
     assert!(totals.partition_changes > count, "{totals:?}");
@@ -108,7 +119,13 @@ fn replay_one_seed() {
     let Some(seed) = env_u64("MILLRACE_REPLICA_SIM_SEED") else {
         return;
     };
-    match run(seed, Options::default(), true) {
+    let options = Options {
+        cut_controller_both_ways: std::env::var("MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS")
+            .is_ok(),
+        truncation_fallback: std::env::var("MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK").is_ok(),
+        ..Options::default()
+    };
+    match run(seed, options, true) {
         Ok(stats) => eprintln!("seed {seed}: {stats:?}"),
         Err(failure) => panic!("{}", replay_hint(&Failure { seed, ..failure })),
     }
@@ -139,4 +156,55 @@ fn counting_unsynced_offsets_is_caught() {
         ..Options::default()
     });
     eprintln!("{}", replay_hint(&failure));
+}
+
+#[test]
+fn followers_skipping_producer_state_is_caught() {
+    let failure = caught(Options {
+        followers_skip_producer_state: true,
+        ..Options::default()
+    });
+    eprintln!("{}", replay_hint(&failure));
+}
+
+/// A real bug the simulator found, kept failing until it is fixed (issue
+/// 13): with the controller's answers and metadata cut off too, a leader
+/// whose ISR expansion committed but went unanswered (the driver's
+/// NOT_CONTROLLER after its timeout) stops counting the new member and
+/// moves the high watermark past what it has fsynced (seed 942: "high
+/// watermark 21 of leader 1 past ISR member 4's durable offset 16"; replay
+/// it with `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1`). See
+/// `leader::tests::an_unanswered_expansion_keeps_counting_the_member_it_adds`.
+#[test]
+#[ignore = "issue 13: LeaderReplica::on_alter_partition ends a pending expansion on NOT_CONTROLLER"]
+fn a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe() {
+    let options = Options {
+        cut_controller_both_ways: true,
+        ..Options::default()
+    };
+    let (_, failure) = run_seeds(0, CI_SEEDS, options);
+    if let Some(failure) = failure {
+        panic!("{}", replay_hint(&failure));
+    }
+}
+
+/// A real bug the simulator found, kept failing until it is fixed (issue
+/// 13): `ProducerStateTable::truncate_from` forgets a producer whose 5
+/// remembered batches were all cut, though its earlier batches are still in
+/// the log; a leader then accepts that producer's next batch at any
+/// sequence. Seed 13323 with the fallback: a follower cut producer 1000's
+/// sequences 6..10, led, refused the retried 6 (NOT_ENOUGH_REPLICAS) and
+/// appended the pipelined 7 ("sequence 7 committed at offset 8 where 6 is
+/// next"); replay it with `MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK=1`. See
+/// `producer_state::tests::a_truncation_below_every_remembered_batch_keeps_the_sequence`.
+#[test]
+#[ignore = "issue 13: truncate_from forgets a producer whose earlier batches remain in the log"]
+fn a_truncation_fallback_keeps_each_producers_sequence() {
+    let options = Options {
+        truncation_fallback: true,
+        ..Options::default()
+    };
+    if let Err(failure) = run_seed(13_323, options) {
+        panic!("{}", replay_hint(&failure));
+    }
 }
