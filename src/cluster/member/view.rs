@@ -323,7 +323,7 @@ impl ClusterView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::records::{BrokerRegistration, MetadataRecord};
+    use crate::cluster::records::{BrokerRegistration, Endpoint, MetadataRecord};
 
     fn broker(id: BrokerId, fenced: bool) -> BrokerView {
         BrokerView {
@@ -493,12 +493,20 @@ mod tests {
     }
 
     fn image_with(broker_id: BrokerId, incarnation_id: Uuid) -> MetadataImage {
+        image_with_endpoints(broker_id, incarnation_id, Vec::new())
+    }
+
+    fn image_with_endpoints(
+        broker_id: BrokerId,
+        incarnation_id: Uuid,
+        endpoints: Vec<Endpoint>,
+    ) -> MetadataImage {
         let mut image = MetadataImage::new();
         let registration = BrokerRegistration {
             broker_id,
             incarnation_id,
             broker_epoch: 0,
-            endpoints: Vec::new(),
+            endpoints,
             rack: None,
             fenced: true,
             in_controlled_shutdown: false,
@@ -523,5 +531,36 @@ mod tests {
         assert!(!view(&image_with(1, crashed), 1).registered);
         assert!(!view(&image_with(2, this), 1).registered);
         assert!(view(&image_with(1, this), 1).registered);
+    }
+
+    #[test]
+    fn clients_get_their_listeners_endpoint_and_followers_the_inter_broker_one() {
+        let endpoint = |name: &str, host: &str, port| Endpoint {
+            name: name.into(),
+            host: host.into(),
+            port,
+            security_protocol: 0,
+        };
+        let endpoints = vec![
+            endpoint("EXTERNAL", "broker.example", 19092),
+            endpoint("INTERNAL", "10.0.0.1", 9094),
+        ];
+        let image = image_with_endpoints(1, Uuid::from_u128(7), endpoints);
+        let view = ClusterView::build(
+            &image,
+            (1, Uuid::from_u128(7)),
+            ("EXTERNAL", "INTERNAL"),
+            QuorumView::default(),
+        );
+        let broker = view.broker(1).expect("registered");
+        assert_eq!(broker.inter_broker, ("10.0.0.1".to_string(), 9094));
+        assert_eq!(
+            (broker.host.as_str(), broker.port),
+            ("broker.example", 19092)
+        );
+        assert_eq!(broker.endpoint_for("INTERNAL"), ("10.0.0.1", 9094));
+        assert_eq!(broker.endpoint_for("EXTERNAL"), ("broker.example", 19092));
+        // A listener it did not register: its client listener's.
+        assert_eq!(broker.endpoint_for("OTHER"), ("broker.example", 19092));
     }
 }
