@@ -13,7 +13,7 @@ import pytest
 
 from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
 from cluster_fixture import distinct_free_ports
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kraft_files import FileBroker
 
@@ -117,9 +117,14 @@ def test_single_node_serves_each_listener_with_its_own_addresses(tmp_path, nodes
 
 
 def wait_until(check, timeout_s, what):
+    """Polls `check` until it returns True; a client error while the cluster forms (brokers
+    still fenced) is another "not yet"."""
     deadline = time.monotonic() + timeout_s
     while True:
-        outcome = check()
+        try:
+            outcome = check()
+        except KafkaException as error:
+            outcome = repr(error)
         if outcome is True:
             return
         assert time.monotonic() < deadline, f"{what}: {outcome}"
