@@ -13,9 +13,8 @@
 //!   offsets as durable; followers not recording replicated entries in
 //!   their producer state) must be caught, each by a seed that replays.
 //! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
-//!   (ignored until fixed) and
-//!   `a_truncation_fallback_keeps_each_producers_sequence`: real bugs the
-//!   simulator found, in its opt-in fault modes.
+//!   and `a_truncation_fallback_keeps_each_producers_sequence`: real bugs
+//!   the simulator found (fixed), in its opt-in fault modes.
 
 use super::{run, Failure, Options, Stats};
 use std::time::Instant;
@@ -173,16 +172,15 @@ fn followers_skipping_producer_state_is_caught() {
     eprintln!("{}", replay_hint(&failure));
 }
 
-/// A real bug the simulator found, kept failing until it is fixed (issue
-/// 13): with the controller's answers and metadata cut off too, a leader
-/// whose ISR expansion committed but went unanswered (the driver's
-/// NOT_CONTROLLER after its timeout) stops counting the new member and
-/// moves the high watermark past what it has fsynced (seed 942: "high
+/// A real bug the simulator found (issue 13, fixed): with the
+/// controller's answers and metadata cut off too, a leader whose ISR
+/// expansion committed but went unanswered (the driver's NOT_CONTROLLER
+/// after its timeout) stopped counting the new member and moved the high
+/// watermark past what it has fsynced (seed 942: "high
 /// watermark 21 of leader 1 past ISR member 4's durable offset 16"; replay
 /// it with `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1`). See
 /// `leader::tests::an_unanswered_expansion_keeps_counting_the_member_it_adds`.
 #[test]
-#[ignore = "issue 13: LeaderReplica::on_alter_partition ends a pending expansion on NOT_CONTROLLER"]
 fn a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe() {
     let options = Options {
         cut_controller_both_ways: true,
