@@ -70,6 +70,10 @@ struct ProducerEntry {
     /// Max timestamp of the producer's last batch (Kafka's `lastTimestamp`).
     last_timestamp: i64,
     batches: VecDeque<ProducerBatch>,
+    /// The sequence the log holds last for this producer when no batch is
+    /// remembered (a truncation cut them all, its earlier batches staying
+    /// in the log), else [`NO_SEQUENCE`]: the next batch must follow it.
+    cut_last_sequence: i32,
 }
 
 impl ProducerEntry {
@@ -78,6 +82,31 @@ impl ProducerEntry {
             epoch,
             last_timestamp,
             batches: VecDeque::with_capacity(PRODUCER_BATCHES_RETAINED),
+            cut_last_sequence: NO_SEQUENCE,
+        }
+    }
+
+    /// The sequence the next batch must follow, [`NO_SEQUENCE`] for any.
+    fn last_sequence(&self) -> i32 {
+        self.batches
+            .back()
+            .map_or(self.cut_last_sequence, |last| last.last_sequence)
+    }
+
+    /// Forgets the batches at or above `offset`. When that cuts every
+    /// remembered batch, the log below still holds the batch before the
+    /// earliest cut one (same epoch: sequences are contiguous), so its
+    /// sequence stays the one to follow, without offsets to answer a retry
+    /// with: a retry of a cut batch is appended again, as it must be.
+    fn truncate_from(&mut self, offset: i64) {
+        let mut earliest_cut = None;
+        while let Some(batch) = self.batches.back().filter(|b| b.base_offset >= offset) {
+            earliest_cut = Some(batch.first_sequence);
+            self.batches.pop_back();
+        }
+        if let (Some(first_sequence), true) = (earliest_cut, self.batches.is_empty()) {
+            // Sequence 0 gives i32::MAX, which 0 follows: the epoch restarts.
+            self.cut_last_sequence = decrement_sequence(first_sequence, 1);
         }
     }
 
@@ -187,10 +216,9 @@ impl ProducerStateTable {
         }) {
             return SequenceCheck::Duplicate(*original);
         }
-        match entry.batches.back() {
-            Some(last) if increment_sequence(last.last_sequence, 1) != batch.base_sequence => {
-                SequenceCheck::OutOfOrder
-            }
+        match entry.last_sequence() {
+            NO_SEQUENCE => SequenceCheck::Accept,
+            last if increment_sequence(last, 1) != batch.base_sequence => SequenceCheck::OutOfOrder,
             _ => SequenceCheck::Accept,
         }
     }
@@ -283,22 +311,16 @@ impl ProducerStateTable {
         });
     }
 
-    /// Forgets the batches at or above `offset` (the log rolled them back):
-    /// a producer that had batches and has none left is forgotten (its
-    /// earlier batches were already beyond the 5 kept, or it is new), so its
-    /// next batch is accepted as an unknown producer's.
+    /// Forgets the batches at or above `offset` (the log rolled them back).
+    /// A producer keeps its epoch even when every batch remembered of it is
+    /// cut: its earlier batches may still be in the log (only 5 are
+    /// remembered), and forgetting it would accept its next batch at any
+    /// sequence, committing a gap; its next batch must follow the last one
+    /// left in the log instead.
     pub fn truncate_from(&mut self, offset: i64) {
-        self.producers.retain(|_, entry| {
-            let had_batches = !entry.batches.is_empty();
-            while entry
-                .batches
-                .back()
-                .is_some_and(|batch| batch.base_offset >= offset)
-            {
-                entry.batches.pop_back();
-            }
-            !(had_batches && entry.batches.is_empty())
-        });
+        for entry in self.producers.values_mut() {
+            entry.truncate_from(offset);
+        }
     }
 
     /// The producer's entry at `epoch` (a new epoch forgets the batches of
@@ -318,6 +340,7 @@ impl ProducerStateTable {
         if entry.epoch != epoch {
             entry.epoch = epoch;
             entry.batches.clear();
+            entry.cut_last_sequence = NO_SEQUENCE;
         }
         entry.last_timestamp = last_timestamp;
         entry
@@ -346,7 +369,8 @@ impl ProducerStateTable {
     /// Every remembered batch as a snapshot entry (Kafka's schema), each
     /// producer's oldest first, so a reader that keeps the last entry per
     /// producer (Kafka) gets its last batch. A producer without a batch gets
-    /// one entry with `last_offset` -1.
+    /// one entry with `last_offset` -1 and the sequence to follow (Kafka and
+    /// older readers ignore the sequence of such an entry).
     pub fn snapshot_entries(&self) -> impl Iterator<Item = SnapshotEntry> + '_ {
         self.producers.iter().flat_map(|(&producer_id, entry)| {
             let empty = entry.batches.is_empty().then_some(None);
@@ -357,7 +381,7 @@ impl ProducerStateTable {
                 .map(move |batch| SnapshotEntry {
                     producer_id,
                     epoch: entry.epoch,
-                    last_sequence: batch.map_or(NO_SEQUENCE, |b| b.last_sequence),
+                    last_sequence: batch.map_or(entry.cut_last_sequence, |b| b.last_sequence),
                     last_offset: batch.map_or(-1, |b| b.last_offset),
                     offset_delta: batch.map_or(0, |b| (b.last_offset - b.base_offset) as i32),
                     timestamp: entry.last_timestamp,
@@ -388,6 +412,8 @@ impl ProducerStateTable {
                 // Kafka's snapshot keeps one timestamp per producer, its last batch's.
                 timestamp: entry.timestamp,
             });
+        } else {
+            producer.cut_last_sequence = entry.last_sequence;
         }
     }
 }
@@ -488,14 +514,16 @@ mod tests {
         table.record(&info(2, 0, 0, 1), 4);
         table.truncate_from(3);
         // Producer 1 continues after its batch at offset 2; its rolled-back
-        // batch is new again, not a duplicate; producer 2 is forgotten.
+        // batch is new again, not a duplicate. Producer 2 lost its only
+        // batch: it starts again at sequence 0, not at any sequence.
         assert_eq!(table.check(&info(1, 0, 3, 1)), SequenceCheck::Accept);
         assert!(matches!(
             table.check(&info(1, 0, 2, 1)),
             SequenceCheck::Duplicate(_)
         ));
-        assert_eq!(table.len(), 1);
-        assert_eq!(table.check(&info(2, 0, 5, 1)), SequenceCheck::Accept);
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.check(&info(2, 0, 5, 1)), SequenceCheck::OutOfOrder);
+        assert_eq!(table.check(&info(2, 0, 0, 1)), SequenceCheck::Accept);
     }
 
     /// A truncation that cuts every batch remembered of a producer must
@@ -506,7 +534,6 @@ mod tests {
     /// `truncation_fallback`). A reload from the log (what
     /// `truncate_as_follower` does unless it fails) keeps sequence 4 last.
     #[test]
-    #[ignore = "issue 13: truncate_from forgets a producer whose earlier batches remain in the log"]
     fn a_truncation_below_every_remembered_batch_keeps_the_sequence() {
         let mut table = table(10);
         for sequence in 0..10 {
@@ -514,6 +541,20 @@ mod tests {
         }
         table.truncate_from(5);
         assert_eq!(table.check(&info(1, 0, 6, 1)), SequenceCheck::OutOfOrder);
+        // The cut batch at sequence 5 is appended again, not a duplicate.
+        assert_eq!(table.check(&info(1, 0, 5, 1)), SequenceCheck::Accept);
+        // A snapshot keeps the sequence to follow (Kafka ignores it: its
+        // entry has no batch) and a later batch continues from there.
+        let mut restored = self::table(10);
+        for entry in table.snapshot_entries() {
+            restored.restore(&entry);
+        }
+        assert_eq!(restored.check(&info(1, 0, 6, 1)), SequenceCheck::OutOfOrder);
+        assert_eq!(restored.check(&info(1, 0, 5, 1)), SequenceCheck::Accept);
+        table.record(&info(1, 0, 5, 1), 5);
+        assert_eq!(table.check(&info(1, 0, 6, 1)), SequenceCheck::Accept);
+        // A new epoch restarts at 0 as before.
+        assert_eq!(table.check(&info(1, 1, 0, 1)), SequenceCheck::Accept);
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const INVALID_TXN_STATE: i16 = 48;
 /// A transactional id was used; transactions are not supported yet.
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+/// The request was not attempted (AlterPartition: the controller says the
+/// change was not applied, so the leader may drop it).
+pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
 /// The log cannot be read or written (I/O error, failed or closed log).
 pub const KAFKA_STORAGE_ERROR: i16 = 56;
 /// DeleteGroups/OffsetDelete: the group still has members.
@@ -118,6 +121,9 @@ pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
 pub const INVALID_UPDATE_VERSION: i16 = 95;
 /// Fetch v13+: the topic id is unknown.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
+/// AlterPartition: a new ISR member is fenced or shutting down; the change
+/// was not applied.
+pub const INELIGIBLE_REPLICA: i16 = 107;
 /// The AlterPartition committed, and moved leadership away (a reassignment
 /// completed that removed the leader).
 pub const NEW_LEADER_ELECTED: i16 = 108;

@@ -87,7 +87,10 @@ impl IsrTicker {
                 continue;
             };
             // One proposal in flight per partition: the leader holds it
-            // pending until this answer.
+            // pending until this answer, and hands it back at a later tick
+            // when the answer was lost (NOT_CONTROLLER, REQUEST_TIMED_OUT):
+            // the controller may have committed it, so it is sent again
+            // rather than dropped.
             glommio::spawn_local(async move {
                 let answer = sender(tp, proposal.clone()).await;
                 partition.on_alter_partition(&proposal, answer);

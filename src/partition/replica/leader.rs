@@ -74,8 +74,13 @@ pub struct LeaderReplica {
     config: ReplicaConfig,
     /// As the controller last committed it (this leader's epoch).
     state: PartitionState,
-    /// An ISR change sent and not answered yet (one at a time).
+    /// An ISR change sent and not known to have committed or failed yet
+    /// (one at a time): the high watermark counts the members it adds.
     pending: Option<AlterPartitionProposal>,
+    /// The pending change's answer was lost or ambiguous: it goes out again
+    /// at the next [`LeaderReplica::tick`] (Kafka's AlterPartitionManager
+    /// re-sends it the same way).
+    resend: bool,
     followers: BTreeMap<ReplicaId, Progress>,
     log_end_offset: i64,
     durable_offset: i64,
@@ -112,6 +117,7 @@ impl LeaderReplica {
             config,
             state,
             pending: None,
+            resend: false,
             followers,
             log_end_offset,
             durable_offset,
@@ -285,12 +291,13 @@ impl LeaderReplica {
             .collect()
     }
 
-    /// At `now_ms`: followers of the ISR not caught up for longer than
+    /// At `now_ms`: the pending change again when its answer was lost or
+    /// ambiguous; else followers of the ISR not caught up for longer than
     /// `replica.lag.time.max.ms` are proposed out of it.
     pub fn tick(&mut self, now_ms: u64) -> Option<AlterPartitionProposal> {
         self.now_ms = self.now_ms.max(now_ms);
         if self.pending.is_some() {
-            return None;
+            return self.take_resend();
         }
         let lag_max = self.config.replica_lag_time_max_ms;
         let lagging = |r: &ReplicaId| {
@@ -311,6 +318,14 @@ impl LeaderReplica {
         Some(self.propose(new_isr))
     }
 
+    /// The pending proposal, once, when it is to go out again.
+    fn take_resend(&mut self) -> Option<AlterPartitionProposal> {
+        match std::mem::take(&mut self.resend) {
+            true => self.pending.clone(),
+            false => None,
+        }
+    }
+
     fn propose(&mut self, new_isr: Vec<ReplicaId>) -> AlterPartitionProposal {
         let proposal = AlterPartitionProposal {
             leader_epoch: self.state.leader_epoch,
@@ -318,32 +333,60 @@ impl LeaderReplica {
             new_isr,
         };
         self.pending = Some(proposal.clone());
+        self.resend = false;
         proposal
     }
 
     /// The controller's answer to `proposal`: `Ok` with the committed state
-    /// (adopted if it is this leader's term and newer), `Err` when refused
-    /// (stale partition epoch: the next metadata says why). Only the answer
-    /// to the pending proposal ends it: an answer to an older one (late or
-    /// duplicated) must not, or the high watermark would stop counting a
-    /// member the pending change may still add (Kafka matches the answer to
-    /// its proposal the same way). NEW_LEADER_ELECTED ends nothing: the ISR
-    /// proposed did commit (a reassignment completed and took leadership
-    /// away), so until the new metadata ends this term the high watermark
-    /// keeps counting the member it added (Kafka keeps its pending state
-    /// the same way); otherwise it could acknowledge records the new leader
-    /// never gets.
+    /// (adopted if it is this leader's term and newer), or a Kafka error
+    /// code. Only the answer to the pending proposal ends it: an answer to
+    /// an older one (late or duplicated) must not, or the high watermark
+    /// would stop counting a member the pending change may still add (Kafka
+    /// matches the answer to its proposal the same way).
+    ///
+    /// An error ends the pending change only when the controller says it
+    /// was not applied (INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED). Any
+    /// other may hide a commit (a lost answer, a retry refused because the
+    /// first attempt committed, NEW_LEADER_ELECTED's committed move), so the
+    /// high watermark keeps counting the member it adds, or it could
+    /// acknowledge records that member lacks and the controller may elect
+    /// it (Kafka's `Partition.handleAlterPartitionError`): a refusal that
+    /// names newer metadata waits for it ([`LeaderReplica::on_metadata`]
+    /// ends the change, a new term drops this leader); the rest (no
+    /// controller, timeouts) go out again at the next tick, so a leader
+    /// never waits for ever on an answer that was lost.
     pub fn on_alter_partition(
         &mut self,
         proposal: &AlterPartitionProposal,
         committed: Result<PartitionState, i16>,
     ) {
-        let moved = committed == Err(error_code::NEW_LEADER_ELECTED);
-        if self.pending.as_ref() == Some(proposal) && !moved {
-            self.pending = None;
+        if self.pending.as_ref() == Some(proposal) {
+            match committed {
+                Ok(_) => self.pending = None,
+                Err(code) => self.on_alter_partition_error(code),
+            }
         }
         if let Ok(state) = committed {
             self.on_metadata(state);
+        }
+    }
+
+    /// The pending change was refused with `code`
+    /// ([`LeaderReplica::on_alter_partition`]).
+    fn on_alter_partition_error(&mut self, code: i16) {
+        match code {
+            error_code::INELIGIBLE_REPLICA | error_code::OPERATION_NOT_ATTEMPTED => {
+                self.pending = None;
+                // The ISR counted is the committed one again.
+                self.maybe_advance_high_watermark();
+            }
+            error_code::FENCED_LEADER_EPOCH
+            | error_code::INVALID_UPDATE_VERSION
+            | error_code::UNKNOWN_TOPIC_OR_PARTITION
+            | error_code::UNKNOWN_TOPIC_ID
+            | error_code::INVALID_REQUEST
+            | error_code::NEW_LEADER_ELECTED => {}
+            _ => self.resend = true,
         }
     }
 
@@ -362,6 +405,7 @@ impl LeaderReplica {
             .is_some_and(|p| p.partition_epoch < state.partition_epoch)
         {
             self.pending = None;
+            self.resend = false;
         }
         let now_ms = self.now_ms;
         for &replica in state.replicas.iter().filter(|&&r| r != self.id) {
@@ -483,17 +527,24 @@ mod tests {
             new_isr: vec![1],
             ..shrink.clone()
         };
-        l.on_alter_partition(&older, Err(error_code::INVALID_UPDATE_VERSION));
+        l.on_alter_partition(&older, Err(error_code::INELIGIBLE_REPLICA));
         assert!(l.pending().is_some(), "an answer to another proposal");
+        // A lost answer: the same change goes out again, once.
+        l.on_alter_partition(&shrink, Err(error_code::NOT_CONTROLLER));
+        assert_eq!(l.tick(5000), Some(shrink.clone()), "sent again");
+        assert_eq!(l.tick(5000), None, "once per answer");
+        // The retry is refused as stale: the first attempt may have
+        // committed, so it stays pending until the metadata says.
         l.on_alter_partition(&shrink, Err(error_code::INVALID_UPDATE_VERSION));
-        assert!(l.pending().is_none());
+        assert_eq!(l.pending(), Some(&shrink));
+        assert_eq!(l.tick(5000), None, "waits for the metadata");
         let committed = PartitionState {
             isr: vec![1, 2],
             partition_epoch: 11,
             ..l.state().clone()
         };
-        let again = l.tick(5000).expect("proposed again");
-        l.on_alter_partition(&again, Ok(committed));
+        l.on_metadata(committed);
+        assert_eq!(l.pending(), None);
         assert_eq!(l.state().isr, vec![1, 2]);
         assert_eq!(l.high_watermark(), 10);
         // Follower 3 comes back: it joins once it has fsynced the watermark.
@@ -594,7 +645,6 @@ mod tests {
     /// The replication simulator found it: seed 942 with
     /// `cut_controller_both_ways` (`sim::tests`).
     #[test]
-    #[ignore = "issue 13: on_alter_partition ends a pending expansion on an ambiguous error"]
     fn an_unanswered_expansion_keeps_counting_the_member_it_adds() {
         let mut l = leader(&[1, 2], 1);
         l.on_append(10);
@@ -614,6 +664,45 @@ mod tests {
             10,
             "3 may be in the ISR: never past what it has fsynced"
         );
+        assert_eq!(l.tick(5), Some(proposal.clone()), "sent again");
+        // The retry finds the first attempt committed; the metadata brings it.
+        l.on_alter_partition(&proposal, Err(error_code::INVALID_UPDATE_VERSION));
+        assert_eq!(l.high_watermark(), 10);
+        let expanded = PartitionState {
+            isr: vec![1, 2, 3],
+            partition_epoch: 11,
+            ..l.state().clone()
+        };
+        l.on_metadata(expanded);
+        assert_eq!(l.pending(), None);
+        l.on_fetch(6, fetch(3, 20, 20), &epochs(), 0);
+        assert_eq!(l.high_watermark(), 20);
+    }
+
+    /// Only a refusal that says the change was not applied ends it at once
+    /// (Kafka's INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED): the high
+    /// watermark counts the committed ISR again.
+    #[test]
+    fn a_refused_expansion_stops_counting_the_member() {
+        for code in [
+            error_code::INELIGIBLE_REPLICA,
+            error_code::OPERATION_NOT_ATTEMPTED,
+        ] {
+            let mut l = leader(&[1, 2], 1);
+            l.on_append(10);
+            l.on_durable(10);
+            l.on_fetch(1, fetch(2, 10, 10), &epochs(), 0);
+            let (_, expand) = l.on_fetch(2, fetch(3, 10, 10), &epochs(), 0);
+            let proposal = expand.expect("follower 3 caught up");
+            l.on_append(20);
+            l.on_durable(20);
+            l.on_fetch(3, fetch(2, 20, 20), &epochs(), 0);
+            assert_eq!(l.high_watermark(), 10);
+            l.on_alter_partition(&proposal, Err(code));
+            assert_eq!(l.pending(), None, "{code}");
+            assert_eq!(l.high_watermark(), 20, "{code}");
+            assert_eq!(l.tick(4), None, "{code}: not sent again");
+        }
     }
 
     #[test]

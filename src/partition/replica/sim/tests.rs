@@ -2,7 +2,7 @@
 //!
 //! - `many_seeds_hold_every_invariant`: the CI run, seeds
 //!   `MILLRACE_REPLICA_SIM_SEED_BASE..+MILLRACE_REPLICA_SIM_SEEDS` (default
-//!   0..[`CI_SEEDS`]). Extended: `MILLRACE_REPLICA_SIM_SEEDS=200000 cargo
+//!   0..[`CI_SEEDS`]), in the fault modes the environment names as below. Extended: `MILLRACE_REPLICA_SIM_SEEDS=200000 cargo
 //!   test --release --lib partition::replica::sim -- --nocapture`.
 //! - `replay_one_seed`: `MILLRACE_REPLICA_SIM_SEED=<seed>` replays one seed,
 //!   printing every event; a failure message prints this command (with
@@ -13,8 +13,8 @@
 //!   offsets as durable; followers not recording replicated entries in
 //!   their producer state) must be caught, each by a seed that replays.
 //! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
-//!   and `a_truncation_fallback_keeps_each_producers_sequence` (ignored
-//!   until fixed): real bugs the simulator found, in its opt-in fault modes.
+//!   and `a_truncation_fallback_keeps_each_producers_sequence`: real bugs
+//!   the simulator found (fixed), in its opt-in fault modes.
 
 use super::{run, Failure, Options, Stats};
 use std::time::Instant;
@@ -84,12 +84,23 @@ fn replay_hint(failure: &Failure) -> String {
     )
 }
 
+/// The default options, with the opt-in fault modes the environment names
+/// (so a bulk run and a replay cover the same mode).
+fn options_from_env() -> Options {
+    Options {
+        cut_controller_both_ways: std::env::var("MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS")
+            .is_ok(),
+        truncation_fallback: std::env::var("MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK").is_ok(),
+        ..Options::default()
+    }
+}
+
 #[test]
 fn many_seeds_hold_every_invariant() {
     let base = env_u64("MILLRACE_REPLICA_SIM_SEED_BASE").unwrap_or(0);
     let count = env_u64("MILLRACE_REPLICA_SIM_SEEDS").unwrap_or(CI_SEEDS);
     let started = Instant::now();
-    let (totals, failure) = run_seeds(base, count, Options::default());
+    let (totals, failure) = run_seeds(base, count, options_from_env());
     if let Some(failure) = failure {
         panic!("{}", replay_hint(&failure));
     }
@@ -119,13 +130,7 @@ fn replay_one_seed() {
     let Some(seed) = env_u64("MILLRACE_REPLICA_SIM_SEED") else {
         return;
     };
-    let options = Options {
-        cut_controller_both_ways: std::env::var("MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS")
-            .is_ok(),
-        truncation_fallback: std::env::var("MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK").is_ok(),
-        ..Options::default()
-    };
-    match run(seed, options, true) {
+    match run(seed, options_from_env(), true) {
         Ok(stats) => eprintln!("seed {seed}: {stats:?}"),
         Err(failure) => panic!("{}", replay_hint(&Failure { seed, ..failure })),
     }
@@ -167,16 +172,15 @@ fn followers_skipping_producer_state_is_caught() {
     eprintln!("{}", replay_hint(&failure));
 }
 
-/// A real bug the simulator found, kept failing until it is fixed (issue
-/// 13): with the controller's answers and metadata cut off too, a leader
-/// whose ISR expansion committed but went unanswered (the driver's
-/// NOT_CONTROLLER after its timeout) stops counting the new member and
-/// moves the high watermark past what it has fsynced (seed 942: "high
+/// A real bug the simulator found (issue 13, fixed): with the
+/// controller's answers and metadata cut off too, a leader whose ISR
+/// expansion committed but went unanswered (the driver's NOT_CONTROLLER
+/// after its timeout) stopped counting the new member and moved the high
+/// watermark past what it has fsynced (seed 942: "high
 /// watermark 21 of leader 1 past ISR member 4's durable offset 16"; replay
 /// it with `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1`). See
 /// `leader::tests::an_unanswered_expansion_keeps_counting_the_member_it_adds`.
 #[test]
-#[ignore = "issue 13: LeaderReplica::on_alter_partition ends a pending expansion on NOT_CONTROLLER"]
 fn a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe() {
     let options = Options {
         cut_controller_both_ways: true,
@@ -188,17 +192,16 @@ fn a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe() {
     }
 }
 
-/// A real bug the simulator found, kept failing until it is fixed (issue
-/// 13): `ProducerStateTable::truncate_from` forgets a producer whose 5
-/// remembered batches were all cut, though its earlier batches are still in
-/// the log; a leader then accepts that producer's next batch at any
+/// A real bug the simulator found (issue 13, fixed):
+/// `ProducerStateTable::truncate_from` forgot a producer whose 5
+/// remembered batches were all cut, though its earlier batches were still in
+/// the log; a leader then accepted that producer's next batch at any
 /// sequence. Seed 13323 with the fallback: a follower cut producer 1000's
 /// sequences 6..10, led, refused the retried 6 (NOT_ENOUGH_REPLICAS) and
 /// appended the pipelined 7 ("sequence 7 committed at offset 8 where 6 is
 /// next"); replay it with `MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK=1`. See
 /// `producer_state::tests::a_truncation_below_every_remembered_batch_keeps_the_sequence`.
 #[test]
-#[ignore = "issue 13: truncate_from forgets a producer whose earlier batches remain in the log"]
 fn a_truncation_fallback_keeps_each_producers_sequence() {
     let options = Options {
         truncation_fallback: true,
