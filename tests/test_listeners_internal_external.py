@@ -15,6 +15,7 @@ from clients import consume_all, new_producer, produce_all, quiet_config, unique
 from cluster_fixture import distinct_free_ports
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from java_clients import tool_ok
 from kraft_files import FileBroker
 
 ADMIN_TIMEOUT_S = 30
@@ -27,6 +28,9 @@ POLL_INTERVAL_S = 0.2
 GROUP_TIMEOUT_S = 60
 EXTERNAL_HOST = "localhost"
 INTERNAL_HOST = "127.0.0.1"
+JAVA_LINES = 20
+CONSOLE_PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
+CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 PROTOCOL_MAP = "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
 
 
@@ -173,3 +177,15 @@ def test_cluster_replicates_over_internal_and_answers_clients_on_external(tmp_pa
     received = consume_all(outside, topic, PARTITIONS)
     assert sorted((k, v) for records in received.values() for _, k, v in records) == sorted(sent)
     group_round_trip(outside, topic, sent)
+
+    # The Java client (Kafka's console tools) through EXTERNAL: it follows the EXTERNAL
+    # addresses Metadata and FindCoordinator give it, to the RF=3 topic's leaders.
+    lines = [f"java-{i}" for i in range(JAVA_LINES)]
+    tool_ok(CONSOLE_PRODUCER, "--bootstrap-server", outside, "--topic", topic,
+            "--producer-property", "acks=all", input="\n".join(lines) + "\n")
+    consumed = tool_ok(CONSOLE_CONSUMER, "--bootstrap-server", outside, "--topic", topic,
+                       "--from-beginning", "--max-messages", str(MESSAGES + JAVA_LINES),
+                       "--group", unique_topic("java-group"))
+    values = consumed.splitlines()
+    assert sorted(v for v in values if v.startswith("java-")) == sorted(lines), values[-30:]
+    assert len(values) == MESSAGES + JAVA_LINES
