@@ -474,6 +474,14 @@ impl Config {
         named.join(", ")
     }
 
+    /// The name of the client listener a connection came in on (no copy:
+    /// asked on every cluster Fetch and Produce answer).
+    pub fn client_listener_name(&self, index: ListenerIndex) -> &str {
+        self.client_listeners
+            .get(index)
+            .map_or(DEFAULT_CLIENT_LISTENER_NAME, |l| l.name.as_str())
+    }
+
     /// The name and advertised address of the client listener a connection
     /// came in on (the main listener for an index no connection has).
     pub fn client_listener(&self, index: ListenerIndex) -> (&str, ListenerAddr) {

@@ -635,6 +635,21 @@ mod tests {
         );
     }
 
+    /// Leader 1 of ISR [1, 2] at offset 20 (durable), follower 3 caught up
+    /// to 10 and proposed into the ISR, the proposal not answered yet.
+    fn leader_expanding_to_3() -> (LeaderReplica, AlterPartitionProposal) {
+        let mut l = leader(&[1, 2], 1);
+        l.on_append(10);
+        l.on_durable(10);
+        l.on_fetch(1, fetch(2, 10, 10), &epochs(), 0);
+        let (_, expand) = l.on_fetch(2, fetch(3, 10, 10), &epochs(), 0);
+        let proposal = expand.expect("follower 3 caught up");
+        l.on_append(20);
+        l.on_durable(20);
+        l.on_fetch(3, fetch(2, 20, 20), &epochs(), 0);
+        (l, proposal)
+    }
+
     /// An expansion whose answer never came (the broker's controller call
     /// gave up: NOT_CONTROLLER) may have committed all the same: until
     /// the metadata says, the high watermark must keep counting the member
@@ -646,15 +661,7 @@ mod tests {
     /// `cut_controller_both_ways` (`sim::tests`).
     #[test]
     fn an_unanswered_expansion_keeps_counting_the_member_it_adds() {
-        let mut l = leader(&[1, 2], 1);
-        l.on_append(10);
-        l.on_durable(10);
-        l.on_fetch(1, fetch(2, 10, 10), &epochs(), 0);
-        let (_, expand) = l.on_fetch(2, fetch(3, 10, 10), &epochs(), 0);
-        let proposal = expand.expect("follower 3 caught up");
-        l.on_append(20);
-        l.on_durable(20);
-        l.on_fetch(3, fetch(2, 20, 20), &epochs(), 0);
+        let (mut l, proposal) = leader_expanding_to_3();
         assert_eq!(l.high_watermark(), 10, "the pending expansion counts 3");
         // The controller committed ISR [1, 2, 3]; its answer was lost.
         l.on_alter_partition(&proposal, Err(error_code::NOT_CONTROLLER));
@@ -688,15 +695,7 @@ mod tests {
             error_code::INELIGIBLE_REPLICA,
             error_code::OPERATION_NOT_ATTEMPTED,
         ] {
-            let mut l = leader(&[1, 2], 1);
-            l.on_append(10);
-            l.on_durable(10);
-            l.on_fetch(1, fetch(2, 10, 10), &epochs(), 0);
-            let (_, expand) = l.on_fetch(2, fetch(3, 10, 10), &epochs(), 0);
-            let proposal = expand.expect("follower 3 caught up");
-            l.on_append(20);
-            l.on_durable(20);
-            l.on_fetch(3, fetch(2, 20, 20), &epochs(), 0);
+            let (mut l, proposal) = leader_expanding_to_3();
             assert_eq!(l.high_watermark(), 10);
             l.on_alter_partition(&proposal, Err(code));
             assert_eq!(l.pending(), None, "{code}");

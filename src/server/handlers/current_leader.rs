@@ -103,7 +103,7 @@ pub fn name_in_fetch(ctx: &ShardContext, response: &mut FetchResponseOut, listen
         .flat_map(|topic| &topic.partitions)
         .filter_map(|partition| partition.current_leader)
         .map(|leader| leader.leader_id);
-    let listener_name = ctx.config.client_listener(listener).0;
+    let listener_name = ctx.config.client_listener_name(listener);
     response.node_endpoints = endpoints(&view, leaders, listener_name);
 }
 
@@ -136,7 +136,7 @@ pub fn name_in_produce(
             leaders.push(leader.leader_id);
         }
     }
-    let listener_name = ctx.config.client_listener(listener).0;
+    let listener_name = ctx.config.client_listener_name(listener);
     response.node_endpoints = endpoints(&view, leaders.into_iter(), listener_name)
         .into_iter()
         .map(|node| {
