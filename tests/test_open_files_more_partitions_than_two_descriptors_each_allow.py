@@ -7,13 +7,17 @@ Started under `prlimit --nofile=LIMIT:LIMIT`; every partition gets more than one
 records with nothing kept in memory (`log.recent.bytes.*` = 0), so fetches read the files: far
 more partitions are read than the cache holds (the fewest handles, 8 per shard), and a second
 pass reads partitions whose handle was evicted. Every record of both passes is checked, and
-afterwards the broker holds at most one `.log` descriptor per partition plus the cache's.
+throughout the reads (sampled, plus the send helpers' one each) and afterwards the broker holds
+at most one `.log` descriptor per partition plus the cache's: a handle evicted while a fetch answer in flight holds it counts
+until that answer is sent (before, one fetch of ~1,000 partitions per shard held a handle per
+partition past the cache, up to 3,973 `.log` descriptors, and reads failed with EMFILE).
 
 Past the room the limit leaves (LIMIT - 1024 reserved - the read handles, 1 per partition), a
 CreateTopics or CreatePartitions is refused with INVALID_PARTITIONS naming the limit, and nothing
 of it is created (before: KAFKA_STORAGE_ERROR at EMFILE, midway)."""
 
 import os
+import threading
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -30,6 +34,9 @@ SHARDS = 2
 RECORDS_PER_PARTITION = 5
 VALUE_BYTES = 1000  # 5 records > one 4 KiB block: the first block is read from the file
 READ_HANDLES_PER_SHARD = 8
+# Each client send helper (CLIENT_HELPERS_PER_SHARD in local/helper_pool.rs) reads the region it
+# sends through its own O_DIRECT descriptor of the segment, open while it sends: not per partition.
+SEND_HELPERS_PER_SHARD = 4
 OFFSETS_PARTITIONS = 50  # offsets.topic.num.partitions: counted in the budget
 # Room for partitions: LIMIT - 1024 reserved - the read handles of both shards.
 ROOM = LIMIT - 1024 - SHARDS * READ_HANDLES_PER_SHARD
@@ -76,12 +83,19 @@ def test_a_topic_of_more_partitions_than_two_descriptors_each_allow_is_served_wh
         assert not log.errors, log.errors[:5]
 
         expected = {p: [(i, b"k", value(p, i)) for i in range(RECORDS_PER_PARTITION)] for p in range(PARTITIONS)}
-        for read_pass in range(2):
-            received = consume_all(broker.bootstrap, topic, PARTITIONS)
-            wrong = [p for p in range(PARTITIONS) if received[p] != expected[p]]
-            assert wrong == [], f"pass {read_pass}: partitions read wrong: {wrong[:10]} ({len(wrong)})"
+        most_log_fds = DescriptorPeak(broker.process.pid, data_dir)
+        most_log_fds.start()
+        try:
+            for read_pass in range(2):
+                received = consume_all(broker.bootstrap, topic, PARTITIONS)
+                wrong = [p for p in range(PARTITIONS) if received[p] != expected[p]]
+                assert wrong == [], f"pass {read_pass}: partitions read wrong: {wrong[:10]} ({len(wrong)})"
+        finally:
+            most_log_fds.stop()
         log_fds = segment_descriptors(broker.process.pid, data_dir)
         assert log_fds <= PARTITIONS + SHARDS * READ_HANDLES_PER_SHARD, log_fds
+        sending = SHARDS * SEND_HELPERS_PER_SHARD
+        assert most_log_fds.peak <= PARTITIONS + SHARDS * READ_HANDLES_PER_SHARD + sending, most_log_fds.peak
 
         over = unique_topic("fds-over")
         refused = admin.create_topics([NewTopic(over, num_partitions=OVER, replication_factor=1)],
@@ -98,6 +112,26 @@ def test_a_topic_of_more_partitions_than_two_descriptors_each_allow_is_served_wh
         raise
     finally:
         broker.kill()
+
+
+class DescriptorPeak(threading.Thread):
+    """The most `.log` descriptors `pid` held at once, sampled until `stop()`."""
+
+    SAMPLE_INTERVAL_S = 0.02
+
+    def __init__(self, pid, data_dir):
+        super().__init__(daemon=True)
+        self.pid, self.data_dir = pid, data_dir
+        self.peak = 0
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.wait(self.SAMPLE_INTERVAL_S):
+            self.peak = max(self.peak, segment_descriptors(self.pid, self.data_dir))
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
 
 
 def segment_descriptors(pid, data_dir):

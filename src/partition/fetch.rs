@@ -28,7 +28,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Reads for the partitions one shard owns, from one Fetch request.
 pub struct FetchPart {
@@ -96,6 +96,9 @@ pub struct FetchedPartition {
     pub records: Vec<Piece>,
     /// The leader a NOT_LEADER_OR_FOLLOWER refusal names (KIP-951).
     pub current_leader: Option<LeaderHint>,
+    /// Records were there but no read descriptor was free: the fetch reads
+    /// again after [`DESCRIPTOR_RETRY`] rather than its whole wait.
+    pub waits_for_descriptor: bool,
 }
 
 impl FetchedPartition {
@@ -109,6 +112,7 @@ impl FetchedPartition {
             diverging_epoch: None,
             records: Vec::new(),
             current_leader: None,
+            waits_for_descriptor: false,
         }
     }
 
@@ -142,6 +146,11 @@ struct TrackedFetch {
 
 /// Bits of a fetch id that carry the origin shard.
 const FETCH_ID_SHARD_SHIFT: u32 = 48;
+
+/// How soon a fetch reads again when a partition had records but no read
+/// descriptor was free: the fetch answers in flight holding them are
+/// usually sent within a few milliseconds.
+pub const DESCRIPTOR_RETRY: Duration = Duration::from_millis(5);
 
 impl FetchWaits {
     /// A fetch id unique across shards.
@@ -290,6 +299,7 @@ impl ShardPartitions {
                 None => Vec::new(),
             };
             let (fetched, bytes, any_error) = self.read_once(part).await;
+            let waits_for_descriptor = fetched.iter().any(|f| f.waits_for_descriptor);
             let Some(wait) = part.wait else {
                 return fetched;
             };
@@ -305,7 +315,11 @@ impl ShardPartitions {
                 report_progress(bytes);
             }
             let mut wakers = listeners;
-            wakers.push(Box::pin(glommio::timer::sleep(wait.deadline - now)) as Wake);
+            let mut sleep = wait.deadline - now;
+            if waits_for_descriptor {
+                sleep = sleep.min(DESCRIPTOR_RETRY);
+            }
+            wakers.push(Box::pin(glommio::timer::sleep(sleep)) as Wake);
             if let Some(cancel) = &cancel {
                 wakers.push(Box::pin(cancel.wait()));
             }
@@ -373,6 +387,7 @@ impl Partition {
             diverging_epoch: None,
             records: Vec::new(),
             current_leader: None,
+            waits_for_descriptor: false,
         };
         let divergence = self.divergence(
             read.current_leader_epoch,
@@ -431,6 +446,7 @@ impl Partition {
             diverging_epoch: None,
             records: Vec::new(),
             current_leader: None,
+            waits_for_descriptor: false,
         };
         let end = self.log.readable_end_offset();
         let fetched = self
@@ -477,6 +493,7 @@ impl Partition {
             Ok(result) => {
                 fetched.log_start_offset = result.log_start_offset;
                 fetched.records = result.pieces;
+                fetched.waits_for_descriptor = result.waits_for_descriptor;
             }
             // A failed read answers no offsets (-1), as Kafka's does.
             Err(ReadError::OffsetOutOfRange) => {

@@ -5,7 +5,7 @@
 use super::error::{ReadError, StorageError};
 use super::index::IndexedStart;
 use super::log::PartitionLog;
-use super::read_handles::{read_handle, ReadHandleSlot};
+use super::read_handles::{read_access, ReadAccess, ReadHandleSlot};
 use super::scan::find_batch;
 use super::segment::{Segment, SegmentReader};
 use crate::protocol::piece::{FileRegion, Piece};
@@ -22,6 +22,9 @@ pub struct ReadResult {
     pub readable_end_offset: i64,
     /// Log start offset.
     pub log_start_offset: i64,
+    /// Records were there, but every read descriptor of the shard is held
+    /// (`read_handles.rs`): none were returned; read again shortly.
+    pub waits_for_descriptor: bool,
 }
 
 /// What one read may return.
@@ -125,6 +128,11 @@ impl PartitionLog {
         let Some(view) = self.segment_for_offset(offset) else {
             return Ok(result);
         };
+        let access = read_access(&view.read_slot);
+        if matches!(access, ReadAccess::Exhausted) {
+            result.waits_for_descriptor = true;
+            return Ok(result);
+        }
         let readable_end = self
             .readable_end(&view, limits.end_offset)
             .await
@@ -157,15 +165,21 @@ impl PartitionLog {
                     len = self.cut_at_batch_start(view.base_offset, position, len);
                 }
                 if len > 0 {
-                    let file = read_handle(&view.read_slot, &view.reader)
+                    let handle = access
+                        .handle(&view.read_slot, &view.reader)
                         .await
                         .map_err(|error| ReadError::Storage(self.read_failed(error)))?;
-                    result.pieces.push(Piece::File(FileRegion {
-                        file,
-                        position,
-                        len: len as u32,
-                    }));
-                    result.bytes = len as usize;
+                    match handle {
+                        Some(file) => {
+                            result.pieces.push(Piece::File(FileRegion {
+                                file,
+                                position,
+                                len: len as u32,
+                            }));
+                            result.bytes = len as usize;
+                        }
+                        None => result.waits_for_descriptor = true,
+                    }
                 }
             }
             // Appended meanwhile and not on disk yet: serve it from memory.
@@ -242,6 +256,7 @@ impl PartitionLog {
             bytes: 0,
             readable_end_offset: state.written_end_offset,
             log_start_offset: state.log_start_offset,
+            waits_for_descriptor: false,
         }
     }
 

@@ -13,6 +13,16 @@
 //! segment's O_DIRECT descriptor, so it works after retention unlinked the
 //! file and never blocks the reactor.
 //!
+//! The capacity bounds descriptors, not cache entries: a handle evicted while
+//! fetch answers in flight still hold it (zero-copy regions, possibly sent
+//! from another shard) stays open until they are sent, and counts until
+//! then. A fetch of more partitions than that in one answer would otherwise
+//! pin a descriptor per partition and pass the open-file limit (EMFILE). At
+//! the capacity a read gets no handle ([`ReadAccess::Exhausted`]): its
+//! partition answers no records this time and the fetch reads again shortly.
+//! A read settles its access ([`read_access`]) before scanning the file, so
+//! one that could not send from it costs no disk read.
+//!
 //! The cache is per thread, that is per shard (one shard = one thread), like
 //! the fault plan of `io`: set once at shard start by [`configure`].
 
@@ -21,6 +31,7 @@ use super::segment::SegmentReader;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fs::File;
+use std::marker::PhantomData;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
@@ -53,6 +64,8 @@ pub fn configure(capacity: usize) {
         cache.capacity = capacity;
         let wanted = capacity.saturating_sub(cache.queue.len());
         cache.queue.reserve(wanted);
+        let wanted = capacity.saturating_sub(cache.opened.len());
+        cache.opened.reserve(wanted);
     });
 }
 
@@ -91,22 +104,69 @@ impl ReadHandleSlot {
     }
 }
 
-/// The buffered read handle of the segment behind `slot` and `reader`,
-/// opened (off the reactor) when the cache holds none.
-pub async fn read_handle(
-    slot: &Rc<ReadHandleSlot>,
-    reader: &SegmentReader,
-) -> Result<Arc<File>, StorageError> {
-    if let Some(handle) = slot.cached() {
-        return Ok(handle);
+/// A segment's read handle as settled before a read does any work, so a
+/// read that could not send from the file stops before scanning it.
+pub enum ReadAccess {
+    /// The handle is open (cached).
+    Open(Arc<File>),
+    /// Not open; a descriptor is reserved to open it.
+    Reserved(Reservation),
+    /// Not open, and every read descriptor of the shard is held: by the
+    /// cache's used handles and by fetch answers in flight.
+    Exhausted,
+}
+
+/// One descriptor of the shard's capacity, held for an open under way.
+/// Not `Send`: it belongs to this shard's cache.
+pub struct Reservation {
+    _shard_local: PhantomData<Rc<()>>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        CACHE.with(|cache| cache.borrow_mut().opening -= 1);
     }
-    let opened = open_through(reader).await?;
-    // Another fetch may have opened one meanwhile: keep that one.
+}
+
+/// The access to the segment file behind `slot`: its cached handle, or a
+/// reserved descriptor to open one, or none free.
+pub fn read_access(slot: &ReadHandleSlot) -> ReadAccess {
     if let Some(handle) = slot.cached() {
-        return Ok(handle);
+        return ReadAccess::Open(handle);
     }
-    CACHE.with(|cache| cache.borrow_mut().insert(slot, opened.clone()));
-    Ok(opened)
+    match CACHE.with(|cache| cache.borrow_mut().reserve()) {
+        true => ReadAccess::Reserved(Reservation {
+            _shard_local: PhantomData,
+        }),
+        false => ReadAccess::Exhausted,
+    }
+}
+
+impl ReadAccess {
+    /// The buffered read handle of the segment behind `slot` and `reader`,
+    /// opened (off the reactor) under the reservation; `None` when
+    /// [`ReadAccess::Exhausted`].
+    pub async fn handle(
+        self,
+        slot: &Rc<ReadHandleSlot>,
+        reader: &SegmentReader,
+    ) -> Result<Option<Arc<File>>, StorageError> {
+        let reservation = match self {
+            ReadAccess::Open(handle) => return Ok(Some(handle)),
+            ReadAccess::Exhausted => return Ok(None),
+            ReadAccess::Reserved(reservation) => reservation,
+        };
+        let opened = open_through(reader).await;
+        // Another fetch may have opened one meanwhile: keep that one.
+        if let Some(handle) = slot.cached() {
+            return Ok(Some(handle));
+        }
+        let opened = opened?;
+        CACHE.with(|cache| cache.borrow_mut().insert(slot, opened.clone()));
+        // The descriptor is counted as opened now, no more as reserved.
+        drop(reservation);
+        Ok(Some(opened))
+    }
 }
 
 /// A buffered handle on the file behind the segment's O_DIRECT descriptor
@@ -130,12 +190,18 @@ fn tick() -> u64 {
     })
 }
 
-/// The queue of slots holding a handle, in (roughly) least recent use order.
+/// The queue of slots holding a handle, in (roughly) least recent use order,
+/// and the count of the descriptors this shard's handles hold.
 struct ReadHandleCache {
     capacity: usize,
     /// One entry per open handle (and entries of dropped slots until they
     /// reach the front): the slot and its `last_used` when queued.
     queue: VecDeque<(Weak<ReadHandleSlot>, u64)>,
+    /// Every handle this shard opened that may still be open: in a slot, or
+    /// only in fetch answers in flight. A dead entry was closed.
+    opened: Vec<std::sync::Weak<File>>,
+    /// Opens under way: descriptors reserved, not yet in `opened`.
+    opening: usize,
 }
 
 impl ReadHandleCache {
@@ -143,23 +209,49 @@ impl ReadHandleCache {
         ReadHandleCache {
             capacity,
             queue: VecDeque::with_capacity(capacity),
+            opened: Vec::with_capacity(capacity),
+            opening: 0,
         }
     }
 
-    fn insert(&mut self, slot: &Rc<ReadHandleSlot>, handle: Arc<File>) {
+    /// Descriptors open or being opened (after [`Self::forget_closed`]).
+    fn descriptors(&self) -> usize {
+        self.opened.len() + self.opening
+    }
+
+    /// Reserves a descriptor for one open, evicting unused handles to make
+    /// room; false when every descriptor is still held.
+    fn reserve(&mut self) -> bool {
+        self.forget_closed();
         self.make_room();
+        let room = self.descriptors() < self.capacity;
+        if room {
+            self.opening += 1;
+        }
+        room
+    }
+
+    fn insert(&mut self, slot: &Rc<ReadHandleSlot>, handle: Arc<File>) {
         let stamp = tick();
         slot.last_used.set(stamp);
+        self.opened.push(Arc::downgrade(&handle));
         *slot.handle.borrow_mut() = Some(handle);
         self.queue.push_back((Rc::downgrade(slot), stamp));
     }
 
-    /// Evicts until one more handle fits. Each entry is looked at most
-    /// twice (a used one is queued again with its new stamp, which then
-    /// matches), so the loop is bounded.
+    /// Drops the entries of handles closed since (their last clone went,
+    /// here or on the shard that sent it). Bounded: one look per entry.
+    fn forget_closed(&mut self) {
+        self.opened.retain(|handle| handle.strong_count() > 0);
+    }
+
+    /// Evicts until one more descriptor fits or every cached handle was
+    /// looked at twice (a used one is queued again with its new stamp,
+    /// which then matches), so the loop is bounded. An evicted handle that
+    /// fetches in flight hold closes only when they let it go.
     fn make_room(&mut self) {
         let mut looks_left = 2 * self.queue.len() + 1;
-        while self.queue.len() >= self.capacity && looks_left > 0 {
+        while self.descriptors() >= self.capacity && looks_left > 0 {
             looks_left -= 1;
             let Some((weak, stamp)) = self.queue.pop_front() else {
                 return;
@@ -174,6 +266,7 @@ impl ReadHandleCache {
                 continue;
             }
             drop(slot.handle.borrow_mut().take());
+            self.forget_closed();
         }
     }
 }
@@ -190,16 +283,27 @@ mod tests {
         slot.handle.borrow().is_some()
     }
 
+    /// What [`read_access`] and [`ReadAccess::handle`] do on a miss, with the
+    /// open done at once.
+    fn admit(cache: &mut ReadHandleCache, slot: &Rc<ReadHandleSlot>) -> bool {
+        if !cache.reserve() {
+            return false;
+        }
+        cache.opening -= 1;
+        cache.insert(slot, handle());
+        true
+    }
+
     #[test]
     fn the_least_recently_used_handle_goes_first_and_used_ones_stay() {
         let mut cache = ReadHandleCache::new(3);
         let slots: Vec<_> = (0..3).map(|_| ReadHandleSlot::new()).collect();
         for slot in &slots {
-            cache.insert(slot, handle());
+            assert!(admit(&mut cache, slot));
         }
         assert!(slots[0].cached().is_some());
         let fourth = ReadHandleSlot::new();
-        cache.insert(&fourth, handle());
+        assert!(admit(&mut cache, &fourth));
         assert!(is_open(&slots[0]), "used since queued: kept");
         assert!(!is_open(&slots[1]), "oldest unused: evicted");
         assert!(is_open(&slots[2]));
@@ -212,7 +316,7 @@ mod tests {
         let mut cache = ReadHandleCache::new(4);
         let slots: Vec<_> = (0..50).map(|_| ReadHandleSlot::new()).collect();
         for (index, slot) in slots.iter().enumerate() {
-            cache.insert(slot, handle());
+            assert!(admit(&mut cache, slot));
             // Touch every handle: eviction must still make room.
             for used in &slots[..=index] {
                 let _ = used.cached();
@@ -227,15 +331,42 @@ mod tests {
         let mut cache = ReadHandleCache::new(2);
         let kept = ReadHandleSlot::new();
         let dropped = ReadHandleSlot::new();
-        cache.insert(&dropped, handle());
-        cache.insert(&kept, handle());
+        assert!(admit(&mut cache, &dropped));
+        assert!(admit(&mut cache, &kept));
         let file = dropped.handle.borrow().clone().expect("open");
         drop(dropped);
         assert_eq!(Arc::strong_count(&file), 1, "the slot's clone went with it");
+        drop(file);
         let third = ReadHandleSlot::new();
-        cache.insert(&third, handle());
+        assert!(admit(&mut cache, &third));
         assert!(is_open(&kept), "the dropped entry made the room");
         assert!(is_open(&third));
+    }
+
+    #[test]
+    fn handles_held_by_fetches_in_flight_count_until_they_let_them_go() {
+        let mut cache = ReadHandleCache::new(4);
+        let slots: Vec<_> = (0..6).map(|_| ReadHandleSlot::new()).collect();
+        // One fetch answer holds a region of each of 4 files, evicted or not.
+        let mut in_flight = Vec::new();
+        for slot in &slots[..4] {
+            assert!(admit(&mut cache, slot));
+            in_flight.push(slot.cached().expect("open"));
+        }
+        assert!(
+            !admit(&mut cache, &slots[4]),
+            "4 descriptors held: no fifth"
+        );
+        assert_eq!(cache.descriptors(), 4);
+        assert!(
+            slots[..4].iter().all(|slot| !is_open(slot)),
+            "all evicted, closing once sent"
+        );
+        // The answer was sent (on whichever shard): its handles close.
+        in_flight.truncate(1);
+        assert!(admit(&mut cache, &slots[4]));
+        assert!(admit(&mut cache, &slots[5]));
+        assert_eq!(cache.descriptors(), 3, "the held one and two new");
     }
 
     #[test]
