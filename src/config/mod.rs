@@ -149,9 +149,10 @@ pub struct Config {
     /// `log.read.handles.per.shard`; 0 = derived from the open-file limit
     /// (the start resolves it: `shard::open_files`).
     pub read_handles_per_shard: usize,
-    /// Partitions this broker's open-file limit leaves room for (not a key:
-    /// set at start from RLIMIT_NOFILE, `shard::open_files`); CreateTopics
-    /// and CreatePartitions past it are refused. `u64::MAX` until then.
+    /// Segment files (partitions' active segments and sealed segments) this
+    /// broker's open-file limit leaves room for (not a key: set at start from
+    /// RLIMIT_NOFILE, `shard::open_files`); CreateTopics and CreatePartitions
+    /// past it are refused. `u64::MAX` until then.
     pub open_files_partitions_max: u64,
     /// `log.level`, lower case.
     pub log_level: String,

@@ -264,11 +264,15 @@ fn validate_new_topic(config: &Config, topic: &NewTopic) -> Result<TopicMeta, (i
 /// the open-file budget: refused before anything is created, rather than
 /// failing with EMFILE midway through opening them.
 fn fits_open_files(config: &Config, table: &TopicTable, added: i32) -> Result<(), (i16, String)> {
-    let held = table
+    let partitions = table
         .iter()
         .map(|topic| topic.partitions.max(0) as u64)
         .sum::<u64>()
         .saturating_add(config.offsets_topic_num_partitions as u64);
+    // Sealed segments hold a descriptor each too (what the engine's files
+    // hold beyond each open log's active segment, now).
+    let sealed = crate::storage::io::sealed_segment_files();
+    let held = partitions.saturating_add(sealed);
     let wanted = held.saturating_add(added.max(0) as u64);
     let room = config.open_files_partitions_max;
     if wanted <= room {
@@ -277,9 +281,11 @@ fn fits_open_files(config: &Config, table: &TopicTable, added: i32) -> Result<()
     Err((
         error_code::INVALID_PARTITIONS,
         format!(
-            "{added} more partition(s) would make {wanted} on this broker, but its open-file limit \
-             (RLIMIT_NOFILE) leaves room for {room} (one descriptor each, beside read handles and \
-             connections). Raise the limit (`ulimit -n`, LimitNOFILE; see tuning.md) or ask for fewer."
+            "{added} more partition(s) would need {wanted} segment descriptors on this broker \
+             ({partitions} partition(s) now and {sealed} sealed segment(s)), but its \
+             open-file limit (RLIMIT_NOFILE) leaves room for {room} (one per partition and one per \
+             sealed segment, beside read handles and connections). Raise the limit (`ulimit -n`, \
+             LimitNOFILE; see tuning.md) or ask for fewer."
         ),
     ))
 }

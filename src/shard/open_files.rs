@@ -1,17 +1,72 @@
 //! The open-file limit checked at start, and the descriptor budget drawn
-//! from it: every partition keeps its active segment's file open, so a data
-//! directory with many partitions needs many descriptors; the buffered read
+//! from it: every segment of every partition keeps its file open (the
+//! active one for writes, the sealed ones for scans, as Kafka's do), so a
+//! data directory with many partitions or segments needs many descriptors;
+//! the buffered read
 //! handles fetches send from are a bounded per-shard cache
 //! (`storage::read_handles`, `log.read.handles.per.shard`). The soft limit
 //! is raised to the hard one; a limit still too low fails the start with
 //! what to run, instead of EMFILE in the middle of serving.
 
 use crate::storage::read_handles;
+use crate::storage::segment::parse_log_file_name;
+use std::path::Path;
 
 /// Descriptors one open partition holds: its active segment's O_DIRECT
-/// file (each sealed segment holds one more; read handles are budgeted
-/// apart).
+/// file (each sealed segment holds one more, [`FDS_PER_SEALED_SEGMENT`];
+/// read handles are budgeted apart).
 pub const FDS_PER_PARTITION: u64 = 1;
+/// Descriptors each sealed segment holds: its O_DIRECT file.
+pub const FDS_PER_SEALED_SEGMENT: u64 = 1;
+
+/// The segment files a data directory holds, as the budget counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogFiles {
+    /// Partitions (one active segment each, on disk or about to be).
+    pub partitions: u64,
+    /// Segments besides each partition's active one.
+    pub sealed_segments: u64,
+}
+
+impl LogFiles {
+    /// Descriptors these logs hold once open.
+    pub fn descriptors(&self) -> u64 {
+        self.partitions
+            .saturating_mul(FDS_PER_PARTITION)
+            .saturating_add(self.sealed_segments.saturating_mul(FDS_PER_SEALED_SEGMENT))
+    }
+}
+
+/// Sealed segments under `data_dir`: in each partition directory
+/// (`<topic>-<n>`; not `-delete`, `-stray` or other renamed ones), its
+/// `.log` files but one. Blocking: called at start, before any shard runs.
+pub fn sealed_segments_on_disk(data_dir: &Path) -> std::io::Result<u64> {
+    let mut sealed = 0u64;
+    for entry in std::fs::read_dir(data_dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_partition_dir = name
+            .to_str()
+            .and_then(|name| name.rsplit_once('-'))
+            .is_some_and(|(_, index)| {
+                !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit())
+            });
+        if !is_partition_dir || !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let segments = std::fs::read_dir(entry.path())?
+            .filter_map(Result::ok)
+            .filter(|file| {
+                file.file_name()
+                    .to_str()
+                    .and_then(parse_log_file_name)
+                    .is_some()
+            })
+            .count() as u64;
+        sealed = sealed.saturating_add(segments.saturating_sub(1));
+    }
+    Ok(sealed)
+}
 /// Descriptors kept for everything else: client connections, listeners,
 /// io_uring rings, eventfds, the logger and metrics threads, directory
 /// fsyncs, segment rolls.
@@ -53,16 +108,16 @@ impl DescriptorBudget {
         }
     }
 
-    /// Descriptors `partitions` partitions need with this budget's read
-    /// handles and the reserve.
-    pub fn needed(&self, partitions: u64) -> u64 {
-        partitions
-            .saturating_mul(FDS_PER_PARTITION)
+    /// Descriptors `logs` need with this budget's read handles and the
+    /// reserve.
+    pub fn needed(&self, logs: LogFiles) -> u64 {
+        logs.descriptors()
             .saturating_add(FDS_RESERVED)
             .saturating_add(self.read_handles)
     }
 
-    /// Partitions (active segments) the limit leaves room for.
+    /// Segment descriptors (partitions' active segments and sealed ones)
+    /// the limit leaves room for.
     pub fn partitions_max(&self) -> u64 {
         self.limit
             .soft
@@ -76,7 +131,7 @@ impl DescriptorBudget {
         format!(
             "open files: limit {} (hard {}): {FDS_RESERVED} reserved for connections and the runtime, \
              {} read handle(s) per shard ({} in all), room for {} partition(s) at {FDS_PER_PARTITION} \
-             each (plus 1 per sealed segment)",
+             each, fewer by {FDS_PER_SEALED_SEGMENT} per sealed segment",
             describe(self.limit.soft),
             describe(self.limit.hard),
             self.read_handles_per_shard,
@@ -87,31 +142,33 @@ impl DescriptorBudget {
 }
 
 /// Raises the soft open-file limit to the hard one, shares it out, and
-/// fails when `partitions` do not fit.
+/// fails when `logs` do not fit.
 pub fn ensure_open_file_limit(
-    partitions: u64,
+    logs: LogFiles,
     configured_read_handles_per_shard: usize,
     shards: usize,
 ) -> Result<DescriptorBudget, String> {
     let limit = raise_soft_limit(libc::RLIMIT_NOFILE, u64::MAX)
         .map_err(|e| format!("cannot read RLIMIT_NOFILE: {e}"))?;
     let budget = DescriptorBudget::new(limit, configured_read_handles_per_shard, shards);
-    check_limit(partitions, budget)
+    check_limit(logs, budget)
 }
 
 /// `Err` naming the limit and the fix when `budget`'s limit is below what
-/// `partitions` need.
-pub fn check_limit(partitions: u64, budget: DescriptorBudget) -> Result<DescriptorBudget, String> {
-    let needed = budget.needed(partitions);
+/// `logs` need.
+pub fn check_limit(logs: LogFiles, budget: DescriptorBudget) -> Result<DescriptorBudget, String> {
+    let needed = budget.needed(logs);
     if budget.limit.soft >= needed {
         return Ok(budget);
     }
     Err(format!(
-        "the data directory holds {partitions} partition(s), which need about {needed} open files \
-         ({FDS_PER_PARTITION} per partition, {} read handles, {FDS_RESERVED} for connections and the \
-         runtime), but the open-file limit (RLIMIT_NOFILE) is {} (hard limit {}). Raise it: \
+        "the data directory holds {} partition(s) and {} sealed segment(s), which need about \
+         {needed} open files ({FDS_PER_PARTITION} per partition and {FDS_PER_SEALED_SEGMENT} per \
+         sealed segment, {} read handles, {FDS_RESERVED} for connections and the runtime), but the open-file limit (RLIMIT_NOFILE) is {} (hard limit {}). Raise it: \
          `ulimit -n {needed}` (the hard limit too, as root: `ulimit -Hn`), LimitNOFILE={needed} in the \
          systemd unit, or --ulimit nofile={needed}:{needed} in Docker (see tuning.md)",
+        logs.partitions,
+        logs.sealed_segments,
         budget.read_handles,
         describe(budget.limit.soft),
         describe(budget.limit.hard)
@@ -173,18 +230,62 @@ mod tests {
         OpenFileLimit { soft, hard }
     }
 
+    fn partitions(partitions: u64) -> LogFiles {
+        LogFiles {
+            partitions,
+            sealed_segments: 0,
+        }
+    }
+
+    #[test]
+    fn sealed_segments_take_descriptors_too() {
+        let budget = DescriptorBudget::new(limit(20_000, 20_000), 0, 2);
+        let logs = LogFiles {
+            partitions: 10_000,
+            sealed_segments: 5_000,
+        };
+        let error = check_limit(logs, budget).unwrap_err();
+        assert!(
+            error.contains("10000 partition(s) and 5000 sealed segment(s)"),
+            "{error}"
+        );
+        assert!(error.contains("about 20768 open files"), "{error}");
+    }
+
+    #[test]
+    fn sealed_segments_are_counted_in_partition_directories_only() {
+        let dir = std::env::temp_dir().join(format!("millrace-sealed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let logs = |sub: &str, count: i64| {
+            let partition = dir.join(sub);
+            std::fs::create_dir_all(&partition).expect("mkdir");
+            for base in 0..count {
+                let name = crate::storage::segment::segment_file_name(base * 100, "log");
+                std::fs::write(partition.join(name), b"").expect("write");
+            }
+            std::fs::write(partition.join("00000000000000000000.index"), b"").expect("write");
+        };
+        logs("orders-0", 3);
+        logs("orders-1", 1);
+        logs("__consumer_offsets-7", 2);
+        logs("orders-2.abc-delete", 5);
+        logs("raft", 4);
+        assert_eq!(sealed_segments_on_disk(&dir).expect("walk"), 2 + 1);
+        std::fs::remove_dir_all(&dir).expect("clean");
+    }
+
     #[test]
     fn ten_thousand_partitions_fit_in_twenty_thousand_descriptors() {
         let budget = DescriptorBudget::new(limit(20_000, 20_000), 0, 2);
         assert_eq!(budget.read_handles_per_shard, 2372);
         assert_eq!(budget.partitions_max(), 20_000 - 1024 - 2 * 2372);
-        assert_eq!(check_limit(10_000, budget), Ok(budget));
+        assert_eq!(check_limit(partitions(10_000), budget), Ok(budget));
     }
 
     #[test]
     fn too_few_descriptors_name_the_limit_and_the_fix() {
         let budget = DescriptorBudget::new(limit(20_000, 20_000), 4096, 2);
-        let error = check_limit(15_000, budget).unwrap_err();
+        let error = check_limit(partitions(15_000), budget).unwrap_err();
         assert!(error.contains("15000 partition(s)"), "{error}");
         assert!(error.contains("about 24216 open files"), "{error}");
         assert!(error.contains("8192 read handles"), "{error}");
@@ -198,7 +299,7 @@ mod tests {
     #[test]
     fn an_unlimited_hard_limit_is_named_so() {
         let budget = DescriptorBudget::new(limit(1024, u64::MAX), 0, 1);
-        let error = check_limit(5_000, budget).unwrap_err();
+        let error = check_limit(partitions(5_000), budget).unwrap_err();
         assert!(error.contains("hard limit unlimited"), "{error}");
     }
 }

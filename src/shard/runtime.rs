@@ -144,12 +144,19 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
         .map(|t| t.partitions.max(0) as u64)
         .sum::<u64>();
     let offsets_partitions = config.offsets_topic_num_partitions as u64;
-    let budget = super::open_files::ensure_open_file_limit(
-        partitions + offsets_partitions,
-        config.read_handles_per_shard,
-        nr_shards,
-    )
-    .map_err(StartError)?;
+    let sealed_segments = super::open_files::sealed_segments_on_disk(&data_dir).map_err(|e| {
+        StartError(format!(
+            "cannot count the segments in {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    let logs = super::open_files::LogFiles {
+        partitions: partitions + offsets_partitions,
+        sealed_segments,
+    };
+    let budget =
+        super::open_files::ensure_open_file_limit(logs, config.read_handles_per_shard, nr_shards)
+            .map_err(StartError)?;
     log::info!("{}", budget.describe());
     config.read_handles_per_shard = budget.read_handles_per_shard;
     config.open_files_partitions_max = budget.partitions_max();

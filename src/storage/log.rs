@@ -277,6 +277,8 @@ pub struct PartitionLog {
     pub(super) unflushed_topic_id: Cell<Option<uuid::Uuid>>,
     /// A base offset fill of loaded index entries runs (`base_fill.rs`).
     pub(super) base_fill_running: Cell<bool>,
+    /// Counted among the open logs while it lives (the open-file budget).
+    pub(super) _counted: super::io::CountedLog,
 }
 
 /// Counters of a log's disk activity since it was opened.
@@ -362,6 +364,7 @@ impl PartitionLog {
             unwritten_counted: Cell::new(0),
             unflushed_topic_id: Cell::new(None),
             base_fill_running: Cell::new(false),
+            _counted: super::io::CountedLog::new(),
         })
     }
 

@@ -21,6 +21,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 thread_local! {
     static FAULT_PLAN: RefCell<Option<Rc<FaultPlan>>> = const { RefCell::new(None) };
@@ -67,9 +68,81 @@ fn os_error<T>(result: glommio::Result<T, ()>) -> io::Result<T> {
     result.map_err(io::Error::from)
 }
 
+/// Descriptors the storage engine's files ([`SegmentFile`]) hold now, all
+/// shards together: every segment, active or sealed, and index files while
+/// they are written. Changed only when a file opens or closes (rolls,
+/// loads, deletions), never per record.
+static OPEN_STORAGE_FILES: AtomicU64 = AtomicU64::new(0);
+
+/// Descriptors the storage engine's files hold now ([`OPEN_STORAGE_FILES`]):
+/// what the open-file budget checks new partitions against.
+pub fn open_storage_files() -> u64 {
+    OPEN_STORAGE_FILES.load(Ordering::Relaxed)
+}
+
+/// Partition logs open now, all shards together: each holds one active
+/// segment among [`OPEN_STORAGE_FILES`].
+static OPEN_LOGS: AtomicU64 = AtomicU64::new(0);
+
+/// Descriptors held beyond each open log's active segment: sealed segments
+/// (and, for a moment, an index file being written or a segment being
+/// created): what sealed segments add to the open-file budget now.
+pub fn sealed_segment_files() -> u64 {
+    // Logs first: a log counted after its files errs high, never low.
+    let logs = OPEN_LOGS.load(Ordering::Relaxed);
+    open_storage_files().saturating_sub(logs)
+}
+
+/// One open partition log counted in [`OPEN_LOGS`] while it lives.
+#[derive(Debug)]
+pub struct CountedLog;
+
+impl CountedLog {
+    /// Counts one more open log until dropped.
+    pub fn new() -> Self {
+        OPEN_LOGS.fetch_add(1, Ordering::Relaxed);
+        CountedLog
+    }
+}
+
+impl Default for CountedLog {
+    fn default() -> Self {
+        CountedLog::new()
+    }
+}
+
+impl Drop for CountedLog {
+    fn drop(&mut self) {
+        OPEN_LOGS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One descriptor counted in [`OPEN_STORAGE_FILES`] while it lives.
+#[derive(Debug)]
+struct CountedDescriptor;
+
+impl CountedDescriptor {
+    fn new() -> Self {
+        OPEN_STORAGE_FILES.fetch_add(1, Ordering::Relaxed);
+        CountedDescriptor
+    }
+}
+
+impl Drop for CountedDescriptor {
+    fn drop(&mut self) {
+        OPEN_STORAGE_FILES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A file of the storage engine (segment data, index files).
 #[derive(Debug)]
-pub enum SegmentFile {
+pub struct SegmentFile {
+    file: FileKind,
+    _counted: CountedDescriptor,
+}
+
+#[derive(Debug)]
+enum FileKind {
     /// The real O_DIRECT file.
     Direct(DmaFile),
     /// The real file behind a fault-injecting layer (tests).
@@ -85,22 +158,24 @@ impl SegmentFile {
             OpenMode::ReadWrite => options.read(true).write(true),
             OpenMode::Create => options.read(true).write(true).create(true).truncate(true),
         };
-        match installed_plan() {
-            None => Ok(SegmentFile::Direct(os_error(options.dma_open(path).await)?)),
+        let file = match installed_plan() {
+            None => FileKind::Direct(os_error(options.dma_open(path).await)?),
             Some(plan) => {
                 plan.check_alive()?;
                 let file = os_error(options.dma_open(path).await)?;
-                Ok(SegmentFile::Faulty(
-                    FaultyFile::new(file, path, mode, plan).await?,
-                ))
+                FileKind::Faulty(FaultyFile::new(file, path, mode, plan).await?)
             }
-        }
+        };
+        Ok(SegmentFile {
+            file,
+            _counted: CountedDescriptor::new(),
+        })
     }
 
     fn dma(&self) -> &DmaFile {
-        match self {
-            SegmentFile::Direct(file) => file,
-            SegmentFile::Faulty(file) => file.inner(),
+        match &self.file {
+            FileKind::Direct(file) => file,
+            FileKind::Faulty(file) => file.inner(),
         }
     }
 
@@ -117,15 +192,15 @@ impl SegmentFile {
 
     /// Writes `buffer` at `position` (both aligned); returns bytes written.
     pub async fn write_at(&self, buffer: DmaBuffer, position: u64) -> io::Result<usize> {
-        match self {
-            SegmentFile::Direct(file) => os_error(file.write_at(buffer, position).await),
-            SegmentFile::Faulty(file) => file.write_at(buffer, position).await,
+        match &self.file {
+            FileKind::Direct(file) => os_error(file.write_at(buffer, position).await),
+            FileKind::Faulty(file) => file.write_at(buffer, position).await,
         }
     }
 
     /// Reads up to `len` bytes at `position` (any alignment).
     pub async fn read_at(&self, position: u64, len: usize) -> io::Result<ReadResult> {
-        if let SegmentFile::Faulty(file) = self {
+        if let FileKind::Faulty(file) = &self.file {
             file.check_alive()?;
         }
         os_error(self.dma().read_at(position, len).await)
@@ -133,31 +208,31 @@ impl SegmentFile {
 
     /// fdatasync.
     pub async fn fdatasync(&self) -> io::Result<()> {
-        match self {
-            SegmentFile::Direct(file) => os_error(file.fdatasync().await),
-            SegmentFile::Faulty(file) => file.fdatasync().await,
+        match &self.file {
+            FileKind::Direct(file) => os_error(file.fdatasync().await),
+            FileKind::Faulty(file) => file.fdatasync().await,
         }
     }
 
     /// Extends the file with zeros (size set) up to `size` bytes.
     pub async fn pre_allocate(&self, size: u64) -> io::Result<()> {
-        match self {
-            SegmentFile::Direct(file) => os_error(file.pre_allocate(size, false).await),
-            SegmentFile::Faulty(file) => file.pre_allocate(size).await,
+        match &self.file {
+            FileKind::Direct(file) => os_error(file.pre_allocate(size, false).await),
+            FileKind::Faulty(file) => file.pre_allocate(size).await,
         }
     }
 
     /// Sets the file size to `size`.
     pub async fn truncate(&self, size: u64) -> io::Result<()> {
-        match self {
-            SegmentFile::Direct(file) => os_error(file.truncate(size).await),
-            SegmentFile::Faulty(file) => file.truncate(size).await,
+        match &self.file {
+            FileKind::Direct(file) => os_error(file.truncate(size).await),
+            FileKind::Faulty(file) => file.truncate(size).await,
         }
     }
 
     /// Size of the file.
     pub async fn file_size(&self) -> io::Result<u64> {
-        if let SegmentFile::Faulty(file) = self {
+        if let FileKind::Faulty(file) = &self.file {
             file.check_alive()?;
         }
         os_error(self.dma().file_size().await)
@@ -165,9 +240,9 @@ impl SegmentFile {
 
     /// Closes the file.
     pub async fn close(self) -> io::Result<()> {
-        match self {
-            SegmentFile::Direct(file) => os_error(file.close().await),
-            SegmentFile::Faulty(file) => file.close().await,
+        match self.file {
+            FileKind::Direct(file) => os_error(file.close().await),
+            FileKind::Faulty(file) => file.close().await,
         }
     }
 }
