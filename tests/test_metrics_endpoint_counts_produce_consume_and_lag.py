@@ -196,6 +196,11 @@ def scrape_until(port, condition, what):
     return families
 
 
+def soft_open_file_limit(pid):
+    limits = open(f"/proc/{pid}/limits").read()
+    return int(next(line for line in limits.splitlines() if line.startswith("Max open files")).split()[3])
+
+
 def lag_by_partition(families, group, topic):
     return {
         int(labels["partition"]): value
@@ -206,7 +211,7 @@ def lag_by_partition(families, group, topic):
 
 def test_metrics_count_a_produce_consume_workload_and_group_lag(broker):
     http_port = free_port()
-    bootstrap, _, _ = broker(**{"num.shards": SHARDS, "http.listener": f"{HOST}:{http_port}"})
+    bootstrap, _, handle = broker(**{"num.shards": SHARDS, "http.listener": f"{HOST}:{http_port}"})
     before = scrape(http_port)
     assert total(before, "millrace_records_in_total") == 0
 
@@ -292,6 +297,15 @@ def test_metrics_count_a_produce_consume_workload_and_group_lag(broker):
     assert total(after, "millrace_cross_shard_queue_depth") == 0
     assert total(after, "millrace_cross_shard_pending_requests") == 0
     assert total(after, "millrace_connections_accepted_total") >= 3
+
+    # Descriptors beside their limit: the segments (the topic's, and the offsets partitions a
+    # commit opened) are among the process's descriptors, which are below the limit the broker
+    # runs under (its soft RLIMIT_NOFILE, as /proc shows it).
+    segment_files = total(after, "millrace_segment_files_open")
+    open_files = total(after, "millrace_open_files")
+    limit = total(after, "millrace_open_files_limit")
+    assert PARTITIONS <= segment_files < open_files < limit, (segment_files, open_files, limit)
+    assert limit == soft_open_file_limit(handle.process.pid)
 
     # Every per-shard family reports both shards.
     for family in ("millrace_records_in_total", "millrace_reactor_stalls_total", "millrace_connections"):

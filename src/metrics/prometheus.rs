@@ -115,6 +115,7 @@ pub fn render(registry: &Registry) -> String {
     render_requests(&mut w, registry);
     render_traffic(&mut w, registry);
     render_storage(&mut w, registry);
+    render_open_files(&mut w);
     render_runtime(&mut w, registry);
     render_lag(&mut w, registry);
     render_replication(&mut w, registry);
@@ -353,6 +354,53 @@ fn render_storage(w: &mut TextWriter, registry: &Registry) {
         w.family(name, "histogram", help);
         w.per_shard_histogram(registry, name, read);
     }
+}
+
+/// Process-wide descriptor use beside its limit, so an operator can alert
+/// before EMFILE: read at each scrape (on the HTTP thread, not a shard).
+fn render_open_files(w: &mut TextWriter) {
+    let gauges: [(&str, &str, Option<u64>); 3] = [
+        (
+            "millrace_open_files",
+            "File descriptors the process holds (sockets included).",
+            open_descriptors(),
+        ),
+        (
+            "millrace_open_files_limit",
+            "The soft RLIMIT_NOFILE the process runs under (raised to the hard limit at start).",
+            open_files_soft_limit(),
+        ),
+        (
+            "millrace_segment_files_open",
+            "Segment and index files the storage engine holds open, active and sealed.",
+            Some(crate::storage::io::open_storage_files()),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        // A value that cannot be read is left out rather than shown as 0.
+        if let Some(value) = value {
+            w.family(name, "gauge", help);
+            w.sample(name, &[], value);
+        }
+    }
+}
+
+/// Entries of /proc/self/fd (less the one read_dir itself holds).
+fn open_descriptors() -> Option<u64> {
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(entries.saturating_sub(1))
+}
+
+fn open_files_soft_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    Some(limit.rlim_cur)
 }
 
 fn render_runtime(w: &mut TextWriter, registry: &Registry) {
