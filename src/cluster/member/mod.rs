@@ -97,7 +97,7 @@ impl Member {
     /// Starts the metadata log on the CONTROLLER listener (or the learner's
     /// own), then the controller, lifecycle and publishing tasks.
     pub async fn start(config: MemberConfig, publish: Publish) -> Result<Rc<Self>, String> {
-        let (listener, raft_addr) = setup::bind_raft_listener(&config)?;
+        let (listener, raft_addr) = setup::bind_raft_listener(&config).await?;
         let slot: Rc<RefCell<Weak<Member>>> = Rc::new(RefCell::new(Weak::new()));
         let handler_slot = slot.clone();
         let handler: BrokerRpcHandler = Rc::new(move |bytes| {

@@ -7,7 +7,9 @@ use crate::cluster::controller::ControllerConfig;
 use crate::cluster::records::Endpoint;
 use crate::config::kraft::ProcessRole;
 use crate::config::Config;
+use crate::local::helper_pool::run_control_job;
 use crate::metadata::store::BrokerIdentity;
+use crate::storage::atomic_file::write_atomically;
 use glommio::net::TcpListener;
 use std::collections::BTreeMap;
 use std::net::ToSocketAddrs;
@@ -226,17 +228,20 @@ fn initial_voters(config: &Config, node_id: i32) -> BTreeMap<u64, String> {
 /// Binds the node's Raft listener: a voter's CONTROLLER listener, or a
 /// learner's own port (the one it had before, else a free one, remembered).
 /// Returns it with the learner's address to register (`None` for a voter).
-pub fn bind_raft_listener(config: &MemberConfig) -> Result<(TcpListener, Option<String>), String> {
+///
+/// It runs on shard 0 at its start, when the other shards may already serve
+/// clients and reach shard 0 over the mesh: the port file is read and
+/// written on a control helper, so the reactor never waits on the disk.
+pub async fn bind_raft_listener(
+    config: &MemberConfig,
+) -> Result<(TcpListener, Option<String>), String> {
     if let (true, Some(addr)) = (config.is_voter, &config.controller_listener) {
         let listener = TcpListener::bind(addr.as_str())
             .map_err(|e| format!("listeners: cannot bind the controller listener {addr}: {e}"))?;
         return Ok((listener, None));
     }
     let port_file = config.log_dir.join(LEARNER_PORT_FILE_NAME);
-    let remembered: u16 = std::fs::read_to_string(&port_file)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(0);
+    let remembered = remembered_learner_port(port_file.clone()).await;
     let host = &config.endpoint.host;
     let listener = TcpListener::bind((host.as_str(), remembered))
         .or_else(|_| TcpListener::bind((host.as_str(), 0)))
@@ -245,15 +250,32 @@ pub fn bind_raft_listener(config: &MemberConfig) -> Result<(TcpListener, Option<
         .local_addr()
         .map_err(|e| format!("metadata learner listener: {e}"))?
         .port();
-    crate::storage::atomic_file::write_atomically(
-        &config.log_dir,
-        LEARNER_PORT_FILE_NAME,
-        format!("{port}\n").as_bytes(),
-    )
-    .map_err(|e| format!("{}: {e}", port_file.display()))?;
+    remember_learner_port(config.log_dir.clone(), port)
+        .await
+        .map_err(|e| format!("{}: {e}", port_file.display()))?;
     let addr = crate::config::listener::ListenerAddr {
         host: host.clone(),
         port,
     };
     Ok((listener, Some(addr.socket_address())))
+}
+
+/// The learner port a previous run kept in `port_file`; 0 (any free port)
+/// when there is none or it cannot be read. Read on a control helper.
+async fn remembered_learner_port(port_file: PathBuf) -> u16 {
+    run_control_job(move || std::fs::read_to_string(&port_file))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Keeps `port` in the log dir's port file, replaced atomically (temporary
+/// file, fdatasync, rename, directory fsync) on a control helper.
+async fn remember_learner_port(log_dir: PathBuf, port: u16) -> std::io::Result<()> {
+    let contents = format!("{port}\n");
+    run_control_job(move || write_atomically(&log_dir, LEARNER_PORT_FILE_NAME, contents.as_bytes()))
+        .await
+        .map_err(std::io::Error::other)?
 }
