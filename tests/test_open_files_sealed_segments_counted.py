@@ -8,8 +8,13 @@ EMFILE later, while serving. Now:
 - at start the broker counts the sealed segments on disk, and refuses to start when partitions
   plus sealed segments (plus the read handles and the reserve) pass the limit, naming both;
 - CreateTopics counts the descriptors the segments hold now, and refuses with INVALID_PARTITIONS
-  what would pass the room, creating nothing.
+  what would pass the room, creating nothing;
+- a derived read-handle cache (`log.read.handles.per.shard=0`) shrinks, down to 8 per shard, so
+  that the segments fit, rather than the start being refused for the cache's share.
 """
+
+import subprocess
+import time
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -103,3 +108,29 @@ def test_create_topics_counts_the_descriptors_sealed_segments_hold(broker):
         assert limited.alive(), limited.stderr_tail()
     finally:
         limited.kill()
+
+
+def test_derived_read_handles_shrink_so_the_segments_fit(broker, tmp_path):
+    """With `log.read.handles.per.shard` derived (0, the default), a limit the segments fit but
+    a quarter of it for read handles does not leaves fewer handles, not a refused start."""
+    data_dir, topic, sealed = data_dir_with_sealed_segments(broker)
+    wanted_per_shard = 10  # above the fewest (8), below the quarter of the free descriptors
+    limit = RESERVED + PARTITIONS + sealed + SHARDS * wanted_per_shard
+    log_path = tmp_path / "fitted.log"
+    port = free_port()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(serve_command(data_dir, port), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                   preexec_fn=set_open_file_limit(limit, limit))
+    try:
+        deadline = time.monotonic() + 60.0
+        while "millrace ready" not in log_path.read_text(errors="replace"):
+            assert process.poll() is None, log_path.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "not ready"
+            time.sleep(0.05)
+        text = log_path.read_text(errors="replace")
+        assert f"{wanted_per_shard} read handle(s) per shard ({SHARDS * wanted_per_shard} in all)" in text, text[-3000:]
+        topics = AdminClient(quiet_config(f"127.0.0.1:{port}")).list_topics(timeout=ADMIN_TIMEOUT_S).topics
+        assert topic in topics
+    finally:
+        process.kill()
+        process.wait(timeout=30)

@@ -108,6 +108,31 @@ impl DescriptorBudget {
         }
     }
 
+    /// A derived budget whose read handles shrink (not below
+    /// [`read_handles::READ_HANDLES_PER_SHARD_MIN`] per shard) so that `logs`
+    /// fit beside them: the handles are a cache, the segment files are not
+    /// optional, so a data directory with many segments starts with fewer
+    /// handles instead of being refused.
+    pub fn fitted_to(self, logs: LogFiles, shards: usize) -> Self {
+        if self.limit.soft >= self.needed(logs) {
+            return self;
+        }
+        let free = self
+            .limit
+            .soft
+            .saturating_sub(FDS_RESERVED)
+            .saturating_sub(logs.descriptors());
+        let per_shard = (free / shards.max(1) as u64) as usize;
+        let per_shard = per_shard
+            .min(self.read_handles_per_shard)
+            .max(read_handles::READ_HANDLES_PER_SHARD_MIN);
+        DescriptorBudget {
+            read_handles_per_shard: per_shard,
+            read_handles: (per_shard as u64).saturating_mul(shards as u64),
+            ..self
+        }
+    }
+
     /// Descriptors `logs` need with this budget's read handles and the
     /// reserve.
     pub fn needed(&self, logs: LogFiles) -> u64 {
@@ -151,6 +176,10 @@ pub fn ensure_open_file_limit(
     let limit = raise_soft_limit(libc::RLIMIT_NOFILE, u64::MAX)
         .map_err(|e| format!("cannot read RLIMIT_NOFILE: {e}"))?;
     let budget = DescriptorBudget::new(limit, configured_read_handles_per_shard, shards);
+    let budget = match configured_read_handles_per_shard {
+        0 => budget.fitted_to(logs, shards),
+        _ => budget,
+    };
     check_limit(logs, budget)
 }
 
@@ -250,6 +279,35 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("about 20768 open files"), "{error}");
+    }
+
+    #[test]
+    fn derived_read_handles_shrink_so_the_segments_fit() {
+        let budget = DescriptorBudget::new(limit(20_000, 20_000), 0, 2);
+        let logs = LogFiles {
+            partitions: 10_000,
+            sealed_segments: 5_000,
+        };
+        assert!(
+            check_limit(logs, budget).is_err(),
+            "a quarter for handles: no room"
+        );
+        let fitted = budget.fitted_to(logs, 2);
+        assert_eq!(fitted.read_handles_per_shard, (20_000 - 1024 - 15_000) / 2);
+        assert_eq!(check_limit(logs, fitted), Ok(fitted));
+        // Never below the fewest handles: then the start is refused.
+        let too_many = LogFiles {
+            partitions: 19_000,
+            sealed_segments: 0,
+        };
+        let fitted = budget.fitted_to(too_many, 2);
+        assert_eq!(
+            fitted.read_handles_per_shard,
+            read_handles::READ_HANDLES_PER_SHARD_MIN
+        );
+        assert!(check_limit(too_many, fitted).is_err());
+        // A budget that fits is left alone.
+        assert_eq!(budget.fitted_to(partitions(100), 2), budget);
     }
 
     #[test]
