@@ -135,7 +135,10 @@ impl SimClient {
         }
     }
 
-    /// Records it may have unacknowledged: one until the partition knows it.
+    /// Batches it may have unacknowledged: one until the partition knows it.
+    /// An epoch bump keeps the full window: the partition knows the
+    /// producer (at an older epoch), so a new epoch's batch that does not
+    /// start at sequence 0 is refused, not committed after a gap.
     fn window(&self) -> usize {
         match self.known {
             true => IN_FLIGHT_MAX,
