@@ -47,7 +47,7 @@ const REQUEST_TIMEOUT_MS: u64 = 100;
 /// (`retry.backoff.ms`, scaled).
 const RETRY_BACKOFF_MS: u64 = 10;
 /// Records one batch carries at most.
-const BATCH_RECORDS_MAX: u64 = 4;
+pub(super) const BATCH_RECORDS_MAX: u64 = 4;
 /// Chance that a timeout or an error answer bumps the epoch, per million
 /// (OUT_OF_ORDER_SEQUENCE_NUMBER always does).
 const EPOCH_BUMP_PER_MILLION: u32 = 200_000;

@@ -62,8 +62,13 @@ const CLIENTS_MAX: u64 = 2;
 /// An AlterPartition unanswered this long is answered NOT_CONTROLLER (the
 /// broker's controller calls give up after their attempts; scaled).
 const ALTER_PARTITION_TIMEOUT_MS: u64 = 100;
-/// Entries one fetch answer carries at most.
-const FETCH_ENTRIES_MAX: usize = 8;
+/// Entries (records) one fetch answer carries at most (then to the end of
+/// the batch it is in): 8 batches of the largest size, as it was 8
+/// one-record batches before batches, so that replication keeps up with
+/// the producers (a fetch bound in records slowed it until requests timed
+/// out and epoch bumps appended their records again, seed 90434 with
+/// the controller cut both ways).
+const FETCH_ENTRIES_MAX: usize = 8 * client::BATCH_RECORDS_MAX as usize;
 /// Message delay bounds.
 const DELAY_MS_MIN: u64 = 1;
 const DELAY_MS_MAX: u64 = 20;
