@@ -16,10 +16,11 @@
 //! - Known, open (a liveness bound of the simulator, not a product bug):
 //!   since epoch bumps, seed 51344 with
 //!   `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1` fails "producer 1000
-//!   stuck: its record made at 2940 ms is not acknowledged" (acked just
-//!   after the end): with a 4-member ISR an acks=all answer takes about
-//!   the request timeout, so requests time out again and again and bumps
-//!   append their records again. Seeds 0..40000 pass in every mode.
+//!   stuck: its record made at 2940 ms is not acknowledged": with a
+//!   4-member ISR an acks=all answer takes about the request timeout (the
+//!   answer for it at 3921 ms comes just after its connection closed), so
+//!   requests time out again and again and bumps append their records
+//!   again. Seeds 0..40000 pass in every mode.
 //! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
 //!   and `a_truncation_fallback_keeps_each_producers_sequence`: real bugs
 //!   the simulator found (fixed), in its opt-in fault modes.
