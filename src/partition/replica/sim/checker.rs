@@ -9,14 +9,22 @@
 //! - at the end, with the faults over, there is a leader and every ISR
 //!   member's log equals the committed history up to its high watermark.
 //!
-//! And exactly-once for idempotent producers:
-//! - no (producer id, sequence) is committed twice, and each producer's
-//!   committed sequences run 0, 1, 2, ... with no gap;
+//! And exactly-once for idempotent producers, record by record (a batch's
+//! records take consecutive sequences):
+//! - no (producer id, epoch, sequence) is committed twice, and in each
+//!   (producer id, epoch) the committed sequences run 0, 1, 2, ... with no
+//!   gap;
+//! - a producer's epochs never go down in the committed history: once a
+//!   record of its epoch E + 1 is committed, none of an epoch <= E is
+//!   committed after it (the partition fences older epochs);
 //! - every replica's log below its high watermark is the committed history
 //!   (so holds no duplicate either);
-//! - at the end every acknowledged record is in the committed history
-//!   exactly once, and no producer is stuck: every record it made more than
-//!   [`PRODUCER_SETTLE_MS`] before the end is acknowledged.
+//! - at the end every record acknowledged (under any stamp) is committed,
+//!   each acknowledged (producer id, epoch, sequence) exactly once (a record
+//!   sent again after an epoch bump may be committed under both epochs:
+//!   Kafka's at-least-once across a bump), and no producer is stuck: every
+//!   batch it made more than [`PRODUCER_SETTLE_MS`] before the end is
+//!   acknowledged.
 
 use super::client::SimClient;
 use super::replica::SimReplica;
@@ -49,10 +57,10 @@ impl Committed {
 pub(super) struct Checker {
     /// What each committed offset holds.
     committed: Vec<Committed>,
-    /// The committed offset of each (producer id, sequence).
-    committed_sequences: BTreeMap<(i64, i32), i64>,
-    /// Each producer's last committed sequence.
-    last_sequences: BTreeMap<i64, i32>,
+    /// The committed offset of each (producer id, epoch, sequence).
+    committed_sequences: BTreeMap<(i64, i16, i32), i64>,
+    /// Each producer's last committed (epoch, sequence).
+    last_sequences: BTreeMap<i64, (i16, i32)>,
     /// Each replica's log is known to be the committed history below this
     /// (by replica index).
     verified: Vec<i64>,
@@ -172,30 +180,40 @@ impl Checker {
     }
 
     /// `entry` is committed at `offset`, the next offset: its producer's
-    /// sequence must be new and the next one (0 for a new producer).
+    /// epoch must not go down, and its sequence must be new and the next
+    /// one in its epoch (0 for a new producer or a new epoch).
     fn commit(&mut self, offset: i64, entry: &Entry) -> Result<(), String> {
         let ProducerStamp {
             producer_id,
+            producer_epoch: epoch,
             sequence,
-            ..
         } = entry.stamp;
-        if let Some(first) = self.committed_sequences.get(&(producer_id, sequence)) {
+        let key = (producer_id, epoch, sequence);
+        if let Some(first) = self.committed_sequences.get(&key) {
             return Err(format!(
-                "producer {producer_id} sequence {sequence} committed twice: at offsets {first} \
-                 and {offset} (record {})",
+                "producer {producer_id} epoch {epoch} sequence {sequence} committed twice: at \
+                 offsets {first} and {offset} (record {})",
                 entry.record
             ));
         }
-        let next = self.last_sequences.get(&producer_id).map_or(0, |s| s + 1);
+        let next = match self.last_sequences.get(&producer_id) {
+            Some(&(last_epoch, _)) if epoch < last_epoch => {
+                return Err(format!(
+                    "producer {producer_id}: epoch {epoch} committed at offset {offset} after \
+                     epoch {last_epoch} (not fenced)"
+                ));
+            }
+            Some(&(last_epoch, last)) if epoch == last_epoch => last + 1,
+            _ => 0,
+        };
         if sequence != next {
             return Err(format!(
-                "producer {producer_id}: sequence {sequence} committed at offset {offset} \
-                 where {next} is next"
+                "producer {producer_id} epoch {epoch}: sequence {sequence} committed at offset \
+                 {offset} where {next} is next"
             ));
         }
-        self.committed_sequences
-            .insert((producer_id, sequence), offset);
-        self.last_sequences.insert(producer_id, sequence);
+        self.committed_sequences.insert(key, offset);
+        self.last_sequences.insert(producer_id, (epoch, sequence));
         self.committed.push(Committed::of(entry));
         Ok(())
     }
@@ -292,24 +310,31 @@ impl Checker {
         self.acked_exactly_once()
     }
 
-    /// Every acknowledged record is in the committed history once.
+    /// Every acknowledged record's stamp is in the committed history once
+    /// (the record itself may be there under another epoch's stamp too).
     fn acked_exactly_once(&self) -> Result<(), String> {
-        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut copies: BTreeMap<ProducerStamp, usize> = BTreeMap::new();
         for committed in &self.committed {
-            *copies.entry(committed.record).or_default() += 1;
+            *copies.entry(committed.stamp).or_default() += 1;
         }
         for &(offset, record) in &self.acked {
-            let count = copies.get(&record).copied().unwrap_or(0);
+            let Some(stamp) = self.committed.get(offset as usize).map(|c| c.stamp) else {
+                return Err(format!(
+                    "acknowledged record {record} (offset {offset}) lost"
+                ));
+            };
+            let count = copies.get(&stamp).copied().unwrap_or(0);
             if count != 1 {
                 return Err(format!(
-                    "acknowledged record {record} (offset {offset}) committed {count} times"
+                    "acknowledged record {record} (offset {offset}, {stamp:?}) committed \
+                     {count} times"
                 ));
             }
         }
         Ok(())
     }
 
-    /// At the end (`now_ms`): no producer is stuck, every record it made
+    /// At the end (`now_ms`): no producer is stuck, every batch it made
     /// more than [`PRODUCER_SETTLE_MS`] ago is acknowledged (a retry loop
     /// the producer state cannot resolve, such as OUT_OF_ORDER_SEQUENCE
     /// for ever, or a partition that never settles, shows here).

@@ -1,18 +1,29 @@
 //! The simulated client: an idempotent producer (Kafka's with
-//! `enable.idempotence`). Each record gets the producer's id, epoch and the
-//! next sequence once, and keeps them over every retry; up to
-//! [`IN_FLIGHT_MAX`] records are unacknowledged at a time (Kafka's
-//! `max.in.flight.requests.per.connection` bound for idempotence), so the
-//! oldest one is always among the 5 batches a partition remembers per
+//! `enable.idempotence`). It makes batches of 1 to [`BATCH_RECORDS_MAX`]
+//! records; each batch gets the producer's id, epoch and the next sequence
+//! once (its records take the sequences from there), and keeps them over
+//! every retry; up to [`IN_FLIGHT_MAX`] batches are unacknowledged at a time
+//! (Kafka's `max.in.flight.requests.per.connection` bound for idempotence),
+//! so the oldest one is always among the 5 batches a partition remembers per
 //! producer.
 //!
 //! It talks to the leader over one connection at a time, which delivers in
 //! order and, like TCP, loses nothing without losing everything after it
 //! ([`Connection`]). A timeout, an error answer, a leader change or the
-//! leader's restart closes it; the next connection sends every record not
-//! acknowledged, oldest first, with its original sequence.
+//! leader's restart closes it; the next connection sends every batch not
+//! acknowledged, oldest first, with its original sequence. What was sent
+//! on a closed connection still arrives (TCP delivers what precedes the
+//! FIN); only its answers are not read.
 //!
-//! Until its first record is acknowledged it has one record in flight:
+//! When a timeout or an error answer closes the connection, it may bump its
+//! epoch (KIP-360: the Java client does on OUT_OF_ORDER_SEQUENCE_NUMBER, and
+//! when a batch expires, as it cannot tell whether the batch was written):
+//! sequences restart at 0 and every batch not acknowledged is sent again as
+//! a new batch of the new epoch. Such a record may be committed under both
+//! epochs (Kafka's at-least-once across a bump); the partition fences the
+//! old epoch's requests still in flight (INVALID_PRODUCER_EPOCH).
+//!
+//! Until its first record is acknowledged it has one batch in flight:
 //! a partition accepts an unknown producer's first batch at any sequence
 //! (Kafka's `ProducerAppendInfo.checkSequence` does too), so a pipelined
 //! second record reaching a leader after the first was refused would be
@@ -21,7 +32,9 @@
 //! holds it and knows the producer.
 
 use super::ProducerStamp;
+use crate::cluster::prng::Prng;
 use crate::partition::replica::ReplicaId;
+use crate::protocol::error_code;
 use std::collections::VecDeque;
 
 /// Records a producer has unacknowledged at most (Kafka's limit of
@@ -33,19 +46,28 @@ const REQUEST_TIMEOUT_MS: u64 = 100;
 /// After an error answer, the client waits this long before it sends again
 /// (`retry.backoff.ms`, scaled).
 const RETRY_BACKOFF_MS: u64 = 10;
-/// The producer epoch (the sim never bumps it).
-const PRODUCER_EPOCH: i16 = 0;
+/// Records one batch carries at most.
+pub(super) const BATCH_RECORDS_MAX: u64 = 4;
+/// Chance that a timeout or an error answer bumps the epoch, per million
+/// (OUT_OF_ORDER_SEQUENCE_NUMBER always does).
+const EPOCH_BUMP_PER_MILLION: u32 = 200_000;
 /// The first producer id; client `i` has `PRODUCER_ID_BASE + i`.
 const PRODUCER_ID_BASE: i64 = 1_000;
 
-/// A client's produce request: one record, on connection `conn`.
+/// A client's produce request: one batch, on connection `conn`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ProduceRequest {
     /// The client's index.
     pub(super) client: usize,
     pub(super) conn: u64,
-    /// The record's id (the same over every retry).
+    /// The incarnation of the replica process the connection reaches.
+    pub(super) incarnation: u32,
+    /// The id of the batch's first record (the others follow it; the same
+    /// over every retry, and over an epoch bump).
     pub(super) record: u64,
+    /// Records in the batch.
+    pub(super) records: u32,
+    /// The batch's stamp: the sequence is its first record's.
     pub(super) stamp: ProducerStamp,
     /// The record's timestamp: when the client made it.
     pub(super) timestamp_ms: i64,
@@ -66,10 +88,12 @@ pub(super) struct Connection {
     pub(super) to_client_at_ms: u64,
 }
 
-/// A record not acknowledged yet.
+/// A batch not acknowledged yet.
 #[derive(Clone, Copy, Debug)]
 struct Unacked {
     record: u64,
+    records: u32,
+    /// Its first sequence (in the client's current epoch).
     sequence: i32,
     timestamp_ms: i64,
     /// When it was sent on the current connection (`None`: not yet).
@@ -82,12 +106,15 @@ struct Unacked {
 pub(super) struct SimClient {
     index: usize,
     producer_id: i64,
+    epoch: i16,
     next_sequence: i32,
     unacked: VecDeque<Unacked>,
     /// Whether a record of it was acknowledged (the partition knows it).
     known: bool,
     conn: Option<Connection>,
     conns_opened: u64,
+    /// Epoch bumps it made.
+    pub(super) epoch_bumps: u64,
     /// No sending before this time (the back-off after an error answer).
     send_after_ms: u64,
 }
@@ -97,16 +124,21 @@ impl SimClient {
         SimClient {
             index,
             producer_id: PRODUCER_ID_BASE + index as i64,
+            epoch: 0,
             next_sequence: 0,
             unacked: VecDeque::new(),
             known: false,
             conn: None,
             conns_opened: 0,
+            epoch_bumps: 0,
             send_after_ms: 0,
         }
     }
 
-    /// Records it may have unacknowledged: one until the partition knows it.
+    /// Batches it may have unacknowledged: one until the partition knows it.
+    /// An epoch bump keeps the full window: the partition knows the
+    /// producer (at an older epoch), so a new epoch's batch that does not
+    /// start at sequence 0 is refused, not committed after a gap.
     fn window(&self) -> usize {
         match self.known {
             true => IN_FLIGHT_MAX,
@@ -119,26 +151,36 @@ impl SimClient {
         self.conn.as_mut().filter(|c| c.id == conn)
     }
 
-    /// Makes a new record when the window has room.
-    pub(super) fn make_record(&mut self, now_ms: u64, next_record: &mut u64) {
+    /// Makes a new batch of 1 to [`BATCH_RECORDS_MAX`] records when the
+    /// window has room.
+    pub(super) fn make_batch(&mut self, now_ms: u64, next_record: &mut u64, prng: &mut Prng) {
+        // Drawn either way, so the draws do not depend on the window.
+        let records = prng.range(1, BATCH_RECORDS_MAX) as u32;
         if self.unacked.len() >= self.window() {
             return;
         }
         self.unacked.push_back(Unacked {
             record: *next_record,
+            records,
             sequence: self.next_sequence,
             timestamp_ms: now_ms as i64,
             sent_ms: None,
             acked: false,
         });
-        *next_record += 1;
-        self.next_sequence += 1;
+        *next_record += u64::from(records);
+        self.next_sequence += records as i32;
     }
 
-    /// Closes the connection when it is no use: a request timed out, or it
-    /// does not reach `leader` (the replica and its incarnation; `None`: no
-    /// leader). Everything unacknowledged is then sent again.
-    pub(super) fn check_connection(&mut self, now_ms: u64, leader: Option<(ReplicaId, u32)>) {
+    /// Closes the connection when it is no use: a request timed out (then
+    /// the epoch may be bumped), or it does not reach `leader` (the replica
+    /// and its incarnation; `None`: no leader). Everything unacknowledged is
+    /// then sent again.
+    pub(super) fn check_connection(
+        &mut self,
+        now_ms: u64,
+        leader: Option<(ReplicaId, u32)>,
+        prng: &mut Prng,
+    ) {
         let Some(conn) = self.conn else {
             return;
         };
@@ -151,6 +193,26 @@ impl SimClient {
         if timed_out || elsewhere {
             self.close();
         }
+        if timed_out && prng.chance(EPOCH_BUMP_PER_MILLION) {
+            self.bump_epoch();
+        }
+    }
+
+    /// Bumps the epoch (after closing the connection: answers to the old
+    /// epoch's requests are not read): sequences restart at 0, and every
+    /// batch not acknowledged is a new batch of the new epoch, keeping its
+    /// records.
+    fn bump_epoch(&mut self) {
+        self.close();
+        self.epoch += 1;
+        self.unacked.retain(|u| !u.acked);
+        let mut next = 0;
+        for unacked in &mut self.unacked {
+            unacked.sequence = next;
+            next += unacked.records as i32;
+        }
+        self.next_sequence = next;
+        self.epoch_bumps += 1;
     }
 
     fn close(&mut self) {
@@ -180,7 +242,7 @@ impl SimClient {
         };
         let stamp = |sequence| ProducerStamp {
             producer_id: self.producer_id,
-            producer_epoch: PRODUCER_EPOCH,
+            producer_epoch: self.epoch,
             sequence,
         };
         let mut requests = Vec::new();
@@ -190,7 +252,9 @@ impl SimClient {
                 requests.push(ProduceRequest {
                     client: self.index,
                     conn,
+                    incarnation,
                     record: unacked.record,
+                    records: unacked.records,
                     stamp: stamp(unacked.sequence),
                     timestamp_ms: unacked.timestamp_ms,
                 });
@@ -212,23 +276,26 @@ impl SimClient {
         self.conns_opened
     }
 
-    /// The leader's answer to the record with `sequence`, on `conn`: an
-    /// offset acknowledges it; an error closes the connection (Kafka
-    /// retries after a back-off, refreshing metadata). Answers on a closed
+    /// The leader's answer to `request`: an offset acknowledges its batch;
+    /// an error closes the connection (Kafka retries after a back-off,
+    /// refreshing metadata) and may bump the epoch. Answers on a closed
     /// connection are not read.
     pub(super) fn on_answer(
         &mut self,
         now_ms: u64,
-        conn: u64,
-        sequence: i32,
+        request: &ProduceRequest,
         answer: Result<i64, i16>,
+        prng: &mut Prng,
     ) {
-        if self.connection(conn).is_none() {
+        // Drawn either way, so the draws do not depend on the client.
+        let bump = prng.chance(EPOCH_BUMP_PER_MILLION);
+        if self.connection(request.conn).is_none() || request.stamp.producer_epoch != self.epoch {
             return;
         }
         match answer {
             Ok(_) => {
                 self.known = true;
+                let sequence = request.stamp.sequence;
                 if let Some(unacked) = self.unacked.iter_mut().find(|u| u.sequence == sequence) {
                     unacked.acked = true;
                 }
@@ -236,9 +303,12 @@ impl SimClient {
                     self.unacked.pop_front();
                 }
             }
-            Err(_) => {
+            Err(code) => {
                 self.close();
                 self.send_after_ms = now_ms + RETRY_BACKOFF_MS;
+                if bump || code == error_code::OUT_OF_ORDER_SEQUENCE_NUMBER {
+                    self.bump_epoch();
+                }
             }
         }
     }

@@ -62,8 +62,13 @@ const CLIENTS_MAX: u64 = 2;
 /// An AlterPartition unanswered this long is answered NOT_CONTROLLER (the
 /// broker's controller calls give up after their attempts; scaled).
 const ALTER_PARTITION_TIMEOUT_MS: u64 = 100;
-/// Entries one fetch answer carries at most.
-const FETCH_ENTRIES_MAX: usize = 8;
+/// Entries (records) one fetch answer carries at most (then to the end of
+/// the batch it is in): 8 batches of the largest size, as it was 8
+/// one-record batches before batches, so that replication keeps up with
+/// the producers (a fetch bound in records slowed it until requests timed
+/// out and epoch bumps appended their records again, seed 90434 with
+/// the controller cut both ways).
+const FETCH_ENTRIES_MAX: usize = 8 * client::BATCH_RECORDS_MAX as usize;
 /// Message delay bounds.
 const DELAY_MS_MIN: u64 = 1;
 const DELAY_MS_MAX: u64 = 20;
@@ -107,9 +112,9 @@ enum Body {
     /// controller or by the sender's timeout, whichever comes first.
     AlterPartition(AlterPartitionProposal, u64),
     AlterPartitionReply(AlterPartitionProposal, Result<PartitionState, i16>, u64),
-    /// A client's record, on its connection.
+    /// A client's batch, on its connection.
     Produce(ProduceRequest),
-    /// The leader's answer: the record's offset (the original one for a
+    /// The leader's answer: the batch's first offset (the original one for a
     /// retry) or a Kafka error code.
     ProduceReply(ProduceRequest, Result<i64, i16>),
 }
@@ -122,14 +127,25 @@ struct ProducerStamp {
     sequence: i32,
 }
 
-/// One log entry (a one-record batch): the epoch it was written at, the
-/// record's id, its producer fields and its timestamp.
+/// One log entry (one record of a batch): the epoch it was written at, the
+/// record's id, its producer fields (its own sequence), its timestamp and
+/// its place in its batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     epoch: i32,
     record: u64,
     stamp: ProducerStamp,
     timestamp_ms: i64,
+    /// Its index in its batch, and the batch's record count.
+    batch_index: u32,
+    batch_records: u32,
+}
+
+impl Entry {
+    /// Whether it is its batch's last record.
+    fn ends_batch(&self) -> bool {
+        self.batch_index + 1 == self.batch_records
+    }
 }
 
 /// Something that happens at a point of simulated time.
@@ -170,6 +186,10 @@ pub struct Options {
     /// state (only a restart's rebuild from the log does), so a new leader
     /// appends a retry of a record it already has.
     pub followers_skip_producer_state: bool,
+    /// A leader appends a batch of an epoch older than its producer's
+    /// (instead of INVALID_PRODUCER_EPOCH), so an old epoch's request still
+    /// in flight when its producer bumped is committed after the new epoch.
+    pub skip_epoch_fence: bool,
     /// Not a planted bug, a fault mode: a replica cut from the controller
     /// hears nothing from it either (by default only its own messages to
     /// the controller are cut).
@@ -205,10 +225,15 @@ pub struct Stats {
     pub partition_changes: u64,
     /// Events processed.
     pub events: u64,
-    /// Retries a leader answered from its producer state, not appended.
+    /// Retried batches a leader answered from its producer state, not
+    /// appended.
     pub duplicates: u64,
-    /// Records refused with OUT_OF_ORDER_SEQUENCE_NUMBER.
+    /// Batches refused with OUT_OF_ORDER_SEQUENCE_NUMBER.
     pub out_of_order: u64,
+    /// Producer epoch bumps.
+    pub epoch_bumps: u64,
+    /// Batches refused with INVALID_PRODUCER_EPOCH (an old epoch fenced).
+    pub fenced: u64,
 }
 
 /// One run.
@@ -411,8 +436,7 @@ impl World {
             }
             (Node::Replica(id), body) => self.deliver_to_replica(now, from, id, body),
             (Node::Client(index), Body::ProduceReply(request, answer)) => {
-                let sequence = request.stamp.sequence;
-                self.clients[index].on_answer(now, request.conn, sequence, answer);
+                self.clients[index].on_answer(now, &request, answer, &mut self.prng);
             }
             (Node::Controller | Node::Client(_), _) => {}
         }
@@ -513,9 +537,13 @@ impl World {
     /// acknowledgements (given, whether or not they arrive).
     fn answer_clients(&mut self, id: ReplicaId) {
         let answers = self.replica(id).take_answers();
+        // Each record of an acknowledged batch, at its offset.
         let acked: Vec<(i64, u64)> = answers
             .iter()
-            .filter_map(|a| a.result.ok().map(|offset| (offset, a.request.record)))
+            .filter_map(|a| a.result.ok().map(|offset| (offset, a.request)))
+            .flat_map(|(offset, r)| {
+                (0..r.records).map(move |i| (offset + i64::from(i), r.record + u64::from(i)))
+            })
             .collect();
         // Without acks the check after the event sees the leader's step.
         let replica = &self.replicas[(id - 1) as usize];
@@ -556,8 +584,8 @@ impl World {
         let leader = (leader >= 0).then(|| (leader, self.replica(leader).incarnation()));
         let mut requests = Vec::new();
         for client in &mut self.clients {
-            client.make_record(now, &mut self.next_record);
-            client.check_connection(now, leader);
+            client.make_batch(now, &mut self.next_record, &mut self.prng);
+            client.check_connection(now, leader, &mut self.prng);
             requests.extend(client.requests(now, leader));
         }
         for request in requests {
@@ -593,14 +621,17 @@ impl World {
         self.schedule(at_ms - now, Event::Deliver { from, to, body });
     }
 
-    /// Whether `request` arrives: its connection is still open and reaches
-    /// the process of `id` it was opened to (a closed connection's unread
-    /// requests are dropped; a crash ends its connections).
+    /// Whether `request` arrives: its connection reaches the process of
+    /// `id` it was opened to (a crash ends its connections) and, while
+    /// open, is not broken. A request sent before the client closed the
+    /// connection arrives (TCP delivers what precedes the FIN): an old
+    /// epoch's request may reach the leader after its producer bumped.
     fn connection_reaches(&mut self, id: ReplicaId, request: &ProduceRequest) -> bool {
         let incarnation = self.replica(id).incarnation();
         let alive = self.replica(id).alive;
-        let conn = self.clients[request.client].connection(request.conn);
-        alive && conn.is_some_and(|c| !c.broken && c.incarnation == incarnation)
+        let open = self.clients[request.client].connection(request.conn);
+        let unbroken = open.is_none_or(|c| !c.broken);
+        alive && unbroken && request.incarnation == incarnation
     }
 
     /// The producer-state answers every replica gave, into the stats.
@@ -608,6 +639,10 @@ impl World {
         for replica in &self.replicas {
             self.stats.duplicates += replica.duplicates;
             self.stats.out_of_order += replica.out_of_order;
+            self.stats.fenced += replica.fenced;
+        }
+        for client in &self.clients {
+            self.stats.epoch_bumps += client.epoch_bumps;
         }
     }
 

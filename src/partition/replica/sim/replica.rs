@@ -11,7 +11,7 @@
 //! it from the log.
 
 use super::client::ProduceRequest;
-use super::{Body, Entry, Options, FETCH_ENTRIES_MAX, FETCH_TIMEOUT_MS};
+use super::{Body, Entry, Options, ProducerStamp, FETCH_ENTRIES_MAX, FETCH_TIMEOUT_MS};
 use crate::partition::leader_epochs::LeaderEpochCache;
 use crate::partition::produce::ProduceError;
 use crate::partition::producer_state::{AppendCheck, ProducerStateConfig, ProducerStateTable};
@@ -26,7 +26,7 @@ use crate::storage::AppendBatch;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Answer {
     pub(super) request: ProduceRequest,
-    /// The record's offset, or a Kafka error code.
+    /// The batch's first offset, or a Kafka error code.
     pub(super) result: Result<i64, i16>,
 }
 
@@ -74,6 +74,12 @@ pub(super) struct SimReplica {
     /// Planted bug: replicated entries are not recorded in the producer
     /// state.
     skip_replicated_producers: bool,
+    /// Planted bug: a batch of an epoch older than its producer's is
+    /// appended, not refused INVALID_PRODUCER_EPOCH.
+    skip_epoch_fence: bool,
+    /// Requests refused with INVALID_PRODUCER_EPOCH (over every
+    /// incarnation).
+    pub(super) fenced: u64,
     /// Retries answered from the producer state (over every incarnation).
     pub(super) duplicates: u64,
     /// Appends refused as out of order (over every incarnation).
@@ -101,6 +107,8 @@ impl SimReplica {
             answers: Vec::new(),
             lie_about_durability: options.count_unsynced,
             skip_replicated_producers: options.followers_skip_producer_state,
+            skip_epoch_fence: options.skip_epoch_fence,
+            fenced: 0,
             duplicates: 0,
             out_of_order: 0,
             fetch_seq: 0,
@@ -260,7 +268,11 @@ impl SimReplica {
         let entries = match answer {
             FetchAnswer::Read { .. } => {
                 let from = fetch.fetch_offset as usize;
-                let to = self.log.len().min(from + FETCH_ENTRIES_MAX);
+                let mut to = self.log.len().min(from + FETCH_ENTRIES_MAX);
+                // Whole batches only, as Kafka's fetch answers.
+                while to < self.log.len() && self.log[to].batch_index != 0 {
+                    to += 1;
+                }
                 self.log[from..to].to_vec()
             }
             _ => Vec::new(),
@@ -303,9 +315,11 @@ impl SimReplica {
                     self.epochs.assign(entry.epoch, offset);
                     self.log.push(*entry);
                     // As `append_as_follower`: a retry reaching this replica
-                    // once it leads is then de-duplicated.
-                    if !self.skip_replicated_producers {
-                        self.producers.record(&batch_info(entry, offset), offset);
+                    // once it leads is then de-duplicated. A fetch answer
+                    // carries whole batches: recorded at their last record.
+                    if !self.skip_replicated_producers && entry.ends_batch() {
+                        let info = batch_info(entry, offset);
+                        self.producers.record(&info, info.base_offset);
                     }
                 }
                 follower.on_read(high_watermark, self.log.len() as i64);
@@ -400,7 +414,7 @@ impl SimReplica {
         std::mem::take(&mut self.answers)
     }
 
-    /// An acks=all record from a client, as `Partition::check_produce` and
+    /// An acks=all batch from a client, as `Partition::check_produce` and
     /// `Partition::append` take it: refused unless it leads with
     /// `min.insync.replicas` in the ISR, then checked against the producer
     /// state: a retry of a remembered batch waits to be answered with the
@@ -420,13 +434,11 @@ impl SimReplica {
             return;
         }
         let offset = self.log.len() as i64;
-        let entry = Entry {
-            epoch: leader.leader_epoch(),
-            record: request.record,
-            stamp: request.stamp,
-            timestamp_ms: request.timestamp_ms,
+        let entries = entries_of(&request, leader.leader_epoch());
+        let Some(&first) = entries.first() else {
+            return;
         };
-        let batch = append_batch(&entry, offset);
+        let batch = append_batch(&first, offset);
         let refusal = match self.producers.check_append(&[batch], now_ms as i64) {
             AppendCheck::Append => None,
             AppendCheck::Duplicate {
@@ -442,40 +454,63 @@ impl SimReplica {
                 });
                 return;
             }
+            // Planted bug: an older epoch is appended, not fenced.
+            AppendCheck::InvalidEpoch if self.skip_epoch_fence => None,
             AppendCheck::InvalidEpoch => Some(ProduceError::InvalidProducerEpoch),
             AppendCheck::OutOfOrder => Some(ProduceError::OutOfOrderSequence),
             AppendCheck::ProducersFull => Some(ProduceError::ProducerStateFull),
         };
         if let Some(error) = refusal {
             self.out_of_order += u64::from(error == ProduceError::OutOfOrderSequence);
+            self.fenced += u64::from(error == ProduceError::InvalidProducerEpoch);
             let result = Err(error.wire_error_code());
             self.answers.push(Answer { request, result });
             return;
         }
-        self.log.push(entry);
-        self.producers.record(&batch_info(&entry, offset), offset);
-        leader.on_append(offset + 1);
+        self.log.extend_from_slice(&entries);
+        self.producers.record(&batch_info(&first, offset), offset);
+        let last_offset = self.log.len() as i64 - 1;
+        leader.on_append(last_offset + 1);
         self.waiting.push(Waiting {
-            last_offset: offset,
+            last_offset,
             offset,
             request,
         });
     }
 }
 
-/// An entry at `offset` as the one-record batch the log would hold.
+/// The entries a produce request's batch appends at leader epoch `epoch`:
+/// one per record, each with its record's id and sequence.
+fn entries_of(request: &ProduceRequest, epoch: i32) -> Vec<Entry> {
+    (0..request.records)
+        .map(|index| Entry {
+            epoch,
+            record: request.record + u64::from(index),
+            stamp: ProducerStamp {
+                sequence: request.stamp.sequence + index as i32,
+                ..request.stamp
+            },
+            timestamp_ms: request.timestamp_ms,
+            batch_index: index,
+            batch_records: request.records,
+        })
+        .collect()
+}
+
+/// The batch that holds `entry`, at `offset`, as the log would hold it
+/// (its first record's offset and sequence, its record count).
 fn batch_info(entry: &Entry, offset: i64) -> BatchInfo {
     BatchInfo {
         position: 0,
         len: RECORD_BATCH_HEADER_BYTES,
-        base_offset: offset,
-        last_offset_delta: 0,
-        record_count: 1,
+        base_offset: offset - i64::from(entry.batch_index),
+        last_offset_delta: entry.batch_records as i32 - 1,
+        record_count: entry.batch_records as i32,
         base_timestamp: entry.timestamp_ms,
         max_timestamp: entry.timestamp_ms,
         producer_id: entry.stamp.producer_id,
         producer_epoch: entry.stamp.producer_epoch,
-        base_sequence: entry.stamp.sequence,
+        base_sequence: entry.stamp.sequence - entry.batch_index as i32,
         attributes: 0,
         partition_leader_epoch: entry.epoch,
     }
@@ -496,9 +531,9 @@ fn append_batch(entry: &Entry, offset: i64) -> AppendBatch {
 /// `snapshots::rebuild` replays the batches after its snapshot).
 fn producers_of(log: &[Entry]) -> ProducerStateTable {
     let mut producers = ProducerStateTable::new(ProducerStateConfig::default());
-    for (offset, entry) in log.iter().enumerate() {
-        let offset = offset as i64;
-        producers.record(&batch_info(entry, offset), offset);
+    for (offset, entry) in log.iter().enumerate().filter(|(_, e)| e.ends_batch()) {
+        let info = batch_info(entry, offset as i64);
+        producers.record(&info, info.base_offset);
     }
     producers
 }

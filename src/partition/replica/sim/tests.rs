@@ -11,7 +11,16 @@
 //!   mode).
 //! - The planted bugs (an unclean election; followers reporting unsynced
 //!   offsets as durable; followers not recording replicated entries in
-//!   their producer state) must be caught, each by a seed that replays.
+//!   their producer state; a leader appending a producer's older epoch
+//!   after its newer one) must be caught, each by a seed that replays.
+//! - Known, open (a liveness bound of the simulator, not a product bug):
+//!   since epoch bumps, seed 51344 with
+//!   `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1` fails "producer 1000
+//!   stuck: its record made at 2940 ms is not acknowledged": with a
+//!   4-member ISR an acks=all answer takes about the request timeout (the
+//!   answer for it at 3921 ms comes just after its connection closed), so
+//!   requests time out again and again and bumps append their records
+//!   again. Seeds 0..40000 pass in every mode.
 //! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
 //!   and `a_truncation_fallback_keeps_each_producers_sequence`: real bugs
 //!   the simulator found (fixed), in its opt-in fault modes.
@@ -74,6 +83,8 @@ fn add(totals: &mut Stats, stats: &Stats) {
     totals.events += stats.events;
     totals.duplicates += stats.duplicates;
     totals.out_of_order += stats.out_of_order;
+    totals.epoch_bumps += stats.epoch_bumps;
+    totals.fenced += stats.fenced;
 }
 
 fn replay_hint(failure: &Failure) -> String {
@@ -116,6 +127,9 @@ fn many_seeds_hold_every_invariant() {
     assert!(totals.elections > count, "{totals:?}");
     assert!(totals.truncations > 0, "{totals:?}");
     assert!(totals.partition_changes > count, "{totals:?}");
+    // Producers bumped their epochs, and old epochs' requests were fenced.
+    assert!(totals.epoch_bumps > count / 10, "{totals:?}");
+    assert!(totals.fenced > 0, "{totals:?}");
 }
 
 #[test]
@@ -167,6 +181,15 @@ fn counting_unsynced_offsets_is_caught() {
 fn followers_skipping_producer_state_is_caught() {
     let failure = caught(Options {
         followers_skip_producer_state: true,
+        ..Options::default()
+    });
+    eprintln!("{}", replay_hint(&failure));
+}
+
+#[test]
+fn skipping_the_epoch_fence_is_caught() {
+    let failure = caught(Options {
+        skip_epoch_fence: true,
         ..Options::default()
     });
     eprintln!("{}", replay_hint(&failure));
