@@ -44,13 +44,11 @@ pub fn sealed_segments_on_disk(data_dir: &Path) -> std::io::Result<u64> {
     let mut sealed = 0u64;
     for entry in std::fs::read_dir(data_dir)? {
         let entry = entry?;
-        let name = entry.file_name();
-        let is_partition_dir = name
+        let is_partition_dir = entry
+            .file_name()
             .to_str()
-            .and_then(|name| name.rsplit_once('-'))
-            .is_some_and(|(_, index)| {
-                !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit())
-            });
+            .and_then(super::stray_logs::parse_partition_dir)
+            .is_some();
         if !is_partition_dir || !entry.file_type()?.is_dir() {
             continue;
         }
@@ -103,8 +101,18 @@ impl DescriptorBudget {
         };
         DescriptorBudget {
             limit,
+            read_handles_per_shard: 0,
+            read_handles: 0,
+        }
+        .with_read_handles(per_shard, shards)
+    }
+
+    /// This budget with `per_shard` read handles on each of `shards`.
+    fn with_read_handles(self, per_shard: usize, shards: usize) -> Self {
+        DescriptorBudget {
             read_handles_per_shard: per_shard,
             read_handles: (per_shard as u64).saturating_mul(shards as u64),
+            ..self
         }
     }
 
@@ -126,11 +134,7 @@ impl DescriptorBudget {
         let per_shard = per_shard
             .min(self.read_handles_per_shard)
             .max(read_handles::READ_HANDLES_PER_SHARD_MIN);
-        DescriptorBudget {
-            read_handles_per_shard: per_shard,
-            read_handles: (per_shard as u64).saturating_mul(shards as u64),
-            ..self
-        }
+        self.with_read_handles(per_shard, shards)
     }
 
     /// Descriptors `logs` need with this budget's read handles and the

@@ -118,7 +118,7 @@ fn partition_directories(data_dir: &Path) -> std::io::Result<Vec<(String, i32)>>
 
 /// `<topic>-<index>` as (topic, index); `None` for any other name (a
 /// renamed or temporary directory).
-fn parse_partition_dir(name: &str) -> Option<(String, i32)> {
+pub(super) fn parse_partition_dir(name: &str) -> Option<(String, i32)> {
     let (topic, index) = name.rsplit_once('-')?;
     let digits = !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit());
     let index: i32 = index.parse().ok().filter(|_| digits)?;

@@ -251,10 +251,12 @@ impl ReadHandleCache {
     /// fetches in flight hold closes only when they let it go.
     fn make_room(&mut self) {
         let mut looks_left = 2 * self.queue.len() + 1;
-        while self.descriptors() >= self.capacity && looks_left > 0 {
+        // Handles closed by this loop: `opened` forgets them once, at the end.
+        let mut closed = 0;
+        while self.descriptors().saturating_sub(closed) >= self.capacity && looks_left > 0 {
             looks_left -= 1;
             let Some((weak, stamp)) = self.queue.pop_front() else {
-                return;
+                break;
             };
             // A dropped segment took its handle with it.
             let Some(slot) = weak.upgrade() else {
@@ -265,7 +267,13 @@ impl ReadHandleCache {
                 self.queue.push_back((weak, last_used));
                 continue;
             }
-            drop(slot.handle.borrow_mut().take());
+            let taken = slot.handle.borrow_mut().take();
+            // The last clone closes here; one a fetch in flight holds, later.
+            if taken.is_some_and(|handle| Arc::strong_count(&handle) == 1) {
+                closed += 1;
+            }
+        }
+        if closed > 0 {
             self.forget_closed();
         }
     }
