@@ -5,6 +5,8 @@
 #     1 consumer, linger 1 ms), acks=1 / acks=all: publish and end-to-end p50/p99/p99.9, and the
 #     broker's own Produce request p99 (its histogram's bucket bound, from /metrics);
 #   - throughput: max-rate produce, acks=all, 1 KiB, 1 partition, no consumer: MB/s;
+#   - tailmax1: max-rate produce, acks=1, 4 partitions, 1 tailing consumer: MB/s and latencies
+#     (what syncing for parked consumers costs at full speed);
 # every run also records the broker's peak RSS (VmHWM), the segment rolls it logged and, when the
 # build has it (millrace_segment_roll_seconds), the longest time a roll kept appends waiting
 # (its histogram's bucket bound). Prints one line per run, then the medians and the B/A ratios;
@@ -41,6 +43,10 @@ bench_args() { # kind
         ;;
     throughput)
         echo --acks -1 --partitions-per-topic 1 --consumers-per-topic 0 --duration 5s
+        ;;
+    tailmax1)
+        echo --acks 1 --partitions-per-topic 4 --producers-per-topic 1 --consumers-per-topic 1 \
+            --warmup 2s --duration "$DURATION"
         ;;
     esac
 }
@@ -84,11 +90,13 @@ def quantile_le_ms(cum, q):
 broker_p99 = quantile_le_ms(cumulative("millrace_request_latency_seconds", 'api="Produce"'), 0.99)
 roll_wait_max = quantile_le_ms(cumulative("millrace_segment_roll_seconds"), 1.0)
 rolls = sum("rolled segment" in line for line in open(f"{out}/broker.stderr", errors="replace"))
+syncs = cumulative("millrace_fsync_latency_seconds")
+syncs = int(syncs[-1][1]) if syncs else 0
 p, e = r["publish_latency_ms"], r["e2e_latency_ms"]
 mbps = r.get("produce_mb_per_s") or r.get("produce", {}).get("mb_per_s") or 0
 row = dict(label=label, kind=kind, pub_p50=p["p50"], pub_p99=p["p99"], pub_p999=p["p99.9"],
            e2e_p50=e["p50"], e2e_p99=e["p99"], e2e_p999=e["p99.9"], broker_produce_p99_le=broker_p99,
-           rolls=rolls, roll_wait_max_le=roll_wait_max,
+           rolls=rolls, roll_wait_max_le=roll_wait_max, fdatasyncs=syncs,
            mb_s=mbps, rss_mib=int(open(f"{out}/vmhwm").read().split()[0]) / 1024,
            load=float(open(f"{out}/load").read()))
 json.dump(row, open(f"{out}/row.json", "w"))
@@ -117,7 +125,7 @@ python3 - "$AB_OUT" <<'PY'
 import json, pathlib, statistics, sys
 rows = [json.loads(p.read_text()) for p in pathlib.Path(sys.argv[1]).glob("*/row.json")]
 keys = ["pub_p50", "pub_p99", "pub_p999", "e2e_p50", "e2e_p99", "e2e_p999", "broker_produce_p99_le", "rolls",
-        "roll_wait_max_le", "mb_s", "rss_mib", "load"]
+        "roll_wait_max_le", "fdatasyncs", "mb_s", "rss_mib", "load"]
 for kind in sorted({r["kind"] for r in rows}):
     print(f"\n{kind}: medians A / B (B/A)")
     for k in keys:

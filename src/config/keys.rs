@@ -360,7 +360,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         name: "log.flush.visibility.ms",
         default: Some("5"),
         doc: "With unflushed reads off: fsync acks=0/1 data at most this many ms after the last \
-              fsync, so consumers see it (bounds their extra latency).",
+              fsync, so consumers see it; a consumer's parked fetch has it fsynced at once.",
         apply: |c, v| store(&mut c.log_flush_visibility_ms, int(v, 0, INT_MAX)? as u64),
     },
     BrokerKey {

@@ -21,6 +21,7 @@ use crate::local::notify::{first_of, LocalEvent};
 use crate::protocol::error_code;
 use crate::protocol::fetch_response::DivergingEpoch;
 use crate::protocol::piece::{pieces_len, truncate_pieces, Piece};
+use crate::storage::parked_readers::ParkedReader;
 use crate::storage::{ReadError, ReadLimits};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -276,6 +277,18 @@ impl ShardPartitions {
         }
     }
 
+    /// A consumer's fetch parks: the partitions it reads sync what they
+    /// wrote at once while it waits, since a consumer reads only synced
+    /// records ([`Partition::read_bound`]). A follower waits for writes.
+    fn park_consumer_reads(&self, part: &FetchPart) -> Vec<ParkedReader> {
+        part.partitions
+            .iter()
+            .filter(|read| read.replica_id < 0)
+            .filter_map(|read| self.get(&read.topic, read.partition))
+            .map(|partition| partition.log.park_reader())
+            .collect()
+    }
+
     async fn read_until_ready(
         &self,
         part: &FetchPart,
@@ -314,6 +327,7 @@ impl ShardPartitions {
                 reported = bytes;
                 report_progress(bytes);
             }
+            let _parked = self.park_consumer_reads(part);
             let mut wakers = listeners;
             let mut sleep = wait.deadline - now;
             if waits_for_descriptor {

@@ -147,7 +147,7 @@ fn durability_policy(config: &Config) -> String {
         }
         false => format!(
             "consumers read fsynced records only; acks=0/1 data is fsynced within \
-             log.flush.visibility.ms {} ms",
+             log.flush.visibility.ms {} ms, at once while a consumer's fetch waits for it",
             config.log_flush_visibility_ms
         ),
     };

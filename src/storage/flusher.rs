@@ -5,7 +5,8 @@
 //! `flush_logs_per_round_max` rounds in flight per shard: a round writes the
 //! log's unwritten batches (O_DIRECT, several writes in flight), then issues
 //! one fdatasync if a producer waits for `Synced` or the `flush.messages` /
-//! `flush.ms` policy is due, or, when readers see only synced data, written
+//! `flush.ms` policy is due, or, when readers see only synced data, a
+//! consumer is parked for the next sync (`parked_readers.rs`) or written
 //! data is `log.flush.visibility.ms` old; then it completes the waiters up to
 //! what was reached and wakes the listeners of the synced offset. Rounds of
 //! different logs do not wait for each other, so a slow device under one
@@ -368,11 +369,14 @@ impl PartitionLog {
             .keys()
             .next()
             .is_some_and(|(offset, _)| *offset < state.written_end_offset);
+        // A parked consumer sees nothing until the next sync: sync now, as
+        // group commit does for acks=all (`parked_readers.rs`).
+        let reader_waits = self.reader_waits_for_sync();
         let by_messages = state.unsynced_records >= config.flush_messages;
         let timed_sync_ms = config.timed_sync_ms();
         let by_time = timed_sync_ms != u64::MAX
             && now_ms().saturating_sub(state.last_sync_ms) >= timed_sync_ms as i64;
-        waiter_covered || by_messages || by_time
+        waiter_covered || reader_waits || by_messages || by_time
     }
 
     /// Seals the segment a roll left, if any (`roll.rs`), then fdatasyncs

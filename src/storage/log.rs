@@ -262,6 +262,8 @@ pub struct PartitionLog {
     pub(super) synced_listeners: AppendListeners,
     pub(super) flush_queue: Rc<FlushQueue>,
     pub(super) flush_queued: Cell<bool>,
+    /// Consumers parked for the next fdatasync (`parked_readers.rs`).
+    pub(super) parked_readers: Cell<usize>,
     pub(super) sync_scheduled: Cell<bool>,
     pub(super) self_ref: Weak<PartitionLog>,
     pub(super) stats: Cell<LogStats>,
@@ -356,6 +358,7 @@ impl PartitionLog {
             synced_listeners: AppendListeners::default(),
             flush_queue,
             flush_queued: Cell::new(false),
+            parked_readers: Cell::new(0),
             sync_scheduled: Cell::new(false),
             self_ref: self_ref.clone(),
             stats: Cell::new(LogStats::default()),

@@ -28,6 +28,8 @@
 //!   segments, written with [`atomic_file`]; the partition layer owns their
 //!   content.
 //! - [`shard_storage`]: [`ShardStorage`], the partitions of one shard.
+//! - [`parked_readers`]: consumers parked for a log's next fdatasync, which
+//!   the flusher then syncs at once.
 //! - [`read_handles`]: the buffered read handles fetches send from, opened
 //!   on demand and kept in a bounded per-shard cache.
 //! - [`io`]: the narrow file interface (real O_DIRECT files, or a
@@ -49,6 +51,7 @@ mod log_append_time;
 mod log_read;
 mod log_time;
 pub mod notify;
+pub mod parked_readers;
 pub mod partition_metadata;
 pub mod preallocation;
 pub mod read_handles;

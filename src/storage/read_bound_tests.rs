@@ -164,3 +164,60 @@ fn written_data_is_synced_within_the_visibility_interval() {
         storage.shutdown().await.unwrap();
     });
 }
+
+/// Waits for `listener`, failing the test after `SYNC_WAIT_MS_MAX`.
+async fn fired_soon(listener: AppendListener) -> bool {
+    const SYNC_WAIT_MS_MAX: u64 = 5_000;
+    futures_lite::future::or(
+        async {
+            listener.await;
+            true
+        },
+        async {
+            glommio::timer::sleep(Duration::from_millis(SYNC_WAIT_MS_MAX)).await;
+            false
+        },
+    )
+    .await
+}
+
+#[test]
+fn a_parked_reader_has_written_data_synced_at_once() {
+    let dir = TempDir::new("parked-reader");
+    run(async move {
+        let storage = new_storage(&dir, StorageLimits::default());
+        // The visibility timer is an hour away: only a parked reader syncs.
+        let log = open(&storage, no_timed_sync(), true).await;
+        let first = append_until(&log, plain_batch(1, 10, 1), Durability::Written).await;
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        assert_eq!(log.synced_end_offset(), first.base_offset, "nobody waits");
+        // A consumer parks: what is already written is synced.
+        let synced = log.synced_listener();
+        let parked = log.park_reader();
+        assert!(fired_soon(synced).await, "no sync for the parked reader");
+        assert_eq!(log.synced_end_offset(), first.last_offset + 1);
+        // While it stays parked, each new write is synced as it lands.
+        for _ in 0..3 {
+            let synced = log.synced_listener();
+            let result = append_until(&log, plain_batch(1, 10, 1), Durability::Written).await;
+            assert!(fired_soon(synced).await, "no sync while parked");
+            assert_eq!(log.synced_end_offset(), result.last_offset + 1);
+        }
+        // Gone: writes wait for the timer again.
+        drop(parked);
+        let unseen = append_until(&log, plain_batch(1, 10, 1), Durability::Written).await;
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        assert_eq!(log.synced_end_offset(), unseen.base_offset);
+        // With unflushed reads on, a parked reader needs no sync.
+        log.set_config(LogConfig {
+            unflushed_read_enable: true,
+            ..no_timed_sync()
+        });
+        let _parked = log.park_reader();
+        let syncs = log.stats().fdatasyncs;
+        append_until(&log, plain_batch(1, 10, 1), Durability::Written).await;
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        assert_eq!(log.stats().fdatasyncs, syncs);
+        storage.shutdown().await.unwrap();
+    });
+}
