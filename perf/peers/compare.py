@@ -747,15 +747,16 @@ def fmt2(value):
 
 
 def draw_latency_chart(rows, out):
-    """Both brokers' spectra at the fixed rate, the run with the median e2e p99 of each."""
+    """Each broker's spectra at the fixed rate (with --base, the base build's too), the run with
+    the median e2e p99 of each."""
     chosen = []
-    for broker in ("millrace", "kafka"):
+    for broker in ("millrace", "base", "kafka"):
         mine = sorted((r for r in rows if r["case"] == "latency-fixed-rate"
                        and r["driver"] == "millrace bench" and r["broker"] == broker),
                       key=lambda r: r["e2e_p99_ms"])
         if mine:
             chosen.append(out / mine[len(mine) // 2]["dir"] / "result.json")
-    if len(chosen) != 2:
+    if len(chosen) < 2:
         return
     chart_dir = out / "latency"
     done = subprocess.run([str(MILLRACE), "bench", "compare", *map(str, chosen), "--output", str(chart_dir)],

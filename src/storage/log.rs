@@ -256,6 +256,11 @@ pub struct PartitionLog {
     /// Held by an fdatasync in flight; the flush turn (`flusher.rs`) waits
     /// for it, a flusher round's writes do not.
     pub(super) sync_lock: Semaphore,
+    /// Held while index files of this log are written: they go out in the
+    /// order their contents were taken. Taken after the flush turn or
+    /// `sync_lock`, never before; a recovery point takes it alone, so its
+    /// index writes do not stop the log's writes (`recovery_point.rs`).
+    pub(super) index_files_lock: Semaphore,
     /// Fired after each append.
     pub(super) listeners: AppendListeners,
     /// Fired after each fdatasync that moved the synced end offset.
@@ -354,6 +359,7 @@ impl PartitionLog {
             append_lock: Semaphore::new(1),
             flush_lock: Semaphore::new(1),
             sync_lock: Semaphore::new(1),
+            index_files_lock: Semaphore::new(1),
             listeners: AppendListeners::default(),
             synced_listeners: AppendListeners::default(),
             flush_queue,
@@ -549,16 +555,22 @@ impl PartitionLog {
     /// size, fdatasynced, then its index files written. Done when it is
     /// sealed (a roll) and at shutdown; everything must be written already.
     pub(super) async fn persist_active_segment(&self) -> Result<(), StorageError> {
-        let (reader, size, index_files) = {
+        let (reader, size) = {
             let state = self.state.borrow();
-            (
-                state.active.reader(),
-                state.active.size,
-                state.active.index_files(),
-            )
+            (state.active.reader(), state.active.size)
         };
         reader.truncate_synced(size).await?;
+        let _index = self.index_files_turn().await?;
+        let index_files = self.state.borrow().active.index_files();
         index_files.write().await
+    }
+
+    /// The turn to write this log's index files (`index_files_lock`).
+    pub(super) async fn index_files_turn(&self) -> Result<Permit<'_>, StorageError> {
+        self.index_files_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|_| self.closed_error())
     }
 
     /// Resolves when everything up to `last_offset` reached `durability`,

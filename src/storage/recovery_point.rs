@@ -120,10 +120,14 @@ impl PartitionLog {
             self.wait_durable(capture.offset - 1, Durability::Synced)
                 .await?;
         }
+        // Only the index files' turn, not the flush turn: the files are
+        // written from a copy, so the log's writes (acks=1 answers, what
+        // consumers may read) and syncs go on meanwhile (issue 14 §2).
+        // A roll, truncation or close writes its own files after these.
+        let _index = self.index_files_turn().await?;
         if self.closed.get() {
             return Ok(());
         }
-        let _flush = self.flush_turn().await.map_err(|_| self.closed_error())?;
         let files: Option<IndexFiles> = {
             let state = self.state.borrow();
             let active = &state.active;

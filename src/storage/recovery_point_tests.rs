@@ -170,3 +170,51 @@ fn a_recovery_point_past_the_data_checks_the_whole_segment() {
         storage.shutdown().await.unwrap();
     });
 }
+
+/// A recovery point's index files are written beside the log's writes and
+/// syncs, not under its flush turn: a slow index file sync (here 10 s)
+/// delays no acks=1 or acks=all answer of the same partition (issue 14 §2:
+/// every 32 MiB of a partition, each of its appends waited for two index
+/// file syncs).
+#[test]
+fn a_recovery_point_holds_up_no_write_or_sync_of_its_log() {
+    use super::fault_tests::with_plan;
+    use super::io::{Fault, FaultPlan, FaultRule};
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new("rp-beside-writes");
+    run(async move {
+        let slow_ms = 10_000;
+        with_plan(FaultPlan::new(vec![FaultRule {
+            file_contains: ".index".to_string(),
+            fault: Fault::SlowSync {
+                from_nth: 1,
+                ms: slow_ms,
+            },
+        }]));
+        let (_storage, log) = open_new(&dir).await;
+        append_synced(&log, 10, 1_000).await;
+        let capture = log.capture_recovery_point().unwrap();
+        let persisting = log.clone();
+        let slow = glommio::spawn_local(async move {
+            persisting.persist_recovery_point(&capture).await.unwrap();
+        })
+        .detach();
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        for durability in [Durability::Written, Durability::Synced] {
+            let result = log
+                .append(vec![plain_batch(1, 1000, 2_000)], 0)
+                .await
+                .unwrap();
+            log.wait_durable(result.last_offset, durability)
+                .await
+                .unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(slow_ms / 2),
+            "appends waited {:?} for the recovery point's index files",
+            started.elapsed()
+        );
+        drop(slow);
+    });
+}

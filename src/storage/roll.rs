@@ -165,13 +165,20 @@ impl PartitionLog {
         crate::metrics::with_local(|m| m.fsync_latency.observe(sync_started.elapsed()));
         synced.map_err(|error| self.on_sync_error(error))?;
         self.update_stats(|stats| stats.fdatasyncs += 1);
-        let persisted = match work.index_files.write().await {
+        let persisted = match self.write_sealed_index_files(&work).await {
             Ok(()) => sync_directory(&self.dir).await,
             Err(error) => Err(error),
         };
         persisted.map_err(|error| self.on_seal_error(error))?;
         self.sealed(sealing);
         Ok(())
+    }
+
+    /// A sealed segment's index files are final; a recovery point writing
+    /// the same files (taken before the roll) finishes first.
+    async fn write_sealed_index_files(&self, work: &SealWork) -> Result<(), StorageError> {
+        let _index = self.index_files_turn().await?;
+        work.index_files.write().await
     }
 
     fn seal_work(&self, base_offset: i64) -> Option<SealWork> {

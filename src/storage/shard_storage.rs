@@ -537,6 +537,8 @@ impl PartitionLog {
         self.closed.set(true);
         let _append = self.append_lock.acquire_permit(1).await;
         let _flush = self.flush_turn().await;
+        // A recovery point writing index files finishes before the directory goes.
+        let _index = self.index_files_turn().await;
         self.fail_waiters(&self.closed_error());
         self.wake_all_listeners();
         self.state.borrow_mut().recent.clear();

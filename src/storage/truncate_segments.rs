@@ -88,6 +88,9 @@ impl PartitionLog {
         position: u64,
         cut: i64,
     ) -> Result<(), StorageError> {
+        // Contents taken under the turn: a recovery point writing older ones
+        // finishes first.
+        let _index = self.index_files_turn().await?;
         let (later, index_files, path) = {
             let state = self.state.borrow();
             let later = later_segment_files(&state.sealed, &state.active, base);
@@ -124,6 +127,8 @@ impl PartitionLog {
     /// [`PartitionLog::truncate_fully_and_start_at`], the locks held.
     pub(super) async fn restart_at(&self, offset: i64) -> Result<(), StorageError> {
         let offset = offset.max(0);
+        // A recovery point writing index files finishes before they go.
+        let _index = self.index_files_turn().await?;
         let all = {
             let state = self.state.borrow();
             later_segment_files(&state.sealed, &state.active, i64::MIN)
