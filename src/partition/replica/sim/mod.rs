@@ -436,7 +436,7 @@ impl World {
             }
             (Node::Replica(id), body) => self.deliver_to_replica(now, from, id, body),
             (Node::Client(index), Body::ProduceReply(request, answer)) => {
-                self.clients[index].on_answer(now, &request, answer, &mut self.prng);
+                self.clients[index].on_answer(now, &request, answer);
             }
             (Node::Controller | Node::Client(_), _) => {}
         }
@@ -585,7 +585,7 @@ impl World {
         let mut requests = Vec::new();
         for client in &mut self.clients {
             client.make_batch(now, &mut self.next_record, &mut self.prng);
-            client.check_connection(now, leader, &mut self.prng);
+            client.check_connection(now, leader);
             requests.extend(client.requests(now, leader));
         }
         for request in requests {
