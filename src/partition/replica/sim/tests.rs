@@ -8,7 +8,8 @@
 //!   printing every event; a failure message prints this command (with
 //!   `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1` or
 //!   `MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK=1` it replays in that fault
-//!   mode).
+//!   mode); `MILLRACE_REPLICA_SIM_TRACE_STATE=1` adds every replica's and
+//!   client's state every 5 ms.
 //! - The planted bugs (an unclean election; followers reporting unsynced
 //!   offsets as durable; followers not recording replicated entries in
 //!   their producer state; a leader appending a producer's older epoch
