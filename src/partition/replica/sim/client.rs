@@ -61,12 +61,16 @@ pub(super) const IN_FLIGHT_MAX: usize = 5;
 /// scaled to the run): the connection is closed and everything resent.
 const REQUEST_TIMEOUT_MS: u64 = 100;
 /// A batch sent and unacknowledged this long after it was made expires
-/// (`delivery.timeout.ms`, scaled as the request timeout is: Kafka's
-/// defaults are 120 s and 30 s, and it must be at least `linger.ms` +
-/// `request.timeout.ms`). It outlasts `replica.lag.time.max.ms` and a
-/// request timeout, as Kafka's defaults do, so a batch held back by a
-/// stalled ISR member is retried after the ISR shrinks, not expired.
-const DELIVERY_TIMEOUT_MS: u64 = 4 * REQUEST_TIMEOUT_MS;
+/// (`delivery.timeout.ms`; it must be at least `linger.ms` +
+/// `request.timeout.ms`). Kafka's default, 120 s, is four times both its
+/// `request.timeout.ms` and its `replica.lag.time.max.ms` (30 s each);
+/// here the request timeout is scaled tighter than the lag time, to provoke
+/// retries, and the delivery timeout keeps Kafka's ratio to the lag time.
+/// So a batch outlasts an ISR shrink and several retries, as in Kafka:
+/// at four request timeouts, connections broken by lost messages on a
+/// healthy network expired batches and their bumps appended them again
+/// (seed 20834).
+const DELIVERY_TIMEOUT_MS: u64 = 4 * super::REPLICA_LAG_TIME_MAX_MS;
 /// After an error answer, the client waits this long before it sends again
 /// (`retry.backoff.ms`, scaled).
 const RETRY_BACKOFF_MS: u64 = 10;
