@@ -15,13 +15,30 @@
 //! on a closed connection still arrives (TCP delivers what precedes the
 //! FIN); only its answers are not read.
 //!
-//! When a timeout or an error answer closes the connection, it may bump its
-//! epoch (KIP-360: the Java client does on OUT_OF_ORDER_SEQUENCE_NUMBER, and
-//! when a batch expires, as it cannot tell whether the batch was written):
-//! sequences restart at 0 and every batch not acknowledged is sent again as
-//! a new batch of the new epoch. Such a record may be committed under both
-//! epochs (Kafka's at-least-once across a bump); the partition fences the
-//! old epoch's requests still in flight (INVALID_PRODUCER_EPOCH).
+//! A request timeout and a retriable error answer (NOT_LEADER_OR_FOLLOWER,
+//! NOT_ENOUGH_REPLICAS...) are retried with the batch's sequence, as the
+//! Java producer retries them (`Sender.canRetry`, `reenqueueBatch`). It
+//! bumps its epoch only where the Java idempotent producer does (KIP-360,
+//! `TransactionManager`): on OUT_OF_ORDER_SEQUENCE_NUMBER for its oldest
+//! unacknowledged batch (a gap in the partition's log), and when a batch it
+//! sent reaches [`DELIVERY_TIMEOUT_MS`] unacknowledged (it expires, and the
+//! client cannot tell whether it was written: an unresolved sequence).
+//! Sequences then restart at 0 and every batch not acknowledged is sent
+//! again as a new batch of the new epoch (the application sending the
+//! expired records again). Such a record may be committed under both epochs
+//! (Kafka's at-least-once across a bump); the partition fences the old
+//! epoch's requests still in flight (INVALID_PRODUCER_EPOCH).
+//!
+//! It once bumped at a fifth of its request timeouts and error answers,
+//! which no Java producer does, and seed 51344 (controller cut both ways)
+//! showed where that leads on the healthy network after the faults. A
+//! record was committed, but its answers missed: one came 1 ms after its
+//! request timed out, and lost messages broke the next connections (each
+//! costs a request timeout). Two bumps then appended it again at the log
+//! end, where an acks=all answer with a 4-member ISR takes about the
+//! scaled request timeout (the answer of the second came 1 ms late again),
+//! and the run ended with it unacknowledged. Retried with its sequence, it
+//! is answered at once from the partition's producer state.
 //!
 //! Until its first record is acknowledged it has one batch in flight:
 //! a partition accepts an unknown producer's first batch at any sequence
@@ -43,14 +60,22 @@ pub(super) const IN_FLIGHT_MAX: usize = 5;
 /// A request unanswered this long is presumed lost (`request.timeout.ms`,
 /// scaled to the run): the connection is closed and everything resent.
 const REQUEST_TIMEOUT_MS: u64 = 100;
+/// A batch sent and unacknowledged this long after it was made expires
+/// (`delivery.timeout.ms`; it must be at least `linger.ms` +
+/// `request.timeout.ms`). Kafka's default, 120 s, is four times both its
+/// `request.timeout.ms` and its `replica.lag.time.max.ms` (30 s each);
+/// here the request timeout is scaled tighter than the lag time, to provoke
+/// retries, and the delivery timeout keeps Kafka's ratio to the lag time.
+/// So a batch outlasts an ISR shrink and several retries, as in Kafka:
+/// at four request timeouts, connections broken by lost messages on a
+/// healthy network expired batches and their bumps appended them again
+/// (seed 20834).
+const DELIVERY_TIMEOUT_MS: u64 = 4 * super::REPLICA_LAG_TIME_MAX_MS;
 /// After an error answer, the client waits this long before it sends again
 /// (`retry.backoff.ms`, scaled).
 const RETRY_BACKOFF_MS: u64 = 10;
 /// Records one batch carries at most.
 pub(super) const BATCH_RECORDS_MAX: u64 = 4;
-/// Chance that a timeout or an error answer bumps the epoch, per million
-/// (OUT_OF_ORDER_SEQUENCE_NUMBER always does).
-const EPOCH_BUMP_PER_MILLION: u32 = 200_000;
 /// The first producer id; client `i` has `PRODUCER_ID_BASE + i`.
 const PRODUCER_ID_BASE: i64 = 1_000;
 
@@ -96,6 +121,11 @@ struct Unacked {
     /// Its first sequence (in the client's current epoch).
     sequence: i32,
     timestamp_ms: i64,
+    /// When it expires unacknowledged (made, or made again by an epoch
+    /// bump, [`DELIVERY_TIMEOUT_MS`] before).
+    expires_ms: u64,
+    /// Sent at least once in this epoch: it may be written.
+    attempted: bool,
     /// When it was sent on the current connection (`None`: not yet).
     sent_ms: Option<u64>,
     /// Acknowledged, but an older record is not yet (it stays to keep the
@@ -103,6 +133,7 @@ struct Unacked {
     acked: bool,
 }
 
+#[derive(Debug)]
 pub(super) struct SimClient {
     index: usize,
     producer_id: i64,
@@ -164,6 +195,8 @@ impl SimClient {
             records,
             sequence: self.next_sequence,
             timestamp_ms: now_ms as i64,
+            expires_ms: now_ms + DELIVERY_TIMEOUT_MS,
+            attempted: false,
             sent_ms: None,
             acked: false,
         });
@@ -171,16 +204,15 @@ impl SimClient {
         self.next_sequence += records as i32;
     }
 
-    /// Closes the connection when it is no use: a request timed out (then
-    /// the epoch may be bumped), or it does not reach `leader` (the replica
-    /// and its incarnation; `None`: no leader). Everything unacknowledged is
-    /// then sent again.
-    pub(super) fn check_connection(
-        &mut self,
-        now_ms: u64,
-        leader: Option<(ReplicaId, u32)>,
-        prng: &mut Prng,
-    ) {
+    /// Bumps the epoch when a batch it sent expired; else closes the
+    /// connection when it is no use: a request timed out, or it does not
+    /// reach `leader` (the replica and its incarnation; `None`: no leader).
+    /// Everything unacknowledged is then sent again.
+    pub(super) fn check_connection(&mut self, now_ms: u64, leader: Option<(ReplicaId, u32)>) {
+        if self.expired(now_ms) {
+            self.bump_epoch(now_ms);
+            return;
+        }
         let Some(conn) = self.conn else {
             return;
         };
@@ -193,22 +225,31 @@ impl SimClient {
         if timed_out || elsewhere {
             self.close();
         }
-        if timed_out && prng.chance(EPOCH_BUMP_PER_MILLION) {
-            self.bump_epoch();
-        }
+    }
+
+    /// Whether a batch it sent reached its delivery timeout unacknowledged
+    /// (the Java producer expires it, `Sender.getExpiredInflightBatches`,
+    /// and, not knowing whether it was written, bumps the epoch:
+    /// `TransactionManager.maybeResolveSequences`).
+    fn expired(&self, now_ms: u64) -> bool {
+        self.unacked
+            .iter()
+            .any(|u| !u.acked && u.attempted && now_ms >= u.expires_ms)
     }
 
     /// Bumps the epoch (after closing the connection: answers to the old
     /// epoch's requests are not read): sequences restart at 0, and every
     /// batch not acknowledged is a new batch of the new epoch, keeping its
-    /// records.
-    fn bump_epoch(&mut self) {
+    /// records, with a new delivery timeout.
+    fn bump_epoch(&mut self, now_ms: u64) {
         self.close();
         self.epoch += 1;
         self.unacked.retain(|u| !u.acked);
         let mut next = 0;
         for unacked in &mut self.unacked {
             unacked.sequence = next;
+            unacked.expires_ms = now_ms + DELIVERY_TIMEOUT_MS;
+            unacked.attempted = false;
             next += unacked.records as i32;
         }
         self.next_sequence = next;
@@ -249,6 +290,7 @@ impl SimClient {
         for unacked in self.unacked.iter_mut().filter(|u| !u.acked) {
             if unacked.sent_ms.is_none() {
                 unacked.sent_ms = Some(now_ms);
+                unacked.attempted = true;
                 requests.push(ProduceRequest {
                     client: self.index,
                     conn,
@@ -278,39 +320,51 @@ impl SimClient {
 
     /// The leader's answer to `request`: an offset acknowledges its batch;
     /// an error closes the connection (Kafka retries after a back-off,
-    /// refreshing metadata) and may bump the epoch. Answers on a closed
-    /// connection are not read.
+    /// refreshing metadata), and OUT_OF_ORDER_SEQUENCE_NUMBER for its oldest
+    /// unacknowledged batch bumps the epoch. Answers on a closed connection
+    /// are not read.
     pub(super) fn on_answer(
         &mut self,
         now_ms: u64,
         request: &ProduceRequest,
         answer: Result<i64, i16>,
-        prng: &mut Prng,
     ) {
-        // Drawn either way, so the draws do not depend on the client.
-        let bump = prng.chance(EPOCH_BUMP_PER_MILLION);
         if self.connection(request.conn).is_none() || request.stamp.producer_epoch != self.epoch {
             return;
         }
         match answer {
-            Ok(_) => {
-                self.known = true;
-                let sequence = request.stamp.sequence;
-                if let Some(unacked) = self.unacked.iter_mut().find(|u| u.sequence == sequence) {
-                    unacked.acked = true;
-                }
-                while self.unacked.front().is_some_and(|u| u.acked) {
-                    self.unacked.pop_front();
-                }
-            }
+            Ok(_) => self.on_acknowledged(request.stamp.sequence),
             Err(code) => {
                 self.close();
                 self.send_after_ms = now_ms + RETRY_BACKOFF_MS;
-                if bump || code == error_code::OUT_OF_ORDER_SEQUENCE_NUMBER {
-                    self.bump_epoch();
+                if code == error_code::OUT_OF_ORDER_SEQUENCE_NUMBER && self.is_oldest(request) {
+                    self.bump_epoch(now_ms);
                 }
             }
         }
+    }
+
+    /// The batch at `sequence` was acknowledged.
+    fn on_acknowledged(&mut self, sequence: i32) {
+        self.known = true;
+        if let Some(unacked) = self.unacked.iter_mut().find(|u| u.sequence == sequence) {
+            unacked.acked = true;
+        }
+        while self.unacked.front().is_some_and(|u| u.acked) {
+            self.unacked.pop_front();
+        }
+    }
+
+    /// Whether `request` carries its oldest unacknowledged batch: the one
+    /// right after its last acknowledged sequence. The Java producer bumps
+    /// on OUT_OF_ORDER_SEQUENCE_NUMBER only for that batch (the partition's
+    /// log then has a gap); a later one is refused because an earlier one
+    /// is missing, and is retried after it
+    /// (`TransactionManager.canRetry`).
+    fn is_oldest(&self, request: &ProduceRequest) -> bool {
+        self.unacked
+            .front()
+            .is_some_and(|u| u.sequence == request.stamp.sequence)
     }
 
     /// When its oldest unacknowledged record was made, if it has one.
@@ -324,5 +378,80 @@ impl SimClient {
     /// The producer id it stamps.
     pub(super) fn producer_id(&self) -> i64 {
         self.producer_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The leader's process, as the client addresses it.
+    const LEADER: Option<(ReplicaId, u32)> = Some((1, 0));
+
+    /// A client with `batches` batches made and sent at `now_ms`.
+    fn client_sending(batches: usize, now_ms: u64) -> (SimClient, Vec<ProduceRequest>) {
+        let mut client = SimClient::new(0);
+        client.known = true;
+        let mut prng = Prng::new(1);
+        let mut next_record = 0;
+        for _ in 0..batches {
+            client.make_batch(now_ms, &mut next_record, &mut prng);
+        }
+        let requests = client.requests(now_ms, LEADER);
+        assert_eq!(requests.len(), batches);
+        (client, requests)
+    }
+
+    #[test]
+    fn a_timed_out_request_is_retried_with_its_sequence() {
+        let (mut client, sent) = client_sending(1, 0);
+        let mut now = 0;
+        while now + REQUEST_TIMEOUT_MS < DELIVERY_TIMEOUT_MS {
+            now += REQUEST_TIMEOUT_MS;
+            client.check_connection(now, LEADER);
+            let retry = client.requests(now, LEADER);
+            assert_eq!(retry.len(), 1, "at {now} ms");
+            assert_ne!(retry[0].conn, sent[0].conn, "on a new connection");
+            assert_eq!(retry[0].stamp, sent[0].stamp, "its epoch and sequence");
+        }
+        assert_eq!(client.epoch_bumps, 0);
+    }
+
+    #[test]
+    fn a_batch_past_its_delivery_timeout_bumps_the_epoch() {
+        let (mut client, sent) = client_sending(2, 0);
+        client.check_connection(DELIVERY_TIMEOUT_MS, LEADER);
+        assert_eq!(client.epoch_bumps, 1);
+        let again = client.requests(DELIVERY_TIMEOUT_MS, LEADER);
+        let stamps: Vec<_> = again.iter().map(|r| r.stamp).collect();
+        let first = sent[0].stamp;
+        let second = ProducerStamp {
+            producer_epoch: 1,
+            sequence: sent[0].records as i32,
+            ..first
+        };
+        let first = ProducerStamp {
+            producer_epoch: 1,
+            sequence: 0,
+            ..first
+        };
+        assert_eq!(stamps, vec![first, second], "new batches of the new epoch");
+        // A new delivery timeout: the resent batches do not expire at once.
+        client.check_connection(DELIVERY_TIMEOUT_MS + REQUEST_TIMEOUT_MS, LEADER);
+        assert_eq!(client.epoch_bumps, 1);
+    }
+
+    #[test]
+    fn out_of_order_bumps_only_for_the_oldest_batch() {
+        let (mut client, sent) = client_sending(2, 0);
+        let out_of_order = Err(error_code::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        // The later batch is refused because the first is missing: retried.
+        client.on_answer(1, &sent[1], out_of_order);
+        assert_eq!(client.epoch_bumps, 0);
+        let retried = client.requests(1 + RETRY_BACKOFF_MS, LEADER);
+        assert_eq!(retried[0].stamp, sent[0].stamp);
+        // The oldest is refused: the partition's log has a gap.
+        client.on_answer(2 + RETRY_BACKOFF_MS, &retried[0], out_of_order);
+        assert_eq!(client.epoch_bumps, 1);
     }
 }

@@ -36,6 +36,11 @@ use controller::SimController;
 use replica::{Answer, SimReplica};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Set with a replay, it prints every replica's log end, durable offset,
+/// high watermark and role (the leader's view of each follower) and every
+/// client's window every [`PRODUCE_INTERVAL_MS`]: the events alone do not
+/// show why an answer is late (seed 51344 needed them).
+const TRACE_STATE_ENV: &str = "MILLRACE_REPLICA_SIM_TRACE_STATE";
 /// Most events one run may process: more is a loop that never settles.
 const RUN_EVENTS_MAX: u64 = 1_000_000;
 /// Faults happen during this much simulated time.
@@ -258,6 +263,9 @@ struct World {
     checker: Checker,
     stats: Stats,
     trace: bool,
+    /// With `trace`: every replica's and client's state at each produce
+    /// tick too ([`TRACE_STATE_ENV`]).
+    trace_state: bool,
 }
 
 /// Runs `seed`; `trace` prints every event.
@@ -320,6 +328,7 @@ impl World {
             checker: Checker::default(),
             stats: Stats::default(),
             trace,
+            trace_state: trace && std::env::var(TRACE_STATE_ENV).is_ok(),
         };
         for &id in &ids {
             let jitter = world.prng.below(FETCH_INTERVAL_MS);
@@ -436,7 +445,7 @@ impl World {
             }
             (Node::Replica(id), body) => self.deliver_to_replica(now, from, id, body),
             (Node::Client(index), Body::ProduceReply(request, answer)) => {
-                self.clients[index].on_answer(now, &request, answer, &mut self.prng);
+                self.clients[index].on_answer(now, &request, answer);
             }
             (Node::Controller | Node::Client(_), _) => {}
         }
@@ -582,15 +591,34 @@ impl World {
         let now = self.now_ms;
         let leader = self.controller.state().leader;
         let leader = (leader >= 0).then(|| (leader, self.replica(leader).incarnation()));
+        if self.trace_state {
+            self.print_state();
+        }
         let mut requests = Vec::new();
         for client in &mut self.clients {
             client.make_batch(now, &mut self.next_record, &mut self.prng);
-            client.check_connection(now, leader, &mut self.prng);
+            client.check_connection(now, leader);
             requests.extend(client.requests(now, leader));
         }
         for request in requests {
             let body = Body::Produce(request);
             self.send_on_connection(Node::Client(request.client), request, body);
+        }
+    }
+
+    /// Prints every replica's and client's state ([`TRACE_STATE_ENV`]).
+    fn print_state(&self) {
+        let now = self.now_ms;
+        for r in &self.replicas {
+            let (log_end, hw) = (r.log.len(), r.high_watermark());
+            let (id, alive, durable, role) = (r.id, r.alive, r.durable, &r.role);
+            eprintln!(
+                "{now:>6} state replica {id} alive={alive} log_end={log_end} \
+                 durable={durable} hw={hw} {role:?}"
+            );
+        }
+        for client in &self.clients {
+            eprintln!("{now:>6} state {client:?}");
         }
     }
 
