@@ -23,6 +23,7 @@
 mod checker;
 mod client;
 mod controller;
+mod latency;
 mod replica;
 mod tests;
 
@@ -33,6 +34,7 @@ use crate::cluster::prng::Prng;
 use checker::Checker;
 use client::{ProduceRequest, SimClient};
 use controller::SimController;
+pub use latency::AckLatency;
 use replica::{Answer, SimReplica};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -239,6 +241,8 @@ pub struct Stats {
     pub epoch_bumps: u64,
     /// Batches refused with INVALID_PRODUCER_EPOCH (an old epoch fenced).
     pub fenced: u64,
+    /// How long healthy acks=all answers took ([`latency`]).
+    pub ack_latency: AckLatency,
 }
 
 /// One run.
@@ -562,7 +566,15 @@ impl World {
             }
         }
         self.stats.acked += acked.len() as u64;
-        for Answer { request, result } in answers {
+        for answer in answers {
+            let Answer {
+                request,
+                result,
+                waited_from_ms,
+            } = answer;
+            if let (Ok(_), Some(since_ms)) = (result, waited_from_ms) {
+                self.stats.ack_latency.record(since_ms, self.now_ms);
+            }
             let body = Body::ProduceReply(request, result);
             self.send_on_connection(Node::Replica(id), request, body);
         }

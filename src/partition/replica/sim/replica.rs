@@ -28,6 +28,21 @@ pub(super) struct Answer {
     pub(super) request: ProduceRequest,
     /// The batch's first offset, or a Kafka error code.
     pub(super) result: Result<i64, i16>,
+    /// When it started waiting for the high watermark (None: answered at
+    /// once), to measure acks=all latency.
+    pub(super) waited_from_ms: Option<u64>,
+}
+
+impl Answer {
+    /// An answer given without waiting for the high watermark.
+    fn now(request: ProduceRequest, result: Result<i64, i16>) -> Self {
+        let waited_from_ms = None;
+        Answer {
+            request,
+            result,
+            waited_from_ms,
+        }
+    }
 }
 
 /// An acks=all request waiting for the high watermark to pass
@@ -37,6 +52,8 @@ struct Waiting {
     last_offset: i64,
     offset: i64,
     request: ProduceRequest,
+    /// When the leader appended it (or took the retry): the latency start.
+    since_ms: u64,
 }
 
 /// What a replica runs.
@@ -393,8 +410,11 @@ impl SimReplica {
                     Err(error_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND)
                 }
             };
-            let request = waiting.request;
-            self.answers.push(Answer { request, result });
+            self.answers.push(Answer {
+                request: waiting.request,
+                result,
+                waited_from_ms: Some(waiting.since_ms),
+            });
         }
         self.waiting = still;
         proposal
@@ -406,7 +426,7 @@ impl SimReplica {
         for waiting in self.waiting.drain(..) {
             let result = Err(error_code::NOT_LEADER_OR_FOLLOWER);
             let request = waiting.request;
-            self.answers.push(Answer { request, result });
+            self.answers.push(Answer::now(request, result));
         }
     }
 
@@ -423,14 +443,11 @@ impl SimReplica {
     pub(super) fn produce(&mut self, now_ms: u64, request: ProduceRequest) {
         let Role::Leader(leader) = &mut self.role else {
             let result = Err(error_code::NOT_LEADER_OR_FOLLOWER);
-            self.answers.push(Answer { request, result });
+            self.answers.push(Answer::now(request, result));
             return;
         };
         if let Err(code) = leader.check_append(true) {
-            self.answers.push(Answer {
-                request,
-                result: Err(code),
-            });
+            self.answers.push(Answer::now(request, Err(code)));
             return;
         }
         let offset = self.log.len() as i64;
@@ -451,6 +468,7 @@ impl SimReplica {
                     last_offset,
                     offset: base_offset,
                     request,
+                    since_ms: now_ms,
                 });
                 return;
             }
@@ -464,7 +482,7 @@ impl SimReplica {
             self.out_of_order += u64::from(error == ProduceError::OutOfOrderSequence);
             self.fenced += u64::from(error == ProduceError::InvalidProducerEpoch);
             let result = Err(error.wire_error_code());
-            self.answers.push(Answer { request, result });
+            self.answers.push(Answer::now(request, result));
             return;
         }
         self.log.extend_from_slice(&entries);
@@ -475,6 +493,7 @@ impl SimReplica {
             last_offset,
             offset,
             request,
+            since_ms: now_ms,
         });
     }
 }

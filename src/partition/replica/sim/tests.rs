@@ -86,6 +86,7 @@ fn add(totals: &mut Stats, stats: &Stats) {
     totals.out_of_order += stats.out_of_order;
     totals.epoch_bumps += stats.epoch_bumps;
     totals.fenced += stats.fenced;
+    totals.ack_latency.add(&stats.ack_latency);
 }
 
 fn replay_hint(failure: &Failure) -> String {
