@@ -16,6 +16,8 @@ pub(super) const SETTLED_AFTER_MS: u64 = 500;
 const BUCKET_MS: u64 = 4;
 /// Buckets; the last one takes everything beyond.
 const BUCKETS_MAX: usize = 32;
+/// ISR sizes told apart (a run has up to 5 replicas).
+const ISR_SIZES_MAX: usize = 5;
 
 /// A histogram of healthy acks=all answer latencies, in simulated ms.
 #[derive(Clone, Copy, Default)]
@@ -27,12 +29,16 @@ pub struct AckLatency {
     /// The longest.
     pub max_ms: u64,
     buckets: [u64; BUCKETS_MAX],
+    /// Answers and their latencies' sum, by the ISR's size (index: size - 1):
+    /// the slowest member paces an answer.
+    by_isr: [(u64, u64); ISR_SIZES_MAX],
 }
 
 impl AckLatency {
     /// Counts an answer to a batch appended at `since_ms`, given at
-    /// `now_ms`, if the partition was healthy by then.
-    pub(super) fn record(&mut self, since_ms: u64, now_ms: u64) {
+    /// `now_ms` with `isr` in-sync replicas, if the partition was healthy
+    /// by then.
+    pub(super) fn record(&mut self, since_ms: u64, now_ms: u64, isr: usize) {
         if since_ms < FAULTS_MS + SETTLED_AFTER_MS {
             return;
         }
@@ -42,6 +48,8 @@ impl AckLatency {
         self.max_ms = self.max_ms.max(ms);
         let bucket = ((ms / BUCKET_MS) as usize).min(BUCKETS_MAX - 1);
         self.buckets[bucket] += 1;
+        let size = &mut self.by_isr[isr.clamp(1, ISR_SIZES_MAX) - 1];
+        *size = (size.0 + 1, size.1 + ms);
     }
 
     /// Adds `other`'s answers.
@@ -51,6 +59,9 @@ impl AckLatency {
         self.max_ms = self.max_ms.max(other.max_ms);
         for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
             *mine += theirs;
+        }
+        for (mine, theirs) in self.by_isr.iter_mut().zip(other.by_isr) {
+            *mine = (mine.0 + theirs.0, mine.1 + theirs.1);
         }
     }
 
@@ -77,12 +88,18 @@ impl fmt::Debug for AckLatency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{{ count: {}, mean_ms: {:.1}, p50_ms: <={}, p99_ms: <={}, max_ms: {} }}",
+            "{{ count: {}, mean_ms: {:.1}, p50_ms: <={}, p99_ms: <={}, max_ms: {}, \
+             mean_ms_by_isr_size: [",
             self.count,
             self.mean_ms(),
             self.quantile_ms(500),
             self.quantile_ms(990),
             self.max_ms
-        )
+        )?;
+        for (i, (count, sum_ms)) in self.by_isr.iter().enumerate() {
+            let mean_ms = *sum_ms as f64 / (*count).max(1) as f64;
+            write!(f, " {}: {mean_ms:.1} ({count})", i + 1)?;
+        }
+        write!(f, " ] }}")
     }
 }
