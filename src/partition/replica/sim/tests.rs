@@ -25,6 +25,11 @@
 //! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
 //!   and `a_truncation_fallback_keeps_each_producers_sequence`: real bugs
 //!   the simulator found (fixed), in its opt-in fault modes.
+//! - The named seeds pass, but since the follower's fetch became a long poll
+//!   ([`fetching`](super::fetching)) no seed replays the run it was found
+//!   in (the fetch loop changed what each seed draws). What each found is
+//!   pinned by unit tests beside the code (`leader`, `producer_state`,
+//!   `client`); the seeds stay as runs of their fault modes.
 
 use super::{run, Failure, Options, Stats};
 use std::time::Instant;
@@ -225,8 +230,9 @@ fn a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe() {
 /// network, a record was committed at 3321 ms but its answers missed (one
 /// 1 ms after its request timed out, the next connections broken by lost
 /// messages); two epoch bumps then appended it again at the log end, where
-/// an acks=all answer with a 4-member ISR takes about the request timeout,
-/// and it was still unacknowledged at the end. The leader did as Kafka's
+/// a healthy acks=all answer takes half the request timeout on average and
+/// its tail passes it (measured since: 50 ms mean, p99 under 128 ms, with a
+/// 4-member ISR), and it was still unacknowledged at the end. The leader did as Kafka's
 /// would: every follower was caught up within `replica.lag.time.max.ms`,
 /// the high watermark followed their durable offsets, and the controller
 /// was reachable (no ISR shrink was due). The client now retries a timed
