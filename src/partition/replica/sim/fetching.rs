@@ -9,9 +9,9 @@
 //! and again when it is answered, as `read_until_ready` reads again on
 //! each wake.
 //!
-//! It replaced a fixed 10 ms fetch timer, with which healthy acks=all
-//! answers waited on the timer (about 50 ms mean, half the client's
-//! request timeout; [`latency`](super::latency) measures them).
+//! It replaced a fixed 10 ms fetch timer. Healthy acks=all answers take
+//! about as long as they did (50 ms mean under the simulated load, where a
+//! leader nearly always has new records; [`latency`](super::latency)).
 
 use super::replica::{FetchOutcome, ParkedFetch};
 use super::{Body, Entry, Event, Node, World};

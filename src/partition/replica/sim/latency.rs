@@ -1,9 +1,17 @@
 //! The latency of healthy acks=all answers: from the leader's append (or
 //! its taking of a retry) to the answer, for batches appended once the
 //! faults have stopped and the partition had [`SETTLED_AFTER_MS`] to
-//! recover. It shows how the simulated fetching paces replication (with a
-//! fixed fetch timer the answers took about the client's request timeout;
-//! the long poll answers in a few network delays).
+//! recover.
+//!
+//! Over the CI seeds it is 50 ms mean (p50 under 48 ms, p99 under 128 ms),
+//! half the client's request timeout, with the fixed 10 ms fetch timer and
+//! with the long poll alike: under the simulated load a leader nearly always
+//! has new records when a fetch arrives, so neither loop waits much between
+//! rounds. The median follows the network delay (a round is two messages
+//! of 1 to 20 ms and an fsync, and an answer waits for the slowest ISR
+//! member); the mean and the tail follow lost messages (a lost fetch or
+//! answer stalls its follower until its fetch timeout). With messages of
+//! 1 to 2 ms the long poll's median is under 16 ms, the timer's under 24.
 
 use super::FAULTS_MS;
 use std::fmt;
