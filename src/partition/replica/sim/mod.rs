@@ -23,6 +23,8 @@
 mod checker;
 mod client;
 mod controller;
+mod fetching;
+mod latency;
 mod replica;
 mod tests;
 
@@ -33,6 +35,7 @@ use crate::cluster::prng::Prng;
 use checker::Checker;
 use client::{ProduceRequest, SimClient};
 use controller::SimController;
+pub use latency::AckLatency;
 use replica::{Answer, SimReplica};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,10 +50,18 @@ const RUN_EVENTS_MAX: u64 = 1_000_000;
 const FAULTS_MS: u64 = 2_000;
 /// Then the network heals and everyone restarts; this long to settle.
 const SETTLE_MS: u64 = 2_000;
-/// A follower fetches this often...
-const FETCH_INTERVAL_MS: u64 = 10;
-/// ...with one fetch in flight, sent again when unanswered this long.
-const FETCH_TIMEOUT_MS: u64 = 60;
+/// `replica.fetch.wait.max.ms`, scaled: a leader holds a follower's fetch
+/// that has nothing to read until its log end moves, this long at most
+/// (the long poll; a follower fetches again as soon as it has an answer,
+/// see [`fetching`])...
+const FETCH_WAIT_MAX_MS: u64 = 25;
+/// ...and a follower sends its fetch again when it is unanswered this long
+/// (as millrace's `REPLICA_FETCH_TIMEOUT_MS`: the wait plus a socket
+/// timeout, scaled).
+const FETCH_TIMEOUT_MS: u64 = FETCH_WAIT_MAX_MS + 60;
+/// After a refused fetch a follower waits this long
+/// (`replica.fetch.backoff.ms`, scaled).
+const FETCH_BACKOFF_MS: u64 = 10;
 /// A replica fsyncs its log this often (the group commit).
 const FLUSH_INTERVAL_MS: u64 = 7;
 /// Brokers heartbeat the controller this often...
@@ -77,6 +88,10 @@ const FETCH_ENTRIES_MAX: usize = 8 * client::BATCH_RECORDS_MAX as usize;
 /// Message delay bounds.
 const DELAY_MS_MIN: u64 = 1;
 const DELAY_MS_MAX: u64 = 20;
+// A held fetch answered at the end of its wait arrives before its sender
+// gives up on it; a follower held that long is still caught up.
+const _: () = assert!(FETCH_WAIT_MAX_MS + 2 * DELAY_MS_MAX < FETCH_TIMEOUT_MS);
+const _: () = assert!(FETCH_TIMEOUT_MS < REPLICA_LAG_TIME_MAX_MS);
 /// Chance of a message being lost, per million.
 const LOSS_PER_MILLION: u32 = 20_000;
 /// Mean time between two faults.
@@ -163,7 +178,12 @@ enum Event {
         to: Node,
         body: Box<Body>,
     },
+    /// A follower fetches if it has nothing in flight.
     Fetch(ReplicaId),
+    /// A follower's fetch (by number) went unanswered this long.
+    FetchTimeout(ReplicaId, u64),
+    /// A leader's wait for a held fetch (by number) is over.
+    FetchWaitOver(ReplicaId, u64),
     Flush(ReplicaId),
     Heartbeat(ReplicaId),
     ControllerTick,
@@ -239,6 +259,8 @@ pub struct Stats {
     pub epoch_bumps: u64,
     /// Batches refused with INVALID_PRODUCER_EPOCH (an old epoch fenced).
     pub fenced: u64,
+    /// How long healthy acks=all answers took ([`latency`]).
+    pub ack_latency: AckLatency,
 }
 
 /// One run.
@@ -260,6 +282,8 @@ struct World {
     proposals_sent: u64,
     proposals_unanswered: BTreeSet<u64>,
     next_record: u64,
+    /// Fetches leaders held (numbers each).
+    fetches_parked: u64,
     checker: Checker,
     stats: Stats,
     trace: bool,
@@ -325,13 +349,14 @@ impl World {
             proposals_sent: 0,
             proposals_unanswered: BTreeSet::new(),
             next_record: 0,
+            fetches_parked: 0,
             checker: Checker::default(),
             stats: Stats::default(),
             trace,
             trace_state: trace && std::env::var(TRACE_STATE_ENV).is_ok(),
         };
         for &id in &ids {
-            let jitter = world.prng.below(FETCH_INTERVAL_MS);
+            let jitter = world.prng.below(FETCH_BACKOFF_MS);
             world.schedule(jitter, Event::Fetch(id));
             world.schedule(jitter + 1, Event::Flush(id));
             world.schedule(jitter, Event::Heartbeat(id));
@@ -376,19 +401,21 @@ impl World {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Deliver { from, to, body } => self.deliver(from, to, *body),
-            Event::Fetch(id) => {
-                self.schedule(FETCH_INTERVAL_MS, Event::Fetch(id));
-                let now = self.now_ms;
-                if let Some((leader, fetch, seq)) = self.replica(id).next_fetch(now) {
-                    let body = Body::Fetch(fetch, seq);
-                    self.send(Node::Replica(id), Node::Replica(leader), body);
+            Event::Fetch(id) => self.follower_fetch(id),
+            Event::FetchTimeout(id, seq) => {
+                if self.replica(id).fetch_timed_out(seq) {
+                    self.follower_fetch(id);
                 }
             }
+            Event::FetchWaitOver(id, number) => self.fetch_wait_over(id, number),
             Event::Flush(id) => {
                 self.schedule(FLUSH_INTERVAL_MS, Event::Flush(id));
                 let now = self.now_ms;
                 let out = self.replica(id).flush(now);
                 self.after_leader_step(id, out);
+                if self.replica(id).flushed_for_fetch() {
+                    self.follower_fetch(id);
+                }
             }
             Event::Heartbeat(id) => {
                 self.schedule(HEARTBEAT_INTERVAL_MS, Event::Heartbeat(id));
@@ -465,41 +492,27 @@ impl World {
                 // Requests waiting on an ended term are answered
                 // NOT_LEADER_OR_FOLLOWER.
                 self.answer_clients(id);
+                // A new leader to follow: its fetch session starts.
+                self.follower_fetch(id);
             }
             Body::Produce(request) => {
                 if self.connection_reaches(id, &request) {
+                    let log_end = self.replica(id).log.len();
                     self.replica(id).produce(now, request);
                     self.answer_clients(id);
-                }
-            }
-            Body::Fetch(fetch, seq) => {
-                if let Some((reply, proposal)) = self.replica(id).on_fetch(now, fetch, seq) {
-                    self.send(Node::Replica(id), from, reply);
-                    if let Some(proposal) = proposal {
-                        self.propose(id, proposal);
+                    if self.replica(id).log.len() > log_end {
+                        self.wake_parked(id);
                     }
-                    self.after_leader_step(id, None);
                 }
             }
+            Body::Fetch(fetch, seq) => self.answer_fetch(id, from, fetch, seq, true),
             Body::FetchReply {
                 seq,
                 leader_epoch,
                 fetch_offset,
                 answer,
                 entries,
-            } => {
-                // A truncation reloads the producer state from the log that
-                // remains; in the fault mode where that reload fails, half
-                // the time it takes the partition layer's fallback (drop the
-                // cut batches). Drawn either way, so seeds do not depend on
-                // the mode.
-                let fallback = self.prng.below(2) == 1;
-                let reload = !(fallback && self.truncation_fallback);
-                let replica = self.replica(id);
-                let truncated = replica.is_latest_fetch(seq)
-                    && replica.on_fetch_reply(leader_epoch, fetch_offset, answer, &entries, reload);
-                self.stats.truncations += u64::from(truncated);
-            }
+            } => self.on_fetch_reply(id, seq, (leader_epoch, fetch_offset, answer), &entries),
             // An answer after the sender's timeout is not read.
             Body::AlterPartitionReply(proposal, reply, number) => {
                 if self.proposals_unanswered.remove(&number) {
@@ -562,7 +575,16 @@ impl World {
             }
         }
         self.stats.acked += acked.len() as u64;
-        for Answer { request, result } in answers {
+        let isr = replica.leader().map(|leader| leader.state().isr.len());
+        for answer in answers {
+            let Answer {
+                request,
+                result,
+                waited_from_ms,
+            } = answer;
+            if let (Ok(_), Some(since_ms), Some(isr)) = (result, waited_from_ms, isr) {
+                self.stats.ack_latency.record(since_ms, self.now_ms, isr);
+            }
             let body = Body::ProduceReply(request, result);
             self.send_on_connection(Node::Replica(id), request, body);
         }

@@ -11,7 +11,7 @@
 //! it from the log.
 
 use super::client::ProduceRequest;
-use super::{Body, Entry, Options, ProducerStamp, FETCH_ENTRIES_MAX, FETCH_TIMEOUT_MS};
+use super::{Body, Entry, Node, Options, ProducerStamp, FETCH_ENTRIES_MAX};
 use crate::partition::leader_epochs::LeaderEpochCache;
 use crate::partition::produce::ProduceError;
 use crate::partition::producer_state::{AppendCheck, ProducerStateConfig, ProducerStateTable};
@@ -28,6 +28,21 @@ pub(super) struct Answer {
     pub(super) request: ProduceRequest,
     /// The batch's first offset, or a Kafka error code.
     pub(super) result: Result<i64, i16>,
+    /// When it started waiting for the high watermark (None: answered at
+    /// once), to measure acks=all latency.
+    pub(super) waited_from_ms: Option<u64>,
+}
+
+impl Answer {
+    /// An answer given without waiting for the high watermark.
+    fn now(request: ProduceRequest, result: Result<i64, i16>) -> Self {
+        let waited_from_ms = None;
+        Answer {
+            request,
+            result,
+            waited_from_ms,
+        }
+    }
 }
 
 /// An acks=all request waiting for the high watermark to pass
@@ -37,6 +52,32 @@ struct Waiting {
     last_offset: i64,
     offset: i64,
     request: ProduceRequest,
+    /// When the leader appended it (or took the retry): the latency start.
+    since_ms: u64,
+}
+
+/// What a follower makes of its latest fetch's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FetchOutcome {
+    /// Entries appended: it fetches again once they are fsynced.
+    Appended,
+    /// Nothing to append (or the answer is stale): it fetches again now.
+    Empty,
+    /// It truncated its diverging log: it fetches again now.
+    Truncated,
+    /// Refused: it fetches again after a backoff.
+    Refused,
+}
+
+/// A follower's fetch a leader holds until it has something to answer
+/// (millrace's `read_until_ready`, Kafka's DelayedFetch purgatory).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ParkedFetch {
+    pub(super) from: Node,
+    pub(super) fetch: FollowerFetch,
+    pub(super) seq: u64,
+    /// Its number at this leader, for the wait's end.
+    pub(super) number: u64,
 }
 
 /// What a replica runs.
@@ -84,9 +125,15 @@ pub(super) struct SimReplica {
     pub(super) duplicates: u64,
     /// Appends refused as out of order (over every incarnation).
     pub(super) out_of_order: u64,
-    /// The number of the latest fetch sent, and when (while unanswered).
+    /// The number of the latest fetch sent, and whether it is unanswered.
     fetch_seq: u64,
-    fetch_sent_ms: Option<u64>,
+    fetch_in_flight: bool,
+    /// Entries appended from the latest answer are not fsynced yet: the
+    /// next fetch waits for them (millrace's fetcher fsyncs a round before
+    /// it fetches again, so its fetch offset is durable).
+    fetch_awaits_flush: bool,
+    /// Followers' fetches this leader holds (the long poll).
+    parked: Vec<ParkedFetch>,
 }
 
 impl SimReplica {
@@ -112,7 +159,9 @@ impl SimReplica {
             duplicates: 0,
             out_of_order: 0,
             fetch_seq: 0,
-            fetch_sent_ms: None,
+            fetch_in_flight: false,
+            fetch_awaits_flush: false,
+            parked: Vec::new(),
         }
     }
 
@@ -157,6 +206,8 @@ impl SimReplica {
         // The process is gone with its memory and its connections.
         self.waiting.clear();
         self.answers.clear();
+        self.parked.clear();
+        self.end_fetch_session();
         self.producers = ProducerStateTable::new(ProducerStateConfig::default());
     }
 
@@ -187,6 +238,17 @@ impl SimReplica {
         }
         self.known = Some(state.clone());
         let hw = self.high_watermark();
+        // A new leader or epoch is a new fetch session: answers to the old
+        // one are not read, and nothing is in flight to the new leader.
+        let same_session = match &self.role {
+            Role::Follower(f) => {
+                (f.leader(), f.leader_epoch()) == (state.leader, state.leader_epoch)
+            }
+            _ => false,
+        };
+        if !same_session {
+            self.end_fetch_session();
+        }
         if state.leader == self.id {
             if let Role::Leader(leader) = &mut self.role {
                 if leader.leader_epoch() == state.leader_epoch {
@@ -221,19 +283,25 @@ impl SimReplica {
         false
     }
 
-    /// The follower's next fetch: (leader, request, its number).
-    pub(super) fn next_fetch(&mut self, now: u64) -> Option<(ReplicaId, FollowerFetch, u64)> {
+    /// Forgets the fetch in flight and the flush awaited: answers to what
+    /// was sent before are stale.
+    fn end_fetch_session(&mut self) {
+        self.fetch_seq += 1;
+        self.fetch_in_flight = false;
+        self.fetch_awaits_flush = false;
+    }
+
+    /// The follower's next fetch: (leader, request, its number). None when
+    /// it does not follow, has a fetch in flight (one per connection), or
+    /// waits for its last answer's entries to be fsynced.
+    pub(super) fn next_fetch(&mut self) -> Option<(ReplicaId, FollowerFetch, u64)> {
         let Role::Follower(follower) = &self.role else {
             return None;
         };
-        // One fetch in flight; sent again once it is presumed lost.
-        if self
-            .fetch_sent_ms
-            .is_some_and(|sent| now < sent + FETCH_TIMEOUT_MS)
-        {
+        if self.fetch_in_flight || self.fetch_awaits_flush {
             return None;
         }
-        self.fetch_sent_ms = Some(now);
+        self.fetch_in_flight = true;
         self.fetch_seq += 1;
         let durable = match self.lie_about_durability {
             true => self.log_end(),
@@ -243,15 +311,47 @@ impl SimReplica {
         Some((follower.leader(), fetch, self.fetch_seq))
     }
 
+    /// Fetch `seq` went unanswered too long: whether it was the one in
+    /// flight (now presumed lost, so the next can go).
+    pub(super) fn fetch_timed_out(&mut self, seq: u64) -> bool {
+        let lost = self.fetch_in_flight && seq == self.fetch_seq;
+        self.fetch_in_flight &= !lost;
+        lost
+    }
+
+    /// After a flush: whether the entries the next fetch waited for are
+    /// fsynced now.
+    pub(super) fn flushed_for_fetch(&mut self) -> bool {
+        let ready = self.fetch_awaits_flush && self.durable >= self.log_end();
+        self.fetch_awaits_flush &= !ready;
+        ready
+    }
+
     /// Whether `seq` numbers its latest fetch: answers to earlier ones are
     /// stale (a TCP connection answers in order, and a follower keeps one
     /// fetch in flight, so it never acts on an older answer).
     pub(super) fn is_latest_fetch(&mut self, seq: u64) -> bool {
-        let latest = seq == self.fetch_seq;
+        let latest = seq == self.fetch_seq && self.fetch_in_flight;
         if latest {
-            self.fetch_sent_ms = None;
+            self.fetch_in_flight = false;
         }
         latest
+    }
+
+    /// Holds a follower's fetch that has nothing to read yet.
+    pub(super) fn park(&mut self, parked: ParkedFetch) {
+        self.parked.push(parked);
+    }
+
+    /// Every fetch held (its log end moved: they have something to read).
+    pub(super) fn take_parked(&mut self) -> Vec<ParkedFetch> {
+        std::mem::take(&mut self.parked)
+    }
+
+    /// The held fetch `number`, if still held (its wait is over).
+    pub(super) fn take_parked_number(&mut self, number: u64) -> Option<ParkedFetch> {
+        let index = self.parked.iter().position(|p| p.number == number)?;
+        Some(self.parked.remove(index))
     }
 
     /// The leader's answer to a follower's fetch, and an ISR proposal.
@@ -287,8 +387,8 @@ impl SimReplica {
         Some((reply, proposal))
     }
 
-    /// A leader's answer: append, truncate, or nothing. Returns whether it
-    /// truncated. A truncation reloads the producer state from the log
+    /// A leader's answer: append, truncate, or nothing; what it did tells
+    /// when to fetch again. A truncation reloads the producer state from the log
     /// that remains when `reload`, else drops the cut batches from it.
     pub(super) fn on_fetch_reply(
         &mut self,
@@ -297,14 +397,14 @@ impl SimReplica {
         answer: FetchAnswer,
         entries: &[Entry],
         reload: bool,
-    ) -> bool {
+    ) -> FetchOutcome {
         let log_end = self.log_end();
         let Role::Follower(follower) = &mut self.role else {
-            return false;
+            return FetchOutcome::Empty;
         };
         // An answer to an older position or an older leader is stale.
         if leader_epoch != follower.leader_epoch() || fetch_offset != log_end {
-            return false;
+            return FetchOutcome::Empty;
         }
         match answer {
             FetchAnswer::Read { high_watermark } => {
@@ -323,7 +423,13 @@ impl SimReplica {
                     }
                 }
                 follower.on_read(high_watermark, self.log.len() as i64);
-                false
+                if entries.is_empty() {
+                    return FetchOutcome::Empty;
+                }
+                // The planted bug reports unsynced entries as durable: a
+                // fetcher that fetches again before its fsync does.
+                self.fetch_awaits_flush = !self.lie_about_durability;
+                FetchOutcome::Appended
             }
             FetchAnswer::Diverging(end) => {
                 let to = follower.truncation_offset(end, log_end, &self.epochs);
@@ -336,9 +442,9 @@ impl SimReplica {
                         false => self.producers.truncate_from(to),
                     }
                 }
-                true
+                FetchOutcome::Truncated
             }
-            FetchAnswer::Refused(_) => false,
+            FetchAnswer::Refused(_) => FetchOutcome::Refused,
         }
     }
 
@@ -393,8 +499,11 @@ impl SimReplica {
                     Err(error_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND)
                 }
             };
-            let request = waiting.request;
-            self.answers.push(Answer { request, result });
+            self.answers.push(Answer {
+                request: waiting.request,
+                result,
+                waited_from_ms: Some(waiting.since_ms),
+            });
         }
         self.waiting = still;
         proposal
@@ -406,7 +515,7 @@ impl SimReplica {
         for waiting in self.waiting.drain(..) {
             let result = Err(error_code::NOT_LEADER_OR_FOLLOWER);
             let request = waiting.request;
-            self.answers.push(Answer { request, result });
+            self.answers.push(Answer::now(request, result));
         }
     }
 
@@ -423,14 +532,11 @@ impl SimReplica {
     pub(super) fn produce(&mut self, now_ms: u64, request: ProduceRequest) {
         let Role::Leader(leader) = &mut self.role else {
             let result = Err(error_code::NOT_LEADER_OR_FOLLOWER);
-            self.answers.push(Answer { request, result });
+            self.answers.push(Answer::now(request, result));
             return;
         };
         if let Err(code) = leader.check_append(true) {
-            self.answers.push(Answer {
-                request,
-                result: Err(code),
-            });
+            self.answers.push(Answer::now(request, Err(code)));
             return;
         }
         let offset = self.log.len() as i64;
@@ -451,6 +557,7 @@ impl SimReplica {
                     last_offset,
                     offset: base_offset,
                     request,
+                    since_ms: now_ms,
                 });
                 return;
             }
@@ -464,7 +571,7 @@ impl SimReplica {
             self.out_of_order += u64::from(error == ProduceError::OutOfOrderSequence);
             self.fenced += u64::from(error == ProduceError::InvalidProducerEpoch);
             let result = Err(error.wire_error_code());
-            self.answers.push(Answer { request, result });
+            self.answers.push(Answer::now(request, result));
             return;
         }
         self.log.extend_from_slice(&entries);
@@ -475,6 +582,7 @@ impl SimReplica {
             last_offset,
             offset,
             request,
+            since_ms: now_ms,
         });
     }
 }

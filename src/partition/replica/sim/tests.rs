@@ -25,14 +25,22 @@
 //! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
 //!   and `a_truncation_fallback_keeps_each_producers_sequence`: real bugs
 //!   the simulator found (fixed), in its opt-in fault modes.
+//! - The named seeds pass, but since the follower's fetch became a long poll
+//!   ([`fetching`](super::fetching)) no seed replays the run it was found
+//!   in (the fetch loop changed what each seed draws). What each found is
+//!   pinned by unit tests beside the code (`leader`, `producer_state`,
+//!   `client`); the seeds stay as runs of their fault modes.
 
 use super::{run, Failure, Options, Stats};
 use std::time::Instant;
 
 /// Seeds the default run covers.
 const CI_SEEDS: u64 = 2000;
-/// Seeds a planted bug gets to show itself in.
-const PLANTED_BUG_SEEDS_MAX: u64 = 500;
+/// Seeds a planted bug gets to show itself in. 500 were enough until the
+/// follower's fetch became a long poll; since, fewer producers bump their
+/// epoch, and skipping the epoch fence shows in about 1 seed in 190 (the
+/// first at 643).
+const PLANTED_BUG_SEEDS_MAX: u64 = 1_000;
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -86,6 +94,7 @@ fn add(totals: &mut Stats, stats: &Stats) {
     totals.out_of_order += stats.out_of_order;
     totals.epoch_bumps += stats.epoch_bumps;
     totals.fenced += stats.fenced;
+    totals.ack_latency.add(&stats.ack_latency);
 }
 
 fn replay_hint(failure: &Failure) -> String {
@@ -221,8 +230,9 @@ fn a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe() {
 /// network, a record was committed at 3321 ms but its answers missed (one
 /// 1 ms after its request timed out, the next connections broken by lost
 /// messages); two epoch bumps then appended it again at the log end, where
-/// an acks=all answer with a 4-member ISR takes about the request timeout,
-/// and it was still unacknowledged at the end. The leader did as Kafka's
+/// a healthy acks=all answer takes half the request timeout on average and
+/// its tail passes it (measured since: 50 ms mean, p99 under 128 ms, with a
+/// 4-member ISR), and it was still unacknowledged at the end. The leader did as Kafka's
 /// would: every follower was caught up within `replica.lag.time.max.ms`,
 /// the high watermark followed their durable offsets, and the controller
 /// was reachable (no ISR shrink was due). The client now retries a timed
