@@ -4,6 +4,12 @@
 //! asleep by it: a sender blocked on a full channel, on an executor with
 //! nothing else to do (no timer, no I/O), must be woken by the receiver's
 //! pops, or the send never completes.
+//!
+//! They also cover the second patch: an executor about to sleep issues a
+//! SeqCst fence paired with one in every waker, instead of a membarrier. A
+//! ping-pong puts both executors to sleep between every message, and a
+//! run of blocking calls puts one to sleep before every completion: a lost
+//! wake-up leaves them asleep for good and the test fails at its deadline.
 
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
@@ -71,4 +77,80 @@ fn a_sender_blocked_on_a_full_channel_is_woken_when_the_receiver_makes_room() {
 #[test]
 fn a_sender_of_a_channel_of_one_is_woken_at_every_message() {
     assert_eq!(send_through_mesh(1, 3), MESSAGES);
+}
+
+/// Round trips of the ping-pong: each one sleeps both executors once.
+const ROUND_TRIPS: u64 = 20_000;
+/// Blocking calls in a row, each awaited by a sleeping executor.
+const BLOCKING_CALLS: u64 = 5_000;
+
+/// Runs `ROUND_TRIPS` ping-pongs between two executors over a mesh of
+/// capacity 1: executor 0 sends n, executor 1 answers n + 1. Returns the
+/// round trips completed, or panics after [`DEADLINE_S`].
+fn ping_pong() -> u64 {
+    let mesh = MeshBuilder::<u64, Full>::full(2, 1);
+    let builders = Arc::new(Mutex::new(vec![mesh.clone(), mesh]));
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let pool = LocalExecutorPoolBuilder::new(PoolPlacement::Unbound(2))
+            .on_all_shards(move || {
+                let mesh = builders.lock().map(|mut b| b.pop()).ok().flatten();
+                async move {
+                    let mesh = mesh.expect("one builder per executor");
+                    let (senders, mut receivers) = mesh.join().await.expect("mesh joined");
+                    let me = senders.peer_id();
+                    let other = 1 - me;
+                    let (_, stream) = receivers.streams().pop().expect("a stream from the other");
+                    let mut completed = 0;
+                    for n in 0..ROUND_TRIPS {
+                        if me == 0 {
+                            senders.send_to(other, 2 * n).await.expect("peer alive");
+                            let answer = stream.recv().await.expect("peer alive");
+                            assert_eq!(answer, 2 * n + 1, "the answer to this ping");
+                            completed += 1;
+                        } else {
+                            let ping = stream.recv().await.expect("peer alive");
+                            senders.send_to(other, ping + 1).await.expect("peer alive");
+                        }
+                    }
+                    completed
+                }
+            })
+            .expect("executors started");
+        let completed: u64 = pool
+            .join_all()
+            .into_iter()
+            .map(|r| r.expect("joined"))
+            .sum();
+        let _ = done_tx.send(completed);
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(DEADLINE_S))
+        .expect("an executor asleep between ping-pongs was never woken")
+}
+
+#[test]
+fn executors_that_sleep_between_every_message_are_always_woken() {
+    assert_eq!(ping_pong(), ROUND_TRIPS);
+}
+
+#[test]
+fn an_executor_asleep_on_a_blocking_call_is_woken_by_its_completion() {
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let executor = glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let mut sum = 0;
+                for n in 0..BLOCKING_CALLS {
+                    sum += glommio::executor().spawn_blocking(move || n).await;
+                }
+                sum
+            })
+            .expect("executor started");
+        let _ = done_tx.send(executor.join().expect("joined"));
+    });
+    let sum = done_rx
+        .recv_timeout(Duration::from_secs(DEADLINE_S))
+        .expect("an executor asleep on a blocking call was never woken");
+    assert_eq!(sum, BLOCKING_CALLS * (BLOCKING_CALLS - 1) / 2);
 }

@@ -427,9 +427,11 @@ impl<T: Send + Sized> ConnectedReceiver<T> {
                 // that went to sleep after its send was woken (an eventfd
                 // write and a whole sleep/wake cycle) for nothing, once per
                 // message. The size is read after the pop: if the sender's
-                // pre-sleep barrier (membarrier) came before this read, the
-                // read sees its last push; if it came after, the sender's
-                // re-check before sleeping sees this pop and does not sleep.
+                // pre-sleep fence came before ours, the size read sees its
+                // last push; if it came after, the sender's re-check before
+                // sleeping sees this pop and does not sleep. The fence orders
+                // the pop's store before the size read (a store-load pair).
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
                 if self.state.buffer.size() + 1 >= self.state.buffer.capacity() {
                     self.notifier.notify(false);
                 }

@@ -306,6 +306,12 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // millrace patch: pairs with the fence the executor issues after
+        // `prepare_to_sleep` (it replaced a membarrier there, see
+        // `Reactor::sleep`). Whatever the caller published before this call
+        // (a channel push or pop, a blocking result, a foreign waker) is
+        // ordered before our read of `should_notify`.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -1860,10 +1860,17 @@ impl Reactor {
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
-            // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            // millrace patch (see millrace's vendor/README.md): a SeqCst fence,
+            // paired with the one every waker issues in `SleepNotifier::notify`
+            // (and a shared-channel receiver before it reads the size), instead
+            // of upstream's `membarrier::heavy()` (`MEMBARRIER_CMD_PRIVATE_EXPEDITED`,
+            // see https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/).
+            // The membarrier interrupts every CPU running one of the process's
+            // threads, on every sleep: on a VM each IPI is an exit on both
+            // sides, and it was ~29% of a busy reactor's samples. Either our
+            // store of `should_notify` is seen by the waker's fenced read, or
+            // the waker's earlier publish is seen by the checks below.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
