@@ -1824,12 +1824,27 @@ impl Reactor {
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // millrace patch (see millrace's vendor/README.md): a throughput timer
+        // still armed (its count of completions not reached) is kept, not
+        // cancelled and armed again on every turn as upstream does: that was
+        // half of the operations the reactor submitted (a TIMEOUT and an
+        // ASYNC_CANCEL per turn). Kept, it counts completions since it
+        // was armed rather than since this turn, so the preemption it
+        // triggers comes at most earlier, which only yields the task queue.
+        let armed = {
+            let current = self.throughput_preemption_timeout_src.take();
+            let pending = current.as_ref().map(|src| src.result().is_none()).unwrap_or(false);
+            self.throughput_preemption_timeout_src.set(current);
+            pending
+        };
+        if !armed {
+            self.throughput_preemption_timeout_src.replace(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
