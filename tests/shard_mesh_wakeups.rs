@@ -11,8 +11,9 @@
 //! run of blocking calls puts one to sleep before every completion: a lost
 //! wake-up leaves them asleep for good and the test fails at its deadline.
 
-use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+use std::future::Future;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -21,11 +22,14 @@ const MESSAGES: u64 = 5_000;
 /// How long a test may take before a sender counts as never woken.
 const DEADLINE_S: u64 = 60;
 
-/// Runs a 2-executor mesh of `capacity`: executor 0 sends `MESSAGES`
-/// numbers to executor 1, which checks their order and pauses after every
-/// `receive_burst` (so the sender finds the channel full and sleeps). Returns
-/// what executor 1 received, or panics after [`DEADLINE_S`].
-fn send_through_mesh(capacity: usize, receive_burst: u64) -> u64 {
+/// Runs `body` on each of two executors joined by a mesh of `capacity`,
+/// and returns the sum of what the two bodies return. Panics with `stuck`
+/// after [`DEADLINE_S`]: an executor left asleep never finishes its body.
+fn on_two_executors<B, F>(capacity: usize, stuck: &str, body: B) -> u64
+where
+    B: Fn(Senders<u64>, Receivers<u64>) -> F + Clone + Send + 'static,
+    F: Future<Output = u64> + 'static,
+{
     let mesh = MeshBuilder::<u64, Full>::full(2, capacity);
     // Every clone made here: the builder holds an `Rc` (see src/shard/mesh_join.rs).
     let builders = Arc::new(Mutex::new(vec![mesh.clone(), mesh]));
@@ -34,39 +38,51 @@ fn send_through_mesh(capacity: usize, receive_burst: u64) -> u64 {
         let pool = LocalExecutorPoolBuilder::new(PoolPlacement::Unbound(2))
             .on_all_shards(move || {
                 let mesh = builders.lock().map(|mut b| b.pop()).ok().flatten();
+                let body = body.clone();
                 async move {
                     let mesh = mesh.expect("one builder per executor");
-                    let (senders, mut receivers) = mesh.join().await.expect("mesh joined");
-                    if senders.peer_id() == 0 {
-                        for number in 0..MESSAGES {
-                            senders.send_to(1, number).await.expect("receiver alive");
-                        }
-                        return 0;
-                    }
-                    let (_, stream) = receivers.streams().pop().expect("a stream from 0");
-                    let mut received = 0;
-                    while received < MESSAGES {
-                        let number = stream.recv().await.expect("sender alive");
-                        assert_eq!(number, received, "messages arrive in order");
-                        received += 1;
-                        if received % receive_burst == 0 {
-                            glommio::timer::sleep(Duration::from_millis(1)).await;
-                        }
-                    }
-                    received
+                    let (senders, receivers) = mesh.join().await.expect("mesh joined");
+                    body(senders, receivers).await
                 }
             })
             .expect("executors started");
-        let received: u64 = pool
+        let total: u64 = pool
             .join_all()
             .into_iter()
             .map(|r| r.expect("joined"))
             .sum();
-        let _ = done_tx.send(received);
+        let _ = done_tx.send(total);
     });
     done_rx
         .recv_timeout(Duration::from_secs(DEADLINE_S))
-        .expect("a sender blocked on a full channel was never woken")
+        .expect(stuck)
+}
+
+/// Executor 0 sends `MESSAGES` numbers to executor 1 over a mesh of
+/// `capacity`; executor 1 checks their order and pauses after every
+/// `receive_burst` (so the sender finds the channel full and sleeps).
+/// Returns what executor 1 received.
+fn send_through_mesh(capacity: usize, receive_burst: u64) -> u64 {
+    let stuck = "a sender blocked on a full channel was never woken";
+    on_two_executors(capacity, stuck, move |senders, mut receivers| async move {
+        if senders.peer_id() == 0 {
+            for number in 0..MESSAGES {
+                senders.send_to(1, number).await.expect("receiver alive");
+            }
+            return 0;
+        }
+        let (_, stream) = receivers.streams().pop().expect("a stream from 0");
+        let mut received = 0;
+        while received < MESSAGES {
+            let number = stream.recv().await.expect("sender alive");
+            assert_eq!(number, received, "messages arrive in order");
+            received += 1;
+            if received % receive_burst == 0 {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        received
+    })
 }
 
 #[test]
@@ -86,47 +102,27 @@ const BLOCKING_CALLS: u64 = 5_000;
 
 /// Runs `ROUND_TRIPS` ping-pongs between two executors over a mesh of
 /// capacity 1: executor 0 sends n, executor 1 answers n + 1. Returns the
-/// round trips completed, or panics after [`DEADLINE_S`].
+/// round trips completed.
 fn ping_pong() -> u64 {
-    let mesh = MeshBuilder::<u64, Full>::full(2, 1);
-    let builders = Arc::new(Mutex::new(vec![mesh.clone(), mesh]));
-    let (done_tx, done_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let pool = LocalExecutorPoolBuilder::new(PoolPlacement::Unbound(2))
-            .on_all_shards(move || {
-                let mesh = builders.lock().map(|mut b| b.pop()).ok().flatten();
-                async move {
-                    let mesh = mesh.expect("one builder per executor");
-                    let (senders, mut receivers) = mesh.join().await.expect("mesh joined");
-                    let me = senders.peer_id();
-                    let other = 1 - me;
-                    let (_, stream) = receivers.streams().pop().expect("a stream from the other");
-                    let mut completed = 0;
-                    for n in 0..ROUND_TRIPS {
-                        if me == 0 {
-                            senders.send_to(other, 2 * n).await.expect("peer alive");
-                            let answer = stream.recv().await.expect("peer alive");
-                            assert_eq!(answer, 2 * n + 1, "the answer to this ping");
-                            completed += 1;
-                        } else {
-                            let ping = stream.recv().await.expect("peer alive");
-                            senders.send_to(other, ping + 1).await.expect("peer alive");
-                        }
-                    }
-                    completed
-                }
-            })
-            .expect("executors started");
-        let completed: u64 = pool
-            .join_all()
-            .into_iter()
-            .map(|r| r.expect("joined"))
-            .sum();
-        let _ = done_tx.send(completed);
-    });
-    done_rx
-        .recv_timeout(Duration::from_secs(DEADLINE_S))
-        .expect("an executor asleep between ping-pongs was never woken")
+    let stuck = "an executor asleep between ping-pongs was never woken";
+    on_two_executors(1, stuck, |senders, mut receivers| async move {
+        let me = senders.peer_id();
+        let other = 1 - me;
+        let (_, stream) = receivers.streams().pop().expect("a stream from the other");
+        let mut completed = 0;
+        for n in 0..ROUND_TRIPS {
+            if me == 0 {
+                senders.send_to(other, 2 * n).await.expect("peer alive");
+                let answer = stream.recv().await.expect("peer alive");
+                assert_eq!(answer, 2 * n + 1, "the answer to this ping");
+                completed += 1;
+            } else {
+                let ping = stream.recv().await.expect("peer alive");
+                senders.send_to(other, ping + 1).await.expect("peer alive");
+            }
+        }
+        completed
+    })
 }
 
 #[test]
