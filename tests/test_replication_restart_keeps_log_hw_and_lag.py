@@ -125,6 +125,46 @@ def test_after_a_whole_cluster_restart_consumers_read_what_was_committed(millrac
     assert [v for _, _, v in received] == [b"committed-%d" % i for i in range(RECORDS_PER_ROUND)]
 
 
+def test_after_a_whole_cluster_restart_at_min_insync_one_the_nodes_back_lead_every_partition(
+        millrace_cluster):
+    # Kafka's default min.insync.replicas=1 puts no replica in the ELR while an ISR keeps a
+    # member, and the last member of an ISR is its only eligible leader. The restarted nodes'
+    # new incarnations replaced their old registrations, each leaving every ISR, before the
+    # controller fenced node 3, which never came back: every ISR ended as {3} and every
+    # partition stayed leaderless for good (Apache Kafka 4.4.0 led all three again 18 s after
+    # the same restart; perf/cluster_restart_availability.py).
+    cluster = millrace_cluster(brokers=3)
+    wait_for_brokers(cluster.bootstrap, 3)
+    topic = unique_topic("rf3-min-isr-1-restart")
+    partitions = 3
+    create_rf3_topic(cluster.bootstrap, topic, partitions=partitions, min_insync=1)
+    for partition in range(partitions):
+        wait_for_leader(cluster.bootstrap, topic, partition)
+    producer = new_producer(cluster.bootstrap, acks="all")
+    for partition in range(partitions):
+        delivered = produce_all(producer, topic, [(None, b"before-%d" % partition)],
+                                partition=partition)
+        assert not delivered.errors, delivered.errors[:3]
+    for broker in (1, 2, 3):
+        cluster.kill(broker)
+    for broker in (1, 2):
+        cluster.node(broker).launch()
+    for broker in (1, 2):
+        cluster.node(broker).wait_ready()
+    back = ",".join(cluster.node(b).bootstrap for b in (1, 2))
+    for partition in range(partitions):
+        wait_for_leader(back, topic, partition, other_than=3)
+    producer = new_producer(back, acks="all")
+    for partition in range(partitions):
+        delivered = produce_all(producer, topic, [(None, b"after-%d" % partition)],
+                                partition=partition)
+        assert not delivered.errors, delivered.errors[:3]
+    received = consume_all(back, topic, partitions)
+    for partition in range(partitions):
+        values = [v for _, _, v in received[partition]]
+        assert values == [b"before-%d" % partition, b"after-%d" % partition], (partition, values)
+
+
 def follower_lags(port, topic):
     families = scrape(port)
     lags = {}

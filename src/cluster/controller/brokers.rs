@@ -29,7 +29,7 @@ impl Controller {
         out: &mut Vec<Output>,
     ) -> Reply {
         let result = self.check_registration(now_ms, request).map(|existing| {
-            let epoch = self.register(request, existing.as_ref(), out);
+            let epoch = self.register(now_ms, request, existing.as_ref(), out);
             if existing.as_ref().map(|e| e.broker_epoch) != Some(epoch) {
                 self.sessions.reset(request.broker_id, now_ms);
             }
@@ -94,6 +94,7 @@ impl Controller {
     /// is decided against the image the previous one left.
     fn register(
         &mut self,
+        now_ms: u64,
         request: &BrokerRegistrationRequest,
         existing: Option<&BrokerRegistration>,
         out: &mut Vec<Output>,
@@ -123,6 +124,7 @@ impl Controller {
                 if !e.fenced {
                     // Its session ran out but the tick has not fenced it yet:
                     // the old incarnation gives up its leaderships first.
+                    self.fence_silent_registrations(broker_id, now_ms, out);
                     let records = self.fence_records(broker_id);
                     self.propose(records, out);
                 }
@@ -137,6 +139,36 @@ impl Controller {
         registration.broker_epoch = epoch;
         self.propose(vec![MetadataRecord::RegisterBroker(registration)], out);
         epoch
+    }
+
+    /// Before the old registration of `replaced` leaves every ISR, fences
+    /// each other registration this controller has not heard from past the
+    /// grace after its activation (a whole-cluster restart's nodes that did
+    /// not come back). Each fence takes the broker out of the ISRs, and the
+    /// last member of an ISR stays its eligible leader: done the other way
+    /// round, the live node, whose new incarnation is registering, left
+    /// every ISR first, and a partition kept only the dead node, leaderless
+    /// until it returned (the default min.insync.replicas=1 puts no one in
+    /// the ELR before that). Fencing a broker only moves its leaderships and
+    /// ISR seats; one that was alive after all registers again.
+    fn fence_silent_registrations(
+        &mut self,
+        replaced: BrokerId,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let interval_ms = self.config.broker_heartbeat_interval_ms;
+        let silent: Vec<BrokerId> = self
+            .image
+            .brokers()
+            .filter(|b| !b.fenced && b.broker_id != replaced)
+            .map(|b| b.broker_id)
+            .filter(|&id| self.sessions.is_unheard_past_grace(id, now_ms, interval_ms))
+            .collect();
+        for broker_id in silent {
+            let records = self.fence_records(broker_id);
+            self.propose(records, out);
+        }
     }
 
     pub(super) fn broker_heartbeat(

@@ -23,8 +23,16 @@ const PARTITIONS: i32 = 3;
 /// active controller over the committed image 3 s later, its own broker
 /// registered again. Returns the topic and the activation time.
 fn restart_the_whole_cluster(h: &mut Harness) -> (Uuid, u64) {
+    restart_the_whole_cluster_with(h, "3")
+}
+
+/// [`restart_the_whole_cluster`] with the topic's `min.insync.replicas`.
+fn restart_the_whole_cluster_with(h: &mut Harness, min_insync_replicas: &str) -> (Uuid, u64) {
     h.start_brokers([1, 2, 3]);
-    let configs = vec![("min.insync.replicas".to_string(), "3".to_string())];
+    let configs = vec![(
+        "min.insync.replicas".to_string(),
+        min_insync_replicas.to_string(),
+    )];
     let topic = h
         .create_topic_with("committed", PARTITIONS, 3, configs)
         .unwrap();
@@ -80,8 +88,11 @@ fn a_replaced_registration_hands_no_leadership_to_a_broker_unheard_past_the_grac
             "broker {SILENT} was never heard by this controller: {led_before:?} -> {after:?}"
         );
     }
-    assert!(after.contains(&None), "{led_before:?} -> {after:?}");
-    // Its session runs out: the eligible leaders that came back take over.
+    // It is fenced before the replaced registration leaves the ISRs, so the
+    // nodes that came back lead at once, not after its session.
+    assert!(h.image().broker(SILENT).unwrap().fenced);
+    assert!(!after.contains(&None), "{led_before:?} -> {after:?}");
+    // Its session runs out: the eligible leaders that came back still lead.
     let session_ms = config().session_timeout_ms;
     while h.now_ms <= activated_ms + session_ms + TICK_MS {
         h.tick(TICK_MS);
@@ -99,8 +110,8 @@ fn a_replaced_registration_hands_no_leadership_to_a_broker_unheard_past_the_grac
 
 #[test]
 fn a_broker_only_slow_to_find_the_controller_leads_where_it_was_passed_over() {
-    // The rule above may leave a partition leaderless with only that broker
-    // in its ISR; if it was alive after all, its first heartbeat elects it.
+    // The rule above fenced it; if it was alive after all, its first
+    // heartbeat unfences it and no partition is left without a leader.
     let mut h = Harness::new(config());
     let (topic, activated_ms) = restart_the_whole_cluster(&mut h);
     replace_past_the_grace(&mut h, activated_ms);
@@ -111,4 +122,29 @@ fn a_broker_only_slow_to_find_the_controller_leads_where_it_was_passed_over() {
         "{:?}",
         leaders(&h, topic)
     );
+}
+
+#[test]
+fn at_min_insync_one_the_nodes_that_came_back_lead_before_the_silent_ones_session_ends() {
+    // With min.insync.replicas=1 nobody joins the ELR while an ISR keeps a
+    // member, and the last member of an ISR is its eligible leader. The
+    // node that did not come back must leave the ISRs before the replaced
+    // registration does, or every partition keeps only it, leaderless.
+    let mut h = Harness::new(config());
+    let (topic, activated_ms) = restart_the_whole_cluster_with(&mut h, "1");
+    replace_past_the_grace(&mut h, activated_ms);
+    h.tick(TICK_MS);
+    h.heartbeat_all_but(&[SILENT]);
+    assert!(
+        h.now_ms < activated_ms + config().session_timeout_ms,
+        "within the silent registration's session"
+    );
+    for leader in leaders(&h, topic) {
+        assert!(
+            matches!(leader, Some(CONTROLLER_NODE | RESTARTED)),
+            "{:?}",
+            leaders(&h, topic)
+        );
+    }
+    assert!(h.image().broker(SILENT).unwrap().fenced);
 }
