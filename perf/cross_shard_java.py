@@ -5,7 +5,8 @@ A benchmark (issue 14 §1 / issue 11 §4), not a test. Each run starts a broker 
 num.shards=2 and its metrics endpoint, then either
   consume: writes a 1-partition topic with `millrace bench` (1 KiB, acks=all, --seconds) and
            reads it all back with kafka-consumer-perf-test, or
-  produce: writes --records x 1 KiB with kafka-producer-perf-test (acks=all, 1 partition).
+  produce: writes --records x 1 KiB with kafka-producer-perf-test (acks=all, --partitions,
+           default 1).
 Over the Java tool's life it reads, per shard, the metrics (record bytes in = the partition's
 owner, record bytes out / request bytes = the shard of the client's data connection, messages
 between shards) and the CPU of every broker thread, grouped by the CPU it is pinned to (a
@@ -135,7 +136,7 @@ def run_java(mode, args, bootstrap, binary, work):
         argv = tool("consume", "--bootstrap-server", bootstrap, "--topic", TOPIC,
                     "--messages", str(records), "--timeout", "30000")
     else:
-        subprocess.run([str(binary), "topic", "create", TOPIC, "--partitions", "1",
+        subprocess.run([str(binary), "topic", "create", TOPIC, "--partitions", str(args.partitions),
                         "--bootstrap", bootstrap], check=True, capture_output=True)
         payload = args.records * RECORD_BYTES
         argv = tool("produce", "--bootstrap-server", bootstrap, "--topic", TOPIC,
@@ -239,6 +240,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=4, help="consume: bench fill time")
     parser.add_argument("--records", type=int, default=500_000, help="produce: records")
+    parser.add_argument("--partitions", type=int, default=1,
+                        help="produce: partitions of the topic (past 1, every request crosses shards "
+                             "in part, and `crossed` only names the busier shard)")
     parser.add_argument("--lock", help="flock this file around each run")
     parser.add_argument("--perf", help="perf record the broker into this folder, one file per run")
     parser.add_argument("--perf-stat", action="store_true",

@@ -9,8 +9,10 @@
 #     (what syncing for parked consumers costs at full speed);
 # every run also records the broker's peak RSS (VmHWM), the segment rolls it logged and, when the
 # build has it (millrace_segment_roll_seconds), the longest time a roll kept appends waiting
-# (its histogram's bucket bound). Prints one line per run, then the medians and the B/A ratios;
-# the figures go to perf/RESULTS.md by hand.
+# (its histogram's bucket bound), and the broker's CPU seconds over the bench (/proc/PID/stat).
+# With AB_PERF_STAT=1, `perf stat -p` also counts the broker's `io_uring_enter` calls and the
+# io_uring operations it submitted over the bench. Prints one line per run, then the medians and
+# the B/A ratios; the figures go to perf/RESULTS.md by hand.
 #
 #   perf/latency_ab.sh BIN_A BIN_B [ROUNDS=3] [RATE=51200] [DURATION=10s]
 # The harness is BIN_B's `millrace bench` for both. AB_KINDS picks the kinds (default
@@ -51,6 +53,10 @@ bench_args() { # kind
     esac
 }
 
+broker_cpu_ticks() { # user + system clock ticks of the running broker
+    awk '{print $14 + $15}' "/proc/$BROKER_PID/stat"
+}
+
 run_one() { # bin label kind round
     local bin="$1" label="$2" kind="$3" round="$4"
     local out="$AB_OUT/$kind-$label-$round" http_port
@@ -61,9 +67,21 @@ run_one() { # bin label kind round
     BROKER_STDERR="$out/broker.stderr" start_broker "$bin" "${overrides[@]}"
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/ready" >/dev/null && break; sleep 0.1; done
     curl -sf "http://127.0.0.1:$http_port/metrics" >"$out/metrics.before"
+    broker_cpu_ticks >"$out/cpu.before"
+    local perf_pid=""
+    if [ -n "${AB_PERF_STAT:-}" ]; then
+        perf stat -x, -o "$out/perf-stat.csv" -p "$BROKER_PID" \
+            -e syscalls:sys_enter_io_uring_enter,io_uring:io_uring_submit_req &
+        perf_pid=$!
+    fi
     # shellcheck disable=SC2046
     "$BIN_B" bench --bootstrap "$BOOTSTRAP" --name "$label" $(bench_args "$kind") \
         --output "$out" >"$out/bench.log" 2>&1
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid"
+        wait "$perf_pid" || true
+    fi
+    broker_cpu_ticks >"$out/cpu.after"
     curl -sf "http://127.0.0.1:$http_port/metrics" >"$out/metrics.after"
     sed -n 's/^VmHWM:\s*//p' "/proc/$BROKER_PID/status" >"$out/vmhwm"
     cut -d' ' -f1 /proc/loadavg >"$out/load"
@@ -92,12 +110,23 @@ roll_wait_max = quantile_le_ms(cumulative("millrace_segment_roll_seconds"), 1.0)
 rolls = sum("rolled segment" in line for line in open(f"{out}/broker.stderr", errors="replace"))
 syncs = cumulative("millrace_fsync_latency_seconds")
 syncs = int(syncs[-1][1]) if syncs else 0
+import os
+tick_hz = os.sysconf("SC_CLK_TCK")
+cpu_s = (int(open(f"{out}/cpu.after").read()) - int(open(f"{out}/cpu.before").read())) / tick_hz
+counts = {}
+if os.path.exists(f"{out}/perf-stat.csv"):
+    for line in open(f"{out}/perf-stat.csv"):
+        fields = line.strip().split(",")
+        if len(fields) > 2 and fields[0].replace(".", "").isdigit():
+            counts[fields[2].split(":")[-1]] = int(float(fields[0]))
 p, e = r["publish_latency_ms"], r["e2e_latency_ms"]
 mbps = r.get("produce_mb_per_s") or r.get("produce", {}).get("mb_per_s") or 0
 row = dict(label=label, kind=kind, pub_p50=p["p50"], pub_p99=p["p99"], pub_p999=p["p99.9"],
            e2e_p50=e["p50"], e2e_p99=e["p99"], e2e_p999=e["p99.9"], broker_produce_p99_le=broker_p99,
            rolls=rolls, roll_wait_max_le=roll_wait_max, fdatasyncs=syncs,
-           mb_s=mbps, rss_mib=int(open(f"{out}/vmhwm").read().split()[0]) / 1024,
+           mb_s=mbps, rss_mib=int(open(f"{out}/vmhwm").read().split()[0]) / 1024, broker_cpu_s=cpu_s,
+           uring_enters=counts.get("sys_enter_io_uring_enter", 0),
+           uring_ops=counts.get("io_uring_submit_req", 0),
            load=float(open(f"{out}/load").read()))
 json.dump(row, open(f"{out}/row.json", "w"))
 print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
@@ -125,7 +154,7 @@ python3 - "$AB_OUT" <<'PY'
 import json, pathlib, statistics, sys
 rows = [json.loads(p.read_text()) for p in pathlib.Path(sys.argv[1]).glob("*/row.json")]
 keys = ["pub_p50", "pub_p99", "pub_p999", "e2e_p50", "e2e_p99", "e2e_p999", "broker_produce_p99_le", "rolls",
-        "roll_wait_max_le", "fdatasyncs", "mb_s", "rss_mib", "load"]
+        "roll_wait_max_le", "fdatasyncs", "mb_s", "rss_mib", "broker_cpu_s", "uring_enters", "uring_ops", "load"]
 for kind in sorted({r["kind"] for r in rows}):
     print(f"\n{kind}: medians A / B (B/A)")
     for k in keys:
