@@ -13,7 +13,7 @@
 //! about as long as they did (50 ms mean under the simulated load, where a
 //! leader nearly always has new records; [`latency`](super::latency)).
 
-use super::replica::{FetchOutcome, ParkedFetch};
+use super::replica::{Cut, FetchOutcome, ParkedFetch};
 use super::{Body, Entry, Event, Node, World};
 use super::{FETCH_BACKOFF_MS, FETCH_TIMEOUT_MS, FETCH_WAIT_MAX_MS};
 use crate::partition::replica::leader::{FetchAnswer, FollowerFetch};
@@ -108,11 +108,28 @@ impl World {
             return;
         }
         let outcome = replica.on_fetch_reply(leader_epoch, fetch_offset, answer, entries, reload);
-        self.stats.truncations += u64::from(outcome == FetchOutcome::Truncated);
+        if let FetchOutcome::Truncated(cut) = outcome {
+            self.count_truncation(cut);
+        }
         match outcome {
             FetchOutcome::Refused => self.schedule(FETCH_BACKOFF_MS, Event::Fetch(id)),
             // Appended: `follower_fetch` waits for the flush.
             _ => self.follower_fetch(id),
+        }
+    }
+
+    /// A follower's truncation, into the stats: which way its producer
+    /// state followed the cut.
+    fn count_truncation(&mut self, cut: Cut) {
+        let stats = &mut self.stats;
+        stats.truncations += 1;
+        match cut {
+            Cut::Nothing => {}
+            Cut::Reloaded => stats.truncations_reloaded += 1,
+            Cut::Fallback { differs } => {
+                stats.truncations_fallback += 1;
+                stats.fallbacks_differing += u64::from(differs);
+            }
         }
     }
 }

@@ -243,8 +243,20 @@ pub struct Stats {
     pub acked: u64,
     /// Leader elections.
     pub elections: u64,
-    /// Truncations on DivergingEpoch.
+    /// Truncations on DivergingEpoch (by leader epoch: the only way a
+    /// follower truncates here), including those that cut nothing.
     pub truncations: u64,
+    /// Truncations that cut entries, the producer state then reloaded from
+    /// the log that remains.
+    pub truncations_reloaded: u64,
+    /// Truncations that cut entries, the cut batches then dropped from the
+    /// producer state (the partition layer's fallback; only with
+    /// [`Options::truncation_fallback`]).
+    pub truncations_fallback: u64,
+    /// Fallbacks that left another producer state than a reload would
+    /// (fewer batches remembered below the cut, so far: see
+    /// `tests::the_truncation_fallback_mode_takes_the_fallback_and_stays_safe`).
+    pub fallbacks_differing: u64,
     /// Partition states the controller committed (elections, ISR changes,
     /// re-registrations).
     pub partition_changes: u64,

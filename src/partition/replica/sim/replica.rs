@@ -64,9 +64,23 @@ pub(super) enum FetchOutcome {
     /// Nothing to append (or the answer is stale): it fetches again now.
     Empty,
     /// It truncated its diverging log: it fetches again now.
-    Truncated,
+    Truncated(Cut),
     /// Refused: it fetches again after a backoff.
     Refused,
+}
+
+/// What a follower's truncation did to its producer state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cut {
+    /// Nothing was cut (its log ended at the leader's epoch end already).
+    Nothing,
+    /// Entries were cut and the producer state reloaded from the log that
+    /// remains (`truncate_as_follower` when it can).
+    Reloaded,
+    /// Entries were cut and the cut batches dropped from the producer state
+    /// (`truncate_as_follower`'s fallback when the reload fails);
+    /// `differs`: the state left is not the one a reload gives.
+    Fallback { differs: bool },
 }
 
 /// A follower's fetch a leader holds until it has something to answer
@@ -436,16 +450,29 @@ impl SimReplica {
                 self.log.truncate(to as usize);
                 self.epochs.truncate_from_end(to);
                 self.durable = self.durable.min(to);
-                if to < log_end {
-                    match reload {
-                        true => self.producers = producers_of(&self.log),
-                        false => self.producers.truncate_from(to),
-                    }
-                }
-                FetchOutcome::Truncated
+                let cut = match to < log_end {
+                    true => self.cut_producers(to, reload),
+                    false => Cut::Nothing,
+                };
+                FetchOutcome::Truncated(cut)
             }
             FetchAnswer::Refused(_) => FetchOutcome::Refused,
         }
+    }
+
+    /// The producer state after the log was cut at `to`: reloaded from
+    /// the log that remains when `reload`, else the cut batches dropped
+    /// from it (compared with a reload, so a run can tell whether the
+    /// fallback ever leaves another state).
+    fn cut_producers(&mut self, to: i64, reload: bool) -> Cut {
+        let reloaded = producers_of(&self.log);
+        if reload {
+            self.producers = reloaded;
+            return Cut::Reloaded;
+        }
+        self.producers.truncate_from(to);
+        let differs = answer_fields(&self.producers) != answer_fields(&reloaded);
+        Cut::Fallback { differs }
     }
 
     /// A leader's ISR proposal answered.
@@ -633,6 +660,23 @@ fn append_batch(entry: &Entry, offset: i64) -> AppendBatch {
         pinned_bytes: 0,
         info: batch_info(entry, offset),
     }
+}
+
+/// What a producer state answers appends with: each remembered batch (or
+/// the sequence to follow when none is), with its producer's epoch, in a
+/// fixed order. Timestamps are left out: they only expire producers (after
+/// a day) and answer retries on LogAppendTime topics, neither of which a
+/// run does.
+fn answer_fields(producers: &ProducerStateTable) -> Vec<(i64, i16, i32, i64, i32)> {
+    let mut fields: Vec<_> = producers
+        .snapshot_entries()
+        .map(|e| {
+            let batch = (e.last_sequence, e.last_offset, e.offset_delta);
+            (e.producer_id, e.epoch, batch.0, batch.1, batch.2)
+        })
+        .collect();
+    fields.sort_unstable();
+    fields
 }
 
 /// The producer state of `log`, rebuilt by replaying every entry (as

@@ -25,9 +25,13 @@
 //! - `a_leader_cut_off_from_the_controller_keeps_its_high_watermark_safe`
 //!   and `a_truncation_fallback_keeps_each_producers_sequence`: real bugs
 //!   the simulator found (fixed), in its opt-in fault modes.
+//! - `the_truncation_fallback_mode_takes_the_fallback_and_stays_safe`: the
+//!   fallback mode takes the fallback, which the default never does (its
+//!   runs otherwise match the default's: the test tells why).
 //! - The named seeds pass, but since the follower's fetch became a long poll
 //!   ([`fetching`](super::fetching)) no seed replays the run it was found
-//!   in (the fetch loop changed what each seed draws). What each found is
+//!   in (the fetch loop changed what each seed draws; seed 13650 of the
+//!   fallback mode catches the bug of 13323 again). What each found is
 //!   pinned by unit tests beside the code (`leader`, `producer_state`,
 //!   `client`); the seeds stay as runs of their fault modes.
 
@@ -36,6 +40,9 @@ use std::time::Instant;
 
 /// Seeds the default run covers.
 const CI_SEEDS: u64 = 2000;
+/// Seeds each mode runs in the fallback mode's test: about 700 cutting
+/// truncations each, half of them taking the fallback in its mode.
+const FALLBACK_MODE_SEEDS: u64 = 1_000;
 /// Seeds a planted bug gets to show itself in. 500 were enough until the
 /// follower's fetch became a long poll; since, fewer producers bump their
 /// epoch, and skipping the epoch fence shows in about 1 seed in 190 (the
@@ -88,6 +95,9 @@ fn add(totals: &mut Stats, stats: &Stats) {
     totals.acked += stats.acked;
     totals.elections += stats.elections;
     totals.truncations += stats.truncations;
+    totals.truncations_reloaded += stats.truncations_reloaded;
+    totals.truncations_fallback += stats.truncations_fallback;
+    totals.fallbacks_differing += stats.fallbacks_differing;
     totals.partition_changes += stats.partition_changes;
     totals.events += stats.events;
     totals.duplicates += stats.duplicates;
@@ -263,13 +273,67 @@ fn a_committed_record_is_retried_not_bumped() {
 /// appended the pipelined 7 ("sequence 7 committed at offset 8 where 6 is
 /// next"); replay it with `MILLRACE_REPLICA_SIM_TRUNCATION_FALLBACK=1`. See
 /// `producer_state::tests::a_truncation_below_every_remembered_batch_keeps_the_sequence`.
+///
+/// Seed 13323 no longer replays that run (the long poll changed it); seed
+/// 13650, the first of 0..20000 to fail with the fix undone (the cut
+/// sequence not kept), does: "producer 1000 epoch 0: sequence 84 committed
+/// at offset 76 where 76 is next", after three followers truncated to
+/// offset 76. The default mode passes it with the fix undone, as a reload
+/// from the log keeps the sequence.
 #[test]
 fn a_truncation_fallback_keeps_each_producers_sequence() {
     let options = Options {
         truncation_fallback: true,
         ..Options::default()
     };
-    if let Err(failure) = run_seed(13_323, options) {
-        panic!("{}", replay_hint(&failure));
+    for seed in [13_323, 13_650] {
+        if let Err(failure) = run_seed(seed, options) {
+            panic!("{}", replay_hint(&failure));
+        }
     }
+}
+
+/// The fault mode `truncation_fallback` is not inert (issue 13): half the
+/// truncations that cut entries take the partition layer's fallback (the
+/// cut batches dropped from the producer state, not a reload from the
+/// log), none do by default, and the invariants hold (no acknowledged
+/// record lost, logs agree below the high watermark, every producer's
+/// sequence without gaps).
+///
+/// Its runs otherwise match the default's, Stats and all, as they should:
+/// the fallback draw is made in both modes, and since the fix to
+/// `ProducerStateTable::truncate_from` (seed 13323 above) the fallback
+/// left every producer's epoch and next sequence as a reload does (in
+/// seeds 0..2000; it would not where a cut takes every batch of a new
+/// producer epoch: it keeps the new epoch). It remembers fewer batches
+/// below the cut (a reload remembers the last 5 in the log), which no
+/// retry reaches: a producer has at most `IN_FLIGHT_MAX` (5) batches
+/// unacknowledged, the cut ones among them, so any it may retry below the
+/// cut is among those the fallback kept. `fallbacks_differing` counts the
+/// fallbacks whose state differs at all. With the fix undone, this mode
+/// fails seed 13650 and the default does not.
+#[test]
+fn the_truncation_fallback_mode_takes_the_fallback_and_stays_safe() {
+    let fallback = Options {
+        truncation_fallback: true,
+        ..Options::default()
+    };
+    let mut totals = Vec::new();
+    for options in [Options::default(), fallback] {
+        let (stats, failure) = run_seeds(0, FALLBACK_MODE_SEEDS, options);
+        if let Some(failure) = failure {
+            panic!("{options:?}: {}", replay_hint(&failure));
+        }
+        totals.push(stats);
+    }
+    let (default, fallback) = (&totals[0], &totals[1]);
+    assert_eq!(default.truncations_fallback, 0, "{default:?}");
+    assert!(default.truncations_reloaded > 0, "{default:?}");
+    assert!(fallback.truncations_fallback > 0, "{fallback:?}");
+    assert!(fallback.truncations_reloaded > 0, "{fallback:?}");
+    // The fallback really leaves another producer state than a reload.
+    assert!(fallback.fallbacks_differing > 0, "{fallback:?}");
+    // The same truncations, each taking one way or the other.
+    let cut = fallback.truncations_fallback + fallback.truncations_reloaded;
+    assert_eq!(cut, default.truncations_reloaded, "{fallback:?}");
 }
