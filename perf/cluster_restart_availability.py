@@ -13,9 +13,13 @@ A benchmark, not a test. For each broker kind, each round:
 Both brokers keep their defaults for how long a silent broker stays registered
 (broker.session.timeout.ms, 9 s in Kafka).
 
-    python3 perf/cluster_restart_availability.py --rounds 3 [--kinds millrace,kafka]
+    target/test-venv/bin/python perf/cluster_restart_availability.py --rounds 3 [--kinds millrace,kafka]
 
-One JSON line per round, then the medians.
+One JSON line per round, then the medians (a round that did not recover within DEADLINE_S
+shows null). MILLRACE_BINARY picks the millrace build (default target/release/millrace);
+RESTART_MILLRACE_EXTRA="k=v;k=v" adds lines to every millrace node's file (e.g.
+min.insync.replicas=2); RESTART_KEEP=DIR keeps each round's node folders and logs there;
+RESTART_DEBUG=1 prints the leaders seen at each poll.
 """
 import argparse
 import json
@@ -170,7 +174,7 @@ def main():
     rows = []
     for round_index in range(args.rounds):
         for kind in args.kinds.split(","):
-            keep = os.environ.get("RESTART_KEEP")  # a folder to keep the nodes' logs in
+            keep = os.environ.get("RESTART_KEEP") or None  # a folder to keep the nodes' logs in
             with tempfile.TemporaryDirectory(prefix=f"restart-{kind}.", dir=keep) as workdir:
                 if keep:
                     workdir = tempfile.mkdtemp(prefix=f"{kind}-{round_index}.", dir=keep)

@@ -97,6 +97,17 @@ def high_watermark(bootstrap, topic, timeout_s=RESTART_ANSWER_TIMEOUT_S):
         time.sleep(0.2)
 
 
+def restart_all_but_node_3(cluster):
+    """kill -9 of nodes 1-3, then nodes 1 and 2 started again; returns their bootstrap."""
+    for broker in (1, 2, 3):
+        cluster.kill(broker)
+    for broker in (1, 2):
+        cluster.node(broker).launch()
+    for broker in (1, 2):
+        cluster.node(broker).wait_ready()
+    return ",".join(cluster.node(b).bootstrap for b in (1, 2))
+
+
 def test_after_a_whole_cluster_restart_consumers_read_what_was_committed(millrace_cluster):
     cluster = millrace_cluster(brokers=3)
     wait_for_brokers(cluster.bootstrap, 3)
@@ -108,15 +119,9 @@ def test_after_a_whole_cluster_restart_consumers_read_what_was_committed(millrac
     # Every broker's follower or leader knows the watermark and checkpointed it (the default
     # interval: a kill -9 skips the shutdown's checkpoint).
     time.sleep(2 + 1.5 * HW_CHECKPOINT_INTERVAL_MS / 1000)
-    for broker in (1, 2, 3):
-        cluster.kill(broker)
     # Two of three come back (a metadata quorum): the ISR can never reach min.insync.replicas=3,
     # so the high watermark stays where the restarted leader starts it.
-    for broker in (1, 2):
-        cluster.node(broker).launch()
-    for broker in (1, 2):
-        cluster.node(broker).wait_ready()
-    back = ",".join(cluster.node(b).bootstrap for b in (1, 2))
+    back = restart_all_but_node_3(cluster)
     wait_for_leader(back, topic, other_than=3)
     # Before the checkpoint the restarted leader started its watermark at 0: a consumer saw an
     # empty partition (high watermark 0) though all 200 records were committed.
@@ -145,13 +150,7 @@ def test_after_a_whole_cluster_restart_at_min_insync_one_the_nodes_back_lead_eve
         delivered = produce_all(producer, topic, [(None, b"before-%d" % partition)],
                                 partition=partition)
         assert not delivered.errors, delivered.errors[:3]
-    for broker in (1, 2, 3):
-        cluster.kill(broker)
-    for broker in (1, 2):
-        cluster.node(broker).launch()
-    for broker in (1, 2):
-        cluster.node(broker).wait_ready()
-    back = ",".join(cluster.node(b).bootstrap for b in (1, 2))
+    back = restart_all_but_node_3(cluster)
     for partition in range(partitions):
         wait_for_leader(back, topic, partition, other_than=3)
     producer = new_producer(back, acks="all")
