@@ -150,7 +150,8 @@ impl Controller {
     /// every ISR first, and a partition kept only the dead node, leaderless
     /// until it returned (the default min.insync.replicas=1 puts no one in
     /// the ELR before that). Fencing a broker only moves its leaderships and
-    /// ISR seats; one that was alive after all registers again.
+    /// ISR seats; one that was alive after all is unfenced by its next
+    /// heartbeat and rejoins the ISRs once caught up.
     fn fence_silent_registrations(
         &mut self,
         replaced: BrokerId,
