@@ -119,8 +119,13 @@ def socket_queues(local_port, remote_port):
 
 
 def unread_bytes_at_broker(broker_port, client_port):
-    """Bytes the client sent that the broker has not read yet (rx_queue of the broker's end)."""
-    return socket_queues(broker_port, client_port)[1]
+    """Bytes the client wrote that the broker has not read yet: those in the broker's receive
+    queue, plus those still in the client's send queue (the broker's receive window is full, or
+    they are in flight). The broker's queue alone undercounts by however many bytes its receive
+    window (autotuned, so it varies with load) left on the client's side."""
+    in_broker_queue = socket_queues(broker_port, client_port)[1]
+    not_yet_acknowledged = socket_queues(client_port, broker_port)[0]
+    return in_broker_queue + not_yet_acknowledged
 
 
 def wait_until(predicate, timeout_s, interval_s=0.1):
