@@ -93,8 +93,9 @@ class CrashToolError(Exception):
 class BrokerProcess:
     """One `millrace serve` the tool owns; started again on the same data dir and port."""
 
-    def __init__(self, binary, data_dir, shards, log_path):
+    def __init__(self, binary, data_dir, shards, log_path, overrides=None):
         self.binary = Path(binary)
+        self.overrides = dict(overrides or {})
         self.data_dir = Path(data_dir)
         self.shards = shards
         self.log_path = Path(log_path)
@@ -112,6 +113,7 @@ class BrokerProcess:
             "listeners": f"PLAINTEXT://{self.bootstrap}",
             "log.dirs": str(self.data_dir),
             "num.shards": str(self.shards),
+            **self.overrides,
         }
         cmd = [str(self.binary), "serve"]
         for key, value in settings.items():
@@ -561,6 +563,8 @@ class CrashRunSettings:
     # The topic's segment.bytes; 0 keeps the broker's default. Small segments make the kills land
     # in segment rolls and their seals (storage/roll.rs).
     segment_bytes: int = 0
+    # More broker settings (key -> value), e.g. a storage option under test.
+    broker_overrides: dict = field(default_factory=dict)
     message_timeout_ms: int = MESSAGE_TIMEOUT_MS
     seed: int = 0
     binary: str = str(DEFAULT_BINARY)
@@ -608,7 +612,9 @@ def run(settings, log=print):
     work_dir = Path(settings.work_dir or tempfile.mkdtemp(prefix="millrace-crashcycle-")).resolve()
     data_dir = work_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker = BrokerProcess(settings.binary, data_dir, settings.shards, work_dir / "broker.log")
+    broker = BrokerProcess(
+        settings.binary, data_dir, settings.shards, work_dir / "broker.log", settings.broker_overrides
+    )
     rng = random.Random(settings.seed)
     producers = []
     try:

@@ -59,6 +59,26 @@ def test_sigkill_cycles_amid_segment_rolls_keep_every_acknowledged_record_exactl
     assert_nothing_acknowledged_lost(settings, crashcycle.run(settings))
 
 
+ZERO_AHEAD_CYCLES = 5
+ZERO_AHEAD_BYTES = 32 * 1024 * 1024
+ZERO_AHEAD_SEGMENT_BYTES = 4 * 1024 * 1024
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_sigkill_cycles_with_zero_ahead_keep_every_acknowledged_record_exactly_once(tmp_path):
+    """With log.zero.ahead.bytes on, zeros are written past the data while it is written,
+    rolled and recovered (storage/zero_ahead.rs): none may land over a record."""
+    settings = crashcycle.CrashRunSettings(
+        cycles=ZERO_AHEAD_CYCLES,
+        rate_per_producer=RATE_PER_PRODUCER,
+        segment_bytes=ZERO_AHEAD_SEGMENT_BYTES,
+        broker_overrides={"log.zero.ahead.bytes": str(ZERO_AHEAD_BYTES)},
+        seed=int(time.time()),
+        work_dir=str(tmp_path),
+    )
+    assert_nothing_acknowledged_lost(settings, crashcycle.run(settings))
+
+
 def raw_batch(values):
     return kafka_wire.encode_record_batch([(None, value) for value in values], int(time.time() * 1000))
 

@@ -631,6 +631,16 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.unwritten_bytes_per_shard_max, bytes_key(v)?),
     },
     BrokerKey {
+        name: "log.zero.ahead.bytes",
+        default: Some("0"),
+        doc: "How far past its data an active segment's preallocated blocks are written with zeros \
+              ahead of the data, off the write path (e.g. 33554432): data writes then overwrite \
+              written blocks, which io_uring finishes without a worker thread (less broker CPU per \
+              byte, more throughput when the CPU is the limit), at the price of writing each byte \
+              twice to the device and a longer latency tail (fdatasyncs also flush the zeros). 0 = off.",
+        apply: |c, v| store(&mut c.zero_ahead_bytes, bytes_key(v)? as u64),
+    },
+    BrokerKey {
         name: "log.read.handles.per.shard",
         default: Some("0"),
         doc: "Buffered segment read handles (open files) one shard keeps for fetches, least recently \

@@ -146,6 +146,8 @@ pub struct Config {
     pub recent_bytes_per_shard_max: usize,
     /// `log.unwritten.bytes.per.shard.max`.
     pub unwritten_bytes_per_shard_max: usize,
+    /// `log.zero.ahead.bytes`.
+    pub zero_ahead_bytes: u64,
     /// `log.read.handles.per.shard`; 0 = derived from the open-file limit
     /// (the start resolves it: `shard::open_files`).
     pub read_handles_per_shard: usize,
@@ -353,6 +355,7 @@ impl Config {
             recent_bytes_per_partition_min: 0,
             recent_bytes_per_shard_max: 0,
             unwritten_bytes_per_shard_max: 0,
+            zero_ahead_bytes: 0,
             read_handles_per_shard: 0,
             open_files_partitions_max: u64::MAX,
             log_level: String::new(),
@@ -515,6 +518,7 @@ impl Config {
             recent_bytes_per_partition_min: self.recent_bytes_per_partition_min,
             recent_bytes_per_shard_max: self.recent_bytes_per_shard_max,
             unwritten_bytes_per_shard_max: self.unwritten_bytes_per_shard_max,
+            zero_ahead_bytes: self.zero_ahead_bytes,
             ..crate::storage::StorageLimits::default()
         }
     }

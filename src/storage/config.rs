@@ -129,6 +129,10 @@ pub struct StorageLimits {
     /// A partition that wrote nothing for this long gives back the
     /// preallocated space past its written end.
     pub preallocation_idle_ms: u64,
+    /// How far past its data an active segment's preallocated blocks are
+    /// written with zeros ahead of the writes (`log.zero.ahead.bytes`,
+    /// `zero_ahead.rs`); 0 turns it off.
+    pub zero_ahead_bytes: u64,
     /// Flush rounds (one per dirty partition) in flight per shard; other
     /// dirty partitions wait for a place.
     pub flush_logs_per_round_max: usize,
@@ -156,6 +160,8 @@ impl Default for StorageLimits {
             preallocate_step_bytes_min: 64 << 10,
             preallocate_step_bytes_max: 64 << 20,
             preallocation_idle_ms: PREALLOCATION_IDLE_MS_DEFAULT,
+            // Off: it costs the latency tail on this platform (`zero_ahead.rs`).
+            zero_ahead_bytes: 0,
             flush_logs_per_round_max: 32,
             header_arena_bytes: 64 << 10,
             scan_read_bytes: 16 << 10,

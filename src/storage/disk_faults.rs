@@ -119,6 +119,7 @@ impl PartitionLog {
     /// no block of a refused batch stays in the file (and the space is
     /// freed). Caller holds `flush_lock`.
     async fn cut_to_written(&self) -> Result<(), StorageError> {
+        self.zero_task_done().await;
         let (reader, written) = {
             let state = self.state.borrow();
             (state.active.reader(), state.write.written)
@@ -128,7 +129,7 @@ impl PartitionLog {
             .truncate(written)
             .await
             .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
-        self.state.borrow_mut().active.allocated = written;
+        self.state.borrow_mut().active.cut_allocation_to(written);
         reader
             .dma
             .fdatasync()
@@ -150,7 +151,8 @@ impl PartitionLog {
         }
         {
             let mut state = self.state.borrow_mut();
-            state.active.allocated = state.active.size;
+            let size = state.active.size;
+            state.active.cut_allocation_to(size);
         }
         self.enter_disk_full(error)
     }

@@ -160,6 +160,8 @@ impl PartitionLog {
     /// fdatasync in flight (`sync_lock`), always in that order.
     pub(super) async fn flush_turn(&self) -> Result<FlushTurn<'_>, GlommioError<()>> {
         let write = self.flush_lock.acquire_permit(1).await?;
+        // Whoever takes the turn may cut the active file (`zero_ahead.rs`).
+        self.zero_task_done().await;
         let sync = self.sync_lock.acquire_permit(1).await?;
         Ok(FlushTurn {
             _write: write,
@@ -167,11 +169,15 @@ impl PartitionLog {
         })
     }
 
-    /// The flush turn if it is free now.
-    pub(super) fn try_flush_turn(&self) -> Result<FlushTurn<'_>, GlommioError<()>> {
-        let write = self.flush_lock.try_acquire_permit(1)?;
-        let sync = self.sync_lock.try_acquire_permit(1)?;
-        Ok(FlushTurn {
+    /// The flush turn if it is free now (no zero task runs either), else
+    /// `None`.
+    pub(super) fn try_flush_turn(&self) -> Option<FlushTurn<'_>> {
+        if self.zero_task_in_flight() {
+            return None;
+        }
+        let write = self.flush_lock.try_acquire_permit(1).ok()?;
+        let sync = self.sync_lock.try_acquire_permit(1).ok()?;
+        Some(FlushTurn {
             _write: write,
             _sync: sync,
         })
@@ -197,6 +203,7 @@ impl PartitionLog {
         if self.failure.borrow().is_some() || self.write_round().await.is_err() {
             return;
         }
+        self.zero_ahead_if_due();
         let sync = match self.sync_due() {
             true => self.sync_lock.try_acquire_permit(1).ok(),
             false => None,
@@ -317,8 +324,12 @@ impl PartitionLog {
             (plan.segment_base, plan.end_position, plan.end_offset);
         let tail_block = plan.tail_block.clone();
         let bytes = plan.bytes();
-        let outcome = match self.allocate_for(plan.write_end()).await {
-            Ok(()) => plan.execute().await,
+        let write_end = plan.write_end();
+        let outcome = match self.allocate_for(write_end).await {
+            Ok(()) => {
+                self.zero_task_done_in(segment_base, write_end).await;
+                plan.execute().await
+            }
             Err(error) => Err(error),
         };
         if let Err(error) = outcome {
@@ -334,6 +345,7 @@ impl PartitionLog {
             if state.active.base_offset == segment_base {
                 state.write.written = end_position;
                 state.write.tail_block = tail_block;
+                state.active.zeroed = state.active.zeroed.max(write_end);
             }
             state.written_end_offset = end_offset;
             state.last_write_ms = now_ms();

@@ -284,6 +284,8 @@ pub struct PartitionLog {
     pub(super) unflushed_topic_id: Cell<Option<uuid::Uuid>>,
     /// A base offset fill of loaded index entries runs (`base_fill.rs`).
     pub(super) base_fill_running: Cell<bool>,
+    /// The task writing zeros ahead of the data (`zero_ahead.rs`).
+    pub(super) zero_ahead: super::zero_ahead::ZeroAhead,
     /// Counted among the open logs while it lives (the open-file budget).
     pub(super) _counted: super::io::CountedLog,
 }
@@ -303,6 +305,10 @@ pub struct LogStats {
     pub sync_errors: u64,
     /// ENOSPC answers to writes, preallocations and rolls.
     pub no_space_errors: u64,
+    /// Zeros written ahead of the data (`zero_ahead.rs`).
+    pub zeroed_bytes: u64,
+    /// Failed zero-ahead writes (the log then stops zeroing ahead).
+    pub zero_write_errors: u64,
 }
 
 impl PartitionLog {
@@ -373,6 +379,7 @@ impl PartitionLog {
             unwritten_counted: Cell::new(0),
             unflushed_topic_id: Cell::new(None),
             base_fill_running: Cell::new(false),
+            zero_ahead: Default::default(),
             _counted: super::io::CountedLog::new(),
         })
     }

@@ -72,6 +72,9 @@ mod truncate_segments;
 #[cfg(test)]
 mod truncate_tests;
 mod unwritten;
+mod zero_ahead;
+#[cfg(test)]
+mod zero_ahead_tests;
 
 #[cfg(test)]
 mod delete_tests;

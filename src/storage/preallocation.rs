@@ -91,7 +91,7 @@ impl PartitionLog {
         if !self.idle_with_space_to_give_back(now_ms) {
             return Ok(false);
         }
-        let Ok(_flush) = self.try_flush_turn() else {
+        let Some(_flush) = self.try_flush_turn() else {
             return Ok(false);
         };
         if !self.idle_with_space_to_give_back(now_ms) {
@@ -107,7 +107,7 @@ impl PartitionLog {
             .await
             .map_err(|e| StorageError::io("truncate", &reader.log_path, e))?;
         let mut state = self.state.borrow_mut();
-        state.active.allocated = keep;
+        state.active.cut_allocation_to(keep);
         state.preallocation.on_idle(&self.limits);
         Ok(true)
     }

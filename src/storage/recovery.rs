@@ -368,12 +368,14 @@ async fn load_active(
     segment.indexes = outcome.indexes;
     segment.first_batch_timestamp = first_batch_timestamp;
     segment.allocated = file_size;
+    // What is past the data may be unwritten extents: zero-ahead starts at its end.
+    segment.zeroed = super::segment::align_up(segment.size);
     if !start.clean_shutdown || file_size != segment.size {
         // Zero everything past the valid data (stale or torn bytes). No
         // preallocation: the first write round extends the file at the
         // partition's pace, so opening many partitions reserves no disk.
         segment.truncate_file(segment.size).await?;
-        segment.allocated = segment.size;
+        segment.cut_allocation_to(segment.size);
         segment.sync().await?;
     }
     let (tail_batches, tail_block) = load_tail(&segment, tail).await?;

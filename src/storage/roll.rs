@@ -160,6 +160,8 @@ impl PartitionLog {
             self.state.borrow_mut().sealing = None;
             return Ok(());
         };
+        // The cut below must come after any zero write into the old file.
+        self.zero_task_done_in(sealing.base_offset, u64::MAX).await;
         let sync_started = std::time::Instant::now();
         let synced = work.reader.truncate_synced(work.size).await;
         crate::metrics::with_local(|m| m.fsync_latency.observe(sync_started.elapsed()));
@@ -198,7 +200,8 @@ impl PartitionLog {
             let mut state = self.state.borrow_mut();
             state.sealing = None;
             if let Some(segment) = state.sealed.get_mut(&sealing.base_offset) {
-                segment.allocated = segment.size;
+                let size = segment.size;
+                segment.cut_allocation_to(size);
             }
             state.synced_end_offset = state.synced_end_offset.max(sealing.end_offset);
             state.unsynced_records = state.unsynced_records.saturating_sub(sealing.records);

@@ -87,6 +87,9 @@ pub struct Segment {
     pub created_ms: i64,
     /// Bytes preallocated (size set): writes must stay below this.
     pub allocated: u64,
+    /// File bytes known written (data or zero-ahead zeros, block aligned):
+    /// writes below it overwrite written blocks (`zero_ahead.rs`).
+    pub zeroed: u64,
 }
 
 impl Segment {
@@ -139,6 +142,7 @@ impl Segment {
             first_batch_timestamp: None,
             created_ms: super::log::now_ms(),
             allocated: 0,
+            zeroed: 0,
         }
     }
 
@@ -152,6 +156,12 @@ impl Segment {
             Some(first) if first >= 0 => incoming_timestamp.saturating_sub(first),
             _ => now_ms.saturating_sub(self.created_ms),
         }
+    }
+
+    /// The file now ends at `end`: nothing is allocated or zeroed past it.
+    pub fn cut_allocation_to(&mut self, end: u64) {
+        self.allocated = end;
+        self.zeroed = self.zeroed.min(end);
     }
 
     /// Size of the file on disk (including preallocated space).

@@ -137,7 +137,7 @@ impl PartitionLog {
         }
         // Before the cut, so the time index observes the kept batches too.
         state.cut_active_tail(cut, position);
-        state.active.allocated = position;
+        state.active.cut_allocation_to(position);
         state.write.written = position;
         state.write.synced = state.write.synced.min(position);
         state.write.tail_block = tail_block;

@@ -82,6 +82,12 @@ pub enum Fault {
         /// Added latency of each.
         ms: u64,
     },
+    /// Every zero-ahead write ([`FaultyFile::write_zeros`]) waits `ms`
+    /// before it happens. Zero writes are not counted by the other rules.
+    SlowZeroWrite {
+        /// Added latency of each.
+        ms: u64,
+    },
 }
 
 impl Fault {
@@ -273,6 +279,15 @@ impl FaultPlan {
         verdict
     }
 
+    /// The added latency of a zero-ahead write, if a rule slows them.
+    fn zero_write_delay_ms(&self, path: &Path) -> Option<u64> {
+        let path = path.to_string_lossy();
+        self.rules.iter().find_map(|rule| match rule.fault {
+            Fault::SlowZeroWrite { ms } if path.contains(rule.file_contains.as_str()) => Some(ms),
+            _ => None,
+        })
+    }
+
     /// Charges the growth of `path` to `new_end` against the space left.
     fn grow(&self, path: &Path, new_end: u64) -> io::Result<()> {
         let mut files = self.files.borrow_mut();
@@ -454,6 +469,26 @@ impl FaultyFile {
                 self.save_pre_image(position, len)?;
                 super::os_error(self.inner.write_at(buffer, position).await)
             }
+        }
+    }
+
+    /// Zeros over `[position, position + len)`: no rule counts it, a
+    /// [`Fault::SlowZeroWrite`] delays it, and the crash model records what
+    /// it overwrites like any write.
+    pub(super) async fn write_zeros(&self, position: u64, len: usize) -> io::Result<()> {
+        self.check_alive()?;
+        if let Some(ms) = self.plan.zero_write_delay_ms(&self.path) {
+            glommio::timer::sleep(std::time::Duration::from_millis(ms)).await;
+            self.check_alive()?;
+        }
+        self.plan.grow(&self.path, position + len as u64)?;
+        self.save_pre_image(position, len)?;
+        let mut buffer = self.inner.alloc_dma_buffer(len);
+        buffer.as_bytes_mut().fill(0);
+        let written = super::os_error(self.inner.write_at(buffer, position).await)?;
+        match written == len {
+            true => Ok(()),
+            false => Err(io::Error::other("short zero write")),
         }
     }
 

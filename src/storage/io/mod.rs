@@ -23,8 +23,14 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Size of the one buffer of zeros each thread keeps for zero-ahead writes
+/// ([`SegmentFile::write_zeros`]): a longer range is written in pieces.
+pub const ZERO_BUFFER_BYTES: usize = 1 << 20;
+
 thread_local! {
     static FAULT_PLAN: RefCell<Option<Rc<FaultPlan>>> = const { RefCell::new(None) };
+    /// Zeros shared by every zero-ahead write of the thread (never written to).
+    static ZEROS: RefCell<Option<Rc<DmaBuffer>>> = const { RefCell::new(None) };
 }
 
 /// Makes files opened on this thread from now on inject `plan`'s faults
@@ -198,6 +204,28 @@ impl SegmentFile {
         }
     }
 
+    /// Writes zeros over `[position, position + len)` (both aligned, below
+    /// the file's size), in pieces of at most [`ZERO_BUFFER_BYTES`] from one
+    /// buffer of zeros the thread shares. What it is for: `zero_ahead.rs`.
+    pub async fn write_zeros(&self, position: u64, len: u64) -> io::Result<()> {
+        let mut at = position;
+        let end = position + len;
+        while at < end {
+            let piece = (end - at).min(ZERO_BUFFER_BYTES as u64) as usize;
+            match &self.file {
+                FileKind::Direct(file) => {
+                    let written = os_error(file.write_rc_at(zeros(file, piece), at).await)?;
+                    if written != piece {
+                        return Err(io::Error::other("short zero write"));
+                    }
+                }
+                FileKind::Faulty(file) => file.write_zeros(at, piece).await?,
+            }
+            at += piece as u64;
+        }
+        Ok(())
+    }
+
     /// Reads up to `len` bytes at `position` (any alignment).
     pub async fn read_at(&self, position: u64, len: usize) -> io::Result<ReadResult> {
         if let FileKind::Faulty(file) = &self.file {
@@ -245,6 +273,26 @@ impl SegmentFile {
             FileKind::Faulty(file) => file.close().await,
         }
     }
+}
+
+/// `len` bytes of zeros: the thread's shared buffer when it is that size,
+/// else a new one (the last piece of a range).
+fn zeros(file: &DmaFile, len: usize) -> Rc<DmaBuffer> {
+    if len != ZERO_BUFFER_BYTES {
+        let mut buffer = file.alloc_dma_buffer(len);
+        buffer.as_bytes_mut().fill(0);
+        return Rc::new(buffer);
+    }
+    ZEROS.with(|shared| {
+        shared
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                let mut buffer = file.alloc_dma_buffer(ZERO_BUFFER_BYTES);
+                buffer.as_bytes_mut().fill(0);
+                Rc::new(buffer)
+            })
+            .clone()
+    })
 }
 
 /// Creates `dir` and any missing ancestors, fsyncing the parent of each

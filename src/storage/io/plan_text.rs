@@ -64,6 +64,9 @@ pub fn parse_fault_plan(text: &str) -> Result<FaultPlan, String> {
                 from_nth: args.from.unwrap_or(1),
                 ms: need(args.ms, "ms")?,
             },
+            "slow-zero-write" => Fault::SlowZeroWrite {
+                ms: need(args.ms, "ms")?,
+            },
             "nospace" => {
                 space_bytes = Some(need(args.after, "after")?);
                 continue;
