@@ -31,13 +31,7 @@ fn the_preallocated_blocks_past_the_data_are_written_ahead_and_not_when_off() {
             let storage = new_storage(&dir, limits);
             let log = open(&storage, LogConfig::default(), true).await;
             for _ in 0..20 {
-                let result = log
-                    .append(vec![plain_batch(10, 10_000, 1)], 0)
-                    .await
-                    .unwrap();
-                log.wait_durable(result.last_offset, Durability::Written)
-                    .await
-                    .unwrap();
+                append_one(&log, Durability::Written).await;
             }
             wait_for_no_zero_task(&log).await;
             let data_end = align_up(log.size_bytes());
@@ -78,13 +72,7 @@ fn writes_reaching_into_a_zero_write_in_flight_wait_for_it_and_nothing_is_lost()
         // Each batch is written by its own round, right after the one
         // before: the rounds run into the ranges being zeroed.
         for _ in 0..batches {
-            let result = log
-                .append(vec![plain_batch(10, 10_000, 1)], 0)
-                .await
-                .unwrap();
-            log.wait_durable(result.last_offset, Durability::Synced)
-                .await
-                .unwrap();
+            append_one(&log, Durability::Synced).await;
         }
         wait_for_no_zero_task(&log).await;
         assert!(log.stats().zeroed_bytes > 0, "zero writes ran");
@@ -106,13 +94,7 @@ fn a_close_while_a_zero_write_is_in_flight_leaves_the_file_at_its_data_end() {
         let _plan = with_plan(slow_zero_writes());
         let storage = new_storage(&dir, zero_ahead_on());
         let log = open(&storage, LogConfig::default(), true).await;
-        let result = log
-            .append(vec![plain_batch(10, 10_000, 1)], 0)
-            .await
-            .unwrap();
-        log.wait_durable(result.last_offset, Durability::Written)
-            .await
-            .unwrap();
+        append_one(&log, Durability::Written).await;
         assert!(log.zero_task_in_flight(), "the round started a zero write");
         storage.shutdown().await.unwrap();
         // Had the close not waited, the zero write would land about now.
@@ -138,14 +120,8 @@ fn a_roll_while_a_zero_write_is_in_flight_seals_the_old_file_at_its_data_end() {
         while segment_files(&dir).len() < 3 {
             let in_flight = log.zero_task_in_flight();
             let segments = segment_files(&dir).len();
-            let result = log
-                .append(vec![plain_batch(10, 10_000, 1)], 0)
-                .await
-                .unwrap();
+            append_one(&log, Durability::Written).await;
             rolled_with_zero_in_flight |= in_flight && segment_files(&dir).len() > segments;
-            log.wait_durable(result.last_offset, Durability::Written)
-                .await
-                .unwrap();
         }
         assert!(
             rolled_with_zero_in_flight,
@@ -169,6 +145,17 @@ fn a_roll_while_a_zero_write_is_in_flight_seals_the_old_file_at_its_data_end() {
         storage.shutdown().await.unwrap();
         install_fault_plan(None);
     });
+}
+
+/// Appends one batch (10 records of 10 KB) and waits for `durability`.
+async fn append_one(log: &PartitionLog, durability: Durability) {
+    let result = log
+        .append(vec![plain_batch(10, 10_000, 1)], 0)
+        .await
+        .unwrap();
+    log.wait_durable(result.last_offset, durability)
+        .await
+        .unwrap();
 }
 
 fn zero_ahead_on() -> StorageLimits {
