@@ -355,3 +355,36 @@ def test_requests_the_broker_refuses_are_counted_as_errors_by_api(broker):
     assert total(families, "millrace_request_errors_total", api="Metadata") == 1
     assert total(families, "millrace_request_errors_total", api="unknown") == 1
     assert total(families, "millrace_request_errors_total", api="ApiVersions") == 0
+
+
+ZERO_AHEAD_BYTES = 32 * 1024 * 1024
+ZERO_AHEAD_PARTITIONS = 2
+ZERO_AHEAD_RECORDS = 4000
+ZERO_AHEAD_PAYLOAD_BYTES = 4000  # 16 MB in all
+
+
+def test_zero_ahead_is_counted_when_on_and_absent_when_off(broker):
+    """log.zero.ahead.bytes (storage/zero_ahead.rs): on, zeros are written past the data while a
+    real producer writes, /metrics counts them, and every record reads back as produced. Off
+    (the default), nothing is zeroed."""
+    for zero_ahead_bytes in (ZERO_AHEAD_BYTES, 0):
+        http_port = free_port()
+        bootstrap, _, _ = broker(
+            **{"http.listener": f"{HOST}:{http_port}", "log.zero.ahead.bytes": zero_ahead_bytes}
+        )
+        topic = unique_topic("zero-ahead")
+        create_topic(bootstrap, topic, ZERO_AHEAD_PARTITIONS)
+        producer = new_producer(bootstrap, acks="all", **{"linger.ms": 5})
+        messages = [(f"{i}".encode(), i.to_bytes(4, "big") * (ZERO_AHEAD_PAYLOAD_BYTES // 4)) for i in range(ZERO_AHEAD_RECORDS)]
+        delivered = produce_all(producer, topic, messages)
+        assert not delivered.errors and len(delivered.delivered) == ZERO_AHEAD_RECORDS
+        received = consume_all(bootstrap, topic, ZERO_AHEAD_PARTITIONS)
+        got = sorted((key, value) for records in received.values() for _, key, value in records)
+        assert got == sorted(messages)
+        families = scrape(http_port)
+        zeroed = total(families, "millrace_zero_ahead_bytes_total")
+        assert total(families, "millrace_zero_ahead_write_errors_total") == 0
+        if zero_ahead_bytes:
+            assert zeroed > 0, "no zeros written ahead with log.zero.ahead.bytes on"
+        else:
+            assert zeroed == 0, f"{zeroed} bytes of zeros written with log.zero.ahead.bytes=0"

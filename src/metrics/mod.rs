@@ -127,6 +127,10 @@ pub struct ShardMetrics {
     /// O_DIRECT reads of batch headers by base offset fills of offset
     /// index entries loaded from files (`storage/base_fill.rs`).
     pub index_base_fill_reads: Counter,
+    /// Zeros written ahead of the data (`storage/zero_ahead.rs`).
+    pub zero_ahead_bytes: Counter,
+    /// Failed zero-ahead writes.
+    pub zero_ahead_write_errors: Counter,
     /// Reactor stalls (probe wake-ups later than the stall threshold).
     pub reactor_stalls: Counter,
     /// Lateness of the reactor probe's timer wake-ups.
@@ -162,6 +166,8 @@ impl ShardMetrics {
             cross_shard_received: Counter::default(),
             segment_scan_reads: Counter::default(),
             index_base_fill_reads: Counter::default(),
+            zero_ahead_bytes: Counter::default(),
+            zero_ahead_write_errors: Counter::default(),
             reactor_stalls: Counter::default(),
             reactor_delay: LatencyHistogram::default(),
             executor: ExecutorCounters::default(),

@@ -204,7 +204,7 @@ fn render_partition_errors(w: &mut TextWriter, registry: &Registry) {
 
 fn render_traffic(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let counters: [(&str, &str, Read); 10] = [
+    let counters: [(&str, &str, Read); 12] = [
         (
             "millrace_request_bytes_total",
             "Request bytes received (frames with their size prefix).",
@@ -256,6 +256,17 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
             "O_DIRECT reads of batch headers that give offset index entries loaded from \
              .index files their batch base offsets (in the background, once per entry).",
             |m| m.index_base_fill_reads.get(),
+        ),
+        (
+            "millrace_zero_ahead_bytes_total",
+            "Zeros written over preallocated segment blocks ahead of the data \
+             (log.zero.ahead.bytes).",
+            |m| m.zero_ahead_bytes.get(),
+        ),
+        (
+            "millrace_zero_ahead_write_errors_total",
+            "Failed zero-ahead writes; each stops zeroing ahead for its partition's log.",
+            |m| m.zero_ahead_write_errors.get(),
         ),
     ];
     for (name, help, read) in counters {

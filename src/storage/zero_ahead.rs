@@ -258,12 +258,15 @@ impl PartitionLog {
                     state.active.zeroed = state.active.zeroed.max(piece.to);
                 }
                 drop(state);
-                self.update_stats(|stats| stats.zeroed_bytes += piece.to - piece.from);
+                let bytes = piece.to - piece.from;
+                self.update_stats(|stats| stats.zeroed_bytes += bytes);
+                crate::metrics::with_local(|m| m.zero_ahead_bytes.add(bytes));
                 true
             }
             Err(error) => {
                 self.zero_ahead.stopped.set(true);
                 self.update_stats(|stats| stats.zero_write_errors += 1);
+                crate::metrics::with_local(|m| m.zero_ahead_write_errors.inc());
                 log::warn!(
                     "{}: writing zeros ahead of the data failed ({error}); this log stops \
                      zeroing ahead, its writes go on into preallocated blocks",
