@@ -22,9 +22,10 @@
 //!   past the known-written end ([`Segment::zeroed`]) is due (or all the
 //!   preallocation has left), one task zeroes towards that distance past
 //!   the data, within the preallocation, one [`ZERO_BUFFER_BYTES`] write at
-//!   a time: a data write or fdatasync queues behind at most one of them
-//!   (a 16 MiB burst put ~10 ms on the acks=1 p99). No fdatasync of its
-//!   own: the next data sync commits the conversions, once per piece;
+//!   a time, so a round or a cut waiting for it waits for one piece at most
+//!   (the tail cost above was about the same with 16 MiB zero rounds, each
+//!   followed by an fdatasync). No fdatasync of its own: the next data sync
+//!   commits the conversions;
 //! - at most one such task per log, started only by a flusher round, under
 //!   `flush_lock`;
 //! - a round whose writes reach into the piece being zeroed waits for it:
