@@ -6,6 +6,7 @@
 //! more specific key beats its alias regardless of where it was written
 //! (`log.retention.ms` over `log.retention.hours`, `node.id` over `broker.id`).
 
+mod ignored_keys;
 pub mod keys;
 pub mod kraft;
 pub mod listener;
