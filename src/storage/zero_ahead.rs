@@ -44,7 +44,7 @@
 
 use super::io::{SegmentFile, ZERO_BUFFER_BYTES};
 use super::log::PartitionLog;
-use super::segment::{align_up, WRITE_ALIGNMENT_BYTES};
+use super::segment::{align_down, align_up};
 use glommio::sync::Semaphore;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -120,10 +120,6 @@ fn zero_limit(written: u64, allocated: u64, ahead_bytes: u64) -> u64 {
         return 0;
     }
     align_down(allocated).min(align_up(written).saturating_add(align_down(ahead_bytes)))
-}
-
-fn align_down(value: u64) -> u64 {
-    value / WRITE_ALIGNMENT_BYTES * WRITE_ALIGNMENT_BYTES
 }
 
 impl PartitionLog {
