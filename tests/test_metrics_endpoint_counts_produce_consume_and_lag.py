@@ -363,6 +363,20 @@ ZERO_AHEAD_RECORDS = 4000
 ZERO_AHEAD_PAYLOAD_BYTES = 4000  # 16 MB in all
 
 
+def produce_and_read_back(bootstrap, name, partitions, records, payload_bytes, linger_ms):
+    """Produces `records` distinct records with acks=all to a new topic of `partitions`, then
+    checks that every one reads back as produced."""
+    topic = unique_topic(name)
+    create_topic(bootstrap, topic, partitions)
+    producer = new_producer(bootstrap, acks="all", **{"linger.ms": linger_ms})
+    messages = [(f"{i}".encode(), i.to_bytes(4, "big") * (payload_bytes // 4)) for i in range(records)]
+    delivered = produce_all(producer, topic, messages)
+    assert not delivered.errors and len(delivered.delivered) == records
+    received = consume_all(bootstrap, topic, partitions)
+    got = sorted((key, value) for by_partition in received.values() for _, key, value in by_partition)
+    assert got == sorted(messages)
+
+
 def test_zero_ahead_is_counted_when_on_and_absent_when_off(broker):
     """log.zero.ahead.bytes (storage/zero_ahead.rs): on, zeros are written past the data while a
     real producer writes, /metrics counts them, and every record reads back as produced. Off
@@ -372,15 +386,9 @@ def test_zero_ahead_is_counted_when_on_and_absent_when_off(broker):
         bootstrap, _, _ = broker(
             **{"http.listener": f"{HOST}:{http_port}", "log.zero.ahead.bytes": zero_ahead_bytes}
         )
-        topic = unique_topic("zero-ahead")
-        create_topic(bootstrap, topic, ZERO_AHEAD_PARTITIONS)
-        producer = new_producer(bootstrap, acks="all", **{"linger.ms": 5})
-        messages = [(f"{i}".encode(), i.to_bytes(4, "big") * (ZERO_AHEAD_PAYLOAD_BYTES // 4)) for i in range(ZERO_AHEAD_RECORDS)]
-        delivered = produce_all(producer, topic, messages)
-        assert not delivered.errors and len(delivered.delivered) == ZERO_AHEAD_RECORDS
-        received = consume_all(bootstrap, topic, ZERO_AHEAD_PARTITIONS)
-        got = sorted((key, value) for records in received.values() for _, key, value in records)
-        assert got == sorted(messages)
+        produce_and_read_back(
+            bootstrap, "zero-ahead", ZERO_AHEAD_PARTITIONS, ZERO_AHEAD_RECORDS, ZERO_AHEAD_PAYLOAD_BYTES, linger_ms=5
+        )
         families = scrape(http_port)
         zeroed = total(families, "millrace_zero_ahead_bytes_total")
         assert total(families, "millrace_zero_ahead_write_errors_total") == 0
@@ -388,3 +396,37 @@ def test_zero_ahead_is_counted_when_on_and_absent_when_off(broker):
             assert zeroed > 0, "no zeros written ahead with log.zero.ahead.bytes on"
         else:
             assert zeroed == 0, f"{zeroed} bytes of zeros written with log.zero.ahead.bytes=0"
+
+
+SYNC_BATCH_PARTITIONS = 16
+SYNC_BATCH_RECORDS = 4000
+SYNC_BATCH_PAYLOAD_BYTES = 512
+
+
+def test_syncs_of_many_partitions_are_batched_and_every_record_reads_back(broker):
+    """storage/sync_batch.rs: with 16 partitions on one shard under an acks=all producer, the
+    partitions' syncs run in batches of two or more files, one syncfs per batch (their one
+    filesystem) by default and none with log.flush.syncfs.enable=false; every record reads
+    back as produced either way."""
+    for syncfs in (True, False):
+        http_port = free_port()
+        bootstrap, _, _ = broker(
+            **{
+                "http.listener": f"{HOST}:{http_port}",
+                "num.shards": 1,
+                "log.flush.syncfs.enable": str(syncfs).lower(),
+            }
+        )
+        produce_and_read_back(
+            bootstrap, "sync-batch", SYNC_BATCH_PARTITIONS, SYNC_BATCH_RECORDS, SYNC_BATCH_PAYLOAD_BYTES, linger_ms=2
+        )
+        families = scrape(http_port)
+        batches = total(families, "millrace_sync_batches_total")
+        files = total(families, "millrace_sync_batch_files_total")
+        syncfs_calls = total(families, "millrace_syncfs_calls_total")
+        assert batches > 0, f"no batched syncs over {SYNC_BATCH_PARTITIONS} partitions"
+        assert files >= 2 * batches, f"{files} files in {batches} batches"
+        if syncfs:
+            assert syncfs_calls == batches, f"{syncfs_calls} syncfs for {batches} batches on one filesystem"
+        else:
+            assert syncfs_calls == 0, f"{syncfs_calls} syncfs calls with log.flush.syncfs.enable=false"

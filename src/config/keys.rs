@@ -575,6 +575,15 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.zero_ahead_bytes, bytes_key(v)? as u64),
     },
     BrokerKey {
+        name: "log.flush.syncfs.enable",
+        default: Some("true"),
+        doc: "When several partitions of a shard need an fdatasync at once, one syncfs per \
+              filesystem makes them all durable (one device flush, one helper-thread wake-up) \
+              instead of one fdatasync each; false = an fdatasync per partition, still in one \
+              helper job. Used on kernels 5.17 and later (syncfs reports every error there).",
+        apply: |c, v| store(&mut c.syncfs_batches, boolean(v)?),
+    },
+    BrokerKey {
         name: "log.read.handles.per.shard",
         default: Some("0"),
         doc: "Buffered segment read handles (open files) one shard keeps for fetches, least recently \

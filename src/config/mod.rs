@@ -149,6 +149,8 @@ pub struct Config {
     pub unwritten_bytes_per_shard_max: usize,
     /// `log.zero.ahead.bytes`.
     pub zero_ahead_bytes: u64,
+    /// `log.flush.syncfs.enable`.
+    pub syncfs_batches: bool,
     /// `log.read.handles.per.shard`; 0 = derived from the open-file limit
     /// (the start resolves it: `shard::open_files`).
     pub read_handles_per_shard: usize,
@@ -357,6 +359,7 @@ impl Config {
             recent_bytes_per_shard_max: 0,
             unwritten_bytes_per_shard_max: 0,
             zero_ahead_bytes: 0,
+            syncfs_batches: true,
             read_handles_per_shard: 0,
             open_files_partitions_max: u64::MAX,
             log_level: String::new(),
@@ -520,6 +523,7 @@ impl Config {
             recent_bytes_per_shard_max: self.recent_bytes_per_shard_max,
             unwritten_bytes_per_shard_max: self.unwritten_bytes_per_shard_max,
             zero_ahead_bytes: self.zero_ahead_bytes,
+            syncfs_batches: self.syncfs_batches,
             ..crate::storage::StorageLimits::default()
         }
     }

@@ -30,6 +30,12 @@ pub const CONTROL_HELPERS_PER_SHARD: usize = 2;
 /// Control-plane jobs queued per shard beyond those running.
 pub const CONTROL_QUEUED_PER_SHARD_MAX: usize = 64;
 
+/// Helpers per shard for batched fdatasyncs of segment files
+/// (`storage::sync_batch`): one batch runs at a time.
+pub const SYNC_HELPERS_PER_SHARD: usize = 1;
+/// Sync batches queued per shard beyond the one running.
+pub const SYNC_QUEUED_PER_SHARD_MAX: usize = 1;
+
 /// Helpers per shard for client-driven work: sending responses with file
 /// regions (read into one reused buffer each, `server::send`), format conversions. Each job's time is bounded by
 /// its caller (a send: `server::send::SEND_RESPONSE_MS_MAX`).
@@ -44,6 +50,11 @@ thread_local! {
         CONTROL_HELPERS_PER_SHARD,
         CONTROL_QUEUED_PER_SHARD_MAX,
     ));
+    static SYNC: std::rc::Rc<HelperPool> = std::rc::Rc::new(HelperPool::new(
+        "sync",
+        SYNC_HELPERS_PER_SHARD,
+        SYNC_QUEUED_PER_SHARD_MAX,
+    ));
     static CLIENT: std::rc::Rc<HelperPool> = std::rc::Rc::new(HelperPool::new(
         "client",
         CLIENT_HELPERS_PER_SHARD,
@@ -57,6 +68,15 @@ pub async fn run_control_job<R: Send + 'static>(
     job: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, HelperError> {
     let pool = CONTROL.with(|pool| pool.clone());
+    pool.run(job).await
+}
+
+/// Runs a batch of segment fdatasyncs on this shard's sync helper, never
+/// behind a client's send or a control-plane write.
+pub async fn run_sync_job<R: Send + 'static>(
+    job: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, HelperError> {
+    let pool = SYNC.with(|pool| pool.clone());
     pool.run(job).await
 }
 

@@ -131,6 +131,13 @@ pub struct ShardMetrics {
     pub zero_ahead_bytes: Counter,
     /// Failed zero-ahead writes.
     pub zero_ahead_write_errors: Counter,
+    /// Batches of two or more segment syncs run as one helper job
+    /// (`storage/sync_batch.rs`).
+    pub sync_batches: Counter,
+    /// Segment files those batches made durable.
+    pub sync_batch_files: Counter,
+    /// syncfs calls those batches made (one per filesystem per batch).
+    pub syncfs_calls: Counter,
     /// Reactor stalls (probe wake-ups later than the stall threshold).
     pub reactor_stalls: Counter,
     /// Lateness of the reactor probe's timer wake-ups.
@@ -168,6 +175,9 @@ impl ShardMetrics {
             index_base_fill_reads: Counter::default(),
             zero_ahead_bytes: Counter::default(),
             zero_ahead_write_errors: Counter::default(),
+            sync_batches: Counter::default(),
+            sync_batch_files: Counter::default(),
+            syncfs_calls: Counter::default(),
             reactor_stalls: Counter::default(),
             reactor_delay: LatencyHistogram::default(),
             executor: ExecutorCounters::default(),

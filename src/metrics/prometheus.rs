@@ -204,7 +204,7 @@ fn render_partition_errors(w: &mut TextWriter, registry: &Registry) {
 
 fn render_traffic(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let counters: [(&str, &str, Read); 12] = [
+    let counters: [(&str, &str, Read); 15] = [
         (
             "millrace_request_bytes_total",
             "Request bytes received (frames with their size prefix).",
@@ -267,6 +267,22 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
             "millrace_zero_ahead_write_errors_total",
             "Failed zero-ahead writes; each stops zeroing ahead for its partition's log.",
             |m| m.zero_ahead_write_errors.get(),
+        ),
+        (
+            "millrace_sync_batches_total",
+            "Batches of two or more partitions' segment syncs made durable in one helper job.",
+            |m| m.sync_batches.get(),
+        ),
+        (
+            "millrace_sync_batch_files_total",
+            "Segment files made durable by those batches (files / batches = mean batch size).",
+            |m| m.sync_batch_files.get(),
+        ),
+        (
+            "millrace_syncfs_calls_total",
+            "syncfs calls of those batches: one per filesystem per batch \
+             (log.flush.syncfs.enable); 0 when each file gets its own fdatasync.",
+            |m| m.syncfs_calls.get(),
         ),
     ];
     for (name, help, read) in counters {

@@ -133,6 +133,10 @@ pub struct StorageLimits {
     /// written with zeros ahead of the writes (`log.zero.ahead.bytes`,
     /// `zero_ahead.rs`); 0 turns it off.
     pub zero_ahead_bytes: u64,
+    /// Syncs that a shard's logs ask for together run as one syncfs per
+    /// filesystem (`log.flush.syncfs.enable`, `sync_batch.rs`), not one
+    /// fdatasync per file.
+    pub syncfs_batches: bool,
     /// Flush rounds (one per dirty partition) in flight per shard; other
     /// dirty partitions wait for a place.
     pub flush_logs_per_round_max: usize,
@@ -162,6 +166,7 @@ impl Default for StorageLimits {
             preallocation_idle_ms: PREALLOCATION_IDLE_MS_DEFAULT,
             // Off: it costs the latency tail on this platform (`zero_ahead.rs`).
             zero_ahead_bytes: 0,
+            syncfs_batches: true,
             flush_logs_per_round_max: 32,
             header_arena_bytes: 64 << 10,
             scan_read_bytes: 16 << 10,

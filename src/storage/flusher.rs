@@ -16,7 +16,8 @@
 //! (never more). A round's fdatasync does not hold up the log's next
 //! writes: it runs under `sync_lock` alone, so acks=1 answers and newly
 //! readable batches never queue behind the device's sync latency; one sync
-//! per log is in flight at a time. A segment a roll left behind is sealed
+//! per log is in flight at a time. Syncs that several logs ask for at once
+//! run as one job on the shard's sync helper (`sync_batch.rs`). A segment a roll left behind is sealed
 //! (truncated, fdatasynced, its index files written, the directory fsynced:
 //! `roll.rs`) by the next round's sync, before anything of the new segment
 //! counts as synced. A failed write or fdatasync fails the log (see
@@ -29,6 +30,7 @@ use super::appender::{plan_write, PlanInput};
 use super::error::StorageError;
 use super::log::{now_ms, PartitionLog};
 use super::notify::{Completion, WakeSignal};
+use super::sync_batch::{BatchSync, SyncBatcher};
 use super::unwritten::ShardUnwritten;
 use glommio::sync::{Permit, Semaphore};
 use glommio::GlommioError;
@@ -50,18 +52,21 @@ pub(crate) struct FlushQueue {
     timed: RefCell<Vec<(i64, Weak<PartitionLog>)>>,
     signal: WakeSignal,
     stopped: Cell<bool>,
+    /// The shard's fdatasyncs, batched (`sync_batch.rs`).
+    pub(super) syncs: Rc<SyncBatcher>,
 }
 
 impl FlushQueue {
     /// An empty queue; appends wait while more than `unwritten_bytes_max`
-    /// are unwritten.
-    pub(crate) fn new(unwritten_bytes_max: usize) -> Self {
+    /// are unwritten, and batched syncs use `batch_sync`.
+    pub(crate) fn new(unwritten_bytes_max: usize, batch_sync: BatchSync) -> Self {
         FlushQueue {
             unwritten: ShardUnwritten::new(unwritten_bytes_max),
             dirty: RefCell::default(),
             timed: RefCell::default(),
             signal: WakeSignal::default(),
             stopped: Cell::new(false),
+            syncs: Rc::new(SyncBatcher::new(batch_sync)),
         }
     }
 
@@ -408,7 +413,7 @@ impl PartitionLog {
             )
         };
         let sync_started = std::time::Instant::now();
-        let synced = reader.dma.fdatasync().await;
+        let synced = self.flush_queue.syncs.sync(&reader.dma).await;
         crate::metrics::with_local(|m| m.fsync_latency.observe(sync_started.elapsed()));
         synced
             .map_err(|e| self.on_sync_error(StorageError::io("fdatasync", &reader.log_path, e)))?;

@@ -67,6 +67,7 @@ pub mod scan;
 pub mod segment;
 pub mod shard_storage;
 pub mod snapshot_files;
+pub mod sync_batch;
 mod truncate;
 mod truncate_segments;
 #[cfg(test)]

@@ -11,6 +11,7 @@ use super::recent_budget::RecentBudget;
 use super::recovery::{load_log, LoadStart};
 use super::recovery_point::RecoveryCapture;
 use super::segment::prime_iopoll_probe;
+use super::sync_batch::BatchSync;
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -65,7 +66,11 @@ impl ShardStorage {
         checkpoint: Arc<RecoveryCheckpoint>,
         high_watermarks: Arc<RecoveryCheckpoint>,
     ) -> Rc<Self> {
-        let flush_queue = Rc::new(FlushQueue::new(limits.unwritten_bytes_per_shard_max));
+        let batch_sync = BatchSync::choose(limits.syncfs_batches);
+        let flush_queue = Rc::new(FlushQueue::new(
+            limits.unwritten_bytes_per_shard_max,
+            batch_sync,
+        ));
         let recent_budget = RecentBudget::new(&limits);
         Rc::new(ShardStorage {
             shard_id,

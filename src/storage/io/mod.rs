@@ -185,6 +185,11 @@ impl SegmentFile {
         }
     }
 
+    /// True for the real file, false behind the fault-injecting layer.
+    pub fn is_direct(&self) -> bool {
+        matches!(self.file, FileKind::Direct(_))
+    }
+
     /// The O_DIRECT descriptor (to open another handle on the same file
     /// through /proc, even after it was unlinked).
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
