@@ -110,7 +110,7 @@ pub struct ShardMetrics {
     pub incremental_fetches: Counter,
     /// Partition error codes, indexed by [`PartitionApi`] then code.
     pub partition_errors: [Box<[Counter]>; 2],
-    /// fdatasync latency of segment files.
+    /// How long a segment file's sync took (its wait for a batch included).
     pub fsync_latency: LatencyHistogram,
     /// How long each segment roll kept its partition's appends waiting.
     pub segment_roll_wait: LatencyHistogram,

@@ -368,7 +368,7 @@ fn render_storage(w: &mut TextWriter, registry: &Registry) {
     let histograms: [(&str, &str, Histogram); 2] = [
         (
             "millrace_fsync_latency_seconds",
-            "fdatasync latency of segment files.",
+            "How long a segment file's sync took, its wait for a batch of syncs included.",
             |m| &m.fsync_latency,
         ),
         (
