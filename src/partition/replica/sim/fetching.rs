@@ -136,7 +136,7 @@ impl World {
             // DivergingEpoch: the fallback mode's test counts those alike
             // in both modes.
             OutOfRange::TruncateTo(_) => self.stats.out_of_range_truncations += 1,
-            OutOfRange::Retry => {}
+            OutOfRange::Retry => self.stats.out_of_range_retries += 1,
         }
     }
 

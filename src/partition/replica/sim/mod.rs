@@ -282,6 +282,9 @@ pub struct Stats {
     /// Followers that cut their log to their leader's end on
     /// OFFSET_OUT_OF_RANGE.
     pub out_of_range_truncations: u64,
+    /// Followers that fetched again after a back-off on OFFSET_OUT_OF_RANGE
+    /// (their log end inside the leader's log).
+    pub out_of_range_retries: u64,
     /// Replicas at the end that once started over at a log start, are in
     /// the ISR and hold the committed history from their log start (they
     /// converged).
