@@ -235,4 +235,38 @@ mod tests {
             "a leader that names no end"
         );
     }
+
+    /// A real gap the replication simulator found (issue 13 follow-up,
+    /// NOT fixed; seed 13411 with
+    /// `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1`), in small: the
+    /// leader's epoch 1 starts at 130 and retention moved its log start to 137, so
+    /// its epoch cache, cut from the start, says epoch 0 ends at 137 (as
+    /// Kafka's `endOffsetFor` does for an epoch older than every one it
+    /// knows). A follower whose log has epoch 0 up to 152 then truncates
+    /// to 137 and its next fetch no longer diverges: it keeps epoch 0's
+    /// 130..137, records the leader replaced (committed there in epoch 1).
+    /// Kafka's follower deletes them when it takes the leader's log start
+    /// from the fetch answer (`maybeIncrementLogStartOffset`); millrace's
+    /// follower does not take the leader's log start.
+    #[test]
+    #[ignore = "known gap: a follower keeps diverging records below the leader's log start"]
+    fn a_follower_keeps_no_diverging_record_below_the_leaders_log_start() {
+        use crate::partition::leader_epochs::divergence;
+        let mut leader = epochs(&[(0, 0), (1, 130)]);
+        let (leader_start, leader_end) = (137, 228);
+        leader.truncate_from_start(leader_start);
+        let own = epochs(&[(0, 0)]);
+        let mut f = FollowerReplica::new(1, 2, 1, 134);
+        let diverging = divergence(&leader, leader_start, leader_end, 0, 152)
+            .expect("placeable")
+            .expect("diverges");
+        let to = f.truncation_offset(diverging, 152, &own);
+        let next = divergence(&leader, leader_start, leader_end, 0, to).expect("placeable");
+        let kept_diverging_below_start = to > 130 && next.is_none();
+        assert!(
+            !kept_diverging_below_start,
+            "truncated to {to}, next fetch's divergence {next:?}; epoch 0's records from 130 \
+             (replaced in epoch 1) are kept"
+        );
+    }
 }

@@ -9,6 +9,14 @@
 //! - at the end, with the faults over, there is a leader and every ISR
 //!   member's log equals the committed history up to its high watermark.
 //!
+//! Retention deletes records below a leader's log start on purpose: a log
+//! is checked from its own start, which must never pass the highest log
+//! start a leader moved to (the deletion point: a replica starting above
+//! it lost records), and a leader deletes only committed records. So every
+//! committed record at or above the deletion point must be on any new
+//! leader, and a follower that started over at a log start must hold the
+//! committed history from there up to its high watermark.
+//!
 //! And exactly-once for idempotent producers, record by record (a batch's
 //! records take consecutive sequences):
 //! - no (producer id, epoch, sequence) is committed twice, and in each
@@ -68,6 +76,9 @@ pub(super) struct Checker {
     leader_hw: BTreeMap<(ReplicaId, i32), i64>,
     /// Acknowledged appends: (offset, record).
     acked: Vec<(i64, u64)>,
+    /// The highest log start a leader moved to: records below it may be
+    /// deleted, none at or above it.
+    deleted_below: i64,
     failure: Option<String>,
 }
 
@@ -94,22 +105,47 @@ impl Checker {
         self.holds_committed_from(replica, 0, upto)
     }
 
-    /// `replica`'s log has the committed records in `from..upto`.
+    /// Leader `id` deleted its records below `start`: committed ones only
+    /// (Kafka never deletes past the high watermark).
+    pub(super) fn records_deleted(&mut self, id: ReplicaId, start: i64) -> Result<(), String> {
+        if start > self.committed.len() as i64 {
+            return Err(format!(
+                "leader {id} deleted records below {start}, past the committed history's end {}",
+                self.committed.len()
+            ));
+        }
+        self.deleted_below = self.deleted_below.max(start);
+        Ok(())
+    }
+
+    /// `replica`'s log has the committed records in `from..upto` that are
+    /// not deleted: from its log start, which is at most the deletion
+    /// point.
     fn holds_committed_from(
         &self,
         replica: &SimReplica,
         from: usize,
         upto: usize,
     ) -> Result<(), String> {
-        if replica.log.len() < upto {
+        let start = replica.log.start();
+        if start > self.deleted_below {
             return Err(format!(
-                "log ends at {} below committed offset {upto}",
-                replica.log.len()
+                "log starts at {start}, past the deletion point {}: records lost",
+                self.deleted_below
             ));
         }
-        for offset in from..upto {
+        if replica.log.end() < upto as i64 {
+            return Err(format!(
+                "log ends at {} below committed offset {upto}",
+                replica.log.end()
+            ));
+        }
+        for offset in from.max(start as usize)..upto {
             let committed = self.committed[offset];
-            let held = Committed::of(&replica.log[offset]);
+            let Some(entry) = replica.log.get(offset as i64) else {
+                return Err(format!("offset {offset} missing"));
+            };
+            let held = Committed::of(entry);
             if held != committed {
                 return Err(format!(
                     "offset {offset} holds {held:?} where {committed:?} was committed"
@@ -156,8 +192,11 @@ impl Checker {
             ));
         }
         self.leader_hw.insert(key, hw);
-        for offset in before.max(0)..hw {
-            let Some(entry) = replica.log.get(offset as usize) else {
+        // Below its log start it holds nothing to check (a deletion
+        // passing uncommitted offsets shows as an offset committed out of
+        // order).
+        for offset in before.max(replica.log.start())..hw {
+            let Some(entry) = replica.log.get(offset) else {
                 return Err(format!(
                     "leader {}: high watermark {hw} past its log end",
                     replica.id

@@ -13,11 +13,13 @@
 //! about as long as they did (50 ms mean under the simulated load, where a
 //! leader nearly always has new records; [`latency`](super::latency)).
 
-use super::replica::{Cut, FetchOutcome, ParkedFetch};
+use super::replica::{Cut, FetchOutcome, FetchReply, ParkedFetch};
 use super::{Body, Entry, Event, Node, World};
 use super::{FETCH_BACKOFF_MS, FETCH_TIMEOUT_MS, FETCH_WAIT_MAX_MS};
+use crate::partition::replica::follower::OutOfRange;
 use crate::partition::replica::leader::{FetchAnswer, FollowerFetch};
 use crate::partition::replica::ReplicaId;
+use crate::protocol::error_code;
 
 impl World {
     /// Follower `id` sends its next fetch, if it may (it follows, has none
@@ -47,14 +49,18 @@ impl World {
         if let Some(proposal) = proposal {
             self.propose(id, proposal);
         }
-        let nothing_to_read = matches!(
-            &reply,
-            Body::FetchReply {
-                answer: FetchAnswer::Read { .. },
-                entries,
-                ..
-            } if entries.is_empty()
-        );
+        let Body::FetchReply {
+            reply: answered,
+            entries,
+            ..
+        } = &reply
+        else {
+            return;
+        };
+        let out_of_range = answered.answer == FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE);
+        self.stats.out_of_range_answers += u64::from(out_of_range);
+        let read = matches!(answered.answer, FetchAnswer::Read { .. });
+        let nothing_to_read = read && entries.is_empty();
         if may_park && nothing_to_read {
             self.fetches_parked += 1;
             let number = self.fetches_parked;
@@ -88,13 +94,13 @@ impl World {
         }
     }
 
-    /// Follower `id` gets the answer to its fetch `seq`: (leader epoch,
-    /// fetch offset, answer) and the entries read.
+    /// Follower `id` gets the answer to its fetch `seq` and the entries
+    /// read.
     pub(super) fn on_fetch_reply(
         &mut self,
         id: ReplicaId,
         seq: u64,
-        (leader_epoch, fetch_offset, answer): (i32, i64, FetchAnswer),
+        reply: FetchReply,
         entries: &[Entry],
     ) {
         // A truncation reloads the producer state from the log that
@@ -107,14 +113,30 @@ impl World {
         if !replica.is_latest_fetch(seq) {
             return;
         }
-        let outcome = replica.on_fetch_reply(leader_epoch, fetch_offset, answer, entries, reload);
-        if let FetchOutcome::Truncated(cut) = outcome {
-            self.count_truncation(cut);
+        let outcome = replica.on_fetch_reply(reply, entries, reload);
+        match outcome {
+            FetchOutcome::Truncated(cut) => self.count_truncation(cut),
+            FetchOutcome::OutOfRange(decision, _) => self.count_out_of_range(decision),
+            _ => {}
         }
         match outcome {
-            FetchOutcome::Refused => self.schedule(FETCH_BACKOFF_MS, Event::Fetch(id)),
+            FetchOutcome::Refused | FetchOutcome::OutOfRange(OutOfRange::Retry, _) => {
+                self.schedule(FETCH_BACKOFF_MS, Event::Fetch(id))
+            }
             // Appended: `follower_fetch` waits for the flush.
             _ => self.follower_fetch(id),
+        }
+    }
+
+    /// What a follower did on OFFSET_OUT_OF_RANGE, into the stats.
+    fn count_out_of_range(&mut self, decision: OutOfRange) {
+        match decision {
+            OutOfRange::StartAt(_) => self.stats.full_truncations += 1,
+            // Its cut is not counted with the truncations on
+            // DivergingEpoch: the fallback mode's test counts those alike
+            // in both modes.
+            OutOfRange::TruncateTo(_) => self.stats.out_of_range_truncations += 1,
+            OutOfRange::Retry => self.stats.out_of_range_retries += 1,
         }
     }
 

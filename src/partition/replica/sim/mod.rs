@@ -25,10 +25,11 @@ mod client;
 mod controller;
 mod fetching;
 mod latency;
+mod log;
 mod replica;
+mod retention;
 mod tests;
 
-use super::leader::FetchAnswer;
 use super::leader::FollowerFetch;
 use super::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
 use crate::cluster::prng::Prng;
@@ -36,7 +37,7 @@ use checker::Checker;
 use client::{ProduceRequest, SimClient};
 use controller::SimController;
 pub use latency::AckLatency;
-use replica::{Answer, SimReplica};
+use replica::{Answer, FetchReply, SimReplica};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Set with a replay, it prints every replica's log end, durable offset,
@@ -123,9 +124,7 @@ enum Body {
     Fetch(FollowerFetch, u64),
     FetchReply {
         seq: u64,
-        leader_epoch: i32,
-        fetch_offset: i64,
-        answer: FetchAnswer,
+        reply: FetchReply,
         entries: Vec<Entry>,
     },
     /// A leader's ISR proposal, numbered: each is answered once, by the
@@ -196,6 +195,8 @@ enum Event {
         from: Node,
         to: Node,
     },
+    /// The leader's retention pass ([`retention`]).
+    Retention,
     EndFaults,
     End,
 }
@@ -271,6 +272,23 @@ pub struct Stats {
     pub epoch_bumps: u64,
     /// Batches refused with INVALID_PRODUCER_EPOCH (an old epoch fenced).
     pub fenced: u64,
+    /// Times a leader's log start moved (retention or DeleteRecords).
+    pub log_start_advances: u64,
+    /// Fetches a leader answered OFFSET_OUT_OF_RANGE.
+    pub out_of_range_answers: u64,
+    /// Followers that started an empty log at their leader's log start on
+    /// OFFSET_OUT_OF_RANGE (Kafka's `truncateFullyAndStartAt`).
+    pub full_truncations: u64,
+    /// Followers that cut their log to their leader's end on
+    /// OFFSET_OUT_OF_RANGE.
+    pub out_of_range_truncations: u64,
+    /// Followers that fetched again after a back-off on OFFSET_OUT_OF_RANGE
+    /// (their log end inside the leader's log).
+    pub out_of_range_retries: u64,
+    /// Replicas at the end that once started over at a log start, are in
+    /// the ISR and hold the committed history from their log start (they
+    /// converged).
+    pub restarted_in_sync_at_end: u64,
     /// How long healthy acks=all answers took ([`latency`]).
     pub ack_latency: AckLatency,
 }
@@ -294,6 +312,10 @@ struct World {
     proposals_sent: u64,
     proposals_unanswered: BTreeSet<u64>,
     next_record: u64,
+    /// Retention's own draws: a stream apart, so that a run draws from
+    /// `prng` exactly what it drew before retention existed, up to its
+    /// first deletion.
+    retention_prng: Prng,
     /// Fetches leaders held (numbers each).
     fetches_parked: u64,
     checker: Checker,
@@ -326,6 +348,7 @@ pub fn run(seed: u64, options: Options, trace: bool) -> Result<Stats, Failure> {
         }
     }
     world.count_producer_state_answers();
+    world.count_restarted_in_sync();
     Ok(world.stats)
 }
 
@@ -361,6 +384,7 @@ impl World {
             proposals_sent: 0,
             proposals_unanswered: BTreeSet::new(),
             next_record: 0,
+            retention_prng: retention::prng(seed),
             fetches_parked: 0,
             checker: Checker::default(),
             stats: Stats::default(),
@@ -376,6 +400,7 @@ impl World {
         world.schedule(0, Event::ControllerTick);
         world.schedule(PRODUCE_INTERVAL_MS, Event::Produce);
         world.schedule(FAULT_INTERVAL_MS_MAX, Event::Fault);
+        world.schedule(retention::RETENTION_INTERVAL_MS, Event::Retention);
         world.schedule(FAULTS_MS, Event::EndFaults);
         world.schedule(FAULTS_MS + SETTLE_MS, Event::End);
         world
@@ -462,6 +487,7 @@ impl World {
             Event::Heal { from, to } => {
                 self.cut.remove(&(from, to));
             }
+            Event::Retention => self.retention(),
             Event::EndFaults => self.end_faults(),
             Event::End => {}
         }
@@ -509,10 +535,10 @@ impl World {
             }
             Body::Produce(request) => {
                 if self.connection_reaches(id, &request) {
-                    let log_end = self.replica(id).log.len();
+                    let log_end = self.replica(id).log.end();
                     self.replica(id).produce(now, request);
                     self.answer_clients(id);
-                    if self.replica(id).log.len() > log_end {
+                    if self.replica(id).log.end() > log_end {
                         self.wake_parked(id);
                     }
                 }
@@ -520,11 +546,9 @@ impl World {
             Body::Fetch(fetch, seq) => self.answer_fetch(id, from, fetch, seq, true),
             Body::FetchReply {
                 seq,
-                leader_epoch,
-                fetch_offset,
-                answer,
+                reply,
                 entries,
-            } => self.on_fetch_reply(id, seq, (leader_epoch, fetch_offset, answer), &entries),
+            } => self.on_fetch_reply(id, seq, reply, &entries),
             // An answer after the sender's timeout is not read.
             Body::AlterPartitionReply(proposal, reply, number) => {
                 if self.proposals_unanswered.remove(&number) {
@@ -644,11 +668,11 @@ impl World {
     fn print_state(&self) {
         let now = self.now_ms;
         for r in &self.replicas {
-            let (log_end, hw) = (r.log.len(), r.high_watermark());
+            let (log_start, log_end, hw) = (r.log.start(), r.log.end(), r.high_watermark());
             let (id, alive, durable, role) = (r.id, r.alive, r.durable, &r.role);
             eprintln!(
-                "{now:>6} state replica {id} alive={alive} log_end={log_end} \
-                 durable={durable} hw={hw} {role:?}"
+                "{now:>6} state replica {id} alive={alive} log_start={log_start} \
+                 log_end={log_end} durable={durable} hw={hw} {role:?}"
             );
         }
         for client in &self.clients {

@@ -11,11 +11,12 @@
 //! it from the log.
 
 use super::client::ProduceRequest;
+use super::log::SimLog;
 use super::{Body, Entry, Node, Options, ProducerStamp, FETCH_ENTRIES_MAX};
 use crate::partition::leader_epochs::LeaderEpochCache;
 use crate::partition::produce::ProduceError;
 use crate::partition::producer_state::{AppendCheck, ProducerStateConfig, ProducerStateTable};
-use crate::partition::replica::follower::FollowerReplica;
+use crate::partition::replica::follower::{FollowerReplica, LeaderLogBounds, OutOfRange};
 use crate::partition::replica::leader::{AckState, FetchAnswer, FollowerFetch, LeaderReplica};
 use crate::partition::replica::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
 use crate::protocol::error_code;
@@ -67,6 +68,27 @@ pub(super) enum FetchOutcome {
     Truncated(Cut),
     /// Refused: it fetches again after a backoff.
     Refused,
+    /// The leader answered OFFSET_OUT_OF_RANGE and the follower did what
+    /// the real follower decides ([`FollowerReplica::on_out_of_range`]):
+    /// started over at the leader's log start or cut its log to the
+    /// leader's end (then it fetches again now), or retries (after a
+    /// backoff). The cut tells what a cut to the leader's end did to the
+    /// producer state.
+    OutOfRange(OutOfRange, Cut),
+}
+
+/// A leader's answer to a follower's fetch, as the fetch response carries
+/// it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FetchReply {
+    /// The leader's epoch when it answered.
+    pub(super) leader_epoch: i32,
+    /// The fetch offset it answers.
+    pub(super) fetch_offset: i64,
+    pub(super) answer: FetchAnswer,
+    /// With OFFSET_OUT_OF_RANGE: the leader's log start and end (as
+    /// `Partition::replica_error` names them).
+    pub(super) leader_log: Option<LeaderLogBounds>,
 }
 
 /// What a follower's truncation did to its producer state.
@@ -108,7 +130,9 @@ pub(super) struct SimReplica {
     config: ReplicaConfig,
     pub(super) alive: bool,
     incarnation: u32,
-    pub(super) log: Vec<Entry>,
+    pub(super) log: SimLog,
+    /// It once started an empty log at its leader's log start.
+    pub(super) started_over: bool,
     pub(super) epochs: LeaderEpochCache,
     /// Entries below this are fsynced.
     pub(super) durable: i64,
@@ -157,7 +181,8 @@ impl SimReplica {
             config,
             alive: true,
             incarnation: 0,
-            log: Vec::new(),
+            log: SimLog::default(),
+            started_over: false,
             epochs: LeaderEpochCache::default(),
             durable: 0,
             hw: 0,
@@ -180,7 +205,7 @@ impl SimReplica {
     }
 
     fn log_end(&self) -> i64 {
-        self.log.len() as i64
+        self.log.end()
     }
 
     /// The incarnation of its process (bumped by every restart).
@@ -211,7 +236,7 @@ impl SimReplica {
         }
         self.hw = self.high_watermark().min(self.durable);
         self.alive = false;
-        self.log.truncate(self.durable as usize);
+        self.log.truncate(self.durable);
         self.epochs.truncate_from_end(self.durable);
         // The metadata it had is kept (it is durable on a broker): it acts
         // again only on a newer state, which the controller makes when it
@@ -368,7 +393,10 @@ impl SimReplica {
         Some(self.parked.remove(index))
     }
 
-    /// The leader's answer to a follower's fetch, and an ISR proposal.
+    /// The leader's answer to a follower's fetch, and an ISR proposal: as
+    /// `Partition::read_for_replica` answers, the fetch counted first, then
+    /// the read, which is OFFSET_OUT_OF_RANGE below the log start (the
+    /// leader's `on_fetch` refuses past the log end itself).
     pub(super) fn on_fetch(
         &mut self,
         now: u64,
@@ -378,37 +406,44 @@ impl SimReplica {
         let Role::Leader(leader) = &mut self.role else {
             return None;
         };
-        let (answer, proposal) = leader.on_fetch(now, fetch, &self.epochs, 0);
+        let log_start = self.log.start();
+        let (mut answer, proposal) = leader.on_fetch(now, fetch, &self.epochs, log_start);
+        let below_start = fetch.fetch_offset < log_start;
+        if matches!(answer, FetchAnswer::Read { .. }) && below_start {
+            answer = FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE);
+        }
         let entries = match answer {
-            FetchAnswer::Read { .. } => {
-                let from = fetch.fetch_offset as usize;
-                let mut to = self.log.len().min(from + FETCH_ENTRIES_MAX);
-                // Whole batches only, as Kafka's fetch answers.
-                while to < self.log.len() && self.log[to].batch_index != 0 {
-                    to += 1;
-                }
-                self.log[from..to].to_vec()
-            }
+            FetchAnswer::Read { .. } => self.log.read(fetch.fetch_offset, FETCH_ENTRIES_MAX),
             _ => Vec::new(),
         };
-        let reply = Body::FetchReply {
-            seq,
+        let out_of_range = answer == FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE);
+        let leader_log = out_of_range.then(|| LeaderLogBounds {
+            start_offset: log_start,
+            end_offset: self.log.end(),
+        });
+        let reply = FetchReply {
             leader_epoch: leader.leader_epoch(),
             fetch_offset: fetch.fetch_offset,
             answer,
-            entries,
+            leader_log,
         };
-        Some((reply, proposal))
+        Some((
+            Body::FetchReply {
+                seq,
+                reply,
+                entries,
+            },
+            proposal,
+        ))
     }
 
-    /// A leader's answer: append, truncate, or nothing; what it did tells
-    /// when to fetch again. A truncation reloads the producer state from the log
-    /// that remains when `reload`, else drops the cut batches from it.
+    /// A leader's answer: append, truncate, start over, or nothing; what
+    /// it did tells when to fetch again. A truncation reloads the producer
+    /// state from the log that remains when `reload`, else drops the cut
+    /// batches from it.
     pub(super) fn on_fetch_reply(
         &mut self,
-        leader_epoch: i32,
-        fetch_offset: i64,
-        answer: FetchAnswer,
+        reply: FetchReply,
         entries: &[Entry],
         reload: bool,
     ) -> FetchOutcome {
@@ -417,47 +452,109 @@ impl SimReplica {
             return FetchOutcome::Empty;
         };
         // An answer to an older position or an older leader is stale.
-        if leader_epoch != follower.leader_epoch() || fetch_offset != log_end {
+        if reply.leader_epoch != follower.leader_epoch() || reply.fetch_offset != log_end {
             return FetchOutcome::Empty;
         }
-        match answer {
-            FetchAnswer::Read { high_watermark } => {
-                for (i, entry) in entries.iter().enumerate() {
-                    // Followers keep the leader's epochs (they would persist
-                    // the checkpoint before appending a new one).
-                    let offset = log_end + i as i64;
-                    self.epochs.assign(entry.epoch, offset);
-                    self.log.push(*entry);
-                    // As `append_as_follower`: a retry reaching this replica
-                    // once it leads is then de-duplicated. A fetch answer
-                    // carries whole batches: recorded at their last record.
-                    if !self.skip_replicated_producers && entry.ends_batch() {
-                        let info = batch_info(entry, offset);
-                        self.producers.record(&info, info.base_offset);
-                    }
-                }
-                follower.on_read(high_watermark, self.log.len() as i64);
-                if entries.is_empty() {
-                    return FetchOutcome::Empty;
-                }
-                // The planted bug reports unsynced entries as durable: a
-                // fetcher that fetches again before its fsync does.
-                self.fetch_awaits_flush = !self.lie_about_durability;
-                FetchOutcome::Appended
+        match (reply.answer, reply.leader_log) {
+            (FetchAnswer::Read { high_watermark }, _) => {
+                self.append_fetched(high_watermark, entries)
             }
-            FetchAnswer::Diverging(end) => {
+            (FetchAnswer::Diverging(end), _) => {
                 let to = follower.truncation_offset(end, log_end, &self.epochs);
-                self.log.truncate(to as usize);
-                self.epochs.truncate_from_end(to);
-                self.durable = self.durable.min(to);
-                let cut = match to < log_end {
-                    true => self.cut_producers(to, reload),
-                    false => Cut::Nothing,
-                };
-                FetchOutcome::Truncated(cut)
+                FetchOutcome::Truncated(self.truncate(to, reload))
             }
-            FetchAnswer::Refused(_) => FetchOutcome::Refused,
+            (FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE), Some(leader_log)) => {
+                let decision = follower.on_out_of_range(leader_log, log_end);
+                let cut = self.act_on_out_of_range(decision, reload);
+                FetchOutcome::OutOfRange(decision, cut)
+            }
+            (FetchAnswer::Refused(_), _) => FetchOutcome::Refused,
         }
+    }
+
+    /// Appends what a fetch read and learns the leader's high watermark.
+    fn append_fetched(&mut self, high_watermark: i64, entries: &[Entry]) -> FetchOutcome {
+        let log_end = self.log_end();
+        for (i, entry) in entries.iter().enumerate() {
+            // Followers keep the leader's epochs (they would persist
+            // the checkpoint before appending a new one).
+            let offset = log_end + i as i64;
+            self.epochs.assign(entry.epoch, offset);
+            self.log.push(*entry);
+            // As `append_as_follower`: a retry reaching this replica
+            // once it leads is then de-duplicated. A fetch answer
+            // carries whole batches: recorded at their last record.
+            if !self.skip_replicated_producers && entry.ends_batch() {
+                let info = batch_info(entry, offset);
+                self.producers.record(&info, info.base_offset);
+            }
+        }
+        let log_end = self.log_end();
+        if let Role::Follower(follower) = &mut self.role {
+            follower.on_read(high_watermark, log_end);
+        }
+        if entries.is_empty() {
+            return FetchOutcome::Empty;
+        }
+        // The planted bug reports unsynced entries as durable: a
+        // fetcher that fetches again before its fsync does.
+        self.fetch_awaits_flush = !self.lie_about_durability;
+        FetchOutcome::Appended
+    }
+
+    /// Cuts the log at `to` (a follower's truncation, as
+    /// `truncate_as_follower`), the epochs and the producer state with it.
+    fn truncate(&mut self, to: i64, reload: bool) -> Cut {
+        let log_end = self.log_end();
+        self.log.truncate(to);
+        self.epochs.truncate_from_end(to);
+        self.durable = self.durable.min(to);
+        match to < log_end {
+            true => self.cut_producers(to, reload),
+            false => Cut::Nothing,
+        }
+    }
+
+    /// Does what the follower decided on OFFSET_OUT_OF_RANGE, as the fetch
+    /// session does (`LeaderSession::out_of_range`).
+    fn act_on_out_of_range(&mut self, decision: OutOfRange, reload: bool) -> Cut {
+        match decision {
+            OutOfRange::StartAt(start) => {
+                self.restart_log_at(start);
+                Cut::Nothing
+            }
+            OutOfRange::TruncateTo(end) => self.truncate(end, reload),
+            OutOfRange::Retry => Cut::Nothing,
+        }
+    }
+
+    /// `restart_as_follower_at`: an empty log at the leader's log start,
+    /// no epochs, no producer state (every snapshot was of the log
+    /// deleted). The empty log is durable: nothing of it is unsynced.
+    fn restart_log_at(&mut self, start: i64) {
+        self.log.restart_at(start);
+        self.started_over = true;
+        self.epochs.truncate_from_end(i64::MIN);
+        self.durable = start;
+        self.producers = producers_of(&self.log);
+    }
+
+    /// Retention or DeleteRecords on a leader: its log start moves up to
+    /// `wanted`, never past its high watermark (Kafka deletes nothing a
+    /// follower may still need to become leader). Returns the new log
+    /// start when it moved.
+    pub(super) fn delete_records(&mut self, wanted: i64) -> Option<i64> {
+        let Role::Leader(leader) = &self.role else {
+            return None;
+        };
+        let start = self.log.batch_start(wanted.min(leader.high_watermark()));
+        if !self.alive || !self.log.advance_start(start) {
+            return None;
+        }
+        // Retention moves the epochs' start with the log's (as
+        // `Partition::divergence` does before it answers).
+        self.epochs.truncate_from_start(self.log.start());
+        Some(self.log.start())
     }
 
     /// The producer state after the log was cut at `to`: reloaded from
@@ -566,7 +663,7 @@ impl SimReplica {
             self.answers.push(Answer::now(request, Err(code)));
             return;
         }
-        let offset = self.log.len() as i64;
+        let offset = self.log.end();
         let entries = entries_of(&request, leader.leader_epoch());
         let Some(&first) = entries.first() else {
             return;
@@ -601,9 +698,9 @@ impl SimReplica {
             self.answers.push(Answer::now(request, result));
             return;
         }
-        self.log.extend_from_slice(&entries);
+        self.log.extend(&entries);
         self.producers.record(&batch_info(&first, offset), offset);
-        let last_offset = self.log.len() as i64 - 1;
+        let last_offset = self.log.end() - 1;
         leader.on_append(last_offset + 1);
         self.waiting.push(Waiting {
             last_offset,
@@ -681,10 +778,10 @@ fn answer_fields(producers: &ProducerStateTable) -> Vec<(i64, i16, i32, i64, i32
 
 /// The producer state of `log`, rebuilt by replaying every entry (as
 /// `snapshots::rebuild` replays the batches after its snapshot).
-fn producers_of(log: &[Entry]) -> ProducerStateTable {
+fn producers_of(log: &SimLog) -> ProducerStateTable {
     let mut producers = ProducerStateTable::new(ProducerStateConfig::default());
-    for (offset, entry) in log.iter().enumerate().filter(|(_, e)| e.ends_batch()) {
-        let info = batch_info(entry, offset as i64);
+    for (offset, entry) in log.iter().filter(|(_, e)| e.ends_batch()) {
+        let info = batch_info(entry, offset);
         producers.record(&info, info.base_offset);
     }
     producers
