@@ -4,6 +4,7 @@
 //! so a restarted leader or follower starts from it (bounded by its log end)
 //! rather than from 0: consumers of a restarted cluster read what was
 //! committed before, even while the ISR is too small to move the watermark.
+//! The same pass writes `log-start-offset-checkpoint` when it changed.
 
 use super::ShardPartitions;
 use std::rc::Rc;
@@ -32,8 +33,12 @@ impl ShardPartitions {
 
     /// Names every replicated partition's high watermark in the directory's
     /// checkpoint, and writes the file when one of this shard's changed;
-    /// returns how many changed.
+    /// returns how many changed. Writes `log-start-offset-checkpoint` too
+    /// when a log start taken from a leader changed (`storage/log_start.rs`).
     pub async fn checkpoint_high_watermarks(&self) -> usize {
+        if let Err(error) = self.storage.write_log_start_checkpoint_if_changed().await {
+            log::warn!("log start checkpoint not written: {error}");
+        }
         let mut changed = 0;
         for (topic, index, partition) in self.named() {
             let Some(high_watermark) = partition.replicated_bound() else {

@@ -315,6 +315,10 @@ impl ShardPartitions {
         if let Some(hw) = self.storage.checkpointed_high_watermark(topic, partition) {
             opened.set_checkpointed_high_watermark(hw);
         }
+        // Retention deletes nothing a consumer or a follower may still need.
+        let weak = Rc::downgrade(&opened);
+        let bound = move || weak.upgrade().map(|partition| partition.read_bound());
+        opened.log.bound_retention_by(Box::new(bound));
         if rebuilt.batches_replayed > 0 {
             // The next start replays only what is appended from now on.
             opened.snapshot_producers(opened.log.log_end_offset());

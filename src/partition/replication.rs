@@ -435,10 +435,20 @@ impl Partition {
             Role::Follower(f) if f.leader() == leader && f.leader_epoch() == leader_epoch)
     }
 
-    /// The leader's answer moved its high watermark to `leader_high_watermark`.
-    pub fn on_leader_high_watermark(&self, leader_high_watermark: i64) {
-        if let Role::Follower(f) = &mut *self.replica.role.borrow_mut() {
-            f.on_read(leader_high_watermark, self.log.log_end_offset());
+    /// The leader's read answer named its high watermark
+    /// `leader_high_watermark` and its log start `leader_log_start`: the
+    /// follower's high watermark moves, then its log start
+    /// ([`FollowerReplica::log_start_to_take`]), with nothing in between.
+    pub fn on_leader_read(&self, leader_high_watermark: i64, leader_log_start: i64) {
+        let taken = match &mut *self.replica.role.borrow_mut() {
+            Role::Follower(f) => {
+                f.on_read(leader_high_watermark, self.log.log_end_offset());
+                f.log_start_to_take(leader_log_start, self.log.log_start_offset())
+            }
+            _ => None,
+        };
+        if let Some(start) = taken {
+            self.log.advance_log_start(start);
         }
     }
 

@@ -22,7 +22,7 @@ use crate::metadata::topic_table::TopicTable;
 use crate::partition::fetch_session::{FetchSessionCache, SessionLimits};
 use crate::partition::producer_state::ProducerStateConfig;
 use crate::partition::ShardPartitions;
-use crate::storage::checkpoint::{RecoveryCheckpoint, HIGH_WATERMARK_CHECKPOINT_FILE};
+use crate::storage::checkpoint::DirCheckpoints;
 use crate::storage::ShardStorage;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
@@ -83,10 +83,8 @@ struct Startup {
     identity: BrokerIdentity,
     topics: Arc<TopicTable>,
     clean_start: bool,
-    /// The log directory's recovery points (one file, shared by the shards).
-    checkpoint: Arc<RecoveryCheckpoint>,
-    /// The log directory's high watermarks (one file, shared by the shards).
-    high_watermarks: Arc<RecoveryCheckpoint>,
+    /// The log directory's checkpoint files (each shared by the shards).
+    checkpoints: DirCheckpoints,
     nr_shards: usize,
     drained_shards: AtomicUsize,
     ready_shards: AtomicUsize,
@@ -130,11 +128,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
     config.offsets_topic_num_partitions =
         upgrade::prepare(&data_dir, config.offsets_topic_num_partitions)
             .map_err(|e| StartError(format!("offsets partitions: {e}")))?;
-    let checkpoint = Arc::new(RecoveryCheckpoint::load(&data_dir));
-    let high_watermarks = Arc::new(RecoveryCheckpoint::load_file(
-        &data_dir,
-        HIGH_WATERMARK_CHECKPOINT_FILE,
-    ));
+    let checkpoints = DirCheckpoints::load(&data_dir);
     check_io_uring()?;
     let nr_shards = shard_count(&config);
     let io_memory = io_memory_per_shard(&config, nr_shards)?;
@@ -196,8 +190,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
         identity,
         topics: Arc::new(topics),
         clean_start,
-        checkpoint,
-        high_watermarks,
+        checkpoints,
         nr_shards,
         drained_shards: AtomicUsize::new(0),
         ready_shards: AtomicUsize::new(0),
@@ -296,8 +289,7 @@ async fn shard_main(
         shard_id,
         config.log_dirs.clone(),
         limits,
-        startup.checkpoint.clone(),
-        startup.high_watermarks.clone(),
+        startup.checkpoints.clone(),
     );
     let shutting_down = LocalEvent::default();
     let control = Rc::new(ControlPlane::new(shard_id, startup.topics.clone()));

@@ -17,19 +17,24 @@
 //! directory); writers take turns.
 //!
 //! Kafka's `replication-offset-checkpoint` (each replicated partition's
-//! high watermark, issue 13) has the same format and the same sharing, so
-//! the same type serves it ([`RecoveryCheckpoint::load_file`]).
+//! high watermark, issue 13) and `log-start-offset-checkpoint` (a log start
+//! offset past the log's first segment, taken from a leader) have the same
+//! format and the same sharing, so the same type serves them
+//! ([`RecoveryCheckpoint::load_file`], [`DirCheckpoints`]).
 
 use super::atomic_file::write_atomically;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Kafka's name for the file.
 pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
 /// Kafka's name for the high watermarks' file.
 pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
+/// Kafka's name for the log start offsets' file.
+pub const LOG_START_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
 /// The only version of the format.
 const CHECKPOINT_VERSION: u32 = 0;
 
@@ -87,6 +92,37 @@ pub struct RecoveryCheckpoint {
     points: Mutex<RecoveryPoints>,
     /// Held while the file is written (one temporary file name).
     writing: Mutex<()>,
+    /// An entry changed since the file was last written.
+    changed: AtomicBool,
+}
+
+/// The checkpoint files of one log directory, loaded once and shared by
+/// its shards.
+#[derive(Clone, Debug)]
+pub struct DirCheckpoints {
+    /// `recovery-point-offset-checkpoint`.
+    pub recovery_points: Arc<RecoveryCheckpoint>,
+    /// `replication-offset-checkpoint`.
+    pub high_watermarks: Arc<RecoveryCheckpoint>,
+    /// `log-start-offset-checkpoint`.
+    pub log_starts: Arc<RecoveryCheckpoint>,
+}
+
+impl DirCheckpoints {
+    /// Reads the three files in `dir` (each missing or malformed: empty).
+    pub fn load(dir: &Path) -> Self {
+        DirCheckpoints {
+            recovery_points: Arc::new(RecoveryCheckpoint::load(dir)),
+            high_watermarks: Arc::new(RecoveryCheckpoint::load_file(
+                dir,
+                HIGH_WATERMARK_CHECKPOINT_FILE,
+            )),
+            log_starts: Arc::new(RecoveryCheckpoint::load_file(
+                dir,
+                LOG_START_CHECKPOINT_FILE,
+            )),
+        }
+    }
 }
 
 impl RecoveryCheckpoint {
@@ -118,6 +154,7 @@ impl RecoveryCheckpoint {
             file_name,
             points: Mutex::new(points),
             writing: Mutex::new(()),
+            changed: AtomicBool::new(false),
         }
     }
 
@@ -130,23 +167,42 @@ impl RecoveryCheckpoint {
     /// [`RecoveryCheckpoint::write`]); returns whether it changed.
     pub fn set(&self, topic: &str, partition: i32, offset: i64) -> bool {
         let mut points = self.points();
-        if let Some(known) = points.get_mut(&(topic.to_string(), partition)) {
-            return std::mem::replace(known, offset) != offset;
+        let changed = match points.get_mut(&(topic.to_string(), partition)) {
+            Some(known) => std::mem::replace(known, offset) != offset,
+            None => points
+                .insert((topic.to_string(), partition), offset)
+                .is_none(),
+        };
+        if changed {
+            self.changed.store(true, Ordering::Release);
         }
-        points.insert((topic.to_string(), partition), offset);
-        true
+        changed
     }
 
-    /// Forgets a partition (deleted).
-    pub fn remove(&self, topic: &str, partition: i32) {
-        self.points().remove(&(topic.to_string(), partition));
+    /// Forgets a partition (deleted); returns whether it was named.
+    pub fn remove(&self, topic: &str, partition: i32) -> bool {
+        let removed = self.points().remove(&(topic.to_string(), partition));
+        if removed.is_some() {
+            self.changed.store(true, Ordering::Release);
+        }
+        removed.is_some()
     }
 
     /// Writes the file atomically. Blocking: run on a blocking thread.
     pub fn write(&self) -> io::Result<()> {
         let _turn = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        self.changed.store(false, Ordering::Release);
         let text = encode(&self.points());
-        write_atomically(&self.dir, self.file_name, text.as_bytes())
+        let written = write_atomically(&self.dir, self.file_name, text.as_bytes());
+        if written.is_err() {
+            self.changed.store(true, Ordering::Release);
+        }
+        written
+    }
+
+    /// Whether an entry changed since the file was last written.
+    pub fn changed(&self) -> bool {
+        self.changed.load(Ordering::Acquire)
     }
 
     fn points(&self) -> MutexGuard<'_, RecoveryPoints> {

@@ -286,6 +286,8 @@ pub struct PartitionLog {
     pub(super) base_fill_running: Cell<bool>,
     /// The task writing zeros ahead of the data (`zero_ahead.rs`).
     pub(super) zero_ahead: super::zero_ahead::ZeroAhead,
+    /// Its checkpointed log start and retention's bound (`log_start.rs`).
+    pub(super) start_keeping: super::log_start::StartKeeping,
     /// Counted among the open logs while it lives (the open-file budget).
     pub(super) _counted: super::io::CountedLog,
 }
@@ -380,6 +382,7 @@ impl PartitionLog {
             unflushed_topic_id: Cell::new(None),
             base_fill_running: Cell::new(false),
             zero_ahead: Default::default(),
+            start_keeping: Default::default(),
             _counted: super::io::CountedLog::new(),
         })
     }

@@ -49,6 +49,7 @@ pub mod io;
 pub mod log;
 mod log_append_time;
 mod log_read;
+mod log_start;
 mod log_time;
 pub mod notify;
 pub mod parked_readers;
@@ -83,6 +84,7 @@ mod delete_tests;
 mod fault_tests;
 #[cfg(test)]
 mod fetch_position_tests;
+mod log_start_tests;
 #[cfg(test)]
 mod partition_metadata_tests;
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Retention: deletes whole sealed segments, oldest first, when their newest
 //! batch is older than `retention.ms` or while the log without them is still
-//! at least `retention.bytes` (Kafka's rule). The active segment is never
-//! deleted, nor a sealed one whose seal is pending (`roll.rs`). Segments
-//! without any timestamp are kept by time retention.
+//! at least `retention.bytes` (Kafka's rule), as far as the partition's read
+//! bound (`log_start.rs`), and any wholly below the log start. The active
+//! segment is never deleted, nor a sealed one whose seal is pending
+//! (`roll.rs`). Segments without any timestamp are kept by time retention.
 
 use super::error::StorageError;
 use super::log::PartitionLog;
@@ -42,7 +43,9 @@ impl PartitionLog {
     /// Takes the expired segments out of the log and advances its start.
     fn detach_expired_segments(&self, now_ms: i64) -> Vec<Segment> {
         let config = self.config.borrow().clone();
+        let bound = self.retention_end_offset();
         let mut state = self.state.borrow_mut();
+        let log_start = state.log_start_offset;
         let mut total_bytes = state.sealed_bytes + state.active.size;
         let mut expired = Vec::new();
         let sealing = state.sealing.map(|sealing| sealing.base_offset);
@@ -59,7 +62,9 @@ impl PartitionLog {
                     .is_some_and(|max| now_ms.saturating_sub(max) > config.retention_ms);
             let by_size = config.retention_bytes >= 0
                 && total_bytes - segment.size >= config.retention_bytes as u64;
-            if !(by_time || by_size) {
+            let due = (by_time || by_size) && segment.next_offset <= bound;
+            let below_start = segment.next_offset <= log_start;
+            if !(due || below_start) {
                 break;
             }
             let segment = entry.remove();

@@ -1,11 +1,12 @@
 //! [`ShardStorage`]: the partitions one shard owns, its flusher and its
 //! retention loop.
 
-use super::checkpoint::RecoveryCheckpoint;
+use super::checkpoint::DirCheckpoints;
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::flusher::{run_flusher, FlushQueue};
 use super::log::{now_ms, PartitionLog};
+use super::log_start::write_checkpoint;
 use super::partition_metadata;
 use super::recent_budget::RecentBudget;
 use super::recovery::{load_log, LoadStart};
@@ -17,7 +18,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -45,26 +45,22 @@ pub struct ShardStorage {
     pub(super) recent_budget: Rc<RecentBudget>,
     stopping: Cell<bool>,
     iopoll_probe_primed: Cell<bool>,
-    /// The log directory's recovery points, shared with the other shards.
-    checkpoint: Arc<RecoveryCheckpoint>,
-    /// The log directory's high watermarks (`replication-offset-checkpoint`),
-    /// shared with the other shards.
-    high_watermarks: Arc<RecoveryCheckpoint>,
+    /// The log directory's checkpoint files (recovery points, high
+    /// watermarks, log starts), shared with the other shards.
+    pub(super) checkpoints: DirCheckpoints,
     /// Bytes of active segments checked at load (see `checked_bytes`).
     checked_bytes: Cell<u64>,
 }
 
 impl ShardStorage {
     /// Storage of shard `shard_id` under `data_dir` (partitions are
-    /// `<data_dir>/<topic>-<partition>/`), whose recovery points are in
-    /// `checkpoint` and whose high watermarks are in `high_watermarks` (each
-    /// loaded once for the directory, shared by its shards).
+    /// `<data_dir>/<topic>-<partition>/`), whose checkpoint files are
+    /// `checkpoints` (loaded once for the directory, shared by its shards).
     pub fn new(
         shard_id: usize,
         data_dir: PathBuf,
         limits: StorageLimits,
-        checkpoint: Arc<RecoveryCheckpoint>,
-        high_watermarks: Arc<RecoveryCheckpoint>,
+        checkpoints: DirCheckpoints,
     ) -> Rc<Self> {
         let batch_sync = BatchSync::choose(limits.syncfs_batches);
         let flush_queue = Rc::new(FlushQueue::new(
@@ -82,8 +78,7 @@ impl ShardStorage {
             recent_budget,
             stopping: Cell::new(false),
             iopoll_probe_primed: Cell::new(false),
-            checkpoint,
-            high_watermarks,
+            checkpoints,
             checked_bytes: Cell::new(0),
         })
     }
@@ -100,7 +95,7 @@ impl ShardStorage {
 
     /// The partition's recovery point in the checkpoint file, if any.
     pub fn recovery_point(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.checkpoint.get(topic, partition)
+        self.checkpoints.recovery_points.get(topic, partition)
     }
 
     /// Names `capture` (persisted: [`PartitionLog::persist_recovery_point`])
@@ -112,38 +107,36 @@ impl ShardStorage {
         log: &PartitionLog,
         capture: &RecoveryCapture,
     ) {
-        self.checkpoint.set(topic, partition, capture.offset);
+        self.checkpoints
+            .recovery_points
+            .set(topic, partition, capture.offset);
         log.recovery_point_recorded(capture);
     }
 
     /// Writes the log directory's checkpoint file (on a blocking thread).
     pub async fn write_recovery_checkpoint(&self) -> Result<(), StorageError> {
-        let checkpoint = self.checkpoint.clone();
-        glommio::executor()
-            .spawn_blocking(move || checkpoint.write())
-            .await
-            .map_err(|e| StorageError::io("write checkpoint", &self.data_dir, e))
+        let checkpoint = self.checkpoints.recovery_points.clone();
+        write_checkpoint(checkpoint, &self.data_dir).await
     }
 
     /// The partition's high watermark in `replication-offset-checkpoint`.
     pub fn checkpointed_high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.high_watermarks.get(topic, partition)
+        self.checkpoints.high_watermarks.get(topic, partition)
     }
 
     /// Names `high_watermark` as the partition's in the next high watermark
     /// checkpoint; returns whether it changed.
     pub fn record_high_watermark(&self, topic: &str, partition: i32, high_watermark: i64) -> bool {
-        self.high_watermarks.set(topic, partition, high_watermark)
+        self.checkpoints
+            .high_watermarks
+            .set(topic, partition, high_watermark)
     }
 
     /// Writes the log directory's `replication-offset-checkpoint` (on a
     /// blocking thread).
     pub async fn write_high_watermark_checkpoint(&self) -> Result<(), StorageError> {
-        let checkpoint = self.high_watermarks.clone();
-        glommio::executor()
-            .spawn_blocking(move || checkpoint.write())
-            .await
-            .map_err(|e| StorageError::io("write checkpoint", &self.data_dir, e))
+        let checkpoint = self.checkpoints.high_watermarks.clone();
+        write_checkpoint(checkpoint, &self.data_dir).await
     }
 
     /// Opens (loading or creating) `<data_dir>/<topic>-<partition>/`. The
@@ -188,7 +181,7 @@ impl ShardStorage {
         self.prime_io().await?;
         let start = LoadStart {
             clean_shutdown,
-            recovery_point: self.checkpoint.get(topic, partition),
+            recovery_point: self.checkpoints.recovery_points.get(topic, partition),
         };
         let loaded = load_log(&dir, &name, &config, &self.limits, start).await?;
         self.checked_bytes
@@ -202,6 +195,7 @@ impl ShardStorage {
             self.flush_queue.clone(),
             self.recent_budget.clone(),
         );
+        self.keep_log_start(&log, topic, partition);
         self.recent_budget.register(Rc::downgrade(&log));
         if self.recent_budget.over() {
             // The load read the partial last block's batches into memory;
@@ -260,8 +254,8 @@ impl ShardStorage {
 
     /// Closes the partition (pending appends and waiters get `Closed`) and
     /// removes its directory. Deleting an unknown partition removes its
-    /// directory if one exists. Its recovery point and high watermark leave
-    /// the checkpoint files first, so a partition created again under the
+    /// directory if one exists. Its recovery point, high watermark and log
+    /// start leave the checkpoint files first, so a partition created again under the
     /// name never starts from them.
     pub async fn delete_partition(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
         check_topic_name(topic)?;
@@ -275,17 +269,18 @@ impl ShardStorage {
         remove_dir(self.partition_dir(topic, partition)).await
     }
 
-    /// Removes the partition's recovery point and high watermark from the
-    /// checkpoint files (written again if they named it), so a partition
+    /// Removes the partition's recovery point, high watermark and log start
+    /// from the checkpoint files (written again if they named it), so a partition
     /// created again under the name never starts from them.
     async fn forget_checkpoints(&self, topic: &str, partition: i32) -> Result<(), StorageError> {
-        if self.checkpoint.get(topic, partition).is_some() {
-            self.checkpoint.remove(topic, partition);
+        if self.checkpoints.recovery_points.remove(topic, partition) {
             self.write_recovery_checkpoint().await?;
         }
-        if self.high_watermarks.get(topic, partition).is_some() {
-            self.high_watermarks.remove(topic, partition);
+        if self.checkpoints.high_watermarks.remove(topic, partition) {
             self.write_high_watermark_checkpoint().await?;
+        }
+        if self.checkpoints.log_starts.remove(topic, partition) {
+            self.write_log_start_checkpoint().await?;
         }
         Ok(())
     }

@@ -201,18 +201,8 @@ pub(crate) fn file_sizes(path: &Path) -> (u64, u64) {
 }
 
 pub(crate) fn new_storage(dir: &TempDir, limits: StorageLimits) -> Rc<ShardStorage> {
-    let checkpoint = checkpoint::RecoveryCheckpoint::load(&dir.0);
-    let high_watermarks = checkpoint::RecoveryCheckpoint::load_file(
-        &dir.0,
-        checkpoint::HIGH_WATERMARK_CHECKPOINT_FILE,
-    );
-    let storage = ShardStorage::new(
-        0,
-        dir.0.clone(),
-        limits,
-        std::sync::Arc::new(checkpoint),
-        std::sync::Arc::new(high_watermarks),
-    );
+    let checkpoints = checkpoint::DirCheckpoints::load(&dir.0);
+    let storage = ShardStorage::new(0, dir.0.clone(), limits, checkpoints);
     storage.start_background(60_000);
     storage
 }

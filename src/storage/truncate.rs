@@ -63,7 +63,9 @@ impl PartitionLog {
             return Ok(self.log_end_offset());
         }
         if offset < active_base {
-            return Ok(self.truncate_sealed(offset).await?);
+            let end = self.truncate_sealed(offset).await?;
+            self.lower_log_start_to_end().await?;
+            return Ok(end);
         }
         let (reader, base, start, resume, size) = {
             let state = self.state.borrow();
@@ -103,6 +105,7 @@ impl PartitionLog {
         };
         self.fail_waiters_from(cut, &error);
         self.recount_unwritten();
+        self.lower_log_start_to_end().await?;
         log::warn!(
             "{}: truncated to offset {cut} (asked {offset}) to match the leader",
             self.name

@@ -159,7 +159,7 @@ impl PartitionLog {
             "{}: every segment deleted, the log starts empty at offset {offset}",
             self.name
         );
-        Ok(())
+        self.forget_log_start_entry().await
     }
 
     /// Makes `segment` (ending at `end`, written and synced up to `write`)

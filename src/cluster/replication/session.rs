@@ -242,7 +242,7 @@ impl LeaderSession {
     /// when some partition answered an error.
     async fn apply(&self, response: FetchResponse, wanted: &[(Key, Fields, Followed)]) -> bool {
         let mut quiet = true;
-        let mut waits: Vec<(DurableWait, Rc<Partition>, i64)> = Vec::new();
+        let mut waits: Vec<(DurableWait, Rc<Partition>, LeaderRead)> = Vec::new();
         for topic in response.responses {
             for data in topic.partitions {
                 let key = (topic.topic_id, data.partition_index);
@@ -250,23 +250,21 @@ impl LeaderSession {
                     continue;
                 };
                 match self.apply_partition(fields, followed, data).await {
-                    Applied::Appended(wait, high_watermark) => {
-                        waits.push((wait, followed.partition.clone(), high_watermark))
+                    Applied::Appended(wait, read) => {
+                        waits.push((wait, followed.partition.clone(), read))
                     }
                     Applied::Nothing => {}
                     Applied::Failed => quiet = false,
                 }
             }
         }
-        let synced = join_all(waits.into_iter().map(
-            |(wait, partition, high_watermark)| async move {
-                let result = wait.wait().await;
-                if result.is_ok() {
-                    partition.on_leader_high_watermark(high_watermark);
-                }
-                result.is_ok()
-            },
-        ))
+        let synced = join_all(waits.into_iter().map(|(wait, partition, read)| async move {
+            let result = wait.wait().await;
+            if result.is_ok() {
+                partition.on_leader_read(read.high_watermark, read.log_start_offset);
+            }
+            result.is_ok()
+        }))
         .await;
         quiet && synced.into_iter().all(|ok| ok)
     }
@@ -303,7 +301,11 @@ impl LeaderSession {
             };
             return self.truncate(partition, diverging).await;
         }
-        partition.on_leader_high_watermark(data.high_watermark);
+        let read = LeaderRead {
+            high_watermark: data.high_watermark,
+            log_start_offset: data.log_start_offset,
+        };
+        partition.on_leader_read(read.high_watermark, read.log_start_offset);
         let Some(records) = data.records.filter(|r| !r.is_empty()) else {
             return Applied::Nothing;
         };
@@ -315,7 +317,7 @@ impl LeaderSession {
             .append_as_follower(self.leader, fields.current_leader_epoch, batches)
             .await;
         match appended {
-            Ok(wait) => Applied::Appended(wait, data.high_watermark),
+            Ok(wait) => Applied::Appended(wait, read),
             Err(FollowerAppendError::NotFollowing) => Applied::Nothing,
             Err(FollowerAppendError::Log(error)) => {
                 log::warn!(
@@ -411,8 +413,8 @@ impl LeaderSession {
 /// What one partition's answer did.
 enum Applied {
     /// Batches appended; fsynced once the wait resolves; the leader's high
-    /// watermark then applies.
-    Appended(DurableWait, i64),
+    /// watermark and log start then apply.
+    Appended(DurableWait, LeaderRead),
     /// Nothing to append (or truncated: the next fetch names the new end).
     Nothing,
     /// An error: back off before the next round.
@@ -449,4 +451,11 @@ fn split_batches(records: Bytes, fetch_offset: i64) -> Vec<AppendBatch> {
         position = end;
     }
     batches
+}
+
+/// What a leader's read answer names of its log.
+#[derive(Clone, Copy)]
+struct LeaderRead {
+    high_watermark: i64,
+    log_start_offset: i64,
 }

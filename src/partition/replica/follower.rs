@@ -94,6 +94,19 @@ impl FollowerReplica {
         self.high_watermark = self.high_watermark.max(known);
     }
 
+    /// The log start this log takes after a read answer naming the
+    /// leader's log start `leader_log_start` (Kafka's follower does
+    /// `maybeIncrementLogStartOffset` with the leader's): the leader's
+    /// start, as far as the high watermark it knows, when that is past its
+    /// own `log_start_offset`. What lies below the leader's start was never
+    /// checked against the leader's log (its epoch cache starts there), so
+    /// it must not stay readable below the high watermark: call this right
+    /// after [`Self::on_read`], with nothing in between.
+    pub fn log_start_to_take(&self, leader_log_start: i64, log_start_offset: i64) -> Option<i64> {
+        let start = leader_log_start.min(self.high_watermark);
+        (start > log_start_offset).then_some(start)
+    }
+
     /// Where to truncate when the leader answers `diverging` (Kafka's
     /// `getOffsetTruncationState`): to the end of the diverging epoch in
     /// both logs when this log has that epoch; to the end of its own
@@ -236,20 +249,18 @@ mod tests {
         );
     }
 
-    /// A real gap the replication simulator found (issue 13 follow-up,
-    /// NOT fixed; seed 13411 with
+    /// A gap the replication simulator found (seed 13411 with
     /// `MILLRACE_REPLICA_SIM_CUT_CONTROLLER_BOTH_WAYS=1`), in small: the
-    /// leader's epoch 1 starts at 130 and retention moved its log start to 137, so
-    /// its epoch cache, cut from the start, says epoch 0 ends at 137 (as
-    /// Kafka's `endOffsetFor` does for an epoch older than every one it
-    /// knows). A follower whose log has epoch 0 up to 152 then truncates
-    /// to 137 and its next fetch no longer diverges: it keeps epoch 0's
-    /// 130..137, records the leader replaced (committed there in epoch 1).
-    /// Kafka's follower deletes them when it takes the leader's log start
-    /// from the fetch answer (`maybeIncrementLogStartOffset`); millrace's
-    /// follower does not take the leader's log start.
+    /// leader's epoch 1 starts at 130 and retention moved its log start to
+    /// 137, so its epoch cache, cut from the start, says epoch 0 ends at 137
+    /// (as Kafka's `endOffsetFor` does for an epoch older than every one it
+    /// knows). A follower whose log has epoch 0 up to 152 truncates to 137
+    /// and its next fetch no longer diverges, yet its 130..137 are epoch 0's
+    /// records that the leader replaced in epoch 1. Kafka's follower drops
+    /// them by taking the leader's log start from the read answer
+    /// (`maybeIncrementLogStartOffset`); before [`FollowerReplica::log_start_to_take`]
+    /// millrace's kept them below its high watermark.
     #[test]
-    #[ignore = "known gap: a follower keeps diverging records below the leader's log start"]
     fn a_follower_keeps_no_diverging_record_below_the_leaders_log_start() {
         use crate::partition::leader_epochs::divergence;
         let mut leader = epochs(&[(0, 0), (1, 130)]);
@@ -262,11 +273,29 @@ mod tests {
             .expect("diverges");
         let to = f.truncation_offset(diverging, 152, &own);
         let next = divergence(&leader, leader_start, leader_end, 0, to).expect("placeable");
-        let kept_diverging_below_start = to > 130 && next.is_none();
+        assert_eq!((to, next), (137, None), "the leader's answers, as Kafka's");
+        // The read answer: the high watermark moves, then the log start.
+        f.on_read(leader_end, to);
+        let start = f.log_start_to_take(leader_start, 0);
+        assert_eq!(start, Some(137), "epoch 0's 130..137 leave the log");
         assert!(
-            !kept_diverging_below_start,
-            "truncated to {to}, next fetch's divergence {next:?}; epoch 0's records from 130 \
-             (replaced in epoch 1) are kept"
+            start.unwrap_or(0) >= leader_start.min(f.high_watermark()),
+            "nothing below the high watermark was left unchecked"
         );
+    }
+
+    /// The log start taken is the leader's, never past the high watermark
+    /// this follower knows (Kafka refuses a start past it), and never back.
+    #[test]
+    fn the_log_start_taken_is_the_leaders_up_to_the_high_watermark() {
+        let f = FollowerReplica::new(2, 1, 3, 40);
+        assert_eq!(f.log_start_to_take(30, 10), Some(30));
+        assert_eq!(
+            f.log_start_to_take(55, 10),
+            Some(40),
+            "bounded by the watermark"
+        );
+        assert_eq!(f.log_start_to_take(30, 30), None, "already there");
+        assert_eq!(f.log_start_to_take(20, 30), None, "never back");
     }
 }

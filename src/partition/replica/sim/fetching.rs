@@ -113,7 +113,10 @@ impl World {
         if !replica.is_latest_fetch(seq) {
             return;
         }
+        let start_before = replica.log_start();
         let outcome = replica.on_fetch_reply(reply, entries, reload);
+        let read = matches!(outcome, FetchOutcome::Appended | FetchOutcome::Empty);
+        self.stats.log_starts_taken += u64::from(read && replica.log_start() > start_before);
         match outcome {
             FetchOutcome::Truncated(cut) => self.count_truncation(cut),
             FetchOutcome::OutOfRange(decision, _) => self.count_out_of_range(decision),

@@ -111,6 +111,7 @@ fn add(totals: &mut Stats, stats: &Stats) {
     totals.full_truncations += stats.full_truncations;
     totals.out_of_range_truncations += stats.out_of_range_truncations;
     totals.out_of_range_retries += stats.out_of_range_retries;
+    totals.log_starts_taken += stats.log_starts_taken;
     totals.restarted_in_sync_at_end += stats.restarted_in_sync_at_end;
     totals.ack_latency.add(&stats.ack_latency);
 }
@@ -377,25 +378,35 @@ fn followers_behind_the_leaders_log_start_start_over_there() {
     assert!(totals.out_of_range_answers > 0, "{totals:?}");
     assert!(totals.full_truncations > 0, "{totals:?}");
     assert!(totals.restarted_in_sync_at_end > 0, "{totals:?}");
+    assert!(totals.log_starts_taken > 0, "{totals:?}");
 }
 
-/// A real gap this simulator found, not fixed (see
+/// A real gap this simulator found (fixed; see
 /// `follower::tests::a_follower_keeps_no_diverging_record_below_the_leaders_log_start`):
-/// with the controller cut both ways, seed 13411 fails "replica 1 below its
-/// high watermark: offset 134 holds Committed { record: 131, .. epoch 0 }
-/// where Committed { record: 136, .. } was committed". Leader 2's epoch 1
-/// started below its log start 137; old leader 1's log of epoch 0 to 152
-/// truncated to 137 (the end the leader's start-cut epoch cache gives
-/// epoch 0) and kept epoch 0's records below it. Kafka's follower would
-/// delete them, taking the leader's log start from the fetch answer.
+/// with the controller cut both ways, seed 13411 failed "replica 1 below
+/// its high watermark: offset 134 holds Committed { record: 131, .. epoch
+/// 0 } where Committed { record: 136, .. } was committed". Leader 2's epoch
+/// 1 started below its log start 137; old leader 1's log of epoch 0 to 152
+/// truncated to 137 (the end the leader's start-cut epoch cache gives epoch
+/// 0) and kept epoch 0's records below it. A follower now takes its
+/// leader's log start from each read answer, as Kafka's does; with that
+/// planted back ([`Options::followers_keep_log_start`]) the seed still fails.
 #[test]
-#[ignore = "known gap: a follower keeps diverging records below the leader's log start"]
 fn a_follower_keeps_no_diverging_record_below_the_leaders_log_start() {
     let options = Options {
         cut_controller_both_ways: true,
         ..Options::default()
     };
-    if let Err(failure) = run_seed(13_411, options) {
-        panic!("{}", replay_hint(&failure));
-    }
+    let stats = run_seed(13_411, options).unwrap_or_else(|f| panic!("{}", replay_hint(&f)));
+    assert!(stats.log_starts_taken > 0, "{stats:?}");
+    let planted = Options {
+        followers_keep_log_start: true,
+        ..options
+    };
+    let failure = run_seed(13_411, planted).expect_err("the planted gap is caught");
+    assert!(
+        failure.what.contains("below its high watermark"),
+        "{}",
+        failure.what
+    );
 }
