@@ -6,7 +6,7 @@
 
 use super::error::StorageError;
 use super::index::{OffsetIndex, SegmentIndexes, TimeIndex};
-use super::io::{remove_file, OpenMode, SegmentFile};
+use super::io::{remove_file, remove_segment_file, OpenMode, SegmentFile};
 use super::read_handles::ReadHandleSlot;
 use glommio::io::DmaFile;
 use std::path::{Path, PathBuf};
@@ -277,7 +277,12 @@ pub async fn remove_segment_files(log_path: &Path, base_offset: i64) -> Result<(
     ];
     for extension in extensions {
         let path = log_path.with_file_name(segment_file_name(base_offset, extension));
-        if let Err(error) = remove_file(&path).await {
+        let removed = match extension {
+            // The data: its blocks are freed off the shard (`io::reaper`).
+            LOG_EXTENSION => remove_segment_file(&path).await,
+            _ => remove_file(&path).await,
+        };
+        if let Err(error) = removed {
             if error.kind() != std::io::ErrorKind::NotFound {
                 return Err(StorageError::io("remove", &path, error));
             }

@@ -519,9 +519,10 @@ async fn create_dir(dir: &Path) -> Result<(), StorageError> {
 
 async fn remove_dir(dir: PathBuf) -> Result<(), StorageError> {
     let path = dir.clone();
-    // A recursive delete can take long: keep it off the reactor.
+    // A recursive delete can take long: keep it off the reactor, and the
+    // segment files' blocks too (`io::reaper`).
     let result = glommio::executor()
-        .spawn_blocking(move || std::fs::remove_dir_all(&path))
+        .spawn_blocking(move || super::io::reaper::remove_dir_and_reap(&path))
         .await;
     match result {
         Ok(()) => Ok(()),

@@ -11,6 +11,7 @@
 
 mod fault;
 mod plan_text;
+pub mod reaper;
 
 pub use fault::{Fault, FaultPlan, FaultRule, FaultyFile};
 pub use plan_text::{parse_fault_plan, FAULT_INJECTION_ENV};
@@ -398,4 +399,18 @@ pub async fn remove_file(path: &Path) -> io::Result<()> {
         plan.forget(path);
     }
     os_error(glommio::io::remove(path).await)
+}
+
+/// Removes a segment file at `path` (through the plan when one is
+/// installed) on a blocking thread, its blocks freed later by the reaper
+/// ([`reaper`]) rather than by the shard's last close.
+pub async fn remove_segment_file(path: &Path) -> io::Result<()> {
+    if let Some(plan) = installed_plan() {
+        plan.check_alive()?;
+        plan.forget(path);
+    }
+    let owned = path.to_path_buf();
+    glommio::executor()
+        .spawn_blocking(move || reaper::unlink_and_reap(&owned))
+        .await
 }
