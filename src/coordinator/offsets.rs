@@ -24,7 +24,7 @@
 //!   temporary file, fsync'd and renamed over the log (compaction: the
 //!   latest record per key).
 //! - File I/O is blocking `std::fs` run on the shard's control helpers
-//!   ([`run_control_job`]), never on the reactor nor behind clients' sends
+//!   ([`run_job`] with [`Helpers::Control`]), never on the reactor nor behind clients' sends
 //!   or segment rolls: the log is small and written with one
 //!   pwrite+fdatasync per group commit, so buffered I/O is simpler than
 //!   DmaFile's alignment rules at no cost that matters here. The directory
@@ -48,7 +48,7 @@ pub mod upgrade;
 #[cfg(test)]
 mod tests;
 
-use crate::local::helper_pool::run_control_job;
+use crate::local::helper_pool::{run_job, Helpers};
 use crate::local::oneshot;
 use crate::partition::ShardPartitions;
 use record::{decode_records, encode_record, record_size};
@@ -246,7 +246,7 @@ impl OffsetStore {
             return Ok(());
         }
         let dir = self.dir.clone();
-        let opened = run_control_job(move || match dir.exists() {
+        let opened = run_job(Helpers::Control, move || match dir.exists() {
             true => open_and_replay(&dir).map(Some),
             false => Ok(None),
         })
@@ -507,7 +507,7 @@ impl OffsetStore {
             .await
             .map_err(OffsetStoreError::Io)?;
         let dir = self.dir.clone();
-        let file = run_control_job(move || open_and_replay(&dir))
+        let file = run_job(Helpers::Control, move || open_and_replay(&dir))
             .await
             .map_err(|_| OffsetStoreError::Lost)?
             .map_err(OffsetStoreError::Io)?
@@ -522,10 +522,11 @@ impl OffsetStore {
         let position = self.file_bytes.get();
         let len = bytes.len() as u64;
         let cut_first = self.tail_dirty.get();
-        let appended =
-            run_control_job(move || append_or_cut_back(&file, &bytes, position, cut_first))
-                .await
-                .map_err(|_| OffsetStoreError::Lost)?;
+        let appended = run_job(Helpers::Control, move || {
+            append_or_cut_back(&file, &bytes, position, cut_first)
+        })
+        .await
+        .map_err(|_| OffsetStoreError::Lost)?;
         // A failed write leaves file_bytes unchanged: the next one starts there.
         match appended {
             Ok(()) => {
@@ -561,7 +562,10 @@ impl OffsetStore {
         }
         let dir = self.dir.clone();
         let len = snapshot.len() as u64;
-        let replaced = run_control_job(move || replace_with_snapshot(&dir, &snapshot)).await;
+        let replaced = run_job(Helpers::Control, move || {
+            replace_with_snapshot(&dir, &snapshot)
+        })
+        .await;
         match replaced.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
             Ok(file) => {
                 *self.file.borrow_mut() = Some(Arc::new(file));

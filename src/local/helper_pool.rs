@@ -8,7 +8,7 @@
 //! remove, create_dir) always go there. Work of different kinds (a slow
 //! client's send of file data, an offset-commit write, a segment roll's truncate)
 //! must not wait behind each other, so each kind gets a pool of its own
-//! ([`run_client_job`], [`run_control_job`]) and glommio's stays for
+//! ([`run_job`] with [`Helpers`]) and glommio's stays for
 //! storage.
 //!
 //! Unlike the rest of this module it needs a glommio executor (its
@@ -62,30 +62,31 @@ thread_local! {
     ));
 }
 
-/// Runs a control-plane job (offset commit, registry save, statvfs) on this
-/// shard's control helpers, never behind a client's send or a segment roll.
-pub async fn run_control_job<R: Send + 'static>(
-    job: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, HelperError> {
-    let pool = CONTROL.with(|pool| pool.clone());
-    pool.run(job).await
+/// The kinds of blocking work a shard hands to helpers, each with a pool of
+/// its own so that one kind never waits behind another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Helpers {
+    /// Control-plane jobs (offset commit, registry save, statvfs), never
+    /// behind a client's send or a segment roll.
+    Control,
+    /// Batches of segment fdatasyncs, never behind a client's send or a
+    /// control-plane write.
+    Sync,
+    /// Client-driven work: slow clients can make each other wait here,
+    /// never storage or control work.
+    Client,
 }
 
-/// Runs a batch of segment fdatasyncs on this shard's sync helper, never
-/// behind a client's send or a control-plane write.
-pub async fn run_sync_job<R: Send + 'static>(
+/// Runs `job` on this shard's `helpers` pool.
+pub async fn run_job<R: Send + 'static>(
+    helpers: Helpers,
     job: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, HelperError> {
-    let pool = SYNC.with(|pool| pool.clone());
-    pool.run(job).await
-}
-
-/// Runs client-driven blocking work on this shard's client helpers: slow
-/// clients can make each other wait here, never storage or control work.
-pub async fn run_client_job<R: Send + 'static>(
-    job: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, HelperError> {
-    let pool = CLIENT.with(|pool| pool.clone());
+    let pool = match helpers {
+        Helpers::Control => CONTROL.with(|pool| pool.clone()),
+        Helpers::Sync => SYNC.with(|pool| pool.clone()),
+        Helpers::Client => CLIENT.with(|pool| pool.clone()),
+    };
     pool.run(job).await
 }
 

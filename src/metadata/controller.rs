@@ -424,10 +424,12 @@ where
 {
     let data_dir = config.log_dirs.clone();
     let to_save = next.clone();
-    crate::local::helper_pool::run_control_job(move || store::save_topics(&data_dir, &to_save))
-        .await
-        .map_err(|e| format!("cannot persist the topic registry: {e}"))?
-        .map_err(|e| format!("cannot persist the topic registry: {e}"))?;
+    crate::local::helper_pool::run_job(crate::local::helper_pool::Helpers::Control, move || {
+        store::save_topics(&data_dir, &to_save)
+    })
+    .await
+    .map_err(|e| format!("cannot persist the topic registry: {e}"))?
+    .map_err(|e| format!("cannot persist the topic registry: {e}"))?;
     log::debug!("topic registry version {} persisted", next.version);
     publish(next).await
 }

@@ -3,7 +3,7 @@
 //! Memory pieces go out with one non-blocking `sendmsg` over all of them
 //! (a vectored write, no coalescing copy), the remainder through glommio.
 //! A response that holds file regions is handed whole to one of the shard's
-//! client helpers ([`run_client_job`]: plain threads with a bounded queue)
+//! client helpers ([`run_job`] with [`Helpers::Client`]: plain threads with a bounded queue)
 //! that reads the regions into its own reused buffer and sends them with
 //! the memory pieces around them (`file_send.rs`: why not `sendfile`), so a
 //! cold read never blocks the shard's core.
@@ -12,7 +12,7 @@
 //! and it holds a helper at most [`SEND_RESPONSE_MS_MAX`] per response.
 
 use super::file_send::send_region;
-use crate::local::helper_pool::run_client_job;
+use crate::local::helper_pool::{run_job, Helpers};
 use crate::protocol::piece::Piece;
 use futures_lite::{future, AsyncWrite, AsyncWriteExt};
 use std::future::Future;
@@ -123,9 +123,11 @@ async fn send_with_files(socket_fd: RawFd, pieces: Vec<Piece>) -> io::Result<()>
     // SAFETY: `duplicate` is a fresh descriptor nobody else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(duplicate) };
     let deadline = Instant::now() + Duration::from_millis(SEND_RESPONSE_MS_MAX);
-    run_client_job(move || blocking_send(&socket, &pieces, deadline))
-        .await
-        .map_err(io::Error::other)?
+    run_job(Helpers::Client, move || {
+        blocking_send(&socket, &pieces, deadline)
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 fn blocking_send(socket: &OwnedFd, pieces: &[Piece], deadline: Instant) -> io::Result<()> {

@@ -16,7 +16,7 @@ use super::ShardContext;
 use crate::cluster::member::view::ClusterView;
 use crate::cluster::raft::log_store::METADATA_LOG_DIR_NAME;
 use crate::coordinator::offsets::OFFSETS_DIR_PREFIX;
-use crate::local::helper_pool::run_control_job;
+use crate::local::helper_pool::{run_job, Helpers};
 use crate::storage::error::StorageError;
 use std::path::Path;
 use std::rc::Rc;
@@ -54,7 +54,7 @@ pub fn first_registered_view(previous: Option<&ClusterView>, view: &ClusterView)
 /// waits end).
 pub async fn delete_stray_logs(ctx: &Rc<ShardContext>, view: &ClusterView) -> Result<(), String> {
     let data_dir = ctx.partitions.storage().data_dir().to_path_buf();
-    let listed = run_control_job(move || partition_directories(&data_dir))
+    let listed = run_job(Helpers::Control, move || partition_directories(&data_dir))
         .await
         .map_err(|e| format!("listing the data directory for stray logs: {e:?}"))?
         .map_err(|e| format!("listing the data directory for stray logs: {e}"))?;

@@ -31,7 +31,7 @@
 
 use super::io::SegmentFile;
 use super::notify::WakeSignal;
-use crate::local::helper_pool::{run_sync_job, HelperError};
+use crate::local::helper_pool::{run_job, HelperError, Helpers};
 use crate::local::oneshot;
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -178,7 +178,7 @@ async fn sync_batch(batch: &[Queued], method: BatchSync) -> Vec<io::Result<()>> 
     }
     let fds: Vec<RawFd> = batch.iter().map(|queued| queued.file.raw_fd()).collect();
     let count = fds.len();
-    let synced = run_sync_job(move || sync_files(&fds, method)).await;
+    let synced = run_job(Helpers::Sync, move || sync_files(&fds, method)).await;
     crate::metrics::with_local(|m| {
         m.sync_batches.inc();
         m.sync_batch_files.add(count as u64);

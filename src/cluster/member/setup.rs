@@ -7,7 +7,7 @@ use crate::cluster::controller::ControllerConfig;
 use crate::cluster::records::Endpoint;
 use crate::config::kraft::ProcessRole;
 use crate::config::Config;
-use crate::local::helper_pool::run_control_job;
+use crate::local::helper_pool::{run_job, Helpers};
 use crate::metadata::store::BrokerIdentity;
 use crate::storage::atomic_file::write_atomically;
 use glommio::net::TcpListener;
@@ -263,19 +263,23 @@ pub async fn bind_raft_listener(
 /// The learner port a previous run kept in `port_file`; 0 (any free port)
 /// when there is none or it cannot be read. Read on a control helper.
 async fn remembered_learner_port(port_file: PathBuf) -> u16 {
-    run_control_job(move || std::fs::read_to_string(&port_file))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(0)
+    run_job(Helpers::Control, move || {
+        std::fs::read_to_string(&port_file)
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .and_then(|text| text.trim().parse().ok())
+    .unwrap_or(0)
 }
 
 /// Keeps `port` in the log dir's port file, replaced atomically (temporary
 /// file, fdatasync, rename, directory fsync) on a control helper.
 async fn remember_learner_port(log_dir: PathBuf, port: u16) -> std::io::Result<()> {
     let contents = format!("{port}\n");
-    run_control_job(move || write_atomically(&log_dir, LEARNER_PORT_FILE_NAME, contents.as_bytes()))
-        .await
-        .map_err(std::io::Error::other)?
+    run_job(Helpers::Control, move || {
+        write_atomically(&log_dir, LEARNER_PORT_FILE_NAME, contents.as_bytes())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }

@@ -76,7 +76,7 @@ impl CallError {
 /// Resolves `addr` on a helper thread: a host name lookup can block.
 pub(crate) async fn resolve(addr: &str) -> io::Result<SocketAddr> {
     let owned = addr.to_string();
-    crate::local::helper_pool::run_control_job(move || {
+    crate::local::helper_pool::run_job(crate::local::helper_pool::Helpers::Control, move || {
         owned
             .to_socket_addrs()?
             .next()

@@ -105,11 +105,14 @@ impl MetadataStateMachine {
     /// there is one, else the empty image.
     pub async fn open(dir: &Path) -> io::Result<Self> {
         let path = dir.join(SNAPSHOT_FILE_NAME);
-        let read = crate::local::helper_pool::run_control_job(move || match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        })
+        let read = crate::local::helper_pool::run_job(
+            crate::local::helper_pool::Helpers::Control,
+            move || match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            },
+        )
         .await
         .map_err(io::Error::other)??;
         let mut inner = Inner {
@@ -139,7 +142,7 @@ impl MetadataStateMachine {
     async fn save(&self, meta: &SnapshotMeta, image: &[u8]) -> io::Result<()> {
         let file = encode_snapshot_file(meta, image)?;
         let dir = self.0.borrow().dir.clone();
-        crate::local::helper_pool::run_control_job(move || {
+        crate::local::helper_pool::run_job(crate::local::helper_pool::Helpers::Control, move || {
             write_atomically(&dir, SNAPSHOT_FILE_NAME, &file)
         })
         .await

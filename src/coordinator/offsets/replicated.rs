@@ -17,7 +17,7 @@ use super::partitions::OFFSETS_TOPIC;
 use super::record::{decode_key_value, encode_key, encode_value};
 use super::OffsetChange;
 use crate::config::Config;
-use crate::local::helper_pool::run_control_job;
+use crate::local::helper_pool::{run_job, Helpers};
 use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::partition::produce::{Acks, PartitionAppend, ProducePart};
 use crate::partition::ShardPartitions;
@@ -205,7 +205,7 @@ async fn piece_bytes(pieces: Vec<Piece>) -> Result<Bytes, String> {
         match piece {
             Piece::Mem(bytes) => out.extend_from_slice(&bytes),
             Piece::File(region) => {
-                let read = run_control_job(move || {
+                let read = run_job(Helpers::Control, move || {
                     let mut buf = vec![0u8; region.len as usize];
                     region
                         .file

@@ -167,10 +167,12 @@ fn log_dir_name(dir: &Path) -> String {
 /// control helper (it may touch the disk; a client asking often must not
 /// delay storage work); `None` if it fails.
 async fn volume_bytes(dir: PathBuf) -> Option<(i64, i64)> {
-    crate::local::helper_pool::run_control_job(move || statvfs_bytes(&dir))
-        .await
-        .ok()
-        .flatten()
+    crate::local::helper_pool::run_job(crate::local::helper_pool::Helpers::Control, move || {
+        statvfs_bytes(&dir)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 fn statvfs_bytes(dir: &Path) -> Option<(i64, i64)> {

@@ -94,9 +94,10 @@ pub async fn handle(
     if meta.version < super::legacy_versions::FETCH_FLOOR {
         // Down-conversion reads file regions into memory: on a helper
         // thread, so a cold read never blocks this core.
-        let encoded = crate::local::helper_pool::run_client_job(move || {
-            super::legacy_fetch::encode(meta, response)
-        });
+        let encoded = crate::local::helper_pool::run_job(
+            crate::local::helper_pool::Helpers::Client,
+            move || super::legacy_fetch::encode(meta, response),
+        );
         return encoded.await.unwrap_or_else(|e| {
             log::warn!("legacy fetch answer not encoded: {e}");
             None

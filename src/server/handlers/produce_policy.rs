@@ -16,7 +16,7 @@
 //! timestamp) copies them: accepted on this path only, where the topic asks
 //! for it. Every compressed batch so read, and any plain one larger than
 //! [`REWRITE_INLINE_BYTES_MAX`], is handled on a client helper thread
-//! ([`run_client_job`]: client-driven work, never ahead of storage's or the
+//! ([`run_job`] with [`Helpers::Client`]: client-driven work, never ahead of storage's or the
 //! control plane's): a compressed batch may inflate up to the bound whatever
 //! its size, and the shard's other work must not wait for it. Small plain
 //! batches are cheaper compressed in place than handed over. Request order
@@ -24,7 +24,7 @@
 
 use super::error_code;
 use super::produce::{prepare_batches, Refusal};
-use crate::local::helper_pool::run_client_job;
+use crate::local::helper_pool::{run_job, Helpers};
 use crate::metadata::topic_policy::{StoredCodec, TopicPolicy, NO_TIMESTAMP};
 use crate::protocol::batch_rewrite::{
     rebuild_with_codec, record_timestamp_range, records_refused_by_timestamp, records_section,
@@ -116,10 +116,12 @@ async fn rewrite(
     let done = if plain && batch.len() <= REWRITE_INLINE_BYTES_MAX {
         job.run()
     } else {
-        run_client_job(move || job.run()).await.map_err(|e| {
-            let message = format!("the record batch could not be rewritten: {e}");
-            Refusal::new(error_code::UNKNOWN_SERVER_ERROR, message)
-        })?
+        run_job(Helpers::Client, move || job.run())
+            .await
+            .map_err(|e| {
+                let message = format!("the record batch could not be rewritten: {e}");
+                Refusal::new(error_code::UNKNOWN_SERVER_ERROR, message)
+            })?
     };
     let (rebuilt, span) = done.map_err(refused)?;
     span.check(policy, now_ms)
