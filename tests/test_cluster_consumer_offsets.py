@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaPythonTopicPartition
 
+import kafka_wire
 from clients import group_consumer, new_producer, produce_all, quiet_config, unique_topic
 from test_cluster_failover_restart_and_join import FENCE_TIMEOUT_S, create_until_done, wait_for_topic
 from test_cluster_three_brokers_serve_clients import describe_quorum_v0, wait_for_brokers
@@ -145,3 +146,43 @@ def test_commits_survive_the_loss_of_the_coordinators_broker(millrace_cluster):
     wait_for_brokers(survivor, 2, FENCE_TIMEOUT_S)
     found = committed_with_confluent(survivor, group, topic)
     assert found == commits_for(1), f"after the loss of broker {coordinator}: {found}"
+
+
+NOT_COORDINATOR = 16
+COORDINATOR_LOAD_IN_PROGRESS = 14
+
+
+def join_group_error(broker, group):
+    with kafka_wire.connect(broker.bootstrap) as sock:
+        return kafka_wire.join_group_v1(sock, 1, group, session_timeout_ms=6000, rebalance_timeout_ms=6000)
+
+
+def wait_for_join_error(broker, group, expected):
+    deadline = time.monotonic() + DEADLINE_S
+    while (error := join_group_error(broker, group)) != expected:
+        assert time.monotonic() < deadline, (broker.node_id, group, error, expected)
+        time.sleep(0.2)
+
+
+def test_a_broker_that_has_not_applied_the_offsets_topic_yet_answers_load_in_progress(millrace_cluster):
+    """A FindCoordinator that creates `__consumer_offsets` names the coordinator as soon as the
+    broker answering it has applied the topic; the coordinator itself may apply it a few ms later.
+    What it answered meanwhile was NOT_COORDINATOR, on which librdkafka asks FindCoordinator
+    again, is sent to the same broker, and never fetches the committed offsets of an assign()ed
+    partition again: the consumer read nothing, for good. A broker whose cluster view has no
+    `__consumer_offsets` yet (or names it leader of a partition it has not opened yet) answers
+    COORDINATOR_LOAD_IN_PROGRESS, which every client retries."""
+    cluster = millrace_cluster(brokers=3, extra=["group.initial.rebalance.delay.ms=0"])
+    wait_for_brokers(cluster.node(1).bootstrap, 3)
+    group = unique_topic("early-group")
+    # Before: NOT_COORDINATOR from each.
+    assert [join_group_error(cluster.node(b), group) for b in (1, 2, 3)] == [COORDINATOR_LOAD_IN_PROGRESS] * 3
+    deadline = time.monotonic() + DEADLINE_S
+    with kafka_wire.connect(cluster.node(1).bootstrap) as sock:
+        while (found := kafka_wire.find_coordinator_v1(sock, 2, group))[0] != 0:
+            assert time.monotonic() < deadline, found
+            time.sleep(0.2)
+    coordinator = found[1]
+    wait_for_join_error(cluster.node(coordinator), group, 0)
+    for other in {1, 2, 3} - {coordinator}:
+        wait_for_join_error(cluster.node(other), group, NOT_COORDINATOR)

@@ -9,6 +9,7 @@ use crate::shard::ShardContext;
 
 /// Calls to the group coordinator of a shard.
 pub mod group {
+    use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
     use crate::coordinator::{GroupRequest, GroupResponse};
     use crate::protocol::error_code;
     use crate::shard::messages::{ShardRequest, ShardResponse};
@@ -26,10 +27,13 @@ pub mod group {
         let mut partitions = ctx.config.offsets_topic_num_partitions;
         // In a cluster the leader of the group's offsets partition
         // coordinates it (FindCoordinator's answer); the owning shard then
-        // answers COORDINATOR_LOAD_IN_PROGRESS until it has loaded it.
+        // answers COORDINATOR_LOAD_IN_PROGRESS until it has loaded it, and
+        // while this broker has not applied `__consumer_offsets` yet.
         if let Some(view) = ctx.cluster_view() {
             partitions = view.offsets_partitions(partitions);
-            if view.group_coordinator(group_id, partitions) != Some(ctx.identity.node_id) {
+            let topic_known = view.table.get(OFFSETS_TOPIC).is_some();
+            let here = view.group_coordinator(group_id, partitions) == Some(ctx.identity.node_id);
+            if topic_known && !here {
                 return Err(error_code::NOT_COORDINATOR);
             }
         }

@@ -302,16 +302,23 @@ fn adopt_offsets_leadership(ctx: &Rc<ShardContext>, view: &ClusterView) {
     let count = view.offsets_partitions(ctx.config.offsets_topic_num_partitions);
     let owned = offsets_partitions_of(ctx.shard_id, count, ctx.nr_shards);
     ctx.coordinator.follow_partition_count(count, owned);
-    let led: BTreeMap<i32, i32> = ctx
+    let led_in_view: BTreeMap<i32, i32> = ctx
         .coordinator
         .offsets
         .owned()
         .into_iter()
         .filter_map(|index| {
             let (leader, epoch) = view.offsets_leader(index)?;
-            let open = ctx.partitions.get(OFFSETS_TOPIC, index).is_some();
-            (leader == view.node_id && open).then_some((index, epoch))
+            (leader == view.node_id).then_some((index, epoch))
         })
+        .collect();
+    let topic_known = view.table.get(OFFSETS_TOPIC).is_some();
+    ctx.coordinator
+        .offsets
+        .follow_view(topic_known.then(|| led_in_view.keys().copied().collect()));
+    let led: BTreeMap<i32, i32> = led_in_view
+        .into_iter()
+        .filter(|(index, _)| ctx.partitions.get(OFFSETS_TOPIC, *index).is_some())
         .collect();
     ctx.coordinator.adopt_leadership(&led, &ctx.partitions);
 }

@@ -6,7 +6,7 @@ use crate::local::join_all;
 use crate::partition::ShardPartitions;
 use crate::protocol::error_code;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -53,6 +53,10 @@ pub struct ShardOffsets {
     stores: RefCell<BTreeMap<i32, Rc<OffsetStore>>>,
     /// True in a cluster (stores backed by `__consumer_offsets`).
     replicated: bool,
+    /// A cluster's owned partitions this broker leads in its cluster view,
+    /// store or not (one is made once the partition is open); `None` while
+    /// the view has no `__consumer_offsets`.
+    led_in_view: RefCell<Option<BTreeSet<i32>>>,
 }
 
 impl ShardOffsets {
@@ -68,6 +72,7 @@ impl ShardOffsets {
             owned: RefCell::new(owned.to_vec()),
             stores: RefCell::new(stores),
             replicated: false,
+            led_in_view: RefCell::new(None),
         }
     }
 
@@ -79,6 +84,7 @@ impl ShardOffsets {
             owned: RefCell::new(owned.to_vec()),
             stores: RefCell::new(BTreeMap::new()),
             replicated: true,
+            led_in_view: RefCell::new(None),
         }
     }
 
@@ -115,18 +121,40 @@ impl ShardOffsets {
         join_all(loads).await.into_iter().collect()
     }
 
+    /// Follows the cluster view: `led` are the owned partitions this broker
+    /// leads in it, `None` while it has no `__consumer_offsets`.
+    pub fn follow_view(&self, led: Option<BTreeSet<i32>>) {
+        *self.led_in_view.borrow_mut() = led;
+    }
+
     /// Whether requests for `group` are served here now: always on a single
-    /// node; in a cluster NOT_COORDINATOR unless this broker leads the
-    /// group's partition, COORDINATOR_LOAD_IN_PROGRESS while it loads.
+    /// node; in a cluster NOT_COORDINATOR when another broker leads the
+    /// group's partition, COORDINATOR_LOAD_IN_PROGRESS while it loads here.
+    /// A broker that has not applied `__consumer_offsets` yet, or leads the
+    /// partition but has not opened it yet, is loading too: a client sent
+    /// here by a broker that applied the topic first must retry (librdkafka
+    /// never fetches an assigned partition's committed offset again after
+    /// NOT_COORDINATOR from the coordinator it is sent back to).
     pub fn availability(&self, group: &str) -> Result<(), i16> {
         if !self.replicated {
             return Ok(());
         }
         match self.store_of(group) {
-            None => Err(error_code::NOT_COORDINATOR),
             Some(store) if !store.is_loaded() => Err(error_code::COORDINATOR_LOAD_IN_PROGRESS),
             Some(_) => Ok(()),
+            None if self.led_here_in_view(group) => Err(error_code::COORDINATOR_LOAD_IN_PROGRESS),
+            None => Err(error_code::NOT_COORDINATOR),
         }
+    }
+
+    /// Whether the cluster view makes this broker `group`'s coordinator, or
+    /// has no `__consumer_offsets` yet.
+    fn led_here_in_view(&self, group: &str) -> bool {
+        let index = partition_for_group(group, self.partitions.get());
+        self.led_in_view
+            .borrow()
+            .as_ref()
+            .is_none_or(|led| led.contains(&index))
     }
 
     /// This broker leads offsets partition `index` at `leader_epoch`: a new
@@ -312,10 +340,17 @@ mod tests {
         let single = ShardOffsets::new(Path::new("/nonexistent"), 50, &[31]);
         assert_eq!(single.availability("orders"), Ok(()));
         let cluster = ShardOffsets::new_replicated(50, &[31]);
+        let loading = Err(error_code::COORDINATOR_LOAD_IN_PROGRESS);
+        // No `__consumer_offsets` in the view yet: a client sent here retries.
+        assert_eq!(cluster.availability("orders"), loading);
+        cluster.follow_view(Some(BTreeSet::new()));
         assert_eq!(
             cluster.availability("orders"),
             Err(error_code::NOT_COORDINATOR)
         );
+        // Led here in the view, the partition not open yet.
+        cluster.follow_view(Some(BTreeSet::from([31])));
+        assert_eq!(cluster.availability("orders"), loading);
         assert!(!cluster.resign(31));
         assert_eq!(cluster.owned(), vec![31]);
     }
