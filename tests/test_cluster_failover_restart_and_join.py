@@ -4,13 +4,16 @@ surviving broker works again within seconds. kill -9 of a broker: after the sess
 is fenced (gone from Metadata, its leaderships moved); restarted from the same file and data
 dir it registers again and is unfenced. A fourth node (process.roles=broker) joins the running
 cluster as a learner of the metadata log, appears in Metadata and receives new partitions, and
-records go round through it."""
+records go round through it. A restarted broker serves clients only once it has caught up with
+the metadata log as far as its own registration, as Kafka's does: it never answers an existing
+topic UNKNOWN_TOPIC_OR_PART (librdkafka drops the topic's partitions on that answer)."""
 
 import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import kafka_wire
 from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
 from test_cluster_three_brokers_serve_clients import describe_quorum_v0, wait_for_brokers
 
@@ -109,3 +112,43 @@ def test_fourth_broker_joins_and_receives_new_partitions(millrace_cluster):
     _, leader, _, _, _, observers = describe_quorum_v0(cluster.node(1).bootstrap)
     if leader == 1:
         assert [o for o, _ in observers] == [4], observers
+
+
+UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
+def metadata_answers_from_start(node, topic, timeout_s):
+    """Every distinct Metadata answer (error, partition count) for `topic` that `node` gives from
+    the moment it accepts a connection until it describes the topic without error."""
+    answers = []
+    deadline = time.monotonic() + timeout_s
+    correlation_id = 0
+    while time.monotonic() < deadline:
+        try:
+            with kafka_wire.connect(node.bootstrap, timeout_s=timeout_s) as sock:
+                while time.monotonic() < deadline:
+                    correlation_id += 1
+                    answer = kafka_wire.metadata_v4_partitions(sock, correlation_id, topic,
+                                                               allow_auto_create=False)
+                    if not answers or answers[-1] != answer:
+                        answers.append(answer)
+                    if answer[0] == 0:
+                        return answers
+                    time.sleep(0.005)
+        except (OSError, ConnectionError):
+            time.sleep(0.01)
+    pytest.fail(f"{topic}: no answer without error from broker {node.node_id}: {answers}")
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_a_restarted_broker_never_answers_an_existing_topic_unknown(millrace_cluster, how):
+    cluster = millrace_cluster(brokers=3)
+    wait_for_brokers(cluster.node(1).bootstrap, 3)
+    topic = unique_topic("known")
+    create_until_done(cluster.node(1).bootstrap, topic, 3, ADMIN_TIMEOUT_S)
+    wait_for_topic(cluster.node(2).bootstrap, topic)
+    getattr(cluster, how)(2)
+    node = cluster.node(2)
+    node.launch()
+    # Before: [(3, 0), (0, 3)] for the first few hundred ms of each restart.
+    assert metadata_answers_from_start(node, topic, FENCE_TIMEOUT_S) == [(0, 3)]

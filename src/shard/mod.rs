@@ -80,6 +80,10 @@ pub struct ClusterState {
     pub enabled: bool,
     /// This shard's partition roles and fetchers (made at the first view).
     pub replication: RefCell<Option<Rc<ShardReplication>>>,
+    /// Fired when this shard adopts the first view holding this process's
+    /// own broker registration (Kafka's broker is caught up then): its
+    /// listeners accept clients from then on (see [`crate::server::listener`]).
+    pub caught_up: LocalEvent,
 }
 
 /// Where a shard is in its life.

@@ -220,6 +220,9 @@ async fn adopt_cluster(ctx: &Rc<ShardContext>, view: Arc<ClusterView>) -> Result
     adopt_roles(ctx, &view).await;
     adopt_offsets_leadership(ctx, &view);
     let previous = ctx.cluster.view.borrow_mut().replace(view.clone());
+    if view.registered {
+        ctx.cluster.caught_up.fire();
+    }
     delete_moved_replicas(ctx, previous.as_deref(), &view).await?;
     if stray_logs::first_registered_view(previous.as_deref(), &view) {
         // Left for the next start if it fails: the view is adopted anyway.
