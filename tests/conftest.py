@@ -76,6 +76,13 @@ class Broker:
         return cmd
 
     def start(self):
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self):
+        """Starts the process without waiting for it to serve: a cluster's nodes serve clients
+        only once a quorum registered them, so they are launched together, then waited for."""
         if not BROKER_BINARY.exists():
             raise BrokerFailed(f"{BROKER_BINARY} not built: run `cargo build --release`")
         self.starts += 1
@@ -85,7 +92,6 @@ class Broker:
             self.process = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, cwd=self.data_dir.parent
             )
-        self.wait_ready()
         return self
 
     def wait_ready(self, timeout_s=START_TIMEOUT_S):

@@ -113,7 +113,13 @@ def controller_file(cluster, node_id, directory_id):
     node = ClusterNode(node_id, "broker,controller", config_file, client_port, controller_port, data_dir)
     cluster.registry.append(node)
     cluster.strangers.append(node)
-    node.launch().wait_ready()
+    # Not a voter yet, it does not follow the metadata log, so it cannot catch up with its own
+    # registration and serves no client until it is added: wait for its CONTROLLER listener.
+    node.launch()
+    deadline = time.monotonic() + VOTER_CHANGE_TIMEOUT_S
+    while "metadata quorum started" not in node.stderr_path.read_text(errors="replace"):
+        assert node.alive() and time.monotonic() < deadline, node.stderr_tail()
+        time.sleep(0.2)
     return node, config_file
 
 
@@ -135,7 +141,8 @@ def test_a_controller_is_added_and_removed_with_kafka_metadata_quorum(millrace_c
     answers = leader_view_everywhere({**cluster.nodes, 4: node})
     for error, leader, epoch, hw, voters, observers in answers.values():
         assert sorted(v for v, _ in voters) == [1, 2, 3, 4], answers
-    # The new voter is a broker too: once it follows the log it is unfenced and listed.
+    # The new voter is a broker too: once it follows the log it catches up with its own
+    # registration, serves clients, is unfenced and listed.
     wait_for_brokers(cluster.node(1).bootstrap, 4)
 
     removed = quorum_tool_ok(bootstrap, "remove-controller", "--controller-id", "4",

@@ -4,14 +4,17 @@ group and takes no record.
 Its metadata log, replayed at the start, still names its dead incarnation: leader of an offsets
 partition (so coordinator of that partition's groups) and of its own partitions. Those
 leaderships belong to a process that is gone: until the controller registers this one and
-gives it leader epochs of its own, it must answer FindCoordinator without naming itself,
-JoinGroup and OffsetCommit with NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE), and Produce to
-a partition it holds with NOT_LEADER_OR_FOLLOWER, as a broker that leads nothing.
+gives it leader epochs of its own, it must not answer FindCoordinator naming itself, JoinGroup
+or OffsetCommit as the coordinator, or Produce as the leader. Since 2026-12-06 a cluster broker
+serves clients only once its view holds its own registration (as Kafka's enables request
+processing once caught up): before that it answers nothing at all, and any answer it gives must
+be one of a broker that leads nothing.
 
 The window is made to last: with `broker.session.timeout.ms` at 30 s the controller keeps the
 dead incarnation's registration (its session) for up to 30 s, and the restart, back within a
 heartbeat interval, keeps it from being fenced for lost connections; the new incarnation is
-refused registration (DUPLICATE_BROKER_REGISTRATION) all the while it is asked here.
+refused registration (DUPLICATE_BROKER_REGISTRATION) all the while it is asked here, which the
+test checks in its log.
 
 The controller voters are nodes 1 and 2 and the victim is node 3, a broker-only node, so the
 controller never moves to the victim. With three voters a restarted voter sometimes won an
@@ -37,6 +40,8 @@ ADMIN_TIMEOUT_S = 30
 GROUPS_TRIED_MAX = 200
 # How long the restarted victim is asked, every answer checked.
 ASKED_FOR_S = 3.0
+# An answer not back within this counts as none: the restart is not serving yet.
+ANSWER_WAIT_S = 1.0
 REFUSED_BY_NON_COORDINATOR = (wire.ERROR_NOT_COORDINATOR, wire.ERROR_COORDINATOR_NOT_AVAILABLE)
 
 
@@ -101,22 +106,22 @@ def test_restarted_broker_coordinates_no_group_and_takes_no_record_before_regist
         assert answers[partition][0] == wire.ERROR_NONE, answers
 
     cluster.kill(victim_id)
-    cluster.restart(victim_id)
-    seen = []
-    with wire.connect(victim) as sock:
-        deadline = time.monotonic() + ASKED_FOR_S
-        correlation_id = 10
-        while time.monotonic() < deadline:
-            correlation_id += 4
-            produced = wire.produce_v3(sock, correlation_id, topic, {partition: one_record()},
-                                       timeout_ms=1000)[partition][0]
-            found = wire.find_coordinator_v1(sock, correlation_id + 1, group)
-            commit = wire.offset_commit_v2(sock, correlation_id + 2, group, topic, partition, 2)
-            join = wire.join_group_v1(sock, correlation_id + 3, group)
-            seen.append({"produce": produced, "find_coordinator": found, "offset_commit": commit,
-                         "join_group": join})
-            time.sleep(0.2)
-    print(f"{len(seen)} rounds of answers from the unregistered restart, the first: {seen[0]}")
+    restarted = cluster.node(victim_id).launch()
+    seen, unanswered = [], 0
+    deadline = time.monotonic() + ASKED_FOR_S
+    correlation_id = 10
+    while time.monotonic() < deadline:
+        correlation_id += 4
+        try:
+            seen.append(asked_once(victim, correlation_id, topic, partition, group))
+        except (OSError, ConnectionError):
+            unanswered += 1  # refused (not listening yet) or no answer: not served
+        time.sleep(0.2)
+    log = restarted.stderr_path.read_text(errors="replace")
+    last_start = log.rsplit("===== start #", 1)[-1]
+    assert f"broker {victim_id}: Recovery" not in last_start, \
+        "the restart registered within the window: nothing was asked of an unregistered broker"
+    print(f"{unanswered} round(s) unanswered, {len(seen)} answered by the unregistered restart")
     wrong = {
         "FindCoordinator naming itself": [s for s in seen
                                           if s["find_coordinator"] == (wire.ERROR_NONE, victim_id)],
@@ -129,3 +134,15 @@ def test_restarted_broker_coordinates_no_group_and_takes_no_record_before_regist
     wrong = {what: rounds for what, rounds in wrong.items() if rounds}
     assert not wrong, (f"node {victim_id}, restarted and not registered, answered from its dead "
                        f"incarnation's state ({len(seen)} rounds): {wrong}")
+
+
+def asked_once(bootstrap, correlation_id, topic, partition, group):
+    """One round of requests on a new connection, each answer awaited at most ANSWER_WAIT_S."""
+    with wire.connect(bootstrap, timeout_s=ANSWER_WAIT_S) as sock:
+        produced = wire.produce_v3(sock, correlation_id, topic, {partition: one_record()},
+                                   timeout_ms=1000)[partition][0]
+        found = wire.find_coordinator_v1(sock, correlation_id + 1, group)
+        commit = wire.offset_commit_v2(sock, correlation_id + 2, group, topic, partition, 2)
+        join = wire.join_group_v1(sock, correlation_id + 3, group)
+    return {"produce": produced, "find_coordinator": found, "offset_commit": commit,
+            "join_group": join}

@@ -150,7 +150,9 @@ def test_cluster_replicates_over_internal_and_answers_clients_on_external(tmp_pa
         node = start_node(tmp_path, f"node{i + 1}", lines, external[i])
         nodes.append(node)
     for node in nodes:
-        node.start()
+        node.launch()
+    for node in nodes:
+        node.wait_ready()
     outside = ",".join(f"{EXTERNAL_HOST}:{port}" for port in external)
     inside = f"{INTERNAL_HOST}:{internal[0]}"
     expected_outside = [(i + 1, EXTERNAL_HOST, external[i]) for i in range(CLUSTER_NODES)]

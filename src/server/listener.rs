@@ -29,21 +29,12 @@ pub fn bind(ctx: &Rc<ShardContext>) -> Result<Vec<TcpListener>, String> {
     Ok(bound)
 }
 
-/// Accepts connections on every listener until shutdown begins. A cluster's
-/// shard starts once its view of the cluster holds this process's own
-/// registration, as Kafka's broker enables request processing only once it
-/// has caught up with the metadata log that far: before, a restarted broker
-/// answered an existing topic UNKNOWN_TOPIC_OR_PART from the image it
-/// started with, and librdkafka drops a topic's partitions on that answer.
-/// Connections made meanwhile wait in the listen backlog.
+/// Accepts connections on every listener until shutdown begins.
 pub async fn accept_all_until_shutdown(
     ctx: &Rc<ShardContext>,
     listeners: Vec<TcpListener>,
     admission: Arc<Admission>,
 ) {
-    if ctx.cluster.enabled && !wait_until_caught_up(ctx).await {
-        return;
-    }
     let tasks: Vec<_> = listeners
         .into_iter()
         .enumerate()
@@ -57,29 +48,6 @@ pub async fn accept_all_until_shutdown(
     for task in tasks {
         task.await;
     }
-}
-
-/// Waits until this shard adopted a view holding this process's broker
-/// registration; false when shutdown began first.
-async fn wait_until_caught_up(ctx: &Rc<ShardContext>) -> bool {
-    let adopted = future::or(
-        async {
-            ctx.cluster.caught_up.wait().await;
-            true
-        },
-        async {
-            ctx.lifecycle.shutting_down.wait().await;
-            false
-        },
-    )
-    .await;
-    if adopted {
-        log::info!(
-            "shard {}: cluster metadata caught up (this broker registered): accepting clients",
-            ctx.shard_id
-        );
-    }
-    adopted
 }
 
 /// Accepts connections on `listener` (client listener `index`) until

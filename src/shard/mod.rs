@@ -82,7 +82,7 @@ pub struct ClusterState {
     pub replication: RefCell<Option<Rc<ShardReplication>>>,
     /// Fired when this shard adopts the first view holding this process's
     /// own broker registration (Kafka's broker is caught up then): its
-    /// listeners accept clients from then on (see [`crate::server::listener`]).
+    /// listeners accept clients from then on (`runtime::caught_up_or_shutting_down`).
     pub caught_up: LocalEvent,
 }
 

@@ -369,12 +369,14 @@ async fn shard_main(
     progress.enter(slot, StartPhase::BindingListener);
     let serve_clients = serve_clients(&startup, &ctx)?;
     progress.enter(slot, StartPhase::Ready);
-    if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
-        log::info!("{}", startup.summary.render());
-        log_ready(&config);
-        startup.metrics.set_ready();
+    if caught_up_or_shutting_down(&startup, &ctx).await {
+        if startup.ready_shards.fetch_add(1, Ordering::AcqRel) + 1 == startup.nr_shards {
+            log::info!("{}", startup.summary.render());
+            log_ready(&config);
+            startup.metrics.set_ready();
+        }
+        serve_clients.await;
     }
-    serve_clients.await;
     startup.metrics.set_stopping();
     drain_connections(&ctx).await;
     wait_for_all_shards(&startup.drained_shards, startup.nr_shards).await;
@@ -388,6 +390,38 @@ async fn shard_main(
         .map_err(|e| format!("shard {shard_id}: storage shutdown failed: {e}"))?;
     log::info!("shard {shard_id}: stopped");
     Ok(())
+}
+
+/// A cluster's broker serves clients once this shard adopted a view holding
+/// its own registration, as Kafka's broker enables request processing only
+/// once it has caught up with the metadata log that far: before, a
+/// restarted broker answered an existing topic UNKNOWN_TOPIC_OR_PART from
+/// the image it started with, and librdkafka drops a topic's partitions on
+/// that answer. Connections made meanwhile wait in the listen backlog; the
+/// wait is bounded by `initial.broker.registration.timeout.ms`, past which
+/// the broker exits. False when shutdown began first.
+async fn caught_up_or_shutting_down(startup: &Startup, ctx: &Rc<ShardContext>) -> bool {
+    if !(startup.cluster && startup.config.kraft.serves_clients()) {
+        return true;
+    }
+    let caught_up = futures_lite::future::or(
+        async {
+            ctx.cluster.caught_up.wait().await;
+            true
+        },
+        async {
+            ctx.lifecycle.shutting_down.wait().await;
+            false
+        },
+    )
+    .await;
+    if caught_up {
+        log::info!(
+            "shard {}: caught up with the cluster metadata (this broker registered): serving clients",
+            ctx.shard_id
+        );
+    }
+    caught_up
 }
 
 /// The shard's client-serving task; a dedicated controller serves no
