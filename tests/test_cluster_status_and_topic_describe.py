@@ -1,13 +1,16 @@
 """`millrace cluster status` (DescribeCluster + DescribeQuorum) and `millrace topic describe
 --by-broker` (replicas and ISR by broker, from Metadata) against Apache Kafka, a single KRaft
 node and a 3-node KRaft cluster (perf/peers/kafka.sh), checked against what Apache Kafka's own
-tool and a real client (confluent-kafka) say; and `cluster status` against a single millrace
-node, which is its own metadata quorum of one (as a single Kafka KRaft node is)."""
+tool and a real client (confluent-kafka) say; `cluster status` against a single millrace
+node, which is its own metadata quorum of one (as a single Kafka KRaft node is); and both
+against a 3-node millrace cluster before and after one of its brokers is killed (fenced, out of
+every ISR, leading nothing)."""
 
 import os
 import re
 import socket
 import subprocess
+import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -17,6 +20,7 @@ from conftest import BROKER_BINARY
 from kafka_peer import (EXIT_PORT_IN_USE, KAFKA_SCRIPT, START_ATTEMPTS, START_TIMEOUT_S,
                         STOP_TIMEOUT_S)
 from test_cluster_local_launcher import ports_free
+from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_console_topic import describe_fields
 
 CLI_TIMEOUT_S = 60.0
@@ -180,3 +184,61 @@ def test_topic_describe_by_broker_on_a_three_node_kafka_cluster(kafka_cluster):
         assert cells("Leader") == leads, result.stdout
         assert cells("InSyncFollower") == follows, result.stdout
         assert cells("OutOfSyncReplica") == set(), result.stdout
+
+
+MILLRACE_PARTITIONS = 6
+
+
+def by_broker_of(bootstrap, topic):
+    """`topic describe --by-broker`: {broker id: {Leader, InSyncFollower, OutOfSyncReplica: set}}."""
+    result = cli(bootstrap, "topic", "describe", topic, "--by-broker")
+    assert result.returncode == 0, result.stderr
+    rows = [describe_fields(line) for line in result.stdout.splitlines() if line.startswith("Broker: ")]
+    cells = lambda value: set() if value == "-" else set(value.split(","))
+    return {int(row["Broker"]): {key: cells(row[key]) for key in ("Leader", "InSyncFollower", "OutOfSyncReplica")}
+            for row in rows}
+
+
+def retried(condition):
+    """`condition()`, or False while the cluster settles (a CLI call that failed, a row missing)."""
+    try:
+        return condition()
+    except (AssertionError, KeyError):
+        return False
+
+
+def wait_until(what, condition, timeout_s=CLI_TIMEOUT_S):
+    deadline = time.monotonic() + timeout_s
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+    return found
+
+
+def test_cluster_status_and_topic_describe_of_a_millrace_cluster_with_a_fenced_broker(millrace_cluster):
+    cluster = millrace_cluster(brokers=3)
+    first = cluster.node(1).bootstrap
+    wait_for_brokers(first, 3)
+    topic = unique_topic("by-broker")
+    admin = AdminClient(quiet_config(first))
+    admin.create_topics([NewTopic(topic, MILLRACE_PARTITIONS, replication_factor=3)])[topic].result(60)
+    wait_for_partitions(admin, topic, MILLRACE_PARTITIONS)
+    header, brokers, members, text = status_of(first)
+    assert sorted(brokers) == [1, 2, 3] and all(row[2] == "no" for row in brokers.values()), text
+    assert {i for i, row in members.items() if row[0] in ("leader", "voter")} == {1, 2, 3}, text
+    assert [i for i, row in members.items() if row[0] == "leader"] == \
+        [int(header["Controller leader"].split("\t")[0])], text
+    assert int(header["Metadata offset"].split("\t")[0]) > 0, text
+    everything = {f"{topic}-{p}" for p in range(MILLRACE_PARTITIONS)}
+    shares = by_broker_of(first, topic)
+    assert all(not share["OutOfSyncReplica"] for share in shares.values()), shares
+    assert set().union(*(share["Leader"] for share in shares.values())) == everything, shares
+
+    cluster.kill(3)
+    # Fenced once its session lapses; the controller takes it out of every ISR and moves its
+    # leaderships.
+    wait_until("broker 3 fenced in cluster status", lambda: retried(lambda: status_of(first)[1][3][2] == "yes"))
+    shares = wait_until("broker 3 out of sync everywhere", lambda: retried(
+        lambda: (s := by_broker_of(first, topic))[3]["OutOfSyncReplica"] == everything and s))
+    assert not shares[3]["Leader"] and not shares[3]["InSyncFollower"], shares
+    assert shares[1]["Leader"] | shares[2]["Leader"] == everything, shares

@@ -40,11 +40,14 @@ pub fn handle(
     respond(meta, &response)
 }
 
-/// This broker alone on a single node; a cluster's live brokers; at the
+/// This broker alone on a single node; a cluster's live brokers, and its
+/// fenced ones too when `include_fenced` (v2's IncludeFencedBrokers,
+/// KIP-1073: `kafka-cluster`-style tools show them with IsFenced); at the
 /// addresses of the client listener the request came in on.
 fn brokers_and_controller(
     ctx: &ShardContext,
     listener: ListenerIndex,
+    include_fenced: bool,
 ) -> (Vec<DescribeClusterBroker>, BrokerId) {
     let (listener_name, advertised) = ctx.config.client_listener(listener);
     // Until the first brokers are unfenced, a cluster broker names itself
@@ -61,7 +64,9 @@ fn brokers_and_controller(
         return (vec![broker], node);
     };
     let brokers = view
-        .live_brokers()
+        .brokers
+        .iter()
+        .filter(|b| include_fenced || !b.fenced)
         .map(|b| {
             let (host, port) = b.endpoint_for(listener_name);
             DescribeClusterBroker::default()
@@ -69,6 +74,7 @@ fn brokers_and_controller(
                 .with_host(StrBytes::from_string(host.to_string()))
                 .with_port(i32::from(port))
                 .with_rack(b.rack.clone().map(StrBytes::from_string))
+                .with_is_fenced(b.fenced)
         })
         .collect();
     (brokers, BrokerId(view.controller_for_clients()))
@@ -79,7 +85,10 @@ fn describe(
     request: &DescribeClusterRequest,
     listener: ListenerIndex,
 ) -> DescribeClusterResponse {
-    let (brokers, controller) = brokers_and_controller(ctx, listener);
+    // Only v2+ has the flag (false when decoded from older versions), and
+    // only it can carry IsFenced: an older answer lists live brokers alone.
+    let (brokers, controller) =
+        brokers_and_controller(ctx, listener, request.include_fenced_brokers);
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(ctx.identity.cluster_id.clone()))
         .with_controller_id(controller)
