@@ -7,6 +7,7 @@ does not lead a partition answers NOT_LEADER_OR_FOLLOWER, never data; DescribeQu
 Raft leader and the three voters. Replication itself is issue 13: with RF>1 only the leader
 holds the data today."""
 
+import threading
 import time
 
 import pytest
@@ -147,3 +148,51 @@ def test_three_brokers_serve_clients_through_partition_leaders(millrace_cluster)
         fetched = kafka_wire.fetch_v4(sock, 2, spread, {p: 0 for p in not_led})
     for partition, answer in fetched.items():
         assert answer[0] == NOT_LEADER_OR_FOLLOWER, (partition, answer)
+
+
+NEW_TOPICS = 8
+NEW_TOPIC_PARTITIONS = 12
+
+
+def watch_metadata(broker, topics, stop, seen):
+    """Asks `broker` for each of `topics` over and over until `stop` is set; adds every distinct
+    (topic, error, partition count) answered to `seen`."""
+    with kafka_wire.connect(broker.bootstrap) as sock:
+        correlation_id = 0
+        while not stop.is_set():
+            for topic in topics:
+                correlation_id += 1
+                error, count = kafka_wire.metadata_v4_partitions(sock, correlation_id, topic,
+                                                                 allow_auto_create=False)
+                seen.add((topic, error, count))
+
+
+def test_a_new_topic_is_never_described_without_its_partitions(millrace_cluster):
+    """A shard installs a new topic table a moment before the view that places its partitions
+    (the partitions' roles are set in between). Metadata took its topics from the table and their
+    partitions from the view, so a topic just created could have been answered with no error and
+    no partitions, which Kafka never does; it now describes the view's own topics. Found by
+    reading: this check did not catch the window on the old code in 4 runs (a regression guard)."""
+    cluster = millrace_cluster(brokers=3)
+    wait_for_brokers(cluster.node(1).bootstrap, 3)
+    topics = [unique_topic("fresh") for _ in range(NEW_TOPICS)]
+    stop, seen = threading.Event(), set()
+    watchers = [threading.Thread(target=watch_metadata, args=(cluster.node(b), topics, stop, seen))
+                for b in (2, 3)]
+    for watcher in watchers:
+        watcher.start()
+    try:
+        admin = AdminClient(quiet_config(cluster.node(1).bootstrap))
+        for topic in topics:
+            new = NewTopic(topic, NEW_TOPIC_PARTITIONS, replication_factor=3)
+            admin.create_topics([new])[topic].result(timeout=ADMIN_TIMEOUT_S)
+        wait_for_topics(cluster.node(1).bootstrap, topics)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for watcher in watchers:
+            watcher.join()
+    described = {(error, count) for _, error, count in seen}
+    # Unknown first, then every partition: never a topic without its partitions.
+    assert described <= {(3, 0), (0, NEW_TOPIC_PARTITIONS)}, sorted(seen)
+    assert (0, NEW_TOPIC_PARTITIONS) in described, sorted(seen)

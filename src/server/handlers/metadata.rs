@@ -35,7 +35,7 @@ pub async fn handle(
     meta: RequestMeta,
     request: MetadataRequest,
 ) -> Option<Vec<Piece>> {
-    let mut table = ctx.topic_table();
+    let mut table = described_table(ctx);
     let topics_asked = request
         .topics
         .as_ref()
@@ -125,7 +125,18 @@ pub async fn auto_create(
             failed.message
         );
     }
-    ctx.topic_table()
+    described_table(ctx)
+}
+
+/// The topics Metadata describes: in a cluster those of the adopted view,
+/// which places each one's partitions (a shard installs a new topic table
+/// before the view that goes with it, while the new partitions open, and a
+/// topic described from it had no partitions); else the shard's table.
+fn described_table(ctx: &ShardContext) -> Arc<TopicTable> {
+    match ctx.cluster_view() {
+        Some(view) => view.table.clone(),
+        None => ctx.topic_table(),
+    }
 }
 
 /// The topic Metadata's auto-creation makes for `name`, as Kafka's
