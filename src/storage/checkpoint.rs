@@ -23,6 +23,7 @@
 //! ([`RecoveryCheckpoint::load_file`], [`DirCheckpoints`]).
 
 use super::atomic_file::write_atomically;
+use super::error::StorageError;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -210,6 +211,17 @@ impl RecoveryCheckpoint {
         // is one insert or remove.
         self.points.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Writes `checkpoint`'s file on a blocking thread.
+pub(super) async fn write_checkpoint(
+    checkpoint: Arc<RecoveryCheckpoint>,
+    dir: &Path,
+) -> Result<(), StorageError> {
+    glommio::executor()
+        .spawn_blocking(move || checkpoint.write())
+        .await
+        .map_err(|e| StorageError::io("write checkpoint", dir, e))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //!   fsynced), as Kafka's `deletableSegments` stops at the high watermark:
 //!   a leader never deletes a record a follower still needs to commit it.
 
-use super::checkpoint::RecoveryCheckpoint;
+use super::checkpoint::{write_checkpoint, RecoveryCheckpoint};
 use super::error::StorageError;
 use super::log::PartitionLog;
 use super::shard_storage::ShardStorage;
@@ -145,15 +145,4 @@ impl ShardStorage {
         }
         self.write_log_start_checkpoint().await.map(|()| true)
     }
-}
-
-/// Writes `checkpoint`'s file on a blocking thread.
-pub(super) async fn write_checkpoint(
-    checkpoint: Arc<RecoveryCheckpoint>,
-    dir: &std::path::Path,
-) -> Result<(), StorageError> {
-    glommio::executor()
-        .spawn_blocking(move || checkpoint.write())
-        .await
-        .map_err(|e| StorageError::io("write checkpoint", dir, e))
 }

@@ -1,12 +1,12 @@
 //! [`ShardStorage`]: the partitions one shard owns, its flusher and its
 //! retention loop.
 
+use super::checkpoint::write_checkpoint;
 use super::checkpoint::DirCheckpoints;
 use super::config::{LogConfig, StorageLimits};
 use super::error::StorageError;
 use super::flusher::{run_flusher, FlushQueue};
 use super::log::{now_ms, PartitionLog};
-use super::log_start::write_checkpoint;
 use super::partition_metadata;
 use super::recent_budget::RecentBudget;
 use super::recovery::{load_log, LoadStart};
