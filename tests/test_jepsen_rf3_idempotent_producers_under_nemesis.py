@@ -1,6 +1,7 @@
 """The Jepsen-style run of issue 13 (tests/jepsen/run.py): 3 brokers behind proxies, an RF=3
 topic with min.insync.replicas=2, three idempotent acks=all confluent-kafka producers and one
-Java (kafka-clients) producer, two consumers, while the nemesis kills, pauses, partitions (both
+Java (kafka-clients) producer, two confluent-kafka consumers and one Java consumer, while the
+nemesis kills, pauses, partitions (both
 ways and one way), slows and restarts brokers. The checker then demands: every acknowledged
 record read back at its offset, no offset holding two records, no duplicates, no poll skips,
 and every replica's log byte-identical up to the high watermark.
@@ -14,7 +15,7 @@ import os
 import pytest
 
 from jepsen import run, workload
-from jepsen.java_producer import JavaProducer
+from jepsen.java import JavaConsumer, JavaProducer
 from jepsen.proxy import ProxyNet
 
 SEED = int(os.environ.get("MILLRACE_JEPSEN_SEED", "13"))
@@ -32,13 +33,17 @@ def test_rf3_acks_all_idempotent_producers_under_nemesis(millrace_cluster, tmp_p
         history_path = tmp_path / "history.jsonl"
         java = JavaProducer("java0", cluster.bootstrap, "jepsen", run.PARTITIONS, history_path,
                             JAVA_RATE_PER_S, tmp_path)
-        result = run.jepsen_run(cluster, proxies, history_path, SEED, run.cycles(), [java])
+        java_consumer = JavaConsumer("javac0", cluster.bootstrap, "jepsen", run.PARTITIONS,
+                                     history_path, tmp_path)
+        result = run.jepsen_run(cluster, proxies, history_path, SEED, run.cycles(), [java],
+                                [java_consumer])
     finally:
         proxies.close()
     print(result.summary())
     assert result.stats["acked"] > 0, f"nothing was acknowledged: {result.summary()}"
     assert any(name.startswith("java") for name in _acked_processes(history_path)), \
         "the Java producer had nothing acknowledged"
+    assert "javac0" in _polling_processes(history_path), "the Java consumer received nothing"
     result.assert_valid()
 
 
@@ -46,3 +51,9 @@ def _acked_processes(history_path):
     from jepsen import history as h
 
     return {e["process"] for e in h.load(history_path) if e["type"] == h.SEND and e["status"] == h.OK}
+
+
+def _polling_processes(history_path):
+    from jepsen import history as h
+
+    return {e["process"] for e in h.load(history_path) if e["type"] == h.POLL}

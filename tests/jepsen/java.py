@@ -1,6 +1,7 @@
-"""The Java client (kafka-clients) as one producer of a Jepsen-style run: tests/java's
-`millrace.Driver jepsen-producer` in a JVM of its own, appending send events to the same
-history file, stopped by a stop file (so it flushes and closes as a client would)."""
+"""The Java client (kafka-clients) as producers and consumers of a Jepsen-style run: tests/java's
+`millrace.Driver jepsen-producer` / `jepsen-consumer`, each in a JVM of its own, appending send or
+poll events to the same history file, stopped by a stop file (so it flushes and closes as a
+client would)."""
 
 import subprocess
 from pathlib import Path
@@ -12,15 +13,17 @@ from kafkajs_node import last_json_line, tail
 DEADLINE_MS = 3 * 60 * 60 * 1000
 
 
-class JavaProducer:
-    def __init__(self, name, bootstrap, topic, partitions, history_path, rate_per_s, work_dir):
+class JavaClient:
+    """One `millrace.Driver SCENARIO` process writing history events; start(), stop(), join()."""
+
+    def __init__(self, scenario, name, bootstrap, topic, partitions, history_path, work_dir, *options):
         self.name = name
         self.stop_file = Path(work_dir) / f"{name}.stop"
         self.log_path = Path(work_dir) / f"{name}.log"
         self.command = java_clients.java_command(
-            "millrace.Driver", "jepsen-producer", f"bootstrap={bootstrap}", f"topic={topic}",
+            "millrace.Driver", scenario, f"bootstrap={bootstrap}", f"topic={topic}",
             f"partitions={partitions}", f"process={name}", f"history={history_path}",
-            f"stop-file={self.stop_file}", f"rate={rate_per_s}", f"deadline-ms={DEADLINE_MS}")
+            f"stop-file={self.stop_file}", f"deadline-ms={DEADLINE_MS}", *options)
         self.process = None
         self.failure = None
         self.result = None
@@ -45,3 +48,19 @@ class JavaProducer:
             self.failure = self.failure or (
                 f"{self.name} exited {self.process.returncode}: {self.result}\n"
                 f"{tail(self.log_path.read_text(errors='replace'))}")
+
+
+class JavaProducer(JavaClient):
+    """An idempotent acks=all producer of unique values at `rate_per_s`."""
+
+    def __init__(self, name, bootstrap, topic, partitions, history_path, rate_per_s, work_dir):
+        super().__init__("jepsen-producer", name, bootstrap, topic, partitions, history_path,
+                         work_dir, f"rate={rate_per_s}")
+
+
+class JavaConsumer(JavaClient):
+    """A consumer of every partition from the beginning, assign()ed, one poll event per record."""
+
+    def __init__(self, name, bootstrap, topic, partitions, history_path, work_dir):
+        super().__init__("jepsen-consumer", name, bootstrap, topic, partitions, history_path,
+                         work_dir)

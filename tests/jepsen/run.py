@@ -29,6 +29,8 @@ RECOVER_S = 4.0
 # final read, and the bound on the wait for replicas to agree.
 SETTLE_S = 5.0
 REPLICAS_AGREE_TIMEOUT_S = 15.0
+# A consumer (thread or JVM) closes within this once asked to stop.
+CONSUMER_STOP_TIMEOUT_S = 30
 TOPIC_READY_TIMEOUT_S = 30.0
 # Broker settings of every node: Kafka's defaults for a durable topic.
 BROKER_EXTRA = (
@@ -75,10 +77,12 @@ def wait_replicas_agree(cluster, topic, hws):
         time.sleep(1.0)
 
 
-def jepsen_run(cluster, proxies, history_path, seed, cycle_count, extra_producers=()):
+def jepsen_run(cluster, proxies, history_path, seed, cycle_count, extra_producers=(),
+               extra_consumers=()):
     """Runs the workload under the nemesis and returns the checker's Result (not asserted:
-    the caller decides). `extra_producers` are started and stopped with the others: objects
-    with start(), stop(), join(timeout) (e.g. a Java producer process)."""
+    the caller decides). `extra_producers` and `extra_consumers` are started and stopped with
+    the others of their kind: objects with start(), stop(), join(timeout) (e.g. a Java client
+    process)."""
     topic = "jepsen"
     create_topic(cluster.bootstrap, topic)
     history = h.History(history_path)
@@ -86,7 +90,7 @@ def jepsen_run(cluster, proxies, history_path, seed, cycle_count, extra_producer
                                    PRODUCE_RATE_PER_S) for i in range(PRODUCERS)]
     consumers = [workload.Consumer(f"c{i}", cluster.bootstrap, topic, PARTITIONS, history)
                  for i in range(CONSUMERS)]
-    clients = [*producers, *consumers, *extra_producers]
+    clients = [*producers, *consumers, *extra_producers, *extra_consumers]
     nemesis = Nemesis(cluster, history, topic, lambda t: workload.leaders(cluster.bootstrap, t),
                       seed, proxies)
     for client in clients:
@@ -101,9 +105,10 @@ def jepsen_run(cluster, proxies, history_path, seed, cycle_count, extra_producer
         for client in [*producers, *extra_producers]:
             client.join(workload.FLUSH_TIMEOUT_S + 10)
     time.sleep(SETTLE_S)
-    for consumer in consumers:
+    for consumer in [*consumers, *extra_consumers]:
         consumer.stop()
-        consumer.join(30)
+    for consumer in [*consumers, *extra_consumers]:
+        consumer.join(CONSUMER_STOP_TIMEOUT_S)
     hws = workload.final_read(cluster.bootstrap, topic, PARTITIONS, history)
     history.close()
     failures = [c.failure for c in clients if getattr(c, "failure", None)]

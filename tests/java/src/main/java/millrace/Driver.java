@@ -52,6 +52,7 @@ public final class Driver {
             case "word-count" -> WordCount::run;
             case "word-count-exactly-once" -> WordCount::runExactlyOnce;
             case "jepsen-producer" -> JepsenProducer::run;
+            case "jepsen-consumer" -> JepsenConsumer::run;
             default -> throw new IllegalArgumentException("unknown scenario " + name);
         };
     }
