@@ -159,3 +159,14 @@ def test_a_wrong_kraft_file_is_an_error_naming_the_key(tmp_path, extra, words):
     code, stderr = serve_refused(config_file)
     assert code == EXIT_USAGE, stderr
     assert words in stderr, stderr
+
+
+@pytest.mark.parametrize("voters", ["localhost:9093", "1@localhost:9093,1@localhost:9193", "one@localhost:9093"])
+def test_a_malformed_quorum_voters_line_is_an_error_naming_the_key(tmp_path, voters):
+    client_port, controller_port = two_ports()
+    config_file, _ = rewrite("server.properties", tmp_path, client_port, controller_port,
+                             replace={"controller.quorum.voters=1@localhost:9093":
+                                      f"controller.quorum.voters={voters}"})
+    code, stderr = serve_refused(config_file)
+    assert code == EXIT_USAGE, stderr
+    assert "controller.quorum.voters" in stderr, stderr
