@@ -99,6 +99,16 @@ def cpu_seconds(pids):
     return total / CLK_TCK
 
 
+def written_bytes(pids):
+    """Bytes the processes had the block layer write (`write_bytes` of /proc/PID/io: O_DIRECT
+    segment writes included)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/io") as f:
+            total += next(int(line.split()[1]) for line in f if line.startswith("write_bytes:"))
+    return total
+
+
 class Single:
     """One broker, no cluster (RF=1)."""
 
@@ -218,11 +228,13 @@ def throughput_round(kind, root, duration, round_no):
     target = Single(own) if kind == "rf1" else Cluster(own)
     try:
         time.sleep(1)
-        before = cpu_seconds([p.pid for p in target.procs])
+        pids = [p.pid for p in target.procs]
+        before, written_before = cpu_seconds(pids), written_bytes(pids)
         started = time.monotonic()
         result = bench(target.bootstrap.split(",")[0], Path(root) / f"{kind}-{round_no}", duration, f"{kind}{round_no}")
         elapsed = time.monotonic() - started
-        cpu = cpu_seconds([p.pid for p in target.procs]) - before
+        cpu = cpu_seconds(pids) - before
+        written = written_bytes(pids) - written_before
     finally:
         target.stop()
     rate = produced_bytes_per_s(result)
@@ -231,6 +243,8 @@ def throughput_round(kind, root, duration, round_no):
     gb = rate * elapsed / 1e9
     line = {"kind": kind, "round": round_no, "bytes_per_s": rate,
             "broker_cpu_s": round(cpu, 2), "cpu_s_per_gb_per_replica": round(cpu / gb / replicas, 2),
+            # All brokers share one device here: RF=3 writes every byte three times to it.
+            "brokers_disk_write_mb_per_s": round(written / elapsed / 1e6, 1),
             "load": os.getloadavg()[0]}
     print(json.dumps(line), flush=True)
     return line
@@ -708,7 +722,10 @@ def main():
                for k in ("rf1", "rf3")}
         summary.update({"rf1_MBps": round(median["rf1"] / 1e6, 1), "rf3_MBps": round(median["rf3"] / 1e6, 1),
                         "rf3_over_rf1": round(median["rf3"] / median["rf1"], 3),
-                        "cpu_s_per_gb_per_replica": cpu})
+                        "cpu_s_per_gb_per_replica": cpu,
+                        "brokers_disk_write_mb_per_s": {
+                            k: statistics.median(l["brokers_disk_write_mb_per_s"] for l in lines if l["kind"] == k)
+                            for k in ("rf1", "rf3")}})
     print(json.dumps({"summary": summary}), flush=True)
 
 

@@ -57,6 +57,12 @@ def admin_for(cluster):
     return KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=ADMIN_TIMEOUT_S * 1000)
 
 
+def live_brokers(admin):
+    """Unfenced brokers in DescribeCluster: kafka-python asks with IncludeFencedBrokers (v2,
+    KIP-1073), so fenced ones are listed too, as Kafka 4 lists them."""
+    return sum(1 for broker in admin.describe_cluster()["brokers"] if not broker.get("is_fenced"))
+
+
 def describe(admin, topic):
     """{partition: (leader, replicas, isr)} from Metadata."""
     (described,) = admin.describe_topics([topic])
@@ -182,7 +188,7 @@ def run_reassign(cluster, *args):
 def test_reassign_tool_moves_rf1_and_rf3_partitions_under_load(millrace_cluster, tmp_path):
     cluster = millrace_cluster(brokers=BROKERS)
     admin = admin_for(cluster)
-    wait_for("4 brokers", lambda: len(admin.describe_cluster()["brokers"]) == BROKERS, CLUSTER_UP_TIMEOUT_S)
+    wait_for("4 brokers", lambda: live_brokers(admin) == BROKERS, CLUSTER_UP_TIMEOUT_S)
     single, triple = unique_topic("move-rf1"), unique_topic("move-rf3")
     admin.create_topics([NewTopic(single, 1, 1),
                          NewTopic(triple, 1, 3, topic_configs={"min.insync.replicas": "2"})])
@@ -256,7 +262,7 @@ def move_under_load(cluster, admin, workload, tmp_path, rf1, rf3):
 def test_admin_client_lists_and_cancels_a_move_in_flight(millrace_cluster):
     cluster = millrace_cluster(brokers=BROKERS)
     admin = admin_for(cluster)
-    wait_for("4 brokers", lambda: len(admin.describe_cluster()["brokers"]) == BROKERS, CLUSTER_UP_TIMEOUT_S)
+    wait_for("4 brokers", lambda: live_brokers(admin) == BROKERS, CLUSTER_UP_TIMEOUT_S)
     topic = unique_topic("cancel")
     admin.create_topics([NewTopic(topic, 1, 3)])
     wait_for("the topic led", lambda: describe(admin, topic)[0][0] >= 0, ADMIN_TIMEOUT_S)
