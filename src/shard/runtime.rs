@@ -397,9 +397,11 @@ async fn shard_main(
 /// once it has caught up with the metadata log that far: before, a
 /// restarted broker answered an existing topic UNKNOWN_TOPIC_OR_PART from
 /// the image it started with, and librdkafka drops a topic's partitions on
-/// that answer. Connections made meanwhile wait in the listen backlog; the
-/// wait is bounded by `initial.broker.registration.timeout.ms`, past which
-/// the broker exits. False when shutdown began first.
+/// that answer. Connections made meanwhile wait in the listen backlog. A
+/// broker the controller never registers exits after
+/// `initial.broker.registration.timeout.ms`; a controller joining with
+/// `controller.quorum.bootstrap.servers` follows the log, and so serves,
+/// once it is added as a voter. False when shutdown began first.
 async fn caught_up_or_shutting_down(startup: &Startup, ctx: &Rc<ShardContext>) -> bool {
     if !(startup.cluster && startup.config.kraft.serves_clients()) {
         return true;
