@@ -10,7 +10,6 @@ import os
 import re
 import socket
 import subprocess
-import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -19,6 +18,7 @@ from clients import quiet_config, unique_topic, wait_for_partitions
 from conftest import BROKER_BINARY
 from kafka_peer import (EXIT_PORT_IN_USE, KAFKA_SCRIPT, START_ATTEMPTS, START_TIMEOUT_S,
                         STOP_TIMEOUT_S)
+from jepsen.workload import wait_for
 from test_cluster_local_launcher import ports_free
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_console_topic import describe_fields
@@ -207,14 +207,6 @@ def retried(condition):
         return False
 
 
-def wait_until(what, condition, timeout_s=CLI_TIMEOUT_S):
-    deadline = time.monotonic() + timeout_s
-    while not (found := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-    return found
-
-
 def test_cluster_status_and_topic_describe_of_a_millrace_cluster_with_a_fenced_broker(millrace_cluster):
     cluster = millrace_cluster(brokers=3)
     first = cluster.node(1).bootstrap
@@ -237,8 +229,10 @@ def test_cluster_status_and_topic_describe_of_a_millrace_cluster_with_a_fenced_b
     cluster.kill(3)
     # Fenced once its session lapses; the controller takes it out of every ISR and moves its
     # leaderships.
-    wait_until("broker 3 fenced in cluster status", lambda: retried(lambda: status_of(first)[1][3][2] == "yes"))
-    shares = wait_until("broker 3 out of sync everywhere", lambda: retried(
-        lambda: (s := by_broker_of(first, topic))[3]["OutOfSyncReplica"] == everything and s))
+    wait_for(lambda: retried(lambda: status_of(first)[1][3][2] == "yes"),
+             "broker 3 fenced in cluster status", CLI_TIMEOUT_S)
+    shares = wait_for(lambda: retried(
+        lambda: (s := by_broker_of(first, topic))[3]["OutOfSyncReplica"] == everything and s),
+        "broker 3 out of sync everywhere", CLI_TIMEOUT_S)
     assert not shares[3]["Leader"] and not shares[3]["InSyncFollower"], shares
     assert shares[1]["Leader"] | shares[2]["Leader"] == everything, shares
