@@ -45,7 +45,7 @@ WAITING_PRODUCE_TIMEOUT_MS = 18000
 # The shrink must be seen this long before the waiting produce's timeout.
 SHRINK_MARGIN_S = 2
 SEND_TIMEOUT_S = 15
-REQUEST_TIMED_OUT = 7
+RETRIES_AFTER_REJOIN = 10
 
 
 def kafka_python_producer(bootstrap):
@@ -125,9 +125,16 @@ def test_an_isr_shrink_below_min_insync_times_out_the_waiting_produce_and_refuse
         # Asked of the leader: the resumed follower answers Metadata from its image of before the
         # pause (ISR [leader, follower]) until it catches up on the metadata log.
         wait_for_isr(cluster.node(leader).bootstrap, topic, 0, [leader, follower])
-        for i in range(5):
-            value = b"after-%d" % i
-            acknowledged.append((send(producer, topic, value).offset, value))
+        # With retries, as clients send by default: the leader may apply the grown ISR a moment
+        # after Metadata lists it, and NOT_ENOUGH_REPLICAS is retriable.
+        retrying = KafkaProducer(bootstrap_servers=others, acks="all", retries=RETRIES_AFTER_REJOIN,
+                                 retry_backoff_ms=200, enable_idempotence=False, linger_ms=0)
+        try:
+            for i in range(5):
+                value = b"after-%d" % i
+                acknowledged.append((send(retrying, topic, value).offset, value))
+        finally:
+            retrying.close()
     finally:
         producer.close()
 
