@@ -150,10 +150,13 @@ class Cluster:
         """Ports picked for the nodes' listeners (free now, bound when they start)."""
         return set(self.client_ports.values()) | set(self.controller_ports.values())
 
-    def _write_node(self, node_id, client_port=None, directory=None, extra=()):
-        # A stranger (its own directory) has no CONTROLLER listener and no proxy.
+    def _write_node(self, node_id, client_port=None, directory=None, extra=(),
+                    stranger_controller_port=None):
+        # A stranger (its own directory) has no proxy, and no CONTROLLER listener unless it is
+        # given its own port (a voter's twin).
         stranger = directory is not None
-        controller_port = None if stranger else self.controller_ports.get(node_id)
+        controller_port = (stranger_controller_port if stranger
+                           else self.controller_ports.get(node_id))
         roles = "broker,controller" if controller_port is not None else "broker"
         node_dir = self.directory / (directory or f"node-{node_id}")
         data_dir = node_dir / "data"
@@ -225,15 +228,18 @@ class Cluster:
         node.launch().wait_ready()
         return node
 
-    def launch_stranger(self, node_id, extra=()):
+    def launch_stranger(self, node_id, extra=(), voter=False):
         """Launches, without waiting, a broker-only node outside the cluster's own (its own
         directory and client port; `node_id` may be one a live node already has, `extra` lines
         may give it another cluster.id): for the refusals of a node the cluster must not take.
-        Teardown kills it like the others."""
+        With `voter`, it is process.roles=broker,controller with a CONTROLLER listener on a port
+        of its own (the same controller.quorum.voters line as the cluster's): a voter's twin when
+        `node_id` is a voter's. Teardown kills it like the others."""
         taken = set(self.client_ports.values()) | set(self.controller_ports.values())
-        (port,) = distinct_free_ports(1, taken)
+        port, controller_port = distinct_free_ports(2, taken)
         directory = f"stranger-{len(self.strangers) + 1}"
-        node = self._write_node(node_id, client_port=port, directory=directory, extra=extra)
+        node = self._write_node(node_id, client_port=port, directory=directory, extra=extra,
+                                stranger_controller_port=controller_port if voter else None)
         self.strangers.append(node)
         return node.launch()
 

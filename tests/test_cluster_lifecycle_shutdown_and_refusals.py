@@ -4,9 +4,12 @@
   once, not after the 9 s session timeout a kill -9 waits for; clients keep producing and
   consuming through the new leaders.
 - A second broker started with the node.id of a live broker is refused: exit 1, naming node.id.
-  (A second process.roles=broker,controller node with a voter's node.id is not covered here.)
+- So is a voter's twin: a process.roles=broker,controller node with the node.id of the live Raft
+  leader and the same controller.quorum.voters line (its own data dir, client and CONTROLLER
+  ports). Meanwhile and after, the quorum keeps its leader, epoch and three voters, the original
+  keeps its registration, and clients produce and consume through every broker.
 - A broker of another cluster id (its cluster.id) is refused: exit 1, naming cluster.id.
-Both refused nodes are broker-only nodes with their own directory and ports.
+The refused nodes have their own directory and ports.
 - Stopped one after another, the last node (alone: no quorum can answer its controlled shutdown)
   stops once it sees that, saying why, instead of waiting out the 20 s bound."""
 
@@ -18,8 +21,9 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire
-from clients import new_producer, produce_all, quiet_config, unique_topic
-from test_cluster_three_brokers_serve_clients import wait_for_brokers, wait_for_topics
+from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
+from test_cluster_three_brokers_serve_clients import (describe_quorum_v0, wait_for_brokers,
+                                                      wait_for_topics)
 
 pytestmark = pytest.mark.timeout(240)
 ADMIN_TIMEOUT_S = 30
@@ -32,6 +36,12 @@ MOVED_WITHIN_S = 5
 REGISTRATION_TIMEOUT_MS = 5000
 REFUSED_WITHIN_S = 60
 EXIT_REFUSED = 1
+# A voter's twin lives this long before it gives up: long enough for the clients' round trip to
+# run while it is up (the test checks it still was), short for the suite.
+VOTER_TWIN_REGISTRATION_TIMEOUT_MS = 15000
+TWIN_RAFT_STARTED = "metadata quorum started as a voter"
+# How long the twin's client port is given to answer ApiVersions (it must not).
+TWIN_SILENT_S = 2
 
 
 def partitions_of(bootstrap, topic):
@@ -135,6 +145,73 @@ def test_a_second_broker_with_a_live_node_id_is_refused_naming_the_key(millrace_
     assert cluster.node(4).alive()
     metadata = wait_for_brokers(cluster.node(1).bootstrap, 4)
     assert {b.id: b.port for b in metadata.brokers.values()}[4] == cluster.node(4).port
+
+
+def test_a_voters_twin_is_refused_and_the_quorum_and_clients_carry_on(millrace_cluster):
+    # An operator's copied server.properties of a controller, started elsewhere with a fresh
+    # log.dirs and other ports: the same node.id and controller.quorum.voters as the live Raft
+    # leader (the voter whose identity matters most). Its Raft instance runs as that voter with
+    # an empty log until its broker's registration is refused; it must then exit, and neither
+    # its Raft messages nor its registration attempt may disturb the quorum or the brokers.
+    cluster = millrace_cluster(brokers=3)
+    for node_id in (1, 2, 3):
+        wait_for_brokers(cluster.node(node_id).bootstrap, 3)
+    error, leader, epoch, _, voters, _ = describe_quorum_v0(cluster.node(1).bootstrap)
+    assert error == 0 and leader in (1, 2, 3) and sorted(v for v, _ in voters) == [1, 2, 3]
+
+    twin = cluster.launch_stranger(leader, voter=True, extra=(
+        f"initial.broker.registration.timeout.ms={VOTER_TWIN_REGISTRATION_TIMEOUT_MS}",))
+    assert "process.roles=broker,controller" in twin.config_file.read_text()
+    deadline = time.monotonic() + REFUSED_WITHIN_S
+    while TWIN_RAFT_STARTED not in twin.stderr_tail(100_000):
+        assert twin.alive() and time.monotonic() < deadline, twin.stderr_tail()
+        time.sleep(0.1)
+
+    # While the twin runs as voter `leader`: a topic led by every broker takes records through a
+    # real client and gives them back.
+    topic = unique_topic("voter-twin")
+    admin = AdminClient(quiet_config(cluster.node(1).bootstrap))
+    admin.create_topics([NewTopic(topic, 3, replication_factor=1)])[topic].result(
+        timeout=ADMIN_TIMEOUT_S)
+    described = wait_for_topics(cluster.bootstrap, [topic])[topic].partitions
+    assert sorted(p.leader for p in described.values()) == [1, 2, 3], described
+    messages = [(f"k{i}".encode(), f"twin-{i}".encode()) for i in range(90)]
+    producer = new_producer(cluster.bootstrap)
+    for partition in range(3):
+        delivered = produce_all(producer, topic, messages[partition::3], partition=partition)
+        assert not delivered.errors, (partition, delivered.errors[:3])
+    got = consume_all(cluster.node(leader).bootstrap, topic, 3)
+    assert {p: [v for _, _, v in records] for p, records in got.items()} == {
+        p: [v for _, v in messages[p::3]] for p in range(3)}, got
+    assert twin.alive(), "the twin exited before the clients' round trip ended:\n" + twin.stderr_tail()
+    # Nor does the twin answer a client as node `leader` (a node serves once registered).
+    with pytest.raises(OSError):
+        with kafka_wire.connect(twin.bootstrap, timeout_s=TWIN_SILENT_S) as sock:
+            kafka_wire.api_versions_v0(sock)
+
+    code, log = refused(twin)
+    assert code == EXIT_REFUSED, log
+    assert (f"millrace serve: node.id: another live broker is registered with node.id {leader}"
+            in log), log
+
+    # The quorum never noticed: every node names the same leader at the same epoch, with the
+    # three voters' log end offsets known; the original voter runs and keeps its registration.
+    assert cluster.node(leader).alive(), cluster.node(leader).stderr_tail()
+    for node_id in (1, 2, 3):
+        seen = describe_quorum_v0(cluster.node(node_id).bootstrap)
+        assert seen[:3] == (0, leader, epoch), (node_id, seen, "before:", leader, epoch)
+        assert sorted(v for v, _ in seen[4]) == [1, 2, 3] and all(end >= 0 for _, end in seen[4]), seen
+        metadata = wait_for_brokers(cluster.node(node_id).bootstrap, 3)
+        ports = {b.id: b.port for b in metadata.brokers.values()}
+        assert ports == {i: cluster.node(i).port for i in (1, 2, 3)}, (node_id, ports)
+    more = [(b"after", f"after-{p}".encode()) for p in range(3)]
+    producer = new_producer(cluster.node(leader).bootstrap)
+    for partition in range(3):
+        delivered = produce_all(producer, topic, [more[partition]], partition=partition)
+        assert not delivered.errors, (partition, delivered.errors[:3])
+    got = consume_all(cluster.node(leader).bootstrap, topic, 3)
+    assert {p: records[-1][2] for p, records in got.items()} == {
+        p: f"after-{p}".encode() for p in range(3)}, got
 
 
 def other_cluster_id():
