@@ -5,7 +5,11 @@ AdminClient creates and describes a topic through one broker; the console produc
 console consumer group go round through every partition's leader; kafka-consumer-groups
 reads the group's commits through its coordinator), kafkajs (admin createTopics and metadata,
 a producer and a consumer group) and franz-go (kgo producer with its read-back, a kgo consumer
-group). One cluster serves the whole module; each test bootstraps from a different broker."""
+group). The Java AdminClient (describeCluster, through kafka-cluster list-endpoints and
+cluster-id), kafkajs (admin.describeCluster) and franz-go (kadm BrokerMetadata) each list the
+three brokers by node id and advertised host:port, with one cluster id, whichever broker they
+bootstrap from. One cluster serves the whole module; each test bootstraps from a different
+broker."""
 
 import json
 import shutil
@@ -15,6 +19,7 @@ import pytest
 
 from clients import create_topic, unique_topic
 from cluster_fixture import Cluster
+from conftest import HOST
 from goclients.harness import franz
 from java_clients import tool_ok
 from kafkajs_node import admin as kafkajs_admin
@@ -32,6 +37,8 @@ CONSOLE_PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
 CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 GET_OFFSETS = "org.apache.kafka.tools.GetOffsetShell"
+# kafka-cluster: list-endpoints prints AdminClient.describeCluster().nodes() as a table.
+CLUSTER_TOOL = "org.apache.kafka.tools.ClusterTool"
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +198,46 @@ def test_franz_go_producer_and_consumer_group_through_each_leader(cluster):
     assert (delivery["expected"], delivery["received"]) == (360, 360), delivery
     for problem in ("missing", "duplicates", "unexpected", "wrong", "out_of_order"):
         assert delivery[problem] == 0, f"{problem}: {delivery['problems']}"
+
+
+def java_describe_cluster(bootstrap):
+    """(cluster id, {node id: (host, port, state, endpoint type)}) from kafka-cluster cluster-id
+    and list-endpoints: the Java AdminClient's describeCluster()."""
+    cluster_id = tool_ok(CLUSTER_TOOL, "cluster-id", "--bootstrap-server", bootstrap).strip()
+    assert cluster_id.startswith("Cluster ID: "), cluster_id
+    lines = [line.split() for line in tool_ok(CLUSTER_TOOL, "list-endpoints", "--bootstrap-server",
+                                              bootstrap).splitlines() if line.strip()]
+    assert lines[0] == ["ID", "HOST", "PORT", "RACK", "STATE", "ENDPOINT_TYPE"], lines
+    nodes = {int(row[0]): (row[1], int(row[2]), row[4], row[5]) for row in lines[1:]}
+    assert len(nodes) == len(lines) - 1, f"a node id listed twice: {lines}"
+    return cluster_id.removeprefix("Cluster ID: "), nodes
+
+
+def test_java_kafkajs_and_franz_go_list_every_broker_with_its_address(cluster):
+    """Each client's own cluster description (not Metadata's side effects on produce and
+    consume): every broker, by node id and advertised host:port, asked through each broker in
+    turn; one cluster id among all three clients."""
+    advertised = {i: (HOST, cluster.node(i).port) for i in cluster.nodes}
+    assert len(advertised) == BROKERS
+    cluster_ids = set()
+    for node_id in cluster.nodes:
+        bootstrap = cluster.node(node_id).bootstrap
+
+        cluster_id, nodes = java_describe_cluster(bootstrap)
+        assert nodes == {i: (*address, "unfenced", "broker") for i, address in advertised.items()}, (
+            node_id, nodes)
+        cluster_ids.add(cluster_id)
+
+        described = kafkajs_admin(bootstrap, "describeCluster")
+        brokers = {b["nodeId"]: (b["host"], b["port"]) for b in described["brokers"]}
+        assert len(brokers) == len(described["brokers"]) and brokers == advertised, (
+            node_id, described)
+        assert described["controller"] in advertised, described
+        cluster_ids.add(described["clusterId"])
+
+        listed = franz(bootstrap=bootstrap, scenario="brokers")["cluster"]
+        brokers = {b["node_id"]: (b["host"], b["port"]) for b in listed["brokers"]}
+        assert len(brokers) == len(listed["brokers"]) and brokers == advertised, (node_id, listed)
+        assert listed["controller"] in advertised, listed
+        cluster_ids.add(listed["cluster_id"])
+    assert len(cluster_ids) == 1 and all(cluster_ids), cluster_ids

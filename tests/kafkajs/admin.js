@@ -2,9 +2,10 @@
 //   node admin.js <bootstrap> <operation> '<json arguments>'
 // Operations: createTopics, listTopics, fetchTopicMetadata, fetchTopicOffsets,
 // fetchTopicOffsetsByTimestamp, createPartitions, describeConfigs, alterConfigs, deleteTopics,
-// fetchOffsets, resetOffsets, describeGroups, listGroups, deleteGroups. The arguments are those
-// of the kafkajs admin method of the same name, as one object (describeGroups and deleteGroups
-// take {groupIds}, fetchTopicOffsets {topic}, fetchTopicOffsetsByTimestamp {topic, timestamp}).
+// fetchOffsets, resetOffsets, describeGroups, listGroups, deleteGroups, describeCluster. The
+// arguments are those of the kafkajs admin method of the same name, as one object
+// (describeGroups and deleteGroups take {groupIds}, fetchTopicOffsets {topic},
+// fetchTopicOffsetsByTimestamp {topic, timestamp}).
 'use strict'
 
 const { newKafka, parseArgs, run } = require('./common')
@@ -25,6 +26,7 @@ const OPERATIONS = {
   resetOffsets: (admin, args) => admin.resetOffsets(args),
   describeGroups: (admin, args) => admin.describeGroups(args.groupIds),
   listGroups: admin => admin.listGroups(),
+  describeCluster: admin => admin.describeCluster(),
 }
 
 const { bootstrap, operation, options } = parseArgs(['bootstrap', 'operation'])

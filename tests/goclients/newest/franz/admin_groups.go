@@ -101,16 +101,42 @@ func adminDeleteGroup(ctx context.Context, o options, admin *kadm.Client, groups
 
 // adminCluster records the broker metadata, the coordinator, ApiVersions and
 // the log dirs holding the topic.
-func adminCluster(ctx context.Context, o options, admin *kadm.Client, result map[string]any) error {
+// brokerMetadata is the cluster as kadm's BrokerMetadata (one Metadata request)
+// answers it: cluster id, controller, and each broker's id and advertised
+// host:port.
+func brokerMetadata(ctx context.Context, admin *kadm.Client) (map[string]any, error) {
 	meta, err := admin.BrokerMetadata(ctx)
 	if err != nil {
-		return fmt.Errorf("broker metadata: %w", err)
+		return nil, fmt.Errorf("broker metadata: %w", err)
 	}
 	var brokers []map[string]any
 	for _, b := range meta.Brokers {
 		brokers = append(brokers, map[string]any{"node_id": b.NodeID, "host": b.Host, "port": b.Port})
 	}
-	cluster := map[string]any{"cluster_id": meta.Cluster, "controller": meta.Controller, "brokers": brokers}
+	return map[string]any{"cluster_id": meta.Cluster, "controller": meta.Controller, "brokers": brokers}, nil
+}
+
+// runBrokers reports brokerMetadata alone, as "cluster" (a cluster's broker
+// list, without the admin scenario's topics and groups).
+func runBrokers(ctx context.Context, o options, result map[string]any) error {
+	admin, client, err := newAdmin(o)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	cluster, err := brokerMetadata(ctx, admin)
+	if err != nil {
+		return err
+	}
+	result["cluster"] = cluster
+	return nil
+}
+
+func adminCluster(ctx context.Context, o options, admin *kadm.Client, result map[string]any) error {
+	cluster, err := brokerMetadata(ctx, admin)
+	if err != nil {
+		return err
+	}
 	result["cluster"] = cluster
 	versions, err := admin.ApiVersions(ctx)
 	if err != nil {

@@ -49,7 +49,7 @@ type options struct {
 func parseOptions() options {
 	var o options
 	flag.StringVar(&o.bootstrap, "bootstrap", "127.0.0.1:9092", "broker host:port")
-	flag.StringVar(&o.scenario, "scenario", "produce", "produce | group | static | admin | epochs")
+	flag.StringVar(&o.scenario, "scenario", "produce", "produce | group | static | admin | epochs | brokers")
 	flag.StringVar(&o.topic, "topic", "", "topic name")
 	flag.StringVar(&o.group, "group", "", "consumer group id")
 	flag.StringVar(&o.compression, "compression", "none", "none | gzip | snappy | lz4 | zstd")
@@ -80,6 +80,8 @@ func main() {
 		err = runAdmin(ctx, o, result)
 	case "epochs":
 		err = runEpochs(ctx, o, result)
+	case "brokers":
+		err = runBrokers(ctx, o, result)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.scenario)
 	}
