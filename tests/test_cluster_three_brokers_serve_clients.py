@@ -5,7 +5,8 @@ controller, which spreads leaders over the brokers; a replication factor above t
 is INVALID_REPLICATION_FACTOR; records go round through each partition's leader; a broker that
 does not lead a partition answers NOT_LEADER_OR_FOLLOWER, never data; DescribeQuorum names the
 Raft leader and the three voters. Replication itself is issue 13: with RF>1 only the leader
-holds the data today."""
+holds the data today. The same checks run on five nodes too: three voters and two broker-only
+nodes (DescribeQuorum's observers), and five voters (a quorum of three out of five)."""
 
 import threading
 import time
@@ -89,28 +90,36 @@ def describe_quorum_v0(bootstrap):
     return error, leader, epoch, hw, voters, observers
 
 
-def test_three_brokers_serve_clients_through_partition_leaders(millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+@pytest.mark.parametrize("brokers, voters", [
+    pytest.param(3, 3, id="3-voters"),
+    pytest.param(5, 3, id="5-brokers-3-voters"),
+    pytest.param(5, 5, id="5-voters"),
+])
+def test_three_brokers_serve_clients_through_partition_leaders(millrace_cluster, brokers, voters):
+    cluster = millrace_cluster(brokers=brokers, voters=voters)
+    ids = list(range(1, brokers + 1))
+    assert cluster.voter_ids() == ids[:voters]
     one = cluster.node(2).bootstrap
-    metadata = wait_for_brokers(one, 3)
+    metadata = wait_for_brokers(one, brokers)
     ports = {b.id: b.port for b in metadata.brokers.values()}
-    assert ports == {i: cluster.node(i).port for i in (1, 2, 3)}, ports
-    assert metadata.controller_id in (1, 2, 3)
+    assert ports == {i: cluster.node(i).port for i in ids}, ports
+    assert metadata.controller_id in ids
 
-    error, leader, epoch, hw, voters, observers = describe_quorum_v0(cluster.node(3).bootstrap)
+    # Asked on a broker-only node when there is one: it forwards to the Raft leader's view.
+    error, leader, epoch, hw, quorum, observers = describe_quorum_v0(cluster.node(brokers).bootstrap)
     assert error == 0
-    assert leader in (1, 2, 3) and epoch >= 1 and hw >= 0
-    assert sorted(v for v, _ in voters) == [1, 2, 3]
-    assert observers == []
+    assert leader in ids[:voters] and epoch >= 1 and hw >= 0
+    assert sorted(v for v, _ in quorum) == ids[:voters]
+    assert sorted(o for o, _ in observers) == ids[voters:], observers
 
     admin = AdminClient(quiet_config(one))
     spread = unique_topic("cluster-spread")
     replicated = unique_topic("cluster-rf3")
-    too_many = unique_topic("cluster-rf4")
+    too_many = unique_topic("cluster-rf-too-many")
     futures = admin.create_topics([
-        NewTopic(spread, 6, replication_factor=1),
-        NewTopic(replicated, 3, replication_factor=3),
-        NewTopic(too_many, 1, replication_factor=4),
+        NewTopic(spread, 2 * brokers, replication_factor=1),
+        NewTopic(replicated, brokers, replication_factor=3),
+        NewTopic(too_many, 1, replication_factor=brokers + 1),
     ])
     futures[spread].result(timeout=ADMIN_TIMEOUT_S)
     futures[replicated].result(timeout=ADMIN_TIMEOUT_S)
@@ -118,23 +127,24 @@ def test_three_brokers_serve_clients_through_partition_leaders(millrace_cluster)
         futures[too_many].result(timeout=ADMIN_TIMEOUT_S)
     assert "INVALID_REPLICATION_FACTOR" in str(refused.value), refused.value
 
-    # Every broker answers Metadata from the same image: leaders spread over all three.
-    for node_id in (1, 2, 3):
+    # Every broker answers Metadata from the same image: leaders spread over all of them.
+    for node_id in ids:
         described = wait_for_topics(cluster.node(node_id).bootstrap, [spread, replicated])
         leaders = sorted(p.leader for p in described[spread].partitions.values())
-        assert leaders == [1, 1, 2, 2, 3, 3], (node_id, leaders)
+        assert leaders == sorted(ids * 2), (node_id, leaders)
         for p in described[replicated].partitions.values():
-            assert sorted(p.replicas) == [1, 2, 3] and sorted(p.isrs) == [1, 2, 3], p
+            assert len(set(p.replicas)) == 3 and set(p.replicas) <= set(ids), p
+            assert sorted(p.isrs) == sorted(p.replicas), p
             assert p.leader == p.replicas[0], p
-    assert sorted({p.leader for p in described[replicated].partitions.values()}) == [1, 2, 3]
+    assert sorted(p.leader for p in described[replicated].partitions.values()) == ids
 
     messages = [(f"k{i}".encode(), f"v{i}".encode()) for i in range(600)]
     log = produce_all(new_producer(one), spread, messages)
     assert not log.errors, log.errors[:5]
-    got = consume_all(cluster.node(1).bootstrap, spread, 6)
+    got = consume_all(cluster.node(1).bootstrap, spread, 2 * brokers)
     values = sorted(value for records in got.values() for _, _, value in records)
     assert values == sorted(v for _, v in messages)
-    assert all(got[p] for p in range(6)), {p: len(r) for p, r in got.items()}
+    assert all(got[p] for p in range(2 * brokers)), {p: len(r) for p, r in got.items()}
 
     # A broker that does not lead a partition refuses it: no append, no data.
     partitions = described[spread].partitions
