@@ -539,9 +539,12 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.recent.bytes.per.partition",
-        default: Some("8388608"),
-        doc: "Written batches a partition keeps in memory to serve tail reads.",
-        apply: |c, v| store(&mut c.recent_bytes_per_partition, bytes_key(v)?),
+        default: Some("-1"),
+        doc: "Written batches a partition keeps in memory to serve reads of recent data; -1 = no \
+              bound of its own: a partition may use all of its shard's room \
+              (log.recent.bytes.per.shard.max), so a lagging consumer of a busy partition reads \
+              from memory.",
+        apply: |c, v| store(&mut c.recent_bytes_per_partition, bytes_or_unbounded(v)?),
     },
     BrokerKey {
         name: "log.recent.bytes.per.partition.min",
@@ -553,9 +556,11 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.recent.bytes.per.shard.max",
-        default: Some("536870912"),
-        doc: "Bound on the recent batches all partitions of one shard keep in memory.",
-        apply: |c, v| store(&mut c.recent_bytes_per_shard_max, bytes_key(v)?),
+        default: Some("-1"),
+        doc: "Bound on the recent batches all partitions of one shard keep in memory; -1 = an \
+              eighth of the memory the broker may use (MemTotal, or its cgroup's memory.max if \
+              lower), divided among the shards.",
+        apply: |c, v| store(&mut c.recent_bytes_per_shard_max, bytes_or_unset(v)?),
     },
     BrokerKey {
         name: "log.unwritten.bytes.per.shard.max",
@@ -721,6 +726,19 @@ pub(super) fn int(value: &str, min: i64, max: i64) -> Result<i64, String> {
 /// A byte count in 0..=i64::MAX.
 fn bytes_key(value: &str) -> Result<usize, String> {
     Ok(int(value, 0, i64::MAX)? as usize)
+}
+
+/// A byte count, or -1 for no bound (`usize::MAX`).
+fn bytes_or_unbounded(value: &str) -> Result<usize, String> {
+    Ok(bytes_or_unset(value)?.unwrap_or(usize::MAX))
+}
+
+/// A byte count, or -1 for "not set: derive it" (`None`).
+fn bytes_or_unset(value: &str) -> Result<Option<usize>, String> {
+    match int(value, -1, i64::MAX)? {
+        -1 => Ok(None),
+        bytes => Ok(Some(bytes as usize)),
+    }
 }
 
 /// `true` or `false`, case-insensitive as in Java.

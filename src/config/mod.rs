@@ -139,12 +139,15 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// `io.memory.bytes`; 0 = sized to the memlock limit.
     pub io_memory_bytes: usize,
-    /// `log.recent.bytes.per.partition`.
+    /// `log.recent.bytes.per.partition`; `usize::MAX` = up to the shard's
+    /// bound.
     pub recent_bytes_per_partition: usize,
     /// `log.recent.bytes.per.partition.min`.
     pub recent_bytes_per_partition_min: usize,
-    /// `log.recent.bytes.per.shard.max`.
-    pub recent_bytes_per_shard_max: usize,
+    /// `log.recent.bytes.per.shard.max`; `None` = sized from the memory
+    /// the broker may use, once the shard count is known
+    /// ([`Config::storage_limits`]).
+    pub recent_bytes_per_shard_max: Option<usize>,
     /// `log.unwritten.bytes.per.shard.max`.
     pub unwritten_bytes_per_shard_max: usize,
     /// `log.zero.ahead.bytes`.
@@ -356,7 +359,7 @@ impl Config {
             io_memory_bytes: 0,
             recent_bytes_per_partition: 0,
             recent_bytes_per_partition_min: 0,
-            recent_bytes_per_shard_max: 0,
+            recent_bytes_per_shard_max: None,
             unwritten_bytes_per_shard_max: 0,
             zero_ahead_bytes: 0,
             syncfs_batches: true,
@@ -516,15 +519,20 @@ impl Config {
 
     /// The storage defaults with the broker's `log.recent.bytes.*` and
     /// `log.unwritten.bytes.per.shard.max` settings.
+    /// An unset `log.recent.bytes.per.shard.max` (resolved at start from the
+    /// memory: `shard::memory_share`) takes the storage default.
     pub fn storage_limits(&self) -> crate::storage::StorageLimits {
+        let defaults = crate::storage::StorageLimits::default();
         crate::storage::StorageLimits {
             recent_bytes_per_partition: self.recent_bytes_per_partition,
             recent_bytes_per_partition_min: self.recent_bytes_per_partition_min,
-            recent_bytes_per_shard_max: self.recent_bytes_per_shard_max,
+            recent_bytes_per_shard_max: self
+                .recent_bytes_per_shard_max
+                .unwrap_or(defaults.recent_bytes_per_shard_max),
             unwritten_bytes_per_shard_max: self.unwritten_bytes_per_shard_max,
             zero_ahead_bytes: self.zero_ahead_bytes,
             syncfs_batches: self.syncfs_batches,
-            ..crate::storage::StorageLimits::default()
+            ..defaults
         }
     }
 

@@ -38,33 +38,46 @@ pub async fn send_pieces<W: AsyncWrite + Unpin>(
     if pieces.iter().any(|p| matches!(p, Piece::File(_))) {
         return send_with_files(socket_fd, pieces).await;
     }
-    let sent = send_now(socket_fd, &pieces)?;
-    send_rest(writer, &pieces, sent).await
+    let sent = send_now(socket_fd, &pieces, 0)?;
+    send_rest(writer, socket_fd, &pieces, sent).await
 }
 
-/// Writes what the first non-blocking send left over, through glommio. A
-/// client that makes no room for [`SEND_STALL_MS_MAX`] fails the send (the
-/// same bound as the blocking path), so it cannot hold the answer, and the
-/// connection's queue behind it, forever.
+/// Writes what the first non-blocking send left over. glommio's write (it
+/// sends at once, unbuffered, after waiting for room) sends the next piece;
+/// then one vectored send takes as much of the rest as the socket takes, so
+/// a large answer (a lagging consumer read from memory) costs a wait and a
+/// `sendmsg` per socket buffer, not per batch. A client that makes no room
+/// for [`SEND_STALL_MS_MAX`] fails the send (the same bound as the blocking
+/// path), so it cannot hold the answer, and the connection's queue behind
+/// it, forever.
 async fn send_rest<W: AsyncWrite + Unpin>(
     writer: &mut W,
+    socket_fd: RawFd,
     pieces: &[Piece],
-    sent: usize,
+    mut sent: usize,
 ) -> io::Result<()> {
-    let mut skip = sent;
-    for piece in pieces {
-        let Piece::Mem(bytes) = piece else { continue };
-        let mut written = skip.min(bytes.len());
-        skip -= written;
-        while written < bytes.len() {
-            let n = within_stall_limit(writer.write(&bytes[written..])).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            written += n;
+    while let Some(next) = unsent_part_of_next_piece(pieces, sent) {
+        let n = within_stall_limit(writer.write(next)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
         }
+        sent += n;
+        sent += send_now(socket_fd, pieces, sent)?;
     }
     within_stall_limit(writer.flush()).await
+}
+
+/// The unsent bytes of the first memory piece not sent whole, `sent` bytes
+/// of them having gone; `None` once all are sent.
+fn unsent_part_of_next_piece(pieces: &[Piece], mut sent: usize) -> Option<&[u8]> {
+    for piece in pieces {
+        let Piece::Mem(bytes) = piece else { continue };
+        if sent < bytes.len() {
+            return Some(&bytes[sent..]);
+        }
+        sent -= bytes.len();
+    }
+    None
 }
 
 /// `operation`, failed with `TimedOut` if it makes no progress for [`SEND_STALL_MS_MAX`].
@@ -79,15 +92,21 @@ async fn within_stall_limit<T>(operation: impl Future<Output = io::Result<T>>) -
     future::or(operation, stalled).await
 }
 
-/// One non-blocking vectored send of as much as the socket takes now.
-fn send_now(socket_fd: RawFd, pieces: &[Piece]) -> io::Result<usize> {
+/// One non-blocking vectored send of as much as the socket takes now, of
+/// the memory pieces past their first `skip` bytes.
+fn send_now(socket_fd: RawFd, pieces: &[Piece], mut skip: usize) -> io::Result<usize> {
     let iovecs: Vec<libc::iovec> = pieces
         .iter()
         .filter_map(|p| match p {
-            Piece::Mem(bytes) if !bytes.is_empty() => Some(libc::iovec {
-                iov_base: bytes.as_ptr() as *mut libc::c_void,
-                iov_len: bytes.len(),
-            }),
+            Piece::Mem(bytes) => {
+                let from = skip.min(bytes.len());
+                skip -= from;
+                let rest = &bytes[from..];
+                (!rest.is_empty()).then(|| libc::iovec {
+                    iov_base: rest.as_ptr() as *mut libc::c_void,
+                    iov_len: rest.len(),
+                })
+            }
             _ => None,
         })
         .take(IOVECS_PER_SEND_MAX)
@@ -200,5 +219,89 @@ fn wait_or_fail(fd: RawFd, deadline: Instant) -> io::Result<()> {
             }
         }
         _ => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::io::Read;
+
+    const PIECES: usize = 300;
+    const PIECE_BYTES: usize = 7_001;
+    /// Small socket buffers, so the first send leaves most of the answer.
+    const SOCKET_BUFFER_BYTES: usize = 16 << 10;
+
+    fn set_buffer(fd: RawFd, option: libc::c_int) {
+        let bytes = SOCKET_BUFFER_BYTES as libc::c_int;
+        // SAFETY: a live socket and an int option for the call.
+        let done = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                &bytes as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(done, 0);
+    }
+
+    #[test]
+    fn a_slow_reader_gets_a_many_piece_answer_byte_for_byte() {
+        let pieces: Vec<Piece> = (0..PIECES)
+            .map(|i| Piece::Mem(Bytes::from(vec![(i % 251) as u8; PIECE_BYTES])))
+            .collect();
+        let expected: Vec<u8> = pieces
+            .iter()
+            .flat_map(|p| match p {
+                Piece::Mem(bytes) => bytes.to_vec(),
+                Piece::File(_) => Vec::new(),
+            })
+            .collect();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut client = std::net::TcpStream::connect(address).unwrap();
+            set_buffer(client.as_raw_fd(), libc::SO_RCVBUF);
+            let mut received = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while received.len() < PIECES * PIECE_BYTES {
+                let n = client.read(&mut chunk).unwrap();
+                assert!(n > 0, "closed after {} bytes", received.len());
+                received.extend_from_slice(&chunk[..n]);
+                if received.len() % (64 << 10) < n {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            received
+        });
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        set_buffer(accepted.as_raw_fd(), libc::SO_SNDBUF);
+        crate::storage::tests::run(async move {
+            let fd = accepted.as_raw_fd();
+            // SAFETY: `accepted` owns the descriptor; the glommio stream is
+            // forgotten below rather than closing it twice.
+            let stream = unsafe { glommio::net::TcpStream::from_raw_fd(fd) };
+            let mut writer = stream;
+            send_pieces(&mut writer, fd, pieces).await.unwrap();
+            std::mem::forget(writer);
+        });
+        assert!(reader.join().unwrap() == expected);
+    }
+
+    #[test]
+    fn the_next_unsent_part_skips_whole_pieces_sent() {
+        let pieces = vec![
+            Piece::Mem(Bytes::from_static(b"abc")),
+            Piece::Mem(Bytes::from_static(b"")),
+            Piece::Mem(Bytes::from_static(b"defg")),
+        ];
+        assert_eq!(unsent_part_of_next_piece(&pieces, 0), Some(&b"abc"[..]));
+        assert_eq!(unsent_part_of_next_piece(&pieces, 3), Some(&b"defg"[..]));
+        assert_eq!(unsent_part_of_next_piece(&pieces, 5), Some(&b"fg"[..]));
+        assert_eq!(unsent_part_of_next_piece(&pieces, 7), None);
     }
 }

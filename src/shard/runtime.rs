@@ -134,6 +134,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
     check_io_uring()?;
     let nr_shards = shard_count(&config);
     let io_memory = io_memory_per_shard(&config, nr_shards)?;
+    resolve_recent_bytes_per_shard(&mut config, nr_shards);
     // The offsets partitions' logs beside the topics' partitions.
     let partitions = topics
         .iter()
@@ -651,6 +652,27 @@ fn check_io_uring() -> Result<(), StartError> {
         )));
     }
     Ok(())
+}
+
+/// An unset `log.recent.bytes.per.shard.max` becomes its share of the
+/// memory (`memory_share.rs`), said once in the log.
+fn resolve_recent_bytes_per_shard(config: &mut Config, nr_shards: usize) {
+    if config.recent_bytes_per_shard_max.is_some() {
+        return;
+    }
+    let memory = super::memory_share::broker_memory_bytes();
+    let per_shard = super::memory_share::recent_bytes_per_shard(memory, nr_shards);
+    log::info!(
+        "log.recent.bytes.per.shard.max = {} MiB: 1/{} of {} divided among {nr_shards} shard(s); \
+         set the key to keep more or less recent data in memory",
+        per_shard >> 20,
+        super::memory_share::RECENT_MEMORY_SHARE_DIVISOR,
+        memory.map_or(
+            "an unknown memory size (the fallback)".to_string(),
+            |bytes| format!("{} MiB of memory", bytes >> 20)
+        ),
+    );
+    config.recent_bytes_per_shard_max = Some(per_shard);
 }
 
 /// Sizes glommio's registered buffer pool to what the memlock limit allows,

@@ -102,7 +102,8 @@ pub enum Durability {
 /// Memory and I/O bounds of a shard's storage engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StorageLimits {
-    /// Written batches kept in memory per partition to serve tail reads.
+    /// Written batches kept in memory per partition to serve reads of
+    /// recent data (`usize::MAX`: up to the shard's bound).
     pub recent_bytes_per_partition: usize,
     /// While the shard is over `recent_bytes_per_shard_max`, the most a
     /// partition used lately keeps (lowered with the partition count; an
@@ -154,7 +155,7 @@ pub struct StorageLimits {
 impl Default for StorageLimits {
     fn default() -> Self {
         StorageLimits {
-            recent_bytes_per_partition: 8 << 20,
+            recent_bytes_per_partition: usize::MAX,
             recent_bytes_per_partition_min: 256 << 10,
             recent_bytes_per_shard_max: 512 << 20,
             unwritten_bytes_per_partition_max: 64 << 20,

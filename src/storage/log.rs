@@ -277,6 +277,9 @@ pub struct PartitionLog {
     /// Appended to or read from memory since the shard's eviction hand last
     /// passed (`recent_budget.rs`).
     pub(super) recently_used: Cell<bool>,
+    /// When it was last appended to or read from memory: a log idle for
+    /// [`super::recent_budget::RECENT_IDLE_MS`] gives its room up first.
+    pub(super) last_used_at: Cell<std::time::Instant>,
     /// This log's unwritten bytes as last counted in the shard's sum.
     pub(super) unwritten_counted: Cell<u64>,
     /// The topic id its directory's `partition.metadata` must name and does
@@ -378,6 +381,7 @@ impl PartitionLog {
             stats: Cell::new(LogStats::default()),
             recent_budget,
             recently_used: Cell::new(true),
+            last_used_at: Cell::new(std::time::Instant::now()),
             unwritten_counted: Cell::new(0),
             unflushed_topic_id: Cell::new(None),
             base_fill_running: Cell::new(false),
@@ -506,7 +510,7 @@ impl PartitionLog {
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         let base_offset = state.log_end_offset();
-        self.recently_used.set(true);
+        self.mark_used();
         let log_append_time = match stamp {
             Stamp::Leader(_) => self.log_append_time(),
             Stamp::AsWritten => None,
@@ -700,6 +704,11 @@ impl PartitionLog {
     /// True after a failed write or fdatasync: the log refuses appends and reads.
     pub fn is_failed(&self) -> bool {
         self.failure.borrow().is_some()
+    }
+
+    /// Bytes of this log's recent batches (kept in memory for reads).
+    pub fn recent_bytes_held(&self) -> usize {
+        self.state.borrow().recent.bytes()
     }
 
     /// Disk activity counters.

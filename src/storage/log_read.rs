@@ -266,8 +266,8 @@ impl PartitionLog {
         let Some(first) = state.recent.find(offset) else {
             return false;
         };
-        // A partition read from memory keeps its floor (`recent_budget.rs`).
-        self.recently_used.set(true);
+        // A partition read from memory keeps its room (`recent_budget.rs`).
+        self.mark_used();
         for batch in state.recent.iter_from(first) {
             let whole_first = result.bytes == 0 && limits.min_one_batch;
             let too_big = result.bytes + batch.len() > limits.max_bytes && !whole_first;

@@ -37,10 +37,14 @@ use super::log::PartitionLog;
 use super::segment::align_down;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
 
 /// Logs one eviction pass visits at most: a pass runs on the reactor after
 /// a write round.
 pub const RECENT_SWEEP_LOGS_PER_PASS_MAX: usize = 64;
+/// A log neither appended to nor read from memory for this long gives its
+/// recent batches up before busy logs give up theirs.
+pub const RECENT_IDLE_MS: u64 = 1000;
 /// The floors of all partitions together take at most the shard bound
 /// divided by this.
 const FLOORS_SHARE_DIVISOR: usize = 2;
@@ -95,6 +99,11 @@ impl RecentBudget {
         logs.push(log);
     }
 
+    /// How far the shard is over its bound (0 when within it).
+    pub fn over_by(&self) -> usize {
+        self.bytes.get().saturating_sub(self.shard_max_bytes)
+    }
+
     /// What a log keeps while the shard is over its bound:
     /// `log.recent.bytes.per.partition.min`, lowered so that the floors of
     /// all logs fit in half the shard bound.
@@ -104,12 +113,32 @@ impl RecentBudget {
         self.partition_min_bytes.min(share)
     }
 
+    /// While the shard is over its bound, evicts the logs idle for
+    /// [`RECENT_IDLE_MS`] among the next [`RECENT_SWEEP_LOGS_PER_PASS_MAX`]
+    /// (to nothing); the others keep theirs. Idleness is by time, not by the
+    /// hand's passes: with every write round of a busy shard starting a
+    /// pass, a partition written every other round would look idle.
+    pub fn sweep_idle(&self) {
+        let now = Instant::now();
+        for _ in 0..self.visits_per_pass() {
+            if !self.over() {
+                return;
+            }
+            let Some(log) = self.next_log() else {
+                return;
+            };
+            if log.idle(now) {
+                log.evict_cold_recent();
+            }
+        }
+    }
+
     /// While the shard is over its bound, trims up to
     /// [`RECENT_SWEEP_LOGS_PER_PASS_MAX`] logs from the hand on: to the floor
     /// if used since the hand's last visit, to nothing if not.
     pub fn sweep(&self) {
         let floor = self.partition_floor();
-        for _ in 0..RECENT_SWEEP_LOGS_PER_PASS_MAX {
+        for _ in 0..self.visits_per_pass() {
             if !self.over() {
                 return;
             }
@@ -121,6 +150,13 @@ impl RecentBudget {
                 false => log.evict_cold_recent(),
             }
         }
+    }
+
+    /// Logs one pass visits: each at most once, so that a log used since
+    /// the hand's last visit is not taken for cold when the hand comes round
+    /// again within the same pass.
+    fn visits_per_pass(&self) -> usize {
+        self.logs.borrow().len().min(RECENT_SWEEP_LOGS_PER_PASS_MAX)
     }
 
     /// The log under the hand, which then moves on; dropped logs met on the
@@ -155,18 +191,30 @@ pub(super) enum EvictReach {
 
 impl PartitionLog {
     /// Evicts this log's written recent batches down to its budget
-    /// (`log.recent.bytes.per.partition`), or to the floor while the shard is
-    /// over its bound, then lets the shard's hand trim other logs if the
-    /// shard is still over it. Runs after each write round.
+    /// (`log.recent.bytes.per.partition`). While the shard is over its
+    /// bound: the hand first evicts logs idle for [`RECENT_IDLE_MS`], then this log
+    /// gives back what is still over (its oldest batches, not below the
+    /// floor), then the hand trims used logs to their floors. So one busy
+    /// partition keeps the shard's whole room, its oldest batches leaving
+    /// first, rather than dropping to the floor when the shard fills. Runs
+    /// after each write round.
     pub(super) fn evict_recent(&self) {
-        let (budget, reach) = match self.recent_budget.over() {
-            true => (self.recent_budget.partition_floor(), EvictReach::Written),
-            false => (
-                self.limits.recent_bytes_per_partition,
-                EvictReach::FinalBlocks,
-            ),
-        };
-        self.evict_recent_to(budget, reach);
+        self.evict_recent_to(
+            self.limits.recent_bytes_per_partition,
+            EvictReach::FinalBlocks,
+        );
+        if !self.recent_budget.over() {
+            return;
+        }
+        self.recent_budget.sweep_idle();
+        let over_by = self.recent_budget.over_by();
+        if over_by > 0 {
+            let held = self.state.borrow().recent.bytes();
+            let keep = held
+                .saturating_sub(over_by)
+                .max(self.recent_budget.partition_floor());
+            self.evict_recent_to(keep, EvictReach::Written);
+        }
         self.recent_budget.sweep();
     }
 
@@ -194,6 +242,18 @@ impl PartitionLog {
         let mut state = self.state.borrow_mut();
         state.recent.release_room();
         state.arena.release();
+    }
+
+    /// Notes an append or a read from memory.
+    pub(super) fn mark_used(&self) {
+        self.recently_used.set(true);
+        self.last_used_at.set(Instant::now());
+    }
+
+    /// Whether the log was neither appended to nor read from memory for
+    /// [`RECENT_IDLE_MS`].
+    fn idle(&self, now: Instant) -> bool {
+        now.duration_since(self.last_used_at.get()) >= Duration::from_millis(RECENT_IDLE_MS)
     }
 
     /// Whether the log was appended to or read from memory since the last

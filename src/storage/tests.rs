@@ -669,13 +669,14 @@ fn measure_synced_append_latency() {
 }
 
 #[test]
-fn shard_memory_bound_trims_recent_batches() {
+fn shard_memory_bound_evicts_the_idle_partition_before_the_busy_one() {
     let dir = TempDir::new("shard-memory");
     run(async move {
+        let bound = 32 * 1024;
         let limits = StorageLimits {
-            recent_bytes_per_partition: 64 * 1024,
+            recent_bytes_per_partition: usize::MAX,
             recent_bytes_per_partition_min: 4096,
-            recent_bytes_per_shard_max: 32 * 1024,
+            recent_bytes_per_shard_max: bound,
             ..StorageLimits::default()
         };
         let storage = new_storage(&dir, limits);
@@ -696,16 +697,25 @@ fn shard_memory_bound_trims_recent_batches() {
                     .await
                     .unwrap();
             }
+            let idle = std::time::Duration::from_millis(super::recent_budget::RECENT_IDLE_MS);
+            glommio::timer::sleep(idle + std::time::Duration::from_millis(100)).await;
         }
-        // Partition 0 stayed under its own budget; partition 1 trimmed
-        // itself to its minimum once the shard passed its bound.
-        let bound = 32 * 1024;
-        assert!(storage.recent_bytes() > 20_000);
+        // Partition 0 went idle: the hand evicted it. Partition 1, appended
+        // to all along, kept the shard's room (its oldest batches left
+        // first), not just its floor.
+        assert!(logs[0].recent_bytes_held() == 0);
+        let busy = logs[1].recent_bytes_held();
+        assert!(busy > bound - 4 * 1024, "the busy partition holds {busy}");
         assert!(
             storage.recent_bytes() <= bound,
             "{}",
             storage.recent_bytes()
         );
+        let newest = logs[1]
+            .read(39, up_to_log_end(100_000, true))
+            .await
+            .unwrap();
+        assert!(newest.pieces.iter().all(|p| matches!(p, Piece::Mem(_))));
         storage.run_retention().await;
         assert!(storage.recent_bytes() <= bound);
         for (log, appends) in logs.iter().zip([20, 40]) {
@@ -714,6 +724,39 @@ fn shard_memory_bound_trims_recent_batches() {
         storage.shutdown().await.unwrap();
         drop(logs);
         assert_eq!(storage.recent_bytes(), 0);
+    });
+}
+
+#[test]
+fn two_busy_partitions_share_the_shard_bound_without_dropping_to_their_floors() {
+    let dir = TempDir::new("shard-memory-two-busy");
+    run(async move {
+        let bound = 64 * 1024;
+        let limits = StorageLimits {
+            recent_bytes_per_partition: usize::MAX,
+            recent_bytes_per_partition_min: 4096,
+            recent_bytes_per_shard_max: bound,
+            ..StorageLimits::default()
+        };
+        let storage = new_storage(&dir, limits);
+        let mut logs = Vec::new();
+        for partition in 0..2 {
+            let log = storage.open_partition(TOPIC, partition, None, LogConfig::default(), true);
+            logs.push(log.await.unwrap());
+        }
+        for _ in 0..200 {
+            for log in &logs {
+                let result = log.append(vec![plain_batch(1, 1000, 1)], 0).await.unwrap();
+                log.wait_durable(result.last_offset, Durability::Written)
+                    .await
+                    .unwrap();
+            }
+        }
+        let held: Vec<usize> = logs.iter().map(|log| log.recent_bytes_held()).collect();
+        assert!(storage.recent_bytes() <= bound, "{held:?}");
+        // Both in use: each keeps a large share, far above its 4 KiB floor.
+        assert!(held.iter().all(|&h| h > bound / 4), "{held:?}");
+        storage.shutdown().await.unwrap();
     });
 }
 

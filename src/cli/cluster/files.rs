@@ -112,8 +112,9 @@ pub fn quorum_voters(nodes: &[LocalNode]) -> String {
     voters.join(",")
 }
 
-/// The server.properties text of `node` in a cluster with `voters`.
-pub fn properties(node: &LocalNode, voters: &str) -> String {
+/// The server.properties text of `node` in a cluster with `voters`, each
+/// node keeping at most `recent_bytes` of recent batches in memory.
+pub fn properties(node: &LocalNode, voters: &str, recent_bytes: usize) -> String {
     let mut listeners = format!("PLAINTEXT://{LOCAL_HOST}:{}", node.client_port);
     if let Some(port) = node.controller_port {
         listeners.push_str(&format!(",CONTROLLER://{LOCAL_HOST}:{port}"));
@@ -137,7 +138,10 @@ pub fn properties(node: &LocalNode, voters: &str) -> String {
          # millrace's own keys: one shard per node (several nodes share this machine's cores),\n\
          # and each node's HTTP endpoint on its own port.\n\
          num.shards=1\n\
-         http.listener={LOCAL_HOST}:{http}\n",
+         http.listener={LOCAL_HOST}:{http}\n\
+         # The nodes share this machine's memory: together they keep what one broker\n\
+         # would keep of its recent data (an eighth of the memory).\n\
+         log.recent.bytes.per.shard.max={recent_bytes}\n",
         id = node.node_id,
         roles = node.roles(),
         client = node.client_port,
@@ -150,9 +154,11 @@ pub fn properties(node: &LocalNode, voters: &str) -> String {
 /// earlier cluster's data in `dir` is kept: the same cluster starts again).
 pub fn write_all(nodes: &[LocalNode]) -> std::io::Result<()> {
     let voters = quorum_voters(nodes);
+    let memory = crate::shard::memory_share::broker_memory_bytes();
+    let recent_bytes = crate::shard::memory_share::recent_bytes_per_shard(memory, nodes.len());
     for node in nodes {
         std::fs::create_dir_all(node.data_dir())?;
-        std::fs::write(node.config_file(), properties(node, &voters))?;
+        std::fs::write(node.config_file(), properties(node, &voters, recent_bytes))?;
     }
     Ok(())
 }
