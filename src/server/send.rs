@@ -102,7 +102,7 @@ fn send_now(socket_fd: RawFd, pieces: &[Piece], mut skip: usize) -> io::Result<u
                 let from = skip.min(bytes.len());
                 skip -= from;
                 let rest = &bytes[from..];
-                (!rest.is_empty()).then(|| libc::iovec {
+                (!rest.is_empty()).then_some(libc::iovec {
                     iov_base: rest.as_ptr() as *mut libc::c_void,
                     iov_len: rest.len(),
                 })
