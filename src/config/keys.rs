@@ -559,7 +559,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         default: Some("-1"),
         doc: "Bound on the recent batches all partitions of one shard keep in memory; -1 = an \
               eighth of the memory the broker may use (MemTotal, or its cgroup's memory.max if \
-              lower), divided among the shards.",
+              lower), divided among the shards, and at least 512 MiB.",
         apply: |c, v| store(&mut c.recent_bytes_per_shard_max, bytes_or_unset(v)?),
     },
     BrokerKey {

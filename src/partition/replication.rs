@@ -27,6 +27,11 @@ use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// What a follower keeps in memory of the data it just replicated (its
+/// log's recent batches): it serves no consumer until it leads, then it
+/// keeps up to its shard's room again. The old fixed per-partition default.
+pub const FOLLOWER_RECENT_BYTES_MAX: usize = 8 << 20;
+
 /// What a partition is in the cluster.
 #[derive(Debug)]
 enum Role {
@@ -275,6 +280,7 @@ impl Partition {
         let offsets = (log_end, self.log.synced_end_offset(), known);
         let leader = LeaderReplica::new(id, config, state, offsets, clock_ms());
         *self.replica.role.borrow_mut() = Role::Leader(leader);
+        self.log.set_recent_bytes_cap(usize::MAX);
         log::info!(
             "{}: leader at epoch {epoch} from offset {log_end}",
             self.log.name()
@@ -297,6 +303,7 @@ impl Partition {
         self.epochs.set_leader_epoch(leader_epoch);
         let follower = FollowerReplica::new(id, leader, leader_epoch, known);
         *self.replica.role.borrow_mut() = Role::Follower(follower);
+        self.log.set_recent_bytes_cap(FOLLOWER_RECENT_BYTES_MAX);
         log::info!(
             "{}: follower of broker {leader} at epoch {leader_epoch}, log end {}",
             self.log.name(),

@@ -54,30 +54,57 @@ async fn send_rest<W: AsyncWrite + Unpin>(
     writer: &mut W,
     socket_fd: RawFd,
     pieces: &[Piece],
-    mut sent: usize,
+    sent: usize,
 ) -> io::Result<()> {
-    while let Some(next) = unsent_part_of_next_piece(pieces, sent) {
+    let mut cursor = SendCursor::default();
+    cursor.advance(pieces, sent);
+    while let Some(next) = cursor.unsent(pieces) {
         let n = within_stall_limit(writer.write(next)).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        sent += n;
-        sent += send_now(socket_fd, pieces, sent)?;
+        cursor.advance(pieces, n);
+        let more = send_now(socket_fd, &pieces[cursor.piece..], cursor.offset)?;
+        cursor.advance(pieces, more);
     }
     within_stall_limit(writer.flush()).await
 }
 
-/// The unsent bytes of the first memory piece not sent whole, `sent` bytes
-/// of them having gone; `None` once all are sent.
-fn unsent_part_of_next_piece(pieces: &[Piece], mut sent: usize) -> Option<&[u8]> {
-    for piece in pieces {
-        let Piece::Mem(bytes) = piece else { continue };
-        if sent < bytes.len() {
-            return Some(&bytes[sent..]);
+/// Where the unsent bytes of an answer's memory pieces start. It only moves
+/// forward, so an answer of many pieces sent over many waits is walked once.
+#[derive(Debug, Default, PartialEq)]
+struct SendCursor {
+    piece: usize,
+    offset: usize,
+}
+
+impl SendCursor {
+    /// Moves past `sent` more bytes, and past pieces with nothing left.
+    fn advance(&mut self, pieces: &[Piece], mut sent: usize) {
+        while let Some(piece) = pieces.get(self.piece) {
+            let len = match piece {
+                Piece::Mem(bytes) => bytes.len(),
+                Piece::File(_) => 0,
+            };
+            let left = len - self.offset;
+            if sent < left {
+                self.offset += sent;
+                return;
+            }
+            sent -= left;
+            self.piece += 1;
+            self.offset = 0;
         }
-        sent -= bytes.len();
     }
-    None
+
+    /// The unsent bytes of the piece under the cursor; `None` once all are
+    /// sent.
+    fn unsent<'a>(&self, pieces: &'a [Piece]) -> Option<&'a [u8]> {
+        match pieces.get(self.piece)? {
+            Piece::Mem(bytes) => Some(&bytes[self.offset..]),
+            Piece::File(_) => None,
+        }
+    }
 }
 
 /// `operation`, failed with `TimedOut` if it makes no progress for [`SEND_STALL_MS_MAX`].
@@ -293,15 +320,27 @@ mod tests {
     }
 
     #[test]
-    fn the_next_unsent_part_skips_whole_pieces_sent() {
+    fn the_cursor_skips_whole_pieces_sent_and_empty_ones() {
         let pieces = vec![
             Piece::Mem(Bytes::from_static(b"abc")),
             Piece::Mem(Bytes::from_static(b"")),
             Piece::Mem(Bytes::from_static(b"defg")),
         ];
-        assert_eq!(unsent_part_of_next_piece(&pieces, 0), Some(&b"abc"[..]));
-        assert_eq!(unsent_part_of_next_piece(&pieces, 3), Some(&b"defg"[..]));
-        assert_eq!(unsent_part_of_next_piece(&pieces, 5), Some(&b"fg"[..]));
-        assert_eq!(unsent_part_of_next_piece(&pieces, 7), None);
+        let mut cursor = SendCursor::default();
+        cursor.advance(&pieces, 0);
+        assert_eq!(cursor.unsent(&pieces), Some(&b"abc"[..]));
+        cursor.advance(&pieces, 3);
+        assert_eq!(
+            cursor,
+            SendCursor {
+                piece: 2,
+                offset: 0
+            }
+        );
+        assert_eq!(cursor.unsent(&pieces), Some(&b"defg"[..]));
+        cursor.advance(&pieces, 2);
+        assert_eq!(cursor.unsent(&pieces), Some(&b"fg"[..]));
+        cursor.advance(&pieces, 2);
+        assert_eq!(cursor.unsent(&pieces), None);
     }
 }

@@ -14,9 +14,11 @@
 /// The default recent-batch room of the whole broker is its memory divided
 /// by this.
 pub const RECENT_MEMORY_SHARE_DIVISOR: u64 = 8;
-/// The smallest default room per shard, for a broker whose memory cannot be
-/// read: the storage engine's own default (512 MiB).
-const RECENT_BYTES_PER_SHARD_FALLBACK: usize = 512 << 20;
+/// The smallest default room per shard, and the room of a broker whose
+/// memory cannot be read: the earlier fixed default. Unwritten batches count
+/// in the room too (up to `log.unwritten.bytes.per.shard.max`, 256 MiB): a
+/// room below that would leave nothing for written data under load.
+const RECENT_BYTES_PER_SHARD_MIN: usize = 512 << 20;
 
 /// The memory this process may use: MemTotal, or its cgroup's `memory.max`
 /// when that is lower. `None` when /proc/meminfo cannot be read.
@@ -28,12 +30,15 @@ pub fn broker_memory_bytes() -> Option<u64> {
 }
 
 /// The default `log.recent.bytes.per.shard.max` for `nr_shards` shards,
-/// from `memory_bytes` (see [`broker_memory_bytes`]).
+/// from `memory_bytes` (see [`broker_memory_bytes`]), at least
+/// [`RECENT_BYTES_PER_SHARD_MIN`].
 pub fn recent_bytes_per_shard(memory_bytes: Option<u64>, nr_shards: usize) -> usize {
-    match memory_bytes {
-        Some(bytes) => (bytes / RECENT_MEMORY_SHARE_DIVISOR / nr_shards.max(1) as u64) as usize,
-        None => RECENT_BYTES_PER_SHARD_FALLBACK,
-    }
+    let share = memory_bytes.map_or(0, |bytes| {
+        bytes / RECENT_MEMORY_SHARE_DIVISOR / nr_shards.max(1) as u64
+    });
+    usize::try_from(share)
+        .unwrap_or(usize::MAX)
+        .max(RECENT_BYTES_PER_SHARD_MIN)
 }
 
 /// `MemTotal:` of /proc/meminfo, in bytes.
@@ -118,9 +123,11 @@ mod tests {
     fn the_share_is_an_eighth_divided_among_shards() {
         assert_eq!(recent_bytes_per_shard(Some(24 << 30), 2), 3 << 29);
         assert_eq!(recent_bytes_per_shard(Some(24 << 30), 0), 3 << 30);
+        assert_eq!(recent_bytes_per_shard(None, 4), RECENT_BYTES_PER_SHARD_MIN);
+        // 8 GiB over 4 shards would be 256 MiB each: the earlier default stays.
         assert_eq!(
-            recent_bytes_per_shard(None, 4),
-            RECENT_BYTES_PER_SHARD_FALLBACK
+            recent_bytes_per_shard(Some(8 << 30), 4),
+            RECENT_BYTES_PER_SHARD_MIN
         );
     }
 }

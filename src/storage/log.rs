@@ -280,6 +280,9 @@ pub struct PartitionLog {
     /// When it was last appended to or read from memory: a log idle for
     /// [`super::recent_budget::RECENT_IDLE_MS`] gives its room up first.
     pub(super) last_used_at: Cell<std::time::Instant>,
+    /// A bound on this log's recent batches below its budget (a follower's:
+    /// [`PartitionLog::set_recent_bytes_cap`]); `usize::MAX` for none.
+    pub(super) recent_cap_bytes: Cell<usize>,
     /// This log's unwritten bytes as last counted in the shard's sum.
     pub(super) unwritten_counted: Cell<u64>,
     /// The topic id its directory's `partition.metadata` must name and does
@@ -382,6 +385,7 @@ impl PartitionLog {
             recent_budget,
             recently_used: Cell::new(true),
             last_used_at: Cell::new(std::time::Instant::now()),
+            recent_cap_bytes: Cell::new(usize::MAX),
             unwritten_counted: Cell::new(0),
             unflushed_topic_id: Cell::new(None),
             base_fill_running: Cell::new(false),

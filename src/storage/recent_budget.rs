@@ -1,20 +1,29 @@
 //! The shard's bound on recent batches (`log.recent.bytes.per.shard.max`),
 //! whatever its partition count.
 //!
-//! Each log trims its own recent batches after each write round
-//! ([`PartitionLog::evict_recent`]): to `log.recent.bytes.per.partition`, or
-//! to a floor while the shard is over its bound. A fixed floor
-//! (`log.recent.bytes.per.partition.min`, 256 KiB) on every partition does not
-//! bound the shard: 5,000 partitions on a shard kept 1.3 GB under a 512 MiB
-//! bound (perf/RESULTS.md, item 13). So:
-//! - the floor shrinks with the partition count, so that the floors of all
-//!   partitions together take at most half the shard bound
-//!   ([`RecentBudget::partition_floor`]);
-//! - while the shard is over its bound, a clock hand walks the shard's logs,
-//!   at most [`RECENT_SWEEP_LOGS_PER_PASS_MAX`] per pass (a pass runs after a
-//!   write round, so 10,000 partitions never stall the reactor): a log
-//!   appended to or read from since the hand last passed keeps its floor, a
-//!   cold one goes down to nothing and gives back its header arena block.
+//! The room is shared by demand: a partition has no bound of its own by
+//! default (`log.recent.bytes.per.partition` = -1), so one busy partition
+//! may hold the shard's whole room and a consumer that lags reads from
+//! memory. Each log trims its own recent batches after each write round
+//! ([`PartitionLog::evict_recent`]). While the shard is over its bound:
+//! - logs idle for [`RECENT_IDLE_MS`] give theirs up first
+//!   ([`RecentBudget::sweep_idle`]): idleness by time, since every write
+//!   round of a busy shard starts a pass;
+//! - then the log just written gives back what the shard is over by, its
+//!   oldest batches first, never below a floor;
+//! - then a clock hand walks the shard's logs, at most
+//!   [`RECENT_SWEEP_LOGS_PER_PASS_MAX`] per pass and each once (a pass runs
+//!   after a write round, so 10,000 partitions never stall the reactor): a
+//!   log appended to or read from since the hand last passed gives back the
+//!   overage down to its floor, a cold one goes down to nothing and gives
+//!   back its header arena block.
+//!
+//! A fixed floor (`log.recent.bytes.per.partition.min`, 256 KiB) on every
+//! partition does not bound the shard: 5,000 partitions on a shard kept
+//! 1.3 GB under a 512 MiB bound (perf/RESULTS.md, item 13). So the floor
+//! shrinks with the partition count, so that the floors of all partitions
+//! together take at most half the shard bound
+//! ([`RecentBudget::partition_floor`]).
 //!
 //! Only written batches are evicted (`RecentBatches::evict_written`):
 //! unwritten ones are bounded by `log.unwritten.bytes.per.shard.max`, so the
@@ -24,8 +33,7 @@
 //!   block stay: a tailing consumer reads them from memory, not from a block
 //!   whose cached pages each write round drops (the writer rewrites it from
 //!   its own copy, `ActiveWrite::tail_block`, not from these batches);
-//! - while the shard is over its bound, the floor and the cold eviction take
-//!   them too, and reads of them go to the file (`log_read.rs` reads the
+//! - while the shard is over its bound, the evictions above take them too, and reads of them go to the file (`log_read.rs` reads the
 //!   active segment up to its written end). Keeping them bounded nothing:
 //!   with 10,000 partitions writing a batch or two each, they were nearly
 //!   all the data, 1.06 GB per shard under a 512 MiB bound; and a used
@@ -134,10 +142,12 @@ impl RecentBudget {
     }
 
     /// While the shard is over its bound, trims up to
-    /// [`RECENT_SWEEP_LOGS_PER_PASS_MAX`] logs from the hand on: to the floor
-    /// if used since the hand's last visit, to nothing if not.
+    /// [`RECENT_SWEEP_LOGS_PER_PASS_MAX`] logs from the hand on: one used
+    /// since the hand's last visit gives back what the shard is over by (not
+    /// below the floor), one not used gives back everything. A used log is
+    /// never cut to its floor for another's small overage: a busy partition
+    /// holding most of the room loses only what a small one's write added.
     pub fn sweep(&self) {
-        let floor = self.partition_floor();
         for _ in 0..self.visits_per_pass() {
             if !self.over() {
                 return;
@@ -146,7 +156,7 @@ impl RecentBudget {
                 return;
             };
             match log.take_recently_used() {
-                true => log.evict_recent_to(floor, EvictReach::Written),
+                true => log.give_back_overage(self),
                 false => log.evict_cold_recent(),
             }
         }
@@ -194,28 +204,47 @@ impl PartitionLog {
     /// (`log.recent.bytes.per.partition`). While the shard is over its
     /// bound: the hand first evicts logs idle for [`RECENT_IDLE_MS`], then this log
     /// gives back what is still over (its oldest batches, not below the
-    /// floor), then the hand trims used logs to their floors. So one busy
+    /// floor), then the hand has other logs give back the rest. So one busy
     /// partition keeps the shard's whole room, its oldest batches leaving
     /// first, rather than dropping to the floor when the shard fills. Runs
     /// after each write round.
     pub(super) fn evict_recent(&self) {
-        self.evict_recent_to(
-            self.limits.recent_bytes_per_partition,
-            EvictReach::FinalBlocks,
-        );
+        self.evict_recent_to(self.own_recent_budget(), EvictReach::FinalBlocks);
         if !self.recent_budget.over() {
             return;
         }
         self.recent_budget.sweep_idle();
-        let over_by = self.recent_budget.over_by();
-        if over_by > 0 {
-            let held = self.state.borrow().recent.bytes();
-            let keep = held
-                .saturating_sub(over_by)
-                .max(self.recent_budget.partition_floor());
-            self.evict_recent_to(keep, EvictReach::Written);
-        }
+        self.give_back_overage(&self.recent_budget);
         self.recent_budget.sweep();
+    }
+
+    /// What this log may keep whatever its shard's room:
+    /// `log.recent.bytes.per.partition`, or less while capped.
+    fn own_recent_budget(&self) -> usize {
+        self.limits
+            .recent_bytes_per_partition
+            .min(self.recent_cap_bytes.get())
+    }
+
+    /// Caps this log's recent batches below its budget (`usize::MAX`: no
+    /// cap), evicting down to it at once: a follower's recent data serves no
+    /// consumer until it leads, and its room would come out of the leaders'
+    /// on the same shard.
+    pub fn set_recent_bytes_cap(&self, cap_bytes: usize) {
+        self.recent_cap_bytes.set(cap_bytes);
+        self.evict_recent_to(self.own_recent_budget(), EvictReach::FinalBlocks);
+    }
+
+    /// Evicts this log's oldest written batches by what the shard is over
+    /// its bound, keeping at least the floor.
+    fn give_back_overage(&self, budget: &RecentBudget) {
+        let over_by = budget.over_by();
+        if over_by == 0 {
+            return;
+        }
+        let held = self.state.borrow().recent.bytes();
+        let keep = held.saturating_sub(over_by).max(budget.partition_floor());
+        self.evict_recent_to(keep, EvictReach::Written);
     }
 
     /// Evicts written recent batches, up to `reach`, while more than

@@ -668,18 +668,23 @@ fn measure_synced_append_latency() {
     });
 }
 
+/// No bound per partition (the default): partitions share the shard's
+/// `bound_bytes`, down to 4 KiB floors.
+fn shared_room_limits(bound_bytes: usize) -> StorageLimits {
+    StorageLimits {
+        recent_bytes_per_partition: usize::MAX,
+        recent_bytes_per_partition_min: 4096,
+        recent_bytes_per_shard_max: bound_bytes,
+        ..StorageLimits::default()
+    }
+}
+
 #[test]
 fn shard_memory_bound_evicts_the_idle_partition_before_the_busy_one() {
     let dir = TempDir::new("shard-memory");
     run(async move {
         let bound = 32 * 1024;
-        let limits = StorageLimits {
-            recent_bytes_per_partition: usize::MAX,
-            recent_bytes_per_partition_min: 4096,
-            recent_bytes_per_shard_max: bound,
-            ..StorageLimits::default()
-        };
-        let storage = new_storage(&dir, limits);
+        let storage = new_storage(&dir, shared_room_limits(bound));
         let logs = [
             storage
                 .open_partition(TOPIC, 0, None, LogConfig::default(), true)
@@ -728,17 +733,73 @@ fn shard_memory_bound_evicts_the_idle_partition_before_the_busy_one() {
 }
 
 #[test]
+fn a_small_partitions_writes_take_from_a_busy_one_only_what_they_add() {
+    let dir = TempDir::new("shard-memory-small-writer");
+    run(async move {
+        let bound = 64 * 1024;
+        let storage = new_storage(&dir, shared_room_limits(bound));
+        let mut logs = Vec::new();
+        for partition in 0..2 {
+            let log = storage.open_partition(TOPIC, partition, None, LogConfig::default(), true);
+            logs.push(log.await.unwrap());
+        }
+        let batch = || plain_batch(1, 1000, 1);
+        for _ in 0..100 {
+            append_until(&logs[0], batch(), Durability::Written).await;
+        }
+        for _ in 0..5 {
+            append_until(&logs[1], batch(), Durability::Written).await;
+            append_until(&logs[0], batch(), Durability::Written).await;
+        }
+        // The small partition's batches came out of the busy one's room, a
+        // batch at a time; the busy one was never cut to its floor.
+        let busy = logs[0].recent_bytes_held();
+        let small = logs[1].recent_bytes_held();
+        assert!(busy > bound - 12 * 1024, "busy {busy}, small {small}");
+        assert!(storage.recent_bytes() <= bound);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_capped_log_keeps_only_its_cap_until_the_cap_is_lifted() {
+    let dir = TempDir::new("recent-cap");
+    run(async move {
+        let storage = new_storage(&dir, shared_room_limits(1 << 20));
+        let log = open(&storage, LogConfig::default(), true).await;
+        let append = |count: usize| {
+            let log = log.clone();
+            async move {
+                for _ in 0..count {
+                    append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+                }
+            }
+        };
+        append(40).await;
+        assert!(log.recent_bytes_held() > 30 * 1024);
+        // A follower's cap: evicted at once, then kept to it (the batches
+        // over the partial last block stay, as within any budget).
+        let cap = 8 * 1024;
+        let partial_block = crate::storage::segment::WRITE_ALIGNMENT_BYTES as usize;
+        log.set_recent_bytes_cap(cap);
+        assert!(log.recent_bytes_held() <= cap + partial_block);
+        append(20).await;
+        assert!(log.recent_bytes_held() <= cap + partial_block);
+        assert_eq!(read_all(&log, 0).await.len(), 60);
+        // Leading again: it keeps what it writes from then on.
+        log.set_recent_bytes_cap(usize::MAX);
+        append(40).await;
+        assert!(log.recent_bytes_held() > 30 * 1024);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
 fn two_busy_partitions_share_the_shard_bound_without_dropping_to_their_floors() {
     let dir = TempDir::new("shard-memory-two-busy");
     run(async move {
         let bound = 64 * 1024;
-        let limits = StorageLimits {
-            recent_bytes_per_partition: usize::MAX,
-            recent_bytes_per_partition_min: 4096,
-            recent_bytes_per_shard_max: bound,
-            ..StorageLimits::default()
-        };
-        let storage = new_storage(&dir, limits);
+        let storage = new_storage(&dir, shared_room_limits(bound));
         let mut logs = Vec::new();
         for partition in 0..2 {
             let log = storage.open_partition(TOPIC, partition, None, LogConfig::default(), true);
