@@ -100,7 +100,10 @@ def test_java_streams_word_count_at_least_once_restores_from_its_changelog(broke
 def test_java_streams_exactly_once_v2_fails_for_lack_of_transactions(broker):
     bootstrap, _, _ = broker(**{"group.initial.rebalance.delay.ms": 0})
     result = driver("word-count-exactly-once", bootstrap=bootstrap, app=unique_topic("java-eos"), deadline_ms=60000)
-    assert (result["state"], result["counted"]) == ("ERROR", 0), result
+    # The driver closes the app once its handler saw the failure: ERROR if the handler's
+    # SHUTDOWN_CLIENT moved the state first, NOT_RUNNING if close() did (a race of threads in
+    # Kafka Streams; NOT_RUNNING seen once in CI). What failed, and why, is asserted below.
+    assert result["state"] in ("ERROR", "NOT_RUNNING") and result["counted"] == 0, result
     failure = result["failure"]
     assert "initialize transactions" in failure["message"], failure
     assert "TransactionalIdAuthorizationException" in failure["causes"], failure

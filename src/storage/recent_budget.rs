@@ -33,8 +33,9 @@
 //!   block stay: a tailing consumer reads them from memory, not from a block
 //!   whose cached pages each write round drops (the writer rewrites it from
 //!   its own copy, `ActiveWrite::tail_block`, not from these batches);
-//! - while the shard is over its bound, the evictions above take them too, and reads of them go to the file (`log_read.rs` reads the
-//!   active segment up to its written end). Keeping them bounded nothing:
+//! - while the shard is over its bound, the evictions above take them too,
+//!   and reads of them go to the file (`log_read.rs` reads the active
+//!   segment up to its written end). Keeping them bounded nothing:
 //!   with 10,000 partitions writing a batch or two each, they were nearly
 //!   all the data, 1.06 GB per shard under a 512 MiB bound; and a used
 //!   partition whose newest batch is larger than the floor kept that whole
@@ -202,9 +203,9 @@ pub(super) enum EvictReach {
 impl PartitionLog {
     /// Evicts this log's written recent batches down to its budget
     /// (`log.recent.bytes.per.partition`). While the shard is over its
-    /// bound: the hand first evicts logs idle for [`RECENT_IDLE_MS`], then this log
-    /// gives back what is still over (its oldest batches, not below the
-    /// floor), then the hand has other logs give back the rest. So one busy
+    /// bound: the hand first evicts logs idle for [`RECENT_IDLE_MS`], then
+    /// this log gives back what is still over (its oldest batches, not below
+    /// the floor), then the hand has other logs give back the rest. So one busy
     /// partition keeps the shard's whole room, its oldest batches leaving
     /// first, rather than dropping to the floor when the shard fills. Runs
     /// after each write round.

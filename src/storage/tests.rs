@@ -679,6 +679,20 @@ fn shared_room_limits(bound_bytes: usize) -> StorageLimits {
     }
 }
 
+/// A storage with [`shared_room_limits`] and two partitions open in it.
+async fn two_logs_sharing(
+    dir: &TempDir,
+    bound_bytes: usize,
+) -> (Rc<ShardStorage>, Vec<Rc<PartitionLog>>) {
+    let storage = new_storage(dir, shared_room_limits(bound_bytes));
+    let mut logs = Vec::new();
+    for partition in 0..2 {
+        let log = storage.open_partition(TOPIC, partition, None, LogConfig::default(), true);
+        logs.push(log.await.unwrap());
+    }
+    (storage, logs)
+}
+
 #[test]
 fn shard_memory_bound_evicts_the_idle_partition_before_the_busy_one() {
     let dir = TempDir::new("shard-memory");
@@ -737,12 +751,7 @@ fn a_small_partitions_writes_take_from_a_busy_one_only_what_they_add() {
     let dir = TempDir::new("shard-memory-small-writer");
     run(async move {
         let bound = 64 * 1024;
-        let storage = new_storage(&dir, shared_room_limits(bound));
-        let mut logs = Vec::new();
-        for partition in 0..2 {
-            let log = storage.open_partition(TOPIC, partition, None, LogConfig::default(), true);
-            logs.push(log.await.unwrap());
-        }
+        let (storage, logs) = two_logs_sharing(&dir, bound).await;
         let batch = || plain_batch(1, 1000, 1);
         for _ in 0..100 {
             append_until(&logs[0], batch(), Durability::Written).await;
@@ -799,12 +808,7 @@ fn two_busy_partitions_share_the_shard_bound_without_dropping_to_their_floors() 
     let dir = TempDir::new("shard-memory-two-busy");
     run(async move {
         let bound = 64 * 1024;
-        let storage = new_storage(&dir, shared_room_limits(bound));
-        let mut logs = Vec::new();
-        for partition in 0..2 {
-            let log = storage.open_partition(TOPIC, partition, None, LogConfig::default(), true);
-            logs.push(log.await.unwrap());
-        }
+        let (storage, logs) = two_logs_sharing(&dir, bound).await;
         for _ in 0..200 {
             for log in &logs {
                 let result = log.append(vec![plain_batch(1, 1000, 1)], 0).await.unwrap();
