@@ -710,11 +710,6 @@ impl PartitionLog {
         self.failure.borrow().is_some()
     }
 
-    /// Bytes of this log's recent batches (kept in memory for reads).
-    pub fn recent_bytes_held(&self) -> usize {
-        self.state.borrow().recent.bytes()
-    }
-
     /// Disk activity counters.
     pub fn stats(&self) -> LogStats {
         self.stats.get()

@@ -274,6 +274,11 @@ impl PartitionLog {
         state.arena.release();
     }
 
+    /// Bytes of this log's recent batches (kept in memory for reads).
+    pub fn recent_bytes_held(&self) -> usize {
+        self.state.borrow().recent.bytes()
+    }
+
     /// Notes an append or a read from memory.
     pub(super) fn mark_used(&self) {
         self.recently_used.set(true);

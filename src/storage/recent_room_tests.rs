@@ -1,0 +1,162 @@
+//! The shard's recent-batch room shared by demand (`recent_budget.rs`):
+//! idle partitions give theirs up first, a busy one keeps most of the room,
+//! a small one's writes take only what they add, a follower's cap.
+
+use super::*;
+
+/// No bound per partition (the default): partitions share the shard's
+/// `bound_bytes`, down to 4 KiB floors.
+fn shared_room_limits(bound_bytes: usize) -> StorageLimits {
+    StorageLimits {
+        recent_bytes_per_partition: usize::MAX,
+        recent_bytes_per_partition_min: 4096,
+        recent_bytes_per_shard_max: bound_bytes,
+        ..StorageLimits::default()
+    }
+}
+
+/// A storage with [`shared_room_limits`] and two partitions open in it.
+async fn two_logs_sharing(
+    dir: &TempDir,
+    bound_bytes: usize,
+) -> (Rc<ShardStorage>, Vec<Rc<PartitionLog>>) {
+    let storage = new_storage(dir, shared_room_limits(bound_bytes));
+    let mut logs = Vec::new();
+    for partition in 0..2 {
+        let log = storage.open_partition(TOPIC, partition, None, LogConfig::default(), true);
+        logs.push(log.await.unwrap());
+    }
+    (storage, logs)
+}
+
+#[test]
+fn shard_memory_bound_evicts_the_idle_partition_before_the_busy_one() {
+    let dir = TempDir::new("shard-memory");
+    run(async move {
+        let bound = 32 * 1024;
+        let storage = new_storage(&dir, shared_room_limits(bound));
+        let logs = [
+            storage
+                .open_partition(TOPIC, 0, None, LogConfig::default(), true)
+                .await
+                .unwrap(),
+            storage
+                .open_partition(TOPIC, 1, None, LogConfig::default(), true)
+                .await
+                .unwrap(),
+        ];
+        for (log, appends) in logs.iter().zip([20, 40]) {
+            for _ in 0..appends {
+                let result = log.append(vec![plain_batch(1, 1000, 1)], 0).await.unwrap();
+                log.wait_durable(result.last_offset, Durability::Written)
+                    .await
+                    .unwrap();
+            }
+            let idle = std::time::Duration::from_millis(super::recent_budget::RECENT_IDLE_MS);
+            glommio::timer::sleep(idle + std::time::Duration::from_millis(100)).await;
+        }
+        // Partition 0 went idle: the hand evicted it. Partition 1, appended
+        // to all along, kept the shard's room (its oldest batches left
+        // first), not just its floor.
+        assert!(logs[0].recent_bytes_held() == 0);
+        let busy = logs[1].recent_bytes_held();
+        assert!(busy > bound - 4 * 1024, "the busy partition holds {busy}");
+        assert!(
+            storage.recent_bytes() <= bound,
+            "{}",
+            storage.recent_bytes()
+        );
+        let newest = logs[1]
+            .read(39, up_to_log_end(100_000, true))
+            .await
+            .unwrap();
+        assert!(newest.pieces.iter().all(|p| matches!(p, Piece::Mem(_))));
+        storage.run_retention().await;
+        assert!(storage.recent_bytes() <= bound);
+        for (log, appends) in logs.iter().zip([20, 40]) {
+            assert_eq!(read_all(log, 0).await.len(), appends);
+        }
+        storage.shutdown().await.unwrap();
+        drop(logs);
+        assert_eq!(storage.recent_bytes(), 0);
+    });
+}
+
+#[test]
+fn a_small_partitions_writes_take_from_a_busy_one_only_what_they_add() {
+    let dir = TempDir::new("shard-memory-small-writer");
+    run(async move {
+        let bound = 64 * 1024;
+        let (storage, logs) = two_logs_sharing(&dir, bound).await;
+        let batch = || plain_batch(1, 1000, 1);
+        for _ in 0..100 {
+            append_until(&logs[0], batch(), Durability::Written).await;
+        }
+        for _ in 0..5 {
+            append_until(&logs[1], batch(), Durability::Written).await;
+            append_until(&logs[0], batch(), Durability::Written).await;
+        }
+        // The small partition's batches came out of the busy one's room, a
+        // batch at a time; the busy one was never cut to its floor.
+        let busy = logs[0].recent_bytes_held();
+        let small = logs[1].recent_bytes_held();
+        assert!(busy > bound - 12 * 1024, "busy {busy}, small {small}");
+        assert!(storage.recent_bytes() <= bound);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_capped_log_keeps_only_its_cap_until_the_cap_is_lifted() {
+    let dir = TempDir::new("recent-cap");
+    run(async move {
+        let storage = new_storage(&dir, shared_room_limits(1 << 20));
+        let log = open(&storage, LogConfig::default(), true).await;
+        let append = |count: usize| {
+            let log = log.clone();
+            async move {
+                for _ in 0..count {
+                    append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+                }
+            }
+        };
+        append(40).await;
+        assert!(log.recent_bytes_held() > 30 * 1024);
+        // A follower's cap: evicted at once, then kept to it (the batches
+        // over the partial last block stay, as within any budget).
+        let cap = 8 * 1024;
+        let partial_block = crate::storage::segment::WRITE_ALIGNMENT_BYTES as usize;
+        log.set_recent_bytes_cap(cap);
+        assert!(log.recent_bytes_held() <= cap + partial_block);
+        append(20).await;
+        assert!(log.recent_bytes_held() <= cap + partial_block);
+        assert_eq!(read_all(&log, 0).await.len(), 60);
+        // Leading again: it keeps what it writes from then on.
+        log.set_recent_bytes_cap(usize::MAX);
+        append(40).await;
+        assert!(log.recent_bytes_held() > 30 * 1024);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn two_busy_partitions_share_the_shard_bound_without_dropping_to_their_floors() {
+    let dir = TempDir::new("shard-memory-two-busy");
+    run(async move {
+        let bound = 64 * 1024;
+        let (storage, logs) = two_logs_sharing(&dir, bound).await;
+        for _ in 0..200 {
+            for log in &logs {
+                let result = log.append(vec![plain_batch(1, 1000, 1)], 0).await.unwrap();
+                log.wait_durable(result.last_offset, Durability::Written)
+                    .await
+                    .unwrap();
+            }
+        }
+        let held: Vec<usize> = logs.iter().map(|log| log.recent_bytes_held()).collect();
+        assert!(storage.recent_bytes() <= bound, "{held:?}");
+        // Both in use: each keeps a large share, far above its 4 KiB floor.
+        assert!(held.iter().all(|&h| h > bound / 4), "{held:?}");
+        storage.shutdown().await.unwrap();
+    });
+}
