@@ -563,6 +563,16 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.recent_bytes_per_shard_max, bytes_or_unset(v)?),
     },
     BrokerKey {
+        name: "log.recent.memory.available.min.bytes",
+        default: Some("-1"),
+        doc: "While the memory still available (MemAvailable, or the cgroup's room under its \
+              memory.max) is below this, each shard gives back recent data, its share of the \
+              shortfall, at most 32 MiB every 250 ms and down to 32 MiB, and grows its room back \
+              once twice this is available, as the kernel does with Kafka's page cache; -1 = a \
+              sixteenth of the broker's memory, 0 = never.",
+        apply: |c, v| store(&mut c.recent_memory_available_min_bytes, bytes_or_unset(v)?),
+    },
+    BrokerKey {
         name: "log.unwritten.bytes.per.shard.max",
         default: Some("268435456"),
         doc: "Appended but not yet written bytes of all partitions of one shard; past it appends wait \

@@ -148,6 +148,9 @@ pub struct Config {
     /// the broker may use, once the shard count is known
     /// ([`Config::storage_limits`]).
     pub recent_bytes_per_shard_max: Option<usize>,
+    /// `log.recent.memory.available.min.bytes`; `None` = a sixteenth of
+    /// the broker's memory (`shard::memory_pressure`).
+    pub recent_memory_available_min_bytes: Option<usize>,
     /// `log.unwritten.bytes.per.shard.max`.
     pub unwritten_bytes_per_shard_max: usize,
     /// `log.zero.ahead.bytes`.
@@ -360,6 +363,7 @@ impl Config {
             recent_bytes_per_partition: 0,
             recent_bytes_per_partition_min: 0,
             recent_bytes_per_shard_max: None,
+            recent_memory_available_min_bytes: None,
             unwritten_bytes_per_shard_max: 0,
             zero_ahead_bytes: 0,
             syncfs_batches: true,

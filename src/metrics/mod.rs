@@ -70,6 +70,9 @@ pub struct ShardGauges {
     pub cross_shard_pending: Gauge,
     /// Recent record batches held in memory for fetches.
     pub recent_bytes: Gauge,
+    /// The shard's room for recent batches now
+    /// (`log.recent.memory.available.min.bytes` may shrink it).
+    pub recent_room_bytes: Gauge,
     /// Appended bytes not written yet (`log.unwritten.bytes.per.shard.max`).
     pub unwritten_bytes: Gauge,
     /// Incremental fetch sessions (KIP-227) open on the shard.

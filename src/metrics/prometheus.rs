@@ -323,7 +323,7 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
 
 fn render_storage(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let gauges: [(&str, &str, Read); 7] = [
+    let gauges: [(&str, &str, Read); 8] = [
         (
             "millrace_partitions",
             "Partitions open on the shard.",
@@ -348,6 +348,11 @@ fn render_storage(w: &mut TextWriter, registry: &Registry) {
             "millrace_recent_batches_bytes",
             "Recent record batches held in memory for fetches.",
             |m| m.gauges.recent_bytes.get(),
+        ),
+        (
+            "millrace_recent_room_bytes",
+            "The room for recent batches: log.recent.bytes.per.shard.max, or less while memory is short.",
+            |m| m.gauges.recent_room_bytes.get(),
         ),
         (
             "millrace_unwritten_bytes",

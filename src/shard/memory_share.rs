@@ -41,11 +41,27 @@ pub fn recent_bytes_per_shard(memory_bytes: Option<u64>, nr_shards: usize) -> us
         .max(RECENT_BYTES_PER_SHARD_MIN)
 }
 
+/// The memory this process could still take without making the host (or
+/// its cgroup) reclaim what others use: MemAvailable, or its cgroup v2's
+/// `memory.max - memory.current + inactive_file` when that is lower. `None`
+/// when /proc/meminfo cannot be read.
+pub fn available_memory_bytes() -> Option<u64> {
+    let host = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|meminfo| meminfo_bytes(&meminfo, "MemAvailable:"))?;
+    Some(cgroup_available_bytes().map_or(host, |cgroup| cgroup.min(host)))
+}
+
 /// `MemTotal:` of /proc/meminfo, in bytes.
 fn mem_total_bytes(meminfo: &str) -> Option<u64> {
+    meminfo_bytes(meminfo, "MemTotal:")
+}
+
+/// A `field:` of /proc/meminfo (given in kB), in bytes.
+fn meminfo_bytes(meminfo: &str, field: &str) -> Option<u64> {
     let kib = meminfo
         .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .find_map(|line| line.strip_prefix(field))?
         .trim()
         .strip_suffix("kB")?
         .trim()
@@ -54,33 +70,101 @@ fn mem_total_bytes(meminfo: &str) -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// The cgroup v2 `memory.max` of this process's cgroup, or the v1
-/// `memory.limit_in_bytes`; `None` when unlimited or not readable.
-fn cgroup_memory_max_bytes() -> Option<u64> {
+/// What this process's cgroups have left before their memory limits (the
+/// tightest of its own and its ancestors', v2 or v1), counting inactive page
+/// cache as free (the kernel reclaims it first); `None` without a limit.
+fn cgroup_available_bytes() -> Option<u64> {
     let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let candidates = cgroup_limit_files(&cgroups);
-    candidates
+    memory_cgroups(&cgroups)
         .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .find_map(|text| parse_limit(&text))
+        .filter_map(MemoryCgroup::available_bytes)
+        .min()
 }
 
-/// The files that may hold this process's memory limit, most specific
-/// first: its own v2 cgroup, the v2 root (a container's namespace root), the
-/// v1 memory controller.
-fn cgroup_limit_files(proc_self_cgroup: &str) -> Vec<String> {
-    let mut files = Vec::new();
+/// A field of a cgroup's `memory.stat` (in bytes).
+fn stat_bytes(stat: &str, field: &str) -> Option<u64> {
+    stat.lines().find_map(|line| {
+        let (name, value) = line.split_once(' ')?;
+        (name == field).then(|| value.trim().parse::<u64>().ok())?
+    })
+}
+
+/// One memory cgroup directory and the names of its files.
+#[derive(Debug, PartialEq, Eq)]
+struct MemoryCgroup {
+    dir: String,
+    v1: bool,
+}
+
+impl MemoryCgroup {
+    fn file(&self, v2_name: &str, v1_name: &str) -> String {
+        let name = if self.v1 { v1_name } else { v2_name };
+        format!("{}/{name}", self.dir)
+    }
+
+    /// Its memory limit; `None` when unlimited or not readable.
+    fn limit_bytes(&self) -> Option<u64> {
+        let path = self.file("memory.max", "memory.limit_in_bytes");
+        parse_limit(&std::fs::read_to_string(path).ok()?)
+    }
+
+    /// Its limit less its use, plus its inactive page cache.
+    fn available_bytes(&self) -> Option<u64> {
+        let limit = self.limit_bytes()?;
+        let usage = std::fs::read_to_string(self.file("memory.current", "memory.usage_in_bytes"));
+        let usage = usage.ok()?.trim().parse::<u64>().ok()?;
+        let stat = std::fs::read_to_string(self.file("memory.stat", "memory.stat"));
+        let field = if self.v1 {
+            "total_inactive_file"
+        } else {
+            "inactive_file"
+        };
+        let inactive_file = stat_bytes(&stat.unwrap_or_default(), field).unwrap_or(0);
+        Some(limit.saturating_sub(usage).saturating_add(inactive_file))
+    }
+}
+
+/// This process's memory cgroups, each with its ancestors (a systemd
+/// slice's limit binds its services too): the v2 one under /sys/fs/cgroup
+/// and the v1 memory controller's under /sys/fs/cgroup/memory. The roots
+/// are included: inside a container they are its own cgroup.
+fn memory_cgroups(proc_self_cgroup: &str) -> Vec<MemoryCgroup> {
+    let mut cgroups = Vec::new();
     for line in proc_self_cgroup.lines() {
-        if let Some(path) = line.strip_prefix("0::") {
-            files.push(format!(
-                "/sys/fs/cgroup{}/memory.max",
-                path.trim_end_matches('/')
-            ));
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let (root, v1) = match controllers {
+            "" => ("/sys/fs/cgroup", false),
+            list if list.split(',').any(|c| c == "memory") => ("/sys/fs/cgroup/memory", true),
+            _ => continue,
+        };
+        let mut path = path.trim_end_matches('/');
+        loop {
+            cgroups.push(MemoryCgroup {
+                dir: format!("{root}{path}"),
+                v1,
+            });
+            match path.rfind('/') {
+                Some(cut) => path = &path[..cut],
+                None => break,
+            }
         }
     }
-    files.push("/sys/fs/cgroup/memory.max".to_string());
-    files.push("/sys/fs/cgroup/memory/memory.limit_in_bytes".to_string());
-    files
+    cgroups
+}
+
+/// The tightest memory limit of this process's cgroups (see
+/// [`memory_cgroups`]); `None` when unlimited or not readable.
+fn cgroup_memory_max_bytes() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    memory_cgroups(&cgroups)
+        .iter()
+        .filter_map(MemoryCgroup::limit_bytes)
+        .min()
 }
 
 /// A limit file's value; "max" (v2) and v1's near-`i64::MAX` page-rounded
@@ -103,6 +187,15 @@ mod tests {
     }
 
     #[test]
+    fn mem_available_and_cgroup_stat_fields_are_read_in_bytes() {
+        let meminfo = "MemTotal: 8 kB\nMemFree: 1 kB\nMemAvailable:    2048 kB\n";
+        assert_eq!(meminfo_bytes(meminfo, "MemAvailable:"), Some(2048 * 1024));
+        let stat = "anon 100\nactive_file 5\ninactive_file 4096\n";
+        assert_eq!(stat_bytes(stat, "inactive_file"), Some(4096));
+        assert_eq!(stat_bytes(stat, "file"), None);
+    }
+
+    #[test]
     fn an_unlimited_cgroup_is_no_limit() {
         assert_eq!(parse_limit("max\n"), None);
         assert_eq!(parse_limit("9223372036854771712\n"), None);
@@ -110,13 +203,32 @@ mod tests {
     }
 
     #[test]
-    fn the_own_v2_cgroup_is_read_first() {
-        let files = cgroup_limit_files("0::/system.slice/millrace.service\n");
+    fn the_own_cgroups_and_their_ancestors_are_read_v2_and_v1() {
+        let dirs = |text: &str| -> Vec<(String, bool)> {
+            memory_cgroups(text)
+                .into_iter()
+                .map(|cgroup| (cgroup.dir, cgroup.v1))
+                .collect()
+        };
+        let v2 = |dir: &str| (dir.to_string(), false);
+        let v1 = |dir: &str| (dir.to_string(), true);
         assert_eq!(
-            files[0],
-            "/sys/fs/cgroup/system.slice/millrace.service/memory.max"
+            dirs("0::/system.slice/millrace.service\n"),
+            [
+                v2("/sys/fs/cgroup/system.slice/millrace.service"),
+                v2("/sys/fs/cgroup/system.slice"),
+                v2("/sys/fs/cgroup"),
+            ]
         );
-        assert_eq!(files[1], "/sys/fs/cgroup/memory.max");
+        assert_eq!(dirs("0::/\n"), [v2("/sys/fs/cgroup")]);
+        assert_eq!(
+            dirs("5:devices:/\n4:memory:/process_api/c7f\n3:cpu,cpuacct:/x\n"),
+            [
+                v1("/sys/fs/cgroup/memory/process_api/c7f"),
+                v1("/sys/fs/cgroup/memory/process_api"),
+                v1("/sys/fs/cgroup/memory"),
+            ]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod calls;
 pub mod data_dir_lock;
 pub mod listen_probe;
+pub mod memory_pressure;
 pub mod memory_share;
 pub mod mesh_join;
 pub mod messages;

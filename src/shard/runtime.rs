@@ -135,6 +135,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
     let nr_shards = shard_count(&config);
     let io_memory = io_memory_per_shard(&config, nr_shards)?;
     resolve_recent_bytes_per_shard(&mut config, nr_shards);
+    super::memory_pressure::resolve_available_min(&mut config);
     // The offsets partitions' logs beside the topics' partitions.
     let partitions = topics
         .iter()
@@ -357,6 +358,7 @@ async fn shard_main(
     progress.enter(slot, StartPhase::StartingCoordinator);
     ctx.coordinator.start(&ctx.lifecycle.shutting_down).await?;
     metrics_feed::attach(&ctx, &startup.metrics);
+    super::memory_pressure::spawn_check(&ctx, config.recent_memory_available_min_bytes);
     ctx.partitions
         .storage()
         .start_background(config.log_retention_check_interval_ms);

@@ -63,6 +63,9 @@ const FLOORS_SHARE_DIVISOR: usize = 2;
 pub struct RecentBudget {
     /// Bytes held by all the shard's [`super::appender::RecentBatches`].
     bytes: Rc<Cell<usize>>,
+    /// The shard's room: `log.recent.bytes.per.shard.max`, or less while
+    /// the host is short of memory ([`RecentBudget::set_room`]).
+    room_bytes: Cell<usize>,
     shard_max_bytes: usize,
     partition_min_bytes: usize,
     /// The shard's logs in opening order (closed and dropped ones are
@@ -76,6 +79,7 @@ impl RecentBudget {
     pub fn new(limits: &StorageLimits) -> Rc<Self> {
         Rc::new(RecentBudget {
             bytes: Rc::new(Cell::new(0)),
+            room_bytes: Cell::new(limits.recent_bytes_per_shard_max),
             shard_max_bytes: limits.recent_bytes_per_shard_max,
             partition_min_bytes: limits.recent_bytes_per_partition_min,
             logs: RefCell::new(Vec::new()),
@@ -93,9 +97,47 @@ impl RecentBudget {
         self.bytes.get()
     }
 
-    /// Whether the shard holds more than `log.recent.bytes.per.shard.max`.
+    /// Whether the shard holds more than its room.
     pub fn over(&self) -> bool {
-        self.bytes.get() > self.shard_max_bytes
+        self.bytes.get() > self.room_bytes.get()
+    }
+
+    /// The shard's room now: `log.recent.bytes.per.shard.max`, or less while
+    /// the host is short of memory.
+    pub fn room(&self) -> usize {
+        self.room_bytes.get()
+    }
+
+    /// `log.recent.bytes.per.shard.max`: the most the room grows back to.
+    pub fn room_max(&self) -> usize {
+        self.shard_max_bytes
+    }
+
+    /// Sets the room (at most `log.recent.bytes.per.shard.max`). A smaller
+    /// room is met at once with [`RecentBudget::evict_to_room`]; the write
+    /// rounds keep it after that.
+    pub fn set_room(&self, room_bytes: usize) {
+        self.room_bytes.set(room_bytes.min(self.shard_max_bytes));
+    }
+
+    /// Evicts until the shard is within its room, visiting each log at most
+    /// twice (idle ones first, then the others), and yielding to the reactor
+    /// every [`RECENT_SWEEP_LOGS_PER_PASS_MAX`] logs. Runs when the room
+    /// shrinks, which no write round may follow on an idle shard.
+    pub async fn evict_to_room(&self) {
+        let passes = self
+            .logs
+            .borrow()
+            .len()
+            .div_ceil(RECENT_SWEEP_LOGS_PER_PASS_MAX);
+        for _ in 0..passes {
+            self.sweep_idle();
+            glommio::yield_if_needed().await;
+        }
+        for _ in 0..passes {
+            self.sweep();
+            glommio::yield_if_needed().await;
+        }
     }
 
     /// Adds a newly opened log to those the hand walks. Dropped logs leave
@@ -108,17 +150,17 @@ impl RecentBudget {
         logs.push(log);
     }
 
-    /// How far the shard is over its bound (0 when within it).
+    /// How far the shard is over its room (0 when within it).
     pub fn over_by(&self) -> usize {
-        self.bytes.get().saturating_sub(self.shard_max_bytes)
+        self.bytes.get().saturating_sub(self.room_bytes.get())
     }
 
-    /// What a log keeps while the shard is over its bound:
+    /// What a log keeps while the shard is over its room:
     /// `log.recent.bytes.per.partition.min`, lowered so that the floors of
-    /// all logs fit in half the shard bound.
+    /// all logs fit in half the room.
     pub fn partition_floor(&self) -> usize {
         let logs = self.logs.borrow().len().max(1);
-        let share = self.shard_max_bytes / FLOORS_SHARE_DIVISOR / logs;
+        let share = self.room_bytes.get() / FLOORS_SHARE_DIVISOR / logs;
         self.partition_min_bytes.min(share)
     }
 

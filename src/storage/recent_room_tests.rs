@@ -160,3 +160,51 @@ fn two_busy_partitions_share_the_shard_bound_without_dropping_to_their_floors() 
         storage.shutdown().await.unwrap();
     });
 }
+
+#[test]
+fn a_shrunk_room_is_met_at_once_by_idle_logs_and_kept_until_it_grows_back() {
+    let dir = TempDir::new("shard-memory-shrunk-room");
+    run(async move {
+        let bound = 64 * 1024;
+        let (storage, logs) = two_logs_sharing(&dir, bound).await;
+        for _ in 0..20 {
+            for log in &logs {
+                append_until(log, plain_batch(1, 1000, 1), Durability::Written).await;
+            }
+        }
+        assert!(storage.recent_bytes() > bound / 2);
+        // Memory ran short: the room shrinks with no write round to follow,
+        // and the eviction meets it by itself.
+        let small_room = 8 * 1024;
+        storage.set_recent_room(small_room).await;
+        assert_eq!(storage.recent_room(), (small_room, bound));
+        assert!(
+            storage.recent_bytes() <= small_room,
+            "{}",
+            storage.recent_bytes()
+        );
+        // Writes keep to the small room; every record reads back from disk.
+        for _ in 0..20 {
+            append_until(&logs[0], plain_batch(1, 1000, 1), Durability::Written).await;
+        }
+        assert!(
+            storage.recent_bytes() <= small_room,
+            "{}",
+            storage.recent_bytes()
+        );
+        assert_eq!(read_all(&logs[0], 0).await.len(), 40);
+        assert_eq!(read_all(&logs[1], 0).await.len(), 20);
+        // Grown back (never past the configured bound), the room fills again.
+        storage.set_recent_room(usize::MAX).await;
+        assert_eq!(storage.recent_room(), (bound, bound));
+        for _ in 0..40 {
+            append_until(&logs[0], plain_batch(1, 1000, 1), Durability::Written).await;
+        }
+        assert!(
+            storage.recent_bytes() > bound / 2,
+            "{}",
+            storage.recent_bytes()
+        );
+        storage.shutdown().await.unwrap();
+    });
+}

@@ -407,6 +407,19 @@ impl ShardStorage {
         self.recent_budget.bytes()
     }
 
+    /// The shard's room for recent batches now, and the most it grows back
+    /// to (`log.recent.bytes.per.shard.max`).
+    pub fn recent_room(&self) -> (usize, usize) {
+        (self.recent_budget.room(), self.recent_budget.room_max())
+    }
+
+    /// Sets the shard's room for recent batches (at most
+    /// `log.recent.bytes.per.shard.max`) and evicts down to it.
+    pub async fn set_recent_room(&self, room_bytes: usize) {
+        self.recent_budget.set_room(room_bytes);
+        self.recent_budget.evict_to_room().await;
+    }
+
     /// Appended bytes of all partitions of the shard not written yet.
     pub fn unwritten_bytes(&self) -> u64 {
         self.flush_queue.unwritten.bytes()
