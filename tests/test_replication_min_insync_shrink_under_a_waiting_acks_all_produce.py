@@ -4,8 +4,8 @@ Three `millrace serve` nodes, all controller voters; a topic assigned by hand to
 (replication factor 2, min.insync.replicas=2), the follower chosen off the Raft leader so that
 stopping it leaves the quorum its majority. The follower is paused (SIGSTOP): its connections stay
 open, so the controller fences it after broker.session.timeout.ms (9 s) and takes it out of the
-ISR, below min.insync.replicas (replica.lag.time.max.ms is not a millrace key: its 30 s default
-would come later).
+ISR, below min.insync.replicas (the leader's own shrink, after replica.lag.time.max.ms, would come
+later at its 30 s default).
 
 What a client sees, as with Apache Kafka 4.x (the same steps against Apache Kafka 4.4.0, with
 replica.lag.time.max.ms=2000, gave the same answers):

@@ -8,6 +8,7 @@ pub use super::ignored_keys::{ignored_key, IgnoredKey, IGNORED_KAFKA_KEYS};
 use super::kraft;
 use super::listener::parse_listener_list;
 use super::Config;
+use crate::cluster::replication::REPLICA_FETCH_WAIT_MAX_MS;
 use std::path::PathBuf;
 
 /// Smallest `log.segment.bytes`: one storage block, so tests can roll small
@@ -174,6 +175,14 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         doc: "Default of the topic key unclean.leader.election.enable (stored; applied with \
               replication).",
         apply: |c, v| store(&mut c.unclean_leader_election_enable, boolean(v)?),
+    },
+    BrokerKey {
+        name: "replica.lag.time.max.ms",
+        default: Some("30000"),
+        doc: "In a cluster: a partition leader proposes taking a follower out of the ISR once \
+              it has not caught up to the leader's log end for this long; at least \
+              replica.fetch.wait.max.ms (500).",
+        apply: |c, v| store(&mut c.replica_lag_time_max_ms, replica_lag_time_max_ms(v)?),
     },
     BrokerKey {
         name: "auto.leader.rebalance.enable",
@@ -720,6 +729,18 @@ fn set_log_dirs(config: &mut Config, value: &str) -> Result<(), String> {
     config.log_dirs = std::path::absolute(PathBuf::from(first))
         .map_err(|e| format!("a directory path usable from here ({e})"))?;
     Ok(())
+}
+
+/// `replica.lag.time.max.ms`: at least the followers' long poll, as Kafka
+/// requires ("to prevent frequent changes in ISR": a follower answered only
+/// at the end of an idle poll must not count as lagging).
+fn replica_lag_time_max_ms(value: &str) -> Result<u64, String> {
+    let min_ms = i64::from(REPLICA_FETCH_WAIT_MAX_MS);
+    int(value, min_ms, i64::MAX)
+        .map(|ms| ms as u64)
+        .map_err(|expected| {
+            format!("{expected}: at least replica.fetch.wait.max.ms ({min_ms} ms, the followers' long poll)")
+        })
 }
 
 /// An integer in `min..=max`.

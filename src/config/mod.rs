@@ -59,6 +59,9 @@ pub struct Config {
     pub min_insync_replicas: i32,
     /// `unclean.leader.election.enable` (the topic default).
     pub unclean_leader_election_enable: bool,
+    /// `replica.lag.time.max.ms`: a partition leader proposes taking a
+    /// follower out of the ISR once it has not caught up for this long.
+    pub replica_lag_time_max_ms: u64,
     /// `auto.leader.rebalance.enable`.
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds`, in ms.
@@ -322,6 +325,7 @@ impl Config {
             default_replication_factor: 0,
             min_insync_replicas: 0,
             unclean_leader_election_enable: false,
+            replica_lag_time_max_ms: 0,
             auto_leader_rebalance_enable: false,
             leader_imbalance_check_interval_ms: 0,
             leader_imbalance_per_broker_percentage: 0,

@@ -280,3 +280,32 @@ fn broker_session_keys_default_to_kafka_and_are_checked_together() {
     let low = Config::load(None, &overrides(&["broker.heartbeat.interval.ms=10"])).unwrap_err();
     assert!(matches!(low, ConfigError::BadValue { .. }), "{low}");
 }
+
+#[test]
+fn replica_lag_time_defaults_to_kafka_and_is_at_least_the_followers_long_poll() {
+    assert_eq!(Config::default().replica_lag_time_max_ms, 30_000);
+    let set = Config::load(None, &overrides(&["replica.lag.time.max.ms=3000"])).unwrap();
+    assert_eq!(set.replica_lag_time_max_ms, 3_000);
+    let from_file = load_text("replica.lag.time.max.ms = 10000\n", &[]).unwrap();
+    assert_eq!(from_file.replica_lag_time_max_ms, 10_000);
+    assert!(ignored_key("replica.lag.time.max.ms").is_none());
+    for bad in ["100", "0", "-1", "3s", ""] {
+        let error = Config::load(
+            None,
+            &overrides(&[&format!("replica.lag.time.max.ms={bad}")]),
+        )
+        .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, ConfigError::BadValue { .. }),
+            "{bad}: {text}"
+        );
+        assert!(
+            text.contains("for replica.lag.time.max.ms")
+                && text.contains("replica.fetch.wait.max.ms"),
+            "{bad}: {text}"
+        );
+    }
+    let least = Config::load(None, &overrides(&["replica.lag.time.max.ms=500"])).unwrap();
+    assert_eq!(least.replica_lag_time_max_ms, 500);
+}

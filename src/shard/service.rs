@@ -11,7 +11,7 @@ use super::ShardContext;
 use crate::cluster::member::quorum::QuorumAnswer;
 use crate::cluster::member::view::ClusterView;
 use crate::cluster::replication::isr::AlterPartitionSender;
-use crate::cluster::replication::ShardReplication;
+use crate::cluster::replication::{broker_replica_config, ShardReplication};
 use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
 use crate::metadata::apply::{apply_topics, ApplyTarget};
 use crate::metadata::controller;
@@ -286,7 +286,7 @@ async fn adopt_roles(ctx: &Rc<ShardContext>, view: &ClusterView) {
         .get_or_insert_with(|| {
             let replication = Rc::new(ShardReplication::new(
                 view.node_id,
-                ctx.config.min_insync_replicas,
+                broker_replica_config(&ctx.config),
             ));
             replication.isr().set_sender(alter_partition_sender(ctx));
             replication

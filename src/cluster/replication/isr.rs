@@ -21,8 +21,15 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-/// How often each shard's leaders are asked for ISR changes.
+/// How often each shard's leaders are asked for ISR changes, at most.
 pub const ISR_TICK_MS: u64 = 1_000;
+
+/// The tick for `replica.lag.time.max.ms`: every second, or every half lag
+/// when that is shorter (Kafka checks every half lag), so a follower leaves
+/// the ISR at most about half a lag late.
+pub fn tick_ms(replica_lag_time_max_ms: u64) -> u64 {
+    (replica_lag_time_max_ms / 2).clamp(1, ISR_TICK_MS)
+}
 
 /// Sends one ISR change to the active controller: the committed state, or a
 /// Kafka error code (AlterPartition, key 56).
@@ -43,14 +50,14 @@ pub struct IsrTicker {
 }
 
 impl IsrTicker {
-    /// A ticker, running until it is dropped.
-    pub fn start() -> Rc<Self> {
+    /// A ticker asking every `tick_ms`, running until it is dropped.
+    pub fn start(tick_ms: u64) -> Rc<Self> {
         let ticker = Rc::new(IsrTicker {
             led: RefCell::new(Vec::new()),
             sender: RefCell::new(None),
         });
         let weak = Rc::downgrade(&ticker);
-        glommio::spawn_local(run(weak)).detach();
+        glommio::spawn_local(run(weak, tick_ms)).detach();
         ticker
     }
 
@@ -100,12 +107,24 @@ impl IsrTicker {
     }
 }
 
-async fn run(ticker: Weak<IsrTicker>) {
+async fn run(ticker: Weak<IsrTicker>, tick_ms: u64) {
     loop {
-        glommio::timer::sleep(Duration::from_millis(ISR_TICK_MS)).await;
+        glommio::timer::sleep(Duration::from_millis(tick_ms)).await;
         let Some(ticker) = ticker.upgrade() else {
             return;
         };
         ticker.tick();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaders_are_asked_every_second_or_every_half_lag_when_shorter() {
+        assert_eq!(tick_ms(30_000), ISR_TICK_MS);
+        assert_eq!(tick_ms(2_000), ISR_TICK_MS);
+        assert_eq!(tick_ms(500), 250);
     }
 }

@@ -17,13 +17,14 @@ pub mod wire;
 
 use crate::cluster::member::view::ClusterView;
 use crate::cluster::{BrokerId, TopicIdPartition};
+use crate::config::Config;
 use crate::local::join_all;
-use crate::partition::replica::{PartitionState, ReplicaConfig, REPLICA_LAG_TIME_MAX_MS_DEFAULT};
+use crate::partition::replica::{PartitionState, ReplicaConfig};
 use crate::partition::Partition;
 use isr::IsrTicker;
 use session::{Followed, LeaderSession};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 /// Fetch version followers send (v15: ReplicaState, KIP-903).
@@ -43,27 +44,56 @@ pub const REPLICA_FETCH_TIMEOUT_MS: u64 = 30_000 + REPLICA_FETCH_WAIT_MAX_MS as 
 /// epoch checkpoint).
 const ROLE_CHANGES_CONCURRENT_MAX: usize = 16;
 
+/// The broker's replication settings for the partitions it leads:
+/// `min.insync.replicas` (at least 1; a topic's own value wins) and
+/// `replica.lag.time.max.ms`.
+pub fn broker_replica_config(config: &Config) -> ReplicaConfig {
+    ReplicaConfig {
+        min_insync_replicas: config.min_insync_replicas.max(1) as usize,
+        replica_lag_time_max_ms: config.replica_lag_time_max_ms,
+    }
+}
+
+/// A topic's replication settings: its own `min.insync.replicas` when set
+/// (raised to 1), else the broker's; `replica.lag.time.max.ms` is the
+/// broker's (a broker key only, as in Kafka).
+fn topic_replica_config(
+    defaults: ReplicaConfig,
+    topic_configs: &BTreeMap<String, String>,
+) -> ReplicaConfig {
+    let min_insync_replicas = topic_configs
+        .get("min.insync.replicas")
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(defaults.min_insync_replicas, |min_isr| min_isr.max(1));
+    ReplicaConfig {
+        min_insync_replicas,
+        ..defaults
+    }
+}
+
 /// One open partition of the shard, by topic name and index.
 pub type OpenPartition = (String, i32, Rc<Partition>);
 
 /// The replication side of one shard.
 pub struct ShardReplication {
     node_id: BrokerId,
-    /// Broker-wide `min.insync.replicas` (a topic's own value wins).
-    min_insync_replicas: usize,
+    /// The broker's replication settings: `min.insync.replicas` (a topic's
+    /// own value wins) and `replica.lag.time.max.ms`.
+    defaults: ReplicaConfig,
     sessions: RefCell<HashMap<BrokerId, Rc<LeaderSession>>>,
     /// The ISR changes of the partitions this shard leads.
     isr: Rc<IsrTicker>,
 }
 
 impl ShardReplication {
-    /// The replication of broker `node_id`'s shard.
-    pub fn new(node_id: BrokerId, min_insync_replicas: i32) -> Self {
+    /// The replication of broker `node_id`'s shard, with the broker's
+    /// settings ([`broker_replica_config`]).
+    pub fn new(node_id: BrokerId, defaults: ReplicaConfig) -> Self {
         ShardReplication {
             node_id,
-            min_insync_replicas: min_insync_replicas.max(1) as usize,
+            defaults,
             sessions: RefCell::new(HashMap::new()),
-            isr: IsrTicker::start(),
+            isr: IsrTicker::start(isr::tick_ms(defaults.replica_lag_time_max_ms)),
         }
     }
 
@@ -110,26 +140,23 @@ impl ShardReplication {
                     partition: partition.clone(),
                 });
             }
-            let min_isr = meta
-                .configs
-                .get("min.insync.replicas")
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(self.min_insync_replicas);
-            changes.push((partition, state, min_isr));
+            let config = topic_replica_config(self.defaults, &meta.configs);
+            changes.push((partition, state, config));
         }
         for chunk in changes.chunks(ROLE_CHANGES_CONCURRENT_MAX) {
-            join_all(chunk.iter().map(|(p, s, m)| self.change_role(p, s, *m))).await;
+            join_all(chunk.iter().map(|(p, s, c)| self.change_role(p, s, *c))).await;
         }
         self.isr.set_led(led);
         self.point_sessions(view, by_leader);
     }
 
-    async fn change_role(&self, partition: &Partition, state: &PartitionState, min_isr: usize) {
+    async fn change_role(
+        &self,
+        partition: &Partition,
+        state: &PartitionState,
+        config: ReplicaConfig,
+    ) {
         if state.leader == self.node_id {
-            let config = ReplicaConfig {
-                min_insync_replicas: min_isr.max(1),
-                replica_lag_time_max_ms: REPLICA_LAG_TIME_MAX_MS_DEFAULT,
-            };
             partition
                 .become_leader(self.node_id, config, state.clone())
                 .await;
@@ -166,5 +193,39 @@ impl ShardReplication {
         for (_, session) in self.sessions.borrow_mut().drain() {
             session.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// `replica.lag.time.max.ms` and `min.insync.replicas` from the broker's
+    /// file reach the leader's settings; a topic's min.insync.replicas wins.
+    #[test]
+    fn the_broker_keys_reach_each_led_partitions_settings() {
+        let overrides = ["replica.lag.time.max.ms=3000", "min.insync.replicas=2"];
+        let overrides: Vec<String> = overrides.iter().map(|o| o.to_string()).collect();
+        let config = Config::load(None, &overrides).expect("valid keys");
+        let defaults = broker_replica_config(&config);
+        let expected = ReplicaConfig {
+            min_insync_replicas: 2,
+            replica_lag_time_max_ms: 3_000,
+        };
+        assert_eq!(defaults, expected);
+        assert_eq!(topic_replica_config(defaults, &configs(&[])), expected);
+        let topic = configs(&[("min.insync.replicas", "3")]);
+        let own = topic_replica_config(defaults, &topic);
+        assert_eq!(own.min_insync_replicas, 3);
+        assert_eq!(own.replica_lag_time_max_ms, 3_000);
+        let default = broker_replica_config(&Config::default());
+        assert_eq!(default, ReplicaConfig::default(), "Kafka's 30 s and 1");
     }
 }

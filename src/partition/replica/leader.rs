@@ -243,7 +243,7 @@ impl LeaderReplica {
         };
         let (previous_end, previous_ms) = progress.previous_fetch;
         if fetch.fetch_offset >= log_end_offset {
-            progress.last_caught_up_ms = now_ms;
+            progress.last_caught_up_ms = progress.last_caught_up_ms.max(now_ms);
         } else if fetch.fetch_offset >= previous_end {
             progress.last_caught_up_ms = progress.last_caught_up_ms.max(previous_ms);
         }
@@ -292,18 +292,20 @@ impl LeaderReplica {
     }
 
     /// At `now_ms`: the pending change again when its answer was lost or
-    /// ambiguous; else followers of the ISR not caught up for longer than
-    /// `replica.lag.time.max.ms` are proposed out of it.
+    /// ambiguous; else followers of the ISR out of sync (Kafka's
+    /// `getOutOfSyncReplicas`: not caught up for longer than
+    /// `replica.lag.time.max.ms`, [`Progress::in_sync`]) are proposed out of
+    /// it.
     pub fn tick(&mut self, now_ms: u64) -> Option<AlterPartitionProposal> {
         self.now_ms = self.now_ms.max(now_ms);
         if self.pending.is_some() {
             return self.take_resend();
         }
-        let lag_max = self.config.replica_lag_time_max_ms;
+        let (end, lag_max_ms) = (self.log_end_offset, self.config.replica_lag_time_max_ms);
         let lagging = |r: &ReplicaId| {
             self.followers
                 .get(r)
-                .is_some_and(|p| now_ms.saturating_sub(p.last_caught_up_ms) > lag_max)
+                .is_some_and(|p| !p.in_sync(end, now_ms, lag_max_ms))
         };
         if !self.state.isr.iter().any(lagging) {
             return None;
@@ -460,6 +462,17 @@ impl Progress {
             previous_fetch: (i64::MAX, now_ms),
         }
     }
+
+    /// Kafka's `Replica.isCaughtUp` at `now_ms`: it has everything the
+    /// leader has (here: fsynced, as the high watermark counts only that, so
+    /// a silent follower holding the watermark back still leaves), or it had
+    /// within `lag_max_ms`. A follower with everything stays however long it
+    /// is silent, as in Kafka: an idle partition's ISR does not churn, and a
+    /// stopped broker leaves when the controller fences it.
+    fn in_sync(&self, leader_end_offset: i64, now_ms: u64, lag_max_ms: u64) -> bool {
+        self.durable_offset >= leader_end_offset
+            || now_ms.saturating_sub(self.last_caught_up_ms) <= lag_max_ms
+    }
 }
 
 #[cfg(test)]
@@ -469,9 +482,14 @@ mod tests {
     const LAG_MS: u64 = 1000;
 
     fn leader(isr: &[ReplicaId], min_isr: usize) -> LeaderReplica {
+        leader_lagging_after(isr, min_isr, LAG_MS)
+    }
+
+    /// Leader 1 of replicas [1, 2, 3] with this `replica.lag.time.max.ms`.
+    fn leader_lagging_after(isr: &[ReplicaId], min_isr: usize, lag_ms: u64) -> LeaderReplica {
         let config = ReplicaConfig {
             min_insync_replicas: min_isr,
-            replica_lag_time_max_ms: LAG_MS,
+            replica_lag_time_max_ms: lag_ms,
         };
         let state = PartitionState {
             leader: 1,
@@ -552,6 +570,45 @@ mod tests {
         assert_eq!(none, None);
         let (_, expand) = l.on_fetch(6001, fetch(3, 10, 10), &epochs(), 0);
         assert_eq!(expand.expect("caught up").new_isr, vec![1, 2, 3]);
+    }
+
+    /// Kafka's `Replica.isCaughtUp` with the configured lag: a follower of
+    /// the ISR leaves once it has not had everything the leader has for
+    /// longer than `replica.lag.time.max.ms`, not sooner.
+    #[test]
+    fn a_follower_behind_leaves_the_isr_after_the_configured_lag() {
+        const LAG_3S_MS: u64 = 3_000;
+        let mut l = leader_lagging_after(&[1, 2, 3], 1, LAG_3S_MS);
+        l.on_append(10);
+        l.on_durable(10);
+        l.on_fetch(100, fetch(2, 10, 10), &epochs(), 0);
+        l.on_fetch(100, fetch(3, 10, 10), &epochs(), 0);
+        // The log grows; follower 2 keeps up, follower 3 stops fetching.
+        l.on_append(11);
+        l.on_durable(11);
+        l.on_fetch(2_000, fetch(2, 11, 11), &epochs(), 0);
+        assert_eq!(l.tick(100 + LAG_3S_MS), None, "behind for exactly the lag");
+        let shrink = l
+            .tick(101 + LAG_3S_MS)
+            .expect("follower 3 is behind past the lag");
+        assert_eq!(shrink.new_isr, vec![1, 2]);
+    }
+
+    /// As in Kafka, a follower with everything the leader has stays in the
+    /// ISR however long it is silent (an idle partition's ISR does not
+    /// churn; a stopped broker leaves when fenced). Millrace counts what it
+    /// has fsynced: one whose fsync it never reported holds the high
+    /// watermark back, so it leaves after the lag.
+    #[test]
+    fn a_silent_follower_with_everything_fsynced_stays_in_the_isr() {
+        let mut l = leader(&[1, 2, 3], 1);
+        l.on_append(10);
+        l.on_durable(10);
+        l.on_fetch(100, fetch(2, 10, 10), &epochs(), 0);
+        l.on_fetch(100, fetch(3, 10, 9), &epochs(), 0);
+        assert_eq!(l.high_watermark(), 9);
+        let shrink = l.tick(100 + 10 * LAG_MS).expect("3 has not fsynced it all");
+        assert_eq!(shrink.new_isr, vec![1, 2], "2 has everything fsynced");
     }
 
     #[test]
