@@ -71,17 +71,43 @@ pub struct Refused {
     /// Kafka's error code.
     pub code: i16,
     /// The partition's log start offset where Kafka names it (its log
-    /// refused the batch: validation, sequence, epoch), -1 otherwise.
+    /// refused the batch: validation, sequence, epoch; a timed-out wait),
+    /// -1 otherwise.
     pub log_start_offset: i64,
+    /// The offset the batches were appended at when the refusal came after
+    /// the append (a timed-out wait), -1 otherwise.
+    pub base_offset: i64,
+    /// The append time of those batches under LogAppendTime, -1 otherwise.
+    pub log_append_time_ms: i64,
 }
 
 impl Refused {
     /// A refusal that names no log start offset (unknown partition,
-    /// timeout, storage error, a check of the request itself).
+    /// storage error, a check of the request itself).
     pub fn without_log_start(code: i16) -> Self {
+        Refused::with_log_start(code, -1)
+    }
+
+    /// A refusal before the append that names the log start offset.
+    pub fn with_log_start(code: i16, log_start_offset: i64) -> Self {
         Refused {
             code,
-            log_start_offset: -1,
+            log_start_offset,
+            base_offset: -1,
+            log_append_time_ms: -1,
+        }
+    }
+
+    /// REQUEST_TIMED_OUT for batches appended as `appended` whose acks did
+    /// not come in time. As Kafka's `DelayedProduce` (it only sets the
+    /// error on the append's answer), it keeps the append's base offset,
+    /// append time and log start offset: the batches are in the log.
+    pub fn timed_out_after(appended: &AppendResult) -> Self {
+        Refused {
+            code: error_code::REQUEST_TIMED_OUT,
+            log_start_offset: appended.log_start_offset,
+            base_offset: appended.base_offset,
+            log_append_time_ms: appended.log_append_time_ms,
         }
     }
 }
@@ -208,10 +234,7 @@ impl Partition {
     fn refusal(&self, error: &ProduceError) -> Refused {
         match error {
             ProduceError::Log(_) => Refused::without_log_start(error.wire_error_code()),
-            _ => Refused {
-                code: error.wire_error_code(),
-                log_start_offset: self.log.log_start_offset(),
-            },
+            _ => Refused::with_log_start(error.wire_error_code(), self.log.log_start_offset()),
         }
     }
 
@@ -258,10 +281,10 @@ impl ShardPartitions {
                 continue;
             };
             if let Some(code) = request.refused {
-                appended.push(Err(Refused {
+                appended.push(Err(Refused::with_log_start(
                     code,
-                    log_start_offset: partition.log.log_start_offset(),
-                }));
+                    partition.log.log_start_offset(),
+                )));
                 continue;
             }
             if let Err(code) = partition.check_produce(part.acks == Acks::All) {
@@ -332,7 +355,7 @@ impl AppendedPart {
                     let timed_out = async {
                         glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()))
                             .await;
-                        Err(Refused::without_log_start(error_code::REQUEST_TIMED_OUT))
+                        Err(Refused::timed_out_after(&result))
                     };
                     futures_lite::future::or(durable, timed_out).await
                 }

@@ -1,10 +1,12 @@
 //! Scenario tests of a partition's replica side on a real glommio executor,
 //! in a temporary directory: what a restart keeps (the leader epochs, the
-//! high watermark checkpoint), and who answers a client's read.
+//! high watermark checkpoint), who answers a client's read, and what a
+//! timed-out acks=all produce answers.
 
 use super::fetch::{FetchPart, PartitionRead};
 use super::leader_epochs::EpochMismatch;
 use super::list_offsets::{ListOffsetsPart, OffsetQuery, OffsetsReader};
+use super::produce::{Acks, PartitionAppend, ProducePart, Refused};
 use super::replica::leader::FollowerFetch;
 use super::replica::{PartitionState, ReplicaConfig};
 use super::replication::{LeaderHint, ReadRefusal};
@@ -277,6 +279,42 @@ fn a_lagging_new_leader_answers_latest_offset_not_available() {
         }
         assert!(!partition.high_watermark_lags_epoch_start());
         assert_eq!(list_offset(&partitions, 0, -1).await, Ok(10));
+        partitions.shutdown().await.unwrap();
+    });
+}
+
+/// An acks=all produce whose followers never fetch is answered
+/// REQUEST_TIMED_OUT at its timeout with the offset its batch was appended
+/// at, as Kafka's DelayedProduce answers (Apache Kafka 4.4.0 too): the batch
+/// is in the log, only the wait timed out. It was -1 before.
+#[test]
+fn a_timed_out_acks_all_produce_names_its_appended_base_offset() {
+    let dir = TempDir::new("replica-timed-out-base-offset");
+    run(async move {
+        let partitions = partitions_with(&dir, NEVER_EXPIRE);
+        let partition = open_partition(&partitions).await;
+        partition
+            .become_leader(SELF_ID, ReplicaConfig::default(), three_replicas(1))
+            .await;
+        append_synced_records(&partition, 10).await;
+        let part = ProducePart {
+            acks: Acks::All,
+            timeout_ms: 50,
+            partitions: vec![PartitionAppend {
+                topic: Arc::from(TOPIC),
+                partition: 0,
+                batches: vec![plain_batch(3, 10, 1_700_000_000_000)],
+                refused: None,
+            }],
+        };
+        let answers = partitions.append(part).await.until_durable().await;
+        let expected = Refused {
+            code: error_code::REQUEST_TIMED_OUT,
+            log_start_offset: 0,
+            base_offset: 10,
+            log_append_time_ms: -1,
+        };
+        assert_eq!(answers, vec![Err(expected)]);
         partitions.shutdown().await.unwrap();
     });
 }

@@ -391,7 +391,8 @@ fn partition_response(
             crate::metrics::with_local(|m| m.partition_error(PartitionApi::Produce, code));
             let response = response
                 .with_error_code(code)
-                .with_base_offset(-1)
+                .with_base_offset(refused.base_offset)
+                .with_log_append_time_ms(refused.log_append_time_ms)
                 .with_log_start_offset(refused.log_start_offset);
             if version >= 8 {
                 let record_errors = record_errors
