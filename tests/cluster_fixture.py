@@ -41,23 +41,28 @@ def distinct_free_ports(count, taken=()):
 
 
 def kraft_properties(node_id, roles, client_port, controller_port, voters, data_dir, extra=(),
-                     advertised_port=None):
+                     advertised_port=None, advertised_controller_port=None):
     """The server.properties text of one node, in Kafka's own keys.
 
     `voters` is the `controller.quorum.voters` value; `controller_port` is None for a broker-only
     node (it has no CONTROLLER listener). `advertised_port` (default: the client port) is what
     Metadata and the broker's registration name: a proxy's port puts the proxy on every path to
     this broker that follows Metadata, other brokers' included (inter.broker.listener.name is
-    PLAINTEXT)."""
+    PLAINTEXT). `advertised_controller_port` is the proxy's port the voters line names for this
+    voter: advertised, it tells the node that its voters entry leads to its CONTROLLER listener
+    (a voter must listen where the voters line says)."""
     listeners = [f"PLAINTEXT://{HOST}:{client_port}"]
     if controller_port is not None:
         listeners.append(f"CONTROLLER://{HOST}:{controller_port}")
+    advertised = [f"PLAINTEXT://{HOST}:{advertised_port or client_port}"]
+    if advertised_controller_port is not None:
+        advertised.append(f"CONTROLLER://{HOST}:{advertised_controller_port}")
     lines = [
         f"process.roles={roles}",
         f"node.id={node_id}",
         f"controller.quorum.voters={voters}",
         f"listeners={','.join(listeners)}",
-        f"advertised.listeners=PLAINTEXT://{HOST}:{advertised_port or client_port}",
+        f"advertised.listeners={','.join(advertised)}",
         "inter.broker.listener.name=PLAINTEXT",
         "controller.listener.names=CONTROLLER",
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -129,8 +134,8 @@ class Cluster:
         self.controller_ports = dict(zip(range(1, voters + 1), ports[brokers:]))
         # With proxies, each voter's entry names a proxy in front of its CONTROLLER listener,
         # so the test can cut Raft and broker-to-controller links too.
-        self.voters = ",".join(f"{i}@{HOST}:{port}"
-                               for i, port in self._voter_ports(proxies).items())
+        self.voter_ports = self._voter_ports(proxies)
+        self.voters = ",".join(f"{i}@{HOST}:{port}" for i, port in self.voter_ports.items())
         self.nodes = {}
         # Nodes launched by launch_stranger (not members: the cluster refuses them).
         self.strangers = []
@@ -170,9 +175,13 @@ class Cluster:
         if self.http:
             taken = self.reserved_ports() | {client_port}
             (http_port,) = distinct_free_ports(1, taken)
+        proxied_controller = None
+        if not stranger and self.voter_ports.get(node_id) != controller_port:
+            proxied_controller = self.voter_ports.get(node_id)
         config_file.write_text(kraft_properties(
             node_id, roles, client_port, controller_port, self.voters, data_dir,
             (*self.extra, *extra), None if stranger else self.advertised_ports.get(node_id),
+            proxied_controller,
         ))
         node = ClusterNode(node_id, roles, config_file, client_port, controller_port, data_dir)
         node.http_port = http_port
@@ -228,15 +237,17 @@ class Cluster:
         node.launch().wait_ready()
         return node
 
-    def launch_stranger(self, node_id, extra=(), voter=False):
+    def launch_stranger(self, node_id, extra=(), voter=False, ports=None):
         """Launches, without waiting, a broker-only node outside the cluster's own (its own
         directory and client port; `node_id` may be one a live node already has, `extra` lines
         may give it another cluster.id): for the refusals of a node the cluster must not take.
         With `voter`, it is process.roles=broker,controller with a CONTROLLER listener on a port
         of its own (the same controller.quorum.voters line as the cluster's): a voter's twin when
-        `node_id` is a voter's. Teardown kills it like the others."""
+        `node_id` is a voter's. `ports` (client, CONTROLLER) replaces its own ports: the node's
+        ports to make an exact copy of its file but for log.dirs. Teardown kills it like the
+        others."""
         taken = set(self.client_ports.values()) | set(self.controller_ports.values())
-        port, controller_port = distinct_free_ports(2, taken)
+        port, controller_port = ports or distinct_free_ports(2, taken)
         directory = f"stranger-{len(self.strangers) + 1}"
         node = self._write_node(node_id, client_port=port, directory=directory, extra=extra,
                                 stranger_controller_port=controller_port if voter else None)

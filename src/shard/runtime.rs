@@ -106,6 +106,12 @@ pub type ServeClients = Pin<Box<dyn Future<Output = ()>>>;
 /// Runs the broker until SIGTERM/SIGINT, serving clients on every shard with
 /// `frontend`; returns after a clean shutdown.
 pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError> {
+    // Before anything is written and before any Raft instance runs: a voter
+    // not listening where the voters line names it (a copied file) could
+    // vote as that voter with an empty log.
+    if crate::cluster::member::is_cluster(&config) {
+        crate::cluster::member::refuse_misplaced_voter(&config).map_err(StartError)?;
+    }
     let data_dir = config.log_dirs.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| StartError(format!("log.dirs {}: {e}", data_dir.display())))?;

@@ -22,7 +22,8 @@
 //!
 //! Files: [`rpc`] (the broker-controller messages), [`view`] (what shards
 //! see), [`quorum`] (DescribeQuorum and voter changes, by the Raft leader),
-//! `active`, `client`, `lifecycle`, `setup` (configuration, listeners).
+//! `active`, `client`, `lifecycle`, `setup` (configuration, listeners),
+//! [`voter_address`] (a voter listens where the voters line names it).
 
 mod active;
 pub mod alter;
@@ -35,8 +36,10 @@ pub mod quorum;
 pub mod rpc;
 mod setup;
 pub mod view;
+pub mod voter_address;
 
 pub use setup::{check_voters, derived_cluster_id, is_cluster, MemberConfig};
+pub use voter_address::refuse_misplaced_voter;
 
 use crate::cluster::controller::api::{Reply, Request};
 use crate::cluster::raft::network::{BrokerLink, BrokerRpcHandler};

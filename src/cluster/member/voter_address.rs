@@ -1,0 +1,194 @@
+//! Refuses, at start and before any Raft instance runs, a voter whose
+//! CONTROLLER listener is not where `controller.quorum.voters` names it.
+//!
+//! A copy of a voter's server.properties started with a fresh `log.dirs`
+//! (a "twin") would otherwise run Raft as that voter with an empty log. Raft's
+//! safety rests on a voter remembering whom it voted for in a term, and the
+//! twin remembers nothing: it could grant a second vote in a term the real
+//! voter already voted in. Its broker registration is refused later
+//! (a duplicate node.id), but by then its Raft instance has run.
+//!
+//! The voters line is the address every peer dials for this node.id, so a
+//! voter must listen there: the entry's port must be the CONTROLLER
+//! listener's and its host an address of this machine the listener covers
+//! (`0.0.0.0` every IPv4 one, `::` every one). Behind a proxy or NAT the
+//! entry names the outside address: `advertised.listeners` naming that
+//! address for the CONTROLLER listener (as Kafka 3.9+ allows) says so.
+//!
+//! Kafka has no such rule (its `KafkaConfig` only checks that a controller's
+//! node.id is among the voters); this check is stricter, see the README.
+
+use crate::config::kraft::{KraftConfig, ProcessRole};
+use crate::config::listener::{ListenerAddr, NamedListener};
+use crate::config::Config;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+
+/// What the check needs to know of the machine it runs on; tests give their
+/// own.
+pub trait Machine {
+    /// The addresses `addr`'s host resolves to (none when it does not).
+    fn resolve(&self, addr: &ListenerAddr) -> Vec<IpAddr>;
+    /// True when `ip` is an address of this machine.
+    fn is_local(&self, ip: IpAddr) -> bool;
+}
+
+/// The machine this process runs on: names resolved by the system resolver,
+/// an address local when a UDP socket binds to it (the kernel refuses a
+/// foreign one with EADDRNOTAVAIL; no packet is sent).
+pub struct ThisMachine;
+
+impl Machine for ThisMachine {
+    fn resolve(&self, addr: &ListenerAddr) -> Vec<IpAddr> {
+        addr.socket_address()
+            .to_socket_addrs()
+            .map(|found| found.map(|a| a.ip()).collect())
+            .unwrap_or_default()
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+    }
+}
+
+/// Why a voter's CONTROLLER listener is not where its voters entry says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Misplaced {
+    /// The listener's port is not the entry's.
+    Port,
+    /// The entry's host is no address of this machine.
+    NotLocal,
+    /// The entry's host is local, but the listener binds another address.
+    NotCovered,
+}
+
+/// Fails, naming the keys, when this node is a voter (`process.roles` has
+/// `controller`, its node.id is in `controller.quorum.voters`) whose
+/// CONTROLLER listener is not the address its voters entry names. Other
+/// nodes (brokers, learners and observers that find the quorum through
+/// `controller.quorum.bootstrap.servers`) pass.
+pub fn refuse_misplaced_voter(config: &Config) -> Result<(), String> {
+    check_voter_address(&config.kraft, config.node_id, &ThisMachine)
+}
+
+/// [`refuse_misplaced_voter`] on `machine`.
+pub fn check_voter_address(
+    kraft: &KraftConfig,
+    node_id: i32,
+    machine: &dyn Machine,
+) -> Result<(), String> {
+    if !kraft.has_role(ProcessRole::Controller) {
+        return Ok(());
+    }
+    let Some(entry) = kraft.voters.iter().find(|v| v.id == node_id) else {
+        return Ok(());
+    };
+    // The listener `MemberConfig` binds for Raft: the first controller one.
+    let Some(bound) = kraft
+        .listeners
+        .iter()
+        .find(|l| kraft.controller_listener_names.contains(&l.name))
+    else {
+        return Ok(());
+    };
+    let advertised = kraft
+        .advertised_listeners
+        .iter()
+        .find(|l| l.name == bound.name)
+        .map(|l| &l.addr);
+    match placement(&entry.endpoint, &bound.addr, advertised, machine) {
+        Ok(()) => Ok(()),
+        Err(why) => Err(refusal(node_id, &entry.endpoint, bound, advertised, why)),
+    }
+}
+
+/// Whether a listener bound at `bound` (advertised as `advertised`) is
+/// where the voters entry `entry` points.
+fn placement(
+    entry: &ListenerAddr,
+    bound: &ListenerAddr,
+    advertised: Option<&ListenerAddr>,
+    machine: &dyn Machine,
+) -> Result<(), Misplaced> {
+    // The operator says peers reach this listener at that address (a
+    // proxy, NAT or port mapping): it is the entry's, wherever it leads.
+    if advertised.is_some_and(|a| a.port == entry.port && same_host(&a.host, &entry.host)) {
+        return Ok(());
+    }
+    if bound.port != entry.port {
+        return Err(Misplaced::Port);
+    }
+    let local: Vec<IpAddr> = machine
+        .resolve(entry)
+        .into_iter()
+        .filter(|ip| machine.is_local(*ip))
+        .collect();
+    if local.is_empty() {
+        return Err(Misplaced::NotLocal);
+    }
+    let covered = match unspecified_ip(bound) {
+        Some(any) => local.iter().any(|ip| any.is_ipv6() || ip.is_ipv4()),
+        None => {
+            let bound_ips = machine.resolve(bound);
+            local.iter().any(|ip| bound_ips.contains(ip))
+        }
+    };
+    if covered {
+        Ok(())
+    } else {
+        Err(Misplaced::NotCovered)
+    }
+}
+
+/// Host names compare without case (DNS), IP literals as written.
+fn same_host(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The listener's any-address (`0.0.0.0` or `::`), `None` for a host.
+fn unspecified_ip(bound: &ListenerAddr) -> Option<IpAddr> {
+    bound
+        .host
+        .parse::<IpAddr>()
+        .ok()
+        .filter(IpAddr::is_unspecified)
+}
+
+/// The refusal's text: what the voters line says, what this node listens
+/// on, and the keys to change.
+fn refusal(
+    node_id: i32,
+    entry: &ListenerAddr,
+    bound: &NamedListener,
+    advertised: Option<&ListenerAddr>,
+    why: Misplaced,
+) -> String {
+    let named = entry.socket_address();
+    let listener = match advertised {
+        Some(a) => format!(
+            "{} (advertised as {})",
+            bound.addr.socket_address(),
+            a.socket_address()
+        ),
+        None => bound.addr.socket_address(),
+    };
+    let name = &bound.name;
+    let what = match why {
+        Misplaced::Port => format!("this node's {name} listener is {listener}"),
+        Misplaced::NotLocal => format!(
+            "{} is not an address of this machine (this node's {name} listener is {listener})",
+            entry.host
+        ),
+        Misplaced::NotCovered => {
+            format!("this node's {name} listener {listener} does not listen on {named}")
+        }
+    };
+    format!(
+        "controller.quorum.voters names node {node_id} at {named}, but {what}: a voter must \
+         listen where the voters line says (is this a copy of node {node_id}'s \
+         server.properties?). Give this node its own node.id, or make listeners name that \
+         address (behind a proxy or NAT: advertised.listeners, as {name}://{named})"
+    )
+}
+
+#[cfg(test)]
+mod tests;
