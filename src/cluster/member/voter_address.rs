@@ -10,8 +10,10 @@
 //!
 //! The voters line is the address every peer dials for this node.id, so a
 //! voter must listen there: the entry's port must be the CONTROLLER
-//! listener's and its host an address of this machine the listener covers
-//! (`0.0.0.0` every IPv4 one, `::` every one). Behind a proxy or NAT the
+//! listener's, and when its host is an address of this machine, the
+//! listener must cover it (`0.0.0.0` every IPv4 one, `::` every one). A host
+//! that is not (or does not resolve yet) is only warned of: a NAT or cloud
+//! public address looks the same from here. Behind a proxy or NAT the
 //! entry names the outside address: `advertised.listeners` naming that
 //! address for the CONTROLLER listener (as Kafka 3.9+ allows) says so.
 //!
@@ -65,22 +67,28 @@ enum Misplaced {
 /// `controller`, its node.id is in `controller.quorum.voters`) whose
 /// CONTROLLER listener is not the address its voters entry names. Other
 /// nodes (brokers, learners and observers that find the quorum through
-/// `controller.quorum.bootstrap.servers`) pass.
+/// `controller.quorum.bootstrap.servers`) pass. An entry whose host is not
+/// an address of this machine (or does not resolve yet) only logs a
+/// warning: NAT and cloud public addresses look the same from here.
 pub fn refuse_misplaced_voter(config: &Config) -> Result<(), String> {
-    check_voter_address(&config.kraft, config.node_id, &ThisMachine)
+    if let Some(doubt) = check_voter_address(&config.kraft, config.node_id, &ThisMachine)? {
+        log::warn!("{doubt}");
+    }
+    Ok(())
 }
 
-/// [`refuse_misplaced_voter`] on `machine`.
+/// [`refuse_misplaced_voter`] on `machine`: `Err` refuses, `Ok(Some)` is a
+/// warning to log.
 pub fn check_voter_address(
     kraft: &KraftConfig,
     node_id: i32,
     machine: &dyn Machine,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     if !kraft.has_role(ProcessRole::Controller) {
-        return Ok(());
+        return Ok(None);
     }
     let Some(entry) = kraft.voters.iter().find(|v| v.id == node_id) else {
-        return Ok(());
+        return Ok(None);
     };
     // The listener `MemberConfig` binds for Raft: the first controller one.
     let Some(bound) = kraft
@@ -88,7 +96,7 @@ pub fn check_voter_address(
         .iter()
         .find(|l| kraft.controller_listener_names.contains(&l.name))
     else {
-        return Ok(());
+        return Ok(None);
     };
     let advertised = kraft
         .advertised_listeners
@@ -96,9 +104,29 @@ pub fn check_voter_address(
         .find(|l| l.name == bound.name)
         .map(|l| &l.addr);
     match placement(&entry.endpoint, &bound.addr, advertised, machine) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(None),
+        Err(Misplaced::NotLocal) => Ok(Some(doubt(node_id, &entry.endpoint, bound))),
         Err(why) => Err(refusal(node_id, &entry.endpoint, bound, advertised, why)),
     }
+}
+
+/// The warning for an entry whose host is not (or not yet) an address of
+/// this machine.
+fn doubt(node_id: i32, entry: &ListenerAddr, bound: &NamedListener) -> String {
+    format!(
+        "controller.quorum.voters names node {node_id} at {}, and {} is not an address of this \
+         machine (or does not resolve yet), while this node's {} listener is {}. Peers dial \
+         that address for node {node_id}: it must lead here (NAT, a proxy or a public address; \
+         advertised.listeners={}://{} says so and silences this). If this is a copy of node \
+         {node_id}'s server.properties on another machine, stop it: two voters with one node.id \
+         break the quorum's safety",
+        entry.socket_address(),
+        entry.host,
+        bound.name,
+        bound.addr.socket_address(),
+        bound.name,
+        entry.socket_address()
+    )
 }
 
 /// Whether a listener bound at `bound` (advertised as `advertised`) is
@@ -174,11 +202,8 @@ fn refusal(
     let name = &bound.name;
     let what = match why {
         Misplaced::Port => format!("this node's {name} listener is {listener}"),
-        Misplaced::NotLocal => format!(
-            "{} is not an address of this machine (this node's {name} listener is {listener})",
-            entry.host
-        ),
-        Misplaced::NotCovered => {
+        // NotLocal is only warned of (`doubt`).
+        Misplaced::NotLocal | Misplaced::NotCovered => {
             format!("this node's {name} listener {listener} does not listen on {named}")
         }
     };
