@@ -7,6 +7,7 @@
 //! (`log.retention.ms` over `log.retention.hours`, `node.id` over `broker.id`).
 
 mod ignored_keys;
+mod key_values;
 pub mod keys;
 pub mod kraft;
 pub mod listener;

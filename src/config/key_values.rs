@@ -1,0 +1,101 @@
+//! The value forms broker keys take (integers in a range, byte counts,
+//! booleans, Kafka's "never" and "unlimited"), and the setters of keys that
+//! need more than a parse; the key table is `keys.rs`.
+
+use super::Config;
+use crate::cluster::replication::REPLICA_FETCH_WAIT_MAX_MS;
+use std::path::PathBuf;
+
+/// Kafka's Long.MAX_VALUE: "never".
+const KAFKA_NEVER: i64 = i64::MAX;
+
+/// Stores a parsed value (keeps each table setter a single expression).
+pub(super) fn store<T>(slot: &mut T, value: T) -> Result<(), String> {
+    *slot = value;
+    Ok(())
+}
+
+pub(super) fn non_empty(value: &str) -> Option<&str> {
+    let value = value.trim();
+    (!value.is_empty()).then_some(value)
+}
+
+pub(super) fn set_log_dirs(config: &mut Config, value: &str) -> Result<(), String> {
+    let first = value.split(',').map(str::trim).next().unwrap_or_default();
+    if first.is_empty() {
+        return Err("a directory path (comma-separated list: first is used)".to_string());
+    }
+    // Absolute from the start: glommio's directory calls fail on a relative
+    // path with EBADF (no base fd), so `log.dirs=data` would break creation.
+    config.log_dirs = std::path::absolute(PathBuf::from(first))
+        .map_err(|e| format!("a directory path usable from here ({e})"))?;
+    Ok(())
+}
+
+/// `replica.lag.time.max.ms`: at least the followers' long poll, as Kafka
+/// requires ("to prevent frequent changes in ISR": a follower answered only
+/// at the end of an idle poll must not count as lagging).
+pub(super) fn replica_lag_time_max_ms(value: &str) -> Result<u64, String> {
+    let min_ms = i64::from(REPLICA_FETCH_WAIT_MAX_MS);
+    int(value, min_ms, i64::MAX)
+        .map(|ms| ms as u64)
+        .map_err(|expected| {
+            format!("{expected}: at least replica.fetch.wait.max.ms ({min_ms} ms, the followers' long poll)")
+        })
+}
+
+/// An integer in `min..=max`.
+pub(super) fn int(value: &str, min: i64, max: i64) -> Result<i64, String> {
+    let expected = || format!("an integer in {min}..={max}");
+    let parsed = value.trim().parse::<i64>().map_err(|_| expected())?;
+    if (min..=max).contains(&parsed) {
+        Ok(parsed)
+    } else {
+        Err(expected())
+    }
+}
+
+/// A byte count in 0..=i64::MAX.
+pub(super) fn bytes_key(value: &str) -> Result<usize, String> {
+    Ok(int(value, 0, i64::MAX)? as usize)
+}
+
+/// A byte count, or -1 for no bound (`usize::MAX`).
+pub(super) fn bytes_or_unbounded(value: &str) -> Result<usize, String> {
+    Ok(bytes_or_unset(value)?.unwrap_or(usize::MAX))
+}
+
+/// A byte count, or -1 for "not set: derive it" (`None`).
+pub(super) fn bytes_or_unset(value: &str) -> Result<Option<usize>, String> {
+    match int(value, -1, i64::MAX)? {
+        -1 => Ok(None),
+        bytes => Ok(Some(bytes as usize)),
+    }
+}
+
+/// `true` or `false`, case-insensitive as in Java.
+pub fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("true or false".to_string()),
+    }
+}
+
+/// A count at least `min` where Kafka's Long.MAX_VALUE means "never",
+/// returned as `u64::MAX` (as `flush.messages` / `flush.ms` are stored).
+pub fn count_or_never(value: &str, min: i64) -> Result<u64, String> {
+    let parsed = int(value, min, KAFKA_NEVER)?;
+    Ok(if parsed == KAFKA_NEVER {
+        u64::MAX
+    } else {
+        parsed as u64
+    })
+}
+
+/// A duration in `unit_ms` units converted to ms; -1 (or any negative, as
+/// Kafka reads it) means unlimited.
+pub(super) fn duration_or_unlimited(value: &str, unit_ms: i64) -> Result<i64, String> {
+    let parsed = int(value, i64::MIN, i64::MAX / unit_ms)?;
+    Ok(if parsed < 0 { -1 } else { parsed * unit_ms })
+}
