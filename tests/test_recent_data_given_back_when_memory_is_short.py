@@ -25,7 +25,7 @@ from test_recent_data_room_shared_by_demand import (
 AVAILABLE_MIN_BYTES_NEVER_MET = 1 << 50
 # src/shard/memory_pressure.rs ROOM_UNDER_PRESSURE_MIN_BYTES.
 ROOM_UNDER_PRESSURE_MIN_BYTES = 32 << 20
-# Checks run every second; gauges are copied every 500 ms.
+# Checks run every 250 ms; gauges are copied every 500 ms.
 SETTLE_S = 15
 POLL_S = 0.25
 

@@ -98,13 +98,15 @@ impl Refused {
         }
     }
 
-    /// REQUEST_TIMED_OUT for batches appended as `appended` whose acks did
-    /// not come in time. As Kafka's `DelayedProduce` (it only sets the
-    /// error on the append's answer), it keeps the append's base offset,
-    /// append time and log start offset: the batches are in the log.
-    pub fn timed_out_after(appended: &AppendResult) -> Self {
+    /// `code` for batches appended as `appended` whose acks did not come:
+    /// REQUEST_TIMED_OUT, or an error of the replication wait
+    /// (NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER). As
+    /// Kafka's `DelayedProduce` (it only sets the error on the append's
+    /// answer), it keeps the append's base offset, append time and log
+    /// start offset: the batches are in the log.
+    pub fn after_append(code: i16, appended: &AppendResult) -> Self {
         Refused {
-            code: error_code::REQUEST_TIMED_OUT,
+            code,
             log_start_offset: appended.log_start_offset,
             base_offset: appended.base_offset,
             log_append_time_ms: appended.log_append_time_ms,
@@ -349,13 +351,16 @@ impl AppendedPart {
                             .await
                         {
                             Ok(()) => Ok(result),
-                            Err(code) => Err(Refused::without_log_start(code)),
+                            Err(code) => Err(Refused::after_append(code, &result)),
                         }
                     };
                     let timed_out = async {
                         glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()))
                             .await;
-                        Err(Refused::timed_out_after(&result))
+                        Err(Refused::after_append(
+                            error_code::REQUEST_TIMED_OUT,
+                            &result,
+                        ))
                     };
                     futures_lite::future::or(durable, timed_out).await
                 }

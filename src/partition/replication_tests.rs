@@ -318,3 +318,43 @@ fn a_timed_out_acks_all_produce_names_its_appended_base_offset() {
         partitions.shutdown().await.unwrap();
     });
 }
+
+/// As Kafka's DelayedProduce, an error of the replication wait (here:
+/// leadership moved, NOT_LEADER_OR_FOLLOWER) keeps the append's base offset
+/// and log start offset: the batches are in the log.
+#[test]
+fn a_replication_wait_error_names_the_appended_base_offset() {
+    let dir = TempDir::new("replica-wait-error-base-offset");
+    run(async move {
+        let partitions = partitions_with(&dir, NEVER_EXPIRE);
+        let partition = open_partition(&partitions).await;
+        partition
+            .become_leader(SELF_ID, ReplicaConfig::default(), three_replicas(1))
+            .await;
+        append_synced_records(&partition, 10).await;
+        let part = ProducePart {
+            acks: Acks::All,
+            timeout_ms: 10_000,
+            partitions: vec![PartitionAppend {
+                topic: Arc::from(TOPIC),
+                partition: 0,
+                batches: vec![plain_batch(3, 10, 1_700_000_000_000)],
+                refused: None,
+            }],
+        };
+        let waiting = partitions.append(part).await.until_durable();
+        let moved = async {
+            glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+            partition.become_follower(SELF_ID, 2, 2).await;
+        };
+        let (answers, ()) = futures_lite::future::zip(waiting, moved).await;
+        let expected = Refused {
+            code: error_code::NOT_LEADER_OR_FOLLOWER,
+            log_start_offset: 0,
+            base_offset: 10,
+            log_append_time_ms: -1,
+        };
+        assert_eq!(answers, vec![Err(expected)]);
+        partitions.shutdown().await.unwrap();
+    });
+}

@@ -21,6 +21,7 @@ use super::ShardContext;
 use crate::config::Config;
 use futures_lite::future;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often each shard looks at the memory available.
@@ -36,9 +37,16 @@ pub const MEMORY_AVAILABLE_MIN_DIVISOR: u64 = 16;
 /// A shard's room never shrinks below this, so that tailing consumers of
 /// a shard under memory pressure still read from memory.
 pub const ROOM_UNDER_PRESSURE_MIN_BYTES: usize = 32 << 20;
-/// A shrink that freed at least this much hands the heap's free pages back
-/// to the kernel: freed batches otherwise stay in the allocator's arenas.
-const TRIM_AFTER_FREED_BYTES_MIN: usize = 4 << 20;
+/// Once the shards' give-backs since the last heap trim add up to this, the
+/// shard that crosses it trims: freed batches otherwise stay in the
+/// allocator's arenas and MemAvailable does not rise.
+const TRIM_AFTER_FREED_BYTES_MIN: usize = 16 << 20;
+
+/// Bytes the shards gave back since the last trim. One count for the
+/// process, because one `malloc_trim` walks every shard's arena (and stalls
+/// a shard allocating from the arena it holds): shards must not each trim
+/// for the same memory.
+static FREED_SINCE_TRIM_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// What a shard's next room depends on.
 #[derive(Clone, Copy, Debug)]
@@ -76,9 +84,12 @@ pub fn next_room(inputs: RoomInputs) -> usize {
     if inputs.available_bytes > grow_above {
         let share = (inputs.available_bytes - grow_above) / 2 / shards;
         let share = usize::try_from(share).unwrap_or(usize::MAX);
+        // Grown from what is held, not from the room: a room not filled
+        // yet does not leap to its max and then overshoot the minimum.
         return inputs
-            .room_bytes
+            .held_bytes
             .saturating_add(share)
+            .max(inputs.room_bytes)
             .min(inputs.room_max_bytes);
     }
     inputs.room_bytes
@@ -191,9 +202,20 @@ async fn check_once(ctx: &ShardContext, available_min_bytes: u64, episode: &mut 
     }
     let freed_bytes = held_bytes.saturating_sub(storage.recent_bytes());
     episode.given_back_bytes = episode.given_back_bytes.saturating_add(freed_bytes);
-    if freed_bytes >= TRIM_AFTER_FREED_BYTES_MIN {
+    if trim_due(freed_bytes) {
         episode.trim_ms_max = episode.trim_ms_max.max(trim_heap().as_millis());
     }
+}
+
+/// Adds a give-back to the count since the last trim; true (and the count
+/// restarts) when it reaches [`TRIM_AFTER_FREED_BYTES_MIN`]: this shard
+/// trims for all.
+fn trim_due(freed_bytes: usize) -> bool {
+    let total = FREED_SINCE_TRIM_BYTES.fetch_add(freed_bytes, Ordering::Relaxed) + freed_bytes;
+    total >= TRIM_AFTER_FREED_BYTES_MIN
+        && FREED_SINCE_TRIM_BYTES
+            .compare_exchange(total, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// Logs the end of a short stretch, once memory is available again.
@@ -203,7 +225,8 @@ fn end_episode(ctx: &ShardContext, episode: &mut ShortEpisode, room_bytes: usize
     };
     log::info!(
         "shard {}: memory available again after {} ms short: {} MiB of recent data given back \
-         (heap trims took at most {} ms), room {} MiB and growing back",
+         (heap trims took at most {} ms), room {} MiB (it grows back while twice \
+         log.recent.memory.available.min.bytes is available)",
         ctx.shard_id,
         began_at.elapsed().as_millis(),
         episode.given_back_bytes >> 20,
@@ -214,8 +237,10 @@ fn end_episode(ctx: &ShardContext, episode: &mut ShortEpisode, room_bytes: usize
 }
 
 /// Hands the allocator's free pages back to the kernel; how long it took.
-/// It runs on the shard, and costs about 0.14 ms per MiB returned
-/// (perf/RESULTS.md): the give-back pace bounds it.
+/// It walks every arena (every shard's), holding each one's lock while it
+/// returns that arena's pages, so it stalls this shard and any shard
+/// allocating from the arena meanwhile; it costs about 0.14 ms per MiB
+/// returned (perf/RESULTS.md), which the give-back pace bounds.
 fn trim_heap() -> Duration {
     let started = Instant::now();
     // SAFETY: malloc_trim takes no pointers; glibc locks each arena it trims.
@@ -273,6 +298,22 @@ mod tests {
         // 1 GiB over 4 GiB: half of it, shared by 2 shards: 256 MiB each.
         assert_eq!(next_room(inputs(100, 100, 5)), 356 * MIB);
         assert_eq!(next_room(inputs(900, 100, 20)), 1024 * MIB);
+        // From what is held: 10 MiB held in a 100 MiB room grows to 266 MiB,
+        // not 356; a room already above that stays.
+        assert_eq!(next_room(inputs(100, 10, 5)), 266 * MIB);
+        assert_eq!(next_room(inputs(300, 10, 5)), 300 * MIB);
+    }
+
+    #[test]
+    fn small_give_backs_add_up_to_one_trim_for_all_shards() {
+        FREED_SINCE_TRIM_BYTES.store(0, Ordering::Relaxed);
+        let small = TRIM_AFTER_FREED_BYTES_MIN / 4;
+        assert!(!trim_due(small));
+        assert!(!trim_due(small));
+        assert!(!trim_due(small));
+        assert!(trim_due(small), "the fourth reaches it");
+        assert_eq!(FREED_SINCE_TRIM_BYTES.load(Ordering::Relaxed), 0);
+        assert!(!trim_due(0));
     }
 
     #[test]

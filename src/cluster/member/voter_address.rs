@@ -12,8 +12,11 @@
 //! voter must listen there: the entry's port must be the CONTROLLER
 //! listener's, and when its host is an address of this machine, the
 //! listener must cover it (`0.0.0.0` every IPv4 one, `::` every one). A host
-//! that is not (or does not resolve yet) is only warned of: a NAT or cloud
-//! public address looks the same from here. Behind a proxy or NAT the
+//! that is not (or does not resolve yet), whatever the port, is only warned
+//! of: a NAT, a port mapping or a cloud public address looks the same from
+//! here. So is a name that resolves here to loopback only while the listener
+//! binds a LAN address (Debian maps a host's own name to 127.0.1.1; peers
+//! resolve it to the LAN address). Behind a proxy or NAT the
 //! entry names the outside address: `advertised.listeners` naming that
 //! address for the CONTROLLER listener (as Kafka 3.9+ allows) says so.
 //!
@@ -61,6 +64,9 @@ enum Misplaced {
     NotLocal,
     /// The entry's host is local, but the listener binds another address.
     NotCovered,
+    /// The entry's host resolves here to loopback only, and the listener
+    /// binds a non-loopback address (peers may resolve the name to it).
+    LoopbackHere,
 }
 
 /// Fails, naming the keys, when this node is a voter (`process.roles` has
@@ -105,18 +111,24 @@ pub fn check_voter_address(
         .map(|l| &l.addr);
     match placement(&entry.endpoint, &bound.addr, advertised, machine) {
         Ok(()) => Ok(None),
-        Err(Misplaced::NotLocal) => Ok(Some(doubt(node_id, &entry.endpoint, bound))),
+        Err(why @ (Misplaced::NotLocal | Misplaced::LoopbackHere)) => {
+            Ok(Some(doubt(node_id, &entry.endpoint, bound, why)))
+        }
         Err(why) => Err(refusal(node_id, &entry.endpoint, bound, advertised, why)),
     }
 }
 
 /// The warning for an entry whose host is not (or not yet) an address of
 /// this machine.
-fn doubt(node_id: i32, entry: &ListenerAddr, bound: &NamedListener) -> String {
+fn doubt(node_id: i32, entry: &ListenerAddr, bound: &NamedListener, why: Misplaced) -> String {
+    let here = match why {
+        Misplaced::LoopbackHere => "resolves here to loopback addresses only",
+        _ => "is not an address of this machine (or does not resolve yet)",
+    };
     format!(
-        "controller.quorum.voters names node {node_id} at {}, and {} is not an address of this \
-         machine (or does not resolve yet), while this node's {} listener is {}. Peers dial \
-         that address for node {node_id}: it must lead here (NAT, a proxy or a public address; \
+        "controller.quorum.voters names node {node_id} at {}, and {} {here}, while this node's \
+         {} listener is {}. Peers dial that address for node {node_id}: it must lead here (NAT, \
+         a proxy, a public address, a name peers resolve otherwise; \
          advertised.listeners={}://{} says so and silences this). If this is a copy of node \
          {node_id}'s server.properties on another machine, stop it: two voters with one node.id \
          break the quorum's safety",
@@ -142,9 +154,8 @@ fn placement(
     if advertised.is_some_and(|a| a.port == entry.port && same_host(&a.host, &entry.host)) {
         return Ok(());
     }
-    if bound.port != entry.port {
-        return Err(Misplaced::Port);
-    }
+    // Not an address here: NAT or a port mapping (whatever the port), a
+    // cloud public address, a name not resolving yet, or another machine.
     let local: Vec<IpAddr> = machine
         .resolve(entry)
         .into_iter()
@@ -153,15 +164,25 @@ fn placement(
     if local.is_empty() {
         return Err(Misplaced::NotLocal);
     }
-    let covered = match unspecified_ip(bound) {
-        Some(any) => local.iter().any(|ip| any.is_ipv6() || ip.is_ipv4()),
-        None => {
-            let bound_ips = machine.resolve(bound);
-            local.iter().any(|ip| bound_ips.contains(ip))
-        }
+    if bound.port != entry.port {
+        return Err(Misplaced::Port);
+    }
+    let bound_ips = match unspecified_ip(bound) {
+        Some(any) if local.iter().any(|ip| any.is_ipv6() || ip.is_ipv4()) => return Ok(()),
+        Some(_) => return Err(Misplaced::NotCovered),
+        None => machine.resolve(bound),
     };
-    if covered {
-        Ok(())
+    if local.iter().any(|ip| bound_ips.contains(ip)) {
+        return Ok(());
+    }
+    // The name resolves here to loopback only (Debian's /etc/hosts maps a
+    // host's own name to 127.0.1.1) while the listener binds a LAN
+    // address: peers resolve the name elsewhere, to where it may listen.
+    let loopback_name = local.iter().all(IpAddr::is_loopback)
+        && !bound_ips.is_empty()
+        && !bound_ips.iter().any(IpAddr::is_loopback);
+    if loopback_name {
+        Err(Misplaced::LoopbackHere)
     } else {
         Err(Misplaced::NotCovered)
     }
@@ -202,8 +223,8 @@ fn refusal(
     let name = &bound.name;
     let what = match why {
         Misplaced::Port => format!("this node's {name} listener is {listener}"),
-        // NotLocal is only warned of (`doubt`).
-        Misplaced::NotLocal | Misplaced::NotCovered => {
+        // NotLocal and LoopbackHere are only warned of (`doubt`).
+        Misplaced::NotLocal | Misplaced::LoopbackHere | Misplaced::NotCovered => {
             format!("this node's {name} listener {listener} does not listen on {named}")
         }
     };

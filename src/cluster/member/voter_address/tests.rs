@@ -12,6 +12,7 @@ impl Machine for FakeMachine {
             "here.example" => &["192.168.1.5"],
             "node2.example" => &["10.0.0.2"],
             "nowhere.example" => &[],
+            "debian-self.example" => &["127.0.1.1"],
             literal => return literal.parse().into_iter().collect(),
         };
         names.iter().filter_map(|ip| ip.parse().ok()).collect()
@@ -91,6 +92,38 @@ fn an_entry_host_of_another_machine_is_warned_of_not_refused() {
             "{doubt}"
         );
     }
+}
+
+#[test]
+fn a_port_mapping_to_another_machines_address_is_warned_of() {
+    // Docker or NAT: 10.0.0.2:29193 forwarded to this node's :9193.
+    let doubt = check("10.0.0.2:29193", "0.0.0.0:9193", &[])
+        .unwrap()
+        .unwrap();
+    assert!(
+        doubt.contains("10.0.0.2 is not an address of this machine"),
+        "{doubt}"
+    );
+}
+
+#[test]
+fn an_own_name_resolving_here_to_loopback_only_is_warned_of() {
+    // Debian's /etc/hosts: 127.0.1.1 debian-self; peers resolve the name to
+    // the LAN address the listener binds.
+    let doubt = check("debian-self.example:9193", "192.168.1.5:9193", &[])
+        .unwrap()
+        .unwrap();
+    assert!(
+        doubt.contains("resolves here to loopback addresses only"),
+        "{doubt}"
+    );
+    // Bound to loopback too: that is where the name leads here, so it passes;
+    // a loopback listener that does not bind it is refused.
+    assert_eq!(
+        check("debian-self.example:9193", "127.0.1.1:9193", &[]),
+        Ok(None)
+    );
+    check("debian-self.example:9193", "127.0.0.1:9193", &[]).unwrap_err();
 }
 
 #[test]
