@@ -276,7 +276,7 @@ impl Coordinator {
         let (coordinator, shutdown) = (self.clone(), shutting_down.clone());
         glommio::spawn_local(async move {
             let interval = Duration::from_millis(GROUP_TICK_INTERVAL_MS);
-            while !shutdown_within(&shutdown, interval).await {
+            while !shutdown.fired_within(interval).await {
                 coordinator.tick(Instant::now());
             }
             coordinator.shut_down();
@@ -285,7 +285,7 @@ impl Coordinator {
         let (coordinator, shutdown) = (self.clone(), shutting_down.clone());
         glommio::spawn_local(async move {
             let interval = Duration::from_millis(coordinator.offsets_retention_check_interval_ms);
-            while !shutdown_within(&shutdown, interval).await {
+            while !shutdown.fired_within(interval).await {
                 if let Err(e) = coordinator.expire_offsets(offsets::now_ms()).await {
                     log::warn!("shard {shard_id}: offsets retention: {e}");
                 }
@@ -408,21 +408,6 @@ impl Coordinator {
 /// Whether `group` has members or is mid-rebalance (not Empty).
 pub(crate) fn is_active(group: &Group) -> bool {
     !group.is_empty() || group.state() != group::GroupState::Empty
-}
-
-/// Sleeps `interval`; `true` if `shutting_down` fired instead.
-async fn shutdown_within(shutting_down: &LocalEvent, interval: Duration) -> bool {
-    futures_lite::future::or(
-        async {
-            glommio::timer::sleep(interval).await;
-            false
-        },
-        async {
-            shutting_down.wait().await;
-            true
-        },
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -46,6 +46,22 @@ impl LocalEvent {
         self.state.borrow().fired
     }
 
+    /// Sleeps `interval` on the shard's timer; true if the event fired
+    /// first (a periodic task's "tick or stop").
+    pub async fn fired_within(&self, interval: std::time::Duration) -> bool {
+        futures_lite::future::or(
+            async {
+                glommio::timer::sleep(interval).await;
+                false
+            },
+            async {
+                self.wait().await;
+                true
+            },
+        )
+        .await
+    }
+
     /// A future resolving once the event fired.
     pub fn wait(&self) -> EventWait {
         EventWait {

@@ -283,6 +283,33 @@ fn a_lagging_new_leader_answers_latest_offset_not_available() {
     });
 }
 
+/// Leader (epoch 1) of partition 0 with replicas 1, 2, 3, holding 10
+/// records synced here.
+async fn leader_of_ten_records(dir: &TempDir) -> (Rc<ShardPartitions>, Rc<Partition>) {
+    let partitions = partitions_with(dir, NEVER_EXPIRE);
+    let partition = open_partition(&partitions).await;
+    partition
+        .become_leader(SELF_ID, ReplicaConfig::default(), three_replicas(1))
+        .await;
+    append_synced_records(&partition, 10).await;
+    (partitions, partition)
+}
+
+/// An acks=all Produce of one 3-record batch to partition 0, waiting at
+/// most `timeout_ms` for its acks.
+fn three_records_acks_all(timeout_ms: u64) -> ProducePart {
+    ProducePart {
+        acks: Acks::All,
+        timeout_ms,
+        partitions: vec![PartitionAppend {
+            topic: Arc::from(TOPIC),
+            partition: 0,
+            batches: vec![plain_batch(3, 10, 1_700_000_000_000)],
+            refused: None,
+        }],
+    }
+}
+
 /// An acks=all produce whose followers never fetch is answered
 /// REQUEST_TIMED_OUT at its timeout with the offset its batch was appended
 /// at, as Kafka's DelayedProduce answers (Apache Kafka 4.4.0 too): the batch
@@ -291,22 +318,8 @@ fn a_lagging_new_leader_answers_latest_offset_not_available() {
 fn a_timed_out_acks_all_produce_names_its_appended_base_offset() {
     let dir = TempDir::new("replica-timed-out-base-offset");
     run(async move {
-        let partitions = partitions_with(&dir, NEVER_EXPIRE);
-        let partition = open_partition(&partitions).await;
-        partition
-            .become_leader(SELF_ID, ReplicaConfig::default(), three_replicas(1))
-            .await;
-        append_synced_records(&partition, 10).await;
-        let part = ProducePart {
-            acks: Acks::All,
-            timeout_ms: 50,
-            partitions: vec![PartitionAppend {
-                topic: Arc::from(TOPIC),
-                partition: 0,
-                batches: vec![plain_batch(3, 10, 1_700_000_000_000)],
-                refused: None,
-            }],
-        };
+        let (partitions, _leader) = leader_of_ten_records(&dir).await;
+        let part = three_records_acks_all(50);
         let answers = partitions.append(part).await.until_durable().await;
         let expected = Refused {
             code: error_code::REQUEST_TIMED_OUT,
@@ -326,23 +339,11 @@ fn a_timed_out_acks_all_produce_names_its_appended_base_offset() {
 fn a_replication_wait_error_names_the_appended_base_offset() {
     let dir = TempDir::new("replica-wait-error-base-offset");
     run(async move {
-        let partitions = partitions_with(&dir, NEVER_EXPIRE);
-        let partition = open_partition(&partitions).await;
-        partition
-            .become_leader(SELF_ID, ReplicaConfig::default(), three_replicas(1))
-            .await;
-        append_synced_records(&partition, 10).await;
-        let part = ProducePart {
-            acks: Acks::All,
-            timeout_ms: 10_000,
-            partitions: vec![PartitionAppend {
-                topic: Arc::from(TOPIC),
-                partition: 0,
-                batches: vec![plain_batch(3, 10, 1_700_000_000_000)],
-                refused: None,
-            }],
-        };
-        let waiting = partitions.append(part).await.until_durable();
+        let (partitions, partition) = leader_of_ten_records(&dir).await;
+        let waiting = partitions
+            .append(three_records_acks_all(10_000))
+            .await
+            .until_durable();
         let moved = async {
             glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
             partition.become_follower(SELF_ID, 2, 2).await;

@@ -19,7 +19,6 @@
 use super::memory_share::{available_memory_bytes, broker_memory_bytes};
 use super::ShardContext;
 use crate::config::Config;
-use futures_lite::future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -131,21 +130,7 @@ pub fn spawn_check(ctx: &Rc<ShardContext>, available_min_bytes: Option<usize>) {
         let interval = Duration::from_millis(MEMORY_CHECK_INTERVAL_MS);
         let shutting_down = ctx.lifecycle.shutting_down.clone();
         let mut episode = ShortEpisode::default();
-        loop {
-            let stopping = future::or(
-                async {
-                    glommio::timer::sleep(interval).await;
-                    false
-                },
-                async {
-                    shutting_down.wait().await;
-                    true
-                },
-            )
-            .await;
-            if stopping {
-                return;
-            }
+        while !shutting_down.fired_within(interval).await {
             check_once(&ctx, available_min_bytes, &mut episode).await;
         }
     })
