@@ -42,9 +42,10 @@ pub fn recent_bytes_per_shard(memory_bytes: Option<u64>, nr_shards: usize) -> us
 }
 
 /// The memory this process could still take without making the host (or
-/// its cgroup) reclaim what others use: MemAvailable, or its cgroup v2's
-/// `memory.max - memory.current + inactive_file` when that is lower. `None`
-/// when /proc/meminfo cannot be read.
+/// its cgroups) reclaim what others use: MemAvailable, or the tightest of
+/// its cgroups' (own and ancestors', v2 or v1) `limit - usage +
+/// inactive_file` when that is lower. `None` when /proc/meminfo cannot be
+/// read.
 pub fn available_memory_bytes() -> Option<u64> {
     let host = std::fs::read_to_string("/proc/meminfo")
         .ok()
