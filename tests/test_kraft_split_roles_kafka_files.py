@@ -10,6 +10,7 @@ second broker's node.id are rewritten.
 - It restarts from its own log (no second initialisation): CreateTopics works again after it is
   back, and the brokers' data stayed readable while it was down."""
 
+import re
 import time
 
 import pytest
@@ -129,7 +130,9 @@ def test_controller_and_broker_properties_make_a_cluster(split_cluster):
 
     log_text = controller.stderr_tail(limit=200_000)
     assert "process.roles: this node is one member of a cluster" in log_text, log_text[-3000:]
-    assert f"on its listener CONTROLLER://0.0.0.0:{controller_port}" in log_text, log_text[-3000:]
+    # An empty host binds `::` (both families) where the host allows, else 0.0.0.0.
+    assert re.search(rf"on its listener CONTROLLER://(0\.0\.0\.0|\[::\]):{controller_port}\b", log_text), \
+        log_text[-3000:]
 
     # The controller restarts from its own metadata log; meanwhile the brokers keep serving reads.
     controller.stop()

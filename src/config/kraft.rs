@@ -316,11 +316,17 @@ impl KraftConfig {
         let unroutable = self
             .advertised_listeners
             .iter()
-            .find(|l| l.addr.host == "0.0.0.0");
-        if unroutable.is_some() {
+            .find(|l| l.addr.is_unspecified());
+        if let Some(listener) = unroutable {
+            // Kafka's words for 0.0.0.0; `::` (or an empty host, which
+            // binds it) is as unroutable.
+            let host = match listener.addr.host.as_str() {
+                "0.0.0.0" => "0.0.0.0".to_string(),
+                other => format!("{other} ({listener}; an empty host means every interface)"),
+            };
             return Err(error(
                 "advertised.listeners",
-                "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address.",
+                format!("advertised.listeners cannot use the nonroutable meta-address {host}. Use a routable IP address."),
             ));
         }
         Ok(())

@@ -6,8 +6,17 @@ use std::fmt;
 /// The only security protocol served (see `kraft::PLAINTEXT`): Kafka skips
 /// zero-copy under TLS anyway, and millrace has no TLS or SASL listener.
 const PLAINTEXT_SCHEME: &str = "PLAINTEXT://";
-/// Host used when a listener names no host: every interface.
-const ALL_INTERFACES_HOST: &str = "0.0.0.0";
+/// Host used when a listener names no host on a machine with IPv6 sockets
+/// that accept IPv4 too (`net.ipv6.bindv6only=0`, Linux's default): every
+/// interface of both families, as Kafka's JVM wildcard binds. A client
+/// resolving `localhost` to `::1` first (Debian's /etc/hosts) then connects
+/// at once, rather than after a refused attempt.
+const ALL_INTERFACES_HOST: &str = "::";
+/// Host used when a listener names no host on a machine without IPv6
+/// sockets, or whose IPv6 sockets take IPv6 only: every IPv4 interface.
+const ALL_IPV4_INTERFACES_HOST: &str = "0.0.0.0";
+/// Says whether an IPv6 socket bound to `::` takes IPv4 connections too.
+const BINDV6ONLY_SYSCTL_PATH: &str = "/proc/sys/net/ipv6/bindv6only";
 /// Host advertised when the listener binds every interface and no
 /// `advertised.listeners` is set.
 const UNSPECIFIED_ADVERTISED_HOST: &str = "localhost";
@@ -30,7 +39,7 @@ impl ListenerAddr {
         let port = port.parse::<u16>().map_err(|_| expected())?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = if host.is_empty() {
-            ALL_INTERFACES_HOST
+            all_interfaces_host()
         } else {
             host
         };
@@ -66,6 +75,22 @@ impl ListenerAddr {
             self.clone()
         }
     }
+}
+
+/// What an empty listener host binds: [`ALL_INTERFACES_HOST`] where one
+/// IPv6 socket takes both families, else [`ALL_IPV4_INTERFACES_HOST`].
+fn all_interfaces_host() -> &'static str {
+    static HOST: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let ipv6_sockets = std::net::UdpSocket::bind("[::]:0").is_ok();
+        let dual_stack =
+            std::fs::read_to_string(BINDV6ONLY_SYSCTL_PATH).is_ok_and(|flag| flag.trim() == "0");
+        if ipv6_sockets && dual_stack {
+            ALL_INTERFACES_HOST
+        } else {
+            ALL_IPV4_INTERFACES_HOST
+        }
+    })
 }
 
 impl fmt::Display for ListenerAddr {
@@ -156,7 +181,8 @@ mod tests {
         assert_eq!(parsed.addr.port, 9092);
         assert_eq!(parsed.addr.to_string(), "PLAINTEXT://127.0.0.1:9092");
         let all = one("PLAINTEXT://:19092").addr;
-        assert_eq!(all.socket_address(), "0.0.0.0:19092");
+        assert!(all.is_unspecified(), "{all}");
+        assert_eq!(all.host, all_interfaces_host());
         assert_eq!(all.advertisable().socket_address(), "localhost:19092");
         let v6 = one("plaintext://[::1]:9093");
         assert_eq!(

@@ -86,12 +86,21 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// The client's address, an IPv4 one as IPv4 when it came in on a
+/// dual-stack `::` listener (as `::ffff:a.b.c.d`): so it counts against
+/// `max.connections.per.ip`, and shows in logs and DescribeGroups, as the
+/// same client on an IPv4 listener does (Java maps it the same way).
+pub(super) fn peer_address(stream: &TcpStream) -> Option<SocketAddr> {
+    let peer = stream.peer_addr().ok()?;
+    Some(SocketAddr::new(peer.ip().to_canonical(), peer.port()))
+}
+
 /// Serves one accepted connection until the client leaves, sends something
 /// the broker cannot answer, or shutdown begins.
 /// `listener` is the client listener it came in on.
 pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream, listener: ListenerIndex) {
     let _guard = ConnectionGuard::new(&ctx);
-    let peer = stream.peer_addr().ok();
+    let peer = peer_address(&stream);
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("set_nodelay failed: {e}");
     }

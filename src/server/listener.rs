@@ -85,7 +85,7 @@ fn admit(
     stream: TcpStream,
     index: ListenerIndex,
 ) {
-    let address = stream.peer_addr().ok().map(|peer| peer.ip());
+    let address = connection::peer_address(&stream).map(|peer| peer.ip());
     match admission.admit(address) {
         Ok(permit) => {
             let ctx = ctx.clone();

@@ -75,11 +75,22 @@ fn meminfo_bytes(meminfo: &str, field: &str) -> Option<u64> {
 /// tightest of its own and its ancestors', v2 or v1), counting inactive page
 /// cache as free (the kernel reclaims it first); `None` without a limit.
 fn cgroup_available_bytes() -> Option<u64> {
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    memory_cgroups(&cgroups)
+    own_memory_cgroups()
         .iter()
         .filter_map(MemoryCgroup::available_bytes)
         .min()
+}
+
+/// [`memory_cgroups`] of this process, read from /proc/self/cgroup once:
+/// each shard's check runs every 250 ms, and a process does not change
+/// cgroups on its own (their limits, read at every check, do change).
+fn own_memory_cgroups() -> &'static [MemoryCgroup] {
+    static CGROUPS: std::sync::OnceLock<Vec<MemoryCgroup>> = std::sync::OnceLock::new();
+    CGROUPS.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/cgroup")
+            .map(|text| memory_cgroups(&text))
+            .unwrap_or_default()
+    })
 }
 
 /// A field of a cgroup's `memory.stat` (in bytes).
@@ -161,8 +172,7 @@ fn memory_cgroups(proc_self_cgroup: &str) -> Vec<MemoryCgroup> {
 /// The tightest memory limit of this process's cgroups (see
 /// [`memory_cgroups`]); `None` when unlimited or not readable.
 fn cgroup_memory_max_bytes() -> Option<u64> {
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    memory_cgroups(&cgroups)
+    own_memory_cgroups()
         .iter()
         .filter_map(MemoryCgroup::limit_bytes)
         .min()

@@ -202,6 +202,18 @@ fn unspecified_ip(bound: &ListenerAddr) -> Option<IpAddr> {
         .filter(IpAddr::is_unspecified)
 }
 
+/// Why an any-address listener misses an IPv6 entry: `0.0.0.0` (also what
+/// an empty host binds on a machine whose IPv6 sockets take IPv6 only)
+/// takes IPv4 connections only.
+fn ipv4_only_hint(bound: &ListenerAddr, entry: &ListenerAddr) -> &'static str {
+    let ipv6_entry = entry.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv6());
+    if ipv6_entry && unspecified_ip(bound).is_some_and(|any| any.is_ipv4()) {
+        " (0.0.0.0 takes IPv4 connections only: listen on [::] for IPv6)"
+    } else {
+        ""
+    }
+}
+
 /// The refusal's text: what the voters line says, what this node listens
 /// on, and the keys to change.
 fn refusal(
@@ -225,7 +237,10 @@ fn refusal(
         Misplaced::Port => format!("this node's {name} listener is {listener}"),
         // NotLocal and LoopbackHere are only warned of (`doubt`).
         Misplaced::NotLocal | Misplaced::LoopbackHere | Misplaced::NotCovered => {
-            format!("this node's {name} listener {listener} does not listen on {named}")
+            format!(
+                "this node's {name} listener {listener} does not listen on {named}{}",
+                ipv4_only_hint(&bound.addr, entry)
+            )
         }
     };
     format!(

@@ -1,6 +1,7 @@
 //! The KRaft keys: Kafka's shipped files load, Kafka's checks refuse what
 //! Kafka refuses, and a quorum with other members is recognised.
 
+use crate::config::listener::ListenerAddr;
 use crate::config::{Config, ConfigError};
 use std::path::PathBuf;
 
@@ -39,7 +40,12 @@ fn combined_with(extra: &[&'static str]) -> Vec<&'static str> {
 fn kafkas_combined_server_properties_is_a_single_node() {
     let config = fixture("server.properties");
     assert_eq!(config.node_id, 1);
-    assert_eq!(config.listeners.socket_address(), "0.0.0.0:9092");
+    // An empty host: `[::]` or `0.0.0.0`, as this machine's sockets allow.
+    assert_eq!(
+        config.listeners,
+        ListenerAddr::parse_host_port(":9092").unwrap()
+    );
+    assert!(config.listeners.is_unspecified());
     assert_eq!(
         config.advertised_listener().socket_address(),
         "localhost:9092"
@@ -58,8 +64,12 @@ fn kafkas_combined_server_properties_is_a_single_node() {
         .any(|k| k == "offsets.topic.replication.factor"));
     assert_eq!(config.offsets_topic_replication_factor, 1);
     let notes = config.kraft.notes(&config.listeners).join("\n");
+    let controller = ListenerAddr::parse_host_port(":9093").unwrap();
     assert!(
-        notes.contains("CONTROLLER://0.0.0.0:9093 is not bound"),
+        notes.contains(&format!(
+            "CONTROLLER://{} is not bound",
+            controller.socket_address()
+        )),
         "{notes}"
     );
 }
@@ -317,7 +327,9 @@ fn several_client_listeners_are_each_served_and_advertised() {
             ("INTERNAL", "127.0.0.1:9094".into(), "127.0.0.1:9094".into()),
             (
                 "EXTERNAL",
-                "0.0.0.0:9092".into(),
+                ListenerAddr::parse_host_port(":9092")
+                    .unwrap()
+                    .socket_address(),
                 "broker.example:19092".into()
             ),
         ]

@@ -145,6 +145,9 @@ fn an_any_address_listener_covers_every_local_address_of_its_family() {
         error.contains("CONTROLLER listener 0.0.0.0:9193 does not listen on [::1]:9193"),
         "{error}"
     );
+    assert!(error.contains("listen on [::] for IPv6"), "{error}");
+    let error = check("127.0.0.1:9193", "[::1]:9193", &[]).unwrap_err();
+    assert!(!error.contains("IPv4 connections only"), "{error}");
 }
 
 #[test]
