@@ -99,3 +99,16 @@ pub(super) fn duration_or_unlimited(value: &str, unit_ms: i64) -> Result<i64, St
     let parsed = int(value, i64::MIN, i64::MAX / unit_ms)?;
     Ok(if parsed < 0 { -1 } else { parsed * unit_ms })
 }
+
+/// Accepts a fault plan only when the environment explicitly allows it.
+pub(super) fn set_storage_fault_plan(config: &mut Config, value: &str) -> Result<(), String> {
+    let plan = value.trim();
+    if !plan.is_empty() {
+        let env = crate::storage::io::FAULT_INJECTION_ENV;
+        if std::env::var(env).as_deref() != Ok("1") {
+            return Err(format!("a test-only setting: refused unless {env}=1"));
+        }
+        crate::storage::io::parse_fault_plan(plan)?;
+    }
+    store(&mut config.storage_fault_plan, plan.to_string())
+}

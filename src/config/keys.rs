@@ -1,6 +1,7 @@
 //! The one table of broker keys: name, default, meaning and setter.
 //!
-//! Help text, defaults and parsing all read this table so they cannot drift.
+//! Help text, defaults, parsing and DescribeConfigs of a broker all read this
+//! table so they cannot drift.
 //! Keys are applied in table order, so an alias listed before its main key
 //! (`log.retention.hours` before `log.retention.ms`) loses to it, as in Kafka.
 
@@ -10,7 +11,9 @@ use super::key_values::*;
 pub use super::key_values::{boolean, count_or_never};
 use super::kraft;
 use super::listener::parse_listener_list;
+use super::topic::ConfigType;
 use super::Config;
+use KeyDefault::{AliasOf, Value};
 
 /// Smallest `log.segment.bytes`: one storage block, so tests can roll small
 /// segments while every segment still holds at least one aligned write.
@@ -43,71 +46,102 @@ const INT_MAX: i64 = i32::MAX as i64;
 /// Sets one field from its text form; `Err` describes the expected form.
 pub type Setter = fn(&mut Config, &str) -> Result<(), String>;
 
+/// A key's default, or the key it is another name for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyDefault {
+    /// The default in text form.
+    Value(&'static str),
+    /// An alias: no default of its own; it sets the named key, which wins
+    /// when both are set.
+    AliasOf(&'static str),
+}
+
 /// One broker configuration key.
 pub struct BrokerKey {
     /// Kafka key name.
     pub name: &'static str,
-    /// Default in text form, `None` for aliases (they only set another key).
-    pub default: Option<&'static str>,
+    /// Default in text form, or the key an alias sets.
+    pub default: KeyDefault,
+    /// Kafka's type of the key (DescribeConfigs v3+ `config_type`); for a
+    /// key Kafka has too, Kafka's own.
+    pub kind: ConfigType,
     /// What the key means.
     pub doc: &'static str,
     /// Parses and stores a value.
     pub apply: Setter,
 }
 
+impl BrokerKey {
+    /// The default in text form; `None` for an alias.
+    pub fn default_value(&self) -> Option<&'static str> {
+        match self.default {
+            KeyDefault::Value(value) => Some(value),
+            KeyDefault::AliasOf(_) => None,
+        }
+    }
+}
+
 /// Every broker key, in application order.
 pub static BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "listeners",
-        default: Some("PLAINTEXT://127.0.0.1:9092"),
+        default: Value("PLAINTEXT://127.0.0.1:9092"),
+        kind: ConfigType::List,
         doc: "NAME://host:port,...: clients are served on the one listener not in \
               controller.listener.names (PLAINTEXT only; PLAINTEXT://:9092 = all interfaces).",
         apply: |c, v| store(&mut c.kraft.listeners, parse_listener_list(v)?),
     },
     BrokerKey {
         name: "advertised.listeners",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::List,
         doc: "NAME://host:port,...: the client listener's entry is given to clients in \
               Metadata; empty = listeners (all interfaces -> localhost).",
         apply: |c, v| store(&mut c.kraft.advertised_listeners, parse_listener_list(v)?),
     },
     BrokerKey {
         name: "listener.security.protocol.map",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::String,
         doc: "NAME:PROTOCOL,...; empty = Kafka's (each protocol name maps to itself, controller \
               listeners to PLAINTEXT). A served listener must map to PLAINTEXT.",
         apply: |c, v| store(&mut c.kraft.security_protocol_map, kraft::parse_protocol_map(v)?),
     },
     BrokerKey {
         name: "process.roles",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::List,
         doc: "KRaft: broker, controller or broker,controller; empty = a single node without \
               KRaft keys. A single node is broker and controller in one.",
         apply: |c, v| store(&mut c.kraft.process_roles, kraft::parse_process_roles(v)?),
     },
     BrokerKey {
         name: "controller.quorum.voters",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::List,
         doc: "KRaft static quorum, id@host:port,...; only this node = a single node (other \
               voters are refused until clusters are served).",
         apply: |c, v| store(&mut c.kraft.voters, kraft::parse_voters(v)?),
     },
     BrokerKey {
         name: "controller.quorum.bootstrap.servers",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::List,
         doc: "KRaft dynamic quorum, host:port,...; only this node's controller listener = a \
               single node, no formatting step needed.",
         apply: |c, v| store(&mut c.kraft.bootstrap_servers, kraft::parse_bootstrap_servers(v)?),
     },
     BrokerKey {
         name: "controller.listener.names",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::List,
         doc: "KRaft: names of the controller listeners (required with process.roles).",
         apply: |c, v| store(&mut c.kraft.controller_listener_names, kraft::parse_names(v)),
     },
     BrokerKey {
         name: "inter.broker.listener.name",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::String,
         doc: "Listener brokers use between them; checked as Kafka does (must be advertised), \
               unused by a single node. Empty = PLAINTEXT.",
         apply: |c, v| {
@@ -117,43 +151,50 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.dir",
-        default: None,
+        default: AliasOf("log.dirs"),
+        kind: ConfigType::List,
         doc: "Alias of log.dirs (log.dirs wins when both are set).",
         apply: set_log_dirs,
     },
     BrokerKey {
         name: "log.dirs",
-        default: Some("/tmp/millrace-logs"),
+        default: Value("/tmp/millrace-logs"),
+        kind: ConfigType::List,
         doc: "Data directory; of a comma-separated list only the first is used.",
         apply: set_log_dirs,
     },
     BrokerKey {
         name: "broker.id",
-        default: None,
+        default: AliasOf("node.id"),
+        kind: ConfigType::Int,
         doc: "Alias of node.id (node.id wins when both are set).",
         apply: |c, v| store(&mut c.node_id, int(v, 0, INT_MAX)? as i32),
     },
     BrokerKey {
         name: "node.id",
-        default: Some("0"),
+        default: Value("0"),
+        kind: ConfigType::Int,
         doc: "This broker's id, reported in Metadata.",
         apply: |c, v| store(&mut c.node_id, int(v, 0, INT_MAX)? as i32),
     },
     BrokerKey {
         name: "cluster.id",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::String,
         doc: "Cluster id reported to clients; empty = generated once and kept in log.dirs.",
         apply: |c, v| store(&mut c.cluster_id, non_empty(v).map(str::to_string)),
     },
     BrokerKey {
         name: "num.partitions",
-        default: Some("1"),
+        default: Value("1"),
+        kind: ConfigType::Int,
         doc: "Partitions of an auto-created topic or of CreateTopics with -1 partitions.",
         apply: |c, v| store(&mut c.num_partitions, int(v, 1, INT_MAX)? as i32),
     },
     BrokerKey {
         name: "default.replication.factor",
-        default: Some("1"),
+        default: Value("1"),
+        kind: ConfigType::Int,
         doc: "Replication factor of auto-created topics and CreateTopics with -1; more than the \
               1 broker of a single node is INVALID_REPLICATION_FACTOR, as in Kafka.",
         apply: |c, v| {
@@ -165,20 +206,23 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "min.insync.replicas",
-        default: Some("1"),
+        default: Value("1"),
+        kind: ConfigType::Int,
         doc: "Default of the topic key min.insync.replicas (stored; applied with replication).",
         apply: |c, v| store(&mut c.min_insync_replicas, int(v, 1, INT_MAX)? as i32),
     },
     BrokerKey {
         name: "unclean.leader.election.enable",
-        default: Some("false"),
+        default: Value("false"),
+        kind: ConfigType::Boolean,
         doc: "Default of the topic key unclean.leader.election.enable (stored; applied with \
               replication).",
         apply: |c, v| store(&mut c.unclean_leader_election_enable, boolean(v)?),
     },
     BrokerKey {
         name: "replica.lag.time.max.ms",
-        default: Some("30000"),
+        default: Value("30000"),
+        kind: ConfigType::Long,
         doc: "In a cluster: a partition leader proposes taking a follower out of the ISR once \
               it has not caught up to the leader's log end for this long; at least \
               replica.fetch.wait.max.ms (500).",
@@ -186,7 +230,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "auto.leader.rebalance.enable",
-        default: Some("true"),
+        default: Value("true"),
+        kind: ConfigType::Boolean,
         doc: "The active controller moves leadership back to each partition's preferred \
               replica when that replica is in the ISR (checked every \
               leader.imbalance.check.interval.seconds).",
@@ -194,7 +239,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "leader.imbalance.check.interval.seconds",
-        default: Some("300"),
+        default: Value("300"),
+        kind: ConfigType::Long,
         doc: "How often the active controller checks leader balance.",
         apply: |c, v| {
             let seconds = int(v, 1, INT_MAX)? as u64;
@@ -203,7 +249,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "leader.imbalance.per.broker.percentage",
-        default: Some("10"),
+        default: Value("10"),
+        kind: ConfigType::Int,
         doc: "A broker's partitions are balanced once more than this percentage of the \
               partitions it is the preferred replica of are led by another broker.",
         apply: |c, v| {
@@ -213,14 +260,16 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "auto.create.topics.enable",
-        default: Some("true"),
+        default: Value("true"),
+        kind: ConfigType::Boolean,
         doc: "Create a topic when a client asks Metadata for an unknown one (as Kafka: Produce \
               never creates).",
         apply: |c, v| store(&mut c.auto_create_topics_enable, boolean(v)?),
     },
     BrokerKey {
         name: "log.segment.bytes",
-        default: Some("1073741824"),
+        default: Value("1073741824"),
+        kind: ConfigType::Int,
         doc: "Segment size at which a new segment is rolled (topic key segment.bytes).",
         apply: |c, v| {
             store(
@@ -231,7 +280,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.roll.hours",
-        default: None,
+        default: AliasOf("log.roll.ms"),
+        kind: ConfigType::Int,
         doc: "Roll a segment after this many hours (log.roll.ms wins when both are set).",
         apply: |c, v| {
             store(
@@ -242,13 +292,15 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.roll.ms",
-        default: Some("604800000"),
+        default: Value("604800000"),
+        kind: ConfigType::Long,
         doc: "Roll a segment after this age in ms even if not full (topic key segment.ms).",
         apply: |c, v| store(&mut c.log_roll_ms, int(v, 1, i64::MAX)? as u64),
     },
     BrokerKey {
         name: "log.retention.hours",
-        default: None,
+        default: AliasOf("log.retention.ms"),
+        kind: ConfigType::Int,
         doc: "Retention in hours (log.retention.minutes and log.retention.ms win).",
         apply: |c, v| {
             store(
@@ -259,7 +311,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.retention.minutes",
-        default: None,
+        default: AliasOf("log.retention.ms"),
+        kind: ConfigType::Int,
         doc: "Retention in minutes (log.retention.ms wins).",
         apply: |c, v| {
             store(
@@ -270,51 +323,59 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.retention.ms",
-        default: Some("604800000"),
+        default: Value("604800000"),
+        kind: ConfigType::Long,
         doc: "Delete segments older than this; -1 = keep forever (topic key retention.ms).",
         apply: |c, v| store(&mut c.log_retention_ms, duration_or_unlimited(v, 1)?),
     },
     BrokerKey {
         name: "log.retention.bytes",
-        default: Some("-1"),
+        default: Value("-1"),
+        kind: ConfigType::Long,
         doc: "Delete old segments past this partition size; -1 = no limit (retention.bytes).",
         apply: |c, v| store(&mut c.log_retention_bytes, int(v, -1, i64::MAX)?),
     },
     BrokerKey {
         name: "log.flush.interval.messages",
-        default: Some("9223372036854775807"),
+        default: Value("9223372036854775807"),
+        kind: ConfigType::Long,
         doc: "fsync after this many messages; 9223372036854775807 = never, acks=all still syncs.",
         apply: |c, v| store(&mut c.log_flush_interval_messages, count_or_never(v, 1)?),
     },
     BrokerKey {
         name: "log.flush.interval.ms",
-        default: Some("9223372036854775807"),
+        default: Value("9223372036854775807"),
+        kind: ConfigType::Long,
         doc: "fsync data older than this many ms; 9223372036854775807 = never (flush.ms).",
         apply: |c, v| store(&mut c.log_flush_interval_ms, count_or_never(v, 0)?),
     },
     BrokerKey {
         name: "log.unflushed.read.enable",
-        default: Some("false"),
+        default: Value("false"),
+        kind: ConfigType::Boolean,
         doc: "Consumers may read records not yet fsynced, as in Kafka on one node (topic key \
               unflushed.read.enable); false = only fsynced records (high watermark = fsynced end).",
         apply: |c, v| store(&mut c.log_unflushed_read_enable, boolean(v)?),
     },
     BrokerKey {
         name: "log.flush.visibility.ms",
-        default: Some("5"),
+        default: Value("5"),
+        kind: ConfigType::Long,
         doc: "With unflushed reads off: fsync acks=0/1 data at most this many ms after the last \
               fsync, so consumers see it; a consumer's parked fetch has it fsynced at once.",
         apply: |c, v| store(&mut c.log_flush_visibility_ms, int(v, 0, INT_MAX)? as u64),
     },
     BrokerKey {
         name: "log.index.interval.bytes",
-        default: Some("4096"),
+        default: Value("4096"),
+        kind: ConfigType::Int,
         doc: "Bytes of log between two offset index entries (index.interval.bytes).",
         apply: |c, v| store(&mut c.log_index_interval_bytes, int(v, 0, INT_MAX)? as u32),
     },
     BrokerKey {
         name: "log.flush.offset.checkpoint.interval.ms",
-        default: Some("60000"),
+        default: Value("60000"),
+        kind: ConfigType::Int,
         doc: "How old a partition's recovery point (recovery-point-offset-checkpoint) may get \
               while data arrives; partitions with 32 MiB past theirs get a new one sooner.",
         apply: |c, v| {
@@ -326,7 +387,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "replica.high.watermark.checkpoint.interval.ms",
-        default: Some("5000"),
+        default: Value("5000"),
+        kind: ConfigType::Long,
         doc: "How often each replicated partition's high watermark is written to the log \
               directory's replication-offset-checkpoint (also at a clean shutdown); a restarted \
               replica starts from it, bounded by its log end.",
@@ -339,7 +401,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.retention.check.interval.ms",
-        default: Some("300000"),
+        default: Value("300000"),
+        kind: ConfigType::Long,
         doc: "How often retention looks for segments to delete.",
         apply: |c, v| {
             store(
@@ -350,25 +413,29 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "message.max.bytes",
-        default: Some("1048588"),
+        default: Value("1048588"),
+        kind: ConfigType::Int,
         doc: "Largest record batch accepted (topic key max.message.bytes).",
         apply: |c, v| store(&mut c.message_max_bytes, int(v, 0, INT_MAX)? as u32),
     },
     BrokerKey {
         name: "socket.request.max.bytes",
-        default: Some("104857600"),
+        default: Value("104857600"),
+        kind: ConfigType::Int,
         doc: "Largest request frame; a bigger size prefix closes the connection.",
         apply: |c, v| store(&mut c.socket_request_max_bytes, int(v, 1, INT_MAX)? as u32),
     },
     BrokerKey {
         name: "fetch.max.bytes",
-        default: Some("57671680"),
+        default: Value("57671680"),
+        kind: ConfigType::Int,
         doc: "Most record bytes one Fetch response carries (caps the client's own limit).",
         apply: |c, v| store(&mut c.fetch_max_bytes, int(v, 1024, INT_MAX)? as u32),
     },
     BrokerKey {
         name: "max.incremental.fetch.session.cache.slots",
-        default: Some("1000"),
+        default: Value("1000"),
+        kind: ConfigType::Int,
         doc: "Incremental fetch sessions (KIP-227) the broker keeps, shared out among the shards.",
         apply: |c, v| {
             store(
@@ -379,13 +446,15 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "connections.max.idle.ms",
-        default: Some("600000"),
+        default: Value("600000"),
+        kind: ConfigType::Long,
         doc: "Close a connection idle for this long.",
         apply: |c, v| store(&mut c.connections_max_idle_ms, int(v, 1, i64::MAX)? as u64),
     },
     BrokerKey {
         name: "group.initial.rebalance.delay.ms",
-        default: Some("3000"),
+        default: Value("3000"),
+        kind: ConfigType::Int,
         doc: "Wait this long for more members before the first rebalance of an empty group.",
         apply: |c, v| {
             store(
@@ -396,7 +465,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "group.min.session.timeout.ms",
-        default: Some("6000"),
+        default: Value("6000"),
+        kind: ConfigType::Int,
         doc: "Smallest session timeout a group member may ask for.",
         apply: |c, v| {
             store(
@@ -407,7 +477,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "group.max.session.timeout.ms",
-        default: Some("1800000"),
+        default: Value("1800000"),
+        kind: ConfigType::Int,
         doc: "Largest session timeout a group member may ask for.",
         apply: |c, v| {
             store(
@@ -418,7 +489,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "offsets.retention.minutes",
-        default: Some("10080"),
+        default: Value("10080"),
+        kind: ConfigType::Int,
         doc: "Delete the committed offsets of a group empty this long since its last commit.",
         apply: |c, v| {
             store(
@@ -429,7 +501,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "offsets.topic.num.partitions",
-        default: Some("50"),
+        default: Value("50"),
+        kind: ConfigType::Int,
         doc: "Partitions of the offsets topic; a group's commits live in partition \
               abs(hashCode(group id)) % this, on the shard that owns it. Fixed by the first \
               start of a data directory, as Kafka's __consumer_offsets keeps its count.",
@@ -442,7 +515,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "offsets.topic.replication.factor",
-        default: Some("3"),
+        default: Value("3"),
+        kind: ConfigType::Short,
         doc: "Replicas of each __consumer_offsets partition in a cluster (the topic is created at               the first FindCoordinator; while fewer brokers are alive, groups get               COORDINATOR_NOT_AVAILABLE, as in Kafka). A single node keeps its offsets partitions               in local files and does not use it.",
         apply: |c, v| {
             store(
@@ -453,7 +527,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "offsets.retention.check.interval.ms",
-        default: Some("600000"),
+        default: Value("600000"),
+        kind: ConfigType::Long,
         doc: "How often each shard looks for expired committed offsets.",
         apply: |c, v| {
             store(
@@ -464,13 +539,15 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "producer.id.expiration.ms",
-        default: Some("86400000"),
+        default: Value("86400000"),
+        kind: ConfigType::Int,
         doc: "Forget an idempotent producer once its last batch's max timestamp is this old.",
         apply: |c, v| store(&mut c.producer_id_expiration_ms, int(v, 1, INT_MAX)? as u64),
     },
     BrokerKey {
         name: "producer.ids.per.partition.max",
-        default: Some("100000"),
+        default: Value("100000"),
+        kind: ConfigType::Int,
         doc: "Idempotent producers a partition remembers; while it remembers this many that \
               have not expired, a new producer's batches get THROTTLING_QUOTA_EXCEEDED.",
         apply: |c, v| {
@@ -482,13 +559,15 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "num.shards",
-        default: Some("0"),
+        default: Value("0"),
+        kind: ConfigType::Int,
         doc: "Shards (pinned threads, one per core); 0 = every online core.",
         apply: |c, v| store(&mut c.num_shards, int(v, 0, 4096)? as usize),
     },
     BrokerKey {
         name: "shard.channel.capacity",
-        default: Some("1024"),
+        default: Value("1024"),
+        kind: ConfigType::Int,
         doc: "Capacity of each cross-shard message channel.",
         apply: |c, v| {
             store(
@@ -499,7 +578,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "connection.max.inflight.requests",
-        default: Some("64"),
+        default: Value("64"),
+        kind: ConfigType::Int,
         doc: "Requests one connection may have in flight before reading pauses.",
         apply: |c, v| {
             let limit = int(v, 1, INFLIGHT_REQUESTS_MAX)?;
@@ -508,7 +588,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "connection.max.queued.bytes",
-        default: Some("67108864"),
+        default: Value("67108864"),
+        kind: ConfigType::Int,
         doc: "Request and answer bytes one connection may queue before reading pauses.",
         apply: |c, v| {
             store(
@@ -519,7 +600,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "connection.request.read.timeout.ms",
-        default: Some("30000"),
+        default: Value("30000"),
+        kind: ConfigType::Int,
         doc: "Close a connection that takes longer than this to send one whole request.",
         apply: |c, v| {
             store(
@@ -530,25 +612,29 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "max.connections",
-        default: Some("2147483647"),
+        default: Value("2147483647"),
+        kind: ConfigType::Int,
         doc: "Most client connections the broker holds; more are closed at accept.",
         apply: |c, v| store(&mut c.max_connections, int(v, 0, INT_MAX)? as usize),
     },
     BrokerKey {
         name: "max.connections.per.ip",
-        default: Some("2147483647"),
+        default: Value("2147483647"),
+        kind: ConfigType::Int,
         doc: "Most client connections from one IP address; more are closed at accept.",
         apply: |c, v| store(&mut c.max_connections_per_ip, int(v, 0, INT_MAX)? as usize),
     },
     BrokerKey {
         name: "io.memory.bytes",
-        default: Some("0"),
+        default: Value("0"),
+        kind: ConfigType::Long,
         doc: "glommio registered I/O buffer pool per shard; 0 = sized to the memlock limit.",
         apply: |c, v| store(&mut c.io_memory_bytes, int(v, 0, i64::MAX)? as usize),
     },
     BrokerKey {
         name: "log.recent.bytes.per.partition",
-        default: Some("-1"),
+        default: Value("-1"),
+        kind: ConfigType::Long,
         doc: "Written batches a partition keeps in memory to serve reads of recent data; -1 = no \
               bound of its own: a partition may use all of its shard's room \
               (log.recent.bytes.per.shard.max), so a lagging consumer of a busy partition reads \
@@ -557,7 +643,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.recent.bytes.per.partition.min",
-        default: Some("262144"),
+        default: Value("262144"),
+        kind: ConfigType::Long,
         doc: "While its shard is over log.recent.bytes.per.shard.max, the most a partition appended to \
               or read from lately keeps in memory, lowered so that all partitions' floors fit in half \
               that bound; an idle partition then keeps none.",
@@ -565,7 +652,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.recent.bytes.per.shard.max",
-        default: Some("-1"),
+        default: Value("-1"),
+        kind: ConfigType::Long,
         doc: "Bound on the recent batches all partitions of one shard keep in memory; -1 = an \
               eighth of the memory the broker may use (MemTotal, or its cgroup's memory.max if \
               lower), divided among the shards, and at least 512 MiB.",
@@ -573,7 +661,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.recent.memory.available.min.bytes",
-        default: Some("-1"),
+        default: Value("-1"),
+        kind: ConfigType::Long,
         doc: "While the memory still available (MemAvailable, or the cgroup's room under its \
               memory.max) is below this, each shard gives back recent data, its share of the \
               shortfall, at most 32 MiB every 250 ms and down to 32 MiB, and grows its room back \
@@ -583,14 +672,16 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.unwritten.bytes.per.shard.max",
-        default: Some("268435456"),
+        default: Value("268435456"),
+        kind: ConfigType::Long,
         doc: "Appended but not yet written bytes of all partitions of one shard; past it appends wait \
               (acks=0 producers included: their connections stop being read).",
         apply: |c, v| store(&mut c.unwritten_bytes_per_shard_max, bytes_key(v)?),
     },
     BrokerKey {
         name: "log.zero.ahead.bytes",
-        default: Some("0"),
+        default: Value("0"),
+        kind: ConfigType::Long,
         doc: "How far past its data an active segment's preallocated blocks are written with zeros \
               ahead of the data, off the write path (e.g. 33554432): data writes then overwrite \
               written blocks, which io_uring finishes without a worker thread (less broker CPU per \
@@ -600,7 +691,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.flush.syncfs.enable",
-        default: Some("true"),
+        default: Value("true"),
+        kind: ConfigType::Boolean,
         doc: "When several partitions of a shard need an fdatasync at once, one syncfs per \
               filesystem makes them all durable (one device flush, one helper-thread wake-up) \
               instead of one fdatasync each; false = an fdatasync per partition, still in one \
@@ -609,7 +701,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.read.handles.per.shard",
-        default: Some("0"),
+        default: Value("0"),
+        kind: ConfigType::Int,
         doc: "Buffered segment read handles (open files) one shard keeps for fetches, least recently \
               used closed first; 0 = a quarter of the open-file limit left after 1024 reserved, split \
               over the shards (8..=4096 each).",
@@ -617,7 +710,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.level",
-        default: Some("info"),
+        default: Value("info"),
+        kind: ConfigType::String,
         doc: "error|warn|info|debug|trace|off; the MILLRACE_LOG variable overrides it.",
         apply: |c, v| {
             crate::logging::parse_level(v)?;
@@ -626,14 +720,16 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "storage.fault.plan",
-        default: Some(""),
+        default: Value(""),
+        kind: ConfigType::String,
         doc: "TEST ONLY: disk faults to inject (see storage::io::plan_text); refused unless \
               MILLRACE_ALLOW_FAULT_INJECTION=1.",
         apply: set_storage_fault_plan,
     },
     BrokerKey {
         name: "shutdown.timeout.ms",
-        default: Some("30000"),
+        default: Value("30000"),
+        kind: ConfigType::Int,
         doc: "Bound on a clean shutdown after SIGTERM/SIGINT; past it the broker exits 1 without the clean marker.",
         apply: |c, v| {
             let bound = int(v, SHUTDOWN_TIMEOUT_MS_MIN, SHUTDOWN_TIMEOUT_MS_MAX)?;
@@ -642,7 +738,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "initial.broker.registration.timeout.ms",
-        default: Some("60000"),
+        default: Value("60000"),
+        kind: ConfigType::Int,
         doc: "In a cluster: how long a starting broker may go unregistered with the active \
               controller (unreachable controllers, a duplicate node.id) before it exits 1.",
         apply: |c, v| {
@@ -654,7 +751,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "broker.session.timeout.ms",
-        default: Some("9000"),
+        default: Value("9000"),
+        kind: ConfigType::Int,
         doc: "In a cluster: an unfenced broker the active controller has not heard from this long \
               is fenced (its leaderships move); one whose connections to the controller all \
               closed is fenced sooner, after broker.heartbeat.interval.ms without a reconnect.",
@@ -665,7 +763,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "broker.heartbeat.interval.ms",
-        default: Some("2000"),
+        default: Value("2000"),
+        kind: ConfigType::Int,
         doc: "In a cluster: how often a broker heartbeats the active controller; at most half of \
               broker.session.timeout.ms.",
         apply: |c, v| {
@@ -675,7 +774,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "startup.timeout.ms",
-        default: Some("30000"),
+        default: Value("30000"),
+        kind: ConfigType::Int,
         doc: "Longest a start-up may go without progress (a shard joining, a partition opened); past it the broker exits 1 naming where each shard stands.",
         apply: |c, v| {
             let bound = int(v, STARTUP_TIMEOUT_MS_MIN, STARTUP_TIMEOUT_MS_MAX)?;
@@ -684,24 +784,12 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "http.listener",
-        default: Some("127.0.0.1:9644"),
+        default: Value("127.0.0.1:9644"),
+        kind: ConfigType::String,
         doc: "host:port of the HTTP endpoint (/metrics, /health, /ready); empty = off.",
         apply: |c, v| store(&mut c.http_listener, non_empty(v).map(str::to_string)),
     },
 ];
-
-/// Accepts a fault plan only when the environment explicitly allows it.
-fn set_storage_fault_plan(config: &mut Config, value: &str) -> Result<(), String> {
-    let plan = value.trim();
-    if !plan.is_empty() {
-        let env = crate::storage::io::FAULT_INJECTION_ENV;
-        if std::env::var(env).as_deref() != Ok("1") {
-            return Err(format!("a test-only setting: refused unless {env}=1"));
-        }
-        crate::storage::io::parse_fault_plan(plan)?;
-    }
-    store(&mut config.storage_fault_plan, plan.to_string())
-}
 
 /// The table entry of a key, if known.
 pub fn broker_key(name: &str) -> Option<&'static BrokerKey> {

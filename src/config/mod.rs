@@ -6,6 +6,7 @@
 //! more specific key beats its alias regardless of where it was written
 //! (`log.retention.ms` over `log.retention.hours`, `node.id` over `broker.id`).
 
+pub mod described;
 mod ignored_keys;
 mod key_values;
 pub mod keys;
@@ -15,7 +16,8 @@ pub mod properties;
 pub mod topic;
 mod topic_keys;
 
-pub use keys::{ignored_key, BrokerKey, IgnoredKey, BROKER_KEYS, IGNORED_KAFKA_KEYS};
+pub use described::{describe_broker_keys, BrokerConfigSource, BrokerSynonym, DescribedBrokerKey};
+pub use keys::{ignored_key, BrokerKey, IgnoredKey, KeyDefault, BROKER_KEYS, IGNORED_KAFKA_KEYS};
 pub use kraft::{ClusterMembership, KraftConfig};
 pub use listener::{
     ClientListener, ListenerAddr, ListenerIndex, NamedListener, DEFAULT_CLIENT_LISTENER_NAME,
@@ -190,6 +192,10 @@ pub struct Config {
     /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them, with why, once
     /// logging is up.
     pub ignored_keys: Vec<String>,
+    /// Every key set in the file or by `--override` (ignored Kafka keys
+    /// included), with its last value as written: DescribeConfigs reports
+    /// these as static broker configs, the others as defaults.
+    pub static_keys: Vec<(String, String)>,
 }
 
 /// Why the configuration could not be loaded.
@@ -290,7 +296,7 @@ impl Default for Config {
     fn default() -> Self {
         let mut config = Config::unset();
         for key in BROKER_KEYS {
-            if let Some(default) = key.default {
+            if let Some(default) = key.default_value() {
                 let applied = (key.apply)(&mut config, default);
                 debug_assert!(applied.is_ok(), "bad default for {}", key.name);
             }
@@ -383,6 +389,7 @@ impl Config {
             broker_heartbeat_interval_ms: 0,
             http_listener: None,
             ignored_keys: Vec::new(),
+            static_keys: Vec::new(),
         }
     }
 
@@ -405,11 +412,9 @@ impl Config {
         for entry in entries {
             if ignored_key(&entry.key).is_some() {
                 if !config.ignored_keys.contains(&entry.key) {
-                    config.ignored_keys.push(entry.key);
+                    config.ignored_keys.push(entry.key.clone());
                 }
-                continue;
-            }
-            if keys::broker_key(&entry.key).is_none() {
+            } else if keys::broker_key(&entry.key).is_none() {
                 return Err(ConfigError::UnknownKey {
                     suggestion: closest_key(&entry.key),
                     key: entry.key,
@@ -436,6 +441,7 @@ impl Config {
             .any(|e| e.key == "node.id" || e.key == "broker.id");
         config.resolve_listeners(node_id_set)?;
         config.check_broker_session()?;
+        config.static_keys = latest.into_iter().map(|e| (e.key, e.value)).collect();
         Ok(config)
     }
 
@@ -589,9 +595,9 @@ impl Config {
 
 fn default_label(key: &BrokerKey) -> &'static str {
     match key.default {
-        Some("") => "(none)",
-        Some(default) => default,
-        None => "(alias)",
+        KeyDefault::Value("") => "(none)",
+        KeyDefault::Value(default) => default,
+        KeyDefault::AliasOf(_) => "(alias)",
     }
 }
 

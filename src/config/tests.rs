@@ -59,7 +59,7 @@ fn defaults_match_kafka() {
 fn every_default_parses() {
     let mut config = Config::default();
     for key in BROKER_KEYS {
-        if let Some(default) = key.default {
+        if let Some(default) = key.default_value() {
             assert_eq!((key.apply)(&mut config, default), Ok(()), "{}", key.name);
         }
     }

@@ -29,12 +29,16 @@ pub enum ConfigType {
     String,
     /// A 32-bit integer.
     Int,
+    /// A 16-bit integer.
+    Short,
     /// A 64-bit integer.
     Long,
     /// A floating-point number.
     Double,
     /// A comma-separated list.
     List,
+    /// A secret: DescribeConfigs marks it sensitive and never shows its value.
+    Password,
 }
 
 impl ConfigType {
@@ -44,9 +48,11 @@ impl ConfigType {
             ConfigType::Boolean => 1,
             ConfigType::String => 2,
             ConfigType::Int => 3,
+            ConfigType::Short => 4,
             ConfigType::Long => 5,
             ConfigType::Double => 6,
             ConfigType::List => 7,
+            ConfigType::Password => 9,
         }
     }
 }

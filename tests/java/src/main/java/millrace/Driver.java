@@ -48,6 +48,7 @@ public final class Driver {
             case "group-rebalance" -> GroupRebalance::run;
             case "group-static" -> GroupStatic::run;
             case "admin" -> AdminScenario::run;
+            case "broker-configs" -> BrokerConfigs::run;
             case "epoch-validation" -> EpochValidation::run;
             case "word-count" -> WordCount::run;
             case "word-count-exactly-once" -> WordCount::runExactlyOnce;
