@@ -65,6 +65,27 @@ def file_broker(request):
         handle.kill()
 
 
+def file_node(tmp_path, name, lines, port):
+    """A `FileBroker` (not started) for a server.properties in tmp_path/name holding `lines` and
+    its own log.dirs."""
+    directory = tmp_path / name
+    data_dir = directory / "data"
+    data_dir.mkdir(parents=True)
+    config_file = directory / "server.properties"
+    config_file.write_text("".join(f"{line}\n" for line in [f"log.dirs={data_dir}", *lines]))
+    return FileBroker(config_file, port, data_dir)
+
+
+@pytest.fixture
+def file_nodes(request):
+    """A list the test appends its `FileBroker`s to; each is killed at the end."""
+    started = []
+    request.node.millrace_brokers = started
+    yield started
+    for node in started:
+        node.kill()
+
+
 def serve_refused(config_file):
     """Runs `millrace serve FILE` expecting a refusal; returns (exit code, stderr)."""
     try:

@@ -17,7 +17,7 @@ from clients import consume_all, new_producer, produce_all, quiet_config, unique
 from cluster_fixture import distinct_free_ports
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
-from kraft_files import FileBroker
+from kraft_files import file_node, file_nodes  # noqa: F401 (a fixture)
 
 ADMIN_TIMEOUT_S = 30
 MESSAGES = 20
@@ -46,22 +46,6 @@ pytestmark = pytest.mark.skipif(not host_has_dual_stack(),
                                 reason="this host has no IPv6 loopback or binds IPv6 only")
 
 
-@pytest.fixture
-def nodes(request):
-    started = []
-    request.node.millrace_brokers = started
-    yield started
-    for node in started:
-        node.kill()
-
-
-def start_node(tmp_path, name, lines, port):
-    directory = tmp_path / name
-    data_dir = directory / "data"
-    data_dir.mkdir(parents=True)
-    config_file = directory / "server.properties"
-    config_file.write_text("".join(f"{line}\n" for line in [f"log.dirs={data_dir}", *lines]))
-    return FileBroker(config_file, port, data_dir)
 
 
 def api_versions_over(family_host, port):
@@ -70,10 +54,10 @@ def api_versions_over(family_host, port):
         return kafka_wire.api_versions_v0(sock)
 
 
-def test_an_empty_listener_host_serves_ipv6_and_ipv4(tmp_path, nodes):
+def test_an_empty_listener_host_serves_ipv6_and_ipv4(tmp_path, file_nodes):
     (port,) = distinct_free_ports(1)
-    broker = start_node(tmp_path, "broker", [f"listeners=PLAINTEXT://:{port}", "num.shards=1"], port)
-    nodes.append(broker)
+    broker = file_node(tmp_path, "broker", [f"listeners=PLAINTEXT://:{port}", "num.shards=1"], port)
+    file_nodes.append(broker)
     broker.start()
 
     for host in ("::1", "127.0.0.1"):
@@ -90,12 +74,12 @@ def test_an_empty_listener_host_serves_ipv6_and_ipv4(tmp_path, nodes):
     assert [value for _, _, value in read[0]] == [value for _, value in messages]
 
 
-def test_an_ipv4_member_on_a_dual_stack_listener_shows_as_ipv4(tmp_path, nodes):
+def test_an_ipv4_member_on_a_dual_stack_listener_shows_as_ipv4(tmp_path, file_nodes):
     (port,) = distinct_free_ports(1)
     lines = [f"listeners=PLAINTEXT://:{port}", f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
              "num.shards=1"]
-    broker = start_node(tmp_path, "broker", lines, port)
-    nodes.append(broker)
+    broker = file_node(tmp_path, "broker", lines, port)
+    file_nodes.append(broker)
     broker.start()
     bootstrap = f"127.0.0.1:{port}"
     topic, group = unique_topic("dual-stack-group"), unique_topic("dual-stack-member")
@@ -123,7 +107,7 @@ def listed_broker_ids(bootstrap):
         return repr(error)
 
 
-def test_voters_at_ipv6_addresses_form_a_cluster_on_empty_host_controller_listeners(tmp_path, nodes):
+def test_voters_at_ipv6_addresses_form_a_cluster_on_empty_host_controller_listeners(tmp_path, file_nodes):
     """Each voters entry names `[::1]:port`; each node's CONTROLLER listener is `:port`. The
     start-up check that a voter listens where its entry says accepts it (the listener binds `::`),
     and the Raft links run over IPv6."""
@@ -140,10 +124,10 @@ def test_voters_at_ipv6_addresses_form_a_cluster_on_empty_host_controller_listen
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{client[i]}",
             "num.shards=1",
         ]
-        nodes.append(start_node(tmp_path, f"node{i + 1}", lines, client[i]))
-    for node in nodes:
+        file_nodes.append(file_node(tmp_path, f"node{i + 1}", lines, client[i]))
+    for node in file_nodes:
         node.launch()
-    for node in nodes:
+    for node in file_nodes:
         node.wait_ready()
     bootstrap = ",".join(f"127.0.0.1:{port}" for port in client)
     deadline = time.monotonic() + BROKERS_LISTED_TIMEOUT_S

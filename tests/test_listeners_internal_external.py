@@ -9,14 +9,12 @@ which listener an answer describes shows in its host."""
 
 import time
 
-import pytest
-
 from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
 from cluster_fixture import distinct_free_ports
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from java_clients import tool_ok
-from kraft_files import FileBroker
+from kraft_files import file_node, file_nodes  # noqa: F401 (a fixture)
 
 ADMIN_TIMEOUT_S = 30
 MESSAGES = 300
@@ -48,22 +46,6 @@ def listener_lines(internal_port, external_port, controller_port=None):
     ]
 
 
-def start_node(tmp_path, name, lines, port):
-    directory = tmp_path / name
-    data_dir = directory / "data"
-    data_dir.mkdir(parents=True)
-    config_file = directory / "server.properties"
-    config_file.write_text("".join(f"{line}\n" for line in [f"log.dirs={data_dir}", *lines]))
-    return FileBroker(config_file, port, data_dir)
-
-
-@pytest.fixture
-def nodes(request):
-    started = []
-    request.node.millrace_brokers = started
-    yield started
-    for node in started:
-        node.kill()
 
 
 def metadata_brokers(bootstrap):
@@ -98,10 +80,10 @@ def group_round_trip(bootstrap, topic, expected):
     assert sum(tp.offset for tp in committed) == len(expected), committed
 
 
-def test_single_node_serves_each_listener_with_its_own_addresses(tmp_path, nodes):
+def test_single_node_serves_each_listener_with_its_own_addresses(tmp_path, file_nodes):
     internal, external = distinct_free_ports(2)
-    node = start_node(tmp_path, "single", ["node.id=1", *listener_lines(internal, external)], external)
-    nodes.append(node.start())
+    node = file_node(tmp_path, "single", ["node.id=1", *listener_lines(internal, external)], external)
+    file_nodes.append(node.start())
     inside, outside = f"{INTERNAL_HOST}:{internal}", f"{EXTERNAL_HOST}:{external}"
 
     assert metadata_brokers(inside) == [(1, INTERNAL_HOST, internal)]
@@ -135,7 +117,7 @@ def wait_until(check, timeout_s, what):
         time.sleep(POLL_INTERVAL_S)
 
 
-def test_cluster_replicates_over_internal_and_answers_clients_on_external(tmp_path, nodes):
+def test_cluster_replicates_over_internal_and_answers_clients_on_external(tmp_path, file_nodes):
     ports = distinct_free_ports(3 * CLUSTER_NODES)
     internal, external, controller = (ports[i::3] for i in range(3))
     voters = ",".join(f"{i + 1}@{INTERNAL_HOST}:{controller[i]}" for i in range(CLUSTER_NODES))
@@ -147,11 +129,11 @@ def test_cluster_replicates_over_internal_and_answers_clients_on_external(tmp_pa
             "controller.listener.names=CONTROLLER",
             *listener_lines(internal[i], external[i], controller[i]),
         ]
-        node = start_node(tmp_path, f"node{i + 1}", lines, external[i])
-        nodes.append(node)
-    for node in nodes:
+        node = file_node(tmp_path, f"node{i + 1}", lines, external[i])
+        file_nodes.append(node)
+    for node in file_nodes:
         node.launch()
-    for node in nodes:
+    for node in file_nodes:
         node.wait_ready()
     outside = ",".join(f"{EXTERNAL_HOST}:{port}" for port in external)
     inside = f"{INTERNAL_HOST}:{internal[0]}"
