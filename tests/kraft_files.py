@@ -76,6 +76,17 @@ def file_node(tmp_path, name, lines, port):
     return FileBroker(config_file, port, data_dir)
 
 
+def combined_voter_lines(node_id, voters):
+    """The KRaft lines of a `broker,controller` node `node_id` of the quorum `voters`
+    (`id@host:port,...`), its controller listener named CONTROLLER."""
+    return [
+        "process.roles=broker,controller",
+        f"node.id={node_id}",
+        f"controller.quorum.voters={voters}",
+        "controller.listener.names=CONTROLLER",
+    ]
+
+
 @pytest.fixture
 def file_nodes(request):
     """A list the test appends its `FileBroker`s to; each is killed at the end."""

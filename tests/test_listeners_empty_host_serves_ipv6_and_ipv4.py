@@ -17,7 +17,7 @@ from clients import consume_all, new_producer, produce_all, quiet_config, unique
 from cluster_fixture import distinct_free_ports
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
-from kraft_files import file_node, file_nodes  # noqa: F401 (a fixture)
+from kraft_files import combined_voter_lines, file_node, file_nodes  # noqa: F401 (a fixture)
 
 ADMIN_TIMEOUT_S = 30
 MESSAGES = 20
@@ -116,10 +116,7 @@ def test_voters_at_ipv6_addresses_form_a_cluster_on_empty_host_controller_listen
     voters = ",".join(f"{i + 1}@[::1]:{controller[i]}" for i in range(CLUSTER_NODES))
     for i in range(CLUSTER_NODES):
         lines = [
-            "process.roles=broker,controller",
-            f"node.id={i + 1}",
-            f"controller.quorum.voters={voters}",
-            "controller.listener.names=CONTROLLER",
+            *combined_voter_lines(i + 1, voters),
             f"listeners=PLAINTEXT://:{client[i]},CONTROLLER://:{controller[i]}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{client[i]}",
             "num.shards=1",

@@ -14,7 +14,7 @@ from cluster_fixture import distinct_free_ports
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from java_clients import tool_ok
-from kraft_files import file_node, file_nodes  # noqa: F401 (a fixture)
+from kraft_files import combined_voter_lines, file_node, file_nodes  # noqa: F401 (a fixture)
 
 ADMIN_TIMEOUT_S = 30
 MESSAGES = 300
@@ -123,10 +123,7 @@ def test_cluster_replicates_over_internal_and_answers_clients_on_external(tmp_pa
     voters = ",".join(f"{i + 1}@{INTERNAL_HOST}:{controller[i]}" for i in range(CLUSTER_NODES))
     for i in range(CLUSTER_NODES):
         lines = [
-            "process.roles=broker,controller",
-            f"node.id={i + 1}",
-            f"controller.quorum.voters={voters}",
-            "controller.listener.names=CONTROLLER",
+            *combined_voter_lines(i + 1, voters),
             *listener_lines(internal[i], external[i], controller[i]),
         ]
         node = file_node(tmp_path, f"node{i + 1}", lines, external[i])
