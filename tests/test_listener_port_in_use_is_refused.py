@@ -157,3 +157,46 @@ def test_a_restart_on_a_port_with_closed_connections_in_time_wait_is_not_refused
         assert failed.value.errno == errno.EADDRINUSE
     handle.start()
     assert handle.alive(), handle.stderr_tail()
+
+
+# Rounds of two copies started together: the window between a copy's probe and its shards'
+# bind is wide enough that, before port claims, both copies passed in most rounds.
+SIMULTANEOUS_ROUNDS = 3
+# Once the refused copy exited, the one left must still serve this long later.
+SURVIVOR_CHECK_S = 1.0
+
+
+def test_two_copies_started_at_the_same_instant_one_is_refused(tmp_path):
+    """An exact copy of a broker's settings (only log.dirs differs) started at the very moment
+    the broker starts: neither listens yet when the other probes the port. One of the two
+    must be refused, exactly as a copy started later is."""
+    for attempt in range(SIMULTANEOUS_ROUNDS):
+        port = free_port()
+        copies, logs = [], []
+        for name in ("a", "b"):
+            data_dir = tmp_path / f"{attempt}-{name}" / "data"
+            data_dir.mkdir(parents=True)
+            logs.append(tmp_path / f"{attempt}-{name}" / "stderr.log")
+            copies.append((serve_command(data_dir, port), logs[-1]))
+        processes = []
+        try:
+            for cmd, log_path in copies:
+                with open(log_path, "wb") as log:
+                    processes.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                                      stderr=log))
+            deadline = time.monotonic() + EXIT_DEADLINE_S
+            while time.monotonic() < deadline and all(p.poll() is None for p in processes):
+                time.sleep(EXIT_POLL_INTERVAL_S)
+            time.sleep(SURVIVOR_CHECK_S)
+            codes = [p.poll() for p in processes]
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        texts = [log.read_text(errors="replace")[-2000:] for log in logs]
+        assert sorted(codes, key=lambda c: c is None) == [EXIT_REFUSED, None], (
+            f"round {attempt}: exit codes {codes} (None = still running): both copies must not "
+            f"serve port {port}, and one must keep serving\n" + "\n---\n".join(texts))
+        refused = texts[codes.index(EXIT_REFUSED)]
+        assert f"{HOST}:{port}" in refused and "in use" in refused.lower(), refused

@@ -12,6 +12,8 @@ use crate::config::Config;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{self as unix, UnixDatagram};
 use std::time::{Duration, Instant};
 
 /// The kernel's tables of this network namespace's TCP sockets.
@@ -25,6 +27,23 @@ const TCP_STATE_LISTEN: &str = "0A";
 const DEPARTING_LISTENER_WAIT_MS_MAX: u64 = 5_000;
 /// Pause between two probes of an address a listener holds.
 const PROBE_RETRY_INTERVAL_MS: u64 = 20;
+/// Prefix of the abstract Unix socket name a broker holds for each listener
+/// address (see [`PortClaims`]).
+const CLAIM_NAME_PREFIX: &str = "millrace-listener-";
+
+/// The listener addresses this process claimed, held until it exits.
+///
+/// The probe below sees a broker that listens, but two copies started at the
+/// same instant both probe before either listens, and both pass. So each
+/// address is first claimed: an abstract Unix socket named after it is
+/// bound. Abstract names live in the network namespace, as ports do; a
+/// second bind of one fails at once (EADDRINUSE), whoever is faster; and
+/// the kernel drops the name when the process exits, however it exits, so a
+/// killed broker leaves nothing to clean up.
+#[derive(Debug)]
+pub struct PortClaims {
+    _held: Vec<UnixDatagram>,
+}
 
 /// Fails naming the listener and its address when another process listens
 /// on an address this node binds: the client listeners, and the CONTROLLER
@@ -41,10 +60,10 @@ const PROBE_RETRY_INTERVAL_MS: u64 = 20;
 /// it counts only when the kernel's socket tables also show a listener on the
 /// port (when they cannot be read, the shards bind as before), and only if
 /// that listener is still there after [`DEPARTING_LISTENER_WAIT_MS_MAX`].
-/// Port 0 is not probed: each bind of it takes a free port of its own. Two
-/// brokers starting at the same instant can both pass; a running one is
-/// always seen.
-pub fn refuse_listeners_in_use(config: &Config, cluster: bool) -> Result<(), String> {
+/// Port 0 is not probed: each bind of it takes a free port of its own. Each
+/// address is claimed first ([`PortClaims`], kept by the caller until
+/// exit), so of two copies started at the same instant one is refused.
+pub fn refuse_listeners_in_use(config: &Config, cluster: bool) -> Result<PortClaims, String> {
     let kraft = &config.kraft;
     let clients = kraft
         .serves_clients()
@@ -63,6 +82,7 @@ pub fn refuse_listeners_in_use(config: &Config, cluster: bool) -> Result<(), Str
         .flatten()
         .map(|l| (l.name.as_str(), &l.addr));
     let deadline = Instant::now() + Duration::from_millis(DEPARTING_LISTENER_WAIT_MS_MAX);
+    let mut claims = PortClaims { _held: Vec::new() };
     for (name, addr) in clients.chain(controller).filter(|(_, a)| a.port != 0) {
         let address = addr.socket_address();
         // The shards bind the first address the name resolves to, as here.
@@ -73,18 +93,51 @@ pub fn refuse_listeners_in_use(config: &Config, cluster: bool) -> Result<(), Str
         let Some(resolved) = resolved else {
             continue;
         };
+        let in_use = |e: io::Error| {
+            format!(
+                "listeners: cannot listen on {address} (listener {name}): {e}: another process \
+                 (a millrace or Kafka broker?) is listening on it; stop it, or give this broker \
+                 its own port"
+            )
+        };
+        claims
+            ._held
+            .push(claim(resolved, deadline).map_err(in_use)?);
         while let Some(e) = held_by_a_listener(resolved, name) {
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "listeners: cannot listen on {address} (listener {name}): {e}: another \
-                     process (a millrace or Kafka broker?) is listening on it; stop it, or give \
-                     this broker its own port"
-                ));
+                return Err(in_use(e));
             }
             std::thread::sleep(Duration::from_millis(PROBE_RETRY_INTERVAL_MS));
         }
     }
-    Ok(())
+    Ok(claims)
+}
+
+/// Claims `address` for this process (see [`PortClaims`]), waiting until
+/// `deadline` for a departing broker's claim to go; EADDRINUSE after that.
+/// A claim that cannot be made for another reason (no Unix sockets) is
+/// logged and skipped: the probe still sees a broker that listens.
+fn claim(address: SocketAddr, deadline: Instant) -> io::Result<UnixDatagram> {
+    let name = format!("{CLAIM_NAME_PREFIX}{address}");
+    let claim_address = unix::SocketAddr::from_abstract_name(name.as_bytes())?;
+    loop {
+        match UnixDatagram::bind_addr(&claim_address) {
+            Ok(held) => return Ok(held),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(PROBE_RETRY_INTERVAL_MS));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{e} (another millrace on this host claims it)"),
+                ))
+            }
+            Err(e) => {
+                log::warn!("listener address {address}: cannot claim it ({e}): two copies started at once could both listen on it");
+                return UnixDatagram::unbound();
+            }
+        }
+    }
 }
 
 /// The probe's EADDRINUSE when a listening socket holds `address`; `None`
@@ -174,5 +227,18 @@ mod tests {
         assert!(listening_on_port(port).unwrap());
         drop(held);
         assert!(!listening_on_port(port).unwrap());
+    }
+
+    #[test]
+    fn an_address_claimed_here_cannot_be_claimed_again_until_released() {
+        let address: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let first = claim(address, Instant::now()).unwrap();
+        let again = claim(address, Instant::now()).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AddrInUse, "{again}");
+        assert!(again.to_string().contains("another millrace"), "{again}");
+        let other: SocketAddr = "127.0.0.2:9".parse().unwrap();
+        drop(claim(other, Instant::now()).unwrap());
+        drop(first);
+        drop(claim(address, Instant::now()).unwrap());
     }
 }

@@ -120,7 +120,8 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
     let fresh = !data_dir.join(store::META_PROPERTIES_FILE_NAME).exists();
     let cluster = crate::cluster::member::is_cluster(&config);
     // Before anything is written: a port another process listens on refuses the start.
-    super::listen_probe::refuse_listeners_in_use(&config, cluster).map_err(StartError)?;
+    let _port_claims =
+        super::listen_probe::refuse_listeners_in_use(&config, cluster).map_err(StartError)?;
     let derived = (cluster && fresh && config.cluster_id.is_none())
         .then(|| crate::cluster::member::derived_cluster_id(&config));
     let cluster_id = config.cluster_id.as_deref().or(derived.as_deref());
