@@ -87,6 +87,11 @@ def test_the_proxy_tells_brokers_from_clients():
     # RaftRequest::Broker(bytes) holding RpcRequest::Heartbeat { broker_id: 3, .. } (zigzag).
     heartbeat = uv(1) + uv(6) + uv(7)
     assert raft_identify(uv(4) + uv(len(heartbeat)) + heartbeat) == 3
+    # AlterPartition and AllocateProducerIds { broker_id: 2, .. }: a new connection's first call
+    # may be one of them.
+    for variant in (7, 9):
+        call = uv(variant) + uv(4) + uv(7)
+        assert raft_identify(uv(4) + uv(len(call)) + call) == 2
     # A forwarded CreateTopics names no broker.
     assert raft_identify(uv(4) + uv(2) + uv(2) + uv(0)) == CLIENT
     assert raft_identify(b"") == CLIENT

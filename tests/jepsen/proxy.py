@@ -129,18 +129,20 @@ def kafka_identify(frame):
 
 # RaftRequest variants (src/cluster/raft/wire.rs) whose first field is the sender's vote, and the
 # broker-to-controller one; RpcRequest variants that start with the broker id
-# (src/cluster/member/rpc.rs: Register, Heartbeat).
+# (src/cluster/member/rpc.rs: Register, Heartbeat, AlterPartition, AllocateProducerIds). A
+# broker's call opens a new connection when its last one timed out, and that connection's first
+# request may be any of them: one left out would pass as a client's, through every fault.
 RAFT_VOTE_FIRST_VARIANTS = (0, 1, 2, 3)
 RAFT_BROKER_VARIANT = 4
-BROKER_RPC_ID_FIRST_VARIANTS = (0, 1)
+BROKER_RPC_ID_FIRST_VARIANTS = (0, 1, 7, 9)
 
 
 def raft_identify(frame):
     """The node id that sent this first frame (without its length prefix) on a CONTROLLER
     connection: postcard of a RaftRequest. AppendEntries, Vote, PreVote and SnapshotChunk start
     with the sender's vote (term, then its node id: it leads or is the candidate); Broker
-    carries a broker RPC whose Register and Heartbeat start with the broker id. Anything else
-    (a forwarded admin request) is CLIENT."""
+    carries a broker RPC whose Register, Heartbeat, AlterPartition and AllocateProducerIds start
+    with the broker id. Anything else (a forwarded admin request) is CLIENT."""
     try:
         variant, pos = _uvarint(frame, 0)
         if variant in RAFT_VOTE_FIRST_VARIANTS:

@@ -16,15 +16,23 @@ use crate::shard::calls::cluster::allocate_producer_ids;
 use crate::shard::ShardContext;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use std::rc::Rc;
+use std::time::Duration;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 /// `producerId` / `producerEpoch` of a request that names no producer.
 const NO_PRODUCER_ID: i64 = -1;
 const NO_PRODUCER_EPOCH: i16 = -1;
-/// Block fetches one InitProducerId may wait for before it answers
-/// COORDINATOR_NOT_AVAILABLE (the client retries).
-const BLOCK_ATTEMPTS_MAX: usize = 3;
+/// How long an InitProducerId with no id left waits for the block being
+/// fetched before it answers COORDINATOR_LOAD_IN_PROGRESS (the client
+/// retries, on whichever broker it picks). Kafka's RPCProducerIdManager
+/// answers at once (KAFKA-14694); a short wait saves the usual case, a
+/// controller answering within milliseconds, an error and a retry. A
+/// controller whose answers never come (this broker cut off from it one way)
+/// would otherwise hold the client for the controller call's whole retry
+/// budget, past an idempotent producer's message timeout: it sends nothing
+/// before it has an id.
+const BLOCK_WAIT: Duration = Duration::from_millis(2_000);
 
 /// Answers an InitProducerId request.
 pub async fn handle(
@@ -49,42 +57,64 @@ pub async fn handle(
     respond(meta, &response)
 }
 
-/// The next id of this shard's blocks, fetching a block when none is left
-/// (and the next one ahead of need).
+/// The next id of this shard's blocks, or a retriable error when none comes
+/// within BLOCK_WAIT (the fetch goes on, for the next request).
 async fn cluster_producer_id(ctx: &Rc<ShardContext>) -> Result<i64, i16> {
-    for _ in 0..BLOCK_ATTEMPTS_MAX {
-        let id = ctx.control.producer_id_blocks.borrow_mut().take();
-        if let Some(id) = id {
-            let wants = ctx.control.producer_id_blocks.borrow().wants_block();
-            if wants && ctx.control.producer_id_fetch.borrow().is_none() {
-                let ctx = ctx.clone();
-                glommio::spawn_local(async move { fetch_block(&ctx).await }).detach();
-            }
-            return Ok(id);
-        }
-        fetch_block(ctx).await;
+    if let Some(id) = take_id(ctx) {
+        return Ok(id);
     }
-    Err(error_code::COORDINATOR_NOT_AVAILABLE)
+    id_after_fetch(block_fetch(ctx), BLOCK_WAIT, || take_id(ctx)).await
 }
 
-/// Fetches a block into this shard's blocks, or waits for the fetch under way.
-async fn fetch_block(ctx: &Rc<ShardContext>) {
+/// An id from `take` once `fetched` fires within `wait`, else a retriable
+/// error: COORDINATOR_LOAD_IN_PROGRESS while the fetch goes on,
+/// COORDINATOR_NOT_AVAILABLE when it ended without a block for this request
+/// (the controller refused or was not found, or other requests took it).
+async fn id_after_fetch(
+    fetched: LocalEvent,
+    wait: Duration,
+    take: impl FnOnce() -> Option<i64>,
+) -> Result<i64, i16> {
+    if !fetched.fired_within(wait).await {
+        return Err(error_code::COORDINATOR_LOAD_IN_PROGRESS);
+    }
+    take().ok_or(error_code::COORDINATOR_NOT_AVAILABLE)
+}
+
+/// Takes the next id, starting the next block's fetch ahead of need.
+fn take_id(ctx: &Rc<ShardContext>) -> Option<i64> {
+    let id = ctx.control.producer_id_blocks.borrow_mut().take()?;
+    if ctx.control.producer_id_blocks.borrow().wants_block() {
+        block_fetch(ctx);
+    }
+    Some(id)
+}
+
+/// The event the block fetch under way fires when it ends, starting one in
+/// the background when none is under way.
+fn block_fetch(ctx: &Rc<ShardContext>) -> LocalEvent {
     let running = ctx.control.producer_id_fetch.borrow().clone();
     if let Some(fetched) = running {
-        return fetched.wait().await;
+        return fetched;
     }
     let fetched = LocalEvent::default();
     *ctx.control.producer_id_fetch.borrow_mut() = Some(fetched.clone());
-    match allocate_producer_ids(ctx).await {
-        Ok((first, len)) => ctx
-            .control
-            .producer_id_blocks
-            .borrow_mut()
-            .add_block(first, len),
-        Err(code) => log::info!("no producer id block from the controller: error {code}"),
-    }
-    *ctx.control.producer_id_fetch.borrow_mut() = None;
-    fetched.fire();
+    let ctx = ctx.clone();
+    let done = fetched.clone();
+    glommio::spawn_local(async move {
+        match allocate_producer_ids(&ctx).await {
+            Ok((first, len)) => ctx
+                .control
+                .producer_id_blocks
+                .borrow_mut()
+                .add_block(first, len),
+            Err(code) => log::info!("no producer id block from the controller: error {code}"),
+        }
+        *ctx.control.producer_id_fetch.borrow_mut() = None;
+        done.fire();
+    })
+    .detach();
+    fetched
 }
 
 /// Why the request gets no id: Kafka's checks (an id without an epoch or the
@@ -120,6 +150,38 @@ mod tests {
             .with_transactional_id(None)
             .with_producer_id(ProducerId(producer_id))
             .with_producer_epoch(epoch)
+    }
+
+    #[test]
+    fn a_block_fetch_that_does_not_end_in_time_is_answered_load_in_progress() {
+        // The controller's answers held: the request must not wait for the
+        // fetch's whole retry budget, nor take an id the fetch never gave.
+        crate::storage::tests::run(async {
+            let never = LocalEvent::default();
+            let started = std::time::Instant::now();
+            let wait = Duration::from_millis(50);
+            let answer = id_after_fetch(never, wait, || Some(7)).await;
+            assert_eq!(answer, Err(error_code::COORDINATOR_LOAD_IN_PROGRESS));
+            assert!(started.elapsed() >= wait);
+            assert!(started.elapsed() < Duration::from_secs(5));
+        });
+    }
+
+    #[test]
+    fn an_ended_block_fetch_gives_an_id_or_coordinator_not_available() {
+        crate::storage::tests::run(async {
+            let fetched = LocalEvent::default();
+            fetched.fire();
+            let wait = Duration::from_secs(60);
+            assert_eq!(
+                id_after_fetch(fetched.clone(), wait, || Some(7)).await,
+                Ok(7)
+            );
+            assert_eq!(
+                id_after_fetch(fetched, wait, || None).await,
+                Err(error_code::COORDINATOR_NOT_AVAILABLE)
+            );
+        });
     }
 
     #[test]
