@@ -61,9 +61,9 @@ ZOMBIE_PREFIX = "zombie"
 ZOMBIE_ACKS_ALL_TIMEOUT_MS = 5000
 
 
-def produce_for(name, cluster, history, seconds):
+def produce_for(name, bootstrap, history, seconds):
     """An acks=all idempotent producer recording into `history` for `seconds`."""
-    producer = workload.Producer(name, cluster.bootstrap, TOPIC, 1, history, LOAD_RATE_PER_S)
+    producer = workload.Producer(name, bootstrap, TOPIC, 1, history, LOAD_RATE_PER_S)
     producer.start()
     try:
         time.sleep(seconds)
@@ -145,7 +145,7 @@ def test_leader_cut_off_heals_steps_down_and_truncates(
         create_topic_led_by(cluster, old)
         history_path = tmp_path / "history.jsonl"
         history = h.History(history_path)
-        produce_for("before", cluster, history, LOAD_S)
+        produce_for("before", cluster.bootstrap, history, LOAD_S)
 
         cut_off(proxies, fault, old, cluster.nodes)
         answers = {}
@@ -167,7 +167,11 @@ def test_leader_cut_off_heals_steps_down_and_truncates(
                f"produce: {answers['acks=all']}")
 
         elected = new_leader(cluster, 0, old)
-        produce_for("during", cluster, history, LOAD_S)
+        # A client on the majority's side: one whose only connection is to the cut-off broker
+        # retries there (its InitProducerId, its produce after the stale Metadata that broker
+        # serves) until the heal, as it would with Kafka's brokers.
+        majority = ",".join(cluster.node(b).bootstrap for b in sorted(cluster.nodes) if b != old)
+        produce_for("during", majority, history, LOAD_S)
         # Where the old leader's log ends: past the last batch it took (an acks=all batch may
         # be appended and then time out unacknowledged).
         old_end = max([base + ZOMBIE_BATCH_RECORDS for key, (error, base) in answers.items()
@@ -194,7 +198,7 @@ def test_leader_cut_off_heals_steps_down_and_truncates(
         rejoined_s += stepped_down_s
         print(f"healed old leader {old}: stepped down {stepped_down_s:.1f} s, back in the ISR of "
               f"leader {leader} {rejoined_s:.1f} s after the heal")
-        produce_for("after", cluster, history, LOAD_S)
+        produce_for("after", cluster.bootstrap, history, LOAD_S)
         history.close()
         result = check_history_and_replicas(cluster, history_path, 1)
     finally:
@@ -217,8 +221,12 @@ def test_follower_cut_off_heals_and_rejoins_the_isr(millrace_cluster, tmp_path, 
                                                      f"replica.lag.time.max.ms={LAG_MS}"),
                                    proxies=proxies)
         workload.wait_for_brokers(cluster.node(1).bootstrap, cluster.nodes)
-        leader = run.create_topic(cluster.bootstrap, TOPIC, partitions=1)[0]
-        follower = next(b for b in sorted(cluster.nodes) if b != leader)
+        # Neither on the controller's Raft leader: the fault cuts the follower from the
+        # partition leader only, not the partition leader from the controller (a leader that
+        # cannot reach the controller is fenced instead of shrinking the ISR).
+        raft_leader = describe_quorum_v0(cluster.node(1).bootstrap)[1]
+        leader, follower = (b for b in sorted(cluster.nodes) if b != raft_leader)
+        create_topic_led_by(cluster, leader)
         wait_in_isr(cluster, leader, follower)
         history_path = tmp_path / "history.jsonl"
         history = h.History(history_path)
