@@ -32,7 +32,7 @@ const NO_PRODUCER_EPOCH: i16 = -1;
 /// would otherwise hold the client for the controller call's whole retry
 /// budget, past an idempotent producer's message timeout: it sends nothing
 /// before it has an id.
-const BLOCK_WAIT: Duration = Duration::from_millis(2_000);
+const BLOCK_WAIT_MS: u64 = 2_000;
 
 /// Answers an InitProducerId request.
 pub async fn handle(
@@ -58,12 +58,17 @@ pub async fn handle(
 }
 
 /// The next id of this shard's blocks, or a retriable error when none comes
-/// within BLOCK_WAIT (the fetch goes on, for the next request).
+/// within BLOCK_WAIT_MS (the fetch goes on, for the next request).
 async fn cluster_producer_id(ctx: &Rc<ShardContext>) -> Result<i64, i16> {
     if let Some(id) = take_id(ctx) {
         return Ok(id);
     }
-    id_after_fetch(block_fetch(ctx), BLOCK_WAIT, || take_id(ctx)).await
+    id_after_fetch(
+        block_fetch(ctx),
+        Duration::from_millis(BLOCK_WAIT_MS),
+        || take_id(ctx),
+    )
+    .await
 }
 
 /// An id from `take` once `fetched` fires within `wait`, else a retriable
