@@ -5,7 +5,9 @@ alike, as Apache Kafka's does (the JVM binds its wildcard `::`, which takes both
 address of this machine may listen on `CONTROLLER://:port`.
 
 An IPv4 client on that dual-stack socket is still an IPv4 client: DescribeGroups shows its host
-as `/127.0.0.1` (Kafka's form), not `/::ffff:127.0.0.1`."""
+as `/127.0.0.1` (Kafka's form), not `/::ffff:127.0.0.1`; an IPv6 one as Java prints it,
+`/0:0:0:0:0:0:0:1`. An empty host in `advertised.listeners` is advertised at this machine's name,
+as Kafka advertises its canonical host name there."""
 
 import socket
 import time
@@ -24,6 +26,7 @@ MESSAGES = 20
 GROUP_TIMEOUT_S = 60
 # Seen in a Kafka DescribeGroups answer for a member connected from 127.0.0.1.
 IPV4_MEMBER_HOST = "/127.0.0.1"
+IPV6_LOOPBACK_MEMBER_HOST = "/0:0:0:0:0:0:0:1"
 # The suite's clients keep to IPv4 (`quiet_config`); these take either family.
 ANY_FAMILY = {"broker.address.family": "any"}
 CLUSTER_NODES = 3
@@ -74,6 +77,49 @@ def test_an_empty_listener_host_serves_ipv6_and_ipv4(tmp_path, file_nodes):
     assert [value for _, _, value in read[0]] == [value for _, value in messages]
 
 
+def member_hosts(bootstrap, client_config, topic, group):
+    """The hosts DescribeGroups shows for one consumer of `group` subscribed to `topic`."""
+    consumer = Consumer({**client_config, "group.id": group, "auto.offset.reset": "earliest"})
+    try:
+        consumer.subscribe([topic])
+        admin = AdminClient(client_config)
+        for _ in range(GROUP_TIMEOUT_S * 2):
+            consumer.poll(0.5)
+            described = admin.describe_consumer_groups([group])[group].result(timeout=ADMIN_TIMEOUT_S)
+            if described.members:
+                return [m.host for m in described.members]
+        return []
+    finally:
+        consumer.close()
+
+
+def test_an_ipv6_member_shows_as_java_shows_an_ipv6_address(tmp_path, file_nodes):
+    (port,) = distinct_free_ports(1)
+    lines = [f"listeners=PLAINTEXT://:{port}", f"advertised.listeners=PLAINTEXT://[::1]:{port}",
+             "num.shards=1"]
+    broker = file_node(tmp_path, "broker", lines, port)
+    file_nodes.append(broker)
+    broker.start()
+    bootstrap = f"[::1]:{port}"
+    client_config = {**quiet_config(bootstrap), **ANY_FAMILY}
+    topic, group = unique_topic("v6-group"), unique_topic("v6-member")
+    produce_all(new_producer(bootstrap, **ANY_FAMILY), topic, [(None, b"one")])
+    # Java's Inet6Address.toString(): every group, none compressed.
+    assert member_hosts(bootstrap, client_config, topic, group) == [IPV6_LOOPBACK_MEMBER_HOST]
+
+
+def test_an_empty_advertised_host_is_this_machines_name(tmp_path, file_nodes):
+    """As Kafka advertises its canonical host name for `advertised.listeners=PLAINTEXT://:port`."""
+    (port,) = distinct_free_ports(1)
+    lines = [f"listeners=PLAINTEXT://127.0.0.1:{port}", f"advertised.listeners=PLAINTEXT://:{port}",
+             "num.shards=1"]
+    broker = file_node(tmp_path, "broker", lines, port)
+    file_nodes.append(broker)
+    broker.start()
+    listed = AdminClient(quiet_config(f"127.0.0.1:{port}")).list_topics(timeout=ADMIN_TIMEOUT_S).brokers
+    assert [(b.host, b.port) for b in listed.values()] == [(socket.gethostname(), port)]
+
+
 def test_an_ipv4_member_on_a_dual_stack_listener_shows_as_ipv4(tmp_path, file_nodes):
     (port,) = distinct_free_ports(1)
     lines = [f"listeners=PLAINTEXT://:{port}", f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
@@ -84,20 +130,7 @@ def test_an_ipv4_member_on_a_dual_stack_listener_shows_as_ipv4(tmp_path, file_no
     bootstrap = f"127.0.0.1:{port}"
     topic, group = unique_topic("dual-stack-group"), unique_topic("dual-stack-member")
     produce_all(new_producer(bootstrap), topic, [(None, b"one")])
-    consumer = Consumer({**quiet_config(bootstrap), "group.id": group, "auto.offset.reset": "earliest"})
-    try:
-        consumer.subscribe([topic])
-        admin = AdminClient(quiet_config(bootstrap))
-        members = []
-        for _ in range(GROUP_TIMEOUT_S * 2):
-            consumer.poll(0.5)
-            described = admin.describe_consumer_groups([group])[group].result(timeout=ADMIN_TIMEOUT_S)
-            members = described.members
-            if members:
-                break
-        assert [m.host for m in members] == [IPV4_MEMBER_HOST], members
-    finally:
-        consumer.close()
+    assert member_hosts(bootstrap, quiet_config(bootstrap), topic, group) == [IPV4_MEMBER_HOST]
 
 
 def listed_broker_ids(bootstrap):

@@ -10,7 +10,7 @@ pub(super) use super::key_values::int;
 use super::key_values::*;
 pub use super::key_values::{boolean, count_or_never};
 use super::kraft;
-use super::listener::parse_listener_list;
+use super::listener::{parse_advertised_listener_list, parse_listener_list};
 use super::topic::ConfigType;
 use super::Config;
 use KeyDefault::{AliasOf, Value};
@@ -97,7 +97,10 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         kind: ConfigType::List,
         doc: "NAME://host:port,...: the client listener's entry is given to clients in \
               Metadata; empty = listeners (all interfaces -> localhost).",
-        apply: |c, v| store(&mut c.kraft.advertised_listeners, parse_listener_list(v)?),
+        apply: |c, v| {
+            let listeners = parse_advertised_listener_list(v)?;
+            store(&mut c.kraft.advertised_listeners, listeners)
+        },
     },
     BrokerKey {
         name: "listener.security.protocol.map",

@@ -318,15 +318,15 @@ impl KraftConfig {
             .iter()
             .find(|l| l.addr.is_unspecified());
         if let Some(listener) = unroutable {
-            // Kafka's words for 0.0.0.0; `::` (or an empty host, which
-            // binds it) is as unroutable.
-            let host = match listener.addr.host.as_str() {
-                "0.0.0.0" => "0.0.0.0".to_string(),
-                other => format!("{other} ({listener}; an empty host means every interface)"),
-            };
+            // Kafka's words for 0.0.0.0 (it lets `::` through, which no
+            // client can dial either). An empty host never gets here: it
+            // was given this machine's name, as in Kafka.
             return Err(error(
                 "advertised.listeners",
-                format!("advertised.listeners cannot use the nonroutable meta-address {host}. Use a routable IP address."),
+                format!(
+                    "advertised.listeners cannot use the nonroutable meta-address {}. Use a routable IP address.",
+                    listener.addr.host
+                ),
             ));
         }
         Ok(())

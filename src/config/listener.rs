@@ -163,6 +163,42 @@ pub fn parse_listener_list(text: &str) -> Result<Vec<NamedListener>, String> {
     Ok(listeners)
 }
 
+/// Where this machine's name is (Linux): what an empty advertised host
+/// becomes.
+const HOSTNAME_PATH: &str = "/proc/sys/kernel/hostname";
+
+/// Parses `advertised.listeners`: as [`parse_listener_list`], but an entry
+/// with an empty host (`PLAINTEXT://:9092`) is advertised at this machine's
+/// name, as Kafka advertises its canonical host name there (millrace does
+/// not look the name up in DNS).
+pub fn parse_advertised_listener_list(text: &str) -> Result<Vec<NamedListener>, String> {
+    let mut listeners = parse_listener_list(text)?;
+    let entries = text.split(',').map(str::trim).filter(|e| !e.is_empty());
+    for (listener, entry) in listeners.iter_mut().zip(entries) {
+        let empty_host = entry
+            .split_once("://")
+            .is_some_and(|(_, address)| address.trim().starts_with(':'));
+        if empty_host {
+            listener.addr.host = this_machines_name()?;
+        }
+    }
+    Ok(listeners)
+}
+
+/// This machine's host name.
+fn this_machines_name() -> Result<String, String> {
+    let name = std::fs::read_to_string(HOSTNAME_PATH).map_err(|e| {
+        format!("an empty host is advertised at this machine's name: {HOSTNAME_PATH}: {e}")
+    })?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!(
+            "an empty host is advertised at this machine's name, and {HOSTNAME_PATH} is empty: name the host"
+        ));
+    }
+    Ok(name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +231,17 @@ mod tests {
         let two = parse_listener_list("PLAINTEXT://:9092, CONTROLLER://localhost:9093").unwrap();
         assert_eq!(two[1].to_string(), "CONTROLLER://localhost:9093");
         assert_eq!(parse_listener_list(" ").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn an_empty_advertised_host_is_this_machines_name() {
+        let name = this_machines_name().unwrap();
+        let parsed =
+            parse_advertised_listener_list("PLAINTEXT://:9092, INTERNAL://10.0.0.1:9094").unwrap();
+        assert_eq!(parsed[0].addr.socket_address(), format!("{name}:9092"));
+        assert_eq!(parsed[1].addr.socket_address(), "10.0.0.1:9094");
+        let literal = parse_advertised_listener_list("PLAINTEXT://[::]:9092").unwrap();
+        assert!(literal[0].addr.is_unspecified());
     }
 
     #[test]

@@ -8,17 +8,24 @@ use crate::protocol::piece::Piece;
 use crate::shard::calls::group::call_owner;
 use crate::shard::ShardContext;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 9 };
 
 /// A member's client host as Kafka shows it (Java's `InetAddress.toString()`,
-/// e.g. "/127.0.0.1"); "" when the peer address is unknown.
+/// e.g. "/127.0.0.1", and an IPv6 address uncompressed, "/0:0:0:0:0:0:0:1");
+/// "" when the peer address is unknown.
 pub fn client_host(peer: Option<SocketAddr>) -> String {
-    peer.map(|addr| format!("/{}", addr.ip()))
-        .unwrap_or_default()
+    match peer.map(|addr| addr.ip()) {
+        Some(IpAddr::V4(ip)) => format!("/{ip}"),
+        Some(IpAddr::V6(ip)) => {
+            let groups: Vec<String> = ip.segments().iter().map(|g| format!("{g:x}")).collect();
+            format!("/{}", groups.join(":"))
+        }
+        None => String::new(),
+    }
 }
 
 /// Answers a JoinGroup request.
@@ -73,6 +80,17 @@ fn with_protocol_name_as_kafka(response: JoinGroupResponse, version: i16) -> Joi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_host_is_shown_as_java_shows_it() {
+        let v4: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        assert_eq!(client_host(Some(v4)), "/127.0.0.1");
+        let v6: SocketAddr = "[::1]:5000".parse().unwrap();
+        assert_eq!(client_host(Some(v6)), "/0:0:0:0:0:0:0:1");
+        let lan: SocketAddr = "[fd00::2]:5000".parse().unwrap();
+        assert_eq!(client_host(Some(lan)), "/fd00:0:0:0:0:0:0:2");
+        assert_eq!(client_host(None), "");
+    }
 
     #[test]
     fn failed_join_has_a_null_protocol_name_from_v7_and_an_empty_one_before() {
