@@ -33,6 +33,13 @@
 //!   Kafka's at-least-once across a bump), and no producer is stuck: every
 //!   batch it made more than [`PRODUCER_SETTLE_MS`] before the end is
 //!   acknowledged.
+//!
+//! And leader-epoch fencing ([`zombie`]): a leader at a stale epoch
+//! acknowledges only what the current leader holds, raises its high
+//! watermark only over what the current ISR holds, and no produce is
+//! appended under an epoch its client did not name.
+
+mod zombie;
 
 use super::client::SimClient;
 use super::replica::SimReplica;
@@ -79,6 +86,12 @@ pub(super) struct Checker {
     /// The highest log start a leader moved to: records below it may be
     /// deleted, none at or above it.
     deleted_below: i64,
+    /// High watermark of each stale (leader, epoch) since first seen
+    /// stale ([`zombie`]).
+    stale_hw: BTreeMap<(ReplicaId, i32), i64>,
+    /// Acks of stale leaders checked, and rises of their high watermarks.
+    pub(super) stale_acks: u64,
+    pub(super) stale_hw_advances: u64,
     failure: Option<String>,
 }
 
@@ -296,6 +309,7 @@ impl Checker {
             self.record_leader(replica)?;
         }
         self.committed_prefixes(replicas)?;
+        self.stale_leaders(replicas, state)?;
         let current = replicas
             .iter()
             .find(|r| r.alive && r.id == state.leader)

@@ -98,6 +98,12 @@ pub(super) struct ProduceRequest {
     pub(super) stamp: ProducerStamp,
     /// The record's timestamp: when the client made it.
     pub(super) timestamp_ms: i64,
+    /// The leader epoch of the metadata it was sent by (KIP-320's
+    /// `current_leader_epoch`, modelled on Produce: see
+    /// `SimReplica::produce`): stale once the partition moved on while it
+    /// was in flight or held by a paused replica, future while the replica
+    /// has not heard of the state the client has.
+    pub(super) leader_epoch: i32,
 }
 
 /// One connection to a replica's process.
@@ -265,13 +271,15 @@ impl SimClient {
         }
     }
 
-    /// The requests to send now to `leader` (with its incarnation): every
-    /// unacknowledged record not sent on the current connection, oldest
-    /// first, on a new connection if there is none.
+    /// The requests to send now to `leader` (with its incarnation), named
+    /// by metadata at `leader_epoch`: every unacknowledged record not sent
+    /// on the current connection, oldest first, on a new connection if
+    /// there is none.
     pub(super) fn requests(
         &mut self,
         now_ms: u64,
         leader: Option<(ReplicaId, u32)>,
+        leader_epoch: i32,
     ) -> Vec<ProduceRequest> {
         let Some((replica, incarnation)) = leader else {
             return Vec::new();
@@ -301,6 +309,7 @@ impl SimClient {
                     records: unacked.records,
                     stamp: stamp(unacked.sequence),
                     timestamp_ms: unacked.timestamp_ms,
+                    leader_epoch,
                 });
             }
         }
@@ -389,6 +398,8 @@ mod tests {
 
     /// The leader's process, as the client addresses it.
     const LEADER: Option<(ReplicaId, u32)> = Some((1, 0));
+    /// Its leader epoch, as the client's metadata names it.
+    const LEADER_EPOCH: i32 = 0;
 
     /// A client with `batches` batches made and sent at `now_ms`.
     fn client_sending(batches: usize, now_ms: u64) -> (SimClient, Vec<ProduceRequest>) {
@@ -399,7 +410,7 @@ mod tests {
         for _ in 0..batches {
             client.make_batch(now_ms, &mut next_record, &mut prng);
         }
-        let requests = client.requests(now_ms, LEADER);
+        let requests = client.requests(now_ms, LEADER, LEADER_EPOCH);
         assert_eq!(requests.len(), batches);
         (client, requests)
     }
@@ -411,7 +422,7 @@ mod tests {
         while now + REQUEST_TIMEOUT_MS < DELIVERY_TIMEOUT_MS {
             now += REQUEST_TIMEOUT_MS;
             client.check_connection(now, LEADER);
-            let retry = client.requests(now, LEADER);
+            let retry = client.requests(now, LEADER, LEADER_EPOCH);
             assert_eq!(retry.len(), 1, "at {now} ms");
             assert_ne!(retry[0].conn, sent[0].conn, "on a new connection");
             assert_eq!(retry[0].stamp, sent[0].stamp, "its epoch and sequence");
@@ -424,7 +435,7 @@ mod tests {
         let (mut client, sent) = client_sending(2, 0);
         client.check_connection(DELIVERY_TIMEOUT_MS, LEADER);
         assert_eq!(client.epoch_bumps, 1);
-        let again = client.requests(DELIVERY_TIMEOUT_MS, LEADER);
+        let again = client.requests(DELIVERY_TIMEOUT_MS, LEADER, LEADER_EPOCH);
         let stamps: Vec<_> = again.iter().map(|r| r.stamp).collect();
         let first = sent[0].stamp;
         let second = ProducerStamp {
@@ -450,7 +461,7 @@ mod tests {
         // The later batch is refused because the first is missing: retried.
         client.on_answer(1, &sent[1], out_of_order);
         assert_eq!(client.epoch_bumps, 0);
-        let retried = client.requests(1 + RETRY_BACKOFF_MS, LEADER);
+        let retried = client.requests(1 + RETRY_BACKOFF_MS, LEADER, LEADER_EPOCH);
         assert_eq!(retried[0].stamp, sent[0].stamp);
         // The oldest is refused: the partition's log has a gap.
         client.on_answer(2 + RETRY_BACKOFF_MS, &retried[0], out_of_order);

@@ -59,6 +59,13 @@ impl World {
         };
         let out_of_range = answered.answer == FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE);
         self.stats.out_of_range_answers += u64::from(out_of_range);
+        let epoch_refused = [
+            error_code::FENCED_LEADER_EPOCH,
+            error_code::UNKNOWN_LEADER_EPOCH,
+        ]
+        .map(FetchAnswer::Refused)
+        .contains(&answered.answer);
+        self.stats.fetches_epoch_refused += u64::from(epoch_refused);
         let read = matches!(answered.answer, FetchAnswer::Read { .. });
         let nothing_to_read = read && entries.is_empty();
         if may_park && nothing_to_read {
@@ -117,6 +124,9 @@ impl World {
         let outcome = replica.on_fetch_reply(reply, entries, reload);
         let read = matches!(outcome, FetchOutcome::Appended | FetchOutcome::Empty);
         self.stats.log_starts_taken += u64::from(read && replica.log_start() > start_before);
+        if matches!(outcome, FetchOutcome::Truncated(_)) && self.zombies.remove(&id) {
+            self.stats.zombie_truncations += 1;
+        }
         match outcome {
             FetchOutcome::Truncated(cut) => self.count_truncation(cut),
             FetchOutcome::OutOfRange(decision, _) => self.count_out_of_range(decision),

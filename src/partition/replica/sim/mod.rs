@@ -16,8 +16,9 @@
 //! its followers record what they replicate, a truncation and a restart
 //! rebuild it from the log (or, in a fault mode, a truncation takes the
 //! partition layer's fallback, `truncate_from`). Faults crash replicas (the unsynced tail is
-//! lost) and restart them, and cut links; then they stop, the network heals
-//! and the partition must settle. [`checker`] checks the invariants after
+//! lost) and restart them, pause them ([`pause`]: a stopped process that
+//! keeps its memory, a leader waking as a zombie), and cut links; then they
+//! stop, the network heals and the partition must settle. [`checker`] checks the invariants after
 //! every event.
 
 mod checker;
@@ -26,6 +27,7 @@ mod controller;
 mod fetching;
 mod latency;
 mod log;
+mod pause;
 mod replica;
 mod report;
 mod retention;
@@ -38,6 +40,7 @@ use checker::Checker;
 use client::{ProduceRequest, SimClient};
 use controller::SimController;
 pub use latency::AckLatency;
+use pause::Paused;
 use replica::{Answer, FetchReply, SimReplica};
 pub use report::{Failure, Options, Stats};
 use std::collections::{BTreeMap, BTreeSet};
@@ -193,6 +196,10 @@ enum Event {
     AlterPartitionTimeout(ReplicaId, AlterPartitionProposal, u64),
     Fault,
     Restart(ReplicaId),
+    /// The next pause fault ([`pause`]).
+    Pause,
+    /// A paused replica goes on.
+    Resume(ReplicaId),
     Heal {
         from: Node,
         to: Node,
@@ -228,6 +235,12 @@ struct World {
     retention_prng: Prng,
     /// Fetches leaders held (numbers each).
     fetches_parked: u64,
+    /// The pauses' own draws ([`pause`]), apart as retention's are.
+    pause_prng: Prng,
+    /// Paused replicas and the events held for them.
+    paused: BTreeMap<ReplicaId, Paused>,
+    /// Replicas that woke as zombie leaders and have not truncated since.
+    zombies: BTreeSet<ReplicaId>,
     checker: Checker,
     stats: Stats,
     trace: bool,
@@ -249,6 +262,9 @@ pub fn run(seed: u64, options: Options, trace: bool) -> Result<Stats, Failure> {
             eprintln!("{:>6} {:?}", world.now_ms, event);
         }
         let end = matches!(event, Event::End);
+        let Some(event) = world.unless_paused(event) else {
+            continue;
+        };
         world.handle(event);
         if let Err(what) = world.check(end) {
             return Err(world.failure(what));
@@ -259,6 +275,8 @@ pub fn run(seed: u64, options: Options, trace: bool) -> Result<Stats, Failure> {
     }
     world.count_producer_state_answers();
     world.count_restarted_in_sync();
+    world.stats.stale_acks = world.checker.stale_acks;
+    world.stats.stale_hw_advances = world.checker.stale_hw_advances;
     Ok(world.stats)
 }
 
@@ -296,6 +314,9 @@ impl World {
             next_record: 0,
             retention_prng: retention::prng(seed),
             fetches_parked: 0,
+            pause_prng: pause::prng(seed),
+            paused: BTreeMap::new(),
+            zombies: BTreeSet::new(),
             checker: Checker::default(),
             stats: Stats::default(),
             trace,
@@ -313,6 +334,9 @@ impl World {
         world.schedule(retention::RETENTION_INTERVAL_MS, Event::Retention);
         world.schedule(FAULTS_MS, Event::EndFaults);
         world.schedule(FAULTS_MS + SETTLE_MS, Event::End);
+        if !options.no_pauses {
+            world.schedule_first_pause();
+        }
         world
     }
 
@@ -394,6 +418,8 @@ impl World {
                 let now = self.now_ms;
                 self.replica(id).restart(now);
             }
+            Event::Pause => self.pause_fault(),
+            Event::Resume(id) => self.resume(id),
             Event::Heal { from, to } => {
                 self.cut.remove(&(from, to));
             }
@@ -433,7 +459,15 @@ impl World {
                 if became_leader {
                     self.stats.elections += 1;
                     let replica = &self.replicas[(id - 1) as usize];
-                    if let Err(what) = self.checker.new_leader(replica) {
+                    // A state the controller made before it committed
+                    // what it has now (held by a pause, or the first
+                    // this replica hears) makes a stale leader: it need
+                    // not hold what was committed since, and is checked
+                    // as a zombie (`checker::zombie`).
+                    let epoch = replica.leader().map(|l| l.leader_epoch());
+                    let current = epoch == Some(self.controller.state().leader_epoch);
+                    self.stats.stale_leaderships += u64::from(!current);
+                    if let (true, Err(what)) = (current, self.checker.new_leader(replica)) {
                         self.checker.fail(what);
                     }
                 }
@@ -449,6 +483,14 @@ impl World {
                     self.replica(id).produce(now, request);
                     self.answer_clients(id);
                     if self.replica(id).log.end() > log_end {
+                        let appended = self.replica(id).log.get(log_end).map(|e| e.epoch);
+                        let appended = appended.unwrap_or(request.leader_epoch);
+                        let epoch = self
+                            .checker
+                            .append_epoch(id, request.leader_epoch, appended);
+                        if let Err(what) = epoch {
+                            self.checker.fail(what);
+                        }
                         self.wake_parked(id);
                     }
                 }
@@ -519,6 +561,13 @@ impl World {
             if let Err(what) = self.checker.leader_step(replica, &acked) {
                 self.checker.fail(what);
             }
+            let state = self.controller.state();
+            let stale = self
+                .checker
+                .stale_acks(replica, &acked, &self.replicas, state);
+            if let Err(what) = stale {
+                self.checker.fail(what);
+            }
         }
         self.stats.acked += acked.len() as u64;
         let isr = replica.leader().map(|leader| leader.state().isr.len());
@@ -559,6 +608,10 @@ impl World {
         let now = self.now_ms;
         let leader = self.controller.state().leader;
         let leader = (leader >= 0).then(|| (leader, self.replica(leader).incarnation()));
+        // Clients read the controller's metadata: its epoch may be newer
+        // than the leader's (UNKNOWN_LEADER_EPOCH), and a request held in
+        // flight or by a paused replica goes stale (FENCED_LEADER_EPOCH).
+        let leader_epoch = self.controller.state().leader_epoch;
         if self.trace_state {
             self.print_state();
         }
@@ -566,7 +619,7 @@ impl World {
         for client in &mut self.clients {
             client.make_batch(now, &mut self.next_record, &mut self.prng);
             client.check_connection(now, leader);
-            requests.extend(client.requests(now, leader));
+            requests.extend(client.requests(now, leader, leader_epoch));
         }
         for request in requests {
             let body = Body::Produce(request);
@@ -636,6 +689,8 @@ impl World {
             self.stats.duplicates += replica.duplicates;
             self.stats.out_of_order += replica.out_of_order;
             self.stats.fenced += replica.fenced;
+            self.stats.epoch_fenced_requests += replica.epoch_fenced;
+            self.stats.epoch_unknown_requests += replica.epoch_unknown;
         }
         for client in &self.clients {
             self.stats.epoch_bumps += client.epoch_bumps;
@@ -655,6 +710,11 @@ impl World {
             0 => {
                 self.replica(id).crash();
                 self.schedule(outage, Event::Restart(id));
+                // A stopped process can be killed: its memory is gone, and
+                // what was held for it reaches nothing now.
+                if self.is_paused(id) {
+                    self.resume(id);
+                }
             }
             1 => {
                 let other = match self.prng.below(2) {
@@ -685,6 +745,7 @@ impl World {
     fn end_faults(&mut self) {
         self.faults_over = true;
         self.cut.clear();
+        self.resume_all();
         let now = self.now_ms;
         for replica in &mut self.replicas {
             replica.restart(now);

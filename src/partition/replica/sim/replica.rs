@@ -15,7 +15,7 @@ mod following;
 use super::client::ProduceRequest;
 use super::log::SimLog;
 use super::{Body, Entry, Node, Options, ProducerStamp, FETCH_ENTRIES_MAX};
-use crate::partition::leader_epochs::LeaderEpochCache;
+use crate::partition::leader_epochs::{check_current_epoch, EpochMismatch, LeaderEpochCache};
 use crate::partition::produce::ProduceError;
 use crate::partition::producer_state::{AppendCheck, ProducerStateConfig, ProducerStateTable};
 use crate::partition::replica::follower::{FollowerReplica, LeaderLogBounds, OutOfRange};
@@ -162,6 +162,12 @@ pub(super) struct SimReplica {
     skip_epoch_fence: bool,
     /// Planted bug: a follower does not take its leader's log start.
     keep_log_start: bool,
+    /// Planted bug: a produce's leader epoch is not checked.
+    skip_produce_epoch_check: bool,
+    /// Produce requests refused with FENCED_LEADER_EPOCH and
+    /// UNKNOWN_LEADER_EPOCH (over every incarnation).
+    pub(super) epoch_fenced: u64,
+    pub(super) epoch_unknown: u64,
     /// Requests refused with INVALID_PRODUCER_EPOCH (over every
     /// incarnation).
     pub(super) fenced: u64,
@@ -201,6 +207,9 @@ impl SimReplica {
             skip_replicated_producers: options.followers_skip_producer_state,
             skip_epoch_fence: options.skip_epoch_fence,
             keep_log_start: options.followers_keep_log_start,
+            skip_produce_epoch_check: options.skip_produce_epoch_check,
+            epoch_fenced: 0,
+            epoch_unknown: 0,
             fenced: 0,
             duplicates: 0,
             out_of_order: 0,
@@ -525,6 +534,28 @@ impl SimReplica {
         std::mem::take(&mut self.answers)
     }
 
+    /// KIP-320's check of the request's leader epoch against the newest
+    /// this replica knows (its own as leader), before its role, as
+    /// `Partition::check_client_read` orders them, with the partition
+    /// layer's own function ([`check_current_epoch`]).
+    ///
+    /// A MODEL: Kafka's Produce request carries no leader epoch, so the
+    /// partition layer's produce path (`partition::produce`) has no such
+    /// check to reuse; fetch, ListOffsets and OffsetForLeaderEpoch do
+    /// (`check_client_read`, `check_leader_epoch`, which wrap this
+    /// function and are not reachable without a `Partition`). What it
+    /// models is the guarantee the fetch check gives: nothing is served
+    /// under an epoch the client did not name.
+    fn check_produce_epoch(&self, request: &ProduceRequest) -> Result<(), EpochMismatch> {
+        let Some(known) = &self.known else {
+            return Ok(());
+        };
+        if self.skip_produce_epoch_check {
+            return Ok(());
+        }
+        check_current_epoch(request.leader_epoch, known.leader_epoch)
+    }
+
     /// An acks=all batch from a client, as `Partition::check_produce` and
     /// `Partition::append` take it: refused unless it leads with
     /// `min.insync.replicas` in the ISR, then checked against the producer
@@ -532,6 +563,13 @@ impl SimReplica {
     /// original offset, an older epoch or a sequence that does not follow is
     /// refused, a new record is appended and recorded.
     pub(super) fn produce(&mut self, now_ms: u64, request: ProduceRequest) {
+        if let Err(mismatch) = self.check_produce_epoch(&request) {
+            self.epoch_fenced += u64::from(mismatch == EpochMismatch::Fenced);
+            self.epoch_unknown += u64::from(mismatch == EpochMismatch::Unknown);
+            let result = Err(mismatch.wire_error_code());
+            self.answers.push(Answer::now(request, result));
+            return;
+        }
         let Role::Leader(leader) = &mut self.role else {
             let result = Err(error_code::NOT_LEADER_OR_FOLLOWER);
             self.answers.push(Answer::now(request, result));

@@ -23,6 +23,13 @@ pub struct Options {
     /// leader's log stay readable (the gap seed 13411 found with the
     /// controller cut both ways).
     pub followers_keep_log_start: bool,
+    /// A replica does not check a produce's leader epoch (KIP-320,
+    /// modelled), so a request sent under a stale or future epoch is
+    /// appended under another.
+    pub skip_produce_epoch_check: bool,
+    /// Not a planted bug, a fault mode: no pauses ([`pause`](super::pause)),
+    /// so that a seed found before pauses existed runs as it was found.
+    pub no_pauses: bool,
     /// Not a planted bug, a fault mode: a replica cut from the controller
     /// hears nothing from it either (by default only its own messages to
     /// the controller are cut).
@@ -98,6 +105,28 @@ pub struct Stats {
     /// the ISR and hold the committed history from their log start (they
     /// converged).
     pub restarted_in_sync_at_end: u64,
+    /// Pauses ([`pause`](super::pause)), and those of a leader.
+    pub pauses: u64,
+    pub leader_pauses: u64,
+    /// Paused leaders that woke after a new leader was elected (zombies).
+    pub zombie_leaders: u64,
+    /// Replicas that took leadership from a state older than the
+    /// controller's (a metadata held by a pause).
+    pub stale_leaderships: u64,
+    /// Zombies that then truncated as followers of the new leader.
+    pub zombie_truncations: u64,
+    /// Acks a leader gave at an epoch older than the controller's, each
+    /// checked to be in the new leader's log at its offset.
+    pub stale_acks: u64,
+    /// Times a stale leader's high watermark rose, each checked against
+    /// the current ISR's logs.
+    pub stale_hw_advances: u64,
+    /// Produce requests refused FENCED_LEADER_EPOCH (stale) and
+    /// UNKNOWN_LEADER_EPOCH (future).
+    pub epoch_fenced_requests: u64,
+    pub epoch_unknown_requests: u64,
+    /// Followers' fetches a leader refused for their leader epoch.
+    pub fetches_epoch_refused: u64,
     /// How long healthy acks=all answers took ([`latency`]).
     pub ack_latency: AckLatency,
 }

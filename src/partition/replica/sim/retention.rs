@@ -35,7 +35,8 @@ impl World {
             return;
         }
         let leader = self.controller.state().leader;
-        if leader < 0 {
+        // A paused process runs no retention pass.
+        if leader < 0 || self.is_paused(leader) {
             return;
         }
         let replica = self.replica(leader);
