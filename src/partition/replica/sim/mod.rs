@@ -277,6 +277,8 @@ pub fn run(seed: u64, options: Options, trace: bool) -> Result<Stats, Failure> {
     world.count_restarted_in_sync();
     world.stats.stale_acks = world.checker.stale_acks;
     world.stats.stale_hw_advances = world.checker.stale_hw_advances;
+    world.stats.runs_with_leader_pause = u64::from(world.stats.leader_pauses > 0);
+    world.stats.runs_with_zombie = u64::from(world.stats.zombie_leaders > 0);
     Ok(world.stats)
 }
 

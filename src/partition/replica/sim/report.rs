@@ -108,6 +108,9 @@ pub struct Stats {
     /// Pauses ([`pause`](super::pause)), and those of a leader.
     pub pauses: u64,
     pub leader_pauses: u64,
+    /// Runs (1 for one run) that paused a leader, and that woke a zombie.
+    pub runs_with_leader_pause: u64,
+    pub runs_with_zombie: u64,
     /// Paused leaders that woke after a new leader was elected (zombies).
     pub zombie_leaders: u64,
     /// Replicas that took leadership from a state older than the
