@@ -64,7 +64,9 @@ def test_java_admin_client_topics_configs_groups_and_offsets(broker):
     assert after_delete["segment.bytes"] == ["10485760", "DYNAMIC_TOPIC_CONFIG"]
     invalid = steps["alterConfigsInvalid"]
     assert error("InvalidConfigurationException")(invalid) and "retention.ms" in invalid["message"], invalid
-    assert steps["describeBrokerConfigs"]["log.retention.ms"] == DEFAULT_RETENTION_MS
+    # As Apache Kafka 4.4: the retention default lives on log.retention.hours; log.retention.ms has none.
+    broker = steps["describeBrokerConfigs"]
+    assert (broker["log.retention.ms"], broker["log.retention.hours"]) == (None, "168")
 
     # ListOffsets: partition 0 holds 10 records, timestamps base + i s; partition 1 is empty.
     assert steps["listOffsets earliest"] == {"0": [0, -1], "1": [0, -1]}

@@ -8,8 +8,9 @@
 //! back, so the answer can be written out as a server.properties.
 
 use super::keys::{KeyDefault, BROKER_KEYS, IGNORED_KAFKA_KEYS};
-use super::topic::{ConfigType, BROKER_KEYS_WITHOUT_DEFAULT};
-use super::{BrokerKey, Config};
+use super::synonyms::{broker_synonyms, in_family, kafka_default, written};
+use super::topic::ConfigType;
+use super::{always_described, topic_default_keys, Config};
 
 /// Where a broker key's value comes from: the KIP-226 sources a millrace
 /// broker has (it has no dynamic broker configs).
@@ -56,22 +57,26 @@ pub struct DescribedBrokerKey {
     pub synonyms: Vec<BrokerSynonym>,
 }
 
-/// Every broker key, in table order, then the ignored Kafka keys that are
-/// set (they have no default here, so they are listed only when set).
+/// Every broker key, in table order, then the broker-level defaults of
+/// topic keys (those of keys Kafka 4.0 removed only when set), then the
+/// ignored Kafka keys that are set (they have no default here, so they are
+/// listed only when set).
 pub fn describe_broker_keys(config: &Config) -> Vec<DescribedBrokerKey> {
-    let written = |name: &str| {
-        config
-            .static_keys
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
     let mut described: Vec<DescribedBrokerKey> = BROKER_KEYS
         .iter()
-        .map(|key| describe_key(key, &written))
+        .map(|key| {
+            let sensitive = key.kind == ConfigType::Password;
+            describe_key(config, key.name, sensitive, Some(key.kind), key.doc)
+        })
         .collect();
+    let topic_defaults = topic_default_keys()
+        .filter(|key| always_described(key) || written(config, key.broker_key).is_some());
+    described.extend(
+        topic_defaults
+            .map(|key| describe_key(config, key.broker_key, false, Some(key.kind), key.doc)),
+    );
     described.extend(IGNORED_KAFKA_KEYS.iter().filter_map(|key| {
-        let value = written(key.name)?;
+        let value = written(config, key.name)?;
         Some(DescribedBrokerKey {
             name: key.name,
             value: Some(value.clone()),
@@ -89,63 +94,39 @@ pub fn describe_broker_keys(config: &Config) -> Vec<DescribedBrokerKey> {
     described
 }
 
-/// One table key: its own value if set, else (when no alias of it is set)
-/// its default.
-fn describe_key(key: &BrokerKey, written: &dyn Fn(&str) -> Option<String>) -> DescribedBrokerKey {
-    let sensitive = key.kind == ConfigType::Password;
-    let shown = |value: String| (!sensitive).then_some(value);
-    let static_synonym = |name: &'static str| {
-        written(name).map(|value| BrokerSynonym {
-            name,
-            value: shown(value),
-            source: BrokerConfigSource::Static,
-        })
+/// One key as Kafka describes it: its own value if set, else its Kafka
+/// default; the source is that of its first synonym.
+fn describe_key(
+    config: &Config,
+    name: &'static str,
+    sensitive: bool,
+    kind: Option<ConfigType>,
+    doc: &'static str,
+) -> DescribedBrokerKey {
+    let own = written(config, name);
+    // Set only through an alias that is not a Kafka synonym (log.dir for
+    // log.dirs): Kafka's key has no default and shows none.
+    let through_alias = own.is_none()
+        && !in_family(name)
+        && BROKER_KEYS.iter().any(|alias| {
+            alias.default == KeyDefault::AliasOf(name) && written(config, alias.name).is_some()
+        });
+    let (value, synonyms) = if through_alias {
+        (None, Vec::new())
+    } else {
+        let value = own.or_else(|| kafka_default(name).map(str::to_string));
+        (value, broker_synonyms(config, name, sensitive))
     };
-    let own = written(key.name);
-    let source = match own {
-        Some(_) => BrokerConfigSource::Static,
-        None => BrokerConfigSource::Default,
-    };
-    let mut synonyms: Vec<BrokerSynonym> = static_synonym(key.name).into_iter().collect();
-    let value = match key.default {
-        KeyDefault::AliasOf(_) => own,
-        KeyDefault::Value(default) => {
-            // Kafka lists the aliases most specific first (log.retention.ms,
-            // .minutes, .hours); the table has them least specific first.
-            let aliases = BROKER_KEYS
-                .iter()
-                .rev()
-                .filter(|alias| alias.default == KeyDefault::AliasOf(key.name));
-            let set_aliases: Vec<BrokerSynonym> =
-                aliases.filter_map(|a| static_synonym(a.name)).collect();
-            let through_alias = own.is_none() && !set_aliases.is_empty();
-            if through_alias {
-                // Kafka drops the synonyms before the key's own: with only
-                // an alias set, none is left, and the default is not in effect.
-                synonyms.clear();
-                None
-            } else {
-                synonyms.extend(set_aliases);
-                // As for a topic's synonyms: keys whose Kafka default lives on
-                // an alias (log.retention.ms) list no default of their own.
-                if !BROKER_KEYS_WITHOUT_DEFAULT.contains(&key.name) {
-                    synonyms.push(BrokerSynonym {
-                        name: key.name,
-                        value: shown(default.to_string()),
-                        source: BrokerConfigSource::Default,
-                    });
-                }
-                Some(own.unwrap_or_else(|| default.to_string()))
-            }
-        }
-    };
+    let source = synonyms
+        .first()
+        .map_or(BrokerConfigSource::Default, |first| first.source);
     DescribedBrokerKey {
-        name: key.name,
-        value: value.and_then(shown),
+        name,
+        value: value.filter(|_| !sensitive),
         source,
         sensitive,
-        kind: Some(key.kind),
-        doc: key.doc,
+        kind,
+        doc,
         synonyms,
     }
 }
@@ -153,6 +134,7 @@ fn describe_key(key: &BrokerKey, written: &dyn Fn(&str) -> Option<String>) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{topic_config_defaults, TOPIC_CONFIG_KEYS};
     use std::collections::BTreeSet;
 
     fn loaded(overrides: &[&str]) -> Config {
@@ -174,17 +156,26 @@ mod tests {
 
     #[test]
     fn every_key_the_parser_accepts_is_described() {
-        let ignored: Vec<String> = IGNORED_KAFKA_KEYS
-            .iter()
-            .map(|k| format!("{}=1", k.name))
-            .collect();
-        let config = Config::load(None, &ignored).unwrap();
+        let ignored = IGNORED_KAFKA_KEYS.iter().map(|k| format!("{}=1", k.name));
+        // The broker-level defaults of topic keys Kafka 4.0 removed, set to their default.
+        let removed = topic_default_keys()
+            .filter(|key| !always_described(key))
+            .map(|key| {
+                format!(
+                    "{}={}",
+                    key.broker_key,
+                    kafka_default(key.broker_key).unwrap()
+                )
+            });
+        let set: Vec<String> = ignored.chain(removed).collect();
+        let config = Config::load(None, &set).unwrap();
         let described: BTreeSet<&str> = describe_broker_keys(&config)
             .iter()
             .map(|d| d.name)
             .collect();
         let parsed = BROKER_KEYS.iter().map(|k| k.name);
         let accepted: BTreeSet<&str> = parsed
+            .chain(topic_default_keys().map(|k| k.broker_key))
             .chain(IGNORED_KAFKA_KEYS.iter().map(|k| k.name))
             .collect();
         assert_eq!(described, accepted);
@@ -217,8 +208,65 @@ mod tests {
                 .collect()
         };
         assert_eq!(values(&again), values(&described));
+        assert_eq!(
+            topic_config_defaults(&reloaded),
+            topic_config_defaults(&defaults)
+        );
         reloaded.static_keys.clear();
+        reloaded.topic_key_defaults.clear();
         assert_eq!(reloaded, defaults);
+    }
+
+    #[test]
+    fn broker_defaults_of_topic_keys_are_described() {
+        let described = describe_broker_keys(&Config::default());
+        for name in [
+            "compression.type",
+            "log.cleanup.policy",
+            "log.cleaner.min.cleanable.ratio",
+        ] {
+            let entry = entry(&described, name);
+            assert_eq!(entry.source, BrokerConfigSource::Default, "{name}");
+        }
+        let compression = entry(&described, "compression.type");
+        assert_eq!(compression.value.as_deref(), Some("producer"));
+        assert_eq!(compression.kind, Some(ConfigType::String));
+        assert_eq!(
+            synonyms(compression),
+            [(
+                "compression.type",
+                Some("producer"),
+                BrokerConfigSource::Default
+            )]
+        );
+        // Kafka 4.x has no log.message.format.version: listed only when set.
+        assert!(described
+            .iter()
+            .all(|d| d.name != "log.message.format.version"));
+        let set = describe_broker_keys(&loaded(&["compression.type=zstd"]));
+        let compression = entry(&set, "compression.type");
+        assert_eq!(
+            synonyms(compression),
+            [
+                ("compression.type", Some("zstd"), BrokerConfigSource::Static),
+                (
+                    "compression.type",
+                    Some("producer"),
+                    BrokerConfigSource::Default
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_documentation_has_a_run_of_spaces() {
+        let docs = BROKER_KEYS.iter().map(|k| (k.name, k.doc));
+        let docs = docs
+            .chain(TOPIC_CONFIG_KEYS.iter().map(|k| (k.name, k.doc)))
+            .chain(IGNORED_KAFKA_KEYS.iter().map(|k| (k.name, k.why)));
+        for (name, doc) in docs {
+            assert!(!doc.contains("  "), "{name}: {doc:?}");
+        }
     }
 
     #[test]
@@ -260,57 +308,88 @@ mod tests {
         assert!(described.iter().all(|d| !d.sensitive));
     }
 
+    fn value_and_source(
+        described: &[DescribedBrokerKey],
+        name: &str,
+    ) -> (Option<String>, BrokerConfigSource) {
+        let found = entry(described, name);
+        (found.value.clone(), found.source)
+    }
+
     #[test]
-    fn aliases_are_described_as_kafka_does() {
-        let described = describe_broker_keys(&loaded(&["log.retention.hours=24", "log.dir=/x"]));
-        let hours = entry(&described, "log.retention.hours");
+    fn retention_roll_and_flush_synonyms_are_kafkas() {
+        use BrokerConfigSource::{Default, Static};
+        let unset = describe_broker_keys(&Config::default());
+        let hours = entry(&unset, "log.retention.hours");
         assert_eq!(
             (hours.value.as_deref(), hours.source),
-            (Some("24"), BrokerConfigSource::Static)
+            (Some("168"), Default)
         );
-        // Set only through an alias: no value of its own, no synonym left.
-        let ms = entry(&described, "log.retention.ms");
         assert_eq!(
-            (ms.value.as_deref(), ms.source),
-            (None, BrokerConfigSource::Default)
+            synonyms(hours),
+            [("log.retention.hours", Some("168"), Default)]
         );
-        assert!(ms.synonyms.is_empty());
-        let minutes = entry(&described, "log.retention.minutes");
+        for name in [
+            "log.retention.ms",
+            "log.retention.minutes",
+            "log.roll.ms",
+            "log.flush.interval.ms",
+        ] {
+            assert_eq!(value_and_source(&unset, name), (None, Default), "{name}");
+            assert!(entry(&unset, name).synonyms.is_empty(), "{name}");
+        }
         assert_eq!(
-            (minutes.value.as_deref(), minutes.source),
-            (None, BrokerConfigSource::Default)
+            value_and_source(&unset, "log.roll.hours"),
+            (Some("168".to_string()), Default)
         );
 
-        let both = describe_broker_keys(&loaded(&[
-            "log.dirs=/a",
-            "log.dir=/b",
-            "log.retention.ms=5",
-            "log.retention.minutes=2",
-        ]));
-        assert_eq!(
-            synonyms(entry(&both, "log.dirs")),
-            [
-                ("log.dirs", Some("/a"), BrokerConfigSource::Static),
-                ("log.dir", Some("/b"), BrokerConfigSource::Static),
-                (
-                    "log.dirs",
-                    Some("/tmp/millrace-logs"),
-                    BrokerConfigSource::Default
-                ),
-            ]
-        );
-        // log.retention.ms's Kafka default lives on log.retention.hours: none listed.
+        let both =
+            describe_broker_keys(&loaded(&["log.retention.ms=5", "log.retention.minutes=2"]));
         assert_eq!(
             synonyms(entry(&both, "log.retention.ms")),
             [
-                ("log.retention.ms", Some("5"), BrokerConfigSource::Static),
-                (
-                    "log.retention.minutes",
-                    Some("2"),
-                    BrokerConfigSource::Static
-                ),
+                ("log.retention.ms", Some("5"), Static),
+                ("log.retention.minutes", Some("2"), Static),
+                ("log.retention.hours", Some("168"), Default),
             ]
         );
+        assert_eq!(
+            value_and_source(&both, "log.retention.hours"),
+            (Some("168".to_string()), Default)
+        );
+
+        let hours_only = describe_broker_keys(&loaded(&["log.retention.hours=24"]));
+        assert_eq!(
+            synonyms(entry(&hours_only, "log.retention.hours")),
+            [
+                ("log.retention.hours", Some("24"), Static),
+                ("log.retention.hours", Some("168"), Default),
+            ]
+        );
+        let ms = entry(&hours_only, "log.retention.ms");
+        assert_eq!((ms.value.as_deref(), ms.source), (None, Default));
+        assert!(ms.synonyms.is_empty());
+    }
+
+    #[test]
+    fn log_dir_and_broker_id_are_not_synonyms() {
+        use BrokerConfigSource::{Default, Static};
+        let both = describe_broker_keys(&loaded(&["log.dirs=/a", "log.dir=/b", "broker.id=3"]));
+        assert_eq!(
+            synonyms(entry(&both, "log.dirs")),
+            [
+                ("log.dirs", Some("/a"), Static),
+                ("log.dirs", Some("/tmp/millrace-logs"), Default),
+            ]
+        );
+        assert_eq!(
+            synonyms(entry(&both, "log.dir")),
+            [("log.dir", Some("/b"), Static)]
+        );
+        // node.id set only through broker.id: Kafka's node.id shows no value.
+        let node = entry(&both, "node.id");
+        assert_eq!((node.value.as_deref(), node.source), (None, Default));
+        assert!(node.synonyms.is_empty());
     }
 
     #[test]

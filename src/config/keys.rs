@@ -520,7 +520,10 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         name: "offsets.topic.replication.factor",
         default: Value("3"),
         kind: ConfigType::Short,
-        doc: "Replicas of each __consumer_offsets partition in a cluster (the topic is created at               the first FindCoordinator; while fewer brokers are alive, groups get               COORDINATOR_NOT_AVAILABLE, as in Kafka). A single node keeps its offsets partitions               in local files and does not use it.",
+        doc: "Replicas of each __consumer_offsets partition in a cluster (the topic is created at \
+              the first FindCoordinator; while fewer brokers are alive, groups get \
+              COORDINATOR_NOT_AVAILABLE, as in Kafka). A single node keeps its offsets partitions \
+              in local files and does not use it.",
         apply: |c, v| {
             store(
                 &mut c.offsets_topic_replication_factor,

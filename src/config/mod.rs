@@ -13,7 +13,9 @@ pub mod keys;
 pub mod kraft;
 pub mod listener;
 pub mod properties;
+pub mod synonyms;
 pub mod topic;
+mod topic_defaults;
 mod topic_keys;
 
 pub use described::{describe_broker_keys, BrokerConfigSource, BrokerSynonym, DescribedBrokerKey};
@@ -25,14 +27,16 @@ pub use listener::{
 };
 pub use topic::{
     is_described, log_ignored_keys, topic_config_defaults, topic_config_key, validate_topic_config,
-    validate_topic_configs, ConfigType, KeySupport, TopicConfigKey, BROKER_KEYS_WITHOUT_DEFAULT,
-    TOPIC_CONFIG_KEYS,
+    validate_topic_configs, ConfigType, KeySupport, TopicConfigKey, TOPIC_CONFIG_KEYS,
 };
+pub use topic_defaults::{always_described, topic_default_key, topic_default_keys};
 
 use properties::{parse_properties, split_entry, Property, CONFIG_FILE_BYTES_MAX};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use topic::TopicDefault;
 
 /// The broker configuration. Field meanings and defaults: [`Config::help_text`].
 #[derive(Clone, Debug, PartialEq)]
@@ -196,6 +200,10 @@ pub struct Config {
     /// included), with its last value as written: DescribeConfigs reports
     /// these as static broker configs, the others as defaults.
     pub static_keys: Vec<(String, String)>,
+    /// Broker-level defaults of topic keys set in the file or by
+    /// `--override` (`compression.type`, `log.cleanup.policy`...), keyed by
+    /// the topic key: a topic that does not set the key follows them.
+    pub topic_key_defaults: BTreeMap<String, String>,
 }
 
 /// Why the configuration could not be loaded.
@@ -390,6 +398,7 @@ impl Config {
             http_listener: None,
             ignored_keys: Vec::new(),
             static_keys: Vec::new(),
+            topic_key_defaults: BTreeMap::new(),
         }
     }
 
@@ -414,7 +423,9 @@ impl Config {
                 if !config.ignored_keys.contains(&entry.key) {
                     config.ignored_keys.push(entry.key.clone());
                 }
-            } else if keys::broker_key(&entry.key).is_none() {
+            } else if keys::broker_key(&entry.key).is_none()
+                && topic_default_key(&entry.key).is_none()
+            {
                 return Err(ConfigError::UnknownKey {
                     suggestion: closest_key(&entry.key),
                     key: entry.key,
@@ -435,6 +446,20 @@ impl Config {
                     }
                 })?;
             }
+        }
+        for entry in &latest {
+            let Some(topic_key) = topic_default_key(&entry.key) else {
+                continue;
+            };
+            let value = entry.value.trim();
+            (topic_key.validate)(value).map_err(|expected| ConfigError::BadValue {
+                key: entry.key.clone(),
+                value: entry.value.clone(),
+                origin: entry.origin.clone(),
+                expected,
+            })?;
+            let default = (topic_key.name.to_string(), value.to_string());
+            config.topic_key_defaults.extend([default]);
         }
         let node_id_set = latest
             .iter()
@@ -571,9 +596,23 @@ impl Config {
                 key.doc
             ));
         }
+        for key in topic_default_keys().filter(|key| always_described(key)) {
+            text.push_str(&format!(
+                "{:name_width$}  {:default_width$}  Default of the topic key {}.\n",
+                key.broker_key,
+                topic_default_label(key),
+                key.name
+            ));
+        }
         text.push_str("\nAccepted for Kafka compatibility and ignored (logged at start):\n");
         for key in IGNORED_KAFKA_KEYS {
             text.push_str(&format!("{:name_width$}  {}\n", key.name, key.why));
+        }
+        for key in topic_default_keys().filter(|key| !always_described(key)) {
+            text.push_str(&format!(
+                "{:name_width$}  Default of the topic key {}, which Kafka 4.0 removed.\n",
+                key.broker_key, key.name
+            ));
         }
         text.push_str("\n\nPer-topic keys (CreateTopics, DescribeConfigs):\n");
         let synonym_width = TOPIC_CONFIG_KEYS.iter().map(|k| k.broker_key.len()).max();
@@ -590,6 +629,14 @@ impl Config {
             ));
         }
         text
+    }
+}
+
+fn topic_default_label(key: &TopicConfigKey) -> &'static str {
+    match key.default {
+        TopicDefault::Fixed("") => "(none)",
+        TopicDefault::Fixed(default) => default,
+        TopicDefault::Broker(_) => "(broker)",
     }
 }
 

@@ -5,7 +5,7 @@
 use super::Config;
 use std::collections::BTreeMap;
 
-pub use super::topic_keys::{BROKER_KEYS_WITHOUT_DEFAULT, COMPRESSION_TYPES, TOPIC_CONFIG_KEYS};
+pub use super::topic_keys::{COMPRESSION_TYPES, TOPIC_CONFIG_KEYS};
 
 /// Checks one value; `Err` describes the expected form.
 pub type TopicValidator = fn(&str) -> Result<(), String>;
@@ -92,8 +92,12 @@ pub struct TopicConfigKey {
 }
 
 impl TopicConfigKey {
-    /// The default as this broker applies it.
+    /// The default as this broker applies it: a broker-level default set
+    /// in the file, else the key's own.
     pub fn default_value(&self, config: &Config) -> String {
+        if let Some(value) = config.topic_key_defaults.get(self.name) {
+            return value.clone();
+        }
         match self.default {
             TopicDefault::Fixed(value) => value.to_string(),
             TopicDefault::Broker(value_of) => value_of(config),

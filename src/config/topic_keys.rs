@@ -50,16 +50,6 @@ const SEGMENTS: KeySupport = KeySupport::Stored {
     until: "a segment-management change",
 };
 
-/// Kafka's broker keys that have no default of their own: the value comes
-/// from a coarser synonym (`log.retention.hours`, `log.roll.hours`...) or is
-/// unbounded. DescribeConfigs lists no default synonym for them.
-pub const BROKER_KEYS_WITHOUT_DEFAULT: &[&str] = &[
-    "log.retention.ms",
-    "log.roll.ms",
-    "log.roll.jitter.ms",
-    "log.flush.interval.ms",
-];
-
 /// Every per-topic key, Kafka's documentation order (deprecated ones last).
 pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
     TopicConfigKey {

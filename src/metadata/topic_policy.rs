@@ -44,7 +44,12 @@ pub struct TopicPolicy {
 impl TopicPolicy {
     /// The rules of `topic` (broker defaults where it sets nothing).
     pub fn for_topic(config: &Config, topic: Option<&TopicMeta>) -> Self {
-        let get = |key: &str| topic.and_then(|t| t.configs.get(key)).map(|v| v.trim());
+        // The topic's own value, else a broker-level default set in the file.
+        let get = |key: &str| {
+            let own = topic.and_then(|t| t.configs.get(key));
+            own.or_else(|| config.topic_key_defaults.get(key))
+                .map(|v| v.trim())
+        };
         let long = |key: &str| get(key).and_then(|v| v.parse::<i64>().ok());
         // Kafka 3.x: the deprecated difference bound stands in for a side not set.
         let difference = long("message.timestamp.difference.max.ms");
@@ -149,6 +154,24 @@ mod tests {
 
     fn policy(configs: &[(&str, &str)]) -> TopicPolicy {
         TopicPolicy::for_topic(&Config::default(), Some(&topic(configs)))
+    }
+
+    #[test]
+    fn broker_level_topic_defaults_apply_where_the_topic_sets_nothing() {
+        let set = [
+            "compression.type=gzip",
+            "log.message.timestamp.type=LogAppendTime",
+        ];
+        let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+        let config = Config::load(None, &set).unwrap();
+        let follows = TopicPolicy::for_topic(&config, Some(&topic(&[])));
+        assert_eq!(follows.compression.map(|c| c.codec), Some(Codec::Gzip));
+        assert!(follows.log_append_time);
+        let own = topic(&[("compression.type", "producer")]);
+        assert_eq!(
+            TopicPolicy::for_topic(&config, Some(&own)).compression,
+            None
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! the new table and has every shard open its partitions before answering.
 
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
-use crate::config::{is_described, topic_config_defaults};
+use crate::config::synonyms::broker_synonyms;
+use crate::config::{is_described, topic_config_defaults, BrokerConfigSource};
 use crate::metadata::controller::{ControllerRequest, NewTopic};
 use crate::protocol::piece::Piece;
 use crate::shard::calls::controller;
@@ -150,9 +151,16 @@ fn effective_configs(
     topic_config_defaults(&ctx.config)
         .into_iter()
         .filter(|(key, _, _)| is_described(key, overrides))
-        .map(|(key, default, _broker_key)| {
+        .map(|(key, default, broker_key)| {
+            // Left to the broker: the source of the broker key's first
+            // synonym, as DescribeConfigs answers.
+            let broker_static = !broker_key.is_empty()
+                && broker_synonyms(&ctx.config, broker_key, false)
+                    .first()
+                    .is_some_and(|first| first.source == BrokerConfigSource::Static);
             let (value, source) = match overrides.get(key) {
                 Some(v) => (v.clone(), CONFIG_SOURCE_TOPIC),
+                None if broker_static => (default, CONFIG_SOURCE_STATIC_BROKER),
                 None => (default, CONFIG_SOURCE_DEFAULT),
             };
             CreatableTopicConfigs::default()

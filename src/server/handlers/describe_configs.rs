@@ -5,10 +5,10 @@ use super::create_topics::{
     CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC,
 };
 use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
+use crate::config::synonyms::broker_synonyms;
 use crate::config::{
     describe_broker_keys, is_described, topic_config_defaults, topic_config_key,
-    BrokerConfigSource, ConfigType, DescribedBrokerKey, KeySupport, TopicConfigKey,
-    BROKER_KEYS_WITHOUT_DEFAULT,
+    BrokerConfigSource, BrokerSynonym, ConfigType, DescribedBrokerKey, KeySupport, TopicConfigKey,
 };
 use crate::protocol::piece::Piece;
 use crate::shard::ShardContext;
@@ -68,19 +68,11 @@ impl Described {
 
     /// A broker key's entry.
     fn broker(key: DescribedBrokerKey) -> Described {
-        let source = |source| match source {
-            BrokerConfigSource::Static => CONFIG_SOURCE_STATIC_BROKER,
-            BrokerConfigSource::Default => CONFIG_SOURCE_DEFAULT,
-        };
         Described {
             name: key.name.to_string(),
             value: key.value,
-            source: source(key.source),
-            synonyms: key
-                .synonyms
-                .into_iter()
-                .map(|s| (s.name.to_string(), s.value, source(s.source)))
-                .collect(),
+            source: wire_source(key.source),
+            synonyms: key.synonyms.into_iter().map(wire_synonym).collect(),
             // IncrementalAlterConfigs refuses every broker key change.
             read_only: true,
             sensitive: key.sensitive,
@@ -126,6 +118,20 @@ impl Described {
     }
 }
 
+/// A KIP-226 source's wire code.
+fn wire_source(source: BrokerConfigSource) -> i8 {
+    match source {
+        BrokerConfigSource::Static => CONFIG_SOURCE_STATIC_BROKER,
+        BrokerConfigSource::Default => CONFIG_SOURCE_DEFAULT,
+    }
+}
+
+/// A broker synonym as the answer carries it.
+fn wire_synonym(synonym: BrokerSynonym) -> Synonym {
+    let source = wire_source(synonym.source);
+    (synonym.name.to_string(), synonym.value, source)
+}
+
 /// What a BROKER resource names, as Kafka reads it.
 enum BrokerResource {
     /// This broker: its keys.
@@ -162,11 +168,13 @@ pub fn handle(
         .iter()
         .map(|resource| {
             let name = resource.resource_name.as_str();
-            // Requested names the resource does not have are left out, as Kafka.
+            // Requested names the resource does not have are left out, as
+            // Kafka; no list and an empty one both ask for every key.
             let wanted = |key: &str| {
                 resource
                     .configuration_keys
                     .as_ref()
+                    .filter(|keys| !keys.is_empty())
                     .is_none_or(|keys| keys.iter().any(|k| k.as_str() == key))
             };
             let result = DescribeConfigsResult::default()
@@ -190,18 +198,14 @@ pub fn handle(
                         .into_iter()
                         .filter(|(key, _, _)| is_described(key, &topic.configs))
                         .map(|(key, default, broker_key)| {
-                            // Keys without a broker key (throttled replicas,
-                            // tiered storage), or whose broker key has no default
-                            // of its own, have no synonym to list (as Kafka).
-                            let listed = !broker_key.is_empty()
-                                && !BROKER_KEYS_WITHOUT_DEFAULT.contains(&broker_key);
-                            let broker_default = listed.then(|| {
-                                (
-                                    broker_key.to_string(),
-                                    Some(default.clone()),
-                                    CONFIG_SOURCE_DEFAULT,
-                                )
-                            });
+                            // The broker key's synonyms, as Kafka builds them
+                            // (none for topic-only keys).
+                            let broker: Vec<Synonym> = if broker_key.is_empty() {
+                                Vec::new()
+                            } else {
+                                let synonyms = broker_synonyms(&ctx.config, broker_key, false);
+                                synonyms.into_iter().map(wire_synonym).collect()
+                            };
                             match topic.configs.get(key) {
                                 Some(v) => Described::topic(
                                     key,
@@ -212,15 +216,15 @@ pub fn handle(
                                         Some(v.clone()),
                                         CONFIG_SOURCE_TOPIC,
                                     ))
-                                    .chain(broker_default)
+                                    .chain(broker)
                                     .collect(),
                                 ),
-                                None => Described::topic(
-                                    key,
-                                    default,
-                                    CONFIG_SOURCE_DEFAULT,
-                                    broker_default.into_iter().collect(),
-                                ),
+                                None => {
+                                    let source = broker
+                                        .first()
+                                        .map_or(CONFIG_SOURCE_DEFAULT, |first| first.2);
+                                    Described::topic(key, default, source, broker)
+                                }
                             }
                         })
                         .collect(),
