@@ -5,6 +5,7 @@
 //! Keys are applied in table order, so an alias listed before its main key
 //! (`log.retention.hours` before `log.retention.ms`) loses to it, as in Kafka.
 
+pub use super::broker_key::{BrokerKey, KeyDefault, Setter};
 pub use super::ignored_keys::{ignored_key, IgnoredKey, IGNORED_KAFKA_KEYS};
 pub(super) use super::key_values::int;
 use super::key_values::*;
@@ -12,7 +13,6 @@ pub use super::key_values::{boolean, count_or_never};
 use super::kraft;
 use super::listener::{parse_advertised_listener_list, parse_listener_list};
 use super::topic::ConfigType;
-use super::Config;
 use KeyDefault::{AliasOf, Value};
 
 /// Smallest `log.segment.bytes`: one storage block, so tests can roll small
@@ -42,44 +42,6 @@ pub const BROKER_HEARTBEAT_INTERVAL_MS_MIN: i64 = 250;
 const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_HOUR: i64 = 60 * MS_PER_MINUTE;
 const INT_MAX: i64 = i32::MAX as i64;
-
-/// Sets one field from its text form; `Err` describes the expected form.
-pub type Setter = fn(&mut Config, &str) -> Result<(), String>;
-
-/// A key's default, or the key it is another name for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyDefault {
-    /// The default in text form.
-    Value(&'static str),
-    /// An alias: no default of its own; it sets the named key, which wins
-    /// when both are set.
-    AliasOf(&'static str),
-}
-
-/// One broker configuration key.
-pub struct BrokerKey {
-    /// Kafka key name.
-    pub name: &'static str,
-    /// Default in text form, or the key an alias sets.
-    pub default: KeyDefault,
-    /// Kafka's type of the key (DescribeConfigs v3+ `config_type`); for a
-    /// key Kafka has too, Kafka's own.
-    pub kind: ConfigType,
-    /// What the key means.
-    pub doc: &'static str,
-    /// Parses and stores a value.
-    pub apply: Setter,
-}
-
-impl BrokerKey {
-    /// The default in text form; `None` for an alias.
-    pub fn default_value(&self) -> Option<&'static str> {
-        match self.default {
-            KeyDefault::Value(value) => Some(value),
-            KeyDefault::AliasOf(_) => None,
-        }
-    }
-}
 
 /// Every broker key, in application order.
 pub static BROKER_KEYS: &[BrokerKey] = &[

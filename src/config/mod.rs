@@ -6,6 +6,7 @@
 //! more specific key beats its alias regardless of where it was written
 //! (`log.retention.ms` over `log.retention.hours`, `node.id` over `broker.id`).
 
+mod broker_key;
 pub mod described;
 mod ignored_keys;
 mod key_values;
