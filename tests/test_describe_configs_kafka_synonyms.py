@@ -87,16 +87,21 @@ def lines_of(output, key):
     return [line for line in output if line.startswith(f"  {key}=")]
 
 
+def both_answers(default_broker, apache_kafka):
+    """kafka-configs --all lines and the Java AdminClient's broker configs, from millrace and
+    from Kafka."""
+    return (kafka_configs_all(default_broker.bootstrap, str(NODE_ID)),
+            kafka_configs_all(apache_kafka.bootstrap, "0"),
+            driver("broker-configs", bootstrap=default_broker.bootstrap, broker=NODE_ID)["configs"],
+            driver("broker-configs", bootstrap=apache_kafka.bootstrap, broker=0)["configs"])
+
+
 def test_broker_defaults_of_topic_keys_are_listed_as_kafka(default_broker, apache_kafka):
-    millrace = kafka_configs_all(default_broker.bootstrap, str(NODE_ID))
-    kafka = kafka_configs_all(apache_kafka.bootstrap, "0")
+    millrace, kafka, java_millrace, java_kafka = both_answers(default_broker, apache_kafka)
     assert lines_of(kafka, "compression.type") == [
         "  compression.type=producer sensitive=false synonyms={DEFAULT_CONFIG:compression.type=producer}"]
     for key in TOPIC_DEFAULT_KEYS:
         assert lines_of(millrace, key) == lines_of(kafka, key), key
-
-    java_millrace = driver("broker-configs", bootstrap=default_broker.bootstrap, broker=NODE_ID)["configs"]
-    java_kafka = driver("broker-configs", bootstrap=apache_kafka.bootstrap, broker=0)["configs"]
     for key in TOPIC_DEFAULT_KEYS:
         assert java_millrace[key][READ_ONLY], key
     # Every key both brokers have, whole (but read-only), is Kafka's.
@@ -107,14 +112,11 @@ def test_broker_defaults_of_topic_keys_are_listed_as_kafka(default_broker, apach
 
 
 def test_retention_roll_and_flush_synonyms_are_kafkas(default_broker, apache_kafka):
-    millrace = kafka_configs_all(default_broker.bootstrap, str(NODE_ID))
-    kafka = kafka_configs_all(apache_kafka.bootstrap, "0")
+    millrace, kafka, java_millrace, java_kafka = both_answers(default_broker, apache_kafka)
     assert lines_of(kafka, "log.retention.hours") == [
         "  log.retention.hours=168 sensitive=false synonyms={DEFAULT_CONFIG:log.retention.hours=168}"]
     for key in FAMILY_KEYS:
         assert lines_of(millrace, key) == lines_of(kafka, key), key
-    java_millrace = driver("broker-configs", bootstrap=default_broker.bootstrap, broker=NODE_ID)["configs"]
-    java_kafka = driver("broker-configs", bootstrap=apache_kafka.bootstrap, broker=0)["configs"]
     for key in FAMILY_KEYS:
         assert without_read_only(java_millrace[key]) == without_read_only(java_kafka[key]), key
 

@@ -58,10 +58,7 @@ def api_versions_over(family_host, port):
 
 
 def test_an_empty_listener_host_serves_ipv6_and_ipv4(tmp_path, file_nodes):
-    (port,) = distinct_free_ports(1)
-    broker = file_node(tmp_path, "broker", [f"listeners=PLAINTEXT://:{port}", "num.shards=1"], port)
-    file_nodes.append(broker)
-    broker.start()
+    port = started_broker(tmp_path, file_nodes, "PLAINTEXT://:{port}")
 
     for host in ("::1", "127.0.0.1"):
         answer = api_versions_over(host, port)
@@ -75,6 +72,19 @@ def test_an_empty_listener_host_serves_ipv6_and_ipv4(tmp_path, file_nodes):
     assert delivered.errors == [], delivered.errors
     read = consume_all(f"[::1]:{port}", topic, 1, **ANY_FAMILY)
     assert [value for _, _, value in read[0]] == [value for _, value in messages]
+
+
+def started_broker(tmp_path, file_nodes, listeners, advertised=None):
+    """A one-shard broker on a free port with these `listeners` / `advertised.listeners`
+    (`{port}` filled in); returns the port."""
+    (port,) = distinct_free_ports(1)
+    lines = [f"listeners={listeners.format(port=port)}", "num.shards=1"]
+    if advertised is not None:
+        lines.append(f"advertised.listeners={advertised.format(port=port)}")
+    broker = file_node(tmp_path, "broker", lines, port)
+    file_nodes.append(broker)
+    broker.start()
+    return port
 
 
 def member_hosts(bootstrap, client_config, topic, group):
@@ -94,12 +104,7 @@ def member_hosts(bootstrap, client_config, topic, group):
 
 
 def test_an_ipv6_member_shows_as_java_shows_an_ipv6_address(tmp_path, file_nodes):
-    (port,) = distinct_free_ports(1)
-    lines = [f"listeners=PLAINTEXT://:{port}", f"advertised.listeners=PLAINTEXT://[::1]:{port}",
-             "num.shards=1"]
-    broker = file_node(tmp_path, "broker", lines, port)
-    file_nodes.append(broker)
-    broker.start()
+    port = started_broker(tmp_path, file_nodes, "PLAINTEXT://:{port}", "PLAINTEXT://[::1]:{port}")
     bootstrap = f"[::1]:{port}"
     client_config = {**quiet_config(bootstrap), **ANY_FAMILY}
     topic, group = unique_topic("v6-group"), unique_topic("v6-member")
@@ -110,23 +115,13 @@ def test_an_ipv6_member_shows_as_java_shows_an_ipv6_address(tmp_path, file_nodes
 
 def test_an_empty_advertised_host_is_this_machines_name(tmp_path, file_nodes):
     """As Kafka advertises its canonical host name for `advertised.listeners=PLAINTEXT://:port`."""
-    (port,) = distinct_free_ports(1)
-    lines = [f"listeners=PLAINTEXT://127.0.0.1:{port}", f"advertised.listeners=PLAINTEXT://:{port}",
-             "num.shards=1"]
-    broker = file_node(tmp_path, "broker", lines, port)
-    file_nodes.append(broker)
-    broker.start()
+    port = started_broker(tmp_path, file_nodes, "PLAINTEXT://127.0.0.1:{port}", "PLAINTEXT://:{port}")
     listed = AdminClient(quiet_config(f"127.0.0.1:{port}")).list_topics(timeout=ADMIN_TIMEOUT_S).brokers
     assert [(b.host, b.port) for b in listed.values()] == [(socket.gethostname(), port)]
 
 
 def test_an_ipv4_member_on_a_dual_stack_listener_shows_as_ipv4(tmp_path, file_nodes):
-    (port,) = distinct_free_ports(1)
-    lines = [f"listeners=PLAINTEXT://:{port}", f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-             "num.shards=1"]
-    broker = file_node(tmp_path, "broker", lines, port)
-    file_nodes.append(broker)
-    broker.start()
+    port = started_broker(tmp_path, file_nodes, "PLAINTEXT://:{port}", "PLAINTEXT://127.0.0.1:{port}")
     bootstrap = f"127.0.0.1:{port}"
     topic, group = unique_topic("dual-stack-group"), unique_topic("dual-stack-member")
     produce_all(new_producer(bootstrap), topic, [(None, b"one")])
