@@ -6,7 +6,7 @@
 //! broker key.
 
 use super::described::{BrokerConfigSource, BrokerSynonym};
-use super::keys::{broker_key, KeyDefault};
+use super::keys::broker_key;
 use super::topic::TopicDefault;
 use super::{topic_default_key, Config};
 
@@ -58,10 +58,7 @@ pub fn kafka_default(name: &str) -> Option<&'static str> {
         return *default;
     }
     if let Some(key) = broker_key(name) {
-        return match key.default {
-            KeyDefault::Value(value) => Some(value),
-            KeyDefault::AliasOf(_) => None,
-        };
+        return key.default_value();
     }
     match topic_default_key(name)?.default {
         TopicDefault::Fixed(value) => Some(value),
