@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# Catch-up consume, cold then warm, against the machine's bounds and Apache Kafka, in one run
-# (issue 14). Per round, in this order (the brokers alternate which goes first):
+# Catch-up consume, cold then warm, against the machine's bounds and the peers (Apache Kafka,
+# Tansu), in one run (issue 14). Per round, in this order (the brokers rotate which goes first):
 #   - bounds: O_DIRECT sequential read bandwidth (1 GiB, 1 MiB reads, one in flight) and loopback
 #     bandwidth (one stream from a reused buffer), both by perf/read_options.py;
 #   - millrace: one fresh broker; rdkafka-bench produces N x 1 KiB (acks=all) to one partition,
-#     then consumes the whole topic READS times. The first read finds the page cache empty
-#     (appends are O_DIRECT); later reads find whatever the first one left there;
-#   - Apache Kafka (perf/peers/kafka.sh, one combined node, fresh data): the same.
+#     then consumes the whole topic READS times (warm: what the broker keeps of recent data in
+#     its memory, as much as fits its room), then restarts the broker (SIGTERM), drops the
+#     kernel's page cache, and reads it all once more ("cold": from the disk alone);
+#   - Apache Kafka (perf/peers/kafka.sh, one combined node, fresh data): the same (its warm
+#     reads come from the page cache its buffered writes filled);
+#   - Tansu (perf/peers/tansu.sh, its in-memory storage engine, fresh process): the same, with
+#     no cold read (its records do not outlive the process).
+# Dropping the page cache (cold reads) needs root; without it the cold read is skipped.
 # Each line has the client's and the broker's CPU seconds and the broker's peak RSS (VmHWM), so
 # the cost of a read can be placed on one side or the other. Medians per figure at the end.
 # Usage: perf/catchup_cold_warm.sh [RECORDS=1000000] [READS=3] [ROUNDS=1]
 #   env: RB_PORT (default: a free port), MILLRACE_BIN (default target/release/millrace),
-#        PEERS ("kafka", the default, or "none"), KAFKA_PORT_BASE (Kafka's port; its controller
+#        PEERS (a space-separated list of "kafka" and "tansu"; default "kafka"; "none" for
+#        none), KAFKA_PORT_BASE (Kafka's port; its controller
 #        listens 100 above; default: the first free pair from 23092, below the ephemeral range),
+#        FETCH_WAIT_MAX_MS (the consumer's fetch.wait.max.ms for every broker; default
+#        librdkafka's 500. Tansu 0.6.0 holds every fetch for that long even when it has the
+#        data, so a run with Tansu sets it low, e.g. 5: a broker with the data answers at once),
 #        BENCH_LOCK (a lock file: every timed step runs under `flock`, e.g. /work/wt/bench.lock)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,6 +45,7 @@ def free(port):
         s.close()
 print(next(p for p in range(23092, 32000, 7) if free(p) and free(p + 100)))
 ')}"
+tansu_port="${TANSU_PORT:-$((kafka_port + 3))}"
 results="$(mktemp /tmp/catchup-results.XXXXXX)"
 
 [ -x "$bench_bin" ] || (cd "$repo/perf/rdkafka-bench" && cargo build --release)
@@ -75,8 +85,22 @@ run_workload() {
         --broker-pid "$pid")
     locked "$bench_bin" "${common[@]}" --acks all --mode produce | summary "$name" produce "$pid"
     for read in $(seq "$reads"); do
-        locked "$bench_bin" "${common[@]}" --mode consume | summary "$name" "read$read" "$pid"
+        read_all "$name" "read$read" "$bootstrap" "$pid"
     done
+}
+
+# read_all NAME PHASE BOOTSTRAP PID: one consume of the whole topic.
+read_all() {
+    local wait=()
+    if [ -n "${FETCH_WAIT_MAX_MS:-}" ]; then wait=(--fetch-wait-max-ms "$FETCH_WAIT_MAX_MS"); fi
+    locked "$bench_bin" --bootstrap "$3" --topic catchup --records "$records" --size 1024 \
+        --broker-pid "$4" "${wait[@]}" --mode consume | summary "$1" "$2" "$4"
+}
+
+# Empties the page cache (root only); false when it cannot.
+drop_page_cache() {
+    sync
+    { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null
 }
 
 bounds() {
@@ -92,7 +116,16 @@ run_millrace() (
     cd "$repo"
     BROKER_PORT="${RB_PORT:-}" start_broker "$broker_bin" --override http.listener=
     run_workload millrace "$BOOTSTRAP" "$BROKER_PID"
-    if command -v fincore >/dev/null; then fincore "$BROKER_DATA"/log/catchup-0/*.log | tail -3; fi
+    restart_broker "$broker_bin" --override http.listener=
+    if drop_page_cache; then read_all millrace cold "$BOOTSTRAP" "$BROKER_PID"; fi
+)
+
+run_tansu() (
+    local dir
+    dir="$(mktemp -d /tmp/catchup-tansu.XXXXXX)"
+    trap '"$repo/perf/peers/tansu.sh" stop --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+    "$repo/perf/peers/tansu.sh" start --dir "$dir" --port "$tansu_port" --stop-with $$ >/dev/null
+    run_workload tansu "127.0.0.1:$tansu_port" "$(cat "$dir"/tansu.pid)"
 )
 
 run_kafka() (
@@ -102,19 +135,34 @@ run_kafka() (
     "$repo/perf/peers/kafka.sh" start --fresh --dir "$dir" --port "$kafka_port" \
         --controller-port $((kafka_port + 100)) --stop-with $$ >/dev/null
     run_workload kafka "127.0.0.1:$kafka_port" "$(cat "$dir"/node-0/kafka.pid)"
+    "$repo/perf/peers/kafka.sh" stop --dir "$dir" >/dev/null
+    "$repo/perf/peers/kafka.sh" start --dir "$dir" --port "$kafka_port" \
+        --controller-port $((kafka_port + 100)) --stop-with $$ >/dev/null
+    if drop_page_cache; then
+        read_all kafka cold "127.0.0.1:$kafka_port" "$(cat "$dir"/node-0/kafka.pid)"
+    fi
 )
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+brokers=(millrace)
+for peer in $peers; do
+    case "$peer" in
+    kafka | tansu) brokers+=("$peer") ;;
+    none) ;;
+    *) echo "catchup_cold_warm.sh: unknown peer $peer (kafka, tansu or none)" >&2; exit 2 ;;
+    esac
+done
+if [[ " $peers " == *" tansu "* ]]; then
+    "$repo/perf/peers/tansu.sh" fetch
+fi
 for round in $(seq "$rounds"); do
     echo "--- round $round"
     bounds
-    if [ "$peers" = kafka ] && [ $((round % 2)) -eq 0 ]; then
-        run_kafka
-        run_millrace
-    else
-        run_millrace
-        if [ "$peers" = kafka ]; then run_kafka; fi
-    fi
+    # Rotate who goes first, so that no broker always runs right after another's writeback.
+    shift_by=$(((round - 1) % ${#brokers[@]}))
+    for broker in "${brokers[@]:shift_by}" "${brokers[@]:0:shift_by}"; do
+        "run_$broker"
+    done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$results" <<'EOF'
@@ -129,21 +177,22 @@ median = {key: statistics.median(values) for key, values in figures.items()}
 print("medians (MB/s):")
 for (broker, phase), value in sorted(median.items()):
     print(f"  {broker:8s} {phase:16s} {value:7.1f}  ({len(figures[(broker, phase)])} runs)")
-for broker in ("millrace", "kafka"):
+for broker in ("millrace", "kafka", "tansu"):
     if rss.get(broker):
         print(f"  {broker:8s} peak RSS {max(rss[broker]):.0f} MiB")
 direct = median.get(("bounds", "direct_read_only"))
 loop = median.get(("bounds", "loopback"))
-cold = median.get(("millrace", "read1"))
-warm = [median[k] for k in median if k[0] == "millrace" and k[1].startswith("read") and k[1] != "read1"]
+cold = median.get(("millrace", "cold"))
+warm = [median[k] for k in median if k[0] == "millrace" and k[1].startswith("read")]
 print("ratios (of medians):")
 if direct and cold:
     print(f"  millrace cold / O_DIRECT read   {cold / direct:.2f}  (aim >= 0.8)")
 if loop and warm:
     print(f"  millrace warm / loopback        {statistics.median(warm) / loop:.2f}  (aim >= 0.8)")
-for phase in ["produce"] + [f"read{i}" for i in range(1, 10)]:
-    if ("kafka", phase) in median and ("millrace", phase) in median:
-        ratio = median[("millrace", phase)] / median[("kafka", phase)]
-        print(f"  millrace / kafka {phase:8s}      {ratio:.2f}  (aim >= 1.0)")
+for peer in ("kafka", "tansu"):
+    for phase in ["produce"] + [f"read{i}" for i in range(1, 10)] + ["cold"]:
+        if (peer, phase) in median and ("millrace", phase) in median:
+            ratio = median[("millrace", phase)] / median[(peer, phase)]
+            print(f"  millrace / {peer:5s} {phase:8s}      {ratio:.2f}  (aim >= 1.0)")
 EOF
 rm -f "$results"

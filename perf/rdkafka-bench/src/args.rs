@@ -67,6 +67,9 @@ pub struct BenchArgs {
     pub mode: Mode,
     /// Enable the idempotent producer.
     pub idempotent: bool,
+    /// librdkafka `fetch.wait.max.ms` of the consumer (None: librdkafka's default, 500). A
+    /// catch-up read is answered at once by a broker that has the data, whatever its value.
+    pub fetch_wait_max_ms: Option<u32>,
     /// Upper bound on each phase's duration.
     pub phase_timeout_s: u64,
     /// Broker process whose CPU time is sampled around each phase.
@@ -88,6 +91,7 @@ impl Default for BenchArgs {
             compression: "none".to_string(),
             mode: Mode::Both,
             idempotent: false,
+            fetch_wait_max_ms: None,
             phase_timeout_s: 600,
             broker_pid: None,
         }
@@ -135,6 +139,7 @@ usage: rdkafka-bench [flags]
   --compression C            none|gzip|snappy|lz4|zstd (default none)
   --mode produce|consume|both  (default both)
   --idempotent               enable.idempotence=true
+  --fetch-wait-max-ms MS     consumer fetch.wait.max.ms (default: librdkafka's, 500)
   --timeout-s S              bound on each phase (default 600)
   --broker-pid PID           sample this process's CPU time around each phase";
 
@@ -177,6 +182,9 @@ fn apply_flag(args: &mut BenchArgs, flag: &str, value: String) -> Result<(), Arg
         }
         "--acks" => args.acks = parse_acks(&value).ok_or_else(invalid)?,
         "--linger-ms" => args.linger_ms = in_range(&value, 0, 900_000).ok_or_else(invalid)?,
+        "--fetch-wait-max-ms" => {
+            args.fetch_wait_max_ms = Some(in_range(&value, 0, 300_000).ok_or_else(invalid)?)
+        }
         "--batch-bytes" => {
             args.batch_bytes = in_range(&value, 1, 2_147_483_647).ok_or_else(invalid)?
         }
@@ -244,7 +252,7 @@ mod tests {
         let args = parse(
             "--bootstrap h:1 --topic t --partitions 3 --records 10 --size 100 --acks 1 \
              --linger-ms 0 --batch-bytes 2000 --queue-kbytes 64 --compression zstd --mode produce --idempotent \
-             --timeout-s 9 --broker-pid 42",
+             --timeout-s 9 --broker-pid 42 --fetch-wait-max-ms 5",
         )
         .unwrap();
         assert_eq!(args.bootstrap, "h:1");
@@ -261,6 +269,7 @@ mod tests {
         assert!(args.idempotent);
         assert_eq!(args.phase_timeout_s, 9);
         assert_eq!(args.broker_pid, Some(42));
+        assert_eq!(args.fetch_wait_max_ms, Some(5));
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub fn consumer_config(args: &BenchArgs) -> ClientConfig {
         .set("max.partition.fetch.bytes", (10 * 1024 * 1024).to_string())
         // 256 MiB of prefetched records per partition keeps the fetcher ahead of the poll loop.
         .set("queued.max.messages.kbytes", (256 * 1024).to_string());
+    if let Some(wait_ms) = args.fetch_wait_max_ms {
+        config.set("fetch.wait.max.ms", wait_ms.to_string());
+    }
     config
 }
 
