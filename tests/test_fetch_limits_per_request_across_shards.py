@@ -8,7 +8,7 @@ alone does."""
 import time
 
 import kafka_wire
-from clients import create_topic, unique_topic
+from clients import assert_contiguous_from_zero, consume_all, create_topic, unique_topic
 
 SHARDS = 2
 PARTITIONS = 4  # consecutive partitions alternate between the two shards
@@ -16,6 +16,9 @@ VALUE_BYTES = 1000
 RECORDS_PER_BATCH = 10
 BATCHES_PER_PARTITION = 60  # ~600 KB per partition, ~2.4 MB in all
 MAX_BYTES = 1_000_000  # the external suite's fetch.max.bytes
+# librdkafka's smallest receive.message.max.bytes for that fetch.max.bytes (it wants 512 more):
+# an answer above it is refused as an invalid response size, as the external suite saw.
+RECEIVE_MAX_BYTES = MAX_BYTES + 512
 PARTITION_MAX_BYTES = 1 << 20
 LONG_POLL_MS = 25_000
 T0_MS = 1_700_000_000_000
@@ -61,6 +64,28 @@ def test_answer_never_exceeds_max_bytes_across_shards(broker):
     assert [offset for offset, _, _ in kafka_wire.decode_record_batches(answer[0][2])] == list(
         range(RECORDS_PER_BATCH)
     )
+
+
+
+def test_librdkafka_consumer_with_a_1mb_fetch_limit_reads_a_backlog_on_both_shards(broker):
+    """The external suite's symptom, seen from the client: a librdkafka consumer that accepts
+    answers of at most fetch.max.bytes + 512 reads a 2.4 MB backlog spread over both shards."""
+    b = broker(**{"num.shards": SHARDS})
+    topic = unique_topic("fetch-max-client")
+    create_topic(b.bootstrap, topic, PARTITIONS)
+    fill(b.bootstrap, topic)
+
+    received = consume_all(
+        b.bootstrap,
+        topic,
+        PARTITIONS,
+        timeout_s=60,
+        **{"fetch.max.bytes": MAX_BYTES, "receive.message.max.bytes": RECEIVE_MAX_BYTES},
+    )
+    counts = {p: len(records) for p, records in received.items()}
+    assert counts == {p: BATCHES_PER_PARTITION * RECORDS_PER_BATCH for p in range(PARTITIONS)}, counts
+    assert_contiguous_from_zero(received)
+    assert all(value == b"v" * VALUE_BYTES for records in received.values() for _, _, value in records)
 
 
 def start_long_poll(bootstrap, topic, min_bytes, max_wait_ms):
