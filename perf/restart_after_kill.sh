@@ -4,7 +4,7 @@
 # its recovery points are recorded (log.flush.offset.checkpoint.interval.ms=1000), and is
 # killed with SIGKILL. Then, ROUNDS times, NEW and OLD (a build without recovery points, which
 # CRC-checks every active segment whole) alternate on that same data directory: each is started,
-# timed until its port accepts connections (it opens every partition before listening), and
+# timed until it answers an ApiVersions request (it opens every partition before serving), and
 # killed with SIGKILL again. Neither writes past the recovery points, so every start finds the
 # same data.
 # Usage: perf/restart_after_kill.sh NEW_BIN OLD_BIN [TARGET_GB=3.8] [PARTITIONS=4] [ROUNDS=5]
@@ -45,10 +45,21 @@ time_start() {
         --override "log.dirs=$BROKER_DATA/log" --override http.listener= \
         2>>"$BROKER_DATA/restarts.stderr" &
     BROKER_PID=$!
-    for _ in $(seq "$ready_tries"); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-        sleep "$ready_poll_s"
-    done
+    # Ready means answering: the listener is bound before the partitions open (connections made
+    # meanwhile wait in the backlog), so an accepted connection alone proves nothing.
+    python3 - "$port" "$ready_poll_s" "$ready_tries" <<'PY'
+import socket, struct, sys, time
+port, poll_s, tries = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+request = struct.pack(">hhih", 18, 0, 1, -1)  # ApiVersions v0, correlation id 1, no client id
+for _ in range(tries):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(struct.pack(">i", len(request)) + request)
+            if len(s.recv(8)) >= 8:
+                break
+    except OSError:
+        time.sleep(poll_s)
+PY
     ended=$(date +%s%N)
     kill -9 "$BROKER_PID"
     wait "$BROKER_PID" 2>/dev/null || true
