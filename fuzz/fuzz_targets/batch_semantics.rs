@@ -348,10 +348,15 @@ fn reference(bytes: &[u8], limit: usize) -> std::result::Result<Header, Broken> 
     }
     let rest = &bytes[batch_len..];
     if !rest.is_empty() {
+        // Bytes after the batch that are not a whole one: the broker refuses them as a
+        // truncated batch, INVALID_RECORD like Kafka's "at least one record batch" check
+        // (commit 24d264c). Kafka itself trims such bytes, or answers CORRUPT_MESSAGE when
+        // their size field is below a record's minimum; a non-retriable refusal keeps a
+        // client from retrying a malformed request until its delivery timeout.
         broken.push(if is_whole_batch(rest) {
             (INVALID_RECORD, "a second batch")
         } else {
-            (CORRUPT_MESSAGE, "trailing bytes")
+            (INVALID_RECORD, "trailing bytes")
         });
     }
     if broken.is_empty() {
