@@ -5,9 +5,13 @@ back once its next heartbeat is overdue (one broker.heartbeat.interval.ms after 
 the controller's activation, plus half an interval for a reconnect). A live broker whose
 connections are reset reconnects and heartbeats in time, and is not fenced.
 
-Every node runs with broker.session.timeout.ms=30000, so a fence within FENCED_WITHIN_S can only
-be the early one. Metadata is asked of the survivors over raw sockets (test_cluster_isolated_
-raft_leader_is_fenced.py's helpers).
+Every node runs with a session timeout far longer than the early fence (16 s for the killed
+broker, 30 s for the live one), so a fence within FENCED_WITHIN_S (half the session) can only be
+the early one; broker.heartbeat.interval.ms=1000 (Kafka's default is 2000) halves the early
+fence's deadline, the watch of a live broker, and the wait of a killed node's restart: millrace
+lets a new incarnation of a broker killed -9 register only once the old one's session timed out
+(or across a controller change). Metadata is asked of the survivors over raw sockets
+(test_cluster_isolated_raft_leader_is_fenced.py's helpers).
 """
 
 import time
@@ -19,17 +23,25 @@ from jepsen.proxy import ProxyNet
 from test_cluster_isolated_raft_leader_is_fenced import (
     metadata_broker_ids, raft_leader, wait_listed)
 
-SESSION_TIMEOUT_MS = 30_000
-HEARTBEAT_INTERVAL_MS = 2_000
-EXTRA = (
-    f"broker.session.timeout.ms={SESSION_TIMEOUT_MS}",
-    f"broker.heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}",
-    "default.replication.factor=3",
-    "min.insync.replicas=2",
-)
-# Half the session timeout: the early fence (at most 3 s after the kill, 5 s after a controller's
-# election) with room for the shared machine.
-FENCED_WITHIN_S = SESSION_TIMEOUT_MS / 2000
+# Killed: the restarted node waits out the rest of this session before it registers again.
+KILLED_SESSION_TIMEOUT_MS = 16_000
+# Live: a wrong early fence of a live broker is at most one per session timeout (sessions.rs).
+LIVE_SESSION_TIMEOUT_MS = 30_000
+HEARTBEAT_INTERVAL_MS = 1_000
+
+
+def extra(session_timeout_ms):
+    return (
+        f"broker.session.timeout.ms={session_timeout_ms}",
+        f"broker.heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}",
+        "default.replication.factor=3",
+        "min.insync.replicas=2",
+    )
+
+
+# Half the session timeout: the early fence (at most 1.5 s after the kill, that plus a Raft
+# election after the controller's) with room for the shared machine.
+FENCED_WITHIN_S = KILLED_SESSION_TIMEOUT_MS / 2000
 CLUSTER_READY_S = 60.0
 PARTITIONS = 3
 # How long a live broker is watched after its connections are reset: past the fence's deadline
@@ -44,7 +56,7 @@ def leaders(cluster, node_id, topic):
 
 
 def test_a_killed_broker_is_fenced_before_its_session_times_out(millrace_cluster):
-    cluster = millrace_cluster(brokers=3, extra=EXTRA)
+    cluster = millrace_cluster(brokers=3, extra=extra(KILLED_SESSION_TIMEOUT_MS))
     everyone = sorted(cluster.nodes)
     wait_listed(cluster, everyone, everyone, CLUSTER_READY_S, "all three brokers listed")
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
@@ -72,7 +84,8 @@ def test_a_killed_broker_is_fenced_before_its_session_times_out(millrace_cluster
 def test_a_live_broker_whose_controller_connections_are_reset_stays_unfenced(millrace_cluster):
     proxies = ProxyNet()
     try:
-        cluster = millrace_cluster(brokers=3, extra=EXTRA, proxies=proxies)
+        cluster = millrace_cluster(brokers=3, extra=extra(LIVE_SESSION_TIMEOUT_MS),
+                                   proxies=proxies)
         everyone = sorted(cluster.nodes)
         wait_listed(cluster, everyone, everyone, CLUSTER_READY_S, "all three brokers listed")
         for round_no in range(RESET_ROUNDS):
