@@ -3,9 +3,9 @@
 Three `millrace serve` nodes, all controller voters; a topic assigned by hand to [leader, follower]
 (replication factor 2, min.insync.replicas=2), the follower chosen off the Raft leader so that
 stopping it leaves the quorum its majority. The follower is paused (SIGSTOP): its connections stay
-open, so the controller fences it after broker.session.timeout.ms (9 s) and takes it out of the
-ISR, below min.insync.replicas (the leader's own shrink, after replica.lag.time.max.ms, would come
-later at its 30 s default).
+open, so the controller fences it after broker.session.timeout.ms (5 s here, heartbeats every 1 s:
+Kafka's defaults are 9 s and 2 s) and takes it out of the ISR, below min.insync.replicas (the
+leader's own shrink, after replica.lag.time.max.ms, would come later at its 30 s default).
 
 What a client sees, as with Apache Kafka 4.x (the same steps against Apache Kafka 4.4.0, with
 replica.lag.time.max.ms=2000, gave the same answers):
@@ -41,9 +41,11 @@ from test_cluster_three_brokers_serve_clients import describe_quorum_v0, wait_fo
 from test_replication_rf3_followers_hold_the_leaders_bytes import (
     ADMIN_TIMEOUT_S, raw_produce, wait_for_isr, wait_for_leader)
 
-# Longer than the fence of a silent broker (9 s session, then the controller's next tick), so the
+SESSION_TIMEOUT_MS = 5000
+HEARTBEAT_INTERVAL_MS = 1000
+# Longer than the fence of a silent broker (its session, then the controller's next tick), so the
 # ISR shrinks while the produce waits; shorter than pytest's budget for the whole test.
-WAITING_PRODUCE_TIMEOUT_MS = 18000
+WAITING_PRODUCE_TIMEOUT_MS = 12000
 # The shrink must be seen this long before the waiting produce's timeout.
 SHRINK_MARGIN_S = 2
 SEND_TIMEOUT_S = 15
@@ -62,7 +64,8 @@ def send(producer, topic, value):
 
 def test_an_isr_shrink_below_min_insync_times_out_the_waiting_produce_and_refuses_the_next(
         millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+    cluster = millrace_cluster(brokers=3, extra=[f"broker.session.timeout.ms={SESSION_TIMEOUT_MS}",
+                                                 f"broker.heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}"])
     wait_for_brokers(cluster.bootstrap, 3)
     raft_leader = describe_quorum_v0(cluster.node(1).bootstrap)[1]
     follower = next(b for b in (1, 2, 3) if b != raft_leader)
