@@ -28,6 +28,11 @@ from conftest import BROKER_BINARY, HOST, Broker, free_port
 VOTERS_DEFAULT = 3
 # Off in every node: the HTTP endpoint's default port would be shared by all of them.
 NO_HTTP = ["--override", "http.listener="]
+# Kafka's broker.heartbeat.interval.ms and broker.session.timeout.ms (2 s, 9 s) halved, in the
+# same ratio: `extra` for a test that kills -9 a broker and restarts it while the active
+# controller lives. millrace lets the new incarnation register (and so serve) only once the old
+# one's session timed out, so each such restart waits about a session timeout.
+FAST_SESSIONS = ("broker.heartbeat.interval.ms=1000", "broker.session.timeout.ms=4500")
 
 
 def distinct_free_ports(count, taken=()):

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from cluster_fixture import FAST_SESSIONS
 from jepsen import nemesis, workload
 
 # How long the voter is paused before the kill: 0 = no pause, killed once the cluster formed.
@@ -21,7 +22,8 @@ ROUNDS = 2
 @pytest.mark.parametrize("round_", range(ROUNDS))
 @pytest.mark.parametrize("pause_s", PAUSES_S)
 def test_a_voter_killed_with_minus_9_restarts(millrace_cluster, pause_s, round_):
-    cluster = millrace_cluster(brokers=3)
+    # The restart registers once the killed incarnation's session timed out.
+    cluster = millrace_cluster(brokers=3, extra=FAST_SESSIONS)
     if pause_s:
         # While the cluster forms: the voter catches up on its log when it wakes.
         node = cluster.node(2)

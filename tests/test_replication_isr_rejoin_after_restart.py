@@ -9,6 +9,7 @@ import time
 from confluent_kafka.admin import AdminClient
 
 from clients import new_producer, produce_all, quiet_config, unique_topic
+from cluster_fixture import FAST_SESSIONS
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_replication_rf3_followers_hold_the_leaders_bytes import (
     create_rf3_topic, wait_for_identical_logs, wait_for_isr)
@@ -30,7 +31,8 @@ def isr_of(bootstrap, topic):
 
 
 def test_followers_killed_one_after_the_other_rejoin_the_isr(millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+    # Each restart registers once the killed incarnation's session timed out.
+    cluster = millrace_cluster(brokers=3, extra=FAST_SESSIONS)
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-isr-rejoin")
     leader = create_rf3_topic(cluster.bootstrap, topic).leader

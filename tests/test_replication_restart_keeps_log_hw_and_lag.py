@@ -12,6 +12,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
+from cluster_fixture import FAST_SESSIONS
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_metrics_endpoint_counts_produce_consume_and_lag import scrape
 from test_replication_rf3_followers_hold_the_leaders_bytes import (
@@ -19,8 +20,9 @@ from test_replication_rf3_followers_hold_the_leaders_bytes import (
 
 RECORDS_PER_ROUND = 200
 TRUNCATION_LINE = b"to match the leader"
-# replica.high.watermark.checkpoint.interval.ms (Kafka's default, kept by the restart test).
-HW_CHECKPOINT_INTERVAL_MS = 5000
+# replica.high.watermark.checkpoint.interval.ms of the whole-cluster restart test (Kafka's
+# default is 5000; the test waits one and a half intervals for every broker's checkpoint).
+HW_CHECKPOINT_INTERVAL_MS = 1000
 METRICS_DEADLINE_S = 30
 # A restarted cluster refuses clients until the controller registers its brokers and elects.
 RESTART_ANSWER_TIMEOUT_S = 60
@@ -47,7 +49,8 @@ def stderr_since_last_start(node):
 
 
 def test_a_restarted_follower_keeps_the_log_that_matches_its_leader(millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+    # Each restart after a kill -9 registers once the killed incarnation's session timed out.
+    cluster = millrace_cluster(brokers=3, extra=FAST_SESSIONS)
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-restart-keeps")
     first = create_rf3_topic(cluster.bootstrap, topic).leader
@@ -109,15 +112,16 @@ def restart_all_but_node_3(cluster):
 
 
 def test_after_a_whole_cluster_restart_consumers_read_what_was_committed(millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+    cluster = millrace_cluster(
+        brokers=3, extra=[f"replica.high.watermark.checkpoint.interval.ms={HW_CHECKPOINT_INTERVAL_MS}"])
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-hw-checkpoint")
     # All three must be in sync for the watermark to move.
     create_rf3_topic(cluster.bootstrap, topic, min_insync=3)
     produce_round(cluster.bootstrap, topic, b"committed")
     wait_for_identical_logs(cluster, topic, [1, 2, 3], RECORDS_PER_ROUND)
-    # Every broker's follower or leader knows the watermark and checkpointed it (the default
-    # interval: a kill -9 skips the shutdown's checkpoint).
+    # Every broker's follower or leader knows the watermark and checkpointed it (the periodic
+    # checkpoint: a kill -9 skips the shutdown's).
     time.sleep(2 + 1.5 * HW_CHECKPOINT_INTERVAL_MS / 1000)
     # Two of three come back (a metadata quorum): the ISR can never reach min.insync.replicas=3,
     # so the high watermark stays where the restarted leader starts it.
