@@ -16,11 +16,14 @@ from confluent_kafka import OFFSET_BEGINNING, ElectionType, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clients import new_consumer, produce_all, quiet_config, unique_topic
+from cluster_fixture import FAST_SESSIONS
 
 BROKERS = 3
 ADMIN_TIMEOUT_S = 30
 CLUSTER_UP_TIMEOUT_S = 60
-# The controller fences a broker whose heartbeats stop after its session timeout (9 s).
+# The controller fences a broker whose heartbeats stop after its session timeout (4.5 s with
+# FAST_SESSIONS, which the kill -9 tests use: a killed broker's restart registers once the old
+# incarnation's session timed out).
 FENCE_TIMEOUT_S = 40
 ELECTION_NOT_NEEDED = 84
 
@@ -105,7 +108,7 @@ def test_preferred_election_where_not_needed_and_unknown_partitions(millrace_clu
 
 
 def test_a_partition_whose_only_replica_crashed_leads_again_when_it_returns(millrace_cluster):
-    cluster = millrace_cluster(brokers=BROKERS)
+    cluster = millrace_cluster(brokers=BROKERS, extra=FAST_SESSIONS)
     admin = AdminClient(quiet_config(cluster.node(1).bootstrap))
     wait_for("3 brokers", lambda: brokers_listed(admin, BROKERS), CLUSTER_UP_TIMEOUT_S)
     topic = unique_topic("crashed")
@@ -127,7 +130,7 @@ def test_unclean_election_brings_back_a_partition_whose_in_sync_replicas_are_gon
         millrace_cluster):
     # 4 brokers, 3 of them controller voters: a partition with a replica on the broker-only node 4
     # can lose both replicas while the controller quorum keeps its majority.
-    cluster = millrace_cluster(brokers=BROKERS + 1)
+    cluster = millrace_cluster(brokers=BROKERS + 1, extra=FAST_SESSIONS)
     admin = AdminClient(quiet_config(cluster.node(1).bootstrap))
     wait_for("4 brokers", lambda: brokers_listed(admin, BROKERS + 1), CLUSTER_UP_TIMEOUT_S)
     topic = unique_topic("unclean")

@@ -15,13 +15,16 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire
 from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
+from cluster_fixture import FAST_SESSIONS
 from test_cluster_three_brokers_serve_clients import describe_quorum_v0, wait_for_brokers
 
 ADMIN_TIMEOUT_S = 30
 # From kill -9 of the leader to a CreateTopics answered: the election (about 1-2 s), then the
 # new controller; generous for a loaded CI machine.
 FAILOVER_TIMEOUT_S = 30
-# broker.session.timeout.ms is 9 s; fencing follows at the next controller tick.
+# broker.session.timeout.ms is 9 s (4.5 s with FAST_SESSIONS, which the restart tests use: a
+# killed broker's restart registers once the old incarnation's session timed out); fencing
+# follows at the next controller tick.
 FENCE_TIMEOUT_S = 40
 
 
@@ -75,7 +78,7 @@ def test_controller_leader_kill_then_create_topics_works_again(millrace_cluster)
 
 
 def test_killed_broker_is_fenced_then_rejoins_unfenced(millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+    cluster = millrace_cluster(brokers=3, extra=FAST_SESSIONS)
     wait_for_brokers(cluster.node(1).bootstrap, 3)
     _, leader, _, _, _, _ = describe_quorum_v0(cluster.node(1).bootstrap)
     victim = next(i for i in (3, 2, 1) if i != leader)
@@ -142,7 +145,7 @@ def metadata_answers_from_start(node, topic, timeout_s):
 
 @pytest.mark.parametrize("how", ["kill", "stop"])
 def test_a_restarted_broker_never_answers_an_existing_topic_unknown(millrace_cluster, how):
-    cluster = millrace_cluster(brokers=3)
+    cluster = millrace_cluster(brokers=3, extra=FAST_SESSIONS)
     wait_for_brokers(cluster.node(1).bootstrap, 3)
     topic = unique_topic("known")
     create_until_done(cluster.node(1).bootstrap, topic, 3, ADMIN_TIMEOUT_S)
