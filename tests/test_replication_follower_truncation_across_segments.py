@@ -12,6 +12,7 @@ import time
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clients import new_producer, produce_all, quiet_config, unique_topic
+from cluster_fixture import FAST_SESSIONS
 from jepsen.nemesis import pause, resume
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_replication_rf3_followers_hold_the_leaders_bytes import (
@@ -99,7 +100,8 @@ def test_a_zombie_leader_diverged_over_several_segments_truncates_across_them(mi
 
 
 def test_a_follower_below_the_leaders_log_start_starts_over_there(millrace_cluster):
-    cluster = millrace_cluster(brokers=3, extra=["log.retention.check.interval.ms=500"])
+    # FAST_SESSIONS: the killed follower's restart registers once its old session timed out.
+    cluster = millrace_cluster(brokers=3, extra=["log.retention.check.interval.ms=500", *FAST_SESSIONS])
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-below-log-start")
     leader = create_topic(cluster.bootstrap, topic,
