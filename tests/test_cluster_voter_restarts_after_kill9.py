@@ -7,6 +7,7 @@ formed, resumed, and killed with -9 while it caught up, failed its restart with
 [0, 3), got [Some(0), Some(1))`.
 """
 
+import os
 import time
 
 import pytest
@@ -16,7 +17,9 @@ from jepsen import nemesis, workload
 
 # How long the voter is paused before the kill: 0 = no pause, killed once the cluster formed.
 PAUSES_S = (0.0, 3.0)
-ROUNDS = 2
+# Repetitions of each case: one by default (it kills at a different point each time); two in the
+# extended mode.
+ROUNDS = 2 if os.environ.get("MILLRACE_TEST_JEPSEN_EXTENDED") == "1" else 1
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
