@@ -38,6 +38,7 @@ from kafka.protocol.consumer import ListOffsetsRequest
 
 import kafka_wire
 from clients import new_consumer, new_producer, produce_all, unique_topic
+from cluster_fixture import FAST_SESSIONS
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_delete_topics_v6_names_topic_ids import topic_id_of
 from test_leader_epochs_checkpoint_and_offset_for_leader_epoch import offset_for_leader_epoch
@@ -335,7 +336,7 @@ def wait_for_refusals_naming(cluster, brokers, leader, ask):
 
 
 def test_after_a_leader_change_refusals_name_the_new_leader(millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+    cluster = millrace_cluster(brokers=3, extra=FAST_SESSIONS)
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-kip951")
     first = create_rf3_topic(cluster.bootstrap, topic).leader

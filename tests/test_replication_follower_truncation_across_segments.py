@@ -51,7 +51,8 @@ def segment_bases(node, topic):
 
 
 def test_a_zombie_leader_diverged_over_several_segments_truncates_across_them(millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+    # FAST_SESSIONS: the paused leader is fenced, and its restart after kill -9 registers, sooner.
+    cluster = millrace_cluster(brokers=3, extra=FAST_SESSIONS)
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-truncate-segments")
     old = create_topic(cluster.bootstrap, topic).leader

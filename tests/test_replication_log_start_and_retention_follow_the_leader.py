@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 import kafka_wire
 from clients import quiet_config, unique_topic
+from cluster_fixture import FAST_SESSIONS
 from jepsen.nemesis import pause, resume
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_replication_follower_truncation_across_segments import segment_bases
@@ -141,7 +142,7 @@ def test_retention_on_a_leader_stops_at_the_high_watermark(millrace_cluster):
 
 
 def test_a_follower_takes_its_leaders_log_start_and_consumers_start_there_when_it_leads(millrace_cluster):
-    cluster = millrace_cluster(brokers=3, extra=CLUSTER_EXTRA)
+    cluster = millrace_cluster(brokers=3, extra=[*CLUSTER_EXTRA, *FAST_SESSIONS])
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("follower-log-start")
     admin = AdminClient(quiet_config(cluster.bootstrap))
