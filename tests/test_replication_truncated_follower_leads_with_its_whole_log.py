@@ -19,6 +19,10 @@ from test_replication_rf3_followers_hold_the_leaders_bytes import (
 
 # One segment: the cut is inside the active segment.
 SEGMENT_BYTES = 1 << 30
+# Kafka's broker.heartbeat.interval.ms halved and a 6 s session (Kafka: 2 s, 9 s): the paused old
+# leader is fenced, and its restart after kill -9 registers, sooner; still twice the ~3 s the
+# followers are paused for (they must stay in the ISR to be elected).
+SESSIONS = ("broker.heartbeat.interval.ms=1000", "broker.session.timeout.ms=6000")
 ZOMBIE_BATCHES = 40
 ZOMBIE_VALUES_PER_BATCH = 20
 VALUE_BYTES = 60
@@ -43,7 +47,7 @@ def wait_until_leader_is(bootstrap, topic, broker, timeout_s=FAILOVER_TIMEOUT_S)
 
 
 def test_a_follower_cut_inside_its_active_segment_serves_all_below_the_cut_as_leader(millrace_cluster):
-    cluster = millrace_cluster(brokers=3)
+    cluster = millrace_cluster(brokers=3, extra=SESSIONS)
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-truncate-active")
     old = create_topic(cluster.bootstrap, topic, **{"segment.bytes": str(SEGMENT_BYTES)}).leader
