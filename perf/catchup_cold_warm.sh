@@ -59,17 +59,22 @@ summary() {
     python3 -c '
 import json, sys
 broker, phase, pid, out = sys.argv[1:5]
-rss_mib = 0.0
-try:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            rss_mib = int(line.split()[1]) / 1024
-except OSError:
-    pass
+
+def peak_rss_mib():
+    # The broker VmHWM, read once the phase has ended (its report line has arrived).
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
 for line in sys.stdin:
     if not line.startswith("{"):
         continue
     j = json.loads(line)
+    rss_mib = peak_rss_mib()
     mb, client, cpu = j["mb_s"], j["client_cpu_s"], j["broker_cpu_s"]
     print(f"{broker:8s} {phase:8s} {mb:7.1f} MB/s  client CPU {client:.2f} s  "
           f"broker CPU {cpu:.2f} s  broker peak RSS {rss_mib:.0f} MiB", flush=True)
