@@ -163,7 +163,7 @@ fn serve(args: &[String]) -> i32 {
 /// treats its own way, each saying why.
 fn log_config_notes(config: &Config) {
     for key in &config.ignored_keys {
-        let why = crate::config::ignored_key(key).map_or("", |k| k.why);
+        let why = crate::config::ignored_why(key).unwrap_or_default();
         log::info!("configuration key {key} is accepted and ignored: {why}");
     }
     if let Some(cluster) = config.cluster_membership() {

@@ -7,10 +7,10 @@
 //! of memory" stays -1): what Kafka shows, and text the config parser takes
 //! back, so the answer can be written out as a server.properties.
 
-use super::keys::{KeyDefault, BROKER_KEYS, IGNORED_KAFKA_KEYS};
+use super::keys::{ignored_kafka_keys, refused_kafka_keys, KeyDefault, BROKER_KEYS};
 use super::synonyms::{broker_synonyms, in_family, kafka_default, written};
 use super::topic::ConfigType;
-use super::{always_described, topic_default_keys, Config};
+use super::{always_described, ignored_why, is_password, topic_default_keys, Config};
 
 /// Where a broker key's value comes from: the KIP-226 sources a millrace
 /// broker has (it has no dynamic broker configs).
@@ -75,18 +75,25 @@ pub fn describe_broker_keys(config: &Config) -> Vec<DescribedBrokerKey> {
         topic_defaults
             .map(|key| describe_key(config, key.broker_key, false, Some(key.kind), key.doc)),
     );
-    described.extend(IGNORED_KAFKA_KEYS.iter().filter_map(|key| {
-        let value = written(config, key.name)?;
+    // Kafka lists all of its few hundred keys; millrace lists the ones it
+    // ignores only when the file sets them, so its answer stays about what
+    // it does (and shows the operator the settings that take no effect).
+    let accepted_and_ignored = ignored_kafka_keys()
+        .map(|key| key.name)
+        .chain(refused_kafka_keys().map(|key| key.name));
+    described.extend(accepted_and_ignored.filter_map(|name| {
+        let value = written(config, name)?;
+        let shown = (!is_password(name)).then_some(value);
         Some(DescribedBrokerKey {
-            name: key.name,
-            value: Some(value.clone()),
+            name,
+            value: shown.clone(),
             source: BrokerConfigSource::Static,
-            sensitive: false,
+            sensitive: is_password(name),
             kind: None,
-            doc: key.why,
+            doc: ignored_why(name).unwrap_or_default(),
             synonyms: vec![BrokerSynonym {
-                name: key.name,
-                value: Some(value),
+                name,
+                value: shown,
                 source: BrokerConfigSource::Static,
             }],
         })
@@ -156,7 +163,8 @@ mod tests {
 
     #[test]
     fn every_key_the_parser_accepts_is_described() {
-        let ignored = IGNORED_KAFKA_KEYS.iter().map(|k| format!("{}=1", k.name));
+        let ignored = ignored_kafka_keys().map(|k| format!("{}=1", k.name));
+        let refused = refused_kafka_keys().map(|k| format!("{}={}", k.name, k.kafka_default));
         // The broker-level defaults of topic keys Kafka 4.0 removed, set to their default.
         let removed = topic_default_keys()
             .filter(|key| !always_described(key))
@@ -167,7 +175,7 @@ mod tests {
                     kafka_default(key.broker_key).unwrap()
                 )
             });
-        let set: Vec<String> = ignored.chain(removed).collect();
+        let set: Vec<String> = ignored.chain(refused).chain(removed).collect();
         let config = Config::load(None, &set).unwrap();
         let described: BTreeSet<&str> = describe_broker_keys(&config)
             .iter()
@@ -176,7 +184,8 @@ mod tests {
         let parsed = BROKER_KEYS.iter().map(|k| k.name);
         let accepted: BTreeSet<&str> = parsed
             .chain(topic_default_keys().map(|k| k.broker_key))
-            .chain(IGNORED_KAFKA_KEYS.iter().map(|k| k.name))
+            .chain(ignored_kafka_keys().map(|k| k.name))
+            .chain(refused_kafka_keys().map(|k| k.name))
             .collect();
         assert_eq!(described, accepted);
         for name in described {
@@ -263,7 +272,8 @@ mod tests {
         let docs = BROKER_KEYS.iter().map(|k| (k.name, k.doc));
         let docs = docs
             .chain(TOPIC_CONFIG_KEYS.iter().map(|k| (k.name, k.doc)))
-            .chain(IGNORED_KAFKA_KEYS.iter().map(|k| (k.name, k.why)));
+            .chain(ignored_kafka_keys().map(|k| (k.name, k.why)))
+            .chain(refused_kafka_keys().map(|k| (k.name, k.why)));
         for (name, doc) in docs {
             assert!(!doc.contains("  "), "{name}: {doc:?}");
         }

@@ -6,12 +6,13 @@
 //! (`log.retention.hours` before `log.retention.ms`) loses to it, as in Kafka.
 
 pub use super::broker_key::{BrokerKey, KeyDefault, Setter};
-pub use super::ignored_keys::{ignored_key, IgnoredKey, IGNORED_KAFKA_KEYS};
+pub use super::ignored_keys::{ignored_kafka_keys, ignored_key, IgnoredKey};
 pub(super) use super::key_values::int;
 use super::key_values::*;
 pub use super::key_values::{boolean, count_or_never};
 use super::kraft;
 use super::listener::{parse_advertised_listener_list, parse_listener_list};
+pub use super::refused_keys::{refused_kafka_keys, refused_key, RefusedKey};
 use super::topic::ConfigType;
 use KeyDefault::{AliasOf, Value};
 
@@ -39,6 +40,8 @@ pub const BROKER_SESSION_TIMEOUT_MS_MIN: i64 = 2 * BROKER_HEARTBEAT_INTERVAL_MS_
 /// Shortest `broker.heartbeat.interval.ms`: above the lifecycle's 100 ms poll
 /// and a controller round trip on a loaded machine.
 pub const BROKER_HEARTBEAT_INTERVAL_MS_MIN: i64 = 250;
+/// `broker.id` at Kafka's default: no id of its own (`node.id` gives it).
+pub const BROKER_ID_UNSET: i64 = -1;
 const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_HOUR: i64 = 60 * MS_PER_MINUTE;
 const INT_MAX: i64 = i32::MAX as i64;
@@ -132,8 +135,12 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         name: "broker.id",
         default: AliasOf("node.id"),
         kind: ConfigType::Int,
-        doc: "Alias of node.id (node.id wins when both are set).",
-        apply: |c, v| store(&mut c.node_id, int(v, 0, INT_MAX)? as i32),
+        doc: "Alias of node.id (node.id wins when both are set); -1, Kafka's default, = not set.",
+        apply: |c, v| match int(v, -1, INT_MAX)? {
+            // Kafka's default: a file written from a Kafka broker's defaults has it.
+            BROKER_ID_UNSET => Ok(()),
+            id => store(&mut c.node_id, id as i32),
+        },
     },
     BrokerKey {
         name: "node.id",

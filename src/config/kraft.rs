@@ -305,6 +305,23 @@ impl KraftConfig {
                 ));
             }
         }
+        // Every listener this node binds or dials (a controller listener of
+        // other nodes) is PLAINTEXT: a TLS or SASL one would be served or
+        // dialled in the clear while the operator believes it secured.
+        let used = self.listeners.iter().map(|l| &l.name);
+        for name in used.chain(&self.controller_listener_names) {
+            match self.protocol_of(name) {
+                Some(protocol) if protocol != PLAINTEXT => {
+                    return Err(error(
+                        "listener.security.protocol.map",
+                        format!(
+                            "listener {name} uses security protocol {protocol}: millrace serves only PLAINTEXT listeners"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
         if let Some(name) = &self.inter_broker_listener_name {
             if self.protocol_of(name).is_none() {
                 return Err(error(
@@ -480,16 +497,7 @@ impl KraftConfig {
         }
         let mut served = Vec::with_capacity(broker.len());
         for listener in broker {
-            let protocol = self.protocol_of(&listener.name).unwrap_or_default();
-            if protocol != PLAINTEXT {
-                return Err(error(
-                    "listener.security.protocol.map",
-                    format!(
-                        "listener {} uses security protocol {protocol}: millrace serves only PLAINTEXT listeners",
-                        listener.name
-                    ),
-                ));
-            }
+            // Each is PLAINTEXT: check_listeners refused any other protocol.
             let advertised = self
                 .advertised_listeners
                 .iter()

@@ -8,24 +8,31 @@
 
 mod broker_key;
 pub mod described;
+mod error;
 mod ignored_keys;
 mod key_values;
 pub mod keys;
 pub mod kraft;
 pub mod listener;
 pub mod properties;
+mod refused_keys;
 pub mod synonyms;
 pub mod topic;
 mod topic_defaults;
 mod topic_keys;
 
 pub use described::{describe_broker_keys, BrokerConfigSource, BrokerSynonym, DescribedBrokerKey};
-pub use keys::{ignored_key, BrokerKey, IgnoredKey, KeyDefault, BROKER_KEYS, IGNORED_KAFKA_KEYS};
+pub use error::ConfigError;
+pub use keys::{
+    ignored_kafka_keys, ignored_key, refused_kafka_keys, refused_key, BrokerKey, IgnoredKey,
+    KeyDefault, RefusedKey, BROKER_KEYS,
+};
 pub use kraft::{ClusterMembership, KraftConfig};
 pub use listener::{
     ClientListener, ListenerAddr, ListenerIndex, NamedListener, DEFAULT_CLIENT_LISTENER_NAME,
     MAIN_LISTENER,
 };
+pub use refused_keys::is_password;
 pub use topic::{
     is_described, log_ignored_keys, topic_config_defaults, topic_config_key, validate_topic_config,
     validate_topic_configs, ConfigType, KeySupport, TopicConfigKey, TOPIC_CONFIG_KEYS,
@@ -34,7 +41,6 @@ pub use topic_defaults::{always_described, topic_default_key, topic_default_keys
 
 use properties::{parse_properties, split_entry, Property, CONFIG_FILE_BYTES_MAX};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use topic::TopicDefault;
@@ -193,9 +199,10 @@ pub struct Config {
     pub broker_heartbeat_interval_ms: u64,
     /// `http.listener`: address of the metrics endpoint; `None` = off.
     pub http_listener: Option<String>,
-    /// Kafka keys that were set but mean nothing here
-    /// ([`IGNORED_KAFKA_KEYS`]); the caller logs them, with why, once
-    /// logging is up.
+    /// Kafka keys that were set but mean nothing here, each once, in the
+    /// order first set ([`ignored_kafka_keys`], and [`refused_kafka_keys`]
+    /// at Kafka's default); the caller logs one line for each, with
+    /// [`ignored_why`], once logging is up.
     pub ignored_keys: Vec<String>,
     /// Every key set in the file or by `--override` (ignored Kafka keys
     /// included), with its last value as written: DescribeConfigs reports
@@ -206,99 +213,6 @@ pub struct Config {
     /// the topic key: a topic that does not set the key follows them.
     pub topic_key_defaults: BTreeMap<String, String>,
 }
-
-/// Why the configuration could not be loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error text.
-        reason: String,
-    },
-    /// The file is larger than [`CONFIG_FILE_BYTES_MAX`].
-    FileTooLarge {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A line or override without `=`.
-    Syntax {
-        /// `file:line` or `--override`.
-        origin: String,
-        /// The offending text (for overrides) or an empty string.
-        text: String,
-    },
-    /// A key millrace does not know.
-    UnknownKey {
-        /// The key as written.
-        key: String,
-        /// `file:line` or `--override`.
-        origin: String,
-        /// The closest known key, when one is close.
-        suggestion: Option<&'static str>,
-    },
-    /// A value of the wrong form.
-    BadValue {
-        /// The key.
-        key: String,
-        /// The value as written.
-        value: String,
-        /// `file:line` or `--override`.
-        origin: String,
-        /// The expected form.
-        expected: String,
-    },
-    /// Keys that contradict each other (or a key another one requires).
-    Invalid {
-        /// The key to change.
-        key: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Io { path, reason } => {
-                write!(f, "cannot read config file {}: {reason}", path.display())
-            }
-            ConfigError::FileTooLarge { path } => write!(
-                f,
-                "config file {} is larger than {CONFIG_FILE_BYTES_MAX} bytes",
-                path.display()
-            ),
-            ConfigError::Syntax { origin, text } => {
-                write!(f, "{origin}: expected key=value, got {text:?}")
-            }
-            ConfigError::UnknownKey {
-                key,
-                origin,
-                suggestion,
-            } => {
-                write!(f, "{origin}: unknown config key {key:?}")?;
-                match suggestion {
-                    Some(known) => write!(f, " (did you mean {known}?)"),
-                    None => Ok(()),
-                }
-            }
-            ConfigError::BadValue {
-                key,
-                value,
-                origin,
-                expected,
-            } => write!(
-                f,
-                "{origin}: invalid value {value:?} for {key}: expected {expected}"
-            ),
-            ConfigError::Invalid { key, reason } => write!(f, "{key}: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl Default for Config {
     /// Every key at its table default.
@@ -420,7 +334,8 @@ impl Config {
         let mut config = Config::default();
         let mut latest: Vec<Entry> = Vec::with_capacity(entries.len());
         for entry in entries {
-            if ignored_key(&entry.key).is_some() {
+            if ignored_why(&entry.key).is_some() {
+                // One log line per key, however often the file sets it.
                 if !config.ignored_keys.contains(&entry.key) {
                     config.ignored_keys.push(entry.key.clone());
                 }
@@ -435,6 +350,20 @@ impl Config {
             }
             latest.retain(|seen| seen.key != entry.key);
             latest.push(entry);
+        }
+        for entry in &latest {
+            // The last value decides, as for every key.
+            if let Some(key) = refused_key(&entry.key).filter(|key| !key.accepts(&entry.value)) {
+                return Err(ConfigError::Refused {
+                    key: entry.key.clone(),
+                    origin: entry.origin.clone(),
+                    accepted: match key.kafka_default {
+                        "" => "empty".to_string(),
+                        default => default.to_string(),
+                    },
+                    why: key.why,
+                });
+            }
         }
         for key in BROKER_KEYS {
             if let Some(entry) = latest.iter().find(|entry| entry.key == key.name) {
@@ -464,7 +393,7 @@ impl Config {
         }
         let node_id_set = latest
             .iter()
-            .any(|e| e.key == "node.id" || e.key == "broker.id");
+            .any(|e| e.key == "node.id" || e.key == "broker.id" && !broker_id_unset(&e.value));
         config.resolve_listeners(node_id_set)?;
         config.check_broker_session()?;
         config.static_keys = latest.into_iter().map(|e| (e.key, e.value)).collect();
@@ -606,7 +535,7 @@ impl Config {
             ));
         }
         text.push_str("\nAccepted for Kafka compatibility and ignored (logged at start):\n");
-        for key in IGNORED_KAFKA_KEYS {
+        for key in ignored_kafka_keys() {
             text.push_str(&format!("{:name_width$}  {}\n", key.name, key.why));
         }
         for key in topic_default_keys().filter(|key| !always_described(key)) {
@@ -614,6 +543,13 @@ impl Config {
                 "{:name_width$}  Default of the topic key {}, which Kafka 4.0 removed.\n",
                 key.broker_key, key.name
             ));
+        }
+        text.push_str(
+            "\nRefused unless empty or at Kafka's default (then accepted and ignored, logged at \
+             start):\n",
+        );
+        for key in refused_kafka_keys() {
+            text.push_str(&format!("{:name_width$}  {}\n", key.name, key.why));
         }
         text.push_str("\n\nPer-topic keys (CreateTopics, DescribeConfigs):\n");
         let synonym_width = TOPIC_CONFIG_KEYS.iter().map(|k| k.broker_key.len()).max();
@@ -631,6 +567,18 @@ impl Config {
         }
         text
     }
+}
+
+/// Whether a `broker.id` value is Kafka's default, -1: no id.
+fn broker_id_unset(value: &str) -> bool {
+    value.trim().parse() == Ok(keys::BROKER_ID_UNSET)
+}
+
+/// Why a Kafka key set in the file is accepted and ignored: an ignored key,
+/// or a refused key at Kafka's default (loading refuses it otherwise).
+pub fn ignored_why(name: &str) -> Option<&'static str> {
+    let ignored = ignored_key(name).map(|key| key.why);
+    ignored.or_else(|| refused_key(name).map(|key| key.why))
 }
 
 fn topic_default_label(key: &TopicConfigKey) -> &'static str {
@@ -698,7 +646,9 @@ fn override_entry(text: &str) -> Result<Entry, ConfigError> {
 /// The known key nearest to `key` by edit distance, if near enough to be a typo.
 fn closest_key(key: &str) -> Option<&'static str> {
     let candidates = BROKER_KEYS.iter().map(|k| k.name);
-    let candidates = candidates.chain(IGNORED_KAFKA_KEYS.iter().map(|k| k.name));
+    let candidates = candidates
+        .chain(ignored_kafka_keys().map(|k| k.name))
+        .chain(refused_kafka_keys().map(|k| k.name));
     let (distance, best) = candidates
         .map(|name| (edit_distance(key, name), name))
         .min_by_key(|(distance, _)| *distance)?;
@@ -721,5 +671,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
+#[cfg(test)]
+mod kafka_keys_tests;
 #[cfg(test)]
 mod tests;

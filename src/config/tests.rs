@@ -214,7 +214,11 @@ fn help_lists_every_key() {
     for key in TOPIC_CONFIG_KEYS {
         assert!(help.contains(key.name), "{}", key.name);
     }
-    for key in IGNORED_KAFKA_KEYS {
+    for key in ignored_kafka_keys() {
+        assert!(help.contains(key.name), "{}", key.name);
+        assert!(help.contains(key.why), "{}", key.name);
+    }
+    for key in refused_kafka_keys() {
         assert!(help.contains(key.name), "{}", key.name);
         assert!(help.contains(key.why), "{}", key.name);
     }
@@ -231,6 +235,7 @@ fn table_names_are_unique() {
             key.name
         );
         assert!(ignored_key(key.name).is_none(), "{}", key.name);
+        assert!(refused_key(key.name).is_none(), "{}", key.name);
     }
 }
 

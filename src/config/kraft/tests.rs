@@ -249,6 +249,8 @@ fn listeners_are_checked_as_kafka_does() {
         (&["listeners=PLAINTEXT://:9092,CONTROLLER://:9092"], "listeners", "different port"),
         (&["listeners=SSL://:9092,CONTROLLER://:9093", "inter.broker.listener.name=SSL"], "listener.security.protocol.map", "only PLAINTEXT"),
         (&["listeners=PLAINTEXT://:9092,OTHER://:9094,CONTROLLER://:9093", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:SSL,CONTROLLER:PLAINTEXT"], "listener.security.protocol.map", "listener OTHER uses security protocol SSL"),
+        // A controller listener is bound or dialled in the clear: it must be PLAINTEXT too.
+        (&["listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"], "listener.security.protocol.map", "listener CONTROLLER uses security protocol SSL"),
         (&["advertised.listeners=PLAINTEXT://0.0.0.0:9092"], "advertised.listeners", "nonroutable"),
         (&["advertised.listeners=OTHER://h:1", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT,CONTROLLER:PLAINTEXT"], "inter.broker.listener.name", "must be a listener name defined in advertised.listeners"),
     ];
