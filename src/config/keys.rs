@@ -239,6 +239,14 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.auto_create_topics_enable, boolean(v)?),
     },
     BrokerKey {
+        name: "delete.topic.enable",
+        default: Value("true"),
+        kind: ConfigType::Boolean,
+        doc: "false = DeleteTopics is answered TOPIC_DELETION_DISABLED (INVALID_REQUEST before \
+              v3), as Kafka's controller answers; checked by the broker the request reaches.",
+        apply: |c, v| store(&mut c.delete_topic_enable, boolean(v)?),
+    },
+    BrokerKey {
         name: "log.segment.bytes",
         default: Value("1073741824"),
         kind: ConfigType::Int,
@@ -458,6 +466,22 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
                 int(v, 1, INT_MAX)? as u64,
             )
         },
+    },
+    BrokerKey {
+        name: "group.max.size",
+        default: Value("2147483647"),
+        kind: ConfigType::Int,
+        doc: "Most members (joined or joining) of a classic group; one more gets \
+              GROUP_MAX_SIZE_REACHED. At most 1000 whatever the value (memory bound per group).",
+        apply: |c, v| store(&mut c.group_max_size, int(v, 1, INT_MAX)? as usize),
+    },
+    BrokerKey {
+        name: "offset.metadata.max.bytes",
+        default: Value("4096"),
+        kind: ConfigType::Int,
+        doc: "Longest metadata of a committed offset; a longer one gets OFFSET_METADATA_TOO_LARGE. \
+              At most 32767 whatever the value (the offsets record's string).",
+        apply: |c, v| store(&mut c.offset_metadata_max_bytes, int(v, 0, INT_MAX)? as usize),
     },
     BrokerKey {
         name: "offsets.retention.minutes",

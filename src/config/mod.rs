@@ -84,6 +84,8 @@ pub struct Config {
     pub leader_imbalance_per_broker_percentage: u32,
     /// `auto.create.topics.enable`.
     pub auto_create_topics_enable: bool,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
     /// `log.segment.bytes`.
     pub log_segment_bytes: u64,
     /// `log.roll.ms` / `log.roll.hours`.
@@ -125,6 +127,11 @@ pub struct Config {
     pub group_min_session_timeout_ms: u64,
     /// `group.max.session.timeout.ms`.
     pub group_max_session_timeout_ms: u64,
+    /// `group.max.size`: members a classic group may have (the coordinator
+    /// bounds it further).
+    pub group_max_size: usize,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
     /// `producer.id.expiration.ms`.
     pub producer_id_expiration_ms: u64,
     /// `producer.ids.per.partition.max`.
@@ -260,6 +267,7 @@ impl Config {
             leader_imbalance_check_interval_ms: 0,
             leader_imbalance_per_broker_percentage: 0,
             auto_create_topics_enable: false,
+            delete_topic_enable: true,
             log_segment_bytes: 0,
             log_roll_ms: 0,
             log_retention_ms: 0,
@@ -280,6 +288,8 @@ impl Config {
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,
+            group_max_size: 0,
+            offset_metadata_max_bytes: 0,
             producer_id_expiration_ms: 0,
             producer_ids_per_partition_max: 0,
             offsets_retention_ms: 0,

@@ -2,9 +2,9 @@
 //! ignoring them at another value would silently weaken what the operator
 //! asked for. A broker started with `ssl.keystore.location` set is believed
 //! to encrypt, one with `sasl.enabled.mechanisms=SCRAM-SHA-512` or an
-//! `authorizer.class.name` to authenticate or authorize, one with
-//! `delete.topic.enable=false` to keep its topics: millrace does none of
-//! these, so it refuses to start rather than serve plaintext to everyone.
+//! `authorizer.class.name` to authenticate or authorize, one with a topic
+//! policy to police its topics: millrace does none of these, so it refuses
+//! to start rather than serve plaintext to everyone.
 //! At Kafka's default such a key enables nothing and is accepted and
 //! ignored (one log line at start), so a file written out from a Kafka
 //! broker's defaults still loads.
@@ -90,10 +90,6 @@ const GROUPS: &[RefusedGroup] = &[
             ("create.topic.policy.class.name", ""),
             ("alter.config.policy.class.name", ""),
         ],
-    },
-    RefusedGroup {
-        why: "millrace always lets clients delete topics (DeleteTopics)",
-        keys: &[("delete.topic.enable", "true")],
     },
     RefusedGroup {
         why: "millrace resolves no ${provider:path:key} references: values would be taken \

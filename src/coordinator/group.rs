@@ -57,6 +57,8 @@ pub struct GroupLimits {
     pub max_session_timeout_ms: u64,
     /// Members (joined or pending) per group.
     pub max_members: usize,
+    /// Longest metadata of a committed offset (`offset.metadata.max.bytes`).
+    pub offset_metadata_max_bytes: usize,
 }
 
 /// A JoinGroup as the group sees it.

@@ -178,7 +178,11 @@ impl Coordinator {
                 ),
                 min_session_timeout_ms: config.group_min_session_timeout_ms,
                 max_session_timeout_ms: config.group_max_session_timeout_ms,
-                max_members: GROUP_MEMBERS_MAX,
+                max_members: config.group_max_size.min(GROUP_MEMBERS_MAX),
+                // The offsets record keeps metadata as an i16-length string.
+                offset_metadata_max_bytes: config
+                    .offset_metadata_max_bytes
+                    .min(offsets::record::RECORD_STRING_BYTES_MAX),
             },
             offsets_retention_ms: config.offsets_retention_ms,
             offsets_retention_check_interval_ms: config.offsets_retention_check_interval_ms,
@@ -504,6 +508,33 @@ mod tests {
             assert_eq!(groups, vec!["busy".to_string(), "fresh".to_string()]);
         });
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn group_limits_follow_the_broker_keys_within_the_coordinators_bounds() {
+        let limits = |group_max_size, offset_metadata_max_bytes| {
+            let config = Config {
+                log_dirs: std::env::temp_dir().join("millrace-coord-limits-unused"),
+                group_max_size,
+                offset_metadata_max_bytes,
+                ..Config::default()
+            };
+            let topics = TopicView::new(std::sync::Arc::new(TopicTable::default()));
+            let coordinator = Coordinator::new(&config, 0, topics, &[]);
+            let limits = coordinator.limits;
+            (limits.max_members, limits.offset_metadata_max_bytes)
+        };
+        assert_eq!(limits(5, 10), (5, 10));
+        let defaults = Config::default();
+        assert_eq!(
+            limits(defaults.group_max_size, defaults.offset_metadata_max_bytes),
+            (GROUP_MEMBERS_MAX, offsets::METADATA_BYTES_MAX)
+        );
+        let record_max = offsets::record::RECORD_STRING_BYTES_MAX;
+        assert_eq!(
+            limits(usize::MAX, usize::MAX),
+            (GROUP_MEMBERS_MAX, record_max)
+        );
     }
 
     fn dynamic_member(member_id: &str) -> group::JoinParams {

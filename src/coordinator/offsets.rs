@@ -69,7 +69,8 @@ pub const OFFSETS_DIR_PREFIX: &str = "__millrace_consumer_offsets-";
 pub const COMPACT_RATIO: u64 = 4;
 /// ...and at least this many bytes.
 pub const COMPACT_BYTES_MIN: u64 = 1 << 20;
-/// Largest metadata string kept with an offset (Kafka's offset.metadata.max.bytes).
+/// Kafka's default `offset.metadata.max.bytes`: the longest metadata string
+/// kept with an offset unless the broker sets another.
 pub const METADATA_BYTES_MAX: usize = 4096;
 
 /// One committed offset.

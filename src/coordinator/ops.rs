@@ -3,7 +3,7 @@
 
 use super::group::{error_code, JoinParams, MemberRef, Reply};
 use super::offsets::record::RECORD_STRING_BYTES_MAX;
-use super::offsets::{now_ms, CommittedOffset, OffsetChange, METADATA_BYTES_MAX};
+use super::offsets::{now_ms, CommittedOffset, OffsetChange};
 use super::subscription::CONSUMER_PROTOCOL_TYPE;
 use super::{Coordinator, GroupRequest, GroupResponse};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -229,7 +229,7 @@ async fn commit(coordinator: &Coordinator, request: OffsetCommitRequest) -> Offs
                 group_error
             } else if !table.has_partition(name, partition.partition_index) {
                 error_code::UNKNOWN_TOPIC_OR_PARTITION
-            } else if metadata.len() > METADATA_BYTES_MAX {
+            } else if metadata.len() > coordinator.limits.offset_metadata_max_bytes {
                 error_code::OFFSET_METADATA_TOO_LARGE
             } else {
                 changes.push(OffsetChange {

@@ -96,6 +96,8 @@ pub const GROUP_ID_NOT_FOUND: i16 = 69;
 pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 /// Fetch: the session epoch is not the one the session expects next.
 pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+/// DeleteTopics v3+ on a broker with `delete.topic.enable=false`.
+pub const TOPIC_DELETION_DISABLED: i16 = 73;
 /// KIP-320: the request's leader epoch is older than the partition's.
 pub const FENCED_LEADER_EPOCH: i16 = 74;
 /// KIP-320: the request's leader epoch is newer than the partition's.

@@ -263,10 +263,6 @@ pub(super) const GROUPS: &[IgnoredGroup] = &[
         names: &["producer.id.expiration.check.interval.ms"],
     },
     IgnoredGroup {
-        why: "commit metadata is limited to Kafka's default, 4096 bytes, fixed",
-        names: &["offset.metadata.max.bytes"],
-    },
-    IgnoredGroup {
         why: OFFSETS_PARTITIONS,
         names: &[
             "offsets.commit.timeout.ms",
@@ -276,10 +272,6 @@ pub(super) const GROUPS: &[IgnoredGroup] = &[
             "group.coordinator.append.linger.ms",
             "group.coordinator.cached.buffer.max.bytes",
         ],
-    },
-    IgnoredGroup {
-        why: "a classic group takes up to 1000 members, fixed",
-        names: &["group.max.size"],
     },
     IgnoredGroup {
         why: "millrace does not limit a request's partitions by this key",

@@ -7,6 +7,7 @@ fn limits() -> GroupLimits {
         min_session_timeout_ms: 0,
         max_session_timeout_ms: 0,
         max_members: 10,
+        offset_metadata_max_bytes: 4096,
     }
 }
 

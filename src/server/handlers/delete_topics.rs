@@ -56,6 +56,9 @@ pub async fn handle(
             .map(|n| (Some(n.0.as_str().to_string()), uuid::Uuid::nil()))
             .collect()
     };
+    if !ctx.config.delete_topic_enable {
+        return respond(meta, &deletion_disabled(meta.version, asked));
+    }
     let names: Vec<String> = asked.iter().filter_map(|(n, _)| n.clone()).collect();
     let offsets_topic_named = names.iter().any(|name| name == OFFSETS_TOPIC);
     let answer = controller::request(ctx, ControllerRequest::DeleteTopics { names }).await;
@@ -102,6 +105,31 @@ pub async fn handle(
         meta,
         &DeleteTopicsResponse::default().with_responses(results),
     )
+}
+
+/// `delete.topic.enable=false`: every topic asked for is refused, as
+/// Kafka's controller refuses the whole request (TOPIC_DELETION_DISABLED;
+/// INVALID_REQUEST before v3, which has no such error).
+fn deletion_disabled(
+    version: i16,
+    asked: Vec<(Option<String>, uuid::Uuid)>,
+) -> DeleteTopicsResponse {
+    const MESSAGE: &str = "Topic deletion is disabled.";
+    let code = match version {
+        ..=2 => error_code::INVALID_REQUEST,
+        _ => error_code::TOPIC_DELETION_DISABLED,
+    };
+    let results = asked.into_iter().map(|(name, id)| {
+        let result = DeletableTopicResult::default()
+            .with_name(name.map(|name| TopicName(StrBytes::from_string(name))))
+            .with_topic_id(if version >= 6 { id } else { uuid::Uuid::nil() })
+            .with_error_code(code);
+        match version {
+            5.. => result.with_error_message(Some(StrBytes::from_static_str(MESSAGE))),
+            _ => result,
+        }
+    });
+    DeleteTopicsResponse::default().with_responses(results.collect())
 }
 
 /// Deletes every group and committed offset of a single node, on every
