@@ -172,6 +172,17 @@ def new_producer(bootstrap, **extra):
     return Producer(config)
 
 
+def assert_round_trip(bootstrap, topic, partitions, count):
+    """Creates `topic`, produces `count` keyed records with acks=all and reads every one back."""
+    create_topic(bootstrap, topic, partitions)
+    messages = [(f"k{i}".encode(), f"v{i}".encode()) for i in range(count)]
+    log = produce_all(new_producer(bootstrap, acks="all"), topic, messages)
+    assert not log.errors, log.errors[:3]
+    received = consume_all(bootstrap, topic, partitions)
+    got = sorted((key, value) for records in received.values() for _, key, value in records)
+    assert got == sorted(messages)
+
+
 class AcksAllLoad(threading.Thread):
     """Produces acks=all records as fast as the queue allows, recording every acknowledgement
     as (partition, offset, value) and counting failed deliveries. `stop()` by setting

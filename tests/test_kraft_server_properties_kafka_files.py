@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from clients import consume_all, create_topic, new_producer, produce_all, quiet_config, unique_topic
+from clients import assert_round_trip, new_producer, produce_all, quiet_config, unique_topic
 from confluent_kafka.admin import AdminClient, NewTopic
 from kraft_files import file_broker, rewrite, serve_refused, two_ports  # noqa: F401 (fixture)
 
@@ -75,14 +75,7 @@ def test_kafka_config_file_serves_clients(tmp_path, file_broker, case):  # noqa:
     assert [(n.id, n.host, n.port) for n in cluster.nodes] == [(node_id, "localhost", port)]
     assert cluster.controller.id == node_id
 
-    topic = unique_topic(f"kraft-{case}")
-    create_topic(b.bootstrap, topic, PARTITIONS)
-    messages = [(f"k{i}".encode(), f"v{i}".encode()) for i in range(MESSAGES)]
-    log = produce_all(new_producer(b.bootstrap, acks="all"), topic, messages)
-    assert not log.errors, log.errors[:3]
-    received = consume_all(b.bootstrap, topic, PARTITIONS)
-    got = sorted((key, value) for records in received.values() for _, key, value in records)
-    assert got == sorted(messages)
+    assert_round_trip(b.bootstrap, unique_topic(f"kraft-{case}"), PARTITIONS, MESSAGES)
 
     b.stop()
     log_text = b.stderr_tail(limit=200_000)
