@@ -243,7 +243,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         default: Value("true"),
         kind: ConfigType::Boolean,
         doc: "false = DeleteTopics is answered TOPIC_DELETION_DISABLED (INVALID_REQUEST before \
-              v3), as Kafka's controller answers; checked by the broker the request reaches.",
+              v3), as Kafka's controller answers; in a cluster only the controllers' value counts.",
         apply: |c, v| store(&mut c.delete_topic_enable, boolean(v)?),
     },
     BrokerKey {

@@ -46,6 +46,10 @@ pub struct ControllerConfig {
     pub min_insync_replicas: i32,
     /// `unclean.leader.election.enable` (cluster default; topics override it).
     pub unclean_leader_election_enable: bool,
+    /// `delete.topic.enable`: false refuses every DeleteTopics with
+    /// TOPIC_DELETION_DISABLED (Kafka's `ControllerApis.deleteTopics`; only
+    /// the controller's value counts in a cluster).
+    pub delete_topic_enable: bool,
     /// Eligible Leader Replicas (KIP-966), on by default in new Kafka 4.1
     /// clusters.
     pub eligible_leader_replicas_enable: bool,
@@ -77,6 +81,7 @@ impl ControllerConfig {
             num_partitions: 1,
             min_insync_replicas: 1,
             unclean_leader_election_enable: false,
+            delete_topic_enable: true,
             eligible_leader_replicas_enable: true,
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_ms: 300_000,

@@ -544,3 +544,24 @@ fn too_many_records_in_one_request_is_a_policy_violation() {
     );
     assert!(h.create_topic("fits", limit - 1, 1).is_ok());
 }
+
+#[test]
+fn delete_topic_enable_false_refuses_every_topic_and_keeps_them() {
+    let mut h = Harness::new(ControllerConfig {
+        delete_topic_enable: false,
+        ..config()
+    });
+    h.start_brokers([1]);
+    let topic = h.create_topic("kept", 1, 1).unwrap();
+    let delete = DeleteTopicsRequest {
+        topics: vec![TopicRef::Name("kept".into()), TopicRef::Id(topic)],
+    };
+    let Reply::DeleteTopics(results) = h.call(Request::DeleteTopics(delete)) else {
+        panic!()
+    };
+    assert!(results
+        .iter()
+        .all(|(_, r)| *r == Err(ResponseError::TopicDeletionDisabled)));
+    assert_eq!(results.len(), 2);
+    assert!(h.image().topic_by_name("kept").is_some());
+}

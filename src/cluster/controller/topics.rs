@@ -299,6 +299,13 @@ impl Controller {
         request: &DeleteTopicsRequest,
         out: &mut Vec<Output>,
     ) -> Reply {
+        if !self.config.delete_topic_enable {
+            // Kafka's controller refuses every topic; the broker answers
+            // INVALID_REQUEST below DeleteTopics v3.
+            let refused = |t: &TopicRef| (t.clone(), Err(ResponseError::TopicDeletionDisabled));
+            let results = request.topics.iter().map(refused);
+            return Reply::DeleteTopics(results.collect());
+        }
         let mut seen = BTreeSet::new();
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(request.topics.len());

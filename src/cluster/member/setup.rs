@@ -140,6 +140,7 @@ impl MemberConfig {
         controller.num_partitions = config.num_partitions;
         controller.min_insync_replicas = config.min_insync_replicas;
         controller.unclean_leader_election_enable = config.unclean_leader_election_enable;
+        controller.delete_topic_enable = config.delete_topic_enable;
         controller.auto_leader_rebalance_enable = config.auto_leader_rebalance_enable;
         controller.leader_imbalance_check_interval_ms = config.leader_imbalance_check_interval_ms;
         controller.leader_imbalance_per_broker_percentage =

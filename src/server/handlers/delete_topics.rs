@@ -56,7 +56,9 @@ pub async fn handle(
             .map(|n| (Some(n.0.as_str().to_string()), uuid::Uuid::nil()))
             .collect()
     };
-    if !ctx.config.delete_topic_enable {
+    // In a cluster only the controller's `delete.topic.enable` counts, as in
+    // Kafka 4 (the broker forwards DeleteTopics): the controller refuses.
+    if !ctx.cluster.enabled && !ctx.config.delete_topic_enable {
         return respond(meta, &deletion_disabled(meta.version, asked));
     }
     let names: Vec<String> = asked.iter().filter_map(|(n, _)| n.clone()).collect();
@@ -84,9 +86,16 @@ pub async fn handle(
                             single_node_offsets_outcome(dropped, &mut o.error_code, &mut o.message);
                         }
                     }
-                    let code = outcome
+                    let code = match outcome
                         .as_ref()
-                        .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
+                        .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code)
+                    {
+                        // A cluster controller's refusal; v0-2 have no such error.
+                        error_code::TOPIC_DELETION_DISABLED if meta.version <= 2 => {
+                            error_code::INVALID_REQUEST
+                        }
+                        code => code,
+                    };
                     let result = result
                         .with_name(Some(TopicName(StrBytes::from_string(name))))
                         .with_error_code(code);
