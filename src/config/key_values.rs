@@ -4,7 +4,12 @@
 
 use super::Config;
 use crate::cluster::replication::REPLICA_FETCH_WAIT_MAX_MS;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
+
+pub(super) const MS_PER_MINUTE: i64 = 60_000;
+pub(super) const MS_PER_HOUR: i64 = 60 * MS_PER_MINUTE;
+pub(super) const INT_MAX: i64 = i32::MAX as i64;
 
 /// Kafka's Long.MAX_VALUE: "never".
 const KAFKA_NEVER: i64 = i64::MAX;
@@ -30,6 +35,29 @@ pub(super) fn set_log_dirs(config: &mut Config, value: &str) -> Result<(), Strin
     config.log_dirs = std::path::absolute(PathBuf::from(first))
         .map_err(|e| format!("a directory path usable from here ({e})"))?;
     Ok(())
+}
+
+/// `max.connections.per.ip.overrides`: Kafka's `hostName:count,ipAddress:count`
+/// (the count after the last colon, so IPv6 literals work); a host name is
+/// resolved now, each of its addresses getting the count.
+pub(super) fn ip_overrides(value: &str) -> Result<Vec<(IpAddr, usize)>, String> {
+    let mut overrides = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let form = || format!("host:count,ip:count,... (bad entry {entry:?})");
+        let (host, count) = entry.rsplit_once(':').ok_or_else(form)?;
+        let (host, count) = (host.trim(), count.trim());
+        let count = int(count, 0, INT_MAX).map_err(|_| form())? as usize;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            overrides.push((ip.to_canonical(), count));
+            continue;
+        }
+        let resolved = (host, 0)
+            .to_socket_addrs()
+            .map_err(|e| format!("host names that resolve ({host:?}: {e})"))?;
+        overrides.extend(resolved.map(|a| (a.ip().to_canonical(), count)));
+    }
+    Ok(overrides)
 }
 
 /// `replica.lag.time.max.ms`: at least the followers' long poll, as Kafka

@@ -33,7 +33,6 @@ pub const SHUTDOWN_TIMEOUT_MS_MAX: i64 = 3_600_000;
 pub const STARTUP_TIMEOUT_MS_MIN: i64 = 1_000;
 /// Longest `startup.timeout.ms` (one hour).
 pub const STARTUP_TIMEOUT_MS_MAX: i64 = 3_600_000;
-/// Kafka writes "never" as Long.MAX_VALUE for flush settings.
 /// Shortest `broker.session.timeout.ms`: two of the shortest heartbeat
 /// intervals.
 pub const BROKER_SESSION_TIMEOUT_MS_MIN: i64 = 2 * BROKER_HEARTBEAT_INTERVAL_MS_MIN;
@@ -42,9 +41,6 @@ pub const BROKER_SESSION_TIMEOUT_MS_MIN: i64 = 2 * BROKER_HEARTBEAT_INTERVAL_MS_
 pub const BROKER_HEARTBEAT_INTERVAL_MS_MIN: i64 = 250;
 /// `broker.id` at Kafka's default: no id of its own (`node.id` gives it).
 pub const BROKER_ID_UNSET: i64 = -1;
-const MS_PER_MINUTE: i64 = 60_000;
-const MS_PER_HOUR: i64 = 60 * MS_PER_MINUTE;
-const INT_MAX: i64 = i32::MAX as i64;
 
 /// Every broker key, in application order.
 pub static BROKER_KEYS: &[BrokerKey] = &[
@@ -622,6 +618,13 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         kind: ConfigType::Int,
         doc: "Most client connections from one IP address; more are closed at accept.",
         apply: |c, v| store(&mut c.max_connections_per_ip, int(v, 0, INT_MAX)? as usize),
+    },
+    BrokerKey {
+        name: "max.connections.per.ip.overrides",
+        default: Value(""),
+        kind: ConfigType::String,
+        doc: "host:count,ip:count,...: those addresses' limit instead (host names resolved at start).",
+        apply: |c, v| store(&mut c.max_connections_per_ip_overrides, ip_overrides(v)?),
     },
     BrokerKey {
         name: "io.memory.bytes",

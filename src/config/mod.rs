@@ -161,6 +161,9 @@ pub struct Config {
     pub max_connections: usize,
     /// `max.connections.per.ip`.
     pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides`: the limit of each address named
+    /// (host names resolved at start).
+    pub max_connections_per_ip_overrides: Vec<(std::net::IpAddr, usize)>,
     /// `io.memory.bytes`; 0 = sized to the memlock limit.
     pub io_memory_bytes: usize,
     /// `log.recent.bytes.per.partition`; `usize::MAX` = up to the shard's
@@ -303,6 +306,7 @@ impl Config {
             connection_request_read_timeout_ms: 0,
             max_connections: 0,
             max_connections_per_ip: 0,
+            max_connections_per_ip_overrides: Vec::new(),
             io_memory_bytes: 0,
             recent_bytes_per_partition: 0,
             recent_bytes_per_partition_min: 0,
@@ -406,6 +410,7 @@ impl Config {
             .any(|e| e.key == "node.id" || e.key == "broker.id" && !broker_id_unset(&e.value));
         config.resolve_listeners(node_id_set)?;
         config.check_broker_session()?;
+        config.check_connections_per_ip()?;
         config.static_keys = latest.into_iter().map(|e| (e.key, e.value)).collect();
         Ok(config)
     }
@@ -424,6 +429,20 @@ impl Config {
                     "{interval_ms} ms must be less than or equal to half of \
                      broker.session.timeout.ms ({session_ms} ms)"
                 ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Kafka's rule: `max.connections.per.ip=0` admits only the addresses
+    /// the overrides name, so it needs some.
+    fn check_connections_per_ip(&self) -> Result<(), ConfigError> {
+        if self.max_connections_per_ip == 0 && self.max_connections_per_ip_overrides.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "max.connections.per.ip".into(),
+                reason: "max.connections.per.ip.overrides cannot be empty when \
+                         max.connections.per.ip is 0"
+                    .into(),
             });
         }
         Ok(())

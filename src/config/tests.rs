@@ -314,3 +314,30 @@ fn replica_lag_time_defaults_to_kafka_and_is_at_least_the_followers_long_poll() 
     let least = Config::load(None, &overrides(&["replica.lag.time.max.ms=500"])).unwrap();
     assert_eq!(least.replica_lag_time_max_ms, 500);
 }
+
+#[test]
+fn connections_per_ip_overrides_parse_and_zero_needs_them() {
+    let set = ["max.connections.per.ip.overrides=127.0.0.1:0, [::1]:3,localhost:2"];
+    let config = Config::load(None, &overrides(&set)).unwrap();
+    let found = &config.max_connections_per_ip_overrides;
+    assert_eq!(
+        found[..2],
+        [
+            ("127.0.0.1".parse().unwrap(), 0),
+            ("::1".parse().unwrap(), 3)
+        ]
+    );
+    assert!(found[2..].iter().any(|(ip, n)| ip.is_loopback() && *n == 2));
+    for bad in ["127.0.0.1", "127.0.0.1:x", "127.0.0.1:-1"] {
+        let key = format!("max.connections.per.ip.overrides={bad}");
+        let error = Config::load(None, &overrides(&[&key])).unwrap_err();
+        assert!(matches!(error, ConfigError::BadValue { .. }), "{error}");
+    }
+    let zero = Config::load(None, &overrides(&["max.connections.per.ip=0"])).unwrap_err();
+    assert!(zero.to_string().contains("cannot be empty"), "{zero}");
+    let allow = [
+        "max.connections.per.ip=0",
+        "max.connections.per.ip.overrides=127.0.0.1:5",
+    ];
+    assert!(Config::load(None, &overrides(&allow)).is_ok());
+}

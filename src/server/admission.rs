@@ -58,6 +58,8 @@ struct RefusalLog {
 pub struct Admission {
     max_connections: usize,
     max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides`, by canonical address.
+    overrides: HashMap<IpAddr, usize>,
     counts: Mutex<Counts>,
     refusal_log: Mutex<RefusalLog>,
 }
@@ -69,11 +71,17 @@ pub struct AdmissionPermit {
 }
 
 impl Admission {
-    /// Limits as configured (`max.connections`, `max.connections.per.ip`).
-    pub fn new(max_connections: usize, max_connections_per_ip: usize) -> Arc<Admission> {
+    /// Limits as configured (`max.connections`, `max.connections.per.ip`
+    /// and its `overrides`: some addresses' own limit).
+    pub fn new(
+        max_connections: usize,
+        max_connections_per_ip: usize,
+        overrides: &[(IpAddr, usize)],
+    ) -> Arc<Admission> {
         Arc::new(Admission {
             max_connections,
             max_connections_per_ip,
+            overrides: overrides.iter().copied().collect(),
             counts: Mutex::new(Counts::default()),
             refusal_log: Mutex::new(RefusalLog {
                 last_line: None,
@@ -92,14 +100,13 @@ impl Admission {
             });
         }
         if let Some(address) = address {
+            let limit = self.limit_of(address);
             let open = counts.per_address.entry(address).or_insert(0);
-            if *open >= self.max_connections_per_ip {
+            if *open >= limit {
                 if *open == 0 {
                     counts.per_address.remove(&address);
                 }
-                return Err(Refusal::AddressFull {
-                    limit: self.max_connections_per_ip,
-                });
+                return Err(Refusal::AddressFull { limit });
             }
             *open += 1;
         }
@@ -108,6 +115,16 @@ impl Admission {
             admission: self.clone(),
             address,
         })
+    }
+
+    /// `address`'s `max.connections.per.ip`: its override, if any (an
+    /// IPv4-mapped IPv6 peer counts as its IPv4 address, as in Java).
+    fn limit_of(&self, address: IpAddr) -> usize {
+        let canonical = address.to_canonical();
+        self.overrides
+            .get(&canonical)
+            .copied()
+            .unwrap_or(self.max_connections_per_ip)
     }
 
     /// Open connections broker-wide.
@@ -172,7 +189,7 @@ mod tests {
 
     #[test]
     fn broker_limit_refuses_then_frees_on_drop() {
-        let admission = Admission::new(2, 10);
+        let admission = Admission::new(2, 10, &[]);
         let first = admission.admit(ip(1)).expect("first");
         let _second = admission.admit(ip(2)).expect("second");
         assert_eq!(
@@ -186,7 +203,7 @@ mod tests {
 
     #[test]
     fn per_address_limit_counts_each_address_apart() {
-        let admission = Admission::new(100, 2);
+        let admission = Admission::new(100, 2, &[]);
         let held: Vec<_> = (0..2)
             .map(|_| admission.admit(ip(1)).expect("ok"))
             .collect();
@@ -203,8 +220,27 @@ mod tests {
     }
 
     #[test]
+    fn overrides_set_their_addresses_limit() {
+        let blocked = IpAddr::from([127, 0, 0, 2]);
+        let admission = Admission::new(100, 1, &[(ip(1).unwrap(), 3), (blocked, 0)]);
+        let held: Vec<_> = (0..3)
+            .map(|_| admission.admit(ip(1)).expect("ok"))
+            .collect();
+        assert_eq!(
+            admission.admit(ip(1)).err(),
+            Some(Refusal::AddressFull { limit: 3 })
+        );
+        let mapped = "::ffff:127.0.0.2".parse().ok();
+        assert!(admission.admit(mapped).is_err(), "IPv4-mapped peer");
+        assert!(admission.admit(ip(2)).is_err());
+        let _other = admission.admit(ip(3)).expect("the default limit");
+        assert!(admission.admit(ip(3)).is_err());
+        drop(held);
+    }
+
+    #[test]
     fn zero_per_address_limit_refuses_without_leaving_an_entry() {
-        let admission = Admission::new(100, 0);
+        let admission = Admission::new(100, 0, &[]);
         assert!(admission.admit(ip(1)).is_err());
         assert!(admission.lock_counts().per_address.is_empty());
         assert!(
@@ -215,7 +251,7 @@ mod tests {
 
     #[test]
     fn refusal_log_lines_are_rate_limited_and_count_what_they_cover() {
-        let admission = Admission::new(0, 0);
+        let admission = Admission::new(0, 0, &[]);
         let refusal = Refusal::BrokerFull { limit: 0 };
         let first = admission.note_refusal(refusal, ip(1));
         assert!(first.is_some_and(|line| line.starts_with("refused 1 ")));

@@ -21,7 +21,11 @@ use std::sync::Arc;
 
 /// Runs the broker until SIGTERM/SIGINT; returns after a clean shutdown.
 pub fn run(config: Config) -> Result<(), StartError> {
-    let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
+    let admission = Admission::new(
+        config.max_connections,
+        config.max_connections_per_ip,
+        &config.max_connections_per_ip_overrides,
+    );
     let frontend = move |ctx: &Rc<ShardContext>| -> Result<ServeClients, String> {
         let listener = listener::bind(ctx)?;
         let (ctx, admission) = (ctx.clone(), admission.clone());

@@ -111,10 +111,6 @@ pub(super) const GROUPS: &[IgnoredGroup] = &[
         names: &["max.connection.creation.rate"],
     },
     IgnoredGroup {
-        why: "every IP address gets max.connections.per.ip, without exceptions",
-        names: &["max.connections.per.ip.overrides"],
-    },
-    IgnoredGroup {
         why: NODE_CONNECTIONS,
         names: &[
             "controller.socket.timeout.ms",
