@@ -390,10 +390,11 @@ pub static TOPIC_CONFIG_KEYS: &[TopicConfigKey] = &[
         name: "unclean.leader.election.enable",
         kind: ConfigType::Boolean,
         broker_key: "unclean.leader.election.enable",
-        doc: "Let an out-of-sync replica become leader.",
+        doc: "Let an out-of-sync replica become leader (a cluster's controller reads the topic's \
+              value, then the broker default).",
         validate: |v| boolean(v).map(drop),
         default: TopicDefault::Broker(|c| c.unclean_leader_election_enable.to_string()),
-        support: REPLICATION,
+        support: KeySupport::Applied,
     },
     // millrace's own: Kafka's single-node read semantics per topic.
     TopicConfigKey {

@@ -209,8 +209,8 @@ pub(super) const GROUPS: &[IgnoredGroup] = &[
         names: &["broker.rack"],
     },
     IgnoredGroup {
-        why: "unclean leader election is not performed (unclean.leader.election.enable is \
-              stored)",
+        why: "a cluster's controller makes unclean leader elections for leaderless partitions \
+              (unclean.leader.election.enable) on its 250 ms tick",
         names: &["unclean.leader.election.interval.ms"],
     },
     IgnoredGroup {
