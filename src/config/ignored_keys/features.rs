@@ -22,7 +22,7 @@ const NO_CONSUMER_PROTOCOL: &str =
 
 /// Tiered storage (KIP-405).
 const NO_TIERED_STORAGE: &str =
-    "tiered storage is not implemented (remote.storage.enable is stored, not applied)";
+    "tiered storage is not implemented (a topic's remote.storage.enable=true is refused)";
 
 /// Authentication: every listener is PLAINTEXT without SASL.
 const NO_AUTHENTICATION: &str = "millrace serves PLAINTEXT listeners without authentication";

@@ -57,7 +57,6 @@ pub(super) const GROUPS: &[IgnoredGroup] = &[
             "background.threads",
             "group.coordinator.background.threads",
             "group.coordinator.threads",
-            "log.cleaner.threads",
         ],
     },
     IgnoredGroup {
@@ -153,7 +152,6 @@ pub(super) const GROUPS: &[IgnoredGroup] = &[
             "controller.performance.always.log.threshold.ms",
             "controller.performance.sample.period.ms",
             "controller.quorum.append.linger.ms",
-            "controller.quorum.auto.join.enable",
             "controller.quorum.election.backoff.max.ms",
             "controller.quorum.election.timeout.ms",
             "controller.quorum.fetch.max.bytes",
@@ -251,6 +249,7 @@ pub(super) const GROUPS: &[IgnoredGroup] = &[
             "log.cleaner.io.buffer.load.factor",
             "log.cleaner.io.buffer.size",
             "log.cleaner.io.max.bytes.per.second",
+            "log.cleaner.threads",
         ],
     },
     IgnoredGroup {
@@ -261,13 +260,21 @@ pub(super) const GROUPS: &[IgnoredGroup] = &[
     IgnoredGroup {
         why: OFFSETS_PARTITIONS,
         names: &[
-            "offsets.commit.timeout.ms",
             "offsets.load.buffer.size",
             "offsets.topic.compression.codec",
             "offsets.topic.segment.bytes",
             "group.coordinator.append.linger.ms",
             "group.coordinator.cached.buffer.max.bytes",
         ],
+    },
+    IgnoredGroup {
+        why: "an offset commit waits for its replication at most 5000 ms, Kafka's default",
+        names: &["offsets.commit.timeout.ms"],
+    },
+    IgnoredGroup {
+        why: "controllers never join the quorum on their own: voters change only through \
+              AddRaftVoter and RemoveRaftVoter (kafka-metadata-quorum add-controller)",
+        names: &["controller.quorum.auto.join.enable"],
     },
     IgnoredGroup {
         why: "millrace does not limit a request's partitions by this key",
