@@ -25,12 +25,13 @@ pub enum ConfigError {
     Syntax {
         /// `file:line` or `--override`.
         origin: String,
-        /// The offending text (for overrides) or an empty string.
+        /// The offending line's or override's key part: its text up to the
+        /// first whitespace (the rest may be a secret's value).
         text: String,
     },
     /// A Kafka key millrace does not honour, set to a value that asks for
     /// something (TLS, SASL, an authorizer...): ignoring it would weaken
-    /// what the operator asked for ([`refused_kafka_keys`]).
+    /// what the operator asked for ([`refused_kafka_keys`](super::refused_kafka_keys)).
     Refused {
         /// The key.
         key: String,
@@ -82,7 +83,7 @@ impl fmt::Display for ConfigError {
                 path.display()
             ),
             ConfigError::Syntax { origin, text } => {
-                write!(f, "{origin}: expected key=value, got {text:?}")
+                write!(f, "{origin}: expected key=value, got {text:?} without '='")
             }
             ConfigError::Refused {
                 key,

@@ -644,7 +644,7 @@ fn read_file_entries(path: &Path) -> Result<Vec<Entry>, ConfigError> {
     }
     let properties = parse_properties(&text).map_err(|line| ConfigError::Syntax {
         origin: format!("{}:{line}", path.display()),
-        text: text.lines().nth(line - 1).unwrap_or_default().to_string(),
+        text: key_part(text.lines().nth(line - 1).unwrap_or_default()),
     })?;
     let origin = |property: &Property| format!("{}:{}", path.display(), property.line);
     Ok(properties
@@ -667,9 +667,19 @@ fn override_entry(text: &str) -> Result<Entry, ConfigError> {
         }),
         _ => Err(ConfigError::Syntax {
             origin: OVERRIDE_ORIGIN.to_string(),
-            text: text.to_string(),
+            text: key_part(text),
         }),
     }
+}
+
+/// The text of a line without `=` up to its first whitespace: a Java-style
+/// `ssl.keystore.password hunter2` must not print its secret.
+fn key_part(line: &str) -> String {
+    let line = line.trim_start();
+    line.split(char::is_whitespace)
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The known key nearest to `key` by edit distance, if near enough to be a typo.

@@ -179,6 +179,12 @@ fn syntax_errors_and_missing_files() {
     assert!(matches!(error, ConfigError::Syntax { .. }), "{error}");
     let error = load_text("node.id=1\nnot a property\n", &[]).unwrap_err();
     assert!(error.to_string().contains(":2"), "{error}");
+    let secret = load_text("ssl.keystore.password hunter2\n", &[]).unwrap_err();
+    let text = secret.to_string();
+    assert!(
+        text.contains("ssl.keystore.password") && !text.contains("hunter2"),
+        "{text}"
+    );
     let missing = Config::load(Some(Path::new("/nonexistent/millrace.properties")), &[]);
     assert!(matches!(missing, Err(ConfigError::Io { .. })));
 }
