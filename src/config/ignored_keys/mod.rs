@@ -7,7 +7,7 @@
 //! once and a key's reason can be checked next to its neighbours'. Together
 //! with the other tables they cover every broker key of Kafka 4.4 (the
 //! generated list in `tests/fixtures/kafka-broker-keys`, checked by
-//! `config::tests`).
+//! `config::kafka_keys_tests`).
 
 mod features;
 mod server;
