@@ -197,3 +197,28 @@ fn a_mistyped_key_is_still_unknown() {
 fn overrides(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| item.to_string()).collect()
 }
+
+#[test]
+fn every_kafka_password_key_is_kept_secret() {
+    let passwords = kafka_keys()
+        .into_iter()
+        .filter(|(_, kind, _)| *kind == "PASSWORD");
+    let names: Vec<&str> = passwords.map(|(name, _, _)| name).collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    for name in names {
+        assert!(is_password(name), "{name} is a PASSWORD key");
+        assert!(
+            refused_key(name).is_some(),
+            "{name} is handled as a refused key only"
+        );
+    }
+}
+
+#[test]
+fn no_key_is_listed_twice_in_the_ignored_or_refused_tables() {
+    let mut seen = std::collections::BTreeSet::new();
+    let names = ignored_kafka_keys().map(|key| key.name);
+    for name in names.chain(refused_kafka_keys().map(|key| key.name)) {
+        assert!(seen.insert(name), "{name} is listed twice");
+    }
+}
