@@ -164,7 +164,14 @@ fn serve(args: &[String]) -> i32 {
 fn log_config_notes(config: &Config) {
     for key in &config.ignored_keys {
         let why = crate::config::ignored_why(key).unwrap_or_default();
-        log::info!("configuration key {key} is accepted and ignored: {why}");
+        // A rack asks for rack-aware placement, which an operator must not
+        // assume: warn when one is set.
+        let rack_set = key == "broker.rack"
+            && (config.static_keys.iter()).any(|(k, v)| k == key && !v.trim().is_empty());
+        match rack_set {
+            true => log::warn!("configuration key {key} is accepted and ignored: {why}"),
+            false => log::info!("configuration key {key} is accepted and ignored: {why}"),
+        }
     }
     if let Some(cluster) = config.cluster_membership() {
         log::info!("{}: this node is one member of a cluster", cluster.key);
