@@ -23,6 +23,7 @@ mod topic_keys;
 
 pub use described::{describe_broker_keys, BrokerConfigSource, BrokerSynonym, DescribedBrokerKey};
 pub use error::ConfigError;
+pub use key_values::GROUP_MEMBERS_MAX;
 pub use keys::{
     ignored_kafka_keys, ignored_key, refused_kafka_keys, refused_key, BrokerKey, IgnoredKey,
     KeyDefault, RefusedKey, BROKER_KEYS,
@@ -672,11 +673,12 @@ fn override_entry(text: &str) -> Result<Entry, ConfigError> {
     }
 }
 
-/// The text of a line without `=` up to its first whitespace: a Java-style
-/// `ssl.keystore.password hunter2` must not print its secret.
+/// The key part of a line that is no entry: its text up to the first `=`,
+/// `:` or whitespace, never what follows (it may be a secret, as in
+/// `=hunter2` or `--override "ssl.keystore.password hunter2"`).
 fn key_part(line: &str) -> String {
     let line = line.trim_start();
-    line.split(char::is_whitespace)
+    line.split(properties::is_key_end)
         .next()
         .unwrap_or_default()
         .to_string()

@@ -44,20 +44,30 @@ pub fn parse_properties(text: &str) -> Result<Vec<Property>, usize> {
     Ok(properties)
 }
 
-/// Splits `key=value` or `key: value` at the first separator.
+/// Splits an entry as `java.util.Properties` does (Kafka reads its files
+/// with it): the key ends at the first `=`, `:` or whitespace, and one `=` or
+/// `:` may follow, with whitespace around it. So `key value` is an entry too,
+/// and a value holding `=` (a base64 password) never ends up in the key,
+/// where an error message would print it. A lone key is an error.
 pub fn split_entry(logical: &str, line: usize) -> Result<Property, usize> {
-    let Some(separator) = logical.find(['=', ':']) else {
-        return Err(line);
-    };
-    let key = logical[..separator].trim();
+    let text = logical.trim_start();
+    let key_end = text.find(is_key_end).ok_or(line)?;
+    let key = &text[..key_end];
     if key.is_empty() {
         return Err(line);
     }
+    let rest = text[key_end..].trim_start();
+    let value = rest.strip_prefix(['=', ':']).unwrap_or(rest);
     Ok(Property {
         key: key.to_string(),
-        value: logical[separator + 1..].trim().to_string(),
+        value: value.trim().to_string(),
         line,
     })
+}
+
+/// Where a key ends: at a separator or whitespace.
+pub fn is_key_end(c: char) -> bool {
+    c == '=' || c == ':' || c.is_whitespace()
 }
 
 #[cfg(test)]
@@ -70,6 +80,23 @@ mod tests {
             .into_iter()
             .map(|p| (p.key, p.value, p.line))
             .collect()
+    }
+
+    #[test]
+    fn a_key_ends_at_whitespace_as_in_java_properties() {
+        let text = "ssl.keystore.password c2VjcmV0cGFzcw==\nlog.retention.hours   168\n\
+                    a = =b\nc:d=e\n";
+        assert_eq!(
+            pairs(text),
+            vec![
+                ("ssl.keystore.password".into(), "c2VjcmV0cGFzcw==".into(), 1),
+                ("log.retention.hours".into(), "168".into(), 2),
+                ("a".into(), "=b".into(), 3),
+                ("c".into(), "d=e".into(), 4),
+            ]
+        );
+        assert_eq!(split_entry("lonely.key", 7).err(), Some(7));
+        assert_eq!(split_entry("=value", 8).err(), Some(8));
     }
 
     #[test]

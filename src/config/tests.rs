@@ -179,12 +179,32 @@ fn syntax_errors_and_missing_files() {
     assert!(matches!(error, ConfigError::Syntax { .. }), "{error}");
     let error = load_text("node.id=1\nnot a property\n", &[]).unwrap_err();
     assert!(error.to_string().contains(":2"), "{error}");
-    let secret = load_text("ssl.keystore.password hunter2\n", &[]).unwrap_err();
-    let text = secret.to_string();
-    assert!(
-        text.contains("ssl.keystore.password") && !text.contains("hunter2"),
-        "{text}"
-    );
+    // Java's `key value` form is an entry, so a secret is never part of a printed key,
+    // even when it holds the separators a base64 value ends with.
+    for line in [
+        "ssl.keystore.password hunter2\n",
+        "ssl.keystore.password c2VjcmV0cGFzcw==\n",
+        "ssl.keystore.password hun:ter2\n",
+    ] {
+        let text = load_text(line, &[]).unwrap_err().to_string();
+        let secret = line.split_whitespace().nth(1).unwrap_or_default();
+        assert!(
+            text.contains("ssl.keystore.password") && !text.contains(secret),
+            "{text}"
+        );
+        assert!(
+            !text.contains("c2VjcmV0") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
+    for bad in ["=hunter2", "ssl.keystore.password hunter2"] {
+        let text = Config::load(None, &overrides(&[bad]))
+            .unwrap_err()
+            .to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    let text = load_text("=hunter2\n", &[]).unwrap_err().to_string();
+    assert!(!text.contains("hunter2"), "{text}");
     let missing = Config::load(Some(Path::new("/nonexistent/millrace.properties")), &[]);
     assert!(matches!(missing, Err(ConfigError::Io { .. })));
 }
@@ -346,4 +366,23 @@ fn connections_per_ip_overrides_parse_and_zero_needs_them() {
         "max.connections.per.ip.overrides=127.0.0.1:5",
     ];
     assert!(Config::load(None, &overrides(&allow)).is_ok());
+}
+
+#[test]
+fn group_and_metadata_bounds_are_refused_above_millraces_own() {
+    let kafka_default = Config::load(None, &overrides(&["group.max.size=2147483647"])).unwrap();
+    assert_eq!(kafka_default.group_max_size, 2_147_483_647);
+    let set = Config::load(None, &overrides(&["group.max.size=1000"])).unwrap();
+    assert_eq!(set.group_max_size, 1000);
+    for bad in ["group.max.size=1001", "offset.metadata.max.bytes=32768"] {
+        let text = Config::load(None, &overrides(&[bad]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains(bad.split('=').next().unwrap_or_default()),
+            "{text}"
+        );
+    }
+    let most = Config::load(None, &overrides(&["offset.metadata.max.bytes=32767"])).unwrap();
+    assert_eq!(most.offset_metadata_max_bytes, 32767);
 }
