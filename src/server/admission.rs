@@ -93,6 +93,9 @@ impl Admission {
     /// Takes a place for a connection from `address` (`None` when the peer
     /// address is unknown: only the broker-wide limit applies).
     pub fn admit(self: &Arc<Self>, address: Option<IpAddr>) -> Result<AdmissionPermit, Refusal> {
+        // One key per peer: an IPv4 client reached through a dual-stack `[::]` listener
+        // (`::ffff:a.b.c.d`) and through an IPv4 one is the same client, counted once.
+        let address = address.map(|a| a.to_canonical());
         let mut counts = self.lock_counts();
         if counts.total >= self.max_connections {
             return Err(Refusal::BrokerFull {
@@ -117,12 +120,12 @@ impl Admission {
         })
     }
 
-    /// `address`'s `max.connections.per.ip`: its override, if any (an
-    /// IPv4-mapped IPv6 peer counts as its IPv4 address, as in Java).
+    /// `address`'s `max.connections.per.ip` (`address` canonical: an
+    /// IPv4-mapped IPv6 peer as its IPv4 address, as in Java): its override,
+    /// if any.
     fn limit_of(&self, address: IpAddr) -> usize {
-        let canonical = address.to_canonical();
         self.overrides
-            .get(&canonical)
+            .get(&address)
             .copied()
             .unwrap_or(self.max_connections_per_ip)
     }
@@ -236,6 +239,22 @@ mod tests {
         let _other = admission.admit(ip(3)).expect("the default limit");
         assert!(admission.admit(ip(3)).is_err());
         drop(held);
+    }
+
+    #[test]
+    fn an_ipv4_peer_counts_once_whichever_listener_it_came_through() {
+        let admission = Admission::new(100, 1, &[]);
+        let mapped = "::ffff:127.0.0.1".parse().ok();
+        let held = admission
+            .admit(mapped)
+            .expect("first, through a dual-stack listener");
+        assert_eq!(
+            admission.admit(ip(1)).err(),
+            Some(Refusal::AddressFull { limit: 1 })
+        );
+        drop(held);
+        assert!(admission.lock_counts().per_address.is_empty());
+        assert!(admission.admit(ip(1)).is_ok());
     }
 
     #[test]
