@@ -72,6 +72,30 @@ pub(super) fn replica_lag_time_max_ms(value: &str) -> Result<u64, String> {
         })
 }
 
+/// Members (joined or pending) per group: a group lives in its coordinator
+/// shard's memory, so it is bounded whatever `group.max.size` says.
+pub const GROUP_MEMBERS_MAX: usize = 1000;
+
+/// `group.max.size`: 1..=[`GROUP_MEMBERS_MAX`], or Kafka's default
+/// (2147483647, no limit), which means millrace's own bound. A value between
+/// is refused rather than quietly lowered.
+pub(super) fn group_max_size(value: &str) -> Result<usize, String> {
+    let parsed = int(value, 1, INT_MAX)?;
+    if parsed != INT_MAX && parsed > GROUP_MEMBERS_MAX as i64 {
+        return Err(format!(
+            "an integer in 1..={GROUP_MEMBERS_MAX} (millrace holds at most {GROUP_MEMBERS_MAX} \
+             members per group), or {INT_MAX} (Kafka's default: then {GROUP_MEMBERS_MAX})"
+        ));
+    }
+    Ok(parsed as usize)
+}
+
+/// `offset.metadata.max.bytes`: at most what the offsets record can hold (a
+/// string of i16 length), refused above rather than quietly lowered.
+pub(super) fn offset_metadata_max_bytes(value: &str) -> Result<usize, String> {
+    int(value, 0, i64::from(i16::MAX)).map(|bytes| bytes as usize)
+}
+
 /// An integer in `min..=max`.
 pub(super) fn int(value: &str, min: i64, max: i64) -> Result<i64, String> {
     let expected = || format!("an integer in {min}..={max}");

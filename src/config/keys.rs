@@ -468,16 +468,16 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         default: Value("2147483647"),
         kind: ConfigType::Int,
         doc: "Most members (joined or joining) of a classic group; one more gets \
-              GROUP_MAX_SIZE_REACHED. At most 1000 whatever the value (memory bound per group).",
-        apply: |c, v| store(&mut c.group_max_size, int(v, 1, INT_MAX)? as usize),
+              GROUP_MAX_SIZE_REACHED. At most 1000; Kafka's default (2147483647) means 1000.",
+        apply: |c, v| store(&mut c.group_max_size, group_max_size(v)?),
     },
     BrokerKey {
         name: "offset.metadata.max.bytes",
         default: Value("4096"),
         kind: ConfigType::Int,
         doc: "Longest metadata of a committed offset; a longer one gets OFFSET_METADATA_TOO_LARGE. \
-              At most 32767 whatever the value (the offsets record's string).",
-        apply: |c, v| store(&mut c.offset_metadata_max_bytes, int(v, 0, INT_MAX)? as usize),
+              At most 32767 (the offsets record keeps it as a string of i16 length).",
+        apply: |c, v| store(&mut c.offset_metadata_max_bytes, offset_metadata_max_bytes(v)?),
     },
     BrokerKey {
         name: "offsets.retention.minutes",

@@ -36,8 +36,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// Members (joined or pending) per group.
-pub const GROUP_MEMBERS_MAX: usize = 1000;
+/// Members (joined or pending) per group (a config bound: `group.max.size`
+/// is refused above it).
+pub use crate::config::GROUP_MEMBERS_MAX;
 /// Groups with live members per shard.
 pub const GROUPS_PER_SHARD_MAX: usize = 10_000;
 /// How often a shard expires sessions and ends timed-out rebalances.
