@@ -33,6 +33,10 @@ NO_HTTP = ["--override", "http.listener="]
 # controller lives. millrace lets the new incarnation register (and so serve) only once the old
 # one's session timed out, so each such restart waits about a session timeout.
 FAST_SESSIONS = ("broker.heartbeat.interval.ms=1000", "broker.session.timeout.ms=4500")
+# For a test that also pauses (SIGSTOP) followers for 3-4 s and needs them still in the ISR when
+# they wake: the active controller may be on a paused node, and on waking its first tick sees
+# sessions as old as the pause plus a heartbeat. 7 s leaves 2-3 s of margin on a loaded machine.
+PAUSED_FOLLOWER_SESSIONS = ("broker.heartbeat.interval.ms=1000", "broker.session.timeout.ms=7000")
 
 
 def distinct_free_ports(count, taken=()):

@@ -17,14 +17,15 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import kafka_wire
 from jepsen.nemesis import pause, resume
 from clients import AcksAllLoad, consume_all, new_producer, produce_all, quiet_config, unique_topic
-from cluster_fixture import FAST_SESSIONS
+from cluster_fixture import FAST_SESSIONS, PAUSED_FOLLOWER_SESSIONS
 from test_cluster_three_brokers_serve_clients import wait_for_brokers
 
 ADMIN_TIMEOUT_S = 30
 # Followers fetch with a 500 ms long poll; a few rounds is plenty.
 CONVERGE_TIMEOUT_S = 30
 # The controller fences a silent broker after its 9 s session (4.5 s with FAST_SESSIONS, which the
-# kill -9 and pause tests use), then elects from the ISR.
+# kill -9 test uses; 7 s in the pause test, whose followers are paused too), then elects from the
+# ISR.
 FAILOVER_TIMEOUT_S = 40
 KCAT_TIMEOUT_S = 60
 BATCH_OVERHEAD_BYTES = 12
@@ -237,7 +238,9 @@ def test_two_of_three_replicas_lost_nothing_is_acknowledged_and_produce_gets_not
 
 def test_a_paused_leader_acknowledges_nothing_and_its_tail_is_truncated_when_it_rejoins(
         millrace_cluster):
-    cluster = millrace_cluster(brokers=3, extra=FAST_SESSIONS)
+    # 7 s sessions, not 4.5 s: both followers are paused while the leader writes alone, and must
+    # still be in the ISR when they wake, even if the active controller was one of them.
+    cluster = millrace_cluster(brokers=3, extra=PAUSED_FOLLOWER_SESSIONS)
     wait_for_brokers(cluster.bootstrap, 3)
     topic = unique_topic("rf3-truncate")
     old = create_rf3_topic(cluster.bootstrap, topic).leader
