@@ -36,7 +36,7 @@ cat "$BROKER_DATA/log/recovery-point-offset-checkpoint"
 kill -9 "$BROKER_PID"
 wait "$BROKER_PID" 2>/dev/null || true
 
-# Starts BIN on the data directory; prints the ms until its port accepts, then kills it (-9).
+# Starts BIN on the data directory; prints the ms until it answers ApiVersions, then kills it (-9).
 time_start() {
     local bin="$1" started ended
     started=$(date +%s%N)
@@ -47,7 +47,8 @@ time_start() {
     BROKER_PID=$!
     # Ready means answering: the listener is bound before the partitions open (connections made
     # meanwhile wait in the backlog), so an accepted connection alone proves nothing.
-    python3 - "$port" "$ready_poll_s" "$ready_tries" <<'PY'
+    local answered=0
+    python3 - "$port" "$ready_poll_s" "$ready_tries" <<'PY' || answered=$?
 import socket, struct, sys, time
 port, poll_s, tries = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 request = struct.pack(">hhih", 18, 0, 1, -1)  # ApiVersions v0, correlation id 1, no client id
@@ -56,14 +57,19 @@ for _ in range(tries):
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             s.sendall(struct.pack(">i", len(request)) + request)
             if len(s.recv(8)) >= 8:
-                break
+                sys.exit(0)
     except OSError:
         time.sleep(poll_s)
+sys.exit(1)
 PY
     ended=$(date +%s%N)
     kill -9 "$BROKER_PID"
     wait "$BROKER_PID" 2>/dev/null || true
     BROKER_PID=""
+    if [ "$answered" -ne 0 ]; then
+        echo "FAILED (no ApiVersions answer)"
+        return
+    fi
     echo $(((ended - started) / 1000000))
 }
 
