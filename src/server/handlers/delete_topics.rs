@@ -90,10 +90,8 @@ pub async fn handle(
                         .as_ref()
                         .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code)
                     {
-                        // A cluster controller's refusal; v0-2 have no such error.
-                        error_code::TOPIC_DELETION_DISABLED if meta.version <= 2 => {
-                            error_code::INVALID_REQUEST
-                        }
+                        // A cluster controller's refusal.
+                        error_code::TOPIC_DELETION_DISABLED => deletion_disabled_code(meta.version),
                         code => code,
                     };
                     let result = result
@@ -116,6 +114,15 @@ pub async fn handle(
     )
 }
 
+/// The code of a refusal by `delete.topic.enable=false`: TOPIC_DELETION_DISABLED,
+/// or INVALID_REQUEST before v3, which has no such error.
+fn deletion_disabled_code(version: i16) -> i16 {
+    match version {
+        ..=2 => error_code::INVALID_REQUEST,
+        _ => error_code::TOPIC_DELETION_DISABLED,
+    }
+}
+
 /// `delete.topic.enable=false`: every topic asked for is refused, as
 /// Kafka's controller refuses the whole request (TOPIC_DELETION_DISABLED;
 /// INVALID_REQUEST before v3, which has no such error).
@@ -124,10 +131,7 @@ fn deletion_disabled(
     asked: Vec<(Option<String>, uuid::Uuid)>,
 ) -> DeleteTopicsResponse {
     const MESSAGE: &str = "Topic deletion is disabled.";
-    let code = match version {
-        ..=2 => error_code::INVALID_REQUEST,
-        _ => error_code::TOPIC_DELETION_DISABLED,
-    };
+    let code = deletion_disabled_code(version);
     let results = asked.into_iter().map(|(name, id)| {
         let result = DeletableTopicResult::default()
             .with_name(name.map(|name| TopicName(StrBytes::from_string(name))))
