@@ -160,6 +160,19 @@ def test_a_mistyped_key_is_still_an_error(tmp_path):
     assert "did you mean log.retention.hours?" in stderr, stderr
 
 
+def test_broker_id_differing_from_node_id_is_refused_as_kafka_does(tmp_path):
+    """Kafka refuses a file whose broker.id (the old name) and node.id name different ids:
+    starting as either one would let a file that says broker 9 run node 1. broker.id=-1,
+    Kafka's default, names no id and starts."""
+    client_port, controller_port = two_ports()
+    data_dir = tmp_path / "data"
+    lines = [*single_node_lines(data_dir, client_port, controller_port), "broker.id=9"]
+    config_file, _ = write_file(tmp_path, lines)
+    code, stderr = serve_refused(config_file)
+    assert code == EXIT_USAGE, stderr
+    assert "broker.id: is 9 but node.id is 1" in stderr, stderr
+
+
 def test_kafka_keys_millrace_now_honours_take_effect(tmp_path, file_broker):  # noqa: F811
     """delete.topic.enable=false refuses DeleteTopics as Kafka's controller does, and
     offset.metadata.max.bytes bounds a commit's metadata (OFFSET_METADATA_TOO_LARGE past it)."""

@@ -406,6 +406,7 @@ impl Config {
             let default = (topic_key.name.to_string(), value.to_string());
             config.topic_key_defaults.extend([default]);
         }
+        check_node_id_matches_broker_id(&latest)?;
         let node_id_set = latest
             .iter()
             .any(|e| e.key == "node.id" || e.key == "broker.id" && !broker_id_unset(&e.value));
@@ -596,6 +597,32 @@ impl Config {
             ));
         }
         text
+    }
+}
+
+/// Kafka's rule (`KafkaConfig.validateValues`): `broker.id` is an alias of
+/// `node.id`, and both set to different ids is refused rather than one
+/// silently winning: a file that says broker 9 must not start node 2.
+/// `broker.id=-1`, Kafka's default, sets no id.
+fn check_node_id_matches_broker_id(latest: &[Entry]) -> Result<(), ConfigError> {
+    let id_of = |key: &str| {
+        let entry = latest.iter().find(|entry| entry.key == key)?;
+        entry.value.trim().parse::<i64>().ok()
+    };
+    match (id_of("node.id"), id_of("broker.id")) {
+        (Some(node_id), Some(broker_id))
+            if broker_id != keys::BROKER_ID_UNSET && broker_id != node_id =>
+        {
+            Err(ConfigError::Invalid {
+                key: "broker.id".to_string(),
+                reason: format!(
+                    "is {broker_id} but node.id is {node_id}: set them to the same id, or \
+                     only node.id (as Kafka: \"You must set `node.id` to the same value as \
+                     `broker.id`\")"
+                ),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

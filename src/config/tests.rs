@@ -102,7 +102,7 @@ fn specific_keys_beat_aliases_wherever_written() {
             "log.retention.ms=1000",
             "log.retention.hours=5",
             "node.id=2",
-            "broker.id=9",
+            "broker.id=2",
             "log.roll.hours=2",
             "log.dirs=/x",
             "log.dir=/y",
@@ -117,6 +117,21 @@ fn specific_keys_beat_aliases_wherever_written() {
     assert_eq!(minutes.log_retention_ms, -1);
     let broker = Config::load(None, &overrides(&["broker.id=9"])).unwrap();
     assert_eq!(broker.node_id, 9);
+}
+
+#[test]
+fn node_id_and_broker_id_set_to_different_ids_are_refused() {
+    let error = Config::load(None, &overrides(&["node.id=2", "broker.id=9"])).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("broker.id") && text.contains("9") && text.contains("node.id is 2"),
+        "{text}"
+    );
+    // Kafka's default broker.id (-1) beside a node.id sets no second id.
+    let unset = Config::load(None, &overrides(&["node.id=2", "broker.id=-1"])).unwrap();
+    assert_eq!(unset.node_id, 2);
+    let same = Config::load(None, &overrides(&["broker.id=4", "node.id=4"])).unwrap();
+    assert_eq!(same.node_id, 4);
 }
 
 #[test]
