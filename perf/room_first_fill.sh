@@ -14,6 +14,7 @@ ROUNDS="$1"
 shift
 CLIENT="${CLIENT:-target/release/millrace}"
 OUT="${OUT:-$(mktemp -d /tmp/millrace-fill.XXXXXX)}"
+mkdir -p "$OUT"
 source perf/broker.sh
 TICKS_PER_S=$(getconf CLK_TCK)
 

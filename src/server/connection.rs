@@ -28,6 +28,8 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// size prefix gets room as its bytes come in (doubling), so a prefix that
 /// claims `socket.request.max.bytes` and sends nothing costs no more than this.
 const FRAME_PREALLOC_BYTES_MAX: usize = 1 << 20;
+/// The page size assumed where the process cannot read its own.
+const PAGE_BYTES_DEFAULT: usize = 4096;
 
 /// Longest idle or request-read limit honoured (a larger configured value
 /// would overflow the timer's deadline).
@@ -350,7 +352,8 @@ impl ReadBuffer {
     fn reallocate(&mut self, wanted: usize) {
         if !self.bytes.try_reclaim(wanted - self.bytes.len()) {
             let mut fresh = BytesMut::zeroed(wanted);
-            prefault(&mut fresh);
+            // Only a cost saved: where the kernel refuses, pages fault in as they are written.
+            let _ = prefault(&mut fresh);
             fresh[..self.bytes.len()].copy_from_slice(&self.bytes);
             self.bytes = fresh;
         }
@@ -366,24 +369,42 @@ impl ReadBuffer {
 }
 
 /// Faults in every whole page of `bytes` with one system call
-/// (`MADV_POPULATE_WRITE`, Linux 5.14), rather than one page fault per 4 KiB
-/// as the socket read first writes each page.
-fn prefault(bytes: &mut [u8]) {
-    const PAGE_BYTES: usize = 4096;
-    let start = (bytes.as_mut_ptr() as usize).next_multiple_of(PAGE_BYTES);
-    let end = (bytes.as_mut_ptr() as usize + bytes.len()) & !(PAGE_BYTES - 1);
-    if end > start {
-        // SAFETY: the range lies inside `bytes`, memory this process owns;
-        // populating changes no byte of it. An older kernel refuses (EINVAL):
-        // then pages fault in one at a time, as without this call.
-        unsafe {
-            libc::madvise(
-                start as *mut libc::c_void,
-                end - start,
-                libc::MADV_POPULATE_WRITE,
-            );
-        }
+/// (`MADV_POPULATE_WRITE`, Linux 5.14) rather than one fault per page as the
+/// socket read first writes each: while the recent-data room fills, every
+/// new allocation is memory the process never touched (perf/RESULTS.md, the
+/// room's first fill). An older kernel refuses (EINVAL); pages then fault in
+/// one at a time, as without this call.
+fn prefault(bytes: &mut [u8]) -> std::io::Result<()> {
+    let Some((start, len)) = whole_pages(bytes.as_mut_ptr() as usize, bytes.len(), page_bytes())
+    else {
+        return Ok(());
+    };
+    // SAFETY: the range lies inside `bytes`, memory this process owns;
+    // populating changes no byte of it.
+    let populated =
+        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) };
+    match populated {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
     }
+}
+
+/// The whole pages of `page_bytes` inside `[addr, addr + len)`: the first
+/// one's address and their length, or None when no page is whole.
+fn whole_pages(addr: usize, len: usize, page_bytes: usize) -> Option<(usize, usize)> {
+    let start = addr.checked_next_multiple_of(page_bytes)?;
+    let end = addr.checked_add(len)? & !(page_bytes - 1);
+    (end > start).then_some((start, end - start))
+}
+
+/// The page size of this process, or [`PAGE_BYTES_DEFAULT`] if it cannot be read.
+fn page_bytes() -> usize {
+    // SAFETY: sysconf only reads a value of the process.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|size| size.is_power_of_two())
+        .unwrap_or(PAGE_BYTES_DEFAULT)
 }
 
 /// Reads one frame (without its size prefix). `Ok(None)` is a clean end of
@@ -546,12 +567,66 @@ mod tests {
     }
 
     #[test]
-    fn prefault_keeps_every_byte_whatever_the_alignment() {
-        let mut bytes = vec![9u8; 3 * 4096 + 17];
-        for (start, end) in [(0, 1), (1, 4097), (5, 3 * 4096 + 17), (4000, 4100)] {
-            prefault(&mut bytes[start..end]);
+    fn whole_pages_lie_inside_the_range() {
+        const PAGE: usize = 4096;
+        assert_eq!(whole_pages(0, 0, PAGE), None);
+        assert_eq!(whole_pages(1, PAGE, PAGE), None);
+        assert_eq!(whole_pages(4095, PAGE, PAGE), None);
+        assert_eq!(whole_pages(4095, PAGE + 1, PAGE), Some((PAGE, PAGE)));
+        assert_eq!(whole_pages(0, PAGE, PAGE), Some((0, PAGE)));
+        assert_eq!(whole_pages(4095, PAGE + 2, PAGE), Some((PAGE, PAGE)));
+        assert_eq!(
+            whole_pages(PAGE + 1, 3 * PAGE + 17, PAGE),
+            Some((2 * PAGE, 2 * PAGE))
+        );
+        assert_eq!(whole_pages(usize::MAX - 10, 5, PAGE), None);
+    }
+
+    /// Minor page faults of the calling thread so far.
+    fn thread_minor_faults() -> i64 {
+        // SAFETY: getrusage writes only the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        assert_eq!(
+            unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) },
+            0
+        );
+        usage.ru_minflt
+    }
+
+    #[test]
+    fn prefaulted_memory_is_written_without_page_faults() {
+        const PAGES: usize = 64;
+        let len = PAGES * page_bytes();
+        // Fresh anonymous memory, so that every first write would fault.
+        // SAFETY: a new private mapping, unmapped below; no other owner.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(addr, libc::MAP_FAILED);
+        // SAFETY: the mapping is `len` bytes, readable and writable, zeroed.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(addr as *mut u8, len) };
+        match prefault(bytes) {
+            Ok(()) => {
+                let before = thread_minor_faults();
+                bytes.iter_mut().step_by(page_bytes()).for_each(|b| *b = 1);
+                let faults = thread_minor_faults() - before;
+                assert!(
+                    faults < PAGES as i64 / 4,
+                    "{faults} faults writing {PAGES} pages"
+                );
+            }
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}"),
         }
-        assert!(bytes.iter().all(|&b| b == 9));
+        assert_eq!(bytes.iter().filter(|&&b| b == 1).count(), PAGES);
+        // SAFETY: the mapping made above, no longer borrowed.
+        unsafe { libc::munmap(addr, len) };
     }
 
     #[test]
