@@ -162,8 +162,9 @@ def test_a_mistyped_key_is_still_an_error(tmp_path):
 
 def test_broker_id_differing_from_node_id_is_refused_as_kafka_does(tmp_path):
     """Kafka refuses a file whose broker.id (the old name) and node.id name different ids:
-    starting as either one would let a file that says broker 9 run node 1. broker.id=-1,
-    Kafka's default, names no id and starts."""
+    starting as either one would let a file that says broker 9 run node 1. (broker.id=-1,
+    Kafka's default, is taken as unset: the every-key test above writes it beside node.id=1,
+    which Kafka itself would refuse.)"""
     client_port, controller_port = two_ports()
     data_dir = tmp_path / "data"
     lines = [*single_node_lines(data_dir, client_port, controller_port), "broker.id=9"]

@@ -131,7 +131,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         name: "broker.id",
         default: AliasOf("node.id"),
         kind: ConfigType::Int,
-        doc: "Alias of node.id: both set must be the same id (as Kafka); -1, Kafka's default, = not set.",
+        doc: "Alias of node.id: both set must be the same id (as Kafka); -1 = not set (Kafka's default).",
         apply: |c, v| match int(v, -1, INT_MAX)? {
             // Kafka's default: a file written from a Kafka broker's defaults has it.
             BROKER_ID_UNSET => Ok(()),

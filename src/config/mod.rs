@@ -603,7 +603,9 @@ impl Config {
 /// Kafka's rule (`KafkaConfig.validateValues`): `broker.id` is an alias of
 /// `node.id`, and both set to different ids is refused rather than one
 /// silently winning: a file that says broker 9 must not start node 2.
-/// `broker.id=-1`, Kafka's default, sets no id.
+/// `broker.id=-1` is taken as unset, where Kafka would refuse it beside
+/// another `node.id`: a dump of Kafka's defaults has it (millrace is more
+/// lenient there, never less).
 fn check_node_id_matches_broker_id(latest: &[Entry]) -> Result<(), ConfigError> {
     let id_of = |key: &str| {
         let entry = latest.iter().find(|entry| entry.key == key)?;
