@@ -13,6 +13,7 @@ from clients import ADMIN_TIMEOUT_S, create_topic, quiet_config, unique_topic
 DELETE_TOPICS_VERSION = 6
 DELETE_TIMEOUT_MS = 30_000
 UNKNOWN_TOPIC_OR_PARTITION = 3
+TOPIC_DELETION_DISABLED = 73
 NIL = uuid.UUID(int=0)
 
 
@@ -36,6 +37,12 @@ def read_compact_nullable_string(reader):
 
 def delete_topics_v6(bootstrap, states):
     """Sends DeleteTopics v6 for (name or None, uuid) pairs; returns [(name, uuid, error_code)]."""
+    return [answer[:3] for answer in delete_topics_v6_answers(bootstrap, states)]
+
+
+def delete_topics_v6_answers(bootstrap, states):
+    """Sends DeleteTopics v6 for (name or None, uuid) pairs; returns
+    [(name, uuid, error_code, error_message)]."""
     body = kafka_wire.uvarint(len(states) + 1)
     for name, topic_id in states:
         body += compact_nullable_string(name) + topic_id.bytes + kafka_wire.uvarint(0)
@@ -51,9 +58,9 @@ def delete_topics_v6(bootstrap, states):
         name = read_compact_nullable_string(reader)
         topic_id = uuid.UUID(bytes=reader.take(16))
         error_code = reader.int16()
-        read_compact_nullable_string(reader)  # error_message
+        error_message = read_compact_nullable_string(reader)
         reader.skip_tagged_fields()
-        results.append((name, topic_id, error_code))
+        results.append((name, topic_id, error_code, error_message))
     return results
 
 
@@ -74,3 +81,22 @@ def test_delete_of_a_missing_topic_answers_a_nil_id(broker):
     b = broker()
     missing = unique_topic("del-missing")
     assert delete_topics_v6(b.bootstrap, [(missing, NIL)]) == [(missing, NIL, UNKNOWN_TOPIC_OR_PARTITION)]
+
+
+def test_deletion_disabled_answers_each_topic_as_the_request_gave_it(broker):
+    """delete.topic.enable=false, as Kafka 4.4's controller: the whole request is refused before
+    any topic is looked up (ControllerApis.deleteTopics throws), so DeleteTopicsRequest's error
+    response echoes each topic as sent (a name with a nil id, an id with no name), code 73, and
+    no message. Both topics stay."""
+    b = broker(**{"delete.topic.enable": "false"})
+    by_name, by_id = unique_topic("kept-name"), unique_topic("kept-id")
+    for topic in (by_name, by_id):
+        create_topic(b.bootstrap, topic, 1)
+    id_id = topic_id_of(b.bootstrap, by_id)
+
+    answered = delete_topics_v6_answers(b.bootstrap, [(by_name, NIL), (None, id_id)])
+
+    assert answered == [(by_name, NIL, TOPIC_DELETION_DISABLED, None),
+                        (None, id_id, TOPIC_DELETION_DISABLED, None)], answered
+    assert topic_id_of(b.bootstrap, by_id) == id_id
+    assert topic_id_of(b.bootstrap, by_name) != NIL

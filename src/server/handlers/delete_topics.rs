@@ -59,11 +59,22 @@ pub async fn handle(
     // In a cluster only the controller's `delete.topic.enable` counts, as in
     // Kafka 4 (the broker forwards DeleteTopics): the controller refuses.
     if !ctx.cluster.enabled && !ctx.config.delete_topic_enable {
-        return respond(meta, &deletion_disabled(meta.version, asked));
+        return respond(meta, &deletion_disabled(meta.version, &request));
     }
     let names: Vec<String> = asked.iter().filter_map(|(n, _)| n.clone()).collect();
     let offsets_topic_named = names.iter().any(|name| name == OFFSETS_TOPIC);
     let answer = controller::request(ctx, ControllerRequest::DeleteTopics { names }).await;
+    // A cluster controller's `delete.topic.enable=false` refuses the whole
+    // request, as Kafka's does (ids not known here included). A request of
+    // only unknown ids asks no controller: UNKNOWN_TOPIC_ID, where Kafka's
+    // disabled controller would answer TOPIC_DELETION_DISABLED.
+    let refused_by_controller = answer
+        .outcomes
+        .iter()
+        .any(|o| o.error_code == error_code::TOPIC_DELETION_DISABLED);
+    if refused_by_controller {
+        return respond(meta, &deletion_disabled(meta.version, &request));
+    }
     let offsets_dropped = match offsets_topic_named && !ctx.cluster.enabled {
         true => Some(drop_offsets_topic(ctx).await),
         false => None,
@@ -86,14 +97,9 @@ pub async fn handle(
                             single_node_offsets_outcome(dropped, &mut o.error_code, &mut o.message);
                         }
                     }
-                    let code = match outcome
+                    let code = outcome
                         .as_ref()
-                        .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code)
-                    {
-                        // A cluster controller's refusal.
-                        error_code::TOPIC_DELETION_DISABLED => deletion_disabled_code(meta.version),
-                        code => code,
-                    };
+                        .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
                     let result = result
                         .with_name(Some(TopicName(StrBytes::from_string(name))))
                         .with_error_code(code);
@@ -123,24 +129,31 @@ fn deletion_disabled_code(version: i16) -> i16 {
     }
 }
 
-/// `delete.topic.enable=false`: every topic asked for is refused, as
-/// Kafka's controller refuses the whole request (TOPIC_DELETION_DISABLED;
-/// INVALID_REQUEST before v3, which has no such error).
-fn deletion_disabled(
-    version: i16,
-    asked: Vec<(Option<String>, uuid::Uuid)>,
-) -> DeleteTopicsResponse {
-    const MESSAGE: &str = "Topic deletion is disabled.";
+/// `delete.topic.enable=false`: the whole request is refused, as Kafka
+/// 4.4's controller refuses it (`ControllerApis.deleteTopics` throws before
+/// looking a topic up, and `DeleteTopicsRequest.getErrorResponse` answers):
+/// each topic as the request gave it (a name, or from v6 an id; neither
+/// looked up), TOPIC_DELETION_DISABLED or INVALID_REQUEST before v3, and no
+/// error message.
+fn deletion_disabled(version: i16, request: &DeleteTopicsRequest) -> DeleteTopicsResponse {
     let code = deletion_disabled_code(version);
-    let results = asked.into_iter().map(|(name, id)| {
-        let result = DeletableTopicResult::default()
-            .with_name(name.map(|name| TopicName(StrBytes::from_string(name))))
-            .with_topic_id(if version >= 6 { id } else { uuid::Uuid::nil() })
-            .with_error_code(code);
-        match version {
-            5.. => result.with_error_message(Some(StrBytes::from_static_str(MESSAGE))),
-            _ => result,
-        }
+    let as_sent: Vec<(Option<TopicName>, uuid::Uuid)> = match version {
+        6.. => request
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.topic_id))
+            .collect(),
+        _ => request
+            .topic_names
+            .iter()
+            .map(|name| (Some(name.clone()), uuid::Uuid::nil()))
+            .collect(),
+    };
+    let results = as_sent.into_iter().map(|(name, id)| {
+        DeletableTopicResult::default()
+            .with_name(name)
+            .with_topic_id(id)
+            .with_error_code(code)
     });
     DeleteTopicsResponse::default().with_responses(results.collect())
 }
