@@ -65,9 +65,12 @@ pub async fn handle(
     let offsets_topic_named = names.iter().any(|name| name == OFFSETS_TOPIC);
     let answer = controller::request(ctx, ControllerRequest::DeleteTopics { names }).await;
     // A cluster controller's `delete.topic.enable=false` refuses the whole
-    // request, as Kafka's does (ids not known here included). A request of
-    // only unknown ids asks no controller: UNKNOWN_TOPIC_ID, where Kafka's
-    // disabled controller would answer TOPIC_DELETION_DISABLED.
+    // request, as Kafka's does (ids not known here included). Ids are not
+    // forwarded, only the names they resolve to here: a request of only ids
+    // unknown here reaches the controller with no name and gets no outcome,
+    // so UNKNOWN_TOPIC_ID where Kafka's disabled controller answers
+    // TOPIC_DELETION_DISABLED, and an id this broker has not applied yet is
+    // UNKNOWN_TOPIC_ID where Kafka's controller would delete the topic.
     let refused_by_controller = answer
         .outcomes
         .iter()
