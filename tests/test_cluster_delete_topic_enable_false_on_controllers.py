@@ -38,13 +38,19 @@ def test_delete_topics_through_a_broker_is_refused_by_the_controllers(tmp_path):
         cluster.kill_all()
 
 
-def refused_through_the_broker(cluster):
+def topic_seen_by_the_broker_only_node(cluster, prefix):
+    """Creates a topic through node 1 once all 3 brokers are up and waits until node 3 (the
+    broker-only node) lists it; (topic, node 3's bootstrap, an admin client of node 3)."""
     bootstrap = cluster.node(3).bootstrap
     wait_for_brokers(bootstrap, 3)
-    topic = unique_topic("kept")
+    topic = unique_topic(prefix)
     create_topic(cluster.node(1).bootstrap, topic, 1)
     wait_for_topics(bootstrap, [topic])
-    admin = AdminClient(quiet_config(bootstrap))
+    return topic, bootstrap, AdminClient(quiet_config(bootstrap))
+
+
+def refused_through_the_broker(cluster):
+    topic, bootstrap, admin = topic_seen_by_the_broker_only_node(cluster, "kept")
     with pytest.raises(KafkaException) as refused:
         admin.delete_topics([topic], operation_timeout=10)[topic].result(timeout=30)
     assert refused.value.args[0].code() == KafkaError.TOPIC_DELETION_DISABLED, refused.value
@@ -66,12 +72,7 @@ def test_a_broker_only_nodes_false_does_not_stop_a_deletion_the_controllers_allo
     broker_file.write_text(broker_file.read_text() + f"{SET_FALSE}\n")
     cluster.start()
     try:
-        bootstrap = cluster.node(3).bootstrap
-        wait_for_brokers(bootstrap, 3)
-        topic = unique_topic("deleted")
-        create_topic(cluster.node(1).bootstrap, topic, 1)
-        wait_for_topics(bootstrap, [topic])
-        admin = AdminClient(quiet_config(bootstrap))
+        topic, _, admin = topic_seen_by_the_broker_only_node(cluster, "deleted")
         admin.delete_topics([topic], operation_timeout=10)[topic].result(timeout=30)
         deadline = time.monotonic() + DELETED_WITHIN_S
         while topic in admin.list_topics(timeout=10).topics:

@@ -149,13 +149,18 @@ def test_a_non_plaintext_client_listener_is_still_refused(tmp_path):
     assert "listener.security.protocol.map" in stderr and "SSL" in stderr, stderr
 
 
-def test_a_mistyped_key_is_still_an_error(tmp_path):
+def refused_single_node_with(tmp_path, line):
+    """Starts a single node whose file adds `line`, expecting a usage error; its stderr."""
     client_port, controller_port = two_ports()
-    data_dir = tmp_path / "data"
-    lines = [*single_node_lines(data_dir, client_port, controller_port), "log.retention.hourz=24"]
+    lines = [*single_node_lines(tmp_path / "data", client_port, controller_port), line]
     config_file, _ = write_file(tmp_path, lines)
     code, stderr = serve_refused(config_file)
     assert code == EXIT_USAGE, stderr
+    return stderr
+
+
+def test_a_mistyped_key_is_still_an_error(tmp_path):
+    stderr = refused_single_node_with(tmp_path, "log.retention.hourz=24")
     assert 'unknown config key "log.retention.hourz"' in stderr, stderr
     assert "did you mean log.retention.hours?" in stderr, stderr
 
@@ -165,12 +170,7 @@ def test_broker_id_differing_from_node_id_is_refused_as_kafka_does(tmp_path):
     starting as either one would let a file that says broker 9 run node 1. (broker.id=-1,
     Kafka's default, is taken as unset: the every-key test above writes it beside node.id=1,
     which Kafka itself would refuse.)"""
-    client_port, controller_port = two_ports()
-    data_dir = tmp_path / "data"
-    lines = [*single_node_lines(data_dir, client_port, controller_port), "broker.id=9"]
-    config_file, _ = write_file(tmp_path, lines)
-    code, stderr = serve_refused(config_file)
-    assert code == EXIT_USAGE, stderr
+    stderr = refused_single_node_with(tmp_path, "broker.id=9")
     assert "broker.id: is 9 but node.id is 1" in stderr, stderr
 
 
