@@ -29,6 +29,11 @@ pub async fn handle(
     meta: RequestMeta,
     request: DeleteTopicsRequest,
 ) -> Option<Vec<Piece>> {
+    // In a cluster only the controller's `delete.topic.enable` counts, as in
+    // Kafka 4 (the broker forwards DeleteTopics): the controller refuses.
+    if !ctx.cluster.enabled && !ctx.config.delete_topic_enable {
+        return respond(meta, &deletion_disabled(meta.version, &request));
+    }
     let table = ctx.topic_table();
     // (name if resolvable, the topic's id as Kafka answers it: looked up for a name, as asked
     // for an id; nil for an unknown name)
@@ -56,11 +61,6 @@ pub async fn handle(
             .map(|n| (Some(n.0.as_str().to_string()), uuid::Uuid::nil()))
             .collect()
     };
-    // In a cluster only the controller's `delete.topic.enable` counts, as in
-    // Kafka 4 (the broker forwards DeleteTopics): the controller refuses.
-    if !ctx.cluster.enabled && !ctx.config.delete_topic_enable {
-        return respond(meta, &deletion_disabled(meta.version, &request));
-    }
     let names: Vec<String> = asked.iter().filter_map(|(n, _)| n.clone()).collect();
     let offsets_topic_named = names.iter().any(|name| name == OFFSETS_TOPIC);
     let answer = controller::request(ctx, ControllerRequest::DeleteTopics { names }).await;
@@ -123,42 +123,36 @@ pub async fn handle(
     )
 }
 
-/// The code of a refusal by `delete.topic.enable=false`: TOPIC_DELETION_DISABLED,
-/// or INVALID_REQUEST before v3, which has no such error.
-fn deletion_disabled_code(version: i16) -> i16 {
-    match version {
-        ..=2 => error_code::INVALID_REQUEST,
-        _ => error_code::TOPIC_DELETION_DISABLED,
-    }
-}
-
 /// `delete.topic.enable=false`: the whole request is refused, as Kafka
 /// 4.4's controller refuses it (`ControllerApis.deleteTopics` throws before
 /// looking a topic up, and `DeleteTopicsRequest.getErrorResponse` answers):
 /// each topic as the request gave it (a name, or from v6 an id; neither
-/// looked up), TOPIC_DELETION_DISABLED or INVALID_REQUEST before v3, and no
-/// error message.
+/// looked up), TOPIC_DELETION_DISABLED or INVALID_REQUEST before v3 (which
+/// has no such error), and no error message.
 fn deletion_disabled(version: i16, request: &DeleteTopicsRequest) -> DeleteTopicsResponse {
-    let code = deletion_disabled_code(version);
-    let as_sent: Vec<(Option<TopicName>, uuid::Uuid)> = match version {
-        6.. => request
-            .topics
-            .iter()
-            .map(|t| (t.name.clone(), t.topic_id))
-            .collect(),
-        _ => request
-            .topic_names
-            .iter()
-            .map(|name| (Some(name.clone()), uuid::Uuid::nil()))
-            .collect(),
+    let code = match version {
+        ..=2 => error_code::INVALID_REQUEST,
+        _ => error_code::TOPIC_DELETION_DISABLED,
     };
-    let results = as_sent.into_iter().map(|(name, id)| {
+    let refused = |name: Option<TopicName>, id: uuid::Uuid| {
         DeletableTopicResult::default()
             .with_name(name)
             .with_topic_id(id)
             .with_error_code(code)
-    });
-    DeleteTopicsResponse::default().with_responses(results.collect())
+    };
+    let results = match version {
+        6.. => request
+            .topics
+            .iter()
+            .map(|t| refused(t.name.clone(), t.topic_id))
+            .collect(),
+        _ => request
+            .topic_names
+            .iter()
+            .map(|name| refused(Some(name.clone()), uuid::Uuid::nil()))
+            .collect(),
+    };
+    DeleteTopicsResponse::default().with_responses(results)
 }
 
 /// Deletes every group and committed offset of a single node, on every
