@@ -15,6 +15,7 @@ interval to reconnect after a reset, and 0.5 s is too little on a loaded 2-vCPU 
 (test_cluster_isolated_raft_leader_is_fenced.py's helpers).
 """
 
+import os
 import time
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -49,7 +50,8 @@ PARTITIONS = 3
 # How long a live broker is watched after its connections are reset: past the fence's deadline
 # (1.5 heartbeat intervals) twice over.
 WATCH_S = 3 * LIVE_HEARTBEAT_INTERVAL_MS / 1000
-RESET_ROUNDS = 6
+# Resets per test: 3 in the default suite (its time bound), 12 in the extended mode.
+RESET_ROUNDS = 12 if os.environ.get("MILLRACE_TEST_JEPSEN_EXTENDED") == "1" else 3
 
 
 def leaders(cluster, node_id, topic):

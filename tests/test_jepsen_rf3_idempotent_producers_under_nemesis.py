@@ -6,8 +6,9 @@ ways and one way), slows and restarts brokers. The checker then demands: every a
 record read back at its offset, no offset holding two records, no duplicates, no poll skips,
 and every replica's log byte-identical up to the high watermark.
 
-10 fault cycles by default; MILLRACE_TEST_JEPSEN_EXTENDED=1 runs 100 (MILLRACE_JEPSEN_CYCLES=N
-any number). The history is kept in the test's tmp dir (history.jsonl) when it fails.
+6 fault cycles by default (the default suite's time bound; test_jepsen_single_faults_rf3.py
+runs each single fault deterministically); MILLRACE_TEST_JEPSEN_EXTENDED=1 runs 100
+(MILLRACE_JEPSEN_CYCLES=N any number). The history is kept in the test's tmp dir (history.jsonl) when it fails.
 """
 
 import os
@@ -19,9 +20,11 @@ from jepsen.java import JavaConsumer, JavaProducer
 from jepsen.proxy import ProxyNet
 
 SEED = int(os.environ.get("MILLRACE_JEPSEN_SEED", "13"))
+DEFAULT_CYCLES = 6
+CYCLES = run.cycles(default=DEFAULT_CYCLES)
 JAVA_RATE_PER_S = 20
 # Per cycle: fault + recovery + a restart or an election; plus start-up, settle and final read.
-TIMEOUT_S = 180 + run.cycles() * 25
+TIMEOUT_S = 180 + CYCLES * 25
 
 
 @pytest.mark.timeout(TIMEOUT_S)
@@ -35,7 +38,7 @@ def test_rf3_acks_all_idempotent_producers_under_nemesis(millrace_cluster, tmp_p
                             JAVA_RATE_PER_S, tmp_path)
         java_consumer = JavaConsumer("javac0", cluster.bootstrap, "jepsen", run.PARTITIONS,
                                      history_path, tmp_path)
-        result = run.jepsen_run(cluster, proxies, history_path, SEED, run.cycles(), [java],
+        result = run.jepsen_run(cluster, proxies, history_path, SEED, CYCLES, [java],
                                 [java_consumer])
     finally:
         proxies.close()

@@ -3,7 +3,7 @@ idempotent acks=all producers and consumers recording a history while the nemesi
 faults; then heal, read everything back, and check the history and the replicas' logs.
 
 Cycles: MILLRACE_JEPSEN_CYCLES when set, else 100 in the extended mode
-(MILLRACE_TEST_JEPSEN_EXTENDED=1), else DEFAULT_CYCLES.
+(MILLRACE_TEST_JEPSEN_EXTENDED=1), else the caller's default (DEFAULT_CYCLES).
 """
 
 import os
@@ -40,13 +40,13 @@ BROKER_EXTRA = (
 )
 
 
-def cycles():
+def cycles(default=DEFAULT_CYCLES):
     explicit = os.environ.get("MILLRACE_JEPSEN_CYCLES")
     if explicit:
         return int(explicit)
     if os.environ.get("MILLRACE_TEST_JEPSEN_EXTENDED") == "1":
         return EXTENDED_CYCLES
-    return DEFAULT_CYCLES
+    return default
 
 
 def create_topic(bootstrap, topic, partitions=PARTITIONS):
