@@ -60,6 +60,12 @@ COUNTERS = {
     # O_DIRECT header reads of scans (where a Fetch starts when the offset index does not know
     # it); builds before this counter report 0.
     "millrace_segment_scan_reads_total": "scanreads",
+    # Flush rounds that wrote, their bytes, and the batched syncs (builds before a counter
+    # report 0 for it).
+    "millrace_log_write_rounds_total": "wrounds",
+    "millrace_log_write_bytes_total": "wbytes",
+    "millrace_sync_batches_total": "sbatches",
+    "millrace_sync_batch_files_total": "sfiles",
 }
 
 

@@ -407,7 +407,7 @@ def test_syncs_of_many_partitions_are_batched_and_every_record_reads_back(broker
     """storage/sync_batch.rs: with 16 partitions on one shard under an acks=all producer, the
     partitions' syncs run in batches of two or more files, one syncfs per batch (their one
     filesystem) by default and none with log.flush.syncfs.enable=false; every record reads
-    back as produced either way."""
+    back as produced either way. The write rounds and their bytes are counted too."""
     for syncfs in (True, False):
         http_port = free_port()
         bootstrap, _, _ = broker(
@@ -424,6 +424,11 @@ def test_syncs_of_many_partitions_are_batched_and_every_record_reads_back(broker
         batches = total(families, "millrace_sync_batches_total")
         files = total(families, "millrace_sync_batch_files_total")
         syncfs_calls = total(families, "millrace_syncfs_calls_total")
+        # Every partition wrote at least once, and at least the records' bytes went to disk.
+        write_rounds = total(families, "millrace_log_write_rounds_total")
+        written = total(families, "millrace_log_write_bytes_total")
+        assert write_rounds >= SYNC_BATCH_PARTITIONS, f"{write_rounds} write rounds"
+        assert written >= SYNC_BATCH_RECORDS * SYNC_BATCH_PAYLOAD_BYTES, f"{written} bytes written"
         assert batches > 0, f"no batched syncs over {SYNC_BATCH_PARTITIONS} partitions"
         assert files >= 2 * batches, f"{files} files in {batches} batches"
         if syncfs:

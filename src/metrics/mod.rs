@@ -130,6 +130,11 @@ pub struct ShardMetrics {
     /// O_DIRECT reads of batch headers by base offset fills of offset
     /// index entries loaded from files (`storage/base_fill.rs`).
     pub index_base_fill_reads: Counter,
+    /// Flush rounds that wrote data to a segment (one partition each, one
+    /// or more O_DIRECT writes: `storage/flusher.rs`).
+    pub log_write_rounds: Counter,
+    /// Bytes those rounds wrote (whole blocks, the partial last block again).
+    pub log_write_bytes: Counter,
     /// Zeros written ahead of the data (`storage/zero_ahead.rs`).
     pub zero_ahead_bytes: Counter,
     /// Failed zero-ahead writes.
@@ -176,6 +181,8 @@ impl ShardMetrics {
             cross_shard_received: Counter::default(),
             segment_scan_reads: Counter::default(),
             index_base_fill_reads: Counter::default(),
+            log_write_rounds: Counter::default(),
+            log_write_bytes: Counter::default(),
             zero_ahead_bytes: Counter::default(),
             zero_ahead_write_errors: Counter::default(),
             sync_batches: Counter::default(),

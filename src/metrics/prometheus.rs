@@ -204,7 +204,7 @@ fn render_partition_errors(w: &mut TextWriter, registry: &Registry) {
 
 fn render_traffic(w: &mut TextWriter, registry: &Registry) {
     type Read = fn(&ShardMetrics) -> u64;
-    let counters: [(&str, &str, Read); 15] = [
+    let counters: [(&str, &str, Read); 17] = [
         (
             "millrace_request_bytes_total",
             "Request bytes received (frames with their size prefix).",
@@ -256,6 +256,18 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
             "O_DIRECT reads of batch headers that give offset index entries loaded from \
              .index files their batch base offsets (in the background, once per entry).",
             |m| m.index_base_fill_reads.get(),
+        ),
+        (
+            "millrace_log_write_rounds_total",
+            "Flush rounds that wrote a partition's appended batches to its segment (O_DIRECT): \
+             acks=all and acks=1 answers wait for one.",
+            |m| m.log_write_rounds.get(),
+        ),
+        (
+            "millrace_log_write_bytes_total",
+            "Bytes those rounds wrote: whole blocks, so a round rewrites the block the last \
+             one ended in.",
+            |m| m.log_write_bytes.get(),
         ),
         (
             "millrace_zero_ahead_bytes_total",

@@ -345,6 +345,10 @@ impl PartitionLog {
             stats.write_rounds += 1;
             stats.bytes_written += bytes;
         });
+        crate::metrics::with_local(|m| {
+            m.log_write_rounds.inc();
+            m.log_write_bytes.add(bytes);
+        });
         let completed = {
             let mut state = self.state.borrow_mut();
             if state.active.base_offset == segment_base {
