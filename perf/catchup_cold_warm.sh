@@ -22,6 +22,8 @@
 #        FETCH_WAIT_MAX_MS (the consumer's fetch.wait.max.ms for every broker; default
 #        librdkafka's 500. Tansu 0.6.0 holds every fetch for that long even when it has the
 #        data, so a run with Tansu sets it low, e.g. 5: a broker with the data answers at once),
+#        MAX_PARTITION_FETCH_BYTES (the consumer's max.partition.fetch.bytes; default
+#        rdkafka-bench's 10 MiB; 1048576 is librdkafka's and Kafka's own default),
 #        BENCH_LOCK (a lock file: every timed step runs under `flock`, e.g. /work/wt/bench.lock)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -98,6 +100,9 @@ run_workload() {
 read_all() {
     local wait=()
     if [ -n "${FETCH_WAIT_MAX_MS:-}" ]; then wait=(--fetch-wait-max-ms "$FETCH_WAIT_MAX_MS"); fi
+    if [ -n "${MAX_PARTITION_FETCH_BYTES:-}" ]; then
+        wait+=(--max-partition-fetch-bytes "$MAX_PARTITION_FETCH_BYTES")
+    fi
     locked "$bench_bin" --bootstrap "$3" --topic catchup --records "$records" --size 1024 \
         --broker-pid "$4" "${wait[@]}" --mode consume | summary "$1" "$2" "$4"
 }

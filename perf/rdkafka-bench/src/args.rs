@@ -70,6 +70,9 @@ pub struct BenchArgs {
     /// librdkafka `fetch.wait.max.ms` of the consumer (None: librdkafka's default, 500). A
     /// catch-up read is answered at once by a broker that has the data, whatever its value.
     pub fetch_wait_max_ms: Option<u32>,
+    /// librdkafka `max.partition.fetch.bytes` of the consumer: how much one fetch may carry of
+    /// one partition (librdkafka's and Kafka's default is 1 MiB; this tool's 10 MiB).
+    pub max_partition_fetch_bytes: u32,
     /// Upper bound on each phase's duration.
     pub phase_timeout_s: u64,
     /// Broker process whose CPU time is sampled around each phase.
@@ -92,6 +95,7 @@ impl Default for BenchArgs {
             mode: Mode::Both,
             idempotent: false,
             fetch_wait_max_ms: None,
+            max_partition_fetch_bytes: 10 * 1024 * 1024,
             phase_timeout_s: 600,
             broker_pid: None,
         }
@@ -140,6 +144,8 @@ usage: rdkafka-bench [flags]
   --mode produce|consume|both  (default both)
   --idempotent               enable.idempotence=true
   --fetch-wait-max-ms MS     consumer fetch.wait.max.ms (default: librdkafka's, 500)
+  --max-partition-fetch-bytes N  consumer max.partition.fetch.bytes (default 10485760;
+                             librdkafka's own default is 1048576)
   --timeout-s S              bound on each phase (default 600)
   --broker-pid PID           sample this process's CPU time around each phase";
 
@@ -184,6 +190,9 @@ fn apply_flag(args: &mut BenchArgs, flag: &str, value: String) -> Result<(), Arg
         "--linger-ms" => args.linger_ms = in_range(&value, 0, 900_000).ok_or_else(invalid)?,
         "--fetch-wait-max-ms" => {
             args.fetch_wait_max_ms = Some(in_range(&value, 0, 300_000).ok_or_else(invalid)?)
+        }
+        "--max-partition-fetch-bytes" => {
+            args.max_partition_fetch_bytes = in_range(&value, 1, 1_000_000_000).ok_or_else(invalid)?
         }
         "--batch-bytes" => {
             args.batch_bytes = in_range(&value, 1, 2_147_483_647).ok_or_else(invalid)?

@@ -56,7 +56,7 @@ pub fn consumer_config(args: &BenchArgs) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.max.bytes", (50 * 1024 * 1024).to_string())
-        .set("max.partition.fetch.bytes", (10 * 1024 * 1024).to_string())
+        .set("max.partition.fetch.bytes", args.max_partition_fetch_bytes.to_string())
         // 256 MiB of prefetched records per partition keeps the fetcher ahead of the poll loop.
         .set("queued.max.messages.kbytes", (256 * 1024).to_string());
     if let Some(wait_ms) = args.fetch_wait_max_ms {
