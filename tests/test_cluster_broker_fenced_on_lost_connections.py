@@ -96,8 +96,8 @@ def test_a_live_broker_whose_controller_connections_are_reset_stays_unfenced(mil
             controller = workload.wait_for(lambda: raft_leader(cluster, everyone),
                                            "a Raft leader")
             live = [n for n in everyone if n != controller][round_no % 2]
-            # Resets land at different points of the broker's heartbeat cycle.
-            time.sleep((round_no * 0.37) % (LIVE_HEARTBEAT_INTERVAL_MS / 1000))
+            # Resets land at points spread over the broker's heartbeat cycle.
+            time.sleep(round_no * (LIVE_HEARTBEAT_INTERVAL_MS / 1000) / RESET_ROUNDS)
             proxies.reset_link(live, controller)
             deadline = time.monotonic() + WATCH_S
             while time.monotonic() < deadline:

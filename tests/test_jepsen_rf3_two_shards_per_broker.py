@@ -12,7 +12,7 @@ kills, pauses, partitions and restarts brokers. The checker demands what the one
 does: every acknowledged record read back at its offset, no offset holding two records, no
 duplicates, no poll skips, and every replica byte-identical up to the high watermark.
 
-3 fault cycles by default (the one-shard run does 10); MILLRACE_TEST_JEPSEN_EXTENDED=1 or
+3 fault cycles by default (the one-shard run does 6); MILLRACE_TEST_JEPSEN_EXTENDED=1 or
 MILLRACE_JEPSEN_CYCLES=N run as many as the one-shard run."""
 
 import os

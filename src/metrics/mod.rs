@@ -133,7 +133,7 @@ pub struct ShardMetrics {
     /// Flush rounds that wrote data to a segment (one partition each, one
     /// or more O_DIRECT writes: `storage/flusher.rs`).
     pub log_write_rounds: Counter,
-    /// Bytes those rounds wrote (whole blocks, the partial last block again).
+    /// Bytes those rounds wrote (whole blocks: a partial last block again).
     pub log_write_bytes: Counter,
     /// Zeros written ahead of the data (`storage/zero_ahead.rs`).
     pub zero_ahead_bytes: Counter,

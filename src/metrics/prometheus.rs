@@ -266,7 +266,7 @@ fn render_traffic(w: &mut TextWriter, registry: &Registry) {
         (
             "millrace_log_write_bytes_total",
             "Bytes those rounds wrote: whole blocks, so a round rewrites the block the last \
-             one ended in.",
+             one ended in when that one ended mid-block.",
             |m| m.log_write_bytes.get(),
         ),
         (

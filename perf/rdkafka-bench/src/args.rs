@@ -261,7 +261,7 @@ mod tests {
         let args = parse(
             "--bootstrap h:1 --topic t --partitions 3 --records 10 --size 100 --acks 1 \
              --linger-ms 0 --batch-bytes 2000 --queue-kbytes 64 --compression zstd --mode produce --idempotent \
-             --timeout-s 9 --broker-pid 42 --fetch-wait-max-ms 5",
+             --timeout-s 9 --broker-pid 42 --fetch-wait-max-ms 5 --max-partition-fetch-bytes 1048576",
         )
         .unwrap();
         assert_eq!(args.bootstrap, "h:1");
@@ -279,6 +279,7 @@ mod tests {
         assert_eq!(args.phase_timeout_s, 9);
         assert_eq!(args.broker_pid, Some(42));
         assert_eq!(args.fetch_wait_max_ms, Some(5));
+        assert_eq!(args.max_partition_fetch_bytes, 1_048_576);
     }
 
     #[test]
