@@ -653,6 +653,16 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         apply: |c, v| store(&mut c.recent_bytes_per_partition_min, bytes_key(v)?),
     },
     BrokerKey {
+        name: "log.recent.bytes.per.shard.initial",
+        default: Value("134217728"),
+        kind: ConfigType::Long,
+        doc: "The room for recent batches a shard starts with. It grows, up to \
+              log.recent.bytes.per.shard.max, by what reads that went to the disk would have found \
+              in memory, so memory is spent on recent data only once a consumer lags behind what \
+              the room holds; -1 = the whole log.recent.bytes.per.shard.max from the start.",
+        apply: |c, v| store(&mut c.recent_bytes_per_shard_initial, bytes_or_unbounded(v)?),
+    },
+    BrokerKey {
         name: "log.recent.bytes.per.shard.max",
         default: Value("-1"),
         kind: ConfigType::Long,

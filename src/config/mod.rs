@@ -172,6 +172,9 @@ pub struct Config {
     pub recent_bytes_per_partition: usize,
     /// `log.recent.bytes.per.partition.min`.
     pub recent_bytes_per_partition_min: usize,
+    /// `log.recent.bytes.per.shard.initial`; `usize::MAX` = the whole
+    /// room from the start.
+    pub recent_bytes_per_shard_initial: usize,
     /// `log.recent.bytes.per.shard.max`; `None` = sized from the memory
     /// the broker may use, once the shard count is known
     /// ([`Config::storage_limits`]).
@@ -311,6 +314,7 @@ impl Config {
             io_memory_bytes: 0,
             recent_bytes_per_partition: 0,
             recent_bytes_per_partition_min: 0,
+            recent_bytes_per_shard_initial: 0,
             recent_bytes_per_shard_max: None,
             recent_memory_available_min_bytes: None,
             unwritten_bytes_per_shard_max: 0,
@@ -530,6 +534,7 @@ impl Config {
             recent_bytes_per_shard_max: self
                 .recent_bytes_per_shard_max
                 .unwrap_or(defaults.recent_bytes_per_shard_max),
+            recent_bytes_per_shard_initial: self.recent_bytes_per_shard_initial,
             unwritten_bytes_per_shard_max: self.unwritten_bytes_per_shard_max,
             zero_ahead_bytes: self.zero_ahead_bytes,
             syncfs_batches: self.syncfs_batches,

@@ -70,8 +70,9 @@ pub struct ShardGauges {
     pub cross_shard_pending: Gauge,
     /// Recent record batches held in memory for fetches.
     pub recent_bytes: Gauge,
-    /// The shard's room for recent batches now
-    /// (`log.recent.memory.available.min.bytes` may shrink it).
+    /// The shard's room for recent batches now: grown by reads that missed
+    /// it (`log.recent.bytes.per.shard.initial`), shrunk while memory is
+    /// short (`log.recent.memory.available.min.bytes`).
     pub recent_room_bytes: Gauge,
     /// Appended bytes not written yet (`log.unwritten.bytes.per.shard.max`).
     pub unwritten_bytes: Gauge,

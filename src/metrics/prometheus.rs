@@ -363,7 +363,7 @@ fn render_storage(w: &mut TextWriter, registry: &Registry) {
         ),
         (
             "millrace_recent_room_bytes",
-            "The room for recent batches: log.recent.bytes.per.shard.max, or less while memory is short.",
+            "The room for recent batches: log.recent.bytes.per.shard.initial, grown by reads that missed it up to log.recent.bytes.per.shard.max, and less while memory is short.",
             |m| m.gauges.recent_room_bytes.get(),
         ),
         (

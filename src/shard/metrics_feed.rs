@@ -60,7 +60,7 @@ pub fn refresh_once(ctx: &ShardContext, metrics: &ShardMetrics) {
         .set(ctx.partitions.storage().recent_bytes() as u64);
     gauges
         .recent_room_bytes
-        .set(ctx.partitions.storage().recent_room().0 as u64);
+        .set(ctx.partitions.storage().recent_limit() as u64);
     gauges
         .unwritten_bytes
         .set(ctx.partitions.storage().unwritten_bytes());

@@ -152,6 +152,11 @@ impl RecentBatches {
         self.batches.front().map(|batch| batch.base_offset)
     }
 
+    /// The oldest batch held.
+    pub fn front(&self) -> Option<&RecentBatch> {
+        self.batches.front()
+    }
+
     /// Index of the batch holding `offset`, if held.
     ///
     /// Searches from the back: the flusher asks for the written end and

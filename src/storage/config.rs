@@ -112,6 +112,11 @@ pub struct StorageLimits {
     /// Bound on recent batches of all partitions of a shard (unwritten ones
     /// are never evicted, so it is soft: met once they are written).
     pub recent_bytes_per_shard_max: usize,
+    /// The room a shard starts with (`log.recent.bytes.per.shard.initial`);
+    /// reads that go to the disk for data a larger room would have held
+    /// grow it, up to `recent_bytes_per_shard_max` (`recent_budget.rs`).
+    /// `usize::MAX`: the whole bound from the start.
+    pub recent_bytes_per_shard_initial: usize,
     /// Appended but unwritten bytes per partition before appends wait.
     pub unwritten_bytes_per_partition_max: usize,
     /// Appended but unwritten bytes of all partitions of a shard before
@@ -158,6 +163,7 @@ impl Default for StorageLimits {
             recent_bytes_per_partition: usize::MAX,
             recent_bytes_per_partition_min: 256 << 10,
             recent_bytes_per_shard_max: 512 << 20,
+            recent_bytes_per_shard_initial: 128 << 20,
             unwritten_bytes_per_partition_max: 64 << 20,
             unwritten_bytes_per_shard_max: 256 << 20,
             write_round_bytes_per_partition: 4 << 20,

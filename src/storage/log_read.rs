@@ -164,6 +164,7 @@ impl PartitionLog {
                 if len < available {
                     len = self.cut_at_batch_start(view.base_offset, position, len);
                 }
+                self.note_read_from_disk(view.base_offset, position, readable_end);
                 if len > 0 {
                     let handle = access
                         .handle(&view.read_slot, &view.reader)

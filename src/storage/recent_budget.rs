@@ -18,6 +18,17 @@
 //!   overage down to its floor, a cold one goes down to nothing and gives
 //!   back its header arena block.
 //!
+//! The room is also sized by demand. A shard starts with
+//! `log.recent.bytes.per.shard.initial` (128 MiB) and grows it, up to
+//! `log.recent.bytes.per.shard.max`, when a read goes to the disk for data
+//! that a larger room would have held ([`RecentBudget::grow_for_miss`]).
+//! Filling a room of an eighth of memory costs a fresh broker's first
+//! gigabytes of produce about a quarter of their rate (each page the
+//! kernel hands out is faulted in and zeroed: perf/RESULTS.md, "The room's
+//! first fill"), and holds that memory whether or not any consumer lags.
+//! With no consumer behind the room, a producer pays neither. The room
+//! does not shrink back by demand: memory pressure takes it back.
+//!
 //! A fixed floor (`log.recent.bytes.per.partition.min`, 256 KiB) on every
 //! partition does not bound the shard: 5,000 partitions on a shard kept
 //! 1.3 GB under a 512 MiB bound (perf/RESULTS.md, item 13). So the floor
@@ -57,6 +68,10 @@ pub const RECENT_IDLE_MS: u64 = 1000;
 /// The floors of all partitions together take at most the shard bound
 /// divided by this.
 const FLOORS_SHARE_DIVISOR: usize = 2;
+/// A read that missed the room grows it by what it missed plus this
+/// fraction (1/N) more, so that a consumer lagging by a steady amount finds
+/// its data in memory after one growth, not after one per fetch.
+const MISS_HEADROOM_DIVISOR: usize = 4;
 
 /// Recent batch bytes of a shard's logs, and the clock hand that evicts
 /// across them.
@@ -66,6 +81,9 @@ pub struct RecentBudget {
     /// The shard's room: `log.recent.bytes.per.shard.max`, or less while
     /// the host is short of memory ([`RecentBudget::set_room`]).
     room_bytes: Cell<usize>,
+    /// The room reads have asked for: `log.recent.bytes.per.shard.initial`,
+    /// grown by reads that missed it ([`RecentBudget::grow_for_miss`]).
+    demand_bytes: Cell<usize>,
     shard_max_bytes: usize,
     partition_min_bytes: usize,
     /// The shard's logs in opening order (closed and dropped ones are
@@ -80,6 +98,11 @@ impl RecentBudget {
         Rc::new(RecentBudget {
             bytes: Rc::new(Cell::new(0)),
             room_bytes: Cell::new(limits.recent_bytes_per_shard_max),
+            demand_bytes: Cell::new(
+                limits
+                    .recent_bytes_per_shard_initial
+                    .min(limits.recent_bytes_per_shard_max),
+            ),
             shard_max_bytes: limits.recent_bytes_per_shard_max,
             partition_min_bytes: limits.recent_bytes_per_partition_min,
             logs: RefCell::new(Vec::new()),
@@ -97,15 +120,37 @@ impl RecentBudget {
         self.bytes.get()
     }
 
-    /// Whether the shard holds more than its room.
+    /// Whether the shard holds more than it may now ([`RecentBudget::limit`]).
     pub fn over(&self) -> bool {
-        self.bytes.get() > self.room_bytes.get()
+        self.bytes.get() > self.limit()
     }
 
-    /// The shard's room now: `log.recent.bytes.per.shard.max`, or less while
-    /// the host is short of memory.
+    /// The shard's room as memory allows: `log.recent.bytes.per.shard.max`,
+    /// or less while the host is short of memory.
     pub fn room(&self) -> usize {
         self.room_bytes.get()
+    }
+
+    /// What the shard may hold now: its room, or less while reads have not
+    /// asked for it all.
+    pub fn limit(&self) -> usize {
+        self.room_bytes.get().min(self.demand_bytes.get())
+    }
+
+    /// Grows the room reads ask for after one went to the disk for
+    /// `missed_bytes` that a larger room would have held: to what the shard
+    /// holds plus the miss and its headroom, never down, at most
+    /// `log.recent.bytes.per.shard.max`.
+    pub fn grow_for_miss(&self, missed_bytes: usize) {
+        let wanted = self
+            .bytes
+            .get()
+            .saturating_add(missed_bytes)
+            .saturating_add(missed_bytes / MISS_HEADROOM_DIVISOR)
+            .min(self.shard_max_bytes);
+        if wanted > self.demand_bytes.get() {
+            self.demand_bytes.set(wanted);
+        }
     }
 
     /// `log.recent.bytes.per.shard.max`: the most the room grows back to.
@@ -150,9 +195,9 @@ impl RecentBudget {
         logs.push(log);
     }
 
-    /// How far the shard is over its room (0 when within it).
+    /// How far the shard is over what it may hold (0 when within it).
     pub fn over_by(&self) -> usize {
-        self.bytes.get().saturating_sub(self.room_bytes.get())
+        self.bytes.get().saturating_sub(self.limit())
     }
 
     /// What a log keeps while the shard is over its room:
@@ -160,7 +205,7 @@ impl RecentBudget {
     /// all logs fit in half the room.
     pub fn partition_floor(&self) -> usize {
         let logs = self.logs.borrow().len().max(1);
-        let share = self.room_bytes.get() / FLOORS_SHARE_DIVISOR / logs;
+        let share = self.limit() / FLOORS_SHARE_DIVISOR / logs;
         self.partition_min_bytes.min(share)
     }
 
@@ -267,6 +312,35 @@ impl PartitionLog {
         self.limits
             .recent_bytes_per_partition
             .min(self.recent_cap_bytes.get())
+    }
+
+    /// A read went to the disk at `position` of the segment based at
+    /// `segment_base`, whose bytes on disk end at `segment_end`: grows the
+    /// shard's room by the bytes between the read and this log's oldest
+    /// batch in memory, which a larger room would have held. Not when the
+    /// log's own budget (`log.recent.bytes.per.partition`, a follower's
+    /// cap) could not hold them with what it keeps: a larger room would
+    /// not serve such a read either.
+    pub(super) fn note_read_from_disk(&self, segment_base: i64, position: u64, segment_end: u64) {
+        let state = self.state.borrow();
+        let missed = match state.recent.front() {
+            Some(first) if first.segment_base == segment_base => {
+                first.position.saturating_sub(position)
+            }
+            // At least the rest of the read's segment, and the start of the
+            // one the memory begins in.
+            Some(first) if first.segment_base > segment_base => {
+                segment_end.saturating_sub(position) + first.position
+            }
+            Some(_) => 0,
+            None => segment_end.saturating_sub(position),
+        };
+        let missed = usize::try_from(missed).unwrap_or(usize::MAX);
+        let wanted = state.recent.bytes().saturating_add(missed);
+        drop(state);
+        if missed > 0 && wanted <= self.own_recent_budget() {
+            self.recent_budget.grow_for_miss(missed);
+        }
     }
 
     /// Caps this log's recent batches below its budget (`usize::MAX`: no
@@ -401,6 +475,7 @@ mod tests {
         let limits = StorageLimits {
             recent_bytes_per_partition_min: 256 << 10,
             recent_bytes_per_shard_max: 512 << 20,
+            recent_bytes_per_shard_initial: usize::MAX,
             ..StorageLimits::default()
         };
         let budget = RecentBudget::new(&limits);

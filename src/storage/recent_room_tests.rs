@@ -208,3 +208,83 @@ fn a_shrunk_room_is_met_at_once_by_idle_logs_and_kept_until_it_grows_back() {
         storage.shutdown().await.unwrap();
     });
 }
+
+#[test]
+fn the_room_starts_small_and_grows_by_what_a_read_from_disk_missed() {
+    let dir = TempDir::new("shard-memory-demand");
+    run(async move {
+        let initial = 16 * 1024;
+        let bound = 256 * 1024;
+        let limits = StorageLimits {
+            recent_bytes_per_shard_initial: initial,
+            ..shared_room_limits(bound)
+        };
+        let storage = new_storage(&dir, limits);
+        let log = storage
+            .open_partition(TOPIC, 0, None, LogConfig::default(), true)
+            .await
+            .unwrap();
+        for _ in 0..60 {
+            append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+        }
+        // No read asked for more: a producer alone fills only the start.
+        assert_eq!(storage.recent_limit(), initial);
+        assert!(storage.recent_bytes() <= initial);
+        // Reads from memory do not grow it.
+        let newest = log.read(59, up_to_log_end(100_000, true)).await.unwrap();
+        assert!(newest.pieces.iter().all(|p| matches!(p, Piece::Mem(_))));
+        assert_eq!(storage.recent_limit(), initial);
+        // A consumer from the start reads the file, and the room grows by
+        // what it missed (the bytes before the oldest batch held) and a
+        // quarter more, over what the shard holds.
+        let held = storage.recent_bytes();
+        let missed = log.state.borrow().recent.front().unwrap().position as usize;
+        let oldest = log.read(0, up_to_log_end(4096, true)).await.unwrap();
+        assert!(matches!(oldest.pieces[..], [Piece::File(_)]));
+        assert_eq!(storage.recent_limit(), held + missed + missed / 4);
+        // Later writes fill the grown room.
+        for _ in 0..60 {
+            append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+        }
+        assert!(
+            storage.recent_bytes() > 2 * initial,
+            "{}",
+            storage.recent_bytes()
+        );
+        assert!(storage.recent_bytes() <= storage.recent_limit());
+        // Never past the bound, however far behind the read.
+        for _ in 0..300 {
+            append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+        }
+        log.read(0, up_to_log_end(4096, true)).await.unwrap();
+        assert_eq!(storage.recent_limit(), bound);
+        assert_eq!(read_all(&log, 0).await.len(), 420);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_read_past_a_logs_own_cap_does_not_grow_the_room() {
+    let dir = TempDir::new("shard-memory-demand-capped");
+    run(async move {
+        let initial = 16 * 1024;
+        let limits = StorageLimits {
+            recent_bytes_per_shard_initial: initial,
+            ..shared_room_limits(256 * 1024)
+        };
+        let storage = new_storage(&dir, limits);
+        let log = storage
+            .open_partition(TOPIC, 0, None, LogConfig::default(), true)
+            .await
+            .unwrap();
+        // A follower's cap: a larger room would not hold more of it.
+        log.set_recent_bytes_cap(4096);
+        for _ in 0..40 {
+            append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+        }
+        let oldest = log.read(0, up_to_log_end(4096, true)).await.unwrap();
+        assert!(matches!(oldest.pieces[..], [Piece::File(_)]));
+        assert_eq!(storage.recent_limit(), initial);
+        storage.shutdown().await.unwrap();
+    });
+}

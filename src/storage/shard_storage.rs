@@ -413,6 +413,12 @@ impl ShardStorage {
         (self.recent_budget.room(), self.recent_budget.room_max())
     }
 
+    /// What the shard may hold in recent batches now: its room, or less
+    /// while reads have not asked for it all (`recent_budget.rs`).
+    pub fn recent_limit(&self) -> usize {
+        self.recent_budget.limit()
+    }
+
     /// Sets the shard's room for recent batches (at most
     /// `log.recent.bytes.per.shard.max`) and evicts down to it.
     pub async fn set_recent_room(&self, room_bytes: usize) {
