@@ -6,7 +6,8 @@
   more than that once its writes are done (`millrace_recent_batches_bytes`), says so in its log,
   and a consumer from the start still reads every record in order (from disk).
 - With the check off (0), the same writes stay in memory, well above that floor, and the room
-  stays at its maximum: what the first case gives back is the check's doing.
+  stays where it was (`log.recent.bytes.per.shard.initial`, 128 MiB: nothing read from the disk
+  to grow it): what the first case gives back is the check's doing.
 """
 
 import time
