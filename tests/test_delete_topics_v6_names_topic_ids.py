@@ -14,6 +14,9 @@ DELETE_TOPICS_VERSION = 6
 DELETE_TIMEOUT_MS = 30_000
 UNKNOWN_TOPIC_OR_PARTITION = 3
 TOPIC_DELETION_DISABLED = 73
+UNKNOWN_TOPIC_ID = 100
+# Apache Kafka 4.4's answer to an id no topic has (asked of Kafka itself): a null name, this text.
+UNKNOWN_TOPIC_ID_MESSAGE = "This server does not host this topic ID."
 NIL = uuid.UUID(int=0)
 
 
@@ -81,6 +84,13 @@ def test_delete_of_a_missing_topic_answers_a_nil_id(broker):
     b = broker()
     missing = unique_topic("del-missing")
     assert delete_topics_v6(b.bootstrap, [(missing, NIL)]) == [(missing, NIL, UNKNOWN_TOPIC_OR_PARTITION)]
+
+
+def test_delete_of_an_unknown_id_answers_a_null_name_as_kafka(broker):
+    b = broker()
+    unknown = uuid.uuid4()
+    answered = delete_topics_v6_answers(b.bootstrap, [(None, unknown)])
+    assert answered == [(None, unknown, UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_ID_MESSAGE)], answered
 
 
 def test_deletion_disabled_answers_each_topic_as_the_request_gave_it(broker):

@@ -56,10 +56,15 @@ pub enum ControllerRequest {
         /// Auto-creation: existing topics are fine.
         if_missing: bool,
     },
-    /// DeleteTopics by name.
+    /// DeleteTopics: one outcome per name, then one per id.
     DeleteTopics {
         /// Topic names.
         names: Vec<String>,
+        /// Topic ids the asking broker does not know, for a cluster's
+        /// controller to resolve (it may have created the topic before this
+        /// broker applied it). A single node's table knows every topic, so
+        /// its handler sends none; an id here is UNKNOWN_TOPIC_ID there.
+        unknown_ids: Vec<Uuid>,
     },
     /// CreatePartitions: raise partition counts.
     CreatePartitions {
@@ -134,8 +139,9 @@ where
             let (next, outcomes) = plan_create(config, &current, &topics, if_missing);
             (next, outcomes, validate_only)
         }
-        ControllerRequest::DeleteTopics { names } => {
-            let (next, outcomes) = plan_delete(&current, &names);
+        ControllerRequest::DeleteTopics { names, unknown_ids } => {
+            let (next, mut outcomes) = plan_delete(&current, &names);
+            outcomes.extend(unknown_ids.iter().map(|_| unknown_id_outcome()));
             (next, outcomes, false)
         }
         ControllerRequest::CreatePartitions {
@@ -330,6 +336,11 @@ fn topic_meta(topic: &NewTopic, partitions: i32) -> Result<TopicMeta, (i16, Stri
     })
 }
 
+/// A topic id no table has: no name to give.
+fn unknown_id_outcome() -> TopicOutcome {
+    outcome("", error_code::UNKNOWN_TOPIC_ID, None)
+}
+
 fn plan_delete(current: &TopicTable, names: &[String]) -> (TopicTable, Vec<TopicOutcome>) {
     let mut next = current.clone();
     let outcomes = names
@@ -441,7 +452,11 @@ pub fn failed_response(table: Arc<TopicTable>, request: &ControllerRequest) -> C
         ControllerRequest::CreateTopics { topics, .. } => {
             topics.iter().map(|t| t.name.clone()).collect()
         }
-        ControllerRequest::DeleteTopics { names } => names.clone(),
+        ControllerRequest::DeleteTopics { names, unknown_ids } => {
+            // An id's outcome has no name: the handler answers it the id.
+            let ids = unknown_ids.iter().map(|_| String::new());
+            names.iter().cloned().chain(ids).collect()
+        }
         ControllerRequest::CreatePartitions { topics, .. } => {
             topics.iter().map(|t| t.name.clone()).collect()
         }

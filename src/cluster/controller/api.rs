@@ -128,8 +128,8 @@ pub enum Reply {
     CreateTopics(Vec<(String, Result<CreatedTopic, ResponseError>)>),
     /// CreatePartitions, per topic in request order.
     CreatePartitions(Vec<(String, Result<(), ResponseError>)>),
-    /// DeleteTopics, per topic in request order: the removed topic's id.
-    DeleteTopics(Vec<(TopicRef, Result<Uuid, ResponseError>)>),
+    /// DeleteTopics, per topic in request order (as asked): the removed topic.
+    DeleteTopics(Vec<(TopicRef, Result<DeletedTopic, ResponseError>)>),
     /// AlterPartition: a request-level error, or one result per partition.
     AlterPartition(Result<Vec<AlterPartitionResult>, ResponseError>),
     /// ElectLeaders: a request-level error, or one result per partition.
@@ -246,6 +246,16 @@ pub struct CreatedTopic {
     pub num_partitions: i32,
     /// Replication factor.
     pub replication_factor: i16,
+}
+
+/// A topic DeleteTopics removed: its id and name, whichever the request
+/// gave (a broker asked by an id it had not applied yet answers the name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletedTopic {
+    /// Its id.
+    pub topic_id: Uuid,
+    /// Its name.
+    pub name: String,
 }
 
 /// CreatePartitions.

@@ -498,7 +498,11 @@ fn topics_are_validated_and_placed_evenly_and_new_brokers_get_new_partitions() {
     let Reply::DeleteTopics(results) = h.call(Request::DeleteTopics(delete)) else {
         panic!()
     };
-    assert_eq!(results[0].1, Ok(next));
+    let deleted = DeletedTopic {
+        topic_id: next,
+        name: "u".into(),
+    };
+    assert_eq!(results[0].1, Ok(deleted));
     assert_eq!(results[1].1, Err(ResponseError::UnknownTopicId));
     assert!(h.image().topic_by_name("u").is_none());
 }

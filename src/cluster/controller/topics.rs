@@ -318,10 +318,14 @@ impl Controller {
                 TopicRef::Id(id) => self.image.topic(*id).ok_or(ResponseError::UnknownTopicId),
             };
             let result = found.and_then(|t| match seen.insert(t.topic_id) {
-                true => Ok(t.topic_id),
+                true => Ok(DeletedTopic {
+                    topic_id: t.topic_id,
+                    name: t.name.clone(),
+                }),
                 false => Err(ResponseError::InvalidRequest),
             });
-            if let Ok(topic_id) = result {
+            if let Ok(deleted) = &result {
+                let topic_id = deleted.topic_id;
                 records.push(MetadataRecord::RemoveTopic(RemoveTopicRecord { topic_id }));
             }
             results.push((topic.clone(), result));

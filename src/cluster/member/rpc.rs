@@ -9,7 +9,7 @@ use crate::cluster::controller::api::{
     AllocateProducerIdsRequest, AlterConfigsRequest, AlterPartitionItem, AlterPartitionRequest,
     AlterPartitionResult, AlterReassignmentsRequest, BrokerHeartbeatReply, BrokerHeartbeatRequest,
     BrokerRegistrationRequest, ConfigWrites, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, ElectLeadersRequest, ElectionType, NewPartitions, NewTopic,
+    DeleteTopicsRequest, DeletedTopic, ElectLeadersRequest, ElectionType, NewPartitions, NewTopic,
     PartitionState, Reply, Request, ResponseError, TopicRef,
 };
 use crate::cluster::records::{Endpoint, LeaderRecoveryState};
@@ -135,6 +135,44 @@ pub enum RpcRequest {
         /// (topic id, partition, target replicas or `None` to cancel).
         partitions: Vec<(u128, i32, Option<Vec<i32>>)>,
     },
+    /// DeleteTopics naming topics by id too (ids the broker has not
+    /// applied yet, which only the controller can resolve), forwarded.
+    ///
+    /// Compatibility: postcard encodes a variant by its index, so this one
+    /// is last and [`RpcRequest::DeleteTopics`] keeps its shape. A broker
+    /// sends it only for a request with an id, so a controller that predates
+    /// it (which answers an undecodable request `NotController`) fails only
+    /// those requests during a rolling upgrade; a request of names alone
+    /// still goes as `DeleteTopics`.
+    DeleteTopicRefs {
+        /// The topics, each by name or by id, in request order.
+        topics: Vec<WireTopicRef>,
+    },
+}
+
+/// A topic named by name or by id, on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireTopicRef {
+    /// By name.
+    Name(String),
+    /// By id.
+    Id(u128),
+}
+
+impl WireTopicRef {
+    fn from_ref(topic: &TopicRef) -> Self {
+        match topic {
+            TopicRef::Name(name) => WireTopicRef::Name(name.clone()),
+            TopicRef::Id(id) => WireTopicRef::Id(id.as_u128()),
+        }
+    }
+
+    fn into_ref(self) -> TopicRef {
+        match self {
+            WireTopicRef::Name(name) => TopicRef::Name(name),
+            WireTopicRef::Id(id) => TopicRef::Id(Uuid::from_u128(id)),
+        }
+    }
 }
 
 /// One partition of a forwarded AlterPartition.
@@ -201,7 +239,8 @@ pub enum WireReply {
     Register(Result<i64, i16>),
     /// (caught up, fenced, may shut down), or an error.
     Heartbeat(Result<(bool, bool, bool), i16>),
-    /// Per topic in request order: (name, error code).
+    /// Per topic in request order: (name, error code); a topic DeleteTopics
+    /// asked by id has the name the controller found, or an empty one.
     Topics(Vec<(String, i16)>),
     /// AlterPartition: per partition in request order, or a request error.
     AlterPartition(Result<Vec<WireAlterResult>, i16>),
@@ -275,16 +314,7 @@ impl RpcRequest {
                 topics: r.topics.clone(),
                 validate_only: r.validate_only,
             },
-            Request::DeleteTopics(r) => RpcRequest::DeleteTopics {
-                names: r
-                    .topics
-                    .iter()
-                    .filter_map(|t| match t {
-                        TopicRef::Name(name) => Some(name.clone()),
-                        TopicRef::Id(_) => None,
-                    })
-                    .collect(),
-            },
+            Request::DeleteTopics(r) => delete_topics_rpc(&r.topics),
             Request::AlterConfigs(r) => RpcRequest::AlterConfigs {
                 topics: r.topics.clone(),
             },
@@ -382,6 +412,9 @@ impl RpcRequest {
             RpcRequest::DeleteTopics { names } => Request::DeleteTopics(DeleteTopicsRequest {
                 topics: names.into_iter().map(TopicRef::Name).collect(),
             }),
+            RpcRequest::DeleteTopicRefs { topics } => Request::DeleteTopics(DeleteTopicsRequest {
+                topics: topics.into_iter().map(WireTopicRef::into_ref).collect(),
+            }),
             RpcRequest::AlterConfigs { topics } => {
                 Request::AlterConfigs(AlterConfigsRequest { topics })
             }
@@ -439,6 +472,24 @@ impl RpcRequest {
             }
             RpcRequest::Quorum(_) => return None,
         })
+    }
+}
+
+/// A forwarded DeleteTopics: by names alone as every controller version
+/// reads it, with ids as [`RpcRequest::DeleteTopicRefs`].
+fn delete_topics_rpc(topics: &[TopicRef]) -> RpcRequest {
+    let names: Option<Vec<String>> = topics
+        .iter()
+        .map(|t| match t {
+            TopicRef::Name(name) => Some(name.clone()),
+            TopicRef::Id(_) => None,
+        })
+        .collect();
+    match names {
+        Some(names) => RpcRequest::DeleteTopics { names },
+        None => RpcRequest::DeleteTopicRefs {
+            topics: topics.iter().map(WireTopicRef::from_ref).collect(),
+        },
     }
 }
 
@@ -500,6 +551,18 @@ impl WirePartitionState {
     }
 }
 
+/// The name a DeleteTopics reply gives a topic: as asked, or for an id the
+/// name the controller found (empty when it found none: no topic has an
+/// empty name). Brokers before [`RpcRequest::DeleteTopicRefs`] never asked
+/// by id, so no broker reads an id's entry another way.
+fn deleted_name(topic: &TopicRef, result: &Result<DeletedTopic, ResponseError>) -> String {
+    match (topic, result) {
+        (TopicRef::Name(name), _) => name.clone(),
+        (TopicRef::Id(_), Ok(deleted)) => deleted.name.clone(),
+        (TopicRef::Id(_), Err(_)) => String::new(),
+    }
+}
+
 fn code_of<T>(result: &Result<T, ResponseError>) -> i16 {
     result.as_ref().err().map_or(0, ResponseError::code)
 }
@@ -528,13 +591,7 @@ impl WireReply {
             Reply::DeleteTopics(topics) => WireReply::Topics(
                 topics
                     .iter()
-                    .map(|(topic, r)| {
-                        let name = match topic {
-                            TopicRef::Name(name) => name.clone(),
-                            TopicRef::Id(id) => id.to_string(),
-                        };
-                        (name, code_of(r))
-                    })
+                    .map(|(topic, r)| (deleted_name(topic, r), code_of(r)))
                     .collect(),
             ),
             Reply::AlterConfigs(topics) => WireReply::Topics(
@@ -685,6 +742,54 @@ mod tests {
         let refused = Reply::AlterPartition(Err(ResponseError::StaleBrokerEpoch));
         let wire = WireReply::from_reply(&refused);
         assert_eq!(wire.into_alter_partition_reply(), Some(refused));
+    }
+
+    #[test]
+    fn delete_topics_by_id_reach_the_controller_and_names_keep_their_old_form() {
+        let id = Uuid::new_v4();
+        let mixed = Request::DeleteTopics(DeleteTopicsRequest {
+            topics: vec![TopicRef::Name("a".into()), TopicRef::Id(id)],
+        });
+        let wire = RpcRequest::from_request(&mixed, None).unwrap();
+        assert!(matches!(wire, RpcRequest::DeleteTopicRefs { .. }));
+        let decoded: RpcRequest = decode(&encode(&wire)).unwrap();
+        assert_eq!(decoded.into_request(), Some(mixed));
+        // Names alone go as every controller version decodes them.
+        let names = Request::DeleteTopics(DeleteTopicsRequest {
+            topics: vec![TopicRef::Name("a".into())],
+        });
+        let wire = RpcRequest::from_request(&names, None).unwrap();
+        assert_eq!(
+            wire,
+            RpcRequest::DeleteTopics {
+                names: vec!["a".into()]
+            }
+        );
+        let deleted = DeletedTopic {
+            topic_id: id,
+            name: "b".into(),
+        };
+        let reply = Reply::DeleteTopics(vec![
+            (
+                TopicRef::Name("a".into()),
+                Err(ResponseError::UnknownTopicOrPartition),
+            ),
+            (TopicRef::Id(id), Ok(deleted)),
+            (
+                TopicRef::Id(Uuid::new_v4()),
+                Err(ResponseError::UnknownTopicId),
+            ),
+        ]);
+        let unknown_id = ResponseError::UnknownTopicId.code();
+        let unknown_name = ResponseError::UnknownTopicOrPartition.code();
+        assert_eq!(
+            WireReply::from_reply(&reply),
+            WireReply::Topics(vec![
+                ("a".into(), unknown_name),
+                ("b".into(), 0),
+                (String::new(), unknown_id),
+            ])
+        );
     }
 
     #[test]

@@ -164,9 +164,9 @@ impl Sim {
             }
             Reply::DeleteTopics(results) => {
                 for (_, result) in results {
-                    if let Ok(topic_id) = result {
+                    if let Ok(deleted) = result {
                         self.checker
-                            .reported("admin", Fact::TopicRemoved(topic_id))?;
+                            .reported("admin", Fact::TopicRemoved(deleted.topic_id))?;
                     }
                 }
                 Ok(())

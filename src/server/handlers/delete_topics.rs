@@ -1,5 +1,8 @@
 //! DeleteTopics (key 20): by name, or by topic id from v6. The controller
 //! removes the topic from the table; each owning shard deletes its files.
+//! In a cluster an id this broker does not know goes to the controller as an
+//! id, as Kafka 4's brokers forward DeleteTopics whole: it may name a topic
+//! the controller created before this broker applied it.
 //!
 //! A single node keeps its offsets partitions in local files, not as a
 //! topic of the table, yet Kafka accepts a DeleteTopics of
@@ -11,7 +14,8 @@ use super::{error_code, respond, RequestMeta, VersionRange};
 use crate::coordinator::offsets::partitions::OFFSETS_TOPIC;
 use crate::coordinator::{GroupRequest, GroupResponse};
 use crate::local::join_all;
-use crate::metadata::controller::ControllerRequest;
+use crate::metadata::controller::{ControllerRequest, TopicOutcome};
+use crate::metadata::topic_table::TopicTable;
 use crate::protocol::piece::Piece;
 use crate::shard::calls::{controller, group};
 use crate::shard::ShardContext;
@@ -19,9 +23,13 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::rc::Rc;
+use uuid::Uuid;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
+
+/// Kafka 4.4's message for an id no topic has (`Errors.UNKNOWN_TOPIC_ID`'s).
+const UNKNOWN_TOPIC_ID_MESSAGE: &str = "This server does not host this topic ID.";
 
 /// Answers a DeleteTopics request.
 pub async fn handle(
@@ -34,43 +42,26 @@ pub async fn handle(
     if !ctx.cluster.enabled && !ctx.config.delete_topic_enable {
         return respond(meta, &deletion_disabled(meta.version, &request));
     }
-    let table = ctx.topic_table();
-    // (name if resolvable, the topic's id as Kafka answers it: looked up for a name, as asked
-    // for an id; nil for an unknown name)
-    let asked: Vec<(Option<String>, uuid::Uuid)> = if meta.version >= 6 {
-        request
-            .topics
-            .iter()
-            .map(|t| match &t.name {
-                Some(name) => (
-                    Some(name.0.as_str().to_string()),
-                    table
-                        .get(name.0.as_str())
-                        .map_or(uuid::Uuid::nil(), |m| m.id),
-                ),
-                None => (
-                    table.get_by_id(&t.topic_id).map(|m| m.name.clone()),
-                    t.topic_id,
-                ),
-            })
-            .collect()
-    } else {
-        request
-            .topic_names
-            .iter()
-            .map(|n| (Some(n.0.as_str().to_string()), uuid::Uuid::nil()))
-            .collect()
-    };
+    let asked = asked_topics(&ctx.topic_table(), meta.version, &request);
     let names: Vec<String> = asked.iter().filter_map(|(n, _)| n.clone()).collect();
+    // Kafka's brokers forward ids and its controller resolves them: an id
+    // this broker has not applied yet may name a topic the controller has.
+    // A single node's table is its controller's, so an id unknown here is
+    // unknown (UNKNOWN_TOPIC_ID below).
+    let unknown_ids: Vec<Uuid> = match ctx.cluster.enabled {
+        true => asked
+            .iter()
+            .filter(|(name, _)| name.is_none())
+            .map(|(_, id)| *id)
+            .collect(),
+        false => Vec::new(),
+    };
+    let names_asked = names.len();
     let offsets_topic_named = names.iter().any(|name| name == OFFSETS_TOPIC);
-    let answer = controller::request(ctx, ControllerRequest::DeleteTopics { names }).await;
+    let change = ControllerRequest::DeleteTopics { names, unknown_ids };
+    let answer = controller::request(ctx, change).await;
     // A cluster controller's `delete.topic.enable=false` refuses the whole
-    // request, as Kafka's does (ids not known here included). Ids are not
-    // forwarded, only the names they resolve to here: a request of only ids
-    // unknown here reaches the controller with no name and gets no outcome,
-    // so UNKNOWN_TOPIC_ID where Kafka's disabled controller answers
-    // TOPIC_DELETION_DISABLED, and an id this broker has not applied yet is
-    // UNKNOWN_TOPIC_ID where Kafka's controller would delete the topic.
+    // request, as Kafka's does (ids not known anywhere included).
     let refused_by_controller = answer
         .outcomes
         .iter()
@@ -82,37 +73,30 @@ pub async fn handle(
         true => Some(drop_offsets_topic(ctx).await),
         false => None,
     };
-    let mut outcomes = answer.outcomes.into_iter();
+    // One outcome per name, then one per id forwarded.
+    let mut by_name = answer.outcomes;
+    let mut by_id = by_name
+        .split_off(names_asked.min(by_name.len()))
+        .into_iter();
+    let mut by_name = by_name.into_iter();
     let results = asked
         .into_iter()
         .map(|(name, id)| {
-            let result = DeletableTopicResult::default().with_topic_id(if meta.version >= 6 {
-                id
-            } else {
-                uuid::Uuid::nil()
-            });
+            let id = if meta.version >= 6 { id } else { Uuid::nil() };
             match name {
-                None => result.with_error_code(error_code::UNKNOWN_TOPIC_ID),
+                // A single node answers an id its table lacks itself.
+                None => match by_id.next() {
+                    Some(outcome) => resolved_by_controller(meta.version, id, outcome),
+                    None => resolved_by_controller(meta.version, id, unknown_id()),
+                },
                 Some(name) => {
-                    let mut outcome = outcomes.next();
+                    let mut outcome = by_name.next();
                     if let (Some(dropped), Some(o)) = (&offsets_dropped, outcome.as_mut()) {
                         if name == OFFSETS_TOPIC {
                             single_node_offsets_outcome(dropped, &mut o.error_code, &mut o.message);
                         }
                     }
-                    let code = outcome
-                        .as_ref()
-                        .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
-                    let result = result
-                        .with_name(Some(TopicName(StrBytes::from_string(name))))
-                        .with_error_code(code);
-                    if meta.version >= 5 {
-                        result.with_error_message(
-                            outcome.and_then(|o| o.message).map(StrBytes::from_string),
-                        )
-                    } else {
-                        result
-                    }
+                    named_result(meta.version, id, name, outcome)
                 }
             }
         })
@@ -121,6 +105,92 @@ pub async fn handle(
         meta,
         &DeleteTopicsResponse::default().with_responses(results),
     )
+}
+
+/// Each topic of the request: (its name if resolvable here, its id as
+/// Kafka answers it: looked up for a name, as asked for an id; nil for an
+/// unknown name or below v6).
+fn asked_topics(
+    table: &TopicTable,
+    version: i16,
+    request: &DeleteTopicsRequest,
+) -> Vec<(Option<String>, Uuid)> {
+    if version < 6 {
+        return request
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.0.as_str().to_string()), Uuid::nil()))
+            .collect();
+    }
+    request
+        .topics
+        .iter()
+        .map(|t| match &t.name {
+            Some(name) => {
+                let id = table.get(name.0.as_str()).map_or(Uuid::nil(), |m| m.id);
+                (Some(name.0.as_str().to_string()), id)
+            }
+            None => (
+                table.get_by_id(&t.topic_id).map(|m| m.name.clone()),
+                t.topic_id,
+            ),
+        })
+        .collect()
+}
+
+/// A topic asked by name: the controller's outcome (KAFKA_STORAGE_ERROR if
+/// it gave none), its message from v5.
+fn named_result(
+    version: i16,
+    id: Uuid,
+    name: String,
+    outcome: Option<TopicOutcome>,
+) -> DeletableTopicResult {
+    let code = outcome
+        .as_ref()
+        .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
+    let result = DeletableTopicResult::default()
+        .with_topic_id(id)
+        .with_name(Some(TopicName(StrBytes::from_string(name))))
+        .with_error_code(code);
+    match version {
+        5.. => {
+            result.with_error_message(outcome.and_then(|o| o.message).map(StrBytes::from_string))
+        }
+        _ => result,
+    }
+}
+
+/// The outcome of an id no table has, as Kafka 4.4 answers it.
+fn unknown_id() -> TopicOutcome {
+    TopicOutcome {
+        name: String::new(),
+        error_code: error_code::UNKNOWN_TOPIC_ID,
+        message: None,
+    }
+}
+
+/// A topic asked by an id this broker does not know, as the controller
+/// answered it: with the topic's name when it found one (Kafka's
+/// `ControllerApis.deleteTopics` answers a resolved id its name), a null
+/// name when it did not (the response's default is an empty name, which
+/// Kafka never sends), and Kafka's message for UNKNOWN_TOPIC_ID.
+fn resolved_by_controller(version: i16, id: Uuid, outcome: TopicOutcome) -> DeletableTopicResult {
+    let name = (!outcome.name.is_empty()).then(|| TopicName(StrBytes::from_string(outcome.name)));
+    let message = match outcome.error_code {
+        error_code::UNKNOWN_TOPIC_ID => outcome
+            .message
+            .or_else(|| Some(UNKNOWN_TOPIC_ID_MESSAGE.to_string())),
+        _ => outcome.message,
+    };
+    let result = DeletableTopicResult::default()
+        .with_topic_id(id)
+        .with_name(name)
+        .with_error_code(outcome.error_code);
+    match version {
+        5.. => result.with_error_message(message.map(StrBytes::from_string)),
+        _ => result,
+    }
 }
 
 /// `delete.topic.enable=false`: the whole request is refused, as Kafka
@@ -134,7 +204,7 @@ fn deletion_disabled(version: i16, request: &DeleteTopicsRequest) -> DeleteTopic
         ..=2 => error_code::INVALID_REQUEST,
         _ => error_code::TOPIC_DELETION_DISABLED,
     };
-    let refused = |name: Option<TopicName>, id: uuid::Uuid| {
+    let refused = |name: Option<TopicName>, id: Uuid| {
         DeletableTopicResult::default()
             .with_name(name)
             .with_topic_id(id)
@@ -149,7 +219,7 @@ fn deletion_disabled(version: i16, request: &DeleteTopicsRequest) -> DeleteTopic
         _ => request
             .topic_names
             .iter()
-            .map(|name| refused(Some(name.clone()), uuid::Uuid::nil()))
+            .map(|name| refused(Some(name.clone()), Uuid::nil()))
             .collect(),
     };
     DeleteTopicsResponse::default().with_responses(results)
