@@ -104,8 +104,8 @@ def test_confluent_admin_describes_every_key_with_its_source(file_broker):
     assert seen("num.io.threads") == ("8", static, False, True, False)
     assert seen("default.replication.factor") == ("1", default, True, True, False)
     assert seen("log.recent.memory.available.min.bytes") == ("-1", default, True, True, False)
-    # An alias not set: no value, as Kafka answers a key without a default.
-    assert seen("broker.id") == (None, default, True, True, False)
+    # Not set, but Kafka copies node.id to it (KafkaConfig.populateSynonyms): set as node.id.
+    assert seen("broker.id") == (str(NODE_ID), static, False, True, False)
     assert all(entry.is_read_only and not entry.is_sensitive for entry in configs.values())
     assert configs["log.dirs"].value == str(file_broker.data_dir)
 

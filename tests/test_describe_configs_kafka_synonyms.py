@@ -45,10 +45,11 @@ FAMILY_KEYS = ["log.retention.ms", "log.retention.minutes", "log.retention.hours
                "log.roll.hours", "log.flush.interval.ms"]
 
 
-# Keys the two test brokers set differently (listeners, ids, KRaft roles, the data directory,
-# Kafka's formatted dynamic default of min.insync.replicas), and millrace's known differences:
-# log.dir (an alias of log.dirs here, Kafka's own key with default /tmp/kafka-logs) and
-# broker.id/node.id (Kafka copies node.id into broker.id and gives node.id no default).
+# Keys the two test brokers set differently (listeners, ids: node.id and broker.id, which Kafka
+# copies from it, KRaft roles, the data directory, Kafka's formatted dynamic default of
+# min.insync.replicas), and millrace's known difference: log.dir's default is the directory
+# millrace uses, /tmp/millrace-logs (Kafka's /tmp/kafka-logs). These four keys are checked
+# against Kafka's answers in test_describe_configs_broker_ids_and_log_dirs_as_kafka.py.
 NOT_COMPARED = {
     "listeners", "advertised.listeners", "controller.listener.names",
     "controller.quorum.bootstrap.servers", "inter.broker.listener.name",

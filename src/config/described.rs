@@ -7,8 +7,8 @@
 //! of memory" stays -1): what Kafka shows, and text the config parser takes
 //! back, so the answer can be written out as a server.properties.
 
-use super::keys::{ignored_kafka_keys, refused_kafka_keys, KeyDefault, BROKER_KEYS};
-use super::synonyms::{broker_synonyms, in_family, kafka_default, written};
+use super::keys::{ignored_kafka_keys, refused_kafka_keys, BROKER_KEYS};
+use super::synonyms::{broker_synonyms, kafka_default, written};
 use super::topic::ConfigType;
 use super::{always_described, ignored_why, is_password, topic_default_keys, Config};
 
@@ -39,8 +39,9 @@ pub struct BrokerSynonym {
 pub struct DescribedBrokerKey {
     /// The key.
     pub name: &'static str,
-    /// Its value; `None` for a sensitive key, for an alias that is not set,
-    /// and for a key set only through an alias (the alias's entry carries
+    /// Its value; `None` for a sensitive key and for a key not set that has
+    /// no Kafka default (an alias such as `log.retention.minutes`, and
+    /// `log.dirs` even when set through `log.dir`: the alias's entry carries
     /// the value, in its own unit), as Kafka answers.
     pub value: Option<String>,
     /// Where the value comes from.
@@ -110,20 +111,10 @@ fn describe_key(
     kind: Option<ConfigType>,
     doc: &'static str,
 ) -> DescribedBrokerKey {
-    let own = written(config, name);
-    // Set only through an alias that is not a Kafka synonym (log.dir for
-    // log.dirs): Kafka's key has no default and shows none.
-    let through_alias = own.is_none()
-        && !in_family(name)
-        && BROKER_KEYS.iter().any(|alias| {
-            alias.default == KeyDefault::AliasOf(name) && written(config, alias.name).is_some()
-        });
-    let (value, synonyms) = if through_alias {
-        (None, Vec::new())
-    } else {
-        let value = own.or_else(|| kafka_default(name).map(str::to_string));
-        (value, broker_synonyms(config, name, sensitive))
-    };
+    // A key set only through an alias that is not a Kafka synonym (log.dirs
+    // through log.dir) has Kafka's default, none for log.dirs: no value.
+    let value = written(config, name).or_else(|| kafka_default(name).map(str::to_string));
+    let synonyms = broker_synonyms(config, name, sensitive);
     let source = synonyms
         .first()
         .map_or(BrokerConfigSource::Default, |first| first.source);
@@ -141,6 +132,7 @@ fn describe_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::keys::LOG_DIRS_DEFAULT;
     use crate::config::{topic_config_defaults, TOPIC_CONFIG_KEYS};
     use std::collections::BTreeSet;
 
@@ -382,24 +374,51 @@ mod tests {
     }
 
     #[test]
-    fn log_dir_and_broker_id_are_not_synonyms() {
+    fn log_dir_log_dirs_broker_id_and_node_id_as_kafka_4_4_answers() {
         use BrokerConfigSource::{Default, Static};
-        let both = describe_broker_keys(&loaded(&["log.dirs=/a", "log.dir=/b", "broker.id=3"]));
+        let seen = |described: &[DescribedBrokerKey], name: &str| {
+            let found = entry(described, name);
+            (found.value.clone(), found.source, synonyms(found).len())
+        };
+        // node.id and log.dirs set: Kafka copies node.id to broker.id; log.dirs
+        // and node.id have no default, log.dir and broker.id have theirs.
+        let usual = describe_broker_keys(&loaded(&["node.id=1", "log.dirs=/a"]));
         assert_eq!(
-            synonyms(entry(&both, "log.dirs")),
+            synonyms(entry(&usual, "broker.id")),
             [
-                ("log.dirs", Some("/a"), Static),
-                ("log.dirs", Some("/tmp/millrace-logs"), Default),
+                ("broker.id", Some("1"), Static),
+                ("broker.id", Some("-1"), Default)
             ]
         );
         assert_eq!(
-            synonyms(entry(&both, "log.dir")),
-            [("log.dir", Some("/b"), Static)]
+            synonyms(entry(&usual, "node.id")),
+            [("node.id", Some("1"), Static)]
         );
-        // node.id set only through broker.id: Kafka's node.id shows no value.
-        let node = entry(&both, "node.id");
-        assert_eq!((node.value.as_deref(), node.source), (None, Default));
-        assert!(node.synonyms.is_empty());
+        assert_eq!(
+            synonyms(entry(&usual, "log.dirs")),
+            [("log.dirs", Some("/a"), Static)]
+        );
+        assert_eq!(
+            seen(&usual, "log.dir"),
+            (Some(LOG_DIRS_DEFAULT.to_string()), Default, 1)
+        );
+        // broker.id and log.dir set: broker.id copied to node.id; log.dirs
+        // shows no value.
+        let aliases = describe_broker_keys(&loaded(&["broker.id=3", "log.dir=/b"]));
+        assert_eq!(seen(&aliases, "node.id"), (Some("3".into()), Static, 1));
+        assert_eq!(seen(&aliases, "broker.id"), (Some("3".into()), Static, 2));
+        assert_eq!(
+            synonyms(entry(&aliases, "log.dir")),
+            [
+                ("log.dir", Some("/b"), Static),
+                ("log.dir", Some(LOG_DIRS_DEFAULT), Default)
+            ]
+        );
+        assert_eq!(seen(&aliases, "log.dirs"), (None, Default, 0));
+        // Neither id set (Kafka does not start so): millrace's node 0.
+        let none = describe_broker_keys(&Config::default());
+        assert_eq!(seen(&none, "node.id"), (Some("0".into()), Default, 1));
+        assert_eq!(seen(&none, "broker.id"), (Some("-1".into()), Default, 1));
     }
 
     #[test]

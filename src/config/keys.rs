@@ -21,6 +21,8 @@ use KeyDefault::{AliasOf, Value};
 pub const LOG_SEGMENT_BYTES_MIN: i64 = 4096;
 /// Most offsets partitions (`offsets.topic.num.partitions`).
 pub const OFFSETS_PARTITIONS_MAX: i64 = 10_000;
+/// Where data goes when neither `log.dirs` nor `log.dir` is set.
+pub const LOG_DIRS_DEFAULT: &str = "/tmp/millrace-logs";
 /// Most requests one connection may have in flight.
 pub const INFLIGHT_REQUESTS_MAX: i64 = 4096;
 /// Largest cross-shard channel capacity.
@@ -122,7 +124,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     },
     BrokerKey {
         name: "log.dirs",
-        default: Value("/tmp/millrace-logs"),
+        default: Value(LOG_DIRS_DEFAULT),
         kind: ConfigType::List,
         doc: "Data directory; of a comma-separated list only the first is used.",
         apply: set_log_dirs,

@@ -6,13 +6,13 @@
 //! broker key.
 
 use super::described::{BrokerConfigSource, BrokerSynonym};
-use super::keys::broker_key;
+use super::keys::{broker_key, LOG_DIRS_DEFAULT};
 use super::topic::TopicDefault;
 use super::{topic_default_key, Config};
 
 /// Kafka's synonym families, most specific first. Every other key is a
 /// family of its own (`log.dir` and `log.dirs`, `broker.id` and `node.id`
-/// are separate keys in Kafka).
+/// are separate keys in Kafka: no synonyms of each other).
 const SYNONYM_FAMILIES: &[&[&str]] = &[
     &[
         "log.retention.ms",
@@ -26,7 +26,10 @@ const SYNONYM_FAMILIES: &[&[&str]] = &[
 
 /// Keys whose Kafka default is not where the broker table keeps it: a
 /// family's default lives on its coarsest key (`log.retention.hours=168`),
-/// and the finer keys have none (`None`).
+/// and the finer keys have none (`None`). Kafka's `log.dirs` has no default
+/// either: its default directory is `log.dir`'s (Kafka's /tmp/kafka-logs,
+/// here the directory millrace uses when neither is set); `broker.id`'s is
+/// -1.
 const KAFKA_DEFAULTS: &[(&str, Option<&str>)] = &[
     ("log.retention.ms", None),
     ("log.retention.minutes", None),
@@ -35,7 +38,21 @@ const KAFKA_DEFAULTS: &[(&str, Option<&str>)] = &[
     ("log.roll.hours", Some("168")),
     ("log.roll.jitter.ms", None),
     ("log.flush.interval.ms", None),
+    ("log.dirs", None),
+    ("log.dir", Some(LOG_DIRS_DEFAULT)),
+    ("broker.id", Some("-1")),
 ];
+
+/// Keys Kafka has no default for (it does not start without them) that
+/// millrace defaults (a single node needs no config file): while unset their
+/// millrace default is shown, as there is no Kafka answer to match; once
+/// set, no DEFAULT_CONFIG synonym follows, as in Kafka's answer.
+const KAFKA_REQUIRED: &[&str] = &["node.id"];
+
+/// Kafka's `KafkaConfig.populateSynonyms`: of `broker.id` and `node.id`, the
+/// one set alone is copied to the other before the config is read, so
+/// DescribeConfigs shows both as set (STATIC_BROKER_CONFIG).
+const POPULATED_PAIRS: &[(&str, &str)] = &[("broker.id", "node.id")];
 
 /// The family of `name`, most specific first.
 fn family(name: &'static str) -> Vec<&'static str> {
@@ -43,11 +60,6 @@ fn family(name: &'static str) -> Vec<&'static str> {
         .iter()
         .find(|family| family.contains(&name));
     found.map_or_else(|| vec![name], |family| family.to_vec())
-}
-
-/// Whether `name` shares a Kafka synonym family with other keys.
-pub fn in_family(name: &str) -> bool {
-    SYNONYM_FAMILIES.iter().any(|family| family.contains(&name))
 }
 
 /// The default Kafka lists for a broker key (a DEFAULT_CONFIG synonym), if
@@ -66,10 +78,29 @@ pub fn kafka_default(name: &str) -> Option<&'static str> {
     }
 }
 
-/// The value `name` was set to in the file or by `--override`.
+/// The value `name` was set to in the file or by `--override`, or that of
+/// the key Kafka copies to it when it is not set ([`POPULATED_PAIRS`]).
 pub fn written(config: &Config, name: &str) -> Option<String> {
+    written_as(config, name).or_else(|| written_as(config, populated_from(name)?))
+}
+
+/// The value `name` itself was set to.
+fn written_as(config: &Config, name: &str) -> Option<String> {
     let found = config.static_keys.iter().find(|(key, _)| key == name);
     found.map(|(_, value)| value.clone())
+}
+
+/// The key Kafka copies to `name` when only that one is set.
+fn populated_from(name: &str) -> Option<&'static str> {
+    POPULATED_PAIRS.iter().find_map(|&(a, b)| {
+        if name == a {
+            Some(b)
+        } else if name == b {
+            Some(a)
+        } else {
+            None
+        }
+    })
 }
 
 /// The synonyms of broker key `name` (values hidden when `sensitive`).
@@ -83,13 +114,18 @@ pub fn broker_synonyms(config: &Config, name: &'static str, sensitive: bool) -> 
             source: BrokerConfigSource::Static,
         })
     });
-    let defaults = family.iter().filter_map(|key| {
-        Some(BrokerSynonym {
-            name: key,
-            value: shown(kafka_default(key)?.to_string()),
-            source: BrokerConfigSource::Default,
-        })
-    });
+    let required_and_set =
+        |key: &&str| KAFKA_REQUIRED.contains(key) && written(config, key).is_some();
+    let defaults = family
+        .iter()
+        .filter(|key| !required_and_set(key))
+        .filter_map(|key| {
+            Some(BrokerSynonym {
+                name: key,
+                value: shown(kafka_default(key)?.to_string()),
+                source: BrokerConfigSource::Default,
+            })
+        });
     statics
         .chain(defaults)
         .skip_while(|synonym| synonym.name != name)
