@@ -5,7 +5,9 @@
 #     bandwidth (one stream from a reused buffer), both by perf/read_options.py;
 #   - millrace: one fresh broker; rdkafka-bench produces N x 1 KiB (acks=all) to one partition,
 #     then consumes the whole topic READS times (warm: what the broker keeps of recent data in
-#     its memory, as much as fits its room), then restarts the broker (SIGTERM), drops the
+#     its memory, as much as fits its room; since the room is sized by demand, 2026-12-07, a
+#     fresh broker keeps 128 MiB and reads the rest from the disk, unless MILLRACE_OVERRIDES
+#     has log.recent.bytes.per.shard.initial=-1), then restarts the broker (SIGTERM), drops the
 #     kernel's page cache, and reads it all once more ("cold": from the disk alone);
 #   - Apache Kafka (perf/peers/kafka.sh, one combined node, fresh data): the same (its warm
 #     reads come from the page cache its buffered writes filled);
@@ -16,6 +18,7 @@
 # the cost of a read can be placed on one side or the other. Medians per figure at the end.
 # Usage: perf/catchup_cold_warm.sh [RECORDS=1000000] [READS=3] [ROUNDS=1]
 #   env: RB_PORT (default: a free port), MILLRACE_BIN (default target/release/millrace),
+#        MILLRACE_OVERRIDES (KEY=VALUE ..., broker settings, e.g. log.recent.bytes.per.shard.initial=-1),
 #        PEERS (a space-separated list of "kafka" and "tansu"; default "kafka"; "none" for
 #        none), KAFKA_PORT_BASE (Kafka's port; its controller
 #        listens 100 above; default: the first free pair from 23092, below the ephemeral range),
@@ -31,6 +34,9 @@ records="${1:-1000000}"
 reads="${2:-3}"
 rounds="${3:-1}"
 broker_bin="${MILLRACE_BIN:-$repo/target/release/millrace}"
+# MILLRACE_OVERRIDES: KEY=VALUE pairs, space-separated, each passed to the broker as --override.
+millrace_overrides=()
+for kv in ${MILLRACE_OVERRIDES:-}; do millrace_overrides+=(--override "$kv"); done
 bench_bin="$repo/perf/rdkafka-bench/target/release/rdkafka-bench"
 peers="${PEERS:-kafka}"
 kafka_port="${KAFKA_PORT_BASE:-$(python3 -c '
@@ -124,9 +130,9 @@ bounds() {
 run_millrace() (
     source "$repo/perf/broker.sh"
     cd "$repo"
-    BROKER_PORT="${RB_PORT:-}" start_broker "$broker_bin" --override http.listener=
+    BROKER_PORT="${RB_PORT:-}" start_broker "$broker_bin" --override http.listener= "${millrace_overrides[@]+"${millrace_overrides[@]}"}"
     run_workload millrace "$BOOTSTRAP" "$BROKER_PID"
-    restart_broker "$broker_bin" --override http.listener=
+    restart_broker "$broker_bin" --override http.listener= "${millrace_overrides[@]+"${millrace_overrides[@]}"}"
     if drop_page_cache; then read_all millrace cold "$BOOTSTRAP" "$BROKER_PID"; fi
 )
 

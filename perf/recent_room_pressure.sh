@@ -6,7 +6,9 @@
 #
 # The shortage is made by setting the minimum just under what is available
 # when the broker starts (MemAvailable - HEADROOM_MIB): once the broker holds
-# about HEADROOM_MIB of recent data, memory is "short" and it gives back.
+# about HEADROOM_MIB of recent data, memory is "short" and it gives back. The broker starts
+# with its whole room (`log.recent.bytes.per.shard.initial=-1`): with no consumer lagging, a
+# room sized by demand would stay at 128 MiB and never make memory short.
 #
 #   perf/recent_room_pressure.sh [BINARY] [ROUNDS]
 # Env: RATE (msgs/s, 1 KiB each; default 100000 = ~100 MB/s), DURATION (20s),
@@ -29,6 +31,7 @@ one_run() { # $1 = label, $2 = minimum (bytes; 0 = off)
   mkdir -p "$dir"
   "$BIN" serve --override num.shards=1 --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
     --override "log.dirs=$dir/data" --override "log.recent.memory.available.min.bytes=$2" \
+    --override log.recent.bytes.per.shard.initial=-1 \
     > "$dir/broker.log" 2>&1 &
   pid=$!
   sleep 2

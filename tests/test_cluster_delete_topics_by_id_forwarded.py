@@ -1,5 +1,5 @@
-"""DeleteTopics v6 by topic id in a cluster: the broker forwards an id it does not know to the
-controller, as Kafka 4.4's brokers do (its controller resolves ids, `ControllerApis.deleteTopics`).
+"""DeleteTopics v6 by topic id in a cluster: the broker forwards every id to the controller, as
+Kafka 4.4's brokers do (its controller resolves ids, `ControllerApis.deleteTopics`).
 Before the fix a broker resolved ids to names itself and forwarded names only, so a request of
 ids it had not applied yet answered UNKNOWN_TOPIC_ID where Kafka deletes the topic, and with
 `delete.topic.enable=false` on the controllers a request of only unknown ids answered
@@ -36,6 +36,8 @@ GONE_WITHIN_S = 30
 # How long node 3 sleeps (SIGSTOP) while a topic is created and its DeleteTopics arrives: well
 # under broker.session.timeout.ms (9 s), so it is not fenced meanwhile.
 PAUSE_S = 1.5
+# The same for a deletion and a creation: still well under the session timeout.
+STALE_PAUSE_S = 3.0
 
 
 def wait_gone_everywhere(cluster, topic):
@@ -93,6 +95,38 @@ def test_delete_by_an_id_the_broker_has_not_applied_yet(millrace_cluster):
 
     assert answered == [(topic, topic_id, NONE, None)], answered
     wait_gone_everywhere(cluster, topic)
+
+
+def test_a_stale_broker_forwards_a_known_id_and_never_deletes_a_newer_topic_of_that_name(
+    millrace_cluster,
+):
+    """Node 3 knows topic T by id X, then is paused while T is deleted and created again (id Y)
+    through node 1, and while a DeleteTopics by X reaches it. Resumed, it reads the request
+    before applying the records (as in the test above), so its table still maps X to T. Kafka's
+    brokers forward the id and its controller answers UNKNOWN_TOPIC_ID; a broker that resolved X
+    to the name T itself forwarded "T" and deleted the new topic Y."""
+    cluster = cluster_up(millrace_cluster)
+    paused = cluster.node(BROKER_ONLY)
+    topic = unique_topic("del-stale-id")
+    create_topic(cluster.node(1).bootstrap, topic, 1)
+    wait_for_topics(paused.bootstrap, [topic])
+    old_id = topic_id_of(paused.bootstrap, topic)
+    admin = AdminClient(quiet_config(cluster.node(1).bootstrap))
+    paused.process.send_signal(signal.SIGSTOP)
+    resume = threading.Timer(STALE_PAUSE_S, paused.process.send_signal, [signal.SIGCONT])
+    try:
+        admin.delete_topics([topic])[topic].result(timeout=10)
+        create_topic(cluster.node(1).bootstrap, topic, 1)
+        new_id = topic_id_of(cluster.node(1).bootstrap, topic)
+        assert new_id != old_id
+        resume.start()
+        answered = delete_topics_v6_answers(paused.bootstrap, [(None, old_id)])
+    finally:
+        resume.cancel()
+        paused.process.send_signal(signal.SIGCONT)
+
+    assert answered == [(None, old_id, UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_ID_MESSAGE)], answered
+    assert topic_id_of(cluster.node(1).bootstrap, topic) == new_id
 
 
 def test_deletion_disabled_on_the_controllers_refuses_an_id_only_request(tmp_path):

@@ -419,6 +419,10 @@ mod tests {
         let none = describe_broker_keys(&Config::default());
         assert_eq!(seen(&none, "node.id"), (Some("0".into()), Default, 1));
         assert_eq!(seen(&none, "broker.id"), (Some("-1".into()), Default, 1));
+        // broker.id=-1 alone (a dump of Kafka's defaults) is unset here: not
+        // copied to node.id, which stays the node's 0.
+        let dumped = describe_broker_keys(&loaded(&["broker.id=-1"]));
+        assert_eq!(seen(&dumped, "node.id"), (Some("0".into()), Default, 1));
     }
 
     #[test]

@@ -641,7 +641,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         kind: ConfigType::Long,
         doc: "Written batches a partition keeps in memory to serve reads of recent data; -1 = no \
               bound of its own: a partition may use all of its shard's room \
-              (log.recent.bytes.per.shard.max), so a lagging consumer of a busy partition reads \
+              (log.recent.bytes.per.shard.initial, grown by lagging reads up to \
+              log.recent.bytes.per.shard.max), so a lagging consumer of a busy partition reads \
               from memory.",
         apply: |c, v| store(&mut c.recent_bytes_per_partition, bytes_or_unbounded(v)?),
     },
@@ -649,9 +650,10 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         name: "log.recent.bytes.per.partition.min",
         default: Value("262144"),
         kind: ConfigType::Long,
-        doc: "While its shard is over log.recent.bytes.per.shard.max, the most a partition appended to \
-              or read from lately keeps in memory, lowered so that all partitions' floors fit in half \
-              that bound; an idle partition then keeps none.",
+        doc: "While its shard is over its room (log.recent.bytes.per.shard.initial, grown by lagging \
+              reads up to log.recent.bytes.per.shard.max), the most a partition appended to or read \
+              from lately keeps in memory, lowered so that all partitions' floors fit in half that \
+              room; an idle partition then keeps none.",
         apply: |c, v| store(&mut c.recent_bytes_per_partition_min, bytes_key(v)?),
     },
     BrokerKey {
@@ -660,8 +662,9 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         kind: ConfigType::Long,
         doc: "The room for recent batches a shard starts with. It grows, up to \
               log.recent.bytes.per.shard.max, by what reads that went to the disk would have found \
-              in memory, so memory is spent on recent data only once a consumer lags behind what \
-              the room holds; -1 = the whole log.recent.bytes.per.shard.max from the start.",
+              in memory (each by at most four times what it reads), so memory beyond it is spent \
+              on recent data only once a consumer lags behind what the room holds; -1 = the whole \
+              log.recent.bytes.per.shard.max from the start.",
         apply: |c, v| store(&mut c.recent_bytes_per_shard_initial, bytes_or_unbounded(v)?),
     },
     BrokerKey {

@@ -53,6 +53,8 @@ const KAFKA_REQUIRED: &[&str] = &["node.id"];
 /// one set alone is copied to the other before the config is read, so
 /// DescribeConfigs shows both as set (STATIC_BROKER_CONFIG).
 const POPULATED_PAIRS: &[(&str, &str)] = &[("broker.id", "node.id")];
+/// `broker.id`'s Kafka default, which millrace reads as "not set".
+const UNSET_ID: &str = "-1";
 
 /// The family of `name`, most specific first.
 fn family(name: &'static str) -> Vec<&'static str> {
@@ -79,9 +81,14 @@ pub fn kafka_default(name: &str) -> Option<&'static str> {
 }
 
 /// The value `name` was set to in the file or by `--override`, or that of
-/// the key Kafka copies to it when it is not set ([`POPULATED_PAIRS`]).
+/// the key Kafka copies to it when it is not set ([`POPULATED_PAIRS`]). An
+/// id of -1 is not copied: millrace reads `broker.id=-1` (in dumps of
+/// Kafka's defaults) as unset, so the node's id is not -1.
 pub fn written(config: &Config, name: &str) -> Option<String> {
-    written_as(config, name).or_else(|| written_as(config, populated_from(name)?))
+    written_as(config, name).or_else(|| {
+        let copied = written_as(config, populated_from(name)?)?;
+        (copied.trim() != UNSET_ID).then_some(copied)
+    })
 }
 
 /// The value `name` itself was set to.

@@ -60,11 +60,13 @@ pub enum ControllerRequest {
     DeleteTopics {
         /// Topic names.
         names: Vec<String>,
-        /// Topic ids the asking broker does not know, for a cluster's
-        /// controller to resolve (it may have created the topic before this
-        /// broker applied it). A single node's table knows every topic, so
-        /// its handler sends none; an id here is UNKNOWN_TOPIC_ID there.
-        unknown_ids: Vec<Uuid>,
+        /// Topic ids, for a cluster's controller to resolve: a broker
+        /// forwards every id as asked, as Kafka's brokers do, since its own
+        /// table may lag (a topic created, or deleted and created again
+        /// under the same name, that it has not applied yet). A single
+        /// node's table is its controller's, so its handler resolves ids
+        /// itself and sends none; an id here is UNKNOWN_TOPIC_ID there.
+        ids: Vec<Uuid>,
     },
     /// CreatePartitions: raise partition counts.
     CreatePartitions {
@@ -139,9 +141,9 @@ where
             let (next, outcomes) = plan_create(config, &current, &topics, if_missing);
             (next, outcomes, validate_only)
         }
-        ControllerRequest::DeleteTopics { names, unknown_ids } => {
+        ControllerRequest::DeleteTopics { names, ids } => {
             let (next, mut outcomes) = plan_delete(&current, &names);
-            outcomes.extend(unknown_ids.iter().map(|_| unknown_id_outcome()));
+            outcomes.extend(ids.iter().map(|_| unknown_id_outcome()));
             (next, outcomes, false)
         }
         ControllerRequest::CreatePartitions {
@@ -452,9 +454,9 @@ pub fn failed_response(table: Arc<TopicTable>, request: &ControllerRequest) -> C
         ControllerRequest::CreateTopics { topics, .. } => {
             topics.iter().map(|t| t.name.clone()).collect()
         }
-        ControllerRequest::DeleteTopics { names, unknown_ids } => {
+        ControllerRequest::DeleteTopics { names, ids } => {
             // An id's outcome has no name: the handler answers it the id.
-            let ids = unknown_ids.iter().map(|_| String::new());
+            let ids = ids.iter().map(|_| String::new());
             names.iter().cloned().chain(ids).collect()
         }
         ControllerRequest::CreatePartitions { topics, .. } => {

@@ -1,8 +1,9 @@
 //! Recent data given back while the host is short of memory
 //! (`log.recent.memory.available.min.bytes`).
 //!
-//! Why: the room for recent batches defaults to an eighth of the broker's
-//! memory (`memory_share.rs`), because Apache Kafka's lagging consumers read
+//! Why: the room for recent batches may grow to an eighth of the broker's
+//! memory (`memory_share.rs`; it starts at 128 MiB and grows as reads lag,
+//! `storage/recent_budget.rs`), because Apache Kafka's lagging consumers read
 //! from a page cache that grows into all free memory. The kernel takes that
 //! page cache back when other processes need memory; millrace's recent
 //! batches are its own heap, so without this the kernel could only swap or

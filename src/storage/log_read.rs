@@ -97,6 +97,26 @@ impl SegmentView {
     }
 }
 
+/// Whether a read is a reader's (a Fetch: its misses grow the shard's room
+/// for recent batches) or the broker's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadDemand {
+    Reader,
+    Load,
+}
+
+/// Where a read that the recent batches could not serve went to the disk.
+pub(super) struct ReadFromDisk {
+    /// Base offset of the segment read.
+    pub segment_base: i64,
+    /// Where in it the read starts.
+    pub position: u64,
+    /// The segment's bytes on disk.
+    pub segment_end: u64,
+    /// Bytes the read serves from the file.
+    pub len: u64,
+}
+
 impl PartitionLog {
     /// Record batches starting at the batch that contains `offset`, none at
     /// or past `limits.end_offset`.
@@ -112,7 +132,30 @@ impl PartitionLog {
     /// log start or above the log end, `OffsetOutOfRange`. Only written
     /// batches are read ([`PartitionLog::readable_end_offset`]): a batch
     /// ENOSPC refuses is rolled back before anyone could see it.
+    ///
+    /// A read the recent batches could not serve grows the shard's room by
+    /// what it missed (`recent_budget.rs`): it is a reader's demand.
     pub async fn read(&self, offset: i64, limits: ReadLimits) -> Result<ReadResult, ReadError> {
+        self.read_as(offset, limits, ReadDemand::Reader).await
+    }
+
+    /// [`PartitionLog::read`] for the broker's own use (loading a
+    /// partition's state from its start): no reader waits behind it, so it
+    /// never grows the shard's room for recent batches.
+    pub async fn read_for_load(
+        &self,
+        offset: i64,
+        limits: ReadLimits,
+    ) -> Result<ReadResult, ReadError> {
+        self.read_as(offset, limits, ReadDemand::Load).await
+    }
+
+    async fn read_as(
+        &self,
+        offset: i64,
+        limits: ReadLimits,
+        demand: ReadDemand,
+    ) -> Result<ReadResult, ReadError> {
         self.check_open()?;
         let mut result = self.empty_result();
         if offset < result.log_start_offset || offset > self.log_end_offset() {
@@ -164,7 +207,15 @@ impl PartitionLog {
                 if len < available {
                     len = self.cut_at_batch_start(view.base_offset, position, len);
                 }
-                self.note_read_from_disk(view.base_offset, position, readable_end);
+                if demand == ReadDemand::Reader {
+                    let read = ReadFromDisk {
+                        segment_base: view.base_offset,
+                        position,
+                        segment_end: view.on_disk_bytes,
+                        len,
+                    };
+                    self.note_read_from_disk(read);
+                }
                 if len > 0 {
                     let handle = access
                         .handle(&view.read_slot, &view.reader)

@@ -20,14 +20,18 @@
 //!
 //! The room is also sized by demand. A shard starts with
 //! `log.recent.bytes.per.shard.initial` (128 MiB) and grows it, up to
-//! `log.recent.bytes.per.shard.max`, when a read goes to the disk for data
-//! that a larger room would have held ([`RecentBudget::grow_for_miss`]).
-//! Filling a room of an eighth of memory costs a fresh broker's first
-//! gigabytes of produce about a quarter of their rate (each page the
-//! kernel hands out is faulted in and zeroed: perf/RESULTS.md, "The room's
-//! first fill"), and holds that memory whether or not any consumer lags.
-//! With no consumer behind the room, a producer pays neither. The room
-//! does not shrink back by demand: memory pressure takes it back.
+//! `log.recent.bytes.per.shard.max`, when a reader's read goes to the disk
+//! for data that a larger room would have held
+//! ([`PartitionLog::note_read_from_disk`], [`RecentBudget::grow_for_miss`]):
+//! each such read by at most four times what it serves, and never past what
+//! would have served it. Filling a room of an eighth of memory costs a
+//! fresh broker's first gigabytes of produce about a quarter of their rate
+//! (each page the kernel hands out is faulted in and zeroed:
+//! perf/RESULTS.md, "The room's first fill"), and holds that memory whether
+//! or not any consumer lags. With no consumer behind the room, a producer
+//! pays neither. The demand never shrinks; memory pressure lowers the room
+//! below it for a while ([`RecentBudget::set_room`]), and reads that miss
+//! meanwhile do not add to it.
 //!
 //! A fixed floor (`log.recent.bytes.per.partition.min`, 256 KiB) on every
 //! partition does not bound the shard: 5,000 partitions on a shard kept
@@ -54,6 +58,7 @@
 
 use super::config::StorageLimits;
 use super::log::PartitionLog;
+use super::log_read::ReadFromDisk;
 use super::segment::align_down;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -70,8 +75,12 @@ pub const RECENT_IDLE_MS: u64 = 1000;
 const FLOORS_SHARE_DIVISOR: usize = 2;
 /// A read that missed the room grows it by what it missed plus this
 /// fraction (1/N) more, so that a consumer lagging by a steady amount finds
-/// its data in memory after one growth, not after one per fetch.
+/// its data in memory once the room has caught up with its lag, not just
+/// short of it.
 const MISS_HEADROOM_DIVISOR: usize = 4;
+/// One read from the disk grows the room by at most this many times the
+/// bytes it serves.
+pub const MISS_GROWTH_PER_BYTE_READ: usize = 4;
 
 /// Recent batch bytes of a shard's logs, and the clock hand that evicts
 /// across them.
@@ -138,16 +147,28 @@ impl RecentBudget {
     }
 
     /// Grows the room reads ask for after one went to the disk for
-    /// `missed_bytes` that a larger room would have held: to what the shard
-    /// holds plus the miss and its headroom, never down, at most
-    /// `log.recent.bytes.per.shard.max`.
-    pub fn grow_for_miss(&self, missed_bytes: usize) {
-        let wanted = self
+    /// `missed_bytes` that a larger room would have held: by `step_bytes`
+    /// (at most the miss) and its headroom over what the shard may hold now,
+    /// but not past what would have served the read (what the shard holds,
+    /// within its limit, plus the miss and its headroom), never down, at
+    /// most `log.recent.bytes.per.shard.max`. Held bytes count only up to
+    /// the limit: unwritten batches may take the shard over it for a round,
+    /// and would otherwise count as demand. While memory pressure holds the
+    /// room below the demand, a miss is the pressure's doing, not a
+    /// reader's: no growth, so that the room does not come back larger.
+    pub fn grow_for_miss(&self, missed_bytes: usize, step_bytes: usize) {
+        if self.room_bytes.get() < self.demand_bytes.get() {
+            return;
+        }
+        let with_headroom = |bytes: usize| bytes.saturating_add(bytes / MISS_HEADROOM_DIVISOR);
+        let limit = self.limit();
+        let serving = self
             .bytes
             .get()
-            .saturating_add(missed_bytes)
-            .saturating_add(missed_bytes / MISS_HEADROOM_DIVISOR)
-            .min(self.shard_max_bytes);
+            .min(limit)
+            .saturating_add(with_headroom(missed_bytes));
+        let stepped = limit.saturating_add(with_headroom(step_bytes));
+        let wanted = serving.min(stepped).min(self.shard_max_bytes);
         if wanted > self.demand_bytes.get() {
             self.demand_bytes.set(wanted);
         }
@@ -314,33 +335,42 @@ impl PartitionLog {
             .min(self.recent_cap_bytes.get())
     }
 
-    /// A read went to the disk at `position` of the segment based at
-    /// `segment_base`, whose bytes on disk end at `segment_end`: grows the
-    /// shard's room by the bytes between the read and this log's oldest
-    /// batch in memory, which a larger room would have held. Not when the
-    /// log's own budget (`log.recent.bytes.per.partition`, a follower's
-    /// cap) could not hold them with what it keeps: a larger room would
-    /// not serve such a read either.
-    pub(super) fn note_read_from_disk(&self, segment_base: i64, position: u64, segment_end: u64) {
+    /// A reader's read went to the disk (`log_read.rs`): grows the shard's
+    /// room by the bytes between the read and this log's oldest batch in
+    /// memory, which a larger room would have held, but by at most
+    /// [`MISS_GROWTH_PER_BYTE_READ`] times what the read serves, so that a
+    /// one-off read of an old offset (a lag probe) does not claim the whole
+    /// backlog, while a reader that keeps lagging grows the room fetch by
+    /// fetch. Not when no room could hold them with what the log keeps: more
+    /// than `log.recent.bytes.per.shard.max`, or than the log's own budget
+    /// (`log.recent.bytes.per.partition`, a follower's cap).
+    pub(super) fn note_read_from_disk(&self, read: ReadFromDisk) {
         let state = self.state.borrow();
         let missed = match state.recent.front() {
-            Some(first) if first.segment_base == segment_base => {
-                first.position.saturating_sub(position)
+            Some(first) if first.segment_base == read.segment_base => {
+                first.position.saturating_sub(read.position)
             }
             // At least the rest of the read's segment, and the start of the
             // one the memory begins in.
-            Some(first) if first.segment_base > segment_base => {
-                segment_end.saturating_sub(position) + first.position
+            Some(first) if first.segment_base > read.segment_base => {
+                read.segment_end.saturating_sub(read.position) + first.position
             }
             Some(_) => 0,
-            None => segment_end.saturating_sub(position),
+            None => read.segment_end.saturating_sub(read.position),
         };
-        let missed = usize::try_from(missed).unwrap_or(usize::MAX);
-        let wanted = state.recent.bytes().saturating_add(missed);
+        let held = state.recent.bytes();
         drop(state);
-        if missed > 0 && wanted <= self.own_recent_budget() {
-            self.recent_budget.grow_for_miss(missed);
+        let missed = usize::try_from(missed).unwrap_or(usize::MAX);
+        let wanted = held.saturating_add(missed);
+        if missed == 0
+            || wanted > self.own_recent_budget()
+            || wanted > self.recent_budget.room_max()
+        {
+            return;
         }
+        let served = usize::try_from(read.len).unwrap_or(usize::MAX);
+        let step = missed.min(served.saturating_mul(MISS_GROWTH_PER_BYTE_READ));
+        self.recent_budget.grow_for_miss(missed, step);
     }
 
     /// Caps this log's recent batches below its budget (`usize::MAX`: no

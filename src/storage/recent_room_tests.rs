@@ -209,24 +209,45 @@ fn a_shrunk_room_is_met_at_once_by_idle_logs_and_kept_until_it_grows_back() {
     });
 }
 
+/// A storage whose room starts at `initial` and may grow to `bound`, with
+/// one partition open and `appends` batches of about 1 KiB written to it.
+async fn demand_room_log(
+    dir: &TempDir,
+    initial: usize,
+    bound: usize,
+    appends: usize,
+) -> (Rc<ShardStorage>, Rc<PartitionLog>) {
+    let limits = StorageLimits {
+        recent_bytes_per_shard_initial: initial,
+        ..shared_room_limits(bound)
+    };
+    let storage = new_storage(dir, limits);
+    let log = storage
+        .open_partition(TOPIC, 0, None, LogConfig::default(), true)
+        .await
+        .unwrap();
+    for _ in 0..appends {
+        append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+    }
+    (storage, log)
+}
+
+/// Bytes the log misses for a read from `position` of its first segment.
+fn missed_from(log: &PartitionLog, position: u64) -> usize {
+    let first = log.state.borrow().recent.front().unwrap().position;
+    (first - position) as usize
+}
+
+fn with_headroom(bytes: usize) -> usize {
+    bytes + bytes / 4
+}
+
 #[test]
 fn the_room_starts_small_and_grows_by_what_a_read_from_disk_missed() {
     let dir = TempDir::new("shard-memory-demand");
     run(async move {
         let initial = 16 * 1024;
-        let bound = 256 * 1024;
-        let limits = StorageLimits {
-            recent_bytes_per_shard_initial: initial,
-            ..shared_room_limits(bound)
-        };
-        let storage = new_storage(&dir, limits);
-        let log = storage
-            .open_partition(TOPIC, 0, None, LogConfig::default(), true)
-            .await
-            .unwrap();
-        for _ in 0..60 {
-            append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
-        }
+        let (storage, log) = demand_room_log(&dir, initial, 256 * 1024, 60).await;
         // No read asked for more: a producer alone fills only the start.
         assert_eq!(storage.recent_limit(), initial);
         assert!(storage.recent_bytes() <= initial);
@@ -234,14 +255,19 @@ fn the_room_starts_small_and_grows_by_what_a_read_from_disk_missed() {
         let newest = log.read(59, up_to_log_end(100_000, true)).await.unwrap();
         assert!(newest.pieces.iter().all(|p| matches!(p, Piece::Mem(_))));
         assert_eq!(storage.recent_limit(), initial);
+        // Loading a partition's state is not a reader's demand.
+        let load = log.read_for_load(0, up_to_log_end(64 * 1024, true));
+        assert!(matches!(load.await.unwrap().pieces[..], [Piece::File(_)]));
+        assert_eq!(storage.recent_limit(), initial);
         // A consumer from the start reads the file, and the room grows by
         // what it missed (the bytes before the oldest batch held) and a
-        // quarter more, over what the shard holds.
+        // quarter more, over what the shard holds: the read serves more
+        // than a quarter of the miss, so its step is the whole miss.
         let held = storage.recent_bytes();
-        let missed = log.state.borrow().recent.front().unwrap().position as usize;
-        let oldest = log.read(0, up_to_log_end(4096, true)).await.unwrap();
+        let missed = missed_from(&log, 0);
+        let oldest = log.read(0, up_to_log_end(64 * 1024, true)).await.unwrap();
         assert!(matches!(oldest.pieces[..], [Piece::File(_)]));
-        assert_eq!(storage.recent_limit(), held + missed + missed / 4);
+        assert_eq!(storage.recent_limit(), held + with_headroom(missed));
         // Later writes fill the grown room.
         for _ in 0..60 {
             append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
@@ -252,13 +278,84 @@ fn the_room_starts_small_and_grows_by_what_a_read_from_disk_missed() {
             storage.recent_bytes()
         );
         assert!(storage.recent_bytes() <= storage.recent_limit());
-        // Never past the bound, however far behind the read.
-        for _ in 0..300 {
-            append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+        assert_eq!(read_all(&log, 0).await.len(), 120);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_small_read_of_an_old_offset_grows_the_room_by_a_few_times_what_it_read() {
+    let dir = TempDir::new("shard-memory-demand-probe");
+    run(async move {
+        let initial = 8 * 1024;
+        let (storage, log) = demand_room_log(&dir, initial, 256 * 1024, 60).await;
+        // A lag probe: one batch at offset 0, some 50 KiB behind the memory.
+        let probe = log.read(0, up_to_log_end(1, true)).await.unwrap();
+        let [Piece::File(region)] = &probe.pieces[..] else {
+            panic!("{:?}", probe.pieces.len())
+        };
+        let step = region.len as usize * super::recent_budget::MISS_GROWTH_PER_BYTE_READ;
+        assert!(step < missed_from(&log, 0));
+        assert_eq!(storage.recent_limit(), initial + with_headroom(step));
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn data_no_room_could_hold_does_not_grow_it_and_it_stops_at_the_bound() {
+    let dir = TempDir::new("shard-memory-demand-bound");
+    run(async move {
+        let initial = 8 * 1024;
+        let bound = 24 * 1024;
+        let (storage, log) = demand_room_log(&dir, initial, bound, 30).await;
+        // From the start: what the log holds and what it missed together
+        // exceed the bound, so no room would have served it.
+        let held = storage.recent_bytes();
+        assert!(held + missed_from(&log, 0) > bound);
+        log.read(0, up_to_log_end(64 * 1024, true)).await.unwrap();
+        assert_eq!(storage.recent_limit(), initial);
+        // From a batch whose miss fits the bound with what the log holds,
+        // but not with the headroom: the room grows to the bound, no further.
+        let mut offset = 0;
+        while held + missed_from(&log, position_of(&log, offset).await) > bound {
+            offset += 1;
         }
-        log.read(0, up_to_log_end(4096, true)).await.unwrap();
+        let position = position_of(&log, offset).await;
+        assert!(held + with_headroom(missed_from(&log, position)) > bound);
+        let read = log
+            .read(offset, up_to_log_end(64 * 1024, true))
+            .await
+            .unwrap();
+        assert!(matches!(read.pieces[..], [Piece::File(_)]));
         assert_eq!(storage.recent_limit(), bound);
-        assert_eq!(read_all(&log, 0).await.len(), 420);
+        storage.shutdown().await.unwrap();
+    });
+}
+
+/// Where the batch holding `offset` starts in the first segment.
+async fn position_of(log: &PartitionLog, offset: i64) -> u64 {
+    let read = log
+        .read_for_load(offset, up_to_log_end(1, true))
+        .await
+        .unwrap();
+    match &read.pieces[..] {
+        [Piece::File(region)] => region.position,
+        _ => panic!("offset {offset} is not on disk"),
+    }
+}
+
+#[test]
+fn misses_while_memory_is_short_do_not_grow_the_room() {
+    let dir = TempDir::new("shard-memory-demand-pressure");
+    run(async move {
+        let initial = 16 * 1024;
+        let (storage, log) = demand_room_log(&dir, initial, 256 * 1024, 60).await;
+        storage.set_recent_room(8 * 1024).await;
+        log.read(0, up_to_log_end(64 * 1024, true)).await.unwrap();
+        assert_eq!(storage.recent_limit(), 8 * 1024);
+        // Memory back: the room is what reads had asked for before.
+        storage.set_recent_room(usize::MAX).await;
+        assert_eq!(storage.recent_limit(), initial);
         storage.shutdown().await.unwrap();
     });
 }
@@ -268,15 +365,7 @@ fn a_read_past_a_logs_own_cap_does_not_grow_the_room() {
     let dir = TempDir::new("shard-memory-demand-capped");
     run(async move {
         let initial = 16 * 1024;
-        let limits = StorageLimits {
-            recent_bytes_per_shard_initial: initial,
-            ..shared_room_limits(256 * 1024)
-        };
-        let storage = new_storage(&dir, limits);
-        let log = storage
-            .open_partition(TOPIC, 0, None, LogConfig::default(), true)
-            .await
-            .unwrap();
+        let (storage, log) = demand_room_log(&dir, initial, 256 * 1024, 0).await;
         // A follower's cap: a larger room would not hold more of it.
         log.set_recent_bytes_cap(4096);
         for _ in 0..40 {

@@ -139,8 +139,8 @@ pub fn properties(node: &LocalNode, voters: &str, recent_bytes: usize) -> String
          # and each node's HTTP endpoint on its own port.\n\
          num.shards=1\n\
          http.listener={LOCAL_HOST}:{http}\n\
-         # The nodes share this machine's memory: together they keep what one broker\n\
-         # would keep of its recent data (an eighth of the memory).\n\
+         # The nodes share this machine's memory: together they keep at most what one\n\
+         # broker would keep of its recent data (an eighth of the memory).\n\
          log.recent.bytes.per.shard.max={recent_bytes}\n",
         id = node.node_id,
         roles = node.roles(),

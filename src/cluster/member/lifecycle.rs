@@ -292,10 +292,10 @@ fn to_cluster_request(request: &ControllerRequest) -> Result<(Request, bool), St
             }),
             *if_missing,
         ),
-        ControllerRequest::DeleteTopics { names, unknown_ids } => {
+        ControllerRequest::DeleteTopics { names, ids } => {
             // Names, then ids: the order of the outcomes the handler reads.
             let names = names.iter().cloned().map(TopicRef::Name);
-            let ids = unknown_ids.iter().copied().map(TopicRef::Id);
+            let ids = ids.iter().copied().map(TopicRef::Id);
             let topics = names.chain(ids).collect();
             (Request::DeleteTopics(DeleteTopicsRequest { topics }), false)
         }

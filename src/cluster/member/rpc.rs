@@ -135,15 +135,17 @@ pub enum RpcRequest {
         /// (topic id, partition, target replicas or `None` to cancel).
         partitions: Vec<(u128, i32, Option<Vec<i32>>)>,
     },
-    /// DeleteTopics naming topics by id too (ids the broker has not
-    /// applied yet, which only the controller can resolve), forwarded.
+    /// DeleteTopics naming topics by id too (the controller resolves
+    /// them: a broker's table may lag), forwarded.
     ///
     /// Compatibility: postcard encodes a variant by its index, so this one
     /// is last and [`RpcRequest::DeleteTopics`] keeps its shape. A broker
-    /// sends it only for a request with an id, so a controller that predates
-    /// it (which answers an undecodable request `NotController`) fails only
-    /// those requests during a rolling upgrade; a request of names alone
-    /// still goes as `DeleteTopics`.
+    /// sends it only for a request with an id; a request of names alone
+    /// still goes as `DeleteTopics`. During a rolling upgrade a controller
+    /// that predates it cannot decode it and answers `NotController`: the
+    /// broker retries (`client.rs`), then the whole request, its names
+    /// too, is answered NOT_CONTROLLER, which clients retry until their
+    /// timeout or until the controller is upgraded.
     DeleteTopicRefs {
         /// The topics, each by name or by id, in request order.
         topics: Vec<WireTopicRef>,

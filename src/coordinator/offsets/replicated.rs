@@ -183,7 +183,7 @@ pub async fn read_all(
             end_offset: end,
         };
         let read = log
-            .read(offset, limits)
+            .read_for_load(offset, limits)
             .await
             .map_err(|e| format!("reading {OFFSETS_TOPIC}-{index} at {offset}: {e:?}"))?;
         let bytes = piece_bytes(read.pieces).await?;

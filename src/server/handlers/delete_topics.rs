@@ -1,8 +1,9 @@
 //! DeleteTopics (key 20): by name, or by topic id from v6. The controller
 //! removes the topic from the table; each owning shard deletes its files.
-//! In a cluster an id this broker does not know goes to the controller as an
-//! id, as Kafka 4's brokers forward DeleteTopics whole: it may name a topic
-//! the controller created before this broker applied it.
+//! In a cluster every id goes to the controller as an id, as Kafka 4's
+//! brokers forward DeleteTopics whole: this broker's table may lag it (a
+//! topic created, or deleted and created again under the same name, not
+//! applied here yet).
 //!
 //! A single node keeps its offsets partitions in local files, not as a
 //! topic of the table, yet Kafka accepts a DeleteTopics of
@@ -42,23 +43,25 @@ pub async fn handle(
     if !ctx.cluster.enabled && !ctx.config.delete_topic_enable {
         return respond(meta, &deletion_disabled(meta.version, &request));
     }
-    let asked = asked_topics(&ctx.topic_table(), meta.version, &request);
+    // Kafka's brokers forward ids and its controller resolves them: this
+    // broker's table may not have applied the topic an id names yet, or may
+    // still give its name to an older topic. A single node's table is its
+    // controller's: it resolves ids itself, and one unknown here is unknown
+    // (UNKNOWN_TOPIC_ID below).
+    let resolve_ids = !ctx.cluster.enabled;
+    let asked = asked_topics(&ctx.topic_table(), meta.version, &request, resolve_ids);
     let names: Vec<String> = asked.iter().filter_map(|(n, _)| n.clone()).collect();
-    // Kafka's brokers forward ids and its controller resolves them: an id
-    // this broker has not applied yet may name a topic the controller has.
-    // A single node's table is its controller's, so an id unknown here is
-    // unknown (UNKNOWN_TOPIC_ID below).
-    let unknown_ids: Vec<Uuid> = match ctx.cluster.enabled {
-        true => asked
+    let ids: Vec<Uuid> = match resolve_ids {
+        false => asked
             .iter()
             .filter(|(name, _)| name.is_none())
             .map(|(_, id)| *id)
             .collect(),
-        false => Vec::new(),
+        true => Vec::new(),
     };
     let names_asked = names.len();
     let offsets_topic_named = names.iter().any(|name| name == OFFSETS_TOPIC);
-    let change = ControllerRequest::DeleteTopics { names, unknown_ids };
+    let change = ControllerRequest::DeleteTopics { names, ids };
     let answer = controller::request(ctx, change).await;
     // A cluster controller's `delete.topic.enable=false` refuses the whole
     // request, as Kafka's does (ids not known anywhere included).
@@ -107,13 +110,14 @@ pub async fn handle(
     )
 }
 
-/// Each topic of the request: (its name if resolvable here, its id as
-/// Kafka answers it: looked up for a name, as asked for an id; nil for an
-/// unknown name or below v6).
+/// Each topic of the request: (its name, if asked by name or, when
+/// `resolve_ids`, found here for its id; its id as Kafka answers it: looked
+/// up for a name, as asked for an id; nil for an unknown name or below v6).
 fn asked_topics(
     table: &TopicTable,
     version: i16,
     request: &DeleteTopicsRequest,
+    resolve_ids: bool,
 ) -> Vec<(Option<String>, Uuid)> {
     if version < 6 {
         return request
@@ -130,10 +134,10 @@ fn asked_topics(
                 let id = table.get(name.0.as_str()).map_or(Uuid::nil(), |m| m.id);
                 (Some(name.0.as_str().to_string()), id)
             }
-            None => (
-                table.get_by_id(&t.topic_id).map(|m| m.name.clone()),
-                t.topic_id,
-            ),
+            None => {
+                let found = resolve_ids.then(|| table.get_by_id(&t.topic_id)).flatten();
+                (found.map(|m| m.name.clone()), t.topic_id)
+            }
         })
         .collect()
 }
