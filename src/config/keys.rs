@@ -662,7 +662,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         kind: ConfigType::Long,
         doc: "The room for recent batches a shard starts with. It grows, up to \
               log.recent.bytes.per.shard.max, by what reads that went to the disk would have found \
-              in memory (each by at most four times what it reads), so memory beyond it is spent \
+              in memory (each by at most four times what it reads, plus a quarter), so memory beyond it is spent \
               on recent data only once a consumer lags behind what the room holds; -1 = the whole \
               log.recent.bytes.per.shard.max from the start.",
         apply: |c, v| store(&mut c.recent_bytes_per_shard_initial, bytes_or_unbounded(v)?),

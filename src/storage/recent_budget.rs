@@ -23,7 +23,8 @@
 //! `log.recent.bytes.per.shard.max`, when a reader's read goes to the disk
 //! for data that a larger room would have held
 //! ([`PartitionLog::note_read_from_disk`], [`RecentBudget::grow_for_miss`]):
-//! each such read by at most four times what it serves, and never past what
+//! each such read by at most four times what it serves (plus a quarter's
+//! headroom), and never past what
 //! would have served it. Filling a room of an eighth of memory costs a
 //! fresh broker's first gigabytes of produce about a quarter of their rate
 //! (each page the kernel hands out is faulted in and zeroed:
