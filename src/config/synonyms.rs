@@ -6,7 +6,7 @@
 //! broker key.
 
 use super::described::{BrokerConfigSource, BrokerSynonym};
-use super::keys::{broker_key, LOG_DIRS_DEFAULT};
+use super::keys::{broker_key, BROKER_ID_UNSET, LOG_DIRS_DEFAULT};
 use super::topic::TopicDefault;
 use super::{topic_default_key, Config};
 
@@ -53,8 +53,6 @@ const KAFKA_REQUIRED: &[&str] = &["node.id"];
 /// one set alone is copied to the other before the config is read, so
 /// DescribeConfigs shows both as set (STATIC_BROKER_CONFIG).
 const POPULATED_PAIRS: &[(&str, &str)] = &[("broker.id", "node.id")];
-/// `broker.id`'s Kafka default, which millrace reads as "not set".
-const UNSET_ID: &str = "-1";
 
 /// The family of `name`, most specific first.
 fn family(name: &'static str) -> Vec<&'static str> {
@@ -87,7 +85,7 @@ pub fn kafka_default(name: &str) -> Option<&'static str> {
 pub fn written(config: &Config, name: &str) -> Option<String> {
     written_as(config, name).or_else(|| {
         let copied = written_as(config, populated_from(name)?)?;
-        (copied.trim() != UNSET_ID).then_some(copied)
+        (copied.trim().parse::<i64>() != Ok(BROKER_ID_UNSET)).then_some(copied)
     })
 }
 
