@@ -207,15 +207,6 @@ impl PartitionLog {
                 if len < available {
                     len = self.cut_at_batch_start(view.base_offset, position, len);
                 }
-                if demand == ReadDemand::Reader {
-                    let read = ReadFromDisk {
-                        segment_base: view.base_offset,
-                        position,
-                        segment_end: view.on_disk_bytes,
-                        len,
-                    };
-                    self.note_read_from_disk(read);
-                }
                 if len > 0 {
                     let handle = access
                         .handle(&view.read_slot, &view.reader)
@@ -229,6 +220,14 @@ impl PartitionLog {
                                 len: len as u32,
                             }));
                             result.bytes = len as usize;
+                            if demand == ReadDemand::Reader {
+                                self.note_read_from_disk(ReadFromDisk {
+                                    segment_base: view.base_offset,
+                                    position,
+                                    segment_end: view.on_disk_bytes,
+                                    len,
+                                });
+                            }
                         }
                         None => result.waits_for_descriptor = true,
                     }

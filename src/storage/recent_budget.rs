@@ -58,10 +58,11 @@
 //!   batch, however many such partitions (perf/RESULTS.md).
 
 use super::config::StorageLimits;
-use super::log::PartitionLog;
+use super::log::{LogState, PartitionLog};
 use super::log_read::ReadFromDisk;
 use super::segment::align_down;
 use std::cell::{Cell, RefCell};
+use std::ops::Bound;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
@@ -346,21 +347,15 @@ impl PartitionLog {
     /// than `log.recent.bytes.per.shard.max`, or than the log's own budget
     /// (`log.recent.bytes.per.partition`, a follower's cap).
     pub(super) fn note_read_from_disk(&self, read: ReadFromDisk) {
-        let state = self.state.borrow();
-        let missed = match state.recent.front() {
-            Some(first) if first.segment_base == read.segment_base => {
-                first.position.saturating_sub(read.position)
-            }
-            // At least the rest of the read's segment, and the start of the
-            // one the memory begins in.
-            Some(first) if first.segment_base > read.segment_base => {
-                read.segment_end.saturating_sub(read.position) + first.position
-            }
-            Some(_) => 0,
-            None => read.segment_end.saturating_sub(read.position),
-        };
-        let held = state.recent.bytes();
-        drop(state);
+        // A long poll re-reads the same position on every pass (and a read
+        // waiting for a descriptor retries it): one read, counted once, or
+        // a step-bound read would grow the room by a step per pass.
+        let at = (read.segment_base, read.position);
+        if self.last_disk_read.replace(Some(at)) == Some(at) {
+            return;
+        }
+        let missed = missed_bytes(&self.state.borrow(), &read);
+        let held = self.state.borrow().recent.bytes();
         let missed = usize::try_from(missed).unwrap_or(usize::MAX);
         let wanted = held.saturating_add(missed);
         if missed == 0
@@ -443,6 +438,34 @@ impl PartitionLog {
     pub(super) fn take_recently_used(&self) -> bool {
         self.recently_used.replace(false)
     }
+}
+
+/// Bytes on disk from where `read` starts to this log's oldest batch in
+/// memory (to the log's end when none is): what a larger room would have
+/// held. They span the rest of the read's segment, every segment after it
+/// up to the one the memory begins in, and that one's start.
+fn missed_bytes(state: &LogState, read: &ReadFromDisk) -> u64 {
+    let rest_of_read_segment = read.segment_end.saturating_sub(read.position);
+    let (first_base, first_position) = match state.recent.front() {
+        Some(first) if first.segment_base < read.segment_base => return 0,
+        Some(first) if first.segment_base == read.segment_base => {
+            return first.position.saturating_sub(read.position);
+        }
+        Some(first) => (first.segment_base, first.position),
+        None => (i64::MAX, 0),
+    };
+    let after_read = (
+        Bound::Excluded(read.segment_base),
+        Bound::Excluded(first_base),
+    );
+    let sealed_between: u64 = state.sealed.range(after_read).map(|(_, s)| s.size).sum();
+    let active = &state.active;
+    let active_between =
+        match active.base_offset > read.segment_base && active.base_offset < first_base {
+            true => active.size,
+            false => 0,
+        };
+    rest_of_read_segment + sealed_between + active_between + first_position
 }
 
 #[cfg(test)]

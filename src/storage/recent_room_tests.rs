@@ -377,3 +377,64 @@ fn a_read_past_a_logs_own_cap_does_not_grow_the_room() {
         storage.shutdown().await.unwrap();
     });
 }
+
+#[test]
+fn a_read_from_an_older_segment_misses_every_segment_up_to_the_memory() {
+    let dir = TempDir::new("shard-memory-demand-segments");
+    run(async move {
+        let initial = 8 * 1024;
+        let limits = StorageLimits {
+            recent_bytes_per_shard_initial: initial,
+            ..shared_room_limits(256 * 1024)
+        };
+        let storage = new_storage(&dir, limits);
+        let log = storage
+            .open_partition(TOPIC, 0, None, small_config(), true)
+            .await
+            .unwrap();
+        for _ in 0..60 {
+            append_until(&log, plain_batch(1, 1000, 1), Durability::Written).await;
+        }
+        // Three sealed segments behind the memory, which begins inside the
+        // active one: a larger room would have held all of them.
+        let missed = {
+            let state = log.state.borrow();
+            let first = state.recent.front().unwrap();
+            assert_eq!(first.segment_base, state.active.base_offset);
+            assert!(state.sealed.len() >= 3, "{}", state.sealed.len());
+            let sealed: u64 = state.sealed.values().map(|segment| segment.size).sum();
+            (sealed + first.position) as usize
+        };
+        let held = storage.recent_bytes();
+        let oldest = log.read(0, up_to_log_end(64 * 1024, true)).await.unwrap();
+        let [Piece::File(region)] = &oldest.pieces[..] else {
+            panic!("{}", oldest.pieces.len())
+        };
+        // The read serves its whole first segment, more than a quarter of
+        // the miss: the step is the whole miss.
+        let step_bound = region.len as usize * super::recent_budget::MISS_GROWTH_PER_BYTE_READ;
+        assert!(step_bound >= missed, "{step_bound} < {missed}");
+        assert_eq!(storage.recent_limit(), held + with_headroom(missed));
+        storage.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_long_polls_re_reads_of_one_position_grow_the_room_once() {
+    let dir = TempDir::new("shard-memory-demand-re-read");
+    run(async move {
+        let initial = 8 * 1024;
+        let (storage, log) = demand_room_log(&dir, initial, 256 * 1024, 60).await;
+        // A probe whose growth is bound by its step, read again as a long
+        // poll's passes do: the second pass is the same read.
+        log.read(0, up_to_log_end(1, true)).await.unwrap();
+        let grown = storage.recent_limit();
+        assert!(grown > initial);
+        log.read(0, up_to_log_end(1, true)).await.unwrap();
+        assert_eq!(storage.recent_limit(), grown);
+        // The reader moving on is a new read.
+        log.read(1, up_to_log_end(1, true)).await.unwrap();
+        assert!(storage.recent_limit() > grown);
+        storage.shutdown().await.unwrap();
+    });
+}
