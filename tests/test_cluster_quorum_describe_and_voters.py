@@ -2,7 +2,8 @@
 - DescribeQuorum asked on any broker is answered from the Raft leader's replication state (as
   Kafka forwards it to the leader): every broker gives the same leader and every voter's log end
   offset, where a follower used to answer -1 for the others. Kafka's own
-  `kafka-metadata-quorum describe --status / --replication` reads it through a follower.
+  `kafka-metadata-quorum describe --status / --replication` reads it through a follower, with
+  --bootstrap-server and with --bootstrap-controller (KIP-919: its CONTROLLER listener).
 - AddRaftVoter / RemoveRaftVoter (KIP-853) through `kafka-metadata-quorum add-controller` and
   `remove-controller` sent to a broker: a 4th node started with process.roles=broker,controller
   but outside controller.quorum.voters is added as a voter (it catches up first), then removed
@@ -24,26 +25,27 @@ QUORUM_TOOL = "org.apache.kafka.tools.MetadataQuorumCommand"
 VOTER_CHANGE_TIMEOUT_S = 60
 
 
-def quorum_tool(bootstrap, *args):
-    """kafka-metadata-quorum --bootstrap-server BOOTSTRAP ARGS; its CompletedProcess."""
-    return tool(QUORUM_TOOL, "--bootstrap-server", bootstrap, *args)
+def quorum_tool(bootstrap, *args, flag="--bootstrap-server"):
+    """kafka-metadata-quorum FLAG BOOTSTRAP ARGS (FLAG --bootstrap-controller: KIP-919, straight
+    to a controller's CONTROLLER listener); its CompletedProcess."""
+    return tool(QUORUM_TOOL, flag, bootstrap, *args)
 
 
-def quorum_tool_ok(bootstrap, *args):
-    done = quorum_tool(bootstrap, *args)
-    assert done.returncode == 0, f"kafka-metadata-quorum {' '.join(args)}: {done.stdout}\n{done.stderr[-3000:]}"
+def quorum_tool_ok(bootstrap, *args, flag="--bootstrap-server"):
+    done = quorum_tool(bootstrap, *args, flag=flag)
+    assert done.returncode == 0, f"kafka-metadata-quorum {flag} {' '.join(args)}: {done.stdout}\n{done.stderr[-3000:]}"
     return done.stdout
 
 
-def status(bootstrap):
+def status(bootstrap, flag="--bootstrap-server"):
     """`describe --status` as {field: value}."""
-    text = quorum_tool_ok(bootstrap, "describe", "--status")
+    text = quorum_tool_ok(bootstrap, "describe", "--status", flag=flag)
     return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}
 
 
-def replication(bootstrap):
+def replication(bootstrap, flag="--bootstrap-server"):
     """`describe --replication` rows as {node id: {column: value}}."""
-    lines = [line.split() for line in quorum_tool_ok(bootstrap, "describe", "--replication").splitlines()
+    lines = [line.split() for line in quorum_tool_ok(bootstrap, "describe", "--replication", flag=flag).splitlines()
              if line.strip()]
     header = lines[0]
     return {int(row[0]): dict(zip(header, row)) for row in lines[1:]}
@@ -85,6 +87,17 @@ def test_describe_quorum_is_the_leaders_view_on_every_broker(millrace_cluster):
         assert int(row["LogEndOffset"]) >= 0, rows
         if node_id != leader:
             assert row["Status"] == "Follower" and row["LastFetchTimestamp"] != "-1", rows
+
+    # KIP-919: the same tool given a controller's CONTROLLER listener (--bootstrap-controller)
+    # learns the controllers from DescribeCluster and asks DescribeQuorum there.
+    controller = f"127.0.0.1:{cluster.node(follower).controller_port}"
+    direct = status(controller, flag="--bootstrap-controller")
+    assert direct["ClusterId"] == seen["ClusterId"] and direct["LeaderId"] == str(leader), direct
+    assert all(f'"id": {i}' in direct["CurrentVoters"] for i in (1, 2, 3)), direct
+    direct_rows = replication(controller, flag="--bootstrap-controller")
+    assert sorted(direct_rows) == [1, 2, 3] and direct_rows[leader]["Status"] == "Leader", direct_rows
+    # The Raft RPCs on that listener were not disturbed.
+    assert {a[1] for a in leader_view_everywhere(cluster.nodes).values()} == {leader}
 
 
 def controller_file(cluster, node_id, directory_id):

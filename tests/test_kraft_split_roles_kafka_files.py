@@ -6,7 +6,9 @@ second broker's node.id are rewritten.
 
 - Clients see the two brokers, not the controller; records go round at acks=all with replicas on
   both brokers.
-- The dedicated controller serves no Kafka client: its one port is the metadata quorum's.
+- The dedicated controller serves clients no data: its one port is the metadata quorum's, where
+  admin clients given bootstrap.controllers (KIP-919) read the quorum:
+  `kafka-metadata-quorum --bootstrap-controller` names it the leader, with the brokers observers.
 - It restarts from its own log (no second initialisation): CreateTopics works again after it is
   back, and the brokers' data stayed readable while it was down."""
 
@@ -18,6 +20,7 @@ import pytest
 from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
 from confluent_kafka.admin import AdminClient, NewTopic
 from conftest import free_port
+from java_clients import tool_ok
 from kraft_files import FileBroker, rewrite
 
 ADMIN_TIMEOUT_S = 30
@@ -133,6 +136,13 @@ def test_controller_and_broker_properties_make_a_cluster(split_cluster):
     # An empty host binds `::` (both families) where the host allows, else 0.0.0.0.
     assert re.search(rf"on its listener CONTROLLER://(0\.0\.0\.0|\[::\]):{controller_port}\b", log_text), \
         log_text[-3000:]
+
+    # KIP-919: Kafka's quorum tool straight to the controller's one port.
+    status = tool_ok("org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-controller",
+                     f"127.0.0.1:{controller_port}", "describe", "--status")
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in status.splitlines()) if v}
+    assert fields["LeaderId"] == "1" and fields["CurrentVoters"] == '[{"id": 1}]', status
+    assert all(f'"id": {b}' in fields["CurrentObservers"] for b in (2, 3)), status
 
     # The controller restarts from its own metadata log; meanwhile the brokers keep serving reads.
     controller.stop()

@@ -522,12 +522,13 @@ impl KraftConfig {
         }
         if !self.has_role(ProcessRole::Broker) {
             // Kafka's dedicated controller (its config/controller.properties)
-            // serves no client: it exists for broker-only nodes to join.
+            // serves no data: it exists for broker-only nodes to join (and
+            // answers admin clients' quorum requests, KIP-919).
             return Some(ClusterMembership {
                 key: "process.roles",
                 detail: format!(
                     "is controller only (node.id {node_id}): a dedicated controller for \
-                     broker-only nodes, serving no Kafka clients"
+                     broker-only nodes, serving clients no data"
                 ),
             });
         }

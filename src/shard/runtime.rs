@@ -463,7 +463,8 @@ fn log_ready(config: &Config) {
             .find(|l| l.addr == config.listeners);
         log::info!(
             "millrace ready: a dedicated controller (process.roles=controller) on its \
-             listener {}; it serves no Kafka clients, brokers do",
+             listener {}; it serves clients no data, brokers do (admin clients with \
+             bootstrap.controllers reach its ApiVersions, DescribeCluster and DescribeQuorum)",
             named.map_or_else(|| config.listeners.to_string(), ToString::to_string)
         );
     }

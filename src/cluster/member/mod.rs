@@ -29,10 +29,12 @@ mod active;
 pub mod alter;
 mod client;
 mod configs;
+mod controller_api;
 pub mod elections;
 mod lifecycle;
 mod producer_ids;
 pub mod quorum;
+pub mod quorum_response;
 pub mod rpc;
 mod setup;
 pub mod view;
@@ -42,7 +44,9 @@ pub use setup::{check_voters, derived_cluster_id, is_cluster, MemberConfig};
 pub use voter_address::refuse_misplaced_voter;
 
 use crate::cluster::controller::api::{Reply, Request};
-use crate::cluster::raft::network::{BrokerLink, BrokerRpcHandler};
+use crate::cluster::raft::network::{
+    BrokerLink, BrokerRpcHandler, KafkaApiHandler, ListenerHandlers,
+};
 use crate::cluster::raft::node::{MetadataNode, NodeConfig};
 use crate::local::notify::LocalEvent;
 use crate::local::oneshot;
@@ -117,7 +121,17 @@ impl Member {
             config.log_dir.clone(),
             config.voters.clone(),
         );
-        let node = MetadataNode::start_serving(&node_config, listener, Some(handler))
+        let kafka_slot = slot.clone();
+        let kafka: KafkaApiHandler = Rc::new(move |frame| {
+            let member = kafka_slot.borrow().upgrade();
+            Box::pin(async move { member?.serve_controller_api(frame).await })
+        });
+        // KIP-919: a controller's listener answers Kafka admin clients too.
+        let handlers = ListenerHandlers {
+            brokers: Some(handler),
+            kafka: config.controller_listener.is_some().then_some(kafka),
+        };
+        let node = MetadataNode::start_serving(&node_config, listener, handlers)
             .await
             .map_err(|e| format!("metadata quorum: {e}"))?;
         let member = Rc::new(Member {

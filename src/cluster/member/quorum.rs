@@ -147,7 +147,7 @@ impl Member {
     }
 
     /// The Raft listener of node `id` as the membership records it.
-    fn raft_addr_of(&self, id: u64) -> Option<String> {
+    pub(super) fn raft_addr_of(&self, id: u64) -> Option<String> {
         let metrics = self.node.metrics();
         let membership = metrics.membership_config.membership();
         membership

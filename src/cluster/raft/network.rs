@@ -11,6 +11,7 @@ use super::wire::{
     body_len, decode_body, encode_frame, RaftRequest, RaftResponse, WireError, SNAPSHOT_CHUNK_BYTES,
 };
 use super::{MetadataRaftTypes, NodeId};
+use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_util::lock::Mutex as AsyncMutex;
 use glommio::net::TcpStream;
@@ -277,6 +278,23 @@ impl ControllerNetwork {
 /// connection then belongs to it, see [`PeerPresence`](super::presence)).
 pub type BrokerRpcHandler =
     Rc<dyn Fn(Vec<u8>) -> Pin<Box<dyn Future<Output = (Vec<u8>, Option<NodeId>)>>>>;
+
+/// What the CONTROLLER listener does with a Kafka client's request (KIP-919:
+/// an admin client with `bootstrap.controllers`, e.g.
+/// `kafka-metadata-quorum --bootstrap-controller`): one request frame in
+/// (its size prefix stripped), the whole response frame out, or `None` to
+/// close the connection.
+pub type KafkaApiHandler = Rc<dyn Fn(Bytes) -> Pin<Box<dyn Future<Output = Option<Bytes>>>>>;
+
+/// Who answers what besides the Raft RPCs on the CONTROLLER listener
+/// (`None`: refused).
+#[derive(Clone, Default)]
+pub struct ListenerHandlers {
+    /// Brokers' requests ([`RaftRequest::Broker`](super::wire::RaftRequest::Broker)).
+    pub brokers: Option<BrokerRpcHandler>,
+    /// Kafka clients' requests.
+    pub kafka: Option<KafkaApiHandler>,
+}
 
 /// A broker's link to one controller's CONTROLLER listener: the same
 /// framing, one connection, one exchange at a time, each under a deadline.

@@ -4,7 +4,7 @@
 //! server side of the CONTROLLER listener.
 
 use super::log_store::{MetadataLogStore, METADATA_LOG_DIR_NAME};
-use super::network::{BrokerRpcHandler, ControllerNetwork};
+use super::network::{ControllerNetwork, ListenerHandlers};
 use super::presence::PeerPresence;
 use super::server::{serve, ReadDeadlines};
 use super::state_machine::MetadataStateMachine;
@@ -204,15 +204,15 @@ impl MetadataNode {
     /// initial membership (every voter proposes the same one, so whichever
     /// lands first is the one all hold).
     pub async fn start(config: &NodeConfig, listener: TcpListener) -> Result<Self, NodeError> {
-        Self::start_serving(config, listener, None).await
+        Self::start_serving(config, listener, ListenerHandlers::default()).await
     }
 
-    /// [`start`](Self::start), with brokers' requests on the same listener
-    /// handed to `brokers` (see [`BrokerRpcHandler`]).
+    /// [`start`](Self::start), with brokers' and Kafka clients' requests on
+    /// the same listener handed to `handlers` (see [`ListenerHandlers`]).
     pub async fn start_serving(
         config: &NodeConfig,
         listener: TcpListener,
-        brokers: Option<BrokerRpcHandler>,
+        handlers: ListenerHandlers,
     ) -> Result<Self, NodeError> {
         let dir = config.log_dir.join(METADATA_LOG_DIR_NAME);
         let storage = |e: std::io::Error| NodeError::Storage(format!("{}: {e}", dir.display()));
@@ -234,7 +234,7 @@ impl MetadataNode {
         glommio::spawn_local(serve(
             listener,
             raft.clone(),
-            brokers,
+            handlers,
             presence.clone(),
             stop.clone(),
             deadlines,

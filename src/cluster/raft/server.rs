@@ -7,7 +7,7 @@
 //! [`SNAPSHOT_RECEIVES_MAX`] at once).
 
 use super::log_file::Vote;
-use super::network::{read_body, BrokerRpcHandler, CallError};
+use super::network::{read_body, BrokerRpcHandler, CallError, KafkaApiHandler, ListenerHandlers};
 use super::presence::PeerPresence;
 use super::runtime::GlommioRuntime;
 use super::state_machine::Snapshot;
@@ -16,8 +16,11 @@ use super::wire::{
 };
 use super::{MetadataRaft, MetadataRaftTypes, NodeId};
 use crate::local::notify::LocalEvent;
+use crate::protocol::frame::decode_request_header;
+use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
+use kafka_protocol::messages::ApiKey;
 use openraft::type_config::alias::SnapshotMetaOf;
 use openraft::vote::RaftLeaderId;
 use openraft::AsyncRuntime;
@@ -32,6 +35,9 @@ pub const CONTROLLER_CONNECTIONS_MAX: usize = 64;
 /// Snapshots being received at once (each buffers up to
 /// [`SNAPSHOT_BYTES_MAX`]); a further transfer is refused until one ends.
 pub const SNAPSHOT_RECEIVES_MAX: usize = 2;
+/// Of those connections, how many Kafka clients (KIP-919's admin clients)
+/// may hold at once, so that they cannot take the peers' slots.
+pub const KAFKA_CLIENT_CONNECTIONS_MAX: usize = 16;
 
 /// How long the listener waits on a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +82,10 @@ struct ConnectionState {
     raft: MetadataRaft,
     /// Where brokers' requests go (`None`: refused).
     brokers: Option<BrokerRpcHandler>,
+    /// Where Kafka clients' requests go (`None`: refused).
+    kafka: Option<KafkaApiHandler>,
+    /// Connections serving Kafka clients now.
+    kafka_open: Rc<Cell<usize>>,
     receiving: Rc<Cell<usize>>,
     assembly: Option<Assembly>,
     /// Who holds which connections (see [`PeerPresence`]).
@@ -252,6 +262,7 @@ async fn serve_frames(
     state: &mut ConnectionState,
     deadlines: ReadDeadlines,
 ) -> Result<(), CallError> {
+    let mut first = true;
     loop {
         let body = match next_frame(stream, deadlines).await? {
             Next::Frame(body) => body,
@@ -260,26 +271,89 @@ async fn serve_frames(
         };
         let answer = match decode_body::<RaftRequest>(&body) {
             Ok(request) => state.handle(request).await,
-            Err(e) => RaftResponse::Failed(e.to_string()),
+            Err(e) => match state.kafka.clone().filter(|_| first) {
+                Some(kafka) if opens_kafka_connection(&body) => {
+                    return serve_kafka(stream, Bytes::from(body), kafka, state, deadlines).await;
+                }
+                _ => RaftResponse::Failed(e.to_string()),
+            },
         };
+        first = false;
         let frame = encode_frame(&answer).map_err(CallError::Wire)?;
         stream.write_all(&frame).await.map_err(CallError::Io)?;
         stream.flush().await.map_err(CallError::Io)?;
     }
 }
 
+/// Whether a connection's first frame, which is no Raft RPC, is a Kafka
+/// client's ApiVersions request: every Kafka client opens with one. A frame
+/// that decodes as a Raft RPC is one, whatever else it could be read as, so
+/// the peers' traffic is never taken for a client's.
+fn opens_kafka_connection(body: &[u8]) -> bool {
+    let api_versions = (ApiKey::ApiVersions as i16).to_be_bytes();
+    body.starts_with(&api_versions)
+        && decode_request_header(Bytes::copy_from_slice(body))
+            .is_ok_and(|frame| frame.api_key() == Some(ApiKey::ApiVersions))
+}
+
+/// Serves a Kafka client's connection (KIP-919) from its first request on,
+/// one request at a time, until it closes or idles out; at most
+/// [`KAFKA_CLIENT_CONNECTIONS_MAX`] at once.
+async fn serve_kafka(
+    stream: &mut TcpStream,
+    first: Bytes,
+    kafka: KafkaApiHandler,
+    state: &ConnectionState,
+    deadlines: ReadDeadlines,
+) -> Result<(), CallError> {
+    let open = state.kafka_open.clone();
+    if open.get() >= KAFKA_CLIENT_CONNECTIONS_MAX {
+        log::warn!(
+            "metadata quorum listener: {KAFKA_CLIENT_CONNECTIONS_MAX} Kafka client connections \
+             open, closing a new one"
+        );
+        return Ok(());
+    }
+    open.set(open.get() + 1);
+    let _slot = SlotGuard(open);
+    let mut request = first;
+    loop {
+        let Some(answer) = kafka(request).await else {
+            return Ok(());
+        };
+        stream.write_all(&answer).await.map_err(CallError::Io)?;
+        stream.flush().await.map_err(CallError::Io)?;
+        request = match next_frame(stream, deadlines).await? {
+            Next::Frame(body) => Bytes::from(body),
+            Next::Closed => return Ok(()),
+            Next::Idle => return Err(CallError::TimedOut(deadlines.idle)),
+        };
+    }
+}
+
+/// Gives a counted slot back when dropped.
+struct SlotGuard(Rc<Cell<usize>>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
 /// Accepts the peers' connections on the CONTROLLER `listener` and serves
 /// them until `stop` fires (which also closes every connection); brokers'
-/// requests go to `brokers`, and who holds connections to `presence`.
+/// and Kafka clients' requests go to `handlers`, and who holds connections
+/// to `presence`.
 pub async fn serve(
     listener: TcpListener,
     raft: MetadataRaft,
-    brokers: Option<BrokerRpcHandler>,
+    handlers: ListenerHandlers,
     presence: PeerPresence,
     stop: LocalEvent,
     deadlines: ReadDeadlines,
 ) {
     let open = Rc::new(Cell::new(0usize));
+    let kafka_open = Rc::new(Cell::new(0usize));
     let receiving = Rc::new(Cell::new(0usize));
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -304,7 +378,9 @@ pub async fn serve(
         open.set(open.get() + 1);
         let state = ConnectionState {
             raft: raft.clone(),
-            brokers: brokers.clone(),
+            brokers: handlers.brokers.clone(),
+            kafka: handlers.kafka.clone(),
+            kafka_open: kafka_open.clone(),
             receiving: receiving.clone(),
             assembly: None,
             presence: presence.clone(),
