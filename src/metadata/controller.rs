@@ -7,6 +7,7 @@ use super::alter_configs::{plan_alter, TopicConfigChange};
 use super::control_plane::ControlPlane;
 use super::replica_assignment::{check_added_assignments, check_manual_assignment};
 use super::store;
+use super::topic_deletion::{self, Asked, Verdict};
 use super::topic_table::{validate_topic_name, TopicMeta, TopicTable, TOPIC_PARTITIONS_MAX};
 use crate::config::{log_ignored_keys, validate_topic_config, validate_topic_configs, Config};
 use crate::protocol::error_code;
@@ -56,16 +57,16 @@ pub enum ControllerRequest {
         /// Auto-creation: existing topics are fine.
         if_missing: bool,
     },
-    /// DeleteTopics: one outcome per name, then one per id.
+    /// DeleteTopics: one outcome per name, then one per id, by Kafka's
+    /// rules ([`super::topic_deletion`]): a name or an id given twice, or a
+    /// topic given by name and by id, is not deleted.
     DeleteTopics {
-        /// Topic names.
+        /// Topic names, repeats included.
         names: Vec<String>,
-        /// Topic ids, for a cluster's controller to resolve: a broker
-        /// forwards every id as asked, as Kafka's brokers do, since its own
-        /// table may lag (a topic created, or deleted and created again
-        /// under the same name, that it has not applied yet). A single
-        /// node's table is its controller's, so its handler resolves ids
-        /// itself and sends none; an id here is UNKNOWN_TOPIC_ID there.
+        /// Topic ids, repeats included, for the controller to resolve: a
+        /// broker forwards every id as asked, as Kafka's brokers do, since
+        /// its own table may lag (a topic created, or deleted and created
+        /// again under the same name, that it has not applied yet).
         ids: Vec<Uuid>,
     },
     /// CreatePartitions: raise partition counts.
@@ -142,8 +143,7 @@ where
             (next, outcomes, validate_only)
         }
         ControllerRequest::DeleteTopics { names, ids } => {
-            let (next, mut outcomes) = plan_delete(&current, &names);
-            outcomes.extend(ids.iter().map(|_| unknown_id_outcome()));
+            let (next, outcomes) = plan_delete(&current, &names, &ids);
             (next, outcomes, false)
         }
         ControllerRequest::CreatePartitions {
@@ -338,28 +338,43 @@ fn topic_meta(topic: &NewTopic, partitions: i32) -> Result<TopicMeta, (i16, Stri
     })
 }
 
-/// A topic id no table has: no name to give.
-fn unknown_id_outcome() -> TopicOutcome {
-    outcome("", error_code::UNKNOWN_TOPIC_ID, None)
-}
-
-fn plan_delete(current: &TopicTable, names: &[String]) -> (TopicTable, Vec<TopicOutcome>) {
-    let mut next = current.clone();
-    let outcomes = names
+/// DeleteTopics of `names` then `ids` by Kafka's rules ([`topic_deletion`]):
+/// one outcome per name, then one per id, each named as the table knows it
+/// (an unknown id's outcome has no name).
+fn plan_delete(
+    current: &TopicTable,
+    names: &[String],
+    ids: &[Uuid],
+) -> (TopicTable, Vec<TopicOutcome>) {
+    let asked: Vec<Asked<'_>> = names
         .iter()
-        .map(|name| {
-            if next.get(name).is_none() {
-                return outcome(
-                    name,
-                    error_code::UNKNOWN_TOPIC_OR_PARTITION,
-                    Some("This server does not host this topic-partition.".into()),
-                );
+        .map(|name| Asked::Name(name))
+        .chain(ids.iter().map(|id| Asked::Id(*id)))
+        .collect();
+    let id_of_name = |name: &str| current.get(name).map(|meta| meta.id);
+    let verdicts = topic_deletion::judge(&asked, id_of_name, |id| current.get_by_id(&id).is_some());
+    let mut next = current.clone();
+    let outcomes = asked
+        .iter()
+        .zip(verdicts)
+        .map(|(topic, verdict)| {
+            let name = match topic {
+                Asked::Name(name) => *name,
+                Asked::Id(id) => current.get_by_id(id).map_or("", |meta| meta.name.as_str()),
+            };
+            if let Verdict::Delete(_) = verdict {
+                next = next.without_topic(name);
             }
-            next = next.without_topic(name);
-            outcome(name, error_code::NONE, None)
+            outcome(name, verdict.error_code(), unknown_name_message(verdict))
         })
         .collect();
     (next, outcomes)
+}
+
+/// A single node's message for a name no topic has.
+fn unknown_name_message(verdict: Verdict) -> Option<String> {
+    (verdict == Verdict::UnknownName)
+        .then(|| "This server does not host this topic-partition.".to_string())
 }
 
 fn plan_partitions(

@@ -11,6 +11,7 @@ pub mod controller;
 pub mod producer_ids;
 pub mod replica_assignment;
 pub mod store;
+pub mod topic_deletion;
 pub mod topic_policy;
 pub mod topic_table;
 

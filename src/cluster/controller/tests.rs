@@ -569,3 +569,30 @@ fn delete_topic_enable_false_refuses_every_topic_and_keeps_them() {
     assert_eq!(results.len(), 2);
     assert!(h.image().topic_by_name("kept").is_some());
 }
+
+#[test]
+fn delete_topics_refuses_repeats_and_a_topic_by_name_and_id_and_deletes_the_rest() {
+    let mut h = Harness::new(config());
+    h.start_brokers([1]);
+    let kept = h.create_topic("kept", 1, 1).unwrap();
+    let gone = h.create_topic("gone", 1, 1).unwrap();
+    let twice = h.create_topic("twice", 1, 1).unwrap();
+    let delete = DeleteTopicsRequest {
+        topics: vec![
+            TopicRef::Id(kept),
+            TopicRef::Name("kept".into()),
+            TopicRef::Name("twice".into()),
+            TopicRef::Id(gone),
+            TopicRef::Name("twice".into()),
+        ],
+    };
+    let Reply::DeleteTopics(results) = h.call(Request::DeleteTopics(delete)) else {
+        panic!()
+    };
+    let codes: Vec<_> = results.iter().map(|(_, r)| r.as_ref().err()).collect();
+    let invalid = Some(&ResponseError::InvalidRequest);
+    assert_eq!(codes, [invalid, invalid, invalid, None, invalid]);
+    assert!(h.image().topic(kept).is_some());
+    assert!(h.image().topic(twice).is_some());
+    assert!(h.image().topic(gone).is_none());
+}

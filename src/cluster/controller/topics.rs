@@ -13,6 +13,7 @@ use crate::config::validate_topic_config;
 use crate::metadata::replica_assignment::{
     check_added_assignments, check_manual_assignment, AssignmentError,
 };
+use crate::metadata::topic_deletion::{self, Asked, Verdict};
 use crate::metadata::topic_table::validate_topic_name;
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -306,24 +307,16 @@ impl Controller {
             let results = request.topics.iter().map(refused);
             return Reply::DeleteTopics(results.collect());
         }
-        let mut seen = BTreeSet::new();
+        // Kafka's rules: a name or an id given twice, or a topic given by
+        // name and by id, is refused and stays.
+        let asked: Vec<Asked<'_>> = request.topics.iter().map(asked_of).collect();
+        let id_of_name = |name: &str| self.image.topic_by_name(name).map(|t| t.topic_id);
+        let verdicts =
+            topic_deletion::judge(&asked, id_of_name, |id| self.image.topic(id).is_some());
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(request.topics.len());
-        for topic in &request.topics {
-            let found = match topic {
-                TopicRef::Name(name) => self
-                    .image
-                    .topic_by_name(name)
-                    .ok_or(ResponseError::UnknownTopicOrPartition),
-                TopicRef::Id(id) => self.image.topic(*id).ok_or(ResponseError::UnknownTopicId),
-            };
-            let result = found.and_then(|t| match seen.insert(t.topic_id) {
-                true => Ok(DeletedTopic {
-                    topic_id: t.topic_id,
-                    name: t.name.clone(),
-                }),
-                false => Err(ResponseError::InvalidRequest),
-            });
+        for (topic, verdict) in request.topics.iter().zip(verdicts) {
+            let result = self.deletion(verdict);
             if let Ok(deleted) = &result {
                 let topic_id = deleted.topic_id;
                 records.push(MetadataRecord::RemoveTopic(RemoveTopicRecord { topic_id }));
@@ -332,6 +325,28 @@ impl Controller {
         }
         self.propose(records, out);
         Reply::DeleteTopics(results)
+    }
+
+    /// The result of one topic of a DeleteTopics judged `verdict`.
+    fn deletion(&self, verdict: Verdict) -> Result<DeletedTopic, ResponseError> {
+        match verdict {
+            Verdict::Delete(topic_id) => {
+                let name = self.image.topic(topic_id).map(|t| t.name.clone());
+                let name = name.ok_or(ResponseError::UnknownTopicId)?;
+                Ok(DeletedTopic { topic_id, name })
+            }
+            Verdict::UnknownName => Err(ResponseError::UnknownTopicOrPartition),
+            Verdict::UnknownId => Err(ResponseError::UnknownTopicId),
+            Verdict::Duplicate | Verdict::AskedByNameAndId(_) => Err(ResponseError::InvalidRequest),
+        }
+    }
+}
+
+/// A topic of a DeleteTopics, as [`topic_deletion::judge`] reads it.
+fn asked_of(topic: &TopicRef) -> Asked<'_> {
+    match topic {
+        TopicRef::Name(name) => Asked::Name(name),
+        TopicRef::Id(id) => Asked::Id(*id),
     }
 }
 

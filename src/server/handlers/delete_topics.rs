@@ -5,6 +5,13 @@
 //! topic created, or deleted and created again under the same name, not
 //! applied here yet).
 //!
+//! Rows are checked as Kafka 4.4's controller checks them
+//! (`ControllerApis.deleteTopics`): a row with neither a name nor an id, or
+//! with both, is refused as it is; a name or an id asked twice, or a topic
+//! asked by name and by id, is refused by the controller, which deletes
+//! none of them ([`crate::metadata::topic_deletion`]); the answer has one
+//! row per name or id refused, not one per repeat.
+//!
 //! A single node keeps its offsets partitions in local files, not as a
 //! topic of the table, yet Kafka accepts a DeleteTopics of
 //! `__consumer_offsets` (its KRaft controller refuses no internal topic) and
@@ -20,17 +27,43 @@ use crate::metadata::topic_table::TopicTable;
 use crate::protocol::piece::Piece;
 use crate::shard::calls::{controller, group};
 use crate::shard::ShardContext;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use uuid::Uuid;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
 
+/// Kafka 4.4's message for a name no topic has
+/// (`Errors.UNKNOWN_TOPIC_OR_PARTITION`'s).
+const UNKNOWN_TOPIC_MESSAGE: &str = "This server does not host this topic-partition.";
 /// Kafka 4.4's message for an id no topic has (`Errors.UNKNOWN_TOPIC_ID`'s).
 const UNKNOWN_TOPIC_ID_MESSAGE: &str = "This server does not host this topic ID.";
+/// Kafka 4.4's messages for the rows its controller refuses as they are
+/// (`ControllerApis.deleteTopics`), each INVALID_REQUEST.
+const NEITHER_MESSAGE: &str = "Neither topic name nor id were specified.";
+const BOTH_MESSAGE: &str = "You may not specify both topic name and topic id.";
+const DUPLICATE_NAME_MESSAGE: &str = "Duplicate topic name.";
+const DUPLICATE_ID_MESSAGE: &str = "Duplicate topic id.";
+const NAME_OF_ASKED_ID_MESSAGE: &str =
+    "The provided topic name maps to an ID that was already supplied.";
+
+/// One topic of the request, as it was asked.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Row {
+    /// A v6+ row with a null name and the zero id.
+    Neither,
+    /// A v6+ row with a name and a non-zero id.
+    Both(String, Uuid),
+    /// By name.
+    Name(String),
+    /// By id (v6+).
+    Id(Uuid),
+}
 
 /// Answers a DeleteTopics request.
 pub async fn handle(
@@ -43,24 +76,14 @@ pub async fn handle(
     if !ctx.cluster.enabled && !ctx.config.delete_topic_enable {
         return respond(meta, &deletion_disabled(meta.version, &request));
     }
-    // Kafka's brokers forward ids and its controller resolves them: this
-    // broker's table may not have applied the topic an id names yet, or may
-    // still give its name to an older topic. A single node's table is its
-    // controller's: it resolves ids itself, and one unknown here is unknown
-    // (UNKNOWN_TOPIC_ID below).
-    let resolve_ids = !ctx.cluster.enabled;
-    let asked = asked_topics(&ctx.topic_table(), meta.version, &request, resolve_ids);
-    let names: Vec<String> = asked.iter().filter_map(|(n, _)| n.clone()).collect();
-    let ids: Vec<Uuid> = match resolve_ids {
-        false => asked
-            .iter()
-            .filter(|(name, _)| name.is_none())
-            .map(|(_, id)| *id)
-            .collect(),
-        true => Vec::new(),
-    };
+    let rows = asked_rows(meta.version, &request);
+    let before = ctx.topic_table();
+    // Every id goes to the controller as asked, as Kafka's brokers forward
+    // them: a cluster broker's table may not have applied the topic an id
+    // names yet, or may still give its name to an older topic.
+    let names: Vec<String> = rows.iter().filter_map(name_of).collect();
+    let ids: Vec<Uuid> = rows.iter().filter_map(id_of).collect();
     let names_asked = names.len();
-    let offsets_topic_named = names.iter().any(|name| name == OFFSETS_TOPIC);
     let change = ControllerRequest::DeleteTopics { names, ids };
     let answer = controller::request(ctx, change).await;
     // A cluster controller's `delete.topic.enable=false` refuses the whole
@@ -72,78 +95,154 @@ pub async fn handle(
     if refused_by_controller {
         return respond(meta, &deletion_disabled(meta.version, &request));
     }
-    let offsets_dropped = match offsets_topic_named && !ctx.cluster.enabled {
-        true => Some(drop_offsets_topic(ctx).await),
-        false => None,
-    };
-    // One outcome per name, then one per id forwarded.
     let mut by_name = answer.outcomes;
-    let mut by_id = by_name
-        .split_off(names_asked.min(by_name.len()))
-        .into_iter();
-    let mut by_name = by_name.into_iter();
-    let results = asked
-        .into_iter()
-        .map(|(name, id)| {
-            let id = if meta.version >= 6 { id } else { Uuid::nil() };
-            match name {
-                // A single node answers an id its table lacks itself.
-                None => match by_id.next() {
-                    Some(outcome) => resolved_by_controller(meta.version, id, outcome),
-                    None => resolved_by_controller(meta.version, id, unknown_id()),
-                },
-                Some(name) => {
-                    let mut outcome = by_name.next();
-                    if let (Some(dropped), Some(o)) = (&offsets_dropped, outcome.as_mut()) {
-                        if name == OFFSETS_TOPIC {
-                            single_node_offsets_outcome(dropped, &mut o.error_code, &mut o.message);
-                        }
-                    }
-                    named_result(meta.version, id, name, outcome)
-                }
-            }
-        })
-        .collect();
+    let by_id = by_name.split_off(names_asked.min(by_name.len()));
+    if !ctx.cluster.enabled {
+        drop_offsets_topic_if_deleted(ctx, &rows, &mut by_name).await;
+    }
+    let tables = [before.as_ref(), answer.table.as_ref()];
+    let results = answer_rows(meta.version, rows, by_name, by_id, &tables);
     respond(
         meta,
         &DeleteTopicsResponse::default().with_responses(results),
     )
 }
 
-/// Each topic of the request: (its name, if asked by name or, when
-/// `resolve_ids`, found here for its id; its id as Kafka answers it: looked
-/// up for a name, as asked for an id; nil for an unknown name or below v6).
-fn asked_topics(
-    table: &TopicTable,
-    version: i16,
-    request: &DeleteTopicsRequest,
-    resolve_ids: bool,
-) -> Vec<(Option<String>, Uuid)> {
+/// Each topic of the request as it was asked: from v6 the `topics` array,
+/// before it `topic_names`.
+fn asked_rows(version: i16, request: &DeleteTopicsRequest) -> Vec<Row> {
     if version < 6 {
-        return request
-            .topic_names
-            .iter()
-            .map(|n| (Some(n.0.as_str().to_string()), Uuid::nil()))
-            .collect();
+        let name = |n: &TopicName| Row::Name(n.0.as_str().to_string());
+        return request.topic_names.iter().map(name).collect();
     }
-    request
-        .topics
-        .iter()
-        .map(|t| match &t.name {
-            Some(name) => {
-                let id = table.get(name.0.as_str()).map_or(Uuid::nil(), |m| m.id);
-                (Some(name.0.as_str().to_string()), id)
+    let row = |t: &DeleteTopicState| match (&t.name, t.topic_id.is_nil()) {
+        (None, true) => Row::Neither,
+        (None, false) => Row::Id(t.topic_id),
+        (Some(name), true) => Row::Name(name.0.as_str().to_string()),
+        (Some(name), false) => Row::Both(name.0.as_str().to_string(), t.topic_id),
+    };
+    request.topics.iter().map(row).collect()
+}
+
+fn name_of(row: &Row) -> Option<String> {
+    match row {
+        Row::Name(name) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+fn id_of(row: &Row) -> Option<Uuid> {
+    match row {
+        Row::Id(id) => Some(*id),
+        _ => None,
+    }
+}
+
+/// The rows of the answer, in request order, as Kafka 4.4 answers them
+/// (its order is shuffled; the rows are the same): a name or an id asked
+/// more than once gets one row, and an id whose topic was also asked by
+/// name none (the name's row says why neither was deleted). `by_name` and
+/// `by_id` are the controller's outcomes; `tables` (before the request,
+/// after it) give a name's id.
+fn answer_rows(
+    version: i16,
+    rows: Vec<Row>,
+    by_name: Vec<TopicOutcome>,
+    by_id: Vec<TopicOutcome>,
+    tables: &[&TopicTable],
+) -> Vec<DeletableTopicResult> {
+    let repeated = repeated_rows(&rows);
+    let mut answered = BTreeSet::new();
+    let mut by_name = by_name.into_iter();
+    let mut by_id = by_id.into_iter();
+    let mut results = Vec::with_capacity(rows.len());
+    for row in rows {
+        // An outcome per name and per id, repeats included: taken in step.
+        let outcome = match &row {
+            Row::Name(_) => by_name.next(),
+            Row::Id(_) => by_id.next(),
+            Row::Neither | Row::Both(..) => None,
+        };
+        if repeated.contains(&row) {
+            if !answered.contains(&row) {
+                results.push(duplicate_result(version, &row));
+                answered.insert(row);
             }
-            None => {
-                let found = resolve_ids.then(|| table.get_by_id(&t.topic_id)).flatten();
-                (found.map(|m| m.name.clone()), t.topic_id)
+            continue;
+        }
+        let result = match row {
+            Row::Neither => invalid(version, None, Uuid::nil(), NEITHER_MESSAGE),
+            Row::Both(name, id) => invalid(version, Some(name), id, BOTH_MESSAGE),
+            Row::Name(name) => {
+                let id = id_of_name(version, &name, tables);
+                named_result(version, id, name, outcome)
             }
-        })
+            Row::Id(id) => match outcome {
+                // Its topic was asked by name too: the name's row answers.
+                Some(o) if o.error_code == error_code::INVALID_REQUEST => continue,
+                Some(o) => resolved_by_controller(version, id, o),
+                None => resolved_by_controller(version, id, unknown_id()),
+            },
+        };
+        results.push(result);
+    }
+    results
+}
+
+/// The rows asked more than once the same way (names and ids alone).
+fn repeated_rows(rows: &[Row]) -> BTreeSet<Row> {
+    let mut seen = BTreeSet::new();
+    rows.iter()
+        .filter(|r| matches!(r, Row::Name(_) | Row::Id(_)))
+        .filter(|r| !seen.insert(*r))
+        .cloned()
         .collect()
 }
 
+/// The one row Kafka answers for a name, or an id, asked more than once:
+/// the name with the zero id, or the id with a null name.
+fn duplicate_result(version: i16, row: &Row) -> DeletableTopicResult {
+    match row {
+        Row::Id(id) => invalid(version, None, *id, DUPLICATE_ID_MESSAGE),
+        Row::Name(name) => invalid(
+            version,
+            Some(name.clone()),
+            Uuid::nil(),
+            DUPLICATE_NAME_MESSAGE,
+        ),
+        // Never repeated: only names and ids are counted.
+        Row::Neither | Row::Both(..) => invalid(version, None, Uuid::nil(), NEITHER_MESSAGE),
+    }
+}
+
+/// An INVALID_REQUEST row, its message from v5.
+fn invalid(version: i16, name: Option<String>, id: Uuid, message: &str) -> DeletableTopicResult {
+    let result = DeletableTopicResult::default()
+        .with_name(name.map(|n| TopicName(StrBytes::from_string(n))))
+        .with_topic_id(id)
+        .with_error_code(error_code::INVALID_REQUEST);
+    with_message(version, result, Some(message.to_string()))
+}
+
+/// The id Kafka answers for a topic asked by name (from v6): the topic's,
+/// from the table before the request (a deleted topic is gone after it),
+/// else after it (a broker that had not applied the topic yet). Nil for
+/// an unknown name.
+fn id_of_name(version: i16, name: &str, tables: &[&TopicTable]) -> Uuid {
+    let found = tables
+        .iter()
+        .find_map(|table| table.get(name).map(|m| m.id));
+    match version {
+        6.. => found.unwrap_or(Uuid::nil()),
+        _ => Uuid::nil(),
+    }
+}
+
 /// A topic asked by name: the controller's outcome (KAFKA_STORAGE_ERROR if
-/// it gave none), its message from v5.
+/// it gave none), its message from v5: a cluster's controller sends codes
+/// alone, so Kafka's message for each is filled in here. A name the
+/// controller refused (INVALID_REQUEST, asked once) maps to an id also
+/// asked.
 fn named_result(
     version: i16,
     id: Uuid,
@@ -153,14 +252,29 @@ fn named_result(
     let code = outcome
         .as_ref()
         .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
+    let message = outcome.and_then(|o| o.message);
+    let message = match code {
+        error_code::INVALID_REQUEST => message.or_else(|| Some(NAME_OF_ASKED_ID_MESSAGE.into())),
+        error_code::UNKNOWN_TOPIC_OR_PARTITION => {
+            message.or_else(|| Some(UNKNOWN_TOPIC_MESSAGE.into()))
+        }
+        _ => message,
+    };
     let result = DeletableTopicResult::default()
         .with_topic_id(id)
         .with_name(Some(TopicName(StrBytes::from_string(name))))
         .with_error_code(code);
+    with_message(version, result, message)
+}
+
+/// `result` with `message` from v5, which has the field.
+fn with_message(
+    version: i16,
+    result: DeletableTopicResult,
+    message: Option<String>,
+) -> DeletableTopicResult {
     match version {
-        5.. => {
-            result.with_error_message(outcome.and_then(|o| o.message).map(StrBytes::from_string))
-        }
+        5.. => result.with_error_message(message.map(StrBytes::from_string)),
         _ => result,
     }
 }
@@ -174,11 +288,11 @@ fn unknown_id() -> TopicOutcome {
     }
 }
 
-/// A topic asked by an id this broker does not know, as the controller
-/// answered it: with the topic's name when it found one (Kafka's
-/// `ControllerApis.deleteTopics` answers a resolved id its name), a null
-/// name when it did not (the response's default is an empty name, which
-/// Kafka never sends), and Kafka's message for UNKNOWN_TOPIC_ID.
+/// A topic asked by id, as the controller answered it: with the topic's
+/// name when it found one (Kafka's `ControllerApis.deleteTopics` answers a
+/// resolved id its name), a null name when it did not (the response's
+/// default is an empty name, which Kafka never sends), and Kafka's message
+/// for UNKNOWN_TOPIC_ID.
 fn resolved_by_controller(version: i16, id: Uuid, outcome: TopicOutcome) -> DeletableTopicResult {
     let name = (!outcome.name.is_empty()).then(|| TopicName(StrBytes::from_string(outcome.name)));
     let message = match outcome.error_code {
@@ -191,10 +305,7 @@ fn resolved_by_controller(version: i16, id: Uuid, outcome: TopicOutcome) -> Dele
         .with_topic_id(id)
         .with_name(name)
         .with_error_code(outcome.error_code);
-    match version {
-        5.. => result.with_error_message(message.map(StrBytes::from_string)),
-        _ => result,
-    }
+    with_message(version, result, message)
 }
 
 /// `delete.topic.enable=false`: the whole request is refused, as Kafka
@@ -227,6 +338,31 @@ fn deletion_disabled(version: i16, request: &DeleteTopicsRequest) -> DeleteTopic
             .collect(),
     };
     DeleteTopicsResponse::default().with_responses(results)
+}
+
+/// A single node's DeleteTopics of the offsets topic, when the controller
+/// did not refuse it (it was asked once, by name): deletes every group and
+/// committed offset, and sets the topic's outcome in `by_name` (one per
+/// name row, in order) from the controller's and the drop's.
+async fn drop_offsets_topic_if_deleted(
+    ctx: &Rc<ShardContext>,
+    rows: &[Row],
+    by_name: &mut [TopicOutcome],
+) {
+    let mut names = rows.iter().filter_map(name_of);
+    let Some(at) = names.position(|name| name == OFFSETS_TOPIC) else {
+        return;
+    };
+    let Some(outcome) = by_name.get_mut(at) else {
+        return;
+    };
+    // A refusal (the name asked twice) deletes nothing, as for any topic.
+    let deletable = [error_code::NONE, error_code::UNKNOWN_TOPIC_OR_PARTITION];
+    if !deletable.contains(&outcome.error_code) {
+        return;
+    }
+    let dropped = drop_offsets_topic(ctx).await;
+    single_node_offsets_outcome(&dropped, &mut outcome.error_code, &mut outcome.message);
 }
 
 /// Deletes every group and committed offset of a single node, on every
