@@ -1,6 +1,6 @@
 //! Topic administration: create (good and bad), metadata, configs, partitions, delete.
 
-use super::{await_topic, await_topic_gone, name, step, step_at, text, topic, version};
+use super::{await_topic, await_topic_gone, name, step, step_at, text, topic, topic_id, version};
 use crate::run::{Payload, Runner, MAIN_CONNECTION};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -20,6 +20,8 @@ const CONFIG_SET: i8 = 0;
 const TIMEOUT_MS: i32 = 30_000;
 /// An old Metadata version that Kafka 4 still serves (v0-v3 were removed by KIP-896).
 const METADATA_OLD_VERSION: i16 = 4;
+/// The first DeleteTopics version with topic ids (`topics` rows instead of `topic_names`).
+const DELETE_TOPICS_BY_ID_VERSION: i16 = 6;
 /// An API key no Kafka version defines.
 const UNKNOWN_API_KEY: i16 = 999;
 /// A version no API reaches.
@@ -41,6 +43,7 @@ pub fn run(runner: &mut Runner) -> Result<(), String> {
     bad_creates(runner);
     configs(runner)?;
     partitions_and_delete(runner)?;
+    delete_rules(runner)?;
     unsupported(runner);
     Ok(())
 }
@@ -433,6 +436,111 @@ fn partitions_and_delete(runner: &mut Runner) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// A DeleteTopics v6 row: its name (`None`: null), and the topic whose id it carries (`None`:
+/// the zero id).
+type DeleteRow = (Option<String>, Option<String>);
+
+/// DeleteTopics v6 of `rows`: the ids differ between the brokers, so each broker's request
+/// carries the ids that broker gave the topics.
+fn delete_rows(
+    rows: Vec<DeleteRow>,
+) -> impl Fn(&crate::run::Target, i16) -> Result<DeleteTopicsRequest, String> {
+    move |target, _| {
+        let mut states = Vec::with_capacity(rows.len());
+        for (name, id_of) in &rows {
+            let id = match id_of {
+                Some(of) => topic_id(target, of)?,
+                None => uuid::Uuid::nil(),
+            };
+            states.push(
+                DeleteTopicState::default()
+                    .with_name(name.as_deref().map(topic))
+                    .with_topic_id(id),
+            );
+        }
+        Ok(DeleteTopicsRequest::default()
+            .with_timeout_ms(TIMEOUT_MS)
+            .with_topics(states))
+    }
+}
+
+/// DeleteTopics v6 rows that Kafka's controller refuses (`ControllerApis.deleteTopics`):
+/// neither a name nor an id, both, a name or an id twice, a topic by name and by id. Each
+/// refused topic stays, and one row answers each name or id, not each repeat. No step has two
+/// rows of one name (or two of a null name): Kafka shuffles its rows, and rows of one label
+/// are compared in order.
+fn delete_rules(runner: &mut Runner) -> Result<(), String> {
+    let seq = "deleterules";
+    runner.begin(seq);
+    let t = name(runner, seq, "t");
+    let u = name(runner, seq, "u");
+    step(runner, "create t", ApiKey::CreateTopics, |_, _| {
+        Ok(create(&t, 1, 1, &[]))
+    });
+    await_topic(runner, &t, Some(1))?;
+    step(runner, "create u", ApiKey::CreateTopics, |_, _| {
+        Ok(create(&u, 1, 1, &[]))
+    });
+    await_topic(runner, &u, Some(1))?;
+    let by_name: DeleteRow = (Some(t.clone()), None);
+    let by_id: DeleteRow = (None, Some(t.clone()));
+    let refusals: [(&str, Vec<DeleteRow>); 6] = [
+        (
+            "delete neither a name nor an id: INVALID_REQUEST",
+            vec![(None, None)],
+        ),
+        (
+            "delete a name and its id in one row: INVALID_REQUEST",
+            vec![(Some(t.clone()), Some(t.clone()))],
+        ),
+        (
+            "delete by name, then by id: INVALID_REQUEST on the name alone, kept",
+            vec![by_name.clone(), by_id.clone()],
+        ),
+        (
+            "delete by id, then by name: INVALID_REQUEST on the name alone, kept",
+            vec![by_id.clone(), by_name.clone()],
+        ),
+        (
+            "delete a name twice: one INVALID_REQUEST, kept",
+            vec![by_name.clone(), by_name.clone()],
+        ),
+        (
+            "delete an id twice, its name and another topic: the other alone deleted",
+            vec![
+                by_id.clone(),
+                by_name,
+                by_id.clone(),
+                (Some(u.clone()), None),
+            ],
+        ),
+    ];
+    for (step_name, rows) in refusals {
+        step_at(
+            runner,
+            step_name,
+            ApiKey::DeleteTopics,
+            DELETE_TOPICS_BY_ID_VERSION,
+            delete_rows(rows),
+        );
+    }
+    await_topic_gone(runner, &u)?;
+    step(
+        runner,
+        "metadata: the refused topic stays",
+        ApiKey::Metadata,
+        |_, _| Ok(metadata(&[&t])),
+    );
+    step_at(
+        runner,
+        "delete the refused topic by id",
+        ApiKey::DeleteTopics,
+        DELETE_TOPICS_BY_ID_VERSION,
+        delete_rows(vec![by_id]),
+    );
+    await_topic_gone(runner, &t)
 }
 
 /// A raw request header (v1: key, version, correlation id, client id) and an empty body.
