@@ -402,3 +402,57 @@ pub async fn serve(
         .detach();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    /// A Kafka ApiVersions request frame body (no size prefix).
+    fn api_versions(version: i16, correlation_id: i32, client_id: Option<&'static str>) -> Vec<u8> {
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::ApiVersions as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(client_id.map(StrBytes::from_static_str));
+        let body = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("apache-kafka-java"))
+            .with_client_software_version(StrBytes::from_static_str("4.4.0"));
+        let mut frame = bytes::BytesMut::new();
+        let header_version = ApiKey::ApiVersions.request_header_version(version);
+        header.encode(&mut frame, header_version).unwrap();
+        body.encode(&mut frame, version).unwrap();
+        frame.to_vec()
+    }
+
+    #[test]
+    fn a_kafka_clients_first_request_is_not_read_as_a_raft_rpc() {
+        // v0/v1 with a small correlation id read as an AppendEntries from
+        // node 0 in term 18 while trailing bytes were ignored. Exactly one
+        // message now: only a v0/v1 request with an empty (not null) client
+        // id is still short enough to be one (10 bytes), and is served as
+        // Raft; clients name themselves.
+        for version in 0..=4 {
+            for correlation_id in (0..=300).chain([i32::MAX]) {
+                for client_id in [None, Some("adminclient-1"), Some("rdkafka")] {
+                    let body = api_versions(version, correlation_id, client_id);
+                    assert!(
+                        decode_body::<RaftRequest>(&body).is_err(),
+                        "v{version} correlation {correlation_id} {client_id:?}"
+                    );
+                    assert!(opens_kafka_connection(&body));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_raft_frame_is_not_a_kafka_clients() {
+        let body = encode_frame(&RaftRequest::Broker(vec![0, 18, 0, 4]))
+            .unwrap()
+            .split_off(FRAME_HEADER_BYTES);
+        assert!(decode_body::<RaftRequest>(&body).is_ok());
+        assert!(!opens_kafka_connection(&body));
+    }
+}

@@ -123,9 +123,18 @@ pub fn body_len(header: [u8; FRAME_HEADER_BYTES]) -> Result<usize, WireError> {
     Ok(len)
 }
 
-/// Decodes a frame body.
+/// Decodes a frame body, which must be exactly one message: postcard
+/// alone ignores trailing bytes, and a Kafka client's first request on the
+/// CONTROLLER listener (ApiVersions v0/v1) would then read as a Raft RPC.
 pub fn decode_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, WireError> {
-    postcard::from_bytes(body).map_err(|e| WireError::Malformed(e.to_string()))
+    let malformed = |e: postcard::Error| WireError::Malformed(e.to_string());
+    match postcard::take_from_bytes(body).map_err(malformed)? {
+        (message, []) => Ok(message),
+        (_, rest) => Err(WireError::Malformed(format!(
+            "{} bytes past the message",
+            rest.len()
+        ))),
+    }
 }
 
 #[cfg(test)]
