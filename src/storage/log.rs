@@ -18,7 +18,7 @@ use super::flusher::FlushQueue;
 use super::index::IndexedBatch;
 use super::notify::{AppendListener, AppendListeners, Completion, DurableWait};
 use super::preallocation::Preallocation;
-use super::recent_budget::RecentBudget;
+use super::recent_budget::{CountedReads, RecentBudget};
 use super::recent_copy::recent_parts;
 use super::recovery::LoadedLog;
 use super::recovery_point::RecoveryPointState;
@@ -283,9 +283,8 @@ pub struct PartitionLog {
     /// A bound on this log's recent batches below its budget (a follower's:
     /// [`PartitionLog::set_recent_bytes_cap`]); `usize::MAX` for none.
     pub(super) recent_cap_bytes: Cell<usize>,
-    /// Where the last reader's read that went to the disk started (segment
-    /// base, position), so one read grows the room once (`recent_budget.rs`).
-    pub(super) last_disk_read: Cell<Option<(i64, u64)>>,
+    /// Reads from the disk that grew the room (`recent_budget.rs`).
+    pub(super) counted_disk_reads: CountedReads,
     /// This log's unwritten bytes as last counted in the shard's sum.
     pub(super) unwritten_counted: Cell<u64>,
     /// The topic id its directory's `partition.metadata` must name and does
@@ -389,7 +388,7 @@ impl PartitionLog {
             recently_used: Cell::new(true),
             last_used_at: Cell::new(std::time::Instant::now()),
             recent_cap_bytes: Cell::new(usize::MAX),
-            last_disk_read: Cell::new(None),
+            counted_disk_reads: CountedReads::default(),
             unwritten_counted: Cell::new(0),
             unflushed_topic_id: Cell::new(None),
             base_fill_running: Cell::new(false),

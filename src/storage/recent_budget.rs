@@ -349,9 +349,12 @@ impl PartitionLog {
     pub(super) fn note_read_from_disk(&self, read: ReadFromDisk) {
         // A long poll re-reads the same position on every pass (and a read
         // waiting for a descriptor retries it): one read, counted once, or
-        // a step-bound read would grow the room by a step per pass.
-        let at = (read.segment_base, read.position);
-        if self.last_disk_read.replace(Some(at)) == Some(at) {
+        // a step-bound read would grow the room by a step per pass; several
+        // readers' long polls may take turns.
+        if !self
+            .counted_disk_reads
+            .first_time(read.segment_base, read.position)
+        {
             return;
         }
         let missed = missed_bytes(&self.state.borrow(), &read);
@@ -440,6 +443,33 @@ impl PartitionLog {
     }
 }
 
+/// Reads from the disk remembered so as to count each once.
+const COUNTED_READS_REMEMBERED: usize = 8;
+
+/// The positions (segment base, position) of a log's last
+/// [`COUNTED_READS_REMEMBERED`] reads that grew the room.
+#[derive(Default)]
+pub(super) struct CountedReads {
+    positions: Cell<[Option<(i64, u64)>; COUNTED_READS_REMEMBERED]>,
+    next: Cell<usize>,
+}
+
+impl CountedReads {
+    /// Whether a read at (`segment_base`, `position`) is new; remembers it.
+    fn first_time(&self, segment_base: i64, position: u64) -> bool {
+        let at = Some((segment_base, position));
+        let mut positions = self.positions.get();
+        if positions.contains(&at) {
+            return false;
+        }
+        let slot = self.next.get();
+        positions[slot] = at;
+        self.positions.set(positions);
+        self.next.set((slot + 1) % COUNTED_READS_REMEMBERED);
+        true
+    }
+}
+
 /// Bytes on disk from where `read` starts to this log's oldest batch in
 /// memory (to the log's end when none is): what a larger room would have
 /// held. They span the rest of the read's segment, every segment after it
@@ -454,6 +484,9 @@ fn missed_bytes(state: &LogState, read: &ReadFromDisk) -> u64 {
         Some(first) => (first.segment_base, first.position),
         None => (i64::MAX, 0),
     };
+    // Strictly after the read's segment (the arms above return otherwise):
+    // a range with equal excluded bounds panics.
+    debug_assert!(first_base > read.segment_base);
     let after_read = (
         Bound::Excluded(read.segment_base),
         Bound::Excluded(first_base),
