@@ -152,41 +152,73 @@ fn answer_rows(
     tables: &[&TopicTable],
 ) -> Vec<DeletableTopicResult> {
     let repeated = repeated_rows(&rows);
-    let mut answered = BTreeSet::new();
     let mut by_name = by_name.into_iter();
     let mut by_id = by_id.into_iter();
-    let mut results = Vec::with_capacity(rows.len());
-    for row in rows {
-        // An outcome per name and per id, repeats included: taken in step.
-        let outcome = match &row {
+    // An outcome per name and per id, repeats included: taken in step.
+    let outcomes: Vec<Option<TopicOutcome>> = rows
+        .iter()
+        .map(|row| match row {
             Row::Name(_) => by_name.next(),
             Row::Id(_) => by_id.next(),
             Row::Neither | Row::Both(..) => None,
+        })
+        .collect();
+    // A controller from before these rules (a rolling upgrade) deletes the
+    // first of the repeats: then the row says it was deleted.
+    let deleted_repeats: BTreeSet<&Row> = rows
+        .iter()
+        .zip(&outcomes)
+        .filter(|(row, o)| {
+            repeated.contains(*row) && o.as_ref().is_some_and(|o| o.error_code == error_code::NONE)
+        })
+        .map(|(row, _)| row)
+        .collect();
+    let mut answered = BTreeSet::new();
+    let mut results = Vec::with_capacity(rows.len());
+    for (row, outcome) in rows.iter().zip(outcomes) {
+        let deleted = outcome
+            .as_ref()
+            .is_some_and(|o| o.error_code == error_code::NONE);
+        let answer = match (repeated.contains(row), deleted_repeats.contains(row)) {
+            (false, _) => answered_row(version, row.clone(), outcome, tables),
+            (true, false) => Some(duplicate_result(version, row)),
+            (true, true) if deleted => answered_row(version, row.clone(), outcome, tables),
+            (true, true) => None,
         };
-        if repeated.contains(&row) {
-            if !answered.contains(&row) {
-                results.push(duplicate_result(version, &row));
-                answered.insert(row);
-            }
+        if repeated.contains(row) && answer.is_some() && !answered.insert(row.clone()) {
             continue;
         }
-        let result = match row {
-            Row::Neither => invalid(version, None, Uuid::nil(), NEITHER_MESSAGE),
-            Row::Both(name, id) => invalid(version, Some(name), id, BOTH_MESSAGE),
-            Row::Name(name) => {
-                let id = id_of_name(version, &name, tables);
-                named_result(version, id, name, outcome)
-            }
-            Row::Id(id) => match outcome {
-                // Its topic was asked by name too: the name's row answers.
-                Some(o) if o.error_code == error_code::INVALID_REQUEST => continue,
-                Some(o) => resolved_by_controller(version, id, o),
-                None => resolved_by_controller(version, id, unknown_id()),
-            },
-        };
-        results.push(result);
+        if let Some(result) = answer {
+            results.push(result);
+        }
     }
     results
+}
+
+/// One row's answer; `None` for an id whose topic was also asked by name
+/// (the name's row answers).
+fn answered_row(
+    version: i16,
+    row: Row,
+    outcome: Option<TopicOutcome>,
+    tables: &[&TopicTable],
+) -> Option<DeletableTopicResult> {
+    let result = match row {
+        Row::Neither => invalid(version, None, Uuid::nil(), NEITHER_MESSAGE),
+        Row::Both(name, id) => invalid(version, Some(name), id, BOTH_MESSAGE),
+        Row::Name(name) => {
+            let id = id_of_name(version, &name, tables);
+            named_result(version, id, name, outcome)
+        }
+        Row::Id(id) => match outcome {
+            // Its topic was asked by name too: the name's row answers.
+            Some(o) if o.error_code == error_code::INVALID_REQUEST => return None,
+            Some(o) => resolved_by_controller(version, id, o),
+            // As for a name: the controller gave no outcome.
+            None => resolved_by_controller(version, id, no_outcome()),
+        },
+    };
+    Some(result)
 }
 
 /// The rows asked more than once the same way (names and ids alone).
@@ -253,6 +285,12 @@ fn named_result(
         .as_ref()
         .map_or(error_code::KAFKA_STORAGE_ERROR, |o| o.error_code);
     let message = outcome.and_then(|o| o.message);
+    // A lagging broker's table may still give a deleted topic's id: Kafka
+    // answers an unknown name the zero id.
+    let id = match code {
+        error_code::UNKNOWN_TOPIC_OR_PARTITION => Uuid::nil(),
+        _ => id,
+    };
     let message = match code {
         error_code::INVALID_REQUEST => message.or_else(|| Some(NAME_OF_ASKED_ID_MESSAGE.into())),
         error_code::UNKNOWN_TOPIC_OR_PARTITION => {
@@ -279,11 +317,11 @@ fn with_message(
     }
 }
 
-/// The outcome of an id no table has, as Kafka 4.4 answers it.
-fn unknown_id() -> TopicOutcome {
+/// The outcome of a topic the controller's answer left out.
+fn no_outcome() -> TopicOutcome {
     TopicOutcome {
         name: String::new(),
-        error_code: error_code::UNKNOWN_TOPIC_ID,
+        error_code: error_code::KAFKA_STORAGE_ERROR,
         message: None,
     }
 }
