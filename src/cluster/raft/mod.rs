@@ -29,6 +29,8 @@ pub mod presence;
 pub mod runtime;
 pub mod server;
 pub mod state_machine;
+#[cfg(test)]
+mod storage_suite_tests;
 pub mod wire;
 
 use serde::{Deserialize, Serialize};
