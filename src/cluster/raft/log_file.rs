@@ -140,9 +140,13 @@ impl LogFiles {
             Err(e) if e.kind() == io::ErrorKind::NotFound => HardState::default(),
             Err(e) => return Err(e),
         };
+        // Decoded as the `Option` that `save_committed` writes: read as a bare
+        // `LogId`, postcard would take the `Some` tag for the term and shift
+        // every field by one.
         let committed = std::fs::read(dir.join(COMMITTED_FILE_NAME))
             .ok()
-            .and_then(|bytes| unchecked(&bytes));
+            .and_then(|bytes| unchecked::<Option<LogId>>(&bytes))
+            .flatten();
         let path = dir.join(LOG_FILE_NAME);
         let log = OpenOptions::new()
             .read(true)
