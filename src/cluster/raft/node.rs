@@ -133,6 +133,13 @@ impl NodeConfig {
             // A restarted or cut-off voter asks before it bumps its term, so
             // it cannot make a healthy leader step down (KIP-996's pre-vote).
             enable_pre_vote: Some(true),
+            // A restarted leader stands for election like any voter, as a
+            // KRaft controller resigns at restart: restored at once, it served
+            // controller requests from its own (possibly stale) image until a
+            // newer leader's messages reached it, and told a restarted broker
+            // that its fresh registration, made with the real leader, was
+            // stale.
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
         .validate()
