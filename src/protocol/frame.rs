@@ -7,7 +7,8 @@
 
 use super::error_code;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::fmt;
 
@@ -225,6 +226,45 @@ pub fn api_versions_fallback(correlation_id: i32, api_keys: &[(i16, i16, i16)]) 
         buf.put_i16(max_version);
     }
     buf.freeze()
+}
+
+/// ApiVersions versions answered by every listener (Kafka 4.x's range).
+pub const API_VERSIONS_VERSIONS: (i16, i16) = (0, 4);
+
+/// The whole ApiVersions answer frame to `request`, listing `api_keys` as
+/// (key, min version, max version). Any version gets an answer (KIP-511): one
+/// outside [`API_VERSIONS_VERSIONS`] gets the v0 fallback with
+/// UNSUPPORTED_VERSION and the table, from which the client picks.
+pub fn api_versions_answer(request: &RequestFrame, api_keys: &[(i16, i16, i16)]) -> Bytes {
+    let (min, max) = API_VERSIONS_VERSIONS;
+    if request.api_version < min || request.api_version > max {
+        return api_versions_fallback(request.correlation_id, api_keys);
+    }
+    let keys = api_keys
+        .iter()
+        .map(|&(api_key, min_version, max_version)| {
+            ApiVersion::default()
+                .with_api_key(api_key)
+                .with_min_version(min_version)
+                .with_max_version(max_version)
+        })
+        .collect();
+    let response = ApiVersionsResponse::default().with_api_keys(keys);
+    let version = request.api_version;
+    match encode_response(
+        request.correlation_id,
+        ApiKey::ApiVersions,
+        version,
+        &response,
+    ) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // Cannot happen for a version in range; the fallback still
+            // lets the client go on.
+            log::error!("{e}");
+            api_versions_fallback(request.correlation_id, api_keys)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,19 +13,21 @@ use super::Member;
 use crate::config::listener::ListenerAddr;
 use crate::protocol::error_code;
 use crate::protocol::frame::RequestFrame;
-use crate::protocol::frame::{api_versions_fallback, decode_request_header, encode_response};
+use crate::protocol::frame::{api_versions_answer, decode_request_header, encode_response};
 use bytes::Bytes;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, DescribeClusterRequest, DescribeClusterResponse,
-    DescribeQuorumRequest,
+    ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// The APIs served here, with their versions (Kafka 4.x's ranges).
 const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::ApiVersions, 0, 4),
+    (
+        ApiKey::ApiVersions,
+        crate::protocol::frame::API_VERSIONS_VERSIONS.0,
+        crate::protocol::frame::API_VERSIONS_VERSIONS.1,
+    ),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeQuorum, 0, 2),
 ];
@@ -132,29 +134,13 @@ impl Member {
     }
 }
 
-/// ApiVersions of any version (KIP-511: a newer one than served gets a v0
-/// answer with UNSUPPORTED_VERSION and the table).
+/// ApiVersions of any version, listing what is served here.
 fn api_versions(request: &RequestFrame) -> Bytes {
     let table: Vec<(i16, i16, i16)> = CONTROLLER_APIS
         .iter()
         .map(|&(key, min, max)| (key as i16, min, max))
         .collect();
-    let (_, min, max) = CONTROLLER_APIS[0];
-    if request.api_version < min || request.api_version > max {
-        return api_versions_fallback(request.correlation_id, &table);
-    }
-    let keys = table
-        .iter()
-        .map(|&(key, min, max)| {
-            ApiVersion::default()
-                .with_api_key(key)
-                .with_min_version(min)
-                .with_max_version(max)
-        })
-        .collect();
-    let response = ApiVersionsResponse::default().with_api_keys(keys);
-    encode(request, ApiKey::ApiVersions, &response)
-        .unwrap_or_else(|| api_versions_fallback(request.correlation_id, &table))
+    api_versions_answer(request, &table)
 }
 
 /// Kafka's endpoint-type check on a controller: v0 answers INVALID_REQUEST
