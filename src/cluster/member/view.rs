@@ -244,7 +244,9 @@ impl ClusterView {
         for (topic_id, partitions) in &self.partitions {
             let before = previous.and_then(|p| p.partitions.get(topic_id));
             for (index, p) in partitions.iter().enumerate() {
-                let leads = p.leader == self.node_id;
+                // A restarted incarnation leads nothing of its crashed one's
+                // until it registers.
+                let leads = self.acting_leader(p.leader) == self.node_id;
                 counts.under_replicated += (leads && p.isr.len() < p.replicas.len()) as u64;
                 counts.offline += (p.leader < 0) as u64;
                 let Some(old) = before.and_then(|b| b.get(index)) else {
@@ -353,9 +355,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn replication_counts_follow_isr_and_leader_changes() {
-        let partition = |leader, leader_epoch, isr: &[BrokerId]| PartitionView {
+    /// A partition of replicas 1, 2, 3.
+    fn partition(leader: BrokerId, leader_epoch: i32, isr: &[BrokerId]) -> PartitionView {
+        PartitionView {
             leader,
             leader_epoch,
             partition_epoch: 0,
@@ -363,7 +365,11 @@ mod tests {
             isr: isr.to_vec(),
             adding: Vec::new(),
             removing: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn replication_counts_follow_isr_and_leader_changes() {
         let topic = Uuid::new_v4();
         let mut before = view(Vec::new(), None);
         before.partitions.insert(
@@ -411,6 +417,27 @@ mod tests {
         );
         let counts = elected.replication_counts(Some(&after));
         assert_eq!((counts.elections, counts.shrinks), (1, 0));
+    }
+
+    #[test]
+    fn a_restarted_incarnation_counts_none_of_its_crashed_ones_leaderships() {
+        // A node restarted after kill -9 adopts the committed image at once:
+        // partitions still name it leader, at its crashed incarnation's
+        // epochs. Until it registers it leads none of them (acting_leader),
+        // so none is its under-replicated partition or ISR change.
+        let topic = Uuid::new_v4();
+        let mut before = view(Vec::new(), None);
+        before.registered = false;
+        before
+            .partitions
+            .insert(topic, vec![partition(1, 0, &[1, 2, 3])]);
+        let mut after = view(Vec::new(), None);
+        after.registered = false;
+        after.partitions.insert(topic, vec![partition(1, 0, &[1])]);
+        assert_eq!(
+            after.replication_counts(Some(&before)),
+            ReplicationCounts::default()
+        );
     }
 
     #[test]
