@@ -65,6 +65,17 @@ def leader_view_everywhere(nodes):
         time.sleep(0.5)
 
 
+def assert_voter_endpoints(cluster, seen):
+    """DescribeQuorum v2's Nodes, as the tool prints them: each voter with its CONTROLLER
+    endpoint, as Kafka lists static voters (`{"id": 1, "endpoints":
+    ["CONTROLLER://127.0.0.1:9093"]}`; Kafka 4.4's tool prints no directoryId for them)."""
+    voters = seen["CurrentVoters"]
+    for node_id in (1, 2, 3):
+        endpoint = f'CONTROLLER://127.0.0.1:{cluster.node(node_id).controller_port}'
+        assert re.search(rf'"id": {node_id}(, "directoryId": [^,]+)?, "endpoints": \["{endpoint}"\]', voters), (
+            f"voter {node_id} without its endpoint {endpoint}: {voters}")
+
+
 def test_describe_quorum_is_the_leaders_view_on_every_broker(millrace_cluster):
     cluster = millrace_cluster(brokers=3)
     for node_id in (1, 2, 3):
@@ -80,6 +91,7 @@ def test_describe_quorum_is_the_leaders_view_on_every_broker(millrace_cluster):
     assert seen["LeaderId"] == str(leader), seen
     assert int(seen["HighWatermark"]) >= 0, seen
     assert "CurrentVoters" in seen and all(f'"id": {i}' in seen["CurrentVoters"] for i in (1, 2, 3)), seen
+    assert_voter_endpoints(cluster, seen)
     rows = replication(cluster.node(follower).bootstrap)
     assert sorted(rows) == [1, 2, 3], rows
     assert rows[leader]["Status"] == "Leader"
@@ -94,6 +106,7 @@ def test_describe_quorum_is_the_leaders_view_on_every_broker(millrace_cluster):
     direct = status(controller, flag="--bootstrap-controller")
     assert direct["ClusterId"] == seen["ClusterId"] and direct["LeaderId"] == str(leader), direct
     assert all(f'"id": {i}' in direct["CurrentVoters"] for i in (1, 2, 3)), direct
+    assert_voter_endpoints(cluster, direct)
     direct_rows = replication(controller, flag="--bootstrap-controller")
     assert sorted(direct_rows) == [1, 2, 3] and direct_rows[leader]["Status"] == "Leader", direct_rows
     # The Raft RPCs on that listener were not disturbed.

@@ -141,7 +141,9 @@ def test_controller_and_broker_properties_make_a_cluster(split_cluster):
     status = tool_ok("org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-controller",
                      f"127.0.0.1:{controller_port}", "describe", "--status")
     fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in status.splitlines()) if v}
-    assert fields["LeaderId"] == "1" and fields["CurrentVoters"] == '[{"id": 1}]', status
+    # DescribeQuorum v2's Nodes: the voter's CONTROLLER endpoint, as its bootstrap server names it.
+    voters = f'[{{"id": 1, "endpoints": ["CONTROLLER://localhost:{controller_port}"]}}]'
+    assert fields["LeaderId"] == "1" and fields["CurrentVoters"] == voters, status
     assert all(f'"id": {b}' in fields["CurrentObservers"] for b in (2, 3)), status
 
     # The controller restarts from its own metadata log; meanwhile the brokers keep serving reads.

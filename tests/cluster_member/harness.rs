@@ -202,6 +202,7 @@ fn member_config(id: i32, voters: &BTreeMap<u64, String>, log_dir: PathBuf) -> M
         inter_broker_listener_name: "PLAINTEXT".into(),
         endpoint,
         controller_listener: Some(voters[&(id as u64)].clone()),
+        controller_listener_name: "CONTROLLER".into(),
         log_dir,
         controller,
         lifecycle,

@@ -87,7 +87,8 @@ impl Member {
                     true => self.quorum(QuorumOp::Describe).await,
                     false => super::quorum::QuorumAnswer::Done,
                 };
-                encode(&request, api_key, &describe_quorum_response(&body, &quorum))
+                let response = describe_quorum_response(request.api_version, &body, &quorum);
+                encode(&request, api_key, &response)
             }
         }
     }

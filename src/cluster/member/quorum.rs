@@ -6,6 +6,7 @@
 
 use super::rpc::{decode, encode, RpcRequest, RpcResponse};
 use super::Member;
+use crate::config::listener::ListenerAddr;
 use crate::protocol::error_code;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -73,6 +74,25 @@ pub struct QuorumState {
     pub voters: Vec<ReplicaState>,
     /// Learners (KRaft's observers).
     pub observers: Vec<ReplicaState>,
+    /// DescribeQuorum v2's `Nodes`: each voter's CONTROLLER endpoint as the
+    /// node the client asked knows it. Filled there, never sent between
+    /// nodes, so the Raft RPC's layout stays that of older nodes.
+    #[serde(skip)]
+    pub voter_endpoints: Vec<VoterEndpoint>,
+}
+
+/// Where a voter's CONTROLLER listener is (KIP-853's voter endpoint).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VoterEndpoint {
+    /// `node.id`.
+    pub id: i32,
+    /// The listener's name: the first of `controller.listener.names`, as
+    /// Kafka names the endpoints of `controller.quorum.voters`.
+    pub listener: String,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
 }
 
 /// The answer to a [`QuorumOp`].
@@ -114,6 +134,34 @@ impl Member {
     /// Answers `op`: here when this node leads the quorum, else at the
     /// leader it knows of (following "not the leader" hints).
     pub async fn quorum(&self, op: QuorumOp) -> QuorumAnswer {
+        match self.quorum_at_leader(op).await {
+            QuorumAnswer::State(mut state) => {
+                state.voter_endpoints = self.voter_endpoints(&state.voters);
+                QuorumAnswer::State(state)
+            }
+            other => other,
+        }
+    }
+
+    /// The CONTROLLER endpoint of each of `voters` this node knows.
+    fn voter_endpoints(&self, voters: &[ReplicaState]) -> Vec<VoterEndpoint> {
+        voters
+            .iter()
+            .filter_map(|voter| {
+                let addr = self.raft_addr_of(u64::try_from(voter.id).ok()?)?;
+                let addr = ListenerAddr::parse_host_port(&addr).ok()?;
+                Some(VoterEndpoint {
+                    id: voter.id,
+                    listener: self.config.controller_listener_name.clone(),
+                    host: addr.host,
+                    port: addr.port,
+                })
+            })
+            .collect()
+    }
+
+    /// [`Member::quorum`] as the leader answers it.
+    async fn quorum_at_leader(&self, op: QuorumOp) -> QuorumAnswer {
         let body = encode(&RpcRequest::Quorum(op.clone()));
         let mut last_error = "no leader of the metadata quorum is known".to_string();
         let mut hint = None;
@@ -271,6 +319,7 @@ impl Member {
                 .filter(|id| !voters.contains(id))
                 .map(replica)
                 .collect(),
+            voter_endpoints: Vec::new(),
         }
     }
 }

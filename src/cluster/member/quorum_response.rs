@@ -1,10 +1,10 @@
 //! DescribeQuorum's answer (key 55) built from a [`QuorumAnswer`], the same
 //! on a broker's client listener and on the CONTROLLER listener (KIP-919).
 
-use super::quorum::{QuorumAnswer, ReplicaState};
+use super::quorum::{QuorumAnswer, ReplicaState, VoterEndpoint};
 use crate::protocol::error_code;
 use kafka_protocol::messages::describe_quorum_response::{
-    PartitionData, ReplicaState as WireReplica, TopicData,
+    Listener, Node, PartitionData, ReplicaState as WireReplica, TopicData,
 };
 use kafka_protocol::messages::{
     BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
@@ -23,9 +23,14 @@ pub fn asks_quorum(request: &DescribeQuorumRequest) -> bool {
     })
 }
 
-/// The answer to `request`: `quorum` for `__cluster_metadata-0`, an error
-/// for any other partition asked.
+/// The first version with `Nodes` (KIP-853).
+const NODES_VERSION_MIN: i16 = 2;
+
+/// The answer to `request` (of `version`): `quorum` for
+/// `__cluster_metadata-0`, an error for any other partition asked; from v2
+/// the voters' endpoints, as Kafka lists them.
 pub fn describe_quorum_response(
+    version: i16,
     request: &DescribeQuorumRequest,
     quorum: &QuorumAnswer,
 ) -> DescribeQuorumResponse {
@@ -43,7 +48,23 @@ pub fn describe_quorum_response(
                 .with_partitions(partitions)
         })
         .collect();
-    DescribeQuorumResponse::default().with_topics(topics)
+    let response = DescribeQuorumResponse::default().with_topics(topics);
+    match quorum {
+        QuorumAnswer::State(state) if version >= NODES_VERSION_MIN => {
+            response.with_nodes(state.voter_endpoints.iter().map(node).collect())
+        }
+        _ => response,
+    }
+}
+
+fn node(endpoint: &VoterEndpoint) -> Node {
+    let listener = Listener::default()
+        .with_name(StrBytes::from_string(endpoint.listener.clone()))
+        .with_host(StrBytes::from_string(endpoint.host.clone()))
+        .with_port(endpoint.port);
+    Node::default()
+        .with_node_id(BrokerId(endpoint.id))
+        .with_listeners(vec![listener])
 }
 
 fn describe(topic: &TopicName, partition: i32, answer: &QuorumAnswer) -> PartitionData {

@@ -21,6 +21,11 @@ const LEARNER_PORT_FILE_NAME: &str = "learner.port";
 /// How long a controlled shutdown may wait for the controller.
 const CONTROLLED_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
 
+/// The listener name of the voters' endpoints when `controller.listener.names`
+/// is unset (a cluster's config check requires it; tests build configs
+/// without it).
+const DEFAULT_CONTROLLER_LISTENER_NAME: &str = "CONTROLLER";
+
 /// How one cluster node runs.
 #[derive(Clone, Debug)]
 pub struct MemberConfig {
@@ -45,6 +50,9 @@ pub struct MemberConfig {
     pub endpoint: Endpoint,
     /// The CONTROLLER listener to bind (voters).
     pub controller_listener: Option<String>,
+    /// The first of `controller.listener.names`: the listener name of the
+    /// voters' endpoints (DescribeQuorum v2's `Nodes`).
+    pub controller_listener_name: String,
     /// `log.dirs`.
     pub log_dir: PathBuf,
     /// The controller's settings.
@@ -172,6 +180,11 @@ impl MemberConfig {
             listener_name,
             endpoint,
             controller_listener,
+            controller_listener_name: kraft
+                .controller_listener_names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_CONTROLLER_LISTENER_NAME.to_string()),
             log_dir: config.log_dirs.clone(),
             controller,
             lifecycle,

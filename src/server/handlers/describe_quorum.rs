@@ -28,7 +28,10 @@ pub async fn handle(
         Some(_) if asks_quorum(&request) => quorum::request(ctx, QuorumOp::Describe).await,
         Some(_) => QuorumAnswer::Done,
     };
-    respond(meta, &describe_quorum_response(&request, &quorum))
+    respond(
+        meta,
+        &describe_quorum_response(meta.version, &request, &quorum),
+    )
 }
 
 fn single_node(node_id: i32) -> QuorumState {
@@ -44,5 +47,6 @@ fn single_node(node_id: i32) -> QuorumState {
         high_watermark: -1,
         voters: vec![me],
         observers: Vec::new(),
+        voter_endpoints: Vec::new(),
     }
 }
