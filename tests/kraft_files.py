@@ -2,6 +2,8 @@
 FILE`: the file is copied with only its ports (9092 -> a free client port, 9093 -> a free
 controller port) and log.dirs rewritten, plus any extra lines a test appends."""
 
+import base64
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,6 +18,16 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kafka-config"
 REFUSAL_TIMEOUT_S = 60
 # The HTTP endpoint's default port is shared by every broker on the machine: off here.
 NO_HTTP = ["--override", "http.listener="]
+
+
+def kafka_uuid():
+    """A random id as Kafka makes one (`kafka-storage random-uuid`, a directory.id):
+    base64url of 16 bytes, never starting with '-', which Kafka's tools would read as
+    an option."""
+    while True:
+        text = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def rewrite(name, directory, client_port, controller_port, extra_lines=(), replace=None):

@@ -15,9 +15,7 @@ The refused nodes have their own directory and ports.
 - Stopped one after another, the last node (alone: no quorum can answer its controlled shutdown)
   stops once it sees that, saying why, instead of waiting out the 20 s bound."""
 
-import base64
 import time
-import uuid
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -25,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import kafka_wire
 from conftest import HOST
 from clients import consume_all, new_producer, produce_all, quiet_config, unique_topic
+from kraft_files import kafka_uuid
 from test_cluster_three_brokers_serve_clients import (describe_quorum_v0, wait_for_brokers,
                                                       wait_for_topics)
 
@@ -209,7 +208,7 @@ def test_a_voters_twin_is_refused_and_the_quorum_and_clients_carry_on(millrace_c
 
 def other_cluster_id():
     """A cluster id as `kafka-storage random-uuid` prints it, never this cluster's."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return kafka_uuid()
 
 
 def test_a_broker_of_another_cluster_id_is_refused_naming_the_key(millrace_cluster):

@@ -9,15 +9,14 @@
   but outside controller.quorum.voters is added as a voter (it catches up first), then removed
   again (it stays an observer); removing a node that does not vote is VOTER_NOT_FOUND."""
 
-import base64
 import re
 import time
-import uuid
 
 import pytest
 
 from cluster_fixture import ClusterNode, distinct_free_ports, kraft_properties
 from java_clients import tool
+from kraft_files import kafka_uuid
 from test_cluster_three_brokers_serve_clients import describe_quorum_v0, wait_for_brokers
 
 pytestmark = pytest.mark.timeout(300)
@@ -147,11 +146,6 @@ def controller_file(cluster, node_id, directory_id):
         assert node.alive() and time.monotonic() < deadline, node.stderr_tail()
         time.sleep(0.2)
     return node, config_file
-
-
-def kafka_uuid():
-    """A directory id as Kafka writes it (base64url of 16 random bytes)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 def test_a_controller_is_added_and_removed_with_kafka_metadata_quorum(millrace_cluster):

@@ -4,14 +4,12 @@ node.id and cluster.id from the meta.properties it wrote, serves with that clust
 refuses a config whose node.id or cluster.id differs, naming the key. Kafka's tool needs Java
 and the jars tests/run.sh fetches; without them these tests fail with the tool's output."""
 
-import base64
-import os
 import subprocess
 
 from clients import consume_all, create_topic, new_producer, produce_all, quiet_config, unique_topic
 from confluent_kafka.admin import AdminClient
 from conftest import REPO_ROOT
-from kraft_files import file_broker, rewrite, serve_refused, two_ports  # noqa: F401 (fixture)
+from kraft_files import file_broker, kafka_uuid, rewrite, serve_refused, two_ports  # noqa: F401 (fixture)
 
 KAFKA_SCRIPT = REPO_ROOT / "perf" / "peers" / "kafka.sh"
 # A JVM start on a loaded machine, plus jar resolution on a clean one.
@@ -19,14 +17,6 @@ FORMAT_TIMEOUT_S = 600
 ADMIN_TIMEOUT_S = 30
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
-
-
-def kafka_uuid():
-    """A cluster id as `kafka-storage random-uuid` prints it."""
-    while True:
-        text = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
-        if not text.startswith("-"):
-            return text
 
 
 def kafka_storage_format(config_file, cluster_id):

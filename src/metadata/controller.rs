@@ -5,6 +5,7 @@
 
 use super::alter_configs::{plan_alter, TopicConfigChange};
 use super::control_plane::ControlPlane;
+use super::kafka_uuid::random_kafka_uuid;
 use super::replica_assignment::{check_added_assignments, check_manual_assignment};
 use super::store;
 use super::topic_deletion::{self, Asked, Verdict};
@@ -332,7 +333,7 @@ fn topic_meta(topic: &NewTopic, partitions: i32) -> Result<TopicMeta, (i16, Stri
     validate_topic_configs(&configs).map_err(|e| (error_code::INVALID_CONFIG, e))?;
     Ok(TopicMeta {
         name: topic.name.clone(),
-        id: Uuid::new_v4(),
+        id: random_kafka_uuid(),
         partitions,
         configs,
     })

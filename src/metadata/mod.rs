@@ -8,6 +8,7 @@ pub mod alter_configs;
 pub mod apply;
 pub mod control_plane;
 pub mod controller;
+pub mod kafka_uuid;
 pub mod producer_ids;
 pub mod replica_assignment;
 pub mod store;

@@ -8,6 +8,7 @@
 //!
 //! These functions block; callers on a reactor run them on a blocking thread.
 
+use super::kafka_uuid::random_kafka_uuid;
 use super::topic_table::{TopicMeta, TopicTable};
 use std::collections::BTreeMap;
 use std::fs;
@@ -224,7 +225,7 @@ fn parse_identity(
 
 /// A new cluster id: a random UUID in URL-safe base64 without padding (22 characters).
 fn new_cluster_id() -> String {
-    cluster_id_of(Uuid::new_v4().into_bytes())
+    cluster_id_of(random_kafka_uuid().into_bytes())
 }
 
 /// A cluster id in Kafka's form: 16 bytes, base64url without padding.

@@ -433,6 +433,21 @@ fn producer_id_blocks_are_disjoint_and_need_a_current_epoch() {
 }
 
 #[test]
+fn new_topic_ids_are_ones_kafka_could_make() {
+    // One plain random id in 64 starts with '-' in base64url: 1,000 topics
+    // would all but surely show one (the chance of none is about 1.5e-7).
+    let mut h = Harness::new(config());
+    h.start_brokers([1]);
+    for n in 0..1_000 {
+        let id = h.create_topic(&format!("t{n}"), 1, 1).unwrap();
+        assert!(
+            crate::metadata::kafka_uuid::is_kafka_random_uuid(&id),
+            "{id}"
+        );
+    }
+}
+
+#[test]
 fn topics_are_validated_and_placed_evenly_and_new_brokers_get_new_partitions() {
     let mut h = Harness::new(config());
     h.start_brokers([1, 2, 3]);

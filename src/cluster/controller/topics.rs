@@ -10,6 +10,7 @@ use crate::cluster::records::{
     PartitionRegistration, RemoveTopicRecord, TopicRecord,
 };
 use crate::config::validate_topic_config;
+use crate::metadata::kafka_uuid::is_kafka_random_uuid;
 use crate::metadata::replica_assignment::{
     check_added_assignments, check_manual_assignment, AssignmentError,
 };
@@ -166,11 +167,12 @@ impl Controller {
             .collect()
     }
 
-    /// A random topic id not in use.
+    /// A random topic id not in use, one Kafka could have made (its text
+    /// never starts with '-', which Kafka's tools would read as an option).
     fn new_topic_id(&mut self) -> Uuid {
         loop {
             let id = self.rng.uuid();
-            if self.image.topic(id).is_none() {
+            if is_kafka_random_uuid(&id) && self.image.topic(id).is_none() {
                 return id;
             }
         }

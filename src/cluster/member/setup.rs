@@ -8,6 +8,7 @@ use crate::cluster::records::Endpoint;
 use crate::config::kraft::ProcessRole;
 use crate::config::Config;
 use crate::local::helper_pool::{run_job, Helpers};
+use crate::metadata::kafka_uuid::text_starts_with_dash;
 use crate::metadata::store::BrokerIdentity;
 use crate::storage::atomic_file::write_atomically;
 use glommio::net::TcpListener;
@@ -114,6 +115,11 @@ pub fn derived_cluster_id(config: &Config) -> String {
     for (i, chunk) in bytes.chunks_mut(4).enumerate() {
         let salted = crc32c::crc32c_append(i as u32, text.as_bytes());
         chunk.copy_from_slice(&salted.to_le_bytes());
+    }
+    if text_starts_with_dash(&uuid::Uuid::from_bytes(bytes)) {
+        // Kafka's ids never start with '-' (its tools would read one as an
+        // option): the top bit off turns that first digit into 'e'.
+        bytes[0] &= 0x7f;
     }
     crate::metadata::store::cluster_id_of(bytes)
 }
@@ -296,4 +302,27 @@ async fn remember_learner_port(log_dir: PathBuf, port: u16) -> std::io::Result<(
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_derived_cluster_id_starts_with_a_dash() {
+        // One id in 64 would without the fix-up: 1,000 quorums all but surely
+        // include one (the chance of none is about 1.5e-7).
+        for port in 20_000..21_000 {
+            let overrides = [
+                "process.roles=broker,controller".to_string(),
+                "node.id=1".to_string(),
+                format!("controller.quorum.voters=1@127.0.0.1:{port},2@127.0.0.1:9193"),
+                format!("listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:{port}"),
+                "controller.listener.names=CONTROLLER".to_string(),
+            ];
+            let config = Config::load(None, &overrides).expect("a two-voter quorum");
+            let id = derived_cluster_id(&config);
+            assert!(!id.starts_with('-'), "port {port}: {id}");
+        }
+    }
 }

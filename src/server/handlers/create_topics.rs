@@ -5,6 +5,7 @@ use super::{error_code, legacy_versions, respond, RequestMeta, VersionRange};
 use crate::config::synonyms::broker_synonyms;
 use crate::config::{is_described, topic_config_defaults, BrokerConfigSource};
 use crate::metadata::controller::{ControllerRequest, NewTopic};
+use crate::metadata::kafka_uuid::random_kafka_uuid;
 use crate::protocol::piece::Piece;
 use crate::shard::calls::controller;
 use crate::shard::ShardContext;
@@ -90,7 +91,7 @@ pub async fn handle(
                     (topic.id, topic.partitions, topic.configs.clone())
                 }
                 _ => (
-                    uuid::Uuid::new_v4(),
+                    random_kafka_uuid(),
                     asked_partitions,
                     asked.configs.iter().cloned().collect(),
                 ),
