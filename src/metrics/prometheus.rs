@@ -530,7 +530,7 @@ type BrokerFamily = (
 /// Broker-wide replication values (shard 0 holds them; summed so the
 /// series has no shard label, like Kafka's gauges), then follower lag.
 fn render_replication(w: &mut TextWriter, registry: &Registry) {
-    let families: [BrokerFamily; 5] = [
+    let families: [BrokerFamily; 6] = [
         (
             "millrace_under_replicated_partitions",
             "gauge",
@@ -560,6 +560,12 @@ fn render_replication(w: &mut TextWriter, registry: &Registry) {
             "counter",
             "Leader changes of the cluster's partitions, from metadata changes.",
             |m| m.replication.leader_elections.get(),
+        ),
+        (
+            "millrace_active_controller",
+            "gauge",
+            "1 while this node is the active controller (Kafka's ActiveControllerCount).",
+            |m| m.replication.active_controller.get(),
         ),
     ];
     for (name, kind, help, value) in families {
@@ -638,6 +644,7 @@ mod tests {
         assert!(text.contains("millrace_isr_shrinks_total 3\n"));
         assert!(text.contains("millrace_isr_expands_total 0\n"));
         assert!(text.contains("millrace_leader_elections_total 1\n"));
+        assert!(text.contains("millrace_active_controller 0\n"));
         assert!(text.contains(
             "millrace_follower_lag_records{topic=\"t\",partition=\"0\",follower=\"3\"} 42\n"
         ));

@@ -8,6 +8,8 @@
 //!   elections (every leader change) cluster-wide, counted from the metadata
 //!   changes this broker applies (two changes of one partition inside one
 //!   publication interval count once);
+//! - whether this node is the active controller (Kafka's
+//!   `ActiveControllerCount`);
 //! - follower lag in records and milliseconds, per partition and follower,
 //!   fed by the replication data path through [`record_follower_lag`].
 //!
@@ -55,6 +57,8 @@ pub struct ReplicationMetrics {
     pub isr_expands: Counter,
     /// Leader changes (cluster-wide).
     pub leader_elections: Counter,
+    /// 1 while this node is the active controller, else 0.
+    pub active_controller: Gauge,
     /// Follower lag by topic, partition and follower.
     pub follower_lag: Mutex<FollowerLagTable>,
 }
@@ -84,6 +88,11 @@ pub fn record_counts(counts: &ReplicationCounts) {
         r.isr_expands.add(counts.expands);
         r.leader_elections.add(counts.elections);
     });
+}
+
+/// Records whether this node is the active controller now (shard 0).
+pub fn record_active_controller(active: bool) {
+    with_local(|m| m.replication.active_controller.set(u64::from(active)));
 }
 
 /// Sets the lag of `follower` on `topic`-`partition` (from the leader's or

@@ -8,15 +8,19 @@
 
 use super::{Asked, Member};
 use crate::cluster::controller::{Controller, Input, Output, RequestId};
+use crate::cluster::raft::node::NodeError;
+use crate::cluster::raft::ApplyOutcome;
 use crate::cluster::records::{MetadataRecord, RecordBatch};
 use crate::cluster::BrokerId;
 use crate::local::oneshot;
+use crate::metrics::replication::record_active_controller;
 use glommio::channels::local_channel;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often a non-leader looks whether it became the leader.
+/// How often a non-leader looks whether it became the leader, and a
+/// proposing leader whether it still leads a quorum.
 const LEADER_POLL_MS: u64 = 50;
 /// The controller's tick (session expiry, unclean elections, balancing).
 const TICK_MS: u64 = 250;
@@ -33,8 +37,10 @@ pub(super) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Whether this node may act as the controller: it leads a quorum that
+/// acknowledged it lately (a leader cut off from the majority stops).
 fn leads(member: &Member) -> bool {
-    member.node.leader() == Some(member.config.node_id as u64)
+    member.node.leads_with_quorum()
 }
 
 /// Runs the controller whenever this node leads, until the member stops.
@@ -72,6 +78,7 @@ async fn serve_term(member: &Rc<Member>) {
     let mut controller = Controller::new(member.config.controller.clone(), image, now_ms(), seed);
     let (sender, receiver) = local_channel::new_bounded::<Asked>(INBOX_LEN_MAX);
     *member.inbox.borrow_mut() = Some(Rc::new(sender));
+    record_active_controller(true);
     log::info!(
         "node {}: active controller from metadata offset {offset}",
         member.config.node_id
@@ -96,7 +103,11 @@ async fn serve_term(member: &Rc<Member>) {
             }
             None => {
                 let lost = lost_brokers(member, &mut lost_logged);
-                drive(member, &mut controller, lost, &mut pending).await;
+                // A refused batch leaves the controller's predicted offsets
+                // ahead of the log: it must resign, as after any input.
+                if !drive(member, &mut controller, lost, &mut pending).await {
+                    break;
+                }
                 Input::Tick
             }
         };
@@ -106,6 +117,7 @@ async fn serve_term(member: &Rc<Member>) {
         }
     }
     *member.inbox.borrow_mut() = None;
+    record_active_controller(false);
     // Dropping the answer senders tells the callers.
     drop(pending);
     drop(receiver);
@@ -143,10 +155,7 @@ fn lost_brokers(member: &Member, logged: &mut Vec<u64>) -> Input {
 }
 
 /// Proposes `batch`, logging the brokers it fences (failover timelines).
-async fn propose_logged(
-    member: &Member,
-    batch: &RecordBatch,
-) -> Result<crate::cluster::raft::ApplyOutcome, crate::cluster::raft::node::NodeError> {
+async fn propose_logged(member: &Member, batch: &RecordBatch) -> Result<ApplyOutcome, NodeError> {
     for record in &batch.records {
         if let MetadataRecord::FenceBroker(fence) = record {
             log::info!(
@@ -157,7 +166,15 @@ async fn propose_logged(
             );
         }
     }
-    member.node.propose(batch).await
+    // A leader cut off from the majority never commits: stop waiting once it
+    // no longer leads a quorum, so its callers hear "not the controller".
+    let deposed = async {
+        while leads(member) {
+            glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
+        }
+        Err(NodeError::NotLeader(member.node.leader()))
+    };
+    futures_lite::future::or(member.node.propose(batch), deposed).await
 }
 
 /// Hands `input` to the controller and carries out what it asks, in order.

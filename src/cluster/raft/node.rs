@@ -96,7 +96,7 @@ impl NodeConfig {
     /// the latest; and the other followers' leases (openraft's max) have
     /// run out by then, so the first candidate is not refused.
     pub fn openraft_election_timeouts(&self) -> Result<(u64, u64), NodeError> {
-        let lease = self.election_timeout_max_ms / 2;
+        let lease = self.leader_lease_ms();
         let min = self
             .election_timeout_min_ms
             .saturating_sub(lease)
@@ -110,6 +110,12 @@ impl NodeConfig {
             )));
         }
         Ok((min, lease))
+    }
+
+    /// openraft's leader lease: a leader no majority of voters acknowledged
+    /// for this long refuses writes (its election timeout max).
+    pub fn leader_lease_ms(&self) -> u64 {
+        self.election_timeout_max_ms / 2
     }
 
     fn read_deadlines(&self) -> ReadDeadlines {
@@ -198,6 +204,7 @@ fn write_error(
 /// A running member of the metadata quorum.
 pub struct MetadataNode {
     node_id: NodeId,
+    leader_lease: Duration,
     raft: MetadataRaft,
     state_machine: MetadataStateMachine,
     recovered_snapshot: Option<u64>,
@@ -249,6 +256,7 @@ impl MetadataNode {
         .detach();
         let node = MetadataNode {
             node_id: config.node_id,
+            leader_lease: Duration::from_millis(config.leader_lease_ms()),
             raft,
             state_machine,
             recovered_snapshot,
@@ -368,6 +376,26 @@ impl MetadataNode {
     /// The leader this node knows of.
     pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// Whether this node leads and a majority of voters acknowledged it
+    /// within the leader lease: KRaft's check-quorum. openraft keeps a leader
+    /// cut off from the majority in its role until a newer term reaches it,
+    /// refusing writes once its lease ran out; acting on its stale image
+    /// meanwhile would make it a second, zombie controller. (Kafka's leader
+    /// resigns after 1.5 x `controller.quorum.fetch.timeout.ms`.)
+    pub fn leads_with_quorum(&self) -> bool {
+        let watched = self.raft.metrics();
+        let metrics = watched.borrow_watched();
+        if metrics.current_leader != Some(self.node_id) {
+            return false;
+        }
+        let mut voters = metrics.membership_config.membership().voter_ids();
+        let sole_voter = voters.next() == Some(self.node_id) && voters.next().is_none();
+        sole_voter
+            || metrics
+                .last_quorum_acked
+                .is_some_and(|acked| acked.elapsed() < self.leader_lease)
     }
 
     /// Stops serving peers and shuts Raft down (the log stays on disk).
