@@ -7,7 +7,7 @@
 //! of memory" stays -1): what Kafka shows, and text the config parser takes
 //! back, so the answer can be written out as a server.properties.
 
-use super::keys::{ignored_kafka_keys, refused_kafka_keys, BROKER_KEYS};
+use super::keys::{broker_keys, ignored_kafka_keys, refused_kafka_keys};
 use super::synonyms::{broker_synonyms, kafka_default, written};
 use super::topic::ConfigType;
 use super::{always_described, ignored_why, is_password, topic_default_keys, Config};
@@ -63,8 +63,7 @@ pub struct DescribedBrokerKey {
 /// ignored Kafka keys that are set (they have no default here, so they are
 /// listed only when set).
 pub fn describe_broker_keys(config: &Config) -> Vec<DescribedBrokerKey> {
-    let mut described: Vec<DescribedBrokerKey> = BROKER_KEYS
-        .iter()
+    let mut described: Vec<DescribedBrokerKey> = broker_keys()
         .map(|key| {
             let sensitive = key.kind == ConfigType::Password;
             describe_key(config, key.name, sensitive, Some(key.kind), key.doc)
@@ -173,7 +172,7 @@ mod tests {
             .iter()
             .map(|d| d.name)
             .collect();
-        let parsed = BROKER_KEYS.iter().map(|k| k.name);
+        let parsed = broker_keys().map(|k| k.name);
         let accepted: BTreeSet<&str> = parsed
             .chain(topic_default_keys().map(|k| k.broker_key))
             .chain(ignored_kafka_keys().map(|k| k.name))
@@ -261,7 +260,7 @@ mod tests {
 
     #[test]
     fn no_documentation_has_a_run_of_spaces() {
-        let docs = BROKER_KEYS.iter().map(|k| (k.name, k.doc));
+        let docs = broker_keys().map(|k| (k.name, k.doc));
         let docs = docs
             .chain(TOPIC_CONFIG_KEYS.iter().map(|k| (k.name, k.doc)))
             .chain(ignored_kafka_keys().map(|k| (k.name, k.why)))

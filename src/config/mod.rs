@@ -2,7 +2,7 @@
 //!
 //! `millrace serve [CONFIG_FILE] [--override key=value]...`: the file (Java
 //! properties) is read first, then the overrides in order; for each key the
-//! last value wins. Keys are then applied in [`keys::BROKER_KEYS`] order, so a
+//! last value wins. Keys are then applied in [`keys::broker_keys`] order, so a
 //! more specific key beats its alias regardless of where it was written
 //! (`log.retention.ms` over `log.retention.hours`, `node.id` over `broker.id`).
 
@@ -25,8 +25,8 @@ pub use described::{describe_broker_keys, BrokerConfigSource, BrokerSynonym, Des
 pub use error::ConfigError;
 pub use key_values::GROUP_MEMBERS_MAX;
 pub use keys::{
-    ignored_kafka_keys, ignored_key, refused_kafka_keys, refused_key, BrokerKey, IgnoredKey,
-    KeyDefault, RefusedKey, BROKER_KEYS,
+    broker_keys, ignored_kafka_keys, ignored_key, refused_kafka_keys, refused_key, BrokerKey,
+    IgnoredKey, KeyDefault, RefusedKey,
 };
 pub use kraft::{ClusterMembership, KraftConfig};
 pub use listener::{
@@ -232,7 +232,7 @@ impl Default for Config {
     /// Every key at its table default.
     fn default() -> Self {
         let mut config = Config::unset();
-        for key in BROKER_KEYS {
+        for key in broker_keys() {
             if let Some(default) = key.default_value() {
                 let applied = (key.apply)(&mut config, default);
                 debug_assert!(applied.is_ok(), "bad default for {}", key.name);
@@ -384,7 +384,7 @@ impl Config {
                 });
             }
         }
-        for key in BROKER_KEYS {
+        for key in broker_keys() {
             if let Some(entry) = latest.iter().find(|entry| entry.key == key.name) {
                 (key.apply)(&mut config, &entry.value).map_err(|expected| {
                     ConfigError::BadValue {
@@ -544,9 +544,8 @@ impl Config {
 
     /// A table of every key: name, default and meaning.
     pub fn help_text() -> String {
-        let name_width = BROKER_KEYS.iter().map(|k| k.name.len()).max().unwrap_or(0);
-        let default_width = BROKER_KEYS
-            .iter()
+        let name_width = broker_keys().map(|k| k.name.len()).max().unwrap_or(0);
+        let default_width = broker_keys()
             .map(|k| default_label(k).len())
             .max()
             .unwrap_or(0);
@@ -554,7 +553,7 @@ impl Config {
             "{:name_width$}  {:default_width$}  MEANING\n",
             "KEY", "DEFAULT"
         );
-        for key in BROKER_KEYS {
+        for key in broker_keys() {
             text.push_str(&format!(
                 "{:name_width$}  {:default_width$}  {}\n",
                 key.name,
@@ -720,7 +719,7 @@ fn key_part(line: &str) -> String {
 
 /// The known key nearest to `key` by edit distance, if near enough to be a typo.
 fn closest_key(key: &str) -> Option<&'static str> {
-    let candidates = BROKER_KEYS.iter().map(|k| k.name);
+    let candidates = broker_keys().map(|k| k.name);
     let candidates = candidates
         .chain(ignored_kafka_keys().map(|k| k.name))
         .chain(refused_kafka_keys().map(|k| k.name));
