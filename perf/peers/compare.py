@@ -140,6 +140,13 @@ def start_millrace(work, binary=MILLRACE, name="millrace"):
     return broker
 
 
+def kafka_flush():
+    """Kafka's flush settings as run: its defaults (no fsync before an answer) unless
+    --kafka-override set log.flush.* keys."""
+    flush = [kv for kv in KAFKA_OVERRIDES if kv.startswith("log.flush.")]
+    return ", ".join(flush) if flush else "no fsync"
+
+
 def start_kafka(work):
     run_dir = work / "kafka"
     for _ in range(5):
@@ -152,7 +159,7 @@ def start_kafka(work):
         done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if done.returncode == 0:
             pid = int((run_dir / "node-0/kafka.pid").read_text().strip())
-            broker = Broker("kafka", "Apache Kafka 4.4.0 (no fsync)", pid, f"127.0.0.1:{port}")
+            broker = Broker("kafka", f"Apache Kafka 4.4.0 ({kafka_flush()})", pid, f"127.0.0.1:{port}")
             broker.run_dir = run_dir
             return broker
         if done.returncode != 3:  # 3: a port was taken meanwhile; try others
@@ -571,7 +578,7 @@ def machine_text(cfg, brokers):
         f"clients and brokers share the {os.cpu_count()} vCPUs",
         f"load average at start: {' '.join(open('/proc/loadavg').read().split()[:3])}",
         f"java: {java[0] if java else '?'}",
-        f"kafka heap: {KAFKA_HEAP_OPTS}; overrides: {' '.join(KAFKA_OVERRIDES)}; flush: Kafka's defaults",
+        f"kafka heap: {KAFKA_HEAP_OPTS}; overrides: {' '.join(KAFKA_OVERRIDES)}; flush: {kafka_flush()}",
         f"brokers: {', '.join(f'{b.label} pid {b.pid} at {b.bootstrap}' for b in brokers)}",
         f"command: {' '.join(sys.argv)}",
     ]) + "\n"
@@ -790,10 +797,14 @@ def main():
     parser.add_argument("--base", default="",
                         help="also run this millrace binary (broker and its own `millrace bench`) "
                              "as broker 'base' in every round, for an A/B against main in one run")
+    parser.add_argument("--kafka-override", action="append", default=[], metavar="KEY=VALUE",
+                        help="one more Kafka broker key (repeatable), e.g. "
+                             "log.flush.interval.messages=1 to have Kafka fsync before it answers")
     parser.add_argument("--out", default="", help="output folder (perf/results/peers-<date>)")
     parser.add_argument("--summarize", metavar="DIR",
                         help="only write DIR/summary.md again from DIR/runs.jsonl")
     cfg = parser.parse_args()
+    KAFKA_OVERRIDES.extend(cfg.kafka_override)
     if cfg.summarize:
         resummarize(pathlib.Path(cfg.summarize), cfg)
         return
