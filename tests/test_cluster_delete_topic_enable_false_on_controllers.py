@@ -4,8 +4,12 @@ false on the controllers, a DeleteTopics sent to any broker is refused with
 TOPIC_DELETION_DISABLED and the topic stays, even through a broker-only node whose own file keeps
 Kafka's default (true): before the fix, only the broker the request reached checked its own
 value. The whole request is refused, as Kafka's controller refuses it before any lookup: each
-topic echoed as sent, an id no broker knows included, with no message. The other way round, a
-broker-only node's false does not stop a deletion the controllers allow."""
+topic echoed as sent, an id no broker knows included, with no message. So is a request of rows
+Kafka refuses as they are (a v6 row with neither a name nor an id, or with both), which the broker
+does not forward: before the fix those were answered INVALID_REQUEST, as with deletion enabled.
+The other way round, a broker-only node's false does not stop a deletion the controllers
+allow. Every expected answer is what Kafka 4.4.0 with `delete.topic.enable=false` answered the
+same requests (perf/peers/kafka.sh, raw DeleteTopics v6), 2026-12-07."""
 
 import time
 import uuid
@@ -59,10 +63,22 @@ def refused_through_the_broker(cluster):
     assert answered == [(topic, NIL, TOPIC_DELETION_DISABLED, None),
                         (None, topic_id, TOPIC_DELETION_DISABLED, None),
                         (None, unknown_id, TOPIC_DELETION_DISABLED, None)], answered
+    refused_as_they_are_through_the_broker(bootstrap)
     time.sleep(1)
     for node_id in cluster.nodes:
         listed = AdminClient(quiet_config(cluster.node(node_id).bootstrap)).list_topics(timeout=10)
         assert topic in listed.topics, f"broker {node_id} lost {topic}"
+
+
+def refused_as_they_are_through_the_broker(bootstrap):
+    """Requests of rows only Kafka refuses as they are: every row echoed, TOPIC_DELETION_DISABLED,
+    a repeated row once per time it was sent; an empty request answers nothing."""
+    unknown_id = uuid.uuid4()
+    for rows in ([(None, NIL)], [("both", unknown_id)], [(None, NIL), ("both", unknown_id)],
+                 [(None, NIL), (None, NIL)], []):
+        answered = delete_topics_v6_answers(bootstrap, rows)
+        expected = [(name, topic_id, TOPIC_DELETION_DISABLED, None) for name, topic_id in rows]
+        assert answered == expected, (rows, answered)
 
 
 def test_a_broker_only_nodes_false_does_not_stop_a_deletion_the_controllers_allow(tmp_path):

@@ -586,6 +586,35 @@ fn delete_topic_enable_false_refuses_every_topic_and_keeps_them() {
 }
 
 #[test]
+fn delete_topic_enable_false_refuses_a_request_of_no_topic_with_one_unnamed_row() {
+    let mut h = Harness::new(ControllerConfig {
+        delete_topic_enable: false,
+        ..config()
+    });
+    h.start_brokers([1]);
+    let delete = DeleteTopicsRequest { topics: vec![] };
+    let Reply::DeleteTopics(results) = h.call(Request::DeleteTopics(delete)) else {
+        panic!()
+    };
+    let unnamed = TopicRef::Name(String::new());
+    assert_eq!(
+        results,
+        vec![(unnamed, Err(ResponseError::TopicDeletionDisabled))]
+    );
+}
+
+#[test]
+fn delete_topics_of_no_topic_answers_no_row_when_deletion_is_enabled() {
+    let mut h = Harness::new(config());
+    h.start_brokers([1]);
+    let delete = DeleteTopicsRequest { topics: vec![] };
+    let Reply::DeleteTopics(results) = h.call(Request::DeleteTopics(delete)) else {
+        panic!()
+    };
+    assert!(results.is_empty());
+}
+
+#[test]
 fn delete_topics_refuses_repeats_and_a_topic_by_name_and_id_and_deletes_the_rest() {
     let mut h = Harness::new(config());
     h.start_brokers([1]);

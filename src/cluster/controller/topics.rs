@@ -303,11 +303,7 @@ impl Controller {
         out: &mut Vec<Output>,
     ) -> Reply {
         if !self.config.delete_topic_enable {
-            // Kafka's controller refuses every topic; the broker answers
-            // INVALID_REQUEST below DeleteTopics v3.
-            let refused = |t: &TopicRef| (t.clone(), Err(ResponseError::TopicDeletionDisabled));
-            let results = request.topics.iter().map(refused);
-            return Reply::DeleteTopics(results.collect());
+            return Reply::DeleteTopics(deletion_disabled(request));
         }
         // Kafka's rules: a name or an id given twice, or a topic given by
         // name and by id, is refused and stays.
@@ -341,6 +337,23 @@ impl Controller {
             Verdict::UnknownId => Err(ResponseError::UnknownTopicId),
             Verdict::Duplicate | Verdict::AskedByNameAndId(_) => Err(ResponseError::InvalidRequest),
         }
+    }
+}
+
+/// `delete.topic.enable=false`: Kafka's controller refuses the whole request
+/// before reading a row; the broker answers INVALID_REQUEST below
+/// DeleteTopics v3. Every topic is refused, and a request with none (its
+/// client's rows were all refused by the broker as they were: neither a
+/// name nor an id, or both) is answered one refused row naming no topic (no
+/// topic has an empty name), so that the broker still learns of the
+/// refusal and answers those rows TOPIC_DELETION_DISABLED, as Kafka does.
+fn deletion_disabled(
+    request: &DeleteTopicsRequest,
+) -> Vec<(TopicRef, Result<DeletedTopic, ResponseError>)> {
+    let refused = |t: TopicRef| (t, Err(ResponseError::TopicDeletionDisabled));
+    match request.topics.is_empty() {
+        true => vec![refused(TopicRef::Name(String::new()))],
+        false => request.topics.iter().cloned().map(refused).collect(),
     }
 }
 

@@ -242,7 +242,9 @@ pub enum WireReply {
     /// (caught up, fenced, may shut down), or an error.
     Heartbeat(Result<(bool, bool, bool), i16>),
     /// Per topic in request order: (name, error code); a topic DeleteTopics
-    /// asked by id has the name the controller found, or an empty one.
+    /// asked by id has the name the controller found, or an empty one. A
+    /// DeleteTopics of no topic refused whole has one row, with an empty
+    /// name.
     Topics(Vec<(String, i16)>),
     /// AlterPartition: per partition in request order, or a request error.
     AlterPartition(Result<Vec<WireAlterResult>, i16>),

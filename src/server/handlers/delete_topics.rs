@@ -87,7 +87,9 @@ pub async fn handle(
     let change = ControllerRequest::DeleteTopics { names, ids };
     let answer = controller::request(ctx, change).await;
     // A cluster controller's `delete.topic.enable=false` refuses the whole
-    // request, as Kafka's does (ids not known anywhere included).
+    // request, as Kafka's does (ids not known anywhere included; a request
+    // whose rows were all refused here reaches it with no topic, and is
+    // refused with one row naming none).
     let refused_by_controller = answer
         .outcomes
         .iter()
