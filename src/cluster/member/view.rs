@@ -217,6 +217,18 @@ impl ClusterView {
             .is_some_and(|p| self.acting_leader(p.leader) == self.node_id)
     }
 
+    /// This process's broker epoch, as its followers send it in Fetch
+    /// (`ReplicaState.ReplicaEpoch`, KIP-903): -1 until the image holds this
+    /// process's registration, as Kafka's broker sends -1 before it is
+    /// registered. The image's entry for this node until then is a previous
+    /// process's, whose epoch a leader must not vouch for in AlterPartition.
+    pub fn own_broker_epoch(&self) -> i64 {
+        match self.registered {
+            true => self.broker(self.node_id).map_or(-1, |b| b.epoch),
+            false => -1,
+        }
+    }
+
     /// The leader to act on for a partition the image says `leader` leads.
     /// Before this process is registered, the leaderships the image names
     /// for this node are its crashed incarnation's, at epochs whose unsynced
@@ -366,6 +378,21 @@ mod tests {
             adding: Vec::new(),
             removing: Vec::new(),
         }
+    }
+
+    #[test]
+    fn own_broker_epoch_is_unknown_until_this_process_is_registered() {
+        let mut registered = view(vec![broker(1, false)], None);
+        registered.brokers[0].epoch = 7;
+        assert_eq!(registered.own_broker_epoch(), 7);
+        // The image still names a previous process's registration (epoch 7).
+        let restarted = ClusterView {
+            registered: false,
+            ..registered
+        };
+        assert_eq!(restarted.own_broker_epoch(), -1);
+        let absent = view(vec![broker(2, false)], None);
+        assert_eq!(absent.own_broker_epoch(), -1);
     }
 
     #[test]

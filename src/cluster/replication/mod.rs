@@ -176,7 +176,7 @@ impl ShardReplication {
             }
             keep
         });
-        let broker_epoch = view.broker(self.node_id).map_or(-1, |b| b.epoch);
+        let broker_epoch = view.own_broker_epoch();
         for (leader, followed) in by_leader.drain() {
             let address = view
                 .broker(leader)
