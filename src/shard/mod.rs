@@ -11,6 +11,7 @@
 //! router, and the services it runs, each of which gets only its own state.
 
 pub mod calls;
+pub mod clean_marker;
 pub mod data_dir_lock;
 pub mod listen_probe;
 pub mod memory_pressure;
@@ -93,6 +94,9 @@ pub struct ClusterState {
 pub struct Lifecycle {
     /// Whether the previous run shut down cleanly (recovery is skipped).
     pub clean_start: bool,
+    /// The broker epoch the previous run's controller let exit in its
+    /// controlled shutdown (the clean-shutdown marker), or -1.
+    pub previous_broker_epoch: i64,
     /// Fired when the broker begins shutting down.
     pub shutting_down: LocalEvent,
     /// Open client connections on this shard.

@@ -1,6 +1,7 @@
 //! Starting and stopping the broker: checks of the platform, one pinned
 //! glommio executor per shard, the shard mesh, and the clean-shutdown marker.
 
+use super::clean_marker;
 use super::mesh_join::{join_mesh, MeshHandOut, ShardMesh};
 use super::metrics_feed;
 use super::placement::offsets_partitions_of;
@@ -28,16 +29,12 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Marker file written after every shard flushed and synced; its presence at
-/// start-up means the previous run stopped cleanly and recovery can be skipped.
-pub const CLEAN_SHUTDOWN_MARKER: &str = ".millrace_clean_shutdown";
 /// glommio refuses to start with less locked memory than this.
 pub const MEMLOCK_BYTES_MIN: u64 = 512 * 1024;
 /// Registered I/O buffer pool per shard when the memlock limit allows it.
@@ -70,6 +67,9 @@ impl std::fmt::Display for StartError {
 static SHUTDOWN_REQUESTED: AtomicBool = AtomicBool::new(false);
 /// Set by shard 0 of a cluster member once the controller let it go.
 static CONTROLLED_SHUTDOWN_DONE: AtomicBool = AtomicBool::new(false);
+/// The broker epoch the controller let exit in the controlled shutdown, or
+/// -1: written into the clean-shutdown marker for the next registration.
+static EXITED_BROKER_EPOCH: AtomicI64 = AtomicI64::new(-1);
 /// The shard that runs a cluster member's metadata log and lifecycle.
 const CLUSTER_SHARD: usize = 0;
 /// Longest SIGTERM waits for the controller to move leaderships away.
@@ -83,6 +83,8 @@ struct Startup {
     identity: BrokerIdentity,
     topics: Arc<TopicTable>,
     clean_start: bool,
+    /// The broker epoch the previous run's controlled shutdown ended, or -1.
+    previous_broker_epoch: i64,
     /// The log directory's checkpoint files (each shared by the shards).
     checkpoints: DirCheckpoints,
     nr_shards: usize,
@@ -133,7 +135,8 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
     } else {
         store::load_topics(&data_dir).map_err(|e| StartError(format!("topic registry: {e}")))?
     };
-    let clean_start = take_clean_marker(&data_dir)?;
+    let previous = clean_marker::take(&data_dir).map_err(StartError)?;
+    let clean_start = previous.clean;
     config.offsets_topic_num_partitions =
         upgrade::prepare(&data_dir, config.offsets_topic_num_partitions)
             .map_err(|e| StartError(format!("offsets partitions: {e}")))?;
@@ -201,6 +204,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
         identity,
         topics: Arc::new(topics),
         clean_start,
+        previous_broker_epoch: previous.broker_epoch,
         checkpoints,
         nr_shards,
         drained_shards: AtomicUsize::new(0),
@@ -215,7 +219,8 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
     if !failures.is_empty() {
         return Err(StartError(failures.join("; ")));
     }
-    write_clean_marker(&data_dir)?;
+    let exited_epoch = EXITED_BROKER_EPOCH.load(Ordering::Acquire);
+    clean_marker::write(&data_dir, Some(exited_epoch)).map_err(StartError)?;
     let (allocations, allocated_bytes) = crate::alloc_stats::totals();
     if allocations > 0 {
         let (requests, batches) = crate::alloc_stats::work_totals();
@@ -343,6 +348,7 @@ async fn shard_main(
         )),
         lifecycle: Lifecycle {
             clean_start: startup.clean_start,
+            previous_broker_epoch: startup.previous_broker_epoch,
             shutting_down,
             connections: Cell::new(0),
         },
@@ -535,7 +541,9 @@ async fn open_owned_partitions(
 /// controller when this node leads, the broker lifecycle; its views reach
 /// every shard over the mesh.
 async fn start_cluster_member(ctx: &Rc<ShardContext>) -> Result<(), String> {
-    let member_config = MemberConfig::new(&ctx.config, &ctx.identity);
+    let mut member_config = MemberConfig::new(&ctx.config, &ctx.identity);
+    member_config.lifecycle.registration.previous_broker_epoch =
+        ctx.lifecycle.previous_broker_epoch;
     let weak = Rc::downgrade(ctx);
     let publish: Publish = Box::new(move |view| {
         let weak = weak.clone();
@@ -564,17 +572,17 @@ async fn controlled_shutdown(ctx: &Rc<ShardContext>) {
         Some(member) => {
             log::info!("controlled shutdown: moving leaderships away");
             let waited = futures_lite::future::or(
-                async {
-                    member.controlled_shutdown().await;
-                    true
-                },
+                async { Some(member.controlled_shutdown().await) },
                 async {
                     glommio::timer::sleep(deadline - Instant::now()).await;
-                    false
+                    None
                 },
             )
             .await;
-            if !waited {
+            if let Some(Some(epoch)) = waited {
+                EXITED_BROKER_EPOCH.store(epoch, Ordering::Release);
+            }
+            if waited.is_none() {
                 log::warn!("controlled shutdown: no answer in {CONTROLLED_SHUTDOWN_WAIT_MS_MAX} ms; stopping anyway");
             }
             CONTROLLED_SHUTDOWN_DONE.store(true, Ordering::Release);
@@ -631,23 +639,6 @@ fn shard_count(config: &Config) -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-}
-
-fn take_clean_marker(data_dir: &Path) -> Result<bool, StartError> {
-    let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
-    if !marker.exists() {
-        return Ok(false);
-    }
-    // Removed before serving: a crash from here on must look unclean.
-    std::fs::remove_file(&marker)
-        .and_then(|_| std::fs::File::open(data_dir)?.sync_all())
-        .map_err(|e| StartError(format!("cannot remove {}: {e}", marker.display())))?;
-    Ok(true)
-}
-
-fn write_clean_marker(data_dir: &Path) -> Result<(), StartError> {
-    store::write_atomically(data_dir, CLEAN_SHUTDOWN_MARKER, b"clean\n")
-        .map_err(|e| StartError(format!("cannot write the clean-shutdown marker: {e}")))
 }
 
 fn check_io_uring() -> Result<(), StartError> {

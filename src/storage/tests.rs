@@ -23,6 +23,11 @@ pub(crate) const TOPIC: &str = "events";
 pub(crate) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
     pub(crate) fn new(name: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);

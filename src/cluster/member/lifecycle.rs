@@ -91,6 +91,7 @@ pub(super) async fn run(member: Rc<Member>) {
                     log::info!("broker {}: {state:?}", member.config.node_id)
                 }
                 LifecycleOutput::Exit => {
+                    member.exited_epoch.set(lifecycle.clean_shutdown_epoch());
                     member.shutdown_done.fire();
                     return;
                 }

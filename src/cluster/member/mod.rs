@@ -97,6 +97,9 @@ pub struct Member {
     shutdown_requested: Cell<bool>,
     /// The controller let this broker go (or it gave up waiting).
     shutdown_done: LocalEvent,
+    /// The broker epoch the controller let exit (a clean shutdown), set
+    /// before `shutdown_done` fires.
+    exited_epoch: Cell<Option<i64>>,
     stop: LocalEvent,
 }
 
@@ -148,6 +151,7 @@ impl Member {
             publish,
             shutdown_requested: Cell::new(false),
             shutdown_done: LocalEvent::default(),
+            exited_epoch: Cell::new(None),
             stop: LocalEvent::default(),
         });
         *slot.borrow_mut() = Rc::downgrade(&member);
@@ -180,10 +184,14 @@ impl Member {
     }
 
     /// SIGTERM: asks the controller to move this broker's leaderships away;
-    /// resolves once it allowed the exit (or the lifecycle gave up).
-    pub async fn controlled_shutdown(&self) {
+    /// resolves once it allowed the exit (or the lifecycle gave up), with
+    /// the broker epoch it let exit: `None` when it did not (no quorum, a
+    /// refused or never registered broker), so that the next process does
+    /// not claim a clean succession.
+    pub async fn controlled_shutdown(&self) -> Option<i64> {
         self.shutdown_requested.set(true);
         self.shutdown_done.wait().await;
+        self.exited_epoch.get()
     }
 
     /// Stops the metadata log and the tasks (after the shards drained).

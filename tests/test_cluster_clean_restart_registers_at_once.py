@@ -1,0 +1,57 @@
+"""A cluster node stopped cleanly (SIGTERM: a controlled shutdown the controller allows) and
+started again registers at once, as a Kafka broker does: the clean-shutdown marker keeps the
+broker epoch the controller let exit, and the new process names it as `previous_broker_epoch`,
+so the controller lets the new incarnation take the id without waiting for the old session to
+time out (Kafka's controller lets any fenced registration be replaced; Kafka keeps the epoch in
+its clean-shutdown file for KIP-966).
+
+Before the fix the marker held no epoch and every restart sent -1: the controller kept the id
+for the old process until `broker.session.timeout.ms` ran out (found by
+perf/cluster_restart.py: 9 s with Kafka's default). Here the session timeout is 40 s, so waiting
+for it cannot pass for registering at once. The node restarted is not the active controller:
+stopping that one starts a new controller, which frees an id it has not heard from after a
+grace of 1.5 heartbeat intervals, whatever the marker says.
+
+The marker is consumed at start, so a process killed with -9 leaves none, and the next one
+names no epoch: a crashed process cannot vouch that it stopped, and its successor waits for the
+old session as in Kafka (DUPLICATE_BROKER_REGISTRATION until it expires; not waited for here)."""
+
+import time
+
+import pytest
+
+from cluster_fixture import Cluster
+from test_cluster_three_brokers_serve_clients import describe_quorum_v0, wait_for_brokers
+
+pytestmark = pytest.mark.timeout(240)
+SESSION_TIMEOUT_MS = 40_000
+# Far below the session timeout: a start that waited for the old session cannot pass.
+CLEAN_RESTART_SERVING_WITHIN_S = 20
+EPOCH_LINE = "broker.epoch="
+
+
+def test_a_cleanly_stopped_node_registers_again_without_waiting_for_its_old_session(tmp_path):
+    cluster = Cluster(tmp_path / "cluster", brokers=3,
+                      extra=[f"broker.session.timeout.ms={SESSION_TIMEOUT_MS}"])
+    cluster.start()
+    try:
+        for i in cluster.nodes:
+            wait_for_brokers(cluster.node(i).bootstrap, 3)
+        error, leader, _, _, _, _ = describe_quorum_v0(cluster.node(1).bootstrap)
+        assert error == 0 and leader in cluster.nodes, (error, leader)
+        node_id = next(i for i in sorted(cluster.nodes) if i != leader)
+        node = cluster.node(node_id)
+        assert cluster.stop(node_id) == 0
+        marker = (node.data_dir / ".millrace_clean_shutdown").read_text()
+        assert EPOCH_LINE in marker, f"the marker names no broker epoch: {marker!r}"
+        started = time.monotonic()
+        node.launch().wait_ready(timeout_s=SESSION_TIMEOUT_MS / 1000 + 30)
+        wait_for_brokers(cluster.node(leader).bootstrap, 3)
+        serving_s = time.monotonic() - started
+        assert serving_s < CLEAN_RESTART_SERVING_WITHIN_S, (
+            f"node {node_id} served again after {serving_s:.1f}s: it waited for its old session "
+            f"({SESSION_TIMEOUT_MS} ms)")
+        cluster.kill(node_id)
+        assert not (node.data_dir / ".millrace_clean_shutdown").exists(), "a crash left a marker"
+    finally:
+        cluster.kill_all()
