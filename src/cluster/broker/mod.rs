@@ -149,6 +149,9 @@ pub struct BrokerLifecycle {
     clean_exit: bool,
     /// The last refusal of a registration, to name the cause on timeout.
     last_refusal: Option<ResponseError>,
+    /// The last heartbeat sent asked to be unfenced from a metadata offset
+    /// the controller unfences from (at least its registration's).
+    asked_unfence: bool,
 }
 
 impl BrokerLifecycle {
@@ -167,6 +170,7 @@ impl BrokerLifecycle {
             next_id: 0,
             clean_exit: false,
             last_refusal: None,
+            asked_unfence: false,
         }
     }
 
@@ -200,9 +204,13 @@ impl BrokerLifecycle {
             LifecycleInput::Reply { id, reply } => self.on_reply(now_ms, id, reply, &mut out),
             LifecycleInput::CallFailed { id } => self.on_call_failed(now_ms, id),
             LifecycleInput::MetadataApplied { offset } => {
-                self.metadata_offset = self.metadata_offset.max(offset)
+                self.metadata_offset = self.metadata_offset.max(offset);
+                self.hurry_unfence(now_ms);
             }
-            LifecycleInput::ReadyToUnfence => self.ready_to_unfence = true,
+            LifecycleInput::ReadyToUnfence => {
+                self.ready_to_unfence = true;
+                self.hurry_unfence(now_ms);
+            }
             LifecycleInput::BeginShutdown => self.begin_shutdown(now_ms, &mut out),
         }
         out
@@ -241,6 +249,7 @@ impl BrokerLifecycle {
     fn send(&mut self, now_ms: u64, out: &mut Vec<LifecycleOutput>) {
         self.next_id += 1;
         let id = self.next_id;
+        self.asked_unfence = self.may_be_unfenced();
         let request = match self.broker_epoch {
             None => Request::RegisterBroker(self.config.registration.clone()),
             Some(broker_epoch) => Request::BrokerHeartbeat(BrokerHeartbeatRequest {
@@ -282,6 +291,7 @@ impl BrokerLifecycle {
                     return self.exit(true, out);
                 }
                 self.on_fencing(beat.is_fenced, out);
+                self.hurry_unfence(now_ms);
             }
             Reply::BrokerHeartbeat(Err(ResponseError::StaleBrokerEpoch)) => {
                 // A newer incarnation registered this node.id.
@@ -301,6 +311,28 @@ impl BrokerLifecycle {
         if self.in_flight.map(|(expected, _)| expected) == Some(id) {
             self.in_flight = None;
             self.next_send_ms = now_ms + self.config.retry_backoff_ms;
+        }
+    }
+
+    /// True when the controller would unfence this broker on its next
+    /// heartbeat: it is registered, ready, not shutting down, and has
+    /// applied its own registration record (at the broker epoch's offset,
+    /// from which the controller unfences).
+    fn may_be_unfenced(&self) -> bool {
+        let caught_up = self.broker_epoch.is_some_and(|e| self.metadata_offset >= e);
+        caught_up && self.ready_to_unfence && self.shutdown_started_ms.is_none()
+    }
+
+    /// A fenced broker that became able to be unfenced since its last
+    /// heartbeat sends the next one now, not a heartbeat interval later:
+    /// Kafka's broker heartbeats 10 ms apart until caught up and at once
+    /// when ready to unfence, so a restarted broker serves its partitions
+    /// again within moments. Once per change: a heartbeat that asked and
+    /// was still refused waits for the interval.
+    fn hurry_unfence(&mut self, now_ms: u64) {
+        let fenced = self.state == LifecycleState::Recovery;
+        if fenced && !self.asked_unfence && self.in_flight.is_none() && self.may_be_unfenced() {
+            self.next_send_ms = self.next_send_ms.min(now_ms);
         }
     }
 

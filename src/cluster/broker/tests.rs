@@ -95,13 +95,51 @@ fn registers_stays_fenced_until_ready_and_caught_up_then_runs() {
         LifecycleState::Recovery,
         "logs not recovered yet"
     );
+    // Ready and caught up: it asks at once (Kafka's
+    // `setReadyToUnfence` schedules the next heartbeat immediately).
     p.broker.handle(p.now_ms, LifecycleInput::ReadyToUnfence);
-    assert!(p.tick(1).is_none(), "next heartbeat waits for the interval");
-    let outputs = p.round(2000);
+    let outputs = p.round(1);
     assert_eq!(
         outputs,
         [LifecycleOutput::StateChanged(LifecycleState::Running)]
     );
+    assert!(p.tick(1).is_none(), "then heartbeats at the interval");
+}
+
+#[test]
+fn a_ready_broker_asks_to_be_unfenced_once_it_applied_its_registration() {
+    let mut p = Pair::new(1, 1);
+    // As a process starts: logs recovered first, then registered.
+    p.broker.handle(p.now_ms, LifecycleInput::ReadyToUnfence);
+    p.round(0);
+    let epoch = p.broker.broker_epoch().unwrap();
+    // The first heartbeat, before its registration record is applied here:
+    // the controller keeps it fenced.
+    p.round(10);
+    assert_eq!(p.broker.state(), LifecycleState::Recovery);
+    assert!(p.tick(10).is_none(), "not caught up: waits for the interval");
+    p.broker
+        .handle(p.now_ms, LifecycleInput::MetadataApplied { offset: epoch });
+    let outputs = p.round(10);
+    assert_eq!(
+        outputs,
+        [LifecycleOutput::StateChanged(LifecycleState::Running)],
+        "asked as soon as caught up, not a heartbeat interval later"
+    );
+}
+
+#[test]
+fn a_fenced_broker_refused_after_asking_waits_for_the_interval() {
+    let mut p = Pair::new(1, 1);
+    p.broker.handle(p.now_ms, LifecycleInput::ReadyToUnfence);
+    p.round(0);
+    p.caught_up();
+    let (id, _) = p.tick(10).expect("asks at once");
+    // Refused for now (say, a controller change): no hurry any more.
+    p.deliver(id, Reply::BrokerHeartbeat(Err(ResponseError::NotController)));
+    p.caught_up();
+    assert!(p.tick(10).is_none(), "waits for the backoff, no resend loop");
+    assert!(p.tick(500).is_some(), "then tries again");
 }
 
 #[test]
