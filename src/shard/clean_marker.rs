@@ -3,13 +3,17 @@
 //! its presence at start means the previous run stopped cleanly and log
 //! recovery can be skipped.
 //!
-//! In a cluster it also carries the broker epoch the controller let exit,
-//! as Kafka's clean-shutdown file does (`CleanShutdownFileHandler`): the next
-//! process reports it as `previous_broker_epoch` when it registers. With it
-//! the controller knows the old registration's process ended cleanly and
-//! lets the new one take its id at once, instead of after the old session
-//! times out (`broker.session.timeout.ms`), and does not treat the restart
-//! as an unclean shutdown.
+//! In a cluster it also carries the broker epoch the controller let exit
+//! (Kafka's clean-shutdown file keeps the broker epoch too,
+//! `CleanShutdownFileHandler`, though whether or not its controller allowed
+//! the exit): the next process reports it as `previous_broker_epoch` when
+//! it registers. With it the controller knows the old registration's
+//! process ended cleanly and lets the new one take its id at once, instead
+//! of after the old session times out (`broker.session.timeout.ms`), and
+//! does not treat the restart as an unclean shutdown. Kafka's controller
+//! lets any fenced registration be replaced at once; millrace's asks for
+//! the epoch (`cluster/controller/brokers.rs`), so only an exit the
+//! controller allowed vouches for itself.
 
 use crate::metadata::store;
 use std::path::Path;
@@ -41,16 +45,35 @@ pub fn take(data_dir: &Path) -> Result<PreviousShutdown, String> {
             broker_epoch: -1,
         });
     }
-    let text = std::fs::read_to_string(&marker)
-        .map_err(|e| format!("cannot read {}: {e}", marker.display()))?;
+    // A marker that cannot be read (damaged, not a file) vouches for
+    // nothing: recovery runs, as after a crash, rather than the start
+    // failing.
+    let read = std::fs::read(&marker);
+    if let Err(e) = &read {
+        log::warn!("{}: unreadable ({e}): recovery runs", marker.display());
+    }
     // Removed before serving: a crash from here on must look unclean.
-    std::fs::remove_file(&marker)
-        .and_then(|_| std::fs::File::open(data_dir)?.sync_all())
-        .map_err(|e| format!("cannot remove {}: {e}", marker.display()))?;
-    Ok(PreviousShutdown {
-        clean: true,
-        broker_epoch: broker_epoch_of(&text),
+    remove_marker(data_dir, &marker)?;
+    Ok(match read {
+        Ok(bytes) => PreviousShutdown {
+            clean: true,
+            broker_epoch: broker_epoch_of(&String::from_utf8_lossy(&bytes)),
+        },
+        Err(_) => PreviousShutdown {
+            clean: false,
+            broker_epoch: -1,
+        },
     })
+}
+
+fn remove_marker(data_dir: &Path, marker: &Path) -> Result<(), String> {
+    let removed = match std::fs::metadata(marker) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(marker),
+        _ => std::fs::remove_file(marker),
+    };
+    removed
+        .and_then(|_| std::fs::File::open(data_dir)?.sync_all())
+        .map_err(|e| format!("cannot remove {}: {e}", marker.display()))
 }
 
 /// Writes the marker, naming `broker_epoch` when the controller let this
@@ -120,6 +143,29 @@ mod tests {
             std::fs::write(dir.path().join(CLEAN_SHUTDOWN_MARKER), text).unwrap();
             assert_eq!(take(dir.path()).unwrap().broker_epoch, -1, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_unreadable_marker_is_an_unclean_end_and_is_removed() {
+        let dir = TempDir::new("clean-marker-dir");
+        std::fs::create_dir(dir.path().join(CLEAN_SHUTDOWN_MARKER)).unwrap();
+        assert_eq!(
+            take(dir.path()).unwrap(),
+            PreviousShutdown {
+                clean: false,
+                broker_epoch: -1
+            }
+        );
+        assert!(!dir.path().join(CLEAN_SHUTDOWN_MARKER).exists());
+        // Bytes that are not UTF-8 still read as a clean end without epoch.
+        std::fs::write(dir.path().join(CLEAN_SHUTDOWN_MARKER), b"clean\n\xff\n").unwrap();
+        assert_eq!(
+            take(dir.path()).unwrap(),
+            PreviousShutdown {
+                clean: true,
+                broker_epoch: -1
+            }
+        );
     }
 
     #[test]

@@ -219,7 +219,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
     if !failures.is_empty() {
         return Err(StartError(failures.join("; ")));
     }
-    let exited_epoch = EXITED_BROKER_EPOCH.load(Ordering::Acquire);
+    let exited_epoch = EXITED_BROKER_EPOCH.swap(-1, Ordering::AcqRel);
     clean_marker::write(&data_dir, Some(exited_epoch)).map_err(StartError)?;
     let (allocations, allocated_bytes) = crate::alloc_stats::totals();
     if allocations > 0 {

@@ -117,7 +117,10 @@ fn a_ready_broker_asks_to_be_unfenced_once_it_applied_its_registration() {
     // the controller keeps it fenced.
     p.round(10);
     assert_eq!(p.broker.state(), LifecycleState::Recovery);
-    assert!(p.tick(10).is_none(), "not caught up: waits for the interval");
+    assert!(
+        p.tick(10).is_none(),
+        "not caught up: waits for the interval"
+    );
     p.broker
         .handle(p.now_ms, LifecycleInput::MetadataApplied { offset: epoch });
     let outputs = p.round(10);
@@ -136,9 +139,15 @@ fn a_fenced_broker_refused_after_asking_waits_for_the_interval() {
     p.caught_up();
     let (id, _) = p.tick(10).expect("asks at once");
     // Refused for now (say, a controller change): no hurry any more.
-    p.deliver(id, Reply::BrokerHeartbeat(Err(ResponseError::NotController)));
+    p.deliver(
+        id,
+        Reply::BrokerHeartbeat(Err(ResponseError::NotController)),
+    );
     p.caught_up();
-    assert!(p.tick(10).is_none(), "waits for the backoff, no resend loop");
+    assert!(
+        p.tick(10).is_none(),
+        "waits for the backoff, no resend loop"
+    );
     assert!(p.tick(500).is_some(), "then tries again");
 }
 

@@ -221,7 +221,9 @@ impl ClusterView {
     /// (`ReplicaState.ReplicaEpoch`, KIP-903): -1 until the image holds this
     /// process's registration, as Kafka's broker sends -1 before it is
     /// registered. The image's entry for this node until then is a previous
-    /// process's, whose epoch a leader must not vouch for in AlterPartition.
+    /// process's: a leader that passed it on in AlterPartition (KIP-903's
+    /// check; today millrace's leaders send -1 for every ISR member) would
+    /// vouch for a process that is gone.
     pub fn own_broker_epoch(&self) -> i64 {
         match self.registered {
             true => self.broker(self.node_id).map_or(-1, |b| b.epoch),
