@@ -5,7 +5,7 @@ and opens the partition logs it holds before it registers). On loopback, 3 `mill
 nodes with num.shards=1 (tests/cluster_fixture.py's files), every node a voter and a broker.
 
 Setup: --topics topics of --partitions-per-topic partitions each, replication factor
---replication-factor, created through node 1 in CreateTopics of --topics-per-request topics.
+--replication-factor, created through the lowest node id in CreateTopics of --topics-per-request topics.
 
 Each round stops a node that is not the Raft leader (found with DescribeQuorum), alternately by
 kill -9 and by SIGTERM (a controlled shutdown), starts it again from the same file and measures
@@ -17,7 +17,9 @@ from the launch:
   registered and unfenced, and leads its partitions again; with replication factor 1 the
   partitions it alone holds have no leader until then).
 
-Medians per stop kind at the end. Wrap it in the bench lock:
+Medians per stop kind at the end. `--kind kafka` runs the same against Apache Kafka: 3 combined
+nodes from perf/peers/kafka.sh (its defaults; the heap given by --kafka-heap), each restart the
+node's own command line launched again. Wrap it in the bench lock:
 
     flock /work/wt/bench.lock target/test-venv/bin/python perf/cluster_restart.py --rounds 6
 """
@@ -25,7 +27,9 @@ Medians per stop kind at the end. Wrap it in the bench lock:
 import argparse
 import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +50,70 @@ BROKERS = 3
 ADMIN_TIMEOUT_S = 60
 SERVE_TIMEOUT_S = 180
 ANSWER_POLL_S = 0.01
+KAFKA_SH = REPO / "perf" / "peers" / "kafka.sh"
+KAFKA_PORT = 39192
+EXIT_POLL_S = 0.05
+KAFKA_STOP_TIMEOUT_S = 120
+
+
+class KafkaNode:
+    """One node of perf/peers/kafka.sh's cluster, stopped and launched again by its command line."""
+
+    def __init__(self, node_id, run_dir):
+        self.node_id = node_id
+        self.bootstrap = f"127.0.0.1:{KAFKA_PORT + node_id}"
+        self.pid = int((run_dir / f"node-{node_id}" / "kafka.pid").read_text())
+        argv = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")[:-1]
+        self.argv = [a.decode() for a in argv]
+        self.cwd = os.readlink(f"/proc/{self.pid}/cwd")
+        self.log = run_dir / f"node-{node_id}" / "restart.log"
+        self.process = None
+
+    def alive(self):
+        if self.process is not None:
+            return self.process.poll() is None
+        return Path(f"/proc/{self.pid}").exists()
+
+    def signal_and_wait(self, signum):
+        os.kill(self.process.pid if self.process else self.pid, signum)
+        deadline = time.monotonic() + KAFKA_STOP_TIMEOUT_S
+        while self.alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kafka node {self.node_id} did not exit")
+            time.sleep(EXIT_POLL_S)
+
+    def launch(self):
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(self.argv, cwd=self.cwd, stdout=log, stderr=log)
+        return self
+
+
+class KafkaCluster:
+    """Apache Kafka's 3 combined nodes (ids 0-2), with the Cluster methods the rounds use."""
+
+    def __init__(self, directory, heap):
+        self.run_dir = Path(directory) / "kafka"
+        subprocess.run([str(KAFKA_SH), "start", "--nodes", str(BROKERS), "--port", str(KAFKA_PORT),
+                        "--heap", heap, "--dir", str(self.run_dir), "--fresh"], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.nodes = {i: KafkaNode(i, self.run_dir) for i in range(BROKERS)}
+
+    def node(self, node_id):
+        return self.nodes[node_id]
+
+    def kill(self, node_id):
+        self.nodes[node_id].signal_and_wait(signal.SIGKILL)
+
+    def stop(self, node_id):
+        self.nodes[node_id].signal_and_wait(signal.SIGTERM)
+
+    def kill_all(self):
+        for node in self.nodes.values():
+            if node.process is not None and node.alive():
+                node.process.kill()
+                node.process.wait()
+        subprocess.run([str(KAFKA_SH), "stop", "--dir", str(self.run_dir)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def admin(bootstrap):
@@ -88,7 +156,7 @@ def image_state(bootstrap, names, partitions):
 
 
 def measure_restart(cluster, names, partitions, how, poll_s):
-    leader, _ = raft_leader(cluster, 1)
+    leader, _ = raft_leader(cluster, sorted(cluster.nodes)[0])
     node_id = next(i for i in sorted(cluster.nodes) if i != leader)
     node = cluster.node(node_id)
     if how == "kill9":
@@ -127,16 +195,23 @@ def main():
     parser.add_argument("--replication-factor", type=int, default=1)
     parser.add_argument("--topics-per-request", type=int, default=50)
     parser.add_argument("--poll-ms", type=int, default=50)
+    parser.add_argument("--kind", choices=("millrace", "kafka"), default="millrace")
+    parser.add_argument("--kafka-heap", default="1g")
     args = parser.parse_args()
     runs = {"kill9": [], "sigterm": []}
     with tempfile.TemporaryDirectory(prefix="millrace-restart-bench-") as directory:
-        cluster = Cluster(directory, BROKERS)
+        if args.kind == "kafka":
+            cluster = KafkaCluster(directory, args.kafka_heap)
+        else:
+            cluster = Cluster(directory, BROKERS)
         try:
-            cluster.start()
+            if args.kind == "millrace":
+                cluster.start()
             for i in cluster.nodes:
                 wait_for_brokers(cluster.node(i).bootstrap, BROKERS)
             started = time.monotonic()
-            names = create_topics(cluster.node(1).bootstrap, args.topics, args.partitions_per_topic,
+            first = sorted(cluster.nodes)[0]
+            names = create_topics(cluster.node(first).bootstrap, args.topics, args.partitions_per_topic,
                                   args.replication_factor, args.topics_per_request)
             print(json.dumps({"created_topics": args.topics,
                               "partitions": args.topics * args.partitions_per_topic,
@@ -155,7 +230,7 @@ def main():
                 runs[how].append(result)
         finally:
             cluster.kill_all()
-    summary = {"topics": args.topics, "partitions": args.topics * args.partitions_per_topic,
+    summary = {"kind": args.kind, "topics": args.topics, "partitions": args.topics * args.partitions_per_topic,
                "replication_factor": args.replication_factor}
     for how, results in runs.items():
         for key in ("answers_s", "lists_all_s", "serves_all_s"):

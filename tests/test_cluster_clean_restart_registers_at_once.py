@@ -1,9 +1,9 @@
 """A cluster node stopped cleanly (SIGTERM: a controlled shutdown the controller allows) and
-started again registers at once, as a Kafka broker does: the clean-shutdown marker keeps the
-broker epoch the controller let exit, and the new process names it as `previous_broker_epoch`,
-so the controller lets the new incarnation take the id without waiting for the old session to
-time out (Kafka's controller lets any fenced registration be replaced; Kafka keeps the epoch in
-its clean-shutdown file for KIP-966).
+started again registers at once: the clean-shutdown marker keeps the broker epoch the controller
+let exit, and the new process names it as `previous_broker_epoch`, so the controller lets the new
+incarnation take the id without waiting for the old session to time out. (Apache Kafka 4.4.0
+does wait: its controller answered a cleanly restarted broker DUPLICATE_BROKER_REGISTRATION for
+6 s, until the old session ran out; perf/RESULTS.md, 2026-12-07.)
 
 Before the fix the marker held no epoch and every restart sent -1: the controller kept the id
 for the old process until `broker.session.timeout.ms` ran out (found by

@@ -10,10 +10,11 @@
 //! it registers. With it the controller knows the old registration's
 //! process ended cleanly and lets the new one take its id at once, instead
 //! of after the old session times out (`broker.session.timeout.ms`), and
-//! does not treat the restart as an unclean shutdown. Kafka's controller
-//! lets any fenced registration be replaced at once; millrace's asks for
-//! the epoch (`cluster/controller/brokers.rs`), so only an exit the
-//! controller allowed vouches for itself.
+//! does not treat the restart as an unclean shutdown. Apache Kafka 4.4's
+//! controller refuses the id until the old session times out even after a
+//! clean shutdown (DUPLICATE_BROKER_REGISTRATION, measured); millrace's
+//! lets in the process naming the epoch (`cluster/controller/brokers.rs`),
+//! so only an exit the controller allowed vouches for itself.
 
 use crate::metadata::store;
 use std::path::Path;
