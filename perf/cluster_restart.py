@@ -43,6 +43,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 import kafka_wire  # noqa: E402
 from cluster_control_plane import raft_leader  # noqa: E402
+from cluster_restart_availability import kafka_pid  # noqa: E402
 from cluster_fixture import Cluster  # noqa: E402
 from test_cluster_three_brokers_serve_clients import wait_for_brokers  # noqa: E402
 
@@ -62,7 +63,7 @@ class KafkaNode:
     def __init__(self, node_id, run_dir):
         self.node_id = node_id
         self.bootstrap = f"127.0.0.1:{KAFKA_PORT + node_id}"
-        self.pid = int((run_dir / f"node-{node_id}" / "kafka.pid").read_text())
+        self.pid = kafka_pid(run_dir, node_id)
         argv = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")[:-1]
         self.argv = [a.decode() for a in argv]
         self.cwd = os.readlink(f"/proc/{self.pid}/cwd")

@@ -78,11 +78,12 @@ fn remove_marker(data_dir: &Path, marker: &Path) -> Result<(), String> {
 }
 
 /// Writes the marker, naming `broker_epoch` when the controller let this
-/// process's registration of that epoch exit.
-pub fn write(data_dir: &Path, broker_epoch: Option<i64>) -> Result<(), String> {
+/// process's registration of that epoch exit (-1: it did not, or a single
+/// node).
+pub fn write(data_dir: &Path, broker_epoch: i64) -> Result<(), String> {
     let mut text = format!("{CLEAN_LINE}\n");
-    if let Some(epoch) = broker_epoch.filter(|e| *e >= 0) {
-        text.push_str(&format!("{BROKER_EPOCH_KEY}{epoch}\n"));
+    if broker_epoch >= 0 {
+        text.push_str(&format!("{BROKER_EPOCH_KEY}{broker_epoch}\n"));
     }
     store::write_atomically(data_dir, CLEAN_SHUTDOWN_MARKER, text.as_bytes())
         .map_err(|e| format!("cannot write the clean-shutdown marker: {e}"))
@@ -112,7 +113,7 @@ mod tests {
     #[test]
     fn the_exited_epoch_is_read_back_once() {
         let dir = TempDir::new("clean-marker-epoch");
-        write(dir.path(), Some(42)).unwrap();
+        write(dir.path(), 42).unwrap();
         let taken = take(dir.path()).unwrap();
         assert_eq!(
             taken,
@@ -127,7 +128,7 @@ mod tests {
     #[test]
     fn a_marker_without_an_epoch_is_clean_with_epoch_minus_one() {
         let dir = TempDir::new("clean-marker-plain");
-        write(dir.path(), None).unwrap();
+        write(dir.path(), -1).unwrap();
         assert_eq!(
             take(dir.path()).unwrap(),
             PreviousShutdown {

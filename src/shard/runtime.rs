@@ -220,7 +220,7 @@ pub fn run(mut config: Config, frontend: Arc<Frontend>) -> Result<(), StartError
         return Err(StartError(failures.join("; ")));
     }
     let exited_epoch = EXITED_BROKER_EPOCH.swap(-1, Ordering::AcqRel);
-    clean_marker::write(&data_dir, Some(exited_epoch)).map_err(StartError)?;
+    clean_marker::write(&data_dir, exited_epoch).map_err(StartError)?;
     let (allocations, allocated_bytes) = crate::alloc_stats::totals();
     if allocations > 0 {
         let (requests, batches) = crate::alloc_stats::work_totals();
