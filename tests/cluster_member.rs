@@ -77,6 +77,25 @@ fn shrink_proposal(p: &PartitionView) -> AlterPartitionProposal {
             .copied()
             .filter(|r| *r == p.leader || Some(r) == p.isr.iter().find(|r| **r != p.leader))
             .collect(),
+        broker_epochs: Vec::new(),
+    }
+}
+
+/// `proposal` naming `epoch` as `member`'s broker epoch, -1 (unknown) for
+/// the others.
+fn naming_epoch(
+    proposal: &AlterPartitionProposal,
+    member: i32,
+    epoch: i64,
+) -> AlterPartitionProposal {
+    let broker_epochs = proposal
+        .new_isr
+        .iter()
+        .map(|r| if *r == member { epoch } else { -1 })
+        .collect();
+    AlterPartitionProposal {
+        broker_epochs,
+        ..proposal.clone()
     }
 }
 
@@ -125,6 +144,7 @@ fn alter_partition_commits_isr_changes_and_refuses_stale_ones_as_kafka_does() {
         leader_epoch: state.leader_epoch - 1,
         partition_epoch: state.partition_epoch,
         new_isr: before.isr.clone(),
+        broker_epochs: Vec::new(),
     };
     assert_eq!(
         alter(&cluster, leader, tp, fenced),
@@ -135,6 +155,7 @@ fn alter_partition_commits_isr_changes_and_refuses_stale_ones_as_kafka_does() {
         leader_epoch: state.leader_epoch,
         partition_epoch: state.partition_epoch,
         new_isr: before.isr.clone(),
+        broker_epochs: Vec::new(),
     };
     let other = (1..=BROKERS).find(|id| *id != leader).expect("a follower");
     assert_eq!(
@@ -150,8 +171,24 @@ fn alter_partition_commits_isr_changes_and_refuses_stale_ones_as_kafka_does() {
         alter(&cluster, leader, unknown_topic, expand.clone()),
         Err(error_code::UNKNOWN_TOPIC_ID)
     );
-    // The leader expands it back.
-    let state = alter(&cluster, leader, tp, expand).expect("expansion committed");
+    // KIP-903: the member it adds back is named with the broker epoch its
+    // fetches carried; a process registered since (a newer epoch) is not
+    // the one that caught up, and the controller refuses it.
+    let added = *before
+        .isr
+        .iter()
+        .find(|r| !state.isr.contains(r))
+        .expect("a member to add back");
+    let view = cluster.member(leader).view().expect("a view");
+    let registered = view.broker(added).expect("registered").epoch;
+    let replaced = naming_epoch(&expand, added, registered - 1);
+    assert_eq!(
+        alter(&cluster, leader, tp, replaced),
+        Err(error_code::INELIGIBLE_REPLICA)
+    );
+    // The leader expands it back, naming the member's current epoch.
+    let current = naming_epoch(&expand, added, registered);
+    let state = alter(&cluster, leader, tp, current).expect("expansion committed");
     assert_eq!(state.isr, before.isr);
     assert_eq!(state.partition_epoch, before.partition_epoch + 2);
 }

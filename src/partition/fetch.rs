@@ -78,6 +78,9 @@ pub struct PartitionRead {
     /// The fetching follower's broker id (Fetch's ReplicaState), -1 for a
     /// consumer: a replica reads up to the log end, not the high watermark.
     pub replica_id: i32,
+    /// The fetching follower's broker epoch (ReplicaState's ReplicaEpoch,
+    /// KIP-903; -1: unknown or a consumer).
+    pub replica_epoch: i64,
 }
 
 /// What a read of one partition produced.
@@ -436,6 +439,7 @@ impl Partition {
             fetch_offset: read.fetch_offset,
             last_fetched_epoch: read.last_fetched_epoch,
             durable_offset: read.fetch_offset,
+            replica_epoch: read.replica_epoch,
         };
         let high_watermark = match self.on_replica_fetch(fetch)? {
             FetchAnswer::Refused(code) => return Some(self.replica_error(code)),

@@ -164,6 +164,7 @@ async fn client_fetch(partitions: &Rc<ShardPartitions>, index: i32) -> (i16, Opt
         current_leader_epoch: -1,
         last_fetched_epoch: -1,
         replica_id: -1,
+        replica_epoch: -1,
     };
     let part = FetchPart {
         partitions: vec![read],
@@ -274,6 +275,7 @@ fn a_lagging_new_leader_answers_latest_offset_not_available() {
                 fetch_offset: 10,
                 last_fetched_epoch: 0,
                 durable_offset: 10,
+                replica_epoch: -1,
             };
             partition.on_replica_fetch(fetch);
         }

@@ -301,6 +301,7 @@ fn fetch_part(wait: Option<FetchWait>) -> FetchPart {
             current_leader_epoch: -1,
             last_fetched_epoch: -1,
             replica_id: -1,
+            replica_epoch: -1,
         }],
         max_bytes: 1 << 20,
         min_one_batch: true,

@@ -305,6 +305,9 @@ class ProxyNet:
         # Pairs of broker ids whose client-listener flows (replica fetches) are held while
         # their controller links stay open (hold_replication).
         self.replication_held = set()
+        # Directed flows between broker ids on client listeners only, delayed by this many
+        # seconds per chunk (delay_replication).
+        self.replication_delays = {}
         self.lock = threading.Lock()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="proxynet", daemon=True)
@@ -335,6 +338,8 @@ class ProxyNet:
         with self.lock:
             if (src, dst) in self.replication_held:
                 return FlowRule(hold=True)
+            if (src, dst) in self.replication_delays:
+                return FlowRule(delay_s=self.replication_delays[(src, dst)])
             return self.rules.get((self._node(src), self._node(dst)), OPEN)
 
     def refuses(self, src, dst):
@@ -371,6 +376,14 @@ class ProxyNet:
         with self.lock:
             self.replication_held.update({(a, b), (b, a)})
 
+    def delay_replication(self, src, dst, delay_s):
+        """Delays each chunk from broker `src` to broker `dst` on client listeners only (what a
+        leader answers its follower's fetches), `delay_s` after it arrived: chunks go one after
+        the other, so a long answer arrives at about READ_CHUNK_BYTES per `delay_s`. Controller
+        links stay open; until heal()."""
+        with self.lock:
+            self.replication_delays[(src, dst)] = delay_s
+
     def delay(self, a, b, delay_s):
         self.set_flow(a, b, delay_s=delay_s)
         self.set_flow(b, a, delay_s=delay_s)
@@ -401,6 +414,7 @@ class ProxyNet:
             self.rules.clear()
             self.refused.clear()
             self.replication_held.clear()
+            self.replication_delays.clear()
 
     def ports(self):
         return [proxy.port for proxy in self.proxies.values()]

@@ -219,9 +219,9 @@ fn item_of(tp: TopicIdPartition, proposal: &AlterPartitionProposal) -> AlterPart
         tp,
         leader_epoch: proposal.leader_epoch,
         partition_epoch: proposal.partition_epoch,
-        // KIP-903's broker epochs come with the followers' fetches (Fetch
-        // v15 ReplicaState); -1 skips that check until the fetcher has them.
-        new_isr: proposal.new_isr.iter().map(|&id| (id, -1)).collect(),
+        // KIP-903: the epochs the followers' fetches named (Fetch v15
+        // ReplicaState), so a member restarted since is refused.
+        new_isr: proposal.isr_with_epochs().collect(),
         leader_recovery_state: LeaderRecoveryState::Recovered,
     }
 }

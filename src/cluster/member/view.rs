@@ -222,8 +222,7 @@ impl ClusterView {
     /// process's registration, as Kafka's broker sends -1 before it is
     /// registered. The image's entry for this node until then is a previous
     /// process's: a leader that passed it on in AlterPartition (KIP-903's
-    /// check; today millrace's leaders send -1 for every ISR member) would
-    /// vouch for a process that is gone.
+    /// check) would vouch for a process that is gone.
     pub fn own_broker_epoch(&self) -> i64 {
         match self.registered {
             true => self.broker(self.node_id).map_or(-1, |b| b.epoch),

@@ -70,12 +70,14 @@ impl FollowerReplica {
     }
 
     /// Its next fetch: from its log end, naming its last epoch so the
-    /// leader can tell whether the logs diverge, and what it has fsynced.
+    /// leader can tell whether the logs diverge, what it has fsynced, and
+    /// the broker epoch this process registered with (-1 before).
     pub fn fetch(
         &self,
         log_end_offset: i64,
         durable_offset: i64,
         epochs: &LeaderEpochCache,
+        broker_epoch: i64,
     ) -> FollowerFetch {
         FollowerFetch {
             replica: self.id,
@@ -83,6 +85,7 @@ impl FollowerReplica {
             fetch_offset: log_end_offset,
             last_fetched_epoch: epochs.latest_epoch().unwrap_or(NO_EPOCH),
             durable_offset,
+            replica_epoch: broker_epoch,
         }
     }
 
@@ -164,7 +167,7 @@ mod tests {
     #[test]
     fn a_fetch_names_the_log_end_the_last_epoch_and_the_durable_offset() {
         let f = FollowerReplica::new(2, 1, 4, 0);
-        let fetch = f.fetch(12, 9, &epochs(&[(1, 0), (3, 8)]));
+        let fetch = f.fetch(12, 9, &epochs(&[(1, 0), (3, 8)]), 7);
         assert_eq!(
             (
                 fetch.fetch_offset,
@@ -174,7 +177,11 @@ mod tests {
             (12, 3, 9)
         );
         assert_eq!(
-            f.fetch(0, 0, &LeaderEpochCache::default())
+            fetch.replica_epoch, 7,
+            "the broker epoch it registered with"
+        );
+        assert_eq!(
+            f.fetch(0, 0, &LeaderEpochCache::default(), -1)
                 .last_fetched_epoch,
             -1
         );

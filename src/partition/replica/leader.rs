@@ -10,6 +10,11 @@ use crate::partition::leader_epochs::{
 use crate::protocol::error_code;
 use std::collections::BTreeMap;
 
+/// A broker epoch not known (KIP-903: the controller skips its check).
+pub const NO_BROKER_EPOCH: i64 = -1;
+/// An offset not known yet.
+const NO_OFFSET: i64 = -1;
+
 /// A follower's fetch, as the leader needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FollowerFetch {
@@ -24,6 +29,9 @@ pub struct FollowerFetch {
     /// What of its log is fsynced (millrace: the high watermark counts only
     /// this).
     pub durable_offset: i64,
+    /// The broker epoch of the fetching process (Fetch v15+ ReplicaState's
+    /// ReplicaEpoch, KIP-903; -1: unknown, as before its registration).
+    pub replica_epoch: i64,
 }
 
 /// What the leader answers a follower's fetch.
@@ -65,6 +73,12 @@ struct Progress {
     last_caught_up_ms: u64,
     /// The leader's log end offset at its previous fetch, and when.
     previous_fetch: (i64, u64),
+    /// The broker epoch its latest counted fetch named (-1: unknown): a
+    /// change means another process, whose log may hold less (KIP-903).
+    broker_epoch: i64,
+    /// The highest broker epoch a fetch named: a fetch naming a lower one
+    /// comes from a process that was replaced.
+    newest_broker_epoch: i64,
 }
 
 /// The leader of one partition.
@@ -224,6 +238,13 @@ impl LeaderReplica {
         if fetch.fetch_offset > self.log_end_offset {
             return (FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE), None);
         }
+        if self.is_from_replaced_process(fetch) {
+            // Kafka's `Replica.updateFetchStateOrThrow` fences it the same way.
+            return (
+                FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER),
+                None,
+            );
+        }
         self.record_progress(now_ms, fetch);
         self.maybe_advance_high_watermark();
         let proposal = self.maybe_expand(fetch.replica);
@@ -231,6 +252,15 @@ impl LeaderReplica {
             high_watermark: self.high_watermark,
         };
         (answer, proposal)
+    }
+
+    /// Whether `fetch` names a broker epoch below one a fetch of the same
+    /// replica named before: a late request of a process since restarted.
+    fn is_from_replaced_process(&self, fetch: FollowerFetch) -> bool {
+        self.followers.get(&fetch.replica).is_some_and(|progress| {
+            fetch.replica_epoch != NO_BROKER_EPOCH
+                && fetch.replica_epoch < progress.newest_broker_epoch
+        })
     }
 
     /// Kafka's `updateFollowerFetchState`: caught up now if it has all the
@@ -241,6 +271,14 @@ impl LeaderReplica {
         let Some(progress) = self.followers.get_mut(&fetch.replica) else {
             return;
         };
+        if fetch.replica_epoch != progress.broker_epoch {
+            // Another process (or the same one, registered since): what the
+            // previous one fsynced says nothing of this one's log, which
+            // may have lost its disk (KIP-903). Only this fetch counts.
+            progress.durable_offset = NO_OFFSET;
+            progress.broker_epoch = fetch.replica_epoch;
+            progress.newest_broker_epoch = progress.newest_broker_epoch.max(fetch.replica_epoch);
+        }
         let (previous_end, previous_ms) = progress.previous_fetch;
         if fetch.fetch_offset >= log_end_offset {
             progress.last_caught_up_ms = progress.last_caught_up_ms.max(now_ms);
@@ -250,8 +288,9 @@ impl LeaderReplica {
         progress.previous_fetch = (log_end_offset, now_ms);
         progress.log_end_offset = fetch.fetch_offset;
         // A verified follower never truncates again in this term and a
-        // restart keeps what was fsynced: its durable offset only grows, so
-        // a fetch overtaken by a later one changes nothing.
+        // restart of the same disk keeps what was fsynced: within one
+        // process its durable offset only grows, so a fetch overtaken by a
+        // later one changes nothing.
         let durable = fetch.durable_offset.min(fetch.fetch_offset);
         progress.durable_offset = progress.durable_offset.max(durable);
     }
@@ -329,14 +368,27 @@ impl LeaderReplica {
     }
 
     fn propose(&mut self, new_isr: Vec<ReplicaId>) -> AlterPartitionProposal {
+        let broker_epochs = new_isr.iter().map(|r| self.broker_epoch_of(*r)).collect();
         let proposal = AlterPartitionProposal {
             leader_epoch: self.state.leader_epoch,
             partition_epoch: self.state.partition_epoch,
             new_isr,
+            broker_epochs,
         };
         self.pending = Some(proposal.clone());
         self.resend = false;
         proposal
+    }
+
+    /// The broker epoch to send for ISR member `replica` (Kafka's
+    /// `addBrokerEpochToIsr`): the one its counted fetches named, so the
+    /// controller refuses the change if that process was replaced since
+    /// (INELIGIBLE_REPLICA); -1 (no check) for this leader itself and for a
+    /// follower it has not heard from in this term.
+    fn broker_epoch_of(&self, replica: ReplicaId) -> i64 {
+        self.followers
+            .get(&replica)
+            .map_or(NO_BROKER_EPOCH, |p| p.broker_epoch)
     }
 
     /// The controller's answer to `proposal`: `Ok` with the committed state
@@ -456,10 +508,12 @@ impl LeaderReplica {
 impl Progress {
     fn unverified(now_ms: u64) -> Self {
         Progress {
-            log_end_offset: -1,
-            durable_offset: -1,
+            log_end_offset: NO_OFFSET,
+            durable_offset: NO_OFFSET,
             last_caught_up_ms: now_ms,
             previous_fetch: (i64::MAX, now_ms),
+            broker_epoch: NO_BROKER_EPOCH,
+            newest_broker_epoch: NO_BROKER_EPOCH,
         }
     }
 
@@ -476,311 +530,5 @@ impl Progress {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LAG_MS: u64 = 1000;
-
-    fn leader(isr: &[ReplicaId], min_isr: usize) -> LeaderReplica {
-        leader_lagging_after(isr, min_isr, LAG_MS)
-    }
-
-    /// Leader 1 of replicas [1, 2, 3] with this `replica.lag.time.max.ms`.
-    fn leader_lagging_after(isr: &[ReplicaId], min_isr: usize, lag_ms: u64) -> LeaderReplica {
-        let config = ReplicaConfig {
-            min_insync_replicas: min_isr,
-            replica_lag_time_max_ms: lag_ms,
-        };
-        let state = PartitionState {
-            leader: 1,
-            leader_epoch: 3,
-            partition_epoch: 10,
-            replicas: vec![1, 2, 3],
-            isr: isr.to_vec(),
-        };
-        LeaderReplica::new(1, config, state, (0, 0, 0), 0)
-    }
-
-    fn epochs() -> LeaderEpochCache {
-        let mut cache = LeaderEpochCache::default();
-        cache.assign(3, 0);
-        cache
-    }
-
-    fn fetch(replica: ReplicaId, offset: i64, durable: i64) -> FollowerFetch {
-        FollowerFetch {
-            replica,
-            current_leader_epoch: 3,
-            fetch_offset: offset,
-            last_fetched_epoch: if offset > 0 { 3 } else { -1 },
-            durable_offset: durable,
-        }
-    }
-
-    #[test]
-    fn the_high_watermark_is_the_least_durable_offset_over_the_isr() {
-        let mut l = leader(&[1, 2, 3], 2);
-        l.on_append(10);
-        l.on_durable(10);
-        assert_eq!(l.high_watermark(), 0, "followers not heard from");
-        l.on_fetch(1, fetch(2, 10, 4), &epochs(), 0);
-        assert_eq!(l.high_watermark(), 0, "follower 3 not heard from");
-        let (answer, _) = l.on_fetch(2, fetch(3, 8, 6), &epochs(), 0);
-        assert_eq!(answer, FetchAnswer::Read { high_watermark: 4 });
-        assert_eq!(l.ack_state(3), AckState::Ready);
-        assert_eq!(l.ack_state(4), AckState::Pending);
-    }
-
-    #[test]
-    fn the_isr_changes_only_through_the_controller() {
-        let mut l = leader(&[1, 2, 3], 2);
-        l.on_append(10);
-        l.on_durable(10);
-        l.on_fetch(100, fetch(2, 10, 10), &epochs(), 0);
-        let shrink = l.tick(100 + LAG_MS).expect("follower 3 lags");
-        assert_eq!(shrink.new_isr, vec![1, 2]);
-        assert_eq!(l.state().isr, vec![1, 2, 3], "not applied alone");
-        assert_eq!(l.tick(5000), None, "one proposal at a time");
-        let older = AlterPartitionProposal {
-            new_isr: vec![1],
-            ..shrink.clone()
-        };
-        l.on_alter_partition(&older, Err(error_code::INELIGIBLE_REPLICA));
-        assert!(l.pending().is_some(), "an answer to another proposal");
-        // A lost answer: the same change goes out again, once.
-        l.on_alter_partition(&shrink, Err(error_code::NOT_CONTROLLER));
-        assert_eq!(l.tick(5000), Some(shrink.clone()), "sent again");
-        assert_eq!(l.tick(5000), None, "once per answer");
-        // The retry is refused as stale: the first attempt may have
-        // committed, so it stays pending until the metadata says.
-        l.on_alter_partition(&shrink, Err(error_code::INVALID_UPDATE_VERSION));
-        assert_eq!(l.pending(), Some(&shrink));
-        assert_eq!(l.tick(5000), None, "waits for the metadata");
-        let committed = PartitionState {
-            isr: vec![1, 2],
-            partition_epoch: 11,
-            ..l.state().clone()
-        };
-        l.on_metadata(committed);
-        assert_eq!(l.pending(), None);
-        assert_eq!(l.state().isr, vec![1, 2]);
-        assert_eq!(l.high_watermark(), 10);
-        // Follower 3 comes back: it joins once it has fsynced the watermark.
-        let (_, none) = l.on_fetch(6000, fetch(3, 10, 9), &epochs(), 0);
-        assert_eq!(none, None);
-        let (_, expand) = l.on_fetch(6001, fetch(3, 10, 10), &epochs(), 0);
-        assert_eq!(expand.expect("caught up").new_isr, vec![1, 2, 3]);
-    }
-
-    /// Kafka's `Replica.isCaughtUp` with the configured lag: a follower of
-    /// the ISR leaves once it has not had everything the leader has for
-    /// longer than `replica.lag.time.max.ms`, not sooner.
-    #[test]
-    fn a_follower_behind_leaves_the_isr_after_the_configured_lag() {
-        const LAG_3S_MS: u64 = 3_000;
-        let mut l = leader_lagging_after(&[1, 2, 3], 1, LAG_3S_MS);
-        l.on_append(10);
-        l.on_durable(10);
-        l.on_fetch(100, fetch(2, 10, 10), &epochs(), 0);
-        l.on_fetch(100, fetch(3, 10, 10), &epochs(), 0);
-        // The log grows; follower 2 keeps up, follower 3 stops fetching.
-        l.on_append(11);
-        l.on_durable(11);
-        l.on_fetch(2_000, fetch(2, 11, 11), &epochs(), 0);
-        assert_eq!(l.tick(100 + LAG_3S_MS), None, "behind for exactly the lag");
-        let shrink = l
-            .tick(101 + LAG_3S_MS)
-            .expect("follower 3 is behind past the lag");
-        assert_eq!(shrink.new_isr, vec![1, 2]);
-    }
-
-    /// As in Kafka, a follower with everything the leader has stays in the
-    /// ISR however long it is silent (an idle partition's ISR does not
-    /// churn; a stopped broker leaves when fenced). Millrace counts what it
-    /// has fsynced: one whose fsync it never reported holds the high
-    /// watermark back, so it leaves after the lag.
-    #[test]
-    fn a_silent_follower_with_everything_fsynced_stays_in_the_isr() {
-        let mut l = leader(&[1, 2, 3], 1);
-        l.on_append(10);
-        l.on_durable(10);
-        l.on_fetch(100, fetch(2, 10, 10), &epochs(), 0);
-        l.on_fetch(100, fetch(3, 10, 9), &epochs(), 0);
-        assert_eq!(l.high_watermark(), 9);
-        let shrink = l.tick(100 + 10 * LAG_MS).expect("3 has not fsynced it all");
-        assert_eq!(shrink.new_isr, vec![1, 2], "2 has everything fsynced");
-    }
-
-    #[test]
-    fn min_insync_replicas_guards_appends_acks_and_the_watermark() {
-        let mut l = leader(&[1], 2);
-        assert_eq!(l.check_append(true), Err(error_code::NOT_ENOUGH_REPLICAS));
-        assert_eq!(l.check_append(false), Ok(()));
-        l.on_append(5);
-        l.on_durable(5);
-        assert_eq!(l.high_watermark(), 0, "never advances under min ISR");
-        let mut l = leader(&[1, 2], 2);
-        l.on_append(5);
-        l.on_durable(5);
-        l.on_fetch(1, fetch(2, 5, 5), &epochs(), 0);
-        assert_eq!(l.high_watermark(), 5);
-        let shrunk = PartitionState {
-            isr: vec![1],
-            partition_epoch: 11,
-            ..l.state().clone()
-        };
-        l.on_metadata(shrunk);
-        assert_eq!(l.ack_state(4), AckState::NotEnoughReplicasAfterAppend);
-    }
-
-    #[test]
-    fn a_replica_a_reassignment_adds_fetches_and_joins_once_caught_up() {
-        let mut l = leader(&[1, 2, 3], 2);
-        l.on_append(10);
-        l.on_durable(10);
-        l.on_fetch(1, fetch(2, 10, 10), &epochs(), 0);
-        l.on_fetch(1, fetch(3, 10, 10), &epochs(), 0);
-        let (refused, _) = l.on_fetch(2, fetch(4, 0, 0), &epochs(), 0);
-        assert_eq!(
-            refused,
-            FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER)
-        );
-        let adding = PartitionState {
-            replicas: vec![1, 2, 4, 3],
-            partition_epoch: 11,
-            ..l.state().clone()
-        };
-        l.on_metadata(adding);
-        let (read, none) = l.on_fetch(3, fetch(4, 0, 0), &epochs(), 0);
-        assert!(matches!(read, FetchAnswer::Read { .. }), "{read:?}");
-        assert_eq!(none, None, "not caught up yet");
-        assert_eq!(
-            l.high_watermark(),
-            10,
-            "an added replica holds nothing back"
-        );
-        let (_, expand) = l.on_fetch(4, fetch(4, 10, 10), &epochs(), 0);
-        assert_eq!(expand.expect("caught up").new_isr, vec![1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn a_completed_move_that_takes_leadership_keeps_counting_the_new_replica() {
-        let mut l = leader(&[1], 1);
-        let moving = PartitionState {
-            replicas: vec![4, 1],
-            partition_epoch: 11,
-            ..l.state().clone()
-        };
-        l.on_metadata(moving);
-        l.on_append(10);
-        l.on_durable(10);
-        let (_, expand) = l.on_fetch(1, fetch(4, 6, 6), &epochs(), 0);
-        assert_eq!(expand, None, "below the high watermark");
-        l.on_append(20);
-        l.on_durable(20);
-        assert_eq!(l.high_watermark(), 20, "replica 4 is not in the ISR yet");
-        let (_, expand) = l.on_fetch(3, fetch(4, 20, 20), &epochs(), 0);
-        let proposal = expand.expect("caught up");
-        l.on_append(30);
-        l.on_durable(30);
-        l.on_alter_partition(&proposal, Err(error_code::NEW_LEADER_ELECTED));
-        assert_eq!(l.pending(), Some(&proposal));
-        assert_eq!(
-            l.high_watermark(),
-            20,
-            "never past what the new leader has: it may never get the rest"
-        );
-    }
-
-    /// Leader 1 of ISR [1, 2] at offset 20 (durable), follower 3 caught up
-    /// to 10 and proposed into the ISR, the proposal not answered yet.
-    fn leader_expanding_to_3() -> (LeaderReplica, AlterPartitionProposal) {
-        let mut l = leader(&[1, 2], 1);
-        l.on_append(10);
-        l.on_durable(10);
-        l.on_fetch(1, fetch(2, 10, 10), &epochs(), 0);
-        let (_, expand) = l.on_fetch(2, fetch(3, 10, 10), &epochs(), 0);
-        let proposal = expand.expect("follower 3 caught up");
-        l.on_append(20);
-        l.on_durable(20);
-        l.on_fetch(3, fetch(2, 20, 20), &epochs(), 0);
-        (l, proposal)
-    }
-
-    /// An expansion whose answer never came (the broker's controller call
-    /// gave up: NOT_CONTROLLER) may have committed all the same: until
-    /// the metadata says, the high watermark must keep counting the member
-    /// it adds, or a leader cut off from the controller acknowledges
-    /// records that member lacks, and the controller may elect it. Kafka
-    /// resets to the committed ISR only on INELIGIBLE_REPLICA and
-    /// OPERATION_NOT_ATTEMPTED (`Partition.handleAlterPartitionError`).
-    /// The replication simulator found it: seed 942 with
-    /// `cut_controller_both_ways` (`sim::tests`).
-    #[test]
-    fn an_unanswered_expansion_keeps_counting_the_member_it_adds() {
-        let (mut l, proposal) = leader_expanding_to_3();
-        assert_eq!(l.high_watermark(), 10, "the pending expansion counts 3");
-        // The controller committed ISR [1, 2, 3]; its answer was lost.
-        l.on_alter_partition(&proposal, Err(error_code::NOT_CONTROLLER));
-        l.on_fetch(4, fetch(2, 20, 20), &epochs(), 0);
-        assert_eq!(
-            l.high_watermark(),
-            10,
-            "3 may be in the ISR: never past what it has fsynced"
-        );
-        assert_eq!(l.tick(5), Some(proposal.clone()), "sent again");
-        // The retry finds the first attempt committed; the metadata brings it.
-        l.on_alter_partition(&proposal, Err(error_code::INVALID_UPDATE_VERSION));
-        assert_eq!(l.high_watermark(), 10);
-        let expanded = PartitionState {
-            isr: vec![1, 2, 3],
-            partition_epoch: 11,
-            ..l.state().clone()
-        };
-        l.on_metadata(expanded);
-        assert_eq!(l.pending(), None);
-        l.on_fetch(6, fetch(3, 20, 20), &epochs(), 0);
-        assert_eq!(l.high_watermark(), 20);
-    }
-
-    /// Only a refusal that says the change was not applied ends it at once
-    /// (Kafka's INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED): the high
-    /// watermark counts the committed ISR again.
-    #[test]
-    fn a_refused_expansion_stops_counting_the_member() {
-        for code in [
-            error_code::INELIGIBLE_REPLICA,
-            error_code::OPERATION_NOT_ATTEMPTED,
-        ] {
-            let (mut l, proposal) = leader_expanding_to_3();
-            assert_eq!(l.high_watermark(), 10);
-            l.on_alter_partition(&proposal, Err(code));
-            assert_eq!(l.pending(), None, "{code}");
-            assert_eq!(l.high_watermark(), 20, "{code}");
-            assert_eq!(l.tick(4), None, "{code}: not sent again");
-        }
-    }
-
-    #[test]
-    fn fenced_unknown_and_diverging_fetches_record_nothing() {
-        let mut l = leader(&[1, 2, 3], 1);
-        l.on_append(10);
-        l.on_durable(10);
-        let stale = FollowerFetch {
-            current_leader_epoch: 2,
-            ..fetch(2, 10, 10)
-        };
-        let (answer, _) = l.on_fetch(1, stale, &epochs(), 0);
-        assert_eq!(
-            answer,
-            FetchAnswer::Refused(error_code::FENCED_LEADER_EPOCH)
-        );
-        let diverging = FollowerFetch {
-            last_fetched_epoch: 2,
-            ..fetch(2, 12, 12)
-        };
-        let (answer, _) = l.on_fetch(1, diverging, &epochs(), 0);
-        assert!(matches!(answer, FetchAnswer::Diverging(_)), "{answer:?}");
-        assert_eq!(l.high_watermark(), 0);
-    }
-}
+#[path = "leader_tests.rs"]
+mod tests;

@@ -76,4 +76,17 @@ pub struct AlterPartitionProposal {
     pub partition_epoch: i32,
     /// The ISR wanted.
     pub new_isr: Vec<ReplicaId>,
+    /// Each member's broker epoch as the leader knows it, in `new_isr`'s
+    /// order (KIP-903; -1: unknown, not checked).
+    pub broker_epochs: Vec<i64>,
+}
+
+impl AlterPartitionProposal {
+    /// The ISR wanted with each member's broker epoch (AlterPartition v3's
+    /// NewIsrWithEpochs).
+    pub fn isr_with_epochs(&self) -> impl Iterator<Item = (ReplicaId, i64)> + '_ {
+        let unknown = std::iter::repeat(leader::NO_BROKER_EPOCH);
+        let epochs = self.broker_epochs.iter().copied().chain(unknown);
+        self.new_isr.iter().copied().zip(epochs)
+    }
 }

@@ -84,8 +84,8 @@ pub async fn handle(
             (std::mem::take(partitions), *session_id)
         }
     };
-    let replica_id = replica_id_of(meta.version, &request);
-    let mut response = read_and_assemble(ctx, &request, &wanted, replica_id).await;
+    let fetcher = fetcher_of(meta.version, &request);
+    let mut response = read_and_assemble(ctx, &request, &wanted, fetcher).await;
     response.session_id = session_id;
     let mut response = context_after_reads(ctx, session, &context, &wanted, response);
     if meta.version >= FIRST_NODE_ENDPOINTS_VERSION {
@@ -116,9 +116,9 @@ async fn read_and_assemble(
     ctx: &Rc<ShardContext>,
     request: &FetchRequest,
     wanted: &[(PartitionKey, PartitionParams)],
-    replica_id: i32,
+    fetcher: Fetcher,
 ) -> FetchResponseOut {
-    let (skeleton, parts) = plan(ctx, wanted, replica_id);
+    let (skeleton, parts) = plan(ctx, wanted, fetcher);
     let shards_read = parts.iter().filter(|part| part.is_some()).count();
     let wait = (request.max_wait_ms > 0 && request.min_bytes > 0).then(|| FetchWait {
         min_bytes: request.min_bytes as usize,
@@ -181,6 +181,27 @@ async fn close_elsewhere(ctx: &Rc<ShardContext>, session: SessionRequest) {
             };
             ctx.router.notify(owner, close).await;
         }
+    }
+}
+
+/// Who fetches: a follower names its broker id and epoch, a consumer -1.
+#[derive(Clone, Copy, Debug)]
+struct Fetcher {
+    replica_id: i32,
+    replica_epoch: i64,
+}
+
+/// The fetcher of `request`: ReplicaState from v15 (the epoch too: KIP-903),
+/// the ReplicaId field before (no epoch).
+fn fetcher_of(version: i16, request: &FetchRequest) -> Fetcher {
+    let replica_id = replica_id_of(version, request);
+    let replica_epoch = match version >= 15 && replica_id >= 0 {
+        true => request.replica_state.replica_epoch.max(-1),
+        false => -1,
+    };
+    Fetcher {
+        replica_id,
+        replica_epoch,
     }
 }
 
@@ -352,7 +373,7 @@ fn now_ms() -> u64 {
 fn plan(
     ctx: &ShardContext,
     wanted: &[(PartitionKey, PartitionParams)],
-    replica_id: i32,
+    fetcher: Fetcher,
 ) -> (Vec<TopicSkeleton>, Vec<Option<Vec<PartitionRead>>>) {
     let table = ctx.topic_table();
     let mut parts: Vec<Option<Vec<PartitionRead>>> = (0..ctx.nr_shards).map(|_| None).collect();
@@ -403,7 +424,8 @@ fn plan(
                     partition_max_bytes: params.partition_max_bytes.max(0) as usize,
                     current_leader_epoch: params.current_leader_epoch,
                     last_fetched_epoch: params.last_fetched_epoch,
-                    replica_id,
+                    replica_id: fetcher.replica_id,
+                    replica_epoch: fetcher.replica_epoch,
                 });
                 Slot::Routed {
                     shard,

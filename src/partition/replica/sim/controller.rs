@@ -149,7 +149,7 @@ impl SimController {
     }
 
     /// AlterPartition: committed at the current epochs with unfenced new
-    /// members, else INVALID_UPDATE_VERSION / FENCED_LEADER_EPOCH /
+    /// members whose broker epochs (incarnations) are current, else INVALID_UPDATE_VERSION / FENCED_LEADER_EPOCH /
     /// INELIGIBLE_REPLICA.
     pub(super) fn alter_partition(
         &mut self,
@@ -166,7 +166,10 @@ impl SimController {
             .new_isr
             .iter()
             .any(|id| !self.state.isr.contains(id) && fenced(id));
-        if added_fenced || proposal.new_isr.is_empty() {
+        let replaced = proposal
+            .isr_with_epochs()
+            .any(|(id, epoch)| epoch != -1 && epoch != i64::from(self.incarnation(id)));
+        if added_fenced || replaced || proposal.new_isr.is_empty() {
             return Err(INELIGIBLE_REPLICA);
         }
         self.state.isr = proposal.new_isr.clone();

@@ -367,7 +367,9 @@ impl SimReplica {
             true => self.log_end(),
             false => self.durable,
         };
-        let fetch = follower.fetch(self.log_end(), durable, &self.epochs);
+        // The incarnation stands for the broker epoch its registration got.
+        let broker_epoch = i64::from(self.incarnation);
+        let fetch = follower.fetch(self.log_end(), durable, &self.epochs, broker_epoch);
         Some((follower.leader(), fetch, self.fetch_seq))
     }
 
