@@ -35,7 +35,7 @@ TOPIC_READY_TIMEOUT_S = 30.0
 SHRINK_TIMEOUT_S = 30.0
 # The slowed catch-up (~10 s), then an AlterPartition, then Metadata polled.
 REJOIN_TIMEOUT_S = 90.0
-ISR_POLL_INTERVAL_S = 0.05
+ISR_POLL_INTERVAL_S = 0.1
 
 
 def create_topic_led_by(cluster, topic, leader):
@@ -79,7 +79,7 @@ def test_a_follower_with_a_lost_log_rejoins_the_isr_only_once_caught_up(millrace
 
         cluster.kill(follower)
         others = sorted(b for b in cluster.nodes if b != follower)
-        workload.wait_for(lambda: isr_asked_of(cluster.node(leader), topic) == others,
+        workload.wait_for(lambda: sorted(isr_asked_of(cluster.node(leader), topic)) == others,
                           f"{follower} out of the ISR of {topic}-0", SHRINK_TIMEOUT_S)
         partition_dir = Path(cluster.node(follower).data_dir) / f"{topic}-0"
         shutil.rmtree(partition_dir)

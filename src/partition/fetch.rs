@@ -59,6 +59,17 @@ pub struct FetchWait {
     pub report_progress: bool,
 }
 
+/// Which read of a fetch this is: a fetch that waits for records is read
+/// again each time they may have come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadPass {
+    /// Its first read: a follower's position is counted.
+    First,
+    /// A read after a wait: a follower's position is not counted again
+    /// (Kafka's read from the fetch purgatory).
+    Again,
+}
+
 /// One partition to read.
 #[derive(Clone, Debug)]
 pub struct PartitionRead {
@@ -299,6 +310,7 @@ impl ShardPartitions {
         report_progress: &dyn Fn(usize),
     ) -> Vec<FetchedPartition> {
         let mut reported = 0;
+        let mut pass = ReadPass::First;
         loop {
             // Listeners first, then the read: a move in between still wakes us.
             let listeners: Vec<Wake> = match part.wait {
@@ -314,7 +326,8 @@ impl ShardPartitions {
                     .collect(),
                 None => Vec::new(),
             };
-            let (fetched, bytes, any_error) = self.read_once(part).await;
+            let (fetched, bytes, any_error) = self.read_once(part, pass).await;
+            pass = ReadPass::Again;
             let waits_for_descriptor = fetched.iter().any(|f| f.waits_for_descriptor);
             let Some(wait) = part.wait else {
                 return fetched;
@@ -346,7 +359,11 @@ impl ShardPartitions {
     }
 
     /// One pass over the partitions: (results, record bytes, whether any errored).
-    async fn read_once(&self, part: &FetchPart) -> (Vec<FetchedPartition>, usize, bool) {
+    async fn read_once(
+        &self,
+        part: &FetchPart,
+        pass: ReadPass,
+    ) -> (Vec<FetchedPartition>, usize, bool) {
         let mut budget = part.max_bytes;
         let mut total = 0;
         let mut any_error = false;
@@ -359,7 +376,7 @@ impl ShardPartitions {
             };
             let max_bytes = read.partition_max_bytes.min(budget);
             let min_one_batch = part.min_one_batch && total == 0;
-            let fetched = partition.read(read, max_bytes, min_one_batch).await;
+            let fetched = partition.read(read, max_bytes, min_one_batch, pass).await;
             let bytes = pieces_len(&fetched.records);
             budget = budget.saturating_sub(bytes);
             total += bytes;
@@ -385,9 +402,11 @@ impl Partition {
         read: &PartitionRead,
         max_bytes: usize,
         min_one_batch: bool,
+        pass: ReadPass,
     ) -> FetchedPartition {
         if read.replica_id >= 0 {
-            if let Some(fetched) = self.read_for_replica(read, max_bytes, min_one_batch).await {
+            let replica_read = self.read_for_replica(read, max_bytes, min_one_batch, pass);
+            if let Some(fetched) = replica_read.await {
                 return fetched;
             }
         }
@@ -432,6 +451,7 @@ impl Partition {
         read: &PartitionRead,
         max_bytes: usize,
         min_one_batch: bool,
+        pass: ReadPass,
     ) -> Option<FetchedPartition> {
         let fetch = FollowerFetch {
             replica: read.replica_id,
@@ -441,7 +461,7 @@ impl Partition {
             durable_offset: read.fetch_offset,
             replica_epoch: read.replica_epoch,
         };
-        let high_watermark = match self.on_replica_fetch(fetch)? {
+        let high_watermark = match self.on_replica_fetch(fetch, pass)? {
             FetchAnswer::Refused(code) => return Some(self.replica_error(code)),
             FetchAnswer::Diverging(end) => {
                 let mut fetched = FetchedPartition::error(error_code::NONE);

@@ -11,6 +11,7 @@
 //! poll, an acks=all answer) wakes on the log's sync and asks again. A
 //! follower's fetch that moves it fires [`ReplicaState`]'s listeners.
 
+use super::fetch::ReadPass;
 use super::replica::follower::{FollowerReplica, LeaderLogBounds, OutOfRange};
 use super::replica::leader::{AckState, FetchAnswer, FollowerFetch, LeaderReplica};
 use super::replica::{AlterPartitionProposal, PartitionState, ReplicaConfig, ReplicaId};
@@ -356,9 +357,10 @@ impl Partition {
     }
 
     /// The leader side of a replica's fetch (the leader state machine's
-    /// `on_fetch`): refused, diverging, or read from `fetch_offset` with the
-    /// high watermark. `None` on a single node (served as any fetch).
-    pub fn on_replica_fetch(&self, fetch: FollowerFetch) -> Option<FetchAnswer> {
+    /// `on_fetch`, or `on_fetch_again` when it is read again after a wait:
+    /// counted once): refused, diverging, or read from `fetch_offset` with
+    /// the high watermark. `None` on a single node (served as any fetch).
+    pub fn on_replica_fetch(&self, fetch: FollowerFetch, pass: ReadPass) -> Option<FetchAnswer> {
         let mut role = self.replica.role.borrow_mut();
         let leader = match &mut *role {
             Role::Single => return None,
@@ -370,9 +372,10 @@ impl Partition {
         self.sync_leader(leader);
         let before = leader.high_watermark();
         let log_start = self.log.log_start_offset();
-        let (answer, proposal) = self
-            .epochs
-            .with_cache(|cache| leader.on_fetch(clock_ms(), fetch, cache, log_start));
+        let (answer, proposal) = self.epochs.with_cache(|cache| match pass {
+            ReadPass::First => leader.on_fetch(clock_ms(), fetch, cache, log_start),
+            ReadPass::Again => (leader.on_fetch_again(fetch, cache, log_start), None),
+        });
         if let Some(proposal) = proposal {
             *self.replica.outbox.borrow_mut() = Some(proposal);
         }

@@ -3,7 +3,7 @@
 //! high watermark checkpoint), who answers a client's read, and what a
 //! timed-out acks=all produce answers.
 
-use super::fetch::{FetchPart, PartitionRead};
+use super::fetch::{FetchPart, PartitionRead, ReadPass};
 use super::leader_epochs::EpochMismatch;
 use super::list_offsets::{ListOffsetsPart, OffsetQuery, OffsetsReader};
 use super::produce::{Acks, PartitionAppend, ProducePart, Refused};
@@ -277,7 +277,7 @@ fn a_lagging_new_leader_answers_latest_offset_not_available() {
                 durable_offset: 10,
                 replica_epoch: -1,
             };
-            partition.on_replica_fetch(fetch);
+            partition.on_replica_fetch(fetch, ReadPass::First);
         }
         assert!(!partition.high_watermark_lags_epoch_start());
         assert_eq!(list_offset(&partitions, 0, -1).await, Ok(10));

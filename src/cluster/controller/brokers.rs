@@ -65,8 +65,8 @@ impl Controller {
             // process cannot replace a live one still fenced (found by the
             // simulator), and a clean restart need not wait: Kafka 4.4.0,
             // measured, refused a cleanly stopped broker's successor with
-            // DUPLICATE_BROKER_REGISTRATION for about 6 s (perf/RESULTS.md,
-            // "A cluster node restarted").
+            // DUPLICATE_BROKER_REGISTRATION until the old session expired
+            // (perf/RESULTS.md, "A cluster node restarted").
             //
             // Looser than KRaft after a controller change: the fresh session
             // every registration gets at activation ends early for one this

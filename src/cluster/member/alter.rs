@@ -92,15 +92,17 @@ impl Member {
     ///
     /// `tp` is the partition this broker leads; `proposal` comes from
     /// [`LeaderReplica`](crate::partition::replica::leader::LeaderReplica)
-    /// (its leader epoch, the partition epoch it is based on, the ISR wanted;
-    /// members' broker epochs are not checked, KIP-903's -1).
+    /// (its leader epoch, the partition epoch it is based on, the ISR wanted
+    /// with each member's broker epoch as its fetches named it, KIP-903).
     ///
     /// Returns the committed [`PartitionState`] (this broker's shards have
     /// adopted the metadata that holds it by then), or a Kafka error code:
     /// - `FENCED_LEADER_EPOCH` (74): the leader epoch is stale;
     /// - `INVALID_UPDATE_VERSION` (95): the partition epoch is stale (another
     ///   change committed first; the metadata brings it);
-    /// - `INELIGIBLE_REPLICA` (107): a new ISR member is fenced or shutting down;
+    /// - `INELIGIBLE_REPLICA` (107): an ISR member is fenced or shutting
+    ///   down, or is named with a broker epoch not its registered one (a
+    ///   process replaced since);
     /// - `NEW_LEADER_ELECTED` (108): the change committed but moved leadership;
     /// - `INVALID_REQUEST` (42): this broker does not lead the partition, or
     ///   the ISR is malformed (not replicas, leader missing, duplicates);

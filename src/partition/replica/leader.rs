@@ -45,7 +45,8 @@ pub enum FetchAnswer {
     /// The follower's log diverges: it truncates to this epoch's end.
     Diverging(EpochEnd),
     /// Refused with this Kafka error code (epoch fenced or unknown, not a
-    /// replica, offset out of range); nothing was recorded.
+    /// replica, offset out of range, a replaced process's fetch); nothing
+    /// was recorded.
     Refused(i16),
 }
 
@@ -200,11 +201,11 @@ impl LeaderReplica {
         self.maybe_advance_high_watermark();
     }
 
-    /// A follower's fetch at `now_ms`, against this leader's epochs: the
-    /// epoch checked, divergence answered before anything is recorded (a
-    /// diverging log's offsets mean nothing here), then its progress
-    /// recorded, the ISR expansion it earns proposed, the high watermark
-    /// advanced.
+    /// A follower's fetch at `now_ms`, against this leader's epochs
+    /// ([`LeaderReplica::check_fetch`]: refused or diverging before
+    /// anything is recorded, as a diverging log's offsets mean nothing
+    /// here), then its progress recorded, the ISR expansion it earns
+    /// proposed, the high watermark advanced.
     pub fn on_fetch(
         &mut self,
         now_ms: u64,
@@ -213,15 +214,51 @@ impl LeaderReplica {
         log_start_offset: i64,
     ) -> (FetchAnswer, Option<AlterPartitionProposal>) {
         self.now_ms = self.now_ms.max(now_ms);
+        if let Some(answer) = self.check_fetch(fetch, epochs, log_start_offset) {
+            return (answer, None);
+        }
+        self.record_progress(now_ms, fetch);
+        self.maybe_advance_high_watermark();
+        let proposal = self.maybe_expand(fetch.replica);
+        let answer = FetchAnswer::Read {
+            high_watermark: self.high_watermark,
+        };
+        (answer, proposal)
+    }
+
+    /// A fetch read again after waiting for records (Kafka's read from the
+    /// fetch purgatory, `updateFetchState = false`): checked as at first,
+    /// nothing recorded. What it reports was counted at its first read; by
+    /// now its process may have been replaced (killed, restarted with a
+    /// lost log, fetching again) and counting it again would bring back
+    /// what the lost log had.
+    pub fn on_fetch_again(
+        &self,
+        fetch: FollowerFetch,
+        epochs: &LeaderEpochCache,
+        log_start_offset: i64,
+    ) -> FetchAnswer {
+        self.check_fetch(fetch, epochs, log_start_offset)
+            .unwrap_or(FetchAnswer::Read {
+                high_watermark: self.high_watermark,
+            })
+    }
+
+    /// The answer to `fetch` when it is not read: its leader epoch fenced
+    /// or unknown, its replica not one of this partition's, its log
+    /// diverging, its offset past the log end, or its process replaced.
+    fn check_fetch(
+        &self,
+        fetch: FollowerFetch,
+        epochs: &LeaderEpochCache,
+        log_start_offset: i64,
+    ) -> Option<FetchAnswer> {
         if let Err(mismatch) = check_current_epoch(fetch.current_leader_epoch, self.leader_epoch())
         {
-            return (FetchAnswer::Refused(mismatch.wire_error_code()), None);
+            return Some(FetchAnswer::Refused(mismatch.wire_error_code()));
         }
         if !self.followers.contains_key(&fetch.replica) {
-            return (
-                FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER),
-                None,
-            );
+            return Some(FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER));
         }
         let diverging = divergence(
             epochs,
@@ -231,27 +268,19 @@ impl LeaderReplica {
             fetch.fetch_offset,
         );
         match diverging {
-            Err(code) => return (FetchAnswer::Refused(code), None),
-            Ok(Some(end)) => return (FetchAnswer::Diverging(end), None),
+            Err(code) => return Some(FetchAnswer::Refused(code)),
+            Ok(Some(end)) => return Some(FetchAnswer::Diverging(end)),
             Ok(None) => {}
         }
         if fetch.fetch_offset > self.log_end_offset {
-            return (FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE), None);
+            return Some(FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE));
         }
         if self.is_from_replaced_process(fetch) {
-            // Kafka's `Replica.updateFetchStateOrThrow` fences it the same way.
-            return (
-                FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER),
-                None,
-            );
+            // Kafka's `Replica.updateFetchStateOrThrow` fences it the same
+            // way (against the registered epoch; here the newest fetched).
+            return Some(FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER));
         }
-        self.record_progress(now_ms, fetch);
-        self.maybe_advance_high_watermark();
-        let proposal = self.maybe_expand(fetch.replica);
-        let answer = FetchAnswer::Read {
-            high_watermark: self.high_watermark,
-        };
-        (answer, proposal)
+        None
     }
 
     /// Whether `fetch` names a broker epoch below one a fetch of the same
@@ -289,8 +318,10 @@ impl LeaderReplica {
         progress.log_end_offset = fetch.fetch_offset;
         // A verified follower never truncates again in this term and a
         // restart of the same disk keeps what was fsynced: within one
-        // process its durable offset only grows, so a fetch overtaken by a
-        // later one changes nothing.
+        // process (one epoch) its durable offset only grows, so a fetch
+        // overtaken by a later one changes nothing. (A stray -1 fetch of a
+        // process registered since resets it to that fetch's offset, which
+        // only holds the watermark until the next fetch.)
         let durable = fetch.durable_offset.min(fetch.fetch_offset);
         progress.durable_offset = progress.durable_offset.max(durable);
     }

@@ -400,3 +400,48 @@ fn fenced_unknown_and_diverging_fetches_record_nothing() {
     assert!(matches!(answer, FetchAnswer::Diverging(_)), "{answer:?}");
     assert_eq!(l.high_watermark(), 0);
 }
+
+#[test]
+fn a_fetch_read_again_after_a_wait_records_nothing() {
+    let mut l = leader_after_follower_3_left();
+    // The new process fetches from 0; a fetch of the process it replaced,
+    // parked earlier, is read again: answered, not counted.
+    l.on_fetch(2, fetch_of_process(NO_BROKER_EPOCH, 3, 0, 0), &epochs(), 0);
+    let parked = fetch(3, 10, 10);
+    let answer = l.on_fetch_again(parked, &epochs(), 0);
+    assert_eq!(answer, FetchAnswer::Read { high_watermark: 10 });
+    let (_, records, _) = l.follower_lags(3)[1];
+    assert_eq!(records, 10, "still counted at 0");
+    let (_, proposal) = l.on_fetch(3, fetch_of_process(NO_BROKER_EPOCH, 3, 0, 0), &epochs(), 0);
+    assert_eq!(proposal, None, "not let back in on the old process's word");
+}
+
+#[test]
+fn an_in_sync_follower_naming_its_epoch_once_registered_stays_in_sync() {
+    let mut l = leader(&[1, 2, 3], 2);
+    l.on_append(10);
+    l.on_durable(10);
+    l.on_fetch(
+        1,
+        fetch_of_process(NO_BROKER_EPOCH, 2, 10, 10),
+        &epochs(),
+        0,
+    );
+    l.on_fetch(
+        1,
+        fetch_of_process(NO_BROKER_EPOCH, 3, 10, 10),
+        &epochs(),
+        0,
+    );
+    assert_eq!(l.high_watermark(), 10);
+    l.on_append(20);
+    l.on_durable(20);
+    for replica in [2, 3] {
+        let registered = fetch_of_process(FIRST_BROKER_EPOCH, replica, 20, 20);
+        let (answer, proposal) = l.on_fetch(2, registered, &epochs(), 0);
+        assert_eq!(proposal, None, "already in the ISR");
+        assert!(matches!(answer, FetchAnswer::Read { .. }), "{answer:?}");
+    }
+    assert_eq!(l.high_watermark(), 20);
+    assert_eq!(l.tick(2 + LAG_MS + 1), None, "nobody lags");
+}

@@ -149,8 +149,8 @@ impl SimController {
     }
 
     /// AlterPartition: committed at the current epochs with unfenced new
-    /// members whose broker epochs (incarnations) are current, else INVALID_UPDATE_VERSION / FENCED_LEADER_EPOCH /
-    /// INELIGIBLE_REPLICA.
+    /// members and every member's broker epoch (incarnation) current, else
+    /// INVALID_UPDATE_VERSION / FENCED_LEADER_EPOCH / INELIGIBLE_REPLICA.
     pub(super) fn alter_partition(
         &mut self,
         proposal: &AlterPartitionProposal,
