@@ -88,12 +88,17 @@ impl PartitionEpochs {
             Some(cache) => cache,
             None => walk_log(log).await?,
         };
-        let mut changed = cache.truncate_from_end(log.log_end_offset());
-        changed |= cache.truncate_from_start(log.log_start_offset());
+        let as_found = cache.clone();
+        cache.truncate_from_end(log.log_end_offset());
+        cache.truncate_from_start(log.log_start_offset());
         // Only a log with no newer epoch gets the single-node one: a replica's
         // cluster epochs are kept across restarts, or its first fetch would name
         // epoch 0 and truncate it back to where the leader's epoch 0 ended.
-        changed |= cache.assign_if_newer(SINGLE_NODE_LEADER_EPOCH, log.log_end_offset());
+        cache.assign_if_newer(SINGLE_NODE_LEADER_EPOCH, log.log_end_offset());
+        // Compared whole: an empty log's entry is cut and assigned again,
+        // the same, and rewriting it (two fsyncs) at every start made
+        // opening 3,000 empty partitions take 2.4 s.
+        let changed = cache != as_found;
         let epochs = Rc::new(PartitionEpochs {
             leader_epoch: Cell::new(SINGLE_NODE_LEADER_EPOCH),
             cache: RefCell::new(cache),

@@ -15,6 +15,7 @@ use crate::storage::tests::{
     new_storage, plain_batch, producer_batch, read_all, run, small_config, TempDir, TOPIC,
 };
 use crate::storage::{AppendBatch, Durability, LogConfig, StorageLimits};
+use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -371,6 +372,28 @@ fn a_clean_shutdown_leaves_nothing_to_check() {
         let first = append(&partition, producer_batch(42, 0, 50, 2)).await;
         assert_eq!(first, (50, 51, true));
         partitions.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn reopening_an_unchanged_log_rewrites_no_leader_epoch_checkpoint() {
+    let dir = TempDir::new("epochs-unchanged");
+    run(async move {
+        // Opened 4 times: empty, empty, then appended to, then unchanged.
+        // The file is written by a rename, so a rewrite is a new inode.
+        let mut inodes = Vec::new();
+        for open_number in 0..4 {
+            let partitions = partitions(&dir);
+            let partition = open(&partitions, LogConfig::default()).await;
+            if open_number == 2 {
+                append_producer_batches(&partition, 0..2).await;
+            }
+            partitions.shutdown().await.unwrap();
+            let path = partition.log.leader_epoch_checkpoint_path();
+            inodes.push(std::fs::metadata(&path).map(|m| m.ino()).ok());
+        }
+        assert!(inodes[0].is_some(), "the first open writes the checkpoint");
+        assert_eq!(inodes, vec![inodes[0]; 4], "rewritten at a reopen");
     });
 }
 
