@@ -5,7 +5,8 @@ Creates --partitions empty partitions (topics of 10) on one `millrace serve` (nu
 --dir (kept: a second run reuses it), stops it with SIGTERM, then restarts it --rounds times with
 each binary of --binary (alternating, so both see the same machine state) and prints, per
 restart, the seconds until the listener accepts and the shard's own "N partition(s) open in M ms"
-log line. Medians per binary at the end.
+log line, with the load average. Medians per binary at the end. The binaries run in the order
+given in every round; the temporary data directory (without --dir) is left for a later run.
 
     target/test-venv/bin/python perf/partition_open.py --binary /tmp/before --binary \\
         target/release/millrace --partitions 3000 --rounds 3
@@ -13,6 +14,7 @@ log line. Medians per binary at the end.
 
 import argparse
 import json
+import os
 import re
 import signal
 import socket
@@ -41,7 +43,8 @@ def launch(binary, data_dir, log_path):
     command = [binary, "serve", "--override", f"log.dirs={data_dir}",
                "--override", f"listeners=PLAINTEXT://127.0.0.1:{PORT}",
                "--override", "num.shards=1"]
-    return subprocess.Popen(command, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_listening(started):
@@ -77,9 +80,10 @@ def restart(binary, data_dir, log_path):
     listening_s = wait_listening(started)
     stop(process)
     found = OPEN_LINE.search(Path(log_path).read_text())
-    opened, open_ms = (int(found[1]), int(found[2])) if found else (None, None)
-    return {"binary": binary, "listening_s": round(listening_s, 3), "opened": opened,
-            "open_ms": open_ms}
+    if found is None:
+        raise RuntimeError(f"{binary}: no 'partition(s) open' line in {log_path}")
+    return {"binary": binary, "listening_s": round(listening_s, 3), "opened": int(found[1]),
+            "open_ms": int(found[2]), "load": round(os.getloadavg()[0], 2)}
 
 
 def main():
@@ -89,6 +93,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default=None, help="data directory (default: a new temporary one)")
     args = parser.parse_args()
+    if args.partitions % PARTITIONS_PER_TOPIC:
+        parser.error(f"--partitions must be a multiple of {PARTITIONS_PER_TOPIC}")
     data_dir = Path(args.dir or tempfile.mkdtemp(prefix="millrace-open-"))
     log_path = data_dir.parent / f"{data_dir.name}.log"
     if not (data_dir / "meta.properties").exists():
@@ -103,7 +109,7 @@ def main():
         mine = [r for r in results if r["binary"] == binary]
         print(json.dumps({"summary": binary,
                           "listening_s_median": statistics.median(r["listening_s"] for r in mine),
-                          "open_ms_median": statistics.median(r["open_ms"] or 0 for r in mine)}))
+                          "open_ms_median": statistics.median(r["open_ms"] for r in mine)}))
 
 
 if __name__ == "__main__":

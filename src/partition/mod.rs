@@ -64,7 +64,7 @@ mod tests;
 use crate::local::join_all;
 use crate::local::notify::LocalEvent;
 use crate::storage::{AppendListener, LogConfig, PartitionLog, ShardStorage, StorageError};
-use epochs::PartitionEpochs;
+use epochs::{FoundCheckpoint, PartitionEpochs};
 use fetch::FetchWaits;
 use glommio::sync::Semaphore;
 use producer_state::{ProducerStateConfig, ProducerStateTable};
@@ -288,15 +288,19 @@ impl ShardPartitions {
             .storage
             .open_partition(topic, partition, topic_id, config, clean_shutdown)
             .await?;
-        let mut found_epochs = epochs::read_checkpoint(&log).await?;
+        let on_disk = epochs::read_checkpoint(&log).await?;
+        let mut completed = on_disk.clone();
         let complete_epochs = |info: &crate::protocol::record_batch::BatchInfo| {
-            if let Some(cache) = found_epochs.as_mut() {
+            if let Some(cache) = completed.as_mut() {
                 cache.assign_if_newer(info.partition_leader_epoch, info.base_offset);
             }
         };
         let rebuilt = snapshots::rebuild(&log, self.producer_config, complete_epochs).await?;
+        let found = on_disk
+            .zip(completed)
+            .map(|(on_disk, completed)| FoundCheckpoint { on_disk, completed });
         let (epochs, epochs_missing) =
-            PartitionEpochs::recover_leaving_missing(&log, found_epochs).await?;
+            PartitionEpochs::recover_leaving_missing(&log, found).await?;
         // A concurrent open of the same partition may have finished first.
         if let Some(open) = self.get(topic, partition) {
             return Ok((open, false));

@@ -4,6 +4,7 @@
 //! bound that fetches stop at and wake on.
 
 use super::fetch::{FetchPart, FetchWait, PartitionRead};
+use super::leader_epochs::LeaderEpochCache;
 use super::list_offsets::{ListOffsetsPart, OffsetQuery, OffsetsReader};
 use super::produce::{Appended, ProduceError};
 use super::producer_state::ProducerStateConfig;
@@ -385,6 +386,11 @@ fn reopening_an_unchanged_log_rewrites_no_leader_epoch_checkpoint() {
         for open_number in 0..4 {
             let partitions = partitions(&dir);
             let partition = open(&partitions, LogConfig::default()).await;
+            if open_number == 0 {
+                // Its first checkpoint is written by a task of its own, which
+                // a shutdown before it runs would cancel: written here.
+                partition.write_missing_epochs().await;
+            }
             if open_number == 2 {
                 append_producer_batches(&partition, 0..2).await;
             }
@@ -394,6 +400,36 @@ fn reopening_an_unchanged_log_rewrites_no_leader_epoch_checkpoint() {
         }
         assert!(inodes[0].is_some(), "the first open writes the checkpoint");
         assert_eq!(inodes, vec![inodes[0]; 4], "rewritten at a reopen");
+    });
+}
+
+#[test]
+fn an_epoch_the_checkpoint_lacks_is_written_once_replayed_batches_find_it() {
+    let dir = TempDir::new("epochs-completed");
+    run(async move {
+        let partitions = partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        partition.write_missing_epochs().await;
+        append_producer_batches(&partition, 0..2).await;
+        partitions.shutdown().await.unwrap();
+        let path = partition.log.leader_epoch_checkpoint_path();
+        drop((partition, partitions));
+        // A checkpoint write that failed: the file lacks epoch 0, whose
+        // batches are on disk; no producer snapshot, so they are replayed.
+        std::fs::write(&path, LeaderEpochCache::default().encode()).unwrap();
+        let partition_dir = path.parent().unwrap().to_path_buf();
+        for entry in std::fs::read_dir(&partition_dir).unwrap() {
+            let file = entry.unwrap().path();
+            if file.extension().is_some_and(|e| e == "snapshot") {
+                std::fs::remove_file(file).unwrap();
+            }
+        }
+        let partitions = self::partitions(&dir);
+        let partition = open(&partitions, LogConfig::default()).await;
+        partitions.shutdown().await.unwrap();
+        drop(partition);
+        let written = LeaderEpochCache::decode(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(written.latest_epoch(), Some(0), "{written:?}");
     });
 }
 
