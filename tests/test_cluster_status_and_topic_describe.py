@@ -24,6 +24,8 @@ from test_cluster_three_brokers_serve_clients import wait_for_brokers
 from test_console_topic import describe_fields
 
 CLI_TIMEOUT_S = 60.0
+# How long a Kafka broker may take to list a topic another broker already lists.
+DESCRIBE_TIMEOUT_S = 30.0
 # kafka.sh: node i listens on PORT+i, its controller on CONTROLLER_PORT+i.
 CONTROLLER_PORT_OFFSET = 100
 TOOL_TIMEOUT_S = 180.0
@@ -163,11 +165,17 @@ def test_topic_describe_by_broker_on_a_three_node_kafka_cluster(kafka_cluster):
     wait_for_partitions(admin, topic, 6)
     metadata = admin.list_topics(topic, timeout=30).topics[topic].partitions
 
-    result = cli(first, "topic", "describe", topic, "--by-broker")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    rows = [describe_fields(line) for line in lines if line.startswith("\tTopic: ")]
-    assert len(rows) == 6
+    # The broker asked learns the topic from the metadata log a little after the one that
+    # answered wait_for_partitions (CI once saw no partition row yet): asked until it lists all.
+    def described():
+        result = cli(first, "topic", "describe", topic, "--by-broker")
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        rows = [describe_fields(line) for line in lines if line.startswith("\tTopic: ")]
+        return (result, lines, rows) if len(rows) == 6 else None
+
+    result, lines, rows = wait_for(described, f"{first} describing the 6 partitions of {topic}",
+                                   DESCRIBE_TIMEOUT_S)
     for row in rows:
         partition = metadata[int(row["Partition"])]
         assert row["Leader"] == str(partition.leader)
