@@ -22,6 +22,10 @@ pub struct PartitionEpochs {
     /// The partition's current leader epoch.
     leader_epoch: Cell<i32>,
     cache: RefCell<LeaderEpochCache>,
+    /// What the checkpoint file holds, as last read or written (`None`:
+    /// unknown, after a failed write or with no file): a write that would
+    /// leave it as it is is skipped.
+    written: RefCell<Option<LeaderEpochCache>>,
     /// One checkpoint write at a time, in order.
     writing: Semaphore,
     /// No more writes: the partition directory is being removed.
@@ -70,53 +74,57 @@ impl PartitionEpochs {
     /// log, then the single-node epoch starts at the log end offset (Kafka's
     /// `makeLeader`) unless the log already holds a newer (cluster) epoch.
     /// A cache that differs from the file is written before this returns,
-    /// so no batch of a new epoch precedes its entry on disk; a missing
-    /// file is written in the background (its absence costs only a walk).
-    pub async fn recover(
-        log: &Rc<PartitionLog>,
-        found: Option<FoundCheckpoint>,
-    ) -> Result<Rc<Self>, StorageError> {
-        let (epochs, missing) = Self::recover_leaving_missing(log, found).await?;
-        if missing {
-            let (epochs, log) = (epochs.clone(), log.clone());
-            glommio::spawn_local(async move { epochs.write_checkpoint(&log).await }).detach();
-        }
-        Ok(epochs)
-    }
-
-    /// [`Self::recover`], except that a missing checkpoint file is not
-    /// written: the second value says it is missing, for the caller to write
-    /// with [`Self::write_missing_checkpoint`]. The creation of many
-    /// partitions writes theirs one after another in one task, rather than
-    /// a task each whose writes (two fsyncs apiece) would fill the shard's
-    /// blocking pool ahead of the opens still running.
+    /// so no batch of a new epoch precedes its entry on disk (in a cluster
+    /// ([`ShardPartitions::join_cluster`]), only a difference the next open
+    /// would not make again by itself).
+    ///
+    /// A missing checkpoint file is not written: the second value says it
+    /// is missing, for the caller to write with
+    /// [`Self::write_missing_checkpoint`] (its absence costs only a walk).
+    /// The creation of many partitions writes theirs one after another in
+    /// one task, rather than a task each whose writes (two fsyncs apiece)
+    /// would fill the shard's blocking pool ahead of the opens still
+    /// running.
     pub async fn recover_leaving_missing(
         log: &Rc<PartitionLog>,
         found: Option<FoundCheckpoint>,
+        in_cluster: bool,
     ) -> Result<(Rc<Self>, bool), StorageError> {
         let had_file = found.is_some();
         let (mut cache, on_disk) = match found {
             Some(found) => (found.completed, Some(found.on_disk)),
             None => (walk_log(log).await?, None),
         };
-        cache.truncate_from_end(log.log_end_offset());
-        cache.truncate_from_start(log.log_start_offset());
-        // Only a log with no newer epoch gets the single-node one: a replica's
-        // cluster epochs are kept across restarts, or its first fetch would name
-        // epoch 0 and truncate it back to where the leader's epoch 0 ended.
-        cache.assign_if_newer(SINGLE_NODE_LEADER_EPOCH, log.log_end_offset());
-        // Compared whole with the file: an empty log's entry is cut and
-        // assigned again, the same, and rewriting it (two fsyncs) at every
-        // start made opening 3,000 empty partitions take 2.9 s instead of
-        // 0.8 s; an entry only the completion found is written.
-        let changed = on_disk.as_ref() != Some(&cache);
+        fit_to_log(&mut cache, log);
+        let changed = match &on_disk {
+            // A replica's file may keep entries past its log end (an empty
+            // log's epoch starts at its end): every open cuts them the same
+            // way, and the first change of its role or log writes the file
+            // whole (`write_checkpoint` compares with what it holds), before
+            // any batch is appended. Rewriting it here instead cost a
+            // restarted cluster node two fsyncs per empty replica.
+            Some(file) if in_cluster => {
+                let mut opened = file.clone();
+                fit_to_log(&mut opened, log);
+                opened != cache
+            }
+            // On a single node a produce appends without a role change: the
+            // file must match the cache from the open on. Compared whole: an
+            // empty log's entry is cut and assigned again, the same, and
+            // rewriting it (two fsyncs) at every start made opening 3,000
+            // empty partitions take 2.9 s instead of 0.8 s; an entry only
+            // the completion found is written.
+            Some(file) => *file != cache,
+            None => false,
+        };
         let epochs = Rc::new(PartitionEpochs {
             leader_epoch: Cell::new(SINGLE_NODE_LEADER_EPOCH),
             cache: RefCell::new(cache),
+            written: RefCell::new(on_disk),
             writing: Semaphore::new(1),
             closed: Cell::new(false),
         });
-        if had_file && changed {
+        if changed {
             epochs.write_checkpoint(log).await;
         }
         Ok((epochs, !had_file))
@@ -144,18 +152,17 @@ impl PartitionEpochs {
         self.cache.borrow().latest_epoch().unwrap_or(NO_EPOCH)
     }
 
-    /// The cache after `update`; when it changed, the checkpoint is written
-    /// before this returns, so no batch of a new epoch is on disk before its
-    /// entry (Kafka's `assign` then `flush`).
+    /// The cache after `update`; when it differs from the checkpoint file
+    /// (changed now, or cut in memory before), the file is written before
+    /// this returns, so no batch of a new epoch is on disk before its entry
+    /// (Kafka's `assign` then `flush`).
     pub async fn update_and_persist(
         &self,
         log: &PartitionLog,
-        update: impl FnOnce(&mut LeaderEpochCache) -> bool,
+        update: impl FnOnce(&mut LeaderEpochCache),
     ) {
-        let changed = update(&mut self.cache.borrow_mut());
-        if changed {
-            self.write_checkpoint(log).await;
-        }
+        update(&mut self.cache.borrow_mut());
+        self.write_checkpoint(log).await;
     }
 
     /// Cuts the cache to a log ending at `end_offset` (in memory; the next
@@ -174,9 +181,10 @@ impl PartitionEpochs {
         self.cache.borrow().clone()
     }
 
-    /// Writes the cache to the checkpoint (after any write in progress). A
-    /// failure is logged: the next open walks more of the log, or, with an
-    /// older file, completes it from the replayed batches.
+    /// Writes the cache to the checkpoint (after any write in progress),
+    /// unless the file already holds it. A failure is logged: the next open
+    /// walks more of the log, or, with an older file, completes it from the
+    /// replayed batches.
     async fn write_checkpoint(&self, log: &PartitionLog) {
         let Ok(_turn) = self.writing.acquire_permit(1).await else {
             return;
@@ -184,14 +192,23 @@ impl PartitionEpochs {
         if self.closed.get() {
             return;
         }
-        // Taken once the turn comes, so the newest state is written.
-        let bytes = self.cache.borrow().encode();
-        if let Err(error) = log.write_leader_epoch_checkpoint(bytes).await {
-            log::warn!(
-                "{}: leader epoch checkpoint not written: {error}",
-                log.name()
-            );
+        // Compared once the turn comes: `written` is then what the file holds.
+        if self.written.borrow().as_ref() == Some(&*self.cache.borrow()) {
+            return;
         }
+        // Taken once the turn comes, so the newest state is written.
+        let cache = self.cache.borrow().clone();
+        let written = log.write_leader_epoch_checkpoint(cache.encode()).await;
+        *self.written.borrow_mut() = match written {
+            Ok(()) => Some(cache),
+            Err(error) => {
+                log::warn!(
+                    "{}: leader epoch checkpoint not written: {error}",
+                    log.name()
+                );
+                None
+            }
+        };
     }
 
     /// Stops writing and waits for a write in progress (before the partition
@@ -200,6 +217,16 @@ impl PartitionEpochs {
         self.closed.set(true);
         let _turn = self.writing.acquire_permit(1).await;
     }
+}
+
+/// Cuts `cache` to the log as opened, then starts the single-node epoch at
+/// its end unless it holds a newer (cluster) epoch: a replica's cluster
+/// epochs are kept across restarts, or its first fetch would name epoch 0
+/// and truncate it back to where the leader's epoch 0 ended.
+fn fit_to_log(cache: &mut LeaderEpochCache, log: &PartitionLog) {
+    cache.truncate_from_end(log.log_end_offset());
+    cache.truncate_from_start(log.log_start_offset());
+    cache.assign_if_newer(SINGLE_NODE_LEADER_EPOCH, log.log_end_offset());
 }
 
 /// Every batch's epoch, from the log start.

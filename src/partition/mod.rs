@@ -299,8 +299,9 @@ impl ShardPartitions {
         let found = on_disk
             .zip(completed)
             .map(|(on_disk, completed)| FoundCheckpoint { on_disk, completed });
+        let in_cluster = self.in_cluster.get();
         let (epochs, epochs_missing) =
-            PartitionEpochs::recover_leaving_missing(&log, found).await?;
+            PartitionEpochs::recover_leaving_missing(&log, found, in_cluster).await?;
         // A concurrent open of the same partition may have finished first.
         if let Some(open) = self.get(topic, partition) {
             return Ok((open, false));
@@ -308,7 +309,6 @@ impl ShardPartitions {
         let snapshots = rebuilt
             .snapshots
             .sharing_writes(self.snapshot_writes.clone());
-        let in_cluster = self.in_cluster.get();
         let opened = Rc::new(Partition::new(
             log,
             rebuilt.producers,

@@ -274,7 +274,9 @@ impl Partition {
         let epoch = state.leader_epoch;
         let log_end = self.log.log_end_offset();
         self.epochs
-            .update_and_persist(&self.log, |cache| cache.assign(epoch, log_end))
+            .update_and_persist(&self.log, |cache| {
+                cache.assign(epoch, log_end);
+            })
             .await;
         self.epochs.set_leader_epoch(epoch);
         let known = self.known_high_watermark();
@@ -481,12 +483,10 @@ impl Partition {
             return Err(FollowerAppendError::NotFollowing);
         }
         let new_epochs = |cache: &mut crate::partition::leader_epochs::LeaderEpochCache| {
-            let mut changed = false;
             for batch in &batches {
                 let info = &batch.info;
-                changed |= cache.assign_if_newer(info.partition_leader_epoch, info.base_offset);
+                cache.assign_if_newer(info.partition_leader_epoch, info.base_offset);
             }
-            changed
         };
         self.epochs.update_and_persist(&self.log, new_epochs).await;
         let slot = self
@@ -534,7 +534,9 @@ impl Partition {
             }
         }
         self.epochs
-            .update_and_persist(&self.log, |cache| cache.truncate_from_end(cut))
+            .update_and_persist(&self.log, |cache| {
+                cache.truncate_from_end(cut);
+            })
             .await;
         Ok(())
     }
@@ -563,7 +565,9 @@ impl Partition {
             );
         }
         self.epochs
-            .update_and_persist(&self.log, |cache| cache.truncate_from_end(i64::MIN))
+            .update_and_persist(&self.log, |cache| {
+                cache.truncate_from_end(i64::MIN);
+            })
             .await;
         Ok(())
     }

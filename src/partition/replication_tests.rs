@@ -4,7 +4,7 @@
 //! timed-out acks=all produce answers.
 
 use super::fetch::{FetchPart, PartitionRead, ReadPass};
-use super::leader_epochs::EpochMismatch;
+use super::leader_epochs::{EpochEntry, EpochMismatch};
 use super::list_offsets::{ListOffsetsPart, OffsetQuery, OffsetsReader};
 use super::produce::{Acks, PartitionAppend, ProducePart, Refused};
 use super::replica::leader::FollowerFetch;
@@ -359,5 +359,99 @@ fn a_replication_wait_error_names_the_appended_base_offset() {
         };
         assert_eq!(answers, vec![Err(expected)]);
         partitions.shutdown().await.unwrap();
+    });
+}
+
+/// The leader epoch checkpoint's inode: the file is written by a rename, so
+/// a rewrite is a new inode.
+fn checkpoint_inode(partition: &Partition) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let path = partition.log.leader_epoch_checkpoint_path();
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// Opens partition 0 of TOPIC as a cluster member's, runs `then` on it and
+/// shuts down: the checkpoint's inode after.
+async fn reopen_in_cluster<F, Fut>(dir: &TempDir, then: F) -> u64
+where
+    F: FnOnce(Rc<Partition>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let partitions = partitions_with(dir, NEVER_EXPIRE);
+    partitions.join_cluster();
+    let partition = open_partition(&partitions).await;
+    then(partition.clone()).await;
+    partitions.shutdown().await.unwrap();
+    checkpoint_inode(&partition)
+}
+
+/// A cluster node's empty replica names its epoch at its log end, which
+/// every open cuts: the open used to write the cut file, and a leadership
+/// at the same epoch wrote it back (two writes of two fsyncs each per
+/// empty replica at every restart). Now only a change of epoch writes it.
+#[test]
+fn a_restarted_empty_replica_rewrites_its_epoch_checkpoint_only_for_a_new_epoch() {
+    let dir = TempDir::new("replica-epochs-not-rewritten");
+    run(async move {
+        let lead_at = |epoch: i32| {
+            move |p: Rc<Partition>| async move {
+                p.become_leader(SELF_ID, ReplicaConfig::default(), led_by_self(epoch))
+                    .await
+            }
+        };
+        let first = reopen_in_cluster(&dir, lead_at(5)).await;
+        let opened_only = reopen_in_cluster(&dir, |_| async {}).await;
+        let same_epoch = reopen_in_cluster(&dir, lead_at(5)).await;
+        let follower = reopen_in_cluster(&dir, |p: Rc<Partition>| async move {
+            p.become_follower(SELF_ID, 2, 6).await
+        })
+        .await;
+        assert_eq!(
+            [opened_only, same_epoch, follower],
+            [first; 3],
+            "rewritten: at the open, at the same leadership, as a follower"
+        );
+        let new_epoch = reopen_in_cluster(&dir, lead_at(7)).await;
+        assert_ne!(new_epoch, first, "a new epoch must be written");
+        let reopened = reopen_in_cluster(&dir, |p: Rc<Partition>| async move {
+            let path = p.log.leader_epoch_checkpoint_path();
+            assert_eq!(std::fs::read_to_string(path).unwrap(), "0\n1\n7 0\n");
+        })
+        .await;
+        assert_eq!(reopened, new_epoch);
+    });
+}
+
+/// The file an open left as it was (an epoch starting at the empty log's
+/// end) is written whole before a follower appends batches of an older
+/// epoch: else the next open would keep that epoch over them.
+#[test]
+fn a_replica_checkpoint_left_by_an_open_is_written_before_an_older_epochs_batches() {
+    let dir = TempDir::new("replica-epochs-written-before-append");
+    run(async move {
+        let lead_at_5 = |p: Rc<Partition>| async move {
+            p.become_leader(SELF_ID, ReplicaConfig::default(), led_by_self(5))
+                .await
+        };
+        reopen_in_cluster(&dir, lead_at_5).await;
+        // The new leader's log holds a batch of epoch 0 this replica lacks.
+        reopen_in_cluster(&dir, |p: Rc<Partition>| async move {
+            p.become_follower(SELF_ID, 2, 6).await;
+            let batch = plain_batch(3, 10, 1_700_000_000_000);
+            let wait = p.append_as_follower(2, 6, vec![batch]).await.unwrap();
+            wait.wait().await.unwrap();
+        })
+        .await;
+        reopen_in_cluster(&dir, |p: Rc<Partition>| async move {
+            assert_eq!(p.log.log_end_offset(), 3);
+            assert_eq!(
+                p.epochs().cache().entries(),
+                [EpochEntry {
+                    epoch: 0,
+                    start_offset: 0
+                }]
+            );
+        })
+        .await;
     });
 }
