@@ -150,7 +150,7 @@ def kafka_cluster(tmp_path_factory):
         yield ",".join(f"127.0.0.1:{port + i}" for i in range(CLUSTER_NODES))
     finally:
         # Its data is thrown away: the 3 nodes stopped at once wait for the quorum they leave
-        # (the script's 60 s each before a kill), which made this teardown a minute long.
+        # (the script's 60 s in all before it kills them), which made this teardown a minute long.
         fast = {**os.environ, "KAFKA_STOP_TIMEOUT_S": str(CLUSTER_STOP_GRACE_S)}
         subprocess.run(["bash", str(KAFKA_SCRIPT), "stop", "--dir", str(run_dir)],
                        capture_output=True, timeout=STOP_TIMEOUT_S, env=fast)

@@ -125,7 +125,8 @@ impl PartitionEpochs {
             closed: Cell::new(false),
         });
         if changed {
-            epochs.write_checkpoint(log).await;
+            // A failure is logged: the next open completes the file again.
+            let _ = epochs.write_checkpoint(log).await;
         }
         Ok((epochs, !had_file))
     }
@@ -133,7 +134,7 @@ impl PartitionEpochs {
     /// Writes the checkpoint that [`Self::recover_leaving_missing`] found
     /// missing (a failure is logged; the next open walks the log).
     pub async fn write_missing_checkpoint(&self, log: &PartitionLog) {
-        self.write_checkpoint(log).await;
+        let _ = self.write_checkpoint(log).await;
     }
 
     /// The current leader epoch.
@@ -155,18 +156,20 @@ impl PartitionEpochs {
     /// The cache after `update`; when it differs from the checkpoint file
     /// (changed now, or cut in memory before), the file is written before
     /// this returns, so no batch of a new epoch is on disk before its entry
-    /// (Kafka's `assign` then `flush`).
+    /// (Kafka's `assign` then `flush`). An error says the file was not
+    /// written (and is logged): a follower then appends nothing.
     pub async fn update_and_persist(
         &self,
         log: &PartitionLog,
         update: impl FnOnce(&mut LeaderEpochCache),
-    ) {
+    ) -> Result<(), StorageError> {
         update(&mut self.cache.borrow_mut());
-        self.write_checkpoint(log).await;
+        self.write_checkpoint(log).await
     }
 
     /// Cuts the cache to a log ending at `end_offset` (in memory; the next
-    /// open cuts the file the same way).
+    /// [`Self::update_and_persist`] writes the cut, and the next open cuts
+    /// the file the same way).
     pub fn truncate_cache_from_end(&self, end_offset: i64) {
         self.cache.borrow_mut().truncate_from_end(end_offset);
     }
@@ -182,33 +185,31 @@ impl PartitionEpochs {
     }
 
     /// Writes the cache to the checkpoint (after any write in progress),
-    /// unless the file already holds it. A failure is logged: the next open
-    /// walks more of the log, or, with an older file, completes it from the
-    /// replayed batches.
-    async fn write_checkpoint(&self, log: &PartitionLog) {
+    /// unless the file already holds it. A failure is logged and returned:
+    /// the next write tries again; the next open walks more of the log, or,
+    /// with an older file, completes it from the replayed batches.
+    async fn write_checkpoint(&self, log: &PartitionLog) -> Result<(), StorageError> {
         let Ok(_turn) = self.writing.acquire_permit(1).await else {
-            return;
+            return Ok(());
         };
         if self.closed.get() {
-            return;
+            return Ok(());
         }
         // Compared once the turn comes: `written` is then what the file holds.
         if self.written.borrow().as_ref() == Some(&*self.cache.borrow()) {
-            return;
+            return Ok(());
         }
         // Taken once the turn comes, so the newest state is written.
         let cache = self.cache.borrow().clone();
         let written = log.write_leader_epoch_checkpoint(cache.encode()).await;
-        *self.written.borrow_mut() = match written {
-            Ok(()) => Some(cache),
-            Err(error) => {
-                log::warn!(
-                    "{}: leader epoch checkpoint not written: {error}",
-                    log.name()
-                );
-                None
-            }
-        };
+        if let Err(error) = &written {
+            log::warn!(
+                "{}: leader epoch checkpoint not written: {error}",
+                log.name()
+            );
+        }
+        *self.written.borrow_mut() = written.as_ref().ok().map(|()| cache);
+        written
     }
 
     /// Stops writing and waits for a write in progress (before the partition

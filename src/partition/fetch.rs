@@ -14,7 +14,7 @@
 //! ([`FetchWaits::track`]).
 
 use super::leader_epochs::NO_EPOCH;
-use super::replica::leader::{FetchAnswer, FollowerFetch};
+use super::replica::leader::{FetchAnswer, FollowerFetch, Registration};
 use super::replication::{LeaderHint, ReadRefusal};
 use super::{Partition, ShardPartitions};
 use crate::local::notify::{first_of, LocalEvent};
@@ -92,6 +92,9 @@ pub struct PartitionRead {
     /// The fetching follower's broker epoch (ReplicaState's ReplicaEpoch,
     /// KIP-903; -1: unknown or a consumer).
     pub replica_epoch: i64,
+    /// The fetching follower's broker as the cluster metadata registers it
+    /// (unknown for a consumer and on a single node).
+    pub replica_registration: Registration,
 }
 
 /// What a read of one partition produced.
@@ -460,6 +463,7 @@ impl Partition {
             last_fetched_epoch: read.last_fetched_epoch,
             durable_offset: read.fetch_offset,
             replica_epoch: read.replica_epoch,
+            registration: read.replica_registration,
         };
         let high_watermark = match self.on_replica_fetch(fetch, pass)? {
             FetchAnswer::Refused(code) => return Some(self.replica_error(code)),

@@ -277,7 +277,8 @@ impl Partition {
             .update_and_persist(&self.log, |cache| {
                 cache.assign(epoch, log_end);
             })
-            .await;
+            .await
+            .ok(); // logged; the next open completes it from the batches
         self.epochs.set_leader_epoch(epoch);
         let known = self.known_high_watermark();
         let offsets = (log_end, self.log.synced_end_offset(), known);
@@ -488,7 +489,12 @@ impl Partition {
                 cache.assign_if_newer(info.partition_leader_epoch, info.base_offset);
             }
         };
-        self.epochs.update_and_persist(&self.log, new_epochs).await;
+        // No batch of a new epoch goes on disk before its entry: the
+        // fetcher tries again.
+        self.epochs
+            .update_and_persist(&self.log, new_epochs)
+            .await
+            .map_err(|error| FollowerAppendError::Log(AppendError::Storage(error)))?;
         let slot = self
             .log
             .begin_append(batches)
@@ -537,7 +543,8 @@ impl Partition {
             .update_and_persist(&self.log, |cache| {
                 cache.truncate_from_end(cut);
             })
-            .await;
+            .await
+            .ok(); // logged; the next append writes the cut
         Ok(())
     }
 
@@ -568,7 +575,8 @@ impl Partition {
             .update_and_persist(&self.log, |cache| {
                 cache.truncate_from_end(i64::MIN);
             })
-            .await;
+            .await
+            .ok(); // logged; the next append writes it
         Ok(())
     }
 

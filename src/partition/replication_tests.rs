@@ -7,7 +7,7 @@ use super::fetch::{FetchPart, PartitionRead, ReadPass};
 use super::leader_epochs::{EpochEntry, EpochMismatch};
 use super::list_offsets::{ListOffsetsPart, OffsetQuery, OffsetsReader};
 use super::produce::{Acks, PartitionAppend, ProducePart, Refused};
-use super::replica::leader::FollowerFetch;
+use super::replica::leader::{FollowerFetch, Registration};
 use super::replica::{PartitionState, ReplicaConfig};
 use super::replication::{LeaderHint, ReadRefusal};
 use super::tests::{partitions_with, NEVER_EXPIRE};
@@ -165,6 +165,7 @@ async fn client_fetch(partitions: &Rc<ShardPartitions>, index: i32) -> (i16, Opt
         last_fetched_epoch: -1,
         replica_id: -1,
         replica_epoch: -1,
+        replica_registration: Registration::Unknown,
     };
     let part = FetchPart {
         partitions: vec![read],
@@ -276,6 +277,10 @@ fn a_lagging_new_leader_answers_latest_offset_not_available() {
                 last_fetched_epoch: 0,
                 durable_offset: 10,
                 replica_epoch: -1,
+                registration: Registration::Known {
+                    broker_epoch: 1,
+                    active: true,
+                },
             };
             partition.on_replica_fetch(fetch, ReadPass::First);
         }
@@ -362,17 +367,19 @@ fn a_replication_wait_error_names_the_appended_base_offset() {
     });
 }
 
-/// The leader epoch checkpoint's inode: the file is written by a rename, so
-/// a rewrite is a new inode.
-fn checkpoint_inode(partition: &Partition) -> u64 {
+/// The leader epoch checkpoint's inode and change time: the file is written
+/// by a rename, so a rewrite is a new inode (which may reuse a freed number)
+/// with a new change time.
+fn checkpoint_inode(partition: &Partition) -> (u64, i64, i64) {
     use std::os::unix::fs::MetadataExt;
     let path = partition.log.leader_epoch_checkpoint_path();
-    std::fs::metadata(path).unwrap().ino()
+    let metadata = std::fs::metadata(path).unwrap();
+    (metadata.ino(), metadata.ctime(), metadata.ctime_nsec())
 }
 
 /// Opens partition 0 of TOPIC as a cluster member's, runs `then` on it and
-/// shuts down: the checkpoint's inode after.
-async fn reopen_in_cluster<F, Fut>(dir: &TempDir, then: F) -> u64
+/// shuts down: the checkpoint's [`checkpoint_inode`] after.
+async fn reopen_in_cluster<F, Fut>(dir: &TempDir, then: F) -> (u64, i64, i64)
 where
     F: FnOnce(Rc<Partition>) -> Fut,
     Fut: std::future::Future<Output = ()>,

@@ -8,6 +8,7 @@ use super::leader_epochs::LeaderEpochCache;
 use super::list_offsets::{ListOffsetsPart, OffsetQuery, OffsetsReader};
 use super::produce::{Appended, ProduceError};
 use super::producer_state::ProducerStateConfig;
+use super::replica::leader::Registration;
 use super::{Partition, ShardPartitions};
 use crate::local::notify::LocalEvent;
 use crate::protocol::error_code;
@@ -304,6 +305,7 @@ fn fetch_part(wait: Option<FetchWait>) -> FetchPart {
             last_fetched_epoch: -1,
             replica_id: -1,
             replica_epoch: -1,
+            replica_registration: Registration::Unknown,
         }],
         max_bytes: 1 << 20,
         min_one_batch: true,

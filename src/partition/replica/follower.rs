@@ -7,7 +7,7 @@
 //! from an older answer could cut records the log has fetched again since,
 //! below the high watermark. The simulator caught exactly that.
 
-use super::leader::FollowerFetch;
+use super::leader::{FollowerFetch, Registration};
 use super::ReplicaId;
 use crate::partition::leader_epochs::{EpochEnd, LeaderEpochCache, NO_EPOCH, NO_OFFSET};
 
@@ -86,6 +86,8 @@ impl FollowerReplica {
             last_fetched_epoch: epochs.latest_epoch().unwrap_or(NO_EPOCH),
             durable_offset,
             replica_epoch: broker_epoch,
+            // The leader looks it up in its own metadata.
+            registration: Registration::Unknown,
         }
     }
 

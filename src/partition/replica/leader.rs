@@ -32,6 +32,54 @@ pub struct FollowerFetch {
     /// The broker epoch of the fetching process (Fetch v15+ ReplicaState's
     /// ReplicaEpoch, KIP-903; -1: unknown, as before its registration).
     pub replica_epoch: i64,
+    /// The fetching broker as this leader's metadata registers it: not
+    /// sent by the follower, looked up by the leader (Kafka's metadata
+    /// cache).
+    pub registration: Registration,
+}
+
+/// A follower's broker as the leader's metadata registers it: what KIP-903
+/// checks a follower's fetch and its return to the ISR against (Kafka's
+/// `Replica.updateFetchStateOrThrow` and `Partition.isReplicaIsrEligible`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registration {
+    /// Not registered, as far as this leader knows: its fetches are read,
+    /// but it joins no ISR.
+    Unknown,
+    /// Registered at `broker_epoch`.
+    Known {
+        /// The registration's broker epoch.
+        broker_epoch: i64,
+        /// Unfenced and not in controlled shutdown.
+        active: bool,
+    },
+}
+
+impl Registration {
+    /// Whether a fetch naming `fetch_epoch` comes from a process older than
+    /// the one registered (a fetch naming -1, sent before registering, is
+    /// never).
+    fn outdates(self, fetch_epoch: i64) -> bool {
+        match self {
+            Registration::Known { broker_epoch, .. } => {
+                fetch_epoch != NO_BROKER_EPOCH && fetch_epoch < broker_epoch
+            }
+            Registration::Unknown => false,
+        }
+    }
+
+    /// Kafka's `isReplicaIsrEligible`: an active registration, of the
+    /// process whose fetches counted (`counted_epoch`), or of any when they
+    /// named -1.
+    fn admits(self, counted_epoch: i64) -> bool {
+        match self {
+            Registration::Known {
+                broker_epoch,
+                active,
+            } => active && (counted_epoch == NO_BROKER_EPOCH || counted_epoch == broker_epoch),
+            Registration::Unknown => false,
+        }
+    }
 }
 
 /// What the leader answers a follower's fetch.
@@ -219,7 +267,7 @@ impl LeaderReplica {
         }
         self.record_progress(now_ms, fetch);
         self.maybe_advance_high_watermark();
-        let proposal = self.maybe_expand(fetch.replica);
+        let proposal = self.maybe_expand(fetch.replica, fetch.registration);
         let answer = FetchAnswer::Read {
             high_watermark: self.high_watermark,
         };
@@ -277,19 +325,22 @@ impl LeaderReplica {
         }
         if self.is_from_replaced_process(fetch) {
             // Kafka's `Replica.updateFetchStateOrThrow` fences it the same
-            // way (against the registered epoch; here the newest fetched).
+            // way (against the registered epoch; here also the newest
+            // fetched, which the metadata may not show yet).
             return Some(FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER));
         }
         None
     }
 
-    /// Whether `fetch` names a broker epoch below one a fetch of the same
-    /// replica named before: a late request of a process since restarted.
+    /// Whether `fetch` names a broker epoch below the registered one, or
+    /// below one a fetch of the same replica named before: a late request
+    /// of a process since restarted.
     fn is_from_replaced_process(&self, fetch: FollowerFetch) -> bool {
-        self.followers.get(&fetch.replica).is_some_and(|progress| {
+        let seen_newer = self.followers.get(&fetch.replica).is_some_and(|progress| {
             fetch.replica_epoch != NO_BROKER_EPOCH
                 && fetch.replica_epoch < progress.newest_broker_epoch
-        })
+        });
+        seen_newer || fetch.registration.outdates(fetch.replica_epoch)
     }
 
     /// Kafka's `updateFollowerFetchState`: caught up now if it has all the
@@ -331,11 +382,21 @@ impl LeaderReplica {
     /// then lead without losing an acknowledged record. The start offset
     /// matters: a new leader's high watermark may lag what earlier leaders
     /// committed (the simulator's seed 2098 let a follower join below it).
-    fn maybe_expand(&mut self, replica: ReplicaId) -> Option<AlterPartitionProposal> {
+    /// Its broker must be eligible ([`Registration::admits`]): else the
+    /// controller would refuse the change (INELIGIBLE_REPLICA) and the
+    /// leader would propose it again at every fetch.
+    fn maybe_expand(
+        &mut self,
+        replica: ReplicaId,
+        registration: Registration,
+    ) -> Option<AlterPartitionProposal> {
         if self.pending.is_some() || self.state.isr.contains(&replica) {
             return None;
         }
         let progress = self.followers.get(&replica)?;
+        if !registration.admits(progress.broker_epoch) {
+            return None;
+        }
         let needed = self.high_watermark.max(self.epoch_start_offset);
         if progress.durable_offset < needed || progress.log_end_offset < 0 {
             return None;

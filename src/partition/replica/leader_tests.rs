@@ -39,8 +39,16 @@ fn fetch(replica: ReplicaId, offset: i64, durable: i64) -> FollowerFetch {
         last_fetched_epoch: if offset > 0 { 3 } else { -1 },
         durable_offset: durable,
         replica_epoch: FIRST_BROKER_EPOCH,
+        registration: ACTIVE_AT_FIRST_EPOCH,
     }
 }
+
+/// The registration the leader's metadata shows for every follower here:
+/// unfenced, at the epoch [`fetch`] names.
+const ACTIVE_AT_FIRST_EPOCH: Registration = Registration::Known {
+    broker_epoch: FIRST_BROKER_EPOCH,
+    active: true,
+};
 
 /// The broker epoch [`fetch`] names.
 const FIRST_BROKER_EPOCH: i64 = 50;
@@ -52,8 +60,13 @@ fn fetch_of_process(
     offset: i64,
     durable: i64,
 ) -> FollowerFetch {
+    let registered = broker_epoch.max(FIRST_BROKER_EPOCH);
     FollowerFetch {
         replica_epoch: broker_epoch,
+        registration: Registration::Known {
+            broker_epoch: registered,
+            active: true,
+        },
         ..fetch(replica, offset, durable)
     }
 }
@@ -444,4 +457,92 @@ fn an_in_sync_follower_naming_its_epoch_once_registered_stays_in_sync() {
     }
     assert_eq!(l.high_watermark(), 20);
     assert_eq!(l.tick(2 + LAG_MS + 1), None, "nobody lags");
+}
+
+/// `fetch` of follower 3, caught up at 10, from the process registered at
+/// `fetch_epoch`, with the leader's metadata showing `registration`.
+fn caught_up_fetch_of_3(fetch_epoch: i64, registration: Registration) -> FollowerFetch {
+    FollowerFetch {
+        registration,
+        ..fetch_of_process(fetch_epoch, 3, 10, 10)
+    }
+}
+
+#[test]
+fn a_caught_up_follower_rejoins_only_while_its_broker_is_active() {
+    let mut l = leader_after_follower_3_left();
+    let fenced = Registration::Known {
+        broker_epoch: FIRST_BROKER_EPOCH,
+        active: false,
+    };
+    let (answer, proposal) = l.on_fetch(
+        2,
+        caught_up_fetch_of_3(FIRST_BROKER_EPOCH, fenced),
+        &epochs(),
+        0,
+    );
+    assert_eq!(answer, FetchAnswer::Read { high_watermark: 10 });
+    assert_eq!(
+        proposal, None,
+        "fenced or shutting down: the controller would refuse it"
+    );
+    let unknown = caught_up_fetch_of_3(FIRST_BROKER_EPOCH, Registration::Unknown);
+    let (answer, proposal) = l.on_fetch(3, unknown, &epochs(), 0);
+    assert_eq!(answer, FetchAnswer::Read { high_watermark: 10 });
+    assert_eq!(proposal, None, "not registered as far as this leader knows");
+    let active = caught_up_fetch_of_3(FIRST_BROKER_EPOCH, ACTIVE_AT_FIRST_EPOCH);
+    let (_, proposal) = l.on_fetch(4, active, &epochs(), 0);
+    assert!(proposal.is_some(), "unfenced again: back in the ISR");
+}
+
+#[test]
+fn a_follower_rejoins_only_as_the_process_its_broker_registered() {
+    let mut l = leader_after_follower_3_left();
+    // The metadata has not shown the new process's registration yet.
+    let newer = FIRST_BROKER_EPOCH + 7;
+    let ahead = caught_up_fetch_of_3(newer, ACTIVE_AT_FIRST_EPOCH);
+    let (answer, proposal) = l.on_fetch(2, ahead, &epochs(), 0);
+    assert_eq!(answer, FetchAnswer::Read { high_watermark: 10 });
+    assert_eq!(proposal, None, "registered as another process");
+    let registered = Registration::Known {
+        broker_epoch: newer,
+        active: true,
+    };
+    let (_, proposal) = l.on_fetch(3, caught_up_fetch_of_3(newer, registered), &epochs(), 0);
+    assert!(
+        proposal.is_some(),
+        "its own registration shown: back in the ISR"
+    );
+}
+
+#[test]
+fn a_fetch_naming_no_epoch_rejoins_an_active_broker() {
+    let mut l = leader_after_follower_3_left();
+    let unnamed = caught_up_fetch_of_3(NO_BROKER_EPOCH, ACTIVE_AT_FIRST_EPOCH);
+    let (_, proposal) = l.on_fetch(2, unnamed, &epochs(), 0);
+    assert!(
+        proposal.is_some(),
+        "-1 is not checked (Kafka's isBrokerEpochIsrEligible)"
+    );
+}
+
+#[test]
+fn a_fetch_of_a_process_older_than_the_registered_one_is_refused_at_once() {
+    // Follower 3 has not fetched from this leader yet.
+    let mut l = leader(&[1, 2], 1);
+    l.on_append(10);
+    l.on_durable(10);
+    let registered = Registration::Known {
+        broker_epoch: FIRST_BROKER_EPOCH + 7,
+        active: true,
+    };
+    let stale = caught_up_fetch_of_3(FIRST_BROKER_EPOCH, registered);
+    let (answer, proposal) = l.on_fetch(2, stale, &epochs(), 0);
+    assert_eq!(
+        answer,
+        FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER)
+    );
+    assert_eq!(proposal, None);
+    let (replica, records, _) = l.follower_lags(2)[1];
+    assert_eq!((replica, records), (3, 10), "nothing recorded");
 }

@@ -16,6 +16,7 @@ use crate::partition::fetch_session::{
     AnswerSummary, FetchContext, IncrementalAnswer, PartitionKey, PartitionParams, SessionRequest,
     TopicKey, FINAL_EPOCH, INITIAL_EPOCH, INVALID_SESSION_ID,
 };
+use crate::partition::replica::leader::Registration;
 use crate::protocol::fetch_response::{
     encode_fetch_response, AbortedTransactions, CurrentLeader, FetchPartitionOut, FetchResponseOut,
     FetchTopicOut, FIRST_NODE_ENDPOINTS_VERSION, FIRST_SESSION_VERSION, FIRST_TOPIC_ID_VERSION,
@@ -84,7 +85,7 @@ pub async fn handle(
             (std::mem::take(partitions), *session_id)
         }
     };
-    let fetcher = fetcher_of(meta.version, &request);
+    let fetcher = fetcher_of(ctx, meta.version, &request);
     let mut response = read_and_assemble(ctx, &request, &wanted, fetcher).await;
     response.session_id = session_id;
     let mut response = context_after_reads(ctx, session, &context, &wanted, response);
@@ -189,19 +190,31 @@ async fn close_elsewhere(ctx: &Rc<ShardContext>, session: SessionRequest) {
 struct Fetcher {
     replica_id: i32,
     replica_epoch: i64,
+    /// A follower's broker as this node's cluster view registers it.
+    registration: Registration,
 }
 
 /// The fetcher of `request`: ReplicaState from v15 (the epoch too: KIP-903),
-/// the ReplicaId field before (no epoch).
-fn fetcher_of(version: i16, request: &FetchRequest) -> Fetcher {
+/// the ReplicaId field before (no epoch); a follower's registration from
+/// the shard's cluster view.
+fn fetcher_of(ctx: &ShardContext, version: i16, request: &FetchRequest) -> Fetcher {
     let replica_id = replica_id_of(version, request);
     let replica_epoch = match version >= 15 && replica_id >= 0 {
         true => request.replica_state.replica_epoch.max(-1),
         false => -1,
     };
+    let view = (replica_id >= 0).then(|| ctx.cluster_view()).flatten();
+    let registered = view
+        .as_ref()
+        .and_then(|v| v.brokers.iter().find(|b| b.id == replica_id));
+    let registration = registered.map_or(Registration::Unknown, |broker| Registration::Known {
+        broker_epoch: broker.epoch,
+        active: !broker.fenced,
+    });
     Fetcher {
         replica_id,
         replica_epoch,
+        registration,
     }
 }
 
@@ -426,6 +439,7 @@ fn plan(
                     last_fetched_epoch: params.last_fetched_epoch,
                     replica_id: fetcher.replica_id,
                     replica_epoch: fetcher.replica_epoch,
+                    replica_registration: fetcher.registration,
                 });
                 Slot::Routed {
                     shard,

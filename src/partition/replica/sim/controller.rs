@@ -5,6 +5,7 @@
 //! current leader and partition epochs with unfenced members.
 
 use super::SESSION_TIMEOUT_MS;
+use crate::partition::replica::leader::Registration;
 use crate::partition::replica::{AlterPartitionProposal, PartitionState, ReplicaId};
 use crate::protocol::error_code;
 use std::collections::BTreeMap;
@@ -60,6 +61,17 @@ impl SimController {
     /// The incarnation of `id` the controller registered last.
     pub(super) fn incarnation(&self, id: ReplicaId) -> u32 {
         self.brokers.get(&id).map_or(0, |b| b.incarnation)
+    }
+
+    /// How the metadata registers `id`: at its latest incarnation (the
+    /// broker epoch its fetches name), active unless fenced.
+    pub(super) fn registration(&self, id: ReplicaId) -> Registration {
+        self.brokers
+            .get(&id)
+            .map_or(Registration::Unknown, |b| Registration::Known {
+                broker_epoch: i64::from(b.incarnation),
+                active: !b.fenced,
+            })
     }
 
     /// A heartbeat; returns whether the partition changed.

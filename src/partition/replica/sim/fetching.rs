@@ -43,6 +43,12 @@ impl World {
         may_park: bool,
     ) {
         let now = self.now_ms;
+        // The leader's metadata, as the controller has it now (the model's
+        // metadata reaches the leader at once).
+        let fetch = FollowerFetch {
+            registration: self.controller.registration(fetch.replica),
+            ..fetch
+        };
         let Some((reply, proposal)) = self.replica(id).on_fetch(now, fetch, seq) else {
             return;
         };
