@@ -156,8 +156,9 @@ impl PartitionEpochs {
     /// The cache after `update`; when it differs from the checkpoint file
     /// (changed now, or cut in memory before), the file is written before
     /// this returns, so no batch of a new epoch is on disk before its entry
-    /// (Kafka's `assign` then `flush`). An error says the file was not
-    /// written (and is logged): a follower then appends nothing.
+    /// (Kafka's `assign` then `flush`). `Ok`: written, already held, or the
+    /// partition is closing; an error says the file was not written (and is
+    /// logged): a follower then appends nothing.
     pub async fn update_and_persist(
         &self,
         log: &PartitionLog,

@@ -93,7 +93,8 @@ pub struct PartitionRead {
     /// KIP-903; -1: unknown or a consumer).
     pub replica_epoch: i64,
     /// The fetching follower's broker as the cluster metadata registers it
-    /// (unknown for a consumer and on a single node).
+    /// (unknown for a consumer, on a single node, before the shard's first
+    /// cluster view, and for a broker the view does not list).
     pub replica_registration: Registration,
 }
 

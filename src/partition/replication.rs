@@ -494,7 +494,12 @@ impl Partition {
         self.epochs
             .update_and_persist(&self.log, new_epochs)
             .await
-            .map_err(|error| FollowerAppendError::Log(AppendError::Storage(error)))?;
+            .map_err(|error| {
+                // The cache names epochs the log did not get.
+                self.epochs
+                    .truncate_cache_from_end(self.log.log_end_offset());
+                FollowerAppendError::Log(AppendError::Storage(error))
+            })?;
         let slot = self
             .log
             .begin_append(batches)

@@ -58,7 +58,9 @@ pub enum Registration {
 impl Registration {
     /// Whether a fetch naming `fetch_epoch` comes from a process older than
     /// the one registered (a fetch naming -1, sent before registering, is
-    /// never).
+    /// never). A fenced registration counts too, unlike Kafka's alive-only
+    /// check: a higher epoch is always a later process (epochs only grow),
+    /// so the fetch is never the current process's.
     fn outdates(self, fetch_epoch: i64) -> bool {
         match self {
             Registration::Known { broker_epoch, .. } => {
@@ -324,9 +326,10 @@ impl LeaderReplica {
             return Some(FetchAnswer::Refused(error_code::OFFSET_OUT_OF_RANGE));
         }
         if self.is_from_replaced_process(fetch) {
-            // Kafka's `Replica.updateFetchStateOrThrow` fences it the same
-            // way (against the registered epoch; here also the newest
-            // fetched, which the metadata may not show yet).
+            // As Kafka's `Replica.updateFetchStateOrThrow`, which checks
+            // the first read against an unfenced registration only; here
+            // any registration, at every read, and also the newest epoch
+            // fetched, which the metadata may not show yet.
             return Some(FetchAnswer::Refused(error_code::NOT_LEADER_OR_FOLLOWER));
         }
         None

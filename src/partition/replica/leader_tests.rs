@@ -53,7 +53,9 @@ const ACTIVE_AT_FIRST_EPOCH: Registration = Registration::Known {
 /// The broker epoch [`fetch`] names.
 const FIRST_BROKER_EPOCH: i64 = 50;
 
-/// `fetch` from the process of `replica` registered at `broker_epoch`.
+/// `fetch` from the process of `replica` that names `broker_epoch`, with
+/// the metadata registering it active at that epoch (at
+/// [`FIRST_BROKER_EPOCH`] when it names -1 or less).
 fn fetch_of_process(
     broker_epoch: i64,
     replica: ReplicaId,
@@ -459,8 +461,8 @@ fn an_in_sync_follower_naming_its_epoch_once_registered_stays_in_sync() {
     assert_eq!(l.tick(2 + LAG_MS + 1), None, "nobody lags");
 }
 
-/// `fetch` of follower 3, caught up at 10, from the process registered at
-/// `fetch_epoch`, with the leader's metadata showing `registration`.
+/// `fetch` of follower 3, caught up at 10, naming `fetch_epoch`, with the
+/// leader's metadata showing `registration`.
 fn caught_up_fetch_of_3(fetch_epoch: i64, registration: Registration) -> FollowerFetch {
     FollowerFetch {
         registration,
