@@ -204,9 +204,7 @@ fn fetcher_of(ctx: &ShardContext, version: i16, request: &FetchRequest) -> Fetch
         false => -1,
     };
     let view = (replica_id >= 0).then(|| ctx.cluster_view()).flatten();
-    let registered = view
-        .as_ref()
-        .and_then(|v| v.brokers.iter().find(|b| b.id == replica_id));
+    let registered = view.as_ref().and_then(|v| v.broker(replica_id));
     let registration = registered.map_or(Registration::Unknown, |broker| Registration::Known {
         broker_epoch: broker.epoch,
         active: !broker.fenced,
